@@ -1,0 +1,69 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Meshstep",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "MeshstepWire", targets: ["MeshstepWire"]),
+        .library(name: "MeshstepMesh", targets: ["MeshstepMesh"]),
+        .library(name: "MeshstepSimulation", targets: ["MeshstepSimulation"]),
+        .executable(name: "meshstep", targets: ["meshstep"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // Versioned binary codec. No dependencies, so the fuzzer can compile it alone.
+        .target(name: "MeshstepWire", swiftSettings: strict),
+        // Sans-IO mesh protocol: events in, actions out.
+        .target(
+            name: "MeshstepMesh",
+            dependencies: [
+                "MeshstepWire",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Collections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Virtual-time network simulator driving the same protocol values.
+        .target(
+            name: "MeshstepSimulation",
+            dependencies: [
+                "MeshstepMesh",
+                .product(name: "Collections", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "meshstep",
+            dependencies: [
+                "MeshstepSimulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "meshstep-bench",
+            dependencies: [
+                "MeshstepMesh",
+                "MeshstepSimulation",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Benchmarks/MeshBench",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
+        .testTarget(name: "MeshstepMeshTests", dependencies: ["MeshstepMesh"], swiftSettings: strict),
+        .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

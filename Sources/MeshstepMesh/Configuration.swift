@@ -1,0 +1,124 @@
+import MeshstepWire
+
+/// What a propagation filter decides for one received flooded message (Peer Channel's
+/// `PeerMessagePropagation`).
+public enum Propagation: Sendable {
+    /// Drop it: neither deliver nor forward.
+    case none
+    /// Deliver to this node's application only.
+    case local
+    /// Forward to the mesh only.
+    case remote
+    /// Deliver and forward (the default).
+    case localAndRemote
+}
+
+/// A token-bucket allowance: a sustained rate and a burst.
+public struct RateLimit: Sendable, Equatable {
+    public var messagesPerSecond: Int
+    public var messageBurst: Int
+    public var bytesPerSecond: Int
+    public var byteBurst: Int
+
+    public init(messagesPerSecond: Int, messageBurst: Int, bytesPerSecond: Int, byteBurst: Int) {
+        self.messagesPerSecond = messagesPerSecond
+        self.messageBurst = messageBurst
+        self.bytesPerSecond = bytesPerSecond
+        self.byteBurst = byteBurst
+    }
+}
+
+/// Errors in a ``MeshConfiguration`` or ``MeshCredentials``, each saying what to change.
+public enum MeshConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalidMeshID(String)
+    case emptyPassword
+    case invalidNeighborBounds(min: Int, ideal: Int, max: Int)
+    case invalidValue(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidMeshID(id): "mesh ID \"\(id)\" is invalid: use 1 to 255 bytes of UTF-8"
+        case .emptyPassword: "an empty password is not allowed: pass a non-empty password, or use MeshAccess.open for a mesh anyone may join"
+        case let .invalidNeighborBounds(min, ideal, max): "neighbor bounds must satisfy 1 <= min <= ideal <= max <= 64; got min \(min), ideal \(ideal), max \(max)"
+        case let .invalidValue(what): "invalid configuration: \(what)"
+        }
+    }
+}
+
+/// Tunables of one mesh node. The defaults suit game sessions of up to a few hundred peers.
+public struct MeshConfiguration: Sendable {
+    /// Below this many neighbors the node repairs at once (Peer Channel: 2).
+    public var minNeighbors = 2
+    /// The node seeks this many neighbors (Peer Channel: 3).
+    public var idealNeighbors = 4
+    /// The node refuses links above this many (Peer Channel: 7).
+    public var maxNeighbors = 8
+    /// How many hops a message may take (the origin's first send is hop 1).
+    public var hopLimit: UInt8 = 32
+    /// Largest datagram sent or accepted.
+    public var maxDatagramSize = Wire.defaultMaxDatagramSize
+    /// Keepalive period per link; RTT is measured on each.
+    public var keepaliveInterval: Duration = .seconds(1)
+    /// A link with no valid datagram for this long is dead.
+    public var deadLinkTimeout: Duration = .seconds(4)
+    /// How often neighbor maintenance runs (faster while the node has no neighbor).
+    public var maintenanceInterval: Duration = .seconds(1)
+    public var aloneMaintenanceInterval: Duration = .milliseconds(250)
+    /// How often a node with room for more links tries one new random peer, which is how two
+    /// halves of a healed partition find each other again.
+    public var exploreInterval: Duration = .seconds(20)
+    /// Minimum time between two resolve requests.
+    public var resolveInterval: Duration = .seconds(2)
+    /// Handshake retransmission period and overall deadline.
+    public var handshakeRetry: Duration = .milliseconds(300)
+    public var handshakeTimeout: Duration = .seconds(3)
+    /// How long to wait after an announcement (IHave) before pulling a missing message (Graft):
+    /// the eager copy may still be on its way.
+    public var graftTimeout: Duration = .milliseconds(120)
+    /// Period between further pull attempts, rotating through the peers that announced it.
+    /// A node keeps at least this many eager links even when they bring duplicates. Concurrent
+    /// prunes triggered by different origins can otherwise cut the shared tree into pieces, and
+    /// every cut costs a pull delay; two links per node keep it whole at a modest redundancy.
+    public var minEagerLinks = 3
+    public var graftRetry: Duration = .milliseconds(120)
+    public var maxGraftAttempts = 12
+    /// Flooded messages kept to answer pulls (first in, first out).
+    public var messageCacheCapacity = 4096
+    /// Origins tracked for duplicate suppression. The least recently active one is forgotten
+    /// when full and idle for ``originIdleTimeout``.
+    public var maxOrigins = 4096
+    public var originIdleTimeout: Duration = .seconds(300)
+    /// Only origins heard within this horizon are summarized in keepalives (anti-entropy).
+    public var summaryHorizon: Duration = .seconds(15)
+    /// What each neighbor may send us. Excess is dropped and counted.
+    public var inboundLimit = RateLimit(messagesPerSecond: 4000, messageBurst: 800, bytesPerSecond: 4 << 20, byteBurst: 512 << 10)
+    /// Pacing of what we send each neighbor (kept under the peer's inbound allowance).
+    public var outboundLimit = RateLimit(messagesPerSecond: 3600, messageBurst: 700, bytesPerSecond: 3 << 20, byteBurst: 400 << 10)
+    /// A neighbor that exceeds its allowance in this many consecutive seconds is disconnected.
+    public var rateLimitStrikes = 3
+    /// Misbehaviour score at which a neighbor is disconnected and banned.
+    public var misbehaviourThreshold = 100
+    public var banDuration: Duration = .seconds(120)
+    /// Outgoing queue bound per neighbor; a backlog above ``slowBacklog`` for ``slowTimeout``
+    /// closes the link as too slow (Peer Channel: 128, 32, 10-20 s).
+    public var outboundQueueLimit = 128
+    public var slowBacklog = 32
+    public var slowTimeout: Duration = .seconds(10)
+    /// Decides per received message whether to deliver, forward, both or neither.
+    public var propagationFilter: (@Sendable (FloodMessage) -> Propagation)?
+
+    public init() {}
+
+    /// Checks the bounds.
+    public func validate() throws(MeshConfigurationError) {
+        guard minNeighbors >= 1, minNeighbors <= idealNeighbors, idealNeighbors <= maxNeighbors, maxNeighbors <= 64 else {
+            throw .invalidNeighborBounds(min: minNeighbors, ideal: idealNeighbors, max: maxNeighbors)
+        }
+        guard hopLimit >= 1 else { throw .invalidValue("hopLimit must be at least 1") }
+        guard maxDatagramSize >= 256, maxDatagramSize <= 65_507 else { throw .invalidValue("maxDatagramSize must be 256...65507") }
+        guard inboundLimit.messagesPerSecond > 0, inboundLimit.bytesPerSecond > 0, outboundLimit.messagesPerSecond > 0, outboundLimit.bytesPerSecond > 0 else {
+            throw .invalidValue("rate limits must be positive")
+        }
+        guard messageCacheCapacity > 0, maxOrigins > 0 else { throw .invalidValue("cache sizes must be positive") }
+    }
+}

@@ -1,0 +1,128 @@
+import Crypto
+import Foundation
+import MeshstepWire
+
+/// A node's long-term identity: an Ed25519 key pair. The public key is the node's ``PeerKey``.
+public struct NodeIdentity: Sendable {
+    let signingKey: Curve25519.Signing.PrivateKey
+    public let key: PeerKey
+
+    /// A fresh random identity (system randomness).
+    public init() {
+        signingKey = Curve25519.Signing.PrivateKey()
+        key = PeerKey(bytes: Array(signingKey.publicKey.rawRepresentation))
+    }
+
+    /// A reproducible identity from 32 seed bytes (tests and the simulator).
+    public init(seed: [UInt8]) throws {
+        signingKey = try Curve25519.Signing.PrivateKey(rawRepresentation: seed)
+        key = PeerKey(bytes: Array(signingKey.publicKey.rawRepresentation))
+    }
+
+    /// A reproducible identity derived from a seeded generator.
+    public init(rng: inout DeterministicRNG) {
+        var seed: [UInt8] = []
+        for _ in 0..<4 { withUnsafeBytes(of: rng.next()) { seed.append(contentsOf: $0) } }
+        // 32 bytes always form a valid Ed25519 seed.
+        try! self.init(seed: seed)
+    }
+
+    public func sign(_ bytes: [UInt8]) -> [UInt8] {
+        // Ed25519 signing cannot fail for a valid key.
+        Array(try! signingKey.signature(for: bytes))
+    }
+}
+
+/// Who may join a mesh. A mesh without a password is allowed, but must be asked for explicitly.
+public enum MeshAccess: Sendable, Equatable {
+    /// Anyone who knows the mesh ID may join.
+    case open
+    /// Only peers that prove knowledge of this password may join. It never crosses the wire.
+    case password(String)
+}
+
+/// The derived secrets of one mesh: its public digest (sent in Connect) and the key that
+/// password proofs and link keys derive from.
+public struct MeshCredentials: Sendable {
+    public let meshID: String
+    public let access: MeshAccess
+    /// 16 bytes of SHA-256 over the mesh ID: names the mesh on the wire without spelling it.
+    public let digest: [UInt8]
+    let meshKey: SymmetricKey
+
+    /// - Throws: ``MeshConfigurationError`` when the mesh ID is empty or the password is empty.
+    public init(meshID: String, access: MeshAccess) throws(MeshConfigurationError) {
+        guard !meshID.isEmpty, meshID.utf8.count <= 255 else { throw .invalidMeshID(meshID) }
+        self.meshID = meshID
+        self.access = access
+        digest = Array(SHA256.hash(data: Array("meshstep-mesh-id-v1:".utf8) + Array(meshID.utf8)).prefix(Wire.meshDigestSize))
+        let secret: [UInt8]
+        switch access {
+        case .open: secret = Array("meshstep-open-mesh".utf8)
+        case let .password(p):
+            guard !p.isEmpty else { throw .emptyPassword }
+            secret = Array("meshstep-password:".utf8) + Array(p.utf8)
+        }
+        meshKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), salt: digest, info: Array("meshstep-mesh-key-v1".utf8), outputByteCount: 32)
+    }
+}
+
+/// Per-link symmetric keys, one per direction so that a datagram cannot be reflected back.
+struct LinkKeys: Sendable {
+    let send: SymmetricKey
+    let receive: SymmetricKey
+
+    func tag(_ bytes: [UInt8], count: Int? = nil) -> [UInt8] {
+        Self.tag(bytes, prefix: count ?? bytes.count, key: send)
+    }
+
+    /// Checks the tag at the end of `bytes` in constant time.
+    func verify(_ bytes: [UInt8]) -> Bool {
+        guard bytes.count >= Wire.headerSize + Wire.tagSize else { return false }
+        let end = bytes.count - Wire.tagSize
+        let expected = Self.tag(bytes, prefix: end, key: receive)
+        var diff: UInt8 = 0
+        for i in 0..<Wire.tagSize { diff |= expected[i] ^ bytes[end + i] }
+        return diff == 0
+    }
+
+    static func tag(_ bytes: [UInt8], prefix: Int, key: SymmetricKey) -> [UInt8] {
+        let mac = bytes.withUnsafeBufferPointer { buf in
+            HMAC<SHA256>.authenticationCode(for: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buf[0..<prefix])), using: key)
+        }
+        return Array(mac.prefix(Wire.tagSize))
+    }
+}
+
+/// The handshake transcript and the proofs derived from it.
+struct HandshakeTranscript {
+    let bytes: [UInt8]
+    init(meshDigest: [UInt8], initiator: PeerKey, responder: PeerKey, initiatorNonce: [UInt8], responderNonce: [UInt8]) {
+        bytes = Array("meshstep-handshake-v1".utf8) + meshDigest + initiator.bytes + responder.bytes + initiatorNonce + responderNonce
+    }
+
+    func proof(role: String, credentials: MeshCredentials) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: Array(role.utf8) + bytes, using: credentials.meshKey))
+    }
+
+    func signedBytes(role: String) -> [UInt8] { Array(role.utf8) + bytes }
+
+    /// Constant-time proof check.
+    func verifyProof(_ proof: [UInt8], role: String, credentials: MeshCredentials) -> Bool {
+        HMAC<SHA256>.isValidAuthenticationCode(proof, authenticating: Array(role.utf8) + bytes, using: credentials.meshKey)
+    }
+
+    func linkKeys(credentials: MeshCredentials, isInitiator: Bool) -> LinkKeys {
+        let material = HKDF<SHA256>.deriveKey(inputKeyMaterial: credentials.meshKey, salt: bytes, info: Array("meshstep-link-v1".utf8), outputByteCount: 64)
+        let raw = material.withUnsafeBytes { Array($0) }
+        let i2r = SymmetricKey(data: raw[0..<32]), r2i = SymmetricKey(data: raw[32..<64])
+        return isInitiator ? LinkKeys(send: i2r, receive: r2i) : LinkKeys(send: r2i, receive: i2r)
+    }
+}
+
+/// Verifies origin signatures, caching parsed public keys.
+struct SignatureVerifier {
+    static func publicKey(_ key: PeerKey) -> Curve25519.Signing.PublicKey? {
+        try? Curve25519.Signing.PublicKey(rawRepresentation: key.bytes)
+    }
+}

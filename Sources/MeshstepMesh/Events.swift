@@ -1,0 +1,114 @@
+import MeshstepWire
+
+/// A flooded or unicast message handed to the application, exactly once per (origin, seq).
+public struct DeliveredMessage: Sendable, Equatable {
+    public var origin: PeerKey
+    public var seq: UInt64
+    public var payload: [UInt8]
+    /// Hops the copy took (1 = straight from the origin).
+    public var hops: Int
+    /// The neighbor it arrived from.
+    public var from: PeerKey
+    /// True when the origin addressed it to this node alone.
+    public var isUnicast: Bool
+}
+
+/// Something the application may want to know about the node's place in the mesh.
+public enum MeshEvent: Sendable, Equatable {
+    /// The node gained its first neighbor.
+    case online
+    /// The node lost its last neighbor.
+    case offline
+    case neighborUp(PeerKey, MeshAddress)
+    /// A link closed. `byUs` tells which side closed it.
+    case neighborDown(PeerKey, MeshAddress, reason: DisconnectReason, byUs: Bool)
+    /// Our attempt to join through `address` was refused (for example: wrong password, mesh
+    /// full, wrong mesh). Wrong-password refusals are final; the others are retried elsewhere.
+    case connectRefused(MeshAddress, reason: DisconnectReason)
+}
+
+/// What the driver must do on the node's behalf.
+public enum MeshAction: Sendable {
+    /// Send these bytes as one UDP datagram.
+    case send([UInt8], to: MeshAddress)
+    /// Hand a message to the application.
+    case deliver(DeliveredMessage)
+    case event(MeshEvent)
+    /// Ask the resolver (or LAN discovery) for candidate peers; answer with
+    /// ``MeshNode/addCandidates(_:now:)``.
+    case resolve
+}
+
+/// Why a local send was not accepted.
+public enum MeshSendError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The payload does not fit one datagram; split it (limit given in bytes).
+    case payloadTooLarge(size: Int, limit: Int)
+    /// The node has left the mesh.
+    case notRunning
+
+    public var description: String {
+        switch self {
+        case let .payloadTooLarge(size, limit): "payload of \(size) bytes is larger than the \(limit)-byte limit; split it into smaller messages"
+        case .notRunning: "the node has left the mesh; create a new node to rejoin"
+        }
+    }
+}
+
+/// Counters of everything the node did and rejected. Every rejection is counted here.
+public struct MeshStats: Sendable, Equatable {
+    public var datagramsReceived = 0
+    public var bytesReceived = 0
+    public var datagramsSent = 0
+    public var bytesSent = 0
+    /// Full flooded-message copies received (new or not).
+    public var floodCopiesReceived = 0
+    public var delivered = 0
+    public var forwarded = 0
+    public var originated = 0
+    public var iHavesSent = 0
+    public var graftsSent = 0
+    public var graftsServed = 0
+    public var prunesSent = 0
+    /// Missing messages given up on after every pull attempt failed.
+    public var lost = 0
+    // Rejections.
+    /// Datagrams that failed to decode.
+    public var malformed = 0
+    /// Post-handshake datagrams whose link tag did not verify.
+    public var badTag = 0
+    /// Post-handshake datagrams from an address with no link.
+    public var unknownSender = 0
+    /// Flooded messages whose origin signature did not verify (forged or altered).
+    public var forged = 0
+    /// Copies of messages already held (normal in small numbers).
+    public var duplicates = 0
+    /// Messages older than the replay window (replays).
+    public var stale = 0
+    /// Datagrams dropped by a neighbor's inbound token bucket.
+    public var rateLimited = 0
+    /// Datagrams we dropped because a neighbor's outgoing queue was full.
+    public var outboundDropped = 0
+    /// Handshakes we refused because the peer's proof or signature failed.
+    public var authenticationRejected = 0
+    /// Handshakes refused for other reasons (full, wrong mesh, duplicate, banned).
+    public var handshakesRefused = 0
+    /// Neighbors disconnected for misbehaviour or rate-limit abuse.
+    public var neighborsPunished = 0
+
+    /// Everything rejected as hostile or broken (not counting benign duplicates).
+    public var rejectedTotal: Int { malformed + badTag + unknownSender + forged + stale + rateLimited + authenticationRejected }
+}
+
+/// A snapshot of one link.
+public struct NeighborInfo: Sendable, Equatable {
+    public var peer: PeerKey
+    public var address: MeshAddress
+    public var initiatedByUs: Bool
+    /// Smoothed round-trip time, once measured.
+    public var rtt: Duration?
+    /// Whether full messages are pushed on this link (tree link) or only announced.
+    public var eager: Bool
+    public var utility: Int
+    public var misbehaviourScore: Int
+    public var outboundQueue: Int
+}

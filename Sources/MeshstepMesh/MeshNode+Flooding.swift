@@ -1,0 +1,287 @@
+import Crypto
+import MeshstepWire
+
+/// Receiving datagrams, flooding, and loss recovery.
+///
+/// Redundancy control follows Plumtree (Leitao et al. 2007): each link is *eager* (full
+/// messages are pushed on it) or *lazy* (only announcements, IHave, cross it). A duplicate
+/// arriving on an eager link means that link is redundant: the receiver answers Prune and both
+/// ends make it lazy, so the eager links converge to a spanning tree and each node receives
+/// each message about once. When a copy is lost, lazy neighbors' announcements reveal it; after
+/// ``MeshConfiguration/graftTimeout`` the node pulls it with Graft, which also makes that link
+/// eager again (tree repair). Keepalive summaries (newest sequence number per recent origin) are
+/// a second, slower path that finds anything the announcements missed.
+extension MeshNode {
+    mutating func handleDatagram(_ bytes: [UInt8], from address: MeshAddress, now: MeshTime) {
+        guard let kind = Datagram.peekKind(bytes), Message.kindIsLinkAuthenticated(kind) else {
+            // Handshake (or garbage): decode and dispatch.
+            do {
+                let decoded = try Datagram.decode(bytes, maxSize: configuration.maxDatagramSize)
+                handleHandshake(decoded.message, from: address, now: now)
+            } catch {
+                stats.malformed += 1
+            }
+            return
+        }
+        guard let peer = neighborByAddress[address], var n = neighbors[peer] else {
+            stats.unknownSender += 1
+            return
+        }
+        // Cheap checks first: the token buckets, then the tag, then decoding.
+        guard n.inMessages.take(1, now: now), n.inBytes.take(bytes.count, now: now) else {
+            n.dropsThisSecond += 1
+            neighbors[peer] = n
+            stats.rateLimited += 1
+            return
+        }
+        guard n.keys.verify(bytes) else {
+            // Anyone can spoof an address: a bad tag is counted but not held against the link.
+            stats.badTag += 1
+            neighbors[peer] = n
+            return
+        }
+        n.lastHeard = now
+        neighbors[peer] = n
+        let message: Message
+        do {
+            message = try Datagram.decode(bytes, maxSize: configuration.maxDatagramSize).message
+        } catch {
+            stats.malformed += 1
+            penalize(peer, by: 10, now: now)
+            return
+        }
+        switch message {
+        case let .flood(m): onFlood(m, from: peer, now: now)
+        case let .iHave(refs): onIHave(refs, from: peer, now: now)
+        case let .graft(refs): onGraft(refs, from: peer, now: now)
+        case .prune: neighbors[peer]?.eager = false
+        case let .ping(p): onPing(p, from: peer, now: now)
+        case let .pong(nonce, degree): onPong(nonce: nonce, degree: degree, from: peer, now: now)
+        case let .disconnect(d):
+            learn(d.referrals, now: now)
+            closeLink(peer, reason: d.reason, now: now, notify: false, byUs: false)
+        default:
+            stats.malformed += 1
+        }
+    }
+
+    /// How many links currently carry full messages.
+    var eagerLinkCount: Int {
+        var n = 0
+        for v in neighbors.values where v.eager { n += 1 }
+        return n
+    }
+
+    // MARK: Originating
+
+    mutating func originate(_ payload: [UInt8], destination: PeerKey?, now: MeshTime) throws(MeshSendError) -> UInt64 {
+        currentTime = now
+        guard running else { throw .notRunning }
+        guard payload.count <= maxPayloadSize else { throw .payloadTooLarge(size: payload.count, limit: maxPayloadSize) }
+        let seq = nextSeq
+        nextSeq += 1
+        let signature = identity.sign(FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: seq, destination: destination, payload: payload))
+        let m = FloodMessage(hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: seq, destination: destination, payload: payload, signature: signature)
+        var state = origins[key] ?? OriginState(publicKey: nil, lastActive: now)
+        state.window.insert(seq)
+        state.lastActive = now
+        origins[key] = state
+        store.insert(m)
+        stats.originated += 1
+        push(m, except: nil, now: now)
+        return seq
+    }
+
+    // MARK: Receiving a flooded message
+
+    mutating func onFlood(_ m: FloodMessage, from peer: PeerKey, now: MeshTime) {
+        stats.floodCopiesReceived += 1
+        guard m.hopLimit >= 1, m.seq > 0 else {
+            stats.malformed += 1
+            penalize(peer, by: 10, now: now)
+            return
+        }
+        let status = origins[m.origin]?.window.status(m.seq) ?? .new
+        switch status {
+        case .duplicate:
+            stats.duplicates += 1
+            penalize(peer, by: 1, now: now)
+            if neighbors[peer]?.eager == true, eagerLinkCount > configuration.minEagerLinks {
+                // Redundant tree link: both ends turn it lazy.
+                neighbors[peer]?.eager = false
+                stats.prunesSent += 1
+                sendLinkMessage(.prune, to: peer, now: now)
+            }
+            return
+        case .tooOld:
+            stats.stale += 1
+            penalize(peer, by: 2, now: now)
+            return
+        case .new:
+            break
+        }
+        // Verify the origin's signature before the message may touch any state.
+        var state = origins[m.origin] ?? OriginState(publicKey: SignatureVerifier.publicKey(m.origin), lastActive: now)
+        guard let pk = state.publicKey, pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest)) else {
+            stats.forged += 1
+            penalize(peer, by: 25, now: now)
+            return
+        }
+        state.window.insert(m.seq)
+        state.lastActive = now
+        if origins[m.origin] == nil { makeRoomForOrigin(now: now) }
+        origins[m.origin] = state
+        store.insert(m)
+        missing[m.ref] = nil
+        if var n = neighbors[peer] {
+            // Peer Channel's utility: u = u*31/32, +128 when the link brought something new.
+            n.utility = n.utility * 31 / 32 + 128
+            n.utilitySamples += 1
+            n.eager = true
+            neighbors[peer] = n
+        }
+        for i in neighbors.values.indices where neighbors.keys[i] != peer {
+            neighbors.values[i].utility = neighbors.values[i].utility * 31 / 32
+        }
+
+        let isUnicast = m.destination != nil
+        var deliver = !isUnicast || m.destination == key
+        var forward = m.destination != key
+        if let filter = configuration.propagationFilter {
+            switch filter(m) {
+            case .none: deliver = false; forward = false
+            case .local: forward = false
+            case .remote: deliver = false
+            case .localAndRemote: break
+            }
+        }
+        if forward, m.hopLimit > 1 {
+            var copy = m
+            copy.hopLimit -= 1
+            copy.hops &+= 1
+            stats.forwarded += 1
+            push(copy, except: peer, now: now)
+        }
+        if deliver {
+            stats.delivered += 1
+            out.append(.deliver(DeliveredMessage(origin: m.origin, seq: m.seq, payload: m.payload, hops: Int(m.hops), from: peer, isUnicast: isUnicast)))
+        }
+    }
+
+    /// Eager push to tree links, announcements to the others; straight to the destination of a
+    /// unicast when it is a neighbor.
+    mutating func push(_ m: FloodMessage, except from: PeerKey?, now: MeshTime) {
+        if let d = m.destination, neighbors[d] != nil {
+            if d != from { sendLinkMessage(.flood(m), to: d, now: now) }
+            return
+        }
+        for i in 0..<neighbors.count {
+            let k = neighbors.keys[i]
+            guard k != from, k != m.origin else { continue }
+            if neighbors.values[i].eager {
+                sendLinkMessage(.flood(m), to: k, now: now)
+            } else {
+                pendingIHave[k, default: []].append(m.ref)
+            }
+        }
+    }
+
+    mutating func makeRoomForOrigin(now: MeshTime) {
+        guard origins.count >= configuration.maxOrigins else { return }
+        // Forget the least recently active origin if it has been idle long enough; otherwise the
+        // oldest one regardless (bounded memory beats completeness here).
+        var victim = 0
+        for i in origins.values.indices where origins.values[i].lastActive < origins.values[victim].lastActive { victim = i }
+        origins.remove(at: victim)
+    }
+
+    // MARK: Announcements and pulls
+
+    mutating func onIHave(_ refs: [MessageRef], from peer: PeerKey, now: MeshTime) {
+        for ref in refs { noteAvailable(ref, at: peer, now: now, delay: configuration.graftTimeout) }
+    }
+
+    /// Records that `peer` holds `ref`; if we lack it, a pull is scheduled.
+    mutating func noteAvailable(_ ref: MessageRef, at peer: PeerKey, now: MeshTime, delay: Duration) {
+        if let state = origins[ref.origin], state.window.status(ref.seq) != .new { return }
+        if ref.origin == key { return }
+        if var entry = missing[ref] {
+            if !entry.announcers.contains(peer), entry.announcers.count < 8 { entry.announcers.append(peer) }
+            missing[ref] = entry
+            return
+        }
+        guard missing.count < configuration.messageCacheCapacity else { return }
+        missing[ref] = Missing(announcers: [peer])
+        schedule(.graft(ref), at: now + delay)
+    }
+
+    mutating func graftTimerFired(_ ref: MessageRef, now: MeshTime) {
+        guard var entry = missing[ref] else { return }
+        if let state = origins[ref.origin], state.window.status(ref.seq) != .new {
+            missing[ref] = nil
+            return
+        }
+        entry.announcers.removeAll { neighbors[$0] == nil }
+        guard !entry.announcers.isEmpty, entry.attempts < configuration.maxGraftAttempts else {
+            missing[ref] = nil
+            stats.lost += 1
+            return
+        }
+        let target = entry.announcers[entry.attempts % entry.announcers.count]
+        entry.attempts += 1
+        missing[ref] = entry
+        neighbors[target]?.eager = true
+        pendingGraft[target, default: []].append(ref)
+        schedule(.graft(ref), at: now + configuration.graftRetry)
+    }
+
+    mutating func onGraft(_ refs: [MessageRef], from peer: PeerKey, now: MeshTime) {
+        neighbors[peer]?.eager = true
+        for ref in refs {
+            guard var m = store[ref] else { continue }
+            // Send the copy as we would have forwarded it.
+            if m.origin != key {
+                guard m.hopLimit > 1 else { continue }
+                m.hopLimit -= 1
+                m.hops &+= 1
+            }
+            stats.graftsServed += 1
+            sendLinkMessage(.flood(m), to: peer, now: now)
+        }
+    }
+
+    // MARK: Anti-entropy summaries
+
+    /// The newest sequence number for a rotating selection of recently active origins.
+    mutating func summary(now: MeshTime, limit: Int = 16) -> [MessageRef] {
+        guard !origins.isEmpty else { return [] }
+        var refs: [MessageRef] = []
+        let count = origins.count
+        var scanned = 0
+        while refs.count < limit, scanned < count {
+            summaryCursor = (summaryCursor + 1) % count
+            let (origin, state) = (origins.keys[summaryCursor], origins.values[summaryCursor])
+            if now - state.lastActive <= configuration.summaryHorizon {
+                refs.append(MessageRef(origin: origin, seq: state.window.highest))
+            }
+            scanned += 1
+        }
+        return refs
+    }
+
+    mutating func onSummary(_ refs: [MessageRef], from peer: PeerKey, now: MeshTime) {
+        for ref in refs where ref.origin != key {
+            if let state = origins[ref.origin] {
+                for seq in state.window.missing(upTo: ref.seq, limit: 16) {
+                    noteAvailable(MessageRef(origin: ref.origin, seq: seq), at: peer, now: now, delay: configuration.graftTimeout)
+                }
+            } else {
+                // Unknown origin: pull only its newest few, not its whole history.
+                let lo = ref.seq > 8 ? ref.seq - 7 : 1
+                for seq in stride(from: ref.seq, through: lo, by: -1) where seq > 0 {
+                    noteAvailable(MessageRef(origin: ref.origin, seq: seq), at: peer, now: now, delay: configuration.graftTimeout)
+                }
+            }
+        }
+    }
+}

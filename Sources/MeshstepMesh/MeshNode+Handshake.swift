@@ -1,0 +1,230 @@
+import Crypto
+import MeshstepWire
+
+/// The link handshake.
+///
+/// ```
+/// initiator A                               responder B
+///   Connect(meshDigest, keyA, nonceA)  ->
+///                                      <-   Challenge(keyB, nonceA, nonceB)   | Refuse(reason)
+///   Confirm(keyA, proofA, sigA)        ->
+///                                      <-   Welcome(proofB, sigB, referrals)  | Refuse(authenticationFailed)
+/// ```
+/// T = label | meshDigest | keyA | keyB | nonceA | nonceB. proofX = HMAC(meshKey, role | T): only a
+/// holder of the password can compute it, and it reveals nothing usable for another transcript.
+/// sigX = Ed25519 by X over role | T proves the identity. The responder proves nothing until the
+/// initiator has, so a stranger cannot harvest responder proofs for a dictionary attack.
+extension MeshNode {
+    static let initiatorRole = "initiator"
+    static let responderRole = "responder"
+
+    /// Starts a handshake to `address`.
+    mutating func connect(to address: MeshAddress, now: MeshTime) {
+        guard address != localAddress, outgoing[address] == nil, neighborByAddress[address] == nil else { return }
+        let nonce = randomNonce()
+        let bytes = Datagram.encode(.connect(Connect(meshDigest: credentials.digest, sender: key, nonce: nonce)))
+        outgoing[address] = OutgoingHandshake(nonce: nonce, phase: .connectSent, startedAt: now, lastSentAt: now, lastSent: bytes)
+        sendRaw(bytes, to: address)
+    }
+
+    /// Handles Connect, Challenge, Confirm, Welcome and Refuse.
+    mutating func handleHandshake(_ message: Message, from address: MeshAddress, now: MeshTime) {
+        switch message {
+        case let .connect(m): onConnect(m, from: address, now: now)
+        case let .challenge(m): onChallenge(m, from: address, now: now)
+        case let .confirm(m): onConfirm(m, from: address, now: now)
+        case let .welcome(m): onWelcome(m, from: address, now: now)
+        case let .refuse(m): onRefuse(m, from: address, now: now)
+        default: break
+        }
+    }
+
+    mutating func refuse(_ reason: DisconnectReason, echo nonce: [UInt8], to address: MeshAddress) {
+        stats.handshakesRefused += reason == .authenticationFailed ? 0 : 1
+        sendRaw(Datagram.encode(.refuse(Refuse(reason: reason, echoNonce: nonce, referrals: referrals(excluding: nil)))), to: address)
+    }
+
+    // MARK: Responder
+
+    mutating func onConnect(_ m: Connect, from address: MeshAddress, now: MeshTime) {
+        if m.sender == key { return }
+        if let existing = incoming[address], existing.remoteNonce == m.nonce {
+            sendRaw(existing.challengeBytes, to: address) // our Challenge was lost
+            return
+        }
+        guard m.meshDigest == credentials.digest else { return refuse(.wrongMesh, echo: m.nonce, to: address) }
+        if isBanned(m.sender, now: now) { return refuse(.banned, echo: m.nonce, to: address) }
+        if let n = neighbors[m.sender] {
+            if n.address == address, now - n.lastHeard > configuration.keepaliveInterval * 2 {
+                // The peer restarted its side of this link: drop the stale one and accept.
+                closeLink(m.sender, reason: .timedOut, now: now, notify: false)
+            } else {
+                return refuse(.duplicateLink, echo: m.nonce, to: address)
+            }
+        }
+        // Simultaneous open: both sides dialled each other. The link started by the smaller key wins.
+        if let (ourAddress, _) = outgoing.first(where: { $0.value.remoteKey == m.sender || $0.key == address }) {
+            if key < m.sender { return refuse(.duplicateLink, echo: m.nonce, to: address) }
+            outgoing[ourAddress] = nil
+        }
+        if neighbors.count + incoming.count >= configuration.maxNeighbors {
+            return refuse(.meshFull, echo: m.nonce, to: address)
+        }
+        let nonce = randomNonce()
+        let bytes = Datagram.encode(.challenge(Challenge(sender: key, echoNonce: m.nonce, nonce: nonce)))
+        incoming[address] = IncomingHandshake(remote: m.sender, remoteNonce: m.nonce, nonce: nonce, startedAt: now, challengeBytes: bytes)
+        sendRaw(bytes, to: address)
+    }
+
+    mutating func onConfirm(_ m: Confirm, from address: MeshAddress, now: MeshTime) {
+        if let n = neighbors[m.sender], n.address == address, let welcome = n.welcomeBytes {
+            sendRaw(welcome, to: address) // our Welcome was lost
+            return
+        }
+        guard let hs = incoming[address], hs.remote == m.sender else { return }
+        incoming[address] = nil
+        let transcript = HandshakeTranscript(meshDigest: credentials.digest, initiator: m.sender, responder: key, initiatorNonce: hs.remoteNonce, responderNonce: hs.nonce)
+        let proofOK = transcript.verifyProof(m.proof, role: Self.initiatorRole, credentials: credentials)
+        let signatureOK = SignatureVerifier.publicKey(m.sender)?.isValidSignature(m.signature, for: transcript.signedBytes(role: Self.initiatorRole)) ?? false
+        guard proofOK, signatureOK else {
+            stats.authenticationRejected += 1
+            logger.info("refused \(address): authentication failed")
+            return refuse(.authenticationFailed, echo: hs.nonce, to: address)
+        }
+        guard neighbors.count < configuration.maxNeighbors, neighbors[m.sender] == nil else {
+            return refuse(neighbors[m.sender] == nil ? .meshFull : .duplicateLink, echo: hs.nonce, to: address)
+        }
+        let proof = transcript.proof(role: Self.responderRole, credentials: credentials)
+        let signature = identity.sign(transcript.signedBytes(role: Self.responderRole))
+        let welcome = Datagram.encode(.welcome(Welcome(proof: proof, signature: signature, referrals: referrals(excluding: m.sender))))
+        addNeighbor(m.sender, address: address, keys: transcript.linkKeys(credentials: credentials, isInitiator: false), initiatedByUs: false, now: now)
+        neighbors[m.sender]?.welcomeBytes = welcome
+        sendRaw(welcome, to: address)
+    }
+
+    // MARK: Initiator
+
+    mutating func onChallenge(_ m: Challenge, from address: MeshAddress, now: MeshTime) {
+        guard var hs = outgoing[address], hs.nonce == m.echoNonce else { return }
+        if case let .confirmSent(remote, _, _) = hs.phase {
+            if remote == m.sender { sendRaw(hs.lastSent, to: address) } // our Confirm was lost
+            return
+        }
+        if m.sender == key || neighbors[m.sender] != nil {
+            outgoing[address] = nil
+            return
+        }
+        let transcript = HandshakeTranscript(meshDigest: credentials.digest, initiator: key, responder: m.sender, initiatorNonce: hs.nonce, responderNonce: m.nonce)
+        let confirm = Confirm(sender: key, proof: transcript.proof(role: Self.initiatorRole, credentials: credentials), signature: identity.sign(transcript.signedBytes(role: Self.initiatorRole)))
+        let bytes = Datagram.encode(.confirm(confirm))
+        hs.phase = .confirmSent(remote: m.sender, transcript: transcript.bytes, keys: transcript.linkKeys(credentials: credentials, isInitiator: true))
+        hs.lastSent = bytes
+        hs.lastSentAt = now
+        outgoing[address] = hs
+        sendRaw(bytes, to: address)
+    }
+
+    mutating func onWelcome(_ m: Welcome, from address: MeshAddress, now: MeshTime) {
+        guard let hs = outgoing[address], case let .confirmSent(remote, transcriptBytes, keys) = hs.phase else { return }
+        outgoing[address] = nil
+        let roleBytes = Array(Self.responderRole.utf8) + transcriptBytes
+        let proofOK = HMAC<SHA256>.isValidAuthenticationCode(m.proof, authenticating: roleBytes, using: credentials.meshKey)
+        let signatureOK = SignatureVerifier.publicKey(remote)?.isValidSignature(m.signature, for: roleBytes) ?? false
+        guard proofOK, signatureOK else {
+            // The responder does not hold our password (or is not who it claims): never admit it.
+            stats.authenticationRejected += 1
+            sendRaw(Datagram.encode(.refuse(Refuse(reason: .authenticationFailed, echoNonce: hs.nonce, referrals: []))), to: address)
+            candidateFailed(address, permanent: true, now: now)
+            emit(.connectRefused(address, reason: .authenticationFailed))
+            return
+        }
+        guard neighbors[remote] == nil else { return }
+        addNeighbor(remote, address: address, keys: keys, initiatedByUs: true, now: now)
+        learn(m.referrals, now: now)
+    }
+
+    mutating func onRefuse(_ m: Refuse, from address: MeshAddress, now: MeshTime) {
+        if let hs = outgoing[address], hs.nonce == m.echoNonce {
+            outgoing[address] = nil
+            learn(m.referrals, now: now)
+            candidateFailed(address, permanent: m.reason == .authenticationFailed || m.reason == .wrongMesh, now: now)
+            emit(.connectRefused(address, reason: m.reason))
+        } else if let hs = incoming[address], hs.nonce == m.echoNonce {
+            incoming[address] = nil
+        } else if let peer = neighborByAddress[address], let n = neighbors[peer], !n.initiatedByUs, now - n.since < configuration.handshakeTimeout,
+                  m.reason == .authenticationFailed, n.welcomeBytes != nil {
+            // The initiator rejected our Welcome (our proof did not verify for it).
+            closeLink(peer, reason: .authenticationFailed, now: now, notify: false)
+        }
+    }
+
+    // MARK: Link set-up
+
+    mutating func addNeighbor(_ peer: PeerKey, address: MeshAddress, keys: LinkKeys, initiatedByUs: Bool, now: MeshTime) {
+        let c = configuration
+        let wasOffline = neighbors.isEmpty
+        neighbors[peer] = Neighbor(
+            key: peer, address: address, keys: keys, initiatedByUs: initiatedByUs, since: now, lastHeard: now,
+            nextPingAt: now + .milliseconds(10),
+            inMessages: TokenBucket(rate: c.inboundLimit.messagesPerSecond, burst: c.inboundLimit.messageBurst, now: now),
+            inBytes: TokenBucket(rate: c.inboundLimit.bytesPerSecond, burst: c.inboundLimit.byteBurst, now: now),
+            outMessages: TokenBucket(rate: c.outboundLimit.messagesPerSecond, burst: c.outboundLimit.messageBurst, now: now),
+            outBytes: TokenBucket(rate: c.outboundLimit.bytesPerSecond, burst: c.outboundLimit.byteBurst, now: now))
+        // A new link carries full messages only while we have fewer than the minimum of eager
+        // links; beyond that it starts lazy, so a fresh mesh does not begin with a full flood.
+        let startEager = eagerLinkCount <= configuration.minEagerLinks
+        neighbors[peer]?.eager = startEager
+        neighborByAddress[address] = peer
+        candidates[address] = nil
+        logger.debug("neighbor up \(peer) at \(address)")
+        emit(.neighborUp(peer, address))
+        if wasOffline { emit(.online) }
+    }
+
+    /// Closes a link, optionally telling the peer why.
+    mutating func closeLink(_ peer: PeerKey, reason: DisconnectReason, now: MeshTime, notify: Bool, byUs: Bool = true) {
+        guard neighbors[peer] != nil else { return }
+        if notify {
+            sendLinkMessageImmediately(.disconnect(Disconnect(reason: reason, referrals: referrals(excluding: peer))), to: peer)
+        }
+        guard let n = neighbors.removeValue(forKey: peer) else { return }
+        neighborByAddress[n.address] = nil
+        pendingIHave[peer] = nil
+        pendingGraft[peer] = nil
+        logger.debug("neighbor down \(peer): \(reason)")
+        emit(.neighborDown(peer, n.address, reason: reason, byUs: byUs))
+        if neighbors.isEmpty { emit(.offline) }
+    }
+
+    /// Sends bypassing pacing (a Disconnect must not wait behind a backlog that is being dropped).
+    mutating func sendLinkMessageImmediately(_ message: Message, to peer: PeerKey) {
+        guard let n = neighbors[peer] else { return }
+        var bytes = Datagram.encode(message)
+        bytes += n.keys.tag(bytes)
+        stats.datagramsSent += 1
+        stats.bytesSent += bytes.count
+        out.append(.send(bytes, to: n.address))
+    }
+
+    /// Up to ``Wire/maxReferrals`` of our neighbors, for a peer we refuse or welcome.
+    func referrals(excluding peer: PeerKey?) -> [Referral] {
+        var list: [Referral] = []
+        for n in neighbors.values where n.key != peer {
+            list.append(Referral(peer: n.key, address: n.address))
+            if list.count == Wire.maxReferrals { break }
+        }
+        return list
+    }
+
+    func isBanned(_ peer: PeerKey, now: MeshTime) -> Bool {
+        if let until = banned[peer] { return until > now }
+        return false
+    }
+}
+
+extension OutgoingHandshake {
+    var remoteKey: PeerKey? {
+        if case let .confirmSent(remote, _, _) = phase { return remote }
+        return nil
+    }
+}

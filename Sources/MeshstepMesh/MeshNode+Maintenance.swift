@@ -1,0 +1,201 @@
+import MeshstepWire
+
+/// Neighbor maintenance, keepalives, handshake timers, rate-limit strikes and punishment.
+extension MeshNode {
+    // MARK: Candidates
+
+    mutating func learn(_ referrals: [Referral], now: MeshTime) {
+        for r in referrals where r.peer != key && neighbors[r.peer] == nil && r.address != localAddress {
+            addCandidate(address: r.address, key: r.peer, now: now)
+        }
+    }
+
+    mutating func addCandidate(address: MeshAddress, key peer: PeerKey?, now: MeshTime) {
+        if var c = candidates[address] {
+            if let peer, c.key != peer { c.key = peer; c.failures = 0 }
+            candidates[address] = c
+            return
+        }
+        if let peer, isBanned(peer, now: now) { return }
+        candidates[address] = Candidate(key: peer)
+        if candidates.count > 64 { candidates.removeFirst() }
+    }
+
+    mutating func candidateFailed(_ address: MeshAddress, permanent: Bool, now: MeshTime) {
+        guard var c = candidates[address] else {
+            if !permanent { return }
+            candidates[address] = Candidate(key: nil, failures: 99, retryAfter: now + .seconds(3600))
+            return
+        }
+        c.failures += 1
+        if permanent || c.failures >= 4 {
+            candidates[address] = nil
+            return
+        }
+        c.retryAfter = now + .seconds(1 << c.failures)
+        candidates[address] = c
+    }
+
+    /// Candidates we could dial now, in their stable insertion order.
+    func dialable(now: MeshTime) -> [MeshAddress] {
+        var list: [MeshAddress] = []
+        for (address, c) in candidates where c.retryAfter <= now && c.failures < 99 {
+            if neighborByAddress[address] != nil || outgoing[address] != nil || incoming[address] != nil { continue }
+            if let k = c.key, neighbors[k] != nil || isBanned(k, now: now) { continue }
+            list.append(address)
+        }
+        return list
+    }
+
+    // MARK: Maintenance (Peer Channel's maintainer, every second instead of every 5 minutes)
+
+    mutating func maintain(now: MeshTime) {
+        guard running else { return }
+        let c = configuration
+        var wanted = c.idealNeighbors - neighbors.count - outgoing.count
+        if wanted > 0 {
+            var pool = dialable(now: now)
+            while wanted > 0, !pool.isEmpty {
+                connect(to: pool.remove(at: Int(rng.next(upperBound: UInt64(pool.count)))), now: now)
+                wanted -= 1
+            }
+            if wanted > 0 { requestResolve(now: now) }
+        }
+        if now >= nextExploreAt {
+            // Occasionally try one new peer while there is room: this is what rejoins the two
+            // halves of a healed partition, whose nodes are otherwise content with their links.
+            nextExploreAt = now + jittered(c.exploreInterval)
+            if neighbors.count < c.maxNeighbors {
+                let pool = dialable(now: now)
+                if !pool.isEmpty { connect(to: pool[Int(rng.next(upperBound: UInt64(pool.count)))], now: now) }
+            }
+            requestResolve(now: now)
+        }
+        if neighbors.count > c.idealNeighbors {
+            // Close the least useful trusted link whose other end also has more than it needs.
+            var victim: PeerKey?
+            var lowest = Int.max
+            for n in neighbors.values where n.utilitySamples >= 32 && n.reportedDegree > c.idealNeighbors && n.utility < lowest {
+                lowest = n.utility
+                victim = n.key
+            }
+            if let victim { closeLink(victim, reason: .notUseful, now: now, notify: true) }
+        }
+    }
+
+    mutating func requestResolve(now: MeshTime) {
+        guard now >= nextResolveAt else { return }
+        nextResolveAt = now + configuration.resolveInterval
+        out.append(.resolve)
+    }
+
+    // MARK: Housekeeping (every 100 ms)
+
+    mutating func housekeeping(now: MeshTime) {
+        let c = configuration
+        // Handshakes: retransmit, then give up.
+        for (address, var hs) in outgoing {
+            if now - hs.startedAt >= c.handshakeTimeout {
+                outgoing[address] = nil
+                candidateFailed(address, permanent: false, now: now)
+            } else if now - hs.lastSentAt >= c.handshakeRetry {
+                hs.lastSentAt = now
+                outgoing[address] = hs
+                sendRaw(hs.lastSent, to: address)
+            }
+        }
+        for (address, hs) in incoming where now - hs.startedAt >= c.handshakeTimeout { incoming[address] = nil }
+
+        let secondBoundary = now - lastScoreDecay >= .seconds(1)
+        if secondBoundary { lastScoreDecay = now }
+        var toClose: [(PeerKey, DisconnectReason)] = []
+        for i in neighbors.values.indices {
+            let k = neighbors.keys[i]
+            if now - neighbors.values[i].lastHeard >= c.deadLinkTimeout {
+                toClose.append((k, .timedOut))
+                continue
+            }
+            if neighbors.values[i].nextPingAt <= now {
+                neighbors.values[i].nextPingAt = now + jittered(c.keepaliveInterval)
+                let nonce = rng.next()
+                neighbors.values[i].pendingPings.append((nonce, now))
+                if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
+                let ping = Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: summary(now: now))
+                sendLinkMessage(.ping(ping), to: k, now: now)
+            }
+            // Slow link: a backlog that does not drain.
+            if neighbors.values[i].queue.count > c.slowBacklog {
+                if let since = neighbors.values[i].backlogSince {
+                    if now - since >= c.slowTimeout { toClose.append((k, .tooSlow)) }
+                } else {
+                    neighbors.values[i].backlogSince = now
+                }
+            } else {
+                neighbors.values[i].backlogSince = nil
+            }
+            if secondBoundary {
+                // A strike for every second in which more than a tenth of the allowance was dropped.
+                let drops = neighbors.values[i].dropsThisSecond
+                neighbors.values[i].dropsThisSecond = 0
+                if drops > max(1, c.inboundLimit.messagesPerSecond / 10) {
+                    neighbors.values[i].strikes += 1
+                    if neighbors.values[i].strikes >= c.rateLimitStrikes { toClose.append((k, .rateLimited)) }
+                } else if drops == 0 {
+                    neighbors.values[i].strikes = max(0, neighbors.values[i].strikes - 1)
+                }
+                // Misbehaviour scores decay with a half-life of about ten seconds.
+                neighbors.values[i].score = neighbors.values[i].score * 15 / 16
+            }
+        }
+        for (k, reason) in toClose {
+            if reason == .rateLimited { punish(k, reason: reason, now: now) } else { closeLink(k, reason: reason, now: now, notify: true) }
+        }
+        if secondBoundary {
+            while let first = banned.elements.first, first.value <= now { banned.removeFirst() }
+        }
+    }
+
+    // MARK: Keepalives
+
+    mutating func onPing(_ p: Ping, from peer: PeerKey, now: MeshTime) {
+        neighbors[peer]?.reportedDegree = Int(p.degree)
+        sendLinkMessage(.pong(nonce: p.nonce, degree: UInt8(clamping: neighbors.count)), to: peer, now: now)
+        onSummary(p.summary, from: peer, now: now)
+    }
+
+    mutating func onPong(nonce: UInt64, degree: UInt8, from peer: PeerKey, now: MeshTime) {
+        guard let i = neighbors.index(forKey: peer) else { return }
+        neighbors.values[i].reportedDegree = Int(degree)
+        guard let j = neighbors.values[i].pendingPings.firstIndex(where: { $0.nonce == nonce }) else { return }
+        let sample = (now - neighbors.values[i].pendingPings[j].sentAt).nanoseconds
+        neighbors.values[i].pendingPings.remove(at: j)
+        // RFC 6298 smoothing.
+        if let srtt = neighbors.values[i].srtt {
+            neighbors.values[i].rttvar = (3 * neighbors.values[i].rttvar + abs(srtt - sample)) / 4
+            neighbors.values[i].srtt = (7 * srtt + sample) / 8
+        } else {
+            neighbors.values[i].srtt = sample
+            neighbors.values[i].rttvar = sample / 2
+        }
+    }
+
+    // MARK: Misbehaviour
+
+    /// Adds to a neighbor's misbehaviour score; at the threshold it is disconnected and banned.
+    mutating func penalize(_ peer: PeerKey, by points: Int, now: MeshTime) {
+        guard let i = neighbors.index(forKey: peer) else { return }
+        neighbors.values[i].score += points
+        if neighbors.values[i].score >= configuration.misbehaviourThreshold {
+            punish(peer, reason: .misbehaving, now: now)
+        }
+    }
+
+    mutating func punish(_ peer: PeerKey, reason: DisconnectReason, now: MeshTime) {
+        guard neighbors[peer] != nil else { return }
+        logger.notice("disconnecting \(peer): \(reason)")
+        stats.neighborsPunished += 1
+        banned[peer] = now + configuration.banDuration
+        if banned.count > 1024 { banned.removeFirst() }
+        closeLink(peer, reason: reason, now: now, notify: true)
+    }
+}

@@ -1,0 +1,412 @@
+import Crypto
+import DequeModule
+import HeapModule
+import Logging
+import MeshstepWire
+import OrderedCollections
+
+/// One node's membership in one mesh, as a sans-IO state machine.
+///
+/// `MeshNode` reads no clock, opens no socket and draws no global randomness. The driver — the
+/// UDP shell in production, ``MeshstepSimulation`` in tests — feeds it events (a datagram
+/// arrived, a timer fired, candidates were resolved, the application sends) together with the
+/// current time, and carries out the ``MeshAction``s each call returns. After every call the
+/// driver arms a timer for ``nextDeadline``.
+///
+/// What it does, in the spirit of WCF Peer Channel and further:
+/// - **Links**: a four-step handshake (Connect, Challenge, Confirm, Welcome/Refuse) proving the
+///   mesh password both ways without sending it, and each peer's Ed25519 identity; per-link,
+///   per-direction keys tag every later datagram.
+/// - **Neighbor maintenance**: min/ideal/max neighbors, repair below ideal, pruning of the least
+///   useful link above it, referrals, duplicate-link resolution, keepalives with RTT, dead links.
+/// - **Flooding**: signed messages with per-origin sequence numbers and a sliding duplicate
+///   window, hop limits, propagation filters, unicast. Redundant copies are cut Plumtree-style
+///   (eager push on tree links, announcements elsewhere, pulls to repair loss), with keepalive
+///   summaries as a second loss-recovery path.
+/// - **Protection**: per-neighbor token buckets in, pacing out, misbehaviour scores and bans.
+public struct MeshNode: Sendable {
+    // MARK: Identity and configuration
+    public let identity: NodeIdentity
+    public let credentials: MeshCredentials
+    public let configuration: MeshConfiguration
+    /// The address other peers reach this node at (advertised in referrals).
+    public let localAddress: MeshAddress
+    var logger: Logger
+    var rng: any RandomNumberGenerator & Sendable
+
+    // MARK: Links
+    var neighbors: OrderedDictionary<PeerKey, Neighbor> = [:]
+    var neighborByAddress: [MeshAddress: PeerKey] = [:]
+    var outgoing: OrderedDictionary<MeshAddress, OutgoingHandshake> = [:]
+    var incoming: OrderedDictionary<MeshAddress, IncomingHandshake> = [:]
+    var candidates: OrderedDictionary<MeshAddress, Candidate> = [:]
+    var banned: OrderedDictionary<PeerKey, MeshTime> = [:]
+
+    // MARK: Flooding
+    var origins: OrderedDictionary<PeerKey, OriginState> = [:]
+    var store: MessageStore
+    var missing: OrderedDictionary<MessageRef, Missing> = [:]
+    var nextSeq: UInt64 = 1
+    var summaryCursor = 0
+
+    // MARK: Time
+    var timers = Heap<TimerEntry>()
+    var timerCounter: UInt64 = 0
+    var nextResolveAt = MeshTime.zero
+    var nextExploreAt = MeshTime.zero
+    var lastScoreDecay = MeshTime.zero
+    var running = false
+
+    // MARK: Output of the current call
+    var out: [MeshAction] = []
+    var pendingIHave: OrderedDictionary<PeerKey, [MessageRef]> = [:]
+    var pendingGraft: OrderedDictionary<PeerKey, [MessageRef]> = [:]
+
+    /// Counters of everything done and rejected.
+    public internal(set) var stats = MeshStats()
+
+    /// Creates a node. Call ``start(now:)`` next.
+    /// - Parameters:
+    ///   - rng: every random choice (nonces, candidate picks) comes from here. Pass a seeded
+    ///     ``DeterministicRNG`` in tests; production passes `SystemRandomNumberGenerator()`.
+    ///   - logger: where the node logs; never bootstrapped by the library.
+    /// - Throws: ``MeshConfigurationError`` if the configuration is inconsistent.
+    public init(
+        identity: NodeIdentity,
+        credentials: MeshCredentials,
+        localAddress: MeshAddress,
+        configuration: MeshConfiguration = MeshConfiguration(),
+        rng: any RandomNumberGenerator & Sendable,
+        logger: Logger = Logger(label: "meshstep.mesh", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws(MeshConfigurationError) {
+        try configuration.validate()
+        self.identity = identity
+        self.credentials = credentials
+        self.configuration = configuration
+        self.localAddress = localAddress
+        self.rng = rng
+        self.logger = logger
+        store = MessageStore(capacity: configuration.messageCacheCapacity)
+    }
+
+    // MARK: - Public API
+
+    public var key: PeerKey { identity.key }
+    /// True while the node has at least one neighbor.
+    public var isOnline: Bool { !neighbors.isEmpty }
+    public var neighborCount: Int { neighbors.count }
+    public var neighborKeys: [PeerKey] { Array(neighbors.keys) }
+
+    public var neighborInfo: [NeighborInfo] {
+        neighbors.values.map {
+            NeighborInfo(peer: $0.key, address: $0.address, initiatedByUs: $0.initiatedByUs, rtt: $0.srtt.map { .nanoseconds($0) },
+                         eager: $0.eager, utility: $0.utility, misbehaviourScore: $0.score, outboundQueue: $0.queue.count)
+        }
+    }
+
+    /// When the driver must call ``timerFired(now:)`` next (nil when nothing is scheduled).
+    public var nextDeadline: MeshTime? { timers.min?.deadline }
+
+    /// Starts maintenance and asks for candidates.
+    public mutating func start(now: MeshTime) -> [MeshAction] {
+        currentTime = now
+        guard !running else { return [] }
+        running = true
+        lastScoreDecay = now
+        schedule(.housekeeping, at: now + .milliseconds(100))
+        schedule(.maintenance, at: now)
+        nextExploreAt = now + jittered(configuration.exploreInterval)
+        return finish()
+    }
+
+    /// Feeds candidate peers (from the resolver, LAN discovery or static seeds).
+    public mutating func addCandidates(_ referrals: [Referral], now: MeshTime) -> [MeshAction] {
+        currentTime = now
+        learn(referrals, now: now)
+        if running, neighbors.count + outgoing.count < configuration.idealNeighbors { maintain(now: now) }
+        return finish()
+    }
+
+    /// Feeds candidate addresses whose keys are not known yet (static seeds).
+    public mutating func addSeedAddresses(_ addresses: [MeshAddress], now: MeshTime) -> [MeshAction] {
+        currentTime = now
+        for a in addresses where a != localAddress { addCandidate(address: a, key: nil, now: now) }
+        if running { maintain(now: now) }
+        return finish()
+    }
+
+    /// Handles one received datagram. Never traps on any input; every rejection is counted.
+    public mutating func receive(_ bytes: [UInt8], from address: MeshAddress, now: MeshTime) -> [MeshAction] {
+        currentTime = now
+        guard running else { return [] }
+        stats.datagramsReceived += 1
+        stats.bytesReceived += bytes.count
+        handleDatagram(bytes, from: address, now: now)
+        return finish()
+    }
+
+    /// Runs every timer that is due.
+    public mutating func timerFired(now: MeshTime) -> [MeshAction] {
+        currentTime = now
+        guard running else { return [] }
+        while let top = timers.min, top.deadline <= now {
+            _ = timers.popMin()
+            fire(top.kind, now: now)
+        }
+        return finish()
+    }
+
+    /// Floods `payload` to every node of the mesh.
+    /// - Returns: the message's sequence number and the actions to carry out.
+    /// - Throws: ``MeshSendError/payloadTooLarge(size:limit:)`` when it does not fit a datagram.
+    public mutating func broadcast(_ payload: [UInt8], now: MeshTime) throws(MeshSendError) -> (seq: UInt64, actions: [MeshAction]) {
+        let seq = try originate(payload, destination: nil, now: now)
+        return (seq, finish())
+    }
+
+    /// Sends `payload` to one peer: directly when it is a neighbor, else over the mesh, where only
+    /// that peer delivers it.
+    public mutating func send(_ payload: [UInt8], to peer: PeerKey, now: MeshTime) throws(MeshSendError) -> (seq: UInt64, actions: [MeshAction]) {
+        let seq = try originate(payload, destination: peer, now: now)
+        return (seq, finish())
+    }
+
+    /// The largest payload ``broadcast(_:now:)`` accepts with this configuration.
+    public var maxPayloadSize: Int {
+        // header 4, hop fields 2, origin 32, seq varint <= 10, destination flag+key 33, length <= 3, signature 64, tag 16
+        configuration.maxDatagramSize - (4 + 2 + 32 + 10 + 33 + 3 + 64 + 16)
+    }
+
+    /// Leaves the mesh: sends Disconnect(leaving) to every neighbor and stops.
+    public mutating func leave(now: MeshTime) -> [MeshAction] {
+        currentTime = now
+        guard running else { return [] }
+        for key in Array(neighbors.keys) { closeLink(key, reason: .leaving, now: now, notify: true) }
+        outgoing.removeAll(); incoming.removeAll()
+        running = false
+        timers = Heap()
+        return finish()
+    }
+
+    // MARK: - Timers
+
+    enum TimerKind: Hashable, Sendable {
+        case housekeeping
+        case maintenance
+        case graft(MessageRef)
+        case pacing(PeerKey)
+    }
+
+    struct TimerEntry: Comparable, Sendable {
+        var deadline: MeshTime
+        var order: UInt64
+        var kind: TimerKind
+        static func < (a: TimerEntry, b: TimerEntry) -> Bool { (a.deadline, a.order) < (b.deadline, b.order) }
+        static func == (a: TimerEntry, b: TimerEntry) -> Bool { a.deadline == b.deadline && a.order == b.order }
+    }
+
+    mutating func schedule(_ kind: TimerKind, at deadline: MeshTime) {
+        timerCounter += 1
+        timers.insert(TimerEntry(deadline: deadline, order: timerCounter, kind: kind))
+    }
+
+    mutating func fire(_ kind: TimerKind, now: MeshTime) {
+        switch kind {
+        case .housekeeping:
+            housekeeping(now: now)
+            schedule(.housekeeping, at: now + .milliseconds(100))
+        case .maintenance:
+            maintain(now: now)
+            schedule(.maintenance, at: now + (neighbors.isEmpty ? configuration.aloneMaintenanceInterval : configuration.maintenanceInterval))
+        case let .graft(ref):
+            graftTimerFired(ref, now: now)
+        case let .pacing(key):
+            drainQueue(key, now: now)
+        }
+    }
+
+    /// A duration scaled by a random factor in [0.75, 1.25), so that nodes do not act in lockstep.
+    mutating func jittered(_ d: Duration) -> Duration {
+        let ns = d.nanoseconds
+        return .nanoseconds(ns * 3 / 4 + Int64(rng.next(upperBound: UInt64(max(ns / 2, 1)))))
+    }
+
+    mutating func randomNonce() -> [UInt8] {
+        var n: [UInt8] = []
+        n.reserveCapacity(16)
+        for _ in 0..<2 { withUnsafeBytes(of: rng.next()) { n.append(contentsOf: $0) } }
+        return n
+    }
+
+    // MARK: - Output
+
+    /// Flushes batched announcements and pulls, and returns the call's actions.
+    mutating func finish() -> [MeshAction] {
+        if !pendingIHave.isEmpty {
+            let batch = pendingIHave
+            pendingIHave.removeAll(keepingCapacity: true)
+            for (key, refs) in batch {
+                for chunk in stride(from: 0, to: refs.count, by: Wire.maxRefsPerMessage) {
+                    stats.iHavesSent += 1
+                    sendLinkMessage(.iHave(Array(refs[chunk..<min(chunk + Wire.maxRefsPerMessage, refs.count)])), to: key, now: nil)
+                }
+            }
+        }
+        if !pendingGraft.isEmpty {
+            let batch = pendingGraft
+            pendingGraft.removeAll(keepingCapacity: true)
+            for (key, refs) in batch {
+                for chunk in stride(from: 0, to: refs.count, by: Wire.maxRefsPerMessage) {
+                    stats.graftsSent += 1
+                    sendLinkMessage(.graft(Array(refs[chunk..<min(chunk + Wire.maxRefsPerMessage, refs.count)])), to: key, now: nil)
+                }
+            }
+        }
+        let result = out
+        out.removeAll(keepingCapacity: true)
+        return result
+    }
+
+    mutating func emit(_ event: MeshEvent) { out.append(.event(event)) }
+
+    /// Sends an untagged handshake datagram.
+    mutating func sendRaw(_ bytes: [UInt8], to address: MeshAddress) {
+        stats.datagramsSent += 1
+        stats.bytesSent += bytes.count
+        out.append(.send(bytes, to: address))
+    }
+
+    /// Encodes, tags and sends a message on an established link, subject to pacing.
+    mutating func sendLinkMessage(_ message: Message, to key: PeerKey, now: MeshTime?) {
+        guard let i = neighbors.index(forKey: key) else { return }
+        var bytes = Datagram.encode(message)
+        bytes += neighbors.values[i].keys.tag(bytes)
+        let t = now ?? currentTime
+        if neighbors.values[i].queue.isEmpty, neighbors.values[i].outMessages.take(1, now: t), neighbors.values[i].outBytes.take(bytes.count, now: t) {
+            stats.datagramsSent += 1
+            stats.bytesSent += bytes.count
+            out.append(.send(bytes, to: neighbors.values[i].address))
+        } else if neighbors.values[i].queue.count < configuration.outboundQueueLimit {
+            if neighbors.values[i].queue.isEmpty {
+                let at = max(neighbors.values[i].outMessages.availableAt(1, now: t), neighbors.values[i].outBytes.availableAt(bytes.count, now: t))
+                schedule(.pacing(key), at: at)
+            }
+            neighbors.values[i].queue.append(bytes)
+        } else {
+            stats.outboundDropped += 1
+        }
+    }
+
+    mutating func drainQueue(_ key: PeerKey, now: MeshTime) {
+        guard let i = neighbors.index(forKey: key) else { return }
+        while let head = neighbors.values[i].queue.first {
+            guard neighbors.values[i].outMessages.take(1, now: now), neighbors.values[i].outBytes.take(head.count, now: now) else {
+                let at = max(neighbors.values[i].outMessages.availableAt(1, now: now), neighbors.values[i].outBytes.availableAt(head.count, now: now))
+                schedule(.pacing(key), at: at)
+                break
+            }
+            neighbors.values[i].queue.removeFirst()
+            stats.datagramsSent += 1
+            stats.bytesSent += head.count
+            out.append(.send(head, to: neighbors.values[i].address))
+        }
+    }
+
+    /// Set at the start of every entry point that has a time.
+    var currentTime: MeshTime = .zero
+}
+
+// MARK: - Per-link and per-origin state
+
+struct Neighbor: Sendable {
+    let key: PeerKey
+    let address: MeshAddress
+    let keys: LinkKeys
+    let initiatedByUs: Bool
+    let since: MeshTime
+    var lastHeard: MeshTime
+    var nextPingAt: MeshTime
+    var pendingPings: [(nonce: UInt64, sentAt: MeshTime)] = []
+    var srtt: Int64?
+    var rttvar: Int64 = 0
+    var eager = true
+    var utility = 0
+    var utilitySamples = 0
+    var reportedDegree = 0
+    var inMessages: TokenBucket
+    var inBytes: TokenBucket
+    var dropsThisSecond = 0
+    var strikes = 0
+    var score = 0
+    var outMessages: TokenBucket
+    var outBytes: TokenBucket
+    var queue: Deque<[UInt8]> = []
+    var backlogSince: MeshTime?
+    /// The Welcome we sent (responder side), resent if the initiator repeats its Confirm.
+    var welcomeBytes: [UInt8]?
+}
+
+struct OutgoingHandshake: Sendable {
+    enum Phase: Sendable {
+        case connectSent
+        case confirmSent(remote: PeerKey, transcript: [UInt8], keys: LinkKeys)
+    }
+    var nonce: [UInt8]
+    var phase: Phase
+    var startedAt: MeshTime
+    var lastSentAt: MeshTime
+    var lastSent: [UInt8]
+}
+
+struct IncomingHandshake: Sendable {
+    var remote: PeerKey
+    var remoteNonce: [UInt8]
+    var nonce: [UInt8]
+    var startedAt: MeshTime
+    var challengeBytes: [UInt8]
+}
+
+struct Candidate: Sendable {
+    var key: PeerKey?
+    var failures = 0
+    var retryAfter = MeshTime.zero
+}
+
+struct OriginState: Sendable {
+    var window = SequenceWindow()
+    var publicKey: Curve25519.Signing.PublicKey?
+    var lastActive: MeshTime
+}
+
+struct Missing: Sendable {
+    var announcers: [PeerKey]
+    var attempts = 0
+}
+
+// MARK: - Adversary hooks
+
+/// Hooks that let the simulator play a *misbehaving* member: craft link-tagged datagrams with
+/// this node's link keys and replay what it stored. Not part of the supported API.
+extension MeshNode {
+    @_spi(Adversary) public func seal(_ message: Message, to peer: PeerKey) -> (bytes: [UInt8], address: MeshAddress)? {
+        guard let n = neighbors[peer] else { return nil }
+        var bytes = Datagram.encode(message)
+        bytes += n.keys.tag(bytes)
+        return (bytes, n.address)
+    }
+
+    @_spi(Adversary) public func sealRaw(_ body: [UInt8], to peer: PeerKey) -> (bytes: [UInt8], address: MeshAddress)? {
+        guard let n = neighbors[peer] else { return nil }
+        return (body + n.keys.tag(body), n.address)
+    }
+
+    @_spi(Adversary) public func storedMessage(_ ref: MessageRef) -> FloodMessage? { store[ref] }
+
+    @_spi(Adversary) public func recentStoredMessages(limit: Int) -> [FloodMessage] { store.recent(limit) }
+
+    /// A message from this node, validly signed, that bypasses its own pacing and sequence state.
+    @_spi(Adversary) public func craftFlood(seq: UInt64, payload: [UInt8]) -> FloodMessage {
+        let sig = identity.sign(FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: seq, destination: nil, payload: payload))
+        return FloodMessage(hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: seq, destination: nil, payload: payload, signature: sig)
+    }
+}

@@ -1,0 +1,319 @@
+import Foundation
+@_spi(Adversary) import MeshstepMesh
+import MeshstepWire
+
+/// How the one misbehaving node of a flood run attacks.
+public enum AttackKind: String, Sendable, CaseIterable, Codable {
+    /// Sends 100 times its inbound allowance of valid, signed messages to every neighbor.
+    case flood
+    /// Sends messages claiming other origins, and altered copies of relayed messages.
+    case forge
+    /// Re-sends messages it received earlier, over and over.
+    case replay
+    /// Tries to join with the wrong password.
+    case wrongPassword = "wrong-password"
+    /// Sends random bytes and link-tagged garbage.
+    case malformed
+}
+
+/// Parameters of a flood run: N nodes form a mesh through the protocol's own maintenance, then
+/// honest nodes flood M messages; the run measures delivery, redundancy, hops and latency.
+public struct FloodScenario: Sendable {
+    public var nodes: Int
+    public var degree: Int
+    public var loss: Double
+    public var messages: Int
+    public var seed: UInt64
+    public var attacker: AttackKind?
+    public var latency: Duration = .milliseconds(20)
+    public var jitter: Duration = .milliseconds(10)
+    /// Time between two honest messages (from random honest origins).
+    public var messageInterval: Duration = .milliseconds(20)
+    /// Time the mesh gets to form before the first message.
+    public var warmup: Duration = .seconds(8)
+    /// Time after the last message for stragglers.
+    public var drain: Duration = .seconds(6)
+    public var payloadSize = 64
+    /// Called about once per virtual second with the fraction done.
+    public var progress: (@Sendable (Double) -> Void)?
+
+    public init(nodes: Int, degree: Int, loss: Double, messages: Int, seed: UInt64, attacker: AttackKind? = nil) {
+        self.nodes = nodes
+        self.degree = degree
+        self.loss = loss
+        self.messages = messages
+        self.seed = seed
+        self.attacker = attacker
+    }
+
+    /// The mesh configuration the scenario gives every node: ideal = degree.
+    public func meshConfiguration() -> MeshConfiguration {
+        var c = MeshConfiguration()
+        c.idealNeighbors = degree
+        c.minNeighbors = max(1, degree / 2)
+        c.maxNeighbors = degree + 2
+        // A low allowance keeps a 100x attack cheap to simulate; honest traffic here stays well under it.
+        c.inboundLimit = RateLimit(messagesPerSecond: 300, messageBurst: 150, bytesPerSecond: 256 << 10, byteBurst: 128 << 10)
+        c.outboundLimit = RateLimit(messagesPerSecond: 280, messageBurst: 140, bytesPerSecond: 240 << 10, byteBurst: 120 << 10)
+        return c
+    }
+
+    public func validate() throws(MeshConfigurationError) {
+        guard nodes >= 2 else { throw .invalidValue("--nodes must be at least 2") }
+        guard degree >= 1, degree <= 32 else { throw .invalidValue("--degree must be 1...32") }
+        guard loss >= 0, loss < 1 else { throw .invalidValue("--loss must be in [0, 1)") }
+        guard messages >= 1 else { throw .invalidValue("--messages must be at least 1") }
+        if attacker != nil, nodes < 4 { throw .invalidValue("an attack needs at least 4 nodes") }
+        try meshConfiguration().validate()
+    }
+}
+
+/// The outcome of a flood run. Field names are the JSON keys.
+public struct FloodReport: Codable, Sendable, Equatable {
+    public var nodes: Int
+    public var degree: Int
+    public var loss: Double
+    public var messages: Int
+    public var seed: UInt64
+    /// Deliveries / (messages × (nodes − 1)).
+    public var delivered_ratio: Double
+    /// Mean over messages of copies received / (nodes − 1) − 1.
+    public var rmr: Double
+    /// Most hops any delivery took.
+    public var ldh_max: Int
+    public var hop_limit: Int
+    /// Diameter of the neighbor graph at the end (−1 if disconnected).
+    public var diameter: Int
+    public var mean_degree: Double
+    public var latency_p50_ms: Double
+    public var latency_p99_ms: Double
+    public var latency_max_ms: Double
+    /// Messages delivered twice to one application (must be 0).
+    public var duplicate_deliveries: Int
+    /// Deliveries whose payload differs from what the origin sent (must be 0).
+    public var corrupt_deliveries: Int
+    /// Missing messages given up on by pulls.
+    public var lost: Int
+    public var datagrams: Int
+    public var virtual_seconds: Double
+    public var wall_seconds: Double
+    public var attacker: String?
+    public var honest_delivered_ratio: Double?
+    public var attack_rejected: Int?
+    public var attacker_disconnected: Bool?
+    /// Honest nodes that delivered any message from the attacker's forged or altered set.
+    public var attack_delivered: Int?
+}
+
+extension FloodScenario {
+    /// Runs the scenario. Deterministic for a given set of parameters, except `wall_seconds`.
+    public func run() throws -> FloodReport {
+        try validate()
+        let started = ContinuousClock.now
+        let config = meshConfiguration()
+        let credentials = try MeshCredentials(meshID: "flood-sim", access: .password("correct horse"))
+        let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss))
+        let attackerIndex: Int? = attacker.map { _ in nodes - 1 }
+        for i in 0..<nodes {
+            var creds = credentials
+            if i == attackerIndex, attacker == .wrongPassword { creds = try MeshCredentials(meshID: "flood-sim", access: .password("wrong guess")) }
+            try sim.addNode(credentials: creds, configuration: config)
+        }
+        let honest = (0..<nodes).filter { $0 != attackerIndex }
+
+        // Nodes join over the first second; each asks the simulated resolver for peers.
+        for i in 0..<nodes {
+            sim.at(MeshTime.zero + .nanoseconds(Int64(i) * 1_000_000_000 / Int64(nodes))) { $0.start(i) }
+        }
+
+        // Bookkeeping.
+        struct Sent { var at: MeshTime; var payload: [UInt8]; var deliveries = 0; var copies = 0 }
+        var sent: [MessageRef: Sent] = [:]
+        var order: [MessageRef] = []
+        var deliveredAt: [MessageRef: Set<Int>] = [:]
+        var latencies: [Double] = []
+        var ldh = 0
+        var hopSum = 0
+        var duplicates = 0
+        var corrupt = 0
+        var honestDeliveries = 0
+        var attackDelivered = 0
+        var attackRejected = 0
+        var attackerEverLinked = false
+        let attackerKey = attackerIndex.flatMap { sim.node($0)?.key }
+
+        sim.observer.delivered = { node, m, at in
+            let ref = MessageRef(origin: m.origin, seq: m.seq)
+            guard var s = sent[ref] else {
+                if m.origin == attackerKey { return } // the attacker's own valid messages
+                if node != attackerIndex { attackDelivered += 1 }
+                return
+            }
+            if deliveredAt[ref, default: []].insert(node).inserted == false { duplicates += 1 }
+            if m.payload != s.payload { corrupt += 1 }
+            s.deliveries += 1
+            sent[ref] = s
+            if node != attackerIndex { honestDeliveries += 1 }
+            latencies.append((at - s.at).milliseconds)
+            ldh = max(ldh, m.hops)
+            hopSum += m.hops
+        }
+        sim.observer.event = { node, e, _ in
+            if case let .neighborUp(peer, _) = e, node != attackerIndex, peer == attackerKey { attackerEverLinked = true }
+        }
+        sim.observer.arrival = { node, bytes, _ in
+            guard Datagram.peekKind(bytes) == 0x10, let d = try? Datagram.decode(bytes, maxSize: 65_507), case let .flood(m) = d.message else { return }
+            if var s = sent[m.ref] { s.copies += 1; sent[m.ref] = s }
+        }
+
+        // Honest traffic.
+        let t0 = MeshTime.zero + warmup
+        var pick = DeterministicRNG(seed: seed ^ 0x5EED_F100D)
+        for k in 0..<messages {
+            let origin = honest[pick.below(honest.count)]
+            sim.at(t0 + messageInterval * k) { sim in
+                var payload = [UInt8](repeating: 0, count: payloadSize)
+                withUnsafeBytes(of: UInt64(k).bigEndian) { for (j, b) in $0.enumerated() where j < payload.count { payload[j] = b } }
+                sim.withNode(origin) { mesh, now in
+                    do {
+                        let (seq, actions) = try mesh.broadcast(payload, now: now)
+                        let ref = MessageRef(origin: mesh.key, seq: seq)
+                        sent[ref] = Sent(at: now, payload: payload)
+                        order.append(ref)
+                        return actions
+                    } catch { return [] }
+                }
+            }
+        }
+        let end = t0 + messageInterval * messages + drain
+
+        // The attack.
+        if let attackerIndex, let attacker {
+            let adversary = Adversary(kind: attacker, index: attackerIndex, honest: honest, rate: config.inboundLimit.messagesPerSecond * 100)
+            adversary.schedule(on: sim, from: t0, until: t0 + messageInterval * messages)
+            // Attribute rejections precisely: any datagram from the attacker's address that a node
+            // did not accept shows up as a rise in that node's rejection counters.
+            let attackerAddress = MeshSimulator.address(of: attackerIndex)
+            sim.datagramHook = { node, from, before, after in
+                guard from == attackerAddress else { return }
+                let rejectedBefore = before.rejectedTotal + before.duplicates
+                let rejectedAfter = after.rejectedTotal + after.duplicates
+                if rejectedAfter > rejectedBefore { attackRejected += 1 }
+            }
+        }
+
+        // Run, reporting progress once per virtual second.
+        var t = MeshTime.zero
+        while t < end {
+            t = min(end, t + .seconds(1))
+            sim.run(until: t)
+            progress?(t.seconds / end.seconds)
+        }
+
+        // Metrics.
+        let recipients = Double(nodes - 1)
+        let totalDeliveries = sent.values.reduce(0) { $0 + $1.deliveries }
+        let rmr = order.isEmpty ? 0 : order.reduce(0.0) { $0 + Double(sent[$1]!.copies) / recipients - 1 } / Double(order.count)
+        latencies.sort()
+        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        let graph = sim.neighborGraph()
+        let live = (0..<nodes).filter { sim.isAlive($0) }
+        let lost = live.reduce(0) { $0 + (sim.node($1)?.stats.lost ?? 0) }
+        let grafts = live.reduce(0) { $0 + (sim.node($1)?.stats.graftsSent ?? 0) }
+        let prunes = live.reduce(0) { $0 + (sim.node($1)?.stats.prunesSent ?? 0) }
+        if ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil { print("grafts \(grafts) prunes \(prunes) meanhops \(Double(hopSum) / Double(max(1, latencies.count)))") }
+
+        var report = FloodReport(
+            nodes: nodes, degree: degree, loss: loss, messages: order.count, seed: seed,
+            delivered_ratio: Double(totalDeliveries) / (Double(order.count) * recipients),
+            rmr: rmr, ldh_max: ldh, hop_limit: Int(config.hopLimit), diameter: sim.diameter() ?? -1,
+            mean_degree: Double(live.reduce(0) { $0 + graph[$1].count }) / Double(max(live.count, 1)),
+            latency_p50_ms: pct(0.5), latency_p99_ms: pct(0.99), latency_max_ms: latencies.last ?? 0,
+            duplicate_deliveries: duplicates, corrupt_deliveries: corrupt, lost: lost,
+            datagrams: sim.datagramsSent, virtual_seconds: end.seconds,
+            wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+        if let attackerIndex, let attacker {
+            report.attacker = attacker.rawValue
+            report.honest_delivered_ratio = Double(honestDeliveries) / (Double(order.count) * Double(honest.count - 1))
+            report.attack_rejected = attackRejected
+            let stillLinked = honest.contains { i in sim.node(i)?.neighborKeys.contains(attackerKey!) ?? false }
+            report.attacker_disconnected = attacker == .wrongPassword ? !attackerEverLinked : (attackerEverLinked && !stillLinked)
+            report.attack_delivered = attackDelivered
+            _ = attackerIndex
+        }
+        return report
+    }
+}
+
+/// The misbehaving node's script.
+struct Adversary {
+    let kind: AttackKind
+    let index: Int
+    let honest: [Int]
+    /// Messages per second per neighbor for the flood attack.
+    let rate: Int
+
+    func schedule(on sim: MeshSimulator, from start: MeshTime, until end: MeshTime) {
+        guard kind != .wrongPassword else { return } // its ordinary join attempts are the attack
+        let step: Duration = .milliseconds(kind == .flood ? 1 : 5)
+        var seq: UInt64 = 1_000_000
+        var rng = DeterministicRNG(seed: 0xBAD ^ UInt64(index))
+        var replayPool: [FloodMessage] = []
+        var t = start
+        while t < end {
+            sim.at(t) { sim in
+                guard let mesh = sim.node(index) else { return }
+                let peers = mesh.neighborKeys
+                guard !peers.isEmpty else { return }
+                switch kind {
+                case .flood:
+                    // `rate` per second per neighbor, in 1 ms slices; one signature per message.
+                    for _ in 0..<max(1, rate / 1000) {
+                        seq += 1
+                        let m = mesh.craftFlood(seq: seq, payload: [UInt8](repeating: 0xAA, count: 32))
+                        for p in peers { if let s = mesh.seal(.flood(m), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
+                    }
+                case .forge:
+                    // A message claiming an honest origin, with a made-up signature.
+                    let victim = sim.node(honest[rng.below(honest.count)])!.key
+                    let fake = FloodMessage(hopLimit: 8, hops: 1, origin: victim, seq: rng.next() >> 20 | 1, destination: nil,
+                                            payload: [UInt8](repeating: 0x66, count: 32), signature: [UInt8](repeating: 0x01, count: 64))
+                    for p in peers { if let s = mesh.seal(.flood(fake), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
+                case .replay:
+                    if replayPool.isEmpty || rng.chance(0.2) {
+                        replayPool = sim.recentMessages(at: index)
+                    }
+                    guard !replayPool.isEmpty else { return }
+                    let m = replayPool[rng.below(replayPool.count)]
+                    for p in peers { if let s = mesh.seal(.flood(m), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
+                case .malformed:
+                    for p in peers {
+                        // Random bytes (bad tag) and a tagged body that does not decode.
+                        let junk = (0..<(1 + rng.below(300))).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                        let address = MeshSimulator.address(of: sim.index(ofKey: p) ?? 0)
+                        sim.inject(junk, from: index, to: address)
+                        var body: [UInt8] = [0x4D, 0x53, Wire.version, 0x10]
+                        body += (0..<(rng.below(40))).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                        if let s = mesh.sealRaw(body, to: p) { sim.inject(s.bytes, from: index, to: s.address) }
+                    }
+                case .wrongPassword:
+                    break
+                }
+            }
+            t = t + step
+        }
+        if kind == .forge {
+            // Also alter every message the attacker relays: flip a payload byte, keep the signature.
+            let previous = sim.observer.delivered
+            sim.observer.delivered = { node, m, at in
+                previous?(node, m, at)
+                guard node == index, let mesh = sim.node(index), var altered = mesh.storedMessage(MessageRef(origin: m.origin, seq: m.seq)) else { return }
+                guard !altered.payload.isEmpty else { return }
+                altered.payload[0] ^= 0xFF
+                for p in mesh.neighborKeys where p != m.from {
+                    if let s = mesh.seal(.flood(altered), to: p) { sim.inject(s.bytes, from: index, to: s.address) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+import HeapModule
+@_spi(Adversary) import MeshstepMesh
+import MeshstepWire
+
+/// How a simulated link treats each datagram.
+public struct LinkModel: Sendable, Equatable {
+    /// One-way base latency.
+    public var latency: Duration
+    /// Extra delay drawn uniformly from `0...jitter` per datagram (this also reorders).
+    public var jitter: Duration
+    /// Probability that a datagram is lost.
+    public var loss: Double
+    /// Probability that a datagram is delivered twice.
+    public var duplicate: Double
+    /// Serialization rate of the sender's uplink on this link, or nil for unlimited.
+    public var bandwidthBytesPerSecond: Int?
+
+    public init(latency: Duration = .milliseconds(20), jitter: Duration = .milliseconds(5), loss: Double = 0, duplicate: Double = 0, bandwidthBytesPerSecond: Int? = nil) {
+        self.latency = latency
+        self.jitter = jitter
+        self.loss = loss
+        self.duplicate = duplicate
+        self.bandwidthBytesPerSecond = bandwidthBytesPerSecond
+    }
+}
+
+/// A discrete-event network simulator in virtual time that drives real ``MeshNode`` values.
+///
+/// Everything random — link loss, jitter, node identities, each node's own generator — derives
+/// from one seed, and events at equal times run in the order they were scheduled, so a run is
+/// reproducible bit for bit. Not thread-safe: one simulator, one thread.
+public final class MeshSimulator {
+    public struct Observer {
+        /// A node delivered a message to its application.
+        public var delivered: ((_ node: Int, _ message: DeliveredMessage, _ at: MeshTime) -> Void)?
+        /// A node emitted an event.
+        public var event: ((_ node: Int, _ event: MeshEvent, _ at: MeshTime) -> Void)?
+        /// A datagram reached a live node (after loss), before the node handles it.
+        public var arrival: ((_ node: Int, _ bytes: [UInt8], _ from: MeshAddress) -> Void)?
+        public init() {}
+    }
+
+    struct SimNode {
+        var mesh: MeshNode?
+        let address: MeshAddress
+        var credentials: MeshCredentials
+        var configuration: MeshConfiguration
+        var wakeAt: MeshTime?
+        var startedAt: MeshTime?
+    }
+
+    enum Payload {
+        case datagram(to: Int, from: MeshAddress, bytes: [UInt8])
+        case timer(Int)
+        case resolve(Int)
+        case script(Int)
+    }
+
+    struct Event: Comparable {
+        var time: MeshTime
+        var order: UInt64
+        var payload: Payload
+        static func < (a: Event, b: Event) -> Bool { (a.time, a.order) < (b.time, b.order) }
+        static func == (a: Event, b: Event) -> Bool { a.time == b.time && a.order == b.order }
+    }
+
+    public private(set) var now = MeshTime.zero
+    public var rng: DeterministicRNG
+    public var defaultLink: LinkModel
+    /// Per directed pair (from, to) overrides of ``defaultLink``.
+    public var linkOverrides: [Pair: LinkModel] = [:]
+    public var observer = Observer()
+    /// Called around every datagram a node handles, with its stats before and after (attribution
+    /// of rejections in attack scenarios).
+    public var datagramHook: ((_ node: Int, _ from: MeshAddress, _ before: MeshStats, _ after: MeshStats) -> Void)?
+    /// How many candidates a simulated resolver returns (Peer Channel: a random sample).
+    public var resolveSampleSize = 8
+    /// Events processed so far.
+    public private(set) var eventsProcessed = 0
+    public private(set) var datagramsSent = 0
+    public private(set) var datagramsDropped = 0
+
+    var nodes: [SimNode] = []
+    var addressIndex: [MeshAddress: Int] = [:]
+    var queue = Heap<Event>()
+    var order: UInt64 = 0
+    var scripts: [Int: (MeshSimulator) -> Void] = [:]
+    var nextScript = 0
+    var group: [Int]? = nil
+    var busyUntil: [Pair: MeshTime] = [:]
+
+    public struct Pair: Hashable, Sendable {
+        public var from: Int, to: Int
+        public init(_ from: Int, _ to: Int) { self.from = from; self.to = to }
+    }
+
+    public init(seed: UInt64, defaultLink: LinkModel = LinkModel()) {
+        rng = DeterministicRNG(seed: seed)
+        self.defaultLink = defaultLink
+    }
+
+    // MARK: Nodes
+
+    /// The simulated address of node `index` (a label only: nothing is sent on a real network).
+    public static func address(of index: Int) -> MeshAddress { .ipv4(0x7F00_0000 | UInt32(index + 1), port: 7000) }
+
+    /// Adds a node (not yet started). Its identity and generator derive from the simulator's seed.
+    @discardableResult
+    public func addNode(credentials: MeshCredentials, configuration: MeshConfiguration) throws -> Int {
+        let index = nodes.count
+        let address = Self.address(of: index)
+        nodes.append(SimNode(mesh: nil, address: address, credentials: credentials, configuration: configuration))
+        addressIndex[address] = index
+        try makeMesh(index)
+        return index
+    }
+
+    func makeMesh(_ index: Int) throws {
+        var idRNG = rng.fork()
+        let identity = NodeIdentity(rng: &idRNG)
+        nodes[index].mesh = try MeshNode(identity: identity, credentials: nodes[index].credentials, localAddress: nodes[index].address,
+                                         configuration: nodes[index].configuration, rng: rng.fork())
+        nodes[index].wakeAt = nil
+        nodes[index].startedAt = nil
+    }
+
+    public var count: Int { nodes.count }
+
+    /// The index of the live node with this key.
+    public func index(ofKey key: PeerKey) -> Int? {
+        nodes.indices.first { nodes[$0].mesh?.key == key }
+    }
+
+    /// Messages node `i` holds in its pull cache (newest last).
+    public func recentMessages(at i: Int, limit: Int = 64) -> [FloodMessage] {
+        nodes[i].mesh?.recentStoredMessages(limit: limit) ?? []
+    }
+    public func node(_ i: Int) -> MeshNode? { nodes[i].mesh }
+    public func isAlive(_ i: Int) -> Bool { nodes[i].mesh != nil && nodes[i].startedAt != nil }
+    public func index(of address: MeshAddress) -> Int? { addressIndex[address] }
+
+    /// Starts node `i` now.
+    public func start(_ i: Int) {
+        guard var mesh = nodes[i].mesh, nodes[i].startedAt == nil else { return }
+        nodes[i].startedAt = now
+        let actions = mesh.start(now: now)
+        nodes[i].mesh = mesh
+        apply(actions, from: i)
+    }
+
+    /// Kills node `i` at once: no Disconnect is sent; its state is gone.
+    public func crash(_ i: Int) {
+        nodes[i].mesh = nil
+        nodes[i].startedAt = nil
+        nodes[i].wakeAt = nil
+    }
+
+    /// Restarts a crashed node at the same address with a fresh identity, as a new process would.
+    public func restart(_ i: Int) throws {
+        try makeMesh(i)
+        start(i)
+    }
+
+    /// Splits the network: datagrams between nodes of different groups are dropped. Nodes not
+    /// listed form group 0.
+    public func partition(_ groups: [[Int]]) {
+        var g = [Int](repeating: 0, count: nodes.count)
+        for (k, members) in groups.enumerated() { for m in members { g[m] = k + 1 } }
+        group = g
+    }
+
+    public func heal() { group = nil }
+
+    /// Calls `body` with mutable access to node `i`'s mesh, then carries out the returned actions.
+    public func withNode(_ i: Int, _ body: (inout MeshNode, MeshTime) throws -> [MeshAction]) rethrows {
+        guard var mesh = nodes[i].mesh, nodes[i].startedAt != nil else { return }
+        let actions = try body(&mesh, now)
+        nodes[i].mesh = mesh
+        apply(actions, from: i)
+    }
+
+    /// Sends raw bytes as if node `from` sent them (attackers, malformed input).
+    public func inject(_ bytes: [UInt8], from: Int, to address: MeshAddress) {
+        transmit(bytes, from: from, to: address)
+    }
+
+    // MARK: Scheduling
+
+    /// Runs `body` at virtual time `at`.
+    public func at(_ time: MeshTime, _ body: @escaping (MeshSimulator) -> Void) {
+        let id = nextScript
+        nextScript += 1
+        scripts[id] = body
+        push(time, .script(id))
+    }
+
+    func push(_ time: MeshTime, _ payload: Payload) {
+        order += 1
+        queue.insert(Event(time: time, order: order, payload: payload))
+    }
+
+    /// Processes every event up to and including `time`, then sets the clock to `time`.
+    public func run(until time: MeshTime) {
+        while let e = queue.min, e.time <= time {
+            _ = queue.popMin()
+            now = e.time
+            eventsProcessed += 1
+            process(e.payload)
+        }
+        now = max(now, time)
+    }
+
+    public func run(for d: Duration) { run(until: now + d) }
+
+    func process(_ payload: Payload) {
+        switch payload {
+        case let .datagram(to, from, bytes):
+            guard var mesh = nodes[to].mesh, nodes[to].startedAt != nil else { return }
+            observer.arrival?(to, bytes, from)
+            let before = mesh.stats
+            let actions = mesh.receive(bytes, from: from, now: now)
+            datagramHook?(to, from, before, mesh.stats)
+            nodes[to].mesh = mesh
+            apply(actions, from: to)
+        case let .timer(i):
+            guard nodes[i].wakeAt == now, var mesh = nodes[i].mesh else { return }
+            nodes[i].wakeAt = nil
+            let actions = mesh.timerFired(now: now)
+            nodes[i].mesh = mesh
+            apply(actions, from: i)
+        case let .resolve(i):
+            guard nodes[i].mesh != nil else { return }
+            var live: [Int] = []
+            for j in nodes.indices where j != i && isAlive(j) { live.append(j) }
+            var sample: [Referral] = []
+            while sample.count < resolveSampleSize, !live.isEmpty {
+                let j = live.remove(at: rng.below(live.count))
+                if let m = nodes[j].mesh { sample.append(Referral(peer: m.key, address: nodes[j].address)) }
+            }
+            withNode(i) { mesh, now in mesh.addCandidates(sample, now: now) }
+        case let .script(id):
+            if let body = scripts.removeValue(forKey: id) { body(self) }
+        }
+    }
+
+    func apply(_ actions: [MeshAction], from i: Int) {
+        for action in actions {
+            switch action {
+            case let .send(bytes, to): transmit(bytes, from: i, to: to)
+            case let .deliver(m): observer.delivered?(i, m, now)
+            case let .event(e): observer.event?(i, e, now)
+            case .resolve: push(now + defaultLink.latency * 2, .resolve(i))
+            }
+        }
+        if let mesh = nodes[i].mesh, let deadline = mesh.nextDeadline, nodes[i].wakeAt.map({ deadline < $0 }) ?? true {
+            let t = max(deadline, now)
+            nodes[i].wakeAt = t
+            push(t, .timer(i))
+        }
+    }
+
+    func transmit(_ bytes: [UInt8], from i: Int, to address: MeshAddress) {
+        datagramsSent += 1
+        guard let j = addressIndex[address] else { datagramsDropped += 1; return }
+        if let g = group, g[i] != g[j] { datagramsDropped += 1; return }
+        let link = linkOverrides[Pair(i, j)] ?? defaultLink
+        if rng.chance(link.loss) { datagramsDropped += 1; return }
+        var departure = now
+        if let bw = link.bandwidthBytesPerSecond {
+            let pair = Pair(i, j)
+            departure = max(now, busyUntil[pair] ?? now) + .nanoseconds(Int64(bytes.count) * 1_000_000_000 / Int64(bw))
+            busyUntil[pair] = departure
+        }
+        let copies = rng.chance(link.duplicate) ? 2 : 1
+        for _ in 0..<copies {
+            let jitter = link.jitter.nanoseconds > 0 ? Int64(rng.next(upperBound: UInt64(link.jitter.nanoseconds) + 1)) : 0
+            push(departure + link.latency + .nanoseconds(jitter), .datagram(to: j, from: nodes[i].address, bytes: bytes))
+        }
+    }
+
+    // MARK: Topology
+
+    /// The current neighbor graph among live nodes, as adjacency lists of node indices.
+    public func neighborGraph() -> [[Int]] {
+        nodes.indices.map { i in
+            guard isAlive(i), let m = nodes[i].mesh else { return [] }
+            return m.neighborInfo.compactMap { addressIndex[$0.address] }.filter { isAlive($0) }
+        }
+    }
+
+    /// Connected components of the live nodes (each sorted), via BFS over ``neighborGraph()``.
+    public func components(among members: [Int]? = nil) -> [[Int]] {
+        let graph = neighborGraph()
+        let allowed = Set(members ?? nodes.indices.filter { isAlive($0) })
+        var seen = Set<Int>()
+        var result: [[Int]] = []
+        for s in allowed.sorted() where !seen.contains(s) {
+            var comp = [s]
+            seen.insert(s)
+            var k = 0
+            while k < comp.count {
+                for n in graph[comp[k]] where allowed.contains(n) && !seen.contains(n) {
+                    seen.insert(n)
+                    comp.append(n)
+                }
+                k += 1
+            }
+            result.append(comp.sorted())
+        }
+        return result
+    }
+
+    /// The largest shortest-path distance between live nodes (nil if disconnected).
+    public func diameter() -> Int? {
+        let graph = neighborGraph()
+        let live = nodes.indices.filter { isAlive($0) }
+        var best = 0
+        var dist = [Int](repeating: -1, count: nodes.count)
+        for s in live {
+            for i in dist.indices { dist[i] = -1 }
+            dist[s] = 0
+            var frontier = [s]
+            var reached = 1
+            while !frontier.isEmpty {
+                var next: [Int] = []
+                for u in frontier {
+                    for v in graph[u] where dist[v] < 0 {
+                        dist[v] = dist[u] + 1
+                        best = max(best, dist[v])
+                        reached += 1
+                        next.append(v)
+                    }
+                }
+                frontier = next
+            }
+            if reached < live.count { return nil }
+        }
+        return best
+    }
+}
+
+extension Duration {
+    static func * (d: Duration, k: Int) -> Duration { .nanoseconds(d.nanoseconds * Int64(k)) }
+}

@@ -1,0 +1,130 @@
+/// Appends protocol fields to a growing byte buffer. Big-endian fixed-width integers,
+/// unsigned LEB128 varints.
+public struct ByteWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+
+    public init(capacity: Int = 128) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func u8(_ v: UInt8) { bytes.append(v) }
+
+    public mutating func u16(_ v: UInt16) {
+        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: v))
+    }
+
+    public mutating func u32(_ v: UInt32) {
+        for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
+    }
+
+    public mutating func u64(_ v: UInt64) {
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
+    }
+
+    /// Unsigned LEB128: 7 bits per byte, low bits first, high bit set on all but the last byte.
+    public mutating func varint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        bytes.append(UInt8(v))
+    }
+
+    public mutating func raw<C: Collection>(_ c: C) where C.Element == UInt8 { bytes.append(contentsOf: c) }
+
+    /// A varint length prefix followed by the bytes.
+    public mutating func lengthPrefixed(_ c: [UInt8]) {
+        varint(UInt64(c.count))
+        bytes.append(contentsOf: c)
+    }
+}
+
+/// Reads protocol fields from a byte buffer. Every read checks bounds first and throws
+/// ``WireError/truncated(offset:needed:)`` instead of trapping.
+public struct ByteReader: Sendable {
+    public let bytes: [UInt8]
+    public private(set) var offset: Int
+    public let end: Int
+
+    public init(_ bytes: [UInt8], offset: Int = 0, end: Int? = nil) {
+        self.bytes = bytes
+        self.offset = offset
+        self.end = end ?? bytes.count
+    }
+
+    public var remaining: Int { end - offset }
+
+    @inline(__always) private func need(_ n: Int) throws(WireError) {
+        if n < 0 || remaining < n { throw .truncated(offset: offset, needed: n) }
+    }
+
+    public mutating func u8() throws(WireError) -> UInt8 {
+        try need(1)
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    public mutating func u16() throws(WireError) -> UInt16 {
+        try need(2)
+        defer { offset += 2 }
+        return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
+    }
+
+    public mutating func u32() throws(WireError) -> UInt32 {
+        try need(4)
+        var v: UInt32 = 0
+        for i in 0..<4 { v = v << 8 | UInt32(bytes[offset + i]) }
+        offset += 4
+        return v
+    }
+
+    public mutating func u64() throws(WireError) -> UInt64 {
+        try need(8)
+        var v: UInt64 = 0
+        for i in 0..<8 { v = v << 8 | UInt64(bytes[offset + i]) }
+        offset += 8
+        return v
+    }
+
+    /// Reads an unsigned LEB128 varint of at most 10 bytes that fits in 64 bits.
+    public mutating func varint() throws(WireError) -> UInt64 {
+        let start = offset
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            if shift >= 70 { throw .badVarint(offset: start) }
+            let b = try u8()
+            let low = UInt64(b & 0x7F)
+            if shift == 63 && low > 1 { throw .badVarint(offset: start) }
+            result |= low << shift
+            if b & 0x80 == 0 { return result }
+            shift += 7
+        }
+    }
+
+    /// A varint that must not exceed `limit`, returned as `Int`.
+    public mutating func count(field: String, limit: Int) throws(WireError) -> Int {
+        let v = try varint()
+        if v > UInt64(limit) { throw .tooLong(field: field, count: v > UInt64(Int.max) ? Int.max : Int(v), limit: limit) }
+        return Int(v)
+    }
+
+    public mutating func raw(_ n: Int) throws(WireError) -> [UInt8] {
+        try need(n)
+        defer { offset += n }
+        return Array(bytes[offset..<offset + n])
+    }
+
+    /// A varint length prefix (bounded by `limit` and by the bytes left) followed by the bytes.
+    public mutating func lengthPrefixed(field: String, limit: Int) throws(WireError) -> [UInt8] {
+        let n = try count(field: field, limit: limit)
+        return try raw(n)
+    }
+
+    public func expectEnd() throws(WireError) {
+        if remaining != 0 { throw .trailingBytes(count: remaining) }
+    }
+}

@@ -1,0 +1,171 @@
+/// Encodes and decodes whole datagrams.
+///
+/// Layout: `'M' 'S' | version u8 | kind u8 | body | tag[16]?`. The tag is present on every
+/// link-authenticated kind (see ``Message/isLinkAuthenticated``) and covers all bytes before it.
+/// `docs/PROTOCOL.md` specifies every body byte by byte.
+public enum Datagram {
+    /// A decoded datagram: the message, plus the tag and the length of the bytes it covers.
+    public struct Decoded: Sendable {
+        public var message: Message
+        /// The link authentication tag, for link-authenticated kinds.
+        public var tag: [UInt8]?
+        /// How many leading bytes the tag covers.
+        public var authenticatedLength: Int
+    }
+
+    /// Encodes `message` without its tag. For link-authenticated kinds append a ``Wire/tagSize``
+    /// tag over these bytes before sending.
+    public static func encode(_ message: Message) -> [UInt8] {
+        var w = ByteWriter(capacity: 96)
+        w.u8(Wire.magic.0); w.u8(Wire.magic.1); w.u8(Wire.version); w.u8(message.kind)
+        switch message {
+        case let .connect(m):
+            w.raw(m.meshDigest); w.raw(m.sender.bytes); w.raw(m.nonce)
+        case let .challenge(m):
+            w.raw(m.sender.bytes); w.raw(m.echoNonce); w.raw(m.nonce)
+        case let .confirm(m):
+            w.raw(m.sender.bytes); w.raw(m.proof); w.raw(m.signature)
+        case let .welcome(m):
+            w.raw(m.proof); w.raw(m.signature); encodeReferrals(m.referrals, into: &w)
+        case let .refuse(m):
+            w.u8(m.reason.rawValue); w.raw(m.echoNonce); encodeReferrals(m.referrals, into: &w)
+        case let .disconnect(m):
+            w.u8(m.reason.rawValue); encodeReferrals(m.referrals, into: &w)
+        case let .flood(m):
+            w.u8(m.hopLimit); w.u8(m.hops); w.raw(m.origin.bytes); w.varint(m.seq)
+            if let d = m.destination { w.u8(1); w.raw(d.bytes) } else { w.u8(0) }
+            w.lengthPrefixed(m.payload); w.raw(m.signature)
+        case let .iHave(refs), let .graft(refs):
+            encodeRefs(refs, into: &w)
+        case .prune:
+            break
+        case let .ping(m):
+            w.u64(m.nonce); w.u8(m.degree); encodeRefs(m.summary, into: &w)
+        case let .pong(nonce, degree):
+            w.u64(nonce); w.u8(degree)
+        }
+        return w.bytes
+    }
+
+    /// Reads the kind byte without decoding the rest (or nil if the header is not valid).
+    public static func peekKind(_ bytes: [UInt8]) -> UInt8? {
+        guard bytes.count >= Wire.headerSize, bytes[0] == Wire.magic.0, bytes[1] == Wire.magic.1, bytes[2] == Wire.version else { return nil }
+        return bytes[3]
+    }
+
+    /// Decodes one datagram.
+    ///
+    /// Total and bounded: returns or throws ``WireError`` for every input; never traps and never
+    /// allocates more than `bytes.count` for the decoded fields.
+    /// - Complexity: O(n) in the datagram size.
+    public static func decode(_ bytes: [UInt8], maxSize: Int = Wire.defaultMaxDatagramSize) throws(WireError) -> Decoded {
+        if bytes.count > maxSize { throw .oversized(size: bytes.count, limit: maxSize) }
+        var r = ByteReader(bytes)
+        let m0 = try r.u8(), m1 = try r.u8()
+        guard m0 == Wire.magic.0, m1 == Wire.magic.1 else { throw .badMagic }
+        let version = try r.u8()
+        guard version == Wire.version else { throw .unsupportedVersion(version) }
+        let kind = try r.u8()
+        var tag: [UInt8]? = nil
+        var end = bytes.count
+        if Message.kindIsLinkAuthenticated(kind) {
+            guard kind <= 0x21 else { throw .unknownKind(kind) }
+            guard bytes.count >= Wire.headerSize + Wire.tagSize else { throw .truncated(offset: bytes.count, needed: Wire.tagSize) }
+            end = bytes.count - Wire.tagSize
+            tag = Array(bytes[end...])
+        }
+        r = ByteReader(bytes, offset: Wire.headerSize, end: end)
+        let message: Message
+        switch kind {
+        case 0x01:
+            message = .connect(Connect(meshDigest: try r.raw(Wire.meshDigestSize), sender: try r.peerKey(), nonce: try r.raw(Wire.nonceSize)))
+        case 0x02:
+            message = .challenge(Challenge(sender: try r.peerKey(), echoNonce: try r.raw(Wire.nonceSize), nonce: try r.raw(Wire.nonceSize)))
+        case 0x03:
+            message = .confirm(Confirm(sender: try r.peerKey(), proof: try r.raw(Wire.proofSize), signature: try r.raw(Wire.signatureSize)))
+        case 0x04:
+            message = .welcome(Welcome(proof: try r.raw(Wire.proofSize), signature: try r.raw(Wire.signatureSize), referrals: try decodeReferrals(&r)))
+        case 0x05:
+            let reason = try decodeReason(&r)
+            message = .refuse(Refuse(reason: reason, echoNonce: try r.raw(Wire.nonceSize), referrals: try decodeReferrals(&r)))
+        case 0x06:
+            let reason = try decodeReason(&r)
+            message = .disconnect(Disconnect(reason: reason, referrals: try decodeReferrals(&r)))
+        case 0x10:
+            let hopLimit = try r.u8(), hops = try r.u8()
+            let origin = try r.peerKey()
+            let seq = try r.varint()
+            let destination: PeerKey?
+            switch try r.u8() {
+            case 0: destination = nil
+            case 1: destination = try r.peerKey()
+            default: throw .invalidValue(field: "flood.hasDestination")
+            }
+            let payload = try r.lengthPrefixed(field: "flood.payload", limit: maxSize)
+            message = .flood(FloodMessage(hopLimit: hopLimit, hops: hops, origin: origin, seq: seq, destination: destination, payload: payload, signature: try r.raw(Wire.signatureSize)))
+        case 0x11:
+            message = .iHave(try decodeRefs(&r))
+        case 0x12:
+            message = .graft(try decodeRefs(&r))
+        case 0x13:
+            message = .prune
+        case 0x20:
+            message = .ping(Ping(nonce: try r.u64(), degree: try r.u8(), summary: try decodeRefs(&r)))
+        case 0x21:
+            message = .pong(nonce: try r.u64(), degree: try r.u8())
+        default:
+            throw .unknownKind(kind)
+        }
+        try r.expectEnd()
+        return Decoded(message: message, tag: tag, authenticatedLength: end)
+    }
+
+    // MARK: - Shared field groups
+
+    static func encodeReferrals(_ refs: [Referral], into w: inout ByteWriter) {
+        let list = refs.prefix(Wire.maxReferrals)
+        w.varint(UInt64(list.count))
+        for ref in list { w.raw(ref.peer.bytes); ref.address.encode(into: &w) }
+    }
+
+    static func decodeReferrals(_ r: inout ByteReader) throws(WireError) -> [Referral] {
+        let n = try r.count(field: "referrals", limit: Wire.maxReferrals)
+        var out: [Referral] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n { out.append(Referral(peer: try r.peerKey(), address: try MeshAddress.decode(from: &r))) }
+        return out
+    }
+
+    /// References are grouped by origin: `groups | (origin, count, seq varints...)*`, so a batch of
+    /// announcements from one origin costs 32 bytes once, not per message.
+    static func encodeRefs(_ refs: [MessageRef], into w: inout ByteWriter) {
+        let list = Array(refs.prefix(Wire.maxRefsPerMessage))
+        var groups: [(PeerKey, [UInt64])] = []
+        for ref in list {
+            if let i = groups.firstIndex(where: { $0.0 == ref.origin }) { groups[i].1.append(ref.seq) } else { groups.append((ref.origin, [ref.seq])) }
+        }
+        w.varint(UInt64(groups.count))
+        for (origin, seqs) in groups {
+            w.raw(origin.bytes)
+            w.varint(UInt64(seqs.count))
+            for s in seqs { w.varint(s) }
+        }
+    }
+
+    static func decodeRefs(_ r: inout ByteReader) throws(WireError) -> [MessageRef] {
+        let groups = try r.count(field: "refs.groups", limit: Wire.maxRefsPerMessage)
+        var out: [MessageRef] = []
+        for _ in 0..<groups {
+            let origin = try r.peerKey()
+            let n = try r.count(field: "refs.seqs", limit: Wire.maxRefsPerMessage - out.count)
+            if n == 0 { throw .invalidValue(field: "refs.seqs") }
+            for _ in 0..<n { out.append(MessageRef(origin: origin, seq: try r.varint())) }
+        }
+        return out
+    }
+
+    static func decodeReason(_ r: inout ByteReader) throws(WireError) -> DisconnectReason {
+        guard let reason = DisconnectReason(rawValue: try r.u8()) else { throw .invalidValue(field: "reason") }
+        return reason
+    }
+}

@@ -1,0 +1,215 @@
+/// Why a link was refused or closed. Carried in ``Refuse`` and ``Disconnect``.
+public enum DisconnectReason: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// The responder already has its maximum number of neighbors; try the referrals.
+    case meshFull = 1
+    /// The responder belongs to another mesh ID.
+    case wrongMesh = 2
+    /// The password proof did not verify (wrong password), or the identity signature failed.
+    case authenticationFailed = 3
+    /// A link between these two peers already exists or is being set up from the other side.
+    case duplicateLink = 4
+    /// The peer is leaving the mesh (clean shutdown).
+    case leaving = 5
+    /// The peer could not keep up with what we had to send it.
+    case tooSlow = 6
+    /// The peer kept sending more than its allowance after being throttled.
+    case rateLimited = 7
+    /// The peer sent forged, replayed or malformed messages.
+    case misbehaving = 8
+    /// No sign of life within the dead-link timeout.
+    case timedOut = 9
+    /// Closed to make room: the link was the least useful one above the ideal neighbor count.
+    case notUseful = 10
+    /// The peer is banned for earlier misbehaviour.
+    case banned = 11
+
+    public var description: String {
+        switch self {
+        case .meshFull: "mesh full"
+        case .wrongMesh: "wrong mesh"
+        case .authenticationFailed: "authentication failed"
+        case .duplicateLink: "duplicate link"
+        case .leaving: "leaving"
+        case .tooSlow: "too slow"
+        case .rateLimited: "rate limited"
+        case .misbehaving: "misbehaving"
+        case .timedOut: "timed out"
+        case .notUseful: "not useful"
+        case .banned: "banned"
+        }
+    }
+}
+
+/// Handshake step 1, initiator to responder: "I want to join mesh X; here is who I am."
+public struct Connect: Equatable, Sendable {
+    public var meshDigest: [UInt8]
+    public var sender: PeerKey
+    public var nonce: [UInt8]
+    public init(meshDigest: [UInt8], sender: PeerKey, nonce: [UInt8]) {
+        self.meshDigest = meshDigest
+        self.sender = sender
+        self.nonce = nonce
+    }
+}
+
+/// Handshake step 2, responder to initiator: the responder's identity and its own nonce.
+/// Carries no proof: a responder reveals nothing about the password to a stranger.
+public struct Challenge: Equatable, Sendable {
+    public var sender: PeerKey
+    public var echoNonce: [UInt8]
+    public var nonce: [UInt8]
+    public init(sender: PeerKey, echoNonce: [UInt8], nonce: [UInt8]) {
+        self.sender = sender
+        self.echoNonce = echoNonce
+        self.nonce = nonce
+    }
+}
+
+/// Handshake step 3, initiator to responder: password proof and identity signature over the
+/// transcript.
+public struct Confirm: Equatable, Sendable {
+    public var sender: PeerKey
+    public var proof: [UInt8]
+    public var signature: [UInt8]
+    public init(sender: PeerKey, proof: [UInt8], signature: [UInt8]) {
+        self.sender = sender
+        self.proof = proof
+        self.signature = signature
+    }
+}
+
+/// Handshake step 4, responder to initiator: the responder's proof and signature, and referrals.
+public struct Welcome: Equatable, Sendable {
+    public var proof: [UInt8]
+    public var signature: [UInt8]
+    public var referrals: [Referral]
+    public init(proof: [UInt8], signature: [UInt8], referrals: [Referral]) {
+        self.proof = proof
+        self.signature = signature
+        self.referrals = referrals
+    }
+}
+
+/// Handshake refusal, either direction. Not authenticated: a refusal can only end a handshake in
+/// progress whose nonce it echoes.
+public struct Refuse: Equatable, Sendable {
+    public var reason: DisconnectReason
+    public var echoNonce: [UInt8]
+    public var referrals: [Referral]
+    public init(reason: DisconnectReason, echoNonce: [UInt8], referrals: [Referral]) {
+        self.reason = reason
+        self.echoNonce = echoNonce
+        self.referrals = referrals
+    }
+}
+
+/// Closes an established link (link-authenticated), with the reason and referrals.
+public struct Disconnect: Equatable, Sendable {
+    public var reason: DisconnectReason
+    public var referrals: [Referral]
+    public init(reason: DisconnectReason, referrals: [Referral]) {
+        self.reason = reason
+        self.referrals = referrals
+    }
+}
+
+/// A message flooded through the mesh (or routed to one peer when ``destination`` is set),
+/// signed by its origin.
+public struct FloodMessage: Equatable, Sendable {
+    /// Hops this copy may still take; a receiver forwards only when this is above 1.
+    public var hopLimit: UInt8
+    /// Hops taken so far (1 when received straight from the origin). Not signed.
+    public var hops: UInt8
+    public var origin: PeerKey
+    public var seq: UInt64
+    /// Set for unicast: only this peer delivers it.
+    public var destination: PeerKey?
+    public var payload: [UInt8]
+    /// Ed25519 signature by `origin` over ``signedBytes(meshDigest:)``.
+    public var signature: [UInt8]
+
+    public init(hopLimit: UInt8, hops: UInt8, origin: PeerKey, seq: UInt64, destination: PeerKey?, payload: [UInt8], signature: [UInt8]) {
+        self.hopLimit = hopLimit
+        self.hops = hops
+        self.origin = origin
+        self.seq = seq
+        self.destination = destination
+        self.payload = payload
+        self.signature = signature
+    }
+
+    public var ref: MessageRef { MessageRef(origin: origin, seq: seq) }
+
+    /// What the origin signs: a domain label, the mesh, origin, sequence number, destination and
+    /// payload. Hop fields are left out because relays change them.
+    public static func signedBytes(meshDigest: [UInt8], origin: PeerKey, seq: UInt64, destination: PeerKey?, payload: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + payload.count)
+        w.raw(Array("meshstep-flood-v1".utf8))
+        w.raw(meshDigest)
+        w.raw(origin.bytes)
+        w.u64(seq)
+        if let destination { w.u8(1); w.raw(destination.bytes) } else { w.u8(0) }
+        w.lengthPrefixed(payload)
+        return w.bytes
+    }
+
+    public func signedBytes(meshDigest: [UInt8]) -> [UInt8] {
+        Self.signedBytes(meshDigest: meshDigest, origin: origin, seq: seq, destination: destination, payload: payload)
+    }
+}
+
+/// Liveness probe with the sender's neighbor count and a summary of the newest sequence number it
+/// holds for some origins (anti-entropy: a receiver that lacks one pulls it).
+public struct Ping: Equatable, Sendable {
+    public var nonce: UInt64
+    public var degree: UInt8
+    public var summary: [MessageRef]
+    public init(nonce: UInt64, degree: UInt8, summary: [MessageRef]) {
+        self.nonce = nonce
+        self.degree = degree
+        self.summary = summary
+    }
+}
+
+/// Every message of the protocol. One message per datagram.
+public enum Message: Equatable, Sendable {
+    case connect(Connect)
+    case challenge(Challenge)
+    case confirm(Confirm)
+    case welcome(Welcome)
+    case refuse(Refuse)
+    case disconnect(Disconnect)
+    case flood(FloodMessage)
+    /// Lazy push: "I have these messages" (Plumtree IHAVE).
+    case iHave([MessageRef])
+    /// "Send me these messages, and push eagerly to me from now on" (Plumtree GRAFT).
+    case graft([MessageRef])
+    /// "Stop pushing full messages to me; announce them instead" (Plumtree PRUNE).
+    case prune
+    case ping(Ping)
+    /// Answers a ping: the echoed nonce and the sender's neighbor count.
+    case pong(nonce: UInt64, degree: UInt8)
+
+    /// The kind byte on the wire.
+    public var kind: UInt8 {
+        switch self {
+        case .connect: 0x01
+        case .challenge: 0x02
+        case .confirm: 0x03
+        case .welcome: 0x04
+        case .refuse: 0x05
+        case .disconnect: 0x06
+        case .flood: 0x10
+        case .iHave: 0x11
+        case .graft: 0x12
+        case .prune: 0x13
+        case .ping: 0x20
+        case .pong: 0x21
+        }
+    }
+
+    /// Whether the datagram ends in a link authentication tag. Only the handshake is untagged.
+    public var isLinkAuthenticated: Bool { Self.kindIsLinkAuthenticated(kind) }
+
+    public static func kindIsLinkAuthenticated(_ kind: UInt8) -> Bool { kind >= 0x06 }
+}

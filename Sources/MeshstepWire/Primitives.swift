@@ -1,0 +1,126 @@
+/// Protocol-wide constants. Changing any of them changes the wire format: bump ``version``.
+public enum Wire {
+    /// The two magic bytes that start every datagram: ASCII `MS`.
+    public static let magic: (UInt8, UInt8) = (0x4D, 0x53)
+    /// The protocol version this build speaks. A datagram of another version is rejected.
+    public static let version: UInt8 = 1
+    /// Magic, version, kind.
+    public static let headerSize = 4
+    /// Default and recommended maximum datagram size: fits an IPv6 minimum-MTU path.
+    public static let defaultMaxDatagramSize = 1200
+    /// Link authentication tag appended to every post-handshake datagram (truncated HMAC-SHA256).
+    public static let tagSize = 16
+    public static let keySize = 32
+    public static let signatureSize = 64
+    public static let nonceSize = 16
+    public static let proofSize = 32
+    public static let meshDigestSize = 16
+    /// Most referrals one message may carry (Peer Channel used 10 too).
+    public static let maxReferrals = 10
+    /// Most message references in one IHave, Graft or Ping summary.
+    public static let maxRefsPerMessage = 64
+}
+
+/// A 32-byte Ed25519 public key: the identity of a node. A peer's ID *is* its public key, so
+/// anyone can verify what it signs without a directory.
+///
+/// Stored as four words so that equality and hashing are cheap.
+public struct PeerKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
+
+    /// - Precondition: `bytes.count == 32` (decoders check this before calling).
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == Wire.keySize, "a PeerKey has 32 bytes")
+        func word(_ i: Int) -> UInt64 {
+            var v: UInt64 = 0
+            for j in 0..<8 { v = v << 8 | UInt64(bytes[i * 8 + j]) }
+            return v
+        }
+        w0 = word(0); w1 = word(1); w2 = word(2); w3 = word(3)
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(32)
+        for w in [w0, w1, w2, w3] {
+            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: w >> UInt64(shift))) }
+        }
+        return out
+    }
+
+    public static func < (a: PeerKey, b: PeerKey) -> Bool {
+        (a.w0, a.w1, a.w2, a.w3) < (b.w0, b.w1, b.w2, b.w3)
+    }
+
+    /// The first 8 bytes in hex: enough to tell peers apart in logs.
+    public var description: String {
+        let s = String(w0, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}
+
+/// A UDP endpoint as carried in referrals: IPv4 or IPv6 address plus port.
+public enum MeshAddress: Hashable, Sendable, CustomStringConvertible {
+    case ipv4(UInt32, port: UInt16)
+    /// The 16 address bytes, big-endian.
+    case ipv6([UInt8], port: UInt16)
+
+    public var port: UInt16 {
+        switch self {
+        case let .ipv4(_, port), let .ipv6(_, port): port
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .ipv4(a, port):
+            return "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF):\(port)"
+        case let .ipv6(b, port):
+            var groups: [String] = []
+            for i in stride(from: 0, to: 16, by: 2) { groups.append(String(UInt16(b[i]) << 8 | UInt16(b[i + 1]), radix: 16)) }
+            return "[\(groups.joined(separator: ":"))]:\(port)"
+        }
+    }
+
+    func encode(into w: inout ByteWriter) {
+        switch self {
+        case let .ipv4(a, port):
+            w.u8(4); w.u32(a); w.u16(port)
+        case let .ipv6(b, port):
+            w.u8(6); w.raw(b); w.u16(port)
+        }
+    }
+
+    static func decode(from r: inout ByteReader) throws(WireError) -> MeshAddress {
+        switch try r.u8() {
+        case 4: return .ipv4(try r.u32(), port: try r.u16())
+        case 6: return .ipv6(try r.raw(16), port: try r.u16())
+        default: throw .invalidValue(field: "address.family")
+        }
+    }
+}
+
+/// A peer known by key and address, as passed in referrals and by resolvers.
+public struct Referral: Hashable, Sendable {
+    public var peer: PeerKey
+    public var address: MeshAddress
+    public init(peer: PeerKey, address: MeshAddress) {
+        self.peer = peer
+        self.address = address
+    }
+}
+
+/// Identifies one flooded message: its origin and that origin's sequence number.
+public struct MessageRef: Hashable, Sendable, Comparable {
+    public var origin: PeerKey
+    public var seq: UInt64
+    public init(origin: PeerKey, seq: UInt64) {
+        self.origin = origin
+        self.seq = seq
+    }
+    public static func < (a: MessageRef, b: MessageRef) -> Bool { (a.origin, a.seq) < (b.origin, b.seq) }
+}
+
+extension ByteReader {
+    mutating func peerKey() throws(WireError) -> PeerKey { PeerKey(bytes: try raw(Wire.keySize)) }
+}
