@@ -47,7 +47,7 @@ public enum MeshConfigurationError: Error, Equatable, Sendable, CustomStringConv
 
 /// Tunables of one mesh node. The defaults suit game sessions of up to a few hundred peers.
 public struct MeshConfiguration: Sendable {
-    /// Below this many neighbors the node repairs at once (Peer Channel: 2).
+    /// Below this many neighbors maintenance runs at its fast pace (Peer Channel: 2).
     public var minNeighbors = 2
     /// The node seeks this many neighbors (Peer Channel: 3).
     public var idealNeighbors = 4
@@ -76,25 +76,32 @@ public struct MeshConfiguration: Sendable {
     /// the eager copy may still be on its way.
     public var graftTimeout: Duration = .milliseconds(120)
     /// Period between further pull attempts, rotating through the peers that announced it.
+    public var graftRetry: Duration = .milliseconds(120)
     /// A node keeps at least this many eager links even when they bring duplicates. Concurrent
     /// prunes triggered by different origins can otherwise cut the shared tree into pieces, and
-    /// every cut costs a pull delay; two links per node keep it whole at a modest redundancy.
+    /// every cut costs a pull delay; three links per node keep it whole at a modest redundancy.
     public var minEagerLinks = 3
-    public var graftRetry: Duration = .milliseconds(120)
     public var maxGraftAttempts = 12
     /// Flooded messages kept to answer pulls (first in, first out).
     public var messageCacheCapacity = 4096
-    /// Origins tracked for duplicate suppression. The least recently active one is forgotten
-    /// when full and idle for ``originIdleTimeout``.
+    /// Origins tracked for duplicate suppression. When the table is full the least recently
+    /// active origin is forgotten. Its old messages could then be accepted again if replayed,
+    /// so keep this well above the number of origins active within the message cache's span.
     public var maxOrigins = 4096
-    public var originIdleTimeout: Duration = .seconds(300)
     /// Only origins heard within this horizon are summarized in keepalives (anti-entropy).
     public var summaryHorizon: Duration = .seconds(15)
     /// What each neighbor may send us. Excess is dropped and counted.
     public var inboundLimit = RateLimit(messagesPerSecond: 4000, messageBurst: 800, bytesPerSecond: 4 << 20, byteBurst: 512 << 10)
+    /// What any one origin may inject into the mesh, enforced by every node before it delivers or
+    /// forwards. The per-neighbor bucket alone is not enough: a flooding member's valid messages
+    /// would otherwise be relayed by each of its honest neighbors at their full allowance.
+    public var originLimit = RateLimit(messagesPerSecond: 1000, messageBurst: 500, bytesPerSecond: 1 << 20, byteBurst: 256 << 10)
     /// Pacing of what we send each neighbor (kept under the peer's inbound allowance).
     public var outboundLimit = RateLimit(messagesPerSecond: 3600, messageBurst: 700, bytesPerSecond: 3 << 20, byteBurst: 400 << 10)
-    /// A neighbor that exceeds its allowance in this many consecutive seconds is disconnected.
+    /// Handshake messages answered per second, across all sources (anti-amplification).
+    public var handshakesPerSecond = 200
+    /// A neighbor collects a strike for each second in which it exceeded its allowance by more
+    /// than a tenth, and loses one for each second without drops; at this many it is disconnected.
     public var rateLimitStrikes = 3
     /// Misbehaviour score at which a neighbor is disconnected and banned.
     public var misbehaviourThreshold = 100
@@ -116,7 +123,7 @@ public struct MeshConfiguration: Sendable {
         }
         guard hopLimit >= 1 else { throw .invalidValue("hopLimit must be at least 1") }
         guard maxDatagramSize >= 256, maxDatagramSize <= 65_507 else { throw .invalidValue("maxDatagramSize must be 256...65507") }
-        guard inboundLimit.messagesPerSecond > 0, inboundLimit.bytesPerSecond > 0, outboundLimit.messagesPerSecond > 0, outboundLimit.bytesPerSecond > 0 else {
+        guard inboundLimit.messagesPerSecond > 0, inboundLimit.bytesPerSecond > 0, originLimit.messagesPerSecond > 0, originLimit.bytesPerSecond > 0, outboundLimit.messagesPerSecond > 0, outboundLimit.bytesPerSecond > 0 else {
             throw .invalidValue("rate limits must be positive")
         }
         guard messageCacheCapacity > 0, maxOrigins > 0 else { throw .invalidValue("cache sizes must be positive") }

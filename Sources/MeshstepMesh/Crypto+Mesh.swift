@@ -50,7 +50,8 @@ public struct MeshCredentials: Sendable {
     public let digest: [UInt8]
     let meshKey: SymmetricKey
 
-    /// - Throws: ``MeshConfigurationError`` when the mesh ID is empty or the password is empty.
+    /// - Throws: ``MeshConfigurationError`` when the mesh ID is empty or longer than 255 bytes, or
+    ///   the password is empty.
     public init(meshID: String, access: MeshAccess) throws(MeshConfigurationError) {
         guard !meshID.isEmpty, meshID.utf8.count <= 255 else { throw .invalidMeshID(meshID) }
         self.meshID = meshID
@@ -97,8 +98,9 @@ struct LinkKeys: Sendable {
 /// The handshake transcript and the proofs derived from it.
 struct HandshakeTranscript {
     let bytes: [UInt8]
-    init(meshDigest: [UInt8], initiator: PeerKey, responder: PeerKey, initiatorNonce: [UInt8], responderNonce: [UInt8]) {
+    init(meshDigest: [UInt8], initiator: PeerKey, responder: PeerKey, initiatorNonce: [UInt8], responderNonce: [UInt8], initiatorEphemeral: [UInt8], responderEphemeral: [UInt8]) {
         bytes = Array("meshstep-handshake-v1".utf8) + meshDigest + initiator.bytes + responder.bytes + initiatorNonce + responderNonce
+            + initiatorEphemeral + responderEphemeral
     }
 
     func proof(role: String, credentials: MeshCredentials) -> [UInt8] {
@@ -112,15 +114,38 @@ struct HandshakeTranscript {
         HMAC<SHA256>.isValidAuthenticationCode(proof, authenticating: Array(role.utf8) + bytes, using: credentials.meshKey)
     }
 
-    func linkKeys(credentials: MeshCredentials, isInitiator: Bool) -> LinkKeys {
-        let material = HKDF<SHA256>.deriveKey(inputKeyMaterial: credentials.meshKey, salt: bytes, info: Array("meshstep-link-v1".utf8), outputByteCount: 64)
+    /// Link keys from the mesh key *and* an ephemeral X25519 secret: another member who saw the
+    /// handshake knows the first but not the second, so it cannot forge link traffic.
+    func linkKeys(credentials: MeshCredentials, sharedSecret: [UInt8], isInitiator: Bool) -> LinkKeys {
+        let ikm = credentials.meshKey.withUnsafeBytes { Array($0) } + sharedSecret
+        let material = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: ikm), salt: bytes, info: Array("meshstep-link-v1".utf8), outputByteCount: 64)
         let raw = material.withUnsafeBytes { Array($0) }
         let i2r = SymmetricKey(data: raw[0..<32]), r2i = SymmetricKey(data: raw[32..<64])
         return isInitiator ? LinkKeys(send: i2r, receive: r2i) : LinkKeys(send: r2i, receive: i2r)
     }
 }
 
-/// Verifies origin signatures, caching parsed public keys.
+/// An ephemeral X25519 key pair for one handshake.
+struct EphemeralKey: Sendable {
+    let privateKey: Curve25519.KeyAgreement.PrivateKey
+    var publicBytes: [UInt8] { Array(privateKey.publicKey.rawRepresentation) }
+
+    init(randomBytes: [UInt8]) {
+        // Any 32 bytes form a valid X25519 private key.
+        privateKey = try! Curve25519.KeyAgreement.PrivateKey(rawRepresentation: randomBytes)
+    }
+
+    /// The shared secret with a peer's ephemeral public key (nil if the key is invalid).
+    func sharedSecret(with peer: [UInt8]) -> [UInt8]? {
+        guard let pk = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peer),
+              let secret = try? privateKey.sharedSecretFromKeyAgreement(with: pk) else { return nil }
+        let bytes = secret.withUnsafeBytes { Array($0) }
+        // Reject the all-zero result of a low-order point.
+        return bytes.allSatisfy { $0 == 0 } ? nil : bytes
+    }
+}
+
+/// Parses origin public keys for signature checks (the parsed key is kept per origin).
 struct SignatureVerifier {
     static func publicKey(_ key: PeerKey) -> Curve25519.Signing.PublicKey? {
         try? Curve25519.Signing.PublicKey(rawRepresentation: key.bytes)

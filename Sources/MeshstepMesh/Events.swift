@@ -86,17 +86,23 @@ public struct MeshStats: Sendable, Equatable {
     public var stale = 0
     /// Datagrams dropped by a neighbor's inbound token bucket.
     public var rateLimited = 0
+    /// Valid messages dropped because their origin exceeded ``MeshConfiguration/originLimit``.
+    public var originRateLimited = 0
     /// Datagrams we dropped because a neighbor's outgoing queue was full.
     public var outboundDropped = 0
     /// Handshakes we refused because the peer's proof or signature failed.
     public var authenticationRejected = 0
+    /// Handshake messages left unanswered because the handshake budget was spent.
+    public var handshakesThrottled = 0
+    /// Full copies a neighbor sent us again (replays within the window).
+    public var replayed = 0
     /// Handshakes refused for other reasons (full, wrong mesh, duplicate, banned).
     public var handshakesRefused = 0
     /// Neighbors disconnected for misbehaviour or rate-limit abuse.
     public var neighborsPunished = 0
 
     /// Everything rejected as hostile or broken (not counting benign duplicates).
-    public var rejectedTotal: Int { malformed + badTag + unknownSender + forged + stale + rateLimited + authenticationRejected }
+    public var rejectedTotal: Int { malformed + badTag + unknownSender + forged + stale + replayed + rateLimited + originRateLimited + authenticationRejected + handshakesThrottled }
 }
 
 /// A snapshot of one link.

@@ -27,17 +27,16 @@ extension MeshNode {
             stats.unknownSender += 1
             return
         }
-        // Cheap checks first: the token buckets, then the tag, then decoding.
+        // The tag first (about a microsecond): anyone can spoof an address, so nothing that fails
+        // it may cost the real neighbor anything, not even its allowance. Then the token buckets.
+        guard n.keys.verify(bytes) else {
+            stats.badTag += 1
+            return
+        }
         guard n.inMessages.take(1, now: now), n.inBytes.take(bytes.count, now: now) else {
             n.dropsThisSecond += 1
             neighbors[peer] = n
             stats.rateLimited += 1
-            return
-        }
-        guard n.keys.verify(bytes) else {
-            // Anyone can spoof an address: a bad tag is counted but not held against the link.
-            stats.badTag += 1
-            neighbors[peer] = n
             return
         }
         n.lastHeard = now
@@ -104,8 +103,14 @@ extension MeshNode {
         let status = origins[m.origin]?.window.status(m.seq) ?? .new
         switch status {
         case .duplicate:
+            // A copy from another path is normal; the same neighbor sending it twice is a replay.
+            if neighbors[peer]?.recentRefs.contains(m.ref) == true {
+                stats.replayed += 1
+                penalize(peer, by: 5, now: now)
+                return
+            }
+            neighbors[peer]?.recentRefs.insert(m.ref)
             stats.duplicates += 1
-            penalize(peer, by: 1, now: now)
             if neighbors[peer]?.eager == true, eagerLinkCount > configuration.minEagerLinks {
                 // Redundant tree link: both ends turn it lazy.
                 neighbors[peer]?.eager = false
@@ -129,19 +134,34 @@ extension MeshNode {
         }
         state.window.insert(m.seq)
         state.lastActive = now
+        neighbors[peer]?.recentRefs.insert(m.ref)
+        // The origin's allowance: the message is marked seen either way, so that its other
+        // copies are suppressed as duplicates instead of being judged again.
+        let limit = configuration.originLimit
+        if state.messages == nil {
+            state.messages = TokenBucket(rate: limit.messagesPerSecond, burst: limit.messageBurst, now: now)
+            state.bytes = TokenBucket(rate: limit.bytesPerSecond, burst: limit.byteBurst, now: now)
+        }
+        let withinAllowance = state.messages!.take(1, now: now) && state.bytes!.take(m.payload.count, now: now)
         if origins[m.origin] == nil { makeRoomForOrigin(now: now) }
         origins[m.origin] = state
-        store.insert(m)
         missing[m.ref] = nil
+        guard withinAllowance else {
+            stats.originRateLimited += 1
+            if peer == m.origin { neighbors[peer]?.dropsThisSecond += 1 }
+            return
+        }
+        store.insert(m)
         if var n = neighbors[peer] {
             // Peer Channel's utility: u = u*31/32, +128 when the link brought something new.
+            // Every new message is a sample for every link; a link is trusted after 32.
             n.utility = n.utility * 31 / 32 + 128
-            n.utilitySamples += 1
             n.eager = true
             neighbors[peer] = n
         }
-        for i in neighbors.values.indices where neighbors.keys[i] != peer {
-            neighbors.values[i].utility = neighbors.values[i].utility * 31 / 32
+        for i in neighbors.values.indices {
+            neighbors.values[i].utilitySamples += 1
+            if neighbors.keys[i] != peer { neighbors.values[i].utility = neighbors.values[i].utility * 31 / 32 }
         }
 
         let isUnicast = m.destination != nil
@@ -188,8 +208,7 @@ extension MeshNode {
 
     mutating func makeRoomForOrigin(now: MeshTime) {
         guard origins.count >= configuration.maxOrigins else { return }
-        // Forget the least recently active origin if it has been idle long enough; otherwise the
-        // oldest one regardless (bounded memory beats completeness here).
+        // Forget the least recently active origin (bounded memory beats completeness here).
         var victim = 0
         for i in origins.values.indices where origins.values[i].lastActive < origins.values[victim].lastActive { victim = i }
         origins.remove(at: victim)

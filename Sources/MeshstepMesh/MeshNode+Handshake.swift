@@ -18,12 +18,17 @@ extension MeshNode {
     static let initiatorRole = "initiator"
     static let responderRole = "responder"
 
+    mutating func newEphemeral() -> EphemeralKey {
+        EphemeralKey(randomBytes: randomNonce() + randomNonce())
+    }
+
     /// Starts a handshake to `address`.
     mutating func connect(to address: MeshAddress, now: MeshTime) {
         guard address != localAddress, outgoing[address] == nil, neighborByAddress[address] == nil else { return }
         let nonce = randomNonce()
-        let bytes = Datagram.encode(.connect(Connect(meshDigest: credentials.digest, sender: key, nonce: nonce)))
-        outgoing[address] = OutgoingHandshake(nonce: nonce, phase: .connectSent, startedAt: now, lastSentAt: now, lastSent: bytes)
+        let ephemeral = newEphemeral()
+        let bytes = Datagram.encode(.connect(Connect(meshDigest: credentials.digest, sender: key, nonce: nonce, ephemeral: ephemeral.publicBytes)))
+        outgoing[address] = OutgoingHandshake(nonce: nonce, ephemeral: ephemeral, phase: .connectSent, startedAt: now, lastSentAt: now, lastSent: bytes)
         sendRaw(bytes, to: address)
     }
 
@@ -39,15 +44,27 @@ extension MeshNode {
         }
     }
 
+    /// Answers to strangers are rate-limited: a spoofed Connect must not turn the node into an
+    /// amplifier or keep it busy.
+    mutating func mayAnswerHandshake(now: MeshTime) -> Bool {
+        if handshakeBucket.take(1, now: now) { return true }
+        stats.handshakesThrottled += 1
+        return false
+    }
+
+    /// Refusals echo the initiator's nonce. Referrals go only with "mesh full", to a peer that
+    /// knew the mesh ID, so a stranger learns nothing and a refusal stays small.
     mutating func refuse(_ reason: DisconnectReason, echo nonce: [UInt8], to address: MeshAddress) {
-        stats.handshakesRefused += reason == .authenticationFailed ? 0 : 1
-        sendRaw(Datagram.encode(.refuse(Refuse(reason: reason, echoNonce: nonce, referrals: referrals(excluding: nil)))), to: address)
+        if reason != .authenticationFailed { stats.handshakesRefused += 1 }
+        let refs = reason == .meshFull ? Array(referrals(excluding: nil).prefix(4)) : []
+        sendRaw(Datagram.encode(.refuse(Refuse(reason: reason, echoNonce: nonce, referrals: refs))), to: address)
     }
 
     // MARK: Responder
 
     mutating func onConnect(_ m: Connect, from address: MeshAddress, now: MeshTime) {
         if m.sender == key { return }
+        guard mayAnswerHandshake(now: now) else { return }
         if let existing = incoming[address], existing.remoteNonce == m.nonce {
             sendRaw(existing.challengeBytes, to: address) // our Challenge was lost
             return
@@ -67,38 +84,48 @@ extension MeshNode {
             if key < m.sender { return refuse(.duplicateLink, echo: m.nonce, to: address) }
             outgoing[ourAddress] = nil
         }
-        if neighbors.count + incoming.count >= configuration.maxNeighbors {
+        // Pending handshakes have their own small budget, so spoofed Connects cannot make the
+        // node look full to real peers.
+        if neighbors.count >= configuration.maxNeighbors || incoming.count >= Self.maxPendingIncoming {
             return refuse(.meshFull, echo: m.nonce, to: address)
         }
         let nonce = randomNonce()
-        let bytes = Datagram.encode(.challenge(Challenge(sender: key, echoNonce: m.nonce, nonce: nonce)))
-        incoming[address] = IncomingHandshake(remote: m.sender, remoteNonce: m.nonce, nonce: nonce, startedAt: now, challengeBytes: bytes)
+        let ephemeral = newEphemeral()
+        let bytes = Datagram.encode(.challenge(Challenge(sender: key, echoNonce: m.nonce, nonce: nonce, ephemeral: ephemeral.publicBytes)))
+        incoming[address] = IncomingHandshake(remote: m.sender, remoteNonce: m.nonce, remoteEphemeral: m.ephemeral, nonce: nonce,
+                                              ephemeral: ephemeral, startedAt: now, challengeBytes: bytes)
         sendRaw(bytes, to: address)
     }
 
+    static let maxPendingIncoming = 16
+
     mutating func onConfirm(_ m: Confirm, from address: MeshAddress, now: MeshTime) {
-        if let n = neighbors[m.sender], n.address == address, let welcome = n.welcomeBytes {
-            sendRaw(welcome, to: address) // our Welcome was lost
+        if let n = neighbors[m.sender], n.address == address, let welcome = n.welcomeBytes, now - n.since < configuration.handshakeTimeout {
+            // Our Welcome was lost. Only a repeat of the very Confirm we accepted gets it again.
+            if n.acceptedConfirm == m, mayAnswerHandshake(now: now) { sendRaw(welcome, to: address) }
             return
         }
         guard let hs = incoming[address], hs.remote == m.sender else { return }
         incoming[address] = nil
-        let transcript = HandshakeTranscript(meshDigest: credentials.digest, initiator: m.sender, responder: key, initiatorNonce: hs.remoteNonce, responderNonce: hs.nonce)
+        let transcript = HandshakeTranscript(meshDigest: credentials.digest, initiator: m.sender, responder: key, initiatorNonce: hs.remoteNonce,
+                                             responderNonce: hs.nonce, initiatorEphemeral: hs.remoteEphemeral, responderEphemeral: hs.ephemeral.publicBytes)
         let proofOK = transcript.verifyProof(m.proof, role: Self.initiatorRole, credentials: credentials)
         let signatureOK = SignatureVerifier.publicKey(m.sender)?.isValidSignature(m.signature, for: transcript.signedBytes(role: Self.initiatorRole)) ?? false
-        guard proofOK, signatureOK else {
+        guard proofOK, signatureOK, let secret = hs.ephemeral.sharedSecret(with: hs.remoteEphemeral) else {
             stats.authenticationRejected += 1
             logger.info("refused \(address): authentication failed")
-            return refuse(.authenticationFailed, echo: hs.nonce, to: address)
+            return refuse(.authenticationFailed, echo: hs.remoteNonce, to: address)
         }
         guard neighbors.count < configuration.maxNeighbors, neighbors[m.sender] == nil else {
-            return refuse(neighbors[m.sender] == nil ? .meshFull : .duplicateLink, echo: hs.nonce, to: address)
+            return refuse(neighbors[m.sender] == nil ? .meshFull : .duplicateLink, echo: hs.remoteNonce, to: address)
         }
         let proof = transcript.proof(role: Self.responderRole, credentials: credentials)
         let signature = identity.sign(transcript.signedBytes(role: Self.responderRole))
         let welcome = Datagram.encode(.welcome(Welcome(proof: proof, signature: signature, referrals: referrals(excluding: m.sender))))
-        addNeighbor(m.sender, address: address, keys: transcript.linkKeys(credentials: credentials, isInitiator: false), initiatedByUs: false, now: now)
+        addNeighbor(m.sender, address: address, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: false), initiatedByUs: false, now: now)
         neighbors[m.sender]?.welcomeBytes = welcome
+        neighbors[m.sender]?.acceptedConfirm = m
+        neighbors[m.sender]?.initiatorNonce = hs.remoteNonce
         sendRaw(welcome, to: address)
     }
 
@@ -110,14 +137,20 @@ extension MeshNode {
             if remote == m.sender { sendRaw(hs.lastSent, to: address) } // our Confirm was lost
             return
         }
-        if m.sender == key || neighbors[m.sender] != nil {
+        if m.sender == key || neighbors[m.sender] != nil || isBanned(m.sender, now: now) {
             outgoing[address] = nil
             return
         }
-        let transcript = HandshakeTranscript(meshDigest: credentials.digest, initiator: key, responder: m.sender, initiatorNonce: hs.nonce, responderNonce: m.nonce)
+        let transcript = HandshakeTranscript(meshDigest: credentials.digest, initiator: key, responder: m.sender, initiatorNonce: hs.nonce,
+                                             responderNonce: m.nonce, initiatorEphemeral: hs.ephemeral.publicBytes, responderEphemeral: m.ephemeral)
+        guard let secret = hs.ephemeral.sharedSecret(with: m.ephemeral) else {
+            outgoing[address] = nil
+            stats.authenticationRejected += 1
+            return
+        }
         let confirm = Confirm(sender: key, proof: transcript.proof(role: Self.initiatorRole, credentials: credentials), signature: identity.sign(transcript.signedBytes(role: Self.initiatorRole)))
         let bytes = Datagram.encode(.confirm(confirm))
-        hs.phase = .confirmSent(remote: m.sender, transcript: transcript.bytes, keys: transcript.linkKeys(credentials: credentials, isInitiator: true))
+        hs.phase = .confirmSent(remote: m.sender, transcript: transcript.bytes, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: true))
         hs.lastSent = bytes
         hs.lastSentAt = now
         outgoing[address] = hs
@@ -139,6 +172,12 @@ extension MeshNode {
             return
         }
         guard neighbors[remote] == nil else { return }
+        guard neighbors.count < configuration.maxNeighbors else {
+            // Filled up meanwhile by links others opened: close this one cleanly.
+            addNeighbor(remote, address: address, keys: keys, initiatedByUs: true, now: now)
+            closeLink(remote, reason: .meshFull, now: now, notify: true)
+            return
+        }
         addNeighbor(remote, address: address, keys: keys, initiatedByUs: true, now: now)
         learn(m.referrals, now: now)
     }
@@ -149,10 +188,10 @@ extension MeshNode {
             learn(m.referrals, now: now)
             candidateFailed(address, permanent: m.reason == .authenticationFailed || m.reason == .wrongMesh, now: now)
             emit(.connectRefused(address, reason: m.reason))
-        } else if let hs = incoming[address], hs.nonce == m.echoNonce {
+        } else if let hs = incoming[address], hs.remoteNonce == m.echoNonce {
             incoming[address] = nil
-        } else if let peer = neighborByAddress[address], let n = neighbors[peer], !n.initiatedByUs, now - n.since < configuration.handshakeTimeout,
-                  m.reason == .authenticationFailed, n.welcomeBytes != nil {
+        } else if let peer = neighborByAddress[address], let n = neighbors[peer], !n.initiatedByUs, n.initiatorNonce == m.echoNonce,
+                  now - n.since < configuration.handshakeTimeout, m.reason == .authenticationFailed {
             // The initiator rejected our Welcome (our proof did not verify for it).
             closeLink(peer, reason: .authenticationFailed, now: now, notify: false)
         }
@@ -163,6 +202,9 @@ extension MeshNode {
     mutating func addNeighbor(_ peer: PeerKey, address: MeshAddress, keys: LinkKeys, initiatedByUs: Bool, now: MeshTime) {
         let c = configuration
         let wasOffline = neighbors.isEmpty
+        // A new link carries full messages only while we have fewer than the minimum of eager
+        // links; beyond that it starts lazy, so a fresh mesh does not begin with a full flood.
+        let startEager = eagerLinkCount < max(configuration.minEagerLinks, 1)
         neighbors[peer] = Neighbor(
             key: peer, address: address, keys: keys, initiatedByUs: initiatedByUs, since: now, lastHeard: now,
             nextPingAt: now + .milliseconds(10),
@@ -170,9 +212,6 @@ extension MeshNode {
             inBytes: TokenBucket(rate: c.inboundLimit.bytesPerSecond, burst: c.inboundLimit.byteBurst, now: now),
             outMessages: TokenBucket(rate: c.outboundLimit.messagesPerSecond, burst: c.outboundLimit.messageBurst, now: now),
             outBytes: TokenBucket(rate: c.outboundLimit.bytesPerSecond, burst: c.outboundLimit.byteBurst, now: now))
-        // A new link carries full messages only while we have fewer than the minimum of eager
-        // links; beyond that it starts lazy, so a fresh mesh does not begin with a full flood.
-        let startEager = eagerLinkCount <= configuration.minEagerLinks
         neighbors[peer]?.eager = startEager
         neighborByAddress[address] = peer
         candidates[address] = nil

@@ -12,23 +12,27 @@ extension MeshNode {
 
     mutating func addCandidate(address: MeshAddress, key peer: PeerKey?, now: MeshTime) {
         if var c = candidates[address] {
-            if let peer, c.key != peer { c.key = peer; c.failures = 0 }
+            // A refusal for a wrong password or mesh is final for that address.
+            if let peer, c.key != peer, c.failures < 99 { c.key = peer; c.failures = 0 }
             candidates[address] = c
             return
         }
         if let peer, isBanned(peer, now: now) { return }
         candidates[address] = Candidate(key: peer)
-        if candidates.count > 64 { candidates.removeFirst() }
+        if candidates.count > 64, let evict = candidates.values.firstIndex(where: { $0.failures < 99 }) { candidates.remove(at: evict) }
     }
 
     mutating func candidateFailed(_ address: MeshAddress, permanent: Bool, now: MeshTime) {
-        guard var c = candidates[address] else {
-            if !permanent { return }
-            candidates[address] = Candidate(key: nil, failures: 99, retryAfter: now + .seconds(3600))
+        var c = candidates[address] ?? Candidate(key: nil)
+        if permanent {
+            // Kept, not dropped, so that a later referral cannot bring the address back.
+            c.failures = 99
+            c.retryAfter = now + .seconds(3600)
+            candidates[address] = c
             return
         }
         c.failures += 1
-        if permanent || c.failures >= 4 {
+        if c.failures >= 4 {
             candidates[address] = nil
             return
         }

@@ -48,6 +48,8 @@ public struct MeshNode: Sendable {
     var missing: OrderedDictionary<MessageRef, Missing> = [:]
     var nextSeq: UInt64 = 1
     var summaryCursor = 0
+    /// Answers to handshake messages, across all sources.
+    var handshakeBucket: TokenBucket
 
     // MARK: Time
     var timers = Heap<TimerEntry>()
@@ -87,6 +89,7 @@ public struct MeshNode: Sendable {
         self.rng = rng
         self.logger = logger
         store = MessageStore(capacity: configuration.messageCacheCapacity)
+        handshakeBucket = TokenBucket(rate: configuration.handshakesPerSecond, burst: configuration.handshakesPerSecond, now: .zero)
     }
 
     // MARK: - Public API
@@ -217,7 +220,9 @@ public struct MeshNode: Sendable {
             schedule(.housekeeping, at: now + .milliseconds(100))
         case .maintenance:
             maintain(now: now)
-            schedule(.maintenance, at: now + (neighbors.isEmpty ? configuration.aloneMaintenanceInterval : configuration.maintenanceInterval))
+            // Below the minimum (or alone) maintenance runs at its fast pace.
+            let fast = neighbors.count < configuration.minNeighbors
+            schedule(.maintenance, at: now + (fast ? configuration.aloneMaintenanceInterval : configuration.maintenanceInterval))
         case let .graft(ref):
             graftTimerFired(ref, now: now)
         case let .pacing(key):
@@ -344,6 +349,11 @@ struct Neighbor: Sendable {
     var backlogSince: MeshTime?
     /// The Welcome we sent (responder side), resent if the initiator repeats its Confirm.
     var welcomeBytes: [UInt8]?
+    var acceptedConfirm: Confirm?
+    /// The initiator's handshake nonce (responder side): a late Refuse must echo it.
+    var initiatorNonce: [UInt8]?
+    /// Refs this neighbor sent us recently: a second copy of one from the same neighbor is a replay.
+    var recentRefs = RecentRefs()
 }
 
 struct OutgoingHandshake: Sendable {
@@ -352,6 +362,7 @@ struct OutgoingHandshake: Sendable {
         case confirmSent(remote: PeerKey, transcript: [UInt8], keys: LinkKeys)
     }
     var nonce: [UInt8]
+    var ephemeral: EphemeralKey
     var phase: Phase
     var startedAt: MeshTime
     var lastSentAt: MeshTime
@@ -361,7 +372,9 @@ struct OutgoingHandshake: Sendable {
 struct IncomingHandshake: Sendable {
     var remote: PeerKey
     var remoteNonce: [UInt8]
+    var remoteEphemeral: [UInt8]
     var nonce: [UInt8]
+    var ephemeral: EphemeralKey
     var startedAt: MeshTime
     var challengeBytes: [UInt8]
 }
@@ -374,6 +387,8 @@ struct Candidate: Sendable {
 
 struct OriginState: Sendable {
     var window = SequenceWindow()
+    var messages: TokenBucket?
+    var bytes: TokenBucket?
     var publicKey: Curve25519.Signing.PublicKey?
     var lastActive: MeshTime
 }
@@ -408,5 +423,23 @@ extension MeshNode {
     @_spi(Adversary) public func craftFlood(seq: UInt64, payload: [UInt8]) -> FloodMessage {
         let sig = identity.sign(FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: seq, destination: nil, payload: payload))
         return FloodMessage(hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: seq, destination: nil, payload: payload, signature: sig)
+    }
+}
+
+/// The last 64 refs one neighbor sent, to tell a replay (same neighbor, same message, again) from
+/// an honest duplicate (another neighbor's copy of a message we already have).
+struct RecentRefs: Sendable {
+    private var ring: [MessageRef?] = Array(repeating: nil, count: 64)
+    private var next = 0
+    private var set: Set<MessageRef> = []
+
+    func contains(_ ref: MessageRef) -> Bool { set.contains(ref) }
+
+    mutating func insert(_ ref: MessageRef) {
+        if set.contains(ref) { return }
+        if let old = ring[next] { set.remove(old) }
+        ring[next] = ref
+        set.insert(ref)
+        next = (next + 1) % ring.count
     }
 }

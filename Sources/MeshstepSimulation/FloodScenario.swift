@@ -55,6 +55,7 @@ public struct FloodScenario: Sendable {
         // A low allowance keeps a 100x attack cheap to simulate; honest traffic here stays well under it.
         c.inboundLimit = RateLimit(messagesPerSecond: 300, messageBurst: 150, bytesPerSecond: 256 << 10, byteBurst: 128 << 10)
         c.outboundLimit = RateLimit(messagesPerSecond: 280, messageBurst: 140, bytesPerSecond: 240 << 10, byteBurst: 120 << 10)
+        c.originLimit = RateLimit(messagesPerSecond: 50, messageBurst: 25, bytesPerSecond: 64 << 10, byteBurst: 32 << 10)
         return c
     }
 
@@ -101,6 +102,8 @@ public struct FloodReport: Codable, Sendable, Equatable {
     public var honest_delivered_ratio: Double?
     public var attack_rejected: Int?
     public var attacker_disconnected: Bool?
+    /// Links to the attacker that honest nodes cut for misbehaviour or rate abuse.
+    public var attacker_links_cut: Int?
     /// Honest nodes that delivered any message from the attacker's forged or altered set.
     public var attack_delivered: Int?
 }
@@ -158,8 +161,20 @@ extension FloodScenario {
             ldh = max(ldh, m.hops)
             hopSum += m.hops
         }
-        sim.observer.event = { node, e, _ in
-            if case let .neighborUp(peer, _) = e, node != attackerIndex, peer == attackerKey { attackerEverLinked = true }
+        // Links honest nodes held to the attacker: when each opened, and how it ended.
+        var attackerLinks: [Int: (opened: MeshTime, closed: DisconnectReason?)] = [:]
+        var punishedLinks = 0
+        sim.observer.event = { node, e, at in
+            guard node != attackerIndex else { return }
+            switch e {
+            case let .neighborUp(peer, _) where peer == attackerKey:
+                attackerEverLinked = true
+                attackerLinks[node] = (at, nil)
+            case let .neighborDown(peer, _, reason, _) where peer == attackerKey:
+                attackerLinks[node]?.closed = reason
+                if reason == .misbehaving || reason == .rateLimited { punishedLinks += 1 }
+            default: break
+            }
         }
         sim.observer.arrival = { node, bytes, _ in
             guard Datagram.peekKind(bytes) == 0x10, let d = try? Datagram.decode(bytes, maxSize: 65_507), case let .flood(m) = d.message else { return }
@@ -185,12 +200,14 @@ extension FloodScenario {
                 }
             }
         }
-        let end = t0 + messageInterval * messages + drain
+        // An attack lasts at least five seconds and then until the end of the run.
+        let trafficEnd = t0 + max(messageInterval * messages, attacker == nil ? .zero : .seconds(5))
+        let end = trafficEnd + drain
 
         // The attack.
         if let attackerIndex, let attacker {
             let adversary = Adversary(kind: attacker, index: attackerIndex, honest: honest, rate: config.inboundLimit.messagesPerSecond * 100)
-            adversary.schedule(on: sim, from: t0, until: t0 + messageInterval * messages)
+            adversary.schedule(on: sim, from: t0, until: end)
             // Attribute rejections precisely: any datagram from the attacker's address that a node
             // did not accept shows up as a rise in that node's rejection counters.
             let attackerAddress = MeshSimulator.address(of: attackerIndex)
@@ -236,8 +253,14 @@ extension FloodScenario {
             report.attacker = attacker.rawValue
             report.honest_delivered_ratio = Double(honestDeliveries) / (Double(order.count) * Double(honest.count - 1))
             report.attack_rejected = attackRejected
-            let stillLinked = honest.contains { i in sim.node(i)?.neighborKeys.contains(attackerKey!) ?? false }
-            report.attacker_disconnected = attacker == .wrongPassword ? !attackerEverLinked : (attackerEverLinked && !stillLinked)
+            // Disconnected means: it never got in (wrong password), or every link it held long
+            // enough for the defences to act (rate-limit strikes take a few seconds) was cut
+            // for misbehaviour. A banned attacker may still reach nodes that have not banned it
+            // yet; those links are cut in turn.
+            let grace = Duration.seconds(config.rateLimitStrikes + 2)
+            let uncut = attackerLinks.values.filter { $0.closed == nil && end - $0.opened > grace }
+            report.attacker_disconnected = attacker == .wrongPassword ? !attackerEverLinked : (punishedLinks > 0 && uncut.isEmpty)
+            report.attacker_links_cut = punishedLinks
             report.attack_delivered = attackDelivered
             _ = attackerIndex
         }

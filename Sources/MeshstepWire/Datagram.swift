@@ -20,9 +20,9 @@ public enum Datagram {
         w.u8(Wire.magic.0); w.u8(Wire.magic.1); w.u8(Wire.version); w.u8(message.kind)
         switch message {
         case let .connect(m):
-            w.raw(m.meshDigest); w.raw(m.sender.bytes); w.raw(m.nonce)
+            w.raw(m.meshDigest); w.raw(m.sender.bytes); w.raw(m.nonce); w.raw(m.ephemeral)
         case let .challenge(m):
-            w.raw(m.sender.bytes); w.raw(m.echoNonce); w.raw(m.nonce)
+            w.raw(m.sender.bytes); w.raw(m.echoNonce); w.raw(m.nonce); w.raw(m.ephemeral)
         case let .confirm(m):
             w.raw(m.sender.bytes); w.raw(m.proof); w.raw(m.signature)
         case let .welcome(m):
@@ -78,9 +78,9 @@ public enum Datagram {
         let message: Message
         switch kind {
         case 0x01:
-            message = .connect(Connect(meshDigest: try r.raw(Wire.meshDigestSize), sender: try r.peerKey(), nonce: try r.raw(Wire.nonceSize)))
+            message = .connect(Connect(meshDigest: try r.raw(Wire.meshDigestSize), sender: try r.peerKey(), nonce: try r.raw(Wire.nonceSize), ephemeral: try r.raw(Wire.keySize)))
         case 0x02:
-            message = .challenge(Challenge(sender: try r.peerKey(), echoNonce: try r.raw(Wire.nonceSize), nonce: try r.raw(Wire.nonceSize)))
+            message = .challenge(Challenge(sender: try r.peerKey(), echoNonce: try r.raw(Wire.nonceSize), nonce: try r.raw(Wire.nonceSize), ephemeral: try r.raw(Wire.keySize)))
         case 0x03:
             message = .confirm(Confirm(sender: try r.peerKey(), proof: try r.raw(Wire.proofSize), signature: try r.raw(Wire.signatureSize)))
         case 0x04:

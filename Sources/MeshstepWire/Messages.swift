@@ -45,10 +45,13 @@ public struct Connect: Equatable, Sendable {
     public var meshDigest: [UInt8]
     public var sender: PeerKey
     public var nonce: [UInt8]
-    public init(meshDigest: [UInt8], sender: PeerKey, nonce: [UInt8]) {
+    /// The initiator's ephemeral X25519 public key for this link.
+    public var ephemeral: [UInt8]
+    public init(meshDigest: [UInt8], sender: PeerKey, nonce: [UInt8], ephemeral: [UInt8]) {
         self.meshDigest = meshDigest
         self.sender = sender
         self.nonce = nonce
+        self.ephemeral = ephemeral
     }
 }
 
@@ -58,10 +61,13 @@ public struct Challenge: Equatable, Sendable {
     public var sender: PeerKey
     public var echoNonce: [UInt8]
     public var nonce: [UInt8]
-    public init(sender: PeerKey, echoNonce: [UInt8], nonce: [UInt8]) {
+    /// The responder's ephemeral X25519 public key for this link.
+    public var ephemeral: [UInt8]
+    public init(sender: PeerKey, echoNonce: [UInt8], nonce: [UInt8], ephemeral: [UInt8]) {
         self.sender = sender
         self.echoNonce = echoNonce
         self.nonce = nonce
+        self.ephemeral = ephemeral
     }
 }
 

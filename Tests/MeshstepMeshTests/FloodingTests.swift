@@ -1,0 +1,216 @@
+import Testing
+@_spi(Adversary) import MeshstepMesh
+import MeshstepWire
+
+@Suite("Flooding, security and rate limits")
+struct FloodingTests {
+    /// a - b - c in a line.
+    func line() throws -> Net {
+        var net = Net()
+        for _ in 0..<3 { try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2 } }
+        net.link(0, 1)
+        net.link(2, 1)
+        return net
+    }
+
+    @Test("a message crosses a relay and is delivered once everywhere")
+    func relay() throws {
+        var net = try line()
+        let seq = try net.broadcast(0, [1, 2, 3])
+        net.flush()
+        #expect(seq == 1)
+        #expect(net.delivered[1].map(\.payload) == [[1, 2, 3]])
+        #expect(net.delivered[2].map(\.payload) == [[1, 2, 3]])
+        #expect(net.delivered[2][0].hops == 2 && net.delivered[1][0].hops == 1)
+        #expect(net.delivered[0].isEmpty) // never back to the origin
+    }
+
+    @Test("duplicates are suppressed and counted; replays are never delivered twice")
+    func duplicates() throws {
+        var net = try line()
+        _ = try net.broadcast(0, [9])
+        let copy = try #require(net.wire.first)
+        net.flush()
+        for _ in 0..<5 { net.wire.append(copy) }
+        net.flush()
+        #expect(net.delivered[1].count == 1)
+        // The same neighbor sending the same message again is a replay, and costs it points.
+        #expect(net.nodes[1].stats.replayed == 5)
+        #expect(net.nodes[1].neighborInfo.first { $0.peer == net.nodes[0].key }?.misbehaviourScore == 25)
+        // A copy of it from another neighbor is an ordinary duplicate.
+        var m = try #require(net.nodes[2].storedMessage(MessageRef(origin: net.nodes[0].key, seq: 1)))
+        m.hops = 3
+        let sealed = try #require(net.nodes[2].seal(.flood(m), to: net.nodes[1].key))
+        net.wire.append((1, Net.address(2), sealed.bytes))
+        net.flush()
+        #expect(net.nodes[1].stats.duplicates == 1)
+        #expect(net.delivered[1].count == 1)
+    }
+
+    @Test("messages older than the window are rejected as replays")
+    func staleReplay() throws {
+        var net = try line()
+        _ = try net.broadcast(0, [0])
+        let old = try #require(net.wire.first)
+        net.flush()
+        for k in 1...300 { _ = try net.broadcast(0, [UInt8(k & 0xFF)]); net.flush() }
+        net.wire.append(old)
+        net.flush()
+        #expect(net.nodes[1].stats.stale == 1)
+        #expect(net.delivered[1].count == 301)
+    }
+
+    @Test("a forged origin or an altered payload is dropped, counted and punished")
+    func forgery() throws {
+        var net = try line()
+        // Node 2 (a member) alters a message it relays and claims node 0 sent it.
+        _ = try net.broadcast(1, [5, 5, 5])
+        net.flush()
+        var altered = try #require(net.nodes[2].storedMessage(MessageRef(origin: net.nodes[1].key, seq: 1)))
+        altered.seq = 2
+        altered.payload = [6, 6, 6]
+        let sealed = try #require(net.nodes[2].seal(.flood(altered), to: net.nodes[1].key))
+        net.wire.append((1, Net.address(2), sealed.bytes))
+        net.flush()
+        #expect(net.nodes[1].stats.forged == 1)
+        #expect(net.delivered[1].isEmpty || net.delivered[1].allSatisfy { $0.payload != [6, 6, 6] })
+        // Four forgeries reach the misbehaviour threshold: disconnected and banned.
+        for s in 3...6 {
+            altered.seq = UInt64(s)
+            net.wire.append((1, Net.address(2), try #require(net.nodes[2].seal(.flood(altered), to: net.nodes[1].key)).bytes))
+        }
+        net.flush()
+        #expect(!net.nodes[1].neighborKeys.contains(net.nodes[2].key))
+        #expect(net.events[2].contains(.neighborDown(net.nodes[1].key, Net.address(1), reason: .misbehaving, byUs: false)))
+        // It cannot come straight back.
+        net.link(2, 1)
+        #expect(net.events[2].contains(.connectRefused(Net.address(1), reason: .banned)))
+    }
+
+    @Test("datagrams with a bad tag, from strangers, or malformed are rejected without a crash")
+    func rejections() throws {
+        var net = try line()
+        let ping = Datagram.encode(.prune) + [UInt8](repeating: 0, count: 16)
+        net.wire.append((1, Net.address(0), ping)) // bad tag from a neighbor's address
+        net.wire.append((1, .ipv4(0x0100_0001, port: 1), ping)) // unknown sender
+        net.wire.append((1, Net.address(0), [0xFF, 0x00])) // garbage
+        net.flush()
+        #expect(net.nodes[1].stats.badTag == 1)
+        #expect(net.nodes[1].stats.unknownSender == 1)
+        #expect(net.nodes[1].stats.malformed == 1)
+        #expect(net.nodes[1].neighborCount == 2) // spoofable garbage costs an honest link nothing
+        // Tagged garbage from a real neighbor is held against it.
+        let sealed = try #require(net.nodes[0].sealRaw([0x4D, 0x53, Wire.version, 0x10, 1, 2], to: net.nodes[1].key))
+        net.wire.append((1, Net.address(0), sealed.bytes))
+        net.flush()
+        #expect(net.nodes[1].stats.malformed == 2)
+        #expect(net.nodes[1].neighborInfo.first { $0.peer == net.nodes[0].key }?.misbehaviourScore == 10)
+    }
+
+    @Test("unicast reaches only its destination, through a relay")
+    func unicast() throws {
+        var net = try line()
+        let (_, actions) = try net.nodes[0].send([42], to: net.nodes[2].key, now: net.now)
+        net.apply(actions, from: 0)
+        net.flush()
+        #expect(net.delivered[1].isEmpty)
+        #expect(net.delivered[2].map(\.payload) == [[42]])
+        #expect(net.delivered[2][0].isUnicast)
+    }
+
+    @Test("hop limit: delivered at the last hop, not forwarded further")
+    func hopLimit() throws {
+        var net = Net()
+        for _ in 0..<3 { try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2; $0.hopLimit = 1 } }
+        net.link(0, 1); net.link(2, 1)
+        _ = try net.broadcast(0, [1])
+        net.flush()
+        net.advance(.seconds(2))
+        #expect(net.delivered[1].count == 1)
+        #expect(net.delivered[2].isEmpty)
+    }
+
+    @Test("propagation filter: local-only stops the flood, remote-only relays without delivering")
+    func propagationFilter() throws {
+        var net = Net()
+        try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
+        try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.propagationFilter = { $0.payload.first == 1 ? .local : .remote } }
+        try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
+        net.link(0, 1); net.link(2, 1)
+        _ = try net.broadcast(0, [1]); net.flush()
+        _ = try net.broadcast(0, [2]); net.flush()
+        net.advance(.seconds(2))
+        #expect(net.delivered[1].map(\.payload) == [[1]])
+        #expect(net.delivered[2].map(\.payload) == [[2]])
+    }
+
+    @Test("oversized payloads get a typed error that says the limit")
+    func oversized() throws {
+        var net = try line()
+        let limit = net.nodes[0].maxPayloadSize
+        #expect(throws: MeshSendError.payloadTooLarge(size: limit + 1, limit: limit)) { _ = try net.nodes[0].broadcast([UInt8](repeating: 0, count: limit + 1), now: .zero) }
+        _ = try net.broadcast(0, [UInt8](repeating: 7, count: limit))
+        net.flush()
+        #expect(net.delivered[2].first?.payload.count == limit)
+    }
+
+    @Test("a lost copy is recovered by a pull from a lazy neighbor")
+    func pullRecovery() throws {
+        // Triangle; every full copy leaving the origin is lost, announcements get through.
+        var net = Net()
+        for _ in 0..<3 { try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 2; $0.minEagerLinks = 0 } }
+        net.link(0, 1); net.link(1, 2); net.link(2, 0)
+        for k in 0..<5 { _ = try net.broadcast(0, [UInt8(k)]); net.flush() }
+        _ = try net.broadcast(0, [99])
+        // Lose every full copy leaving node 0 in this round.
+        net.wire.removeAll { Datagram.peekKind($0.bytes) == 0x10 }
+        net.flush()
+        net.advance(.seconds(2))
+        #expect(net.delivered[1].last?.payload == [99] || net.delivered[2].last?.payload == [99])
+        #expect(net.delivered[1].filter { $0.payload == [99] }.count == 1)
+        #expect(net.delivered[2].filter { $0.payload == [99] }.count == 1)
+    }
+
+    @Test("a neighbor sending 100x its allowance is throttled, then disconnected and banned")
+    func rateLimit() throws {
+        var net = Net()
+        let limit = RateLimit(messagesPerSecond: 100, messageBurst: 50, bytesPerSecond: 1 << 20, byteBurst: 1 << 20)
+        let victim = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.inboundLimit = limit }
+        let attacker = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
+        net.link(attacker, victim)
+        var seq: UInt64 = 1
+        var deliveredBefore = 0
+        // 10,000 messages per second for four seconds, in 10 ms slices.
+        for slice in 0..<400 {
+            for _ in 0..<100 {
+                seq += 1
+                let m = net.nodes[attacker].craftFlood(seq: seq, payload: [1])
+                if let s = net.nodes[attacker].seal(.flood(m), to: net.nodes[victim].key) { net.wire.append((victim, Net.address(attacker), s.bytes)) }
+            }
+            net.advance(.milliseconds(10))
+            if slice == 50 { deliveredBefore = net.delivered[victim].count }
+        }
+        #expect(net.nodes[victim].stats.rateLimited > 10_000)
+        // Within the first half second only the burst plus the sustained rate got through.
+        #expect(deliveredBefore <= 50 + 100 / 2 + 5)
+        #expect(net.nodes[victim].neighborCount == 0)
+        #expect(net.events[victim].contains(.neighborDown(net.nodes[attacker].key, Net.address(attacker), reason: .rateLimited, byUs: true)))
+        #expect(net.nodes[victim].stats.neighborsPunished == 1)
+    }
+
+    @Test("pacing: a burst beyond the outbound allowance is queued and sent later, not lost")
+    func pacing() throws {
+        var net = Net()
+        let slow = RateLimit(messagesPerSecond: 50, messageBurst: 10, bytesPerSecond: 1 << 20, byteBurst: 1 << 20)
+        let a = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.outboundLimit = slow }
+        let b = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
+        net.link(a, b)
+        net.advance(.seconds(1))
+        for k in 0..<40 { _ = try net.broadcast(a, [UInt8(k)]) }
+        net.flush()
+        #expect(net.delivered[b].count < 40)
+        #expect((net.nodes[a].neighborInfo.first?.outboundQueue ?? 0) > 0)
+        net.advance(.seconds(2))
+        #expect(net.delivered[b].map { $0.payload[0] } == (0..<40).map { UInt8($0) })
+    }
+}

@@ -1,0 +1,174 @@
+import Testing
+@_spi(Adversary) import MeshstepMesh
+import MeshstepWire
+
+@Suite("Handshake and links")
+struct HandshakeTests {
+    @Test("the four steps, one at a time")
+    func fourSteps() throws {
+        var net = Net()
+        let a = try net.add(), b = try net.add()
+        net.seed(a, with: b)
+        #expect(net.inFlightKinds == [0x01]) // Connect
+        net.step()
+        #expect(net.inFlightKinds == [0x02]) // Challenge
+        #expect(net.nodes[b].neighborCount == 0)
+        net.step()
+        #expect(net.inFlightKinds == [0x03]) // Confirm
+        net.step()
+        #expect(net.inFlightKinds == [0x04]) // Welcome
+        #expect(net.nodes[b].neighborKeys == [net.nodes[a].key])
+        #expect(net.events[b] == [.neighborUp(net.nodes[a].key, Net.address(a)), .online])
+        net.step()
+        #expect(net.nodes[a].neighborKeys == [net.nodes[b].key])
+        #expect(net.events[a] == [.neighborUp(net.nodes[b].key, Net.address(b)), .online])
+        #expect(net.nodes[a].neighborInfo[0].initiatedByUs && !net.nodes[b].neighborInfo[0].initiatedByUs)
+    }
+
+    @Test("a wrong password is never admitted, and the joiner is told")
+    func wrongPassword() throws {
+        var net = Net()
+        let a = try net.add(password: "wrong"), b = try net.add(password: "right")
+        net.link(a, b)
+        #expect(net.nodes[a].neighborCount == 0 && net.nodes[b].neighborCount == 0)
+        #expect(net.nodes[b].stats.authenticationRejected == 1)
+        #expect(net.events[a].contains(.connectRefused(Net.address(b), reason: .authenticationFailed)))
+        #expect(!net.events[b].contains(.online))
+        // It does not keep hammering: the refusal is final for that address.
+        net.advance(.seconds(5))
+        #expect(net.nodes[b].stats.authenticationRejected == 1)
+    }
+
+    @Test("a responder without the password is rejected by the initiator")
+    func wrongPasswordResponder() throws {
+        var net = Net()
+        // The responder is on an open mesh of the same name: its proof cannot verify for a.
+        let a = try net.add(password: "right"), b = try net.add(password: nil)
+        net.link(a, b)
+        #expect(net.nodes[a].neighborCount == 0)
+        #expect(net.nodes[b].neighborCount == 0)
+    }
+
+    @Test("open meshes are explicit and work")
+    func openMesh() throws {
+        var net = Net()
+        let a = try net.add(password: nil), b = try net.add(password: nil)
+        net.link(a, b)
+        #expect(net.nodes[a].neighborCount == 1)
+        #expect(throws: MeshConfigurationError.emptyPassword) { try MeshCredentials(meshID: "x", access: .password("")) }
+        #expect(throws: MeshConfigurationError.invalidMeshID("")) { try MeshCredentials(meshID: "", access: .open) }
+    }
+
+    @Test func wrongMesh() throws {
+        var net = Net()
+        let a = try net.add(meshID: "alpha"), b = try net.add(meshID: "beta")
+        net.link(a, b)
+        #expect(net.events[a].contains(.connectRefused(Net.address(b), reason: .wrongMesh)))
+        #expect(net.nodes[b].neighborCount == 0)
+    }
+
+    @Test("a full node refuses with referrals, and the joiner follows them")
+    func meshFullWithReferrals() throws {
+        var net = Net()
+        let hub = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 1 }
+        let first = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3 }
+        let late = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 3 }
+        net.link(first, hub)
+        #expect(net.nodes[hub].neighborCount == 1)
+        net.link(late, hub)
+        #expect(net.events[late].contains(.connectRefused(Net.address(hub), reason: .meshFull)))
+        // The refusal named `first`; maintenance dials it.
+        net.advance(.seconds(2))
+        #expect(net.nodes[late].neighborKeys.contains(net.nodes[first].key))
+    }
+
+    @Test("simultaneous open leaves exactly one link")
+    func duplicateLink() throws {
+        var net = Net()
+        let a = try net.add(), b = try net.add()
+        net.seed(a, with: b)
+        net.seed(b, with: a)
+        #expect(net.inFlightKinds == [0x01, 0x01])
+        net.flush()
+        net.advance(.seconds(1))
+        #expect(net.nodes[a].neighborCount == 1 && net.nodes[b].neighborCount == 1)
+        // Exactly one side initiated the surviving link: the smaller key's.
+        let smaller = net.nodes[a].key < net.nodes[b].key ? a : b
+        #expect(net.nodes[smaller].neighborInfo[0].initiatedByUs)
+    }
+
+    @Test("lost handshake datagrams are retransmitted")
+    func retransmission() throws {
+        var net = Net()
+        let a = try net.add(), b = try net.add()
+        net.seed(a, with: b)
+        net.dropAll() // Connect lost
+        net.advance(.milliseconds(400), deliver: false)
+        net.advance(.milliseconds(400))
+        #expect(net.nodes[a].neighborCount == 1 && net.nodes[b].neighborCount == 1)
+    }
+
+    @Test("a lost Welcome is answered again when the Confirm is repeated")
+    func lostWelcome() throws {
+        var net = Net()
+        let a = try net.add(), b = try net.add()
+        net.seed(a, with: b)
+        net.step(); net.step(); net.step()
+        #expect(net.inFlightKinds == [0x04])
+        net.dropAll()
+        #expect(net.nodes[b].neighborCount == 1 && net.nodes[a].neighborCount == 0)
+        net.advance(.milliseconds(500))
+        #expect(net.nodes[a].neighborCount == 1)
+    }
+
+    @Test("leave sends Disconnect(leaving)")
+    func leaving() throws {
+        var net = Net()
+        let a = try net.add(), b = try net.add()
+        net.link(a, b)
+        net.apply(net.nodes[a].leave(now: net.now), from: a)
+        net.flush()
+        #expect(net.events[b].contains(.neighborDown(net.nodes[a].key, Net.address(a), reason: .leaving, byUs: false)))
+        #expect(net.events[b].last == .offline)
+        #expect(throws: MeshSendError.notRunning) { _ = try net.nodes[a].broadcast([1], now: net.now) }
+    }
+
+    @Test("keepalives measure RTT; silence ends the link")
+    func keepaliveAndDeadLink() throws {
+        var net = Net()
+        let a = try net.add(), b = try net.add()
+        net.link(a, b)
+        // Each tick of the harness delivers after 10 ms, so RTT is measured in whole ticks.
+        net.advance(.seconds(3))
+        let rtt = try #require(net.nodes[a].neighborInfo.first?.rtt)
+        #expect(rtt >= .zero && rtt <= .milliseconds(20))
+        // Now cut the wire: both sides declare the link dead after the timeout.
+        net.advance(.seconds(5), deliver: false)
+        #expect(net.nodes[a].neighborCount == 0)
+        #expect(net.events[a].contains(.neighborDown(net.nodes[b].key, Net.address(b), reason: .timedOut, byUs: true)))
+        #expect(net.events[a].last == .offline)
+    }
+
+    @Test("below ideal the node resolves and connects; above ideal it prunes the least useful link")
+    func maintenance() throws {
+        var net = Net()
+        let n = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 4 }
+        net.advance(.seconds(1))
+        #expect(net.resolves.contains(n))
+        let others = try (0..<3).map { _ in try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 4; $0.maxNeighbors = 4 } }
+        let refs = others.prefix(2).map { Referral(peer: net.nodes[$0].key, address: Net.address($0)) }
+        net.apply(net.nodes[n].addCandidates(Array(refs), now: net.now), from: n)
+        net.flush()
+        #expect(net.nodes[n].neighborCount == 2)
+        // The third peer links to everyone, pushing n above its ideal.
+        for i in [n, others[0], others[1]] { net.link(others[2], i) }
+        net.advance(.seconds(2))
+        #expect(net.nodes[n].neighborCount == 3)
+        // Traffic only from the first two: the third link never brings anything new.
+        for k in 0..<40 { _ = try net.broadcast(others[k % 2], [UInt8(k)]); net.flush() }
+        net.advance(.seconds(3))
+        #expect(net.nodes[n].neighborCount == 2)
+        #expect(!net.nodes[n].neighborKeys.contains(net.nodes[others[2]].key))
+        #expect(net.events[others[2]].contains(.neighborDown(net.nodes[n].key, Net.address(n), reason: .notUseful, byUs: false)))
+    }
+}

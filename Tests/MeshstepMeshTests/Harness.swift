@@ -1,0 +1,90 @@
+@_spi(Adversary) import MeshstepMesh
+import MeshstepWire
+
+/// A hand-driven network for unit tests: datagrams wait in a queue until the test passes them on,
+/// so every handshake and maintenance step can be checked one action at a time.
+struct Net {
+    var nodes: [MeshNode] = []
+    var now = MeshTime.zero
+    /// Datagrams in flight: (to node index, from address, bytes).
+    var wire: [(to: Int, from: MeshAddress, bytes: [UInt8])] = []
+    var delivered: [[DeliveredMessage]] = []
+    var events: [[MeshEvent]] = []
+    var resolves: [Int] = []
+
+    static func address(_ i: Int) -> MeshAddress { .ipv4(0x7F00_0001, port: UInt16(9000 + i)) }
+
+    @discardableResult
+    mutating func add(password: String? = "secret", meshID: String = "test-mesh", configure: (inout MeshConfiguration) -> Void = { _ in }) throws -> Int {
+        let i = nodes.count
+        var rng = DeterministicRNG(seed: UInt64(100 + i))
+        var config = MeshConfiguration()
+        configure(&config)
+        let creds = try MeshCredentials(meshID: meshID, access: password.map { .password($0) } ?? .open)
+        nodes.append(try MeshNode(identity: NodeIdentity(rng: &rng), credentials: creds, localAddress: Self.address(i), configuration: config, rng: rng.fork()))
+        delivered.append([])
+        events.append([])
+        apply(nodes[i].start(now: now), from: i)
+        return i
+    }
+
+    func index(of address: MeshAddress) -> Int? { nodes.indices.first { nodes[$0].localAddress == address } }
+
+    mutating func apply(_ actions: [MeshAction], from i: Int) {
+        for a in actions {
+            switch a {
+            case let .send(bytes, to):
+                if let j = index(of: to) { wire.append((j, nodes[i].localAddress, bytes)) }
+            case let .deliver(m): delivered[i].append(m)
+            case let .event(e): events[i].append(e)
+            case .resolve: resolves.append(i)
+            }
+        }
+    }
+
+    /// Kinds of the datagrams in flight, in order.
+    var inFlightKinds: [UInt8] { wire.map { Datagram.peekKind($0.bytes) ?? 0 } }
+
+    /// Delivers the first datagram in flight.
+    mutating func step() {
+        let d = wire.removeFirst()
+        let actions = nodes[d.to].receive(d.bytes, from: d.from, now: now)
+        apply(actions, from: d.to)
+    }
+
+    /// Delivers datagrams until none are in flight (bounded).
+    mutating func flush(limit: Int = 10_000) {
+        var n = 0
+        while !wire.isEmpty && n < limit { step(); n += 1 }
+    }
+
+    /// Drops every datagram in flight.
+    mutating func dropAll() { wire.removeAll() }
+
+    /// Advances time, firing due timers, delivering traffic after each tick.
+    mutating func advance(_ d: Duration, tick: Duration = .milliseconds(10), deliver: Bool = true) {
+        let end = now + d
+        while now < end {
+            now = min(end, now + tick)
+            for i in nodes.indices {
+                if let t = nodes[i].nextDeadline, t <= now { apply(nodes[i].timerFired(now: now), from: i) }
+            }
+            if deliver { flush() } else { dropAll() }
+        }
+    }
+
+    mutating func seed(_ i: Int, with j: Int) {
+        apply(nodes[i].addSeedAddresses([nodes[j].localAddress], now: now), from: i)
+    }
+
+    mutating func link(_ i: Int, _ j: Int) {
+        seed(i, with: j)
+        flush()
+    }
+
+    mutating func broadcast(_ i: Int, _ payload: [UInt8]) throws -> UInt64 {
+        let (seq, actions) = try nodes[i].broadcast(payload, now: now)
+        apply(actions, from: i)
+        return seq
+    }
+}

@@ -1,0 +1,151 @@
+import Testing
+import MeshstepWire
+
+/// A small deterministic generator so that the random-input tests are reproducible.
+struct SplitMix {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
+}
+
+func key(_ b: UInt8) -> PeerKey { PeerKey(bytes: [UInt8](repeating: b, count: 32)) }
+
+let sampleMessages: [Message] = [
+    .connect(Connect(meshDigest: [UInt8](repeating: 1, count: 16), sender: key(2), nonce: [UInt8](repeating: 3, count: 16), ephemeral: [UInt8](repeating: 25, count: 32))),
+    .challenge(Challenge(sender: key(4), echoNonce: [UInt8](repeating: 5, count: 16), nonce: [UInt8](repeating: 6, count: 16), ephemeral: [UInt8](repeating: 26, count: 32))),
+    .confirm(Confirm(sender: key(7), proof: [UInt8](repeating: 8, count: 32), signature: [UInt8](repeating: 9, count: 64))),
+    .welcome(Welcome(proof: [UInt8](repeating: 10, count: 32), signature: [UInt8](repeating: 11, count: 64),
+                     referrals: [Referral(peer: key(12), address: .ipv4(0x7F00_0001, port: 4000)),
+                                 Referral(peer: key(13), address: .ipv6([UInt8](repeating: 0, count: 15) + [1], port: 4001))])),
+    .refuse(Refuse(reason: .meshFull, echoNonce: [UInt8](repeating: 14, count: 16), referrals: [])),
+    .disconnect(Disconnect(reason: .leaving, referrals: [Referral(peer: key(15), address: .ipv4(1, port: 2))])),
+    .flood(FloodMessage(hopLimit: 32, hops: 1, origin: key(16), seq: 300, destination: nil, payload: [1, 2, 3], signature: [UInt8](repeating: 17, count: 64))),
+    .flood(FloodMessage(hopLimit: 2, hops: 9, origin: key(18), seq: UInt64.max, destination: key(19), payload: [], signature: [UInt8](repeating: 20, count: 64))),
+    .iHave([MessageRef(origin: key(21), seq: 1), MessageRef(origin: key(21), seq: 2), MessageRef(origin: key(22), seq: 1 << 40)]),
+    .graft([MessageRef(origin: key(23), seq: 7)]),
+    .prune,
+    .ping(Ping(nonce: 0xDEAD_BEEF, degree: 6, summary: [MessageRef(origin: key(24), seq: 99)])),
+    .pong(nonce: 42, degree: 3),
+]
+
+/// Encodes and, for link-authenticated kinds, appends a dummy tag.
+func datagram(_ m: Message) -> [UInt8] {
+    var bytes = Datagram.encode(m)
+    if m.isLinkAuthenticated { bytes += [UInt8](repeating: 0xEE, count: Wire.tagSize) }
+    return bytes
+}
+
+@Suite("Wire codec")
+struct WireCodecTests {
+    @Test("every message round-trips", arguments: sampleMessages)
+    func roundTrip(_ m: Message) throws {
+        let bytes = datagram(m)
+        let decoded = try Datagram.decode(bytes)
+        #expect(decoded.message == m)
+        #expect(decoded.tag == (m.isLinkAuthenticated ? [UInt8](repeating: 0xEE, count: 16) : nil))
+        #expect(decoded.authenticatedLength == bytes.count - (m.isLinkAuthenticated ? 16 : 0))
+    }
+
+    @Test("every strict prefix of every message is rejected with a typed error, never a trap", arguments: sampleMessages)
+    func truncations(_ m: Message) {
+        let bytes = datagram(m)
+        for n in 0..<bytes.count {
+            #expect(throws: WireError.self) { try Datagram.decode(Array(bytes.prefix(n))) }
+        }
+    }
+
+    @Test func headerErrors() {
+        let good = datagram(.pong(nonce: 1, degree: 1))
+        var bad = good; bad[0] = 0x00
+        #expect(throws: WireError.badMagic) { try Datagram.decode(bad) }
+        bad = good; bad[2] = 9
+        #expect(throws: WireError.unsupportedVersion(9)) { try Datagram.decode(bad) }
+        bad = Datagram.encode(.prune); bad[3] = 0x07
+        #expect(throws: WireError.unknownKind(7)) { try Datagram.decode(bad + [UInt8](repeating: 0, count: 16)) }
+        bad = Datagram.encode(.prune); bad[3] = 0x30
+        #expect(throws: WireError.unknownKind(0x30)) { try Datagram.decode(bad + [UInt8](repeating: 0, count: 16)) }
+        #expect(throws: WireError.oversized(size: 1201, limit: 1200)) { try Datagram.decode([UInt8](repeating: 0, count: 1201)) }
+    }
+
+    @Test func trailingBytesAreRejected() {
+        let m = Message.connect(Connect(meshDigest: [UInt8](repeating: 1, count: 16), sender: key(2), nonce: [UInt8](repeating: 3, count: 16), ephemeral: [UInt8](repeating: 4, count: 32)))
+        #expect(throws: WireError.trailingBytes(count: 1)) { try Datagram.decode(Datagram.encode(m) + [0]) }
+    }
+
+    @Test func boundedLists() {
+        // A referral list claiming 11 entries is refused before anything is read.
+        var w = ByteWriter()
+        w.raw([0x4D, 0x53, Wire.version, 0x06]); w.u8(DisconnectReason.leaving.rawValue); w.varint(11)
+        #expect(throws: WireError.tooLong(field: "referrals", count: 11, limit: 10)) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: 16)) }
+        // A payload length far beyond the datagram cannot cause a large allocation.
+        w = ByteWriter()
+        w.raw([0x4D, 0x53, Wire.version, 0x10]); w.u8(3); w.u8(1); w.raw([UInt8](repeating: 1, count: 32)); w.varint(1); w.u8(0); w.varint(UInt64.max)
+        #expect(throws: WireError.self) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: 16)) }
+        // Unknown address family and unknown reason.
+        w = ByteWriter()
+        w.raw([0x4D, 0x53, Wire.version, 0x06]); w.u8(99); w.varint(0)
+        #expect(throws: WireError.invalidValue(field: "reason")) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: 16)) }
+    }
+
+    @Test func varints() throws {
+        for v: UInt64 in [0, 1, 127, 128, 300, 1 << 35, UInt64.max] {
+            var w = ByteWriter(); w.varint(v)
+            var r = ByteReader(w.bytes)
+            #expect(try r.varint() == v)
+            #expect(r.remaining == 0)
+        }
+        // 11 continuation bytes, and a 10th byte that overflows 64 bits.
+        var r = ByteReader([UInt8](repeating: 0x80, count: 11) + [0])
+        #expect(throws: WireError.badVarint(offset: 0)) { try r.varint() }
+        r = ByteReader([UInt8](repeating: 0xFF, count: 9) + [0x02])
+        #expect(throws: WireError.badVarint(offset: 0)) { try r.varint() }
+    }
+
+    @Test("random and mutated inputs never trap")
+    func randomInputs() {
+        var rng = SplitMix(state: 7)
+        var decoded = 0
+        for i in 0..<50_000 {
+            var bytes: [UInt8]
+            if i % 2 == 0 {
+                bytes = rng.bytes(Int(rng.next() % 200))
+            } else {
+                // Mutate a valid datagram: flip, insert or cut bytes.
+                bytes = datagram(sampleMessages[Int(rng.next() % UInt64(sampleMessages.count))])
+                for _ in 0..<(1 + rng.next() % 4) {
+                    let at = Int(rng.next() % UInt64(max(bytes.count, 1)))
+                    switch rng.next() % 3 {
+                    case 0: if !bytes.isEmpty { bytes[at] ^= UInt8(truncatingIfNeeded: rng.next() | 1) }
+                    case 1: bytes.insert(UInt8(truncatingIfNeeded: rng.next()), at: min(at, bytes.count))
+                    default: bytes = Array(bytes.prefix(at))
+                    }
+                }
+            }
+            if (try? Datagram.decode(bytes)) != nil { decoded += 1 }
+        }
+        // Some mutations stay valid (flipped payload bytes); most do not.
+        #expect(decoded > 0 && decoded < 50_000)
+    }
+
+    @Test func regressionInputs() throws {
+        // Inputs that crashed or misbehaved during fuzzing live in Fuzz/regressions as hex lines.
+        for hex in FuzzRegressions.inputs {
+            let bytes = stride(from: 0, to: hex.count, by: 2).compactMap { i -> UInt8? in
+                let s = hex.index(hex.startIndex, offsetBy: i)
+                return UInt8(hex[s..<hex.index(s, offsetBy: 2)], radix: 16)
+            }
+            _ = try? Datagram.decode(bytes)
+        }
+    }
+
+    @Test func addressDescriptions() {
+        #expect(MeshAddress.ipv4(0x7F00_0001, port: 9).description == "127.0.0.1:9")
+        #expect(key(0xAB).description == "abababababababab")
+    }
+}
