@@ -53,7 +53,7 @@ extension MeshNode {
         case let .flood(m): onFlood(m, from: peer, now: now)
         case let .iHave(refs): onIHave(refs, from: peer, now: now)
         case let .graft(refs): onGraft(refs, from: peer, now: now)
-        case .prune: neighbors[peer]?.eager = false
+        case .prune: neighbors[peer]?.eager = false // the refs name the duplicates that caused it
         case let .ping(p): onPing(p, from: peer, now: now)
         case let .pong(nonce, degree): onPong(nonce: nonce, degree: degree, from: peer, now: now)
         case let .disconnect(d):
@@ -115,7 +115,7 @@ extension MeshNode {
                 // Redundant tree link: both ends turn it lazy.
                 neighbors[peer]?.eager = false
                 stats.prunesSent += 1
-                sendLinkMessage(.prune, to: peer, now: now)
+                sendLinkMessage(.prune([m.ref]), to: peer, now: now)
             }
             return
         case .tooOld:

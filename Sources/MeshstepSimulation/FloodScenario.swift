@@ -34,6 +34,9 @@ public struct FloodScenario: Sendable {
     /// Time after the last message for stragglers.
     public var drain: Duration = .seconds(6)
     public var payloadSize = 64
+    /// How many distinct honest nodes publish (nil: any honest node, chosen per message). Games
+    /// have few publishers sending many messages; each origin then gets a tree of its own.
+    public var origins: Int?
     /// Called about once per virtual second with the fraction done.
     public var progress: (@Sendable (Double) -> Void)?
 
@@ -65,6 +68,7 @@ public struct FloodScenario: Sendable {
         guard loss >= 0, loss < 1 else { throw .invalidValue("--loss must be in [0, 1)") }
         guard messages >= 1 else { throw .invalidValue("--messages must be at least 1") }
         if attacker != nil, nodes < 4 { throw .invalidValue("an attack needs at least 4 nodes") }
+        if let origins, origins < 1 { throw .invalidValue("--origins must be at least 1") }
         try meshConfiguration().validate()
     }
 }
@@ -76,6 +80,8 @@ public struct FloodReport: Codable, Sendable, Equatable {
     public var loss: Double
     public var messages: Int
     public var seed: UInt64
+    /// Distinct publishers (0: any node).
+    public var origins: Int
     /// Deliveries / (messages × (nodes − 1)).
     public var delivered_ratio: Double
     /// Mean over messages of copies received / (nodes − 1) − 1.
@@ -184,8 +190,14 @@ extension FloodScenario {
         // Honest traffic.
         let t0 = MeshTime.zero + warmup
         var pick = DeterministicRNG(seed: seed ^ 0x5EED_F100D)
+        var publishers = honest
+        if let origins {
+            var chosen: [Int] = []
+            while chosen.count < min(origins, honest.count) { chosen.append(publishers.remove(at: pick.below(publishers.count))) }
+            publishers = chosen
+        }
         for k in 0..<messages {
-            let origin = honest[pick.below(honest.count)]
+            let origin = publishers[pick.below(publishers.count)]
             sim.at(t0 + messageInterval * k) { sim in
                 var payload = [UInt8](repeating: 0, count: payloadSize)
                 withUnsafeBytes(of: UInt64(k).bigEndian) { for (j, b) in $0.enumerated() where j < payload.count { payload[j] = b } }
@@ -241,7 +253,7 @@ extension FloodScenario {
         if ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil { print("grafts \(grafts) prunes \(prunes) meanhops \(Double(hopSum) / Double(max(1, latencies.count)))") }
 
         var report = FloodReport(
-            nodes: nodes, degree: degree, loss: loss, messages: order.count, seed: seed,
+            nodes: nodes, degree: degree, loss: loss, messages: order.count, seed: seed, origins: origins ?? 0,
             delivered_ratio: Double(totalDeliveries) / (Double(order.count) * recipients),
             rmr: rmr, ldh_max: ldh, hop_limit: Int(config.hopLimit), diameter: sim.diameter() ?? -1,
             mean_degree: Double(live.reduce(0) { $0 + graph[$1].count }) / Double(max(live.count, 1)),

@@ -35,10 +35,8 @@ public enum Datagram {
             w.u8(m.hopLimit); w.u8(m.hops); w.raw(m.origin.bytes); w.varint(m.seq)
             if let d = m.destination { w.u8(1); w.raw(d.bytes) } else { w.u8(0) }
             w.lengthPrefixed(m.payload); w.raw(m.signature)
-        case let .iHave(refs), let .graft(refs):
+        case let .iHave(refs), let .graft(refs), let .prune(refs):
             encodeRefs(refs, into: &w)
-        case .prune:
-            break
         case let .ping(m):
             w.u64(m.nonce); w.u8(m.degree); encodeRefs(m.summary, into: &w)
         case let .pong(nonce, degree):
@@ -108,7 +106,7 @@ public enum Datagram {
         case 0x12:
             message = .graft(try decodeRefs(&r))
         case 0x13:
-            message = .prune
+            message = .prune(try decodeRefs(&r))
         case 0x20:
             message = .ping(Ping(nonce: try r.u64(), degree: try r.u8(), summary: try decodeRefs(&r)))
         case 0x21:

@@ -190,8 +190,9 @@ public enum Message: Equatable, Sendable {
     case iHave([MessageRef])
     /// "Send me these messages, and push eagerly to me from now on" (Plumtree GRAFT).
     case graft([MessageRef])
-    /// "Stop pushing full messages to me; announce them instead" (Plumtree PRUNE).
-    case prune
+    /// "Stop pushing full messages of these messages' origins to me; announce them instead"
+    /// (Plumtree PRUNE). Each ref names the duplicate that triggered it.
+    case prune([MessageRef])
     case ping(Ping)
     /// Answers a ping: the echoed nonce and the sender's neighbor count.
     case pong(nonce: UInt64, degree: UInt8)

@@ -36,6 +36,7 @@ struct SimFlood: ParsableCommand {
     @Option(help: "Loss probability on every link, in [0, 1).") var loss: Double = 0
     @Option(help: "Messages to flood.") var messages: Int = 100
     @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
+    @Option(help: "Publish from this many distinct nodes (default: any node, chosen per message).") var origins: Int?
     @Option(help: "Make the last node misbehave: \(AttackKind.allCases.map(\.rawValue).joined(separator: ", ")).") var attacker: AttackKind?
     @Option(help: "One-way link latency in milliseconds.") var latency: Int = 20
     @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 10
@@ -49,10 +50,12 @@ struct SimFlood: ParsableCommand {
         guard messages >= 1 else { throw ValidationError("--messages must be at least 1") }
         guard latency >= 0, jitter >= 0 else { throw ValidationError("--latency and --jitter must not be negative") }
         if attacker != nil && nodes < 4 { throw ValidationError("--attacker needs at least 4 nodes") }
+        if let origins, origins < 1 { throw ValidationError("--origins must be at least 1") }
     }
 
     func run() throws {
         var scenario = FloodScenario(nodes: nodes, degree: degree, loss: loss, messages: messages, seed: seed, attacker: attacker)
+        scenario.origins = origins
         scenario.latency = .milliseconds(latency)
         scenario.jitter = .milliseconds(jitter)
         let showProgress = !quiet && nodes >= 256
@@ -76,7 +79,7 @@ struct SimFlood: ParsableCommand {
 extension FloodReport {
     var summary: String {
         var lines = [
-            "flood: \(nodes) nodes, degree \(degree), loss \(loss * 100)%, \(messages) messages, seed \(seed)",
+            "flood: \(nodes) nodes, degree \(degree), loss \(loss * 100)%, \(messages) messages from \(origins == 0 ? "any node" : "\(origins) origins"), seed \(seed)",
             "  delivered     \(String(format: "%.6f", delivered_ratio)) of all (node, message) pairs; duplicates to the app: \(duplicate_deliveries)",
             "  redundancy    RMR \(String(format: "%.3f", rmr)) (0 = every node got exactly one copy; pure flooding at degree 6 is about 4)",
             "  hops          max \(ldh_max) (limit \(hop_limit)); overlay diameter \(diameter); mean degree \(String(format: "%.2f", mean_degree))",

@@ -90,7 +90,7 @@ struct FloodingTests {
     @Test("datagrams with a bad tag, from strangers, or malformed are rejected without a crash")
     func rejections() throws {
         var net = try line()
-        let ping = Datagram.encode(.prune) + [UInt8](repeating: 0, count: 16)
+        let ping = Datagram.encode(.prune([])) + [UInt8](repeating: 0, count: 16)
         net.wire.append((1, Net.address(0), ping)) // bad tag from a neighbor's address
         net.wire.append((1, .ipv4(0x0100_0001, port: 1), ping)) // unknown sender
         net.wire.append((1, Net.address(0), [0xFF, 0x00])) // garbage

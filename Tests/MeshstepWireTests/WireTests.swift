@@ -29,7 +29,7 @@ let sampleMessages: [Message] = [
     .flood(FloodMessage(hopLimit: 2, hops: 9, origin: key(18), seq: UInt64.max, destination: key(19), payload: [], signature: [UInt8](repeating: 20, count: 64))),
     .iHave([MessageRef(origin: key(21), seq: 1), MessageRef(origin: key(21), seq: 2), MessageRef(origin: key(22), seq: 1 << 40)]),
     .graft([MessageRef(origin: key(23), seq: 7)]),
-    .prune,
+    .prune([MessageRef(origin: key(27), seq: 3)]),
     .ping(Ping(nonce: 0xDEAD_BEEF, degree: 6, summary: [MessageRef(origin: key(24), seq: 99)])),
     .pong(nonce: 42, degree: 3),
 ]
@@ -66,9 +66,9 @@ struct WireCodecTests {
         #expect(throws: WireError.badMagic) { try Datagram.decode(bad) }
         bad = good; bad[2] = 9
         #expect(throws: WireError.unsupportedVersion(9)) { try Datagram.decode(bad) }
-        bad = Datagram.encode(.prune); bad[3] = 0x07
+        bad = Datagram.encode(.prune([])); bad[3] = 0x07
         #expect(throws: WireError.unknownKind(7)) { try Datagram.decode(bad + [UInt8](repeating: 0, count: 16)) }
-        bad = Datagram.encode(.prune); bad[3] = 0x30
+        bad = Datagram.encode(.prune([])); bad[3] = 0x30
         #expect(throws: WireError.unknownKind(0x30)) { try Datagram.decode(bad + [UInt8](repeating: 0, count: 16)) }
         #expect(throws: WireError.oversized(size: 1201, limit: 1200)) { try Datagram.decode([UInt8](repeating: 0, count: 1201)) }
     }
