@@ -135,12 +135,13 @@ public enum Datagram {
     }
 
     /// References are grouped by origin: `groups | (origin, count, seq varints...)*`, so a batch of
-    /// announcements from one origin costs 32 bytes once, not per message.
+    /// announcements from one origin costs 32 bytes once, not per message. Only consecutive refs
+    /// share a group, so the order survives a round trip (found by the fuzzer).
     static func encodeRefs(_ refs: [MessageRef], into w: inout ByteWriter) {
         let list = Array(refs.prefix(Wire.maxRefsPerMessage))
         var groups: [(PeerKey, [UInt64])] = []
         for ref in list {
-            if let i = groups.firstIndex(where: { $0.0 == ref.origin }) { groups[i].1.append(ref.seq) } else { groups.append((ref.origin, [ref.seq])) }
+            if let last = groups.indices.last, groups[last].0 == ref.origin { groups[last].1.append(ref.seq) } else { groups.append((ref.origin, [ref.seq])) }
         }
         w.varint(UInt64(groups.count))
         for (origin, seqs) in groups {
