@@ -123,9 +123,12 @@ public struct MeshConfiguration: Sendable {
         }
         guard hopLimit >= 1 else { throw .invalidValue("hopLimit must be at least 1") }
         guard maxDatagramSize >= 256, maxDatagramSize <= 65_507 else { throw .invalidValue("maxDatagramSize must be 256...65507") }
-        guard inboundLimit.messagesPerSecond > 0, inboundLimit.bytesPerSecond > 0, originLimit.messagesPerSecond > 0, originLimit.bytesPerSecond > 0, outboundLimit.messagesPerSecond > 0, outboundLimit.bytesPerSecond > 0 else {
-            throw .invalidValue("rate limits must be positive")
+        for (name, limit) in [("inboundLimit", inboundLimit), ("outboundLimit", outboundLimit), ("originLimit", originLimit)] {
+            for value in [limit.messagesPerSecond, limit.messageBurst, limit.bytesPerSecond, limit.byteBurst] where !(1...1_000_000_000).contains(value) {
+                throw .invalidValue("\(name): every rate and burst must be between 1 and 1,000,000,000 (got \(value))")
+            }
         }
+        guard handshakesPerSecond >= 1, handshakesPerSecond <= 1_000_000 else { throw .invalidValue("handshakesPerSecond must be 1...1,000,000") }
         guard messageCacheCapacity > 0, maxOrigins > 0 else { throw .invalidValue("cache sizes must be positive") }
     }
 }

@@ -8,16 +8,17 @@ struct TokenBucket: Sendable {
     private var updated: MeshTime
 
     init(rate: Int, burst: Int, now: MeshTime) {
-        self.rate = Int64(max(rate, 1))
-        capacity = Int64(max(burst, 1)) * Self.scale
+        // RateLimit.validate keeps both within 1...10^9, so the scaled capacity fits in 63 bits.
+        self.rate = Int64(min(max(rate, 1), 1_000_000_000))
+        capacity = Int64(min(max(burst, 1), 1_000_000_000)) * Self.scale
         tokens = capacity
         updated = now
     }
 
     private mutating func refill(_ now: MeshTime) {
         guard now > updated else { return }
-        let elapsed = min(now.nanoseconds - updated.nanoseconds, 10 * Self.scale)
-        tokens = min(capacity, tokens + elapsed * rate)
+        let (added, overflow) = (now.nanoseconds - updated.nanoseconds).multipliedReportingOverflow(by: rate)
+        tokens = overflow || added >= capacity - tokens ? capacity : tokens + added
         updated = now
     }
 
