@@ -37,6 +37,9 @@ public struct FloodScenario: Sendable {
     /// How many distinct honest nodes publish (nil: any honest node, chosen per message). Games
     /// have few publishers sending many messages; each origin then gets a tree of its own.
     public var origins: Int?
+    /// Baseline for comparison: every link pushes every message (no pruning), as in classic
+    /// flooding (Peer Channel, gossipsub's mesh without IDONTWANT).
+    public var pureFlooding = false
     /// Called about once per virtual second with the fraction done.
     public var progress: (@Sendable (Double) -> Void)?
 
@@ -59,6 +62,12 @@ public struct FloodScenario: Sendable {
         c.inboundLimit = RateLimit(messagesPerSecond: 300, messageBurst: 150, bytesPerSecond: 256 << 10, byteBurst: 128 << 10)
         c.outboundLimit = RateLimit(messagesPerSecond: 280, messageBurst: 140, bytesPerSecond: 240 << 10, byteBurst: 120 << 10)
         c.originLimit = RateLimit(messagesPerSecond: 50, messageBurst: 25, bytesPerSecond: 64 << 10, byteBurst: 32 << 10)
+        if pureFlooding {
+            // Pure flooding pushes every message on every link: allow for that load.
+            c.minEagerLinks = 64
+            c.inboundLimit = RateLimit(messagesPerSecond: 2000, messageBurst: 1000, bytesPerSecond: 2 << 20, byteBurst: 1 << 20)
+            c.outboundLimit = c.inboundLimit
+        }
         return c
     }
 
@@ -82,6 +91,8 @@ public struct FloodReport: Codable, Sendable, Equatable {
     public var seed: UInt64
     /// Distinct publishers (0: any node).
     public var origins: Int
+    /// "plumtree" (the protocol) or "flood" (the pure-flooding baseline).
+    public var strategy: String
     /// Deliveries / (messages × (nodes − 1)).
     public var delivered_ratio: Double
     /// Mean over messages of copies received / (nodes − 1) − 1.
@@ -253,7 +264,7 @@ extension FloodScenario {
         if ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil { print("grafts \(grafts) prunes \(prunes) meanhops \(Double(hopSum) / Double(max(1, latencies.count)))") }
 
         var report = FloodReport(
-            nodes: nodes, degree: degree, loss: loss, messages: order.count, seed: seed, origins: origins ?? 0,
+            nodes: nodes, degree: degree, loss: loss, messages: order.count, seed: seed, origins: origins ?? 0, strategy: pureFlooding ? "flood" : "plumtree",
             delivered_ratio: Double(totalDeliveries) / (Double(order.count) * recipients),
             rmr: rmr, ldh_max: ldh, hop_limit: Int(config.hopLimit), diameter: sim.diameter() ?? -1,
             mean_degree: Double(live.reduce(0) { $0 + graph[$1].count }) / Double(max(live.count, 1)),

@@ -40,6 +40,7 @@ struct SimFlood: ParsableCommand {
     @Option(help: "Make the last node misbehave: \(AttackKind.allCases.map(\.rawValue).joined(separator: ", ")).") var attacker: AttackKind?
     @Option(help: "One-way link latency in milliseconds.") var latency: Int = 20
     @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 10
+    @Flag(help: "Baseline: push every message on every link (no redundancy control).") var pureFlooding = false
     @Flag(help: "Print one JSON object instead of a summary.") var json = false
     @Flag(help: "No progress on stderr.") var quiet = false
 
@@ -56,6 +57,7 @@ struct SimFlood: ParsableCommand {
     func run() throws {
         var scenario = FloodScenario(nodes: nodes, degree: degree, loss: loss, messages: messages, seed: seed, attacker: attacker)
         scenario.origins = origins
+        scenario.pureFlooding = pureFlooding
         scenario.latency = .milliseconds(latency)
         scenario.jitter = .milliseconds(jitter)
         let showProgress = !quiet && nodes >= 256
@@ -79,7 +81,7 @@ struct SimFlood: ParsableCommand {
 extension FloodReport {
     var summary: String {
         var lines = [
-            "flood: \(nodes) nodes, degree \(degree), loss \(loss * 100)%, \(messages) messages from \(origins == 0 ? "any node" : "\(origins) origins"), seed \(seed)",
+            "flood: \(nodes) nodes, degree \(degree), loss \(loss * 100)%, \(messages) messages from \(origins == 0 ? "any node" : "\(origins) origins"), seed \(seed), \(strategy == "flood" ? "pure flooding (baseline)" : "eager/lazy push")",
             "  delivered     \(String(format: "%.6f", delivered_ratio)) of all (node, message) pairs; duplicates to the app: \(duplicate_deliveries)",
             "  redundancy    RMR \(String(format: "%.3f", rmr)) (0 = every node got exactly one copy; pure flooding at degree 6 is about 4)",
             "  hops          max \(ldh_max) (limit \(hop_limit)); overlay diameter \(diameter); mean degree \(String(format: "%.2f", mean_degree))",
