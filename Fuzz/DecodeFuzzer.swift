@@ -9,7 +9,7 @@
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
     let bytes = Array(UnsafeRawBufferPointer(start: start, count: count))
     guard let decoded = try? Datagram.decode(bytes) else { return 0 }
-    var again = Datagram.encode(decoded.message)
+    var again = Datagram.encode(decoded.message, linkSeq: decoded.linkSeq)
     if decoded.message.isLinkAuthenticated { again += decoded.tag ?? [] }
     guard let redecoded = try? Datagram.decode(again, maxSize: 65_507), redecoded.message == decoded.message else {
         fatalError("round trip failed for \(bytes)")

@@ -63,7 +63,7 @@ for i in 1..<7 {
 sim.run(for: .seconds(3))
 let hub = sim.node(0)!
 precondition(hub.neighborCount == 6, "bench topology did not form: \(hub.neighborCount) neighbors")
-let sender = sim.node(1)!
+var sender = sim.node(1)!
 let count = 20_000
 // Messages from a remote origin (node 2), relayed to the hub by node 1: pre-signed and pre-sealed.
 let origin = sim.node(2)!
@@ -74,9 +74,10 @@ let datagrams: [[UInt8]] = (0..<count).map { k in
 // Copies of the newest 256 messages (the duplicate window) from the four other neighbors.
 let dupSenders = [3, 4, 5, 6]
 let dupDatagrams: [[[UInt8]]] = dupSenders.map { j in
-    (count - 256..<count).map { k in
+    var neighbor = sim.node(j)!
+    return (count - 256..<count).map { k in
         let m = origin.craftFlood(seq: UInt64(k + 1), payload: [UInt8](repeating: UInt8(k & 0xFF), count: 64))
-        return sim.node(j)!.seal(.flood(m), to: hub.key)!.bytes
+        return neighbor.seal(.flood(m), to: hub.key)!.bytes
     }
 }
 

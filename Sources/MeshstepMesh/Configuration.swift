@@ -122,7 +122,10 @@ public struct MeshConfiguration: Sendable {
             throw .invalidNeighborBounds(min: minNeighbors, ideal: idealNeighbors, max: maxNeighbors)
         }
         guard hopLimit >= 1 else { throw .invalidValue("hopLimit must be at least 1") }
-        guard maxDatagramSize >= 256, maxDatagramSize <= 65_507 else { throw .invalidValue("maxDatagramSize must be 256...65507") }
+        guard maxDatagramSize >= 1100, maxDatagramSize <= 65_507 else { throw .invalidValue("maxDatagramSize must be 1100...65507 (a full IHave batch needs 1053 bytes)") }
+        for (name, limit) in [("inboundLimit", inboundLimit), ("outboundLimit", outboundLimit)] where limit.byteBurst < maxDatagramSize {
+            throw .invalidValue("\(name).byteBurst (\(limit.byteBurst)) must be at least maxDatagramSize (\(maxDatagramSize)), or a full datagram could never pass")
+        }
         for (name, limit) in [("inboundLimit", inboundLimit), ("outboundLimit", outboundLimit), ("originLimit", originLimit)] {
             for value in [limit.messagesPerSecond, limit.messageBurst, limit.bytesPerSecond, limit.byteBurst] where !(1...1_000_000_000).contains(value) {
                 throw .invalidValue("\(name): every rate and burst must be between 1 and 1,000,000,000 (got \(value))")

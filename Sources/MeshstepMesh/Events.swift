@@ -94,15 +94,17 @@ public struct MeshStats: Sendable, Equatable {
     public var authenticationRejected = 0
     /// Handshake messages left unanswered because the handshake budget was spent.
     public var handshakesThrottled = 0
-    /// Full copies a neighbor sent us again (replays within the window).
+    /// Full copies a neighbor sent us a third time (replays within the window).
     public var replayed = 0
+    /// Link datagrams whose link sequence number was already seen (captured or duplicated).
+    public var linkReplays = 0
     /// Handshakes refused for other reasons (full, wrong mesh, duplicate, banned).
     public var handshakesRefused = 0
     /// Neighbors disconnected for misbehaviour or rate-limit abuse.
     public var neighborsPunished = 0
 
     /// Everything rejected as hostile or broken (not counting benign duplicates).
-    public var rejectedTotal: Int { malformed + badTag + unknownSender + forged + stale + replayed + rateLimited + originRateLimited + authenticationRejected + handshakesThrottled }
+    public var rejectedTotal: Int { malformed + badTag + unknownSender + forged + stale + replayed + rateLimited + originRateLimited + authenticationRejected + handshakesThrottled + linkReplays }
 }
 
 /// A snapshot of one link.

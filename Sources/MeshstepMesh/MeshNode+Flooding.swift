@@ -33,6 +33,12 @@ extension MeshNode {
             stats.badTag += 1
             return
         }
+        // A link sequence number seen before: a captured or network-duplicated datagram.
+        guard let linkSeq = Datagram.peekLinkSeq(bytes), n.linkWindow.status(linkSeq) == .new else {
+            stats.linkReplays += 1
+            return
+        }
+        n.linkWindow.insert(linkSeq)
         guard n.inMessages.take(1, now: now), n.inBytes.take(bytes.count, now: now) else {
             n.dropsThisSecond += 1
             neighbors[peer] = n
@@ -53,7 +59,7 @@ extension MeshNode {
         case let .flood(m): onFlood(m, from: peer, now: now)
         case let .iHave(refs): onIHave(refs, from: peer, now: now)
         case let .graft(refs): onGraft(refs, from: peer, now: now)
-        case .prune: neighbors[peer]?.eager = false // the refs name the duplicates that caused it
+        case .prune: neighbors[peer]?.eager = false // the whole link turns lazy; the refs name the duplicates that caused it
         case let .ping(p): onPing(p, from: peer, now: now)
         case let .pong(nonce, degree): onPong(nonce: nonce, degree: degree, from: peer, now: now)
         case let .disconnect(d):
@@ -81,6 +87,7 @@ extension MeshNode {
         nextSeq += 1
         let signature = identity.sign(FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: seq, destination: destination, payload: payload))
         let m = FloodMessage(hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: seq, destination: destination, payload: payload, signature: signature)
+        if origins[key] == nil { makeRoomForOrigin(now: now) }
         var state = origins[key] ?? OriginState(publicKey: nil, lastActive: now)
         state.window.insert(seq)
         state.lastActive = now
@@ -103,13 +110,12 @@ extension MeshNode {
         let status = origins[m.origin]?.window.status(m.seq) ?? .new
         switch status {
         case .duplicate:
-            // A copy from another path is normal; the same neighbor sending it twice is a replay.
-            if neighbors[peer]?.recentRefs.contains(m.ref) == true {
+            // A copy from another path is normal; the same neighbor sending it a third time is a replay.
+            if (neighbors[peer]?.recentRefs.record(m.ref) ?? 0) >= 3 {
                 stats.replayed += 1
                 penalize(peer, by: 5, now: now)
                 return
             }
-            neighbors[peer]?.recentRefs.insert(m.ref)
             stats.duplicates += 1
             if neighbors[peer]?.eager == true, eagerLinkCount > configuration.minEagerLinks {
                 // Redundant tree link: both ends turn it lazy.
@@ -134,7 +140,7 @@ extension MeshNode {
         }
         state.window.insert(m.seq)
         state.lastActive = now
-        neighbors[peer]?.recentRefs.insert(m.ref)
+        _ = neighbors[peer]?.recentRefs.record(m.ref)
         // The origin's allowance: the message is marked seen either way, so that its other
         // copies are suppressed as duplicates instead of being judged again.
         let limit = configuration.originLimit
@@ -208,10 +214,13 @@ extension MeshNode {
 
     mutating func makeRoomForOrigin(now: MeshTime) {
         guard origins.count >= configuration.maxOrigins else { return }
-        // Forget the least recently active origin (bounded memory beats completeness here).
-        var victim = 0
-        for i in origins.values.indices where origins.values[i].lastActive < origins.values[victim].lastActive { victim = i }
-        origins.remove(at: victim)
+        // Forget the least recently active origin other than ourselves (bounded memory beats
+        // completeness here).
+        var victim: Int?
+        for i in origins.values.indices where origins.keys[i] != key {
+            if victim.map({ origins.values[i].lastActive < origins.values[$0].lastActive }) ?? true { victim = i }
+        }
+        if let victim { origins.remove(at: victim) }
     }
 
     // MARK: Announcements and pulls

@@ -84,11 +84,10 @@ extension MeshNode {
             if key < m.sender { return refuse(.duplicateLink, echo: m.nonce, to: address) }
             outgoing[ourAddress] = nil
         }
-        // Pending handshakes have their own small budget, so spoofed Connects cannot make the
-        // node look full to real peers.
-        if neighbors.count >= configuration.maxNeighbors || incoming.count >= Self.maxPendingIncoming {
-            return refuse(.meshFull, echo: m.nonce, to: address)
-        }
+        if neighbors.count >= configuration.maxNeighbors { return refuse(.meshFull, echo: m.nonce, to: address) }
+        // Pending handshakes have their own small budget, and the oldest one makes room: spoofed
+        // Connects must then outpace every real joiner's retransmissions to keep it out.
+        if incoming.count >= Self.maxPendingIncoming { incoming.removeFirst() }
         let nonce = randomNonce()
         let ephemeral = newEphemeral()
         let bytes = Datagram.encode(.challenge(Challenge(sender: key, echoNonce: m.nonce, nonce: nonce, ephemeral: ephemeral.publicBytes)))
@@ -138,7 +137,11 @@ extension MeshNode {
             return
         }
         if m.sender == key || neighbors[m.sender] != nil || isBanned(m.sender, now: now) {
+            // Not a peer to link with (ourselves, a neighbor already, or banned): remember who
+            // answers there and back off instead of redialling it at every maintenance run.
             outgoing[address] = nil
+            candidates[address]?.key = m.sender
+            candidateFailed(address, permanent: m.sender == key, now: now)
             return
         }
         let transcript = HandshakeTranscript(meshDigest: credentials.digest, initiator: key, responder: m.sender, initiatorNonce: hs.nonce,
@@ -146,6 +149,7 @@ extension MeshNode {
         guard let secret = hs.ephemeral.sharedSecret(with: m.ephemeral) else {
             outgoing[address] = nil
             stats.authenticationRejected += 1
+            candidateFailed(address, permanent: false, now: now)
             return
         }
         let confirm = Confirm(sender: key, proof: transcript.proof(role: Self.initiatorRole, credentials: credentials), signature: identity.sign(transcript.signedBytes(role: Self.initiatorRole)))
@@ -172,14 +176,13 @@ extension MeshNode {
             return
         }
         guard neighbors[remote] == nil else { return }
+        learn(m.referrals, now: now)
         guard neighbors.count < configuration.maxNeighbors else {
-            // Filled up meanwhile by links others opened: close this one cleanly.
-            addNeighbor(remote, address: address, keys: keys, initiatedByUs: true, now: now)
-            closeLink(remote, reason: .meshFull, now: now, notify: true)
+            // Filled up meanwhile by links others opened: tell the responder to drop its side.
+            sendRaw(Datagram.encode(.refuse(Refuse(reason: .meshFull, echoNonce: hs.nonce, referrals: []))), to: address)
             return
         }
         addNeighbor(remote, address: address, keys: keys, initiatedByUs: true, now: now)
-        learn(m.referrals, now: now)
     }
 
     mutating func onRefuse(_ m: Refuse, from address: MeshAddress, now: MeshTime) {
@@ -191,9 +194,9 @@ extension MeshNode {
         } else if let hs = incoming[address], hs.remoteNonce == m.echoNonce {
             incoming[address] = nil
         } else if let peer = neighborByAddress[address], let n = neighbors[peer], !n.initiatedByUs, n.initiatorNonce == m.echoNonce,
-                  now - n.since < configuration.handshakeTimeout, m.reason == .authenticationFailed {
-            // The initiator rejected our Welcome (our proof did not verify for it).
-            closeLink(peer, reason: .authenticationFailed, now: now, notify: false)
+                  now - n.since < configuration.handshakeTimeout {
+            // The initiator turned our Welcome down: our proof did not verify for it, or it filled up.
+            closeLink(peer, reason: m.reason, now: now, notify: false, byUs: false)
         }
     }
 
@@ -237,8 +240,10 @@ extension MeshNode {
 
     /// Sends bypassing pacing (a Disconnect must not wait behind a backlog that is being dropped).
     mutating func sendLinkMessageImmediately(_ message: Message, to peer: PeerKey) {
-        guard let n = neighbors[peer] else { return }
-        var bytes = Datagram.encode(message)
+        guard let i = neighbors.index(forKey: peer) else { return }
+        let n = neighbors.values[i]
+        var bytes = Datagram.encode(message, linkSeq: n.nextLinkSeq)
+        neighbors.values[i].nextLinkSeq += 1
         bytes += n.keys.tag(bytes)
         stats.datagramsSent += 1
         stats.bytesSent += bytes.count

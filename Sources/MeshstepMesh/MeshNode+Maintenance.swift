@@ -25,7 +25,12 @@ extension MeshNode {
     mutating func candidateFailed(_ address: MeshAddress, permanent: Bool, now: MeshTime) {
         var c = candidates[address] ?? Candidate(key: nil)
         if permanent {
-            // Kept, not dropped, so that a later referral cannot bring the address back.
+            // Kept, not dropped, so that a later referral cannot bring the address back; at most
+            // 32 such entries (the oldest goes), so they can never crowd out real candidates.
+            if c.failures < 99, candidates.values.filter({ $0.failures >= 99 }).count >= 32,
+               let oldest = candidates.values.firstIndex(where: { $0.failures >= 99 }) {
+                candidates.remove(at: oldest)
+            }
             c.failures = 99
             c.retryAfter = now + .seconds(3600)
             candidates[address] = c

@@ -284,7 +284,8 @@ public struct MeshNode: Sendable {
     /// Encodes, tags and sends a message on an established link, subject to pacing.
     mutating func sendLinkMessage(_ message: Message, to key: PeerKey, now: MeshTime?) {
         guard let i = neighbors.index(forKey: key) else { return }
-        var bytes = Datagram.encode(message)
+        var bytes = Datagram.encode(message, linkSeq: neighbors.values[i].nextLinkSeq)
+        neighbors.values[i].nextLinkSeq += 1
         bytes += neighbors.values[i].keys.tag(bytes)
         let t = now ?? currentTime
         if neighbors.values[i].queue.isEmpty, neighbors.values[i].outMessages.take(1, now: t), neighbors.values[i].outBytes.take(bytes.count, now: t) {
@@ -352,8 +353,11 @@ struct Neighbor: Sendable {
     var acceptedConfirm: Confirm?
     /// The initiator's handshake nonce (responder side): a late Refuse must echo it.
     var initiatorNonce: [UInt8]?
-    /// Refs this neighbor sent us recently: a second copy of one from the same neighbor is a replay.
+    /// Refs this neighbor sent us recently: a third copy of one from the same neighbor is a replay.
     var recentRefs = RecentRefs()
+    /// Link sequence numbers: ours towards the peer, and the window of theirs already accepted.
+    var nextLinkSeq: UInt64 = 1
+    var linkWindow = SequenceWindow()
 }
 
 struct OutgoingHandshake: Sendable {
@@ -403,16 +407,26 @@ struct Missing: Sendable {
 /// Hooks that let the simulator play a *misbehaving* member: craft link-tagged datagrams with
 /// this node's link keys and replay what it stored. Not part of the supported API.
 extension MeshNode {
-    @_spi(Adversary) public func seal(_ message: Message, to peer: PeerKey) -> (bytes: [UInt8], address: MeshAddress)? {
-        guard let n = neighbors[peer] else { return nil }
-        var bytes = Datagram.encode(message)
-        bytes += n.keys.tag(bytes)
-        return (bytes, n.address)
+    /// Tags a message for a link with the link's next sequence number.
+    @_spi(Adversary) public mutating func seal(_ message: Message, to peer: PeerKey) -> (bytes: [UInt8], address: MeshAddress)? {
+        guard let i = neighbors.index(forKey: peer) else { return nil }
+        var bytes = Datagram.encode(message, linkSeq: neighbors.values[i].nextLinkSeq)
+        neighbors.values[i].nextLinkSeq += 1
+        bytes += neighbors.values[i].keys.tag(bytes)
+        return (bytes, neighbors.values[i].address)
     }
 
+    /// Tags arbitrary bytes (which should start with a header and a link sequence number).
     @_spi(Adversary) public func sealRaw(_ body: [UInt8], to peer: PeerKey) -> (bytes: [UInt8], address: MeshAddress)? {
         guard let n = neighbors[peer] else { return nil }
         return (body + n.keys.tag(body), n.address)
+    }
+
+    /// The next link sequence number towards `peer` (to build raw bodies).
+    @_spi(Adversary) public mutating func takeLinkSeq(to peer: PeerKey) -> UInt64 {
+        guard let i = neighbors.index(forKey: peer) else { return 0 }
+        defer { neighbors.values[i].nextLinkSeq += 1 }
+        return neighbors.values[i].nextLinkSeq
     }
 
     @_spi(Adversary) public func storedMessage(_ ref: MessageRef) -> FloodMessage? { store[ref] }
@@ -426,20 +440,23 @@ extension MeshNode {
     }
 }
 
-/// The last 64 refs one neighbor sent, to tell a replay (same neighbor, same message, again) from
-/// an honest duplicate (another neighbor's copy of a message we already have).
+/// How often each of the last 64 refs came from one neighbor. An honest neighbor sends a message
+/// once, twice at most (a pull answered after its retry); a third copy is a replay.
 struct RecentRefs: Sendable {
     private var ring: [MessageRef?] = Array(repeating: nil, count: 64)
     private var next = 0
-    private var set: Set<MessageRef> = []
+    private var counts: [MessageRef: Int] = [:]
 
-    func contains(_ ref: MessageRef) -> Bool { set.contains(ref) }
-
-    mutating func insert(_ ref: MessageRef) {
-        if set.contains(ref) { return }
-        if let old = ring[next] { set.remove(old) }
+    /// Records one more copy of `ref` and returns how many this neighbor has now sent.
+    mutating func record(_ ref: MessageRef) -> Int {
+        if let c = counts[ref] {
+            counts[ref] = c + 1
+            return c + 1
+        }
+        if let old = ring[next] { counts[old] = nil }
         ring[next] = ref
-        set.insert(ref)
+        counts[ref] = 1
         next = (next + 1) % ring.count
+        return 1
     }
 }

@@ -308,42 +308,47 @@ struct Adversary {
         var t = start
         while t < end {
             sim.at(t) { sim in
-                guard let mesh = sim.node(index) else { return }
-                let peers = mesh.neighborKeys
-                guard !peers.isEmpty else { return }
-                switch kind {
-                case .flood:
-                    // `rate` per second per neighbor, in 1 ms slices; one signature per message.
-                    for _ in 0..<max(1, rate / 1000) {
-                        seq += 1
-                        let m = mesh.craftFlood(seq: seq, payload: [UInt8](repeating: 0xAA, count: 32))
+                // The attacker's own node seals what it sends, so that each datagram carries a
+                // fresh link sequence number: replay protection at the link layer is not what
+                // these attacks test.
+                sim.withNode(index) { mesh, _ in
+                    let peers = mesh.neighborKeys
+                    guard !peers.isEmpty else { return [] }
+                    switch kind {
+                    case .flood:
+                        // `rate` per second per neighbor, in 1 ms slices; one signature per message.
+                        for _ in 0..<max(1, rate / 1000) {
+                            seq += 1
+                            let m = mesh.craftFlood(seq: seq, payload: [UInt8](repeating: 0xAA, count: 32))
+                            for p in peers { if let s = mesh.seal(.flood(m), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
+                        }
+                    case .forge:
+                        // A message claiming an honest origin, with a made-up signature.
+                        let victim = sim.node(honest[rng.below(honest.count)])!.key
+                        let fake = FloodMessage(hopLimit: 8, hops: 1, origin: victim, seq: rng.next() >> 20 | 1, destination: nil,
+                                                payload: [UInt8](repeating: 0x66, count: 32), signature: [UInt8](repeating: 0x01, count: 64))
+                        for p in peers { if let s = mesh.seal(.flood(fake), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
+                    case .replay:
+                        if replayPool.isEmpty || rng.chance(0.2) { replayPool = mesh.recentStoredMessages(limit: 64) }
+                        guard !replayPool.isEmpty else { return [] }
+                        let m = replayPool[rng.below(replayPool.count)]
                         for p in peers { if let s = mesh.seal(.flood(m), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
+                    case .malformed:
+                        for p in peers {
+                            // Random bytes (bad tag) and a tagged body that does not decode.
+                            let junk = (0..<(1 + rng.below(300))).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+                            let address = MeshSimulator.address(of: sim.index(ofKey: p) ?? 0)
+                            sim.inject(junk, from: index, to: address)
+                            var w = ByteWriter()
+                            w.raw([0x4D, 0x53, Wire.version, 0x10])
+                            w.varint(mesh.takeLinkSeq(to: p))
+                            w.raw((0..<(rng.below(40))).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+                            if let s = mesh.sealRaw(w.bytes, to: p) { sim.inject(s.bytes, from: index, to: s.address) }
+                        }
+                    case .wrongPassword:
+                        break
                     }
-                case .forge:
-                    // A message claiming an honest origin, with a made-up signature.
-                    let victim = sim.node(honest[rng.below(honest.count)])!.key
-                    let fake = FloodMessage(hopLimit: 8, hops: 1, origin: victim, seq: rng.next() >> 20 | 1, destination: nil,
-                                            payload: [UInt8](repeating: 0x66, count: 32), signature: [UInt8](repeating: 0x01, count: 64))
-                    for p in peers { if let s = mesh.seal(.flood(fake), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
-                case .replay:
-                    if replayPool.isEmpty || rng.chance(0.2) {
-                        replayPool = sim.recentMessages(at: index)
-                    }
-                    guard !replayPool.isEmpty else { return }
-                    let m = replayPool[rng.below(replayPool.count)]
-                    for p in peers { if let s = mesh.seal(.flood(m), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
-                case .malformed:
-                    for p in peers {
-                        // Random bytes (bad tag) and a tagged body that does not decode.
-                        let junk = (0..<(1 + rng.below(300))).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-                        let address = MeshSimulator.address(of: sim.index(ofKey: p) ?? 0)
-                        sim.inject(junk, from: index, to: address)
-                        var body: [UInt8] = [0x4D, 0x53, Wire.version, 0x10]
-                        body += (0..<(rng.below(40))).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-                        if let s = mesh.sealRaw(body, to: p) { sim.inject(s.bytes, from: index, to: s.address) }
-                    }
-                case .wrongPassword:
-                    break
+                    return []
                 }
             }
             t = t + step
@@ -353,11 +358,14 @@ struct Adversary {
             let previous = sim.observer.delivered
             sim.observer.delivered = { node, m, at in
                 previous?(node, m, at)
-                guard node == index, let mesh = sim.node(index), var altered = mesh.storedMessage(MessageRef(origin: m.origin, seq: m.seq)) else { return }
-                guard !altered.payload.isEmpty else { return }
-                altered.payload[0] ^= 0xFF
-                for p in mesh.neighborKeys where p != m.from {
-                    if let s = mesh.seal(.flood(altered), to: p) { sim.inject(s.bytes, from: index, to: s.address) }
+                guard node == index else { return }
+                sim.withNode(index) { mesh, _ in
+                    guard var altered = mesh.storedMessage(MessageRef(origin: m.origin, seq: m.seq)), !altered.payload.isEmpty else { return [] }
+                    altered.payload[0] ^= 0xFF
+                    for p in mesh.neighborKeys where p != m.from {
+                        if let s = mesh.seal(.flood(altered), to: p) { sim.inject(s.bytes, from: index, to: s.address) }
+                    }
+                    return []
                 }
             }
         }

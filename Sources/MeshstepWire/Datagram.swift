@@ -1,7 +1,8 @@
 /// Encodes and decodes whole datagrams.
 ///
-/// Layout: `'M' 'S' | version u8 | kind u8 | body | tag[16]?`. The tag is present on every
-/// link-authenticated kind (see ``Message/isLinkAuthenticated``) and covers all bytes before it.
+/// Layout: `'M' 'S' | version u8 | kind u8 | linkSeq varint? | body | tag[16]?`. Link-authenticated
+/// kinds (see ``Message/isLinkAuthenticated``) carry a per-link sequence number (so a captured or
+/// network-duplicated datagram is dropped as a replay) and end in a tag over all bytes before it.
 /// `docs/PROTOCOL.md` specifies every body byte by byte.
 public enum Datagram {
     /// A decoded datagram: the message, plus the tag and the length of the bytes it covers.
@@ -11,13 +12,16 @@ public enum Datagram {
         public var tag: [UInt8]?
         /// How many leading bytes the tag covers.
         public var authenticatedLength: Int
+        /// The per-link sequence number (0 for handshake kinds).
+        public var linkSeq: UInt64
     }
 
     /// Encodes `message` without its tag. For link-authenticated kinds append a ``Wire/tagSize``
     /// tag over these bytes before sending.
-    public static func encode(_ message: Message) -> [UInt8] {
+    public static func encode(_ message: Message, linkSeq: UInt64 = 0) -> [UInt8] {
         var w = ByteWriter(capacity: 96)
         w.u8(Wire.magic.0); w.u8(Wire.magic.1); w.u8(Wire.version); w.u8(message.kind)
+        if message.isLinkAuthenticated { w.varint(linkSeq) }
         switch message {
         case let .connect(m):
             w.raw(m.meshDigest); w.raw(m.sender.bytes); w.raw(m.nonce); w.raw(m.ephemeral)
@@ -43,6 +47,13 @@ public enum Datagram {
             w.u64(nonce); w.u8(degree)
         }
         return w.bytes
+    }
+
+    /// Reads the per-link sequence number of a link-authenticated datagram without decoding the rest.
+    public static func peekLinkSeq(_ bytes: [UInt8]) -> UInt64? {
+        guard let kind = peekKind(bytes), Message.kindIsLinkAuthenticated(kind), bytes.count >= Wire.headerSize + Wire.tagSize else { return nil }
+        var r = ByteReader(bytes, offset: Wire.headerSize, end: bytes.count - Wire.tagSize)
+        return try? r.varint()
     }
 
     /// Reads the kind byte without decoding the rest (or nil if the header is not valid).
@@ -73,6 +84,7 @@ public enum Datagram {
             tag = Array(bytes[end...])
         }
         r = ByteReader(bytes, offset: Wire.headerSize, end: end)
+        let linkSeq = tag == nil ? 0 : try r.varint()
         let message: Message
         switch kind {
         case 0x01:
@@ -115,7 +127,7 @@ public enum Datagram {
             throw .unknownKind(kind)
         }
         try r.expectEnd()
-        return Decoded(message: message, tag: tag, authenticatedLength: end)
+        return Decoded(message: message, tag: tag, authenticatedLength: end, linkSeq: linkSeq)
     }
 
     // MARK: - Shared field groups

@@ -190,8 +190,8 @@ public enum Message: Equatable, Sendable {
     case iHave([MessageRef])
     /// "Send me these messages, and push eagerly to me from now on" (Plumtree GRAFT).
     case graft([MessageRef])
-    /// "Stop pushing full messages of these messages' origins to me; announce them instead"
-    /// (Plumtree PRUNE). Each ref names the duplicate that triggered it.
+    /// "Stop pushing full messages to me; announce them instead" (Plumtree PRUNE). The whole link
+    /// turns lazy; each ref names a duplicate that triggered it (room for per-origin trees).
     case prune([MessageRef])
     case ping(Ping)
     /// Answers a ping: the echoed nonce and the sender's neighbor count.

@@ -17,8 +17,9 @@ public enum Wire {
     public static let meshDigestSize = 16
     /// Most referrals one message may carry (Peer Channel used 10 too).
     public static let maxReferrals = 10
-    /// Most message references in one IHave, Graft or Ping summary. 24 refs from 24 different
-    /// origins take at most 24 x (32 + 1 + 10) + 2 = 1034 bytes: always within one datagram.
+    /// Most message references in one IHave, Graft, Prune or Ping summary. 24 refs from 24
+    /// different origins take at most 1053 bytes with header, link number and tag: within the
+    /// default 1200-byte datagram (configurations must allow at least that much).
     public static let maxRefsPerMessage = 24
 }
 

@@ -36,7 +36,7 @@ let sampleMessages: [Message] = [
 
 /// Encodes and, for link-authenticated kinds, appends a dummy tag.
 func datagram(_ m: Message) -> [UInt8] {
-    var bytes = Datagram.encode(m)
+    var bytes = Datagram.encode(m, linkSeq: 300)
     if m.isLinkAuthenticated { bytes += [UInt8](repeating: 0xEE, count: Wire.tagSize) }
     return bytes
 }
@@ -50,6 +50,8 @@ struct WireCodecTests {
         #expect(decoded.message == m)
         #expect(decoded.tag == (m.isLinkAuthenticated ? [UInt8](repeating: 0xEE, count: 16) : nil))
         #expect(decoded.authenticatedLength == bytes.count - (m.isLinkAuthenticated ? 16 : 0))
+        #expect(decoded.linkSeq == (m.isLinkAuthenticated ? 300 : 0))
+        #expect(Datagram.peekLinkSeq(bytes) == (m.isLinkAuthenticated ? 300 : nil))
     }
 
     @Test("every strict prefix of every message is rejected with a typed error, never a trap", arguments: sampleMessages)
@@ -81,15 +83,15 @@ struct WireCodecTests {
     @Test func boundedLists() {
         // A referral list claiming 11 entries is refused before anything is read.
         var w = ByteWriter()
-        w.raw([0x4D, 0x53, Wire.version, 0x06]); w.u8(DisconnectReason.leaving.rawValue); w.varint(11)
+        w.raw([0x4D, 0x53, Wire.version, 0x06]); w.varint(1); w.u8(DisconnectReason.leaving.rawValue); w.varint(11)
         #expect(throws: WireError.tooLong(field: "referrals", count: 11, limit: 10)) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: 16)) }
         // A payload length far beyond the datagram cannot cause a large allocation.
         w = ByteWriter()
-        w.raw([0x4D, 0x53, Wire.version, 0x10]); w.u8(3); w.u8(1); w.raw([UInt8](repeating: 1, count: 32)); w.varint(1); w.u8(0); w.varint(UInt64.max)
+        w.raw([0x4D, 0x53, Wire.version, 0x10]); w.varint(1); w.u8(3); w.u8(1); w.raw([UInt8](repeating: 1, count: 32)); w.varint(1); w.u8(0); w.varint(UInt64.max)
         #expect(throws: WireError.self) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: 16)) }
         // Unknown address family and unknown reason.
         w = ByteWriter()
-        w.raw([0x4D, 0x53, Wire.version, 0x06]); w.u8(99); w.varint(0)
+        w.raw([0x4D, 0x53, Wire.version, 0x06]); w.varint(1); w.u8(99); w.varint(0)
         #expect(throws: WireError.invalidValue(field: "reason")) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: 16)) }
     }
 
@@ -142,7 +144,7 @@ struct WireCodecTests {
             }
             // Whatever decodes must survive a round trip unchanged.
             if let d = try? Datagram.decode(bytes) {
-                var again = Datagram.encode(d.message)
+                var again = Datagram.encode(d.message, linkSeq: d.linkSeq)
                 if d.message.isLinkAuthenticated { again += d.tag ?? [] }
                 #expect(try Datagram.decode(again, maxSize: 65_507).message == d.message)
             }
