@@ -122,7 +122,7 @@ public struct MeshConfiguration: Sendable {
             throw .invalidNeighborBounds(min: minNeighbors, ideal: idealNeighbors, max: maxNeighbors)
         }
         guard hopLimit >= 1 else { throw .invalidValue("hopLimit must be at least 1") }
-        guard maxDatagramSize >= 1100, maxDatagramSize <= 65_507 else { throw .invalidValue("maxDatagramSize must be 1100...65507 (a full IHave batch needs 1053 bytes)") }
+        guard maxDatagramSize >= 1100, maxDatagramSize <= 65_507 else { throw .invalidValue("maxDatagramSize must be 1100...65507 (a full IHave batch needs up to 1063 bytes)") }
         for (name, limit) in [("inboundLimit", inboundLimit), ("outboundLimit", outboundLimit)] where limit.byteBurst < maxDatagramSize {
             throw .invalidValue("\(name).byteBurst (\(limit.byteBurst)) must be at least maxDatagramSize (\(maxDatagramSize)), or a full datagram could never pass")
         }

@@ -34,7 +34,12 @@ extension MeshNode {
             return
         }
         // A link sequence number seen before: a captured or network-duplicated datagram.
-        guard let linkSeq = Datagram.peekLinkSeq(bytes), n.linkWindow.status(linkSeq) == .new else {
+        guard let linkSeq = Datagram.peekLinkSeq(bytes) else {
+            stats.malformed += 1
+            penalize(peer, by: 10, now: now)
+            return
+        }
+        guard n.linkWindow.status(linkSeq) == .new else {
             stats.linkReplays += 1
             return
         }

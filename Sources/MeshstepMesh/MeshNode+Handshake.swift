@@ -27,7 +27,8 @@ extension MeshNode {
         guard address != localAddress, outgoing[address] == nil, neighborByAddress[address] == nil else { return }
         let nonce = randomNonce()
         let ephemeral = newEphemeral()
-        let bytes = Datagram.encode(.connect(Connect(meshDigest: credentials.digest, sender: key, nonce: nonce, ephemeral: ephemeral.publicBytes)))
+        let bytes = Datagram.encode(.connect(Connect(meshDigest: credentials.digest, sender: key, nonce: nonce, ephemeral: ephemeral.publicBytes,
+                                                     degree: UInt8(clamping: neighbors.count))))
         outgoing[address] = OutgoingHandshake(nonce: nonce, ephemeral: ephemeral, phase: .connectSent, startedAt: now, lastSentAt: now, lastSent: bytes)
         sendRaw(bytes, to: address)
     }
@@ -84,7 +85,15 @@ extension MeshNode {
             if key < m.sender { return refuse(.duplicateLink, echo: m.nonce, to: address) }
             outgoing[ourAddress] = nil
         }
-        if neighbors.count >= configuration.maxNeighbors { return refuse(.meshFull, echo: m.nonce, to: address) }
+        if neighbors.count >= configuration.maxNeighbors {
+            // Full. A joiner below the minimum would otherwise be turned away by every full node
+            // of a mature mesh (HyParView's rule: always admit a joiner); make room by shedding
+            // the least useful link whose other end has more than the minimum.
+            guard Int(m.degree) < configuration.minNeighbors, let shed = sheddableLink() else {
+                return refuse(.meshFull, echo: m.nonce, to: address)
+            }
+            closeLink(shed, reason: .notUseful, now: now, notify: true)
+        }
         // Pending handshakes have their own small budget, and the oldest one makes room: spoofed
         // Connects must then outpace every real joiner's retransmissions to keep it out.
         if incoming.count >= Self.maxPendingIncoming { incoming.removeFirst() }
@@ -97,6 +106,15 @@ extension MeshNode {
     }
 
     static let maxPendingIncoming = 16
+
+    /// The least useful link whose peer reported more than the minimum of neighbors.
+    func sheddableLink() -> PeerKey? {
+        var best: Neighbor?
+        for n in neighbors.values where n.reportedDegree > configuration.minNeighbors {
+            if best.map({ n.utility < $0.utility }) ?? true { best = n }
+        }
+        return best?.key
+    }
 
     mutating func onConfirm(_ m: Confirm, from address: MeshAddress, now: MeshTime) {
         if let n = neighbors[m.sender], n.address == address, let welcome = n.welcomeBytes, now - n.since < configuration.handshakeTimeout {
@@ -115,8 +133,10 @@ extension MeshNode {
             logger.info("refused \(address): authentication failed")
             return refuse(.authenticationFailed, echo: hs.remoteNonce, to: address)
         }
-        guard neighbors.count < configuration.maxNeighbors, neighbors[m.sender] == nil else {
-            return refuse(neighbors[m.sender] == nil ? .meshFull : .duplicateLink, echo: hs.remoteNonce, to: address)
+        guard neighbors[m.sender] == nil else { return refuse(.duplicateLink, echo: hs.remoteNonce, to: address) }
+        if neighbors.count >= configuration.maxNeighbors {
+            guard let shed = sheddableLink() else { return refuse(.meshFull, echo: hs.remoteNonce, to: address) }
+            closeLink(shed, reason: .notUseful, now: now, notify: true)
         }
         let proof = transcript.proof(role: Self.responderRole, credentials: credentials)
         let signature = identity.sign(transcript.signedBytes(role: Self.responderRole))

@@ -176,8 +176,8 @@ public struct MeshNode: Sendable {
 
     /// The largest payload ``broadcast(_:now:)`` accepts with this configuration.
     public var maxPayloadSize: Int {
-        // header 4, hop fields 2, origin 32, seq varint <= 10, destination flag+key 33, length <= 3, signature 64, tag 16
-        configuration.maxDatagramSize - (4 + 2 + 32 + 10 + 33 + 3 + 64 + 16)
+        // header 4, link seq <= 10, hop fields 2, origin 32, seq <= 10, destination flag+key 33, length <= 3, signature 64, tag 16
+        configuration.maxDatagramSize - (4 + 10 + 2 + 32 + 10 + 33 + 3 + 64 + 16)
     }
 
     /// Leaves the mesh: sends Disconnect(leaving) to every neighbor and stops.

@@ -181,7 +181,10 @@ extension FloodScenario {
         // Links honest nodes held to the attacker: when each opened, and how it ended.
         var attackerLinks: [Int: (opened: MeshTime, closed: DisconnectReason?)] = [:]
         var punishedLinks = 0
+        var debugEvents: [String] = []
+        let debugNode = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG_NODE"].flatMap { Int($0) }
         sim.observer.event = { node, e, at in
+            if node == debugNode { debugEvents.append("\(at) node \(node): \(e)") }
             guard node != attackerIndex else { return }
             switch e {
             case let .neighborUp(peer, _) where peer == attackerKey:
@@ -261,7 +264,16 @@ extension FloodScenario {
         let lost = live.reduce(0) { $0 + (sim.node($1)?.stats.lost ?? 0) }
         let grafts = live.reduce(0) { $0 + (sim.node($1)?.stats.graftsSent ?? 0) }
         let prunes = live.reduce(0) { $0 + (sim.node($1)?.stats.prunesSent ?? 0) }
-        if ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil { print("grafts \(grafts) prunes \(prunes) meanhops \(Double(hopSum) / Double(max(1, latencies.count)))") }
+        if ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil {
+            print("grafts \(grafts) prunes \(prunes) meanhops \(Double(hopSum) / Double(max(1, latencies.count)))")
+            for ref in order {
+                let got = deliveredAt[ref] ?? []
+                for i in honest where !got.contains(i) && sim.node(i)?.key != ref.origin {
+                    print("missing: node \(i) ref \(ref.origin) seq \(ref.seq) sent at \(sent[ref]!.at) neighbors now \(graph[i].count) started \(sim.isAlive(i))")
+                }
+            }
+            debugEvents.forEach { print($0) }
+        }
 
         var report = FloodReport(
             nodes: nodes, degree: degree, loss: loss, messages: order.count, seed: seed, origins: origins ?? 0, strategy: pureFlooding ? "flood" : "plumtree",

@@ -24,7 +24,7 @@ public enum Datagram {
         if message.isLinkAuthenticated { w.varint(linkSeq) }
         switch message {
         case let .connect(m):
-            w.raw(m.meshDigest); w.raw(m.sender.bytes); w.raw(m.nonce); w.raw(m.ephemeral)
+            w.raw(m.meshDigest); w.raw(m.sender.bytes); w.raw(m.nonce); w.raw(m.ephemeral); w.u8(m.degree)
         case let .challenge(m):
             w.raw(m.sender.bytes); w.raw(m.echoNonce); w.raw(m.nonce); w.raw(m.ephemeral)
         case let .confirm(m):
@@ -88,7 +88,7 @@ public enum Datagram {
         let message: Message
         switch kind {
         case 0x01:
-            message = .connect(Connect(meshDigest: try r.raw(Wire.meshDigestSize), sender: try r.peerKey(), nonce: try r.raw(Wire.nonceSize), ephemeral: try r.raw(Wire.keySize)))
+            message = .connect(Connect(meshDigest: try r.raw(Wire.meshDigestSize), sender: try r.peerKey(), nonce: try r.raw(Wire.nonceSize), ephemeral: try r.raw(Wire.keySize), degree: try r.u8()))
         case 0x02:
             message = .challenge(Challenge(sender: try r.peerKey(), echoNonce: try r.raw(Wire.nonceSize), nonce: try r.raw(Wire.nonceSize), ephemeral: try r.raw(Wire.keySize)))
         case 0x03:

@@ -47,11 +47,14 @@ public struct Connect: Equatable, Sendable {
     public var nonce: [UInt8]
     /// The initiator's ephemeral X25519 public key for this link.
     public var ephemeral: [UInt8]
-    public init(meshDigest: [UInt8], sender: PeerKey, nonce: [UInt8], ephemeral: [UInt8]) {
+    /// How many neighbors the initiator has: a full node still makes room for a starving joiner.
+    public var degree: UInt8
+    public init(meshDigest: [UInt8], sender: PeerKey, nonce: [UInt8], ephemeral: [UInt8], degree: UInt8 = 0) {
         self.meshDigest = meshDigest
         self.sender = sender
         self.nonce = nonce
         self.ephemeral = ephemeral
+        self.degree = degree
     }
 }
 

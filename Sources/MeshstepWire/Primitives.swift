@@ -18,7 +18,7 @@ public enum Wire {
     /// Most referrals one message may carry (Peer Channel used 10 too).
     public static let maxReferrals = 10
     /// Most message references in one IHave, Graft, Prune or Ping summary. 24 refs from 24
-    /// different origins take at most 1053 bytes with header, link number and tag: within the
+    /// different origins take at most 1063 bytes with header, link number and tag: within the
     /// default 1200-byte datagram (configurations must allow at least that much).
     public static let maxRefsPerMessage = 24
 }

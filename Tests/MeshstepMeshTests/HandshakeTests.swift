@@ -82,6 +82,22 @@ struct HandshakeTests {
         #expect(net.nodes[late].neighborKeys.contains(net.nodes[first].key))
     }
 
+    @Test("a full node still admits a joiner that has no neighbor, shedding a link that can spare it")
+    func fullNodeAdmitsStarvingJoiner() throws {
+        var net = Net()
+        let hub = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 1 }
+        let a = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3 }
+        let b = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3 }
+        net.link(a, hub)
+        net.link(a, b)
+        net.advance(.seconds(2)) // keepalives: the hub learns that a has two neighbors
+        let joiner = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2 }
+        net.link(joiner, hub)
+        #expect(net.nodes[hub].neighborKeys == [net.nodes[joiner].key])
+        #expect(net.events[a].contains(.neighborDown(net.nodes[hub].key, Net.address(hub), reason: .notUseful, byUs: false)))
+        #expect(net.nodes[a].neighborKeys.contains(net.nodes[b].key))
+    }
+
     @Test("simultaneous open leaves exactly one link")
     func duplicateLink() throws {
         var net = Net()
