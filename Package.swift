@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "MeshstepWire", targets: ["MeshstepWire"]),
         .library(name: "MeshstepMesh", targets: ["MeshstepMesh"]),
         .library(name: "MeshstepSimulation", targets: ["MeshstepSimulation"]),
+        .library(name: "MeshstepLockstep", targets: ["MeshstepLockstep"]),
         .executable(name: "meshstep", targets: ["meshstep"]),
     ],
     dependencies: [
@@ -34,6 +35,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Deterministic lockstep building blocks: the game protocol, fixed-point math, seeded
+        // game randomness, stable hashing, sync-test mode and replays.
+        .target(name: "MeshstepLockstep", dependencies: ["MeshstepWire"], swiftSettings: strict),
         // Virtual-time network simulator driving the same protocol values.
         .target(
             name: "MeshstepSimulation",
@@ -63,6 +67,7 @@ let package = Package(
         ),
         .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
         .testTarget(name: "MeshstepMeshTests", dependencies: ["MeshstepMesh"], swiftSettings: strict),
+        .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep"], swiftSettings: strict),
         .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

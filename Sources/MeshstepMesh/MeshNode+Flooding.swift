@@ -98,6 +98,7 @@ extension MeshNode {
         state.lastActive = now
         origins[key] = state
         store.insert(m)
+        noteRecentOrigin(key)
         stats.originated += 1
         push(m, except: nil, now: now)
         return seq
@@ -110,6 +111,12 @@ extension MeshNode {
         guard m.hopLimit >= 1, m.seq > 0 else {
             stats.malformed += 1
             penalize(peer, by: 10, now: now)
+            return
+        }
+        // Larger than an origin may send: forwarding it could exceed a datagram on the next link.
+        // Not penalized (a peer with another datagram size may have sent it in good faith).
+        guard m.payload.count <= maxPayloadSize else {
+            stats.malformed += 1
             return
         }
         let status = origins[m.origin]?.window.status(m.seq) ?? .new
@@ -163,6 +170,7 @@ extension MeshNode {
             return
         }
         store.insert(m)
+        noteRecentOrigin(m.origin)
         if var n = neighbors[peer] {
             // Peer Channel's utility: u = u*31/32, +128 when the link brought something new.
             // Every new message is a sample for every link; a link is trusted after 32.
@@ -286,20 +294,31 @@ extension MeshNode {
     // MARK: Anti-entropy summaries
 
     /// The newest sequence number for a rotating selection of recently active origins.
-    mutating func summary(now: MeshTime, limit: Int = 16) -> [MessageRef] {
+    /// The origins that produced the newest messages come first (a message lost everywhere
+    /// nearby is found within one keepalive), then a rotating selection of the other recent ones.
+    mutating func summary(now: MeshTime, limit: Int = Wire.maxRefsPerMessage) -> [MessageRef] {
         guard !origins.isEmpty else { return [] }
         var refs: [MessageRef] = []
+        for origin in recentOrigins.reversed() {
+            if let state = origins[origin] { refs.append(MessageRef(origin: origin, seq: state.window.highest)) }
+        }
         let count = origins.count
         var scanned = 0
         while refs.count < limit, scanned < count {
             summaryCursor = (summaryCursor + 1) % count
             let (origin, state) = (origins.keys[summaryCursor], origins.values[summaryCursor])
-            if now - state.lastActive <= configuration.summaryHorizon {
+            if now - state.lastActive <= configuration.summaryHorizon, !recentOrigins.contains(origin) {
                 refs.append(MessageRef(origin: origin, seq: state.window.highest))
             }
             scanned += 1
         }
         return refs
+    }
+
+    mutating func noteRecentOrigin(_ origin: PeerKey) {
+        if let i = recentOrigins.firstIndex(of: origin) { recentOrigins.remove(at: i) }
+        recentOrigins.append(origin)
+        if recentOrigins.count > Wire.maxRefsPerMessage / 2 { recentOrigins.removeFirst() }
     }
 
     mutating func onSummary(_ refs: [MessageRef], from peer: PeerKey, now: MeshTime) {

@@ -4,13 +4,14 @@ import MeshstepWire
 /// The link handshake.
 ///
 /// ```
-/// initiator A                               responder B
-///   Connect(meshDigest, keyA, nonceA)  ->
-///                                      <-   Challenge(keyB, nonceA, nonceB)   | Refuse(reason)
-///   Confirm(keyA, proofA, sigA)        ->
-///                                      <-   Welcome(proofB, sigB, referrals)  | Refuse(authenticationFailed)
+/// initiator A                                       responder B
+///   Connect(meshDigest, keyA, nonceA, ephA, degree) ->
+///                                              <-   Challenge(keyB, nonceA, nonceB, ephB) | Refuse(reason)
+///   Confirm(keyA, proofA, sigA)                 ->
+///                                              <-   Welcome(proofB, sigB, referrals)      | Refuse(reason)
 /// ```
-/// T = label | meshDigest | keyA | keyB | nonceA | nonceB. proofX = HMAC(meshKey, role | T): only a
+/// T = label | meshDigest | keyA | keyB | nonceA | nonceB | ephA | ephB (eph: X25519 ephemeral
+/// public keys; link keys come from the mesh key and their shared secret). proofX = HMAC(meshKey, role | T): only a
 /// holder of the password can compute it, and it reveals nothing usable for another transcript.
 /// sigX = Ed25519 by X over role | T proves the identity. The responder proves nothing until the
 /// initiator has, so a stranger cannot harvest responder proofs for a dictionary attack.
@@ -87,12 +88,11 @@ extension MeshNode {
         }
         if neighbors.count >= configuration.maxNeighbors {
             // Full. A joiner below the minimum would otherwise be turned away by every full node
-            // of a mature mesh (HyParView's rule: always admit a joiner); make room by shedding
-            // the least useful link whose other end has more than the minimum.
-            guard Int(m.degree) < configuration.minNeighbors, let shed = sheddableLink() else {
+            // of a mature mesh (HyParView's rule: always admit a joiner). Room is made only once
+            // it has proven the password (at Confirm), so a spoofed Connect costs no link.
+            guard Int(m.degree) < configuration.minNeighbors, sheddableLink() != nil else {
                 return refuse(.meshFull, echo: m.nonce, to: address)
             }
-            closeLink(shed, reason: .notUseful, now: now, notify: true)
         }
         // Pending handshakes have their own small budget, and the oldest one makes room: spoofed
         // Connects must then outpace every real joiner's retransmissions to keep it out.
@@ -100,8 +100,8 @@ extension MeshNode {
         let nonce = randomNonce()
         let ephemeral = newEphemeral()
         let bytes = Datagram.encode(.challenge(Challenge(sender: key, echoNonce: m.nonce, nonce: nonce, ephemeral: ephemeral.publicBytes)))
-        incoming[address] = IncomingHandshake(remote: m.sender, remoteNonce: m.nonce, remoteEphemeral: m.ephemeral, nonce: nonce,
-                                              ephemeral: ephemeral, startedAt: now, challengeBytes: bytes)
+        incoming[address] = IncomingHandshake(remote: m.sender, remoteNonce: m.nonce, remoteEphemeral: m.ephemeral, remoteDegree: Int(m.degree),
+                                              nonce: nonce, ephemeral: ephemeral, startedAt: now, challengeBytes: bytes)
         sendRaw(bytes, to: address)
     }
 
@@ -135,7 +135,10 @@ extension MeshNode {
         }
         guard neighbors[m.sender] == nil else { return refuse(.duplicateLink, echo: hs.remoteNonce, to: address) }
         if neighbors.count >= configuration.maxNeighbors {
-            guard let shed = sheddableLink() else { return refuse(.meshFull, echo: hs.remoteNonce, to: address) }
+            // Same rule as at Connect, now that the joiner is authenticated.
+            guard hs.remoteDegree < configuration.minNeighbors, let shed = sheddableLink() else {
+                return refuse(.meshFull, echo: hs.remoteNonce, to: address)
+            }
             closeLink(shed, reason: .notUseful, now: now, notify: true)
         }
         let proof = transcript.proof(role: Self.responderRole, credentials: credentials)

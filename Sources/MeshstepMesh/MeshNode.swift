@@ -48,6 +48,8 @@ public struct MeshNode: Sendable {
     var missing: OrderedDictionary<MessageRef, Missing> = [:]
     var nextSeq: UInt64 = 1
     var summaryCursor = 0
+    /// Origins of the newest messages, oldest first (at most half a summary).
+    var recentOrigins: [PeerKey] = []
     /// Answers to handshake messages, across all sources.
     var handshakeBucket: TokenBucket
 
@@ -377,6 +379,8 @@ struct IncomingHandshake: Sendable {
     var remote: PeerKey
     var remoteNonce: [UInt8]
     var remoteEphemeral: [UInt8]
+    /// The joiner's neighbor count from its Connect.
+    var remoteDegree: Int
     var nonce: [UInt8]
     var ephemeral: EphemeralKey
     var startedAt: MeshTime

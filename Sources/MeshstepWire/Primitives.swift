@@ -3,6 +3,7 @@ public enum Wire {
     /// The two magic bytes that start every datagram: ASCII `MS`.
     public static let magic: (UInt8, UInt8) = (0x4D, 0x53)
     /// The protocol version this build speaks. A datagram of another version is rejected.
+    /// Still 1 while nothing is released; from the first release, every layout change bumps it.
     public static let version: UInt8 = 1
     /// Magic, version, kind.
     public static let headerSize = 4

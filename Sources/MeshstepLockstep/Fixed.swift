@@ -1,0 +1,96 @@
+/// A deterministic fixed-point number: 64-bit two's complement with 16 fractional bits (Q47.16).
+///
+/// Floating point is not safe for lockstep games: compilers may fuse or reorder operations and
+/// `libm` functions differ between platforms, so two peers can diverge from the same inputs.
+/// `Fixed` uses integer arithmetic only; every operation gives the same bits everywhere.
+/// Overflow wraps (it never traps), which is also deterministic.
+public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+    public static let fractionBits = 16
+    public static let one = Fixed(raw: 1 << 16)
+    public static let zero = Fixed(raw: 0)
+    public static let half = Fixed(raw: 1 << 15)
+    /// π to 16 fractional bits.
+    public static let pi = Fixed(raw: 205_887)
+
+    /// The underlying integer (value × 65536).
+    public var raw: Int64
+
+    public init(raw: Int64) { self.raw = raw }
+    public init(_ value: Int) { raw = Int64(value) &<< 16 }
+    public init(integerLiteral value: Int) { self.init(value) }
+    /// `numerator / denominator`, rounded toward zero. Denominator 0 gives 0 (never traps).
+    public init(_ numerator: Int, _ denominator: Int) {
+        raw = denominator == 0 ? 0 : (Int64(numerator) &<< 16) / Int64(denominator)
+    }
+
+    /// The integer part, rounded toward negative infinity.
+    public var floor: Int { Int(raw >> 16) }
+    /// Rounded to the nearest integer (halves away from zero).
+    public var rounded: Int { raw >= 0 ? Int((raw + (1 << 15)) >> 16) : -Int((-raw + (1 << 15)) >> 16) }
+    /// For display only: never feed this back into game state.
+    public var double: Double { Double(raw) / 65536 }
+    public var description: String { "\(double)" }
+
+    public static func < (a: Fixed, b: Fixed) -> Bool { a.raw < b.raw }
+    public static func + (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: a.raw &+ b.raw) }
+    public static func - (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: a.raw &- b.raw) }
+    public static prefix func - (a: Fixed) -> Fixed { Fixed(raw: 0 &- a.raw) }
+    public static func += (a: inout Fixed, b: Fixed) { a = a + b }
+    public static func -= (a: inout Fixed, b: Fixed) { a = a - b }
+
+    public static func * (a: Fixed, b: Fixed) -> Fixed {
+        let (high, low) = a.raw.multipliedFullWidth(by: b.raw)
+        // (high:low) >> 16, truncated to 64 bits: wraps on overflow like the other operators.
+        return Fixed(raw: Int64(truncatingIfNeeded: (UInt64(bitPattern: high) << 48) | (low >> 16)))
+    }
+
+    public static func * (a: Fixed, b: Int) -> Fixed { Fixed(raw: a.raw &* Int64(b)) }
+    public static func *= (a: inout Fixed, b: Fixed) { a = a * b }
+
+    /// Division rounded toward zero; dividing by zero gives zero (never traps).
+    public static func / (a: Fixed, b: Fixed) -> Fixed {
+        guard b.raw != 0 else { return .zero }
+        let negative = (a.raw < 0) != (b.raw < 0)
+        let n = a.raw.magnitude, d = b.raw.magnitude
+        // The quotient does not fit 64 bits: saturate rather than trap.
+        guard n >> 48 < d else { return Fixed(raw: negative ? Int64.min : Int64.max) }
+        let (q, _) = d.dividingFullWidth((high: n >> 48, low: n << 16))
+        let r = Int64(truncatingIfNeeded: q)
+        return Fixed(raw: negative ? 0 &- r : r)
+    }
+
+    public static func / (a: Fixed, b: Int) -> Fixed { b == 0 ? .zero : Fixed(raw: a.raw / Int64(b)) }
+
+    public var magnitude: Fixed { Fixed(raw: raw < 0 ? 0 &- raw : raw) }
+
+    public static func clamp(_ v: Fixed, _ lo: Fixed, _ hi: Fixed) -> Fixed { min(max(v, lo), hi) }
+
+    /// Square root (of the magnitude), exact to the last bit by integer Newton iteration.
+    public var squareRoot: Fixed {
+        let n = UInt64(raw.magnitude) << 16 // sqrt(raw * 2^16) = sqrt(value) * 2^16
+        if n == 0 { return .zero }
+        var x = UInt64(1) << ((64 - n.leadingZeroBitCount + 1) / 2)
+        while true {
+            let y = (x + n / x) / 2
+            if y >= x { break }
+            x = y
+        }
+        return Fixed(raw: Int64(x))
+    }
+
+    /// Sine of an angle in turns (1 = a full circle), by a fixed polynomial: no `libm`.
+    /// Maximum error about 0.0016.
+    public static func sin(turns: Fixed) -> Fixed {
+        // Reduce to [0, 1) turn; the second half-turn is the negative of the first.
+        var t = turns.raw & 0xFFFF
+        var sign: Int64 = 1
+        if t >= 0x8000 { t -= 0x8000; sign = -1 }
+        // Bhaskara I on [0, π]: sin(x) ≈ 16x(π − x) / (5π² − 4x(π − x)). In units where
+        // π = P = 0x8000 the (π/P)² factors cancel: sin ≈ 16a / (5P² − 4a), a = t(P − t).
+        let p: Int64 = 0x8000
+        let a = t * (p - t)
+        return Fixed(raw: sign * ((16 * a) << 16) / (5 * p * p - 4 * a))
+    }
+
+    public static func cos(turns: Fixed) -> Fixed { sin(turns: turns + Fixed(raw: 0x4000)) }
+}

@@ -1,0 +1,152 @@
+import MeshstepWire
+
+/// Why a replay file could not be read.
+public enum ReplayError: Error, Equatable, Sendable, CustomStringConvertible {
+    case notAReplay
+    case unsupportedVersion(UInt8)
+    /// The bytes do not decode (truncated or altered); `detail` says where.
+    case corrupt(String)
+    /// The integrity trailer does not match the content: the file was changed or damaged.
+    case integrityMismatch
+
+    public var description: String {
+        switch self {
+        case .notAReplay: "not a Meshstep replay file (bad magic)"
+        case let .unsupportedVersion(v): "replay format version \(v) is not supported by this build"
+        case let .corrupt(detail): "replay file is corrupt: \(detail)"
+        case .integrityMismatch: "replay file integrity check failed: it was modified or damaged"
+        }
+    }
+}
+
+/// A recorded session: the roster, the seed, every tick's inputs and periodic checksums.
+///
+/// Format (all integers big-endian or LEB128 varints): `"MSRP" | version u8 | players varint |
+/// seed u64 | ticks varint | per tick, per slot: present u8 (0|1) [+ length-prefixed input] |
+/// checkpoints varint | (tick varint, checksum u64)* | integrity u64` where integrity is
+/// ``StableHasher`` over everything before it.
+public struct Replay<Input: LockstepInput>: Sendable, Equatable {
+    public var players: Int
+    public var seed: UInt64
+    /// `inputs[tick][slot]`, nil where the slot was dropped.
+    public var inputs: [[Input?]]
+    /// Checksums after the given tick was applied.
+    public var checkpoints: [(tick: Int, checksum: UInt64)]
+
+    public init(players: Int, seed: UInt64) {
+        self.players = players
+        self.seed = seed
+        inputs = []
+        checkpoints = []
+    }
+
+    public static func == (a: Replay, b: Replay) -> Bool {
+        a.players == b.players && a.seed == b.seed && a.inputs == b.inputs
+            && a.checkpoints.map(\.tick) == b.checkpoints.map(\.tick) && a.checkpoints.map(\.checksum) == b.checkpoints.map(\.checksum)
+    }
+
+    /// Appends one applied tick (and a checkpoint when `checksum` is given).
+    public mutating func record(_ tickInputs: [Input?], checksum: UInt64? = nil) {
+        inputs.append(tickInputs)
+        if let checksum { checkpoints.append((inputs.count, checksum)) }
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + inputs.count * players * 4)
+        w.raw(Array("MSRP".utf8)); w.u8(1)
+        w.varint(UInt64(players)); w.u64(seed); w.varint(UInt64(inputs.count))
+        for tick in inputs {
+            for slot in 0..<players {
+                if let input = slot < tick.count ? tick[slot] : nil {
+                    w.u8(1)
+                    var iw = ByteWriter(capacity: 8)
+                    input.encode(into: &iw)
+                    w.lengthPrefixed(iw.bytes)
+                } else {
+                    w.u8(0)
+                }
+            }
+        }
+        w.varint(UInt64(checkpoints.count))
+        for c in checkpoints { w.varint(UInt64(c.tick)); w.u64(c.checksum) }
+        var h = StableHasher()
+        h.combine(bytes: w.bytes)
+        w.u64(h.finalize())
+        return w.bytes
+    }
+
+    /// Decodes a replay. Total: every byte string decodes or throws ``ReplayError``.
+    public static func decode(_ bytes: [UInt8]) throws(ReplayError) -> Replay {
+        guard bytes.count >= 4 + 1 + 8, Array(bytes[0..<4]) == Array("MSRP".utf8) else { throw .notAReplay }
+        guard bytes[4] == 1 else { throw .unsupportedVersion(bytes[4]) }
+        var h = StableHasher()
+        h.combine(bytes: bytes[0..<(bytes.count - 8)])
+        var tail = ByteReader(bytes, offset: bytes.count - 8)
+        guard (try? tail.u64()) == h.finalize() else { throw .integrityMismatch }
+        var r = ByteReader(bytes, offset: 5, end: bytes.count - 8)
+        do {
+            let players = try r.count(field: "players", limit: 256)
+            var replay = Replay(players: players, seed: try r.u64())
+            // Each tick takes at least one byte per slot: bounds the allocation by the file size.
+            let ticks = try r.count(field: "ticks", limit: players == 0 ? 0 : r.remaining / players)
+            replay.inputs.reserveCapacity(ticks)
+            for _ in 0..<ticks {
+                var row: [Input?] = []
+                for _ in 0..<players {
+                    switch try r.u8() {
+                    case 0: row.append(nil)
+                    case 1:
+                        let body = try r.lengthPrefixed(field: "input", limit: 4096)
+                        var ir = ByteReader(body)
+                        let input = try Input.decode(from: &ir)
+                        try ir.expectEnd()
+                        row.append(input)
+                    default: throw WireError.invalidValue(field: "input.present")
+                    }
+                }
+                replay.inputs.append(row)
+            }
+            let n = try r.count(field: "checkpoints", limit: r.remaining / 9)
+            for _ in 0..<n {
+                let tick = try r.count(field: "checkpoint.tick", limit: ticks)
+                replay.checkpoints.append((tick, try r.u64()))
+            }
+            try r.expectEnd()
+            return replay
+        } catch {
+            throw .corrupt("\(error)")
+        }
+    }
+}
+
+/// The outcome of re-simulating a replay.
+public enum ReplayVerdict: Sendable, Equatable {
+    /// Every checkpoint matched; the final state's checksum is given.
+    case verified(ticks: Int, checkpoints: Int, finalChecksum: UInt64)
+    /// The re-simulated state differs from the recording at `tick`.
+    case mismatch(tick: Int, recorded: UInt64, actual: UInt64)
+}
+
+extension Replay {
+    /// Re-simulates the recording with `Game` and compares every checkpoint.
+    /// - Complexity: O(ticks × cost of a step).
+    public func verify<Game: LockstepGame>(with game: Game.Type) -> ReplayVerdict where Game.Input == Input {
+        var state = Game(players: players, seed: seed)
+        var next = 0
+        let sorted = checkpoints.sorted { $0.tick < $1.tick }
+        if let first = sorted.first, first.tick == 0, first.checksum != state.checksum() {
+            return .mismatch(tick: 0, recorded: first.checksum, actual: state.checksum())
+        }
+        for (i, row) in inputs.enumerated() {
+            state.step(inputs: row)
+            let tick = i + 1
+            while next < sorted.count, sorted[next].tick <= tick {
+                if sorted[next].tick == tick, sorted[next].checksum != state.checksum() {
+                    return .mismatch(tick: tick, recorded: sorted[next].checksum, actual: state.checksum())
+                }
+                next += 1
+            }
+        }
+        return .verified(ticks: inputs.count, checkpoints: sorted.count, finalChecksum: state.checksum())
+    }
+}
