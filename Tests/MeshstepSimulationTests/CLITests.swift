@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+
+/// Runs the `meshstep` executable that `swift build` put next to the test bundle.
+func runMeshstep(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let candidates = ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/meshstep").path }
+    guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        throw CLIError.notBuilt(candidates)
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+}
+
+enum CLIError: Error { case notBuilt([String]) }
+
+@Suite("meshstep CLI")
+struct CLITests {
+    @Test("two processes with the same seed print the same result, bit for bit")
+    func crossProcessDeterminism() throws {
+        let args = ["sim", "flood", "--nodes", "24", "--degree", "4", "--loss", "0.1", "--messages", "20", "--seed", "5", "--json"]
+        let a = try runMeshstep(args), b = try runMeshstep(args)
+        #expect(a.status == 0 && b.status == 0)
+        func strip(_ s: String) throws -> [String: String] {
+            let object = try JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] ?? [:]
+            return object.filter { $0.key != "wall_seconds" }.mapValues { "\($0)" }
+        }
+        let ra = try strip(a.stdout), rb = try strip(b.stdout)
+        #expect(ra == rb)
+        #expect(ra["delivered_ratio"] == "1")
+        for key in ["nodes", "messages", "delivered_ratio", "rmr", "ldh_max", "diameter", "latency_p50_ms", "latency_p99_ms", "virtual_seconds"] {
+            #expect(ra[key] != nil, "missing \(key)")
+        }
+    }
+
+    @Test("attack runs report the attack fields")
+    func attackFields() throws {
+        let r = try runMeshstep(["sim", "flood", "--nodes", "12", "--degree", "4", "--messages", "10", "--attacker", "forge", "--json"])
+        #expect(r.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(object["attacker_disconnected"] as? Bool == true)
+        #expect((object["attack_rejected"] as? Int ?? 0) > 0)
+        #expect(object["honest_delivered_ratio"] as? Double == 1.0)
+    }
+
+    @Test("bad flags get a clear error and a non-zero exit", arguments: [
+        (["sim", "flood", "--loss", "10"], "--loss"),
+        (["sim", "flood", "--nodes", "1"], "--nodes"),
+        (["sim", "flood", "--attacker", "nice"], "attacker"),
+        (["sim", "flood", "--degree", "x"], "degree"),
+    ])
+    func badFlags(_ args: [String], _ mentions: String) throws {
+        let r = try runMeshstep(args)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+}
