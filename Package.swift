@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "MeshstepMesh", targets: ["MeshstepMesh"]),
         .library(name: "MeshstepSimulation", targets: ["MeshstepSimulation"]),
         .library(name: "MeshstepLockstep", targets: ["MeshstepLockstep"]),
+        .library(name: "MeshstepBots", targets: ["MeshstepBots"]),
         .executable(name: "meshstep", targets: ["meshstep"]),
     ],
     dependencies: [
@@ -38,6 +39,12 @@ let package = Package(
         // Deterministic lockstep building blocks: the game protocol, fixed-point math, seeded
         // game randomness, stable hashing, sync-test mode and replays.
         .target(name: "MeshstepLockstep", dependencies: ["MeshstepWire"], swiftSettings: strict),
+        // Headless bot players: the reference game, a bot policy, and bots-over-the-simulator runs.
+        .target(
+            name: "MeshstepBots",
+            dependencies: ["MeshstepLockstep", "MeshstepMesh", "MeshstepSimulation"],
+            swiftSettings: strict
+        ),
         // Virtual-time network simulator driving the same protocol values.
         .target(
             name: "MeshstepSimulation",
@@ -51,6 +58,7 @@ let package = Package(
             name: "meshstep",
             dependencies: [
                 "MeshstepSimulation",
+                "MeshstepBots",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -67,7 +75,7 @@ let package = Package(
         ),
         .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
         .testTarget(name: "MeshstepMeshTests", dependencies: ["MeshstepMesh"], swiftSettings: strict),
-        .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep"], swiftSettings: strict),
+        .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepBots"], swiftSettings: strict),
         .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -141,11 +141,20 @@ public final class MeshSimulator {
 
     /// Starts node `i` now.
     public func start(_ i: Int) {
-        guard var mesh = nodes[i].mesh, nodes[i].startedAt == nil else { return }
+        guard nodes[i].mesh != nil, nodes[i].startedAt == nil else { return }
         nodes[i].startedAt = now
-        let actions = mesh.start(now: now)
-        nodes[i].mesh = mesh
+        let actions = mutate(i) { $0.start(now: now) }
         apply(actions, from: i)
+    }
+
+    /// Runs `body` on node `i`'s mesh *in place*. The value is moved out of the array first, so
+    /// that mutating it never copies its buffers (copy-on-write would otherwise copy the whole
+    /// message cache on every event).
+    func mutate<T>(_ i: Int, _ body: (inout MeshNode) throws -> T) rethrows -> T {
+        var mesh = nodes[i].mesh!
+        nodes[i].mesh = nil
+        defer { nodes[i].mesh = mesh }
+        return try body(&mesh)
     }
 
     /// Kills node `i` at once: no Disconnect is sent; its state is gone.
@@ -173,9 +182,9 @@ public final class MeshSimulator {
 
     /// Calls `body` with mutable access to node `i`'s mesh, then carries out the returned actions.
     public func withNode(_ i: Int, _ body: (inout MeshNode, MeshTime) throws -> [MeshAction]) rethrows {
-        guard var mesh = nodes[i].mesh, nodes[i].startedAt != nil else { return }
-        let actions = try body(&mesh, now)
-        nodes[i].mesh = mesh
+        guard nodes[i].mesh != nil, nodes[i].startedAt != nil else { return }
+        let now = self.now
+        let actions = try mutate(i) { try body(&$0, now) }
         apply(actions, from: i)
     }
 
@@ -215,18 +224,21 @@ public final class MeshSimulator {
     func process(_ payload: Payload) {
         switch payload {
         case let .datagram(to, from, bytes):
-            guard var mesh = nodes[to].mesh, nodes[to].startedAt != nil else { return }
+            guard nodes[to].mesh != nil, nodes[to].startedAt != nil else { return }
             observer.arrival?(to, bytes, from)
-            let before = mesh.stats
-            let actions = mesh.receive(bytes, from: from, now: now)
-            datagramHook?(to, from, before, mesh.stats)
-            nodes[to].mesh = mesh
+            let now = self.now
+            let (actions, before, after) = mutate(to) { mesh in
+                let before = mesh.stats
+                let actions = mesh.receive(bytes, from: from, now: now)
+                return (actions, before, mesh.stats)
+            }
+            datagramHook?(to, from, before, after)
             apply(actions, from: to)
         case let .timer(i):
-            guard nodes[i].wakeAt == now, var mesh = nodes[i].mesh else { return }
+            guard nodes[i].wakeAt == now, nodes[i].mesh != nil else { return }
             nodes[i].wakeAt = nil
-            let actions = mesh.timerFired(now: now)
-            nodes[i].mesh = mesh
+            let now = self.now
+            let actions = mutate(i) { $0.timerFired(now: now) }
             apply(actions, from: i)
         case let .resolve(i):
             guard nodes[i].mesh != nil else { return }

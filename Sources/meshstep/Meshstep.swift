@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import MeshstepBots
+import MeshstepLockstep
 import MeshstepSimulation
 
 @main
@@ -7,7 +9,7 @@ struct Meshstep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshstep",
         abstract: "Peer-to-peer game sessions over a signed, password-protected mesh.",
-        subcommands: [Sim.self]
+        subcommands: [Sim.self, Bots.self, ReplayCommand.self]
     )
 }
 
@@ -92,5 +94,97 @@ extension FloodReport {
             lines.append("  attack        \(attacker): \(attack_rejected ?? 0) attack datagrams rejected, attacker disconnected: \(attacker_disconnected ?? false), honest delivery \(String(format: "%.6f", honest_delivered_ratio ?? 0)), forged deliveries \(attack_delivered ?? 0)")
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+struct Bots: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Headless bots play the reference game in lockstep over a network; report one verdict.",
+        discussion: """
+        With --network sim everything runs in virtual time, reproducibly from --seed. Crashes, \
+        partitions and spectators are part of the next milestone: those flags are accepted by \
+        the parser and refused with an explanation until then.
+        """
+    )
+
+    @Option(help: "Players (2...64).") var players: Int = 4
+    @Option(help: "Ticks to play (60 per second).") var ticks: Int = 600
+    @Option(help: "Network: sim (virtual time). udp arrives with the UDP shell.") var network: String = "sim"
+    @Option(help: "Loss probability on every link, in [0, 1).") var loss: Double = 0
+    @Option(help: "One-way link latency in milliseconds.") var latency: Int = 30
+    @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 0
+    @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
+    @Option(help: "Input delay in ticks.") var inputDelay: Int = 3
+    @Option(name: .customLong("crash"), help: "SLOT@TICK: crash a player (next milestone).") var crashes: [String] = []
+    @Option(help: "START:SLOTS:HEAL partition (next milestone).") var partition: String?
+    @Option(help: "Spectators (next milestone).") var spectators: Int = 0
+    @Option(help: "Record slot 0's view of the match to this replay file.") var record: String?
+    @Flag(help: "Print one JSON object instead of a summary.") var json = false
+
+    func validate() throws {
+        guard network == "sim" else { throw ValidationError("--network \(network) is not available yet: only 'sim' (the UDP shell is the next milestone)") }
+        guard (2...64).contains(players) else { throw ValidationError("--players must be between 2 and 64 (got \(players))") }
+        guard ticks >= 1 else { throw ValidationError("--ticks must be at least 1") }
+        guard loss >= 0 && loss < 1 else { throw ValidationError("--loss is a probability in [0, 1) (got \(loss)); 10% is 0.1") }
+        guard latency >= 0, jitter >= 0 else { throw ValidationError("--latency and --jitter must not be negative") }
+        guard (0...60).contains(inputDelay) else { throw ValidationError("--input-delay must be 0...60 ticks") }
+        if !crashes.isEmpty || partition != nil || spectators > 0 {
+            throw ValidationError("--crash, --partition and --spectators need agreed drops, split-brain protection and spectators, which are not implemented yet (lockstep milestone 2)")
+        }
+    }
+
+    func run() throws {
+        var scenario = BotsScenario(players: players, ticks: ticks, loss: loss, latency: .milliseconds(latency), jitter: .milliseconds(jitter), seed: seed)
+        scenario.inputDelay = inputDelay
+        scenario.recordPath = record
+        let report = try scenario.run()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print("""
+            bots: \(report.players) players, \(report.ticks) ticks, seed \(report.seed)
+              completed   \(report.ticks_completed) ticks (slowest peer); checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
+              latency     input p50 \(String(format: "%.1f", report.input_latency_ms_p50)) ms, p99 \(String(format: "%.1f", report.input_latency_ms_p99)) ms (submit to held by all, virtual)
+              stalls      \(report.stall_ticks) stalled frames, longest \(String(format: "%.1f", report.longest_stall_ms)) ms; inputs lost \(report.inputs_lost)
+              wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
+              time        \(String(format: "%.1f", report.virtual_seconds)) s virtual in \(String(format: "%.2f", report.wall_seconds)) s wall
+            """)
+        }
+        if !report.checksums_agree || report.desyncs > 0 { throw ExitCode(1) }
+    }
+}
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "replay", abstract: "Work with recorded matches.", subcommands: [ReplayVerify.self])
+}
+
+struct ReplayVerify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Re-simulate a recording of the reference game and check every checkpoint; exits 1 on mismatch."
+    )
+
+    @Argument(help: "The replay file (from 'meshstep bots --record FILE').") var file: String
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ValidationError("cannot read \(file): no such file or not readable")
+        }
+        let replay: Replay<ArenaInput>
+        do {
+            replay = try Replay<ArenaInput>.decode(Array(data))
+        } catch {
+            FileHandle.standardError.write(Data("replay \(file): \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        switch replay.verify(with: CoinArena.self) {
+        case let .verified(ticks, checkpoints, final):
+            print("verified: \(ticks) ticks, \(checkpoints) checkpoints match; final checksum \(String(final, radix: 16))")
+        case let .mismatch(tick, recorded, actual):
+            print("MISMATCH at tick \(tick): recorded \(String(recorded, radix: 16)), re-simulated \(String(actual, radix: 16))")
+            throw ExitCode(1)
+        }
     }
 }

@@ -1,0 +1,190 @@
+import Foundation
+import MeshstepLockstep
+import MeshstepMesh
+import MeshstepSimulation
+import MeshstepWire
+
+/// N headless bots play ``CoinArena`` in lockstep over a simulated mesh, in virtual time.
+public struct BotsScenario: Sendable {
+    public var players: Int
+    public var ticks: Int
+    public var loss: Double
+    public var latency: Duration
+    public var jitter: Duration
+    public var seed: UInt64
+    public var tickRate = 60
+    public var inputDelay = 3
+    public var checksumInterval = 30
+    /// Where to write a replay recorded by slot 0, if anywhere.
+    public var recordPath: String?
+
+    public init(players: Int, ticks: Int, loss: Double, latency: Duration, jitter: Duration, seed: UInt64) {
+        self.players = players
+        self.ticks = ticks
+        self.loss = loss
+        self.latency = latency
+        self.jitter = jitter
+        self.seed = seed
+    }
+
+    /// Every node links directly to every other and pushes its frames on all links, one hop:
+    /// the fastest path, and redundancy inside each frame repairs losses.
+    public func meshConfiguration() -> MeshConfiguration {
+        var c = MeshConfiguration()
+        c.idealNeighbors = max(1, players - 1)
+        c.minNeighbors = max(1, min(2, players - 1))
+        c.maxNeighbors = min(64, players + 2)
+        c.minEagerLinks = 64
+        c.hopLimit = 1
+        return c
+    }
+}
+
+/// The outcome of a bots run. Field names are the JSON keys.
+public struct BotsReport: Codable, Sendable, Equatable {
+    public var players: Int
+    public var ticks: Int
+    public var seed: UInt64
+    /// Ticks applied by the slowest peer.
+    public var ticks_completed: Int
+    /// Every peer had the same checksum at every checked tick.
+    public var checksums_agree: Bool
+    public var checked_ticks: Int
+    public var desyncs: Int
+    /// Agreed drops, `{slot, tick}`: none happen yet (crash handling is the next milestone).
+    public var drops: [[String: Int]]
+    public var halted: [[String: String]]
+    /// Local submit to the moment every peer holds that input (virtual time).
+    public var input_latency_ms_p50: Double
+    public var input_latency_ms_p99: Double
+    /// Frames at which a peer's next tick was not ready, summed over peers.
+    public var stall_ticks: Int
+    public var longest_stall_ms: Double
+    public var bytes_per_input_per_peer: Double
+    /// Inputs for ticks of the match that some peer never held.
+    public var inputs_lost: Int
+    public var virtual_seconds: Double
+    public var wall_seconds: Double
+}
+
+extension BotsScenario {
+    public func run() throws -> BotsReport {
+        guard players >= 2, players <= 64 else { throw MeshConfigurationError.invalidValue("--players must be 2...64") }
+        guard ticks >= 1 else { throw MeshConfigurationError.invalidValue("--ticks must be at least 1") }
+        guard loss >= 0, loss < 1 else { throw MeshConfigurationError.invalidValue("--loss must be in [0, 1)") }
+        let started = ContinuousClock.now
+        let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss))
+        let creds = try MeshCredentials(meshID: "bots", access: .password("bots"))
+        for _ in 0..<players { try sim.addNode(credentials: creds, configuration: meshConfiguration()) }
+        let keys = (0..<players).map { sim.node($0)!.key }
+        var slotOf: [PeerKey: Int] = [:]
+        for (i, k) in keys.enumerated() { slotOf[k] = i }
+        for i in 0..<players {
+            sim.start(i)
+            let others = (0..<players).filter { $0 != i }.map { Referral(peer: keys[$0], address: MeshSimulator.address(of: $0)) }
+            sim.withNode(i) { mesh, now in mesh.addCandidates(others, now: now) }
+        }
+        // The mesh forms (full mesh) before the first tick.
+        sim.run(for: .seconds(3))
+
+        var sessions = (0..<players).map { LockstepSession<ArenaInput>(players: players, localSlot: $0, inputDelay: inputDelay, checksumInterval: checksumInterval) }
+        var games = (0..<players).map { _ in CoinArena(players: players, seed: seed) }
+        var readyQueue: [[(tick: Int, inputs: [ArenaInput?])]] = Array(repeating: [], count: players)
+        var submittedAt: [[MeshTime]] = Array(repeating: [], count: players) // [slot][tick - inputDelay]
+        var confirmedAt: [[Int: MeshTime]] = Array(repeating: [:], count: players)
+        var checksums: [Int: [UInt64]] = [:]
+        var desyncs = 0
+        var recording = Replay<ArenaInput>(players: players, seed: seed)
+        let bytesBefore = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) }
+
+        sim.observer.delivered = { node, message, at in
+            guard let origin = slotOf[message.origin] else { return }
+            if let events = try? sessions[node].receive(message.payload, fromSlot: origin) {
+                desyncs += events.filter { if case .desync = $0 { true } else { false } }.count
+            }
+            for r in sessions[node].pollReady() {
+                confirmedAt[node][r.tick] = at
+                readyQueue[node].append(r)
+            }
+        }
+
+        let frame = Duration.nanoseconds(1_000_000_000 / Int64(tickRate))
+        let t0 = sim.now
+        var stalls = 0
+        var currentStall = Array(repeating: 0, count: players)
+        var longestStall = 0
+        for k in 0..<ticks {
+            sim.at(t0 + frame * k) { sim in
+                for p in 0..<players {
+                    // Apply what is ready; the tick due now is tick k.
+                    for r in readyQueue[p] {
+                        games[p].step(inputs: r.inputs)
+                        if p == 0 { recording.record(r.inputs, checksum: r.tick % checksumInterval == 0 ? games[p].checksum() : nil) }
+                        if r.tick % checksumInterval == 0 {
+                            checksums[r.tick, default: Array(repeating: 0, count: players)][p] = games[p].checksum()
+                            desyncs += sessions[p].recordChecksum(tick: r.tick, checksum: games[p].checksum()).count
+                        }
+                    }
+                    readyQueue[p].removeAll()
+                    if sessions[p].nextTick <= k {
+                        stalls += 1
+                        currentStall[p] += 1
+                        longestStall = max(longestStall, currentStall[p])
+                    } else {
+                        currentStall[p] = 0
+                    }
+                    // The bot decides from its own view of the game, and floods its frame.
+                    let input = CoinBot.input(for: p, in: games[p])
+                    let payload = sessions[p].submit(input)
+                    submittedAt[p].append(sim.now)
+                    sim.withNode(p) { mesh, now in (try? mesh.broadcast(payload, now: now).actions) ?? [] }
+                    for r in sessions[p].pollReady() {
+                        confirmedAt[p][r.tick] = sim.now
+                        readyQueue[p].append(r)
+                    }
+                }
+            }
+        }
+        let end = t0 + frame * ticks + .seconds(2)
+        sim.run(until: end)
+        // Apply the stragglers.
+        for p in 0..<players {
+            for r in readyQueue[p] {
+                games[p].step(inputs: r.inputs)
+                if p == 0 { recording.record(r.inputs, checksum: r.tick % checksumInterval == 0 ? games[p].checksum() : nil) }
+                if r.tick % checksumInterval == 0 { checksums[r.tick, default: Array(repeating: 0, count: players)][p] = games[p].checksum() }
+            }
+        }
+
+        // Input latency: submit of (slot, tick) until the last peer confirmed that tick.
+        var latencies: [Double] = []
+        var lost = 0
+        for s in 0..<players {
+            // Inputs for ticks past the end of the match are never needed; leave them out.
+            for (i, at) in submittedAt[s].enumerated() where i + inputDelay < ticks {
+                let tick = i + inputDelay
+                let confirmations = (0..<players).compactMap { confirmedAt[$0][tick] }
+                if confirmations.count < players { lost += 1; continue }
+                latencies.append((confirmations.max()! - at).milliseconds)
+            }
+        }
+        latencies.sort()
+        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        let complete = checksums.filter { $0.value.allSatisfy { $0 != 0 } }
+        let agree = complete.allSatisfy { Set($0.value).count == 1 }
+        let bytes = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) } - bytesBefore
+        if let recordPath {
+            try Data(recording.encode()).write(to: URL(fileURLWithPath: recordPath))
+        }
+        return BotsReport(
+            players: players, ticks: ticks, seed: seed,
+            ticks_completed: min(ticks, (0..<players).map { sessions[$0].nextTick }.min() ?? 0),
+            checksums_agree: agree && !complete.isEmpty, checked_ticks: complete.count, desyncs: desyncs,
+            drops: [], halted: [],
+            input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),
+            stall_ticks: stalls, longest_stall_ms: Double(longestStall) * frame.milliseconds,
+            bytes_per_input_per_peer: Double(bytes) / Double(max(1, ticks * players * (players - 1))),
+            inputs_lost: lost, virtual_seconds: (end - .zero).milliseconds / 1000,
+            wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+    }
+}
