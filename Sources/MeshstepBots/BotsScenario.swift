@@ -13,7 +13,9 @@ public struct BotsScenario: Sendable {
     public var jitter: Duration
     public var seed: UInt64
     public var tickRate = 60
-    public var inputDelay = 3
+    /// Input delay in ticks; nil chooses it from the link latency (one-way latency plus jitter,
+    /// in frames, plus two frames of margin for a lost frame's repair).
+    public var inputDelay: Int?
     public var checksumInterval = 30
     /// Where to write a replay recorded by slot 0, if anywhere.
     public var recordPath: String?
@@ -25,6 +27,13 @@ public struct BotsScenario: Sendable {
         self.latency = latency
         self.jitter = jitter
         self.seed = seed
+    }
+
+    /// Ticks of input delay that hide a one-way latency: the latency in frames, rounded up, plus
+    /// two frames in which a lost frame is repaired by the next one.
+    public static func delay(forOneWay latency: Duration, tickRate: Int) -> Int {
+        let frameNs = 1_000_000_000 / Int64(tickRate)
+        return Int((latency.nanoseconds + frameNs - 1) / frameNs) + 2
     }
 
     /// Every node links directly to every other and pushes its frames on all links, one hop:
@@ -45,6 +54,7 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var players: Int
     public var ticks: Int
     public var seed: UInt64
+    public var input_delay: Int
     /// Ticks applied by the slowest peer.
     public var ticks_completed: Int
     /// Every peer had the same checksum at every checked tick.
@@ -57,12 +67,14 @@ public struct BotsReport: Codable, Sendable, Equatable {
     /// Local submit to the moment every peer holds that input (virtual time).
     public var input_latency_ms_p50: Double
     public var input_latency_ms_p99: Double
-    /// Frames at which a peer's next tick was not ready, summed over peers.
+    /// Frames at which a peer was due a tick but could not apply any, summed over peers.
     public var stall_ticks: Int
     public var longest_stall_ms: Double
     public var bytes_per_input_per_peer: Double
     /// Inputs for ticks of the match that some peer never held.
     public var inputs_lost: Int
+    /// Ticks per second achieved by the slowest peer (the tick rate is 60).
+    public var ticks_per_second: Double
     public var virtual_seconds: Double
     public var wall_seconds: Double
 }
@@ -87,6 +99,7 @@ extension BotsScenario {
         // The mesh forms (full mesh) before the first tick.
         sim.run(for: .seconds(3))
 
+        let inputDelay = self.inputDelay ?? Self.delay(forOneWay: latency + jitter, tickRate: tickRate)
         var sessions = (0..<players).map { LockstepSession<ArenaInput>(players: players, localSlot: $0, inputDelay: inputDelay, checksumInterval: checksumInterval) }
         var games = (0..<players).map { _ in CoinArena(players: players, seed: seed) }
         var readyQueue: [[(tick: Int, inputs: [ArenaInput?])]] = Array(repeating: [], count: players)
@@ -108,53 +121,79 @@ extension BotsScenario {
             }
         }
 
+        // The game loop of each peer, at `tickRate` frames per second. A frame applies every tick
+        // that is complete up to the one due now; the local input for tick t + inputDelay is read
+        // when tick t is applied (so a peer that waits also delays its own next inputs, as a real
+        // lockstep client does). A frame that is due a tick but cannot apply any is a stall.
         let frame = Duration.nanoseconds(1_000_000_000 / Int64(tickRate))
         let t0 = sim.now
+        var applied = Array(repeating: 0, count: players)
         var stalls = 0
         var currentStall = Array(repeating: 0, count: players)
         var longestStall = 0
-        for k in 0..<ticks {
+        var lastApplyAt = t0
+        let maxFrames = ticks + 5 * tickRate
+        func apply(_ p: Int, _ r: (tick: Int, inputs: [ArenaInput?]), at now: MeshTime) {
+            games[p].step(inputs: r.inputs)
+            if p == 0 { recording.record(r.inputs, checksum: r.tick % checksumInterval == 0 ? games[p].checksum() : nil) }
+            if r.tick % checksumInterval == 0 {
+                checksums[r.tick, default: Array(repeating: 0, count: players)][p] = games[p].checksum()
+                desyncs += sessions[p].recordChecksum(tick: r.tick, checksum: games[p].checksum()).count
+            }
+            applied[p] = r.tick + 1
+            if applied[p] == ticks { lastApplyAt = max(lastApplyAt, now) }
+        }
+        for k in 0..<maxFrames {
             sim.at(t0 + frame * k) { sim in
-                for p in 0..<players {
-                    // Apply what is ready; the tick due now is tick k.
-                    for r in readyQueue[p] {
-                        games[p].step(inputs: r.inputs)
-                        if p == 0 { recording.record(r.inputs, checksum: r.tick % checksumInterval == 0 ? games[p].checksum() : nil) }
-                        if r.tick % checksumInterval == 0 {
-                            checksums[r.tick, default: Array(repeating: 0, count: players)][p] = games[p].checksum()
-                            desyncs += sessions[p].recordChecksum(tick: r.tick, checksum: games[p].checksum()).count
+                for p in 0..<players where applied[p] < ticks {
+                    var progressed = false
+                    while applied[p] <= k, applied[p] < ticks, !readyQueue[p].isEmpty {
+                        let r = readyQueue[p].removeFirst()
+                        apply(p, r, at: sim.now)
+                        progressed = true
+                        // Read the bot's input for the tick `inputDelay` ahead and flood it.
+                        let input = CoinBot.input(for: p, in: games[p])
+                        let payload = sessions[p].submit(input)
+                        submittedAt[p].append(sim.now)
+                        sim.withNode(p) { mesh, now in (try? mesh.broadcast(payload, now: now).actions) ?? [] }
+                        for r in sessions[p].pollReady() {
+                            confirmedAt[p][r.tick] = sim.now
+                            readyQueue[p].append(r)
                         }
                     }
-                    readyQueue[p].removeAll()
-                    if sessions[p].nextTick <= k {
+                    if !progressed, sessions[p].nextLocalTick > inputDelay {
+                        // Nothing new to send: repeat the newest inputs anyway. A peer that waits
+                        // must keep repairing the frames others lost, or every wait would grow.
+                        let payload = sessions[p].resendFrame()
+                        sim.withNode(p) { mesh, now in (try? mesh.broadcast(payload, now: now).actions) ?? [] }
+                    }
+                    if applied[p] <= k, applied[p] < ticks, !progressed {
                         stalls += 1
                         currentStall[p] += 1
                         longestStall = max(longestStall, currentStall[p])
                     } else {
                         currentStall[p] = 0
                     }
-                    // The bot decides from its own view of the game, and floods its frame.
-                    let input = CoinBot.input(for: p, in: games[p])
-                    let payload = sessions[p].submit(input)
-                    submittedAt[p].append(sim.now)
-                    sim.withNode(p) { mesh, now in (try? mesh.broadcast(payload, now: now).actions) ?? [] }
-                    for r in sessions[p].pollReady() {
-                        confirmedAt[p][r.tick] = sim.now
-                        readyQueue[p].append(r)
-                    }
                 }
             }
         }
-        let end = t0 + frame * ticks + .seconds(2)
-        sim.run(until: end)
-        // Apply the stragglers.
+        // The neutral ticks before the first input are ready from the start.
         for p in 0..<players {
-            for r in readyQueue[p] {
-                games[p].step(inputs: r.inputs)
-                if p == 0 { recording.record(r.inputs, checksum: r.tick % checksumInterval == 0 ? games[p].checksum() : nil) }
-                if r.tick % checksumInterval == 0 { checksums[r.tick, default: Array(repeating: 0, count: players)][p] = games[p].checksum() }
+            for r in sessions[p].pollReady() {
+                confirmedAt[p][r.tick] = sim.now
+                readyQueue[p].append(r)
             }
         }
+        var end = t0 + frame * maxFrames
+        var finishedAt: MeshTime?
+        // Stop once every peer has applied every tick (checked once per virtual second).
+        var t = t0
+        while t < end {
+            t = min(end, t + .seconds(1))
+            sim.run(until: t)
+            if applied.allSatisfy({ $0 >= ticks }) { finishedAt = t; break }
+        }
+        end = finishedAt ?? end
 
         // Input latency: submit of (slot, tick) until the last peer confirmed that tick.
         var latencies: [Double] = []
@@ -177,14 +216,16 @@ extension BotsScenario {
             try Data(recording.encode()).write(to: URL(fileURLWithPath: recordPath))
         }
         return BotsReport(
-            players: players, ticks: ticks, seed: seed,
-            ticks_completed: min(ticks, (0..<players).map { sessions[$0].nextTick }.min() ?? 0),
+            players: players, ticks: ticks, seed: seed, input_delay: inputDelay,
+            ticks_completed: min(ticks, applied.min() ?? 0),
             checksums_agree: agree && !complete.isEmpty, checked_ticks: complete.count, desyncs: desyncs,
             drops: [], halted: [],
             input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),
             stall_ticks: stalls, longest_stall_ms: Double(longestStall) * frame.milliseconds,
             bytes_per_input_per_peer: Double(bytes) / Double(max(1, ticks * players * (players - 1))),
-            inputs_lost: lost, virtual_seconds: (end - .zero).milliseconds / 1000,
+            inputs_lost: lost,
+            ticks_per_second: Double(min(ticks, applied.min() ?? 0)) / max(0.001, (lastApplyAt - t0).milliseconds / 1000),
+            virtual_seconds: (end - .zero).milliseconds / 1000,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
     }
 }

@@ -65,6 +65,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return frame()
     }
 
+    /// The newest frame again (same inputs), for a peer that has nothing new to send but must
+    /// keep repairing what others lost while it waits.
+    public func resendFrame() -> [UInt8] { frame() }
+
     /// The local checksum after applying `tick` (call every tick; only every
     /// `checksumInterval`-th is kept and sent).
     public mutating func recordChecksum(tick: Int, checksum: UInt64) -> [LockstepEvent] {

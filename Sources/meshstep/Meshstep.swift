@@ -114,7 +114,7 @@ struct Bots: ParsableCommand {
     @Option(help: "One-way link latency in milliseconds.") var latency: Int = 30
     @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 0
     @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
-    @Option(help: "Input delay in ticks.") var inputDelay: Int = 3
+    @Option(help: "Input delay in ticks (default: from --latency and --jitter).") var inputDelay: Int?
     @Option(name: .customLong("crash"), help: "SLOT@TICK: crash a player (next milestone).") var crashes: [String] = []
     @Option(help: "START:SLOTS:HEAL partition (next milestone).") var partition: String?
     @Option(help: "Spectators (next milestone).") var spectators: Int = 0
@@ -127,7 +127,7 @@ struct Bots: ParsableCommand {
         guard ticks >= 1 else { throw ValidationError("--ticks must be at least 1") }
         guard loss >= 0 && loss < 1 else { throw ValidationError("--loss is a probability in [0, 1) (got \(loss)); 10% is 0.1") }
         guard latency >= 0, jitter >= 0 else { throw ValidationError("--latency and --jitter must not be negative") }
-        guard (0...60).contains(inputDelay) else { throw ValidationError("--input-delay must be 0...60 ticks") }
+        if let inputDelay, !(0...60).contains(inputDelay) { throw ValidationError("--input-delay must be 0...60 ticks") }
         if !crashes.isEmpty || partition != nil || spectators > 0 {
             throw ValidationError("--crash, --partition and --spectators need agreed drops, split-brain protection and spectators, which are not implemented yet (lockstep milestone 2)")
         }
@@ -144,8 +144,8 @@ struct Bots: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print("""
-            bots: \(report.players) players, \(report.ticks) ticks, seed \(report.seed)
-              completed   \(report.ticks_completed) ticks (slowest peer); checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
+            bots: \(report.players) players, \(report.ticks) ticks, seed \(report.seed), input delay \(report.input_delay) ticks
+              completed   \(report.ticks_completed) ticks (slowest peer) at \(String(format: "%.1f", report.ticks_per_second)) ticks/s; checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
               latency     input p50 \(String(format: "%.1f", report.input_latency_ms_p50)) ms, p99 \(String(format: "%.1f", report.input_latency_ms_p99)) ms (submit to held by all, virtual)
               stalls      \(report.stall_ticks) stalled frames, longest \(String(format: "%.1f", report.longest_stall_ms)) ms; inputs lost \(report.inputs_lost)
               wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
