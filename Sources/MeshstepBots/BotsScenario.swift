@@ -19,6 +19,8 @@ public struct BotsScenario: Sendable {
     public var checksumInterval = 30
     /// Where to write a replay recorded by slot 0, if anywhere.
     public var recordPath: String?
+    /// Simulates a determinism bug: this slot's game state is nudged after applying this tick.
+    public var desyncInjection: (slot: Int, tick: Int)?
 
     public init(players: Int, ticks: Int, loss: Double, latency: Duration, jitter: Duration, seed: UInt64) {
         self.players = players
@@ -49,6 +51,13 @@ public struct BotsScenario: Sendable {
     }
 }
 
+/// A desync as one peer saw it.
+public struct DesyncReport: Codable, Sendable, Equatable {
+    public var reporter: Int
+    public var tick: Int
+    public var slots: [Int]
+}
+
 /// The outcome of a bots run. Field names are the JSON keys.
 public struct BotsReport: Codable, Sendable, Equatable {
     public var players: Int
@@ -61,6 +70,8 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var checksums_agree: Bool
     public var checked_ticks: Int
     public var desyncs: Int
+    /// Each desync event: which peer saw it, at which tick, naming which slots.
+    public var desync_events: [DesyncReport]
     /// Agreed drops, `{slot, tick}`: none happen yet (crash handling is the next milestone).
     public var drops: [[String: Int]]
     public var halted: [[String: String]]
@@ -107,14 +118,19 @@ extension BotsScenario {
         var confirmedAt: [[Int: MeshTime]] = Array(repeating: [:], count: players)
         var checksums: [Int: [UInt64]] = [:]
         var desyncs = 0
+        var desyncEvents: [DesyncReport] = []
+        func note(_ events: [LockstepEvent], by peer: Int) {
+            for case let .desync(tick, slots, _) in events {
+                desyncs += 1
+                desyncEvents.append(DesyncReport(reporter: peer, tick: tick, slots: slots))
+            }
+        }
         var recording = Replay<ArenaInput>(players: players, seed: seed)
         let bytesBefore = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) }
 
         sim.observer.delivered = { node, message, at in
             guard let origin = slotOf[message.origin] else { return }
-            if let events = try? sessions[node].receive(message.payload, fromSlot: origin) {
-                desyncs += events.filter { if case .desync = $0 { true } else { false } }.count
-            }
+            if let events = try? sessions[node].receive(message.payload, fromSlot: origin) { note(events, by: node) }
             for r in sessions[node].pollReady() {
                 confirmedAt[node][r.tick] = at
                 readyQueue[node].append(r)
@@ -138,8 +154,9 @@ extension BotsScenario {
             if p == 0 { recording.record(r.inputs, checksum: r.tick % checksumInterval == 0 ? games[p].checksum() : nil) }
             if r.tick % checksumInterval == 0 {
                 checksums[r.tick, default: Array(repeating: 0, count: players)][p] = games[p].checksum()
-                desyncs += sessions[p].recordChecksum(tick: r.tick, checksum: games[p].checksum()).count
+                note(sessions[p].recordChecksum(tick: r.tick, checksum: games[p].checksum()), by: p)
             }
+            if let bug = desyncInjection, bug.slot == p, bug.tick == r.tick { games[p].x[0] += Fixed(raw: 1) }
             applied[p] = r.tick + 1
             if applied[p] == ticks { lastApplyAt = max(lastApplyAt, now) }
         }
@@ -218,7 +235,7 @@ extension BotsScenario {
         return BotsReport(
             players: players, ticks: ticks, seed: seed, input_delay: inputDelay,
             ticks_completed: min(ticks, applied.min() ?? 0),
-            checksums_agree: agree && !complete.isEmpty, checked_ticks: complete.count, desyncs: desyncs,
+            checksums_agree: agree && !complete.isEmpty, checked_ticks: complete.count, desyncs: desyncs, desync_events: Array(desyncEvents.prefix(64)),
             drops: [], halted: [],
             input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),
             stall_ticks: stalls, longest_stall_ms: Double(longestStall) * frame.milliseconds,

@@ -63,15 +63,32 @@ struct SessionTests {
 
 @Suite("Headless bots")
 struct BotsTests {
-    @Test("8 bots, 10% loss, 30 ms latency, 10 ms jitter: all complete, checksums agree, no input lost")
+    @Test("8 bots, 3600 ticks at 60 Hz, 10% loss, 30 ms latency, 10 ms jitter: all complete, checksums agree, no input lost")
     func eightBotsUnderLoss() throws {
-        let r = try BotsScenario(players: 8, ticks: 1200, loss: 0.1, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 3).run()
-        #expect(r.ticks_completed == 1200)
+        let r = try BotsScenario(players: 8, ticks: 3600, loss: 0.1, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 3).run()
+        #expect(r.ticks_completed == 3600)
+        #expect(r.ticks_per_second > 59.9)
         #expect(r.checksums_agree)
-        #expect(r.checked_ticks >= 40)
+        #expect(r.checked_ticks >= 120)
         #expect(r.desyncs == 0)
         #expect(r.inputs_lost == 0)
         #expect(r.input_latency_ms_p99 < 150)
+    }
+
+    @Test("a determinism bug in one peer is caught live: every other peer names the tick and the slot")
+    func liveDesync() throws {
+        var scenario = BotsScenario(players: 4, ticks: 300, loss: 0.05, latency: .milliseconds(20), jitter: .milliseconds(5), seed: 8)
+        scenario.desyncInjection = (slot: 2, tick: 100)
+        let r = try scenario.run()
+        #expect(!r.checksums_agree)
+        // Checksums are compared every 30 ticks: the first check after the bug is tick 120.
+        let byOthers = r.desync_events.filter { $0.reporter != 2 }
+        #expect(Set(byOthers.map(\.reporter)) == [0, 1, 3])
+        #expect(byOthers.allSatisfy { $0.slots == [2] && $0.tick >= 120 })
+        for reporter in [0, 1, 3] { #expect(byOthers.filter { $0.reporter == reporter }.map(\.tick).min() == 120) }
+        let bySlot2 = r.desync_events.filter { $0.reporter == 2 }
+        #expect(bySlot2.first?.tick == 120)
+        #expect(Set(bySlot2.flatMap(\.slots)) == [0, 1, 3])
     }
 
     @Test("the reference game passes sync-test mode")
