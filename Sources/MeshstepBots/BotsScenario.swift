@@ -128,6 +128,11 @@ extension BotsScenario {
         var recording = Replay<ArenaInput>(players: players, seed: seed)
         let bytesBefore = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) }
 
+        if ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil {
+            sim.observer.event = { node, event, at in
+                if case .neighborDown = event { print("\(at) node \(node): \(event)") }
+            }
+        }
         sim.observer.delivered = { node, message, at in
             guard let origin = slotOf[message.origin] else { return }
             if let events = try? sessions[node].receive(message.payload, fromSlot: origin) { note(events, by: node) }

@@ -19,7 +19,8 @@ public enum LockstepError: Error, Equatable, Sendable {
 /// out when every active player's input is held.
 ///
 /// Each local input is scheduled `inputDelay` ticks ahead and sent in a frame that also repeats
-/// the previous `redundancy - 1` inputs, so a lost frame costs nothing while the next arrives.
+/// every input some peer has not acknowledged (at least the previous `redundancy - 1`): each
+/// frame carries how far its sender holds every slot's inputs, as GGPO and GGRS acknowledge.
 /// Frames ride on the mesh, which authenticates the origin: the driver passes the slot that
 /// signed the frame, and a frame claiming another slot is dropped (``LockstepEvent/forgedInput(claimedSlot:fromSlot:)``).
 /// Every `checksumInterval` ticks the local checksum is piggybacked; a mismatch with another
@@ -45,6 +46,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var pendingChecksums: [(tick: Int, checksum: UInt64)] = []
     var remoteChecksums: [Int: [Int: UInt64]] = [:]
     var reportedDesyncs: Set<Int> = []
+    /// `acked[slot]`: the newest tick through which `slot` holds all of *our* inputs (-1: none).
+    var acked: [Int]
 
     public init(players: Int, localSlot: Int, inputDelay: Int = 2, redundancy: Int = 8, checksumInterval: Int = 30) {
         precondition(players >= 1 && players <= 255 && (0..<players).contains(localSlot), "invalid roster")
@@ -56,6 +59,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // The first `inputDelay` ticks have no input from anyone: they are neutral everywhere.
         inputs = Array(repeating: Array(repeating: Input.neutral, count: self.inputDelay), count: players)
         nextLocalTick = self.inputDelay
+        acked = Array(repeating: self.inputDelay - 1, count: players)
     }
 
     /// Records the local input for the next local tick and returns the frame to flood.
@@ -89,6 +93,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         do {
             guard try r.u8() == 1 else { throw WireError.invalidValue(field: "lockstep.type") }
             slot = Int(try r.u8())
+            // What the sender holds of each slot's inputs: tick + 1, 0 for none.
+            let ackCount = try r.count(field: "lockstep.acks", limit: 255)
+            for s in 0..<ackCount {
+                let ack = Int(try r.count(field: "lockstep.ack", limit: Int(Int32.max))) - 1
+                if s == localSlot, slot == originSlot, slot < players { acked[slot] = max(acked[slot], ack) }
+            }
             first = try r.count(field: "lockstep.firstTick", limit: Int(Int32.max))
             let n = try r.count(field: "lockstep.inputs", limit: 64)
             for _ in 0..<n {
@@ -149,9 +159,23 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         if inputs[slot][i] == nil { inputs[slot][i] = input }
     }
 
-    /// Forgets applied ticks, keeping `redundancy` of our own for resending.
+    /// The newest tick through which this peer holds every input of `slot`, contiguously.
+    func heldThrough(_ slot: Int) -> Int {
+        var t = nextTick
+        while input(slot: slot, tick: t) != nil { t += 1 }
+        return t - 1
+    }
+
+    /// The oldest of our inputs some peer still lacks.
+    var oldestUnacked: Int {
+        var m = Int.max
+        for s in 0..<players where s != localSlot { m = min(m, acked[s] + 1) }
+        return m == Int.max ? nextLocalTick : m
+    }
+
+    /// Forgets applied ticks, keeping what is needed to resend unacknowledged inputs.
     mutating func trim() {
-        let keep = min(nextTick, nextLocalTick - redundancy) - base
+        let keep = min(nextTick, nextLocalTick - redundancy, oldestUnacked) - base
         guard keep > 256 else { return }
         for s in 0..<players { inputs[s].removeFirst(min(keep, inputs[s].count)) }
         base += keep
@@ -159,13 +183,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         remoteChecksums = remoteChecksums.filter { $0.key >= nextTick - 600 }
     }
 
-    /// A frame with our newest `redundancy` inputs and the pending checksums.
+    /// A frame with every input some peer has not acknowledged (at least the newest
+    /// `redundancy`, at most 64), what we hold of everyone's inputs, and pending checksums.
     func frame() -> [UInt8] {
         let last = nextLocalTick - 1
-        let first = max(inputDelay, last - redundancy + 1, base)
-        var w = ByteWriter(capacity: 32 + redundancy * 4)
+        let first = max(inputDelay, min(last - redundancy + 1, oldestUnacked), last - 63, base)
+        var w = ByteWriter(capacity: 32 + redundancy * 4 + players * 2)
         w.u8(1)
         w.u8(UInt8(localSlot))
+        w.varint(UInt64(players))
+        for s in 0..<players { w.varint(UInt64(max(0, heldThrough(s) + 1))) }
         w.varint(UInt64(first))
         w.varint(UInt64(max(0, last - first + 1)))
         if last >= first {
