@@ -252,26 +252,28 @@ public struct MeshNode: Sendable {
         if !pendingIHave.isEmpty {
             let batch = pendingIHave
             pendingIHave.removeAll(keepingCapacity: true)
-            for (key, refs) in batch {
-                for chunk in stride(from: 0, to: refs.count, by: Wire.maxRefsPerMessage) {
-                    stats.iHavesSent += 1
-                    sendLinkMessage(.iHave(Array(refs[chunk..<min(chunk + Wire.maxRefsPerMessage, refs.count)])), to: key, now: nil)
-                }
-            }
+            stats.iHavesSent += send(batch, as: Message.iHave)
         }
         if !pendingGraft.isEmpty {
             let batch = pendingGraft
             pendingGraft.removeAll(keepingCapacity: true)
-            for (key, refs) in batch {
-                for chunk in stride(from: 0, to: refs.count, by: Wire.maxRefsPerMessage) {
-                    stats.graftsSent += 1
-                    sendLinkMessage(.graft(Array(refs[chunk..<min(chunk + Wire.maxRefsPerMessage, refs.count)])), to: key, now: nil)
-                }
-            }
+            stats.graftsSent += send(batch, as: Message.graft)
         }
         let result = out
         out.removeAll(keepingCapacity: true)
         return result
+    }
+
+    /// Sends batched refs per neighbor in datagram-sized chunks; returns how many datagrams.
+    mutating func send(_ batch: OrderedDictionary<PeerKey, [MessageRef]>, as make: ([MessageRef]) -> Message) -> Int {
+        var sent = 0
+        for (key, refs) in batch {
+            for chunk in stride(from: 0, to: refs.count, by: Wire.maxRefsPerMessage) {
+                sendLinkMessage(make(Array(refs[chunk..<min(chunk + Wire.maxRefsPerMessage, refs.count)])), to: key, now: nil)
+                sent += 1
+            }
+        }
+        return sent
     }
 
     mutating func emit(_ event: MeshEvent) { out.append(.event(event)) }
