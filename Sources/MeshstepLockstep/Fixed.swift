@@ -20,13 +20,16 @@ public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, Ex
     public init(integerLiteral value: Int) { self.init(value) }
     /// `numerator / denominator`, rounded toward zero. Denominator 0 gives 0 (never traps).
     public init(_ numerator: Int, _ denominator: Int) {
-        raw = denominator == 0 ? 0 : (Int64(numerator) &<< 16) / Int64(denominator)
+        raw = denominator == 0 ? 0 : (Int64(numerator) &<< 16).dividedReportingOverflow(by: Int64(denominator)).partialValue
     }
 
     /// The integer part, rounded toward negative infinity.
     public var floor: Int { Int(raw >> 16) }
     /// Rounded to the nearest integer (halves away from zero).
-    public var rounded: Int { raw >= 0 ? Int((raw + (1 << 15)) >> 16) : -Int((-raw + (1 << 15)) >> 16) }
+    public var rounded: Int {
+        let m = raw.magnitude + (1 << 15) // fits: magnitude <= 2^63
+        return raw >= 0 ? Int(m >> 16) : -Int(m >> 16)
+    }
     /// For display only: never feed this back into game state.
     public var double: Double { Double(raw) / 65536 }
     public var description: String { "\(double)" }
@@ -53,13 +56,14 @@ public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, Ex
         let negative = (a.raw < 0) != (b.raw < 0)
         let n = a.raw.magnitude, d = b.raw.magnitude
         // The quotient does not fit 64 bits: saturate rather than trap.
-        guard n >> 48 < d else { return Fixed(raw: negative ? Int64.min : Int64.max) }
+        // The quotient must fit 63 bits (sign-aware): n * 2^16 / d < 2^63  <=>  n >> 47 < d.
+        guard n >> 47 < d else { return Fixed(raw: negative ? Int64.min : Int64.max) }
         let (q, _) = d.dividingFullWidth((high: n >> 48, low: n << 16))
         let r = Int64(truncatingIfNeeded: q)
         return Fixed(raw: negative ? 0 &- r : r)
     }
 
-    public static func / (a: Fixed, b: Int) -> Fixed { b == 0 ? .zero : Fixed(raw: a.raw / Int64(b)) }
+    public static func / (a: Fixed, b: Int) -> Fixed { b == 0 ? .zero : Fixed(raw: a.raw.dividedReportingOverflow(by: Int64(b)).partialValue) }
 
     public var magnitude: Fixed { Fixed(raw: raw < 0 ? 0 &- raw : raw) }
 
@@ -67,15 +71,20 @@ public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, Ex
 
     /// Square root (of the magnitude), exact to the last bit by integer Newton iteration.
     public var squareRoot: Fixed {
-        let n = UInt64(raw.magnitude) << 16 // sqrt(raw * 2^16) = sqrt(value) * 2^16
-        if n == 0 { return .zero }
-        var x = UInt64(1) << ((64 - n.leadingZeroBitCount + 1) / 2)
-        while true {
-            let y = (x + n / x) / 2
-            if y >= x { break }
-            x = y
+        // sqrt(raw * 2^16) = sqrt(value) * 2^16, computed as sqrt(raw) * 2^8 with the low bits
+        // refined, so no bits of large values are shifted away.
+        let m = raw.magnitude
+        if m == 0 { return .zero }
+        func isqrt(_ n: UInt64) -> UInt64 {
+            var x = UInt64(1) << ((64 - n.leadingZeroBitCount + 1) / 2)
+            while true {
+                let y = (x + n / x) / 2
+                if y >= x { return x }
+                x = y
+            }
         }
-        return Fixed(raw: Int64(x))
+        if m < 1 << 47 { return Fixed(raw: Int64(isqrt(m << 16))) }
+        return Fixed(raw: Int64(isqrt(m) << 8))
     }
 
     /// Sine of an angle in turns (1 = a full circle), by a fixed polynomial: no `libm`.

@@ -25,11 +25,13 @@ public struct GameRandom: Hashable, Sendable {
 
     /// A uniform integer in `range` (empty or reversed ranges give the lower bound).
     public mutating func int(in range: ClosedRange<Int>) -> Int {
-        let span = UInt64(range.upperBound - range.lowerBound) + 1
-        guard span > 1 else { return range.lowerBound }
-        // Lemire's method on 32 bits is enough for game ranges; wider spans use two draws.
-        let draw = span <= UInt64(UInt32.max) ? UInt64(next()) : (UInt64(next()) << 32 | UInt64(next()))
-        return range.lowerBound + Int(draw % span)
+        // Wrapping arithmetic: any range works, including the full Int range (span 0 below).
+        let span = UInt64(bitPattern: Int64(range.upperBound) &- Int64(range.lowerBound)) &+ 1
+        if span == 1 { return range.lowerBound }
+        // Modulo reduction (slightly biased for huge spans, identical on every peer); spans
+        // beyond 32 bits use two draws.
+        let draw = span != 0 && span <= UInt64(UInt32.max) ? UInt64(next()) : (UInt64(next()) << 32 | UInt64(next()))
+        return range.lowerBound &+ Int(truncatingIfNeeded: span == 0 ? draw : draw % span)
     }
 
     /// A uniform fixed-point value in [0, 1).

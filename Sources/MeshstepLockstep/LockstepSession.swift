@@ -31,8 +31,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     public let players: Int
     public let localSlot: Int
     public let inputDelay: Int
-    public var redundancy: Int
-    public var checksumInterval: Int
+    public let redundancy: Int
+    public let checksumInterval: Int
 
     /// `inputs[slot][tick - base]`.
     var inputs: [[Input?]]
@@ -76,7 +76,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The local checksum after applying `tick` (call every tick; only every
     /// `checksumInterval`-th is kept and sent).
     public mutating func recordChecksum(tick: Int, checksum: UInt64) -> [LockstepEvent] {
-        guard tick % checksumInterval == 0 else { return [] }
+        guard tick >= 0, tick % checksumInterval == 0 else { return [] }
         localChecksums[tick] = checksum
         pendingChecksums.append((tick, checksum))
         if pendingChecksums.count > 4 { pendingChecksums.removeFirst() }
@@ -88,6 +88,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard (0..<players).contains(originSlot) else { throw .unknownSlot(originSlot) }
         var r = ByteReader(payload)
         let slot: Int, first: Int
+        var ackOfUs: Int?
         var received: [Input] = []
         var checks: [(Int, UInt64)] = []
         do {
@@ -96,8 +97,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // What the sender holds of each slot's inputs: tick + 1, 0 for none.
             let ackCount = try r.count(field: "lockstep.acks", limit: 255)
             for s in 0..<ackCount {
-                let ack = Int(try r.count(field: "lockstep.ack", limit: Int(Int32.max))) - 1
-                if s == localSlot, slot == originSlot, slot < players { acked[slot] = max(acked[slot], ack) }
+                let value = try r.count(field: "lockstep.ack", limit: Int(Int32.max)) - 1
+                if s == localSlot { ackOfUs = value }
             }
             first = try r.count(field: "lockstep.firstTick", limit: Int(Int32.max))
             let n = try r.count(field: "lockstep.inputs", limit: 64)
@@ -116,9 +117,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             throw .malformed(.invalidValue(field: "lockstep"))
         }
         guard slot == originSlot else { return [.forgedInput(claimedSlot: slot, fromSlot: originSlot)] }
-        for (i, input) in received.enumerated() { store(input, slot: slot, tick: first + i) }
+        // Applied only now that the whole frame decoded: a malformed frame changes nothing.
+        if let ackOfUs, slot != localSlot { acked[slot] = max(acked[slot], ackOfUs) }
+        // No honest peer can be further ahead than our own inputs plus its input delay.
+        let horizon = nextLocalTick + inputDelay
+        for (i, input) in received.enumerated() where first + i < horizon { store(input, slot: slot, tick: first + i) }
         var events: [LockstepEvent] = []
-        for (tick, checksum) in checks where tick >= 0 {
+        // Only checksums a peer can really have computed: on the interval, not beyond our inputs.
+        for (tick, checksum) in checks where tick >= max(0, nextTick - 600) && tick < nextLocalTick && tick % checksumInterval == 0 {
             remoteChecksums[tick, default: [:]][slot] = checksum
             events += compare(tick: tick)
         }

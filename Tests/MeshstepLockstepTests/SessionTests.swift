@@ -51,6 +51,8 @@ struct SessionTests {
     func desync() throws {
         var a = LockstepSession<Move>(players: 2, localSlot: 0, inputDelay: 0, checksumInterval: 10)
         var b = LockstepSession<Move>(players: 2, localSlot: 1, inputDelay: 0, checksumInterval: 10)
+        // Both have played past tick 10 (a checksum for a tick beyond our own inputs is ignored).
+        for _ in 0...11 { _ = a.submit(.neutral); _ = b.submit(.neutral) }
         #expect(a.recordChecksum(tick: 10, checksum: 111).isEmpty)
         _ = b.recordChecksum(tick: 10, checksum: 222)
         let frame = b.submit(.neutral)
