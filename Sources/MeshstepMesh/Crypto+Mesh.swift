@@ -96,7 +96,7 @@ struct LinkKeys: Sendable {
 }
 
 /// The handshake transcript and the proofs derived from it.
-struct HandshakeTranscript {
+struct HandshakeTranscript: Sendable {
     let bytes: [UInt8]
     init(meshDigest: [UInt8], initiator: PeerKey, responder: PeerKey, initiatorNonce: [UInt8], responderNonce: [UInt8], initiatorEphemeral: [UInt8], responderEphemeral: [UInt8]) {
         bytes = Array("meshstep-handshake-v1".utf8) + meshDigest + initiator.bytes + responder.bytes + initiatorNonce + responderNonce

@@ -92,7 +92,7 @@ extension MeshNode {
         nextSeq += 1
         let signature = identity.sign(FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: seq, destination: destination, payload: payload))
         let m = FloodMessage(hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: seq, destination: destination, payload: payload, signature: signature)
-        if origins[key] == nil { makeRoomForOrigin(now: now) }
+        if origins[key] == nil { makeRoomForOrigin() }
         var state = origins[key] ?? OriginState(publicKey: nil, lastActive: now)
         state.window.insert(seq)
         state.lastActive = now
@@ -161,7 +161,7 @@ extension MeshNode {
             state.bytes = TokenBucket(rate: limit.bytesPerSecond, burst: limit.byteBurst, now: now)
         }
         let withinAllowance = state.messages!.take(1, now: now) && state.bytes!.take(m.payload.count, now: now)
-        if origins[m.origin] == nil { makeRoomForOrigin(now: now) }
+        if origins[m.origin] == nil { makeRoomForOrigin() }
         origins[m.origin] = state
         missing[m.ref] = nil
         guard withinAllowance else {
@@ -225,7 +225,7 @@ extension MeshNode {
         }
     }
 
-    mutating func makeRoomForOrigin(now: MeshTime) {
+    mutating func makeRoomForOrigin() {
         guard origins.count >= configuration.maxOrigins else { return }
         // Forget the least recently active origin other than ourselves (bounded memory beats
         // completeness here).

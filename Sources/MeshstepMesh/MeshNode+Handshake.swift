@@ -177,7 +177,7 @@ extension MeshNode {
         }
         let confirm = Confirm(sender: key, proof: transcript.proof(role: Self.initiatorRole, credentials: credentials), signature: identity.sign(transcript.signedBytes(role: Self.initiatorRole)))
         let bytes = Datagram.encode(.confirm(confirm))
-        hs.phase = .confirmSent(remote: m.sender, transcript: transcript.bytes, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: true))
+        hs.phase = .confirmSent(remote: m.sender, transcript: transcript, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: true))
         hs.lastSent = bytes
         hs.lastSentAt = now
         outgoing[address] = hs
@@ -185,11 +185,10 @@ extension MeshNode {
     }
 
     mutating func onWelcome(_ m: Welcome, from address: MeshAddress, now: MeshTime) {
-        guard let hs = outgoing[address], case let .confirmSent(remote, transcriptBytes, keys) = hs.phase else { return }
+        guard let hs = outgoing[address], case let .confirmSent(remote, transcript, keys) = hs.phase else { return }
         outgoing[address] = nil
-        let roleBytes = Array(Self.responderRole.utf8) + transcriptBytes
-        let proofOK = HMAC<SHA256>.isValidAuthenticationCode(m.proof, authenticating: roleBytes, using: credentials.meshKey)
-        let signatureOK = SignatureVerifier.publicKey(remote)?.isValidSignature(m.signature, for: roleBytes) ?? false
+        let proofOK = transcript.verifyProof(m.proof, role: Self.responderRole, credentials: credentials)
+        let signatureOK = SignatureVerifier.publicKey(remote)?.isValidSignature(m.signature, for: transcript.signedBytes(role: Self.responderRole)) ?? false
         guard proofOK, signatureOK else {
             // The responder does not hold our password (or is not who it claims): never admit it.
             stats.authenticationRejected += 1
@@ -264,13 +263,10 @@ extension MeshNode {
     /// Sends bypassing pacing (a Disconnect must not wait behind a backlog that is being dropped).
     mutating func sendLinkMessageImmediately(_ message: Message, to peer: PeerKey) {
         guard let i = neighbors.index(forKey: peer) else { return }
-        let n = neighbors.values[i]
-        var bytes = Datagram.encode(message, linkSeq: n.nextLinkSeq)
-        neighbors.values[i].nextLinkSeq += 1
-        bytes += n.keys.tag(bytes)
+        let bytes = seal(message, link: i)
         stats.datagramsSent += 1
         stats.bytesSent += bytes.count
-        out.append(.send(bytes, to: n.address))
+        out.append(.send(bytes, to: neighbors.values[i].address))
     }
 
     /// Up to ``Wire/maxReferrals`` of our neighbors, for a peer we refuse or welcome.

@@ -285,12 +285,18 @@ public struct MeshNode: Sendable {
         out.append(.send(bytes, to: address))
     }
 
-    /// Encodes, tags and sends a message on an established link, subject to pacing.
-    mutating func sendLinkMessage(_ message: Message, to key: PeerKey, now: MeshTime?) {
-        guard let i = neighbors.index(forKey: key) else { return }
+    /// Encodes `message` for the link at index `i`: the link's next sequence number, then the tag.
+    mutating func seal(_ message: Message, link i: Int) -> [UInt8] {
         var bytes = Datagram.encode(message, linkSeq: neighbors.values[i].nextLinkSeq)
         neighbors.values[i].nextLinkSeq += 1
         bytes += neighbors.values[i].keys.tag(bytes)
+        return bytes
+    }
+
+    /// Encodes, tags and sends a message on an established link, subject to pacing.
+    mutating func sendLinkMessage(_ message: Message, to key: PeerKey, now: MeshTime?) {
+        guard let i = neighbors.index(forKey: key) else { return }
+        let bytes = seal(message, link: i)
         let t = now ?? currentTime
         if neighbors.values[i].queue.isEmpty, neighbors.values[i].outMessages.take(1, now: t), neighbors.values[i].outBytes.take(bytes.count, now: t) {
             stats.datagramsSent += 1
@@ -367,7 +373,7 @@ struct Neighbor: Sendable {
 struct OutgoingHandshake: Sendable {
     enum Phase: Sendable {
         case connectSent
-        case confirmSent(remote: PeerKey, transcript: [UInt8], keys: LinkKeys)
+        case confirmSent(remote: PeerKey, transcript: HandshakeTranscript, keys: LinkKeys)
     }
     var nonce: [UInt8]
     var ephemeral: EphemeralKey
@@ -416,10 +422,7 @@ extension MeshNode {
     /// Tags a message for a link with the link's next sequence number.
     @_spi(Adversary) public mutating func seal(_ message: Message, to peer: PeerKey) -> (bytes: [UInt8], address: MeshAddress)? {
         guard let i = neighbors.index(forKey: peer) else { return nil }
-        var bytes = Datagram.encode(message, linkSeq: neighbors.values[i].nextLinkSeq)
-        neighbors.values[i].nextLinkSeq += 1
-        bytes += neighbors.values[i].keys.tag(bytes)
-        return (bytes, neighbors.values[i].address)
+        return (seal(message, link: i), neighbors.values[i].address)
     }
 
     /// Tags arbitrary bytes (which should start with a header and a link sequence number).

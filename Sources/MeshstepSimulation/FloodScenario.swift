@@ -297,7 +297,6 @@ extension FloodScenario {
             report.attacker_disconnected = attacker == .wrongPassword ? !attackerEverLinked : (punishedLinks > 0 && uncut.isEmpty)
             report.attacker_links_cut = punishedLinks
             report.attack_delivered = attackDelivered
-            _ = attackerIndex
         }
         return report
     }
