@@ -4,7 +4,37 @@ import MeshstepMesh
 import MeshstepSimulation
 import MeshstepWire
 
-/// N headless bots play ``CoinArena`` in lockstep over a simulated mesh, in virtual time.
+/// A partition of the players, in ticks: `slots` are cut off from everyone else (the other
+/// players and every spectator) from tick `start` until tick `heal`.
+public struct BotsPartition: Sendable, Equatable {
+    public var start: Int
+    public var slots: [Int]
+    public var heal: Int
+
+    public init(start: Int, slots: [Int], heal: Int) {
+        self.start = start
+        self.slots = slots
+        self.heal = heal
+    }
+
+    /// Parses `START:SLOTS:HEAL`, for example `600:0,1,2,3,4:1200`.
+    public init(parsing text: String) throws(MeshConfigurationError) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3, let start = Int(parts[0]), let heal = Int(parts[2]), start >= 0, heal > start else {
+            throw .invalidValue("--partition must be START:SLOTS:HEAL with 0 <= START < HEAL, for example 600:0,1,2,3,4:1200 (got \(text))")
+        }
+        var slots: [Int] = []
+        for s in parts[1].split(separator: ",") {
+            guard let v = Int(s), v >= 0 else { throw .invalidValue("--partition slot list must be comma-separated slot numbers (got \(parts[1]))") }
+            slots.append(v)
+        }
+        guard !slots.isEmpty else { throw .invalidValue("--partition needs at least one slot") }
+        self.init(start: start, slots: slots, heal: heal)
+    }
+}
+
+/// N headless bots play a deterministic game in lockstep over a simulated mesh, in virtual time,
+/// with optional crashes, a partition and spectators.
 public struct BotsScenario: Sendable {
     public var players: Int
     public var ticks: Int
@@ -17,7 +47,13 @@ public struct BotsScenario: Sendable {
     /// in frames, plus two frames of margin for a lost frame's repair).
     public var inputDelay: Int?
     public var checksumInterval = 30
-    /// Where to write a replay recorded by slot 0, if anywhere.
+    public var disconnectTimeout: Duration = .seconds(2)
+    /// `(slot, tick)`: the player's node crashes when the match reaches that tick.
+    public var crashes: [(slot: Int, tick: Int)] = []
+    public var partition: BotsPartition?
+    /// Mesh nodes without a slot that follow the game.
+    public var spectators = 0
+    /// Where to write a replay recorded by the lowest surviving slot, if anywhere.
     public var recordPath: String?
     /// Simulates a determinism bug: this slot's game state is nudged after applying this tick.
     public var desyncInjection: (slot: Int, tick: Int)?
@@ -35,18 +71,34 @@ public struct BotsScenario: Sendable {
     /// two frames in which a lost frame is repaired by the next one.
     public static func delay(forOneWay latency: Duration, tickRate: Int) -> Int {
         let frameNs = 1_000_000_000 / Int64(tickRate)
-        return Int((latency.nanoseconds + frameNs - 1) / frameNs) + 2
+        return min(32, Int((latency.nanoseconds + frameNs - 1) / frameNs) + 2)
     }
 
-    /// Every node links directly to every other and pushes its frames on all links, one hop:
-    /// the fastest path, and redundancy inside each frame repairs losses.
+    /// Players link directly to every other player and push their frames on all links: the
+    /// fastest path, and redundancy inside each frame repairs losses. Players never forward
+    /// (no duplicate traffic between them), but they serve pulls, so a survivor that missed a
+    /// vanished player's last frames gets them from another survivor.
     public func meshConfiguration() -> MeshConfiguration {
         var c = MeshConfiguration()
-        c.idealNeighbors = max(1, players - 1)
+        // Room for a few spectator links on top of every other player, and never prune down to
+        // fewer: a pruned player-to-player link would cost a hop on every frame.
+        let spectatorLinks = spectators > 0 ? 4 : 0
+        c.idealNeighbors = min(62, max(1, players - 1) + spectatorLinks)
         c.minNeighbors = max(1, min(2, players - 1))
-        c.maxNeighbors = min(64, players + 2)
+        c.maxNeighbors = min(64, c.idealNeighbors + 2)
         c.minEagerLinks = 64
-        c.hopLimit = 1
+        c.hopLimit = spectators > 0 ? 16 : 2
+        c.propagationFilter = { _ in .local }
+        return c
+    }
+
+    /// Spectators form their own Plumtree below the players and relay among themselves.
+    public func spectatorConfiguration() -> MeshConfiguration {
+        var c = MeshConfiguration()
+        c.idealNeighbors = 4
+        c.minNeighbors = 2
+        c.maxNeighbors = 10
+        c.hopLimit = 16
         return c
     }
 }
@@ -58,87 +110,168 @@ public struct DesyncReport: Codable, Sendable, Equatable {
     public var slots: [Int]
 }
 
+/// An agreed drop as applied.
+public struct DropReport: Codable, Sendable, Equatable, Hashable {
+    public var slot: Int
+    public var tick: Int
+}
+
+/// A slot that stopped for good, and why.
+public struct HaltReport: Codable, Sendable, Equatable {
+    public var slot: Int
+    public var tick: Int
+    public var reason: String
+}
+
+/// One remote player's network figures, as the lowest surviving slot saw them at the end.
+public struct PlayerStatsReport: Codable, Sendable, Equatable {
+    public var slot: Int
+    public var round_trip_ms: Double?
+    public var frames_ahead: Int
+    public var kbps_in: Double
+    public var loss: Double
+    public var repaired_inputs: Int
+}
+
 /// The outcome of a bots run. Field names are the JSON keys.
 public struct BotsReport: Codable, Sendable, Equatable {
     public var players: Int
+    public var spectators: Int
     public var ticks: Int
     public var seed: UInt64
     public var input_delay: Int
-    /// Ticks applied by the slowest peer.
+    /// Ticks applied by the slowest surviving player (not crashed, not halted).
     public var ticks_completed: Int
-    /// Every peer had the same checksum at every checked tick.
+    /// Ticks applied by the slowest spectator (0 without spectators).
+    public var spectator_ticks_completed: Int
+    /// Every peer (players, halted or not, and spectators) had the same checksum at every tick
+    /// both computed: nothing diverged.
     public var checksums_agree: Bool
     public var checked_ticks: Int
     public var desyncs: Int
     /// Each desync event: which peer saw it, at which tick, naming which slots.
     public var desync_events: [DesyncReport]
-    /// Agreed drops, `{slot, tick}`: none happen yet (crash handling is the next milestone).
-    public var drops: [[String: Int]]
-    public var halted: [[String: String]]
-    /// Local submit to the moment every peer holds that input (virtual time).
+    /// Agreed drops `{slot, tick}` as applied by the survivors.
+    public var drops: [DropReport]
+    /// Every survivor and spectator applied exactly the same drops.
+    public var drops_agree: Bool
+    /// Slots that halted, with the tick they stopped at and why.
+    public var halted: [HaltReport]
+    public var crashed: [Int]
+    /// Local submit to the moment every surviving peer holds that input (virtual time).
     public var input_latency_ms_p50: Double
     public var input_latency_ms_p99: Double
-    /// Frames at which a peer was due a tick but could not apply any, summed over peers.
+    /// Frames at which a surviving peer was due a tick but could not apply any, summed.
     public var stall_ticks: Int
     public var longest_stall_ms: Double
     public var bytes_per_input_per_peer: Double
-    /// Inputs for ticks of the match that some peer never held.
+    /// Inputs of surviving players for ticks of the match that some survivor never held.
     public var inputs_lost: Int
-    /// Ticks per second achieved by the slowest peer (the tick rate is 60).
+    /// Ticks per second achieved by the slowest survivor (the tick rate is 60).
     public var ticks_per_second: Double
+    public var player_stats: [PlayerStatsReport]
     public var virtual_seconds: Double
     public var wall_seconds: Double
 }
 
 extension BotsScenario {
+    /// Runs the reference game (``CoinArena`` with ``CoinBot``).
     public func run() throws -> BotsReport {
+        try run(game: CoinArena.self, policy: { slot, game, _ in CoinBot.input(for: slot, in: game) },
+                perturb: { game in game.x[0] += Fixed(raw: 1) })
+    }
+
+    /// Runs any game with a bot policy `(slot, state, tick) -> input`. `perturb` simulates a
+    /// determinism bug for ``desyncInjection``.
+    public func run<Game: LockstepGame>(
+        game: Game.Type,
+        policy: @escaping (Int, Game, Int) -> Game.Input,
+        perturb: @escaping (inout Game) -> Void = { _ in }
+    ) throws -> BotsReport {
         guard players >= 2, players <= 64 else { throw MeshConfigurationError.invalidValue("--players must be 2...64") }
         guard ticks >= 1 else { throw MeshConfigurationError.invalidValue("--ticks must be at least 1") }
         guard loss >= 0, loss < 1 else { throw MeshConfigurationError.invalidValue("--loss must be in [0, 1)") }
+        guard (0...1000).contains(spectators) else { throw MeshConfigurationError.invalidValue("--spectators must be 0...1000") }
+        for c in crashes where !(0..<players).contains(c.slot) || c.tick < 0 {
+            throw MeshConfigurationError.invalidValue("--crash \(c.slot)@\(c.tick): slot must be 0...\(players - 1) and tick >= 0")
+        }
+        if let p = partition, p.slots.contains(where: { !(0..<players).contains($0) }) || Set(p.slots).count == players {
+            throw MeshConfigurationError.invalidValue("--partition slots must be distinct slots 0...\(players - 1), not all of them")
+        }
         let started = ContinuousClock.now
         let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss))
         let creds = try MeshCredentials(meshID: "bots", access: .password("bots"))
+        let nodes = players + spectators
         for _ in 0..<players { try sim.addNode(credentials: creds, configuration: meshConfiguration()) }
-        let keys = (0..<players).map { sim.node($0)!.key }
+        for _ in 0..<spectators { try sim.addNode(credentials: creds, configuration: spectatorConfiguration()) }
+        let keys = (0..<nodes).map { sim.node($0)!.key }
         var slotOf: [PeerKey: Int] = [:]
-        for (i, k) in keys.enumerated() { slotOf[k] = i }
-        for i in 0..<players {
+        for i in 0..<players { slotOf[keys[i]] = i }
+        func referral(_ j: Int) -> Referral { Referral(peer: keys[j], address: MeshSimulator.address(of: j)) }
+        var rng = DeterministicRNG(seed: seed ^ 0x5EC7_A70B)
+        for i in 0..<nodes {
             sim.start(i)
-            let others = (0..<players).filter { $0 != i }.map { Referral(peer: keys[$0], address: MeshSimulator.address(of: $0)) }
-            sim.withNode(i) { mesh, now in mesh.addCandidates(others, now: now) }
+            if i < players {
+                sim.withNode(i) { mesh, now in mesh.addCandidates((0..<players).filter { $0 != i }.map(referral), now: now) }
+            } else {
+                // A spectator knows a couple of players and a handful of other spectators.
+                var picks = [Int(rng.next() % UInt64(players)), Int(rng.next() % UInt64(players))]
+                for _ in 0..<6 where spectators > 1 { picks.append(players + Int(rng.next() % UInt64(spectators))) }
+                let unique = Array(Set(picks.filter { $0 != i })).sorted()
+                sim.withNode(i) { mesh, now in mesh.addCandidates(unique.map(referral), now: now) }
+            }
         }
-        // The mesh forms (full mesh) before the first tick.
-        sim.run(for: .seconds(3))
+        // The mesh forms before the first tick.
+        sim.run(for: .seconds(spectators > 0 ? 8 : 3))
 
         let inputDelay = self.inputDelay ?? Self.delay(forOneWay: latency + jitter, tickRate: tickRate)
-        var sessions = (0..<players).map { LockstepSession<ArenaInput>(players: players, localSlot: $0, inputDelay: inputDelay, checksumInterval: checksumInterval) }
-        var games = (0..<players).map { _ in CoinArena(players: players, seed: seed) }
-        var readyQueue: [[(tick: Int, inputs: [ArenaInput?])]] = Array(repeating: [], count: players)
+        let config = LockstepConfiguration(players: players)
+            .withTickRate(tickRate).withInputDelay(inputDelay).withChecksumInterval(checksumInterval)
+            .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
+        try config.validate()
+        var sessions = (0..<nodes).map { i in
+            LockstepSession<Game.Input>(configuration: config, role: i < players ? .player(i) : .spectator)
+        }
+        var games = (0..<nodes).map { _ in Game(players: players, seed: seed) }
+        var readyQueue: [[(tick: Int, inputs: [Game.Input?])]] = Array(repeating: [], count: nodes)
         var submittedAt: [[MeshTime]] = Array(repeating: [], count: players) // [slot][tick - inputDelay]
-        var confirmedAt: [[Int: MeshTime]] = Array(repeating: [:], count: players)
-        var checksums: [Int: [UInt64]] = [:]
-        var desyncs = 0
+        var confirmedAt: [[Int: MeshTime]] = Array(repeating: [:], count: nodes)
+        var checksums: [Int: [UInt64?]] = [:]
         var desyncEvents: [DesyncReport] = []
+        var haltedAt: [Int: (tick: Int, reason: String)] = [:]
+        var crashed = Set<Int>()
+        var recordings = (0..<players).map { _ in Replay<Game.Input>(players: players, seed: seed) }
+        let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
+        var applied = Array(repeating: 0, count: nodes)
+
         func note(_ events: [LockstepEvent], by peer: Int) {
-            for case let .desync(tick, slots, _) in events {
-                desyncs += 1
-                desyncEvents.append(DesyncReport(reporter: peer, tick: tick, slots: slots))
+            for e in events {
+                if debug { print("[\(sim.now)] peer \(peer) tick \(applied[peer]): \(e)") }
+                switch e {
+                case let .desync(tick, slots, _): desyncEvents.append(DesyncReport(reporter: peer, tick: tick, slots: slots))
+                case let .halted(reason): haltedAt[peer] = (applied[peer], reason.description)
+                default: break
+                }
             }
         }
-        var recording = Replay<ArenaInput>(players: players, seed: seed)
         let bytesBefore = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) }
-
-        if ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil {
-            sim.observer.event = { node, event, at in
-                if case .neighborDown = event { print("\(at) node \(node): \(event)") }
+        let t0 = sim.now
+        func clock(_ at: MeshTime) -> Duration { at - t0 }
+        func drain(_ p: Int, at: MeshTime) {
+            for r in sessions[p].pollReady() {
+                confirmedAt[p][r.tick] = at
+                readyQueue[p].append(r)
             }
+            note(sessions[p].takeEvents(), by: p)
         }
         sim.observer.delivered = { node, message, at in
-            guard let origin = slotOf[message.origin] else { return }
-            if let events = try? sessions[node].receive(message.payload, fromSlot: origin) { note(events, by: node) }
-            for r in sessions[node].pollReady() {
-                confirmedAt[node][r.tick] = at
-                readyQueue[node].append(r)
+            guard let origin = slotOf[message.origin], !crashed.contains(node) else { return }
+            if let events = try? sessions[node].receive(message.payload, fromSlot: origin, now: clock(at)) { note(events, by: node) }
+            drain(node, at: at)
+        }
+        if debug {
+            sim.observer.event = { node, event, at in
+                if case .neighborDown = event { print("\(at) node \(node): \(event)") }
             }
         }
 
@@ -147,52 +280,70 @@ extension BotsScenario {
         // when tick t is applied (so a peer that waits also delays its own next inputs, as a real
         // lockstep client does). A frame that is due a tick but cannot apply any is a stall.
         let frame = Duration.nanoseconds(1_000_000_000 / Int64(tickRate))
-        let t0 = sim.now
-        var applied = Array(repeating: 0, count: players)
         var stalls = 0
-        var currentStall = Array(repeating: 0, count: players)
+        var currentStall = Array(repeating: 0, count: nodes)
         var longestStall = 0
-        var lastApplyAt = t0
-        let maxFrames = ticks + 5 * tickRate
-        func apply(_ p: Int, _ r: (tick: Int, inputs: [ArenaInput?]), at now: MeshTime) {
-            games[p].step(inputs: r.inputs)
-            if p == 0 { recording.record(r.inputs, checksum: r.tick % checksumInterval == 0 ? games[p].checksum() : nil) }
-            if r.tick % checksumInterval == 0 {
-                checksums[r.tick, default: Array(repeating: 0, count: players)][p] = games[p].checksum()
-                note(sessions[p].recordChecksum(tick: r.tick, checksum: games[p].checksum()), by: p)
+        var finishedAt = Array(repeating: MeshTime?.none, count: nodes)
+        let maxFrames = ticks + 40 * tickRate
+        func done(_ p: Int) -> Bool { applied[p] >= ticks || crashed.contains(p) || sessions[p].halted != nil }
+        func broadcast(_ p: Int, _ payload: [UInt8]) {
+            guard !payload.isEmpty else { return }
+            sim.withNode(p) { mesh, now in
+                do { return try mesh.broadcast(payload, now: now).actions } catch {
+                    if debug { print("peer \(p): broadcast failed: \(error)") }
+                    return []
+                }
             }
-            if let bug = desyncInjection, bug.slot == p, bug.tick == r.tick { games[p].x[0] += Fixed(raw: 1) }
+        }
+        func apply(_ p: Int, _ r: (tick: Int, inputs: [Game.Input?]), at now: MeshTime) {
+            games[p].step(inputs: r.inputs)
+            let checked = r.tick % checksumInterval == 0
+            if p < players { recordings[p].record(r.inputs, checksum: checked ? games[p].checksum() : nil) }
+            if checked {
+                let c = games[p].checksum()
+                checksums[r.tick, default: Array(repeating: nil, count: nodes)][p] = c
+                note(sessions[p].recordChecksum(tick: r.tick, checksum: c), by: p)
+            }
+            if let bug = desyncInjection, bug.slot == p, bug.tick == r.tick { perturb(&games[p]) }
             applied[p] = r.tick + 1
-            if applied[p] == ticks { lastApplyAt = max(lastApplyAt, now) }
+            if applied[p] == ticks { finishedAt[p] = now }
         }
         for k in 0..<maxFrames {
             sim.at(t0 + frame * k) { sim in
-                for p in 0..<players where applied[p] < ticks {
+                let now = clock(sim.now)
+                for c in crashes where c.tick == k && !crashed.contains(c.slot) {
+                    crashed.insert(c.slot)
+                    sim.crash(c.slot)
+                }
+                if let part = partition {
+                    if k == part.start { sim.partition([part.slots, (0..<nodes).filter { !part.slots.contains($0) }]) }
+                    if k == part.heal { sim.heal() }
+                }
+                for p in 0..<nodes where !done(p) {
+                    note(sessions[p].update(now: now), by: p)
+                    drain(p, at: sim.now)
                     var progressed = false
-                    while applied[p] <= k, applied[p] < ticks, !readyQueue[p].isEmpty {
+                    while applied[p] <= k, applied[p] < ticks, !readyQueue[p].isEmpty, sessions[p].halted == nil {
                         let r = readyQueue[p].removeFirst()
                         apply(p, r, at: sim.now)
                         progressed = true
+                        guard p < players else { continue }
                         // Read the bot's input for the tick `inputDelay` ahead and flood it.
-                        let input = CoinBot.input(for: p, in: games[p])
-                        let payload = sessions[p].submit(input)
+                        let input = policy(p, games[p], r.tick)
+                        broadcast(p, sessions[p].submit(input, now: now))
                         submittedAt[p].append(sim.now)
-                        sim.withNode(p) { mesh, now in (try? mesh.broadcast(payload, now: now).actions) ?? [] }
-                        for r in sessions[p].pollReady() {
-                            confirmedAt[p][r.tick] = sim.now
-                            readyQueue[p].append(r)
-                        }
+                        drain(p, at: sim.now)
                     }
-                    if !progressed, sessions[p].nextLocalTick > inputDelay {
+                    if !progressed, p < players, sessions[p].nextLocalTick > inputDelay {
                         // Nothing new to send: repeat the newest inputs anyway. A peer that waits
-                        // must keep repairing the frames others lost, or every wait would grow.
-                        let payload = sessions[p].resendFrame()
-                        sim.withNode(p) { mesh, now in (try? mesh.broadcast(payload, now: now).actions) ?? [] }
+                        // must keep repairing the frames others lost, and keep its proposals and
+                        // decisions travelling.
+                        broadcast(p, sessions[p].resendFrame())
                     }
-                    if applied[p] <= k, applied[p] < ticks, !progressed {
-                        stalls += 1
+                    if applied[p] <= k, applied[p] < ticks, !progressed, sessions[p].halted == nil {
+                        if p < players { stalls += 1 }
                         currentStall[p] += 1
-                        longestStall = max(longestStall, currentStall[p])
+                        if p < players { longestStall = max(longestStall, currentStall[p]) }
                     } else {
                         currentStall[p] = 0
                     }
@@ -200,53 +351,62 @@ extension BotsScenario {
             }
         }
         // The neutral ticks before the first input are ready from the start.
-        for p in 0..<players {
-            for r in sessions[p].pollReady() {
-                confirmedAt[p][r.tick] = sim.now
-                readyQueue[p].append(r)
-            }
-        }
+        for p in 0..<nodes { drain(p, at: sim.now) }
         var end = t0 + frame * maxFrames
-        var finishedAt: MeshTime?
-        // Stop once every peer has applied every tick (checked once per virtual second).
         var t = t0
         while t < end {
             t = min(end, t + .seconds(1))
             sim.run(until: t)
-            if applied.allSatisfy({ $0 >= ticks }) { finishedAt = t; break }
+            if (0..<nodes).allSatisfy(done) { end = t; break }
         }
-        end = finishedAt ?? end
 
-        // Input latency: submit of (slot, tick) until the last peer confirmed that tick.
+        let survivors = (0..<players).filter { !crashed.contains($0) && sessions[$0].halted == nil }
+        let watchers = survivors + (players..<nodes)
+        // Input latency: submit of (slot, tick) until the last surviving peer confirmed it.
         var latencies: [Double] = []
         var lost = 0
-        for s in 0..<players {
-            // Inputs for ticks past the end of the match are never needed; leave them out.
+        for s in survivors {
             for (i, at) in submittedAt[s].enumerated() where i + inputDelay < ticks {
                 let tick = i + inputDelay
-                let confirmations = (0..<players).compactMap { confirmedAt[$0][tick] }
-                if confirmations.count < players { lost += 1; continue }
+                let confirmations = survivors.compactMap { confirmedAt[$0][tick] }
+                if confirmations.count < survivors.count { lost += 1; continue }
                 latencies.append((confirmations.max()! - at).milliseconds)
             }
         }
         latencies.sort()
         func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        let complete = checksums.filter { $0.value.allSatisfy { $0 != 0 } }
-        let agree = complete.allSatisfy { Set($0.value).count == 1 }
+        // Nothing diverged: any two peers that computed a checksum for a tick computed the same.
+        let agree = checksums.values.allSatisfy { Set($0.compactMap { $0 }).count <= 1 }
         let bytes = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) } - bytesBefore
-        if let recordPath {
-            try Data(recording.encode()).write(to: URL(fileURLWithPath: recordPath))
+        let dropViews = watchers.map { p in
+            (0..<players).compactMap { s in sessions[p].dropTick[s].map { DropReport(slot: s, tick: $0) } }
         }
+        let recorder = survivors.first ?? 0
+        if let recordPath {
+            try Data(recordings[recorder].encode()).write(to: URL(fileURLWithPath: recordPath))
+        }
+        let viewer = sessions[recorder]
+        let playerStats = viewer.networkStats.map {
+            PlayerStatsReport(slot: $0.slot, round_trip_ms: $0.roundTrip?.milliseconds, frames_ahead: $0.framesAhead,
+                              kbps_in: ($0.kbpsIn * 10).rounded() / 10, loss: ($0.loss * 1000).rounded() / 1000, repaired_inputs: $0.repairedInputs)
+        }
+        let survivorTicks = survivors.map { applied[$0] }.min() ?? 0
+        let lastFinish = survivors.compactMap { finishedAt[$0] }.max() ?? end
         return BotsReport(
-            players: players, ticks: ticks, seed: seed, input_delay: inputDelay,
-            ticks_completed: min(ticks, applied.min() ?? 0),
-            checksums_agree: agree && !complete.isEmpty, checked_ticks: complete.count, desyncs: desyncs, desync_events: Array(desyncEvents.prefix(64)),
-            drops: [], halted: [],
+            players: players, spectators: spectators, ticks: ticks, seed: seed, input_delay: inputDelay,
+            ticks_completed: survivorTicks,
+            spectator_ticks_completed: (players..<nodes).map { applied[$0] }.min() ?? 0,
+            checksums_agree: agree && !checksums.isEmpty, checked_ticks: checksums.count,
+            desyncs: desyncEvents.count, desync_events: Array(desyncEvents.prefix(64)),
+            drops: dropViews.first ?? [], drops_agree: Set(dropViews.map { $0.map { "\($0.slot)@\($0.tick)" }.joined(separator: ",") }).count <= 1,
+            halted: haltedAt.keys.sorted().map { HaltReport(slot: $0, tick: haltedAt[$0]!.tick, reason: haltedAt[$0]!.reason) },
+            crashed: crashed.sorted(),
             input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),
             stall_ticks: stalls, longest_stall_ms: Double(longestStall) * frame.milliseconds,
             bytes_per_input_per_peer: Double(bytes) / Double(max(1, ticks * players * (players - 1))),
             inputs_lost: lost,
-            ticks_per_second: Double(min(ticks, applied.min() ?? 0)) / max(0.001, (lastApplyAt - t0).milliseconds / 1000),
+            ticks_per_second: Double(survivorTicks) / max(0.001, (lastFinish - t0).milliseconds / 1000),
+            player_stats: playerStats,
             virtual_seconds: (end - .zero).milliseconds / 1000,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
     }

@@ -1,5 +1,22 @@
 import MeshstepWire
 
+/// Why this peer stopped applying ticks for good.
+public enum HaltReason: Sendable, Equatable, CustomStringConvertible {
+    /// This peer can reach too few of the roster to continue without risking a split brain:
+    /// `reachable` slots (itself included) of `roster`. Only a strict majority continues (an
+    /// exact half continues when it holds the lowest slot of the roster).
+    case lostMajority(reachable: Int, roster: Int)
+    /// The others agreed to drop this peer (it was silent too long for them) from `tick` on.
+    case droppedByPeers(tick: Int)
+
+    public var description: String {
+        switch self {
+        case let .lostMajority(reachable, roster): "lost the majority: only \(reachable) of \(roster) players reachable, the other side continues"
+        case let .droppedByPeers(tick): "dropped by the other players at tick \(tick) (they did not hear from us in time)"
+        }
+    }
+}
+
 /// Something the session wants the game to know.
 public enum LockstepEvent: Sendable, Equatable {
     /// Two or more peers computed different checksums for `tick`. `slots` are the slots whose
@@ -7,6 +24,23 @@ public enum LockstepEvent: Sendable, Equatable {
     case desync(tick: Int, slots: [Int], local: UInt64)
     /// A frame claimed a slot other than its signed origin's: dropped, never applied.
     case forgedInput(claimedSlot: Int, fromSlot: Int)
+    /// A slot sent two different inputs for one tick (the first one held is kept).
+    case equivocation(slot: Int, tick: Int)
+    /// A frame from a peer whose session parameters differ (``LockstepConfiguration/digest``).
+    case configurationMismatch(slot: Int)
+    /// Nothing heard from `slot` for the disconnect-notify interval.
+    case peerSilent(slot: Int)
+    /// A silent slot is heard again (before it was dropped).
+    case peerResumed(slot: Int)
+    /// This peer proposed to drop `slot` (silent past the disconnect timeout, or another peer
+    /// proposed it); nothing is applied past `heldThrough` until the roster decision.
+    case dropProposed(slot: Int, heldThrough: Int)
+    /// Agreed drop: every survivor applies nil for `slot` from `tick` on.
+    case dropped(slot: Int, tick: Int)
+    /// This peer stopped for good; see the reason.
+    case halted(HaltReason)
+    /// The input delay changes to `delay` after `tick` on every peer.
+    case inputDelayChanged(delay: Int, afterTick: Int)
 }
 
 /// Why a lockstep payload was rejected.
@@ -15,24 +49,64 @@ public enum LockstepError: Error, Equatable, Sendable {
     case unknownSlot(Int)
 }
 
+/// Network figures for one remote player, as this peer sees them.
+public struct PlayerNetworkStats: Sendable, Equatable {
+    public var slot: Int
+    /// Still in the roster.
+    public var active: Bool
+    /// Smoothed time from submitting one of our inputs to this player's frame acknowledging it
+    /// (a round trip plus up to one frame of the player's send cadence), if measured yet.
+    public var roundTrip: Duration?
+    /// How many ticks we are ahead of this player (negative: behind), from its last frame plus
+    /// the time since.
+    public var framesAhead: Int
+    /// Received lockstep payload rate from this player, kilobits per second (last window).
+    public var kbpsIn: Double
+    /// Fraction of this player's frames that never arrived (from frame sequence gaps).
+    public var loss: Double
+    /// Inputs of this player that reached us only through a later frame's redundancy or a repair.
+    public var repairedInputs: Int
+    /// Time since the last frame from this player.
+    public var silence: Duration
+}
+
 /// The lockstep protocol as a sans-IO value: input frames in and out as bytes, confirmed ticks
-/// out when every active player's input is held.
+/// out when every active player's input is held, an agreed roster when players vanish.
 ///
-/// Each local input is scheduled `inputDelay` ticks ahead and sent in a frame that also repeats
-/// every input some peer has not acknowledged (at least the previous `redundancy - 1`): each
-/// frame carries how far its sender holds every slot's inputs, as GGPO and GGRS acknowledge.
+/// **Inputs.** Each local input is scheduled `inputDelay` ticks ahead and sent in a frame that
+/// also repeats every input some peer has not acknowledged (at least the newest `redundancy`):
+/// each frame says how far its sender holds every slot's inputs, as GGPO and GGRS acknowledge.
 /// Frames ride on the mesh, which authenticates the origin: the driver passes the slot that
-/// signed the frame, and a frame claiming another slot is dropped (``LockstepEvent/forgedInput(claimedSlot:fromSlot:)``).
-/// Every `checksumInterval` ticks the local checksum is piggybacked; a mismatch with another
-/// slot's checksum for the same tick raises ``LockstepEvent/desync(tick:slots:local:)``.
+/// signed the frame, and a frame claiming another slot is never applied.
 ///
-/// Not yet here (next milestone): agreed drops, partitions, time sync, spectators, late join.
+/// **Agreed drops.** A peer silent past `disconnectTimeout` gets a *drop proposal* (a vote that
+/// records the newest tick of that slot the voter holds); a peer that sees another's vote adopts
+/// it. A voter applies nothing past the tick it voted with. The *coordinator* (the lowest slot not
+/// proposed) waits until every other survivor voted for the same set, then decides: each dropped
+/// slot leaves at one tick past the newest input any survivor holds, so no survivor has applied a
+/// tick the decision changes; the survivors repair the dropped slot's last inputs from each other
+/// (through the mesh). The decision travels in every frame, and every survivor and spectator
+/// applies nil for that slot from the same tick.
+///
+/// **No split brain.** A peer whose survivors are not a strict majority of the roster (an exact
+/// half counts when it holds the roster's lowest slot) halts with ``HaltReason/lostMajority(reachable:roster:)``.
+///
+/// **Desync detection.** Every `checksumInterval` ticks the local checksum is piggybacked; a
+/// mismatch raises ``LockstepEvent/desync(tick:slots:local:)``.
+///
+/// Time comes from the caller (`now`, any monotonic origin): no clocks inside.
 public struct LockstepSession<Input: LockstepInput>: Sendable {
-    public let players: Int
+    public let configuration: LockstepConfiguration
+    public let role: LockstepRole
+    public var players: Int { configuration.players }
+    /// The local slot; -1 for a spectator (use ``role`` to tell).
     public let localSlot: Int
-    public let inputDelay: Int
-    public let redundancy: Int
-    public let checksumInterval: Int
+    public var isSpectator: Bool { role == .spectator }
+    /// Ticks between reading a local input and the tick it is for; changed for every peer at once
+    /// by ``requestInputDelay(_:)``.
+    public private(set) var inputDelay: Int
+    public var redundancy: Int { configuration.redundancy }
+    public var checksumInterval: Int { configuration.checksumInterval }
 
     /// `inputs[slot][tick - base]`.
     var inputs: [[Input?]]
@@ -42,115 +116,357 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     public private(set) var nextTick = 0
     /// The tick the next local input is for.
     public private(set) var nextLocalTick: Int
+    /// A local input submitted while too far ahead: stored as soon as the session catches up.
+    var pendingLocal: Input?
+    var pendingDelayRequest: Int?
+    /// Copies of the next input to add because the delay grew (a shrink needs nothing: the
+    /// submissions made while too far ahead are absorbed, the newest wins).
+    var delayFill = 0
+    /// Delay changes attached to inputs: `controls[slot]` maps tick to delay (few entries).
+    var controls: [[(tick: Int, delay: Int)]]
+
     var localChecksums: [Int: UInt64] = [:]
     var pendingChecksums: [(tick: Int, checksum: UInt64)] = []
     var remoteChecksums: [Int: [Int: UInt64]] = [:]
     var reportedDesyncs: Set<Int> = []
-    /// `acked[slot]`: the newest tick through which `slot` holds all of *our* inputs (-1: none).
+    /// `acked[slot]`: the newest tick through which `slot` holds all of *our* inputs.
     var acked: [Int]
 
+    // Roster.
+    /// `dropTick[slot]`: the slot's input is nil from this tick on.
+    public private(set) var dropTick: [Int?]
+    public private(set) var epoch = 0
+    public private(set) var decisions: [RosterDecision] = []
+    /// Our pending proposals: `votes[slot]` = the newest tick of `slot` we held when voting.
+    var votes: [Int?]
+    /// The latest pending proposals seen from each slot, and that slot's epoch then.
+    var peerVotes: [[Int?]]
+    var peerEpoch: [Int]
+    /// Stops the session for good.
+    public private(set) var halted: HaltReason?
+
+    // Liveness, time sync and stats.
+    var now: Duration = .zero
+    var lastHeard: [Duration?]
+    var notified: [Bool]
+    var remoteNextTick: [Int]
+    var frameSeq = 0
+    var seqSeen: [(first: Int, last: Int, count: Int)]
+    var bytesIn: [Int]
+    var rateWindow: [(start: Duration, bytes: Int, kbps: Double)]
+    var repaired: [Int]
+    var roundTrip: [Duration?]
+    /// When each of our inputs was submitted (for round trips), by tick.
+    var submitTimes: [Int: Duration] = [:]
+    var pendingEvents: [LockstepEvent] = []
+
+    /// A session with the default configuration for `players` (tests and quick starts).
+    /// Prefer ``LockstepConfiguration`` and `startPlayer(slot:)`, which validate.
     public init(players: Int, localSlot: Int, inputDelay: Int = 2, redundancy: Int = 8, checksumInterval: Int = 30) {
-        precondition(players >= 1 && players <= 255 && (0..<players).contains(localSlot), "invalid roster")
-        self.players = players
-        self.localSlot = localSlot
-        self.inputDelay = max(0, inputDelay)
-        self.redundancy = max(1, redundancy)
-        self.checksumInterval = max(1, checksumInterval)
-        // The first `inputDelay` ticks have no input from anyone: they are neutral everywhere.
-        inputs = Array(repeating: Array(repeating: Input.neutral, count: self.inputDelay), count: players)
-        nextLocalTick = self.inputDelay
-        acked = Array(repeating: self.inputDelay - 1, count: players)
+        var c = LockstepConfiguration(players: players)
+        c.inputDelay = inputDelay
+        c.redundancy = redundancy
+        c.checksumInterval = checksumInterval
+        self.init(configuration: c, role: .player(localSlot))
     }
 
+    /// Starts a session; see ``LockstepConfiguration/startPlayer(slot:input:)`` for the
+    /// validating entry point.
+    public init(configuration c: LockstepConfiguration, role: LockstepRole) {
+        let players = c.players
+        if case let .player(slot) = role {
+            precondition(players >= 1 && players <= 255 && (0..<players).contains(slot), "invalid roster")
+            localSlot = slot
+        } else {
+            localSlot = -1
+        }
+        var c = c
+        c.inputDelay = min(32, max(0, c.inputDelay))
+        c.redundancy = min(64, max(1, c.redundancy))
+        c.checksumInterval = max(1, c.checksumInterval)
+        configuration = c
+        self.role = role
+        inputDelay = c.inputDelay
+        // The first `inputDelay` ticks have no input from anyone: they are neutral everywhere.
+        inputs = Array(repeating: Array(repeating: Input.neutral, count: c.inputDelay), count: players)
+        nextLocalTick = c.inputDelay
+        acked = Array(repeating: c.inputDelay - 1, count: players)
+        controls = Array(repeating: [], count: players)
+        dropTick = Array(repeating: nil, count: players)
+        votes = Array(repeating: nil, count: players)
+        peerVotes = Array(repeating: Array(repeating: nil, count: players), count: players)
+        peerEpoch = Array(repeating: 0, count: players)
+        lastHeard = Array(repeating: nil, count: players)
+        notified = Array(repeating: false, count: players)
+        remoteNextTick = Array(repeating: 0, count: players)
+        seqSeen = Array(repeating: (0, 0, 0), count: players)
+        bytesIn = Array(repeating: 0, count: players)
+        rateWindow = Array(repeating: (.zero, 0, 0), count: players)
+        repaired = Array(repeating: 0, count: players)
+        roundTrip = Array(repeating: nil, count: players)
+    }
+
+    // MARK: Driving the session
+
     /// Records the local input for the next local tick and returns the frame to flood.
+    /// A spectator has no inputs: it gets an empty array and nothing is recorded.
+    ///
+    /// Call once per applied tick (after handing the tick to the game). An input submitted while
+    /// this peer is already `inputDelay` ticks ahead is kept and stored when it catches up (the
+    /// newest one wins).
+    public mutating func submit(_ input: Input, now: Duration) -> [UInt8] {
+        advanceClock(now)
+        return submit(input)
+    }
+
+    /// ``submit(_:now:)`` at the time of the latest call that passed one.
     public mutating func submit(_ input: Input) -> [UInt8] {
-        store(input, slot: localSlot, tick: nextLocalTick)
-        nextLocalTick += 1
+        guard localSlot >= 0, halted == nil else { return [] }
+        pendingLocal = input
+        flushLocal()
         return frame()
     }
 
     /// The newest frame again (same inputs), for a peer that has nothing new to send but must
-    /// keep repairing what others lost while it waits.
-    public func resendFrame() -> [UInt8] { frame() }
+    /// keep repairing what others lost while it waits. Empty for a spectator or a halted peer.
+    public mutating func resendFrame() -> [UInt8] {
+        guard localSlot >= 0, halted == nil else { return [] }
+        return frame()
+    }
+
+    /// Asks every peer to use `delay` ticks of input delay. The request rides on our next input;
+    /// the change takes effect on every peer right after the tick carrying it is applied.
+    public mutating func requestInputDelay(_ delay: Int) throws(LockstepConfigurationError) {
+        guard (0...32).contains(delay) else { throw .invalid("inputDelay must be 0...32 ticks (got \(delay))") }
+        guard localSlot >= 0 else { throw .invalid("a spectator cannot change the input delay") }
+        pendingDelayRequest = delay
+    }
 
     /// The local checksum after applying `tick` (call every tick; only every
     /// `checksumInterval`-th is kept and sent).
     public mutating func recordChecksum(tick: Int, checksum: UInt64) -> [LockstepEvent] {
         guard tick >= 0, tick % checksumInterval == 0 else { return [] }
         localChecksums[tick] = checksum
-        pendingChecksums.append((tick, checksum))
-        if pendingChecksums.count > 4 { pendingChecksums.removeFirst() }
+        if localSlot >= 0 {
+            pendingChecksums.append((tick, checksum))
+            if pendingChecksums.count > 4 { pendingChecksums.removeFirst() }
+        }
         return compare(tick: tick)
     }
 
-    /// Handles a frame flooded by `originSlot` (the slot whose key signed it).
+    /// Handles a frame flooded by `originSlot` (the slot whose key signed it) at time `now`.
+    public mutating func receive(_ payload: [UInt8], fromSlot originSlot: Int, now: Duration) throws(LockstepError) -> [LockstepEvent] {
+        advanceClock(now)
+        return try receive(payload, fromSlot: originSlot)
+    }
+
+    /// ``receive(_:fromSlot:now:)`` at the time of the latest call that passed one.
     public mutating func receive(_ payload: [UInt8], fromSlot originSlot: Int) throws(LockstepError) -> [LockstepEvent] {
         guard (0..<players).contains(originSlot) else { throw .unknownSlot(originSlot) }
-        var r = ByteReader(payload)
-        let slot: Int, first: Int
-        var ackOfUs: Int?
-        var received: [Input] = []
-        var checks: [(Int, UInt64)] = []
-        do {
-            guard try r.u8() == 1 else { throw WireError.invalidValue(field: "lockstep.type") }
-            slot = Int(try r.u8())
-            // What the sender holds of each slot's inputs: tick + 1, 0 for none.
-            let ackCount = try r.count(field: "lockstep.acks", limit: 255)
-            for s in 0..<ackCount {
-                let value = try r.count(field: "lockstep.ack", limit: Int(Int32.max)) - 1
-                if s == localSlot { ackOfUs = value }
-            }
-            first = try r.count(field: "lockstep.firstTick", limit: Int(Int32.max))
-            let n = try r.count(field: "lockstep.inputs", limit: 64)
-            for _ in 0..<n {
-                let body = try r.lengthPrefixed(field: "lockstep.input", limit: 1024)
-                var ir = ByteReader(body)
-                received.append(try Input.decode(from: &ir))
-                try ir.expectEnd()
-            }
-            let c = try r.count(field: "lockstep.checksums", limit: 8)
-            for _ in 0..<c { checks.append((try r.count(field: "lockstep.checksumTick", limit: Int(Int32.max)), try r.u64())) }
-            try r.expectEnd()
-        } catch let e as WireError {
-            throw .malformed(e)
-        } catch {
-            throw .malformed(.invalidValue(field: "lockstep"))
+        let f: LockstepFrame<Input>
+        do { f = try LockstepFrame<Input>.decode(payload, players: players) } catch { throw .malformed(error) }
+        var events = takeEvents()
+        guard f.slot == originSlot else { return events + [.forgedInput(claimedSlot: f.slot, fromSlot: originSlot)] }
+        guard f.digest == configuration.digest else { return events + [.configurationMismatch(slot: f.slot)] }
+        let slot = f.slot
+        guard slot != localSlot else { return events }
+        if dropTick[slot] != nil {
+            // A dropped slot's inputs before its drop tick are still needed by survivors that
+            // missed them (repaired copies of its old frames arrive through the mesh).
+            for (i, input) in f.inputs.enumerated() { _ = store(input, slot: slot, tick: f.firstTick + i) }
+            return events
         }
-        guard slot == originSlot else { return [.forgedInput(claimedSlot: slot, fromSlot: originSlot)] }
-        // Applied only now that the whole frame decoded: a malformed frame changes nothing.
-        if let ackOfUs, slot != localSlot { acked[slot] = max(acked[slot], ackOfUs) }
-        // No honest peer can be further ahead than our own inputs plus its input delay.
-        let horizon = nextLocalTick + inputDelay
-        for (i, input) in received.enumerated() where first + i < horizon { store(input, slot: slot, tick: first + i) }
-        var events: [LockstepEvent] = []
+
+        // Liveness and stats.
+        if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
+        lastHeard[slot] = now
+        remoteNextTick[slot] = max(remoteNextTick[slot], f.nextTick)
+        noteSeq(slot: slot, seq: f.frameSeq)
+        bytesIn[slot] += payload.count
+        noteRate(slot: slot, bytes: payload.count)
+
+        // Decisions first: the roster they set decides what the rest of the frame means.
+        for d in f.decisions.sorted(by: { $0.epoch < $1.epoch }) where d.epoch == epoch + 1 { events += adopt(d) }
+        if halted != nil { return events }
+
+        if localSlot >= 0, f.acks[localSlot] > acked[slot] {
+            for t in (acked[slot] + 1)...f.acks[localSlot] {
+                if let sent = submitTimes[t] {
+                    let sample = now - sent
+                    roundTrip[slot] = roundTrip[slot].map { ($0 * 7 + sample) / 8 } ?? sample
+                }
+            }
+            acked[slot] = f.acks[localSlot]
+        }
+        // No honest peer can be further ahead than what we have applied plus the longest delay
+        // and our own lag; anything beyond is ignored (bounded memory).
+        let horizon = max(nextLocalTick, nextTick) + 32 + 64
+        let last = f.firstTick + f.inputs.count - 1
+        for (i, input) in f.inputs.enumerated() where f.firstTick + i < horizon {
+            let tick = f.firstTick + i
+            switch store(input, slot: slot, tick: tick) {
+            // Stored from a frame whose newest input is later: its own frame was lost.
+            case .stored: if tick < last { repaired[slot] += 1 }
+            case .conflict: events.append(.equivocation(slot: slot, tick: tick))
+            case .duplicate, .outOfRange: break
+            }
+        }
+        for c in f.controls where c.tick >= nextTick && c.tick < horizon && c.tick >= f.firstTick && c.tick <= last {
+            if !controls[slot].contains(where: { $0.tick == c.tick }) { controls[slot].append(c) }
+        }
         // Only checksums a peer can really have computed: on the interval, not beyond our inputs.
-        for (tick, checksum) in checks where tick >= max(0, nextTick - 600) && tick < nextLocalTick && tick % checksumInterval == 0 {
+        for (tick, checksum) in f.checksums where tick >= max(0, nextTick - 600) && tick < max(nextLocalTick, nextTick) + 64 && tick % checksumInterval == 0 {
             remoteChecksums[tick, default: [:]][slot] = checksum
             events += compare(tick: tick)
+        }
+        // Votes: only from a peer in our epoch, only about slots still in the roster.
+        if f.epoch == epoch {
+            peerEpoch[slot] = f.epoch
+            var seen = Array(repeating: Int?.none, count: players)
+            for v in f.votes where dropTick[v.slot] == nil { seen[v.slot] = v.held }
+            peerVotes[slot] = seen
+            if localSlot >= 0 {
+                for v in f.votes where dropTick[v.slot] == nil && v.slot != localSlot && votes[v.slot] == nil {
+                    events += vote(v.slot)
+                }
+            }
+            events += coordinate()
         }
         return events
     }
 
-    /// The ticks that are now complete, in order, each with every slot's input. Hand them to
-    /// the game's `step` one by one.
+    /// Runs the timers (disconnect notify and timeout, coordinator duties) at `now`. Call at
+    /// least once per frame.
+    public mutating func update(now: Duration) -> [LockstepEvent] {
+        advanceClock(now)
+        var events = takeEvents()
+        guard halted == nil, localSlot >= 0 else { return events }
+        for s in 0..<players where s != localSlot && dropTick[s] == nil {
+            let silence = now - (lastHeard[s] ?? .zero)
+            if silence >= configuration.disconnectNotify, !notified[s] {
+                notified[s] = true
+                events.append(.peerSilent(slot: s))
+            }
+            if silence >= configuration.disconnectTimeout, votes[s] == nil { events += vote(s) }
+        }
+        events += coordinate()
+        return events
+    }
+
+    /// The ticks that are now complete, in order, each with every slot's input (nil for a dropped
+    /// slot). Hand them to the game's `step` one by one.
     public mutating func pollReady() -> [(tick: Int, inputs: [Input?])] {
         var ready: [(Int, [Input?])] = []
-        while (0..<players).allSatisfy({ input(slot: $0, tick: nextTick) != nil }) {
-            ready.append((nextTick, (0..<players).map { input(slot: $0, tick: nextTick) }))
+        let freeze = freezeLimit
+        while halted == nil, nextTick <= freeze, let row = row(nextTick) {
+            ready.append((nextTick, row))
+            applyControls(at: nextTick)
             nextTick += 1
+            flushLocal()
         }
         trim()
         return ready
     }
 
-    /// The newest tick for which every slot's input is held.
+    /// Events raised outside `receive` and `update` (by `pollReady`), oldest first.
+    public mutating func takeEvents() -> [LockstepEvent] {
+        defer { pendingEvents = [] }
+        return pendingEvents
+    }
+
+    /// The newest tick for which every active slot's input is held.
     public var confirmedTick: Int {
         var t = nextTick
-        while (0..<players).allSatisfy({ input(slot: $0, tick: t) != nil }) { t += 1 }
+        while row(t) != nil { t += 1 }
         return t - 1
     }
 
-    // MARK: Internals
+    /// Slots still in the roster.
+    public var activeSlots: [Int] { (0..<players).filter { dropTick[$0] == nil } }
+
+    /// How many ticks this peer is ahead of the slowest active player (time sync: a game loop
+    /// that is 2 or more ahead should stretch its frames a little, as GGPO does).
+    public var framesAhead: Int {
+        var ahead = 0
+        for s in activeSlots where s != localSlot { ahead = max(ahead, stats(slot: s).framesAhead) }
+        return ahead
+    }
+
+    /// Network figures for every other slot.
+    public var networkStats: [PlayerNetworkStats] {
+        (0..<players).filter { $0 != localSlot }.map { stats(slot: $0) }
+    }
+
+    // MARK: Roster
+
+    /// Ticks above this are not applied: a pending proposal (ours or a peer's) for a slot means
+    /// the drop may take effect right after the newest tick the proposer held.
+    var freezeLimit: Int {
+        var limit = Int.max
+        for s in 0..<players where dropTick[s] == nil {
+            if let v = votes[s] { limit = min(limit, v) }
+            for p in 0..<players where peerEpoch[p] == epoch && dropTick[p] == nil {
+                if let v = peerVotes[p][s] { limit = min(limit, v) }
+            }
+        }
+        return limit
+    }
+
+    mutating func vote(_ slot: Int) -> [LockstepEvent] {
+        guard votes[slot] == nil, dropTick[slot] == nil, slot != localSlot else { return [] }
+        // Never claim less than what we already applied, so the drop tick lies after it.
+        let held = max(heldThrough(slot), nextTick - 1)
+        votes[slot] = held
+        return [.dropProposed(slot: slot, heldThrough: held)]
+    }
+
+    /// Quorum check and, for the coordinator, the decision.
+    mutating func coordinate() -> [LockstepEvent] {
+        guard localSlot >= 0, halted == nil else { return [] }
+        let gone = (0..<players).filter { votes[$0] != nil }
+        guard !gone.isEmpty else { return [] }
+        let roster = activeSlots
+        let survivors = roster.filter { votes[$0] == nil }
+        let quorum = survivors.count * 2 > roster.count || (survivors.count * 2 == roster.count && survivors.contains(roster[0]))
+        guard quorum else { return halt(.lostMajority(reachable: survivors.count, roster: roster.count)) }
+        guard survivors.first == localSlot else { return [] }
+        // Every other survivor must have proposed exactly the same set, in our epoch.
+        var dropAt = gone.map { votes[$0]! + 1 }
+        for s in survivors where s != localSlot {
+            guard peerEpoch[s] == epoch, (0..<players).filter({ peerVotes[s][$0] != nil }) == gone else { return [] }
+            for (i, g) in gone.enumerated() { dropAt[i] = max(dropAt[i], peerVotes[s][g]! + 1) }
+        }
+        let decision = RosterDecision(epoch: epoch + 1, issuer: localSlot, drops: Array(zip(gone, dropAt)).map { (slot: $0.0, tick: $0.1) })
+        return adopt(decision)
+    }
+
+    mutating func adopt(_ d: RosterDecision) -> [LockstepEvent] {
+        guard d.epoch == epoch + 1 else { return [] }
+        epoch = d.epoch
+        decisions.append(d)
+        if decisions.count > 4 { decisions.removeFirst() }
+        var events: [LockstepEvent] = []
+        for drop in d.drops where dropTick[drop.slot] == nil {
+            dropTick[drop.slot] = drop.tick
+            votes[drop.slot] = nil
+            for p in 0..<players { peerVotes[p][drop.slot] = nil }
+            events.append(.dropped(slot: drop.slot, tick: drop.tick))
+            if drop.slot == localSlot { events += halt(.droppedByPeers(tick: drop.tick)) }
+        }
+        // Proposals made in the old epoch are void; current ones are re-sent with the new epoch.
+        for p in 0..<players { peerEpoch[p] = min(peerEpoch[p], epoch - 1) }
+        return events
+    }
+
+    mutating func halt(_ reason: HaltReason) -> [LockstepEvent] {
+        guard halted == nil else { return [] }
+        halted = reason
+        return [.halted(reason)]
+    }
+
+    // MARK: Inputs
+
+    enum StoreResult { case stored, duplicate, conflict, outOfRange }
 
     func input(slot: Int, tick: Int) -> Input? {
         let i = tick - base
@@ -158,11 +474,57 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return inputs[slot][i]
     }
 
-    mutating func store(_ input: Input, slot: Int, tick: Int) {
+    /// Every slot's input for `tick` if the tick is complete: nil for dropped slots.
+    func row(_ tick: Int) -> [Input?]? {
+        var row: [Input?] = []
+        row.reserveCapacity(players)
+        for s in 0..<players {
+            if let d = dropTick[s], tick >= d { row.append(nil); continue }
+            guard let input = input(slot: s, tick: tick) else { return nil }
+            row.append(input)
+        }
+        return row
+    }
+
+    mutating func store(_ input: Input, slot: Int, tick: Int) -> StoreResult {
         let i = tick - base
-        guard i >= 0, i < 1 << 16 else { return } // already applied, or absurdly far ahead
+        guard i >= 0, i < 1 << 16 else { return .outOfRange }
+        if let d = dropTick[slot], tick >= d { return .outOfRange }
         if inputs[slot].count <= i { inputs[slot].append(contentsOf: Array(repeating: nil, count: i - inputs[slot].count + 1)) }
-        if inputs[slot][i] == nil { inputs[slot][i] = input }
+        if let held = inputs[slot][i] { return held == input ? .duplicate : .conflict }
+        inputs[slot][i] = input
+        return .stored
+    }
+
+    /// Stores the pending local input unless this peer is already `inputDelay` ticks ahead. After
+    /// the delay grew, the gap is filled with copies of the input.
+    mutating func flushLocal() {
+        guard let input = pendingLocal, localSlot >= 0 else { return }
+        guard nextLocalTick <= nextTick + inputDelay else { return }
+        pendingLocal = nil
+        for _ in 0...delayFill {
+            _ = store(input, slot: localSlot, tick: nextLocalTick)
+            submitTimes[nextLocalTick] = now
+            if let d = pendingDelayRequest {
+                controls[localSlot].append((nextLocalTick, d))
+                pendingDelayRequest = nil
+            }
+            nextLocalTick += 1
+        }
+        delayFill = 0
+    }
+
+    mutating func applyControls(at tick: Int) {
+        for s in 0..<players {
+            guard let i = controls[s].firstIndex(where: { $0.tick == tick }) else { continue }
+            let delay = controls[s][i].delay
+            if delay != inputDelay {
+                if delay > inputDelay { delayFill += delay - inputDelay }
+                inputDelay = delay
+                pendingEvents.append(.inputDelayChanged(delay: delay, afterTick: tick))
+            }
+        }
+        for s in 0..<players { controls[s].removeAll { $0.tick <= tick } }
     }
 
     /// The newest tick through which this peer holds every input of `slot`, contiguously.
@@ -172,45 +534,49 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return t - 1
     }
 
-    /// The oldest of our inputs some peer still lacks.
+    /// The oldest of our inputs some active peer still lacks; a peer more than 512 ticks behind
+    /// no longer holds back trimming (it will be dropped by the timeout if it is gone).
     var oldestUnacked: Int {
         var m = Int.max
-        for s in 0..<players where s != localSlot { m = min(m, acked[s] + 1) }
-        return m == Int.max ? nextLocalTick : m
+        for s in 0..<players where s != localSlot && dropTick[s] == nil { m = min(m, acked[s] + 1) }
+        return max(m == Int.max ? nextLocalTick : m, nextLocalTick - 512)
     }
 
     /// Forgets applied ticks, keeping what is needed to resend unacknowledged inputs.
     mutating func trim() {
-        let keep = min(nextTick, nextLocalTick - redundancy, oldestUnacked) - base
+        let keepFrom = localSlot >= 0 ? min(nextTick, nextLocalTick - redundancy, oldestUnacked) : nextTick
+        let keep = keepFrom - base
         guard keep > 256 else { return }
         for s in 0..<players { inputs[s].removeFirst(min(keep, inputs[s].count)) }
         base += keep
         localChecksums = localChecksums.filter { $0.key >= nextTick - 600 }
         remoteChecksums = remoteChecksums.filter { $0.key >= nextTick - 600 }
+        reportedDesyncs = reportedDesyncs.filter { $0 >= nextTick - 600 }
+        submitTimes = submitTimes.filter { $0.key >= base }
     }
 
     /// A frame with every input some peer has not acknowledged (at least the newest
-    /// `redundancy`, at most 64), what we hold of everyone's inputs, and pending checksums.
-    func frame() -> [UInt8] {
+    /// `redundancy`, at most 64, cut to `maxFrameBytes`), what we hold of everyone's inputs,
+    /// our proposals and decisions, and pending checksums.
+    mutating func frame() -> [UInt8] {
+        frameSeq += 1
         let last = nextLocalTick - 1
-        let first = max(inputDelay, min(last - redundancy + 1, oldestUnacked), last - 63, base)
-        var w = ByteWriter(capacity: 32 + redundancy * 4 + players * 2)
-        w.u8(1)
-        w.u8(UInt8(localSlot))
-        w.varint(UInt64(players))
-        for s in 0..<players { w.varint(UInt64(max(0, heldThrough(s) + 1))) }
-        w.varint(UInt64(first))
-        w.varint(UInt64(max(0, last - first + 1)))
-        if last >= first {
-            for t in first...last {
-                var iw = ByteWriter(capacity: 8)
-                (input(slot: localSlot, tick: t) ?? .neutral).encode(into: &iw)
-                w.lengthPrefixed(iw.bytes)
-            }
+        var first = max(0, min(last - redundancy + 1, oldestUnacked), last - (LockstepFrame<Input>.maxInputs - 1), base)
+        var f = LockstepFrame<Input>(
+            slot: localSlot, digest: configuration.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
+            acks: (0..<players).map { dropTick[$0] == nil ? heldThrough($0) : -1 },
+            firstTick: first, inputs: [], controls: [],
+            votes: (0..<players).compactMap { s in votes[s].map { (slot: s, held: $0) } },
+            decisions: decisions, checksums: pendingChecksums)
+        while true {
+            f.firstTick = first
+            f.inputs = last >= first ? (first...last).map { input(slot: localSlot, tick: $0) ?? .neutral } : []
+            f.controls = controls[localSlot].filter { $0.tick >= first && $0.tick <= last }
+            let bytes = f.encode()
+            // Too big: drop the oldest inputs (the newest reach everyone fastest).
+            if bytes.count <= configuration.maxFrameBytes || first >= last { return bytes }
+            first += max(1, (last - first) / 4)
         }
-        w.varint(UInt64(pendingChecksums.count))
-        for c in pendingChecksums { w.varint(UInt64(c.tick)); w.u64(c.checksum) }
-        return w.bytes
     }
 
     mutating func compare(tick: Int) -> [LockstepEvent] {
@@ -219,5 +585,52 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard !differing.isEmpty else { return [] }
         reportedDesyncs.insert(tick)
         return [.desync(tick: tick, slots: differing, local: local)]
+    }
+
+    // MARK: Stats
+
+    mutating func advanceClock(_ t: Duration) {
+        if t > now { now = t }
+        // Silence is measured from the first time we learn the clock, not from zero.
+        for s in 0..<players where lastHeard[s] == nil { lastHeard[s] = now }
+    }
+
+    mutating func noteSeq(slot: Int, seq: Int) {
+        var s = seqSeen[slot]
+        if s.count == 0 { s = (seq, seq, 1) } else { s.first = min(s.first, seq); s.last = max(s.last, seq); s.count += 1 }
+        seqSeen[slot] = s
+    }
+
+    mutating func noteRate(slot: Int, bytes: Int) {
+        var w = rateWindow[slot]
+        if now - w.start >= .seconds(1) {
+            let seconds = Double((now - w.start).components.seconds) + Double((now - w.start).components.attoseconds) / 1e18
+            w.kbps = Double(w.bytes * 8) / 1000 / max(seconds, 0.001)
+            w.start = now
+            w.bytes = 0
+        }
+        w.bytes += bytes
+        rateWindow[slot] = w
+    }
+
+    func stats(slot s: Int) -> PlayerNetworkStats {
+        let heard = lastHeard[s] ?? now
+        let tickNs = 1_000_000_000 / Int64(configuration.tickRate)
+        let sinceTicks = Int((now - heard).nanosecondsClamped / tickNs)
+        let seen = seqSeen[s]
+        let expected = seen.count == 0 ? 0 : seen.last - seen.first + 1
+        return PlayerNetworkStats(
+            slot: s, active: dropTick[s] == nil, roundTrip: roundTrip[s],
+            framesAhead: nextTick - (remoteNextTick[s] + sinceTicks),
+            kbpsIn: rateWindow[s].kbps,
+            loss: expected == 0 ? 0 : max(0, Double(expected - seen.count) / Double(expected)),
+            repairedInputs: repaired[s], silence: now - heard)
+    }
+}
+
+extension Duration {
+    var nanosecondsClamped: Int64 {
+        let c = components
+        return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
     }
 }

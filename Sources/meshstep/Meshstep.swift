@@ -101,9 +101,12 @@ struct Bots: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Headless bots play the reference game in lockstep over a network; report one verdict.",
         discussion: """
-        With --network sim everything runs in virtual time, reproducibly from --seed. Crashes, \
-        partitions and spectators are part of the next milestone: those flags are accepted by \
-        the parser and refused with an explanation until then.
+        With --network sim everything runs in virtual time, reproducibly from --seed. \
+        --crash SLOT@TICK kills a player's node at a tick (repeatable); the survivors agree on one \
+        drop tick. --partition START:SLOTS:HEAL cuts SLOTS off from everyone else between two \
+        ticks: the side holding a strict majority of the roster continues, the other halts. \
+        --spectators K adds K mesh nodes without a slot that follow the game. Exit status 1 when \
+        checksums disagree or a desync was reported.
         """
     )
 
@@ -115,10 +118,11 @@ struct Bots: ParsableCommand {
     @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 0
     @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
     @Option(help: "Input delay in ticks (default: from --latency and --jitter).") var inputDelay: Int?
-    @Option(name: .customLong("crash"), help: "SLOT@TICK: crash a player (next milestone).") var crashes: [String] = []
-    @Option(help: "START:SLOTS:HEAL partition (next milestone).") var partition: String?
-    @Option(help: "Spectators (next milestone).") var spectators: Int = 0
-    @Option(help: "Record slot 0's view of the match to this replay file.") var record: String?
+    @Option(name: .customLong("crash"), help: "SLOT@TICK: crash that player's node when the match reaches TICK (repeatable).") var crashes: [String] = []
+    @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
+    @Option(help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
+    @Option(help: "Disconnect timeout in milliseconds (silence before a drop is proposed).") var disconnectTimeout: Int = 2000
+    @Option(help: "Record the lowest surviving slot's view of the match to this replay file.") var record: String?
     @Flag(help: "Print one JSON object instead of a summary.") var json = false
 
     func validate() throws {
@@ -128,8 +132,19 @@ struct Bots: ParsableCommand {
         guard loss >= 0 && loss < 1 else { throw ValidationError("--loss is a probability in [0, 1) (got \(loss)); 10% is 0.1") }
         guard latency >= 0, jitter >= 0 else { throw ValidationError("--latency and --jitter must not be negative") }
         if let inputDelay, !(0...60).contains(inputDelay) { throw ValidationError("--input-delay must be 0...60 ticks") }
-        if !crashes.isEmpty || partition != nil || spectators > 0 {
-            throw ValidationError("--crash, --partition and --spectators need agreed drops, split-brain protection and spectators, which are not implemented yet (lockstep milestone 2)")
+        guard (0...1000).contains(spectators) else { throw ValidationError("--spectators must be 0...1000 (got \(spectators))") }
+        guard disconnectTimeout >= 100 else { throw ValidationError("--disconnect-timeout must be at least 100 ms") }
+        _ = try parsedCrashes()
+        if let partition { _ = try BotsPartition(parsing: partition) }
+    }
+
+    func parsedCrashes() throws -> [(slot: Int, tick: Int)] {
+        try crashes.map { text in
+            let parts = text.split(separator: "@")
+            guard parts.count == 2, let slot = Int(parts[0]), let tick = Int(parts[1]), (0..<players).contains(slot), tick >= 0 else {
+                throw ValidationError("--crash must be SLOT@TICK with SLOT in 0...\(players - 1) and TICK >= 0, for example 3@600 (got \(text))")
+            }
+            return (slot, tick)
         }
     }
 
@@ -137,6 +152,10 @@ struct Bots: ParsableCommand {
         var scenario = BotsScenario(players: players, ticks: ticks, loss: loss, latency: .milliseconds(latency), jitter: .milliseconds(jitter), seed: seed)
         scenario.inputDelay = inputDelay
         scenario.recordPath = record
+        scenario.crashes = try parsedCrashes()
+        scenario.partition = try partition.map { try BotsPartition(parsing: $0) }
+        scenario.spectators = spectators
+        scenario.disconnectTimeout = .milliseconds(disconnectTimeout)
         let report = try scenario.run()
         if json {
             let encoder = JSONEncoder()
@@ -145,14 +164,15 @@ struct Bots: ParsableCommand {
         } else {
             print("""
             bots: \(report.players) players, \(report.ticks) ticks, seed \(report.seed), input delay \(report.input_delay) ticks
-              completed   \(report.ticks_completed) ticks (slowest peer) at \(String(format: "%.1f", report.ticks_per_second)) ticks/s; checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
+              completed   \(report.ticks_completed) ticks (slowest survivor) at \(String(format: "%.1f", report.ticks_per_second)) ticks/s; checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
               latency     input p50 \(String(format: "%.1f", report.input_latency_ms_p50)) ms, p99 \(String(format: "%.1f", report.input_latency_ms_p99)) ms (submit to held by all, virtual)
               stalls      \(report.stall_ticks) stalled frames, longest \(String(format: "%.1f", report.longest_stall_ms)) ms; inputs lost \(report.inputs_lost)
+              roster      drops \(report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); halted \(report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators) reached tick \(report.spectator_ticks_completed)
               wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
               time        \(String(format: "%.1f", report.virtual_seconds)) s virtual in \(String(format: "%.2f", report.wall_seconds)) s wall
             """)
         }
-        if !report.checksums_agree || report.desyncs > 0 { throw ExitCode(1) }
+        if !report.checksums_agree || report.desyncs > 0 || !report.drops_agree { throw ExitCode(1) }
     }
 }
 

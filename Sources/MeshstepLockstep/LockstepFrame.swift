@@ -1,0 +1,141 @@
+import MeshstepWire
+
+/// An agreed change of the roster: the slots dropped, each from the given tick on.
+public struct RosterDecision: Sendable, Equatable {
+    /// 1 for the first decision of a session, then 2, 3, ...
+    public var epoch: Int
+    /// The coordinator that issued it (the lowest slot still in the roster).
+    public var issuer: Int
+    /// `(slot, tick)`: the slot's input is absent (nil) from `tick` on.
+    public var drops: [(slot: Int, tick: Int)]
+
+    public init(epoch: Int, issuer: Int, drops: [(slot: Int, tick: Int)]) {
+        self.epoch = epoch
+        self.issuer = issuer
+        self.drops = drops
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.epoch == b.epoch && a.issuer == b.issuer && a.drops.map(\.slot) == b.drops.map(\.slot) && a.drops.map(\.tick) == b.drops.map(\.tick)
+    }
+}
+
+/// One lockstep frame as it travels inside a mesh message (docs/PROTOCOL.md, Appendix C).
+///
+/// `u8 type=2 | u8 slot | u32 config digest | frameSeq | epoch | nextTick | acks | firstTick |
+/// inputs | controls | votes | decisions | checksums`, integers as LEB128 varints unless sized.
+struct LockstepFrame<Input: LockstepInput>: Sendable {
+    static var type: UInt8 { 2 }
+    static var maxInputs: Int { 64 }
+
+    var slot: Int
+    var digest: UInt32
+    var frameSeq: Int
+    var epoch: Int
+    /// The sender's next tick to apply (for time sync and frames ahead/behind).
+    var nextTick: Int
+    /// `acks[s]`: the newest tick through which the sender holds every input of slot `s` (-1: none).
+    var acks: [Int]
+    var firstTick: Int
+    var inputs: [Input]
+    /// Input-delay changes attached to the sender's own inputs: `(tick, delay)`.
+    var controls: [(tick: Int, delay: Int)]
+    /// The sender's pending drop proposals: `(slot, held)`, held = newest tick of that slot it holds.
+    var votes: [(slot: Int, held: Int)]
+    /// The newest roster decisions the sender has adopted (echoed so everyone converges).
+    var decisions: [RosterDecision]
+    var checksums: [(tick: Int, checksum: UInt64)]
+
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 48 + acks.count * 2 + inputs.count * 4)
+        w.u8(Self.type)
+        w.u8(UInt8(slot))
+        w.u32(digest)
+        w.varint(UInt64(frameSeq))
+        w.varint(UInt64(epoch))
+        w.varint(UInt64(nextTick))
+        w.varint(UInt64(acks.count))
+        for a in acks { w.varint(UInt64(max(0, a + 1))) }
+        w.varint(UInt64(firstTick))
+        w.varint(UInt64(inputs.count))
+        for input in inputs {
+            var iw = ByteWriter(capacity: 8)
+            input.encode(into: &iw)
+            w.lengthPrefixed(iw.bytes)
+        }
+        w.varint(UInt64(controls.count))
+        for c in controls { w.varint(UInt64(c.tick)); w.u8(UInt8(c.delay)) }
+        w.varint(UInt64(votes.count))
+        for v in votes { w.u8(UInt8(v.slot)); w.varint(UInt64(max(0, v.held + 1))) }
+        w.varint(UInt64(decisions.count))
+        for d in decisions {
+            w.varint(UInt64(d.epoch)); w.u8(UInt8(d.issuer)); w.varint(UInt64(d.drops.count))
+            for drop in d.drops { w.u8(UInt8(drop.slot)); w.varint(UInt64(drop.tick)) }
+        }
+        w.varint(UInt64(checksums.count))
+        for c in checksums { w.varint(UInt64(c.tick)); w.u64(c.checksum) }
+        return w.bytes
+    }
+
+    /// Total decoding: any malformed byte throws; nothing traps.
+    static func decode(_ payload: [UInt8], players: Int) throws(WireError) -> Self {
+        var r = ByteReader(payload)
+        let maxTick = Int(Int32.max)
+        guard try r.u8() == type else { throw .invalidValue(field: "lockstep.type") }
+        let slot = Int(try r.u8())
+        guard slot < players else { throw .invalidValue(field: "lockstep.slot") }
+        let digest = try r.u32()
+        let frameSeq = try r.count(field: "lockstep.frameSeq", limit: maxTick)
+        let epoch = try r.count(field: "lockstep.epoch", limit: 255)
+        let nextTick = try r.count(field: "lockstep.nextTick", limit: maxTick)
+        let ackCount = try r.count(field: "lockstep.acks", limit: 255)
+        guard ackCount == players else { throw .invalidValue(field: "lockstep.acks") }
+        var acks: [Int] = []
+        acks.reserveCapacity(ackCount)
+        for _ in 0..<ackCount { acks.append(try r.count(field: "lockstep.ack", limit: maxTick) - 1) }
+        let first = try r.count(field: "lockstep.firstTick", limit: maxTick)
+        let n = try r.count(field: "lockstep.inputs", limit: maxInputs)
+        var inputs: [Input] = []
+        inputs.reserveCapacity(n)
+        for _ in 0..<n {
+            let body = try r.lengthPrefixed(field: "lockstep.input", limit: 1024)
+            var ir = ByteReader(body)
+            inputs.append(try Input.decode(from: &ir))
+            try ir.expectEnd()
+        }
+        var controls: [(Int, Int)] = []
+        for _ in 0..<(try r.count(field: "lockstep.controls", limit: maxInputs)) {
+            let tick = try r.count(field: "lockstep.controlTick", limit: maxTick)
+            let delay = Int(try r.u8())
+            guard delay <= 32 else { throw .invalidValue(field: "lockstep.controlDelay") }
+            controls.append((tick, delay))
+        }
+        var votes: [(Int, Int)] = []
+        for _ in 0..<(try r.count(field: "lockstep.votes", limit: 64)) {
+            let s = Int(try r.u8())
+            guard s < players else { throw .invalidValue(field: "lockstep.voteSlot") }
+            votes.append((s, try r.count(field: "lockstep.voteHeld", limit: maxTick) - 1))
+        }
+        var decisions: [RosterDecision] = []
+        for _ in 0..<(try r.count(field: "lockstep.decisions", limit: 8)) {
+            let e = try r.count(field: "lockstep.decisionEpoch", limit: 255)
+            let issuer = Int(try r.u8())
+            guard issuer < players, e >= 1 else { throw .invalidValue(field: "lockstep.decision") }
+            var drops: [(slot: Int, tick: Int)] = []
+            for _ in 0..<(try r.count(field: "lockstep.drops", limit: 64)) {
+                let s = Int(try r.u8())
+                guard s < players else { throw .invalidValue(field: "lockstep.dropSlot") }
+                drops.append((s, try r.count(field: "lockstep.dropTick", limit: maxTick)))
+            }
+            guard !drops.isEmpty else { throw .invalidValue(field: "lockstep.drops") }
+            decisions.append(RosterDecision(epoch: e, issuer: issuer, drops: drops))
+        }
+        var checks: [(Int, UInt64)] = []
+        for _ in 0..<(try r.count(field: "lockstep.checksums", limit: 8)) {
+            checks.append((try r.count(field: "lockstep.checksumTick", limit: maxTick), try r.u64()))
+        }
+        try r.expectEnd()
+        return LockstepFrame(slot: slot, digest: digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick, acks: acks,
+                             firstTick: first, inputs: inputs, controls: controls, votes: votes, decisions: decisions, checksums: checks)
+    }
+}
