@@ -259,7 +259,7 @@ final class Renderer {
             let ping = p.isLocal ? "    -" : p.pingMs.map { pad("\(Int($0.rounded()))", 3) + "ms" } ?? "    ?"
             let ahead = p.isLocal ? "  -" : pad((p.ticksAhead > 0 ? "+" : "") + "\(p.ticksAhead)", 3)
             let kbps = p.isLocal ? "   -" : pad(String(format1(p.kbpsIn)), 4)
-            text("\(pad(p.name, 7, left: true)) \(ping)   \(ahead)   \(kbps)", x: x + 12, y: y, scale: 1, color: p.connected ? Theme.text : Theme.bad)
+            text("\(pad(hud.name(p.slot), 7, left: true)) \(ping)   \(ahead)   \(kbps)", x: x + 12, y: y, scale: 1, color: p.connected ? Theme.text : Theme.bad)
         }
 
         // Right: input latency graph (last two seconds).
