@@ -174,7 +174,7 @@ struct MeshstepDemo: ParsableCommand {
                     if let replaying, replaying.finished {
                         finishedFor += 1
                         match.hud.footer = match.mismatch == nil ? "REPLAY VERIFIED - ESC to quit" : "REPLAY DIVERGED - ESC to quit"
-                        if !match.hud.showNetwork, finishedFor > 240 { running = false }
+                        if finishedFor > 240 { running = false } // four seconds to read the verdict
                     }
                 }
                 match.hud.showScoreboard = keys.tab
