@@ -173,7 +173,9 @@ struct MeshstepDemo: ParsableCommand {
                     if frame > 360 { match.hud.showKeys = false }
                     if let replaying, replaying.finished {
                         finishedFor += 1
-                        match.hud.footer = match.mismatch == nil ? "REPLAY VERIFIED - ESC to quit" : "REPLAY DIVERGED - ESC to quit"
+                        match.hud.notice = match.mismatch == nil
+                            ? ("REPLAY VERIFIED: every checksum matched", Theme.good)
+                            : ("REPLAY DIVERGED at tick \(match.mismatch!.tick)", Theme.bad)
                         if finishedFor > 240 { running = false } // four seconds to read the verdict
                     }
                 }

@@ -48,7 +48,9 @@ final class Match {
             events += game.events
             applied += 1
         }
-        hud.waitingFrames = applied == 0 ? hud.waitingFrames + 1 : 0
+        // A replay that has run out is finished, not waiting for anyone.
+        let ended = (transport as? ReplayTransport)?.finished == true && pending.isEmpty
+        hud.waitingFrames = applied == 0 && !ended ? hud.waitingFrames + 1 : 0
         hud.buffered = pending.count
         if game.tick % 15 == 0 || applied == 0 { hud.stats = transport.stats() }
         collectMessages()

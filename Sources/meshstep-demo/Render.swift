@@ -55,6 +55,8 @@ struct HUDModel {
     /// On-screen messages with their age in frames.
     var messages: [(text: String, age: Int)] = []
     var footer: String?
+    /// A line shown at the bottom of the arena (the replay verdict), with its colour.
+    var notice: (text: String, color: RGB)?
     /// How the local slot is labelled ("YOU"; "BOT 1" when a bot plays it headless).
     var localName = "YOU"
 
@@ -160,7 +162,9 @@ final class Renderer {
             text(m.text, x: 12, y: y, scale: 1, color: Theme.text.scaled(fade))
             y += 11
         }
-        if hud.waitingFrames > 30 {
+        if let notice = hud.notice {
+            centered(notice.text, y: Layout.arenaY + Layout.arenaHeight - 40, scale: 2, color: notice.color)
+        } else if hud.waitingFrames > 30 {
             centered("waiting for players... (\(hud.waitingFrames / 60) s)", y: Layout.arenaY + Layout.arenaHeight - 40, scale: 2, color: Theme.warn)
         }
     }
@@ -244,7 +248,7 @@ final class Renderer {
         text("delay \(hud.inputDelay) (\(hud.inputDelay * 1000 / 60) ms)", x: 12, y: top + 30, scale: 1, color: Theme.dim)
         text("buffer \(hud.buffered) ticks", x: 12, y: top + 42, scale: 1, color: Theme.dim)
         text("transport: \(hud.transportKind)", x: 12, y: top + 54, scale: 1, color: Theme.dim)
-        let status = hud.waitingFrames > 0 ? ("WAITING", Theme.warn) : ("IN SYNC", Theme.good)
+        let status = hud.transportKind == "replay" ? ("REPLAY", Theme.warn) : hud.waitingFrames > 0 ? ("WAITING", Theme.warn) : ("IN SYNC", Theme.good)
         text(status.0, x: 12, y: top + 70, scale: 2, color: status.1)
 
         // Middle: one row per peer, two columns.
