@@ -235,7 +235,7 @@ struct ArenaEngineTests {
         }
     }
 
-    @Test("8 lockstep sessions exchanging frames in memory with 20% loss stay in sync", arguments: [4, 8])
+    @Test("4 and 8 lockstep sessions exchanging frames in memory with 20% loss stay in sync", arguments: [4, 8])
     func sessionsInMemory(players: Int) throws {
         var sessions = (0..<players).map { LockstepSession<TankInput>(players: players, localSlot: $0, inputDelay: 3) }
         var games = (0..<players).map { _ in TankArena(players: players, seed: 17) }
