@@ -15,6 +15,8 @@ let package = Package(
         .library(name: "MeshstepLockstep", targets: ["MeshstepLockstep"]),
         .library(name: "MeshstepBots", targets: ["MeshstepBots"]),
         .executable(name: "meshstep", targets: ["meshstep"]),
+        .library(name: "MeshstepArena", targets: ["MeshstepArena"]),
+        .executable(name: "meshstep-demo", targets: ["meshstep-demo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
@@ -73,6 +75,24 @@ let package = Package(
             path: "Benchmarks/MeshBench",
             swiftSettings: strict
         ),
+        // The demo game's rules (tanks, shells, rounds) and its bot: no SDL, fully deterministic.
+        .target(name: "MeshstepArena", dependencies: ["MeshstepLockstep", "MeshstepWire"], swiftSettings: strict),
+        // SDL2 from the system (libsdl2-dev), with a shim for the macros Swift cannot import.
+        .systemLibrary(name: "CSDL2", path: "Sources/CSDL2", pkgConfig: "sdl2", providers: [.apt(["libsdl2-dev"])]),
+        // The SDL2 demo client: play TankArena against bots, HUD, replays, headless screenshots.
+        .executableTarget(
+            name: "meshstep-demo",
+            dependencies: [
+                "CSDL2",
+                "MeshstepArena",
+                "MeshstepLockstep",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "MeshstepArenaTests", dependencies: ["MeshstepArena", "MeshstepLockstep"], swiftSettings: strict),
+        // Runs the built meshstep-demo binary (no SDL dependency in the test itself).
+        .testTarget(name: "MeshstepDemoTests", swiftSettings: strict),
         .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
         .testTarget(name: "MeshstepMeshTests", dependencies: ["MeshstepMesh"], swiftSettings: strict),
         .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepBots"], swiftSettings: strict),

@@ -1,0 +1,242 @@
+import ArgumentParser
+import CSDL2
+import Foundation
+import MeshstepArena
+import MeshstepLockstep
+
+/// `meshstep-demo`: the SDL2 reference client. Play TankArena against bots, watch the lockstep
+/// HUD, record and replay matches, or run headless and take a screenshot.
+@main
+struct MeshstepDemo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "meshstep-demo",
+        abstract: "Meshstep's demo game: tanks in a deterministic lockstep arena, against bots or peers.",
+        discussion: """
+            Keys: arrows or WASD drive and turn, SPACE fires, H or F1 toggles the network HUD, \
+            TAB shows the scoreboard, ESC quits. See docs/DEMO.md.
+            """
+    )
+
+    @Option(help: "Bots to play against (0-7).")
+    var bots: Int = 3
+
+    @Option(help: "Join the mesh with this name (not yet wired).")
+    var mesh: String?
+    @Option(help: "The mesh password (with --mesh).")
+    var password: String?
+    @Option(help: "A peer to contact, HOST:PORT (repeatable; with --mesh).")
+    var peer: [String] = []
+    @Option(help: "A resolver to find peers through, HOST:PORT (with --mesh).")
+    var resolver: String?
+    @Flag(help: "Find peers on the local network (with --mesh).")
+    var lan = false
+    @Option(help: "UDP port to listen on (with --mesh).")
+    var port: Int?
+    @Flag(help: "Watch a mesh match without playing (with --mesh).")
+    var spectate = false
+
+    @Option(help: "Record the match to this replay file.")
+    var record: String?
+    @Option(help: "Play back a replay file and verify its checksums.")
+    var replay: String?
+
+    @Flag(help: "No window: render off-screen with SDL's dummy drivers; every player is a bot.")
+    var headless = false
+    @Option(help: "Stop after this many frames (ticks at 60 Hz). Headless default: 600.")
+    var frames: Int?
+    @Option(help: "Write the last frame to this .bmp file.")
+    var screenshot: String?
+    @Option(help: "Match seed (default: from the clock).")
+    var seed: UInt64?
+    @Option(help: "Folder with font.bmp, sprites and sounds (default: ./Assets or next to the executable).")
+    var assets: String?
+    @Option(name: .customLong("state-json"), help: "Write the final game state as JSON (positions in screen pixels).")
+    var stateJSON: String?
+
+    func validate() throws {
+        guard (0...7).contains(bots) else { throw ValidationError("--bots must be 0...7 (got \(bots)): at most 8 tanks in the arena") }
+        if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1...65535 (got \(port))") }
+        for p in peer where HostPort(p) == nil { throw ValidationError("--peer \(p): expected HOST:PORT, e.g. 192.168.1.20:7400") }
+        if let resolver, HostPort(resolver) == nil { throw ValidationError("--resolver \(resolver): expected HOST:PORT") }
+        if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
+        if let mesh, mesh.isEmpty { throw ValidationError("--mesh needs a non-empty name") }
+        if mesh == nil, password != nil || !peer.isEmpty || resolver != nil || lan || port != nil || spectate {
+            throw ValidationError("--password, --peer, --resolver, --lan, --port and --spectate need --mesh NAME")
+        }
+        if replay != nil, record != nil { throw ValidationError("--replay and --record cannot be combined") }
+        if replay != nil, mesh != nil { throw ValidationError("--replay plays a file locally; it cannot be combined with --mesh") }
+        if let screenshot, !screenshot.lowercased().hasSuffix(".bmp") { throw ValidationError("--screenshot writes a BMP: give a path ending in .bmp") }
+    }
+
+    func run() throws {
+        if let mesh {
+            var stderr = StandardError()
+            print("error: not yet wired: --mesh \(mesh) (and --password/--peer/--resolver/--lan/--port/--spectate) need the UDP mesh transport, which is not in this build yet. Play locally against bots without these flags.", to: &stderr)
+            throw ExitCode(2)
+        }
+        do {
+            try play()
+        } catch let error as DemoError {
+            var stderr = StandardError()
+            print("error: \(error)", to: &stderr)
+            throw ExitCode(1)
+        }
+    }
+
+    private func play() throws {
+        // The transport: a recording to play back, or bots as in-process lockstep peers.
+        let transport: any GameTransport
+        if let replay {
+            let bytes: [UInt8]
+            do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: replay))) } catch {
+                throw DemoError.replay("cannot read replay \(replay): \(error.localizedDescription)")
+            }
+            do { transport = ReplayTransport(replay: try Replay<TankInput>.decode(bytes)) } catch {
+                throw DemoError.replay("cannot play \(replay): \(error)")
+            }
+        } else {
+            transport = LocalTransport(bots: bots, seed: seed ?? UInt64(Date().timeIntervalSince1970 * 1000))
+        }
+
+        if headless {
+            setenv("SDL_VIDEODRIVER", "dummy", 0)
+            setenv("SDL_AUDIODRIVER", "dummy", 0)
+        }
+        if SDL_Init(0) != 0 { throw DemoError.sdl(sdlError()) }
+        defer { SDL_Quit() }
+        let screen = headless ? try Screen(headless: ()) : try Screen(windowTitle: "Meshstep Arena")
+        let directory = try wrap { () throws(AssetError) in try Assets.locate(assets) }
+        let loaded = try wrap { () throws(AssetError) in try Assets(directory: directory, renderer: screen.renderer) }
+        let renderer = Renderer(screen: screen, assets: loaded)
+        let mixer = Mixer()
+        defer { mixer.close() }
+
+        var frame = 0
+        let frequency = Double(SDL_GetPerformanceFrequency())
+        let started = SDL_GetPerformanceCounter()
+        let headless = self.headless
+        let match = Match(transport: transport, record: record != nil) {
+            // Headless runs as fast as it can: measure latency in virtual 60 Hz time.
+            headless ? Double(frame) * 1000 / 60 : Double(SDL_GetPerformanceCounter() - started) / frequency * 1000
+        }
+        let replaying = transport as? ReplayTransport
+        let limit = frames ?? (headless ? (replaying.map { $0.length + 1 } ?? 600) : nil)
+        match.hud.showKeys = !headless && transport.localSlot != nil
+        if headless { match.hud.localName = "BOT 1" }
+
+        func sounds(_ events: [ArenaEvent]) {
+            for e in events {
+                switch e {
+                case let .fired(slot): mixer.play(loaded.shoot, volume: slot == transport.localSlot ? 60 : 25)
+                case .hit: mixer.play(loaded.hit, volume: 60)
+                case .destroyed: mixer.play(loaded.explode, volume: 90)
+                case .roundOver: mixer.play(loaded.roundOver, volume: 70)
+                case .roundStarted, .dropped: break
+                }
+            }
+        }
+
+        var running = true
+        var finishedFor = 0
+        if headless {
+            while running, frame < (limit ?? 600) {
+                let events = match.step { TankBot.input(for: 0, in: match.game, tick: match.game.tick) }
+                sounds(events)
+                frame += 1
+                if replaying?.finished == true && frame > (replaying?.length ?? 0) { running = false }
+                renderer.draw(match.game, hud: match.hud)
+                mixer.pump()
+            }
+        } else {
+            let keys = Keyboard()
+            let tickSeconds = 1.0 / 60
+            var last = SDL_GetPerformanceCounter()
+            var accumulator = 0.0
+            while running {
+                var event = SDL_Event()
+                while SDL_PollEvent(&event) != 0 {
+                    if event.type == SDL_QUIT.rawValue { running = false }
+                    if event.type == SDL_KEYDOWN.rawValue, event.key.repeat == 0 {
+                        let key = event.key.keysym.sym
+                        if key == Int32(SDLK_ESCAPE.rawValue) { running = false }
+                        if key == Int32(SDLK_h.rawValue) || key == Int32(SDLK_F1.rawValue) { match.hud.showNetwork.toggle() }
+                    }
+                }
+                let now = SDL_GetPerformanceCounter()
+                accumulator = min(0.25, accumulator + Double(now - last) / frequency)
+                last = now
+                while accumulator >= tickSeconds, running {
+                    accumulator -= tickSeconds
+                    sounds(match.step { keys.input() })
+                    frame += 1
+                    if let limit, frame >= limit { running = false }
+                    if frame > 360 { match.hud.showKeys = false }
+                    if let replaying, replaying.finished {
+                        finishedFor += 1
+                        match.hud.notice = match.mismatch == nil
+                            ? ("REPLAY VERIFIED: every checksum matched", Theme.good)
+                            : ("REPLAY DIVERGED at tick \(match.mismatch!.tick)", Theme.bad)
+                        if finishedFor > 240 { running = false } // four seconds to read the verdict
+                    }
+                }
+                match.hud.showScoreboard = keys.tab
+                renderer.draw(match.game, hud: match.hud)
+                screen.present()
+                mixer.pump()
+                if accumulator < tickSeconds { SDL_Delay(1) }
+            }
+        }
+
+        // Final frame, then the outputs.
+        renderer.draw(match.game, hud: match.hud)
+        transport.shutdown()
+        if let screenshot { try screen.saveScreenshot(to: screenshot) }
+        if let stateJSON {
+            let data = try JSONSerialization.data(withJSONObject: match.stateJSON(), options: [.sortedKeys, .prettyPrinted])
+            try data.write(to: URL(fileURLWithPath: stateJSON))
+        }
+        if let record, let recording = match.finishedRecording() {
+            try Data(recording.encode()).write(to: URL(fileURLWithPath: record))
+            print("recorded \(recording.inputs.count) ticks to \(record)")
+        }
+        let checksum = match.game.checksum()
+        print("played \(match.game.tick) ticks, \(match.game.round) round(s), scores \(match.game.tanks.map(\.score)), final checksum \(checksum)")
+        if let replaying {
+            if let m = match.mismatch {
+                var stderr = StandardError()
+                print("error: replay diverged at tick \(m.tick): recorded checksum \(m.recorded), re-simulated \(m.actual)", to: &stderr)
+                throw ExitCode(3)
+            }
+            if match.game.tick == replaying.length {
+                print("replay verified: \(match.checkpointsVerified) checkpoints matched, final checksum \(checksum) matches the recording")
+            } else {
+                print("replay stopped at tick \(match.game.tick) of \(replaying.length); \(match.checkpointsVerified) checkpoints matched so far")
+            }
+        }
+    }
+
+    private func wrap<T>(_ body: () throws(AssetError) -> T) throws(DemoError) -> T {
+        do { return try body() } catch { throw .asset(error) }
+    }
+}
+
+/// Reads the local player's controls from SDL's keyboard state.
+struct Keyboard {
+    private let state: UnsafePointer<UInt8>
+
+    init() { state = SDL_GetKeyboardState(nil) }
+
+    private func down(_ codes: SDL_Scancode...) -> Bool { codes.contains { state[Int($0.rawValue)] != 0 } }
+
+    func input() -> TankInput {
+        TankInput(
+            thrust: down(SDL_SCANCODE_UP, SDL_SCANCODE_W),
+            reverse: down(SDL_SCANCODE_DOWN, SDL_SCANCODE_S),
+            left: down(SDL_SCANCODE_LEFT, SDL_SCANCODE_A),
+            right: down(SDL_SCANCODE_RIGHT, SDL_SCANCODE_D),
+            fire: down(SDL_SCANCODE_SPACE, SDL_SCANCODE_RCTRL, SDL_SCANCODE_LCTRL)
+        )
+    }
+
+    var tab: Bool { down(SDL_SCANCODE_TAB) }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import MeshstepArena
+import MeshstepLockstep
+
+/// One match as the client runs it: the local copy of the game, paced by the transport, plus
+/// recording, replay verification and the HUD's bookkeeping. No SDL in here.
+final class Match {
+    private(set) var game: TankArena
+    let transport: any GameTransport
+    /// Set when recording (`--record`).
+    private(set) var recording: Replay<TankInput>?
+    var hud = HUDModel()
+    /// Replay verification: the first checkpoint whose checksum differed.
+    private(set) var mismatch: (tick: Int, recorded: UInt64, actual: UInt64)?
+    private(set) var checkpointsVerified = 0
+
+    private var pending: [(tick: Int, inputs: [TankInput?])] = []
+    private var submittedAt: [Int: Double] = [:]
+    private let clock: () -> Double
+
+    /// - Parameter clock: milliseconds, for the latency graph (wall time, or virtual time headless).
+    init(transport: any GameTransport, record: Bool, clock: @escaping () -> Double) {
+        self.transport = transport
+        self.clock = clock
+        game = TankArena(players: transport.players, seed: transport.seed)
+        recording = record ? Replay(players: transport.players, seed: transport.seed) : nil
+        hud.localSlot = transport.localSlot
+        hud.transportKind = transport.kind
+        hud.inputDelay = transport.inputDelay
+        hud.stats = transport.stats()
+        collectMessages()
+    }
+
+    /// One fixed 60 Hz step: submit the local input when due, then apply the next confirmed
+    /// tick (two when more than a couple of ticks behind). Returns what happened in the game.
+    func step(localInput: () -> TankInput) -> [ArenaEvent] {
+        if transport.localSlot != nil, transport.nextInputTick <= game.tick + transport.inputDelay {
+            submittedAt[transport.nextInputTick] = clock()
+            transport.submit(localInput())
+        }
+        pending += transport.pollConfirmed()
+        let budget = pending.count > transport.inputDelay + 2 ? 2 : 1
+        var events: [ArenaEvent] = []
+        var applied = 0
+        while applied < budget, !pending.isEmpty {
+            let row = pending.removeFirst()
+            apply(row)
+            events += game.events
+            applied += 1
+        }
+        // A replay that has run out is finished, not waiting for anyone.
+        let ended = (transport as? ReplayTransport)?.finished == true && pending.isEmpty
+        hud.waitingFrames = applied == 0 && !ended ? hud.waitingFrames + 1 : 0
+        hud.buffered = pending.count
+        if game.tick % 15 == 0 || applied == 0 { hud.stats = transport.stats() }
+        collectMessages()
+        for e in events { if let m = message(for: e) { hud.messages.append((m, 0)) } }
+        for i in hud.messages.indices { hud.messages[i].age += 1 }
+        hud.messages.removeAll { $0.age > 340 }
+        return events
+    }
+
+    private func apply(_ row: (tick: Int, inputs: [TankInput?])) {
+        game.step(inputs: row.inputs)
+        let checksum = game.checksum()
+        recording?.record(row.inputs, checksum: game.tick % 60 == 0 ? checksum : nil)
+        transport.recordChecksum(tick: row.tick, checksum: checksum)
+        if let replay = transport as? ReplayTransport, let expected = replay.checkpoints[game.tick] {
+            if expected == checksum { checkpointsVerified += 1 } else if mismatch == nil {
+                mismatch = (game.tick, expected, checksum)
+                hud.messages.append(("REPLAY DIVERGED at tick \(game.tick)", 0))
+            }
+        }
+        if let t0 = submittedAt.removeValue(forKey: row.tick) {
+            hud.latency.append(clock() - t0)
+            if hud.latency.count > 300 { hud.latency.removeFirst(hud.latency.count - 300) }
+        }
+    }
+
+    private func collectMessages() {
+        for m in transport.pollEvents() { hud.messages.append((m, 0)) }
+    }
+
+    private func message(for event: ArenaEvent) -> String? {
+        switch event {
+        case let .destroyed(target, by): "\(hud.name(by)) destroyed \(hud.name(target))"
+        case let .roundOver(winner): winner.map { "\(hud.name($0)) wins round \(game.round)" } ?? "round \(game.round): draw"
+        case let .dropped(slot): "\(hud.name(slot)) dropped"
+        case .roundStarted, .fired, .hit: nil
+        }
+    }
+
+    /// The recording so far, with a checkpoint on the last applied tick.
+    func finishedRecording() -> Replay<TankInput>? {
+        guard var r = recording else { return nil }
+        if r.checkpoints.last?.tick != r.inputs.count { r.checkpoints.append((r.inputs.count, game.checksum())) }
+        return r
+    }
+
+    /// The final state for `--state-json`: what the screenshot test checks the picture against.
+    func stateJSON() -> [String: Any] {
+        let players: [[String: Any]] = game.tanks.enumerated().map { slot, t in
+            let (x, y) = Layout.screen(t.x, t.y)
+            let c = palette[slot % palette.count]
+            return [
+                "slot": slot, "name": hud.name(slot), "alive": t.alive, "connected": t.connected,
+                "x": x, "y": y, "color": [Int(c.r), Int(c.g), Int(c.b)], "score": t.score, "health": t.health,
+            ]
+        }
+        return [
+            "tick": game.tick,
+            "round": game.round,
+            "checksum": String(game.checksum()),
+            "screen": ["width": Int(Screen.width), "height": Int(Screen.height)],
+            "arena": ["x": Layout.arenaX, "y": Layout.arenaY, "width": Layout.arenaWidth, "height": Layout.arenaHeight],
+            "hud": ["x": 0, "y": Layout.hudY, "width": Int(Screen.width), "height": Layout.hudHeight, "visible": hud.showNetwork],
+            "background": [Int(Theme.floor.r), Int(Theme.floor.g), Int(Theme.floor.b)],
+            "players": players,
+        ]
+    }
+}

@@ -1,0 +1,200 @@
+// Everything the client knows about networking is in this file: the `GameTransport` protocol
+// the game loop talks to, and `LocalTransport`, which runs the bots as in-process lockstep peers.
+// A UDP transport over the mesh implements the same protocol; the rest of the client does not
+// change. All calls into `LockstepSession` stay in this file.
+import Foundation
+import MeshstepArena
+import MeshstepLockstep
+
+/// One peer's row in the network HUD.
+struct PeerStatsView: Sendable {
+    var slot: Int
+    /// "YOU", "BOT 2", a peer's name...
+    var name: String
+    var isLocal: Bool
+    /// Round-trip time to this peer in milliseconds; nil when unknown (or for ourselves).
+    var pingMs: Double?
+    /// How many ticks this peer's inputs are ahead of ours (negative: behind).
+    var ticksAhead: Int
+    /// Lockstep traffic received from this peer, kilobits per second.
+    var kbpsIn: Double
+    var connected: Bool
+}
+
+/// What the game loop needs from a network: submit the local input once per tick, get back
+/// the ticks for which every player's input is known, in order.
+protocol GameTransport: AnyObject {
+    /// The local player's slot; nil when only watching (spectator, replay).
+    var localSlot: Int? { get }
+    var players: Int { get }
+    /// The match seed every peer agreed on.
+    var seed: UInt64 { get }
+    /// Ticks between reading the local input and applying it.
+    var inputDelay: Int { get }
+    /// The tick the next `submit` is for: the loop submits while this is at most
+    /// `appliedTicks + inputDelay`.
+    var nextInputTick: Int { get }
+    /// Sends the local input for `nextInputTick`.
+    func submit(_ input: TankInput)
+    /// Ticks now complete, each with every slot's input (nil: slot dropped).
+    func pollConfirmed() -> [(tick: Int, inputs: [TankInput?])]
+    /// The local checksum after applying `tick`, compared with the other peers' (desyncs).
+    func recordChecksum(tick: Int, checksum: UInt64)
+    /// Human-readable happenings: joined, dropped, desync, waiting...
+    func pollEvents() -> [String]
+    func stats() -> [PeerStatsView]
+    /// A one-word description for the HUD ("local", "mesh"...).
+    var kind: String { get }
+    /// Leaves the match cleanly (tells the others).
+    func shutdown()
+}
+
+/// The local player plus `bots` in-process peers, each a real `LockstepSession` with its own
+/// copy of the game, exchanging encoded frames in memory: lockstep is exercised exactly as over
+/// a network with zero latency and no loss.
+final class LocalTransport: GameTransport {
+    let players: Int
+    let seed: UInt64
+    let inputDelay: Int
+    let localSlot: Int?
+    var kind: String { "local" }
+
+    private var session: LockstepSession<TankInput>
+    private struct BotPeer {
+        var session: LockstepSession<TankInput>
+        var game: TankArena
+        var bytesFrom = 0
+    }
+    private var bots: [BotPeer]
+    private var confirmed: [(tick: Int, inputs: [TankInput?])] = []
+    private var events: [String] = []
+    private var bytesFromBots: [Int]
+    /// Submits since the rate window started: 60 of them are one second of play at 60 Hz.
+    private var rateWindowTicks = 0
+    private var rateKbps: [Double]
+    private var closed = false
+
+    /// - Parameters:
+    ///   - bots: in-process bot peers, slots 1...bots (the local player is slot 0).
+    init(bots: Int, seed: UInt64, inputDelay: Int = 3) {
+        players = bots + 1
+        self.seed = seed
+        self.inputDelay = inputDelay
+        localSlot = 0
+        session = LockstepSession(players: players, localSlot: 0, inputDelay: inputDelay)
+        self.bots = (1..<players).map {
+            BotPeer(session: LockstepSession(players: bots + 1, localSlot: $0, inputDelay: inputDelay), game: TankArena(players: bots + 1, seed: seed))
+        }
+        bytesFromBots = Array(repeating: 0, count: players)
+        rateKbps = Array(repeating: 0, count: players)
+        for slot in 1..<players { events.append("BOT \(slot + 1) joined (in-process peer)") }
+        pumpBots()
+        confirmed += session.pollReady()
+    }
+
+    var nextInputTick: Int { session.nextLocalTick }
+
+    func submit(_ input: TankInput) {
+        guard !closed else { return }
+        let frame = session.submit(input)
+        rateWindowTicks += 1
+        if rateWindowTicks >= 60 {
+            rateKbps = bytesFromBots.map { Double($0 * 8) / 1000 * 60 / Double(rateWindowTicks) }
+            bytesFromBots = Array(repeating: 0, count: players)
+            rateWindowTicks = 0
+        }
+        for i in bots.indices { deliver(frame, from: 0, to: i) }
+        pumpBots()
+        confirmed += session.pollReady()
+    }
+
+    func pollConfirmed() -> [(tick: Int, inputs: [TankInput?])] {
+        defer { confirmed = [] }
+        return confirmed
+    }
+
+    func recordChecksum(tick: Int, checksum: UInt64) {
+        note(session.recordChecksum(tick: tick, checksum: checksum))
+    }
+
+    func pollEvents() -> [String] {
+        defer { events = [] }
+        return events
+    }
+
+    func stats() -> [PeerStatsView] {
+        var rows = [PeerStatsView(slot: 0, name: "YOU", isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed)]
+        for (i, bot) in bots.enumerated() {
+            let slot = i + 1
+            rows.append(PeerStatsView(
+                slot: slot, name: "BOT \(slot + 1)", isLocal: false, pingMs: 0,
+                ticksAhead: bot.session.nextLocalTick - session.nextLocalTick, kbpsIn: rateKbps[slot], connected: true
+            ))
+        }
+        return rows
+    }
+
+    func shutdown() {
+        guard !closed else { return }
+        closed = true
+        events.append("left the match")
+    }
+
+    // MARK: In-memory delivery
+
+    private func deliver(_ frame: [UInt8], from slot: Int, to botIndex: Int) {
+        do {
+            let e = try bots[botIndex].session.receive(frame, fromSlot: slot)
+            note(e)
+        } catch {
+            events.append("BOT \(botIndex + 2) rejected a frame from slot \(slot): \(error)")
+        }
+    }
+
+    /// Lets every bot apply what it can and answer with its next input, until nobody moves.
+    private func pumpBots() {
+        var progress = true
+        while progress {
+            progress = false
+            for i in bots.indices {
+                let slot = i + 1
+                for ready in bots[i].session.pollReady() {
+                    progress = true
+                    bots[i].game.step(inputs: ready.inputs)
+                    note(bots[i].session.recordChecksum(tick: ready.tick, checksum: bots[i].game.checksum()))
+                    let input = TankBot.input(for: slot, in: bots[i].game, tick: bots[i].game.tick)
+                    let frame = bots[i].session.submit(input)
+                    bytesFromBots[slot] += frame.count
+                    do { note(try session.receive(frame, fromSlot: slot)) } catch { events.append("rejected a frame from BOT \(slot + 1): \(error)") }
+                    for j in bots.indices where j != i { deliver(frame, from: slot, to: j) }
+                }
+            }
+        }
+    }
+
+    private func note(_ lockstepEvents: [LockstepEvent]) {
+        for e in lockstepEvents {
+            switch e {
+            case let .desync(tick, slots, _):
+                events.append("DESYNC at tick \(tick) with " + slots.map { "P\($0 + 1)" }.joined(separator: ", "))
+            case let .forgedInput(claimed, from):
+                events.append("forged input: P\(from + 1) claimed slot \(claimed + 1)")
+            }
+        }
+    }
+}
+
+/// Parsed `HOST:PORT` (validated; used by the network flags).
+struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    var host: String
+    var port: UInt16
+    var description: String { "\(host):\(port)" }
+
+    init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let host = String(text[..<colon]), portText = text[text.index(after: colon)...]
+        guard !host.isEmpty, let port = UInt16(portText), port > 0 else { return nil }
+        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        self.port = port
+    }
+}

@@ -1,0 +1,241 @@
+import Foundation
+import Testing
+
+// These tests run the `meshstep-demo` binary that `swift build` put in .build (no SDL in this
+// test target). They skip, with the reason printed, when the binary has not been built.
+
+/// The built client, or nil (debug preferred, as `swift build` / `swift test` produce it).
+let demoBinary: String? = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/meshstep-demo").path }
+        .first { FileManager.default.isExecutableFile(atPath: $0) }
+}()
+
+let skipReason = "meshstep-demo is not built (run `swift build --product meshstep-demo`; it needs libsdl2-dev)"
+
+struct RunResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the demo with `arguments`; `environment` changes are applied on top of ours (nil removes).
+func runDemo(_ arguments: [String], environment: [String: String?] = [:]) throws -> RunResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: demoBinary!)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (k, v) in environment { env[k] = v }
+    process.environment = env
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes concurrently-safe: stderr is small, stdout too.
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return RunResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+func temporaryDirectory() throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshstep-demo-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// A minimal reader for uncompressed 24- and 32-bit BMP files (BI_RGB or BI_BITFIELDS).
+struct Bitmap {
+    var width: Int
+    var height: Int
+    /// Row-major, top row first.
+    var pixels: [(r: UInt8, g: UInt8, b: UInt8)]
+
+    enum Failure: Error { case notBMP, unsupported(String), truncated }
+
+    init(_ data: [UInt8]) throws {
+        func u16(_ o: Int) throws -> Int { guard o + 2 <= data.count else { throw Failure.truncated }; return Int(data[o]) | Int(data[o + 1]) << 8 }
+        func u32(_ o: Int) throws -> UInt32 {
+            guard o + 4 <= data.count else { throw Failure.truncated }
+            return UInt32(data[o]) | UInt32(data[o + 1]) << 8 | UInt32(data[o + 2]) << 16 | UInt32(data[o + 3]) << 24
+        }
+        guard data.count > 54, data[0] == 0x42, data[1] == 0x4D else { throw Failure.notBMP }
+        let offset = Int(try u32(10))
+        width = Int(Int32(bitPattern: try u32(18)))
+        let rawHeight = Int(Int32(bitPattern: try u32(22)))
+        height = abs(rawHeight)
+        let bpp = try u16(28), compression = try u32(30)
+        guard bpp == 24 || bpp == 32 else { throw Failure.unsupported("\(bpp) bits per pixel") }
+        var masks: (UInt32, UInt32, UInt32) = bpp == 32 ? (0x00FF_0000, 0x0000_FF00, 0x0000_00FF) : (0, 0, 0)
+        if compression == 3 { masks = (try u32(54), try u32(58), try u32(62)) } else if compression != 0 { throw Failure.unsupported("compression \(compression)") }
+        func channel(_ v: UInt32, _ mask: UInt32) -> UInt8 { mask == 0 ? 0 : UInt8(truncatingIfNeeded: (v & mask) >> UInt32(mask.trailingZeroBitCount)) }
+        let rowSize = (width * bpp / 8 + 3) & ~3
+        guard offset + rowSize * height <= data.count else { throw Failure.truncated }
+        pixels = []
+        pixels.reserveCapacity(width * height)
+        for y in 0..<height {
+            let row = rawHeight > 0 ? height - 1 - y : y // positive height: stored bottom-up
+            let base = offset + row * rowSize
+            for x in 0..<width {
+                if bpp == 24 {
+                    let o = base + x * 3
+                    pixels.append((data[o + 2], data[o + 1], data[o]))
+                } else {
+                    let o = base + x * 4
+                    let v = UInt32(data[o]) | UInt32(data[o + 1]) << 8 | UInt32(data[o + 2]) << 16 | UInt32(data[o + 3]) << 24
+                    pixels.append((channel(v, masks.0), channel(v, masks.1), channel(v, masks.2)))
+                }
+            }
+        }
+    }
+
+    func pixel(_ x: Int, _ y: Int) -> (r: UInt8, g: UInt8, b: UInt8)? {
+        guard x >= 0, y >= 0, x < width, y < height else { return nil }
+        return pixels[y * width + x]
+    }
+}
+
+@Suite("meshstep-demo client", .serialized)
+struct DemoClientTests {
+    @Test("headless screenshot matches the reported game state")
+    func headlessScreenshot() throws {
+        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let shot = dir.appendingPathComponent("shot.bmp").path, state = dir.appendingPathComponent("state.json").path
+        let r = try runDemo(["--headless", "--frames", "300", "--screenshot", shot, "--state-json", state, "--seed", "7"])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let image = try Bitmap(Array(try Data(contentsOf: URL(fileURLWithPath: shot))))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state))) as? [String: Any] ?? [:]
+        let screen = json["screen"] as? [String: Int] ?? [:]
+        #expect(image.width == screen["width"] && image.height == screen["height"])
+        #expect(json["tick"] as? Int == 300)
+
+        // The background is not one flat colour: floor, grid, pillars, border.
+        let arena = json["arena"] as? [String: Int] ?? [:]
+        var arenaColours = Set<UInt32>()
+        for y in stride(from: arena["y"] ?? 0, to: (arena["y"] ?? 0) + (arena["height"] ?? 0), by: 3) {
+            for x in stride(from: 0, to: arena["width"] ?? 0, by: 3) {
+                if let p = image.pixel(x, y) { arenaColours.insert(UInt32(p.r) << 16 | UInt32(p.g) << 8 | UInt32(p.b)) }
+            }
+        }
+        #expect(arenaColours.count > 8, "arena colours: \(arenaColours.count)")
+
+        // Every live tank shows its player's colour within a few pixels of its position.
+        let players = json["players"] as? [[String: Any]] ?? []
+        #expect(players.count == 4)
+        var checked = 0
+        for p in players where p["alive"] as? Bool == true {
+            let x = p["x"] as? Int ?? -1, y = p["y"] as? Int ?? -1, c = p["color"] as? [Int] ?? []
+            var found = false
+            for dy in -4...4 {
+                for dx in -4...4 {
+                    guard let px = image.pixel(x + dx, y + dy), c.count == 3 else { continue }
+                    if abs(Int(px.r) - c[0]) <= 6 && abs(Int(px.g) - c[1]) <= 6 && abs(Int(px.b) - c[2]) <= 6 { found = true }
+                }
+            }
+            #expect(found, "slot \(p["slot"] ?? "?") colour \(c) not found near (\(x), \(y))")
+            checked += 1
+        }
+        #expect(checked >= 1)
+
+        // The HUD strip has text drawn in it (bright pixels on the dark panel).
+        let hud = json["hud"] as? [String: Any] ?? [:]
+        let hx = hud["x"] as? Int ?? 0, hy = hud["y"] as? Int ?? 0, hw = hud["width"] as? Int ?? 0, hh = hud["height"] as? Int ?? 0
+        #expect(hud["visible"] as? Bool == true)
+        var bright = 0
+        for y in hy..<(hy + hh) {
+            for x in hx..<(hx + hw) {
+                if let p = image.pixel(x, y), Int(p.r) + Int(p.g) + Int(p.b) > 450 { bright += 1 }
+            }
+        }
+        #expect(bright > 500, "bright HUD pixels: \(bright)")
+
+        // Same seed, same match, same picture: the whole client is deterministic headless.
+        let shot2 = dir.appendingPathComponent("shot2.bmp").path
+        let again = try runDemo(["--headless", "--frames", "300", "--screenshot", shot2, "--seed", "7"])
+        #expect(again.status == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: shot)) == Data(contentsOf: URL(fileURLWithPath: shot2)))
+    }
+
+    @Test("a recorded headless match replays to the same final checksum; a tampered file fails")
+    func recordAndReplay() throws {
+        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("match.msrp").path
+        let rec = try runDemo(["--headless", "--frames", "900", "--bots", "5", "--seed", "3", "--record", file])
+        #expect(rec.status == 0, "stderr: \(rec.stderr)")
+        func finalChecksum(_ s: String) -> String? {
+            s.split(separator: "\n").first { $0.hasPrefix("played ") }?.split(separator: " ").last.map(String.init)
+        }
+        let recorded = finalChecksum(rec.stdout)
+        #expect(recorded != nil)
+
+        let play = try runDemo(["--headless", "--replay", file])
+        #expect(play.status == 0, "stderr: \(play.stderr)")
+        #expect(finalChecksum(play.stdout) == recorded)
+        #expect(play.stdout.contains("replay verified"), "stdout: \(play.stdout)")
+
+        // Flip one byte in the middle of the recorded inputs.
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: file)))
+        bytes[bytes.count / 2] ^= 0x08
+        let tampered = dir.appendingPathComponent("tampered.msrp").path
+        try Data(bytes).write(to: URL(fileURLWithPath: tampered))
+        let bad = try runDemo(["--headless", "--replay", tampered])
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("replay"), "stderr: \(bad.stderr)")
+    }
+
+    @Test("without a display and without --headless: exit 1 and a hint to use --headless")
+    func noDisplay() throws {
+        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
+        let r = try runDemo(["--frames", "1", "--seed", "1"], environment: ["DISPLAY": nil, "WAYLAND_DISPLAY": nil, "SDL_VIDEODRIVER": nil, "XDG_RUNTIME_DIR": nil])
+        #expect(r.status == 1, "stdout: \(r.stdout) stderr: \(r.stderr)")
+        #expect(r.stderr.contains("--headless"), "stderr: \(r.stderr)")
+    }
+
+    @Test("bad flags and unwired network flags give clear errors", arguments: [
+        (["--bots", "9"], "--bots"),
+        (["--peer", "nohost"], "--peer"),
+        (["--port", "70000"], "--port"),
+        (["--lan"], "--mesh"),
+        (["--headless", "--screenshot", "shot.png"], ".bmp"),
+    ])
+    func badFlags(_ args: [String], _ mentions: String) throws {
+        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
+        let r = try runDemo(args)
+        #expect(r.status != 0 && r.status != 1)
+        #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
+    }
+
+    @Test("--mesh is parsed but not wired yet: exit 2 with a clear message")
+    func meshNotWired() throws {
+        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
+        let r = try runDemo(["--mesh", "friends", "--password", "pw", "--peer", "10.0.0.2:7400", "--lan"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("not yet wired"), "stderr: \(r.stderr)")
+    }
+
+    @Test("missing or corrupt assets: exit 1 naming the file and the fix")
+    func badAssets() throws {
+        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let empty = try runDemo(["--headless", "--frames", "1", "--assets", dir.path])
+        #expect(empty.status == 1)
+        #expect(empty.stderr.contains("font.bmp") && empty.stderr.contains("generate.py"), "stderr: \(empty.stderr)")
+
+        // A full copy of the assets with a truncated tank sprite.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let source = root.appendingPathComponent("Assets")
+        for name in try FileManager.default.contentsOfDirectory(atPath: source.path) {
+            try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
+        }
+        let tank = dir.appendingPathComponent("tank2.bmp")
+        try Data(try Data(contentsOf: tank).prefix(100)).write(to: tank)
+        let corrupt = try runDemo(["--headless", "--frames", "1", "--assets", dir.path])
+        #expect(corrupt.status == 1)
+        #expect(corrupt.stderr.contains("tank2.bmp") && corrupt.stderr.contains("corrupt"), "stderr: \(corrupt.stderr)")
+    }
+}
