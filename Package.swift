@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "MeshstepSimulation", targets: ["MeshstepSimulation"]),
         .library(name: "MeshstepLockstep", targets: ["MeshstepLockstep"]),
         .library(name: "MeshstepBots", targets: ["MeshstepBots"]),
+        .library(name: "MeshstepNet", targets: ["MeshstepNet"]),
         .executable(name: "meshstep", targets: ["meshstep"]),
         .library(name: "MeshstepArena", targets: ["MeshstepArena"]),
         .executable(name: "meshstep-demo", targets: ["meshstep-demo"]),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Versioned binary codec. No dependencies, so the fuzzer can compile it alone.
@@ -44,7 +46,21 @@ let package = Package(
         // Headless bot players: the reference game, a bot policy, and bots-over-the-simulator runs.
         .target(
             name: "MeshstepBots",
-            dependencies: ["MeshstepLockstep", "MeshstepMesh", "MeshstepSimulation"],
+            dependencies: ["MeshstepLockstep", "MeshstepArena", "MeshstepMesh", "MeshstepSimulation", "MeshstepNet"],
+            swiftSettings: strict
+        ),
+        // The thin I/O shell: the sans-IO values on real UDP sockets (SwiftNIO), and the
+        // thread-safe lockstep handle a game loop uses.
+        .target(
+            name: "MeshstepNet",
+            dependencies: [
+                "MeshstepMesh",
+                "MeshstepLockstep",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         // Virtual-time network simulator driving the same protocol values.
@@ -61,6 +77,8 @@ let package = Package(
             dependencies: [
                 "MeshstepSimulation",
                 "MeshstepBots",
+                "MeshstepArena",
+                "MeshstepNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -1,4 +1,5 @@
 import Foundation
+import MeshstepArena
 import MeshstepLockstep
 import MeshstepMesh
 import MeshstepSimulation
@@ -33,6 +34,14 @@ public struct BotsPartition: Sendable, Equatable {
     }
 }
 
+/// The games the bots can play.
+public enum BotsGame: String, Sendable, CaseIterable {
+    /// The demo's tank arena (2...8 players).
+    case tanks
+    /// A tiny coin-collecting game for up to 64 players.
+    case coins
+}
+
 /// N headless bots play a deterministic game in lockstep over a simulated mesh, in virtual time,
 /// with optional crashes, a partition and spectators.
 public struct BotsScenario: Sendable {
@@ -57,6 +66,8 @@ public struct BotsScenario: Sendable {
     public var recordPath: String?
     /// Simulates a determinism bug: this slot's game state is nudged after applying this tick.
     public var desyncInjection: (slot: Int, tick: Int)?
+    /// Which game the bots play.
+    public var game: BotsGame = .tanks
 
     public init(players: Int, ticks: Int, loss: Double, latency: Duration, jitter: Duration, seed: UInt64) {
         self.players = players
@@ -175,10 +186,18 @@ public struct BotsReport: Codable, Sendable, Equatable {
 }
 
 extension BotsScenario {
-    /// Runs the reference game (``CoinArena`` with ``CoinBot``).
+    /// Runs ``game``: the demo's ``TankArena`` with ``TankBot`` by default (every bot test
+    /// exercises the rules the SDL client plays), or the tiny ``CoinArena`` for more than 8.
     public func run() throws -> BotsReport {
-        try run(game: CoinArena.self, policy: { slot, game, _ in CoinBot.input(for: slot, in: game) },
-                perturb: { game in game.x[0] += Fixed(raw: 1) })
+        switch game {
+        case .tanks:
+            guard players <= TankArena.maxPlayers else {
+                throw MeshConfigurationError.invalidValue("the tank arena has \(TankArena.maxPlayers) slots; use --game coins for \(players) players")
+            }
+            return try run(game: TankArena.self, policy: { slot, game, tick in TankBot.input(for: slot, in: game, tick: tick) })
+        case .coins:
+            return try run(game: CoinArena.self, policy: { slot, game, _ in CoinBot.input(for: slot, in: game) })
+        }
     }
 
     /// Runs any game with a bot policy `(slot, state, tick) -> input`. `perturb` simulates a
@@ -186,8 +205,10 @@ extension BotsScenario {
     public func run<Game: LockstepGame>(
         game: Game.Type,
         policy: @escaping (Int, Game, Int) -> Game.Input,
-        perturb: @escaping (inout Game) -> Void = { _ in }
+        perturb: ((inout Game) -> Void)? = nil
     ) throws -> BotsReport {
+        // A determinism bug by default: the state silently advances one extra tick.
+        let perturb = perturb ?? { game in game.step(inputs: Array(repeating: Game.Input.neutral, count: players)) }
         guard players >= 2, players <= 64 else { throw MeshConfigurationError.invalidValue("--players must be 2...64") }
         guard ticks >= 1 else { throw MeshConfigurationError.invalidValue("--ticks must be at least 1") }
         guard loss >= 0, loss < 1 else { throw MeshConfigurationError.invalidValue("--loss must be in [0, 1)") }

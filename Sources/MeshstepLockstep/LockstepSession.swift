@@ -159,6 +159,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// When each of our inputs was submitted (for round trips), by tick.
     var submitTimes: [Int: Duration] = [:]
     var pendingEvents: [LockstepEvent] = []
+    var ackLatencies: [Duration] = []
+    var ackedByAll = -1
 
     /// A session with the default configuration for `players` (tests and quick starts).
     /// Prefer ``LockstepConfiguration`` and `startPlayer(slot:)`, which validate.
@@ -297,6 +299,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 }
             }
             acked[slot] = f.acks[localSlot]
+            noteAckedByAll()
         }
         // No honest peer can be further ahead than what we have applied plus the longest delay
         // and our own lag; anything beyond is ignored (bounded memory).
@@ -380,6 +383,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         while row(t) != nil { t += 1 }
         return t - 1
     }
+
+    /// The newest tick through which `slot` has acknowledged holding all of our inputs.
+    public func acknowledged(by slot: Int) -> Int { acked[slot] }
 
     /// Slots still in the roster.
     public var activeSlots: [Int] { (0..<players).filter { dropTick[$0] == nil } }
@@ -589,6 +595,23 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     // MARK: Stats
 
+    /// Submit-to-acknowledged-by-every-active-player times of our inputs since the last call:
+    /// an upper bound on input latency (it includes the acknowledgement's way back).
+    public mutating func takeAckLatencies() -> [Duration] {
+        defer { ackLatencies = [] }
+        return ackLatencies
+    }
+
+    mutating func noteAckedByAll() {
+        var m = Int.max
+        for s in 0..<players where s != localSlot && dropTick[s] == nil { m = min(m, acked[s]) }
+        guard m != Int.max, m > ackedByAll else { return }
+        for t in (ackedByAll + 1)...m {
+            if let sent = submitTimes[t], ackLatencies.count < 100_000 { ackLatencies.append(now - sent) }
+        }
+        ackedByAll = m
+    }
+
     mutating func advanceClock(_ t: Duration) {
         if t > now { now = t }
         // Silence is measured from the first time we learn the clock, not from zero.
@@ -632,5 +655,23 @@ extension Duration {
     var nanosecondsClamped: Int64 {
         let c = components
         return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+    }
+}
+
+extension LockstepEvent: CustomStringConvertible {
+    /// One line for logs and on-screen messages. Slots are shown 0-based as `slot N`.
+    public var description: String {
+        switch self {
+        case let .desync(tick, slots, local): "desync at tick \(tick): slots \(slots.map(String.init).joined(separator: ", ")) disagree with our checksum \(local)"
+        case let .forgedInput(claimed, from): "forged frame: slot \(from) claimed to be slot \(claimed) (ignored)"
+        case let .equivocation(slot, tick): "slot \(slot) sent two different inputs for tick \(tick) (the first is kept)"
+        case let .configurationMismatch(slot): "slot \(slot) runs different session parameters (players, tick rate or checksum interval): its frames are ignored"
+        case let .peerSilent(slot): "waiting for slot \(slot): nothing heard"
+        case let .peerResumed(slot): "slot \(slot) is back"
+        case let .dropProposed(slot, held): "proposing to drop slot \(slot) (silent; its inputs held through tick \(held))"
+        case let .dropped(slot, tick): "slot \(slot) dropped from tick \(tick) (agreed by every survivor)"
+        case let .halted(reason): "halted: \(reason)"
+        case let .inputDelayChanged(delay, tick): "input delay is now \(delay) ticks (after tick \(tick))"
+        }
     }
 }

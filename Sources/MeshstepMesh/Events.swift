@@ -56,6 +56,7 @@ public enum MeshSendError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// Counters of everything the node did and rejected. Every rejection is counted here.
 public struct MeshStats: Sendable, Equatable {
+    public init() {}
     public var datagramsReceived = 0
     public var bytesReceived = 0
     public var datagramsSent = 0

@@ -179,6 +179,12 @@ final class LocalTransport: GameTransport {
                 events.append("DESYNC at tick \(tick) with " + slots.map { "P\($0 + 1)" }.joined(separator: ", "))
             case let .forgedInput(claimed, from):
                 events.append("forged input: P\(from + 1) claimed slot \(claimed + 1)")
+            case let .dropped(slot, tick):
+                events.append("P\(slot + 1) dropped at tick \(tick)")
+            case let .peerSilent(slot):
+                events.append("waiting for P\(slot + 1)...")
+            default:
+                events.append(e.description)
             }
         }
     }

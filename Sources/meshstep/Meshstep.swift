@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MeshstepArena
 import MeshstepBots
 import MeshstepLockstep
 import MeshstepSimulation
@@ -9,7 +10,7 @@ struct Meshstep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshstep",
         abstract: "Peer-to-peer game sessions over a signed, password-protected mesh.",
-        subcommands: [Sim.self, Bots.self, ReplayCommand.self]
+        subcommands: [Sim.self, Bots.self, Bot.self, Chat.self, ReplayCommand.self]
     )
 }
 
@@ -99,7 +100,7 @@ extension FloodReport {
 
 struct Bots: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Headless bots play the reference game in lockstep over a network; report one verdict.",
+        abstract: "Headless bots play the demo's tank arena in lockstep over a network; report one verdict.",
         discussion: """
         With --network sim everything runs in virtual time, reproducibly from --seed. \
         --crash SLOT@TICK kills a player's node at a tick (repeatable); the survivors agree on one \
@@ -112,7 +113,7 @@ struct Bots: ParsableCommand {
 
     @Option(help: "Players (2...64).") var players: Int = 4
     @Option(help: "Ticks to play (60 per second).") var ticks: Int = 600
-    @Option(help: "Network: sim (virtual time). udp arrives with the UDP shell.") var network: String = "sim"
+    @Option(help: "Network: sim (virtual time, seeded) or udp (each bot on its own UDP socket on loopback, real time; --loss drops datagrams at the sockets, seeded).") var network: String = "sim"
     @Option(help: "Loss probability on every link, in [0, 1).") var loss: Double = 0
     @Option(help: "One-way link latency in milliseconds.") var latency: Int = 30
     @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 0
@@ -121,17 +122,25 @@ struct Bots: ParsableCommand {
     @Option(name: .customLong("crash"), help: "SLOT@TICK: crash that player's node when the match reaches TICK (repeatable).") var crashes: [String] = []
     @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
     @Option(help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
+    @Option(help: "Game: tanks (the demo's arena, 2...8 players) or coins (up to 64).") var game: String = "tanks"
     @Option(help: "Disconnect timeout in milliseconds (silence before a drop is proposed).") var disconnectTimeout: Int = 2000
     @Option(help: "Record the lowest surviving slot's view of the match to this replay file.") var record: String?
     @Flag(help: "Print one JSON object instead of a summary.") var json = false
 
     func validate() throws {
-        guard network == "sim" else { throw ValidationError("--network \(network) is not available yet: only 'sim' (the UDP shell is the next milestone)") }
+        guard network == "sim" || network == "udp" else { throw ValidationError("--network must be sim (virtual time) or udp (real sockets on loopback), got \(network)") }
+        if network == "udp" {
+            if partition != nil || spectators > 0 || latency != 30 || jitter != 0 {
+                throw ValidationError("--network udp runs on real loopback sockets: --latency, --jitter, --partition and --spectators are simulator-only (use network namespaces for real partitions)")
+            }
+        }
         guard (2...64).contains(players) else { throw ValidationError("--players must be between 2 and 64 (got \(players))") }
         guard ticks >= 1 else { throw ValidationError("--ticks must be at least 1") }
         guard loss >= 0 && loss < 1 else { throw ValidationError("--loss is a probability in [0, 1) (got \(loss)); 10% is 0.1") }
         guard latency >= 0, jitter >= 0 else { throw ValidationError("--latency and --jitter must not be negative") }
         if let inputDelay, !(0...60).contains(inputDelay) { throw ValidationError("--input-delay must be 0...60 ticks") }
+        guard let g = BotsGame(rawValue: game) else { throw ValidationError("--game must be tanks or coins (got \(game))") }
+        if g == .tanks, players > TankArena.maxPlayers { throw ValidationError("the tank arena has \(TankArena.maxPlayers) slots: use --game coins for \(players) players") }
         guard (0...1000).contains(spectators) else { throw ValidationError("--spectators must be 0...1000 (got \(spectators))") }
         guard disconnectTimeout >= 100 else { throw ValidationError("--disconnect-timeout must be at least 100 ms") }
         _ = try parsedCrashes()
@@ -149,14 +158,25 @@ struct Bots: ParsableCommand {
     }
 
     func run() throws {
+        if network == "udp" {
+            var udp = UDPBotsScenario(players: players, ticks: ticks, loss: loss, seed: seed, inputDelay: inputDelay ?? 2)
+            udp.crashes = try parsedCrashes()
+            udp.disconnectTimeout = .milliseconds(disconnectTimeout)
+            try report(udp.run())
+            return
+        }
         var scenario = BotsScenario(players: players, ticks: ticks, loss: loss, latency: .milliseconds(latency), jitter: .milliseconds(jitter), seed: seed)
         scenario.inputDelay = inputDelay
         scenario.recordPath = record
         scenario.crashes = try parsedCrashes()
         scenario.partition = try partition.map { try BotsPartition(parsing: $0) }
         scenario.spectators = spectators
+        scenario.game = BotsGame(rawValue: game) ?? .tanks
         scenario.disconnectTimeout = .milliseconds(disconnectTimeout)
-        let report = try scenario.run()
+        try report(scenario.run())
+    }
+
+    func report(_ report: BotsReport) throws {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -183,7 +203,7 @@ struct ReplayCommand: ParsableCommand {
 struct ReplayVerify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Re-simulate a recording of the reference game and check every checkpoint; exits 1 on mismatch."
+        abstract: "Re-simulate a recording of the tank arena and check every checkpoint; exits 1 on mismatch."
     )
 
     @Argument(help: "The replay file (from 'meshstep bots --record FILE').") var file: String
@@ -192,14 +212,14 @@ struct ReplayVerify: ParsableCommand {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw ValidationError("cannot read \(file): no such file or not readable")
         }
-        let replay: Replay<ArenaInput>
+        let replay: Replay<TankInput>
         do {
-            replay = try Replay<ArenaInput>.decode(Array(data))
+            replay = try Replay<TankInput>.decode(Array(data))
         } catch {
             FileHandle.standardError.write(Data("replay \(file): \(error)\n".utf8))
             throw ExitCode(2)
         }
-        switch replay.verify(with: CoinArena.self) {
+        switch replay.verify(with: TankArena.self) {
         case let .verified(ticks, checkpoints, final):
             print("verified: \(ticks) ticks, \(checkpoints) checkpoints match; final checksum \(String(final, radix: 16))")
         case let .mismatch(tick, recorded, actual):

@@ -1,0 +1,199 @@
+import Foundation
+import Logging
+import MeshstepArena
+import MeshstepLockstep
+import MeshstepMesh
+import MeshstepNet
+import MeshstepWire
+import NIOCore
+import NIOPosix
+
+/// One bot playing the tank arena in real time over a ``LockstepPeer``.
+public final class RealtimeBot: @unchecked Sendable {
+    public let slot: Int
+    public let peer: LockstepPeer<TankInput>
+    public private(set) var game: TankArena
+    public private(set) var applied = 0
+    var queue: [(tick: Int, inputs: [TankInput?], at: UInt64)] = []
+    public private(set) var checksums: [Int: UInt64] = [:]
+    public private(set) var confirmedAt: [Int: UInt64] = [:]
+    public private(set) var submittedAt: [Int: UInt64] = [:]
+    public private(set) var events: [LockstepEvent] = []
+    public private(set) var stalls = 0
+    public private(set) var longestStall = 0
+    var currentStall = 0
+    public private(set) var finishedAt: UInt64?
+    public var crashed = false
+
+    public init(slot: Int, peer: LockstepPeer<TankInput>, seed: UInt64) {
+        self.slot = slot
+        self.peer = peer
+        game = TankArena(players: peer.configuration.players, seed: seed)
+    }
+
+    /// One frame of the game loop at frame index `k` (the tick due now): applies what is
+    /// complete up to it and submits one input per applied tick.
+    public func frame(_ k: Int, ticks: Int) {
+        guard !crashed, applied < ticks, peer.halted == nil else { return }
+        queue += peer.pollConfirmedTimed()
+        for (t, at) in peer.takeSubmitTimes() { submittedAt[t] = at }
+        events += peer.pollEvents()
+        var progressed = false
+        while applied <= k, applied < ticks, !queue.isEmpty {
+            let r = queue.removeFirst()
+            game.step(inputs: r.inputs)
+            confirmedAt[r.tick] = r.at
+            let interval = peer.configuration.checksumInterval
+            if r.tick % interval == 0 {
+                checksums[r.tick] = game.checksum()
+                peer.recordChecksum(tick: r.tick, checksum: game.checksum())
+            }
+            applied = r.tick + 1
+            progressed = true
+            if applied == ticks { finishedAt = NIODeadline.now().uptimeNanoseconds }
+            peer.submit(TankBot.input(for: slot, in: game, tick: r.tick))
+        }
+        if applied <= k, applied < ticks, !progressed {
+            stalls += 1
+            currentStall += 1
+            longestStall = max(longestStall, currentStall)
+        } else {
+            currentStall = 0
+        }
+    }
+}
+
+/// Runs real-time game loops at the tick rate on the calling thread until every bot finished,
+/// halted or crashed, or `deadline` passes.
+public func runRealtime(bots: [RealtimeBot], ticks: Int, tickRate: Int, deadline: Duration,
+                        onFrame: ((Int) -> Void)? = nil) {
+    let frameNs = UInt64(1_000_000_000 / tickRate)
+    var started: UInt64?
+    let limit = ContinuousClock.now + deadline
+    var k = 0
+    while ContinuousClock.now < limit {
+        // Frame 0 is when every player has been heard: before that nobody can play.
+        if started == nil {
+            if bots.allSatisfy({ $0.crashed || $0.peer.allPlayersPresent }) { started = NIODeadline.now().uptimeNanoseconds } else {
+                Thread.sleep(forTimeInterval: 0.002)
+                continue
+            }
+        }
+        let due = started! + UInt64(k) * frameNs
+        let now = NIODeadline.now().uptimeNanoseconds
+        if now < due {
+            Thread.sleep(forTimeInterval: Double(due - now) / 1e9)
+        }
+        onFrame?(k)
+        for bot in bots { bot.frame(k, ticks: ticks) }
+        if bots.allSatisfy({ $0.crashed || $0.applied >= ticks || $0.peer.halted != nil }) { return }
+        k += 1
+    }
+}
+
+/// `meshstep bots --network udp`: N bots in one process, each on its own UDP socket on
+/// loopback, with optional socket-level loss and crashes.
+public struct UDPBotsScenario: Sendable {
+    public var players: Int
+    public var ticks: Int
+    public var loss: Double
+    public var seed: UInt64
+    public var inputDelay: Int
+    public var tickRate = 60
+    public var crashes: [(slot: Int, tick: Int)] = []
+    public var disconnectTimeout: Duration = .seconds(2)
+
+    public init(players: Int, ticks: Int, loss: Double, seed: UInt64, inputDelay: Int = 2) {
+        self.players = players
+        self.ticks = ticks
+        self.loss = loss
+        self.seed = seed
+        self.inputDelay = inputDelay
+    }
+
+    public func run(logger: Logger = Logger(label: "meshstep.bots", factory: { _ in SwiftLogNoOpLogHandler() })) throws -> BotsReport {
+        guard (2...TankArena.maxPlayers).contains(players) else { throw MeshConfigurationError.invalidValue("--players must be 2...\(TankArena.maxPlayers) for the tank arena") }
+        let started = ContinuousClock.now
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let creds = try MeshCredentials(meshID: "bots-udp", access: .password("bots"))
+        var scenario = BotsScenario(players: players, ticks: ticks, loss: 0, latency: .zero, jitter: .zero, seed: seed)
+        scenario.spectators = 0
+        var meshConfig = scenario.meshConfiguration()
+        meshConfig.keepaliveInterval = .milliseconds(500)
+        var peers: [UDPMeshPeer] = []
+        for i in 0..<players {
+            let loss = self.loss > 0 ? SocketLoss(probability: self.loss, seed: seed &+ UInt64(i) &* 0x9E37) : nil
+            peers.append(try UDPMeshPeer.start(credentials: creds, configuration: meshConfig, host: "127.0.0.1", port: 0,
+                                               socketLoss: loss, group: group, logger: logger))
+        }
+        for (i, p) in peers.enumerated() { p.addSeeds(peers.indices.filter { $0 != i }.map { peers[$0].localAddress }) }
+        let config = LockstepConfiguration(players: players).withTickRate(tickRate).withInputDelay(inputDelay)
+            .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
+        let bots = try peers.enumerated().map { i, mesh in
+            RealtimeBot(slot: i, peer: try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(i), logger: logger), seed: seed)
+        }
+        let bytesBefore = peers.reduce(0) { $0 + $1.stats().bytesSent }
+        let crashes = self.crashes
+        runRealtime(bots: bots, ticks: ticks, tickRate: tickRate, deadline: .seconds(Int64(ticks / tickRate) + 60)) { k in
+            for c in crashes where c.tick == k && !bots[c.slot].crashed {
+                bots[c.slot].crashed = true
+                bots[c.slot].peer.mesh.kill()
+            }
+        }
+        let bytes = peers.reduce(0) { $0 + $1.stats().bytesSent } - bytesBefore
+        let survivors = bots.filter { !$0.crashed && $0.peer.halted == nil }
+        for b in survivors { b.peer.linger(untilAckedThrough: ticks - 1, timeout: .seconds(2)) }
+        let report = makeReport(bots: bots, survivors: survivors, bytes: bytes, started: started)
+        for b in bots where !b.crashed { b.peer.leave() }
+        return report
+    }
+
+    func makeReport(bots: [RealtimeBot], survivors: [RealtimeBot], bytes: Int, started: ContinuousClock.Instant) -> BotsReport {
+        var latencies: [Double] = []
+        var lost = 0
+        for s in survivors {
+            for (tick, at) in s.submittedAt where tick < ticks {
+                let confirmations = survivors.compactMap { $0.confirmedAt[tick] }
+                if confirmations.count < survivors.count { lost += 1; continue }
+                latencies.append(Double(Int64(confirmations.max()!) - Int64(at)) / 1e6)
+            }
+        }
+        latencies.sort()
+        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        var byTick: [Int: Set<UInt64>] = [:]
+        for b in bots { for (t, c) in b.checksums { byTick[t, default: []].insert(c) } }
+        let agree = !byTick.isEmpty && byTick.values.allSatisfy { $0.count == 1 }
+        let dropViews = survivors.map { b in (b.peer.withSession { s in s.dropTick } ?? []).enumerated().compactMap { i, t in t.map { DropReport(slot: i, tick: $0) } } }
+        var desyncs: [DesyncReport] = []
+        var halted: [HaltReport] = []
+        for b in bots {
+            for case let .desync(tick, slots, _) in b.events { desyncs.append(DesyncReport(reporter: b.slot, tick: tick, slots: slots)) }
+            if let h = b.peer.halted { halted.append(HaltReport(slot: b.slot, tick: b.applied, reason: h.description)) }
+        }
+        let first = survivors.first
+        let playerStats = (first?.peer.stats() ?? []).map {
+            PlayerStatsReport(slot: $0.slot, round_trip_ms: $0.roundTrip?.milliseconds, frames_ahead: $0.framesAhead,
+                              kbps_in: ($0.kbpsIn * 10).rounded() / 10, loss: ($0.loss * 1000).rounded() / 1000, repaired_inputs: $0.repairedInputs)
+        }
+        let completed = survivors.map(\.applied).min() ?? 0
+        let startNs = survivors.compactMap { $0.confirmedAt[0] }.min() ?? 0
+        let endNs = survivors.compactMap(\.finishedAt).max() ?? startNs
+        let frameMs = 1000.0 / Double(tickRate)
+        return BotsReport(
+            players: players, spectators: 0, ticks: ticks, seed: seed, input_delay: inputDelay,
+            ticks_completed: completed, spectator_ticks_completed: 0,
+            checksums_agree: agree, checked_ticks: byTick.count, desyncs: desyncs.count, desync_events: Array(desyncs.prefix(64)),
+            drops: dropViews.first ?? [], drops_agree: Set(dropViews.map { $0.map { "\($0.slot)@\($0.tick)" }.joined(separator: ",") }).count <= 1,
+            halted: halted, crashed: bots.filter(\.crashed).map(\.slot),
+            input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),
+            stall_ticks: survivors.reduce(0) { $0 + $1.stalls },
+            longest_stall_ms: Double(survivors.map(\.longestStall).max() ?? 0) * frameMs,
+            bytes_per_input_per_peer: Double(bytes) / Double(max(1, ticks * players * (players - 1))),
+            inputs_lost: lost,
+            ticks_per_second: endNs > startNs ? Double(completed) / (Double(endNs - startNs) / 1e9) : 0,
+            player_stats: playerStats,
+            virtual_seconds: 0,
+            wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+    }
+}

@@ -1,0 +1,284 @@
+import Foundation
+import Logging
+import MeshstepMesh
+import MeshstepWire
+import NIOCore
+import NIOPosix
+
+/// How a UDP peer finds the mesh.
+public struct Discovery: Sendable {
+    /// Static seeds (`--peer HOST:PORT`, repeatable).
+    public var seeds: [SocketAddress] = []
+    /// A resolver service (`--resolver HOST:PORT`); see ``ResolverLink``.
+    public var resolver: SocketAddress?
+
+    public init(seeds: [SocketAddress] = [], resolver: SocketAddress? = nil) {
+        self.seeds = seeds
+        self.resolver = resolver
+    }
+}
+
+/// Drops received datagrams at random (seeded), as a lossy network would: for benchmarks and
+/// tests of loss on real sockets.
+public struct SocketLoss: Sendable {
+    public var probability: Double
+    public var seed: UInt64
+    public init(probability: Double, seed: UInt64) {
+        self.probability = probability
+        self.seed = seed
+    }
+}
+
+/// The thin I/O shell: one ``MeshNode`` on one UDP socket, driven on one SwiftNIO event loop.
+///
+/// Every datagram, timer and send happens on ``eventLoop``; relaying and acknowledgements never
+/// wait for the game loop. The mesh value is confined to that loop; public methods are safe from
+/// any thread (they hop onto the loop). Sends of one event are written together and flushed
+/// once (one `sendmmsg` batch where the kernel allows).
+public final class UDPMeshPeer: @unchecked Sendable {
+    public let eventLoop: any EventLoop
+    public let localAddress: SocketAddress
+    public let key: PeerKey
+    let channel: any Channel
+    let logger: Logger
+    let origin = NIODeadline.now()
+    let ipv6Socket: Bool
+    let discovery: Discovery
+
+    // Confined to `eventLoop`.
+    var mesh: MeshNode
+    var timer: Scheduled<Void>?
+    var armed: MeshTime?
+    var loss: (probability: Double, rng: DeterministicRNG)?
+    var stopped = false
+    var sendFailures = 0
+    var refusals: [(address: MeshAddress, reason: DisconnectReason)] = []
+    /// Called on the event loop for every delivered message.
+    public var onDeliver: ((DeliveredMessage, MeshTime) -> Void)?
+    /// Called on the event loop for every mesh event.
+    public var onEvent: ((MeshEvent, MeshTime) -> Void)?
+    /// Called on the event loop when the mesh wants more candidates (the resolver link hooks in).
+    public var onResolve: ((MeshTime) -> Void)?
+
+    /// Binds `host:port` and joins the mesh through `discovery`.
+    ///
+    /// - Parameters:
+    ///   - host: the local address to bind (`0.0.0.0`, `::`, `127.0.0.1`, an interface's address).
+    ///   - port: the UDP port; 0 picks a free one (read ``localAddress``).
+    ///   - group: the event loop group; the peer takes one loop of it.
+    /// - Throws: ``NetError/portInUse(host:port:)`` and the other bind errors; a bad
+    ///   configuration as ``NetError/bindFailed(host:port:detail:)``.
+    public static func start(
+        identity: NodeIdentity = NodeIdentity(),
+        credentials: MeshCredentials,
+        configuration: MeshConfiguration = MeshConfiguration(),
+        host: String = "0.0.0.0",
+        port: Int = 0,
+        discovery: Discovery = Discovery(),
+        socketLoss: SocketLoss? = nil,
+        group: any EventLoopGroup,
+        logger: Logger = Logger(label: "meshstep.udp", factory: { _ in SwiftLogNoOpLogHandler() }),
+        configure: ((UDPMeshPeer) -> Void)? = nil
+    ) throws(NetError) -> UDPMeshPeer {
+        guard (0...65535).contains(port) else { throw .bindFailed(host: host, port: port, detail: "the port must be 0...65535") }
+        let bindAddress: SocketAddress
+        do { bindAddress = try SocketAddress(ipAddress: host, port: port) } catch {
+            throw .badAddress(host, detail: "not an IP address of this machine")
+        }
+        let loop = group.next()
+        let inbound = InboundHandler()
+        let channel: any Channel
+        do {
+            channel = try DatagramBootstrap(group: loop)
+                .channelOption(.socketOption(.so_reuseaddr), value: 0)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbound) }
+                }
+                .bind(to: bindAddress)
+                .wait()
+        } catch {
+            if let io = error as? IOError, io.errnoCode == EADDRINUSE { throw .portInUse(host: host, port: port) }
+            throw .bindFailed(host: host, port: port, detail: "\(error)")
+        }
+        let local = channel.localAddress ?? bindAddress
+        let ipv6 = { if case .v6 = local { true } else { false } }()
+        var meshLocal = local.meshAddress ?? .ipv4(0, port: UInt16(port))
+        if case let .ipv4(v, p) = meshLocal, v == 0 { meshLocal = .ipv4(0x7F00_0001, port: p) }
+        let mesh: MeshNode
+        do {
+            mesh = try MeshNode(identity: identity, credentials: credentials, localAddress: meshLocal, configuration: configuration,
+                                rng: SystemRandomNumberGenerator(), logger: logger)
+        } catch {
+            _ = channel.close()
+            throw .bindFailed(host: host, port: port, detail: "\(error)")
+        }
+        let peer = UDPMeshPeer(channel: channel, mesh: mesh, local: local, ipv6: ipv6, discovery: discovery, logger: logger)
+        if let socketLoss { peer.loss = (socketLoss.probability, DeterministicRNG(seed: socketLoss.seed)) }
+        configure?(peer)
+        do {
+            try loop.submit {
+                inbound.peer = peer
+                peer.startOnLoop()
+            }.wait()
+        } catch {
+            throw .bindFailed(host: host, port: port, detail: "\(error)")
+        }
+        return peer
+    }
+
+    init(channel: any Channel, mesh: MeshNode, local: SocketAddress, ipv6: Bool, discovery: Discovery, logger: Logger) {
+        self.channel = channel
+        eventLoop = channel.eventLoop
+        self.mesh = mesh
+        key = mesh.key
+        localAddress = local
+        ipv6Socket = ipv6
+        self.discovery = discovery
+        self.logger = logger
+    }
+
+    /// Virtual-clock time for the protocol values: monotonic, from when this peer started.
+    public var now: MeshTime { MeshTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds - origin.uptimeNanoseconds)) }
+
+    // MARK: Public, thread-safe
+
+    /// Floods `payload` to the mesh. Safe from any thread; the send happens on the event loop.
+    public func broadcast(_ payload: [UInt8]) {
+        eventLoop.execute { _ = try? self.broadcastOnLoop(payload) }
+    }
+
+    /// Adds candidate addresses (seeds) at runtime.
+    public func addSeeds(_ addresses: [SocketAddress]) {
+        eventLoop.execute {
+            let t = self.now
+            self.perform(self.mesh.addSeedAddresses(addresses.compactMap(\.meshAddress), now: t))
+        }
+    }
+
+    /// Mesh counters (bytes, datagrams, drops...). Blocks until the event loop answers.
+    public func stats() -> MeshStats {
+        (try? eventLoop.submit { self.mesh.stats }.wait()) ?? MeshStats()
+    }
+
+    /// Current neighbors.
+    public func neighbors() -> [NeighborInfo] {
+        (try? eventLoop.submit { self.mesh.neighborInfo }.wait()) ?? []
+    }
+
+    /// Refusals seen while joining (wrong password, wrong mesh...), oldest first.
+    public func refusalsSeen() -> [(address: MeshAddress, reason: DisconnectReason)] {
+        (try? eventLoop.submit { self.refusals }.wait()) ?? []
+    }
+
+    /// Clean shutdown: Disconnect(leaving) to every neighbor, then the socket closes.
+    public func leave() {
+        let done: EventLoopFuture<Void> = eventLoop.submit {
+            guard !self.stopped else { return }
+            self.perform(self.mesh.leave(now: self.now))
+            self.stopOnLoop()
+        }
+        try? done.wait()
+        try? channel.close().wait()
+    }
+
+    /// Abrupt stop (tests: a crash): the socket closes, nothing is sent.
+    public func kill() {
+        try? eventLoop.submit { self.stopOnLoop() }.wait()
+        try? channel.close().wait()
+    }
+
+    // MARK: Event loop
+
+    /// Floods from the event loop (for code already running there).
+    @discardableResult
+    public func broadcastOnLoop(_ payload: [UInt8]) throws(MeshSendError) -> UInt64 {
+        eventLoop.preconditionInEventLoop()
+        guard !stopped else { throw .notRunning }
+        let (seq, actions) = try mesh.broadcast(payload, now: now)
+        perform(actions)
+        return seq
+    }
+
+    func startOnLoop() {
+        let t = now
+        perform(mesh.start(now: t))
+        if !discovery.seeds.isEmpty { perform(mesh.addSeedAddresses(discovery.seeds.compactMap(\.meshAddress), now: t)) }
+    }
+
+    func stopOnLoop() {
+        stopped = true
+        timer?.cancel()
+        timer = nil
+    }
+
+    func received(_ bytes: [UInt8], from address: SocketAddress) {
+        guard !stopped, let from = address.meshAddress else { return }
+        if loss != nil, loss!.rng.chance(loss!.probability) { return }
+        perform(mesh.receive(bytes, from: from, now: now))
+    }
+
+    func perform(_ actions: [MeshAction]) {
+        var wrote = false
+        for action in actions {
+            switch action {
+            case let .send(bytes, to):
+                guard let address = to.socketAddress(ipv6Socket: ipv6Socket) else { continue }
+                var buffer = channel.allocator.buffer(capacity: bytes.count)
+                buffer.writeBytes(bytes)
+                let promise = eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenFailure { [weak self] error in
+                    // A refused or filtered send (EPERM from a firewall, ECONNREFUSED...) is a
+                    // lost datagram, nothing more: the protocol repairs losses.
+                    self?.sendFailures += 1
+                    if self?.sendFailures == 1 { self?.logger.info("send to \(address) failed: \(error) (counted as loss; further failures at debug)") }
+                    else { self?.logger.debug("send to \(address) failed: \(error)") }
+                }
+                channel.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: promise)
+                wrote = true
+            case let .deliver(message):
+                onDeliver?(message, now)
+            case let .event(event):
+                if case let .connectRefused(address, reason) = event { refusals.append((address, reason)) }
+                onEvent?(event, now)
+            case .resolve:
+                if !discovery.seeds.isEmpty { _ = mesh.addSeedAddresses(discovery.seeds.compactMap(\.meshAddress), now: now) }
+                onResolve?(now)
+            }
+        }
+        if wrote { channel.flush() }
+        arm()
+    }
+
+    /// Arms one timer for the mesh's next deadline.
+    func arm() {
+        guard !stopped, let deadline = mesh.nextDeadline else { return }
+        if let armed, armed == deadline { return }
+        timer?.cancel()
+        armed = deadline
+        let at = NIODeadline.uptimeNanoseconds(origin.uptimeNanoseconds + UInt64(max(0, deadline.nanoseconds)))
+        timer = eventLoop.scheduleTask(deadline: at) { [self] in
+            armed = nil
+            guard !stopped else { return }
+            perform(mesh.timerFired(now: now))
+        }
+    }
+
+    /// Feeds datagrams from the channel to the peer.
+    final class InboundHandler: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        var peer: UDPMeshPeer?
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let envelope = unwrapInboundIn(data)
+            var buffer = envelope.data
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            peer?.received(bytes, from: envelope.remoteAddress)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            // ICMP errors surface here (port unreachable after a peer died, EPERM from a
+            // firewall): a datagram socket carries on.
+            peer?.logger.debug("socket error: \(error)")
+        }
+    }
+}

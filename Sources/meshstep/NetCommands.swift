@@ -1,0 +1,234 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MeshstepArena
+import MeshstepBots
+import MeshstepLockstep
+import MeshstepMesh
+import MeshstepNet
+import MeshstepWire
+import NIOCore
+import NIOPosix
+
+/// The flags every real-network command shares: which mesh, and how to find it.
+struct MeshOptions: ParsableArguments {
+    @Option(help: "Mesh name: peers with the same name (and password) form one mesh.") var mesh: String
+    @Option(help: "Mesh password (never sent; proven by challenge-response). Without it the mesh is open.") var password: String?
+    @Option(name: .customLong("peer"), help: "HOST:PORT of a peer to join through (repeatable).") var peers: [String] = []
+    @Option(help: "HOST:PORT of a 'meshstep resolver' service.") var resolver: String?
+    @Option(help: "Local address to bind (0.0.0.0, ::, or one of this machine's addresses).") var host: String = "0.0.0.0"
+    @Option(help: "Local UDP port (0 picks a free one).") var port: Int = 0
+    @Option(help: "Log level: trace, debug, info, warning, error.") var logLevel: String = "warning"
+
+    func validate() throws {
+        guard !mesh.isEmpty, mesh.utf8.count <= 64 else { throw ValidationError("--mesh must be 1...64 bytes") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, warning or error") }
+        for p in peers { do { _ = try parseHostPort(p) } catch { throw ValidationError("--peer: \(error)") } }
+        if let resolver { do { _ = try parseHostPort(resolver) } catch { throw ValidationError("--resolver: \(error)") } }
+    }
+
+    func credentials() throws -> MeshCredentials {
+        try MeshCredentials(meshID: mesh, access: password.map { .password($0) } ?? .open)
+    }
+
+    func discovery() throws -> Discovery {
+        Discovery(seeds: try peers.map { try parseHostPort($0) }, resolver: try resolver.map { try parseHostPort($0) })
+    }
+
+    func logger(_ label: String) -> Logger {
+        var l = Logger(label: label, factory: { StreamLogHandler.standardError(label: $0) })
+        l.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+        return l
+    }
+}
+
+/// Fails fast with a clear message when the mesh refuses us or nobody answers.
+func awaitMesh(_ peer: UDPMeshPeer, options: MeshOptions, timeout: Duration) throws {
+    let hasSeeds = !options.peers.isEmpty || options.resolver != nil
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if !peer.neighbors().isEmpty { return }
+        if let refusal = peer.refusalsSeen().first(where: { [.authenticationFailed, .wrongMesh].contains($0.reason) }) {
+            throw NetError.refused(address: refusal.address.description, reason: refusal.reason)
+        }
+        if !hasSeeds { return } // the first peer of a mesh waits for others to find it
+        Thread.sleep(forTimeInterval: 0.02)
+    }
+    throw NetError.meshNotFound(meshID: options.mesh, seconds: Int(timeout.components.seconds))
+}
+
+struct Bot: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "One bot player in its own process, on a real UDP socket: plays the tank arena in lockstep with the others.",
+        discussion: """
+        Start one process per slot with the same --mesh, --players and --ticks, each with its own \
+        --slot, and point them at each other with --peer (or a --resolver). The game starts when \
+        every player has been heard. Prints one JSON object (with --json) when the match ends.
+        """
+    )
+
+    @OptionGroup var meshOptions: MeshOptions
+    @Option(help: "Players in the match (2...8).") var players: Int
+    @Option(help: "This bot's slot (0...players-1).") var slot: Int
+    @Option(help: "Ticks to play (60 per second).") var ticks: Int = 600
+    @Option(help: "Input delay in ticks (0...32).") var inputDelay: Int = 3
+    @Option(help: "Game seed (default: derived from the mesh name, so every bot agrees).") var seed: UInt64?
+    @Option(help: "Milliseconds of silence before a player is proposed for dropping.") var disconnectTimeout: Int = 2000
+    @Option(help: "Seconds to wait for every player to show up.") var startTimeout: Int = 30
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard (2...TankArena.maxPlayers).contains(players) else { throw ValidationError("--players must be 2...\(TankArena.maxPlayers)") }
+        guard (0..<players).contains(slot) else { throw ValidationError("--slot must be 0...\(players - 1)") }
+        guard ticks >= 1 else { throw ValidationError("--ticks must be at least 1") }
+        guard (0...32).contains(inputDelay) else { throw ValidationError("--input-delay must be 0...32") }
+        guard disconnectTimeout >= 100 else { throw ValidationError("--disconnect-timeout must be at least 100 ms") }
+    }
+
+    func run() throws {
+        let started = ContinuousClock.now
+        let logger = meshOptions.logger("meshstep.bot.\(slot)")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        var meshConfig = BotsScenario(players: players, ticks: ticks, loss: 0, latency: .zero, jitter: .zero, seed: 0).meshConfiguration()
+        meshConfig.keepaliveInterval = .milliseconds(500)
+        let mesh: UDPMeshPeer
+        do {
+            mesh = try UDPMeshPeer.start(credentials: try meshOptions.credentials(), configuration: meshConfig, host: meshOptions.host,
+                                         port: meshOptions.port, discovery: try meshOptions.discovery(), group: group, logger: logger)
+        } catch { throw fail(error) }
+        FileHandle.standardError.write(Data("bot \(slot): listening on \(mesh.localAddress)\n".utf8))
+        do { try awaitMesh(mesh, options: meshOptions, timeout: .seconds(Int64(startTimeout))) } catch { throw fail(error) }
+        var h = StableHasher()
+        for b in meshOptions.mesh.utf8 { h.combine(Int(b)) }
+        let gameSeed = seed ?? h.finalize()
+        let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
+            .withDisconnectTimeout(.milliseconds(disconnectTimeout)).withDisconnectNotify(.milliseconds(min(500, disconnectTimeout)))
+        let peer = try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(slot),
+                                               startTimeout: .seconds(Int64(startTimeout)), logger: logger)
+        let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed)
+        let bytesBefore = mesh.stats().bytesSent
+        var lobbyError: (any Error)?
+        runRealtime(bots: [bot], ticks: ticks, tickRate: 60, deadline: .seconds(Int64(ticks / 60 + startTimeout + 60))) { _ in }
+        if !peer.allPlayersPresent { lobbyError = peer.pollErrors().first }
+        if bot.applied >= ticks { peer.linger(untilAckedThrough: ticks - 1, timeout: .seconds(3)) }
+        let bytes = mesh.stats().bytesSent - bytesBefore
+        var latencies = peer.takeAckLatencies().map(\.milliseconds).sorted()
+        if latencies.isEmpty { latencies = [0] }
+        func pct(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        let drops = (peer.withSession { $0.dropTick } ?? []).enumerated().compactMap { i, t in t.map { ["slot": i, "tick": $0] } }
+        let events = bot.events + peer.pollEvents()
+        let desyncs = events.filter { if case .desync = $0 { true } else { false } }.count
+        peer.leave()
+        let finalTick = bot.applied - 1
+        let result: [String: Any] = [
+            "slot": slot, "players": players, "ticks": ticks, "port": mesh.localAddress.port ?? 0,
+            "ticks_completed": bot.applied, "final_tick": finalTick,
+            "checksum_at_final_tick": String(bot.game.checksum()),
+            "drops": drops, "desyncs": desyncs,
+            "halted": peer.halted.map { ["slot": slot, "reason": $0.description] as [String: Any] } as Any? ?? NSNull(),
+            "input_latency_ms_p50": pct(0.5), "input_latency_ms_p99": pct(0.99),
+            "input_latency_kind": "submit to acknowledged by every peer (an upper bound: includes the way back)",
+            "stall_ticks": bot.stalls, "longest_stall_ms": Double(bot.longestStall) * 1000 / 60,
+            "bytes_per_input_per_peer": Double(bytes) / Double(max(1, ticks * (players - 1))),
+            "seed": String(gameSeed),
+            "wall_seconds": Double((ContinuousClock.now - started).milliseconds) / 1000,
+        ]
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print("bot \(slot): \(bot.applied)/\(ticks) ticks, final tick \(finalTick) checksum \(bot.game.checksum()), drops \(drops), desyncs \(desyncs)\(peer.halted.map { ", halted: \($0)" } ?? "")")
+        }
+        if let lobbyError { throw fail(lobbyError) }
+        if bot.applied < ticks && peer.halted == nil { throw fail(ValidationError("the match did not finish in time")) }
+    }
+}
+
+/// One line on stdout, unbuffered (a pipe reader sees it at once).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Prints the error on stderr and exits 1.
+func fail(_ error: any Error) -> ExitCode {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    return ExitCode(1)
+}
+
+struct Chat: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serverless group chat over the mesh: lines from stdin go to everyone, lines from others are printed.",
+        discussion: """
+        Works with a terminal or a pipe as stdin. Joins and leaves are shown. A wrong password \
+        is reported as a refusal and exits 1.
+        """
+    )
+
+    @OptionGroup var meshOptions: MeshOptions
+    @Option(help: "Your nickname.") var name: String = ProcessInfo.processInfo.environment["USER"] ?? "anonymous"
+    @Option(help: "Seconds to wait for the mesh when --peer or --resolver is given.") var joinTimeout: Int = 10
+    @Option(help: "Milliseconds to stay after stdin ends (so the last lines and the goodbye travel).") var linger: Int = 1000
+
+    func validate() throws {
+        guard !name.isEmpty, name.utf8.count <= 32 else { throw ValidationError("--name must be 1...32 bytes") }
+    }
+
+    static func encode(kind: UInt8, name: String, text: String) -> [UInt8] {
+        var w = ByteWriter()
+        w.u8(0x43); w.u8(kind)
+        w.lengthPrefixed(Array(name.utf8.prefix(32)))
+        w.lengthPrefixed(Array(text.utf8.prefix(900)))
+        return w.bytes
+    }
+
+    func run() throws {
+        let logger = meshOptions.logger("meshstep.chat")
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let peer: UDPMeshPeer
+        do {
+            peer = try UDPMeshPeer.start(credentials: try meshOptions.credentials(), host: meshOptions.host, port: meshOptions.port,
+                                         discovery: try meshOptions.discovery(), group: group, logger: logger) { peer in
+                peer.onDeliver = { message, _ in
+                    var r = ByteReader(message.payload)
+                    guard (try? r.u8()) == 0x43, let kind = try? r.u8(),
+                          let nick = try? r.lengthPrefixed(field: "name", limit: 32), let text = try? r.lengthPrefixed(field: "text", limit: 900)
+                    else { return }
+                    let who = String(decoding: nick, as: UTF8.self), line = String(decoding: text, as: UTF8.self)
+                    switch kind {
+                    case 1: say("<\(who)> \(line)")
+                    case 2: say("* \(who) joined")
+                    case 3: say("* \(who) left")
+                    default: break
+                    }
+                }
+            }
+        } catch { throw fail(error) }
+        FileHandle.standardError.write(Data("chat: mesh '\(meshOptions.mesh)' on \(peer.localAddress)\n".utf8))
+        do { try awaitMesh(peer, options: meshOptions, timeout: .seconds(Int64(joinTimeout))) } catch { throw fail(error) }
+        peer.broadcast(Self.encode(kind: 2, name: name, text: ""))
+        let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                peer.broadcast(Self.encode(kind: 3, name: name, text: ""))
+                Thread.sleep(forTimeInterval: 0.2)
+                peer.leave()
+                Foundation.exit(0)
+            }
+            source.resume()
+            return source
+        }
+        _ = signals
+        while let line = readLine() {
+            guard !line.isEmpty else { continue }
+            peer.broadcast(Self.encode(kind: 1, name: name, text: line))
+        }
+        Thread.sleep(forTimeInterval: Double(linger) / 1000)
+        peer.broadcast(Self.encode(kind: 3, name: name, text: ""))
+        Thread.sleep(forTimeInterval: 0.2)
+        peer.leave()
+    }
+}
