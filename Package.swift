@@ -114,6 +114,11 @@ let package = Package(
         .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
         .testTarget(name: "MeshstepMeshTests", dependencies: ["MeshstepMesh"], swiftSettings: strict),
         .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepBots"], swiftSettings: strict),
+        .testTarget(
+            name: "MeshstepNetTests",
+            dependencies: ["MeshstepNet", "MeshstepMesh", .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
