@@ -104,6 +104,10 @@ let package = Package(
                 "CSDL2",
                 "MeshstepArena",
                 "MeshstepLockstep",
+                "MeshstepNet",
+                "MeshstepMesh",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -20,7 +20,7 @@ struct MeshstepDemo: ParsableCommand {
     @Option(help: "Bots to play against (0-7).")
     var bots: Int = 3
 
-    @Option(help: "Join the mesh with this name (not yet wired).")
+    @Option(help: "Play over the network: join the mesh with this name (with --players, --slot and --peer).")
     var mesh: String?
     @Option(help: "The mesh password (with --mesh).")
     var password: String?
@@ -34,6 +34,10 @@ struct MeshstepDemo: ParsableCommand {
     var port: Int?
     @Flag(help: "Watch a mesh match without playing (with --mesh).")
     var spectate = false
+    @Option(help: "Players in the mesh match (with --mesh; every player passes the same number).")
+    var players: Int?
+    @Option(help: "Your slot in the mesh match, 0...players-1 (with --mesh, unless --spectate).")
+    var slot: Int?
 
     @Option(help: "Record the match to this replay file.")
     var record: String?
@@ -63,17 +67,20 @@ struct MeshstepDemo: ParsableCommand {
         if mesh == nil, password != nil || !peer.isEmpty || resolver != nil || lan || port != nil || spectate {
             throw ValidationError("--password, --peer, --resolver, --lan, --port and --spectate need --mesh NAME")
         }
+        if mesh != nil {
+            guard let players, (2...8).contains(players) else { throw ValidationError("--mesh needs --players 2...8 (the same on every machine)") }
+            if !spectate {
+                guard let slot, (0..<players).contains(slot) else { throw ValidationError("--mesh needs --slot 0...\((players) - 1) (distinct per player), or --spectate") }
+            }
+            if lan { throw ValidationError("--lan discovery is not available yet: use --peer HOST:PORT (see docs/NETWORK.md)") }
+            if resolver != nil { throw ValidationError("--resolver is not wired into the demo yet: use --peer HOST:PORT (see docs/NETWORK.md)") }
+        }
         if replay != nil, record != nil { throw ValidationError("--replay and --record cannot be combined") }
         if replay != nil, mesh != nil { throw ValidationError("--replay plays a file locally; it cannot be combined with --mesh") }
         if let screenshot, !screenshot.lowercased().hasSuffix(".bmp") { throw ValidationError("--screenshot writes a BMP: give a path ending in .bmp") }
     }
 
     func run() throws {
-        if let mesh {
-            var stderr = StandardError()
-            print("error: not yet wired: --mesh \(mesh) (and --password/--peer/--resolver/--lan/--port/--spectate) need the UDP mesh transport, which is not in this build yet. Play locally against bots without these flags.", to: &stderr)
-            throw ExitCode(2)
-        }
         do {
             try play()
         } catch let error as DemoError {
@@ -94,8 +101,21 @@ struct MeshstepDemo: ParsableCommand {
             do { transport = ReplayTransport(replay: try Replay<TankInput>.decode(bytes)) } catch {
                 throw DemoError.replay("cannot play \(replay): \(error)")
             }
-        } else {
+        } else if let mesh {
+            var h = StableHasher()
+            for b in mesh.utf8 { h.combine(Int(b)) }
+            do {
+                transport = try MeshTransport(mesh: mesh, password: password, seeds: peer, port: port ?? 7500, players: players ?? 2,
+                                              slot: spectate ? nil : slot, seed: seed ?? h.finalize())
+            } catch { throw DemoError.network("\(error)") }
+        } else if headless {
+            // Headless runs as fast as it can, so its bots are in-memory peers: same lockstep
+            // sessions, deterministic, no wall clock (the screenshot test relies on it).
             transport = LocalTransport(bots: bots, seed: seed ?? UInt64(Date().timeIntervalSince1970 * 1000))
+        } else {
+            do { transport = try MeshTransport(bots: bots, seed: seed ?? UInt64(Date().timeIntervalSince1970 * 1000)) } catch {
+                throw DemoError.network("cannot open the loopback mesh for the bots: \(error)")
+            }
         }
 
         if headless {

@@ -8,6 +8,7 @@ enum DemoError: Error, CustomStringConvertible {
     case sdl(String)
     case asset(AssetError)
     case replay(String)
+    case network(String)
 
     var description: String {
         switch self {
@@ -15,6 +16,7 @@ enum DemoError: Error, CustomStringConvertible {
             "cannot open a window: \(reason)\n"
                 + "No display available? Run without a window: meshstep-demo --headless --frames 600 --screenshot shot.bmp"
         case let .sdl(reason): "SDL error: \(reason)"
+        case let .network(reason): "network: \(reason)"
         case let .asset(e): e.description
         case let .replay(reason): reason
         }

@@ -3,8 +3,13 @@
 // A UDP transport over the mesh implements the same protocol; the rest of the client does not
 // change. All calls into `LockstepSession` stay in this file.
 import Foundation
+import Logging
 import MeshstepArena
 import MeshstepLockstep
+import MeshstepMesh
+import MeshstepNet
+import NIOCore
+import NIOPosix
 
 /// One peer's row in the network HUD.
 struct PeerStatsView: Sendable {
@@ -202,5 +207,142 @@ struct HostPort: Sendable, Equatable, CustomStringConvertible {
         guard !host.isEmpty, let port = UInt16(portText), port > 0 else { return nil }
         self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         self.port = port
+    }
+}
+
+/// Real peers over the UDP mesh: the local player (or a spectator) plus, by default, `bots`
+/// in-process bot peers, each with its own socket on loopback, exactly as remote players would
+/// be. With a mesh name and discovery flags, the other players are other machines.
+final class MeshTransport: GameTransport {
+    let players: Int
+    let seed: UInt64
+    let inputDelay: Int
+    let localSlot: Int?
+    var kind: String { "udp mesh" }
+
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let me: LockstepPeer<TankInput>
+    private final class BotPeer {
+        let slot: Int
+        let peer: LockstepPeer<TankInput>
+        var game: TankArena
+        init(slot: Int, peer: LockstepPeer<TankInput>, game: TankArena) { self.slot = slot; self.peer = peer; self.game = game }
+    }
+    private var bots: [BotPeer] = []
+    private var closed = false
+    private var announcedStart = false
+
+    /// Local play: slot 0 is the keyboard, slots 1...bots are bots, all over loopback UDP.
+    init(bots: Int, seed: UInt64, inputDelay: Int = 3) throws {
+        players = bots + 1
+        self.seed = seed
+        self.inputDelay = inputDelay
+        localSlot = 0
+        let creds = try MeshCredentials(meshID: "demo-\(seed)", access: .password("demo-\(seed)"))
+        let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
+        let meshConfig = Self.meshConfiguration(players: players)
+        var meshes: [UDPMeshPeer] = []
+        for _ in 0..<players {
+            meshes.append(try UDPMeshPeer.start(credentials: creds, configuration: meshConfig, host: "127.0.0.1", port: 0, group: group))
+        }
+        for (i, m) in meshes.enumerated() { m.addSeeds(meshes.indices.filter { $0 != i }.map { meshes[$0].localAddress }) }
+        let logger = Logger(label: "meshstep.demo", factory: { _ in SwiftLogNoOpLogHandler() })
+        me = try LockstepPeer(mesh: meshes[0], configuration: config, role: .player(0), logger: logger)
+        for slot in 1..<players {
+            let peer = try LockstepPeer<TankInput>(mesh: meshes[slot], configuration: config, role: .player(slot), logger: logger)
+            self.bots.append(BotPeer(slot: slot, peer: peer, game: TankArena(players: players, seed: seed)))
+        }
+    }
+
+    /// Network play: join `mesh` as `slot` of `players` (or as a spectator when `slot` is nil).
+    init(mesh: String, password: String?, seeds: [String], port: Int, players: Int, slot: Int?, seed: UInt64, inputDelay: Int = 4) throws {
+        self.players = players
+        self.seed = seed
+        self.inputDelay = inputDelay
+        localSlot = slot
+        let creds = try MeshCredentials(meshID: mesh, access: password.map { .password($0) } ?? .open)
+        let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
+        var seedAddresses: [SocketAddress] = []
+        for s in seeds { seedAddresses.append(try parseHostPort(s)) }
+        let node = try UDPMeshPeer.start(credentials: creds, configuration: Self.meshConfiguration(players: players + 4),
+                                         host: "0.0.0.0", port: port, discovery: Discovery(seeds: seedAddresses), group: group)
+        let logger = Logger(label: "meshstep.demo", factory: { _ in SwiftLogNoOpLogHandler() })
+        me = try LockstepPeer(mesh: node, configuration: config, role: slot.map { .player($0) } ?? .spectator, logger: logger)
+    }
+
+    static func meshConfiguration(players: Int) -> MeshConfiguration {
+        var c = MeshConfiguration()
+        c.idealNeighbors = max(1, players - 1)
+        c.minNeighbors = max(1, min(2, players - 1))
+        c.maxNeighbors = min(64, players + 2)
+        c.minEagerLinks = 64
+        c.hopLimit = 2
+        c.keepaliveInterval = .milliseconds(500)
+        c.propagationFilter = { _ in .local }
+        return c
+    }
+
+    var nextInputTick: Int { me.withSession { $0.nextLocalTick } ?? 0 }
+
+    func submit(_ input: TankInput) {
+        guard !closed else { return }
+        me.submit(input)
+    }
+
+    func pollConfirmed() -> [(tick: Int, inputs: [TankInput?])] {
+        pumpBots()
+        return me.pollConfirmed()
+    }
+
+    func recordChecksum(tick: Int, checksum: UInt64) { me.recordChecksum(tick: tick, checksum: checksum) }
+
+    func pollEvents() -> [String] {
+        var lines: [String] = []
+        if !announcedStart, me.allPlayersPresent {
+            announcedStart = true
+            lines.append("all \(players) players connected over UDP")
+        }
+        for e in me.pollEvents() {
+            switch e {
+            case let .dropped(slot, tick): lines.append("P\(slot + 1) dropped at tick \(tick)")
+            case let .peerSilent(slot): lines.append("waiting for P\(slot + 1)...")
+            case let .desync(tick, slots, _): lines.append("DESYNC at tick \(tick) with " + slots.map { "P\($0 + 1)" }.joined(separator: ", "))
+            default: lines.append(e.description)
+            }
+        }
+        lines += me.pollErrors().map(\.description)
+        return lines
+    }
+
+    func stats() -> [PeerStatsView] {
+        var rows: [PeerStatsView] = []
+        if let localSlot { rows.append(PeerStatsView(slot: localSlot, name: "YOU", isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed)) }
+        for s in me.stats() {
+            rows.append(PeerStatsView(
+                slot: s.slot, name: bots.contains { $0.slot == s.slot } ? "BOT \(s.slot + 1)" : "P\(s.slot + 1)", isLocal: false,
+                pingMs: s.roundTrip.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000 },
+                ticksAhead: -s.framesAhead, kbpsIn: s.kbpsIn, connected: s.active))
+        }
+        return rows.sorted { $0.slot < $1.slot }
+    }
+
+    func shutdown() {
+        guard !closed else { return }
+        closed = true
+        // Disconnect(leaving) to every neighbor, then the sockets close.
+        me.leave()
+        for b in bots { b.peer.leave() }
+        try? group.syncShutdownGracefully()
+    }
+
+    /// The in-process bots play like any peer: apply what is confirmed, answer with an input.
+    private func pumpBots() {
+        for b in bots {
+            for r in b.peer.pollConfirmed() {
+                b.game.step(inputs: r.inputs)
+                b.peer.recordChecksum(tick: r.tick, checksum: b.game.checksum())
+                b.peer.submit(TankBot.input(for: b.slot, in: b.game, tick: r.tick))
+            }
+        }
     }
 }
