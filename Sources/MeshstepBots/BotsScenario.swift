@@ -230,20 +230,26 @@ extension BotsScenario {
         for i in 0..<players { slotOf[keys[i]] = i }
         func referral(_ j: Int) -> Referral { Referral(peer: keys[j], address: MeshSimulator.address(of: j)) }
         var rng = DeterministicRNG(seed: seed ^ 0x5EC7_A70B)
-        for i in 0..<nodes {
+        // The players' full mesh forms first; spectators attach afterwards, so they never take
+        // the room a player-to-player link needs (those links are protected as well).
+        for i in 0..<players {
             sim.start(i)
-            if i < players {
-                sim.withNode(i) { mesh, now in mesh.addCandidates((0..<players).filter { $0 != i }.map(referral), now: now) }
-            } else {
-                // A spectator knows a couple of players and a handful of other spectators.
-                var picks = [Int(rng.next() % UInt64(players)), Int(rng.next() % UInt64(players))]
-                for _ in 0..<6 where spectators > 1 { picks.append(players + Int(rng.next() % UInt64(spectators))) }
-                let unique = Array(Set(picks.filter { $0 != i })).sorted()
-                sim.withNode(i) { mesh, now in mesh.addCandidates(unique.map(referral), now: now) }
+            let others = (0..<players).filter { $0 != i }
+            sim.withNode(i) { mesh, now in
+                mesh.protect(others.map { keys[$0] })
+                return mesh.addCandidates(others.map(referral), now: now)
             }
         }
-        // The mesh forms before the first tick.
-        sim.run(for: .seconds(spectators > 0 ? 8 : 3))
+        sim.run(for: .seconds(3))
+        for i in players..<nodes {
+            sim.start(i)
+            // A spectator knows a couple of players and a handful of other spectators.
+            var picks = [Int(rng.next() % UInt64(players)), Int(rng.next() % UInt64(players))]
+            for _ in 0..<6 where spectators > 1 { picks.append(players + Int(rng.next() % UInt64(spectators))) }
+            let unique = Array(Set(picks.filter { $0 != i })).sorted()
+            sim.withNode(i) { mesh, now in mesh.addCandidates(unique.map(referral), now: now) }
+        }
+        if spectators > 0 { sim.run(for: .seconds(5)) }
 
         let inputDelay = self.inputDelay ?? Self.delay(forOneWay: latency + jitter, tickRate: tickRate)
         let config = LockstepConfiguration(players: players)
@@ -381,6 +387,13 @@ extension BotsScenario {
             if (0..<nodes).allSatisfy(done) { end = t; break }
         }
 
+        if debug {
+            for i in [0, 1, players] where i < nodes { print("node \(i) stats: \(String(describing: sim.node(i)?.stats)) neighbors \(sim.node(i)?.neighborInfo.count ?? 0)") }
+            for i in 0..<players {
+                let ns = sim.node(i)?.neighborInfo ?? []
+                print("player \(i): \(ns.filter { slotOf[$0.peer] != nil }.count) player links (\(ns.filter { slotOf[$0.peer] != nil && $0.eager }.count) eager), \(ns.count) in all")
+            }
+        }
         let survivors = (0..<players).filter { !crashed.contains($0) && sessions[$0].halted == nil }
         let watchers = survivors + (players..<nodes)
         // Input latency: submit of (slot, tick) until the last surviving peer confirmed it.

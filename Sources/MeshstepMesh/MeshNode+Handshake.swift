@@ -90,7 +90,7 @@ extension MeshNode {
             // Full. A joiner below the minimum would otherwise be turned away by every full node
             // of a mature mesh (HyParView's rule: always admit a joiner). Room is made only once
             // it has proven the password (at Confirm), so a spoofed Connect costs no link.
-            guard Int(m.degree) < configuration.minNeighbors, sheddableLink() != nil else {
+            guard Int(m.degree) < configuration.minNeighbors || protectedPeers.contains(m.sender), sheddableLink() != nil else {
                 return refuse(.meshFull, echo: m.nonce, to: address)
             }
         }
@@ -110,7 +110,7 @@ extension MeshNode {
     /// The least useful link whose peer reported more than the minimum of neighbors.
     func sheddableLink() -> PeerKey? {
         var best: Neighbor?
-        for n in neighbors.values where n.reportedDegree > configuration.minNeighbors {
+        for n in neighbors.values where n.reportedDegree > configuration.minNeighbors && !protectedPeers.contains(n.key) {
             if best.map({ n.utility < $0.utility }) ?? true { best = n }
         }
         return best?.key
@@ -136,7 +136,7 @@ extension MeshNode {
         guard neighbors[m.sender] == nil else { return refuse(.duplicateLink, echo: hs.remoteNonce, to: address) }
         if neighbors.count >= configuration.maxNeighbors {
             // Same rule as at Connect, now that the joiner is authenticated.
-            guard hs.remoteDegree < configuration.minNeighbors, let shed = sheddableLink() else {
+            guard hs.remoteDegree < configuration.minNeighbors || protectedPeers.contains(m.sender), let shed = sheddableLink() else {
                 return refuse(.meshFull, echo: hs.remoteNonce, to: address)
             }
             closeLink(shed, reason: .notUseful, now: now, notify: true)

@@ -37,7 +37,7 @@ extension MeshNode {
             return
         }
         c.failures += 1
-        if c.failures >= 4 {
+        if c.failures >= 4, !(c.key.map { protectedPeers.contains($0) } ?? false) {
             candidates[address] = nil
             return
         }
@@ -61,6 +61,12 @@ extension MeshNode {
     mutating func maintain(now: MeshTime) {
         guard running else { return }
         let c = configuration
+        // Protected peers (a lockstep session's players) first: dial any that is not linked.
+        if !protectedPeers.isEmpty {
+            for address in dialable(now: now) where candidates[address]?.key.map({ protectedPeers.contains($0) }) == true {
+                connect(to: address, now: now)
+            }
+        }
         var wanted = c.idealNeighbors - neighbors.count - outgoing.count
         if wanted > 0 {
             var pool = dialable(now: now)
@@ -84,7 +90,7 @@ extension MeshNode {
             // Close the least useful trusted link whose other end also has more than it needs.
             var victim: PeerKey?
             var lowest = Int.max
-            for n in neighbors.values where n.utilitySamples >= 32 && n.reportedDegree > c.idealNeighbors && n.utility < lowest {
+            for n in neighbors.values where n.utilitySamples >= 32 && n.reportedDegree > c.idealNeighbors && n.utility < lowest && !protectedPeers.contains(n.key) {
                 lowest = n.utility
                 victim = n.key
             }

@@ -50,6 +50,8 @@ public struct MeshNode: Sendable {
     var summaryCursor = 0
     /// Origins of the newest messages, oldest first (at most half a summary).
     var recentOrigins: [PeerKey] = []
+    /// Links to these peers are never shed or pruned for being less useful (see ``protect(_:)``).
+    var protectedPeers: Set<PeerKey> = []
     /// Answers to handshake messages, across all sources.
     var handshakeBucket: TokenBucket
 
@@ -97,6 +99,14 @@ public struct MeshNode: Sendable {
     // MARK: - Public API
 
     public var key: PeerKey { identity.key }
+
+    /// Keeps the links to `peers` whatever their measured utility: they are never shed to admit a
+    /// starving joiner nor pruned above the ideal degree. A lockstep session protects its
+    /// players' links, so spectators joining the players' nodes never cost a player-to-player
+    /// link (which would add a hop to every frame).
+    public mutating func protect(_ peers: [PeerKey]) {
+        protectedPeers.formUnion(peers)
+    }
     /// True while the node has at least one neighbor.
     public var isOnline: Bool { !neighbors.isEmpty }
     public var neighborCount: Int { neighbors.count }

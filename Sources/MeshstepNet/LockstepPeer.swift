@@ -183,6 +183,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
                 keyOf[claimed] = message.origin
                 slotOf[message.origin] = claimed
                 slot = claimed
+                mesh.mesh.protect([message.origin])
                 logger.debug("slot \(claimed) is \(message.origin)")
             } else {
                 // The slot belongs to someone else: report, never apply.

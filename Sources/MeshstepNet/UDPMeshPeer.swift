@@ -165,6 +165,11 @@ public final class UDPMeshPeer: @unchecked Sendable {
         (try? eventLoop.submit { self.mesh.neighborInfo }.wait()) ?? []
     }
 
+    /// Keeps the links to `peers` (see ``MeshNode/protect(_:)``).
+    public func protect(_ peers: [PeerKey]) {
+        eventLoop.execute { self.mesh.protect(peers) }
+    }
+
     /// Refusals seen while joining (wrong password, wrong mesh...), oldest first.
     public func refusalsSeen() -> [(address: MeshAddress, reason: DisconnectReason)] {
         (try? eventLoop.submit { self.refusals }.wait()) ?? []

@@ -110,14 +110,29 @@ struct Bot: ParsableCommand {
         let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed)
         let bytesBefore = mesh.stats().bytesSent
         var lobbyError: (any Error)?
-        runRealtime(bots: [bot], ticks: ticks, tickRate: 60, deadline: .seconds(Int64(ticks / 60 + startTimeout + 60))) { _ in }
-        if !peer.allPlayersPresent { lobbyError = peer.pollErrors().first }
-        if bot.applied >= ticks { peer.linger(untilAckedThrough: ticks - 1, timeout: .seconds(3)) }
+        // The lobby: give up when the start timeout passes (the peer reports who is missing),
+        // not only after the whole match's deadline.
+        while !peer.allPlayersPresent, lobbyError == nil {
+            lobbyError = peer.pollErrors().first
+            if lobbyError == nil { Thread.sleep(forTimeInterval: 0.005) }
+        }
+        if lobbyError == nil {
+            runRealtime(bots: [bot], ticks: ticks, tickRate: 60, deadline: .seconds(Int64(ticks / 60 + startTimeout + 60))) { _ in }
+        }
+        // The match's outcome, before lingering: peers that finish first leave, and a halt or a
+        // drop noticed while we wait for the last acks is not part of the match.
+        let halted = peer.halted
+        let drops = (peer.withSession { $0.dropTick } ?? []).enumerated().compactMap { i, t in t.map { ["slot": i, "tick": $0] } }
+        if bot.applied >= ticks {
+            peer.linger(untilAckedThrough: ticks - 1, timeout: .seconds(3))
+            // Keep acknowledging the others' last inputs a little longer (the frame pump resends
+            // every frame interval), so nobody waits in vain for an ack lost as we leave.
+            Thread.sleep(forTimeInterval: 0.25)
+        }
         let bytes = mesh.stats().bytesSent - bytesBefore
         var latencies = peer.takeAckLatencies().map(\.milliseconds).sorted()
         if latencies.isEmpty { latencies = [0] }
         func pct(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        let drops = (peer.withSession { $0.dropTick } ?? []).enumerated().compactMap { i, t in t.map { ["slot": i, "tick": $0] } }
         let events = bot.events + peer.pollEvents()
         let desyncs = events.filter { if case .desync = $0 { true } else { false } }.count
         peer.leave()
@@ -127,7 +142,7 @@ struct Bot: ParsableCommand {
             "ticks_completed": bot.applied, "final_tick": finalTick,
             "checksum_at_final_tick": String(bot.game.checksum()),
             "drops": drops, "desyncs": desyncs,
-            "halted": peer.halted.map { ["slot": slot, "reason": $0.description] as [String: Any] } as Any? ?? NSNull(),
+            "halted": halted.map { ["slot": slot, "reason": $0.description] as [String: Any] } as Any? ?? NSNull(),
             "input_latency_ms_p50": pct(0.5), "input_latency_ms_p99": pct(0.99),
             "input_latency_kind": "submit to acknowledged by every peer (an upper bound: includes the way back)",
             "stall_ticks": bot.stalls, "longest_stall_ms": Double(bot.longestStall) * 1000 / 60,
@@ -139,10 +154,10 @@ struct Bot: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("bot \(slot): \(bot.applied)/\(ticks) ticks, final tick \(finalTick) checksum \(bot.game.checksum()), drops \(drops), desyncs \(desyncs)\(peer.halted.map { ", halted: \($0)" } ?? "")")
+            print("bot \(slot): \(bot.applied)/\(ticks) ticks, final tick \(finalTick) checksum \(bot.game.checksum()), drops \(drops), desyncs \(desyncs)\(halted.map { ", halted: \($0)" } ?? "")")
         }
         if let lobbyError { throw fail(lobbyError) }
-        if bot.applied < ticks && peer.halted == nil { throw fail(ValidationError("the match did not finish in time")) }
+        if bot.applied < ticks && halted == nil { throw fail(ValidationError("the match did not finish in time")) }
     }
 }
 

@@ -1,0 +1,126 @@
+// Raw UDP baselines on loopback, for docs/BENCHMARKS.md (same machine, same run as Meshstep's
+// figures): ping-pong round trip (one-way = half of it) and a recv-then-send relay.
+//   gcc -O2 -pthread -o /tmp/udp-baseline Benchmarks/udp-baseline.c && /tmp/udp-baseline
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static int bound_socket(struct sockaddr_in *addr) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, (struct sockaddr *)addr, sizeof *addr);
+    socklen_t len = sizeof *addr;
+    getsockname(fd, (struct sockaddr *)addr, &len);
+    return fd;
+}
+
+static int echo_fd;
+static volatile int stop_echo;
+static void *echo(void *arg) {
+    (void)arg;
+    char buf[2048];
+    struct sockaddr_in from;
+    while (!stop_echo) {
+        socklen_t len = sizeof from;
+        ssize_t n = recvfrom(echo_fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &len);
+        if (n > 0) sendto(echo_fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+    }
+    return NULL;
+}
+
+static int cmp(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int relay_fd, sink_fd;
+static struct sockaddr_in sink_addr;
+static volatile int stop_relay;
+static void *relay(void *arg) {
+    (void)arg;
+    char buf[2048];
+    while (!stop_relay) {
+        ssize_t n = recv(relay_fd, buf, sizeof buf, 0);
+        if (n > 0) sendto(relay_fd, buf, (size_t)n, 0, (struct sockaddr *)&sink_addr, sizeof sink_addr);
+    }
+    return NULL;
+}
+static volatile uint64_t sunk;
+static void *sink(void *arg) {
+    (void)arg;
+    char buf[2048];
+    while (!stop_relay) {
+        if (recv(sink_fd, buf, sizeof buf, 0) > 0) sunk++;
+    }
+    return NULL;
+}
+
+int main(void) {
+    // Ping-pong: 20,000 round trips of a 100-byte datagram.
+    struct sockaddr_in echo_addr, ping_addr;
+    echo_fd = bound_socket(&echo_addr);
+    int ping_fd = bound_socket(&ping_addr);
+    pthread_t t;
+    pthread_create(&t, NULL, echo, NULL);
+    enum { N = 20000 };
+    static uint64_t rtt[N];
+    char buf[2048] = {0};
+    for (int i = 0; i < N; i++) {
+        uint64_t t0 = now_ns();
+        sendto(ping_fd, buf, 100, 0, (struct sockaddr *)&echo_addr, sizeof echo_addr);
+        recv(ping_fd, buf, sizeof buf, 0);
+        rtt[i] = now_ns() - t0;
+    }
+    qsort(rtt, N, sizeof rtt[0], cmp);
+    printf("raw UDP ping-pong over loopback, 100-byte datagrams, %d round trips\n", N);
+    printf("  round trip p50 %.1f us, p99 %.1f us; one-way (half) p50 %.1f us, p99 %.1f us\n",
+           rtt[N / 2] / 1e3, rtt[N * 99 / 100] / 1e3, rtt[N / 2] / 2e3, rtt[N * 99 / 100] / 2e3);
+    stop_echo = 1;
+    sendto(ping_fd, buf, 1, 0, (struct sockaddr *)&echo_addr, sizeof echo_addr);
+    pthread_join(t, NULL);
+
+    // Relay: a sender blasts 200-byte datagrams at a relay that receives and re-sends each one
+    // to a sink; datagrams per second arriving at the sink over 2 seconds.
+    struct sockaddr_in relay_addr, send_addr;
+    relay_fd = bound_socket(&relay_addr);
+    sink_fd = bound_socket(&sink_addr);
+    int send_fd = bound_socket(&send_addr);
+    int big = 4 << 20;
+    setsockopt(relay_fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    setsockopt(sink_fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    pthread_t r, s;
+    pthread_create(&r, NULL, relay, NULL);
+    pthread_create(&s, NULL, sink, NULL);
+    uint64_t start = now_ns(), sent = 0;
+    uint64_t sunk0 = 0;
+    while (now_ns() - start < 2000000000ull) {
+        sendto(send_fd, buf, 200, 0, (struct sockaddr *)&relay_addr, sizeof relay_addr);
+        sent++;
+        if (sent % 64 == 0) usleep(1);
+    }
+    double seconds = (now_ns() - start) / 1e9;
+    uint64_t relayed = sunk - sunk0;
+    printf("raw UDP recv-then-send relay over loopback, 200-byte datagrams\n");
+    printf("  %.0f datagrams/s relayed (%.0f/s offered)\n", relayed / seconds, sent / seconds);
+    stop_relay = 1;
+    sendto(send_fd, buf, 1, 0, (struct sockaddr *)&relay_addr, sizeof relay_addr);
+    sendto(send_fd, buf, 1, 0, (struct sockaddr *)&sink_addr, sizeof sink_addr);
+    pthread_join(r, NULL);
+    pthread_join(s, NULL);
+    return 0;
+}
