@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "MeshstepSimulation", targets: ["MeshstepSimulation"]),
         .library(name: "MeshstepLockstep", targets: ["MeshstepLockstep"]),
         .library(name: "MeshstepBots", targets: ["MeshstepBots"]),
+        .library(name: "MeshstepResolver", targets: ["MeshstepResolver"]),
         .executable(name: "meshstep", targets: ["meshstep"]),
     ],
     dependencies: [
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // Versioned binary codec. No dependencies, so the fuzzer can compile it alone.
@@ -54,11 +56,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Resolver service: a sans-IO core (service and client values) plus a SwiftNIO UDP server.
+        .target(
+            name: "MeshstepResolver",
+            dependencies: [
+                "MeshstepWire",
+                "MeshstepMesh",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "meshstep",
             dependencies: [
                 "MeshstepSimulation",
                 "MeshstepBots",
+                "MeshstepResolver",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -77,6 +93,15 @@ let package = Package(
         .testTarget(name: "MeshstepMeshTests", dependencies: ["MeshstepMesh"], swiftSettings: strict),
         .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepBots"], swiftSettings: strict),
         .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: strict),
+        .testTarget(
+            name: "MeshstepResolverTests",
+            dependencies: [
+                "MeshstepResolver",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
