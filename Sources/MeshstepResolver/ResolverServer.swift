@@ -21,7 +21,7 @@ public enum ResolverServerError: Error, Equatable, Sendable, CustomStringConvert
     public var description: String {
         switch self {
         case let .portInUse(host, port, detail):
-            "port \(port) is in use (\(detail) on \(host)); pick another with --port"
+            "port \(port) is in use (\(detail)); pick another with --port"
         case let .invalidHost(host, detail):
             "cannot listen on host \"\(host)\" (\(detail)); pass an IP address of this machine, 0.0.0.0 for all IPv4 addresses or :: for IPv6 and IPv4"
         case let .invalidPort(port):
@@ -119,7 +119,7 @@ public final class ResolverServer: Sendable {
         } catch {
             try? ownedGroup?.syncShutdownGracefully()
             if let io = error as? IOError, io.errnoCode == EADDRINUSE {
-                throw .portInUse(host: host, port: port, detail: "another program is bound to UDP \(host):\(port)")
+                throw .portInUse(host: host, port: port, detail: "another program is bound to UDP \(host) port \(port)")
             }
             throw .bindFailed(host: host, port: port, detail: "\(error)")
         }
