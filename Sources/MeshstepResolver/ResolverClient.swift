@@ -48,8 +48,8 @@ public enum ResolverClientError: Error, Equatable, Sendable, CustomStringConvert
 public enum ResolverClientEvent: Sendable, Equatable {
     /// The resolver acknowledged a register. `created` is false for an ordinary refresh.
     case registered(ttlSeconds: UInt32, created: Bool)
-    /// The resolver had lost this node's registration (it restarted or expired it) and the
-    /// client registered again by itself.
+    /// The resolver had lost this node's registration (it restarted, or expired it while it was
+    /// unreachable) and the client registered again by itself.
     case reregistered
     /// The answer to ``ResolverClient/resolve(maxPeers:now:wallClock:)``. No peers means the
     /// mesh is unknown to the resolver (or only this node is in it).
@@ -120,6 +120,8 @@ public struct ResolverClient: Sendable {
     private var pendingResolve: Pending?
     private var pendingUnregister: Pending?
     private var lastTimestamp: UInt64 = 0
+    /// An acknowledged registration existed since the last ``register(now:wallClock:)``.
+    private var wasRegistered = false
     private var rng: DeterministicRNG
 
     /// - Parameters:
@@ -150,6 +152,7 @@ public struct ResolverClient: Sendable {
     /// Registers now and keeps the registration alive until ``unregister(now:wallClock:)``.
     public mutating func register(now: MeshTime, wallClock: UInt64) -> [ResolverClientAction] {
         wantsRegistration = true
+        wasRegistered = false
         pendingUnregister = nil
         return sendRegister(now: now, wallClock: wallClock)
     }
@@ -269,8 +272,9 @@ public struct ResolverClient: Sendable {
         switch message {
         case let .ack(a):
             pendingRegister = nil
-            let lost = isRegistered && a.created
+            let lost = wasRegistered && a.created
             isRegistered = true
+            wasRegistered = true
             let ttl = Double(max(a.ttlSeconds, 1))
             refreshAt = now + .nanoseconds(Int64(ttl * configuration.refreshFraction * 1e9))
             out.append(.event(lost ? .reregistered : .registered(ttlSeconds: a.ttlSeconds, created: a.created)))

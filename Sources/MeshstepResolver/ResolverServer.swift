@@ -20,7 +20,7 @@ public enum ResolverServerError: Error, Equatable, Sendable, CustomStringConvert
 
     public var description: String {
         switch self {
-        case let .portInUse(host, port, detail):
+        case let .portInUse(_, port, detail):
             "port \(port) is in use (\(detail)); pick another with --port"
         case let .invalidHost(host, detail):
             "cannot listen on host \"\(host)\" (\(detail)); pass an IP address of this machine, 0.0.0.0 for all IPv4 addresses or :: for IPv6 and IPv4"
