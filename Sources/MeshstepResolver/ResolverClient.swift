@@ -342,7 +342,8 @@ public struct ResolverClient: Sendable {
 
     private mutating func resolveBytes(_ p: inout Pending, now: MeshTime) -> [UInt8] {
         scheduleRetry(&p, now: now)
-        return ResolverMessage.resolve(ResolveRequest(requestID: p.requestID, mesh: mesh, maxPeers: p.maxPeers, exclude: identity.key)).encode()
+        return ResolverMessage.resolve(ResolveRequest(requestID: p.requestID, mesh: mesh, maxPeers: p.maxPeers, exclude: identity.key,
+                                                     padding: ResolveRequest.padding(toSize: ResolverWire.paddedResolveSize, exclude: identity.key))).encode()
     }
 
     /// Resolver-adjusted wall clock, strictly increasing.

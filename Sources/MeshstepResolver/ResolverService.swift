@@ -207,7 +207,7 @@ public struct ResolverService: Sendable {
         switch message {
         case let .register(m): handleRegister(m, message: message, source: source, now: now, wallClock: wallClock, into: &out)
         case let .unregister(m): handleUnregister(m, message: message, source: source, wallClock: wallClock, into: &out)
-        case let .resolve(m): handleResolve(m, source: source, into: &out)
+        case let .resolve(m): handleResolve(m, requestSize: bytes.count, source: source, into: &out)
         case .resolved, .ack, .error:
             stats.unexpected += 1
             out.append(.log(.debug, "drop \(message.kind) from \(source): resolvers only take requests"))
@@ -317,7 +317,7 @@ public struct ResolverService: Sendable {
         send(.ack(AckAnswer(requestID: m.requestID, ttlSeconds: 0, created: false, serverTime: wallClock)), to: source, into: &out)
     }
 
-    private mutating func handleResolve(_ m: ResolveRequest, source: MeshAddress, into out: inout [ResolverServiceAction]) {
+    private mutating func handleResolve(_ m: ResolveRequest, requestSize: Int, source: MeshAddress, into out: inout [ResolverServiceAction]) {
         stats.resolves += 1
         let entry = meshes[m.mesh] ?? MeshEntry()
         var candidates = entry.order.count
@@ -341,17 +341,31 @@ public struct ResolverService: Sendable {
                 chosen.append(v)
             }
         }
-        let peers = chosen.map { i -> ResolvedPeer in
+        // Anti-amplification: the answer stays within a multiple of the request's size.
+        var budget = ResolverWire.amplificationFactor * requestSize - Self.resolvedHeaderSize
+        var peers: [ResolvedPeer] = []
+        for i in chosen {
             let index = skip.map { i >= $0 ? i + 1 : i } ?? i
             let key = entry.order[index]
-            return ResolvedPeer(peer: key, addresses: entry.peers[key]!.addresses)
+            let peer = ResolvedPeer(peer: key, addresses: entry.peers[key]!.addresses)
+            let size = Self.encodedSize(peer)
+            if size > budget { break }
+            budget -= size
+            peers.append(peer)
         }
-        out.append(.log(.debug, "resolve mesh=\(m.mesh) from \(source): \(peers.count) of \(entry.order.count)"))
+        out.append(.log(.debug, "resolve mesh=\(m.mesh) from \(source): \(peers.count) of \(entry.order.count)\(peers.count < chosen.count ? " (answer capped at \(ResolverWire.amplificationFactor)x the \(requestSize)-byte request; pad it)" : "")"))
         let answer = ResolvedAnswer(requestID: m.requestID, registeredCount: UInt32(clamping: entry.order.count), excludedIsRegistered: skip != nil, peers: peers)
         send(.resolved(answer), to: source, into: &out)
     }
 
     // MARK: Helpers
+
+    /// Header, request ID, registered count, flags and peer count of a `Resolved`.
+    static let resolvedHeaderSize = ResolverWire.headerSize + 8 + 4 + 1 + 1
+
+    static func encodedSize(_ p: ResolvedPeer) -> Int {
+        Wire.keySize + 1 + p.addresses.prefix(ResolverWire.maxAddresses).reduce(0) { $0 + ($1.isIPv4 ? 7 : 19) }
+    }
 
     /// Claimed addresses with unspecified IPs replaced by the source's, plus the source itself
     /// when asked; without duplicates, at most ``ResolverWire/maxAddresses``.

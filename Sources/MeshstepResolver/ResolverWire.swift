@@ -19,6 +19,12 @@ public enum ResolverWire {
     public static let maxAddresses = 4
     /// Most peers one `Resolved` answer carries.
     public static let maxPeersPerAnswer = 10
+    /// Anti-amplification: an answer is never more than this many times the size of the
+    /// request it answers, so a spoofed source gains little. Clients pad resolve requests
+    /// (``ResolveRequest/padding``) to get full answers.
+    public static let amplificationFactor = 3
+    /// The resolve size ``ResolverClient`` pads to: 3 x 400 covers the largest answer (1108 bytes).
+    public static let paddedResolveSize = 400
     /// Size of a mesh digest on the resolver wire (the same digest the mesh handshake uses).
     public static let meshDigestSize = Wire.meshDigestSize
     /// Domain separator prepended to every signed resolver transcript.
@@ -146,12 +152,22 @@ public struct ResolveRequest: Hashable, Sendable {
     /// Usually the requester's own key: left out of the answer, and the answer says whether
     /// this key is registered.
     public var exclude: PeerKey?
+    /// Zero bytes appended to the request. The resolver keeps its answer within
+    /// ``ResolverWire/amplificationFactor`` times the request's size, so a request that wants
+    /// many peers must be padded (``ResolverWire/paddedResolveSize`` always suffices).
+    public var padding: Int
 
-    public init(requestID: UInt64, mesh: ResolverMeshID, maxPeers: UInt8, exclude: PeerKey?) {
+    public init(requestID: UInt64, mesh: ResolverMeshID, maxPeers: UInt8, exclude: PeerKey?, padding: Int = 0) {
         self.requestID = requestID
         self.mesh = mesh
         self.maxPeers = maxPeers
         self.exclude = exclude
+        self.padding = padding
+    }
+
+    /// The padding that makes the encoded request `size` bytes long (0 if it is longer already).
+    public static func padding(toSize size: Int, exclude: PeerKey?) -> Int {
+        max(0, min(size, ResolverWire.maxDatagramSize) - (ResolverWire.headerSize + 8 + ResolverWire.meshDigestSize + 2 + (exclude == nil ? 0 : Wire.keySize)))
     }
 }
 
@@ -294,6 +310,7 @@ public enum ResolverMessage: Hashable, Sendable {
             w.raw(m.mesh.digest)
             w.u8(m.maxPeers)
             if let e = m.exclude { w.u8(1); w.raw(e.bytes) } else { w.u8(0) }
+            w.raw(repeatElement(UInt8(0), count: max(0, min(m.padding, ResolverWire.maxDatagramSize))))
         case let .resolved(m):
             w.u32(m.registeredCount)
             w.u8(m.excludedIsRegistered ? 1 : 0)
@@ -372,7 +389,9 @@ public enum ResolverMessage: Hashable, Sendable {
             case 1: exclude = PeerKey(bytes: try r.raw(Wire.keySize))
             default: throw .invalidValue(field: "resolve.hasExclude")
             }
-            message = .resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: maxPeers, exclude: exclude))
+            let padding = r.remaining
+            guard try r.raw(padding).allSatisfy({ $0 == 0 }) else { throw .invalidValue(field: "resolve.padding") }
+            message = .resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: maxPeers, exclude: exclude, padding: padding))
         case .resolved:
             let count = try r.u32()
             let flags = try r.u8()

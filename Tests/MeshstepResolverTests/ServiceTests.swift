@@ -13,6 +13,7 @@ struct WireFormatTests {
             .unregister(UnregisterRequest(requestID: 8, mesh: arena, peer: a.key, timestamp: epoch + 1).signed(by: a)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 10, exclude: a.key)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil)),
+            .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil, padding: 100)),
             .resolved(ResolvedAnswer(requestID: 10, registeredCount: 3, excludedIsRegistered: true, peers: [ResolvedPeer(peer: a.key, addresses: [ip(1, 2, 3, 4, port: 5)])])),
             .ack(AckAnswer(requestID: 11, ttlSeconds: 30, created: true, serverTime: epoch)),
             .error(ErrorAnswer(requestID: 12, code: .meshFull, serverTime: epoch)),
@@ -26,7 +27,7 @@ struct WireFormatTests {
 
     @Test("byte layout of a resolve request")
     func resolveLayout() {
-        let bytes = resolveBytes(max: 5, exclude: nil, requestID: 0x0102_0304_0506_0708)
+        let bytes = resolveBytes(max: 5, exclude: nil, requestID: 0x0102_0304_0506_0708, size: 0)
         #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 1, 3, 1, 2, 3, 4, 5, 6, 7, 8])
         #expect(Array(bytes[12..<28]) == arena.digest)
         #expect(Array(bytes[28...]) == [5, 0])
@@ -44,13 +45,14 @@ struct WireFormatTests {
 
     @Test("decoders reject bad input with the right error")
     func rejects() {
-        let good = resolveBytes()
+        let good = resolveBytes(size: 0)
         #expect(throws: WireError.badMagic) { try ResolverMessage.decode([0x4D, 0x53] + Array(good.dropFirst(2))) }
         #expect(throws: WireError.unsupportedVersion(2)) { try ResolverMessage.decode(Array(good.prefix(2)) + [2] + Array(good.dropFirst(3))) }
         #expect(throws: WireError.unknownKind(9)) { try ResolverMessage.decode(Array(good.prefix(3)) + [9] + Array(good.dropFirst(4))) }
-        #expect(throws: WireError.trailingBytes(count: 1)) { try ResolverMessage.decode(good + [0]) }
+        #expect(throws: WireError.invalidValue(field: "resolve.padding")) { try ResolverMessage.decode(good + [0, 1]) }
         #expect(throws: WireError.truncated(offset: 29, needed: 1)) { try ResolverMessage.decode(Array(good.dropLast())) }
         #expect(throws: WireError.invalidValue(field: "resolve.maxPeers")) { try ResolverMessage.decode(resolveBytes(max: 11)) }
+        #expect(throws: WireError.trailingBytes(count: 1)) { try ResolverMessage.decode(ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 1)).encode() + [0]) }
         #expect(throws: WireError.oversized(size: 1201, limit: 1200)) { try ResolverMessage.decode([UInt8](repeating: 0, count: 1201)) }
         var five = registerBytes(identity(1), timestamp: epoch)
         five[12 + 16 + 32 + 1 + 4 + 8] = 5 // address count
@@ -171,6 +173,25 @@ struct ServiceTests {
             #expect(!sample.contains(identity(1).key))
         }
         #expect(Set(a.flatMap { $0 }) == all.subtracting([identity(1).key]))
+    }
+
+    @Test("answers stay within three times the request's size")
+    func antiAmplification() {
+        var s = ResolverService(seed: 1)
+        let clock = Clock()
+        for i in 1...10 {
+            _ = s.receive(registerBytes(identity(UInt8(i)), timestamp: clock.wall), from: ip(192, 0, 2, UInt8(i), port: 1), now: clock.now, wallClock: clock.wall)
+        }
+        // 30-byte request: 90 bytes allowed = 18 header + two 40-byte peers at most... 98 > 90: one.
+        for (size, expected) in [(0, 1), (100, 7), (ResolverWire.paddedResolveSize, 10)] {
+            let request = resolveBytes(size: size)
+            let out = s.receive(request, from: source, now: clock.now, wallClock: clock.wall)
+            guard case let .send(reply, _)? = out.first(where: { if case .send = $0 { true } else { false } }),
+                  case let .resolved(answer) = try? ResolverMessage.decode(reply) else { Issue.record("no answer"); continue }
+            #expect(answer.peers.count == expected, "request of \(request.count) bytes")
+            #expect(reply.count <= 3 * request.count)
+            #expect(answer.registeredCount == 10)
+        }
     }
 
     @Test("a forged signature is refused and counted; nothing is stored")

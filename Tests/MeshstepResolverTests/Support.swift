@@ -35,8 +35,8 @@ func unregisterBytes(_ id: NodeIdentity, peer: PeerKey? = nil, mesh: ResolverMes
     return ResolverMessage.unregister(forged).encode()
 }
 
-func resolveBytes(mesh: ResolverMeshID = arena, max: UInt8 = 10, exclude: PeerKey? = nil, requestID: UInt64 = 3) -> [UInt8] {
-    ResolverMessage.resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: max, exclude: exclude)).encode()
+func resolveBytes(mesh: ResolverMeshID = arena, max: UInt8 = 10, exclude: PeerKey? = nil, requestID: UInt64 = 3, size: Int = ResolverWire.paddedResolveSize) -> [UInt8] {
+    ResolverMessage.resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: max, exclude: exclude, padding: ResolveRequest.padding(toSize: size, exclude: exclude))).encode()
 }
 
 /// The decoded answers among a service's actions.
