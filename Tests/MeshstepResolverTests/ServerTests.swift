@@ -197,3 +197,38 @@ struct ResolverCLITests {
         #expect(log.contains("register mesh=\(arena) peer=\(identity(3).key) addresses=127.0.0.1:\(socket.port)"), "log: \(log)")
     }
 }
+
+@Suite("HOST:PORT parsing")
+struct EndpointTests {
+    @Test("accepted forms")
+    func accepted() throws {
+        #expect(try ResolverEndpoint.split("192.0.2.1:7400") == ("192.0.2.1", 7400))
+        #expect(try ResolverEndpoint.split("[2001:db8::1]:7400") == ("2001:db8::1", 7400))
+        #expect(try ResolverEndpoint.split("resolver.example.org:1") == ("resolver.example.org", 1))
+        #expect(MeshAddress(try ResolverEndpoint.resolve("127.0.0.1:7400")) == ip(127, 0, 0, 1, port: 7400))
+        #expect(MeshAddress(try ResolverEndpoint.resolve("localhost:7400"))?.port == 7400)
+    }
+
+    @Test("rejected forms say how to write it", arguments: [
+        ("192.0.2.1", ResolverAddressError.missingPort("192.0.2.1")),
+        ("2001:db8::1:7400", .missingPort("2001:db8::1:7400")),
+        (":7400", .missingPort(":7400")),
+        ("[::1]7400", .missingPort("[::1]7400")),
+        ("192.0.2.1:0", .invalidPort("192.0.2.1:0")),
+        ("192.0.2.1:x", .invalidPort("192.0.2.1:x")),
+        ("192.0.2.1:70000", .invalidPort("192.0.2.1:70000")),
+    ])
+    func rejected(_ text: String, _ expected: ResolverAddressError) {
+        #expect(throws: expected) { try ResolverEndpoint.split(text) }
+    }
+
+    @Test("an unknown host is a typed error")
+    func unknownHost() {
+        #expect {
+            try ResolverEndpoint.resolve("no-such-host.invalid:7400")
+        } throws: { error in
+            guard case .unknownHost("no-such-host.invalid", _)? = error as? ResolverAddressError else { return false }
+            return "\(error)".contains("check the spelling")
+        }
+    }
+}
