@@ -97,6 +97,38 @@ struct ServerTests {
         #expect(server.stop() == stats)
     }
 
+    @Test("a client re-registers with a restarted server on the same port")
+    func restartOnSamePort() throws {
+        let first = try ResolverServer.start(host: "127.0.0.1", port: 0, logger: Logger(label: "test.resolver"))
+        let port = first.localPort
+        let socket = try LoopbackSocket()
+        var client = try ResolverClient(identity: identity(6), mesh: arena, addresses: [], seed: 6)
+        #expect(drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port) == [.registered(ttlSeconds: 30, created: true)])
+        #expect(first.stop().registrations == 1)
+        let second = try ResolverServer.start(host: "127.0.0.1", port: port, logger: Logger(label: "test.resolver"))
+        defer { second.stop() }
+        // The refresh is due a third of the TTL later; tell the client it is that time.
+        let due = try #require(client.nextDeadline)
+        #expect(drive(client.tick(now: due, wallClock: wallClockNow()), &client, over: socket, port: port) == [.reregistered])
+        #expect(second.stats().registrations == 1)
+    }
+
+    @Test("the server's repeated task expires registrations (TTL 1 s, real time)")
+    func realExpiry() throws {
+        var configuration = ResolverConfiguration()
+        configuration.ttlSeconds = 1
+        let server = try ResolverServer.start(host: "127.0.0.1", port: 0, configuration: configuration, logger: Logger(label: "test.resolver"))
+        defer { server.stop() }
+        let socket = try LoopbackSocket()
+        var client = try ResolverClient(identity: identity(7), mesh: arena, addresses: [], seed: 7)
+        #expect(drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: server.localPort) == [.registered(ttlSeconds: 1, created: true)])
+        // Expiry runs once a second: poll the counters for up to 5 s.
+        let deadline = Date().addingTimeInterval(5)
+        while server.stats().expired == 0 && Date() < deadline { usleep(100_000) }
+        let stats = server.stats()
+        #expect(stats.expired == 1 && stats.registrations == 0 && stats.meshes == 0)
+    }
+
     @Test("bound to ::, the server answers IPv4 clients and registers them as IPv4")
     func dualStack() throws {
         let server: ResolverServer
