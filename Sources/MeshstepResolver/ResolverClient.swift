@@ -20,6 +20,7 @@ public struct ResolverClientConfiguration: Sendable, Equatable {
     /// public address, when there is one).
     public var includeObservedAddress = true
 
+    /// The defaults: TTL 30 s, refresh at a third, retries from 0.5 s to 8 s, unreachable after 5.
     public init() {}
 }
 
@@ -98,8 +99,11 @@ public struct ResolverClient: Sendable {
         var corrections = 0
     }
 
+    /// The node key that signs registrations.
     public let identity: NodeIdentity
+    /// The mesh this client registers in and resolves.
     public let mesh: ResolverMeshID
+    /// Timers and retry policy.
     public let configuration: ResolverClientConfiguration
     /// Addresses this node registers (unspecified IPs mean "the address the resolver sees").
     public private(set) var addresses: [MeshAddress]

@@ -34,6 +34,7 @@ public struct ResolverConfiguration: Sendable, Equatable {
     /// first.
     public var maxTrackedSources = 4096
 
+    /// The defaults described on each property.
     public init() {}
 
     /// Checks every field.
@@ -55,14 +56,17 @@ public struct ResolverConfiguration: Sendable, Equatable {
 /// Counters of a ``ResolverService``. Every received datagram lands in exactly one of
 /// `registered`, `refreshed`, `unregistered`, `resolves` or a drop/refusal counter.
 public struct ResolverStats: Sendable, Equatable, CustomStringConvertible {
+    /// Datagrams received, before any check.
     public var received = 0
     /// New registrations.
     public var registered = 0
     /// Registrations extended by a newer signed register.
     public var refreshed = 0
+    /// Registrations removed by a signed unregister.
     public var unregistered = 0
     /// Registrations that reached their TTL without a refresh.
     public var expired = 0
+    /// Resolve requests answered.
     public var resolves = 0
     /// Datagrams that are not resolver requests (bad magic, version, kind, truncated, ...).
     public var malformed = 0
@@ -72,10 +76,15 @@ public struct ResolverStats: Sendable, Equatable, CustomStringConvertible {
     public var unexpected = 0
     /// Dropped by the per-source rate limit, unanswered.
     public var rateLimited = 0
+    /// Refused with `badSignature`.
     public var badSignature = 0
+    /// Refused with `replayed`.
     public var replayed = 0
+    /// Refused with `clockSkew`.
     public var clockSkew = 0
+    /// Refused with `unknownPeer`.
     public var unknownPeer = 0
+    /// Refused with `invalidRequest`.
     public var invalid = 0
     /// Refused with `meshFull` or `resolverFull`.
     public var refusedFull = 0
@@ -86,6 +95,7 @@ public struct ResolverStats: Sendable, Equatable, CustomStringConvertible {
     /// Current number of meshes with a registration (a gauge).
     public var meshes = 0
 
+    /// The defaults described on each property.
     public init() {}
 
     /// One line, `key=value` pairs.
@@ -114,7 +124,9 @@ public enum ResolverServiceAction: Sendable, Equatable {
 /// Two clocks come in with every call: `now`, a monotonic time for TTLs and rate limits, and
 /// `wallClock`, milliseconds since the Unix epoch, against which request timestamps are checked.
 public struct ResolverService: Sendable {
+    /// The limits this service enforces.
     public let configuration: ResolverConfiguration
+    /// Counters since the service was created.
     public private(set) var stats = ResolverStats()
 
     struct MeshPeer: Hashable, Sendable {

@@ -99,7 +99,9 @@ public enum ResolverErrorCode: UInt8, Sendable, CaseIterable, CustomStringConver
 public struct RegisterRequest: Hashable, Sendable {
     /// Matches the answer to the request; also a nonce.
     public var requestID: UInt64
+    /// The mesh, by digest.
     public var mesh: ResolverMeshID
+    /// The peer, by its Ed25519 public key.
     public var peer: PeerKey
     /// Addresses the peer claims (at most 4). An unspecified address (`0.0.0.0` or `::`) stands
     /// for "the source address you see, with this port".
@@ -113,6 +115,7 @@ public struct RegisterRequest: Hashable, Sendable {
     /// Ed25519 signature over the transcript (see ``signedTranscript``).
     public var signature: [UInt8]
 
+    /// An unsigned request; sign it with ``signed(by:)``.
     public init(requestID: UInt64, mesh: ResolverMeshID, peer: PeerKey, addresses: [MeshAddress], includeObservedAddress: Bool, ttlSeconds: UInt32, timestamp: UInt64, signature: [UInt8] = []) {
         self.requestID = requestID
         self.mesh = mesh
@@ -127,13 +130,18 @@ public struct RegisterRequest: Hashable, Sendable {
 
 /// A signed removal: "remove peer `peer` from mesh `mesh`".
 public struct UnregisterRequest: Hashable, Sendable {
+    /// Random, chosen by the client; the answer echoes it.
     public var requestID: UInt64
+    /// The mesh, by digest.
     public var mesh: ResolverMeshID
+    /// The peer, by its Ed25519 public key.
     public var peer: PeerKey
     /// Milliseconds since the Unix epoch; strictly increasing per peer (shared with registers).
     public var timestamp: UInt64
+    /// Ed25519 signature over ``ResolverMessage/signedTranscript()``.
     public var signature: [UInt8]
 
+    /// An unsigned request; sign it with ``signed(by:)``.
     public init(requestID: UInt64, mesh: ResolverMeshID, peer: PeerKey, timestamp: UInt64, signature: [UInt8] = []) {
         self.requestID = requestID
         self.mesh = mesh
@@ -145,7 +153,9 @@ public struct UnregisterRequest: Hashable, Sendable {
 
 /// "Give me up to `maxPeers` peers of `mesh`, not counting `exclude`."
 public struct ResolveRequest: Hashable, Sendable {
+    /// Random, chosen by the client; the answer echoes it.
     public var requestID: UInt64
+    /// The mesh, by digest.
     public var mesh: ResolverMeshID
     /// 1 to 10.
     public var maxPeers: UInt8
@@ -157,6 +167,7 @@ public struct ResolveRequest: Hashable, Sendable {
     /// many peers must be padded (``ResolverWire/paddedResolveSize`` always suffices).
     public var padding: Int
 
+    /// A resolve request; `padding` zero bytes are appended.
     public init(requestID: UInt64, mesh: ResolverMeshID, maxPeers: UInt8, exclude: PeerKey?, padding: Int = 0) {
         self.requestID = requestID
         self.mesh = mesh
@@ -173,8 +184,11 @@ public struct ResolveRequest: Hashable, Sendable {
 
 /// One registered peer and its addresses, as returned by a resolve.
 public struct ResolvedPeer: Hashable, Sendable {
+    /// The peer, by its Ed25519 public key.
     public var peer: PeerKey
+    /// Where the peer can be reached (1 to 4).
     public var addresses: [MeshAddress]
+    /// A peer and its addresses.
     public init(peer: PeerKey, addresses: [MeshAddress]) {
         self.peer = peer
         self.addresses = addresses
@@ -183,13 +197,16 @@ public struct ResolvedPeer: Hashable, Sendable {
 
 /// The answer to a ``ResolveRequest``.
 public struct ResolvedAnswer: Hashable, Sendable {
+    /// Copied from the request this answers.
     public var requestID: UInt64
     /// How many peers the mesh has on the resolver (including the excluded one).
     public var registeredCount: UInt32
     /// Whether the request's `exclude` key is registered (false when it named none).
     public var excludedIsRegistered: Bool
+    /// A random sample of the mesh's peers, at most the requested number.
     public var peers: [ResolvedPeer]
 
+    /// An answer.
     public init(requestID: UInt64, registeredCount: UInt32, excludedIsRegistered: Bool, peers: [ResolvedPeer]) {
         self.requestID = requestID
         self.registeredCount = registeredCount
@@ -205,6 +222,7 @@ public struct ResolvedAnswer: Hashable, Sendable {
 
 /// The answer to a successful register or unregister.
 public struct AckAnswer: Hashable, Sendable {
+    /// Copied from the request this answers.
     public var requestID: UInt64
     /// The lifetime the resolver granted (0 for an unregister).
     public var ttlSeconds: UInt32
@@ -213,6 +231,7 @@ public struct AckAnswer: Hashable, Sendable {
     /// The resolver's clock, milliseconds since the Unix epoch.
     public var serverTime: UInt64
 
+    /// An acknowledgement.
     public init(requestID: UInt64, ttlSeconds: UInt32, created: Bool, serverTime: UInt64) {
         self.requestID = requestID
         self.ttlSeconds = ttlSeconds
@@ -223,11 +242,14 @@ public struct AckAnswer: Hashable, Sendable {
 
 /// A refusal.
 public struct ErrorAnswer: Hashable, Sendable {
+    /// Copied from the request this answers.
     public var requestID: UInt64
+    /// Why the request was refused.
     public var code: ResolverErrorCode
     /// The resolver's clock, milliseconds since the Unix epoch (lets a client fix its skew).
     public var serverTime: UInt64
 
+    /// A refusal.
     public init(requestID: UInt64, code: ResolverErrorCode, serverTime: UInt64) {
         self.requestID = requestID
         self.code = code
@@ -249,6 +271,7 @@ public enum ResolverMessage: Hashable, Sendable {
         case register = 1, unregister = 2, resolve = 3, resolved = 4, ack = 5, error = 6
     }
 
+    /// The kind byte of this message.
     public var kind: Kind {
         switch self {
         case .register: .register
