@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "MeshstepLockstep", targets: ["MeshstepLockstep"]),
         .library(name: "MeshstepBots", targets: ["MeshstepBots"]),
         .library(name: "MeshstepNet", targets: ["MeshstepNet"]),
+        .library(name: "MeshstepResolver", targets: ["MeshstepResolver"]),
         .executable(name: "meshstep", targets: ["meshstep"]),
         .library(name: "MeshstepArena", targets: ["MeshstepArena"]),
         .executable(name: "meshstep-demo", targets: ["meshstep-demo"]),
@@ -72,6 +73,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Resolver service: a sans-IO core (service and client values) plus a SwiftNIO UDP server.
+        .target(
+            name: "MeshstepResolver",
+            dependencies: [
+                "MeshstepWire",
+                "MeshstepMesh",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "meshstep",
             dependencies: [
@@ -79,6 +93,8 @@ let package = Package(
                 "MeshstepBots",
                 "MeshstepArena",
                 "MeshstepNet",
+                "MeshstepResolver",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -124,6 +140,15 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: strict),
+        .testTarget(
+            name: "MeshstepResolverTests",
+            dependencies: [
+                "MeshstepResolver",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -10,7 +10,7 @@ struct Meshstep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshstep",
         abstract: "Peer-to-peer game sessions over a signed, password-protected mesh.",
-        subcommands: [Sim.self, Bots.self, Bot.self, Chat.self, ReplayCommand.self]
+        subcommands: [Sim.self, Bots.self, Bot.self, Chat.self, ReplayCommand.self, ResolverCommand.self]
     )
 }
 

@@ -1,0 +1,280 @@
+import Foundation
+import Logging
+import MeshstepMesh
+import MeshstepWire
+import NIOCore
+import NIOPosix
+
+/// Why a ``ResolverServer`` could not start, each saying what to do.
+public enum ResolverServerError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Another socket holds the UDP port.
+    case portInUse(host: String, port: Int, detail: String)
+    /// `--host` is neither an IP address nor a name that resolves.
+    case invalidHost(String, detail: String)
+    /// The port is outside 0...65535.
+    case invalidPort(Int)
+    /// Binding failed for another reason (permissions, address not on this machine...).
+    case bindFailed(host: String, port: Int, detail: String)
+    /// The configuration is invalid.
+    case invalidConfiguration(ResolverConfigurationError)
+
+    public var description: String {
+        switch self {
+        case let .portInUse(_, port, detail):
+            "port \(port) is in use (\(detail)); pick another with --port"
+        case let .invalidHost(host, detail):
+            "cannot listen on host \"\(host)\" (\(detail)); pass an IP address of this machine, 0.0.0.0 for all IPv4 addresses or :: for IPv6 and IPv4"
+        case let .invalidPort(port):
+            "port \(port) is not a UDP port; pass --port between 1 and 65535"
+        case let .bindFailed(host, port, detail):
+            "cannot listen on \(host) port \(port): \(detail); ports below 1024 need root, and the host must be an address of this machine"
+        case let .invalidConfiguration(e):
+            e.description
+        }
+    }
+}
+
+/// A running resolver: a ``ResolverService`` on a SwiftNIO UDP socket.
+///
+/// ```swift
+/// let server = try ResolverServer.start(host: "127.0.0.1", port: 0, logger: logger)
+/// print("resolver on port \(server.localPort)")
+/// let finalStats = server.stop()
+/// ```
+///
+/// The service runs on one event loop; a repeated task expires registrations every
+/// ``tickInterval``. All methods are thread-safe; ``stop()`` and ``stats()`` block until the
+/// event loop answered, so do not call them from that event loop.
+public final class ResolverServer: Sendable {
+    /// How often registrations are checked for expiry.
+    public static let tickInterval: TimeAmount = .seconds(1)
+
+    /// The UDP port the server listens on (the bound port when started with port 0).
+    public let localPort: Int
+    /// The bound address.
+    public let localAddress: SocketAddress
+    private let channel: any Channel
+    private let handler: NIOLoopBound<ResolverHandler>
+    private let ownedGroup: MultiThreadedEventLoopGroup?
+    private let state = LockedState()
+
+    private init(channel: any Channel, handler: NIOLoopBound<ResolverHandler>, ownedGroup: MultiThreadedEventLoopGroup?, localAddress: SocketAddress) {
+        self.channel = channel
+        self.handler = handler
+        self.ownedGroup = ownedGroup
+        self.localAddress = localAddress
+        localPort = localAddress.port ?? 0
+    }
+
+    /// Binds a UDP socket and starts serving.
+    /// - Parameters:
+    ///   - host: the address to bind: `0.0.0.0` (all IPv4 addresses), `::` (IPv6 and, on
+    ///     Linux, IPv4 too), or one address of this machine.
+    ///   - port: the UDP port; 0 picks a free one (see ``localPort``).
+    ///   - configuration: limits and TTL.
+    ///   - seed: seeds the random samples; system randomness when nil.
+    ///   - logger: receives one info line per register, unregister and expiry; drops at debug.
+    ///   - group: an event loop group to run on; when nil the server creates (and on stop shuts
+    ///     down) a one-thread group of its own.
+    /// - Throws: ``ResolverServerError``.
+    public static func start(
+        host: String = "0.0.0.0",
+        port: Int,
+        configuration: ResolverConfiguration = ResolverConfiguration(),
+        seed: UInt64? = nil,
+        logger: Logger,
+        group: (any EventLoopGroup)? = nil
+    ) throws(ResolverServerError) -> ResolverServer {
+        do { try configuration.validate() } catch { throw .invalidConfiguration(error) }
+        guard (0...65535).contains(port) else { throw .invalidPort(port) }
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(ipAddress: host, port: port)
+        } catch {
+            do {
+                address = try SocketAddress.makeAddressResolvingHost(host, port: port)
+            } catch {
+                throw .invalidHost(host, detail: "\(error)")
+            }
+        }
+        let ownedGroup = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+        let loop = (group ?? ownedGroup!).next()
+        let service = ResolverService(configuration: configuration, seed: seed ?? UInt64.random(in: .min ... .max))
+        let channel: any Channel
+        let bound: NIOLoopBound<ResolverHandler>
+        do {
+            // No SO_REUSEADDR: on Linux it would let two resolvers share a UDP port silently.
+            let promise = loop.makePromise(of: NIOLoopBound<ResolverHandler>.self)
+            channel = try DatagramBootstrap(group: loop)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let handler = ResolverHandler(service: service, logger: logger)
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        promise.succeed(NIOLoopBound(handler, eventLoop: channel.eventLoop))
+                    }
+                }
+                .bind(to: address)
+                .wait()
+            bound = try promise.futureResult.wait()
+        } catch {
+            try? ownedGroup?.syncShutdownGracefully()
+            if let io = error as? IOError, io.errnoCode == EADDRINUSE {
+                throw .portInUse(host: host, port: port, detail: "another program is bound to UDP \(host) port \(port)")
+            }
+            throw .bindFailed(host: host, port: port, detail: "\(error)")
+        }
+        let server = ResolverServer(channel: channel, handler: bound, ownedGroup: ownedGroup, localAddress: channel.localAddress ?? address)
+        logger.info("resolver listening on UDP \(host) port \(server.localPort) (ttl \(configuration.ttlSeconds)s, max \(configuration.maxPeersPerMesh) peers per mesh)")
+        return server
+    }
+
+    /// Current counters.
+    public func stats() -> ResolverStats {
+        if let final = state.finalStats { return final }
+        let handler = self.handler
+        return (try? channel.eventLoop.submit { handler.value.service.stats }.wait()) ?? ResolverStats()
+    }
+
+    /// Stops serving, closes the socket, shuts down the server's own event loop group, and
+    /// returns the final counters. Safe to call more than once.
+    @discardableResult
+    public func stop() -> ResolverStats {
+        if let final = state.finalStats { return final }
+        let handler = self.handler
+        let final = (try? channel.eventLoop.submit { () -> ResolverStats in
+            handler.value.stopTicking()
+            return handler.value.service.stats
+        }.wait()) ?? ResolverStats()
+        try? channel.close().wait()
+        try? ownedGroup?.syncShutdownGracefully()
+        state.finalStats = final
+        return final
+    }
+}
+
+/// A lock-protected slot for the final stats.
+private final class LockedState: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _final: ResolverStats?
+    var finalStats: ResolverStats? {
+        get { lock.withLock { _final } }
+        set { lock.withLock { _final = newValue } }
+    }
+}
+
+/// Drives a ``ResolverService`` from a datagram channel. Lives on the channel's event loop.
+final class ResolverHandler: ChannelInboundHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    var service: ResolverService
+    private let logger: Logger
+    private var channel: (any Channel)?
+    private var task: RepeatedTask?
+    private var isIPv6Socket = false
+
+    init(service: ResolverService, logger: Logger) {
+        self.service = service
+        self.logger = logger
+    }
+
+    static func monotonicNow() -> MeshTime { MeshTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds)) }
+    static func wallClock() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        channel = context.channel
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        if case .v6 = context.channel.localAddress { isIPv6Socket = true }
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        task = context.eventLoop.scheduleRepeatedTask(initialDelay: ResolverServer.tickInterval, delay: ResolverServer.tickInterval) { _ in
+            let handler = bound.value
+            handler.perform(handler.service.tick(now: Self.monotonicNow(), wallClock: Self.wallClock()))
+        }
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { stopTicking() }
+
+    func stopTicking() {
+        task?.cancel()
+        task = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard let source = MeshAddress(envelope.remoteAddress) else { return }
+        let bytes = Array(envelope.data.readableBytesView)
+        perform(service.receive(bytes, from: source, now: Self.monotonicNow(), wallClock: Self.wallClock()))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A UDP socket can report ICMP errors of earlier sends; they are no reason to stop.
+        logger.debug("socket error (ignored): \(error)")
+    }
+
+    private func perform(_ actions: [ResolverServiceAction]) {
+        var wrote = false
+        for action in actions {
+            switch action {
+            case let .log(level, line):
+                logger.log(level: level, "\(line)")
+            case let .send(bytes, to: address):
+                guard let channel, let target = try? SocketAddress(address, mappedToIPv6: isIPv6Socket) else { continue }
+                var buffer = channel.allocator.buffer(capacity: bytes.count)
+                buffer.writeBytes(bytes)
+                channel.write(AddressedEnvelope(remoteAddress: target, data: buffer), promise: nil)
+                wrote = true
+            }
+        }
+        if wrote { channel?.flush() }
+    }
+}
+
+extension MeshAddress {
+    /// The mesh address of a SwiftNIO socket address; IPv4-mapped IPv6 addresses
+    /// (`::ffff:a.b.c.d`) become IPv4. Nil for Unix domain sockets.
+    public init?(_ address: SocketAddress) {
+        switch address {
+        case let .v4(a):
+            self = .ipv4(UInt32(bigEndian: a.address.sin_addr.s_addr), port: UInt16(address.port ?? 0))
+        case let .v6(a):
+            var raw = a.address.sin6_addr
+            let bytes = withUnsafeBytes(of: &raw) { Array($0) }
+            let port = UInt16(address.port ?? 0)
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                self = .ipv4(UInt32(bytes[12]) << 24 | UInt32(bytes[13]) << 16 | UInt32(bytes[14]) << 8 | UInt32(bytes[15]), port: port)
+            } else {
+                self = .ipv6(bytes, port: port)
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// The address part without the port, as text (`192.0.2.1`, `2001:db8:0:0:0:0:0:1`).
+    public var hostString: String {
+        switch self {
+        case let .ipv4(a, _):
+            return "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF)"
+        case let .ipv6(b, _):
+            var groups: [String] = []
+            for i in stride(from: 0, to: 16, by: 2) { groups.append(String(UInt16(b[i]) << 8 | UInt16(b[i + 1]), radix: 16)) }
+            return groups.joined(separator: ":")
+        }
+    }
+}
+
+extension SocketAddress {
+    /// The SwiftNIO socket address of a mesh address. With `mappedToIPv6`, an IPv4 address
+    /// becomes `::ffff:a.b.c.d`, for sending from an IPv6 socket.
+    public init(_ address: MeshAddress, mappedToIPv6: Bool = false) throws {
+        switch address {
+        case .ipv4 where mappedToIPv6:
+            try self.init(ipAddress: "::ffff:" + address.hostString, port: Int(address.port))
+        default:
+            try self.init(ipAddress: address.hostString, port: Int(address.port))
+        }
+    }
+}

@@ -1,0 +1,513 @@
+import Crypto
+import MeshstepMesh
+import MeshstepWire
+
+/// Constants of the resolver protocol, version 1 (see `docs/RESOLVER.md`).
+///
+/// The resolver protocol has its own magic (`MR`), so a node can talk to a resolver from its
+/// mesh socket and tell the two protocols apart by the first two bytes.
+public enum ResolverWire {
+    /// ASCII `MR`.
+    public static let magic: (UInt8, UInt8) = (0x4D, 0x52)
+    /// The resolver protocol version this build speaks.
+    public static let version: UInt8 = 1
+    /// Magic, version, kind.
+    public static let headerSize = 4
+    /// Largest datagram sent or accepted.
+    public static let maxDatagramSize = 1200
+    /// Most addresses one peer may register.
+    public static let maxAddresses = 4
+    /// Most peers one `Resolved` answer carries.
+    public static let maxPeersPerAnswer = 10
+    /// Anti-amplification: an answer is never more than this many times the size of the
+    /// request it answers, so a spoofed source gains little. Clients pad resolve requests
+    /// (``ResolveRequest/padding``) to get full answers.
+    public static let amplificationFactor = 3
+    /// The resolve size ``ResolverClient`` pads to: 3 x 400 covers the largest answer (1108 bytes).
+    public static let paddedResolveSize = 400
+    /// Size of a mesh digest on the resolver wire (the same digest the mesh handshake uses).
+    public static let meshDigestSize = Wire.meshDigestSize
+    /// Domain separator prepended to every signed resolver transcript.
+    public static let signatureDomain: [UInt8] = Array("meshstep-resolver-v1\u{0}".utf8)
+
+    /// True if `bytes` starts with the resolver magic: a cheap check for a socket that receives
+    /// both mesh and resolver datagrams.
+    public static func isResolverDatagram(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 2 && bytes[0] == magic.0 && bytes[1] == magic.1
+    }
+}
+
+/// A mesh as the resolver knows it: the 16-byte digest of its name. The resolver never learns
+/// the name itself, and the digest is the one the mesh handshake already carries.
+public struct ResolverMeshID: Hashable, Sendable, CustomStringConvertible {
+    /// The 16 digest bytes.
+    public let digest: [UInt8]
+
+    /// The digest of a mesh name, exactly as ``MeshCredentials/digest`` computes it.
+    /// - Throws: ``MeshConfigurationError/invalidMeshID(_:)`` when the name is empty or longer
+    ///   than 255 bytes.
+    public init(meshName: String) throws(MeshConfigurationError) {
+        digest = try MeshCredentials(meshID: meshName, access: .open).digest
+    }
+
+    /// The digest of existing mesh credentials.
+    public init(credentials: MeshCredentials) { digest = credentials.digest }
+
+    /// - Precondition: `digest.count == 16` (the decoder checks this before calling).
+    public init(digest: [UInt8]) {
+        precondition(digest.count == ResolverWire.meshDigestSize, "a resolver mesh ID has 16 bytes")
+        self.digest = digest
+    }
+
+    /// The first 8 bytes in hex.
+    public var description: String {
+        digest.prefix(8).map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
+    }
+}
+
+/// Why the resolver refused a request. Sent in ``ResolverMessage/error(_:)``.
+public enum ResolverErrorCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// The signature does not verify with the claimed peer key.
+    case badSignature = 1
+    /// The timestamp is not newer than the last one the resolver accepted from this peer.
+    case replayed = 2
+    /// The timestamp is too far from the resolver's clock; the error carries the resolver's time.
+    case clockSkew = 3
+    /// Unregister (or refresh) of a peer the resolver does not have.
+    case unknownPeer = 4
+    /// The mesh has the maximum number of peers.
+    case meshFull = 5
+    /// The resolver has the maximum number of meshes or registrations.
+    case resolverFull = 6
+    /// The request is well-formed but asks for something not allowed (for example a TTL of 0).
+    case invalidRequest = 7
+
+    public var description: String {
+        switch self {
+        case .badSignature: "bad signature: the request was not signed by the key it names"
+        case .replayed: "replayed: the timestamp is not newer than the last accepted one from this peer"
+        case .clockSkew: "clock skew: the timestamp is too far from the resolver's clock; sync the clock (NTP) or let the client adopt the resolver's time"
+        case .unknownPeer: "unknown peer: the resolver has no registration for this peer in this mesh"
+        case .meshFull: "mesh full: the mesh has the maximum number of peers on this resolver; raise --max-peers there"
+        case .resolverFull: "resolver full: too many meshes or registrations on this resolver"
+        case .invalidRequest: "invalid request"
+        }
+    }
+}
+
+/// A signed registration: "peer `peer` of mesh `mesh` is reachable at `addresses` for `ttlSeconds`".
+public struct RegisterRequest: Hashable, Sendable {
+    /// Matches the answer to the request; also a nonce.
+    public var requestID: UInt64
+    /// The mesh, by digest.
+    public var mesh: ResolverMeshID
+    /// The peer, by its Ed25519 public key.
+    public var peer: PeerKey
+    /// Addresses the peer claims (at most 4). An unspecified address (`0.0.0.0` or `::`) stands
+    /// for "the source address you see, with this port".
+    public var addresses: [MeshAddress]
+    /// Also register the address the datagram came from (useful behind NAT).
+    public var includeObservedAddress: Bool
+    /// Requested lifetime; the resolver may shorten it.
+    public var ttlSeconds: UInt32
+    /// Milliseconds since the Unix epoch; strictly increasing per peer.
+    public var timestamp: UInt64
+    /// Ed25519 signature over the transcript (see ``signedTranscript``).
+    public var signature: [UInt8]
+
+    /// An unsigned request; sign it with ``signed(by:)``.
+    public init(requestID: UInt64, mesh: ResolverMeshID, peer: PeerKey, addresses: [MeshAddress], includeObservedAddress: Bool, ttlSeconds: UInt32, timestamp: UInt64, signature: [UInt8] = []) {
+        self.requestID = requestID
+        self.mesh = mesh
+        self.peer = peer
+        self.addresses = addresses
+        self.includeObservedAddress = includeObservedAddress
+        self.ttlSeconds = ttlSeconds
+        self.timestamp = timestamp
+        self.signature = signature
+    }
+}
+
+/// A signed removal: "remove peer `peer` from mesh `mesh`".
+public struct UnregisterRequest: Hashable, Sendable {
+    /// Random, chosen by the client; the answer echoes it.
+    public var requestID: UInt64
+    /// The mesh, by digest.
+    public var mesh: ResolverMeshID
+    /// The peer, by its Ed25519 public key.
+    public var peer: PeerKey
+    /// Milliseconds since the Unix epoch; strictly increasing per peer (shared with registers).
+    public var timestamp: UInt64
+    /// Ed25519 signature over ``ResolverMessage/signedTranscript()``.
+    public var signature: [UInt8]
+
+    /// An unsigned request; sign it with ``signed(by:)``.
+    public init(requestID: UInt64, mesh: ResolverMeshID, peer: PeerKey, timestamp: UInt64, signature: [UInt8] = []) {
+        self.requestID = requestID
+        self.mesh = mesh
+        self.peer = peer
+        self.timestamp = timestamp
+        self.signature = signature
+    }
+}
+
+/// "Give me up to `maxPeers` peers of `mesh`, not counting `exclude`."
+public struct ResolveRequest: Hashable, Sendable {
+    /// Random, chosen by the client; the answer echoes it.
+    public var requestID: UInt64
+    /// The mesh, by digest.
+    public var mesh: ResolverMeshID
+    /// 1 to 10.
+    public var maxPeers: UInt8
+    /// Usually the requester's own key: left out of the answer, and the answer says whether
+    /// this key is registered.
+    public var exclude: PeerKey?
+    /// Zero bytes appended to the request. The resolver keeps its answer within
+    /// ``ResolverWire/amplificationFactor`` times the request's size, so a request that wants
+    /// many peers must be padded (``ResolverWire/paddedResolveSize`` always suffices).
+    public var padding: Int
+
+    /// A resolve request; `padding` zero bytes are appended.
+    public init(requestID: UInt64, mesh: ResolverMeshID, maxPeers: UInt8, exclude: PeerKey?, padding: Int = 0) {
+        self.requestID = requestID
+        self.mesh = mesh
+        self.maxPeers = maxPeers
+        self.exclude = exclude
+        self.padding = padding
+    }
+
+    /// The padding that makes the encoded request `size` bytes long (0 if it is longer already).
+    public static func padding(toSize size: Int, exclude: PeerKey?) -> Int {
+        max(0, min(size, ResolverWire.maxDatagramSize) - (ResolverWire.headerSize + 8 + ResolverWire.meshDigestSize + 2 + (exclude == nil ? 0 : Wire.keySize)))
+    }
+}
+
+/// One registered peer and its addresses, as returned by a resolve.
+public struct ResolvedPeer: Hashable, Sendable {
+    /// The peer, by its Ed25519 public key.
+    public var peer: PeerKey
+    /// Where the peer can be reached (1 to 4).
+    public var addresses: [MeshAddress]
+    /// A peer and its addresses.
+    public init(peer: PeerKey, addresses: [MeshAddress]) {
+        self.peer = peer
+        self.addresses = addresses
+    }
+}
+
+/// The answer to a ``ResolveRequest``.
+public struct ResolvedAnswer: Hashable, Sendable {
+    /// Copied from the request this answers.
+    public var requestID: UInt64
+    /// How many peers the mesh has on the resolver (including the excluded one).
+    public var registeredCount: UInt32
+    /// Whether the request's `exclude` key is registered (false when it named none).
+    public var excludedIsRegistered: Bool
+    /// A random sample of the mesh's peers, at most the requested number.
+    public var peers: [ResolvedPeer]
+
+    /// An answer.
+    public init(requestID: UInt64, registeredCount: UInt32, excludedIsRegistered: Bool, peers: [ResolvedPeer]) {
+        self.requestID = requestID
+        self.registeredCount = registeredCount
+        self.excludedIsRegistered = excludedIsRegistered
+        self.peers = peers
+    }
+
+    /// One ``Referral`` per peer address, for ``MeshstepMesh/MeshNode``'s candidate list.
+    public var referrals: [Referral] {
+        peers.flatMap { p in p.addresses.map { Referral(peer: p.peer, address: $0) } }
+    }
+}
+
+/// The answer to a successful register or unregister.
+public struct AckAnswer: Hashable, Sendable {
+    /// Copied from the request this answers.
+    public var requestID: UInt64
+    /// The lifetime the resolver granted (0 for an unregister).
+    public var ttlSeconds: UInt32
+    /// True when a register created the registration, false when it refreshed an existing one.
+    public var created: Bool
+    /// The resolver's clock, milliseconds since the Unix epoch.
+    public var serverTime: UInt64
+
+    /// An acknowledgement.
+    public init(requestID: UInt64, ttlSeconds: UInt32, created: Bool, serverTime: UInt64) {
+        self.requestID = requestID
+        self.ttlSeconds = ttlSeconds
+        self.created = created
+        self.serverTime = serverTime
+    }
+}
+
+/// A refusal.
+public struct ErrorAnswer: Hashable, Sendable {
+    /// Copied from the request this answers.
+    public var requestID: UInt64
+    /// Why the request was refused.
+    public var code: ResolverErrorCode
+    /// The resolver's clock, milliseconds since the Unix epoch (lets a client fix its skew).
+    public var serverTime: UInt64
+
+    /// A refusal.
+    public init(requestID: UInt64, code: ResolverErrorCode, serverTime: UInt64) {
+        self.requestID = requestID
+        self.code = code
+        self.serverTime = serverTime
+    }
+}
+
+/// Every message of the resolver protocol.
+public enum ResolverMessage: Hashable, Sendable {
+    case register(RegisterRequest)
+    case unregister(UnregisterRequest)
+    case resolve(ResolveRequest)
+    case resolved(ResolvedAnswer)
+    case ack(AckAnswer)
+    case error(ErrorAnswer)
+
+    /// Kind bytes.
+    public enum Kind: UInt8, Sendable {
+        case register = 1, unregister = 2, resolve = 3, resolved = 4, ack = 5, error = 6
+    }
+
+    /// The kind byte of this message.
+    public var kind: Kind {
+        switch self {
+        case .register: .register
+        case .unregister: .unregister
+        case .resolve: .resolve
+        case .resolved: .resolved
+        case .ack: .ack
+        case .error: .error
+        }
+    }
+
+    /// The request ID every message carries.
+    public var requestID: UInt64 {
+        switch self {
+        case let .register(m): m.requestID
+        case let .unregister(m): m.requestID
+        case let .resolve(m): m.requestID
+        case let .resolved(m): m.requestID
+        case let .ack(m): m.requestID
+        case let .error(m): m.requestID
+        }
+    }
+
+    // MARK: Encoding
+
+    /// The full datagram. For register and unregister it ends with the message's `signature`
+    /// field as is (use ``RegisterRequest/signed(by:)`` to fill it).
+    public func encode() -> [UInt8] {
+        var w = unsignedPrefix()
+        switch self {
+        case let .register(m): w.raw(Self.fixedSignature(m.signature))
+        case let .unregister(m): w.raw(Self.fixedSignature(m.signature))
+        default: break
+        }
+        return w.bytes
+    }
+
+    /// The encoding up to (not including) the signature: what the signature covers, after the
+    /// domain separator.
+    func unsignedPrefix() -> ByteWriter {
+        var w = ByteWriter(capacity: 256)
+        w.u8(ResolverWire.magic.0); w.u8(ResolverWire.magic.1); w.u8(ResolverWire.version); w.u8(kind.rawValue)
+        w.u64(requestID)
+        switch self {
+        case let .register(m):
+            w.raw(m.mesh.digest)
+            w.raw(m.peer.bytes)
+            w.u8(m.includeObservedAddress ? 1 : 0)
+            w.u32(m.ttlSeconds)
+            w.u64(m.timestamp)
+            let addresses = m.addresses.prefix(ResolverWire.maxAddresses)
+            w.u8(UInt8(addresses.count))
+            for a in addresses { Self.encode(a, into: &w) }
+        case let .unregister(m):
+            w.raw(m.mesh.digest)
+            w.raw(m.peer.bytes)
+            w.u64(m.timestamp)
+        case let .resolve(m):
+            w.raw(m.mesh.digest)
+            w.u8(m.maxPeers)
+            if let e = m.exclude { w.u8(1); w.raw(e.bytes) } else { w.u8(0) }
+            w.raw(repeatElement(UInt8(0), count: max(0, min(m.padding, ResolverWire.maxDatagramSize))))
+        case let .resolved(m):
+            w.u32(m.registeredCount)
+            w.u8(m.excludedIsRegistered ? 1 : 0)
+            let peers = m.peers.prefix(ResolverWire.maxPeersPerAnswer)
+            w.u8(UInt8(peers.count))
+            for p in peers {
+                w.raw(p.peer.bytes)
+                let addresses = p.addresses.prefix(ResolverWire.maxAddresses)
+                w.u8(UInt8(addresses.count))
+                for a in addresses { Self.encode(a, into: &w) }
+            }
+        case let .ack(m):
+            w.u32(m.ttlSeconds)
+            w.u8(m.created ? 1 : 0)
+            w.u64(m.serverTime)
+        case let .error(m):
+            w.u8(m.code.rawValue)
+            w.u64(m.serverTime)
+        }
+        return w
+    }
+
+    /// The bytes a register or unregister signature covers: the domain separator, then the
+    /// datagram up to the signature.
+    public func signedTranscript() -> [UInt8] { ResolverWire.signatureDomain + unsignedPrefix().bytes }
+
+    private static func fixedSignature(_ s: [UInt8]) -> [UInt8] {
+        s.count == Wire.signatureSize ? s : [UInt8](repeating: 0, count: Wire.signatureSize)
+    }
+
+    static func encode(_ a: MeshAddress, into w: inout ByteWriter) {
+        switch a {
+        case let .ipv4(v, port): w.u8(4); w.u32(v); w.u16(port)
+        case let .ipv6(b, port): w.u8(6); w.raw(b); w.u16(port)
+        }
+    }
+
+    // MARK: Decoding
+
+    /// Decodes one datagram. Total: any byte string either decodes or throws a ``WireError``;
+    /// nothing traps and nothing allocates more than the input's size.
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> ResolverMessage {
+        if bytes.count > ResolverWire.maxDatagramSize { throw .oversized(size: bytes.count, limit: ResolverWire.maxDatagramSize) }
+        var r = ByteReader(bytes)
+        guard try r.u8() == ResolverWire.magic.0, try r.u8() == ResolverWire.magic.1 else { throw .badMagic }
+        let version = try r.u8()
+        guard version == ResolverWire.version else { throw .unsupportedVersion(version) }
+        let kindByte = try r.u8()
+        guard let kind = Kind(rawValue: kindByte) else { throw .unknownKind(kindByte) }
+        let requestID = try r.u64()
+        let message: ResolverMessage
+        switch kind {
+        case .register:
+            let mesh = ResolverMeshID(digest: try r.raw(ResolverWire.meshDigestSize))
+            let peer = PeerKey(bytes: try r.raw(Wire.keySize))
+            let flags = try r.u8()
+            guard flags <= 1 else { throw .invalidValue(field: "register.flags") }
+            let ttl = try r.u32()
+            let timestamp = try r.u64()
+            let addresses = try decodeAddresses(&r, field: "register.addresses")
+            let signature = try r.raw(Wire.signatureSize)
+            message = .register(RegisterRequest(requestID: requestID, mesh: mesh, peer: peer, addresses: addresses, includeObservedAddress: flags == 1, ttlSeconds: ttl, timestamp: timestamp, signature: signature))
+        case .unregister:
+            let mesh = ResolverMeshID(digest: try r.raw(ResolverWire.meshDigestSize))
+            let peer = PeerKey(bytes: try r.raw(Wire.keySize))
+            let timestamp = try r.u64()
+            let signature = try r.raw(Wire.signatureSize)
+            message = .unregister(UnregisterRequest(requestID: requestID, mesh: mesh, peer: peer, timestamp: timestamp, signature: signature))
+        case .resolve:
+            let mesh = ResolverMeshID(digest: try r.raw(ResolverWire.meshDigestSize))
+            let maxPeers = try r.u8()
+            guard maxPeers >= 1, Int(maxPeers) <= ResolverWire.maxPeersPerAnswer else { throw .invalidValue(field: "resolve.maxPeers") }
+            let exclude: PeerKey?
+            switch try r.u8() {
+            case 0: exclude = nil
+            case 1: exclude = PeerKey(bytes: try r.raw(Wire.keySize))
+            default: throw .invalidValue(field: "resolve.hasExclude")
+            }
+            let padding = r.remaining
+            guard try r.raw(padding).allSatisfy({ $0 == 0 }) else { throw .invalidValue(field: "resolve.padding") }
+            message = .resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: maxPeers, exclude: exclude, padding: padding))
+        case .resolved:
+            let count = try r.u32()
+            let flags = try r.u8()
+            guard flags <= 1 else { throw .invalidValue(field: "resolved.flags") }
+            let n = Int(try r.u8())
+            guard n <= ResolverWire.maxPeersPerAnswer else { throw .tooLong(field: "resolved.peers", count: n, limit: ResolverWire.maxPeersPerAnswer) }
+            var peers: [ResolvedPeer] = []
+            for _ in 0..<n {
+                let peer = PeerKey(bytes: try r.raw(Wire.keySize))
+                peers.append(ResolvedPeer(peer: peer, addresses: try decodeAddresses(&r, field: "resolved.addresses")))
+            }
+            message = .resolved(ResolvedAnswer(requestID: requestID, registeredCount: count, excludedIsRegistered: flags == 1, peers: peers))
+        case .ack:
+            let ttl = try r.u32()
+            let flags = try r.u8()
+            guard flags <= 1 else { throw .invalidValue(field: "ack.flags") }
+            message = .ack(AckAnswer(requestID: requestID, ttlSeconds: ttl, created: flags == 1, serverTime: try r.u64()))
+        case .error:
+            let codeByte = try r.u8()
+            guard let code = ResolverErrorCode(rawValue: codeByte) else { throw .invalidValue(field: "error.code") }
+            message = .error(ErrorAnswer(requestID: requestID, code: code, serverTime: try r.u64()))
+        }
+        try r.expectEnd()
+        return message
+    }
+
+    private static func decodeAddresses(_ r: inout ByteReader, field: String) throws(WireError) -> [MeshAddress] {
+        let n = Int(try r.u8())
+        guard n <= ResolverWire.maxAddresses else { throw .tooLong(field: field, count: n, limit: ResolverWire.maxAddresses) }
+        var out: [MeshAddress] = []
+        for _ in 0..<n {
+            switch try r.u8() {
+            case 4: out.append(.ipv4(try r.u32(), port: try r.u16()))
+            case 6: out.append(.ipv6(try r.raw(16), port: try r.u16()))
+            default: throw .invalidValue(field: "address.family")
+            }
+        }
+        return out
+    }
+}
+
+extension RegisterRequest {
+    /// This request with `signature` filled in by `identity`.
+    /// - Precondition: `identity.key == peer`.
+    public func signed(by identity: NodeIdentity) -> RegisterRequest {
+        precondition(identity.key == peer, "sign a register with the key it names")
+        var m = self
+        m.signature = identity.sign(ResolverMessage.register(self).signedTranscript())
+        return m
+    }
+}
+
+extension UnregisterRequest {
+    /// This request with `signature` filled in by `identity`.
+    /// - Precondition: `identity.key == peer`.
+    public func signed(by identity: NodeIdentity) -> UnregisterRequest {
+        precondition(identity.key == peer, "sign an unregister with the key it names")
+        var m = self
+        m.signature = identity.sign(ResolverMessage.unregister(self).signedTranscript())
+        return m
+    }
+}
+
+extension ResolverMessage {
+    /// Whether the signature of a register or unregister verifies with the key it names
+    /// (false for other kinds and for keys that are not valid Ed25519 points).
+    public func hasValidSignature() -> Bool {
+        let peer: PeerKey, signature: [UInt8]
+        switch self {
+        case let .register(m): peer = m.peer; signature = m.signature
+        case let .unregister(m): peer = m.peer; signature = m.signature
+        default: return false
+        }
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: peer.bytes) else { return false }
+        return key.isValidSignature(signature, for: signedTranscript())
+    }
+}
+
+extension MeshAddress {
+    /// True for `0.0.0.0` and `::`.
+    var isUnspecified: Bool {
+        switch self {
+        case let .ipv4(a, _): a == 0
+        case let .ipv6(b, _): b.allSatisfy { $0 == 0 }
+        }
+    }
+
+    func withPort(_ port: UInt16) -> MeshAddress {
+        switch self {
+        case let .ipv4(a, _): .ipv4(a, port: port)
+        case let .ipv6(b, _): .ipv6(b, port: port)
+        }
+    }
+
+    var isIPv4: Bool { if case .ipv4 = self { true } else { false } }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import MeshstepResolver
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// `meshstep resolver`: the Peer Channel "custom resolver" as a UDP server.
+struct ResolverCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "resolver",
+        abstract: "Run a resolver: nodes register signed addresses per mesh and ask it for peers.",
+        discussion: """
+        Registrations expire after --ttl seconds unless refreshed (clients refresh every third of \
+        it). Stop with Ctrl-C or SIGTERM: the resolver prints its final counters and exits 0. \
+        Open the UDP port in the firewall; see docs/RESOLVER.md.
+        """
+    )
+
+    @Option(help: "UDP port to listen on (0 picks a free one and logs it).") var port: Int
+    @Option(help: "Address to bind: 0.0.0.0 (all IPv4), :: (IPv6 and IPv4), or one address of this machine.") var host: String = "0.0.0.0"
+    @Option(help: "Longest registration lifetime granted, in seconds.") var ttl: Int = 30
+    @Option(help: "Most peers registered per mesh.") var maxPeers: Int = 256
+    @Option(help: "Most meshes.") var maxMeshes: Int = 1024
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535 (got \(port))") }
+        guard (1...86_400).contains(ttl) else { throw ValidationError("--ttl must be between 1 and 86400 seconds (got \(ttl))") }
+        guard (1...1_000_000).contains(maxPeers) else { throw ValidationError("--max-peers must be between 1 and 1000000 (got \(maxPeers))") }
+        guard (1...1_000_000).contains(maxMeshes) else { throw ValidationError("--max-meshes must be between 1 and 1000000 (got \(maxMeshes))") }
+    }
+
+    func run() throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "meshstep.resolver")
+        var configuration = ResolverConfiguration()
+        configuration.ttlSeconds = UInt32(ttl)
+        configuration.maxPeersPerMesh = maxPeers
+        configuration.maxMeshes = maxMeshes
+        configuration.maxRegistrations = max(configuration.maxRegistrations, maxPeers)
+
+        // Signals are handled by Dispatch sources, not by the default handlers.
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let stop = DispatchSemaphore(value: 0)
+        let queue = DispatchQueue(label: "meshstep.resolver.signals")
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { stop.signal() }
+            source.resume()
+            return source
+        }
+
+        let server: ResolverServer
+        do {
+            server = try ResolverServer.start(host: host, port: port, configuration: configuration, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        stop.wait()
+        logger.info("stopping on signal")
+        let stats = server.stop()
+        sources.forEach { $0.cancel() }
+        print("resolver stopped: \(stats)")
+    }
+}

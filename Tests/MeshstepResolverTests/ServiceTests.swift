@@ -1,0 +1,338 @@
+import MeshstepMesh
+import MeshstepResolver
+import MeshstepWire
+import Testing
+
+@Suite("resolver wire format")
+struct WireFormatTests {
+    @Test("every message round-trips")
+    func roundTrip() throws {
+        let a = identity(1)
+        let messages: [ResolverMessage] = [
+            .register(RegisterRequest(requestID: 7, mesh: arena, peer: a.key, addresses: [ip(10, 0, 0, 1, port: 9), .ipv6([UInt8](repeating: 0xAB, count: 16), port: 65535)], includeObservedAddress: true, ttlSeconds: 30, timestamp: epoch).signed(by: a)),
+            .unregister(UnregisterRequest(requestID: 8, mesh: arena, peer: a.key, timestamp: epoch + 1).signed(by: a)),
+            .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 10, exclude: a.key)),
+            .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil)),
+            .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil, padding: 100)),
+            .resolved(ResolvedAnswer(requestID: 10, registeredCount: 3, excludedIsRegistered: true, peers: [ResolvedPeer(peer: a.key, addresses: [ip(1, 2, 3, 4, port: 5)])])),
+            .ack(AckAnswer(requestID: 11, ttlSeconds: 30, created: true, serverTime: epoch)),
+            .error(ErrorAnswer(requestID: 12, code: .meshFull, serverTime: epoch)),
+        ]
+        for m in messages {
+            #expect(try ResolverMessage.decode(m.encode()) == m)
+        }
+        #expect(messages[0].hasValidSignature())
+        #expect(messages[1].hasValidSignature())
+    }
+
+    @Test("byte layout of a resolve request")
+    func resolveLayout() {
+        let bytes = resolveBytes(max: 5, exclude: nil, requestID: 0x0102_0304_0506_0708, size: 0)
+        #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 1, 3, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(Array(bytes[12..<28]) == arena.digest)
+        #expect(Array(bytes[28...]) == [5, 0])
+        #expect(bytes.count == 30)
+    }
+
+    @Test("the largest answer fits in 1200 bytes")
+    func largestAnswerFits() throws {
+        let six = MeshAddress.ipv6([UInt8](repeating: 1, count: 16), port: 1)
+        let peers = (0..<10).map { ResolvedPeer(peer: identity(UInt8($0 + 1)).key, addresses: [six, six, six, six]) }
+        let bytes = ResolverMessage.resolved(ResolvedAnswer(requestID: 1, registeredCount: 99, excludedIsRegistered: false, peers: peers)).encode()
+        #expect(bytes.count == 1108)
+        #expect(try ResolverMessage.decode(bytes).kind == .resolved)
+    }
+
+    @Test("decoders reject bad input with the right error")
+    func rejects() {
+        let good = resolveBytes(size: 0)
+        #expect(throws: WireError.badMagic) { try ResolverMessage.decode([0x4D, 0x53] + Array(good.dropFirst(2))) }
+        #expect(throws: WireError.unsupportedVersion(2)) { try ResolverMessage.decode(Array(good.prefix(2)) + [2] + Array(good.dropFirst(3))) }
+        #expect(throws: WireError.unknownKind(9)) { try ResolverMessage.decode(Array(good.prefix(3)) + [9] + Array(good.dropFirst(4))) }
+        #expect(throws: WireError.invalidValue(field: "resolve.padding")) { try ResolverMessage.decode(good + [0, 1]) }
+        #expect(throws: WireError.truncated(offset: 29, needed: 1)) { try ResolverMessage.decode(Array(good.dropLast())) }
+        #expect(throws: WireError.invalidValue(field: "resolve.maxPeers")) { try ResolverMessage.decode(resolveBytes(max: 11)) }
+        #expect(throws: WireError.trailingBytes(count: 1)) { try ResolverMessage.decode(ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 1)).encode() + [0]) }
+        #expect(throws: WireError.oversized(size: 1201, limit: 1200)) { try ResolverMessage.decode([UInt8](repeating: 0, count: 1201)) }
+        var five = registerBytes(identity(1), timestamp: epoch)
+        five[12 + 16 + 32 + 1 + 4 + 8] = 5 // address count
+        #expect(throws: WireError.tooLong(field: "register.addresses", count: 5, limit: 4)) { try ResolverMessage.decode(five) }
+    }
+
+    @Test("every prefix and every single-byte change of valid datagrams decodes or throws")
+    func totalDecoder() {
+        var rng = DeterministicRNG(seed: 42)
+        let samples = [registerBytes(identity(1), timestamp: epoch), unregisterBytes(identity(1), timestamp: epoch), resolveBytes(exclude: identity(2).key)]
+        var decoded = 0, thrown = 0
+        for s in samples {
+            for n in 0...s.count {
+                if (try? ResolverMessage.decode(Array(s.prefix(n)))) != nil { decoded += 1 } else { thrown += 1 }
+            }
+            for _ in 0..<500 {
+                var m = s
+                m[rng.below(m.count)] = UInt8(truncatingIfNeeded: rng.next())
+                if (try? ResolverMessage.decode(m)) != nil { decoded += 1 } else { thrown += 1 }
+            }
+        }
+        #expect(decoded + thrown == samples.map { $0.count + 1 + 500 }.reduce(0, +))
+    }
+}
+
+@Suite("resolver service")
+struct ServiceTests {
+    let source = ip(192, 0, 2, 10, port: 5000)
+
+    @Test("register, resolve, refresh, unregister")
+    func lifecycle() throws {
+        var s = ResolverService(seed: 1)
+        var clock = Clock()
+        let a = identity(1), b = identity(2)
+        var out = s.receive(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 30, created: true, serverTime: clock.wall)))
+        #expect(out.contains(.log(.info, "register mesh=\(arena) peer=\(a.key) addresses=10.0.0.1:9000 ttl=30s from 192.0.2.10:5000")))
+        out = s.receive(registerBytes(b, addresses: [ip(10, 0, 0, 2, port: 9000)], timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        #expect(errorCode(out) == nil)
+
+        out = s.receive(resolveBytes(exclude: a.key), from: source, now: clock.now, wallClock: clock.wall)
+        #expect(answer(out) == .resolved(ResolvedAnswer(requestID: 3, registeredCount: 2, excludedIsRegistered: true, peers: [ResolvedPeer(peer: b.key, addresses: [ip(10, 0, 0, 2, port: 9000)])])))
+
+        clock.advance(.seconds(10))
+        out = s.receive(registerBytes(a, ttl: 300, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 30, created: false, serverTime: clock.wall)))
+
+        out = s.receive(unregisterBytes(a, timestamp: clock.wall + 1), from: source, now: clock.now, wallClock: clock.wall)
+        #expect(answer(out) == .ack(AckAnswer(requestID: 2, ttlSeconds: 0, created: false, serverTime: clock.wall)))
+        #expect(s.peers(in: arena).map(\.peer) == [b.key])
+        #expect(s.stats.registered == 2 && s.stats.refreshed == 1 && s.stats.unregistered == 1 && s.stats.resolves == 1)
+        #expect(s.stats.registrations == 1 && s.stats.meshes == 1 && s.stats.sent == 5 && s.stats.received == 5)
+    }
+
+    @Test("registrations expire after the TTL; a refresh extends it")
+    func expiry() {
+        var s = ResolverService(seed: 1)
+        var clock = Clock()
+        let a = identity(1), b = identity(2)
+        _ = s.receive(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        _ = s.receive(registerBytes(b, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        clock.advance(.seconds(20))
+        _ = s.receive(registerBytes(b, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        clock.advance(.milliseconds(9999))
+        #expect(s.tick(now: clock.now, wallClock: clock.wall).isEmpty)
+        #expect(s.registrationCount == 2)
+        clock.advance(.milliseconds(1))
+        let out = s.tick(now: clock.now, wallClock: clock.wall)
+        #expect(out == [.log(.info, "expire mesh=\(arena) peer=\(a.key) (no refresh within its TTL)")])
+        #expect(s.peers(in: arena).map(\.peer) == [b.key])
+        clock.advance(.seconds(20))
+        _ = s.tick(now: clock.now, wallClock: clock.wall)
+        #expect(s.registrationCount == 0)
+        #expect(s.stats.expired == 2 && s.stats.meshes == 0)
+        let resolved = s.receive(resolveBytes(), from: source, now: clock.now, wallClock: clock.wall)
+        #expect(answer(resolved) == .resolved(ResolvedAnswer(requestID: 3, registeredCount: 0, excludedIsRegistered: false, peers: [])))
+    }
+
+    @Test("a configured TTL caps what clients ask for")
+    func ttlCap() {
+        var config = ResolverConfiguration()
+        config.ttlSeconds = 5
+        var s = ResolverService(configuration: config, seed: 1)
+        var clock = Clock()
+        let out = s.receive(registerBytes(identity(1), ttl: 30, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 5, created: true, serverTime: clock.wall)))
+        clock.advance(.seconds(5))
+        _ = s.tick(now: clock.now, wallClock: clock.wall)
+        #expect(s.registrationCount == 0)
+    }
+
+    @Test("resolve returns a seeded random sample of at most max peers, never the requester")
+    func sample() throws {
+        func run(seed: UInt64) -> [[PeerKey]] {
+            var s = ResolverService(seed: seed)
+            let clock = Clock()
+            for i in 1...30 {
+                _ = s.receive(registerBytes(identity(UInt8(i)), timestamp: clock.wall), from: ip(192, 0, 2, UInt8(i), port: 1), now: clock.now, wallClock: clock.wall)
+            }
+            #expect(s.registrationCount == 30)
+            var samples: [[PeerKey]] = []
+            for r in 0..<40 {
+                let out = s.receive(resolveBytes(max: 10, exclude: identity(1).key), from: ip(198, 51, 100, UInt8(r), port: 1), now: clock.now, wallClock: clock.wall)
+                guard case let .resolved(answer)? = answer(out) else { Issue.record("no answer"); return [] }
+                #expect(answer.registeredCount == 30 && answer.excludedIsRegistered)
+                samples.append(answer.peers.map(\.peer))
+            }
+            return samples
+        }
+        let a = run(seed: 7), b = run(seed: 7), c = run(seed: 8)
+        #expect(a == b)
+        #expect(a != c)
+        let all = Set((1...30).map { identity(UInt8($0)).key })
+        for sample in a {
+            #expect(sample.count == 10)
+            #expect(Set(sample).count == 10)
+            #expect(Set(sample).isSubset(of: all))
+            #expect(!sample.contains(identity(1).key))
+        }
+        #expect(Set(a.flatMap { $0 }) == all.subtracting([identity(1).key]))
+    }
+
+    @Test("answers stay within three times the request's size")
+    func antiAmplification() {
+        var s = ResolverService(seed: 1)
+        let clock = Clock()
+        for i in 1...10 {
+            _ = s.receive(registerBytes(identity(UInt8(i)), timestamp: clock.wall), from: ip(192, 0, 2, UInt8(i), port: 1), now: clock.now, wallClock: clock.wall)
+        }
+        // 30-byte request: 90 bytes allowed = 18 header + two 40-byte peers at most... 98 > 90: one.
+        for (size, expected) in [(0, 1), (100, 7), (ResolverWire.paddedResolveSize, 10)] {
+            let request = resolveBytes(size: size)
+            let out = s.receive(request, from: source, now: clock.now, wallClock: clock.wall)
+            guard case let .send(reply, _)? = out.first(where: { if case .send = $0 { true } else { false } }),
+                  case let .resolved(answer) = try? ResolverMessage.decode(reply) else { Issue.record("no answer"); continue }
+            #expect(answer.peers.count == expected, "request of \(request.count) bytes")
+            #expect(reply.count <= 3 * request.count)
+            #expect(answer.registeredCount == 10)
+        }
+    }
+
+    @Test("a forged signature is refused and counted; nothing is stored")
+    func forgedSignature() {
+        var s = ResolverService(seed: 1)
+        let clock = Clock()
+        var bytes = registerBytes(identity(1), timestamp: clock.wall)
+        bytes[bytes.count - 1] ^= 1
+        #expect(errorCode(s.receive(bytes, from: source, now: clock.now, wallClock: clock.wall)) == .badSignature)
+        // A register naming peer 1 but signed by peer 2.
+        let request = RegisterRequest(requestID: 1, mesh: arena, peer: identity(1).key, addresses: [ip(6, 6, 6, 6, port: 6)], includeObservedAddress: false, ttlSeconds: 30, timestamp: clock.wall)
+        var forged = request
+        forged.signature = identity(2).sign(ResolverMessage.register(request).signedTranscript())
+        #expect(errorCode(s.receive(ResolverMessage.register(forged).encode(), from: source, now: clock.now, wallClock: clock.wall)) == .badSignature)
+        #expect(s.stats.badSignature == 2)
+        #expect(s.registrationCount == 0)
+    }
+
+    @Test("nobody can unregister someone else")
+    func foreignUnregister() {
+        var s = ResolverService(seed: 1)
+        let clock = Clock()
+        let a = identity(1), mallory = identity(9)
+        _ = s.receive(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        let out = s.receive(unregisterBytes(mallory, peer: a.key, timestamp: clock.wall + 1), from: ip(203, 0, 113, 9, port: 1), now: clock.now, wallClock: clock.wall)
+        #expect(errorCode(out) == .badSignature)
+        #expect(errorCode(s.receive(unregisterBytes(mallory, timestamp: clock.wall + 1), from: source, now: clock.now, wallClock: clock.wall)) == .unknownPeer)
+        #expect(s.peers(in: arena).map(\.peer) == [a.key])
+        #expect(s.stats.badSignature == 1 && s.stats.unknownPeer == 1 && s.stats.unregistered == 0)
+    }
+
+    @Test("replayed registers and unregisters are refused, also after the peer left")
+    func replay() {
+        var s = ResolverService(seed: 1)
+        var clock = Clock()
+        let a = identity(1)
+        let first = registerBytes(a, timestamp: clock.wall)
+        _ = s.receive(first, from: source, now: clock.now, wallClock: clock.wall)
+        #expect(errorCode(s.receive(first, from: source, now: clock.now, wallClock: clock.wall)) == .replayed)
+        clock.advance(.seconds(1))
+        let leave = unregisterBytes(a, timestamp: clock.wall)
+        #expect(errorCode(s.receive(leave, from: source, now: clock.now, wallClock: clock.wall)) == nil)
+        // The peer left: replaying its old register must not bring it back.
+        #expect(errorCode(s.receive(first, from: source, now: clock.now, wallClock: clock.wall)) == .replayed)
+        #expect(errorCode(s.receive(leave, from: source, now: clock.now, wallClock: clock.wall)) == .unknownPeer)
+        #expect(s.registrationCount == 0)
+        // Once the skew window is over, the tombstone is dropped and the old bytes fail the clock check.
+        clock.advance(.seconds(121))
+        _ = s.tick(now: clock.now, wallClock: clock.wall)
+        #expect(errorCode(s.receive(first, from: source, now: clock.now, wallClock: clock.wall)) == .clockSkew)
+        #expect(s.stats.replayed == 2 && s.stats.clockSkew == 1)
+    }
+
+    @Test("timestamps far from the resolver's clock are refused with its time")
+    func clockSkew() {
+        var s = ResolverService(seed: 1)
+        let clock = Clock()
+        let out = s.receive(registerBytes(identity(1), timestamp: clock.wall + 121_000), from: source, now: clock.now, wallClock: clock.wall)
+        #expect(answer(out) == .error(ErrorAnswer(requestID: 1, code: .clockSkew, serverTime: clock.wall)))
+        #expect(errorCode(s.receive(registerBytes(identity(1), timestamp: clock.wall + 120_000), from: source, now: clock.now, wallClock: clock.wall)) == nil)
+    }
+
+    @Test("malformed, oversized and unexpected datagrams are dropped silently and counted")
+    func malformed() {
+        var s = ResolverService(seed: 1)
+        let clock = Clock()
+        var rng = DeterministicRNG(seed: 3)
+        for n in 0..<200 {
+            let junk = (0..<(n % 90)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let out = s.receive(junk, from: ip(192, 0, 2, UInt8(n % 200), port: 1), now: clock.now, wallClock: clock.wall)
+            #expect(sends(out) == 0)
+        }
+        let valid = registerBytes(identity(1), timestamp: clock.wall)
+        #expect(sends(s.receive(Array(valid.dropLast()), from: source, now: clock.now, wallClock: clock.wall)) == 0)
+        #expect(sends(s.receive([UInt8](repeating: 0x4D, count: 1201), from: source, now: clock.now, wallClock: clock.wall)) == 0)
+        let ack = ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 0)).encode()
+        #expect(sends(s.receive(ack, from: source, now: clock.now, wallClock: clock.wall)) == 0)
+        #expect(s.stats.malformed == 201)
+        #expect(s.stats.oversized == 1)
+        #expect(s.stats.unexpected == 1)
+        #expect(s.stats.sent == 0 && s.registrationCount == 0)
+    }
+
+    @Test("rate limit per source IP, whatever the port")
+    func rateLimit() {
+        var config = ResolverConfiguration()
+        config.requestsPerSecondPerSource = 2
+        config.requestBurstPerSource = 5
+        var s = ResolverService(configuration: config, seed: 1)
+        var clock = Clock()
+        var answered = 0
+        for port in 1...8 {
+            answered += sends(s.receive(resolveBytes(), from: ip(192, 0, 2, 1, port: UInt16(port)), now: clock.now, wallClock: clock.wall))
+        }
+        #expect(answered == 5)
+        #expect(s.stats.rateLimited == 3)
+        #expect(sends(s.receive(resolveBytes(), from: ip(192, 0, 2, 2, port: 1), now: clock.now, wallClock: clock.wall)) == 1)
+        clock.advance(.milliseconds(499))
+        #expect(sends(s.receive(resolveBytes(), from: ip(192, 0, 2, 1, port: 1), now: clock.now, wallClock: clock.wall)) == 0)
+        clock.advance(.milliseconds(1))
+        #expect(sends(s.receive(resolveBytes(), from: ip(192, 0, 2, 1, port: 1), now: clock.now, wallClock: clock.wall)) == 1)
+        #expect(s.stats.rateLimited == 4)
+    }
+
+    @Test("memory bounds: peers per mesh, meshes, registrations; refreshes still pass")
+    func bounds() throws {
+        var config = ResolverConfiguration()
+        config.maxPeersPerMesh = 3
+        config.maxMeshes = 2
+        config.maxRegistrations = 5
+        var s = ResolverService(configuration: config, seed: 1)
+        var clock = Clock()
+        func register(_ n: UInt8, _ mesh: ResolverMeshID) -> ResolverErrorCode? {
+            errorCode(s.receive(registerBytes(identity(n), mesh: mesh, timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall))
+        }
+        #expect(register(1, arena) == nil)
+        #expect(register(2, arena) == nil)
+        #expect(register(3, arena) == nil)
+        #expect(register(4, arena) == .meshFull)
+        #expect(register(5, lobby) == nil)
+        #expect(register(6, try ResolverMeshID(meshName: "third")) == .resolverFull)
+        #expect(register(6, lobby) == nil)
+        #expect(register(7, lobby) == .resolverFull)
+        clock.advance(.seconds(1))
+        #expect(register(1, arena) == nil) // a refresh is not a new registration
+        #expect(s.stats.refusedFull == 3 && s.registrationCount == 5 && s.stats.meshes == 2)
+        clock.advance(.seconds(30))
+        _ = s.tick(now: clock.now, wallClock: clock.wall)
+        #expect(s.registrationCount == 0)
+        #expect(register(4, arena) == nil)
+    }
+
+    @Test("unspecified addresses take the source IP; the observed address is added on request")
+    func observedAddresses() {
+        var s = ResolverService(seed: 1)
+        let clock = Clock()
+        let nat = ip(203, 0, 113, 5, port: 40000)
+        let bytes = registerBytes(identity(1), addresses: [.ipv4(0, port: 9000), ip(10, 0, 0, 1, port: 9000), .ipv6([UInt8](repeating: 0, count: 16), port: 9000)], timestamp: clock.wall, observed: true)
+        _ = s.receive(bytes, from: nat, now: clock.now, wallClock: clock.wall)
+        #expect(s.peers(in: arena) == [ResolvedPeer(peer: identity(1).key, addresses: [nat, ip(203, 0, 113, 5, port: 9000), ip(10, 0, 0, 1, port: 9000)])])
+        let none = registerBytes(identity(2), addresses: [.ipv6([UInt8](repeating: 0, count: 16), port: 9000)], timestamp: clock.wall)
+        #expect(errorCode(s.receive(none, from: nat, now: clock.now, wallClock: clock.wall)) == .invalidRequest)
+    }
+}
