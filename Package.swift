@@ -56,6 +56,7 @@ let package = Package(
             name: "MeshstepNet",
             dependencies: [
                 "MeshstepMesh",
+                "MeshstepResolver",
                 "MeshstepLockstep",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

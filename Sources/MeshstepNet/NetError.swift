@@ -58,6 +58,12 @@ public func parseHostPort(_ text: String) throws(NetError) -> SocketAddress {
 }
 
 extension SocketAddress {
+    /// This IPv4 address as an IPv4-mapped IPv6 address (for a socket bound to `::`).
+    func mappedToIPv6() -> SocketAddress {
+        guard case .v4 = self, let m = meshAddress, let mapped = m.socketAddress(ipv6Socket: true) else { return self }
+        return mapped
+    }
+
     /// The mesh's wire form of this address (nil for Unix sockets).
     var meshAddress: MeshAddress? {
         switch self {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MeshstepMesh
+import MeshstepResolver
 import MeshstepWire
 import NIOCore
 import NIOPosix
@@ -53,6 +54,15 @@ public final class UDPMeshPeer: @unchecked Sendable {
     var stopped = false
     var sendFailures = 0
     var refusals: [(address: MeshAddress, reason: DisconnectReason)] = []
+    /// The resolver link, when `discovery.resolver` is set: registers this peer, refreshes the
+    /// registration (and re-registers by itself after a resolver restart), resolves candidates
+    /// whenever the mesh asks for more.
+    var resolverClient: ResolverClient?
+    var resolverAddress: SocketAddress?
+    var resolverTimer: Scheduled<Void>?
+    var resolverArmed: MeshTime?
+    var resolverFailure: ResolverClientError?
+    var resolverAnswered = false
     /// Called on the event loop for every delivered message.
     public var onDeliver: ((DeliveredMessage, MeshTime) -> Void)?
     /// Called on the event loop for every mesh event.
@@ -113,6 +123,16 @@ public final class UDPMeshPeer: @unchecked Sendable {
             throw .bindFailed(host: host, port: port, detail: "\(error)")
         }
         let peer = UDPMeshPeer(channel: channel, mesh: mesh, local: local, ipv6: ipv6, discovery: discovery, logger: logger)
+        if let resolver = discovery.resolver {
+            // Register "the address the resolver sees, this port" unless bound to one address.
+            let registered: MeshAddress = bindAddress.meshAddress.map { a in
+                if case let .ipv4(v, _) = a, v == 0 { return .ipv4(0, port: meshLocal.port) }
+                return meshLocal
+            } ?? .ipv4(0, port: meshLocal.port)
+            peer.resolverClient = try? ResolverClient(identity: identity, mesh: ResolverMeshID(credentials: credentials),
+                                                      addresses: [registered], seed: UInt64.random(in: .min ... .max))
+            peer.resolverAddress = ipv6 ? resolver.mappedToIPv6() : resolver
+        }
         if let socketLoss { peer.loss = (socketLoss.probability, DeterministicRNG(seed: socketLoss.seed)) }
         configure?(peer)
         do {
@@ -170,6 +190,16 @@ public final class UDPMeshPeer: @unchecked Sendable {
         eventLoop.execute { self.mesh.protect(peers) }
     }
 
+    /// Whether the resolver has ever answered this peer.
+    public func resolverHasAnswered() -> Bool {
+        (try? eventLoop.submit { self.resolverAnswered }.wait()) ?? false
+    }
+
+    /// The resolver's last failure (unreachable, refused), nil once it answers again.
+    public func resolverProblem() -> ResolverClientError? {
+        (try? eventLoop.submit { self.resolverFailure }.wait()) ?? nil
+    }
+
     /// Refusals seen while joining (wrong password, wrong mesh...), oldest first.
     public func refusalsSeen() -> [(address: MeshAddress, reason: DisconnectReason)] {
         (try? eventLoop.submit { self.refusals }.wait()) ?? []
@@ -179,6 +209,10 @@ public final class UDPMeshPeer: @unchecked Sendable {
     public func leave() {
         let done: EventLoopFuture<Void> = eventLoop.submit {
             guard !self.stopped else { return }
+            if self.resolverClient != nil {
+                let t = self.now
+                self.performResolver(self.resolverClient!.unregister(now: t, wallClock: Self.wallClock()))
+            }
             self.perform(self.mesh.leave(now: self.now))
             self.stopOnLoop()
         }
@@ -204,8 +238,14 @@ public final class UDPMeshPeer: @unchecked Sendable {
         return seq
     }
 
+    static func wallClock() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
+
     func startOnLoop() {
         let t = now
+        if resolverClient != nil {
+            performResolver(resolverClient!.register(now: t, wallClock: Self.wallClock()))
+            performResolver(resolverClient!.resolve(now: t, wallClock: Self.wallClock()))
+        }
         perform(mesh.start(now: t))
         if !discovery.seeds.isEmpty { perform(mesh.addSeedAddresses(discovery.seeds.compactMap(\.meshAddress), now: t)) }
     }
@@ -214,11 +254,18 @@ public final class UDPMeshPeer: @unchecked Sendable {
         stopped = true
         timer?.cancel()
         timer = nil
+        resolverTimer?.cancel()
+        resolverTimer = nil
     }
 
     func received(_ bytes: [UInt8], from address: SocketAddress) {
         guard !stopped, let from = address.meshAddress else { return }
         if loss != nil, loss!.rng.chance(loss!.probability) { return }
+        if resolverClient != nil, ResolverWire.isResolverDatagram(bytes), address.meshAddress == resolverAddress?.meshAddress {
+            resolverAnswered = true
+            performResolver(resolverClient!.receive(bytes, now: now, wallClock: Self.wallClock()))
+            return
+        }
         perform(mesh.receive(bytes, from: from, now: now))
     }
 
@@ -247,11 +294,50 @@ public final class UDPMeshPeer: @unchecked Sendable {
                 onEvent?(event, now)
             case .resolve:
                 if !discovery.seeds.isEmpty { _ = mesh.addSeedAddresses(discovery.seeds.compactMap(\.meshAddress), now: now) }
+                if resolverClient != nil { performResolver(resolverClient!.resolve(now: now, wallClock: Self.wallClock())) }
                 onResolve?(now)
             }
         }
         if wrote { channel.flush() }
         arm()
+    }
+
+    /// Sends the resolver client's datagrams from the mesh socket (so NAT mappings match) and
+    /// feeds its answers to the mesh.
+    func performResolver(_ actions: [ResolverClientAction]) {
+        guard let resolverAddress else { return }
+        for action in actions {
+            switch action {
+            case let .send(bytes):
+                var buffer = channel.allocator.buffer(capacity: bytes.count)
+                buffer.writeBytes(bytes)
+                channel.writeAndFlush(AddressedEnvelope(remoteAddress: resolverAddress, data: buffer), promise: nil)
+            case let .event(.resolved(answer)):
+                let referrals = answer.peers.flatMap { p in p.addresses.map { Referral(peer: p.peer, address: $0) } }
+                if !referrals.isEmpty { perform(mesh.addCandidates(referrals, now: now)) }
+            case let .event(.failed(error)):
+                if resolverFailure == nil { logger.warning("resolver \(resolverAddress): \(error)") }
+                resolverFailure = error
+            case .event(.reachable), .event(.registered), .event(.reregistered):
+                resolverFailure = nil
+            case .event:
+                break
+            }
+        }
+        armResolver()
+    }
+
+    func armResolver() {
+        guard !stopped, let deadline = resolverClient?.nextDeadline else { return }
+        if let resolverArmed, resolverArmed == deadline { return }
+        resolverTimer?.cancel()
+        resolverArmed = deadline
+        let at = NIODeadline.uptimeNanoseconds(origin.uptimeNanoseconds + UInt64(max(0, deadline.nanoseconds)))
+        resolverTimer = eventLoop.scheduleTask(deadline: at) { [self] in
+            resolverArmed = nil
+            guard !stopped, resolverClient != nil else { return }
+            performResolver(resolverClient!.tick(now: now, wallClock: Self.wallClock()))
+        }
     }
 
     /// Arms one timer for the mesh's next deadline.

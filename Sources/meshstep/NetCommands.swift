@@ -49,12 +49,16 @@ func awaitMesh(_ peer: UDPMeshPeer, options: MeshOptions, timeout: Duration) thr
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if !peer.neighbors().isEmpty { return }
+        if let problem = peer.resolverProblem(), case .unreachable = problem, options.peers.isEmpty {
+            throw NetError.resolverUnreachable(options.resolver ?? "?")
+        }
         if let refusal = peer.refusalsSeen().first(where: { [.authenticationFailed, .wrongMesh].contains($0.reason) }) {
             throw NetError.refused(address: refusal.address.description, reason: refusal.reason)
         }
         if !hasSeeds { return } // the first peer of a mesh waits for others to find it
         Thread.sleep(forTimeInterval: 0.02)
     }
+    if let resolver = options.resolver, !peer.resolverHasAnswered() { throw NetError.resolverUnreachable(resolver) }
     throw NetError.meshNotFound(meshID: options.mesh, seconds: Int(timeout.components.seconds))
 }
 
