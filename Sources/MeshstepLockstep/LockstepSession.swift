@@ -20,7 +20,8 @@ public enum HaltReason: Sendable, Equatable, CustomStringConvertible {
 /// Something the session wants the game to know.
 public enum LockstepEvent: Sendable, Equatable {
     /// Two or more peers computed different checksums for `tick`. `slots` are the slots whose
-    /// checksum differs from the local one.
+    /// checksum differs from the local one; each slot is reported once per tick (a later event
+    /// for the same tick names slots whose checksums arrived later).
     case desync(tick: Int, slots: [Int], local: UInt64)
     /// A frame claimed a slot other than its signed origin's: dropped, never applied.
     case forgedInput(claimedSlot: Int, fromSlot: Int)
@@ -128,7 +129,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var localChecksums: [Int: UInt64] = [:]
     var pendingChecksums: [(tick: Int, checksum: UInt64)] = []
     var remoteChecksums: [Int: [Int: UInt64]] = [:]
-    var reportedDesyncs: Set<Int> = []
+    /// Slots already reported as disagreeing, per tick (each is reported once).
+    var reportedDesyncs: [Int: Set<Int>] = [:]
     /// `acked[slot]`: the newest tick through which `slot` holds all of *our* inputs.
     var acked: [Int]
 
@@ -557,7 +559,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         base += keep
         localChecksums = localChecksums.filter { $0.key >= nextTick - 600 }
         remoteChecksums = remoteChecksums.filter { $0.key >= nextTick - 600 }
-        reportedDesyncs = reportedDesyncs.filter { $0 >= nextTick - 600 }
+        reportedDesyncs = reportedDesyncs.filter { $0.key >= nextTick - 600 }
         submitTimes = submitTimes.filter { $0.key >= base }
     }
 
@@ -586,10 +588,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     mutating func compare(tick: Int) -> [LockstepEvent] {
-        guard let local = localChecksums[tick], let remote = remoteChecksums[tick], !reportedDesyncs.contains(tick) else { return [] }
-        let differing = remote.filter { $0.value != local }.map(\.key).sorted()
+        guard let local = localChecksums[tick], let remote = remoteChecksums[tick] else { return [] }
+        let known = reportedDesyncs[tick] ?? []
+        let differing = remote.filter { $0.value != local && !known.contains($0.key) }.map(\.key).sorted()
         guard !differing.isEmpty else { return [] }
-        reportedDesyncs.insert(tick)
+        reportedDesyncs[tick] = known.union(differing)
         return [.desync(tick: tick, slots: differing, local: local)]
     }
 

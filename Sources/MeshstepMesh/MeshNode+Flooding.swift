@@ -143,12 +143,26 @@ extension MeshNode {
         case .new:
             break
         }
-        // Verify the origin's signature before the message may touch any state.
+        // Verify the origin's signature before the message may touch any state, unless it came
+        // straight from its origin over the link and goes no further: the link's tag already
+        // proves who sent it (its keys are bound to the identity the handshake signed). Such a
+        // message is verified later, before it is ever served to anyone else.
         var state = origins[m.origin] ?? OriginState(publicKey: SignatureVerifier.publicKey(m.origin), lastActive: now)
-        guard let pk = state.publicKey, pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest)) else {
-            stats.forged += 1
-            penalize(peer, by: 25, now: now)
-            return
+        let direct = peer == m.origin && !mayForward(m)
+        if direct {
+            guard state.publicKey != nil else {
+                stats.forged += 1
+                penalize(peer, by: 25, now: now)
+                return
+            }
+            unverified.insert(m.ref)
+            if unverified.count > 2 * configuration.messageCacheCapacity { unverified = unverified.filter { store[$0] != nil } }
+        } else {
+            guard let pk = state.publicKey, pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest)) else {
+                stats.forged += 1
+                penalize(peer, by: 25, now: now)
+                return
+            }
         }
         state.window.insert(m.seq)
         state.lastActive = now
@@ -204,6 +218,16 @@ extension MeshNode {
         if deliver {
             stats.delivered += 1
             out.append(.deliver(DeliveredMessage(origin: m.origin, seq: m.seq, payload: m.payload, hops: Int(m.hops), from: peer, isUnicast: isUnicast)))
+        }
+    }
+
+    /// Whether this node would pass `m` on (hop limit, destination, propagation filter).
+    func mayForward(_ m: FloodMessage) -> Bool {
+        guard m.hopLimit > 1, m.destination != key else { return false }
+        guard let filter = configuration.propagationFilter else { return true }
+        switch filter(m) {
+        case .remote, .localAndRemote: return true
+        case .none, .local: return false
         }
     }
 
@@ -280,6 +304,14 @@ extension MeshNode {
         neighbors[peer]?.eager = true
         for ref in refs {
             guard var m = store[ref] else { continue }
+            if unverified.contains(ref) {
+                // Taken on the link's word so far: prove it before passing it on.
+                guard let pk = origins[m.origin]?.publicKey, pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest)) else {
+                    stats.forged += 1
+                    continue
+                }
+                unverified.remove(ref)
+            }
             // Send the copy as we would have forwarded it.
             if m.origin != key {
                 guard m.hopLimit > 1 else { continue }

@@ -50,6 +50,9 @@ public struct MeshNode: Sendable {
     var summaryCursor = 0
     /// Origins of the newest messages, oldest first (at most half a summary).
     var recentOrigins: [PeerKey] = []
+    /// Stored messages accepted on a direct link's authentication whose signature has not been
+    /// checked yet (checked before they are served to anyone).
+    var unverified: Set<MessageRef> = []
     /// Links to these peers are never shed or pruned for being less useful (see ``protect(_:)``).
     var protectedPeers: Set<PeerKey> = []
     /// Answers to handshake messages, across all sources.
