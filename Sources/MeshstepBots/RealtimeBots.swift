@@ -31,14 +31,14 @@ public final class RealtimeBot: @unchecked Sendable {
         game = TankArena(players: peer.configuration.players, seed: seed)
     }
 
-    /// One frame of the game loop at frame index `k` (the tick due now): applies what is
-    /// complete up to it and submits one input per applied tick.
-    public func frame(_ k: Int, ticks: Int) {
+    /// Applies every complete tick up to the one due at frame `k` and submits one input per
+    /// applied tick. Called several times per frame while the bot waits, so a repaired input is
+    /// used as soon as it arrives, not at the next frame.
+    public func poll(_ k: Int, ticks: Int) {
         guard !crashed, applied < ticks, peer.halted == nil else { return }
         queue += peer.pollConfirmedTimed()
         for (t, at) in peer.takeSubmitTimes() { submittedAt[t] = at }
         events += peer.pollEvents()
-        var progressed = false
         while applied <= k, applied < ticks, !queue.isEmpty {
             let r = queue.removeFirst()
             game.step(inputs: r.inputs)
@@ -49,46 +49,59 @@ public final class RealtimeBot: @unchecked Sendable {
                 peer.recordChecksum(tick: r.tick, checksum: game.checksum())
             }
             applied = r.tick + 1
-            progressed = true
             if applied == ticks { finishedAt = NIODeadline.now().uptimeNanoseconds }
             peer.submit(TankBot.input(for: slot, in: game, tick: r.tick))
         }
-        if applied <= k, applied < ticks, !progressed {
+    }
+
+    /// Whether the bot has what frame `k` is due (or is out of the game).
+    func caughtUp(_ k: Int, ticks: Int) -> Bool { crashed || applied > k || applied >= ticks || peer.halted != nil }
+
+    /// End of frame `k`: a bot still short of the tick due is stalled for this frame.
+    func endFrame(_ k: Int, ticks: Int) {
+        if caughtUp(k, ticks: ticks) {
+            currentStall = 0
+        } else {
             stalls += 1
             currentStall += 1
             longestStall = max(longestStall, currentStall)
-        } else {
-            currentStall = 0
         }
     }
 }
 
 /// Runs real-time game loops at the tick rate on the calling thread until every bot finished,
-/// halted or crashed, or `deadline` passes.
+/// halted or crashed, or `deadline` passes. Frame 0 starts when every player has been heard.
+/// While a bot waits for the tick due, it is polled every half millisecond.
+/// - Returns: when frame 0 started (uptime nanoseconds), nil if it never did.
+@discardableResult
 public func runRealtime(bots: [RealtimeBot], ticks: Int, tickRate: Int, deadline: Duration,
-                        onFrame: ((Int) -> Void)? = nil) {
+                        onFrame: ((Int) -> Void)? = nil) -> UInt64? {
     let frameNs = UInt64(1_000_000_000 / tickRate)
-    var started: UInt64?
     let limit = ContinuousClock.now + deadline
+    var started: UInt64?
+    while started == nil {
+        guard ContinuousClock.now < limit else { return nil }
+        if bots.allSatisfy({ $0.crashed || $0.peer.allPlayersPresent }) { started = NIODeadline.now().uptimeNanoseconds } else {
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+    }
     var k = 0
     while ContinuousClock.now < limit {
-        // Frame 0 is when every player has been heard: before that nobody can play.
-        if started == nil {
-            if bots.allSatisfy({ $0.crashed || $0.peer.allPlayersPresent }) { started = NIODeadline.now().uptimeNanoseconds } else {
-                Thread.sleep(forTimeInterval: 0.002)
-                continue
-            }
-        }
         let due = started! + UInt64(k) * frameNs
         let now = NIODeadline.now().uptimeNanoseconds
-        if now < due {
-            Thread.sleep(forTimeInterval: Double(due - now) / 1e9)
-        }
+        if now < due { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
         onFrame?(k)
-        for bot in bots { bot.frame(k, ticks: ticks) }
-        if bots.allSatisfy({ $0.crashed || $0.applied >= ticks || $0.peer.halted != nil }) { return }
+        while true {
+            for bot in bots { bot.poll(k, ticks: ticks) }
+            if bots.allSatisfy({ $0.caughtUp(k, ticks: ticks) }) { break }
+            if NIODeadline.now().uptimeNanoseconds >= due + frameNs { break }
+            Thread.sleep(forTimeInterval: 0.0005)
+        }
+        for bot in bots { bot.endFrame(k, ticks: ticks) }
+        if bots.allSatisfy({ $0.crashed || $0.applied >= ticks || $0.peer.halted != nil }) { return started }
         k += 1
     }
+    return started
 }
 
 /// `meshstep bots --network udp`: N bots in one process, each on its own UDP socket on
@@ -135,7 +148,7 @@ public struct UDPBotsScenario: Sendable {
         }
         let bytesBefore = peers.reduce(0) { $0 + $1.stats().bytesSent }
         let crashes = self.crashes
-        runRealtime(bots: bots, ticks: ticks, tickRate: tickRate, deadline: .seconds(Int64(ticks / tickRate) + 60)) { k in
+        let frame0 = runRealtime(bots: bots, ticks: ticks, tickRate: tickRate, deadline: .seconds(Int64(ticks / tickRate) + 60)) { k in
             for c in crashes where c.tick == k && !bots[c.slot].crashed {
                 bots[c.slot].crashed = true
                 bots[c.slot].peer.mesh.kill()
@@ -144,12 +157,12 @@ public struct UDPBotsScenario: Sendable {
         let bytes = peers.reduce(0) { $0 + $1.stats().bytesSent } - bytesBefore
         let survivors = bots.filter { !$0.crashed && $0.peer.halted == nil }
         for b in survivors { b.peer.linger(untilAckedThrough: ticks - 1, timeout: .seconds(2)) }
-        let report = makeReport(bots: bots, survivors: survivors, bytes: bytes, started: started)
+        let report = makeReport(bots: bots, survivors: survivors, bytes: bytes, started: started, frame0: frame0)
         for b in bots where !b.crashed { b.peer.leave() }
         return report
     }
 
-    func makeReport(bots: [RealtimeBot], survivors: [RealtimeBot], bytes: Int, started: ContinuousClock.Instant) -> BotsReport {
+    func makeReport(bots: [RealtimeBot], survivors: [RealtimeBot], bytes: Int, started: ContinuousClock.Instant, frame0: UInt64?) -> BotsReport {
         var latencies: [Double] = []
         var lost = 0
         for s in survivors {
@@ -177,7 +190,7 @@ public struct UDPBotsScenario: Sendable {
                               kbps_in: ($0.kbpsIn * 10).rounded() / 10, loss: ($0.loss * 1000).rounded() / 1000, repaired_inputs: $0.repairedInputs)
         }
         let completed = survivors.map(\.applied).min() ?? 0
-        let startNs = survivors.compactMap { $0.confirmedAt[0] }.min() ?? 0
+        let startNs = frame0 ?? 0
         let endNs = survivors.compactMap(\.finishedAt).max() ?? startNs
         let frameMs = 1000.0 / Double(tickRate)
         return BotsReport(

@@ -386,6 +386,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return t - 1
     }
 
+    /// The newest tick through which this peer holds every input of `slot` (-1: none yet).
+    public func heldInputs(of slot: Int) -> Int { heldThrough(slot) }
+
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
     public func acknowledged(by slot: Int) -> Int { acked[slot] }
 

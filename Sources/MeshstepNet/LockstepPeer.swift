@@ -30,6 +30,15 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     var lobbyDone = false
     var startedAt: MeshTime?
     var lastSentAt: MeshTime = .zero
+    /// When each of our inputs was first sent (recent ones only), for fast repair.
+    var sentAt: [(tick: Int, at: MeshTime)] = []
+    var lastFastResend: [MeshTime]
+    var gapSignaled: [(held: Int, at: MeshTime)]
+    var extraWindowStart: MeshTime = .zero
+    var extraSent = 0
+    let frameInterval: Duration
+    /// Link round trip per slot (from the mesh's keepalives), refreshed every frame interval.
+    var linkRTT: [Duration?]
     var pump: RepeatedTask?
 
     // Shared with the game thread.
@@ -64,6 +73,10 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         self.startTimeout = startTimeout
         session = LockstepSession(configuration: configuration, role: role)
         keyOf = Array(repeating: nil, count: configuration.players)
+        linkRTT = Array(repeating: nil, count: configuration.players)
+        lastFastResend = Array(repeating: .zero, count: configuration.players)
+        gapSignaled = Array(repeating: (-2, .zero), count: configuration.players)
+        frameInterval = .nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
         if case let .player(slot) = role { keyOf[slot] = mesh.key; slotOf[mesh.key] = slot }
         let interval = TimeAmount.nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
         try? mesh.eventLoop.submit {
@@ -84,7 +97,12 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             let frame = self.session.submit(input, now: self.clock)
             let at = NIODeadline.now().uptimeNanoseconds
             let after = self.session.nextLocalTick
-            if after > before { self.shared.withLockedValue { s in for t in before..<after { s.submitted.append((t, at)) } } }
+            if after > before {
+                self.shared.withLockedValue { s in for t in before..<after { s.submitted.append((t, at)) } }
+                let now = self.mesh.now
+                for t in before..<after { self.sentAt.append((t, now)) }
+                if self.sentAt.count > 64 { self.sentAt.removeFirst(self.sentAt.count - 64) }
+            }
             self.send(frame)
             self.drain()
         }
@@ -197,12 +215,17 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         } catch {
             logger.debug("bad lockstep frame from slot \(slot!): \(error)")
         }
+        fastRepair(after: slot!, now: now)
         drain()
     }
 
     /// Every frame interval: timers, repairs, and the shared snapshot.
     func frameTick() {
         let now = mesh.now
+        let rtts = mesh.mesh.neighborInfo
+        for (slot, key) in keyOf.enumerated() {
+            if let key, let info = rtts.first(where: { $0.peer == key }) { linkRTT[slot] = info.rtt }
+        }
         if !lobbyDone {
             if keyOf.allSatisfy({ $0 != nil }) {
                 lobbyDone = true
@@ -222,6 +245,46 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         }
         drain()
         publish()
+    }
+
+    /// How long an input may stay unacknowledged by `slot` before it is resent: one and a half
+    /// link round trips plus a millisecond (the frame that acknowledges it may be in flight).
+    func repairDelay(_ slot: Int) -> Duration {
+        let rtt = linkRTT[slot] ?? .milliseconds(20)
+        return max(.milliseconds(1), rtt + rtt / 2 + .milliseconds(1))
+    }
+
+    /// Loss repair at the speed of the network instead of the frame rate, in two steps:
+    /// 1. a peer that holds later inputs of other players than of some slot has probably lost
+    ///    a frame of that slot: it sends its own frame at once, whose acknowledgements show the gap;
+    /// 2. a peer whose input is still unacknowledged by `slot` after `repairDelay` sends its frame
+    ///    (which repeats every unacknowledged input) again at once.
+    /// At most 4 extra frames per frame interval.
+    func fastRepair(after slot: Int, now: MeshTime) {
+        guard !session.isSpectator, session.halted == nil else { return }
+        // A budget of extra frames per frame interval, so repairs never become a storm.
+        if now - extraWindowStart >= frameInterval { extraWindowStart = now; extraSent = 0 }
+        guard extraSent < 4 else { return }
+        // Step 1: a gap in some slot's inputs compared to the newest we hold from anyone,
+        // signalled once per gap (and again after a repair delay if it persists).
+        let active = session.activeSlots
+        let held = active.map { session.heldInputs(of: $0) }
+        if let newest = held.max() {
+            for (i, s) in active.enumerated() where s != session.localSlot && held[i] < newest - 1 {
+                guard gapSignaled[s].held != held[i] || now - gapSignaled[s].at >= repairDelay(s) else { continue }
+                gapSignaled[s] = (held[i], now)
+                extraSent += 1
+                send(session.resendFrame())
+                return
+            }
+        }
+        // Step 2: our own input overdue at `slot`, resent at most once per repair delay.
+        let delay = repairDelay(slot)
+        guard now - lastFastResend[slot] >= delay else { return }
+        guard let overdue = sentAt.last(where: { now - $0.at >= delay }), session.acknowledged(by: slot) < overdue.tick else { return }
+        lastFastResend[slot] = now
+        extraSent += 1
+        send(session.resendFrame())
     }
 
     func send(_ frame: [UInt8]) {

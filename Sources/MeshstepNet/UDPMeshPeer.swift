@@ -41,6 +41,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
     public let localAddress: SocketAddress
     public let key: PeerKey
     let channel: any Channel
+    /// The socket (owned by `channel`, which closes it); sends go through it directly.
+    let fd: CInt
     let logger: Logger
     let origin = NIODeadline.now()
     let ipv6Socket: Bool
@@ -97,17 +99,20 @@ public final class UDPMeshPeer: @unchecked Sendable {
         }
         let loop = group.next()
         let inbound = InboundHandler()
+        // We create and bind the socket ourselves: NIO reads from it, but we send with our own
+        // sendto(2), because NIO closes a datagram channel on most send errors, and a send
+        // refused by a firewall (EPERM) or a vanished route must be just a lost datagram.
+        let fd = try Self.bindSocket(bindAddress, host: host, port: port)
         let channel: any Channel
         do {
             channel = try DatagramBootstrap(group: loop)
-                .channelOption(.socketOption(.so_reuseaddr), value: 0)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbound) }
                 }
-                .bind(to: bindAddress)
+                .withBoundSocket(fd)
                 .wait()
         } catch {
-            if let io = error as? IOError, io.errnoCode == EADDRINUSE { throw .portInUse(host: host, port: port) }
+            close(fd)
             throw .bindFailed(host: host, port: port, detail: "\(error)")
         }
         let local = channel.localAddress ?? bindAddress
@@ -122,7 +127,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
             _ = channel.close()
             throw .bindFailed(host: host, port: port, detail: "\(error)")
         }
-        let peer = UDPMeshPeer(channel: channel, mesh: mesh, local: local, ipv6: ipv6, discovery: discovery, logger: logger)
+        let peer = UDPMeshPeer(channel: channel, fd: fd, mesh: mesh, local: local, ipv6: ipv6, discovery: discovery, logger: logger)
         if let resolver = discovery.resolver {
             // Register "the address the resolver sees, this port" unless bound to one address.
             let registered: MeshAddress = bindAddress.meshAddress.map { a in
@@ -146,8 +151,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
         return peer
     }
 
-    init(channel: any Channel, mesh: MeshNode, local: SocketAddress, ipv6: Bool, discovery: Discovery, logger: Logger) {
+    init(channel: any Channel, fd: CInt, mesh: MeshNode, local: SocketAddress, ipv6: Bool, discovery: Discovery, logger: Logger) {
         self.channel = channel
+        self.fd = fd
         eventLoop = channel.eventLoop
         self.mesh = mesh
         key = mesh.key
@@ -270,23 +276,11 @@ public final class UDPMeshPeer: @unchecked Sendable {
     }
 
     func perform(_ actions: [MeshAction]) {
-        var wrote = false
         for action in actions {
             switch action {
             case let .send(bytes, to):
                 guard let address = to.socketAddress(ipv6Socket: ipv6Socket) else { continue }
-                var buffer = channel.allocator.buffer(capacity: bytes.count)
-                buffer.writeBytes(bytes)
-                let promise = eventLoop.makePromise(of: Void.self)
-                promise.futureResult.whenFailure { [weak self] error in
-                    // A refused or filtered send (EPERM from a firewall, ECONNREFUSED...) is a
-                    // lost datagram, nothing more: the protocol repairs losses.
-                    self?.sendFailures += 1
-                    if self?.sendFailures == 1 { self?.logger.info("send to \(address) failed: \(error) (counted as loss; further failures at debug)") }
-                    else { self?.logger.debug("send to \(address) failed: \(error)") }
-                }
-                channel.write(AddressedEnvelope(remoteAddress: address, data: buffer), promise: promise)
-                wrote = true
+                sendDatagram(bytes, to: address)
             case let .deliver(message):
                 onDeliver?(message, now)
             case let .event(event):
@@ -298,8 +292,25 @@ public final class UDPMeshPeer: @unchecked Sendable {
                 onResolve?(now)
             }
         }
-        if wrote { channel.flush() }
         arm()
+    }
+
+    /// One datagram out, now. Any failure (a firewall's EPERM, a full buffer's EAGAIN, an
+    /// unreachable network) is counted and otherwise treated as a lost datagram.
+    func sendDatagram(_ bytes: [UInt8], to address: SocketAddress) {
+        guard !stopped else { return }
+        let sent = bytes.withUnsafeBytes { buffer in
+            address.withSockAddr { sa, len in sendto(fd, buffer.baseAddress, buffer.count, 0, sa, socklen_t(len)) }
+        }
+        if sent < 0 {
+            let code = errno
+            sendFailures += 1
+            if sendFailures == 1 {
+                logger.info("send to \(address) failed: \(String(cString: strerror(code))) (counted as a lost datagram; further failures at debug)")
+            } else {
+                logger.debug("send to \(address) failed: \(String(cString: strerror(code)))")
+            }
+        }
     }
 
     /// Sends the resolver client's datagrams from the mesh socket (so NAT mappings match) and
@@ -309,9 +320,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         for action in actions {
             switch action {
             case let .send(bytes):
-                var buffer = channel.allocator.buffer(capacity: bytes.count)
-                buffer.writeBytes(bytes)
-                channel.writeAndFlush(AddressedEnvelope(remoteAddress: resolverAddress, data: buffer), promise: nil)
+                sendDatagram(bytes, to: resolverAddress)
             case let .event(.resolved(answer)):
                 let referrals = answer.peers.flatMap { p in p.addresses.map { Referral(peer: p.peer, address: $0) } }
                 if !referrals.isEmpty { perform(mesh.addCandidates(referrals, now: now)) }
@@ -352,6 +361,30 @@ public final class UDPMeshPeer: @unchecked Sendable {
             guard !stopped else { return }
             perform(mesh.timerFired(now: now))
         }
+    }
+
+    /// A non-blocking UDP socket bound to `address` (dual-stack for `::`).
+    static func bindSocket(_ address: SocketAddress, host: String, port: Int) throws(NetError) -> CInt {
+        let family: CInt
+        switch address {
+        case .v4: family = AF_INET
+        case .v6: family = AF_INET6
+        default: throw .badAddress(host, detail: "not an IP address")
+        }
+        let fd = socket(family, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw .bindFailed(host: host, port: port, detail: String(cString: strerror(errno))) }
+        if family == AF_INET6 {
+            var off: CInt = 0
+            _ = setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<CInt>.size))
+        }
+        let result = address.withSockAddr { sa, len in bind(fd, sa, socklen_t(len)) }
+        if result != 0 {
+            let code = errno
+            close(fd)
+            if code == EADDRINUSE { throw .portInUse(host: host, port: port) }
+            throw .bindFailed(host: host, port: port, detail: String(cString: strerror(code)))
+        }
+        return fd
     }
 
     /// Feeds datagrams from the channel to the peer.

@@ -1,0 +1,202 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real processes on real sockets, one test at a time (the namespace tests included): these
+/// games run in real time at 60 Hz, and on a small machine two of them at once would only
+/// measure the scheduler.
+@Suite("Real network", .serialized)
+struct RealNetworkTests {}
+
+extension RealNetworkTests {
+    @Suite("processes")
+    struct Processes {
+        /// Starts one `meshstep bot` per slot on loopback, slots 0 and 1 as seeds, on fresh ports;
+        /// retries with other ports when another program took one first.
+        static func startBots(players: Int, ticks: Int, mesh: String, extra: [String] = []) throws -> (bots: [Child], ports: [Int]) {
+            let binary = try meshstepBinary()
+            for _ in 0..<3 {
+                let ports = freeUDPPorts(players)
+                var bots: [Child] = []
+                for slot in 0..<players {
+                    bots.append(try Child("bot \(slot)", executable: binary, arguments: [
+                        "bot", "--mesh", mesh, "--password", "pw-\(mesh)", "--players", "\(players)", "--slot", "\(slot)",
+                        "--ticks", "\(ticks)", "--host", "127.0.0.1", "--port", "\(ports[slot])",
+                        "--peer", "127.0.0.1:\(ports[0])", "--peer", "127.0.0.1:\(ports[1])", "--json",
+                    ] + extra))
+                }
+                // Every bot binds its port first thing and says so; a port race shows up right away.
+                let bound = poll(timeout: .seconds(10)) { lostPortRace(bots) || bots.allSatisfy { $0.stderr.contains("listening on") || !$0.isRunning } }
+                if lostPortRace(bots) {
+                    bots.forEach { $0.reap() }
+                    continue
+                }
+                #expect(bound, "not every bot bound its port within 10 s")
+                return (bots, ports)
+            }
+            throw HarnessError.commandFailed(command: "meshstep bot", status: 1, stderr: "three port races in a row")
+        }
+
+        static func uniqueMesh(_ stem: String) -> String { "\(stem)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" }
+
+        @Test("4 meshstep bot processes on loopback finish the match with the same checksum at the same final tick")
+        func fourProcesses() throws {
+            let (bots, _) = try Self.startBots(players: 4, ticks: 300, mesh: Self.uniqueMesh("four"))
+            defer { bots.forEach { $0.reap() } }
+            let statuses = waitAll(bots, timeout: .seconds(60))
+            #expect(statuses == [0, 0, 0, 0], "\(bots.map(\.transcript).joined(separator: "\n"))")
+            let reports = try bots.map { try BotReport.parse($0) }
+            #expect(reports.map(\.slot) == [0, 1, 2, 3])
+            for r in reports {
+                #expect(r.ticksCompleted == 300, "slot \(r.slot)")
+                #expect(r.finalTick == 299, "slot \(r.slot)")
+                #expect(r.drops.isEmpty, "slot \(r.slot) dropped \(r.drops)")
+                #expect(r.desyncs == 0, "slot \(r.slot)")
+                #expect(r.halted == nil, "slot \(r.slot)")
+                #expect(r.inputLatencyMsP50 > 0, "slot \(r.slot): latency figures present")
+            }
+            let checksums = Set(reports.map(\.checksumAtFinalTick))
+            #expect(checksums.count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
+            #expect(!reports[0].checksumAtFinalTick.isEmpty)
+        }
+
+        @Test("SIGKILL of one of 4 bot processes mid-game: the other three agree on its drop tick and finish with equal checksums")
+        func sigkillMidGame() throws {
+            let (bots, _) = try Self.startBots(players: 4, ticks: 600, mesh: Self.uniqueMesh("kill"))
+            defer { bots.forEach { $0.reap() } }
+            // The lobby closes within a fraction of a second on loopback; 3 s later slot 2 is deep
+            // into the 10 s match.
+            Thread.sleep(forTimeInterval: 3)
+            #expect(bots.allSatisfy { $0.isRunning }, "a bot exited before the kill:\n\(bots.map(\.transcript).joined(separator: "\n"))")
+            bots[2].sendSignal(SIGKILL)
+            #expect(bots[2].wait(timeout: .seconds(5)) == SIGKILL)
+            #expect(bots[2].killedBySignal)
+            let survivors = [bots[0], bots[1], bots[3]]
+            let statuses = waitAll(survivors, timeout: .seconds(60))
+            #expect(statuses == [0, 0, 0], "\(survivors.map(\.transcript).joined(separator: "\n"))")
+            let reports = try survivors.map { try BotReport.parse($0) }
+            for r in reports {
+                #expect(r.ticksCompleted == 600, "slot \(r.slot)")
+                #expect(r.finalTick == 599, "slot \(r.slot)")
+                #expect(r.desyncs == 0, "slot \(r.slot)")
+                #expect(r.halted == nil, "slot \(r.slot)")
+                #expect(r.drops.count == 1 && r.drops.first?.slot == 2, "slot \(r.slot) reports drops \(r.drops)")
+            }
+            #expect(Set(reports.map(\.drops)).count == 1, "drops differ: \(reports.map(\.drops))")
+            let dropTick = try #require(reports.first?.drops.first?.tick)
+            // Killed after about 3 s of a 10 s match: mid-game, not in the lobby and not at the end.
+            #expect((60..<540).contains(dropTick), "drop tick \(dropTick)")
+            #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
+        }
+
+        @Test("meshstep chat between 3 processes: every line reaches the other two exactly once and never echoes; leaves are shown; a wrong password is refused")
+        func chatThreeProcesses() throws {
+            let binary = try meshstepBinary()
+            let mesh = Self.uniqueMesh("chat")
+            let names = ["alice", "bob", "carol"]
+            let token = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            let lines = names.map { "hello from \($0) \(token)" }
+            func chat(_ name: String, port: Int, password: String = "open sesame", seed: Int?) throws -> Child {
+                try Child(name, executable: binary, arguments: [
+                    "chat", "--mesh", mesh, "--password", password, "--name", name, "--host", "127.0.0.1", "--port", "\(port)",
+                ] + (seed.map { ["--peer", "127.0.0.1:\($0)"] } ?? []), withStdin: true)
+            }
+
+            var peers: [Child] = []
+            var ports: [Int] = []
+            defer { peers.forEach { $0.reap() } }
+            for _ in 0..<3 {
+                ports = freeUDPPorts(4)
+                // Alice first, without seeds; bob and carol join through her once she is bound.
+                let alice = try chat("alice", port: ports[0], seed: nil)
+                peers = [alice]
+                #expect(poll(timeout: .seconds(10)) { alice.stderr.contains("chat: mesh") || !alice.isRunning })
+                if lostPortRace(peers) { peers.forEach { $0.reap() }; continue }
+                peers += [try chat("bob", port: ports[1], seed: ports[0]), try chat("carol", port: ports[2], seed: ports[0])]
+                #expect(poll(timeout: .seconds(10)) { peers.allSatisfy { $0.stderr.contains("chat: mesh") || !$0.isRunning } })
+                if lostPortRace(peers) { peers.forEach { $0.reap() }; continue }
+                break
+            }
+            try #require(peers.count == 3 && peers.allSatisfy(\.isRunning), "\(peers.map(\.transcript).joined(separator: "\n"))")
+            let dump = { peers.map(\.transcript).joined(separator: "\n") }
+
+            // Handshake: everybody has seen the other two join.
+            let joined = poll(timeout: .seconds(20)) {
+                zip(names, peers).allSatisfy { name, p in
+                    let out = p.stdoutLines
+                    return names.filter { $0 != name }.allSatisfy { out.contains("* \($0) joined") }
+                }
+            }
+            try #require(joined, "not everybody saw the others join\n\(dump())")
+
+            for (peer, line) in zip(peers, lines) { try peer.send(line) }
+            let delivered = poll(timeout: .seconds(15)) {
+                zip(names, peers).allSatisfy { name, p in
+                    let out = p.stdoutLines
+                    return zip(names, lines).filter { $0.0 != name }.allSatisfy { out.contains("<\($0.0)> \($0.1)") }
+                }
+            }
+            #expect(delivered, "not every line reached the other two\n\(dump())")
+
+            // A wrong password is refused promptly and clearly, while the mesh is up.
+            let intruder = try chat("mallory", port: ports[3], password: "guess", seed: ports[0])
+            defer { intruder.reap() }
+            let started = ContinuousClock.now
+            let status = intruder.wait(timeout: .seconds(8))
+            let took = ContinuousClock.now - started
+            #expect(status == 1, "\(intruder.transcript)")
+            #expect(took < .seconds(5), "refusal took \(took)")
+            #expect(intruder.stderr.contains("wrong password"), "\(intruder.transcript)")
+            #expect(intruder.stdout.isEmpty)
+
+            // Carol leaves first: alice and bob are told.
+            peers[2].closeStdin()
+            #expect(peers[2].wait(timeout: .seconds(10)) == 0, "\(peers[2].transcript)")
+            #expect(poll(timeout: .seconds(10)) { peers[0].stdoutLines.contains("* carol left") && peers[1].stdoutLines.contains("* carol left") },
+                    "\(dump())")
+            peers[0].closeStdin()
+            peers[1].closeStdin()
+            #expect(waitAll([peers[0], peers[1]], timeout: .seconds(10)) == [0, 0], "\(dump())")
+
+            // Exactly once, never echoed, nothing from the intruder — checked on the complete output.
+            for (name, p) in zip(names, peers) {
+                let out = p.stdoutLines
+                for (sender, line) in zip(names, lines) {
+                    let expected = sender == name ? 0 : 1
+                    #expect(out.filter { $0 == "<\(sender)> \(line)" }.count == expected, "\(name) got \(sender)'s line a wrong number of times\n\(p.transcript)")
+                    #expect(out.filter { $0.hasSuffix(line) }.count == expected, "\(name)\n\(p.transcript)")
+                }
+                #expect(!p.stdout.contains("mallory"), "\(name) heard from the intruder\n\(p.transcript)")
+                #expect(!out.contains("* \(name) joined"), "\(name) saw its own join\n\(p.transcript)")
+            }
+        }
+
+        @Test("meshstep bots --network udp with 10% seeded socket loss: all 240 ticks, checksums agree, nothing lost")
+        func botsOverUDPWithLoss() throws {
+            struct Report: Decodable {
+                var ticksCompleted: Int
+                var checksumsAgree: Bool
+                var desyncs: Int
+                var inputsLost: Int
+                var players: Int
+                var drops: [BotReport.Drop]
+            }
+            let bots = try Child("bots", executable: try meshstepBinary(),
+                                 arguments: ["bots", "--network", "udp", "--players", "4", "--ticks", "240", "--loss", "0.1", "--json"])
+            defer { bots.reap() }
+            #expect(bots.wait(timeout: .seconds(60)) == 0, "\(bots.transcript)")
+            let line = try #require(bots.stdoutLines.last, "\(bots.transcript)")
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            let report = try decoder.decode(Report.self, from: Data(line.utf8))
+            #expect(report.players == 4)
+            #expect(report.ticksCompleted == 240)
+            #expect(report.checksumsAgree)
+            #expect(report.desyncs == 0)
+            #expect(report.inputsLost == 0)
+            #expect(report.drops.isEmpty)
+        }
+    }
+}
