@@ -195,7 +195,7 @@ struct DemoClientTests {
         #expect(r.stderr.contains("--headless"), "stderr: \(r.stderr)")
     }
 
-    @Test("bad flags and unwired network flags give clear errors", arguments: [
+    @Test("bad flags give clear errors", arguments: [
         (["--bots", "9"], "--bots"),
         (["--peer", "nohost"], "--peer"),
         (["--port", "70000"], "--port"),
@@ -209,12 +209,17 @@ struct DemoClientTests {
         #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
     }
 
-    @Test("--mesh is parsed but not wired yet: exit 2 with a clear message")
-    func meshNotWired() throws {
+    @Test("network play validates its flags: --players and --slot are required, --lan is refused with the alternative", arguments: [
+        (["--mesh", "friends", "--password", "pw", "--peer", "10.0.0.2:7400"], "--players"),
+        (["--mesh", "friends", "--players", "2"], "--slot"),
+        (["--mesh", "friends", "--players", "2", "--slot", "2"], "--slot"),
+        (["--mesh", "friends", "--players", "2", "--slot", "0", "--lan"], "--peer"),
+    ])
+    func meshFlags(_ args: [String], _ mentions: String) throws {
         guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
-        let r = try runDemo(["--mesh", "friends", "--password", "pw", "--peer", "10.0.0.2:7400", "--lan"])
-        #expect(r.status == 2)
-        #expect(r.stderr.contains("not yet wired"), "stderr: \(r.stderr)")
+        let r = try runDemo(args)
+        #expect(r.status == 64)
+        #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
     }
 
     @Test("missing or corrupt assets: exit 1 naming the file and the fix")
