@@ -378,6 +378,19 @@ struct BotsTests {
         #expect(r.checksums_agree && r.desyncs == 0)
     }
 
+    @Test("100 spectators follow an 8-player game to the end with matching checksums, and the players keep 60 ticks/s")
+    func hundredSpectators() throws {
+        var scenario = BotsScenario(players: 8, ticks: 120, loss: 0.1, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 5)
+        scenario.spectators = 100
+        let r = try scenario.run()
+        #expect(r.spectators == 100)
+        #expect(r.spectator_ticks_completed == 120)
+        #expect(r.ticks_completed == 120)
+        #expect(r.checksums_agree && r.desyncs == 0 && r.checked_ticks == 4)
+        #expect(r.ticks_per_second > 59.9)
+        #expect(r.drops.isEmpty && r.halted.isEmpty)
+    }
+
     @Test("the reference game passes sync-test mode")
     func referenceGameIsDeterministic() {
         let report = SyncTest<CoinArena>(players: 8, seed: 5).run(ticks: 1200) { tick, slot in
