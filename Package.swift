@@ -110,6 +110,19 @@ let package = Package(
             path: "Benchmarks/MeshBench",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "meshstep-netbench",
+            dependencies: [
+                "MeshstepNet",
+                "MeshstepMesh",
+                "MeshstepLockstep",
+                "MeshstepWire",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/NetBench",
+            swiftSettings: strict
+        ),
         // The demo game's rules (tanks, shells, rounds) and its bot: no SDL, fully deterministic.
         .target(name: "MeshstepArena", dependencies: ["MeshstepLockstep", "MeshstepWire"], swiftSettings: strict),
         // SDL2 from the system (libsdl2-dev), with a shim for the macros Swift cannot import.
@@ -134,7 +147,7 @@ let package = Package(
         .testTarget(name: "MeshstepDemoTests", swiftSettings: strict),
         .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
         .testTarget(name: "MeshstepMeshTests", dependencies: ["MeshstepMesh"], swiftSettings: strict),
-        .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepBots"], swiftSettings: strict),
+        .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepBots", "MeshstepArena"], swiftSettings: strict),
         .testTarget(
             name: "MeshstepNetTests",
             dependencies: ["MeshstepNet", "MeshstepMesh", .product(name: "NIOPosix", package: "swift-nio")],

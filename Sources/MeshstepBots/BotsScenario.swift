@@ -68,6 +68,10 @@ public struct BotsScenario: Sendable {
     public var desyncInjection: (slot: Int, tick: Int)?
     /// Which game the bots play.
     public var game: BotsGame = .tanks
+    /// When set, every peer that sees a desync writes its own state at that tick here
+    /// (`desync-tick<T>-slot<S>.state`, the game's `snapshot()` bytes): both sides of the
+    /// disagreement end up side by side for diffing.
+    public var desyncDumpDirectory: String?
 
     public init(players: Int, ticks: Int, loss: Double, latency: Duration, jitter: Duration, seed: UInt64) {
         self.players = players
@@ -271,11 +275,18 @@ extension BotsScenario {
         let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
         var applied = Array(repeating: 0, count: nodes)
 
+        var snapshots: [[Int: [UInt8]]] = Array(repeating: [:], count: nodes)
+        let dumpDirectory = desyncDumpDirectory
         func note(_ events: [LockstepEvent], by peer: Int) {
             for e in events {
                 if debug { print("[\(sim.now)] peer \(peer) tick \(applied[peer]): \(e)") }
                 switch e {
-                case let .desync(tick, slots, _): desyncEvents.append(DesyncReport(reporter: peer, tick: tick, slots: slots))
+                case let .desync(tick, slots, _):
+                    desyncEvents.append(DesyncReport(reporter: peer, tick: tick, slots: slots))
+                    if let dir = dumpDirectory, let state = snapshots[peer][tick] {
+                        let name = peer < players ? "slot\(peer)" : "spectator\(peer - players)"
+                        try? Data(state).write(to: URL(fileURLWithPath: dir).appendingPathComponent("desync-tick\(tick)-\(name).state"))
+                    }
                 case let .halted(reason): haltedAt[peer] = (applied[peer], reason.description)
                 default: break
                 }
@@ -328,6 +339,10 @@ extension BotsScenario {
             if p < players { recordings[p].record(r.inputs, checksum: checked ? games[p].checksum() : nil) }
             if checked {
                 let c = games[p].checksum()
+                if dumpDirectory != nil {
+                    snapshots[p][r.tick] = games[p].snapshot()
+                    snapshots[p] = snapshots[p].filter { $0.key > r.tick - 20 * checksumInterval }
+                }
                 checksums[r.tick, default: Array(repeating: nil, count: nodes)][p] = c
                 note(sessions[p].recordChecksum(tick: r.tick, checksum: c), by: p)
             }

@@ -86,8 +86,15 @@ public func runRealtime(bots: [RealtimeBot], ticks: Int, tickRate: Int, deadline
         }
     }
     var k = 0
+    // Time sync (one bot per loop, i.e. one player per process): a player 2 or more ticks ahead
+    // of the slowest peer stretches its frames by a millisecond per tick ahead (at most 4), so it
+    // slows smoothly instead of running into a stall (GGPO waits when 3 or more ahead).
+    var stretch: UInt64 = 0
     while ContinuousClock.now < limit {
-        let due = started! + UInt64(k) * frameNs
+        if bots.count == 1, let ahead = bots[0].peer.framesAheadOfSlowest, ahead >= 2 {
+            stretch += UInt64(min(4, ahead - 1)) * 1_000_000
+        }
+        let due = started! + UInt64(k) * frameNs + stretch
         let now = NIODeadline.now().uptimeNanoseconds
         if now < due { Thread.sleep(forTimeInterval: Double(due - now) / 1e9) }
         onFrame?(k)

@@ -54,6 +54,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         var lobbyDone = false
         var ackLatencies: [Duration] = []
         var activeSlots: [Int] = []
+        var framesAhead = 0
     }
     let shared = NIOLockedValueBox(Shared())
 
@@ -160,6 +161,9 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// True once every player has been heard (the session's timers run from then on).
     public var allPlayersPresent: Bool { shared.withLockedValue { $0.lobbyDone } }
     public var activeSlots: [Int] { shared.withLockedValue { $0.activeSlots } }
+    /// How many ticks this peer is ahead of the slowest active player (time sync), once every
+    /// player has been heard.
+    public var framesAheadOfSlowest: Int? { shared.withLockedValue { $0.lobbyDone ? $0.framesAhead : nil } }
 
     /// A snapshot of the session (read on the event loop).
     public func withSession<T: Sendable>(_ body: @escaping @Sendable (LockstepSession<Input>) -> T) -> T? {
@@ -310,7 +314,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     func publish() {
         let stats = session.networkStats, delay = session.inputDelay, next = session.nextLocalTick
-        let halted = session.halted, lobby = lobbyDone, active = session.activeSlots
+        let halted = session.halted, lobby = lobbyDone, active = session.activeSlots, ahead = session.framesAhead
         shared.withLockedValue {
             $0.stats = stats
             $0.inputDelay = delay
@@ -318,6 +322,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             $0.halted = halted
             $0.lobbyDone = lobby
             $0.activeSlots = active
+            $0.framesAhead = ahead
         }
     }
 }

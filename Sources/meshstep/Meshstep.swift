@@ -125,6 +125,7 @@ struct Bots: ParsableCommand {
     @Option(help: "Game: tanks (the demo's arena, 2...8 players) or coins (up to 64).") var game: String = "tanks"
     @Option(help: "Disconnect timeout in milliseconds (silence before a drop is proposed).") var disconnectTimeout: Int = 2000
     @Option(help: "Record the lowest surviving slot's view of the match to this replay file.") var record: String?
+    @Option(help: "On a desync, every peer that sees it writes its state at that tick into this directory, for diffing (sim only).") var desyncDump: String?
     @Flag(help: "Print one JSON object instead of a summary.") var json = false
 
     func validate() throws {
@@ -171,6 +172,7 @@ struct Bots: ParsableCommand {
         scenario.crashes = try parsedCrashes()
         scenario.partition = try partition.map { try BotsPartition(parsing: $0) }
         scenario.spectators = spectators
+        scenario.desyncDumpDirectory = desyncDump
         scenario.game = BotsGame(rawValue: game) ?? .tanks
         scenario.disconnectTimeout = .milliseconds(disconnectTimeout)
         try report(scenario.run())

@@ -1,4 +1,6 @@
 import Testing
+import Foundation
+import MeshstepArena
 import MeshstepBots
 @testable import MeshstepLockstep
 import MeshstepWire
@@ -11,6 +13,8 @@ struct Room {
     var games: [Walkers]
     var alive: [Bool]
     var canHear: (_ from: Int, _ to: Int, _ frame: Int) -> Bool = { _, _, _ in true }
+    /// Peers whose game loop stalls (they keep sending frames but apply nothing).
+    var frozen: Set<Int> = []
     var events: [[LockstepEvent]]
     var checksums: [[Int: UInt64]]
     var frame = 0
@@ -37,7 +41,7 @@ struct Room {
         for p in sessions.indices where alive[p] {
             events[p] += sessions[p].update(now: now)
             var sent = false
-            for r in sessions[p].pollReady() {
+            for r in frozen.contains(p) ? [] : sessions[p].pollReady() {
                 games[p].step(inputs: r.inputs)
                 checksums[p][r.tick] = games[p].checksum()
                 events[p] += sessions[p].recordChecksum(tick: r.tick, checksum: games[p].checksum())
@@ -303,6 +307,21 @@ struct SessionTests {
         }
     }
 
+    @Test("time sync: a peer that runs ahead of a slower one sees how far ahead it is")
+    func framesAhead() throws {
+        var room = try Room(players: 2)
+        try room.run(frames: 30)
+        #expect(room.sessions[0].framesAhead <= 1 && room.sessions[1].framesAhead <= 1)
+        // Peer 1's game loop stalls for 10 frames (its frames still arrive): peer 0 can run
+        // ahead only by the input delay, and knows by how much.
+        room.frozen = [1]
+        try room.run(frames: 10)
+        #expect(room.sessions[0].framesAhead >= 2)
+        room.frozen = []
+        try room.run(frames: 20)
+        #expect(room.sessions[0].framesAhead <= 1)
+    }
+
     @Test("network stats: round trip, loss and frames ahead per player")
     func stats() throws {
         var room = try Room(players: 3)
@@ -336,7 +355,16 @@ struct BotsTests {
     func liveDesync() throws {
         var scenario = BotsScenario(players: 4, ticks: 300, loss: 0.05, latency: .milliseconds(20), jitter: .milliseconds(5), seed: 8)
         scenario.desyncInjection = (slot: 2, tick: 100)
+        let dumps = FileManager.default.temporaryDirectory.appendingPathComponent("desync-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: dumps, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dumps) }
+        scenario.desyncDumpDirectory = dumps.path
         let r = try scenario.run()
+        // Both sides' states at the first disagreeing tick, side by side for diffing.
+        let mine = try Data(contentsOf: dumps.appendingPathComponent("desync-tick120-slot0.state"))
+        let theirs = try Data(contentsOf: dumps.appendingPathComponent("desync-tick120-slot2.state"))
+        #expect(!mine.isEmpty && mine != theirs)
+        #expect(try TankArena(snapshot: Array(mine)).checksum() != TankArena(snapshot: Array(theirs)).checksum())
         #expect(!r.checksums_agree)
         // Checksums are compared every 30 ticks: the first check after the bug is tick 120.
         let byOthers = r.desync_events.filter { $0.reporter != 2 }
