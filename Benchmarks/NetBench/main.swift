@@ -25,9 +25,9 @@ func lockstepConfig(players: Int) -> MeshConfiguration {
     c.hopLimit = 2
     c.propagationFilter = { _ in .local }
     // Unthrottled: the benchmark sends far more than a 60 Hz game.
-    c.originLimit = RateLimit(messagesPerSecond: 1_000_000, messageBurst: 100_000, bytesPerSecond: 1 << 30, byteBurst: 1 << 28)
-    c.inboundLimit = RateLimit(messagesPerSecond: 1_000_000, messageBurst: 100_000, bytesPerSecond: 1 << 30, byteBurst: 1 << 28)
-    c.outboundLimit = RateLimit(messagesPerSecond: 1_000_000, messageBurst: 100_000, bytesPerSecond: 1 << 30, byteBurst: 1 << 28)
+    c.originLimit = RateLimit(messagesPerSecond: 1_000_000, messageBurst: 100_000, bytesPerSecond: 500_000_000, byteBurst: 100_000_000)
+    c.inboundLimit = RateLimit(messagesPerSecond: 1_000_000, messageBurst: 100_000, bytesPerSecond: 500_000_000, byteBurst: 100_000_000)
+    c.outboundLimit = RateLimit(messagesPerSecond: 1_000_000, messageBurst: 100_000, bytesPerSecond: 500_000_000, byteBurst: 100_000_000)
     return c
 }
 

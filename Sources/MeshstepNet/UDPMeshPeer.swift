@@ -10,12 +10,20 @@ import NIOPosix
 public struct Discovery: Sendable {
     /// Static seeds (`--peer HOST:PORT`, repeatable).
     public var seeds: [SocketAddress] = []
-    /// A resolver service (`--resolver HOST:PORT`); see ``ResolverLink``.
+    /// A resolver service (`--resolver HOST:PORT`).
     public var resolver: SocketAddress?
+    /// LAN discovery (`--lan`): beacons to an IPv4 multicast group, answered by every peer of
+    /// the same mesh on the local network. No server, no configuration.
+    public var lan = false
+    /// The multicast group and port of LAN discovery (the port is shared by every peer of the
+    /// machine).
+    public var lanGroup = "239.255.77.77"
+    public var lanPort = 7477
 
-    public init(seeds: [SocketAddress] = [], resolver: SocketAddress? = nil) {
+    public init(seeds: [SocketAddress] = [], resolver: SocketAddress? = nil, lan: Bool = false) {
         self.seeds = seeds
         self.resolver = resolver
+        self.lan = lan
     }
 }
 
@@ -65,6 +73,10 @@ public final class UDPMeshPeer: @unchecked Sendable {
     var resolverArmed: MeshTime?
     var resolverFailure: ResolverClientError?
     var resolverAnswered = false
+    /// LAN discovery: the listening channel (shared port, multicast group joined) and beacons.
+    var lanChannel: (any Channel)?
+    var lanTimer: RepeatedTask?
+    let digest: [UInt8]
     /// Called on the event loop for every delivered message.
     public var onDeliver: ((DeliveredMessage, MeshTime) -> Void)?
     /// Called on the event loop for every mesh event.
@@ -140,6 +152,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         }
         if let socketLoss { peer.loss = (socketLoss.probability, DeterministicRNG(seed: socketLoss.seed)) }
         configure?(peer)
+        if discovery.lan { try peer.startLAN(group: loop) }
         do {
             try loop.submit {
                 inbound.peer = peer
@@ -161,6 +174,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         ipv6Socket = ipv6
         self.discovery = discovery
         self.logger = logger
+        digest = mesh.credentials.digest
     }
 
     /// Virtual-clock time for the protocol values: monotonic, from when this peer started.
@@ -258,6 +272,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
 
     func stopOnLoop() {
         stopped = true
+        lanTimer?.cancel()
+        lanTimer = nil
+        _ = lanChannel?.close()
         timer?.cancel()
         timer = nil
         resolverTimer?.cancel()
@@ -361,6 +378,78 @@ public final class UDPMeshPeer: @unchecked Sendable {
             guard !stopped else { return }
             perform(mesh.timerFired(now: now))
         }
+    }
+
+    // MARK: LAN discovery
+
+    /// `"MSLN" | version u8 = 1 | mesh digest (16) | peer key (32) | port u16`, 55 bytes.
+    static let beaconMagic: [UInt8] = Array("MSLN".utf8)
+
+    func beacon() -> [UInt8] {
+        var w = ByteWriter(capacity: 56)
+        w.raw(Self.beaconMagic); w.u8(1)
+        w.raw(digest)
+        w.raw(key.bytes)
+        w.u16(UInt16(localAddress.port ?? 0))
+        return w.bytes
+    }
+
+    /// Joins the discovery group on a shared port and sends a beacon from the mesh socket now
+    /// and every second (so the source address is the one peers must dial).
+    func startLAN(group loop: any EventLoop) throws(NetError) {
+        let groupAddress: SocketAddress
+        do { groupAddress = try SocketAddress(ipAddress: discovery.lanGroup, port: discovery.lanPort) } catch {
+            throw .badAddress(discovery.lanGroup, detail: "not an IPv4 multicast address")
+        }
+        let handler = LANHandler()
+        handler.peer = self
+        do {
+            let channel = try DatagramBootstrap(group: loop)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                }
+                .bind(host: "0.0.0.0", port: discovery.lanPort)
+                .wait()
+            guard let multicast = channel as? any MulticastChannel else { throw NetError.bindFailed(host: "0.0.0.0", port: discovery.lanPort, detail: "no multicast support") }
+            try multicast.joinGroup(groupAddress).wait()
+            lanChannel = channel
+        } catch {
+            throw .bindFailed(host: "0.0.0.0", port: discovery.lanPort, detail: "LAN discovery: \(error)")
+        }
+        let beaconBytes = beacon()
+        lanTimer = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { [weak self] _ in
+            guard let self, !self.stopped else { return }
+            // Only while the mesh wants more neighbors: a settled node stays quiet.
+            if self.mesh.neighborInfo.count < self.mesh.configuration.idealNeighbors {
+                self.sendDatagram(beaconBytes, to: groupAddress)
+            }
+        }
+    }
+
+    func receivedBeacon(_ bytes: [UInt8], from address: SocketAddress) {
+        guard !stopped, bytes.count == 55, Array(bytes[0..<4]) == Self.beaconMagic, bytes[4] == 1 else { return }
+        guard Array(bytes[5..<21]) == digest else { return } // another mesh
+        let peerKey = PeerKey(bytes: Array(bytes[21..<53]))
+        guard peerKey != key, case let .ipv4(ip, _)? = address.meshAddress else { return }
+        let port = UInt16(bytes[53]) << 8 | UInt16(bytes[54])
+        perform(mesh.addCandidates([Referral(peer: peerKey, address: .ipv4(ip, port: port))], now: now))
+    }
+
+    final class LANHandler: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        weak var peer: UDPMeshPeer?
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let envelope = unwrapInboundIn(data)
+            var buffer = envelope.data
+            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
+            // The listening channel runs on the peer's loop: the mesh may be touched directly.
+            peer?.receivedBeacon(bytes, from: envelope.remoteAddress)
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {}
     }
 
     /// A non-blocking UDP socket bound to `address` (dual-stack for `::`).

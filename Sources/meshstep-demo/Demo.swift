@@ -72,7 +72,6 @@ struct MeshstepDemo: ParsableCommand {
             if !spectate {
                 guard let slot, (0..<players).contains(slot) else { throw ValidationError("--mesh needs --slot 0...\((players) - 1) (distinct per player), or --spectate") }
             }
-            if lan { throw ValidationError("--lan discovery is not available yet: use --peer HOST:PORT (see docs/NETWORK.md)") }
         }
         if replay != nil, record != nil { throw ValidationError("--replay and --record cannot be combined") }
         if replay != nil, mesh != nil { throw ValidationError("--replay plays a file locally; it cannot be combined with --mesh") }
@@ -104,7 +103,7 @@ struct MeshstepDemo: ParsableCommand {
             var h = StableHasher()
             for b in mesh.utf8 { h.combine(Int(b)) }
             do {
-                transport = try MeshTransport(mesh: mesh, password: password, seeds: peer, resolver: resolver, port: port ?? 7500, players: players ?? 2,
+                transport = try MeshTransport(mesh: mesh, password: password, seeds: peer, resolver: resolver, lan: lan, port: port ?? 7500, players: players ?? 2,
                                               slot: spectate ? nil : slot, seed: seed ?? h.finalize())
             } catch { throw DemoError.network("\(error)") }
         } else if headless {

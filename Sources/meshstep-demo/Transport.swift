@@ -255,7 +255,7 @@ final class MeshTransport: GameTransport {
     }
 
     /// Network play: join `mesh` as `slot` of `players` (or as a spectator when `slot` is nil).
-    init(mesh: String, password: String?, seeds: [String], resolver: String?, port: Int, players: Int, slot: Int?, seed: UInt64, inputDelay: Int = 4) throws {
+    init(mesh: String, password: String?, seeds: [String], resolver: String?, lan: Bool, port: Int, players: Int, slot: Int?, seed: UInt64, inputDelay: Int = 4) throws {
         self.players = players
         self.seed = seed
         self.inputDelay = inputDelay
@@ -265,7 +265,7 @@ final class MeshTransport: GameTransport {
         var seedAddresses: [SocketAddress] = []
         for s in seeds { seedAddresses.append(try parseHostPort(s)) }
         let node = try UDPMeshPeer.start(credentials: creds, configuration: Self.meshConfiguration(players: players + 4),
-                                         host: "0.0.0.0", port: port, discovery: Discovery(seeds: seedAddresses, resolver: try resolver.map { try parseHostPort($0) }), group: group)
+                                         host: "0.0.0.0", port: port, discovery: Discovery(seeds: seedAddresses, resolver: try resolver.map { try parseHostPort($0) }, lan: lan), group: group)
         let logger = Logger(label: "meshstep.demo", factory: { _ in SwiftLogNoOpLogHandler() })
         me = try LockstepPeer(mesh: node, configuration: config, role: slot.map { .player($0) } ?? .spectator, logger: logger)
     }

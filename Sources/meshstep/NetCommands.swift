@@ -16,6 +16,7 @@ struct MeshOptions: ParsableArguments {
     @Option(help: "Mesh password (never sent; proven by challenge-response). Without it the mesh is open.") var password: String?
     @Option(name: .customLong("peer"), help: "HOST:PORT of a peer to join through (repeatable).") var peers: [String] = []
     @Option(help: "HOST:PORT of a 'meshstep resolver' service.") var resolver: String?
+    @Flag(help: "LAN discovery: find peers of this mesh on the local network by multicast (239.255.77.77, UDP 7477).") var lan = false
     @Option(help: "Local address to bind (0.0.0.0, ::, or one of this machine's addresses).") var host: String = "0.0.0.0"
     @Option(help: "Local UDP port (0 picks a free one).") var port: Int = 0
     @Option(help: "Log level: trace, debug, info, warning, error.") var logLevel: String = "warning"
@@ -33,7 +34,7 @@ struct MeshOptions: ParsableArguments {
     }
 
     func discovery() throws -> Discovery {
-        Discovery(seeds: try peers.map { try parseHostPort($0) }, resolver: try resolver.map { try parseHostPort($0) })
+        Discovery(seeds: try peers.map { try parseHostPort($0) }, resolver: try resolver.map { try parseHostPort($0) }, lan: lan)
     }
 
     func logger(_ label: String) -> Logger {
@@ -45,7 +46,7 @@ struct MeshOptions: ParsableArguments {
 
 /// Fails fast with a clear message when the mesh refuses us or nobody answers.
 func awaitMesh(_ peer: UDPMeshPeer, options: MeshOptions, timeout: Duration) throws {
-    let hasSeeds = !options.peers.isEmpty || options.resolver != nil
+    let hasSeeds = !options.peers.isEmpty || options.resolver != nil // LAN: the first peer waits like any first peer
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if !peer.neighbors().isEmpty { return }

@@ -209,11 +209,10 @@ struct DemoClientTests {
         #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
     }
 
-    @Test("network play validates its flags: --players and --slot are required, --lan is refused with the alternative", arguments: [
+    @Test("network play validates its flags: --players and --slot are required", arguments: [
         (["--mesh", "friends", "--password", "pw", "--peer", "10.0.0.2:7400"], "--players"),
         (["--mesh", "friends", "--players", "2"], "--slot"),
         (["--mesh", "friends", "--players", "2", "--slot", "2"], "--slot"),
-        (["--mesh", "friends", "--players", "2", "--slot", "0", "--lan"], "--peer"),
     ])
     func meshFlags(_ args: [String], _ mentions: String) throws {
         guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
