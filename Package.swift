@@ -110,6 +110,20 @@ let package = Package(
             path: "Benchmarks/MeshBench",
             swiftSettings: strict
         ),
+        // The complete small game of docs/LOCKSTEP.md (built in CI, so the guide compiles).
+        .executableTarget(
+            name: "meshstep-example",
+            dependencies: [
+                "MeshstepNet",
+                "MeshstepMesh",
+                "MeshstepLockstep",
+                "MeshstepWire",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/TinyGame",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "meshstep-netbench",
             dependencies: [
