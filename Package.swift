@@ -164,7 +164,7 @@ let package = Package(
         .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepBots", "MeshstepArena"], swiftSettings: strict),
         .testTarget(
             name: "MeshstepNetTests",
-            dependencies: ["MeshstepNet", "MeshstepMesh", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["MeshstepNet", "MeshstepMesh", "MeshstepBots", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: strict),

@@ -122,6 +122,9 @@ public struct UDPBotsScenario: Sendable {
     public var tickRate = 60
     public var crashes: [(slot: Int, tick: Int)] = []
     public var disconnectTimeout: Duration = .seconds(2)
+    /// Let the session choose the input delay from the measured round trips (starting from
+    /// `inputDelay`).
+    public var autoInputDelay = false
 
     public init(players: Int, ticks: Int, loss: Double, seed: UInt64, inputDelay: Int = 2) {
         self.players = players
@@ -151,7 +154,8 @@ public struct UDPBotsScenario: Sendable {
         let config = LockstepConfiguration(players: players).withTickRate(tickRate).withInputDelay(inputDelay)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
         let bots = try peers.enumerated().map { i, mesh in
-            RealtimeBot(slot: i, peer: try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(i), logger: logger), seed: seed)
+            RealtimeBot(slot: i, peer: try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(i),
+                                                                  autoInputDelay: autoInputDelay, logger: logger), seed: seed)
         }
         let bytesBefore = peers.reduce(0) { $0 + $1.stats().bytesSent }
         let crashes = self.crashes
@@ -201,7 +205,7 @@ public struct UDPBotsScenario: Sendable {
         let endNs = survivors.compactMap(\.finishedAt).max() ?? startNs
         let frameMs = 1000.0 / Double(tickRate)
         return BotsReport(
-            players: players, spectators: 0, ticks: ticks, seed: seed, input_delay: inputDelay,
+            players: players, spectators: 0, ticks: ticks, seed: seed, input_delay: survivors.first?.peer.inputDelay ?? inputDelay,
             ticks_completed: completed, spectator_ticks_completed: 0,
             checksums_agree: agree, checked_ticks: byTick.count, desyncs: desyncs.count, desync_events: Array(desyncs.prefix(64)),
             drops: dropViews.first ?? [], drops_agree: Set(dropViews.map { $0.map { "\($0.slot)@\($0.tick)" }.joined(separator: ",") }).count <= 1,

@@ -39,6 +39,10 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     let frameInterval: Duration
     /// Link round trip per slot (from the mesh's keepalives), refreshed every frame interval.
     var linkRTT: [Duration?]
+    /// Choose the input delay from measured latency (see ``init(mesh:configuration:role:startTimeout:autoInputDelay:logger:)``).
+    let autoInputDelay: Bool
+    var autoDelayDone = false
+    var lobbyDoneAt: MeshTime?
     var pump: RepeatedTask?
 
     // Shared with the game thread.
@@ -61,8 +65,13 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// Starts the lockstep session on an already running mesh peer.
     /// - Parameter startTimeout: how long to wait for every player before reporting
     ///   ``NetError/playersMissing(slots:seconds:)`` as an error event.
+    /// - Parameter autoInputDelay: when true, the lowest slot measures the link round trips for
+    ///   a second after every player is present and asks everyone (through the input stream) for
+    ///   the input delay that hides the slowest one-way latency plus a margin:
+    ///   `ceil((maxRTT / 2 + 4 ms) / frame) + 2` (two frames to repair a loss), at most 32.
     public init(mesh: UDPMeshPeer, configuration: LockstepConfiguration, role: LockstepRole,
-                startTimeout: Duration = .seconds(30), logger: Logger) throws(LockstepConfigurationError) {
+                startTimeout: Duration = .seconds(30), autoInputDelay: Bool = false, logger: Logger) throws(LockstepConfigurationError) {
+        self.autoInputDelay = autoInputDelay
         try configuration.validate()
         if case let .player(slot) = role, !(0..<configuration.players).contains(slot) {
             throw .invalid("slot must be 0...\(configuration.players - 1) (got \(slot))")
@@ -237,6 +246,24 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
                 let missing = keyOf.indices.filter { keyOf[$0] == nil }
                 shared.withLockedValue { $0.errors.append(.playersMissing(slots: missing, seconds: Int(startTimeout.components.seconds))) }
                 startedAt = now // report again after another timeout
+            }
+        }
+        if lobbyDone, lobbyDoneAt == nil { lobbyDoneAt = now }
+        if autoInputDelay, !autoDelayDone, let since = lobbyDoneAt, now - since >= .seconds(1) {
+            autoDelayDone = true
+            // Only the lowest active slot asks, so there is one request; everyone switches at
+            // the same tick when it is applied.
+            if session.activeSlots.first == session.localSlot {
+                let rtts = keyOf.indices.compactMap { $0 == session.localSlot ? nil : linkRTT[$0] }
+                let worst = rtts.max() ?? .milliseconds(20)
+                let frameNs = 1_000_000_000 / Int64(configuration.tickRate)
+                let oneWay = worst / 2 + .milliseconds(4)
+                let ns = oneWay.components.seconds * 1_000_000_000 + oneWay.components.attoseconds / 1_000_000_000
+                let delay = min(32, Int((ns + frameNs - 1) / frameNs) + 2)
+                if delay != session.inputDelay {
+                    try? session.requestInputDelay(delay)
+                    logger.info("input delay \(delay) ticks from a measured round trip of \(worst)")
+                }
             }
         }
         if lobbyDone {

@@ -118,7 +118,7 @@ struct Bots: ParsableCommand {
     @Option(help: "One-way link latency in milliseconds.") var latency: Int = 30
     @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 0
     @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
-    @Option(help: "Input delay in ticks (default: from --latency and --jitter).") var inputDelay: Int?
+    @Option(help: "Input delay in ticks (default: sim: from --latency and --jitter; udp: 3, then chosen from the measured round trips).") var inputDelay: Int?
     @Option(name: .customLong("crash"), help: "SLOT@TICK: crash that player's node when the match reaches TICK (repeatable).") var crashes: [String] = []
     @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
     @Option(help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
@@ -161,6 +161,7 @@ struct Bots: ParsableCommand {
     func run() throws {
         if network == "udp" {
             var udp = UDPBotsScenario(players: players, ticks: ticks, loss: loss, seed: seed, inputDelay: inputDelay ?? 3)
+            udp.autoInputDelay = inputDelay == nil
             udp.crashes = try parsedCrashes()
             udp.disconnectTimeout = .milliseconds(disconnectTimeout)
             try report(udp.run())

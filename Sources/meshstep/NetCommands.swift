@@ -77,7 +77,8 @@ struct Bot: ParsableCommand {
     @Option(help: "Players in the match (2...8).") var players: Int
     @Option(help: "This bot's slot (0...players-1).") var slot: Int
     @Option(help: "Ticks to play (60 per second).") var ticks: Int = 600
-    @Option(help: "Input delay in ticks (0...32).") var inputDelay: Int = 3
+    @Option(help: "Input delay in ticks (0...32) to start with.") var inputDelay: Int = 3
+    @Flag(help: "Let the lowest slot choose the input delay from the measured round trips after the start.") var autoInputDelay = false
     @Option(help: "Game seed (default: derived from the mesh name, so every bot agrees).") var seed: UInt64?
     @Option(help: "Milliseconds of silence before a player is proposed for dropping.") var disconnectTimeout: Int = 2000
     @Option(help: "Seconds to wait for every player to show up.") var startTimeout: Int = 30
@@ -111,7 +112,7 @@ struct Bot: ParsableCommand {
         let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
             .withDisconnectTimeout(.milliseconds(disconnectTimeout)).withDisconnectNotify(.milliseconds(min(500, disconnectTimeout)))
         let peer = try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(slot),
-                                               startTimeout: .seconds(Int64(startTimeout)), logger: logger)
+                                               startTimeout: .seconds(Int64(startTimeout)), autoInputDelay: autoInputDelay, logger: logger)
         let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed)
         let bytesBefore = mesh.stats().bytesSent
         var lobbyError: (any Error)?

@@ -1,5 +1,6 @@
 import Foundation
 import MeshstepMesh
+import MeshstepBots
 import MeshstepNet
 import NIOPosix
 import Testing
@@ -49,4 +50,33 @@ final class Received: @unchecked Sendable {
     func append(_ v: [UInt8]) { lock.withLock { items.append(v) } }
     var values: [[UInt8]] { lock.withLock { items } }
     var count: Int { values.count }
+}
+
+@Suite("Lockstep over UDP")
+struct LockstepOverUDPTests {
+    @Test("the input delay is chosen from the measured round trips and switched mid-session for every player at once")
+    func autoInputDelay() throws {
+        var scenario = UDPBotsScenario(players: 3, ticks: 240, loss: 0, seed: 9, inputDelay: 1)
+        scenario.autoInputDelay = true
+        let r = try scenario.run()
+        // Loopback: a round trip well under a frame, so ceil((rtt/2 + 4 ms) / frame) + 2 = 3.
+        #expect(r.input_delay == 3)
+        #expect(r.ticks_completed == 240 && r.checksums_agree && r.desyncs == 0 && r.inputs_lost == 0)
+    }
+
+    @Test("the complete small game of the guide runs and ends in sync")
+    func guideExample() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let binary = root.appendingPathComponent(".build/debug/meshstep-example").path
+        guard FileManager.default.isExecutableFile(atPath: binary) else { print("SKIPPED: meshstep-example is not built"); return }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(text.contains("tick 300:") && text.contains("in sync"), "\(text)")
+    }
 }
