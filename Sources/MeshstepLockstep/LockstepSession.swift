@@ -127,7 +127,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var controls: [[(tick: Int, delay: Int)]]
 
     var localChecksums: [Int: UInt64] = [:]
-    var pendingChecksums: [(tick: Int, checksum: UInt64)] = []
+    /// Our recent checksums and how many more frames carry each (every frame would cost 10
+    /// bytes per checksum for nothing: 8 copies survive any realistic loss).
+    var pendingChecksums: [(tick: Int, checksum: UInt64, sendsLeft: Int)] = []
     var remoteChecksums: [Int: [Int: UInt64]] = [:]
     /// Slots already reported as disagreeing, per tick (each is reported once).
     var reportedDesyncs: [Int: Set<Int>] = [:]
@@ -252,7 +254,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard tick >= 0, tick % checksumInterval == 0 else { return [] }
         localChecksums[tick] = checksum
         if localSlot >= 0 {
-            pendingChecksums.append((tick, checksum))
+            pendingChecksums.append((tick, checksum, 8))
             if pendingChecksums.count > 4 { pendingChecksums.removeFirst() }
         }
         return compare(tick: tick)
@@ -578,7 +580,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             acks: (0..<players).map { dropTick[$0] == nil ? heldThrough($0) : -1 },
             firstTick: first, inputs: [], controls: [],
             votes: (0..<players).compactMap { s in votes[s].map { (slot: s, held: $0) } },
-            decisions: decisions, checksums: pendingChecksums)
+            decisions: decisions, checksums: pendingChecksums.filter { $0.sendsLeft > 0 }.map { ($0.tick, $0.checksum) })
+        for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
+        pendingChecksums.removeAll { $0.sendsLeft <= 0 }
         while true {
             f.firstTick = first
             f.inputs = last >= first ? (first...last).map { input(slot: localSlot, tick: $0) ?? .neutral } : []

@@ -80,3 +80,32 @@ struct LockstepOverUDPTests {
         #expect(text.contains("tick 300:") && text.contains("in sync"), "\(text)")
     }
 }
+
+@Suite("UDP shell over IPv6")
+struct IPv6Tests {
+    @Test("two peers on ::1 link up and flood to each other")
+    func loopbackIPv6() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let creds = try MeshCredentials(meshID: "t6", access: .password("p"))
+        let got = Received()
+        let a: UDPMeshPeer
+        do {
+            a = try UDPMeshPeer.start(credentials: creds, host: "::1", port: 0, group: group) { peer in
+                peer.onDeliver = { message, _ in got.append(message.payload) }
+            }
+        } catch {
+            print("SKIPPED: IPv6 loopback is not available here: \(error)")
+            return
+        }
+        let b = try UDPMeshPeer.start(credentials: creds, host: "::1", port: 0, discovery: Discovery(seeds: [a.localAddress]), group: group)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while b.neighbors().isEmpty, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(b.neighbors().map(\.peer) == [a.key])
+        b.broadcast([6, 6, 6])
+        while got.count < 1, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(got.values == [[6, 6, 6]])
+        b.leave()
+        a.leave()
+    }
+}
