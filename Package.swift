@@ -105,6 +105,8 @@ let package = Package(
             dependencies: [
                 "MeshstepMesh",
                 "MeshstepSimulation",
+                "MeshstepLockstep",
+                "MeshstepBots",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Benchmarks/MeshBench",

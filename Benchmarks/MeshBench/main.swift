@@ -3,6 +3,8 @@
 import Crypto
 import Foundation
 @_spi(Adversary) import MeshstepMesh
+import MeshstepBots
+import MeshstepLockstep
 import MeshstepSimulation
 import MeshstepWire
 
@@ -106,4 +108,94 @@ for _ in 0..<3 {
 print(pad("new message: tag, limits, dedup, verify, forward to 5") + String(format: "%9.2f us/op  (%.2fx one Ed25519 verify)", best.new, best.new / verifyUS))
 print(pad("duplicate from another neighbor: tag, limits, dedup") + String(format: "%9.2f us/op  (%.2fx one Ed25519 verify)", best.dup, best.dup / verifyUS))
 print(String(format: "protocol overhead beyond the signature check: %.2f us per new message", best.new - verifyUS))
+
+// MARK: One lockstep tick of one peer, full security, without the simulator
+
+/// The work of one peer for one 60 Hz tick in an N-player session: receive the other N-1
+/// players' frames (link tag, limits, dedup, decode, lockstep), apply the tick, submit its own
+/// input (frame, origin signature, one tagged datagram per link). The other peers' work (done on
+/// their own machines) is prepared outside the timed section.
+@MainActor func lockstepTick(players: Int, ticks: Int) throws -> Double {
+    var scenario = BotsScenario(players: players, ticks: 1, loss: 0, latency: .milliseconds(1), jitter: .zero, seed: 1)
+    scenario.spectators = 0
+    let sim = MeshSimulator(seed: 9)
+    let creds = try MeshCredentials(meshID: "tick", access: .password("tick"))
+    for _ in 0..<players { try sim.addNode(credentials: creds, configuration: scenario.meshConfiguration()) }
+    for i in 0..<players {
+        sim.start(i)
+        let others = (0..<players).filter { $0 != i }.map { Referral(peer: sim.node($0)!.key, address: MeshSimulator.address(of: $0)) }
+        sim.withNode(i) { mesh, now in mesh.addCandidates(others, now: now) }
+    }
+    sim.run(for: .seconds(3))
+    precondition((0..<players).allSatisfy { sim.node($0)!.neighborInfo.count == players - 1 }, "full mesh not formed")
+    var nodes = (0..<players).map { sim.node($0)! }
+    let config = LockstepConfiguration(players: players).withInputDelay(3)
+    var sessions = (0..<players).map { LockstepSession<Move>(configuration: config, role: .player($0)) }
+    var slotOf: [PeerKey: Int] = [:]
+    for i in 0..<players { slotOf[nodes[i].key] = i }
+    var now = sim.now
+    var total = Duration.zero
+    var measured = 0
+    for i in 0..<players { _ = sessions[i].pollReady() }
+    for tick in 0..<ticks {
+        now = now + .milliseconds(16)
+        // The others' frames for this tick, as datagrams addressed to node 0.
+        var inbound: [(bytes: [UInt8], from: MeshAddress)] = []
+        var frames: [(slot: Int, payload: [UInt8])] = []
+        for j in 1..<players {
+            for _ in sessions[j].pollReady() {}
+            let frame = sessions[j].submit(Move(direction: UInt8(tick % 8), boost: false), now: now - .zero)
+            frames.append((j, frame))
+            let actions = try nodes[j].broadcast(frame, now: now).actions
+            for case let .send(bytes, to) in actions where to == MeshSimulator.address(of: 0) {
+                inbound.append((bytes, MeshSimulator.address(of: j)))
+            }
+        }
+        // The other peers hear each other too (their work, outside the timing).
+        for (j, frame) in frames {
+            for k in 1..<players where k != j { _ = try? sessions[k].receive(frame, fromSlot: j, now: now - .zero) }
+        }
+        let start = ContinuousClock.now
+        var myFrame: [UInt8] = []
+        for d in inbound {
+            for case let .deliver(m) in nodes[0].receive(d.bytes, from: d.from, now: now) {
+                _ = try? sessions[0].receive(m.payload, fromSlot: slotOf[m.origin]!, now: now - .zero)
+            }
+        }
+        for _ in sessions[0].pollReady() {}
+        myFrame = sessions[0].submit(Move(direction: 1, boost: false), now: now - .zero)
+        let out = try nodes[0].broadcast(myFrame, now: now).actions
+        let elapsed = ContinuousClock.now - start
+        if tick >= 20 { total += elapsed; measured += 1 }
+        // Deliver node 0's frame to the others (their work, not timed).
+        for case let .send(bytes, to) in out {
+            guard let j = (1..<players).first(where: { MeshSimulator.address(of: $0) == to }) else { continue }
+            for case let .deliver(m) in nodes[j].receive(bytes, from: MeshSimulator.address(of: 0), now: now) {
+                _ = try? sessions[j].receive(m.payload, fromSlot: 0, now: now - .zero)
+            }
+        }
+        sink &+= out.count
+    }
+    // The timed path must be the real one: every frame delivered, every tick applied.
+    print("  (peer 0: next tick \(sessions[0].nextTick) of \(ticks), delivered \(nodes[0].stats.delivered), forged \(nodes[0].stats.forged), rate-limited \(nodes[0].stats.rateLimited))")
+
+    let us = Double(total.components.attoseconds) / 1e12 + Double(total.components.seconds) * 1e6
+    return us / Double(measured)
+}
+
+struct Move: LockstepInput {
+    var direction: UInt8
+    var boost: Bool
+    static let neutral = Move(direction: 8, boost: false)
+    func encode(into w: inout ByteWriter) { w.u8(direction | (boost ? 0x80 : 0)) }
+    static func decode(from r: inout ByteReader) throws(WireError) -> Move {
+        let b = try r.u8()
+        return Move(direction: b & 0x7F, boost: b & 0x80 != 0)
+    }
+}
+
+for players in [8, 16] {
+    let us = try lockstepTick(players: players, ticks: 400)
+    print(pad("lockstep tick of one peer, \(players) players (full security)") + String(format: "%9.2f us/tick  (%.2fx one Ed25519 verify; target < 166)", us, us / verifyUS))
+}
 if sink == 42 { print("") }

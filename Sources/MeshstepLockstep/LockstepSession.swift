@@ -329,9 +329,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // Votes: only from a peer in our epoch, only about slots still in the roster.
         if f.epoch == epoch {
             peerEpoch[slot] = f.epoch
-            var seen = Array(repeating: Int?.none, count: players)
-            for v in f.votes where dropTick[v.slot] == nil { seen[v.slot] = v.held }
-            peerVotes[slot] = seen
+            // The common case (no proposals anywhere) allocates nothing.
+            if !f.votes.isEmpty || peerVotes[slot].contains(where: { $0 != nil }) {
+                var seen = Array(repeating: Int?.none, count: players)
+                for v in f.votes where dropTick[v.slot] == nil { seen[v.slot] = v.held }
+                peerVotes[slot] = seen
+            }
             if localSlot >= 0 {
                 for v in f.votes where dropTick[v.slot] == nil && v.slot != localSlot && votes[v.slot] == nil {
                     events += vote(v.slot)
@@ -435,7 +438,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Quorum check and, for the coordinator, the decision.
     mutating func coordinate() -> [LockstepEvent] {
-        guard localSlot >= 0, halted == nil else { return [] }
+        guard localSlot >= 0, halted == nil, votes.contains(where: { $0 != nil }) else { return [] }
         let gone = (0..<players).filter { votes[$0] != nil }
         guard !gone.isEmpty else { return [] }
         let roster = activeSlots
