@@ -34,6 +34,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     var sentAt: [(tick: Int, at: MeshTime)] = []
     var lastFastResend: [MeshTime]
     var gapSignaled: [(held: Int, at: MeshTime)]
+    /// Since when (and at which held tick) each slot lags the newest inputs we hold.
+    var gapSince: [(held: Int, at: MeshTime)?]
     var extraWindowStart: MeshTime = .zero
     var extraSent = 0
     let frameInterval: Duration
@@ -86,6 +88,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         linkRTT = Array(repeating: nil, count: configuration.players)
         lastFastResend = Array(repeating: .zero, count: configuration.players)
         gapSignaled = Array(repeating: (-2, .zero), count: configuration.players)
+        gapSince = Array(repeating: nil, count: configuration.players)
         frameInterval = .nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
         if case let .player(slot) = role { keyOf[slot] = mesh.key; slotOf[mesh.key] = slot }
         let interval = TimeAmount.nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
@@ -285,23 +288,42 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         return max(.milliseconds(1), rtt + rtt / 2 + .milliseconds(1))
     }
 
+    /// How long a slot may lag the newest inputs before we call it a loss: half a link round
+    /// trip (frames of one tick can arrive that far apart) plus a millisecond.
+    func gapWait(_ slot: Int) -> Duration {
+        (linkRTT[slot] ?? .milliseconds(2)) / 2 + .milliseconds(1)
+    }
+
     /// Loss repair at the speed of the network instead of the frame rate, in two steps:
     /// 1. a peer that holds later inputs of other players than of some slot has probably lost
     ///    a frame of that slot: it sends its own frame at once, whose acknowledgements show the gap;
     /// 2. a peer whose input is still unacknowledged by `slot` after `repairDelay` sends its frame
     ///    (which repeats every unacknowledged input) again at once.
     /// At most 4 extra frames per frame interval.
-    func fastRepair(after slot: Int, now: MeshTime) {
+    func fastRepair(after slot: Int?, now: MeshTime) {
         guard !session.isSpectator, session.halted == nil else { return }
         // A budget of extra frames per frame interval, so repairs never become a storm.
         if now - extraWindowStart >= frameInterval { extraWindowStart = now; extraSent = 0 }
         guard extraSent < 4 else { return }
-        // Step 1: a gap in some slot's inputs compared to the newest we hold from anyone,
-        // signalled once per gap (and again after a repair delay if it persists).
-        let active = session.activeSlots
+        // Step 1: a gap in some slot's inputs compared to the newest we hold from anyone that
+        // lasts longer than a frame in flight would (half a round trip + 1 ms): signalled once
+        // per gap (and again after a repair delay if it persists). A timer re-checks, since no
+        // other frame may arrive before the next frame interval.
+        let active = session.activeSlots.filter { $0 != session.localSlot } // our own inputs lead by design
         let held = active.map { session.heldInputs(of: $0) }
         if let newest = held.max() {
-            for (i, s) in active.enumerated() where s != session.localSlot && held[i] < newest - 1 {
+            for (i, s) in active.enumerated() {
+                guard held[i] < newest else { gapSince[s] = nil; continue }
+                if gapSince[s]?.held != held[i] {
+                    gapSince[s] = (held[i], now)
+                    let wait = gapWait(s)
+                    _ = mesh.eventLoop.scheduleTask(in: .nanoseconds(Int64(wait.components.attoseconds / 1_000_000_000) + wait.components.seconds * 1_000_000_000)) { [weak self] in
+                        guard let self else { return }
+                        self.fastRepair(after: nil, now: self.mesh.now)
+                    }
+                    continue
+                }
+                guard let since = gapSince[s], now - since.at >= gapWait(s) else { continue }
                 guard gapSignaled[s].held != held[i] || now - gapSignaled[s].at >= repairDelay(s) else { continue }
                 gapSignaled[s] = (held[i], now)
                 extraSent += 1
@@ -309,7 +331,9 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
                 return
             }
         }
-        // Step 2: our own input overdue at `slot`, resent at most once per repair delay.
+        // Step 2: our own input overdue at `slot`, judged only on a fresh frame from it (its
+        // acknowledgements are as old as its last frame), resent at most once per repair delay.
+        guard let slot else { return }
         let delay = repairDelay(slot)
         guard now - lastFastResend[slot] >= delay else { return }
         guard let overdue = sentAt.last(where: { now - $0.at >= delay }), session.acknowledged(by: slot) < overdue.tick else { return }
