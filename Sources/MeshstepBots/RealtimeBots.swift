@@ -50,7 +50,7 @@ public final class RealtimeBot: @unchecked Sendable {
             }
             applied = r.tick + 1
             if applied == ticks { finishedAt = NIODeadline.now().uptimeNanoseconds }
-            peer.submit(TankBot.input(for: slot, in: game, tick: r.tick))
+            if peer.role != .spectator { peer.submit(TankBot.input(for: slot, in: game, tick: r.tick)) }
         }
     }
 
@@ -122,6 +122,11 @@ public struct UDPBotsScenario: Sendable {
     public var tickRate = 60
     public var crashes: [(slot: Int, tick: Int)] = []
     public var disconnectTimeout: Duration = .seconds(2)
+    public var partition: BotsPartition?
+    /// Spectator peers (each on its own socket) that follow the game. Experimental: a UDP
+    /// spectator that misses more than the frames' redundancy window can stay behind
+    /// (docs/KNOWN_ISSUES.md); the CLI refuses it for now.
+    public var spectators = 0
     /// Let the session choose the input delay from the measured round trips (starting from
     /// `inputDelay`).
     public var autoInputDelay = false
@@ -145,35 +150,68 @@ public struct UDPBotsScenario: Sendable {
         var meshConfig = scenario.meshConfiguration()
         meshConfig.keepaliveInterval = .milliseconds(500)
         var peers: [UDPMeshPeer] = []
+        let playerMesh = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 4 : 0)
         for i in 0..<players {
             let loss = self.loss > 0 ? SocketLoss(probability: self.loss, seed: seed &+ UInt64(i) &* 0x9E37) : nil
-            peers.append(try UDPMeshPeer.start(credentials: creds, configuration: meshConfig, host: "127.0.0.1", port: 0,
+            peers.append(try UDPMeshPeer.start(credentials: creds, configuration: playerMesh, host: "127.0.0.1", port: 0,
                                                socketLoss: loss, group: group, logger: logger))
         }
         for (i, p) in peers.enumerated() { p.addSeeds(peers.indices.filter { $0 != i }.map { peers[$0].localAddress }) }
+        // Spectators: their own Plumtree below the players, attached once the players have linked.
+        var spectatorMesh = MeshConfiguration()
+        spectatorMesh.idealNeighbors = 3
+        spectatorMesh.minNeighbors = 2
+        spectatorMesh.maxNeighbors = 8
+        spectatorMesh.hopLimit = 16
+        spectatorMesh.keepaliveInterval = .milliseconds(500)
+        let playerAddresses = peers.map(\.localAddress)
+        if spectators > 0 {
+            let formed = ContinuousClock.now + .seconds(5)
+            while peers.contains(where: { $0.neighbors().count < players - 1 }), ContinuousClock.now < formed { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        for k in 0..<spectators {
+            let loss = self.loss > 0 ? SocketLoss(probability: self.loss, seed: seed &+ UInt64(players + k) &* 0x9E37) : nil
+            let spectator = try UDPMeshPeer.start(credentials: creds, configuration: spectatorMesh, host: "127.0.0.1", port: 0,
+                                                  discovery: Discovery(seeds: [playerAddresses[k % players], playerAddresses[(k + 1) % players]]
+                                                      + peers.dropFirst(players).suffix(2).map(\.localAddress)),
+                                                  socketLoss: loss, group: group, logger: logger)
+            peers.append(spectator)
+        }
         let config = LockstepConfiguration(players: players).withTickRate(tickRate).withInputDelay(inputDelay)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
         let bots = try peers.enumerated().map { i, mesh in
-            RealtimeBot(slot: i, peer: try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(i),
-                                                                  autoInputDelay: autoInputDelay, logger: logger), seed: seed)
+            RealtimeBot(slot: i < players ? i : -1,
+                        peer: try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: i < players ? .player(i) : .spectator,
+                                                          autoInputDelay: autoInputDelay, logger: logger), seed: seed)
         }
         let bytesBefore = peers.reduce(0) { $0 + $1.stats().bytesSent }
-        let crashes = self.crashes
+        let crashes = self.crashes, partition = self.partition, playerCount = self.players
+        let ports = peers.map { $0.localAddress.port ?? 0 }
         let frame0 = runRealtime(bots: bots, ticks: ticks, tickRate: tickRate, deadline: .seconds(Int64(ticks / tickRate) + 60)) { k in
             for c in crashes where c.tick == k && !bots[c.slot].crashed {
                 bots[c.slot].crashed = true
                 bots[c.slot].peer.mesh.kill()
             }
+            if let part = partition, k == part.start || k == part.heal {
+                // The listed slots on one side, everyone else (spectators included) on the other.
+                let sideA = Set(part.slots)
+                for (i, p) in peers.enumerated() {
+                    let inA = i < playerCount && sideA.contains(i)
+                    let others = peers.indices.filter { j in (j < playerCount && sideA.contains(j)) != inA }.map { ports[$0] }
+                    p.block(ports: k == part.start ? Set(others) : nil)
+                }
+            }
         }
         let bytes = peers.reduce(0) { $0 + $1.stats().bytesSent } - bytesBefore
-        let survivors = bots.filter { !$0.crashed && $0.peer.halted == nil }
+        let survivors = bots.prefix(players).filter { !$0.crashed && $0.peer.halted == nil }
         for b in survivors { b.peer.linger(untilAckedThrough: ticks - 1, timeout: .seconds(2)) }
-        let report = makeReport(bots: bots, survivors: survivors, bytes: bytes, started: started, frame0: frame0)
+        let report = makeReport(bots: Array(bots.prefix(players)), spectators: Array(bots.dropFirst(players)), survivors: Array(survivors),
+                                bytes: bytes, started: started, frame0: frame0)
         for b in bots where !b.crashed { b.peer.leave() }
         return report
     }
 
-    func makeReport(bots: [RealtimeBot], survivors: [RealtimeBot], bytes: Int, started: ContinuousClock.Instant, frame0: UInt64?) -> BotsReport {
+    func makeReport(bots: [RealtimeBot], spectators: [RealtimeBot], survivors: [RealtimeBot], bytes: Int, started: ContinuousClock.Instant, frame0: UInt64?) -> BotsReport {
         var latencies: [Double] = []
         var lost = 0
         for s in survivors {
@@ -186,9 +224,9 @@ public struct UDPBotsScenario: Sendable {
         latencies.sort()
         func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
         var byTick: [Int: Set<UInt64>] = [:]
-        for b in bots { for (t, c) in b.checksums { byTick[t, default: []].insert(c) } }
+        for b in bots + spectators { for (t, c) in b.checksums { byTick[t, default: []].insert(c) } }
         let agree = !byTick.isEmpty && byTick.values.allSatisfy { $0.count == 1 }
-        let dropViews = survivors.map { b in (b.peer.withSession { s in s.dropTick } ?? []).enumerated().compactMap { i, t in t.map { DropReport(slot: i, tick: $0) } } }
+        let dropViews = (survivors + spectators).map { b in (b.peer.withSession { s in s.dropTick } ?? []).enumerated().compactMap { i, t in t.map { DropReport(slot: i, tick: $0) } } }
         var desyncs: [DesyncReport] = []
         var halted: [HaltReport] = []
         for b in bots {
@@ -205,8 +243,8 @@ public struct UDPBotsScenario: Sendable {
         let endNs = survivors.compactMap(\.finishedAt).max() ?? startNs
         let frameMs = 1000.0 / Double(tickRate)
         return BotsReport(
-            players: players, spectators: 0, ticks: ticks, seed: seed, input_delay: survivors.first?.peer.inputDelay ?? inputDelay,
-            ticks_completed: completed, spectator_ticks_completed: 0,
+            players: players, spectators: spectators.count, ticks: ticks, seed: seed, input_delay: survivors.first?.peer.inputDelay ?? inputDelay,
+            ticks_completed: completed, spectator_ticks_completed: spectators.map(\.applied).min() ?? 0,
             checksums_agree: agree, checked_ticks: byTick.count, desyncs: desyncs.count, desync_events: Array(desyncs.prefix(64)),
             drops: dropViews.first ?? [], drops_agree: Set(dropViews.map { $0.map { "\($0.slot)@\($0.tick)" }.joined(separator: ",") }).count <= 1,
             halted: halted, crashed: bots.filter(\.crashed).map(\.slot),

@@ -63,6 +63,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
     var loss: (probability: Double, rng: DeterministicRNG)?
     var stopped = false
     var sendFailures = 0
+    /// Datagrams from these source ports are dropped on arrival (tests: a partition between
+    /// peers of one machine).
+    var blockedPorts: Set<Int>?
     var refusals: [(address: MeshAddress, reason: DisconnectReason)] = []
     /// The resolver link, when `discovery.resolver` is set: registers this peer, refreshes the
     /// registration (and re-registers by itself after a resolver restart), resolves candidates
@@ -187,6 +190,12 @@ public final class UDPMeshPeer: @unchecked Sendable {
         eventLoop.execute { _ = try? self.broadcastOnLoop(payload) }
     }
 
+    /// Drops every datagram arriving from these source ports (nil: none): a partition between
+    /// peers of one machine, for tests and benchmarks.
+    public func block(ports: Set<Int>?) {
+        eventLoop.execute { self.blockedPorts = ports }
+    }
+
     /// Adds candidate addresses (seeds) at runtime.
     public func addSeeds(_ addresses: [SocketAddress]) {
         eventLoop.execute {
@@ -284,6 +293,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
     func received(_ bytes: [UInt8], from address: SocketAddress) {
         guard !stopped, let from = address.meshAddress else { return }
         if loss != nil, loss!.rng.chance(loss!.probability) { return }
+        if let blocked = blockedPorts, let port = address.port, blocked.contains(port) { return }
         if resolverClient != nil, ResolverWire.isResolverDatagram(bytes), address.meshAddress == resolverAddress?.meshAddress {
             resolverAnswered = true
             performResolver(resolverClient!.receive(bytes, now: now, wallClock: Self.wallClock()))

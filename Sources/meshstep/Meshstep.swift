@@ -131,8 +131,11 @@ struct Bots: ParsableCommand {
     func validate() throws {
         guard network == "sim" || network == "udp" else { throw ValidationError("--network must be sim (virtual time) or udp (real sockets on loopback), got \(network)") }
         if network == "udp" {
-            if partition != nil || spectators > 0 || latency != 30 || jitter != 0 {
-                throw ValidationError("--network udp runs on real loopback sockets: --latency, --jitter, --partition and --spectators are simulator-only (use network namespaces for real partitions)")
+            if latency != 30 || jitter != 0 {
+                throw ValidationError("--network udp runs on real loopback sockets: --latency and --jitter are simulator-only (use network namespaces for real link delays)")
+            }
+            guard spectators == 0 else {
+                throw ValidationError("--spectators with --network udp is not supported yet: UDP spectators can fall behind and stay behind (docs/KNOWN_ISSUES.md); use --network sim for spectators")
             }
         }
         guard (2...64).contains(players) else { throw ValidationError("--players must be between 2 and 64 (got \(players))") }
@@ -162,6 +165,8 @@ struct Bots: ParsableCommand {
         if network == "udp" {
             var udp = UDPBotsScenario(players: players, ticks: ticks, loss: loss, seed: seed, inputDelay: inputDelay ?? 3)
             udp.autoInputDelay = inputDelay == nil
+            udp.partition = try partition.map { try BotsPartition(parsing: $0) }
+            udp.spectators = spectators
             udp.crashes = try parsedCrashes()
             udp.disconnectTimeout = .milliseconds(disconnectTimeout)
             try report(udp.run())

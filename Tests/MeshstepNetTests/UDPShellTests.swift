@@ -64,6 +64,19 @@ struct LockstepOverUDPTests {
         #expect(r.ticks_completed == 240 && r.checksums_agree && r.desyncs == 0 && r.inputs_lost == 0)
     }
 
+    @Test("a partition on real sockets: the 3 continue, the 2 halt with a reason, the drops are identical, nothing diverges")
+    func partitionOverUDP() throws {
+        var scenario = UDPBotsScenario(players: 5, ticks: 400, loss: 0.05, seed: 4, inputDelay: 3)
+        scenario.partition = BotsPartition(start: 120, slots: [0, 1, 2], heal: 300)
+        scenario.disconnectTimeout = .milliseconds(500)
+        let r = try scenario.run()
+        #expect(r.halted.map(\.slot) == [3, 4])
+        #expect(r.halted.allSatisfy { $0.reason.contains("lost the majority") })
+        #expect(Set(r.drops.map(\.slot)) == [3, 4] && r.drops_agree && Set(r.drops.map(\.tick)).count == 1)
+        #expect(r.ticks_completed == 400)
+        #expect(r.checksums_agree && r.desyncs == 0)
+    }
+
     @Test("the complete small game of the guide runs and ends in sync")
     func guideExample() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
