@@ -151,6 +151,7 @@ let package = Package(
                 "MeshstepArena",
                 "MeshstepLockstep",
                 "MeshstepNet",
+                "MeshstepResolver",
                 "MeshstepMesh",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -2,6 +2,7 @@ import Foundation
 import MeshstepArena
 import MeshstepLockstep
 import MeshstepMesh
+import MeshstepNet
 import MeshstepSimulation
 import MeshstepWire
 
@@ -94,16 +95,9 @@ public struct BotsScenario: Sendable {
     /// (no duplicate traffic between them), but they serve pulls, so a survivor that missed a
     /// vanished player's last frames gets them from another survivor.
     public func meshConfiguration() -> MeshConfiguration {
-        var c = MeshConfiguration()
-        // Room for a few spectator links on top of every other player, and never prune down to
-        // fewer: a pruned player-to-player link would cost a hop on every frame.
-        let spectatorLinks = spectators > 0 ? 4 : 0
-        c.idealNeighbors = min(62, max(1, players - 1) + spectatorLinks)
-        c.minNeighbors = max(1, min(2, players - 1))
-        c.maxNeighbors = min(64, c.idealNeighbors + 2)
-        c.minEagerLinks = 64
-        c.hopLimit = spectators > 0 ? 16 : 2
-        c.propagationFilter = { _ in .local }
+        var c = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 4 : 0)
+        // The simulated runs keep the default keepalive (their figures were measured with it).
+        c.keepaliveInterval = MeshConfiguration().keepaliveInterval
         return c
     }
 
@@ -146,6 +140,14 @@ public struct PlayerStatsReport: Codable, Sendable, Equatable {
     public var kbps_in: Double
     public var loss: Double
     public var repaired_inputs: Int
+}
+
+extension PlayerStatsReport {
+    /// The report row for one player's session stats (rounded for reading).
+    init(_ s: PlayerNetworkStats) {
+        self.init(slot: s.slot, round_trip_ms: s.roundTrip?.milliseconds, frames_ahead: s.framesAhead,
+                  kbps_in: (s.kbpsIn * 10).rounded() / 10, loss: (s.loss * 1000).rounded() / 1000, repaired_inputs: s.repairedInputs)
+    }
 }
 
 /// The outcome of a bots run. Field names are the JSON keys.
@@ -336,9 +338,9 @@ extension BotsScenario {
         func apply(_ p: Int, _ r: (tick: Int, inputs: [Game.Input?]), at now: MeshTime) {
             games[p].step(inputs: r.inputs)
             let checked = r.tick % checksumInterval == 0
-            if p < players { recordings[p].record(r.inputs, checksum: checked ? games[p].checksum() : nil) }
-            if checked {
-                let c = games[p].checksum()
+            let c: UInt64? = checked ? games[p].checksum() : nil
+            if p < players { recordings[p].record(r.inputs, checksum: c) }
+            if let c {
                 if dumpDirectory != nil {
                     snapshots[p][r.tick] = games[p].snapshot()
                     snapshots[p] = snapshots[p].filter { $0.key > r.tick - 20 * checksumInterval }
@@ -435,10 +437,7 @@ extension BotsScenario {
             try Data(recordings[recorder].encode()).write(to: URL(fileURLWithPath: recordPath))
         }
         let viewer = sessions[recorder]
-        let playerStats = viewer.networkStats.map {
-            PlayerStatsReport(slot: $0.slot, round_trip_ms: $0.roundTrip?.milliseconds, frames_ahead: $0.framesAhead,
-                              kbps_in: ($0.kbpsIn * 10).rounded() / 10, loss: ($0.loss * 1000).rounded() / 1000, repaired_inputs: $0.repairedInputs)
-        }
+        let playerStats = viewer.networkStats.map(PlayerStatsReport.init)
         let survivorTicks = survivors.map { applied[$0] }.min() ?? 0
         let lastFinish = survivors.compactMap { finishedAt[$0] }.max() ?? end
         return BotsReport(
@@ -447,7 +446,7 @@ extension BotsScenario {
             spectator_ticks_completed: (players..<nodes).map { applied[$0] }.min() ?? 0,
             checksums_agree: agree && !checksums.isEmpty, checked_ticks: checksums.count,
             desyncs: desyncEvents.count, desync_events: Array(desyncEvents.prefix(64)),
-            drops: dropViews.first ?? [], drops_agree: Set(dropViews.map { $0.map { "\($0.slot)@\($0.tick)" }.joined(separator: ",") }).count <= 1,
+            drops: dropViews.first ?? [], drops_agree: Set(dropViews).count <= 1,
             halted: haltedAt.keys.sorted().map { HaltReport(slot: $0, tick: haltedAt[$0]!.tick, reason: haltedAt[$0]!.reason) },
             crashed: crashed.sorted(),
             input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),

@@ -45,8 +45,9 @@ public final class RealtimeBot: @unchecked Sendable {
             confirmedAt[r.tick] = r.at
             let interval = peer.configuration.checksumInterval
             if r.tick % interval == 0 {
-                checksums[r.tick] = game.checksum()
-                peer.recordChecksum(tick: r.tick, checksum: game.checksum())
+                let c = game.checksum()
+                checksums[r.tick] = c
+                peer.recordChecksum(tick: r.tick, checksum: c)
             }
             applied = r.tick + 1
             if applied == ticks { finishedAt = NIODeadline.now().uptimeNanoseconds }
@@ -145,10 +146,6 @@ public struct UDPBotsScenario: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let creds = try MeshCredentials(meshID: "bots-udp", access: .password("bots"))
-        var scenario = BotsScenario(players: players, ticks: ticks, loss: 0, latency: .zero, jitter: .zero, seed: seed)
-        scenario.spectators = 0
-        var meshConfig = scenario.meshConfiguration()
-        meshConfig.keepaliveInterval = .milliseconds(500)
         var peers: [UDPMeshPeer] = []
         let playerMesh = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 4 : 0)
         for i in 0..<players {
@@ -234,10 +231,7 @@ public struct UDPBotsScenario: Sendable {
             if let h = b.peer.halted { halted.append(HaltReport(slot: b.slot, tick: b.applied, reason: h.description)) }
         }
         let first = survivors.first
-        let playerStats = (first?.peer.stats() ?? []).map {
-            PlayerStatsReport(slot: $0.slot, round_trip_ms: $0.roundTrip?.milliseconds, frames_ahead: $0.framesAhead,
-                              kbps_in: ($0.kbpsIn * 10).rounded() / 10, loss: ($0.loss * 1000).rounded() / 1000, repaired_inputs: $0.repairedInputs)
-        }
+        let playerStats = (first?.peer.stats() ?? []).map(PlayerStatsReport.init)
         let completed = survivors.map(\.applied).min() ?? 0
         let startNs = frame0 ?? 0
         let endNs = survivors.compactMap(\.finishedAt).max() ?? startNs
@@ -246,7 +240,7 @@ public struct UDPBotsScenario: Sendable {
             players: players, spectators: spectators.count, ticks: ticks, seed: seed, input_delay: survivors.first?.peer.inputDelay ?? inputDelay,
             ticks_completed: completed, spectator_ticks_completed: spectators.map(\.applied).min() ?? 0,
             checksums_agree: agree, checked_ticks: byTick.count, desyncs: desyncs.count, desync_events: Array(desyncs.prefix(64)),
-            drops: dropViews.first ?? [], drops_agree: Set(dropViews.map { $0.map { "\($0.slot)@\($0.tick)" }.joined(separator: ",") }).count <= 1,
+            drops: dropViews.first ?? [], drops_agree: Set(dropViews).count <= 1,
             halted: halted, crashed: bots.filter(\.crashed).map(\.slot),
             input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),
             stall_ticks: survivors.reduce(0) { $0 + $1.stalls },

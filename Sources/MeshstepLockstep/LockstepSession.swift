@@ -156,7 +156,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var remoteNextTick: [Int]
     var frameSeq = 0
     var seqSeen: [(first: Int, last: Int, count: Int)]
-    var bytesIn: [Int]
     var rateWindow: [(start: Duration, bytes: Int, kbps: Double)]
     var repaired: [Int]
     var roundTrip: [Duration?]
@@ -206,7 +205,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         notified = Array(repeating: false, count: players)
         remoteNextTick = Array(repeating: 0, count: players)
         seqSeen = Array(repeating: (0, 0, 0), count: players)
-        bytesIn = Array(repeating: 0, count: players)
         rateWindow = Array(repeating: (.zero, 0, 0), count: players)
         repaired = Array(repeating: 0, count: players)
         roundTrip = Array(repeating: nil, count: players)
@@ -288,7 +286,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         lastHeard[slot] = now
         remoteNextTick[slot] = max(remoteNextTick[slot], f.nextTick)
         noteSeq(slot: slot, seq: f.frameSeq)
-        bytesIn[slot] += payload.count
         noteRate(slot: slot, bytes: payload.count)
 
         // Decisions first: the roster they set decides what the rest of the frame means.
@@ -404,7 +401,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// that is 2 or more ahead should stretch its frames a little, as GGPO does).
     public var framesAhead: Int {
         var ahead = 0
-        for s in activeSlots where s != localSlot { ahead = max(ahead, stats(slot: s).framesAhead) }
+        for s in activeSlots where s != localSlot { ahead = max(ahead, framesAhead(of: s)) }
         return ahead
     }
 
@@ -583,7 +580,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             acks: (0..<players).map { dropTick[$0] == nil ? heldThrough($0) : -1 },
             firstTick: first, inputs: [], controls: [],
             votes: (0..<players).compactMap { s in votes[s].map { (slot: s, held: $0) } },
-            decisions: decisions, checksums: pendingChecksums.filter { $0.sendsLeft > 0 }.map { ($0.tick, $0.checksum) })
+            decisions: decisions, checksums: pendingChecksums.map { ($0.tick, $0.checksum) })
         for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
         pendingChecksums.removeAll { $0.sendsLeft <= 0 }
         while true {
@@ -640,7 +637,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func noteRate(slot: Int, bytes: Int) {
         var w = rateWindow[slot]
         if now - w.start >= .seconds(1) {
-            let seconds = Double((now - w.start).components.seconds) + Double((now - w.start).components.attoseconds) / 1e18
+            let seconds = Double((now - w.start).nanosecondsClamped) / 1e9
             w.kbps = Double(w.bytes * 8) / 1000 / max(seconds, 0.001)
             w.start = now
             w.bytes = 0
@@ -649,15 +646,20 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         rateWindow[slot] = w
     }
 
-    func stats(slot s: Int) -> PlayerNetworkStats {
+    /// Ticks we are ahead of `s`: its last reported next tick, advanced by the time since.
+    func framesAhead(of s: Int) -> Int {
         let heard = lastHeard[s] ?? now
         let tickNs = 1_000_000_000 / Int64(configuration.tickRate)
-        let sinceTicks = Int((now - heard).nanosecondsClamped / tickNs)
+        return nextTick - (remoteNextTick[s] + Int((now - heard).nanosecondsClamped / tickNs))
+    }
+
+    func stats(slot s: Int) -> PlayerNetworkStats {
+        let heard = lastHeard[s] ?? now
         let seen = seqSeen[s]
         let expected = seen.count == 0 ? 0 : seen.last - seen.first + 1
         return PlayerNetworkStats(
             slot: s, active: dropTick[s] == nil, roundTrip: roundTrip[s],
-            framesAhead: nextTick - (remoteNextTick[s] + sinceTicks),
+            framesAhead: framesAhead(of: s),
             kbpsIn: rateWindow[s].kbps,
             loss: expected == 0 ? 0 : max(0, Double(expected - seen.count) / Double(expected)),
             repairedInputs: repaired[s], silence: now - heard)

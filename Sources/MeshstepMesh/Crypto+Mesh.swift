@@ -70,16 +70,12 @@ public struct MeshCredentials: Sendable {
 
 /// Per-link symmetric keys, one per direction so that a datagram cannot be reflected back.
 struct LinkKeys: Sendable {
-    let send: SymmetricKey
-    let receive: SymmetricKey
     /// HMAC states with the keys already absorbed: copying one (a value) and feeding it the
     /// datagram skips the two key-block hashes of every fresh HMAC (about half its cost).
     private let sendMAC: HMAC<SHA256>
     private let receiveMAC: HMAC<SHA256>
 
     init(send: SymmetricKey, receive: SymmetricKey) {
-        self.send = send
-        self.receive = receive
         sendMAC = HMAC<SHA256>(key: send)
         receiveMAC = HMAC<SHA256>(key: receive)
     }
@@ -104,10 +100,6 @@ struct LinkKeys: Sendable {
             mac.update(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buf[0..<prefix])))
         }
         return Array(mac.finalize().prefix(Wire.tagSize))
-    }
-
-    static func tag(_ bytes: [UInt8], prefix: Int, key: SymmetricKey) -> [UInt8] {
-        tag(bytes, prefix: prefix, mac: HMAC<SHA256>(key: key))
     }
 }
 

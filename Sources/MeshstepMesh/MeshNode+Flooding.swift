@@ -148,7 +148,9 @@ extension MeshNode {
         // proves who sent it (its keys are bound to the identity the handshake signed). Such a
         // message is verified later, before it is ever served to anyone else.
         var state = origins[m.origin] ?? OriginState(publicKey: SignatureVerifier.publicKey(m.origin), lastActive: now)
-        let direct = peer == m.origin && !mayForward(m)
+        // The propagation filter (user code) runs once per new message.
+        let route = routing(of: m)
+        let direct = peer == m.origin && !(route.forward && m.hopLimit > 1)
         if direct {
             guard state.publicKey != nil else {
                 stats.forged += 1
@@ -198,16 +200,7 @@ extension MeshNode {
         }
 
         let isUnicast = m.destination != nil
-        var deliver = !isUnicast || m.destination == key
-        var forward = m.destination != key
-        if let filter = configuration.propagationFilter {
-            switch filter(m) {
-            case .none: deliver = false; forward = false
-            case .local: forward = false
-            case .remote: deliver = false
-            case .localAndRemote: break
-            }
-        }
+        let (deliver, forward) = route
         if forward, m.hopLimit > 1 {
             var copy = m
             copy.hopLimit -= 1
@@ -221,14 +214,20 @@ extension MeshNode {
         }
     }
 
-    /// Whether this node would pass `m` on (hop limit, destination, propagation filter).
-    func mayForward(_ m: FloodMessage) -> Bool {
-        guard m.hopLimit > 1, m.destination != key else { return false }
-        guard let filter = configuration.propagationFilter else { return true }
-        switch filter(m) {
-        case .remote, .localAndRemote: return true
-        case .none, .local: return false
+    /// Whether this node delivers `m` locally and passes it on (before the hop limit), from the
+    /// destination and the propagation filter.
+    func routing(of m: FloodMessage) -> (deliver: Bool, forward: Bool) {
+        var deliver = m.destination == nil || m.destination == key
+        var forward = m.destination != key
+        if let filter = configuration.propagationFilter {
+            switch filter(m) {
+            case .none: deliver = false; forward = false
+            case .local: forward = false
+            case .remote: deliver = false
+            case .localAndRemote: break
+            }
         }
+        return (deliver, forward)
     }
 
     /// Eager push to tree links, announcements to the others; straight to the destination of a

@@ -61,15 +61,16 @@ extension MeshNode {
     mutating func maintain(now: MeshTime) {
         guard running else { return }
         let c = configuration
+        var pool = dialable(now: now)
         // Protected peers (a lockstep session's players) first: dial any that is not linked.
         if !protectedPeers.isEmpty {
-            for address in dialable(now: now) where candidates[address]?.key.map({ protectedPeers.contains($0) }) == true {
+            for address in pool where candidates[address]?.key.map({ protectedPeers.contains($0) }) == true {
                 connect(to: address, now: now)
             }
+            pool.removeAll { outgoing[$0] != nil }
         }
         var wanted = c.idealNeighbors - neighbors.count - outgoing.count
         if wanted > 0 {
-            var pool = dialable(now: now)
             while wanted > 0, !pool.isEmpty {
                 connect(to: pool.remove(at: Int(rng.next(upperBound: UInt64(pool.count)))), now: now)
                 wanted -= 1

@@ -55,7 +55,6 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         var errors: [NetError] = []
         var stats: [PlayerNetworkStats] = []
         var inputDelay = 0
-        var nextLocalTick = 0
         var halted: HaltReason?
         var lobbyDone = false
         var ackLatencies: [Duration] = []
@@ -351,11 +350,12 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     }
 
     func drain() {
-        let at = NIODeadline.now().uptimeNanoseconds
-        let ready = session.pollReady().map { (tick: $0.tick, inputs: $0.inputs, at: at) }
+        let complete = session.pollReady()
         let events = session.takeEvents()
         let acks = session.takeAckLatencies()
-        guard !ready.isEmpty || !events.isEmpty || !acks.isEmpty else { return }
+        guard !complete.isEmpty || !events.isEmpty || !acks.isEmpty else { return }
+        let at = NIODeadline.now().uptimeNanoseconds
+        let ready = complete.map { (tick: $0.tick, inputs: $0.inputs, at: at) }
         shared.withLockedValue {
             $0.ready += ready
             $0.events += events
@@ -364,12 +364,11 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     }
 
     func publish() {
-        let stats = session.networkStats, delay = session.inputDelay, next = session.nextLocalTick
+        let stats = session.networkStats, delay = session.inputDelay
         let halted = session.halted, lobby = lobbyDone, active = session.activeSlots, ahead = session.framesAhead
         shared.withLockedValue {
             $0.stats = stats
             $0.inputDelay = delay
-            $0.nextLocalTick = next
             $0.halted = halted
             $0.lobbyDone = lobby
             $0.activeSlots = active

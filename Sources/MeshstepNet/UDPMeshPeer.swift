@@ -58,8 +58,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
 
     // Confined to `eventLoop`.
     var mesh: MeshNode
-    var timer: Scheduled<Void>?
-    var armed: MeshTime?
+    var timer = DeadlineTimer()
     var loss: (probability: Double, rng: DeterministicRNG)?
     var stopped = false
     var sendFailures = 0
@@ -72,8 +71,11 @@ public final class UDPMeshPeer: @unchecked Sendable {
     /// whenever the mesh asks for more.
     var resolverClient: ResolverClient?
     var resolverAddress: SocketAddress?
-    var resolverTimer: Scheduled<Void>?
-    var resolverArmed: MeshTime?
+    var resolverMeshAddress: MeshAddress?
+    /// Socket addresses of the mesh addresses we send to (building one parses text, too slow to
+    /// do per datagram).
+    var socketAddresses: [MeshAddress: SocketAddress] = [:]
+    var resolverTimer = DeadlineTimer()
     var resolverFailure: ResolverClientError?
     var resolverAnswered = false
     /// LAN discovery: the listening channel (shared port, multicast group joined) and beacons.
@@ -132,7 +134,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         }
         let local = channel.localAddress ?? bindAddress
         let ipv6 = { if case .v6 = local { true } else { false } }()
-        var meshLocal = local.meshAddress ?? .ipv4(0, port: UInt16(port))
+        var meshLocal = MeshAddress(local) ?? .ipv4(0, port: UInt16(port))
         if case let .ipv4(v, p) = meshLocal, v == 0 { meshLocal = .ipv4(0x7F00_0001, port: p) }
         let mesh: MeshNode
         do {
@@ -145,13 +147,14 @@ public final class UDPMeshPeer: @unchecked Sendable {
         let peer = UDPMeshPeer(channel: channel, fd: fd, mesh: mesh, local: local, ipv6: ipv6, discovery: discovery, logger: logger)
         if let resolver = discovery.resolver {
             // Register "the address the resolver sees, this port" unless bound to one address.
-            let registered: MeshAddress = bindAddress.meshAddress.map { a in
+            let registered: MeshAddress = MeshAddress(bindAddress).map { a in
                 if case let .ipv4(v, _) = a, v == 0 { return .ipv4(0, port: meshLocal.port) }
                 return meshLocal
             } ?? .ipv4(0, port: meshLocal.port)
             peer.resolverClient = try? ResolverClient(identity: identity, mesh: ResolverMeshID(credentials: credentials),
                                                       addresses: [registered], seed: UInt64.random(in: .min ... .max))
-            peer.resolverAddress = ipv6 ? resolver.mappedToIPv6() : resolver
+            peer.resolverAddress = ipv6 ? (MeshAddress(resolver).flatMap { try? SocketAddress($0, mappedToIPv6: true) } ?? resolver) : resolver
+            peer.resolverMeshAddress = MeshAddress(resolver)
         }
         if let socketLoss { peer.loss = (socketLoss.probability, DeterministicRNG(seed: socketLoss.seed)) }
         configure?(peer)
@@ -200,7 +203,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
     public func addSeeds(_ addresses: [SocketAddress]) {
         eventLoop.execute {
             let t = self.now
-            self.perform(self.mesh.addSeedAddresses(addresses.compactMap(\.meshAddress), now: t))
+            self.perform(self.mesh.addSeedAddresses(addresses.compactMap(MeshAddress.init), now: t))
         }
     }
 
@@ -276,7 +279,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
             performResolver(resolverClient!.resolve(now: t, wallClock: Self.wallClock()))
         }
         perform(mesh.start(now: t))
-        if !discovery.seeds.isEmpty { perform(mesh.addSeedAddresses(discovery.seeds.compactMap(\.meshAddress), now: t)) }
+        if !discovery.seeds.isEmpty { perform(mesh.addSeedAddresses(discovery.seeds.compactMap(MeshAddress.init), now: t)) }
     }
 
     func stopOnLoop() {
@@ -284,17 +287,15 @@ public final class UDPMeshPeer: @unchecked Sendable {
         lanTimer?.cancel()
         lanTimer = nil
         _ = lanChannel?.close()
-        timer?.cancel()
-        timer = nil
-        resolverTimer?.cancel()
-        resolverTimer = nil
+        timer.cancel()
+        resolverTimer.cancel()
     }
 
     func received(_ bytes: [UInt8], from address: SocketAddress) {
-        guard !stopped, let from = address.meshAddress else { return }
+        guard !stopped, let from = MeshAddress(address) else { return }
         if loss != nil, loss!.rng.chance(loss!.probability) { return }
         if let blocked = blockedPorts, let port = address.port, blocked.contains(port) { return }
-        if resolverClient != nil, ResolverWire.isResolverDatagram(bytes), address.meshAddress == resolverAddress?.meshAddress {
+        if resolverClient != nil, ResolverWire.isResolverDatagram(bytes), from == resolverMeshAddress {
             resolverAnswered = true
             performResolver(resolverClient!.receive(bytes, now: now, wallClock: Self.wallClock()))
             return
@@ -306,7 +307,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         for action in actions {
             switch action {
             case let .send(bytes, to):
-                guard let address = to.socketAddress(ipv6Socket: ipv6Socket) else { continue }
+                guard let address = socketAddress(for: to) else { continue }
                 sendDatagram(bytes, to: address)
             case let .deliver(message):
                 onDeliver?(message, now)
@@ -314,12 +315,20 @@ public final class UDPMeshPeer: @unchecked Sendable {
                 if case let .connectRefused(address, reason) = event { refusals.append((address, reason)) }
                 onEvent?(event, now)
             case .resolve:
-                if !discovery.seeds.isEmpty { _ = mesh.addSeedAddresses(discovery.seeds.compactMap(\.meshAddress), now: now) }
+                if !discovery.seeds.isEmpty { _ = mesh.addSeedAddresses(discovery.seeds.compactMap(MeshAddress.init), now: now) }
                 if resolverClient != nil { performResolver(resolverClient!.resolve(now: now, wallClock: Self.wallClock())) }
                 onResolve?(now)
             }
         }
         arm()
+    }
+
+    func socketAddress(for address: MeshAddress) -> SocketAddress? {
+        if let known = socketAddresses[address] { return known }
+        guard let made = try? SocketAddress(address, mappedToIPv6: ipv6Socket) else { return nil }
+        if socketAddresses.count >= 4096 { socketAddresses.removeAll(keepingCapacity: true) }
+        socketAddresses[address] = made
+        return made
     }
 
     /// One datagram out, now. Any failure (a firewall's EPERM, a full buffer's EAGAIN, an
@@ -349,8 +358,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
             case let .send(bytes):
                 sendDatagram(bytes, to: resolverAddress)
             case let .event(.resolved(answer)):
-                let referrals = answer.peers.flatMap { p in p.addresses.map { Referral(peer: p.peer, address: $0) } }
-                if !referrals.isEmpty { perform(mesh.addCandidates(referrals, now: now)) }
+                if !answer.referrals.isEmpty { perform(mesh.addCandidates(answer.referrals, now: now)) }
             case let .event(.failed(error)):
                 if resolverFailure == nil { logger.warning("resolver \(resolverAddress): \(error)") }
                 resolverFailure = error
@@ -365,12 +373,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
 
     func armResolver() {
         guard !stopped, let deadline = resolverClient?.nextDeadline else { return }
-        if let resolverArmed, resolverArmed == deadline { return }
-        resolverTimer?.cancel()
-        resolverArmed = deadline
-        let at = NIODeadline.uptimeNanoseconds(origin.uptimeNanoseconds + UInt64(max(0, deadline.nanoseconds)))
-        resolverTimer = eventLoop.scheduleTask(deadline: at) { [self] in
-            resolverArmed = nil
+        resolverTimer.arm(deadline, origin: origin, on: eventLoop) { [self] in
+            resolverTimer.fired()
             guard !stopped, resolverClient != nil else { return }
             performResolver(resolverClient!.tick(now: now, wallClock: Self.wallClock()))
         }
@@ -379,12 +383,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
     /// Arms one timer for the mesh's next deadline.
     func arm() {
         guard !stopped, let deadline = mesh.nextDeadline else { return }
-        if let armed, armed == deadline { return }
-        timer?.cancel()
-        armed = deadline
-        let at = NIODeadline.uptimeNanoseconds(origin.uptimeNanoseconds + UInt64(max(0, deadline.nanoseconds)))
-        timer = eventLoop.scheduleTask(deadline: at) { [self] in
-            armed = nil
+        timer.arm(deadline, origin: origin, on: eventLoop) { [self] in
+            timer.fired()
             guard !stopped else { return }
             perform(mesh.timerFired(now: now))
         }
@@ -432,7 +432,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         lanTimer = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { [weak self] _ in
             guard let self, !self.stopped else { return }
             // Only while the mesh wants more neighbors: a settled node stays quiet.
-            if self.mesh.neighborInfo.count < self.mesh.configuration.idealNeighbors {
+            if self.mesh.neighborCount < self.mesh.configuration.idealNeighbors {
                 self.sendDatagram(beaconBytes, to: groupAddress)
             }
         }
@@ -442,7 +442,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         guard !stopped, bytes.count == 55, Array(bytes[0..<4]) == Self.beaconMagic, bytes[4] == 1 else { return }
         guard Array(bytes[5..<21]) == digest else { return } // another mesh
         let peerKey = PeerKey(bytes: Array(bytes[21..<53]))
-        guard peerKey != key, case let .ipv4(ip, _)? = address.meshAddress else { return }
+        guard peerKey != key, case let .ipv4(ip, _)? = MeshAddress(address) else { return }
         let port = UInt16(bytes[53]) << 8 | UInt16(bytes[54])
         perform(mesh.addCandidates([Referral(peer: peerKey, address: .ipv4(ip, port: port))], now: now))
     }
@@ -503,5 +503,28 @@ public final class UDPMeshPeer: @unchecked Sendable {
             // firewall): a datagram socket carries on.
             peer?.logger.debug("socket error: \(error)")
         }
+    }
+}
+
+/// One pending timer on an event loop, re-armed only when the wanted deadline changes.
+struct DeadlineTimer {
+    private var task: Scheduled<Void>?
+    private var deadline: MeshTime?
+
+    /// Fires `body` at `wanted` (protocol time since `origin`), replacing an earlier deadline.
+    mutating func arm(_ wanted: MeshTime, origin: NIODeadline, on loop: any EventLoop, _ body: @escaping @Sendable () -> Void) {
+        if deadline == wanted { return }
+        task?.cancel()
+        deadline = wanted
+        task = loop.scheduleTask(deadline: .uptimeNanoseconds(origin.uptimeNanoseconds + UInt64(max(0, wanted.nanoseconds))), body)
+    }
+
+    /// Call first thing when the timer fires, so the next `arm` schedules again.
+    mutating func fired() { deadline = nil }
+
+    mutating func cancel() {
+        task?.cancel()
+        task = nil
+        deadline = nil
     }
 }

@@ -3,6 +3,7 @@ import CSDL2
 import Foundation
 import MeshstepArena
 import MeshstepLockstep
+import MeshstepResolver
 
 /// `meshstep-demo`: the SDL2 reference client. Play TankArena against bots, watch the lockstep
 /// HUD, record and replay matches, or run headless and take a screenshot.
@@ -60,8 +61,8 @@ struct MeshstepDemo: ParsableCommand {
     func validate() throws {
         guard (0...7).contains(bots) else { throw ValidationError("--bots must be 0...7 (got \(bots)): at most 8 tanks in the arena") }
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1...65535 (got \(port))") }
-        for p in peer where HostPort(p) == nil { throw ValidationError("--peer \(p): expected HOST:PORT, e.g. 192.168.1.20:7400") }
-        if let resolver, HostPort(resolver) == nil { throw ValidationError("--resolver \(resolver): expected HOST:PORT") }
+        for p in peer where (try? ResolverEndpoint.split(p)) == nil { throw ValidationError("--peer \(p): expected HOST:PORT, e.g. 192.168.1.20:7400") }
+        if let resolver, (try? ResolverEndpoint.split(resolver)) == nil { throw ValidationError("--resolver \(resolver): expected HOST:PORT") }
         if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
         if let mesh, mesh.isEmpty { throw ValidationError("--mesh needs a non-empty name") }
         if mesh == nil, password != nil || !peer.isEmpty || resolver != nil || lan || port != nil || spectate {

@@ -68,7 +68,6 @@ final class LocalTransport: GameTransport {
     private struct BotPeer {
         var session: LockstepSession<TankInput>
         var game: TankArena
-        var bytesFrom = 0
     }
     private var bots: [BotPeer]
     private var confirmed: [(tick: Int, inputs: [TankInput?])] = []
@@ -195,21 +194,6 @@ final class LocalTransport: GameTransport {
     }
 }
 
-/// Parsed `HOST:PORT` (validated; used by the network flags).
-struct HostPort: Sendable, Equatable, CustomStringConvertible {
-    var host: String
-    var port: UInt16
-    var description: String { "\(host):\(port)" }
-
-    init?(_ text: String) {
-        guard let colon = text.lastIndex(of: ":") else { return nil }
-        let host = String(text[..<colon]), portText = text[text.index(after: colon)...]
-        guard !host.isEmpty, let port = UInt16(portText), port > 0 else { return nil }
-        self.host = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        self.port = port
-    }
-}
-
 /// Real peers over the UDP mesh: the local player (or a spectator) plus, by default, `bots`
 /// in-process bot peers, each with its own socket on loopback, exactly as remote players would
 /// be. With a mesh name and discovery flags, the other players are other machines.
@@ -240,7 +224,7 @@ final class MeshTransport: GameTransport {
         localSlot = 0
         let creds = try MeshCredentials(meshID: "demo-\(seed)", access: .password("demo-\(seed)"))
         let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
-        let meshConfig = Self.meshConfiguration(players: players)
+        let meshConfig = MeshConfiguration.lockstep(players: players)
         var meshes: [UDPMeshPeer] = []
         for _ in 0..<players {
             meshes.append(try UDPMeshPeer.start(credentials: creds, configuration: meshConfig, host: "127.0.0.1", port: 0, group: group))
@@ -264,22 +248,10 @@ final class MeshTransport: GameTransport {
         let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
         var seedAddresses: [SocketAddress] = []
         for s in seeds { seedAddresses.append(try parseHostPort(s)) }
-        let node = try UDPMeshPeer.start(credentials: creds, configuration: Self.meshConfiguration(players: players + 4),
+        let node = try UDPMeshPeer.start(credentials: creds, configuration: MeshConfiguration.lockstep(players: players, spectatorLinks: 4),
                                          host: "0.0.0.0", port: port, discovery: Discovery(seeds: seedAddresses, resolver: try resolver.map { try parseHostPort($0) }, lan: lan), group: group)
         let logger = Logger(label: "meshstep.demo", factory: { _ in SwiftLogNoOpLogHandler() })
         me = try LockstepPeer(mesh: node, configuration: config, role: slot.map { .player($0) } ?? .spectator, logger: logger)
-    }
-
-    static func meshConfiguration(players: Int) -> MeshConfiguration {
-        var c = MeshConfiguration()
-        c.idealNeighbors = max(1, players - 1)
-        c.minNeighbors = max(1, min(2, players - 1))
-        c.maxNeighbors = min(64, players + 2)
-        c.minEagerLinks = 64
-        c.hopLimit = 2
-        c.keepaliveInterval = .milliseconds(500)
-        c.propagationFilter = { _ in .local }
-        return c
     }
 
     var nextInputTick: Int { me.withSession { $0.nextLocalTick } ?? 0 }
@@ -320,7 +292,7 @@ final class MeshTransport: GameTransport {
         for s in me.stats() {
             rows.append(PeerStatsView(
                 slot: s.slot, name: bots.contains { $0.slot == s.slot } ? "BOT \(s.slot + 1)" : "P\(s.slot + 1)", isLocal: false,
-                pingMs: s.roundTrip.map { Double($0.components.attoseconds) / 1e15 + Double($0.components.seconds) * 1000 },
+                pingMs: s.roundTrip?.milliseconds,
                 ticksAhead: -s.framesAhead, kbpsIn: s.kbpsIn, connected: s.active))
         }
         return rows.sorted { $0.slot < $1.slot }
@@ -340,7 +312,8 @@ final class MeshTransport: GameTransport {
         for b in bots {
             for r in b.peer.pollConfirmed() {
                 b.game.step(inputs: r.inputs)
-                b.peer.recordChecksum(tick: r.tick, checksum: b.game.checksum())
+                // Only the checked ticks' checksums are compared; hash the state only for those.
+                if r.tick % b.peer.configuration.checksumInterval == 0 { b.peer.recordChecksum(tick: r.tick, checksum: b.game.checksum()) }
                 b.peer.submit(TankBot.input(for: b.slot, in: b.game, tick: r.tick))
             }
         }

@@ -97,8 +97,7 @@ struct Bot: ParsableCommand {
         let logger = meshOptions.logger("meshstep.bot.\(slot)")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
-        var meshConfig = BotsScenario(players: players, ticks: ticks, loss: 0, latency: .zero, jitter: .zero, seed: 0).meshConfiguration()
-        meshConfig.keepaliveInterval = .milliseconds(500)
+        let meshConfig = MeshConfiguration.lockstep(players: players)
         let mesh: UDPMeshPeer
         do {
             mesh = try UDPMeshPeer.start(credentials: try meshOptions.credentials(), configuration: meshConfig, host: meshOptions.host,
