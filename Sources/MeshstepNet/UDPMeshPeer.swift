@@ -55,6 +55,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
     let origin = NIODeadline.now()
     let ipv6Socket: Bool
     let discovery: Discovery
+    /// `discovery.seeds` in the mesh's form, converted once.
+    let seedAddresses: [MeshAddress]
 
     // Confined to `eventLoop`.
     var mesh: MeshNode
@@ -179,6 +181,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         localAddress = local
         ipv6Socket = ipv6
         self.discovery = discovery
+        seedAddresses = discovery.seeds.compactMap(MeshAddress.init)
         self.logger = logger
         digest = mesh.credentials.digest
     }
@@ -279,7 +282,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
             performResolver(resolverClient!.resolve(now: t, wallClock: Self.wallClock()))
         }
         perform(mesh.start(now: t))
-        if !discovery.seeds.isEmpty { perform(mesh.addSeedAddresses(discovery.seeds.compactMap(MeshAddress.init), now: t)) }
+        if !seedAddresses.isEmpty { perform(mesh.addSeedAddresses(seedAddresses, now: t)) }
     }
 
     func stopOnLoop() {
@@ -315,7 +318,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
                 if case let .connectRefused(address, reason) = event { refusals.append((address, reason)) }
                 onEvent?(event, now)
             case .resolve:
-                if !discovery.seeds.isEmpty { _ = mesh.addSeedAddresses(discovery.seeds.compactMap(MeshAddress.init), now: now) }
+                // The seeds' Connects go out now (they were dropped before, waiting for a retry).
+                if !seedAddresses.isEmpty { perform(mesh.addSeedAddresses(seedAddresses, now: now)) }
                 if resolverClient != nil { performResolver(resolverClient!.resolve(now: now, wallClock: Self.wallClock())) }
                 onResolve?(now)
             }
