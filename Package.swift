@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "MeshstepMesh", targets: ["MeshstepMesh"]),
         .library(name: "MeshstepSimulation", targets: ["MeshstepSimulation"]),
         .library(name: "MeshstepLockstep", targets: ["MeshstepLockstep"]),
+        .library(name: "MeshstepSession", targets: ["MeshstepSession"]),
         .library(name: "MeshstepBots", targets: ["MeshstepBots"]),
         .library(name: "MeshstepNet", targets: ["MeshstepNet"]),
         .library(name: "MeshstepResolver", targets: ["MeshstepResolver"]),
@@ -43,11 +44,18 @@ let package = Package(
         ),
         // Deterministic lockstep building blocks: the game protocol, fixed-point math, seeded
         // game randomness, stable hashing, sync-test mode and replays.
-        .target(name: "MeshstepLockstep", dependencies: ["MeshstepWire"], swiftSettings: strict),
+        .target(
+            name: "MeshstepLockstep",
+            dependencies: ["MeshstepWire", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // The sans-IO session endpoint: lobby and roster, frames, repair, input delay, drops,
+        // halts and events. The simulator bots and the UDP shell drive this same value.
+        .target(name: "MeshstepSession", dependencies: ["MeshstepLockstep", "MeshstepWire"], swiftSettings: strict),
         // Headless bot players: the reference game, a bot policy, and bots-over-the-simulator runs.
         .target(
             name: "MeshstepBots",
-            dependencies: ["MeshstepLockstep", "MeshstepArena", "MeshstepMesh", "MeshstepSimulation", "MeshstepNet"],
+            dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepArena", "MeshstepMesh", "MeshstepSimulation", "MeshstepNet"],
             swiftSettings: strict
         ),
         // The thin I/O shell: the sans-IO values on real UDP sockets (SwiftNIO), and the
@@ -58,6 +66,7 @@ let package = Package(
                 "MeshstepMesh",
                 "MeshstepResolver",
                 "MeshstepLockstep",
+                "MeshstepSession",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -164,7 +173,7 @@ let package = Package(
         .testTarget(name: "MeshstepDemoTests", swiftSettings: strict),
         .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
         .testTarget(name: "MeshstepMeshTests", dependencies: ["MeshstepMesh"], swiftSettings: strict),
-        .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepBots", "MeshstepArena"], swiftSettings: strict),
+        .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepBots", "MeshstepArena", "MeshstepWire"], swiftSettings: strict),
         .testTarget(
             name: "MeshstepNetTests",
             dependencies: ["MeshstepNet", "MeshstepMesh", "MeshstepBots", .product(name: "NIOPosix", package: "swift-nio")],

@@ -130,7 +130,13 @@ print(String(format: "protocol overhead beyond the signature check: %.2f us per 
     precondition((0..<players).allSatisfy { sim.node($0)!.neighborInfo.count == players - 1 }, "full mesh not formed")
     var nodes = (0..<players).map { sim.node($0)! }
     let config = LockstepConfiguration(players: players).withInputDelay(3)
-    var sessions = (0..<players).map { LockstepSession<Move>(configuration: config, role: .player($0)) }
+    let identities = (0..<players).map { sim.node($0)!.identity }
+    let descriptor = SessionDescriptor(name: "tick", keys: nodes.map(\.key.bytes), configuration: config, gameSeed: 1)
+    var sessions = try (0..<players).map { i in
+        let identity = identities[i]
+        return LockstepSession<Move>(configuration: config, role: .player(i),
+                                     keys: try SessionKeys(descriptor: descriptor, signer: { @Sendable in identity.sign($0) }))
+    }
     var slotOf: [PeerKey: Int] = [:]
     for i in 0..<players { slotOf[nodes[i].key] = i }
     var now = sim.now

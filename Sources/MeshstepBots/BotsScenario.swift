@@ -2,7 +2,7 @@ import Foundation
 import MeshstepArena
 import MeshstepLockstep
 import MeshstepMesh
-import MeshstepNet
+import MeshstepSession
 import MeshstepSimulation
 import MeshstepWire
 
@@ -35,6 +35,31 @@ public struct BotsPartition: Sendable, Equatable {
     }
 }
 
+/// A stalled player: its whole process freezes at game tick `tick` for `duration` (its mesh too;
+/// datagrams to it wait in its socket), as SIGSTOP, a long GC pause or a starved loop would.
+public struct BotsStall: Sendable, Equatable {
+    public var slot: Int
+    public var tick: Int
+    public var duration: Duration
+
+    public init(slot: Int, tick: Int, duration: Duration) {
+        self.slot = slot
+        self.tick = tick
+        self.duration = duration
+    }
+
+    /// Parses `SLOT@TICK:MS`, for example `2@300:1500`.
+    public init(parsing text: String) throws(MeshConfigurationError) {
+        let at = text.split(separator: "@")
+        let rest = at.count == 2 ? at[1].split(separator: ":") : []
+        guard at.count == 2, rest.count == 2, let slot = Int(at[0]), let tick = Int(rest[0]), let ms = Int(rest[1]),
+              slot >= 0, tick >= 0, ms > 0 else {
+            throw .invalidValue("--stall must be SLOT@TICK:MS, for example 2@300:1500 (got \(text))")
+        }
+        self.init(slot: slot, tick: tick, duration: .milliseconds(ms))
+    }
+}
+
 /// The games the bots can play.
 public enum BotsGame: String, Sendable, CaseIterable {
     /// The demo's tank arena (2...8 players).
@@ -51,6 +76,8 @@ public struct BotsScenario: Sendable {
     public var loss: Double
     public var latency: Duration
     public var jitter: Duration
+    /// Probability that a datagram is delivered twice.
+    public var duplicate: Double = 0
     public var seed: UInt64
     public var tickRate = 60
     /// Input delay in ticks; nil chooses it from the link latency (one-way latency plus jitter,
@@ -63,6 +90,10 @@ public struct BotsScenario: Sendable {
     public var partition: BotsPartition?
     /// Mesh nodes without a slot that follow the game.
     public var spectators = 0
+    /// Players whose process freezes for a while.
+    public var stalls: [BotsStall] = []
+    /// The highest slot lies this way (``LockstepAdversary``).
+    public var attack: SessionAttack?
     /// Where to write a replay recorded by the lowest surviving slot, if anywhere.
     public var recordPath: String?
     /// Simulates a determinism bug: this slot's game state is nudged after applying this tick.
@@ -86,8 +117,7 @@ public struct BotsScenario: Sendable {
     /// Ticks of input delay that hide a one-way latency: the latency in frames, rounded up, plus
     /// two frames in which a lost frame is repaired by the next one.
     public static func delay(forOneWay latency: Duration, tickRate: Int) -> Int {
-        let frameNs = 1_000_000_000 / Int64(tickRate)
-        return min(32, Int((latency.nanoseconds + frameNs - 1) / frameNs) + 2)
+        InputDelay.ticks(forOneWay: latency, tickRate: tickRate)
     }
 
     /// Players link directly to every other player and push their frames on all links: the
@@ -96,6 +126,8 @@ public struct BotsScenario: Sendable {
     /// vanished player's last frames gets them from another survivor.
     public func meshConfiguration() -> MeshConfiguration {
         var c = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 4 : 0)
+        // A stalled player's links must outlive a stall the session forgives.
+        c.deadLinkTimeout = max(c.deadLinkTimeout, disconnectTimeout * 2)
         // The simulated runs keep the default keepalive (their figures were measured with it).
         c.keepaliveInterval = MeshConfiguration().keepaliveInterval
         return c
@@ -184,6 +216,19 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var bytes_per_input_per_peer: Double
     /// Inputs of surviving players for ticks of the match that some survivor never held.
     public var inputs_lost: Int
+    /// The lying slot (`--attacker`), if any.
+    public var attacker: Int?
+    /// Every honest player that finished named the attacker (a protocol violation, a forged
+    /// slot or equivocation it was caught at).
+    public var attacker_named: Bool?
+    /// No two honest peers computed different checksums for one tick.
+    public var honest_checksums_agree: Bool
+    /// Honest slots (not crashed, not stalled past the timeout, not the attacker) that were
+    /// dropped, and that halted.
+    public var honest_dropped: [Int]
+    public var honest_halted: [Int]
+    /// Slots whose process was frozen (`--stall`).
+    public var stalled: [Int]
     /// Ticks per second achieved by the slowest survivor (the tick rate is 60).
     public var ticks_per_second: Double
     public var player_stats: [PlayerStatsReport]
@@ -208,6 +253,10 @@ extension BotsScenario {
 
     /// Runs any game with a bot policy `(slot, state, tick) -> input`. `perturb` simulates a
     /// determinism bug for ``desyncInjection``.
+    ///
+    /// Every peer is a ``SessionEndpoint`` driven exactly as the UDP shell drives one: payloads
+    /// the mesh delivers, link round trips and a timer every frame (and at its wake-up time) in,
+    /// broadcasts out. The roster's keys are the simulated nodes' identities.
     public func run<Game: LockstepGame>(
         game: Game.Type,
         policy: @escaping (Int, Game, Int) -> Game.Input,
@@ -218,22 +267,26 @@ extension BotsScenario {
         guard players >= 2, players <= 64 else { throw MeshConfigurationError.invalidValue("--players must be 2...64") }
         guard ticks >= 1 else { throw MeshConfigurationError.invalidValue("--ticks must be at least 1") }
         guard loss >= 0, loss < 1 else { throw MeshConfigurationError.invalidValue("--loss must be in [0, 1)") }
+        guard duplicate >= 0, duplicate < 1 else { throw MeshConfigurationError.invalidValue("--duplicate must be in [0, 1)") }
         guard (0...1000).contains(spectators) else { throw MeshConfigurationError.invalidValue("--spectators must be 0...1000") }
         for c in crashes where !(0..<players).contains(c.slot) || c.tick < 0 {
             throw MeshConfigurationError.invalidValue("--crash \(c.slot)@\(c.tick): slot must be 0...\(players - 1) and tick >= 0")
         }
+        for st in stalls where !(0..<players).contains(st.slot) {
+            throw MeshConfigurationError.invalidValue("--stall \(st.slot)@\(st.tick): slot must be 0...\(players - 1)")
+        }
         if let p = partition, p.slots.contains(where: { !(0..<players).contains($0) }) || Set(p.slots).count == players {
             throw MeshConfigurationError.invalidValue("--partition slots must be distinct slots 0...\(players - 1), not all of them")
         }
+        if attack != nil, players < 3 { throw MeshConfigurationError.invalidValue("--attacker needs at least 3 players (2 honest ones to compare)") }
         let started = ContinuousClock.now
-        let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss))
+        let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss, duplicate: duplicate))
         let creds = try MeshCredentials(meshID: "bots", access: .password("bots"))
         let nodes = players + spectators
         for _ in 0..<players { try sim.addNode(credentials: creds, configuration: meshConfiguration()) }
         for _ in 0..<spectators { try sim.addNode(credentials: creds, configuration: spectatorConfiguration()) }
         let keys = (0..<nodes).map { sim.node($0)!.key }
-        var slotOf: [PeerKey: Int] = [:]
-        for i in 0..<players { slotOf[keys[i]] = i }
+        let identities = (0..<nodes).map { sim.node($0)!.identity }
         func referral(_ j: Int) -> Referral { Referral(peer: keys[j], address: MeshSimulator.address(of: j)) }
         var rng = DeterministicRNG(seed: seed ^ 0x5EC7_A70B)
         // The players' full mesh forms first; spectators attach afterwards, so they never take
@@ -241,6 +294,8 @@ extension BotsScenario {
         for i in 0..<players {
             sim.start(i)
             let others = (0..<players).filter { $0 != i }
+            // The roster is known, so its links are protected from the start (the endpoint
+            // protects them again when the session starts, as on real sockets).
             sim.withNode(i) { mesh, now in
                 mesh.protect(others.map { keys[$0] })
                 return mesh.addCandidates(others.map(referral), now: now)
@@ -262,8 +317,19 @@ extension BotsScenario {
             .withTickRate(tickRate).withInputDelay(inputDelay).withChecksumInterval(checksumInterval)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
         try config.validate()
-        var sessions = (0..<nodes).map { i in
-            LockstepSession<Game.Input>(configuration: config, role: i < players ? .player(i) : .spectator)
+        // One program starts every player: the roster's keys are known before the start.
+        let descriptor = SessionDescriptor(name: "bots", keys: keys.prefix(players).map(\.bytes), configuration: config, gameSeed: seed)
+        var endpoints = try (0..<nodes).map { i in
+            let identity = identities[i]
+            return try SessionEndpoint<Game.Input>(
+                configuration: config, role: i < players ? .player(i) : .spectator, localKey: keys[i], roster: .known(descriptor),
+                signer: i < players ? { @Sendable bytes in identity.sign(bytes) } : nil)
+        }
+        let attackerSlot = attack.map { _ in players - 1 }
+        var adversary: LockstepAdversary<Game.Input>? = try attack.map { kind in
+            let identity = identities[players - 1]
+            return LockstepAdversary(attack: kind, slot: players - 1,
+                                     keys: try SessionKeys(descriptor: descriptor, signer: { @Sendable bytes in identity.sign(bytes) }))
         }
         var games = (0..<nodes).map { _ in Game(players: players, seed: seed) }
         var readyQueue: [[(tick: Int, inputs: [Game.Input?])]] = Array(repeating: [], count: nodes)
@@ -272,9 +338,11 @@ extension BotsScenario {
         var checksums: [Int: [UInt64?]] = [:]
         var desyncEvents: [DesyncReport] = []
         var haltedAt: [Int: (tick: Int, reason: String)] = [:]
+        var named = Set<Int>() // honest peers that named the attacker
         var crashed = Set<Int>()
         var recordings = (0..<players).map { _ in Replay<Game.Input>(players: players, seed: seed) }
         let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
+        func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) } // unbuffered
         var applied = Array(repeating: 0, count: nodes)
 
         var snapshots: [[Int: [UInt8]]] = Array(repeating: [:], count: nodes)
@@ -290,23 +358,71 @@ extension BotsScenario {
                         try? Data(state).write(to: URL(fileURLWithPath: dir).appendingPathComponent("desync-tick\(tick)-\(name).state"))
                     }
                 case let .halted(reason): haltedAt[peer] = (applied[peer], reason.description)
+                case let .violation(slot, _) where slot == attackerSlot: named.insert(peer)
+                case let .forgedInput(_, from) where from == attackerSlot: named.insert(peer)
+                case let .equivocation(slot, _) where slot == attackerSlot: named.insert(peer)
                 default: break
                 }
             }
         }
         let bytesBefore = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) }
-        let t0 = sim.now
-        func clock(_ at: MeshTime) -> Duration { at - t0 }
+        var t0 = sim.now
+        func clock(_ at: MeshTime) -> Duration { at - .zero }
+        var wakeups: [MeshTime?] = Array(repeating: nil, count: nodes)
+
+        func broadcast(_ p: Int, _ payload: [UInt8], to slots: [Int]?) {
+            sim.withNode(p) { mesh, now in
+                do {
+                    guard let slots else { return try mesh.broadcast(payload, now: now).actions }
+                    var actions: [MeshAction] = []
+                    for s in slots { actions += try mesh.send(payload, to: keys[s], now: now).actions }
+                    return actions
+                } catch {
+                    if debug { print("peer \(p): send failed: \(error)") }
+                    return []
+                }
+            }
+        }
+        var sentByType: [UInt8: (count: Int, bytes: Int)] = [:]
+        func perform(_ p: Int, _ actions: [SessionAction]) {
+            for action in actions {
+                switch action {
+                case let .broadcast(payload):
+                    if debug { let t = payload.first ?? 0; sentByType[t, default: (0, 0)].count += 1; sentByType[t]!.bytes += payload.count }
+                    if p == attackerSlot, adversary != nil {
+                        for out in adversary!.tamper(payload) { broadcast(p, out.payload, to: out.slots) }
+                    } else {
+                        broadcast(p, payload, to: nil)
+                    }
+                case let .protect(peers):
+                    sim.withNode(p) { mesh, _ in mesh.protect(peers); return [] }
+                }
+            }
+            scheduleWakeup(p)
+        }
         func drain(_ p: Int, at: MeshTime) {
-            for r in sessions[p].pollReady() {
+            for r in endpoints[p].pollReady() {
                 confirmedAt[p][r.tick] = at
                 readyQueue[p].append(r)
             }
-            note(sessions[p].takeEvents(), by: p)
+            note(endpoints[p].takeEvents(), by: p)
+        }
+        func scheduleWakeup(_ p: Int) {
+            guard let due = endpoints[p].nextWakeup else { return }
+            let at = MeshTime.zero + due
+            guard wakeups[p].map({ at < $0 }) ?? true else { return }
+            wakeups[p] = at
+            sim.at(max(at, sim.now)) { sim in
+                guard wakeups[p] == at else { return }
+                wakeups[p] = nil
+                guard !crashed.contains(p), !sim.isPaused(p) else { return }
+                perform(p, endpoints[p].tick(now: clock(sim.now)))
+                drain(p, at: sim.now)
+            }
         }
         sim.observer.delivered = { node, message, at in
-            guard let origin = slotOf[message.origin], !crashed.contains(node) else { return }
-            if let events = try? sessions[node].receive(message.payload, fromSlot: origin, now: clock(at)) { note(events, by: node) }
+            guard !crashed.contains(node) else { return }
+            perform(node, endpoints[node].receive(message.payload, from: message.origin, now: clock(at)))
             drain(node, at: at)
         }
         if debug {
@@ -315,26 +431,38 @@ extension BotsScenario {
             }
         }
 
+        // The lobby: every player signs the roster; the match starts when every endpoint holds
+        // every signature (at most 10 virtual seconds).
+        let frame = Duration.nanoseconds(1_000_000_000 / Int64(tickRate))
+        var rttRefreshed = Array(repeating: MeshTime?.none, count: nodes)
+        func timers(_ p: Int) {
+            // Link round trips change at the keepalive pace: refreshed every quarter second.
+            if rttRefreshed[p].map({ sim.now - $0 >= .milliseconds(250) }) ?? true {
+                rttRefreshed[p] = sim.now
+                for info in sim.node(p)?.neighborInfo ?? [] { endpoints[p].linkRoundTrip(info.rtt, to: info.peer) }
+            }
+            perform(p, endpoints[p].tick(now: clock(sim.now)))
+            drain(p, at: sim.now)
+        }
+        let lobbyDeadline = sim.now + .seconds(10)
+        while !endpoints.allSatisfy(\.started), sim.now < lobbyDeadline {
+            for p in 0..<nodes { timers(p) }
+            sim.run(for: frame)
+        }
+        t0 = sim.now
+        if debug { print("[\(sim.now)] lobby over: \(endpoints.filter(\.started).count) of \(nodes) started") }
+
         // The game loop of each peer, at `tickRate` frames per second. A frame applies every tick
         // that is complete up to the one due now; the local input for tick t + inputDelay is read
         // when tick t is applied (so a peer that waits also delays its own next inputs, as a real
         // lockstep client does). A frame that is due a tick but cannot apply any is a stall.
-        let frame = Duration.nanoseconds(1_000_000_000 / Int64(tickRate))
-        var stalls = 0
+        var stallFrames = 0
         var currentStall = Array(repeating: 0, count: nodes)
         var longestStall = 0
         var finishedAt = Array(repeating: MeshTime?.none, count: nodes)
+        var stalledUntil: [Int: MeshTime] = [:]
         let maxFrames = ticks + 40 * tickRate
-        func done(_ p: Int) -> Bool { applied[p] >= ticks || crashed.contains(p) || sessions[p].halted != nil }
-        func broadcast(_ p: Int, _ payload: [UInt8]) {
-            guard !payload.isEmpty else { return }
-            sim.withNode(p) { mesh, now in
-                do { return try mesh.broadcast(payload, now: now).actions } catch {
-                    if debug { print("peer \(p): broadcast failed: \(error)") }
-                    return []
-                }
-            }
-        }
+        func done(_ p: Int) -> Bool { applied[p] >= ticks || crashed.contains(p) || endpoints[p].halted != nil }
         func apply(_ p: Int, _ r: (tick: Int, inputs: [Game.Input?]), at now: MeshTime) {
             games[p].step(inputs: r.inputs)
             let checked = r.tick % checksumInterval == 0
@@ -346,72 +474,83 @@ extension BotsScenario {
                     snapshots[p] = snapshots[p].filter { $0.key > r.tick - 20 * checksumInterval }
                 }
                 checksums[r.tick, default: Array(repeating: nil, count: nodes)][p] = c
-                note(sessions[p].recordChecksum(tick: r.tick, checksum: c), by: p)
+                endpoints[p].recordChecksum(tick: r.tick, checksum: c)
+                note(endpoints[p].takeEvents(), by: p)
             }
             if let bug = desyncInjection, bug.slot == p, bug.tick == r.tick { perturb(&games[p]) }
             applied[p] = r.tick + 1
             if applied[p] == ticks { finishedAt[p] = now }
         }
+        // Frame k of the match is due at t0 + k frames; `--crash`, `--partition` and `--stall`
+        // are keyed by game tick, so they fire when the lowest live player applies that tick.
+        var crashesLeft = crashes, stallsLeft = stalls
+        var partitionStarted = false, partitionHealed = false
+        func leadTick() -> Int { (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil }.map { applied[$0] }.max() ?? 0 }
         for k in 0..<maxFrames {
             sim.at(t0 + frame * k) { sim in
-                let now = clock(sim.now)
-                for c in crashes where c.tick == k && !crashed.contains(c.slot) {
+                let lead = leadTick()
+                for c in crashesLeft where c.tick <= lead && !crashed.contains(c.slot) {
                     crashed.insert(c.slot)
                     sim.crash(c.slot)
                 }
+                crashesLeft.removeAll { crashed.contains($0.slot) }
+                for st in stallsLeft where st.tick <= applied[st.slot] {
+                    stalledUntil[st.slot] = sim.now + st.duration
+                    sim.pause(st.slot, until: sim.now + st.duration)
+                }
+                stallsLeft.removeAll { stalledUntil[$0.slot] != nil }
                 if let part = partition {
-                    if k == part.start { sim.partition([part.slots, (0..<nodes).filter { !part.slots.contains($0) }]) }
-                    if k == part.heal { sim.heal() }
+                    if !partitionStarted, lead >= part.start {
+                        partitionStarted = true
+                        sim.partition([part.slots, (0..<nodes).filter { !part.slots.contains($0) }])
+                    }
+                    if partitionStarted, !partitionHealed, lead >= part.heal {
+                        partitionHealed = true
+                        sim.heal()
+                    }
                 }
                 for p in 0..<nodes where !done(p) {
-                    note(sessions[p].update(now: now), by: p)
-                    drain(p, at: sim.now)
+                    if let until = stalledUntil[p], sim.now < until { continue } // frozen: nothing runs
+                    timers(p)
                     var progressed = false
-                    while applied[p] <= k, applied[p] < ticks, !readyQueue[p].isEmpty, sessions[p].halted == nil {
+                    while applied[p] <= k, applied[p] < ticks, !readyQueue[p].isEmpty, endpoints[p].halted == nil {
                         let r = readyQueue[p].removeFirst()
                         apply(p, r, at: sim.now)
                         progressed = true
                         guard p < players else { continue }
                         // Read the bot's input for the tick `inputDelay` ahead and flood it.
                         let input = policy(p, games[p], r.tick)
-                        broadcast(p, sessions[p].submit(input, now: now))
+                        perform(p, endpoints[p].submit(input, now: clock(sim.now)))
                         submittedAt[p].append(sim.now)
                         drain(p, at: sim.now)
                     }
-                    if !progressed, p < players, sessions[p].nextLocalTick > inputDelay {
-                        // Nothing new to send: repeat the newest inputs anyway. A peer that waits
-                        // must keep repairing the frames others lost, and keep its proposals and
-                        // decisions travelling.
-                        broadcast(p, sessions[p].resendFrame())
-                    }
-                    if applied[p] <= k, applied[p] < ticks, !progressed, sessions[p].halted == nil {
-                        if p < players { stalls += 1 }
+                    if applied[p] <= k, applied[p] < ticks, !progressed, endpoints[p].halted == nil {
+                        if p < players { stallFrames += 1 }
                         currentStall[p] += 1
-                        if p < players { longestStall = max(longestStall, currentStall[p]) }
+                        if p < players, stalledUntil[p] == nil { longestStall = max(longestStall, currentStall[p]) }
                     } else {
                         currentStall[p] = 0
                     }
                 }
             }
         }
-        // The neutral ticks before the first input are ready from the start.
-        for p in 0..<nodes { drain(p, at: sim.now) }
         var end = t0 + frame * maxFrames
         var t = t0
         while t < end {
             t = min(end, t + .seconds(1))
             sim.run(until: t)
+            if debug { print("[\(sim.now)] applied \(applied) started \(endpoints.map(\.started)) events \(sim.eventsProcessed)") }
             if (0..<nodes).allSatisfy(done) { end = t; break }
         }
 
         if debug {
+            print("payloads flooded by type: \(sentByType.sorted { $0.key < $1.key })")
             for i in [0, 1, players] where i < nodes { print("node \(i) stats: \(String(describing: sim.node(i)?.stats)) neighbors \(sim.node(i)?.neighborInfo.count ?? 0)") }
-            for i in 0..<players {
-                let ns = sim.node(i)?.neighborInfo ?? []
-                print("player \(i): \(ns.filter { slotOf[$0.peer] != nil }.count) player links (\(ns.filter { slotOf[$0.peer] != nil && $0.eager }.count) eager), \(ns.count) in all")
-            }
         }
-        let survivors = (0..<players).filter { !crashed.contains($0) && sessions[$0].halted == nil }
+        let sessions = endpoints.map(\.session)
+        let survivors = (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil && sessions[$0] != nil }
+        let honest = (0..<players).filter { $0 != attackerSlot }
+        let honestSurvivors = survivors.filter { $0 != attackerSlot }
         let watchers = survivors + (players..<nodes)
         // Input latency: submit of (slot, tick) until the last surviving peer confirmed it.
         var latencies: [Double] = []
@@ -428,18 +567,25 @@ extension BotsScenario {
         func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
         // Nothing diverged: any two peers that computed a checksum for a tick computed the same.
         let agree = checksums.values.allSatisfy { Set($0.compactMap { $0 }).count <= 1 }
+        let honestPeers = honest + Array(players..<nodes)
+        let honestAgree = checksums.values.allSatisfy { row in Set(honestPeers.compactMap { row[$0] }).count <= 1 }
         let bytes = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) } - bytesBefore
         let dropViews = watchers.map { p in
-            (0..<players).compactMap { s in sessions[p].dropTick[s].map { DropReport(slot: s, tick: $0) } }
+            (0..<players).compactMap { s in sessions[p]?.dropTick[s].map { DropReport(slot: s, tick: $0) } }
         }
         let recorder = survivors.first ?? 0
         if let recordPath {
             try Data(recordings[recorder].encode()).write(to: URL(fileURLWithPath: recordPath))
         }
-        let viewer = sessions[recorder]
-        let playerStats = viewer.networkStats.map(PlayerStatsReport.init)
-        let survivorTicks = survivors.map { applied[$0] }.min() ?? 0
-        let lastFinish = survivors.compactMap { finishedAt[$0] }.max() ?? end
+        let playerStats = sessions[recorder]?.networkStats.map(PlayerStatsReport.init) ?? []
+        let reportedSurvivors = attackerSlot == nil ? survivors : honestSurvivors
+        let survivorTicks = reportedSurvivors.map { applied[$0] }.min() ?? 0
+        let lastFinish = reportedSurvivors.compactMap { finishedAt[$0] }.max() ?? end
+        // A player stalled past the disconnect timeout may rightly be dropped: it is not counted
+        // among the honest players that must survive.
+        let excused = Set(crashes.map(\.slot) + stalls.filter { $0.duration >= disconnectTimeout }.map(\.slot))
+        let droppedSlots = Set(dropViews.flatMap { $0.map(\.slot) })
+        let mustSurvive = honest.filter { !excused.contains($0) }
         return BotsReport(
             players: players, spectators: spectators, ticks: ticks, seed: seed, input_delay: inputDelay,
             ticks_completed: survivorTicks,
@@ -450,9 +596,15 @@ extension BotsScenario {
             halted: haltedAt.keys.sorted().map { HaltReport(slot: $0, tick: haltedAt[$0]!.tick, reason: haltedAt[$0]!.reason) },
             crashed: crashed.sorted(),
             input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),
-            stall_ticks: stalls, longest_stall_ms: Double(longestStall) * frame.milliseconds,
+            stall_ticks: stallFrames, longest_stall_ms: Double(longestStall) * frame.milliseconds,
             bytes_per_input_per_peer: Double(bytes) / Double(max(1, ticks * players * (players - 1))),
             inputs_lost: lost,
+            attacker: attackerSlot,
+            attacker_named: attackerSlot.map { _ in honestSurvivors.allSatisfy(named.contains) && !honestSurvivors.isEmpty },
+            honest_checksums_agree: honestAgree && !checksums.isEmpty,
+            honest_dropped: mustSurvive.filter(droppedSlots.contains),
+            honest_halted: mustSurvive.filter { haltedAt[$0] != nil },
+            stalled: stalls.map(\.slot).sorted(),
             ticks_per_second: Double(survivorTicks) / max(0.001, (lastFinish - t0).milliseconds / 1000),
             player_stats: playerStats,
             virtual_seconds: (end - .zero).milliseconds / 1000,

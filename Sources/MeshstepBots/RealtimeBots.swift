@@ -176,10 +176,12 @@ public struct UDPBotsScenario: Sendable {
         }
         let config = LockstepConfiguration(players: players).withTickRate(tickRate).withInputDelay(inputDelay)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
+        // One program starts every player, so the roster's keys are known before the start.
+        let descriptor = SessionDescriptor(name: "bots-udp", keys: peers.prefix(players).map(\.key.bytes), configuration: config, gameSeed: seed)
         let bots = try peers.enumerated().map { i, mesh in
             RealtimeBot(slot: i < players ? i : -1,
                         peer: try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: i < players ? .player(i) : .spectator,
-                                                          autoInputDelay: autoInputDelay, logger: logger), seed: seed)
+                                                          roster: .known(descriptor), autoInputDelay: autoInputDelay, logger: logger), seed: seed)
         }
         let bytesBefore = peers.reduce(0) { $0 + $1.stats().bytesSent }
         let crashes = self.crashes, partition = self.partition, playerCount = self.players
@@ -236,6 +238,10 @@ public struct UDPBotsScenario: Sendable {
         let startNs = frame0 ?? 0
         let endNs = survivors.compactMap(\.finishedAt).max() ?? startNs
         let frameMs = 1000.0 / Double(tickRate)
+        let crashedSlots = Set(bots.filter(\.crashed).map(\.slot))
+        let droppedSlots = Set(dropViews.flatMap { $0.map(\.slot) })
+        let honestDropped = (0..<players).filter { !crashedSlots.contains($0) && droppedSlots.contains($0) }
+        let honestHalted = halted.map(\.slot).filter { !crashedSlots.contains($0) }
         return BotsReport(
             players: players, spectators: spectators.count, ticks: ticks, seed: seed, input_delay: survivors.first?.peer.inputDelay ?? inputDelay,
             ticks_completed: completed, spectator_ticks_completed: spectators.map(\.applied).min() ?? 0,
@@ -247,6 +253,8 @@ public struct UDPBotsScenario: Sendable {
             longest_stall_ms: Double(survivors.map(\.longestStall).max() ?? 0) * frameMs,
             bytes_per_input_per_peer: Double(bytes) / Double(max(1, ticks * players * (players - 1))),
             inputs_lost: lost,
+            attacker: nil, attacker_named: nil, honest_checksums_agree: agree, honest_dropped: honestDropped,
+            honest_halted: honestHalted, stalled: [],
             ticks_per_second: endNs > startNs ? Double(completed) / (Double(endNs - startNs) / 1e9) : 0,
             player_stats: playerStats,
             virtual_seconds: 0,

@@ -19,7 +19,7 @@ public enum LockstepConfigurationError: Error, Equatable, Sendable, CustomString
 ///     .withInputDelay(3)
 ///     .withDisconnectTimeout(.seconds(2))
 ///     .withChecksumInterval(30)
-///     .startPlayer(slot: 1, input: Move.self)
+///     .startPlayer(slot: 1, keys: keys, input: Move.self)
 /// ```
 /// Defaults follow GGRS and GGPO where they agree: disconnect notify after 500 ms, drop after
 /// 2 s of silence, a checksum every 30 ticks (two per second at 60 Hz).
@@ -45,6 +45,14 @@ public struct LockstepConfiguration: Sendable, Equatable {
     /// Whether the driver should let spectators join (a mesh-side policy; recorded here so the
     /// whole session configuration lives in one place).
     public var spectatorsAllowed = true
+    /// How many lying players roster quorums are sized for (see ``RosterQuorum``): 0 (the
+    /// default) lets a strict majority drop the rest, which keeps the majority side of a
+    /// partition live; `b` needs more than `(players + b) / 2` signatures for any roster change.
+    public var toleratedLiars = 0
+    /// ``LockstepSession/update(now:)`` runs every frame; a longer gap than this between two runs
+    /// means this peer itself was not running on time (a stalled loop, a starved or paused
+    /// process): the time beyond one frame is held against nobody's silence.
+    public var stallThreshold: Duration = .milliseconds(50)
 
     public init(players: Int) { self.players = players }
 
@@ -56,6 +64,8 @@ public struct LockstepConfiguration: Sendable, Equatable {
     public func withDisconnectTimeout(_ v: Duration) -> Self { var c = self; c.disconnectTimeout = v; return c }
     public func withMaxFrameBytes(_ v: Int) -> Self { var c = self; c.maxFrameBytes = v; return c }
     public func withSpectatorsAllowed(_ v: Bool) -> Self { var c = self; c.spectatorsAllowed = v; return c }
+    public func withToleratedLiars(_ v: Int) -> Self { var c = self; c.toleratedLiars = v; return c }
+    public func withStallThreshold(_ v: Duration) -> Self { var c = self; c.stallThreshold = v; return c }
 
     /// Checks every value; the error names the field and the allowed range.
     public func validate() throws(LockstepConfigurationError) {
@@ -68,6 +78,10 @@ public struct LockstepConfiguration: Sendable, Equatable {
             throw .invalid("need 0 < disconnectNotify <= disconnectTimeout")
         }
         guard (200...65_000).contains(maxFrameBytes) else { throw .invalid("maxFrameBytes must be 200...65000 (got \(maxFrameBytes))") }
+        guard (0...(players - 1) / 3).contains(toleratedLiars) else {
+            throw .invalid("toleratedLiars must be 0...\((players - 1) / 3) for \(players) players (got \(toleratedLiars)): more liars leave no honest quorum")
+        }
+        guard stallThreshold >= .milliseconds(20) else { throw .invalid("stallThreshold must be at least 20 ms") }
     }
 
     /// A stable digest of the values every peer must share.
@@ -77,17 +91,21 @@ public struct LockstepConfiguration: Sendable, Equatable {
         return UInt32(truncatingIfNeeded: h.finalize())
     }
 
-    /// Starts a session as the player in `slot`.
-    public func startPlayer<Input: LockstepInput>(slot: Int, input: Input.Type = Input.self) throws(LockstepConfigurationError) -> LockstepSession<Input> {
+    /// Starts a session as the player in `slot`; `keys` binds every slot to its key and signs
+    /// for this one.
+    public func startPlayer<Input: LockstepInput>(slot: Int, keys: SessionKeys, input: Input.Type = Input.self) throws(LockstepConfigurationError) -> LockstepSession<Input> {
         try validate()
         guard (0..<players).contains(slot) else { throw .invalid("slot must be 0...\(players - 1) (got \(slot))") }
-        return LockstepSession(configuration: self, role: .player(slot))
+        try keys.descriptor.validate(against: self)
+        guard keys.signer != nil else { throw .invalid("a player needs a signer for its slot's key") }
+        return LockstepSession(configuration: self, role: .player(slot), keys: keys)
     }
 
     /// Starts a session as a spectator: it follows the game and sends nothing.
-    public func startSpectator<Input: LockstepInput>(input: Input.Type = Input.self) throws(LockstepConfigurationError) -> LockstepSession<Input> {
+    public func startSpectator<Input: LockstepInput>(keys: SessionKeys, input: Input.Type = Input.self) throws(LockstepConfigurationError) -> LockstepSession<Input> {
         try validate()
-        return LockstepSession(configuration: self, role: .spectator)
+        try keys.descriptor.validate(against: self)
+        return LockstepSession(configuration: self, role: .spectator, keys: keys)
     }
 }
 

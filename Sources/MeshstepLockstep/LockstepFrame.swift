@@ -1,31 +1,12 @@
 import MeshstepWire
 
-/// An agreed change of the roster: the slots dropped, each from the given tick on.
-public struct RosterDecision: Sendable, Equatable {
-    /// 1 for the first decision of a session, then 2, 3, ...
-    public var epoch: Int
-    /// The coordinator that issued it (the lowest slot still in the roster).
-    public var issuer: Int
-    /// `(slot, tick)`: the slot's input is absent (nil) from `tick` on.
-    public var drops: [(slot: Int, tick: Int)]
-
-    public init(epoch: Int, issuer: Int, drops: [(slot: Int, tick: Int)]) {
-        self.epoch = epoch
-        self.issuer = issuer
-        self.drops = drops
-    }
-
-    public static func == (a: Self, b: Self) -> Bool {
-        a.epoch == b.epoch && a.issuer == b.issuer && a.drops.map(\.slot) == b.drops.map(\.slot) && a.drops.map(\.tick) == b.drops.map(\.tick)
-    }
-}
-
 /// One lockstep frame as it travels inside a mesh message (docs/PROTOCOL.md, Appendix C).
 ///
-/// `u8 type=2 | u8 slot | u32 config digest | frameSeq | epoch | nextTick | acks | firstTick |
-/// inputs | controls | votes | decisions | checksums`, integers as LEB128 varints unless sized.
+/// `u8 type=3 | u8 slot | u32 session digest | frameSeq | epoch | nextTick | acks | firstTick |
+/// inputs | controls | votes | endorsement | certificates | checksums`, integers as LEB128 varints
+/// unless sized.
 struct LockstepFrame<Input: LockstepInput>: Sendable {
-    static var type: UInt8 { 2 }
+    static var type: UInt8 { 3 }
     static var maxInputs: Int { 64 }
 
     var slot: Int
@@ -42,8 +23,10 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
     var controls: [(tick: Int, delay: Int)]
     /// The sender's pending drop proposals: `(slot, held)`, held = newest tick of that slot it holds.
     var votes: [(slot: Int, held: Int)]
-    /// The newest roster decisions the sender has adopted (echoed so everyone converges).
-    var decisions: [RosterDecision]
+    /// The roster change the sender signed for the next epoch, with its signature.
+    var endorsement: (change: RosterChange, signature: [UInt8])?
+    /// Certificates the sender adopted (echoed so every peer and spectator converges).
+    var certificates: [RosterCertificate]
     var checksums: [(tick: Int, checksum: UInt64)]
 
     func encode() -> [UInt8] {
@@ -67,11 +50,13 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         for c in controls { w.varint(UInt64(c.tick)); w.u8(UInt8(c.delay)) }
         w.varint(UInt64(votes.count))
         for v in votes { w.u8(UInt8(v.slot)); w.varint(UInt64(max(0, v.held + 1))) }
-        w.varint(UInt64(decisions.count))
-        for d in decisions {
-            w.varint(UInt64(d.epoch)); w.u8(UInt8(d.issuer)); w.varint(UInt64(d.drops.count))
-            for drop in d.drops { w.u8(UInt8(drop.slot)); w.varint(UInt64(drop.tick)) }
+        if let e = endorsement {
+            w.u8(1); e.change.encode(into: &w); w.raw(e.signature)
+        } else {
+            w.u8(0)
         }
+        w.varint(UInt64(certificates.count))
+        for c in certificates { c.encode(into: &w) }
         w.varint(UInt64(checksums.count))
         for c in checksums { w.varint(UInt64(c.tick)); w.u64(c.checksum) }
         return w.bytes
@@ -116,19 +101,17 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
             guard s < players else { throw .invalidValue(field: "lockstep.voteSlot") }
             votes.append((s, try r.count(field: "lockstep.voteHeld", limit: maxTick) - 1))
         }
-        var decisions: [RosterDecision] = []
-        for _ in 0..<(try r.count(field: "lockstep.decisions", limit: 8)) {
-            let e = try r.count(field: "lockstep.decisionEpoch", limit: 255)
-            let issuer = Int(try r.u8())
-            guard issuer < players, e >= 1 else { throw .invalidValue(field: "lockstep.decision") }
-            var drops: [(slot: Int, tick: Int)] = []
-            for _ in 0..<(try r.count(field: "lockstep.drops", limit: 64)) {
-                let s = Int(try r.u8())
-                guard s < players else { throw .invalidValue(field: "lockstep.dropSlot") }
-                drops.append((s, try r.count(field: "lockstep.dropTick", limit: maxTick)))
-            }
-            guard !drops.isEmpty else { throw .invalidValue(field: "lockstep.drops") }
-            decisions.append(RosterDecision(epoch: e, issuer: issuer, drops: drops))
+        var endorsement: (change: RosterChange, signature: [UInt8])?
+        switch try r.u8() {
+        case 0: break
+        case 1:
+            let change = try RosterChange.decode(from: &r, players: players)
+            endorsement = (change, try r.raw(64))
+        default: throw .invalidValue(field: "lockstep.endorsement")
+        }
+        var certificates: [RosterCertificate] = []
+        for _ in 0..<(try r.count(field: "lockstep.certificates", limit: 2)) {
+            certificates.append(try RosterCertificate.decode(from: &r, players: players))
         }
         var checks: [(Int, UInt64)] = []
         for _ in 0..<(try r.count(field: "lockstep.checksums", limit: 8)) {
@@ -136,6 +119,7 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         }
         try r.expectEnd()
         return LockstepFrame(slot: slot, digest: digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick, acks: acks,
-                             firstTick: first, inputs: inputs, controls: controls, votes: votes, decisions: decisions, checksums: checks)
+                             firstTick: first, inputs: inputs, controls: controls, votes: votes, endorsement: endorsement,
+                             certificates: certificates, checksums: checks)
     }
 }

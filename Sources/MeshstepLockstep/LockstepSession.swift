@@ -8,11 +8,18 @@ public enum HaltReason: Sendable, Equatable, CustomStringConvertible {
     case lostMajority(reachable: Int, roster: Int)
     /// The others agreed to drop this peer (it was silent too long for them) from `tick` on.
     case droppedByPeers(tick: Int)
+    /// A certified roster change drops a slot from `tick`, but this peer already applied that
+    /// tick with the slot's input: continuing would diverge from the others, so it stops.
+    case rosterChangeBelowApplied(slot: Int, tick: Int)
+    /// Every slot of the roster has been dropped: there is no game left to follow.
+    case rosterEmpty
 
     public var description: String {
         switch self {
         case let .lostMajority(reachable, roster): "lost the majority: only \(reachable) of \(roster) players reachable, the other side continues"
         case let .droppedByPeers(tick): "dropped by the other players at tick \(tick) (they did not hear from us in time)"
+        case let .rosterChangeBelowApplied(slot, tick): "the others dropped slot \(slot) from tick \(tick), which this peer had already applied with its input"
+        case .rosterEmpty: "every player has been dropped"
         }
     }
 }
@@ -40,8 +47,40 @@ public enum LockstepEvent: Sendable, Equatable {
     case dropped(slot: Int, tick: Int)
     /// This peer stopped for good; see the reason.
     case halted(HaltReason)
+    /// Every player signed the roster: tick 0 may be applied.
+    case started
+    /// `slot` broke the protocol in a way only a faulty or lying peer does (the frame part is
+    /// ignored). Every violation is evidence against that slot, never a command.
+    case violation(slot: Int, ProtocolViolation)
     /// The input delay changes to `delay` after `tick` on every peer.
     case inputDelayChanged(delay: Int, afterTick: Int)
+}
+
+/// A check a frame failed that an honest peer's frame always passes.
+public enum ProtocolViolation: Sendable, Equatable, CustomStringConvertible {
+    /// It acknowledged our inputs through `ack`, but we have sent only through `sent`.
+    case ackBeyondSent(ack: Int, sent: Int)
+    /// A roster signature (an endorsement or part of a certificate) did not verify.
+    case badSignature
+    /// It signed two different roster changes for one epoch (the proof is both signatures).
+    case conflictingEndorsements(epoch: Int)
+    /// A certificate without a quorum of distinct roster signers.
+    case certificateWithoutQuorum(epoch: Int)
+    /// It keeps voting to drop slots this peer hears from (lying votes, or it is cut off from them).
+    case voteAgainstLiveSlots([Int])
+    /// A frame that does not decode.
+    case malformedFrame
+
+    public var description: String {
+        switch self {
+        case let .ackBeyondSent(ack, sent): "acknowledged our inputs through tick \(ack), but we sent only through \(sent)"
+        case .badSignature: "a roster signature that does not verify"
+        case let .conflictingEndorsements(epoch): "signed two different roster changes for epoch \(epoch)"
+        case let .certificateWithoutQuorum(epoch): "a roster certificate for epoch \(epoch) without a quorum of signers"
+        case let .voteAgainstLiveSlots(slots): "votes to drop slots \(slots.map(String.init).joined(separator: ", ")), which we hear from"
+        case .malformedFrame: "a frame that does not decode"
+        }
+    }
 }
 
 /// Why a lockstep payload was rejected.
@@ -80,17 +119,25 @@ public struct PlayerNetworkStats: Sendable, Equatable {
 /// Frames ride on the mesh, which authenticates the origin: the driver passes the slot that
 /// signed the frame, and a frame claiming another slot is never applied.
 ///
-/// **Agreed drops.** A peer silent past `disconnectTimeout` gets a *drop proposal* (a vote that
-/// records the newest tick of that slot the voter holds); a peer that sees another's vote adopts
-/// it. A voter applies nothing past the tick it voted with. The *coordinator* (the lowest slot not
-/// proposed) waits until every other survivor voted for the same set, then decides: each dropped
-/// slot leaves at one tick past the newest input any survivor holds, so no survivor has applied a
-/// tick the decision changes; the survivors repair the dropped slot's last inputs from each other
-/// (through the mesh). The decision travels in every frame, and every survivor and spectator
-/// applies nil for that slot from the same tick.
+/// **Certified drops.** The roster is bound to keys before tick 0 (``SessionKeys``). A peer whose
+/// own failure detector finds a slot silent past `disconnectTimeout` *votes* against it (the vote
+/// records the newest tick of that slot it holds and is evidence for the coordinator, never a
+/// command: nobody drops a slot because another peer voted). Silence counts only while this peer
+/// itself was running: a stall of its own loop (``LockstepConfiguration/stallThreshold``) is not
+/// held against anyone, and a frame that acknowledges inputs we sent after voting refutes the vote.
+/// The *coordinator* (the lowest slot this peer does not suspect) waits until every other survivor
+/// voted for the same set (or `disconnectTimeout` passed) and until it holds what they claim to
+/// hold, then signs a ``RosterChange``: each slot leaves one tick past the newest input of it the
+/// coordinator holds. A peer signs (*endorses*) a change only when it was proposed by the rightful
+/// coordinator, it suspects every dropped slot itself, and it has not applied any drop tick; it
+/// signs one change per epoch and applies nothing at or past the drop ticks until the change is
+/// certified. Signatures from a quorum of the roster (``RosterQuorum``) make a
+/// ``RosterCertificate``; every survivor and spectator adopts it after checking the signatures and
+/// applies nil for the slot from the same tick. A certificate whose drop tick this peer already
+/// applied halts it (``HaltReason/rosterChangeBelowApplied(slot:tick:)``) rather than diverge.
 ///
-/// **No split brain.** A peer whose survivors are not a strict majority of the roster (an exact
-/// half counts when it holds the roster's lowest slot) halts with ``HaltReason/lostMajority(reachable:roster:)``.
+/// **No split brain.** A peer whose unsuspected slots cannot form a quorum halts with
+/// ``HaltReason/lostMajority(reachable:roster:)``; two quorums always share an honest signer.
 ///
 /// **Desync detection.** Every `checksumInterval` ticks the local checksum is piggybacked; a
 /// mismatch raises ``LockstepEvent/desync(tick:slots:local:)``.
@@ -98,6 +145,8 @@ public struct PlayerNetworkStats: Sendable, Equatable {
 /// Time comes from the caller (`now`, any monotonic origin): no clocks inside.
 public struct LockstepSession<Input: LockstepInput>: Sendable {
     public let configuration: LockstepConfiguration
+    /// The roster's keys and this peer's signer.
+    public let keys: SessionKeys
     public let role: LockstepRole
     public var players: Int { configuration.players }
     /// The local slot; -1 for a spectator (use ``role`` to tell).
@@ -140,18 +189,39 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// `dropTick[slot]`: the slot's input is nil from this tick on.
     public private(set) var dropTick: [Int?]
     public private(set) var epoch = 0
-    public private(set) var decisions: [RosterDecision] = []
-    /// Our pending proposals: `votes[slot]` = the newest tick of `slot` we held when voting.
+    /// The certificates adopted, oldest first (the newest two are kept).
+    public private(set) var certificates: [RosterCertificate] = []
+    /// How many more frames carry the newest certificates.
+    var certificateSends = 0
+    /// Our votes: `votes[slot]` = the tick through which we apply at most while `slot` is
+    /// suspected (the newest tick of it we held when voting, raised to a drop tick we endorsed).
     var votes: [Int?]
-    /// The latest pending proposals seen from each slot, and that slot's epoch then.
+    /// `acked[slot]` when we voted against it: a frame acknowledging more refutes the vote.
+    var voteAck: [Int]
+    /// When our current set of votes was first complete (the coordinator's grace starts then).
+    var votedAt: Duration?
+    /// The latest votes seen from each slot (evidence), and that slot's epoch then.
     var peerVotes: [[Int?]]
     var peerEpoch: [Int]
+    /// Since when each slot has been voting against slots we hear from.
+    var liveVotesSince: [Duration?]
+    /// The change we signed for the next epoch (one per epoch), with our signature.
+    var endorsed: (change: RosterChange, signature: [UInt8])?
+    /// Verified signatures on changes for the next epoch, by signer.
+    var endorsements: [Int: (change: RosterChange, signature: [UInt8])] = [:]
+    /// Slots proven to have signed two changes for one epoch (ignored for the rest of the epoch).
+    var equivocators: Set<Int> = []
     /// Stops the session for good.
     public private(set) var halted: HaltReason?
 
     // Liveness, time sync and stats.
     var now: Duration = .zero
     var lastHeard: [Duration?]
+    /// Whether a frame of the slot arrived yet: players start a moment apart (each when it holds
+    /// every signed hello), so one not heard yet gets ``startGrace`` on top of the timeouts.
+    var heard: [Bool]
+    /// How long a player may stay unheard after our start before the usual timeouts run.
+    static var startGrace: Duration { .seconds(3) }
     var notified: [Bool]
     var remoteNextTick: [Int]
     var frameSeq = 0
@@ -164,20 +234,30 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var pendingEvents: [LockstepEvent] = []
     var ackLatencies: [Duration] = []
     var ackedByAll = -1
+    /// When ``update(now:)`` last ran: the driver calls it every frame, so a longer gap than
+    /// ``LockstepConfiguration/stallThreshold`` means this peer itself was not running on time.
+    var lastUpdate: Duration?
+    /// Since when the slots this peer does not suspect cannot form a quorum.
+    var quorumLostSince: Duration?
 
-    /// A session with the default configuration for `players` (tests and quick starts).
-    /// Prefer ``LockstepConfiguration`` and `startPlayer(slot:)`, which validate.
+    /// A session with the default configuration for `players`, for in-process tests and local
+    /// games: the roster's keys are generated from a fixed seed (``SessionKeys/generated(name:configuration:gameSeed:seed:)``),
+    /// so they protect nothing against another process. Networked sessions use
+    /// ``LockstepConfiguration/startPlayer(slot:keys:input:)`` with real keys.
     public init(players: Int, localSlot: Int, inputDelay: Int = 2, redundancy: Int = 8, checksumInterval: Int = 30) {
         var c = LockstepConfiguration(players: players)
         c.inputDelay = inputDelay
         c.redundancy = redundancy
         c.checksumInterval = checksumInterval
-        self.init(configuration: c, role: .player(localSlot))
+        let generated = SessionKeys.generated(configuration: c, seed: 0)
+        let keys = try! SessionKeys(descriptor: generated.descriptor, signer: generated.signers[localSlot])
+        self.init(configuration: c, role: .player(localSlot), keys: keys)
     }
 
-    /// Starts a session; see ``LockstepConfiguration/startPlayer(slot:input:)`` for the
+    /// Starts a session; see ``LockstepConfiguration/startPlayer(slot:keys:input:)`` for the
     /// validating entry point.
-    public init(configuration c: LockstepConfiguration, role: LockstepRole) {
+    public init(configuration c: LockstepConfiguration, role: LockstepRole, keys: SessionKeys) {
+        self.keys = keys
         let players = c.players
         if case let .player(slot) = role {
             precondition(players >= 1 && players <= 255 && (0..<players).contains(slot), "invalid roster")
@@ -199,9 +279,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         controls = Array(repeating: [], count: players)
         dropTick = Array(repeating: nil, count: players)
         votes = Array(repeating: nil, count: players)
+        voteAck = Array(repeating: -1, count: players)
+        liveVotesSince = Array(repeating: nil, count: players)
         peerVotes = Array(repeating: Array(repeating: nil, count: players), count: players)
         peerEpoch = Array(repeating: 0, count: players)
         lastHeard = Array(repeating: nil, count: players)
+        heard = Array(repeating: false, count: players)
         notified = Array(repeating: false, count: players)
         remoteNextTick = Array(repeating: 0, count: players)
         seqSeen = Array(repeating: (0, 0, 0), count: players)
@@ -271,9 +354,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         do { f = try LockstepFrame<Input>.decode(payload, players: players) } catch { throw .malformed(error) }
         var events = takeEvents()
         guard f.slot == originSlot else { return events + [.forgedInput(claimedSlot: f.slot, fromSlot: originSlot)] }
-        guard f.digest == configuration.digest else { return events + [.configurationMismatch(slot: f.slot)] }
+        guard f.digest == keys.digest else { return events + [.configurationMismatch(slot: f.slot)] }
         let slot = f.slot
         guard slot != localSlot else { return events }
+        // Certificates first: the roster they set decides what the rest of the frame means.
+        for c in f.certificates where c.change.epoch == epoch + 1 { events += adoptIfValid(c, from: slot) }
+        if halted != nil { return events }
+        if f.epoch < epoch { certificateSends = max(certificateSends, 30) } // it missed a change
         if dropTick[slot] != nil {
             // A dropped slot's inputs before its drop tick are still needed by survivors that
             // missed them (repaired copies of its old frames arrive through the mesh).
@@ -284,23 +371,33 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // Liveness and stats.
         if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
         lastHeard[slot] = now
+        heard[slot] = true
         remoteNextTick[slot] = max(remoteNextTick[slot], f.nextTick)
         noteSeq(slot: slot, seq: f.frameSeq)
         noteRate(slot: slot, bytes: payload.count)
 
-        // Decisions first: the roster they set decides what the rest of the frame means.
-        for d in f.decisions.sorted(by: { $0.epoch < $1.epoch }) where d.epoch == epoch + 1 { events += adopt(d) }
-        if halted != nil { return events }
-
-        if localSlot >= 0, f.acks[localSlot] > acked[slot] {
-            for t in (acked[slot] + 1)...f.acks[localSlot] {
-                if let sent = submitTimes[t] {
-                    let sample = now - sent
-                    roundTrip[slot] = roundTrip[slot].map { ($0 * 7 + sample) / 8 } ?? sample
+        if localSlot >= 0 {
+            let ack = f.acks[localSlot], sent = nextLocalTick - 1
+            if ack > sent {
+                // Nobody can hold inputs we have not made yet.
+                events.append(.violation(slot: slot, .ackBeyondSent(ack: ack, sent: sent)))
+            } else if ack > acked[slot] {
+                for t in (acked[slot] + 1)...ack {
+                    if let sent = submitTimes[t] {
+                        let sample = now - sent
+                        roundTrip[slot] = roundTrip[slot].map { ($0 * 7 + sample) / 8 } ?? sample
+                    }
                 }
+                acked[slot] = ack
+                noteAckedByAll()
             }
-            acked[slot] = f.acks[localSlot]
-            noteAckedByAll()
+            // It holds inputs we sent after suspecting it: it is alive, the vote is withdrawn
+            // (unless we already signed a change dropping it).
+            if votes[slot] != nil, acked[slot] > voteAck[slot], endorsed?.change.drops.contains(where: { $0.slot == slot }) != true {
+                votes[slot] = nil
+                votedAt = nil
+                events.append(.peerResumed(slot: slot))
+            }
         }
         // No honest peer can be further ahead than what we have applied plus the longest delay
         // and our own lag; anything beyond is ignored (bounded memory).
@@ -323,20 +420,18 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             remoteChecksums[tick, default: [:]][slot] = checksum
             events += compare(tick: tick)
         }
-        // Votes: only from a peer in our epoch, only about slots still in the roster.
+        // Votes and endorsements count only from a peer in our epoch, only about slots still in
+        // the roster.
         if f.epoch == epoch {
             peerEpoch[slot] = f.epoch
-            // The common case (no proposals anywhere) allocates nothing.
+            // The common case (no votes anywhere) allocates nothing.
             if !f.votes.isEmpty || peerVotes[slot].contains(where: { $0 != nil }) {
                 var seen = Array(repeating: Int?.none, count: players)
                 for v in f.votes where dropTick[v.slot] == nil { seen[v.slot] = v.held }
                 peerVotes[slot] = seen
+                events += judgeVotes(of: slot)
             }
-            if localSlot >= 0 {
-                for v in f.votes where dropTick[v.slot] == nil && v.slot != localSlot && votes[v.slot] == nil {
-                    events += vote(v.slot)
-                }
-            }
+            if let e = f.endorsement, e.change.epoch == epoch + 1 { events += noteEndorsement(e, from: slot) }
             events += coordinate()
         }
         return events
@@ -345,11 +440,21 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Runs the timers (disconnect notify and timeout, coordinator duties) at `now`. Call at
     /// least once per frame.
     public mutating func update(now: Duration) -> [LockstepEvent] {
+        if let last = lastUpdate, now - last > configuration.stallThreshold {
+            // This peer's own loop did not run on time (a stall, a starved process): the time
+            // beyond one frame is nobody's silence (SWIM's Lifeguard: local health first).
+            let excess = now - last - .nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
+            for s in 0..<players { lastHeard[s] = lastHeard[s].map { min(now, $0 + excess) } }
+            if let v = votedAt { votedAt = v + excess }
+            if let q = quorumLostSince { quorumLostSince = q + excess }
+            for s in 0..<players { liveVotesSince[s] = liveVotesSince[s].map { $0 + excess } }
+        }
+        lastUpdate = max(lastUpdate ?? now, now)
         advanceClock(now)
         var events = takeEvents()
         guard halted == nil, localSlot >= 0 else { return events }
         for s in 0..<players where s != localSlot && dropTick[s] == nil {
-            let silence = now - (lastHeard[s] ?? .zero)
+            let silence = now - (lastHeard[s] ?? .zero) - (heard[s] ? .zero : Self.startGrace)
             if silence >= configuration.disconnectNotify, !notified[s] {
                 notified[s] = true
                 events.append(.peerSilent(slot: s))
@@ -361,11 +466,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// The ticks that are now complete, in order, each with every slot's input (nil for a dropped
-    /// slot). Hand them to the game's `step` one by one.
-    public mutating func pollReady() -> [(tick: Int, inputs: [Input?])] {
+    /// slot), at most `limit` per call (a spectator catching up gets the rest on the next calls).
+    /// Hand them to the game's `step` one by one.
+    public mutating func pollReady(limit: Int = 1024) -> [(tick: Int, inputs: [Input?])] {
         var ready: [(Int, [Input?])] = []
         let freeze = freezeLimit
-        while halted == nil, nextTick <= freeze, let row = row(nextTick) {
+        if halted == nil, dropTick.allSatisfy({ $0 != nil }) { pendingEvents += halt(.rosterEmpty) }
+        while halted == nil, ready.count < limit, nextTick <= freeze, let row = row(nextTick) {
             ready.append((nextTick, row))
             applyControls(at: nextTick)
             nextTick += 1
@@ -412,61 +519,186 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     // MARK: Roster
 
-    /// Ticks above this are not applied: a pending proposal (ours or a peer's) for a slot means
-    /// the drop may take effect right after the newest tick the proposer held.
+    /// Ticks above this are not applied: while we suspect a slot, nothing past the newest tick of
+    /// it we held when voting (or past the drop tick we endorsed) until the change is certified.
     var freezeLimit: Int {
         var limit = Int.max
         for s in 0..<players where dropTick[s] == nil {
             if let v = votes[s] { limit = min(limit, v) }
-            for p in 0..<players where peerEpoch[p] == epoch && dropTick[p] == nil {
-                if let v = peerVotes[p][s] { limit = min(limit, v) }
-            }
         }
         return limit
     }
+
+    /// The roster slots this peer does not suspect.
+    var unsuspected: [Int] { activeSlots.filter { votes[$0] == nil } }
 
     mutating func vote(_ slot: Int) -> [LockstepEvent] {
         guard votes[slot] == nil, dropTick[slot] == nil, slot != localSlot else { return [] }
         // Never claim less than what we already applied, so the drop tick lies after it.
         let held = max(heldThrough(slot), nextTick - 1)
         votes[slot] = held
+        voteAck[slot] = acked[slot]
+        votedAt = now
         return [.dropProposed(slot: slot, heldThrough: held)]
     }
 
-    /// Quorum check and, for the coordinator, the decision.
-    mutating func coordinate() -> [LockstepEvent] {
-        guard localSlot >= 0, halted == nil, votes.contains(where: { $0 != nil }) else { return [] }
-        let gone = (0..<players).filter { votes[$0] != nil }
-        guard !gone.isEmpty else { return [] }
-        let roster = activeSlots
-        let survivors = roster.filter { votes[$0] == nil }
-        let quorum = survivors.count * 2 > roster.count || (survivors.count * 2 == roster.count && survivors.contains(roster[0]))
-        guard quorum else { return halt(.lostMajority(reachable: survivors.count, roster: roster.count)) }
-        guard survivors.first == localSlot else { return [] }
-        // Every other survivor must have proposed exactly the same set, in our epoch.
-        var dropAt = gone.map { votes[$0]! + 1 }
-        for s in survivors where s != localSlot {
-            guard peerEpoch[s] == epoch, (0..<players).filter({ peerVotes[s][$0] != nil }) == gone else { return [] }
-            for (i, g) in gone.enumerated() { dropAt[i] = max(dropAt[i], peerVotes[s][g]! + 1) }
+    /// A peer that keeps voting against slots we hear from is named (evidence, not proof: it
+    /// may be cut off from them) once that lasted a whole disconnect timeout.
+    mutating func judgeVotes(of voter: Int) -> [LockstepEvent] {
+        let live = (0..<players).filter { s in
+            s != voter && peerVotes[voter][s] != nil && dropTick[s] == nil
+                && (s == localSlot || now - (lastHeard[s] ?? now) < configuration.disconnectNotify)
         }
-        let decision = RosterDecision(epoch: epoch + 1, issuer: localSlot, drops: Array(zip(gone, dropAt)).map { (slot: $0.0, tick: $0.1) })
-        return adopt(decision)
+        guard !live.isEmpty else { liveVotesSince[voter] = nil; return [] }
+        guard let since = liveVotesSince[voter] else { liveVotesSince[voter] = now; return [] }
+        guard now - since >= configuration.disconnectTimeout else { return [] }
+        liveVotesSince[voter] = now // named again after another timeout if it goes on
+        return [.violation(slot: voter, .voteAgainstLiveSlots(live))]
     }
 
-    mutating func adopt(_ d: RosterDecision) -> [LockstepEvent] {
-        guard d.epoch == epoch + 1 else { return [] }
-        epoch = d.epoch
-        decisions.append(d)
-        if decisions.count > 4 { decisions.removeFirst() }
+    /// The coordinator of the slots this peer does not suspect: their lowest slot.
+    var isCoordinator: Bool { localSlot >= 0 && unsuspected.first == localSlot }
+
+    /// Halting, endorsing the coordinator's change, assembling certificates, and (for the
+    /// coordinator) proposing a change.
+    mutating func coordinate() -> [LockstepEvent] {
+        guard localSlot >= 0, halted == nil else { return [] }
+        let roster = activeSlots
+        let gone = roster.filter { votes[$0] != nil }
+        guard !gone.isEmpty || !endorsements.isEmpty else { return [] }
+        if !gone.isEmpty, !RosterQuorum.holds(unsuspected, of: roster, liars: configuration.toleratedLiars) {
+            // Without a quorum nothing can be certified here, so nothing diverges while we wait:
+            // a suspicion may still be refuted. Give up after another disconnect timeout.
+            let since = quorumLostSince ?? now
+            quorumLostSince = since
+            guard now - since >= configuration.disconnectTimeout else { return [] }
+            return halt(.lostMajority(reachable: unsuspected.count, roster: roster.count))
+        }
+        quorumLostSince = nil
+        var events = endorseIfAgreed()
+        events += assembleCertificate()
+        guard halted == nil, !gone.isEmpty, endorsed == nil, isCoordinator else { return events }
+        // Wait until every other survivor suspects the same set, or the grace ran out.
+        let grace = configuration.disconnectTimeout
+        let waited = votedAt.map { now - $0 >= grace } ?? false
+        let survivors = unsuspected
+        let agreed = survivors.allSatisfy { s in
+            s == localSlot || (peerEpoch[s] == epoch && (0..<players).filter { peerVotes[s][$0] != nil } == gone)
+        }
+        guard agreed || waited else { return events }
+        var drops: [RosterChange.Drop] = []
+        for g in gone {
+            let mine = heldThrough(g)
+            // Hold what the others claim to hold before cutting it off (the mesh repairs it from
+            // them); claims we cannot obtain within the grace are not counted.
+            let claimed = survivors.compactMap { $0 == localSlot ? nil : peerVotes[$0][g] }.max() ?? mine
+            if mine < min(claimed, mine + 256), !waited { return events }
+            drops.append(RosterChange.Drop(slot: g, tick: mine + 1))
+        }
+        events += endorse(RosterChange(epoch: epoch + 1, drops: drops))
+        events += assembleCertificate()
+        return events
+    }
+
+    /// Signs `change` (one change per epoch) and stops applying at its drop ticks.
+    mutating func endorse(_ change: RosterChange) -> [LockstepEvent] {
+        guard endorsed == nil, let signature = keys.sign(change.signedBytes(session: keys.sessionHash)) else { return [] }
+        endorsed = (change, signature)
+        endorsements[localSlot] = (change, signature)
+        for d in change.drops { votes[d.slot] = d.tick - 1 }
+        return []
+    }
+
+    /// Endorses the change the rightful coordinator signed, if we agree with it: we suspect every
+    /// slot it drops, it does not drop us, and we have applied none of its drop ticks.
+    mutating func endorseIfAgreed() -> [LockstepEvent] {
+        guard endorsed == nil else { return [] }
+        for (signer, e) in endorsements.sorted(by: { $0.key < $1.key }) {
+            let c = e.change
+            let dropped = Set(c.drops.map(\.slot))
+            guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
+            guard c.drops.allSatisfy({ votes[$0.slot] != nil && $0.slot != localSlot && $0.tick >= nextTick }) else { continue }
+            return endorse(c)
+        }
+        return []
+    }
+
+    /// A verified endorsement from `slot` for the next epoch.
+    mutating func noteEndorsement(_ e: (change: RosterChange, signature: [UInt8]), from slot: Int) -> [LockstepEvent] {
+        guard !equivocators.contains(slot) else { return [] }
+        if let held = endorsements[slot] {
+            if held.change == e.change { return [] } // already verified
+            // A second change for one epoch: proof of lying if the signature holds.
+            guard keys.verify(slot: slot, signature: e.signature, bytes: e.change.signedBytes(session: keys.sessionHash)) else {
+                return [.violation(slot: slot, .badSignature)]
+            }
+            equivocators.insert(slot)
+            endorsements[slot] = nil
+            return [.violation(slot: slot, .conflictingEndorsements(epoch: e.change.epoch))]
+        }
+        guard keys.verify(slot: slot, signature: e.signature, bytes: e.change.signedBytes(session: keys.sessionHash)) else {
+            return [.violation(slot: slot, .badSignature)]
+        }
+        endorsements[slot] = e
+        return []
+    }
+
+    /// Adopts a change once endorsements from a quorum of the roster agree on it.
+    mutating func assembleCertificate() -> [LockstepEvent] {
+        let roster = activeSlots
+        var bySigners: [RosterChange: [Int]] = [:]
+        for (signer, e) in endorsements where roster.contains(signer) { bySigners[e.change, default: []].append(signer) }
+        for (change, signers) in bySigners.sorted(by: { $0.key.drops.count < $1.key.drops.count }) {
+            let sorted = signers.sorted()
+            guard RosterQuorum.holds(sorted, of: roster, liars: configuration.toleratedLiars) else { continue }
+            let cert = RosterCertificate(change: change, signatures: sorted.map { RosterSignature(slot: $0, signature: endorsements[$0]!.signature) })
+            return adopt(cert)
+        }
+        return []
+    }
+
+    /// Checks a certificate from a frame: a quorum of distinct roster signers, every signature
+    /// valid (signatures we already verified as endorsements are not checked again, so a forged
+    /// certificate costs at most one verification before it is rejected).
+    mutating func adoptIfValid(_ c: RosterCertificate, from sender: Int) -> [LockstepEvent] {
+        let roster = activeSlots
+        let signers = c.signatures.map(\.slot)
+        guard signers.allSatisfy(roster.contains), RosterQuorum.holds(signers, of: roster, liars: configuration.toleratedLiars) else {
+            return [.violation(slot: sender, .certificateWithoutQuorum(epoch: c.change.epoch))]
+        }
+        let bytes = c.change.signedBytes(session: keys.sessionHash)
+        for sig in c.signatures {
+            if let known = endorsements[sig.slot], known.change == c.change, known.signature == sig.signature { continue }
+            guard keys.verify(slot: sig.slot, signature: sig.signature, bytes: bytes) else {
+                return [.violation(slot: sender, .badSignature)]
+            }
+        }
+        return adopt(c)
+    }
+
+    mutating func adopt(_ c: RosterCertificate) -> [LockstepEvent] {
+        guard c.change.epoch == epoch + 1 else { return [] }
         var events: [LockstepEvent] = []
-        for drop in d.drops where dropTick[drop.slot] == nil {
+        epoch = c.change.epoch
+        certificates.append(c)
+        if certificates.count > 2 { certificates.removeFirst() }
+        certificateSends = 120
+        for drop in c.change.drops where dropTick[drop.slot] == nil {
+            if drop.slot == localSlot {
+                events += halt(.droppedByPeers(tick: drop.tick))
+            } else if drop.tick < nextTick {
+                events += halt(.rosterChangeBelowApplied(slot: drop.slot, tick: drop.tick))
+            }
             dropTick[drop.slot] = drop.tick
             votes[drop.slot] = nil
             for p in 0..<players { peerVotes[p][drop.slot] = nil }
             events.append(.dropped(slot: drop.slot, tick: drop.tick))
-            if drop.slot == localSlot { events += halt(.droppedByPeers(tick: drop.tick)) }
         }
-        // Proposals made in the old epoch are void; current ones are re-sent with the new epoch.
+        endorsed = nil
+        endorsements = [:]
+        equivocators = []
+        votedAt = votes.contains(where: { $0 != nil }) ? now : nil
+        // Votes seen in the old epoch are void; current ones are re-sent with the new epoch.
         for p in 0..<players { peerEpoch[p] = min(peerEpoch[p], epoch - 1) }
         return events
     }
@@ -576,11 +808,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let last = nextLocalTick - 1
         var first = max(0, min(last - redundancy + 1, oldestUnacked), last - (LockstepFrame<Input>.maxInputs - 1), base)
         var f = LockstepFrame<Input>(
-            slot: localSlot, digest: configuration.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
+            slot: localSlot, digest: keys.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
             acks: (0..<players).map { dropTick[$0] == nil ? heldThrough($0) : -1 },
             firstTick: first, inputs: [], controls: [],
             votes: (0..<players).compactMap { s in votes[s].map { (slot: s, held: $0) } },
-            decisions: decisions, checksums: pendingChecksums.map { ($0.tick, $0.checksum) })
+            endorsement: endorsed, certificates: certificateSends > 0 ? certificates : [],
+            checksums: pendingChecksums.map { ($0.tick, $0.checksum) })
+        if certificateSends > 0 { certificateSends -= 1 }
         for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
         pendingChecksums.removeAll { $0.sendsLeft <= 0 }
         while true {
@@ -687,6 +921,8 @@ extension LockstepEvent: CustomStringConvertible {
         case let .dropped(slot, tick): "slot \(slot) dropped from tick \(tick) (agreed by every survivor)"
         case let .halted(reason): "halted: \(reason)"
         case let .inputDelayChanged(delay, tick): "input delay is now \(delay) ticks (after tick \(tick))"
+        case let .violation(slot, v): "slot \(slot) broke the protocol: \(v)"
+        case .started: "every player signed the roster: the match starts"
         }
     }
 }

@@ -16,6 +16,10 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
     case meshNotFound(meshID: String, seconds: Int)
     /// Not every player showed up before the start deadline.
     case playersMissing(slots: [Int], seconds: Int)
+    /// Two peers claim one slot before the start (keys shown shortened).
+    case slotContested(slot: Int, keys: [String])
+    /// The roster was bound without us: another peer holds our slot.
+    case slotTaken(slot: Int, by: String)
     /// The resolver did not answer.
     case resolverUnreachable(String)
     /// The peer was already stopped.
@@ -34,6 +38,8 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
             }
         case let .meshNotFound(meshID, seconds): "no peer of mesh '\(meshID)' answered within \(seconds) s; check --peer/--resolver/--lan, the mesh name, and that UDP is not blocked by a firewall"
         case let .playersMissing(slots, seconds): "players \(slots.map(String.init).joined(separator: ", ")) did not show up within \(seconds) s; start every player with the same --mesh, --players and distinct --slot"
+        case let .slotContested(slot, keys): "slot \(slot) is claimed by \(keys.count) different peers (\(keys.joined(separator: ", "))): give every player its own --slot; the match starts when one of them leaves"
+        case let .slotTaken(slot, key): "slot \(slot) already belongs to peer \(key) in this session: pick a free --slot, or join as a spectator"
         case let .resolverUnreachable(address): "the resolver at \(address) does not answer; check the address and that 'meshstep resolver' runs there"
         case .stopped: "the peer has stopped"
         }

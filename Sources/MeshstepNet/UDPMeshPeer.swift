@@ -48,6 +48,10 @@ public final class UDPMeshPeer: @unchecked Sendable {
     public let eventLoop: any EventLoop
     public let localAddress: SocketAddress
     public let key: PeerKey
+    /// This peer's identity (its key signs roster acceptances and changes).
+    public let identity: NodeIdentity
+    /// The mesh's name.
+    public let meshID: String
     let channel: any Channel
     /// The socket (owned by `channel`, which closes it); sends go through it directly.
     let fd: CInt
@@ -178,6 +182,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
         eventLoop = channel.eventLoop
         self.mesh = mesh
         key = mesh.key
+        identity = mesh.identity
+        meshID = mesh.credentials.meshID
         localAddress = local
         ipv6Socket = ipv6
         self.discovery = discovery

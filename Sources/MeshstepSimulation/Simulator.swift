@@ -88,6 +88,8 @@ public final class MeshSimulator {
     var nextScript = 0
     var group: [Int]? = nil
     var busyUntil: [Pair: MeshTime] = [:]
+    /// Nodes frozen until a time, as a stopped process is: see ``pause(_:until:)``.
+    var pausedUntil: [Int: MeshTime] = [:]
 
     public struct Pair: Hashable, Sendable {
         public var from: Int, to: Int
@@ -180,6 +182,16 @@ public final class MeshSimulator {
 
     public func heal() { group = nil }
 
+    /// Freezes node `i` until `until`, as a stalled or stopped process is (SIGSTOP, a long GC
+    /// pause, a starved loop): its timers and every datagram that reaches it wait, queued in
+    /// arrival order, and are handled when it resumes. It sends nothing meanwhile.
+    public func pause(_ i: Int, until: MeshTime) {
+        pausedUntil[i] = max(pausedUntil[i] ?? until, until)
+    }
+
+    /// Whether node `i` is frozen now.
+    public func isPaused(_ i: Int) -> Bool { pausedUntil[i].map { $0 > now } ?? false }
+
     /// Calls `body` with mutable access to node `i`'s mesh, then carries out the returned actions.
     public func withNode(_ i: Int, _ body: (inout MeshNode, MeshTime) throws -> [MeshAction]) rethrows {
         guard nodes[i].mesh != nil, nodes[i].startedAt != nil else { return }
@@ -225,6 +237,7 @@ public final class MeshSimulator {
         switch payload {
         case let .datagram(to, from, bytes):
             guard nodes[to].mesh != nil, nodes[to].startedAt != nil else { return }
+            if let until = pausedUntil[to], until > now { push(until, payload); return }
             observer.arrival?(to, bytes, from)
             let now = self.now
             let (actions, before, after) = mutate(to) { mesh in
@@ -236,6 +249,7 @@ public final class MeshSimulator {
             apply(actions, from: to)
         case let .timer(i):
             guard nodes[i].wakeAt == now, nodes[i].mesh != nil else { return }
+            if let until = pausedUntil[i], until > now { nodes[i].wakeAt = until; push(until, payload); return }
             nodes[i].wakeAt = nil
             let now = self.now
             let actions = mutate(i) { $0.timerFired(now: now) }

@@ -231,9 +231,12 @@ final class MeshTransport: GameTransport {
         }
         for (i, m) in meshes.enumerated() { m.addSeeds(meshes.indices.filter { $0 != i }.map { meshes[$0].localAddress }) }
         let logger = Logger(label: "meshstep.demo", factory: { _ in SwiftLogNoOpLogHandler() })
-        me = try LockstepPeer(mesh: meshes[0], configuration: config, role: .player(0), logger: logger)
+        // One program starts every player: the roster's keys are known before the start.
+        let descriptor = SessionDescriptor(name: "demo-\(seed)", keys: meshes.map(\.key.bytes), configuration: config, gameSeed: seed)
+        me = try LockstepPeer(mesh: meshes[0], configuration: config, role: .player(0), roster: .known(descriptor), logger: logger)
         for slot in 1..<players {
-            let peer = try LockstepPeer<TankInput>(mesh: meshes[slot], configuration: config, role: .player(slot), logger: logger)
+            let peer = try LockstepPeer<TankInput>(mesh: meshes[slot], configuration: config, role: .player(slot),
+                                                   roster: .known(descriptor), logger: logger)
             self.bots.append(BotPeer(slot: slot, peer: peer, game: TankArena(players: players, seed: seed)))
         }
     }
@@ -251,7 +254,8 @@ final class MeshTransport: GameTransport {
         let node = try UDPMeshPeer.start(credentials: creds, configuration: MeshConfiguration.lockstep(players: players, spectatorLinks: 4),
                                          host: "0.0.0.0", port: port, discovery: Discovery(seeds: seedAddresses, resolver: try resolver.map { try parseHostPort($0) }, lan: lan), group: group)
         let logger = Logger(label: "meshstep.demo", factory: { _ in SwiftLogNoOpLogHandler() })
-        me = try LockstepPeer(mesh: node, configuration: config, role: slot.map { .player($0) } ?? .spectator, logger: logger)
+        // Players claim their slots in a lobby on the mesh and sign the roster that results.
+        me = try LockstepPeer(mesh: node, configuration: config, role: slot.map { .player($0) } ?? .spectator, gameSeed: seed, logger: logger)
     }
 
     var nextInputTick: Int { me.withSession { $0.nextLocalTick } ?? 0 }

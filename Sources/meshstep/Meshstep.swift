@@ -10,7 +10,7 @@ struct Meshstep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshstep",
         abstract: "Peer-to-peer game sessions over a signed, password-protected mesh.",
-        subcommands: [Sim.self, Bots.self, Bot.self, Chat.self, ReplayCommand.self, ResolverCommand.self]
+        subcommands: [Sim.self, Bots.self, Sweep.self, Bot.self, Chat.self, ReplayCommand.self, ResolverCommand.self]
     )
 }
 
@@ -22,6 +22,7 @@ struct Sim: ParsableCommand {
 }
 
 extension AttackKind: ExpressibleByArgument {}
+extension SessionAttack: ExpressibleByArgument {}
 
 struct SimFlood: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -117,11 +118,14 @@ struct Bots: ParsableCommand {
     @Option(help: "Loss probability on every link, in [0, 1).") var loss: Double = 0
     @Option(help: "One-way link latency in milliseconds.") var latency: Int = 30
     @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 0
+    @Option(help: "Probability that a datagram is delivered twice, in [0, 1) (sim only).") var duplicate: Double = 0
     @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
     @Option(help: "Input delay in ticks (default: sim: from --latency and --jitter; udp: 3, then chosen from the measured round trips).") var inputDelay: Int?
     @Option(name: .customLong("crash"), help: "SLOT@TICK: crash that player's node when the match reaches TICK (repeatable).") var crashes: [String] = []
     @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
     @Option(help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
+    @Option(name: .customLong("stall"), help: "SLOT@TICK:MS: freeze that player's whole process for MS milliseconds when it reaches TICK (sim only; repeatable).") var stalls: [String] = []
+    @Option(help: "The highest slot lies: \(SessionAttack.allCases.map(\.rawValue).joined(separator: ", ")) (sim only).") var attacker: SessionAttack?
     @Option(help: "Game: tanks (the demo's arena, 2...8 players) or coins (up to 64).") var game: String = "tanks"
     @Option(help: "Disconnect timeout in milliseconds (silence before a drop is proposed).") var disconnectTimeout: Int = 2000
     @Option(help: "Record the lowest surviving slot's view of the match to this replay file.") var record: String?
@@ -142,12 +146,22 @@ struct Bots: ParsableCommand {
         guard ticks >= 1 else { throw ValidationError("--ticks must be at least 1") }
         guard loss >= 0 && loss < 1 else { throw ValidationError("--loss is a probability in [0, 1) (got \(loss)); 10% is 0.1") }
         guard latency >= 0, jitter >= 0 else { throw ValidationError("--latency and --jitter must not be negative") }
+        guard duplicate >= 0 && duplicate < 1 else { throw ValidationError("--duplicate is a probability in [0, 1) (got \(duplicate))") }
+        if network == "udp", duplicate > 0 { throw ValidationError("--duplicate runs in the simulator only (--network sim)") }
         if let inputDelay, !(0...60).contains(inputDelay) { throw ValidationError("--input-delay must be 0...60 ticks") }
         guard let g = BotsGame(rawValue: game) else { throw ValidationError("--game must be tanks or coins (got \(game))") }
         if g == .tanks, players > TankArena.maxPlayers { throw ValidationError("the tank arena has \(TankArena.maxPlayers) slots: use --game coins for \(players) players") }
         guard (0...1000).contains(spectators) else { throw ValidationError("--spectators must be 0...1000 (got \(spectators))") }
         guard disconnectTimeout >= 100 else { throw ValidationError("--disconnect-timeout must be at least 100 ms") }
         _ = try parsedCrashes()
+        for text in stalls {
+            let st = try BotsStall(parsing: text)
+            guard (0..<players).contains(st.slot) else { throw ValidationError("--stall \(text): slot must be 0...\(players - 1)") }
+        }
+        if network == "udp", !stalls.isEmpty || attacker != nil {
+            throw ValidationError("--stall and --attacker run in the simulator only (--network sim)")
+        }
+        if attacker != nil, players < 3 { throw ValidationError("--attacker needs at least 3 players") }
         if let partition { _ = try BotsPartition(parsing: partition) }
     }
 
@@ -174,6 +188,7 @@ struct Bots: ParsableCommand {
         }
         var scenario = BotsScenario(players: players, ticks: ticks, loss: loss, latency: .milliseconds(latency), jitter: .milliseconds(jitter), seed: seed)
         scenario.inputDelay = inputDelay
+        scenario.duplicate = duplicate
         scenario.recordPath = record
         scenario.crashes = try parsedCrashes()
         scenario.partition = try partition.map { try BotsPartition(parsing: $0) }
@@ -181,6 +196,8 @@ struct Bots: ParsableCommand {
         scenario.desyncDumpDirectory = desyncDump
         scenario.game = BotsGame(rawValue: game) ?? .tanks
         scenario.disconnectTimeout = .milliseconds(disconnectTimeout)
+        scenario.stalls = try stalls.map { try BotsStall(parsing: $0) }
+        scenario.attack = attacker
         try report(scenario.run())
     }
 
@@ -195,12 +212,14 @@ struct Bots: ParsableCommand {
               completed   \(report.ticks_completed) ticks (slowest survivor) at \(String(format: "%.1f", report.ticks_per_second)) ticks/s; checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
               latency     input p50 \(String(format: "%.1f", report.input_latency_ms_p50)) ms, p99 \(String(format: "%.1f", report.input_latency_ms_p99)) ms (submit to held by all, virtual)
               stalls      \(report.stall_ticks) stalled frames, longest \(String(format: "%.1f", report.longest_stall_ms)) ms; inputs lost \(report.inputs_lost)
-              roster      drops \(report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); halted \(report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators) reached tick \(report.spectator_ticks_completed)
+              \(report.attacker.map { "attacker    slot \($0) (\(attacker?.rawValue ?? "")): named by every honest player: \(report.attacker_named ?? false); honest checksums agree: \(report.honest_checksums_agree); honest dropped \(report.honest_dropped), halted \(report.honest_halted)\n  " } ?? "")roster      drops \(report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); halted \(report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators) reached tick \(report.spectator_ticks_completed)
               wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
               time        \(String(format: "%.1f", report.virtual_seconds)) s virtual in \(String(format: "%.2f", report.wall_seconds)) s wall
             """)
         }
-        if !report.checksums_agree || report.desyncs > 0 || !report.drops_agree { throw ExitCode(1) }
+        // With a liar, its own checksums and the desyncs it causes are the attack, not a failure.
+        let agree = report.attacker == nil ? report.checksums_agree && report.desyncs == 0 : report.honest_checksums_agree
+        if !agree || !report.drops_agree { throw ExitCode(1) }
     }
 }
 

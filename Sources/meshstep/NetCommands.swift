@@ -110,7 +110,9 @@ struct Bot: ParsableCommand {
         let gameSeed = seed ?? h.finalize()
         let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
             .withDisconnectTimeout(.milliseconds(disconnectTimeout)).withDisconnectNotify(.milliseconds(min(500, disconnectTimeout)))
-        let peer = try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(slot),
+        // Independent processes: each bot claims its slot in the lobby and every bot signs the
+        // roster that results (a second key claiming a slot is reported, and nobody starts).
+        let peer = try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(slot), gameSeed: gameSeed,
                                                startTimeout: .seconds(Int64(startTimeout)), autoInputDelay: autoInputDelay, logger: logger)
         let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed)
         let bytesBefore = mesh.stats().bytesSent

@@ -21,8 +21,9 @@ struct Room {
 
     init(players: Int, spectators: Int = 0, configuration: (LockstepConfiguration) -> LockstepConfiguration = { $0 }) throws {
         let config = configuration(LockstepConfiguration(players: players).withChecksumInterval(10))
-        sessions = try (0..<players).map { try config.startPlayer(slot: $0) }
-        sessions += try (0..<spectators).map { _ in try config.startSpectator() }
+        let generated = SessionKeys.generated(configuration: config, seed: 7)
+        sessions = try (0..<players).map { try config.startPlayer(slot: $0, keys: SessionKeys(descriptor: generated.descriptor, signer: generated.signers[$0])) }
+        sessions += try (0..<spectators).map { _ in try config.startSpectator(keys: SessionKeys(descriptor: generated.descriptor, signer: nil)) }
         games = Array(repeating: Walkers(players: players, seed: 1), count: players + spectators)
         alive = Array(repeating: true, count: players + spectators)
         events = Array(repeating: [], count: players + spectators)
@@ -151,10 +152,19 @@ struct SessionTests {
         #expect(throws: LockstepConfigurationError.invalid("inputDelay must be 0...32 ticks (got 40)")) {
             try LockstepConfiguration(players: 4).withInputDelay(40).validate()
         }
-        #expect(throws: LockstepConfigurationError.self) { let _: LockstepSession<Move> = try LockstepConfiguration(players: 4).startPlayer(slot: 4) }
-        let s: LockstepSession<Move> = try LockstepConfiguration(players: 4).withInputDelay(3).withChecksumInterval(20).startPlayer(slot: 2)
+        let config = LockstepConfiguration(players: 4).withInputDelay(3).withChecksumInterval(20)
+        let generated = SessionKeys.generated(configuration: config, seed: 1)
+        let keys = try SessionKeys(descriptor: generated.descriptor, signer: generated.signers[2])
+        #expect(throws: LockstepConfigurationError.self) { let _: LockstepSession<Move> = try config.startPlayer(slot: 4, keys: keys) }
+        // A roster for 4 players does not fit a session of 5.
+        #expect(throws: LockstepConfigurationError.self) { let _: LockstepSession<Move> = try LockstepConfiguration(players: 5).startPlayer(slot: 2, keys: keys) }
+        // A player must be able to sign.
+        #expect(throws: LockstepConfigurationError.self) {
+            let _: LockstepSession<Move> = try config.startPlayer(slot: 2, keys: SessionKeys(descriptor: generated.descriptor, signer: nil))
+        }
+        let s: LockstepSession<Move> = try config.startPlayer(slot: 2, keys: keys)
         #expect(s.localSlot == 2 && s.inputDelay == 3 && s.checksumInterval == 20 && s.role == .player(2))
-        let spectator: LockstepSession<Move> = try LockstepConfiguration(players: 4).startSpectator()
+        let spectator: LockstepSession<Move> = try config.startSpectator(keys: SessionKeys(descriptor: generated.descriptor, signer: nil))
         #expect(spectator.isSpectator)
         var watcher = spectator
         #expect(watcher.submit(.neutral).isEmpty)

@@ -1,4 +1,3 @@
-import MeshstepMesh
 
 extension MeshConfiguration {
     /// The mesh settings for the players of one lockstep session: every player links directly

@@ -1,0 +1,157 @@
+import Foundation
+import MeshstepLockstep
+import MeshstepMesh
+
+/// A seeded sweep of bot matches over the simulated mesh, each with randomly drawn players, loss,
+/// latency, jitter, duplication, a crash, a partition, a stall and a lying player, judged for
+/// safety (nothing honest diverged) and liveness (no healthy honest player lost).
+public struct FaultSweep: Sendable {
+    public var runs: Int
+    public var seed: UInt64
+    public var ticks: Int
+    /// Attacks drawn for the lying player (``SessionAttack/equivocate`` is left out by default:
+    /// it is a known, reported desync, see docs/LOCKSTEP.md).
+    public var attacks: [SessionAttack] = SessionAttack.allCases.filter { $0 != .equivocate }
+
+    public init(runs: Int, seed: UInt64, ticks: Int = 480) {
+        self.runs = runs
+        self.seed = seed
+        self.ticks = ticks
+    }
+
+    /// One run's drawn faults and its verdict.
+    public struct Run: Codable, Sendable, Equatable {
+        public var index: Int
+        public var seed: UInt64
+        public var players: Int
+        public var loss: Double
+        public var latency_ms: Int
+        public var jitter_ms: Int
+        public var duplicate: Double
+        public var crash: String?
+        public var partition: String?
+        public var stall: String?
+        public var attacker: String?
+        /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
+        /// dropped or halted, or the survivors did not finish).
+        public var verdict: String
+        /// Why, when the verdict is not `ok`.
+        public var causes: [String]
+        /// The command that reproduces this run.
+        public var command: String
+    }
+
+    public struct Summary: Codable, Sendable, Equatable {
+        public var runs: Int
+        public var seed: UInt64
+        public var ok: Int
+        public var safety_violations: Int
+        public var liveness_losses: Int
+        /// Liveness losses by cause.
+        public var liveness_causes: [String: Int]
+        public var safety_runs: [Run]
+        public var wall_seconds: Double
+    }
+
+    /// Draws run `index`'s scenario (the same for the same sweep seed and index).
+    public func scenario(_ index: Int) -> (BotsScenario, Run) {
+        var rng = DeterministicRNG(seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
+        func pick(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        func chance(_ p: Double) -> Bool { Double(rng.next() % 10_000) / 10_000 < p }
+        let players = 2 + pick(7)
+        let loss = Double(pick(31)) / 100
+        let latency = 5 + pick(116), jitter = pick(31)
+        let duplicate = chance(0.2) ? Double(pick(11)) / 100 : 0
+        let runSeed = rng.next()
+        var s = BotsScenario(players: players, ticks: ticks, loss: loss, latency: .milliseconds(latency), jitter: .milliseconds(jitter), seed: runSeed)
+        s.duplicate = duplicate
+        var run = Run(index: index, seed: runSeed, players: players, loss: loss, latency_ms: latency, jitter_ms: jitter, duplicate: duplicate,
+                      crash: nil, partition: nil, stall: nil, attacker: nil, verdict: "ok", causes: [], command: "")
+        var flags = "--players \(players) --ticks \(ticks) --loss \(loss) --latency \(latency) --jitter \(jitter) --seed \(runSeed)"
+        if duplicate > 0 { flags += " --duplicate \(duplicate)" }
+        let attacker = players >= 3 && chance(0.2) ? attacks.isEmpty ? nil : attacks[pick(attacks.count)] : nil
+        let honest = attacker == nil ? players : players - 1
+        if let attacker {
+            s.attack = attacker
+            run.attacker = attacker.rawValue
+            flags += " --attacker \(attacker.rawValue)"
+        }
+        if honest >= 3, chance(0.2) {
+            let c = (slot: pick(honest), tick: 30 + pick(ticks - 60))
+            s.crashes = [c]
+            run.crash = "\(c.slot)@\(c.tick)"
+            flags += " --crash \(run.crash!)"
+        }
+        if players >= 3, chance(0.15) {
+            let size = 1 + pick(players - 1)
+            var slots: [Int] = []
+            while slots.count < size { let v = pick(players); if !slots.contains(v) { slots.append(v) } }
+            let start = 30 + pick(ticks / 2), heal = start + 60 + pick(ticks / 2)
+            s.partition = BotsPartition(start: start, slots: slots.sorted(), heal: heal)
+            run.partition = "\(start):\(slots.sorted().map(String.init).joined(separator: ",")):\(heal)"
+            flags += " --partition \(run.partition!)"
+        }
+        if chance(0.2) {
+            let st = BotsStall(slot: pick(honest), tick: 30 + pick(ticks - 60), duration: .milliseconds(100 + pick(3900)))
+            s.stalls = [st]
+            run.stall = "\(st.slot)@\(st.tick):\(st.duration.components.seconds * 1000 + st.duration.components.attoseconds / 1_000_000_000_000_000)"
+            flags += " --stall \(run.stall!)"
+        }
+        run.command = "meshstep bots --network sim \(flags) --json"
+        return (s, run)
+    }
+
+    /// Runs every match whose index is `shard.k` modulo `shard.m`; `progress` sees each finished run.
+    public func run(shard: (k: Int, m: Int) = (0, 1), progress: ((Run) -> Void)? = nil) throws -> Summary {
+        let started = ContinuousClock.now
+        var ok = 0, safety: [Run] = [], liveness = 0
+        var causes: [String: Int] = [:]
+        for i in stride(from: shard.k, to: runs, by: shard.m) {
+            let (scenario, drawn) = scenario(i)
+            var run = drawn
+            let r = try scenario.run()
+            run.causes = Self.judge(r, scenario: scenario)
+            if run.causes.contains(where: { $0.hasPrefix("safety") }) {
+                run.verdict = "safety"
+                safety.append(run)
+            } else if !run.causes.isEmpty {
+                run.verdict = "liveness"
+                liveness += 1
+                for c in Set(run.causes) { causes[c, default: 0] += 1 }
+            } else {
+                ok += 1
+            }
+            progress?(run)
+        }
+        return Summary(runs: ok + safety.count + liveness, seed: seed, ok: ok, safety_violations: safety.count, liveness_losses: liveness,
+                       liveness_causes: causes, safety_runs: safety, wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+    }
+
+    /// Safety: honest peers never computed different checksums for one tick, and every survivor
+    /// and spectator applied the same drops. Liveness: every honest player that was neither
+    /// crashed, nor stalled past the disconnect timeout, nor on the minority side of a partition
+    /// kept its slot and did not halt, and the survivors finished the match.
+    public static func judge(_ r: BotsReport, scenario s: BotsScenario) -> [String] {
+        var causes: [String] = []
+        if !r.honest_checksums_agree { causes.append("safety: honest checksums differ") }
+        if !r.drops_agree { causes.append("safety: survivors applied different drops") }
+        var excused = Set(r.crashed + s.stalls.filter { $0.duration >= s.disconnectTimeout }.map(\.slot))
+        if let p = s.partition {
+            // The side without a quorum halts by design; with an exact half, the side without
+            // slot 0 does.
+            let side = Set(p.slots), other = Set(0..<s.players).subtracting(side)
+            let minority = side.count * 2 < s.players || (side.count * 2 == s.players && !side.contains(0)) ? side : other
+            excused.formUnion(minority)
+            // A crash or a stall on top of a partition can leave no side with a quorum.
+            if !s.crashes.isEmpty || !s.stalls.isEmpty { excused.formUnion(0..<s.players) }
+        }
+        let lostDrop = r.honest_dropped.filter { !excused.contains($0) }
+        let lostHalt = r.honest_halted.filter { !excused.contains($0) }
+        if !lostDrop.isEmpty { causes.append("liveness: healthy player dropped") }
+        if !lostHalt.isEmpty { causes.append("liveness: healthy player halted") }
+        if causes.isEmpty, r.ticks_completed < r.ticks, !excused.isSuperset(of: 0..<s.players) {
+            causes.append("liveness: survivors did not finish")
+        }
+        return causes
+    }
+}

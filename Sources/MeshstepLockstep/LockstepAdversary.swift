@@ -1,0 +1,91 @@
+import MeshstepWire
+
+/// The lies a player who knows the mesh password can tell a session. ``LockstepAdversary``
+/// mounts them; `meshstep bots --attacker KIND` runs one against honest bots, and a game's own
+/// tests can do the same.
+public enum SessionAttack: String, Sendable, CaseIterable, Codable {
+    /// Frames carry a certificate dropping an honest slot from a tick already applied, signed by
+    /// the attacker alone (the other signatures are junk).
+    case forgedDecision = "forged-decision"
+    /// Frames vote to drop every other slot.
+    case lyingVotes = "lying-votes"
+    /// Frames acknowledge everyone's inputs through tick 2147483646.
+    case ackOverflow = "ack-overflow"
+    /// Frames carry the attacker's signed change dropping every other slot, and a certificate of
+    /// it with only that signature.
+    case dropAll = "drop-all"
+    /// Every frame is sent a second time claiming another player's slot.
+    case slotClaim = "slot-claim"
+    /// Different inputs for the same ticks to different players (one half gets the real inputs,
+    /// the other altered ones).
+    case equivocate
+}
+
+/// A lying player's frame rewriter: takes each payload the attacker's honest session endpoint
+/// wants to flood and returns what the attacker sends instead, and to whom.
+public struct LockstepAdversary<Input: LockstepInput>: Sendable {
+    public let attack: SessionAttack
+    public let slot: Int
+    let keys: SessionKeys
+    var lastEpoch = 0
+
+    /// - Parameter keys: the session's keys with the attacker's own signer.
+    public init(attack: SessionAttack, slot: Int, keys: SessionKeys) {
+        self.attack = attack
+        self.slot = slot
+        self.keys = keys
+    }
+
+    /// What to send in place of `payload`: each entry goes to the listed slots, or floods to
+    /// everyone when `slots` is nil.
+    public mutating func tamper(_ payload: [UInt8]) -> [(payload: [UInt8], slots: [Int]?)] {
+        let players = keys.descriptor.players
+        guard payload.first == LockstepFrame<Input>.type, var f = try? LockstepFrame<Input>.decode(payload, players: players) else {
+            return [(payload, nil)]
+        }
+        let others = (0..<players).filter { $0 != slot }
+        switch attack {
+        case .forgedDecision:
+            let victim = others.first!
+            let change = RosterChange(epoch: f.epoch + 1, drops: [RosterChange.Drop(slot: victim, tick: max(0, f.nextTick - 10))])
+            let mine = keys.sign(change.signedBytes(session: keys.sessionHash)) ?? []
+            let junk = [UInt8](repeating: 0x5A, count: 64)
+            let signers = [slot] + others.filter { $0 != victim }
+            f.certificates = [RosterCertificate(change: change, signatures: signers.map { RosterSignature(slot: $0, signature: $0 == slot ? mine : junk) })]
+            return [(f.encode(), nil)]
+        case .lyingVotes:
+            f.votes = others.map { (slot: $0, held: f.acks[$0]) }
+            return [(f.encode(), nil)]
+        case .ackOverflow:
+            f.acks = Array(repeating: Int(Int32.max) - 1, count: players)
+            return [(f.encode(), nil)]
+        case .dropAll:
+            let change = RosterChange(epoch: f.epoch + 1, drops: others.map { RosterChange.Drop(slot: $0, tick: f.nextTick + 1) })
+            let mine = keys.sign(change.signedBytes(session: keys.sessionHash)) ?? []
+            f.endorsement = (change, mine)
+            f.certificates = [RosterCertificate(change: change, signatures: [RosterSignature(slot: slot, signature: mine)])]
+            return [(f.encode(), nil)]
+        case .slotClaim:
+            var claimed = f
+            claimed.slot = others.first!
+            return [(payload, nil), (claimed.encode(), nil)]
+        case .equivocate:
+            // The lower half of the others gets the real inputs, the upper half altered ones.
+            let half = others.count / 2
+            var altered = f
+            altered.inputs = f.inputs.map(Self.alter)
+            return [(payload, Array(others.prefix(half))), (altered.encode(), Array(others.dropFirst(half)))]
+        }
+    }
+
+    /// A different valid input: the encoding with its lowest bit flipped, else neutral.
+    static func alter(_ input: Input) -> Input {
+        var w = ByteWriter(capacity: 8)
+        input.encode(into: &w)
+        var bytes = w.bytes
+        if !bytes.isEmpty { bytes[bytes.count - 1] ^= 1 }
+        var r = ByteReader(bytes)
+        if let changed = try? Input.decode(from: &r), changed != input { return changed }
+        return input == .neutral ? input : .neutral
+    }
+}

@@ -1,0 +1,259 @@
+import Crypto
+import MeshstepWire
+
+/// What every player of one session agrees on before tick 0: who holds each slot (by Ed25519
+/// public key) and the parameters the game runs with. Its ``hash`` names the session on the wire
+/// (frames carry its first four bytes) and is what roster certificates are signed over, so a key
+/// outside the descriptor can never play a slot and a certificate of one session is worthless in
+/// another.
+///
+/// Encoding (docs/PROTOCOL.md, Appendix C): `"meshstep-session-v1" | lengthPrefixed(name) |
+/// u8 players | u16 tickRate | u8 inputDelay | u16 checksumInterval | u8 toleratedLiars |
+/// u64 gameSeed | players x 32-byte key`; the hash is SHA-256 of those bytes.
+public struct SessionDescriptor: Sendable, Equatable {
+    /// The session's name (the mesh ID for the bots and the demo), at most 64 bytes of UTF-8.
+    public var name: String
+    /// `keys[slot]`: the raw 32-byte Ed25519 public key that plays `slot`.
+    public var keys: [[UInt8]]
+    public var tickRate: Int
+    public var inputDelay: Int
+    public var checksumInterval: Int
+    /// How many lying players the roster quorums are sized for (see ``RosterQuorum``).
+    public var toleratedLiars: Int
+    /// The game's shared seed.
+    public var gameSeed: UInt64
+
+    public var players: Int { keys.count }
+
+    public init(name: String, keys: [[UInt8]], configuration: LockstepConfiguration, gameSeed: UInt64) {
+        self.name = name
+        self.keys = keys
+        tickRate = configuration.tickRate
+        inputDelay = configuration.inputDelay
+        checksumInterval = configuration.checksumInterval
+        toleratedLiars = configuration.toleratedLiars
+        self.gameSeed = gameSeed
+    }
+
+    /// Checks the descriptor against the configuration this peer was started with.
+    public func validate(against c: LockstepConfiguration) throws(LockstepConfigurationError) {
+        guard name.utf8.count <= 64 else { throw .invalid("the session name must be at most 64 bytes (got \(name.utf8.count))") }
+        guard keys.count == c.players else { throw .invalid("the roster names \(keys.count) keys for \(c.players) players") }
+        guard keys.allSatisfy({ $0.count == 32 }) else { throw .invalid("every roster key must be a 32-byte Ed25519 public key") }
+        guard Set(keys).count == keys.count else { throw .invalid("one key holds two slots of the roster: every slot needs its own key") }
+        guard keys.allSatisfy({ (try? Curve25519.Signing.PublicKey(rawRepresentation: $0)) != nil }) else {
+            throw .invalid("a roster key is not a valid Ed25519 public key")
+        }
+    }
+
+    public func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + keys.count * 32)
+        w.raw(Array("meshstep-session-v1".utf8))
+        w.lengthPrefixed(Array(name.utf8))
+        w.u8(UInt8(clamping: players))
+        w.u16(UInt16(clamping: tickRate))
+        w.u8(UInt8(clamping: inputDelay))
+        w.u16(UInt16(clamping: checksumInterval))
+        w.u8(UInt8(clamping: toleratedLiars))
+        w.u64(gameSeed)
+        for k in keys { w.raw(k) }
+        return w.bytes
+    }
+
+    /// SHA-256 of ``encode()``.
+    public var hash: [UInt8] { Array(SHA256.hash(data: encode())) }
+}
+
+/// Quorum arithmetic for roster changes. With `n` players in the current roster of which at most
+/// `b` lie, a change needs signatures from more than `(n + b) / 2` of them: any two such sets
+/// intersect in at least one honest player, and an honest player signs one change per epoch, so
+/// two different changes can never both be certified for one epoch. With `b = 0` an exact half
+/// also counts when it holds the lowest slot of the roster (two such halves share that slot).
+public enum RosterQuorum {
+    /// Whether `signers` (distinct slots of `roster`, sorted ascending) form a quorum.
+    public static func holds(_ signers: [Int], of roster: [Int], liars b: Int) -> Bool {
+        let n = roster.count, k = signers.count
+        if 2 * k > n + b { return true }
+        return b == 0 && 2 * k == n && roster.first.map(signers.contains) == true
+    }
+}
+
+/// A change of the roster: the slots dropped in `epoch`, each from its tick on.
+public struct RosterChange: Sendable, Equatable, Hashable {
+    /// 1 for the first change of a session, then 2, 3, ...
+    public var epoch: Int
+    /// `(slot, tick)` sorted by slot: the slot's input is nil from `tick` on.
+    public var drops: [Drop]
+
+    public struct Drop: Sendable, Equatable, Hashable {
+        public var slot: Int
+        public var tick: Int
+        public init(slot: Int, tick: Int) { self.slot = slot; self.tick = tick }
+    }
+
+    public init(epoch: Int, drops: [Drop]) {
+        self.epoch = epoch
+        self.drops = drops.sorted { $0.slot < $1.slot }
+    }
+
+    /// The bytes a player signs: `"meshstep-roster-v1" | session hash (32) | varint epoch |
+    /// varint count | (u8 slot | varint tick) x count`.
+    public func signedBytes(session: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + drops.count * 4)
+        w.raw(Array("meshstep-roster-v1".utf8))
+        w.raw(session)
+        encode(into: &w)
+        return w.bytes
+    }
+
+    func encode(into w: inout ByteWriter) {
+        w.varint(UInt64(epoch))
+        w.varint(UInt64(drops.count))
+        for d in drops { w.u8(UInt8(d.slot)); w.varint(UInt64(d.tick)) }
+    }
+
+    static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> RosterChange {
+        let epoch = try r.count(field: "roster.epoch", limit: 255)
+        guard epoch >= 1 else { throw .invalidValue(field: "roster.epoch") }
+        let n = try r.count(field: "roster.drops", limit: players)
+        guard n >= 1 else { throw .invalidValue(field: "roster.drops") }
+        var drops: [Drop] = []
+        for _ in 0..<n {
+            let s = Int(try r.u8())
+            guard s < players, drops.last.map({ $0.slot < s }) ?? true else { throw .invalidValue(field: "roster.dropSlot") }
+            drops.append(Drop(slot: s, tick: try r.count(field: "roster.dropTick", limit: Int(Int32.max))))
+        }
+        return RosterChange(epoch: epoch, drops: drops)
+    }
+}
+
+/// One player's signature on a roster change.
+public struct RosterSignature: Sendable, Equatable, Hashable {
+    public var slot: Int
+    /// 64-byte Ed25519 signature over ``RosterChange/signedBytes(session:)``.
+    public var signature: [UInt8]
+    public init(slot: Int, signature: [UInt8]) { self.slot = slot; self.signature = signature }
+}
+
+/// A roster change with signatures from a quorum of the roster it changes: the only thing that
+/// makes a peer drop a slot.
+public struct RosterCertificate: Sendable, Equatable {
+    public var change: RosterChange
+    public var signatures: [RosterSignature]
+    public init(change: RosterChange, signatures: [RosterSignature]) {
+        self.change = change
+        self.signatures = signatures.sorted { $0.slot < $1.slot }
+    }
+
+    func encode(into w: inout ByteWriter) {
+        change.encode(into: &w)
+        w.varint(UInt64(signatures.count))
+        for s in signatures { w.u8(UInt8(s.slot)); w.raw(s.signature) }
+    }
+
+    static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> RosterCertificate {
+        let change = try RosterChange.decode(from: &r, players: players)
+        let n = try r.count(field: "roster.signatures", limit: players)
+        var sigs: [RosterSignature] = []
+        for _ in 0..<n {
+            let s = Int(try r.u8())
+            guard s < players, sigs.last.map({ $0.slot < s }) ?? true else { throw .invalidValue(field: "roster.signatureSlot") }
+            sigs.append(RosterSignature(slot: s, signature: try r.raw(64)))
+        }
+        return RosterCertificate(change: change, signatures: sigs)
+    }
+}
+
+/// The keys a session checks signatures with, and this peer's own signer (nil for a spectator).
+public struct SessionKeys: Sendable {
+    public let descriptor: SessionDescriptor
+    /// SHA-256 of the descriptor.
+    public let sessionHash: [UInt8]
+    let publicKeys: [Curve25519.Signing.PublicKey]
+    let signer: (@Sendable ([UInt8]) -> [UInt8])?
+
+    /// - Parameter signer: signs bytes with the private key of the local slot's roster key
+    ///   (Ed25519); nil for a spectator.
+    public init(descriptor: SessionDescriptor, signer: (@Sendable ([UInt8]) -> [UInt8])?) throws(LockstepConfigurationError) {
+        guard descriptor.keys.allSatisfy({ $0.count == 32 }) else { throw .invalid("every roster key must be a 32-byte Ed25519 public key") }
+        var keys: [Curve25519.Signing.PublicKey] = []
+        for k in descriptor.keys {
+            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: k) else { throw .invalid("a roster key is not a valid Ed25519 public key") }
+            keys.append(key)
+        }
+        self.descriptor = descriptor
+        sessionHash = descriptor.hash
+        publicKeys = keys
+        self.signer = signer
+    }
+
+    /// The first four bytes of the session hash: frames of another session are told apart.
+    public var digest: UInt32 {
+        sessionHash.prefix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    }
+
+    func verify(slot: Int, signature: [UInt8], bytes: [UInt8]) -> Bool {
+        guard publicKeys.indices.contains(slot), signature.count == 64 else { return false }
+        return publicKeys[slot].isValidSignature(signature, for: bytes)
+    }
+
+    func sign(_ bytes: [UInt8]) -> [UInt8]? { signer?(bytes) }
+
+    /// Deterministic keys for every slot from a seed, with each slot's signer: for tests and
+    /// simulations in one process, where no key needs to stay secret.
+    public static func generated(name: String = "test", configuration: LockstepConfiguration, gameSeed: UInt64 = 1,
+                                 seed: UInt64) -> (descriptor: SessionDescriptor, signers: [@Sendable ([UInt8]) -> [UInt8]]) {
+        var privates: [Curve25519.Signing.PrivateKey] = []
+        for slot in 0..<configuration.players {
+            var h = SHA256()
+            h.update(data: Array("meshstep-generated-key".utf8))
+            withUnsafeBytes(of: seed.littleEndian) { h.update(bufferPointer: $0) }
+            withUnsafeBytes(of: UInt64(slot).littleEndian) { h.update(bufferPointer: $0) }
+            // 32 bytes always form a valid Ed25519 seed.
+            privates.append(try! Curve25519.Signing.PrivateKey(rawRepresentation: Array(h.finalize())))
+        }
+        let descriptor = SessionDescriptor(name: name, keys: privates.map { Array($0.publicKey.rawRepresentation) },
+                                           configuration: configuration, gameSeed: gameSeed)
+        let signers: [@Sendable ([UInt8]) -> [UInt8]] = privates.map { key in { bytes in Array(try! key.signature(for: bytes)) } }
+        return (descriptor, signers)
+    }
+}
+
+extension SessionDescriptor {
+    /// Total decoding of ``encode()``: any malformed byte throws.
+    public static func decode(_ bytes: [UInt8]) throws(WireError) -> SessionDescriptor {
+        var r = ByteReader(bytes)
+        guard try r.raw(19) == Array("meshstep-session-v1".utf8) else { throw .invalidValue(field: "session.magic") }
+        let nameBytes = try r.lengthPrefixed(field: "session.name", limit: 64)
+        guard let name = String(validating: nameBytes, as: UTF8.self) else { throw .invalidValue(field: "session.name") }
+        let players = Int(try r.u8())
+        guard (2...64).contains(players) else { throw .invalidValue(field: "session.players") }
+        var c = LockstepConfiguration(players: players)
+        c.tickRate = Int(try r.u16())
+        c.inputDelay = Int(try r.u8())
+        c.checksumInterval = Int(try r.u16())
+        c.toleratedLiars = Int(try r.u8())
+        let seed = try r.u64()
+        var keys: [[UInt8]] = []
+        for _ in 0..<players { keys.append(try r.raw(32)) }
+        try r.expectEnd()
+        return SessionDescriptor(name: name, keys: keys, configuration: c, gameSeed: seed)
+    }
+
+    /// What a player signs to accept this descriptor before tick 0:
+    /// `"meshstep-accept-v1" | hash (32)`.
+    public var acceptanceBytes: [UInt8] { Array("meshstep-accept-v1".utf8) + hash }
+
+    /// Whether `signature` is the acceptance of the key holding `slot`.
+    public func verifyAcceptance(slot: Int, signature: [UInt8]) -> Bool {
+        guard keys.indices.contains(slot), signature.count == 64,
+              let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keys[slot]) else { return false }
+        return key.isValidSignature(signature, for: acceptanceBytes)
+    }
+
+    /// Whether the values every peer must share match `c` (players, tick rate, checksum
+    /// interval, tolerated liars); the input delay may differ (it is agreed through the inputs).
+    public func matches(_ c: LockstepConfiguration) -> Bool {
+        players == c.players && tickRate == c.tickRate && checksumInterval == c.checksumInterval && toleratedLiars == c.toleratedLiars
+    }
+}

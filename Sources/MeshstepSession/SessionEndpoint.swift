@@ -1,0 +1,463 @@
+import MeshstepLockstep
+import MeshstepWire
+
+/// What a session endpoint asks its driver to do.
+public enum SessionAction: Sendable, Equatable {
+    /// Flood this payload to the session's mesh (the mesh signs it as ours).
+    case broadcast([UInt8])
+    /// Keep links to these peers (the roster's players): never shed or prune them.
+    case protect([PeerKey])
+}
+
+/// Problems the user has to act on, raised by the lobby.
+public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Not every player showed up within the start timeout.
+    case playersMissing(slots: [Int], seconds: Int)
+    /// Two keys claim one slot before the start: nobody starts until one of them leaves.
+    case slotContested(slot: Int, keys: [PeerKey])
+    /// The roster was bound without us: another key holds our slot.
+    case slotTaken(slot: Int, by: PeerKey)
+
+    public var description: String {
+        switch self {
+        case let .playersMissing(slots, seconds):
+            "players \(slots.map(String.init).joined(separator: ", ")) did not show up within \(seconds) s; start every player with the same --mesh, --players and distinct --slot"
+        case let .slotContested(slot, keys):
+            "slot \(slot) is claimed by \(keys.count) different peers (\(keys.map(\.description).joined(separator: ", "))): give every player its own --slot; the match starts when one of them leaves"
+        case let .slotTaken(slot, key):
+            "slot \(slot) already belongs to peer \(key) in this session: pick a free --slot, or join as a spectator"
+        }
+    }
+}
+
+/// The sans-IO lockstep session endpoint: everything a session decides, driven by events with
+/// `now` passed in. The simulator and the UDP shell drive this same value; they only move bytes
+/// and time.
+///
+/// **Lobby.** Before tick 0 the roster is bound to keys. With a known roster (``Roster/known(_:)``,
+/// used when one program starts every player: the bots and the demo), each player signs the
+/// descriptor's acceptance and floods it in a *hello*; with ``Roster/claimed(name:gameSeed:)``
+/// (independent processes) each player first floods a *claim* of its slot, and once every slot
+/// has exactly one claimant every player builds the same ``SessionDescriptor`` from the claims and
+/// signs it. The session starts when every player's signed hello for one descriptor is held;
+/// a spectator starts from the same hellos. Two keys claiming one slot is a
+/// ``SessionError/slotContested(slot:keys:)`` for everyone, never a silent race. After the start
+/// frames from keys outside the roster are ignored and counted (``foreignFrames``).
+///
+/// **Repair at network speed.** A gap in one slot's inputs compared with the newest held from
+/// anyone that outlasts half a link round trip plus a millisecond makes this peer send its frame
+/// at once (its acknowledgements show the gap); our own input still unacknowledged by a slot after
+/// one and a half round trips plus a millisecond is resent on that slot's next frame. At most 4
+/// extra frames per frame interval.
+///
+/// **Input delay** is fixed, or (``init(configuration:role:roster:signer:autoInputDelay:startTimeout:)``
+/// with `autoInputDelay`) chosen by the lowest slot a second after the start from the measured
+/// link round trips and agreed through the input stream.
+public struct SessionEndpoint<Input: LockstepInput>: Sendable {
+    /// How the roster's keys are learned.
+    public enum Roster: Sendable {
+        /// Every slot's key is known in advance.
+        case known(SessionDescriptor)
+        /// Players claim slots in the lobby; `name` and `gameSeed` complete the descriptor.
+        case claimed(name: String, gameSeed: UInt64)
+    }
+
+    public let configuration: LockstepConfiguration
+    public let role: LockstepRole
+    public let localKey: PeerKey
+    let roster: Roster
+    let signer: (@Sendable ([UInt8]) -> [UInt8])?
+    let autoInputDelay: Bool
+    let startTimeout: Duration
+    let frameInterval: Duration
+
+    /// The session, once the roster is bound.
+    public private(set) var session: LockstepSession<Input>?
+    /// The descriptor every player signed (nil before the start).
+    public var descriptor: SessionDescriptor? { session?.keys.descriptor }
+    /// Frames from keys outside the roster, ignored.
+    public private(set) var foreignFrames = 0
+
+    // Lobby.
+    var claims: [Int: [PeerKey]] = [:]
+    var candidate: SessionDescriptor?
+    /// Valid acceptances per descriptor hash, by slot.
+    var accepted: [[UInt8]: [Int: [UInt8]]] = [:]
+    var descriptors: [[UInt8]: SessionDescriptor] = [:]
+    var lastLobbySend: Duration?
+    var startedWaitingAt: Duration?
+    var reportedContest: Set<Int> = []
+    var slotOf: [PeerKey: Int] = [:]
+    var startedAt: Duration?
+
+    // Running session.
+    var lastSent: Duration = .zero
+    var sentAt: [(tick: Int, at: Duration)] = []
+    var lastFastResend: [Duration]
+    var gapSignaled: [(held: Int, at: Duration)]
+    var gapSince: [(held: Int, at: Duration)?]
+    var extraWindowStart: Duration = .zero
+    var extraSent = 0
+    var linkRTT: [Duration?]
+    var autoDelayDone = false
+    var events: [LockstepEvent] = []
+    var errors: [SessionError] = []
+    var submitTimes: [(tick: Int, at: Duration)] = []
+    /// Repair checks due (one per newly seen gap).
+    var wakeups: [Duration] = []
+
+    /// - Parameters:
+    ///   - localKey: this peer's mesh key (for a player, the key its slot is bound to).
+    ///   - signer: signs with `localKey`'s private key (Ed25519); nil for a spectator.
+    ///   - autoInputDelay: the lowest slot measures the link round trips for a second after the
+    ///     start and asks everyone for `ceil((maxRTT / 2 + 4 ms) / frame) + 2` ticks, at most 32.
+    ///   - startTimeout: how long to wait for every player before raising
+    ///     ``SessionError/playersMissing(slots:seconds:)`` (again after every further timeout).
+    public init(configuration: LockstepConfiguration, role: LockstepRole, localKey: PeerKey, roster: Roster,
+                signer: (@Sendable ([UInt8]) -> [UInt8])?, autoInputDelay: Bool = false,
+                startTimeout: Duration = .seconds(30)) throws(LockstepConfigurationError) {
+        try configuration.validate()
+        if case let .player(slot) = role {
+            guard (0..<configuration.players).contains(slot) else { throw .invalid("slot must be 0...\(configuration.players - 1) (got \(slot))") }
+            guard signer != nil else { throw .invalid("a player needs a signer for its key") }
+        }
+        if case let .known(d) = roster {
+            try d.validate(against: configuration)
+            if case let .player(slot) = role, d.keys[slot] != localKey.bytes {
+                throw .invalid("the roster gives slot \(slot) to another key than this peer's")
+            }
+        }
+        if case let .claimed(name, _) = roster, name.utf8.count > 64 { throw .invalid("the session name must be at most 64 bytes") }
+        self.configuration = configuration
+        self.role = role
+        self.localKey = localKey
+        self.roster = roster
+        self.signer = signer
+        self.autoInputDelay = autoInputDelay
+        self.startTimeout = startTimeout
+        frameInterval = .nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
+        let n = configuration.players
+        lastFastResend = Array(repeating: .zero, count: n)
+        gapSignaled = Array(repeating: (-2, .zero), count: n)
+        gapSince = Array(repeating: nil, count: n)
+        linkRTT = Array(repeating: nil, count: n)
+        if case let .known(d) = roster { candidate = d }
+        if case let .player(slot) = role { claims[slot] = [localKey] }
+    }
+
+    public var localSlot: Int? { if case let .player(s) = role { s } else { nil } }
+    public var started: Bool { session != nil }
+    public var halted: HaltReason? { session?.halted }
+    /// The slot bound to `key` (after the start).
+    public func slot(of key: PeerKey) -> Int? { slotOf[key] }
+
+    // MARK: Events in
+
+    /// A payload the mesh delivered from `origin` (its signature or link already checked).
+    public mutating func receive(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
+        guard let type = payload.first else { return [] }
+        switch type {
+        case SessionWire.claim: return receiveClaim(payload, from: origin, now: now)
+        case SessionWire.hello: return receiveHello(payload, from: origin, now: now)
+        case SessionWire.frame:
+            guard session != nil else { return [] }
+            guard let slot = slotOf[origin] else { foreignFrames += 1; return [] }
+            do {
+                events += try session!.receive(payload, fromSlot: slot, now: now)
+            } catch {
+                events.append(.violation(slot: slot, .malformedFrame))
+            }
+            var actions = repair(after: slot, now: now)
+            actions += afterChange(now: now)
+            return actions
+        default: return []
+        }
+    }
+
+    /// The measured round trip of the link to `key` (from the mesh's keepalives).
+    public mutating func linkRoundTrip(_ rtt: Duration?, to key: PeerKey) {
+        if let s = slotOf[key] ?? claims.first(where: { $0.value.contains(key) })?.key { linkRTT[s] = rtt }
+    }
+
+    /// Timers: lobby messages, the start timeout, the session's failure detector, resends,
+    /// repairs and the automatic input delay. Call every frame interval and at ``nextWakeup``.
+    public mutating func tick(now: Duration) -> [SessionAction] {
+        wakeups.removeAll { $0 <= now }
+        guard let s = session else { return lobbyTick(now: now) }
+        var actions: [SessionAction] = []
+        // Players that missed our hello, and spectators, learn the roster from these: often
+        // right after the start, then every 2 s.
+        let interval: Duration = now - (startedAt ?? now) < .seconds(3) ? .milliseconds(250) : .seconds(2)
+        if localSlot != nil, lastLobbySend.map({ now - $0 >= interval }) ?? true { actions += hello(now: now) }
+        chooseInputDelay(now: now)
+        events += session!.update(now: now)
+        // A peer that has sent nothing for a frame and a half (it waits for others) repeats its
+        // newest frame: it keeps repairing what others lost, and its votes travelling. A peer
+        // whose game loop submits every frame sends nothing extra.
+        if s.halted == nil, localSlot != nil, now - lastSent >= frameInterval + frameInterval / 2 {
+            actions += send(session!.resendFrame(), now: now)
+        }
+        actions += repair(after: nil, now: now)
+        return actions
+    }
+
+    /// The earliest time a repair check is due (besides the every-frame ``tick(now:)``).
+    public var nextWakeup: Duration? { wakeups.min() }
+
+    /// Records the local input for the next local tick and floods the frame. Call once per
+    /// applied tick (the first `inputDelay` ticks are neutral and need none).
+    public mutating func submit(_ input: Input, now: Duration) -> [SessionAction] {
+        guard session != nil, localSlot != nil else { return [] }
+        let before = session!.nextLocalTick
+        let frame = session!.submit(input, now: now)
+        for t in before..<session!.nextLocalTick {
+            sentAt.append((t, now))
+            submitTimes.append((t, now))
+        }
+        if sentAt.count > 64 { sentAt.removeFirst(sentAt.count - 64) }
+        if submitTimes.count > 4096 { submitTimes.removeFirst(submitTimes.count - 4096) }
+        return send(frame, now: now)
+    }
+
+    /// The ticks now complete, in order (at most `limit`), each with every slot's input.
+    public mutating func pollReady(limit: Int = 1024) -> [(tick: Int, inputs: [Input?])] {
+        guard session != nil else { return [] }
+        let ready = session!.pollReady(limit: limit)
+        events += session!.takeEvents()
+        return ready
+    }
+
+    /// The local checksum after applying `tick` (every tick; only the checked ones are kept).
+    public mutating func recordChecksum(tick: Int, checksum: UInt64) {
+        guard session != nil else { return }
+        events += session!.recordChecksum(tick: tick, checksum: checksum)
+    }
+
+    /// Asks every peer to switch to `delay` ticks of input delay (agreed through the inputs).
+    public mutating func requestInputDelay(_ delay: Int) throws(LockstepConfigurationError) {
+        guard session != nil else { throw .invalid("the session has not started yet") }
+        try session!.requestInputDelay(delay)
+    }
+
+    /// Session events since the last call, oldest first: one queue for everything.
+    public mutating func takeEvents() -> [LockstepEvent] {
+        if session != nil { events += session!.takeEvents() }
+        defer { events = [] }
+        return events
+    }
+
+    /// Lobby problems the user has to act on, since the last call.
+    public mutating func takeErrors() -> [SessionError] {
+        defer { errors = [] }
+        return errors
+    }
+
+    /// Submit-to-acknowledged-by-every-active-player times of our inputs since the last call.
+    public mutating func takeAckLatencies() -> [Duration] {
+        guard session != nil else { return [] }
+        return session!.takeAckLatencies()
+    }
+
+    /// `(tick, now)` of each local input when it was submitted, since the last call.
+    public mutating func takeSubmitTimes() -> [(tick: Int, at: Duration)] {
+        defer { submitTimes = [] }
+        return submitTimes
+    }
+
+    // MARK: Lobby
+
+    mutating func lobbyTick(now: Duration) -> [SessionAction] {
+        if startedWaitingAt == nil { startedWaitingAt = now }
+        if let since = startedWaitingAt, now - since > startTimeout {
+            let missing = (0..<configuration.players).filter { s in candidate.map { accepted[$0.hash]?[s] == nil } ?? (claims[s] == nil) }
+            errors.append(.playersMissing(slots: missing, seconds: Int(startTimeout.components.seconds)))
+            startedWaitingAt = now
+        }
+        guard localSlot != nil, lastLobbySend.map({ now - $0 >= .milliseconds(250) }) ?? true else { return [] }
+        var actions: [SessionAction] = []
+        // Until the start: others may not have heard our claim yet even when we built the roster.
+        if case .claimed = roster, let slot = localSlot {
+            actions.append(.broadcast(SessionWire.encodeClaim(slot: slot, digest: configuration.digest)))
+        }
+        actions += hello(now: now)
+        lastLobbySend = now
+        return actions
+    }
+
+    mutating func hello(now: Duration) -> [SessionAction] {
+        guard let slot = localSlot, let d = candidate, let signer else { return [] }
+        lastLobbySend = now
+        let signature = signer(d.acceptanceBytes)
+        var actions: [SessionAction] = [.broadcast(SessionWire.encodeHello(slot: slot, descriptor: d, signature: signature))]
+        if accepted[d.hash, default: [:]][slot] == nil {
+            accepted[d.hash, default: [:]][slot] = signature
+            descriptors[d.hash] = d
+            actions += tryStart(now: now)
+        }
+        return actions
+    }
+
+    mutating func receiveClaim(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
+        guard case .claimed = roster, let claim = try? SessionWire.decodeClaim(payload) else { return [] }
+        guard claim.digest == configuration.digest, claim.slot < configuration.players else { return [] }
+        if let s = session {
+            // Late claims of a bound slot by another key: tell the claimant's operator nothing we
+            // can reach; just count it.
+            if s.keys.descriptor.keys[claim.slot] != origin.bytes { foreignFrames += 1 }
+            return []
+        }
+        var keys = claims[claim.slot] ?? []
+        guard !keys.contains(origin) else { return [] }
+        guard keys.count < 4 else { return [] } // bounded: a contest is reported either way
+        keys.append(origin)
+        keys.sort()
+        claims[claim.slot] = keys
+        if keys.count > 1, !reportedContest.contains(claim.slot) {
+            reportedContest.insert(claim.slot)
+            errors.append(.slotContested(slot: claim.slot, keys: keys))
+        }
+        return buildCandidate(now: now)
+    }
+
+    /// Claims mode: once every slot has exactly one claimant and no key claims two slots, every
+    /// player derives the same descriptor.
+    mutating func buildCandidate(now: Duration) -> [SessionAction] {
+        guard case let .claimed(name, seed) = roster, candidate == nil else { return [] }
+        var keys: [[UInt8]] = []
+        for s in 0..<configuration.players {
+            guard let k = claims[s], k.count == 1 else { return [] }
+            keys.append(k[0].bytes)
+        }
+        guard Set(keys).count == keys.count else { return [] }
+        candidate = SessionDescriptor(name: name, keys: keys, configuration: configuration, gameSeed: seed)
+        return hello(now: now)
+    }
+
+    mutating func receiveHello(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
+        guard session == nil, let h = try? SessionWire.decodeHello(payload) else { return [] }
+        let d = h.descriptor
+        guard d.keys.indices.contains(h.slot), d.keys[h.slot] == origin.bytes, d.matches(configuration),
+              (try? d.validate(against: configuration)) != nil else { return [] }
+        if case let .known(mine) = roster, mine != d { return [] }
+        if case let .claimed(name, seed) = roster, d.name != name || d.gameSeed != seed || d.inputDelay != configuration.inputDelay { return [] }
+        let hash = d.hash
+        if accepted[hash]?[h.slot] != nil { return [] }
+        // Bounded: at most a few candidate descriptors are tracked.
+        guard accepted[hash] != nil || accepted.count < 8 else { return [] }
+        guard d.verifyAcceptance(slot: h.slot, signature: h.signature) else { return [] }
+        accepted[hash, default: [:]][h.slot] = h.signature
+        descriptors[hash] = d
+        if case .claimed = roster, let slot = localSlot, d.keys[slot] != localKey.bytes,
+           (accepted[hash]?.count ?? 0) == configuration.players {
+            errors.append(.slotTaken(slot: slot, by: PeerKey(bytes: d.keys[slot])))
+        }
+        return tryStart(now: now)
+    }
+
+    mutating func tryStart(now: Duration) -> [SessionAction] {
+        guard session == nil else { return [] }
+        for (hash, sigs) in accepted where sigs.count == configuration.players {
+            guard let d = descriptors[hash] else { continue }
+            if let slot = localSlot, d.keys[slot] != localKey.bytes { continue }
+            if let c = candidate, c != d { continue }
+            guard let keys = try? SessionKeys(descriptor: d, signer: localSlot == nil ? nil : signer) else { continue }
+            var s = LockstepSession<Input>(configuration: configuration, role: role, keys: keys)
+            _ = s.update(now: now)
+            session = s
+            startedAt = now
+            for (slot, k) in d.keys.enumerated() { slotOf[PeerKey(bytes: k)] = slot }
+            events.append(.started)
+            return [.protect(d.keys.map { PeerKey(bytes: $0) }.filter { $0 != localKey })]
+        }
+        return []
+    }
+
+    // MARK: Running
+
+    mutating func send(_ frame: [UInt8], now: Duration) -> [SessionAction] {
+        guard !frame.isEmpty else { return [] }
+        lastSent = now
+        return [.broadcast(frame)]
+    }
+
+    mutating func afterChange(now: Duration) -> [SessionAction] {
+        events += session?.takeEvents() ?? []
+        return []
+    }
+
+    mutating func chooseInputDelay(now: Duration) {
+        guard autoInputDelay, !autoDelayDone, let s = session, let at = startedAt, now - at >= .seconds(1) else { return }
+        autoDelayDone = true
+        // Only the lowest active slot asks, so there is one request; everyone switches at the
+        // same tick when it is applied.
+        guard let slot = localSlot, s.activeSlots.first == slot else { return }
+        let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
+        let delay = InputDelay.ticks(forOneWay: worst / 2 + .milliseconds(4), tickRate: configuration.tickRate)
+        if delay != s.inputDelay { try? session!.requestInputDelay(delay) }
+    }
+
+    /// `t` rounded up to a whole microsecond, so a driver whose clock has coarser steps than a
+    /// `Duration` wakes at or after it, never a hair before (and then again and again).
+    static func wholeMicroseconds(_ t: Duration) -> Duration {
+        let c = t.components
+        return .microseconds(c.seconds * 1_000_000 + (c.attoseconds + 999_999_999_999) / 1_000_000_000_000)
+    }
+
+    /// How long an input may stay unacknowledged by `slot` before it is resent: one and a half
+    /// link round trips plus a millisecond (the frame that acknowledges it may be in flight).
+    func repairDelay(_ slot: Int) -> Duration {
+        let rtt = linkRTT[slot] ?? .milliseconds(20)
+        return max(.milliseconds(1), rtt + rtt / 2 + .milliseconds(1))
+    }
+
+    /// How long a slot may lag the newest inputs before we call it a loss: half a link round
+    /// trip (frames of one tick can arrive that far apart) plus a millisecond.
+    func gapWait(_ slot: Int) -> Duration {
+        (linkRTT[slot] ?? .milliseconds(2)) / 2 + .milliseconds(1)
+    }
+
+    /// Loss repair at the speed of the network (see the type's documentation).
+    mutating func repair(after slot: Int?, now: Duration) -> [SessionAction] {
+        guard let s = session, localSlot != nil, s.halted == nil else { return [] }
+        if now - extraWindowStart >= frameInterval { extraWindowStart = now; extraSent = 0 }
+        guard extraSent < 4 else { return [] }
+        let active = s.activeSlots.filter { $0 != localSlot } // our own inputs lead by design
+        let held = active.map { s.heldInputs(of: $0) }
+        if let newest = held.max() {
+            for (i, slot) in active.enumerated() {
+                guard held[i] < newest else { gapSince[slot] = nil; continue }
+                if gapSince[slot]?.held != held[i] {
+                    gapSince[slot] = (held[i], now)
+                    // Checked again when a frame in flight would have arrived.
+                    if wakeups.count < 16 { wakeups.append(Self.wholeMicroseconds(now + gapWait(slot))) }
+                    continue
+                }
+                guard let since = gapSince[slot], now - since.at >= gapWait(slot) else { continue }
+                guard gapSignaled[slot].held != held[i] || now - gapSignaled[slot].at >= repairDelay(slot) else { continue }
+                gapSignaled[slot] = (held[i], now)
+                extraSent += 1
+                return send(session!.resendFrame(), now: now)
+            }
+        }
+        // Our own input overdue at `slot`, judged only on a fresh frame from it (its
+        // acknowledgements are as old as its last frame), resent at most once per repair delay.
+        guard let slot else { return [] }
+        let delay = repairDelay(slot)
+        guard now - lastFastResend[slot] >= delay else { return [] }
+        guard let overdue = sentAt.last(where: { now - $0.at >= delay }), s.acknowledged(by: slot) < overdue.tick else { return [] }
+        lastFastResend[slot] = now
+        extraSent += 1
+        return send(session!.resendFrame(), now: now)
+    }
+}
+
+/// The input delay that hides a one-way latency: the latency in frames, rounded up, plus two
+/// frames in which a lost frame is repaired by the next one (at most 32).
+public enum InputDelay {
+    public static func ticks(forOneWay latency: Duration, tickRate: Int) -> Int {
+        let frameNs = 1_000_000_000 / Int64(tickRate)
+        let c = latency.components
+        let ns = c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+        return min(32, Int((ns + frameNs - 1) / frameNs) + 2)
+    }
+}

@@ -1,0 +1,47 @@
+import MeshstepLockstep
+import MeshstepWire
+
+/// The session's lobby messages, flooded over the mesh beside the frames (the first byte tells
+/// them apart; docs/PROTOCOL.md, Appendix C):
+/// - claim: `u8 type=5 | u8 slot | u32 configuration digest` (claims mode only);
+/// - hello: `u8 type=4 | u8 slot | lengthPrefixed(descriptor) | 64-byte Ed25519 signature over
+///   the descriptor's acceptance bytes` by the key the descriptor gives `slot`.
+public enum SessionWire {
+    public static let frame: UInt8 = 3
+    public static let hello: UInt8 = 4
+    public static let claim: UInt8 = 5
+
+    public static func encodeClaim(slot: Int, digest: UInt32) -> [UInt8] {
+        var w = ByteWriter(capacity: 6)
+        w.u8(claim); w.u8(UInt8(slot)); w.u32(digest)
+        return w.bytes
+    }
+
+    public static func decodeClaim(_ bytes: [UInt8]) throws(WireError) -> (slot: Int, digest: UInt32) {
+        var r = ByteReader(bytes)
+        guard try r.u8() == claim else { throw .invalidValue(field: "claim.type") }
+        let slot = Int(try r.u8())
+        let digest = try r.u32()
+        try r.expectEnd()
+        return (slot, digest)
+    }
+
+    public static func encodeHello(slot: Int, descriptor: SessionDescriptor, signature: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: 128 + descriptor.players * 32)
+        w.u8(hello); w.u8(UInt8(slot))
+        w.lengthPrefixed(descriptor.encode())
+        w.raw(signature)
+        return w.bytes
+    }
+
+    public static func decodeHello(_ bytes: [UInt8]) throws(WireError) -> (slot: Int, descriptor: SessionDescriptor, signature: [UInt8]) {
+        var r = ByteReader(bytes)
+        guard try r.u8() == hello else { throw .invalidValue(field: "hello.type") }
+        let slot = Int(try r.u8())
+        let d = try SessionDescriptor.decode(try r.lengthPrefixed(field: "hello.descriptor", limit: 2200))
+        let sig = try r.raw(64)
+        try r.expectEnd()
+        guard slot < d.players else { throw .invalidValue(field: "hello.slot") }
+        return (slot, d, sig)
+    }
+}

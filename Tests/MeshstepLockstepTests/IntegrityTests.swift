@@ -1,0 +1,226 @@
+import Testing
+import Foundation
+import MeshstepBots
+@testable import MeshstepLockstep
+@testable import MeshstepSession
+import MeshstepWire
+
+/// Two or more in-memory sessions with real generated keys, frames passed by hand.
+private func sessions(_ n: Int, delay: Int = 2, configure: (LockstepConfiguration) -> LockstepConfiguration = { $0 }) throws
+    -> (sessions: [LockstepSession<Move>], descriptor: SessionDescriptor, signers: [@Sendable ([UInt8]) -> [UInt8]]) {
+    let config = configure(LockstepConfiguration(players: n).withInputDelay(delay).withChecksumInterval(10))
+    let g = SessionKeys.generated(configuration: config, seed: 42)
+    let s = try (0..<n).map { slot -> LockstepSession<Move> in
+        try config.startPlayer(slot: slot, keys: SessionKeys(descriptor: g.descriptor, signer: g.signers[slot]))
+    }
+    return (s, g.descriptor, g.signers)
+}
+
+@Suite("Session integrity: liars, bounds and stalls")
+struct IntegrityTests {
+    @Test("an ack far beyond what we sent is a named violation, costs no loop, and changes nothing")
+    func ackOverflow() throws {
+        var (s, _, _) = try sessions(2)
+        _ = s[0].submit(.neutral, now: .zero)
+        var f = try LockstepFrame<Move>.decode(s[1].submit(.neutral, now: .zero), players: 2)
+        f.acks = [Int(Int32.max) - 1, Int(Int32.max) - 1]
+        let clock = ContinuousClock.now
+        let events = try s[0].receive(f.encode(), fromSlot: 1, now: .milliseconds(1))
+        #expect(ContinuousClock.now - clock < .seconds(1))
+        #expect(events.contains(.violation(slot: 1, .ackBeyondSent(ack: Int(Int32.max) - 1, sent: 2))))
+        #expect(s[0].acknowledged(by: 1) == 1) // still the initial value: inputDelay - 1
+    }
+
+    @Test("a certificate signed by one liar (junk for the rest) is rejected, names the sender, drops nobody")
+    func forgedCertificate() throws {
+        var (s, descriptor, signers) = try sessions(3)
+        let keys = try SessionKeys(descriptor: descriptor, signer: signers[2])
+        let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 1, tick: 0)])
+        let mine = keys.sign(change.signedBytes(session: keys.sessionHash))!
+        var f = try LockstepFrame<Move>.decode(s[2].submit(.neutral, now: .zero), players: 3)
+        f.certificates = [RosterCertificate(change: change, signatures: [
+            RosterSignature(slot: 0, signature: [UInt8](repeating: 7, count: 64)),
+            RosterSignature(slot: 2, signature: mine),
+        ])]
+        let events = try s[0].receive(f.encode(), fromSlot: 2, now: .milliseconds(1))
+        #expect(events.contains(.violation(slot: 2, .badSignature)))
+        #expect(s[0].epoch == 0 && s[0].activeSlots == [0, 1, 2])
+        // Alone, even with a valid signature, it is no quorum.
+        f.certificates = [RosterCertificate(change: change, signatures: [RosterSignature(slot: 2, signature: mine)])]
+        let again = try s[0].receive(f.encode(), fromSlot: 2, now: .milliseconds(2))
+        #expect(again.contains(.violation(slot: 2, .certificateWithoutQuorum(epoch: 1))))
+        #expect(s[0].epoch == 0 && s[1].halted == nil)
+    }
+
+    @Test("votes are evidence, not commands: a liar voting against everyone drops nobody and is named")
+    func lyingVotes() throws {
+        var (s, _, _) = try sessions(3)
+        var now = Duration.zero
+        var named = false
+        for k in 0..<200 {
+            now = .milliseconds(16 * k)
+            var frames: [(Int, [UInt8])] = []
+            for p in 0..<3 {
+                _ = s[p].update(now: now)
+                for _ in s[p].pollReady() { frames.append((p, s[p].submit(.neutral, now: now))) }
+            }
+            for (from, bytes) in frames {
+                var out = bytes
+                if from == 2 {
+                    var f = try LockstepFrame<Move>.decode(bytes, players: 3)
+                    f.votes = [(slot: 0, held: f.acks[0]), (slot: 1, held: f.acks[1])]
+                    out = f.encode()
+                }
+                for to in 0..<3 where to != from {
+                    let events = try s[to].receive(out, fromSlot: from, now: now)
+                    if to == 0, events.contains(where: { if case .violation(2, .voteAgainstLiveSlots) = $0 { true } else { false } }) { named = true }
+                }
+            }
+        }
+        #expect(named)
+        #expect(s.allSatisfy { $0.halted == nil && $0.activeSlots == [0, 1, 2] })
+        #expect(s[0].nextTick > 150)
+    }
+
+    @Test("a certificate dropping a slot from a tick already applied halts the peer instead of diverging")
+    func certificateBelowApplied() throws {
+        var (s, descriptor, signers) = try sessions(3, delay: 0)
+        // Everyone applies ticks 0..<20 together.
+        for k in 0..<20 {
+            let now = Duration.milliseconds(16 * k)
+            let frames = (0..<3).map { p in s[p].submit(.neutral, now: now) }
+            for to in 0..<3 { for from in 0..<3 where from != to { _ = try s[to].receive(frames[from], fromSlot: from, now: now) } }
+            for p in 0..<3 { _ = s[p].pollReady() }
+        }
+        #expect(s[0].nextTick == 20)
+        // Slots 1 and 2 (a quorum of 3) certify dropping slot 0 from tick 5, which slot 0 applied.
+        let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 0, tick: 5)])
+        let bytes = change.signedBytes(session: descriptor.hash)
+        var f = try LockstepFrame<Move>.decode(s[1].resendFrame(), players: 3)
+        f.certificates = [RosterCertificate(change: change, signatures: [1, 2].map { RosterSignature(slot: $0, signature: signers[$0](bytes)) })]
+        let events = try s[2].receive(f.encode(), fromSlot: 1, now: .seconds(1))
+        #expect(events.contains(.halted(.rosterChangeBelowApplied(slot: 0, tick: 5))))
+        let dropped = try s[0].receive(f.encode(), fromSlot: 1, now: .seconds(1))
+        #expect(dropped.contains(.halted(.droppedByPeers(tick: 5))))
+    }
+
+    @Test("a spectator whose every player was dropped halts, and catch-up is bounded per poll")
+    func spectatorBounds() throws {
+        let config = LockstepConfiguration(players: 2).withInputDelay(0).withChecksumInterval(10)
+        let g = SessionKeys.generated(configuration: config, seed: 3)
+        var players = try (0..<2).map { try config.startPlayer(slot: $0, keys: SessionKeys(descriptor: g.descriptor, signer: g.signers[$0]), input: Move.self) }
+        var spectator = try config.startSpectator(keys: SessionKeys(descriptor: g.descriptor, signer: nil), input: Move.self)
+        for k in 0..<60 {
+            let now = Duration.milliseconds(16 * k)
+            let frames = (0..<2).map { players[$0].submit(.neutral, now: now) }
+            _ = try players[0].receive(frames[1], fromSlot: 1, now: now)
+            _ = try players[1].receive(frames[0], fromSlot: 0, now: now)
+            for f in 0..<2 { _ = try spectator.receive(frames[f], fromSlot: f, now: now) }
+            for p in 0..<2 { _ = players[p].pollReady() }
+        }
+        #expect(spectator.pollReady(limit: 10).count == 10)
+        #expect(spectator.pollReady().count >= 40)
+        // A certificate that drops both players: the spectator has nothing left to follow.
+        let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 0, tick: 70), RosterChange.Drop(slot: 1, tick: 70)])
+        let bytes = change.signedBytes(session: g.descriptor.hash)
+        var f = try LockstepFrame<Move>.decode(players[0].resendFrame(), players: 2)
+        f.certificates = [RosterCertificate(change: change, signatures: (0..<2).map { RosterSignature(slot: $0, signature: g.signers[$0](bytes)) })]
+        _ = try spectator.receive(f.encode(), fromSlot: 0, now: .seconds(2))
+        let clock = ContinuousClock.now
+        _ = spectator.pollReady()
+        _ = spectator.pollReady()
+        #expect(spectator.halted == .rosterEmpty)
+        #expect(ContinuousClock.now - clock < .seconds(1))
+    }
+
+    @Test("a stall of the peer's own loop is nobody's silence: after 1.5 s away it accuses no one")
+    func ownStallIsNotSilence() throws {
+        var (s, _, _) = try sessions(3)
+        for k in 0..<30 {
+            let now = Duration.milliseconds(16 * k)
+            let frames = (0..<3).map { p in s[p].submit(.neutral, now: now) }
+            for to in 0..<3 { for from in 0..<3 where from != to { _ = try s[to].receive(frames[from], fromSlot: from, now: now) } }
+            for p in 0..<3 { _ = s[p].update(now: now); _ = s[p].pollReady() }
+        }
+        // Peer 0's process stops for 2.5 s (longer than the disconnect timeout); the others' frames
+        // wait in its socket. When it runs again it must not vote against anyone.
+        let events = s[0].update(now: .milliseconds(480 + 2500))
+        #expect(!events.contains { if case .dropProposed = $0 { true } else { false } })
+        #expect(s[0].halted == nil)
+    }
+
+    @Test("the lobby: a known roster starts when every player's signed hello is held; foreign frames are ignored")
+    func lobbyKnownRoster() throws {
+        let config = LockstepConfiguration(players: 2)
+        let g = SessionKeys.generated(configuration: config, seed: 9)
+        let keys = g.descriptor.keys.map { PeerKey(bytes: $0) }
+        var e = try (0..<2).map { i in
+            try SessionEndpoint<Move>(configuration: config, role: .player(i), localKey: keys[i], roster: .known(g.descriptor), signer: g.signers[i])
+        }
+        let hello0 = e[0].tick(now: .zero), hello1 = e[1].tick(now: .zero)
+        #expect(!e[0].started)
+        for case let .broadcast(p) in hello1 { _ = e[0].receive(p, from: keys[1], now: .milliseconds(1)) }
+        for case let .broadcast(p) in hello0 { _ = e[1].receive(p, from: keys[0], now: .milliseconds(1)) }
+        #expect(e[0].started && e[1].started)
+        #expect(e[0].takeEvents().contains(.started))
+        // A hello for slot 1 from another key changes nothing; frames from it are counted, ignored.
+        let stranger = PeerKey(bytes: [UInt8](repeating: 9, count: 32))
+        let frame = e[1].submit(.neutral, now: .milliseconds(2))
+        for case let .broadcast(p) in frame { _ = e[0].receive(p, from: stranger, now: .milliseconds(3)) }
+        #expect(e[0].foreignFrames == 1)
+    }
+
+    @Test("the lobby: two keys claiming one slot is a clear error for everyone and nobody starts")
+    func lobbyContestedSlot() throws {
+        let config = LockstepConfiguration(players: 2)
+        let g = SessionKeys.generated(configuration: config, seed: 10)
+        let keys = g.descriptor.keys.map { PeerKey(bytes: $0) }
+        let impostor = PeerKey(bytes: SessionKeys.generated(configuration: config, seed: 11).descriptor.keys[1])
+        var e0 = try SessionEndpoint<Move>(configuration: config, role: .player(0), localKey: keys[0],
+                                           roster: .claimed(name: "m", gameSeed: 1), signer: g.signers[0])
+        _ = e0.receive(SessionWire.encodeClaim(slot: 1, digest: config.digest), from: keys[1], now: .zero)
+        _ = e0.receive(SessionWire.encodeClaim(slot: 1, digest: config.digest), from: impostor, now: .zero)
+        let errors = e0.takeErrors()
+        #expect(errors.contains { if case .slotContested(1, let k) = $0 { k.count == 2 } else { false } })
+        _ = e0.tick(now: .seconds(1))
+        #expect(!e0.started)
+    }
+}
+
+@Suite("Attackers and stalls over the simulated mesh")
+struct AttackScenarioTests {
+    @Test("a lying player (the highest slot) cannot drop, halt or desync the honest players, and is named",
+          arguments: [SessionAttack.forgedDecision, .lyingVotes, .ackOverflow, .dropAll, .slotClaim])
+    func attack(_ kind: SessionAttack) throws {
+        var scenario = BotsScenario(players: 5, ticks: 600, loss: 0.05, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 11)
+        scenario.attack = kind
+        let r = try scenario.run()
+        #expect(r.attacker == 4)
+        #expect(r.honest_checksums_agree)
+        #expect(r.honest_dropped.isEmpty && r.honest_halted.isEmpty)
+        #expect(r.attacker_named == true)
+        #expect(r.ticks_completed == 600)
+    }
+
+    @Test("equivocation over direct links is not silent: the honest players report the desync")
+    func equivocation() throws {
+        var scenario = BotsScenario(players: 5, ticks: 300, loss: 0, latency: .milliseconds(30), jitter: .zero, seed: 11)
+        scenario.attack = .equivocate
+        let r = try scenario.run()
+        #expect(r.desyncs > 0)
+    }
+
+    @Test("a player whose process stalls 1.5 s is not dropped; after 5 s it is dropped and halts, the others finish")
+    func stalls() throws {
+        var short = BotsScenario(players: 5, ticks: 600, loss: 0, latency: .milliseconds(30), jitter: .zero, seed: 12)
+        short.stalls = [BotsStall(slot: 2, tick: 300, duration: .milliseconds(1500))]
+        let a = try short.run()
+        #expect(a.drops.isEmpty && a.halted.isEmpty && a.ticks_completed == 600 && a.checksums_agree)
+        var long = short
+        long.stalls = [BotsStall(slot: 2, tick: 300, duration: .seconds(5))]
+        let b = try long.run()
+        #expect(b.drops.map(\.slot) == [2] && b.drops_agree)
+        #expect(b.halted.map(\.slot) == [2])
+        #expect(b.ticks_completed == 600 && b.checksums_agree)
+    }
+}
