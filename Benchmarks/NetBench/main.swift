@@ -87,7 +87,7 @@ func relayThroughput(seconds: Double) throws -> (forwarded: Double, delivered: D
     // Keep A's event loop busy flooding in batches, leaving room for its other work.
     final class Flag: @unchecked Sendable { var stop = false }
     let flag = Flag()
-    func pump() {
+    @Sendable func pump() {
         guard !flag.stop else { return }
         for _ in 0..<32 { _ = try? a.broadcastOnLoop(payload) }
         a.eventLoop.execute { pump() }

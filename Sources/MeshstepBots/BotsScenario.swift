@@ -551,7 +551,8 @@ extension BotsScenario {
         let survivors = (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil && sessions[$0] != nil }
         let honest = (0..<players).filter { $0 != attackerSlot }
         let honestSurvivors = survivors.filter { $0 != attackerSlot }
-        let watchers = survivors + (players..<nodes)
+        // The liar's own view of the roster is its business: agreement is among honest peers.
+        let watchers = survivors.filter { $0 != attackerSlot } + (players..<nodes)
         // Input latency: submit of (slot, tick) until the last surviving peer confirmed it.
         var latencies: [Double] = []
         var lost = 0
@@ -565,10 +566,15 @@ extension BotsScenario {
         }
         latencies.sort()
         func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        // Nothing diverged: any two peers that computed a checksum for a tick computed the same.
-        let agree = checksums.values.allSatisfy { Set($0.compactMap { $0 }).count <= 1 }
+        // Nothing diverged: any two peers that computed a checksum for a tick while in the roster
+        // computed the same. A player dropped while cut off (or stalled) may apply a few ticks
+        // past its drop tick before the certificate reaches it; it halts then, and those ticks
+        // are not part of the game.
+        let ownDrop = (0..<nodes).map { p in p < players ? sessions[p]?.dropTick[p] ?? endpoints.compactMap({ $0.session?.dropTick[p] }).first : nil }
+        func inRoster(_ p: Int, _ tick: Int) -> Bool { ownDrop[p].map { tick < $0 } ?? true }
+        let agree = checksums.allSatisfy { tick, row in Set(row.indices.compactMap { inRoster($0, tick) ? row[$0] : nil }).count <= 1 }
         let honestPeers = honest + Array(players..<nodes)
-        let honestAgree = checksums.values.allSatisfy { row in Set(honestPeers.compactMap { row[$0] }).count <= 1 }
+        let honestAgree = checksums.allSatisfy { tick, row in Set(honestPeers.compactMap { inRoster($0, tick) ? row[$0] : nil }).count <= 1 }
         let bytes = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) } - bytesBefore
         let dropViews = watchers.map { p in
             (0..<players).compactMap { s in sessions[p]?.dropTick[s].map { DropReport(slot: s, tick: $0) } }

@@ -145,6 +145,10 @@ public struct FaultSweep: Sendable {
             // A crash or a stall on top of a partition can leave no side with a quorum.
             if !s.crashes.isEmpty || !s.stalls.isEmpty { excused.formUnion(0..<s.players) }
         }
+        // When the crashed and long-stalled players leave the rest without a quorum (slot 0 of
+        // two stalls, say), the rest halts by design.
+        let rest = (0..<s.players).filter { !excused.contains($0) }
+        if !RosterQuorum.holds(rest, of: Array(0..<s.players), liars: 0) { excused.formUnion(0..<s.players) }
         let lostDrop = r.honest_dropped.filter { !excused.contains($0) }
         let lostHalt = r.honest_halted.filter { !excused.contains($0) }
         if !lostDrop.isEmpty { causes.append("liveness: healthy player dropped") }

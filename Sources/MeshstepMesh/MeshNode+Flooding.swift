@@ -138,7 +138,10 @@ extension MeshNode {
             return
         case .tooOld:
             stats.stale += 1
-            penalize(peer, by: 2, now: now)
+            // A late copy of the sender's own message is what a fast origin on a lossy, jittery
+            // link produces (a repair that arrived after the window moved on): it costs us one
+            // window check. A relay replaying someone else's old traffic is penalized.
+            if m.origin != peer { penalize(peer, by: 2, now: now) }
             return
         case .new:
             break
@@ -295,8 +298,12 @@ extension MeshNode {
         entry.attempts += 1
         missing[ref] = entry
         neighbors[target]?.eager = true
+        neighbors[target]?.recentRefs.expect(ref)
         pendingGraft[target, default: []].append(ref)
-        schedule(.graft(ref), at: now + configuration.graftRetry)
+        // Retry no sooner than an answer can come back: on a long link a faster retry makes the
+        // announcer's answers arrive three times, which reads as a replay.
+        let rtt = Duration.nanoseconds(neighbors[target]?.srtt ?? 0)
+        schedule(.graft(ref), at: now + max(configuration.graftRetry, rtt + rtt / 2))
     }
 
     mutating func onGraft(_ refs: [MessageRef], from peer: PeerKey, now: MeshTime) {

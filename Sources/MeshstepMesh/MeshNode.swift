@@ -481,4 +481,18 @@ struct RecentRefs: Sendable {
         next = (next + 1) % ring.count
         return 1
     }
+
+    /// We asked this neighbor for `ref` (a Graft): its answer is not a replay. Each Graft
+    /// excuses one copy; a stalled announcer answering a queue of our Grafts at once sends
+    /// several.
+    mutating func expect(_ ref: MessageRef) {
+        if let c = counts[ref] {
+            counts[ref] = c - 1
+            return
+        }
+        if let old = ring[next] { counts[old] = nil }
+        ring[next] = ref
+        counts[ref] = -1
+        next = (next + 1) % ring.count
+    }
 }

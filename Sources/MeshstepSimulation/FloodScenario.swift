@@ -284,7 +284,7 @@ extension FloodScenario {
             duplicate_deliveries: duplicates, corrupt_deliveries: corrupt, lost: lost,
             datagrams: sim.datagramsSent, virtual_seconds: end.seconds,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
-        if let attackerIndex, let attacker {
+        if attackerIndex != nil, let attacker {
             report.attacker = attacker.rawValue
             report.honest_delivered_ratio = Double(honestDeliveries) / (Double(order.count) * Double(honest.count - 1))
             report.attack_rejected = attackRejected

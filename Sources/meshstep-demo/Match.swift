@@ -51,6 +51,7 @@ final class Match {
         // A replay that has run out is finished, not waiting for anyone.
         let ended = (transport as? ReplayTransport)?.finished == true && pending.isEmpty
         hud.waitingFrames = applied == 0 && !ended ? hud.waitingFrames + 1 : 0
+        if applied == 0, hud.halted == nil { hud.halted = transport.haltReason }
         hud.buffered = pending.count
         if game.tick % 15 == 0 || applied == 0 { hud.stats = transport.stats() }
         collectMessages()

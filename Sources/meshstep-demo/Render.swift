@@ -55,6 +55,8 @@ struct HUDModel {
     /// On-screen messages with their age in frames.
     var messages: [(text: String, age: Int)] = []
     var footer: String?
+    /// Why the session stopped for good: shown instead of "waiting for players".
+    var halted: String?
     /// A line shown at the bottom of the arena (the replay verdict), with its colour.
     var notice: (text: String, color: RGB)?
     /// How the local slot is labelled ("YOU"; "BOT 1" when a bot plays it headless).
@@ -164,6 +166,9 @@ final class Renderer {
         }
         if let notice = hud.notice {
             centered(notice.text, y: Layout.arenaY + Layout.arenaHeight - 40, scale: 2, color: notice.color)
+        } else if let halted = hud.halted {
+            centered("HALTED", y: Layout.arenaY + Layout.arenaHeight - 56, scale: 2, color: Theme.bad)
+            centered(halted, y: Layout.arenaY + Layout.arenaHeight - 32, scale: 1, color: Theme.bad)
         } else if hud.waitingFrames > 30 {
             centered("waiting for players... (\(hud.waitingFrames / 60) s)", y: Layout.arenaY + Layout.arenaHeight - 40, scale: 2, color: Theme.warn)
         }

@@ -52,6 +52,12 @@ protocol GameTransport: AnyObject {
     var kind: String { get }
     /// Leaves the match cleanly (tells the others).
     func shutdown()
+    /// Why the local session stopped for good, if it did (shown on screen).
+    var haltReason: String? { get }
+}
+
+extension GameTransport {
+    var haltReason: String? { nil }
 }
 
 /// The local player plus `bots` in-process peers, each a real `LockstepSession` with its own
@@ -260,6 +266,8 @@ final class MeshTransport: GameTransport {
 
     var nextInputTick: Int { me.withSession { $0.nextLocalTick } ?? 0 }
 
+    var haltReason: String? { me.halted?.description }
+
     func submit(_ input: TankInput) {
         guard !closed else { return }
         me.submit(input)
@@ -322,4 +330,8 @@ final class MeshTransport: GameTransport {
             }
         }
     }
+}
+
+extension LocalTransport {
+    var haltReason: String? { session.halted?.description }
 }

@@ -224,3 +224,20 @@ struct AttackScenarioTests {
         #expect(b.ticks_completed == 600 && b.checksums_agree)
     }
 }
+
+@Suite("Fault sweep")
+struct FaultSweepTests {
+    @Test("a seeded slice of the fault sweep: random players, loss, latency, crashes, partitions, stalls and liars; no safety violation")
+    func slice() throws {
+        let summary = try FaultSweep(runs: 12, seed: 2026, ticks: 240).run()
+        #expect(summary.runs == 12)
+        #expect(summary.safety_violations == 0, "\(summary.safety_runs.map(\.command))")
+    }
+
+    @Test("the sweep draws the same runs for the same seed")
+    func reproducible() {
+        let a = FaultSweep(runs: 50, seed: 7), b = FaultSweep(runs: 50, seed: 7)
+        #expect((0..<50).map { a.scenario($0).1 } == (0..<50).map { b.scenario($0).1 })
+        #expect((0..<50).map { a.scenario($0).1.command } != (0..<50).map { FaultSweep(runs: 50, seed: 8).scenario($0).1.command })
+    }
+}
