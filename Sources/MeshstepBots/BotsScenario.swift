@@ -281,6 +281,7 @@ extension BotsScenario {
         if attack != nil, players < 3 { throw MeshConfigurationError.invalidValue("--attacker needs at least 3 players (2 honest ones to compare)") }
         let started = ContinuousClock.now
         let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss, duplicate: duplicate))
+        defer { sim.stop() } // the scripts below capture the simulator: break the cycle
         let creds = try MeshCredentials(meshID: "bots", access: .password("bots"))
         let nodes = players + spectators
         for _ in 0..<players { try sim.addNode(credentials: creds, configuration: meshConfiguration()) }

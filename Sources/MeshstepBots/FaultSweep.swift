@@ -102,11 +102,11 @@ public struct FaultSweep: Sendable {
     }
 
     /// Runs every match whose index is `shard.k` modulo `shard.m`; `progress` sees each finished run.
-    public func run(shard: (k: Int, m: Int) = (0, 1), progress: ((Run) -> Void)? = nil) throws -> Summary {
+    public func run(shard: (k: Int, m: Int) = (0, 1), from: Int = 0, progress: ((Run) -> Void)? = nil) throws -> Summary {
         let started = ContinuousClock.now
         var ok = 0, safety: [Run] = [], liveness = 0
         var causes: [String: Int] = [:]
-        for i in stride(from: shard.k, to: runs, by: shard.m) {
+        for i in stride(from: shard.k, to: runs, by: shard.m) where i >= from {
             let (scenario, drawn) = scenario(i)
             var run = drawn
             let r = try scenario.run()
@@ -147,7 +147,9 @@ public struct FaultSweep: Sendable {
         }
         // When the crashed and long-stalled players leave the rest without a quorum (slot 0 of
         // two stalls, say), the rest halts by design.
-        let rest = (0..<s.players).filter { !excused.contains($0) }
+        // Liveness is promised while the honest, running, connected players form a quorum by
+        // themselves (docs/LOCKSTEP.md, fault model): a liar may withhold its signature.
+        let rest = (0..<s.players).filter { !excused.contains($0) && $0 != r.attacker }
         if !RosterQuorum.holds(rest, of: Array(0..<s.players), liars: 0) { excused.formUnion(0..<s.players) }
         let lostDrop = r.honest_dropped.filter { !excused.contains($0) }
         let lostHalt = r.honest_halted.filter { !excused.contains($0) }

@@ -802,7 +802,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// A frame with every input some peer has not acknowledged (at least the newest
     /// `redundancy`, at most 64, cut to `maxFrameBytes`), what we hold of everyone's inputs,
-    /// our proposals and decisions, and pending checksums.
+    /// our votes, endorsement and recent certificates, and pending checksums.
     mutating func frame() -> [UInt8] {
         frameSeq += 1
         let last = nextLocalTick - 1

@@ -133,6 +133,7 @@ extension FloodScenario {
         let config = meshConfiguration()
         let credentials = try MeshCredentials(meshID: "flood-sim", access: .password("correct horse"))
         let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss))
+        defer { sim.stop() } // observers and scripts capture the simulator: break the cycle
         let attackerIndex: Int? = attacker.map { _ in nodes - 1 }
         for i in 0..<nodes {
             var creds = credentials

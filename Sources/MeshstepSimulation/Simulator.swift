@@ -207,6 +207,16 @@ public final class MeshSimulator {
 
     // MARK: Scheduling
 
+    /// Drops every pending event, script and observer. Scripts and observers usually capture the
+    /// code that drives the simulator, and so the simulator itself: call this when a run is over,
+    /// or the whole simulation stays in memory.
+    public func stop() {
+        queue = Heap<Event>()
+        scripts = [:]
+        observer = Observer()
+        datagramHook = nil
+    }
+
     /// Runs `body` at virtual time `at`.
     public func at(_ time: MeshTime, _ body: @escaping (MeshSimulator) -> Void) {
         let id = nextScript

@@ -20,6 +20,7 @@ struct Sweep: ParsableCommand {
     @Option(help: "Sweep seed (each run's own seed derives from it and the run's index).") var seed: UInt64 = 1
     @Option(help: "Ticks per match.") var ticks: Int = 480
     @Option(help: "K/M: run only the runs whose index is K modulo M.") var shard: String?
+    @Option(help: "Skip the runs below this index (resume a sweep).") var from: Int = 0
     @Flag(help: "Print the summary as one JSON object (after the per-run lines).") var json = false
     @Flag(help: "Print only failing runs and the summary.") var quiet = false
 
@@ -41,7 +42,7 @@ struct Sweep: ParsableCommand {
     func run() throws {
         let (k, m) = try parsedShard()
         let quiet = self.quiet
-        let summary = try FaultSweep(runs: runs, seed: seed, ticks: ticks).run(shard: (k, m)) { run in
+        let summary = try FaultSweep(runs: runs, seed: seed, ticks: ticks).run(shard: (k, m), from: from) { run in
             guard !quiet || run.verdict != "ok" else { return }
             let causes = run.causes.isEmpty ? "" : " (" + run.causes.joined(separator: "; ") + ")"
             FileHandle.standardOutput.write(Data("run \(run.index): \(run.verdict)\(causes): \(run.command)\n".utf8)) // unbuffered
