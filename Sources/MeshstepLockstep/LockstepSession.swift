@@ -211,6 +211,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var endorsements: [Int: (change: RosterChange, signature: [UInt8])] = [:]
     /// Slots proven to have signed two changes for one epoch (ignored for the rest of the epoch).
     var equivocators: Set<Int> = []
+    /// The last certificate rejected: a liar repeating it costs no further verification.
+    var rejectedCertificate: RosterCertificate?
     /// Stops the session for good.
     public private(set) var halted: HaltReason?
 
@@ -661,6 +663,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// valid (signatures we already verified as endorsements are not checked again, so a forged
     /// certificate costs at most one verification before it is rejected).
     mutating func adoptIfValid(_ c: RosterCertificate, from sender: Int) -> [LockstepEvent] {
+        if c == rejectedCertificate { return [] }
         let roster = activeSlots
         let signers = c.signatures.map(\.slot)
         guard signers.allSatisfy(roster.contains), RosterQuorum.holds(signers, of: roster, liars: configuration.toleratedLiars) else {
@@ -670,6 +673,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for sig in c.signatures {
             if let known = endorsements[sig.slot], known.change == c.change, known.signature == sig.signature { continue }
             guard keys.verify(slot: sig.slot, signature: sig.signature, bytes: bytes) else {
+                rejectedCertificate = c
                 return [.violation(slot: sender, .badSignature)]
             }
         }

@@ -340,6 +340,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
               (try? d.validate(against: configuration)) != nil else { return [] }
         if case let .known(mine) = roster, mine != d { return [] }
         if case let .claimed(name, seed) = roster, d.name != name || d.gameSeed != seed || d.inputDelay != configuration.inputDelay { return [] }
+        // A player only tracks the descriptor it derived from the claims (hellos are repeated, so
+        // one that arrives early is heard again): a liar cannot fill the table with its own.
+        if localSlot != nil, d != candidate { return [] }
         let hash = d.hash
         if accepted[hash]?[h.slot] != nil { return [] }
         // Bounded: at most a few candidate descriptors are tracked.
