@@ -80,8 +80,9 @@ public struct BotsScenario: Sendable {
     public var duplicate: Double = 0
     public var seed: UInt64
     public var tickRate = 60
-    /// Input delay in ticks; nil chooses it from the link latency (one-way latency plus jitter,
-    /// in frames, plus two frames of margin for a lost frame's repair).
+    /// Input delay in ticks; nil chooses it from the link latency (two one-way trips of latency
+    /// plus jitter, since a tick waits for every peer's confirmation, plus half a frame, in
+    /// frames, plus two frames of margin for a lost frame's repair).
     public var inputDelay: Int?
     public var checksumInterval = 30
     public var disconnectTimeout: Duration = .seconds(2)
@@ -313,7 +314,8 @@ extension BotsScenario {
         }
         if spectators > 0 { sim.run(for: .seconds(5)) }
 
-        let inputDelay = self.inputDelay ?? Self.delay(forOneWay: latency + jitter, tickRate: tickRate)
+        // A tick is applied once every peer confirmed its inputs: two one-way trips.
+        let inputDelay = self.inputDelay ?? Self.delay(forOneWay: (latency + jitter) * 2 + .milliseconds(8), tickRate: tickRate)
         let config = LockstepConfiguration(players: players)
             .withTickRate(tickRate).withInputDelay(inputDelay).withChecksumInterval(checksumInterval)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))

@@ -28,12 +28,17 @@ public struct LockstepAdversary<Input: LockstepInput>: Sendable {
     public let slot: Int
     let keys: SessionKeys
     var lastEpoch = 0
+    /// The chain of the altered inputs the equivocator signs for its second audience.
+    var alteredChain: SlotChain
 
     /// - Parameter keys: the session's keys with the attacker's own signer.
     public init(attack: SessionAttack, slot: Int, keys: SessionKeys) {
         self.attack = attack
         self.slot = slot
         self.keys = keys
+        alteredChain = SlotChain(before: InputChain.genesis(session: keys.sessionHash, slot: slot), from: 0)
+        // The first ticks are neutral everywhere (nobody sends them).
+        for _ in 0..<keys.descriptor.inputDelay { alteredChain.append(InputChain.next(alteredChain.last, Input.neutral)) }
     }
 
     /// What to send in place of `payload`: each entry goes to the listed slots, or floods to
@@ -71,9 +76,19 @@ public struct LockstepAdversary<Input: LockstepInput>: Sendable {
             return [(payload, nil), (claimed.encode(), nil)]
         case .equivocate:
             // The lower half of the others gets the real inputs, the upper half altered ones.
+            // Both versions carry a valid statement: the attacker signs each history it tells.
             let half = others.count / 2
             var altered = f
-            altered.inputs = f.inputs.map(Self.alter)
+            let fixed = keys.descriptor.inputDelay
+            altered.inputs = f.inputs.enumerated().map { f.firstTick + $0.offset < fixed ? $0.element : Self.alter($0.element) }
+            for (i, input) in altered.inputs.enumerated() where f.firstTick + i == alteredChain.head + 1 {
+                alteredChain.append(InputChain.next(alteredChain.last, input))
+            }
+            let last = f.firstTick + f.inputs.count - 1
+            if !altered.inputs.isEmpty, let chain = alteredChain.value(at: last) {
+                altered.statement = keys.sign(InputChain.statementBytes(session: keys.sessionHash, slot: slot, tick: last, chain: chain))
+            }
+            if alteredChain.values.count > 1024 { alteredChain.trim(before: alteredChain.head - 256) }
             return [(payload, Array(others.prefix(half))), (altered.encode(), Array(others.dropFirst(half)))]
         }
     }

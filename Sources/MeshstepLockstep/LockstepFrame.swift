@@ -2,11 +2,11 @@ import MeshstepWire
 
 /// One lockstep frame as it travels inside a mesh message (docs/PROTOCOL.md, Appendix C).
 ///
-/// `u8 type=3 | u8 slot | u32 session digest | frameSeq | epoch | nextTick | acks | firstTick |
-/// inputs | controls | votes | endorsement | certificates | checksums`, integers as LEB128 varints
-/// unless sized.
+/// `u8 type=6 | u8 slot | u32 session digest | frameSeq | epoch | nextTick | acks | firstTick |
+/// inputs | controls | votes | endorsement | certificates | checksums | u8 flags | report? |
+/// statement? | dispute?`, integers as LEB128 varints unless sized.
 struct LockstepFrame<Input: LockstepInput>: Sendable {
-    static var type: UInt8 { 3 }
+    static var type: UInt8 { 6 }
     static var maxInputs: Int { 64 }
 
     var slot: Int
@@ -28,6 +28,11 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
     /// Certificates the sender adopted (echoed so every peer and spectator converges).
     var certificates: [RosterCertificate]
     var checksums: [(tick: Int, checksum: UInt64)]
+    /// The newest tick whose every input the sender holds, and its row digest (``InputChain``).
+    var report: (tick: Int, digest: ChainDigest)?
+    /// The sender's signature over its own chain at the frame's newest input.
+    var statement: [UInt8]?
+    var dispute: Dispute<Input>?
 
     func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 48 + acks.count * 2 + inputs.count * 4)
@@ -59,6 +64,10 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         for c in certificates { c.encode(into: &w) }
         w.varint(UInt64(checksums.count))
         for c in checksums { w.varint(UInt64(c.tick)); w.u64(c.checksum) }
+        w.u8((report != nil ? 1 : 0) | (statement != nil ? 2 : 0) | (dispute != nil ? 4 : 0))
+        if let report { w.varint(UInt64(report.tick + 1)); report.digest.write(into: &w) }
+        if let statement { w.raw(statement) }
+        dispute?.encode(into: &w)
         return w.bytes
     }
 
@@ -117,9 +126,16 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         for _ in 0..<(try r.count(field: "lockstep.checksums", limit: 8)) {
             checks.append((try r.count(field: "lockstep.checksumTick", limit: maxTick), try r.u64()))
         }
+        let flags = try r.u8()
+        guard flags & ~7 == 0 else { throw .invalidValue(field: "lockstep.flags") }
+        var report: (Int, ChainDigest)?
+        if flags & 1 != 0 { report = (try r.count(field: "lockstep.reportTick", limit: maxTick) - 1, try ChainDigest.read(from: &r)) }
+        guard flags & 2 == 0 || n > 0 else { throw .invalidValue(field: "lockstep.statement") }
+        let statement = flags & 2 != 0 ? try r.raw(64) : nil
+        let dispute = flags & 4 != 0 ? try Dispute<Input>.decode(from: &r, players: players) : nil
         try r.expectEnd()
         return LockstepFrame(slot: slot, digest: digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick, acks: acks,
                              firstTick: first, inputs: inputs, controls: controls, votes: votes, endorsement: endorsement,
-                             certificates: certificates, checksums: checks)
+                             certificates: certificates, checksums: checks, report: report, statement: statement, dispute: dispute)
     }
 }

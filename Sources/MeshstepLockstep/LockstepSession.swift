@@ -13,6 +13,9 @@ public enum HaltReason: Sendable, Equatable, CustomStringConvertible {
     case rosterChangeBelowApplied(slot: Int, tick: Int)
     /// Every slot of the roster has been dropped: there is no game left to follow.
     case rosterEmpty
+    /// A certified change drops `slot` from `tick`, but this peer knows two signed histories of
+    /// that slot that differ before `tick`: it cannot tell which one the others keep, so it stops.
+    case disputedInputs(slot: Int, tick: Int)
 
     public var description: String {
         switch self {
@@ -20,6 +23,7 @@ public enum HaltReason: Sendable, Equatable, CustomStringConvertible {
         case let .droppedByPeers(tick): "dropped by the other players at tick \(tick) (they did not hear from us in time)"
         case let .rosterChangeBelowApplied(slot, tick): "the others dropped slot \(slot) from tick \(tick), which this peer had already applied with its input"
         case .rosterEmpty: "every player has been dropped"
+        case let .disputedInputs(slot, tick): "slot \(slot) was dropped from tick \(tick), but its inputs before that tick are disputed"
         }
     }
 }
@@ -32,7 +36,9 @@ public enum LockstepEvent: Sendable, Equatable {
     case desync(tick: Int, slots: [Int], local: UInt64)
     /// A frame claimed a slot other than its signed origin's: dropped, never applied.
     case forgedInput(claimedSlot: Int, fromSlot: Int)
-    /// A slot sent two different inputs for one tick (the first one held is kept).
+    /// `slot` committed to two different input histories that first differ at `tick`: it sent
+    /// us two inputs for one tick, or another peer relayed its signed statement over inputs that
+    /// differ from the ones it sent us (proof). No peer applies the tick; the slot is voted out.
     case equivocation(slot: Int, tick: Int)
     /// A frame from a peer whose session parameters differ (``LockstepConfiguration/digest``).
     case configurationMismatch(slot: Int)
@@ -70,6 +76,9 @@ public enum ProtocolViolation: Sendable, Equatable, CustomStringConvertible {
     case voteAgainstLiveSlots([Int])
     /// A frame that does not decode.
     case malformedFrame
+    /// Its row digests have disagreed with ours since `tick` for a whole disconnect timeout,
+    /// and no dispute showed whose inputs differ (it may lie about its digests).
+    case rowDigestMismatch(tick: Int)
 
     public var description: String {
         switch self {
@@ -79,6 +88,7 @@ public enum ProtocolViolation: Sendable, Equatable, CustomStringConvertible {
         case let .certificateWithoutQuorum(epoch): "a roster certificate for epoch \(epoch) without a quorum of signers"
         case let .voteAgainstLiveSlots(slots): "votes to drop slots \(slots.map(String.init).joined(separator: ", ")), which we hear from"
         case .malformedFrame: "a frame that does not decode"
+        case let .rowDigestMismatch(tick): "its input history has disagreed with ours since tick \(tick)"
         }
     }
 }
@@ -135,6 +145,14 @@ public struct PlayerNetworkStats: Sendable, Equatable {
 /// ``RosterCertificate``; every survivor and spectator adopts it after checking the signatures and
 /// applies nil for the slot from the same tick. A certificate whose drop tick this peer already
 /// applied halts it (``HaltReason/rosterChangeBelowApplied(slot:tick:)``) rather than diverge.
+///
+/// **Input agreement.** A tick is applied only when every other active player reported the same
+/// row digest for it (a SHA-256 chain over every slot's inputs), so a player that tells peers
+/// different inputs stops them all before the tick instead of splitting them. Each frame carries
+/// the sender's signed statement over its own input chain; peers whose digests disagree relay
+/// their copies in a dispute, and a copy with a valid statement that differs from ours proves the
+/// equivocation (``LockstepEvent/equivocation(slot:tick:)``): the slot is voted out and dropped
+/// from the first tick where the histories differ.
 ///
 /// **No split brain.** A peer whose unsuspected slots cannot form a quorum halts with
 /// ``HaltReason/lostMajority(reachable:roster:)``; two quorums always share an honest signer.
@@ -216,6 +234,29 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Stops the session for good.
     public private(set) var halted: HaltReason?
 
+    // Input agreement (InputAgreement.swift).
+    /// Every slot's input chain over the recent ticks.
+    var chains: [SlotChain]
+    /// `confirmedBy[s]`: the newest tick whose row digest `s` reported equal to ours.
+    var confirmedBy: [Int]
+    /// Row reports we cannot check yet (we lack rows), per slot, oldest first (at most 16).
+    var pendingReports: [[(tick: Int, digest: ChainDigest)]]
+    /// Since when `s`'s row digests disagree with ours, and from which tick.
+    var mismatchSince: [(at: Duration, tick: Int)?]
+    /// Statements received: `statements[s][tick]` is `s`'s signature over its chain at `tick`.
+    var statements: [[Int: [UInt8]]]
+    /// Our statement for our newest input.
+    var ownStatement: (tick: Int, signature: [UInt8])?
+    /// Frames that still carry a dispute section, and the slot the next one starts with.
+    var disputeSends = 0
+    var disputeCursor = 0
+    /// When a dispute from each sender was last examined (each costs signature checks).
+    var lastDisputeFrom: [Duration?]
+    /// Slots proven to have committed to two input histories.
+    public private(set) var provenEquivocators: Set<Int> = []
+    /// The first tick where a history another peer relayed differs from ours, per slot.
+    var conflictTick: [Int?]
+
     // Liveness, time sync and stats.
     var now: Duration = .zero
     var lastHeard: [Duration?]
@@ -293,6 +334,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         rateWindow = Array(repeating: (.zero, 0, 0), count: players)
         repaired = Array(repeating: 0, count: players)
         roundTrip = Array(repeating: nil, count: players)
+        chains = (0..<players).map { SlotChain(before: InputChain.genesis(session: keys.sessionHash, slot: $0), from: 0) }
+        confirmedBy = Array(repeating: c.inputDelay - 1, count: players)
+        pendingReports = Array(repeating: [], count: players)
+        mismatchSince = Array(repeating: nil, count: players)
+        statements = Array(repeating: [:], count: players)
+        lastDisputeFrom = Array(repeating: nil, count: players)
+        conflictTick = Array(repeating: nil, count: players)
+        advanceChains()
     }
 
     // MARK: Driving the session
@@ -367,6 +416,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // A dropped slot's inputs before its drop tick are still needed by survivors that
             // missed them (repaired copies of its old frames arrive through the mesh).
             for (i, input) in f.inputs.enumerated() { _ = store(input, slot: slot, tick: f.firstTick + i) }
+            advanceChains()
+            events += checkReports()
             return events
         }
 
@@ -395,7 +446,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
             // It holds inputs we sent after suspecting it: it is alive, the vote is withdrawn
             // (unless we already signed a change dropping it).
-            if votes[slot] != nil, acked[slot] > voteAck[slot], endorsed?.change.drops.contains(where: { $0.slot == slot }) != true {
+            if votes[slot] != nil, acked[slot] > voteAck[slot], !provenEquivocators.contains(slot),
+               endorsed?.change.drops.contains(where: { $0.slot == slot }) != true {
                 votes[slot] = nil
                 votedAt = nil
                 events.append(.peerResumed(slot: slot))
@@ -410,10 +462,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             switch store(input, slot: slot, tick: tick) {
             // Stored from a frame whose newest input is later: its own frame was lost.
             case .stored: if tick < last { repaired[slot] += 1 }
-            case .conflict: events.append(.equivocation(slot: slot, tick: tick))
+            // It sent us two inputs for one tick (the link proves both came from it).
+            case .conflict: events += convict(slot, tick: tick, relayedBy: nil)
             case .duplicate, .outOfRange: break
             }
         }
+        if let statement = f.statement, last < horizon, last >= nextTick, statements[slot].count < 512 {
+            statements[slot][last] = statement
+        }
+        advanceChains()
         for c in f.controls where c.tick >= nextTick && c.tick < horizon && c.tick >= f.firstTick && c.tick <= last {
             if !controls[slot].contains(where: { $0.tick == c.tick }) { controls[slot].append(c) }
         }
@@ -434,8 +491,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 events += judgeVotes(of: slot)
             }
             if let e = f.endorsement, e.change.epoch == epoch + 1 { events += noteEndorsement(e, from: slot) }
-            events += coordinate()
+            if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon {
+                if pendingReports[slot].count >= 16 { pendingReports[slot].removeFirst() }
+                pendingReports[slot].append(r)
+            }
+            if let d = f.dispute { events += examine(d, from: slot) }
         }
+        events += checkReports()
+        if f.epoch == epoch { events += coordinate() }
         return events
     }
 
@@ -450,6 +513,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if let v = votedAt { votedAt = v + excess }
             if let q = quorumLostSince { quorumLostSince = q + excess }
             for s in 0..<players { liveVotesSince[s] = liveVotesSince[s].map { $0 + excess } }
+            for s in 0..<players { mismatchSince[s] = mismatchSince[s].map { ($0.at + excess, $0.tick) } }
         }
         lastUpdate = max(lastUpdate ?? now, now)
         advanceClock(now)
@@ -462,6 +526,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 events.append(.peerSilent(slot: s))
             }
             if silence >= configuration.disconnectTimeout, votes[s] == nil { events += vote(s) }
+            // Its digests disagree with ours and no dispute showed an equivocator: it may lie
+            // about its digests, and it holds everyone back. Evidence, like a silence.
+            if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil {
+                events.append(.violation(slot: s, .rowDigestMismatch(tick: m.tick)))
+                events += vote(s)
+            }
         }
         events += coordinate()
         return events
@@ -474,7 +544,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         var ready: [(Int, [Input?])] = []
         let freeze = freezeLimit
         if halted == nil, dropTick.allSatisfy({ $0 != nil }) { pendingEvents += halt(.rosterEmpty) }
-        while halted == nil, ready.count < limit, nextTick <= freeze, let row = row(nextTick) {
+        let agreed = agreedThrough
+        while halted == nil, ready.count < limit, nextTick <= freeze, nextTick <= agreed, let row = row(nextTick) {
             ready.append((nextTick, row))
             applyControls(at: nextTick)
             nextTick += 1
@@ -590,6 +661,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard agreed || waited else { return events }
         var drops: [RosterChange.Drop] = []
         for g in gone {
+            if let t = conflictTick[g] {
+                // An equivocator leaves at the first tick where the histories differ: nobody
+                // applied it (the rows disagreed), and every row before it is agreed.
+                drops.append(RosterChange.Drop(slot: g, tick: max(t, nextTick)))
+                continue
+            }
             let mine = heldThrough(g)
             // Hold what the others claim to hold before cutting it off (the mesh repairs it from
             // them); claims we cannot obtain within the grace are not counted.
@@ -620,6 +697,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             let dropped = Set(c.drops.map(\.slot))
             guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
             guard c.drops.allSatisfy({ votes[$0.slot] != nil && $0.slot != localSlot && $0.tick >= nextTick }) else { continue }
+            // Never past a tick where we know the slot's histories differ.
+            guard c.drops.allSatisfy({ d in conflictTick[d.slot].map { d.tick <= $0 } ?? true }) else { continue }
             return endorse(c)
         }
         return []
@@ -692,8 +771,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 events += halt(.droppedByPeers(tick: drop.tick))
             } else if drop.tick < nextTick {
                 events += halt(.rosterChangeBelowApplied(slot: drop.slot, tick: drop.tick))
+            } else if let t = conflictTick[drop.slot], t < drop.tick {
+                events += halt(.disputedInputs(slot: drop.slot, tick: t))
             }
             dropTick[drop.slot] = drop.tick
+            // The slot's chain ends before its drop tick; rows from there on changed, so every
+            // digest reported about them is void.
+            var chain = chains[drop.slot]
+            if chain.head >= drop.tick { chain.values.removeLast(min(chain.values.count, chain.head - drop.tick + 1)) }
+            chains[drop.slot] = chain
+            for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], drop.tick - 1) }
             votes[drop.slot] = nil
             for p in 0..<players { peerVotes[p][drop.slot] = nil }
             events.append(.dropped(slot: drop.slot, tick: drop.tick))
@@ -701,6 +788,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         endorsed = nil
         endorsements = [:]
         equivocators = []
+        pendingReports = Array(repeating: [], count: players)
+        mismatchSince = Array(repeating: nil, count: players)
         votedAt = votes.contains(where: { $0 != nil }) ? now : nil
         // Votes seen in the old epoch are void; current ones are re-sent with the new epoch.
         for p in 0..<players { peerEpoch[p] = min(peerEpoch[p], epoch - 1) }
@@ -761,6 +850,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             nextLocalTick += 1
         }
         delayFill = 0
+        advanceChains()
     }
 
     mutating func applyControls(at tick: Int) {
@@ -802,6 +892,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         remoteChecksums = remoteChecksums.filter { $0.key >= nextTick - 600 }
         reportedDesyncs = reportedDesyncs.filter { $0.key >= nextTick - 600 }
         submitTimes = submitTimes.filter { $0.key >= base }
+        for s in 0..<players {
+            chains[s].trim(before: nextTick - 64)
+            statements[s] = statements[s].filter { $0.key >= nextTick - 64 }
+        }
     }
 
     /// A frame with every input some peer has not acknowledged (at least the newest
@@ -821,15 +915,168 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         if certificateSends > 0 { certificateSends -= 1 }
         for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
         pendingChecksums.removeAll { $0.sendsLeft <= 0 }
+        let head = rowHead
+        if head >= 0, head < Int.max, let digest = rowDigest(head) { f.report = (head, digest) }
+        if last >= first, let statement = statement(at: last) { f.statement = statement }
+        var bytes: [UInt8]
         while true {
             f.firstTick = first
             f.inputs = last >= first ? (first...last).map { input(slot: localSlot, tick: $0) ?? .neutral } : []
             f.controls = controls[localSlot].filter { $0.tick >= first && $0.tick <= last }
-            let bytes = f.encode()
+            if f.inputs.isEmpty { f.statement = nil }
+            bytes = f.encode()
             // Too big: drop the oldest inputs (the newest reach everyone fastest).
-            if bytes.count <= configuration.maxFrameBytes || first >= last { return bytes }
+            if bytes.count <= configuration.maxFrameBytes || first >= last { break }
             first += max(1, (last - first) / 4)
         }
+        guard disputeSends > 0 else { return bytes }
+        disputeSends -= 1
+        // Our histories of every slot from our last applied tick, each with the slot's own
+        // statement, as many as fit; the next frames go on from where this one stopped.
+        var dispute = Dispute<Input>(base: nextTick - 1, entries: [])
+        let start = disputeCursor
+        for k in 0..<players {
+            let s = (start + k) % players
+            guard dropTick[s] == nil, let entry = disputeEntry(slot: s, base: dispute.base) else { continue }
+            var trial = f
+            trial.dispute = Dispute(base: dispute.base, entries: (dispute.entries + [entry]).sorted { $0.slot < $1.slot })
+            let encoded = trial.encode()
+            guard encoded.count <= configuration.maxFrameBytes else { disputeCursor = s; break }
+            dispute = trial.dispute!
+            bytes = encoded
+            disputeCursor = (s + 1) % players
+        }
+        return bytes
+    }
+
+    // MARK: Input agreement
+
+    /// Extends every slot's chain over the inputs now held contiguously.
+    mutating func advanceChains() {
+        for s in 0..<players {
+            let stop = dropTick[s].map { $0 - 1 } ?? Int.max
+            var chain = chains[s]
+            while chain.head < stop, let input = input(slot: s, tick: chain.head + 1) {
+                chain.append(InputChain.next(chain.last, input))
+            }
+            chains[s] = chain
+        }
+    }
+
+    /// The newest tick whose every input this peer holds (its row digest can be computed).
+    var rowHead: Int {
+        var head = Int.max
+        for s in 0..<players {
+            if let d = dropTick[s], chains[s].head >= d - 1 { continue }
+            head = min(head, chains[s].head)
+        }
+        return head
+    }
+
+    func rowDigest(_ tick: Int) -> ChainDigest? {
+        var values: [ChainDigest] = []
+        values.reserveCapacity(players)
+        for s in 0..<players {
+            let t = dropTick[s].map { min(tick, $0 - 1) } ?? tick
+            guard let v = chains[s].value(at: t) else { return nil }
+            values.append(v)
+        }
+        return InputChain.row(values)
+    }
+
+    /// Ticks every other active player confirmed holding with the same inputs as ours: nothing
+    /// past it is applied, so an equivocating player can never make two honest peers apply
+    /// different inputs.
+    var agreedThrough: Int {
+        var m = Int.max
+        for s in 0..<players where s != localSlot && dropTick[s] == nil { m = min(m, confirmedBy[s]) }
+        return m
+    }
+
+    /// Our signature over our own chain at `tick` (one signature per new tick).
+    mutating func statement(at tick: Int) -> [UInt8]? {
+        guard localSlot >= 0 else { return nil }
+        if let own = ownStatement, own.tick == tick { return own.signature }
+        guard let chain = chains[localSlot].value(at: tick),
+              let signature = keys.sign(InputChain.statementBytes(session: keys.sessionHash, slot: localSlot, tick: tick, chain: chain)) else { return nil }
+        ownStatement = (tick, signature)
+        return signature
+    }
+
+    /// Compares the row reports we can now check with our own rows.
+    mutating func checkReports() -> [LockstepEvent] {
+        let head = rowHead
+        for s in 0..<players where !pendingReports[s].isEmpty {
+            var keep: [(tick: Int, digest: ChainDigest)] = []
+            for r in pendingReports[s] {
+                guard r.tick > confirmedBy[s] else { continue }
+                guard r.tick <= head else { keep.append(r); continue }
+                guard let ours = rowDigest(r.tick) else { continue }
+                if ours == r.digest {
+                    confirmedBy[s] = r.tick
+                    mismatchSince[s] = nil
+                } else if mismatchSince[s] == nil {
+                    // Someone's inputs differ between us: show ours, with their statements.
+                    mismatchSince[s] = (now, r.tick)
+                    disputeSends = max(disputeSends, 4 * players)
+                } else {
+                    disputeSends = max(disputeSends, players)
+                }
+            }
+            pendingReports[s] = keep
+        }
+        return []
+    }
+
+    /// Our history of `slot` after `base` (at most ``Dispute/maxInputs``), ending at an input
+    /// for which we hold the slot's statement.
+    mutating func disputeEntry(slot s: Int, base: Int) -> DisputeEntry<Input>? {
+        let end = min(chains[s].head, base + Dispute<Input>.maxInputs)
+        guard end > base else { return nil }
+        for e in stride(from: end, to: base, by: -1) {
+            let signature = s == localSlot ? statement(at: e) : statements[s][e]
+            guard let signature else { continue }
+            let inputs = (base + 1...e).compactMap { input(slot: s, tick: $0) }
+            guard inputs.count == e - base else { return nil }
+            return DisputeEntry(slot: s, inputs: inputs, signature: signature)
+        }
+        return nil
+    }
+
+    /// A dispute from `sender`: any relayed history that differs from ours and carries a valid
+    /// statement of its slot proves that slot equivocated (the inputs we hold came from the slot
+    /// itself).
+    mutating func examine(_ d: Dispute<Input>, from sender: Int) -> [LockstepEvent] {
+        // Each examination may cost signature checks: one per sender per 50 ms.
+        if let last = lastDisputeFrom[sender], now - last < .milliseconds(50) { return [] }
+        lastDisputeFrom[sender] = now
+        var events: [LockstepEvent] = []
+        for e in d.entries where e.slot != localSlot && dropTick[e.slot] == nil {
+            guard var chain = chains[e.slot].value(at: d.base) else { continue }
+            var differs: Int?
+            for (i, input) in e.inputs.enumerated() {
+                let tick = d.base + 1 + i
+                guard let ours = self.input(slot: e.slot, tick: tick) else { break }
+                if ours != input { differs = tick; break }
+            }
+            guard let tick = differs else { continue }
+            for input in e.inputs { chain = InputChain.next(chain, input) }
+            let bytes = InputChain.statementBytes(session: keys.sessionHash, slot: e.slot, tick: d.base + e.inputs.count, chain: chain)
+            guard keys.verify(slot: e.slot, signature: e.signature, bytes: bytes) else { continue }
+            events += convict(e.slot, tick: tick, relayedBy: sender)
+        }
+        return events
+    }
+
+    /// `slot` committed to two histories first differing at `tick`: named once, voted out, and
+    /// (when another peer showed the other history) dropped from no later than that tick.
+    mutating func convict(_ slot: Int, tick: Int, relayedBy: Int?) -> [LockstepEvent] {
+        guard slot != localSlot, dropTick[slot] == nil else { return [] }
+        var events: [LockstepEvent] = []
+        if let relay = relayedBy, relay != slot { conflictTick[slot] = min(conflictTick[slot] ?? tick, tick) }
+        if provenEquivocators.insert(slot).inserted { events.append(.equivocation(slot: slot, tick: tick)) }
+        if localSlot >= 0, votes[slot] == nil { events += vote(slot) }
+        return events
     }
 
     mutating func compare(tick: Int) -> [LockstepEvent] {
@@ -917,7 +1164,7 @@ extension LockstepEvent: CustomStringConvertible {
         switch self {
         case let .desync(tick, slots, local): "desync at tick \(tick): slots \(slots.map(String.init).joined(separator: ", ")) disagree with our checksum \(local)"
         case let .forgedInput(claimed, from): "forged frame: slot \(from) claimed to be slot \(claimed) (ignored)"
-        case let .equivocation(slot, tick): "slot \(slot) sent two different inputs for tick \(tick) (the first is kept)"
+        case let .equivocation(slot, tick): "slot \(slot) sent different players different inputs (first at tick \(tick)): proven by its signatures, voting it out"
         case let .configurationMismatch(slot): "slot \(slot) runs different session parameters (players, tick rate or checksum interval): its frames are ignored"
         case let .peerSilent(slot): "waiting for slot \(slot): nothing heard"
         case let .peerResumed(slot): "slot \(slot) is back"

@@ -110,7 +110,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     ///   - localKey: this peer's mesh key (for a player, the key its slot is bound to).
     ///   - signer: signs with `localKey`'s private key (Ed25519); nil for a spectator.
     ///   - autoInputDelay: the lowest slot measures the link round trips for a second after the
-    ///     start and asks everyone for `ceil((maxRTT / 2 + 4 ms) / frame) + 2` ticks, at most 32.
+    ///     start and asks everyone for `ceil((maxRTT + frame / 2 + 4 ms) / frame) + 2` ticks, at most 32.
     ///   - startTimeout: how long to wait for every player before raising
     ///     ``SessionError/playersMissing(slots:seconds:)`` (again after every further timeout).
     public init(configuration: LockstepConfiguration, role: LockstepRole, localKey: PeerKey, roster: Roster,
@@ -395,7 +395,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // same tick when it is applied.
         guard let slot = localSlot, s.activeSlots.first == slot else { return }
         let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
-        let delay = InputDelay.ticks(forOneWay: worst / 2 + .milliseconds(4), tickRate: configuration.tickRate)
+        // An input is applied once every peer confirmed holding it: two one-way trips (about one
+        // round trip) plus up to a frame of the confirming peer's send cadence.
+        let delay = InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: configuration.tickRate)
         if delay != s.inputDelay { try? session!.requestInputDelay(delay) }
     }
 

@@ -162,7 +162,25 @@ final class LocalTransport: GameTransport {
     }
 
     /// Lets every bot apply what it can and answer with its next input, until nobody moves.
+    /// A tick is applied once every peer confirmed holding its inputs, and confirmations ride on
+    /// the next frames: when nobody moves, everyone repeats its newest frame once, and the bots
+    /// go on if that confirmed something.
     private func pumpBots() {
+        for round in 0..<4 {
+            guard pumpBotsOnce() || round == 0 else { break }
+            let mine = session.resendFrame()
+            for i in bots.indices { deliver(mine, from: 0, to: i) }
+            for i in bots.indices {
+                let frame = bots[i].session.resendFrame()
+                do { note(try session.receive(frame, fromSlot: i + 1)) } catch { events.append("rejected a frame from BOT \(i + 2): \(error)") }
+                for j in bots.indices where j != i { deliver(frame, from: i + 1, to: j) }
+            }
+        }
+    }
+
+    /// One pass of ``pumpBots()``; whether any bot applied a tick.
+    private func pumpBotsOnce() -> Bool {
+        var any = false
         var progress = true
         while progress {
             progress = false
@@ -179,7 +197,9 @@ final class LocalTransport: GameTransport {
                     for j in bots.indices where j != i { deliver(frame, from: slot, to: j) }
                 }
             }
+            any = any || progress
         }
+        return any
     }
 
     private func note(_ lockstepEvents: [LockstepEvent]) {

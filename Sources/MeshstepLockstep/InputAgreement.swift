@@ -1,0 +1,152 @@
+import Crypto
+import MeshstepWire
+
+/// A 16-byte digest (the first half of a SHA-256): what input chains and row reports carry.
+/// 128 bits keep a liar who chooses the inputs from finding two histories with one digest
+/// (a birthday search costs about 2^64 hashes).
+public struct ChainDigest: Sendable, Hashable, CustomStringConvertible {
+    public var high: UInt64
+    public var low: UInt64
+
+    init(high: UInt64, low: UInt64) { self.high = high; self.low = low }
+
+    init(sha256 bytes: [UInt8]) {
+        let d = Array(SHA256.hash(data: bytes))
+        high = d[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        low = d[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+    }
+
+    func write(into w: inout ByteWriter) { w.u64(high); w.u64(low) }
+
+    static func read(from r: inout ByteReader) throws(WireError) -> ChainDigest {
+        ChainDigest(high: try r.u64(), low: try r.u64())
+    }
+
+    public var description: String { String(high, radix: 16) }
+}
+
+/// The input history every peer must agree on before it applies a tick (docs/LOCKSTEP.md,
+/// "Input agreement"; docs/PROTOCOL.md, Appendix C).
+///
+/// - A slot's **chain** folds its inputs in tick order: `chain(-1) = H("meshstep-chain-v1" |
+///   session hash | u8 slot)`, `chain(t) = H(chain(t-1) | encoded input of t)`. A dropped slot's
+///   chain stops at the tick before its drop.
+/// - A **row digest** of tick `t` is `H("meshstep-row-v1" | chain_0(t) | ... | chain_n-1(t))`:
+///   two peers with one row digest hold the same inputs of every slot through `t`.
+/// - A **statement** is a player's Ed25519 signature over its own chain at the newest input of
+///   a frame: whoever relays it proves what that player committed to.
+enum InputChain {
+    static func genesis(session: [UInt8], slot: Int) -> ChainDigest {
+        ChainDigest(sha256: Array("meshstep-chain-v1".utf8) + session + [UInt8(slot)])
+    }
+
+    static func next<Input: LockstepInput>(_ previous: ChainDigest, _ input: Input) -> ChainDigest {
+        var w = ByteWriter(capacity: 24)
+        previous.write(into: &w)
+        input.encode(into: &w)
+        return ChainDigest(sha256: w.bytes)
+    }
+
+    static func row(_ chains: [ChainDigest]) -> ChainDigest {
+        var w = ByteWriter(capacity: 16 + chains.count * 16)
+        w.raw(Array("meshstep-row-v1".utf8))
+        for c in chains { c.write(into: &w) }
+        return ChainDigest(sha256: w.bytes)
+    }
+
+    /// `"meshstep-inputs-v1" | session hash (32) | u8 slot | u32 tick | chain (16)`.
+    static func statementBytes(session: [UInt8], slot: Int, tick: Int, chain: ChainDigest) -> [UInt8] {
+        var w = ByteWriter(capacity: 72)
+        w.raw(Array("meshstep-inputs-v1".utf8))
+        w.raw(session)
+        w.u8(UInt8(slot))
+        w.u32(UInt32(truncatingIfNeeded: tick))
+        chain.write(into: &w)
+        return w.bytes
+    }
+}
+
+/// A slot's chain values for recent ticks: `values[i]` is the chain through tick `from + i`.
+struct SlotChain: Sendable {
+    /// The chain through tick `from - 1`.
+    var before: ChainDigest
+    var from: Int
+    var values: [ChainDigest] = []
+
+    var head: Int { from + values.count - 1 }
+    var last: ChainDigest { values.last ?? before }
+
+    func value(at tick: Int) -> ChainDigest? {
+        if tick == from - 1 { return before }
+        let i = tick - from
+        return i >= 0 && i < values.count ? values[i] : nil
+    }
+
+    mutating func append(_ d: ChainDigest) { values.append(d) }
+
+    /// Forgets values before `tick` (keeping the one just before as the base).
+    mutating func trim(before tick: Int) {
+        // The newest value stays: a dropped slot's chain ends there for good.
+        let n = min(values.count - 1, tick - from)
+        guard n > 0 else { return }
+        before = values[n - 1]
+        values.removeFirst(n)
+        from += n
+    }
+}
+
+/// What a peer in a dispute relays: the inputs of one slot after the dispute's base tick, as it
+/// holds them, and that slot's own statement over the chain they end at.
+struct DisputeEntry<Input: LockstepInput>: Sendable {
+    var slot: Int
+    var inputs: [Input]
+    var signature: [UInt8]
+}
+
+/// A dispute section of a frame: sent while this peer's row digests disagree with someone's.
+struct Dispute<Input: LockstepInput>: Sendable {
+    /// The newest tick the sender applied: every peer that applied it holds the same rows
+    /// through it, so chains are compared from here.
+    var base: Int
+    var entries: [DisputeEntry<Input>]
+
+    static var maxInputs: Int { 16 }
+
+    func encode(into w: inout ByteWriter) {
+        w.varint(UInt64(base + 1))
+        w.varint(UInt64(entries.count))
+        for e in entries {
+            w.u8(UInt8(e.slot))
+            w.varint(UInt64(e.inputs.count))
+            for input in e.inputs {
+                var iw = ByteWriter(capacity: 8)
+                input.encode(into: &iw)
+                w.lengthPrefixed(iw.bytes)
+            }
+            w.raw(e.signature)
+        }
+    }
+
+    static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> Dispute {
+        let base = try r.count(field: "dispute.base", limit: Int(Int32.max)) - 1
+        let n = try r.count(field: "dispute.entries", limit: players)
+        var entries: [DisputeEntry<Input>] = []
+        var previous = -1
+        for _ in 0..<n {
+            let slot = Int(try r.u8())
+            guard slot < players, slot > previous else { throw .invalidValue(field: "dispute.slot") }
+            previous = slot
+            let count = try r.count(field: "dispute.inputs", limit: maxInputs)
+            guard count >= 1 else { throw .invalidValue(field: "dispute.inputs") }
+            var inputs: [Input] = []
+            for _ in 0..<count {
+                let body = try r.lengthPrefixed(field: "dispute.input", limit: 1024)
+                var ir = ByteReader(body)
+                inputs.append(try Input.decode(from: &ir))
+                try ir.expectEnd()
+            }
+            entries.append(DisputeEntry(slot: slot, inputs: inputs, signature: try r.raw(64)))
+        }
+        return Dispute(base: base, entries: entries)
+    }
+}
