@@ -80,9 +80,9 @@ public struct BotsScenario: Sendable {
     public var duplicate: Double = 0
     public var seed: UInt64
     public var tickRate = 60
-    /// Input delay in ticks; nil chooses it from the link latency (two one-way trips of latency
-    /// plus jitter, since a tick waits for every peer's confirmation, plus half a frame, in
-    /// frames, plus two frames of margin for a lost frame's repair).
+    /// Input delay in ticks; nil chooses it from the links: two one-way trips of latency plus
+    /// jitter and 8 ms (a tick waits for every peer's confirmation, sent at its next frame), in
+    /// frames, plus two frames of margin, plus one per started 10% of loss (repairs).
     public var inputDelay: Int?
     public var checksumInterval = 30
     public var disconnectTimeout: Duration = .seconds(2)
@@ -314,8 +314,10 @@ extension BotsScenario {
         }
         if spectators > 0 { sim.run(for: .seconds(5)) }
 
-        // A tick is applied once every peer confirmed its inputs: two one-way trips.
-        let inputDelay = self.inputDelay ?? Self.delay(forOneWay: (latency + jitter) * 2 + .milliseconds(8), tickRate: tickRate)
+        // A tick is applied once every peer confirmed its inputs: two one-way trips, and under
+        // loss a repair on either (a tick per 10% of loss).
+        let inputDelay = self.inputDelay ?? min(32, Self.delay(forOneWay: (latency + jitter) * 2 + .milliseconds(8), tickRate: tickRate)
+            + Int((loss * 10).rounded(.up)))
         let config = LockstepConfiguration(players: players)
             .withTickRate(tickRate).withInputDelay(inputDelay).withChecksumInterval(checksumInterval)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))

@@ -25,6 +25,9 @@ public final class RealtimeBot: @unchecked Sendable {
     public private(set) var finishedAt: UInt64?
     public var crashed = false
 
+    /// `MESHSTEP_DEBUG` set: every event is written to standard error as it is polled.
+    static let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
+
     public init(slot: Int, peer: LockstepPeer<TankInput>, seed: UInt64) {
         self.slot = slot
         self.peer = peer
@@ -38,7 +41,9 @@ public final class RealtimeBot: @unchecked Sendable {
         guard !crashed, applied < ticks, peer.halted == nil else { return }
         queue += peer.pollConfirmedTimed()
         for (t, at) in peer.takeSubmitTimes() { submittedAt[t] = at }
-        events += peer.pollEvents()
+        let new = peer.pollEvents()
+        if Self.debug { for e in new { FileHandle.standardError.write(Data("[frame \(k)] slot \(slot) tick \(applied): \(e)\n".utf8)) } }
+        events += new
         while applied <= k, applied < ticks, !queue.isEmpty {
             let r = queue.removeFirst()
             game.step(inputs: r.inputs)

@@ -110,7 +110,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     ///   - localKey: this peer's mesh key (for a player, the key its slot is bound to).
     ///   - signer: signs with `localKey`'s private key (Ed25519); nil for a spectator.
     ///   - autoInputDelay: the lowest slot measures the link round trips for a second after the
-    ///     start and asks everyone for `ceil((maxRTT + frame / 2 + 4 ms) / frame) + 2` ticks, at most 32.
+    ///     start and asks everyone for `ceil((maxRTT + frame / 2 + 4 ms) / frame) + 2` ticks plus one per
+    ///     started 10% of the worst measured frame loss, at most 32.
     ///   - startTimeout: how long to wait for every player before raising
     ///     ``SessionError/playersMissing(slots:seconds:)`` (again after every further timeout).
     public init(configuration: LockstepConfiguration, role: LockstepRole, localKey: PeerKey, roster: Roster,
@@ -397,7 +398,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
         // An input is applied once every peer confirmed holding it: two one-way trips (about one
         // round trip) plus up to a frame of the confirming peer's send cadence.
-        let delay = InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: configuration.tickRate)
+        // Under loss a repair on either trip: a tick per started 10% of the worst frame loss.
+        let loss = s.networkStats.map(\.loss).max() ?? 0
+        let delay = min(32, InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: configuration.tickRate)
+            + Int((loss * 10).rounded(.up)))
         if delay != s.inputDelay { try? session!.requestInputDelay(delay) }
     }
 

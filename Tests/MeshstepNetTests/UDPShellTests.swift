@@ -71,7 +71,9 @@ struct LockstepOverUDPTests {
         scenario.disconnectTimeout = .milliseconds(500)
         let r = try scenario.run()
         #expect(r.halted.map(\.slot) == [3, 4])
-        #expect(r.halted.allSatisfy { $0.reason.contains("lost the majority") })
+        // The 2-side halts on its own (no quorum), or, when a loaded machine delayed its timers
+        // past the heal, on the certificate that dropped it: both stop it before any divergence.
+        #expect(r.halted.allSatisfy { $0.reason.contains("lost the majority") || $0.reason.contains("dropped by the other players") }, "\(r.halted)")
         #expect(Set(r.drops.map(\.slot)) == [3, 4] && r.drops_agree)
         #expect(r.ticks_completed == 400)
         #expect(r.checksums_agree && r.desyncs == 0)
