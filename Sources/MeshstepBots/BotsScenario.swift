@@ -315,7 +315,7 @@ extension BotsScenario {
         if spectators > 0 { sim.run(for: .seconds(5)) }
 
         // A tick is applied once every peer confirmed its inputs: two one-way trips, and under
-        // loss a repair on either (a tick per 10% of loss).
+        // loss a repair on either, each a frame late (a tick per started 10% of loss).
         let inputDelay = self.inputDelay ?? min(32, Self.delay(forOneWay: (latency + jitter) * 2 + .milliseconds(8), tickRate: tickRate)
             + Int((loss * 10).rounded(.up)))
         let config = LockstepConfiguration(players: players)

@@ -23,6 +23,10 @@ public final class RealtimeBot: @unchecked Sendable {
     public private(set) var longestStall = 0
     var currentStall = 0
     public private(set) var finishedAt: UInt64?
+    /// When the first drop was adopted (uptime nanoseconds), and the ticks applied by then.
+    public private(set) var firstDrop: (applied: Int, at: UInt64)?
+    /// Ticks applied when the current frame began (a stalled frame applies none).
+    var appliedAtFrameStart = 0
     public var crashed = false
 
     /// `MESHSTEP_DEBUG` set: every event is written to standard error as it is polled.
@@ -43,6 +47,9 @@ public final class RealtimeBot: @unchecked Sendable {
         for (t, at) in peer.takeSubmitTimes() { submittedAt[t] = at }
         let new = peer.pollEvents()
         if Self.debug { for e in new { FileHandle.standardError.write(Data("[frame \(k)] slot \(slot) tick \(applied): \(e)\n".utf8)) } }
+        if firstDrop == nil, new.contains(where: { if case .dropped = $0 { true } else { false } }) {
+            firstDrop = (applied, NIODeadline.now().uptimeNanoseconds)
+        }
         events += new
         while applied <= k, applied < ticks, !queue.isEmpty {
             let r = queue.removeFirst()
@@ -63,9 +70,12 @@ public final class RealtimeBot: @unchecked Sendable {
     /// Whether the bot has what frame `k` is due (or is out of the game).
     func caughtUp(_ k: Int, ticks: Int) -> Bool { crashed || applied > k || applied >= ticks || peer.halted != nil }
 
-    /// End of frame `k`: a bot still short of the tick due is stalled for this frame.
+    /// End of frame `k`: a bot that applied nothing in this frame while short of the tick due is
+    /// stalled for this frame (one that runs a few ticks behind its own clock but keeps applying
+    /// is not).
     func endFrame(_ k: Int, ticks: Int) {
-        if caughtUp(k, ticks: ticks) {
+        defer { appliedAtFrameStart = applied }
+        if caughtUp(k, ticks: ticks) || applied > appliedAtFrameStart {
             currentStall = 0
         } else {
             stalls += 1

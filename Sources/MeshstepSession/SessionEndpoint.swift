@@ -398,7 +398,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
         // An input is applied once every peer confirmed holding it: two one-way trips (about one
         // round trip) plus up to a frame of the confirming peer's send cadence.
-        // Under loss a repair on either trip: a tick per started 10% of the worst frame loss.
+        // Under loss a repair on either trip, each a frame late: a tick per started 10% of the
+        // worst frame loss.
         let loss = s.networkStats.map(\.loss).max() ?? 0
         let delay = min(32, InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: configuration.tickRate)
             + Int((loss * 10).rounded(.up)))

@@ -123,9 +123,14 @@ struct Bot: ParsableCommand {
             lobbyError = peer.pollErrors().first
             if lobbyError == nil { Thread.sleep(forTimeInterval: 0.005) }
         }
+        var frame0: UInt64?
         if lobbyError == nil {
-            runRealtime(bots: [bot], ticks: ticks, tickRate: 60, deadline: .seconds(Int64(ticks / 60 + startTimeout + 60))) { _ in }
+            frame0 = runRealtime(bots: [bot], ticks: ticks, tickRate: 60, deadline: .seconds(Int64(ticks / 60 + startTimeout + 60))) { _ in }
         }
+        let ended = bot.finishedAt ?? NIODeadline.now().uptimeNanoseconds
+        func rate(_ ticks: Int, since: UInt64) -> Double { ended > since ? Double(ticks) / (Double(ended - since) / 1e9) : 0 }
+        let ticksPerSecond = frame0.map { rate(bot.applied, since: $0) } ?? 0
+        let afterDrop: Any = bot.firstDrop.map { rate(bot.applied - $0.applied, since: $0.at) } ?? NSNull()
         // The match's outcome, before lingering: peers that finish first leave, and a halt or a
         // drop noticed while we wait for the last acks is not part of the match.
         let halted = peer.halted
@@ -152,6 +157,7 @@ struct Bot: ParsableCommand {
             "halted": halted.map { ["slot": slot, "reason": $0.description] as [String: Any] } as Any? ?? NSNull(),
             "input_latency_ms_p50": pct(0.5), "input_latency_ms_p99": pct(0.99),
             "input_latency_kind": "submit to acknowledged by every peer (an upper bound: includes the way back)",
+            "ticks_per_second": ticksPerSecond, "ticks_per_second_after_drop": afterDrop,
             "stall_ticks": bot.stalls, "longest_stall_ms": Double(bot.longestStall) * 1000 / 60,
             "bytes_per_input_per_peer": Double(bytes) / Double(max(1, ticks * (players - 1))),
             "seed": String(gameSeed),

@@ -130,6 +130,47 @@ extension RealNetworkTests {
             try Self.playLossyGame(hook: "output", percent: 5)
         }
 
+        @Test("8 hosts with nftables dropping 20% of incoming UDP, one SIGKILLed mid-game: the 7 survivors agree on its drop, finish with equal checksums and hold 58 ticks/s after the drop",
+              .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"),
+              // Not yet met (docs/KNOWN_ISSUES.md): opt in to measure it.
+              .enabled(if: ProcessInfo.processInfo.environment["MESHSTEP_NETNS8"] != nil, "set MESHSTEP_NETNS8=1 to run (the 58 ticks/s target is not met yet)"))
+        func eightHostsLossAndKill() throws {
+            let binary = try meshstepBinary()
+            let hosts = try Hosts(count: 8)
+            try hosts.create()
+            defer {
+                hosts.destroy()
+                #expect(hosts.existing().isDisjoint(with: hosts.names + [hosts.hub]), "namespaces left behind")
+            }
+            try hosts.dropUDP(percent: 20, hook: "input")
+            let mesh = "netns8-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            let bots = try hosts.names.enumerated().map { k, ns in
+                try Child("bot \(k) in \(ns)", executable: hosts.ip, arguments: [
+                    "netns", "exec", ns, binary, "bot", "--mesh", mesh, "--password", "pw", "--players", "8", "--slot", "\(k)",
+                    "--ticks", "1200", "--host", hosts.address(k), "--port", "7500", "--start-timeout", "20", "--auto-input-delay",
+                ] + (0..<8).filter { $0 != k }.flatMap { ["--peer", "\(hosts.address($0)):7500"] } + ["--json"])
+            }
+            defer { bots.forEach { $0.reap() } }
+            // The lobby takes a second or two; 8 s in, the 20 s match is well under way.
+            Thread.sleep(forTimeInterval: 8)
+            #expect(bots.allSatisfy { $0.isRunning }, "a bot exited before the kill:\n\(bots.map(\.transcript).joined(separator: "\n"))")
+            bots[7].sendSignal(SIGKILL)
+            let survivors = Array(bots.prefix(7))
+            let statuses = waitAll(survivors, timeout: .seconds(90))
+            #expect(statuses == Array(repeating: 0, count: 7), "\(survivors.map(\.transcript).joined(separator: "\n"))")
+            let reports = try survivors.map { try BotReport.parse($0) }
+            for r in reports {
+                #expect(r.ticksCompleted == 1200 && r.halted == nil && r.desyncs == 0, "slot \(r.slot)")
+                #expect(r.drops.map(\.slot) == [7], "slot \(r.slot) reports drops \(r.drops)")
+                #expect((r.ticksPerSecondAfterDrop ?? 0) >= 58, "slot \(r.slot): \(r.ticksPerSecondAfterDrop ?? 0) ticks/s after the drop")
+            }
+            #expect(Set(reports.map(\.drops)).count == 1, "drops differ: \(reports.map(\.drops))")
+            #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
+            let dropped = try hosts.dropped(hook: "input")
+            #expect(dropped.allSatisfy { $0 > 0 }, "packets dropped per host: \(dropped)")
+            print("8 hosts, 20% UDP loss on input, slot 7 killed: ticks/s after the drop \(reports.map { $0.ticksPerSecondAfterDrop ?? 0 }), overall \(reports.map { $0.ticksPerSecond ?? 0 }); input latency p99 \(reports.map(\.inputLatencyMsP99)) ms; dropped \(dropped) packets")
+        }
+
         static func playLossyGame(hook: String, percent: Int) throws {
             if let reason = Hosts.skipReason {
                 print("SKIPPED: 4 hosts with \(percent)% UDP loss on \(hook): \(reason)")

@@ -209,6 +209,8 @@ struct BotReport: Decodable, Equatable {
     var inputLatencyMsP50: Double
     var inputLatencyMsP99: Double
     var wallSeconds: Double
+    var ticksPerSecond: Double?
+    var ticksPerSecondAfterDrop: Double?
 
     static func parse(_ child: Child) throws -> BotReport {
         let line = try #require(child.stdoutLines.last, "no JSON on stdout\n\(child.transcript)")
