@@ -57,6 +57,16 @@ struct MeshstepDemo: ParsableCommand {
     var assets: String?
     @Option(name: .customLong("state-json"), help: "Write the final game state as JSON (positions in screen pixels).")
     var stateJSON: String?
+    @Option(help: "Testing: freeze the main loop for MS milliseconds at frame FRAME (FRAME:MS), as a busy machine or a debugger would.")
+    var stallMain: String?
+
+    /// `--stall-main FRAME:MS`, checked by ``validate()``.
+    var mainStall: (frame: Int, milliseconds: Int)? {
+        guard let stallMain else { return nil }
+        let parts = stallMain.split(separator: ":")
+        guard parts.count == 2, let f = Int(parts[0]), let ms = Int(parts[1]), f >= 1, (1...60_000).contains(ms) else { return nil }
+        return (f, ms)
+    }
 
     func validate() throws {
         guard (0...7).contains(bots) else { throw ValidationError("--bots must be 0...7 (got \(bots)): at most 8 tanks in the arena") }
@@ -77,6 +87,7 @@ struct MeshstepDemo: ParsableCommand {
         if replay != nil, record != nil { throw ValidationError("--replay and --record cannot be combined") }
         if replay != nil, mesh != nil { throw ValidationError("--replay plays a file locally; it cannot be combined with --mesh") }
         if let screenshot, !screenshot.lowercased().hasSuffix(".bmp") { throw ValidationError("--screenshot writes a BMP: give a path ending in .bmp") }
+        if let stallMain, mainStall == nil { throw ValidationError("--stall-main \(stallMain): expected FRAME:MS, e.g. 200:3000 (FRAME >= 1, MS 1...60000)") }
     }
 
     func run() throws {
@@ -188,6 +199,7 @@ struct MeshstepDemo: ParsableCommand {
                     accumulator -= tickSeconds
                     sounds(match.step { keys.input() })
                     frame += 1
+                    if let stall = mainStall, frame == stall.frame { Thread.sleep(forTimeInterval: Double(stall.milliseconds) / 1000) }
                     if let limit, frame >= limit { running = false }
                     if frame > 360 { match.hud.showKeys = false }
                     if let replaying, replaying.finished {

@@ -117,6 +117,7 @@ final class Match {
             "hud": ["x": 0, "y": Layout.hudY, "width": Int(Screen.width), "height": Layout.hudHeight, "visible": hud.showNetwork],
             "background": [Int(Theme.floor.r), Int(Theme.floor.g), Int(Theme.floor.b)],
             "players": players,
+            "halted": transport.haltReason as Any? ?? NSNull(),
         ]
     }
 }

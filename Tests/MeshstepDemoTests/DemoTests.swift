@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // These tests run the `meshstep-demo` binary that `swift build` put in .build (no SDL in this
 // test target). They skip, with the reason printed, when the binary has not been built.
@@ -241,5 +244,41 @@ struct DemoClientTests {
         let corrupt = try runDemo(["--headless", "--frames", "1", "--assets", dir.path])
         #expect(corrupt.status == 1)
         #expect(corrupt.stderr.contains("tank2.bmp") && corrupt.stderr.contains("corrupt"), "stderr: \(corrupt.stderr)")
+    }
+}
+
+/// An X server for windowed runs (Debian's `xvfb`), if installed.
+let xvfbBinary: String? = ["/usr/bin/Xvfb", "/usr/local/bin/Xvfb"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+@Suite("meshstep-demo windowed, under Xvfb", .serialized)
+struct DemoWindowedTests {
+    @Test("the default demo (you and 3 bots over loopback UDP) survives a 3 s stall of its main thread: nobody is dropped, nothing halts, the game goes on",
+          .enabled(if: demoBinary != nil && xvfbBinary != nil, "needs meshstep-demo and Xvfb (apt-get install xvfb)"))
+    func mainThreadStall() throws {
+        let number = 200 + Int(getpid() % 500)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: xvfbBinary!)
+        server.arguments = [":\(number)", "-screen", "0", "1280x800x24", "-nolisten", "tcp"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        // SIGKILL: the test process may block SIGTERM, and a child inherits the blocked mask.
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+        let socket = "/tmp/.X11-unix/X\(number)"
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(FileManager.default.fileExists(atPath: socket), "Xvfb did not start on :\(number)")
+
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let state = dir.appendingPathComponent("state.json").path
+        // 10 s of play; at frame 200 the main loop (which also pumps the bots) sleeps 3 s.
+        let r = try runDemo(["--frames", "600", "--stall-main", "200:3000", "--state-json", state, "--seed", "7"],
+                            environment: ["DISPLAY": ":\(number)", "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": nil, "WAYLAND_DISPLAY": nil])
+        #expect(r.status == 0, "stderr: \(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state))) as? [String: Any] ?? [:]
+        #expect(json["halted"] is NSNull, "halted: \(json["halted"] ?? "missing")")
+        let players = json["players"] as? [[String: Any]] ?? []
+        #expect(players.count == 4 && players.allSatisfy { $0["connected"] as? Bool == true }, "\(players)")
+        #expect((json["tick"] as? Int ?? 0) >= 500, "tick \(json["tick"] ?? "missing")")
     }
 }
