@@ -5,7 +5,9 @@ import MeshstepWire
 /// 128 bits keep a liar who chooses the inputs from finding two histories with one digest
 /// (a birthday search costs about 2^64 hashes).
 public struct ChainDigest: Sendable, Hashable, CustomStringConvertible {
+    /// Bytes 0-7 of the SHA-256, big-endian.
     public var high: UInt64
+    /// Bytes 8-15 of the SHA-256, big-endian.
     public var low: UInt64
 
     init(high: UInt64, low: UInt64) { self.high = high; self.low = low }
@@ -22,6 +24,7 @@ public struct ChainDigest: Sendable, Hashable, CustomStringConvertible {
         ChainDigest(high: try r.u64(), low: try r.u64())
     }
 
+    /// The first 8 bytes in hex (enough to tell digests apart in logs).
     public var description: String { String(high, radix: 16) }
 }
 
