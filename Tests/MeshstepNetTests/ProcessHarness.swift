@@ -23,6 +23,11 @@ enum HarnessError: Error, CustomStringConvertible {
 
 /// The `meshstep` executable that `swift build` put in `.build` (absolute path).
 func meshstepBinary() throws -> String {
+    // MESHSTEP_BINARY picks another build (for example a release build, to measure).
+    if let chosen = ProcessInfo.processInfo.environment["MESHSTEP_BINARY"] {
+        guard FileManager.default.isExecutableFile(atPath: chosen) else { throw HarnessError.notBuilt([chosen]) }
+        return chosen
+    }
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let candidates = ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/meshstep").standardizedFileURL.path }
     guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
