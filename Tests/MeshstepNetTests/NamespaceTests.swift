@@ -132,8 +132,10 @@ extension RealNetworkTests {
 
         @Test("8 hosts with nftables dropping 20% of incoming UDP, one SIGKILLed mid-game: the 7 survivors agree on its drop, finish with equal checksums and hold 58 ticks/s after the drop",
               .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"),
-              // Not yet met (docs/KNOWN_ISSUES.md): opt in to measure it.
-              .enabled(if: ProcessInfo.processInfo.environment["MESHSTEP_NETNS8"] != nil, "set MESHSTEP_NETNS8=1 to run (the 58 ticks/s target is not met yet)"))
+              // Eight debug processes are CPU-bound on a 2-core machine (unoptimized crypto), so the
+              // suite's debug run leaves this out; with a release build it passes (BENCHMARKS.md).
+              .enabled(if: ProcessInfo.processInfo.environment["MESHSTEP_NETNS8"] != nil,
+                       "set MESHSTEP_NETNS8=1 MESHSTEP_BINARY=.build/release/meshstep to run (8 debug processes are too slow on 2 cores)"))
         func eightHostsLossAndKill() throws {
             let binary = try meshstepBinary()
             let hosts = try Hosts(count: 8)
@@ -142,7 +144,9 @@ extension RealNetworkTests {
                 hosts.destroy()
                 #expect(hosts.existing().isDisjoint(with: hosts.names + [hosts.hub]), "namespaces left behind")
             }
-            try hosts.dropUDP(percent: 20, hook: "input")
+            // MESHSTEP_NETNS8_LOSS=0 measures the loss-free run for comparison.
+            let percent = Int(ProcessInfo.processInfo.environment["MESHSTEP_NETNS8_LOSS"] ?? "") ?? 20
+            if percent > 0 { try hosts.dropUDP(percent: percent, hook: "input") }
             let mesh = "netns8-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             let bots = try hosts.names.enumerated().map { k, ns in
                 try Child("bot \(k) in \(ns)", executable: hosts.ip, arguments: [
@@ -166,9 +170,9 @@ extension RealNetworkTests {
             }
             #expect(Set(reports.map(\.drops)).count == 1, "drops differ: \(reports.map(\.drops))")
             #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
-            let dropped = try hosts.dropped(hook: "input")
+            let dropped = percent > 0 ? try hosts.dropped(hook: "input") : []
             #expect(dropped.allSatisfy { $0 > 0 }, "packets dropped per host: \(dropped)")
-            print("8 hosts, 20% UDP loss on input, slot 7 killed: ticks/s after the drop \(reports.map { $0.ticksPerSecondAfterDrop ?? 0 }), overall \(reports.map { $0.ticksPerSecond ?? 0 }); input latency p99 \(reports.map(\.inputLatencyMsP99)) ms; dropped \(dropped) packets")
+            print("8 hosts, \(percent)% UDP loss on input, slot 7 killed: ticks/s after the drop \(reports.map { $0.ticksPerSecondAfterDrop ?? 0 }), overall \(reports.map { $0.ticksPerSecond ?? 0 }); input latency p99 \(reports.map(\.inputLatencyMsP99)) ms; dropped \(dropped) packets")
         }
 
         static func playLossyGame(hook: String, percent: Int) throws {
