@@ -204,6 +204,10 @@ struct DemoClientTests {
         (["--port", "70000"], "--port"),
         (["--lan"], "--mesh"),
         (["--headless", "--screenshot", "shot.png"], ".bmp"),
+        // Output paths are checked before the match, not lost after it.
+        (["--headless", "--record", "/nonexistent-dir/x.replay"], "does not exist"),
+        (["--headless", "--state-json", "/nonexistent-dir/s.json"], "mkdir -p /nonexistent-dir"),
+        (["--headless", "--record", "/tmp"], "is a folder"),
     ])
     func badFlags(_ args: [String], _ mentions: String) throws {
         guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
