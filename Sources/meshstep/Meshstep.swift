@@ -133,6 +133,15 @@ struct Bots: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a summary.") var json = false
 
     func validate() throws {
+        // Output paths are checked now, not after the whole match.
+        if let record { try checkWritableFile(record, flag: "--record") }
+        if let desyncDump {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: desyncDump, isDirectory: &isDirectory), isDirectory.boolValue,
+                  FileManager.default.isWritableFile(atPath: desyncDump) else {
+                throw ValidationError("--desync-dump \(desyncDump) must be an existing, writable folder (mkdir -p \(desyncDump))")
+            }
+        }
         guard network == "sim" || network == "udp" else { throw ValidationError("--network must be sim (virtual time) or udp (real sockets on loopback), got \(network)") }
         if network == "udp" {
             if latency != 30 || jitter != 0 {
@@ -253,5 +262,23 @@ struct ReplayVerify: ParsableCommand {
             print("MISMATCH at tick \(tick): recorded \(String(recorded, radix: 16)), re-simulated \(String(actual, radix: 16))")
             throw ExitCode(1)
         }
+    }
+}
+
+
+/// Throws a clear error unless a file can be written at `path` (its folder exists and is
+/// writable, and the path is not a folder).
+func checkWritableFile(_ path: String, flag: String) throws {
+    let url = URL(fileURLWithPath: path)
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw ValidationError("\(flag) \(path) is a folder: give a file path, e.g. \(url.appendingPathComponent("match.replay").path)")
+    }
+    let folder = url.deletingLastPathComponent().path
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw ValidationError("\(flag) \(path): the folder \(folder) does not exist; create it first (mkdir -p \(folder)) or choose another path")
+    }
+    guard FileManager.default.isWritableFile(atPath: folder) else {
+        throw ValidationError("\(flag) \(path): cannot write in \(folder) (permission denied); choose another folder")
     }
 }

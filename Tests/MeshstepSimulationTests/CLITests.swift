@@ -57,6 +57,9 @@ struct CLITests {
         (["sim", "flood", "--nodes", "1"], "--nodes"),
         (["sim", "flood", "--attacker", "nice"], "attacker"),
         (["sim", "flood", "--degree", "x"], "degree"),
+        // Output paths are checked before the match runs.
+        (["bots", "--players", "2", "--ticks", "100", "--record", "/nonexistent-dir/x.replay"], "does not exist"),
+        (["bots", "--players", "2", "--ticks", "100", "--desync-dump", "/nonexistent-dir"], "--desync-dump"),
     ])
     func badFlags(_ args: [String], _ mentions: String) throws {
         let r = try runMeshstep(args)
