@@ -93,7 +93,7 @@ public struct FaultSweep: Sendable {
         if chance(0.2) {
             let st = BotsStall(slot: pick(honest), tick: 30 + pick(ticks - 60), duration: .milliseconds(100 + pick(3900)))
             s.stalls = [st]
-            run.stall = "\(st.slot)@\(st.tick):\(st.duration.components.seconds * 1000 + st.duration.components.attoseconds / 1_000_000_000_000_000)"
+            run.stall = "\(st.slot)@\(st.tick):\(st.duration.nanosecondsClamped / 1_000_000)"
             flags += " --stall \(run.stall!)"
         }
         run.command = "meshstep bots --network sim \(flags) --json"

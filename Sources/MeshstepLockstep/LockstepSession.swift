@@ -417,7 +417,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // missed them (repaired copies of its old frames arrive through the mesh).
             for (i, input) in f.inputs.enumerated() { _ = store(input, slot: slot, tick: f.firstTick + i) }
             advanceChains()
-            events += checkReports()
+            checkReports()
             return events
         }
 
@@ -497,7 +497,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
             if let d = f.dispute { events += examine(d, from: slot) }
         }
-        events += checkReports()
+        checkReports()
         if f.epoch == epoch { events += coordinate() }
         return events
     }
@@ -1004,7 +1004,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// Compares the row reports we can now check with our own rows.
-    mutating func checkReports() -> [LockstepEvent] {
+    mutating func checkReports() {
         let head = rowHead
         for s in 0..<players where !pendingReports[s].isEmpty {
             var keep: [(tick: Int, digest: ChainDigest)] = []
@@ -1025,7 +1025,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
             pendingReports[s] = keep
         }
-        return []
     }
 
     /// Our history of `slot` after `base` (at most ``Dispute/maxInputs``), ending at an input
@@ -1152,7 +1151,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 }
 
 extension Duration {
-    var nanosecondsClamped: Int64 {
+    /// Whole nanoseconds (the one conversion every module of the package uses).
+    package var nanosecondsClamped: Int64 {
         let c = components
         return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
     }

@@ -209,8 +209,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         wakeup?.cancel()
         wakeupAt = due
         let delay = max(.zero, due - clock)
-        let c = delay.components
-        wakeup = mesh.eventLoop.scheduleTask(in: .nanoseconds(c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)) { [weak self] in
+        wakeup = mesh.eventLoop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { [weak self] in
             guard let self else { return }
             self.wakeupAt = nil
             self.perform(self.endpoint.value.tick(now: self.clock))
@@ -230,9 +229,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         let nowClock = clock
         let ready = complete.map { (tick: $0.tick, inputs: $0.inputs, at: at) }
         let submitTimes = submitted.map { s -> (tick: Int, at: UInt64) in
-            let ago = nowClock - s.at
-            let c = ago.components
-            return (s.tick, at &- UInt64(max(0, c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)))
+            (s.tick, at &- UInt64(max(0, (nowClock - s.at).nanosecondsClamped)))
         }
         shared.withLockedValue {
             $0.ready += ready

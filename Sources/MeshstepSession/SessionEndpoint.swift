@@ -466,8 +466,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 public enum InputDelay {
     public static func ticks(forOneWay latency: Duration, tickRate: Int) -> Int {
         let frameNs = 1_000_000_000 / Int64(tickRate)
-        let c = latency.components
-        let ns = c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+        let ns = latency.nanosecondsClamped
         return min(32, Int((ns + frameNs - 1) / frameNs) + 2)
     }
 }

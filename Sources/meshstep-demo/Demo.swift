@@ -1,6 +1,7 @@
 import ArgumentParser
 import CSDL2
 import Foundation
+import MeshstepNet
 import MeshstepArena
 import MeshstepLockstep
 import MeshstepResolver
@@ -89,26 +90,9 @@ struct MeshstepDemo: ParsableCommand {
         if let screenshot, !screenshot.lowercased().hasSuffix(".bmp") { throw ValidationError("--screenshot writes a BMP: give a path ending in .bmp") }
         // Output files are checked now, not after a whole match.
         for (flag, path) in [("--record", record), ("--screenshot", screenshot), ("--state-json", stateJSON)] {
-            if let path { try Self.checkWritable(path, flag: flag) }
+            if let path, let problem = OutputFile.problem(at: path, example: "match") { throw ValidationError("\(flag) \(problem)") }
         }
         if let stallMain, mainStall == nil { throw ValidationError("--stall-main \(stallMain): expected FRAME:MS, e.g. 200:3000 (FRAME >= 1, MS 1...60000)") }
-    }
-
-    /// Whether a file can be written at `path`: its folder exists and is writable, and the path
-    /// is not a folder itself.
-    static func checkWritable(_ path: String, flag: String) throws {
-        let url = URL(fileURLWithPath: path)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw ValidationError("\(flag) \(path) is a folder: give a file path, e.g. \(url.appendingPathComponent("match").path)")
-        }
-        let folder = url.deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ValidationError("\(flag) \(path): the folder \(folder) does not exist; create it first (mkdir -p \(folder)) or choose another path")
-        }
-        guard FileManager.default.isWritableFile(atPath: folder) else {
-            throw ValidationError("\(flag) \(path): cannot write in \(folder) (permission denied); choose another folder")
-        }
     }
 
     func run() throws {

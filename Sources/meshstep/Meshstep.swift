@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MeshstepNet
 import MeshstepArena
 import MeshstepBots
 import MeshstepLockstep
@@ -134,7 +135,7 @@ struct Bots: ParsableCommand {
 
     func validate() throws {
         // Output paths are checked now, not after the whole match.
-        if let record { try checkWritableFile(record, flag: "--record") }
+        if let record, let problem = OutputFile.problem(at: record) { throw ValidationError("--record \(problem)") }
         if let desyncDump {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: desyncDump, isDirectory: &isDirectory), isDirectory.boolValue,
@@ -265,20 +266,3 @@ struct ReplayVerify: ParsableCommand {
     }
 }
 
-
-/// Throws a clear error unless a file can be written at `path` (its folder exists and is
-/// writable, and the path is not a folder).
-func checkWritableFile(_ path: String, flag: String) throws {
-    let url = URL(fileURLWithPath: path)
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
-        throw ValidationError("\(flag) \(path) is a folder: give a file path, e.g. \(url.appendingPathComponent("match.replay").path)")
-    }
-    let folder = url.deletingLastPathComponent().path
-    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw ValidationError("\(flag) \(path): the folder \(folder) does not exist; create it first (mkdir -p \(folder)) or choose another path")
-    }
-    guard FileManager.default.isWritableFile(atPath: folder) else {
-        throw ValidationError("\(flag) \(path): cannot write in \(folder) (permission denied); choose another folder")
-    }
-}

@@ -93,6 +93,17 @@ struct Hosts {
         }
     }
 
+    /// One `meshstep bot` per host (slot = host index), each pointed at every other host.
+    func startBots(binary: String, mesh: String, ticks: Int, options: [String]) throws -> [Child] {
+        let players = names.count
+        return try names.enumerated().map { k, ns in
+            try Child("bot \(k) in \(ns)", executable: ip, arguments: [
+                "netns", "exec", ns, binary, "bot", "--mesh", mesh, "--password", "pw", "--players", "\(players)", "--slot", "\(k)",
+                "--ticks", "\(ticks)", "--host", address(k), "--port", "7500",
+            ] + options + (0..<players).filter { $0 != k }.flatMap { ["--peer", "\(address($0)):7500"] } + ["--json"])
+        }
+    }
+
     func destroy() {
         for ns in names + [hub] { _ = try? run(ip, ["netns", "delete", ns]) }
     }
@@ -148,12 +159,7 @@ extension RealNetworkTests {
             let percent = Int(ProcessInfo.processInfo.environment["MESHSTEP_NETNS8_LOSS"] ?? "") ?? 20
             if percent > 0 { try hosts.dropUDP(percent: percent, hook: "input") }
             let mesh = "netns8-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            let bots = try hosts.names.enumerated().map { k, ns in
-                try Child("bot \(k) in \(ns)", executable: hosts.ip, arguments: [
-                    "netns", "exec", ns, binary, "bot", "--mesh", mesh, "--password", "pw", "--players", "8", "--slot", "\(k)",
-                    "--ticks", "1200", "--host", hosts.address(k), "--port", "7500", "--start-timeout", "20", "--auto-input-delay",
-                ] + (0..<8).filter { $0 != k }.flatMap { ["--peer", "\(hosts.address($0)):7500"] } + ["--json"])
-            }
+            let bots = try hosts.startBots(binary: binary, mesh: mesh, ticks: 1200, options: ["--start-timeout", "20", "--auto-input-delay"])
             defer { bots.forEach { $0.reap() } }
             // The lobby takes a second or two; 8 s in, the 20 s match is well under way.
             Thread.sleep(forTimeInterval: 8)
@@ -190,12 +196,7 @@ extension RealNetworkTests {
             try hosts.dropUDP(percent: percent, hook: hook)
 
             let mesh = "netns-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-            let bots = try hosts.names.enumerated().map { k, ns in
-                try Child("bot \(k) in \(ns)", executable: hosts.ip, arguments: [
-                    "netns", "exec", ns, binary, "bot", "--mesh", mesh, "--password", "pw", "--players", "4", "--slot", "\(k)",
-                    "--ticks", "300", "--host", hosts.address(k), "--port", "7500", "--start-timeout", "15",
-                ] + (0..<4).filter { $0 != k }.flatMap { ["--peer", "\(hosts.address($0)):7500"] } + ["--json"])
-            }
+            let bots = try hosts.startBots(binary: binary, mesh: mesh, ticks: 300, options: ["--start-timeout", "15"])
             defer { bots.forEach { $0.reap() } }
             let statuses = waitAll(bots, timeout: .seconds(60))
             #expect(statuses == [0, 0, 0, 0], "\(bots.map(\.transcript).joined(separator: "\n"))")
