@@ -9,6 +9,7 @@ import MeshstepNet
 import MeshstepWire
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// The flags every real-network command shares: which mesh, and how to find it.
 struct MeshOptions: ParsableArguments {
@@ -179,6 +180,11 @@ func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
+/// One line on stderr (status, not chat content).
+func note(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}
+
 /// Prints the error on stderr and exits 1.
 func fail(_ error: any Error) -> ExitCode {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -196,11 +202,15 @@ struct Chat: ParsableCommand {
 
     @OptionGroup var meshOptions: MeshOptions
     @Option(help: "Your nickname.") var name: String = ProcessInfo.processInfo.environment["USER"] ?? "anonymous"
-    @Option(help: "Seconds to wait for the mesh when --peer or --resolver is given.") var joinTimeout: Int = 10
+    @Option(help: "Give up (exit 1) if no peer answered within this many seconds. Default: wait; the first peer of a mesh waits for the others.") var joinTimeout: Int?
     @Option(help: "Milliseconds to stay after stdin ends (so the last lines and the goodbye travel).") var linger: Int = 1000
 
     func validate() throws {
         guard !name.isEmpty, name.utf8.count <= 32 else { throw ValidationError("--name must be 1...32 bytes") }
+        if let joinTimeout, !(1...86_400).contains(joinTimeout) {
+            throw ValidationError("--join-timeout must be 1...86400 seconds (got \(joinTimeout)); leave it out to wait for others as long as it takes")
+        }
+        guard (0...60_000).contains(linger) else { throw ValidationError("--linger must be 0...60000 milliseconds (got \(linger))") }
     }
 
     static func encode(kind: UInt8, name: String, text: String) -> [UInt8] {
@@ -212,6 +222,16 @@ struct Chat: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread starts: Ctrl-C and SIGTERM must reach us even while the main thread
+        // sits in readLine on an open terminal.
+        ShutdownSignals.block()
+        let joined = Mutex<UDPMeshPeer?>(nil)
+        let name = name
+        ShutdownSignals.onSignal { _ in
+            if let peer = joined.withLock({ $0 }) { Self.leave(peer, name: name) }
+            Foundation.exit(0)
+        }
+
         let logger = meshOptions.logger("meshstep.chat")
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
@@ -234,29 +254,65 @@ struct Chat: ParsableCommand {
                 }
             }
         } catch { throw fail(error) }
-        FileHandle.standardError.write(Data("chat: mesh '\(meshOptions.mesh)' on \(peer.localAddress)\n".utf8))
-        do { try awaitMesh(peer, options: meshOptions, timeout: .seconds(Int64(joinTimeout))) } catch { throw fail(error) }
+        note("chat: mesh '\(meshOptions.mesh)' on \(peer.localAddress)")
+        do { try awaitChatMesh(peer) } catch { throw fail(error) }
         peer.broadcast(Self.encode(kind: 2, name: name, text: ""))
-        let signals = [SIGINT, SIGTERM].map { sig -> any DispatchSourceSignal in
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                peer.broadcast(Self.encode(kind: 3, name: name, text: ""))
-                Thread.sleep(forTimeInterval: 0.2)
-                peer.leave()
-                Foundation.exit(0)
-            }
-            source.resume()
-            return source
-        }
-        _ = signals
+        joined.withLock { $0 = peer }
         while let line = readLine() {
             guard !line.isEmpty else { continue }
             peer.broadcast(Self.encode(kind: 1, name: name, text: line))
         }
         Thread.sleep(forTimeInterval: Double(linger) / 1000)
-        peer.broadcast(Self.encode(kind: 3, name: name, text: ""))
+        joined.withLock { $0 = nil }
+        Self.leave(peer, name: name)
+    }
+
+    /// Says goodbye to the mesh, gives the goodbye a moment to travel, then sends Disconnect.
+    static func leave(_ peer: UDPMeshPeer, name: String) {
+        peer.broadcast(encode(kind: 3, name: name, text: ""))
         Thread.sleep(forTimeInterval: 0.2)
         peer.leave()
+    }
+
+    /// Waits for a first neighbor. A refusal (wrong password or mesh) or an unreachable resolver
+    /// fails at once. Nobody answering is normal for the first peer of a mesh: without
+    /// --join-timeout the chat says so and goes on; the others' joins are shown when they come.
+    /// A refusal that arrives later still ends the chat with its reason.
+    func awaitChatMesh(_ peer: UDPMeshPeer) throws {
+        let hasSeeds = !meshOptions.peers.isEmpty || meshOptions.resolver != nil
+        let started = ContinuousClock.now
+        let deadline = joinTimeout.map { started + .seconds($0) }
+        // Long enough for a resolver's answer and a handshake with a listed peer, even with a
+        // lost datagram or two.
+        let quiet = started + .seconds(3)
+        while true {
+            if !peer.neighbors().isEmpty { return }
+            if let refusal = peer.refusalsSeen().first(where: { [.authenticationFailed, .wrongMesh].contains($0.reason) }) {
+                throw NetError.refused(address: refusal.address.description, reason: refusal.reason)
+            }
+            if let problem = peer.resolverProblem(), case .unreachable = problem, meshOptions.peers.isEmpty {
+                throw NetError.resolverUnreachable(meshOptions.resolver ?? "?")
+            }
+            let now = ContinuousClock.now
+            if let deadline, now >= deadline {
+                if let resolver = meshOptions.resolver, !peer.resolverHasAnswered() { throw NetError.resolverUnreachable(resolver) }
+                throw NetError.meshNotFound(meshID: meshOptions.mesh, seconds: joinTimeout ?? 0)
+            }
+            let resolverDone = meshOptions.resolver == nil || peer.resolverHasAnswered()
+            if deadline == nil, !hasSeeds || (now >= quiet && resolverDone) { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        note("chat: nobody else is in mesh '\(meshOptions.mesh)' yet; waiting for others (they are shown as they join; Ctrl-C leaves)")
+        // A refusal can still come (a peer of the mesh that starts later, or a slow answer): it
+        // ends the chat with its reason instead of leaving us alone in silence.
+        Thread.detachNewThread {
+            while peer.neighbors().isEmpty {
+                if let refusal = peer.refusalsSeen().first(where: { [.authenticationFailed, .wrongMesh].contains($0.reason) }) {
+                    FileHandle.standardError.write(Data("error: \(NetError.refused(address: refusal.address.description, reason: refusal.reason))\n".utf8))
+                    Foundation.exit(1)
+                }
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+        }
     }
 }

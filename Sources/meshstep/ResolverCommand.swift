@@ -46,17 +46,9 @@ struct ResolverCommand: ParsableCommand {
         configuration.maxMeshes = maxMeshes
         configuration.maxRegistrations = max(configuration.maxRegistrations, maxPeers)
 
-        // Signals are handled by Dispatch sources, not by the default handlers.
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
+        ShutdownSignals.block()
         let stop = DispatchSemaphore(value: 0)
-        let queue = DispatchQueue(label: "meshstep.resolver.signals")
-        let sources = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-            source.setEventHandler { stop.signal() }
-            source.resume()
-            return source
-        }
+        ShutdownSignals.onSignal { _ in stop.signal() }
 
         let server: ResolverServer
         do {
@@ -68,7 +60,6 @@ struct ResolverCommand: ParsableCommand {
         stop.wait()
         logger.info("stopping on signal")
         let stats = server.stop()
-        sources.forEach { $0.cancel() }
         print("resolver stopped: \(stats)")
     }
 }
