@@ -9,6 +9,7 @@ import MeshstepMesh
 import MeshstepNet
 import MeshstepWire
 import NIOPosix
+import Synchronization
 
 /// 1. The input: small, with a compact encoding and a total decoder.
 struct Push: LockstepInput {
@@ -64,7 +65,8 @@ struct Ball: LockstepGame {
 }
 
 /// 3. The session: one mesh peer and one lockstep handle per player (here both in this process,
-/// each on its own UDP socket; on two machines, each runs one and passes --peer).
+/// each on its own UDP socket and its own game-loop thread; on two machines, each runs one and
+/// passes --peer).
 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 let credentials = try MeshCredentials(meshID: "tiny-game", access: .password("secret"))
 let config = LockstepConfiguration(players: 2).withInputDelay(3).withChecksumInterval(30)
@@ -75,29 +77,51 @@ let second = try UDPMeshPeer.start(credentials: credentials, configuration: mesh
 let logger = Logger(label: "tiny-game")
 let players = [try LockstepPeer<Push>(mesh: first, configuration: config, role: .player(0), logger: logger),
                try LockstepPeer<Push>(mesh: second, configuration: config, role: .player(1), logger: logger)]
-var games = [Ball(players: 2, seed: 42), Ball(players: 2, seed: 42)]
 
-/// 4. The game loop, 60 frames a second: each frame applies the next confirmed tick (a frame
-/// with none waits) and answers it with the player's input for the tick `inputDelay` ahead.
-let ticks = 300
-var applied = [0, 0]
-var confirmed: [[(tick: Int, inputs: [Push?])]] = [[], []]
-while !players.allSatisfy(\.allPlayersPresent) { Thread.sleep(forTimeInterval: 0.005) }
-while applied.min()! < ticks {
-    for p in 0..<2 {
-        confirmed[p] += players[p].pollConfirmed()
-        guard applied[p] < ticks, !confirmed[p].isEmpty else { continue }
-        let ready = confirmed[p].removeFirst()
-        games[p].step(inputs: ready.inputs)
-        players[p].recordChecksum(tick: ready.tick, checksum: games[p].checksum())
-        applied[p] += 1
-        // Player 0 pushes the ball back when it is right of centre, player 1 when left.
-        let push = Push(direction: games[p].position > .zero ? (p == 0 ? -1 : 0) : (p == 1 ? 1 : 0))
-        players[p].submit(push)
-        for event in players[p].pollEvents() { print("player \(p): \(event)") }
+/// 4. The game loop of one player, 60 frames a second. Each frame applies at most one confirmed
+/// tick (that is the game's pace; a frame with none waits) and answers it with this player's
+/// input for the tick `inputDelay` ahead. At the end, `finish()` lets the others receive our
+/// last input and confirmation before we leave.
+func play(_ peer: LockstepPeer<Push>, slot: Int, ticks: Int) -> Ball {
+    var game = Ball(players: 2, seed: 42)
+    var confirmed: [(tick: Int, inputs: [Push?])] = []
+    let frame = Duration.seconds(1) / 60
+    var nextFrame = ContinuousClock.now
+    while game.tick < ticks, peer.halted == nil {
+        confirmed += peer.pollConfirmed()                     // complete ticks, in order
+        if !confirmed.isEmpty {
+            let ready = confirmed.removeFirst()               // one tick per frame
+            game.step(inputs: ready.inputs)                   // nil input: a dropped player
+            peer.recordChecksum(tick: ready.tick, checksum: game.checksum())
+            peer.submit(Push.choice(of: slot, in: game))      // one input per applied tick
+        }
+        for event in peer.pollEvents() { print("player \(slot): \(event)") }  // drops, desyncs, halts
+        for error in peer.pollErrors() { print("player \(slot): \(error)") }  // players missing, a contested slot
+        nextFrame += frame                                    // vsync in a real game
+        let wait = nextFrame - ContinuousClock.now
+        if wait > .zero { Thread.sleep(forTimeInterval: wait / .seconds(1)) }
     }
-    Thread.sleep(forTimeInterval: 1.0 / 60)
+    peer.finish()                                             // then leave()
+    return game
 }
-print("tick \(ticks): checksums \(games[0].checksum()) and \(games[1].checksum()): \(games[0].checksum() == games[1].checksum() ? "in sync" : "DESYNC")")
+
+extension Push {
+    /// Player 0 pushes the ball back when it is right of centre, player 1 when it is left.
+    static func choice(of slot: Int, in game: Ball) -> Push {
+        Push(direction: game.position > .zero ? (slot == 0 ? -1 : 0) : (slot == 1 ? 1 : 0))
+    }
+}
+
+/// 5. Run both players, each on its own thread, and compare.
+let ticks = 300
+let results = Mutex<[Int: Ball]>([:])
+let threads = players.enumerated().map { slot, peer in
+    Thread { let game = play(peer, slot: slot, ticks: ticks); results.withLock { $0[slot] = game } }
+}
+threads.forEach { $0.start() }
+while results.withLock({ $0.count }) < players.count { Thread.sleep(forTimeInterval: 0.01) }
+let games = results.withLock { $0 }
+let sums = (0..<players.count).map { games[$0].map { String($0.checksum()) } ?? "none" }
+print("tick \(ticks): checksums \(sums[0]) and \(sums[1]): \(Set(sums).count == 1 ? "in sync" : "DESYNC")")
 for p in players { p.leave() } // Disconnect(leaving) to every neighbor
 try group.syncShutdownGracefully()

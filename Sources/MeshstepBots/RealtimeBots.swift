@@ -218,7 +218,10 @@ public struct UDPBotsScenario: Sendable {
         }
         let bytes = peers.reduce(0) { $0 + $1.stats().bytesSent } - bytesBefore
         let survivors = bots.prefix(players).filter { !$0.crashed && $0.peer.halted == nil }
-        for b in survivors { b.peer.linger(untilAckedThrough: ticks - 1, timeout: .seconds(2)) }
+        // Every survivor finishes at once (each keeps serving the others while it waits).
+        let finishing = survivors.map(\.peer).map { peer in Thread { peer.finish(timeout: .seconds(2)) } }
+        finishing.forEach { $0.start() }
+        while finishing.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.005) }
         let report = makeReport(bots: Array(bots.prefix(players)), spectators: Array(bots.dropFirst(players)), survivors: Array(survivors),
                                 bytes: bytes, started: started, frame0: frame0)
         for b in bots where !b.crashed { b.peer.leave() }

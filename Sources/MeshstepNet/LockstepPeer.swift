@@ -45,6 +45,10 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         var framesAhead = 0
         var acknowledged: [Int] = []
         var localSlot = -1
+        /// The newest tick of our own inputs (-1: none yet).
+        var newestOwnInput = -1
+        /// Per slot: whether its key is a mesh neighbor now (players link to every player).
+        var connected: [Bool] = []
     }
     let shared = NIOLockedValueBox(Shared())
 
@@ -150,17 +154,40 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         try? mesh.eventLoop.submit { self.endpoint.value.session.map(body) }.wait() ?? nil
     }
 
-    /// Keeps resending our frames until every active player holds our inputs through `tick`
-    /// (so nobody has to drop us for leaving early), at most `timeout`.
-    public func linger(untilAckedThrough tick: Int, timeout: Duration) {
-        let deadline = ContinuousClock.now + timeout
+    /// Ends the match for this player; call it after applying the match's last tick (and
+    /// submitting the input that answers it, as for every tick), then call ``leave()``.
+    ///
+    /// The other players still need what we sent last: our newest input and our confirmation
+    /// of the last tick (no tick is applied until every player has confirmed it). So this keeps
+    /// the frame pump running until every other active player has acknowledged our newest input
+    /// (which went out after the last tick was applied, so with its confirmation) or is no
+    /// longer connected (it left first, or crashed), then a few frame intervals more so that
+    /// our acknowledgements of their last inputs travel too. It returns at once when the session
+    /// halted or never started.
+    ///
+    /// - Parameter timeout: the longest wait, for players that neither answer nor leave.
+    /// - Returns: whether every other player was accounted for before the timeout.
+    @discardableResult
+    public func finish(timeout: Duration = .seconds(3)) -> Bool {
+        let started = ContinuousClock.now
+        let deadline = started + timeout
+        var done = false
         while ContinuousClock.now < deadline {
-            let done = shared.withLockedValue { s in
-                s.activeSlots.allSatisfy { $0 == s.localSlot || s.acknowledged.indices.contains($0) && s.acknowledged[$0] >= tick }
+            let (settled, over) = shared.withLockedValue { s -> (Bool, Bool) in
+                let settled = s.activeSlots.allSatisfy { slot in
+                    slot == s.localSlot || !s.connected.indices.contains(slot) || !s.connected[slot]
+                        || s.acknowledged.indices.contains(slot) && s.acknowledged[slot] >= s.newestOwnInput
+                }
+                return (settled, !s.started || s.halted != nil)
             }
-            if done || !allPlayersPresent { return }
+            if over { return false }
+            if settled { done = true; break }
             Thread.sleep(forTimeInterval: 0.005)
         }
+        let grace = Duration.seconds(3) / configuration.tickRate
+        let left = deadline - ContinuousClock.now
+        if left > .zero { Thread.sleep(forTimeInterval: Double(min(grace, left).nanosecondsClamped) / 1e9) }
+        return done
     }
 
     /// Stops the frame pump and leaves the mesh cleanly (Disconnect(leaving) to neighbors).
@@ -244,6 +271,9 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         guard let s = endpoint.value.session else { return }
         let stats = s.networkStats, delay = s.inputDelay, halted = s.halted, active = s.activeSlots, ahead = s.framesAhead
         let acknowledged = (0..<s.players).map { s.acknowledged(by: $0) }, local = s.localSlot
+        let newest = s.isSpectator ? -1 : s.nextLocalTick - 1
+        let neighbors = Set(mesh.mesh.neighborInfo.map(\.peer))
+        let connected = s.keys.descriptor.keys.map { neighbors.contains(PeerKey(bytes: $0)) }
         shared.withLockedValue {
             $0.stats = stats
             $0.inputDelay = delay
@@ -253,6 +283,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             $0.framesAhead = ahead
             $0.acknowledged = acknowledged
             $0.localSlot = local
+            $0.newestOwnInput = newest
+            $0.connected = connected
         }
     }
 }

@@ -137,10 +137,7 @@ struct Bot: ParsableCommand {
         let halted = peer.halted
         let drops = (peer.withSession { $0.dropTick } ?? []).enumerated().compactMap { i, t in t.map { ["slot": i, "tick": $0] } }
         if bot.applied >= ticks {
-            peer.linger(untilAckedThrough: ticks - 1, timeout: .seconds(3))
-            // Keep acknowledging the others' last inputs a little longer (the frame pump resends
-            // every frame interval), so nobody waits in vain for an ack lost as we leave.
-            Thread.sleep(forTimeInterval: 0.25)
+            peer.finish(timeout: .seconds(3))
         }
         let bytes = mesh.stats().bytesSent - bytesBefore
         var latencies = peer.takeAckLatencies().map(\.milliseconds).sorted()

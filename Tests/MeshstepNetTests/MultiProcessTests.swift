@@ -41,7 +41,7 @@ extension RealNetworkTests {
 
         static func uniqueMesh(_ stem: String) -> String { "\(stem)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))" }
 
-        @Test("4 meshstep bot processes on loopback finish the match with the same checksum at the same final tick")
+        @Test("4 meshstep bot processes on loopback finish the match with the same checksum at the same final tick, and end within a second of each other")
         func fourProcesses() throws {
             let (bots, _) = try Self.startBots(players: 4, ticks: 300, mesh: Self.uniqueMesh("four"))
             defer { bots.forEach { $0.reap() } }
@@ -49,6 +49,12 @@ extension RealNetworkTests {
             #expect(statuses == [0, 0, 0, 0], "\(bots.map(\.transcript).joined(separator: "\n"))")
             let reports = try bots.map { try BotReport.parse($0) }
             #expect(reports.map(\.slot) == [0, 1, 2, 3])
+            // They end together: each finishes once the others hold its last frames (or left),
+            // so nobody waits out a timeout for players that are already gone.
+            let ends = bots.compactMap(\.endedAt)
+            if let first = ends.min(), let last = ends.max() {
+                #expect(last - first < .seconds(1), "the processes ended \(last - first) apart")
+            }
             for r in reports {
                 #expect(r.ticksCompleted == 300, "slot \(r.slot)")
                 #expect(r.finalTick == 299, "slot \(r.slot)")

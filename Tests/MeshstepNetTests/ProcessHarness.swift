@@ -64,6 +64,7 @@ final class Child: @unchecked Sendable {
     private let cond = NSCondition()
     private var outData = Data(), errData = Data()
     private var openStreams = 2
+    private var streamsClosedAt: ContinuousClock.Instant?
 
     init(_ label: String, executable: String, arguments: [String], withStdin: Bool = false) throws {
         Child.ignoreSIGPIPE
@@ -109,6 +110,7 @@ final class Child: @unchecked Sendable {
             }
             cond.lock()
             openStreams -= 1
+            if openStreams == 0 { streamsClosedAt = .now }
             cond.broadcast()
             cond.unlock()
         }
@@ -119,6 +121,9 @@ final class Child: @unchecked Sendable {
     var stderr: String { cond.lock(); defer { cond.unlock() }; return String(decoding: errData, as: UTF8.self) }
     var stdoutLines: [String] { stdout.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
     var isRunning: Bool { process.isRunning }
+    /// When the child's stdout and stderr both reached end of file: when it exited, to within
+    /// the pump threads' wake-up.
+    var endedAt: ContinuousClock.Instant? { cond.lock(); defer { cond.unlock() }; return streamsClosedAt }
 
     /// Waits for the process to exit and for both output pipes to reach end of file.
     /// Returns the exit status (the signal number when killed), or nil on timeout.

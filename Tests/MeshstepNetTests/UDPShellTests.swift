@@ -124,3 +124,27 @@ struct IPv6Tests {
         a.leave()
     }
 }
+
+extension RealNetworkTests {
+    @Suite("guide example")
+    struct GuideExample {
+        @Test("Examples/TinyGame (the guide's complete game and game loop) runs at the tick rate: 300 ticks take 5 s, both players in sync, both finish")
+        func tinyGameRunsAtTickRate() throws {
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            let binary = try ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/meshstep-example").standardizedFileURL.path }
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+                ?? { throw HarnessError.notBuilt(["meshstep-example"]) }()
+            let started = ContinuousClock.now
+            let example = try Child("tiny game", executable: binary, arguments: [])
+            defer { example.reap() }
+            #expect(example.wait(timeout: .seconds(60)) == 0, "\(example.transcript)")
+            let took = ContinuousClock.now - started
+            #expect(example.stdout.contains("tick 300: checksums") && example.stdout.contains("in sync"), "\(example.transcript)")
+            #expect(!example.stdout.contains("DESYNC"), "\(example.transcript)")
+            // One tick per frame at 60 Hz: 300 ticks cannot take less than 5 s (a loop applying
+            // every confirmed tick at once ran them in under 2 s).
+            #expect(took >= .milliseconds(4900), "300 ticks took \(took): faster than the tick rate")
+            #expect(took < .seconds(30), "300 ticks took \(took)")
+        }
+    }
+}
