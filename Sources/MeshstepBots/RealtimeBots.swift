@@ -201,19 +201,27 @@ public struct UDPBotsScenario: Sendable {
         let bytesBefore = peers.reduce(0) { $0 + $1.stats().bytesSent }
         let crashes = self.crashes, partition = self.partition, playerCount = self.players
         let ports = peers.map { $0.localAddress.port ?? 0 }
-        let frame0 = runRealtime(bots: bots, ticks: ticks, tickRate: tickRate, deadline: .seconds(Int64(ticks / tickRate) + 60)) { k in
-            for c in crashes where c.tick == k && !bots[c.slot].crashed {
+        // `--crash` and `--partition` happen when the match reaches their tick: when the furthest
+        // surviving player has applied that many ticks (as in the simulator), not at a frame count.
+        var partitionStarted = false, partitionHealed = false
+        func block(starting: Bool, _ part: BotsPartition) {
+            // The listed slots on one side, everyone else (spectators included) on the other.
+            let sideA = Set(part.slots)
+            for (i, p) in peers.enumerated() {
+                let inA = i < playerCount && sideA.contains(i)
+                let others = peers.indices.filter { j in (j < playerCount && sideA.contains(j)) != inA }.map { ports[$0] }
+                p.block(ports: starting ? Set(others) : nil)
+            }
+        }
+        let frame0 = runRealtime(bots: bots, ticks: ticks, tickRate: tickRate, deadline: .seconds(Int64(ticks / tickRate) + 60)) { _ in
+            let lead = bots.prefix(playerCount).filter { !$0.crashed && $0.peer.halted == nil }.map(\.applied).max() ?? 0
+            for c in crashes where c.tick <= lead && !bots[c.slot].crashed {
                 bots[c.slot].crashed = true
                 bots[c.slot].peer.mesh.kill()
             }
-            if let part = partition, k == part.start || k == part.heal {
-                // The listed slots on one side, everyone else (spectators included) on the other.
-                let sideA = Set(part.slots)
-                for (i, p) in peers.enumerated() {
-                    let inA = i < playerCount && sideA.contains(i)
-                    let others = peers.indices.filter { j in (j < playerCount && sideA.contains(j)) != inA }.map { ports[$0] }
-                    p.block(ports: k == part.start ? Set(others) : nil)
-                }
+            if let part = partition {
+                if !partitionStarted, lead >= part.start { partitionStarted = true; block(starting: true, part) }
+                if partitionStarted, !partitionHealed, lead >= part.heal { partitionHealed = true; block(starting: false, part) }
             }
         }
         let bytes = peers.reduce(0) { $0 + $1.stats().bytesSent } - bytesBefore
@@ -248,7 +256,8 @@ public struct UDPBotsScenario: Sendable {
         var halted: [HaltReport] = []
         for b in bots {
             for case let .desync(tick, slots, _) in b.events { desyncs.append(DesyncReport(reporter: b.slot, tick: tick, slots: slots)) }
-            if let h = b.peer.halted { halted.append(HaltReport(slot: b.slot, tick: b.applied, reason: h.description)) }
+            // A crashed player stops for good (as in the simulator); what its dead session concluded alone is not a halt.
+            if !b.crashed, let h = b.peer.halted { halted.append(HaltReport(slot: b.slot, tick: b.applied, reason: h.description)) }
         }
         let first = survivors.first
         let playerStats = (first?.peer.stats() ?? []).map(PlayerStatsReport.init)
