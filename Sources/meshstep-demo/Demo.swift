@@ -48,8 +48,8 @@ struct MeshstepDemo: ParsableCommand {
 
     @Flag(help: "No window: render off-screen with SDL's dummy drivers; every player is a bot.")
     var headless = false
-    @Option(help: "Stop after this many frames (ticks at 60 Hz). Headless default: 600.")
-    var frames: Int?
+    @Option(help: "Stop once the game has played this many ticks (60 per second): every player of a network match given the same value ends at the same tick. Headless default: 600, or the whole recording with --replay.")
+    var ticks: Int?
     @Option(help: "Write the last frame to this .bmp file.")
     var screenshot: String?
     @Option(help: "Match seed (default: from the clock).")
@@ -74,10 +74,10 @@ struct MeshstepDemo: ParsableCommand {
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1...65535 (got \(port))") }
         for p in peer where (try? ResolverEndpoint.split(p)) == nil { throw ValidationError("--peer \(p): expected HOST:PORT, e.g. 192.168.1.20:7400") }
         if let resolver, (try? ResolverEndpoint.split(resolver)) == nil { throw ValidationError("--resolver \(resolver): expected HOST:PORT") }
-        if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
+        if let ticks, ticks < 1 { throw ValidationError("--ticks must be at least 1 (got \(ticks))") }
         if let mesh, mesh.isEmpty { throw ValidationError("--mesh needs a non-empty name") }
-        if mesh == nil, password != nil || !peer.isEmpty || resolver != nil || lan || port != nil || spectate {
-            throw ValidationError("--password, --peer, --resolver, --lan, --port and --spectate need --mesh NAME")
+        if mesh == nil, password != nil || !peer.isEmpty || resolver != nil || lan || port != nil || spectate || players != nil || slot != nil {
+            throw ValidationError("--players, --slot, --password, --peer, --resolver, --lan, --port and --spectate are for network play and need --mesh NAME (against bots on this machine, use --bots N)")
         }
         if mesh != nil {
             guard let players, (2...8).contains(players) else { throw ValidationError("--mesh needs --players 2...8 (the same on every machine)") }
@@ -155,7 +155,8 @@ struct MeshstepDemo: ParsableCommand {
             headless ? Double(frame) * 1000 / 60 : Double(SDL_GetPerformanceCounter() - started) / frequency * 1000
         }
         let replaying = transport as? ReplayTransport
-        let limit = frames ?? (headless ? (replaying.map { $0.length + 1 } ?? 600) : nil)
+        let limit = ticks ?? (headless ? (replaying?.length ?? 600) : nil)
+        match.stopAt = limit
         match.hud.showKeys = !headless && transport.localSlot != nil
         if headless { match.hud.localName = "BOT 1" }
 
@@ -174,13 +175,24 @@ struct MeshstepDemo: ParsableCommand {
         var running = true
         var finishedFor = 0
         if headless {
-            while running, frame < (limit ?? 600) {
+            // As fast as the game can go; over a network, as fast as the inputs arrive.
+            var lastProgress = ContinuousClock.now
+            while running, match.game.tick < (limit ?? 600) {
+                let before = match.game.tick
                 let events = match.step { TankBot.input(for: 0, in: match.game, tick: match.game.tick) }
                 sounds(events)
                 frame += 1
-                if replaying?.finished == true && frame > (replaying?.length ?? 0) { running = false }
+                if replaying?.finished == true && match.game.tick == before { running = false }
                 renderer.draw(match.game, hud: match.hud)
                 mixer.pump()
+                if match.game.tick > before { lastProgress = .now; continue }
+                if transport.haltReason != nil { break }
+                if ContinuousClock.now - lastProgress > .seconds(30) {
+                    var stderr = StandardError()
+                    print("error: the game made no progress for 30 s at tick \(match.game.tick) (waiting for players); stopping", to: &stderr)
+                    break
+                }
+                Thread.sleep(forTimeInterval: 0.001)
             }
         } else {
             let keys = Keyboard()
@@ -205,7 +217,7 @@ struct MeshstepDemo: ParsableCommand {
                     sounds(match.step { keys.input() })
                     frame += 1
                     if let stall = mainStall, frame == stall.frame { Thread.sleep(forTimeInterval: Double(stall.milliseconds) / 1000) }
-                    if let limit, frame >= limit { running = false }
+                    if let limit, match.game.tick >= limit { running = false }
                     if frame > 360 { match.hud.showKeys = false }
                     if let replaying, replaying.finished {
                         finishedFor += 1

@@ -10,6 +10,9 @@ final class Match {
     /// Set when recording (`--record`).
     private(set) var recording: Replay<TankInput>?
     var hud = HUDModel()
+    /// The last tick to play (`--ticks`): nothing beyond it is applied, so every player given
+    /// the same value ends on the same tick.
+    var stopAt: Int?
     /// Replay verification: the first checkpoint whose checksum differed.
     private(set) var mismatch: (tick: Int, recorded: UInt64, actual: UInt64)?
     private(set) var checkpointsVerified = 0
@@ -39,7 +42,8 @@ final class Match {
             transport.submit(localInput())
         }
         pending += transport.pollConfirmed()
-        let budget = pending.count > transport.inputDelay + 2 ? 2 : 1
+        var budget = pending.count > transport.inputDelay + 2 ? 2 : 1
+        if let stopAt { budget = min(budget, max(0, stopAt - game.tick)) }
         var events: [ArenaEvent] = []
         var applied = 0
         while applied < budget, !pending.isEmpty {

@@ -14,7 +14,7 @@ enum DemoError: Error, CustomStringConvertible {
         switch self {
         case let .noDisplay(reason):
             "cannot open a window: \(reason)\n"
-                + "No display available? Run without a window: meshstep-demo --headless --frames 600 --screenshot shot.bmp"
+                + "No display available? Run without a window: meshstep-demo --headless --ticks 600 --screenshot shot.bmp"
         case let .sdl(reason): "SDL error: \(reason)"
         case let .network(reason): "network: \(reason)"
         case let .asset(e): e.description

@@ -333,7 +333,9 @@ final class MeshTransport: GameTransport {
     func shutdown() {
         guard !closed else { return }
         closed = true
-        // Disconnect(leaving) to every neighbor, then the sockets close.
+        // The others still need our last frames (our last inputs and confirmations): wait until
+        // they hold them or left, then Disconnect(leaving) to every neighbor; the sockets close.
+        me.finish(timeout: .seconds(2))
         me.leave()
         for b in bots { b.peer.leave() }
         try? group.syncShutdownGracefully()

@@ -1,11 +1,12 @@
 import Foundation
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
 // These tests run the `meshstep-demo` binary that `swift build` put in .build (no SDL in this
-// test target). They skip, with the reason printed, when the binary has not been built.
+// test target). They show as skipped, with the reason, when the binary has not been built.
 
 /// The built client, or nil (debug preferred, as `swift build` / `swift test` produce it).
 let demoBinary: String? = {
@@ -98,15 +99,14 @@ struct Bitmap {
     }
 }
 
-@Suite("meshstep-demo client", .serialized)
+@Suite("meshstep-demo client", .serialized, .enabled(if: demoBinary != nil, Comment(rawValue: skipReason)))
 struct DemoClientTests {
     @Test("headless screenshot matches the reported game state")
     func headlessScreenshot() throws {
-        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let shot = dir.appendingPathComponent("shot.bmp").path, state = dir.appendingPathComponent("state.json").path
-        let r = try runDemo(["--headless", "--frames", "300", "--screenshot", shot, "--state-json", state, "--seed", "7"])
+        let r = try runDemo(["--headless", "--ticks", "300", "--screenshot", shot, "--state-json", state, "--seed", "7"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let image = try Bitmap(Array(try Data(contentsOf: URL(fileURLWithPath: shot))))
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state))) as? [String: Any] ?? [:]
@@ -156,18 +156,17 @@ struct DemoClientTests {
 
         // Same seed, same match, same picture: the whole client is deterministic headless.
         let shot2 = dir.appendingPathComponent("shot2.bmp").path
-        let again = try runDemo(["--headless", "--frames", "300", "--screenshot", shot2, "--seed", "7"])
+        let again = try runDemo(["--headless", "--ticks", "300", "--screenshot", shot2, "--seed", "7"])
         #expect(again.status == 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: shot)) == Data(contentsOf: URL(fileURLWithPath: shot2)))
     }
 
     @Test("a recorded headless match replays to the same final checksum; a tampered file fails")
     func recordAndReplay() throws {
-        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("match.msrp").path
-        let rec = try runDemo(["--headless", "--frames", "900", "--bots", "5", "--seed", "3", "--record", file])
+        let rec = try runDemo(["--headless", "--ticks", "900", "--bots", "5", "--seed", "3", "--record", file])
         #expect(rec.status == 0, "stderr: \(rec.stderr)")
         func finalChecksum(_ s: String) -> String? {
             s.split(separator: "\n").first { $0.hasPrefix("played ") }?.split(separator: " ").last.map(String.init)
@@ -192,8 +191,7 @@ struct DemoClientTests {
 
     @Test("without a display and without --headless: exit 1 and a hint to use --headless")
     func noDisplay() throws {
-        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
-        let r = try runDemo(["--frames", "1", "--seed", "1"], environment: ["DISPLAY": nil, "WAYLAND_DISPLAY": nil, "SDL_VIDEODRIVER": nil, "XDG_RUNTIME_DIR": nil])
+        let r = try runDemo(["--ticks", "1", "--seed", "1"], environment: ["DISPLAY": nil, "WAYLAND_DISPLAY": nil, "SDL_VIDEODRIVER": nil, "XDG_RUNTIME_DIR": nil])
         #expect(r.status == 1, "stdout: \(r.stdout) stderr: \(r.stderr)")
         #expect(r.stderr.contains("--headless"), "stderr: \(r.stderr)")
     }
@@ -210,7 +208,6 @@ struct DemoClientTests {
         (["--headless", "--record", "/tmp"], "is a folder"),
     ])
     func badFlags(_ args: [String], _ mentions: String) throws {
-        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
         let r = try runDemo(args)
         #expect(r.status != 0 && r.status != 1)
         #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
@@ -220,9 +217,10 @@ struct DemoClientTests {
         (["--mesh", "friends", "--password", "pw", "--peer", "10.0.0.2:7400"], "--players"),
         (["--mesh", "friends", "--players", "2"], "--slot"),
         (["--mesh", "friends", "--players", "2", "--slot", "2"], "--slot"),
+        (["--players", "2", "--slot", "1"], "--mesh"),
+        (["--headless", "--ticks", "0"], "--ticks"),
     ])
     func meshFlags(_ args: [String], _ mentions: String) throws {
-        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
         let r = try runDemo(args)
         #expect(r.status == 64)
         #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
@@ -230,10 +228,9 @@ struct DemoClientTests {
 
     @Test("missing or corrupt assets: exit 1 naming the file and the fix")
     func badAssets() throws {
-        guard demoBinary != nil else { print("skipped: \(skipReason)"); return }
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let empty = try runDemo(["--headless", "--frames", "1", "--assets", dir.path])
+        let empty = try runDemo(["--headless", "--ticks", "1", "--assets", dir.path])
         #expect(empty.status == 1)
         #expect(empty.stderr.contains("font.bmp") && empty.stderr.contains("generate.py"), "stderr: \(empty.stderr)")
 
@@ -245,7 +242,7 @@ struct DemoClientTests {
         }
         let tank = dir.appendingPathComponent("tank2.bmp")
         try Data(try Data(contentsOf: tank).prefix(100)).write(to: tank)
-        let corrupt = try runDemo(["--headless", "--frames", "1", "--assets", dir.path])
+        let corrupt = try runDemo(["--headless", "--ticks", "1", "--assets", dir.path])
         #expect(corrupt.status == 1)
         #expect(corrupt.stderr.contains("tank2.bmp") && corrupt.stderr.contains("corrupt"), "stderr: \(corrupt.stderr)")
     }
@@ -276,7 +273,7 @@ struct DemoWindowedTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let state = dir.appendingPathComponent("state.json").path
         // 10 s of play; at frame 200 the main loop (which also pumps the bots) sleeps 3 s.
-        let r = try runDemo(["--frames", "600", "--stall-main", "200:3000", "--state-json", state, "--seed", "7"],
+        let r = try runDemo(["--ticks", "600", "--stall-main", "200:3000", "--state-json", state, "--seed", "7"],
                             environment: ["DISPLAY": ":\(number)", "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": nil, "WAYLAND_DISPLAY": nil])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state))) as? [String: Any] ?? [:]
@@ -285,5 +282,34 @@ struct DemoWindowedTests {
         #expect(players.count == 4 && players.allSatisfy { $0["connected"] as? Bool == true }, "\(players)")
         // The game went on well past the stall (a loaded machine renders fewer frames per tick).
         #expect((json["tick"] as? Int ?? 0) >= 300, "tick \(json["tick"] ?? "missing")")
+    }
+}
+
+@Suite("meshstep-demo network play", .serialized, .enabled(if: demoBinary != nil, Comment(rawValue: skipReason)))
+struct DemoNetworkPlayTests {
+    @Test("two headless demo processes in one mesh with --ticks 300 both end at tick 300 with the same checksum")
+    func twoProcessesEndTogether() throws {
+        let mesh = "demo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        var result: [RunResult] = []
+        for _ in 0..<3 { // another program may take the port between the check and the bind
+            let port = Int.random(in: 20_000...30_000)
+            let common = ["--headless", "--mesh", mesh, "--password", "pw", "--players", "2", "--ticks", "300", "--seed", "5"]
+            let results = Mutex<[Int: RunResult]>([:])
+            let threads = [common + ["--slot", "0", "--port", "\(port)"],
+                           common + ["--slot", "1", "--peer", "127.0.0.1:\(port)"]].enumerated().map { i, args in
+                Thread { let r = try? runDemo(args, environment: ["SDL_AUDIODRIVER": "dummy"]); results.withLock { $0[i] = r } }
+            }
+            threads.forEach { $0.start() }
+            while results.withLock({ $0.count }) < 2 { Thread.sleep(forTimeInterval: 0.05) }
+            result = results.withLock { [$0[0], $0[1]] }.compactMap { $0 }
+            if result.contains(where: { $0.stderr.contains("in use") }) { continue }
+            break
+        }
+        try #require(result.count == 2)
+        for r in result { #expect(r.status == 0, "stdout: \(r.stdout)\nstderr: \(r.stderr)") }
+        let finals = result.map { r in r.stdout.split(separator: "\n").first { $0.hasPrefix("played ") }.map(String.init) ?? "none" }
+        #expect(finals.allSatisfy { $0.hasPrefix("played 300 ticks") }, "\(finals)")
+        let sums = finals.map { $0.components(separatedBy: "final checksum ").last ?? "" }
+        #expect(Set(sums).count == 1 && !sums[0].isEmpty, "\(finals)")
     }
 }
