@@ -16,10 +16,14 @@ struct MeshstepDemo: ParsableCommand {
         discussion: """
             Keys: arrows or WASD drive and turn, SPACE fires, H or F1 toggles the network HUD, \
             TAB shows the scoreboard, ESC quits. See docs/DEMO.md.
+
+            Exit status: 0 done (with --replay: every checkpoint matched); 1 an error (no \
+            display, missing assets, network); 2 the --replay file cannot be used (missing, \
+            corrupt or truncated); 3 the replay diverged from its recording; 64 a bad flag.
             """
     )
 
-    @Option(help: "Bots to play against (0-7).")
+    @Option(parsing: .unconditional, help: "Bots to play against (0-7).")
     var bots: Int = 3
 
     @Option(help: "Play over the network: join the mesh with this name (with --players, --slot and --peer).")
@@ -32,13 +36,13 @@ struct MeshstepDemo: ParsableCommand {
     var resolver: String?
     @Flag(help: "Find peers on the local network (with --mesh).")
     var lan = false
-    @Option(help: "UDP port to listen on (with --mesh).")
+    @Option(parsing: .unconditional, help: "UDP port to listen on (with --mesh).")
     var port: Int?
     @Flag(help: "Watch a mesh match without playing (with --mesh).")
     var spectate = false
-    @Option(help: "Players in the mesh match (with --mesh; every player passes the same number).")
+    @Option(parsing: .unconditional, help: "Players in the mesh match (with --mesh; every player passes the same number).")
     var players: Int?
-    @Option(help: "Your slot in the mesh match, 0...players-1 (with --mesh, unless --spectate).")
+    @Option(parsing: .unconditional, help: "Your slot in the mesh match, 0...players-1 (with --mesh, unless --spectate).")
     var slot: Int?
 
     @Option(help: "Record the match to this replay file.")
@@ -48,11 +52,11 @@ struct MeshstepDemo: ParsableCommand {
 
     @Flag(help: "No window: render off-screen with SDL's dummy drivers; every player is a bot.")
     var headless = false
-    @Option(help: "Stop once the game has played this many ticks (60 per second): every player of a network match given the same value ends at the same tick. Headless default: 600, or the whole recording with --replay.")
+    @Option(parsing: .unconditional, help: "Stop once the game has played this many ticks (60 per second): every player of a network match given the same value ends at the same tick. Headless default: 600, or the whole recording with --replay.")
     var ticks: Int?
     @Option(help: "Write the last frame to this .bmp file.")
     var screenshot: String?
-    @Option(help: "Match seed (default: from the clock).")
+    @Option(parsing: .unconditional, help: "Match seed (default: from the clock).")
     var seed: UInt64?
     @Option(help: "Folder with font.bmp, sprites and sounds (default: ./Assets or next to the executable).")
     var assets: String?
@@ -101,6 +105,7 @@ struct MeshstepDemo: ParsableCommand {
         } catch let error as DemoError {
             var stderr = StandardError()
             print("error: \(error)", to: &stderr)
+            if case .replay = error { throw ExitCode(2) }
             throw ExitCode(1)
         }
     }

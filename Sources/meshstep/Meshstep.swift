@@ -36,15 +36,15 @@ struct SimFlood: ParsableCommand {
         """
     )
 
-    @Option(help: "Number of nodes (2 or more).") var nodes: Int = 64
-    @Option(help: "Ideal neighbors per node.") var degree: Int = 6
-    @Option(help: "Loss probability on every link, in [0, 1).") var loss: Double = 0
-    @Option(help: "Messages to flood.") var messages: Int = 100
-    @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
-    @Option(help: "Publish from this many distinct nodes (default: any node, chosen per message).") var origins: Int?
+    @Option(parsing: .unconditional, help: "Number of nodes (2 or more).") var nodes: Int = 64
+    @Option(parsing: .unconditional, help: "Ideal neighbors per node.") var degree: Int = 6
+    @Option(parsing: .unconditional, help: "Loss probability on every link, in [0, 1).") var loss: Double = 0
+    @Option(parsing: .unconditional, help: "Messages to flood.") var messages: Int = 100
+    @Option(parsing: .unconditional, help: "Seed for every random choice.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Publish from this many distinct nodes (default: any node, chosen per message).") var origins: Int?
     @Option(help: "Make the last node misbehave: \(AttackKind.allCases.map(\.rawValue).joined(separator: ", ")).") var attacker: AttackKind?
-    @Option(help: "One-way link latency in milliseconds.") var latency: Int = 20
-    @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 10
+    @Option(parsing: .unconditional, help: "One-way link latency in milliseconds.") var latency: Int = 20
+    @Option(parsing: .unconditional, help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 10
     @Flag(help: "Baseline: push every message on every link (no redundancy control).") var pureFlooding = false
     @Flag(help: "Print one JSON object instead of a summary.") var json = false
     @Flag(help: "No progress on stderr.") var quiet = false
@@ -113,22 +113,22 @@ struct Bots: ParsableCommand {
         """
     )
 
-    @Option(help: "Players (2...64).") var players: Int = 4
-    @Option(help: "Ticks to play (60 per second).") var ticks: Int = 600
+    @Option(parsing: .unconditional, help: "Players (2...64).") var players: Int = 4
+    @Option(parsing: .unconditional, help: "Ticks to play (60 per second).") var ticks: Int = 600
     @Option(help: "Network: sim (virtual time, seeded) or udp (each bot on its own UDP socket on loopback, real time; --loss drops datagrams at the sockets, seeded).") var network: String = "sim"
-    @Option(help: "Loss probability on every link, in [0, 1).") var loss: Double = 0
-    @Option(help: "One-way link latency in milliseconds.") var latency: Int = 30
-    @Option(help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 0
-    @Option(help: "Probability that a datagram is delivered twice, in [0, 1) (sim only).") var duplicate: Double = 0
-    @Option(help: "Seed for every random choice.") var seed: UInt64 = 1
-    @Option(help: "Input delay in ticks (default: sim: from --latency and --jitter; udp: 3, then chosen from the measured round trips).") var inputDelay: Int?
+    @Option(parsing: .unconditional, help: "Loss probability on every link, in [0, 1).") var loss: Double = 0
+    @Option(parsing: .unconditional, help: "One-way link latency in milliseconds.") var latency: Int = 30
+    @Option(parsing: .unconditional, help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 0
+    @Option(parsing: .unconditional, help: "Probability that a datagram is delivered twice, in [0, 1) (sim only).") var duplicate: Double = 0
+    @Option(parsing: .unconditional, help: "Seed for every random choice.") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Input delay in ticks (default: sim: from --latency and --jitter; udp: 3, then chosen from the measured round trips).") var inputDelay: Int?
     @Option(name: .customLong("crash"), help: "SLOT@TICK: crash that player's node when the match reaches TICK (repeatable).") var crashes: [String] = []
     @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
-    @Option(help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
+    @Option(parsing: .unconditional, help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
     @Option(name: .customLong("stall"), help: "SLOT@TICK:MS: freeze that player's whole process for MS milliseconds when it reaches TICK (sim only; repeatable).") var stalls: [String] = []
     @Option(help: "The highest slot lies: \(SessionAttack.allCases.map(\.rawValue).joined(separator: ", ")) (sim only).") var attacker: SessionAttack?
     @Option(help: "Game: tanks (the demo's arena, 2...8 players) or coins (up to 64).") var game: String = "tanks"
-    @Option(help: "Disconnect timeout in milliseconds (silence before a drop is proposed).") var disconnectTimeout: Int = 2000
+    @Option(parsing: .unconditional, help: "Disconnect timeout in milliseconds (silence before a drop is proposed).") var disconnectTimeout: Int = 2000
     @Option(help: "Record the lowest surviving slot's view of the match to this replay file.") var record: String?
     @Option(help: "On a desync, every peer that sees it writes its state at that tick into this directory, for diffing (sim only).") var desyncDump: String?
     @Flag(help: "Print one JSON object instead of a summary.") var json = false
@@ -240,20 +240,27 @@ struct ReplayCommand: ParsableCommand {
 struct ReplayVerify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Re-simulate a recording of the tank arena and check every checkpoint; exits 1 on mismatch."
+        abstract: "Re-simulate a recording of the tank arena and check every checkpoint.",
+        discussion: """
+        Exit status: 0 every checkpoint matched; 1 a checkpoint differs (the re-simulated game \
+        diverged from the recording); 2 the file cannot be used (missing, unreadable, not a \
+        replay, corrupt or truncated), with the reason on stderr.
+        """
     )
 
-    @Argument(help: "The replay file (from 'meshstep bots --record FILE').") var file: String
+    @Argument(help: "The replay file (from 'meshstep bots --record FILE' or 'meshstep-demo --record FILE').") var file: String
 
     func run() throws {
         guard let data = FileManager.default.contents(atPath: file) else {
-            throw ValidationError("cannot read \(file): no such file or not readable")
+            let reason = FileManager.default.fileExists(atPath: file) ? "not readable (a folder, or no permission)" : "no such file"
+            FileHandle.standardError.write(Data("error: cannot read replay \(file): \(reason)\n".utf8))
+            throw ExitCode(2)
         }
         let replay: Replay<TankInput>
         do {
             replay = try Replay<TankInput>.decode(Array(data))
         } catch {
-            FileHandle.standardError.write(Data("replay \(file): \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(file) is not a valid replay: \(error)\n".utf8))
             throw ExitCode(2)
         }
         switch replay.verify(with: TankArena.self) {

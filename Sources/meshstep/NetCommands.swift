@@ -19,7 +19,7 @@ struct MeshOptions: ParsableArguments {
     @Option(help: "HOST:PORT of a 'meshstep resolver' service.") var resolver: String?
     @Flag(help: "LAN discovery: find peers of this mesh on the local network by multicast (239.255.77.77, UDP 7477).") var lan = false
     @Option(help: "Local address to bind (0.0.0.0, ::, or one of this machine's addresses).") var host: String = "0.0.0.0"
-    @Option(help: "Local UDP port (0 picks a free one).") var port: Int = 0
+    @Option(parsing: .unconditional, help: "Local UDP port (0 picks a free one).") var port: Int = 0
     @Option(help: "Log level: trace, debug, info, warning, error.") var logLevel: String = "warning"
 
     func validate() throws {
@@ -75,14 +75,14 @@ struct Bot: ParsableCommand {
     )
 
     @OptionGroup var meshOptions: MeshOptions
-    @Option(help: "Players in the match (2...8).") var players: Int
-    @Option(help: "This bot's slot (0...players-1).") var slot: Int
-    @Option(help: "Ticks to play (60 per second).") var ticks: Int = 600
-    @Option(help: "Input delay in ticks (0...32) to start with.") var inputDelay: Int = 3
+    @Option(parsing: .unconditional, help: "Players in the match (2...8).") var players: Int
+    @Option(parsing: .unconditional, help: "This bot's slot (0...players-1).") var slot: Int
+    @Option(parsing: .unconditional, help: "Ticks to play (60 per second).") var ticks: Int = 600
+    @Option(parsing: .unconditional, help: "Input delay in ticks (0...32) to start with.") var inputDelay: Int = 3
     @Flag(help: "Let the lowest slot choose the input delay from the measured round trips after the start.") var autoInputDelay = false
-    @Option(help: "Game seed (default: derived from the mesh name, so every bot agrees).") var seed: UInt64?
-    @Option(help: "Milliseconds of silence before a player is proposed for dropping.") var disconnectTimeout: Int = 2000
-    @Option(help: "Seconds to wait for every player to show up.") var startTimeout: Int = 30
+    @Option(parsing: .unconditional, help: "Game seed (default: derived from the mesh name, so every bot agrees).") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Milliseconds of silence before a player is proposed for dropping.") var disconnectTimeout: Int = 2000
+    @Option(parsing: .unconditional, help: "Seconds to wait for every player to show up.") var startTimeout: Int = 30
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
@@ -199,8 +199,8 @@ struct Chat: ParsableCommand {
 
     @OptionGroup var meshOptions: MeshOptions
     @Option(help: "Your nickname.") var name: String = ProcessInfo.processInfo.environment["USER"] ?? "anonymous"
-    @Option(help: "Give up (exit 1) if no peer answered within this many seconds. Default: wait; the first peer of a mesh waits for the others.") var joinTimeout: Int?
-    @Option(help: "Milliseconds to stay after stdin ends (so the last lines and the goodbye travel).") var linger: Int = 1000
+    @Option(parsing: .unconditional, help: "Give up (exit 1) if no peer answered within this many seconds. Default: wait; the first peer of a mesh waits for the others.") var joinTimeout: Int?
+    @Option(parsing: .unconditional, help: "Milliseconds to stay after stdin ends (so the last lines and the goodbye travel).") var linger: Int = 1000
 
     func validate() throws {
         guard !name.isEmpty, name.utf8.count <= 32 else { throw ValidationError("--name must be 1...32 bytes") }

@@ -18,11 +18,11 @@ struct ResolverCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "UDP port to listen on (0 picks a free one and logs it).") var port: Int
+    @Option(parsing: .unconditional, help: "UDP port to listen on (0 picks a free one and logs it).") var port: Int
     @Option(help: "Address to bind: 0.0.0.0 (all IPv4), :: (IPv6 and IPv4), or one address of this machine.") var host: String = "0.0.0.0"
-    @Option(help: "Longest registration lifetime granted, in seconds.") var ttl: Int = 30
-    @Option(help: "Most peers registered per mesh.") var maxPeers: Int = 256
-    @Option(help: "Most meshes.") var maxMeshes: Int = 1024
+    @Option(parsing: .unconditional, help: "Longest registration lifetime granted, in seconds.") var ttl: Int = 30
+    @Option(parsing: .unconditional, help: "Most peers registered per mesh.") var maxPeers: Int = 256
+    @Option(parsing: .unconditional, help: "Most meshes.") var maxMeshes: Int = 1024
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
 
     func validate() throws {

@@ -16,11 +16,11 @@ struct Sweep: ParsableCommand {
         """
     )
 
-    @Option(help: "Matches to run.") var runs: Int = 100
-    @Option(help: "Sweep seed (each run's own seed derives from it and the run's index).") var seed: UInt64 = 1
-    @Option(help: "Ticks per match.") var ticks: Int = 480
+    @Option(parsing: .unconditional, help: "Matches to run.") var runs: Int = 100
+    @Option(parsing: .unconditional, help: "Sweep seed (each run's own seed derives from it and the run's index).") var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Ticks per match.") var ticks: Int = 480
     @Option(help: "K/M: run only the runs whose index is K modulo M.") var shard: String?
-    @Option(help: "Skip the runs below this index (resume a sweep).") var from: Int = 0
+    @Option(parsing: .unconditional, help: "Skip the runs below this index (resume a sweep).") var from: Int = 0
     @Flag(help: "Print the summary as one JSON object (after the per-run lines).") var json = false
     @Flag(help: "Print only failing runs and the summary.") var quiet = false
 

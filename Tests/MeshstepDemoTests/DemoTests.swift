@@ -185,8 +185,10 @@ struct DemoClientTests {
         let tampered = dir.appendingPathComponent("tampered.msrp").path
         try Data(bytes).write(to: URL(fileURLWithPath: tampered))
         let bad = try runDemo(["--headless", "--replay", tampered])
-        #expect(bad.status != 0)
+        #expect(bad.status == 2, "a file that is not a valid replay exits 2, as 'meshstep replay verify' does")
         #expect(bad.stderr.contains("replay"), "stderr: \(bad.stderr)")
+        let missing = try runDemo(["--headless", "--replay", dir.appendingPathComponent("none.msrp").path])
+        #expect(missing.status == 2 && missing.stderr.contains("cannot read replay"), "stderr: \(missing.stderr)")
     }
 
     @Test("without a display and without --headless: exit 1 and a hint to use --headless")

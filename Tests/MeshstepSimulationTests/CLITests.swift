@@ -60,11 +60,38 @@ struct CLITests {
         // Output paths are checked before the match runs.
         (["bots", "--players", "2", "--ticks", "100", "--record", "/nonexistent-dir/x.replay"], "does not exist"),
         (["bots", "--players", "2", "--ticks", "100", "--desync-dump", "/nonexistent-dir"], "--desync-dump"),
+        // A negative number is a value with its own message, not a missing value.
+        (["bots", "--players", "2", "--ticks", "-5"], "--ticks must be at least 1"),
+        (["sim", "flood", "--latency", "-3"], "must not be negative"),
+        (["chat", "--mesh", "m", "--join-timeout", "0"], "--join-timeout must be 1...86400"),
+        (["bot", "--mesh", "m", "--players", "2", "--slot", "-1"], "--slot"),
     ])
     func badFlags(_ args: [String], _ mentions: String) throws {
         let r = try runMeshstep(args)
         #expect(r.status != 0)
         #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
         #expect(r.stdout.isEmpty)
+    }
+
+    @Test("replay verify: 0 for a good recording, 2 with the reason for a missing or corrupt file (no usage text), never a crash")
+    func replayVerifyExitCodes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("meshstep-replay-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("m.replay").path
+        let rec = try runMeshstep(["bots", "--players", "2", "--ticks", "120", "--seed", "3", "--record", file])
+        #expect(rec.status == 0, "\(rec.stderr)")
+        let good = try runMeshstep(["replay", "verify", file])
+        #expect(good.status == 0 && good.stdout.contains("verified"), "\(good)")
+
+        let missing = try runMeshstep(["replay", "verify", dir.appendingPathComponent("nothing.replay").path])
+        #expect(missing.status == 2 && missing.stderr.contains("no such file"), "\(missing)")
+        #expect(!missing.stderr.contains("USAGE"), "\(missing.stderr)")
+
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        let truncated = dir.appendingPathComponent("cut.replay").path
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: truncated))
+        let cut = try runMeshstep(["replay", "verify", truncated])
+        #expect(cut.status == 2 && cut.stderr.contains("not a valid replay"), "\(cut)")
     }
 }
