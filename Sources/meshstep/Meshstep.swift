@@ -32,7 +32,8 @@ struct SimFlood: ParsableCommand {
         discussion: """
         Nodes join over the first virtual second through a simulated resolver and build the mesh \
         with the real maintenance protocol; after a warm-up, random honest nodes each flood a \
-        message every 20 ms. Same arguments, same result (except wall_seconds).
+        message every 20 ms. Same arguments, same result (except wall_seconds). In the JSON, \
+        "diameter" is the overlay's longest shortest path at the end, -1 when it is split.
         """
     )
 
@@ -65,7 +66,8 @@ struct SimFlood: ParsableCommand {
         scenario.pureFlooding = pureFlooding
         scenario.latency = .milliseconds(latency)
         scenario.jitter = .milliseconds(jitter)
-        let showProgress = !quiet && nodes >= 256
+        // Progress only on a terminal: in a log file the carriage returns pile up on one line.
+        let showProgress = !quiet && nodes >= 256 && isatty(STDERR_FILENO) != 0
         if showProgress {
             scenario.progress = { fraction in
                 FileHandle.standardError.write(Data("\rsimulating: \(Int(fraction * 100))%".utf8))
@@ -89,7 +91,7 @@ extension FloodReport {
             "flood: \(nodes) nodes, degree \(degree), loss \(loss * 100)%, \(messages) messages from \(origins == 0 ? "any node" : "\(origins) origins"), seed \(seed), \(strategy == "flood" ? "pure flooding (baseline)" : "eager/lazy push")",
             "  delivered     \(String(format: "%.6f", delivered_ratio)) of all (node, message) pairs; duplicates to the app: \(duplicate_deliveries)",
             "  redundancy    RMR \(String(format: "%.3f", rmr)) (0 = every node got exactly one copy; pure flooding at degree 6 is about 4)",
-            "  hops          max \(ldh_max) (limit \(hop_limit)); overlay diameter \(diameter); mean degree \(String(format: "%.2f", mean_degree))",
+            "  hops          max \(ldh_max) (limit \(hop_limit)); overlay diameter \(diameter >= 0 ? "\(diameter)" : "none (the overlay is split: some nodes cannot reach others)"); mean degree \(String(format: "%.2f", mean_degree))",
             "  latency       p50 \(String(format: "%.1f", latency_p50_ms)) ms, p99 \(String(format: "%.1f", latency_p99_ms)) ms, max \(String(format: "%.1f", latency_max_ms)) ms (virtual)",
             "  time          \(String(format: "%.1f", virtual_seconds)) s virtual in \(String(format: "%.2f", wall_seconds)) s wall; \(datagrams) datagrams",
         ]
