@@ -163,7 +163,10 @@ struct MeshstepDemo: ParsableCommand {
         let limit = ticks ?? (headless ? (replaying?.length ?? 600) : nil)
         match.stopAt = limit
         match.hud.showKeys = !headless && transport.localSlot != nil
-        if headless { match.hud.localName = "BOT 1" }
+        if headless {
+            match.hud.localName = "BOT 1"
+            transport.names.localName = "BOT 1"
+        }
 
         func sounds(_ events: [ArenaEvent]) {
             for e in events {

@@ -24,6 +24,7 @@ final class ReplayTransport: GameTransport {
     var inputDelay: Int { 0 }
     var nextInputTick: Int { next }
     var kind: String { "replay" }
+    var names = PlayerNames()
     /// Recorded ticks.
     var length: Int { replay.inputs.count }
     var finished: Bool { next >= replay.inputs.count }
@@ -45,7 +46,7 @@ final class ReplayTransport: GameTransport {
     }
 
     func stats() -> [PeerStatsView] {
-        (0..<players).map { PeerStatsView(slot: $0, name: "P\($0 + 1)", isLocal: false, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: true) }
+        (0..<players).map { PeerStatsView(slot: $0, name: names.callAt($0), isLocal: false, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: true) }
     }
 
     func shutdown() {}

@@ -26,6 +26,37 @@ struct PeerStatsView: Sendable {
     var connected: Bool
 }
 
+/// What a player is called on screen: the same name in the arena, the scoreboard, the network
+/// HUD and the messages. Slots are shown counted from 1.
+struct PlayerNames {
+    var localSlot: Int?
+    /// "YOU"; "BOT 1" when a bot plays the local slot (headless).
+    var localName = "YOU"
+    /// Slots played by in-process bots.
+    var bots: Set<Int> = []
+
+    func callAt(_ slot: Int) -> String {
+        if slot == localSlot { return localName }
+        return bots.contains(slot) ? "BOT \(slot + 1)" : "P\(slot + 1)"
+    }
+
+    /// A session event as one line, every slot named as on screen.
+    func line(for event: LockstepEvent) -> String {
+        switch event {
+        case let .desync(tick, slots, _): "DESYNC at tick \(tick) with " + slots.map(callAt).joined(separator: ", ")
+        case let .forgedInput(claimed, from): "forged input: \(callAt(from)) claimed \(callAt(claimed))'s slot"
+        case let .equivocation(slot, tick): "\(callAt(slot)) sent different inputs to different players (tick \(tick))"
+        case let .configurationMismatch(slot): "\(callAt(slot)) plays with different settings"
+        case let .peerSilent(slot): "waiting for \(callAt(slot))..."
+        case let .peerResumed(slot): "\(callAt(slot)) is back"
+        case let .dropProposed(slot, _): "\(callAt(slot)) is not answering: proposed for dropping"
+        case let .dropped(slot, tick): "\(callAt(slot)) dropped at tick \(tick)"
+        case let .violation(slot, v): "\(callAt(slot)): \(v)"
+        default: event.description
+        }
+    }
+}
+
 /// What the game loop needs from a network: submit the local input once per tick, get back
 /// the ticks for which every player's input is known, in order.
 protocol GameTransport: AnyObject {
@@ -45,8 +76,10 @@ protocol GameTransport: AnyObject {
     func pollConfirmed() -> [(tick: Int, inputs: [TankInput?])]
     /// The local checksum after applying `tick`, compared with the other peers' (desyncs).
     func recordChecksum(tick: Int, checksum: UInt64)
-    /// Human-readable happenings: joined, dropped, desync, waiting...
+    /// Human-readable happenings: joined, dropped, desync, waiting... (players named by `names`).
     func pollEvents() -> [String]
+    /// What each player is called, the same on every part of the screen.
+    var names: PlayerNames { get set }
     func stats() -> [PeerStatsView]
     /// A one-word description for the HUD ("local", "mesh"...).
     var kind: String { get }
@@ -69,6 +102,7 @@ final class LocalTransport: GameTransport {
     let inputDelay: Int
     let localSlot: Int?
     var kind: String { "local" }
+    var names = PlayerNames()
 
     private var session: LockstepSession<TankInput>
     private struct BotPeer {
@@ -97,7 +131,8 @@ final class LocalTransport: GameTransport {
         }
         bytesFromBots = Array(repeating: 0, count: players)
         rateKbps = Array(repeating: 0, count: players)
-        for slot in 1..<players { events.append("BOT \(slot + 1) joined (in-process peer)") }
+        names = PlayerNames(localSlot: 0, bots: Set(1..<players))
+        for slot in 1..<players { events.append("\(names.callAt(slot)) joined (in-process peer)") }
         pumpBots()
         confirmed += session.pollReady()
     }
@@ -133,11 +168,11 @@ final class LocalTransport: GameTransport {
     }
 
     func stats() -> [PeerStatsView] {
-        var rows = [PeerStatsView(slot: 0, name: "YOU", isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed)]
+        var rows = [PeerStatsView(slot: 0, name: names.callAt(0), isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed)]
         for (i, bot) in bots.enumerated() {
             let slot = i + 1
             rows.append(PeerStatsView(
-                slot: slot, name: "BOT \(slot + 1)", isLocal: false, pingMs: 0,
+                slot: slot, name: names.callAt(slot), isLocal: false, pingMs: 0,
                 ticksAhead: bot.session.nextLocalTick - session.nextLocalTick, kbpsIn: rateKbps[slot], connected: true
             ))
         }
@@ -157,7 +192,7 @@ final class LocalTransport: GameTransport {
             let e = try bots[botIndex].session.receive(frame, fromSlot: slot)
             note(e)
         } catch {
-            events.append("BOT \(botIndex + 2) rejected a frame from slot \(slot): \(error)")
+            events.append("\(names.callAt(botIndex + 1)) rejected a frame from \(names.callAt(slot)): \(error)")
         }
     }
 
@@ -172,7 +207,7 @@ final class LocalTransport: GameTransport {
             for i in bots.indices { deliver(mine, from: 0, to: i) }
             for i in bots.indices {
                 let frame = bots[i].session.resendFrame()
-                do { note(try session.receive(frame, fromSlot: i + 1)) } catch { events.append("rejected a frame from BOT \(i + 2): \(error)") }
+                do { note(try session.receive(frame, fromSlot: i + 1)) } catch { events.append("rejected a frame from \(names.callAt(i + 1)): \(error)") }
                 for j in bots.indices where j != i { deliver(frame, from: i + 1, to: j) }
             }
         }
@@ -193,7 +228,7 @@ final class LocalTransport: GameTransport {
                     let input = TankBot.input(for: slot, in: bots[i].game, tick: bots[i].game.tick)
                     let frame = bots[i].session.submit(input)
                     bytesFromBots[slot] += frame.count
-                    do { note(try session.receive(frame, fromSlot: slot)) } catch { events.append("rejected a frame from BOT \(slot + 1): \(error)") }
+                    do { note(try session.receive(frame, fromSlot: slot)) } catch { events.append("rejected a frame from \(names.callAt(slot)): \(error)") }
                     for j in bots.indices where j != i { deliver(frame, from: slot, to: j) }
                 }
             }
@@ -203,20 +238,7 @@ final class LocalTransport: GameTransport {
     }
 
     private func note(_ lockstepEvents: [LockstepEvent]) {
-        for e in lockstepEvents {
-            switch e {
-            case let .desync(tick, slots, _):
-                events.append("DESYNC at tick \(tick) with " + slots.map { "P\($0 + 1)" }.joined(separator: ", "))
-            case let .forgedInput(claimed, from):
-                events.append("forged input: P\(from + 1) claimed slot \(claimed + 1)")
-            case let .dropped(slot, tick):
-                events.append("P\(slot + 1) dropped at tick \(tick)")
-            case let .peerSilent(slot):
-                events.append("waiting for P\(slot + 1)...")
-            default:
-                events.append(e.description)
-            }
-        }
+        events += lockstepEvents.map(names.line(for:))
     }
 }
 
@@ -229,6 +251,7 @@ final class MeshTransport: GameTransport {
     let inputDelay: Int
     let localSlot: Int?
     var kind: String { "udp mesh" }
+    var names = PlayerNames()
 
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let me: LockstepPeer<TankInput>
@@ -265,6 +288,7 @@ final class MeshTransport: GameTransport {
                                                    roster: .known(descriptor), logger: logger)
             self.bots.append(BotPeer(slot: slot, peer: peer, game: TankArena(players: players, seed: seed)))
         }
+        names = PlayerNames(localSlot: 0, bots: Set(1..<players))
     }
 
     /// Network play: join `mesh` as `slot` of `players` (or as a spectator when `slot` is nil).
@@ -282,6 +306,7 @@ final class MeshTransport: GameTransport {
         let logger = Logger(label: "meshstep.demo", factory: { _ in SwiftLogNoOpLogHandler() })
         // Players claim their slots in a lobby on the mesh and sign the roster that results.
         me = try LockstepPeer(mesh: node, configuration: config, role: slot.map { .player($0) } ?? .spectator, gameSeed: seed, logger: logger)
+        names = PlayerNames(localSlot: slot)
     }
 
     var nextInputTick: Int { me.withSession { $0.nextLocalTick } ?? 0 }
@@ -306,24 +331,17 @@ final class MeshTransport: GameTransport {
             announcedStart = true
             lines.append("all \(players) players connected over UDP")
         }
-        for e in me.pollEvents() {
-            switch e {
-            case let .dropped(slot, tick): lines.append("P\(slot + 1) dropped at tick \(tick)")
-            case let .peerSilent(slot): lines.append("waiting for P\(slot + 1)...")
-            case let .desync(tick, slots, _): lines.append("DESYNC at tick \(tick) with " + slots.map { "P\($0 + 1)" }.joined(separator: ", "))
-            default: lines.append(e.description)
-            }
-        }
+        lines += me.pollEvents().map(names.line(for:))
         lines += me.pollErrors().map(\.description)
         return lines
     }
 
     func stats() -> [PeerStatsView] {
         var rows: [PeerStatsView] = []
-        if let localSlot { rows.append(PeerStatsView(slot: localSlot, name: "YOU", isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed)) }
+        if let localSlot { rows.append(PeerStatsView(slot: localSlot, name: names.callAt(localSlot), isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed)) }
         for s in me.stats() {
             rows.append(PeerStatsView(
-                slot: s.slot, name: bots.contains { $0.slot == s.slot } ? "BOT \(s.slot + 1)" : "P\(s.slot + 1)", isLocal: false,
+                slot: s.slot, name: names.callAt(s.slot), isLocal: false,
                 pingMs: s.roundTrip?.milliseconds,
                 ticksAhead: -s.framesAhead, kbpsIn: s.kbpsIn, connected: s.active))
         }
