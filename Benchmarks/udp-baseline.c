@@ -1,5 +1,7 @@
 // Raw UDP baselines on loopback, for docs/BENCHMARKS.md (same machine, same run as Meshstep's
-// figures): ping-pong round trip (one-way = half of it) and a recv-then-send relay.
+// figures): ping-pong round trip (one-way = half of it) and a recv-then-send relay. The last
+// line is the same figures as JSON, prefixed "json: " (meshstep-netbench compiles and runs this
+// file and reads that line).
 //   gcc -O2 -pthread -o /tmp/udp-baseline Benchmarks/udp-baseline.c && /tmp/udp-baseline
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -117,6 +119,8 @@ int main(void) {
     uint64_t relayed = sunk - sunk0;
     printf("raw UDP recv-then-send relay over loopback, 200-byte datagrams\n");
     printf("  %.0f datagrams/s relayed (%.0f/s offered)\n", relayed / seconds, sent / seconds);
+    printf("json: {\"rtt_p50_us\": %.2f, \"rtt_p99_us\": %.2f, \"one_way_p50_us\": %.2f, \"relay_per_second\": %.0f}\n",
+           rtt[N / 2] / 1e3, rtt[N * 99 / 100] / 1e3, rtt[N / 2] / 2e3, relayed / seconds);
     stop_relay = 1;
     sendto(send_fd, buf, 1, 0, (struct sockaddr *)&relay_addr, sizeof relay_addr);
     sendto(send_fd, buf, 1, 0, (struct sockaddr *)&sink_addr, sizeof sink_addr);

@@ -1,6 +1,8 @@
-// Real-socket benchmarks on loopback, for docs/BENCHMARKS.md (compare with Benchmarks/udp-baseline.c
-// run in the same session): unthrottled 2-player lockstep, and relay throughput of one node.
-// Run: swift build -c release --product meshstep-netbench && .build/release/meshstep-netbench
+// Real-socket benchmarks on loopback, for docs/BENCHMARKS.md: unthrottled 2-player lockstep and
+// the relay throughput of one node, each next to the raw-UDP baseline (Benchmarks/udp-baseline.c,
+// compiled and run by this command, in the same run) as a ratio: the machines are noisy, ratios
+// travel between them. Run:
+//   swift build -c release --product meshstep-netbench && .build/release/meshstep-netbench [--json]
 import Foundation
 import Logging
 import MeshstepLockstep
@@ -103,10 +105,93 @@ func relayThroughput(seconds: Double) throws -> (forwarded: Double, delivered: D
     return (forwarded, delivered)
 }
 
-print("meshstep-netbench: loopback UDP, release build; compare with Benchmarks/udp-baseline.c in the same run")
+/// The raw-UDP figures of this machine, now.
+struct Baseline: Decodable {
+    var rtt_p50_us: Double
+    var rtt_p99_us: Double
+    var one_way_p50_us: Double
+    var relay_per_second: Double
+}
+
+/// Compiles Benchmarks/udp-baseline.c with the system's C compiler and runs it.
+func runBaseline() -> Result<Baseline, BaselineError> {
+    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("udp-baseline.c").path
+    guard FileManager.default.fileExists(atPath: source) else { return .failure(.missing(source)) }
+    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin") + ":/usr/bin:/usr/local/bin"
+    guard let compiler = ["cc", "gcc", "clang"].lazy.flatMap({ c in path.split(separator: ":").map { "\($0)/\(c)" } })
+        .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return .failure(.noCompiler) }
+    let binary = FileManager.default.temporaryDirectory.appendingPathComponent("udp-baseline-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: binary) }
+    func run(_ tool: String, _ arguments: [String]) -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = arguments
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        do { try p.run() } catch { return (-1, "\(error)") }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+    let compiled = run(compiler, ["-O2", "-pthread", "-o", binary, source])
+    guard compiled.status == 0 else { return .failure(.compileFailed(compiled.output)) }
+    let ran = run(binary, [])
+    guard ran.status == 0, let line = ran.output.split(separator: "\n").last(where: { $0.hasPrefix("json: ") }),
+          let baseline = try? JSONDecoder().decode(Baseline.self, from: Data(line.dropFirst(6).utf8))
+    else { return .failure(.runFailed(ran.output)) }
+    return .success(baseline)
+}
+
+enum BaselineError: Error, CustomStringConvertible {
+    case missing(String), noCompiler, compileFailed(String), runFailed(String)
+    var description: String {
+        switch self {
+        case let .missing(path): "\(path) is not there (run the benchmark from a checkout of the repository)"
+        case .noCompiler: "no C compiler (cc, gcc or clang) on PATH: apt-get install gcc"
+        case let .compileFailed(output): "compiling udp-baseline.c failed: \(output)"
+        case let .runFailed(output): "udp-baseline did not report its figures: \(output)"
+        }
+    }
+}
+
+let json = CommandLine.arguments.contains("--json")
+func say(_ line: String) { if !json { print(line) } }
+#if DEBUG
+say("meshstep-netbench: loopback UDP, DEBUG build (figures for the docs come from swift build -c release), next to raw UDP measured in the same run")
+#else
+say("meshstep-netbench: loopback UDP, release build, next to raw UDP measured in the same run")
+#endif
+let baseline = runBaseline()
+switch baseline {
+case let .success(b):
+    say(String(format: "raw UDP (Benchmarks/udp-baseline.c, run now): round trip p50 %.1f us (p99 %.1f), one-way %.1f us; relay %.0f datagrams/s",
+               b.rtt_p50_us, b.rtt_p99_us, b.one_way_p50_us, b.relay_per_second))
+case let .failure(error):
+    say("raw UDP baseline not measured: \(error); the figures below have no ratio")
+}
+let raw = try? baseline.get()
+var results: [String: Any] = [:]
+if let raw { results["baseline"] = ["rtt_p50_us": raw.rtt_p50_us, "rtt_p99_us": raw.rtt_p99_us, "one_way_p50_us": raw.one_way_p50_us, "relay_per_second": raw.relay_per_second] }
 for loss in [0.0, 0.1] {
     let rate = try unthrottledLockstep(loss: loss, seconds: 3)
-    print(String(format: "unthrottled lockstep, 2 players, %2.0f%% loss: %8.0f ticks/s", loss * 100, rate))
+    // A raw ping-pong completes 1e6 / rtt round trips a second; a lockstep tick between two
+    // players needs each one's input to cross once, so the raw round-trip rate is the yardstick.
+    let perRoundTrip = raw.map { rate / (1e6 / $0.rtt_p50_us) }
+    say(String(format: "unthrottled lockstep, 2 players, %2.0f%% loss: %8.0f ticks/s", loss * 100, rate)
+        + (perRoundTrip.map { String(format: "  = %.3f ticks per raw round trip time", $0) } ?? ""))
+    results["lockstep_\(Int(loss * 100))pct_ticks_per_second"] = rate
+    if let perRoundTrip { results["lockstep_\(Int(loss * 100))pct_ticks_per_raw_round_trip"] = perRoundTrip }
 }
 let relay = try relayThroughput(seconds: 3)
-print(String(format: "relay A-R-B, 100-byte payloads: %8.0f forwarded/s by R, %8.0f delivered/s at B", relay.forwarded, relay.delivered))
+let relayRatio = raw.map { relay.forwarded / $0.relay_per_second }
+say(String(format: "relay A-R-B, 100-byte payloads: %8.0f forwarded/s by R, %8.0f delivered/s at B", relay.forwarded, relay.delivered)
+    + (relayRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
+results["relay_forwarded_per_second"] = relay.forwarded
+results["relay_delivered_per_second"] = relay.delivered
+if let relayRatio { results["relay_vs_raw"] = relayRatio }
+if json {
+    let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
