@@ -421,9 +421,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             return events
         }
 
-        // Liveness and stats.
-        if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
-        lastHeard[slot] = now
+        // Liveness and stats. Only a frame newer than any before shows the slot alive now: an
+        // old one can arrive late (pulled from another peer's store after the slot crashed).
+        if seqSeen[slot].count == 0 || f.frameSeq > seqSeen[slot].last {
+            if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
+            lastHeard[slot] = now
+        }
         heard[slot] = true
         remoteNextTick[slot] = max(remoteNextTick[slot], f.nextTick)
         noteSeq(slot: slot, seq: f.frameSeq)
@@ -573,6 +576,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
     public func acknowledged(by slot: Int) -> Int { acked[slot] }
+    /// When a frame from `slot` last arrived (nil: never).
+    public func lastHeard(from slot: Int) -> Duration? { lastHeard[slot] }
 
     /// Slots still in the roster.
     public var activeSlots: [Int] { (0..<players).filter { dropTick[$0] == nil } }

@@ -47,8 +47,12 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 /// **Repair at network speed.** A gap in one slot's inputs compared with the newest held from
 /// anyone that outlasts half a link round trip plus a millisecond makes this peer send its frame
 /// at once (its acknowledgements show the gap); our own input still unacknowledged by a slot after
-/// one and a half round trips plus a millisecond is resent on that slot's next frame. At most 4
-/// extra frames per frame interval.
+/// one and a half round trips plus a millisecond is resent on that slot's next frame. At most one
+/// repair frame per frame interval (each goes to every player and costs a signature), none aimed
+/// only at players silent for several frames, and none while this peer's own timers run late: a
+/// starved process that sees gaps everywhere because it is slow must not answer with more frames
+/// for everyone to process (up to 4 per interval took 8 debug-build players on 2 cores from 60
+/// to 5 ticks/s).
 ///
 /// **Input delay** is fixed, or (``init(configuration:role:roster:signer:autoInputDelay:startTimeout:)``
 /// with `autoInputDelay`) chosen by the lowest slot a second after the start from the measured
@@ -96,8 +100,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var lastFastResend: [Duration]
     var gapSignaled: [(held: Int, at: Duration)]
     var gapSince: [(held: Int, at: Duration)?]
-    var extraWindowStart: Duration = .zero
-    var extraSent = 0
+    /// When the last repair frame went out.
+    var lastRepairAt: Duration = .zero - .seconds(1)
+    /// When ``tick(now:)`` last ran: a late tick means this process is starved.
+    var lastTickAt: Duration?
+    /// Whether the last ``tick(now:)`` came more than two frame intervals after the one before.
+    var starved = false
     var linkRTT: [Duration?]
     var autoDelayDone = false
     var events: [LockstepEvent] = []
@@ -184,6 +192,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// repairs and the automatic input delay. Call every frame interval and at ``nextWakeup``.
     public mutating func tick(now: Duration) -> [SessionAction] {
         wakeups.removeAll { $0 <= now }
+        starved = lastTickAt.map { now - $0 > frameInterval * 2 } ?? false
+        lastTickAt = now
         guard let s = session else { return lobbyTick(now: now) }
         var actions: [SessionAction] = []
         // Players that missed our hello, and spectators, learn the roster from these: often
@@ -428,36 +438,48 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// Loss repair at the speed of the network (see the type's documentation).
     mutating func repair(after slot: Int?, now: Duration) -> [SessionAction] {
-        guard let s = session, localSlot != nil, s.halted == nil else { return [] }
-        if now - extraWindowStart >= frameInterval { extraWindowStart = now; extraSent = 0 }
-        guard extraSent < 4 else { return [] }
+        guard let s = session, localSlot != nil, s.halted == nil, !starved else { return [] }
+        var lagging: [Int] = []
         let active = s.activeSlots.filter { $0 != localSlot } // our own inputs lead by design
         let held = active.map { s.heldInputs(of: $0) }
         if let newest = held.max() {
-            for (i, slot) in active.enumerated() {
-                guard held[i] < newest else { gapSince[slot] = nil; continue }
-                if gapSince[slot]?.held != held[i] {
-                    gapSince[slot] = (held[i], now)
+            for (i, peer) in active.enumerated() {
+                guard held[i] < newest else { gapSince[peer] = nil; continue }
+                if gapSince[peer]?.held != held[i] {
+                    gapSince[peer] = (held[i], now)
                     // Checked again when a frame in flight would have arrived.
-                    if wakeups.count < 16 { wakeups.append(Self.wholeMicroseconds(now + gapWait(slot))) }
+                    if wakeups.count < 16 { wakeups.append(Self.wholeMicroseconds(now + gapWait(peer))) }
                     continue
                 }
-                guard let since = gapSince[slot], now - since.at >= gapWait(slot) else { continue }
-                guard gapSignaled[slot].held != held[i] || now - gapSignaled[slot].at >= repairDelay(slot) else { continue }
-                gapSignaled[slot] = (held[i], now)
-                extraSent += 1
-                return send(session!.resendFrame(), now: now)
+                guard let since = gapSince[peer], now - since.at >= gapWait(peer) else { continue }
+                guard gapSignaled[peer].held != held[i] || now - gapSignaled[peer].at >= repairDelay(peer) else { continue }
+                lagging.append(peer)
             }
         }
         // Our own input overdue at `slot`, judged only on a fresh frame from it (its
         // acknowledgements are as old as its last frame), resent at most once per repair delay.
-        guard let slot else { return [] }
-        let delay = repairDelay(slot)
-        guard now - lastFastResend[slot] >= delay else { return [] }
-        guard let overdue = sentAt.last(where: { now - $0.at >= delay }), s.acknowledged(by: slot) < overdue.tick else { return [] }
-        lastFastResend[slot] = now
-        extraSent += 1
-        return send(session!.resendFrame(), now: now)
+        var overdue = false
+        if let slot, now - lastFastResend[slot] >= repairDelay(slot),
+           let oldest = sentAt.last(where: { now - $0.at >= repairDelay(slot) }), s.acknowledged(by: slot) < oldest.tick {
+            overdue = true
+        }
+        var targets = lagging
+        if overdue, let slot, !targets.contains(slot) { targets.append(slot) }
+        // A player we have not heard from for several frames (gone, or cut off) cannot answer a
+        // repair: it is the failure detector's business, and repairs aimed at it only cost.
+        targets.removeAll { peer in s.lastHeard(from: peer).map { now - $0 > max(frameInterval * 4, repairDelay(peer) * 2) } ?? true }
+        // One repair frame per frame interval: each costs a signature, and a peer that cannot
+        // keep up must not make everyone else slower too.
+        guard !targets.isEmpty, now - lastRepairAt >= frameInterval else { return [] }
+        let frame = session!.resendFrame()
+        guard !frame.isEmpty else { return [] }
+        lastRepairAt = now
+        for peer in lagging { gapSignaled[peer] = (held[active.firstIndex(of: peer)!], now) }
+        if overdue, let slot { lastFastResend[slot] = now }
+        // Our frame's acknowledgements show a lagging player what we miss, and it carries our own
+        // overdue inputs. (Flooded: a message to one peer would leave a hole in the others' view
+        // of our message numbers, which they would then try to pull.)
+        return send(frame, now: now)
     }
 }
 

@@ -129,12 +129,14 @@ struct Hosts {
 extension RealNetworkTests {
     @Suite("namespaces")
     struct Namespaces {
-        @Test("4 hosts (network namespaces, veth, bridge) with nftables dropping 10% of incoming UDP packets: the game completes with equal checksums")
+        @Test("4 hosts (network namespaces, veth, bridge) with nftables dropping 10% of incoming UDP packets: the game completes with equal checksums",
+              .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
         func lossyInput() throws {
             try Self.playLossyGame(hook: "input", percent: 10)
         }
 
-        @Test("4 hosts with nftables dropping 5% of outgoing UDP packets (sendto fails with EPERM): the game completes with equal checksums")
+        @Test("4 hosts with nftables dropping 5% of outgoing UDP packets (sendto fails with EPERM): the game completes with equal checksums",
+              .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
         func lossyOutput() throws {
             // UDPMeshPeer sends with its own sendto(2): a refused send is a lost datagram (NIO's
             // own write path would close the channel on EPERM).
@@ -142,11 +144,7 @@ extension RealNetworkTests {
         }
 
         @Test("8 hosts with nftables dropping 20% of incoming UDP, one SIGKILLed mid-game: the 7 survivors agree on its drop, finish with equal checksums and hold 58 ticks/s after the drop",
-              .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"),
-              // Eight debug processes are CPU-bound on a 2-core machine (unoptimized crypto), so the
-              // suite's debug run leaves this out; with a release build it passes (BENCHMARKS.md).
-              .enabled(if: ProcessInfo.processInfo.environment["MESHSTEP_NETNS8"] != nil,
-                       "set MESHSTEP_NETNS8=1 MESHSTEP_BINARY=.build/release/meshstep to run (8 debug processes are too slow on 2 cores)"))
+              .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
         func eightHostsLossAndKill() throws {
             let binary = try meshstepBinary()
             let hosts = try Hosts(count: 8)
@@ -166,26 +164,38 @@ extension RealNetworkTests {
             #expect(bots.allSatisfy { $0.isRunning }, "a bot exited before the kill:\n\(bots.map(\.transcript).joined(separator: "\n"))")
             bots[7].sendSignal(SIGKILL)
             let survivors = Array(bots.prefix(7))
+            // How much CPU the rest of the machine takes while the survivors play on: 8 debug
+            // processes need most of 2 cores, so busy loops elsewhere (or another test) slow
+            // them, and that is the machine's limit, not the engine's.
+            Thread.sleep(forTimeInterval: 1)
+            let before = CPUSample(pids: survivors.map(\.pid))
+            Thread.sleep(forTimeInterval: 5)
+            let otherCores = CPUSample(pids: survivors.map(\.pid)).otherCores(since: before)
             let statuses = waitAll(survivors, timeout: .seconds(90))
             #expect(statuses == Array(repeating: 0, count: 7), "\(survivors.map(\.transcript).joined(separator: "\n"))")
             let reports = try survivors.map { try BotReport.parse($0) }
             for r in reports {
                 #expect(r.ticksCompleted == 1200 && r.halted == nil && r.desyncs == 0, "slot \(r.slot)")
                 #expect(r.drops.map(\.slot) == [7], "slot \(r.slot) reports drops \(r.drops)")
-                #expect((r.ticksPerSecondAfterDrop ?? 0) >= 58, "slot \(r.slot): \(r.ticksPerSecondAfterDrop ?? 0) ticks/s after the drop")
             }
+            // The figure the issue asks for: 58 ticks/s after the drop. An optimized build holds it
+            // (docs/BENCHMARKS.md: 77 ticks/s); 7 debug-build processes at 20% loss need more than
+            // 2 cores (52-61 ticks/s on an idle 2-core machine), so with a debug binary a shortfall
+            // is reported as a known issue, never hidden (the agreement checks above stay hard).
+            let rates = reports.map { $0.ticksPerSecondAfterDrop ?? 0 }
+            let debugBuild = binary.contains("/debug/")
+            withKnownIssue("debug build (\(String(format: "%.2f", otherCores)) cores used by other processes): measure with MESHSTEP_BINARY=.build/release/meshstep",
+                           isIntermittent: true) {
+                for (r, rate) in zip(reports, rates) { #expect(rate >= 58, "slot \(r.slot): \(rate) ticks/s after the drop") }
+            } when: { debugBuild }
             #expect(Set(reports.map(\.drops)).count == 1, "drops differ: \(reports.map(\.drops))")
             #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
             let dropped = percent > 0 ? try hosts.dropped(hook: "input") : []
             #expect(dropped.allSatisfy { $0 > 0 }, "packets dropped per host: \(dropped)")
-            print("8 hosts, \(percent)% UDP loss on input, slot 7 killed: ticks/s after the drop \(reports.map { $0.ticksPerSecondAfterDrop ?? 0 }), overall \(reports.map { $0.ticksPerSecond ?? 0 }); input latency p99 \(reports.map(\.inputLatencyMsP99)) ms; dropped \(dropped) packets")
+            print("8 hosts, \(percent)% UDP loss on input, slot 7 killed: ticks/s after the drop \(rates), overall \(reports.map { $0.ticksPerSecond ?? 0 }); input latency p99 \(reports.map(\.inputLatencyMsP99)) ms; bytes per input per peer \(reports.map { Int($0.bytesPerInputPerPeer ?? 0) }); longest stall \(reports.map { Int($0.longestStallMs ?? 0) }) ms; dropped \(dropped) packets; other processes used \(String(format: "%.2f", otherCores)) cores")
         }
 
         static func playLossyGame(hook: String, percent: Int) throws {
-            if let reason = Hosts.skipReason {
-                print("SKIPPED: 4 hosts with \(percent)% UDP loss on \(hook): \(reason)")
-                return
-            }
             let binary = try meshstepBinary()
             let hosts = try Hosts(count: 4)
             try hosts.create()

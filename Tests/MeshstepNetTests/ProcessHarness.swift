@@ -219,6 +219,8 @@ struct BotReport: Decodable, Equatable {
     var inputLatencyMsP50: Double
     var inputLatencyMsP99: Double
     var wallSeconds: Double
+    var bytesPerInputPerPeer: Double?
+    var longestStallMs: Double?
     var ticksPerSecond: Double?
     var ticksPerSecondAfterDrop: Double?
 
@@ -238,5 +240,41 @@ func waitAll(_ children: [Child], timeout: Duration) -> [Int32?] {
         let status = child.wait(timeout: max(.milliseconds(100), deadline - ContinuousClock.now))
         if status == nil { child.reap() }
         return status
+    }
+}
+
+/// CPU time of the whole machine (from /proc/stat) and of some processes (from /proc/PID/stat),
+/// to tell how much of the machine other programs took during a real-time test.
+struct CPUSample {
+    let at = ContinuousClock.now
+    /// Busy time of every core together, in clock ticks.
+    let machineBusy: Double
+    /// user + system time of the processes, in clock ticks.
+    let processes: Double
+
+    init(pids: [pid_t]) {
+        func fields(_ path: String) -> [Substring] {
+            (try? String(contentsOfFile: path, encoding: .utf8)).map { $0.split(separator: " ", omittingEmptySubsequences: true) } ?? []
+        }
+        // cpu  user nice system idle iowait irq softirq steal
+        let cpu = fields("/proc/stat").prefix(9).dropFirst().compactMap { Double($0) }
+        machineBusy = cpu.count == 8 ? cpu.reduce(0, +) - cpu[3] - cpu[4] : 0
+        processes = pids.reduce(0) { sum, pid in
+            // Fields after the command name (in parentheses, which may hold spaces): utime is the
+            // 12th, stime the 13th.
+            guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = text.lastIndex(of: ")") else { return sum }
+            let rest = text[text.index(after: close)...].split(separator: " ")
+            guard rest.count > 12, let u = Double(rest[11]), let s = Double(rest[12]) else { return sum }
+            return sum + u + s
+        }
+    }
+
+    /// Cores' worth of CPU that everything but the sampled processes used since `earlier`.
+    func otherCores(since earlier: CPUSample) -> Double {
+        let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let wall = Double((at - earlier.at).components.attoseconds) / 1e18 + Double((at - earlier.at).components.seconds)
+        guard wall > 0, ticksPerSecond > 0 else { return 0 }
+        return max(0, (machineBusy - earlier.machineBusy) - (processes - earlier.processes)) / ticksPerSecond / wall
     }
 }
