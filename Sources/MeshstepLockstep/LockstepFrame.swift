@@ -2,11 +2,11 @@ import MeshstepWire
 
 /// One lockstep frame as it travels inside a mesh message (docs/PROTOCOL.md, Appendix C).
 ///
-/// `u8 type=6 | u8 slot | u32 session digest | frameSeq | epoch | nextTick | acks | firstTick |
+/// `u8 type=7 | u8 slot | u32 session digest | frameSeq | epoch | nextTick | acks | firstTick |
 /// inputs | controls | votes | endorsement | certificates | checksums | u8 flags | report? |
-/// statement? | dispute?`, integers as LEB128 varints unless sized.
+/// statement? | dispute? | veto? | abandonment?`, integers as LEB128 varints unless sized.
 struct LockstepFrame<Input: LockstepInput>: Sendable {
-    static var type: UInt8 { 6 }
+    static var type: UInt8 { 7 }
     static var maxInputs: Int { 64 }
 
     var slot: Int
@@ -33,6 +33,10 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
     /// The sender's signature over its own chain at the frame's newest input.
     var statement: [UInt8]?
     var dispute: Dispute<Input>?
+    /// The sender's veto of a round of the next epoch (`epoch + 1`).
+    var veto: (round: Int, signature: [UInt8])?
+    /// A quorum's vetoes of a round of the next epoch, echoed so that every peer moves on.
+    var abandonment: RoundAbandonment?
 
     func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 48 + acks.count * 2 + inputs.count * 4)
@@ -64,10 +68,13 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         for c in certificates { c.encode(into: &w) }
         w.varint(UInt64(checksums.count))
         for c in checksums { w.varint(UInt64(c.tick)); w.u64(c.checksum) }
-        w.u8((report != nil ? 1 : 0) | (statement != nil ? 2 : 0) | (dispute != nil ? 4 : 0))
+        w.u8((report != nil ? 1 : 0) | (statement != nil ? 2 : 0) | (dispute != nil ? 4 : 0)
+             | (veto != nil ? 8 : 0) | (abandonment != nil ? 16 : 0))
         if let report { w.varint(UInt64(report.tick + 1)); report.digest.write(into: &w) }
         if let statement { w.raw(statement) }
         dispute?.encode(into: &w)
+        if let veto { w.varint(UInt64(veto.round)); w.raw(veto.signature) }
+        abandonment?.encode(into: &w)
         return w.bytes
     }
 
@@ -127,15 +134,19 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
             checks.append((try r.count(field: "lockstep.checksumTick", limit: maxTick), try r.u64()))
         }
         let flags = try r.u8()
-        guard flags & ~7 == 0 else { throw .invalidValue(field: "lockstep.flags") }
+        guard flags & ~31 == 0 else { throw .invalidValue(field: "lockstep.flags") }
         var report: (Int, ChainDigest)?
         if flags & 1 != 0 { report = (try r.count(field: "lockstep.reportTick", limit: maxTick) - 1, try ChainDigest.read(from: &r)) }
         guard flags & 2 == 0 || n > 0 else { throw .invalidValue(field: "lockstep.statement") }
         let statement = flags & 2 != 0 ? try r.raw(64) : nil
         let dispute = flags & 4 != 0 ? try Dispute<Input>.decode(from: &r, players: players) : nil
+        var veto: (round: Int, signature: [UInt8])?
+        if flags & 8 != 0 { veto = (try r.count(field: "lockstep.vetoRound", limit: RosterChange.maxRound), try r.raw(64)) }
+        let abandonment = flags & 16 != 0 ? try RoundAbandonment.decode(from: &r, players: players) : nil
         try r.expectEnd()
         return LockstepFrame(slot: slot, digest: digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick, acks: acks,
                              firstTick: first, inputs: inputs, controls: controls, votes: votes, endorsement: endorsement,
-                             certificates: certificates, checksums: checks, report: report, statement: statement, dispute: dispute)
+                             certificates: certificates, checksums: checks, report: report, statement: statement, dispute: dispute,
+                             veto: veto, abandonment: abandonment)
     }
 }

@@ -60,6 +60,9 @@ public enum LockstepEvent: Sendable, Equatable {
     case violation(slot: Int, ProtocolViolation)
     /// The input delay changes to `delay` after `tick` on every peer.
     case inputDelayChanged(delay: Int, afterTick: Int)
+    /// A quorum refused the change proposed in `round` of `epoch` (the slots it dropped played
+    /// on): nobody will adopt it; whoever signed it goes on, and a later round may propose again.
+    case changeRefused(epoch: Int, round: Int)
 }
 
 /// A check a frame failed that an honest peer's frame always passes.
@@ -231,6 +234,20 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var equivocators: Set<Int> = []
     /// The last certificate rejected: a liar repeating it costs no further verification.
     var rejectedCertificate: RosterCertificate?
+    /// The round of the next epoch's change: 0, then one more per round a quorum vetoed.
+    public private(set) var round = 0
+    /// Our veto of the current round (never together with an endorsement of it).
+    var vetoed: [UInt8]?
+    /// Verified vetoes of the current round, by signer.
+    var vetoes: [Int: [UInt8]] = [:]
+    /// Slots whose veto of the current round did not verify (not checked again this round).
+    var badVetoes: Set<Int> = []
+    /// The newest abandoned round of the next epoch, with its proof, and how many more frames
+    /// carry it.
+    var abandonment: RoundAbandonment?
+    var abandonmentSends = 0
+    /// The last abandonment proof rejected: a liar repeating it costs no further verification.
+    var rejectedAbandonment: RoundAbandonment?
     /// Stops the session for good.
     public private(set) var halted: HaltReason?
 
@@ -493,7 +510,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 peerVotes[slot] = seen
                 events += judgeVotes(of: slot)
             }
-            if let e = f.endorsement, e.change.epoch == epoch + 1 { events += noteEndorsement(e, from: slot) }
+            // A refused round first: the endorsement may already belong to the next one.
+            if let a = f.abandonment, a.epoch == epoch + 1, a.round >= round { events += adoptAbandonmentIfValid(a, from: slot) }
+            if let v = f.veto, v.round == round { events += noteVeto(v.signature, from: slot) }
+            if let e = f.endorsement, e.change.epoch == epoch + 1, e.change.round == round { events += noteEndorsement(e, from: slot) }
             if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon {
                 if pendingReports[slot].count >= 16 { pendingReports[slot].removeFirst() }
                 pendingReports[slot].append(r)
@@ -653,7 +673,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             return halt(.lostMajority(reachable: unsuspected.count, roster: roster.count))
         }
         quorumLostSince = nil
-        var events = endorseIfAgreed()
+        var events = vetoIfRefuted()
+        events += endorseIfAgreed()
         events += assembleCertificate()
         guard halted == nil, !gone.isEmpty, endorsed == nil, isCoordinator else { return events }
         // Wait until every other survivor suspects the same set, or the grace ran out.
@@ -679,14 +700,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if mine < min(claimed, mine + 256), !waited { return events }
             drops.append(RosterChange.Drop(slot: g, tick: mine + 1))
         }
-        events += endorse(RosterChange(epoch: epoch + 1, drops: drops))
+        events += endorse(RosterChange(epoch: epoch + 1, round: round, drops: drops))
         events += assembleCertificate()
         return events
     }
 
     /// Signs `change` (one change per epoch) and stops applying at its drop ticks.
     mutating func endorse(_ change: RosterChange) -> [LockstepEvent] {
-        guard endorsed == nil, let signature = keys.sign(change.signedBytes(session: keys.sessionHash)) else { return [] }
+        guard endorsed == nil, vetoed == nil, change.round == round, let signature = keys.sign(change.signedBytes(session: keys.sessionHash)) else { return [] }
         endorsed = (change, signature)
         endorsements[localSlot] = (change, signature)
         for d in change.drops { votes[d.slot] = d.tick - 1 }
@@ -696,9 +717,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Endorses the change the rightful coordinator signed, if we agree with it: we suspect every
     /// slot it drops, it does not drop us, and we have applied none of its drop ticks.
     mutating func endorseIfAgreed() -> [LockstepEvent] {
-        guard endorsed == nil else { return [] }
+        guard endorsed == nil, vetoed == nil else { return [] }
         for (signer, e) in endorsements.sorted(by: { $0.key < $1.key }) {
             let c = e.change
+            guard c.round == round else { continue }
             let dropped = Set(c.drops.map(\.slot))
             guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
             guard c.drops.allSatisfy({ votes[$0.slot] != nil && $0.slot != localSlot && $0.tick >= nextTick }) else { continue }
@@ -727,6 +749,94 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         }
         endorsements[slot] = e
         return []
+    }
+
+    /// Vetoes the current round when the rightful coordinator's change in it cuts off a player
+    /// that played on: we hold that player's input at its drop tick and do not suspect it (or it
+    /// drops us, and we are here). Never after endorsing the round.
+    mutating func vetoIfRefuted() -> [LockstepEvent] {
+        guard vetoed == nil, endorsed == nil, localSlot >= 0 else { return [] }
+        for (signer, e) in endorsements.sorted(by: { $0.key < $1.key }) where e.change.round == round {
+            let dropped = Set(e.change.drops.map(\.slot))
+            guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
+            let refuted = e.change.drops.contains { d in
+                d.slot == localSlot || (votes[d.slot] == nil && heldThrough(d.slot) >= d.tick)
+            }
+            guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
+            vetoed = signature
+            vetoes[localSlot] = signature
+            return abandonIfVetoed()
+        }
+        return []
+    }
+
+    /// A veto of the current round from `slot` (verified once per slot and round).
+    mutating func noteVeto(_ signature: [UInt8], from slot: Int) -> [LockstepEvent] {
+        guard vetoes[slot] == nil, !badVetoes.contains(slot), activeSlots.contains(slot) else { return [] }
+        guard keys.verify(slot: slot, signature: signature, bytes: RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else {
+            badVetoes.insert(slot)
+            return [.violation(slot: slot, .badSignature)]
+        }
+        vetoes[slot] = signature
+        var events: [LockstepEvent] = []
+        // Endorsing and vetoing one round: only a liar does both (each quorum counts it once).
+        if endorsements[slot]?.change.round == round { events.append(.violation(slot: slot, .conflictingEndorsements(epoch: epoch + 1))) }
+        return events + abandonIfVetoed()
+    }
+
+    /// Abandons the current round once vetoes from a quorum of the roster are held.
+    mutating func abandonIfVetoed() -> [LockstepEvent] {
+        let roster = activeSlots
+        let signers = vetoes.keys.filter(roster.contains).sorted()
+        guard RosterQuorum.holds(signers, of: roster, liars: configuration.toleratedLiars) else { return [] }
+        return abandon(RoundAbandonment(epoch: epoch + 1, round: round,
+                                        vetoes: signers.map { RosterSignature(slot: $0, signature: vetoes[$0]!) }))
+    }
+
+    /// Checks a peer's proof that a round was vetoed by a quorum (vetoes we already verified are
+    /// not checked again, so a forged proof costs at most one verification).
+    mutating func adoptAbandonmentIfValid(_ a: RoundAbandonment, from sender: Int) -> [LockstepEvent] {
+        if a == rejectedAbandonment { return [] }
+        let roster = activeSlots
+        let signers = a.vetoes.map(\.slot)
+        guard signers.allSatisfy(roster.contains), RosterQuorum.holds(signers, of: roster, liars: configuration.toleratedLiars) else {
+            return [.violation(slot: sender, .certificateWithoutQuorum(epoch: a.epoch))]
+        }
+        let bytes = RosterVeto.signedBytes(session: keys.sessionHash, epoch: a.epoch, round: a.round)
+        for v in a.vetoes {
+            if a.round == round, vetoes[v.slot] == v.signature { continue }
+            guard keys.verify(slot: v.slot, signature: v.signature, bytes: bytes) else {
+                rejectedAbandonment = a
+                return [.violation(slot: sender, .badSignature)]
+            }
+        }
+        return abandon(a)
+    }
+
+    /// No change of round `a.round` can ever be certified (a quorum refused it): what we signed in
+    /// it binds nobody, so we go on from where we are, and the next round may propose again.
+    mutating func abandon(_ a: RoundAbandonment) -> [LockstepEvent] {
+        guard a.epoch == epoch + 1, a.round >= round else { return [] }
+        if let e = endorsed {
+            for d in e.change.drops where votes[d.slot] != nil {
+                // Our endorsement froze us at its drop tick; a slot heard lately is no longer
+                // suspected, a silent one is suspected afresh.
+                let heardLately = lastHeard[d.slot].map { now - $0 < configuration.disconnectNotify } ?? false
+                votes[d.slot] = heardLately ? nil : max(heldThrough(d.slot), nextTick - 1)
+                voteAck[d.slot] = acked[d.slot]
+            }
+        }
+        round = a.round + 1
+        abandonment = a
+        abandonmentSends = 60
+        endorsed = nil
+        endorsements = [:]
+        equivocators = []
+        vetoed = nil
+        vetoes = [:]
+        badVetoes = []
+        votedAt = votes.contains(where: { $0 != nil }) ? now : nil
+        return [.changeRefused(epoch: a.epoch, round: a.round)]
     }
 
     /// Adopts a change once endorsements from a quorum of the roster agree on it.
@@ -793,6 +903,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         endorsed = nil
         endorsements = [:]
         equivocators = []
+        round = 0
+        vetoed = nil
+        vetoes = [:]
+        badVetoes = []
+        abandonment = nil
+        abandonmentSends = 0
         pendingReports = Array(repeating: [], count: players)
         mismatchSince = Array(repeating: nil, count: players)
         votedAt = votes.contains(where: { $0 != nil }) ? now : nil
@@ -918,6 +1034,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             endorsement: endorsed, certificates: certificateSends > 0 ? certificates : [],
             checksums: pendingChecksums.map { ($0.tick, $0.checksum) })
         if certificateSends > 0 { certificateSends -= 1 }
+        f.veto = vetoed.map { (round: round, signature: $0) }
+        if abandonmentSends > 0 { f.abandonment = abandonment; abandonmentSends -= 1 }
         for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
         pendingChecksums.removeAll { $0.sendsLeft <= 0 }
         let head = rowHead
@@ -1179,6 +1297,7 @@ extension LockstepEvent: CustomStringConvertible {
         case let .inputDelayChanged(delay, tick): "input delay is now \(delay) ticks (after tick \(tick))"
         case let .violation(slot, v): "slot \(slot) broke the protocol: \(v)"
         case .started: "every player signed the roster: the match starts"
+        case let .changeRefused(epoch, round): "the roster change proposed for epoch \(epoch) (round \(round)) was refused: the players it dropped are playing"
         }
     }
 }

@@ -78,10 +78,14 @@ public enum RosterQuorum {
     }
 }
 
-/// A change of the roster: the slots dropped in `epoch`, each from its tick on.
+/// A change of the roster: the slots dropped in `epoch`, each from its tick on, proposed in
+/// `round` of that epoch (a round that a quorum vetoed is abandoned, and the next one may propose
+/// again; see ``RoundAbandonment``).
 public struct RosterChange: Sendable, Equatable, Hashable {
     /// 1 for the first change of a session, then 2, 3, ...
     public var epoch: Int
+    /// 0 for the first proposal of the epoch; one more after each abandoned round.
+    public var round: Int
     /// `(slot, tick)` sorted by slot: the slot's input is nil from `tick` on.
     public var drops: [Drop]
 
@@ -91,16 +95,20 @@ public struct RosterChange: Sendable, Equatable, Hashable {
         public init(slot: Int, tick: Int) { self.slot = slot; self.tick = tick }
     }
 
-    public init(epoch: Int, drops: [Drop]) {
+    public init(epoch: Int, round: Int = 0, drops: [Drop]) {
         self.epoch = epoch
+        self.round = round
         self.drops = drops.sorted { $0.slot < $1.slot }
     }
 
-    /// The bytes a player signs: `"meshstep-roster-v1" | session hash (32) | varint epoch |
-    /// varint count | (u8 slot | varint tick) x count`.
+    /// The most rounds one epoch may take (each needs a quorum's vetoes).
+    public static let maxRound = 65535
+
+    /// The bytes a player signs: `"meshstep-roster-v2" | session hash (32) | varint epoch |
+    /// varint round | varint count | (u8 slot | varint tick) x count`.
     public func signedBytes(session: [UInt8]) -> [UInt8] {
         var w = ByteWriter(capacity: 64 + drops.count * 4)
-        w.raw(Array("meshstep-roster-v1".utf8))
+        w.raw(Array("meshstep-roster-v2".utf8))
         w.raw(session)
         encode(into: &w)
         return w.bytes
@@ -108,6 +116,7 @@ public struct RosterChange: Sendable, Equatable, Hashable {
 
     func encode(into w: inout ByteWriter) {
         w.varint(UInt64(epoch))
+        w.varint(UInt64(round))
         w.varint(UInt64(drops.count))
         for d in drops { w.u8(UInt8(d.slot)); w.varint(UInt64(d.tick)) }
     }
@@ -115,6 +124,7 @@ public struct RosterChange: Sendable, Equatable, Hashable {
     static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> RosterChange {
         let epoch = try r.count(field: "roster.epoch", limit: 255)
         guard epoch >= 1 else { throw .invalidValue(field: "roster.epoch") }
+        let round = try r.count(field: "roster.round", limit: maxRound)
         let n = try r.count(field: "roster.drops", limit: players)
         guard n >= 1 else { throw .invalidValue(field: "roster.drops") }
         var drops: [Drop] = []
@@ -123,7 +133,62 @@ public struct RosterChange: Sendable, Equatable, Hashable {
             guard s < players, drops.last.map({ $0.slot < s }) ?? true else { throw .invalidValue(field: "roster.dropSlot") }
             drops.append(Drop(slot: s, tick: try r.count(field: "roster.dropTick", limit: Int(Int32.max))))
         }
-        return RosterChange(epoch: epoch, drops: drops)
+        return RosterChange(epoch: epoch, round: round, drops: drops)
+    }
+}
+
+/// A player's refusal of a round: "I have not signed, and will never sign, a change in round
+/// `round` of epoch `epoch`". An honest player vetoes only a change it knows to be wrong (it
+/// holds the input of a dropped slot at that slot's drop tick: the slot played on), and never
+/// both endorses and vetoes one round.
+public enum RosterVeto {
+    /// The bytes a player signs: `"meshstep-veto-v1" | session hash (32) | varint epoch |
+    /// varint round`.
+    public static func signedBytes(session: [UInt8], epoch: Int, round: Int) -> [UInt8] {
+        var w = ByteWriter(capacity: 64)
+        w.raw(Array("meshstep-veto-v1".utf8))
+        w.raw(session)
+        w.varint(UInt64(epoch))
+        w.varint(UInt64(round))
+        return w.bytes
+    }
+}
+
+/// Vetoes from a quorum of the roster for one round: proof that no change of that round can
+/// ever be certified (any two quorums share an honest player, who signs one or the other, never
+/// both), so the players that signed a change in it may go on, and the next round may propose
+/// again.
+public struct RoundAbandonment: Sendable, Equatable {
+    public var epoch: Int
+    public var round: Int
+    /// Signatures over ``RosterVeto/signedBytes(session:epoch:round:)``, sorted by slot.
+    public var vetoes: [RosterSignature]
+
+    public init(epoch: Int, round: Int, vetoes: [RosterSignature]) {
+        self.epoch = epoch
+        self.round = round
+        self.vetoes = vetoes.sorted { $0.slot < $1.slot }
+    }
+
+    func encode(into w: inout ByteWriter) {
+        w.varint(UInt64(epoch))
+        w.varint(UInt64(round))
+        w.varint(UInt64(vetoes.count))
+        for v in vetoes { w.u8(UInt8(v.slot)); w.raw(v.signature) }
+    }
+
+    static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> RoundAbandonment {
+        let epoch = try r.count(field: "abandonment.epoch", limit: 255)
+        guard epoch >= 1 else { throw .invalidValue(field: "abandonment.epoch") }
+        let round = try r.count(field: "abandonment.round", limit: RosterChange.maxRound)
+        let n = try r.count(field: "abandonment.vetoes", limit: players)
+        var vetoes: [RosterSignature] = []
+        for _ in 0..<n {
+            let s = Int(try r.u8())
+            guard s < players, vetoes.last.map({ $0.slot < s }) ?? true else { throw .invalidValue(field: "abandonment.slot") }
+            vetoes.append(RosterSignature(slot: s, signature: try r.raw(64)))
+        }
+        return RoundAbandonment(epoch: epoch, round: round, vetoes: vetoes)
     }
 }
 

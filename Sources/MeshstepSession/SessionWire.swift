@@ -7,7 +7,7 @@ import MeshstepWire
 /// - hello: `u8 type=4 | u8 slot | lengthPrefixed(descriptor) | 64-byte Ed25519 signature over
 ///   the descriptor's acceptance bytes` by the key the descriptor gives `slot`.
 public enum SessionWire {
-    public static let frame: UInt8 = 6
+    public static let frame: UInt8 = 7
     public static let hello: UInt8 = 4
     public static let claim: UInt8 = 5
 

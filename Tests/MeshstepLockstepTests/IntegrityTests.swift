@@ -156,6 +156,28 @@ struct IntegrityTests {
         #expect(s[0].halted == nil)
     }
 
+    @Test("a change signed too late is refused by a quorum's vetoes: the signer is not frozen for good, nobody is dropped, the match goes on")
+    func lateChangeIsRefused() throws {
+        // Slot 0 (the coordinator) stops hearing slot 3 for 5 s; the others hear it all along.
+        // Slot 0 suspects 3 and, after its grace, signs a change dropping it; 1, 2 and 3 hold
+        // 3's inputs at that drop tick, so they veto the round. Without the vetoes slot 0 would
+        // stay frozen at the drop tick, and the whole match with it.
+        var room = try Room(players: 4)
+        room.canHear = { from, to, frame in !(from == 3 && to == 0 && (60..<372).contains(frame)) }
+        try room.run(frames: 700)
+        // Nothing is applied while slot 0 lacks slot 3's inputs (frames 60-372); after that the
+        // match runs a tick a frame again (a frozen signer would hold everyone near tick 60).
+        for p in 0..<4 {
+            #expect(room.sessions[p].halted == nil, "slot \(p): \(room.sessions[p].halted.map { "\($0)" } ?? "")")
+            #expect(room.sessions[p].epoch == 0 && room.sessions[p].activeSlots == [0, 1, 2, 3], "slot \(p) dropped someone")
+            #expect(room.sessions[p].nextTick > 300, "slot \(p) stopped at tick \(room.sessions[p].nextTick)")
+        }
+        #expect(room.events[0].contains(.changeRefused(epoch: 1, round: 0)), "\(room.events[0])")
+        #expect(room.sessions[0].round == 1)
+        let common = (0..<4).map { room.checksums[$0].keys.max() ?? 0 }.min()!
+        #expect(Set((0..<4).map { room.checksums[$0][common] }).count == 1, "checksums differ at tick \(common)")
+    }
+
     @Test("the lobby: a known roster starts when every player's signed hello is held; foreign frames are ignored")
     func lobbyKnownRoster() throws {
         let config = LockstepConfiguration(players: 2)
