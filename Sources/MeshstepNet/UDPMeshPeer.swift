@@ -42,8 +42,8 @@ public struct SocketLoss: Sendable {
 ///
 /// Every datagram, timer and send happens on ``eventLoop``; relaying and acknowledgements never
 /// wait for the game loop. The mesh value is confined to that loop; public methods are safe from
-/// any thread (they hop onto the loop). Sends of one event are written together and flushed
-/// once (one `sendmmsg` batch where the kernel allows).
+/// any thread (they hop onto the loop). Each datagram is sent with its own `sendto(2)` (a send
+/// refused by a firewall or a vanished route is then one lost datagram, not a closed channel).
 public final class UDPMeshPeer: @unchecked Sendable {
     public let eventLoop: any EventLoop
     public let localAddress: SocketAddress

@@ -1,7 +1,8 @@
-// Everything the client knows about networking is in this file: the `GameTransport` protocol
-// the game loop talks to, and `LocalTransport`, which runs the bots as in-process lockstep peers.
-// A UDP transport over the mesh implements the same protocol; the rest of the client does not
-// change. All calls into `LockstepSession` stay in this file.
+// Everything the client knows about networking is in this file: the `GameTransport` protocol the
+// game loop talks to; `LocalTransport`, the bots as in-process lockstep sessions in memory
+// (headless runs and tests); and `MeshTransport`, the real UDP mesh (you and the bots on
+// loopback, or network play with --mesh). ReplayTransport.swift plays a file through the same
+// protocol. All calls into the lockstep session stay in these files.
 import Foundation
 import Logging
 import MeshstepArena

@@ -72,7 +72,9 @@ struct ArenaRuleTests {
     func snapshotRoundTrip() throws {
         let match = botMatch(players: 6, seed: 3, ticks: 777)
         var game = match.game
-        #expect(!game.bullets.isEmpty || !game.explosions.isEmpty || game.tick == 777)
+        // Mid-match: the snapshot has moving parts to get right, not just tanks standing still.
+        #expect(game.tick == 777)
+        #expect(!game.bullets.isEmpty || !game.explosions.isEmpty, "seed 3 at tick 777 has no bullet and no explosion in flight")
         let bytes = game.snapshot()
         var restored = try TankArena(snapshot: bytes)
         #expect(restored == game)

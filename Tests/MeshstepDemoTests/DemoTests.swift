@@ -35,10 +35,14 @@ func runDemo(_ arguments: [String], environment: [String: String?] = [:]) throws
     process.standardOutput = out
     process.standardError = err
     try process.run()
-    // Read both pipes concurrently-safe: stderr is small, stdout too.
+    // Both pipes at once: a child that fills one while we block reading the other would hang.
+    let errData = Mutex(Data())
+    let errReader = Thread { let d = err.fileHandleForReading.readDataToEndOfFile(); errData.withLock { $0 = d } }
+    errReader.start()
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    while !errReader.isFinished { Thread.sleep(forTimeInterval: 0.005) }
+    let stderr = errData.withLock { $0 }
     return RunResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
 }
 

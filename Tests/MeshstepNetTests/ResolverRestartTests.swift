@@ -36,6 +36,7 @@ extension RealNetworkTests {
             first = try resolver()
             children.append(first)
             #expect(poll(timeout: .seconds(10)) { first.stderr.contains("listening") || !first.isRunning })
+            try #require(first.isRunning, "the restarted resolver exited: \(first.transcript)")
 
             // The running session does not notice.
             try alice.send("after the restart")
