@@ -257,8 +257,62 @@ struct DemoClientTests {
 /// An X server for windowed runs (Debian's `xvfb`), if installed.
 let xvfbBinary: String? = ["/usr/bin/Xvfb", "/usr/local/bin/Xvfb"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
+/// An Xvfb server on a free display number, killed (SIGKILL: the test process may block SIGTERM,
+/// and a child inherits the blocked mask) when released.
+final class VirtualDisplay {
+    let number: Int
+    let server = Process()
+    init(offset: Int) throws {
+        number = 200 + offset + Int(getpid() % 400)
+        server.executableURL = URL(fileURLWithPath: xvfbBinary!)
+        server.arguments = [":\(number)", "-screen", "0", "1280x800x24", "-nolisten", "tcp"]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        let socket = "/tmp/.X11-unix/X\(number)"
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.05) }
+    }
+    var ready: Bool { FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)") }
+    deinit { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+}
+
 @Suite("meshstep-demo windowed, under Xvfb", .serialized)
 struct DemoWindowedTests {
+    @Test("the default demo (you and 3 bots over loopback UDP) survives the whole process stopped for 3 s (SIGSTOP, SIGCONT): nobody is dropped, nothing halts, the game goes on",
+          .enabled(if: demoBinary != nil && xvfbBinary != nil, "needs meshstep-demo and Xvfb (apt-get install xvfb)"))
+    func processStopped() throws {
+        let display = try VirtualDisplay(offset: 450)
+        #expect(display.ready, "Xvfb did not start on :\(display.number)")
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let state = dir.appendingPathComponent("state.json").path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: demoBinary!)
+        process.arguments = ["--ticks", "600", "--state-json", state, "--seed", "7"]
+        var env = ProcessInfo.processInfo.environment
+        env["DISPLAY"] = ":\(display.number)"; env["SDL_AUDIODRIVER"] = "dummy"
+        env["SDL_VIDEODRIVER"] = nil; env["WAYLAND_DISPLAY"] = nil
+        process.environment = env
+        process.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        Thread.sleep(forTimeInterval: 3) // well into the match
+        kill(process.processIdentifier, SIGSTOP)
+        Thread.sleep(forTimeInterval: 3)
+        kill(process.processIdentifier, SIGCONT)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while process.isRunning, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(!process.isRunning && process.terminationStatus == 0, "stderr: \(stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state))) as? [String: Any] ?? [:]
+        #expect(json["halted"] is NSNull, "halted: \(json["halted"] ?? "missing")")
+        let players = json["players"] as? [[String: Any]] ?? []
+        #expect(players.count == 4 && players.allSatisfy { $0["connected"] as? Bool == true }, "\(players)")
+        #expect(json["tick"] as? Int == 600, "tick \(json["tick"] ?? "missing")")
+    }
+
     @Test("the default demo (you and 3 bots over loopback UDP) survives a 3 s stall of its main thread: nobody is dropped, nothing halts, the game goes on",
           .enabled(if: demoBinary != nil && xvfbBinary != nil, "needs meshstep-demo and Xvfb (apt-get install xvfb)"))
     func mainThreadStall() throws {
