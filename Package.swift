@@ -126,11 +126,8 @@ let package = Package(
             name: "meshstep-example",
             dependencies: [
                 "MeshstepNet",
-                "MeshstepMesh",
                 "MeshstepLockstep",
                 "MeshstepWire",
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/TinyGame",
             swiftSettings: strict

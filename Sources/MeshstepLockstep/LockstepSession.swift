@@ -201,6 +201,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// bytes per checksum for nothing: 8 copies survive any realistic loss).
     var pendingChecksums: [(tick: Int, checksum: UInt64, sendsLeft: Int)] = []
     var remoteChecksums: [Int: [Int: UInt64]] = [:]
+    /// The newest checked tick whose checksum every other active player reported equal to ours
+    /// (-1: none yet).
+    public private(set) var checksumsAgreedThrough = -1
     /// Slots already reported as disagreeing, per tick (each is reported once).
     var reportedDesyncs: [Int: Set<Int>] = [:]
     /// `acked[slot]`: the newest tick through which `slot` holds all of *our* inputs.
@@ -1203,6 +1206,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     mutating func compare(tick: Int) -> [LockstepEvent] {
         guard let local = localChecksums[tick], let remote = remoteChecksums[tick] else { return [] }
+        if tick > checksumsAgreedThrough, activeSlots.allSatisfy({ $0 == localSlot || remote[$0] == local }) { checksumsAgreedThrough = tick }
         let known = reportedDesyncs[tick] ?? []
         let differing = remote.filter { $0.value != local && !known.contains($0.key) }.map(\.key).sorted()
         guard !differing.isEmpty else { return [] }

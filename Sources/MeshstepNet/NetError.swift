@@ -1,3 +1,5 @@
+import MeshstepLockstep
+import MeshstepMesh
 import MeshstepResolver
 import MeshstepWire
 import NIOCore
@@ -24,6 +26,10 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
     case resolverUnreachable(String)
     /// The peer was already stopped.
     case stopped
+    /// A session setting is out of range (the lockstep configuration says which).
+    case invalidSession(LockstepConfigurationError)
+    /// A mesh setting is invalid (name, password, neighbor bounds...).
+    case invalidMesh(MeshConfigurationError)
 
     public var description: String {
         switch self {
@@ -42,6 +48,8 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .slotTaken(slot, key): "slot \(slot) already belongs to peer \(key) in this session: pick a free --slot, or join as a spectator"
         case let .resolverUnreachable(address): "the resolver at \(address) does not answer; check the address and that 'meshstep resolver' runs there"
         case .stopped: "the peer has stopped"
+        case let .invalidSession(e): "invalid session settings: \(e)"
+        case let .invalidMesh(e): "invalid mesh settings: \(e)"
         }
     }
 }

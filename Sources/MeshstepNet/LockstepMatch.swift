@@ -1,0 +1,177 @@
+import Foundation
+import Logging
+import MeshstepLockstep
+import MeshstepMesh
+import NIOCore
+import NIOPosix
+
+/// Who plays, where, and how to find the others: everything ``LockstepMatch/join(_:logger:)``
+/// needs. Every player of a match passes the same `mesh`, `password`, `players` and `gameSeed`.
+public struct MatchOptions: Sendable {
+    /// The mesh name: peers with the same name and password form one mesh.
+    public var mesh: String
+    /// The mesh password (nil: an open mesh).
+    public var password: String?
+    /// Players in the match (2...64).
+    public var players: Int
+    /// This player's slot (0...players-1), or nil to watch as a spectator.
+    public var slot: Int?
+    /// `HOST:PORT` of peers to join through.
+    public var peers: [String] = []
+    /// `HOST:PORT` of a `meshstep resolver`.
+    public var resolver: String?
+    /// Find peers on the local network by multicast.
+    public var lan = false
+    /// The local address and UDP port to bind (port 0 picks a free one).
+    public var host = "0.0.0.0"
+    public var port = 0
+    /// The input delay to start with, in ticks; with `autoInputDelay` the lowest slot then
+    /// chooses it from the measured round trips.
+    public var inputDelay = 3
+    public var autoInputDelay = true
+    /// The seed every player's game starts from.
+    public var gameSeed: UInt64 = 0
+    /// How long to wait for every player before ``NetError/playersMissing(slots:seconds:)``.
+    public var startTimeout: Duration = .seconds(30)
+
+    public init(mesh: String, password: String?, players: Int, slot: Int?,
+                peers: [String] = [], resolver: String? = nil, lan: Bool = false, port: Int = 0) {
+        self.mesh = mesh
+        self.password = password
+        self.players = players
+        self.slot = slot
+        self.peers = peers
+        self.resolver = resolver
+        self.lan = lan
+        self.port = port
+    }
+}
+
+/// What one frame of ``LockstepMatch/advance(_:)`` did.
+public struct MatchFrame: Sendable {
+    /// The tick applied this frame (nil: none was ready, the game waits).
+    public var appliedTick: Int?
+    /// Session events since the last frame: start, drops, desyncs, halts...
+    public var events: [LockstepEvent]
+    /// Network errors since the last frame: players missing at the start, a contested slot...
+    public var errors: [NetError]
+}
+
+/// A lockstep match of `Game` over the UDP mesh, in one call: ``join(_:logger:)`` starts the mesh
+/// peer and the session, and the game loop calls ``advance(_:)`` once per frame and
+/// ``waitForNextFrame()`` between frames. Each frame applies at most one confirmed tick (that
+/// paces the game at the tick rate) and answers it with the local player's input. At the end,
+/// ``finish(timeout:)`` lets the others receive our last frames, and ``leave()`` says goodbye.
+///
+/// Use it from one thread (the game loop's). The lower layers (``UDPMeshPeer``,
+/// ``LockstepPeer``) stay available for games that need more control: ``peer``.
+public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
+    /// The session handle (stats, events, input delay, roster).
+    public let peer: LockstepPeer<Game.Input>
+    /// The local copy of the game, after the last applied tick.
+    public private(set) var game: Game
+    /// How many ticks the game has applied.
+    public private(set) var ticksApplied = 0
+    /// This player's slot (nil: a spectator).
+    public let slot: Int?
+    let group: MultiThreadedEventLoopGroup
+    var confirmed: [(tick: Int, inputs: [Game.Input?])] = []
+    var nextFrame: ContinuousClock.Instant?
+
+    init(peer: LockstepPeer<Game.Input>, game: Game, slot: Int?, group: MultiThreadedEventLoopGroup) {
+        self.peer = peer
+        self.game = game
+        self.slot = slot
+        self.group = group
+    }
+
+    /// Binds the UDP socket, joins the mesh and starts the session (players claim their slots
+    /// in a lobby on the mesh; the match starts when every player is there).
+    /// - Throws: ``NetError`` for a port in use, a bad address or invalid settings.
+    public static func join(_ options: MatchOptions,
+                            logger: Logger = Logger(label: "meshstep", factory: { _ in SwiftLogNoOpLogHandler() })) throws(NetError) -> LockstepMatch {
+        let configuration = LockstepConfiguration(players: options.players).withInputDelay(options.inputDelay)
+        do { try configuration.validate() } catch { throw .invalidSession(error) }
+        if let slot = options.slot, !(0..<options.players).contains(slot) {
+            throw .invalidSession(.invalid("slot must be 0...\(options.players - 1) (got \(slot))"))
+        }
+        let credentials: MeshCredentials
+        do { credentials = try MeshCredentials(meshID: options.mesh, access: options.password.map { .password($0) } ?? .open) } catch {
+            throw .invalidMesh(error)
+        }
+        var seeds: [SocketAddress] = []
+        for p in options.peers { seeds.append(try parseHostPort(p)) }
+        let resolver = try options.resolver.map { text throws(NetError) in try parseHostPort(text) }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let mesh: UDPMeshPeer
+        do {
+            mesh = try UDPMeshPeer.start(credentials: credentials,
+                                         configuration: .lockstep(players: options.players, spectatorLinks: 4),
+                                         host: options.host, port: options.port,
+                                         discovery: Discovery(seeds: seeds, resolver: resolver, lan: options.lan),
+                                         group: group, logger: logger)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+        let peer: LockstepPeer<Game.Input>
+        do {
+            peer = try LockstepPeer(mesh: mesh, configuration: configuration, role: options.slot.map { .player($0) } ?? .spectator,
+                                    gameSeed: options.gameSeed, startTimeout: options.startTimeout,
+                                    autoInputDelay: options.autoInputDelay, logger: logger)
+        } catch {
+            mesh.leave()
+            try? group.syncShutdownGracefully()
+            throw .invalidSession(error)
+        }
+        return LockstepMatch(peer: peer, game: Game(players: options.players, seed: options.gameSeed), slot: options.slot, group: group)
+    }
+
+    /// One frame of the game loop: applies the next confirmed tick, if there is one, and
+    /// answers it with `input` (called with the game after that tick; a spectator's is never
+    /// called). Returns what happened since the last frame.
+    @discardableResult
+    public func advance(_ input: (Game) -> Game.Input) -> MatchFrame {
+        confirmed += peer.pollConfirmed()
+        var applied: Int?
+        if peer.halted == nil, !confirmed.isEmpty {
+            let ready = confirmed.removeFirst()
+            game.step(inputs: ready.inputs)
+            // Only the checked ticks' checksums are compared; hash the state only for those.
+            if ready.tick % peer.configuration.checksumInterval == 0 { peer.recordChecksum(tick: ready.tick, checksum: game.checksum()) }
+            ticksApplied += 1
+            applied = ready.tick
+            if slot != nil { peer.submit(input(game)) }
+        }
+        return MatchFrame(appliedTick: applied, events: peer.pollEvents(), errors: peer.pollErrors())
+    }
+
+    /// Sleeps until the next frame is due: frames every 1/tickRate seconds from the first call,
+    /// without drift (a frame that ran late is followed by a shorter wait).
+    public func waitForNextFrame() {
+        let frame = Duration.seconds(1) / peer.configuration.tickRate
+        let due = (nextFrame ?? .now) + frame
+        nextFrame = due
+        let wait = due - .now
+        if wait > .zero { Thread.sleep(forTimeInterval: wait / .seconds(1)) }
+        if ContinuousClock.now - due > frame * 10 { nextFrame = .now } // long stall: do not race to catch up
+    }
+
+    /// Why the session stopped for good, if it did.
+    public var halted: HaltReason? { peer.halted }
+
+    /// The newest checked tick whose checksum every other active player reported equal to ours
+    /// (-1: none yet): "in sync" through that tick.
+    public var checksumsAgreedThrough: Int { peer.withSession { $0.checksumsAgreedThrough } ?? -1 }
+
+    /// Keeps our frames going until every other player holds our last ones (see
+    /// ``LockstepPeer/finish(timeout:)``). Call after the last tick, before ``leave()``.
+    @discardableResult
+    public func finish(timeout: Duration = .seconds(3)) -> Bool { peer.finish(timeout: timeout) }
+
+    /// Leaves the mesh cleanly (Disconnect to every neighbor) and stops the network thread.
+    public func leave() {
+        peer.leave()
+        try? group.syncShutdownGracefully()
+    }
+}
