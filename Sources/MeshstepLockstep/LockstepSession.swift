@@ -472,7 +472,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if votes[slot] != nil, acked[slot] > voteAck[slot], !provenEquivocators.contains(slot),
                endorsed?.change.drops.contains(where: { $0.slot == slot }) != true {
                 votes[slot] = nil
-                votedAt = nil
+                // The remaining suspicions still need a proposal: their grace restarts now (with
+                // nil, a coordinator waiting for agreement a liar never gives would wait forever).
+                votedAt = votes.contains(where: { $0 != nil }) ? now : nil
                 events.append(.peerResumed(slot: slot))
             }
         }

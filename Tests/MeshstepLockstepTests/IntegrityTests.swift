@@ -260,6 +260,18 @@ struct AttackScenarioTests {
 
 @Suite("Fault sweep")
 struct FaultSweepTests {
+    @Test("a suspicion withdrawn (a stalled player came back) does not stall the drop of a crashed one, even with a liar voting against everyone (sweep seed 5, run 1343)")
+    func withdrawnVoteKeepsTheDropGoing() throws {
+        var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.03, latency: .milliseconds(60), jitter: .zero, seed: 10773709706117970114)
+        scenario.attack = .lyingVotes
+        scenario.crashes = [(slot: 3, tick: 408)]
+        scenario.stalls = [BotsStall(slot: 4, tick: 409, duration: .milliseconds(3797))]
+        let r = try scenario.run()
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.drops.map(\.slot) == [3] && r.drops_agree, "\(r.drops)")
+        #expect(r.honest_halted.isEmpty && r.honest_dropped.isEmpty && r.honest_checksums_agree)
+    }
+
     @Test("a seeded slice of the fault sweep: random players, loss, latency, crashes, partitions, stalls and liars; no safety violation")
     func slice() throws {
         let summary = try FaultSweep(runs: 12, seed: 2026, ticks: 240).run()
