@@ -241,6 +241,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     public private(set) var round = 0
     /// Our veto of the current round (never together with an endorsement of it).
     var vetoed: [UInt8]?
+    /// Slots we suspected at some time in the current round.
+    var suspectedThisRound: Set<Int> = []
+    /// When each sender's abandonment proof was last checked (each costs signature checks).
+    var lastAbandonmentFrom: [Int: Duration] = [:]
     /// Verified vetoes of the current round, by signer.
     var vetoes: [Int: [UInt8]] = [:]
     /// Slots whose veto of the current round did not verify (not checked again this round).
@@ -517,6 +521,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
             // A refused round first: the endorsement may already belong to the next one.
             if let a = f.abandonment, a.epoch == epoch + 1, a.round >= round { events += adoptAbandonmentIfValid(a, from: slot) }
+            // It missed a refused round (its endorsement or veto is of an older one): repeat the proof.
+            if round > 0, (f.endorsement.map { $0.change.round < round } ?? false) || (f.veto.map { $0.round < round } ?? false) {
+                abandonmentSends = max(abandonmentSends, 30)
+            }
             if let v = f.veto, v.round == round { events += noteVeto(v.signature, from: slot) }
             if let e = f.endorsement, e.change.epoch == epoch + 1, e.change.round == round { events += noteEndorsement(e, from: slot) }
             if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon {
@@ -640,6 +648,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // Never claim less than what we already applied, so the drop tick lies after it.
         let held = max(heldThrough(slot), nextTick - 1)
         votes[slot] = held
+        suspectedThisRound.insert(slot)
         voteAck[slot] = acked[slot]
         votedAt = now
         return [.dropProposed(slot: slot, heldThrough: held)]
@@ -678,8 +687,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             return halt(.lostMajority(reachable: unsuspected.count, roster: roster.count))
         }
         quorumLostSince = nil
-        var events = vetoIfRefuted()
-        events += endorseIfAgreed()
+        var events = endorseIfAgreed()
+        events += vetoIfRefuted()
         events += assembleCertificate()
         guard halted == nil, !gone.isEmpty, endorsed == nil, isCoordinator else { return events }
         // Wait until every other survivor suspects the same set, or the grace ran out.
@@ -712,7 +721,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Signs `change` (one change per epoch) and stops applying at its drop ticks.
     mutating func endorse(_ change: RosterChange) -> [LockstepEvent] {
-        guard endorsed == nil, vetoed == nil, change.round == round, let signature = keys.sign(change.signedBytes(session: keys.sessionHash)) else { return [] }
+        guard endorsed == nil, vetoed == nil, change.round == round, round < RosterChange.maxRound, let signature = keys.sign(change.signedBytes(session: keys.sessionHash)) else { return [] }
         endorsed = (change, signature)
         endorsements[localSlot] = (change, signature)
         for d in change.drops { votes[d.slot] = d.tick - 1 }
@@ -753,19 +762,30 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             return [.violation(slot: slot, .badSignature)]
         }
         endorsements[slot] = e
+        // Endorsing and vetoing one round: only a liar does both.
+        if vetoes[slot] != nil, e.change.round == round { return [.violation(slot: slot, .conflictingEndorsements(epoch: e.change.epoch))] }
         return []
     }
 
-    /// Vetoes the current round when the rightful coordinator's change in it cuts off a player
-    /// that played on: we hold that player's input at its drop tick and do not suspect it (or it
-    /// drops us, and we are here). Never after endorsing the round.
+    /// Vetoes the current round when the coordinator's change in it cuts off a player that
+    /// played on: we hold that player's input at its drop tick, do not suspect it, and heard a
+    /// fresh frame from it lately (or the change drops us, and we are here). Never after endorsing
+    /// the round. The signer must be the coordinator as we see it (the lowest slot we do not
+    /// suspect), or one that every dropped slot below it made the coordinator by being suspected
+    /// (by us too, in this round): a liar that drops live players below it to make itself the
+    /// coordinator gets no veto, so it cannot spin rounds or block the real coordinator's change.
     mutating func vetoIfRefuted() -> [LockstepEvent] {
-        guard vetoed == nil, endorsed == nil, localSlot >= 0 else { return [] }
+        guard vetoed == nil, endorsed == nil, localSlot >= 0, round < RosterChange.maxRound else { return [] }
         for (signer, e) in endorsements.sorted(by: { $0.key < $1.key }) where e.change.round == round {
             let dropped = Set(e.change.drops.map(\.slot))
             guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
+            let plausible = signer == unsuspected.first
+                || e.change.drops.allSatisfy { $0.slot > signer || suspectedThisRound.contains($0.slot) }
+            guard plausible else { continue }
             let refuted = e.change.drops.contains { d in
-                d.slot == localSlot || (votes[d.slot] == nil && heldThrough(d.slot) >= d.tick)
+                if d.slot == localSlot { return true }
+                let alive = lastHeard[d.slot].map { now - $0 < configuration.disconnectNotify } ?? false
+                return votes[d.slot] == nil && alive && !provenEquivocators.contains(d.slot) && heldThrough(d.slot) >= d.tick
             }
             guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
             vetoed = signature
@@ -799,9 +819,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// Checks a peer's proof that a round was vetoed by a quorum (vetoes we already verified are
-    /// not checked again, so a forged proof costs at most one verification).
+    /// not checked again; the first bad signature ends the check).
     mutating func adoptAbandonmentIfValid(_ a: RoundAbandonment, from sender: Int) -> [LockstepEvent] {
         if a == rejectedAbandonment { return [] }
+        // A proof for a round we have not seen costs up to a quorum of verifications: one per
+        // sender per 50 ms (an honest peer repeats its proof for a second).
+        if let last = lastAbandonmentFrom[sender], now - last < .milliseconds(50) { return [] }
+        lastAbandonmentFrom[sender] = now
         let roster = activeSlots
         let signers = a.vetoes.map(\.slot)
         guard signers.allSatisfy(roster.contains), RosterQuorum.holds(signers, of: roster, liars: configuration.toleratedLiars) else {
@@ -832,6 +856,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
         }
         round = a.round + 1
+        suspectedThisRound = Set((0..<players).filter { votes[$0] != nil })
         abandonment = a
         abandonmentSends = 60
         endorsed = nil
@@ -914,6 +939,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         badVetoes = []
         abandonment = nil
         abandonmentSends = 0
+        suspectedThisRound = Set((0..<players).filter { votes[$0] != nil && dropTick[$0] == nil })
         pendingReports = Array(repeating: [], count: players)
         mismatchSince = Array(repeating: nil, count: players)
         votedAt = votes.contains(where: { $0 != nil }) ? now : nil

@@ -66,8 +66,9 @@ public struct SessionDescriptor: Sendable, Equatable {
 
 /// Quorum arithmetic for roster changes. With `n` players in the current roster of which at most
 /// `b` lie, a change needs signatures from more than `(n + b) / 2` of them: any two such sets
-/// intersect in at least one honest player, and an honest player signs one change per epoch, so
-/// two different changes can never both be certified for one epoch. With `b = 0` an exact half
+/// intersect in at least one honest player, and an honest player signs one change per round of an
+/// epoch (and signs in a later round only once a quorum refused the earlier one, see
+/// ``RoundAbandonment``), so two different changes can never both be certified for one epoch. With `b = 0` an exact half
 /// also counts when it holds the lowest slot of the roster (two such halves share that slot).
 public enum RosterQuorum {
     /// Whether `signers` (distinct slots of `roster`, sorted ascending) form a quorum.
