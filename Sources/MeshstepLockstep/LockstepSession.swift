@@ -1234,7 +1234,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     mutating func compare(tick: Int) -> [LockstepEvent] {
         guard let local = localChecksums[tick], let remote = remoteChecksums[tick] else { return [] }
-        if tick > checksumsAgreedThrough, activeSlots.allSatisfy({ $0 == localSlot || remote[$0] == local }) { checksumsAgreedThrough = tick }
+        if tick > checksumsAgreedThrough {
+            var all = true
+            for s in 0..<players where s != localSlot && dropTick[s] == nil && remote[s] != local { all = false; break }
+            if all { checksumsAgreedThrough = tick }
+        }
         let known = reportedDesyncs[tick] ?? []
         let differing = remote.filter { $0.value != local && !known.contains($0.key) }.map(\.key).sorted()
         guard !differing.isEmpty else { return [] }
