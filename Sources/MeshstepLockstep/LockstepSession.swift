@@ -499,7 +499,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         if let statement = f.statement, last < horizon, last >= nextTick, statements[slot].count < 512 {
             statements[slot][last] = statement
         }
-        advanceChains()
+        advanceChain(slot)
         for c in f.controls where c.tick >= nextTick && c.tick < horizon && c.tick >= f.firstTick && c.tick <= last {
             if !controls[slot].contains(where: { $0.tick == c.tick }) { controls[slot].append(c) }
         }
@@ -675,6 +675,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// coordinator) proposing a change.
     mutating func coordinate() -> [LockstepEvent] {
         guard localSlot >= 0, halted == nil else { return [] }
+        // The common case (nobody suspected, nothing signed) costs no allocation.
+        guard !endorsements.isEmpty || votes.contains(where: { $0 != nil }) else { return [] }
         let roster = activeSlots
         let gone = roster.filter { votes[$0] != nil }
         guard !gone.isEmpty || !endorsements.isEmpty else { return [] }
@@ -926,6 +928,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if chain.head >= drop.tick { chain.values.removeLast(min(chain.values.count, chain.head - drop.tick + 1)) }
             chains[drop.slot] = chain
             for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], drop.tick - 1) }
+            rowDigests = [:]
             votes[drop.slot] = nil
             for p in 0..<players { peerVotes[p][drop.slot] = nil }
             events.append(.dropped(slot: drop.slot, tick: drop.tick))
@@ -1002,7 +1005,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             nextLocalTick += 1
         }
         delayFill = 0
-        advanceChains()
+        advanceChain(localSlot)
     }
 
     mutating func applyControls(at tick: Int) {
@@ -1107,14 +1110,19 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Extends every slot's chain over the inputs now held contiguously.
     mutating func advanceChains() {
-        for s in 0..<players {
-            let stop = dropTick[s].map { $0 - 1 } ?? Int.max
-            var chain = chains[s]
-            while chain.head < stop, let input = input(slot: s, tick: chain.head + 1) {
-                chain.append(InputChain.next(chain.last, input))
-            }
-            chains[s] = chain
+        for s in 0..<players { advanceChain(s) }
+    }
+
+    /// Extends `s`'s chain over the inputs of `s` now held (a chain depends on that slot's
+    /// inputs only, so a frame from `s` advances only its chain).
+    mutating func advanceChain(_ s: Int) {
+        let stop = dropTick[s].map { $0 - 1 } ?? Int.max
+        guard chains[s].head < stop, input(slot: s, tick: chains[s].head + 1) != nil else { return }
+        var chain = chains[s]
+        while chain.head < stop, let input = input(slot: s, tick: chain.head + 1) {
+            chain.append(InputChain.next(chain.last, input))
         }
+        chains[s] = chain
     }
 
     /// The newest tick whose every input this peer holds (its row digest can be computed).
@@ -1127,7 +1135,19 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return head
     }
 
-    func rowDigest(_ tick: Int) -> ChainDigest? {
+    /// Row digests computed lately, by tick (every peer's report of a tick asks for the same one):
+    /// valid until a roster change, which changes what a row holds.
+    var rowDigests: [Int: ChainDigest] = [:]
+
+    mutating func rowDigest(_ tick: Int) -> ChainDigest? {
+        if let known = rowDigests[tick] { return known }
+        guard let digest = computeRowDigest(tick) else { return nil }
+        if rowDigests.count >= 128 { rowDigests = rowDigests.filter { $0.key >= nextTick - 64 } }
+        if rowDigests.count < 128 { rowDigests[tick] = digest }
+        return digest
+    }
+
+    func computeRowDigest(_ tick: Int) -> ChainDigest? {
         var values: [ChainDigest] = []
         values.reserveCapacity(players)
         for s in 0..<players {
