@@ -32,7 +32,12 @@ public final class RealtimeBot: @unchecked Sendable {
     /// `MESHSTEP_DEBUG` set: every event is written to standard error as it is polled.
     static let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
 
-    public init(slot: Int, peer: LockstepPeer<TankInput>, seed: UInt64) {
+    /// Whether ``confirmedAt`` and ``submittedAt`` are kept (a map entry per tick each: what
+    /// `bots --network udp` computes exact latencies from; a long-running single bot does not).
+    public let recordsTimes: Bool
+
+    public init(slot: Int, peer: LockstepPeer<TankInput>, seed: UInt64, recordsTimes: Bool = true) {
+        self.recordsTimes = recordsTimes
         self.slot = slot
         self.peer = peer
         game = TankArena(players: peer.configuration.players, seed: seed)
@@ -44,7 +49,7 @@ public final class RealtimeBot: @unchecked Sendable {
     public func poll(_ k: Int, ticks: Int) {
         guard !crashed, applied < ticks, peer.halted == nil else { return }
         queue += peer.pollConfirmedTimed()
-        for (t, at) in peer.takeSubmitTimes() { submittedAt[t] = at }
+        for (t, at) in peer.takeSubmitTimes() where recordsTimes { submittedAt[t] = at }
         let new = peer.pollEvents()
         if Self.debug { for e in new { FileHandle.standardError.write(Data("[frame \(k)] slot \(slot) tick \(applied): \(e)\n".utf8)) } }
         if firstDrop == nil, new.contains(where: { if case .dropped = $0 { true } else { false } }) {
@@ -54,7 +59,7 @@ public final class RealtimeBot: @unchecked Sendable {
         while applied <= k, applied < ticks, !queue.isEmpty {
             let r = queue.removeFirst()
             game.step(inputs: r.inputs)
-            confirmedAt[r.tick] = r.at
+            if recordsTimes { confirmedAt[r.tick] = r.at }
             let interval = peer.configuration.checksumInterval
             if r.tick % interval == 0 {
                 let c = game.checksum()

@@ -115,7 +115,8 @@ struct Bot: ParsableCommand {
         // roster that results (a second key claiming a slot is reported, and nobody starts).
         let peer = try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(slot), gameSeed: gameSeed,
                                                startTimeout: .seconds(Int64(startTimeout)), autoInputDelay: autoInputDelay, logger: logger)
-        let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed)
+        // Its latency figures come from the session's acknowledgements: no per-tick maps kept.
+        let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed, recordsTimes: false)
         let bytesBefore = mesh.stats().bytesSent
         var lobbyError: (any Error)?
         // The lobby: give up when the start timeout passes (the peer reports who is missing),
