@@ -609,6 +609,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
     public func acknowledged(by slot: Int) -> Int { acked[slot] }
+    /// Whether a fresh frame from `slot` arrived within the disconnect-notify interval.
+    func heardLately(_ slot: Int) -> Bool {
+        lastHeard[slot].map { now - $0 < configuration.disconnectNotify } ?? false
+    }
+
     /// When a frame from `slot` last arrived (nil: never).
     public func lastHeard(from slot: Int) -> Duration? { lastHeard[slot] }
 
@@ -786,8 +791,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             guard plausible else { continue }
             let refuted = e.change.drops.contains { d in
                 if d.slot == localSlot { return true }
-                let alive = lastHeard[d.slot].map { now - $0 < configuration.disconnectNotify } ?? false
-                return votes[d.slot] == nil && alive && !provenEquivocators.contains(d.slot) && heldThrough(d.slot) >= d.tick
+                return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot) && heldThrough(d.slot) >= d.tick
             }
             guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
             vetoed = signature
@@ -852,8 +856,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             for d in e.change.drops where votes[d.slot] != nil {
                 // Our endorsement froze us at its drop tick; a slot heard lately is no longer
                 // suspected, a silent one is suspected afresh.
-                let heardLately = lastHeard[d.slot].map { now - $0 < configuration.disconnectNotify } ?? false
-                votes[d.slot] = heardLately ? nil : max(heldThrough(d.slot), nextTick - 1)
+                votes[d.slot] = heardLately(d.slot) ? nil : max(heldThrough(d.slot), nextTick - 1)
                 voteAck[d.slot] = acked[d.slot]
             }
         }

@@ -174,31 +174,41 @@ public struct RoundAbandonment: Sendable, Equatable {
     func encode(into w: inout ByteWriter) {
         w.varint(UInt64(epoch))
         w.varint(UInt64(round))
-        w.varint(UInt64(vetoes.count))
-        for v in vetoes { w.u8(UInt8(v.slot)); w.raw(v.signature) }
+        RosterSignature.encode(vetoes, into: &w)
     }
 
     static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> RoundAbandonment {
         let epoch = try r.count(field: "abandonment.epoch", limit: 255)
         guard epoch >= 1 else { throw .invalidValue(field: "abandonment.epoch") }
         let round = try r.count(field: "abandonment.round", limit: RosterChange.maxRound)
-        let n = try r.count(field: "abandonment.vetoes", limit: players)
-        var vetoes: [RosterSignature] = []
-        for _ in 0..<n {
-            let s = Int(try r.u8())
-            guard s < players, vetoes.last.map({ $0.slot < s }) ?? true else { throw .invalidValue(field: "abandonment.slot") }
-            vetoes.append(RosterSignature(slot: s, signature: try r.raw(64)))
-        }
-        return RoundAbandonment(epoch: epoch, round: round, vetoes: vetoes)
+        return RoundAbandonment(epoch: epoch, round: round, vetoes: try RosterSignature.decodeList(from: &r, players: players, field: "abandonment.veto"))
     }
 }
 
-/// One player's signature on a roster change.
+/// One player's signature on a roster change (or on a veto of a round).
 public struct RosterSignature: Sendable, Equatable, Hashable {
     public var slot: Int
     /// 64-byte Ed25519 signature over ``RosterChange/signedBytes(session:)``.
     public var signature: [UInt8]
     public init(slot: Int, signature: [UInt8]) { self.slot = slot; self.signature = signature }
+
+    /// `varint k | k x (u8 slot, 64-byte signature)`, slots ascending (sorted by the caller).
+    static func encode(_ list: [RosterSignature], into w: inout ByteWriter) {
+        w.varint(UInt64(list.count))
+        for s in list { w.u8(UInt8(s.slot)); w.raw(s.signature) }
+    }
+
+    /// The list ``encode(_:into:)`` writes: at most `players`, slots below `players` and ascending.
+    static func decodeList(from r: inout ByteReader, players: Int, field: String) throws(WireError) -> [RosterSignature] {
+        let n = try r.count(field: field, limit: players)
+        var list: [RosterSignature] = []
+        for _ in 0..<n {
+            let s = Int(try r.u8())
+            guard s < players, list.last.map({ $0.slot < s }) ?? true else { throw .invalidValue(field: field + "Slot") }
+            list.append(RosterSignature(slot: s, signature: try r.raw(64)))
+        }
+        return list
+    }
 }
 
 /// A roster change with signatures from a quorum of the roster it changes: the only thing that
@@ -213,20 +223,12 @@ public struct RosterCertificate: Sendable, Equatable {
 
     func encode(into w: inout ByteWriter) {
         change.encode(into: &w)
-        w.varint(UInt64(signatures.count))
-        for s in signatures { w.u8(UInt8(s.slot)); w.raw(s.signature) }
+        RosterSignature.encode(signatures, into: &w)
     }
 
     static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> RosterCertificate {
         let change = try RosterChange.decode(from: &r, players: players)
-        let n = try r.count(field: "roster.signatures", limit: players)
-        var sigs: [RosterSignature] = []
-        for _ in 0..<n {
-            let s = Int(try r.u8())
-            guard s < players, sigs.last.map({ $0.slot < s }) ?? true else { throw .invalidValue(field: "roster.signatureSlot") }
-            sigs.append(RosterSignature(slot: s, signature: try r.raw(64)))
-        }
-        return RosterCertificate(change: change, signatures: sigs)
+        return RosterCertificate(change: change, signatures: try RosterSignature.decodeList(from: &r, players: players, field: "roster.signature"))
     }
 }
 

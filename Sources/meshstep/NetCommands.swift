@@ -45,6 +45,12 @@ struct MeshOptions: ParsableArguments {
     }
 }
 
+/// A refusal that ends a join: a wrong password or another mesh at the address we dialed.
+func refusal(seenBy peer: UDPMeshPeer) -> NetError? {
+    peer.refusalsSeen().first { [.authenticationFailed, .wrongMesh].contains($0.reason) }
+        .map { NetError.refused(address: $0.address.description, reason: $0.reason) }
+}
+
 /// Fails fast with a clear message when the mesh refuses us or nobody answers.
 func awaitMesh(_ peer: UDPMeshPeer, options: MeshOptions, timeout: Duration) throws {
     let hasSeeds = !options.peers.isEmpty || options.resolver != nil // LAN: the first peer waits like any first peer
@@ -54,9 +60,7 @@ func awaitMesh(_ peer: UDPMeshPeer, options: MeshOptions, timeout: Duration) thr
         if let problem = peer.resolverProblem(), case .unreachable = problem, options.peers.isEmpty {
             throw NetError.resolverUnreachable(options.resolver ?? "?")
         }
-        if let refusal = peer.refusalsSeen().first(where: { [.authenticationFailed, .wrongMesh].contains($0.reason) }) {
-            throw NetError.refused(address: refusal.address.description, reason: refusal.reason)
-        }
+        if let refused = refusal(seenBy: peer) { throw refused }
         if !hasSeeds { return } // the first peer of a mesh waits for others to find it
         Thread.sleep(forTimeInterval: 0.02)
     }
@@ -285,9 +289,7 @@ struct Chat: ParsableCommand {
         let quiet = started + .seconds(3)
         while true {
             if !peer.neighbors().isEmpty { return }
-            if let refusal = peer.refusalsSeen().first(where: { [.authenticationFailed, .wrongMesh].contains($0.reason) }) {
-                throw NetError.refused(address: refusal.address.description, reason: refusal.reason)
-            }
+            if let refused = refusal(seenBy: peer) { throw refused }
             if let problem = peer.resolverProblem(), case .unreachable = problem, meshOptions.peers.isEmpty {
                 throw NetError.resolverUnreachable(meshOptions.resolver ?? "?")
             }
@@ -305,8 +307,8 @@ struct Chat: ParsableCommand {
         // ends the chat with its reason instead of leaving us alone in silence.
         Thread.detachNewThread {
             while peer.neighbors().isEmpty {
-                if let refusal = peer.refusalsSeen().first(where: { [.authenticationFailed, .wrongMesh].contains($0.reason) }) {
-                    FileHandle.standardError.write(Data("error: \(NetError.refused(address: refusal.address.description, reason: refusal.reason))\n".utf8))
+                if let refused = refusal(seenBy: peer) {
+                    note("error: \(refused)")
                     Foundation.exit(1)
                 }
                 Thread.sleep(forTimeInterval: 0.2)

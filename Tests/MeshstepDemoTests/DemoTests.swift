@@ -316,18 +316,9 @@ struct DemoWindowedTests {
     @Test("the default demo (you and 3 bots over loopback UDP) survives a 3 s stall of its main thread: nobody is dropped, nothing halts, the game goes on",
           .enabled(if: demoBinary != nil && xvfbBinary != nil, "needs meshstep-demo and Xvfb (apt-get install xvfb)"))
     func mainThreadStall() throws {
-        let number = 200 + Int(getpid() % 500)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: xvfbBinary!)
-        server.arguments = [":\(number)", "-screen", "0", "1280x800x24", "-nolisten", "tcp"]
-        server.standardOutput = FileHandle.nullDevice
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        // SIGKILL: the test process may block SIGTERM, and a child inherits the blocked mask.
-        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
-        let socket = "/tmp/.X11-unix/X\(number)"
-        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) { Thread.sleep(forTimeInterval: 0.05) }
-        #expect(FileManager.default.fileExists(atPath: socket), "Xvfb did not start on :\(number)")
+        let display = try VirtualDisplay(offset: 0)
+        let number = display.number
+        #expect(display.ready, "Xvfb did not start on :\(number)")
 
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
