@@ -17,6 +17,9 @@ let package = Package(
         .library(name: "MeshstepBots", targets: ["MeshstepBots"]),
         .library(name: "MeshstepNet", targets: ["MeshstepNet"]),
         .library(name: "MeshstepResolver", targets: ["MeshstepResolver"]),
+        .library(name: "MeshstepResolverServer", targets: ["MeshstepResolverServer"]),
+        .library(name: "MeshstepAddress", targets: ["MeshstepAddress"]),
+        .library(name: "MeshstepNetBots", targets: ["MeshstepNetBots"]),
         .executable(name: "meshstep", targets: ["meshstep"]),
         .library(name: "MeshstepArena", targets: ["MeshstepArena"]),
         .executable(name: "meshstep-demo", targets: ["meshstep-demo"]),
@@ -27,6 +30,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
     ],
     targets: [
         // Versioned binary codec. No dependencies, so the fuzzer can compile it alone.
@@ -39,6 +44,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
         ),
@@ -52,10 +58,28 @@ let package = Package(
         // The sans-IO session endpoint: lobby and roster, frames, repair, input delay, drops,
         // halts and events. The simulator bots and the UDP shell drive this same value.
         .target(name: "MeshstepSession", dependencies: ["MeshstepLockstep", "MeshstepWire"], swiftSettings: strict),
-        // Headless bot players: the reference game, a bot policy, and bots-over-the-simulator runs.
+        // Headless bot players over the simulator: bot policies, seeded scenarios, the fault sweep.
+        // No NIO: everything runs in virtual time.
         .target(
             name: "MeshstepBots",
-            dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepArena", "MeshstepMesh", "MeshstepSimulation", "MeshstepNet"],
+            dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepArena", "MeshstepMesh", "MeshstepSimulation"],
+            swiftSettings: strict
+        ),
+        // Headless bot players over real UDP sockets (`meshstep bot`, `bots --network udp`).
+        .target(
+            name: "MeshstepNetBots",
+            dependencies: [
+                "MeshstepBots", "MeshstepNet", "MeshstepArena", "MeshstepLockstep", "MeshstepMesh", "MeshstepSimulation",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // HOST:PORT parsing and conversions between mesh and SwiftNIO socket addresses.
+        .target(
+            name: "MeshstepAddress",
+            dependencies: ["MeshstepWire", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         // The thin I/O shell: the sans-IO values on real UDP sockets (SwiftNIO), and the
@@ -64,6 +88,7 @@ let package = Package(
             name: "MeshstepNet",
             dependencies: [
                 "MeshstepMesh",
+                "MeshstepAddress",
                 "MeshstepResolver",
                 "MeshstepLockstep",
                 "MeshstepSession",
@@ -83,13 +108,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Resolver service: a sans-IO core (service and client values) plus a SwiftNIO UDP server.
+        // Resolver service, sans-IO: the service and client values and their wire format.
         .target(
             name: "MeshstepResolver",
             dependencies: [
                 "MeshstepWire",
                 "MeshstepMesh",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The resolver service on a SwiftNIO UDP socket (`meshstep resolver`).
+        .target(
+            name: "MeshstepResolverServer",
+            dependencies: [
+                "MeshstepResolver",
+                "MeshstepAddress",
+                "MeshstepMesh",
+                "MeshstepWire",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -101,9 +138,11 @@ let package = Package(
             dependencies: [
                 "MeshstepSimulation",
                 "MeshstepBots",
+                "MeshstepNetBots",
                 "MeshstepArena",
                 "MeshstepNet",
                 "MeshstepResolver",
+                "MeshstepResolverServer",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -157,7 +196,7 @@ let package = Package(
                 "MeshstepArena",
                 "MeshstepLockstep",
                 "MeshstepNet",
-                "MeshstepResolver",
+                "MeshstepAddress",
                 "MeshstepMesh",
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -173,7 +212,7 @@ let package = Package(
         .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepBots", "MeshstepArena", "MeshstepWire"], swiftSettings: strict),
         .testTarget(
             name: "MeshstepNetTests",
-            dependencies: ["MeshstepNet", "MeshstepMesh", "MeshstepBots", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: ["MeshstepNet", "MeshstepMesh", "MeshstepBots", "MeshstepNetBots", .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: strict),
@@ -181,6 +220,8 @@ let package = Package(
             name: "MeshstepResolverTests",
             dependencies: [
                 "MeshstepResolver",
+                "MeshstepResolverServer",
+                "MeshstepAddress",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

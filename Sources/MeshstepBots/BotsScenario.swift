@@ -20,17 +20,17 @@ public struct BotsPartition: Sendable, Equatable {
     }
 
     /// Parses `START:SLOTS:HEAL`, for example `600:0,1,2,3,4:1200`.
-    public init(parsing text: String) throws(MeshConfigurationError) {
+    public init(parsing text: String) throws(ScenarioSettingError) {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 3, let start = Int(parts[0]), let heal = Int(parts[2]), start >= 0, heal > start else {
-            throw .invalidValue("--partition must be START:SLOTS:HEAL with 0 <= START < HEAL, for example 600:0,1,2,3,4:1200 (got \(text))")
+            throw ScenarioSettingError(flag: "--partition", value: text, requirement: "START:SLOTS:HEAL with 0 <= START < HEAL, for example 600:0,1,2,3,4:1200")
         }
         var slots: [Int] = []
         for s in parts[1].split(separator: ",") {
-            guard let v = Int(s), v >= 0 else { throw .invalidValue("--partition slot list must be comma-separated slot numbers (got \(parts[1]))") }
+            guard let v = Int(s), v >= 0 else { throw ScenarioSettingError(flag: "--partition", value: text, requirement: "a comma-separated list of slot numbers between the colons") }
             slots.append(v)
         }
-        guard !slots.isEmpty else { throw .invalidValue("--partition needs at least one slot") }
+        guard !slots.isEmpty else { throw ScenarioSettingError(flag: "--partition", value: text, requirement: "at least one slot") }
         self.init(start: start, slots: slots, heal: heal)
     }
 }
@@ -49,12 +49,12 @@ public struct BotsStall: Sendable, Equatable {
     }
 
     /// Parses `SLOT@TICK:MS`, for example `2@300:1500`.
-    public init(parsing text: String) throws(MeshConfigurationError) {
+    public init(parsing text: String) throws(ScenarioSettingError) {
         let at = text.split(separator: "@")
         let rest = at.count == 2 ? at[1].split(separator: ":") : []
         guard at.count == 2, rest.count == 2, let slot = Int(at[0]), let tick = Int(rest[0]), let ms = Int(rest[1]),
               slot >= 0, tick >= 0, ms > 0 else {
-            throw .invalidValue("--stall must be SLOT@TICK:MS, for example 2@300:1500 (got \(text))")
+            throw ScenarioSettingError(flag: "--stall", value: text, requirement: "SLOT@TICK:MS, for example 2@300:1500")
         }
         self.init(slot: slot, tick: tick, duration: .milliseconds(ms))
     }
@@ -150,12 +150,23 @@ public struct DesyncReport: Codable, Sendable, Equatable {
     public var reporter: Int
     public var tick: Int
     public var slots: [Int]
+
+    public init(reporter: Int, tick: Int, slots: [Int]) {
+        self.reporter = reporter
+        self.tick = tick
+        self.slots = slots
+    }
 }
 
 /// An agreed drop as applied.
 public struct DropReport: Codable, Sendable, Equatable, Hashable {
     public var slot: Int
     public var tick: Int
+
+    public init(slot: Int, tick: Int) {
+        self.slot = slot
+        self.tick = tick
+    }
 }
 
 /// A slot that stopped for good, and why.
@@ -163,6 +174,12 @@ public struct HaltReport: Codable, Sendable, Equatable {
     public var slot: Int
     public var tick: Int
     public var reason: String
+
+    public init(slot: Int, tick: Int, reason: String) {
+        self.slot = slot
+        self.tick = tick
+        self.reason = reason
+    }
 }
 
 /// One remote player's network figures, as the lowest surviving slot saw them at the end.
@@ -177,7 +194,7 @@ public struct PlayerStatsReport: Codable, Sendable, Equatable {
 
 extension PlayerStatsReport {
     /// The report row for one player's session stats (rounded for reading).
-    init(_ s: PlayerNetworkStats) {
+    public init(_ s: PlayerNetworkStats) {
         self.init(slot: s.slot, round_trip_ms: s.roundTrip?.milliseconds, frames_ahead: s.framesAhead,
                   kbps_in: (s.kbpsIn * 10).rounded() / 10, loss: (s.loss * 1000).rounded() / 1000, repaired_inputs: s.repairedInputs)
     }
@@ -235,6 +252,40 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var player_stats: [PlayerStatsReport]
     public var virtual_seconds: Double
     public var wall_seconds: Double
+
+    public init(players: Int, spectators: Int, ticks: Int, seed: UInt64, input_delay: Int, ticks_completed: Int, spectator_ticks_completed: Int, checksums_agree: Bool, checked_ticks: Int, desyncs: Int, desync_events: [DesyncReport], drops: [DropReport], drops_agree: Bool, halted: [HaltReport], crashed: [Int], input_latency_ms_p50: Double, input_latency_ms_p99: Double, stall_ticks: Int, longest_stall_ms: Double, bytes_per_input_per_peer: Double, inputs_lost: Int, attacker: Int?, attacker_named: Bool?, honest_checksums_agree: Bool, honest_dropped: [Int], honest_halted: [Int], stalled: [Int], ticks_per_second: Double, player_stats: [PlayerStatsReport], virtual_seconds: Double, wall_seconds: Double) {
+        self.players = players
+        self.spectators = spectators
+        self.ticks = ticks
+        self.seed = seed
+        self.input_delay = input_delay
+        self.ticks_completed = ticks_completed
+        self.spectator_ticks_completed = spectator_ticks_completed
+        self.checksums_agree = checksums_agree
+        self.checked_ticks = checked_ticks
+        self.desyncs = desyncs
+        self.desync_events = desync_events
+        self.drops = drops
+        self.drops_agree = drops_agree
+        self.halted = halted
+        self.crashed = crashed
+        self.input_latency_ms_p50 = input_latency_ms_p50
+        self.input_latency_ms_p99 = input_latency_ms_p99
+        self.stall_ticks = stall_ticks
+        self.longest_stall_ms = longest_stall_ms
+        self.bytes_per_input_per_peer = bytes_per_input_per_peer
+        self.inputs_lost = inputs_lost
+        self.attacker = attacker
+        self.attacker_named = attacker_named
+        self.honest_checksums_agree = honest_checksums_agree
+        self.honest_dropped = honest_dropped
+        self.honest_halted = honest_halted
+        self.stalled = stalled
+        self.ticks_per_second = ticks_per_second
+        self.player_stats = player_stats
+        self.virtual_seconds = virtual_seconds
+        self.wall_seconds = wall_seconds
+    }
 }
 
 extension BotsScenario {
@@ -244,7 +295,7 @@ extension BotsScenario {
         switch game {
         case .tanks:
             guard players <= TankArena.maxPlayers else {
-                throw MeshConfigurationError.invalidValue("the tank arena has \(TankArena.maxPlayers) slots; use --game coins for \(players) players")
+                throw ScenarioSettingError(flag: "--players", value: "\(players)", requirement: "at most \(TankArena.maxPlayers) for the tank arena (use --game coins)")
             }
             return try run(game: TankArena.self, policy: { slot, game, tick in TankBot.input(for: slot, in: game, tick: tick) })
         case .coins:
@@ -265,21 +316,21 @@ extension BotsScenario {
     ) throws -> BotsReport {
         // A determinism bug by default: the state silently advances one extra tick.
         let perturb = perturb ?? { game in game.step(inputs: Array(repeating: Game.Input.neutral, count: players)) }
-        guard players >= 2, players <= 64 else { throw MeshConfigurationError.invalidValue("--players must be 2...64") }
-        guard ticks >= 1 else { throw MeshConfigurationError.invalidValue("--ticks must be at least 1") }
-        guard loss >= 0, loss < 1 else { throw MeshConfigurationError.invalidValue("--loss must be in [0, 1)") }
-        guard duplicate >= 0, duplicate < 1 else { throw MeshConfigurationError.invalidValue("--duplicate must be in [0, 1)") }
-        guard (0...1000).contains(spectators) else { throw MeshConfigurationError.invalidValue("--spectators must be 0...1000") }
+        guard players >= 2, players <= 64 else { throw ScenarioSettingError(flag: "--players", value: "\(players)", requirement: "2...64") }
+        guard ticks >= 1 else { throw ScenarioSettingError(flag: "--ticks", value: "\(ticks)", requirement: "at least 1") }
+        guard loss >= 0, loss < 1 else { throw ScenarioSettingError(flag: "--loss", value: "\(loss)", requirement: "in [0, 1)") }
+        guard duplicate >= 0, duplicate < 1 else { throw ScenarioSettingError(flag: "--duplicate", value: "\(duplicate)", requirement: "in [0, 1)") }
+        guard (0...1000).contains(spectators) else { throw ScenarioSettingError(flag: "--spectators", value: "\(spectators)", requirement: "0...1000") }
         for c in crashes where !(0..<players).contains(c.slot) || c.tick < 0 {
-            throw MeshConfigurationError.invalidValue("--crash \(c.slot)@\(c.tick): slot must be 0...\(players - 1) and tick >= 0")
+            throw ScenarioSettingError(flag: "--crash", value: "\(c.slot)@\(c.tick)", requirement: "a slot 0...\(players - 1) and a tick >= 0")
         }
         for st in stalls where !(0..<players).contains(st.slot) {
-            throw MeshConfigurationError.invalidValue("--stall \(st.slot)@\(st.tick): slot must be 0...\(players - 1)")
+            throw ScenarioSettingError(flag: "--stall", value: "\(st.slot)@\(st.tick)", requirement: "a slot 0...\(players - 1)")
         }
         if let p = partition, p.slots.contains(where: { !(0..<players).contains($0) }) || Set(p.slots).count == players {
-            throw MeshConfigurationError.invalidValue("--partition slots must be distinct slots 0...\(players - 1), not all of them")
+            throw ScenarioSettingError(flag: "--partition", value: p.slots.map(String.init).joined(separator: ","), requirement: "distinct slots 0...\(players - 1), not all of them")
         }
-        if attack != nil, players < 3 { throw MeshConfigurationError.invalidValue("--attacker needs at least 3 players (2 honest ones to compare)") }
+        if attack != nil, players < 3 { throw ScenarioSettingError(flag: "--attacker", value: "with \(players) players", requirement: "used with at least 3 players (2 honest ones to compare)") }
         let started = ContinuousClock.now
         let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss, duplicate: duplicate))
         defer { sim.stop() } // the scripts below capture the simulator: break the cycle
@@ -336,8 +387,9 @@ extension BotsScenario {
             return LockstepAdversary(attack: kind, slot: players - 1,
                                      keys: try SessionKeys(descriptor: descriptor, signer: { @Sendable bytes in identity.sign(bytes) }))
         }
-        var games = (0..<nodes).map { _ in Game(players: players, seed: seed) }
-        var readyQueue: [[(tick: Int, inputs: [Game.Input?])]] = Array(repeating: [], count: nodes)
+        var drivers = (0..<nodes).map { p in
+            LockstepDriver(game: Game(players: players, seed: seed), checksumInterval: checksumInterval, answers: p < players)
+        }
         var submittedAt: [[MeshTime]] = Array(repeating: [], count: players) // [slot][tick - inputDelay]
         var confirmedAt: [[Int: MeshTime]] = Array(repeating: [:], count: nodes)
         var checksums: [Int: [UInt64?]] = [:]
@@ -348,13 +400,12 @@ extension BotsScenario {
         var recordings = (0..<players).map { _ in Replay<Game.Input>(players: players, seed: seed) }
         let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
         func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) } // unbuffered
-        var applied = Array(repeating: 0, count: nodes)
 
         var snapshots: [[Int: [UInt8]]] = Array(repeating: [:], count: nodes)
         let dumpDirectory = desyncDumpDirectory
         func note(_ events: [LockstepEvent], by peer: Int) {
             for e in events {
-                if debug { print("[\(sim.now)] peer \(peer) tick \(applied[peer]): \(e)") }
+                if debug { print("[\(sim.now)] peer \(peer) tick \(applied(peer)): \(e)") }
                 switch e {
                 case let .desync(tick, slots, _):
                     desyncEvents.append(DesyncReport(reporter: peer, tick: tick, slots: slots))
@@ -362,7 +413,7 @@ extension BotsScenario {
                         let name = peer < players ? "slot\(peer)" : "spectator\(peer - players)"
                         try? Data(state).write(to: URL(fileURLWithPath: dir).appendingPathComponent("desync-tick\(tick)-\(name).state"))
                     }
-                case let .halted(reason): haltedAt[peer] = (applied[peer], reason.description)
+                case let .halted(reason): haltedAt[peer] = (applied(peer), reason.description)
                 case let .violation(slot, _) where slot == attackerSlot: named.insert(peer)
                 case let .forgedInput(_, from) where from == attackerSlot: named.insert(peer)
                 case let .equivocation(slot, _) where slot == attackerSlot: named.insert(peer)
@@ -406,10 +457,9 @@ extension BotsScenario {
             scheduleWakeup(p)
         }
         func drain(_ p: Int, at: MeshTime) {
-            for r in endpoints[p].pollReady() {
-                confirmedAt[p][r.tick] = at
-                readyQueue[p].append(r)
-            }
+            let ready = endpoints[p].pollReady()
+            for r in ready { confirmedAt[p][r.tick] = at }
+            drivers[p].receive(ready)
             note(endpoints[p].takeEvents(), by: p)
         }
         func scheduleWakeup(_ p: Int) {
@@ -467,30 +517,26 @@ extension BotsScenario {
         var finishedAt = Array(repeating: MeshTime?.none, count: nodes)
         var stalledUntil: [Int: MeshTime] = [:]
         let maxFrames = ticks + 40 * tickRate
-        func done(_ p: Int) -> Bool { applied[p] >= ticks || crashed.contains(p) || endpoints[p].halted != nil }
-        func apply(_ p: Int, _ r: (tick: Int, inputs: [Game.Input?]), at now: MeshTime) {
-            games[p].step(inputs: r.inputs)
-            let checked = r.tick % checksumInterval == 0
-            let c: UInt64? = checked ? games[p].checksum() : nil
+        func applied(_ p: Int) -> Int { drivers[p].ticksApplied }
+        func done(_ p: Int) -> Bool { applied(p) >= ticks || crashed.contains(p) || endpoints[p].halted != nil }
+        func record(_ p: Int, _ r: AppliedTick<Game.Input>, at now: MeshTime) {
+            let c = r.checksum
             if p < players { recordings[p].record(r.inputs, checksum: c) }
             if let c {
                 if dumpDirectory != nil {
-                    snapshots[p][r.tick] = games[p].snapshot()
+                    snapshots[p][r.tick] = drivers[p].game.snapshot()
                     snapshots[p] = snapshots[p].filter { $0.key > r.tick - 20 * checksumInterval }
                 }
                 checksums[r.tick, default: Array(repeating: nil, count: nodes)][p] = c
-                endpoints[p].recordChecksum(tick: r.tick, checksum: c)
-                note(endpoints[p].takeEvents(), by: p)
             }
-            if let bug = desyncInjection, bug.slot == p, bug.tick == r.tick { perturb(&games[p]) }
-            applied[p] = r.tick + 1
-            if applied[p] == ticks { finishedAt[p] = now }
+            if let bug = desyncInjection, bug.slot == p, bug.tick == r.tick { perturb(&drivers[p].game) }
+            if drivers[p].ticksApplied == ticks { finishedAt[p] = now }
         }
         // Frame k of the match is due at t0 + k frames; `--crash`, `--partition` and `--stall`
         // are keyed by game tick, so they fire when the lowest live player applies that tick.
         var crashesLeft = crashes, stallsLeft = stalls
         var partitionStarted = false, partitionHealed = false
-        func leadTick() -> Int { (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil }.map { applied[$0] }.max() ?? 0 }
+        func leadTick() -> Int { (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil }.map(applied).max() ?? 0 }
         for k in 0..<maxFrames {
             sim.at(t0 + frame * k) { sim in
                 let lead = leadTick()
@@ -499,7 +545,7 @@ extension BotsScenario {
                     sim.crash(c.slot)
                 }
                 crashesLeft.removeAll { crashed.contains($0.slot) }
-                for st in stallsLeft where st.tick <= applied[st.slot] {
+                for st in stallsLeft where st.tick <= applied(st.slot) {
                     stalledUntil[st.slot] = sim.now + st.duration
                     sim.pause(st.slot, until: sim.now + st.duration)
                 }
@@ -518,18 +564,16 @@ extension BotsScenario {
                     if let until = stalledUntil[p], sim.now < until { continue } // frozen: nothing runs
                     timers(p)
                     var progressed = false
-                    while applied[p] <= k, applied[p] < ticks, !readyQueue[p].isEmpty, endpoints[p].halted == nil {
-                        let r = readyQueue[p].removeFirst()
-                        apply(p, r, at: sim.now)
+                    // The bot's answer is its input for the tick `inputDelay` ahead, flooded at once.
+                    while applied(p) <= k, applied(p) < ticks, endpoints[p].halted == nil,
+                          let r = drivers[p].applyNext(answer: { game, tick in policy(p, game, tick) }) {
+                        record(p, r, at: sim.now)
                         progressed = true
-                        guard p < players else { continue }
-                        // Read the bot's input for the tick `inputDelay` ahead and flood it.
-                        let input = policy(p, games[p], r.tick)
-                        perform(p, endpoints[p].submit(input, now: clock(sim.now)))
-                        submittedAt[p].append(sim.now)
+                        perform(p, endpoints[p].apply(r, now: clock(sim.now)))
+                        if r.answer != nil { submittedAt[p].append(sim.now) }
                         drain(p, at: sim.now)
                     }
-                    if applied[p] <= k, applied[p] < ticks, !progressed, endpoints[p].halted == nil {
+                    if applied(p) <= k, applied(p) < ticks, !progressed, endpoints[p].halted == nil {
                         if p < players { stallFrames += 1 }
                         currentStall[p] += 1
                         if p < players, stalledUntil[p] == nil { longestStall = max(longestStall, currentStall[p]) }
@@ -544,7 +588,7 @@ extension BotsScenario {
         while t < end {
             t = min(end, t + .seconds(1))
             sim.run(until: t)
-            if debug { print("[\(sim.now)] applied \(applied) started \(endpoints.map(\.started)) events \(sim.eventsProcessed)") }
+            if debug { print("[\(sim.now)] applied \((0..<nodes).map(applied)) started \(endpoints.map(\.started)) events \(sim.eventsProcessed)") }
             if (0..<nodes).allSatisfy(done) { end = t; break }
         }
 
@@ -559,18 +603,17 @@ extension BotsScenario {
         // The liar's own view of the roster is its business: agreement is among honest peers.
         let watchers = survivors.filter { $0 != attackerSlot } + (players..<nodes)
         // Input latency: submit of (slot, tick) until the last surviving peer confirmed it.
-        var latencies: [Double] = []
+        var latencies = LatencyHistogram()
         var lost = 0
         for s in survivors {
             for (i, at) in submittedAt[s].enumerated() where i + inputDelay < ticks {
                 let tick = i + inputDelay
                 let confirmations = survivors.compactMap { confirmedAt[$0][tick] }
                 if confirmations.count < survivors.count { lost += 1; continue }
-                latencies.append((confirmations.max()! - at).milliseconds)
+                latencies.record(confirmations.max()! - at)
             }
         }
-        latencies.sort()
-        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        func pct(_ p: Double) -> Double { latencies.milliseconds(atPercentile: p * 100) }
         // Nothing diverged: any two peers that computed a checksum for a tick while in the roster
         // computed the same. A player dropped while cut off (or stalled) may apply a few ticks
         // past its drop tick before the certificate reaches it; it halts then, and those ticks
@@ -590,7 +633,7 @@ extension BotsScenario {
         }
         let playerStats = sessions[recorder]?.networkStats.map(PlayerStatsReport.init) ?? []
         let reportedSurvivors = attackerSlot == nil ? survivors : honestSurvivors
-        let survivorTicks = reportedSurvivors.map { applied[$0] }.min() ?? 0
+        let survivorTicks = reportedSurvivors.map(applied).min() ?? 0
         let lastFinish = reportedSurvivors.compactMap { finishedAt[$0] }.max() ?? end
         // A player stalled past the disconnect timeout may rightly be dropped: it is not counted
         // among the honest players that must survive.
@@ -600,7 +643,7 @@ extension BotsScenario {
         return BotsReport(
             players: players, spectators: spectators, ticks: ticks, seed: seed, input_delay: inputDelay,
             ticks_completed: survivorTicks,
-            spectator_ticks_completed: (players..<nodes).map { applied[$0] }.min() ?? 0,
+            spectator_ticks_completed: (players..<nodes).map(applied).min() ?? 0,
             checksums_agree: agree && !checksums.isEmpty, checked_ticks: checksums.count,
             desyncs: desyncEvents.count, desync_events: Array(desyncEvents.prefix(64)),
             drops: dropViews.first ?? [], drops_agree: Set(dropViews).count <= 1,

@@ -1,10 +1,52 @@
 /// Why a session configuration was refused. Each case says what to change.
+/// Why lockstep settings, a roster or a request cannot be used. Each case names the field and
+/// the values involved; ``description`` says what to change.
 public enum LockstepConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
-    case invalid(String)
+    /// A numeric setting outside its range (`field` as named in ``LockstepConfiguration``).
+    case outOfRange(field: String, value: Int, allowed: ClosedRange<Int>)
+    /// `disconnectNotify` must be above zero and at most `disconnectTimeout`.
+    case disconnectNotifyAboveTimeout(notify: Duration, timeout: Duration)
+    /// `toleratedLiars` above (players - 1) / 3 leaves no honest quorum.
+    case tooManyToleratedLiars(tolerated: Int, players: Int)
+    /// `stallThreshold` below 20 ms would call every scheduling hiccup a stall.
+    case stallThresholdTooShort(Duration)
+    /// A player's slot is not one of the roster's.
+    case slotOutOfRange(slot: Int, players: Int)
+    /// A player signs its inputs and the roster: it needs its key's signer.
+    case missingSigner
+    /// The session name is over 64 bytes of UTF-8.
+    case sessionNameTooLong(bytes: Int)
+    /// The roster names a different number of keys than there are players.
+    case rosterSize(keys: Int, players: Int)
+    /// A roster key is not a 32-byte Ed25519 public key.
+    case invalidRosterKey
+    /// One key holds two slots.
+    case duplicateRosterKey
+    /// The roster gives this peer's slot to another key.
+    case slotOfAnotherKey(slot: Int)
+    /// A spectator has no inputs, so it cannot carry an input-delay change.
+    case spectatorCannotChangeDelay
+    /// The request needs a running session (the roster is not bound yet).
+    case notStarted
 
     public var description: String {
         switch self {
-        case let .invalid(message): "invalid lockstep configuration: \(message)"
+        case let .outOfRange(field, value, allowed):
+            "\(field) must be \(allowed.lowerBound)...\(allowed.upperBound) (got \(value))"
+        case let .disconnectNotifyAboveTimeout(notify, timeout):
+            "disconnectNotify (\(notify)) must be above zero and at most disconnectTimeout (\(timeout))"
+        case let .tooManyToleratedLiars(tolerated, players):
+            "toleratedLiars must be 0...\((players - 1) / 3) for \(players) players (got \(tolerated)): more liars leave no honest quorum"
+        case let .stallThresholdTooShort(threshold): "stallThreshold must be at least 20 ms (got \(threshold))"
+        case let .slotOutOfRange(slot, players): "slot must be 0...\(players - 1) (got \(slot))"
+        case .missingSigner: "a player needs a signer for its slot's key"
+        case let .sessionNameTooLong(bytes): "the session name must be at most 64 bytes (got \(bytes))"
+        case let .rosterSize(keys, players): "the roster names \(keys) keys for \(players) players"
+        case .invalidRosterKey: "every roster key must be a valid 32-byte Ed25519 public key"
+        case .duplicateRosterKey: "one key holds two slots of the roster: every slot needs its own key"
+        case let .slotOfAnotherKey(slot): "the roster gives slot \(slot) to another key than this peer's"
+        case .spectatorCannotChangeDelay: "a spectator cannot change the input delay"
+        case .notStarted: "the session has not started yet"
         }
     }
 }
@@ -69,19 +111,19 @@ public struct LockstepConfiguration: Sendable, Equatable {
 
     /// Checks every value; the error names the field and the allowed range.
     public func validate() throws(LockstepConfigurationError) {
-        guard (2...64).contains(players) else { throw .invalid("players must be 2...64 (got \(players))") }
-        guard (1...1000).contains(tickRate) else { throw .invalid("tickRate must be 1...1000 (got \(tickRate))") }
-        guard (0...32).contains(inputDelay) else { throw .invalid("inputDelay must be 0...32 ticks (got \(inputDelay))") }
-        guard (1...64).contains(redundancy) else { throw .invalid("redundancy must be 1...64 (got \(redundancy))") }
-        guard (1...10_000).contains(checksumInterval) else { throw .invalid("checksumInterval must be 1...10000 (got \(checksumInterval))") }
+        guard (2...64).contains(players) else { throw .outOfRange(field: "players", value: players, allowed: 2...64) }
+        guard (1...1000).contains(tickRate) else { throw .outOfRange(field: "tickRate", value: tickRate, allowed: 1...1000) }
+        guard (0...32).contains(inputDelay) else { throw .outOfRange(field: "inputDelay", value: inputDelay, allowed: 0...32) }
+        guard (1...64).contains(redundancy) else { throw .outOfRange(field: "redundancy", value: redundancy, allowed: 1...64) }
+        guard (1...10_000).contains(checksumInterval) else { throw .outOfRange(field: "checksumInterval", value: checksumInterval, allowed: 1...10_000) }
         guard disconnectNotify > .zero, disconnectTimeout >= disconnectNotify else {
-            throw .invalid("need 0 < disconnectNotify <= disconnectTimeout")
+            throw .disconnectNotifyAboveTimeout(notify: disconnectNotify, timeout: disconnectTimeout)
         }
-        guard (200...65_000).contains(maxFrameBytes) else { throw .invalid("maxFrameBytes must be 200...65000 (got \(maxFrameBytes))") }
+        guard (200...65_000).contains(maxFrameBytes) else { throw .outOfRange(field: "maxFrameBytes", value: maxFrameBytes, allowed: 200...65_000) }
         guard (0...(players - 1) / 3).contains(toleratedLiars) else {
-            throw .invalid("toleratedLiars must be 0...\((players - 1) / 3) for \(players) players (got \(toleratedLiars)): more liars leave no honest quorum")
+            throw .tooManyToleratedLiars(tolerated: toleratedLiars, players: players)
         }
-        guard stallThreshold >= .milliseconds(20) else { throw .invalid("stallThreshold must be at least 20 ms") }
+        guard stallThreshold >= .milliseconds(20) else { throw .stallThresholdTooShort(stallThreshold) }
     }
 
     /// A stable digest of the values every peer must share.
@@ -95,9 +137,9 @@ public struct LockstepConfiguration: Sendable, Equatable {
     /// for this one.
     public func startPlayer<Input: LockstepInput>(slot: Int, keys: SessionKeys, input: Input.Type = Input.self) throws(LockstepConfigurationError) -> LockstepSession<Input> {
         try validate()
-        guard (0..<players).contains(slot) else { throw .invalid("slot must be 0...\(players - 1) (got \(slot))") }
+        guard (0..<players).contains(slot) else { throw .slotOutOfRange(slot: slot, players: players) }
         try keys.descriptor.validate(against: self)
-        guard keys.signer != nil else { throw .invalid("a player needs a signer for its slot's key") }
+        guard keys.signer != nil else { throw .missingSigner }
         return LockstepSession(configuration: self, role: .player(slot), keys: keys)
     }
 
@@ -111,6 +153,13 @@ public struct LockstepConfiguration: Sendable, Equatable {
 
 /// Whether this session plays a slot or watches.
 public enum LockstepRole: Sendable, Equatable {
+    /// Plays the slot (0...players-1): submits inputs and signs the roster.
     case player(Int)
+    /// Follows the game and sends nothing.
     case spectator
+
+    /// The slot played, nil for a spectator.
+    public var slot: Int? {
+        if case let .player(slot) = self { slot } else { nil }
+    }
 }

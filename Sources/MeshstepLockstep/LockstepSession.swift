@@ -171,7 +171,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     public let role: LockstepRole
     public var players: Int { configuration.players }
     /// The local slot; -1 for a spectator (use ``role`` to tell).
-    public let localSlot: Int
+    /// The slot played, -1 for a spectator (inside the session only; ``role`` says it publicly).
+    let localSlot: Int
     public var isSpectator: Bool { role == .spectator }
     /// Ticks between reading a local input and the tick it is for; changed for every peer at once
     /// by ``requestInputDelay(_:)``.
@@ -307,11 +308,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Since when the slots this peer does not suspect cannot form a quorum.
     var quorumLostSince: Duration?
 
-    /// A session with the default configuration for `players`, for in-process tests and local
-    /// games: the roster's keys are generated from a fixed seed (``SessionKeys/generated(name:configuration:gameSeed:seed:)``),
-    /// so they protect nothing against another process. Networked sessions use
-    /// ``LockstepConfiguration/startPlayer(slot:keys:input:)`` with real keys.
-    public init(players: Int, localSlot: Int, inputDelay: Int = 2, redundancy: Int = 8, checksumInterval: Int = 30) {
+    /// A session with the default configuration for `players`, for in-process tests: the
+    /// roster's keys are generated from a fixed seed, so they protect nothing. Everything else
+    /// starts a session with ``LockstepConfiguration/startPlayer(slot:keys:input:)``, which validates.
+    init(players: Int, localSlot: Int, inputDelay: Int = 2, redundancy: Int = 8, checksumInterval: Int = 30) {
         var c = LockstepConfiguration(players: players)
         c.inputDelay = inputDelay
         c.redundancy = redundancy
@@ -321,9 +321,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         self.init(configuration: c, role: .player(localSlot), keys: keys)
     }
 
-    /// Starts a session; see ``LockstepConfiguration/startPlayer(slot:keys:input:)`` for the
-    /// validating entry point.
-    public init(configuration c: LockstepConfiguration, role: LockstepRole, keys: SessionKeys) {
+    /// Starts a session with a configuration and keys already validated: the public entry points
+    /// are ``LockstepConfiguration/startPlayer(slot:keys:input:)`` and ``LockstepConfiguration/startSpectator(keys:input:)``.
+    package init(configuration c: LockstepConfiguration, role: LockstepRole, keys: SessionKeys) {
         self.keys = keys
         let players = c.players
         if case let .player(slot) = role {
@@ -381,8 +381,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return submit(input)
     }
 
-    /// ``submit(_:now:)`` at the time of the latest call that passed one.
-    public mutating func submit(_ input: Input) -> [UInt8] {
+    /// ``submit(_:now:)`` at the time of the latest call that passed one (tests that need no clock).
+    mutating func submit(_ input: Input) -> [UInt8] {
         guard localSlot >= 0, halted == nil else { return [] }
         pendingLocal = input
         flushLocal()
@@ -399,8 +399,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Asks every peer to use `delay` ticks of input delay. The request rides on our next input;
     /// the change takes effect on every peer right after the tick carrying it is applied.
     public mutating func requestInputDelay(_ delay: Int) throws(LockstepConfigurationError) {
-        guard (0...32).contains(delay) else { throw .invalid("inputDelay must be 0...32 ticks (got \(delay))") }
-        guard localSlot >= 0 else { throw .invalid("a spectator cannot change the input delay") }
+        guard (0...32).contains(delay) else { throw .outOfRange(field: "inputDelay", value: delay, allowed: 0...32) }
+        guard localSlot >= 0 else { throw .spectatorCannotChangeDelay }
         pendingDelayRequest = delay
     }
 
@@ -422,8 +422,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return try receive(payload, fromSlot: originSlot)
     }
 
-    /// ``receive(_:fromSlot:now:)`` at the time of the latest call that passed one.
-    public mutating func receive(_ payload: [UInt8], fromSlot originSlot: Int) throws(LockstepError) -> [LockstepEvent] {
+    /// ``receive(_:fromSlot:now:)`` at the time of the latest call that passed one (tests that need no clock).
+    mutating func receive(_ payload: [UInt8], fromSlot originSlot: Int) throws(LockstepError) -> [LockstepEvent] {
         guard (0..<players).contains(originSlot) else { throw .unknownSlot(originSlot) }
         let f: LockstepFrame<Input>
         do { f = try LockstepFrame<Input>.decode(payload, players: players) } catch { throw .malformed(error) }

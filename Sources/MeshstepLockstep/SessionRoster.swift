@@ -37,12 +37,12 @@ public struct SessionDescriptor: Sendable, Equatable {
 
     /// Checks the descriptor against the configuration this peer was started with.
     public func validate(against c: LockstepConfiguration) throws(LockstepConfigurationError) {
-        guard name.utf8.count <= 64 else { throw .invalid("the session name must be at most 64 bytes (got \(name.utf8.count))") }
-        guard keys.count == c.players else { throw .invalid("the roster names \(keys.count) keys for \(c.players) players") }
-        guard keys.allSatisfy({ $0.count == 32 }) else { throw .invalid("every roster key must be a 32-byte Ed25519 public key") }
-        guard Set(keys).count == keys.count else { throw .invalid("one key holds two slots of the roster: every slot needs its own key") }
+        guard name.utf8.count <= 64 else { throw .sessionNameTooLong(bytes: name.utf8.count) }
+        guard keys.count == c.players else { throw .rosterSize(keys: keys.count, players: c.players) }
+        guard keys.allSatisfy({ $0.count == 32 }) else { throw .invalidRosterKey }
+        guard Set(keys).count == keys.count else { throw .duplicateRosterKey }
         guard keys.allSatisfy({ (try? Curve25519.Signing.PublicKey(rawRepresentation: $0)) != nil }) else {
-            throw .invalid("a roster key is not a valid Ed25519 public key")
+            throw .invalidRosterKey
         }
     }
 
@@ -243,10 +243,10 @@ public struct SessionKeys: Sendable {
     /// - Parameter signer: signs bytes with the private key of the local slot's roster key
     ///   (Ed25519); nil for a spectator.
     public init(descriptor: SessionDescriptor, signer: (@Sendable ([UInt8]) -> [UInt8])?) throws(LockstepConfigurationError) {
-        guard descriptor.keys.allSatisfy({ $0.count == 32 }) else { throw .invalid("every roster key must be a 32-byte Ed25519 public key") }
+        guard descriptor.keys.allSatisfy({ $0.count == 32 }) else { throw .invalidRosterKey }
         var keys: [Curve25519.Signing.PublicKey] = []
         for k in descriptor.keys {
-            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: k) else { throw .invalid("a roster key is not a valid Ed25519 public key") }
+            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: k) else { throw .invalidRosterKey }
             keys.append(key)
         }
         self.descriptor = descriptor

@@ -68,19 +68,20 @@ public struct MatchFrame: Sendable {
 public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     /// The session handle (stats, events, input delay, roster).
     public let peer: LockstepPeer<Game.Input>
+    /// The game loop's state: the local copy of the game and the confirmed ticks not yet applied.
+    public private(set) var driver: LockstepDriver<Game>
     /// The local copy of the game, after the last applied tick.
-    public private(set) var game: Game
+    public var game: Game { driver.game }
     /// How many ticks the game has applied.
-    public private(set) var ticksApplied = 0
+    public var ticksApplied: Int { driver.ticksApplied }
     /// This player's slot (nil: a spectator).
     public let slot: Int?
     let group: MultiThreadedEventLoopGroup
-    var confirmed: [(tick: Int, inputs: [Game.Input?])] = []
     var nextFrame: ContinuousClock.Instant?
 
     init(peer: LockstepPeer<Game.Input>, game: Game, slot: Int?, group: MultiThreadedEventLoopGroup) {
         self.peer = peer
-        self.game = game
+        driver = LockstepDriver(game: game, checksumInterval: peer.configuration.checksumInterval, answers: slot != nil)
         self.slot = slot
         self.group = group
     }
@@ -93,7 +94,7 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
         let configuration = LockstepConfiguration(players: options.players).withInputDelay(options.inputDelay)
         do { try configuration.validate() } catch { throw .invalidSession(error) }
         if let slot = options.slot, !(0..<options.players).contains(slot) {
-            throw .invalidSession(.invalid("slot must be 0...\(options.players - 1) (got \(slot))"))
+            throw .invalidSession(.slotOutOfRange(slot: slot, players: options.players))
         }
         let credentials: MeshCredentials
         do { credentials = try MeshCredentials(meshID: options.mesh, access: options.password.map { .password($0) } ?? .open) } catch {
@@ -132,16 +133,11 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     /// called). Returns what happened since the last frame.
     @discardableResult
     public func advance(_ input: (Game) -> Game.Input) -> MatchFrame {
-        confirmed += peer.pollConfirmed()
+        driver.receive(peer.pollConfirmed())
         var applied: Int?
-        if peer.halted == nil, !confirmed.isEmpty {
-            let ready = confirmed.removeFirst()
-            game.step(inputs: ready.inputs)
-            // Only the checked ticks' checksums are compared; hash the state only for those.
-            if ready.tick % peer.configuration.checksumInterval == 0 { peer.recordChecksum(tick: ready.tick, checksum: game.checksum()) }
-            ticksApplied += 1
-            applied = ready.tick
-            if slot != nil { peer.submit(input(game)) }
+        if peer.halted == nil, let tick = driver.applyNext(answer: { game, _ in input(game) }) {
+            peer.apply(tick)
+            applied = tick.tick
         }
         return MatchFrame(appliedTick: applied, events: peer.pollEvents(), errors: peer.pollErrors())
     }

@@ -40,11 +40,11 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         var inputDelay = 0
         var halted: HaltReason?
         var started = false
-        var ackLatencies: [Duration] = []
+        var ackLatencies = LatencyHistogram()
         var activeSlots: [Int] = []
         var framesAhead = 0
         var acknowledged: [Int] = []
-        var localSlot = -1
+        var localSlot: Int?
         /// The newest tick of our own inputs (-1: none yet).
         var newestOwnInput = -1
         /// Per slot: whether its key is a mesh neighbor now (players link to every player).
@@ -118,6 +118,13 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         }
     }
 
+    /// Passes on what ``LockstepDriver/applyNext(answer:)`` returned: the checksum of a checked
+    /// tick and the local input answering it.
+    public func apply(_ tick: AppliedTick<Input>) {
+        if let checksum = tick.checksum { recordChecksum(tick: tick.tick, checksum: checksum) }
+        if let input = tick.answer { submit(input) }
+    }
+
     /// Asks every peer to switch to `delay` ticks of input delay (agreed through the inputs).
     public func requestInputDelay(_ delay: Int) {
         mesh.eventLoop.execute { try? self.endpoint.value.requestInputDelay(delay) }
@@ -136,10 +143,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// Per-player network figures (refreshed every frame interval).
     public func stats() -> [PlayerNetworkStats] { shared.withLockedValue { $0.stats } }
 
-    /// Submit-to-acknowledged-by-all times since the last call.
-    public func takeAckLatencies() -> [Duration] {
-        shared.withLockedValue { s in defer { s.ackLatencies = [] }; return s.ackLatencies }
-    }
+    /// Submit-to-acknowledged-by-all times of our inputs since the start (constant memory).
+    public func ackLatencies() -> LatencyHistogram { shared.withLockedValue { $0.ackLatencies } }
 
     public var inputDelay: Int { shared.withLockedValue { $0.inputDelay } }
     public var halted: HaltReason? { shared.withLockedValue { $0.halted } }
@@ -263,14 +268,14 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             $0.events += events
             $0.errors += errors
             $0.submitted += submitTimes
-            $0.ackLatencies += acks
+            for a in acks { $0.ackLatencies.record(a) }
         }
     }
 
     func publish() {
         guard let s = endpoint.value.session else { return }
         let stats = s.networkStats, delay = s.inputDelay, halted = s.halted, active = s.activeSlots, ahead = s.framesAhead
-        let acknowledged = (0..<s.players).map { s.acknowledged(by: $0) }, local = s.localSlot
+        let acknowledged = (0..<s.players).map { s.acknowledged(by: $0) }, local = s.role.slot
         let newest = s.isSpectator ? -1 : s.nextLocalTick - 1
         let neighbors = Set(mesh.mesh.neighborInfo.map(\.peer))
         let connected = s.keys.descriptor.keys.map { neighbors.contains(PeerKey(bytes: $0)) }

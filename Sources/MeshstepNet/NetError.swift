@@ -1,6 +1,6 @@
 import MeshstepLockstep
 import MeshstepMesh
-import MeshstepResolver
+import MeshstepAddress
 import MeshstepWire
 import NIOCore
 
@@ -55,7 +55,7 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Parses `HOST:PORT` (`[v6]:port` for IPv6) into a socket address, resolving names
-/// (``ResolverEndpoint/resolve(_:)``, the one parser of the package).
+/// (``HostPort/resolve(_:)``, the one parser of the package).
 public func parseHostPort(_ text: String) throws(NetError) -> SocketAddress {
-    do { return try ResolverEndpoint.resolve(text) } catch { throw .badAddress(text, detail: "\(error)") }
+    do { return try HostPort.resolve(text) } catch { throw .badAddress(text, detail: "\(error)") }
 }

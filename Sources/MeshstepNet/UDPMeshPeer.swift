@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MeshstepMesh
+import MeshstepAddress
 import MeshstepResolver
 import MeshstepWire
 import NIOCore

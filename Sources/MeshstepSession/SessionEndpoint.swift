@@ -127,16 +127,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                 startTimeout: Duration = .seconds(30)) throws(LockstepConfigurationError) {
         try configuration.validate()
         if case let .player(slot) = role {
-            guard (0..<configuration.players).contains(slot) else { throw .invalid("slot must be 0...\(configuration.players - 1) (got \(slot))") }
-            guard signer != nil else { throw .invalid("a player needs a signer for its key") }
+            guard (0..<configuration.players).contains(slot) else { throw .slotOutOfRange(slot: slot, players: configuration.players) }
+            guard signer != nil else { throw .missingSigner }
         }
         if case let .known(d) = roster {
             try d.validate(against: configuration)
             if case let .player(slot) = role, d.keys[slot] != localKey.bytes {
-                throw .invalid("the roster gives slot \(slot) to another key than this peer's")
+                throw .slotOfAnotherKey(slot: slot)
             }
         }
-        if case let .claimed(name, _) = roster, name.utf8.count > 64 { throw .invalid("the session name must be at most 64 bytes") }
+        if case let .claimed(name, _) = roster, name.utf8.count > 64 { throw .sessionNameTooLong(bytes: name.utf8.count) }
         self.configuration = configuration
         self.role = role
         self.localKey = localKey
@@ -238,6 +238,14 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return ready
     }
 
+    /// Passes on what ``LockstepDriver/applyNext(answer:)`` returned: the checksum of a checked
+    /// tick, and the local input answering it (flooded by the returned actions).
+    public mutating func apply(_ tick: AppliedTick<Input>, now: Duration) -> [SessionAction] {
+        if let checksum = tick.checksum { recordChecksum(tick: tick.tick, checksum: checksum) }
+        guard let input = tick.answer else { return [] }
+        return submit(input, now: now)
+    }
+
     /// The local checksum after applying `tick` (every tick; only the checked ones are kept).
     public mutating func recordChecksum(tick: Int, checksum: UInt64) {
         guard session != nil else { return }
@@ -246,7 +254,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// Asks every peer to switch to `delay` ticks of input delay (agreed through the inputs).
     public mutating func requestInputDelay(_ delay: Int) throws(LockstepConfigurationError) {
-        guard session != nil else { throw .invalid("the session has not started yet") }
+        guard session != nil else { throw .notStarted }
         try session!.requestInputDelay(delay)
     }
 

@@ -71,13 +71,14 @@ public struct FloodScenario: Sendable {
         return c
     }
 
-    public func validate() throws(MeshConfigurationError) {
-        guard nodes >= 2 else { throw .invalidValue("--nodes must be at least 2") }
-        guard degree >= 1, degree <= 32 else { throw .invalidValue("--degree must be 1...32") }
-        guard loss >= 0, loss < 1 else { throw .invalidValue("--loss must be in [0, 1)") }
-        guard messages >= 1 else { throw .invalidValue("--messages must be at least 1") }
-        if attacker != nil, nodes < 4 { throw .invalidValue("an attack needs at least 4 nodes") }
-        if let origins, origins < 1 { throw .invalidValue("--origins must be at least 1") }
+    /// - Throws: ``ScenarioSettingError`` for a flag out of range, ``MeshstepMesh/MeshConfigurationError`` for a mesh setting.
+    public func validate() throws {
+        guard nodes >= 2 else { throw ScenarioSettingError(flag: "--nodes", value: "\(nodes)", requirement: "at least 2") }
+        guard degree >= 1, degree <= 32 else { throw ScenarioSettingError(flag: "--degree", value: "\(degree)", requirement: "1...32") }
+        guard loss >= 0, loss < 1 else { throw ScenarioSettingError(flag: "--loss", value: "\(loss)", requirement: "in [0, 1)") }
+        guard messages >= 1 else { throw ScenarioSettingError(flag: "--messages", value: "\(messages)", requirement: "at least 1") }
+        if attacker != nil, nodes < 4 { throw ScenarioSettingError(flag: "--nodes", value: "\(nodes)", requirement: "at least 4 with --attacker") }
+        if let origins, origins < 1 { throw ScenarioSettingError(flag: "--origins", value: "\(origins)", requirement: "at least 1") }
         try meshConfiguration().validate()
     }
 }
@@ -152,7 +153,7 @@ extension FloodScenario {
         var sent: [MessageRef: Sent] = [:]
         var order: [MessageRef] = []
         var deliveredAt: [MessageRef: Set<Int>] = [:]
-        var latencies: [Double] = []
+        var latencies = LatencyHistogram()
         var ldh = 0
         var hopSum = 0
         var duplicates = 0
@@ -175,7 +176,7 @@ extension FloodScenario {
             s.deliveries += 1
             sent[ref] = s
             if node != attackerIndex { honestDeliveries += 1 }
-            latencies.append((at - s.at).milliseconds)
+            latencies.record(at - s.at)
             ldh = max(ldh, m.hops)
             hopSum += m.hops
         }
@@ -258,8 +259,6 @@ extension FloodScenario {
         let recipients = Double(nodes - 1)
         let totalDeliveries = sent.values.reduce(0) { $0 + $1.deliveries }
         let rmr = order.isEmpty ? 0 : order.reduce(0.0) { $0 + Double(sent[$1]!.copies) / recipients - 1 } / Double(order.count)
-        latencies.sort()
-        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
         let graph = sim.neighborGraph()
         let live = (0..<nodes).filter { sim.isAlive($0) }
         let lost = live.reduce(0) { $0 + (sim.node($1)?.stats.lost ?? 0) }
@@ -281,7 +280,8 @@ extension FloodScenario {
             delivered_ratio: Double(totalDeliveries) / (Double(order.count) * recipients),
             rmr: rmr, ldh_max: ldh, hop_limit: Int(config.hopLimit), diameter: sim.diameter() ?? -1,
             mean_degree: Double(live.reduce(0) { $0 + graph[$1].count }) / Double(max(live.count, 1)),
-            latency_p50_ms: pct(0.5), latency_p99_ms: pct(0.99), latency_max_ms: latencies.last ?? 0,
+            latency_p50_ms: latencies.milliseconds(atPercentile: 50), latency_p99_ms: latencies.milliseconds(atPercentile: 99),
+            latency_max_ms: latencies.maxMilliseconds,
             duplicate_deliveries: duplicates, corrupt_deliveries: corrupt, lost: lost,
             datagrams: sim.datagramsSent, virtual_seconds: end.seconds,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)

@@ -74,14 +74,23 @@ public enum MeshAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String {
+    /// The address part without the port, as text (`192.0.2.1`, `2001:db8:0:0:0:0:0:1`).
+    public var hostString: String {
         switch self {
-        case let .ipv4(a, port):
-            return "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF):\(port)"
-        case let .ipv6(b, port):
+        case let .ipv4(a, _):
+            return "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF)"
+        case let .ipv6(b, _):
             var groups: [String] = []
             for i in stride(from: 0, to: 16, by: 2) { groups.append(String(UInt16(b[i]) << 8 | UInt16(b[i + 1]), radix: 16)) }
-            return "[\(groups.joined(separator: ":"))]:\(port)"
+            return groups.joined(separator: ":")
+        }
+    }
+
+    /// `192.0.2.1:7400` or `[2001:db8:0:0:0:0:0:1]:7400`.
+    public var description: String {
+        switch self {
+        case .ipv4: "\(hostString):\(port)"
+        case .ipv6: "[\(hostString)]:\(port)"
         }
     }
 

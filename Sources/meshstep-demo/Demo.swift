@@ -4,7 +4,7 @@ import Foundation
 import MeshstepNet
 import MeshstepArena
 import MeshstepLockstep
-import MeshstepResolver
+import MeshstepAddress
 
 /// `meshstep-demo`: the SDL2 reference client. Play TankArena against bots, watch the lockstep
 /// HUD, record and replay matches, or run headless and take a screenshot.
@@ -76,8 +76,8 @@ struct MeshstepDemo: ParsableCommand {
     func validate() throws {
         guard (0...7).contains(bots) else { throw ValidationError("--bots must be 0...7 (got \(bots)): at most 8 tanks in the arena") }
         if let port, !(1...65535).contains(port) { throw ValidationError("--port must be 1...65535 (got \(port))") }
-        for p in peer where (try? ResolverEndpoint.split(p)) == nil { throw ValidationError("--peer \(p): expected HOST:PORT, e.g. 192.168.1.20:7400") }
-        if let resolver, (try? ResolverEndpoint.split(resolver)) == nil { throw ValidationError("--resolver \(resolver): expected HOST:PORT") }
+        for p in peer where (try? HostPort.split(p)) == nil { throw ValidationError("--peer \(p): expected HOST:PORT, e.g. 192.168.1.20:7400") }
+        if let resolver, (try? HostPort.split(resolver)) == nil { throw ValidationError("--resolver \(resolver): expected HOST:PORT") }
         if let ticks, ticks < 1 { throw ValidationError("--ticks must be at least 1 (got \(ticks))") }
         if let mesh, mesh.isEmpty { throw ValidationError("--mesh needs a non-empty name") }
         if mesh == nil, password != nil || !peer.isEmpty || resolver != nil || lan || port != nil || spectate || players != nil || slot != nil {
@@ -131,7 +131,9 @@ struct MeshstepDemo: ParsableCommand {
         } else if headless {
             // Headless runs as fast as it can, so its bots are in-memory peers: same lockstep
             // sessions, deterministic, no wall clock (the screenshot test relies on it).
-            transport = LocalTransport(bots: bots, seed: seed ?? UInt64(Date().timeIntervalSince1970 * 1000))
+            do { transport = try LocalTransport(bots: bots, seed: seed ?? UInt64(Date().timeIntervalSince1970 * 1000)) } catch {
+                throw DemoError.network("cannot start the in-memory sessions: \(error)")
+            }
         } else {
             do { transport = try MeshTransport(bots: bots, seed: seed ?? UInt64(Date().timeIntervalSince1970 * 1000)) } catch {
                 throw DemoError.network("cannot open the loopback mesh for the bots: \(error)")

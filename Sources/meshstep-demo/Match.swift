@@ -5,7 +5,9 @@ import MeshstepLockstep
 /// One match as the client runs it: the local copy of the game, paced by the transport, plus
 /// recording, replay verification and the HUD's bookkeeping. No SDL in here.
 final class Match {
-    private(set) var game: TankArena
+    /// The game loop: the local copy of the game and the confirmed ticks not yet applied.
+    private var driver: LockstepDriver<TankArena>
+    var game: TankArena { driver.game }
     let transport: any GameTransport
     /// Set when recording (`--record`).
     private(set) var recording: Replay<TankInput>?
@@ -17,7 +19,6 @@ final class Match {
     private(set) var mismatch: (tick: Int, recorded: UInt64, actual: UInt64)?
     private(set) var checkpointsVerified = 0
 
-    private var pending: [(tick: Int, inputs: [TankInput?])] = []
     private var submittedAt: [Int: Double] = [:]
     private let clock: () -> Double
 
@@ -25,7 +26,10 @@ final class Match {
     init(transport: any GameTransport, record: Bool, clock: @escaping () -> Double) {
         self.transport = transport
         self.clock = clock
-        game = TankArena(players: transport.players, seed: transport.seed)
+        // The local player's input is read every frame and submitted ahead (see `step`), not as
+        // an answer to an applied tick, so the driver only applies.
+        driver = LockstepDriver(game: TankArena(players: transport.players, seed: transport.seed),
+                                checksumInterval: transport.checksumInterval, answers: false)
         recording = record ? Replay(players: transport.players, seed: transport.seed) : nil
         hud.localSlot = transport.localSlot
         hud.transportKind = transport.kind
@@ -41,22 +45,21 @@ final class Match {
             submittedAt[transport.nextInputTick] = clock()
             transport.submit(localInput())
         }
-        pending += transport.pollConfirmed()
-        var budget = pending.count > transport.inputDelay + 2 ? 2 : 1
+        driver.receive(transport.pollConfirmed())
+        var budget = driver.backlog > transport.inputDelay + 2 ? 2 : 1
         if let stopAt { budget = min(budget, max(0, stopAt - game.tick)) }
         var events: [ArenaEvent] = []
         var applied = 0
-        while applied < budget, !pending.isEmpty {
-            let row = pending.removeFirst()
-            apply(row)
+        while applied < budget, let tick = driver.applyNext(answer: { _, _ in .neutral }) {
+            record(tick)
             events += game.events
             applied += 1
         }
         // A replay that has run out is finished, not waiting for anyone.
-        let ended = (transport as? ReplayTransport)?.finished == true && pending.isEmpty
+        let ended = (transport as? ReplayTransport)?.finished == true && driver.backlog == 0
         hud.waitingFrames = applied == 0 && !ended ? hud.waitingFrames + 1 : 0
         if applied == 0, hud.halted == nil { hud.halted = transport.haltReason }
-        hud.buffered = pending.count
+        hud.buffered = driver.backlog
         if game.tick % 15 == 0 || applied == 0 { hud.stats = transport.stats() }
         collectMessages()
         for e in events { if let m = message(for: e) { hud.messages.append((m, 0)) } }
@@ -65,12 +68,12 @@ final class Match {
         return events
     }
 
-    private func apply(_ row: (tick: Int, inputs: [TankInput?])) {
-        game.step(inputs: row.inputs)
-        let checksum = game.checksum()
-        recording?.record(row.inputs, checksum: game.tick % 60 == 0 ? checksum : nil)
-        transport.recordChecksum(tick: row.tick, checksum: checksum)
+    /// Recording, replay verification and latency for a tick the driver applied.
+    private func record(_ row: AppliedTick<TankInput>) {
+        if let checksum = row.checksum { transport.recordChecksum(tick: row.tick, checksum: checksum) }
+        recording?.record(row.inputs, checksum: game.tick % 60 == 0 ? game.checksum() : nil)
         if let replay = transport as? ReplayTransport, let expected = replay.checkpoints[game.tick] {
+            let checksum = game.checksum()
             if expected == checksum { checkpointsVerified += 1 } else if mismatch == nil {
                 mismatch = (game.tick, expected, checksum)
                 hud.messages.append(("REPLAY DIVERGED at tick \(game.tick)", 0))

@@ -77,6 +77,8 @@ protocol GameTransport: AnyObject {
     func pollConfirmed() -> [(tick: Int, inputs: [TankInput?])]
     /// The local checksum after applying `tick`, compared with the other peers' (desyncs).
     func recordChecksum(tick: Int, checksum: UInt64)
+    /// Ticks whose checksums are compared: multiples of this.
+    var checksumInterval: Int { get }
     /// Human-readable happenings: joined, dropped, desync, waiting... (players named by `names`).
     func pollEvents() -> [String]
     /// What each player is called, the same on every part of the screen.
@@ -108,7 +110,7 @@ final class LocalTransport: GameTransport {
     private var session: LockstepSession<TankInput>
     private struct BotPeer {
         var session: LockstepSession<TankInput>
-        var game: TankArena
+        var driver: LockstepDriver<TankArena>
     }
     private var bots: [BotPeer]
     private var confirmed: [(tick: Int, inputs: [TankInput?])] = []
@@ -118,17 +120,26 @@ final class LocalTransport: GameTransport {
     private var rateWindowTicks = 0
     private var rateKbps: [Double]
     private var closed = false
+    /// Virtual time: one frame (1/60 s) per local input. Frames arrive the moment they are sent.
+    private var now = Duration.zero
 
     /// - Parameters:
     ///   - bots: in-process bot peers, slots 1...bots (the local player is slot 0).
-    init(bots: Int, seed: UInt64, inputDelay: Int = 3) {
+    init(bots: Int, seed: UInt64, inputDelay: Int = 3) throws {
         players = bots + 1
         self.seed = seed
         self.inputDelay = inputDelay
         localSlot = 0
-        session = LockstepSession(players: players, localSlot: 0, inputDelay: inputDelay)
-        self.bots = (1..<players).map {
-            BotPeer(session: LockstepSession(players: bots + 1, localSlot: $0, inputDelay: inputDelay), game: TankArena(players: bots + 1, seed: seed))
+        // One process plays every slot: the roster's keys are generated here, from the seed.
+        let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
+        let generated = SessionKeys.generated(configuration: config, seed: seed)
+        func start(_ slot: Int) throws -> LockstepSession<TankInput> {
+            try config.startPlayer(slot: slot, keys: SessionKeys(descriptor: generated.descriptor, signer: generated.signers[slot]))
+        }
+        session = try start(0)
+        self.bots = try (1..<players).map { slot in
+            BotPeer(session: try start(slot), driver: LockstepDriver(game: TankArena(players: bots + 1, seed: seed),
+                                                                      checksumInterval: config.checksumInterval, answers: true))
         }
         bytesFromBots = Array(repeating: 0, count: players)
         rateKbps = Array(repeating: 0, count: players)
@@ -139,10 +150,12 @@ final class LocalTransport: GameTransport {
     }
 
     var nextInputTick: Int { session.nextLocalTick }
+    var checksumInterval: Int { session.checksumInterval }
 
     func submit(_ input: TankInput) {
         guard !closed else { return }
-        let frame = session.submit(input)
+        now += .seconds(1) / 60
+        let frame = session.submit(input, now: now)
         rateWindowTicks += 1
         if rateWindowTicks >= 60 {
             rateKbps = bytesFromBots.map { Double($0 * 8) / 1000 * 60 / Double(rateWindowTicks) }
@@ -190,7 +203,7 @@ final class LocalTransport: GameTransport {
 
     private func deliver(_ frame: [UInt8], from slot: Int, to botIndex: Int) {
         do {
-            let e = try bots[botIndex].session.receive(frame, fromSlot: slot)
+            let e = try bots[botIndex].session.receive(frame, fromSlot: slot, now: now)
             note(e)
         } catch {
             events.append("\(names.callAt(botIndex + 1)) rejected a frame from \(names.callAt(slot)): \(error)")
@@ -208,7 +221,7 @@ final class LocalTransport: GameTransport {
             for i in bots.indices { deliver(mine, from: 0, to: i) }
             for i in bots.indices {
                 let frame = bots[i].session.resendFrame()
-                do { note(try session.receive(frame, fromSlot: i + 1)) } catch { events.append("rejected a frame from \(names.callAt(i + 1)): \(error)") }
+                do { note(try session.receive(frame, fromSlot: i + 1, now: now)) } catch { events.append("rejected a frame from \(names.callAt(i + 1)): \(error)") }
                 for j in bots.indices where j != i { deliver(frame, from: i + 1, to: j) }
             }
         }
@@ -222,14 +235,14 @@ final class LocalTransport: GameTransport {
             progress = false
             for i in bots.indices {
                 let slot = i + 1
-                for ready in bots[i].session.pollReady() {
+                bots[i].driver.receive(bots[i].session.pollReady())
+                while let applied = bots[i].driver.applyNext(answer: { game, _ in TankBot.input(for: slot, in: game, tick: game.tick) }) {
                     progress = true
-                    bots[i].game.step(inputs: ready.inputs)
-                    note(bots[i].session.recordChecksum(tick: ready.tick, checksum: bots[i].game.checksum()))
-                    let input = TankBot.input(for: slot, in: bots[i].game, tick: bots[i].game.tick)
-                    let frame = bots[i].session.submit(input)
+                    if let checksum = applied.checksum { note(bots[i].session.recordChecksum(tick: applied.tick, checksum: checksum)) }
+                    guard let input = applied.answer else { continue }
+                    let frame = bots[i].session.submit(input, now: now)
                     bytesFromBots[slot] += frame.count
-                    do { note(try session.receive(frame, fromSlot: slot)) } catch { events.append("rejected a frame from \(names.callAt(slot)): \(error)") }
+                    do { note(try session.receive(frame, fromSlot: slot, now: now)) } catch { events.append("rejected a frame from \(names.callAt(slot)): \(error)") }
                     for j in bots.indices where j != i { deliver(frame, from: slot, to: j) }
                 }
             }
@@ -259,8 +272,12 @@ final class MeshTransport: GameTransport {
     private final class BotPeer {
         let slot: Int
         let peer: LockstepPeer<TankInput>
-        var game: TankArena
-        init(slot: Int, peer: LockstepPeer<TankInput>, game: TankArena) { self.slot = slot; self.peer = peer; self.game = game }
+        var driver: LockstepDriver<TankArena>
+        init(slot: Int, peer: LockstepPeer<TankInput>, game: TankArena) {
+            self.slot = slot
+            self.peer = peer
+            driver = LockstepDriver(game: game, checksumInterval: peer.configuration.checksumInterval, answers: true)
+        }
     }
     private var bots: [BotPeer] = []
     private var closed = false
@@ -311,6 +328,7 @@ final class MeshTransport: GameTransport {
     }
 
     var nextInputTick: Int { me.withSession { $0.nextLocalTick } ?? 0 }
+    var checksumInterval: Int { me.configuration.checksumInterval }
 
     var haltReason: String? { me.halted?.description }
 
@@ -363,11 +381,10 @@ final class MeshTransport: GameTransport {
     /// The in-process bots play like any peer: apply what is confirmed, answer with an input.
     private func pumpBots() {
         for b in bots {
-            for r in b.peer.pollConfirmed() {
-                b.game.step(inputs: r.inputs)
-                // Only the checked ticks' checksums are compared; hash the state only for those.
-                if r.tick % b.peer.configuration.checksumInterval == 0 { b.peer.recordChecksum(tick: r.tick, checksum: b.game.checksum()) }
-                b.peer.submit(TankBot.input(for: b.slot, in: b.game, tick: r.tick))
+            b.driver.receive(b.peer.pollConfirmed())
+            let slot = b.slot
+            while let applied = b.driver.applyNext(answer: { game, tick in TankBot.input(for: slot, in: game, tick: tick) }) {
+                b.peer.apply(applied)
             }
         }
     }

@@ -3,6 +3,7 @@ import Foundation
 import MeshstepNet
 import MeshstepArena
 import MeshstepBots
+import MeshstepNetBots
 import MeshstepLockstep
 import MeshstepSimulation
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MeshstepArena
 import MeshstepBots
+import MeshstepNetBots
 import MeshstepLockstep
 import MeshstepMesh
 import MeshstepNet
@@ -120,7 +121,7 @@ struct Bot: ParsableCommand {
         let peer = try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(slot), gameSeed: gameSeed,
                                                startTimeout: .seconds(Int64(startTimeout)), autoInputDelay: autoInputDelay, logger: logger)
         // Its latency figures come from the session's acknowledgements: no per-tick maps kept.
-        let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed, recordsTimes: false)
+        let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed, recordsHistory: false)
         let bytesBefore = mesh.stats().bytesSent
         var lobbyError: (any Error)?
         // The lobby: give up when the start timeout passes (the peer reports who is missing),
@@ -145,9 +146,8 @@ struct Bot: ParsableCommand {
             peer.finish(timeout: .seconds(3))
         }
         let bytes = mesh.stats().bytesSent - bytesBefore
-        var latencies = peer.takeAckLatencies().map(\.milliseconds).sorted()
-        if latencies.isEmpty { latencies = [0] }
-        func pct(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        let latencies = peer.ackLatencies()
+        func pct(_ p: Double) -> Double { latencies.milliseconds(atPercentile: p * 100) }
         let events = bot.events + peer.pollEvents()
         let desyncs = events.filter { if case .desync = $0 { true } else { false } }.count
         peer.leave()

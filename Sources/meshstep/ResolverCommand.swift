@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import MeshstepResolver
+import MeshstepResolverServer
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 

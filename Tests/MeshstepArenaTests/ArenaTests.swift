@@ -1,6 +1,6 @@
 import Testing
 import MeshstepArena
-import MeshstepLockstep
+@testable import MeshstepLockstep
 import MeshstepWire
 
 /// Runs `ticks` ticks with every slot driven by ``TankBot`` (or dropped: nil), returning the
@@ -240,7 +240,8 @@ struct ArenaEngineTests {
     @Test("4 and 8 lockstep sessions exchanging frames in memory with 20% loss stay in sync", arguments: [4, 8])
     func sessionsInMemory(players: Int) throws {
         var sessions = (0..<players).map { LockstepSession<TankInput>(players: players, localSlot: $0, inputDelay: 3) }
-        var games = (0..<players).map { _ in TankArena(players: players, seed: 17) }
+        var drivers = (0..<players).map { _ in LockstepDriver(game: TankArena(players: players, seed: 17), checksumInterval: 1, answers: true) }
+        var games: [TankArena] { drivers.map(\.game) }
         var loss = GameRandom(seed: 99)
         var inboxes: [[(bytes: [UInt8], from: Int)]] = Array(repeating: [], count: players)
         var checks: [[UInt64]] = Array(repeating: [], count: players)
@@ -253,11 +254,11 @@ struct ArenaEngineTests {
                 for message in inboxes[p] { events += try sessions[p].receive(message.bytes, fromSlot: message.from) }
                 inboxes[p] = []
                 var frames: [[UInt8]] = []
-                for ready in sessions[p].pollReady() where games[p].tick < target {
-                    games[p].step(inputs: ready.inputs)
-                    checks[p].append(games[p].checksum())
-                    events += sessions[p].recordChecksum(tick: ready.tick, checksum: games[p].checksum())
-                    frames.append(sessions[p].submit(TankBot.input(for: p, in: games[p], tick: games[p].tick)))
+                drivers[p].receive(sessions[p].pollReady())
+                while drivers[p].ticksApplied < target, let r = drivers[p].applyNext(answer: { game, _ in TankBot.input(for: p, in: game, tick: game.tick) }) {
+                    checks[p].append(r.checksum!)
+                    events += sessions[p].recordChecksum(tick: r.tick, checksum: r.checksum!)
+                    frames.append(sessions[p].submit(r.answer!))
                 }
                 if frames.isEmpty { frames = [sessions[p].resendFrame()] }
                 for frame in frames {

@@ -5,14 +5,14 @@ import Testing
 import Glibc
 #endif
 
-// These tests run the `meshstep-demo` binary that `swift build` put in .build (no SDL in this
-// test target). They show as skipped, with the reason, when the binary has not been built.
+// These tests run the `meshstep-demo` binary built with this test bundle (no SDL in this test
+// target). They show as skipped, with the reason, when the binary has not been built.
 
-/// The built client, or nil (debug preferred, as `swift build` / `swift test` produce it).
+/// The client in the test bundle's products folder (`.build/debug` or `.build/release`), or nil.
 let demoBinary: String? = {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/meshstep-demo").path }
-        .first { FileManager.default.isExecutableFile(atPath: $0) }
+    let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    let path = exe.deletingLastPathComponent().appendingPathComponent("meshstep-demo").path
+    return FileManager.default.isExecutableFile(atPath: path) ? path : nil
 }()
 
 let skipReason = "meshstep-demo is not built (run `swift build --product meshstep-demo`; it needs libsdl2-dev)"

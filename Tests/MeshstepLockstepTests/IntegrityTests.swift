@@ -216,8 +216,9 @@ struct IntegrityTests {
     }
 }
 
+/// Scenario tier (release, `scripts/test scenarios`).
 @Suite("Attackers and stalls over the simulated mesh")
-struct AttackScenarioTests {
+struct AttackScenarios {
     @Test("a lying player (the highest slot) cannot drop, halt or desync the honest players, and is named",
           arguments: [SessionAttack.forgedDecision, .lyingVotes, .ackOverflow, .dropAll, .slotClaim])
     func attack(_ kind: SessionAttack) throws {
@@ -258,8 +259,9 @@ struct AttackScenarioTests {
     }
 }
 
+/// Scenario tier (release, `scripts/test scenarios`).
 @Suite("Fault sweep")
-struct FaultSweepTests {
+struct FaultSweepScenarios {
     @Test("a suspicion withdrawn (a stalled player came back) does not stall the drop of a crashed one, even with a liar voting against everyone (sweep seed 5, run 1343)")
     func withdrawnVoteKeepsTheDropGoing() throws {
         var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.03, latency: .milliseconds(60), jitter: .zero, seed: 10773709706117970114)
@@ -278,7 +280,10 @@ struct FaultSweepTests {
         #expect(summary.runs == 12)
         #expect(summary.safety_violations == 0, "\(summary.safety_runs.map(\.command))")
     }
+}
 
+@Suite("Fault sweep draws")
+struct FaultSweepTests {
     @Test("the sweep draws the same runs for the same seed")
     func reproducible() {
         let a = FaultSweep(runs: 50, seed: 7), b = FaultSweep(runs: 50, seed: 7)

@@ -186,6 +186,26 @@ struct FloodingTests {
         #expect(net.delivered[2].filter { $0.payload == [99] }.count == 1)
     }
 
+    @Test("pacing: a burst beyond the outbound allowance is queued and sent later, not lost")
+    func pacing() throws {
+        var net = Net()
+        let slow = RateLimit(messagesPerSecond: 50, messageBurst: 10, bytesPerSecond: 1 << 20, byteBurst: 1 << 20)
+        let a = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.outboundLimit = slow }
+        let b = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
+        net.link(a, b)
+        net.advance(.seconds(1))
+        for k in 0..<40 { _ = try net.broadcast(a, [UInt8(k)]) }
+        net.flush()
+        #expect(net.delivered[b].count < 40)
+        #expect((net.nodes[a].neighborInfo.first?.outboundQueue ?? 0) > 0)
+        net.advance(.seconds(2))
+        #expect(net.delivered[b].map { $0.payload[0] } == (0..<40).map { UInt8($0) })
+    }
+}
+
+/// Scenario tier (release, `scripts/test scenarios`): 40,000 datagrams through a rate limit.
+@Suite("Flooding at scale")
+struct FloodingScenarios {
     @Test("a neighbor sending 100x its allowance is throttled, then disconnected and banned")
     func rateLimit() throws {
         var net = Net()
@@ -211,21 +231,5 @@ struct FloodingTests {
         #expect(net.nodes[victim].neighborCount == 0)
         #expect(net.events[victim].contains(.neighborDown(net.nodes[attacker].key, Net.address(attacker), reason: .rateLimited, byUs: true)))
         #expect(net.nodes[victim].stats.neighborsPunished == 1)
-    }
-
-    @Test("pacing: a burst beyond the outbound allowance is queued and sent later, not lost")
-    func pacing() throws {
-        var net = Net()
-        let slow = RateLimit(messagesPerSecond: 50, messageBurst: 10, bytesPerSecond: 1 << 20, byteBurst: 1 << 20)
-        let a = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.outboundLimit = slow }
-        let b = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
-        net.link(a, b)
-        net.advance(.seconds(1))
-        for k in 0..<40 { _ = try net.broadcast(a, [UInt8(k)]) }
-        net.flush()
-        #expect(net.delivered[b].count < 40)
-        #expect((net.nodes[a].neighborInfo.first?.outboundQueue ?? 0) > 0)
-        net.advance(.seconds(2))
-        #expect(net.delivered[b].map { $0.payload[0] } == (0..<40).map { UInt8($0) })
     }
 }

@@ -14,26 +14,30 @@ enum HarnessError: Error, CustomStringConvertible {
 
     var description: String {
         switch self {
-        case let .notBuilt(paths): "the meshstep executable is not built (looked at \(paths.joined(separator: ", "))); run 'swift build --build-tests' first"
+        case let .notBuilt(paths): "an executable is not built (looked at \(paths.joined(separator: ", "))); run 'swift build --build-tests' first"
         case let .commandFailed(command, status, stderr): "'\(command)' exited \(status): \(stderr)"
         case let .toolMissing(tool): "\(tool) is not installed"
         }
     }
 }
 
-/// The `meshstep` executable that `swift build` put in `.build` (absolute path).
+/// The `meshstep` executable of this build (absolute path).
 func meshstepBinary() throws -> String {
     // MESHSTEP_BINARY picks another build (for example a release build, to measure).
     if let chosen = ProcessInfo.processInfo.environment["MESHSTEP_BINARY"] {
         guard FileManager.default.isExecutableFile(atPath: chosen) else { throw HarnessError.notBuilt([chosen]) }
         return chosen
     }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let candidates = ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/meshstep").standardizedFileURL.path }
-    guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        throw HarnessError.notBuilt(candidates)
-    }
-    return binary
+    return try builtProduct("meshstep")
+}
+
+/// An executable product built with this test bundle: it sits in the same products folder
+/// (`.build/debug` or `.build/release`, whichever built the tests).
+func builtProduct(_ name: String) throws -> String {
+    let bundle = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    let path = bundle.deletingLastPathComponent().appendingPathComponent(name).path
+    guard FileManager.default.isExecutableFile(atPath: path) else { throw HarnessError.notBuilt([path]) }
+    return path
 }
 
 /// Finds a system tool (`ip`, `nft`) on the usual paths.

@@ -1,6 +1,7 @@
 import Foundation
 import MeshstepMesh
 import MeshstepBots
+import MeshstepNetBots
 import MeshstepNet
 import NIOPosix
 import Testing
@@ -136,10 +137,7 @@ extension RealNetworkTests {
     struct GuideExample {
         @Test("Examples/TinyGame (the guide's complete game) runs as two processes at the tick rate: 300 ticks take 5 s, both print 'in sync' and exit 0")
         func tinyGameTwoProcesses() throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            let binary = try ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/meshstep-example").standardizedFileURL.path }
-                .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
-                ?? { throw HarnessError.notBuilt(["meshstep-example"]) }()
+            let binary = try builtProduct("meshstep-example")
             var players: [Child] = []
             defer { players.forEach { $0.reap() } }
             let started = ContinuousClock.now
@@ -165,8 +163,7 @@ extension RealNetworkTests {
 
         @Test("Examples/TinyGame without --slot prints its usage and exits 64")
         func tinyGameUsage() throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            let binary = root.appendingPathComponent(".build/debug/meshstep-example").standardizedFileURL.path
+            let binary = try builtProduct("meshstep-example")
             let c = try Child("usage", executable: binary, arguments: [])
             #expect(c.wait(timeout: .seconds(10)) == 64)
             #expect(c.stdout.contains("usage: meshstep-example --slot"))

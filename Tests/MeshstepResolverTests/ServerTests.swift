@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import MeshstepMesh
+import MeshstepAddress
 import MeshstepResolver
+import MeshstepResolverServer
 import MeshstepWire
 import NIOCore
 import Testing
@@ -170,14 +172,12 @@ struct ServerTests {
     }
 }
 
-/// Runs the `meshstep` executable that `swift build` put in `.build`.
+/// The `meshstep` executable built with this test bundle (in the same products folder).
 func meshstepBinary() throws -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let candidates = ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/meshstep").path }
-    guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        throw POSIXError(.ENOENT)
-    }
-    return binary
+    let path = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        .deletingLastPathComponent().appendingPathComponent("meshstep").path
+    guard FileManager.default.isExecutableFile(atPath: path) else { throw POSIXError(.ENOENT) }
+    return path
 }
 
 @Suite("meshstep resolver CLI", .serialized)
@@ -237,15 +237,15 @@ struct ResolverCLITests {
 struct EndpointTests {
     @Test("accepted forms")
     func accepted() throws {
-        #expect(try ResolverEndpoint.split("192.0.2.1:7400") == ("192.0.2.1", 7400))
-        #expect(try ResolverEndpoint.split("[2001:db8::1]:7400") == ("2001:db8::1", 7400))
-        #expect(try ResolverEndpoint.split("resolver.example.org:1") == ("resolver.example.org", 1))
-        #expect(MeshAddress(try ResolverEndpoint.resolve("127.0.0.1:7400")) == ip(127, 0, 0, 1, port: 7400))
-        #expect(MeshAddress(try ResolverEndpoint.resolve("localhost:7400"))?.port == 7400)
+        #expect(try HostPort.split("192.0.2.1:7400") == ("192.0.2.1", 7400))
+        #expect(try HostPort.split("[2001:db8::1]:7400") == ("2001:db8::1", 7400))
+        #expect(try HostPort.split("resolver.example.org:1") == ("resolver.example.org", 1))
+        #expect(MeshAddress(try HostPort.resolve("127.0.0.1:7400")) == ip(127, 0, 0, 1, port: 7400))
+        #expect(MeshAddress(try HostPort.resolve("localhost:7400"))?.port == 7400)
     }
 
     @Test("rejected forms say how to write it", arguments: [
-        ("192.0.2.1", ResolverAddressError.missingPort("192.0.2.1")),
+        ("192.0.2.1", HostPortError.missingPort("192.0.2.1")),
         ("2001:db8::1:7400", .missingPort("2001:db8::1:7400")),
         (":7400", .missingPort(":7400")),
         ("[::1]7400", .missingPort("[::1]7400")),
@@ -253,16 +253,16 @@ struct EndpointTests {
         ("192.0.2.1:x", .invalidPort("192.0.2.1:x")),
         ("192.0.2.1:70000", .invalidPort("192.0.2.1:70000")),
     ])
-    func rejected(_ text: String, _ expected: ResolverAddressError) {
-        #expect(throws: expected) { try ResolverEndpoint.split(text) }
+    func rejected(_ text: String, _ expected: HostPortError) {
+        #expect(throws: expected) { try HostPort.split(text) }
     }
 
     @Test("an unknown host is a typed error")
     func unknownHost() {
         #expect {
-            try ResolverEndpoint.resolve("no-such-host.invalid:7400")
+            try HostPort.resolve("no-such-host.invalid:7400")
         } throws: { error in
-            guard case .unknownHost("no-such-host.invalid", _)? = error as? ResolverAddressError else { return false }
+            guard case .unknownHost("no-such-host.invalid", _)? = error as? HostPortError else { return false }
             return "\(error)".contains("check the spelling")
         }
     }

@@ -1,5 +1,7 @@
 import MeshstepMesh
+import MeshstepAddress
 import MeshstepResolver
+import MeshstepResolverServer
 import MeshstepWire
 
 /// A fixed Unix time for virtual-time tests: 2023-11-14T22:13:20Z in milliseconds.

@@ -1,13 +1,12 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// Runs the `meshstep` executable that `swift build` put next to the test bundle.
 func runMeshstep(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let candidates = ["debug", "release"].map { root.appendingPathComponent(".build/\($0)/meshstep").path }
-    guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-        throw CLIError.notBuilt(candidates)
-    }
+    let binary = URL(fileURLWithPath: try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        .deletingLastPathComponent().appendingPathComponent("meshstep").path
+    guard FileManager.default.isExecutableFile(atPath: binary) else { throw CLIError.notBuilt([binary]) }
     let process = Process()
     process.executableURL = URL(fileURLWithPath: binary)
     process.arguments = arguments
@@ -15,9 +14,14 @@ func runMeshstep(_ arguments: [String]) throws -> (status: Int32, stdout: String
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    // Both pipes at once: a child that fills one while we block reading the other would hang.
+    let errData = Mutex(Data())
+    let errReader = Thread { let d = err.fileHandleForReading.readDataToEndOfFile(); errData.withLock { $0 = d } }
+    errReader.start()
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    while !errReader.isFinished { Thread.sleep(forTimeInterval: 0.005) }
+    let stderr = errData.withLock { $0 }
     return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
 }
 

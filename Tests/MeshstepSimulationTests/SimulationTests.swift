@@ -41,8 +41,9 @@ final class World {
     var live: [Int] { (0..<sim.count).filter { sim.isAlive($0) } }
 }
 
+/// Scenario tier (release, `scripts/test scenarios`): meshes of tens to hundreds of nodes.
 @Suite("Simulated mesh")
-struct SimulationTests {
+struct SimulatedMeshScenarios {
     @Test("256 nodes, degree 6, 10% loss, jitter: every message reaches every node exactly once, within the hop limit")
     func flood256() throws {
         var s = FloodScenario(nodes: 256, degree: 6, loss: 0.1, messages: 40, seed: 2026)

@@ -1,9 +1,11 @@
 import Foundation
 import Logging
 import MeshstepArena
+import MeshstepBots
 import MeshstepLockstep
 import MeshstepMesh
 import MeshstepNet
+import MeshstepSimulation
 import MeshstepWire
 import NIOCore
 import NIOPosix
@@ -12,9 +14,11 @@ import NIOPosix
 public final class RealtimeBot: @unchecked Sendable {
     public let slot: Int
     public let peer: LockstepPeer<TankInput>
-    public private(set) var game: TankArena
-    public private(set) var applied = 0
-    var queue: [(tick: Int, inputs: [TankInput?], at: UInt64)] = []
+    /// The game loop: the tank arena and the confirmed ticks not yet applied.
+    public private(set) var driver: LockstepDriver<TankArena>
+    public var game: TankArena { driver.game }
+    public var applied: Int { driver.ticksApplied }
+    /// Checksums of the checked ticks, when ``recordsHistory`` (compared across bots).
     public private(set) var checksums: [Int: UInt64] = [:]
     public private(set) var confirmedAt: [Int: UInt64] = [:]
     public private(set) var submittedAt: [Int: UInt64] = [:]
@@ -32,15 +36,17 @@ public final class RealtimeBot: @unchecked Sendable {
     /// `MESHSTEP_DEBUG` set: every event is written to standard error as it is polled.
     static let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
 
-    /// Whether ``confirmedAt`` and ``submittedAt`` are kept (a map entry per tick each: what
-    /// `bots --network udp` computes exact latencies from; a long-running single bot does not).
-    public let recordsTimes: Bool
+    /// Whether ``checksums``, ``confirmedAt`` and ``submittedAt`` are kept (a map entry per tick:
+    /// what `bots --network udp` compares and computes exact latencies from). A long-running
+    /// single bot keeps none of them, so its memory stays flat.
+    public let recordsHistory: Bool
 
-    public init(slot: Int, peer: LockstepPeer<TankInput>, seed: UInt64, recordsTimes: Bool = true) {
-        self.recordsTimes = recordsTimes
+    public init(slot: Int, peer: LockstepPeer<TankInput>, seed: UInt64, recordsHistory: Bool = true) {
+        self.recordsHistory = recordsHistory
         self.slot = slot
         self.peer = peer
-        game = TankArena(players: peer.configuration.players, seed: seed)
+        driver = LockstepDriver(game: TankArena(players: peer.configuration.players, seed: seed),
+                                checksumInterval: peer.configuration.checksumInterval, answers: peer.role != .spectator)
     }
 
     /// Applies every complete tick up to the one due at frame `k` and submits one input per
@@ -48,27 +54,26 @@ public final class RealtimeBot: @unchecked Sendable {
     /// used as soon as it arrives, not at the next frame.
     public func poll(_ k: Int, ticks: Int) {
         guard !crashed, applied < ticks, peer.halted == nil else { return }
-        queue += peer.pollConfirmedTimed()
-        for (t, at) in peer.takeSubmitTimes() where recordsTimes { submittedAt[t] = at }
+        let confirmed = peer.pollConfirmedTimed()
+        if recordsHistory {
+            for c in confirmed { confirmedAt[c.tick] = c.at }
+            for (t, at) in peer.takeSubmitTimes() { submittedAt[t] = at }
+        } else {
+            _ = peer.takeSubmitTimes()
+        }
+        driver.receive(confirmed.lazy.map { (tick: $0.tick, inputs: $0.inputs) })
         let new = peer.pollEvents()
         if Self.debug { for e in new { FileHandle.standardError.write(Data("[frame \(k)] slot \(slot) tick \(applied): \(e)\n".utf8)) } }
         if firstDrop == nil, new.contains(where: { if case .dropped = $0 { true } else { false } }) {
             firstDrop = (applied, NIODeadline.now().uptimeNanoseconds)
         }
         events += new
-        while applied <= k, applied < ticks, !queue.isEmpty {
-            let r = queue.removeFirst()
-            game.step(inputs: r.inputs)
-            if recordsTimes { confirmedAt[r.tick] = r.at }
-            let interval = peer.configuration.checksumInterval
-            if r.tick % interval == 0 {
-                let c = game.checksum()
-                checksums[r.tick] = c
-                peer.recordChecksum(tick: r.tick, checksum: c)
-            }
-            applied = r.tick + 1
+        let slot = self.slot
+        while applied <= k, applied < ticks,
+              let tick = driver.applyNext(answer: { game, tick in TankBot.input(for: slot, in: game, tick: tick) }) {
+            if recordsHistory, let c = tick.checksum { checksums[tick.tick] = c }
             if applied == ticks { finishedAt = NIODeadline.now().uptimeNanoseconds }
-            if peer.role != .spectator { peer.submit(TankBot.input(for: slot, in: game, tick: r.tick)) }
+            peer.apply(tick)
         }
     }
 
@@ -161,7 +166,7 @@ public struct UDPBotsScenario: Sendable {
     }
 
     public func run(logger: Logger = Logger(label: "meshstep.bots", factory: { _ in SwiftLogNoOpLogHandler() })) throws -> BotsReport {
-        guard (2...TankArena.maxPlayers).contains(players) else { throw MeshConfigurationError.invalidValue("--players must be 2...\(TankArena.maxPlayers) for the tank arena") }
+        guard (2...TankArena.maxPlayers).contains(players) else { throw ScenarioSettingError(flag: "--players", value: "\(players)", requirement: "2...\(TankArena.maxPlayers) for the tank arena") }
         let started = ContinuousClock.now
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
@@ -242,17 +247,16 @@ public struct UDPBotsScenario: Sendable {
     }
 
     func makeReport(bots: [RealtimeBot], spectators: [RealtimeBot], survivors: [RealtimeBot], bytes: Int, started: ContinuousClock.Instant, frame0: UInt64?) -> BotsReport {
-        var latencies: [Double] = []
+        var latencies = LatencyHistogram()
         var lost = 0
         for s in survivors {
             for (tick, at) in s.submittedAt where tick < ticks {
                 let confirmations = survivors.compactMap { $0.confirmedAt[tick] }
                 if confirmations.count < survivors.count { lost += 1; continue }
-                latencies.append(Double(Int64(confirmations.max()!) - Int64(at)) / 1e6)
+                latencies.record(.nanoseconds(Int64(confirmations.max()!) - Int64(at)))
             }
         }
-        latencies.sort()
-        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        func pct(_ p: Double) -> Double { latencies.milliseconds(atPercentile: p * 100) }
         var byTick: [Int: Set<UInt64>] = [:]
         for b in bots + spectators { for (t, c) in b.checksums { byTick[t, default: []].insert(c) } }
         let agree = !byTick.isEmpty && byTick.values.allSatisfy { $0.count == 1 }

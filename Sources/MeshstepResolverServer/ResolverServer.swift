@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import MeshstepAddress
 import MeshstepMesh
+import MeshstepResolver
 import MeshstepWire
 import NIOCore
 import NIOPosix
@@ -229,52 +231,5 @@ final class ResolverHandler: ChannelInboundHandler {
             }
         }
         if wrote { channel?.flush() }
-    }
-}
-
-extension MeshAddress {
-    /// The mesh address of a SwiftNIO socket address; IPv4-mapped IPv6 addresses
-    /// (`::ffff:a.b.c.d`) become IPv4. Nil for Unix domain sockets.
-    public init?(_ address: SocketAddress) {
-        switch address {
-        case let .v4(a):
-            self = .ipv4(UInt32(bigEndian: a.address.sin_addr.s_addr), port: UInt16(address.port ?? 0))
-        case let .v6(a):
-            var raw = a.address.sin6_addr
-            let bytes = withUnsafeBytes(of: &raw) { Array($0) }
-            let port = UInt16(address.port ?? 0)
-            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-                self = .ipv4(UInt32(bytes[12]) << 24 | UInt32(bytes[13]) << 16 | UInt32(bytes[14]) << 8 | UInt32(bytes[15]), port: port)
-            } else {
-                self = .ipv6(bytes, port: port)
-            }
-        default:
-            return nil
-        }
-    }
-
-    /// The address part without the port, as text (`192.0.2.1`, `2001:db8:0:0:0:0:0:1`).
-    public var hostString: String {
-        switch self {
-        case let .ipv4(a, _):
-            return "\(a >> 24).\(a >> 16 & 0xFF).\(a >> 8 & 0xFF).\(a & 0xFF)"
-        case let .ipv6(b, _):
-            var groups: [String] = []
-            for i in stride(from: 0, to: 16, by: 2) { groups.append(String(UInt16(b[i]) << 8 | UInt16(b[i + 1]), radix: 16)) }
-            return groups.joined(separator: ":")
-        }
-    }
-}
-
-extension SocketAddress {
-    /// The SwiftNIO socket address of a mesh address. With `mappedToIPv6`, an IPv4 address
-    /// becomes `::ffff:a.b.c.d`, for sending from an IPv6 socket.
-    public init(_ address: MeshAddress, mappedToIPv6: Bool = false) throws {
-        switch address {
-        case .ipv4 where mappedToIPv6:
-            try self.init(ipAddress: "::ffff:" + address.hostString, port: Int(address.port))
-        default:
-            try self.init(ipAddress: address.hostString, port: Int(address.port))
-        }
     }
 }

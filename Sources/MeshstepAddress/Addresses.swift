@@ -1,7 +1,8 @@
+import MeshstepWire
 import NIOCore
 
-/// Why a `HOST:PORT` text is not a usable resolver address.
-public enum ResolverAddressError: Error, Equatable, Sendable, CustomStringConvertible {
+/// Why a `HOST:PORT` text is not a usable address.
+public enum HostPortError: Error, Equatable, Sendable, CustomStringConvertible {
     /// No `:PORT` part, or an IPv6 address without brackets.
     case missingPort(String)
     /// The port is not a number in 1...65535.
@@ -22,10 +23,10 @@ public enum ResolverAddressError: Error, Equatable, Sendable, CustomStringConver
 }
 
 /// Parsing of `--resolver HOST:PORT` (and any other `HOST:PORT` flag).
-public enum ResolverEndpoint {
+public enum HostPort {
     /// Splits `HOST:PORT` or `[IPv6]:PORT` into host and port without resolving anything.
-    /// - Throws: ``ResolverAddressError/missingPort(_:)`` or ``ResolverAddressError/invalidPort(_:)``.
-    public static func split(_ text: String) throws(ResolverAddressError) -> (host: String, port: Int) {
+    /// - Throws: ``HostPortError/missingPort(_:)`` or ``HostPortError/invalidPort(_:)``.
+    public static func split(_ text: String) throws(HostPortError) -> (host: String, port: Int) {
         let host: Substring, portText: Substring
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { throw .missingPort(text) }
@@ -43,14 +44,49 @@ public enum ResolverEndpoint {
     }
 
     /// Parses and resolves `HOST:PORT` (blocking DNS lookup for names).
-    /// - Throws: ``ResolverAddressError``.
-    public static func resolve(_ text: String) throws(ResolverAddressError) -> SocketAddress {
+    /// - Throws: ``HostPortError``.
+    public static func resolve(_ text: String) throws(HostPortError) -> SocketAddress {
         let (host, port) = try split(text)
         if let address = try? SocketAddress(ipAddress: host, port: port) { return address }
         do {
             return try SocketAddress.makeAddressResolvingHost(host, port: port)
         } catch {
             throw .unknownHost(host, detail: "\(error)")
+        }
+    }
+}
+
+extension SocketAddress {
+    /// The SwiftNIO socket address of a mesh address. With `mappedToIPv6`, an IPv4 address
+    /// becomes `::ffff:a.b.c.d`, for sending from an IPv6 socket.
+    public init(_ address: MeshAddress, mappedToIPv6: Bool = false) throws {
+        switch address {
+        case .ipv4 where mappedToIPv6:
+            try self.init(ipAddress: "::ffff:" + address.hostString, port: Int(address.port))
+        default:
+            try self.init(ipAddress: address.hostString, port: Int(address.port))
+        }
+    }
+}
+
+extension MeshAddress {
+    /// The mesh address of a SwiftNIO socket address; IPv4-mapped IPv6 addresses
+    /// (`::ffff:a.b.c.d`) become IPv4. Nil for Unix domain sockets.
+    public init?(_ address: SocketAddress) {
+        switch address {
+        case let .v4(a):
+            self = .ipv4(UInt32(bigEndian: a.address.sin_addr.s_addr), port: UInt16(address.port ?? 0))
+        case let .v6(a):
+            var raw = a.address.sin6_addr
+            let bytes = withUnsafeBytes(of: &raw) { Array($0) }
+            let port = UInt16(address.port ?? 0)
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                self = .ipv4(UInt32(bytes[12]) << 24 | UInt32(bytes[13]) << 16 | UInt32(bytes[14]) << 8 | UInt32(bytes[15]), port: port)
+            } else {
+                self = .ipv6(bytes, port: port)
+            }
+        default:
+            return nil
         }
     }
 }
