@@ -7,7 +7,7 @@ import Foundation
 import Logging
 import MeshstepLockstep
 import MeshstepMesh
-import MeshstepNet
+@_spi(Testing) import MeshstepNet
 import MeshstepWire
 import NIOPosix
 

@@ -5,6 +5,7 @@ import MeshstepWire
 public struct Tank: Equatable, Sendable {
     /// Centre, in world units (0...``TankArena/width`` by 0...``TankArena/height``; y grows downward).
     public var x: Fixed
+    /// Centre's vertical coordinate in world units, growing downward (see ``x``).
     public var y: Fixed
     /// Heading in turns, in [0, 1): 0 points along +x, 1/4 along +y (down on screen).
     public var angle: Fixed
@@ -24,10 +25,13 @@ public struct Tank: Equatable, Sendable {
 
 /// A shell in flight.
 public struct Bullet: Equatable, Sendable {
+    /// Position, horizontal, in world units.
     public var x: Fixed
+    /// Position, vertical (growing downward), in world units.
     public var y: Fixed
     /// Velocity in world units per tick.
     public var dx: Fixed
+    /// Vertical velocity in world units per tick (positive: downward).
     public var dy: Fixed
     /// The slot that fired it.
     public var owner: Int
@@ -37,7 +41,10 @@ public struct Bullet: Equatable, Sendable {
 
 /// A purely visual effect kept in the state so every peer (and every replay) shows the same.
 public struct Explosion: Equatable, Sendable {
+    /// Where it shows, horizontally, in world units: the destroyed tank's centre or the point
+    /// where the shell hit.
     public var x: Fixed
+    /// Where it shows, vertically (growing downward), in world units.
     public var y: Fixed
     /// Ticks since it started; it disappears at ``TankArena/explosionTicks``.
     public var age: Int
@@ -47,11 +54,16 @@ public struct Explosion: Equatable, Sendable {
 
 /// What happened during the last step, for sounds and on-screen messages.
 public enum ArenaEvent: Equatable, Sendable {
+    /// The tank in `slot` fired a shell.
     case fired(slot: Int)
+    /// A shell fired by slot `by` hit the tank in slot `target` without destroying it.
     case hit(target: Int, by: Int)
+    /// A shell fired by slot `by` destroyed the tank in slot `target`; `by` scores a point.
     case destroyed(target: Int, by: Int)
     /// The round ended; `winner` is nil for a draw or a timeout with several survivors.
     case roundOver(winner: Int?)
+    /// Round `round` (counted from 1) began after the intermission: every connected tank
+    /// respawned.
     case roundStarted(round: Int)
     /// The slot got a nil input: it was dropped from the session.
     case dropped(slot: Int)
@@ -59,7 +71,9 @@ public enum ArenaEvent: Equatable, Sendable {
 
 /// An axis-aligned obstacle that stops tanks and shells.
 public struct Pillar: Equatable, Sendable {
+    /// Centre, horizontal, in world units.
     public var x: Fixed
+    /// Centre, vertical (growing downward), in world units.
     public var y: Fixed
     /// Half the side length.
     public var half: Fixed
@@ -68,26 +82,38 @@ public struct Pillar: Equatable, Sendable {
 /// The demo game: 1-8 tanks in a walled arena with four pillars. Drive, turn, shoot; the last
 /// tank standing wins the round (or the timer runs out), then everyone respawns.
 ///
-/// Deterministic by construction: ``Fixed`` math, a ``GameRandom`` in the state, arrays in slot
+/// Deterministic by construction: `Fixed` math, a `GameRandom` in the state, arrays in slot
 /// order, no clocks. One world unit is ``pixelsPerUnit`` screen pixels in the reference client.
 public struct TankArena: LockstepGame, Equatable {
+    /// Each player's controls for one tick.
     public typealias Input = TankInput
 
     // MARK: Rules
 
+    /// Most slots the arena has: one per spawn point.
     public static let maxPlayers = 8
+    /// Arena width in world units (x runs from 0 to 240).
     public static let width = Fixed(240)
+    /// Arena height in world units (y runs from 0 to 150, downward).
     public static let height = Fixed(150)
     /// Suggested screen scale: the 240 x 150 world is 960 x 600 pixels.
     public static let pixelsPerUnit = 4
+    /// A tank's radius in world units: how close it gets to walls, pillars and other tanks, and
+    /// how near its centre a shell must pass to hit.
     public static let tankRadius = Fixed(5)
+    /// Speed with thrust held, in world units per tick (0.8).
     public static let forwardSpeed = Fixed(4, 5)
+    /// Speed in reverse, in world units per tick (0.5).
     public static let reverseSpeed = Fixed(1, 2)
     /// Turns per tick while a turn key is held (a full circle in 1.6 s at 60 Hz).
     public static let turnRate = Fixed(1, 96)
+    /// Shell speed in world units per tick (2.5).
     public static let bulletSpeed = Fixed(5, 2)
+    /// Ticks a shell flies before it fizzles (72 ticks, 180 world units).
     public static let bulletTicks = 72
+    /// Ticks between two shots of one tank (half a second at 60 Hz).
     public static let reloadTicks = 30
+    /// Hits that destroy a tank; every tank starts each round with this health.
     public static let maxHealth = 5
     /// Guns are cold for the first second of a round.
     public static let spawnReloadTicks = 60
@@ -95,7 +121,9 @@ public struct TankArena: LockstepGame, Equatable {
     public static let roundTicks = 2700
     /// Pause between rounds.
     public static let intermissionTicks = 150
+    /// How long an explosion shows, in ticks.
     public static let explosionTicks = 30
+    /// The four square pillars (16 world units on a side), placed symmetrically about the centre.
     public static let pillars: [Pillar] = [
         Pillar(x: 75, y: 48, half: 8), Pillar(x: 165, y: 48, half: 8),
         Pillar(x: 75, y: 102, half: 8), Pillar(x: 165, y: 102, half: 8),
@@ -108,10 +136,15 @@ public struct TankArena: LockstepGame, Equatable {
 
     // MARK: State
 
+    /// Number of slots, 1...``maxPlayers``.
     public private(set) var players: Int
+    /// One tank per slot, in slot order; a dropped player's tank stays, disconnected.
     public private(set) var tanks: [Tank]
+    /// Shells in flight, in the order they were fired.
     public private(set) var bullets: [Bullet]
+    /// Explosions still showing, oldest first.
     public private(set) var explosions: [Explosion]
+    /// The seeded generator in the state; it shuffles the spawn points at each round start.
     public private(set) var random: GameRandom
     /// Ticks applied so far.
     public private(set) var tick: Int
@@ -129,6 +162,8 @@ public struct TankArena: LockstepGame, Equatable {
     /// True while tanks can move and fire.
     public var roundActive: Bool { intermission == 0 }
 
+    /// The state at tick 0: round 1 under way with `players` tanks (clamped to 1...8) at
+    /// seeded spawn points, full health and cold guns.
     public init(players: Int, seed: UInt64) {
         self.players = min(max(players, 1), Self.maxPlayers)
         let blank = Tank(x: .zero, y: .zero, angle: .zero, speed: .zero, health: 0, reload: 0, alive: false, connected: true, score: 0)
@@ -162,6 +197,9 @@ public struct TankArena: LockstepGame, Equatable {
 
     // MARK: Step
 
+    /// Advances one tick. A nil input (or a missing one) takes that slot's tank off the field for
+    /// good. During the intermission only its countdown runs; otherwise tanks turn, drive and
+    /// fire, overlapping tanks are pushed apart, shells fly and hit, and the round may end.
     public mutating func step(inputs: [TankInput?]) {
         tick += 1
         events = []
@@ -325,6 +363,8 @@ public struct TankArena: LockstepGame, Equatable {
 
     // MARK: Checksum and snapshot
 
+    /// A hash of the whole state: counters, generator, tanks, shells, explosions and the last
+    /// step's events.
     public func checksum() -> UInt64 {
         var h = StableHasher()
         h.combine(players)
@@ -350,6 +390,7 @@ public struct TankArena: LockstepGame, Equatable {
 
     static let snapshotVersion: UInt8 = 1
 
+    /// The whole state as bytes, format version 1 (for desync dumps and state transfer).
     public func snapshot() -> [UInt8] {
         var w = ByteWriter(capacity: 256 + bullets.count * 40)
         func fixed(_ v: Fixed) { w.u64(UInt64(bitPattern: v.raw)) }
@@ -371,6 +412,8 @@ public struct TankArena: LockstepGame, Equatable {
         return w.bytes
     }
 
+    /// Restores a state from ``snapshot()``. Throws `WireError` for another format version,
+    /// out-of-range values (player count, slots, flags), or bytes missing or left over.
     public init(snapshot: [UInt8]) throws {
         var r = ByteReader(snapshot)
         func fixed() throws(WireError) -> Fixed { Fixed(raw: Int64(bitPattern: try r.u64())) }

@@ -11,7 +11,11 @@ public enum TankBot {
     public static let reactionTicks = 22
 
     /// The bot's controls for `slot` in the state `game` (about to apply `tick`).
-    /// - Parameter dodge: false gives an easier bot that never swerves from incoming shells.
+    /// - Parameters:
+    ///   - slot: the tank the bot drives.
+    ///   - game: the state the input answers.
+    ///   - tick: the tick about to be applied (some moves change with it, so the bots do not repeat one pattern).
+    ///   - dodging: false gives an easier bot that never swerves from incoming shells.
     public static func input(for slot: Int, in game: TankArena, tick: Int, dodge dodging: Bool = true) -> TankInput {
         guard slot >= 0, slot < game.tanks.count, game.tanks[slot].alive, game.roundActive else { return .neutral }
         let me = game.tanks[slot]

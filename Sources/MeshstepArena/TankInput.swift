@@ -21,6 +21,7 @@ public struct TankInput: LockstepInput, Hashable, CustomStringConvertible {
     /// No button held.
     public static let neutral = TankInput()
 
+    /// The given buttons held; every button defaults to released.
     public init(thrust: Bool = false, reverse: Bool = false, left: Bool = false, right: Bool = false, fire: Bool = false) {
         self.thrust = thrust
         self.reverse = reverse
@@ -40,8 +41,10 @@ public struct TankInput: LockstepInput, Hashable, CustomStringConvertible {
         self.init(thrust: bits & 0x01 != 0, reverse: bits & 0x02 != 0, left: bits & 0x04 != 0, right: bits & 0x08 != 0, fire: bits & 0x10 != 0)
     }
 
+    /// Writes ``bits``: one byte.
     public func encode(into writer: inout ByteWriter) { writer.u8(bits) }
 
+    /// Reads one byte; throws `WireError` when none is left or bits 5-7 are set.
     public static func decode(from reader: inout ByteReader) throws(WireError) -> TankInput {
         try TankInput(bits: try reader.u8())
     }

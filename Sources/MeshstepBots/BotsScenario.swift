@@ -9,10 +9,14 @@ import MeshstepWire
 /// A partition of the players, in ticks: `slots` are cut off from everyone else (the other
 /// players and every spectator) from tick `start` until tick `heal`.
 public struct BotsPartition: Sendable, Equatable {
+    /// The tick at which the cut begins: when the furthest live player has applied that many.
     public var start: Int
+    /// The players cut off, as slot numbers (some, not all, of the players).
     public var slots: [Int]
+    /// The tick at which the links come back (after `start`, reached the same way).
     public var heal: Int
 
+    /// A partition of `slots` from tick `start` until tick `heal`.
     public init(start: Int, slots: [Int], heal: Int) {
         self.start = start
         self.slots = slots
@@ -38,10 +42,14 @@ public struct BotsPartition: Sendable, Equatable {
 /// A stalled player: its whole process freezes at game tick `tick` for `duration` (its mesh too;
 /// datagrams to it wait in its socket), as SIGSTOP, a long GC pause or a starved loop would.
 public struct BotsStall: Sendable, Equatable {
+    /// The player that freezes.
     public var slot: Int
+    /// It freezes once it has applied this many ticks of the game.
     public var tick: Int
+    /// How long it stays frozen.
     public var duration: Duration
 
+    /// A stall of `slot` at `tick` for `duration`.
     public init(slot: Int, tick: Int, duration: Duration) {
         self.slot = slot
         self.tick = tick
@@ -71,29 +79,39 @@ public enum BotsGame: String, Sendable, CaseIterable {
 /// N headless bots play a deterministic game in lockstep over a simulated mesh, in virtual time,
 /// with optional crashes, a partition and spectators.
 public struct BotsScenario: Sendable {
+    /// Player slots, 2...64 (at most `TankArena/maxPlayers` for the tank arena).
     public var players: Int
+    /// Length of the match in ticks (at least 1).
     public var ticks: Int
+    /// Probability that a datagram is lost, on every link, in [0, 1).
     public var loss: Double
+    /// One-way base latency of every link.
     public var latency: Duration
+    /// Extra delay per datagram, drawn uniformly from `0...jitter` (this also reorders).
     public var jitter: Duration
     /// Probability that a datagram is delivered twice.
     public var duplicate: Double = 0
+    /// Seeds everything: the simulated links, the node identities and the game.
     public var seed: UInt64
+    /// Ticks per second of every peer's game loop.
     public var tickRate = 60
     /// Input delay in ticks; nil chooses it from the links: two one-way trips of latency plus
     /// jitter and 8 ms (a tick waits for every peer's confirmation, sent at its next frame), in
     /// frames, plus two frames of margin, plus one per started 10% of loss (repairs).
     public var inputDelay: Int?
+    /// Peers compare checksums every this many ticks.
     public var checksumInterval = 30
+    /// Silence after which a peer proposes to drop a player (the drop is agreed by the others).
     public var disconnectTimeout: Duration = .seconds(2)
     /// `(slot, tick)`: the player's node crashes when the match reaches that tick.
     public var crashes: [(slot: Int, tick: Int)] = []
+    /// Cuts some players off from everyone else for a span of ticks, if set.
     public var partition: BotsPartition?
     /// Mesh nodes without a slot that follow the game.
     public var spectators = 0
     /// Players whose process freezes for a while.
     public var stalls: [BotsStall] = []
-    /// The highest slot lies this way (``LockstepAdversary``).
+    /// The highest slot lies this way (`LockstepAdversary`).
     public var attack: SessionAttack?
     /// Where to write a replay recorded by the lowest surviving slot, if anywhere.
     public var recordPath: String?
@@ -106,6 +124,8 @@ public struct BotsScenario: Sendable {
     /// disagreement end up side by side for diffing.
     public var desyncDumpDirectory: String?
 
+    /// A tank-arena match over links with the given latency, jitter and loss; every other
+    /// setting starts at its default (no faults, no spectators, input delay from the links).
     public init(players: Int, ticks: Int, loss: Double, latency: Duration, jitter: Duration, seed: UInt64) {
         self.players = players
         self.ticks = ticks
@@ -147,10 +167,15 @@ public struct BotsScenario: Sendable {
 
 /// A desync as one peer saw it.
 public struct DesyncReport: Codable, Sendable, Equatable {
+    /// The peer that saw it: its slot, or for a spectator in the simulator `players` plus its
+    /// index among the spectators.
     public var reporter: Int
+    /// The tick whose checksums differed.
     public var tick: Int
+    /// The slots whose checksum differed from the reporter's.
     public var slots: [Int]
 
+    /// A desync `reporter` saw at `tick`, naming `slots`.
     public init(reporter: Int, tick: Int, slots: [Int]) {
         self.reporter = reporter
         self.tick = tick
@@ -160,9 +185,12 @@ public struct DesyncReport: Codable, Sendable, Equatable {
 
 /// An agreed drop as applied.
 public struct DropReport: Codable, Sendable, Equatable, Hashable {
+    /// The dropped slot.
     public var slot: Int
+    /// The first tick applied without it: from here on its input is nil.
     public var tick: Int
 
+    /// The drop of `slot` from `tick` on.
     public init(slot: Int, tick: Int) {
         self.slot = slot
         self.tick = tick
@@ -171,10 +199,15 @@ public struct DropReport: Codable, Sendable, Equatable, Hashable {
 
 /// A slot that stopped for good, and why.
 public struct HaltReport: Codable, Sendable, Equatable {
+    /// The peer that halted: its slot, or for a spectator in the simulator `players` plus its
+    /// index among the spectators.
     public var slot: Int
+    /// Ticks it had applied when it stopped.
     public var tick: Int
+    /// The `HaltReason`, in words.
     public var reason: String
 
+    /// The halt of `slot` after `tick` ticks, for `reason`.
     public init(slot: Int, tick: Int, reason: String) {
         self.slot = slot
         self.tick = tick
@@ -184,11 +217,19 @@ public struct HaltReport: Codable, Sendable, Equatable {
 
 /// One remote player's network figures, as the lowest surviving slot saw them at the end.
 public struct PlayerStatsReport: Codable, Sendable, Equatable {
+    /// The remote player's slot.
     public var slot: Int
+    /// Smoothed time in milliseconds from submitting one of the reporter's inputs to this
+    /// player's frame acknowledging it; null until measured.
     public var round_trip_ms: Double?
+    /// Ticks the reporter is ahead of this player (negative: behind).
     public var frames_ahead: Int
+    /// Lockstep payload received from this player, in kilobits per second over the last window
+    /// (rounded to 0.1).
     public var kbps_in: Double
+    /// Fraction of this player's frames that never arrived, 0...1 (rounded to 0.001).
     public var loss: Double
+    /// Inputs of this player that arrived only through a later frame's redundancy or a repair.
     public var repaired_inputs: Int
 }
 
@@ -202,10 +243,15 @@ extension PlayerStatsReport {
 
 /// The outcome of a bots run. Field names are the JSON keys.
 public struct BotsReport: Codable, Sendable, Equatable {
+    /// Player slots in the match.
     public var players: Int
+    /// Spectator peers that followed it.
     public var spectators: Int
+    /// Ticks the match was to last (`--ticks`).
     public var ticks: Int
+    /// The run's seed (`--seed`).
     public var seed: UInt64
+    /// Input delay in ticks (over UDP with an automatic delay, the first survivor's at the end).
     public var input_delay: Int
     /// Ticks applied by the slowest surviving player (not crashed, not halted).
     public var ticks_completed: Int
@@ -214,7 +260,10 @@ public struct BotsReport: Codable, Sendable, Equatable {
     /// Every peer (players, halted or not, and spectators) had the same checksum at every tick
     /// both computed: nothing diverged.
     public var checksums_agree: Bool
+    /// Ticks for which at least one peer computed a checksum (one every checksum interval).
     public var checked_ticks: Int
+    /// Desync events raised, counted over every peer that saw one (``desync_events`` keeps the
+    /// first 64).
     public var desyncs: Int
     /// Each desync event: which peer saw it, at which tick, naming which slots.
     public var desync_events: [DesyncReport]
@@ -224,13 +273,20 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var drops_agree: Bool
     /// Slots that halted, with the tick they stopped at and why.
     public var halted: [HaltReport]
+    /// Slots crashed on purpose (`--crash`), in ascending order.
     public var crashed: [Int]
-    /// Local submit to the moment every surviving peer holds that input (virtual time).
+    /// Local submit to the moment every surviving peer holds that input (virtual time in the simulator, wall time over UDP).
     public var input_latency_ms_p50: Double
+    /// The 99th percentile of the same input latency, in milliseconds.
     public var input_latency_ms_p99: Double
     /// Frames at which a surviving peer was due a tick but could not apply any, summed.
     public var stall_ticks: Int
+    /// The longest run of consecutive stalled frames of one player, in milliseconds (frames
+    /// times the frame length).
     public var longest_stall_ms: Double
+    /// Bytes sent during the session (by the players only, in the simulator), divided by
+    /// ticks × players × (players − 1): the wire cost of one input to one other player,
+    /// overhead included.
     public var bytes_per_input_per_peer: Double
     /// Inputs of surviving players for ticks of the match that some survivor never held.
     public var inputs_lost: Int
@@ -244,15 +300,21 @@ public struct BotsReport: Codable, Sendable, Equatable {
     /// Honest slots (not crashed, not stalled past the timeout, not the attacker) that were
     /// dropped, and that halted.
     public var honest_dropped: [Int]
+    /// Honest slots, counted as for ``honest_dropped``, that halted.
     public var honest_halted: [Int]
     /// Slots whose process was frozen (`--stall`).
     public var stalled: [Int]
-    /// Ticks per second achieved by the slowest survivor (the tick rate is 60).
+    /// Ticks per second achieved by the slowest survivor (at most the configured tick rate, 60 by default).
     public var ticks_per_second: Double
+    /// The lowest surviving slot's network figures for every other player, at the end.
     public var player_stats: [PlayerStatsReport]
+    /// Simulated time at which the run ended, in seconds, mesh formation and lobby included
+    /// (0 over UDP).
     public var virtual_seconds: Double
+    /// Real time the run took, in seconds.
     public var wall_seconds: Double
 
+    /// A report with every field given; the scenarios fill it in.
     public init(players: Int, spectators: Int, ticks: Int, seed: UInt64, input_delay: Int, ticks_completed: Int, spectator_ticks_completed: Int, checksums_agree: Bool, checked_ticks: Int, desyncs: Int, desync_events: [DesyncReport], drops: [DropReport], drops_agree: Bool, halted: [HaltReport], crashed: [Int], input_latency_ms_p50: Double, input_latency_ms_p99: Double, stall_ticks: Int, longest_stall_ms: Double, bytes_per_input_per_peer: Double, inputs_lost: Int, attacker: Int?, attacker_named: Bool?, honest_checksums_agree: Bool, honest_dropped: [Int], honest_halted: [Int], stalled: [Int], ticks_per_second: Double, player_stats: [PlayerStatsReport], virtual_seconds: Double, wall_seconds: Double) {
         self.players = players
         self.spectators = spectators
@@ -289,7 +351,7 @@ public struct BotsReport: Codable, Sendable, Equatable {
 }
 
 extension BotsScenario {
-    /// Runs ``game``: the demo's ``TankArena`` with ``TankBot`` by default (every bot test
+    /// Runs ``game``: the demo's `TankArena` with `TankBot` by default (every bot test
     /// exercises the rules the SDL client plays), or the tiny ``CoinArena`` for more than 8.
     public func run() throws -> BotsReport {
         switch game {
@@ -306,7 +368,7 @@ extension BotsScenario {
     /// Runs any game with a bot policy `(slot, state, tick) -> input`. `perturb` simulates a
     /// determinism bug for ``desyncInjection``.
     ///
-    /// Every peer is a ``SessionEndpoint`` driven exactly as the UDP shell drives one: payloads
+    /// Every peer is a `SessionEndpoint` driven exactly as the UDP shell drives one: payloads
     /// the mesh delivers, link round trips and a timer every frame (and at its wake-up time) in,
     /// broadcasts out. The roster's keys are the simulated nodes' identities.
     public func run<Game: LockstepGame>(

@@ -3,17 +3,23 @@ import MeshstepWire
 
 /// A bot's or player's input: a direction (0...7 in eighths of a turn, 8 = stand still).
 public struct ArenaInput: LockstepInput, Hashable {
+    /// Heading in eighths of a turn from +x toward +y (0...7); 8 stands still.
     public var direction: UInt8
+    /// Move at 1/2 world unit per tick instead of 1/4.
     public var dash: Bool
+    /// Standing still without dashing (direction 8).
     public static let neutral = ArenaInput(direction: 8, dash: false)
 
+    /// An input with the given heading (0...8) and dash.
     public init(direction: UInt8, dash: Bool) {
         self.direction = direction
         self.dash = dash
     }
 
+    /// Writes one byte: the direction in bits 0-6, bit 7 set for a dash.
     public func encode(into w: inout ByteWriter) { w.u8(direction | (dash ? 0x80 : 0)) }
 
+    /// Reads one byte; throws `WireError` when none is left or the direction is above 8.
     public static func decode(from r: inout ByteReader) throws(WireError) -> ArenaInput {
         let b = try r.u8()
         guard b & 0x7F <= 8 else { throw .invalidValue(field: "arena.direction") }
@@ -24,18 +30,30 @@ public struct ArenaInput: LockstepInput, Hashable {
 /// The small reference game the headless bots play: players run around a square arena picking
 /// up coins that appear at seeded random places. Fixed-point, integer-only, deterministic.
 public struct CoinArena: LockstepGame {
+    /// Each player's input for one tick.
     public typealias Input = ArenaInput
+    /// Side of the square arena in world units: positions stay in 0...64 on both axes.
     public static let size = Fixed(64)
+    /// Coins on the field at any time: a taken coin is replaced at once.
     public static let coins = 4
 
+    /// Each slot's horizontal position, in world units.
     public var x: [Fixed]
+    /// Each slot's vertical position, in world units.
     public var y: [Fixed]
+    /// Coins each slot has picked up.
     public var score: [Int]
+    /// Horizontal positions of the coins on the field, in world units (paired with ``coinY``).
     public var coinX: [Fixed]
+    /// Vertical positions of the coins on the field, in world units (paired with ``coinX``).
     public var coinY: [Fixed]
+    /// The seeded generator in the state; it places new coins.
     public var random: GameRandom
+    /// Ticks applied so far.
     public var tick = 0
 
+    /// The state at tick 0: players on a grid from (8, 8), 16 units apart and four to a row,
+    /// and ``coins`` coins at seeded whole-unit places in 2...61.
     public init(players: Int, seed: UInt64) {
         random = GameRandom(seed: seed)
         x = (0..<players).map { Fixed(8 + ($0 % 4) * 16) }
@@ -51,6 +69,9 @@ public struct CoinArena: LockstepGame {
         coinY.append(Fixed(random.int(in: 2...61)))
     }
 
+    /// Advances one tick: each slot with an input and a direction moves 1/4 unit (1/2 dashing),
+    /// clamped to the arena; a nil input stands still. A player less than 1 unit from a coin on
+    /// both axes takes it (the lowest slot on a tie) and a new coin appears.
     public mutating func step(inputs: [ArenaInput?]) {
         tick += 1
         for (slot, input) in inputs.enumerated() where slot < x.count {
@@ -74,6 +95,7 @@ public struct CoinArena: LockstepGame {
         }
     }
 
+    /// A hash of the tick, positions, coins, scores and generator state.
     public func checksum() -> UInt64 {
         var h = StableHasher()
         h.combine(tick)
@@ -83,6 +105,7 @@ public struct CoinArena: LockstepGame {
         return h.finalize()
     }
 
+    /// The whole state as bytes (for desync dumps and state transfer).
     public func snapshot() -> [UInt8] {
         var w = ByteWriter()
         w.varint(UInt64(x.count)); w.varint(UInt64(coinX.count)); w.varint(UInt64(tick)); w.u64(random.state)
@@ -91,6 +114,8 @@ public struct CoinArena: LockstepGame {
         return w.bytes
     }
 
+    /// Restores a state from ``snapshot()``; throws `WireError` for counts out of range or
+    /// bytes missing or left over.
     public init(snapshot: [UInt8]) throws {
         var r = ByteReader(snapshot)
         let n = try r.count(field: "players", limit: 255), k = try r.count(field: "coins", limit: 64)
@@ -107,6 +132,9 @@ public struct CoinArena: LockstepGame {
 /// A bot's policy: head for the nearest coin, dash when it is far. Deterministic from the
 /// state the bot sees.
 public enum CoinBot {
+    /// The input for `slot`: toward the nearest coin (by distance along x plus along y, the
+    /// first coin on a tie) in one of eight directions, dashing when it is more than 8 units
+    /// away. Neutral for a slot out of range or when no coin is on the field.
     public static func input(for slot: Int, in game: CoinArena) -> ArenaInput {
         guard slot < game.x.count, !game.coinX.isEmpty else { return .neutral }
         var best = 0

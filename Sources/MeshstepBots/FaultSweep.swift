@@ -1,17 +1,23 @@
 import Foundation
 import MeshstepLockstep
 import MeshstepMesh
+import MeshstepSimulation
 
 /// A seeded sweep of bot matches over the simulated mesh, each with randomly drawn players, loss,
 /// latency, jitter, duplication, a crash, a partition, a stall and a lying player, judged for
 /// safety (nothing honest diverged) and liveness (no healthy honest player lost).
 public struct FaultSweep: Sendable {
+    /// Matches in the sweep, numbered 0..<runs.
     public var runs: Int
+    /// The sweep's seed: each run's faults and its own seed derive from it and the run's index.
     public var seed: UInt64
+    /// Length of every match in ticks; at least 120 (``run(shard:from:progress:)`` refuses less),
+    /// since crashes and stalls are drawn between tick 30 and 30 ticks before the end.
     public var ticks: Int
     /// Attacks drawn for the lying player.
     public var attacks: [SessionAttack] = SessionAttack.allCases
 
+    /// A sweep of `runs` matches of `ticks` ticks each (480 by default: 8 s at 60 Hz).
     public init(runs: Int, seed: UInt64, ticks: Int = 480) {
         self.runs = runs
         self.seed = seed
@@ -20,16 +26,29 @@ public struct FaultSweep: Sendable {
 
     /// One run's drawn faults and its verdict.
     public struct Run: Codable, Sendable, Equatable {
+        /// The run's index in the sweep (0..<``FaultSweep/runs``).
         public var index: Int
+        /// The match's own seed (`--seed`), drawn from the sweep's seed.
         public var seed: UInt64
+        /// Players in the match, 2...8.
         public var players: Int
+        /// Probability that a datagram is lost on every link, 0...0.30 in steps of 0.01.
         public var loss: Double
+        /// One-way base latency of every link in milliseconds, 5...120.
         public var latency_ms: Int
+        /// Jitter of every link in milliseconds, 0...30: each datagram waits up to this much
+        /// longer.
         public var jitter_ms: Int
+        /// Probability that a datagram is delivered twice: 0, or in about one run out of five
+        /// 0...0.10 in steps of 0.01.
         public var duplicate: Double
+        /// The crashed player as `SLOT@TICK` (`--crash`), or null.
         public var crash: String?
+        /// The partition as `START:SLOTS:HEAL` in ticks (`--partition`), or null.
         public var partition: String?
+        /// The stalled player as `SLOT@TICK:MS` (`--stall`), or null.
         public var stall: String?
+        /// The attack the highest slot makes (`--attacker`), or null for an honest match.
         public var attacker: String?
         /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
         /// dropped or halted, or the survivors did not finish).
@@ -40,15 +59,23 @@ public struct FaultSweep: Sendable {
         public var command: String
     }
 
+    /// The totals of a sweep, or of the shard of it that ran. Field names are the JSON keys.
     public struct Summary: Codable, Sendable, Equatable {
+        /// Matches that ran (in this shard, from the starting index on).
         public var runs: Int
+        /// The sweep's seed.
         public var seed: UInt64
+        /// Runs with the verdict `ok`.
         public var ok: Int
+        /// Runs with the verdict `safety`: something honest diverged.
         public var safety_violations: Int
+        /// Runs with the verdict `liveness`.
         public var liveness_losses: Int
         /// Liveness losses by cause.
         public var liveness_causes: [String: Int]
+        /// Every run with a safety violation, in full, to reproduce it.
         public var safety_runs: [Run]
+        /// Real time the sweep took, in seconds.
         public var wall_seconds: Double
     }
 
@@ -101,7 +128,12 @@ public struct FaultSweep: Sendable {
     }
 
     /// Runs every match whose index is `shard.k` modulo `shard.m`; `progress` sees each finished run.
+    /// - Throws: `ScenarioSettingError` for matches shorter than 120 ticks (the
+    ///   faults are drawn inside the match), or what a scenario throws.
     public func run(shard: (k: Int, m: Int) = (0, 1), from: Int = 0, progress: ((Run) -> Void)? = nil) throws -> Summary {
+        guard ticks >= 120 else {
+            throw ScenarioSettingError(flag: "--ticks", value: "\(ticks)", requirement: "at least 120 (faults are drawn inside the match)")
+        }
         let started = ContinuousClock.now
         var ok = 0, safety: [Run] = [], liveness = 0
         var causes: [String: Int] = [:]

@@ -5,9 +5,13 @@
 /// `Fixed` uses integer arithmetic only; every operation gives the same bits everywhere.
 /// Overflow wraps (it never traps), which is also deterministic.
 public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, ExpressibleByIntegerLiteral {
+    /// Fractional bits in ``raw``: one unit of `raw` is 1/65536.
     public static let fractionBits = 16
+    /// 1 (raw 65536).
     public static let one = Fixed(raw: 1 << 16)
+    /// 0 (raw 0).
     public static let zero = Fixed(raw: 0)
+    /// 0.5 (raw 32768).
     public static let half = Fixed(raw: 1 << 15)
     /// π to 16 fractional bits.
     public static let pi = Fixed(raw: 205_887)
@@ -15,8 +19,11 @@ public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, Ex
     /// The underlying integer (value × 65536).
     public var raw: Int64
 
+    /// A value from its underlying integer (value × 65536).
     public init(raw: Int64) { self.raw = raw }
+    /// The integer `value`; integers beyond ±2^47 wrap.
     public init(_ value: Int) { raw = Int64(value) &<< 16 }
+    /// An integer literal, as ``init(_:)`` (so `let speed: Fixed = 3` works).
     public init(integerLiteral value: Int) { self.init(value) }
     /// `numerator / denominator`, rounded toward zero. Denominator 0 gives 0 (never traps).
     public init(_ numerator: Int, _ denominator: Int) {
@@ -34,20 +41,29 @@ public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, Ex
     public var double: Double { Double(raw) / 65536 }
     public var description: String { "\(double)" }
 
+    /// Whether `a` is less than `b` (compares the raw values).
     public static func < (a: Fixed, b: Fixed) -> Bool { a.raw < b.raw }
+    /// The exact sum; wraps on overflow.
     public static func + (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: a.raw &+ b.raw) }
+    /// The exact difference; wraps on overflow.
     public static func - (a: Fixed, b: Fixed) -> Fixed { Fixed(raw: a.raw &- b.raw) }
+    /// The negation; the most negative value wraps to itself.
     public static prefix func - (a: Fixed) -> Fixed { Fixed(raw: 0 &- a.raw) }
+    /// Adds `b` to `a`; wraps on overflow.
     public static func += (a: inout Fixed, b: Fixed) { a = a + b }
+    /// Subtracts `b` from `a`; wraps on overflow.
     public static func -= (a: inout Fixed, b: Fixed) { a = a - b }
 
+    /// The product, rounded toward negative infinity (the low 16 bits are cut); wraps on overflow.
     public static func * (a: Fixed, b: Fixed) -> Fixed {
         let (high, low) = a.raw.multipliedFullWidth(by: b.raw)
         // (high:low) >> 16, truncated to 64 bits: wraps on overflow like the other operators.
         return Fixed(raw: Int64(truncatingIfNeeded: (UInt64(bitPattern: high) << 48) | (low >> 16)))
     }
 
+    /// The product with an integer, exact; wraps on overflow.
     public static func * (a: Fixed, b: Int) -> Fixed { Fixed(raw: a.raw &* Int64(b)) }
+    /// Multiplies `a` by `b`, rounded toward negative infinity; wraps on overflow.
     public static func *= (a: inout Fixed, b: Fixed) { a = a * b }
 
     /// Division rounded toward zero; dividing by zero gives zero (never traps).
@@ -63,10 +79,13 @@ public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, Ex
         return Fixed(raw: negative ? 0 &- r : r)
     }
 
+    /// Division by an integer, rounded toward zero; dividing by zero gives zero (never traps).
     public static func / (a: Fixed, b: Int) -> Fixed { b == 0 ? .zero : Fixed(raw: a.raw.dividedReportingOverflow(by: Int64(b)).partialValue) }
 
+    /// The absolute value; the most negative value wraps to itself.
     public var magnitude: Fixed { Fixed(raw: raw < 0 ? 0 &- raw : raw) }
 
+    /// `v` limited to `lo...hi` (`hi` when `lo` is above `hi`).
     public static func clamp(_ v: Fixed, _ lo: Fixed, _ hi: Fixed) -> Fixed { min(max(v, lo), hi) }
 
     /// Square root (of the magnitude), exact to the last bit by integer Newton iteration.
@@ -101,5 +120,7 @@ public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, Ex
         return Fixed(raw: sign * ((16 * a) << 16) / (5 * p * p - 4 * a))
     }
 
+    /// Cosine of an angle in turns (1 = a full circle): ``sin(turns:)`` a quarter turn later,
+    /// with the same error.
     public static func cos(turns: Fixed) -> Fixed { sin(turns: turns + Fixed(raw: 0x4000)) }
 }

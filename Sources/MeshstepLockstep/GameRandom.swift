@@ -3,10 +3,12 @@
 ///
 /// Never use `Int.random` or `SystemRandomNumberGenerator` in game code: peers would diverge.
 public struct GameRandom: Hashable, Sendable {
+    /// The generator's whole state: copy it with the game state, hash it in checksums.
     public var state: UInt64
     static let multiplier: UInt64 = 6_364_136_223_846_793_005
     static let increment: UInt64 = 1_442_695_040_888_963_407
 
+    /// A generator seeded with `seed`: the same seed gives the same sequence on every peer.
     public init(seed: UInt64) {
         state = 0
         _ = next()

@@ -24,14 +24,20 @@ public enum SessionAttack: String, Sendable, CaseIterable, Codable {
 /// A lying player's frame rewriter: takes each payload the attacker's honest session endpoint
 /// wants to flood and returns what the attacker sends instead, and to whom.
 public struct LockstepAdversary<Input: LockstepInput>: Sendable {
+    /// The lie this adversary tells.
     public let attack: SessionAttack
+    /// The attacker's own slot (the one its frames are signed for).
     public let slot: Int
     let keys: SessionKeys
     var lastEpoch = 0
     /// The chain of the altered inputs the equivocator signs for its second audience.
     var alteredChain: SlotChain
 
-    /// - Parameter keys: the session's keys with the attacker's own signer.
+    /// A liar playing `slot` with the given attack.
+    /// - Parameters:
+    ///   - attack: the lie it tells.
+    ///   - slot: the slot it plays (its key signs the roster like any player's).
+    ///   - keys: the session's keys with the attacker's own signer.
     public init(attack: SessionAttack, slot: Int, keys: SessionKeys) {
         self.attack = attack
         self.slot = slot

@@ -1,4 +1,3 @@
-/// Why a session configuration was refused. Each case says what to change.
 /// Why lockstep settings, a roster or a request cannot be used. Each case names the field and
 /// the values involved; ``description`` says what to change.
 public enum LockstepConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -84,9 +83,6 @@ public struct LockstepConfiguration: Sendable, Equatable {
     public var disconnectTimeout: Duration = .seconds(2)
     /// Frames are cut to fit this many bytes (the mesh payload limit is 1026 by default).
     public var maxFrameBytes = 1000
-    /// Whether the driver should let spectators join (a mesh-side policy; recorded here so the
-    /// whole session configuration lives in one place).
-    public var spectatorsAllowed = true
     /// How many lying players roster quorums are sized for (see ``RosterQuorum``): 0 (the
     /// default) lets a strict majority drop the rest, which keeps the majority side of a
     /// partition live; `b` needs more than `(players + b) / 2` signatures for any roster change.
@@ -96,17 +92,27 @@ public struct LockstepConfiguration: Sendable, Equatable {
     /// process): the time beyond one frame is held against nobody's silence.
     public var stallThreshold: Duration = .milliseconds(50)
 
+    /// A configuration for `players` slots (2...64, checked by ``validate()``), every other
+    /// value at its default.
     public init(players: Int) { self.players = players }
 
+    /// A copy with ``tickRate`` set to `v` ticks per second (1...1000).
     public func withTickRate(_ v: Int) -> Self { var c = self; c.tickRate = v; return c }
+    /// A copy with ``inputDelay`` set to `v` ticks (0...32).
     public func withInputDelay(_ v: Int) -> Self { var c = self; c.inputDelay = v; return c }
+    /// A copy with ``redundancy`` set to `v` inputs per frame (1...64).
     public func withRedundancy(_ v: Int) -> Self { var c = self; c.redundancy = v; return c }
+    /// A copy with ``checksumInterval`` set to `v` ticks (1...10000).
     public func withChecksumInterval(_ v: Int) -> Self { var c = self; c.checksumInterval = v; return c }
+    /// A copy with ``disconnectNotify`` set to `v` (above zero, at most ``disconnectTimeout``).
     public func withDisconnectNotify(_ v: Duration) -> Self { var c = self; c.disconnectNotify = v; return c }
+    /// A copy with ``disconnectTimeout`` set to `v` (at least ``disconnectNotify``).
     public func withDisconnectTimeout(_ v: Duration) -> Self { var c = self; c.disconnectTimeout = v; return c }
+    /// A copy with ``maxFrameBytes`` set to `v` bytes (200...65000).
     public func withMaxFrameBytes(_ v: Int) -> Self { var c = self; c.maxFrameBytes = v; return c }
-    public func withSpectatorsAllowed(_ v: Bool) -> Self { var c = self; c.spectatorsAllowed = v; return c }
+    /// A copy with ``toleratedLiars`` set to `v` (0...(players - 1) / 3).
     public func withToleratedLiars(_ v: Int) -> Self { var c = self; c.toleratedLiars = v; return c }
+    /// A copy with ``stallThreshold`` set to `v` (at least 20 ms).
     public func withStallThreshold(_ v: Duration) -> Self { var c = self; c.stallThreshold = v; return c }
 
     /// Checks every value; the error names the field and the allowed range.

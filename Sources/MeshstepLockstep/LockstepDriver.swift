@@ -1,7 +1,7 @@
 /// The game side of a lockstep session, written once: confirmed ticks in; the game stepped, the
 /// checked ticks' checksums and the local player's answers out.
 ///
-/// Every game loop in Meshstep runs on it: ``LockstepMatch`` (UDP), the simulator and UDP bots,
+/// Every game loop in Meshstep runs on it: `LockstepMatch` (UDP), the simulator and UDP bots,
 /// the demo and the benchmarks. It holds no clock and does no I/O: the caller hands it the ticks
 /// a session reports complete (``receive(_:)``), calls ``applyNext(answer:)`` as often as its
 /// pacing allows (once per frame for a game shown on screen), and passes on what each applied
@@ -11,7 +11,7 @@
 /// driver.receive(session.pollReady())
 /// if let applied = driver.applyNext(answer: { game, _ in readLocalInput(game) }) {
 ///     if let checksum = applied.checksum { session.recordChecksum(tick: applied.tick, checksum: checksum) }
-///     if let input = applied.answer { frame = session.submit(input) }
+///     if let input = applied.answer { frame = session.submit(input, now: now) }
 /// }
 /// ```
 public struct LockstepDriver<Game: LockstepGame>: Sendable {
@@ -27,6 +27,7 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
     var pending: [ConfirmedTick<Game.Input>] = []
     var head = 0
 
+    /// A driver that applies ticks from `ticksApplied` on, to `game`.
     /// - Parameters:
     ///   - game: the state at tick 0 (or at a transferred tick, with `ticksApplied`).
     ///   - checksumInterval: the session's ``LockstepConfiguration/checksumInterval`` (at least 1).
@@ -73,10 +74,12 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
 
 /// A tick whose every input is known, as a session reports it.
 public struct ConfirmedTick<Input: LockstepInput>: Sendable {
+    /// The tick's number (0 is the first tick of the session).
     public var tick: Int
     /// Every slot's input (nil for a dropped slot).
     public var inputs: [Input?]
 
+    /// A confirmed tick as ``LockstepSession/pollReady(limit:)`` reports it.
     public init(tick: Int, inputs: [Input?]) {
         self.tick = tick
         self.inputs = inputs

@@ -4,6 +4,8 @@ import MeshstepWire
 public protocol LockstepInput: Equatable, Sendable {
     /// The input used for a tick when a player has none (for example after it was dropped).
     static var neutral: Self { get }
+    /// Appends the input's bytes (at most 1024 in a frame); ``decode(from:)`` must read them
+    /// back to an equal value.
     func encode(into writer: inout ByteWriter)
     /// Total decoding: throws on bad bytes, never traps.
     static func decode(from reader: inout ByteReader) throws(WireError) -> Self
@@ -14,6 +16,7 @@ public protocol LockstepInput: Equatable, Sendable {
 /// Rules for `step`: integer or ``Fixed`` math only, randomness only from a ``GameRandom`` kept
 /// in the state, no clocks, no dictionaries iterated in hash order, no `Hasher`.
 public protocol LockstepGame: Sendable {
+    /// One player's input for one tick.
     associatedtype Input: LockstepInput
 
     /// The state at tick 0 for `players` slots and a shared seed.

@@ -98,12 +98,16 @@ public enum ProtocolViolation: Sendable, Equatable, CustomStringConvertible {
 
 /// Why a lockstep payload was rejected.
 public enum LockstepError: Error, Equatable, Sendable {
+    /// The payload does not decode as a lockstep frame; the wire error says where.
     case malformed(WireError)
+    /// The origin slot given to ``LockstepSession/receive(_:fromSlot:now:)`` is not a slot of the
+    /// session (outside 0..<players).
     case unknownSlot(Int)
 }
 
 /// Network figures for one remote player, as this peer sees them.
 public struct PlayerNetworkStats: Sendable, Equatable {
+    /// The remote player's slot.
     public var slot: Int
     /// Still in the roster.
     public var active: Bool
@@ -165,19 +169,24 @@ public struct PlayerNetworkStats: Sendable, Equatable {
 ///
 /// Time comes from the caller (`now`, any monotonic origin): no clocks inside.
 public struct LockstepSession<Input: LockstepInput>: Sendable {
+    /// The parameters the session was started with.
     public let configuration: LockstepConfiguration
     /// The roster's keys and this peer's signer.
     public let keys: SessionKeys
+    /// Whether this peer plays a slot or watches.
     public let role: LockstepRole
+    /// Number of player slots, dropped ones included.
     public var players: Int { configuration.players }
-    /// The local slot; -1 for a spectator (use ``role`` to tell).
     /// The slot played, -1 for a spectator (inside the session only; ``role`` says it publicly).
     let localSlot: Int
+    /// Whether this peer watches without a slot (it sends nothing).
     public var isSpectator: Bool { role == .spectator }
     /// Ticks between reading a local input and the tick it is for; changed for every peer at once
     /// by ``requestInputDelay(_:)``.
     public private(set) var inputDelay: Int
+    /// Minimum number of own inputs repeated in every frame (``LockstepConfiguration/redundancy``).
     public var redundancy: Int { configuration.redundancy }
+    /// A checksum is compared every this many ticks (``LockstepConfiguration/checksumInterval``).
     public var checksumInterval: Int { configuration.checksumInterval }
 
     /// `inputs[slot][tick - base]`.
@@ -213,6 +222,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     // Roster.
     /// `dropTick[slot]`: the slot's input is nil from this tick on.
     public private(set) var dropTick: [Int?]
+    /// The epoch of the newest adopted roster change: 0 until the first certified drop, then one
+    /// more per change.
     public private(set) var epoch = 0
     /// The certificates adopted, oldest first (the newest two are kept).
     public private(set) var certificates: [RosterCertificate] = []
@@ -406,24 +417,31 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The local checksum after applying `tick` (call every tick; only every
     /// `checksumInterval`-th is kept and sent).
-    public mutating func recordChecksum(tick: Int, checksum: UInt64) -> [LockstepEvent] {
-        guard tick >= 0, tick % checksumInterval == 0 else { return [] }
+    public mutating func recordChecksum(tick: Int, checksum: UInt64) {
+        guard tick >= 0, tick % checksumInterval == 0 else { return }
         localChecksums[tick] = checksum
         if localSlot >= 0 {
             pendingChecksums.append((tick, checksum, 8))
             if pendingChecksums.count > 4 { pendingChecksums.removeFirst() }
         }
-        return compare(tick: tick)
+        pendingEvents += compare(tick: tick)
     }
 
     /// Handles a frame flooded by `originSlot` (the slot whose key signed it) at time `now`.
-    public mutating func receive(_ payload: [UInt8], fromSlot originSlot: Int, now: Duration) throws(LockstepError) -> [LockstepEvent] {
+    /// What it caused (inputs held, votes, desyncs, violations...) is queued for ``takeEvents()``.
+    /// - Throws: ``LockstepError`` for bytes that are not a frame or an unknown slot; nothing changes.
+    public mutating func receive(_ payload: [UInt8], fromSlot originSlot: Int, now: Duration) throws(LockstepError) {
         advanceClock(now)
-        return try receive(payload, fromSlot: originSlot)
+        try receive(payload, fromSlot: originSlot)
     }
 
     /// ``receive(_:fromSlot:now:)`` at the time of the latest call that passed one (tests that need no clock).
-    mutating func receive(_ payload: [UInt8], fromSlot originSlot: Int) throws(LockstepError) -> [LockstepEvent] {
+    mutating func receive(_ payload: [UInt8], fromSlot originSlot: Int) throws(LockstepError) {
+        pendingEvents = try handleFrame(payload, fromSlot: originSlot)
+    }
+
+    /// The pending events followed by those `payload` causes.
+    mutating func handleFrame(_ payload: [UInt8], fromSlot originSlot: Int) throws(LockstepError) -> [LockstepEvent] {
         guard (0..<players).contains(originSlot) else { throw .unknownSlot(originSlot) }
         let f: LockstepFrame<Input>
         do { f = try LockstepFrame<Input>.decode(payload, players: players) } catch { throw .malformed(error) }
@@ -540,7 +558,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Runs the timers (disconnect notify and timeout, coordinator duties) at `now`. Call at
     /// least once per frame.
-    public mutating func update(now: Duration) -> [LockstepEvent] {
+    /// Its events (silences, votes, drops, halts) are queued for ``takeEvents()``.
+    public mutating func update(now: Duration) {
+        pendingEvents = runTimers(now: now)
+    }
+
+    /// The pending events followed by those the timers at `now` raise.
+    mutating func runTimers(now: Duration) -> [LockstepEvent] {
         if let last = lastUpdate, now - last > configuration.stallThreshold {
             // This peer's own loop did not run on time (a stall, a starved process): the time
             // beyond one frame is nobody's silence (SWIM's Lifeguard: local health first).
@@ -591,7 +615,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return ready
     }
 
-    /// Events raised outside `receive` and `update` (by `pollReady`), oldest first.
+    /// Every event since the last call, oldest first: the one queue that `update`, `receive`,
+    /// `recordChecksum` and `pollReady` feed.
     public mutating func takeEvents() -> [LockstepEvent] {
         defer { pendingEvents = [] }
         return pendingEvents

@@ -2,7 +2,9 @@ import MeshstepWire
 
 /// Why a replay file could not be read.
 public enum ReplayError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The bytes do not start with the `"MSRP"` magic, or are too short to be a replay.
     case notAReplay
+    /// The file's format version; this build reads version 1 only.
     case unsupportedVersion(UInt8)
     /// The bytes do not decode (truncated or altered); `detail` says where.
     case corrupt(String)
@@ -26,13 +28,16 @@ public enum ReplayError: Error, Equatable, Sendable, CustomStringConvertible {
 /// checkpoints varint | (tick varint, checksum u64)* | integrity u64` where integrity is
 /// ``StableHasher`` over everything before it.
 public struct Replay<Input: LockstepInput>: Sendable, Equatable {
+    /// Player slots of the recorded session.
     public var players: Int
+    /// The game's shared seed (what ``LockstepGame/init(players:seed:)`` was given).
     public var seed: UInt64
     /// `inputs[tick][slot]`, nil where the slot was dropped.
     public var inputs: [[Input?]]
     /// Checksums after the given tick was applied.
     public var checkpoints: [(tick: Int, checksum: UInt64)]
 
+    /// An empty recording for `players` slots and the game's `seed`.
     public init(players: Int, seed: UInt64) {
         self.players = players
         self.seed = seed
@@ -51,6 +56,7 @@ public struct Replay<Input: LockstepInput>: Sendable, Equatable {
         if let checksum { checkpoints.append((inputs.count, checksum)) }
     }
 
+    /// The replay file's bytes (the format in ``Replay``), ending with the integrity trailer.
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 64 + inputs.count * players * 4)
         w.raw(Array("MSRP".utf8)); w.u8(1)

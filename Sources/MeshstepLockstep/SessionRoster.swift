@@ -15,16 +15,23 @@ public struct SessionDescriptor: Sendable, Equatable {
     public var name: String
     /// `keys[slot]`: the raw 32-byte Ed25519 public key that plays `slot`.
     public var keys: [[UInt8]]
+    /// Ticks per second the game runs at (``LockstepConfiguration/tickRate``).
     public var tickRate: Int
+    /// The input delay in ticks the session starts with; it may change later through the inputs.
     public var inputDelay: Int
+    /// A checksum is compared every this many ticks (``LockstepConfiguration/checksumInterval``).
     public var checksumInterval: Int
     /// How many lying players the roster quorums are sized for (see ``RosterQuorum``).
     public var toleratedLiars: Int
     /// The game's shared seed.
     public var gameSeed: UInt64
 
+    /// Number of player slots: one per key.
     public var players: Int { keys.count }
 
+    /// A descriptor giving `keys[slot]` each slot, with the shared values of `configuration`
+    /// (tick rate, input delay, checksum interval, tolerated liars). Nothing is checked here:
+    /// see ``validate(against:)``.
     public init(name: String, keys: [[UInt8]], configuration: LockstepConfiguration, gameSeed: UInt64) {
         self.name = name
         self.keys = keys
@@ -46,6 +53,8 @@ public struct SessionDescriptor: Sendable, Equatable {
         }
     }
 
+    /// The encoding given in ``SessionDescriptor``, each number clamped to its field's width;
+    /// ``hash`` is taken over these bytes.
     public func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 64 + keys.count * 32)
         w.raw(Array("meshstep-session-v1".utf8))
@@ -90,12 +99,17 @@ public struct RosterChange: Sendable, Equatable, Hashable {
     /// `(slot, tick)` sorted by slot: the slot's input is nil from `tick` on.
     public var drops: [Drop]
 
+    /// One slot leaving the roster, and the tick it leaves at.
     public struct Drop: Sendable, Equatable, Hashable {
+        /// The slot dropped.
         public var slot: Int
+        /// The first tick at which the slot's input is nil.
         public var tick: Int
+        /// A drop of `slot` from `tick` on.
         public init(slot: Int, tick: Int) { self.slot = slot; self.tick = tick }
     }
 
+    /// A change for `round` (0 by default) of `epoch`; `drops` are sorted by slot here.
     public init(epoch: Int, round: Int = 0, drops: [Drop]) {
         self.epoch = epoch
         self.round = round
@@ -160,11 +174,14 @@ public enum RosterVeto {
 /// both), so the players that signed a change in it may go on, and the next round may propose
 /// again.
 public struct RoundAbandonment: Sendable, Equatable {
+    /// The epoch the refused round belongs to.
     public var epoch: Int
+    /// The refused round of that epoch.
     public var round: Int
     /// Signatures over ``RosterVeto/signedBytes(session:epoch:round:)``, sorted by slot.
     public var vetoes: [RosterSignature]
 
+    /// An abandonment of `round` of `epoch`; `vetoes` are sorted by slot here.
     public init(epoch: Int, round: Int, vetoes: [RosterSignature]) {
         self.epoch = epoch
         self.round = round
@@ -187,9 +204,11 @@ public struct RoundAbandonment: Sendable, Equatable {
 
 /// One player's signature on a roster change (or on a veto of a round).
 public struct RosterSignature: Sendable, Equatable, Hashable {
+    /// The slot whose roster key signed.
     public var slot: Int
     /// 64-byte Ed25519 signature over ``RosterChange/signedBytes(session:)``.
     public var signature: [UInt8]
+    /// The signature of the player in `slot`.
     public init(slot: Int, signature: [UInt8]) { self.slot = slot; self.signature = signature }
 
     /// `varint k | k x (u8 slot, 64-byte signature)`, slots ascending (sorted by the caller).
@@ -214,8 +233,12 @@ public struct RosterSignature: Sendable, Equatable, Hashable {
 /// A roster change with signatures from a quorum of the roster it changes: the only thing that
 /// makes a peer drop a slot.
 public struct RosterCertificate: Sendable, Equatable {
+    /// The change certified.
     public var change: RosterChange
+    /// Signatures over the change's ``RosterChange/signedBytes(session:)``, sorted by slot.
     public var signatures: [RosterSignature]
+    /// A certificate of `change`; `signatures` are sorted by slot here (the quorum is checked by
+    /// the session that receives it, not here).
     public init(change: RosterChange, signatures: [RosterSignature]) {
         self.change = change
         self.signatures = signatures.sorted { $0.slot < $1.slot }
@@ -234,14 +257,20 @@ public struct RosterCertificate: Sendable, Equatable {
 
 /// The keys a session checks signatures with, and this peer's own signer (nil for a spectator).
 public struct SessionKeys: Sendable {
+    /// The descriptor the keys come from: each slot's signatures are checked with the key it
+    /// gives that slot.
     public let descriptor: SessionDescriptor
     /// SHA-256 of the descriptor.
     public let sessionHash: [UInt8]
     let publicKeys: [Curve25519.Signing.PublicKey]
     let signer: (@Sendable ([UInt8]) -> [UInt8])?
 
-    /// - Parameter signer: signs bytes with the private key of the local slot's roster key
-    ///   (Ed25519); nil for a spectator.
+    /// The keys of `descriptor`'s roster, checked (each a valid Ed25519 public key).
+    /// - Parameters:
+    ///   - descriptor: the session every player signed: its roster keys and parameters.
+    ///   - signer: signs bytes with the private key of the local slot's roster key
+    ///     (Ed25519); nil for a spectator.
+    /// - Throws: ``LockstepConfigurationError/invalidRosterKey``.
     public init(descriptor: SessionDescriptor, signer: (@Sendable ([UInt8]) -> [UInt8])?) throws(LockstepConfigurationError) {
         guard descriptor.keys.allSatisfy({ $0.count == 32 }) else { throw .invalidRosterKey }
         var keys: [Curve25519.Signing.PublicKey] = []

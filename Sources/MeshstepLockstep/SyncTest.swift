@@ -5,25 +5,36 @@
 /// snapshot and stepped again, which catches state that `snapshot()` forgets (GGRS's synctest
 /// does the same with rollbacks).
 public struct SyncTest<Game: LockstepGame> {
+    /// The outcome of ``SyncTest/run(ticks:input:)``.
     public struct Report: Sendable, Equatable {
         /// The first tick whose checksums differ, or nil when the game is deterministic.
         public var firstMismatchTick: Int?
         /// What differed: "replica" (two runs diverged) or "snapshot" (restore lost state).
         public var kind: String?
+        /// Ticks both instances completed before the run stopped (all of them when nothing differed).
         public var ticksRun: Int
+        /// The first instance's checksum when the run stopped.
         public var finalChecksum: UInt64
     }
 
+    /// Player slots both instances are created with.
     public var players: Int
+    /// The seed both instances are created with.
     public var seed: UInt64
+    /// Ticks between two save-step-restore-step checks (7 by default; 0 turns them off).
     public var rollbackInterval = 7
 
+    /// A sync test of a game for `players` slots and `seed`.
     public init(players: Int, seed: UInt64) {
         self.players = players
         self.seed = seed
     }
 
-    /// - Parameter input: the input of `slot` at `tick` (a bot policy, a recording...).
+    /// Runs `ticks` ticks on two replicas, with a snapshot and restore every few ticks, and
+    /// reports the first tick where their checksums differ.
+    /// - Parameters:
+    ///   - ticks: how many ticks to run.
+    ///   - input: the input of `slot` at `tick` (a bot policy, a recording...).
     /// - Complexity: O(ticks × cost of a step).
     public func run(ticks: Int, input: (_ tick: Int, _ slot: Int) -> Game.Input) -> Report {
         var a = Game(players: players, seed: seed)

@@ -15,11 +15,16 @@ public enum Propagation: Sendable {
 
 /// A token-bucket allowance: a sustained rate and a burst.
 public struct RateLimit: Sendable, Equatable {
+    /// Sustained message rate, in messages (datagrams) per second.
     public var messagesPerSecond: Int
+    /// Messages that may pass at once after a quiet spell (bucket size).
     public var messageBurst: Int
+    /// Sustained byte rate, in bytes per second.
     public var bytesPerSecond: Int
+    /// Bytes that may pass at once after a quiet spell (bucket size).
     public var byteBurst: Int
 
+    /// An allowance; ``MeshConfiguration/validate()`` requires every value within 1...1,000,000,000.
     public init(messagesPerSecond: Int, messageBurst: Int, bytesPerSecond: Int, byteBurst: Int) {
         self.messagesPerSecond = messagesPerSecond
         self.messageBurst = messageBurst
@@ -30,9 +35,13 @@ public struct RateLimit: Sendable, Equatable {
 
 /// Errors in a ``MeshConfiguration`` or ``MeshCredentials``, each saying what to change.
 public enum MeshConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The mesh ID is empty or longer than 255 UTF-8 bytes.
     case invalidMeshID(String)
+    /// A password mesh was given an empty password (use ``MeshAccess/open`` for a mesh anyone may join).
     case emptyPassword
+    /// The neighbor counts break `1 <= min <= ideal <= max <= 64`.
     case invalidNeighborBounds(min: Int, ideal: Int, max: Int)
+    /// Another setting is out of range; the text says which and what is allowed.
     case invalidValue(String)
 
     public var description: String {
@@ -63,6 +72,7 @@ public struct MeshConfiguration: Sendable {
     public var deadLinkTimeout: Duration = .seconds(4)
     /// How often neighbor maintenance runs (faster while the node has no neighbor).
     public var maintenanceInterval: Duration = .seconds(1)
+    /// Maintenance period while the node has fewer than ``minNeighbors`` neighbors.
     public var aloneMaintenanceInterval: Duration = .milliseconds(250)
     /// How often a node with room for more links tries one new random peer, which is how two
     /// halves of a healed partition find each other again.
@@ -71,6 +81,7 @@ public struct MeshConfiguration: Sendable {
     public var resolveInterval: Duration = .seconds(2)
     /// Handshake retransmission period and overall deadline.
     public var handshakeRetry: Duration = .milliseconds(300)
+    /// Deadline for a whole handshake, counted from its first message; then it is dropped.
     public var handshakeTimeout: Duration = .seconds(3)
     /// How long to wait after an announcement (IHave) before pulling a missing message (Graft):
     /// the eager copy may still be on its way.
@@ -81,6 +92,7 @@ public struct MeshConfiguration: Sendable {
     /// prunes triggered by different origins can otherwise cut the shared tree into pieces, and
     /// every cut costs a pull delay; three links per node keep it whole at a modest redundancy.
     public var minEagerLinks = 3
+    /// Pulls (Grafts) tried for one missing message before it is given up as lost.
     public var maxGraftAttempts = 12
     /// Flooded messages kept to answer pulls (first in, first out).
     public var messageCacheCapacity = 4096
@@ -105,15 +117,19 @@ public struct MeshConfiguration: Sendable {
     public var rateLimitStrikes = 3
     /// Misbehaviour score at which a neighbor is disconnected and banned.
     public var misbehaviourThreshold = 100
+    /// How long a punished peer stays banned: its Connects are refused and it is not dialed.
     public var banDuration: Duration = .seconds(120)
     /// Outgoing queue bound per neighbor; a backlog above ``slowBacklog`` for ``slowTimeout``
     /// closes the link as too slow (Peer Channel: 128, 32, 10-20 s).
     public var outboundQueueLimit = 128
+    /// Queued datagrams per neighbor above which the link counts as backlogged.
     public var slowBacklog = 32
+    /// How long the backlog may stay above ``slowBacklog`` before the link is closed as too slow.
     public var slowTimeout: Duration = .seconds(10)
     /// Decides per received message whether to deliver, forward, both or neither.
     public var propagationFilter: (@Sendable (FloodMessage) -> Propagation)?
 
+    /// The default settings. ``MeshNode`` runs ``validate()`` on the configuration it is given.
     public init() {}
 
     /// Checks the bounds.

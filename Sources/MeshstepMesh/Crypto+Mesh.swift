@@ -2,9 +2,10 @@ import Crypto
 import Foundation
 import MeshstepWire
 
-/// A node's long-term identity: an Ed25519 key pair. The public key is the node's ``PeerKey``.
+/// A node's long-term identity: an Ed25519 key pair. The public key is the node's `PeerKey`.
 public struct NodeIdentity: Sendable {
     let signingKey: Curve25519.Signing.PrivateKey
+    /// The public key: the node's ID in the mesh.
     public let key: PeerKey
 
     /// A fresh random identity (system randomness).
@@ -27,6 +28,7 @@ public struct NodeIdentity: Sendable {
         try! self.init(seed: seed)
     }
 
+    /// The 64-byte Ed25519 signature of `bytes` with this identity's private key.
     public func sign(_ bytes: [UInt8]) -> [UInt8] {
         // Ed25519 signing cannot fail for a valid key.
         Array(try! signingKey.signature(for: bytes))
@@ -44,7 +46,9 @@ public enum MeshAccess: Sendable, Equatable {
 /// The derived secrets of one mesh: its public digest (sent in Connect) and the key that
 /// password proofs and link keys derive from.
 public struct MeshCredentials: Sendable {
+    /// The mesh's name, 1 to 255 UTF-8 bytes. It never crosses the wire: only ``digest`` does.
     public let meshID: String
+    /// Who may join: open, or only peers that know the password.
     public let access: MeshAccess
     /// 16 bytes of SHA-256 over the mesh ID: names the mesh on the wire without spelling it.
     public let digest: [UInt8]

@@ -2,8 +2,11 @@ import MeshstepWire
 
 /// A flooded or unicast message handed to the application, exactly once per (origin, seq).
 public struct DeliveredMessage: Sendable, Equatable {
+    /// The peer that created and signed the message.
     public var origin: PeerKey
+    /// The origin's sequence number of the message (1 or more).
     public var seq: UInt64
+    /// The application bytes.
     public var payload: [UInt8]
     /// Hops the copy took (1 = straight from the origin).
     public var hops: Int
@@ -19,6 +22,7 @@ public enum MeshEvent: Sendable, Equatable {
     case online
     /// The node lost its last neighbor.
     case offline
+    /// A link to this peer at this address completed its handshake.
     case neighborUp(PeerKey, MeshAddress)
     /// A link closed. `byUs` tells which side closed it.
     case neighborDown(PeerKey, MeshAddress, reason: DisconnectReason, byUs: Bool)
@@ -33,6 +37,7 @@ public enum MeshAction: Sendable {
     case send([UInt8], to: MeshAddress)
     /// Hand a message to the application.
     case deliver(DeliveredMessage)
+    /// Tell the application about a change in the node's place in the mesh.
     case event(MeshEvent)
     /// Ask the resolver (or LAN discovery) for candidate peers; answer with
     /// ``MeshNode/addCandidates(_:now:)``.
@@ -56,19 +61,31 @@ public enum MeshSendError: Error, Equatable, Sendable, CustomStringConvertible {
 
 /// Counters of everything the node did and rejected. Every rejection is counted here.
 public struct MeshStats: Sendable, Equatable {
+    /// All counters at zero.
     public init() {}
+    /// Datagrams received while the node runs, valid or not.
     public var datagramsReceived = 0
+    /// Bytes in the datagrams received.
     public var bytesReceived = 0
+    /// Datagrams handed to the driver to send, handshake and link (queued ones when they leave the queue).
     public var datagramsSent = 0
+    /// Bytes in the datagrams sent.
     public var bytesSent = 0
     /// Full flooded-message copies received (new or not).
     public var floodCopiesReceived = 0
+    /// Messages handed to the application.
     public var delivered = 0
+    /// New messages passed on to neighbors (counted once per message, not per link).
     public var forwarded = 0
+    /// Messages this node published as origin.
     public var originated = 0
+    /// IHave datagrams sent (announcements on lazy links).
     public var iHavesSent = 0
+    /// Graft datagrams sent to pull missing messages.
     public var graftsSent = 0
+    /// Stored messages sent to neighbors in answer to their Grafts.
     public var graftsServed = 0
+    /// Prunes sent: an eager link brought a duplicate and was turned lazy.
     public var prunesSent = 0
     /// Missing messages given up on after every pull attempt failed.
     public var lost = 0
@@ -110,14 +127,22 @@ public struct MeshStats: Sendable, Equatable {
 
 /// A snapshot of one link.
 public struct NeighborInfo: Sendable, Equatable {
+    /// The neighbor's identity key.
     public var peer: PeerKey
+    /// The neighbor's UDP endpoint.
     public var address: MeshAddress
+    /// True when this node dialed the link (sent the Connect).
     public var initiatedByUs: Bool
     /// Smoothed round-trip time, once measured.
     public var rtt: Duration?
     /// Whether full messages are pushed on this link (tree link) or only announced.
     public var eager: Bool
+    /// How often this link brings new messages first (Peer Channel's measure): every new message
+    /// multiplies it by 31/32, and adds 128 when it came over this link. Pruning closes the lowest.
     public var utility: Int
+    /// The neighbor's misbehaviour score (decays by 1/16 each second); at
+    /// ``MeshConfiguration/misbehaviourThreshold`` it is disconnected and banned.
     public var misbehaviourScore: Int
+    /// Datagrams waiting in the link's outgoing pacing queue.
     public var outboundQueue: Int
 }

@@ -5,6 +5,7 @@ import Histogram
 public struct LatencyHistogram: Sendable {
     var histogram = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
 
+    /// An empty histogram (tracks 0 to one hour).
     public init() {}
 
     /// How many latencies were recorded.

@@ -8,7 +8,7 @@ import OrderedCollections
 /// One node's membership in one mesh, as a sans-IO state machine.
 ///
 /// `MeshNode` reads no clock, opens no socket and draws no global randomness. The driver — the
-/// UDP shell in production, ``MeshstepSimulation`` in tests — feeds it events (a datagram
+/// UDP shell in production, `MeshstepSimulation` in tests — feeds it events (a datagram
 /// arrived, a timer fired, candidates were resolved, the application sends) together with the
 /// current time, and carries out the ``MeshAction``s each call returns. After every call the
 /// driver arms a timer for ``nextDeadline``.
@@ -26,8 +26,11 @@ import OrderedCollections
 /// - **Protection**: per-neighbor token buckets in, pacing out, misbehaviour scores and bans.
 public struct MeshNode: Sendable {
     // MARK: Identity and configuration
+    /// The node's Ed25519 key pair; it signs handshakes and the messages the node originates.
     public let identity: NodeIdentity
+    /// The mesh this node belongs to: its ID, access, digest and key.
     public let credentials: MeshCredentials
+    /// The node's tunables, as validated at creation.
     public let configuration: MeshConfiguration
     /// The address other peers reach this node at (advertised in referrals).
     public let localAddress: MeshAddress
@@ -76,6 +79,10 @@ public struct MeshNode: Sendable {
 
     /// Creates a node. Call ``start(now:)`` next.
     /// - Parameters:
+    ///   - identity: the node's Ed25519 key pair: its key is its name in the mesh.
+    ///   - credentials: the mesh name and password every member shares.
+    ///   - configuration: neighbor counts, timers, limits (``MeshConfiguration``).
+    ///   - localAddress: the address this node's datagrams come from, as peers see it.
     ///   - rng: every random choice (nonces, candidate picks) comes from here. Pass a seeded
     ///     ``DeterministicRNG`` in tests; production passes `SystemRandomNumberGenerator()`.
     ///   - logger: where the node logs; never bootstrapped by the library.
@@ -101,6 +108,7 @@ public struct MeshNode: Sendable {
 
     // MARK: - Public API
 
+    /// This node's ID: the public key of its ``identity``.
     public var key: PeerKey { identity.key }
 
     /// Keeps the links to `peers` whatever their measured utility: they are never shed to admit a
@@ -112,9 +120,12 @@ public struct MeshNode: Sendable {
     }
     /// True while the node has at least one neighbor.
     public var isOnline: Bool { !neighbors.isEmpty }
+    /// How many established links the node has (handshakes in progress not counted).
     public var neighborCount: Int { neighbors.count }
+    /// The keys of the current neighbors, in link order.
     public var neighborKeys: [PeerKey] { Array(neighbors.keys) }
 
+    /// A snapshot of every established link, in link order.
     public var neighborInfo: [NeighborInfo] {
         neighbors.values.map {
             NeighborInfo(peer: $0.key, address: $0.address, initiatedByUs: $0.initiatedByUs, rtt: $0.srtt.map { .nanoseconds($0) },
@@ -451,8 +462,10 @@ extension MeshNode {
         return neighbors.values[i].nextLinkSeq
     }
 
+    /// The message `ref` from the pull cache, if the node still holds it.
     @_spi(Adversary) public func storedMessage(_ ref: MessageRef) -> FloodMessage? { store[ref] }
 
+    /// The newest `limit` messages in the pull cache, oldest first.
     @_spi(Adversary) public func recentStoredMessages(limit: Int) -> [FloodMessage] { store.recent(limit) }
 
     /// A message from this node, validly signed, that bypasses its own pacing and sequence state.

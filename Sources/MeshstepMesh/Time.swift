@@ -1,13 +1,20 @@
 /// A point on a monotonic clock, in nanoseconds. The protocol never reads a clock: the driver
 /// (UDP shell or simulator) passes `now` into every call.
 public struct MeshTime: Comparable, Hashable, Sendable, CustomStringConvertible {
+    /// Nanoseconds since the clock's zero.
     public var nanoseconds: Int64
+    /// The point `nanoseconds` after the clock's zero.
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
 
+    /// The clock's origin (the UDP shell's start, or the simulation's first instant).
     public static let zero = MeshTime(nanoseconds: 0)
+    /// True when `a` is earlier than `b`.
     public static func < (a: MeshTime, b: MeshTime) -> Bool { a.nanoseconds < b.nanoseconds }
+    /// The time `d` after `a`.
     public static func + (a: MeshTime, d: Duration) -> MeshTime { MeshTime(nanoseconds: a.nanoseconds + d.nanoseconds) }
+    /// The duration from `b` to `a` (negative when `a` is earlier).
     public static func - (a: MeshTime, b: MeshTime) -> Duration { .nanoseconds(a.nanoseconds - b.nanoseconds) }
+    /// The time in seconds since the clock's zero.
     public var seconds: Double { Double(nanoseconds) / 1e9 }
     public var description: String { "\(Double(nanoseconds) / 1e6)ms" }
 }
@@ -31,6 +38,7 @@ extension Duration {
 public struct DeterministicRNG: RandomNumberGenerator, Sendable {
     private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
+    /// A generator whose whole sequence is fixed by `seed` (expanded to the 256-bit state with SplitMix64).
     public init(seed: UInt64) {
         var x = seed
         func splitmix() -> UInt64 {
@@ -43,6 +51,7 @@ public struct DeterministicRNG: RandomNumberGenerator, Sendable {
         s0 = splitmix(); s1 = splitmix(); s2 = splitmix(); s3 = splitmix()
     }
 
+    /// The next 64 random bits (xoshiro256**).
     public mutating func next() -> UInt64 {
         let result = ((s1 &* 5) << 7 | (s1 &* 5) >> 57) &* 9
         let t = s1 << 17

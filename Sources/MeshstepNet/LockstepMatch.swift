@@ -24,16 +24,21 @@ public struct MatchOptions: Sendable {
     public var lan = false
     /// The local address and UDP port to bind (port 0 picks a free one).
     public var host = "0.0.0.0"
+    /// The UDP port to bind (0 picks a free one).
     public var port = 0
     /// The input delay to start with, in ticks; with `autoInputDelay` the lowest slot then
     /// chooses it from the measured round trips.
     public var inputDelay = 3
+    /// Let the lowest slot choose the input delay from the measured round trips, a second after
+    /// the start.
     public var autoInputDelay = true
     /// The seed every player's game starts from.
     public var gameSeed: UInt64 = 0
     /// How long to wait for every player before ``NetError/playersMissing(slots:seconds:)``.
     public var startTimeout: Duration = .seconds(30)
 
+    /// Options for `slot` (nil: a spectator) of a `players`-player match on mesh `mesh`; the
+    /// other fields keep their defaults.
     public init(mesh: String, password: String?, players: Int, slot: Int?,
                 peers: [String] = [], resolver: String? = nil, lan: Bool = false, port: Int = 0) {
         self.mesh = mesh

@@ -9,20 +9,23 @@ import NIOCore
 
 /// A lockstep session on real UDP: the handle a game loop talks to.
 ///
-/// A thin shell around ``SessionEndpoint`` (every decision lives there, and the simulator runs
-/// the same value): the endpoint lives on the mesh's event loop (``NIOLoopBound``), which feeds it
+/// A thin shell around `SessionEndpoint` (every decision lives there, and the simulator runs
+/// the same value): the endpoint lives on the mesh's event loop (`NIOLoopBound`), which feeds it
 /// delivered payloads, link round trips and a timer every frame interval (and at the endpoint's
 /// own wake-up time), and carries out its actions. Frames are received, acknowledged, resent and
 /// relayed there whatever the game loop is doing. The game calls ``submit(_:)`` once per applied
 /// tick, ``pollConfirmed()`` every frame, and reads ``pollEvents()`` and ``stats()``; all of them
 /// are safe from any thread.
 ///
-/// The roster is bound to keys before tick 0 (see ``SessionEndpoint``): with
+/// The roster is bound to keys before tick 0 (see `SessionEndpoint`): with
 /// `roster: .known(descriptor)` every slot's key is given; by default players claim their slots
 /// in a lobby on the mesh and every player signs the resulting descriptor.
 public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
+    /// The mesh peer the session runs on: its socket, event loop and identity.
     public let mesh: UDPMeshPeer
+    /// The session settings every player shares (players, tick rate, input delay...).
     public let configuration: LockstepConfiguration
+    /// This peer's part: a player's slot, or spectator.
     public let role: LockstepRole
     let logger: Logger
     let endpoint: NIOLoopBoundBox<SessionEndpoint<Input>>
@@ -54,12 +57,17 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// Starts the lockstep session on an already running mesh peer.
     /// - Parameters:
+    ///   - mesh: the running mesh peer the session floods its frames over.
+    ///   - configuration: the session's parameters; every player must use the same.
+    ///   - role: the slot played, or a spectator.
     ///   - roster: how slots are bound to keys: `.known(descriptor)`, or (nil) claims in a lobby
     ///     named after the mesh with game seed `gameSeed`.
     ///   - startTimeout: how long to wait for every player before reporting
     ///     ``NetError/playersMissing(slots:seconds:)`` as an error.
     ///   - autoInputDelay: the lowest slot chooses the input delay from the measured round trips
-    ///     a second after the start (see ``SessionEndpoint``).
+    ///     a second after the start (see `SessionEndpoint`).
+    ///   - gameSeed: the seed of the game every player starts from (part of the signed roster).
+    ///   - logger: where the session logs its events at debug level.
     public init(mesh: UDPMeshPeer, configuration: LockstepConfiguration, role: LockstepRole,
                 roster: SessionEndpoint<Input>.Roster? = nil, gameSeed: UInt64 = 0,
                 startTimeout: Duration = .seconds(30), autoInputDelay: Bool = false, logger: Logger) throws(LockstepConfigurationError) {
@@ -118,7 +126,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         }
     }
 
-    /// Passes on what ``LockstepDriver/applyNext(answer:)`` returned: the checksum of a checked
+    /// Passes on what `LockstepDriver/applyNext(answer:)` returned: the checksum of a checked
     /// tick and the local input answering it.
     public func apply(_ tick: AppliedTick<Input>) {
         if let checksum = tick.checksum { recordChecksum(tick: tick.tick, checksum: checksum) }
@@ -146,10 +154,13 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// Submit-to-acknowledged-by-all times of our inputs since the start (constant memory).
     public func ackLatencies() -> LatencyHistogram { shared.withLockedValue { $0.ackLatencies } }
 
+    /// The input delay in force, in ticks, as of the last frame interval (0 before the start).
     public var inputDelay: Int { shared.withLockedValue { $0.inputDelay } }
+    /// Why the session stopped for good, or nil while it runs (refreshed every frame interval).
     public var halted: HaltReason? { shared.withLockedValue { $0.halted } }
     /// True once every player signed the roster (tick 0 may be applied from then on).
     public var allPlayersPresent: Bool { shared.withLockedValue { $0.started } }
+    /// Slots not dropped from the match, as of the last frame interval (empty before the start).
     public var activeSlots: [Int] { shared.withLockedValue { $0.activeSlots } }
     /// How many ticks this peer is ahead of the slowest active player (time sync), once started.
     public var framesAheadOfSlowest: Int? { shared.withLockedValue { $0.started ? $0.framesAhead : nil } }

@@ -55,7 +55,7 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Parses `HOST:PORT` (`[v6]:port` for IPv6) into a socket address, resolving names
-/// (``HostPort/resolve(_:)``, the one parser of the package).
+/// (`HostPort/resolve(_:)`, the one parser of the package).
 public func parseHostPort(_ text: String) throws(NetError) -> SocketAddress {
     do { return try HostPort.resolve(text) } catch { throw .badAddress(text, detail: "\(error)") }
 }

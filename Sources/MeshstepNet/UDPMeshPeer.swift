@@ -19,8 +19,11 @@ public struct Discovery: Sendable {
     /// The multicast group and port of LAN discovery (the port is shared by every peer of the
     /// machine).
     public var lanGroup = "239.255.77.77"
+    /// The UDP port beacons go to and are heard on (shared by every peer of the machine).
     public var lanPort = 7477
 
+    /// Finds the mesh through `seeds`, a `resolver` and/or LAN beacons; with none of them the
+    /// peer can only be dialed by others.
     public init(seeds: [SocketAddress] = [], resolver: SocketAddress? = nil, lan: Bool = false) {
         self.seeds = seeds
         self.resolver = resolver
@@ -29,25 +32,31 @@ public struct Discovery: Sendable {
 }
 
 /// Drops received datagrams at random (seeded), as a lossy network would: for benchmarks and
-/// tests of loss on real sockets.
-public struct SocketLoss: Sendable {
+/// tests of loss on real sockets (`@_spi(Testing) import MeshstepNet`).
+@_spi(Testing) public struct SocketLoss: Sendable {
+    /// Chance that each received datagram is dropped (0...1).
     public var probability: Double
+    /// Seeds the generator that decides which datagrams are dropped.
     public var seed: UInt64
+    /// Drops each received datagram with `probability`, decided by a generator seeded with `seed`.
     public init(probability: Double, seed: UInt64) {
         self.probability = probability
         self.seed = seed
     }
 }
 
-/// The thin I/O shell: one ``MeshNode`` on one UDP socket, driven on one SwiftNIO event loop.
+/// The thin I/O shell: one `MeshNode` on one UDP socket, driven on one SwiftNIO event loop.
 ///
 /// Every datagram, timer and send happens on ``eventLoop``; relaying and acknowledgements never
 /// wait for the game loop. The mesh value is confined to that loop; public methods are safe from
 /// any thread (they hop onto the loop). Each datagram is sent with its own `sendto(2)` (a send
 /// refused by a firewall or a vanished route is then one lost datagram, not a closed channel).
 public final class UDPMeshPeer: @unchecked Sendable {
+    /// The event loop that owns the socket and the mesh state; every callback runs on it.
     public let eventLoop: any EventLoop
+    /// The address the socket is bound to, with the actual port when 0 was asked for.
     public let localAddress: SocketAddress
+    /// This peer's ID in the mesh: the public key of ``identity``.
     public let key: PeerKey
     /// This peer's identity (its key signs roster acceptances and changes).
     public let identity: NodeIdentity
@@ -99,9 +108,16 @@ public final class UDPMeshPeer: @unchecked Sendable {
     /// Binds `host:port` and joins the mesh through `discovery`.
     ///
     /// - Parameters:
+    ///   - identity: the node's Ed25519 key pair (a new one by default).
+    ///   - credentials: the mesh name and password.
+    ///   - configuration: the mesh's neighbor counts, timers and limits.
     ///   - host: the local address to bind (`0.0.0.0`, `::`, `127.0.0.1`, an interface's address).
     ///   - port: the UDP port; 0 picks a free one (read ``localAddress``).
+    ///   - discovery: how to find peers: seeds, a resolver, LAN beacons.
     ///   - group: the event loop group; the peer takes one loop of it.
+    ///   - logger: where the shell and the mesh log.
+    ///   - configure: called once with the new peer before it starts (before the first datagram),
+    ///     to set handlers such as ``onDeliver``.
     /// - Throws: ``NetError/portInUse(host:port:)`` and the other bind errors; a bad
     ///   configuration as ``NetError/bindFailed(host:port:detail:)``.
     public static func start(
@@ -111,7 +127,24 @@ public final class UDPMeshPeer: @unchecked Sendable {
         host: String = "0.0.0.0",
         port: Int = 0,
         discovery: Discovery = Discovery(),
-        socketLoss: SocketLoss? = nil,
+        group: any EventLoopGroup,
+        logger: Logger = Logger(label: "meshstep.udp", factory: { _ in SwiftLogNoOpLogHandler() }),
+        configure: ((UDPMeshPeer) -> Void)? = nil
+    ) throws(NetError) -> UDPMeshPeer {
+        try start(identity: identity, credentials: credentials, configuration: configuration, host: host, port: port,
+                  discovery: discovery, socketLoss: nil, group: group, logger: logger, configure: configure)
+    }
+
+    /// ``start(identity:credentials:configuration:host:port:discovery:group:logger:configure:)``
+    /// with seeded loss of received datagrams, for tests and benchmarks.
+    @_spi(Testing) public static func start(
+        identity: NodeIdentity = NodeIdentity(),
+        credentials: MeshCredentials,
+        configuration: MeshConfiguration = MeshConfiguration(),
+        host: String = "0.0.0.0",
+        port: Int = 0,
+        discovery: Discovery = Discovery(),
+        socketLoss: SocketLoss?,
         group: any EventLoopGroup,
         logger: Logger = Logger(label: "meshstep.udp", factory: { _ in SwiftLogNoOpLogHandler() }),
         configure: ((UDPMeshPeer) -> Void)? = nil
@@ -205,7 +238,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
 
     /// Drops every datagram arriving from these source ports (nil: none): a partition between
     /// peers of one machine, for tests and benchmarks.
-    public func block(ports: Set<Int>?) {
+    @_spi(Testing) public func block(ports: Set<Int>?) {
         eventLoop.execute { self.blockedPorts = ports }
     }
 
@@ -227,7 +260,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         (try? eventLoop.submit { self.mesh.neighborInfo }.wait()) ?? []
     }
 
-    /// Keeps the links to `peers` (see ``MeshNode/protect(_:)``).
+    /// Keeps the links to `peers` (see `MeshNode/protect(_:)`).
     public func protect(_ peers: [PeerKey]) {
         eventLoop.execute { self.mesh.protect(peers) }
     }
@@ -263,7 +296,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
     }
 
     /// Abrupt stop (tests: a crash): the socket closes, nothing is sent.
-    public func kill() {
+    @_spi(Testing) public func kill() {
         try? eventLoop.submit { self.stopOnLoop() }.wait()
         try? channel.close().wait()
     }
@@ -403,16 +436,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
 
     // MARK: LAN discovery
 
-    /// `"MSLN" | version u8 = 1 | mesh digest (16) | peer key (32) | port u16`, 55 bytes.
-    static let beaconMagic: [UInt8] = Array("MSLN".utf8)
-
     func beacon() -> [UInt8] {
-        var w = ByteWriter(capacity: 56)
-        w.raw(Self.beaconMagic); w.u8(1)
-        w.raw(digest)
-        w.raw(key.bytes)
-        w.u16(UInt16(localAddress.port ?? 0))
-        return w.bytes
+        LANBeacon(meshDigest: digest, key: key.bytes, port: UInt16(localAddress.port ?? 0)).encode()
     }
 
     /// Joins the discovery group on a shared port and sends a beacon from the mesh socket now
@@ -450,12 +475,10 @@ public final class UDPMeshPeer: @unchecked Sendable {
     }
 
     func receivedBeacon(_ bytes: [UInt8], from address: SocketAddress) {
-        guard !stopped, bytes.count == 55, Array(bytes[0..<4]) == Self.beaconMagic, bytes[4] == 1 else { return }
-        guard Array(bytes[5..<21]) == digest else { return } // another mesh
-        let peerKey = PeerKey(bytes: Array(bytes[21..<53]))
+        guard !stopped, let beacon = try? LANBeacon.decode(bytes), beacon.meshDigest == digest else { return } // junk, or another mesh
+        let peerKey = PeerKey(bytes: beacon.key)
         guard peerKey != key, case let .ipv4(ip, _)? = MeshAddress(address) else { return }
-        let port = UInt16(bytes[53]) << 8 | UInt16(bytes[54])
-        perform(mesh.addCandidates([Referral(peer: peerKey, address: .ipv4(ip, port: port))], now: now))
+        perform(mesh.addCandidates([Referral(peer: peerKey, address: .ipv4(ip, port: beacon.port))], now: now))
     }
 
     final class LANHandler: ChannelInboundHandler, @unchecked Sendable {

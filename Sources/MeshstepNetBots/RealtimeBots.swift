@@ -4,33 +4,47 @@ import MeshstepArena
 import MeshstepBots
 import MeshstepLockstep
 import MeshstepMesh
-import MeshstepNet
+@_spi(Testing) import MeshstepNet
 import MeshstepSimulation
 import MeshstepWire
 import NIOCore
 import NIOPosix
 
-/// One bot playing the tank arena in real time over a ``LockstepPeer``.
+/// One bot playing the tank arena in real time over a `LockstepPeer`.
 public final class RealtimeBot: @unchecked Sendable {
+    /// The bot's slot, or -1 for a spectator.
     public let slot: Int
+    /// The lockstep peer the bot plays through: its session on a UDP mesh peer.
     public let peer: LockstepPeer<TankInput>
     /// The game loop: the tank arena and the confirmed ticks not yet applied.
     public private(set) var driver: LockstepDriver<TankArena>
+    /// The arena after the last applied tick.
     public var game: TankArena { driver.game }
+    /// Ticks applied so far (the next tick to apply).
     public var applied: Int { driver.ticksApplied }
     /// Checksums of the checked ticks, when ``recordsHistory`` (compared across bots).
     public private(set) var checksums: [Int: UInt64] = [:]
+    /// When each tick became complete on the peer's event loop (uptime nanoseconds), by tick,
+    /// when ``recordsHistory``.
     public private(set) var confirmedAt: [Int: UInt64] = [:]
+    /// When the event loop recorded the bot's own input for each tick (uptime nanoseconds), by
+    /// tick, when ``recordsHistory``.
     public private(set) var submittedAt: [Int: UInt64] = [:]
+    /// Every event the peer raised, in order (kept for the whole run).
     public private(set) var events: [LockstepEvent] = []
+    /// Frames at which the bot was short of the tick due and applied none.
     public private(set) var stalls = 0
+    /// The longest run of consecutive stalled frames.
     public private(set) var longestStall = 0
     var currentStall = 0
+    /// When the bot applied the match's last tick (uptime nanoseconds); nil until then.
     public private(set) var finishedAt: UInt64?
     /// When the first drop was adopted (uptime nanoseconds), and the ticks applied by then.
     public private(set) var firstDrop: (applied: Int, at: UInt64)?
     /// Ticks applied when the current frame began (a stalled frame applies none).
     var appliedAtFrameStart = 0
+    /// Set to take the bot out as if its process died: ``poll(_:ticks:)`` then does nothing and
+    /// ``runRealtime(bots:ticks:tickRate:deadline:onFrame:)`` counts it as done.
     public var crashed = false
 
     /// `MESHSTEP_DEBUG` set: every event is written to standard error as it is polled.
@@ -41,6 +55,8 @@ public final class RealtimeBot: @unchecked Sendable {
     /// single bot keeps none of them, so its memory stays flat.
     public let recordsHistory: Bool
 
+    /// A bot for `slot` on `peer`, starting the arena from `seed` (the same on every peer) with
+    /// the peer's player count and checksum interval. A spectator peer's bot submits no inputs.
     public init(slot: Int, peer: LockstepPeer<TankInput>, seed: UInt64, recordsHistory: Bool = true) {
         self.recordsHistory = recordsHistory
         self.slot = slot
@@ -140,14 +156,24 @@ public func runRealtime(bots: [RealtimeBot], ticks: Int, tickRate: Int, deadline
 /// `meshstep bots --network udp`: N bots in one process, each on its own UDP socket on
 /// loopback, with optional socket-level loss and crashes.
 public struct UDPBotsScenario: Sendable {
+    /// Player slots, 2...`TankArena/maxPlayers`.
     public var players: Int
+    /// Length of the match in ticks.
     public var ticks: Int
+    /// Probability that a peer's socket drops a received datagram, in [0, 1); 0 for none.
     public var loss: Double
+    /// Seeds the game and each socket's losses.
     public var seed: UInt64
+    /// Input delay in ticks (the starting value with ``autoInputDelay``).
     public var inputDelay: Int
+    /// Ticks per second of every bot's game loop.
     public var tickRate = 60
+    /// `(slot, tick)`: the bot's mesh is killed when the furthest live player reaches that tick.
     public var crashes: [(slot: Int, tick: Int)] = []
+    /// Silence after which a peer proposes to drop a player (the drop is agreed by the others).
     public var disconnectTimeout: Duration = .seconds(2)
+    /// Cuts some players off from every other peer (their ports are blocked) for a span of
+    /// ticks, if set.
     public var partition: BotsPartition?
     /// Spectator peers (each on its own socket) that follow the game. Experimental: a UDP
     /// spectator that misses more than the frames' redundancy window can stay behind
@@ -157,6 +183,8 @@ public struct UDPBotsScenario: Sendable {
     /// `inputDelay`).
     public var autoInputDelay = false
 
+    /// A tank-arena match on loopback; every other setting starts at its default (no crashes,
+    /// no partition, no spectators, a fixed input delay).
     public init(players: Int, ticks: Int, loss: Double, seed: UInt64, inputDelay: Int = 2) {
         self.players = players
         self.ticks = ticks
@@ -165,6 +193,12 @@ public struct UDPBotsScenario: Sendable {
         self.inputDelay = inputDelay
     }
 
+    /// Starts every peer on its own loopback socket, plays the match in real time on the calling
+    /// thread, lets the survivors finish, and reports it as `BotsScenario/run()` does
+    /// (`virtual_seconds` is 0; no attacker, no stalls).
+    /// - Parameter logger: receives the meshes' and peers' logs; silent by default.
+    /// - Throws: `ScenarioSettingError` for a player count outside 2...8, or the error of a
+    ///   socket or peer that cannot start.
     public func run(logger: Logger = Logger(label: "meshstep.bots", factory: { _ in SwiftLogNoOpLogHandler() })) throws -> BotsReport {
         guard (2...TankArena.maxPlayers).contains(players) else { throw ScenarioSettingError(flag: "--players", value: "\(players)", requirement: "2...\(TankArena.maxPlayers) for the tank arena") }
         let started = ContinuousClock.now

@@ -85,6 +85,8 @@ public enum ResolverClientAction: Sendable, Equatable {
 public struct ResolverClient: Sendable {
     /// A kind of request, for errors.
     public enum Operation: String, Sendable, Equatable, CustomStringConvertible {
+        /// `register`: a registration or one of its refreshes; `unregister`: its removal;
+        /// `resolve`: a request for peers.
         case register, unregister, resolve
         public var description: String { rawValue }
     }
@@ -131,6 +133,7 @@ public struct ResolverClient: Sendable {
     /// - Parameters:
     ///   - identity: the node's key; it signs registrations.
     ///   - mesh: the mesh to register in and resolve.
+    ///   - configuration: retries, refresh interval and timeouts (``ResolverClientConfiguration``).
     ///   - addresses: at most 4 addresses the node is reachable at; may be empty when
     ///     `includeObservedAddress` is on.
     ///   - seed: seeds request IDs; pass system randomness (`UInt64.random(in: .min ... .max)`)

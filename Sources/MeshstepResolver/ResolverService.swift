@@ -4,6 +4,7 @@ import MeshstepWire
 
 /// Errors in a ``ResolverConfiguration``, each saying what to change.
 public enum ResolverConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A field is out of range; the text says which, what is allowed and what was given.
     case invalidValue(String)
 
     public var description: String {
@@ -118,7 +119,7 @@ public enum ResolverServiceAction: Sendable, Equatable {
 /// The resolver, sans-IO: datagrams and clock readings in, datagrams and log lines out.
 ///
 /// Keeps, per mesh, the peers that registered with a signed request until their TTL runs out.
-/// Never reads a clock and never touches a socket; ``ResolverServer`` drives it on a SwiftNIO
+/// Never reads a clock and never touches a socket; `ResolverServer` drives it on a SwiftNIO
 /// event loop and the tests drive it in virtual time.
 ///
 /// Two clocks come in with every call: `now`, a monotonic time for TTLs and rate limits, and

@@ -43,8 +43,8 @@ public struct ResolverMeshID: Hashable, Sendable, CustomStringConvertible {
     /// The 16 digest bytes.
     public let digest: [UInt8]
 
-    /// The digest of a mesh name, exactly as ``MeshCredentials/digest`` computes it.
-    /// - Throws: ``MeshConfigurationError/invalidMeshID(_:)`` when the name is empty or longer
+    /// The digest of a mesh name, exactly as `MeshCredentials/digest` computes it.
+    /// - Throws: `MeshConfigurationError/invalidMeshID(_:)` when the name is empty or longer
     ///   than 255 bytes.
     public init(meshName: String) throws(MeshConfigurationError) {
         digest = try MeshCredentials(meshID: meshName, access: .open).digest
@@ -112,7 +112,7 @@ public struct RegisterRequest: Hashable, Sendable {
     public var ttlSeconds: UInt32
     /// Milliseconds since the Unix epoch; strictly increasing per peer.
     public var timestamp: UInt64
-    /// Ed25519 signature over the transcript (see ``signedTranscript``).
+    /// Ed25519 signature over the transcript (see `signedTranscript`).
     public var signature: [UInt8]
 
     /// An unsigned request; sign it with ``signed(by:)``.
@@ -214,7 +214,7 @@ public struct ResolvedAnswer: Hashable, Sendable {
         self.peers = peers
     }
 
-    /// One ``Referral`` per peer address, for ``MeshstepMesh/MeshNode``'s candidate list.
+    /// One `Referral` per peer address, for `MeshstepMesh/MeshNode`'s candidate list.
     public var referrals: [Referral] {
         peers.flatMap { p in p.addresses.map { Referral(peer: p.peer, address: $0) } }
     }
@@ -259,15 +259,22 @@ public struct ErrorAnswer: Hashable, Sendable {
 
 /// Every message of the resolver protocol.
 public enum ResolverMessage: Hashable, Sendable {
+    /// A signed registration, client to resolver (kind 1).
     case register(RegisterRequest)
+    /// A signed removal, client to resolver (kind 2).
     case unregister(UnregisterRequest)
+    /// A request for peers of a mesh, client to resolver (kind 3).
     case resolve(ResolveRequest)
+    /// The resolver's answer to a resolve (kind 4).
     case resolved(ResolvedAnswer)
+    /// The resolver's answer to a successful register or unregister (kind 5).
     case ack(AckAnswer)
+    /// The resolver's refusal of a request (kind 6).
     case error(ErrorAnswer)
 
     /// Kind bytes.
     public enum Kind: UInt8, Sendable {
+        /// One case per message, its raw value the kind byte at offset 3 of the header.
         case register = 1, unregister = 2, resolve = 3, resolved = 4, ack = 5, error = 6
     }
 
@@ -373,7 +380,7 @@ public enum ResolverMessage: Hashable, Sendable {
 
     // MARK: Decoding
 
-    /// Decodes one datagram. Total: any byte string either decodes or throws a ``WireError``;
+    /// Decodes one datagram. Total: any byte string either decodes or throws a `WireError`;
     /// nothing traps and nothing allocates more than the input's size.
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> ResolverMessage {
         if bytes.count > ResolverWire.maxDatagramSize { throw .oversized(size: bytes.count, limit: ResolverWire.maxDatagramSize) }

@@ -36,7 +36,7 @@ public enum ResolverServerError: Error, Equatable, Sendable, CustomStringConvert
     }
 }
 
-/// A running resolver: a ``ResolverService`` on a SwiftNIO UDP socket.
+/// A running resolver: a `ResolverService` on a SwiftNIO UDP socket.
 ///
 /// ```swift
 /// let server = try ResolverServer.start(host: "127.0.0.1", port: 0, logger: logger)
@@ -164,7 +164,7 @@ private final class LockedState: @unchecked Sendable {
     }
 }
 
-/// Drives a ``ResolverService`` from a datagram channel. Lives on the channel's event loop.
+/// Drives a `ResolverService` from a datagram channel. Lives on the channel's event loop.
 final class ResolverHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>

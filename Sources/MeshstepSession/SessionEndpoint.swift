@@ -38,7 +38,7 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 /// used when one program starts every player: the bots and the demo), each player signs the
 /// descriptor's acceptance and floods it in a *hello*; with ``Roster/claimed(name:gameSeed:)``
 /// (independent processes) each player first floods a *claim* of its slot, and once every slot
-/// has exactly one claimant every player builds the same ``SessionDescriptor`` from the claims and
+/// has exactly one claimant every player builds the same `SessionDescriptor` from the claims and
 /// signs it. The session starts when every player's signed hello for one descriptor is held;
 /// a spectator starts from the same hellos. Two keys claiming one slot is a
 /// ``SessionError/slotContested(slot:keys:)`` for everyone, never a silent race. After the start
@@ -54,7 +54,7 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 /// for everyone to process (up to 4 per interval took 8 debug-build players on 2 cores from 60
 /// to 5 ticks/s).
 ///
-/// **Input delay** is fixed, or (``init(configuration:role:roster:signer:autoInputDelay:startTimeout:)``
+/// **Input delay** is fixed, or (`init(configuration:role:roster:signer:autoInputDelay:startTimeout:)`
 /// with `autoInputDelay`) chosen by the lowest slot a second after the start from the measured
 /// link round trips and agreed through the input stream.
 public struct SessionEndpoint<Input: LockstepInput>: Sendable {
@@ -66,8 +66,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         case claimed(name: String, gameSeed: UInt64)
     }
 
+    /// The session parameters, validated when the endpoint was made.
     public let configuration: LockstepConfiguration
+    /// Whether this peer plays a slot or watches.
     public let role: LockstepRole
+    /// This peer's mesh key (for a player, the key its slot is bound to).
     public let localKey: PeerKey
     let roster: Roster
     let signer: (@Sendable ([UInt8]) -> [UInt8])?
@@ -114,8 +117,14 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Repair checks due (one per newly seen gap).
     var wakeups: [Duration] = []
 
+    /// An endpoint that joins the session as `role`: it binds the roster (`roster`), then runs
+    /// the session once every player has signed it.
     /// - Parameters:
+    ///   - configuration: the session's parameters; every peer must use the same.
+    ///   - role: the slot played, or a spectator.
     ///   - localKey: this peer's mesh key (for a player, the key its slot is bound to).
+    ///   - roster: `.known(descriptor)` when every slot's key is given, or `.claimed(name:gameSeed:)`
+    ///     for slots claimed in a lobby on the mesh.
     ///   - signer: signs with `localKey`'s private key (Ed25519); nil for a spectator.
     ///   - autoInputDelay: the lowest slot measures the link round trips for a second after the
     ///     start and asks everyone for `ceil((maxRTT + frame / 2 + 4 ms) / frame) + 2` ticks plus one per
@@ -154,8 +163,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         if case let .player(slot) = role { claims[slot] = [localKey] }
     }
 
+    /// The slot this peer plays, nil for a spectator.
     public var localSlot: Int? { if case let .player(s) = role { s } else { nil } }
+    /// Whether the roster is bound and the session runs (every player's signed hello is held).
     public var started: Bool { session != nil }
+    /// Why the session stopped for good; nil while it runs and before the start.
     public var halted: HaltReason? { session?.halted }
     /// The slot bound to `key` (after the start).
     public func slot(of key: PeerKey) -> Int? { slotOf[key] }
@@ -172,7 +184,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             guard session != nil else { return [] }
             guard let slot = slotOf[origin] else { foreignFrames += 1; return [] }
             do {
-                events += try session!.receive(payload, fromSlot: slot, now: now)
+                try session!.receive(payload, fromSlot: slot, now: now)
+                events += session!.takeEvents()
             } catch {
                 events.append(.violation(slot: slot, .malformedFrame))
             }
@@ -201,7 +214,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         let interval: Duration = now - (startedAt ?? now) < .seconds(3) ? .milliseconds(250) : .seconds(2)
         if localSlot != nil, lastLobbySend.map({ now - $0 >= interval }) ?? true { actions += hello(now: now) }
         chooseInputDelay(now: now)
-        events += session!.update(now: now)
+        session!.update(now: now)
+        events += session!.takeEvents()
         // A peer that has sent nothing for a frame and a half (it waits for others) repeats its
         // newest frame: it keeps repairing what others lost, and its votes travelling. A peer
         // whose game loop submits every frame sends nothing extra.
@@ -238,7 +252,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return ready
     }
 
-    /// Passes on what ``LockstepDriver/applyNext(answer:)`` returned: the checksum of a checked
+    /// Passes on what `LockstepDriver/applyNext(answer:)` returned: the checksum of a checked
     /// tick, and the local input answering it (flooded by the returned actions).
     public mutating func apply(_ tick: AppliedTick<Input>, now: Duration) -> [SessionAction] {
         if let checksum = tick.checksum { recordChecksum(tick: tick.tick, checksum: checksum) }
@@ -249,7 +263,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// The local checksum after applying `tick` (every tick; only the checked ones are kept).
     public mutating func recordChecksum(tick: Int, checksum: UInt64) {
         guard session != nil else { return }
-        events += session!.recordChecksum(tick: tick, checksum: checksum)
+        session!.recordChecksum(tick: tick, checksum: checksum)
+        events += session!.takeEvents()
     }
 
     /// Asks every peer to switch to `delay` ticks of input delay (agreed through the inputs).
@@ -384,7 +399,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             if let c = candidate, c != d { continue }
             guard let keys = try? SessionKeys(descriptor: d, signer: localSlot == nil ? nil : signer) else { continue }
             var s = LockstepSession<Input>(configuration: configuration, role: role, keys: keys)
-            _ = s.update(now: now)
+            s.update(now: now)
             session = s
             startedAt = now
             for (slot, k) in d.keys.enumerated() { slotOf[PeerKey(bytes: k)] = slot }
@@ -494,6 +509,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 /// The input delay that hides a one-way latency: the latency in frames, rounded up, plus two
 /// frames in which a lost frame is repaired by the next one (at most 32).
 public enum InputDelay {
+    /// Ticks of input delay for a one-way `latency` at `tickRate` ticks per second (above zero).
     public static func ticks(forOneWay latency: Duration, tickRate: Int) -> Int {
         let frameNs = 1_000_000_000 / Int64(tickRate)
         let ns = latency.nanosecondsClamped

@@ -7,16 +7,22 @@ import MeshstepWire
 /// - hello: `u8 type=4 | u8 slot | lengthPrefixed(descriptor) | 64-byte Ed25519 signature over
 ///   the descriptor's acceptance bytes` by the key the descriptor gives `slot`.
 public enum SessionWire {
+    /// First byte of a lockstep frame (handed to the session, not decoded here).
     public static let frame: UInt8 = 7
+    /// First byte of a hello.
     public static let hello: UInt8 = 4
+    /// First byte of a claim.
     public static let claim: UInt8 = 5
 
+    /// A claim of `slot` under the configuration `digest` (`LockstepConfiguration.digest`).
     public static func encodeClaim(slot: Int, digest: UInt32) -> [UInt8] {
         var w = ByteWriter(capacity: 6)
         w.u8(claim); w.u8(UInt8(slot)); w.u32(digest)
         return w.bytes
     }
 
+    /// Decodes a claim; throws on a wrong type byte, missing or trailing bytes. The slot is not
+    /// checked against the number of players.
     public static func decodeClaim(_ bytes: [UInt8]) throws(WireError) -> (slot: Int, digest: UInt32) {
         var r = ByteReader(bytes)
         guard try r.u8() == claim else { throw .invalidValue(field: "claim.type") }
@@ -26,6 +32,7 @@ public enum SessionWire {
         return (slot, digest)
     }
 
+    /// A hello: `slot` accepts `descriptor` with `signature` over its acceptance bytes.
     public static func encodeHello(slot: Int, descriptor: SessionDescriptor, signature: [UInt8]) -> [UInt8] {
         var w = ByteWriter(capacity: 128 + descriptor.players * 32)
         w.u8(hello); w.u8(UInt8(slot))
@@ -34,6 +41,9 @@ public enum SessionWire {
         return w.bytes
     }
 
+    /// Decodes a hello; throws on bad bytes, a descriptor that does not decode, or a slot outside
+    /// the descriptor's roster. The signature is not verified here
+    /// (`SessionDescriptor.verifyAcceptance(slot:signature:)` does that).
     public static func decodeHello(_ bytes: [UInt8]) throws(WireError) -> (slot: Int, descriptor: SessionDescriptor, signature: [UInt8]) {
         var r = ByteReader(bytes)
         guard try r.u8() == hello else { throw .invalidValue(field: "hello.type") }

@@ -19,13 +19,21 @@ public enum AttackKind: String, Sendable, CaseIterable, Codable {
 /// Parameters of a flood run: N nodes form a mesh through the protocol's own maintenance, then
 /// honest nodes flood M messages; the run measures delivery, redundancy, hops and latency.
 public struct FloodScenario: Sendable {
+    /// Nodes in the mesh, the attacker included (at least 2, or 4 with an attacker).
     public var nodes: Int
+    /// Ideal neighbor count of every node (1...32); the minimum is half of it, the maximum two more.
     public var degree: Int
+    /// Probability that a link loses a datagram, in [0, 1).
     public var loss: Double
+    /// Honest messages to flood (at least 1), one every ``messageInterval``.
     public var messages: Int
+    /// Seeds every random choice: equal parameters give an equal report (except `wall_seconds`).
     public var seed: UInt64
+    /// How the last node misbehaves, or nil for an all-honest run.
     public var attacker: AttackKind?
+    /// One-way base latency of every link.
     public var latency: Duration = .milliseconds(20)
+    /// Extra delay per datagram, drawn uniformly from `0...jitter` (it also reorders).
     public var jitter: Duration = .milliseconds(10)
     /// Time between two honest messages (from random honest origins).
     public var messageInterval: Duration = .milliseconds(20)
@@ -33,6 +41,7 @@ public struct FloodScenario: Sendable {
     public var warmup: Duration = .seconds(8)
     /// Time after the last message for stragglers.
     public var drain: Duration = .seconds(6)
+    /// Bytes in each honest message (the first 8 hold the message number).
     public var payloadSize = 64
     /// How many distinct honest nodes publish (nil: any honest node, chosen per message). Games
     /// have few publishers sending many messages; each origin then gets a tree of its own.
@@ -43,6 +52,7 @@ public struct FloodScenario: Sendable {
     /// Called about once per virtual second with the fraction done.
     public var progress: (@Sendable (Double) -> Void)?
 
+    /// A scenario with the default timings and payload size; ``validate()`` checks the ranges.
     public init(nodes: Int, degree: Int, loss: Double, messages: Int, seed: UInt64, attacker: AttackKind? = nil) {
         self.nodes = nodes
         self.degree = degree
@@ -71,7 +81,7 @@ public struct FloodScenario: Sendable {
         return c
     }
 
-    /// - Throws: ``ScenarioSettingError`` for a flag out of range, ``MeshstepMesh/MeshConfigurationError`` for a mesh setting.
+    /// - Throws: ``ScenarioSettingError`` for a flag out of range, `MeshstepMesh/MeshConfigurationError` for a mesh setting.
     public func validate() throws {
         guard nodes >= 2 else { throw ScenarioSettingError(flag: "--nodes", value: "\(nodes)", requirement: "at least 2") }
         guard degree >= 1, degree <= 32 else { throw ScenarioSettingError(flag: "--degree", value: "\(degree)", requirement: "1...32") }
@@ -85,10 +95,15 @@ public struct FloodScenario: Sendable {
 
 /// The outcome of a flood run. Field names are the JSON keys.
 public struct FloodReport: Codable, Sendable, Equatable {
+    /// Nodes in the run, the attacker included.
     public var nodes: Int
+    /// Ideal neighbor count, as configured.
     public var degree: Int
+    /// Per-datagram loss probability of every link, as configured.
     public var loss: Double
+    /// Honest messages actually published (a refused send is not counted).
     public var messages: Int
+    /// The run's seed.
     public var seed: UInt64
     /// Distinct publishers (0: any node).
     public var origins: Int
@@ -100,12 +115,17 @@ public struct FloodReport: Codable, Sendable, Equatable {
     public var rmr: Double
     /// Most hops any delivery took.
     public var ldh_max: Int
+    /// The hop limit every node used (`MeshstepMesh/MeshConfiguration/hopLimit`).
     public var hop_limit: Int
     /// Diameter of the neighbor graph at the end (−1 if disconnected).
     public var diameter: Int
+    /// Mean neighbor count of the live nodes at the end.
     public var mean_degree: Double
+    /// Median send-to-delivery latency over all deliveries, in milliseconds of virtual time.
     public var latency_p50_ms: Double
+    /// 99th percentile of the send-to-delivery latency, in milliseconds of virtual time.
     public var latency_p99_ms: Double
+    /// Slowest delivery, in milliseconds of virtual time.
     public var latency_max_ms: Double
     /// Messages delivered twice to one application (must be 0).
     public var duplicate_deliveries: Int
@@ -113,12 +133,20 @@ public struct FloodReport: Codable, Sendable, Equatable {
     public var corrupt_deliveries: Int
     /// Missing messages given up on by pulls.
     public var lost: Int
+    /// Datagrams sent by all nodes (the attacker's included), lost ones included.
     public var datagrams: Int
+    /// Simulated time the run covered (warmup, traffic and drain), in seconds.
     public var virtual_seconds: Double
+    /// Real time the run took, in seconds: the only field that varies between equal runs.
     public var wall_seconds: Double
+    /// The attack's ``AttackKind`` raw value (`wrong-password`...), or nil when every node was honest.
     public var attacker: String?
+    /// Deliveries to honest nodes / (messages × (honest nodes − 1)). Nil without an attacker.
     public var honest_delivered_ratio: Double?
+    /// Datagrams from the attacker that a node rejected or discarded as duplicates. Nil without an attacker.
     public var attack_rejected: Int?
+    /// Whether the defences shut the attacker out: it never linked (wrong password), or every link
+    /// it held longer than the rate-limit grace was cut for misbehaviour. Nil without an attacker.
     public var attacker_disconnected: Bool?
     /// Links to the attacker that honest nodes cut for misbehaviour or rate abuse.
     public var attacker_links_cut: Int?

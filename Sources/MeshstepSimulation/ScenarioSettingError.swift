@@ -8,6 +8,7 @@ public struct ScenarioSettingError: Error, Equatable, Sendable, CustomStringConv
     /// What the flag accepts.
     public var requirement: String
 
+    /// An error for `flag` given `value`, which must be `requirement` (`"at least 2"`, `"1...32"`).
     public init(flag: String, value: String, requirement: String) {
         self.flag = flag
         self.value = value

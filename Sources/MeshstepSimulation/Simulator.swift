@@ -15,6 +15,8 @@ public struct LinkModel: Sendable, Equatable {
     /// Serialization rate of the sender's uplink on this link, or nil for unlimited.
     public var bandwidthBytesPerSecond: Int?
 
+    /// A link model; the defaults are 20 ms latency, up to 5 ms of jitter, no loss, no duplicates
+    /// and unlimited bandwidth.
     public init(latency: Duration = .milliseconds(20), jitter: Duration = .milliseconds(5), loss: Double = 0, duplicate: Double = 0, bandwidthBytesPerSecond: Int? = nil) {
         self.latency = latency
         self.jitter = jitter
@@ -24,12 +26,13 @@ public struct LinkModel: Sendable, Equatable {
     }
 }
 
-/// A discrete-event network simulator in virtual time that drives real ``MeshNode`` values.
+/// A discrete-event network simulator in virtual time that drives real `MeshNode` values.
 ///
 /// Everything random — link loss, jitter, node identities, each node's own generator — derives
 /// from one seed, and events at equal times run in the order they were scheduled, so a run is
 /// reproducible bit for bit. Not thread-safe: one simulator, one thread.
 public final class MeshSimulator {
+    /// Callbacks that watch a run from outside the nodes; each is optional.
     public struct Observer {
         /// A node delivered a message to its application.
         public var delivered: ((_ node: Int, _ message: DeliveredMessage, _ at: MeshTime) -> Void)?
@@ -37,6 +40,7 @@ public final class MeshSimulator {
         public var event: ((_ node: Int, _ event: MeshEvent, _ at: MeshTime) -> Void)?
         /// A datagram reached a live node (after loss), before the node handles it.
         public var arrival: ((_ node: Int, _ bytes: [UInt8], _ from: MeshAddress) -> Void)?
+        /// An observer with no callbacks.
         public init() {}
     }
 
@@ -64,11 +68,16 @@ public final class MeshSimulator {
         static func == (a: Event, b: Event) -> Bool { a.time == b.time && a.order == b.order }
     }
 
+    /// The current virtual time; it only moves forward, inside ``run(until:)``.
     public private(set) var now = MeshTime.zero
+    /// The simulator's generator: link loss, jitter, duplication, resolver samples, and the
+    /// identities and generators of new nodes all draw from it.
     public var rng: DeterministicRNG
+    /// How a link treats datagrams unless ``linkOverrides`` has an entry for the pair.
     public var defaultLink: LinkModel
     /// Per directed pair (from, to) overrides of ``defaultLink``.
     public var linkOverrides: [Pair: LinkModel] = [:]
+    /// Callbacks for deliveries, events and arrivals; ``stop()`` clears them.
     public var observer = Observer()
     /// Called around every datagram a node handles, with its stats before and after (attribution
     /// of rejections in attack scenarios).
@@ -77,7 +86,9 @@ public final class MeshSimulator {
     public var resolveSampleSize = 8
     /// Events processed so far.
     public private(set) var eventsProcessed = 0
+    /// Datagrams nodes sent or ``inject(_:from:to:)`` injected, dropped ones included.
     public private(set) var datagramsSent = 0
+    /// Datagrams dropped in transit: lost on the link, cut by a partition, or addressed to no node.
     public private(set) var datagramsDropped = 0
 
     var nodes: [SimNode] = []
@@ -91,11 +102,16 @@ public final class MeshSimulator {
     /// Nodes frozen until a time, as a stopped process is: see ``pause(_:until:)``.
     var pausedUntil: [Int: MeshTime] = [:]
 
+    /// A directed pair of nodes (sender, receiver), the key of ``linkOverrides``.
     public struct Pair: Hashable, Sendable {
+        /// Sending and receiving node indices.
         public var from: Int, to: Int
+        /// The direction from node `from` to node `to`.
         public init(_ from: Int, _ to: Int) { self.from = from; self.to = to }
     }
 
+    /// An empty network in which every random choice derives from `seed`, and every link behaves
+    /// as `defaultLink` unless overridden.
     public init(seed: UInt64, defaultLink: LinkModel = LinkModel()) {
         rng = DeterministicRNG(seed: seed)
         self.defaultLink = defaultLink
@@ -126,6 +142,7 @@ public final class MeshSimulator {
         nodes[index].startedAt = nil
     }
 
+    /// Nodes ever added, crashed ones included (indices run `0..<count`).
     public var count: Int { nodes.count }
 
     /// The index of the live node with this key.
@@ -137,8 +154,11 @@ public final class MeshSimulator {
     public func recentMessages(at i: Int, limit: Int = 64) -> [FloodMessage] {
         nodes[i].mesh?.recentStoredMessages(limit: limit) ?? []
     }
+    /// A copy of node `i`'s mesh state, or nil after a crash.
     public func node(_ i: Int) -> MeshNode? { nodes[i].mesh }
+    /// Whether node `i` has been started and not crashed since.
     public func isAlive(_ i: Int) -> Bool { nodes[i].mesh != nil && nodes[i].startedAt != nil }
+    /// The index of the node at this simulated address, crashed or not.
     public func index(of address: MeshAddress) -> Int? { addressIndex[address] }
 
     /// Starts node `i` now.
@@ -180,6 +200,7 @@ public final class MeshSimulator {
         group = g
     }
 
+    /// Ends a ``partition(_:)``: every node can reach every other again.
     public func heal() { group = nil }
 
     /// Freezes node `i` until `until`, as a stalled or stopped process is (SIGSTOP, a long GC
@@ -241,6 +262,7 @@ public final class MeshSimulator {
         now = max(now, time)
     }
 
+    /// Processes every event for the next `d` of virtual time.
     public func run(for d: Duration) { run(until: now + d) }
 
     func process(_ payload: Payload) {

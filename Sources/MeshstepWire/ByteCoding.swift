@@ -1,24 +1,30 @@
 /// Appends protocol fields to a growing byte buffer. Big-endian fixed-width integers,
 /// unsigned LEB128 varints.
 public struct ByteWriter: Sendable {
+    /// The bytes written so far.
     public private(set) var bytes: [UInt8]
 
+    /// An empty writer with room reserved for `capacity` bytes.
     public init(capacity: Int = 128) {
         bytes = []
         bytes.reserveCapacity(capacity)
     }
 
+    /// Appends one byte.
     public mutating func u8(_ v: UInt8) { bytes.append(v) }
 
+    /// Appends `v` as 2 bytes, big-endian.
     public mutating func u16(_ v: UInt16) {
         bytes.append(UInt8(truncatingIfNeeded: v >> 8))
         bytes.append(UInt8(truncatingIfNeeded: v))
     }
 
+    /// Appends `v` as 4 bytes, big-endian.
     public mutating func u32(_ v: UInt32) {
         for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt32(shift))) }
     }
 
+    /// Appends `v` as 8 bytes, big-endian.
     public mutating func u64(_ v: UInt64) {
         for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: v >> UInt64(shift))) }
     }
@@ -33,6 +39,7 @@ public struct ByteWriter: Sendable {
         bytes.append(UInt8(v))
     }
 
+    /// Appends the bytes as they are, with no length prefix.
     public mutating func raw<C: Collection>(_ c: C) where C.Element == UInt8 { bytes.append(contentsOf: c) }
 
     /// A varint length prefix followed by the bytes.
@@ -45,34 +52,42 @@ public struct ByteWriter: Sendable {
 /// Reads protocol fields from a byte buffer. Every read checks bounds first and throws
 /// ``WireError/truncated(offset:needed:)`` instead of trapping.
 public struct ByteReader: Sendable {
+    /// The whole buffer, including any bytes before ``offset`` and after ``end``.
     public let bytes: [UInt8]
+    /// Index of the next byte to read; every read advances it.
     public private(set) var offset: Int
+    /// Index one past the last byte this reader may read; no read goes beyond it.
     public let end: Int
 
+    /// Reads `bytes` from `offset` up to `end` (default: the end of the array).
     public init(_ bytes: [UInt8], offset: Int = 0, end: Int? = nil) {
         self.bytes = bytes
         self.offset = offset
         self.end = end ?? bytes.count
     }
 
+    /// Bytes left to read: ``end`` minus ``offset``.
     public var remaining: Int { end - offset }
 
     @inline(__always) private func need(_ n: Int) throws(WireError) {
         if n < 0 || remaining < n { throw .truncated(offset: offset, needed: n) }
     }
 
+    /// Reads one byte.
     public mutating func u8() throws(WireError) -> UInt8 {
         try need(1)
         defer { offset += 1 }
         return bytes[offset]
     }
 
+    /// Reads a big-endian 16-bit integer (2 bytes).
     public mutating func u16() throws(WireError) -> UInt16 {
         try need(2)
         defer { offset += 2 }
         return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
     }
 
+    /// Reads a big-endian 32-bit integer (4 bytes).
     public mutating func u32() throws(WireError) -> UInt32 {
         try need(4)
         var v: UInt32 = 0
@@ -81,6 +96,7 @@ public struct ByteReader: Sendable {
         return v
     }
 
+    /// Reads a big-endian 64-bit integer (8 bytes).
     public mutating func u64() throws(WireError) -> UInt64 {
         try need(8)
         var v: UInt64 = 0
@@ -112,6 +128,7 @@ public struct ByteReader: Sendable {
         return Int(v)
     }
 
+    /// Reads exactly `n` raw bytes (throws ``WireError/truncated(offset:needed:)`` if fewer remain or `n` is negative).
     public mutating func raw(_ n: Int) throws(WireError) -> [UInt8] {
         try need(n)
         defer { offset += n }
@@ -124,6 +141,7 @@ public struct ByteReader: Sendable {
         return try raw(n)
     }
 
+    /// Throws ``WireError/trailingBytes(count:)`` if any bytes remain before ``end``.
     public func expectEnd() throws(WireError) {
         if remaining != 0 { throw .trailingBytes(count: remaining) }
     }

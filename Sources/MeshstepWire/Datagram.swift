@@ -7,6 +7,7 @@
 public enum Datagram {
     /// A decoded datagram: the message, plus the tag and the length of the bytes it covers.
     public struct Decoded: Sendable {
+        /// The decoded message.
         public var message: Message
         /// The link authentication tag, for link-authenticated kinds.
         public var tag: [UInt8]?

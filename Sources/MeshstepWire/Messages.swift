@@ -42,13 +42,17 @@ public enum DisconnectReason: UInt8, Sendable, CaseIterable, CustomStringConvert
 
 /// Handshake step 1, initiator to responder: "I want to join mesh X; here is who I am."
 public struct Connect: Equatable, Sendable {
+    /// The 16-byte digest of the mesh ID the initiator wants to join.
     public var meshDigest: [UInt8]
+    /// The initiator's identity key.
     public var sender: PeerKey
+    /// The initiator's random 16-byte nonce; the responder echoes it.
     public var nonce: [UInt8]
     /// The initiator's ephemeral X25519 public key for this link.
     public var ephemeral: [UInt8]
     /// How many neighbors the initiator has: a full node still makes room for a starving joiner.
     public var degree: UInt8
+    /// Builds a Connect from its fields.
     public init(meshDigest: [UInt8], sender: PeerKey, nonce: [UInt8], ephemeral: [UInt8], degree: UInt8 = 0) {
         self.meshDigest = meshDigest
         self.sender = sender
@@ -61,11 +65,15 @@ public struct Connect: Equatable, Sendable {
 /// Handshake step 2, responder to initiator: the responder's identity and its own nonce.
 /// Carries no proof: a responder reveals nothing about the password to a stranger.
 public struct Challenge: Equatable, Sendable {
+    /// The responder's identity key.
     public var sender: PeerKey
+    /// The initiator's nonce from the Connect this answers.
     public var echoNonce: [UInt8]
+    /// The responder's own random 16-byte nonce.
     public var nonce: [UInt8]
     /// The responder's ephemeral X25519 public key for this link.
     public var ephemeral: [UInt8]
+    /// Builds a Challenge from its fields.
     public init(sender: PeerKey, echoNonce: [UInt8], nonce: [UInt8], ephemeral: [UInt8]) {
         self.sender = sender
         self.echoNonce = echoNonce
@@ -77,9 +85,13 @@ public struct Challenge: Equatable, Sendable {
 /// Handshake step 3, initiator to responder: password proof and identity signature over the
 /// transcript.
 public struct Confirm: Equatable, Sendable {
+    /// The initiator's identity key.
     public var sender: PeerKey
+    /// The initiator's password proof: HMAC-SHA256 of the transcript under the mesh key (32 bytes).
     public var proof: [UInt8]
+    /// The initiator's Ed25519 signature over the handshake transcript (64 bytes).
     public var signature: [UInt8]
+    /// Builds a Confirm from its fields.
     public init(sender: PeerKey, proof: [UInt8], signature: [UInt8]) {
         self.sender = sender
         self.proof = proof
@@ -89,9 +101,13 @@ public struct Confirm: Equatable, Sendable {
 
 /// Handshake step 4, responder to initiator: the responder's proof and signature, and referrals.
 public struct Welcome: Equatable, Sendable {
+    /// The responder's password proof: HMAC-SHA256 of the transcript under the mesh key (32 bytes).
     public var proof: [UInt8]
+    /// The responder's Ed25519 signature over the handshake transcript (64 bytes).
     public var signature: [UInt8]
+    /// Up to 10 of the responder's neighbors, the initiator excluded.
     public var referrals: [Referral]
+    /// Builds a Welcome; the encoder keeps at most the first 10 referrals.
     public init(proof: [UInt8], signature: [UInt8], referrals: [Referral]) {
         self.proof = proof
         self.signature = signature
@@ -102,9 +118,14 @@ public struct Welcome: Equatable, Sendable {
 /// Handshake refusal, either direction. Not authenticated: a refusal can only end a handshake in
 /// progress whose nonce it echoes.
 public struct Refuse: Equatable, Sendable {
+    /// Why the handshake is refused.
     public var reason: DisconnectReason
+    /// The initiator's 16-byte nonce of the refused handshake.
     public var echoNonce: [UInt8]
+    /// Peers to try instead (up to 10). The node sends some only with a responder's
+    /// ``DisconnectReason/meshFull``.
     public var referrals: [Referral]
+    /// Builds a Refuse; the encoder keeps at most the first 10 referrals.
     public init(reason: DisconnectReason, echoNonce: [UInt8], referrals: [Referral]) {
         self.reason = reason
         self.echoNonce = echoNonce
@@ -114,8 +135,11 @@ public struct Refuse: Equatable, Sendable {
 
 /// Closes an established link (link-authenticated), with the reason and referrals.
 public struct Disconnect: Equatable, Sendable {
+    /// Why the link is closed.
     public var reason: DisconnectReason
+    /// Some of the sender's other neighbors (up to 10), so the receiver can find new links.
     public var referrals: [Referral]
+    /// Builds a Disconnect; the encoder keeps at most the first 10 referrals.
     public init(reason: DisconnectReason, referrals: [Referral]) {
         self.reason = reason
         self.referrals = referrals
@@ -129,14 +153,18 @@ public struct FloodMessage: Equatable, Sendable {
     public var hopLimit: UInt8
     /// Hops taken so far (1 when received straight from the origin). Not signed.
     public var hops: UInt8
+    /// The peer that created and signed the message.
     public var origin: PeerKey
+    /// The origin's sequence number for this message (1 or more).
     public var seq: UInt64
     /// Set for unicast: only this peer delivers it.
     public var destination: PeerKey?
+    /// The application bytes.
     public var payload: [UInt8]
     /// Ed25519 signature by `origin` over ``signedBytes(meshDigest:)``.
     public var signature: [UInt8]
 
+    /// Builds a message from its fields. Nothing is checked here, the signature included.
     public init(hopLimit: UInt8, hops: UInt8, origin: PeerKey, seq: UInt64, destination: PeerKey?, payload: [UInt8], signature: [UInt8]) {
         self.hopLimit = hopLimit
         self.hops = hops
@@ -147,6 +175,7 @@ public struct FloodMessage: Equatable, Sendable {
         self.signature = signature
     }
 
+    /// Identifies the message: its origin and sequence number.
     public var ref: MessageRef { MessageRef(origin: origin, seq: seq) }
 
     /// What the origin signs: a domain label, the mesh, origin, sequence number, destination and
@@ -162,6 +191,7 @@ public struct FloodMessage: Equatable, Sendable {
         return w.bytes
     }
 
+    /// The bytes the origin signs for this message in the mesh with digest `meshDigest`.
     public func signedBytes(meshDigest: [UInt8]) -> [UInt8] {
         Self.signedBytes(meshDigest: meshDigest, origin: origin, seq: seq, destination: destination, payload: payload)
     }
@@ -170,9 +200,13 @@ public struct FloodMessage: Equatable, Sendable {
 /// Liveness probe with the sender's neighbor count and a summary of the newest sequence number it
 /// holds for some origins (anti-entropy: a receiver that lacks one pulls it).
 public struct Ping: Equatable, Sendable {
+    /// A random number that the answering ``Message/pong(nonce:degree:)`` echoes.
     public var nonce: UInt64
+    /// The sender's neighbor count, clamped to 255.
     public var degree: UInt8
+    /// The newest sequence number the sender holds for some recently active origins (at most 24 refs).
     public var summary: [MessageRef]
+    /// Builds a Ping from its fields (the encoder keeps at most the first 24 summary refs).
     public init(nonce: UInt64, degree: UInt8, summary: [MessageRef]) {
         self.nonce = nonce
         self.degree = degree
@@ -182,12 +216,19 @@ public struct Ping: Equatable, Sendable {
 
 /// Every message of the protocol. One message per datagram.
 public enum Message: Equatable, Sendable {
+    /// Handshake step 1, initiator to responder (kind `0x01`).
     case connect(Connect)
+    /// Handshake step 2, responder to initiator (kind `0x02`).
     case challenge(Challenge)
+    /// Handshake step 3, initiator to responder (kind `0x03`).
     case confirm(Confirm)
+    /// Handshake step 4, responder to initiator (kind `0x04`).
     case welcome(Welcome)
+    /// Refuses a handshake, either direction (kind `0x05`).
     case refuse(Refuse)
+    /// Closes an established link (kind `0x06`, the first link-authenticated kind).
     case disconnect(Disconnect)
+    /// An application message flooded through the mesh or routed to one peer (kind `0x10`).
     case flood(FloodMessage)
     /// Lazy push: "I have these messages" (Plumtree IHAVE).
     case iHave([MessageRef])
@@ -196,6 +237,7 @@ public enum Message: Equatable, Sendable {
     /// "Stop pushing full messages to me; announce them instead" (Plumtree PRUNE). The whole link
     /// turns lazy; each ref names a duplicate that triggered it (room for per-origin trees).
     case prune([MessageRef])
+    /// Liveness probe with the sender's neighbor count and an anti-entropy summary (kind `0x20`).
     case ping(Ping)
     /// Answers a ping: the echoed nonce and the sender's neighbor count.
     case pong(nonce: UInt64, degree: UInt8)
@@ -221,5 +263,7 @@ public enum Message: Equatable, Sendable {
     /// Whether the datagram ends in a link authentication tag. Only the handshake is untagged.
     public var isLinkAuthenticated: Bool { Self.kindIsLinkAuthenticated(kind) }
 
+    /// Whether datagrams of kind byte `kind` carry a link sequence number and tag: every kind from
+    /// `0x06` (Disconnect) up.
     public static func kindIsLinkAuthenticated(_ kind: UInt8) -> Bool { kind >= 0x06 }
 }

@@ -11,10 +11,15 @@ public enum Wire {
     public static let defaultMaxDatagramSize = 1200
     /// Link authentication tag appended to every post-handshake datagram (truncated HMAC-SHA256).
     public static let tagSize = 16
+    /// Bytes in an Ed25519 public key (``PeerKey``), and in an ephemeral X25519 public key.
     public static let keySize = 32
+    /// Bytes in an Ed25519 signature.
     public static let signatureSize = 64
+    /// Bytes in a random handshake nonce (Connect, Challenge, Refuse).
     public static let nonceSize = 16
+    /// Bytes in an HMAC-SHA256 password proof (Confirm, Welcome).
     public static let proofSize = 32
+    /// Bytes in a mesh digest: a SHA-256 over the mesh ID, truncated.
     public static let meshDigestSize = 16
     /// Most referrals one message may carry (Peer Channel used 10 too).
     public static let maxReferrals = 10
@@ -29,6 +34,7 @@ public enum Wire {
 ///
 /// Stored as four words so that equality and hashing are cheap.
 public struct PeerKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The key bytes as four big-endian words: `w0` holds bytes 0-7, `w3` bytes 24-31.
     public let w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
 
     /// - Precondition: `bytes.count == 32` (decoders check this before calling).
@@ -42,6 +48,7 @@ public struct PeerKey: Hashable, Comparable, Sendable, CustomStringConvertible {
         w0 = word(0); w1 = word(1); w2 = word(2); w3 = word(3)
     }
 
+    /// The 32 key bytes as sent on the wire (RFC 8032 encoding).
     public var bytes: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(32)
@@ -51,6 +58,7 @@ public struct PeerKey: Hashable, Comparable, Sendable, CustomStringConvertible {
         return out
     }
 
+    /// Unsigned lexicographic order of the 32 bytes (used to break duplicate-link ties).
     public static func < (a: PeerKey, b: PeerKey) -> Bool {
         (a.w0, a.w1, a.w2, a.w3) < (b.w0, b.w1, b.w2, b.w3)
     }
@@ -64,10 +72,12 @@ public struct PeerKey: Hashable, Comparable, Sendable, CustomStringConvertible {
 
 /// A UDP endpoint as carried in referrals: IPv4 or IPv6 address plus port.
 public enum MeshAddress: Hashable, Sendable, CustomStringConvertible {
+    /// An IPv4 address as a big-endian 32-bit number (`192.0.2.1` is `0xC0000201`).
     case ipv4(UInt32, port: UInt16)
     /// The 16 address bytes, big-endian.
     case ipv6([UInt8], port: UInt16)
 
+    /// The UDP port, whatever the address family.
     public var port: UInt16 {
         switch self {
         case let .ipv4(_, port), let .ipv6(_, port): port
@@ -114,8 +124,11 @@ public enum MeshAddress: Hashable, Sendable, CustomStringConvertible {
 
 /// A peer known by key and address, as passed in referrals and by resolvers.
 public struct Referral: Hashable, Sendable {
+    /// The peer's identity key.
     public var peer: PeerKey
+    /// The UDP endpoint at which the peer is reachable.
     public var address: MeshAddress
+    /// A referral to `peer` at `address`.
     public init(peer: PeerKey, address: MeshAddress) {
         self.peer = peer
         self.address = address
@@ -124,12 +137,16 @@ public struct Referral: Hashable, Sendable {
 
 /// Identifies one flooded message: its origin and that origin's sequence number.
 public struct MessageRef: Hashable, Sendable, Comparable {
+    /// The peer that created the message.
     public var origin: PeerKey
+    /// The origin's sequence number of the message.
     public var seq: UInt64
+    /// The reference to message `seq` of `origin`.
     public init(origin: PeerKey, seq: UInt64) {
         self.origin = origin
         self.seq = seq
     }
+    /// Orders by origin key first, then by sequence number.
     public static func < (a: MessageRef, b: MessageRef) -> Bool { (a.origin, a.seq) < (b.origin, b.seq) }
 }
 

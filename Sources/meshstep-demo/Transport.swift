@@ -173,7 +173,8 @@ final class LocalTransport: GameTransport {
     }
 
     func recordChecksum(tick: Int, checksum: UInt64) {
-        note(session.recordChecksum(tick: tick, checksum: checksum))
+        session.recordChecksum(tick: tick, checksum: checksum)
+        note(session.takeEvents())
     }
 
     func pollEvents() -> [String] {
@@ -203,8 +204,8 @@ final class LocalTransport: GameTransport {
 
     private func deliver(_ frame: [UInt8], from slot: Int, to botIndex: Int) {
         do {
-            let e = try bots[botIndex].session.receive(frame, fromSlot: slot, now: now)
-            note(e)
+            try bots[botIndex].session.receive(frame, fromSlot: slot, now: now)
+            note(bots[botIndex].session.takeEvents())
         } catch {
             events.append("\(names.callAt(botIndex + 1)) rejected a frame from \(names.callAt(slot)): \(error)")
         }
@@ -221,7 +222,7 @@ final class LocalTransport: GameTransport {
             for i in bots.indices { deliver(mine, from: 0, to: i) }
             for i in bots.indices {
                 let frame = bots[i].session.resendFrame()
-                do { note(try session.receive(frame, fromSlot: i + 1, now: now)) } catch { events.append("rejected a frame from \(names.callAt(i + 1)): \(error)") }
+                do { try session.receive(frame, fromSlot: i + 1, now: now); note(session.takeEvents()) } catch { events.append("rejected a frame from \(names.callAt(i + 1)): \(error)") }
                 for j in bots.indices where j != i { deliver(frame, from: i + 1, to: j) }
             }
         }
@@ -238,11 +239,12 @@ final class LocalTransport: GameTransport {
                 bots[i].driver.receive(bots[i].session.pollReady())
                 while let applied = bots[i].driver.applyNext(answer: { game, _ in TankBot.input(for: slot, in: game, tick: game.tick) }) {
                     progress = true
-                    if let checksum = applied.checksum { note(bots[i].session.recordChecksum(tick: applied.tick, checksum: checksum)) }
+                    if let checksum = applied.checksum { bots[i].session.recordChecksum(tick: applied.tick, checksum: checksum) }
+                    note(bots[i].session.takeEvents())
                     guard let input = applied.answer else { continue }
                     let frame = bots[i].session.submit(input, now: now)
                     bytesFromBots[slot] += frame.count
-                    do { note(try session.receive(frame, fromSlot: slot, now: now)) } catch { events.append("rejected a frame from \(names.callAt(slot)): \(error)") }
+                    do { try session.receive(frame, fromSlot: slot, now: now); note(session.takeEvents()) } catch { events.append("rejected a frame from \(names.callAt(slot)): \(error)") }
                     for j in bots.indices where j != i { deliver(frame, from: slot, to: j) }
                 }
             }

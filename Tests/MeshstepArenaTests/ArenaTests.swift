@@ -251,16 +251,17 @@ struct ArenaEngineTests {
         while games.contains(where: { $0.tick < target }) && rounds < 20 * target {
             rounds += 1
             for p in 0..<players {
-                for message in inboxes[p] { events += try sessions[p].receive(message.bytes, fromSlot: message.from) }
+                for message in inboxes[p] { try sessions[p].receive(message.bytes, fromSlot: message.from) }
                 inboxes[p] = []
                 var frames: [[UInt8]] = []
                 drivers[p].receive(sessions[p].pollReady())
                 while drivers[p].ticksApplied < target, let r = drivers[p].applyNext(answer: { game, _ in TankBot.input(for: p, in: game, tick: game.tick) }) {
                     checks[p].append(r.checksum!)
-                    events += sessions[p].recordChecksum(tick: r.tick, checksum: r.checksum!)
+                    sessions[p].recordChecksum(tick: r.tick, checksum: r.checksum!)
                     frames.append(sessions[p].submit(r.answer!))
                 }
                 if frames.isEmpty { frames = [sessions[p].resendFrame()] }
+                events += sessions[p].takeEvents()
                 for frame in frames {
                     for q in 0..<players where q != p && !loss.chance(1, in: 5) { inboxes[q].append((frame, p)) }
                 }

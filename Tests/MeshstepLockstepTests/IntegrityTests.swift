@@ -25,7 +25,8 @@ struct IntegrityTests {
         var f = try LockstepFrame<Move>.decode(s[1].submit(.neutral, now: .zero), players: 2)
         f.acks = [Int(Int32.max) - 1, Int(Int32.max) - 1]
         let clock = ContinuousClock.now
-        let events = try s[0].receive(f.encode(), fromSlot: 1, now: .milliseconds(1))
+        try s[0].receive(f.encode(), fromSlot: 1, now: .milliseconds(1))
+        let events = s[0].takeEvents()
         #expect(ContinuousClock.now - clock < .seconds(1))
         #expect(events.contains(.violation(slot: 1, .ackBeyondSent(ack: Int(Int32.max) - 1, sent: 2))))
         #expect(s[0].acknowledged(by: 1) == 1) // still the initial value: inputDelay - 1
@@ -42,12 +43,14 @@ struct IntegrityTests {
             RosterSignature(slot: 0, signature: [UInt8](repeating: 7, count: 64)),
             RosterSignature(slot: 2, signature: mine),
         ])]
-        let events = try s[0].receive(f.encode(), fromSlot: 2, now: .milliseconds(1))
+        try s[0].receive(f.encode(), fromSlot: 2, now: .milliseconds(1))
+        let events = s[0].takeEvents()
         #expect(events.contains(.violation(slot: 2, .badSignature)))
         #expect(s[0].epoch == 0 && s[0].activeSlots == [0, 1, 2])
         // Alone, even with a valid signature, it is no quorum.
         f.certificates = [RosterCertificate(change: change, signatures: [RosterSignature(slot: 2, signature: mine)])]
-        let again = try s[0].receive(f.encode(), fromSlot: 2, now: .milliseconds(2))
+        try s[0].receive(f.encode(), fromSlot: 2, now: .milliseconds(2))
+        let again = s[0].takeEvents()
         #expect(again.contains(.violation(slot: 2, .certificateWithoutQuorum(epoch: 1))))
         #expect(s[0].epoch == 0 && s[1].halted == nil)
     }
@@ -61,7 +64,7 @@ struct IntegrityTests {
             now = .milliseconds(16 * k)
             var frames: [(Int, [UInt8])] = []
             for p in 0..<3 {
-                _ = s[p].update(now: now)
+                s[p].update(now: now)
                 let ready = s[p].pollReady()
                 for _ in ready { frames.append((p, s[p].submit(.neutral, now: now))) }
                 // A peer with nothing to apply repeats its frame (as the session endpoint does).
@@ -75,7 +78,8 @@ struct IntegrityTests {
                     out = f.encode()
                 }
                 for to in 0..<3 where to != from {
-                    let events = try s[to].receive(out, fromSlot: from, now: now)
+                    try s[to].receive(out, fromSlot: from, now: now)
+                    let events = s[to].takeEvents()
                     if to == 0, events.contains(where: { if case .violation(2, .voteAgainstLiveSlots) = $0 { true } else { false } }) { named = true }
                 }
             }
@@ -92,12 +96,12 @@ struct IntegrityTests {
         for k in 0..<20 {
             let now = Duration.milliseconds(16 * k)
             let frames = (0..<3).map { p in s[p].submit(.neutral, now: now) }
-            for to in 0..<3 { for from in 0..<3 where from != to { _ = try s[to].receive(frames[from], fromSlot: from, now: now) } }
+            for to in 0..<3 { for from in 0..<3 where from != to { try s[to].receive(frames[from], fromSlot: from, now: now) } }
             for p in 0..<3 { _ = s[p].pollReady() }
         }
         // The last tick is applied once everyone confirmed holding it (their next frames).
         let frames = (0..<3).map { p in s[p].resendFrame() }
-        for to in 0..<3 { for from in 0..<3 where from != to { _ = try s[to].receive(frames[from], fromSlot: from, now: .milliseconds(320)) } }
+        for to in 0..<3 { for from in 0..<3 where from != to { try s[to].receive(frames[from], fromSlot: from, now: .milliseconds(320)) } }
         for p in 0..<3 { _ = s[p].pollReady() }
         #expect(s[0].nextTick == 22) // 2 neutral ticks, then the 20 submitted
         // Slots 1 and 2 (a quorum of 3) certify dropping slot 0 from tick 5, which slot 0 applied.
@@ -105,9 +109,11 @@ struct IntegrityTests {
         let bytes = change.signedBytes(session: descriptor.hash)
         var f = try LockstepFrame<Move>.decode(s[1].resendFrame(), players: 3)
         f.certificates = [RosterCertificate(change: change, signatures: [1, 2].map { RosterSignature(slot: $0, signature: signers[$0](bytes)) })]
-        let events = try s[2].receive(f.encode(), fromSlot: 1, now: .seconds(1))
+        try s[2].receive(f.encode(), fromSlot: 1, now: .seconds(1))
+        let events = s[2].takeEvents()
         #expect(events.contains(.halted(.rosterChangeBelowApplied(slot: 0, tick: 5))))
-        let dropped = try s[0].receive(f.encode(), fromSlot: 1, now: .seconds(1))
+        try s[0].receive(f.encode(), fromSlot: 1, now: .seconds(1))
+        let dropped = s[0].takeEvents()
         #expect(dropped.contains(.halted(.droppedByPeers(tick: 5))))
     }
 
@@ -120,9 +126,9 @@ struct IntegrityTests {
         for k in 0..<120 {
             let now = Duration.milliseconds(16 * k)
             let frames = (0..<2).map { players[$0].submit(.neutral, now: now) }
-            _ = try players[0].receive(frames[1], fromSlot: 1, now: now)
-            _ = try players[1].receive(frames[0], fromSlot: 0, now: now)
-            for f in 0..<2 { _ = try spectator.receive(frames[f], fromSlot: f, now: now) }
+            try players[0].receive(frames[1], fromSlot: 1, now: now)
+            try players[1].receive(frames[0], fromSlot: 0, now: now)
+            for f in 0..<2 { try spectator.receive(frames[f], fromSlot: f, now: now) }
             for p in 0..<2 { _ = players[p].pollReady() }
         }
         #expect(spectator.pollReady(limit: 10).count == 10)
@@ -146,12 +152,13 @@ struct IntegrityTests {
         for k in 0..<30 {
             let now = Duration.milliseconds(16 * k)
             let frames = (0..<3).map { p in s[p].submit(.neutral, now: now) }
-            for to in 0..<3 { for from in 0..<3 where from != to { _ = try s[to].receive(frames[from], fromSlot: from, now: now) } }
-            for p in 0..<3 { _ = s[p].update(now: now); _ = s[p].pollReady() }
+            for to in 0..<3 { for from in 0..<3 where from != to { try s[to].receive(frames[from], fromSlot: from, now: now) } }
+            for p in 0..<3 { s[p].update(now: now); _ = s[p].pollReady() }
         }
         // Peer 0's process stops for 2.5 s (longer than the disconnect timeout); the others' frames
         // wait in its socket. When it runs again it must not vote against anyone.
-        let events = s[0].update(now: .milliseconds(480 + 2500))
+        s[0].update(now: .milliseconds(480 + 2500))
+        let events = s[0].takeEvents()
         #expect(!events.contains { if case .dropProposed = $0 { true } else { false } })
         #expect(s[0].halted == nil)
     }
