@@ -46,8 +46,9 @@ _ = measure("HMAC-SHA256 over 200 bytes (link tag)", iterations: 100_000) { _ in
 }
 
 // MARK: Codec
-let flood = FloodMessage(hopLimit: 32, hops: 1, origin: PeerKey(bytes: Array(signer.publicKey.rawRepresentation)), seq: 12345,
-                         destination: nil, payload: [UInt8](repeating: 3, count: 64), signature: Array(signature))
+let flood = FloodMessage(
+    hopLimit: 32, hops: 1, origin: PeerKey(bytes: Array(signer.publicKey.rawRepresentation)), seq: 12345,
+    destination: nil, payload: [UInt8](repeating: 3, count: 64), signature: Array(signature))
 let encoded = Datagram.encode(.flood(flood)) + [UInt8](repeating: 0, count: 16)
 _ = measure("encode flood datagram (64-byte payload)", iterations: 200_000) { _ in sink += Datagram.encode(.flood(flood)).count }
 _ = measure("decode flood datagram (64-byte payload)", iterations: 200_000) { _ in sink += (try? Datagram.decode(encoded)) != nil ? 1 : 0 }
@@ -107,8 +108,9 @@ for _ in 0..<3 {
     var dup = 0.0
     for (j, list) in zip(dupSenders, dupDatagrams) { dup += timeReceive(&node, list, from: MeshSimulator.address(of: j), at: &t) / Double(dupSenders.count) }
     best.dup = min(best.dup, dup)
-    precondition(node.stats.delivered == count && node.stats.duplicates == 256 * dupSenders.count,
-                 "bench did not exercise the intended paths: \(node.stats)")
+    precondition(
+        node.stats.delivered == count && node.stats.duplicates == 256 * dupSenders.count,
+        "bench did not exercise the intended paths: \(node.stats)")
 }
 print(pad("new message: tag, limits, dedup, verify, forward to 5") + String(format: "%9.2f us/op  (%.2fx one Ed25519 verify)", best.new, best.new / verifyUS))
 print(pad("duplicate from another neighbor: tag, limits, dedup") + String(format: "%9.2f us/op  (%.2fx one Ed25519 verify)", best.dup, best.dup / verifyUS))
@@ -141,8 +143,9 @@ figures["duplicate message"] = best.dup
     let descriptor = SessionDescriptor(name: "tick", keys: nodes.map(\.key.bytes), configuration: config, gameSeed: 1)
     var sessions = try (0..<players).map { i in
         let identity = identities[i]
-        return LockstepSession<Move>(configuration: config, role: .player(i),
-                                     keys: try SessionKeys(descriptor: descriptor, signer: { @Sendable in identity.sign($0) }))
+        return LockstepSession<Move>(
+            configuration: config, role: .player(i),
+            keys: try SessionKeys(descriptor: descriptor, signer: { @Sendable in identity.sign($0) }))
     }
     var slotOf: [PeerKey: Int] = [:]
     for i in 0..<players { slotOf[nodes[i].key] = i }
@@ -190,7 +193,9 @@ figures["duplicate message"] = best.dup
         sink &+= out.count
     }
     // The timed path must be the real one: every frame delivered, every tick applied.
-    print("  (peer 0: next tick \(sessions[0].nextTick) of \(ticks), delivered \(nodes[0].stats.delivered), forged \(nodes[0].stats.forged), rate-limited \(nodes[0].stats.rateLimited))")
+    print(
+        "  (peer 0: next tick \(sessions[0].nextTick) of \(ticks), delivered \(nodes[0].stats.delivered), forged \(nodes[0].stats.forged), rate-limited \(nodes[0].stats.rateLimited))"
+    )
 
     let us = Double(total.components.attoseconds) / 1e12 + Double(total.components.seconds) * 1e6
     return us / Double(measured)
@@ -214,8 +219,11 @@ let targetVerifies = 166.0 / 52.0
 for players in [8, 16] {
     let us = try lockstepTick(players: players, ticks: 400)
     let ratio = us / verifyUS
-    print(pad("lockstep tick of one peer, \(players) players (full security)")
-          + String(format: "%9.2f us/tick = %.2f Ed25519 verifies of this run (target under %.1f: %@)", us, ratio, targetVerifies, ratio < targetVerifies ? "met" : "NOT met"))
+    print(
+        pad("lockstep tick of one peer, \(players) players (full security)")
+            + String(
+                format: "%9.2f us/tick = %.2f Ed25519 verifies of this run (target under %.1f: %@)", us, ratio, targetVerifies,
+                ratio < targetVerifies ? "met" : "NOT met"))
     figures["lockstep tick of one peer, \(players) players"] = us
 }
 if json {

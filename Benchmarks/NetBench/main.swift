@@ -43,15 +43,19 @@ func unthrottledLockstep(loss: Double, seconds: Double) throws -> Double {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     defer { try? group.syncShutdownGracefully() }
     let creds = try MeshCredentials(meshID: "netbench", access: .password("netbench"))
-    let a = try UDPMeshPeer.start(credentials: creds, configuration: lockstepConfig(players: 2), host: "127.0.0.1", port: 0,
-                                  socketLoss: loss > 0 ? SocketLoss(probability: loss, seed: 1) : nil, group: group)
-    let b = try UDPMeshPeer.start(credentials: creds, configuration: lockstepConfig(players: 2), host: "127.0.0.1", port: 0,
-                                  discovery: Discovery(seeds: [a.localAddress]),
-                                  socketLoss: loss > 0 ? SocketLoss(probability: loss, seed: 2) : nil, group: group)
+    let a = try UDPMeshPeer.start(
+        credentials: creds, configuration: lockstepConfig(players: 2), host: "127.0.0.1", port: 0,
+        socketLoss: loss > 0 ? SocketLoss(probability: loss, seed: 1) : nil, group: group)
+    let b = try UDPMeshPeer.start(
+        credentials: creds, configuration: lockstepConfig(players: 2), host: "127.0.0.1", port: 0,
+        discovery: Discovery(seeds: [a.localAddress]),
+        socketLoss: loss > 0 ? SocketLoss(probability: loss, seed: 2) : nil, group: group)
     let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000).withDisconnectTimeout(.seconds(10))
     let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-    let peers = [try LockstepPeer<Tick>(mesh: a, configuration: config, role: .player(0), logger: logger),
-                 try LockstepPeer<Tick>(mesh: b, configuration: config, role: .player(1), logger: logger)]
+    let peers = [
+        try LockstepPeer<Tick>(mesh: a, configuration: config, role: .player(0), logger: logger),
+        try LockstepPeer<Tick>(mesh: b, configuration: config, role: .player(1), logger: logger),
+    ]
     let deadline = ContinuousClock.now + .seconds(10)
     while !peers.allSatisfy(\.allPlayersPresent), ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.001) }
     var drivers = peers.map { _ in LockstepDriver(game: Counter(players: 2, seed: 0), checksumInterval: config.checksumInterval, answers: true) }
@@ -86,8 +90,10 @@ func relayThroughput(seconds: Double) throws -> (forwarded: Double, delivered: D
     var relay = leaf
     relay.idealNeighbors = 2; relay.maxNeighbors = 2
     let r = try UDPMeshPeer.start(credentials: creds, configuration: relay, host: "127.0.0.1", port: 0, group: group)
-    let a = try UDPMeshPeer.start(credentials: creds, configuration: leaf, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [r.localAddress]), group: group)
-    let b = try UDPMeshPeer.start(credentials: creds, configuration: leaf, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [r.localAddress]), group: group)
+    let a = try UDPMeshPeer.start(
+        credentials: creds, configuration: leaf, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [r.localAddress]), group: group)
+    let b = try UDPMeshPeer.start(
+        credentials: creds, configuration: leaf, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [r.localAddress]), group: group)
     let deadline = ContinuousClock.now + .seconds(10)
     while (r.neighbors().count < 2 || a.neighbors().isEmpty || b.neighbors().isEmpty), ContinuousClock.now < deadline {
         Thread.sleep(forTimeInterval: 0.005)
@@ -129,8 +135,10 @@ func runBaseline() -> Result<Baseline, BaselineError> {
         .appendingPathComponent("udp-baseline.c").path
     guard FileManager.default.fileExists(atPath: source) else { return .failure(.missing(source)) }
     let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin") + ":/usr/bin:/usr/local/bin"
-    guard let compiler = ["cc", "gcc", "clang"].lazy.flatMap({ c in path.split(separator: ":").map { "\($0)/\(c)" } })
-        .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return .failure(.noCompiler) }
+    guard
+        let compiler = ["cc", "gcc", "clang"].lazy.flatMap({ c in path.split(separator: ":").map { "\($0)/\(c)" } })
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+    else { return .failure(.noCompiler) }
     let binary = FileManager.default.temporaryDirectory.appendingPathComponent("udp-baseline-\(getpid())").path
     defer { try? FileManager.default.removeItem(atPath: binary) }
     func run(_ tool: String, _ arguments: [String]) -> (status: Int32, output: String) {
@@ -149,13 +157,16 @@ func runBaseline() -> Result<Baseline, BaselineError> {
     guard compiled.status == 0 else { return .failure(.compileFailed(compiled.output)) }
     let ran = run(binary, [])
     guard ran.status == 0, let line = ran.output.split(separator: "\n").last(where: { $0.hasPrefix("json: ") }),
-          let baseline = try? JSONDecoder().decode(Baseline.self, from: Data(line.dropFirst(6).utf8))
+        let baseline = try? JSONDecoder().decode(Baseline.self, from: Data(line.dropFirst(6).utf8))
     else { return .failure(.runFailed(ran.output)) }
     return .success(baseline)
 }
 
 enum BaselineError: Error, CustomStringConvertible {
-    case missing(String), noCompiler, compileFailed(String), runFailed(String)
+    case missing(String)
+    case noCompiler
+    case compileFailed(String)
+    case runFailed(String)
     var description: String {
         switch self {
         case let .missing(path): "\(path) is not there (run the benchmark from a checkout of the repository)"
@@ -169,35 +180,43 @@ enum BaselineError: Error, CustomStringConvertible {
 let json = CommandLine.arguments.contains("--json")
 func say(_ line: String) { if !json { print(line) } }
 #if DEBUG
-say("meshstep-netbench: loopback UDP, DEBUG build (figures for the docs come from swift build -c release), next to raw UDP measured in the same run")
+    say("meshstep-netbench: loopback UDP, DEBUG build (figures for the docs come from swift build -c release), next to raw UDP measured in the same run")
 #else
-say("meshstep-netbench: loopback UDP, release build, next to raw UDP measured in the same run")
+    say("meshstep-netbench: loopback UDP, release build, next to raw UDP measured in the same run")
 #endif
 let baseline = runBaseline()
 switch baseline {
 case let .success(b):
-    say(String(format: "raw UDP (Benchmarks/udp-baseline.c, run now): round trip p50 %.1f us (p99 %.1f), one-way %.1f us; relay %.0f datagrams/s",
-               b.rtt_p50_us, b.rtt_p99_us, b.one_way_p50_us, b.relay_per_second))
+    say(
+        String(
+            format: "raw UDP (Benchmarks/udp-baseline.c, run now): round trip p50 %.1f us (p99 %.1f), one-way %.1f us; relay %.0f datagrams/s",
+            b.rtt_p50_us, b.rtt_p99_us, b.one_way_p50_us, b.relay_per_second))
 case let .failure(error):
     say("raw UDP baseline not measured: \(error); the figures below have no ratio")
 }
 let raw = try? baseline.get()
 var results: [String: Any] = [:]
-if let raw { results["baseline"] = ["rtt_p50_us": raw.rtt_p50_us, "rtt_p99_us": raw.rtt_p99_us, "one_way_p50_us": raw.one_way_p50_us, "relay_per_second": raw.relay_per_second] }
+if let raw {
+    results["baseline"] = [
+        "rtt_p50_us": raw.rtt_p50_us, "rtt_p99_us": raw.rtt_p99_us, "one_way_p50_us": raw.one_way_p50_us, "relay_per_second": raw.relay_per_second,
+    ]
+}
 for loss in [0.0, 0.1] {
     let rate = try unthrottledLockstep(loss: loss, seconds: 3)
     // A raw ping-pong completes 1e6 / rtt round trips a second; a lockstep tick between two
     // players needs each one's input to cross once, so the raw round-trip rate is the yardstick.
     let perRoundTrip = raw.map { rate / (1e6 / $0.rtt_p50_us) }
-    say(String(format: "unthrottled lockstep, 2 players, %2.0f%% loss: %8.0f ticks/s", loss * 100, rate)
-        + (perRoundTrip.map { String(format: "  = %.3f ticks per raw round trip time", $0) } ?? ""))
+    say(
+        String(format: "unthrottled lockstep, 2 players, %2.0f%% loss: %8.0f ticks/s", loss * 100, rate)
+            + (perRoundTrip.map { String(format: "  = %.3f ticks per raw round trip time", $0) } ?? ""))
     results["lockstep_\(Int(loss * 100))pct_ticks_per_second"] = rate
     if let perRoundTrip { results["lockstep_\(Int(loss * 100))pct_ticks_per_raw_round_trip"] = perRoundTrip }
 }
 let relay = try relayThroughput(seconds: 3)
 let relayRatio = raw.map { relay.forwarded / $0.relay_per_second }
-say(String(format: "relay A-R-B, 100-byte payloads: %8.0f forwarded/s by R, %8.0f delivered/s at B", relay.forwarded, relay.delivered)
-    + (relayRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
+say(
+    String(format: "relay A-R-B, 100-byte payloads: %8.0f forwarded/s by R, %8.0f delivered/s at B", relay.forwarded, relay.delivered)
+        + (relayRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
 results["relay_forwarded_per_second"] = relay.forwarded
 results["relay_delivered_per_second"] = relay.delivered
 if let relayRatio { results["relay_vs_raw"] = relayRatio }

@@ -8,7 +8,7 @@ import MeshstepWire
 
 /// 1. The input: small, with a compact encoding and a total decoder.
 struct Push: LockstepInput {
-    var direction: Int8 // -1, 0 or +1
+    var direction: Int8  // -1, 0 or +1
     static let neutral = Push(direction: 0)
     func encode(into w: inout ByteWriter) { w.u8(UInt8(bitPattern: direction)) }
     static func decode(from r: inout ByteReader) throws(WireError) -> Push {
@@ -21,7 +21,7 @@ struct Push: LockstepInput {
 struct Ball: LockstepGame {
     var position = Fixed(0), velocity = Fixed(0), wind: GameRandom, tick = 0
     init(players: Int, seed: UInt64) { wind = GameRandom(seed: seed) }
-    mutating func step(inputs: [Push?]) { // nil: a dropped player
+    mutating func step(inputs: [Push?]) {  // nil: a dropped player
         tick += 1
         for input in inputs { if let input { velocity += Fixed(Int(input.direction), 16) } }
         velocity += (wind.unit() - .half) / 64
@@ -52,19 +52,19 @@ func option(_ name: String) -> String? { args.firstIndex(of: name).flatMap { arg
 guard let slot = option("--slot").flatMap(Int.init), slot == 0 || slot == 1 else {
     print("usage: meshstep-example --slot 0|1 [--port PORT] [--peer HOST:PORT]"); exit(64)
 }
-let match = try LockstepMatch<Ball>.join(MatchOptions(mesh: "tiny-game", password: "secret", players: 2, slot: slot,
-    peers: option("--peer").map { [$0] } ?? [], port: option("--port").flatMap(Int.init) ?? 0))
+let peers = option("--peer").map { [$0] } ?? [], port = option("--port").flatMap(Int.init) ?? 0
+let options = MatchOptions(mesh: "tiny-game", password: "secret", players: 2, slot: slot, peers: peers, port: port)
+let match = try LockstepMatch<Ball>.join(options)
 
 /// 4. The game loop, 60 frames a second: each frame applies at most one confirmed tick and answers
 /// it with this player's input (player 0 pushes the ball back when right of centre, player 1 when left).
 while match.ticksApplied < 300, match.halted == nil {
     let frame = match.advance { Push(direction: $0.position > .zero ? (slot == 0 ? -1 : 0) : (slot == 1 ? 1 : 0)) }
-    for event in frame.events { print("player \(slot): \(event)") } // start, drops, desyncs...
+    for event in frame.events { print("player \(slot): \(event)") }  // start, drops, desyncs...
     for error in frame.errors { print("player \(slot): \(error)"); exit(1) }
     match.waitForNextFrame()
 }
-match.finish() // the other player gets our last input and confirmation, then we leave
-let inSync = match.checksumsAgreedThrough >= 270 // both checksums equal at the last checked tick
+match.finish()  // the other player gets our last input and confirmation, then we leave
+let inSync = match.checksumsAgreedThrough >= 270  // both checksums equal at the last checked tick
 print("tick \(match.ticksApplied): checksum \(match.game.checksum()), \(inSync ? "in sync" : "NOT CONFIRMED IN SYNC")")
-match.leave()
-exit(inSync ? 0 : 1)
+match.leave(); exit(inSync ? 0 : 1)

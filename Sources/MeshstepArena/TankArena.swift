@@ -241,7 +241,9 @@ public struct TankArena: LockstepGame, Equatable {
         if input.fire, t.reload == 0 {
             t.reload = Self.reloadTicks
             let muzzle = Self.tankRadius + 2
-            bullets.append(Bullet(x: t.x + d.x * muzzle, y: t.y + d.y * muzzle, dx: d.x * Self.bulletSpeed, dy: d.y * Self.bulletSpeed, owner: slot, ttl: Self.bulletTicks))
+            bullets.append(
+                Bullet(x: t.x + d.x * muzzle, y: t.y + d.y * muzzle, dx: d.x * Self.bulletSpeed, dy: d.y * Self.bulletSpeed, owner: slot, ttl: Self.bulletTicks)
+            )
             events.append(.fired(slot: slot))
         }
         tanks[slot] = t
@@ -261,7 +263,15 @@ public struct TankArena: LockstepGame, Equatable {
                 // Centre inside the square: leave along the shortest axis.
                 let left = x - (p.x - p.half), right = p.x + p.half - x, top = y - (p.y - p.half), bottom = p.y + p.half - y
                 let m = min(left, right, top, bottom)
-                if m == left { x = p.x - p.half - r } else if m == right { x = p.x + p.half + r } else if m == top { y = p.y - p.half - r } else { y = p.y + p.half + r }
+                if m == left {
+                    x = p.x - p.half - r
+                } else if m == right {
+                    x = p.x + p.half + r
+                } else if m == top {
+                    y = p.y - p.half - r
+                } else {
+                    y = p.y + p.half + r
+                }
             } else {
                 let d = d2.squareRoot
                 x = cx + dx * r / d
@@ -306,7 +316,10 @@ public struct TankArena: LockstepGame, Equatable {
                 continue
             }
             let target = tanks.indices.first { s in
-                s != b.owner && tanks[s].alive && { let dx = tanks[s].x - b.x, dy = tanks[s].y - b.y; return dx * dx + dy * dy < r2 }()
+                s != b.owner && tanks[s].alive
+                    && {
+                        let dx = tanks[s].x - b.x, dy = tanks[s].y - b.y; return dx * dx + dy * dy < r2
+                    }()
             }
             guard let target else {
                 kept.append(b)
@@ -431,7 +444,8 @@ public struct TankArena: LockstepGame, Equatable {
             let health = try int(), reload = try int(), score = try int()
             let flags = try r.u8()
             guard flags & ~3 == 0 else { throw WireError.invalidValue(field: "arena.tank.flags") }
-            tanks.append(Tank(x: x, y: y, angle: angle, speed: speed, health: health, reload: reload, alive: flags & 1 != 0, connected: flags & 2 != 0, score: score))
+            tanks.append(
+                Tank(x: x, y: y, angle: angle, speed: speed, health: health, reload: reload, alive: flags & 1 != 0, connected: flags & 2 != 0, score: score))
         }
         let bulletCount = try r.count(field: "arena.bullets", limit: r.remaining / 41)
         bullets = []

@@ -31,7 +31,9 @@ public struct BotsPartition: Sendable, Equatable {
         }
         var slots: [Int] = []
         for s in parts[1].split(separator: ",") {
-            guard let v = Int(s), v >= 0 else { throw ScenarioSettingError(flag: "--partition", value: text, requirement: "a comma-separated list of slot numbers between the colons") }
+            guard let v = Int(s), v >= 0 else {
+                throw ScenarioSettingError(flag: "--partition", value: text, requirement: "a comma-separated list of slot numbers between the colons")
+            }
             slots.append(v)
         }
         guard !slots.isEmpty else { throw ScenarioSettingError(flag: "--partition", value: text, requirement: "at least one slot") }
@@ -61,7 +63,8 @@ public struct BotsStall: Sendable, Equatable {
         let at = text.split(separator: "@")
         let rest = at.count == 2 ? at[1].split(separator: ":") : []
         guard at.count == 2, rest.count == 2, let slot = Int(at[0]), let tick = Int(rest[0]), let ms = Int(rest[1]),
-              slot >= 0, tick >= 0, ms > 0 else {
+            slot >= 0, tick >= 0, ms > 0
+        else {
             throw ScenarioSettingError(flag: "--stall", value: text, requirement: "SLOT@TICK:MS, for example 2@300:1500")
         }
         self.init(slot: slot, tick: tick, duration: .milliseconds(ms))
@@ -236,8 +239,9 @@ public struct PlayerStatsReport: Codable, Sendable, Equatable {
 extension PlayerStatsReport {
     /// The report row for one player's session stats (rounded for reading).
     public init(_ s: PlayerNetworkStats) {
-        self.init(slot: s.slot, round_trip_ms: s.roundTrip?.milliseconds, frames_ahead: s.framesAhead,
-                  kbps_in: (s.kbpsIn * 10).rounded() / 10, loss: (s.loss * 1000).rounded() / 1000, repaired_inputs: s.repairedInputs)
+        self.init(
+            slot: s.slot, round_trip_ms: s.roundTrip?.milliseconds, frames_ahead: s.framesAhead,
+            kbps_in: (s.kbpsIn * 10).rounded() / 10, loss: (s.loss * 1000).rounded() / 1000, repaired_inputs: s.repairedInputs)
     }
 }
 
@@ -315,7 +319,13 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var wall_seconds: Double
 
     /// A report with every field given; the scenarios fill it in.
-    public init(players: Int, spectators: Int, ticks: Int, seed: UInt64, input_delay: Int, ticks_completed: Int, spectator_ticks_completed: Int, checksums_agree: Bool, checked_ticks: Int, desyncs: Int, desync_events: [DesyncReport], drops: [DropReport], drops_agree: Bool, halted: [HaltReport], crashed: [Int], input_latency_ms_p50: Double, input_latency_ms_p99: Double, stall_ticks: Int, longest_stall_ms: Double, bytes_per_input_per_peer: Double, inputs_lost: Int, attacker: Int?, attacker_named: Bool?, honest_checksums_agree: Bool, honest_dropped: [Int], honest_halted: [Int], stalled: [Int], ticks_per_second: Double, player_stats: [PlayerStatsReport], virtual_seconds: Double, wall_seconds: Double) {
+    public init(
+        players: Int, spectators: Int, ticks: Int, seed: UInt64, input_delay: Int, ticks_completed: Int, spectator_ticks_completed: Int, checksums_agree: Bool,
+        checked_ticks: Int, desyncs: Int, desync_events: [DesyncReport], drops: [DropReport], drops_agree: Bool, halted: [HaltReport], crashed: [Int],
+        input_latency_ms_p50: Double, input_latency_ms_p99: Double, stall_ticks: Int, longest_stall_ms: Double, bytes_per_input_per_peer: Double,
+        inputs_lost: Int, attacker: Int?, attacker_named: Bool?, honest_checksums_agree: Bool, honest_dropped: [Int], honest_halted: [Int], stalled: [Int],
+        ticks_per_second: Double, player_stats: [PlayerStatsReport], virtual_seconds: Double, wall_seconds: Double
+    ) {
         self.players = players
         self.spectators = spectators
         self.ticks = ticks
@@ -357,7 +367,8 @@ extension BotsScenario {
         switch game {
         case .tanks:
             guard players <= TankArena.maxPlayers else {
-                throw ScenarioSettingError(flag: "--players", value: "\(players)", requirement: "at most \(TankArena.maxPlayers) for the tank arena (use --game coins)")
+                throw ScenarioSettingError(
+                    flag: "--players", value: "\(players)", requirement: "at most \(TankArena.maxPlayers) for the tank arena (use --game coins)")
             }
             return try run(game: TankArena.self, policy: { slot, game, tick in TankBot.input(for: slot, in: game, tick: tick) })
         case .coins:
@@ -390,12 +401,16 @@ extension BotsScenario {
             throw ScenarioSettingError(flag: "--stall", value: "\(st.slot)@\(st.tick)", requirement: "a slot 0...\(players - 1)")
         }
         if let p = partition, p.slots.contains(where: { !(0..<players).contains($0) }) || Set(p.slots).count == players {
-            throw ScenarioSettingError(flag: "--partition", value: p.slots.map(String.init).joined(separator: ","), requirement: "distinct slots 0...\(players - 1), not all of them")
+            throw ScenarioSettingError(
+                flag: "--partition", value: p.slots.map(String.init).joined(separator: ","), requirement: "distinct slots 0...\(players - 1), not all of them")
         }
-        if attack != nil, players < 3 { throw ScenarioSettingError(flag: "--attacker", value: "with \(players) players", requirement: "used with at least 3 players (2 honest ones to compare)") }
+        if attack != nil, players < 3 {
+            throw ScenarioSettingError(
+                flag: "--attacker", value: "with \(players) players", requirement: "used with at least 3 players (2 honest ones to compare)")
+        }
         let started = ContinuousClock.now
         let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss, duplicate: duplicate))
-        defer { sim.stop() } // the scripts below capture the simulator: break the cycle
+        defer { sim.stop() }  // the scripts below capture the simulator: break the cycle
         let creds = try MeshCredentials(meshID: "bots", access: .password("bots"))
         let nodes = players + spectators
         for _ in 0..<players { try sim.addNode(credentials: creds, configuration: meshConfiguration()) }
@@ -429,8 +444,12 @@ extension BotsScenario {
 
         // A tick is applied once every peer confirmed its inputs: two one-way trips, and under
         // loss a repair on either, each a frame late (a tick per started 10% of loss).
-        let inputDelay = self.inputDelay ?? min(32, Self.delay(forOneWay: (latency + jitter) * 2 + .milliseconds(8), tickRate: tickRate)
-            + Int((loss * 10).rounded(.up)))
+        let inputDelay =
+            self.inputDelay
+            ?? min(
+                32,
+                Self.delay(forOneWay: (latency + jitter) * 2 + .milliseconds(8), tickRate: tickRate)
+                    + Int((loss * 10).rounded(.up)))
         let config = LockstepConfiguration(players: players)
             .withTickRate(tickRate).withInputDelay(inputDelay).withChecksumInterval(checksumInterval)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
@@ -446,22 +465,23 @@ extension BotsScenario {
         let attackerSlot = attack.map { _ in players - 1 }
         var adversary: LockstepAdversary<Game.Input>? = try attack.map { kind in
             let identity = identities[players - 1]
-            return LockstepAdversary(attack: kind, slot: players - 1,
-                                     keys: try SessionKeys(descriptor: descriptor, signer: { @Sendable bytes in identity.sign(bytes) }))
+            return LockstepAdversary(
+                attack: kind, slot: players - 1,
+                keys: try SessionKeys(descriptor: descriptor, signer: { @Sendable bytes in identity.sign(bytes) }))
         }
         var drivers = (0..<nodes).map { p in
             LockstepDriver(game: Game(players: players, seed: seed), checksumInterval: checksumInterval, answers: p < players)
         }
-        var submittedAt: [[MeshTime]] = Array(repeating: [], count: players) // [slot][tick - inputDelay]
+        var submittedAt: [[MeshTime]] = Array(repeating: [], count: players)  // [slot][tick - inputDelay]
         var confirmedAt: [[Int: MeshTime]] = Array(repeating: [:], count: nodes)
         var checksums: [Int: [UInt64?]] = [:]
         var desyncEvents: [DesyncReport] = []
         var haltedAt: [Int: (tick: Int, reason: String)] = [:]
-        var named = Set<Int>() // honest peers that named the attacker
+        var named = Set<Int>()  // honest peers that named the attacker
         var crashed = Set<Int>()
         var recordings = (0..<players).map { _ in Replay<Game.Input>(players: players, seed: seed) }
         let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
-        func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) } // unbuffered
+        func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }  // unbuffered
 
         var snapshots: [[Int: [UInt8]]] = Array(repeating: [:], count: nodes)
         let dumpDirectory = desyncDumpDirectory
@@ -513,7 +533,9 @@ extension BotsScenario {
                         broadcast(p, payload, to: nil)
                     }
                 case let .protect(peers):
-                    sim.withNode(p) { mesh, _ in mesh.protect(peers); return [] }
+                    sim.withNode(p) { mesh, _ in
+                        mesh.protect(peers); return []
+                    }
                 }
             }
             scheduleWakeup(p)
@@ -623,12 +645,13 @@ extension BotsScenario {
                     }
                 }
                 for p in 0..<nodes where !done(p) {
-                    if let until = stalledUntil[p], sim.now < until { continue } // frozen: nothing runs
+                    if let until = stalledUntil[p], sim.now < until { continue }  // frozen: nothing runs
                     timers(p)
                     var progressed = false
                     // The bot's answer is its input for the tick `inputDelay` ahead, flooded at once.
                     while applied(p) <= k, applied(p) < ticks, endpoints[p].halted == nil,
-                          let r = drivers[p].applyNext(answer: { game, tick in policy(p, game, tick) }) {
+                        let r = drivers[p].applyNext(answer: { game, tick in policy(p, game, tick) })
+                    {
                         record(p, r, at: sim.now)
                         progressed = true
                         perform(p, endpoints[p].apply(r, now: clock(sim.now)))
@@ -656,7 +679,9 @@ extension BotsScenario {
 
         if debug {
             print("payloads flooded by type: \(sentByType.sorted { $0.key < $1.key })")
-            for i in [0, 1, players] where i < nodes { print("node \(i) stats: \(String(describing: sim.node(i)?.stats)) neighbors \(sim.node(i)?.neighborInfo.count ?? 0)") }
+            for i in [0, 1, players] where i < nodes {
+                print("node \(i) stats: \(String(describing: sim.node(i)?.stats)) neighbors \(sim.node(i)?.neighborInfo.count ?? 0)")
+            }
         }
         let sessions = endpoints.map(\.session)
         let survivors = (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil && sessions[$0] != nil }

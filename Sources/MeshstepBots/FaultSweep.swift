@@ -91,8 +91,9 @@ public struct FaultSweep: Sendable {
         let runSeed = rng.next()
         var s = BotsScenario(players: players, ticks: ticks, loss: loss, latency: .milliseconds(latency), jitter: .milliseconds(jitter), seed: runSeed)
         s.duplicate = duplicate
-        var run = Run(index: index, seed: runSeed, players: players, loss: loss, latency_ms: latency, jitter_ms: jitter, duplicate: duplicate,
-                      crash: nil, partition: nil, stall: nil, attacker: nil, verdict: "ok", causes: [], command: "")
+        var run = Run(
+            index: index, seed: runSeed, players: players, loss: loss, latency_ms: latency, jitter_ms: jitter, duplicate: duplicate,
+            crash: nil, partition: nil, stall: nil, attacker: nil, verdict: "ok", causes: [], command: "")
         var flags = "--players \(players) --ticks \(ticks) --loss \(loss) --latency \(latency) --jitter \(jitter) --seed \(runSeed)"
         if duplicate > 0 { flags += " --duplicate \(duplicate)" }
         let attacker = players >= 3 && chance(0.2) ? attacks.isEmpty ? nil : attacks[pick(attacks.count)] : nil
@@ -154,8 +155,9 @@ public struct FaultSweep: Sendable {
             }
             progress?(run)
         }
-        return Summary(runs: ok + safety.count + liveness, seed: seed, ok: ok, safety_violations: safety.count, liveness_losses: liveness,
-                       liveness_causes: causes, safety_runs: safety, wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+        return Summary(
+            runs: ok + safety.count + liveness, seed: seed, ok: ok, safety_violations: safety.count, liveness_losses: liveness,
+            liveness_causes: causes, safety_runs: safety, wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
     }
 
     /// Safety: honest peers never computed different checksums for one tick, and every survivor

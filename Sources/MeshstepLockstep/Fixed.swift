@@ -34,7 +34,7 @@ public struct Fixed: Comparable, Hashable, Sendable, CustomStringConvertible, Ex
     public var floor: Int { Int(raw >> 16) }
     /// Rounded to the nearest integer (halves away from zero).
     public var rounded: Int {
-        let m = raw.magnitude + (1 << 15) // fits: magnitude <= 2^63
+        let m = raw.magnitude + (1 << 15)  // fits: magnitude <= 2^63
         return raw >= 0 ? Int(m >> 16) : -Int(m >> 16)
     }
     /// For display only: never feed this back into game state.

@@ -141,7 +141,9 @@ public struct LockstepConfiguration: Sendable, Equatable {
 
     /// Starts a session as the player in `slot`; `keys` binds every slot to its key and signs
     /// for this one.
-    public func startPlayer<Input: LockstepInput>(slot: Int, keys: SessionKeys, input: Input.Type = Input.self) throws(LockstepConfigurationError) -> LockstepSession<Input> {
+    public func startPlayer<Input: LockstepInput>(slot: Int, keys: SessionKeys, input: Input.Type = Input.self) throws(LockstepConfigurationError)
+        -> LockstepSession<Input>
+    {
         try validate()
         guard (0..<players).contains(slot) else { throw .slotOutOfRange(slot: slot, players: players) }
         try keys.descriptor.validate(against: self)
@@ -150,7 +152,9 @@ public struct LockstepConfiguration: Sendable, Equatable {
     }
 
     /// Starts a session as a spectator: it follows the game and sends nothing.
-    public func startSpectator<Input: LockstepInput>(keys: SessionKeys, input: Input.Type = Input.self) throws(LockstepConfigurationError) -> LockstepSession<Input> {
+    public func startSpectator<Input: LockstepInput>(keys: SessionKeys, input: Input.Type = Input.self) throws(LockstepConfigurationError) -> LockstepSession<
+        Input
+    > {
         try validate()
         try keys.descriptor.validate(against: self)
         return LockstepSession(configuration: self, role: .spectator, keys: keys)

@@ -67,8 +67,9 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
         game.step(inputs: next.inputs)
         ticksApplied = next.tick + 1
         let checksum = next.tick % checksumInterval == 0 ? game.checksum() : nil
-        return AppliedTick(tick: next.tick, inputs: next.inputs, checksum: checksum,
-                           answer: answers ? answer(game, next.tick) : nil)
+        return AppliedTick(
+            tick: next.tick, inputs: next.inputs, checksum: checksum,
+            answer: answers ? answer(game, next.tick) : nil)
     }
 }
 

@@ -68,8 +68,9 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         for c in certificates { c.encode(into: &w) }
         w.varint(UInt64(checksums.count))
         for c in checksums { w.varint(UInt64(c.tick)); w.u64(c.checksum) }
-        w.u8((report != nil ? 1 : 0) | (statement != nil ? 2 : 0) | (dispute != nil ? 4 : 0)
-             | (veto != nil ? 8 : 0) | (abandonment != nil ? 16 : 0))
+        w.u8(
+            (report != nil ? 1 : 0) | (statement != nil ? 2 : 0) | (dispute != nil ? 4 : 0)
+                | (veto != nil ? 8 : 0) | (abandonment != nil ? 16 : 0))
         if let report { w.varint(UInt64(report.tick + 1)); report.digest.write(into: &w) }
         if let statement { w.raw(statement) }
         dispute?.encode(into: &w)
@@ -144,9 +145,10 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         if flags & 8 != 0 { veto = (try r.count(field: "lockstep.vetoRound", limit: RosterChange.maxRound), try r.raw(64)) }
         let abandonment = flags & 16 != 0 ? try RoundAbandonment.decode(from: &r, players: players) : nil
         try r.expectEnd()
-        return LockstepFrame(slot: slot, digest: digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick, acks: acks,
-                             firstTick: first, inputs: inputs, controls: controls, votes: votes, endorsement: endorsement,
-                             certificates: certificates, checksums: checks, report: report, statement: statement, dispute: dispute,
-                             veto: veto, abandonment: abandonment)
+        return LockstepFrame(
+            slot: slot, digest: digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick, acks: acks,
+            firstTick: first, inputs: inputs, controls: controls, votes: votes, endorsement: endorsement,
+            certificates: certificates, checksums: checks, report: report, statement: statement, dispute: dispute,
+            veto: veto, abandonment: abandonment)
     }
 }

@@ -453,7 +453,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // Certificates first: the roster they set decides what the rest of the frame means.
         for c in f.certificates where c.change.epoch == epoch + 1 { events += adoptIfValid(c, from: slot) }
         if halted != nil { return events }
-        if f.epoch < epoch { certificateSends = max(certificateSends, 30) } // it missed a change
+        if f.epoch < epoch { certificateSends = max(certificateSends, 30) }  // it missed a change
         if dropTick[slot] != nil {
             // A dropped slot's inputs before its drop tick are still needed by survivors that
             // missed them (repaired copies of its old frames arrive through the mesh).
@@ -492,7 +492,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // It holds inputs we sent after suspecting it: it is alive, the vote is withdrawn
             // (unless we already signed a change dropping it).
             if votes[slot] != nil, acked[slot] > voteAck[slot], !provenEquivocators.contains(slot),
-               endorsed?.change.drops.contains(where: { $0.slot == slot }) != true {
+                endorsed?.change.drops.contains(where: { $0.slot == slot }) != true
+            {
                 votes[slot] = nil
                 // The remaining suspicions still need a proposal: their grace restarts now (with
                 // nil, a coordinator waiting for agreement a liar never gives would wait forever).
@@ -694,7 +695,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard !live.isEmpty else { liveVotesSince[voter] = nil; return [] }
         guard let since = liveVotesSince[voter] else { liveVotesSince[voter] = now; return [] }
         guard now - since >= configuration.disconnectTimeout else { return [] }
-        liveVotesSince[voter] = now // named again after another timeout if it goes on
+        liveVotesSince[voter] = now  // named again after another timeout if it goes on
         return [.violation(slot: voter, .voteAgainstLiveSlots(live))]
     }
 
@@ -753,7 +754,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Signs `change` (one change per epoch) and stops applying at its drop ticks.
     mutating func endorse(_ change: RosterChange) -> [LockstepEvent] {
-        guard endorsed == nil, vetoed == nil, change.round == round, round < RosterChange.maxRound, let signature = keys.sign(change.signedBytes(session: keys.sessionHash)) else { return [] }
+        guard endorsed == nil, vetoed == nil, change.round == round, round < RosterChange.maxRound,
+            let signature = keys.sign(change.signedBytes(session: keys.sessionHash))
+        else { return [] }
         endorsed = (change, signature)
         endorsements[localSlot] = (change, signature)
         for d in change.drops { votes[d.slot] = d.tick - 1 }
@@ -781,7 +784,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func noteEndorsement(_ e: (change: RosterChange, signature: [UInt8]), from slot: Int) -> [LockstepEvent] {
         guard !equivocators.contains(slot) else { return [] }
         if let held = endorsements[slot] {
-            if held.change == e.change { return [] } // already verified
+            if held.change == e.change { return [] }  // already verified
             // A second change for one epoch: proof of lying if the signature holds.
             guard keys.verify(slot: slot, signature: e.signature, bytes: e.change.signedBytes(session: keys.sessionHash)) else {
                 return [.violation(slot: slot, .badSignature)]
@@ -811,7 +814,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for (signer, e) in endorsements.sorted(by: { $0.key < $1.key }) where e.change.round == round {
             let dropped = Set(e.change.drops.map(\.slot))
             guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
-            let plausible = signer == unsuspected.first
+            let plausible =
+                signer == unsuspected.first
                 || e.change.drops.allSatisfy { $0.slot > signer || suspectedThisRound.contains($0.slot) }
             guard plausible else { continue }
             let refuted = e.change.drops.contains { d in
@@ -845,8 +849,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let roster = activeSlots
         let signers = vetoes.keys.filter(roster.contains).sorted()
         guard RosterQuorum.holds(signers, of: roster, liars: configuration.toleratedLiars) else { return [] }
-        return abandon(RoundAbandonment(epoch: epoch + 1, round: round,
-                                        vetoes: signers.map { RosterSignature(slot: $0, signature: vetoes[$0]!) }))
+        return abandon(
+            RoundAbandonment(
+                epoch: epoch + 1, round: round,
+                vetoes: signers.map { RosterSignature(slot: $0, signature: vetoes[$0]!) }))
     }
 
     /// Checks a peer's proof that a round was vetoed by a quorum (vetoes we already verified are
@@ -1200,7 +1206,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard localSlot >= 0 else { return nil }
         if let own = ownStatement, own.tick == tick { return own.signature }
         guard let chain = chains[localSlot].value(at: tick),
-              let signature = keys.sign(InputChain.statementBytes(session: keys.sessionHash, slot: localSlot, tick: tick, chain: chain)) else { return nil }
+            let signature = keys.sign(InputChain.statementBytes(session: keys.sessionHash, slot: localSlot, tick: tick, chain: chain))
+        else { return nil }
         ownStatement = (tick, signature)
         return signature
     }
@@ -1369,10 +1376,13 @@ extension LockstepEvent: CustomStringConvertible {
     /// One line for logs and on-screen messages. Slots are shown 0-based as `slot N`.
     public var description: String {
         switch self {
-        case let .desync(tick, slots, local): "desync at tick \(tick): slots \(slots.map(String.init).joined(separator: ", ")) disagree with our checksum \(local)"
+        case let .desync(tick, slots, local):
+            "desync at tick \(tick): slots \(slots.map(String.init).joined(separator: ", ")) disagree with our checksum \(local)"
         case let .forgedInput(claimed, from): "forged frame: slot \(from) claimed to be slot \(claimed) (ignored)"
-        case let .equivocation(slot, tick): "slot \(slot) sent different players different inputs (first at tick \(tick)): proven by its signatures, voting it out"
-        case let .configurationMismatch(slot): "slot \(slot) runs different session parameters (players, tick rate or checksum interval): its frames are ignored"
+        case let .equivocation(slot, tick):
+            "slot \(slot) sent different players different inputs (first at tick \(tick)): proven by its signatures, voting it out"
+        case let .configurationMismatch(slot):
+            "slot \(slot) runs different session parameters (players, tick rate or checksum interval): its frames are ignored"
         case let .peerSilent(slot): "waiting for slot \(slot): nothing heard"
         case let .peerResumed(slot): "slot \(slot) is back"
         case let .dropProposed(slot, held): "proposing to drop slot \(slot) (silent; its inputs held through tick \(held))"

@@ -298,8 +298,10 @@ public struct SessionKeys: Sendable {
 
     /// Deterministic keys for every slot from a seed, with each slot's signer: for tests and
     /// simulations in one process, where no key needs to stay secret.
-    public static func generated(name: String = "test", configuration: LockstepConfiguration, gameSeed: UInt64 = 1,
-                                 seed: UInt64) -> (descriptor: SessionDescriptor, signers: [@Sendable ([UInt8]) -> [UInt8]]) {
+    public static func generated(
+        name: String = "test", configuration: LockstepConfiguration, gameSeed: UInt64 = 1,
+        seed: UInt64
+    ) -> (descriptor: SessionDescriptor, signers: [@Sendable ([UInt8]) -> [UInt8]]) {
         var privates: [Curve25519.Signing.PrivateKey] = []
         for slot in 0..<configuration.players {
             var h = SHA256()
@@ -309,8 +311,9 @@ public struct SessionKeys: Sendable {
             // 32 bytes always form a valid Ed25519 seed.
             privates.append(try! Curve25519.Signing.PrivateKey(rawRepresentation: Array(h.finalize())))
         }
-        let descriptor = SessionDescriptor(name: name, keys: privates.map { Array($0.publicKey.rawRepresentation) },
-                                           configuration: configuration, gameSeed: gameSeed)
+        let descriptor = SessionDescriptor(
+            name: name, keys: privates.map { Array($0.publicKey.rawRepresentation) },
+            configuration: configuration, gameSeed: gameSeed)
         let signers: [@Sendable ([UInt8]) -> [UInt8]] = privates.map { key in { bytes in Array(try! key.signature(for: bytes)) } }
         return (descriptor, signers)
     }
@@ -344,7 +347,8 @@ extension SessionDescriptor {
     /// Whether `signature` is the acceptance of the key holding `slot`.
     public func verifyAcceptance(slot: Int, signature: [UInt8]) -> Bool {
         guard keys.indices.contains(slot), signature.count == 64,
-              let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keys[slot]) else { return false }
+            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keys[slot])
+        else { return false }
         return key.isValidSignature(signature, for: acceptanceBytes)
     }
 

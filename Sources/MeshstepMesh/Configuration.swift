@@ -48,7 +48,8 @@ public enum MeshConfigurationError: Error, Equatable, Sendable, CustomStringConv
         switch self {
         case let .invalidMeshID(id): "mesh ID \"\(id)\" is invalid: use 1 to 255 bytes of UTF-8"
         case .emptyPassword: "an empty password is not allowed: pass a non-empty password, or use MeshAccess.open for a mesh anyone may join"
-        case let .invalidNeighborBounds(min, ideal, max): "neighbor bounds must satisfy 1 <= min <= ideal <= max <= 64; got min \(min), ideal \(ideal), max \(max)"
+        case let .invalidNeighborBounds(min, ideal, max):
+            "neighbor bounds must satisfy 1 <= min <= ideal <= max <= 64; got min \(min), ideal \(ideal), max \(max)"
         case let .invalidValue(what): "invalid configuration: \(what)"
         }
     }
@@ -138,9 +139,12 @@ public struct MeshConfiguration: Sendable {
             throw .invalidNeighborBounds(min: minNeighbors, ideal: idealNeighbors, max: maxNeighbors)
         }
         guard hopLimit >= 1 else { throw .invalidValue("hopLimit must be at least 1") }
-        guard maxDatagramSize >= 1100, maxDatagramSize <= 65_507 else { throw .invalidValue("maxDatagramSize must be 1100...65507 (a full IHave batch needs up to 1063 bytes)") }
+        guard maxDatagramSize >= 1100, maxDatagramSize <= 65_507 else {
+            throw .invalidValue("maxDatagramSize must be 1100...65507 (a full IHave batch needs up to 1063 bytes)")
+        }
         for (name, limit) in [("inboundLimit", inboundLimit), ("outboundLimit", outboundLimit)] where limit.byteBurst < maxDatagramSize {
-            throw .invalidValue("\(name).byteBurst (\(limit.byteBurst)) must be at least maxDatagramSize (\(maxDatagramSize)), or a full datagram could never pass")
+            throw .invalidValue(
+                "\(name).byteBurst (\(limit.byteBurst)) must be at least maxDatagramSize (\(maxDatagramSize)), or a full datagram could never pass")
         }
         for (name, limit) in [("inboundLimit", inboundLimit), ("outboundLimit", outboundLimit), ("originLimit", originLimit)] {
             for value in [limit.messagesPerSecond, limit.messageBurst, limit.bytesPerSecond, limit.byteBurst] where !(1...1_000_000_000).contains(value) {

@@ -68,7 +68,8 @@ public struct MeshCredentials: Sendable {
             guard !p.isEmpty else { throw .emptyPassword }
             secret = Array("meshstep-password:".utf8) + Array(p.utf8)
         }
-        meshKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: SymmetricKey(data: secret), salt: digest, info: Array("meshstep-mesh-key-v1".utf8), outputByteCount: 32)
+        meshKey = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: secret), salt: digest, info: Array("meshstep-mesh-key-v1".utf8), outputByteCount: 32)
     }
 }
 
@@ -110,8 +111,12 @@ struct LinkKeys: Sendable {
 /// The handshake transcript and the proofs derived from it.
 struct HandshakeTranscript: Sendable {
     let bytes: [UInt8]
-    init(meshDigest: [UInt8], initiator: PeerKey, responder: PeerKey, initiatorNonce: [UInt8], responderNonce: [UInt8], initiatorEphemeral: [UInt8], responderEphemeral: [UInt8]) {
-        bytes = Array("meshstep-handshake-v1".utf8) + meshDigest + initiator.bytes + responder.bytes + initiatorNonce + responderNonce
+    init(
+        meshDigest: [UInt8], initiator: PeerKey, responder: PeerKey, initiatorNonce: [UInt8], responderNonce: [UInt8], initiatorEphemeral: [UInt8],
+        responderEphemeral: [UInt8]
+    ) {
+        bytes =
+            Array("meshstep-handshake-v1".utf8) + meshDigest + initiator.bytes + responder.bytes + initiatorNonce + responderNonce
             + initiatorEphemeral + responderEphemeral
     }
 
@@ -150,7 +155,8 @@ struct EphemeralKey: Sendable {
     /// The shared secret with a peer's ephemeral public key (nil if the key is invalid).
     func sharedSecret(with peer: [UInt8]) -> [UInt8]? {
         guard let pk = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: peer),
-              let secret = try? privateKey.sharedSecretFromKeyAgreement(with: pk) else { return nil }
+            let secret = try? privateKey.sharedSecretFromKeyAgreement(with: pk)
+        else { return nil }
         let bytes = secret.withUnsafeBytes { Array($0) }
         // Reject the all-zero result of a low-order point.
         return bytes.allSatisfy { $0 == 0 } ? nil : bytes

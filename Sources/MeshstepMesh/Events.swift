@@ -122,7 +122,10 @@ public struct MeshStats: Sendable, Equatable {
     public var neighborsPunished = 0
 
     /// Everything rejected as hostile or broken (not counting benign duplicates).
-    public var rejectedTotal: Int { malformed + badTag + unknownSender + forged + stale + replayed + rateLimited + originRateLimited + authenticationRejected + handshakesThrottled + linkReplays }
+    public var rejectedTotal: Int {
+        malformed + badTag + unknownSender + forged + stale + replayed + rateLimited + originRateLimited + authenticationRejected + handshakesThrottled
+            + linkReplays
+    }
 }
 
 /// A snapshot of one link.

@@ -1,4 +1,3 @@
-
 extension MeshConfiguration {
     /// The mesh settings for the players of one lockstep session: every player links directly
     /// to every other and pushes its frames on every link (one hop, the shortest path); players

@@ -64,7 +64,7 @@ extension MeshNode {
         case let .flood(m): onFlood(m, from: peer, now: now)
         case let .iHave(refs): onIHave(refs, from: peer, now: now)
         case let .graft(refs): onGraft(refs, from: peer, now: now)
-        case .prune: neighbors[peer]?.eager = false // the whole link turns lazy; the refs name the duplicates that caused it
+        case .prune: neighbors[peer]?.eager = false  // the whole link turns lazy; the refs name the duplicates that caused it
         case let .ping(p): onPing(p, from: peer, now: now)
         case let .pong(nonce, degree): onPong(nonce: nonce, degree: degree, from: peer, now: now)
         case let .disconnect(d):
@@ -90,7 +90,8 @@ extension MeshNode {
         guard payload.count <= maxPayloadSize else { throw .payloadTooLarge(size: payload.count, limit: maxPayloadSize) }
         let seq = nextSeq
         nextSeq += 1
-        let signature = identity.sign(FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: seq, destination: destination, payload: payload))
+        let signature = identity.sign(
+            FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: seq, destination: destination, payload: payload))
         let m = FloodMessage(hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: seq, destination: destination, payload: payload, signature: signature)
         if origins[key] == nil { makeRoomForOrigin() }
         var state = origins[key] ?? OriginState(publicKey: nil, lastActive: now)

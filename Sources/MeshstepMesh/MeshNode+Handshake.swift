@@ -28,8 +28,11 @@ extension MeshNode {
         guard address != localAddress, outgoing[address] == nil, neighborByAddress[address] == nil else { return }
         let nonce = randomNonce()
         let ephemeral = newEphemeral()
-        let bytes = Datagram.encode(.connect(Connect(meshDigest: credentials.digest, sender: key, nonce: nonce, ephemeral: ephemeral.publicBytes,
-                                                     degree: UInt8(clamping: neighbors.count))))
+        let bytes = Datagram.encode(
+            .connect(
+                Connect(
+                    meshDigest: credentials.digest, sender: key, nonce: nonce, ephemeral: ephemeral.publicBytes,
+                    degree: UInt8(clamping: neighbors.count))))
         outgoing[address] = OutgoingHandshake(nonce: nonce, ephemeral: ephemeral, phase: .connectSent, startedAt: now, lastSentAt: now, lastSent: bytes)
         sendRaw(bytes, to: address)
     }
@@ -68,7 +71,7 @@ extension MeshNode {
         if m.sender == key { return }
         guard mayAnswerHandshake(now: now) else { return }
         if let existing = incoming[address], existing.remoteNonce == m.nonce {
-            sendRaw(existing.challengeBytes, to: address) // our Challenge was lost
+            sendRaw(existing.challengeBytes, to: address)  // our Challenge was lost
             return
         }
         guard m.meshDigest == credentials.digest else { return refuse(.wrongMesh, echo: m.nonce, to: address) }
@@ -100,8 +103,9 @@ extension MeshNode {
         let nonce = randomNonce()
         let ephemeral = newEphemeral()
         let bytes = Datagram.encode(.challenge(Challenge(sender: key, echoNonce: m.nonce, nonce: nonce, ephemeral: ephemeral.publicBytes)))
-        incoming[address] = IncomingHandshake(remote: m.sender, remoteNonce: m.nonce, remoteEphemeral: m.ephemeral, remoteDegree: Int(m.degree),
-                                              nonce: nonce, ephemeral: ephemeral, startedAt: now, challengeBytes: bytes)
+        incoming[address] = IncomingHandshake(
+            remote: m.sender, remoteNonce: m.nonce, remoteEphemeral: m.ephemeral, remoteDegree: Int(m.degree),
+            nonce: nonce, ephemeral: ephemeral, startedAt: now, challengeBytes: bytes)
         sendRaw(bytes, to: address)
     }
 
@@ -124,8 +128,9 @@ extension MeshNode {
         }
         guard let hs = incoming[address], hs.remote == m.sender else { return }
         incoming[address] = nil
-        let transcript = HandshakeTranscript(meshDigest: credentials.digest, initiator: m.sender, responder: key, initiatorNonce: hs.remoteNonce,
-                                             responderNonce: hs.nonce, initiatorEphemeral: hs.remoteEphemeral, responderEphemeral: hs.ephemeral.publicBytes)
+        let transcript = HandshakeTranscript(
+            meshDigest: credentials.digest, initiator: m.sender, responder: key, initiatorNonce: hs.remoteNonce,
+            responderNonce: hs.nonce, initiatorEphemeral: hs.remoteEphemeral, responderEphemeral: hs.ephemeral.publicBytes)
         let proofOK = transcript.verifyProof(m.proof, role: Self.initiatorRole, credentials: credentials)
         let signatureOK = SignatureVerifier.publicKey(m.sender)?.isValidSignature(m.signature, for: transcript.signedBytes(role: Self.initiatorRole)) ?? false
         guard proofOK, signatureOK, let secret = hs.ephemeral.sharedSecret(with: hs.remoteEphemeral) else {
@@ -144,7 +149,9 @@ extension MeshNode {
         let proof = transcript.proof(role: Self.responderRole, credentials: credentials)
         let signature = identity.sign(transcript.signedBytes(role: Self.responderRole))
         let welcome = Datagram.encode(.welcome(Welcome(proof: proof, signature: signature, referrals: referrals(excluding: m.sender))))
-        addNeighbor(m.sender, address: address, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: false), initiatedByUs: false, now: now)
+        addNeighbor(
+            m.sender, address: address, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: false), initiatedByUs: false,
+            now: now)
         neighbors[m.sender]?.welcomeBytes = welcome
         neighbors[m.sender]?.acceptedConfirm = m
         neighbors[m.sender]?.initiatorNonce = hs.remoteNonce
@@ -156,7 +163,7 @@ extension MeshNode {
     mutating func onChallenge(_ m: Challenge, from address: MeshAddress, now: MeshTime) {
         guard var hs = outgoing[address], hs.nonce == m.echoNonce else { return }
         if case let .confirmSent(remote, _, _) = hs.phase {
-            if remote == m.sender { sendRaw(hs.lastSent, to: address) } // our Confirm was lost
+            if remote == m.sender { sendRaw(hs.lastSent, to: address) }  // our Confirm was lost
             return
         }
         if m.sender == key || neighbors[m.sender] != nil || isBanned(m.sender, now: now) {
@@ -167,17 +174,21 @@ extension MeshNode {
             candidateFailed(address, permanent: m.sender == key, now: now)
             return
         }
-        let transcript = HandshakeTranscript(meshDigest: credentials.digest, initiator: key, responder: m.sender, initiatorNonce: hs.nonce,
-                                             responderNonce: m.nonce, initiatorEphemeral: hs.ephemeral.publicBytes, responderEphemeral: m.ephemeral)
+        let transcript = HandshakeTranscript(
+            meshDigest: credentials.digest, initiator: key, responder: m.sender, initiatorNonce: hs.nonce,
+            responderNonce: m.nonce, initiatorEphemeral: hs.ephemeral.publicBytes, responderEphemeral: m.ephemeral)
         guard let secret = hs.ephemeral.sharedSecret(with: m.ephemeral) else {
             outgoing[address] = nil
             stats.authenticationRejected += 1
             candidateFailed(address, permanent: false, now: now)
             return
         }
-        let confirm = Confirm(sender: key, proof: transcript.proof(role: Self.initiatorRole, credentials: credentials), signature: identity.sign(transcript.signedBytes(role: Self.initiatorRole)))
+        let confirm = Confirm(
+            sender: key, proof: transcript.proof(role: Self.initiatorRole, credentials: credentials),
+            signature: identity.sign(transcript.signedBytes(role: Self.initiatorRole)))
         let bytes = Datagram.encode(.confirm(confirm))
-        hs.phase = .confirmSent(remote: m.sender, transcript: transcript, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: true))
+        hs.phase = .confirmSent(
+            remote: m.sender, transcript: transcript, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: true))
         hs.lastSent = bytes
         hs.lastSentAt = now
         outgoing[address] = hs
@@ -216,7 +227,8 @@ extension MeshNode {
         } else if let hs = incoming[address], hs.remoteNonce == m.echoNonce {
             incoming[address] = nil
         } else if let peer = neighborByAddress[address], let n = neighbors[peer], !n.initiatedByUs, n.initiatorNonce == m.echoNonce,
-                  now - n.since < configuration.handshakeTimeout {
+            now - n.since < configuration.handshakeTimeout
+        {
             // The initiator turned our Welcome down: our proof did not verify for it, or it filled up.
             closeLink(peer, reason: m.reason, now: now, notify: false, byUs: false)
         }

@@ -28,7 +28,8 @@ extension MeshNode {
             // Kept, not dropped, so that a later referral cannot bring the address back; at most
             // 32 such entries (the oldest goes), so they can never crowd out real candidates.
             if c.failures < 99, candidates.values.filter({ $0.failures >= 99 }).count >= 32,
-               let oldest = candidates.values.firstIndex(where: { $0.failures >= 99 }) {
+                let oldest = candidates.values.firstIndex(where: { $0.failures >= 99 })
+            {
                 candidates.remove(at: oldest)
             }
             c.failures = 99
@@ -91,7 +92,8 @@ extension MeshNode {
             // Close the least useful trusted link whose other end also has more than it needs.
             var victim: PeerKey?
             var lowest = Int.max
-            for n in neighbors.values where n.utilitySamples >= 32 && n.reportedDegree > c.idealNeighbors && n.utility < lowest && !protectedPeers.contains(n.key) {
+            for n in neighbors.values
+            where n.utilitySamples >= 32 && n.reportedDegree > c.idealNeighbors && n.utility < lowest && !protectedPeers.contains(n.key) {
                 lowest = n.utility
                 victim = n.key
             }

@@ -128,8 +128,9 @@ public struct MeshNode: Sendable {
     /// A snapshot of every established link, in link order.
     public var neighborInfo: [NeighborInfo] {
         neighbors.values.map {
-            NeighborInfo(peer: $0.key, address: $0.address, initiatedByUs: $0.initiatedByUs, rtt: $0.srtt.map { .nanoseconds($0) },
-                         eager: $0.eager, utility: $0.utility, misbehaviourScore: $0.score, outboundQueue: $0.queue.count)
+            NeighborInfo(
+                peer: $0.key, address: $0.address, initiatedByUs: $0.initiatedByUs, rtt: $0.srtt.map { .nanoseconds($0) },
+                eager: $0.eager, utility: $0.utility, misbehaviourScore: $0.score, outboundQueue: $0.queue.count)
         }
     }
 

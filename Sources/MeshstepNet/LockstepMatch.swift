@@ -39,8 +39,10 @@ public struct MatchOptions: Sendable {
 
     /// Options for `slot` (nil: a spectator) of a `players`-player match on mesh `mesh`; the
     /// other fields keep their defaults.
-    public init(mesh: String, password: String?, players: Int, slot: Int?,
-                peers: [String] = [], resolver: String? = nil, lan: Bool = false, port: Int = 0) {
+    public init(
+        mesh: String, password: String?, players: Int, slot: Int?,
+        peers: [String] = [], resolver: String? = nil, lan: Bool = false, port: Int = 0
+    ) {
         self.mesh = mesh
         self.password = password
         self.players = players
@@ -94,8 +96,10 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     /// Binds the UDP socket, joins the mesh and starts the session (players claim their slots
     /// in a lobby on the mesh; the match starts when every player is there).
     /// - Throws: ``NetError`` for a port in use, a bad address or invalid settings.
-    public static func join(_ options: MatchOptions,
-                            logger: Logger = Logger(label: "meshstep", factory: { _ in SwiftLogNoOpLogHandler() })) throws(NetError) -> LockstepMatch {
+    public static func join(
+        _ options: MatchOptions,
+        logger: Logger = Logger(label: "meshstep", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) throws(NetError) -> LockstepMatch {
         let configuration = LockstepConfiguration(players: options.players).withInputDelay(options.inputDelay)
         do { try configuration.validate() } catch { throw .invalidSession(error) }
         if let slot = options.slot, !(0..<options.players).contains(slot) {
@@ -111,20 +115,22 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let mesh: UDPMeshPeer
         do {
-            mesh = try UDPMeshPeer.start(credentials: credentials,
-                                         configuration: .lockstep(players: options.players, spectatorLinks: 4),
-                                         host: options.host, port: options.port,
-                                         discovery: Discovery(seeds: seeds, resolver: resolver, lan: options.lan),
-                                         group: group, logger: logger)
+            mesh = try UDPMeshPeer.start(
+                credentials: credentials,
+                configuration: .lockstep(players: options.players, spectatorLinks: 4),
+                host: options.host, port: options.port,
+                discovery: Discovery(seeds: seeds, resolver: resolver, lan: options.lan),
+                group: group, logger: logger)
         } catch {
             try? group.syncShutdownGracefully()
             throw error
         }
         let peer: LockstepPeer<Game.Input>
         do {
-            peer = try LockstepPeer(mesh: mesh, configuration: configuration, role: options.slot.map { .player($0) } ?? .spectator,
-                                    gameSeed: options.gameSeed, startTimeout: options.startTimeout,
-                                    autoInputDelay: options.autoInputDelay, logger: logger)
+            peer = try LockstepPeer(
+                mesh: mesh, configuration: configuration, role: options.slot.map { .player($0) } ?? .spectator,
+                gameSeed: options.gameSeed, startTimeout: options.startTimeout,
+                autoInputDelay: options.autoInputDelay, logger: logger)
         } catch {
             mesh.leave()
             try? group.syncShutdownGracefully()
@@ -155,7 +161,7 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
         nextFrame = due
         let wait = due - .now
         if wait > .zero { Thread.sleep(forTimeInterval: wait / .seconds(1)) }
-        if ContinuousClock.now - due > frame * 10 { nextFrame = .now } // long stall: do not race to catch up
+        if ContinuousClock.now - due > frame * 10 { nextFrame = .now }  // long stall: do not race to catch up
     }
 
     /// Why the session stopped for good, if it did.

@@ -68,9 +68,11 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     ///     a second after the start (see `SessionEndpoint`).
     ///   - gameSeed: the seed of the game every player starts from (part of the signed roster).
     ///   - logger: where the session logs its events at debug level.
-    public init(mesh: UDPMeshPeer, configuration: LockstepConfiguration, role: LockstepRole,
-                roster: SessionEndpoint<Input>.Roster? = nil, gameSeed: UInt64 = 0,
-                startTimeout: Duration = .seconds(30), autoInputDelay: Bool = false, logger: Logger) throws(LockstepConfigurationError) {
+    public init(
+        mesh: UDPMeshPeer, configuration: LockstepConfiguration, role: LockstepRole,
+        roster: SessionEndpoint<Input>.Roster? = nil, gameSeed: UInt64 = 0,
+        startTimeout: Duration = .seconds(30), autoInputDelay: Bool = false, logger: Logger
+    ) throws(LockstepConfigurationError) {
         let identity = mesh.identity
         var signer: (@Sendable ([UInt8]) -> [UInt8])?
         if role != .spectator { signer = { @Sendable bytes in identity.sign(bytes) } }
@@ -104,18 +106,24 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// Ticks now complete, in order, each with every slot's input (nil for a dropped slot).
     public func pollConfirmed() -> [(tick: Int, inputs: [Input?])] {
-        shared.withLockedValue { s in defer { s.ready = [] }; return s.ready.map { ($0.tick, $0.inputs) } }
+        shared.withLockedValue { s in
+            defer { s.ready = [] }; return s.ready.map { ($0.tick, $0.inputs) }
+        }
     }
 
     /// ``pollConfirmed()`` with the moment (monotonic uptime nanoseconds) each tick became
     /// complete on the event loop: for latency measurements across peers of one process.
     public func pollConfirmedTimed() -> [(tick: Int, inputs: [Input?], at: UInt64)] {
-        shared.withLockedValue { s in defer { s.ready = [] }; return s.ready }
+        shared.withLockedValue { s in
+            defer { s.ready = [] }; return s.ready
+        }
     }
 
     /// `(tick, uptime nanoseconds)` of each local input as the event loop recorded it.
     public func takeSubmitTimes() -> [(tick: Int, at: UInt64)] {
-        shared.withLockedValue { s in defer { s.submitted = [] }; return s.submitted }
+        shared.withLockedValue { s in
+            defer { s.submitted = [] }; return s.submitted
+        }
     }
 
     /// The local checksum after applying `tick` (every tick; only the checked ones are sent).
@@ -140,12 +148,16 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// Session events since the last call (start, drops, desyncs, halts...).
     public func pollEvents() -> [LockstepEvent] {
-        shared.withLockedValue { s in defer { s.events = [] }; return s.events }
+        shared.withLockedValue { s in
+            defer { s.events = [] }; return s.events
+        }
     }
 
     /// Network errors since the last call (players missing at the start, a contested slot...).
     public func pollErrors() -> [NetError] {
-        shared.withLockedValue { s in defer { s.errors = [] }; return s.errors }
+        shared.withLockedValue { s in
+            defer { s.errors = [] }; return s.errors
+        }
     }
 
     /// Per-player network figures (refreshed every frame interval).

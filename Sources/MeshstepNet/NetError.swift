@@ -42,9 +42,12 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
             case .wrongMesh: "the peer at \(address) belongs to another mesh (check --mesh)"
             default: "the mesh at \(address) refused us: \(reason)"
             }
-        case let .meshNotFound(meshID, seconds): "no peer of mesh '\(meshID)' answered within \(seconds) s; check --peer/--resolver/--lan, the mesh name, and that UDP is not blocked by a firewall"
-        case let .playersMissing(slots, seconds): "players \(slots.map(String.init).joined(separator: ", ")) did not show up within \(seconds) s; start every player with the same --mesh, --players and distinct --slot"
-        case let .slotContested(slot, keys): "slot \(slot) is claimed by \(keys.count) different peers (\(keys.joined(separator: ", "))): give every player its own --slot; the match starts when one of them leaves"
+        case let .meshNotFound(meshID, seconds):
+            "no peer of mesh '\(meshID)' answered within \(seconds) s; check --peer/--resolver/--lan, the mesh name, and that UDP is not blocked by a firewall"
+        case let .playersMissing(slots, seconds):
+            "players \(slots.map(String.init).joined(separator: ", ")) did not show up within \(seconds) s; start every player with the same --mesh, --players and distinct --slot"
+        case let .slotContested(slot, keys):
+            "slot \(slot) is claimed by \(keys.count) different peers (\(keys.joined(separator: ", "))): give every player its own --slot; the match starts when one of them leaves"
         case let .slotTaken(slot, key): "slot \(slot) already belongs to peer \(key) in this session: pick a free --slot, or join as a spectator"
         case let .resolverUnreachable(address): "the resolver at \(address) does not answer; check the address and that 'meshstep resolver' runs there"
         case .stopped: "the peer has stopped"

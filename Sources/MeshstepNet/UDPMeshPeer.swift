@@ -131,8 +131,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
         logger: Logger = Logger(label: "meshstep.udp", factory: { _ in SwiftLogNoOpLogHandler() }),
         configure: ((UDPMeshPeer) -> Void)? = nil
     ) throws(NetError) -> UDPMeshPeer {
-        try start(identity: identity, credentials: credentials, configuration: configuration, host: host, port: port,
-                  discovery: discovery, socketLoss: nil, group: group, logger: logger, configure: configure)
+        try start(
+            identity: identity, credentials: credentials, configuration: configuration, host: host, port: port,
+            discovery: discovery, socketLoss: nil, group: group, logger: logger, configure: configure)
     }
 
     /// ``start(identity:credentials:configuration:host:port:discovery:group:logger:configure:)``
@@ -178,8 +179,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
         if case let .ipv4(v, p) = meshLocal, v == 0 { meshLocal = .ipv4(0x7F00_0001, port: p) }
         let mesh: MeshNode
         do {
-            mesh = try MeshNode(identity: identity, credentials: credentials, localAddress: meshLocal, configuration: configuration,
-                                rng: SystemRandomNumberGenerator(), logger: logger)
+            mesh = try MeshNode(
+                identity: identity, credentials: credentials, localAddress: meshLocal, configuration: configuration,
+                rng: SystemRandomNumberGenerator(), logger: logger)
         } catch {
             _ = channel.close()
             throw .bindFailed(host: host, port: port, detail: "\(error)")
@@ -187,12 +189,14 @@ public final class UDPMeshPeer: @unchecked Sendable {
         let peer = UDPMeshPeer(channel: channel, fd: fd, mesh: mesh, local: local, ipv6: ipv6, discovery: discovery, logger: logger)
         if let resolver = discovery.resolver {
             // Register "the address the resolver sees, this port" unless bound to one address.
-            let registered: MeshAddress = MeshAddress(bindAddress).map { a in
-                if case let .ipv4(v, _) = a, v == 0 { return .ipv4(0, port: meshLocal.port) }
-                return meshLocal
-            } ?? .ipv4(0, port: meshLocal.port)
-            peer.resolverClient = try? ResolverClient(identity: identity, mesh: ResolverMeshID(credentials: credentials),
-                                                      addresses: [registered], seed: UInt64.random(in: .min ... .max))
+            let registered: MeshAddress =
+                MeshAddress(bindAddress).map { a in
+                    if case let .ipv4(v, _) = a, v == 0 { return .ipv4(0, port: meshLocal.port) }
+                    return meshLocal
+                } ?? .ipv4(0, port: meshLocal.port)
+            peer.resolverClient = try? ResolverClient(
+                identity: identity, mesh: ResolverMeshID(credentials: credentials),
+                addresses: [registered], seed: UInt64.random(in: .min ... .max))
             peer.resolverAddress = ipv6 ? (MeshAddress(resolver).flatMap { try? SocketAddress($0, mappedToIPv6: true) } ?? resolver) : resolver
             peer.resolverMeshAddress = MeshAddress(resolver)
         }
@@ -458,7 +462,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
                 }
                 .bind(host: "0.0.0.0", port: discovery.lanPort)
                 .wait()
-            guard let multicast = channel as? any MulticastChannel else { throw NetError.bindFailed(host: "0.0.0.0", port: discovery.lanPort, detail: "no multicast support") }
+            guard let multicast = channel as? any MulticastChannel else {
+                throw NetError.bindFailed(host: "0.0.0.0", port: discovery.lanPort, detail: "no multicast support")
+            }
             try multicast.joinGroup(groupAddress).wait()
             lanChannel = channel
         } catch {
@@ -475,7 +481,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
     }
 
     func receivedBeacon(_ bytes: [UInt8], from address: SocketAddress) {
-        guard !stopped, let beacon = try? LANBeacon.decode(bytes), beacon.meshDigest == digest else { return } // junk, or another mesh
+        guard !stopped, let beacon = try? LANBeacon.decode(bytes), beacon.meshDigest == digest else { return }  // junk, or another mesh
         let peerKey = PeerKey(bytes: beacon.key)
         guard peerKey != key, case let .ipv4(ip, _)? = MeshAddress(address) else { return }
         perform(mesh.addCandidates([Referral(peer: peerKey, address: .ipv4(ip, port: beacon.port))], now: now))

@@ -61,8 +61,9 @@ public final class RealtimeBot: @unchecked Sendable {
         self.recordsHistory = recordsHistory
         self.slot = slot
         self.peer = peer
-        driver = LockstepDriver(game: TankArena(players: peer.configuration.players, seed: seed),
-                                checksumInterval: peer.configuration.checksumInterval, answers: peer.role != .spectator)
+        driver = LockstepDriver(
+            game: TankArena(players: peer.configuration.players, seed: seed),
+            checksumInterval: peer.configuration.checksumInterval, answers: peer.role != .spectator)
     }
 
     /// Applies every complete tick up to the one due at frame `k` and submits one input per
@@ -86,7 +87,8 @@ public final class RealtimeBot: @unchecked Sendable {
         events += new
         let slot = self.slot
         while applied <= k, applied < ticks,
-              let tick = driver.applyNext(answer: { game, tick in TankBot.input(for: slot, in: game, tick: tick) }) {
+            let tick = driver.applyNext(answer: { game, tick in TankBot.input(for: slot, in: game, tick: tick) })
+        {
             if recordsHistory, let c = tick.checksum { checksums[tick.tick] = c }
             if applied == ticks { finishedAt = NIODeadline.now().uptimeNanoseconds }
             peer.apply(tick)
@@ -116,14 +118,18 @@ public final class RealtimeBot: @unchecked Sendable {
 /// While a bot waits for the tick due, it is polled every half millisecond.
 /// - Returns: when frame 0 started (uptime nanoseconds), nil if it never did.
 @discardableResult
-public func runRealtime(bots: [RealtimeBot], ticks: Int, tickRate: Int, deadline: Duration,
-                        onFrame: ((Int) -> Void)? = nil) -> UInt64? {
+public func runRealtime(
+    bots: [RealtimeBot], ticks: Int, tickRate: Int, deadline: Duration,
+    onFrame: ((Int) -> Void)? = nil
+) -> UInt64? {
     let frameNs = UInt64(1_000_000_000 / tickRate)
     let limit = ContinuousClock.now + deadline
     var started: UInt64?
     while started == nil {
         guard ContinuousClock.now < limit else { return nil }
-        if bots.allSatisfy({ $0.crashed || $0.peer.allPlayersPresent }) { started = NIODeadline.now().uptimeNanoseconds } else {
+        if bots.allSatisfy({ $0.crashed || $0.peer.allPlayersPresent }) {
+            started = NIODeadline.now().uptimeNanoseconds
+        } else {
             Thread.sleep(forTimeInterval: 0.002)
         }
     }
@@ -200,7 +206,9 @@ public struct UDPBotsScenario: Sendable {
     /// - Throws: `ScenarioSettingError` for a player count outside 2...8, or the error of a
     ///   socket or peer that cannot start.
     public func run(logger: Logger = Logger(label: "meshstep.bots", factory: { _ in SwiftLogNoOpLogHandler() })) throws -> BotsReport {
-        guard (2...TankArena.maxPlayers).contains(players) else { throw ScenarioSettingError(flag: "--players", value: "\(players)", requirement: "2...\(TankArena.maxPlayers) for the tank arena") }
+        guard (2...TankArena.maxPlayers).contains(players) else {
+            throw ScenarioSettingError(flag: "--players", value: "\(players)", requirement: "2...\(TankArena.maxPlayers) for the tank arena")
+        }
         let started = ContinuousClock.now
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
@@ -209,8 +217,10 @@ public struct UDPBotsScenario: Sendable {
         let playerMesh = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 4 : 0)
         for i in 0..<players {
             let loss = self.loss > 0 ? SocketLoss(probability: self.loss, seed: seed &+ UInt64(i) &* 0x9E37) : nil
-            peers.append(try UDPMeshPeer.start(credentials: creds, configuration: playerMesh, host: "127.0.0.1", port: 0,
-                                               socketLoss: loss, group: group, logger: logger))
+            peers.append(
+                try UDPMeshPeer.start(
+                    credentials: creds, configuration: playerMesh, host: "127.0.0.1", port: 0,
+                    socketLoss: loss, group: group, logger: logger))
         }
         for (i, p) in peers.enumerated() { p.addSeeds(peers.indices.filter { $0 != i }.map { peers[$0].localAddress }) }
         // Spectators: their own Plumtree below the players, attached once the players have linked.
@@ -227,10 +237,12 @@ public struct UDPBotsScenario: Sendable {
         }
         for k in 0..<spectators {
             let loss = self.loss > 0 ? SocketLoss(probability: self.loss, seed: seed &+ UInt64(players + k) &* 0x9E37) : nil
-            let spectator = try UDPMeshPeer.start(credentials: creds, configuration: spectatorMesh, host: "127.0.0.1", port: 0,
-                                                  discovery: Discovery(seeds: [playerAddresses[k % players], playerAddresses[(k + 1) % players]]
-                                                      + peers.dropFirst(players).suffix(2).map(\.localAddress)),
-                                                  socketLoss: loss, group: group, logger: logger)
+            let spectator = try UDPMeshPeer.start(
+                credentials: creds, configuration: spectatorMesh, host: "127.0.0.1", port: 0,
+                discovery: Discovery(
+                    seeds: [playerAddresses[k % players], playerAddresses[(k + 1) % players]]
+                        + peers.dropFirst(players).suffix(2).map(\.localAddress)),
+                socketLoss: loss, group: group, logger: logger)
             peers.append(spectator)
         }
         let config = LockstepConfiguration(players: players).withTickRate(tickRate).withInputDelay(inputDelay)
@@ -238,9 +250,11 @@ public struct UDPBotsScenario: Sendable {
         // One program starts every player, so the roster's keys are known before the start.
         let descriptor = SessionDescriptor(name: "bots-udp", keys: peers.prefix(players).map(\.key.bytes), configuration: config, gameSeed: seed)
         let bots = try peers.enumerated().map { i, mesh in
-            RealtimeBot(slot: i < players ? i : -1,
-                        peer: try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: i < players ? .player(i) : .spectator,
-                                                          roster: .known(descriptor), autoInputDelay: autoInputDelay, logger: logger), seed: seed)
+            RealtimeBot(
+                slot: i < players ? i : -1,
+                peer: try LockstepPeer<TankInput>(
+                    mesh: mesh, configuration: config, role: i < players ? .player(i) : .spectator,
+                    roster: .known(descriptor), autoInputDelay: autoInputDelay, logger: logger), seed: seed)
         }
         let bytesBefore = peers.reduce(0) { $0 + $1.stats().bytesSent }
         let crashes = self.crashes, partition = self.partition, playerCount = self.players
@@ -274,13 +288,16 @@ public struct UDPBotsScenario: Sendable {
         let finishing = survivors.map(\.peer).map { peer in Thread { peer.finish(timeout: .seconds(2)) } }
         finishing.forEach { $0.start() }
         while finishing.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.005) }
-        let report = makeReport(bots: Array(bots.prefix(players)), spectators: Array(bots.dropFirst(players)), survivors: Array(survivors),
-                                bytes: bytes, started: started, frame0: frame0)
+        let report = makeReport(
+            bots: Array(bots.prefix(players)), spectators: Array(bots.dropFirst(players)), survivors: Array(survivors),
+            bytes: bytes, started: started, frame0: frame0)
         for b in bots where !b.crashed { b.peer.leave() }
         return report
     }
 
-    func makeReport(bots: [RealtimeBot], spectators: [RealtimeBot], survivors: [RealtimeBot], bytes: Int, started: ContinuousClock.Instant, frame0: UInt64?) -> BotsReport {
+    func makeReport(bots: [RealtimeBot], spectators: [RealtimeBot], survivors: [RealtimeBot], bytes: Int, started: ContinuousClock.Instant, frame0: UInt64?)
+        -> BotsReport
+    {
         var latencies = LatencyHistogram()
         var lost = 0
         for s in survivors {
@@ -294,7 +311,9 @@ public struct UDPBotsScenario: Sendable {
         var byTick: [Int: Set<UInt64>] = [:]
         for b in bots + spectators { for (t, c) in b.checksums { byTick[t, default: []].insert(c) } }
         let agree = !byTick.isEmpty && byTick.values.allSatisfy { $0.count == 1 }
-        let dropViews = (survivors + spectators).map { b in (b.peer.withSession { s in s.dropTick } ?? []).enumerated().compactMap { i, t in t.map { DropReport(slot: i, tick: $0) } } }
+        let dropViews = (survivors + spectators).map { b in
+            (b.peer.withSession { s in s.dropTick } ?? []).enumerated().compactMap { i, t in t.map { DropReport(slot: i, tick: $0) } }
+        }
         var desyncs: [DesyncReport] = []
         var halted: [HaltReport] = []
         for b in bots {

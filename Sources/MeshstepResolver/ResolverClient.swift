@@ -139,7 +139,10 @@ public struct ResolverClient: Sendable {
     ///   - seed: seeds request IDs; pass system randomness (`UInt64.random(in: .min ... .max)`)
     ///     outside tests, so that off-path attackers cannot guess them.
     /// - Throws: ``ResolverClientError/tooManyAddresses(_:)``.
-    public init(identity: NodeIdentity, mesh: ResolverMeshID, addresses: [MeshAddress], configuration: ResolverClientConfiguration = ResolverClientConfiguration(), seed: UInt64) throws(ResolverClientError) {
+    public init(
+        identity: NodeIdentity, mesh: ResolverMeshID, addresses: [MeshAddress], configuration: ResolverClientConfiguration = ResolverClientConfiguration(),
+        seed: UInt64
+    ) throws(ResolverClientError) {
         guard addresses.count <= ResolverWire.maxAddresses else { throw .tooManyAddresses(addresses.count) }
         self.identity = identity
         self.mesh = mesh
@@ -275,7 +278,9 @@ public struct ResolverClient: Sendable {
 
     // MARK: Internals
 
-    private mutating func handleRegisterAnswer(_ message: ResolverMessage, pending p: Pending, now: MeshTime, wallClock: UInt64, into out: inout [ResolverClientAction]) {
+    private mutating func handleRegisterAnswer(
+        _ message: ResolverMessage, pending p: Pending, now: MeshTime, wallClock: UInt64, into out: inout [ResolverClientAction]
+    ) {
         switch message {
         case let .ack(a):
             pendingRegister = nil
@@ -336,7 +341,10 @@ public struct ResolverClient: Sendable {
     private mutating func registerBytes(_ p: inout Pending, now: MeshTime, wallClock: UInt64) -> [UInt8] {
         p.requestID = rng.next()
         scheduleRetry(&p, now: now)
-        let request = RegisterRequest(requestID: p.requestID, mesh: mesh, peer: identity.key, addresses: addresses, includeObservedAddress: configuration.includeObservedAddress, ttlSeconds: configuration.ttlSeconds, timestamp: nextTimestamp(wallClock)).signed(by: identity)
+        let request = RegisterRequest(
+            requestID: p.requestID, mesh: mesh, peer: identity.key, addresses: addresses, includeObservedAddress: configuration.includeObservedAddress,
+            ttlSeconds: configuration.ttlSeconds, timestamp: nextTimestamp(wallClock)
+        ).signed(by: identity)
         return ResolverMessage.register(request).encode()
     }
 
@@ -349,8 +357,11 @@ public struct ResolverClient: Sendable {
 
     private mutating func resolveBytes(_ p: inout Pending, now: MeshTime) -> [UInt8] {
         scheduleRetry(&p, now: now)
-        return ResolverMessage.resolve(ResolveRequest(requestID: p.requestID, mesh: mesh, maxPeers: p.maxPeers, exclude: identity.key,
-                                                     padding: ResolveRequest.padding(toSize: ResolverWire.paddedResolveSize, exclude: identity.key))).encode()
+        return ResolverMessage.resolve(
+            ResolveRequest(
+                requestID: p.requestID, mesh: mesh, maxPeers: p.maxPeers, exclude: identity.key,
+                padding: ResolveRequest.padding(toSize: ResolverWire.paddedResolveSize, exclude: identity.key))
+        ).encode()
     }
 
     /// Resolver-adjusted wall clock, strictly increasing.

@@ -43,14 +43,23 @@ public struct ResolverConfiguration: Sendable, Equatable {
     public func validate() throws(ResolverConfigurationError) {
         guard ttlSeconds >= 1 && ttlSeconds <= 86_400 else { throw .invalidValue("ttl must be between 1 and 86400 seconds (got \(ttlSeconds))") }
         guard maxMeshes >= 1 && maxMeshes <= 1_000_000 else { throw .invalidValue("maxMeshes must be between 1 and 1000000 (got \(maxMeshes))") }
-        guard maxPeersPerMesh >= 1 && maxPeersPerMesh <= 1_000_000 else { throw .invalidValue("max peers per mesh must be between 1 and 1000000 (got \(maxPeersPerMesh))") }
-        guard maxRegistrations >= 1 && maxRegistrations <= 10_000_000 else { throw .invalidValue("maxRegistrations must be between 1 and 10000000 (got \(maxRegistrations))") }
-        guard maxClockSkewSeconds >= 1 && maxClockSkewSeconds <= 3600 else { throw .invalidValue("maxClockSkewSeconds must be between 1 and 3600 (got \(maxClockSkewSeconds))") }
+        guard maxPeersPerMesh >= 1 && maxPeersPerMesh <= 1_000_000 else {
+            throw .invalidValue("max peers per mesh must be between 1 and 1000000 (got \(maxPeersPerMesh))")
+        }
+        guard maxRegistrations >= 1 && maxRegistrations <= 10_000_000 else {
+            throw .invalidValue("maxRegistrations must be between 1 and 10000000 (got \(maxRegistrations))")
+        }
+        guard maxClockSkewSeconds >= 1 && maxClockSkewSeconds <= 3600 else {
+            throw .invalidValue("maxClockSkewSeconds must be between 1 and 3600 (got \(maxClockSkewSeconds))")
+        }
         guard requestsPerSecondPerSource >= 1 && requestsPerSecondPerSource <= 1_000_000,
-              requestBurstPerSource >= 1 && requestBurstPerSource <= 1_000_000 else {
+            requestBurstPerSource >= 1 && requestBurstPerSource <= 1_000_000
+        else {
             throw .invalidValue("per-source rate and burst must be between 1 and 1000000 (got \(requestsPerSecondPerSource)/s, burst \(requestBurstPerSource))")
         }
-        guard maxTrackedSources >= 1 && maxTrackedSources <= 10_000_000 else { throw .invalidValue("maxTrackedSources must be between 1 and 10000000 (got \(maxTrackedSources))") }
+        guard maxTrackedSources >= 1 && maxTrackedSources <= 10_000_000 else {
+            throw .invalidValue("maxTrackedSources must be between 1 and 10000000 (got \(maxTrackedSources))")
+        }
     }
 }
 
@@ -259,7 +268,9 @@ public struct ResolverService: Sendable {
 
     // MARK: Requests
 
-    private mutating func handleRegister(_ m: RegisterRequest, message: ResolverMessage, source: MeshAddress, now: MeshTime, wallClock: UInt64, into out: inout [ResolverServiceAction]) {
+    private mutating func handleRegister(
+        _ m: RegisterRequest, message: ResolverMessage, source: MeshAddress, now: MeshTime, wallClock: UInt64, into out: inout [ResolverServiceAction]
+    ) {
         guard m.ttlSeconds >= 1 else {
             return refuse(m.requestID, .invalidRequest, "register with a TTL of 0", source: source, wallClock: wallClock, into: &out)
         }
@@ -275,7 +286,9 @@ public struct ResolverService: Sendable {
         let existing = meshes[m.mesh]?.peers[m.peer]
         let last = existing?.lastTimestamp ?? tombstones[key]
         if let last, m.timestamp <= last {
-            return refuse(m.requestID, .replayed, "register for peer=\(m.peer) replayed (timestamp \(m.timestamp) <= \(last))", source: source, wallClock: wallClock, into: &out)
+            return refuse(
+                m.requestID, .replayed, "register for peer=\(m.peer) replayed (timestamp \(m.timestamp) <= \(last))", source: source, wallClock: wallClock,
+                into: &out)
         }
         let ttl = min(m.ttlSeconds, configuration.ttlSeconds)
         let expiresAt = now + .seconds(Int64(ttl))
@@ -289,25 +302,35 @@ public struct ResolverService: Sendable {
         } else {
             let entry = meshes[m.mesh]
             if entry == nil && meshes.count >= configuration.maxMeshes {
-                return refuse(m.requestID, .resolverFull, "register refused: \(configuration.maxMeshes) meshes already", source: source, wallClock: wallClock, into: &out)
+                return refuse(
+                    m.requestID, .resolverFull, "register refused: \(configuration.maxMeshes) meshes already", source: source, wallClock: wallClock, into: &out)
             }
             if let entry, entry.peers.count >= configuration.maxPeersPerMesh {
-                return refuse(m.requestID, .meshFull, "register refused: mesh=\(m.mesh) has \(configuration.maxPeersPerMesh) peers already", source: source, wallClock: wallClock, into: &out)
+                return refuse(
+                    m.requestID, .meshFull, "register refused: mesh=\(m.mesh) has \(configuration.maxPeersPerMesh) peers already", source: source,
+                    wallClock: wallClock, into: &out)
             }
             if stats.registrations >= configuration.maxRegistrations {
-                return refuse(m.requestID, .resolverFull, "register refused: \(configuration.maxRegistrations) registrations already", source: source, wallClock: wallClock, into: &out)
+                return refuse(
+                    m.requestID, .resolverFull, "register refused: \(configuration.maxRegistrations) registrations already", source: source,
+                    wallClock: wallClock, into: &out)
             }
             if entry == nil { stats.meshes += 1 }
             meshes[m.mesh, default: MeshEntry()].insert(m.peer, Registration(addresses: addresses, expiresAt: expiresAt, lastTimestamp: m.timestamp, slot: 0))
             tombstones[key] = nil
             stats.registered += 1
             stats.registrations += 1
-            out.append(.log(.info, "register mesh=\(m.mesh) peer=\(m.peer) addresses=\(addresses.map(\.description).joined(separator: ",")) ttl=\(ttl)s from \(source)"))
+            out.append(
+                .log(
+                    .info, "register mesh=\(m.mesh) peer=\(m.peer) addresses=\(addresses.map(\.description).joined(separator: ",")) ttl=\(ttl)s from \(source)")
+            )
         }
         send(.ack(AckAnswer(requestID: m.requestID, ttlSeconds: ttl, created: existing == nil, serverTime: wallClock)), to: source, into: &out)
     }
 
-    private mutating func handleUnregister(_ m: UnregisterRequest, message: ResolverMessage, source: MeshAddress, wallClock: UInt64, into out: inout [ResolverServiceAction]) {
+    private mutating func handleUnregister(
+        _ m: UnregisterRequest, message: ResolverMessage, source: MeshAddress, wallClock: UInt64, into out: inout [ResolverServiceAction]
+    ) {
         guard checkClock(m.timestamp, m.requestID, source: source, wallClock: wallClock, into: &out) else { return }
         guard message.hasValidSignature() else {
             return refuse(m.requestID, .badSignature, "unregister for peer=\(m.peer) with a bad signature", source: source, wallClock: wallClock, into: &out)
@@ -316,7 +339,9 @@ public struct ResolverService: Sendable {
             return refuse(m.requestID, .unknownPeer, "unregister of unknown peer=\(m.peer) in mesh=\(m.mesh)", source: source, wallClock: wallClock, into: &out)
         }
         guard m.timestamp > reg.lastTimestamp else {
-            return refuse(m.requestID, .replayed, "unregister for peer=\(m.peer) replayed (timestamp \(m.timestamp) <= \(reg.lastTimestamp))", source: source, wallClock: wallClock, into: &out)
+            return refuse(
+                m.requestID, .replayed, "unregister for peer=\(m.peer) replayed (timestamp \(m.timestamp) <= \(reg.lastTimestamp))", source: source,
+                wallClock: wallClock, into: &out)
         }
         meshes[m.mesh]!.remove(m.peer)
         if meshes[m.mesh]!.peers.isEmpty {
@@ -366,8 +391,13 @@ public struct ResolverService: Sendable {
             budget -= size
             peers.append(peer)
         }
-        out.append(.log(.debug, "resolve mesh=\(m.mesh) from \(source): \(peers.count) of \(entry.order.count)\(peers.count < chosen.count ? " (answer capped at \(ResolverWire.amplificationFactor)x the \(requestSize)-byte request; pad it)" : "")"))
-        let answer = ResolvedAnswer(requestID: m.requestID, registeredCount: UInt32(clamping: entry.order.count), excludedIsRegistered: skip != nil, peers: peers)
+        out.append(
+            .log(
+                .debug,
+                "resolve mesh=\(m.mesh) from \(source): \(peers.count) of \(entry.order.count)\(peers.count < chosen.count ? " (answer capped at \(ResolverWire.amplificationFactor)x the \(requestSize)-byte request; pad it)" : "")"
+            ))
+        let answer = ResolvedAnswer(
+            requestID: m.requestID, registeredCount: UInt32(clamping: entry.order.count), excludedIsRegistered: skip != nil, peers: peers)
         send(.resolved(answer), to: source, into: &out)
     }
 
@@ -398,15 +428,21 @@ public struct ResolverService: Sendable {
         return out
     }
 
-    private mutating func checkClock(_ timestamp: UInt64, _ requestID: UInt64, source: MeshAddress, wallClock: UInt64, into out: inout [ResolverServiceAction]) -> Bool {
+    private mutating func checkClock(_ timestamp: UInt64, _ requestID: UInt64, source: MeshAddress, wallClock: UInt64, into out: inout [ResolverServiceAction])
+        -> Bool
+    {
         let skew = UInt64(configuration.maxClockSkewSeconds) * 1000
         let distance = timestamp > wallClock ? timestamp - wallClock : wallClock - timestamp
         if distance <= skew { return true }
-        refuse(requestID, .clockSkew, "request timestamp \(timestamp) is \(distance) ms from the resolver's clock", source: source, wallClock: wallClock, into: &out)
+        refuse(
+            requestID, .clockSkew, "request timestamp \(timestamp) is \(distance) ms from the resolver's clock", source: source, wallClock: wallClock,
+            into: &out)
         return false
     }
 
-    private mutating func refuse(_ requestID: UInt64, _ code: ResolverErrorCode, _ why: String, source: MeshAddress, wallClock: UInt64, into out: inout [ResolverServiceAction]) {
+    private mutating func refuse(
+        _ requestID: UInt64, _ code: ResolverErrorCode, _ why: String, source: MeshAddress, wallClock: UInt64, into out: inout [ResolverServiceAction]
+    ) {
         switch code {
         case .badSignature: stats.badSignature += 1
         case .replayed: stats.replayed += 1
@@ -426,7 +462,8 @@ public struct ResolverService: Sendable {
 
     private mutating func remember(_ key: MeshPeer, timestamp: UInt64) {
         if tombstones[key] == nil, tombstones.count >= configuration.maxRegistrations,
-           let oldest = tombstones.min(by: { $0.value < $1.value }) {
+            let oldest = tombstones.min(by: { $0.value < $1.value })
+        {
             tombstones[oldest.key] = nil
         }
         tombstones[key] = max(timestamp, tombstones[key] ?? 0)
@@ -448,7 +485,8 @@ public struct ResolverService: Sendable {
             bucket = Bucket(tokens: refilled(b, now: now), updated: max(now, b.updated))
         } else {
             if buckets.count >= configuration.maxTrackedSources,
-               let stalest = buckets.min(by: { $0.value.updated < $1.value.updated }) {
+                let stalest = buckets.min(by: { $0.value.updated < $1.value.updated })
+            {
                 buckets[stalest.key] = nil
             }
             bucket = Bucket(tokens: Int64(configuration.requestBurstPerSource) * 1_000_000_000, updated: now)

@@ -116,7 +116,10 @@ public struct RegisterRequest: Hashable, Sendable {
     public var signature: [UInt8]
 
     /// An unsigned request; sign it with ``signed(by:)``.
-    public init(requestID: UInt64, mesh: ResolverMeshID, peer: PeerKey, addresses: [MeshAddress], includeObservedAddress: Bool, ttlSeconds: UInt32, timestamp: UInt64, signature: [UInt8] = []) {
+    public init(
+        requestID: UInt64, mesh: ResolverMeshID, peer: PeerKey, addresses: [MeshAddress], includeObservedAddress: Bool, ttlSeconds: UInt32, timestamp: UInt64,
+        signature: [UInt8] = []
+    ) {
         self.requestID = requestID
         self.mesh = mesh
         self.peer = peer
@@ -272,10 +275,20 @@ public enum ResolverMessage: Hashable, Sendable {
     /// The resolver's refusal of a request (kind 6).
     case error(ErrorAnswer)
 
-    /// Kind bytes.
+    /// Kind bytes: each case's raw value is the kind byte at offset 3 of the header.
     public enum Kind: UInt8, Sendable {
-        /// One case per message, its raw value the kind byte at offset 3 of the header.
-        case register = 1, unregister = 2, resolve = 3, resolved = 4, ack = 5, error = 6
+        /// A signed registration (``RegisterRequest``).
+        case register = 1
+        /// A signed unregistration (``UnregisterRequest``).
+        case unregister = 2
+        /// A request for peers of a mesh.
+        case resolve = 3
+        /// The answer to a resolve: referrals (``ResolvedAnswer``).
+        case resolved = 4
+        /// The answer to a registration or unregistration.
+        case ack = 5
+        /// A refusal with a code (``ErrorAnswer``).
+        case error = 6
     }
 
     /// The kind byte of this message.
@@ -402,7 +415,10 @@ public enum ResolverMessage: Hashable, Sendable {
             let timestamp = try r.u64()
             let addresses = try decodeAddresses(&r, field: "register.addresses")
             let signature = try r.raw(Wire.signatureSize)
-            message = .register(RegisterRequest(requestID: requestID, mesh: mesh, peer: peer, addresses: addresses, includeObservedAddress: flags == 1, ttlSeconds: ttl, timestamp: timestamp, signature: signature))
+            message = .register(
+                RegisterRequest(
+                    requestID: requestID, mesh: mesh, peer: peer, addresses: addresses, includeObservedAddress: flags == 1, ttlSeconds: ttl,
+                    timestamp: timestamp, signature: signature))
         case .unregister:
             let mesh = ResolverMeshID(digest: try r.raw(ResolverWire.meshDigestSize))
             let peer = PeerKey(bytes: try r.raw(Wire.keySize))

@@ -126,7 +126,9 @@ public final class ResolverServer: Sendable {
             throw .bindFailed(host: host, port: port, detail: "\(error)")
         }
         let server = ResolverServer(channel: channel, handler: bound, ownedGroup: ownedGroup, localAddress: channel.localAddress ?? address)
-        logger.info("resolver listening on UDP \(host) port \(server.localPort) (ttl \(configuration.ttlSeconds)s, max \(configuration.maxPeersPerMesh) peers per mesh)")
+        logger.info(
+            "resolver listening on UDP \(host) port \(server.localPort) (ttl \(configuration.ttlSeconds)s, max \(configuration.maxPeersPerMesh) peers per mesh)"
+        )
         return server
     }
 
@@ -143,10 +145,11 @@ public final class ResolverServer: Sendable {
     public func stop() -> ResolverStats {
         if let final = state.finalStats { return final }
         let handler = self.handler
-        let final = (try? channel.eventLoop.submit { () -> ResolverStats in
-            handler.value.stopTicking()
-            return handler.value.service.stats
-        }.wait()) ?? ResolverStats()
+        let final =
+            (try? channel.eventLoop.submit { () -> ResolverStats in
+                handler.value.stopTicking()
+                return handler.value.service.stats
+            }.wait()) ?? ResolverStats()
         try? channel.close().wait()
         try? ownedGroup?.syncShutdownGracefully()
         state.finalStats = final

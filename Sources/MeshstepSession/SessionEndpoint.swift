@@ -131,9 +131,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     ///     started 10% of the worst measured frame loss, at most 32.
     ///   - startTimeout: how long to wait for every player before raising
     ///     ``SessionError/playersMissing(slots:seconds:)`` (again after every further timeout).
-    public init(configuration: LockstepConfiguration, role: LockstepRole, localKey: PeerKey, roster: Roster,
-                signer: (@Sendable ([UInt8]) -> [UInt8])?, autoInputDelay: Bool = false,
-                startTimeout: Duration = .seconds(30)) throws(LockstepConfigurationError) {
+    public init(
+        configuration: LockstepConfiguration, role: LockstepRole, localKey: PeerKey, roster: Roster,
+        signer: (@Sendable ([UInt8]) -> [UInt8])?, autoInputDelay: Bool = false,
+        startTimeout: Duration = .seconds(30)
+    ) throws(LockstepConfigurationError) {
         try configuration.validate()
         if case let .player(slot) = role {
             guard (0..<configuration.players).contains(slot) else { throw .slotOutOfRange(slot: slot, players: configuration.players) }
@@ -342,7 +344,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         }
         var keys = claims[claim.slot] ?? []
         guard !keys.contains(origin) else { return [] }
-        guard keys.count < 4 else { return [] } // bounded: a contest is reported either way
+        guard keys.count < 4 else { return [] }  // bounded: a contest is reported either way
         keys.append(origin)
         keys.sort()
         claims[claim.slot] = keys
@@ -371,7 +373,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard session == nil, let h = try? SessionWire.decodeHello(payload) else { return [] }
         let d = h.descriptor
         guard d.keys.indices.contains(h.slot), d.keys[h.slot] == origin.bytes, d.matches(configuration),
-              (try? d.validate(against: configuration)) != nil else { return [] }
+            (try? d.validate(against: configuration)) != nil
+        else { return [] }
         if case let .known(mine) = roster, mine != d { return [] }
         if case let .claimed(name, seed) = roster, d.name != name || d.gameSeed != seed || d.inputDelay != configuration.inputDelay { return [] }
         // A player only tracks the descriptor it derived from the claims (hellos are repeated, so
@@ -385,7 +388,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         accepted[hash, default: [:]][h.slot] = h.signature
         descriptors[hash] = d
         if case .claimed = roster, let slot = localSlot, d.keys[slot] != localKey.bytes,
-           (accepted[hash]?.count ?? 0) == configuration.players {
+            (accepted[hash]?.count ?? 0) == configuration.players
+        {
             errors.append(.slotTaken(slot: slot, by: PeerKey(bytes: d.keys[slot])))
         }
         return tryStart(now: now)
@@ -434,8 +438,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // Under loss a repair on either trip, each a frame late: a tick per started 10% of the
         // worst frame loss.
         let loss = s.networkStats.map(\.loss).max() ?? 0
-        let delay = min(32, InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: configuration.tickRate)
-            + Int((loss * 10).rounded(.up)))
+        let delay = min(
+            32,
+            InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: configuration.tickRate)
+                + Int((loss * 10).rounded(.up)))
         if delay != s.inputDelay { try? session!.requestInputDelay(delay) }
     }
 
@@ -463,7 +469,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     mutating func repair(after slot: Int?, now: Duration) -> [SessionAction] {
         guard let s = session, localSlot != nil, s.halted == nil, !starved else { return [] }
         var lagging: [Int] = []
-        let active = s.activeSlots.filter { $0 != localSlot } // our own inputs lead by design
+        let active = s.activeSlots.filter { $0 != localSlot }  // our own inputs lead by design
         let held = active.map { s.heldInputs(of: $0) }
         if let newest = held.max() {
             for (i, peer) in active.enumerated() {
@@ -483,7 +489,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // acknowledgements are as old as its last frame), resent at most once per repair delay.
         var overdue = false
         if let slot, now - lastFastResend[slot] >= repairDelay(slot),
-           let oldest = sentAt.last(where: { now - $0.at >= repairDelay(slot) }), s.acknowledged(by: slot) < oldest.tick {
+            let oldest = sentAt.last(where: { now - $0.at >= repairDelay(slot) }), s.acknowledged(by: slot) < oldest.tick
+        {
             overdue = true
         }
         var targets = lagging

@@ -162,7 +162,7 @@ extension FloodScenario {
         let config = meshConfiguration()
         let credentials = try MeshCredentials(meshID: "flood-sim", access: .password("correct horse"))
         let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss))
-        defer { sim.stop() } // observers and scripts capture the simulator: break the cycle
+        defer { sim.stop() }  // observers and scripts capture the simulator: break the cycle
         let attackerIndex: Int? = attacker.map { _ in nodes - 1 }
         for i in 0..<nodes {
             var creds = credentials
@@ -195,7 +195,7 @@ extension FloodScenario {
         sim.observer.delivered = { node, m, at in
             let ref = MessageRef(origin: m.origin, seq: m.seq)
             guard var s = sent[ref] else {
-                if m.origin == attackerKey { return } // the attacker's own valid messages
+                if m.origin == attackerKey { return }  // the attacker's own valid messages
                 if node != attackerIndex { attackDelivered += 1 }
                 return
             }
@@ -297,7 +297,9 @@ extension FloodScenario {
             for ref in order {
                 let got = deliveredAt[ref] ?? []
                 for i in honest where !got.contains(i) && sim.node(i)?.key != ref.origin {
-                    print("missing: node \(i) ref \(ref.origin) seq \(ref.seq) sent at \(sent[ref]!.at) neighbors now \(graph[i].count) started \(sim.isAlive(i))")
+                    print(
+                        "missing: node \(i) ref \(ref.origin) seq \(ref.seq) sent at \(sent[ref]!.at) neighbors now \(graph[i].count) started \(sim.isAlive(i))"
+                    )
                 }
             }
             debugEvents.forEach { print($0) }
@@ -340,7 +342,7 @@ struct Adversary {
     let rate: Int
 
     func schedule(on sim: MeshSimulator, from start: MeshTime, until end: MeshTime) {
-        guard kind != .wrongPassword else { return } // its ordinary join attempts are the attack
+        guard kind != .wrongPassword else { return }  // its ordinary join attempts are the attack
         let step: Duration = .milliseconds(kind == .flood ? 1 : 5)
         var seq: UInt64 = 1_000_000
         var rng = DeterministicRNG(seed: 0xBAD ^ UInt64(index))
@@ -365,8 +367,9 @@ struct Adversary {
                     case .forge:
                         // A message claiming an honest origin, with a made-up signature.
                         let victim = sim.node(honest[rng.below(honest.count)])!.key
-                        let fake = FloodMessage(hopLimit: 8, hops: 1, origin: victim, seq: rng.next() >> 20 | 1, destination: nil,
-                                                payload: [UInt8](repeating: 0x66, count: 32), signature: [UInt8](repeating: 0x01, count: 64))
+                        let fake = FloodMessage(
+                            hopLimit: 8, hops: 1, origin: victim, seq: rng.next() >> 20 | 1, destination: nil,
+                            payload: [UInt8](repeating: 0x66, count: 32), signature: [UInt8](repeating: 0x01, count: 64))
                         for p in peers { if let s = mesh.seal(.flood(fake), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
                     case .replay:
                         if replayPool.isEmpty || rng.chance(0.2) { replayPool = mesh.recentStoredMessages(limit: 64) }

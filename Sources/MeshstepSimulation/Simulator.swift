@@ -17,7 +17,9 @@ public struct LinkModel: Sendable, Equatable {
 
     /// A link model; the defaults are 20 ms latency, up to 5 ms of jitter, no loss, no duplicates
     /// and unlimited bandwidth.
-    public init(latency: Duration = .milliseconds(20), jitter: Duration = .milliseconds(5), loss: Double = 0, duplicate: Double = 0, bandwidthBytesPerSecond: Int? = nil) {
+    public init(
+        latency: Duration = .milliseconds(20), jitter: Duration = .milliseconds(5), loss: Double = 0, duplicate: Double = 0, bandwidthBytesPerSecond: Int? = nil
+    ) {
         self.latency = latency
         self.jitter = jitter
         self.loss = loss
@@ -136,8 +138,9 @@ public final class MeshSimulator {
     func makeMesh(_ index: Int) throws {
         var idRNG = rng.fork()
         let identity = NodeIdentity(rng: &idRNG)
-        nodes[index].mesh = try MeshNode(identity: identity, credentials: nodes[index].credentials, localAddress: nodes[index].address,
-                                         configuration: nodes[index].configuration, rng: rng.fork())
+        nodes[index].mesh = try MeshNode(
+            identity: identity, credentials: nodes[index].credentials, localAddress: nodes[index].address,
+            configuration: nodes[index].configuration, rng: rng.fork())
         nodes[index].wakeAt = nil
         nodes[index].startedAt = nil
     }

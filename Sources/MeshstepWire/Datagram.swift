@@ -89,9 +89,13 @@ public enum Datagram {
         let message: Message
         switch kind {
         case 0x01:
-            message = .connect(Connect(meshDigest: try r.raw(Wire.meshDigestSize), sender: try r.peerKey(), nonce: try r.raw(Wire.nonceSize), ephemeral: try r.raw(Wire.keySize), degree: try r.u8()))
+            message = .connect(
+                Connect(
+                    meshDigest: try r.raw(Wire.meshDigestSize), sender: try r.peerKey(), nonce: try r.raw(Wire.nonceSize), ephemeral: try r.raw(Wire.keySize),
+                    degree: try r.u8()))
         case 0x02:
-            message = .challenge(Challenge(sender: try r.peerKey(), echoNonce: try r.raw(Wire.nonceSize), nonce: try r.raw(Wire.nonceSize), ephemeral: try r.raw(Wire.keySize)))
+            message = .challenge(
+                Challenge(sender: try r.peerKey(), echoNonce: try r.raw(Wire.nonceSize), nonce: try r.raw(Wire.nonceSize), ephemeral: try r.raw(Wire.keySize)))
         case 0x03:
             message = .confirm(Confirm(sender: try r.peerKey(), proof: try r.raw(Wire.proofSize), signature: try r.raw(Wire.signatureSize)))
         case 0x04:
@@ -113,7 +117,10 @@ public enum Datagram {
             default: throw .invalidValue(field: "flood.hasDestination")
             }
             let payload = try r.lengthPrefixed(field: "flood.payload", limit: maxSize)
-            message = .flood(FloodMessage(hopLimit: hopLimit, hops: hops, origin: origin, seq: seq, destination: destination, payload: payload, signature: try r.raw(Wire.signatureSize)))
+            message = .flood(
+                FloodMessage(
+                    hopLimit: hopLimit, hops: hops, origin: origin, seq: seq, destination: destination, payload: payload,
+                    signature: try r.raw(Wire.signatureSize)))
         case 0x11:
             message = .iHave(try decodeRefs(&r))
         case 0x12:

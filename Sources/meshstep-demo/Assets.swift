@@ -44,7 +44,9 @@ struct Sound: Sendable {
 
 /// Everything the client loads from the assets folder.
 final class Assets {
-    static let required = ["font.bmp", "tank0.bmp", "tank1.bmp", "tank2.bmp", "tank3.bmp", "bullet.bmp", "explosion.bmp", "shoot.wav", "hit.wav", "explode.wav", "round.wav"]
+    static let required = [
+        "font.bmp", "tank0.bmp", "tank1.bmp", "tank2.bmp", "tank3.bmp", "bullet.bmp", "explosion.bmp", "shoot.wav", "hit.wav", "explode.wav", "round.wav",
+    ]
 
     let font: Texture
     let tanks: [Texture]
@@ -94,7 +96,9 @@ final class Assets {
             guard shim_SDL_LoadWAV(p, &spec, &buffer, &length) != nil, let buffer else { throw .unreadable(file: p, reason: sdlError()) }
             defer { SDL_FreeWAV(buffer) }
             guard spec.format == shim_AUDIO_S16SYS(), spec.channels == 1, spec.freq == Sound.rate else {
-                throw .wrongFormat(file: p, expected: "mono 16-bit PCM at \(Sound.rate) Hz", found: "\(spec.channels) channel(s), format 0x\(String(spec.format, radix: 16)), \(spec.freq) Hz")
+                throw .wrongFormat(
+                    file: p, expected: "mono 16-bit PCM at \(Sound.rate) Hz",
+                    found: "\(spec.channels) channel(s), format 0x\(String(spec.format, radix: 16)), \(spec.freq) Hz")
             }
             let count = Int(length) / 2
             let samples = buffer.withMemoryRebound(to: Int16.self, capacity: count) { Array(UnsafeBufferPointer(start: $0, count: count)) }

@@ -52,7 +52,11 @@ struct MeshstepDemo: ParsableCommand {
 
     @Flag(help: "No window: render off-screen with SDL's dummy drivers; every player is a bot.")
     var headless = false
-    @Option(parsing: .unconditional, help: "Stop once the game has played this many ticks (60 per second): every player of a network match given the same value ends at the same tick. Headless default: 600, or the whole recording with --replay.")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Stop once the game has played this many ticks (60 per second): every player of a network match given the same value ends at the same tick. Headless default: 600, or the whole recording with --replay."
+    )
     var ticks: Int?
     @Option(help: "Write the last frame to this .bmp file.")
     var screenshot: String?
@@ -81,12 +85,16 @@ struct MeshstepDemo: ParsableCommand {
         if let ticks, ticks < 1 { throw ValidationError("--ticks must be at least 1 (got \(ticks))") }
         if let mesh, mesh.isEmpty { throw ValidationError("--mesh needs a non-empty name") }
         if mesh == nil, password != nil || !peer.isEmpty || resolver != nil || lan || port != nil || spectate || players != nil || slot != nil {
-            throw ValidationError("--players, --slot, --password, --peer, --resolver, --lan, --port and --spectate are for network play and need --mesh NAME (against bots on this machine, use --bots N)")
+            throw ValidationError(
+                "--players, --slot, --password, --peer, --resolver, --lan, --port and --spectate are for network play and need --mesh NAME (against bots on this machine, use --bots N)"
+            )
         }
         if mesh != nil {
             guard let players, (2...8).contains(players) else { throw ValidationError("--mesh needs --players 2...8 (the same on every machine)") }
             if !spectate {
-                guard let slot, (0..<players).contains(slot) else { throw ValidationError("--mesh needs --slot 0...\((players) - 1) (distinct per player), or --spectate") }
+                guard let slot, (0..<players).contains(slot) else {
+                    throw ValidationError("--mesh needs --slot 0...\((players) - 1) (distinct per player), or --spectate")
+                }
             }
         }
         if replay != nil, record != nil { throw ValidationError("--replay and --record cannot be combined") }
@@ -125,8 +133,9 @@ struct MeshstepDemo: ParsableCommand {
             var h = StableHasher()
             for b in mesh.utf8 { h.combine(Int(b)) }
             do {
-                transport = try MeshTransport(mesh: mesh, password: password, seeds: peer, resolver: resolver, lan: lan, port: port ?? 7500, players: players ?? 2,
-                                              slot: spectate ? nil : slot, seed: seed ?? h.finalize())
+                transport = try MeshTransport(
+                    mesh: mesh, password: password, seeds: peer, resolver: resolver, lan: lan, port: port ?? 7500, players: players ?? 2,
+                    slot: spectate ? nil : slot, seed: seed ?? h.finalize())
             } catch { throw DemoError.network("\(error)") }
         } else if headless {
             // Headless runs as fast as it can, so its bots are in-memory peers: same lockstep
@@ -231,10 +240,11 @@ struct MeshstepDemo: ParsableCommand {
                     if frame > 360 { match.hud.showKeys = false }
                     if let replaying, replaying.finished {
                         finishedFor += 1
-                        match.hud.notice = match.mismatch == nil
+                        match.hud.notice =
+                            match.mismatch == nil
                             ? ("REPLAY VERIFIED: every checksum matched", Theme.good)
                             : ("REPLAY DIVERGED at tick \(match.mismatch!.tick)", Theme.bad)
-                        if finishedFor > 240 { running = false } // four seconds to read the verdict
+                        if finishedFor > 240 { running = false }  // four seconds to read the verdict
                     }
                 }
                 match.hud.showScoreboard = keys.tab

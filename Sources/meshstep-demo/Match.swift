@@ -28,8 +28,9 @@ final class Match {
         self.clock = clock
         // The local player's input is read every frame and submitted ahead (see `step`), not as
         // an answer to an applied tick, so the driver only applies.
-        driver = LockstepDriver(game: TankArena(players: transport.players, seed: transport.seed),
-                                checksumInterval: transport.checksumInterval, answers: false)
+        driver = LockstepDriver(
+            game: TankArena(players: transport.players, seed: transport.seed),
+            checksumInterval: transport.checksumInterval, answers: false)
         recording = record ? Replay(players: transport.players, seed: transport.seed) : nil
         hud.localSlot = transport.localSlot
         hud.transportKind = transport.kind
@@ -74,7 +75,9 @@ final class Match {
         recording?.record(row.inputs, checksum: game.tick % 60 == 0 ? game.checksum() : nil)
         if let replay = transport as? ReplayTransport, let expected = replay.checkpoints[game.tick] {
             let checksum = game.checksum()
-            if expected == checksum { checkpointsVerified += 1 } else if mismatch == nil {
+            if expected == checksum {
+                checkpointsVerified += 1
+            } else if mismatch == nil {
                 mismatch = (game.tick, expected, checksum)
                 hud.messages.append(("REPLAY DIVERGED at tick \(game.tick)", 0))
             }

@@ -58,10 +58,14 @@ final class Screen {
         }
         SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "0")
         let flags = SDL_WINDOW_RESIZABLE.rawValue | SDL_WINDOW_ALLOW_HIGHDPI.rawValue
-        guard let window = SDL_CreateWindow(windowTitle, Int32(shim_SDL_WINDOWPOS_CENTERED()), Int32(shim_SDL_WINDOWPOS_CENTERED()), Self.width, Self.height, flags) else {
+        guard
+            let window = SDL_CreateWindow(
+                windowTitle, Int32(shim_SDL_WINDOWPOS_CENTERED()), Int32(shim_SDL_WINDOWPOS_CENTERED()), Self.width, Self.height, flags)
+        else {
             throw .noDisplay(sdlError())
         }
-        let renderer = SDL_CreateRenderer(window, -1, SDL_RENDERER_ACCELERATED.rawValue | SDL_RENDERER_PRESENTVSYNC.rawValue)
+        let renderer =
+            SDL_CreateRenderer(window, -1, SDL_RENDERER_ACCELERATED.rawValue | SDL_RENDERER_PRESENTVSYNC.rawValue)
             ?? SDL_CreateRenderer(window, -1, SDL_RENDERER_SOFTWARE.rawValue)
         guard let renderer else {
             SDL_DestroyWindow(window)

@@ -207,8 +207,9 @@ final class Renderer {
             var dst = SDL_Rect(x: Int32(x - 20), y: Int32(y - 20), w: 40, h: 40)
             // A tank against the wall: its turned sprite's corners stay inside the arena, not over
             // the wall (the wall is 3 px thick, drawn inside the arena's outline).
-            var inside = SDL_Rect(x: Int32(Layout.arenaX + 3), y: Int32(Layout.arenaY + 3),
-                                  w: Int32(Layout.arenaWidth - 6), h: Int32(Layout.arenaHeight - 6))
+            var inside = SDL_Rect(
+                x: Int32(Layout.arenaX + 3), y: Int32(Layout.arenaY + 3),
+                w: Int32(Layout.arenaWidth - 6), h: Int32(Layout.arenaHeight - 6))
             SDL_RenderSetClipRect(screen.renderer, &inside)
             // Display only: the heading in degrees, clockwise like the world's y-down angle.
             SDL_RenderCopyEx(screen.renderer, sprite.handle, nil, &dst, t.angle.double * 360, nil, SDL_FLIP_NONE)

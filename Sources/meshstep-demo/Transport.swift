@@ -138,8 +138,11 @@ final class LocalTransport: GameTransport {
         }
         session = try start(0)
         self.bots = try (1..<players).map { slot in
-            BotPeer(session: try start(slot), driver: LockstepDriver(game: TankArena(players: bots + 1, seed: seed),
-                                                                      checksumInterval: config.checksumInterval, answers: true))
+            BotPeer(
+                session: try start(slot),
+                driver: LockstepDriver(
+                    game: TankArena(players: bots + 1, seed: seed),
+                    checksumInterval: config.checksumInterval, answers: true))
         }
         bytesFromBots = Array(repeating: 0, count: players)
         rateKbps = Array(repeating: 0, count: players)
@@ -186,10 +189,11 @@ final class LocalTransport: GameTransport {
         var rows = [PeerStatsView(slot: 0, name: names.callAt(0), isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed)]
         for (i, bot) in bots.enumerated() {
             let slot = i + 1
-            rows.append(PeerStatsView(
-                slot: slot, name: names.callAt(slot), isLocal: false, pingMs: 0,
-                ticksAhead: bot.session.nextLocalTick - session.nextLocalTick, kbpsIn: rateKbps[slot], connected: true
-            ))
+            rows.append(
+                PeerStatsView(
+                    slot: slot, name: names.callAt(slot), isLocal: false, pingMs: 0,
+                    ticksAhead: bot.session.nextLocalTick - session.nextLocalTick, kbpsIn: rateKbps[slot], connected: true
+                ))
         }
         return rows
     }
@@ -222,7 +226,9 @@ final class LocalTransport: GameTransport {
             for i in bots.indices { deliver(mine, from: 0, to: i) }
             for i in bots.indices {
                 let frame = bots[i].session.resendFrame()
-                do { try session.receive(frame, fromSlot: i + 1, now: now); note(session.takeEvents()) } catch { events.append("rejected a frame from \(names.callAt(i + 1)): \(error)") }
+                do { try session.receive(frame, fromSlot: i + 1, now: now); note(session.takeEvents()) } catch {
+                    events.append("rejected a frame from \(names.callAt(i + 1)): \(error)")
+                }
                 for j in bots.indices where j != i { deliver(frame, from: i + 1, to: j) }
             }
         }
@@ -244,7 +250,9 @@ final class LocalTransport: GameTransport {
                     guard let input = applied.answer else { continue }
                     let frame = bots[i].session.submit(input, now: now)
                     bytesFromBots[slot] += frame.count
-                    do { try session.receive(frame, fromSlot: slot, now: now); note(session.takeEvents()) } catch { events.append("rejected a frame from \(names.callAt(slot)): \(error)") }
+                    do { try session.receive(frame, fromSlot: slot, now: now); note(session.takeEvents()) } catch {
+                        events.append("rejected a frame from \(names.callAt(slot)): \(error)")
+                    }
                     for j in bots.indices where j != i { deliver(frame, from: slot, to: j) }
                 }
             }
@@ -304,15 +312,18 @@ final class MeshTransport: GameTransport {
         let descriptor = SessionDescriptor(name: "demo-\(seed)", keys: meshes.map(\.key.bytes), configuration: config, gameSeed: seed)
         me = try LockstepPeer(mesh: meshes[0], configuration: config, role: .player(0), roster: .known(descriptor), logger: logger)
         for slot in 1..<players {
-            let peer = try LockstepPeer<TankInput>(mesh: meshes[slot], configuration: config, role: .player(slot),
-                                                   roster: .known(descriptor), logger: logger)
+            let peer = try LockstepPeer<TankInput>(
+                mesh: meshes[slot], configuration: config, role: .player(slot),
+                roster: .known(descriptor), logger: logger)
             self.bots.append(BotPeer(slot: slot, peer: peer, game: TankArena(players: players, seed: seed)))
         }
         names = PlayerNames(localSlot: 0, bots: Set(1..<players))
     }
 
     /// Network play: join `mesh` as `slot` of `players` (or as a spectator when `slot` is nil).
-    init(mesh: String, password: String?, seeds: [String], resolver: String?, lan: Bool, port: Int, players: Int, slot: Int?, seed: UInt64, inputDelay: Int = 4) throws {
+    init(mesh: String, password: String?, seeds: [String], resolver: String?, lan: Bool, port: Int, players: Int, slot: Int?, seed: UInt64, inputDelay: Int = 4)
+        throws
+    {
         self.players = players
         self.seed = seed
         self.inputDelay = inputDelay
@@ -321,8 +332,10 @@ final class MeshTransport: GameTransport {
         let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
         var seedAddresses: [SocketAddress] = []
         for s in seeds { seedAddresses.append(try parseHostPort(s)) }
-        let node = try UDPMeshPeer.start(credentials: creds, configuration: MeshConfiguration.lockstep(players: players, spectatorLinks: 4),
-                                         host: "0.0.0.0", port: port, discovery: Discovery(seeds: seedAddresses, resolver: try resolver.map { try parseHostPort($0) }, lan: lan), group: group)
+        let node = try UDPMeshPeer.start(
+            credentials: creds, configuration: MeshConfiguration.lockstep(players: players, spectatorLinks: 4),
+            host: "0.0.0.0", port: port, discovery: Discovery(seeds: seedAddresses, resolver: try resolver.map { try parseHostPort($0) }, lan: lan),
+            group: group)
         let logger = Logger(label: "meshstep.demo", factory: { _ in SwiftLogNoOpLogHandler() })
         // Players claim their slots in a lobby on the mesh and sign the roster that results.
         me = try LockstepPeer(mesh: node, configuration: config, role: slot.map { .player($0) } ?? .spectator, gameSeed: seed, logger: logger)
@@ -359,12 +372,15 @@ final class MeshTransport: GameTransport {
 
     func stats() -> [PeerStatsView] {
         var rows: [PeerStatsView] = []
-        if let localSlot { rows.append(PeerStatsView(slot: localSlot, name: names.callAt(localSlot), isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed)) }
+        if let localSlot {
+            rows.append(PeerStatsView(slot: localSlot, name: names.callAt(localSlot), isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed))
+        }
         for s in me.stats() {
-            rows.append(PeerStatsView(
-                slot: s.slot, name: names.callAt(s.slot), isLocal: false,
-                pingMs: s.roundTrip?.milliseconds,
-                ticksAhead: -s.framesAhead, kbpsIn: s.kbpsIn, connected: s.active))
+            rows.append(
+                PeerStatsView(
+                    slot: s.slot, name: names.callAt(s.slot), isLocal: false,
+                    pingMs: s.roundTrip?.milliseconds,
+                    ticksAhead: -s.framesAhead, kbpsIn: s.kbpsIn, connected: s.active))
         }
         return rows.sorted { $0.slot < $1.slot }
     }

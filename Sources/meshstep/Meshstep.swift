@@ -31,11 +31,11 @@ struct SimFlood: ParsableCommand {
         commandName: "flood",
         abstract: "Form a mesh of N nodes and flood M messages; report delivery, redundancy, hops and latency.",
         discussion: """
-        Nodes join over the first virtual second through a simulated resolver and build the mesh \
-        with the real maintenance protocol; after a warm-up, random honest nodes each flood a \
-        message every 20 ms. Same arguments, same result (except wall_seconds). In the JSON, \
-        "diameter" is the overlay's longest shortest path at the end, -1 when it is split.
-        """
+            Nodes join over the first virtual second through a simulated resolver and build the mesh \
+            with the real maintenance protocol; after a warm-up, random honest nodes each flood a \
+            message every 20 ms. Same arguments, same result (except wall_seconds). In the JSON, \
+            "diameter" is the overlay's longest shortest path at the end, -1 when it is split.
+            """
     )
 
     @Option(parsing: .unconditional, help: "Number of nodes (2 or more).") var nodes: Int = 64
@@ -97,7 +97,9 @@ extension FloodReport {
             "  time          \(String(format: "%.1f", virtual_seconds)) s virtual in \(String(format: "%.2f", wall_seconds)) s wall; \(datagrams) datagrams",
         ]
         if let attacker {
-            lines.append("  attack        \(attacker): \(attack_rejected ?? 0) attack datagrams rejected, attacker disconnected: \(attacker_disconnected ?? false), honest delivery \(String(format: "%.6f", honest_delivered_ratio ?? 0)), forged deliveries \(attack_delivered ?? 0)")
+            lines.append(
+                "  attack        \(attacker): \(attack_rejected ?? 0) attack datagrams rejected, attacker disconnected: \(attacker_disconnected ?? false), honest delivery \(String(format: "%.6f", honest_delivered_ratio ?? 0)), forged deliveries \(attack_delivered ?? 0)"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -107,28 +109,35 @@ struct Bots: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Headless bots play the demo's tank arena in lockstep over a network; report one verdict.",
         discussion: """
-        With --network sim everything runs in virtual time, reproducibly from --seed. \
-        --crash SLOT@TICK kills a player's node at a tick (repeatable); the survivors agree on one \
-        drop tick. --partition START:SLOTS:HEAL cuts SLOTS off from everyone else between two \
-        ticks: the side holding a strict majority of the roster continues, the other halts. \
-        --spectators K adds K mesh nodes without a slot that follow the game. Exit status 1 when \
-        checksums disagree or a desync was reported.
-        """
+            With --network sim everything runs in virtual time, reproducibly from --seed. \
+            --crash SLOT@TICK kills a player's node at a tick (repeatable); the survivors agree on one \
+            drop tick. --partition START:SLOTS:HEAL cuts SLOTS off from everyone else between two \
+            ticks: the side holding a strict majority of the roster continues, the other halts. \
+            --spectators K adds K mesh nodes without a slot that follow the game. Exit status 1 when \
+            checksums disagree or a desync was reported.
+            """
     )
 
     @Option(parsing: .unconditional, help: "Players (2...64).") var players: Int = 4
     @Option(parsing: .unconditional, help: "Ticks to play (60 per second).") var ticks: Int = 600
-    @Option(help: "Network: sim (virtual time, seeded) or udp (each bot on its own UDP socket on loopback, real time; --loss drops datagrams at the sockets, seeded).") var network: String = "sim"
+    @Option(
+        help:
+            "Network: sim (virtual time, seeded) or udp (each bot on its own UDP socket on loopback, real time; --loss drops datagrams at the sockets, seeded)."
+    ) var network: String = "sim"
     @Option(parsing: .unconditional, help: "Loss probability on every link, in [0, 1).") var loss: Double = 0
     @Option(parsing: .unconditional, help: "One-way link latency in milliseconds.") var latency: Int = 30
     @Option(parsing: .unconditional, help: "Jitter in milliseconds (uniform, added to the latency).") var jitter: Int = 0
     @Option(parsing: .unconditional, help: "Probability that a datagram is delivered twice, in [0, 1) (sim only).") var duplicate: Double = 0
     @Option(parsing: .unconditional, help: "Seed for every random choice.") var seed: UInt64 = 1
-    @Option(parsing: .unconditional, help: "Input delay in ticks (default: sim: from --latency and --jitter; udp: 3, then chosen from the measured round trips).") var inputDelay: Int?
+    @Option(
+        parsing: .unconditional, help: "Input delay in ticks (default: sim: from --latency and --jitter; udp: 3, then chosen from the measured round trips).")
+    var inputDelay: Int?
     @Option(name: .customLong("crash"), help: "SLOT@TICK: crash that player's node when the match reaches TICK (repeatable).") var crashes: [String] = []
     @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
     @Option(parsing: .unconditional, help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
-    @Option(name: .customLong("stall"), help: "SLOT@TICK:MS: freeze that player's whole process for MS milliseconds when it reaches TICK (sim only; repeatable).") var stalls: [String] = []
+    @Option(
+        name: .customLong("stall"), help: "SLOT@TICK:MS: freeze that player's whole process for MS milliseconds when it reaches TICK (sim only; repeatable).")
+    var stalls: [String] = []
     @Option(help: "The highest slot lies: \(SessionAttack.allCases.map(\.rawValue).joined(separator: ", ")) (sim only).") var attacker: SessionAttack?
     @Option(help: "Game: tanks (the demo's arena, 2...8 players) or coins (up to 64).") var game: String = "tanks"
     @Option(parsing: .unconditional, help: "Disconnect timeout in milliseconds (silence before a drop is proposed).") var disconnectTimeout: Int = 2000
@@ -142,17 +151,23 @@ struct Bots: ParsableCommand {
         if let desyncDump {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: desyncDump, isDirectory: &isDirectory), isDirectory.boolValue,
-                  FileManager.default.isWritableFile(atPath: desyncDump) else {
+                FileManager.default.isWritableFile(atPath: desyncDump)
+            else {
                 throw ValidationError("--desync-dump \(desyncDump) must be an existing, writable folder (mkdir -p \(desyncDump))")
             }
         }
-        guard network == "sim" || network == "udp" else { throw ValidationError("--network must be sim (virtual time) or udp (real sockets on loopback), got \(network)") }
+        guard network == "sim" || network == "udp" else {
+            throw ValidationError("--network must be sim (virtual time) or udp (real sockets on loopback), got \(network)")
+        }
         if network == "udp" {
             if latency != 30 || jitter != 0 {
-                throw ValidationError("--network udp runs on real loopback sockets: --latency and --jitter are simulator-only (use network namespaces for real link delays)")
+                throw ValidationError(
+                    "--network udp runs on real loopback sockets: --latency and --jitter are simulator-only (use network namespaces for real link delays)")
             }
             guard spectators == 0 else {
-                throw ValidationError("--spectators with --network udp is not supported yet: UDP spectators can fall behind and stay behind (docs/KNOWN_ISSUES.md); use --network sim for spectators")
+                throw ValidationError(
+                    "--spectators with --network udp is not supported yet: UDP spectators can fall behind and stay behind (docs/KNOWN_ISSUES.md); use --network sim for spectators"
+                )
             }
         }
         guard (2...64).contains(players) else { throw ValidationError("--players must be between 2 and 64 (got \(players))") }
@@ -163,7 +178,9 @@ struct Bots: ParsableCommand {
         if network == "udp", duplicate > 0 { throw ValidationError("--duplicate runs in the simulator only (--network sim)") }
         if let inputDelay, !(0...60).contains(inputDelay) { throw ValidationError("--input-delay must be 0...60 ticks") }
         guard let g = BotsGame(rawValue: game) else { throw ValidationError("--game must be tanks or coins (got \(game))") }
-        if g == .tanks, players > TankArena.maxPlayers { throw ValidationError("the tank arena has \(TankArena.maxPlayers) slots: use --game coins for \(players) players") }
+        if g == .tanks, players > TankArena.maxPlayers {
+            throw ValidationError("the tank arena has \(TankArena.maxPlayers) slots: use --game coins for \(players) players")
+        }
         guard (0...1000).contains(spectators) else { throw ValidationError("--spectators must be 0...1000 (got \(spectators))") }
         guard disconnectTimeout >= 100 else { throw ValidationError("--disconnect-timeout must be at least 100 ms") }
         _ = try parsedCrashes()
@@ -220,15 +237,16 @@ struct Bots: ParsableCommand {
             encoder.outputFormatting = [.sortedKeys]
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            print("""
-            bots: \(report.players) players, \(report.ticks) ticks, seed \(report.seed), input delay \(report.input_delay) ticks
-              completed   \(report.ticks_completed) ticks (slowest survivor) at \(String(format: "%.1f", report.ticks_per_second)) ticks/s; checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
-              latency     input p50 \(String(format: "%.1f", report.input_latency_ms_p50)) ms, p99 \(String(format: "%.1f", report.input_latency_ms_p99)) ms (submit to held by all, virtual)
-              stalls      \(report.stall_ticks) stalled frames, longest \(String(format: "%.1f", report.longest_stall_ms)) ms; inputs lost \(report.inputs_lost)
-              \(report.attacker.map { "attacker    slot \($0) (\(attacker?.rawValue ?? "")): named by every honest player: \(report.attacker_named ?? false); honest checksums agree: \(report.honest_checksums_agree); honest dropped \(report.honest_dropped), halted \(report.honest_halted)\n  " } ?? "")roster      drops \(report.drops.isEmpty ? "none" : report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); halted \(report.halted.isEmpty ? "none" : report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators) reached tick \(report.spectator_ticks_completed)
-              wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
-              time        \(String(format: "%.1f", report.virtual_seconds)) s virtual in \(String(format: "%.2f", report.wall_seconds)) s wall
-            """)
+            print(
+                """
+                bots: \(report.players) players, \(report.ticks) ticks, seed \(report.seed), input delay \(report.input_delay) ticks
+                  completed   \(report.ticks_completed) ticks (slowest survivor) at \(String(format: "%.1f", report.ticks_per_second)) ticks/s; checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
+                  latency     input p50 \(String(format: "%.1f", report.input_latency_ms_p50)) ms, p99 \(String(format: "%.1f", report.input_latency_ms_p99)) ms (submit to held by all, virtual)
+                  stalls      \(report.stall_ticks) stalled frames, longest \(String(format: "%.1f", report.longest_stall_ms)) ms; inputs lost \(report.inputs_lost)
+                  \(report.attacker.map { "attacker    slot \($0) (\(attacker?.rawValue ?? "")): named by every honest player: \(report.attacker_named ?? false); honest checksums agree: \(report.honest_checksums_agree); honest dropped \(report.honest_dropped), halted \(report.honest_halted)\n  " } ?? "")roster      drops \(report.drops.isEmpty ? "none" : report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); halted \(report.halted.isEmpty ? "none" : report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators) reached tick \(report.spectator_ticks_completed)
+                  wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
+                  time        \(String(format: "%.1f", report.virtual_seconds)) s virtual in \(String(format: "%.2f", report.wall_seconds)) s wall
+                """)
         }
         // With a liar, its own checksums and the desyncs it causes are the attack, not a failure.
         let agree = report.attacker == nil ? report.checksums_agree && report.desyncs == 0 : report.honest_checksums_agree
@@ -245,10 +263,10 @@ struct ReplayVerify: ParsableCommand {
         commandName: "verify",
         abstract: "Re-simulate a recording of the tank arena and check every checkpoint.",
         discussion: """
-        Exit status: 0 every checkpoint matched; 1 a checkpoint differs (the re-simulated game \
-        diverged from the recording); 2 the file cannot be used (missing, unreadable, not a \
-        replay, corrupt or truncated), with the reason on stderr.
-        """
+            Exit status: 0 every checkpoint matched; 1 a checkpoint differs (the re-simulated game \
+            diverged from the recording); 2 the file cannot be used (missing, unreadable, not a \
+            replay, corrupt or truncated), with the reason on stderr.
+            """
     )
 
     @Argument(help: "The replay file (from 'meshstep bots --record FILE' or 'meshstep-demo --record FILE').") var file: String
@@ -275,4 +293,3 @@ struct ReplayVerify: ParsableCommand {
         }
     }
 }
-

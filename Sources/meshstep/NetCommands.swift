@@ -54,7 +54,7 @@ func refusal(seenBy peer: UDPMeshPeer) -> NetError? {
 
 /// Fails fast with a clear message when the mesh refuses us or nobody answers.
 func awaitMesh(_ peer: UDPMeshPeer, options: MeshOptions, timeout: Duration) throws {
-    let hasSeeds = !options.peers.isEmpty || options.resolver != nil // LAN: the first peer waits like any first peer
+    let hasSeeds = !options.peers.isEmpty || options.resolver != nil  // LAN: the first peer waits like any first peer
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if !peer.neighbors().isEmpty { return }
@@ -62,7 +62,7 @@ func awaitMesh(_ peer: UDPMeshPeer, options: MeshOptions, timeout: Duration) thr
             throw NetError.resolverUnreachable(options.resolver ?? "?")
         }
         if let refused = refusal(seenBy: peer) { throw refused }
-        if !hasSeeds { return } // the first peer of a mesh waits for others to find it
+        if !hasSeeds { return }  // the first peer of a mesh waits for others to find it
         Thread.sleep(forTimeInterval: 0.02)
     }
     if let resolver = options.resolver, !peer.resolverHasAnswered() { throw NetError.resolverUnreachable(resolver) }
@@ -73,10 +73,10 @@ struct Bot: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "One bot player in its own process, on a real UDP socket: plays the tank arena in lockstep with the others.",
         discussion: """
-        Start one process per slot with the same --mesh, --players and --ticks, each with its own \
-        --slot, and point them at each other with --peer (or a --resolver). The game starts when \
-        every player has been heard. Prints one JSON object (with --json) when the match ends.
-        """
+            Start one process per slot with the same --mesh, --players and --ticks, each with its own \
+            --slot, and point them at each other with --peer (or a --resolver). The game starts when \
+            every player has been heard. Prints one JSON object (with --json) when the match ends.
+            """
     )
 
     @OptionGroup var meshOptions: MeshOptions
@@ -106,8 +106,9 @@ struct Bot: ParsableCommand {
         let meshConfig = MeshConfiguration.lockstep(players: players)
         let mesh: UDPMeshPeer
         do {
-            mesh = try UDPMeshPeer.start(credentials: try meshOptions.credentials(), configuration: meshConfig, host: meshOptions.host,
-                                         port: meshOptions.port, discovery: try meshOptions.discovery(), group: group, logger: logger)
+            mesh = try UDPMeshPeer.start(
+                credentials: try meshOptions.credentials(), configuration: meshConfig, host: meshOptions.host,
+                port: meshOptions.port, discovery: try meshOptions.discovery(), group: group, logger: logger)
         } catch { throw fail(error) }
         FileHandle.standardError.write(Data("bot \(slot): listening on \(mesh.localAddress)\n".utf8))
         do { try awaitMesh(mesh, options: meshOptions, timeout: .seconds(Int64(startTimeout))) } catch { throw fail(error) }
@@ -118,8 +119,9 @@ struct Bot: ParsableCommand {
             .withDisconnectTimeout(.milliseconds(disconnectTimeout)).withDisconnectNotify(.milliseconds(min(500, disconnectTimeout)))
         // Independent processes: each bot claims its slot in the lobby and every bot signs the
         // roster that results (a second key claiming a slot is reported, and nobody starts).
-        let peer = try LockstepPeer<TankInput>(mesh: mesh, configuration: config, role: .player(slot), gameSeed: gameSeed,
-                                               startTimeout: .seconds(Int64(startTimeout)), autoInputDelay: autoInputDelay, logger: logger)
+        let peer = try LockstepPeer<TankInput>(
+            mesh: mesh, configuration: config, role: .player(slot), gameSeed: gameSeed,
+            startTimeout: .seconds(Int64(startTimeout)), autoInputDelay: autoInputDelay, logger: logger)
         // Its latency figures come from the session's acknowledgements: no per-tick maps kept.
         let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed, recordsHistory: false)
         let bytesBefore = mesh.stats().bytesSent
@@ -170,7 +172,9 @@ struct Bot: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("bot \(slot): \(bot.applied)/\(ticks) ticks, final tick \(finalTick) checksum \(bot.game.checksum()), drops \(drops), desyncs \(desyncs)\(halted.map { ", halted: \($0)" } ?? "")")
+            print(
+                "bot \(slot): \(bot.applied)/\(ticks) ticks, final tick \(finalTick) checksum \(bot.game.checksum()), drops \(drops), desyncs \(desyncs)\(halted.map { ", halted: \($0)" } ?? "")"
+            )
         }
         if let lobbyError { throw fail(lobbyError) }
         if bot.applied < ticks && halted == nil { throw fail(ValidationError("the match did not finish in time")) }
@@ -197,14 +201,17 @@ struct Chat: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serverless group chat over the mesh: lines from stdin go to everyone, lines from others are printed.",
         discussion: """
-        Works with a terminal or a pipe as stdin. Joins and leaves are shown. A wrong password \
-        is reported as a refusal and exits 1.
-        """
+            Works with a terminal or a pipe as stdin. Joins and leaves are shown. A wrong password \
+            is reported as a refusal and exits 1.
+            """
     )
 
     @OptionGroup var meshOptions: MeshOptions
     @Option(help: "Your nickname.") var name: String = ProcessInfo.processInfo.environment["USER"] ?? "anonymous"
-    @Option(parsing: .unconditional, help: "Give up (exit 1) if no peer answered within this many seconds. Default: wait; the first peer of a mesh waits for the others.") var joinTimeout: Int?
+    @Option(
+        parsing: .unconditional,
+        help: "Give up (exit 1) if no peer answered within this many seconds. Default: wait; the first peer of a mesh waits for the others.") var joinTimeout:
+        Int?
     @Option(parsing: .unconditional, help: "Milliseconds to stay after stdin ends (so the last lines and the goodbye travel).") var linger: Int = 1000
 
     func validate() throws {
@@ -239,12 +246,14 @@ struct Chat: ParsableCommand {
         defer { try? group.syncShutdownGracefully() }
         let peer: UDPMeshPeer
         do {
-            peer = try UDPMeshPeer.start(credentials: try meshOptions.credentials(), host: meshOptions.host, port: meshOptions.port,
-                                         discovery: try meshOptions.discovery(), group: group, logger: logger) { peer in
+            peer = try UDPMeshPeer.start(
+                credentials: try meshOptions.credentials(), host: meshOptions.host, port: meshOptions.port,
+                discovery: try meshOptions.discovery(), group: group, logger: logger
+            ) { peer in
                 peer.onDeliver = { message, _ in
                     var r = ByteReader(message.payload)
                     guard (try? r.u8()) == 0x43, let kind = try? r.u8(),
-                          let nick = try? r.lengthPrefixed(field: "name", limit: 32), let text = try? r.lengthPrefixed(field: "text", limit: 900)
+                        let nick = try? r.lengthPrefixed(field: "name", limit: 32), let text = try? r.lengthPrefixed(field: "text", limit: 900)
                     else { return }
                     let who = String(decoding: nick, as: UTF8.self), line = String(decoding: text, as: UTF8.self)
                     switch kind {

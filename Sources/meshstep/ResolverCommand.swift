@@ -13,10 +13,10 @@ struct ResolverCommand: ParsableCommand {
         commandName: "resolver",
         abstract: "Run a resolver: nodes register signed addresses per mesh and ask it for peers.",
         discussion: """
-        Registrations expire after --ttl seconds unless refreshed (clients refresh every third of \
-        it). Stop with Ctrl-C or SIGTERM: the resolver prints its final counters and exits 0. \
-        Open the UDP port in the firewall; see docs/RESOLVER.md.
-        """
+            Registrations expire after --ttl seconds unless refreshed (clients refresh every third of \
+            it). Stop with Ctrl-C or SIGTERM: the resolver prints its final counters and exits 0. \
+            Open the UDP port in the firewall; see docs/RESOLVER.md.
+            """
     )
 
     @Option(parsing: .unconditional, help: "UDP port to listen on (0 picks a free one and logs it).") var port: Int

@@ -6,14 +6,14 @@ struct Sweep: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run N seeded bot matches with random faults and liars; print a verdict per run and a summary.",
         discussion: """
-        Each run draws 2-8 players, loss 0-30%, latency 5-120 ms, jitter 0-30 ms, sometimes \
-        duplication, a crash, a partition, a stall (0.1-4 s) and a lying player (any attack of \
-        `bots --attacker`), and runs them in the simulator. A run's verdict is `ok`, `safety` (honest \
-        peers computed different checksums, or survivors applied different drops) or `liveness` \
-        (a healthy honest player was dropped or halted, or the survivors did not finish). Each line \
-        names the `meshstep bots` command that reproduces the run. Exit status 1 on any safety \
-        violation. --shard K/M runs every M-th run starting at K (for parallel processes).
-        """
+            Each run draws 2-8 players, loss 0-30%, latency 5-120 ms, jitter 0-30 ms, sometimes \
+            duplication, a crash, a partition, a stall (0.1-4 s) and a lying player (any attack of \
+            `bots --attacker`), and runs them in the simulator. A run's verdict is `ok`, `safety` (honest \
+            peers computed different checksums, or survivors applied different drops) or `liveness` \
+            (a healthy honest player was dropped or halted, or the survivors did not finish). Each line \
+            names the `meshstep bots` command that reproduces the run. Exit status 1 on any safety \
+            violation. --shard K/M runs every M-th run starting at K (for parallel processes).
+            """
     )
 
     @Option(parsing: .unconditional, help: "Matches to run.") var runs: Int = 100
@@ -45,7 +45,7 @@ struct Sweep: ParsableCommand {
         let summary = try FaultSweep(runs: runs, seed: seed, ticks: ticks).run(shard: (k, m), from: from) { run in
             guard !quiet || run.verdict != "ok" else { return }
             let causes = run.causes.isEmpty ? "" : " (" + run.causes.joined(separator: "; ") + ")"
-            FileHandle.standardOutput.write(Data("run \(run.index): \(run.verdict)\(causes): \(run.command)\n".utf8)) // unbuffered
+            FileHandle.standardOutput.write(Data("run \(run.index): \(run.verdict)\(causes): \(run.command)\n".utf8))  // unbuffered
         }
         if json {
             let encoder = JSONEncoder()
@@ -53,7 +53,9 @@ struct Sweep: ParsableCommand {
             print(String(decoding: try encoder.encode(summary), as: UTF8.self))
         } else {
             let causes = summary.liveness_causes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
-            print("sweep: \(summary.runs) runs (seed \(seed)), \(summary.ok) ok, \(summary.safety_violations) safety violations, \(summary.liveness_losses) liveness losses\(causes.isEmpty ? "" : " (" + causes + ")") in \(String(format: "%.1f", summary.wall_seconds)) s")
+            print(
+                "sweep: \(summary.runs) runs (seed \(seed)), \(summary.ok) ok, \(summary.safety_violations) safety violations, \(summary.liveness_losses) liveness losses\(causes.isEmpty ? "" : " (" + causes + ")") in \(String(format: "%.1f", summary.wall_seconds)) s"
+            )
         }
         if summary.safety_violations > 0 { throw ExitCode(1) }
     }

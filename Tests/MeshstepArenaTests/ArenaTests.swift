@@ -120,7 +120,7 @@ struct ArenaRuleTests {
             if game.events.contains(.destroyed(target: 1, by: 0)) { destroyedAt = game.tick }
         }
         #expect(destroyedAt != nil)
-        #expect(game.tanks[0].score == 2) // one kill plus the round
+        #expect(game.tanks[0].score == 2)  // one kill plus the round
     }
 
     @Test("dodging works: a bot that dodges is hit by a smaller share of the shells fired at it")

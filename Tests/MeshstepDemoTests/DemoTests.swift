@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // These tests run the `meshstep-demo` binary built with this test bundle (no SDL in this test
@@ -37,7 +37,9 @@ func runDemo(_ arguments: [String], environment: [String: String?] = [:]) throws
     try process.run()
     // Both pipes at once: a child that fills one while we block reading the other would hang.
     let errData = Mutex(Data())
-    let errReader = Thread { let d = err.fileHandleForReading.readDataToEndOfFile(); errData.withLock { $0 = d } }
+    let errReader = Thread {
+        let d = err.fileHandleForReading.readDataToEndOfFile(); errData.withLock { $0 = d }
+    }
     errReader.start()
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
@@ -59,7 +61,11 @@ struct Bitmap {
     /// Row-major, top row first.
     var pixels: [(r: UInt8, g: UInt8, b: UInt8)]
 
-    enum Failure: Error { case notBMP, unsupported(String), truncated }
+    enum Failure: Error {
+        case notBMP
+        case unsupported(String)
+        case truncated
+    }
 
     init(_ data: [UInt8]) throws {
         func u16(_ o: Int) throws -> Int { guard o + 2 <= data.count else { throw Failure.truncated }; return Int(data[o]) | Int(data[o + 1]) << 8 }
@@ -75,14 +81,18 @@ struct Bitmap {
         let bpp = try u16(28), compression = try u32(30)
         guard bpp == 24 || bpp == 32 else { throw Failure.unsupported("\(bpp) bits per pixel") }
         var masks: (UInt32, UInt32, UInt32) = bpp == 32 ? (0x00FF_0000, 0x0000_FF00, 0x0000_00FF) : (0, 0, 0)
-        if compression == 3 { masks = (try u32(54), try u32(58), try u32(62)) } else if compression != 0 { throw Failure.unsupported("compression \(compression)") }
+        if compression == 3 {
+            masks = (try u32(54), try u32(58), try u32(62))
+        } else if compression != 0 {
+            throw Failure.unsupported("compression \(compression)")
+        }
         func channel(_ v: UInt32, _ mask: UInt32) -> UInt8 { mask == 0 ? 0 : UInt8(truncatingIfNeeded: (v & mask) >> UInt32(mask.trailingZeroBitCount)) }
         let rowSize = (width * bpp / 8 + 3) & ~3
         guard offset + rowSize * height <= data.count else { throw Failure.truncated }
         pixels = []
         pixels.reserveCapacity(width * height)
         for y in 0..<height {
-            let row = rawHeight > 0 ? height - 1 - y : y // positive height: stored bottom-up
+            let row = rawHeight > 0 ? height - 1 - y : y  // positive height: stored bottom-up
             let base = offset + row * rowSize
             for x in 0..<width {
                 if bpp == 24 {
@@ -197,35 +207,40 @@ struct DemoClientTests {
 
     @Test("without a display and without --headless: exit 1 and a hint to use --headless")
     func noDisplay() throws {
-        let r = try runDemo(["--ticks", "1", "--seed", "1"], environment: ["DISPLAY": nil, "WAYLAND_DISPLAY": nil, "SDL_VIDEODRIVER": nil, "XDG_RUNTIME_DIR": nil])
+        let r = try runDemo(
+            ["--ticks", "1", "--seed", "1"], environment: ["DISPLAY": nil, "WAYLAND_DISPLAY": nil, "SDL_VIDEODRIVER": nil, "XDG_RUNTIME_DIR": nil])
         #expect(r.status == 1, "stdout: \(r.stdout) stderr: \(r.stderr)")
         #expect(r.stderr.contains("--headless"), "stderr: \(r.stderr)")
     }
 
-    @Test("bad flags give clear errors", arguments: [
-        (["--bots", "9"], "--bots"),
-        (["--peer", "nohost"], "--peer"),
-        (["--port", "70000"], "--port"),
-        (["--lan"], "--mesh"),
-        (["--headless", "--screenshot", "shot.png"], ".bmp"),
-        // Output paths are checked before the match, not lost after it.
-        (["--headless", "--record", "/nonexistent-dir/x.replay"], "does not exist"),
-        (["--headless", "--state-json", "/nonexistent-dir/s.json"], "mkdir -p /nonexistent-dir"),
-        (["--headless", "--record", "/tmp"], "is a folder"),
-    ])
+    @Test(
+        "bad flags give clear errors",
+        arguments: [
+            (["--bots", "9"], "--bots"),
+            (["--peer", "nohost"], "--peer"),
+            (["--port", "70000"], "--port"),
+            (["--lan"], "--mesh"),
+            (["--headless", "--screenshot", "shot.png"], ".bmp"),
+            // Output paths are checked before the match, not lost after it.
+            (["--headless", "--record", "/nonexistent-dir/x.replay"], "does not exist"),
+            (["--headless", "--state-json", "/nonexistent-dir/s.json"], "mkdir -p /nonexistent-dir"),
+            (["--headless", "--record", "/tmp"], "is a folder"),
+        ])
     func badFlags(_ args: [String], _ mentions: String) throws {
         let r = try runDemo(args)
         #expect(r.status != 0 && r.status != 1)
         #expect(r.stderr.contains(mentions), "stderr: \(r.stderr)")
     }
 
-    @Test("network play validates its flags: --players and --slot are required", arguments: [
-        (["--mesh", "friends", "--password", "pw", "--peer", "10.0.0.2:7400"], "--players"),
-        (["--mesh", "friends", "--players", "2"], "--slot"),
-        (["--mesh", "friends", "--players", "2", "--slot", "2"], "--slot"),
-        (["--players", "2", "--slot", "1"], "--mesh"),
-        (["--headless", "--ticks", "0"], "--ticks"),
-    ])
+    @Test(
+        "network play validates its flags: --players and --slot are required",
+        arguments: [
+            (["--mesh", "friends", "--password", "pw", "--peer", "10.0.0.2:7400"], "--players"),
+            (["--mesh", "friends", "--players", "2"], "--slot"),
+            (["--mesh", "friends", "--players", "2", "--slot", "2"], "--slot"),
+            (["--players", "2", "--slot", "1"], "--mesh"),
+            (["--headless", "--ticks", "0"], "--ticks"),
+        ])
     func meshFlags(_ args: [String], _ mentions: String) throws {
         let r = try runDemo(args)
         #expect(r.status == 64)
@@ -278,8 +293,9 @@ final class VirtualDisplay {
 
 @Suite("meshstep-demo windowed, under Xvfb", .serialized)
 struct DemoWindowedTests {
-    @Test("the default demo (you and 3 bots over loopback UDP) survives the whole process stopped for 3 s (SIGSTOP, SIGCONT): nobody is dropped, nothing halts, the game goes on",
-          .enabled(if: demoBinary != nil && xvfbBinary != nil, "needs meshstep-demo and Xvfb (apt-get install xvfb)"))
+    @Test(
+        "the default demo (you and 3 bots over loopback UDP) survives the whole process stopped for 3 s (SIGSTOP, SIGCONT): nobody is dropped, nothing halts, the game goes on",
+        .enabled(if: demoBinary != nil && xvfbBinary != nil, "needs meshstep-demo and Xvfb (apt-get install xvfb)"))
     func processStopped() throws {
         let display = try VirtualDisplay(offset: 450)
         #expect(display.ready, "Xvfb did not start on :\(display.number)")
@@ -298,7 +314,7 @@ struct DemoWindowedTests {
         process.standardError = err
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        Thread.sleep(forTimeInterval: 3) // well into the match
+        Thread.sleep(forTimeInterval: 3)  // well into the match
         kill(process.processIdentifier, SIGSTOP)
         Thread.sleep(forTimeInterval: 3)
         kill(process.processIdentifier, SIGCONT)
@@ -313,8 +329,9 @@ struct DemoWindowedTests {
         #expect(json["tick"] as? Int == 600, "tick \(json["tick"] ?? "missing")")
     }
 
-    @Test("the default demo (you and 3 bots over loopback UDP) survives a 3 s stall of its main thread: nobody is dropped, nothing halts, the game goes on",
-          .enabled(if: demoBinary != nil && xvfbBinary != nil, "needs meshstep-demo and Xvfb (apt-get install xvfb)"))
+    @Test(
+        "the default demo (you and 3 bots over loopback UDP) survives a 3 s stall of its main thread: nobody is dropped, nothing halts, the game goes on",
+        .enabled(if: demoBinary != nil && xvfbBinary != nil, "needs meshstep-demo and Xvfb (apt-get install xvfb)"))
     func mainThreadStall() throws {
         let display = try VirtualDisplay(offset: 0)
         let number = display.number
@@ -324,8 +341,9 @@ struct DemoWindowedTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let state = dir.appendingPathComponent("state.json").path
         // 10 s of play; at frame 200 the main loop (which also pumps the bots) sleeps 3 s.
-        let r = try runDemo(["--ticks", "600", "--stall-main", "200:3000", "--state-json", state, "--seed", "7"],
-                            environment: ["DISPLAY": ":\(number)", "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": nil, "WAYLAND_DISPLAY": nil])
+        let r = try runDemo(
+            ["--ticks", "600", "--stall-main", "200:3000", "--state-json", state, "--seed", "7"],
+            environment: ["DISPLAY": ":\(number)", "SDL_AUDIODRIVER": "dummy", "SDL_VIDEODRIVER": nil, "WAYLAND_DISPLAY": nil])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: state))) as? [String: Any] ?? [:]
         #expect(json["halted"] is NSNull, "halted: \(json["halted"] ?? "missing")")
@@ -342,13 +360,17 @@ struct DemoNetworkPlayTests {
     func twoProcessesEndTogether() throws {
         let mesh = "demo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         var result: [RunResult] = []
-        for _ in 0..<3 { // another program may take the port between the check and the bind
+        for _ in 0..<3 {  // another program may take the port between the check and the bind
             let port = Int.random(in: 20_000...30_000)
             let common = ["--headless", "--mesh", mesh, "--password", "pw", "--players", "2", "--ticks", "300", "--seed", "5"]
             let results = Mutex<[Int: RunResult]>([:])
-            let threads = [common + ["--slot", "0", "--port", "\(port)"],
-                           common + ["--slot", "1", "--peer", "127.0.0.1:\(port)"]].enumerated().map { i, args in
-                Thread { let r = try? runDemo(args, environment: ["SDL_AUDIODRIVER": "dummy"]); results.withLock { $0[i] = r } }
+            let threads = [
+                common + ["--slot", "0", "--port", "\(port)"],
+                common + ["--slot", "1", "--peer", "127.0.0.1:\(port)"],
+            ].enumerated().map { i, args in
+                Thread {
+                    let r = try? runDemo(args, environment: ["SDL_AUDIODRIVER": "dummy"]); results.withLock { $0[i] = r }
+                }
             }
             threads.forEach { $0.start() }
             while results.withLock({ $0.count }) < 2 { Thread.sleep(forTimeInterval: 0.05) }

@@ -7,7 +7,8 @@ import MeshstepWire
 
 /// Two or more in-memory sessions with real generated keys, frames passed by hand.
 private func sessions(_ n: Int, delay: Int = 2, configure: (LockstepConfiguration) -> LockstepConfiguration = { $0 }) throws
-    -> (sessions: [LockstepSession<Move>], descriptor: SessionDescriptor, signers: [@Sendable ([UInt8]) -> [UInt8]]) {
+    -> (sessions: [LockstepSession<Move>], descriptor: SessionDescriptor, signers: [@Sendable ([UInt8]) -> [UInt8]])
+{
     let config = configure(LockstepConfiguration(players: n).withInputDelay(delay).withChecksumInterval(10))
     let g = SessionKeys.generated(configuration: config, seed: 42)
     let s = try (0..<n).map { slot -> LockstepSession<Move> in
@@ -29,7 +30,7 @@ struct IntegrityTests {
         let events = s[0].takeEvents()
         #expect(ContinuousClock.now - clock < .seconds(1))
         #expect(events.contains(.violation(slot: 1, .ackBeyondSent(ack: Int(Int32.max) - 1, sent: 2))))
-        #expect(s[0].acknowledged(by: 1) == 1) // still the initial value: inputDelay - 1
+        #expect(s[0].acknowledged(by: 1) == 1)  // still the initial value: inputDelay - 1
     }
 
     @Test("a certificate signed by one liar (junk for the rest) is rejected, names the sender, drops nobody")
@@ -39,10 +40,14 @@ struct IntegrityTests {
         let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 1, tick: 0)])
         let mine = keys.sign(change.signedBytes(session: keys.sessionHash))!
         var f = try LockstepFrame<Move>.decode(s[2].submit(.neutral, now: .zero), players: 3)
-        f.certificates = [RosterCertificate(change: change, signatures: [
-            RosterSignature(slot: 0, signature: [UInt8](repeating: 7, count: 64)),
-            RosterSignature(slot: 2, signature: mine),
-        ])]
+        f.certificates = [
+            RosterCertificate(
+                change: change,
+                signatures: [
+                    RosterSignature(slot: 0, signature: [UInt8](repeating: 7, count: 64)),
+                    RosterSignature(slot: 2, signature: mine),
+                ])
+        ]
         try s[0].receive(f.encode(), fromSlot: 2, now: .milliseconds(1))
         let events = s[0].takeEvents()
         #expect(events.contains(.violation(slot: 2, .badSignature)))
@@ -103,7 +108,7 @@ struct IntegrityTests {
         let frames = (0..<3).map { p in s[p].resendFrame() }
         for to in 0..<3 { for from in 0..<3 where from != to { try s[to].receive(frames[from], fromSlot: from, now: .milliseconds(320)) } }
         for p in 0..<3 { _ = s[p].pollReady() }
-        #expect(s[0].nextTick == 22) // 2 neutral ticks, then the 20 submitted
+        #expect(s[0].nextTick == 22)  // 2 neutral ticks, then the 20 submitted
         // Slots 1 and 2 (a quorum of 3) certify dropping slot 0 from tick 5, which slot 0 applied.
         let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 0, tick: 5)])
         let bytes = change.signedBytes(session: descriptor.hash)
@@ -212,8 +217,9 @@ struct IntegrityTests {
         let g = SessionKeys.generated(configuration: config, seed: 10)
         let keys = g.descriptor.keys.map { PeerKey(bytes: $0) }
         let impostor = PeerKey(bytes: SessionKeys.generated(configuration: config, seed: 11).descriptor.keys[1])
-        var e0 = try SessionEndpoint<Move>(configuration: config, role: .player(0), localKey: keys[0],
-                                           roster: .claimed(name: "m", gameSeed: 1), signer: g.signers[0])
+        var e0 = try SessionEndpoint<Move>(
+            configuration: config, role: .player(0), localKey: keys[0],
+            roster: .claimed(name: "m", gameSeed: 1), signer: g.signers[0])
         _ = e0.receive(SessionWire.encodeClaim(slot: 1, digest: config.digest), from: keys[1], now: .zero)
         _ = e0.receive(SessionWire.encodeClaim(slot: 1, digest: config.digest), from: impostor, now: .zero)
         let errors = e0.takeErrors()
@@ -226,8 +232,9 @@ struct IntegrityTests {
 /// Scenario tier (release, `scripts/test scenarios`).
 @Suite("Attackers and stalls over the simulated mesh")
 struct AttackScenarios {
-    @Test("a lying player (the highest slot) cannot drop, halt or desync the honest players, and is named",
-          arguments: [SessionAttack.forgedDecision, .lyingVotes, .ackOverflow, .dropAll, .slotClaim])
+    @Test(
+        "a lying player (the highest slot) cannot drop, halt or desync the honest players, and is named",
+        arguments: [SessionAttack.forgedDecision, .lyingVotes, .ackOverflow, .dropAll, .slotClaim])
     func attack(_ kind: SessionAttack) throws {
         var scenario = BotsScenario(players: 5, ticks: 600, loss: 0.05, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 11)
         scenario.attack = kind
@@ -239,7 +246,9 @@ struct AttackScenarios {
         #expect(r.ticks_completed == 600)
     }
 
-    @Test("equivocation never becomes a desync: no honest peer applies a disputed tick, every honest peer names the liar with its signed statements, and it is dropped")
+    @Test(
+        "equivocation never becomes a desync: no honest peer applies a disputed tick, every honest peer names the liar with its signed statements, and it is dropped"
+    )
     func equivocation() throws {
         var scenario = BotsScenario(players: 5, ticks: 300, loss: 0.05, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 11)
         scenario.attack = .equivocate
@@ -269,7 +278,9 @@ struct AttackScenarios {
 /// Scenario tier (release, `scripts/test scenarios`).
 @Suite("Fault sweep")
 struct FaultSweepScenarios {
-    @Test("a suspicion withdrawn (a stalled player came back) does not stall the drop of a crashed one, even with a liar voting against everyone (sweep seed 5, run 1343)")
+    @Test(
+        "a suspicion withdrawn (a stalled player came back) does not stall the drop of a crashed one, even with a liar voting against everyone (sweep seed 5, run 1343)"
+    )
     func withdrawnVoteKeepsTheDropGoing() throws {
         var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.03, latency: .milliseconds(60), jitter: .zero, seed: 10773709706117970114)
         scenario.attack = .lyingVotes

@@ -13,18 +13,18 @@ struct DeterminismTests {
         #expect((Fixed(-5, 2)).floor == -3)
         #expect((Fixed(-5, 2)).rounded == -3)
         #expect((Fixed(5, 2)).rounded == 3)
-        #expect(Fixed(1) / .zero == .zero) // never traps
+        #expect(Fixed(1) / .zero == .zero)  // never traps
         #expect(Fixed(5, 0) == .zero)
         let huge = Fixed(raw: .max)
-        #expect(huge + huge == Fixed(raw: -2)) // wraps, never traps
-        #expect((huge / Fixed(raw: 1)).raw == .max) // saturates
+        #expect(huge + huge == Fixed(raw: -2))  // wraps, never traps
+        #expect((huge / Fixed(raw: 1)).raw == .max)  // saturates
         #expect(Fixed(-3).magnitude == Fixed(3))
         // Edge cases that once trapped or flipped sign.
-        #expect(Fixed(raw: .min) / Fixed(-1) == Fixed(raw: .max)) // saturates
-        #expect(Fixed(raw: .min) / (-1 as Int) == Fixed(raw: .min)) // wraps, like the other integer operators
+        #expect(Fixed(raw: .min) / Fixed(-1) == Fixed(raw: .max))  // saturates
+        #expect(Fixed(raw: .min) / (-1 as Int) == Fixed(raw: .min))  // wraps, like the other integer operators
         #expect(Fixed(Int(Int64.min >> 16), -1).raw == Int64.min)
         #expect(Fixed(raw: .max).rounded > 0 && Fixed(raw: .min).rounded < 0)
-        #expect((Fixed(raw: .max) / Fixed(raw: 1 << 15)).raw == .max) // saturates, no sign flip
+        #expect((Fixed(raw: .max) / Fixed(raw: 1 << 15)).raw == .max)  // saturates, no sign flip
         #expect(Fixed(1 << 32).squareRoot == Fixed(1 << 16))
     }
 
@@ -63,7 +63,7 @@ struct DeterminismTests {
         }
         #expect(counts.allSatisfy { (9_000...11_000).contains($0) })
         #expect(a.int(in: 5...5) == 5)
-        _ = a.int(in: Int.min...Int.max) // the full range never traps
+        _ = a.int(in: Int.min...Int.max)  // the full range never traps
         #expect((-1...Int.max).contains(a.int(in: -1...Int.max)))
     }
 

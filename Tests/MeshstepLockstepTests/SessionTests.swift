@@ -23,7 +23,9 @@ struct Room {
     init(players: Int, spectators: Int = 0, configuration: (LockstepConfiguration) -> LockstepConfiguration = { $0 }) throws {
         let config = configuration(LockstepConfiguration(players: players).withChecksumInterval(10))
         let generated = SessionKeys.generated(configuration: config, seed: 7)
-        sessions = try (0..<players).map { try config.startPlayer(slot: $0, keys: SessionKeys(descriptor: generated.descriptor, signer: generated.signers[$0])) }
+        sessions = try (0..<players).map {
+            try config.startPlayer(slot: $0, keys: SessionKeys(descriptor: generated.descriptor, signer: generated.signers[$0]))
+        }
         sessions += try (0..<spectators).map { _ in try config.startSpectator(keys: SessionKeys(descriptor: generated.descriptor, signer: nil)) }
         // Every tick is checksummed (the sessions compare every 10th) so tests can compare any tick.
         drivers = (0..<players + spectators).map { LockstepDriver(game: Walkers(players: players, seed: 1), checksumInterval: 1, answers: $0 < players) }
@@ -99,8 +101,8 @@ struct SessionTests {
         var a = LockstepSession<Move>(players: 2, localSlot: 0, inputDelay: 3)
         var b = LockstepSession<Move>(players: 2, localSlot: 1, inputDelay: 3)
         #expect(a.pollReady().count == 3 && b.pollReady().count == 3)
-        _ = a.submit(botMove(0, 0)) // lost
-        _ = a.submit(botMove(1, 0)) // lost
+        _ = a.submit(botMove(0, 0))  // lost
+        _ = a.submit(botMove(1, 0))  // lost
         let third = a.submit(botMove(2, 0))
         for k in 0..<3 { _ = b.submit(botMove(k, 1)) }
         try b.receive(third, fromSlot: 0)
@@ -122,7 +124,7 @@ struct SessionTests {
         #expect(a.nextLocalTick == 3)
         _ = a.submit(botMove(2, 0))
         _ = a.submit(botMove(3, 0))
-        #expect(a.nextLocalTick == 3) // held back until tick 1 is applied
+        #expect(a.nextLocalTick == 3)  // held back until tick 1 is applied
     }
 
     @Test("a frame claiming another player's slot is never applied")
@@ -176,7 +178,9 @@ struct SessionTests {
         let keys = try SessionKeys(descriptor: generated.descriptor, signer: generated.signers[2])
         #expect(throws: LockstepConfigurationError.self) { let _: LockstepSession<Move> = try config.startPlayer(slot: 4, keys: keys) }
         // A roster for 4 players does not fit a session of 5.
-        #expect(throws: LockstepConfigurationError.self) { let _: LockstepSession<Move> = try LockstepConfiguration(players: 5).startPlayer(slot: 2, keys: keys) }
+        #expect(throws: LockstepConfigurationError.self) {
+            let _: LockstepSession<Move> = try LockstepConfiguration(players: 5).startPlayer(slot: 2, keys: keys)
+        }
         // A player must be able to sign.
         #expect(throws: LockstepConfigurationError.self) {
             let _: LockstepSession<Move> = try config.startPlayer(slot: 2, keys: SessionKeys(descriptor: generated.descriptor, signer: nil))
@@ -412,7 +416,9 @@ struct BotsScenarios {
         #expect(Set(bySlot2.flatMap(\.slots)) == [0, 1, 3])
     }
 
-    @Test("a player crashes at a random tick (many seeds): every survivor drops it at the same tick and finishes", arguments: [11, 12, 13, 14, 15, 16] as [UInt64])
+    @Test(
+        "a player crashes at a random tick (many seeds): every survivor drops it at the same tick and finishes",
+        arguments: [11, 12, 13, 14, 15, 16] as [UInt64])
     func crash(seed: UInt64) throws {
         var rng = GameRandom(seed: seed)
         var scenario = BotsScenario(players: 5, ticks: 600, loss: 0.1, latency: .milliseconds(30), jitter: .milliseconds(10), seed: seed)

@@ -96,7 +96,7 @@ struct ForgetfulWalkers: LockstepGame {
     func snapshot() -> [UInt8] { inner.snapshot() }
     init(snapshot: [UInt8]) throws {
         inner = try Walkers(snapshot: snapshot)
-        inner.wind = GameRandom(seed: 1) // the bug: wind is not restored
+        inner.wind = GameRandom(seed: 1)  // the bug: wind is not restored
     }
 }
 

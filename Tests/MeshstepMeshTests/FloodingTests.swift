@@ -7,7 +7,11 @@ struct FloodingTests {
     /// a - b - c in a line.
     func line() throws -> Net {
         var net = Net()
-        for _ in 0..<3 { try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2 } }
+        for _ in 0..<3 {
+            try net.add {
+                $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2
+            }
+        }
         net.link(0, 1)
         net.link(2, 1)
         return net
@@ -22,7 +26,7 @@ struct FloodingTests {
         #expect(net.delivered[1].map(\.payload) == [[1, 2, 3]])
         #expect(net.delivered[2].map(\.payload) == [[1, 2, 3]])
         #expect(net.delivered[2][0].hops == 2 && net.delivered[1][0].hops == 1)
-        #expect(net.delivered[0].isEmpty) // never back to the origin
+        #expect(net.delivered[0].isEmpty)  // never back to the origin
     }
 
     @Test("duplicates are suppressed and counted; replays are never delivered twice")
@@ -105,14 +109,14 @@ struct FloodingTests {
     func rejections() throws {
         var net = try line()
         let ping = Datagram.encode(.prune([])) + [UInt8](repeating: 0, count: 16)
-        net.wire.append((1, Net.address(0), ping)) // bad tag from a neighbor's address
-        net.wire.append((1, .ipv4(0x0100_0001, port: 1), ping)) // unknown sender
-        net.wire.append((1, Net.address(0), [0xFF, 0x00])) // garbage
+        net.wire.append((1, Net.address(0), ping))  // bad tag from a neighbor's address
+        net.wire.append((1, .ipv4(0x0100_0001, port: 1), ping))  // unknown sender
+        net.wire.append((1, Net.address(0), [0xFF, 0x00]))  // garbage
         net.flush()
         #expect(net.nodes[1].stats.badTag == 1)
         #expect(net.nodes[1].stats.unknownSender == 1)
         #expect(net.nodes[1].stats.malformed == 1)
-        #expect(net.nodes[1].neighborCount == 2) // spoofable garbage costs an honest link nothing
+        #expect(net.nodes[1].neighborCount == 2)  // spoofable garbage costs an honest link nothing
         // Tagged garbage from a real neighbor is held against it.
         let linkSeq = UInt8(net.nodes[0].takeLinkSeq(to: net.nodes[1].key))
         let sealed = try #require(net.nodes[0].sealRaw([0x4D, 0x53, Wire.version, 0x10, linkSeq, 1, 2], to: net.nodes[1].key))
@@ -136,7 +140,11 @@ struct FloodingTests {
     @Test("hop limit: delivered at the last hop, not forwarded further")
     func hopLimit() throws {
         var net = Net()
-        for _ in 0..<3 { try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2; $0.hopLimit = 1 } }
+        for _ in 0..<3 {
+            try net.add {
+                $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2; $0.hopLimit = 1
+            }
+        }
         net.link(0, 1); net.link(2, 1)
         _ = try net.broadcast(0, [1])
         net.flush()
@@ -148,9 +156,15 @@ struct FloodingTests {
     @Test("propagation filter: local-only stops the flood, remote-only relays without delivering")
     func propagationFilter() throws {
         var net = Net()
-        try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
-        try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.propagationFilter = { $0.payload.first == 1 ? .local : .remote } }
-        try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
+        try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1
+        }
+        try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.propagationFilter = { $0.payload.first == 1 ? .local : .remote }
+        }
+        try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1
+        }
         net.link(0, 1); net.link(2, 1)
         _ = try net.broadcast(0, [1]); net.flush()
         _ = try net.broadcast(0, [2]); net.flush()
@@ -163,7 +177,9 @@ struct FloodingTests {
     func oversized() throws {
         var net = try line()
         let limit = net.nodes[0].maxPayloadSize
-        #expect(throws: MeshSendError.payloadTooLarge(size: limit + 1, limit: limit)) { _ = try net.nodes[0].broadcast([UInt8](repeating: 0, count: limit + 1), now: .zero) }
+        #expect(throws: MeshSendError.payloadTooLarge(size: limit + 1, limit: limit)) {
+            _ = try net.nodes[0].broadcast([UInt8](repeating: 0, count: limit + 1), now: .zero)
+        }
         _ = try net.broadcast(0, [UInt8](repeating: 7, count: limit))
         net.flush()
         #expect(net.delivered[2].first?.payload.count == limit)
@@ -173,7 +189,11 @@ struct FloodingTests {
     func pullRecovery() throws {
         // Triangle; every full copy leaving the origin is lost, announcements get through.
         var net = Net()
-        for _ in 0..<3 { try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 2; $0.minEagerLinks = 0 } }
+        for _ in 0..<3 {
+            try net.add {
+                $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 2; $0.minEagerLinks = 0
+            }
+        }
         net.link(0, 1); net.link(1, 2); net.link(2, 0)
         for k in 0..<5 { _ = try net.broadcast(0, [UInt8(k)]); net.flush() }
         _ = try net.broadcast(0, [99])
@@ -190,8 +210,12 @@ struct FloodingTests {
     func pacing() throws {
         var net = Net()
         let slow = RateLimit(messagesPerSecond: 50, messageBurst: 10, bytesPerSecond: 1 << 20, byteBurst: 1 << 20)
-        let a = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.outboundLimit = slow }
-        let b = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
+        let a = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.outboundLimit = slow
+        }
+        let b = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1
+        }
         net.link(a, b)
         net.advance(.seconds(1))
         for k in 0..<40 { _ = try net.broadcast(a, [UInt8(k)]) }
@@ -210,8 +234,12 @@ struct FloodingScenarios {
     func rateLimit() throws {
         var net = Net()
         let limit = RateLimit(messagesPerSecond: 100, messageBurst: 50, bytesPerSecond: 1 << 20, byteBurst: 1 << 20)
-        let victim = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.inboundLimit = limit }
-        let attacker = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1 }
+        let victim = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.inboundLimit = limit
+        }
+        let attacker = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1
+        }
         net.link(attacker, victim)
         var seq: UInt64 = 1
         var deliveredBefore = 0

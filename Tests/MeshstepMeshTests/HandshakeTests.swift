@@ -9,14 +9,14 @@ struct HandshakeTests {
         var net = Net()
         let a = try net.add(), b = try net.add()
         net.seed(a, with: b)
-        #expect(net.inFlightKinds == [0x01]) // Connect
+        #expect(net.inFlightKinds == [0x01])  // Connect
         net.step()
-        #expect(net.inFlightKinds == [0x02]) // Challenge
+        #expect(net.inFlightKinds == [0x02])  // Challenge
         #expect(net.nodes[b].neighborCount == 0)
         net.step()
-        #expect(net.inFlightKinds == [0x03]) // Confirm
+        #expect(net.inFlightKinds == [0x03])  // Confirm
         net.step()
-        #expect(net.inFlightKinds == [0x04]) // Welcome
+        #expect(net.inFlightKinds == [0x04])  // Welcome
         #expect(net.nodes[b].neighborKeys == [net.nodes[a].key])
         #expect(net.events[b] == [.neighborUp(net.nodes[a].key, Net.address(a)), .online])
         net.step()
@@ -70,9 +70,15 @@ struct HandshakeTests {
     @Test("a full node refuses with referrals, and the joiner follows them")
     func meshFullWithReferrals() throws {
         var net = Net()
-        let hub = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 1 }
-        let first = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3 }
-        let late = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 3 }
+        let hub = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 1
+        }
+        let first = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3
+        }
+        let late = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 3
+        }
         net.link(first, hub)
         #expect(net.nodes[hub].neighborCount == 1)
         net.link(late, hub)
@@ -85,13 +91,21 @@ struct HandshakeTests {
     @Test("a full node still admits a joiner that has no neighbor, shedding a link that can spare it")
     func fullNodeAdmitsStarvingJoiner() throws {
         var net = Net()
-        let hub = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 1 }
-        let a = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3 }
-        let b = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3 }
+        let hub = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 1
+        }
+        let a = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3
+        }
+        let b = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3
+        }
         net.link(a, hub)
         net.link(a, b)
-        net.advance(.seconds(2)) // keepalives: the hub learns that a has two neighbors
-        let joiner = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2 }
+        net.advance(.seconds(2))  // keepalives: the hub learns that a has two neighbors
+        let joiner = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2
+        }
         net.link(joiner, hub)
         #expect(net.nodes[hub].neighborKeys == [net.nodes[joiner].key])
         #expect(net.events[a].contains(.neighborDown(net.nodes[hub].key, Net.address(hub), reason: .notUseful, byUs: false)))
@@ -118,7 +132,7 @@ struct HandshakeTests {
         var net = Net()
         let a = try net.add(), b = try net.add()
         net.seed(a, with: b)
-        net.dropAll() // Connect lost
+        net.dropAll()  // Connect lost
         net.advance(.milliseconds(400), deliver: false)
         net.advance(.milliseconds(400))
         #expect(net.nodes[a].neighborCount == 1 && net.nodes[b].neighborCount == 1)
@@ -168,10 +182,16 @@ struct HandshakeTests {
     @Test("below ideal the node resolves and connects; above ideal it prunes the least useful link")
     func maintenance() throws {
         var net = Net()
-        let n = try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 4 }
+        let n = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 4
+        }
         net.advance(.seconds(1))
         #expect(net.resolves.contains(n))
-        let others = try (0..<3).map { _ in try net.add { $0.minNeighbors = 1; $0.idealNeighbors = 4; $0.maxNeighbors = 4 } }
+        let others = try (0..<3).map { _ in
+            try net.add {
+                $0.minNeighbors = 1; $0.idealNeighbors = 4; $0.maxNeighbors = 4
+            }
+        }
         let refs = others.prefix(2).map { Referral(peer: net.nodes[$0].key, address: Net.address($0)) }
         net.apply(net.nodes[n].addCandidates(Array(refs), now: net.now), from: n)
         net.flush()

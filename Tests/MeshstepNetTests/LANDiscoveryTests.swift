@@ -18,8 +18,9 @@ extension RealNetworkTests {
             return text.isEmpty ? "no default route: IPv4 multicast has nowhere to go on this machine" : nil
         }
 
-        @Test("two chat peers with --lan and no address find each other by multicast beacons; another mesh's peer is ignored",
-              .enabled(if: Self.skipReason == nil, Comment(rawValue: Self.skipReason ?? "")))
+        @Test(
+            "two chat peers with --lan and no address find each other by multicast beacons; another mesh's peer is ignored",
+            .enabled(if: Self.skipReason == nil, Comment(rawValue: Self.skipReason ?? "")))
         func chatOverLAN() throws {
             let binary = try meshstepBinary()
             let mesh = "lan-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Real processes on real sockets, one test at a time (the namespace tests included): these
@@ -21,11 +21,14 @@ extension RealNetworkTests {
                 let ports = freeUDPPorts(players)
                 var bots: [Child] = []
                 for slot in 0..<players {
-                    bots.append(try Child("bot \(slot)", executable: binary, arguments: [
-                        "bot", "--mesh", mesh, "--password", "pw-\(mesh)", "--players", "\(players)", "--slot", "\(slot)",
-                        "--ticks", "\(ticks)", "--host", "127.0.0.1", "--port", "\(ports[slot])",
-                        "--peer", "127.0.0.1:\(ports[0])", "--peer", "127.0.0.1:\(ports[1])", "--json",
-                    ] + extra))
+                    bots.append(
+                        try Child(
+                            "bot \(slot)", executable: binary,
+                            arguments: [
+                                "bot", "--mesh", mesh, "--password", "pw-\(mesh)", "--players", "\(players)", "--slot", "\(slot)",
+                                "--ticks", "\(ticks)", "--host", "127.0.0.1", "--port", "\(ports[slot])",
+                                "--peer", "127.0.0.1:\(ports[0])", "--peer", "127.0.0.1:\(ports[1])", "--json",
+                            ] + extra))
                 }
                 // Every bot binds its port first thing and says so; a port race shows up right away.
                 let bound = poll(timeout: .seconds(10)) { lostPortRace(bots) || bots.allSatisfy { $0.stderr.contains("listening on") || !$0.isRunning } }
@@ -97,7 +100,8 @@ extension RealNetworkTests {
             #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
         }
 
-        @Test("meshstep chat between 3 processes: every line reaches the other two exactly once and never echoes; leaves are shown; a wrong password is refused")
+        @Test(
+            "meshstep chat between 3 processes: every line reaches the other two exactly once and never echoes; leaves are shown; a wrong password is refused")
         func chatThreeProcesses() throws {
             let binary = try meshstepBinary()
             let mesh = Self.uniqueMesh("chat")
@@ -105,9 +109,11 @@ extension RealNetworkTests {
             let token = String(UInt64.random(in: 0...UInt64.max), radix: 36)
             let lines = names.map { "hello from \($0) \(token)" }
             func chat(_ name: String, port: Int, password: String = "open sesame", seed: Int?) throws -> Child {
-                try Child(name, executable: binary, arguments: [
-                    "chat", "--mesh", mesh, "--password", password, "--name", name, "--host", "127.0.0.1", "--port", "\(port)",
-                ] + (seed.map { ["--peer", "127.0.0.1:\($0)"] } ?? []), withStdin: true)
+                try Child(
+                    name, executable: binary,
+                    arguments: [
+                        "chat", "--mesh", mesh, "--password", password, "--name", name, "--host", "127.0.0.1", "--port", "\(port)",
+                    ] + (seed.map { ["--peer", "127.0.0.1:\($0)"] } ?? []), withStdin: true)
             }
 
             var peers: [Child] = []
@@ -160,8 +166,9 @@ extension RealNetworkTests {
             // Carol leaves first: alice and bob are told.
             peers[2].closeStdin()
             #expect(peers[2].wait(timeout: .seconds(10)) == 0, "\(peers[2].transcript)")
-            #expect(poll(timeout: .seconds(10)) { peers[0].stdoutLines.contains("* carol left") && peers[1].stdoutLines.contains("* carol left") },
-                    "\(dump())")
+            #expect(
+                poll(timeout: .seconds(10)) { peers[0].stdoutLines.contains("* carol left") && peers[1].stdoutLines.contains("* carol left") },
+                "\(dump())")
             peers[0].closeStdin()
             peers[1].closeStdin()
             #expect(waitAll([peers[0], peers[1]], timeout: .seconds(10)) == [0, 0], "\(dump())")
@@ -171,7 +178,8 @@ extension RealNetworkTests {
                 let out = p.stdoutLines
                 for (sender, line) in zip(names, lines) {
                     let expected = sender == name ? 0 : 1
-                    #expect(out.filter { $0 == "<\(sender)> \(line)" }.count == expected, "\(name) got \(sender)'s line a wrong number of times\n\(p.transcript)")
+                    #expect(
+                        out.filter { $0 == "<\(sender)> \(line)" }.count == expected, "\(name) got \(sender)'s line a wrong number of times\n\(p.transcript)")
                     #expect(out.filter { $0.hasSuffix(line) }.count == expected, "\(name)\n\(p.transcript)")
                 }
                 #expect(!p.stdout.contains("mallory"), "\(name) heard from the intruder\n\(p.transcript)")
@@ -189,8 +197,9 @@ extension RealNetworkTests {
                 var players: Int
                 var drops: [BotReport.Drop]
             }
-            let bots = try Child("bots", executable: try meshstepBinary(),
-                                 arguments: ["bots", "--network", "udp", "--players", "4", "--ticks", "240", "--loss", "0.1", "--json"])
+            let bots = try Child(
+                "bots", executable: try meshstepBinary(),
+                arguments: ["bots", "--network", "udp", "--players", "4", "--ticks", "240", "--loss", "0.1", "--json"])
             defer { bots.reap() }
             #expect(bots.wait(timeout: .seconds(60)) == 0, "\(bots.transcript)")
             let line = try #require(bots.stdoutLines.last, "\(bots.transcript)")

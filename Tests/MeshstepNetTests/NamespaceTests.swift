@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Runs a system command to completion; throws with its stderr when it fails.
@@ -79,8 +79,12 @@ struct Hosts {
         for ns in names {
             try run(ip, ["netns", "exec", ns, nft, "add", "table", "inet", "lossy"])
             try run(ip, ["netns", "exec", ns, nft, "add", "chain", "inet", "lossy", hook, "{ type filter hook \(hook) priority 0; }"])
-            try run(ip, ["netns", "exec", ns, nft, "add", "rule", "inet", "lossy", hook,
-                         "meta", "l4proto", "udp", "numgen", "random", "mod", "100", "<", "\(percent)", "counter", "drop"])
+            try run(
+                ip,
+                [
+                    "netns", "exec", ns, nft, "add", "rule", "inet", "lossy", hook,
+                    "meta", "l4proto", "udp", "numgen", "random", "mod", "100", "<", "\(percent)", "counter", "drop",
+                ])
         }
     }
 
@@ -97,10 +101,12 @@ struct Hosts {
     func startBots(binary: String, mesh: String, ticks: Int, options: [String]) throws -> [Child] {
         let players = names.count
         return try names.enumerated().map { k, ns in
-            try Child("bot \(k) in \(ns)", executable: ip, arguments: [
-                "netns", "exec", ns, binary, "bot", "--mesh", mesh, "--password", "pw", "--players", "\(players)", "--slot", "\(k)",
-                "--ticks", "\(ticks)", "--host", address(k), "--port", "7500",
-            ] + options + (0..<players).filter { $0 != k }.flatMap { ["--peer", "\(address($0)):7500"] } + ["--json"])
+            try Child(
+                "bot \(k) in \(ns)", executable: ip,
+                arguments: [
+                    "netns", "exec", ns, binary, "bot", "--mesh", mesh, "--password", "pw", "--players", "\(players)", "--slot", "\(k)",
+                    "--ticks", "\(ticks)", "--host", address(k), "--port", "7500",
+                ] + options + (0..<players).filter { $0 != k }.flatMap { ["--peer", "\(address($0)):7500"] } + ["--json"])
         }
     }
 
@@ -118,7 +124,8 @@ struct Hosts {
         let listing = (try? run(ip, ["netns", "list"])) ?? ""
         for line in listing.split(separator: "\n") {
             guard let name = line.split(separator: " ").first.map(String.init),
-                  name.hasPrefix("msn-") || name.hasPrefix("msh-") else { continue }
+                name.hasPrefix("msn-") || name.hasPrefix("msh-")
+            else { continue }
             let parts = name.split(separator: "-")
             guard parts.count >= 3, let pid = pid_t(parts[1]), pid != getpid() else { continue }
             if kill(pid, 0) == -1 && errno == ESRCH { _ = try? run(ip, ["netns", "delete", name]) }
@@ -129,22 +136,25 @@ struct Hosts {
 extension RealNetworkTests {
     @Suite("namespaces")
     struct Namespaces {
-        @Test("4 hosts (network namespaces, veth, bridge) with nftables dropping 10% of incoming UDP packets: the game completes with equal checksums",
-              .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
+        @Test(
+            "4 hosts (network namespaces, veth, bridge) with nftables dropping 10% of incoming UDP packets: the game completes with equal checksums",
+            .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
         func lossyInput() throws {
             try Self.playLossyGame(hook: "input", percent: 10)
         }
 
-        @Test("4 hosts with nftables dropping 5% of outgoing UDP packets (sendto fails with EPERM): the game completes with equal checksums",
-              .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
+        @Test(
+            "4 hosts with nftables dropping 5% of outgoing UDP packets (sendto fails with EPERM): the game completes with equal checksums",
+            .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
         func lossyOutput() throws {
             // UDPMeshPeer sends with its own sendto(2): a refused send is a lost datagram (NIO's
             // own write path would close the channel on EPERM).
             try Self.playLossyGame(hook: "output", percent: 5)
         }
 
-        @Test("8 hosts with nftables dropping 20% of incoming UDP, one SIGKILLed mid-game: the 7 survivors agree on its drop, finish with equal checksums and hold 58 ticks/s after the drop",
-              .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
+        @Test(
+            "8 hosts with nftables dropping 20% of incoming UDP, one SIGKILLed mid-game: the 7 survivors agree on its drop, finish with equal checksums and hold 58 ticks/s after the drop",
+            .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
         func eightHostsLossAndKill() throws {
             let binary = try meshstepBinary()
             let hosts = try Hosts(count: 8)
@@ -184,15 +194,21 @@ extension RealNetworkTests {
             // is reported as a known issue, never hidden (the agreement checks above stay hard).
             let rates = reports.map { $0.ticksPerSecondAfterDrop ?? 0 }
             let debugBuild = binary.contains("/debug/")
-            withKnownIssue("debug build (\(String(format: "%.2f", otherCores)) cores used by other processes): measure with MESHSTEP_BINARY=.build/release/meshstep",
-                           isIntermittent: true) {
+            withKnownIssue(
+                "debug build (\(String(format: "%.2f", otherCores)) cores used by other processes): measure with MESHSTEP_BINARY=.build/release/meshstep",
+                isIntermittent: true
+            ) {
                 for (r, rate) in zip(reports, rates) { #expect(rate >= 58, "slot \(r.slot): \(rate) ticks/s after the drop") }
-            } when: { debugBuild }
+            } when: {
+                debugBuild
+            }
             #expect(Set(reports.map(\.drops)).count == 1, "drops differ: \(reports.map(\.drops))")
             #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
             let dropped = percent > 0 ? try hosts.dropped(hook: "input") : []
             #expect(dropped.allSatisfy { $0 > 0 }, "packets dropped per host: \(dropped)")
-            print("8 hosts, \(percent)% UDP loss on input, slot 7 killed: ticks/s after the drop \(rates), overall \(reports.map { $0.ticksPerSecond ?? 0 }); input latency p99 \(reports.map(\.inputLatencyMsP99)) ms; bytes per input per peer \(reports.map { Int($0.bytesPerInputPerPeer ?? 0) }); longest stall \(reports.map { Int($0.longestStallMs ?? 0) }) ms; dropped \(dropped) packets; other processes used \(String(format: "%.2f", otherCores)) cores")
+            print(
+                "8 hosts, \(percent)% UDP loss on input, slot 7 killed: ticks/s after the drop \(rates), overall \(reports.map { $0.ticksPerSecond ?? 0 }); input latency p99 \(reports.map(\.inputLatencyMsP99)) ms; bytes per input per peer \(reports.map { Int($0.bytesPerInputPerPeer ?? 0) }); longest stall \(reports.map { Int($0.longestStallMs ?? 0) }) ms; dropped \(dropped) packets; other processes used \(String(format: "%.2f", otherCores)) cores"
+            )
         }
 
         static func playLossyGame(hook: String, percent: Int) throws {
@@ -222,7 +238,9 @@ extension RealNetworkTests {
             // The loss was real: every host's rule dropped packets.
             let dropped = try hosts.dropped(hook: hook)
             #expect(dropped.allSatisfy { $0 > 0 }, "packets dropped per host: \(dropped)")
-            print("4 hosts, \(percent)% UDP loss on \(hook): dropped \(dropped) packets; wall \(reports.map(\.wallSeconds)) s; input latency p99 \(reports.map(\.inputLatencyMsP99)) ms")
+            print(
+                "4 hosts, \(percent)% UDP loss on \(hook): dropped \(dropped) packets; wall \(reports.map(\.wallSeconds)) s; input latency p99 \(reports.map(\.inputLatencyMsP99)) ms"
+            )
         }
     }
 }

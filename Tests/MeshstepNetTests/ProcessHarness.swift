@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Helpers for the real-network tests: child processes with captured output, free ports, polling
@@ -99,7 +99,9 @@ final class Child: @unchecked Sendable {
     }
 
     /// Writing to a child that already exited must be an error, not a signal that kills the tests.
-    private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN); return () }()
+    private static let ignoreSIGPIPE: Void = {
+        signal(SIGPIPE, SIG_IGN); return ()
+    }()
 
     private func pump(_ fd: Int32, isStdout: Bool) {
         Thread.detachNewThread { [self] in
@@ -167,7 +169,9 @@ final class Child: @unchecked Sendable {
     }
 
     /// Everything the child printed, for failure messages.
-    var transcript: String { "[\(label)] status \(process.isRunning ? "running" : String(process.terminationStatus))\n--- stdout\n\(stdout)--- stderr\n\(stderr)" }
+    var transcript: String {
+        "[\(label)] status \(process.isRunning ? "running" : String(process.terminationStatus))\n--- stdout\n\(stdout)--- stderr\n\(stderr)"
+    }
 }
 
 /// `count` distinct UDP ports below the ephemeral range (so port-0 sockets of other programs do
@@ -267,7 +271,8 @@ struct CPUSample {
             // Fields after the command name (in parentheses, which may hold spaces): utime is the
             // 12th, stime the 13th.
             guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                  let close = text.lastIndex(of: ")") else { return sum }
+                let close = text.lastIndex(of: ")")
+            else { return sum }
             let rest = text[text.index(after: close)...].split(separator: " ")
             guard rest.count > 12, let u = Double(rest[11]), let s = Double(rest[12]) else { return sum }
             return sum + u + s

@@ -14,10 +14,12 @@ extension RealNetworkTests {
                 try Child("resolver", executable: binary, arguments: ["resolver", "--host", "127.0.0.1", "--port", "\(resolverPort)"])
             }
             func chat(_ name: String, port: Int) throws -> Child {
-                try Child(name, executable: binary, arguments: [
-                    "chat", "--mesh", mesh, "--password", "pw", "--name", name, "--host", "127.0.0.1", "--port", "\(port)",
-                    "--resolver", "127.0.0.1:\(resolverPort)",
-                ], withStdin: true)
+                try Child(
+                    name, executable: binary,
+                    arguments: [
+                        "chat", "--mesh", mesh, "--password", "pw", "--name", name, "--host", "127.0.0.1", "--port", "\(port)",
+                        "--resolver", "127.0.0.1:\(resolverPort)",
+                    ], withStdin: true)
             }
             var first = try resolver()
             var children = [first]
@@ -28,7 +30,9 @@ extension RealNetworkTests {
             let alice = try chat("alice", port: ports[0]), bob = try chat("bob", port: ports[1])
             children += [alice, bob]
             let dump = { children.map(\.transcript).joined(separator: "\n") }
-            try #require(poll(timeout: .seconds(20)) { alice.stdoutLines.contains("* bob joined") && bob.stdoutLines.contains("* alice joined") }, Comment(rawValue: dump()))
+            try #require(
+                poll(timeout: .seconds(20)) { alice.stdoutLines.contains("* bob joined") && bob.stdoutLines.contains("* alice joined") },
+                Comment(rawValue: dump()))
 
             // Restart the resolver (clean stop, then a new process on the same port: it knows nobody).
             first.sendSignal(SIGTERM)
@@ -47,16 +51,19 @@ extension RealNetworkTests {
             children.append(carol)
             #expect(poll(timeout: .seconds(25)) { alice.stdoutLines.contains("* carol joined") && bob.stdoutLines.contains("* carol joined") }, "\(dump())")
             try carol.send("hi, I found you")
-            #expect(poll(timeout: .seconds(10)) {
-                alice.stdoutLines.contains("<carol> hi, I found you") && bob.stdoutLines.contains("<carol> hi, I found you")
-            }, "\(dump())")
+            #expect(
+                poll(timeout: .seconds(10)) {
+                    alice.stdoutLines.contains("<carol> hi, I found you") && bob.stdoutLines.contains("<carol> hi, I found you")
+                }, "\(dump())")
             for c in [alice, bob, carol] { c.closeStdin() }
             for c in [alice, bob, carol] { #expect(c.wait(timeout: .seconds(10)) == 0, "\(c.transcript)") }
             first.sendSignal(SIGTERM)
             #expect(first.wait(timeout: .seconds(5)) == 0)
         }
 
-        @Test("the README's resolver chat: the first peer of a mesh waits for others and says so; --join-timeout gives up when asked; Ctrl-C and SIGTERM leave cleanly with stdin open")
+        @Test(
+            "the README's resolver chat: the first peer of a mesh waits for others and says so; --join-timeout gives up when asked; Ctrl-C and SIGTERM leave cleanly with stdin open"
+        )
         func firstChatPeerWaits() throws {
             let binary = try meshstepBinary()
             let mesh = "lounge-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -67,9 +74,11 @@ extension RealNetworkTests {
             #expect(poll(timeout: .seconds(10)) { resolver.stderr.contains("listening") || !resolver.isRunning })
             try #require(resolver.isRunning, Comment(rawValue: resolver.transcript))
             func chat(_ name: String, _ extra: [String] = []) throws -> Child {
-                let c = try Child(name, executable: binary, arguments: [
-                    "chat", "--mesh", mesh, "--password", "p", "--name", name, "--resolver", "127.0.0.1:\(ports[2])",
-                ] + extra, withStdin: true)
+                let c = try Child(
+                    name, executable: binary,
+                    arguments: [
+                        "chat", "--mesh", mesh, "--password", "p", "--name", name, "--resolver", "127.0.0.1:\(ports[2])",
+                    ] + extra, withStdin: true)
                 children.append(c)
                 return c
             }

@@ -141,10 +141,12 @@ extension RealNetworkTests {
             var players: [Child] = []
             defer { players.forEach { $0.reap() } }
             let started = ContinuousClock.now
-            for _ in 0..<3 { // another program may take the port first
+            for _ in 0..<3 {  // another program may take the port first
                 let port = freeUDPPorts(1)[0]
-                players = [try Child("slot 0", executable: binary, arguments: ["--slot", "0", "--port", "\(port)"]),
-                           try Child("slot 1", executable: binary, arguments: ["--slot", "1", "--peer", "127.0.0.1:\(port)"])]
+                players = [
+                    try Child("slot 0", executable: binary, arguments: ["--slot", "0", "--port", "\(port)"]),
+                    try Child("slot 1", executable: binary, arguments: ["--slot", "1", "--peer", "127.0.0.1:\(port)"]),
+                ]
                 Thread.sleep(forTimeInterval: 0.5)
                 if !players[0].isRunning && players[0].stderr.contains("in use") { players.forEach { $0.reap() }; continue }
                 break

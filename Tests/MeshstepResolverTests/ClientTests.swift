@@ -40,7 +40,7 @@ struct ClientTests {
         var client = makeClient()
         var clock = Clock()
         _ = exchange(client.register(now: clock.now, wallClock: clock.wall), client: &client, service: &service, from: source, clock: clock)
-        var restarted = ResolverService(seed: 2) // a new process: empty
+        var restarted = ResolverService(seed: 2)  // a new process: empty
         clock.advance(.seconds(10))
         let events = exchange(client.tick(now: clock.now, wallClock: clock.wall), client: &client, service: &restarted, from: source, clock: clock)
         #expect(events == [.reregistered])
@@ -56,12 +56,16 @@ struct ClientTests {
         var restarted = ResolverService(seed: 2)
         clock.advance(.seconds(1))
         _ = exchange(other.register(now: clock.now, wallClock: clock.wall), client: &other, service: &restarted, from: ip(192, 0, 2, 2, port: 1), clock: clock)
-        let events = exchange(client.resolve(maxPeers: 5, now: clock.now, wallClock: clock.wall), client: &client, service: &restarted, from: source, clock: clock)
+        let events = exchange(
+            client.resolve(maxPeers: 5, now: clock.now, wallClock: clock.wall), client: &client, service: &restarted, from: source, clock: clock)
         #expect(events.count == 2)
         guard case let .resolved(answer)? = events.first else { Issue.record("no answer: \(events)"); return }
         #expect(answer.excludedIsRegistered == false && answer.registeredCount == 1)
         // The observed source address comes first, then the claimed one.
-        #expect(answer.referrals == [Referral(peer: identity(2).key, address: ip(192, 0, 2, 2, port: 1)), Referral(peer: identity(2).key, address: ip(192, 0, 2, 2, port: 9000))])
+        #expect(
+            answer.referrals == [
+                Referral(peer: identity(2).key, address: ip(192, 0, 2, 2, port: 1)), Referral(peer: identity(2).key, address: ip(192, 0, 2, 2, port: 9000)),
+            ])
         #expect(events.last == .reregistered)
         #expect(restarted.registrationCount == 2)
     }
@@ -73,14 +77,18 @@ struct ClientTests {
         let start = clock.now
         var sendTimes: [Duration] = [.zero]
         var events: [ResolverClientEvent] = []
-        _ = client.register(now: clock.now, wallClock: clock.wall) // lost
+        _ = client.register(now: clock.now, wallClock: clock.wall)  // lost
         while clock.now < start + .seconds(30) {
             clock.now = client.nextDeadline!
             let actions = client.tick(now: clock.now, wallClock: clock.wall)
             if actions.contains(where: { $0.bytes != nil }) { sendTimes.append(clock.now - start) }
             events += actions.compactMap(\.event)
         }
-        #expect(sendTimes == [.zero, .milliseconds(500), .milliseconds(1500), .milliseconds(3500), .milliseconds(7500), .milliseconds(15500), .milliseconds(23500), .milliseconds(31500)])
+        #expect(
+            sendTimes == [
+                .zero, .milliseconds(500), .milliseconds(1500), .milliseconds(3500), .milliseconds(7500), .milliseconds(15500), .milliseconds(23500),
+                .milliseconds(31500),
+            ])
         #expect(events == [.failed(.unreachable(operation: .register, attempts: 5))])
         #expect(client.isUnreachable)
         // The resolver comes (back): the next retry gets through.

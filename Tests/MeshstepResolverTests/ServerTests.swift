@@ -8,7 +8,7 @@ import MeshstepWire
 import NIOCore
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A blocking UDP socket on 127.0.0.1 with a receive timeout: the smallest possible real client.
@@ -23,7 +23,9 @@ final class LoopbackSocket {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
-        let ok = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let ok = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard ok == 0 else { close(fd); throw POSIXError(.EADDRINUSE) }
         var timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -42,7 +44,11 @@ final class LoopbackSocket {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = UInt16(port).bigEndian
         _ = bytes.withUnsafeBytes { buffer in
-            withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fd, buffer.baseAddress, buffer.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    sendto(fd, buffer.baseAddress, buffer.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
         }
     }
 
@@ -82,8 +88,14 @@ struct ServerTests {
         let socketA = try LoopbackSocket(), socketB = try LoopbackSocket()
         var a = try ResolverClient(identity: identity(1), mesh: arena, addresses: [.ipv4(0, port: socketA.port)], seed: 1)
         var b = try ResolverClient(identity: identity(2), mesh: arena, addresses: [.ipv4(0, port: socketB.port)], seed: 2)
-        #expect(drive(a.register(now: monotonicNow(), wallClock: wallClockNow()), &a, over: socketA, port: server.localPort) == [.registered(ttlSeconds: 30, created: true)])
-        #expect(drive(b.register(now: monotonicNow(), wallClock: wallClockNow()), &b, over: socketB, port: server.localPort) == [.registered(ttlSeconds: 30, created: true)])
+        #expect(
+            drive(a.register(now: monotonicNow(), wallClock: wallClockNow()), &a, over: socketA, port: server.localPort) == [
+                .registered(ttlSeconds: 30, created: true)
+            ])
+        #expect(
+            drive(b.register(now: monotonicNow(), wallClock: wallClockNow()), &b, over: socketB, port: server.localPort) == [
+                .registered(ttlSeconds: 30, created: true)
+            ])
         let events = drive(b.resolve(now: monotonicNow(), wallClock: wallClockNow()), &b, over: socketB, port: server.localPort)
         guard case let .resolved(answer)? = events.first, events.count == 1 else { Issue.record("no answer: \(events)"); return }
         #expect(answer.registeredCount == 2 && answer.excludedIsRegistered)
@@ -105,7 +117,10 @@ struct ServerTests {
         let port = first.localPort
         let socket = try LoopbackSocket()
         var client = try ResolverClient(identity: identity(6), mesh: arena, addresses: [], seed: 6)
-        #expect(drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port) == [.registered(ttlSeconds: 30, created: true)])
+        #expect(
+            drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port) == [
+                .registered(ttlSeconds: 30, created: true)
+            ])
         #expect(first.stop().registrations == 1)
         let second = try ResolverServer.start(host: "127.0.0.1", port: port, logger: Logger(label: "test.resolver"))
         defer { second.stop() }
@@ -123,7 +138,10 @@ struct ServerTests {
         defer { server.stop() }
         let socket = try LoopbackSocket()
         var client = try ResolverClient(identity: identity(7), mesh: arena, addresses: [], seed: 7)
-        #expect(drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: server.localPort) == [.registered(ttlSeconds: 1, created: true)])
+        #expect(
+            drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: server.localPort) == [
+                .registered(ttlSeconds: 1, created: true)
+            ])
         // Expiry runs once a second: poll the counters for up to 5 s.
         let deadline = Date().addingTimeInterval(5)
         while server.stats().expired == 0 && Date() < deadline { usleep(100_000) }
@@ -139,14 +157,18 @@ struct ServerTests {
         return true
     }()
 
-    @Test("bound to ::, the server answers IPv4 clients and registers them as IPv4",
-          .enabled(if: hasIPv6, "no IPv6 on this machine"))
+    @Test(
+        "bound to ::, the server answers IPv4 clients and registers them as IPv4",
+        .enabled(if: hasIPv6, "no IPv6 on this machine"))
     func dualStack() throws {
         let server = try ResolverServer.start(host: "::", port: 0, seed: 1, logger: Logger(label: "test.resolver"))
         defer { server.stop() }
         let socket = try LoopbackSocket()
         var client = try ResolverClient(identity: identity(4), mesh: arena, addresses: [], seed: 4)
-        #expect(drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: server.localPort) == [.registered(ttlSeconds: 30, created: true)])
+        #expect(
+            drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: server.localPort) == [
+                .registered(ttlSeconds: 30, created: true)
+            ])
         var other = try ResolverClient(identity: identity(5), mesh: arena, addresses: [], seed: 5)
         let events = drive(other.resolve(now: monotonicNow(), wallClock: wallClockNow()), &other, over: try LoopbackSocket(), port: server.localPort)
         guard case let .resolved(answer)? = events.first else { Issue.record("no answer: \(events)"); return }
@@ -166,7 +188,10 @@ struct ServerTests {
     func portInUse() throws {
         let server = try ResolverServer.start(host: "127.0.0.1", port: 0, logger: Logger(label: "test.resolver"))
         defer { server.stop() }
-        #expect(throws: ResolverServerError.portInUse(host: "127.0.0.1", port: server.localPort, detail: "another program is bound to UDP 127.0.0.1 port \(server.localPort)")) {
+        #expect(
+            throws: ResolverServerError.portInUse(
+                host: "127.0.0.1", port: server.localPort, detail: "another program is bound to UDP 127.0.0.1 port \(server.localPort)")
+        ) {
             try ResolverServer.start(host: "127.0.0.1", port: server.localPort, logger: Logger(label: "test.resolver"))
         }
     }
@@ -222,7 +247,10 @@ struct ResolverCLITests {
         }
         let socket = try LoopbackSocket()
         var client = try ResolverClient(identity: identity(3), mesh: arena, addresses: [], seed: 3)
-        #expect(drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port) == [.registered(ttlSeconds: 30, created: true)])
+        #expect(
+            drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port) == [
+                .registered(ttlSeconds: 30, created: true)
+            ])
         kill(process.processIdentifier, SIGTERM)
         let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
@@ -244,15 +272,17 @@ struct EndpointTests {
         #expect(MeshAddress(try HostPort.resolve("localhost:7400"))?.port == 7400)
     }
 
-    @Test("rejected forms say how to write it", arguments: [
-        ("192.0.2.1", HostPortError.missingPort("192.0.2.1")),
-        ("2001:db8::1:7400", .missingPort("2001:db8::1:7400")),
-        (":7400", .missingPort(":7400")),
-        ("[::1]7400", .missingPort("[::1]7400")),
-        ("192.0.2.1:0", .invalidPort("192.0.2.1:0")),
-        ("192.0.2.1:x", .invalidPort("192.0.2.1:x")),
-        ("192.0.2.1:70000", .invalidPort("192.0.2.1:70000")),
-    ])
+    @Test(
+        "rejected forms say how to write it",
+        arguments: [
+            ("192.0.2.1", HostPortError.missingPort("192.0.2.1")),
+            ("2001:db8::1:7400", .missingPort("2001:db8::1:7400")),
+            (":7400", .missingPort(":7400")),
+            ("[::1]7400", .missingPort("[::1]7400")),
+            ("192.0.2.1:0", .invalidPort("192.0.2.1:0")),
+            ("192.0.2.1:x", .invalidPort("192.0.2.1:x")),
+            ("192.0.2.1:70000", .invalidPort("192.0.2.1:70000")),
+        ])
     func rejected(_ text: String, _ expected: HostPortError) {
         #expect(throws: expected) { try HostPort.split(text) }
     }

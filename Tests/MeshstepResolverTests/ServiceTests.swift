@@ -9,12 +9,18 @@ struct WireFormatTests {
     func roundTrip() throws {
         let a = identity(1)
         let messages: [ResolverMessage] = [
-            .register(RegisterRequest(requestID: 7, mesh: arena, peer: a.key, addresses: [ip(10, 0, 0, 1, port: 9), .ipv6([UInt8](repeating: 0xAB, count: 16), port: 65535)], includeObservedAddress: true, ttlSeconds: 30, timestamp: epoch).signed(by: a)),
+            .register(
+                RegisterRequest(
+                    requestID: 7, mesh: arena, peer: a.key, addresses: [ip(10, 0, 0, 1, port: 9), .ipv6([UInt8](repeating: 0xAB, count: 16), port: 65535)],
+                    includeObservedAddress: true, ttlSeconds: 30, timestamp: epoch
+                ).signed(by: a)),
             .unregister(UnregisterRequest(requestID: 8, mesh: arena, peer: a.key, timestamp: epoch + 1).signed(by: a)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 10, exclude: a.key)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil, padding: 100)),
-            .resolved(ResolvedAnswer(requestID: 10, registeredCount: 3, excludedIsRegistered: true, peers: [ResolvedPeer(peer: a.key, addresses: [ip(1, 2, 3, 4, port: 5)])])),
+            .resolved(
+                ResolvedAnswer(
+                    requestID: 10, registeredCount: 3, excludedIsRegistered: true, peers: [ResolvedPeer(peer: a.key, addresses: [ip(1, 2, 3, 4, port: 5)])])),
             .ack(AckAnswer(requestID: 11, ttlSeconds: 30, created: true, serverTime: epoch)),
             .error(ErrorAnswer(requestID: 12, code: .meshFull, serverTime: epoch)),
         ]
@@ -52,10 +58,12 @@ struct WireFormatTests {
         #expect(throws: WireError.invalidValue(field: "resolve.padding")) { try ResolverMessage.decode(good + [0, 1]) }
         #expect(throws: WireError.truncated(offset: 29, needed: 1)) { try ResolverMessage.decode(Array(good.dropLast())) }
         #expect(throws: WireError.invalidValue(field: "resolve.maxPeers")) { try ResolverMessage.decode(resolveBytes(max: 11)) }
-        #expect(throws: WireError.trailingBytes(count: 1)) { try ResolverMessage.decode(ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 1)).encode() + [0]) }
+        #expect(throws: WireError.trailingBytes(count: 1)) {
+            try ResolverMessage.decode(ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 1)).encode() + [0])
+        }
         #expect(throws: WireError.oversized(size: 1201, limit: 1200)) { try ResolverMessage.decode([UInt8](repeating: 0, count: 1201)) }
         var five = registerBytes(identity(1), timestamp: epoch)
-        five[12 + 16 + 32 + 1 + 4 + 8] = 5 // address count
+        five[12 + 16 + 32 + 1 + 4 + 8] = 5  // address count
         #expect(throws: WireError.tooLong(field: "register.addresses", count: 5, limit: 4)) { try ResolverMessage.decode(five) }
     }
 
@@ -94,7 +102,12 @@ struct ServiceTests {
         #expect(errorCode(out) == nil)
 
         out = s.receive(resolveBytes(exclude: a.key), from: source, now: clock.now, wallClock: clock.wall)
-        #expect(answer(out) == .resolved(ResolvedAnswer(requestID: 3, registeredCount: 2, excludedIsRegistered: true, peers: [ResolvedPeer(peer: b.key, addresses: [ip(10, 0, 0, 2, port: 9000)])])))
+        #expect(
+            answer(out)
+                == .resolved(
+                    ResolvedAnswer(
+                        requestID: 3, registeredCount: 2, excludedIsRegistered: true,
+                        peers: [ResolvedPeer(peer: b.key, addresses: [ip(10, 0, 0, 2, port: 9000)])])))
 
         clock.advance(.seconds(10))
         out = s.receive(registerBytes(a, ttl: 300, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
@@ -150,12 +163,14 @@ struct ServiceTests {
             var s = ResolverService(seed: seed)
             let clock = Clock()
             for i in 1...30 {
-                _ = s.receive(registerBytes(identity(UInt8(i)), timestamp: clock.wall), from: ip(192, 0, 2, UInt8(i), port: 1), now: clock.now, wallClock: clock.wall)
+                _ = s.receive(
+                    registerBytes(identity(UInt8(i)), timestamp: clock.wall), from: ip(192, 0, 2, UInt8(i), port: 1), now: clock.now, wallClock: clock.wall)
             }
             #expect(s.registrationCount == 30)
             var samples: [[PeerKey]] = []
             for r in 0..<40 {
-                let out = s.receive(resolveBytes(max: 10, exclude: identity(1).key), from: ip(198, 51, 100, UInt8(r), port: 1), now: clock.now, wallClock: clock.wall)
+                let out = s.receive(
+                    resolveBytes(max: 10, exclude: identity(1).key), from: ip(198, 51, 100, UInt8(r), port: 1), now: clock.now, wallClock: clock.wall)
                 guard case let .resolved(answer)? = answer(out) else { Issue.record("no answer"); return [] }
                 #expect(answer.registeredCount == 30 && answer.excludedIsRegistered)
                 samples.append(answer.peers.map(\.peer))
@@ -180,14 +195,16 @@ struct ServiceTests {
         var s = ResolverService(seed: 1)
         let clock = Clock()
         for i in 1...10 {
-            _ = s.receive(registerBytes(identity(UInt8(i)), timestamp: clock.wall), from: ip(192, 0, 2, UInt8(i), port: 1), now: clock.now, wallClock: clock.wall)
+            _ = s.receive(
+                registerBytes(identity(UInt8(i)), timestamp: clock.wall), from: ip(192, 0, 2, UInt8(i), port: 1), now: clock.now, wallClock: clock.wall)
         }
         // 30-byte request: 90 bytes allowed = 18 header + two 40-byte peers at most... 98 > 90: one.
         for (size, expected) in [(0, 1), (100, 7), (ResolverWire.paddedResolveSize, 10)] {
             let request = resolveBytes(size: size)
             let out = s.receive(request, from: source, now: clock.now, wallClock: clock.wall)
             guard case let .send(reply, _)? = out.first(where: { if case .send = $0 { true } else { false } }),
-                  case let .resolved(answer) = try? ResolverMessage.decode(reply) else { Issue.record("no answer"); continue }
+                case let .resolved(answer) = try? ResolverMessage.decode(reply)
+            else { Issue.record("no answer"); continue }
             #expect(answer.peers.count == expected, "request of \(request.count) bytes")
             #expect(reply.count <= 3 * request.count)
             #expect(answer.registeredCount == 10)
@@ -202,7 +219,9 @@ struct ServiceTests {
         bytes[bytes.count - 1] ^= 1
         #expect(errorCode(s.receive(bytes, from: source, now: clock.now, wallClock: clock.wall)) == .badSignature)
         // A register naming peer 1 but signed by peer 2.
-        let request = RegisterRequest(requestID: 1, mesh: arena, peer: identity(1).key, addresses: [ip(6, 6, 6, 6, port: 6)], includeObservedAddress: false, ttlSeconds: 30, timestamp: clock.wall)
+        let request = RegisterRequest(
+            requestID: 1, mesh: arena, peer: identity(1).key, addresses: [ip(6, 6, 6, 6, port: 6)], includeObservedAddress: false, ttlSeconds: 30,
+            timestamp: clock.wall)
         var forged = request
         forged.signature = identity(2).sign(ResolverMessage.register(request).signedTranscript())
         #expect(errorCode(s.receive(ResolverMessage.register(forged).encode(), from: source, now: clock.now, wallClock: clock.wall)) == .badSignature)
@@ -216,7 +235,8 @@ struct ServiceTests {
         let clock = Clock()
         let a = identity(1), mallory = identity(9)
         _ = s.receive(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
-        let out = s.receive(unregisterBytes(mallory, peer: a.key, timestamp: clock.wall + 1), from: ip(203, 0, 113, 9, port: 1), now: clock.now, wallClock: clock.wall)
+        let out = s.receive(
+            unregisterBytes(mallory, peer: a.key, timestamp: clock.wall + 1), from: ip(203, 0, 113, 9, port: 1), now: clock.now, wallClock: clock.wall)
         #expect(errorCode(out) == .badSignature)
         #expect(errorCode(s.receive(unregisterBytes(mallory, timestamp: clock.wall + 1), from: source, now: clock.now, wallClock: clock.wall)) == .unknownPeer)
         #expect(s.peers(in: arena).map(\.peer) == [a.key])
@@ -305,7 +325,9 @@ struct ServiceTests {
         var s = ResolverService(configuration: config, seed: 1)
         var clock = Clock()
         func register(_ n: UInt8, _ mesh: ResolverMeshID) -> ResolverErrorCode? {
-            errorCode(s.receive(registerBytes(identity(n), mesh: mesh, timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall))
+            errorCode(
+                s.receive(registerBytes(identity(n), mesh: mesh, timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall)
+            )
         }
         #expect(register(1, arena) == nil)
         #expect(register(2, arena) == nil)
@@ -316,7 +338,7 @@ struct ServiceTests {
         #expect(register(6, lobby) == nil)
         #expect(register(7, lobby) == .resolverFull)
         clock.advance(.seconds(1))
-        #expect(register(1, arena) == nil) // a refresh is not a new registration
+        #expect(register(1, arena) == nil)  // a refresh is not a new registration
         #expect(s.stats.refusedFull == 3 && s.registrationCount == 5 && s.stats.meshes == 2)
         clock.advance(.seconds(30))
         _ = s.tick(now: clock.now, wallClock: clock.wall)
@@ -329,7 +351,9 @@ struct ServiceTests {
         var s = ResolverService(seed: 1)
         let clock = Clock()
         let nat = ip(203, 0, 113, 5, port: 40000)
-        let bytes = registerBytes(identity(1), addresses: [.ipv4(0, port: 9000), ip(10, 0, 0, 1, port: 9000), .ipv6([UInt8](repeating: 0, count: 16), port: 9000)], timestamp: clock.wall, observed: true)
+        let bytes = registerBytes(
+            identity(1), addresses: [.ipv4(0, port: 9000), ip(10, 0, 0, 1, port: 9000), .ipv6([UInt8](repeating: 0, count: 16), port: 9000)],
+            timestamp: clock.wall, observed: true)
         _ = s.receive(bytes, from: nat, now: clock.now, wallClock: clock.wall)
         #expect(s.peers(in: arena) == [ResolvedPeer(peer: identity(1).key, addresses: [nat, ip(203, 0, 113, 5, port: 9000), ip(10, 0, 0, 1, port: 9000)])])
         let none = registerBytes(identity(2), addresses: [.ipv6([UInt8](repeating: 0, count: 16), port: 9000)], timestamp: clock.wall)

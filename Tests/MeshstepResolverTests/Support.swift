@@ -23,8 +23,13 @@ struct Clock {
     mutating func advance(_ d: Duration) { now = now + d }
 }
 
-func registerBytes(_ id: NodeIdentity, mesh: ResolverMeshID = arena, addresses: [MeshAddress]? = nil, ttl: UInt32 = 30, timestamp: UInt64, requestID: UInt64 = 1, observed: Bool = false) -> [UInt8] {
-    let request = RegisterRequest(requestID: requestID, mesh: mesh, peer: id.key, addresses: addresses ?? [ip(10, 0, 0, 1, port: 9000)], includeObservedAddress: observed, ttlSeconds: ttl, timestamp: timestamp)
+func registerBytes(
+    _ id: NodeIdentity, mesh: ResolverMeshID = arena, addresses: [MeshAddress]? = nil, ttl: UInt32 = 30, timestamp: UInt64, requestID: UInt64 = 1,
+    observed: Bool = false
+) -> [UInt8] {
+    let request = RegisterRequest(
+        requestID: requestID, mesh: mesh, peer: id.key, addresses: addresses ?? [ip(10, 0, 0, 1, port: 9000)], includeObservedAddress: observed,
+        ttlSeconds: ttl, timestamp: timestamp)
     return ResolverMessage.register(request.signed(by: id)).encode()
 }
 
@@ -37,8 +42,12 @@ func unregisterBytes(_ id: NodeIdentity, peer: PeerKey? = nil, mesh: ResolverMes
     return ResolverMessage.unregister(forged).encode()
 }
 
-func resolveBytes(mesh: ResolverMeshID = arena, max: UInt8 = 10, exclude: PeerKey? = nil, requestID: UInt64 = 3, size: Int = ResolverWire.paddedResolveSize) -> [UInt8] {
-    ResolverMessage.resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: max, exclude: exclude, padding: ResolveRequest.padding(toSize: size, exclude: exclude))).encode()
+func resolveBytes(mesh: ResolverMeshID = arena, max: UInt8 = 10, exclude: PeerKey? = nil, requestID: UInt64 = 3, size: Int = ResolverWire.paddedResolveSize)
+    -> [UInt8]
+{
+    ResolverMessage.resolve(
+        ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: max, exclude: exclude, padding: ResolveRequest.padding(toSize: size, exclude: exclude))
+    ).encode()
 }
 
 /// The decoded answers among a service's actions.
@@ -67,7 +76,9 @@ extension ResolverClientAction {
 
 /// Delivers a client's sends to a service and the service's answers back to the client;
 /// returns the client's events.
-func exchange(_ actions: [ResolverClientAction], client: inout ResolverClient, service: inout ResolverService, from source: MeshAddress, clock: Clock) -> [ResolverClientEvent] {
+func exchange(_ actions: [ResolverClientAction], client: inout ResolverClient, service: inout ResolverService, from source: MeshAddress, clock: Clock)
+    -> [ResolverClientEvent]
+{
     var events = actions.compactMap(\.event)
     var queue = actions.compactMap(\.bytes)
     var guardCount = 0

@@ -16,7 +16,9 @@ func runMeshstep(_ arguments: [String]) throws -> (status: Int32, stdout: String
     try process.run()
     // Both pipes at once: a child that fills one while we block reading the other would hang.
     let errData = Mutex(Data())
-    let errReader = Thread { let d = err.fileHandleForReading.readDataToEndOfFile(); errData.withLock { $0 = d } }
+    let errReader = Thread {
+        let d = err.fileHandleForReading.readDataToEndOfFile(); errData.withLock { $0 = d }
+    }
     errReader.start()
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
@@ -56,20 +58,22 @@ struct CLITests {
         #expect(object["honest_delivered_ratio"] as? Double == 1.0)
     }
 
-    @Test("bad flags get a clear error and a non-zero exit", arguments: [
-        (["sim", "flood", "--loss", "10"], "--loss"),
-        (["sim", "flood", "--nodes", "1"], "--nodes"),
-        (["sim", "flood", "--attacker", "nice"], "attacker"),
-        (["sim", "flood", "--degree", "x"], "degree"),
-        // Output paths are checked before the match runs.
-        (["bots", "--players", "2", "--ticks", "100", "--record", "/nonexistent-dir/x.replay"], "does not exist"),
-        (["bots", "--players", "2", "--ticks", "100", "--desync-dump", "/nonexistent-dir"], "--desync-dump"),
-        // A negative number is a value with its own message, not a missing value.
-        (["bots", "--players", "2", "--ticks", "-5"], "--ticks must be at least 1"),
-        (["sim", "flood", "--latency", "-3"], "must not be negative"),
-        (["chat", "--mesh", "m", "--join-timeout", "0"], "--join-timeout must be 1...86400"),
-        (["bot", "--mesh", "m", "--players", "2", "--slot", "-1"], "--slot"),
-    ])
+    @Test(
+        "bad flags get a clear error and a non-zero exit",
+        arguments: [
+            (["sim", "flood", "--loss", "10"], "--loss"),
+            (["sim", "flood", "--nodes", "1"], "--nodes"),
+            (["sim", "flood", "--attacker", "nice"], "attacker"),
+            (["sim", "flood", "--degree", "x"], "degree"),
+            // Output paths are checked before the match runs.
+            (["bots", "--players", "2", "--ticks", "100", "--record", "/nonexistent-dir/x.replay"], "does not exist"),
+            (["bots", "--players", "2", "--ticks", "100", "--desync-dump", "/nonexistent-dir"], "--desync-dump"),
+            // A negative number is a value with its own message, not a missing value.
+            (["bots", "--players", "2", "--ticks", "-5"], "--ticks must be at least 1"),
+            (["sim", "flood", "--latency", "-3"], "must not be negative"),
+            (["chat", "--mesh", "m", "--join-timeout", "0"], "--join-timeout must be 1...86400"),
+            (["bot", "--mesh", "m", "--players", "2", "--slot", "-1"], "--slot"),
+        ])
     func badFlags(_ args: [String], _ mentions: String) throws {
         let r = try runMeshstep(args)
         #expect(r.status != 0)

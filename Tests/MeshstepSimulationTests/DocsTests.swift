@@ -14,7 +14,8 @@ struct DocsTests {
 
     /// Swift blocks preceded by `<!-- verbatim: PATH -->` or `<!-- excerpt: PATH -->`.
     static func markedBlocks() throws -> [MarkedBlock] {
-        let docs = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("docs").path)
+        let docs =
+            try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("docs").path)
             .filter { $0.hasSuffix(".md") }.map { "docs/\($0)" } + ["README.md"]
         var blocks: [MarkedBlock] = []
         for doc in docs.sorted() {
@@ -23,12 +24,15 @@ struct DocsTests {
             while i < lines.count {
                 let line = lines[i].trimmingCharacters(in: .whitespaces)
                 if line.hasPrefix("<!-- verbatim: ") || line.hasPrefix("<!-- excerpt: "), line.hasSuffix(" -->"),
-                   i + 1 < lines.count, lines[i + 1] == "```swift" {
+                    i + 1 < lines.count, lines[i + 1] == "```swift"
+                {
                     let kind = line.hasPrefix("<!-- verbatim") ? "verbatim" : "excerpt"
                     let source = String(line.dropFirst(kind == "verbatim" ? 15 : 14).dropLast(4))
                     guard let end = lines[(i + 2)...].firstIndex(of: "```") else { break }
-                    blocks.append(MarkedBlock(doc: doc, line: i + 1, kind: kind, source: source,
-                                              code: lines[(i + 2)..<end].joined(separator: "\n") + "\n"))
+                    blocks.append(
+                        MarkedBlock(
+                            doc: doc, line: i + 1, kind: kind, source: source,
+                            code: lines[(i + 2)..<end].joined(separator: "\n") + "\n"))
                     i = end
                 }
                 i += 1

@@ -54,7 +54,7 @@ struct SimulatedMeshScenarios {
         #expect(r.corrupt_deliveries == 0)
         #expect(r.ldh_max <= r.hop_limit)
         #expect(r.diameter > 0)
-        #expect(r.rmr < 2.0) // pure flooding at this degree is about 4.5
+        #expect(r.rmr < 2.0)  // pure flooding at this degree is about 4.5
     }
 
     @Test("same seed, same result; another seed, another run")

@@ -17,16 +17,26 @@ struct SplitMix {
 func key(_ b: UInt8) -> PeerKey { PeerKey(bytes: [UInt8](repeating: b, count: 32)) }
 
 let sampleMessages: [Message] = [
-    .connect(Connect(meshDigest: [UInt8](repeating: 1, count: 16), sender: key(2), nonce: [UInt8](repeating: 3, count: 16), ephemeral: [UInt8](repeating: 25, count: 32))),
-    .challenge(Challenge(sender: key(4), echoNonce: [UInt8](repeating: 5, count: 16), nonce: [UInt8](repeating: 6, count: 16), ephemeral: [UInt8](repeating: 26, count: 32))),
+    .connect(
+        Connect(
+            meshDigest: [UInt8](repeating: 1, count: 16), sender: key(2), nonce: [UInt8](repeating: 3, count: 16), ephemeral: [UInt8](repeating: 25, count: 32))
+    ),
+    .challenge(
+        Challenge(
+            sender: key(4), echoNonce: [UInt8](repeating: 5, count: 16), nonce: [UInt8](repeating: 6, count: 16), ephemeral: [UInt8](repeating: 26, count: 32))),
     .confirm(Confirm(sender: key(7), proof: [UInt8](repeating: 8, count: 32), signature: [UInt8](repeating: 9, count: 64))),
-    .welcome(Welcome(proof: [UInt8](repeating: 10, count: 32), signature: [UInt8](repeating: 11, count: 64),
-                     referrals: [Referral(peer: key(12), address: .ipv4(0x7F00_0001, port: 4000)),
-                                 Referral(peer: key(13), address: .ipv6([UInt8](repeating: 0, count: 15) + [1], port: 4001))])),
+    .welcome(
+        Welcome(
+            proof: [UInt8](repeating: 10, count: 32), signature: [UInt8](repeating: 11, count: 64),
+            referrals: [
+                Referral(peer: key(12), address: .ipv4(0x7F00_0001, port: 4000)),
+                Referral(peer: key(13), address: .ipv6([UInt8](repeating: 0, count: 15) + [1], port: 4001)),
+            ])),
     .refuse(Refuse(reason: .meshFull, echoNonce: [UInt8](repeating: 14, count: 16), referrals: [])),
     .disconnect(Disconnect(reason: .leaving, referrals: [Referral(peer: key(15), address: .ipv4(1, port: 2))])),
     .flood(FloodMessage(hopLimit: 32, hops: 1, origin: key(16), seq: 300, destination: nil, payload: [1, 2, 3], signature: [UInt8](repeating: 17, count: 64))),
-    .flood(FloodMessage(hopLimit: 2, hops: 9, origin: key(18), seq: UInt64.max, destination: key(19), payload: [], signature: [UInt8](repeating: 20, count: 64))),
+    .flood(
+        FloodMessage(hopLimit: 2, hops: 9, origin: key(18), seq: UInt64.max, destination: key(19), payload: [], signature: [UInt8](repeating: 20, count: 64))),
     .iHave([MessageRef(origin: key(21), seq: 1), MessageRef(origin: key(21), seq: 2), MessageRef(origin: key(22), seq: 1 << 40)]),
     .graft([MessageRef(origin: key(23), seq: 7)]),
     .prune([MessageRef(origin: key(27), seq: 3)]),
@@ -76,7 +86,10 @@ struct WireCodecTests {
     }
 
     @Test func trailingBytesAreRejected() {
-        let m = Message.connect(Connect(meshDigest: [UInt8](repeating: 1, count: 16), sender: key(2), nonce: [UInt8](repeating: 3, count: 16), ephemeral: [UInt8](repeating: 4, count: 32)))
+        let m = Message.connect(
+            Connect(
+                meshDigest: [UInt8](repeating: 1, count: 16), sender: key(2), nonce: [UInt8](repeating: 3, count: 16),
+                ephemeral: [UInt8](repeating: 4, count: 32)))
         #expect(throws: WireError.trailingBytes(count: 1)) { try Datagram.decode(Datagram.encode(m) + [0]) }
     }
 
@@ -87,7 +100,8 @@ struct WireCodecTests {
         #expect(throws: WireError.tooLong(field: "referrals", count: 11, limit: 10)) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: 16)) }
         // A payload length far beyond the datagram cannot cause a large allocation.
         w = ByteWriter()
-        w.raw([0x4D, 0x53, Wire.version, 0x10]); w.varint(1); w.u8(3); w.u8(1); w.raw([UInt8](repeating: 1, count: 32)); w.varint(1); w.u8(0); w.varint(UInt64.max)
+        w.raw([0x4D, 0x53, Wire.version, 0x10]); w.varint(1); w.u8(3); w.u8(1); w.raw([UInt8](repeating: 1, count: 32)); w.varint(1); w.u8(0);
+        w.varint(UInt64.max)
         #expect(throws: WireError.self) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: 16)) }
         // Unknown address family and unknown reason.
         w = ByteWriter()
