@@ -98,6 +98,12 @@ public struct MeshStats: Sendable, Equatable {
     public var unknownSender = 0
     /// Flooded messages whose origin signature did not verify (forged or altered).
     public var forged = 0
+    /// Ed25519 verifications (flooded messages' origin signatures, handshake signatures: the costly check, about
+    /// 50 us each): what an attacker would like to make a node spend.
+    public var signatureChecks = 0
+    /// Announcements (IHave, summaries) not followed up because their announcer already holds
+    /// its share of the pull table open.
+    public var announcementsIgnored = 0
     /// Copies of messages already held (normal in small numbers).
     public var duplicates = 0
     /// Messages older than the replay window (replays).

@@ -116,8 +116,11 @@ extension MeshNode {
         }
         // Larger than an origin may send: forwarding it could exceed a datagram on the next link.
         // Not penalized (a peer with another datagram size may have sent it in good faith).
+        // Honest nodes never originate or forward one, so it costs the link that sent it: a
+        // neighbor that keeps offering it (its summaries name it, we pull it) is soon cut.
         guard m.payload.count <= maxPayloadSize else {
             stats.malformed += 1
+            penalize(peer, by: 10, now: now)
             return
         }
         let status = origins[m.origin]?.window.status(m.seq) ?? .new
@@ -164,6 +167,7 @@ extension MeshNode {
             unverified.insert(m.ref)
             if unverified.count > 2 * configuration.messageCacheCapacity { unverified = unverified.filter { store[$0] != nil } }
         } else {
+            stats.signatureChecks += 1
             guard let pk = state.publicKey, pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest)) else {
                 stats.forged += 1
                 penalize(peer, by: 25, now: now)
@@ -183,7 +187,7 @@ extension MeshNode {
         let withinAllowance = state.messages!.take(1, now: now) && state.bytes!.take(m.payload.count, now: now)
         if origins[m.origin] == nil { makeRoomForOrigin() }
         origins[m.origin] = state
-        missing[m.ref] = nil
+        forgetMissing(m.ref)
         guard withinAllowance else {
             stats.originRateLimited += 1
             if peer == m.origin { neighbors[peer]?.dropsThisSecond += 1 }
@@ -279,19 +283,35 @@ extension MeshNode {
             return
         }
         guard missing.count < configuration.messageCacheCapacity else { return }
-        missing[ref] = Missing(announcers: [peer])
+        guard missingOpenedBy[peer, default: 0] < missingPerAnnouncer else {
+            stats.announcementsIgnored += 1
+            return
+        }
+        missing[ref] = Missing(openedBy: peer)
+        missingOpenedBy[peer, default: 0] += 1
         schedule(.graft(ref), at: now + delay)
+    }
+
+    /// Pull entries one neighbor's announcements may hold open at once: an equal share of the
+    /// table for each possible neighbor (at least 64).
+    var missingPerAnnouncer: Int { max(64, configuration.messageCacheCapacity / (configuration.maxNeighbors + 1)) }
+
+    /// Drops a pull entry and gives its announcer's quota back.
+    mutating func forgetMissing(_ ref: MessageRef) {
+        guard let entry = missing.removeValue(forKey: ref) else { return }
+        let opener = entry.openedBy
+        if let n = missingOpenedBy[opener], n > 1 { missingOpenedBy[opener] = n - 1 } else { missingOpenedBy[opener] = nil }
     }
 
     mutating func graftTimerFired(_ ref: MessageRef, now: MeshTime) {
         guard var entry = missing[ref] else { return }
         if let state = origins[ref.origin], state.window.status(ref.seq) != .new {
-            missing[ref] = nil
+            forgetMissing(ref)
             return
         }
         entry.announcers.removeAll { neighbors[$0] == nil }
         guard !entry.announcers.isEmpty, entry.attempts < configuration.maxGraftAttempts else {
-            missing[ref] = nil
+            forgetMissing(ref)
             stats.lost += 1
             return
         }
@@ -312,12 +332,17 @@ extension MeshNode {
         for ref in refs {
             guard var m = store[ref] else { continue }
             if unverified.contains(ref) {
-                // Taken on the link's word so far: prove it before passing it on.
+                // Taken on the link's word so far: prove it before passing it on, once. A bad
+                // signature is forgotten at once (no Graft can make us check it again) and costs
+                // the origin's link, which vouched for it.
+                unverified.remove(ref)
+                stats.signatureChecks += 1
                 guard let pk = origins[m.origin]?.publicKey, pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest)) else {
                     stats.forged += 1
+                    store.remove(ref)
+                    penalize(m.origin, by: 25, now: now)
                     continue
                 }
-                unverified.remove(ref)
             }
             // Send the copy as we would have forwarded it.
             if m.origin != key {

@@ -111,6 +111,12 @@ extension MeshNode {
 
     static let maxPendingIncoming = 16
 
+    /// An Ed25519 check of a handshake signature, counted in ``MeshStats/signatureChecks``.
+    mutating func verifySignature(_ signature: [UInt8], by peer: PeerKey, over bytes: [UInt8]) -> Bool {
+        stats.signatureChecks += 1
+        return SignatureVerifier.publicKey(peer)?.isValidSignature(signature, for: bytes) ?? false
+    }
+
     /// The least useful link whose peer reported more than the minimum of neighbors.
     func sheddableLink() -> PeerKey? {
         var best: Neighbor?
@@ -127,17 +133,24 @@ extension MeshNode {
             return
         }
         guard let hs = incoming[address], hs.remote == m.sender else { return }
-        incoming[address] = nil
         let transcript = HandshakeTranscript(
             meshDigest: credentials.digest, initiator: m.sender, responder: key, initiatorNonce: hs.remoteNonce,
             responderNonce: hs.nonce, initiatorEphemeral: hs.remoteEphemeral, responderEphemeral: hs.ephemeral.publicBytes)
-        let proofOK = transcript.verifyProof(m.proof, role: Self.initiatorRole, credentials: credentials)
-        let signatureOK = SignatureVerifier.publicKey(m.sender)?.isValidSignature(m.signature, for: transcript.signedBytes(role: Self.initiatorRole)) ?? false
-        guard proofOK, signatureOK, let secret = hs.ephemeral.sharedSecret(with: hs.remoteEphemeral) else {
+        // The cheap check (an HMAC) first: a Confirm spoofed by someone without the password
+        // costs one HMAC, never a signature check.
+        let verified =
+            transcript.verifyProof(m.proof, role: Self.initiatorRole, credentials: credentials)
+            && verifySignature(m.signature, by: m.sender, over: transcript.signedBytes(role: Self.initiatorRole))
+        guard verified, let secret = hs.ephemeral.sharedSecret(with: hs.remoteEphemeral) else {
+            // Anyone who knows the initiator's address and key can send this: it changes no
+            // state (the pending handshake stays, so the initiator's own Confirm still passes),
+            // and the refusal is only information for an initiator with a wrong password.
             stats.authenticationRejected += 1
-            logger.info("refused \(address): authentication failed")
-            return refuse(.authenticationFailed, echo: hs.remoteNonce, to: address)
+            logger.info("Confirm from \(address) did not verify")
+            if mayAnswerHandshake(now: now) { refuse(.authenticationFailed, echo: hs.remoteNonce, to: address) }
+            return
         }
+        incoming[address] = nil
         guard neighbors[m.sender] == nil else { return refuse(.duplicateLink, echo: hs.remoteNonce, to: address) }
         if neighbors.count >= configuration.maxNeighbors {
             // Same rule as at Connect, now that the joiner is authenticated.
@@ -196,18 +209,20 @@ extension MeshNode {
     }
 
     mutating func onWelcome(_ m: Welcome, from address: MeshAddress, now: MeshTime) {
-        guard let hs = outgoing[address], case let .confirmSent(remote, transcript, keys) = hs.phase else { return }
-        outgoing[address] = nil
-        let proofOK = transcript.verifyProof(m.proof, role: Self.responderRole, credentials: credentials)
-        let signatureOK = SignatureVerifier.publicKey(remote)?.isValidSignature(m.signature, for: transcript.signedBytes(role: Self.responderRole)) ?? false
-        guard proofOK, signatureOK else {
-            // The responder does not hold our password (or is not who it claims): never admit it.
+        guard var hs = outgoing[address], case let .confirmSent(remote, transcript, keys) = hs.phase else { return }
+        let verified =
+            transcript.verifyProof(m.proof, role: Self.responderRole, credentials: credentials)
+            && verifySignature(m.signature, by: remote, over: transcript.signedBytes(role: Self.responderRole))
+        guard verified else {
+            // Not admitted. A Welcome carries no nonce, so anyone who knows the responder's
+            // address can send one: it ends nothing (the responder's real Welcome may follow);
+            // if none verifies before the timeout, the handshake fails then (housekeeping).
             stats.authenticationRejected += 1
-            sendRaw(Datagram.encode(.refuse(Refuse(reason: .authenticationFailed, echoNonce: hs.nonce, referrals: []))), to: address)
-            candidateFailed(address, permanent: true, now: now)
-            emit(.connectRefused(address, reason: .authenticationFailed))
+            hs.authenticationDoubted = true
+            outgoing[address] = hs
             return
         }
+        outgoing[address] = nil
         guard neighbors[remote] == nil else { return }
         learn(m.referrals, now: now)
         guard neighbors.count < configuration.maxNeighbors else {
@@ -219,10 +234,15 @@ extension MeshNode {
     }
 
     mutating func onRefuse(_ m: Refuse, from address: MeshAddress, now: MeshTime) {
-        if let hs = outgoing[address], hs.nonce == m.echoNonce {
+        if var hs = outgoing[address], hs.nonce == m.echoNonce, m.reason == .authenticationFailed {
+            // The responder may have been fooled by a Confirm someone spoofed from our address:
+            // keep the handshake (our own Confirm may still pass); a timeout reports it.
+            hs.authenticationDoubted = true
+            outgoing[address] = hs
+        } else if let hs = outgoing[address], hs.nonce == m.echoNonce {
             outgoing[address] = nil
             learn(m.referrals, now: now)
-            candidateFailed(address, permanent: m.reason == .authenticationFailed || m.reason == .wrongMesh, now: now)
+            candidateFailed(address, permanent: m.reason == .wrongMesh, now: now)
             emit(.connectRefused(address, reason: m.reason))
         } else if let hs = incoming[address], hs.remoteNonce == m.echoNonce {
             incoming[address] = nil

@@ -116,6 +116,7 @@ extension MeshNode {
             if now - hs.startedAt >= c.handshakeTimeout {
                 outgoing[address] = nil
                 candidateFailed(address, permanent: false, now: now)
+                if hs.authenticationDoubted { emit(.connectRefused(address, reason: .authenticationFailed)) }
             } else if now - hs.lastSentAt >= c.handshakeRetry {
                 hs.lastSentAt = now
                 outgoing[address] = hs

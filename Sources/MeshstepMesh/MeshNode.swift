@@ -49,6 +49,9 @@ public struct MeshNode: Sendable {
     var origins: OrderedDictionary<PeerKey, OriginState> = [:]
     var store: MessageStore
     var missing: OrderedDictionary<MessageRef, Missing> = [:]
+    /// How many ``missing`` entries each neighbor's announcements opened: bounded per announcer,
+    /// so that one neighbor announcing messages that do not exist cannot crowd out the others.
+    var missingOpenedBy: [PeerKey: Int] = [:]
     var nextSeq: UInt64 = 1
     var summaryCursor = 0
     /// Origins of the newest messages, oldest first (at most half a summary).
@@ -406,6 +409,10 @@ struct OutgoingHandshake: Sendable {
     var startedAt: MeshTime
     var lastSentAt: MeshTime
     var lastSent: [UInt8]
+    /// An authentication failure was reported (a Refuse) or seen (a Welcome that did not
+    /// verify). Neither is authenticated, so neither ends the handshake: the real answer may
+    /// still come. Reported as ``MeshEvent/connectRefused(_:reason:)`` if the handshake times out.
+    var authenticationDoubted = false
 }
 
 struct IncomingHandshake: Sendable {
@@ -437,6 +444,13 @@ struct OriginState: Sendable {
 struct Missing: Sendable {
     var announcers: [PeerKey]
     var attempts = 0
+    /// The announcer whose quota this entry counts against (the first).
+    let openedBy: PeerKey
+
+    init(openedBy peer: PeerKey) {
+        announcers = [peer]
+        openedBy = peer
+    }
 }
 
 // MARK: - Adversary hooks

@@ -17,6 +17,9 @@ struct MessageStore: Sendable {
     }
 
     subscript(ref: MessageRef) -> FloodMessage? { messages[ref] }
+
+    /// Forgets one message (its slot in the order is skipped when it comes up).
+    mutating func remove(_ ref: MessageRef) { messages[ref] = nil }
     var count: Int { order.count }
 
     /// The newest `limit` messages, oldest first.

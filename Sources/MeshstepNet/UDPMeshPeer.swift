@@ -438,94 +438,6 @@ public final class UDPMeshPeer: @unchecked Sendable {
         }
     }
 
-    // MARK: LAN discovery
-
-    func beacon() -> [UInt8] {
-        LANBeacon(meshDigest: digest, key: key.bytes, port: UInt16(localAddress.port ?? 0)).encode()
-    }
-
-    /// Joins the discovery group on a shared port and sends a beacon from the mesh socket now
-    /// and every second (so the source address is the one peers must dial).
-    func startLAN(group loop: any EventLoop) throws(NetError) {
-        let groupAddress: SocketAddress
-        do { groupAddress = try SocketAddress(ipAddress: discovery.lanGroup, port: discovery.lanPort) } catch {
-            throw .badAddress(discovery.lanGroup, detail: "not an IPv4 multicast address")
-        }
-        let handler = LANHandler()
-        handler.peer = self
-        do {
-            let channel = try DatagramBootstrap(group: loop)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
-                .channelOption(.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
-                }
-                .bind(host: "0.0.0.0", port: discovery.lanPort)
-                .wait()
-            guard let multicast = channel as? any MulticastChannel else {
-                throw NetError.bindFailed(host: "0.0.0.0", port: discovery.lanPort, detail: "no multicast support")
-            }
-            try multicast.joinGroup(groupAddress).wait()
-            lanChannel = channel
-        } catch {
-            throw .bindFailed(host: "0.0.0.0", port: discovery.lanPort, detail: "LAN discovery: \(error)")
-        }
-        let beaconBytes = beacon()
-        lanTimer = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .seconds(1)) { [weak self] _ in
-            guard let self, !self.stopped else { return }
-            // Only while the mesh wants more neighbors: a settled node stays quiet.
-            if self.mesh.neighborCount < self.mesh.configuration.idealNeighbors {
-                self.sendDatagram(beaconBytes, to: groupAddress)
-            }
-        }
-    }
-
-    func receivedBeacon(_ bytes: [UInt8], from address: SocketAddress) {
-        guard !stopped, let beacon = try? LANBeacon.decode(bytes), beacon.meshDigest == digest else { return }  // junk, or another mesh
-        let peerKey = PeerKey(bytes: beacon.key)
-        guard peerKey != key, case let .ipv4(ip, _)? = MeshAddress(address) else { return }
-        perform(mesh.addCandidates([Referral(peer: peerKey, address: .ipv4(ip, port: beacon.port))], now: now))
-    }
-
-    final class LANHandler: ChannelInboundHandler, @unchecked Sendable {
-        typealias InboundIn = AddressedEnvelope<ByteBuffer>
-        weak var peer: UDPMeshPeer?
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            let envelope = unwrapInboundIn(data)
-            var buffer = envelope.data
-            let bytes = buffer.readBytes(length: buffer.readableBytes) ?? []
-            // The listening channel runs on the peer's loop: the mesh may be touched directly.
-            peer?.receivedBeacon(bytes, from: envelope.remoteAddress)
-        }
-
-        func errorCaught(context: ChannelHandlerContext, error: any Error) {}
-    }
-
-    /// A non-blocking UDP socket bound to `address` (dual-stack for `::`).
-    static func bindSocket(_ address: SocketAddress, host: String, port: Int) throws(NetError) -> CInt {
-        let family: CInt
-        switch address {
-        case .v4: family = AF_INET
-        case .v6: family = AF_INET6
-        default: throw .badAddress(host, detail: "not an IP address")
-        }
-        let fd = socket(family, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw .bindFailed(host: host, port: port, detail: String(cString: strerror(errno))) }
-        if family == AF_INET6 {
-            var off: CInt = 0
-            _ = setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<CInt>.size))
-        }
-        let result = address.withSockAddr { sa, len in bind(fd, sa, socklen_t(len)) }
-        if result != 0 {
-            let code = errno
-            close(fd)
-            if code == EADDRINUSE { throw .portInUse(host: host, port: port) }
-            throw .bindFailed(host: host, port: port, detail: String(cString: strerror(code)))
-        }
-        return fd
-    }
-
     /// Feeds datagrams from the channel to the peer.
     final class InboundHandler: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
@@ -543,28 +455,5 @@ public final class UDPMeshPeer: @unchecked Sendable {
             // firewall): a datagram socket carries on.
             peer?.logger.debug("socket error: \(error)")
         }
-    }
-}
-
-/// One pending timer on an event loop, re-armed only when the wanted deadline changes.
-struct DeadlineTimer {
-    private var task: Scheduled<Void>?
-    private var deadline: MeshTime?
-
-    /// Fires `body` at `wanted` (protocol time since `origin`), replacing an earlier deadline.
-    mutating func arm(_ wanted: MeshTime, origin: NIODeadline, on loop: any EventLoop, _ body: @escaping @Sendable () -> Void) {
-        if deadline == wanted { return }
-        task?.cancel()
-        deadline = wanted
-        task = loop.scheduleTask(deadline: .uptimeNanoseconds(origin.uptimeNanoseconds + UInt64(max(0, wanted.nanoseconds))), body)
-    }
-
-    /// Call first thing when the timer fires, so the next `arm` schedules again.
-    mutating func fired() { deadline = nil }
-
-    mutating func cancel() {
-        task?.cancel()
-        task = nil
-        deadline = nil
     }
 }

@@ -14,6 +14,20 @@ public enum AttackKind: String, Sendable, CaseIterable, Codable {
     case wrongPassword = "wrong-password"
     /// Sends random bytes and link-tagged garbage.
     case malformed
+    /// A member sends its own message with hop limit 1 and a junk signature straight to each
+    /// neighbor (the direct path is taken on the link's word), then Grafts naming it 24 times a
+    /// datagram, to make the neighbor verify the signature again and again.
+    case graftVerify = "graft-verify"
+    /// A member announces (IHave) messages that do not exist, 24 a datagram, to fill the
+    /// neighbors' pull tables so that honest announcements find no room.
+    case iHaveFlood = "ihave-flood"
+    /// A member sends validly signed messages with payloads over the mesh's limit (in datagrams
+    /// under the datagram limit).
+    case oversized
+    /// An off-path attacker (it knows every node's address and public key, not the password, and
+    /// sees no traffic) sprays Confirms spoofed from honest nodes' addresses naming their keys,
+    /// and junk Welcomes spoofed from honest nodes' addresses, to break honest handshakes.
+    case spoofHandshake = "spoof-handshake"
 }
 
 /// Parameters of a flood run: N nodes form a mesh through the protocol's own maintenance, then
@@ -152,6 +166,12 @@ public struct FloodReport: Codable, Sendable, Equatable {
     public var attacker_links_cut: Int?
     /// Honest nodes that delivered any message from the attacker's forged or altered set.
     public var attack_delivered: Int?
+    /// Origin-signature verifications honest nodes made while handling the attacker's
+    /// datagrams, per datagram it sent them (an amplification factor). Nil without an attacker.
+    public var victim_verifications_per_attack_datagram: Double?
+    /// Pairs of honest nodes where one was refused by the other for a failed authentication and
+    /// the two never linked during the run. Nil without an attacker.
+    public var honest_links_blocked: Int?
 }
 
 extension FloodScenario {
@@ -166,7 +186,9 @@ extension FloodScenario {
         let attackerIndex: Int? = attacker.map { _ in nodes - 1 }
         for i in 0..<nodes {
             var creds = credentials
-            if i == attackerIndex, attacker == .wrongPassword { creds = try MeshCredentials(meshID: "flood-sim", access: .password("wrong guess")) }
+            if i == attackerIndex, attacker == .wrongPassword || attacker == .spoofHandshake {
+                creds = try MeshCredentials(meshID: "flood-sim", access: .password("wrong guess"))
+            }
             try sim.addNode(credentials: creds, configuration: config)
         }
         let honest = (0..<nodes).filter { $0 != attackerIndex }
@@ -189,6 +211,8 @@ extension FloodScenario {
         var honestDeliveries = 0
         var attackDelivered = 0
         var attackRejected = 0
+        var attackDatagrams = 0, attackVerifications = 0
+        var honestRefusals = Set<[Int]>(), honestLinked = Set<[Int]>()
         var attackerEverLinked = false
         let attackerKey = attackerIndex.flatMap { sim.node($0)?.key }
 
@@ -217,6 +241,10 @@ extension FloodScenario {
             if node == debugNode { debugEvents.append("\(at) node \(node): \(e)") }
             guard node != attackerIndex else { return }
             switch e {
+            case let .neighborUp(peer, _) where peer != attackerKey:
+                if let j = sim.index(ofKey: peer) { honestLinked.insert([min(node, j), max(node, j)]) }
+            case let .connectRefused(address, reason) where reason == .authenticationFailed || reason == .wrongMesh:
+                if let j = sim.index(of: address), j != attackerIndex { honestRefusals.insert([min(node, j), max(node, j)]) }
             case let .neighborUp(peer, _) where peer == attackerKey:
                 attackerEverLinked = true
                 attackerLinks[node] = (at, nil)
@@ -266,9 +294,10 @@ extension FloodScenario {
             adversary.schedule(on: sim, from: t0, until: end)
             // Attribute rejections precisely: any datagram from the attacker's address that a node
             // did not accept shows up as a rise in that node's rejection counters.
-            let attackerAddress = MeshSimulator.address(of: attackerIndex)
-            sim.datagramHook = { node, from, before, after in
-                guard from == attackerAddress else { return }
+            sim.datagramHook = { node, sender, before, after in
+                guard sender == attackerIndex else { return }
+                attackDatagrams += 1
+                attackVerifications += after.signatureChecks - before.signatureChecks
                 let rejectedBefore = before.rejectedTotal + before.duplicates
                 let rejectedAfter = after.rejectedTotal + after.duplicates
                 if rejectedAfter > rejectedBefore { attackRejected += 1 }
@@ -325,11 +354,38 @@ extension FloodScenario {
             // yet; those links are cut in turn.
             let grace = Duration.seconds(config.rateLimitStrikes + 2)
             let uncut = attackerLinks.values.filter { $0.closed == nil && end - $0.opened > grace }
-            report.attacker_disconnected = attacker == .wrongPassword ? !attackerEverLinked : (punishedLinks > 0 && uncut.isEmpty)
+            report.attacker_disconnected =
+                attacker == .wrongPassword || attacker == .spoofHandshake ? !attackerEverLinked : (punishedLinks > 0 && uncut.isEmpty)
             report.attacker_links_cut = punishedLinks
             report.attack_delivered = attackDelivered
+            report.victim_verifications_per_attack_datagram = attackDatagrams == 0 ? 0 : Double(attackVerifications) / Double(attackDatagrams)
+            report.honest_links_blocked = honestRefusals.subtracting(honestLinked).count
         }
         return report
+    }
+}
+
+extension Adversary {
+    /// `spoof-handshake`: from the start, every 10 ms, 256 Confirms and 256 Welcomes with junk
+    /// proofs between random pairs of honest nodes, each from the other one's address. The attacker's own node
+    /// never joins (it has the wrong password); it only lends its place in the network.
+    func spoofHandshakes(on sim: MeshSimulator, from start: MeshTime, until end: MeshTime) {
+        var rng = DeterministicRNG(seed: 0x5900F ^ UInt64(index))
+        var t = start
+        while t < end {
+            sim.at(t) { sim in
+                for _ in 0..<256 {
+                    let a = honest[rng.below(honest.count)], b = honest[rng.below(honest.count)]
+                    guard a != b, let keyA = sim.node(a)?.key else { continue }
+                    let junk = [UInt8](repeating: UInt8(truncatingIfNeeded: rng.next()), count: 32)
+                    let confirm = Datagram.encode(.confirm(Confirm(sender: keyA, proof: junk, signature: junk + junk)))
+                    sim.inject(confirm, from: index, to: MeshSimulator.address(of: b), spoofing: MeshSimulator.address(of: a))
+                    let welcome = Datagram.encode(.welcome(Welcome(proof: junk, signature: junk + junk, referrals: [])))
+                    sim.inject(welcome, from: index, to: MeshSimulator.address(of: a), spoofing: MeshSimulator.address(of: b))
+                }
+            }
+            t = t + .milliseconds(10)
+        }
     }
 }
 
@@ -343,7 +399,17 @@ struct Adversary {
 
     func schedule(on sim: MeshSimulator, from start: MeshTime, until end: MeshTime) {
         guard kind != .wrongPassword else { return }  // its ordinary join attempts are the attack
-        let step: Duration = .milliseconds(kind == .flood ? 1 : 5)
+        // Handshakes happen while the mesh forms: the spoofer starts with the first one.
+        if kind == .spoofHandshake { return spoofHandshakes(on: sim, from: .zero, until: end) }
+        // Within the inbound allowance (300 datagrams a second a link) for the member attacks:
+        // what they test is the cost of each datagram, not the rate limit.
+        let step: Duration =
+            switch kind {
+            case .flood: .milliseconds(1)
+            case .graftVerify, .oversized: .milliseconds(50)
+            case .iHaveFlood, .spoofHandshake: .milliseconds(10)
+            default: .milliseconds(5)
+            }
         var seq: UInt64 = 1_000_000
         var rng = DeterministicRNG(seed: 0xBAD ^ UInt64(index))
         var replayPool: [FloodMessage] = []
@@ -388,7 +454,35 @@ struct Adversary {
                             w.raw((0..<(rng.below(40))).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
                             if let s = mesh.sealRaw(w.bytes, to: p) { sim.inject(s.bytes, from: index, to: s.address) }
                         }
-                    case .wrongPassword:
+                    case .graftVerify:
+                        // Its own message, junk-signed, straight to each neighbor (hop limit 1:
+                        // nobody forwards it), then Grafts naming it 24 times.
+                        seq += 1
+                        var m = mesh.craftFlood(seq: seq, payload: [UInt8](repeating: 0x47, count: 32))
+                        m.hopLimit = 1
+                        m.signature = [UInt8](repeating: 0, count: 64)
+                        for p in peers {
+                            if let s = mesh.seal(.flood(m), to: p) { sim.inject(s.bytes, from: index, to: s.address) }
+                            for _ in 0..<4 {
+                                if let s = mesh.seal(.graft(Array(repeating: m.ref, count: Wire.maxRefsPerMessage)), to: p) {
+                                    sim.inject(s.bytes, from: index, to: s.address)
+                                }
+                            }
+                        }
+                    case .iHaveFlood:
+                        // Messages that do not exist, from origins made up or honest.
+                        for p in peers {
+                            let refs = (0..<Wire.maxRefsPerMessage).map { _ in
+                                MessageRef(origin: sim.node(honest[rng.below(honest.count)])!.key, seq: 1_000_000 + rng.next() >> 40)
+                            }
+                            if let s = mesh.seal(.iHave(refs), to: p) { sim.inject(s.bytes, from: index, to: s.address) }
+                        }
+                    case .oversized:
+                        // Validly signed, but over the payload limit every honest node keeps to.
+                        seq += 1
+                        let m = mesh.craftFlood(seq: seq, payload: [UInt8](repeating: 0x4F, count: mesh.maxPayloadSize + 40))
+                        for p in peers { if let s = mesh.seal(.flood(m), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
+                    case .wrongPassword, .spoofHandshake:
                         break
                     }
                     return []

@@ -56,7 +56,7 @@ public final class MeshSimulator {
     }
 
     enum Payload {
-        case datagram(to: Int, from: MeshAddress, bytes: [UInt8])
+        case datagram(to: Int, from: MeshAddress, sender: Int, bytes: [UInt8])
         case timer(Int)
         case resolve(Int)
         case script(Int)
@@ -81,9 +81,10 @@ public final class MeshSimulator {
     public var linkOverrides: [Pair: LinkModel] = [:]
     /// Callbacks for deliveries, events and arrivals; ``stop()`` clears them.
     public var observer = Observer()
-    /// Called around every datagram a node handles, with its stats before and after (attribution
-    /// of rejections in attack scenarios).
-    public var datagramHook: ((_ node: Int, _ from: MeshAddress, _ before: MeshStats, _ after: MeshStats) -> Void)?
+    /// Called around every datagram a node handles, with the index of the node that really sent
+    /// it (whatever source address it claims) and the handler's stats before and after:
+    /// attribution of rejections and costs in attack scenarios.
+    public var datagramHook: ((_ node: Int, _ sender: Int, _ before: MeshStats, _ after: MeshStats) -> Void)?
     /// How many candidates a simulated resolver returns (Peer Channel: a random sample).
     public var resolveSampleSize = 8
     /// Events processed so far.
@@ -229,6 +230,12 @@ public final class MeshSimulator {
         transmit(bytes, from: from, to: address)
     }
 
+    /// Sends raw bytes from node `from`'s place in the network with a forged source address (an
+    /// off-path attacker spoofing another node: the network delivers, the answers go to `source`).
+    public func inject(_ bytes: [UInt8], from: Int, to address: MeshAddress, spoofing source: MeshAddress) {
+        transmit(bytes, from: from, to: address, source: source)
+    }
+
     // MARK: Scheduling
 
     /// Drops every pending event, script and observer. Scripts and observers usually capture the
@@ -270,7 +277,7 @@ public final class MeshSimulator {
 
     func process(_ payload: Payload) {
         switch payload {
-        case let .datagram(to, from, bytes):
+        case let .datagram(to, from, sender, bytes):
             guard nodes[to].mesh != nil, nodes[to].startedAt != nil else { return }
             if let until = pausedUntil[to], until > now { push(until, payload); return }
             observer.arrival?(to, bytes, from)
@@ -280,7 +287,7 @@ public final class MeshSimulator {
                 let actions = mesh.receive(bytes, from: from, now: now)
                 return (actions, before, mesh.stats)
             }
-            datagramHook?(to, from, before, after)
+            datagramHook?(to, sender, before, after)
             apply(actions, from: to)
         case let .timer(i):
             guard nodes[i].wakeAt == now, nodes[i].mesh != nil else { return }
@@ -320,7 +327,7 @@ public final class MeshSimulator {
         }
     }
 
-    func transmit(_ bytes: [UInt8], from i: Int, to address: MeshAddress) {
+    func transmit(_ bytes: [UInt8], from i: Int, to address: MeshAddress, source: MeshAddress? = nil) {
         datagramsSent += 1
         guard let j = addressIndex[address] else { datagramsDropped += 1; return }
         if let g = group, g[i] != g[j] { datagramsDropped += 1; return }
@@ -335,7 +342,7 @@ public final class MeshSimulator {
         let copies = rng.chance(link.duplicate) ? 2 : 1
         for _ in 0..<copies {
             let jitter = link.jitter.nanoseconds > 0 ? Int64(rng.next(upperBound: UInt64(link.jitter.nanoseconds) + 1)) : 0
-            push(departure + link.latency + .nanoseconds(jitter), .datagram(to: j, from: nodes[i].address, bytes: bytes))
+            push(departure + link.latency + .nanoseconds(jitter), .datagram(to: j, from: source ?? nodes[i].address, sender: i, bytes: bytes))
         }
     }
 

@@ -100,6 +100,9 @@ extension FloodReport {
             lines.append(
                 "  attack        \(attacker): \(attack_rejected ?? 0) attack datagrams rejected, attacker disconnected: \(attacker_disconnected ?? false), honest delivery \(String(format: "%.6f", honest_delivered_ratio ?? 0)), forged deliveries \(attack_delivered ?? 0)"
             )
+            lines.append(
+                "  cost          \(String(format: "%.3f", victim_verifications_per_attack_datagram ?? 0)) signature checks per attack datagram; honest links blocked: \(honest_links_blocked ?? 0)"
+            )
         }
         return lines.joined(separator: "\n")
     }

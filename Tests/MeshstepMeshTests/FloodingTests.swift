@@ -227,6 +227,96 @@ struct FloodingTests {
     }
 }
 
+/// What one neighbor can make another spend: each failed check costs the sender.
+@Suite("Member attacks on one link")
+struct MemberAttackTests {
+    /// Seals `message` on `from`'s link to `to` and puts it on the wire.
+    func send(_ message: Message, from: Int, to: Int, in net: inout Net) throws {
+        let sealed = net.nodes[from].seal(message, to: net.nodes[to].key)
+        net.wire.append((to, Net.address(from), try #require(sealed).bytes))
+    }
+
+    /// Two linked nodes: 0 the attacker, 1 the victim.
+    func pair() throws -> Net {
+        var net = Net()
+        let attacker = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1
+        }
+        let victim = try net.add {
+            $0.minNeighbors = 1; $0.idealNeighbors = 1
+        }
+        net.link(attacker, victim)
+        return net
+    }
+
+    @Test("a junk-signed message taken on the link's word is verified once: Grafts naming it cost one check, then nothing, and the sender pays")
+    func graftVerifiesOnce() throws {
+        var net = try pair()
+        var m = net.nodes[0].craftFlood(seq: 7, payload: [1, 2, 3])
+        m.hopLimit = 1
+        m.signature = [UInt8](repeating: 0, count: 64)
+        let checks = net.nodes[1].stats.signatureChecks  // the handshake's
+        try send(.flood(m), from: 0, to: 1, in: &net)
+        net.flush()
+        #expect(net.nodes[1].stats.signatureChecks == checks)  // the direct path: no check yet
+        for _ in 0..<3 {
+            try send(.graft(Array(repeating: m.ref, count: Wire.maxRefsPerMessage)), from: 0, to: 1, in: &net)
+        }
+        net.flush()
+        #expect(net.nodes[1].stats.signatureChecks == checks + 1)
+        #expect(net.nodes[1].stats.forged == 1)
+        #expect(net.nodes[1].stats.graftsServed == 0)
+        #expect(net.nodes[1].neighborInfo.first { $0.peer == net.nodes[0].key }?.misbehaviourScore == 25)
+    }
+
+    @Test("a payload over the limit costs the neighbor that sent it; ten of them cut the link")
+    func oversizedCosts() throws {
+        var net = try pair()
+        for seq in 1...10 {
+            let m = net.nodes[0].craftFlood(seq: UInt64(seq), payload: [UInt8](repeating: 9, count: net.nodes[1].maxPayloadSize + 40))
+            try send(.flood(m), from: 0, to: 1, in: &net)
+            net.flush()
+            if seq == 1 { #expect(net.nodes[1].neighborInfo.first?.misbehaviourScore == 10) }
+        }
+        #expect(net.nodes[1].stats.malformed == 10)
+        #expect(net.nodes[1].neighborCount == 0)
+        #expect(net.events[1].contains(.neighborDown(net.nodes[0].key, Net.address(0), reason: .misbehaving, byUs: true)))
+    }
+
+    @Test("announcements of messages that do not exist fill only the announcer's share of the pull table")
+    func iHaveQuota() throws {
+        var net = Net()
+        let a = try net.add {
+            $0.minNeighbors = 2; $0.idealNeighbors = 2
+        }
+        let victim = try net.add {
+            $0.minNeighbors = 2; $0.idealNeighbors = 2
+        }
+        let honest = try net.add {
+            $0.minNeighbors = 2; $0.idealNeighbors = 2
+        }
+        net.link(a, victim)
+        net.link(honest, victim)
+        let share = max(64, net.nodes[victim].configuration.messageCacheCapacity / (net.nodes[victim].configuration.maxNeighbors + 1))
+        let stranger = net.nodes[honest].key
+        var seq: UInt64 = 1000
+        for _ in 0..<(share / Wire.maxRefsPerMessage + 10) {
+            let refs = (0..<Wire.maxRefsPerMessage).map { _ in
+                seq += 1; return MessageRef(origin: stranger, seq: seq)
+            }
+            try send(.iHave(refs), from: a, to: victim, in: &net)
+        }
+        net.flush()
+        #expect(net.nodes[victim].stats.announcementsIgnored > 0)
+        // The honest neighbor's announcement still finds room, and is pulled.
+        let real = net.nodes[honest].craftFlood(seq: 1, payload: [5])
+        let before = net.nodes[victim].stats.announcementsIgnored
+        try send(.iHave([real.ref]), from: honest, to: victim, in: &net)
+        net.flush()
+        #expect(net.nodes[victim].stats.announcementsIgnored == before)
+    }
+}
+
 /// Scenario tier (release, `scripts/test scenarios`): 40,000 datagrams through a rate limit.
 @Suite("Flooding at scale")
 struct FloodingScenarios {

@@ -119,7 +119,9 @@ struct SimulatedMeshScenarios {
         #expect(w.nodesThatDelivered(across) == Set(0..<40).subtracting([0]))
     }
 
-    @Test("attackers are rejected, counted and disconnected; honest traffic is untouched", arguments: AttackKind.allCases)
+    @Test(
+        "attackers are rejected, counted and disconnected; honest traffic is untouched",
+        arguments: [AttackKind.flood, .forge, .replay, .wrongPassword, .malformed])
     func attacks(_ kind: AttackKind) throws {
         let r = try FloodScenario(nodes: 24, degree: 4, loss: 0, messages: 60, seed: 3, attacker: kind).run()
         #expect(r.honest_delivered_ratio == 1.0)
@@ -128,6 +130,32 @@ struct SimulatedMeshScenarios {
         #expect(r.attack_delivered == 0)
         #expect(r.corrupt_deliveries == 0)
         #expect(r.duplicate_deliveries == 0)
+        #expect(r.honest_links_blocked == 0)
+        #expect((r.victim_verifications_per_attack_datagram ?? 99) <= 1)
+    }
+
+    @Test(
+        "members who know the password, and an off-path spoofer who does not, make no neighbor verify twice and block no link",
+        arguments: [AttackKind.graftVerify, .iHaveFlood, .oversized, .spoofHandshake])
+    func memberAttacks(_ kind: AttackKind) throws {
+        // The command: meshstep sim flood --nodes 64 --degree 6 --messages 100 --attacker KIND --seed 5
+        let r = try FloodScenario(nodes: 64, degree: 6, loss: 0, messages: 100, seed: 5, attacker: kind).run()
+        #expect(r.honest_delivered_ratio == 1.0)
+        #expect(r.honest_links_blocked == 0)
+        let perDatagram = try #require(r.victim_verifications_per_attack_datagram)
+        #expect(perDatagram <= 1, "\(perDatagram) verifications per attack datagram")
+        #expect(r.corrupt_deliveries == 0 && r.duplicate_deliveries == 0)
+        // A failed check costs its sender: a junk signature or an oversized payload gets it cut
+        // (the spoofer never gets in).
+        if kind != .iHaveFlood { #expect(r.attacker_disconnected == true) }
+    }
+
+    @Test("announcements of messages that do not exist do not slow honest delivery")
+    func iHaveFloodLatency() throws {
+        let calm = try FloodScenario(nodes: 64, degree: 6, loss: 0, messages: 100, seed: 5).run()
+        let attacked = try FloodScenario(nodes: 64, degree: 6, loss: 0, messages: 100, seed: 5, attacker: .iHaveFlood).run()
+        #expect(attacked.honest_delivered_ratio == 1.0)
+        #expect(attacked.latency_p99_ms <= calm.latency_p99_ms * 1.5 + 50, "p99 \(attacked.latency_p99_ms) ms, calm \(calm.latency_p99_ms) ms")
     }
 
     @Test("under a 100x flood from one neighbor, honest messages still arrive on time")
