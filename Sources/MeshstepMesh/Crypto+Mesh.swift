@@ -70,6 +70,25 @@ public struct MeshCredentials: Sendable {
         }
         meshKey = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: secret), salt: digest, info: Array("meshstep-mesh-key-v1".utf8), outputByteCount: 32)
+        beaconKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: meshKey, salt: digest, info: Array("meshstep-lan-beacon-v2".utf8), outputByteCount: 32)
+    }
+
+    /// The key of LAN beacon tags, derived from the mesh key: only members can tag a beacon.
+    let beaconKey: SymmetricKey
+
+    /// The 16-byte tag of a LAN beacon's body (`LANBeacon.body`): HMAC-SHA256 under a key
+    /// derived from the mesh key (docs/PROTOCOL.md §8.2), truncated.
+    public func beaconTag(_ body: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: body, using: beaconKey).prefix(16))
+    }
+
+    /// Whether `tag` is this mesh's tag of `body`, compared in constant time.
+    public func verifyBeaconTag(_ tag: [UInt8], body: [UInt8]) -> Bool {
+        let expected = beaconTag(body)
+        guard tag.count == expected.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<expected.count { diff |= expected[i] ^ tag[i] }
+        return diff == 0
     }
 }
 

@@ -8,7 +8,9 @@ import NIOPosix
 /// into candidates. A beacon only names a candidate: the mesh handshake still decides.
 extension UDPMeshPeer {
     func beacon() -> [UInt8] {
-        LANBeacon(meshDigest: digest, key: key.bytes, port: UInt16(localAddress.port ?? 0)).encode()
+        var beacon = LANBeacon(meshDigest: digest, key: key.bytes, port: UInt16(localAddress.port ?? 0))
+        beacon.tag = mesh.credentials.beaconTag(beacon.body)
+        return beacon.encode()
     }
 
     /// Joins the discovery group on a shared port and sends a beacon from the mesh socket now
@@ -48,7 +50,10 @@ extension UDPMeshPeer {
     }
 
     func receivedBeacon(_ bytes: [UInt8], from address: SocketAddress) {
-        guard !stopped, let beacon = try? LANBeacon.decode(bytes), beacon.meshDigest == digest else { return }  // junk, or another mesh
+        // Junk, another mesh, or a beacon from someone without the password: ignored.
+        guard !stopped, let beacon = try? LANBeacon.decode(bytes), beacon.meshDigest == digest,
+            mesh.credentials.verifyBeaconTag(beacon.tag, body: beacon.body)
+        else { return }
         let peerKey = PeerKey(bytes: beacon.key)
         guard peerKey != key, case let .ipv4(ip, _)? = MeshAddress(address) else { return }
         perform(mesh.addCandidates([Referral(peer: peerKey, address: .ipv4(ip, port: beacon.port))], now: now))

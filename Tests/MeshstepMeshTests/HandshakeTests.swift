@@ -240,4 +240,18 @@ struct HandshakeTests {
         #expect(!net.nodes[n].neighborKeys.contains(net.nodes[others[2]].key))
         #expect(net.events[others[2]].contains(.neighborDown(net.nodes[n].key, Net.address(n), reason: .notUseful, byUs: false)))
     }
+
+    @Test("LAN beacon tags: only a member of the mesh makes one that members accept")
+    func beaconTags() throws {
+        let members = try MeshCredentials(meshID: "lan", access: .password("secret"))
+        let guesser = try MeshCredentials(meshID: "lan", access: .password("guess"))
+        var beacon = LANBeacon(meshDigest: members.digest, key: Array(repeating: 1, count: 32), port: 7400)
+        beacon.tag = members.beaconTag(beacon.body)
+        #expect(members.verifyBeaconTag(beacon.tag, body: beacon.body))
+        #expect(!members.verifyBeaconTag(guesser.beaconTag(beacon.body), body: beacon.body))
+        var moved = beacon
+        moved.port = 7401  // the tag covers the port: it cannot steer joiners elsewhere
+        #expect(!members.verifyBeaconTag(beacon.tag, body: moved.body))
+        #expect(!members.verifyBeaconTag([], body: beacon.body))
+    }
 }

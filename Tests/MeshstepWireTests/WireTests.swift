@@ -170,15 +170,15 @@ struct WireCodecTests {
         #expect(key(0xAB).description == "abababababababab")
     }
 
-    @Test("a LAN beacon round-trips; every truncation, a wrong magic or version, and extra bytes throw")
+    @Test("a LAN beacon round-trips with its tag; every truncation, a wrong magic or version, and extra bytes throw")
     func lanBeacon() throws {
-        let beacon = LANBeacon(meshDigest: Array(repeating: 7, count: 16), key: Array(repeating: 9, count: 32), port: 7400)
+        let beacon = LANBeacon(meshDigest: Array(repeating: 7, count: 16), key: Array(repeating: 9, count: 32), port: 7400, tag: Array(repeating: 3, count: 16))
         let bytes = beacon.encode()
-        #expect(bytes.count == LANBeacon.size)
+        #expect(bytes.count == LANBeacon.size && beacon.body.count == 55 && Array(bytes.prefix(55)) == beacon.body)
         #expect(try LANBeacon.decode(bytes) == beacon)
         for n in 0..<bytes.count { #expect(throws: WireError.self) { try LANBeacon.decode(Array(bytes.prefix(n))) } }
         #expect(throws: WireError.badMagic) { try LANBeacon.decode([0x4E] + bytes.dropFirst()) }
-        #expect(throws: WireError.unsupportedVersion(2)) { try LANBeacon.decode(Array(bytes.prefix(4)) + [2] + bytes.dropFirst(5)) }
+        #expect(throws: WireError.unsupportedVersion(1)) { try LANBeacon.decode(Array(bytes.prefix(4)) + [1] + bytes.dropFirst(5)) }
         #expect(throws: WireError.trailingBytes(count: 1)) { try LANBeacon.decode(bytes + [0]) }
     }
 }
