@@ -114,6 +114,7 @@ let package = Package(
             dependencies: [
                 "MeshstepWire",
                 "MeshstepMesh",
+                .product(name: "Collections", package: "swift-collections"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

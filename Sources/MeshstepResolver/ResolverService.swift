@@ -1,3 +1,4 @@
+import DequeModule
 import Logging
 import MeshstepMesh
 import MeshstepWire
@@ -27,13 +28,18 @@ public struct ResolverConfiguration: Sendable, Equatable {
     public var maxRegistrations = 16_384
     /// How far a request's timestamp may be from the resolver's clock, either way.
     public var maxClockSkewSeconds: UInt32 = 120
-    /// Requests per second allowed from one source IP address (all ports together).
+    /// Requests per second allowed from one source: an IPv4 address, or an IPv6 /64 (one
+    /// host's, or one home's, addresses), all ports together.
     public var requestsPerSecondPerSource = 20
-    /// Burst allowed from one source IP address.
+    /// Burst allowed from one source.
     public var requestBurstPerSource = 60
-    /// Most source addresses whose rate limit is tracked; the least recently seen is forgotten
-    /// first.
+    /// Most sources whose rate limit is tracked; the one tracked longest is forgotten first
+    /// (in constant time).
     public var maxTrackedSources = 4096
+    /// Most peers of one mesh registered from one source (an IPv4 address or an IPv6 /64): a
+    /// host with throwaway keys cannot take a mesh's places, while the players of a LAN party
+    /// behind one NAT still fit.
+    public var maxPeersPerSourcePerMesh = 32
 
     /// The defaults described on each property.
     public init() {}
@@ -56,6 +62,9 @@ public struct ResolverConfiguration: Sendable, Equatable {
             requestBurstPerSource >= 1 && requestBurstPerSource <= 1_000_000
         else {
             throw .invalidValue("per-source rate and burst must be between 1 and 1000000 (got \(requestsPerSecondPerSource)/s, burst \(requestBurstPerSource))")
+        }
+        guard maxPeersPerSourcePerMesh >= 1 && maxPeersPerSourcePerMesh <= 1_000_000 else {
+            throw .invalidValue("maxPeersPerSourcePerMesh must be between 1 and 1000000 (got \(maxPeersPerSourcePerMesh))")
         }
         guard maxTrackedSources >= 1 && maxTrackedSources <= 10_000_000 else {
             throw .invalidValue("maxTrackedSources must be between 1 and 10000000 (got \(maxTrackedSources))")
@@ -150,22 +159,28 @@ public struct ResolverService: Sendable {
         var lastTimestamp: UInt64
         /// Position in the mesh's `order` array.
         var slot: Int
+        /// The source (``MeshAddress/sourceGroup``) the registration came from first.
+        var source: MeshAddress
     }
 
     struct MeshEntry: Sendable {
         /// Keys in a deterministic order (swap-remove), for seeded sampling.
         var order: [PeerKey] = []
         var peers: [PeerKey: Registration] = [:]
+        /// Registrations per source, for ``ResolverConfiguration/maxPeersPerSourcePerMesh``.
+        var bySource: [MeshAddress: Int] = [:]
 
         mutating func insert(_ key: PeerKey, _ reg: Registration) {
             var r = reg
             r.slot = order.count
             order.append(key)
             peers[key] = r
+            bySource[r.source, default: 0] += 1
         }
 
         mutating func remove(_ key: PeerKey) {
             guard let r = peers.removeValue(forKey: key) else { return }
+            if let n = bySource[r.source], n > 1 { bySource[r.source] = n - 1 } else { bySource[r.source] = nil }
             let last = order.removeLast()
             if last != key {
                 order[r.slot] = last
@@ -185,6 +200,8 @@ public struct ResolverService: Sendable {
     /// it would fail the clock-skew check anyway.
     private var tombstones: [MeshPeer: UInt64] = [:]
     private var buckets: [MeshAddress: Bucket] = [:]
+    /// Tracked sources, oldest first (may hold sources already forgotten): O(1) eviction.
+    private var bucketOrder = Deque<MeshAddress>()
     private var rng: DeterministicRNG
 
     /// - Parameters:
@@ -263,6 +280,7 @@ public struct ResolverService: Sendable {
         tombstones = tombstones.filter { $0.value &+ horizon >= wallClock }
         let full = Int64(configuration.requestBurstPerSource) * 1_000_000_000
         buckets = buckets.filter { refilled($0.value, now: now) < full }
+        bucketOrder = Deque(bucketOrder.filter { buckets[$0] != nil })
         return out
     }
 
@@ -305,6 +323,13 @@ public struct ResolverService: Sendable {
                 return refuse(
                     m.requestID, .resolverFull, "register refused: \(configuration.maxMeshes) meshes already", source: source, wallClock: wallClock, into: &out)
             }
+            let group = source.sourceGroup
+            if let entry, entry.bySource[group, default: 0] >= configuration.maxPeersPerSourcePerMesh {
+                return refuse(
+                    m.requestID, .meshFull,
+                    "register refused: mesh=\(m.mesh) has \(configuration.maxPeersPerSourcePerMesh) peers from \(group) already", source: source,
+                    wallClock: wallClock, into: &out)
+            }
             if let entry, entry.peers.count >= configuration.maxPeersPerMesh {
                 return refuse(
                     m.requestID, .meshFull, "register refused: mesh=\(m.mesh) has \(configuration.maxPeersPerMesh) peers already", source: source,
@@ -316,7 +341,8 @@ public struct ResolverService: Sendable {
                     wallClock: wallClock, into: &out)
             }
             if entry == nil { stats.meshes += 1 }
-            meshes[m.mesh, default: MeshEntry()].insert(m.peer, Registration(addresses: addresses, expiresAt: expiresAt, lastTimestamp: m.timestamp, slot: 0))
+            meshes[m.mesh, default: MeshEntry()].insert(
+                m.peer, Registration(addresses: addresses, expiresAt: expiresAt, lastTimestamp: m.timestamp, slot: 0, source: group))
             tombstones[key] = nil
             stats.registered += 1
             stats.registrations += 1
@@ -478,18 +504,16 @@ public struct ResolverService: Sendable {
 
     /// Takes one token from the source IP's bucket (ports are ignored: they are free to vary).
     private mutating func take(from source: MeshAddress, now: MeshTime) -> Bool {
-        let key = source.withPort(0)
+        let key = source.sourceGroup
         let cost: Int64 = 1_000_000_000
         var bucket: Bucket
         if let b = buckets[key] {
             bucket = Bucket(tokens: refilled(b, now: now), updated: max(now, b.updated))
         } else {
-            if buckets.count >= configuration.maxTrackedSources,
-                let stalest = buckets.min(by: { $0.value.updated < $1.value.updated })
-            {
-                buckets[stalest.key] = nil
-            }
+            // Forget the source tracked longest (entries already forgotten by `tick` are skipped).
+            while buckets.count >= configuration.maxTrackedSources, let oldest = bucketOrder.popFirst() { buckets[oldest] = nil }
             bucket = Bucket(tokens: Int64(configuration.requestBurstPerSource) * 1_000_000_000, updated: now)
+            bucketOrder.append(key)
         }
         let ok = bucket.tokens >= cost
         if ok { bucket.tokens -= cost }

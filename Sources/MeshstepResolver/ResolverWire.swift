@@ -533,4 +533,13 @@ extension MeshAddress {
     }
 
     var isIPv4: Bool { if case .ipv4 = self { true } else { false } }
+
+    /// The source a resolver limits as one: an IPv4 address, or an IPv6 /64 (a host usually
+    /// holds a whole /64), the port ignored.
+    var sourceGroup: MeshAddress {
+        switch self {
+        case let .ipv4(a, _): .ipv4(a, port: 0)
+        case let .ipv6(b, _): .ipv6(Array(b.prefix(8)) + [UInt8](repeating: 0, count: 8), port: 0)
+        }
+    }
 }

@@ -316,6 +316,48 @@ struct ServiceTests {
         #expect(s.stats.rateLimited == 4)
     }
 
+    @Test("one source (an IPv4 address or an IPv6 /64) registers at most its share of a mesh; others still get in")
+    func perSourceQuota() throws {
+        var config = ResolverConfiguration()
+        config.maxPeersPerSourcePerMesh = 4
+        config.requestBurstPerSource = 100
+        var s = ResolverService(configuration: config, seed: 1)
+        let clock = Clock()
+        func register(_ n: UInt8, from source: MeshAddress, mesh: ResolverMeshID = arena) -> ResolverErrorCode? {
+            errorCode(s.receive(registerBytes(identity(n), mesh: mesh, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall))
+        }
+        // Throwaway keys from one host: four get in, the fifth is refused.
+        for n in UInt8(1)...4 { #expect(register(n, from: ip(198, 51, 100, 7, port: UInt16(n))) == nil) }
+        #expect(register(5, from: ip(198, 51, 100, 7, port: 99)) == .meshFull)
+        // The same from anywhere in one IPv6 /64.
+        func v6(_ last: UInt8) -> MeshAddress { .ipv6([0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2] + [0, 0, 0, 0, 0, 0, 0, last], port: 4000) }
+        for n in UInt8(11)...14 { #expect(register(n, from: v6(n)) == nil) }
+        #expect(register(15, from: v6(15)) == .meshFull)
+        // An honest peer elsewhere, and the same host in another mesh, still register.
+        #expect(register(20, from: ip(203, 0, 113, 5, port: 1)) == nil)
+        #expect(register(5, from: ip(198, 51, 100, 7, port: 99), mesh: lobby) == nil)
+        #expect(s.peers(in: arena).count == 9)
+    }
+
+    @Test("the rate limit groups IPv6 sources by /64 and forgets the source tracked longest when full")
+    func rateLimitGroups() {
+        var config = ResolverConfiguration()
+        config.requestsPerSecondPerSource = 1
+        config.requestBurstPerSource = 2
+        config.maxTrackedSources = 2
+        var s = ResolverService(configuration: config, seed: 1)
+        let clock = Clock()
+        func resolve(from source: MeshAddress) -> Int { sends(s.receive(resolveBytes(), from: source, now: clock.now, wallClock: clock.wall)) }
+        func v6(_ net: UInt8, _ host: UInt8) -> MeshAddress { .ipv6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, net] + [0, 0, 0, 0, 0, 0, 0, host], port: 5) }
+        // Hosts of one /64 share one bucket of 2.
+        #expect(resolve(from: v6(1, 1)) + resolve(from: v6(1, 2)) + resolve(from: v6(1, 3)) == 2)
+        // Another /64 has its own.
+        #expect(resolve(from: v6(2, 1)) == 1)
+        // A third source: the first (tracked longest) is forgotten, so it starts afresh.
+        #expect(resolve(from: ip(192, 0, 2, 9, port: 1)) == 1)
+        #expect(resolve(from: v6(1, 4)) == 1)
+    }
+
     @Test("memory bounds: peers per mesh, meshes, registrations; refreshes still pass")
     func bounds() throws {
         var config = ResolverConfiguration()
