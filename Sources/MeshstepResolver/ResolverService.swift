@@ -40,6 +40,10 @@ public struct ResolverConfiguration: Sendable, Equatable {
     /// host with throwaway keys cannot take a mesh's places, while the players of a LAN party
     /// behind one NAT still fit.
     public var maxPeersPerSourcePerMesh = 32
+    /// Signature checks (Ed25519, about 50 us each) per second over all sources together, with a
+    /// burst of twice as many: requests from many addresses cannot take more than this share of
+    /// a core. A register or unregister beyond it goes unanswered (the client retries).
+    public var signatureChecksPerSecond = 2000
 
     /// The defaults described on each property.
     public init() {}
@@ -62,6 +66,9 @@ public struct ResolverConfiguration: Sendable, Equatable {
             requestBurstPerSource >= 1 && requestBurstPerSource <= 1_000_000
         else {
             throw .invalidValue("per-source rate and burst must be between 1 and 1000000 (got \(requestsPerSecondPerSource)/s, burst \(requestBurstPerSource))")
+        }
+        guard signatureChecksPerSecond >= 1 && signatureChecksPerSecond <= 1_000_000 else {
+            throw .invalidValue("signatureChecksPerSecond must be between 1 and 1000000 (got \(signatureChecksPerSecond))")
         }
         guard maxPeersPerSourcePerMesh >= 1 && maxPeersPerSourcePerMesh <= 1_000_000 else {
             throw .invalidValue("maxPeersPerSourcePerMesh must be between 1 and 1000000 (got \(maxPeersPerSourcePerMesh))")
@@ -97,6 +104,9 @@ public struct ResolverStats: Sendable, Equatable, CustomStringConvertible {
     public var rateLimited = 0
     /// Refused with `badSignature`.
     public var badSignature = 0
+    /// Registers and unregisters dropped unanswered because the global signature budget
+    /// (``ResolverConfiguration/signatureChecksPerSecond``) was spent.
+    public var signatureBudgetExceeded = 0
     /// Refused with `replayed`.
     public var replayed = 0
     /// Refused with `clockSkew`.
@@ -120,7 +130,7 @@ public struct ResolverStats: Sendable, Equatable, CustomStringConvertible {
     /// One line, `key=value` pairs.
     public var description: String {
         "received=\(received) registered=\(registered) refreshed=\(refreshed) unregistered=\(unregistered) expired=\(expired) resolves=\(resolves) "
-            + "malformed=\(malformed) oversized=\(oversized) unexpected=\(unexpected) rate_limited=\(rateLimited) bad_signature=\(badSignature) "
+            + "malformed=\(malformed) oversized=\(oversized) unexpected=\(unexpected) rate_limited=\(rateLimited) bad_signature=\(badSignature) signature_budget_exceeded=\(signatureBudgetExceeded) "
             + "replayed=\(replayed) clock_skew=\(clockSkew) unknown_peer=\(unknownPeer) invalid=\(invalid) refused_full=\(refusedFull) "
             + "sent=\(sent) registrations=\(registrations) meshes=\(meshes)"
     }
@@ -200,6 +210,8 @@ public struct ResolverService: Sendable {
     /// it would fail the clock-skew check anyway.
     private var tombstones: [MeshPeer: UInt64] = [:]
     private var buckets: [MeshAddress: Bucket] = [:]
+    /// The global signature budget (tokens scaled by 10^9), created at the first check.
+    private var signatureBudget: Bucket?
     /// Tracked sources, oldest first (may hold sources already forgotten): O(1) eviction.
     private var bucketOrder = Deque<MeshAddress>()
     private var rng: DeterministicRNG
@@ -245,7 +257,7 @@ public struct ResolverService: Sendable {
         var out: [ResolverServiceAction] = []
         switch message {
         case let .register(m): handleRegister(m, message: message, source: source, now: now, wallClock: wallClock, into: &out)
-        case let .unregister(m): handleUnregister(m, message: message, source: source, wallClock: wallClock, into: &out)
+        case let .unregister(m): handleUnregister(m, message: message, source: source, now: now, wallClock: wallClock, into: &out)
         case let .resolve(m): handleResolve(m, requestSize: bytes.count, source: source, into: &out)
         case .resolved, .ack, .error:
             stats.unexpected += 1
@@ -297,6 +309,7 @@ public struct ResolverService: Sendable {
             return refuse(m.requestID, .invalidRequest, "register with no usable address", source: source, wallClock: wallClock, into: &out)
         }
         guard checkClock(m.timestamp, m.requestID, source: source, wallClock: wallClock, into: &out) else { return }
+        guard spendSignatureCheck(now: now, into: &out) else { return }
         guard message.hasValidSignature() else {
             return refuse(m.requestID, .badSignature, "register for peer=\(m.peer) with a bad signature", source: source, wallClock: wallClock, into: &out)
         }
@@ -355,9 +368,10 @@ public struct ResolverService: Sendable {
     }
 
     private mutating func handleUnregister(
-        _ m: UnregisterRequest, message: ResolverMessage, source: MeshAddress, wallClock: UInt64, into out: inout [ResolverServiceAction]
+        _ m: UnregisterRequest, message: ResolverMessage, source: MeshAddress, now: MeshTime, wallClock: UInt64, into out: inout [ResolverServiceAction]
     ) {
         guard checkClock(m.timestamp, m.requestID, source: source, wallClock: wallClock, into: &out) else { return }
+        guard spendSignatureCheck(now: now, into: &out) else { return }
         guard message.hasValidSignature() else {
             return refuse(m.requestID, .badSignature, "unregister for peer=\(m.peer) with a bad signature", source: source, wallClock: wallClock, into: &out)
         }
@@ -502,7 +516,24 @@ public struct ResolverService: Sendable {
         return overflow || added >= full - b.tokens ? full : b.tokens + added
     }
 
-    /// Takes one token from the source IP's bucket (ports are ignored: they are free to vary).
+    /// Takes one signature check from the global budget; false (and counted) when it is spent.
+    private mutating func spendSignatureCheck(now: MeshTime, into out: inout [ResolverServiceAction]) -> Bool {
+        let cost: Int64 = 1_000_000_000
+        let rate = Int64(configuration.signatureChecksPerSecond)
+        var b = signatureBudget ?? Bucket(tokens: 2 * rate * cost, updated: now)
+        if now > b.updated {
+            let (added, overflow) = (now.nanoseconds - b.updated.nanoseconds).multipliedReportingOverflow(by: rate)
+            b.tokens = overflow || added >= 2 * rate * cost - b.tokens ? 2 * rate * cost : b.tokens + added
+            b.updated = now
+        }
+        let ok = b.tokens >= cost
+        if ok { b.tokens -= cost } else { stats.signatureBudgetExceeded += 1 }
+        signatureBudget = b
+        if !ok { out.append(.log(.debug, "drop a signed request: the signature budget of \(rate)/s is spent")) }
+        return ok
+    }
+
+    /// Takes one token from the source's bucket (ports are ignored: they are free to vary).
     private mutating func take(from source: MeshAddress, now: MeshTime) -> Bool {
         let key = source.sourceGroup
         let cost: Int64 = 1_000_000_000

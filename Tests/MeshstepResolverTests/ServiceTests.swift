@@ -358,6 +358,30 @@ struct ServiceTests {
         #expect(resolve(from: v6(1, 4)) == 1)
     }
 
+    @Test("signature checks have a global budget: registrations from many sources beyond it go unanswered, then pass again")
+    func signatureBudget() {
+        var config = ResolverConfiguration()
+        config.signatureChecksPerSecond = 5
+        var s = ResolverService(configuration: config, seed: 1)
+        var clock = Clock()
+        var answered = 0
+        // 20 registrations from 20 sources at once: the budget (a burst of 10) answers 10.
+        for n in UInt8(1)...20 {
+            answered += sends(
+                s.receive(registerBytes(identity(n), timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall))
+        }
+        #expect(answered == 10)
+        #expect(s.stats.signatureBudgetExceeded == 10 && s.registrationCount == 10)
+        // A second later 5 more checks are there.
+        clock.advance(.seconds(1))
+        answered = 0
+        for n in UInt8(21)...30 {
+            answered += sends(
+                s.receive(registerBytes(identity(n), timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall))
+        }
+        #expect(answered == 5 && s.registrationCount == 15)
+    }
+
     @Test("memory bounds: peers per mesh, meshes, registrations; refreshes still pass")
     func bounds() throws {
         var config = ResolverConfiguration()
