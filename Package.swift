@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
     ],
     targets: [
         // Versioned binary codec. No dependencies, so the fuzzer can compile it alone.
@@ -45,6 +46,7 @@ let package = Package(
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),
@@ -209,7 +211,11 @@ let package = Package(
         // Runs the built meshstep-demo binary (no SDL dependency in the test itself).
         .testTarget(name: "MeshstepDemoTests", swiftSettings: strict),
         .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
-        .testTarget(name: "MeshstepMeshTests", dependencies: ["MeshstepMesh"], swiftSettings: strict),
+        .testTarget(
+            name: "MeshstepMeshTests",
+            dependencies: ["MeshstepMesh", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            swiftSettings: strict
+        ),
         .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepBots", "MeshstepArena", "MeshstepWire"], swiftSettings: strict),
         .testTarget(
             name: "MeshstepNetTests",

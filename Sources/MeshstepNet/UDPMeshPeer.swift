@@ -97,6 +97,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
     /// LAN discovery: the listening channel (shared port, multicast group joined) and beacons.
     var lanChannel: (any Channel)?
     var lanTimer: RepeatedTask?
+    /// Every second: ``MeshStats`` to swift-metrics (`meshstep_mesh_*`, dimension `mesh`).
+    var metricsTask: RepeatedTask?
+    lazy var metrics = StatsExporter(prefix: "meshstep_mesh", dimensions: [("mesh", meshID)])
     let digest: [UInt8]
     /// Called on the event loop for every delivered message.
     public var onDeliver: ((DeliveredMessage, MeshTime) -> Void)?
@@ -327,12 +330,18 @@ public final class UDPMeshPeer: @unchecked Sendable {
         }
         perform(mesh.start(now: t))
         if !seedAddresses.isEmpty { perform(mesh.addSeedAddresses(seedAddresses, now: t)) }
+        metricsTask = eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { [weak self] _ in
+            guard let self, !self.stopped else { return }
+            self.metrics.export(self.mesh.stats)
+        }
     }
 
     func stopOnLoop() {
         stopped = true
         lanTimer?.cancel()
         lanTimer = nil
+        metricsTask?.cancel()
+        metricsTask = nil
         _ = lanChannel?.close()
         timer.cancel()
         resolverTimer.cancel()

@@ -173,6 +173,8 @@ final class ResolverHandler: ChannelInboundHandler {
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     var service: ResolverService
+    /// Every tick: the service's counters to swift-metrics (`meshstep_resolver_*`).
+    var metrics = StatsExporter(prefix: "meshstep_resolver", gauges: ["registrations", "meshes"])
     private let logger: Logger
     private var channel: (any Channel)?
     private var task: RepeatedTask?
@@ -196,6 +198,7 @@ final class ResolverHandler: ChannelInboundHandler {
         task = context.eventLoop.scheduleRepeatedTask(initialDelay: ResolverServer.tickInterval, delay: ResolverServer.tickInterval) { _ in
             let handler = bound.value
             handler.perform(handler.service.tick(now: Self.monotonicNow(), wallClock: Self.wallClock()))
+            handler.metrics.export(handler.service.stats)
         }
         context.fireChannelActive()
     }

@@ -1,3 +1,4 @@
+import MetricsTestKit
 import Testing
 @_spi(Adversary) import MeshstepMesh
 import MeshstepWire
@@ -349,5 +350,34 @@ struct FloodingScenarios {
         #expect(net.nodes[victim].neighborCount == 0)
         #expect(net.events[victim].contains(.neighborDown(net.nodes[attacker].key, Net.address(attacker), reason: .rateLimited, byUs: true)))
         #expect(net.nodes[victim].stats.neighborsPunished == 1)
+    }
+}
+
+@Suite("Metrics")
+struct MetricsTests {
+    @Test("mesh counters reach swift-metrics as running totals, one label per field, with the mesh as a dimension")
+    func meshStatsExported() throws {
+        let backend = TestMetrics()
+        var exporter = StatsExporter(prefix: "meshstep_mesh", dimensions: [("mesh", "m")], factory: backend)
+        var stats = MeshStats()
+        stats.datagramsReceived = 5
+        stats.forged = 1
+        exporter.export(stats)
+        stats.datagramsReceived = 12
+        exporter.export(stats)
+        exporter.export(stats)  // nothing rose: nothing added
+        #expect(try backend.expectCounter("meshstep_mesh_datagrams_received_total", [("mesh", "m")]).totalValue == 12)
+        #expect(try backend.expectCounter("meshstep_mesh_forged_total", [("mesh", "m")]).totalValue == 1)
+        #expect(backend.counters(label: "meshstep_mesh_duplicates_total").isEmpty)  // still zero: never created
+    }
+
+    @Test("gauges are recorded as they are")
+    func gauges() throws {
+        let backend = TestMetrics()
+        struct Sample { var registrations = 0 }
+        var exporter = StatsExporter(prefix: "meshstep_resolver", gauges: ["registrations"], factory: backend)
+        exporter.export(Sample(registrations: 7))
+        exporter.export(Sample(registrations: 3))
+        #expect(try backend.expectGauge("meshstep_resolver_registrations").lastValue == 3)
     }
 }
