@@ -48,11 +48,6 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
         for t in ticks { pending.append(ConfirmedTick(tick: t.tick, inputs: t.inputs)) }
     }
 
-    /// Queues one confirmed tick.
-    public mutating func receive(tick: Int, inputs: [Game.Input?]) {
-        pending.append(ConfirmedTick(tick: tick, inputs: inputs))
-    }
-
     /// Applies the next queued tick, if any: steps the game, checksums it when the tick is a
     /// checked one, and (for a player) asks `answer` for the local input that answers it, given
     /// the game after the tick and the tick's number.

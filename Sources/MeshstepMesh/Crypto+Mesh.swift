@@ -84,11 +84,7 @@ public struct MeshCredentials: Sendable {
 
     /// Whether `tag` is this mesh's tag of `body`, compared in constant time.
     public func verifyBeaconTag(_ tag: [UInt8], body: [UInt8]) -> Bool {
-        let expected = beaconTag(body)
-        guard tag.count == expected.count else { return false }
-        var diff: UInt8 = 0
-        for i in 0..<expected.count { diff |= expected[i] ^ tag[i] }
-        return diff == 0
+        constantTimeEqual(beaconTag(body), tag[...])
     }
 }
 
@@ -112,10 +108,7 @@ struct LinkKeys: Sendable {
     func verify(_ bytes: [UInt8]) -> Bool {
         guard bytes.count >= Wire.headerSize + Wire.tagSize else { return false }
         let end = bytes.count - Wire.tagSize
-        let expected = Self.tag(bytes, prefix: end, mac: receiveMAC)
-        var diff: UInt8 = 0
-        for i in 0..<Wire.tagSize { diff |= expected[i] ^ bytes[end + i] }
-        return diff == 0
+        return constantTimeEqual(Self.tag(bytes, prefix: end, mac: receiveMAC), bytes[end...])
     }
 
     static func tag(_ bytes: [UInt8], prefix: Int, mac keyed: HMAC<SHA256>) -> [UInt8] {
@@ -187,4 +180,13 @@ struct SignatureVerifier {
     static func publicKey(_ key: PeerKey) -> Curve25519.Signing.PublicKey? {
         try? Curve25519.Signing.PublicKey(rawRepresentation: key.bytes)
     }
+}
+
+/// Whether two byte strings are equal, in time that depends only on their length (tags and MACs:
+/// an early exit would tell an attacker how many leading bytes it guessed right).
+func constantTimeEqual(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for (x, y) in zip(a, b) { diff |= x ^ y }
+    return diff == 0
 }

@@ -18,14 +18,6 @@ public struct LatencyHistogram: Sendable {
         _ = histogram.record(UInt64(min(max(0, us), 3_600_000_000)))
     }
 
-    /// Records one latency given in milliseconds.
-    public mutating func record(milliseconds: Double) {
-        record(.microseconds(Int64((max(0, min(milliseconds, 3_600_000)) * 1000).rounded())))
-    }
-
-    /// Adds every latency `other` recorded.
-    public mutating func add(_ other: LatencyHistogram) { histogram.add(other.histogram) }
-
     /// The latency at `percentile` (0...100) in milliseconds; 0 when nothing was recorded.
     public func milliseconds(atPercentile percentile: Double) -> Double {
         count == 0 ? 0 : Double(histogram.valueAtPercentile(percentile)) / 1000

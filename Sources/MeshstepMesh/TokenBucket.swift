@@ -1,13 +1,13 @@
 /// A token bucket in integer arithmetic: tokens are scaled by 10^9 so that refill over any
 /// nanosecond interval is exact.
-struct TokenBucket: Sendable {
+package struct TokenBucket: Sendable {
     private static let scale: Int64 = 1_000_000_000
     let rate: Int64
     let capacity: Int64
     private var tokens: Int64
     private var updated: MeshTime
 
-    init(rate: Int, burst: Int, now: MeshTime) {
+    package init(rate: Int, burst: Int, now: MeshTime) {
         // RateLimit.validate keeps both within 1...10^9, so the scaled capacity fits in 63 bits.
         self.rate = Int64(min(max(rate, 1), 1_000_000_000))
         capacity = Int64(min(max(burst, 1), 1_000_000_000)) * Self.scale
@@ -24,7 +24,7 @@ struct TokenBucket: Sendable {
 
     /// Takes `amount` tokens if available.
     /// - Complexity: O(1).
-    mutating func take(_ amount: Int, now: MeshTime) -> Bool {
+    package mutating func take(_ amount: Int, now: MeshTime) -> Bool {
         refill(now)
         let cost = Int64(amount) * Self.scale
         guard tokens >= cost else { return false }

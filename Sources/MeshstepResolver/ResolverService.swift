@@ -210,8 +210,8 @@ public struct ResolverService: Sendable {
     /// it would fail the clock-skew check anyway.
     private var tombstones: [MeshPeer: UInt64] = [:]
     private var buckets: [MeshAddress: Bucket] = [:]
-    /// The global signature budget (tokens scaled by 10^9), created at the first check.
-    private var signatureBudget: Bucket?
+    /// The global signature budget, created at the first check.
+    private var signatureBudget: TokenBucket?
     /// Tracked sources, oldest first (may hold sources already forgotten): O(1) eviction.
     private var bucketOrder = Deque<MeshAddress>()
     private var rng: DeterministicRNG
@@ -518,18 +518,14 @@ public struct ResolverService: Sendable {
 
     /// Takes one signature check from the global budget; false (and counted) when it is spent.
     private mutating func spendSignatureCheck(now: MeshTime, into out: inout [ResolverServiceAction]) -> Bool {
-        let cost: Int64 = 1_000_000_000
-        let rate = Int64(configuration.signatureChecksPerSecond)
-        var b = signatureBudget ?? Bucket(tokens: 2 * rate * cost, updated: now)
-        if now > b.updated {
-            let (added, overflow) = (now.nanoseconds - b.updated.nanoseconds).multipliedReportingOverflow(by: rate)
-            b.tokens = overflow || added >= 2 * rate * cost - b.tokens ? 2 * rate * cost : b.tokens + added
-            b.updated = now
+        let rate = configuration.signatureChecksPerSecond
+        var budget = signatureBudget ?? TokenBucket(rate: rate, burst: 2 * rate, now: now)
+        let ok = budget.take(1, now: now)
+        signatureBudget = budget
+        if !ok {
+            stats.signatureBudgetExceeded += 1
+            out.append(.log(.debug, "drop a signed request: the signature budget of \(rate)/s is spent"))
         }
-        let ok = b.tokens >= cost
-        if ok { b.tokens -= cost } else { stats.signatureBudgetExceeded += 1 }
-        signatureBudget = b
-        if !ok { out.append(.log(.debug, "drop a signed request: the signature budget of \(rate)/s is spent")) }
         return ok
     }
 
