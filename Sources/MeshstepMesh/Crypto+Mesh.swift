@@ -71,6 +71,27 @@ public struct MeshCredentials: Sendable {
         meshKey = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: secret), salt: digest, info: Array("meshstep-mesh-key-v1".utf8), outputByteCount: 32)
         beaconKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: meshKey, salt: digest, info: Array("meshstep-lan-beacon-v2".utf8), outputByteCount: 32)
+        let seed = HKDF<SHA256>.deriveKey(inputKeyMaterial: meshKey, salt: digest, info: Array("meshstep-resolver-admission-v1".utf8), outputByteCount: 32)
+        // Any 32 bytes are a valid Ed25519 seed.
+        admissionKey = seed.withUnsafeBytes { try! Curve25519.Signing.PrivateKey(rawRepresentation: Array($0)) }
+        admissionPublicKey = Array(admissionKey.publicKey.rawRepresentation)
+    }
+
+    /// The mesh's admission key pair (docs/RESOLVER.md §2): Ed25519, derived from the mesh key,
+    /// so every member holds the private half and nobody else does.
+    let admissionKey: Curve25519.Signing.PrivateKey
+
+    /// The public half of the mesh's admission key: 32 bytes that name the mesh at a resolver.
+    /// A resolver checks that every registration is signed with the private half, so only peers
+    /// that know the password (or, for an open mesh, the name) can register; it never learns
+    /// either. Like a beacon tag, it lets whoever holds it test password guesses offline: use
+    /// a password nobody will guess.
+    public let admissionPublicKey: [UInt8]
+
+    /// The 64-byte Ed25519 signature of `bytes` with the mesh's admission key.
+    public func signAdmission(_ bytes: [UInt8]) -> [UInt8] {
+        // Ed25519 signing cannot fail for a valid key.
+        Array(try! admissionKey.signature(for: bytes))
     }
 
     /// The key of LAN beacon tags, derived from the mesh key: only members can tag a beacon.
@@ -184,7 +205,7 @@ struct SignatureVerifier {
 
 /// Whether two byte strings are equal, in time that depends only on their length (tags and MACs:
 /// an early exit would tell an attacker how many leading bytes it guessed right).
-func constantTimeEqual(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
+package func constantTimeEqual(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
     guard a.count == b.count else { return false }
     var diff: UInt8 = 0
     for (x, y) in zip(a, b) { diff |= x ^ y }

@@ -198,7 +198,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
                     return meshLocal
                 } ?? .ipv4(0, port: meshLocal.port)
             peer.resolverClient = try? ResolverClient(
-                identity: identity, mesh: ResolverMeshID(credentials: credentials),
+                identity: identity, credentials: credentials,
                 addresses: [registered], seed: UInt64.random(in: .min ... .max))
             peer.resolverAddress = ipv6 ? (MeshAddress(resolver).flatMap { try? SocketAddress($0, mappedToIPv6: true) } ?? resolver) : resolver
             peer.resolverMeshAddress = MeshAddress(resolver)

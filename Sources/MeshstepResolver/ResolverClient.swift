@@ -103,7 +103,9 @@ public struct ResolverClient: Sendable {
 
     /// The node key that signs registrations.
     public let identity: NodeIdentity
-    /// The mesh this client registers in and resolves.
+    /// The mesh's credentials: their admission key signs registrations as well.
+    public let credentials: MeshCredentials
+    /// The mesh this client registers in and resolves (named by its admission public key).
     public let mesh: ResolverMeshID
     /// Timers and retry policy.
     public let configuration: ResolverClientConfiguration
@@ -126,13 +128,16 @@ public struct ResolverClient: Sendable {
     private var pendingResolve: Pending?
     private var pendingUnregister: Pending?
     private var lastTimestamp: UInt64 = 0
+    /// The resolver's last cookie for this client's address (``CookieAnswer``).
+    private var cookie = ResolverWire.noCookie
     /// An acknowledged registration existed since the last ``register(now:wallClock:)``.
     private var wasRegistered = false
     private var rng: DeterministicRNG
 
     /// - Parameters:
     ///   - identity: the node's key; it signs registrations.
-    ///   - mesh: the mesh to register in and resolve.
+    ///   - credentials: the mesh to register in and resolve; registrations carry a signature with
+    ///     its admission key, which only members can make.
     ///   - configuration: retries, refresh interval and timeouts (``ResolverClientConfiguration``).
     ///   - addresses: at most 4 addresses the node is reachable at; may be empty when
     ///     `includeObservedAddress` is on.
@@ -140,12 +145,14 @@ public struct ResolverClient: Sendable {
     ///     outside tests, so that off-path attackers cannot guess them.
     /// - Throws: ``ResolverClientError/tooManyAddresses(_:)``.
     public init(
-        identity: NodeIdentity, mesh: ResolverMeshID, addresses: [MeshAddress], configuration: ResolverClientConfiguration = ResolverClientConfiguration(),
+        identity: NodeIdentity, credentials: MeshCredentials, addresses: [MeshAddress],
+        configuration: ResolverClientConfiguration = ResolverClientConfiguration(),
         seed: UInt64
     ) throws(ResolverClientError) {
         guard addresses.count <= ResolverWire.maxAddresses else { throw .tooManyAddresses(addresses.count) }
         self.identity = identity
-        self.mesh = mesh
+        self.credentials = credentials
+        mesh = ResolverMeshID(credentials: credentials)
         self.addresses = addresses
         self.configuration = configuration
         rng = DeterministicRNG(seed: seed)
@@ -221,8 +228,14 @@ public struct ResolverClient: Sendable {
                 pendingUnregister = nil
                 isRegistered = false
                 out.append(.event(.unregistered))
-            case let .error(e) where (e.code == .clockSkew || e.code == .replayed) && p.corrections < 2:
+            case let .error(e) where (e.code == .clockSkew || e.code == .replayed) && p.corrections < Self.maxCorrections:
                 adoptServerTime(e.serverTime, wallClock: wallClock)
+                var q = p
+                q.corrections += 1
+                out.append(.send(unregisterBytes(&q, now: now, wallClock: wallClock)))
+                pendingUnregister = q
+            case let .cookie(c) where p.corrections < Self.maxCorrections:
+                cookie = c.cookie
                 var q = p
                 q.corrections += 1
                 out.append(.send(unregisterBytes(&q, now: now, wallClock: wallClock)))
@@ -290,8 +303,15 @@ public struct ResolverClient: Sendable {
             let ttl = Double(max(a.ttlSeconds, 1))
             refreshAt = now + .nanoseconds(Int64(ttl * configuration.refreshFraction * 1e9))
             out.append(.event(lost ? .reregistered : .registered(ttlSeconds: a.ttlSeconds, created: a.created)))
-        case let .error(e) where (e.code == .clockSkew || e.code == .replayed) && p.corrections < 2:
+        case let .error(e) where (e.code == .clockSkew || e.code == .replayed) && p.corrections < Self.maxCorrections:
             adoptServerTime(e.serverTime, wallClock: wallClock)
+            var q = p
+            q.corrections += 1
+            out.append(.send(registerBytes(&q, now: now, wallClock: wallClock)))
+            pendingRegister = q
+        case let .cookie(c) where p.corrections < Self.maxCorrections:
+            // Prove the address: send the same registration again with the resolver's cookie.
+            cookie = c.cookie
             var q = p
             q.corrections += 1
             out.append(.send(registerBytes(&q, now: now, wallClock: wallClock)))
@@ -307,6 +327,10 @@ public struct ResolverClient: Sendable {
             break
         }
     }
+
+    /// Immediate resends of one request after a clock-skew, replay or cookie answer (a cookie and
+    /// a clock correction may both be needed); beyond them, the retry timer takes over.
+    static let maxCorrections = 3
 
     private mutating func sendRegister(now: MeshTime, wallClock: UInt64) -> [ResolverClientAction] {
         var p = Pending(operation: .register, requestID: 0, attempts: 0, nextAttemptAt: now)
@@ -343,15 +367,16 @@ public struct ResolverClient: Sendable {
         scheduleRetry(&p, now: now)
         let request = RegisterRequest(
             requestID: p.requestID, mesh: mesh, peer: identity.key, addresses: addresses, includeObservedAddress: configuration.includeObservedAddress,
-            ttlSeconds: configuration.ttlSeconds, timestamp: nextTimestamp(wallClock)
-        ).signed(by: identity)
+            ttlSeconds: configuration.ttlSeconds, timestamp: nextTimestamp(wallClock), cookie: cookie
+        ).signed(by: identity, credentials: credentials)
         return ResolverMessage.register(request).encode()
     }
 
     private mutating func unregisterBytes(_ p: inout Pending, now: MeshTime, wallClock: UInt64) -> [UInt8] {
         p.requestID = rng.next()
         scheduleRetry(&p, now: now)
-        let request = UnregisterRequest(requestID: p.requestID, mesh: mesh, peer: identity.key, timestamp: nextTimestamp(wallClock)).signed(by: identity)
+        let request = UnregisterRequest(requestID: p.requestID, mesh: mesh, peer: identity.key, timestamp: nextTimestamp(wallClock), cookie: cookie)
+            .signed(by: identity)
         return ResolverMessage.unregister(request).encode()
     }
 

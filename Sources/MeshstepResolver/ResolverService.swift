@@ -1,3 +1,4 @@
+import Crypto
 import DequeModule
 import Logging
 import MeshstepMesh
@@ -40,6 +41,9 @@ public struct ResolverConfiguration: Sendable, Equatable {
     /// host with throwaway keys cannot take a mesh's places, while the players of a LAN party
     /// behind one NAT still fit.
     public var maxPeersPerSourcePerMesh = 32
+    /// Most registrations from one source over all meshes: one host cannot take the resolver's
+    /// places by opening meshes of its own.
+    public var maxRegistrationsPerSource = 128
     /// Signature checks (Ed25519, about 50 us each) per second over all sources together, with a
     /// burst of twice as many: requests from many addresses cannot take more than this share of
     /// a core. A register or unregister beyond it goes unanswered (the client retries).
@@ -73,6 +77,9 @@ public struct ResolverConfiguration: Sendable, Equatable {
         guard maxPeersPerSourcePerMesh >= 1 && maxPeersPerSourcePerMesh <= 1_000_000 else {
             throw .invalidValue("maxPeersPerSourcePerMesh must be between 1 and 1000000 (got \(maxPeersPerSourcePerMesh))")
         }
+        guard maxRegistrationsPerSource >= 1 && maxRegistrationsPerSource <= 10_000_000 else {
+            throw .invalidValue("maxRegistrationsPerSource must be between 1 and 10000000 (got \(maxRegistrationsPerSource))")
+        }
         guard maxTrackedSources >= 1 && maxTrackedSources <= 10_000_000 else {
             throw .invalidValue("maxTrackedSources must be between 1 and 10000000 (got \(maxTrackedSources))")
         }
@@ -102,8 +109,16 @@ public struct ResolverStats: Sendable, Equatable, CustomStringConvertible {
     public var unexpected = 0
     /// Dropped by the per-source rate limit, unanswered.
     public var rateLimited = 0
-    /// Refused with `badSignature`.
+    /// Refused with `badSignature` (either signature).
     public var badSignature = 0
+    /// Registers refused with `badSignature` because the mesh signature failed: senders that do
+    /// not know the mesh's password (a subset of `badSignature`).
+    public var badMeshSignature = 0
+    /// Ed25519 verifications made (a register costs up to two, an unregister one).
+    public var signatureChecks = 0
+    /// Registers and unregisters answered with a cookie (``CookieAnswer``) instead of being
+    /// checked: they carried none, or one for another address or an older minute.
+    public var cookiesSent = 0
     /// Registers and unregisters dropped unanswered because the global signature budget
     /// (``ResolverConfiguration/signatureChecksPerSecond``) was spent.
     public var signatureBudgetExceeded = 0
@@ -130,7 +145,7 @@ public struct ResolverStats: Sendable, Equatable, CustomStringConvertible {
     /// One line, `key=value` pairs.
     public var description: String {
         "received=\(received) registered=\(registered) refreshed=\(refreshed) unregistered=\(unregistered) expired=\(expired) resolves=\(resolves) "
-            + "malformed=\(malformed) oversized=\(oversized) unexpected=\(unexpected) rate_limited=\(rateLimited) bad_signature=\(badSignature) signature_budget_exceeded=\(signatureBudgetExceeded) "
+            + "malformed=\(malformed) oversized=\(oversized) unexpected=\(unexpected) rate_limited=\(rateLimited) bad_signature=\(badSignature) bad_mesh_signature=\(badMeshSignature) cookies_sent=\(cookiesSent) signature_checks=\(signatureChecks) signature_budget_exceeded=\(signatureBudgetExceeded) "
             + "replayed=\(replayed) clock_skew=\(clockSkew) unknown_peer=\(unknownPeer) invalid=\(invalid) refused_full=\(refusedFull) "
             + "sent=\(sent) registrations=\(registrations) meshes=\(meshes)"
     }
@@ -210,18 +225,26 @@ public struct ResolverService: Sendable {
     /// it would fail the clock-skew check anyway.
     private var tombstones: [MeshPeer: UInt64] = [:]
     private var buckets: [MeshAddress: Bucket] = [:]
+    /// Registrations per source over all meshes, for ``ResolverConfiguration/maxRegistrationsPerSource``.
+    private var registrationsBySource: [MeshAddress: Int] = [:]
     /// The global signature budget, created at the first check.
     private var signatureBudget: TokenBucket?
     /// Tracked sources, oldest first (may hold sources already forgotten): O(1) eviction.
     private var bucketOrder = Deque<MeshAddress>()
     private var rng: DeterministicRNG
+    /// The key of return-routability cookies.
+    private let cookieKey: SymmetricKey
 
     /// - Parameters:
     ///   - configuration: limits and TTL; call ``ResolverConfiguration/validate()`` first.
     ///   - seed: seeds the random sample of peers a resolve returns.
-    public init(configuration: ResolverConfiguration = ResolverConfiguration(), seed: UInt64) {
+    ///   - cookieSecret: the key of the cookies that prove a source address (at least 16 bytes);
+    ///     nil (the default) draws 32 bytes of system randomness. Pass one only to replay a run.
+    public init(configuration: ResolverConfiguration = ResolverConfiguration(), seed: UInt64, cookieSecret: [UInt8]? = nil) {
         self.configuration = configuration
         rng = DeterministicRNG(seed: seed)
+        var system = SystemRandomNumberGenerator()
+        cookieKey = SymmetricKey(data: cookieSecret ?? (0..<32).map { _ in UInt8.random(in: 0...255, using: &system) })
     }
 
     /// Number of registrations over all meshes.
@@ -259,7 +282,7 @@ public struct ResolverService: Sendable {
         case let .register(m): handleRegister(m, message: message, source: source, now: now, wallClock: wallClock, into: &out)
         case let .unregister(m): handleUnregister(m, message: message, source: source, now: now, wallClock: wallClock, into: &out)
         case let .resolve(m): handleResolve(m, requestSize: bytes.count, source: source, into: &out)
-        case .resolved, .ack, .error:
+        case .resolved, .ack, .error, .cookie:
             stats.unexpected += 1
             out.append(.log(.debug, "drop \(message.kind) from \(source): resolvers only take requests"))
         }
@@ -270,12 +293,13 @@ public struct ResolverService: Sendable {
     /// Call it about once a second.
     public mutating func tick(now: MeshTime, wallClock: UInt64) -> [ResolverServiceAction] {
         var out: [ResolverServiceAction] = []
-        for meshID in meshes.keys.sorted(by: { $0.digest.lexicographicallyPrecedes($1.digest) }) {
+        for meshID in meshes.keys.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             guard var entry = meshes[meshID] else { continue }
             let expired = entry.order.filter { entry.peers[$0]!.expiresAt <= now }
             for key in expired {
                 let reg = entry.peers[key]!
                 entry.remove(key)
+                forgetRegistration(from: reg.source)
                 remember(MeshPeer(mesh: meshID, peer: key), timestamp: reg.lastTimestamp)
                 stats.expired += 1
                 stats.registrations -= 1
@@ -308,7 +332,16 @@ public struct ResolverService: Sendable {
         guard !addresses.isEmpty else {
             return refuse(m.requestID, .invalidRequest, "register with no usable address", source: source, wallClock: wallClock, into: &out)
         }
+        guard checkCookie(m.cookie, m.requestID, source: source, now: now, into: &out) else { return }
         guard checkClock(m.timestamp, m.requestID, source: source, wallClock: wallClock, into: &out) else { return }
+        // The mesh signature first: someone without the password costs one check and no more.
+        guard spendSignatureCheck(now: now, into: &out) else { return }
+        guard message.hasValidMeshSignature() else {
+            stats.badMeshSignature += 1
+            return refuse(
+                m.requestID, .badSignature, "register for mesh=\(m.mesh) not signed with its admission key (the sender lacks the password)", source: source,
+                wallClock: wallClock, into: &out)
+        }
         guard spendSignatureCheck(now: now, into: &out) else { return }
         guard message.hasValidSignature() else {
             return refuse(m.requestID, .badSignature, "register for peer=\(m.peer) with a bad signature", source: source, wallClock: wallClock, into: &out)
@@ -337,6 +370,11 @@ public struct ResolverService: Sendable {
                     m.requestID, .resolverFull, "register refused: \(configuration.maxMeshes) meshes already", source: source, wallClock: wallClock, into: &out)
             }
             let group = source.sourceGroup
+            if registrationsBySource[group, default: 0] >= configuration.maxRegistrationsPerSource {
+                return refuse(
+                    m.requestID, .resolverFull, "register refused: \(configuration.maxRegistrationsPerSource) registrations from \(group) already",
+                    source: source, wallClock: wallClock, into: &out)
+            }
             if let entry, entry.bySource[group, default: 0] >= configuration.maxPeersPerSourcePerMesh {
                 return refuse(
                     m.requestID, .meshFull,
@@ -357,6 +395,7 @@ public struct ResolverService: Sendable {
             meshes[m.mesh, default: MeshEntry()].insert(
                 m.peer, Registration(addresses: addresses, expiresAt: expiresAt, lastTimestamp: m.timestamp, slot: 0, source: group))
             tombstones[key] = nil
+            registrationsBySource[group, default: 0] += 1
             stats.registered += 1
             stats.registrations += 1
             out.append(
@@ -370,6 +409,7 @@ public struct ResolverService: Sendable {
     private mutating func handleUnregister(
         _ m: UnregisterRequest, message: ResolverMessage, source: MeshAddress, now: MeshTime, wallClock: UInt64, into out: inout [ResolverServiceAction]
     ) {
+        guard checkCookie(m.cookie, m.requestID, source: source, now: now, into: &out) else { return }
         guard checkClock(m.timestamp, m.requestID, source: source, wallClock: wallClock, into: &out) else { return }
         guard spendSignatureCheck(now: now, into: &out) else { return }
         guard message.hasValidSignature() else {
@@ -384,6 +424,7 @@ public struct ResolverService: Sendable {
                 wallClock: wallClock, into: &out)
         }
         meshes[m.mesh]!.remove(m.peer)
+        forgetRegistration(from: reg.source)
         if meshes[m.mesh]!.peers.isEmpty {
             meshes[m.mesh] = nil
             stats.meshes -= 1
@@ -468,6 +509,36 @@ public struct ResolverService: Sendable {
         return out
     }
 
+    /// Cookies last one to two minutes: the minute they were made in and the next.
+    static let cookieEpoch: Int64 = 60_000_000_000
+
+    /// The cookie a ``CookieAnswer`` to `source` carries at `now` (tools and tests).
+    public func cookie(for source: MeshAddress, now: MeshTime) -> [UInt8] { cookie(for: source, epoch: now.nanoseconds / Self.cookieEpoch) }
+
+    /// The cookie of `source` in the given epoch: HMAC-SHA256 over the epoch and the address
+    /// (IP and port), truncated to 16 bytes.
+    func cookie(for source: MeshAddress, epoch: Int64) -> [UInt8] {
+        var w = ByteWriter(capacity: 32)
+        w.u64(UInt64(bitPattern: epoch))
+        ResolverMessage.encode(source, into: &w)
+        return Array(HMAC<SHA256>.authenticationCode(for: w.bytes, using: cookieKey).prefix(ResolverWire.cookieSize))
+    }
+
+    /// Whether `cookie` is valid for `source` now; when not, answers with a fresh one. No
+    /// signature is checked and no state kept for a request without a valid cookie.
+    private mutating func checkCookie(_ cookie: [UInt8], _ requestID: UInt64, source: MeshAddress, now: MeshTime, into out: inout [ResolverServiceAction])
+        -> Bool
+    {
+        let epoch = now.nanoseconds / Self.cookieEpoch
+        if constantTimeEqual(self.cookie(for: source, epoch: epoch), cookie[...]) || constantTimeEqual(self.cookie(for: source, epoch: epoch - 1), cookie[...])
+        {
+            return true
+        }
+        stats.cookiesSent += 1
+        send(.cookie(CookieAnswer(requestID: requestID, cookie: self.cookie(for: source, epoch: epoch))), to: source, into: &out)
+        return false
+    }
+
     private mutating func checkClock(_ timestamp: UInt64, _ requestID: UInt64, source: MeshAddress, wallClock: UInt64, into out: inout [ResolverServiceAction])
         -> Bool
     {
@@ -500,6 +571,10 @@ public struct ResolverService: Sendable {
         out.append(.send(message.encode(), to: address))
     }
 
+    private mutating func forgetRegistration(from group: MeshAddress) {
+        if let n = registrationsBySource[group], n > 1 { registrationsBySource[group] = n - 1 } else { registrationsBySource[group] = nil }
+    }
+
     private mutating func remember(_ key: MeshPeer, timestamp: UInt64) {
         if tombstones[key] == nil, tombstones.count >= configuration.maxRegistrations,
             let oldest = tombstones.min(by: { $0.value < $1.value })
@@ -522,6 +597,7 @@ public struct ResolverService: Sendable {
         var budget = signatureBudget ?? TokenBucket(rate: rate, burst: 2 * rate, now: now)
         let ok = budget.take(1, now: now)
         signatureBudget = budget
+        if ok { stats.signatureChecks += 1 }
         if !ok {
             stats.signatureBudgetExceeded += 1
             out.append(.log(.debug, "drop a signed request: the signature budget of \(rate)/s is spent"))

@@ -10,7 +10,7 @@ public enum ResolverWire {
     /// ASCII `MR`.
     public static let magic: (UInt8, UInt8) = (0x4D, 0x52)
     /// The resolver protocol version this build speaks.
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     /// Magic, version, kind.
     public static let headerSize = 4
     /// Largest datagram sent or accepted.
@@ -25,10 +25,15 @@ public enum ResolverWire {
     public static let amplificationFactor = 3
     /// The resolve size ``ResolverClient`` pads to: 3 x 400 covers the largest answer (1108 bytes).
     public static let paddedResolveSize = 400
-    /// Size of a mesh digest on the resolver wire (the same digest the mesh handshake uses).
-    public static let meshDigestSize = Wire.meshDigestSize
+    /// Size of a mesh ID on the resolver wire: the mesh's admission public key.
+    public static let meshKeySize = 32
+    /// Size of a return-routability cookie (``CookieAnswer``).
+    public static let cookieSize = 16
     /// Domain separator prepended to every signed resolver transcript.
-    public static let signatureDomain: [UInt8] = Array("meshstep-resolver-v1\u{0}".utf8)
+    public static let signatureDomain: [UInt8] = Array("meshstep-resolver-v2\u{0}".utf8)
+
+    /// The cookie field of a request from a sender that has no cookie yet: 16 zero bytes.
+    public static let noCookie = [UInt8](repeating: 0, count: cookieSize)
 
     /// True if `bytes` starts with the resolver magic: a cheap check for a socket that receives
     /// both mesh and resolver datagrams.
@@ -37,37 +42,40 @@ public enum ResolverWire {
     }
 }
 
-/// A mesh as the resolver knows it: the 16-byte digest of its name. The resolver never learns
-/// the name itself, and the digest is the one the mesh handshake already carries.
+/// A mesh as the resolver knows it: the public half of the mesh's admission key
+/// (`MeshCredentials/admissionPublicKey`), derived from the mesh's name and password. The resolver
+/// never learns the name or the password, and only members can sign registrations with the
+/// private half.
 public struct ResolverMeshID: Hashable, Sendable, CustomStringConvertible {
-    /// The 16 digest bytes.
-    public let digest: [UInt8]
+    /// The 32 bytes of the admission public key (Ed25519).
+    public let key: [UInt8]
 
-    /// The digest of a mesh name, exactly as `MeshCredentials/digest` computes it.
-    /// - Throws: `MeshConfigurationError/invalidMeshID(_:)` when the name is empty or longer
-    ///   than 255 bytes.
-    public init(meshName: String) throws(MeshConfigurationError) {
-        digest = try MeshCredentials(meshID: meshName, access: .open).digest
+    /// The resolver ID of a mesh given by name and access, as members derive it.
+    /// - Throws: `MeshConfigurationError` when the name is empty or longer than 255 bytes, or the
+    ///   password is empty.
+    public init(meshName: String, access: MeshAccess) throws(MeshConfigurationError) {
+        key = try MeshCredentials(meshID: meshName, access: access).admissionPublicKey
     }
 
-    /// The digest of existing mesh credentials.
-    public init(credentials: MeshCredentials) { digest = credentials.digest }
+    /// The resolver ID of existing mesh credentials.
+    public init(credentials: MeshCredentials) { key = credentials.admissionPublicKey }
 
-    /// - Precondition: `digest.count == 16` (the decoder checks this before calling).
-    public init(digest: [UInt8]) {
-        precondition(digest.count == ResolverWire.meshDigestSize, "a resolver mesh ID has 16 bytes")
-        self.digest = digest
+    /// - Precondition: `key.count == 32` (the decoder checks this before calling).
+    public init(key: [UInt8]) {
+        precondition(key.count == ResolverWire.meshKeySize, "a resolver mesh ID has 32 bytes")
+        self.key = key
     }
 
     /// The first 8 bytes in hex.
     public var description: String {
-        digest.prefix(8).map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
+        key.prefix(8).map { b in (b < 16 ? "0" : "") + String(b, radix: 16) }.joined()
     }
 }
 
 /// Why the resolver refused a request. Sent in ``ResolverMessage/error(_:)``.
 public enum ResolverErrorCode: UInt8, Sendable, CaseIterable, CustomStringConvertible {
-    /// The signature does not verify with the claimed peer key.
+    /// A signature does not verify: the peer's with the key it names, or a register's mesh
+    /// signature with the mesh's admission key (the sender does not know the password).
     case badSignature = 1
     /// The timestamp is not newer than the last one the resolver accepted from this peer.
     case replayed = 2
@@ -84,7 +92,7 @@ public enum ResolverErrorCode: UInt8, Sendable, CaseIterable, CustomStringConver
 
     public var description: String {
         switch self {
-        case .badSignature: "bad signature: the request was not signed by the key it names"
+        case .badSignature: "bad signature: the request was not signed by the peer key it names, or not with the mesh's admission key (wrong password)"
         case .replayed: "replayed: the timestamp is not newer than the last accepted one from this peer"
         case .clockSkew: "clock skew: the timestamp is too far from the resolver's clock; sync the clock (NTP) or let the client adopt the resolver's time"
         case .unknownPeer: "unknown peer: the resolver has no registration for this peer in this mesh"
@@ -95,11 +103,12 @@ public enum ResolverErrorCode: UInt8, Sendable, CaseIterable, CustomStringConver
     }
 }
 
-/// A signed registration: "peer `peer` of mesh `mesh` is reachable at `addresses` for `ttlSeconds`".
+/// A registration signed twice: "peer `peer` of mesh `mesh` is reachable at `addresses` for
+/// `ttlSeconds`", by the peer's key and by the mesh's admission key (proof of membership).
 public struct RegisterRequest: Hashable, Sendable {
     /// Matches the answer to the request; also a nonce.
     public var requestID: UInt64
-    /// The mesh, by digest.
+    /// The mesh, by its admission public key.
     public var mesh: ResolverMeshID
     /// The peer, by its Ed25519 public key.
     public var peer: PeerKey
@@ -112,13 +121,19 @@ public struct RegisterRequest: Hashable, Sendable {
     public var ttlSeconds: UInt32
     /// Milliseconds since the Unix epoch; strictly increasing per peer.
     public var timestamp: UInt64
-    /// Ed25519 signature over the transcript (see `signedTranscript`).
+    /// The peer's Ed25519 signature over ``ResolverMessage/signedTranscript()``.
     public var signature: [UInt8]
+    /// The mesh admission key's Ed25519 signature over the same transcript.
+    public var meshSignature: [UInt8]
+    /// The resolver's cookie for the sender's address (``CookieAnswer``), or 16 zero bytes when
+    /// the sender has none yet. Outside the signed transcript: it proves the source address,
+    /// not the content.
+    public var cookie: [UInt8]
 
-    /// An unsigned request; sign it with ``signed(by:)``.
+    /// An unsigned request; sign it with ``signed(by:credentials:)``.
     public init(
         requestID: UInt64, mesh: ResolverMeshID, peer: PeerKey, addresses: [MeshAddress], includeObservedAddress: Bool, ttlSeconds: UInt32, timestamp: UInt64,
-        signature: [UInt8] = []
+        signature: [UInt8] = [], meshSignature: [UInt8] = [], cookie: [UInt8] = ResolverWire.noCookie
     ) {
         self.requestID = requestID
         self.mesh = mesh
@@ -128,6 +143,8 @@ public struct RegisterRequest: Hashable, Sendable {
         self.ttlSeconds = ttlSeconds
         self.timestamp = timestamp
         self.signature = signature
+        self.meshSignature = meshSignature
+        self.cookie = cookie
     }
 }
 
@@ -135,7 +152,7 @@ public struct RegisterRequest: Hashable, Sendable {
 public struct UnregisterRequest: Hashable, Sendable {
     /// Random, chosen by the client; the answer echoes it.
     public var requestID: UInt64
-    /// The mesh, by digest.
+    /// The mesh, by its admission public key.
     public var mesh: ResolverMeshID
     /// The peer, by its Ed25519 public key.
     public var peer: PeerKey
@@ -143,14 +160,19 @@ public struct UnregisterRequest: Hashable, Sendable {
     public var timestamp: UInt64
     /// Ed25519 signature over ``ResolverMessage/signedTranscript()``.
     public var signature: [UInt8]
+    /// The resolver's cookie for the sender's address, or 16 zero bytes (see ``RegisterRequest/cookie``).
+    public var cookie: [UInt8]
 
     /// An unsigned request; sign it with ``signed(by:)``.
-    public init(requestID: UInt64, mesh: ResolverMeshID, peer: PeerKey, timestamp: UInt64, signature: [UInt8] = []) {
+    public init(
+        requestID: UInt64, mesh: ResolverMeshID, peer: PeerKey, timestamp: UInt64, signature: [UInt8] = [], cookie: [UInt8] = ResolverWire.noCookie
+    ) {
         self.requestID = requestID
         self.mesh = mesh
         self.peer = peer
         self.timestamp = timestamp
         self.signature = signature
+        self.cookie = cookie
     }
 }
 
@@ -158,7 +180,7 @@ public struct UnregisterRequest: Hashable, Sendable {
 public struct ResolveRequest: Hashable, Sendable {
     /// Random, chosen by the client; the answer echoes it.
     public var requestID: UInt64
-    /// The mesh, by digest.
+    /// The mesh, by its admission public key.
     public var mesh: ResolverMeshID
     /// 1 to 10.
     public var maxPeers: UInt8
@@ -181,7 +203,7 @@ public struct ResolveRequest: Hashable, Sendable {
 
     /// The padding that makes the encoded request `size` bytes long (0 if it is longer already).
     public static func padding(toSize size: Int, exclude: PeerKey?) -> Int {
-        max(0, min(size, ResolverWire.maxDatagramSize) - (ResolverWire.headerSize + 8 + ResolverWire.meshDigestSize + 2 + (exclude == nil ? 0 : Wire.keySize)))
+        max(0, min(size, ResolverWire.maxDatagramSize) - (ResolverWire.headerSize + 8 + ResolverWire.meshKeySize + 2 + (exclude == nil ? 0 : Wire.keySize)))
     }
 }
 
@@ -260,6 +282,24 @@ public struct ErrorAnswer: Hashable, Sendable {
     }
 }
 
+/// "Prove that you receive at your address": the resolver's answer to a register or unregister
+/// that carries no valid cookie, before it spends a signature check on it. The client sends the
+/// request again with this cookie; an off-path attacker spoofing source addresses never sees it,
+/// so its requests cost the resolver one HMAC each, never a signature check.
+public struct CookieAnswer: Hashable, Sendable {
+    /// Copied from the request this answers.
+    public var requestID: UInt64
+    /// 16 bytes valid for this source address (IP and port) for 1 to 2 minutes.
+    public var cookie: [UInt8]
+
+    /// - Precondition: `cookie.count == 16`.
+    public init(requestID: UInt64, cookie: [UInt8]) {
+        precondition(cookie.count == ResolverWire.cookieSize, "a cookie has 16 bytes")
+        self.requestID = requestID
+        self.cookie = cookie
+    }
+}
+
 /// Every message of the resolver protocol.
 public enum ResolverMessage: Hashable, Sendable {
     /// A signed registration, client to resolver (kind 1).
@@ -274,6 +314,8 @@ public enum ResolverMessage: Hashable, Sendable {
     case ack(AckAnswer)
     /// The resolver's refusal of a request (kind 6).
     case error(ErrorAnswer)
+    /// The resolver's demand for a cookie (kind 7).
+    case cookie(CookieAnswer)
 
     /// Kind bytes: each case's raw value is the kind byte at offset 3 of the header.
     public enum Kind: UInt8, Sendable {
@@ -289,6 +331,8 @@ public enum ResolverMessage: Hashable, Sendable {
         case ack = 5
         /// A refusal with a code (``ErrorAnswer``).
         case error = 6
+        /// A demand to resend with a cookie (``CookieAnswer``).
+        case cookie = 7
     }
 
     /// The kind byte of this message.
@@ -300,6 +344,7 @@ public enum ResolverMessage: Hashable, Sendable {
         case .resolved: .resolved
         case .ack: .ack
         case .error: .error
+        case .cookie: .cookie
         }
     }
 
@@ -312,32 +357,39 @@ public enum ResolverMessage: Hashable, Sendable {
         case let .resolved(m): m.requestID
         case let .ack(m): m.requestID
         case let .error(m): m.requestID
+        case let .cookie(m): m.requestID
         }
     }
 
     // MARK: Encoding
 
-    /// The full datagram. For register and unregister it ends with the message's `signature`
-    /// field as is (use ``RegisterRequest/signed(by:)`` to fill it).
+    /// The full datagram. A register ends with its `signature` and `meshSignature` fields as
+    /// they are, an unregister with its `signature` (``RegisterRequest/signed(by:credentials:)``
+    /// and ``UnregisterRequest/signed(by:)`` fill them).
     public func encode() -> [UInt8] {
         var w = unsignedPrefix()
         switch self {
-        case let .register(m): w.raw(Self.fixedSignature(m.signature))
-        case let .unregister(m): w.raw(Self.fixedSignature(m.signature))
+        case let .register(m):
+            w.raw(Self.fixedSignature(m.signature))
+            w.raw(Self.fixedSignature(m.meshSignature))
+            w.raw(Self.fixedCookie(m.cookie))
+        case let .unregister(m):
+            w.raw(Self.fixedSignature(m.signature))
+            w.raw(Self.fixedCookie(m.cookie))
         default: break
         }
         return w.bytes
     }
 
-    /// The encoding up to (not including) the signature: what the signature covers, after the
-    /// domain separator.
+    /// The encoding up to (not including) the signatures: what they cover, after the domain
+    /// separator.
     func unsignedPrefix() -> ByteWriter {
         var w = ByteWriter(capacity: 256)
         w.u8(ResolverWire.magic.0); w.u8(ResolverWire.magic.1); w.u8(ResolverWire.version); w.u8(kind.rawValue)
         w.u64(requestID)
         switch self {
         case let .register(m):
-            w.raw(m.mesh.digest)
+            w.raw(m.mesh.key)
             w.raw(m.peer.bytes)
             w.u8(m.includeObservedAddress ? 1 : 0)
             w.u32(m.ttlSeconds)
@@ -346,11 +398,11 @@ public enum ResolverMessage: Hashable, Sendable {
             w.u8(UInt8(addresses.count))
             for a in addresses { Self.encode(a, into: &w) }
         case let .unregister(m):
-            w.raw(m.mesh.digest)
+            w.raw(m.mesh.key)
             w.raw(m.peer.bytes)
             w.u64(m.timestamp)
         case let .resolve(m):
-            w.raw(m.mesh.digest)
+            w.raw(m.mesh.key)
             w.u8(m.maxPeers)
             if let e = m.exclude { w.u8(1); w.raw(e.bytes) } else { w.u8(0) }
             w.raw(repeatElement(UInt8(0), count: max(0, min(m.padding, ResolverWire.maxDatagramSize))))
@@ -372,13 +424,17 @@ public enum ResolverMessage: Hashable, Sendable {
         case let .error(m):
             w.u8(m.code.rawValue)
             w.u64(m.serverTime)
+        case let .cookie(m):
+            w.raw(Self.fixedCookie(m.cookie))
         }
         return w
     }
 
-    /// The bytes a register or unregister signature covers: the domain separator, then the
-    /// datagram up to the signature.
+    /// The bytes a register's or unregister's signatures cover: the domain separator, then the
+    /// datagram up to the first signature.
     public func signedTranscript() -> [UInt8] { ResolverWire.signatureDomain + unsignedPrefix().bytes }
+
+    private static func fixedCookie(_ c: [UInt8]) -> [UInt8] { c.count == ResolverWire.cookieSize ? c : ResolverWire.noCookie }
 
     private static func fixedSignature(_ s: [UInt8]) -> [UInt8] {
         s.count == Wire.signatureSize ? s : [UInt8](repeating: 0, count: Wire.signatureSize)
@@ -407,7 +463,7 @@ public enum ResolverMessage: Hashable, Sendable {
         let message: ResolverMessage
         switch kind {
         case .register:
-            let mesh = ResolverMeshID(digest: try r.raw(ResolverWire.meshDigestSize))
+            let mesh = ResolverMeshID(key: try r.raw(ResolverWire.meshKeySize))
             let peer = PeerKey(bytes: try r.raw(Wire.keySize))
             let flags = try r.u8()
             guard flags <= 1 else { throw .invalidValue(field: "register.flags") }
@@ -415,18 +471,21 @@ public enum ResolverMessage: Hashable, Sendable {
             let timestamp = try r.u64()
             let addresses = try decodeAddresses(&r, field: "register.addresses")
             let signature = try r.raw(Wire.signatureSize)
+            let meshSignature = try r.raw(Wire.signatureSize)
+            let cookie = try r.raw(ResolverWire.cookieSize)
             message = .register(
                 RegisterRequest(
                     requestID: requestID, mesh: mesh, peer: peer, addresses: addresses, includeObservedAddress: flags == 1, ttlSeconds: ttl,
-                    timestamp: timestamp, signature: signature))
+                    timestamp: timestamp, signature: signature, meshSignature: meshSignature, cookie: cookie))
         case .unregister:
-            let mesh = ResolverMeshID(digest: try r.raw(ResolverWire.meshDigestSize))
+            let mesh = ResolverMeshID(key: try r.raw(ResolverWire.meshKeySize))
             let peer = PeerKey(bytes: try r.raw(Wire.keySize))
             let timestamp = try r.u64()
             let signature = try r.raw(Wire.signatureSize)
-            message = .unregister(UnregisterRequest(requestID: requestID, mesh: mesh, peer: peer, timestamp: timestamp, signature: signature))
+            let cookie = try r.raw(ResolverWire.cookieSize)
+            message = .unregister(UnregisterRequest(requestID: requestID, mesh: mesh, peer: peer, timestamp: timestamp, signature: signature, cookie: cookie))
         case .resolve:
-            let mesh = ResolverMeshID(digest: try r.raw(ResolverWire.meshDigestSize))
+            let mesh = ResolverMeshID(key: try r.raw(ResolverWire.meshKeySize))
             let maxPeers = try r.u8()
             guard maxPeers >= 1, Int(maxPeers) <= ResolverWire.maxPeersPerAnswer else { throw .invalidValue(field: "resolve.maxPeers") }
             let exclude: PeerKey?
@@ -459,6 +518,8 @@ public enum ResolverMessage: Hashable, Sendable {
             let codeByte = try r.u8()
             guard let code = ResolverErrorCode(rawValue: codeByte) else { throw .invalidValue(field: "error.code") }
             message = .error(ErrorAnswer(requestID: requestID, code: code, serverTime: try r.u64()))
+        case .cookie:
+            message = .cookie(CookieAnswer(requestID: requestID, cookie: try r.raw(ResolverWire.cookieSize)))
         }
         try r.expectEnd()
         return message
@@ -480,12 +541,16 @@ public enum ResolverMessage: Hashable, Sendable {
 }
 
 extension RegisterRequest {
-    /// This request with `signature` filled in by `identity`.
-    /// - Precondition: `identity.key == peer`.
-    public func signed(by identity: NodeIdentity) -> RegisterRequest {
+    /// This request with `signature` filled in by `identity` and `meshSignature` by the mesh's
+    /// admission key.
+    /// - Precondition: `identity.key == peer` and `ResolverMeshID(credentials: credentials) == mesh`.
+    public func signed(by identity: NodeIdentity, credentials: MeshCredentials) -> RegisterRequest {
         precondition(identity.key == peer, "sign a register with the key it names")
+        precondition(credentials.admissionPublicKey == mesh.key, "sign a register with the admission key of the mesh it names")
         var m = self
-        m.signature = identity.sign(ResolverMessage.register(self).signedTranscript())
+        let transcript = ResolverMessage.register(self).signedTranscript()
+        m.signature = identity.sign(transcript)
+        m.meshSignature = credentials.signAdmission(transcript)
         return m
     }
 }
@@ -502,7 +567,15 @@ extension UnregisterRequest {
 }
 
 extension ResolverMessage {
-    /// Whether the signature of a register or unregister verifies with the key it names
+    /// Whether a register's mesh signature verifies with the mesh's admission key (false for
+    /// other kinds and for keys that are not valid Ed25519 points). A resolver checks it first:
+    /// it is what someone without the password cannot produce.
+    public func hasValidMeshSignature() -> Bool {
+        guard case let .register(m) = self, let key = try? Curve25519.Signing.PublicKey(rawRepresentation: m.mesh.key) else { return false }
+        return key.isValidSignature(m.meshSignature, for: signedTranscript())
+    }
+
+    /// Whether the peer signature of a register or unregister verifies with the key it names
     /// (false for other kinds and for keys that are not valid Ed25519 points).
     public func hasValidSignature() -> Bool {
         let peer: PeerKey, signature: [UInt8]

@@ -8,7 +8,8 @@ struct ClientTests {
     let source = ip(192, 0, 2, 10, port: 5000)
 
     func makeClient(_ n: UInt8 = 1, configuration: ResolverClientConfiguration = ResolverClientConfiguration()) -> ResolverClient {
-        try! ResolverClient(identity: identity(n), mesh: arena, addresses: [ip(192, 0, 2, n, port: 9000)], configuration: configuration, seed: UInt64(n))
+        try! ResolverClient(
+            identity: identity(n), credentials: arenaCredentials, addresses: [ip(192, 0, 2, n, port: 9000)], configuration: configuration, seed: UInt64(n))
     }
 
     @Test("registers, then refreshes every third of the TTL, so it never expires")
@@ -124,12 +125,12 @@ struct ClientTests {
         let clock = Clock()
         let behind = clock.wall - 600_000
         let first = client.register(now: clock.now, wallClock: behind).compactMap(\.bytes)
-        let refusal = service.receive(first[0], from: source, now: clock.now, wallClock: clock.wall)
+        let refusal = service.deliver(first[0], from: source, now: clock.now, wallClock: clock.wall)
         #expect(errorCode(refusal) == .clockSkew)
         guard case let .send(reply, _)? = refusal.first(where: { if case .send = $0 { true } else { false } }) else { Issue.record("no reply"); return }
         let retry = client.receive(reply, now: clock.now, wallClock: behind)
         #expect(client.clockOffsetMilliseconds == 600_000)
-        let ack = service.receive(retry.compactMap(\.bytes)[0], from: source, now: clock.now, wallClock: clock.wall)
+        let ack = service.deliver(retry.compactMap(\.bytes)[0], from: source, now: clock.now, wallClock: clock.wall)
         guard case let .send(ackBytes, _)? = ack.first(where: { if case .send = $0 { true } else { false } }) else { Issue.record("no ack"); return }
         #expect(client.receive(ackBytes, now: clock.now, wallClock: behind).compactMap(\.event) == [.registered(ttlSeconds: 30, created: true)])
     }
@@ -173,7 +174,7 @@ struct ClientTests {
     @Test("more than four addresses is a typed error")
     func tooManyAddresses() {
         #expect(throws: ResolverClientError.tooManyAddresses(5)) {
-            try ResolverClient(identity: identity(1), mesh: arena, addresses: (1...5).map { ip(10, 0, 0, $0, port: 1) }, seed: 1)
+            try ResolverClient(identity: identity(1), credentials: arenaCredentials, addresses: (1...5).map { ip(10, 0, 0, $0, port: 1) }, seed: 1)
         }
     }
 }

@@ -86,8 +86,8 @@ struct ServerTests {
         defer { server.stop() }
         #expect(server.localPort > 0)
         let socketA = try LoopbackSocket(), socketB = try LoopbackSocket()
-        var a = try ResolverClient(identity: identity(1), mesh: arena, addresses: [.ipv4(0, port: socketA.port)], seed: 1)
-        var b = try ResolverClient(identity: identity(2), mesh: arena, addresses: [.ipv4(0, port: socketB.port)], seed: 2)
+        var a = try ResolverClient(identity: identity(1), credentials: arenaCredentials, addresses: [.ipv4(0, port: socketA.port)], seed: 1)
+        var b = try ResolverClient(identity: identity(2), credentials: arenaCredentials, addresses: [.ipv4(0, port: socketB.port)], seed: 2)
         #expect(
             drive(a.register(now: monotonicNow(), wallClock: wallClockNow()), &a, over: socketA, port: server.localPort) == [
                 .registered(ttlSeconds: 30, created: true)
@@ -106,8 +106,9 @@ struct ServerTests {
         socketB.send([0xFF, 0x00], toPort: server.localPort)
         #expect(drive(b.resolve(now: monotonicNow(), wallClock: wallClockNow()), &b, over: socketB, port: server.localPort).count == 1)
         let stats = server.stop()
-        #expect(stats.registered == 2 && stats.resolves == 2 && stats.unregistered == 1 && stats.sent == 5)
-        #expect(stats.received == 6 && stats.malformed == 1 && stats.registrations == 1)
+        // Each client's first register is answered with a cookie, then acknowledged.
+        #expect(stats.registered == 2 && stats.resolves == 2 && stats.unregistered == 1 && stats.cookiesSent == 2 && stats.sent == 7)
+        #expect(stats.received == 8 && stats.malformed == 1 && stats.registrations == 1)
         #expect(server.stop() == stats)
     }
 
@@ -116,7 +117,7 @@ struct ServerTests {
         let first = try ResolverServer.start(host: "127.0.0.1", port: 0, logger: Logger(label: "test.resolver"))
         let port = first.localPort
         let socket = try LoopbackSocket()
-        var client = try ResolverClient(identity: identity(6), mesh: arena, addresses: [], seed: 6)
+        var client = try ResolverClient(identity: identity(6), credentials: arenaCredentials, addresses: [], seed: 6)
         #expect(
             drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port) == [
                 .registered(ttlSeconds: 30, created: true)
@@ -137,7 +138,7 @@ struct ServerTests {
         let server = try ResolverServer.start(host: "127.0.0.1", port: 0, configuration: configuration, logger: Logger(label: "test.resolver"))
         defer { server.stop() }
         let socket = try LoopbackSocket()
-        var client = try ResolverClient(identity: identity(7), mesh: arena, addresses: [], seed: 7)
+        var client = try ResolverClient(identity: identity(7), credentials: arenaCredentials, addresses: [], seed: 7)
         #expect(
             drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: server.localPort) == [
                 .registered(ttlSeconds: 1, created: true)
@@ -164,12 +165,12 @@ struct ServerTests {
         let server = try ResolverServer.start(host: "::", port: 0, seed: 1, logger: Logger(label: "test.resolver"))
         defer { server.stop() }
         let socket = try LoopbackSocket()
-        var client = try ResolverClient(identity: identity(4), mesh: arena, addresses: [], seed: 4)
+        var client = try ResolverClient(identity: identity(4), credentials: arenaCredentials, addresses: [], seed: 4)
         #expect(
             drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: server.localPort) == [
                 .registered(ttlSeconds: 30, created: true)
             ])
-        var other = try ResolverClient(identity: identity(5), mesh: arena, addresses: [], seed: 5)
+        var other = try ResolverClient(identity: identity(5), credentials: arenaCredentials, addresses: [], seed: 5)
         let events = drive(other.resolve(now: monotonicNow(), wallClock: wallClockNow()), &other, over: try LoopbackSocket(), port: server.localPort)
         guard case let .resolved(answer)? = events.first else { Issue.record("no answer: \(events)"); return }
         #expect(answer.referrals == [Referral(peer: identity(4).key, address: ip(127, 0, 0, 1, port: socket.port))])
@@ -246,7 +247,7 @@ struct ResolverCLITests {
             return
         }
         let socket = try LoopbackSocket()
-        var client = try ResolverClient(identity: identity(3), mesh: arena, addresses: [], seed: 3)
+        var client = try ResolverClient(identity: identity(3), credentials: arenaCredentials, addresses: [], seed: 3)
         #expect(
             drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port) == [
                 .registered(ttlSeconds: 30, created: true)
@@ -256,7 +257,7 @@ struct ResolverCLITests {
         process.waitUntilExit()
         log += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(process.terminationStatus == 0)
-        #expect(stdout.hasPrefix("resolver stopped: received=1 registered=1 "), "stdout: \(stdout)")
+        #expect(stdout.hasPrefix("resolver stopped: received=2 registered=1 "), "stdout: \(stdout)")  // a cookie round, then the register
         #expect(log.contains("register mesh=\(arena) peer=\(identity(3).key) addresses=127.0.0.1:\(socket.port)"), "log: \(log)")
     }
 }

@@ -13,7 +13,7 @@ struct WireFormatTests {
                 RegisterRequest(
                     requestID: 7, mesh: arena, peer: a.key, addresses: [ip(10, 0, 0, 1, port: 9), .ipv6([UInt8](repeating: 0xAB, count: 16), port: 65535)],
                     includeObservedAddress: true, ttlSeconds: 30, timestamp: epoch
-                ).signed(by: a)),
+                ).signed(by: a, credentials: arenaCredentials)),
             .unregister(UnregisterRequest(requestID: 8, mesh: arena, peer: a.key, timestamp: epoch + 1).signed(by: a)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 10, exclude: a.key)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil)),
@@ -27,17 +27,17 @@ struct WireFormatTests {
         for m in messages {
             #expect(try ResolverMessage.decode(m.encode()) == m)
         }
-        #expect(messages[0].hasValidSignature())
+        #expect(messages[0].hasValidSignature() && messages[0].hasValidMeshSignature())
         #expect(messages[1].hasValidSignature())
     }
 
     @Test("byte layout of a resolve request")
     func resolveLayout() {
         let bytes = resolveBytes(max: 5, exclude: nil, requestID: 0x0102_0304_0506_0708, size: 0)
-        #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 1, 3, 1, 2, 3, 4, 5, 6, 7, 8])
-        #expect(Array(bytes[12..<28]) == arena.digest)
-        #expect(Array(bytes[28...]) == [5, 0])
-        #expect(bytes.count == 30)
+        #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(Array(bytes[12..<44]) == arena.key)
+        #expect(Array(bytes[44...]) == [5, 0])
+        #expect(bytes.count == 46)
     }
 
     @Test("the largest answer fits in 1200 bytes")
@@ -53,17 +53,17 @@ struct WireFormatTests {
     func rejects() {
         let good = resolveBytes(size: 0)
         #expect(throws: WireError.badMagic) { try ResolverMessage.decode([0x4D, 0x53] + Array(good.dropFirst(2))) }
-        #expect(throws: WireError.unsupportedVersion(2)) { try ResolverMessage.decode(Array(good.prefix(2)) + [2] + Array(good.dropFirst(3))) }
+        #expect(throws: WireError.unsupportedVersion(1)) { try ResolverMessage.decode(Array(good.prefix(2)) + [1] + Array(good.dropFirst(3))) }
         #expect(throws: WireError.unknownKind(9)) { try ResolverMessage.decode(Array(good.prefix(3)) + [9] + Array(good.dropFirst(4))) }
         #expect(throws: WireError.invalidValue(field: "resolve.padding")) { try ResolverMessage.decode(good + [0, 1]) }
-        #expect(throws: WireError.truncated(offset: 29, needed: 1)) { try ResolverMessage.decode(Array(good.dropLast())) }
+        #expect(throws: WireError.truncated(offset: 45, needed: 1)) { try ResolverMessage.decode(Array(good.dropLast())) }
         #expect(throws: WireError.invalidValue(field: "resolve.maxPeers")) { try ResolverMessage.decode(resolveBytes(max: 11)) }
         #expect(throws: WireError.trailingBytes(count: 1)) {
             try ResolverMessage.decode(ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 1)).encode() + [0])
         }
         #expect(throws: WireError.oversized(size: 1201, limit: 1200)) { try ResolverMessage.decode([UInt8](repeating: 0, count: 1201)) }
         var five = registerBytes(identity(1), timestamp: epoch)
-        five[12 + 16 + 32 + 1 + 4 + 8] = 5  // address count
+        five[12 + 32 + 32 + 1 + 4 + 8] = 5  // address count
         #expect(throws: WireError.tooLong(field: "register.addresses", count: 5, limit: 4)) { try ResolverMessage.decode(five) }
     }
 
@@ -95,13 +95,13 @@ struct ServiceTests {
         var s = ResolverService(seed: 1)
         var clock = Clock()
         let a = identity(1), b = identity(2)
-        var out = s.receive(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        var out = s.deliver(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
         #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 30, created: true, serverTime: clock.wall)))
         #expect(out.contains(.log(.info, "register mesh=\(arena) peer=\(a.key) addresses=10.0.0.1:9000 ttl=30s from 192.0.2.10:5000")))
-        out = s.receive(registerBytes(b, addresses: [ip(10, 0, 0, 2, port: 9000)], timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        out = s.deliver(registerBytes(b, addresses: [ip(10, 0, 0, 2, port: 9000)], timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
         #expect(errorCode(out) == nil)
 
-        out = s.receive(resolveBytes(exclude: a.key), from: source, now: clock.now, wallClock: clock.wall)
+        out = s.deliver(resolveBytes(exclude: a.key), from: source, now: clock.now, wallClock: clock.wall)
         #expect(
             answer(out)
                 == .resolved(
@@ -110,10 +110,10 @@ struct ServiceTests {
                         peers: [ResolvedPeer(peer: b.key, addresses: [ip(10, 0, 0, 2, port: 9000)])])))
 
         clock.advance(.seconds(10))
-        out = s.receive(registerBytes(a, ttl: 300, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        out = s.deliver(registerBytes(a, ttl: 300, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
         #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 30, created: false, serverTime: clock.wall)))
 
-        out = s.receive(unregisterBytes(a, timestamp: clock.wall + 1), from: source, now: clock.now, wallClock: clock.wall)
+        out = s.deliver(unregisterBytes(a, timestamp: clock.wall + 1), from: source, now: clock.now, wallClock: clock.wall)
         #expect(answer(out) == .ack(AckAnswer(requestID: 2, ttlSeconds: 0, created: false, serverTime: clock.wall)))
         #expect(s.peers(in: arena).map(\.peer) == [b.key])
         #expect(s.stats.registered == 2 && s.stats.refreshed == 1 && s.stats.unregistered == 1 && s.stats.resolves == 1)
@@ -125,10 +125,10 @@ struct ServiceTests {
         var s = ResolverService(seed: 1)
         var clock = Clock()
         let a = identity(1), b = identity(2)
-        _ = s.receive(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
-        _ = s.receive(registerBytes(b, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        _ = s.deliver(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        _ = s.deliver(registerBytes(b, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
         clock.advance(.seconds(20))
-        _ = s.receive(registerBytes(b, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        _ = s.deliver(registerBytes(b, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
         clock.advance(.milliseconds(9999))
         #expect(s.tick(now: clock.now, wallClock: clock.wall).isEmpty)
         #expect(s.registrationCount == 2)
@@ -140,7 +140,7 @@ struct ServiceTests {
         _ = s.tick(now: clock.now, wallClock: clock.wall)
         #expect(s.registrationCount == 0)
         #expect(s.stats.expired == 2 && s.stats.meshes == 0)
-        let resolved = s.receive(resolveBytes(), from: source, now: clock.now, wallClock: clock.wall)
+        let resolved = s.deliver(resolveBytes(), from: source, now: clock.now, wallClock: clock.wall)
         #expect(answer(resolved) == .resolved(ResolvedAnswer(requestID: 3, registeredCount: 0, excludedIsRegistered: false, peers: [])))
     }
 
@@ -150,7 +150,7 @@ struct ServiceTests {
         config.ttlSeconds = 5
         var s = ResolverService(configuration: config, seed: 1)
         var clock = Clock()
-        let out = s.receive(registerBytes(identity(1), ttl: 30, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        let out = s.deliver(registerBytes(identity(1), ttl: 30, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
         #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 5, created: true, serverTime: clock.wall)))
         clock.advance(.seconds(5))
         _ = s.tick(now: clock.now, wallClock: clock.wall)
@@ -163,13 +163,13 @@ struct ServiceTests {
             var s = ResolverService(seed: seed)
             let clock = Clock()
             for i in 1...30 {
-                _ = s.receive(
+                _ = s.deliver(
                     registerBytes(identity(UInt8(i)), timestamp: clock.wall), from: ip(192, 0, 2, UInt8(i), port: 1), now: clock.now, wallClock: clock.wall)
             }
             #expect(s.registrationCount == 30)
             var samples: [[PeerKey]] = []
             for r in 0..<40 {
-                let out = s.receive(
+                let out = s.deliver(
                     resolveBytes(max: 10, exclude: identity(1).key), from: ip(198, 51, 100, UInt8(r), port: 1), now: clock.now, wallClock: clock.wall)
                 guard case let .resolved(answer)? = answer(out) else { Issue.record("no answer"); return [] }
                 #expect(answer.registeredCount == 30 && answer.excludedIsRegistered)
@@ -195,13 +195,13 @@ struct ServiceTests {
         var s = ResolverService(seed: 1)
         let clock = Clock()
         for i in 1...10 {
-            _ = s.receive(
+            _ = s.deliver(
                 registerBytes(identity(UInt8(i)), timestamp: clock.wall), from: ip(192, 0, 2, UInt8(i), port: 1), now: clock.now, wallClock: clock.wall)
         }
-        // 30-byte request: 90 bytes allowed = 18 header + two 40-byte peers at most... 98 > 90: one.
-        for (size, expected) in [(0, 1), (100, 7), (ResolverWire.paddedResolveSize, 10)] {
+        // A 46-byte request: 138 bytes allowed = an 18-byte header and three 40-byte peers.
+        for (size, expected) in [(0, 3), (100, 7), (ResolverWire.paddedResolveSize, 10)] {
             let request = resolveBytes(size: size)
-            let out = s.receive(request, from: source, now: clock.now, wallClock: clock.wall)
+            let out = s.deliver(request, from: source, now: clock.now, wallClock: clock.wall)
             guard case let .send(reply, _)? = out.first(where: { if case .send = $0 { true } else { false } }),
                 case let .resolved(answer) = try? ResolverMessage.decode(reply)
             else { Issue.record("no answer"); continue }
@@ -216,16 +216,17 @@ struct ServiceTests {
         var s = ResolverService(seed: 1)
         let clock = Clock()
         var bytes = registerBytes(identity(1), timestamp: clock.wall)
-        bytes[bytes.count - 1] ^= 1
-        #expect(errorCode(s.receive(bytes, from: source, now: clock.now, wallClock: clock.wall)) == .badSignature)
+        bytes[bytes.count - ResolverWire.cookieSize - 1] ^= 1  // the mesh signature's last byte
+        #expect(errorCode(s.deliver(bytes, from: source, now: clock.now, wallClock: clock.wall)) == .badSignature)
         // A register naming peer 1 but signed by peer 2.
         let request = RegisterRequest(
             requestID: 1, mesh: arena, peer: identity(1).key, addresses: [ip(6, 6, 6, 6, port: 6)], includeObservedAddress: false, ttlSeconds: 30,
             timestamp: clock.wall)
         var forged = request
         forged.signature = identity(2).sign(ResolverMessage.register(request).signedTranscript())
-        #expect(errorCode(s.receive(ResolverMessage.register(forged).encode(), from: source, now: clock.now, wallClock: clock.wall)) == .badSignature)
-        #expect(s.stats.badSignature == 2)
+        forged.meshSignature = arenaCredentials.signAdmission(ResolverMessage.register(request).signedTranscript())
+        #expect(errorCode(s.deliver(ResolverMessage.register(forged).encode(), from: source, now: clock.now, wallClock: clock.wall)) == .badSignature)
+        #expect(s.stats.badSignature == 2 && s.stats.badMeshSignature == 1)
         #expect(s.registrationCount == 0)
     }
 
@@ -234,11 +235,11 @@ struct ServiceTests {
         var s = ResolverService(seed: 1)
         let clock = Clock()
         let a = identity(1), mallory = identity(9)
-        _ = s.receive(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
-        let out = s.receive(
+        _ = s.deliver(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
+        let out = s.deliver(
             unregisterBytes(mallory, peer: a.key, timestamp: clock.wall + 1), from: ip(203, 0, 113, 9, port: 1), now: clock.now, wallClock: clock.wall)
         #expect(errorCode(out) == .badSignature)
-        #expect(errorCode(s.receive(unregisterBytes(mallory, timestamp: clock.wall + 1), from: source, now: clock.now, wallClock: clock.wall)) == .unknownPeer)
+        #expect(errorCode(s.deliver(unregisterBytes(mallory, timestamp: clock.wall + 1), from: source, now: clock.now, wallClock: clock.wall)) == .unknownPeer)
         #expect(s.peers(in: arena).map(\.peer) == [a.key])
         #expect(s.stats.badSignature == 1 && s.stats.unknownPeer == 1 && s.stats.unregistered == 0)
     }
@@ -249,19 +250,19 @@ struct ServiceTests {
         var clock = Clock()
         let a = identity(1)
         let first = registerBytes(a, timestamp: clock.wall)
-        _ = s.receive(first, from: source, now: clock.now, wallClock: clock.wall)
-        #expect(errorCode(s.receive(first, from: source, now: clock.now, wallClock: clock.wall)) == .replayed)
+        _ = s.deliver(first, from: source, now: clock.now, wallClock: clock.wall)
+        #expect(errorCode(s.deliver(first, from: source, now: clock.now, wallClock: clock.wall)) == .replayed)
         clock.advance(.seconds(1))
         let leave = unregisterBytes(a, timestamp: clock.wall)
-        #expect(errorCode(s.receive(leave, from: source, now: clock.now, wallClock: clock.wall)) == nil)
+        #expect(errorCode(s.deliver(leave, from: source, now: clock.now, wallClock: clock.wall)) == nil)
         // The peer left: replaying its old register must not bring it back.
-        #expect(errorCode(s.receive(first, from: source, now: clock.now, wallClock: clock.wall)) == .replayed)
-        #expect(errorCode(s.receive(leave, from: source, now: clock.now, wallClock: clock.wall)) == .unknownPeer)
+        #expect(errorCode(s.deliver(first, from: source, now: clock.now, wallClock: clock.wall)) == .replayed)
+        #expect(errorCode(s.deliver(leave, from: source, now: clock.now, wallClock: clock.wall)) == .unknownPeer)
         #expect(s.registrationCount == 0)
         // Once the skew window is over, the tombstone is dropped and the old bytes fail the clock check.
         clock.advance(.seconds(121))
         _ = s.tick(now: clock.now, wallClock: clock.wall)
-        #expect(errorCode(s.receive(first, from: source, now: clock.now, wallClock: clock.wall)) == .clockSkew)
+        #expect(errorCode(s.deliver(first, from: source, now: clock.now, wallClock: clock.wall)) == .clockSkew)
         #expect(s.stats.replayed == 2 && s.stats.clockSkew == 1)
     }
 
@@ -269,9 +270,9 @@ struct ServiceTests {
     func clockSkew() {
         var s = ResolverService(seed: 1)
         let clock = Clock()
-        let out = s.receive(registerBytes(identity(1), timestamp: clock.wall + 121_000), from: source, now: clock.now, wallClock: clock.wall)
+        let out = s.deliver(registerBytes(identity(1), timestamp: clock.wall + 121_000), from: source, now: clock.now, wallClock: clock.wall)
         #expect(answer(out) == .error(ErrorAnswer(requestID: 1, code: .clockSkew, serverTime: clock.wall)))
-        #expect(errorCode(s.receive(registerBytes(identity(1), timestamp: clock.wall + 120_000), from: source, now: clock.now, wallClock: clock.wall)) == nil)
+        #expect(errorCode(s.deliver(registerBytes(identity(1), timestamp: clock.wall + 120_000), from: source, now: clock.now, wallClock: clock.wall)) == nil)
     }
 
     @Test("malformed, oversized and unexpected datagrams are dropped silently and counted")
@@ -281,14 +282,14 @@ struct ServiceTests {
         var rng = DeterministicRNG(seed: 3)
         for n in 0..<200 {
             let junk = (0..<(n % 90)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-            let out = s.receive(junk, from: ip(192, 0, 2, UInt8(n % 200), port: 1), now: clock.now, wallClock: clock.wall)
+            let out = s.deliver(junk, from: ip(192, 0, 2, UInt8(n % 200), port: 1), now: clock.now, wallClock: clock.wall)
             #expect(sends(out) == 0)
         }
         let valid = registerBytes(identity(1), timestamp: clock.wall)
-        #expect(sends(s.receive(Array(valid.dropLast()), from: source, now: clock.now, wallClock: clock.wall)) == 0)
-        #expect(sends(s.receive([UInt8](repeating: 0x4D, count: 1201), from: source, now: clock.now, wallClock: clock.wall)) == 0)
+        #expect(sends(s.deliver(Array(valid.dropLast()), from: source, now: clock.now, wallClock: clock.wall)) == 0)
+        #expect(sends(s.deliver([UInt8](repeating: 0x4D, count: 1201), from: source, now: clock.now, wallClock: clock.wall)) == 0)
         let ack = ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 0)).encode()
-        #expect(sends(s.receive(ack, from: source, now: clock.now, wallClock: clock.wall)) == 0)
+        #expect(sends(s.deliver(ack, from: source, now: clock.now, wallClock: clock.wall)) == 0)
         #expect(s.stats.malformed == 201)
         #expect(s.stats.oversized == 1)
         #expect(s.stats.unexpected == 1)
@@ -304,15 +305,15 @@ struct ServiceTests {
         var clock = Clock()
         var answered = 0
         for port in 1...8 {
-            answered += sends(s.receive(resolveBytes(), from: ip(192, 0, 2, 1, port: UInt16(port)), now: clock.now, wallClock: clock.wall))
+            answered += sends(s.deliver(resolveBytes(), from: ip(192, 0, 2, 1, port: UInt16(port)), now: clock.now, wallClock: clock.wall))
         }
         #expect(answered == 5)
         #expect(s.stats.rateLimited == 3)
-        #expect(sends(s.receive(resolveBytes(), from: ip(192, 0, 2, 2, port: 1), now: clock.now, wallClock: clock.wall)) == 1)
+        #expect(sends(s.deliver(resolveBytes(), from: ip(192, 0, 2, 2, port: 1), now: clock.now, wallClock: clock.wall)) == 1)
         clock.advance(.milliseconds(499))
-        #expect(sends(s.receive(resolveBytes(), from: ip(192, 0, 2, 1, port: 1), now: clock.now, wallClock: clock.wall)) == 0)
+        #expect(sends(s.deliver(resolveBytes(), from: ip(192, 0, 2, 1, port: 1), now: clock.now, wallClock: clock.wall)) == 0)
         clock.advance(.milliseconds(1))
-        #expect(sends(s.receive(resolveBytes(), from: ip(192, 0, 2, 1, port: 1), now: clock.now, wallClock: clock.wall)) == 1)
+        #expect(sends(s.deliver(resolveBytes(), from: ip(192, 0, 2, 1, port: 1), now: clock.now, wallClock: clock.wall)) == 1)
         #expect(s.stats.rateLimited == 4)
     }
 
@@ -324,7 +325,7 @@ struct ServiceTests {
         var s = ResolverService(configuration: config, seed: 1)
         let clock = Clock()
         func register(_ n: UInt8, from source: MeshAddress, mesh: ResolverMeshID = arena) -> ResolverErrorCode? {
-            errorCode(s.receive(registerBytes(identity(n), mesh: mesh, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall))
+            errorCode(s.deliver(registerBytes(identity(n), mesh: mesh, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall))
         }
         // Throwaway keys from one host: four get in, the fifth is refused.
         for n in UInt8(1)...4 { #expect(register(n, from: ip(198, 51, 100, 7, port: UInt16(n))) == nil) }
@@ -347,7 +348,7 @@ struct ServiceTests {
         config.maxTrackedSources = 2
         var s = ResolverService(configuration: config, seed: 1)
         let clock = Clock()
-        func resolve(from source: MeshAddress) -> Int { sends(s.receive(resolveBytes(), from: source, now: clock.now, wallClock: clock.wall)) }
+        func resolve(from source: MeshAddress) -> Int { sends(s.deliver(resolveBytes(), from: source, now: clock.now, wallClock: clock.wall)) }
         func v6(_ net: UInt8, _ host: UInt8) -> MeshAddress { .ipv6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, net] + [0, 0, 0, 0, 0, 0, 0, host], port: 5) }
         // Hosts of one /64 share one bucket of 2.
         #expect(resolve(from: v6(1, 1)) + resolve(from: v6(1, 2)) + resolve(from: v6(1, 3)) == 2)
@@ -365,21 +366,108 @@ struct ServiceTests {
         var s = ResolverService(configuration: config, seed: 1)
         var clock = Clock()
         var answered = 0
-        // 20 registrations from 20 sources at once: the budget (a burst of 10) answers 10.
+        // 20 registrations from 20 sources at once, two checks each: the burst of 10 answers 5.
         for n in UInt8(1)...20 {
             answered += sends(
-                s.receive(registerBytes(identity(n), timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall))
+                s.deliver(registerBytes(identity(n), timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall))
         }
-        #expect(answered == 10)
-        #expect(s.stats.signatureBudgetExceeded == 10 && s.registrationCount == 10)
-        // A second later 5 more checks are there.
+        #expect(answered == 5)
+        #expect(s.stats.signatureBudgetExceeded == 15 && s.registrationCount == 5 && s.stats.signatureChecks == 10)
+        // A second later 5 more checks are there: two more registrations (the third gets one of its two).
         clock.advance(.seconds(1))
         answered = 0
         for n in UInt8(21)...30 {
             answered += sends(
-                s.receive(registerBytes(identity(n), timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall))
+                s.deliver(registerBytes(identity(n), timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall))
         }
-        #expect(answered == 5 && s.registrationCount == 15)
+        #expect(answered == 2 && s.registrationCount == 7)
+    }
+
+    @Test("only members register: without the mesh's admission key a register costs one check, is refused and changes nothing")
+    func admissionKey() throws {
+        var s = ResolverService(seed: 1)
+        let clock = Clock()
+        let outsider = try MeshCredentials(meshID: "arena", access: .password("a guess"))
+        // The outsider knows arena's resolver ID (as if it had leaked) and signs with what it has.
+        var request = RegisterRequest(
+            requestID: 1, mesh: arena, peer: identity(9).key, addresses: [ip(198, 51, 100, 1, port: 80)], includeObservedAddress: false, ttlSeconds: 30,
+            timestamp: clock.wall)
+        let transcript = ResolverMessage.register(request).signedTranscript()
+        request.signature = identity(9).sign(transcript)
+        request.meshSignature = outsider.signAdmission(transcript)
+        let actions = s.deliver(ResolverMessage.register(request).encode(), from: ip(198, 51, 100, 1, port: 1), now: clock.now, wallClock: clock.wall)
+        #expect(errorCode(actions) == .badSignature)
+        #expect(s.stats.badMeshSignature == 1 && s.stats.signatureChecks == 1 && s.registrationCount == 0)
+        // A wrong password names another mesh altogether: registering there hides nothing of arena's.
+        #expect(ResolverMeshID(credentials: outsider) != arena)
+        // A member's register passes both checks.
+        #expect(
+            errorCode(s.deliver(registerBytes(identity(1), timestamp: clock.wall), from: ip(192, 0, 2, 1, port: 1), now: clock.now, wallClock: clock.wall))
+                == nil)
+        #expect(s.stats.signatureChecks == 3 && s.peers(in: arena).map(\.peer) == [identity(1).key])
+    }
+
+    @Test("a register without the cookie of its source address gets a cookie and costs no signature check")
+    func cookies() {
+        var s = ResolverService(seed: 1, cookieSecret: [UInt8](repeating: 7, count: 32))
+        var clock = Clock()
+        let source = ip(192, 0, 2, 1, port: 4000)
+        let bytes = registerBytes(identity(1), timestamp: clock.wall)
+        // Spoofed from 500 addresses (an off-path attacker never sees the answers): no check at all.
+        for n in 0..<500 {
+            let spoofed = MeshAddress.ipv4(0x0A00_0000 | UInt32(n), port: 1)
+            guard case .cookie(let c)? = answer(s.receive(bytes, from: spoofed, now: clock.now, wallClock: clock.wall)) else {
+                Issue.record("no cookie answer")
+                return
+            }
+            #expect(c.cookie == s.cookie(for: spoofed, now: clock.now))
+        }
+        #expect(s.stats.signatureChecks == 0 && s.stats.cookiesSent == 500 && s.registrationCount == 0)
+        // The answer is smaller than the request: nothing to amplify.
+        let first = s.receive(bytes, from: source, now: clock.now, wallClock: clock.wall)
+        guard case let .send(reply, to)? = first.first(where: { if case .send = $0 { true } else { false } }),
+            case .cookie(let c)? = try? ResolverMessage.decode(reply)
+        else {
+            Issue.record("no cookie answer")
+            return
+        }
+        #expect(to == source && reply.count < bytes.count)
+        // Another address's cookie does not do; this one's does, for the next minute too.
+        guard case var .register(m) = try! ResolverMessage.decode(bytes) else { return }
+        m.cookie = s.cookie(for: ip(192, 0, 2, 1, port: 4001), now: clock.now)
+        #expect(answer(s.receive(ResolverMessage.register(m).encode(), from: source, now: clock.now, wallClock: clock.wall))?.kind == .cookie)
+        clock.advance(.seconds(61))
+        m.cookie = c.cookie
+        m.timestamp = clock.wall
+        m = m.signed(by: identity(1), credentials: arenaCredentials)
+        #expect(answer(s.receive(ResolverMessage.register(m).encode(), from: source, now: clock.now, wallClock: clock.wall))?.kind == .ack)
+        #expect(s.stats.signatureChecks == 2)
+        // Two minutes on it has expired.
+        clock.advance(.seconds(120))
+        m.timestamp = clock.wall
+        m = m.signed(by: identity(1), credentials: arenaCredentials)
+        #expect(answer(s.receive(ResolverMessage.register(m).encode(), from: source, now: clock.now, wallClock: clock.wall))?.kind == .cookie)
+    }
+
+    @Test("one source holds at most its quota of registrations over all meshes; expiry frees its places")
+    func perSourceTotalQuota() {
+        var config = ResolverConfiguration()
+        config.maxRegistrationsPerSource = 3
+        config.requestBurstPerSource = 100
+        var s = ResolverService(configuration: config, seed: 1)
+        var clock = Clock()
+        let host = ip(198, 51, 100, 7, port: 1)
+        func register(_ n: UInt8, _ mesh: ResolverMeshID, from source: MeshAddress) -> ResolverErrorCode? {
+            errorCode(s.deliver(registerBytes(identity(n), mesh: mesh, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall))
+        }
+        #expect(register(1, arena, from: host) == nil)
+        #expect(register(2, lobby, from: host) == nil)
+        #expect(register(3, third, from: host) == nil)
+        #expect(register(4, arena, from: host) == .resolverFull)
+        #expect(register(4, arena, from: ip(203, 0, 113, 1, port: 1)) == nil)
+        clock.advance(.seconds(31))
+        _ = s.tick(now: clock.now, wallClock: clock.wall)
+        #expect(register(5, arena, from: host) == nil)
     }
 
     @Test("memory bounds: peers per mesh, meshes, registrations; refreshes still pass")
@@ -392,7 +480,7 @@ struct ServiceTests {
         var clock = Clock()
         func register(_ n: UInt8, _ mesh: ResolverMeshID) -> ResolverErrorCode? {
             errorCode(
-                s.receive(registerBytes(identity(n), mesh: mesh, timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall)
+                s.deliver(registerBytes(identity(n), mesh: mesh, timestamp: clock.wall), from: ip(192, 0, 2, n, port: 1), now: clock.now, wallClock: clock.wall)
             )
         }
         #expect(register(1, arena) == nil)
@@ -400,7 +488,7 @@ struct ServiceTests {
         #expect(register(3, arena) == nil)
         #expect(register(4, arena) == .meshFull)
         #expect(register(5, lobby) == nil)
-        #expect(register(6, try ResolverMeshID(meshName: "third")) == .resolverFull)
+        #expect(register(6, third) == .resolverFull)
         #expect(register(6, lobby) == nil)
         #expect(register(7, lobby) == .resolverFull)
         clock.advance(.seconds(1))
@@ -420,9 +508,9 @@ struct ServiceTests {
         let bytes = registerBytes(
             identity(1), addresses: [.ipv4(0, port: 9000), ip(10, 0, 0, 1, port: 9000), .ipv6([UInt8](repeating: 0, count: 16), port: 9000)],
             timestamp: clock.wall, observed: true)
-        _ = s.receive(bytes, from: nat, now: clock.now, wallClock: clock.wall)
+        _ = s.deliver(bytes, from: nat, now: clock.now, wallClock: clock.wall)
         #expect(s.peers(in: arena) == [ResolvedPeer(peer: identity(1).key, addresses: [nat, ip(203, 0, 113, 5, port: 9000), ip(10, 0, 0, 1, port: 9000)])])
         let none = registerBytes(identity(2), addresses: [.ipv6([UInt8](repeating: 0, count: 16), port: 9000)], timestamp: clock.wall)
-        #expect(errorCode(s.receive(none, from: nat, now: clock.now, wallClock: clock.wall)) == .invalidRequest)
+        #expect(errorCode(s.deliver(none, from: nat, now: clock.now, wallClock: clock.wall)) == .invalidRequest)
     }
 }

@@ -13,8 +13,17 @@ func ip(_ a: UInt8, _ b: UInt8, _ c: UInt8, _ d: UInt8, port: UInt16) -> MeshAdd
     .ipv4(UInt32(a) << 24 | UInt32(b) << 16 | UInt32(c) << 8 | UInt32(d), port: port)
 }
 
-let arena = try! ResolverMeshID(meshName: "arena")
-let lobby = try! ResolverMeshID(meshName: "lobby")
+let arenaCredentials = try! MeshCredentials(meshID: "arena", access: .password("arena password"))
+let lobbyCredentials = try! MeshCredentials(meshID: "lobby", access: .password("lobby password"))
+let thirdCredentials = try! MeshCredentials(meshID: "third", access: .password("third password"))
+let arena = ResolverMeshID(credentials: arenaCredentials)
+let lobby = ResolverMeshID(credentials: lobbyCredentials)
+let third = ResolverMeshID(credentials: thirdCredentials)
+
+/// The credentials of a test mesh, found by its resolver ID.
+func credentials(of mesh: ResolverMeshID) -> MeshCredentials {
+    [arenaCredentials, lobbyCredentials, thirdCredentials].first { ResolverMeshID(credentials: $0) == mesh }!
+}
 
 /// Virtual clocks: monotonic time and the matching wall clock.
 struct Clock {
@@ -30,7 +39,7 @@ func registerBytes(
     let request = RegisterRequest(
         requestID: requestID, mesh: mesh, peer: id.key, addresses: addresses ?? [ip(10, 0, 0, 1, port: 9000)], includeObservedAddress: observed,
         ttlSeconds: ttl, timestamp: timestamp)
-    return ResolverMessage.register(request.signed(by: id)).encode()
+    return ResolverMessage.register(request.signed(by: id, credentials: credentials(of: mesh))).encode()
 }
 
 func unregisterBytes(_ id: NodeIdentity, peer: PeerKey? = nil, mesh: ResolverMeshID = arena, timestamp: UInt64, requestID: UInt64 = 2) -> [UInt8] {
@@ -92,4 +101,22 @@ func exchange(_ actions: [ResolverClientAction], client: inout ResolverClient, s
         }
     }
     return events
+}
+
+extension ResolverService {
+    /// `receive` for a request built without a cookie: fills in the one this service gives
+    /// `source` now (what a client learns in one round trip), then receives it.
+    mutating func deliver(_ bytes: [UInt8], from source: MeshAddress, now: MeshTime, wallClock: UInt64) -> [ResolverServiceAction] {
+        var patched = bytes
+        switch try? ResolverMessage.decode(bytes) {
+        case var .register(m)? where m.cookie == ResolverWire.noCookie:
+            m.cookie = cookie(for: source, now: now)
+            patched = ResolverMessage.register(m).encode()
+        case var .unregister(m)? where m.cookie == ResolverWire.noCookie:
+            m.cookie = cookie(for: source, now: now)
+            patched = ResolverMessage.unregister(m).encode()
+        default: break
+        }
+        return receive(patched, from: source, now: now, wallClock: wallClock)
+    }
 }
