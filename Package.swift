@@ -101,11 +101,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Virtual-time network simulator driving the same protocol values.
+        // Virtual-time network simulator driving the same protocol values (mesh nodes, and
+        // optionally a resolver service with a resolver client per node).
         .target(
             name: "MeshstepSimulation",
             dependencies: [
                 "MeshstepMesh",
+                "MeshstepResolver",
                 .product(name: "Collections", package: "swift-collections"),
             ],
             swiftSettings: strict

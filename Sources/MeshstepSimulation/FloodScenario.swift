@@ -1,5 +1,6 @@
 import Foundation
 @_spi(Adversary) import MeshstepMesh
+import MeshstepResolver
 import MeshstepWire
 
 /// How the one misbehaving node of a flood run attacks.
@@ -28,6 +29,12 @@ public enum AttackKind: String, Sendable, CaseIterable, Codable {
     /// sees no traffic) sprays Confirms spoofed from honest nodes' addresses naming their keys,
     /// and junk Welcomes spoofed from honest nodes' addresses, to break honest handshakes.
     case spoofHandshake = "spoof-handshake"
+    /// Every node registers at and resolves through a real resolver in the simulated network.
+    /// An attacker without the password, who knows the mesh's resolver ID, sprays registrations
+    /// under throwaway keys from spoofed source addresses (and from its own, within its rate
+    /// limit), each claiming an address where nothing listens: to fill the mesh's places and
+    /// to steer joiners' Connects to an address of its choosing.
+    case resolverFill = "resolver-fill"
 }
 
 /// Parameters of a flood run: N nodes form a mesh through the protocol's own maintenance, then
@@ -172,6 +179,12 @@ public struct FloodReport: Codable, Sendable, Equatable {
     /// Pairs of honest nodes where one was refused by the other for a failed authentication and
     /// the two never linked during the run. Nil without an attacker.
     public var honest_links_blocked: Int?
+    /// `resolver-fill`: honest nodes registered at the resolver at the end of the run.
+    public var honest_registered: Int?
+    /// `resolver-fill`: registrations of the attacker's keys in the honest mesh at the end.
+    public var attacker_registrations: Int?
+    /// `resolver-fill`: datagrams honest nodes sent to the address the attacker planted.
+    public var steered_datagrams: Int?
 }
 
 extension FloodScenario {
@@ -186,12 +199,15 @@ extension FloodScenario {
         let attackerIndex: Int? = attacker.map { _ in nodes - 1 }
         for i in 0..<nodes {
             var creds = credentials
-            if i == attackerIndex, attacker == .wrongPassword || attacker == .spoofHandshake {
+            if i == attackerIndex, attacker == .wrongPassword || attacker == .spoofHandshake || attacker == .resolverFill {
                 creds = try MeshCredentials(meshID: "flood-sim", access: .password("wrong guess"))
             }
             try sim.addNode(credentials: creds, configuration: config)
         }
         let honest = (0..<nodes).filter { $0 != attackerIndex }
+        if attacker == .resolverFill { sim.hostResolver() }
+        var steered = 0
+        sim.observer.unroutable = { node, to in if node != attackerIndex, to == Adversary.plantedAddress { steered += 1 } }
 
         // Nodes join over the first second; each asks the simulated resolver for peers.
         for i in 0..<nodes {
@@ -294,6 +310,16 @@ extension FloodScenario {
             adversary.schedule(on: sim, from: t0, until: end)
             // Attribute rejections precisely: any datagram from the attacker's address that a node
             // did not accept shows up as a rise in that node's rejection counters.
+            sim.resolverHook = { sender, before, after in
+                guard sender == attackerIndex else { return }
+                attackDatagrams += 1
+                attackVerifications += after.signatureChecks - before.signatureChecks
+                if after.badSignature + after.cookiesSent + after.rateLimited + after.signatureBudgetExceeded
+                    > before.badSignature + before.cookiesSent + before.rateLimited + before.signatureBudgetExceeded
+                {
+                    attackRejected += 1
+                }
+            }
             sim.datagramHook = { node, sender, before, after in
                 guard sender == attackerIndex else { return }
                 attackDatagrams += 1
@@ -355,11 +381,19 @@ extension FloodScenario {
             let grace = Duration.seconds(config.rateLimitStrikes + 2)
             let uncut = attackerLinks.values.filter { $0.closed == nil && end - $0.opened > grace }
             report.attacker_disconnected =
-                attacker == .wrongPassword || attacker == .spoofHandshake ? !attackerEverLinked : (punishedLinks > 0 && uncut.isEmpty)
+                attacker == .wrongPassword || attacker == .spoofHandshake || attacker == .resolverFill
+                ? !attackerEverLinked : (punishedLinks > 0 && uncut.isEmpty)
             report.attacker_links_cut = punishedLinks
             report.attack_delivered = attackDelivered
             report.victim_verifications_per_attack_datagram = attackDatagrams == 0 ? 0 : Double(attackVerifications) / Double(attackDatagrams)
             report.honest_links_blocked = honestRefusals.subtracting(honestLinked).count
+            if attacker == .resolverFill {
+                let registered = Set(sim.resolverPeers(in: ResolverMeshID(credentials: credentials)).map(\.peer))
+                let honestKeys = Set(honest.compactMap { sim.node($0)?.key })
+                report.honest_registered = registered.intersection(honestKeys).count
+                report.attacker_registrations = registered.subtracting(honestKeys).count
+                report.steered_datagrams = steered
+            }
         }
         return report
     }
@@ -389,6 +423,43 @@ extension Adversary {
     }
 }
 
+extension Adversary {
+    /// Where `resolver-fill` tries to steer joiners: node 0's IP at a port where nothing listens.
+    static let plantedAddress = MeshAddress.ipv4(0x7F00_0001, port: 9)
+
+    /// `resolver-fill`: from the start, every 10 ms, 32 registrations in the honest mesh (whose
+    /// resolver ID the attacker is given), each under a fresh key it signs validly, with a mesh
+    /// signature from the admission key of its own wrong password, claiming ``plantedAddress``:
+    /// 31 spoofed from random addresses, one from its own address with the cookie it gets there.
+    func fillResolver(on sim: MeshSimulator, from start: MeshTime, until end: MeshTime) {
+        guard let honestMesh = try? MeshCredentials(meshID: "flood-sim", access: .password("correct horse")),
+            let guess = try? MeshCredentials(meshID: "flood-sim", access: .password("wrong guess"))
+        else { return }
+        let target = ResolverMeshID(credentials: honestMesh)
+        var rng = DeterministicRNG(seed: 0xF111 ^ UInt64(index))
+        var t = start
+        while t < end {
+            sim.at(t) { sim in
+                for k in 0..<32 {
+                    let throwaway = NodeIdentity(rng: &rng)
+                    let own = k == 0
+                    let source =
+                        own ? MeshSimulator.address(of: index) : MeshAddress.ipv4(0x0B00_0000 | UInt32(truncatingIfNeeded: rng.next() >> 40), port: 5000)
+                    var request = RegisterRequest(
+                        requestID: rng.next(), mesh: target, peer: throwaway.key, addresses: [Self.plantedAddress], includeObservedAddress: false,
+                        ttlSeconds: 3600, timestamp: MeshSimulator.wallClockAtZero + UInt64(sim.now.nanoseconds / 1_000_000),
+                        cookie: own ? sim.resolverCookie(for: source) : ResolverWire.noCookie)
+                    let transcript = ResolverMessage.register(request).signedTranscript()
+                    request.signature = throwaway.sign(transcript)
+                    request.meshSignature = guess.signAdmission(transcript)
+                    sim.inject(ResolverMessage.register(request).encode(), from: index, to: MeshSimulator.resolverAddress, spoofing: source)
+                }
+            }
+            t = t + .milliseconds(10)
+        }
+    }
+}
+
 /// The misbehaving node's script.
 struct Adversary {
     let kind: AttackKind
@@ -399,15 +470,16 @@ struct Adversary {
 
     func schedule(on sim: MeshSimulator, from start: MeshTime, until end: MeshTime) {
         guard kind != .wrongPassword else { return }  // its ordinary join attempts are the attack
-        // Handshakes happen while the mesh forms: the spoofer starts with the first one.
+        // Handshakes and registrations happen while the mesh forms: these attacks start with them.
         if kind == .spoofHandshake { return spoofHandshakes(on: sim, from: .zero, until: end) }
+        if kind == .resolverFill { return fillResolver(on: sim, from: .zero, until: end) }
         // Within the inbound allowance (300 datagrams a second a link) for the member attacks:
         // what they test is the cost of each datagram, not the rate limit.
         let step: Duration =
             switch kind {
             case .flood: .milliseconds(1)
             case .graftVerify, .oversized: .milliseconds(50)
-            case .iHaveFlood, .spoofHandshake: .milliseconds(10)
+            case .iHaveFlood, .spoofHandshake, .resolverFill: .milliseconds(10)
             default: .milliseconds(5)
             }
         var seq: UInt64 = 1_000_000
@@ -482,7 +554,7 @@ struct Adversary {
                         seq += 1
                         let m = mesh.craftFlood(seq: seq, payload: [UInt8](repeating: 0x4F, count: mesh.maxPayloadSize + 40))
                         for p in peers { if let s = mesh.seal(.flood(m), to: p) { sim.inject(s.bytes, from: index, to: s.address) } }
-                    case .wrongPassword, .spoofHandshake:
+                    case .wrongPassword, .spoofHandshake, .resolverFill:
                         break
                     }
                     return []

@@ -1,5 +1,6 @@
 import HeapModule
 @_spi(Adversary) import MeshstepMesh
+import MeshstepResolver
 import MeshstepWire
 
 /// How a simulated link treats each datagram.
@@ -42,6 +43,9 @@ public final class MeshSimulator {
         public var event: ((_ node: Int, _ event: MeshEvent, _ at: MeshTime) -> Void)?
         /// A datagram reached a live node (after loss), before the node handles it.
         public var arrival: ((_ node: Int, _ bytes: [UInt8], _ from: MeshAddress) -> Void)?
+        /// A node sent a datagram to an address where nothing listens (neither a node nor the
+        /// resolver): for example an address an attacker planted.
+        public var unroutable: ((_ node: Int, _ to: MeshAddress) -> Void)?
         /// An observer with no callbacks.
         public init() {}
     }
@@ -53,6 +57,7 @@ public final class MeshSimulator {
         var configuration: MeshConfiguration
         var wakeAt: MeshTime?
         var startedAt: MeshTime?
+        var identity: NodeIdentity?
     }
 
     enum Payload {
@@ -60,6 +65,9 @@ public final class MeshSimulator {
         case timer(Int)
         case resolve(Int)
         case script(Int)
+        case toResolver(from: MeshAddress, sender: Int, bytes: [UInt8])
+        case resolverClientTimer(Int)
+        case resolverTick
     }
 
     struct Event: Comparable {
@@ -90,9 +98,9 @@ public final class MeshSimulator {
     /// Events processed so far.
     public private(set) var eventsProcessed = 0
     /// Datagrams nodes sent or ``inject(_:from:to:)`` injected, dropped ones included.
-    public private(set) var datagramsSent = 0
+    public internal(set) var datagramsSent = 0
     /// Datagrams dropped in transit: lost on the link, cut by a partition, or addressed to no node.
-    public private(set) var datagramsDropped = 0
+    public internal(set) var datagramsDropped = 0
 
     var nodes: [SimNode] = []
     var addressIndex: [MeshAddress: Int] = [:]
@@ -104,6 +112,11 @@ public final class MeshSimulator {
     var busyUntil: [Pair: MeshTime] = [:]
     /// Nodes frozen until a time, as a stopped process is: see ``pause(_:until:)``.
     var pausedUntil: [Int: MeshTime] = [:]
+    /// The hosted resolver and the nodes' clients, after ``hostResolver(configuration:)``.
+    var resolver: HostedResolver?
+    /// Called around every datagram the hosted resolver handles, with the index of the node
+    /// that really sent it (whatever source it claims) and the resolver's stats before and after.
+    public var resolverHook: ((_ sender: Int, _ before: ResolverStats, _ after: ResolverStats) -> Void)?
 
     /// A directed pair of nodes (sender, receiver), the key of ``linkOverrides``.
     public struct Pair: Hashable, Sendable {
@@ -139,6 +152,7 @@ public final class MeshSimulator {
     func makeMesh(_ index: Int) throws {
         var idRNG = rng.fork()
         let identity = NodeIdentity(rng: &idRNG)
+        nodes[index].identity = identity
         nodes[index].mesh = try MeshNode(
             identity: identity, credentials: nodes[index].credentials, localAddress: nodes[index].address,
             configuration: nodes[index].configuration, rng: rng.fork())
@@ -169,6 +183,7 @@ public final class MeshSimulator {
     public func start(_ i: Int) {
         guard nodes[i].mesh != nil, nodes[i].startedAt == nil else { return }
         nodes[i].startedAt = now
+        startResolverClient(i)
         let actions = mutate(i) { $0.start(now: now) }
         apply(actions, from: i)
     }
@@ -188,6 +203,8 @@ public final class MeshSimulator {
         nodes[i].mesh = nil
         nodes[i].startedAt = nil
         nodes[i].wakeAt = nil
+        resolver?.clients[i] = nil
+        resolver?.clientWakeAt[i] = nil
     }
 
     /// Restarts a crashed node at the same address with a fresh identity, as a new process would.
@@ -246,6 +263,7 @@ public final class MeshSimulator {
         scripts = [:]
         observer = Observer()
         datagramHook = nil
+        resolverHook = nil
     }
 
     /// Runs `body` at virtual time `at`.
@@ -280,6 +298,7 @@ public final class MeshSimulator {
         case let .datagram(to, from, sender, bytes):
             guard nodes[to].mesh != nil, nodes[to].startedAt != nil else { return }
             if let until = pausedUntil[to], until > now { push(until, payload); return }
+            if from == Self.resolverAddress, resolver != nil { return resolverAnswer(bytes, to: to) }
             observer.arrival?(to, bytes, from)
             let now = self.now
             let (actions, before, after) = mutate(to) { mesh in
@@ -298,6 +317,7 @@ public final class MeshSimulator {
             apply(actions, from: i)
         case let .resolve(i):
             guard nodes[i].mesh != nil else { return }
+            if resolver != nil { return resolveThroughResolver(i) }
             var live: [Int] = []
             for j in nodes.indices where j != i && isAlive(j) { live.append(j) }
             var sample: [Referral] = []
@@ -308,6 +328,9 @@ public final class MeshSimulator {
             withNode(i) { mesh, now in mesh.addCandidates(sample, now: now) }
         case let .script(id):
             if let body = scripts.removeValue(forKey: id) { body(self) }
+        case let .toResolver(from, sender, bytes): resolverReceive(bytes, from: from, sender: sender)
+        case let .resolverClientTimer(i): resolverClientTimer(i)
+        case .resolverTick: resolverTick()
         }
     }
 
@@ -317,7 +340,8 @@ public final class MeshSimulator {
             case let .send(bytes, to): transmit(bytes, from: i, to: to)
             case let .deliver(m): observer.delivered?(i, m, now)
             case let .event(e): observer.event?(i, e, now)
-            case .resolve: push(now + defaultLink.latency * 2, .resolve(i))
+            // The hosted resolver's round trip is simulated datagram by datagram.
+            case .resolve: push(resolver == nil ? now + defaultLink.latency * 2 : now, .resolve(i))
             }
         }
         if let mesh = nodes[i].mesh, let deadline = mesh.nextDeadline, nodes[i].wakeAt.map({ deadline < $0 }) ?? true {
@@ -329,7 +353,16 @@ public final class MeshSimulator {
 
     func transmit(_ bytes: [UInt8], from i: Int, to address: MeshAddress, source: MeshAddress? = nil) {
         datagramsSent += 1
-        guard let j = addressIndex[address] else { datagramsDropped += 1; return }
+        if address == Self.resolverAddress, resolver != nil {
+            if rng.chance(defaultLink.loss) { datagramsDropped += 1; return }
+            push(now + defaultLink.latency, .toResolver(from: source ?? nodes[i].address, sender: i, bytes: bytes))
+            return
+        }
+        guard let j = addressIndex[address] else {
+            datagramsDropped += 1
+            observer.unroutable?(i, address)
+            return
+        }
         if let g = group, g[i] != g[j] { datagramsDropped += 1; return }
         let link = linkOverrides[Pair(i, j)] ?? defaultLink
         if rng.chance(link.loss) { datagramsDropped += 1; return }

@@ -136,7 +136,7 @@ struct SimulatedMeshScenarios {
 
     @Test(
         "members who know the password, and an off-path spoofer who does not, make no neighbor verify twice and block no link",
-        arguments: [AttackKind.graftVerify, .iHaveFlood, .oversized, .spoofHandshake])
+        arguments: [AttackKind.graftVerify, .iHaveFlood, .oversized, .spoofHandshake, .resolverFill])
     func memberAttacks(_ kind: AttackKind) throws {
         // The command: meshstep sim flood --nodes 64 --degree 6 --messages 100 --attacker KIND --seed 5
         let r = try FloodScenario(nodes: 64, degree: 6, loss: 0, messages: 100, seed: 5, attacker: kind).run()
@@ -148,6 +148,11 @@ struct SimulatedMeshScenarios {
         // A failed check costs its sender: a junk signature or an oversized payload gets it cut
         // (the spoofer never gets in).
         if kind != .iHaveFlood { #expect(r.attacker_disconnected == true) }
+        if kind == .resolverFill {
+            // Every honest node registered; not one of the attacker's keys did; nobody dialled
+            // the address it planted.
+            #expect(r.honest_registered == 63 && r.attacker_registrations == 0 && r.steered_datagrams == 0)
+        }
     }
 
     @Test("announcements of messages that do not exist do not slow honest delivery")
