@@ -239,3 +239,16 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The protocol fuzzer (Fuzz/run-protocol.sh): only with MESHSTEP_FUZZ set, because it links
+// libFuzzer's main and is built with -sanitize=fuzzer,address.
+if Context.environment["MESHSTEP_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "meshstep-protocol-fuzz",
+            dependencies: ["MeshstepResolver", "MeshstepSession", "MeshstepLockstep", "MeshstepArena", "MeshstepMesh", "MeshstepWire"],
+            path: "Fuzz/Protocol",
+            swiftSettings: strict
+        ))
+    package.products.append(.executable(name: "meshstep-protocol-fuzz", targets: ["meshstep-protocol-fuzz"]))
+}
