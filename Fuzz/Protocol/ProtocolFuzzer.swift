@@ -51,12 +51,26 @@ func initialize(_ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer
     return 0
 }
 
+/// `MESHSTEP_FUZZ_TARGET=resolver|session|handshake` fuzzes one target with the whole input;
+/// unset, the first byte picks the target.
+let fixedTarget: Int? = ProcessInfo.processInfo.environment["MESHSTEP_FUZZ_TARGET"].map { name in
+    guard let i = targetNames.firstIndex(of: name) else { fatalError("MESHSTEP_FUZZ_TARGET=\(name): use one of \(targetNames.joined(separator: ", "))") }
+    return i
+}
+
 func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
-    guard count >= 1 else { return 0 }
     let bytes = Array(UnsafeRawBufferPointer(start: start, count: count))
-    let target = Int(bytes[0]) % 3
+    let target: Int
+    var input: ByteCursor
+    if let fixedTarget {
+        target = fixedTarget
+        input = ByteCursor(bytes)
+    } else {
+        guard count >= 1 else { return 0 }
+        target = Int(bytes[0]) % 3
+        input = ByteCursor(Array(bytes.dropFirst()))
+    }
     executions[target] += 1
-    var input = ByteCursor(Array(bytes.dropFirst()))
     switch target {
     case 0: fuzzResolver(&input)
     case 1: fuzzSession(&input)
