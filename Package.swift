@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "MeshstepResolverServer", targets: ["MeshstepResolverServer"]),
         .library(name: "MeshstepAddress", targets: ["MeshstepAddress"]),
         .library(name: "MeshstepNetBots", targets: ["MeshstepNetBots"]),
+        .library(name: "MeshstepPrometheus", targets: ["MeshstepPrometheus"]),
         .executable(name: "meshstep", targets: ["meshstep"]),
         .library(name: "MeshstepArena", targets: ["MeshstepArena"]),
         .executable(name: "meshstep-demo", targets: ["meshstep-demo"]),
@@ -33,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/swiftlang/swift-docc-plugin.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Versioned binary codec. No dependencies, so the fuzzer can compile it alone.
@@ -124,7 +127,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The resolver service on a SwiftNIO UDP socket (`meshstep resolver`).
+        // The resolver service on a SwiftNIO UDP socket (`meshstep resolver`), a ServiceLifecycle service.
         .target(
             name: "MeshstepResolverServer",
             dependencies: [
@@ -135,6 +138,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        // GET /metrics over HTTP for Prometheus (swift-prometheus on a SwiftNIO HTTP/1.1 server).
+        .target(
+            name: "MeshstepPrometheus",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -148,8 +165,12 @@ let package = Package(
                 "MeshstepNet",
                 "MeshstepResolver",
                 "MeshstepResolverServer",
+                "MeshstepPrometheus",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ],
             swiftSettings: strict
         ),

@@ -6,6 +6,7 @@ import MeshstepResolver
 import MeshstepWire
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 
 /// Why a ``ResolverServer`` could not start, each saying what to do.
 public enum ResolverServerError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -154,6 +155,15 @@ public final class ResolverServer: Sendable {
         try? ownedGroup?.syncShutdownGracefully()
         state.finalStats = final
         return final
+    }
+}
+
+extension ResolverServer: Service {
+    /// Serves until graceful shutdown (a `ServiceGroup` turns SIGTERM and SIGINT into one), then
+    /// stops as ``stop()`` does; ``stats()`` then gives the final counters.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        stop()
     }
 }
 

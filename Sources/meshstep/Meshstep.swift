@@ -8,7 +8,7 @@ import MeshstepLockstep
 import MeshstepSimulation
 
 @main
-struct Meshstep: ParsableCommand {
+struct Meshstep: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshstep",
         abstract: "Peer-to-peer game sessions over a signed, password-protected mesh.",

@@ -1,20 +1,24 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
+import MeshstepPrometheus
 import MeshstepResolver
 import MeshstepResolverServer
+import Metrics
+import Prometheus
+import ServiceLifecycle
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// `meshstep resolver`: the Peer Channel "custom resolver" as a UDP server.
-struct ResolverCommand: ParsableCommand {
+struct ResolverCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resolver",
         abstract: "Run a resolver: nodes register signed addresses per mesh and ask it for peers.",
         discussion: """
             Registrations expire after --ttl seconds unless refreshed (clients refresh every third of \
             it). Stop with Ctrl-C or SIGTERM: the resolver prints its final counters and exits 0. \
+            With --metrics-port it also serves its counters to Prometheus at http://HOST:PORT/metrics. \
             Open the UDP port in the firewall; see docs/RESOLVER.md.
             """
     )
@@ -25,15 +29,21 @@ struct ResolverCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Most peers registered per mesh.") var maxPeers: Int = 256
     @Option(parsing: .unconditional, help: "Most meshes.") var maxMeshes: Int = 1024
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel: Logger.Level = .info
+    @Option(parsing: .unconditional, help: "Serve the counters to Prometheus on this TCP port at /metrics (0 picks a free one and logs it).")
+    var metricsPort: Int?
+    @Option(help: "Address the metrics endpoint binds (127.0.0.1 keeps the figures on this machine).") var metricsHost: String = "127.0.0.1"
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535 (got \(port))") }
         guard (1...86_400).contains(ttl) else { throw ValidationError("--ttl must be between 1 and 86400 seconds (got \(ttl))") }
         guard (1...1_000_000).contains(maxPeers) else { throw ValidationError("--max-peers must be between 1 and 1000000 (got \(maxPeers))") }
         guard (1...1_000_000).contains(maxMeshes) else { throw ValidationError("--max-meshes must be between 1 and 1000000 (got \(maxMeshes))") }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be between 0 and 65535 (got \(metricsPort))")
+        }
     }
 
-    func run() throws {
+    func run() async throws {
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -47,10 +57,17 @@ struct ResolverCommand: ParsableCommand {
         configuration.maxMeshes = maxMeshes
         configuration.maxRegistrations = max(configuration.maxRegistrations, maxPeers)
 
-        ShutdownSignals.block()
-        let stop = DispatchSemaphore(value: 0)
-        ShutdownSignals.onSignal { _ in stop.signal() }
-
+        var services: [any Service] = []
+        if let metricsPort {
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            do {
+                services.append(try PrometheusEndpoint.start(host: metricsHost, port: metricsPort, registry: registry, logger: logger))
+            } catch {
+                FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+                throw ExitCode(1)
+            }
+        }
         let server: ResolverServer
         do {
             server = try ResolverServer.start(host: host, port: port, configuration: configuration, logger: logger)
@@ -58,9 +75,11 @@ struct ResolverCommand: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode(1)
         }
-        stop.wait()
-        logger.info("stopping on signal")
-        let stats = server.stop()
-        print("resolver stopped: \(stats)")
+        services.insert(server, at: 0)
+        // SIGINT and SIGTERM start a graceful shutdown: every service stops, then the figures.
+        let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+        logger.info("stopped on signal")
+        print("resolver stopped: \(server.stop())")
     }
 }

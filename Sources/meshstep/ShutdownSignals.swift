@@ -1,7 +1,7 @@
 import Foundation
 
-/// SIGINT and SIGTERM for a command that must leave cleanly (a chat says goodbye, a resolver
-/// prints its figures).
+/// SIGINT and SIGTERM for `meshstep chat`, which must say goodbye while its main thread sits in
+/// `readLine` (the resolver, all async, uses swift-service-lifecycle's `ServiceGroup`).
 ///
 /// ``block()`` must run before the command starts any thread (an event loop, Dispatch): threads
 /// inherit the blocked mask, so no thread ever takes the signal's default action or drops it,

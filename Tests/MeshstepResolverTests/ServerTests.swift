@@ -225,6 +225,45 @@ struct ResolverCLITests {
         #expect(stderr.contains("pick another with --port"), "stderr: \(stderr)")
     }
 
+    @Test("--metrics-port serves the counters to Prometheus at /metrics; 404 elsewhere")
+    func prometheusEndpoint() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try meshstepBinary())
+        process.arguments = ["resolver", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        defer { process.terminate() }
+        var log = ""
+        while !(log.contains("listening") && log.contains("metrics on")) {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            log += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let udp = log.range(of: #"port (\d+)"#, options: .regularExpression), let port = Int(log[udp].dropFirst(5)),
+            let http = log.range(of: #"127\.0\.0\.1:(\d+)/metrics"#, options: .regularExpression),
+            let metricsPort = Int(log[http].dropFirst(10).dropLast(8))
+        else {
+            Issue.record("no listening lines: \(log)")
+            return
+        }
+        let socket = try LoopbackSocket()
+        var client = try ResolverClient(identity: identity(4), credentials: arenaCredentials, addresses: [], seed: 4)
+        #expect(drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port).count == 1)
+        // The counters are exported at every tick of the resolver (1 s).
+        var body = ""
+        for _ in 0..<40 where !body.contains("meshstep_resolver_registered_total 1") {
+            Thread.sleep(forTimeInterval: 0.1)
+            body = try httpGet("/metrics", port: metricsPort)
+        }
+        #expect(body.hasPrefix("HTTP/1.1 200 OK"), "\(body)")
+        #expect(body.contains("meshstep_resolver_registered_total 1"), "\(body)")
+        #expect(body.contains("meshstep_resolver_cookies_sent_total 1"), "\(body)")
+        #expect(body.contains("meshstep_resolver_registrations 1"), "\(body)")
+        #expect(try httpGet("/", port: metricsPort).hasPrefix("HTTP/1.1 404"))
+    }
+
     @Test("SIGTERM stops the resolver with a final stats line and exit code 0")
     func gracefulStop() throws {
         let process = Process()
@@ -297,4 +336,29 @@ struct EndpointTests {
             return "\(error)".contains("check the spelling")
         }
     }
+}
+
+/// One HTTP/1.1 GET on 127.0.0.1 with `Connection: close`; the whole response as text.
+func httpGet(_ path: String, port: Int) throws -> String {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw POSIXError(.EIO) }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+    var response: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n <= 0 { break }
+        response += buffer[0..<n]
+    }
+    return String(decoding: response, as: UTF8.self)
 }
