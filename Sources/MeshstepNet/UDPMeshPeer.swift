@@ -191,15 +191,20 @@ public final class UDPMeshPeer: @unchecked Sendable {
         }
         let peer = UDPMeshPeer(channel: channel, fd: fd, mesh: mesh, local: local, ipv6: ipv6, discovery: discovery, logger: logger)
         if let resolver = discovery.resolver {
-            // Register "the address the resolver sees, this port" unless bound to one address.
-            let registered: MeshAddress =
+            // Register "the address the resolver sees, this port" (the NAT's public mapping; the
+            // resolver also adds the observed source) and, when bound to every address, this
+            // host's own IPv4 addresses: players behind one NAT reach each other by those, as
+            // most home routers do not hairpin.
+            var registered: [MeshAddress] = [
                 MeshAddress(bindAddress).map { a in
                     if case let .ipv4(v, _) = a, v == 0 { return .ipv4(0, port: meshLocal.port) }
                     return meshLocal
                 } ?? .ipv4(0, port: meshLocal.port)
+            ]
+            if case .ipv4(0, _) = registered[0] { registered += Self.hostAddresses(port: meshLocal.port).prefix(ResolverWire.maxAddresses - 2) }
             peer.resolverClient = try? ResolverClient(
                 identity: identity, credentials: credentials,
-                addresses: [registered], seed: UInt64.random(in: .min ... .max))
+                addresses: registered, seed: UInt64.random(in: .min ... .max))
             peer.resolverAddress = ipv6 ? (MeshAddress(resolver).flatMap { try? SocketAddress($0, mappedToIPv6: true) } ?? resolver) : resolver
             peer.resolverMeshAddress = MeshAddress(resolver)
         }
@@ -275,6 +280,19 @@ public final class UDPMeshPeer: @unchecked Sendable {
     /// Whether the resolver has ever answered this peer.
     public func resolverHasAnswered() -> Bool {
         (try? eventLoop.submit { self.resolverAnswered }.wait()) ?? false
+    }
+
+    /// This host's IPv4 addresses with `port`: up, not loopback, not link-local (169.254/16),
+    /// in interface order, without duplicates.
+    static func hostAddresses(port: UInt16) -> [MeshAddress] {
+        var out: [MeshAddress] = []
+        for device in (try? System.enumerateDevices()) ?? [] {
+            guard let address = device.address.flatMap(MeshAddress.init), case let .ipv4(v, _) = address else { continue }
+            if v >> 24 == 127 || v >> 16 == 0xA9FE || v == 0 { continue }
+            let candidate = MeshAddress.ipv4(v, port: port)
+            if !out.contains(candidate) { out.append(candidate) }
+        }
+        return out
     }
 
     /// The resolver's last failure (unreachable, refused), nil once it answers again.

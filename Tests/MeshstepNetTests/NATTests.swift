@@ -1,0 +1,173 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Home networks behind NATs, in network namespaces: an "internet" bridge with a resolver
+/// (203.0.113.10), and per home a router namespace that masquerades its LAN (10.K.0.0/24) behind
+/// 203.0.113.(10+K), with the firewall of a home router: forwarded traffic only for flows the LAN
+/// opened (`ct state established,related`), and nothing unsolicited to the router itself.
+///
+/// Names carry the test process's pid and a random tag, as in ``Hosts``; deleting the namespaces
+/// removes every link with them.
+struct NATLab {
+    let ip: String
+    let nft: String
+    let tag: String
+    /// Hosts per home: `[home][host]` namespace names.
+    let homes: [[String]]
+    let routers: [String]
+    let hub: String
+    let resolverHost: String
+    let resolverAddress = "203.0.113.10"
+
+    /// - Parameters:
+    ///   - hosts: how many player hosts each home has.
+    ///   - symmetric: `masquerade random-fully` (a new public port per destination) instead of a
+    ///     port-preserving cone NAT.
+    init(hosts: [Int], symmetric: Bool = false) throws {
+        guard let ip = systemTool("ip") else { throw HarnessError.toolMissing("ip") }
+        guard let nft = systemTool("nft") else { throw HarnessError.toolMissing("nft") }
+        self.ip = ip
+        self.nft = nft
+        Hosts.sweepStale(ip: ip)
+        let tag = "\(getpid())-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+        self.tag = tag
+        hub = "msh-\(tag)"
+        resolverHost = "msn-\(tag)-res"
+        routers = hosts.indices.map { "msn-\(tag)-r\($0 + 1)" }
+        homes = hosts.enumerated().map { k, n in (1...n).map { "msn-\(tag)-h\(k + 1)-\($0)" } }
+        do {
+            try build(symmetric: symmetric)
+        } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    var all: [String] { [hub, resolverHost] + routers + homes.flatMap { $0 } }
+
+    private func build(symmetric: Bool) throws {
+        for ns in all { try run(ip, ["netns", "add", ns]) }
+        try run(ip, ["-n", hub, "link", "add", "br0", "type", "bridge"])
+        try run(ip, ["-n", hub, "link", "set", "br0", "up"])
+        func plug(_ ns: String, port: String, name: String, address: String) throws {
+            try run(ip, ["-n", hub, "link", "add", port, "type", "veth", "peer", "name", name, "netns", ns])
+            try run(ip, ["-n", hub, "link", "set", port, "master", "br0"])
+            try run(ip, ["-n", hub, "link", "set", port, "up"])
+            try run(ip, ["-n", ns, "addr", "add", address, "dev", name])
+            try run(ip, ["-n", ns, "link", "set", name, "up"])
+            try run(ip, ["-n", ns, "link", "set", "lo", "up"])
+        }
+        try plug(resolverHost, port: "pres", name: "eth0", address: "\(resolverAddress)/24")
+        for (k, router) in routers.enumerated() {
+            try plug(router, port: "pr\(k)", name: "wan", address: "203.0.113.\(11 + k)/24")
+            try run(ip, ["-n", router, "link", "add", "lanbr", "type", "bridge"])
+            try run(ip, ["-n", router, "link", "set", "lanbr", "up"])
+            try run(ip, ["-n", router, "addr", "add", "10.\(k + 1).0.1/24", "dev", "lanbr"])
+            for (j, host) in homes[k].enumerated() {
+                try run(ip, ["-n", router, "link", "add", "lan\(j)", "type", "veth", "peer", "name", "eth0", "netns", host])
+                try run(ip, ["-n", router, "link", "set", "lan\(j)", "master", "lanbr"])
+                try run(ip, ["-n", router, "link", "set", "lan\(j)", "up"])
+                try run(ip, ["-n", host, "addr", "add", "10.\(k + 1).0.\(j + 2)/24", "dev", "eth0"])
+                try run(ip, ["-n", host, "link", "set", "eth0", "up"])
+                try run(ip, ["-n", host, "link", "set", "lo", "up"])
+                try run(ip, ["-n", host, "route", "add", "default", "via", "10.\(k + 1).0.1"])
+            }
+            try run(ip, ["netns", "exec", router, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+            let ruleset = """
+                table ip nat {
+                  chain postrouting {
+                    type nat hook postrouting priority 100;
+                    oifname "wan" masquerade\(symmetric ? " random-fully" : "")
+                  }
+                }
+                table inet firewall {
+                  chain forwarding {
+                    type filter hook forward priority 0; policy drop;
+                    ct state established,related accept
+                    iifname "lanbr" accept
+                  }
+                  chain incoming {
+                    type filter hook input priority 0; policy drop;
+                    ct state established,related accept
+                    iifname { "lanbr", "lo" } accept
+                  }
+                }
+                """
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("meshstep-nat-\(tag)-\(k).nft")
+            try ruleset.write(to: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: file) }
+            try run(ip, ["netns", "exec", router, nft, "-f", file.path])
+        }
+    }
+
+    /// Starts `meshstep resolver` on the internet side (UDP 7400).
+    func startResolver(binary: String) throws -> Child {
+        try Child("resolver", executable: ip, arguments: ["netns", "exec", resolverHost, binary, "resolver", "--port", "7400"])
+    }
+
+    /// One `meshstep bot` per host, homes in order, slots 0, 1, ...; each knows only the resolver.
+    func startBots(binary: String, mesh: String, ticks: Int) throws -> [Child] {
+        let hosts = homes.flatMap { $0 }
+        return try hosts.enumerated().map { slot, ns in
+            try Child(
+                "bot \(slot) in \(ns)", executable: ip,
+                arguments: [
+                    "netns", "exec", ns, binary, "bot", "--mesh", mesh, "--password", "pw", "--players", "\(hosts.count)", "--slot", "\(slot)",
+                    "--ticks", "\(ticks)", "--resolver", "\(resolverAddress):7400", "--start-timeout", "20", "--json",
+                ])
+        }
+    }
+
+    func destroy() {
+        for ns in all.reversed() { _ = try? run(ip, ["netns", "delete", ns]) }
+    }
+
+    func existing() -> Set<String> {
+        let listing = (try? run(ip, ["netns", "list"])) ?? ""
+        return Set(listing.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+    }
+}
+
+extension RealNetworkTests {
+    @Suite("NAT traversal")
+    struct NATTraversal {
+        /// Plays one match through `lab` and checks that every bot completes it in agreement.
+        static func play(_ lab: NATLab, ticks: Int = 300) throws {
+            let binary = try meshstepBinary()
+            defer {
+                lab.destroy()
+                #expect(lab.existing().isDisjoint(with: lab.all), "namespaces left behind")
+            }
+            let resolver = try lab.startResolver(binary: binary)
+            defer { resolver.reap() }
+            Thread.sleep(forTimeInterval: 0.3)
+            let bots = try lab.startBots(binary: binary, mesh: "nat-\(lab.tag)", ticks: ticks)
+            defer { bots.forEach { $0.reap() } }
+            let statuses = waitAll(bots, timeout: .seconds(60))
+            #expect(statuses == Array(repeating: 0, count: bots.count), "\(bots.map(\.transcript).joined(separator: "\n"))")
+            let reports = try bots.map { try BotReport.parse($0) }
+            for r in reports {
+                #expect(r.ticksCompleted == ticks && r.halted == nil && r.desyncs == 0 && r.drops.isEmpty, "slot \(r.slot)")
+            }
+            #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
+        }
+
+        @Test(
+            "3 players, each behind its own home router (port-preserving masquerade, stateful firewall), find each other through a public resolver and finish in agreement",
+            .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
+        func threeConeNATs() throws {
+            try Self.play(try NATLab(hosts: [1, 1, 1]))
+        }
+
+        @Test(
+            "4 players, two behind one home router and two behind another (no hairpinning): the pairs behind one router link by their LAN addresses",
+            .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
+        func twoHomesOfTwo() throws {
+            try Self.play(try NATLab(hosts: [2, 2]))
+        }
+    }
+}
