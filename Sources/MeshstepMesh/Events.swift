@@ -29,6 +29,9 @@ public enum MeshEvent: Sendable, Equatable {
     /// Our attempt to join through `address` was refused (for example: wrong password, mesh
     /// full, wrong mesh). Wrong-password refusals are final; the others are retried elsewhere.
     case connectRefused(MeshAddress, reason: DisconnectReason)
+    /// A neighbor's datagrams now come from another address (its NAT gave it a new public port,
+    /// or it moved network): the link goes on there, keys and all.
+    case neighborMoved(PeerKey, from: MeshAddress, to: MeshAddress)
 }
 
 /// What the driver must do on the node's behalf.
@@ -94,8 +97,11 @@ public struct MeshStats: Sendable, Equatable {
     public var malformed = 0
     /// Post-handshake datagrams whose link tag did not verify.
     public var badTag = 0
-    /// Post-handshake datagrams from an address with no link.
+    /// Post-handshake datagrams from an address with no link (none of the links' keys verifies them).
     public var unknownSender = 0
+    /// Links moved to a new address of their peer (a fresh datagram verified with the link's key
+    /// came from there).
+    public var neighborsMoved = 0
     /// Flooded messages whose origin signature did not verify (forged or altered).
     public var forged = 0
     /// Ed25519 verifications (flooded messages' origin signatures, handshake signatures: the costly check, about

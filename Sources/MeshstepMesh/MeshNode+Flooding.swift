@@ -12,6 +12,26 @@ import MeshstepWire
 /// eager again (tree repair). Keepalive summaries (newest sequence number per recent origin) are
 /// a second, slower path that finds anything the announcements missed.
 extension MeshNode {
+    /// The neighbor whose link key verifies a datagram from an unknown address, if its link
+    /// sequence number is fresh: the peer's NAT rebound, so the link moves there. Tried for at most
+    /// 20 datagrams a second (a few HMACs each); a datagram replayed from elsewhere has a number
+    /// the link has seen and moves nothing.
+    mutating func movedNeighbor(_ bytes: [UInt8], to address: MeshAddress, now: MeshTime) -> PeerKey? {
+        guard !neighbors.isEmpty, roamingBucket.take(1, now: now), let linkSeq = Datagram.peekLinkSeq(bytes) else { return nil }
+        for i in neighbors.values.indices where neighbors.values[i].keys.verify(bytes) {
+            guard neighbors.values[i].linkWindow.status(linkSeq) == .new else { return nil }
+            let peer = neighbors.keys[i]
+            let old = neighbors.values[i].address
+            neighbors.values[i].address = address
+            neighborByAddress[old] = nil
+            neighborByAddress[address] = peer
+            stats.neighborsMoved += 1
+            emit(.neighborMoved(peer, from: old, to: address))
+            return peer
+        }
+        return nil
+    }
+
     mutating func handleDatagram(_ bytes: [UInt8], from address: MeshAddress, now: MeshTime) {
         guard let kind = Datagram.peekKind(bytes), Message.kindIsLinkAuthenticated(kind) else {
             // Handshake (or garbage): decode and dispatch.
@@ -23,7 +43,7 @@ extension MeshNode {
             }
             return
         }
-        guard let peer = neighborByAddress[address], var n = neighbors[peer] else {
+        guard let peer = neighborByAddress[address] ?? movedNeighbor(bytes, to: address, now: now), var n = neighbors[peer] else {
             stats.unknownSender += 1
             return
         }

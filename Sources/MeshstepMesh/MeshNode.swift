@@ -63,6 +63,9 @@ public struct MeshNode: Sendable {
     var protectedPeers: Set<PeerKey> = []
     /// Answers to handshake messages, across all sources.
     var handshakeBucket: TokenBucket
+    /// Link datagrams from unknown addresses tried against every link's key (a NAT rebinding
+    /// moves a neighbor to a new address): 20 a second, so spraying them costs little.
+    var roamingBucket = TokenBucket(rate: 20, burst: 20, now: .zero)
 
     // MARK: Time
     var timers = Heap<TimerEntry>()
@@ -364,7 +367,8 @@ public struct MeshNode: Sendable {
 
 struct Neighbor: Sendable {
     let key: PeerKey
-    let address: MeshAddress
+    /// Where the peer's datagrams come from and ours go; it moves when the peer's NAT rebinds.
+    var address: MeshAddress
     let keys: LinkKeys
     let initiatedByUs: Bool
     let since: MeshTime

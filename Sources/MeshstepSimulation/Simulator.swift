@@ -52,7 +52,8 @@ public final class MeshSimulator {
 
     struct SimNode {
         var mesh: MeshNode?
-        let address: MeshAddress
+        /// Where the node's datagrams come from and where others reach it (its public address).
+        var address: MeshAddress
         var credentials: MeshCredentials
         var configuration: MeshConfiguration
         var wakeAt: MeshTime?
@@ -212,6 +213,20 @@ public final class MeshSimulator {
         try makeMesh(i)
         start(i)
     }
+
+    /// Moves node `i` to `address`, as a NAT that drops its mapping and makes a new one does
+    /// (a new public port mid-session): from now on its datagrams come from `address`, only
+    /// datagrams to `address` reach it, and those in flight to the old one are lost. The node
+    /// itself is not told.
+    public func rebind(_ i: Int, to address: MeshAddress) {
+        precondition(addressIndex[address] == nil, "address \(address) is taken")
+        addressIndex[nodes[i].address] = nil
+        nodes[i].address = address
+        addressIndex[address] = i
+    }
+
+    /// The address node `i` is reached at now (``address(of:)`` until a ``rebind(_:to:)``).
+    public func currentAddress(of i: Int) -> MeshAddress { nodes[i].address }
 
     /// Splits the network: datagrams between nodes of different groups are dropped. Nodes not
     /// listed form group 0.
