@@ -68,7 +68,7 @@ extension MeshSimulator {
         resolverHook?(sender, before, resolver!.service.stats)
         for case let .send(answer, to) in actions {
             datagramsSent += 1
-            guard let j = addressIndex[to], !rng.chance(defaultLink.loss) else {
+            guard let (j, _) = route(from: nil, source: Self.resolverAddress, to: to), !rng.chance(defaultLink.loss) else {
                 datagramsDropped += 1
                 continue
             }

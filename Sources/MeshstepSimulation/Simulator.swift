@@ -115,6 +115,11 @@ public final class MeshSimulator {
     var pausedUntil: [Int: MeshTime] = [:]
     /// The hosted resolver and the nodes' clients, after ``hostResolver(configuration:)``.
     var resolver: HostedResolver?
+    /// NATs (``addNAT(_:)``) and which node sits behind which.
+    var nats: [SimulatedNAT] = []
+    var natOf: [Int: Int] = [:]
+    /// Datagrams a NAT's filter dropped (nobody behind it had sent to their source).
+    public internal(set) var natDrops = 0
     /// Called around every datagram the hosted resolver handles, with the index of the node
     /// that really sent it (whatever source it claims) and the resolver's stats before and after.
     public var resolverHook: ((_ sender: Int, _ before: ResolverStats, _ after: ResolverStats) -> Void)?
@@ -142,8 +147,11 @@ public final class MeshSimulator {
     /// Adds a node (not yet started). Its identity and generator derive from the simulator's seed.
     @discardableResult
     public func addNode(credentials: MeshCredentials, configuration: MeshConfiguration) throws -> Int {
+        try addNode(credentials: credentials, configuration: configuration, at: Self.address(of: nodes.count))
+    }
+
+    func addNode(credentials: MeshCredentials, configuration: MeshConfiguration, at address: MeshAddress) throws -> Int {
         let index = nodes.count
-        let address = Self.address(of: index)
         nodes.append(SimNode(mesh: nil, address: address, credentials: credentials, configuration: configuration))
         addressIndex[address] = index
         try makeMesh(index)
@@ -220,6 +228,7 @@ public final class MeshSimulator {
     /// itself is not told.
     public func rebind(_ i: Int, to address: MeshAddress) {
         precondition(addressIndex[address] == nil, "address \(address) is taken")
+        precondition(natOf[i] == nil, "rebind moves a node with a public address; a NAT's node has a private one")
         addressIndex[nodes[i].address] = nil
         nodes[i].address = address
         addressIndex[address] = i
@@ -370,10 +379,11 @@ public final class MeshSimulator {
         datagramsSent += 1
         if address == Self.resolverAddress, resolver != nil {
             if rng.chance(defaultLink.loss) { datagramsDropped += 1; return }
-            push(now + defaultLink.latency, .toResolver(from: source ?? nodes[i].address, sender: i, bytes: bytes))
+            let from = natSource(from: i, to: address, source: source ?? nodes[i].address)
+            push(now + defaultLink.latency, .toResolver(from: from, sender: i, bytes: bytes))
             return
         }
-        guard let j = addressIndex[address] else {
+        guard let (j, seenSource) = route(from: i, source: source ?? nodes[i].address, to: address) else {
             datagramsDropped += 1
             observer.unroutable?(i, address)
             return
@@ -390,7 +400,7 @@ public final class MeshSimulator {
         let copies = rng.chance(link.duplicate) ? 2 : 1
         for _ in 0..<copies {
             let jitter = link.jitter.nanoseconds > 0 ? Int64(rng.next(upperBound: UInt64(link.jitter.nanoseconds) + 1)) : 0
-            push(departure + link.latency + .nanoseconds(jitter), .datagram(to: j, from: source ?? nodes[i].address, sender: i, bytes: bytes))
+            push(departure + link.latency + .nanoseconds(jitter), .datagram(to: j, from: seenSource, sender: i, bytes: bytes))
         }
     }
 
@@ -398,9 +408,12 @@ public final class MeshSimulator {
 
     /// The current neighbor graph among live nodes, as adjacency lists of node indices.
     public func neighborGraph() -> [[Int]] {
-        nodes.indices.map { i in
+        // By key: behind a NAT a neighbor's address is the NAT's, not the node's.
+        var keyIndex: [PeerKey: Int] = [:]
+        for i in nodes.indices { if let k = nodes[i].mesh?.key { keyIndex[k] = i } }
+        return nodes.indices.map { i in
             guard isAlive(i), let m = nodes[i].mesh else { return [] }
-            return m.neighborInfo.compactMap { addressIndex[$0.address] }.filter { isAlive($0) }
+            return m.neighborInfo.compactMap { keyIndex[$0.peer] }.filter { isAlive($0) }
         }
     }
 

@@ -1,0 +1,137 @@
+import MeshstepMesh
+import MeshstepWire
+
+/// How a simulated NAT maps and filters (RFC 4787's behaviours).
+public struct NATBehavior: Sendable, Equatable, CustomStringConvertible {
+    /// What a mapping or a filter is bound to.
+    public enum Scope: String, Sendable, CaseIterable {
+        /// Anything: one public port per host whatever the destination; anyone may send to it.
+        case endpointIndependent = "endpoint-independent"
+        /// The remote IP address.
+        case addressDependent = "address-dependent"
+        /// The remote IP address and port (a "symmetric" NAT when it is the mapping).
+        case addressAndPortDependent = "address-and-port-dependent"
+    }
+
+    /// Which destinations share a public port: endpoint-independent mapping keeps one per host.
+    public var mapping: Scope
+    /// Who may send in through a host's public port: only endpoints (or addresses) the host has
+    /// sent to, unless endpoint-independent.
+    public var filtering: Scope
+
+    /// A NAT with these behaviours.
+    public init(mapping: Scope, filtering: Scope) {
+        self.mapping = mapping
+        self.filtering = filtering
+    }
+
+    /// A home router: one port per host, only replies let in.
+    public static let homeRouter = NATBehavior(mapping: .endpointIndependent, filtering: .addressAndPortDependent)
+
+    /// "mapping / filtering".
+    public var description: String { "\(mapping.rawValue) mapping, \(filtering.rawValue) filtering" }
+}
+
+/// One NAT in the simulated network: a public IPv4 address, its mappings and what each host has
+/// sent to. Mappings never expire within a run.
+struct SimulatedNAT {
+    let behavior: NATBehavior
+    let publicIP: UInt32
+    var nextPort: UInt16 = 20_000
+    var mappings: [Int: [MeshAddress?: UInt16]] = [:]
+    var owner: [UInt16: Int] = [:]
+    var contacted: [Int: Set<MeshAddress>] = [:]
+
+    /// The public source of a datagram host `node` sends to `destination` (creating the mapping).
+    mutating func outbound(from node: Int, to destination: MeshAddress) -> MeshAddress {
+        let key: MeshAddress? =
+            switch behavior.mapping {
+            case .endpointIndependent: nil
+            case .addressDependent: destination.withPort(0)
+            case .addressAndPortDependent: destination
+            }
+        contacted[node, default: []].insert(destination)
+        if let port = mappings[node]?[key] { return .ipv4(publicIP, port: port) }
+        let port = nextPort
+        nextPort &+= 1
+        mappings[node, default: [:]][key] = port
+        owner[port] = node
+        return .ipv4(publicIP, port: port)
+    }
+
+    /// The host a datagram from `source` to public `port` reaches, or nil when the NAT drops it.
+    func inbound(to port: UInt16, from source: MeshAddress) -> Int? {
+        guard let node = owner[port] else { return nil }
+        let sent = contacted[node] ?? []
+        switch behavior.filtering {
+        case .endpointIndependent: return node
+        case .addressDependent: return sent.contains { $0.withPort(0) == source.withPort(0) } ? node : nil
+        case .addressAndPortDependent: return sent.contains(source) ? node : nil
+        }
+    }
+}
+
+extension MeshAddress {
+    func withPort(_ port: UInt16) -> MeshAddress {
+        switch self {
+        case let .ipv4(a, _): .ipv4(a, port: port)
+        case let .ipv6(b, _): .ipv6(b, port: port)
+        }
+    }
+
+    var ipv4Value: UInt32? { if case let .ipv4(a, _) = self { a } else { nil } }
+}
+
+extension MeshSimulator {
+    /// Adds a NAT with public address 198.51.100.(k + 1); put nodes behind it with
+    /// ``addNode(credentials:configuration:behind:)``.
+    @discardableResult
+    public func addNAT(_ behavior: NATBehavior) -> Int {
+        nats.append(SimulatedNAT(behavior: behavior, publicIP: 0xC633_6400 | UInt32(nats.count + 1)))
+        return nats.count - 1
+    }
+
+    /// The public IPv4 address of NAT `k`.
+    public func publicAddress(ofNAT k: Int) -> UInt32 { nats[k].publicIP }
+
+    /// Adds a node behind NAT `nat`, at the private address 10.(nat + 1).0.(n + 2), port 7000.
+    /// Nodes behind one NAT reach each other by their private addresses; anyone else reaches them
+    /// only through the NAT's mappings and filters, and nobody outside reaches a private address.
+    @discardableResult
+    public func addNode(credentials: MeshCredentials, configuration: MeshConfiguration, behind nat: Int) throws -> Int {
+        let lan = natOf.values.filter { $0 == nat }.count
+        let address = MeshAddress.ipv4(0x0A00_0000 | UInt32(nat + 1) << 16 | UInt32(lan + 2), port: 7000)
+        let index = try addNode(credentials: credentials, configuration: configuration, at: address)
+        natOf[index] = nat
+        return index
+    }
+
+    /// Where a datagram from node `i` (nil: the hosted resolver) with source `source` to `address`
+    /// ends up: the receiving node and the source it sees, or nil when no node gets it (no such
+    /// address, another NAT's private address, or a NAT's filter).
+    func route(from i: Int?, source: MeshAddress, to address: MeshAddress) -> (node: Int, source: MeshAddress)? {
+        var seenSource = source
+        // Leaving a NAT: same LAN goes direct, anything else gets the NAT's public source.
+        if let i, let nat = natOf[i] {
+            if let j = addressIndex[address], natOf[j] == nat { return (j, source) }
+            seenSource = nats[nat].outbound(from: i, to: address)
+        }
+        // Entering a NAT through its public address.
+        if let ip = address.ipv4Value, let nat = nats.firstIndex(where: { $0.publicIP == ip }) {
+            guard let j = nats[nat].inbound(to: address.port, from: seenSource) else {
+                natDrops += 1
+                return nil
+            }
+            return (j, seenSource)
+        }
+        guard let j = addressIndex[address] else { return nil }
+        if natOf[j] != nil { return nil }  // a private address, from outside its LAN
+        return (j, seenSource)
+    }
+
+    /// The public source a datagram from node `i` to the hosted resolver carries.
+    func natSource(from i: Int, to address: MeshAddress, source: MeshAddress) -> MeshAddress {
+        guard let nat = natOf[i] else { return source }
+        return nats[nat].outbound(from: i, to: address)
+    }
+}
