@@ -174,6 +174,15 @@ extension MeshNode {
     // MARK: Initiator
 
     mutating func onChallenge(_ m: Challenge, from address: MeshAddress, now: MeshTime) {
+        if outgoing[address] == nil,
+            let dialled = outgoing.first(where: { $0.value.nonce == m.echoNonce && $0.key.hasSameIP(as: address) })?.key,
+            let moved = outgoing.removeValue(forKey: dialled)
+        {
+            // Peer-reflexive: the answer comes from another port of the host we dialled (its
+            // NAT gives each destination a port of its own). Only the responder saw our nonce,
+            // so the handshake goes on at that port.
+            outgoing[address] = moved
+        }
         guard var hs = outgoing[address], hs.nonce == m.echoNonce else { return }
         if case let .confirmSent(remote, _, _) = hs.phase {
             if remote == m.sender { sendRaw(hs.lastSent, to: address) }  // our Confirm was lost
@@ -321,5 +330,16 @@ extension OutgoingHandshake {
     var remoteKey: PeerKey? {
         if case let .confirmSent(remote, _, _) = phase { return remote }
         return nil
+    }
+}
+
+extension MeshAddress {
+    /// Whether both are the same IP address, whatever the ports.
+    func hasSameIP(as other: MeshAddress) -> Bool {
+        switch (self, other) {
+        case let (.ipv4(a, _), .ipv4(b, _)): a == b
+        case let (.ipv6(a, _), .ipv6(b, _)): a == b
+        default: false
+        }
     }
 }
