@@ -45,6 +45,10 @@ public enum MeshAction: Sendable {
     /// Ask the resolver (or LAN discovery) for candidate peers; answer with
     /// ``MeshNode/addCandidates(_:now:)``.
     case resolve
+    /// Register with the resolver again now (a driver without one ignores it): every link went
+    /// quiet at once, so this node's own NAT may have given it a new public port, which the
+    /// resolver learns from the registration and tells the others.
+    case reregister
 }
 
 /// Why a local send was not accepted.
@@ -102,6 +106,8 @@ public struct MeshStats: Sendable, Equatable {
     /// Links moved to a new address of their peer (a fresh datagram verified with the link's key
     /// came from there).
     public var neighborsMoved = 0
+    /// Keepalives sent to a quiet neighbor's new address, as the resolver lists it.
+    public var probesSent = 0
     /// Flooded messages whose origin signature did not verify (forged or altered).
     public var forged = 0
     /// Ed25519 verifications (flooded messages' origin signatures, handshake signatures: the costly check, about

@@ -5,9 +5,29 @@ extension MeshNode {
     // MARK: Candidates
 
     mutating func learn(_ referrals: [Referral], now: MeshTime) {
-        for r in referrals where r.peer != key && neighbors[r.peer] == nil && r.address != localAddress {
+        for r in referrals where r.peer != key && r.address != localAddress {
+            if let n = neighbors[r.peer] {
+                // A quiet neighbor listed at another address: its NAT may have moved it there.
+                if n.address != r.address, now - n.lastHeard >= configuration.keepaliveInterval * 2 { probe(r.peer, at: r.address, now: now) }
+                continue
+            }
             addCandidate(address: r.address, key: r.peer, now: now)
         }
+    }
+
+    /// Sends a keepalive of the link to `peer` to `address` instead of the link's own: if the
+    /// peer is there, its answer comes from there and moves the link (roaming, ``movedNeighbor``).
+    /// The datagram also opens our NAT towards that address.
+    mutating func probe(_ peer: PeerKey, at address: MeshAddress, now: MeshTime) {
+        guard let i = neighbors.index(forKey: peer) else { return }
+        let nonce = rng.next()
+        neighbors.values[i].pendingPings.append((nonce, now))
+        if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
+        let bytes = seal(.ping(Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: [])), link: i)
+        stats.datagramsSent += 1
+        stats.bytesSent += bytes.count
+        stats.probesSent += 1
+        out.append(.send(bytes, to: address))
     }
 
     mutating func addCandidate(address: MeshAddress, key peer: PeerKey?, now: MeshTime) {
@@ -168,6 +188,21 @@ extension MeshNode {
         }
         for (k, reason) in toClose {
             if reason == .rateLimited { punish(k, reason: reason, now: now) } else { closeLink(k, reason: reason, now: now, notify: true) }
+        }
+        // Quiet links (nothing heard for two keepalive intervals): the peer's NAT may have given
+        // it a new public port. Ask the resolver where it is now, every half interval while it
+        // lasts, and probe what it says (`learn`). All links quiet at once points at our own NAT:
+        // register again, so the resolver tells the others (at most every two seconds).
+        if now >= nextQuietResolveAt, !neighbors.isEmpty {
+            let quiet = neighbors.values.reduce(0) { $0 + (now - $1.lastHeard >= c.keepaliveInterval * 2 ? 1 : 0) }
+            if quiet > 0 {
+                nextQuietResolveAt = now + c.keepaliveInterval / 2
+                out.append(.resolve)
+                if quiet == neighbors.count, now >= nextReregisterAt {
+                    nextReregisterAt = now + .seconds(2)
+                    out.append(.reregister)
+                }
+            }
         }
         if secondBoundary {
             while let first = banned.elements.first, first.value <= now { banned.removeFirst() }

@@ -66,6 +66,9 @@ public struct MeshNode: Sendable {
     /// Link datagrams from unknown addresses tried against every link's key (a NAT rebinding
     /// moves a neighbor to a new address): 20 a second, so spraying them costs little.
     var roamingBucket = TokenBucket(rate: 20, burst: 20, now: .zero)
+    /// Quiet links: when to ask the resolver again, and when to register again.
+    var nextQuietResolveAt = MeshTime.zero
+    var nextReregisterAt = MeshTime.zero
 
     // MARK: Time
     var timers = Heap<TimerEntry>()

@@ -61,6 +61,13 @@ extension MeshSimulator {
         performClient(i, actions)
     }
 
+    func reregister(_ i: Int) {
+        guard var client = resolver?.clients[i] else { return }
+        let actions = client.register(now: now, wallClock: wallClock)
+        resolver!.clients[i] = client
+        performClient(i, actions)
+    }
+
     func resolverReceive(_ bytes: [UInt8], from source: MeshAddress, sender: Int) {
         guard resolver != nil else { return }
         let before = resolver!.service.stats

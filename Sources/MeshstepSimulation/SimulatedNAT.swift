@@ -91,12 +91,21 @@ extension MeshSimulator {
         return nats.count - 1
     }
 
+    /// Makes NAT `k` forget every mapping, as a router that restarts or runs out of table does:
+    /// its hosts' next datagrams get new public ports, and nothing from outside gets in until
+    /// they have sent again.
+    public func rebindNAT(_ k: Int) {
+        let next = nats[k].nextPort &+ 1000
+        nats[k] = SimulatedNAT(behavior: nats[k].behavior, publicIP: nats[k].publicIP, nextPort: next)
+    }
+
     /// The public IPv4 address of NAT `k`.
     public func publicAddress(ofNAT k: Int) -> UInt32 { nats[k].publicIP }
 
     /// Adds a node behind NAT `nat`, at the private address 10.(nat + 1).0.(n + 2), port 7000.
-    /// Nodes behind one NAT reach each other by their private addresses; anyone else reaches them
-    /// only through the NAT's mappings and filters, and nobody outside reaches a private address.
+    /// Nodes behind one NAT reach each other by their private addresses (not through the NAT's
+    /// public one: no hairpinning); anyone else reaches them only through the NAT's mappings and
+    /// filters, and nobody outside reaches a private address.
     @discardableResult
     public func addNode(credentials: MeshCredentials, configuration: MeshConfiguration, behind nat: Int) throws -> Int {
         let lan = natOf.values.filter { $0 == nat }.count
@@ -114,6 +123,9 @@ extension MeshSimulator {
         // Leaving a NAT: same LAN goes direct, anything else gets the NAT's public source.
         if let i, let nat = natOf[i] {
             if let j = addressIndex[address], natOf[j] == nat { return (j, source) }
+            // No hairpinning (as Linux's masquerade): the NAT's own public address is not
+            // reachable from behind it.
+            if address.ipv4Value == nats[nat].publicIP { return nil }
             seenSource = nats[nat].outbound(from: i, to: address)
         }
         // Entering a NAT through its public address.

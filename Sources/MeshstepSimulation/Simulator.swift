@@ -366,6 +366,7 @@ public final class MeshSimulator {
             case let .event(e): observer.event?(i, e, now)
             // The hosted resolver's round trip is simulated datagram by datagram.
             case .resolve: push(resolver == nil ? now + defaultLink.latency * 2 : now, .resolve(i))
+            case .reregister: reregister(i)
             }
         }
         if let mesh = nodes[i].mesh, let deadline = mesh.nextDeadline, nodes[i].wakeAt.map({ deadline < $0 }) ?? true {

@@ -8,7 +8,7 @@ import MeshstepLockstep
 import MeshstepSimulation
 
 @main
-struct Meshstep: AsyncParsableCommand {
+struct Meshstep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshstep",
         abstract: "Peer-to-peer game sessions over a signed, password-protected mesh.",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import Logging
 import MeshstepPrometheus
@@ -11,7 +12,7 @@ import ServiceLifecycle
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 /// `meshstep resolver`: the Peer Channel "custom resolver" as a UDP server.
-struct ResolverCommand: AsyncParsableCommand {
+struct ResolverCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resolver",
         abstract: "Run a resolver: nodes register signed addresses per mesh and ask it for peers.",
@@ -43,7 +44,10 @@ struct ResolverCommand: AsyncParsableCommand {
         }
     }
 
-    func run() async throws {
+    /// Synchronous on purpose: the root command stays synchronous so that `meshstep chat` can
+    /// block SIGINT and SIGTERM before any thread exists (ShutdownSignals); the services run on
+    /// a task while this thread waits.
+    func run() throws {
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -78,8 +82,25 @@ struct ResolverCommand: AsyncParsableCommand {
         services.insert(server, at: 0)
         // SIGINT and SIGTERM start a graceful shutdown: every service stops, then the figures.
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
+        let finished = DispatchSemaphore(value: 0)
+        let failure = FailureBox()
+        Task {
+            do { try await group.run() } catch { failure.error = error }
+            finished.signal()
+        }
+        finished.wait()
+        if let error = failure.error { throw error }
         logger.info("stopped on signal")
         print("resolver stopped: \(server.stop())")
+    }
+}
+
+/// The error a service group ended with, handed from its task to the waiting thread.
+private final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: (any Error)?
+    var error: (any Error)? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }

@@ -114,6 +114,31 @@ struct SimulatedNATTests {
         }
     }
 
+    @Test(
+        "a home router that forgets its mappings: the node registers again, the others find its new port through the resolver and probe it, every link moves and none drops"
+    )
+    func homeRouterRebinds() throws {
+        let sim = MeshSimulator(seed: 35, defaultLink: LinkModel(latency: .milliseconds(20)))
+        defer { sim.stop() }
+        sim.hostResolver()
+        let creds = try MeshCredentials(meshID: "nat", access: .password("pw"))
+        let config = MeshConfiguration.lockstep(players: 4)
+        for _ in 0..<4 { try sim.addNode(credentials: creds, configuration: config, behind: sim.addNAT(.homeRouter)) }
+        for i in 0..<4 { sim.at(.zero + .milliseconds(Int64(i) * 200)) { $0.start(i) } }
+        var downs: [String] = []
+        sim.observer.event = { node, e, at in if case .neighborDown = e { downs.append("\(at) node \(node): \(e)") } }
+        sim.run(until: .zero + .seconds(8))
+        #expect(sim.node(0)?.neighborCount == 3)
+        sim.rebindNAT(0)
+        sim.run(for: .seconds(3))
+        #expect(downs.isEmpty, "\(downs)")
+        #expect(sim.node(0)?.neighborCount == 3)
+        let moved = (1..<4).reduce(0) { $0 + (sim.node($1)?.stats.neighborsMoved ?? 0) }
+        #expect(moved == 3, "links moved: \(moved)")
+        // And they carry traffic again: node 0 hears every neighbor within the keepalive interval.
+        #expect((1..<4).allSatisfy { sim.node($0)!.neighborInfo.allSatisfy { $0.address.description.hasPrefix("198.51.100.") } })
+    }
+
     @Test("nodes behind one NAT link by their private addresses; others reach them only through the NAT")
     func sameNAT() throws {
         let sim = MeshSimulator(seed: 33)
@@ -127,6 +152,9 @@ struct SimulatedNATTests {
         sim.run(until: .zero + .seconds(15))
         #expect(sim.components().count == 1)
         let n0 = try #require(sim.node(0))
-        #expect(n0.neighborInfo.contains { $0.address == sim.currentAddress(of: 1) }, "node 0 links node 1 by its private address")
+        #expect(
+            n0.neighborInfo.contains { $0.address == sim.currentAddress(of: 1) },
+            "node 0 links node 1 by its private address: \(n0.neighborInfo.map(\.address)), node 1 at \(sim.currentAddress(of: 1)), moved \(n0.stats.neighborsMoved)"
+        )
     }
 }
