@@ -2,7 +2,7 @@
 import PackageDescription
 
 let strict: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
@@ -174,18 +174,6 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "meshstep-bench",
-            dependencies: [
-                "MeshstepMesh",
-                "MeshstepSimulation",
-                "MeshstepLockstep",
-                "MeshstepBots",
-                .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            path: "Benchmarks/MeshBench",
-            swiftSettings: strict
-        ),
         // The complete small game of docs/LOCKSTEP.md (built in CI, so the guide compiles).
         .executableTarget(
             name: "meshstep-example",
@@ -195,19 +183,6 @@ let package = Package(
                 "MeshstepWire",
             ],
             path: "Examples/TinyGame",
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "meshstep-netbench",
-            dependencies: [
-                "MeshstepNet",
-                "MeshstepMesh",
-                "MeshstepLockstep",
-                "MeshstepWire",
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Benchmarks/NetBench",
             swiftSettings: strict
         ),
         // The demo game's rules (tanks, shells, rounds) and its bot: no SDL, fully deterministic.
@@ -239,7 +214,9 @@ let package = Package(
             dependencies: ["MeshstepMesh", .product(name: "MetricsTestKit", package: "swift-metrics")],
             swiftSettings: strict
         ),
-        .testTarget(name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepBots", "MeshstepArena", "MeshstepWire"], swiftSettings: strict),
+        .testTarget(
+            name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepBots", "MeshstepArena", "MeshstepWire"],
+            swiftSettings: strict),
         .testTarget(
             name: "MeshstepNetTests",
             dependencies: ["MeshstepNet", "MeshstepMesh", "MeshstepBots", "MeshstepNetBots", .product(name: "NIOPosix", package: "swift-nio")],
@@ -260,6 +237,42 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The benchmarks (docs/BENCHMARKS.md): only with MESHSTEP_BENCHMARKS set, so that builds and CI
+// do not compile programs no test runs. `MESHSTEP_BENCHMARKS=1 swift run -c release meshstep-bench`.
+if Context.environment["MESHSTEP_BENCHMARKS"] != nil {
+    package.targets += [
+        .executableTarget(
+            name: "meshstep-bench",
+            dependencies: [
+                "MeshstepMesh",
+                "MeshstepSimulation",
+                "MeshstepLockstep",
+                "MeshstepBots",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Benchmarks/MeshBench",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "meshstep-netbench",
+            dependencies: [
+                "MeshstepNet",
+                "MeshstepMesh",
+                "MeshstepLockstep",
+                "MeshstepWire",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/NetBench",
+            swiftSettings: strict
+        ),
+    ]
+    package.products += [
+        .executable(name: "meshstep-bench", targets: ["meshstep-bench"]),
+        .executable(name: "meshstep-netbench", targets: ["meshstep-netbench"]),
+    ]
+}
 
 // The protocol fuzzer (Fuzz/run-protocol.sh): only with MESHSTEP_FUZZ set, because it links
 // libFuzzer's main and is built with -sanitize=fuzzer,address.

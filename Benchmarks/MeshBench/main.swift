@@ -1,6 +1,6 @@
 // Micro-benchmarks of the mesh protocol's hot paths, against the cost of the crypto they call,
 // measured in the same run (ratios travel between machines; microseconds do not).
-// Run: swift run -c release meshstep-bench [--json]
+// Run: MESHSTEP_BENCHMARKS=1 swift run -c release meshstep-bench [--json]
 import Crypto
 import Foundation
 @_spi(Adversary) import MeshstepMesh

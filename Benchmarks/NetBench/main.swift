@@ -2,7 +2,7 @@
 // the relay throughput of one node, each next to the raw-UDP baseline (Benchmarks/udp-baseline.c,
 // compiled and run by this command, in the same run) as a ratio: the machines are noisy, ratios
 // travel between them. Run:
-//   swift build -c release --product meshstep-netbench && .build/release/meshstep-netbench [--json]
+//   MESHSTEP_BENCHMARKS=1 swift build -c release --product meshstep-netbench && .build/release/meshstep-netbench [--json]
 import Foundation
 import Logging
 import MeshstepLockstep

@@ -183,13 +183,6 @@ extension RealNetworkTests {
         }
 
         @Test(
-            "3 players, each behind its own home router (port-preserving masquerade, stateful firewall), find each other through a public resolver and finish in agreement",
-            .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
-        func threeConeNATs() throws {
-            try Self.play(try NATLab(hosts: [1, 1, 1]))
-        }
-
-        @Test(
             "4 players, two behind one home router and two behind another (no hairpinning): the pairs behind one router link by their LAN addresses",
             .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
         func twoHomesOfTwo() throws {
@@ -197,7 +190,7 @@ extension RealNetworkTests {
         }
 
         @Test(
-            "a home router that forgets its mappings mid-game (a new public port), every player behind a home router: the player registers again, the others find and probe its new port, nobody is dropped",
+            "3 players, each behind its own home router (port-preserving masquerade, stateful firewall), find each other through a public resolver; one router forgets its mappings mid-game (a new public port): the others find and probe the new port, nobody is dropped, all finish in agreement",
             .enabled(if: Hosts.skipReason == nil && systemTool("conntrack") != nil, "needs root, ip, nft and conntrack"))
         func rebindingMidGame() throws {
             try Self.play(try NATLab(hosts: [1, 1, 1]), ticks: 600) { lab in try lab.rebind(home: 0) }
