@@ -4,11 +4,14 @@ import MeshstepWire
 extension MeshNode {
     // MARK: Candidates
 
-    mutating func learn(_ referrals: [Referral], now: MeshTime) {
+    /// - Parameter fromResolver: referrals from the application's discovery (the resolver), not
+    ///   from a peer: only those may send a probe to a quiet neighbor's new address, so that no
+    ///   member can aim our datagrams at an address of its choosing.
+    mutating func learn(_ referrals: [Referral], fromResolver: Bool = false, now: MeshTime) {
         for r in referrals where r.peer != key && r.address != localAddress {
             if let n = neighbors[r.peer] {
                 // A quiet neighbor listed at another address: its NAT may have moved it there.
-                if n.address != r.address, now - n.lastHeard >= configuration.keepaliveInterval * 2 { probe(r.peer, at: r.address, now: now) }
+                if fromResolver, n.address != r.address, now - n.lastHeard >= configuration.keepaliveInterval * 2 { probe(r.peer, at: r.address, now: now) }
                 continue
             }
             addCandidate(address: r.address, key: r.peer, now: now)

@@ -161,7 +161,7 @@ public struct MeshNode: Sendable {
     /// Feeds candidate peers (from the resolver, LAN discovery or static seeds).
     public mutating func addCandidates(_ referrals: [Referral], now: MeshTime) -> [MeshAction] {
         currentTime = now
-        learn(referrals, now: now)
+        learn(referrals, fromResolver: true, now: now)
         if running, neighbors.count + outgoing.count < configuration.idealNeighbors { maintain(now: now) }
         return finish()
     }
