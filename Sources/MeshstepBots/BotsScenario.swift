@@ -705,20 +705,20 @@ extension BotsScenario {
         // computed the same. A player dropped while cut off (or stalled) may apply a few ticks
         // past its drop tick before the certificate reaches it; it halts then, and those ticks
         // are not part of the game.
-        let ownDrop = (0..<nodes).map { p in p < players ? sessions[p]?.dropTick[p] ?? endpoints.compactMap({ $0.session?.dropTick[p] }).first : nil }
+        let ownDrop = (0..<nodes).map { p in p < players ? sessions[p]?.roster.dropTicks[p] ?? endpoints.compactMap({ $0.session?.roster.dropTicks[p] }).first : nil }
         func inRoster(_ p: Int, _ tick: Int) -> Bool { ownDrop[p].map { tick < $0 } ?? true }
         let agree = checksums.allSatisfy { tick, row in Set(row.indices.compactMap { inRoster($0, tick) ? row[$0] : nil }).count <= 1 }
         let honestPeers = honest + Array(players..<nodes)
         let honestAgree = checksums.allSatisfy { tick, row in Set(honestPeers.compactMap { inRoster($0, tick) ? row[$0] : nil }).count <= 1 }
         let bytes = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) } - bytesBefore
         let dropViews = watchers.map { p in
-            (0..<players).compactMap { s in sessions[p]?.dropTick[s].map { DropReport(slot: s, tick: $0) } }
+            (sessions[p]?.roster.drops ?? []).map { DropReport(slot: $0.slot, tick: $0.tick) }
         }
         let recorder = survivors.first ?? 0
         if let recordPath {
             try Data(recordings[recorder].encode()).write(to: URL(fileURLWithPath: recordPath))
         }
-        let playerStats = sessions[recorder]?.networkStats.map(PlayerStatsReport.init) ?? []
+        let playerStats = sessions[recorder]?.stats.players.map(PlayerStatsReport.init) ?? []
         let reportedSurvivors = attackerSlot == nil ? survivors : honestSurvivors
         let survivorTicks = reportedSurvivors.map(applied).min() ?? 0
         let lastFinish = reportedSurvivors.compactMap { finishedAt[$0] }.max() ?? end

@@ -105,28 +105,6 @@ public enum LockstepError: Error, Equatable, Sendable {
     case unknownSlot(Int)
 }
 
-/// Network figures for one remote player, as this peer sees them.
-public struct PlayerNetworkStats: Sendable, Equatable {
-    /// The remote player's slot.
-    public var slot: Int
-    /// Still in the roster.
-    public var active: Bool
-    /// Smoothed time from submitting one of our inputs to this player's frame acknowledging it
-    /// (a round trip plus up to one frame of the player's send cadence), if measured yet.
-    public var roundTrip: Duration?
-    /// How many ticks we are ahead of this player (negative: behind), from its last frame plus
-    /// the time since.
-    public var framesAhead: Int
-    /// Received lockstep payload rate from this player, kilobits per second (last window).
-    public var kbpsIn: Double
-    /// Fraction of this player's frames that never arrived (from frame sequence gaps).
-    public var loss: Double
-    /// Inputs of this player that reached us only through a later frame's redundancy or a repair.
-    public var repairedInputs: Int
-    /// Time since the last frame from this player.
-    public var silence: Duration
-}
-
 /// The lockstep protocol as a sans-IO value: input frames in and out as bytes, confirmed ticks
 /// out when every active player's input is held, an agreed roster when players vanish.
 ///
@@ -213,7 +191,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var remoteChecksums: [Int: [Int: UInt64]] = [:]
     /// The newest checked tick whose checksum every other active player reported equal to ours
     /// (-1: none yet).
-    public private(set) var checksumsAgreedThrough = -1
+    package internal(set) var checksumsAgreedThrough = -1
     /// Slots already reported as disagreeing, per tick (each is reported once).
     var reportedDesyncs: [Int: Set<Int>] = [:]
     /// `acked[slot]`: the newest tick through which `slot` holds all of *our* inputs.
@@ -221,12 +199,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     // Roster.
     /// `dropTick[slot]`: the slot's input is nil from this tick on.
-    public private(set) var dropTick: [Int?]
+    var dropTick: [Int?]
     /// The epoch of the newest adopted roster change: 0 until the first certified drop, then one
     /// more per change.
-    public private(set) var epoch = 0
+    var epoch = 0
     /// The certificates adopted, oldest first (the newest two are kept).
-    public private(set) var certificates: [RosterCertificate] = []
+    var certificates: [RosterCertificate] = []
     /// How many more frames carry the newest certificates.
     var certificateSends = 0
     /// Our votes: `votes[slot]` = the tick through which we apply at most while `slot` is
@@ -250,7 +228,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The last certificate rejected: a liar repeating it costs no further verification.
     var rejectedCertificate: RosterCertificate?
     /// The round of the next epoch's change: 0, then one more per round a quorum vetoed.
-    public private(set) var round = 0
+    var round = 0
     /// Our veto of the current round (never together with an endorsement of it).
     var vetoed: [UInt8]?
     /// Slots we suspected at some time in the current round.
@@ -289,7 +267,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// When a dispute from each sender was last examined (each costs signature checks).
     var lastDisputeFrom: [Duration?]
     /// Slots proven to have committed to two input histories.
-    public private(set) var provenEquivocators: Set<Int> = []
+    var provenEquivocators: Set<Int> = []
     /// The first tick where a history another peer relayed differs from ours, per slot.
     var conflictTick: [Int?]
 
@@ -302,12 +280,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// How long a player may stay unheard after our start before the usual timeouts run.
     static var startGrace: Duration { .seconds(3) }
     var notified: [Bool]
-    var remoteNextTick: [Int]
     var frameSeq = 0
-    var seqSeen: [(first: Int, last: Int, count: Int)]
-    var rateWindow: [(start: Duration, bytes: Int, kbps: Double)]
-    var repaired: [Int]
-    var roundTrip: [Duration?]
+    /// What we measured of each slot's frames (``SlotTraffic``).
+    var traffic: [SlotTraffic]
     /// When each of our inputs was submitted (for round trips), by tick.
     var submitTimes: [Int: Duration] = [:]
     var pendingEvents: [LockstepEvent] = []
@@ -364,11 +339,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         lastHeard = Array(repeating: nil, count: players)
         heard = Array(repeating: false, count: players)
         notified = Array(repeating: false, count: players)
-        remoteNextTick = Array(repeating: 0, count: players)
-        seqSeen = Array(repeating: (0, 0, 0), count: players)
-        rateWindow = Array(repeating: (.zero, 0, 0), count: players)
-        repaired = Array(repeating: 0, count: players)
-        roundTrip = Array(repeating: nil, count: players)
+        traffic = Array(repeating: SlotTraffic(), count: players)
         chains = (0..<players).map { SlotChain(before: InputChain.genesis(session: keys.sessionHash, slot: $0), from: 0) }
         confirmedBy = Array(repeating: c.inputDelay - 1, count: players)
         pendingReports = Array(repeating: [], count: players)
@@ -465,14 +436,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
         // Liveness and stats. Only a frame newer than any before shows the slot alive now: an
         // old one can arrive late (pulled from another peer's store after the slot crashed).
-        if seqSeen[slot].count == 0 || f.frameSeq > seqSeen[slot].last {
+        if traffic[slot].isNewest(f.frameSeq) {
             if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
             lastHeard[slot] = now
         }
         heard[slot] = true
-        remoteNextTick[slot] = max(remoteNextTick[slot], f.nextTick)
-        noteSeq(slot: slot, seq: f.frameSeq)
-        noteRate(slot: slot, bytes: payload.count)
+        traffic[slot].remoteNextTick = max(traffic[slot].remoteNextTick, f.nextTick)
+        traffic[slot].noteFrame(seq: f.frameSeq, bytes: payload.count, now: now)
 
         if localSlot >= 0 {
             let ack = f.acks[localSlot], sent = nextLocalTick - 1
@@ -481,10 +451,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 events.append(.violation(slot: slot, .ackBeyondSent(ack: ack, sent: sent)))
             } else if ack > acked[slot] {
                 for t in (acked[slot] + 1)...ack {
-                    if let sent = submitTimes[t] {
-                        let sample = now - sent
-                        roundTrip[slot] = roundTrip[slot].map { ($0 * 7 + sample) / 8 } ?? sample
-                    }
+                    if let sent = submitTimes[t] { traffic[slot].noteRoundTrip(now - sent) }
                 }
                 acked[slot] = ack
                 noteAckedByAll()
@@ -509,7 +476,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             let tick = f.firstTick + i
             switch store(input, slot: slot, tick: tick) {
             // Stored from a frame whose newest input is later: its own frame was lost.
-            case .stored: if tick < last { repaired[slot] += 1 }
+            case .stored: if tick < last { traffic[slot].repaired += 1 }
             // It sent us two inputs for one tick (the link proves both came from it).
             case .conflict: events += convict(slot, tick: tick, relayedBy: nil)
             case .duplicate, .outOfRange: break
@@ -624,39 +591,54 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// The newest tick for which every active slot's input is held.
-    public var confirmedTick: Int {
+    var confirmedTick: Int {
         var t = nextTick
         while row(t) != nil { t += 1 }
         return t - 1
     }
 
     /// The newest tick through which this peer holds every input of `slot` (-1: none yet).
-    public func heldInputs(of slot: Int) -> Int { heldThrough(slot) }
+    package func heldInputs(of slot: Int) -> Int { heldThrough(slot) }
 
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
-    public func acknowledged(by slot: Int) -> Int { acked[slot] }
+    package func acknowledged(by slot: Int) -> Int { acked[slot] }
     /// Whether a fresh frame from `slot` arrived within the disconnect-notify interval.
     func heardLately(_ slot: Int) -> Bool {
         lastHeard[slot].map { now - $0 < configuration.disconnectNotify } ?? false
     }
 
     /// When a frame from `slot` last arrived (nil: never).
-    public func lastHeard(from slot: Int) -> Duration? { lastHeard[slot] }
+    package func lastHeard(from slot: Int) -> Duration? { lastHeard[slot] }
 
     /// Slots still in the roster.
-    public var activeSlots: [Int] { (0..<players).filter { dropTick[$0] == nil } }
+    package var activeSlots: [Int] { (0..<players).filter { dropTick[$0] == nil } }
 
     /// How many ticks this peer is ahead of the slowest active player (time sync: a game loop
     /// that is 2 or more ahead should stretch its frames a little, as GGPO does).
-    public var framesAhead: Int {
+    var framesAhead: Int {
         var ahead = 0
         for s in activeSlots where s != localSlot { ahead = max(ahead, framesAhead(of: s)) }
         return ahead
     }
 
     /// Network figures for every other slot.
-    public var networkStats: [PlayerNetworkStats] {
+    var networkStats: [PlayerNetworkStats] {
         (0..<players).filter { $0 != localSlot }.map { stats(slot: $0) }
+    }
+
+    /// The roster as this peer holds it now.
+    public var roster: RosterStatus {
+        RosterStatus(
+            dropTicks: dropTick, epoch: epoch, round: round, certificates: certificates,
+            provenEquivocators: provenEquivocators.sorted(), halted: halted)
+    }
+
+    /// Where this session stands and what it measured of the other players, now.
+    public var stats: SessionStats {
+        SessionStats(
+            inputDelay: inputDelay, nextTick: nextTick, confirmedTick: confirmedTick,
+            newestOwnInput: localSlot >= 0 ? nextLocalTick - 1 : -1, checksumsAgreedThrough: checksumsAgreedThrough,
+            framesAhead: framesAhead, acknowledged: acked, players: networkStats)
     }
 
     // MARK: Roster
@@ -1326,41 +1308,18 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for s in 0..<players where lastHeard[s] == nil { lastHeard[s] = now }
     }
 
-    mutating func noteSeq(slot: Int, seq: Int) {
-        var s = seqSeen[slot]
-        if s.count == 0 { s = (seq, seq, 1) } else { s.first = min(s.first, seq); s.last = max(s.last, seq); s.count += 1 }
-        seqSeen[slot] = s
-    }
-
-    mutating func noteRate(slot: Int, bytes: Int) {
-        var w = rateWindow[slot]
-        if now - w.start >= .seconds(1) {
-            let seconds = Double((now - w.start).nanosecondsClamped) / 1e9
-            w.kbps = Double(w.bytes * 8) / 1000 / max(seconds, 0.001)
-            w.start = now
-            w.bytes = 0
-        }
-        w.bytes += bytes
-        rateWindow[slot] = w
-    }
-
     /// Ticks we are ahead of `s`: its last reported next tick, advanced by the time since.
     func framesAhead(of s: Int) -> Int {
         let heard = lastHeard[s] ?? now
         let tickNs = 1_000_000_000 / Int64(configuration.tickRate)
-        return nextTick - (remoteNextTick[s] + Int((now - heard).nanosecondsClamped / tickNs))
+        return nextTick - (traffic[s].remoteNextTick + Int((now - heard).nanosecondsClamped / tickNs))
     }
 
     func stats(slot s: Int) -> PlayerNetworkStats {
-        let heard = lastHeard[s] ?? now
-        let seen = seqSeen[s]
-        let expected = seen.count == 0 ? 0 : seen.last - seen.first + 1
+        let t = traffic[s]
         return PlayerNetworkStats(
-            slot: s, active: dropTick[s] == nil, roundTrip: roundTrip[s],
-            framesAhead: framesAhead(of: s),
-            kbpsIn: rateWindow[s].kbps,
-            loss: expected == 0 ? 0 : max(0, Double(expected - seen.count) / Double(expected)),
-            repairedInputs: repaired[s], silence: now - heard)
+            slot: s, active: dropTick[s] == nil, roundTrip: t.roundTrip, framesAhead: framesAhead(of: s),
+            kbpsIn: t.kbps, loss: t.loss, repairedInputs: t.repaired, silence: now - (lastHeard[s] ?? now))
     }
 }
 

@@ -169,7 +169,7 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
 
     /// The newest checked tick whose checksum every other active player reported equal to ours
     /// (-1: none yet): "in sync" through that tick.
-    public var checksumsAgreedThrough: Int { peer.withSession { $0.checksumsAgreedThrough } ?? -1 }
+    public var checksumsAgreedThrough: Int { peer.withSession { $0.stats.checksumsAgreedThrough } ?? -1 }
 
     /// Keeps our frames going until every other player holds our last ones (see
     /// ``LockstepPeer/finish(timeout:)``). Call after the last tick, before ``leave()``.

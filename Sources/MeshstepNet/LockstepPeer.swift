@@ -39,17 +39,10 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         var submitted: [(tick: Int, at: UInt64)] = []
         var events: [LockstepEvent] = []
         var errors: [NetError] = []
-        var stats: [PlayerNetworkStats] = []
-        var inputDelay = 0
-        var halted: HaltReason?
-        var started = false
         var ackLatencies = LatencyHistogram()
-        var activeSlots: [Int] = []
-        var framesAhead = 0
-        var acknowledged: [Int] = []
-        var localSlot: Int?
-        /// The newest tick of our own inputs (-1: none yet).
-        var newestOwnInput = -1
+        /// Snapshots of the session, refreshed every frame interval once it started.
+        var roster: RosterStatus?
+        var stats: SessionStats?
         /// Per slot: whether its key is a mesh neighbor now (players link to every player).
         var connected: [Bool] = []
     }
@@ -160,22 +153,19 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         }
     }
 
-    /// Per-player network figures (refreshed every frame interval).
-    public func stats() -> [PlayerNetworkStats] { shared.withLockedValue { $0.stats } }
+    /// Where the session stands and what it measured of the other players, refreshed every
+    /// frame interval (nil until every player signed the roster).
+    public var stats: SessionStats? { shared.withLockedValue { $0.stats } }
+    /// The roster as this peer holds it, refreshed every frame interval (nil before the start).
+    public var roster: RosterStatus? { shared.withLockedValue { $0.roster } }
 
     /// Submit-to-acknowledged-by-all times of our inputs since the start (constant memory).
     public func ackLatencies() -> LatencyHistogram { shared.withLockedValue { $0.ackLatencies } }
 
-    /// The input delay in force, in ticks, as of the last frame interval (0 before the start).
-    public var inputDelay: Int { shared.withLockedValue { $0.inputDelay } }
     /// Why the session stopped for good, or nil while it runs (refreshed every frame interval).
-    public var halted: HaltReason? { shared.withLockedValue { $0.halted } }
+    public var halted: HaltReason? { shared.withLockedValue { $0.roster?.halted } }
     /// True once every player signed the roster (tick 0 may be applied from then on).
-    public var allPlayersPresent: Bool { shared.withLockedValue { $0.started } }
-    /// Slots not dropped from the match, as of the last frame interval (empty before the start).
-    public var activeSlots: [Int] { shared.withLockedValue { $0.activeSlots } }
-    /// How many ticks this peer is ahead of the slowest active player (time sync), once started.
-    public var framesAheadOfSlowest: Int? { shared.withLockedValue { $0.started ? $0.framesAhead : nil } }
+    public var allPlayersPresent: Bool { shared.withLockedValue { $0.stats != nil } }
 
     /// A snapshot of the session, once started (read on the event loop).
     public func withSession<T: Sendable>(_ body: @escaping @Sendable (LockstepSession<Input>) -> T) -> T? {
@@ -201,12 +191,14 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         let deadline = started + timeout
         var done = false
         while ContinuousClock.now < deadline {
+            let local = role.slot
             let (settled, over) = shared.withLockedValue { s -> (Bool, Bool) in
-                let settled = s.activeSlots.allSatisfy { slot in
-                    slot == s.localSlot || !s.connected.indices.contains(slot) || !s.connected[slot]
-                        || s.acknowledged.indices.contains(slot) && s.acknowledged[slot] >= s.newestOwnInput
+                guard let roster = s.roster, let stats = s.stats, roster.halted == nil else { return (false, true) }
+                let settled = roster.activeSlots.allSatisfy { slot in
+                    slot == local || !s.connected.indices.contains(slot) || !s.connected[slot]
+                        || stats.acknowledged[slot] >= stats.newestOwnInput
                 }
-                return (settled, !s.started || s.halted != nil)
+                return (settled, false)
             }
             if over { return false }
             if settled { done = true; break }
@@ -297,21 +289,12 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     func publish() {
         guard let s = endpoint.value.session else { return }
-        let stats = s.networkStats, delay = s.inputDelay, halted = s.halted, active = s.activeSlots, ahead = s.framesAhead
-        let acknowledged = (0..<s.players).map { s.acknowledged(by: $0) }, local = s.role.slot
-        let newest = s.isSpectator ? -1 : s.nextLocalTick - 1
+        let stats = s.stats, roster = s.roster
         let neighbors = Set(mesh.mesh.neighborInfo.map(\.peer))
         let connected = s.keys.descriptor.keys.map { neighbors.contains(PeerKey(bytes: $0)) }
         shared.withLockedValue {
             $0.stats = stats
-            $0.inputDelay = delay
-            $0.halted = halted
-            $0.started = true
-            $0.activeSlots = active
-            $0.framesAhead = ahead
-            $0.acknowledged = acknowledged
-            $0.localSlot = local
-            $0.newestOwnInput = newest
+            $0.roster = roster
             $0.connected = connected
         }
     }

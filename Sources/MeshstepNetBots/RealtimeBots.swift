@@ -139,7 +139,7 @@ public func runRealtime(
     // slows smoothly instead of running into a stall (GGPO waits when 3 or more ahead).
     var stretch: UInt64 = 0
     while ContinuousClock.now < limit {
-        if bots.count == 1, let ahead = bots[0].peer.framesAheadOfSlowest, ahead >= 2 {
+        if bots.count == 1, let ahead = bots[0].peer.stats?.framesAhead, ahead >= 2 {
             stretch += UInt64(min(4, ahead - 1)) * 1_000_000
         }
         let due = started! + UInt64(k) * frameNs + stretch
@@ -312,7 +312,7 @@ public struct UDPBotsScenario: Sendable {
         for b in bots + spectators { for (t, c) in b.checksums { byTick[t, default: []].insert(c) } }
         let agree = !byTick.isEmpty && byTick.values.allSatisfy { $0.count == 1 }
         let dropViews = (survivors + spectators).map { b in
-            (b.peer.withSession { s in s.dropTick } ?? []).enumerated().compactMap { i, t in t.map { DropReport(slot: i, tick: $0) } }
+            (b.peer.withSession { s in s.roster.drops } ?? []).map { DropReport(slot: $0.slot, tick: $0.tick) }
         }
         var desyncs: [DesyncReport] = []
         var halted: [HaltReport] = []
@@ -322,7 +322,7 @@ public struct UDPBotsScenario: Sendable {
             if !b.crashed, let h = b.peer.halted { halted.append(HaltReport(slot: b.slot, tick: b.applied, reason: h.description)) }
         }
         let first = survivors.first
-        let playerStats = (first?.peer.stats() ?? []).map(PlayerStatsReport.init)
+        let playerStats = (first?.peer.stats?.players ?? []).map(PlayerStatsReport.init)
         let completed = survivors.map(\.applied).min() ?? 0
         let startNs = frame0 ?? 0
         let endNs = survivors.compactMap(\.finishedAt).max() ?? startNs
@@ -332,7 +332,7 @@ public struct UDPBotsScenario: Sendable {
         let honestDropped = (0..<players).filter { !crashedSlots.contains($0) && droppedSlots.contains($0) }
         let honestHalted = halted.map(\.slot).filter { !crashedSlots.contains($0) }
         return BotsReport(
-            players: players, spectators: spectators.count, ticks: ticks, seed: seed, input_delay: survivors.first?.peer.inputDelay ?? inputDelay,
+            players: players, spectators: spectators.count, ticks: ticks, seed: seed, input_delay: survivors.first?.peer.stats?.inputDelay ?? inputDelay,
             ticks_completed: completed, spectator_ticks_completed: spectators.map(\.applied).min() ?? 0,
             checksums_agree: agree, checked_ticks: byTick.count, desyncs: desyncs.count, desync_events: Array(desyncs.prefix(64)),
             drops: dropViews.first ?? [], drops_agree: Set(dropViews).count <= 1,

@@ -437,7 +437,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // round trip) plus up to a frame of the confirming peer's send cadence.
         // Under loss a repair on either trip, each a frame late: a tick per started 10% of the
         // worst frame loss.
-        let loss = s.networkStats.map(\.loss).max() ?? 0
+        let loss = s.stats.players.map(\.loss).max() ?? 0
         let delay = min(
             32,
             InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: configuration.tickRate)

@@ -375,7 +375,7 @@ final class MeshTransport: GameTransport {
         if let localSlot {
             rows.append(PeerStatsView(slot: localSlot, name: names.callAt(localSlot), isLocal: true, pingMs: nil, ticksAhead: 0, kbpsIn: 0, connected: !closed))
         }
-        for s in me.stats() {
+        for s in me.stats?.players ?? [] {
             rows.append(
                 PeerStatsView(
                     slot: s.slot, name: names.callAt(s.slot), isLocal: false,

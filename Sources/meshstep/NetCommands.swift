@@ -143,7 +143,7 @@ struct Bot: ParsableCommand {
         // The match's outcome, before lingering: peers that finish first leave, and a halt or a
         // drop noticed while we wait for the last acks is not part of the match.
         let halted = peer.halted
-        let drops = (peer.withSession { $0.dropTick } ?? []).enumerated().compactMap { i, t in t.map { ["slot": i, "tick": $0] } }
+        let drops = (peer.withSession { $0.roster.drops } ?? []).map { ["slot": $0.slot, "tick": $0.tick] }
         if bot.applied >= ticks {
             peer.finish(timeout: .seconds(3))
         }

@@ -107,7 +107,7 @@ struct SessionTests {
         for k in 0..<3 { _ = b.submit(botMove(k, 1)) }
         try b.receive(third, fromSlot: 0)
         #expect(b.confirmedTick == 5)
-        #expect(b.networkStats[0].repairedInputs == 2)
+        #expect(b.stats.players[0].repairedInputs == 2 && b.stats.confirmedTick == 5)
         // Applied once `a` confirms holding the same inputs.
         _ = try a.receive(b.resendFrame(), fromSlot: 1)
         try b.receive(a.resendFrame(), fromSlot: 0)
@@ -251,10 +251,11 @@ struct SessionTests {
         room.alive[2] = false
         try room.run(frames: 100)
         let survivors = [0, 1, 3]
-        let drops = survivors.map { room.sessions[$0].dropTick }
-        #expect(Set(drops.map { "\($0)" }).count == 1)
-        let dropAt = try #require(drops[0][2])
-        #expect(drops[0][0] == nil && drops[0][1] == nil && drops[0][3] == nil)
+        let rosters = survivors.map { room.sessions[$0].roster }
+        #expect(Set(rosters.map { "\($0.dropTicks)" }).count == 1)
+        let dropAt = try #require(rosters[0].dropTicks[2])
+        #expect(rosters[0].drops == [RosterChange.Drop(slot: 2, tick: dropAt)] && rosters[0].activeSlots == [0, 1, 3])
+        #expect(rosters.allSatisfy { $0.epoch == 1 && $0.certificates.count == 1 && $0.halted == nil })
         for s in survivors {
             #expect(room.sessions[s].nextTick > dropAt + 30)
             #expect(room.events[s].contains(.dropped(slot: 2, tick: dropAt)))
@@ -365,8 +366,11 @@ struct SessionTests {
         var room = try Room(players: 3)
         room.canHear = { from, to, frame in !(from == 2 && to == 0 && frame % 4 == 0) }
         try room.run(frames: 200)
-        let stats = room.sessions[0].networkStats
+        let summary = room.sessions[0].stats
+        let stats = summary.players
         #expect(stats.map(\.slot) == [1, 2])
+        #expect(summary.confirmedTick >= summary.nextTick - 1 && summary.newestOwnInput > summary.nextTick)
+        #expect(summary.acknowledged[1] > 150 && summary.acknowledged[2] > 150)
         #expect(stats[0].loss == 0)
         #expect(stats[1].loss > 0.2 && stats[1].loss < 0.3)
         #expect(stats.allSatisfy { $0.roundTrip != nil && $0.active && abs($0.framesAhead) <= 2 })

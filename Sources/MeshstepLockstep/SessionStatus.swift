@@ -1,0 +1,122 @@
+/// The roster as one peer holds it: which slots still play, from which tick each dropped slot's
+/// input is nil, and the certified changes that say so. A snapshot (``LockstepSession/roster``):
+/// it does not change after it was taken.
+public struct RosterStatus: Sendable, Equatable {
+    /// `dropTicks[slot]`: the slot's input is nil from this tick on (nil: still in the roster).
+    public var dropTicks: [Int?]
+    /// The epoch of the newest adopted roster change: 0 until the first certified drop, then one
+    /// more per change.
+    public var epoch: Int
+    /// The round of the next epoch's change: 0, then one more per round a quorum vetoed.
+    public var round: Int
+    /// The certificates adopted, oldest first (the newest two are kept).
+    public var certificates: [RosterCertificate]
+    /// Slots proven by their own signatures to have told peers different inputs, ascending.
+    public var provenEquivocators: [Int]
+    /// Why the session stopped for good, if it did.
+    public var halted: HaltReason?
+
+    /// Number of player slots, dropped ones included.
+    public var players: Int { dropTicks.count }
+    /// Slots still in the roster, ascending.
+    public var activeSlots: [Int] { dropTicks.indices.filter { dropTicks[$0] == nil } }
+    /// The slots dropped so far with the tick each leaves at, ascending by slot.
+    public var drops: [RosterChange.Drop] {
+        dropTicks.indices.compactMap { s in dropTicks[s].map { RosterChange.Drop(slot: s, tick: $0) } }
+    }
+}
+
+/// Where one peer's session stands and what it measured of the others: a snapshot
+/// (``LockstepSession/stats``), cheap enough to take every frame for a HUD.
+public struct SessionStats: Sendable, Equatable {
+    /// Ticks between reading a local input and the tick it is for (the same on every peer).
+    public var inputDelay: Int
+    /// The next tick the game will be handed.
+    public var nextTick: Int
+    /// The newest tick for which every active slot's input is held (-1: none yet).
+    public var confirmedTick: Int
+    /// The tick of our newest own input (-1: none yet, or a spectator).
+    public var newestOwnInput: Int
+    /// The newest checked tick whose checksum every other active player reported equal to ours
+    /// (-1: none yet).
+    public var checksumsAgreedThrough: Int
+    /// How many ticks this peer is ahead of the slowest active player (time sync: a game loop
+    /// that is 2 or more ahead should stretch its frames a little, as GGPO does).
+    public var framesAhead: Int
+    /// `acknowledged[slot]`: the newest tick through which `slot` holds all of our inputs.
+    public var acknowledged: [Int]
+    /// Network figures for every other slot, ascending by slot.
+    public var players: [PlayerNetworkStats]
+}
+
+/// Network figures for one remote player, as this peer sees them.
+public struct PlayerNetworkStats: Sendable, Equatable {
+    /// The remote player's slot.
+    public var slot: Int
+    /// Still in the roster.
+    public var active: Bool
+    /// Smoothed time from submitting one of our inputs to this player's frame acknowledging it
+    /// (a round trip plus up to one frame of the player's send cadence), if measured yet.
+    public var roundTrip: Duration?
+    /// How many ticks we are ahead of this player (negative: behind), from its last frame plus
+    /// the time since.
+    public var framesAhead: Int
+    /// Received lockstep payload rate from this player, kilobits per second (last window).
+    public var kbpsIn: Double
+    /// Fraction of this player's frames that never arrived (from frame sequence gaps).
+    public var loss: Double
+    /// Inputs of this player that reached us only through a later frame's redundancy or a repair.
+    public var repairedInputs: Int
+    /// Time since the last frame from this player.
+    public var silence: Duration
+}
+
+/// What this peer measured of one remote slot's frames: the raw figures behind
+/// ``PlayerNetworkStats``, all of fixed size.
+struct SlotTraffic: Sendable {
+    /// The lowest and highest frame sequence numbers seen, and how many frames arrived.
+    var firstSeq = 0
+    var lastSeq = 0
+    var frames = 0
+    /// The current one-second rate window and the rate of the last complete one.
+    var windowStart: Duration = .zero
+    var windowBytes = 0
+    var kbps: Double = 0
+    /// Inputs that arrived only through a later frame.
+    var repaired = 0
+    /// Smoothed submit-to-acknowledged time of our inputs (1/8 gain, as TCP's SRTT).
+    var roundTrip: Duration?
+    /// The slot's own next tick, from its newest frame.
+    var remoteNextTick = 0
+
+    /// Whether a frame with this sequence number is newer than every one before.
+    func isNewest(_ seq: Int) -> Bool { frames == 0 || seq > lastSeq }
+
+    mutating func noteFrame(seq: Int, bytes: Int, now: Duration) {
+        if frames == 0 {
+            firstSeq = seq
+            lastSeq = seq
+        } else {
+            firstSeq = min(firstSeq, seq)
+            lastSeq = max(lastSeq, seq)
+        }
+        frames += 1
+        if now - windowStart >= .seconds(1) {
+            let seconds = Double((now - windowStart).nanosecondsClamped) / 1e9
+            kbps = Double(windowBytes * 8) / 1000 / max(seconds, 0.001)
+            windowStart = now
+            windowBytes = 0
+        }
+        windowBytes += bytes
+    }
+
+    mutating func noteRoundTrip(_ sample: Duration) {
+        roundTrip = roundTrip.map { ($0 * 7 + sample) / 8 } ?? sample
+    }
+
+    /// Fraction of frames missing from the sequence range seen.
+    var loss: Double {
+        let expected = frames == 0 ? 0 : lastSeq - firstSeq + 1
+        return expected == 0 ? 0 : max(0, Double(expected - frames) / Double(expected))
+    }
+}
