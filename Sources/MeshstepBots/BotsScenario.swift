@@ -705,7 +705,10 @@ extension BotsScenario {
         // computed the same. A player dropped while cut off (or stalled) may apply a few ticks
         // past its drop tick before the certificate reaches it; it halts then, and those ticks
         // are not part of the game.
-        let ownDrop = (0..<nodes).map { p in p < players ? sessions[p]?.roster.dropTicks[p] ?? endpoints.compactMap({ $0.session?.roster.dropTicks[p] }).first : nil }
+        let ownDrop = (0..<nodes).map { p -> Int? in
+            guard p < players else { return nil }
+            return sessions[p]?.roster.dropTicks[p] ?? endpoints.compactMap({ $0.session?.roster.dropTicks[p] }).first
+        }
         func inRoster(_ p: Int, _ tick: Int) -> Bool { ownDrop[p].map { tick < $0 } ?? true }
         let agree = checksums.allSatisfy { tick, row in Set(row.indices.compactMap { inRoster($0, tick) ? row[$0] : nil }).count <= 1 }
         let honestPeers = honest + Array(players..<nodes)
