@@ -9,7 +9,7 @@ seconds="${1:-60}"
 mkdir -p Fuzz/out Fuzz/corpus-run
 bin=Fuzz/out/decode-fuzzer
 # The linker warns about sanitizer symbols it cannot export; keep the log, show it on failure.
-if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name MeshstepWireFuzz \
+if ! swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name MeshstepWireFuzz -package-name meshstep \
   Sources/MeshstepWire/*.swift Fuzz/DecodeFuzzer.swift -o "$bin" > Fuzz/out/build.log 2>&1; then
   cat Fuzz/out/build.log >&2
   echo "error: building the fuzzer failed (needs a Swift toolchain with libFuzzer, as swift.org's Linux builds have)" >&2

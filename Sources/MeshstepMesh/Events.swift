@@ -45,6 +45,11 @@ public enum MeshAction: Sendable {
     /// Ask the resolver (or LAN discovery) for candidate peers; answer with
     /// ``MeshNode/addCandidates(_:now:)``.
     case resolve
+    /// Ask the resolver where the mesh's peers are now (a driver without one ignores it), and
+    /// answer with ``MeshNode/addCandidates(_:now:)``: some links went quiet, so a neighbor may
+    /// have a new public address. Seeds and LAN discovery have nothing to add, so unlike
+    /// ``resolve`` this asks only the resolver, and may come every half keepalive interval.
+    case locate
     /// Register with the resolver again now (a driver without one ignores it): every link went
     /// quiet at once, so this node's own NAT may have given it a new public port, which the
     /// resolver learns from the registration and tells the others.

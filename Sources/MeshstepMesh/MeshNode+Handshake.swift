@@ -333,13 +333,3 @@ extension OutgoingHandshake {
     }
 }
 
-extension MeshAddress {
-    /// Whether both are the same IP address, whatever the ports.
-    func hasSameIP(as other: MeshAddress) -> Bool {
-        switch (self, other) {
-        case let (.ipv4(a, _), .ipv4(b, _)): a == b
-        case let (.ipv6(a, _), .ipv6(b, _)): a == b
-        default: false
-        }
-    }
-}

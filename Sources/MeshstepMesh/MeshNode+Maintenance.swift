@@ -200,7 +200,7 @@ extension MeshNode {
             let quiet = neighbors.values.reduce(0) { $0 + (now - $1.lastHeard >= c.keepaliveInterval * 2 ? 1 : 0) }
             if quiet > 0 {
                 nextQuietResolveAt = now + c.keepaliveInterval / 2
-                out.append(.resolve)
+                out.append(.locate)
                 if quiet == neighbors.count, now >= nextReregisterAt {
                     nextReregisterAt = now + .seconds(2)
                     out.append(.reregister)

@@ -393,6 +393,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
                 if !seedAddresses.isEmpty { perform(mesh.addSeedAddresses(seedAddresses, now: now)) }
                 if resolverClient != nil { performResolver(resolverClient!.resolve(now: now, wallClock: Self.wallClock())) }
                 onResolve?(now)
+            case .locate:
+                if resolverClient != nil { performResolver(resolverClient!.resolve(now: now, wallClock: Self.wallClock())) }
             case .reregister:
                 if resolverClient != nil { performResolver(resolverClient!.register(now: now, wallClock: Self.wallClock())) }
             }

@@ -590,29 +590,5 @@ extension ResolverMessage {
 }
 
 extension MeshAddress {
-    /// True for `0.0.0.0` and `::`.
-    var isUnspecified: Bool {
-        switch self {
-        case let .ipv4(a, _): a == 0
-        case let .ipv6(b, _): b.allSatisfy { $0 == 0 }
-        }
-    }
-
-    func withPort(_ port: UInt16) -> MeshAddress {
-        switch self {
-        case let .ipv4(a, _): .ipv4(a, port: port)
-        case let .ipv6(b, _): .ipv6(b, port: port)
-        }
-    }
-
     var isIPv4: Bool { if case .ipv4 = self { true } else { false } }
-
-    /// The source a resolver limits as one: an IPv4 address, or an IPv6 /64 (a host usually
-    /// holds a whole /64), the port ignored.
-    var sourceGroup: MeshAddress {
-        switch self {
-        case let .ipv4(a, _): .ipv4(a, port: 0)
-        case let .ipv6(b, _): .ipv6(Array(b.prefix(8)) + [UInt8](repeating: 0, count: 8), port: 0)
-        }
-    }
 }

@@ -4,6 +4,7 @@ import MeshstepAddress
 import MeshstepMesh
 import MeshstepResolver
 import MeshstepWire
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -59,7 +60,8 @@ public final class ResolverServer: Sendable {
     private let channel: any Channel
     private let handler: NIOLoopBound<ResolverHandler>
     private let ownedGroup: MultiThreadedEventLoopGroup?
-    private let state = LockedState()
+    /// The figures at the moment the server stopped (nil while it runs).
+    private let finalStats = NIOLockedValueBox<ResolverStats?>(nil)
 
     private init(channel: any Channel, handler: NIOLoopBound<ResolverHandler>, ownedGroup: MultiThreadedEventLoopGroup?, localAddress: SocketAddress) {
         self.channel = channel
@@ -135,7 +137,7 @@ public final class ResolverServer: Sendable {
 
     /// Current counters.
     public func stats() -> ResolverStats {
-        if let final = state.finalStats { return final }
+        if let final = finalStats.withLockedValue({ $0 }) { return final }
         let handler = self.handler
         return (try? channel.eventLoop.submit { handler.value.service.stats }.wait()) ?? ResolverStats()
     }
@@ -144,7 +146,7 @@ public final class ResolverServer: Sendable {
     /// returns the final counters. Safe to call more than once.
     @discardableResult
     public func stop() -> ResolverStats {
-        if let final = state.finalStats { return final }
+        if let final = finalStats.withLockedValue({ $0 }) { return final }
         let handler = self.handler
         let final =
             (try? channel.eventLoop.submit { () -> ResolverStats in
@@ -153,7 +155,7 @@ public final class ResolverServer: Sendable {
             }.wait()) ?? ResolverStats()
         try? channel.close().wait()
         try? ownedGroup?.syncShutdownGracefully()
-        state.finalStats = final
+        finalStats.withLockedValue { $0 = final }
         return final
     }
 }
@@ -168,15 +170,6 @@ extension ResolverServer: Service {
 }
 
 /// A lock-protected slot for the final stats.
-private final class LockedState: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _final: ResolverStats?
-    var finalStats: ResolverStats? {
-        get { lock.withLock { _final } }
-        set { lock.withLock { _final = newValue } }
-    }
-}
-
 /// Drives a `ResolverService` from a datagram channel. Lives on the channel's event loop.
 final class ResolverHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>

@@ -71,16 +71,6 @@ struct SimulatedNAT {
     }
 }
 
-extension MeshAddress {
-    func withPort(_ port: UInt16) -> MeshAddress {
-        switch self {
-        case let .ipv4(a, _): .ipv4(a, port: port)
-        case let .ipv6(b, _): .ipv6(b, port: port)
-        }
-    }
-
-    var ipv4Value: UInt32? { if case let .ipv4(a, _) = self { a } else { nil } }
-}
 
 extension MeshSimulator {
     /// Adds a NAT with public address 198.51.100.(k + 1); put nodes behind it with

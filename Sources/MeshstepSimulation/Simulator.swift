@@ -366,6 +366,7 @@ public final class MeshSimulator {
             case let .event(e): observer.event?(i, e, now)
             // The hosted resolver's round trip is simulated datagram by datagram.
             case .resolve: push(resolver == nil ? now + defaultLink.latency * 2 : now, .resolve(i))
+            case .locate: if resolver != nil { push(now, .resolve(i)) }
             case .reregister: reregister(i)
             }
         }

@@ -6,6 +6,7 @@ import MeshstepPrometheus
 import MeshstepResolver
 import MeshstepResolverServer
 import Metrics
+import NIOConcurrencyHelpers
 import Prometheus
 import ServiceLifecycle
 
@@ -83,24 +84,15 @@ struct ResolverCommand: ParsableCommand {
         // SIGINT and SIGTERM start a graceful shutdown: every service stops, then the figures.
         let group = ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let finished = DispatchSemaphore(value: 0)
-        let failure = FailureBox()
+        let failure = NIOLockedValueBox<(any Error)?>(nil)
         Task {
-            do { try await group.run() } catch { failure.error = error }
+            do { try await group.run() } catch { failure.withLockedValue { $0 = error } }
             finished.signal()
         }
         finished.wait()
-        if let error = failure.error { throw error }
+        if let error = failure.withLockedValue({ $0 }) { throw error }
         logger.info("stopped on signal")
         print("resolver stopped: \(server.stop())")
     }
 }
 
-/// The error a service group ended with, handed from its task to the waiting thread.
-private final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: (any Error)?
-    var error: (any Error)? {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-}

@@ -38,7 +38,7 @@ struct Net {
             case let .deliver(m): delivered[i].append(m)
             case let .event(e): events[i].append(e)
             case .resolve: resolves.append(i)
-            case .reregister: break
+            case .locate, .reregister: break
             }
         }
     }
