@@ -332,4 +332,3 @@ extension OutgoingHandshake {
         return nil
     }
 }
-

@@ -71,7 +71,6 @@ struct SimulatedNAT {
     }
 }
 
-
 extension MeshSimulator {
     /// Adds a NAT with public address 198.51.100.(k + 1); put nodes behind it with
     /// ``addNode(credentials:configuration:behind:)``.

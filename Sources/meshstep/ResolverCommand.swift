@@ -95,4 +95,3 @@ struct ResolverCommand: ParsableCommand {
         print("resolver stopped: \(server.stop())")
     }
 }
-
