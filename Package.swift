@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -241,20 +241,28 @@ let package = Package(
 )
 
 // The benchmarks (docs/BENCHMARKS.md): only with MESHSTEP_BENCHMARKS set, so that builds and CI
-// do not compile programs no test runs. `MESHSTEP_BENCHMARKS=1 swift run -c release meshstep-bench`.
+// neither resolve ordo-one/benchmark nor compile programs no test runs.
+//   MESHSTEP_BENCHMARKS=1 swift package --disable-sandbox benchmark --target MeshstepMicro
+//   MESHSTEP_BENCHMARKS=1 swift run -c release meshstep-netbench
 if Context.environment["MESHSTEP_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]))
     package.targets += [
+        // Micro-benchmarks of the hot paths (ordo-one/benchmark), with Ed25519 as the baseline.
         .executableTarget(
-            name: "meshstep-bench",
+            name: "MeshstepMicro",
             dependencies: [
                 "MeshstepMesh",
                 "MeshstepSimulation",
                 "MeshstepLockstep",
                 "MeshstepBots",
+                "MeshstepWire",
+                .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            path: "Benchmarks/MeshBench",
-            swiftSettings: strict
+            path: "Benchmarks/MeshstepMicro",
+            swiftSettings: strict,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         .executableTarget(
             name: "meshstep-netbench",
@@ -271,7 +279,6 @@ if Context.environment["MESHSTEP_BENCHMARKS"] != nil {
         ),
     ]
     package.products += [
-        .executable(name: "meshstep-bench", targets: ["meshstep-bench"]),
         .executable(name: "meshstep-netbench", targets: ["meshstep-netbench"]),
     ]
 }
