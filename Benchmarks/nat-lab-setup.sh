@@ -3,7 +3,7 @@
 #   N=3 bash Benchmarks/nat-lab-setup.sh; HOSTS="nat-h1 nat-h2 nat-h3" BIN=.build/release/meshstep bash Benchmarks/nat-lab-run3.sh
 #   baseline without NAT, same lab: for k in 1 2 3; do ip netns exec nat-rK nft flush ruleset; done; HOSTS="nat-r1 nat-r2 nat-r3" ...
 # NAT lab: resolver on the "internet" (203.0.113.10), N routers (203.0.113.1K) each masquerading a
-# LAN 10.K.0.0/24 with one host 10.K.0.2. MODE: cone (masquerade) or symmetric (random-fully).
+# LAN 10.K.0.0/24 with one host 10.K.0.2. MODE: cone (masquerade) or symmetric (fully-random, iptables: --random-fully).
 # INPUT: drop (home router: unsolicited to the router itself dropped) or accept.
 set -e
 N=${N:-3}; MODE=${MODE:-cone}; INPUT=${INPUT:-drop}
@@ -29,7 +29,7 @@ for k in $(seq 1 $N); do
     ip -n $h route add default via 10.$k.0.1
   done
   ip netns exec $r sysctl -qw net.ipv4.ip_forward=1
-  rf=""; [ "$MODE" = symmetric ] && rf="random-fully"
+  rf=""; [ "$MODE" = symmetric ] && rf="fully-random"
   pol=accept; [ "$INPUT" = drop ] && pol=drop
   ip netns exec $r nft -f - <<NFT
 table ip nat {

@@ -85,6 +85,7 @@ extension MeshNode {
         case let .iHave(refs): onIHave(refs, from: peer, now: now)
         case let .graft(refs): onGraft(refs, from: peer, now: now)
         case .prune: neighbors[peer]?.eager = false  // the whole link turns lazy; the refs name the duplicates that caused it
+        case let .relay(origins): onRelayRequest(origins, from: peer, now: now)
         case let .ping(p): onPing(p, from: peer, now: now)
         case let .pong(nonce, degree): onPong(nonce: nonce, degree: degree, from: peer, now: now)
         case let .disconnect(d):
@@ -235,10 +236,63 @@ extension MeshNode {
             copy.hops &+= 1
             stats.forwarded += 1
             push(copy, except: peer, now: now)
+        } else if peer == m.origin, m.hopLimit > 1 {
+            relay(m, now: now)
         }
         if deliver {
             stats.delivered += 1
             out.append(.deliver(DeliveredMessage(origin: m.origin, seq: m.seq, payload: m.payload, hops: Int(m.hops), from: peer, isUnicast: isUnicast)))
+        }
+    }
+
+    // MARK: Relays
+
+    /// How long a relay request holds: three of the once-a-second refreshes may be lost.
+    static var relayHold: Duration { .seconds(3) }
+
+    /// A neighbor that cannot link to some origins asks us to pass on what they send us. Only
+    /// messages an origin sends us itself are relayed (no chains), at most
+    /// ``Wire/maxRelayOrigins`` origins per neighbor, and the copies pass that neighbor's
+    /// outbound allowance like any other.
+    mutating func onRelayRequest(_ origins: [PeerKey], from peer: PeerKey, now: MeshTime) {
+        guard var n = neighbors[peer] else { return }
+        var list: [PeerKey] = []
+        for o in origins where o != peer && o != key && !list.contains(o) { list.append(o) }
+        n.relayOrigins = list
+        n.relayUntil = list.isEmpty ? .zero : now + Self.relayHold
+        neighbors[peer] = n
+    }
+
+    /// Passes a message its origin sent us directly to the neighbors that asked for it.
+    mutating func relay(_ m: FloodMessage, now: MeshTime) {
+        var targets: [PeerKey] = []
+        for n in neighbors.values where n.relayUntil > now && n.key != m.origin && n.relayOrigins.contains(m.origin) {
+            targets.append(n.key)
+        }
+        guard !targets.isEmpty else { return }
+        var copy = m
+        copy.hopLimit -= 1
+        copy.hops &+= 1
+        for k in targets {
+            stats.relayed += 1
+            sendLinkMessage(.flood(copy), to: k, now: now)
+        }
+    }
+
+    /// Once a second: asks every neighbor to relay the protected peers (a session's players) we
+    /// hold no link to, or tells the ones asked before that we need nothing any more.
+    mutating func requestRelays(now: MeshTime) {
+        let wanted = protectedPeers.filter { $0 != key && neighbors[$0] == nil }.sorted().prefix(Wire.maxRelayOrigins)
+        if wanted.isEmpty {
+            guard !relayAsked.isEmpty else { return }
+            for k in relayAsked.sorted() where neighbors[k] != nil { sendLinkMessage(.relay([]), to: k, now: now) }
+            relayAsked = []
+            return
+        }
+        for k in neighbors.keys {
+            stats.relayRequestsSent += 1
+            relayAsked.insert(k)
+            sendLinkMessage(.relay(Array(wanted)), to: k, now: now)
         }
     }
 

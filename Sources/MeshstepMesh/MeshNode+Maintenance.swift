@@ -208,6 +208,7 @@ extension MeshNode {
             }
         }
         if secondBoundary {
+            requestRelays(now: now)
             while let first = banned.elements.first, first.value <= now { banned.removeFirst() }
         }
     }

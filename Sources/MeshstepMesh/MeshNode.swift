@@ -61,6 +61,9 @@ public struct MeshNode: Sendable {
     var unverified: Set<MessageRef> = []
     /// Links to these peers are never shed or pruned for being less useful (see ``protect(_:)``).
     var protectedPeers: Set<PeerKey> = []
+    /// Neighbors we asked to relay protected peers we cannot link to (told to stop when we no
+    /// longer need it).
+    var relayAsked: Set<PeerKey> = []
     /// Answers to handshake messages, across all sources.
     var handshakeBucket: TokenBucket
     /// Link datagrams from unknown addresses tried against every link's key (a NAT rebinding
@@ -403,6 +406,10 @@ struct Neighbor: Sendable {
     /// Link sequence numbers: ours towards the peer, and the window of theirs already accepted.
     var nextLinkSeq: UInt64 = 1
     var linkWindow = SequenceWindow()
+    /// Origins whose messages this neighbor asked us to relay to it (``Message/relay(_:)``), and
+    /// until when: it cannot link to them itself.
+    var relayOrigins: [PeerKey] = []
+    var relayUntil = MeshTime.zero
 }
 
 struct OutgoingHandshake: Sendable {

@@ -42,6 +42,10 @@ public enum Datagram {
             w.lengthPrefixed(m.payload); w.raw(m.signature)
         case let .iHave(refs), let .graft(refs), let .prune(refs):
             encodeRefs(refs, into: &w)
+        case let .relay(origins):
+            let list = origins.prefix(Wire.maxRelayOrigins)
+            w.varint(UInt64(list.count))
+            for o in list { w.raw(o.bytes) }
         case let .ping(m):
             w.u64(m.nonce); w.u8(m.degree); encodeRefs(m.summary, into: &w)
         case let .pong(nonce, degree):
@@ -127,6 +131,11 @@ public enum Datagram {
             message = .graft(try decodeRefs(&r))
         case 0x13:
             message = .prune(try decodeRefs(&r))
+        case 0x14:
+            let n = try r.count(field: "relay.origins", limit: Wire.maxRelayOrigins)
+            var origins: [PeerKey] = []
+            for _ in 0..<n { origins.append(try r.peerKey()) }
+            message = .relay(origins)
         case 0x20:
             message = .ping(Ping(nonce: try r.u64(), degree: try r.u8(), summary: try decodeRefs(&r)))
         case 0x21:

@@ -237,6 +237,10 @@ public enum Message: Equatable, Sendable {
     /// "Stop pushing full messages to me; announce them instead" (Plumtree PRUNE). The whole link
     /// turns lazy; each ref names a duplicate that triggered it (room for per-origin trees).
     case prune([MessageRef])
+    /// "For the next few seconds, pass me every message these origins send you directly" (kind
+    /// `0x14`): the sender cannot link to them itself (both behind NATs that defeat hole
+    /// punching). At most ``Wire/maxRelayOrigins``; an empty list cancels.
+    case relay([PeerKey])
     /// Liveness probe with the sender's neighbor count and an anti-entropy summary (kind `0x20`).
     case ping(Ping)
     /// Answers a ping: the echoed nonce and the sender's neighbor count.
@@ -255,6 +259,7 @@ public enum Message: Equatable, Sendable {
         case .iHave: 0x11
         case .graft: 0x12
         case .prune: 0x13
+        case .relay: 0x14
         case .ping: 0x20
         case .pong: 0x21
         }

@@ -27,6 +27,9 @@ public enum Wire {
     /// different origins take at most 1063 bytes with header, link number and tag: within the
     /// default 1200-byte datagram (configurations must allow at least that much).
     public static let maxRefsPerMessage = 24
+    /// Most origins one relay request may name (a session has at most 64 players, and a player
+    /// needs relaying only for the few it cannot reach directly).
+    public static let maxRelayOrigins = 16
 }
 
 /// A 32-byte Ed25519 public key: the identity of a node. A peer's ID *is* its public key, so

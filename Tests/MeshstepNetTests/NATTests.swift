@@ -29,7 +29,7 @@ struct NATLab {
     /// - Parameters:
     ///   - hosts: how many player hosts each home has.
     ///   - publicHosts: player hosts with public addresses (they play after the homes' hosts).
-    ///   - symmetric: `masquerade random-fully` (a new public port per destination) instead of a
+    ///   - symmetric: `masquerade fully-random` (a new public port per destination) instead of a
     ///     port-preserving cone NAT.
     init(hosts: [Int], publicHosts: Int = 0, symmetric: Bool = false) throws {
         guard let ip = systemTool("ip") else { throw HarnessError.toolMissing("ip") }
@@ -87,7 +87,7 @@ struct NATLab {
                 table ip nat {
                   chain postrouting {
                     type nat hook postrouting priority 100;
-                    oifname "wan" masquerade\(symmetric ? " random-fully" : "")
+                    oifname "wan" masquerade\(symmetric ? " fully-random" : "")
                   }
                 }
                 table inet firewall {
@@ -157,7 +157,8 @@ extension RealNetworkTests {
     struct NATTraversal {
         /// Plays one match through `lab` and checks that every bot completes it in agreement.
         /// `during` runs 4 s after the bots start (the match is under way by then).
-        static func play(_ lab: NATLab, ticks: Int = 300, during: ((NATLab) throws -> Void)? = nil) throws {
+        @discardableResult
+        static func play(_ lab: NATLab, ticks: Int = 300, during: ((NATLab) throws -> Void)? = nil) throws -> [BotReport] {
             let binary = try meshstepBinary()
             defer {
                 lab.destroy()
@@ -180,6 +181,7 @@ extension RealNetworkTests {
                 #expect(r.ticksCompleted == ticks && r.halted == nil && r.desyncs == 0 && r.drops.isEmpty, "slot \(r.slot)")
             }
             #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
+            return reports
         }
 
         @Test(
@@ -194,6 +196,15 @@ extension RealNetworkTests {
             .enabled(if: Hosts.skipReason == nil && systemTool("conntrack") != nil, "needs root, ip, nft and conntrack"))
         func rebindingMidGame() throws {
             try Self.play(try NATLab(hosts: [1, 1, 1]), ticks: 600) { lab in try lab.rebind(home: 0) }
+        }
+
+        @Test(
+            "3 players each behind a symmetric NAT (masquerade fully-random: a new public port per destination, stateful firewall) and one public player: no two NATed players can link, their frames travel through the public player, all finish in agreement",
+            .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
+        func symmetricNATsThroughAPublicPeer() throws {
+            let reports = try Self.play(try NATLab(hosts: [1, 1, 1], publicHosts: 1, symmetric: true))
+            let p50 = reports.map(\.inputLatencyMsP50).sorted()
+            print("symmetric NATs, relayed by the public player: input latency p50 per bot \(p50) ms")
         }
     }
 }

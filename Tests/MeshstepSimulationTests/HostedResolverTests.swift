@@ -107,11 +107,54 @@ struct SimulatedNATTests {
             if behavior.filtering != .endpointIndependent { #expect(r.natDrops > 0) }
         } else {
             // Each destination gets its own port and the other side lets only the dialled port
-            // in: no direct path exists, and there is no relay yet.
-            withKnownIssue("\(behavior): needs a relay (issue 13)") {
-                #expect(r.components == 1, "\(r)")
-            }
+            // in: no direct path exists (``relayedThroughAPublicPlayer`` covers these).
+            #expect(r.components == 4, "\(r)")
         }
+    }
+
+    /// The behaviours that defeat hole punching between two nodes behind them.
+    static let unpunchable = behaviours.filter {
+        !($0.mapping == .endpointIndependent || ($0.mapping == .addressDependent && $0.filtering != .addressAndPortDependent))
+    }
+
+    @Test(
+        "3 players behind NATs that defeat hole punching and one public player: each player asks the public one to relay the players it cannot link to, and every frame reaches every player within 2 hops",
+        arguments: unpunchable)
+    func relayedThroughAPublicPlayer(_ behavior: NATBehavior) throws {
+        let sim = MeshSimulator(seed: 37, defaultLink: LinkModel(latency: .milliseconds(20)))
+        defer { sim.stop() }
+        sim.hostResolver()
+        let creds = try MeshCredentials(meshID: "nat", access: .password("pw"))
+        let config = MeshConfiguration.lockstep(players: 4)
+        for _ in 0..<3 { try sim.addNode(credentials: creds, configuration: config, behind: sim.addNAT(behavior)) }
+        try sim.addNode(credentials: creds, configuration: config)
+        for i in 0..<4 { sim.at(.zero + .milliseconds(Int64(i) * 200)) { $0.start(i) } }
+        sim.run(until: .zero + .seconds(1))
+        let keys = (0..<4).map { sim.node($0)!.key }
+        for i in 0..<4 { sim.withNode(i) { mesh, _ in mesh.protect(keys); return [] } }
+        sim.run(until: .zero + .seconds(10))
+        // No NATed pair links directly; each links the public player.
+        for i in 0..<3 {
+            #expect(sim.node(i)!.neighborInfo.map(\.peer) == [keys[3]], "node \(i): \(sim.node(i)!.neighborInfo.map(\.peer))")
+        }
+        var heard: [Set<Int>] = Array(repeating: [], count: 4)
+        var hops: [Int] = []
+        var latest = Duration.zero
+        let sentAt = sim.now
+        sim.observer.delivered = { node, m, at in
+            guard let from = keys.firstIndex(of: m.origin) else { return }
+            heard[node].insert(from)
+            hops.append(m.hops)
+            latest = max(latest, at - sentAt)
+        }
+        for i in 0..<4 { try sim.withNode(i) { mesh, now in try mesh.broadcast([UInt8(i)], now: now).actions } }
+        sim.run(for: .seconds(1))
+        for i in 0..<4 { #expect(heard[i] == Set((0..<4).filter { $0 != i }), "node \(i) heard \(heard[i].sorted())") }
+        // Direct copies arrive with 1 hop, relayed ones with 2.
+        #expect(hops.allSatisfy { $0 <= 2 } && hops.filter { $0 == 2 }.count == 6, "hops \(hops)")
+        // One relay: two link latencies of 20 ms plus their jitter, no waiting for a pull.
+        #expect(latest <= .milliseconds(50), "slowest delivery \(latest)")
+        #expect(sim.node(3)!.stats.relayed == 6, "relayed \(sim.node(3)!.stats.relayed)")
     }
 
     @Test(

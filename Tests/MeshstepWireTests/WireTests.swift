@@ -40,6 +40,8 @@ let sampleMessages: [Message] = [
     .iHave([MessageRef(origin: key(21), seq: 1), MessageRef(origin: key(21), seq: 2), MessageRef(origin: key(22), seq: 1 << 40)]),
     .graft([MessageRef(origin: key(23), seq: 7)]),
     .prune([MessageRef(origin: key(27), seq: 3)]),
+    .relay([key(28), key(29)]),
+    .relay([]),
     .ping(Ping(nonce: 0xDEAD_BEEF, degree: 6, summary: [MessageRef(origin: key(24), seq: 99)])),
     .pong(nonce: 42, degree: 3),
 ]
