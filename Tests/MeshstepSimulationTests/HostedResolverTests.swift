@@ -131,7 +131,11 @@ struct SimulatedNATTests {
         for i in 0..<4 { sim.at(.zero + .milliseconds(Int64(i) * 200)) { $0.start(i) } }
         sim.run(until: .zero + .seconds(1))
         let keys = (0..<4).map { sim.node($0)!.key }
-        for i in 0..<4 { sim.withNode(i) { mesh, _ in mesh.protect(keys); return [] } }
+        for i in 0..<4 {
+            sim.withNode(i) { mesh, _ in
+                mesh.protect(keys); return []
+            }
+        }
         sim.run(until: .zero + .seconds(10))
         // No NATed pair links directly; each links the public player.
         for i in 0..<3 {
