@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # NAT lab (root): resolver 203.0.113.10, routers nat-rK masquerading 10.K.0.0/24 (home-router firewall).
-#   N=3 bash Benchmarks/nat-lab-setup.sh; HOSTS="nat-h1 nat-h2 nat-h3" BIN=.build/release/meshstep bash Benchmarks/nat-lab-run3.sh
+#   N=3 bash Benchmarks/nat-lab-setup.sh; HOSTS="nat-h1 nat-h2 nat-h3" BIN=.build/release/meshstep bash Benchmarks/nat-lab-run.sh
 #   baseline without NAT, same lab: for k in 1 2 3; do ip netns exec nat-rK nft flush ruleset; done; HOSTS="nat-r1 nat-r2 nat-r3" ...
 # NAT lab: resolver on the "internet" (203.0.113.10), N routers (203.0.113.1K) each masquerading a
 # LAN 10.K.0.0/24 with one host 10.K.0.2. MODE: cone (masquerade) or symmetric (fully-random, iptables: --random-fully).
 # INPUT: drop (home router: unsolicited to the router itself dropped) or accept.
+# PUBLIC=K adds K hosts on the internet side without a NAT: nat-p1 (203.0.113.51), ...
 set -e
 N=${N:-3}; MODE=${MODE:-cone}; INPUT=${INPUT:-drop}
 ip netns add nat-inet; ip -n nat-inet link add br0 type bridge; ip -n nat-inet link set br0 up
@@ -52,4 +53,10 @@ table inet filter {
   }
 }
 NFT
+done
+for p in $(seq 1 ${PUBLIC:-0}); do
+  ip netns add nat-p$p
+  ip -n nat-inet link add pp$p type veth peer name eth0 netns nat-p$p
+  ip -n nat-inet link set pp$p master br0; ip -n nat-inet link set pp$p up
+  ip -n nat-p$p addr add 203.0.113.$((50+p))/24 dev eth0; ip -n nat-p$p link set eth0 up; ip -n nat-p$p link set lo up
 done

@@ -178,7 +178,10 @@ extension MeshNode {
         var state = origins[m.origin] ?? OriginState(publicKey: SignatureVerifier.publicKey(m.origin), lastActive: now)
         // The propagation filter (user code) runs once per new message.
         let route = routing(of: m)
-        let direct = peer == m.origin && !(route.forward && m.hopLimit > 1)
+        // A copy we will relay is checked first too: the neighbor receiving it would charge us
+        // for a forgery otherwise.
+        let relaying = peer == m.origin && m.hopLimit > 1 && (relayedOrigins[m.origin].map { $0 > now } ?? false)
+        let direct = peer == m.origin && !(route.forward && m.hopLimit > 1) && !relaying
         if direct {
             guard state.publicKey != nil else {
                 stats.forged += 1
@@ -236,7 +239,7 @@ extension MeshNode {
             copy.hops &+= 1
             stats.forwarded += 1
             push(copy, except: peer, now: now)
-        } else if peer == m.origin, m.hopLimit > 1 {
+        } else if relaying {
             relay(m, now: now)
         }
         if deliver {
@@ -261,6 +264,7 @@ extension MeshNode {
         n.relayOrigins = list
         n.relayUntil = list.isEmpty ? .zero : now + Self.relayHold
         neighbors[peer] = n
+        for o in list { relayedOrigins[o] = n.relayUntil }
     }
 
     /// Passes a message its origin sent us directly to the neighbors that asked for it.
@@ -282,6 +286,7 @@ extension MeshNode {
     /// Once a second: asks every neighbor to relay the protected peers (a session's players) we
     /// hold no link to, or tells the ones asked before that we need nothing any more.
     mutating func requestRelays(now: MeshTime) {
+        relayedOrigins = relayedOrigins.filter { $0.value > now }
         let wanted = protectedPeers.filter { $0 != key && neighbors[$0] == nil }.sorted().prefix(Wire.maxRelayOrigins)
         if wanted.isEmpty {
             guard !relayAsked.isEmpty else { return }

@@ -64,6 +64,9 @@ public struct MeshNode: Sendable {
     /// Neighbors we asked to relay protected peers we cannot link to (told to stop when we no
     /// longer need it).
     var relayAsked: Set<PeerKey> = []
+    /// Origins some neighbor asked us to relay, with the latest expiry among the requests (a
+    /// quick test on the hot path; at most `maxNeighbors` x ``Wire/maxRelayOrigins`` entries).
+    var relayedOrigins: [PeerKey: MeshTime] = [:]
     /// Answers to handshake messages, across all sources.
     var handshakeBucket: TokenBucket
     /// Link datagrams from unknown addresses tried against every link's key (a NAT rebinding

@@ -144,6 +144,15 @@ struct Bot: ParsableCommand {
         // drop noticed while we wait for the last acks is not part of the match.
         let halted = peer.halted
         let drops = (peer.withSession { $0.roster.drops } ?? []).map { ["slot": $0.slot, "tick": $0.tick] }
+        // The network path itself, precisely (input latency moves in whole frames): each link's
+        // smoothed keepalive round trip, by the slot at its other end. A player missing here
+        // reached us through a relay.
+        let rosterKeys = peer.withSession { $0.keys.descriptor.keys } ?? []
+        let links: [[String: Any]] = mesh.neighbors().compactMap { n in
+            guard let s = rosterKeys.firstIndex(of: n.peer.bytes), let rtt = n.rtt else { return nil }
+            return ["slot": s, "rtt_ms": Double(rtt.nanosecondsClamped) / 1e6, "address": n.address.description]
+        }.sorted { ($0["slot"] as! Int) < ($1["slot"] as! Int) }
+        let meshStats = mesh.stats()
         if bot.applied >= ticks {
             peer.finish(timeout: .seconds(3))
         }
@@ -165,6 +174,7 @@ struct Bot: ParsableCommand {
             "ticks_per_second": ticksPerSecond, "ticks_per_second_after_drop": afterDrop,
             "stall_ticks": bot.stalls, "longest_stall_ms": Double(bot.longestStall) * 1000 / 60,
             "bytes_per_input_per_peer": Double(bytes) / Double(max(1, ticks * (players - 1))),
+            "links": links, "relayed_messages": meshStats.relayed, "relay_requests_sent": meshStats.relayRequestsSent,
             "seed": String(gameSeed),
             "wall_seconds": Double((ContinuousClock.now - started).milliseconds) / 1000,
         ]

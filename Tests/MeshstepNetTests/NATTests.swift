@@ -152,59 +152,63 @@ struct NATLab {
     }
 }
 
-extension RealNetworkTests {
-    @Suite("NAT traversal")
-    struct NATTraversal {
-        /// Plays one match through `lab` and checks that every bot completes it in agreement.
-        /// `during` runs 4 s after the bots start (the match is under way by then).
-        @discardableResult
-        static func play(_ lab: NATLab, ticks: Int = 300, during: ((NATLab) throws -> Void)? = nil) throws -> [BotReport] {
-            let binary = try meshstepBinary()
-            defer {
-                lab.destroy()
-                #expect(lab.existing().isDisjoint(with: lab.all), "namespaces left behind")
-            }
-            let resolver = try lab.startResolver(binary: binary)
-            defer { resolver.reap() }
-            Thread.sleep(forTimeInterval: 0.3)
-            let bots = try lab.startBots(binary: binary, mesh: "nat-\(lab.tag)", ticks: ticks)
-            defer { bots.forEach { $0.reap() } }
-            if let during {
-                Thread.sleep(forTimeInterval: 4)
-                #expect(bots.allSatisfy { $0.isRunning }, "a bot ended early:\n\(bots.map(\.transcript).joined(separator: "\n"))")
-                try during(lab)
-            }
-            let statuses = waitAll(bots, timeout: .seconds(60))
-            #expect(statuses == Array(repeating: 0, count: bots.count), "\(bots.map(\.transcript).joined(separator: "\n"))")
-            let reports = try bots.map { try BotReport.parse($0) }
-            for r in reports {
-                #expect(r.ticksCompleted == ticks && r.halted == nil && r.desyncs == 0 && r.drops.isEmpty, "slot \(r.slot)")
-            }
-            #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
-            return reports
+/// Its own serialized suite, so that it runs beside "Real network" (its bots are few and
+/// light; the suites passing side by side is part of what they prove: slowness is not death).
+@Suite("NAT traversal", .serialized)
+struct NATTraversal {
+    /// Plays one match through `lab` and checks that every bot completes it in agreement.
+    /// `during` runs 4 s after the bots start (the match is under way by then).
+    @discardableResult
+    static func play(_ lab: NATLab, ticks: Int = 300, during: ((NATLab) throws -> Void)? = nil) throws -> [BotReport] {
+        let binary = try meshstepBinary()
+        defer {
+            lab.destroy()
+            #expect(lab.existing().isDisjoint(with: lab.all), "namespaces left behind")
         }
+        let resolver = try lab.startResolver(binary: binary)
+        defer { resolver.reap() }
+        Thread.sleep(forTimeInterval: 0.3)
+        let bots = try lab.startBots(binary: binary, mesh: "nat-\(lab.tag)", ticks: ticks)
+        defer { bots.forEach { $0.reap() } }
+        if let during {
+            Thread.sleep(forTimeInterval: 4)
+            #expect(bots.allSatisfy { $0.isRunning }, "a bot ended early:\n\(bots.map(\.transcript).joined(separator: "\n"))")
+            try during(lab)
+        }
+        let statuses = waitAll(bots, timeout: .seconds(60))
+        #expect(statuses == Array(repeating: 0, count: bots.count), "\(bots.map(\.transcript).joined(separator: "\n"))")
+        let reports = try bots.map { try BotReport.parse($0) }
+        for r in reports {
+            #expect(r.ticksCompleted == ticks && r.halted == nil && r.desyncs == 0 && r.drops.isEmpty, "slot \(r.slot)")
+        }
+        #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
+        return reports
+    }
 
-        @Test(
-            "4 players, two behind one home router and two behind another (no hairpinning): the pairs behind one router link by their LAN addresses",
-            .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
-        func twoHomesOfTwo() throws {
-            try Self.play(try NATLab(hosts: [2, 2]))
-        }
+    @Test(
+        "4 players, two behind one home router and two behind another (no hairpinning): the pairs behind one router link by their LAN addresses",
+        .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
+    func twoHomesOfTwo() throws {
+        try Self.play(try NATLab(hosts: [2, 2]))
+    }
 
-        @Test(
-            "3 players, each behind its own home router (port-preserving masquerade, stateful firewall), find each other through a public resolver; one router forgets its mappings mid-game (a new public port): the others find and probe the new port, nobody is dropped, all finish in agreement",
-            .enabled(if: Hosts.skipReason == nil && systemTool("conntrack") != nil, "needs root, ip, nft and conntrack"))
-        func rebindingMidGame() throws {
-            try Self.play(try NATLab(hosts: [1, 1, 1]), ticks: 600) { lab in try lab.rebind(home: 0) }
-        }
+    @Test(
+        "3 players, each behind its own home router (port-preserving masquerade, stateful firewall), find each other through a public resolver; one router forgets its mappings mid-game (a new public port): the others find and probe the new port, nobody is dropped, all finish in agreement",
+        .enabled(if: Hosts.skipReason == nil && systemTool("conntrack") != nil, "needs root, ip, nft and conntrack"))
+    func rebindingMidGame() throws {
+        try Self.play(try NATLab(hosts: [1, 1, 1]), ticks: 600) { lab in try lab.rebind(home: 0) }
+    }
 
-        @Test(
-            "3 players each behind a symmetric NAT (masquerade fully-random: a new public port per destination, stateful firewall) and one public player: no two NATed players can link, their frames travel through the public player, all finish in agreement",
-            .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
-        func symmetricNATsThroughAPublicPeer() throws {
-            let reports = try Self.play(try NATLab(hosts: [1, 1, 1], publicHosts: 1, symmetric: true))
-            let p50 = reports.map(\.inputLatencyMsP50).sorted()
-            print("symmetric NATs, relayed by the public player: input latency p50 per bot \(p50) ms")
-        }
+    @Test(
+        "3 players each behind a symmetric NAT (masquerade fully-random: a new public port per destination, stateful firewall) and one public player: no two NATed players can link, their frames travel through the public player, all finish in agreement",
+        .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
+    func symmetricNATsThroughAPublicPeer() throws {
+        let reports = try Self.play(try NATLab(hosts: [1, 1, 1], publicHosts: 1, symmetric: true))
+        // Each NATed player links only the public one (slot 3), which relays the others.
+        for r in reports.prefix(3) { #expect(r.links?.map(\.slot) == [3], "slot \(r.slot) links \(r.links ?? [])") }
+        let relayed = reports[3].relayedMessages ?? 0
+        #expect(relayed >= 3 * 2 * 250, "the public player relayed \(relayed) messages")
+        let p50 = reports.map(\.inputLatencyMsP50)
+        print("symmetric NATs, relayed by the public player: input latency p50 per slot \(p50) ms; relayed \(relayed)")
     }
 }

@@ -231,6 +231,13 @@ struct BotReport: Decodable, Equatable {
     var longestStallMs: Double?
     var ticksPerSecond: Double?
     var ticksPerSecondAfterDrop: Double?
+    /// Each link to another player: its slot and smoothed keepalive round trip.
+    struct Link: Decodable, Equatable {
+        var slot: Int
+        var rttMs: Double
+    }
+    var links: [Link]?
+    var relayedMessages: Int?
 
     static func parse(_ child: Child) throws -> BotReport {
         let line = try #require(child.stdoutLines.last, "no JSON on stdout\n\(child.transcript)")

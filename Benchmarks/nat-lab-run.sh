@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# One `meshstep bot` per namespace in HOSTS (slots in order), through the lab's resolver; prints
+# each bot's ticks, checksum, input latency and bytes.
+BIN=${BIN:-/work/main/.build/release/meshstep}
+TICKS=${TICKS:-600}
+mkdir -p /tmp/nat
+ip netns exec nat-res $BIN resolver --port 7400 > /tmp/nat/res.out 2> /tmp/nat/res.err &
+RES=$!
+sleep 0.5
+i=0; pids=""
+N=$(echo $HOSTS | wc -w)
+for h in $HOSTS; do
+  ip netns exec $h $BIN bot --mesh M --password P --players $N --slot $i --resolver 203.0.113.10:7400 --ticks $TICKS --json > /tmp/nat/f$i.out 2> /tmp/nat/f$i.err &
+  pids="$pids $!"; i=$((i+1))
+done
+wait $pids
+kill -INT $RES; wait $RES
+for i in $(seq 0 $((N-1))); do python3 -c "import json,sys; d=json.load(open('/tmp/nat/f$i.out')); print($i, d['ticks_completed'], d['checksum_at_final_tick'], 'p50', d['input_latency_ms_p50'], 'p99', d['input_latency_ms_p99'], 'bytes', round(d['bytes_per_input_per_peer']))" 2>&1 || tail -n1 /tmp/nat/f$i.err; done
