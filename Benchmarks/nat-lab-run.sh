@@ -15,4 +15,10 @@ for h in $HOSTS; do
 done
 wait $pids
 kill -INT $RES; wait $RES
-for i in $(seq 0 $((N-1))); do python3 -c "import json,sys; d=json.load(open('/tmp/nat/f$i.out')); print($i, d['ticks_completed'], d['checksum_at_final_tick'], 'p50', d['input_latency_ms_p50'], 'p99', d['input_latency_ms_p99'], 'bytes', round(d['bytes_per_input_per_peer']))" 2>&1 || tail -n1 /tmp/nat/f$i.err; done
+for i in $(seq 0 $((N-1))); do python3 -c "
+import json
+d = json.load(open('/tmp/nat/f$i.out'))
+links = ' '.join('%d:%.3f' % (l['slot'], l['rtt_ms']) for l in d.get('links', []))
+print($i, d['ticks_completed'], d['checksum_at_final_tick'], 'p50', d['input_latency_ms_p50'], 'p99', d['input_latency_ms_p99'],
+      'bytes', round(d['bytes_per_input_per_peer']), 'link rtt ms', links, 'relayed', d.get('relayed_messages', 0))
+" 2>&1 || tail -n1 /tmp/nat/f$i.err; done
