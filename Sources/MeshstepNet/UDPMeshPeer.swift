@@ -94,6 +94,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
     var resolverTimer = DeadlineTimer()
     var resolverFailure: ResolverClientError?
     var resolverAnswered = false
+    /// Where the resolver sees this peer (its NAT's public mapping), from the last acknowledgement.
+    var observedByResolver: MeshAddress?
     /// LAN discovery: the listening channel (shared port, multicast group joined) and beacons.
     var lanChannel: (any Channel)?
     var lanTimer: RepeatedTask?
@@ -295,6 +297,12 @@ public final class UDPMeshPeer: @unchecked Sendable {
         return out
     }
 
+    /// The address the resolver sees this peer's datagrams come from: behind a NAT, the NAT's
+    /// public mapping of this socket (nil without a resolver, or before it answered).
+    public func publicAddress() -> MeshAddress? {
+        (try? eventLoop.submit { self.observedByResolver }.wait()) ?? nil
+    }
+
     /// The resolver's last failure (unreachable, refused), nil once it answers again.
     public func resolverProblem() -> ResolverClientError? {
         (try? eventLoop.submit { self.resolverFailure }.wait()) ?? nil
@@ -441,6 +449,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
             case let .event(.failed(error)):
                 if resolverFailure == nil { logger.warning("resolver \(resolverAddress): \(error)") }
                 resolverFailure = error
+            case let .event(.observedAddress(address)):
+                if observedByResolver != nil { logger.info("the resolver sees this peer at a new address: \(address) (a NAT gave it a new public port)") }
+                observedByResolver = address
             case .event(.reachable), .event(.registered), .event(.reregistered):
                 resolverFailure = nil
             case .event:

@@ -61,6 +61,10 @@ public enum ResolverClientEvent: Sendable, Equatable {
     case failed(ResolverClientError)
     /// The resolver answered again after ``ResolverClientError/unreachable(operation:attempts:)``.
     case reachable
+    /// The address the resolver sees this node's registrations come from changed (the first
+    /// acknowledgement, or a NAT that gave the node a new public port): see
+    /// ``ResolverClient/observedAddress``.
+    case observedAddress(MeshAddress)
 }
 
 /// What a ``ResolverClient`` asks its driver to do.
@@ -113,6 +117,9 @@ public struct ResolverClient: Sendable {
     public private(set) var addresses: [MeshAddress]
     /// Whether the last register was acknowledged and has not been unregistered.
     public private(set) var isRegistered = false
+    /// Where the resolver last saw this node's registration come from: behind a NAT, its public
+    /// mapping (nil until the first acknowledgement).
+    public private(set) var observedAddress: MeshAddress?
     /// Whether the client keeps a registration alive (between ``register(now:wallClock:)`` and
     /// ``unregister(now:wallClock:)``).
     public private(set) var wantsRegistration = false
@@ -297,6 +304,10 @@ public struct ResolverClient: Sendable {
         switch message {
         case let .ack(a):
             pendingRegister = nil
+            if observedAddress != a.observed {
+                observedAddress = a.observed
+                out.append(.event(.observedAddress(a.observed)))
+            }
             let lost = wasRegistered && a.created
             isRegistered = true
             wasRegistered = true

@@ -403,7 +403,8 @@ public struct ResolverService: Sendable {
                     .info, "register mesh=\(m.mesh) peer=\(m.peer) addresses=\(addresses.map(\.description).joined(separator: ",")) ttl=\(ttl)s from \(source)")
             )
         }
-        send(.ack(AckAnswer(requestID: m.requestID, ttlSeconds: ttl, created: existing == nil, serverTime: wallClock)), to: source, into: &out)
+        send(
+            .ack(AckAnswer(requestID: m.requestID, ttlSeconds: ttl, created: existing == nil, serverTime: wallClock, observed: source)), to: source, into: &out)
     }
 
     private mutating func handleUnregister(
@@ -433,7 +434,7 @@ public struct ResolverService: Sendable {
         stats.unregistered += 1
         stats.registrations -= 1
         out.append(.log(.info, "unregister mesh=\(m.mesh) peer=\(m.peer) from \(source)"))
-        send(.ack(AckAnswer(requestID: m.requestID, ttlSeconds: 0, created: false, serverTime: wallClock)), to: source, into: &out)
+        send(.ack(AckAnswer(requestID: m.requestID, ttlSeconds: 0, created: false, serverTime: wallClock, observed: source)), to: source, into: &out)
     }
 
     private mutating func handleResolve(_ m: ResolveRequest, requestSize: Int, source: MeshAddress, into out: inout [ResolverServiceAction]) {

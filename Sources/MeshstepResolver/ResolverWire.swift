@@ -255,13 +255,17 @@ public struct AckAnswer: Hashable, Sendable {
     public var created: Bool
     /// The resolver's clock, milliseconds since the Unix epoch.
     public var serverTime: UInt64
+    /// The request's source address and port as the resolver saw it: behind a NAT, the NAT's
+    /// public mapping of the sender's socket.
+    public var observed: MeshAddress
 
     /// An acknowledgement.
-    public init(requestID: UInt64, ttlSeconds: UInt32, created: Bool, serverTime: UInt64) {
+    public init(requestID: UInt64, ttlSeconds: UInt32, created: Bool, serverTime: UInt64, observed: MeshAddress) {
         self.requestID = requestID
         self.ttlSeconds = ttlSeconds
         self.created = created
         self.serverTime = serverTime
+        self.observed = observed
     }
 }
 
@@ -421,6 +425,7 @@ public enum ResolverMessage: Hashable, Sendable {
             w.u32(m.ttlSeconds)
             w.u8(m.created ? 1 : 0)
             w.u64(m.serverTime)
+            Self.encode(m.observed, into: &w)
         case let .error(m):
             w.u8(m.code.rawValue)
             w.u64(m.serverTime)
@@ -513,7 +518,14 @@ public enum ResolverMessage: Hashable, Sendable {
             let ttl = try r.u32()
             let flags = try r.u8()
             guard flags <= 1 else { throw .invalidValue(field: "ack.flags") }
-            message = .ack(AckAnswer(requestID: requestID, ttlSeconds: ttl, created: flags == 1, serverTime: try r.u64()))
+            let serverTime = try r.u64()
+            let observed: MeshAddress
+            switch try r.u8() {
+            case 4: observed = .ipv4(try r.u32(), port: try r.u16())
+            case 6: observed = .ipv6(try r.raw(16), port: try r.u16())
+            default: throw .invalidValue(field: "ack.observed.family")
+            }
+            message = .ack(AckAnswer(requestID: requestID, ttlSeconds: ttl, created: flags == 1, serverTime: serverTime, observed: observed))
         case .error:
             let codeByte = try r.u8()
             guard let code = ResolverErrorCode(rawValue: codeByte) else { throw .invalidValue(field: "error.code") }

@@ -175,6 +175,7 @@ struct Bot: ParsableCommand {
             "stall_ticks": bot.stalls, "longest_stall_ms": Double(bot.longestStall) * 1000 / 60,
             "bytes_per_input_per_peer": Double(bytes) / Double(max(1, ticks * (players - 1))),
             "links": links, "relayed_messages": meshStats.relayed, "relay_requests_sent": meshStats.relayRequestsSent,
+            "public_address": mesh.publicAddress()?.description as Any? ?? NSNull(),
             "seed": String(gameSeed),
             "wall_seconds": Double((ContinuousClock.now - started).milliseconds) / 1000,
         ]

@@ -180,6 +180,8 @@ struct NATTraversal {
         let reports = try bots.map { try BotReport.parse($0) }
         for r in reports {
             #expect(r.ticksCompleted == ticks && r.halted == nil && r.desyncs == 0 && r.drops.isEmpty, "slot \(r.slot)")
+            // The resolver told each bot its public address: a router's (203.0.113.11...) or its own.
+            #expect(r.publicAddress?.hasPrefix("203.0.113.") == true, "slot \(r.slot): \(r.publicAddress ?? "none")")
         }
         #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
         return reports

@@ -238,6 +238,8 @@ struct BotReport: Decodable, Equatable {
     }
     var links: [Link]?
     var relayedMessages: Int?
+    /// Where the resolver saw this bot's datagrams come from (its NAT's public mapping).
+    var publicAddress: String?
 
     static func parse(_ child: Child) throws -> BotReport {
         let line = try #require(child.stdoutLines.last, "no JSON on stdout\n\(child.transcript)")

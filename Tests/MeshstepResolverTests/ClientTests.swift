@@ -18,8 +18,8 @@ struct ClientTests {
         var client = makeClient()
         var clock = Clock()
         var events = exchange(client.register(now: clock.now, wallClock: clock.wall), client: &client, service: &service, from: source, clock: clock)
-        #expect(events == [.registered(ttlSeconds: 30, created: true)])
-        #expect(client.isRegistered)
+        #expect(events == [.observedAddress(source), .registered(ttlSeconds: 30, created: true)])
+        #expect(client.isRegistered && client.observedAddress == source)
         #expect(client.nextDeadline == clock.now + .seconds(10))
         let start = clock.now
         var refreshTimes: [Duration] = []
@@ -96,7 +96,7 @@ struct ClientTests {
         var service = ResolverService(seed: 1)
         clock.now = client.nextDeadline!
         let recovered = exchange(client.tick(now: clock.now, wallClock: clock.wall), client: &client, service: &service, from: source, clock: clock)
-        #expect(recovered == [.reachable, .registered(ttlSeconds: 30, created: true)])
+        #expect(recovered == [.reachable, .observedAddress(source), .registered(ttlSeconds: 30, created: true)])
         #expect(!client.isUnreachable)
     }
 
@@ -132,7 +132,10 @@ struct ClientTests {
         #expect(client.clockOffsetMilliseconds == 600_000)
         let ack = service.deliver(retry.compactMap(\.bytes)[0], from: source, now: clock.now, wallClock: clock.wall)
         guard case let .send(ackBytes, _)? = ack.first(where: { if case .send = $0 { true } else { false } }) else { Issue.record("no ack"); return }
-        #expect(client.receive(ackBytes, now: clock.now, wallClock: behind).compactMap(\.event) == [.registered(ttlSeconds: 30, created: true)])
+        #expect(
+            client.receive(ackBytes, now: clock.now, wallClock: behind).compactMap(\.event) == [
+                .observedAddress(source), .registered(ttlSeconds: 30, created: true),
+            ])
     }
 
     @Test("unregister removes the registration and stops refreshing")
@@ -152,7 +155,9 @@ struct ClientTests {
         var client = makeClient()
         let clock = Clock()
         _ = client.register(now: clock.now, wallClock: clock.wall)
-        let fake = ResolverMessage.ack(AckAnswer(requestID: 12345, ttlSeconds: 30, created: true, serverTime: clock.wall)).encode()
+        let fake = ResolverMessage.ack(
+            AckAnswer(requestID: 12345, ttlSeconds: 30, created: true, serverTime: clock.wall, observed: ip(203, 0, 113, 7, port: 40000))
+        ).encode()
         #expect(client.receive(fake, now: clock.now, wallClock: clock.wall).isEmpty)
         #expect(client.receive([1, 2, 3], now: clock.now, wallClock: clock.wall).isEmpty)
         #expect(!client.isRegistered)

@@ -90,11 +90,11 @@ struct ServerTests {
         var b = try ResolverClient(identity: identity(2), credentials: arenaCredentials, addresses: [.ipv4(0, port: socketB.port)], seed: 2)
         #expect(
             drive(a.register(now: monotonicNow(), wallClock: wallClockNow()), &a, over: socketA, port: server.localPort) == [
-                .registered(ttlSeconds: 30, created: true)
+                .observedAddress(.ipv4(0x7F00_0001, port: UInt16(socketA.port))), .registered(ttlSeconds: 30, created: true),
             ])
         #expect(
             drive(b.register(now: monotonicNow(), wallClock: wallClockNow()), &b, over: socketB, port: server.localPort) == [
-                .registered(ttlSeconds: 30, created: true)
+                .observedAddress(.ipv4(0x7F00_0001, port: UInt16(socketB.port))), .registered(ttlSeconds: 30, created: true),
             ])
         let events = drive(b.resolve(now: monotonicNow(), wallClock: wallClockNow()), &b, over: socketB, port: server.localPort)
         guard case let .resolved(answer)? = events.first, events.count == 1 else { Issue.record("no answer: \(events)"); return }
@@ -120,7 +120,7 @@ struct ServerTests {
         var client = try ResolverClient(identity: identity(6), credentials: arenaCredentials, addresses: [], seed: 6)
         #expect(
             drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port) == [
-                .registered(ttlSeconds: 30, created: true)
+                .observedAddress(.ipv4(0x7F00_0001, port: UInt16(socket.port))), .registered(ttlSeconds: 30, created: true),
             ])
         #expect(first.stop().registrations == 1)
         let second = try ResolverServer.start(host: "127.0.0.1", port: port, logger: Logger(label: "test.resolver"))
@@ -141,7 +141,7 @@ struct ServerTests {
         var client = try ResolverClient(identity: identity(7), credentials: arenaCredentials, addresses: [], seed: 7)
         #expect(
             drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: server.localPort) == [
-                .registered(ttlSeconds: 1, created: true)
+                .observedAddress(.ipv4(0x7F00_0001, port: UInt16(socket.port))), .registered(ttlSeconds: 1, created: true),
             ])
         // Expiry runs once a second: poll the counters for up to 5 s.
         let deadline = Date().addingTimeInterval(5)
@@ -168,7 +168,7 @@ struct ServerTests {
         var client = try ResolverClient(identity: identity(4), credentials: arenaCredentials, addresses: [], seed: 4)
         #expect(
             drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: server.localPort) == [
-                .registered(ttlSeconds: 30, created: true)
+                .observedAddress(.ipv4(0x7F00_0001, port: UInt16(socket.port))), .registered(ttlSeconds: 30, created: true),
             ])
         var other = try ResolverClient(identity: identity(5), credentials: arenaCredentials, addresses: [], seed: 5)
         let events = drive(other.resolve(now: monotonicNow(), wallClock: wallClockNow()), &other, over: try LoopbackSocket(), port: server.localPort)
@@ -250,7 +250,7 @@ struct ResolverCLITests {
         }
         let socket = try LoopbackSocket()
         var client = try ResolverClient(identity: identity(4), credentials: arenaCredentials, addresses: [], seed: 4)
-        #expect(drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port).count == 1)
+        #expect(drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port).count == 2)
         // The counters are exported at every tick of the resolver (1 s).
         var body = ""
         for _ in 0..<40 where !body.contains("meshstep_resolver_registered_total 1") {
@@ -289,7 +289,7 @@ struct ResolverCLITests {
         var client = try ResolverClient(identity: identity(3), credentials: arenaCredentials, addresses: [], seed: 3)
         #expect(
             drive(client.register(now: monotonicNow(), wallClock: wallClockNow()), &client, over: socket, port: port) == [
-                .registered(ttlSeconds: 30, created: true)
+                .observedAddress(.ipv4(0x7F00_0001, port: UInt16(socket.port))), .registered(ttlSeconds: 30, created: true),
             ])
         kill(process.processIdentifier, SIGTERM)
         let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

@@ -21,7 +21,8 @@ struct WireFormatTests {
             .resolved(
                 ResolvedAnswer(
                     requestID: 10, registeredCount: 3, excludedIsRegistered: true, peers: [ResolvedPeer(peer: a.key, addresses: [ip(1, 2, 3, 4, port: 5)])])),
-            .ack(AckAnswer(requestID: 11, ttlSeconds: 30, created: true, serverTime: epoch)),
+            .ack(AckAnswer(requestID: 11, ttlSeconds: 30, created: true, serverTime: epoch, observed: ip(203, 0, 113, 7, port: 40000))),
+            .ack(AckAnswer(requestID: 13, ttlSeconds: 0, created: false, serverTime: epoch, observed: .ipv6([UInt8](repeating: 0x20, count: 16), port: 7))),
             .error(ErrorAnswer(requestID: 12, code: .meshFull, serverTime: epoch)),
         ]
         for m in messages {
@@ -59,7 +60,9 @@ struct WireFormatTests {
         #expect(throws: WireError.truncated(offset: 45, needed: 1)) { try ResolverMessage.decode(Array(good.dropLast())) }
         #expect(throws: WireError.invalidValue(field: "resolve.maxPeers")) { try ResolverMessage.decode(resolveBytes(max: 11)) }
         #expect(throws: WireError.trailingBytes(count: 1)) {
-            try ResolverMessage.decode(ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 1)).encode() + [0])
+            try ResolverMessage.decode(
+                ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 1, observed: ip(203, 0, 113, 7, port: 40000))).encode()
+                    + [0])
         }
         #expect(throws: WireError.oversized(size: 1201, limit: 1200)) { try ResolverMessage.decode([UInt8](repeating: 0, count: 1201)) }
         var five = registerBytes(identity(1), timestamp: epoch)
@@ -96,7 +99,7 @@ struct ServiceTests {
         var clock = Clock()
         let a = identity(1), b = identity(2)
         var out = s.deliver(registerBytes(a, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
-        #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 30, created: true, serverTime: clock.wall)))
+        #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 30, created: true, serverTime: clock.wall, observed: source)))
         #expect(out.contains(.log(.info, "register mesh=\(arena) peer=\(a.key) addresses=10.0.0.1:9000 ttl=30s from 192.0.2.10:5000")))
         out = s.deliver(registerBytes(b, addresses: [ip(10, 0, 0, 2, port: 9000)], timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
         #expect(errorCode(out) == nil)
@@ -111,10 +114,10 @@ struct ServiceTests {
 
         clock.advance(.seconds(10))
         out = s.deliver(registerBytes(a, ttl: 300, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
-        #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 30, created: false, serverTime: clock.wall)))
+        #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 30, created: false, serverTime: clock.wall, observed: source)))
 
         out = s.deliver(unregisterBytes(a, timestamp: clock.wall + 1), from: source, now: clock.now, wallClock: clock.wall)
-        #expect(answer(out) == .ack(AckAnswer(requestID: 2, ttlSeconds: 0, created: false, serverTime: clock.wall)))
+        #expect(answer(out) == .ack(AckAnswer(requestID: 2, ttlSeconds: 0, created: false, serverTime: clock.wall, observed: source)))
         #expect(s.peers(in: arena).map(\.peer) == [b.key])
         #expect(s.stats.registered == 2 && s.stats.refreshed == 1 && s.stats.unregistered == 1 && s.stats.resolves == 1)
         #expect(s.stats.registrations == 1 && s.stats.meshes == 1 && s.stats.sent == 5 && s.stats.received == 5)
@@ -151,7 +154,7 @@ struct ServiceTests {
         var s = ResolverService(configuration: config, seed: 1)
         var clock = Clock()
         let out = s.deliver(registerBytes(identity(1), ttl: 30, timestamp: clock.wall), from: source, now: clock.now, wallClock: clock.wall)
-        #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 5, created: true, serverTime: clock.wall)))
+        #expect(answer(out) == .ack(AckAnswer(requestID: 1, ttlSeconds: 5, created: true, serverTime: clock.wall, observed: source)))
         clock.advance(.seconds(5))
         _ = s.tick(now: clock.now, wallClock: clock.wall)
         #expect(s.registrationCount == 0)
@@ -288,7 +291,7 @@ struct ServiceTests {
         let valid = registerBytes(identity(1), timestamp: clock.wall)
         #expect(sends(s.deliver(Array(valid.dropLast()), from: source, now: clock.now, wallClock: clock.wall)) == 0)
         #expect(sends(s.deliver([UInt8](repeating: 0x4D, count: 1201), from: source, now: clock.now, wallClock: clock.wall)) == 0)
-        let ack = ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 0)).encode()
+        let ack = ResolverMessage.ack(AckAnswer(requestID: 1, ttlSeconds: 1, created: true, serverTime: 0, observed: ip(203, 0, 113, 7, port: 40000))).encode()
         #expect(sends(s.deliver(ack, from: source, now: clock.now, wallClock: clock.wall)) == 0)
         #expect(s.stats.malformed == 201)
         #expect(s.stats.oversized == 1)
