@@ -28,6 +28,10 @@ public struct NodeIdentity: Sendable {
         try! self.init(seed: seed)
     }
 
+    /// The 32-byte private seed that ``init(seed:)`` takes back: whoever holds it *is* this node.
+    /// Keep it as an identity file does (readable by its owner only), never on the wire.
+    public var privateSeed: [UInt8] { Array(signingKey.rawRepresentation) }
+
     /// The 64-byte Ed25519 signature of `bytes` with this identity's private key.
     public func sign(_ bytes: [UInt8]) -> [UInt8] {
         // Ed25519 signing cannot fail for a valid key.

@@ -22,6 +22,8 @@ struct MeshOptions: ParsableArguments {
     @Option(help: "Local address to bind (0.0.0.0, ::, or one of this machine's addresses).") var host: String = "0.0.0.0"
     @Option(parsing: .unconditional, help: "Local UDP port (0 picks a free one).") var port: Int = 0
     @Option(help: "Log level: trace, debug, info, warning, error.") var logLevel: String = "warning"
+    @Option(help: "File with this peer's identity, created (mode 0600) when missing: a restarted process comes back as the same peer.")
+    var identity: String?
 
     func validate() throws {
         guard !mesh.isEmpty, mesh.utf8.count <= 64 else { throw ValidationError("--mesh must be 1...64 bytes") }
@@ -29,6 +31,14 @@ struct MeshOptions: ParsableArguments {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be trace, debug, info, warning or error") }
         for p in peers { do { _ = try parseHostPort(p) } catch { throw ValidationError("--peer: \(error)") } }
         if let resolver { do { _ = try parseHostPort(resolver) } catch { throw ValidationError("--resolver: \(error)") } }
+        // Read (or created) before anything starts: a bad path fails at once, not after a join.
+        if identity != nil { _ = try nodeIdentity() }
+    }
+
+    /// The identity from `--identity`, or a fresh one for this run.
+    func nodeIdentity() throws -> NodeIdentity {
+        guard let identity else { return NodeIdentity() }
+        do { return try IdentityFile.loadOrCreate(at: identity).identity } catch { throw ValidationError("--identity: \(error)") }
     }
 
     func credentials() throws -> MeshCredentials {
@@ -107,7 +117,8 @@ struct Bot: ParsableCommand {
         let mesh: UDPMeshPeer
         do {
             mesh = try UDPMeshPeer.start(
-                credentials: try meshOptions.credentials(), configuration: meshConfig, host: meshOptions.host,
+                identity: try meshOptions.nodeIdentity(), credentials: try meshOptions.credentials(), configuration: meshConfig,
+                host: meshOptions.host,
                 port: meshOptions.port, discovery: try meshOptions.discovery(), group: group, logger: logger)
         } catch { throw fail(error) }
         FileHandle.standardError.write(Data("bot \(slot): listening on \(mesh.localAddress)\n".utf8))
@@ -164,7 +175,7 @@ struct Bot: ParsableCommand {
         peer.leave()
         let finalTick = bot.applied - 1
         let result: [String: Any] = [
-            "slot": slot, "players": players, "ticks": ticks, "port": mesh.localAddress.port ?? 0,
+            "slot": slot, "key": mesh.key.description, "players": players, "ticks": ticks, "port": mesh.localAddress.port ?? 0,
             "ticks_completed": bot.applied, "final_tick": finalTick,
             "checksum_at_final_tick": String(bot.game.checksum()),
             "drops": drops, "desyncs": desyncs,
@@ -258,7 +269,8 @@ struct Chat: ParsableCommand {
         let peer: UDPMeshPeer
         do {
             peer = try UDPMeshPeer.start(
-                credentials: try meshOptions.credentials(), host: meshOptions.host, port: meshOptions.port,
+                identity: try meshOptions.nodeIdentity(), credentials: try meshOptions.credentials(), host: meshOptions.host,
+                port: meshOptions.port,
                 discovery: try meshOptions.discovery(), group: group, logger: logger
             ) { peer in
                 peer.onDeliver = { message, _ in

@@ -73,6 +73,9 @@ struct CLITests {
             (["sim", "flood", "--latency", "-3"], "must not be negative"),
             (["chat", "--mesh", "m", "--join-timeout", "0"], "--join-timeout must be 1...86400"),
             (["bot", "--mesh", "m", "--players", "2", "--slot", "-1"], "--slot"),
+            // The identity file is read (or created) before any socket opens.
+            (["bot", "--mesh", "m", "--players", "2", "--slot", "0", "--identity", "/nonexistent-dir/bot.id"], "its folder does not exist"),
+            (["chat", "--mesh", "m", "--identity", "/nonexistent-dir/chat.id"], "--identity"),
         ])
     func badFlags(_ args: [String], _ mentions: String) throws {
         let r = try runMeshstep(args)
