@@ -90,7 +90,7 @@ public struct MeshStats: Sendable, Equatable {
     /// New messages passed on to neighbors (counted once per message, not per link).
     public var forwarded = 0
     /// Copies of messages passed on to a neighbor that asked for them because it cannot link to
-    /// their origin (``Message/relay(_:)``), counted per copy.
+    /// their origin (a Relay request, PROTOCOL.md §7.10), counted per copy.
     public var relayed = 0
     /// Relay requests sent (once a second while a protected peer is out of direct reach).
     public var relayRequestsSent = 0

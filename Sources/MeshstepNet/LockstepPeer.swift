@@ -14,7 +14,7 @@ import NIOCore
 /// delivered payloads, link round trips and a timer every frame interval (and at the endpoint's
 /// own wake-up time), and carries out its actions. Frames are received, acknowledged, resent and
 /// relayed there whatever the game loop is doing. The game calls ``submit(_:)`` once per applied
-/// tick, ``pollConfirmed()`` every frame, and reads ``pollEvents()`` and ``stats()``; all of them
+/// tick, ``pollConfirmed()`` every frame, and reads ``pollEvents()``, ``stats`` and ``roster``; all of them
 /// are safe from any thread.
 ///
 /// The roster is bound to keys before tick 0 (see `SessionEndpoint`): with
