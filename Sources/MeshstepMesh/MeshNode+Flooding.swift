@@ -258,7 +258,9 @@ extension MeshNode {
     /// ``Wire/maxRelayOrigins`` origins per neighbor, and the copies pass that neighbor's
     /// outbound allowance like any other.
     mutating func onRelayRequest(_ origins: [PeerKey], from peer: PeerKey, now: MeshTime) {
-        guard var n = neighbors[peer] else { return }
+        // Only for a fellow member of the protected group (a session's players relay each
+        // other; a spectator's request is ignored, so spectators never add to a player's upload).
+        guard var n = neighbors[peer], protectedPeers.contains(peer) else { return }
         var list: [PeerKey] = []
         for o in origins where o != peer && o != key && !list.contains(o) { list.append(o) }
         n.relayOrigins = list
@@ -287,6 +289,9 @@ extension MeshNode {
     /// hold no link to, or tells the ones asked before that we need nothing any more.
     mutating func requestRelays(now: MeshTime) {
         relayedOrigins = relayedOrigins.filter { $0.value > now }
+        // Only a member of the protected group asks (``protect(_:)`` names it, this node
+        // included), and only its fellow members: they are the ones that honour it.
+        guard protectedPeers.contains(key) else { return }
         let wanted = protectedPeers.filter { $0 != key && neighbors[$0] == nil }.sorted().prefix(Wire.maxRelayOrigins)
         if wanted.isEmpty {
             guard !relayAsked.isEmpty else { return }
@@ -294,7 +299,7 @@ extension MeshNode {
             relayAsked = []
             return
         }
-        for k in neighbors.keys {
+        for k in neighbors.keys where protectedPeers.contains(k) {
             stats.relayRequestsSent += 1
             relayAsked.insert(k)
             sendLinkMessage(.relay(Array(wanted)), to: k, now: now)

@@ -130,6 +130,10 @@ public struct MeshNode: Sendable {
     /// starving joiner nor pruned above the ideal degree. A lockstep session protects its
     /// players' links, so spectators joining the players' nodes never cost a player-to-player
     /// link (which would add a hop to every frame).
+    ///
+    /// When `peers` includes this node's own key, the node is a member of the group: it asks its
+    /// fellow members to relay the members it cannot link to, and relays for them
+    /// (PROTOCOL.md §7.10).
     public mutating func protect(_ peers: [PeerKey]) {
         protectedPeers.formUnion(peers)
     }

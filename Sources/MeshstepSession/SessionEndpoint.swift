@@ -408,7 +408,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             startedAt = now
             for (slot, k) in d.keys.enumerated() { slotOf[PeerKey(bytes: k)] = slot }
             events.append(.started)
-            return [.protect(d.keys.map { PeerKey(bytes: $0) }.filter { $0 != localKey })]
+            // The whole roster, a player's own key too: that marks it as one of the group whose
+            // members relay each other when they cannot link (a spectator is not in it).
+            return [.protect(d.keys.map { PeerKey(bytes: $0) })]
         }
         return []
     }
