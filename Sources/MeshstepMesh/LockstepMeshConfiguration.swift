@@ -1,7 +1,9 @@
 extension MeshConfiguration {
     /// The mesh settings for the players of one lockstep session: every player links directly
     /// to every other and pushes its frames on every link (one hop, the shortest path); players
-    /// never relay (no duplicate traffic between them) but serve pulls of stored frames, so a
+    /// do not forward each other's frames (no duplicate traffic between them), except to a
+    /// player that cannot link to their origin and asks for a relay (PROTOCOL.md §7.10), and
+    /// they serve pulls of stored frames, so a
     /// survivor can get a vanished player's last frames from another; keepalives every 500 ms
     /// give the link round trips the fast loss repair uses.
     ///

@@ -231,6 +231,7 @@ extension MeshNode {
             if neighbors.keys[i] != peer { neighbors.values[i].utility = neighbors.values[i].utility * 31 / 32 }
         }
 
+        if peer != m.origin, !relayVia.isEmpty, relayVia[m.origin] != nil { relayHeard[m.origin] = now }
         let isUnicast = m.destination != nil
         let (deliver, forward) = route
         if forward, m.hopLimit > 1 {
@@ -253,26 +254,31 @@ extension MeshNode {
     /// How long a relay request holds: three of the once-a-second refreshes may be lost.
     static var relayHold: Duration { .seconds(3) }
 
+    /// How long a relay that delivers nothing is kept before the next member is asked.
+    static var relayTrial: Duration { .seconds(2) }
+
     /// A neighbor that cannot link to some origins asks us to pass on what they send us. Only
-    /// messages an origin sends us itself are relayed (no chains), at most
-    /// ``Wire/maxRelayOrigins`` origins per neighbor, and the copies pass that neighbor's
-    /// outbound allowance like any other.
+    /// messages an origin sends us itself are relayed (no chains), only for origins of the
+    /// protected group (so the table holds at most the group), at most ``Wire/maxRelayOrigins``
+    /// per neighbor, and the copies pass that neighbor's outbound allowance like any other.
     mutating func onRelayRequest(_ origins: [PeerKey], from peer: PeerKey, now: MeshTime) {
         // Only for a fellow member of the protected group (a session's players relay each
         // other; a spectator's request is ignored, so spectators never add to a player's upload).
         guard var n = neighbors[peer], protectedPeers.contains(peer) else { return }
         var list: [PeerKey] = []
-        for o in origins where o != peer && o != key && !list.contains(o) { list.append(o) }
+        for o in origins where o != peer && o != key && protectedPeers.contains(o) && !list.contains(o) { list.append(o) }
         n.relayOrigins = list
         n.relayUntil = list.isEmpty ? .zero : now + Self.relayHold
         neighbors[peer] = n
-        for o in list { relayedOrigins[o] = n.relayUntil }
+        for o in list { relayedOrigins[o] = max(relayedOrigins[o] ?? .zero, n.relayUntil) }
     }
 
-    /// Passes a message its origin sent us directly to the neighbors that asked for it.
+    /// Passes a message its origin sent us directly to the neighbors that asked for it (a
+    /// unicast only to its destination).
     mutating func relay(_ m: FloodMessage, now: MeshTime) {
         var targets: [PeerKey] = []
-        for n in neighbors.values where n.relayUntil > now && n.key != m.origin && n.relayOrigins.contains(m.origin) {
+        for n in neighbors.values
+        where n.relayUntil > now && n.key != m.origin && (m.destination == nil || m.destination == n.key) && n.relayOrigins.contains(m.origin) {
             targets.append(n.key)
         }
         guard !targets.isEmpty else { return }
@@ -285,24 +291,40 @@ extension MeshNode {
         }
     }
 
-    /// Once a second: asks every neighbor to relay the protected peers (a session's players) we
-    /// hold no link to, or tells the ones asked before that we need nothing any more.
+    /// Once a second: for each member of the protected group we hold no link to, asks one
+    /// fellow member to relay it, and moves on to the next member (in key order) when that one
+    /// delivered nothing for ``relayTrial``; tells members asked before that we need nothing
+    /// more from them. One relay per origin: no copies multiplied by the group's size.
     mutating func requestRelays(now: MeshTime) {
         relayedOrigins = relayedOrigins.filter { $0.value > now }
-        // Only a member of the protected group asks (``protect(_:)`` names it, this node
-        // included), and only its fellow members: they are the ones that honour it.
+        relayAsked = relayAsked.filter { neighbors[$0] != nil }
+        // Only a member of the group asks (``protect(_:)`` names it, this node included), and
+        // only its fellow members: they are the ones that honour it.
         guard protectedPeers.contains(key) else { return }
+        let members = neighbors.keys.filter { protectedPeers.contains($0) }.sorted()
         let wanted = protectedPeers.filter { $0 != key && neighbors[$0] == nil }.sorted().prefix(Wire.maxRelayOrigins)
-        if wanted.isEmpty {
-            guard !relayAsked.isEmpty else { return }
-            for k in relayAsked.sorted() where neighbors[k] != nil { sendLinkMessage(.relay([]), to: k, now: now) }
-            relayAsked = []
-            return
+        var via: [PeerKey: (via: PeerKey, since: MeshTime)] = [:]
+        for o in wanted where !members.isEmpty {
+            if let current = relayVia[o], neighbors[current.via] != nil,
+                now - current.since < Self.relayTrial || (relayHeard[o].map { now - $0 < Self.relayTrial } ?? false)
+            {
+                via[o] = current
+            } else {
+                let next = relayVia[o].flatMap { c in members.first { $0 > c.via } } ?? members[0]
+                via[o] = (next, now)
+            }
         }
-        for k in neighbors.keys where protectedPeers.contains(k) {
-            stats.relayRequestsSent += 1
-            relayAsked.insert(k)
-            sendLinkMessage(.relay(Array(wanted)), to: k, now: now)
+        relayVia = via
+        relayHeard = relayHeard.filter { via[$0.key] != nil }
+        for m in members {
+            let list = wanted.filter { via[$0]?.via == m }
+            if !list.isEmpty {
+                stats.relayRequestsSent += 1
+                relayAsked.insert(m)
+                sendLinkMessage(.relay(Array(list)), to: m, now: now)
+            } else if relayAsked.remove(m) != nil {
+                sendLinkMessage(.relay([]), to: m, now: now)
+            }
         }
     }
 

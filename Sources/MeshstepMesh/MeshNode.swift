@@ -65,8 +65,12 @@ public struct MeshNode: Sendable {
     /// longer need it).
     var relayAsked: Set<PeerKey> = []
     /// Origins some neighbor asked us to relay, with the latest expiry among the requests (a
-    /// quick test on the hot path; at most `maxNeighbors` x ``Wire/maxRelayOrigins`` entries).
+    /// quick test on the hot path; only protected peers, so at most the group's size).
     var relayedOrigins: [PeerKey: MeshTime] = [:]
+    /// Members we hold no link to: which member we asked to relay each, since when, and when a
+    /// relayed copy of its messages last arrived.
+    var relayVia: [PeerKey: (via: PeerKey, since: MeshTime)] = [:]
+    var relayHeard: [PeerKey: MeshTime] = [:]
     /// Answers to handshake messages, across all sources.
     var handshakeBucket: TokenBucket
     /// Link datagrams from unknown addresses tried against every link's key (a NAT rebinding

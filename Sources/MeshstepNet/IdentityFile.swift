@@ -47,36 +47,45 @@ public enum IdentityFile {
         if let identity = try load(path) { return (identity, false) }
         let identity = NodeIdentity()
         let text = header + " " + identity.privateSeed.map { String(format: "%02x", $0) }.joined() + "\n"
-        // O_EXCL: two processes started at once with one path cannot both write it.
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else {
-            let reason = String(cString: strerror(errno))
-            if errno == EEXIST, let identity = try load(path) { return (identity, false) }
-            throw .io(path: path, detail: "cannot create it: \(reason)")
-        }
-        defer { close(fd) }
+        // Written whole to a private temporary file, then linked into place: link() fails if the
+        // name exists, so two processes started at once agree on one identity, and nobody ever
+        // reads a half-written file.
+        let temporary = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw .io(path: path, detail: "cannot create it: \(String(cString: strerror(errno)))") }
+        defer { unlink(temporary) }
         let bytes = Array(text.utf8)
-        guard write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(path)
-            throw .io(path: path, detail: "cannot write it: \(reason)")
+        let written = write(fd, bytes, bytes.count) == bytes.count && fsync(fd) == 0
+        let writeError = String(cString: strerror(errno))
+        close(fd)
+        guard written else { throw .io(path: path, detail: "cannot write it: \(writeError)") }
+        guard link(temporary, path) == 0 else {
+            if errno == EEXIST, let existing = try load(path) { return (existing, false) }
+            throw .io(path: path, detail: "cannot create it: \(String(cString: strerror(errno)))")
         }
         return (identity, true)
     }
 
     /// The identity in `path`, or nil when there is no such file.
     static func load(_ path: String) throws(IdentityFileError) -> NodeIdentity? {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
+        // One open, not following a symbolic link; the checks are on what was opened.
+        let fd = open(path, O_RDONLY | O_NOFOLLOW)
+        guard fd >= 0 else {
             if errno == ENOENT { return nil }
+            if errno == ELOOP { throw .malformed(path: path, detail: "a symbolic link") }
             throw .io(path: path, detail: String(cString: strerror(errno)))
         }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io(path: path, detail: String(cString: strerror(errno))) }
         guard info.st_mode & S_IFMT == S_IFREG else { throw .malformed(path: path, detail: "not a regular file") }
         let mode = Int(info.st_mode & 0o777)
         guard mode & 0o077 == 0 else { throw .tooOpen(path: path, mode: mode) }
-        guard info.st_size <= 4096, let data = FileManager.default.contents(atPath: path) else {
-            throw .malformed(path: path, detail: info.st_size > 4096 ? "too large" : "unreadable")
-        }
+        guard info.st_uid == geteuid() else { throw .io(path: path, detail: "it belongs to another user") }
+        guard info.st_size <= 4096 else { throw .malformed(path: path, detail: "too large") }
+        var buffer = [UInt8](repeating: 0, count: Int(info.st_size))
+        guard read(fd, &buffer, buffer.count) == buffer.count else { throw .io(path: path, detail: "cannot read it") }
+        let data = buffer
         let fields = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isWhitespace)
         guard fields.count == 2, fields[0] == header else { throw .malformed(path: path, detail: "expected '\(header) <64 hex digits>'") }
         let hex = Array(fields[1].utf8)

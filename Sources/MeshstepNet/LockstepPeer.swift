@@ -178,8 +178,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// The other players still need what we sent last: our newest input and our confirmation
     /// of the last tick (no tick is applied until every player has confirmed it). So this keeps
     /// the frame pump running until every other active player has acknowledged our newest input
-    /// (which went out after the last tick was applied, so with its confirmation) or is no
-    /// longer connected (it left first, or crashed), then a few frame intervals more so that
+    /// (which went out after the last tick was applied, so with its confirmation) or is gone
+    /// (it left first, or crashed: silent for a moment), then a few frame intervals more so that
     /// our acknowledgements of their last inputs travel too. It returns at once when the session
     /// halted or never started.
     ///
@@ -195,8 +195,12 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             let (settled, over) = shared.withLockedValue { s -> (Bool, Bool) in
                 guard let roster = s.roster, let stats = s.stats, roster.halted == nil else { return (false, true) }
                 let settled = roster.activeSlots.allSatisfy { slot in
-                    slot == local || !s.connected.indices.contains(slot) || !s.connected[slot]
-                        || stats.acknowledged[slot] >= stats.newestOwnInput
+                    guard slot != local, stats.acknowledged[slot] < stats.newestOwnInput else { return true }
+                    // Gone: it left (no link, and silent a quarter second: a player reached
+                    // through a relay has no link but keeps sending) or went silent for a second.
+                    let silence = stats.players.first { $0.slot == slot }?.silence ?? .zero
+                    let linked = s.connected.indices.contains(slot) && s.connected[slot]
+                    return silence >= .seconds(1) || (!linked && silence >= .milliseconds(250))
                 }
                 return (settled, false)
             }

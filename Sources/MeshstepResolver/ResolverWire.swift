@@ -2,7 +2,7 @@ import Crypto
 import MeshstepMesh
 import MeshstepWire
 
-/// Constants of the resolver protocol, version 1 (see `docs/RESOLVER.md`).
+/// Constants of the resolver protocol, version 3 (see `docs/RESOLVER.md`).
 ///
 /// The resolver protocol has its own magic (`MR`), so a node can talk to a resolver from its
 /// mesh socket and tell the two protocols apart by the first two bytes.
@@ -10,7 +10,7 @@ public enum ResolverWire {
     /// ASCII `MR`.
     public static let magic: (UInt8, UInt8) = (0x4D, 0x52)
     /// The resolver protocol version this build speaks.
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
     /// Magic, version, kind.
     public static let headerSize = 4
     /// Largest datagram sent or accepted.

@@ -26,6 +26,20 @@ struct IdentityFileTests {
         #expect(again.identity.sign([1, 2, 3]) == first.identity.sign([1, 2, 3]))
     }
 
+    @Test("processes started at once with one path agree on one identity")
+    func concurrentCreation() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/shared.id"
+        let found = Found()
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            found.add((try? IdentityFile.loadOrCreate(at: path).identity.key.description) ?? "error")
+        }
+        let all = found.keys
+        #expect(all.count == 8 && Set(all).count == 1 && !all.contains("error"), "\(all)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["shared.id"])
+    }
+
     @Test("bad files and paths are clear, typed errors, and nothing is overwritten")
     func refusals() throws {
         let dir = try scratch()
@@ -47,4 +61,12 @@ struct IdentityFileTests {
         }
         #expect(FileManager.default.contents(atPath: junk) == Data("not a key\n".utf8))
     }
+}
+
+/// Keys found by concurrent callers.
+final class Found: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ key: String) { lock.withLock { list.append(key) } }
+    var keys: [String] { lock.withLock { list } }
 }

@@ -35,7 +35,7 @@ struct WireFormatTests {
     @Test("byte layout of a resolve request")
     func resolveLayout() {
         let bytes = resolveBytes(max: 5, exclude: nil, requestID: 0x0102_0304_0506_0708, size: 0)
-        #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 3, 3, 1, 2, 3, 4, 5, 6, 7, 8])
         #expect(Array(bytes[12..<44]) == arena.key)
         #expect(Array(bytes[44...]) == [5, 0])
         #expect(bytes.count == 46)
@@ -55,6 +55,7 @@ struct WireFormatTests {
         let good = resolveBytes(size: 0)
         #expect(throws: WireError.badMagic) { try ResolverMessage.decode([0x4D, 0x53] + Array(good.dropFirst(2))) }
         #expect(throws: WireError.unsupportedVersion(1)) { try ResolverMessage.decode(Array(good.prefix(2)) + [1] + Array(good.dropFirst(3))) }
+        #expect(throws: WireError.unsupportedVersion(2)) { try ResolverMessage.decode(Array(good.prefix(2)) + [2] + Array(good.dropFirst(3))) }
         #expect(throws: WireError.unknownKind(9)) { try ResolverMessage.decode(Array(good.prefix(3)) + [9] + Array(good.dropFirst(4))) }
         #expect(throws: WireError.invalidValue(field: "resolve.padding")) { try ResolverMessage.decode(good + [0, 1]) }
         #expect(throws: WireError.truncated(offset: 45, needed: 1)) { try ResolverMessage.decode(Array(good.dropLast())) }
