@@ -292,14 +292,14 @@ struct FaultSweepScenarios {
         #expect(r.honest_halted.isEmpty && r.honest_dropped.isEmpty && r.honest_checksums_agree)
     }
 
-    /// Eight runs in two shards, so that they fill both cores beside the other scenarios (the
+    /// Six runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
         "a seeded slice of the fault sweep: random players, loss, latency, crashes, partitions, stalls and liars; no safety violation",
         arguments: 0..<2)
     func slice(shard: Int) throws {
-        let summary = try FaultSweep(runs: 8, seed: 2026, ticks: 240).run(shard: (shard, 2))
-        #expect(summary.runs == 4)
+        let summary = try FaultSweep(runs: 6, seed: 2026, ticks: 240).run(shard: (shard, 2))
+        #expect(summary.runs == 3)
         #expect(summary.safety_violations == 0, "\(summary.safety_runs.map(\.command))")
     }
 }
