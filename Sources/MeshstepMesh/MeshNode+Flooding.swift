@@ -231,7 +231,10 @@ extension MeshNode {
             if neighbors.keys[i] != peer { neighbors.values[i].utility = neighbors.values[i].utility * 31 / 32 }
         }
 
-        if peer != m.origin, !relayVia.isEmpty, relayVia[m.origin] != nil { relayHeard[m.origin] = now }
+        if peer != m.origin, !relayVia.isEmpty, let via = relayVia[m.origin] {
+            originHeard[m.origin] = now
+            if peer == via.via { relayHeard[m.origin] = now }
+        }
         let isUnicast = m.destination != nil
         let (deliver, forward) = route
         if forward, m.hopLimit > 1 {
@@ -292,9 +295,10 @@ extension MeshNode {
     }
 
     /// Once a second: for each member of the protected group we hold no link to, asks one
-    /// fellow member to relay it, and moves on to the next member (in key order) when that one
-    /// delivered nothing for ``relayTrial``; tells members asked before that we need nothing
-    /// more from them. One relay per origin: no copies multiplied by the group's size.
+    /// fellow member to relay it, and moves on to the next member (in key order) when the
+    /// missing member's messages reached us in the last ``relayTrial`` by another way (a pull)
+    /// but not through that relay; tells members asked before that we need nothing more from
+    /// them. One relay per origin: no copies multiplied by the group's size.
     mutating func requestRelays(now: MeshTime) {
         relayedOrigins = relayedOrigins.filter { $0.value > now }
         relayAsked = relayAsked.filter { neighbors[$0] != nil }
@@ -305,8 +309,10 @@ extension MeshNode {
         let wanted = protectedPeers.filter { $0 != key && neighbors[$0] == nil }.sorted().prefix(Wire.maxRelayOrigins)
         var via: [PeerKey: (via: PeerKey, since: MeshTime)] = [:]
         for o in wanted where !members.isEmpty {
+            func recent(_ t: MeshTime?) -> Bool { t.map { now - $0 < Self.relayTrial } ?? false }
+            // A silent origin says nothing about the relay: keep it until the origin is heard.
             if let current = relayVia[o], neighbors[current.via] != nil,
-                now - current.since < Self.relayTrial || (relayHeard[o].map { now - $0 < Self.relayTrial } ?? false)
+                now - current.since < Self.relayTrial || recent(relayHeard[o]) || !recent(originHeard[o])
             {
                 via[o] = current
             } else {
@@ -316,6 +322,7 @@ extension MeshNode {
         }
         relayVia = via
         relayHeard = relayHeard.filter { via[$0.key] != nil }
+        originHeard = originHeard.filter { via[$0.key] != nil }
         for m in members {
             let list = wanted.filter { via[$0]?.via == m }
             if !list.isEmpty {

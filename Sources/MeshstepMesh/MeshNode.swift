@@ -71,6 +71,9 @@ public struct MeshNode: Sendable {
     /// relayed copy of its messages last arrived.
     var relayVia: [PeerKey: (via: PeerKey, since: MeshTime)] = [:]
     var relayHeard: [PeerKey: MeshTime] = [:]
+    /// When a copy of each such member's messages last reached us by any way (a pull, another
+    /// relay): heard, but not through the relay asked, means that relay does not work.
+    var originHeard: [PeerKey: MeshTime] = [:]
     /// Answers to handshake messages, across all sources.
     var handshakeBucket: TokenBucket
     /// Link datagrams from unknown addresses tried against every link's key (a NAT rebinding

@@ -162,6 +162,48 @@ struct SimulatedNATTests {
     }
 
     @Test(
+        "a player asked to relay that cannot reach the missing player is replaced: after 2 s the next fellow player in key order is asked, and the missing player is heard through it"
+    )
+    func relayMovesToAPlayerThatReachesTheOrigin() throws {
+        let sim = MeshSimulator(seed: 39, defaultLink: LinkModel(latency: .milliseconds(20)))
+        defer { sim.stop() }
+        sim.hostResolver()
+        let creds = try MeshCredentials(meshID: "nat", access: .password("pw"))
+        let config = MeshConfiguration.lockstep(players: 4)
+        let symmetric = NATBehavior(mapping: .addressAndPortDependent, filtering: .addressAndPortDependent)
+        for _ in 0..<2 { try sim.addNode(credentials: creds, configuration: config, behind: sim.addNAT(symmetric)) }
+        for _ in 0..<2 { try sim.addNode(credentials: creds, configuration: config) }
+        let keys = (0..<4).map { sim.node($0)!.key }
+        // Node 0 asks the public player with the lower key first: make that one unable to reach node 1.
+        let first = keys[2] < keys[3] ? 2 : 3, second = 5 - first
+        sim.linkOverrides[.init(first, 1)] = LinkModel(loss: 1)
+        sim.linkOverrides[.init(1, first)] = LinkModel(loss: 1)
+        for i in 0..<4 { sim.at(.zero + .milliseconds(Int64(i) * 200)) { $0.start(i) } }
+        sim.run(until: .zero + .seconds(1))
+        for i in 0..<4 {
+            sim.withNode(i) { mesh, _ in
+                mesh.protect(keys); return []
+            }
+        }
+        sim.run(until: .zero + .seconds(12))
+        #expect(sim.node(0)!.neighborInfo.map(\.peer).sorted() == [keys[2], keys[3]].sorted())
+        #expect(sim.node(1)!.neighborInfo.map(\.peer) == [keys[second]])
+        // Node 1 plays: a message every 100 ms for 6 s. Node 0 first hears it only by pulls
+        // from the other public player, which makes it move its request there.
+        var through: [String] = []
+        sim.observer.delivered = { node, m, _ in if node == 0, m.origin == keys[1] { through.append(m.from.description) } }
+        for k in 0..<60 {
+            sim.at(sim.now + .milliseconds(Int64(k) * 100)) { sim in
+                try? sim.withNode(1) { mesh, now in try mesh.broadcast([UInt8(k)], now: now).actions }
+            }
+        }
+        sim.run(for: .seconds(6))
+        #expect(through.count == 60 && Set(through) == [keys[second].description], "node 0 heard node 1 through \(Set(through))")
+        #expect(sim.node(first)!.stats.relayed == 0, "the player that cannot reach node 1 relayed nothing of it")
+        #expect(sim.node(second)!.stats.relayed >= 30, "relayed \(sim.node(second)!.stats.relayed)")
+    }
+
+    @Test(
         "a home router that forgets its mappings: the node registers again, the others find its new port through the resolver and probe it, every link moves and none drops"
     )
     func homeRouterRebinds() throws {
