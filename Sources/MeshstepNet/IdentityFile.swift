@@ -15,6 +15,8 @@ public enum IdentityFileError: Error, Equatable, Sendable, CustomStringConvertib
     case malformed(path: String, detail: String)
     /// Reading or creating the file failed.
     case io(path: String, detail: String)
+    /// Another running process holds the file (``IdentityFile/holdForThisProcess(_:)``).
+    case inUse(path: String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,8 @@ public enum IdentityFileError: Error, Equatable, Sendable, CustomStringConvertib
         case let .malformed(path, detail):
             "\(path) is not a Meshstep identity file (\(detail)); move it away to create a new identity there"
         case let .io(path, detail): "identity file \(path): \(detail)"
+        case let .inUse(path):
+            "identity file \(path) is in use by another running process: two peers with one key refuse each other; give each process its own --identity"
         }
     }
 }
@@ -64,6 +68,21 @@ public enum IdentityFile {
             throw .io(path: path, detail: "cannot create it: \(String(cString: strerror(errno)))")
         }
         return (identity, true)
+    }
+
+    /// Locks `path` (an exclusive `flock`) until this process exits, so that a second process
+    /// started with the same file fails at once instead of fighting over one key. A second call
+    /// in the same process fails too.
+    public static func holdForThisProcess(_ path: String) throws(IdentityFileError) {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, detail: String(cString: strerror(errno))) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let busy = errno == EWOULDBLOCK
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw busy ? .inUse(path: path) : .io(path: path, detail: "cannot lock it: \(reason)")
+        }
+        // The descriptor stays open on purpose: the lock ends with the process.
     }
 
     /// The identity in `path`, or nil when there is no such file.

@@ -41,6 +41,12 @@ struct MeshOptions: ParsableArguments {
         do { return try IdentityFile.loadOrCreate(at: identity).identity } catch { throw ValidationError("--identity: \(error)") }
     }
 
+    /// Holds the `--identity` file for the rest of the process (a second process with it fails).
+    func holdIdentity() throws {
+        guard let identity else { return }
+        do { try IdentityFile.holdForThisProcess(identity) } catch { throw ValidationError("--identity: \(error)") }
+    }
+
     func credentials() throws -> MeshCredentials {
         try MeshCredentials(meshID: mesh, access: password.map { .password($0) } ?? .open)
     }
@@ -116,6 +122,7 @@ struct Bot: ParsableCommand {
         let meshConfig = MeshConfiguration.lockstep(players: players)
         let mesh: UDPMeshPeer
         do {
+            try meshOptions.holdIdentity()
             mesh = try UDPMeshPeer.start(
                 identity: try meshOptions.nodeIdentity(), credentials: try meshOptions.credentials(), configuration: meshConfig,
                 host: meshOptions.host,
@@ -268,6 +275,7 @@ struct Chat: ParsableCommand {
         defer { try? group.syncShutdownGracefully() }
         let peer: UDPMeshPeer
         do {
+            try meshOptions.holdIdentity()
             peer = try UDPMeshPeer.start(
                 identity: try meshOptions.nodeIdentity(), credentials: try meshOptions.credentials(), host: meshOptions.host,
                 port: meshOptions.port,

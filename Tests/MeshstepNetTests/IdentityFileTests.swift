@@ -40,6 +40,17 @@ struct IdentityFileTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["shared.id"])
     }
 
+    @Test("a held identity file cannot be held again while its holder runs")
+    func held() throws {
+        let dir = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/held.id"
+        _ = try IdentityFile.loadOrCreate(at: path)
+        try IdentityFile.holdForThisProcess(path)
+        #expect(throws: IdentityFileError.inUse(path: path)) { try IdentityFile.holdForThisProcess(path) }
+        #expect("\(IdentityFileError.inUse(path: path))".contains("its own --identity"))
+    }
+
     @Test("bad files and paths are clear, typed errors, and nothing is overwritten")
     func refusals() throws {
         let dir = try scratch()
