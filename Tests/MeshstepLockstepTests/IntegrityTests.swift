@@ -292,14 +292,14 @@ struct FaultSweepScenarios {
         #expect(r.honest_halted.isEmpty && r.honest_dropped.isEmpty && r.honest_checksums_agree)
     }
 
-    /// Six runs in two shards, so that they fill both cores beside the other scenarios (the
+    /// Four runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
         "a seeded slice of the fault sweep: random players, loss, latency, crashes, partitions, stalls and liars; no safety violation",
         arguments: 0..<2)
     func slice(shard: Int) throws {
-        let summary = try FaultSweep(runs: 6, seed: 2026, ticks: 240).run(shard: (shard, 2))
-        #expect(summary.runs == 3)
+        let summary = try FaultSweep(runs: 4, seed: 2026, ticks: 240).run(shard: (shard, 2))
+        #expect(summary.runs == 2)
         #expect(summary.safety_violations == 0, "\(summary.safety_runs.map(\.command))")
     }
 }
