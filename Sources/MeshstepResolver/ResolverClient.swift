@@ -65,6 +65,9 @@ public enum ResolverClientEvent: Sendable, Equatable {
     /// acknowledgement, or a NAT that gave the node a new public port): see
     /// ``ResolverClient/observedAddress``.
     case observedAddress(MeshAddress)
+    /// The resolver introduced another peer of the mesh: it asked for this node and is sending
+    /// to it now (``IntroduceMessage``). Send to it at once as well (`MeshNode.introduced`).
+    case introduced(ResolvedPeer)
 }
 
 /// What a ``ResolverClient`` asks its driver to do.
@@ -101,6 +104,7 @@ public struct ResolverClient: Sendable {
         var attempts: Int
         var nextAttemptAt: MeshTime
         var maxPeers: UInt8 = 0
+        var introduce = false
         /// Immediate resends after a clock-skew or replay refusal.
         var corrections = 0
     }
@@ -135,6 +139,8 @@ public struct ResolverClient: Sendable {
     private var pendingResolve: Pending?
     private var pendingUnregister: Pending?
     private var lastTimestamp: UInt64 = 0
+    /// Request IDs of the last two acknowledged registers: an introduction must carry one.
+    private var registrationTokens: [UInt64] = []
     /// The resolver's last cookie for this client's address (``CookieAnswer``).
     private var cookie = ResolverWire.noCookie
     /// An acknowledged registration existed since the last ``register(now:wallClock:)``.
@@ -191,9 +197,13 @@ public struct ResolverClient: Sendable {
 
     /// Asks for up to `maxPeers` (1...10) peers of the mesh, this node excluded. The answer
     /// comes as ``ResolverClientEvent/resolved(_:)``; a resolve still unanswered is replaced.
-    public mutating func resolve(maxPeers: Int = ResolverWire.maxPeersPerAnswer, now: MeshTime, wallClock: UInt64) -> [ResolverClientAction] {
+    /// With `introduce`, the resolver also introduces this node to the peers of the answer
+    /// (``ResolveRequest/introduce``), which then send to it at once.
+    public mutating func resolve(
+        maxPeers: Int = ResolverWire.maxPeersPerAnswer, introduce: Bool = false, now: MeshTime, wallClock: UInt64
+    ) -> [ResolverClientAction] {
         let n = UInt8(min(max(maxPeers, 1), ResolverWire.maxPeersPerAnswer))
-        var p = Pending(operation: .resolve, requestID: rng.next(), attempts: 0, nextAttemptAt: now, maxPeers: n)
+        var p = Pending(operation: .resolve, requestID: rng.next(), attempts: 0, nextAttemptAt: now, maxPeers: n, introduce: introduce)
         let bytes = resolveBytes(&p, now: now)
         pendingResolve = p
         return [.send(bytes)]
@@ -217,6 +227,10 @@ public struct ResolverClient: Sendable {
     /// request (malformed, stale, spoofed with a wrong request ID) is ignored.
     public mutating func receive(_ bytes: [UInt8], now: MeshTime, wallClock: UInt64) -> [ResolverClientAction] {
         guard let message = try? ResolverMessage.decode(bytes) else { return [] }
+        if case let .introduce(m) = message {
+            guard m.mesh == mesh, m.peer != identity.key, registrationTokens.contains(m.token) else { return [] }
+            return [.event(.introduced(ResolvedPeer(peer: m.peer, addresses: m.addresses)))]
+        }
         let id = message.requestID
         var out: [ResolverClientAction] = []
         if pendingRegister?.requestID == id || pendingResolve?.requestID == id || pendingUnregister?.requestID == id, isUnreachable {
@@ -304,6 +318,7 @@ public struct ResolverClient: Sendable {
         switch message {
         case let .ack(a):
             pendingRegister = nil
+            registrationTokens = Array((registrationTokens + [a.requestID]).suffix(2))
             if observedAddress != a.observed {
                 observedAddress = a.observed
                 out.append(.event(.observedAddress(a.observed)))
@@ -395,7 +410,7 @@ public struct ResolverClient: Sendable {
         scheduleRetry(&p, now: now)
         return ResolverMessage.resolve(
             ResolveRequest(
-                requestID: p.requestID, mesh: mesh, maxPeers: p.maxPeers, exclude: identity.key,
+                requestID: p.requestID, mesh: mesh, maxPeers: p.maxPeers, exclude: identity.key, introduce: p.introduce,
                 padding: ResolveRequest.padding(toSize: ResolverWire.paddedResolveSize, exclude: identity.key))
         ).encode()
     }

@@ -101,6 +101,8 @@ public struct ResolverStats: Sendable, Equatable, CustomStringConvertible {
     public var expired = 0
     /// Resolve requests answered.
     public var resolves = 0
+    /// Introductions sent (``IntroduceMessage``), one per target of a resolve that asked for them.
+    public var introductions = 0
     /// Datagrams that are not resolver requests (bad magic, version, kind, truncated, ...).
     public var malformed = 0
     /// Datagrams over ``ResolverWire/maxDatagramSize``.
@@ -144,7 +146,7 @@ public struct ResolverStats: Sendable, Equatable, CustomStringConvertible {
 
     /// One line, `key=value` pairs.
     public var description: String {
-        "received=\(received) registered=\(registered) refreshed=\(refreshed) unregistered=\(unregistered) expired=\(expired) resolves=\(resolves) "
+        "received=\(received) registered=\(registered) refreshed=\(refreshed) unregistered=\(unregistered) expired=\(expired) resolves=\(resolves) introductions=\(introductions) "
             + "malformed=\(malformed) oversized=\(oversized) unexpected=\(unexpected) rate_limited=\(rateLimited) bad_signature=\(badSignature) bad_mesh_signature=\(badMeshSignature) cookies_sent=\(cookiesSent) signature_checks=\(signatureChecks) signature_budget_exceeded=\(signatureBudgetExceeded) "
             + "replayed=\(replayed) clock_skew=\(clockSkew) unknown_peer=\(unknownPeer) invalid=\(invalid) refused_full=\(refusedFull) "
             + "sent=\(sent) registrations=\(registrations) meshes=\(meshes)"
@@ -186,6 +188,11 @@ public struct ResolverService: Sendable {
         var slot: Int
         /// The source (``MeshAddress/sourceGroup``) the registration came from first.
         var source: MeshAddress
+        /// Where the last accepted register came from (IP and port): introductions go there.
+        var observed: MeshAddress
+        /// The last accepted register's request ID: introductions carry it, so that the peer
+        /// can tell them from forgeries.
+        var token: UInt64
     }
 
     struct MeshEntry: Sendable {
@@ -232,6 +239,17 @@ public struct ResolverService: Sendable {
     /// Tracked sources, oldest first (may hold sources already forgotten): O(1) eviction.
     private var bucketOrder = Deque<MeshAddress>()
     private var rng: DeterministicRNG
+    /// When each (mesh, requester, target) introduction was last sent: at most one a second.
+    private var lastIntroduction: [IntroductionPair: MeshTime] = [:]
+    /// Most introduction pairs remembered at once; beyond it, no introduction is sent until
+    /// ``tick(now:wallClock:)`` forgets old ones.
+    static let maxIntroductionPairs = 16_384
+
+    struct IntroductionPair: Hashable, Sendable {
+        var mesh: ResolverMeshID
+        var from: PeerKey
+        var to: PeerKey
+    }
     /// The key of return-routability cookies.
     private let cookieKey: SymmetricKey
 
@@ -281,8 +299,8 @@ public struct ResolverService: Sendable {
         switch message {
         case let .register(m): handleRegister(m, message: message, source: source, now: now, wallClock: wallClock, into: &out)
         case let .unregister(m): handleUnregister(m, message: message, source: source, now: now, wallClock: wallClock, into: &out)
-        case let .resolve(m): handleResolve(m, requestSize: bytes.count, source: source, into: &out)
-        case .resolved, .ack, .error, .cookie:
+        case let .resolve(m): handleResolve(m, requestSize: bytes.count, source: source, now: now, into: &out)
+        case .resolved, .ack, .error, .cookie, .introduce:
             stats.unexpected += 1
             out.append(.log(.debug, "drop \(message.kind) from \(source): resolvers only take requests"))
         }
@@ -317,6 +335,7 @@ public struct ResolverService: Sendable {
         let full = Int64(configuration.requestBurstPerSource) * 1_000_000_000
         buckets = buckets.filter { refilled($0.value, now: now) < full }
         bucketOrder = Deque(bucketOrder.filter { buckets[$0] != nil })
+        lastIntroduction = lastIntroduction.filter { now - $0.value < .seconds(1) }
         return out
     }
 
@@ -360,6 +379,8 @@ public struct ResolverService: Sendable {
             reg.addresses = addresses
             reg.expiresAt = expiresAt
             reg.lastTimestamp = m.timestamp
+            reg.observed = source
+            reg.token = m.requestID
             meshes[m.mesh]!.peers[m.peer] = reg
             stats.refreshed += 1
             out.append(.log(.debug, "refresh mesh=\(m.mesh) peer=\(m.peer) ttl=\(ttl)s"))
@@ -393,7 +414,9 @@ public struct ResolverService: Sendable {
             }
             if entry == nil { stats.meshes += 1 }
             meshes[m.mesh, default: MeshEntry()].insert(
-                m.peer, Registration(addresses: addresses, expiresAt: expiresAt, lastTimestamp: m.timestamp, slot: 0, source: group))
+                m.peer,
+                Registration(
+                    addresses: addresses, expiresAt: expiresAt, lastTimestamp: m.timestamp, slot: 0, source: group, observed: source, token: m.requestID))
             tombstones[key] = nil
             registrationsBySource[group, default: 0] += 1
             stats.registered += 1
@@ -437,7 +460,9 @@ public struct ResolverService: Sendable {
         send(.ack(AckAnswer(requestID: m.requestID, ttlSeconds: 0, created: false, serverTime: wallClock, observed: source)), to: source, into: &out)
     }
 
-    private mutating func handleResolve(_ m: ResolveRequest, requestSize: Int, source: MeshAddress, into out: inout [ResolverServiceAction]) {
+    private mutating func handleResolve(
+        _ m: ResolveRequest, requestSize: Int, source: MeshAddress, now: MeshTime, into out: inout [ResolverServiceAction]
+    ) {
         stats.resolves += 1
         let entry = meshes[m.mesh] ?? MeshEntry()
         var candidates = entry.order.count
@@ -478,8 +503,25 @@ public struct ResolverService: Sendable {
                 .debug,
                 "resolve mesh=\(m.mesh) from \(source): \(peers.count) of \(entry.order.count)\(peers.count < chosen.count ? " (answer capped at \(ResolverWire.amplificationFactor)x the \(requestSize)-byte request; pad it)" : "")"
             ))
+        // Introductions only for a registered requester asking from the very address its
+        // registrations come from: a spoofed request can at most make members send a few
+        // datagrams to a member's own address, once a second per pair.
+        var introduced = false
+        if m.introduce, let e = m.exclude, let requester = entry.peers[e], requester.observed == source {
+            introduced = true
+            for p in peers {
+                let pair = IntroductionPair(mesh: m.mesh, from: e, to: p.peer)
+                guard let target = entry.peers[p.peer] else { continue }
+                if let last = lastIntroduction[pair], now - last < .seconds(1) { continue }
+                guard lastIntroduction.count < Self.maxIntroductionPairs else { break }
+                lastIntroduction[pair] = now
+                stats.introductions += 1
+                send(.introduce(IntroduceMessage(token: target.token, mesh: m.mesh, peer: e, addresses: requester.addresses)), to: target.observed, into: &out)
+            }
+        }
         let answer = ResolvedAnswer(
-            requestID: m.requestID, registeredCount: UInt32(clamping: entry.order.count), excludedIsRegistered: skip != nil, peers: peers)
+            requestID: m.requestID, registeredCount: UInt32(clamping: entry.order.count), excludedIsRegistered: skip != nil, peers: peers,
+            introduced: introduced)
         send(.resolved(answer), to: source, into: &out)
     }
 

@@ -2,7 +2,7 @@ import Crypto
 import MeshstepMesh
 import MeshstepWire
 
-/// Constants of the resolver protocol, version 3 (see `docs/RESOLVER.md`).
+/// Constants of the resolver protocol, version 4 (see `docs/RESOLVER.md`).
 ///
 /// The resolver protocol has its own magic (`MR`), so a node can talk to a resolver from its
 /// mesh socket and tell the two protocols apart by the first two bytes.
@@ -10,7 +10,7 @@ public enum ResolverWire {
     /// ASCII `MR`.
     public static let magic: (UInt8, UInt8) = (0x4D, 0x52)
     /// The resolver protocol version this build speaks.
-    public static let version: UInt8 = 3
+    public static let version: UInt8 = 4
     /// Magic, version, kind.
     public static let headerSize = 4
     /// Largest datagram sent or accepted.
@@ -187,17 +187,23 @@ public struct ResolveRequest: Hashable, Sendable {
     /// Usually the requester's own key: left out of the answer, and the answer says whether
     /// this key is registered.
     public var exclude: PeerKey?
+    /// Also introduce the requester to the peers of the answer (``IntroduceMessage``): each gets
+    /// the requester's registered addresses at once, so that both sides start sending to each
+    /// other together. Honoured only when `exclude` is registered and the request comes from
+    /// the address its registrations come from.
+    public var introduce: Bool
     /// Zero bytes appended to the request. The resolver keeps its answer within
     /// ``ResolverWire/amplificationFactor`` times the request's size, so a request that wants
     /// many peers must be padded (``ResolverWire/paddedResolveSize`` always suffices).
     public var padding: Int
 
     /// A resolve request; `padding` zero bytes are appended.
-    public init(requestID: UInt64, mesh: ResolverMeshID, maxPeers: UInt8, exclude: PeerKey?, padding: Int = 0) {
+    public init(requestID: UInt64, mesh: ResolverMeshID, maxPeers: UInt8, exclude: PeerKey?, introduce: Bool = false, padding: Int = 0) {
         self.requestID = requestID
         self.mesh = mesh
         self.maxPeers = maxPeers
         self.exclude = exclude
+        self.introduce = introduce
         self.padding = padding
     }
 
@@ -230,13 +236,17 @@ public struct ResolvedAnswer: Hashable, Sendable {
     public var excludedIsRegistered: Bool
     /// A random sample of the mesh's peers, at most the requested number.
     public var peers: [ResolvedPeer]
+    /// Whether the resolver introduced the requester to every peer of the answer
+    /// (``ResolveRequest/introduce``): they are starting to send to it now.
+    public var introduced: Bool
 
     /// An answer.
-    public init(requestID: UInt64, registeredCount: UInt32, excludedIsRegistered: Bool, peers: [ResolvedPeer]) {
+    public init(requestID: UInt64, registeredCount: UInt32, excludedIsRegistered: Bool, peers: [ResolvedPeer], introduced: Bool = false) {
         self.requestID = requestID
         self.registeredCount = registeredCount
         self.excludedIsRegistered = excludedIsRegistered
         self.peers = peers
+        self.introduced = introduced
     }
 
     /// One `Referral` per peer address, for `MeshstepMesh/MeshNode`'s candidate list.
@@ -304,6 +314,30 @@ public struct CookieAnswer: Hashable, Sendable {
     }
 }
 
+/// "Peer `peer` of your mesh asked for you and is sending to you now, from these addresses":
+/// the resolver's unsolicited message to a registered peer when another one resolves with
+/// ``ResolveRequest/introduce``. Both sides then send to each other at once, which is what
+/// opens a path through two NATs. It carries the target's own last registration request ID as
+/// ``token``, which an off-path attacker never sees, so a forged introduction is dropped.
+public struct IntroduceMessage: Hashable, Sendable {
+    /// The request ID of the target's last acknowledged register (its ``RegisterRequest/requestID``).
+    public var token: UInt64
+    /// The mesh, by its admission public key.
+    public var mesh: ResolverMeshID
+    /// The peer that asked, by its Ed25519 public key.
+    public var peer: PeerKey
+    /// Where that peer registered (1 to 4 addresses).
+    public var addresses: [MeshAddress]
+
+    /// An introduction.
+    public init(token: UInt64, mesh: ResolverMeshID, peer: PeerKey, addresses: [MeshAddress]) {
+        self.token = token
+        self.mesh = mesh
+        self.peer = peer
+        self.addresses = addresses
+    }
+}
+
 /// Every message of the resolver protocol.
 public enum ResolverMessage: Hashable, Sendable {
     /// A signed registration, client to resolver (kind 1).
@@ -320,6 +354,8 @@ public enum ResolverMessage: Hashable, Sendable {
     case error(ErrorAnswer)
     /// The resolver's demand for a cookie (kind 7).
     case cookie(CookieAnswer)
+    /// The resolver's introduction of another peer, unsolicited (kind 8).
+    case introduce(IntroduceMessage)
 
     /// Kind bytes: each case's raw value is the kind byte at offset 3 of the header.
     public enum Kind: UInt8, Sendable {
@@ -337,6 +373,8 @@ public enum ResolverMessage: Hashable, Sendable {
         case error = 6
         /// A demand to resend with a cookie (``CookieAnswer``).
         case cookie = 7
+        /// An introduction of another peer (``IntroduceMessage``).
+        case introduce = 8
     }
 
     /// The kind byte of this message.
@@ -349,10 +387,11 @@ public enum ResolverMessage: Hashable, Sendable {
         case .ack: .ack
         case .error: .error
         case .cookie: .cookie
+        case .introduce: .introduce
         }
     }
 
-    /// The request ID every message carries.
+    /// The request ID every message carries (an introduction's ``IntroduceMessage/token``).
     public var requestID: UInt64 {
         switch self {
         case let .register(m): m.requestID
@@ -362,6 +401,7 @@ public enum ResolverMessage: Hashable, Sendable {
         case let .ack(m): m.requestID
         case let .error(m): m.requestID
         case let .cookie(m): m.requestID
+        case let .introduce(m): m.token
         }
     }
 
@@ -408,11 +448,12 @@ public enum ResolverMessage: Hashable, Sendable {
         case let .resolve(m):
             w.raw(m.mesh.key)
             w.u8(m.maxPeers)
-            if let e = m.exclude { w.u8(1); w.raw(e.bytes) } else { w.u8(0) }
+            // Flags: 1 = an exclude key follows, 2 = introduce (only with an exclude key).
+            if let e = m.exclude { w.u8(m.introduce ? 3 : 1); w.raw(e.bytes) } else { w.u8(0) }
             w.raw(repeatElement(UInt8(0), count: max(0, min(m.padding, ResolverWire.maxDatagramSize))))
         case let .resolved(m):
             w.u32(m.registeredCount)
-            w.u8(m.excludedIsRegistered ? 1 : 0)
+            w.u8((m.excludedIsRegistered ? 1 : 0) | (m.introduced ? 2 : 0))
             let peers = m.peers.prefix(ResolverWire.maxPeersPerAnswer)
             w.u8(UInt8(peers.count))
             for p in peers {
@@ -431,6 +472,12 @@ public enum ResolverMessage: Hashable, Sendable {
             w.u64(m.serverTime)
         case let .cookie(m):
             w.raw(Self.fixedCookie(m.cookie))
+        case let .introduce(m):
+            w.raw(m.mesh.key)
+            w.raw(m.peer.bytes)
+            let addresses = m.addresses.prefix(ResolverWire.maxAddresses)
+            w.u8(UInt8(addresses.count))
+            for a in addresses { Self.encode(a, into: &w) }
         }
         return w
     }
@@ -494,18 +541,19 @@ public enum ResolverMessage: Hashable, Sendable {
             let maxPeers = try r.u8()
             guard maxPeers >= 1, Int(maxPeers) <= ResolverWire.maxPeersPerAnswer else { throw .invalidValue(field: "resolve.maxPeers") }
             let exclude: PeerKey?
-            switch try r.u8() {
+            let flags = try r.u8()
+            switch flags {
             case 0: exclude = nil
-            case 1: exclude = PeerKey(bytes: try r.raw(Wire.keySize))
-            default: throw .invalidValue(field: "resolve.hasExclude")
+            case 1, 3: exclude = PeerKey(bytes: try r.raw(Wire.keySize))
+            default: throw .invalidValue(field: "resolve.flags")
             }
             let padding = r.remaining
             guard try r.raw(padding).allSatisfy({ $0 == 0 }) else { throw .invalidValue(field: "resolve.padding") }
-            message = .resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: maxPeers, exclude: exclude, padding: padding))
+            message = .resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: maxPeers, exclude: exclude, introduce: flags == 3, padding: padding))
         case .resolved:
             let count = try r.u32()
             let flags = try r.u8()
-            guard flags <= 1 else { throw .invalidValue(field: "resolved.flags") }
+            guard flags <= 3 else { throw .invalidValue(field: "resolved.flags") }
             let n = Int(try r.u8())
             guard n <= ResolverWire.maxPeersPerAnswer else { throw .tooLong(field: "resolved.peers", count: n, limit: ResolverWire.maxPeersPerAnswer) }
             var peers: [ResolvedPeer] = []
@@ -513,7 +561,8 @@ public enum ResolverMessage: Hashable, Sendable {
                 let peer = PeerKey(bytes: try r.raw(Wire.keySize))
                 peers.append(ResolvedPeer(peer: peer, addresses: try decodeAddresses(&r, field: "resolved.addresses")))
             }
-            message = .resolved(ResolvedAnswer(requestID: requestID, registeredCount: count, excludedIsRegistered: flags == 1, peers: peers))
+            message = .resolved(
+                ResolvedAnswer(requestID: requestID, registeredCount: count, excludedIsRegistered: flags & 1 != 0, peers: peers, introduced: flags & 2 != 0))
         case .ack:
             let ttl = try r.u32()
             let flags = try r.u8()
@@ -532,6 +581,12 @@ public enum ResolverMessage: Hashable, Sendable {
             message = .error(ErrorAnswer(requestID: requestID, code: code, serverTime: try r.u64()))
         case .cookie:
             message = .cookie(CookieAnswer(requestID: requestID, cookie: try r.raw(ResolverWire.cookieSize)))
+        case .introduce:
+            let mesh = ResolverMeshID(key: try r.raw(ResolverWire.meshKeySize))
+            let peer = PeerKey(bytes: try r.raw(Wire.keySize))
+            let addresses = try decodeAddresses(&r, field: "introduce.addresses")
+            guard !addresses.isEmpty else { throw .invalidValue(field: "introduce.addresses") }
+            message = .introduce(IntroduceMessage(token: requestID, mesh: mesh, peer: peer, addresses: addresses))
         }
         try r.expectEnd()
         return message

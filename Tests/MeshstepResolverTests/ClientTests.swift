@@ -150,6 +150,39 @@ struct ClientTests {
         #expect(client.nextDeadline == nil && !client.isRegistered)
     }
 
+    @Test(
+        "an introduction is reported when it carries the token of one of the client's last two registrations and names its mesh; forged or foreign ones are dropped"
+    )
+    func introductions() throws {
+        var service = ResolverService(seed: 1)
+        var client = makeClient(), other = makeClient(2)
+        let clock = Clock()
+        let otherHome = ip(203, 0, 113, 2, port: 40002)
+        _ = exchange(client.register(now: clock.now, wallClock: clock.wall), client: &client, service: &service, from: source, clock: clock)
+        _ = exchange(other.register(now: clock.now, wallClock: clock.wall), client: &other, service: &service, from: otherHome, clock: clock)
+        // The other peer asks for introductions: the service's Introduce reaches this client.
+        var introduced: [ResolvedPeer] = []
+        for action in other.resolve(introduce: true, now: clock.now, wallClock: clock.wall) {
+            guard case let .send(bytes) = action else { continue }
+            for case let .send(reply, to) in service.receive(bytes, from: otherHome, now: clock.now, wallClock: clock.wall) where to == source {
+                introduced += client.receive(reply, now: clock.now, wallClock: clock.wall).compactMap {
+                    if case let .introduced(p)? = $0.event { p } else { nil }
+                }
+            }
+        }
+        #expect(introduced.map(\.peer) == [identity(2).key])
+        #expect(introduced.first?.addresses.first == otherHome)
+        // A forged token, another mesh, or the client's own key: nothing.
+        let good = IntroduceMessage(token: 0, mesh: arena, peer: identity(2).key, addresses: [otherHome])
+        var forged = good
+        forged.token = 12345
+        var foreign = good
+        foreign.mesh = ResolverMeshID(key: [UInt8](repeating: 9, count: 32))
+        for m in [forged, foreign] {
+            #expect(client.receive(ResolverMessage.introduce(m).encode(), now: clock.now, wallClock: clock.wall).isEmpty)
+        }
+    }
+
     @Test("answers with another request ID are ignored")
     func spoofedAnswer() {
         var client = makeClient()

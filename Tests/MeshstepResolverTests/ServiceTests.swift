@@ -18,6 +18,9 @@ struct WireFormatTests {
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 10, exclude: a.key)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil, padding: 100)),
+            .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 4, exclude: a.key, introduce: true, padding: 7)),
+            .resolved(ResolvedAnswer(requestID: 10, registeredCount: 1, excludedIsRegistered: true, peers: [], introduced: true)),
+            .introduce(IntroduceMessage(token: 77, mesh: arena, peer: a.key, addresses: [ip(203, 0, 113, 9, port: 7500), ip(10, 0, 0, 9, port: 7500)])),
             .resolved(
                 ResolvedAnswer(
                     requestID: 10, registeredCount: 3, excludedIsRegistered: true, peers: [ResolvedPeer(peer: a.key, addresses: [ip(1, 2, 3, 4, port: 5)])])),
@@ -35,7 +38,7 @@ struct WireFormatTests {
     @Test("byte layout of a resolve request")
     func resolveLayout() {
         let bytes = resolveBytes(max: 5, exclude: nil, requestID: 0x0102_0304_0506_0708, size: 0)
-        #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 3, 3, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 4, 3, 1, 2, 3, 4, 5, 6, 7, 8])
         #expect(Array(bytes[12..<44]) == arena.key)
         #expect(Array(bytes[44...]) == [5, 0])
         #expect(bytes.count == 46)
@@ -56,6 +59,11 @@ struct WireFormatTests {
         #expect(throws: WireError.badMagic) { try ResolverMessage.decode([0x4D, 0x53] + Array(good.dropFirst(2))) }
         #expect(throws: WireError.unsupportedVersion(1)) { try ResolverMessage.decode(Array(good.prefix(2)) + [1] + Array(good.dropFirst(3))) }
         #expect(throws: WireError.unsupportedVersion(2)) { try ResolverMessage.decode(Array(good.prefix(2)) + [2] + Array(good.dropFirst(3))) }
+        #expect(throws: WireError.unsupportedVersion(3)) { try ResolverMessage.decode(Array(good.prefix(2)) + [3] + Array(good.dropFirst(3))) }
+        // Introduce flag without an exclude key; an introduction with no address.
+        #expect(throws: WireError.invalidValue(field: "resolve.flags")) { try ResolverMessage.decode(Array(good.prefix(45)) + [2] + Array(good.dropFirst(46))) }
+        let noAddress = ResolverMessage.introduce(IntroduceMessage(token: 1, mesh: arena, peer: identity(1).key, addresses: [])).encode()
+        #expect(throws: WireError.invalidValue(field: "introduce.addresses")) { try ResolverMessage.decode(noAddress) }
         #expect(throws: WireError.unknownKind(9)) { try ResolverMessage.decode(Array(good.prefix(3)) + [9] + Array(good.dropFirst(4))) }
         #expect(throws: WireError.invalidValue(field: "resolve.padding")) { try ResolverMessage.decode(good + [0, 1]) }
         #expect(throws: WireError.truncated(offset: 45, needed: 1)) { try ResolverMessage.decode(Array(good.dropLast())) }
@@ -516,5 +524,50 @@ struct ServiceTests {
         #expect(s.peers(in: arena) == [ResolvedPeer(peer: identity(1).key, addresses: [nat, ip(203, 0, 113, 5, port: 9000), ip(10, 0, 0, 1, port: 9000)])])
         let none = registerBytes(identity(2), addresses: [.ipv6([UInt8](repeating: 0, count: 16), port: 9000)], timestamp: clock.wall)
         #expect(errorCode(s.deliver(none, from: nat, now: clock.now, wallClock: clock.wall)) == .invalidRequest)
+    }
+
+    @Test(
+        "a registered peer resolving with the introduce flag from its registration's address is introduced to every peer of the answer, with each one's own token; from another address, or again within a second, it is not"
+    )
+    func introductions() throws {
+        var s = ResolverService(seed: 1)
+        var clock = Clock()
+        let a = identity(1), b = identity(2), c = identity(3)
+        let homeA = ip(203, 0, 113, 1, port: 40001), homeB = ip(203, 0, 113, 2, port: 40002), homeC = ip(203, 0, 113, 3, port: 40003)
+        _ = s.deliver(registerBytes(a, timestamp: clock.wall, requestID: 11, observed: true), from: homeA, now: clock.now, wallClock: clock.wall)
+        _ = s.deliver(registerBytes(b, timestamp: clock.wall, requestID: 22, observed: true), from: homeB, now: clock.now, wallClock: clock.wall)
+        _ = s.deliver(registerBytes(c, timestamp: clock.wall, requestID: 33, observed: true), from: homeC, now: clock.now, wallClock: clock.wall)
+        func resolve(from source: MeshAddress, introduce: Bool = true) -> [ResolverServiceAction] {
+            let request = ResolveRequest(
+                requestID: 5, mesh: arena, maxPeers: 10, exclude: a.key, introduce: introduce,
+                padding: ResolveRequest.padding(toSize: ResolverWire.paddedResolveSize, exclude: a.key))
+            return s.receive(ResolverMessage.resolve(request).encode(), from: source, now: clock.now, wallClock: clock.wall)
+        }
+        func sent(_ actions: [ResolverServiceAction]) -> [(MeshAddress, ResolverMessage)] {
+            actions.compactMap { if case let .send(bytes, to) = $0, let m = try? ResolverMessage.decode(bytes) { (to, m) } else { nil } }
+        }
+        let aAddresses = s.peers(in: arena).first { $0.peer == a.key }!.addresses
+        var out = sent(resolve(from: homeA))
+        #expect(out.count == 3)
+        let intros = out.compactMap { to, m -> (MeshAddress, IntroduceMessage)? in if case let .introduce(i) = m { (to, i) } else { nil } }
+        #expect(
+            Set(intros.map { "\($0.0) \($0.1.token)" }) == ["\(homeB) 22", "\(homeC) 33"]
+                && intros.allSatisfy { $0.1.peer == a.key && $0.1.addresses == aAddresses && $0.1.mesh == arena })
+        guard case let .resolved(answer)? = out.first(where: { $0.0 == homeA })?.1 else { Issue.record("no answer"); return }
+        #expect(answer.introduced && answer.peers.count == 2)
+        #expect(s.stats.introductions == 2)
+        // Within a second: answered, nobody introduced again.
+        out = sent(resolve(from: homeA))
+        #expect(out.count == 1 && out[0].0 == homeA)
+        // From another address (a spoofer who knows A's key): answered without introductions.
+        clock.advance(.seconds(2))
+        _ = s.tick(now: clock.now, wallClock: clock.wall)
+        out = sent(resolve(from: ip(198, 51, 100, 66, port: 1)))
+        guard case let .resolved(spoofed)? = out.first?.1 else { Issue.record("no answer"); return }
+        #expect(out.count == 1 && !spoofed.introduced)
+        // Without the flag: none either.
+        out = sent(resolve(from: homeA, introduce: false))
+        #expect(out.count == 1)
+        #expect(s.stats.introductions == 2)
     }
 }
