@@ -84,6 +84,19 @@ public struct MeshConfiguration: Sendable {
     public var handshakeRetry: Duration = .milliseconds(300)
     /// Deadline for a whole handshake, counted from its first message; then it is dropped.
     public var handshakeTimeout: Duration = .seconds(3)
+    /// Path opening (PROTOCOL.md §6.7): the IP hop limit (TTL) of the small datagrams that open
+    /// this node's NAT toward a peer the resolver listed at an address that may be behind a NAT
+    /// of its own. 2 crosses a home router and expires one hop later, before it can reach the
+    /// other side's router. Such a peer gets full Connects only after the resolver introduced
+    /// it (it is opening its side too); a router that accepts unsolicited datagrams to itself
+    /// would otherwise take the first Connect for its own and spoil the mapping the answer
+    /// needs. 0 turns path opening off: every dial sends its Connect at once.
+    public var openerHopLimit: UInt8 = 2
+    /// After an introduction, how long a dial sends only openers before its first full Connect,
+    /// so that the other side, introduced at the same moment, has opened its NAT by then.
+    public var openingTime: Duration = .milliseconds(250)
+    /// How long an introduction allows full Connects to the peer it introduced.
+    public var introductionLifetime: Duration = .seconds(5)
     /// How long to wait after an announcement (IHave) before pulling a missing message (Graft):
     /// the eager copy may still be on its way.
     public var graftTimeout: Duration = .milliseconds(120)
@@ -153,5 +166,8 @@ public struct MeshConfiguration: Sendable {
         }
         guard handshakesPerSecond >= 1, handshakesPerSecond <= 1_000_000 else { throw .invalidValue("handshakesPerSecond must be 1...1,000,000") }
         guard messageCacheCapacity > 0, maxOrigins > 0 else { throw .invalidValue("cache sizes must be positive") }
+        guard openingTime >= .zero, openingTime < handshakeTimeout, introductionLifetime > openingTime else {
+            throw .invalidValue("openingTime must be 0 or more and below handshakeTimeout, and introductionLifetime longer than openingTime")
+        }
     }
 }

@@ -38,6 +38,10 @@ public enum MeshEvent: Sendable, Equatable {
 public enum MeshAction: Sendable {
     /// Send these bytes as one UDP datagram.
     case send([UInt8], to: MeshAddress)
+    /// Send these bytes as one UDP datagram with this IP hop limit (TTL): a path opener
+    /// (PROTOCOL.md §6.7), meant to open this node's NAT toward `to` and to expire before it
+    /// gets there. A driver that cannot set the hop limit sends nothing.
+    case sendOpener([UInt8], to: MeshAddress, hopLimit: UInt8)
     /// Hand a message to the application.
     case deliver(DeliveredMessage)
     /// Tell the application about a change in the node's place in the mesh.
@@ -118,6 +122,10 @@ public struct MeshStats: Sendable, Equatable {
     public var neighborsMoved = 0
     /// Keepalives sent to a quiet neighbor's new address, as the resolver lists it.
     public var probesSent = 0
+    /// Path openers sent (``MeshAction/sendOpener(_:to:hopLimit:)``).
+    public var openersSent = 0
+    /// Introductions received from the resolver (``MeshNode/introduced(_:now:)``).
+    public var introductions = 0
     /// Flooded messages whose origin signature did not verify (forged or altered).
     public var forged = 0
     /// Ed25519 verifications (flooded messages' origin signatures, handshake signatures: the costly check, about

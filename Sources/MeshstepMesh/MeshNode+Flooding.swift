@@ -34,7 +34,9 @@ extension MeshNode {
 
     mutating func handleDatagram(_ bytes: [UInt8], from address: MeshAddress, now: MeshTime) {
         guard let kind = Datagram.peekKind(bytes), Message.kindIsLinkAuthenticated(kind) else {
-            // Handshake (or garbage): decode and dispatch.
+            // Handshake (or garbage): decode and dispatch. A path opener that came this far
+            // (a peer one hop away) is ignored.
+            if bytes == Self.openerBytes { return }
             do {
                 let decoded = try Datagram.decode(bytes, maxSize: configuration.maxDatagramSize)
                 handleHandshake(decoded.message, from: address, now: now)

@@ -23,9 +23,21 @@ extension MeshNode {
         EphemeralKey(randomBytes: randomNonce() + randomNonce())
     }
 
-    /// Starts a handshake to `address`.
+    /// Starts a handshake to `address`; to a peer that may be behind a NAT, opens the path
+    /// first (§6.7): openers only until the resolver introduced it, then the handshake, whose
+    /// Connect goes out in full after ``MeshConfiguration/openingTime``.
     mutating func connect(to address: MeshAddress, now: MeshTime) {
         guard address != localAddress, outgoing[address] == nil, neighborByAddress[address] == nil else { return }
+        var openUntil: MeshTime?
+        if let c = candidates[address], opensPath(to: address, key: c.key) {
+            guard let until = c.introducedUntil, until > now else {
+                // Not introduced: open our side and wait for the introduction or its Connect.
+                sendOpener(to: address)
+                candidates[address]!.retryAfter = now + .seconds(1)
+                return
+            }
+            if configuration.openingTime > .zero { openUntil = now + configuration.openingTime }
+        }
         let nonce = randomNonce()
         let ephemeral = newEphemeral()
         let bytes = Datagram.encode(
@@ -33,8 +45,37 @@ extension MeshNode {
                 Connect(
                     meshDigest: credentials.digest, sender: key, nonce: nonce, ephemeral: ephemeral.publicBytes,
                     degree: UInt8(clamping: neighbors.count))))
-        outgoing[address] = OutgoingHandshake(nonce: nonce, ephemeral: ephemeral, phase: .connectSent, startedAt: now, lastSentAt: now, lastSent: bytes)
-        sendRaw(bytes, to: address)
+        outgoing[address] = OutgoingHandshake(
+            nonce: nonce, ephemeral: ephemeral, phase: .connectSent, startedAt: now, lastSentAt: now, lastSent: bytes, openUntil: openUntil)
+        if openUntil != nil { sendOpener(to: address) } else { sendRaw(bytes, to: address) }
+    }
+
+    /// Whether a dial to `address` opens the path first (§6.7): the driver uses a resolver
+    /// that introduces peers, the candidate's key is known, and the address may be behind a NAT.
+    func opensPath(to address: MeshAddress, key: PeerKey?) -> Bool {
+        configuration.openerHopLimit > 0 && introductionsInUse && key != nil && address.mayBeBehindNAT
+    }
+
+    /// A path opener (§6.7): 4 bytes, the mesh magic, the version and kind 0, sent with a small
+    /// hop limit. Receivers ignore it.
+    static let openerBytes: [UInt8] = [Wire.magic.0, Wire.magic.1, Wire.version, 0]
+
+    mutating func sendOpener(to address: MeshAddress) {
+        guard behindNAT != false else { return }
+        stats.openersSent += 1
+        stats.datagramsSent += 1
+        stats.bytesSent += Self.openerBytes.count
+        out.append(.sendOpener(Self.openerBytes, to: address, hopLimit: configuration.openerHopLimit))
+    }
+
+    /// Dials at once every peer of `referrals` not linked yet, when it is one of the session's
+    /// peers or there is room for another link (introductions: both sides start together).
+    mutating func dialAtOnce(_ referrals: [Referral], now: MeshTime) {
+        for r in referrals where r.peer != key && neighbors[r.peer] == nil && outgoing[r.address] == nil {
+            guard candidates[r.address]?.key == r.peer, !isBanned(r.peer, now: now) else { continue }
+            guard protectedPeers.contains(r.peer) || neighbors.count + outgoing.count < configuration.maxNeighbors else { continue }
+            connect(to: r.address, now: now)
+        }
     }
 
     /// Handles Connect, Challenge, Confirm, Welcome and Refuse.
@@ -84,9 +125,10 @@ extension MeshNode {
                 return refuse(.duplicateLink, echo: m.nonce, to: address)
             }
         }
-        // Simultaneous open: both sides dialled each other. The link started by the smaller key wins.
-        if let (ourAddress, _) = outgoing.first(where: { $0.value.remoteKey == m.sender || $0.key == address }) {
-            if key < m.sender { return refuse(.duplicateLink, echo: m.nonce, to: address) }
+        // Simultaneous open: both sides dialled each other. The link started by the smaller key
+        // wins, unless ours is still opening the path (no Connect of ours has gone out in full).
+        if let (ourAddress, ours) = outgoing.first(where: { $0.value.remoteKey == m.sender || $0.key == address }) {
+            if key < m.sender, ours.openUntil == nil { return refuse(.duplicateLink, echo: m.nonce, to: address) }
             outgoing[ourAddress] = nil
         }
         if neighbors.count >= configuration.maxNeighbors {

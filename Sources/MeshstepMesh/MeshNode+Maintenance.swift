@@ -101,6 +101,10 @@ extension MeshNode {
             }
             if wanted > 0 { requestResolve(now: now) }
         }
+        // Below the minimum of links, or a session peer without one: ask where peers are (and,
+        // with introductions, ask them to open their side), even while handshakes that may
+        // never answer (a peer's LAN address from another network) fill the wanted links.
+        if neighbors.count < c.minNeighbors || protectedPeers.contains(where: { $0 != key && neighbors[$0] == nil }) { requestResolve(now: now) }
         if now >= nextExploreAt {
             // Occasionally try one new peer while there is room: this is what rejoins the two
             // halves of a healed partition, whose nodes are otherwise content with their links.
@@ -136,6 +140,19 @@ extension MeshNode {
         let c = configuration
         // Handshakes: retransmit, then give up.
         for (address, var hs) in outgoing {
+            if let until = hs.openUntil {
+                // Opening the path (§6.7): openers every handshake retry, then the Connect.
+                if now >= until {
+                    hs.openUntil = nil
+                    hs.lastSentAt = now
+                    sendRaw(hs.lastSent, to: address)
+                } else if now - hs.lastSentAt >= c.handshakeRetry {
+                    hs.lastSentAt = now
+                    sendOpener(to: address)
+                }
+                outgoing[address] = hs
+                continue
+            }
             if now - hs.startedAt >= c.handshakeTimeout {
                 outgoing[address] = nil
                 candidateFailed(address, permanent: false, now: now)

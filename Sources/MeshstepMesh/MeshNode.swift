@@ -61,6 +61,10 @@ public struct MeshNode: Sendable {
     var unverified: Set<MessageRef> = []
     /// Links to these peers are never shed or pruned for being less useful (see ``protect(_:)``).
     var protectedPeers: Set<PeerKey> = []
+    /// Set by ``useIntroductions(behindNAT:)``.
+    var introductionsInUse = false
+    /// Whether this node's socket is behind a NAT (nil: unknown, assume so).
+    var behindNAT: Bool?
     /// Neighbors we asked to relay protected peers we cannot link to (told to stop when we no
     /// longer need it).
     var relayAsked: Set<PeerKey> = []
@@ -176,11 +180,48 @@ public struct MeshNode: Sendable {
     }
 
     /// Feeds candidate peers (from the resolver, LAN discovery or static seeds).
-    public mutating func addCandidates(_ referrals: [Referral], now: MeshTime) -> [MeshAction] {
+    /// - Parameter introducedTo: the resolver introduced this node to these peers
+    ///   (`ResolvedAnswer.introduced`): they start sending to it now, so the node opens its NAT
+    ///   toward each at once (PROTOCOL.md §6.2).
+    public mutating func addCandidates(_ referrals: [Referral], introducedTo: Bool = false, now: MeshTime) -> [MeshAction] {
         currentTime = now
         learn(referrals, fromResolver: true, now: now)
+        if running, introducedTo { dialAtOnce(referrals, now: now) }
         if running, neighbors.count + outgoing.count < configuration.idealNeighbors { maintain(now: now) }
         return finish()
+    }
+
+    /// The resolver introduced these peers (`ResolverClientEvent.introduced`): each asked for
+    /// this node and is opening its side now. The node dials each at once, sending full Connects
+    /// after ``MeshConfiguration/openingTime`` (PROTOCOL.md §6.7), when it is one of the
+    /// session's peers or there is room for another link.
+    public mutating func introduced(_ referrals: [Referral], now: MeshTime) -> [MeshAction] {
+        currentTime = now
+        guard running else { return [] }
+        stats.introductions += 1
+        learn(referrals, fromResolver: true, now: now)
+        for r in referrals where candidates[r.address]?.key == r.peer {
+            candidates[r.address]!.introducedUntil = now + configuration.introductionLifetime
+        }
+        dialAtOnce(referrals, now: now)
+        return finish()
+    }
+
+    /// Whether a resolve should ask the resolver for introductions (`ResolveRequest.introduce`):
+    /// the node lacks a link to one of its session's peers, or has fewer links than it wants.
+    public var wantsIntroductions: Bool {
+        neighbors.count < configuration.idealNeighbors || protectedPeers.contains { neighbors[$0] == nil && $0 != key }
+    }
+
+    /// Tells the node that its driver finds peers through a resolver that introduces them, and
+    /// whether the node's socket is behind a NAT, as the driver learns by comparing the
+    /// resolver's view of its address with its own (nil: not known yet; assume so). From then
+    /// on, dials to peers at addresses that may be behind a NAT open the path first and wait for
+    /// an introduction (PROTOCOL.md §6.7); a node not behind a NAT sends no openers (it has no
+    /// NAT to open).
+    public mutating func useIntroductions(behindNAT: Bool?) {
+        introductionsInUse = true
+        self.behindNAT = behindNAT
     }
 
     /// Feeds candidate addresses whose keys are not known yet (static seeds).
@@ -437,6 +478,8 @@ struct OutgoingHandshake: Sendable {
     var startedAt: MeshTime
     var lastSentAt: MeshTime
     var lastSent: [UInt8]
+    /// Path opening (§6.7): only openers go out until then, then the Connect in full.
+    var openUntil: MeshTime?
     /// An authentication failure was reported (a Refuse) or seen (a Welcome that did not
     /// verify). Neither is authenticated, so neither ends the handshake: the real answer may
     /// still come. Reported as ``MeshEvent/connectRefused(_:reason:)`` if the handshake times out.
@@ -459,6 +502,8 @@ struct Candidate: Sendable {
     var key: PeerKey?
     var failures = 0
     var retryAfter = MeshTime.zero
+    /// Until then the resolver's introduction allows full Connects (§6.7).
+    var introducedUntil: MeshTime?
 }
 
 struct OriginState: Sendable {

@@ -351,6 +351,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
     func startOnLoop() {
         let t = now
         if resolverClient != nil {
+            // The resolver introduces peers: dials to peers behind NATs open the path first.
+            mesh.useIntroductions(behindNAT: nil)
             performResolver(resolverClient!.register(now: t, wallClock: Self.wallClock()))
             performResolver(resolverClient!.resolve(now: t, wallClock: Self.wallClock()))
         }
@@ -391,6 +393,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
             case let .send(bytes, to):
                 guard let address = socketAddress(for: to) else { continue }
                 sendDatagram(bytes, to: address)
+            case let .sendOpener(bytes, to, hopLimit):
+                guard let address = socketAddress(for: to) else { continue }
+                sendDatagram(bytes, to: address, hopLimit: hopLimit)
             case let .deliver(message):
                 onDeliver?(message, now)
             case let .event(event):
@@ -399,7 +404,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
             case .resolve:
                 // The seeds' Connects go out now (they were dropped before, waiting for a retry).
                 if !seedAddresses.isEmpty { perform(mesh.addSeedAddresses(seedAddresses, now: now)) }
-                if resolverClient != nil { performResolver(resolverClient!.resolve(now: now, wallClock: Self.wallClock())) }
+                if resolverClient != nil {
+                    performResolver(resolverClient!.resolve(introduce: mesh.wantsIntroductions, now: now, wallClock: Self.wallClock()))
+                }
                 onResolve?(now)
             case .locate:
                 if resolverClient != nil { performResolver(resolverClient!.resolve(now: now, wallClock: Self.wallClock())) }
@@ -419,9 +426,13 @@ public final class UDPMeshPeer: @unchecked Sendable {
     }
 
     /// One datagram out, now. Any failure (a firewall's EPERM, a full buffer's EAGAIN, an
-    /// unreachable network) is counted and otherwise treated as a lost datagram.
-    func sendDatagram(_ bytes: [UInt8], to address: SocketAddress) {
+    /// unreachable network) is counted and otherwise treated as a lost datagram. With a
+    /// `hopLimit`, the socket's TTL (IPv4) and unicast hop limit (IPv6) are set for this one
+    /// datagram and put back after it: every send runs on the event loop, one after another.
+    func sendDatagram(_ bytes: [UInt8], to address: SocketAddress, hopLimit: UInt8? = nil) {
         guard !stopped else { return }
+        if let hopLimit { setHopLimit(CInt(hopLimit)) }
+        defer { if hopLimit != nil { setHopLimit(-1) } }
         let sent = bytes.withUnsafeBytes { buffer in
             address.withSockAddr { sa, len in sendto(fd, buffer.baseAddress, buffer.count, 0, sa, socklen_t(len)) }
         }
@@ -436,6 +447,14 @@ public final class UDPMeshPeer: @unchecked Sendable {
         }
     }
 
+    /// Sets the hop limit of the socket's next datagrams; -1 restores the system default.
+    func setHopLimit(_ value: CInt) {
+        var v = value
+        // A dual-stack socket sends to IPv4 destinations with IP_TTL: set both.
+        if ipv6Socket { _ = setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_UNICAST_HOPS, &v, socklen_t(MemoryLayout<CInt>.size)) }
+        _ = setsockopt(fd, CInt(IPPROTO_IP), IP_TTL, &v, socklen_t(MemoryLayout<CInt>.size))
+    }
+
     /// Sends the resolver client's datagrams from the mesh socket (so NAT mappings match) and
     /// feeds its answers to the mesh.
     func performResolver(_ actions: [ResolverClientAction]) {
@@ -445,13 +464,18 @@ public final class UDPMeshPeer: @unchecked Sendable {
             case let .send(bytes):
                 sendDatagram(bytes, to: resolverAddress)
             case let .event(.resolved(answer)):
-                if !answer.referrals.isEmpty { perform(mesh.addCandidates(answer.referrals, now: now)) }
+                if !answer.referrals.isEmpty { perform(mesh.addCandidates(answer.referrals, introducedTo: answer.introduced, now: now)) }
+            case let .event(.introduced(peer)):
+                perform(mesh.introduced(peer.addresses.map { Referral(peer: peer.peer, address: $0) }, now: now))
             case let .event(.failed(error)):
                 if resolverFailure == nil { logger.warning("resolver \(resolverAddress): \(error)") }
                 resolverFailure = error
             case let .event(.observedAddress(address)):
                 if observedByResolver != nil { logger.info("the resolver sees this peer at a new address: \(address) (a NAT gave it a new public port)") }
                 observedByResolver = address
+                // Behind a NAT unless the resolver sees one of this host's own addresses.
+                let own = Self.hostAddresses(port: 0).map { $0.withPort(0) }
+                mesh.useIntroductions(behindNAT: !own.contains(address.withPort(0)))
             case .event(.reachable), .event(.registered), .event(.reregistered):
                 resolverFailure = nil
             case .event:

@@ -51,12 +51,14 @@ extension MeshSimulator {
         else { return }
         let actions = client.register(now: now, wallClock: wallClock)
         resolver!.clients[i] = client
+        // The resolver introduces peers: dials to peers behind NATs open the path first.
+        mutate(i) { $0.useIntroductions(behindNAT: nil) }
         performClient(i, actions)
     }
 
     func resolveThroughResolver(_ i: Int) {
-        guard var client = resolver?.clients[i] else { return }
-        let actions = client.resolve(now: now, wallClock: wallClock)
+        guard var client = resolver?.clients[i], let mesh = nodes[i].mesh else { return }
+        let actions = client.resolve(introduce: mesh.wantsIntroductions, now: now, wallClock: wallClock)
         resolver!.clients[i] = client
         performClient(i, actions)
     }
@@ -110,7 +112,15 @@ extension MeshSimulator {
         for action in actions {
             switch action {
             case let .send(bytes): transmit(bytes, from: i, to: Self.resolverAddress)
-            case let .event(.resolved(answer)): withNode(i) { mesh, now in mesh.addCandidates(answer.referrals, now: now) }
+            case let .event(.resolved(answer)):
+                withNode(i) { mesh, now in mesh.addCandidates(answer.referrals, introducedTo: answer.introduced, now: now) }
+            case let .event(.introduced(peer)):
+                withNode(i) { mesh, now in mesh.introduced(peer.addresses.map { Referral(peer: peer.peer, address: $0) }, now: now) }
+            case .event(.observedAddress):
+                withNode(i) { mesh, _ in
+                    mesh.useIntroductions(behindNAT: natOf[i] != nil)
+                    return []
+                }
             case .event: break
             }
         }

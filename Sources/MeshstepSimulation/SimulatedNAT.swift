@@ -25,11 +25,31 @@ public struct NATBehavior: Sendable, Equatable, CustomStringConvertible {
         self.filtering = filtering
     }
 
+    /// The router itself takes what its filter keeps from its hosts (no input firewall), as a
+    /// Linux router with only a forward filter does: its connection tracking remembers each
+    /// such datagram's sender and port for 30 s (renewed by every repeat), drops the repeats,
+    /// and gives a host's datagram to that sender another public port, since the mapping it
+    /// would get is taken. Two such routers whose hosts send to each other before both have
+    /// opened their side never meet on the ports the resolver lists.
+    public var acceptsUnsolicited = false
+
+    /// A NAT with these behaviours.
+    public init(mapping: Scope, filtering: Scope, acceptsUnsolicited: Bool) {
+        self.mapping = mapping
+        self.filtering = filtering
+        self.acceptsUnsolicited = acceptsUnsolicited
+    }
+
     /// A home router: one port per host, only replies let in.
     public static let homeRouter = NATBehavior(mapping: .endpointIndependent, filtering: .addressAndPortDependent)
 
+    /// A home router built from Linux with only a forward filter (``acceptsUnsolicited``).
+    public static let linuxRouterWithoutInputFilter = NATBehavior(mapping: .endpointIndependent, filtering: .addressAndPortDependent, acceptsUnsolicited: true)
+
     /// "mapping / filtering".
-    public var description: String { "\(mapping.rawValue) mapping, \(filtering.rawValue) filtering" }
+    public var description: String {
+        "\(mapping.rawValue) mapping, \(filtering.rawValue) filtering\(acceptsUnsolicited ? ", unsolicited datagrams taken by the router" : "")"
+    }
 }
 
 /// One NAT in the simulated network: a public IPv4 address, its mappings and what each host has
@@ -41,9 +61,26 @@ struct SimulatedNAT {
     var mappings: [Int: [MeshAddress?: UInt16]] = [:]
     var owner: [UInt16: Int] = [:]
     var contacted: [Int: Set<MeshAddress>] = [:]
+    /// ``NATBehavior/acceptsUnsolicited``: when the router last took a datagram from each
+    /// (sender, public port) for itself.
+    var takenByRouter: [TakenPort: MeshTime] = [:]
+    /// Per-destination ports given where the usual mapping's port was taken by the router.
+    var displaced: [Int: [MeshAddress: UInt16]] = [:]
+
+    struct TakenPort: Hashable {
+        var sender: MeshAddress
+        var port: UInt16
+    }
+
+    /// How long the router remembers a datagram it took (Linux's unreplied UDP timeout).
+    static let takenLifetime: Duration = .seconds(30)
+
+    func isTaken(_ port: UInt16, by sender: MeshAddress, now: MeshTime) -> Bool {
+        takenByRouter[TakenPort(sender: sender, port: port)].map { now - $0 < Self.takenLifetime } ?? false
+    }
 
     /// The public source of a datagram host `node` sends to `destination` (creating the mapping).
-    mutating func outbound(from node: Int, to destination: MeshAddress) -> MeshAddress {
+    mutating func outbound(from node: Int, to destination: MeshAddress, now: MeshTime) -> MeshAddress {
         let key: MeshAddress? =
             switch behavior.mapping {
             case .endpointIndependent: nil
@@ -51,23 +88,45 @@ struct SimulatedNAT {
             case .addressAndPortDependent: destination
             }
         contacted[node, default: []].insert(destination)
-        if let port = mappings[node]?[key] { return .ipv4(publicIP, port: port) }
-        let port = nextPort
-        nextPort &+= 1
+        if let port = displaced[node]?[destination] { return .ipv4(publicIP, port: port) }
+        if let port = mappings[node]?[key] {
+            guard isTaken(port, by: destination, now: now) else { return .ipv4(publicIP, port: port) }
+            // The answer's tuple belongs to the router's own entry: another port for this flow.
+            let other = newPort(for: node)
+            displaced[node, default: [:]][destination] = other
+            return .ipv4(publicIP, port: other)
+        }
+        let port = newPort(for: node)
         mappings[node, default: [:]][key] = port
-        owner[port] = node
         return .ipv4(publicIP, port: port)
     }
 
-    /// The host a datagram from `source` to public `port` reaches, or nil when the NAT drops it.
-    func inbound(to port: UInt16, from source: MeshAddress) -> Int? {
-        guard let node = owner[port] else { return nil }
-        let sent = contacted[node] ?? []
-        switch behavior.filtering {
-        case .endpointIndependent: return node
-        case .addressDependent: return sent.contains { $0.withPort(0) == source.withPort(0) } ? node : nil
-        case .addressAndPortDependent: return sent.contains(source) ? node : nil
+    private mutating func newPort(for node: Int) -> UInt16 {
+        let port = nextPort
+        nextPort &+= 1
+        owner[port] = node
+        return port
+    }
+
+    /// The host a datagram from `source` to public `port` reaches, or nil when the NAT drops it
+    /// (or, ``NATBehavior/acceptsUnsolicited``, takes it).
+    mutating func inbound(to port: UInt16, from source: MeshAddress, now: MeshTime) -> Int? {
+        let taken = TakenPort(sender: source, port: port)
+        if isTaken(port, by: source, now: now) {
+            takenByRouter[taken] = now
+            return nil
         }
+        let node = owner[port]
+        let sent = node.flatMap { contacted[$0] } ?? []
+        let passes =
+            switch behavior.filtering {
+            case .endpointIndependent: node != nil
+            case .addressDependent: sent.contains { $0.withPort(0) == source.withPort(0) }
+            case .addressAndPortDependent: sent.contains(source)
+            }
+        if passes, let node, displaced[node]?[source].map({ $0 == port }) ?? true { return node }
+        if behavior.acceptsUnsolicited { takenByRouter[taken] = now }
+        return nil
     }
 }
 
@@ -115,11 +174,11 @@ extension MeshSimulator {
             // No hairpinning (as Linux's masquerade): the NAT's own public address is not
             // reachable from behind it.
             if address.ipv4Value == nats[nat].publicIP { return nil }
-            seenSource = nats[nat].outbound(from: i, to: address)
+            seenSource = nats[nat].outbound(from: i, to: address, now: now)
         }
         // Entering a NAT through its public address.
         if let ip = address.ipv4Value, let nat = nats.firstIndex(where: { $0.publicIP == ip }) {
-            guard let j = nats[nat].inbound(to: address.port, from: seenSource) else {
+            guard let j = nats[nat].inbound(to: address.port, from: seenSource, now: now) else {
                 natDrops += 1
                 return nil
             }
@@ -133,6 +192,17 @@ extension MeshSimulator {
     /// The public source a datagram from node `i` to the hosted resolver carries.
     func natSource(from i: Int, to address: MeshAddress, source: MeshAddress) -> MeshAddress {
         guard let nat = natOf[i] else { return source }
-        return nats[nat].outbound(from: i, to: address)
+        return nats[nat].outbound(from: i, to: address, now: now)
+    }
+
+    /// A path opener (PROTOCOL.md §6.7) with a hop limit of 2 or less: it reaches the sender's
+    /// own LAN, and otherwise crosses the sender's NAT (which maps it) and expires one hop later,
+    /// short of any other router or host. With a limit of 1 it does not even cross the NAT.
+    func transmitOpener(_ bytes: [UInt8], from i: Int, to address: MeshAddress, hopLimit: UInt8) {
+        let sameLAN = addressIndex[address].map { j in natOf[j] != nil && natOf[j] == natOf[i] } ?? false
+        if hopLimit > 2 || sameLAN { return transmit(bytes, from: i, to: address) }
+        datagramsSent += 1
+        datagramsDropped += 1
+        if hopLimit == 2, let nat = natOf[i], address.ipv4Value != nats[nat].publicIP { _ = nats[nat].outbound(from: i, to: address, now: now) }
     }
 }

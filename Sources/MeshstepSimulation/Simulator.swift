@@ -362,6 +362,7 @@ public final class MeshSimulator {
         for action in actions {
             switch action {
             case let .send(bytes, to): transmit(bytes, from: i, to: to)
+            case let .sendOpener(bytes, to, hopLimit): transmitOpener(bytes, from: i, to: to, hopLimit: hopLimit)
             case let .deliver(m): observer.delivered?(i, m, now)
             case let .event(e): observer.event?(i, e, now)
             // The hosted resolver's round trip is simulated datagram by datagram.

@@ -38,7 +38,8 @@ struct Net {
             case let .deliver(m): delivered[i].append(m)
             case let .event(e): events[i].append(e)
             case .resolve: resolves.append(i)
-            case .locate, .reregister: break
+            // Openers expire in the network before they reach anyone (PROTOCOL.md §6.7).
+            case .sendOpener, .locate, .reregister: break
             }
         }
     }

@@ -80,15 +80,30 @@ struct RebindingTests {
 struct SimulatedNATTests {
     /// Four nodes, each behind its own NAT of `behavior`, finding each other through the hosted
     /// resolver: the neighbor graph's components after 20 s.
-    static func components(_ behavior: NATBehavior, seed: UInt64 = 31) throws -> (components: Int, natDrops: Int) {
+    static func components(_ behavior: NATBehavior, seed: UInt64 = 31, openerHopLimit: UInt8 = 2) throws -> (components: Int, natDrops: Int, openers: Int) {
         let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: .milliseconds(20)))
         defer { sim.stop() }
         sim.hostResolver()
         let creds = try MeshCredentials(meshID: "nat", access: .password("pw"))
-        for _ in 0..<4 { try sim.addNode(credentials: creds, configuration: meshConfig(degree: 3), behind: sim.addNAT(behavior)) }
+        var config = meshConfig(degree: 3)
+        config.openerHopLimit = openerHopLimit
+        for _ in 0..<4 { try sim.addNode(credentials: creds, configuration: config, behind: sim.addNAT(behavior)) }
         for i in 0..<4 { sim.at(.zero + .milliseconds(Int64(i) * 200)) { $0.start(i) } }
         sim.run(until: .zero + .seconds(20))
-        return (sim.components().count, sim.natDrops)
+        let openers = (0..<4).reduce(0) { $0 + (sim.node($1)?.stats.openersSent ?? 0) }
+        return (sim.components().count, sim.natDrops, openers)
+    }
+
+    @Test(
+        "four nodes behind Linux routers that take unsolicited datagrams to themselves: with path opening (introductions by the resolver, hop-limited openers before the first Connect) they form one mesh; without it, the first Connects spoil the mappings and they do not"
+    )
+    func routersWithoutInputFilter() throws {
+        let opened = try Self.components(.linuxRouterWithoutInputFilter)
+        #expect(opened.components == 1, "\(opened)")
+        #expect(opened.openers > 0)
+        let unopened = try Self.components(.linuxRouterWithoutInputFilter, openerHopLimit: 0)
+        #expect(unopened.components > 1, "\(unopened)")
+        #expect(unopened.openers == 0)
     }
 
     /// Every mapping and filtering behaviour (RFC 4787), four nodes each behind its own NAT.
@@ -103,8 +118,8 @@ struct SimulatedNATTests {
             behavior.mapping == .endpointIndependent || (behavior.mapping == .addressDependent && behavior.filtering != .addressAndPortDependent)
         if direct {
             #expect(r.components == 1, "\(r)")
-            // A NAT that filters drops the first Connects (nobody behind it had sent to them yet).
-            if behavior.filtering != .endpointIndependent { #expect(r.natDrops > 0) }
+            // Dials to peers behind NATs open the path first (PROTOCOL.md §6.7).
+            #expect(r.openers > 0)
         } else {
             // Each destination gets its own port and the other side lets only the dialled port
             // in: no direct path exists (``relayedThroughAPublicPlayer`` covers these).
