@@ -6,20 +6,28 @@
 # LAN 10.K.0.0/24 with one host 10.K.0.2. MODE: cone (masquerade) or symmetric (fully-random, iptables: --random-fully).
 # INPUT: drop (home router: unsolicited to the router itself dropped) or accept.
 # PUBLIC=K adds K hosts on the internet side without a NAT: nat-p1 (203.0.113.51), ...
+# The "internet" (nat-inet) is a router, not a switch: every attachment has its own veth, and the
+# hub answers ARP for the other addresses (proxy ARP) and forwards, so each path between two
+# attachments crosses one router hop, as on the real internet.
 set -e
 N=${N:-3}; MODE=${MODE:-cone}; INPUT=${INPUT:-drop}
-ip netns add nat-inet; ip -n nat-inet link add br0 type bridge; ip -n nat-inet link set br0 up
+ip netns add nat-inet
+ip netns exec nat-inet sysctl -qw net.ipv4.ip_forward=1
+# attach NS HUBPORT DEV ADDRESS: a veth from the hub to NS, ADDRESS/24 on DEV, a host route back.
+attach() {
+  ip -n nat-inet link add $2 type veth peer name $3 netns $1
+  ip netns exec nat-inet sysctl -qw net.ipv4.conf.$2.proxy_arp=1
+  ip -n nat-inet addr add 203.0.113.1/32 dev $2; ip -n nat-inet link set $2 up
+  ip -n nat-inet route add $4/32 dev $2
+  ip -n $1 addr add $4/24 dev $3; ip -n $1 link set $3 up; ip -n $1 link set lo up
+}
 ip netns add nat-res
-ip -n nat-inet link add pres type veth peer name eth0 netns nat-res
-ip -n nat-inet link set pres master br0; ip -n nat-inet link set pres up
-ip -n nat-res addr add 203.0.113.10/24 dev eth0; ip -n nat-res link set eth0 up; ip -n nat-res link set lo up
+attach nat-res pres eth0 203.0.113.10
 for k in $(seq 1 $N); do
   r=nat-r$k; h=nat-h$k
   ip netns add $r; ip netns add $h
   ip -n $r link add lanbr type bridge; ip -n $r link set lanbr up
-  ip -n nat-inet link add pr$k type veth peer name wan netns $r
-  ip -n nat-inet link set pr$k master br0; ip -n nat-inet link set pr$k up
-  ip -n $r addr add 203.0.113.$((10+k))/24 dev wan; ip -n $r link set wan up; ip -n $r link set lo up
+  attach $r pr$k wan 203.0.113.$((10+k))
   ip -n $r addr add 10.$k.0.1/24 dev lanbr
   for j in $(seq 1 ${PER_LAN:-1}); do
     h=nat-h$k; [ $j -gt 1 ] && h=nat-h$k-$j
@@ -56,7 +64,5 @@ NFT
 done
 for p in $(seq 1 ${PUBLIC:-0}); do
   ip netns add nat-p$p
-  ip -n nat-inet link add pp$p type veth peer name eth0 netns nat-p$p
-  ip -n nat-inet link set pp$p master br0; ip -n nat-inet link set pp$p up
-  ip -n nat-p$p addr add 203.0.113.$((50+p))/24 dev eth0; ip -n nat-p$p link set eth0 up; ip -n nat-p$p link set lo up
+  attach nat-p$p pp$p eth0 203.0.113.$((50+p))
 done

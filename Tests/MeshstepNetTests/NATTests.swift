@@ -5,10 +5,15 @@ import Testing
     import Glibc
 #endif
 
-/// Home networks behind NATs, in network namespaces: an "internet" bridge with a resolver
+/// Home networks behind NATs, in network namespaces: an "internet" router with a resolver
 /// (203.0.113.10), and per home a router namespace that masquerades its LAN (10.K.0.0/24) behind
 /// 203.0.113.(10+K), with the firewall of a home router: forwarded traffic only for flows the LAN
-/// opened (`ct state established,related`), and nothing unsolicited to the router itself.
+/// opened (`ct state established,related`), and (unless `routerInput` is `.accept`) nothing
+/// unsolicited to the router itself.
+///
+/// The internet is a router, not a switch: each attachment has its own link, and the hub answers
+/// ARP for the other addresses (proxy ARP) and forwards, so every path between two homes crosses
+/// one router hop between their routers, as on the real internet.
 ///
 /// Names carry the test process's pid and a random tag, as in ``Hosts``; deleting the namespaces
 /// removes every link with them.
@@ -26,12 +31,22 @@ struct NATLab {
     /// Player hosts on the internet side, without a NAT (203.0.113.51, .52, ...).
     let publicHosts: [String]
 
+    /// What a home router does with unsolicited datagrams to itself.
+    enum RouterInput {
+        /// Drops them: a home router's input firewall.
+        case drop
+        /// Takes them (a Linux router with only a forward filter): its connection tracking then
+        /// spoils the mapping a host's answer would get (see `NATBehavior.acceptsUnsolicited`).
+        case accept
+    }
+
     /// - Parameters:
     ///   - hosts: how many player hosts each home has.
     ///   - publicHosts: player hosts with public addresses (they play after the homes' hosts).
     ///   - symmetric: `masquerade fully-random` (a new public port per destination) instead of a
     ///     port-preserving cone NAT.
-    init(hosts: [Int], publicHosts: Int = 0, symmetric: Bool = false) throws {
+    ///   - routerInput: what the routers do with unsolicited datagrams to themselves.
+    init(hosts: [Int], publicHosts: Int = 0, symmetric: Bool = false, routerInput: RouterInput = .drop) throws {
         guard let ip = systemTool("ip") else { throw HarnessError.toolMissing("ip") }
         guard let nft = systemTool("nft") else { throw HarnessError.toolMissing("nft") }
         self.ip = ip
@@ -45,7 +60,7 @@ struct NATLab {
         homes = hosts.enumerated().map { k, n in (1...n).map { "msn-\(tag)-h\(k + 1)-\($0)" } }
         self.publicHosts = (0..<publicHosts).map { "msn-\(tag)-p\($0 + 1)" }
         do {
-            try build(symmetric: symmetric)
+            try build(symmetric: symmetric, routerInput: routerInput)
         } catch {
             destroy()
             throw error
@@ -54,14 +69,15 @@ struct NATLab {
 
     var all: [String] { [hub, resolverHost] + routers + homes.flatMap { $0 } + publicHosts }
 
-    private func build(symmetric: Bool) throws {
+    private func build(symmetric: Bool, routerInput: RouterInput) throws {
         for ns in all { try run(ip, ["netns", "add", ns]) }
-        try run(ip, ["-n", hub, "link", "add", "br0", "type", "bridge"])
-        try run(ip, ["-n", hub, "link", "set", "br0", "up"])
+        try run(ip, ["netns", "exec", hub, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
         func plug(_ ns: String, port: String, name: String, address: String) throws {
             try run(ip, ["-n", hub, "link", "add", port, "type", "veth", "peer", "name", name, "netns", ns])
-            try run(ip, ["-n", hub, "link", "set", port, "master", "br0"])
+            try run(ip, ["netns", "exec", hub, "sysctl", "-qw", "net.ipv4.conf.\(port).proxy_arp=1"])
+            try run(ip, ["-n", hub, "addr", "add", "203.0.113.1/32", "dev", port])
             try run(ip, ["-n", hub, "link", "set", port, "up"])
+            try run(ip, ["-n", hub, "route", "add", String(address.prefix { $0 != "/" }) + "/32", "dev", port])
             try run(ip, ["-n", ns, "addr", "add", address, "dev", name])
             try run(ip, ["-n", ns, "link", "set", name, "up"])
             try run(ip, ["-n", ns, "link", "set", "lo", "up"])
@@ -97,7 +113,7 @@ struct NATLab {
                     iifname "lanbr" accept
                   }
                   chain incoming {
-                    type filter hook input priority 0; policy drop;
+                    type filter hook input priority 0; policy \(routerInput == .drop ? "drop" : "accept");
                     ct state established,related accept
                     iifname { "lanbr", "lo" } accept
                   }
@@ -199,6 +215,17 @@ struct NATTraversal {
         .enabled(if: Hosts.skipReason == nil && systemTool("conntrack") != nil, "needs root, ip, nft and conntrack"))
     func rebindingMidGame() throws {
         try Self.play(try NATLab(hosts: [1, 1, 1]), ticks: 600) { lab in try lab.rebind(home: 0) }
+    }
+
+    @Test(
+        "3 players, each behind a Linux router that takes unsolicited datagrams to itself (masquerade and a stateful forward filter, no input filter, as in issue 13's experiment): the resolver introduces them to each other, each opens its NAT with hop-limited openers before its first Connect, and all link directly and finish in agreement",
+        .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
+    func routersWithoutInputFilter() throws {
+        let reports = try Self.play(try NATLab(hosts: [1, 1, 1], routerInput: .accept))
+        for r in reports {
+            #expect(Set(r.links?.map(\.slot) ?? []) == Set(0..<3).subtracting([r.slot]), "slot \(r.slot) links \(r.links ?? [])")
+        }
+        print("routers without an input filter: input latency p50 per slot \(reports.map(\.inputLatencyMsP50)) ms")
     }
 
     @Test(
