@@ -536,6 +536,10 @@ extension BotsScenario {
                     sim.withNode(p) { mesh, _ in
                         mesh.protect(peers); return []
                     }
+                case let .unprotect(peers):
+                    sim.withNode(p) { mesh, _ in
+                        mesh.unprotect(peers); return []
+                    }
                 }
             }
             scheduleWakeup(p)

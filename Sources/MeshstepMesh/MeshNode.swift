@@ -148,6 +148,18 @@ public struct MeshNode: Sendable {
     public mutating func protect(_ peers: [PeerKey]) {
         protectedPeers.formUnion(peers)
     }
+
+    /// Stops protecting `peers` (a session dropped them): their links are ordinary again, no
+    /// relay is asked for them, and their messages are no longer relayed by this node.
+    public mutating func unprotect(_ peers: [PeerKey]) {
+        protectedPeers.subtract(peers)
+        for p in peers {
+            relayedOrigins[p] = nil
+            relayVia[p] = nil
+            relayHeard[p] = nil
+            originHeard[p] = nil
+        }
+    }
     /// True while the node has at least one neighbor.
     public var isOnline: Bool { !neighbors.isEmpty }
     /// How many established links the node has (handshakes in progress not counted).

@@ -249,6 +249,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
                 }
             case let .protect(peers):
                 mesh.mesh.protect(peers)
+            case let .unprotect(peers):
+                mesh.mesh.unprotect(peers)
             }
         }
         armWakeup()

@@ -7,6 +7,8 @@ public enum SessionAction: Sendable, Equatable {
     case broadcast([UInt8])
     /// Keep links to these peers (the roster's players): never shed or prune them.
     case protect([PeerKey])
+    /// Stop protecting these peers: the session dropped them for good (`MeshNode.unprotect`).
+    case unprotect([PeerKey])
 }
 
 /// Problems the user has to act on, raised by the lobby.
@@ -95,6 +97,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var startedWaitingAt: Duration?
     var reportedContest: Set<Int> = []
     var slotOf: [PeerKey: Int] = [:]
+    /// Dropped slots whose keys were unprotected (``releaseDropped()``).
+    var released: Set<Int> = []
     var startedAt: Duration?
 
     // Running session.
@@ -193,7 +197,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             }
             var actions = repair(after: slot, now: now)
             actions += afterChange(now: now)
-            return actions
+            return actions + releaseDropped()
         default: return []
         }
     }
@@ -225,7 +229,19 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             actions += send(session!.resendFrame(), now: now)
         }
         actions += repair(after: nil, now: now)
-        return actions
+        return actions + releaseDropped()
+    }
+
+    /// Unprotects the players the session dropped since the last call (once each).
+    mutating func releaseDropped() -> [SessionAction] {
+        guard let s = session else { return [] }
+        let active = s.activeSlots
+        guard active.count + released.count < configuration.players else { return [] }
+        let dropped = (0..<configuration.players).filter { !active.contains($0) && !released.contains($0) }
+        guard !dropped.isEmpty else { return [] }
+        released.formUnion(dropped)
+        let keys = slotOf.filter { dropped.contains($0.value) }.map(\.key).sorted()
+        return keys.isEmpty ? [] : [.unprotect(keys)]
     }
 
     /// The earliest time a repair check is due (besides the every-frame ``tick(now:)``).

@@ -219,6 +219,49 @@ struct SimulatedNATTests {
     }
 
     @Test(
+        "a player the session dropped is unprotected: nobody asks a relay for it any more, and its messages are no longer relayed"
+    )
+    func droppedPlayerIsNoLongerRelayed() throws {
+        let sim = MeshSimulator(seed: 41, defaultLink: LinkModel(latency: .milliseconds(20)))
+        defer { sim.stop() }
+        sim.hostResolver()
+        let creds = try MeshCredentials(meshID: "nat", access: .password("pw"))
+        let config = MeshConfiguration.lockstep(players: 4)
+        let symmetric = NATBehavior(mapping: .addressAndPortDependent, filtering: .addressAndPortDependent)
+        for _ in 0..<2 { try sim.addNode(credentials: creds, configuration: config, behind: sim.addNAT(symmetric)) }
+        for _ in 0..<2 { try sim.addNode(credentials: creds, configuration: config) }
+        let keys = (0..<4).map { sim.node($0)!.key }
+        for i in 0..<4 { sim.at(.zero + .milliseconds(Int64(i) * 200)) { $0.start(i) } }
+        sim.run(until: .zero + .seconds(1))
+        for i in 0..<4 {
+            sim.withNode(i) { mesh, _ in
+                mesh.protect(keys); return []
+            }
+        }
+        sim.run(until: .zero + .seconds(8))
+        // Node 1 keeps publishing; node 0 cannot link to it and gets it through a relay.
+        for k in 0..<100 {
+            sim.at(sim.now + .milliseconds(Int64(k) * 100)) { sim in
+                try? sim.withNode(1) { mesh, now in try mesh.broadcast([UInt8(k)], now: now).actions }
+            }
+        }
+        sim.run(for: .seconds(3))
+        let asked = sim.node(0)!.stats.relayRequestsSent
+        let relayed = sim.node(2)!.stats.relayed + sim.node(3)!.stats.relayed
+        #expect(asked > 0 && relayed > 0, "asked \(asked), relayed \(relayed)")
+        // The session drops node 1: every other node unprotects it.
+        for i in [0, 2, 3] {
+            sim.withNode(i) { mesh, _ in
+                mesh.unprotect([keys[1]]); return []
+            }
+        }
+        sim.run(for: .seconds(5))
+        #expect(sim.node(0)!.stats.relayRequestsSent == asked)
+        // At most what was in flight when the relays learned it.
+        #expect(sim.node(2)!.stats.relayed + sim.node(3)!.stats.relayed <= relayed + 2)
+    }
+
+    @Test(
         "a home router that forgets its mappings: the node registers again, the others find its new port through the resolver and probe it, every link moves and none drops"
     )
     func homeRouterRebinds() throws {
