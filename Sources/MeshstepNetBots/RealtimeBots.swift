@@ -148,7 +148,10 @@ public func runRealtime(
         onFrame?(k)
         while true {
             for bot in bots { bot.poll(k, ticks: ticks) }
-            if bots.allSatisfy({ $0.caughtUp(k, ticks: ticks) }) { break }
+            // Only players hold the frame: a spectator behind catches up in later frames (it
+            // applies every confirmed tick up to the one due), and waiting on it would only
+            // spin this thread.
+            if bots.allSatisfy({ $0.slot < 0 || $0.caughtUp(k, ticks: ticks) }) { break }
             if NIODeadline.now().uptimeNanoseconds >= due + frameNs { break }
             Thread.sleep(forTimeInterval: 0.0005)
         }
@@ -212,6 +215,10 @@ public struct UDPBotsScenario: Sendable {
         let started = ContinuousClock.now
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
+        // Spectators run on a thread of their own, as they would on their own machines: their
+        // signature checks must not take the players' event loop.
+        let spectatorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? spectatorGroup.syncShutdownGracefully() }
         let creds = try MeshCredentials(meshID: "bots-udp", access: .password("bots"))
         var peers: [UDPMeshPeer] = []
         let playerMesh = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 4 : 0)
@@ -242,7 +249,7 @@ public struct UDPBotsScenario: Sendable {
                 discovery: Discovery(
                     seeds: [playerAddresses[k % players], playerAddresses[(k + 1) % players]]
                         + peers.dropFirst(players).suffix(2).map(\.localAddress)),
-                socketLoss: loss, group: group, logger: logger)
+                socketLoss: loss, group: spectatorGroup, logger: logger)
             peers.append(spectator)
         }
         let config = LockstepConfiguration(players: players).withTickRate(tickRate).withInputDelay(inputDelay)
