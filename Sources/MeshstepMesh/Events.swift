@@ -47,10 +47,10 @@ public enum MeshAction: Sendable {
     /// Tell the application about a change in the node's place in the mesh.
     case event(MeshEvent)
     /// Ask the resolver (or LAN discovery) for candidate peers; answer with
-    /// ``MeshNode/addCandidates(_:now:)``.
+    /// ``MeshNode/addCandidates(_:introducedTo:now:)``.
     case resolve
     /// Ask the resolver where the mesh's peers are now (a driver without one ignores it), and
-    /// answer with ``MeshNode/addCandidates(_:now:)``: some links went quiet, so a neighbor may
+    /// answer with ``MeshNode/addCandidates(_:introducedTo:now:)``: some links went quiet, so a neighbor may
     /// have a new public address. Seeds and LAN discovery have nothing to add, so unlike
     /// ``resolve`` this asks only the resolver, and may come every half keepalive interval.
     case locate

@@ -192,9 +192,12 @@ public struct MeshNode: Sendable {
     }
 
     /// Feeds candidate peers (from the resolver, LAN discovery or static seeds).
-    /// - Parameter introducedTo: the resolver introduced this node to these peers
-    ///   (`ResolvedAnswer.introduced`): they start sending to it now, so the node opens its NAT
-    ///   toward each at once (PROTOCOL.md §6.2).
+    /// - Parameters:
+    ///   - referrals: the peers and their addresses.
+    ///   - introducedTo: the resolver introduced this node to these peers
+    ///     (`ResolvedAnswer.introduced`): they start sending to it now, so the node opens its NAT
+    ///     toward each at once (PROTOCOL.md §6.7).
+    ///   - now: the current time.
     public mutating func addCandidates(_ referrals: [Referral], introducedTo: Bool = false, now: MeshTime) -> [MeshAction] {
         currentTime = now
         learn(referrals, fromResolver: true, now: now)

@@ -52,7 +52,7 @@ public enum ResolverClientEvent: Sendable, Equatable {
     /// The resolver had lost this node's registration (it restarted, or expired it while it was
     /// unreachable) and the client registered again by itself.
     case reregistered
-    /// The answer to ``ResolverClient/resolve(maxPeers:now:wallClock:)``. No peers means the
+    /// The answer to ``ResolverClient/resolve(maxPeers:introduce:now:wallClock:)``. No peers means the
     /// mesh is unknown to the resolver (or only this node is in it).
     case resolved(ResolvedAnswer)
     /// The registration is gone (acknowledged, or the resolver did not have it).
