@@ -602,6 +602,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
     package func acknowledged(by slot: Int) -> Int { acked[slot] }
+    /// The roster's epoch: it grows with every certified change, drops included.
+    package var rosterEpoch: Int { epoch }
     /// Whether a fresh frame from `slot` arrived within the disconnect-notify interval.
     func heardLately(_ slot: Int) -> Bool {
         lastHeard[slot].map { now - $0 < configuration.disconnectNotify } ?? false

@@ -61,7 +61,7 @@ public struct MeshNode: Sendable {
     var unverified: Set<MessageRef> = []
     /// Links to these peers are never shed or pruned for being less useful (see ``protect(_:)``).
     var protectedPeers: Set<PeerKey> = []
-    /// Set by ``useIntroductions(behindNAT:)``.
+    /// Set by ``useIntroductions(observed:ownAddresses:)``.
     var introductionsInUse = false
     /// Whether this node's socket is behind a NAT (nil: unknown, assume so).
     var behindNAT: Bool?
@@ -228,15 +228,17 @@ public struct MeshNode: Sendable {
         neighbors.count < configuration.idealNeighbors || protectedPeers.contains { neighbors[$0] == nil && $0 != key }
     }
 
-    /// Tells the node that its driver finds peers through a resolver that introduces them, and
-    /// whether the node's socket is behind a NAT, as the driver learns by comparing the
-    /// resolver's view of its address with its own (nil: not known yet; assume so). From then
-    /// on, dials to peers at addresses that may be behind a NAT open the path first and wait for
-    /// an introduction (PROTOCOL.md §6.7); a node not behind a NAT sends no openers (it has no
-    /// NAT to open).
-    public mutating func useIntroductions(behindNAT: Bool?) {
+    /// Tells the node that its driver finds peers through a resolver that introduces them. From
+    /// then on, dials to peers at addresses that may be behind a NAT open the path first and
+    /// wait for an introduction (PROTOCOL.md §6.7).
+    /// - Parameters:
+    ///   - observed: where the resolver sees this node's datagrams come from (nil: not known
+    ///     yet). The node is behind a NAT unless that is one of `ownAddresses`; until it is
+    ///     known, it assumes so. A node not behind a NAT sends no openers (it has no NAT to open).
+    ///   - ownAddresses: the host's own addresses (ports ignored).
+    public mutating func useIntroductions(observed: MeshAddress?, ownAddresses: [MeshAddress]) {
         introductionsInUse = true
-        self.behindNAT = behindNAT
+        behindNAT = observed.map { o in !ownAddresses.contains { $0.hasSameIP(as: o) } }
     }
 
     /// Feeds candidate addresses whose keys are not known yet (static seeds).

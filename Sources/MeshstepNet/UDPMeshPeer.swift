@@ -352,7 +352,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         let t = now
         if resolverClient != nil {
             // The resolver introduces peers: dials to peers behind NATs open the path first.
-            mesh.useIntroductions(behindNAT: nil)
+            mesh.useIntroductions(observed: nil, ownAddresses: [])
             performResolver(resolverClient!.register(now: t, wallClock: Self.wallClock()))
             performResolver(resolverClient!.resolve(now: t, wallClock: Self.wallClock()))
         }
@@ -466,16 +466,14 @@ public final class UDPMeshPeer: @unchecked Sendable {
             case let .event(.resolved(answer)):
                 if !answer.referrals.isEmpty { perform(mesh.addCandidates(answer.referrals, introducedTo: answer.introduced, now: now)) }
             case let .event(.introduced(peer)):
-                perform(mesh.introduced(peer.addresses.map { Referral(peer: peer.peer, address: $0) }, now: now))
+                perform(mesh.introduced(peer.referrals, now: now))
             case let .event(.failed(error)):
                 if resolverFailure == nil { logger.warning("resolver \(resolverAddress): \(error)") }
                 resolverFailure = error
             case let .event(.observedAddress(address)):
                 if observedByResolver != nil { logger.info("the resolver sees this peer at a new address: \(address) (a NAT gave it a new public port)") }
                 observedByResolver = address
-                // Behind a NAT unless the resolver sees one of this host's own addresses.
-                let own = Self.hostAddresses(port: 0).map { $0.withPort(0) }
-                mesh.useIntroductions(behindNAT: !own.contains(address.withPort(0)))
+                mesh.useIntroductions(observed: address, ownAddresses: Self.hostAddresses(port: 0))
             case .event(.reachable), .event(.registered), .event(.reregistered):
                 resolverFailure = nil
             case .event:

@@ -224,6 +224,9 @@ public struct ResolvedPeer: Hashable, Sendable {
         self.peer = peer
         self.addresses = addresses
     }
+
+    /// One `Referral` per address.
+    public var referrals: [Referral] { addresses.map { Referral(peer: peer, address: $0) } }
 }
 
 /// The answer to a ``ResolveRequest``.
@@ -250,9 +253,7 @@ public struct ResolvedAnswer: Hashable, Sendable {
     }
 
     /// One `Referral` per peer address, for `MeshstepMesh/MeshNode`'s candidate list.
-    public var referrals: [Referral] {
-        peers.flatMap { p in p.addresses.map { Referral(peer: p.peer, address: $0) } }
-    }
+    public var referrals: [Referral] { peers.flatMap(\.referrals) }
 }
 
 /// The answer to a successful register or unregister.

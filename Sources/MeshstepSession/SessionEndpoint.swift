@@ -97,8 +97,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var startedWaitingAt: Duration?
     var reportedContest: Set<Int> = []
     var slotOf: [PeerKey: Int] = [:]
-    /// Dropped slots whose keys were unprotected (``releaseDropped()``).
-    var released: Set<Int> = []
+    /// The roster epoch whose drops were last unprotected (``releaseDropped()``).
+    var releasedEpoch = 0
     var startedAt: Duration?
 
     // Running session.
@@ -232,15 +232,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return actions + releaseDropped()
     }
 
-    /// Unprotects the players the session dropped since the last call (once each).
+    /// Unprotects the players the session dropped, once per roster change (drops come only
+    /// with one; unprotecting a key twice does nothing).
     mutating func releaseDropped() -> [SessionAction] {
-        guard let s = session else { return [] }
+        guard let s = session, s.rosterEpoch != releasedEpoch else { return [] }
+        releasedEpoch = s.rosterEpoch
         let active = s.activeSlots
-        guard active.count + released.count < configuration.players else { return [] }
-        let dropped = (0..<configuration.players).filter { !active.contains($0) && !released.contains($0) }
-        guard !dropped.isEmpty else { return [] }
-        released.formUnion(dropped)
-        let keys = slotOf.filter { dropped.contains($0.value) }.map(\.key).sorted()
+        let keys = slotOf.filter { !active.contains($0.value) }.map(\.key).sorted()
         return keys.isEmpty ? [] : [.unprotect(keys)]
     }
 

@@ -52,7 +52,7 @@ extension MeshSimulator {
         let actions = client.register(now: now, wallClock: wallClock)
         resolver!.clients[i] = client
         // The resolver introduces peers: dials to peers behind NATs open the path first.
-        mutate(i) { $0.useIntroductions(behindNAT: nil) }
+        mutate(i) { $0.useIntroductions(observed: nil, ownAddresses: []) }
         performClient(i, actions)
     }
 
@@ -115,10 +115,10 @@ extension MeshSimulator {
             case let .event(.resolved(answer)):
                 withNode(i) { mesh, now in mesh.addCandidates(answer.referrals, introducedTo: answer.introduced, now: now) }
             case let .event(.introduced(peer)):
-                withNode(i) { mesh, now in mesh.introduced(peer.addresses.map { Referral(peer: peer.peer, address: $0) }, now: now) }
-            case .event(.observedAddress):
+                withNode(i) { mesh, now in mesh.introduced(peer.referrals, now: now) }
+            case let .event(.observedAddress(address)):
                 withNode(i) { mesh, _ in
-                    mesh.useIntroductions(behindNAT: natOf[i] != nil)
+                    mesh.useIntroductions(observed: address, ownAddresses: [nodes[i].address])
                     return []
                 }
             case .event: break
