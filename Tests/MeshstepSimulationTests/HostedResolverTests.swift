@@ -1,6 +1,7 @@
 import MeshstepMesh
 import MeshstepResolver
 import MeshstepSimulation
+import MeshstepWire
 import Testing
 
 @Suite("Hosted resolver in the simulator")
@@ -176,23 +177,21 @@ struct SimulatedNATTests {
         #expect(sim.node(3)!.stats.relayed == 6, "relayed \(sim.node(3)!.stats.relayed)")
     }
 
-    @Test(
-        "a player asked to relay that cannot reach the missing player is replaced: after 2 s the next fellow player in key order is asked, and the missing player is heard through it"
-    )
-    func relayMovesToAPlayerThatReachesTheOrigin() throws {
-        let sim = MeshSimulator(seed: 39, defaultLink: LinkModel(latency: .milliseconds(20)))
-        defer { sim.stop() }
+    /// Two players behind symmetric NATs and two public ones, lockstep meshes, a hosted
+    /// resolver; not started.
+    static func twoSymmetricTwoPublic(seed: UInt64) throws -> (MeshSimulator, [PeerKey]) {
+        let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: .milliseconds(20)))
         sim.hostResolver()
         let creds = try MeshCredentials(meshID: "nat", access: .password("pw"))
         let config = MeshConfiguration.lockstep(players: 4)
         let symmetric = NATBehavior(mapping: .addressAndPortDependent, filtering: .addressAndPortDependent)
         for _ in 0..<2 { try sim.addNode(credentials: creds, configuration: config, behind: sim.addNAT(symmetric)) }
         for _ in 0..<2 { try sim.addNode(credentials: creds, configuration: config) }
-        let keys = (0..<4).map { sim.node($0)!.key }
-        // Node 0 asks the public player with the lower key first: make that one unable to reach node 1.
-        let first = keys[2] < keys[3] ? 2 : 3, second = 5 - first
-        sim.linkOverrides[.init(first, 1)] = LinkModel(loss: 1)
-        sim.linkOverrides[.init(1, first)] = LinkModel(loss: 1)
+        return (sim, (0..<4).map { sim.node($0)!.key })
+    }
+
+    /// Starts the four nodes 200 ms apart and, after a second, protects every key on each.
+    static func startAndProtect(_ sim: MeshSimulator, _ keys: [PeerKey]) {
         for i in 0..<4 { sim.at(.zero + .milliseconds(Int64(i) * 200)) { $0.start(i) } }
         sim.run(until: .zero + .seconds(1))
         for i in 0..<4 {
@@ -200,6 +199,19 @@ struct SimulatedNATTests {
                 mesh.protect(keys); return []
             }
         }
+    }
+
+    @Test(
+        "a player asked to relay that cannot reach the missing player is replaced: after 2 s the next fellow player in key order is asked, and the missing player is heard through it"
+    )
+    func relayMovesToAPlayerThatReachesTheOrigin() throws {
+        let (sim, keys) = try Self.twoSymmetricTwoPublic(seed: 39)
+        defer { sim.stop() }
+        // Node 0 asks the public player with the lower key first: make that one unable to reach node 1.
+        let first = keys[2] < keys[3] ? 2 : 3, second = 5 - first
+        sim.linkOverrides[.init(first, 1)] = LinkModel(loss: 1)
+        sim.linkOverrides[.init(1, first)] = LinkModel(loss: 1)
+        Self.startAndProtect(sim, keys)
         sim.run(until: .zero + .seconds(12))
         #expect(sim.node(0)!.neighborInfo.map(\.peer).sorted() == [keys[2], keys[3]].sorted())
         #expect(sim.node(1)!.neighborInfo.map(\.peer) == [keys[second]])
@@ -222,22 +234,9 @@ struct SimulatedNATTests {
         "a player the session dropped is unprotected: nobody asks a relay for it any more, and its messages are no longer relayed"
     )
     func droppedPlayerIsNoLongerRelayed() throws {
-        let sim = MeshSimulator(seed: 41, defaultLink: LinkModel(latency: .milliseconds(20)))
+        let (sim, keys) = try Self.twoSymmetricTwoPublic(seed: 41)
         defer { sim.stop() }
-        sim.hostResolver()
-        let creds = try MeshCredentials(meshID: "nat", access: .password("pw"))
-        let config = MeshConfiguration.lockstep(players: 4)
-        let symmetric = NATBehavior(mapping: .addressAndPortDependent, filtering: .addressAndPortDependent)
-        for _ in 0..<2 { try sim.addNode(credentials: creds, configuration: config, behind: sim.addNAT(symmetric)) }
-        for _ in 0..<2 { try sim.addNode(credentials: creds, configuration: config) }
-        let keys = (0..<4).map { sim.node($0)!.key }
-        for i in 0..<4 { sim.at(.zero + .milliseconds(Int64(i) * 200)) { $0.start(i) } }
-        sim.run(until: .zero + .seconds(1))
-        for i in 0..<4 {
-            sim.withNode(i) { mesh, _ in
-                mesh.protect(keys); return []
-            }
-        }
+        Self.startAndProtect(sim, keys)
         sim.run(until: .zero + .seconds(8))
         // Node 1 keeps publishing; node 0 cannot link to it and gets it through a relay.
         for k in 0..<100 {
