@@ -62,7 +62,7 @@ let package = Package(
         ),
         // The sans-IO session endpoint: lobby and roster, frames, repair, input delay, drops,
         // halts and events. The simulator bots and the UDP shell drive this same value.
-        .target(name: "MeshstepSession", dependencies: ["MeshstepLockstep", "MeshstepWire"], swiftSettings: strict),
+        .target(name: "MeshstepSession", dependencies: ["MeshstepLockstep", "MeshstepWire", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // Headless bot players over the simulator: bot policies, seeded scenarios, the fault sweep.
         // No NIO: everything runs in virtual time.
         .target(

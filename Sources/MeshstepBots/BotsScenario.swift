@@ -108,6 +108,9 @@ public struct BotsScenario: Sendable {
     public var disconnectTimeout: Duration = .seconds(2)
     /// `(slot, tick)`: the player's node crashes when the match reaches that tick.
     public var crashes: [(slot: Int, tick: Int)] = []
+    /// `(slot, tick)`: a crashed player's node comes back with its identity when the match
+    /// reaches that tick, and rejoins (docs/LOCKSTEP.md, "Rejoin").
+    public var rejoins: [(slot: Int, tick: Int)] = []
     /// Cuts some players off from everyone else for a span of ticks, if set.
     public var partition: BotsPartition?
     /// Mesh nodes without a slot that follow the game.
@@ -187,6 +190,16 @@ public struct DesyncReport: Codable, Sendable, Equatable {
 }
 
 /// An agreed drop as applied.
+/// A dropped player readmitted, as the survivors agreed it.
+public struct RejoinReport: Codable, Sendable, Equatable, Hashable {
+    /// The slot that came back.
+    public var slot: Int
+    /// The first tick at which its inputs count again.
+    public var tick: Int
+    /// The tick of the checkpoint it resumed from.
+    public var checkpoint: Int
+}
+
 public struct DropReport: Codable, Sendable, Equatable, Hashable {
     /// The dropped slot.
     public var slot: Int
@@ -317,6 +330,10 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var virtual_seconds: Double
     /// Real time the run took, in seconds.
     public var wall_seconds: Double
+    /// Readmissions of crashed players that came back (`--rejoin`), as the survivors agreed them.
+    public var rejoins: [RejoinReport] = []
+    /// Checkpoint bytes the newcomers received (state transfer), all of them together.
+    public var snapshot_bytes: Int = 0
 
     /// A report with every field given; the scenarios fill it in.
     public init(
@@ -396,6 +413,10 @@ extension BotsScenario {
         guard (0...1000).contains(spectators) else { throw ScenarioSettingError(flag: "--spectators", value: "\(spectators)", requirement: "0...1000") }
         for c in crashes where !(0..<players).contains(c.slot) || c.tick < 0 {
             throw ScenarioSettingError(flag: "--crash", value: "\(c.slot)@\(c.tick)", requirement: "a slot 0...\(players - 1) and a tick >= 0")
+        }
+        for r in rejoins where !crashes.contains(where: { $0.slot == r.slot && $0.tick < r.tick }) {
+            throw ScenarioSettingError(
+                flag: "--rejoin", value: "\(r.slot)@\(r.tick)", requirement: "a slot crashed earlier with --crash \(r.slot)@TICK, TICK < \(r.tick)")
         }
         for st in stalls where !(0..<players).contains(st.slot) {
             throw ScenarioSettingError(flag: "--stall", value: "\(st.slot)@\(st.tick)", requirement: "a slot 0...\(players - 1)")
@@ -479,6 +500,7 @@ extension BotsScenario {
         var haltedAt: [Int: (tick: Int, reason: String)] = [:]
         var named = Set<Int>()  // honest peers that named the attacker
         var crashed = Set<Int>()
+        var rejoined = Set<Int>()
         var recordings = (0..<players).map { _ in Replay<Game.Input>(players: players, seed: seed) }
         let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
         func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }  // unbuffered
@@ -540,11 +562,20 @@ extension BotsScenario {
                     sim.withNode(p) { mesh, _ in
                         mesh.unprotect(peers); return []
                     }
+                case let .send(payload, to: key):
+                    sim.withNode(p) { mesh, now in (try? mesh.send(payload, to: key, now: now).actions) ?? [] }
                 }
             }
             scheduleWakeup(p)
         }
         func drain(_ p: Int, at: MeshTime) {
+            if let resumed = endpoints[p].takeResumedGame() {
+                do {
+                    drivers[p] = try LockstepDriver(resuming: resumed, checksumInterval: checksumInterval, answers: p < players)
+                } catch {
+                    print("peer \(p): \(error)")
+                }
+            }
             let ready = endpoints[p].pollReady()
             for r in ready { confirmedAt[p][r.tick] = at }
             drivers[p].receive(ready)
@@ -609,7 +640,7 @@ extension BotsScenario {
         func done(_ p: Int) -> Bool { applied(p) >= ticks || crashed.contains(p) || endpoints[p].halted != nil }
         func record(_ p: Int, _ r: AppliedTick<Game.Input>, at now: MeshTime) {
             let c = r.checksum
-            if p < players { recordings[p].record(r.inputs, checksum: c) }
+            if p < players, !rejoined.contains(p) { recordings[p].record(r.inputs, checksum: c) }
             if let c {
                 if dumpDirectory != nil {
                     snapshots[p][r.tick] = drivers[p].game.snapshot()
@@ -622,7 +653,7 @@ extension BotsScenario {
         }
         // Frame k of the match is due at t0 + k frames; `--crash`, `--partition` and `--stall`
         // are keyed by game tick, so they fire when the lowest live player applies that tick.
-        var crashesLeft = crashes, stallsLeft = stalls
+        var crashesLeft = crashes, stallsLeft = stalls, rejoinsLeft = rejoins
         var partitionStarted = false, partitionHealed = false
         func leadTick() -> Int { (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil }.map(applied).max() ?? 0 }
         for k in 0..<maxFrames {
@@ -633,6 +664,29 @@ extension BotsScenario {
                     sim.crash(c.slot)
                 }
                 crashesLeft.removeAll { crashed.contains($0.slot) }
+                for r in rejoinsLeft where r.tick <= lead && crashed.contains(r.slot) {
+                    // The same process identity comes back; it finds the match running and
+                    // resumes from a checkpoint the others take for it.
+                    do {
+                        try sim.restart(r.slot, keepingIdentity: true)
+                        let identity = identities[r.slot]
+                        endpoints[r.slot] = try SessionEndpoint<Game.Input>(
+                            configuration: config, role: .player(r.slot), localKey: keys[r.slot], roster: .known(descriptor),
+                            signer: { @Sendable bytes in identity.sign(bytes) })
+                    } catch {
+                        print("slot \(r.slot) cannot come back: \(error)")
+                        continue
+                    }
+                    drivers[r.slot] = LockstepDriver(game: Game(players: players, seed: seed), checksumInterval: checksumInterval, answers: true)
+                    crashed.remove(r.slot)
+                    rejoined.insert(r.slot)
+                    let others = (0..<players).filter { $0 != r.slot }
+                    sim.withNode(r.slot) { mesh, now in
+                        mesh.protect(others.map { keys[$0] } + [keys[r.slot]])
+                        return mesh.addCandidates(others.map(referral), now: now)
+                    }
+                }
+                rejoinsLeft.removeAll { rejoined.contains($0.slot) }
                 for st in stallsLeft where st.tick <= applied(st.slot) {
                     stalledUntil[st.slot] = sim.now + st.duration
                     sim.pause(st.slot, until: sim.now + st.duration)
@@ -651,6 +705,7 @@ extension BotsScenario {
                 for p in 0..<nodes where !done(p) {
                     if let until = stalledUntil[p], sim.now < until { continue }  // frozen: nothing runs
                     timers(p)
+                    if endpoints[p].joining, !endpoints[p].started { continue }  // fetching its checkpoint
                     var progressed = false
                     // The bot's answer is its input for the tick `inputDelay` ahead, flooded at once.
                     while applied(p) <= k, applied(p) < ticks, endpoints[p].halted == nil,
@@ -658,7 +713,7 @@ extension BotsScenario {
                     {
                         record(p, r, at: sim.now)
                         progressed = true
-                        perform(p, endpoints[p].apply(r, now: clock(sim.now)))
+                        perform(p, endpoints[p].apply(r, game: drivers[p].game, now: clock(sim.now)))
                         if r.answer != nil { submittedAt[p].append(sim.now) }
                         drain(p, at: sim.now)
                     }
@@ -696,11 +751,14 @@ extension BotsScenario {
         // Input latency: submit of (slot, tick) until the last surviving peer confirmed it.
         var latencies = LatencyHistogram()
         var lost = 0
-        for s in survivors {
+        // A player that rejoined confirmed nothing before its checkpoint: latencies are measured
+        // among the players that stayed.
+        let steady = survivors.filter { !rejoined.contains($0) }
+        for s in steady {
             for (i, at) in submittedAt[s].enumerated() where i + inputDelay < ticks {
                 let tick = i + inputDelay
-                let confirmations = survivors.compactMap { confirmedAt[$0][tick] }
-                if confirmations.count < survivors.count { lost += 1; continue }
+                let confirmations = steady.compactMap { confirmedAt[$0][tick] }
+                if confirmations.count < steady.count { lost += 1; continue }
                 latencies.record(confirmations.max()! - at)
             }
         }
@@ -721,7 +779,7 @@ extension BotsScenario {
         let dropViews = watchers.map { p in
             (sessions[p]?.roster.drops ?? []).map { DropReport(slot: $0.slot, tick: $0.tick) }
         }
-        let recorder = survivors.first ?? 0
+        let recorder = steady.first ?? survivors.first ?? 0
         if let recordPath {
             try Data(recordings[recorder].encode()).write(to: URL(fileURLWithPath: recordPath))
         }
@@ -734,7 +792,7 @@ extension BotsScenario {
         let excused = Set(crashes.map(\.slot) + stalls.filter { $0.duration >= disconnectTimeout }.map(\.slot))
         let droppedSlots = Set(dropViews.flatMap { $0.map(\.slot) })
         let mustSurvive = honest.filter { !excused.contains($0) }
-        return BotsReport(
+        var report = BotsReport(
             players: players, spectators: spectators, ticks: ticks, seed: seed, input_delay: inputDelay,
             ticks_completed: survivorTicks,
             spectator_ticks_completed: (players..<nodes).map(applied).min() ?? 0,
@@ -757,5 +815,10 @@ extension BotsScenario {
             player_stats: playerStats,
             virtual_seconds: (end - .zero).milliseconds / 1000,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+        report.rejoins = (watchers.first.flatMap { sessions[$0]?.roster.readmissions } ?? []).map {
+            RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint)
+        }
+        report.snapshot_bytes = (0..<nodes).reduce(0) { $0 + endpoints[$1].transferStats.bytesReceived }
+        return report
     }
 }

@@ -63,6 +63,12 @@ public enum LockstepEvent: Sendable, Equatable {
     /// A quorum refused the change proposed in `round` of `epoch` (the slots it dropped played
     /// on): nobody will adopt it; whoever signed it goes on, and a later round may propose again.
     case changeRefused(epoch: Int, round: Int)
+    /// A certified change readmits `slot` (its key came back): its inputs count again from
+    /// `tick` on (see ``RosterChange/Admit``).
+    case readmitted(slot: Int, tick: Int)
+    /// This peer resumed the session from a checkpoint taken before `tick` (it rejoined or
+    /// joined late) and applies ticks from there on.
+    case resumed(tick: Int)
 }
 
 /// A check a frame failed that an honest peer's frame always passes.
@@ -294,6 +300,25 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Since when the slots this peer does not suspect cannot form a quorum.
     var quorumLostSince: Duration?
 
+    // Rejoin (docs/LOCKSTEP.md, "Rejoin").
+    /// `absent[s]`: the ticks a readmitted slot has no input in (from its drop to its return).
+    var absent: [Range<Int>?]
+    /// Readmitted slots until their return tick has passed.
+    var returning: [Int: RosterChange.Admit] = [:]
+    /// Dropped slots whose key asked to come back, and when it last did.
+    var returnRequests: [Int: Duration] = [:]
+    /// While an endorsed change admits a slot: nothing past this tick until it is certified (the
+    /// checkpoint must be taken after the change is known).
+    var admitFreeze: Int?
+    /// Checkpoint ticks still to capture (from certified admissions).
+    var checkpointTicks: [Int] = []
+    /// Checkpoints captured, for ``takeCheckpoints()``.
+    var capturedCheckpoints: [SessionCheckpoint] = []
+    /// Readmissions adopted, oldest first (at most 64 kept).
+    var readmissions: [RosterChange.Admit] = []
+    /// How long a return request stays valid: the returning peer repeats it while it waits.
+    static var returnRequestLifetime: Duration { .seconds(5) }
+
     /// A session with the default configuration for `players`, for in-process tests: the
     /// roster's keys are generated from a fixed seed, so they protect nothing. Everything else
     /// starts a session with ``LockstepConfiguration/startPlayer(slot:keys:input:)``, which validates.
@@ -347,6 +372,37 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         statements = Array(repeating: [:], count: players)
         lastDisputeFrom = Array(repeating: nil, count: players)
         conflictTick = Array(repeating: nil, count: players)
+        absent = Array(repeating: nil, count: players)
+        advanceChains()
+    }
+
+    /// A session resumed from `checkpoint` (taken by the players before its tick): a returning
+    /// player or a late spectator. Ticks are applied from the checkpoint's tick on; a returning
+    /// player's own inputs start at the end of its absence.
+    package init(configuration c: LockstepConfiguration, role: LockstepRole, keys: SessionKeys, resuming p: SessionCheckpoint) {
+        self.init(configuration: c, role: role, keys: keys)
+        base = p.tick
+        nextTick = p.tick
+        inputDelay = p.inputDelay
+        epoch = p.epoch
+        inputs = Array(repeating: [], count: players)
+        for s in 0..<players {
+            switch p.slots[s] {
+            case .active:
+                chains[s] = SlotChain(before: p.chains[s], from: p.tick)
+            case let .dropped(d):
+                dropTick[s] = d
+                chains[s] = SlotChain(before: p.chains[s], from: min(d, p.tick))
+            case let .absent(from, until):
+                absent[s] = from..<until
+                chains[s] = SlotChain(before: p.chains[s], from: p.tick)
+            }
+        }
+        nextLocalTick = localSlot >= 0 ? max(p.tick + inputDelay, absent[localSlot]?.upperBound ?? 0) : p.tick
+        acked = Array(repeating: nextLocalTick - 1, count: players)
+        ackedByAll = nextLocalTick - 1
+        confirmedBy = Array(repeating: p.tick - 1, count: players)
+        readmissions = p.readmissions
         advanceChains()
     }
 
@@ -548,6 +604,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         var events = takeEvents()
         guard halted == nil, localSlot >= 0 else { return events }
         for s in 0..<players where s != localSlot && dropTick[s] == nil {
+            if let r = returning[s] {
+                // Its newcomer resumes from the checkpoint: silence counts once we reach it.
+                if nextTick <= r.checkpoint { lastHeard[s] = now; continue }
+                if nextTick > r.tick { returning[s] = nil }
+            }
             let silence = now - (lastHeard[s] ?? .zero) - (heard[s] ? .zero : Self.startGrace)
             if silence >= configuration.disconnectNotify, !notified[s] {
                 notified[s] = true
@@ -578,6 +639,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             applyControls(at: nextTick)
             nextTick += 1
             flushLocal()
+            captureDueCheckpoint()
         }
         trim()
         return ready
@@ -631,7 +693,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The roster as this peer holds it now.
     public var roster: RosterStatus {
         RosterStatus(
-            dropTicks: dropTick, epoch: epoch, round: round, certificates: certificates,
+            dropTicks: dropTick, epoch: epoch, round: round, certificates: certificates, readmissions: readmissions,
             provenEquivocators: provenEquivocators.sorted(), halted: halted)
     }
 
@@ -652,6 +714,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for s in 0..<players where dropTick[s] == nil {
             if let v = votes[s] { limit = min(limit, v) }
         }
+        if let f = admitFreeze { limit = min(limit, f) }
         return limit
     }
 
@@ -691,10 +754,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func coordinate() -> [LockstepEvent] {
         guard localSlot >= 0, halted == nil else { return [] }
         // The common case (nobody suspected, nothing signed) costs no allocation.
-        guard !endorsements.isEmpty || votes.contains(where: { $0 != nil }) else { return [] }
+        guard !endorsements.isEmpty || votes.contains(where: { $0 != nil }) || !returnRequests.isEmpty else { return [] }
         let roster = activeSlots
         let gone = roster.filter { votes[$0] != nil }
-        guard !gone.isEmpty || !endorsements.isEmpty else { return [] }
+        let back = returnCandidates()
+        guard !gone.isEmpty || !endorsements.isEmpty || !back.isEmpty else { return [] }
         if !gone.isEmpty, !RosterQuorum.holds(unsuspected, of: roster, liars: configuration.toleratedLiars) {
             // Without a quorum nothing can be certified here, so nothing diverges while we wait:
             // a suspicion may still be refuted. Give up after another disconnect timeout.
@@ -707,7 +771,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         var events = endorseIfAgreed()
         events += vetoIfRefuted()
         events += assembleCertificate()
-        guard halted == nil, !gone.isEmpty, endorsed == nil, isCoordinator else { return events }
+        guard halted == nil, endorsed == nil, isCoordinator else { return events }
+        if gone.isEmpty {
+            // Nobody suspected: readmit the dropped players whose keys asked to come back.
+            guard !back.isEmpty else { return events }
+            events += endorse(RosterChange(epoch: epoch + 1, round: round, drops: [], admits: back.map(admission)))
+            return events + assembleCertificate()
+        }
         // Wait until every other survivor suspects the same set, or the grace ran out.
         let grace = configuration.disconnectTimeout
         let waited = votedAt.map { now - $0 >= grace } ?? false
@@ -744,6 +814,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         endorsed = (change, signature)
         endorsements[localSlot] = (change, signature)
         for d in change.drops { votes[d.slot] = d.tick - 1 }
+        if let first = change.admits.map(\.checkpoint).min() { admitFreeze = first - 1 }
         return []
     }
 
@@ -759,6 +830,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             guard c.drops.allSatisfy({ votes[$0.slot] != nil && $0.slot != localSlot && $0.tick >= nextTick }) else { continue }
             // Never past a tick where we know the slot's histories differ.
             guard c.drops.allSatisfy({ d in conflictTick[d.slot].map { d.tick <= $0 } ?? true }) else { continue }
+            guard c.admits.allSatisfy(admissible) else { continue }
             return endorse(c)
         }
         return []
@@ -876,6 +948,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
         }
         round = a.round + 1
+        admitFreeze = nil
         suspectedThisRound = Set((0..<players).filter { votes[$0] != nil })
         abandonment = a
         abandonmentSends = 60
@@ -951,6 +1024,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             for p in 0..<players { peerVotes[p][drop.slot] = nil }
             events.append(.dropped(slot: drop.slot, tick: drop.tick))
         }
+        for a in c.change.admits { events += readmit(a) }
+        admitFreeze = nil
         endorsed = nil
         endorsements = [:]
         equivocators = []
@@ -966,6 +1041,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         votedAt = votes.contains(where: { $0 != nil }) ? now : nil
         // Votes seen in the old epoch are void; current ones are re-sent with the new epoch.
         for p in 0..<players { peerEpoch[p] = min(peerEpoch[p], epoch - 1) }
+        captureDueCheckpoint()
         return events
     }
 
@@ -991,6 +1067,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         row.reserveCapacity(players)
         for s in 0..<players {
             if let d = dropTick[s], tick >= d { row.append(nil); continue }
+            if let a = absent[s], a.contains(tick) { row.append(nil); continue }
             guard let input = input(slot: s, tick: tick) else { return nil }
             row.append(input)
         }
@@ -1001,6 +1078,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let i = tick - base
         guard i >= 0, i < 1 << 16 else { return .outOfRange }
         if let d = dropTick[slot], tick >= d { return .outOfRange }
+        if let a = absent[slot], a.contains(tick) { return .outOfRange }
         if inputs[slot].count <= i { inputs[slot].append(contentsOf: Array(repeating: nil, count: i - inputs[slot].count + 1)) }
         if let held = inputs[slot][i] { return held == input ? .duplicate : .conflict }
         inputs[slot][i] = input
@@ -1042,7 +1120,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick through which this peer holds every input of `slot`, contiguously.
     func heldThrough(_ slot: Int) -> Int {
         var t = nextTick
-        while input(slot: slot, tick: t) != nil { t += 1 }
+        while input(slot: slot, tick: t) != nil || absent[slot]?.contains(t) == true { t += 1 }
         return t - 1
     }
 
@@ -1078,6 +1156,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         frameSeq += 1
         let last = nextLocalTick - 1
         var first = max(0, min(last - redundancy + 1, oldestUnacked), last - (LockstepFrame<Input>.maxInputs - 1), base)
+        // A returning player has no inputs before its return tick.
+        if let a = absent[localSlot] { first = max(first, a.upperBound) }
         var f = LockstepFrame<Input>(
             slot: localSlot, digest: keys.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
             acks: (0..<players).map { dropTick[$0] == nil ? heldThrough($0) : -1 },
@@ -1135,9 +1215,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// inputs only, so a frame from `s` advances only its chain).
     mutating func advanceChain(_ s: Int) {
         let stop = dropTick[s].map { $0 - 1 } ?? Int.max
-        guard chains[s].head < stop, input(slot: s, tick: chains[s].head + 1) != nil else { return }
+        let next = chains[s].head + 1
+        guard chains[s].head < stop, input(slot: s, tick: next) != nil || absent[s]?.contains(next) == true else { return }
         var chain = chains[s]
-        while chain.head < stop, let input = input(slot: s, tick: chain.head + 1) {
+        while chain.head < stop {
+            // An absent tick adds nothing: the chain keeps its value through the absence.
+            if let a = absent[s], a.contains(chain.head + 1) { chain.append(chain.last); continue }
+            guard let input = input(slot: s, tick: chain.head + 1) else { break }
             chain.append(InputChain.next(chain.last, input))
         }
         chains[s] = chain
@@ -1181,7 +1265,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// different inputs.
     var agreedThrough: Int {
         var m = Int.max
-        for s in 0..<players where s != localSlot && dropTick[s] == nil { m = min(m, confirmedBy[s]) }
+        for s in 0..<players where s != localSlot && dropTick[s] == nil {
+            // A returning slot has no say on rows before its return (it held none of them).
+            m = min(m, returning[s].map { max(confirmedBy[s], $0.tick - 1) } ?? confirmedBy[s])
+        }
         return m
     }
 
@@ -1353,6 +1440,8 @@ extension LockstepEvent: CustomStringConvertible {
         case let .violation(slot, v): "slot \(slot) broke the protocol: \(v)"
         case .started: "every player signed the roster: the match starts"
         case let .changeRefused(epoch, round): "the roster change proposed for epoch \(epoch) (round \(round)) was refused: the players it dropped are playing"
+        case let .readmitted(slot, tick): "slot \(slot) is back: it plays again from tick \(tick) (agreed by the roster)"
+        case let .resumed(tick): "resumed from the checkpoint before tick \(tick): catching up"
         }
     }
 }

@@ -88,9 +88,9 @@ public enum RosterQuorum {
     }
 }
 
-/// A change of the roster: the slots dropped in `epoch`, each from its tick on, proposed in
-/// `round` of that epoch (a round that a quorum vetoed is abandoned, and the next one may propose
-/// again; see ``RoundAbandonment``).
+/// A change of the roster: the slots dropped in `epoch`, each from its tick on, and the slots
+/// readmitted (a dropped player that came back), proposed in `round` of that epoch (a round that
+/// a quorum vetoed is abandoned, and the next one may propose again; see ``RoundAbandonment``).
 public struct RosterChange: Sendable, Equatable, Hashable {
     /// 1 for the first change of a session, then 2, 3, ...
     public var epoch: Int
@@ -98,6 +98,8 @@ public struct RosterChange: Sendable, Equatable, Hashable {
     public var round: Int
     /// `(slot, tick)` sorted by slot: the slot's input is nil from `tick` on.
     public var drops: [Drop]
+    /// Dropped slots that play again, sorted by slot (never a slot of ``drops``).
+    public var admits: [Admit]
 
     /// One slot leaving the roster, and the tick it leaves at.
     public struct Drop: Sendable, Equatable, Hashable {
@@ -109,21 +111,37 @@ public struct RosterChange: Sendable, Equatable, Hashable {
         public init(slot: Int, tick: Int) { self.slot = slot; self.tick = tick }
     }
 
-    /// A change for `round` (0 by default) of `epoch`; `drops` are sorted by slot here.
-    public init(epoch: Int, round: Int = 0, drops: [Drop]) {
+    /// A dropped slot readmitted: its key came back (docs/LOCKSTEP.md, "Rejoin"). Every player
+    /// keeps a checkpoint of the game before tick ``checkpoint`` for the returning player, which
+    /// resumes from it; the slot's inputs count again from ``tick`` on (nil until then).
+    public struct Admit: Sendable, Equatable, Hashable {
+        /// The slot readmitted.
+        public var slot: Int
+        /// The tick whose state (before it is applied) every player keeps for the newcomer.
+        public var checkpoint: Int
+        /// The first tick at which the slot's input counts again (after ``checkpoint``).
+        public var tick: Int
+        /// `slot` resumes from the state before `checkpoint` and plays from `tick` on.
+        public init(slot: Int, checkpoint: Int, tick: Int) { self.slot = slot; self.checkpoint = checkpoint; self.tick = tick }
+    }
+
+    /// A change for `round` (0 by default) of `epoch`; `drops` and `admits` are sorted by slot here.
+    public init(epoch: Int, round: Int = 0, drops: [Drop], admits: [Admit] = []) {
         self.epoch = epoch
         self.round = round
         self.drops = drops.sorted { $0.slot < $1.slot }
+        self.admits = admits.sorted { $0.slot < $1.slot }
     }
 
     /// The most rounds one epoch may take (each needs a quorum's vetoes).
     public static let maxRound = 65535
 
-    /// The bytes a player signs: `"meshstep-roster-v2" | session hash (32) | varint epoch |
-    /// varint round | varint count | (u8 slot | varint tick) x count`.
+    /// The bytes a player signs: `"meshstep-roster-v3" | session hash (32) | varint epoch |
+    /// varint round | varint drops | (u8 slot | varint tick) x drops | varint admits |
+    /// (u8 slot | varint checkpoint | varint tick) x admits`.
     public func signedBytes(session: [UInt8]) -> [UInt8] {
-        var w = ByteWriter(capacity: 64 + drops.count * 4)
-        w.raw(Array("meshstep-roster-v2".utf8))
+        var w = ByteWriter(capacity: 64 + drops.count * 4 + admits.count * 7)
+        w.raw(Array("meshstep-roster-v3".utf8))
         w.raw(session)
         encode(into: &w)
         return w.bytes
@@ -134,6 +152,8 @@ public struct RosterChange: Sendable, Equatable, Hashable {
         w.varint(UInt64(round))
         w.varint(UInt64(drops.count))
         for d in drops { w.u8(UInt8(d.slot)); w.varint(UInt64(d.tick)) }
+        w.varint(UInt64(admits.count))
+        for a in admits { w.u8(UInt8(a.slot)); w.varint(UInt64(a.checkpoint)); w.varint(UInt64(a.tick)) }
     }
 
     static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> RosterChange {
@@ -141,14 +161,26 @@ public struct RosterChange: Sendable, Equatable, Hashable {
         guard epoch >= 1 else { throw .invalidValue(field: "roster.epoch") }
         let round = try r.count(field: "roster.round", limit: maxRound)
         let n = try r.count(field: "roster.drops", limit: players)
-        guard n >= 1 else { throw .invalidValue(field: "roster.drops") }
         var drops: [Drop] = []
         for _ in 0..<n {
             let s = Int(try r.u8())
             guard s < players, drops.last.map({ $0.slot < s }) ?? true else { throw .invalidValue(field: "roster.dropSlot") }
             drops.append(Drop(slot: s, tick: try r.count(field: "roster.dropTick", limit: Int(Int32.max))))
         }
-        return RosterChange(epoch: epoch, round: round, drops: drops)
+        let m = try r.count(field: "roster.admits", limit: players)
+        guard n + m >= 1 else { throw .invalidValue(field: "roster.drops") }
+        var admits: [Admit] = []
+        for _ in 0..<m {
+            let s = Int(try r.u8())
+            guard s < players, admits.last.map({ $0.slot < s }) ?? true, !drops.contains(where: { $0.slot == s }) else {
+                throw .invalidValue(field: "roster.admitSlot")
+            }
+            let checkpoint = try r.count(field: "roster.admitCheckpoint", limit: Int(Int32.max))
+            let tick = try r.count(field: "roster.admitTick", limit: Int(Int32.max))
+            guard tick > checkpoint else { throw .invalidValue(field: "roster.admitTick") }
+            admits.append(Admit(slot: s, checkpoint: checkpoint, tick: tick))
+        }
+        return RosterChange(epoch: epoch, round: round, drops: drops, admits: admits)
     }
 }
 

@@ -11,6 +11,8 @@ public struct RosterStatus: Sendable, Equatable {
     public var round: Int
     /// The certificates adopted, oldest first (the newest two are kept).
     public var certificates: [RosterCertificate]
+    /// Dropped slots readmitted so far (their keys came back), oldest first.
+    public var readmissions: [RosterChange.Admit]
     /// Slots proven by their own signatures to have told peers different inputs, ascending.
     public var provenEquivocators: [Int]
     /// Why the session stopped for good, if it did.

@@ -112,6 +112,9 @@ public struct MeshNode: Sendable {
     ///   - rng: every random choice (nonces, candidate picks) comes from here. Pass a seeded
     ///     ``DeterministicRNG`` in tests; production passes `SystemRandomNumberGenerator()`.
     ///   - logger: where the node logs; never bootstrapped by the library.
+    ///   - firstSequence: the sequence number of this node's first message. Peers drop messages
+    ///     of an origin below what they saw from it, so a process that comes back with the same
+    ///     identity must start above its previous life: pass ``firstSequence(unixSeconds:)``.
     /// - Throws: ``MeshConfigurationError`` if the configuration is inconsistent.
     public init(
         identity: NodeIdentity,
@@ -119,9 +122,11 @@ public struct MeshNode: Sendable {
         localAddress: MeshAddress,
         configuration: MeshConfiguration = MeshConfiguration(),
         rng: any RandomNumberGenerator & Sendable,
-        logger: Logger = Logger(label: "meshstep.mesh", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(label: "meshstep.mesh", factory: { _ in SwiftLogNoOpLogHandler() }),
+        firstSequence: UInt64 = 1
     ) throws(MeshConfigurationError) {
         try configuration.validate()
+        nextSeq = max(1, firstSequence)
         self.identity = identity
         self.credentials = credentials
         self.configuration = configuration
@@ -133,6 +138,14 @@ public struct MeshNode: Sendable {
     }
 
     // MARK: - Public API
+
+    /// A first sequence number from the wall clock (`unixSeconds`), above every number a previous
+    /// process with the same identity used unless it sent more than 65,536 messages a second on
+    /// average: seconds since 2025-01-01, times 65,536 (a few bytes more per message than
+    /// starting at 1).
+    public static func firstSequence(unixSeconds: UInt64) -> UInt64 {
+        max(1, unixSeconds &- min(unixSeconds, 1_735_689_600)) << 16
+    }
 
     /// This node's ID: the public key of its ``identity``.
     public var key: PeerKey { identity.key }

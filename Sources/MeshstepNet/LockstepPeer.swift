@@ -32,6 +32,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     var pump: RepeatedTask?
     var wakeup: Scheduled<Void>?
     var wakeupAt: Duration?
+    /// The checkpoint ticks last published to the game thread.
+    var publishedWanted: Set<Int> = []
 
     // Shared with the game thread.
     struct Shared {
@@ -45,6 +47,13 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         var stats: SessionStats?
         /// Per slot: whether its key is a mesh neighbor now (players link to every player).
         var connected: [Bool] = []
+        /// Ticks after which a newcomer needs a checkpoint of the game (see ``apply(_:game:)``).
+        var checkpointsWanted: Set<Int> = []
+        /// The game state this peer resumed from, until the game loop takes it.
+        var resumed: ResumedGame?
+        /// Whether the session found running without us: it resumes from a checkpoint.
+        var joining = false
+        var transfer: StateTransferStats?
     }
     let shared = NIOLockedValueBox(Shared())
 
@@ -133,6 +142,35 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         if let checksum = tick.checksum { recordChecksum(tick: tick.tick, checksum: checksum) }
         if let input = tick.answer { submit(input) }
     }
+
+    /// ``apply(_:)`` that also hands the game after the tick to the session when a newcomer (a
+    /// returning player, a late spectator) needs a checkpoint of it: call this one whenever the
+    /// game is at hand.
+    public func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game) where Game.Input == Input {
+        if shared.withLockedValue({ $0.checkpointsWanted.contains(tick.tick) }) {
+            let state = game.snapshot(), checksum = game.checksum()
+            mesh.eventLoop.execute {
+                self.perform(self.endpoint.value.holdCheckpoint(after: tick.tick, game: state, checksum: checksum, now: self.clock))
+                self.drain()
+            }
+        }
+        apply(tick)
+    }
+
+    /// The game state this peer resumed from (it found the session running: a restarted player
+    /// or a late spectator), once; restore the game with `LockstepDriver(resuming:...)` and apply
+    /// the confirmed ticks from its tick on.
+    public func takeResumedGame() -> ResumedGame? {
+        shared.withLockedValue { s in
+            defer { s.resumed = nil }; return s.resumed
+        }
+    }
+
+    /// Whether this peer found the session running without it and resumes from a checkpoint.
+    public var joining: Bool { shared.withLockedValue { $0.joining } }
+
+    /// What state transfer moved here (nil before the first frame interval).
+    public var transferStats: StateTransferStats? { shared.withLockedValue { $0.transfer } }
 
     /// Asks every peer to switch to `delay` ticks of input delay (agreed through the inputs).
     public func requestInputDelay(_ delay: Int) {
@@ -251,6 +289,10 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
                 mesh.mesh.protect(peers)
             case let .unprotect(peers):
                 mesh.mesh.unprotect(peers)
+            case let .send(payload, to: peer):
+                do { try mesh.sendOnLoop(payload, to: peer) } catch {
+                    logger.warning("cannot send a state-transfer message: \(error)")
+                }
             }
         }
         armWakeup()
@@ -271,11 +313,20 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     }
 
     func drain() {
+        let resumed = endpoint.value.takeResumedGame()
         let complete = endpoint.value.pollReady()
+        let wanted = endpoint.value.checkpointTicksWanted
         let events = endpoint.value.takeEvents()
         let errors = endpoint.value.takeErrors().map(NetError.init)
         let submitted = endpoint.value.takeSubmitTimes()
         let acks = endpoint.value.session != nil ? endpoint.value.takeAckLatencies() : []
+        if resumed != nil || wanted != publishedWanted {
+            publishedWanted = wanted
+            shared.withLockedValue {
+                if let resumed { $0.resumed = resumed }
+                $0.checkpointsWanted = wanted
+            }
+        }
         guard !complete.isEmpty || !events.isEmpty || !errors.isEmpty || !submitted.isEmpty || !acks.isEmpty else { return }
         for e in events { logger.debug("session: \(e)") }
         let at = NIODeadline.now().uptimeNanoseconds
@@ -294,6 +345,11 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     }
 
     func publish() {
+        let joining = endpoint.value.joining, transfer = endpoint.value.transferStats
+        shared.withLockedValue {
+            $0.joining = joining
+            $0.transfer = transfer
+        }
         guard let s = endpoint.value.session else { return }
         let stats = s.stats, roster = s.roster
         let neighbors = Set(mesh.mesh.neighborInfo.map(\.peer))
@@ -312,6 +368,7 @@ extension NetError {
         case let .playersMissing(slots, seconds): self = .playersMissing(slots: slots, seconds: seconds)
         case let .slotContested(slot, keys): self = .slotContested(slot: slot, keys: keys.map(\.description))
         case let .slotTaken(slot, key): self = .slotTaken(slot: slot, by: key.description)
+        case let .checkpointTooLarge(bytes, limit): self = .checkpointTooLarge(bytes: bytes, limit: limit)
         }
     }
 }

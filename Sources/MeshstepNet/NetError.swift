@@ -22,6 +22,8 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
     case slotContested(slot: Int, keys: [String])
     /// The roster was bound without us: another peer holds our slot.
     case slotTaken(slot: Int, by: String)
+    /// The game's checkpoint is larger than state transfer carries.
+    case checkpointTooLarge(bytes: Int, limit: Int)
     /// The resolver did not answer.
     case resolverUnreachable(String)
     /// The peer was already stopped.
@@ -49,6 +51,8 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .slotContested(slot, keys):
             "slot \(slot) is claimed by \(keys.count) different peers (\(keys.joined(separator: ", "))): give every player its own --slot; the match starts when one of them leaves"
         case let .slotTaken(slot, key): "slot \(slot) already belongs to peer \(key) in this session: pick a free --slot, or join as a spectator"
+        case let .checkpointTooLarge(bytes, limit):
+            "the game's checkpoint takes \(bytes) bytes, more than state transfer carries (\(limit)): make the game's snapshot() smaller, or players who drop cannot come back"
         case let .resolverUnreachable(address): "the resolver at \(address) does not answer; check the address and that 'meshstep resolver' runs there"
         case .stopped: "the peer has stopped"
         case let .invalidSession(e): "invalid session settings: \(e)"

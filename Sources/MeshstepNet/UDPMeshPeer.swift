@@ -186,7 +186,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
         do {
             mesh = try MeshNode(
                 identity: identity, credentials: credentials, localAddress: meshLocal, configuration: configuration,
-                rng: SystemRandomNumberGenerator(), logger: logger)
+                rng: SystemRandomNumberGenerator(), logger: logger,
+                firstSequence: MeshNode.firstSequence(unixSeconds: UInt64(max(0, time(nil)))))
         } catch {
             _ = channel.close()
             throw .bindFailed(host: host, port: port, detail: "\(error)")
@@ -344,6 +345,14 @@ public final class UDPMeshPeer: @unchecked Sendable {
         let (seq, actions) = try mesh.broadcast(payload, now: now)
         perform(actions)
         return seq
+    }
+
+    /// Sends `payload` to `peer` only (directly when it is a neighbor, else over the mesh), on
+    /// the event loop.
+    public func sendOnLoop(_ payload: [UInt8], to peer: PeerKey) throws(MeshSendError) {
+        eventLoop.preconditionInEventLoop()
+        guard !stopped else { throw .notRunning }
+        perform(try mesh.send(payload, to: peer, now: now).actions)
     }
 
     static func wallClock() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }

@@ -9,6 +9,8 @@ public enum SessionAction: Sendable, Equatable {
     case protect([PeerKey])
     /// Stop protecting these peers: the session dropped them for good (`MeshNode.unprotect`).
     case unprotect([PeerKey])
+    /// Send this payload to one peer only (a mesh unicast, signed as ours): state transfer.
+    case send([UInt8], to: PeerKey)
 }
 
 /// Problems the user has to act on, raised by the lobby.
@@ -19,6 +21,8 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
     case slotContested(slot: Int, keys: [PeerKey])
     /// The roster was bound without us: another key holds our slot.
     case slotTaken(slot: Int, by: PeerKey)
+    /// The game's checkpoint is larger than state transfer carries: nobody can rejoin or join late.
+    case checkpointTooLarge(bytes: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -28,6 +32,8 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
             "slot \(slot) is claimed by \(keys.count) different peers (\(keys.map(\.description).joined(separator: ", "))): give every player its own --slot; the match starts when one of them leaves"
         case let .slotTaken(slot, key):
             "slot \(slot) already belongs to peer \(key) in this session: pick a free --slot, or join as a spectator"
+        case let .checkpointTooLarge(bytes, limit):
+            "the game's checkpoint takes \(bytes) bytes, more than state transfer carries (\(limit)): make the game's snapshot() smaller, or players who drop cannot come back"
         }
     }
 }
@@ -81,7 +87,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     let frameInterval: Duration
 
     /// The session, once the roster is bound.
-    public private(set) var session: LockstepSession<Input>?
+    public internal(set) var session: LockstepSession<Input>?
     /// The descriptor every player signed (nil before the start).
     public var descriptor: SessionDescriptor? { session?.keys.descriptor }
     /// Frames from keys outside the roster, ignored.
@@ -100,6 +106,20 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// The roster epoch whose drops were last unprotected (``releaseDropped()``).
     var releasedEpoch = 0
     var startedAt: Duration?
+
+    // Rejoin and late join (docs/LOCKSTEP.md, "Rejoin" and "State transfer").
+    /// Whether this peer found the session already running: it resumes from a checkpoint that
+    /// the players vouch for instead of starting at tick 0.
+    public internal(set) var joining = false
+    var fetch: CheckpointFetch
+    var server = CheckpointServer()
+    /// Checkpoints the session captured, waiting for the game's state after the tick before.
+    var pendingCheckpoints: [SessionCheckpoint] = []
+    var resumedGame: ResumedGame?
+    /// When we last offered a checkpoint to a newcomer, and last checked a returning key's hello.
+    var lastOfferTo: [PeerKey: Duration] = [:]
+    var lastReturnCheck: [PeerKey: Duration] = [:]
+    var lastJoinRequest: Duration?
 
     // Running session.
     var lastSent: Duration = .zero
@@ -167,6 +187,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         linkRTT = Array(repeating: nil, count: n)
         if case let .known(d) = roster { candidate = d }
         if case let .player(slot) = role { claims[slot] = [localKey] }
+        fetch = CheckpointFetch(vouchers: configuration.toleratedLiars + 1)
     }
 
     /// The slot this peer plays, nil for a spectator.
@@ -186,12 +207,19 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         switch type {
         case SessionWire.claim: return receiveClaim(payload, from: origin, now: now)
         case SessionWire.hello: return receiveHello(payload, from: origin, now: now)
+        case SessionWire.checkpointOffer: return receiveOffer(payload, from: origin, now: now)
+        case SessionWire.chunkRequest:
+            guard session != nil, localSlot != nil else { return [] }
+            return server.answer(payload, from: origin, now: now).map { .send($0, to: origin) }
+        case SessionWire.chunk: return receiveChunk(payload, from: origin, now: now)
+        case SessionWire.joinRequest: return receiveJoinRequest(payload, from: origin, now: now)
         case SessionWire.frame:
             guard session != nil else { return [] }
             guard let slot = slotOf[origin] else { foreignFrames += 1; return [] }
             do {
                 try session!.receive(payload, fromSlot: slot, now: now)
                 events += session!.takeEvents()
+                pendingCheckpoints += session!.takeCheckpoints()
             } catch {
                 events.append(.violation(slot: slot, .malformedFrame))
             }
@@ -213,7 +241,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         wakeups.removeAll { $0 <= now }
         starved = lastTickAt.map { now - $0 > frameInterval * 2 } ?? false
         lastTickAt = now
-        guard let s = session else { return lobbyTick(now: now) }
+        guard let s = session else { return lobbyTick(now: now) + joinTick(now: now) }
         var actions: [SessionAction] = []
         // Players that missed our hello, and spectators, learn the roster from these: often
         // right after the start, then every 2 s.
@@ -232,14 +260,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return actions + releaseDropped()
     }
 
-    /// Unprotects the players the session dropped, once per roster change (drops come only
-    /// with one; unprotecting a key twice does nothing).
+    /// Unprotects the players the session dropped and protects the ones it readmitted, once per
+    /// roster change (both come only with one; doing either twice does nothing).
     mutating func releaseDropped() -> [SessionAction] {
         guard let s = session, s.rosterEpoch != releasedEpoch else { return [] }
         releasedEpoch = s.rosterEpoch
         let active = s.activeSlots
-        let keys = slotOf.filter { !active.contains($0.value) }.map(\.key).sorted()
-        return keys.isEmpty ? [] : [.unprotect(keys)]
+        let gone = slotOf.filter { !active.contains($0.value) }.map(\.key).sorted()
+        var actions: [SessionAction] = gone.isEmpty ? [] : [.unprotect(gone)]
+        if !s.roster.readmissions.isEmpty { actions.append(.protect(slotOf.filter { active.contains($0.value) }.map(\.key).sorted())) }
+        return actions
     }
 
     /// The earliest time a repair check is due (besides the every-frame ``tick(now:)``).
@@ -265,11 +295,24 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard session != nil else { return [] }
         let ready = session!.pollReady(limit: limit)
         events += session!.takeEvents()
+        pendingCheckpoints += session!.takeCheckpoints()
         return ready
     }
 
     /// Passes on what `LockstepDriver/applyNext(answer:)` returned: the checksum of a checked
-    /// tick, and the local input answering it (flooded by the returned actions).
+    /// tick, and the local input answering it (flooded by the returned actions). `game` is the
+    /// game after the tick: when a returning player needs a checkpoint of that state, it is
+    /// taken from it (see ``wantsCheckpoint(after:)``).
+    public mutating func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game, now: Duration) -> [SessionAction] where Game.Input == Input {
+        var actions: [SessionAction] = []
+        if wantsCheckpoint(after: tick.tick) {
+            actions += holdCheckpoint(after: tick.tick, game: game.snapshot(), checksum: game.checksum(), now: now)
+        }
+        return actions + apply(tick, now: now)
+    }
+
+    /// ``apply(_:game:now:)`` for a game loop that hands the game's state over separately (with
+    /// ``holdCheckpoint(after:game:checksum:now:)`` whenever ``wantsCheckpoint(after:)`` says so).
     public mutating func apply(_ tick: AppliedTick<Input>, now: Duration) -> [SessionAction] {
         if let checksum = tick.checksum { recordChecksum(tick: tick.tick, checksum: checksum) }
         guard let input = tick.answer else { return [] }
@@ -318,7 +361,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     mutating func lobbyTick(now: Duration) -> [SessionAction] {
         if startedWaitingAt == nil { startedWaitingAt = now }
-        if let since = startedWaitingAt, now - since > startTimeout {
+        if !joining, let since = startedWaitingAt, now - since > startTimeout {
             let missing = (0..<configuration.players).filter { s in candidate.map { accepted[$0.hash]?[s] == nil } ?? (claims[s] == nil) }
             errors.append(.playersMissing(slots: missing, seconds: Int(startTimeout.components.seconds)))
             startedWaitingAt = now
@@ -338,7 +381,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard let slot = localSlot, let d = candidate, let signer else { return [] }
         lastLobbySend = now
         let signature = signer(d.acceptanceBytes)
-        var actions: [SessionAction] = [.broadcast(SessionWire.encodeHello(slot: slot, descriptor: d, signature: signature))]
+        var actions: [SessionAction] = [.broadcast(SessionWire.encodeHello(slot: slot, descriptor: d, signature: signature, runningAt: session?.nextTick))]
         if accepted[d.hash, default: [:]][slot] == nil {
             accepted[d.hash, default: [:]][slot] = signature
             descriptors[d.hash] = d
@@ -384,7 +427,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     mutating func receiveHello(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
-        guard session == nil, let h = try? SessionWire.decodeHello(payload) else { return [] }
+        guard let h = try? SessionWire.decodeHello(payload) else { return [] }
+        if session != nil { return receiveReturnRequest(h, from: origin, now: now) }
+        if let running = h.runningAt, running > configuration.inputDelay + 1 { return noteRunning(h, from: origin, now: now) }
         let d = h.descriptor
         guard d.keys.indices.contains(h.slot), d.keys[h.slot] == origin.bytes, d.matches(configuration),
             (try? d.validate(against: configuration)) != nil
@@ -410,7 +455,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     mutating func tryStart(now: Duration) -> [SessionAction] {
-        guard session == nil else { return [] }
+        guard session == nil, !joining else { return [] }
         for (hash, sigs) in accepted where sigs.count == configuration.players {
             guard let d = descriptors[hash] else { continue }
             if let slot = localSlot, d.keys[slot] != localKey.bytes { continue }

@@ -5,7 +5,9 @@ import MeshstepWire
 /// them apart; docs/PROTOCOL.md, Appendix C):
 /// - claim: `u8 type=5 | u8 slot | u32 configuration digest` (claims mode only);
 /// - hello: `u8 type=4 | u8 slot | lengthPrefixed(descriptor) | 64-byte Ed25519 signature over
-///   the descriptor's acceptance bytes` by the key the descriptor gives `slot`.
+///   the descriptor's acceptance bytes | [u32 running at]` by the key the descriptor gives `slot`;
+/// - state transfer: checkpoint offers, chunk requests, chunks and join requests (types 10-13,
+///   `StateTransfer.swift`).
 public enum SessionWire {
     /// First byte of a lockstep frame (handed to the session, not decoded here).
     public static let frame: UInt8 = 7
@@ -32,26 +34,30 @@ public enum SessionWire {
         return (slot, digest)
     }
 
-    /// A hello: `slot` accepts `descriptor` with `signature` over its acceptance bytes.
-    public static func encodeHello(slot: Int, descriptor: SessionDescriptor, signature: [UInt8]) -> [UInt8] {
-        var w = ByteWriter(capacity: 128 + descriptor.players * 32)
+    /// A hello: `slot` accepts `descriptor` with `signature` over its acceptance bytes. A player
+    /// of a running session adds `runningAt` (its next tick): a peer still in the lobby learns
+    /// that the session started without it, and resumes from a checkpoint instead.
+    public static func encodeHello(slot: Int, descriptor: SessionDescriptor, signature: [UInt8], runningAt: Int? = nil) -> [UInt8] {
+        var w = ByteWriter(capacity: 132 + descriptor.players * 32)
         w.u8(hello); w.u8(UInt8(slot))
         w.lengthPrefixed(descriptor.encode())
         w.raw(signature)
+        if let runningAt { w.u32(UInt32(clamping: runningAt)) }
         return w.bytes
     }
 
     /// Decodes a hello; throws on bad bytes, a descriptor that does not decode, or a slot outside
     /// the descriptor's roster. The signature is not verified here
     /// (`SessionDescriptor.verifyAcceptance(slot:signature:)` does that).
-    public static func decodeHello(_ bytes: [UInt8]) throws(WireError) -> (slot: Int, descriptor: SessionDescriptor, signature: [UInt8]) {
+    public static func decodeHello(_ bytes: [UInt8]) throws(WireError) -> (slot: Int, descriptor: SessionDescriptor, signature: [UInt8], runningAt: Int?) {
         var r = ByteReader(bytes)
         guard try r.u8() == hello else { throw .invalidValue(field: "hello.type") }
         let slot = Int(try r.u8())
         let d = try SessionDescriptor.decode(try r.lengthPrefixed(field: "hello.descriptor", limit: 2200))
         let sig = try r.raw(64)
+        let running = r.remaining == 4 ? Int(try r.u32()) : nil
         try r.expectEnd()
         guard slot < d.players else { throw .invalidValue(field: "hello.slot") }
-        return (slot, d, sig)
+        return (slot, d, sig, running)
     }
 }

@@ -158,13 +158,16 @@ public final class MeshSimulator {
         return index
     }
 
-    func makeMesh(_ index: Int) throws {
+    func makeMesh(_ index: Int, keepingIdentity: Bool = false) throws {
         var idRNG = rng.fork()
-        let identity = NodeIdentity(rng: &idRNG)
+        let identity = keepingIdentity ? nodes[index].identity! : NodeIdentity(rng: &idRNG)
         nodes[index].identity = identity
+        // A process that comes back as itself numbers its messages from the clock, above its
+        // previous life's (as `UDPMeshPeer` does with the wall clock).
+        let first = keepingIdentity ? MeshNode.firstSequence(unixSeconds: 1_735_689_600 + UInt64(max(1, (now - .zero).components.seconds + 1))) : 1
         nodes[index].mesh = try MeshNode(
             identity: identity, credentials: nodes[index].credentials, localAddress: nodes[index].address,
-            configuration: nodes[index].configuration, rng: rng.fork())
+            configuration: nodes[index].configuration, rng: rng.fork(), firstSequence: first)
         nodes[index].wakeAt = nil
         nodes[index].startedAt = nil
     }
@@ -216,9 +219,11 @@ public final class MeshSimulator {
         resolver?.clientWakeAt[i] = nil
     }
 
-    /// Restarts a crashed node at the same address with a fresh identity, as a new process would.
-    public func restart(_ i: Int) throws {
-        try makeMesh(i)
+    /// Restarts a crashed node at the same address, as a new process would: with a fresh
+    /// identity, or (`keepingIdentity`) with its old one, as a process that reads its identity
+    /// file does.
+    public func restart(_ i: Int, keepingIdentity: Bool = false) throws {
+        try makeMesh(i, keepingIdentity: keepingIdentity)
         start(i)
     }
 

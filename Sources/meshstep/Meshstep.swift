@@ -114,7 +114,9 @@ struct Bots: ParsableCommand {
         discussion: """
             With --network sim everything runs in virtual time, reproducibly from --seed. \
             --crash SLOT@TICK kills a player's node at a tick (repeatable); the survivors agree on one \
-            drop tick. --partition START:SLOTS:HEAL cuts SLOTS off from everyone else between two \
+            drop tick; --rejoin SLOT@TICK brings a crashed player back with its identity, and the \
+            survivors readmit it at an agreed tick while it resumes from a checkpoint they send it. \
+            --partition START:SLOTS:HEAL cuts SLOTS off from everyone else between two \
             ticks: the side holding a strict majority of the roster continues, the other halts. \
             --spectators K adds K mesh nodes without a slot that follow the game. Exit status 1 when \
             checksums disagree or a desync was reported.
@@ -136,6 +138,10 @@ struct Bots: ParsableCommand {
         parsing: .unconditional, help: "Input delay in ticks (default: sim: from --latency and --jitter; udp: 3, then chosen from the measured round trips).")
     var inputDelay: Int?
     @Option(name: .customLong("crash"), help: "SLOT@TICK: crash that player's node when the match reaches TICK (repeatable).") var crashes: [String] = []
+    @Option(
+        name: .customLong("rejoin"),
+        help: "SLOT@TICK: bring a player crashed with --crash back with its identity when the match reaches TICK; it rejoins (sim only; repeatable).")
+    var rejoins: [String] = []
     @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
     @Option(parsing: .unconditional, help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
     @Option(
@@ -186,7 +192,13 @@ struct Bots: ParsableCommand {
         }
         guard (0...1000).contains(spectators) else { throw ValidationError("--spectators must be 0...1000 (got \(spectators))") }
         guard disconnectTimeout >= 100 else { throw ValidationError("--disconnect-timeout must be at least 100 ms") }
-        _ = try parsedCrashes()
+        let crashed = try parsedCrashes()
+        for r in try parsedRejoins() where !crashed.contains(where: { $0.slot == r.slot && $0.tick < r.tick }) {
+            throw ValidationError("--rejoin \(r.slot)@\(r.tick) needs that slot to crash first: add --crash \(r.slot)@TICK with TICK < \(r.tick)")
+        }
+        if network == "udp", !rejoins.isEmpty {
+            throw ValidationError("--rejoin runs in the simulator only (--network sim); on sockets, restart `meshstep bot` with the same --identity")
+        }
         for text in stalls {
             let st = try BotsStall(parsing: text)
             guard (0..<players).contains(st.slot) else { throw ValidationError("--stall \(text): slot must be 0...\(players - 1)") }
@@ -208,6 +220,16 @@ struct Bots: ParsableCommand {
         }
     }
 
+    func parsedRejoins() throws -> [(slot: Int, tick: Int)] {
+        try rejoins.map { text in
+            let parts = text.split(separator: "@")
+            guard parts.count == 2, let slot = Int(parts[0]), let tick = Int(parts[1]), (0..<players).contains(slot), tick >= 0 else {
+                throw ValidationError("--rejoin must be SLOT@TICK with SLOT in 0...\(players - 1) and TICK >= 0, for example 2@1200 (got \(text))")
+            }
+            return (slot, tick)
+        }
+    }
+
     func run() throws {
         if network == "udp" {
             var udp = UDPBotsScenario(players: players, ticks: ticks, loss: loss, seed: seed, inputDelay: inputDelay ?? 3)
@@ -224,6 +246,7 @@ struct Bots: ParsableCommand {
         scenario.duplicate = duplicate
         scenario.recordPath = record
         scenario.crashes = try parsedCrashes()
+        scenario.rejoins = try parsedRejoins()
         scenario.partition = try partition.map { try BotsPartition(parsing: $0) }
         scenario.spectators = spectators
         scenario.desyncDumpDirectory = desyncDump
@@ -246,7 +269,7 @@ struct Bots: ParsableCommand {
                   completed   \(report.ticks_completed) ticks (slowest survivor) at \(String(format: "%.1f", report.ticks_per_second)) ticks/s; checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
                   latency     input p50 \(String(format: "%.1f", report.input_latency_ms_p50)) ms, p99 \(String(format: "%.1f", report.input_latency_ms_p99)) ms (submit to held by all, virtual)
                   stalls      \(report.stall_ticks) stalled frames, longest \(String(format: "%.1f", report.longest_stall_ms)) ms; inputs lost \(report.inputs_lost)
-                  \(report.attacker.map { "attacker    slot \($0) (\(attacker?.rawValue ?? "")): named by every honest player: \(report.attacker_named ?? false); honest checksums agree: \(report.honest_checksums_agree); honest dropped \(report.honest_dropped), halted \(report.honest_halted)\n  " } ?? "")roster      drops \(report.drops.isEmpty ? "none" : report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); halted \(report.halted.isEmpty ? "none" : report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators) reached tick \(report.spectator_ticks_completed)
+                  \(report.attacker.map { "attacker    slot \($0) (\(attacker?.rawValue ?? "")): named by every honest player: \(report.attacker_named ?? false); honest checksums agree: \(report.honest_checksums_agree); honest dropped \(report.honest_dropped), halted \(report.honest_halted)\n  " } ?? "")roster      drops \(report.drops.isEmpty ? "none" : report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); rejoins \(report.rejoins.isEmpty ? "none" : report.rejoins.map { "\($0.slot)@\($0.tick)" }.joined(separator: " "))\(report.snapshot_bytes > 0 ? " (\(report.snapshot_bytes) checkpoint bytes)" : ""); halted \(report.halted.isEmpty ? "none" : report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators) reached tick \(report.spectator_ticks_completed)
                   wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
                   time        \(String(format: "%.1f", report.virtual_seconds)) s virtual in \(String(format: "%.2f", report.wall_seconds)) s wall
                 """)

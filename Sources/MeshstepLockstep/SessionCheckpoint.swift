@@ -1,0 +1,237 @@
+import MeshstepWire
+
+/// Everything a peer needs to resume a running session at one tick: the session's state before
+/// that tick (roster, input delay, every slot's input chain) and the game's state. Every honest
+/// player that applied the same ticks captures the same checkpoint, byte for byte, so a newcomer
+/// can take it from several players at once and check it against what they all vouch for
+/// (docs/LOCKSTEP.md, "State transfer").
+///
+/// Encoding (docs/PROTOCOL.md, Appendix C): `"meshstep-checkpoint-v1" | session hash (32) |
+/// varint tick | varint epoch | u8 inputDelay | u8 players | players x (u8 kind | kind fields |
+/// 16-byte chain) | varint readmissions | readmissions x (u8 slot | varint checkpoint | varint
+/// tick) | u64 game checksum | varint length | game bytes`, where kind 0 is an active slot, 1 a
+/// dropped one (`varint drop tick`) and 2 one absent until its return (`varint from | varint
+/// until`).
+public struct SessionCheckpoint: Sendable, Equatable {
+    /// What a slot is at the checkpoint's tick.
+    public enum SlotState: Sendable, Equatable {
+        /// In the roster.
+        case active
+        /// Dropped from this tick on.
+        case dropped(Int)
+        /// Readmitted: no input in `from..<until`, inputs again from `until` on.
+        case absent(from: Int, until: Int)
+    }
+
+    /// The first tick still to apply: the state is the one after tick `tick - 1`.
+    public var tick: Int
+    /// The roster epoch (certified changes adopted).
+    public var epoch: Int
+    /// The input delay in force at `tick`.
+    public var inputDelay: Int
+    /// Every slot's place in the roster.
+    public var slots: [SlotState]
+    /// Every slot's input chain through `tick - 1` (a dropped slot's: through its last input).
+    var chains: [ChainDigest]
+    /// Readmissions adopted so far (for reports), oldest first.
+    public var readmissions: [RosterChange.Admit]
+    /// The game's checksum after tick `tick - 1` (the receiver checks the restored game with it).
+    public var gameChecksum: UInt64 = 0
+    /// The game's ``LockstepGame/snapshot()`` after tick `tick - 1`.
+    public var game: [UInt8] = []
+
+    /// The largest encoded checkpoint a peer sends or accepts (768 chunks of 768 bytes).
+    public static let maxBytes = 576 * 1024
+
+    /// The encoding given in the type's documentation, for the session `sessionHash`.
+    public func encode(sessionHash: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: 96 + slots.count * 24 + game.count)
+        w.raw(Array("meshstep-checkpoint-v1".utf8))
+        w.raw(sessionHash)
+        w.varint(UInt64(tick))
+        w.varint(UInt64(epoch))
+        w.u8(UInt8(clamping: inputDelay))
+        w.u8(UInt8(slots.count))
+        for (s, state) in slots.enumerated() {
+            switch state {
+            case .active: w.u8(0)
+            case let .dropped(d): w.u8(1); w.varint(UInt64(d))
+            case let .absent(from, until): w.u8(2); w.varint(UInt64(from)); w.varint(UInt64(until))
+            }
+            chains[s].write(into: &w)
+        }
+        w.varint(UInt64(readmissions.count))
+        for a in readmissions { w.u8(UInt8(a.slot)); w.varint(UInt64(a.checkpoint)); w.varint(UInt64(a.tick)) }
+        w.u64(gameChecksum)
+        w.varint(UInt64(game.count))
+        w.raw(game)
+        return w.bytes
+    }
+
+    /// Total decoding of ``encode(sessionHash:)`` for a session of `players` slots named by
+    /// `sessionHash`: any malformed byte, or a checkpoint of another session, throws.
+    public static func decode(_ bytes: [UInt8], sessionHash: [UInt8], players: Int) throws(WireError) -> SessionCheckpoint {
+        guard bytes.count <= maxBytes else { throw .invalidValue(field: "checkpoint.size") }
+        var r = ByteReader(bytes)
+        guard try r.raw(22) == Array("meshstep-checkpoint-v1".utf8) else { throw .invalidValue(field: "checkpoint.magic") }
+        guard try r.raw(32) == sessionHash else { throw .invalidValue(field: "checkpoint.session") }
+        let limit = Int(Int32.max)
+        let tick = try r.count(field: "checkpoint.tick", limit: limit)
+        let epoch = try r.count(field: "checkpoint.epoch", limit: 255)
+        let delay = Int(try r.u8())
+        guard delay <= 32 else { throw .invalidValue(field: "checkpoint.inputDelay") }
+        guard Int(try r.u8()) == players else { throw .invalidValue(field: "checkpoint.players") }
+        var slots: [SlotState] = []
+        var chains: [ChainDigest] = []
+        for _ in 0..<players {
+            switch try r.u8() {
+            case 0: slots.append(.active)
+            case 1: slots.append(.dropped(try r.count(field: "checkpoint.dropTick", limit: limit)))
+            case 2:
+                let from = try r.count(field: "checkpoint.absentFrom", limit: limit)
+                let until = try r.count(field: "checkpoint.absentUntil", limit: limit)
+                guard from < until, until > tick else { throw .invalidValue(field: "checkpoint.absent") }
+                slots.append(.absent(from: from, until: until))
+            default: throw .invalidValue(field: "checkpoint.slotKind")
+            }
+            chains.append(try ChainDigest.read(from: &r))
+        }
+        guard slots.contains(where: { if case .dropped = $0 { false } else { true } }) else { throw .invalidValue(field: "checkpoint.roster") }
+        var readmissions: [RosterChange.Admit] = []
+        for _ in 0..<(try r.count(field: "checkpoint.readmissions", limit: 64)) {
+            let slot = Int(try r.u8())
+            guard slot < players else { throw .invalidValue(field: "checkpoint.readmissionSlot") }
+            let checkpoint = try r.count(field: "checkpoint.readmissionCheckpoint", limit: limit)
+            let t = try r.count(field: "checkpoint.readmissionTick", limit: limit)
+            readmissions.append(RosterChange.Admit(slot: slot, checkpoint: checkpoint, tick: t))
+        }
+        let checksum = try r.u64()
+        let game = try r.lengthPrefixed(field: "checkpoint.game", limit: maxBytes)
+        try r.expectEnd()
+        return SessionCheckpoint(
+            tick: tick, epoch: epoch, inputDelay: delay, slots: slots, chains: chains, readmissions: readmissions,
+            gameChecksum: checksum, game: game)
+    }
+}
+
+// MARK: - Rejoin
+
+extension LockstepSession {
+    /// Notes that the key of dropped `slot` asked to come back (its signed hello arrived): the
+    /// coordinator proposes to readmit it, and every player endorses only a readmission it saw
+    /// asked for. Requests for slots in the roster are ignored.
+    package mutating func noteReturnRequest(slot: Int, now: Duration) {
+        advanceClock(now)
+        guard (0..<players).contains(slot), dropTick[slot] != nil, slot != localSlot, halted == nil else { return }
+        returnRequests[slot] = now
+    }
+
+    /// Checkpoints captured since the last call (each before the tick of a certified
+    /// readmission), without the game's part: the caller adds the game's state after applying
+    /// the tick before.
+    package mutating func takeCheckpoints() -> [SessionCheckpoint] {
+        defer { capturedCheckpoints = [] }
+        return capturedCheckpoints
+    }
+
+    /// Dropped slots whose keys asked to come back lately, ascending.
+    mutating func returnCandidates() -> [Int] {
+        guard !returnRequests.isEmpty else { return [] }
+        returnRequests = returnRequests.filter { dropTick[$0.key] != nil && now - $0.value < Self.returnRequestLifetime }
+        return returnRequests.keys.sorted()
+    }
+
+    /// The readmission the coordinator proposes for `slot`: the checkpoint a second ahead (time
+    /// for the change to be certified everywhere before anyone reaches it), the return half a
+    /// second later (time for the newcomer to fetch the checkpoint and catch up while the others
+    /// play on), and always past the slot's drop tick.
+    func admission(_ slot: Int) -> RosterChange.Admit {
+        let rate = configuration.tickRate
+        let checkpoint = max(nextTick + rate, dropTick[slot] ?? 0)
+        return RosterChange.Admit(slot: slot, checkpoint: checkpoint, tick: checkpoint + Self.returnLead(tickRate: rate, inputDelay: inputDelay))
+    }
+
+    /// Ticks between a readmission's checkpoint and its return: half a second, at least the input
+    /// delay plus two, and at most 32 (the players' frames then still carry every input the
+    /// newcomer needs from the checkpoint on).
+    static func returnLead(tickRate: Int, inputDelay: Int) -> Int {
+        min(32, max(inputDelay + 2, tickRate / 2))
+    }
+
+    /// Whether we sign `a`: the slot is dropped, its key asked to come back lately, and we have
+    /// not applied the checkpoint's tick (which lies within ten seconds and past the drop).
+    func admissible(_ a: RosterChange.Admit) -> Bool {
+        guard let d = dropTick[a.slot], a.slot != localSlot, let asked = returnRequests[a.slot],
+            now - asked < Self.returnRequestLifetime
+        else { return false }
+        let rate = configuration.tickRate
+        return a.checkpoint >= max(nextTick, d) && a.checkpoint <= nextTick + 10 * rate
+            && a.tick > a.checkpoint && a.tick - a.checkpoint <= 64
+    }
+
+    /// Adopts the readmission of `a.slot`: nil for it until `a.tick`, its inputs after, and a
+    /// checkpoint captured before `a.checkpoint` for the newcomer.
+    mutating func readmit(_ a: RosterChange.Admit) -> [LockstepEvent] {
+        guard let d = dropTick[a.slot] else { return [] }
+        var events: [LockstepEvent] = []
+        if a.slot == localSlot { return [] }  // we were dropped and halted: not ours to follow
+        if a.tick < nextTick { events += halt(.rosterChangeBelowApplied(slot: a.slot, tick: a.tick)) }
+        let s = a.slot
+        absent[s] = d..<max(d, a.tick)
+        dropTick[s] = nil
+        returning[s] = a
+        returnRequests[s] = nil
+        // The newcomer holds nothing: our inputs from the checkpoint on go to it again.
+        acked[s] = a.checkpoint - 1
+        voteAck[s] = acked[s]
+        lastHeard[s] = now
+        heard[s] = true
+        notified[s] = false
+        traffic[s] = SlotTraffic()
+        statements[s] = [:]
+        controls[s] = []
+        conflictTick[s] = nil
+        provenEquivocators.remove(s)
+        peerVotes[s] = Array(repeating: nil, count: players)
+        peerEpoch[s] = 0
+        lastDisputeFrom[s] = nil
+        // Rows from its return on now hold its inputs: reports about them are void.
+        for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], a.tick - 1) }
+        rowDigests = [:]
+        advanceChain(s)
+        if a.checkpoint >= nextTick { checkpointTicks.append(a.checkpoint) }
+        readmissions.append(a)
+        if readmissions.count > 64 { readmissions.removeFirst() }
+        events.append(.readmitted(slot: s, tick: a.tick))
+        return events
+    }
+
+    /// Captures the checkpoint due before ``nextTick``, if one is.
+    mutating func captureDueCheckpoint() {
+        guard !checkpointTicks.isEmpty else { return }
+        let t = nextTick
+        checkpointTicks.removeAll { $0 < t }
+        guard checkpointTicks.contains(t) else { return }
+        checkpointTicks.removeAll { $0 == t }
+        var slots: [SessionCheckpoint.SlotState] = []
+        var values: [ChainDigest] = []
+        for s in 0..<players {
+            if let d = dropTick[s] {
+                slots.append(.dropped(d))
+                // A dropped slot's chain ends before its drop tick (its newest value is kept).
+                values.append(chains[s].value(at: min(t, d) - 1) ?? chains[s].last)
+            } else {
+                if let a = absent[s], a.upperBound > t {
+                    slots.append(.absent(from: max(a.lowerBound, t), until: a.upperBound))
+                } else {
+                    slots.append(.active)
+                }
+                guard let v = chains[s].value(at: t - 1) else { return }  // not held: no checkpoint
+                values.append(v)
+            }
+        }
+        capturedCheckpoints.append(
+            SessionCheckpoint(tick: t, epoch: epoch, inputDelay: inputDelay, slots: slots, chains: values, readmissions: readmissions))
+        if capturedCheckpoints.count > 4 { capturedCheckpoints.removeFirst() }
+    }
+}

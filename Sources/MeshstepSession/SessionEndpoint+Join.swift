@@ -1,0 +1,221 @@
+import MeshstepLockstep
+import MeshstepWire
+
+/// The game's state a newcomer resumes from (``SessionEndpoint/takeResumedGame()``).
+public struct ResumedGame: Sendable, Equatable {
+    /// The first tick to apply: the state is the one after tick `tick - 1`.
+    public var tick: Int
+    /// The game's ``LockstepGame/snapshot()`` at that point.
+    public var state: [UInt8]
+    /// The game's checksum at that point, as the players computed it.
+    public var checksum: UInt64
+}
+
+/// Why a resumed game could not be restored.
+public enum ResumeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The game's `init(snapshot:)` refused the transferred state.
+    case snapshotRejected(tick: Int, reason: String)
+    /// The restored game's checksum differs from the one the players computed: the game's
+    /// `snapshot()` and `init(snapshot:)` do not round-trip its whole state.
+    case checksumMismatch(tick: Int, expected: UInt64, restored: UInt64)
+
+    public var description: String {
+        switch self {
+        case let .snapshotRejected(tick, reason): "the checkpoint before tick \(tick) does not restore: \(reason)"
+        case let .checksumMismatch(tick, expected, restored):
+            "the game restored from the checkpoint before tick \(tick) has checksum \(restored), the players have \(expected): make snapshot() and init(snapshot:) cover the whole state (SyncTest checks it)"
+        }
+    }
+}
+
+extension LockstepDriver {
+    /// A driver for a newcomer: the game restored from `resumed` and checked against the
+    /// players' checksum, applying ticks from `resumed.tick` on.
+    /// - Throws: ``ResumeError`` when the state does not restore, or restores to another checksum.
+    public init(resuming resumed: ResumedGame, checksumInterval: Int, answers: Bool) throws(ResumeError) {
+        let game: Game
+        do { game = try Game(snapshot: resumed.state) } catch { throw .snapshotRejected(tick: resumed.tick, reason: "\(error)") }
+        let restored = game.checksum()
+        guard restored == resumed.checksum else { throw .checksumMismatch(tick: resumed.tick, expected: resumed.checksum, restored: restored) }
+        self.init(game: game, checksumInterval: checksumInterval, answers: answers, ticksApplied: resumed.tick)
+    }
+}
+
+/// What state transfer moved at one peer.
+public struct StateTransferStats: Sendable, Equatable {
+    /// Checkpoint bytes this peer received (verified chunks).
+    public var bytesReceived: Int
+    /// Checkpoint bytes this peer served to newcomers.
+    public var bytesServed: Int
+    /// Chunks that failed their hash-tree proof (their senders are no longer asked).
+    public var rejectedChunks: Int
+    /// Chunks of the checkpoint being fetched that arrived, and how many it has (0 and 0 when
+    /// nothing is being fetched).
+    public var progress: (received: Int, total: Int)
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.bytesReceived == b.bytesReceived && a.bytesServed == b.bytesServed && a.rejectedChunks == b.rejectedChunks
+            && a.progress == b.progress
+    }
+}
+
+extension SessionEndpoint {
+    /// Whether a returning player or a late spectator needs a checkpoint of the game after
+    /// `tick`: then pass the game with ``apply(_:game:now:)`` (or hand its state to
+    /// ``holdCheckpoint(after:game:checksum:now:)``).
+    public func wantsCheckpoint(after tick: Int) -> Bool {
+        pendingCheckpoints.contains { $0.tick == tick + 1 }
+    }
+
+    /// The ticks after which a newcomer needs a checkpoint of the game (``wantsCheckpoint(after:)``).
+    public var checkpointTicksWanted: Set<Int> { Set(pendingCheckpoints.map { $0.tick - 1 }) }
+
+    /// Holds the checkpoint of the game after `tick` (its ``LockstepGame/snapshot()`` and
+    /// checksum) for newcomers, and offers it to the returning players at once.
+    public mutating func holdCheckpoint(after tick: Int, game: [UInt8], checksum: UInt64, now: Duration) -> [SessionAction] {
+        guard let s = session, let i = pendingCheckpoints.firstIndex(where: { $0.tick == tick + 1 }) else { return [] }
+        var cp = pendingCheckpoints[i]
+        pendingCheckpoints.removeAll { $0.tick <= tick + 1 }
+        cp.game = game
+        cp.gameChecksum = checksum
+        let bytes = cp.encode(sessionHash: s.keys.sessionHash)
+        guard bytes.count <= SessionCheckpoint.maxBytes else {
+            errors.append(.checkpointTooLarge(bytes: bytes.count, limit: SessionCheckpoint.maxBytes))
+            return []
+        }
+        guard let offer = server.hold(bytes, tick: cp.tick, now: now) else { return [] }
+        var actions: [SessionAction] = []
+        for (slot, state) in cp.slots.enumerated() {
+            guard case .absent = state else { continue }
+            let key = PeerKey(bytes: s.keys.descriptor.keys[slot])
+            lastOfferTo[key] = now
+            actions.append(.send(SessionWire.encodeOffer(offer), to: key))
+        }
+        return actions
+    }
+
+    /// The game state this peer resumed from, once (nil before, and after the first call):
+    /// restore the game with `LockstepDriver(resuming:checksumInterval:answers:)`.
+    public mutating func takeResumedGame() -> ResumedGame? {
+        defer { resumedGame = nil }
+        return resumedGame
+    }
+
+    /// What state transfer moved here.
+    public var transferStats: StateTransferStats {
+        StateTransferStats(
+            bytesReceived: fetch.bytesReceived, bytesServed: server.bytesServed, rejectedChunks: fetch.rejectedChunks,
+            progress: fetch.chosen == nil ? (0, 0) : fetch.progress)
+    }
+
+    // MARK: Players: serving newcomers
+
+    /// A hello while the session runs: from a dropped slot's key it asks to come back (checked
+    /// once a second per key); from a returning one it asks again for its checkpoint.
+    mutating func receiveReturnRequest(
+        _ h: (slot: Int, descriptor: SessionDescriptor, signature: [UInt8], runningAt: Int?), from origin: PeerKey, now: Duration
+    ) -> [SessionAction] {
+        guard let s = session, localSlot != nil, h.runningAt == nil, slotOf[origin] == h.slot, h.descriptor == s.keys.descriptor else { return [] }
+        if lastReturnCheck.count >= 256 { lastReturnCheck = lastReturnCheck.filter { now - $0.value < .seconds(1) } }
+        guard lastReturnCheck[origin].map({ now - $0 >= .seconds(1) }) ?? true, lastReturnCheck.count < 256 else { return [] }
+        lastReturnCheck[origin] = now
+        if s.activeSlots.contains(h.slot) { return offer(to: origin, now: now) }
+        guard h.descriptor.verifyAcceptance(slot: h.slot, signature: h.signature) else { return [] }
+        session!.noteReturnRequest(slot: h.slot, now: now)
+        events += session!.takeEvents()
+        return []
+    }
+
+    /// A spectator arriving while the session runs asks for the newest checkpoint.
+    mutating func receiveJoinRequest(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
+        guard session != nil, localSlot != nil, slotOf[origin] == nil,
+            let digest = try? SessionWire.decodeJoinRequest(payload), digest == configuration.digest
+        else { return [] }
+        return offer(to: origin, now: now)
+    }
+
+    /// Offers the newest checkpoint held to `peer`, at most once a second per peer.
+    mutating func offer(to peer: PeerKey, now: Duration) -> [SessionAction] {
+        guard let newest = server.newest else { return [] }
+        if lastOfferTo.count >= 1024 { lastOfferTo = lastOfferTo.filter { now - $0.value < .seconds(1) } }
+        guard lastOfferTo[peer].map({ now - $0 >= .seconds(1) }) ?? true, lastOfferTo.count < 1024 else { return [] }
+        lastOfferTo[peer] = now
+        return [.send(SessionWire.encodeOffer(newest), to: peer)]
+    }
+
+    // MARK: Newcomers: fetching and resuming
+
+    /// A running player's hello reached us in the lobby. Past its first `inputDelay` ticks the
+    /// session went on without us (no tick after them is applied without every player's input):
+    /// we were dropped, so we resume from a checkpoint. Before that we are only late to start.
+    mutating func noteRunning(
+        _ h: (slot: Int, descriptor: SessionDescriptor, signature: [UInt8], runningAt: Int?), from origin: PeerKey, now: Duration
+    ) -> [SessionAction] {
+        let d = h.descriptor
+        guard d.keys.indices.contains(h.slot), d.keys[h.slot] == origin.bytes, origin != localKey, d.matches(configuration) else { return [] }
+        if let c = candidate {
+            guard c == d else { return [] }
+        } else {
+            // Claims mode: take the roster the players signed if it is ours to join.
+            guard case let .claimed(name, seed) = roster, d.name == name, d.gameSeed == seed,
+                localSlot.map({ d.keys[$0] == localKey.bytes }) ?? true,
+                (try? d.validate(against: configuration)) != nil, d.verifyAcceptance(slot: h.slot, signature: h.signature)
+            else { return [] }
+            candidate = d
+        }
+        joining = true
+        return []
+    }
+
+    /// Join requests (a spectator's, once a second) and chunk requests while fetching.
+    mutating func joinTick(now: Duration) -> [SessionAction] {
+        guard joining else { return [] }
+        var actions: [SessionAction] = []
+        if localSlot == nil, lastJoinRequest.map({ now - $0 >= .seconds(1) }) ?? true {
+            lastJoinRequest = now
+            actions.append(.broadcast(SessionWire.encodeJoinRequest(digest: configuration.digest)))
+        }
+        return actions + fetch.requests(now: now).map { .send($0.payload, to: $0.to) }
+    }
+
+    mutating func receiveOffer(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
+        guard joining, session == nil, let d = candidate, d.keys.contains(origin.bytes),
+            let offer = try? SessionWire.decodeOffer(payload)
+        else { return [] }
+        guard fetch.note(offer, from: origin) else { return [] }
+        return fetch.requests(now: now).map { .send($0.payload, to: $0.to) }
+    }
+
+    mutating func receiveChunk(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
+        guard joining, session == nil else { return [] }
+        fetch.receive(payload, from: origin)
+        guard let bytes = fetch.complete else { return [] }
+        return resume(from: bytes, now: now)
+    }
+
+    /// Starts the session from a complete, verified checkpoint. One that does not decode, or (for
+    /// a returning player) one that does not readmit our slot, is set aside for a later one.
+    mutating func resume(from bytes: [UInt8], now: Duration) -> [SessionAction] {
+        guard let d = candidate, let tick = fetch.chosen?.tick else { return [] }
+        func setAside() -> [SessionAction] {
+            var next = CheckpointFetch(vouchers: configuration.toleratedLiars + 1)
+            next.minTick = tick + 1
+            next.bytesReceived = fetch.bytesReceived
+            fetch = next
+            return []
+        }
+        guard let cp = try? SessionCheckpoint.decode(bytes, sessionHash: d.hash, players: configuration.players) else { return setAside() }
+        if let slot = localSlot {
+            guard case .absent = cp.slots[slot] else { return setAside() }
+        }
+        guard let keys = try? SessionKeys(descriptor: d, signer: localSlot == nil ? nil : signer) else { return setAside() }
+        var s = LockstepSession<Input>(configuration: configuration, role: role, keys: keys, resuming: cp)
+        s.update(now: now)
+        session = s
+        startedAt = now
+        for (slot, k) in d.keys.enumerated() { slotOf[PeerKey(bytes: k)] = slot }
+        events.append(.resumed(tick: cp.tick))
+        resumedGame = ResumedGame(tick: cp.tick, state: cp.game, checksum: cp.gameChecksum)
+        return [.protect(d.keys.map { PeerKey(bytes: $0) })]
+    }
+}

@@ -1,0 +1,367 @@
+import Crypto
+import MeshstepLockstep
+import MeshstepWire
+
+/// A 16-byte digest (the first half of a SHA-256): the nodes of a checkpoint's hash tree.
+public struct TransferDigest: Sendable, Hashable, CustomStringConvertible {
+    /// The 16 bytes.
+    public var bytes: [UInt8]
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    init(hashing parts: [UInt8]...) {
+        var h = SHA256()
+        for p in parts { h.update(data: p) }
+        bytes = Array(Array(h.finalize()).prefix(16))
+    }
+
+    /// The first 8 bytes in hex.
+    public var description: String { bytes.prefix(8).map { String($0, radix: 16) }.joined() }
+}
+
+/// The hash tree over a checkpoint's chunks (docs/PROTOCOL.md, "State transfer"): each chunk
+/// comes with the siblings on its path, so a newcomer checks every chunk on arrival against the
+/// root the players vouched for, whichever holder sent it, and a holder that sends a bad chunk
+/// is caught by that chunk alone.
+///
+/// - leaf `i` = `H(0x00 | chunk i)`, a node = `H(0x01 | left | right)`; a node without a right
+///   sibling moves up unchanged;
+/// - root = `H(0x02 | u32 size | top node)`, so the root also fixes the size (and so the number
+///   of chunks).
+struct CheckpointTree: Sendable {
+    /// Bytes per chunk: a chunk message with its proof fits a mesh payload.
+    static let chunkSize = 768
+    /// At most this many chunks (``SessionCheckpoint/maxBytes`` / ``chunkSize``).
+    static let maxChunks = SessionCheckpoint.maxBytes / chunkSize
+
+    let bytes: [UInt8]
+    /// `levels[0]` are the leaves; the last level has one node.
+    let levels: [[TransferDigest]]
+    let root: TransferDigest
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+        let n = Self.chunkCount(size: bytes.count)
+        var level = (0..<n).map { i in TransferDigest(hashing: [0], Array(Self.slice(bytes, i))) }
+        var levels = [level]
+        while level.count > 1 {
+            var up: [TransferDigest] = []
+            var i = 0
+            while i < level.count {
+                up.append(i + 1 < level.count ? TransferDigest(hashing: [1], level[i].bytes, level[i + 1].bytes) : level[i])
+                i += 2
+            }
+            levels.append(up)
+            level = up
+        }
+        self.levels = levels
+        root = Self.root(size: bytes.count, top: level[0])
+    }
+
+    static func root(size: Int, top: TransferDigest) -> TransferDigest {
+        var w = ByteWriter(capacity: 5)
+        w.u8(2); w.u32(UInt32(size))
+        return TransferDigest(hashing: w.bytes, top.bytes)
+    }
+
+    /// Chunks of a checkpoint of `size` bytes (at least one).
+    static func chunkCount(size: Int) -> Int { max(1, (size + chunkSize - 1) / chunkSize) }
+
+    static func slice(_ bytes: [UInt8], _ i: Int) -> ArraySlice<UInt8> {
+        bytes[min(bytes.count, i * chunkSize)..<min(bytes.count, (i + 1) * chunkSize)]
+    }
+
+    var chunkCount: Int { levels[0].count }
+
+    func chunk(_ i: Int) -> [UInt8] { Array(Self.slice(bytes, i)) }
+
+    /// The siblings on chunk `i`'s path to the top, bottom up (levels where it has none are skipped).
+    func proof(_ i: Int) -> [TransferDigest] {
+        var proof: [TransferDigest] = []
+        var index = i
+        for level in levels.dropLast() {
+            let sibling = index ^ 1
+            if sibling < level.count { proof.append(level[sibling]) }
+            index /= 2
+        }
+        return proof
+    }
+
+    /// Whether `chunk` is chunk `index` of the checkpoint of `size` bytes with `root`.
+    static func verify(chunk: [UInt8], index: Int, proof: [TransferDigest], size: Int, root: TransferDigest) -> Bool {
+        let n = chunkCount(size: size)
+        guard index < n else { return false }
+        let expected = min(chunkSize, size - index * chunkSize)
+        guard chunk.count == max(0, expected) else { return false }
+        var node = TransferDigest(hashing: [0], chunk)
+        var i = index, width = n, used = 0
+        while width > 1 {
+            let sibling = i ^ 1
+            if sibling < width {
+                guard used < proof.count else { return false }
+                node = i & 1 == 0 ? TransferDigest(hashing: [1], node.bytes, proof[used].bytes) : TransferDigest(hashing: [1], proof[used].bytes, node.bytes)
+                used += 1
+            }
+            i /= 2
+            width = (width + 1) / 2
+        }
+        return used == proof.count && Self.root(size: size, top: node) == root
+    }
+}
+
+/// A player's offer of a checkpoint: its tick, size and hash-tree root.
+public struct CheckpointOffer: Sendable, Hashable {
+    /// The first tick still to apply after restoring the checkpoint.
+    public var tick: Int
+    /// Encoded size in bytes.
+    public var size: Int
+    /// The root of its hash tree.
+    public var root: TransferDigest
+}
+
+extension SessionWire {
+    /// First byte of a checkpoint offer: `u8 type=10 | u32 tick | u32 size | 16-byte root`.
+    public static let checkpointOffer: UInt8 = 10
+    /// First byte of a chunk request: `u8 type=11 | u32 tick | 16-byte root | u8 count (1...32) |
+    /// count x u16 index`.
+    public static let chunkRequest: UInt8 = 11
+    /// First byte of a chunk: `u8 type=12 | u32 tick | 16-byte root | u16 index | u8 proof count
+    /// (at most 10) | proof count x 16 bytes | varint length | chunk bytes`.
+    public static let chunk: UInt8 = 12
+    /// First byte of a join request: `u8 type=13 | u32 configuration digest`, flooded by a
+    /// spectator that arrives while the session runs (players answer with checkpoint offers).
+    public static let joinRequest: UInt8 = 13
+
+    /// The most chunk indices one request names.
+    public static let maxChunksPerRequest = 32
+
+    static func encodeOffer(_ o: CheckpointOffer) -> [UInt8] {
+        var w = ByteWriter(capacity: 25)
+        w.u8(checkpointOffer); w.u32(UInt32(clamping: o.tick)); w.u32(UInt32(clamping: o.size)); w.raw(o.root.bytes)
+        return w.bytes
+    }
+
+    static func decodeOffer(_ bytes: [UInt8]) throws(WireError) -> CheckpointOffer {
+        var r = ByteReader(bytes)
+        guard try r.u8() == checkpointOffer else { throw .invalidValue(field: "offer.type") }
+        let tick = Int(try r.u32())
+        let size = Int(try r.u32())
+        guard size >= 1, size <= SessionCheckpoint.maxBytes else { throw .invalidValue(field: "offer.size") }
+        let root = TransferDigest(bytes: try r.raw(16))
+        try r.expectEnd()
+        return CheckpointOffer(tick: tick, size: size, root: root)
+    }
+
+    static func encodeChunkRequest(tick: Int, root: TransferDigest, indices: [Int]) -> [UInt8] {
+        var w = ByteWriter(capacity: 22 + indices.count * 2)
+        w.u8(chunkRequest); w.u32(UInt32(clamping: tick)); w.raw(root.bytes)
+        w.u8(UInt8(indices.count))
+        for i in indices { w.u16(UInt16(i)) }
+        return w.bytes
+    }
+
+    static func decodeChunkRequest(_ bytes: [UInt8]) throws(WireError) -> (tick: Int, root: TransferDigest, indices: [Int]) {
+        var r = ByteReader(bytes)
+        guard try r.u8() == chunkRequest else { throw .invalidValue(field: "chunkRequest.type") }
+        let tick = Int(try r.u32())
+        let root = TransferDigest(bytes: try r.raw(16))
+        let n = Int(try r.u8())
+        guard (1...maxChunksPerRequest).contains(n) else { throw .invalidValue(field: "chunkRequest.count") }
+        var indices: [Int] = []
+        for _ in 0..<n {
+            let i = Int(try r.u16())
+            guard i < CheckpointTree.maxChunks else { throw .invalidValue(field: "chunkRequest.index") }
+            indices.append(i)
+        }
+        try r.expectEnd()
+        return (tick, root, indices)
+    }
+
+    static func encodeChunk(tick: Int, root: TransferDigest, index: Int, proof: [TransferDigest], data: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: 30 + proof.count * 16 + data.count)
+        w.u8(chunk); w.u32(UInt32(clamping: tick)); w.raw(root.bytes); w.u16(UInt16(index))
+        w.u8(UInt8(proof.count))
+        for p in proof { w.raw(p.bytes) }
+        w.lengthPrefixed(data)
+        return w.bytes
+    }
+
+    static func decodeChunk(_ bytes: [UInt8]) throws(WireError) -> (tick: Int, root: TransferDigest, index: Int, proof: [TransferDigest], data: [UInt8]) {
+        var r = ByteReader(bytes)
+        guard try r.u8() == chunk else { throw .invalidValue(field: "chunk.type") }
+        let tick = Int(try r.u32())
+        let root = TransferDigest(bytes: try r.raw(16))
+        let index = Int(try r.u16())
+        guard index < CheckpointTree.maxChunks else { throw .invalidValue(field: "chunk.index") }
+        let n = Int(try r.u8())
+        guard n <= 10 else { throw .invalidValue(field: "chunk.proof") }
+        var proof: [TransferDigest] = []
+        for _ in 0..<n { proof.append(TransferDigest(bytes: try r.raw(16))) }
+        let data = try r.lengthPrefixed(field: "chunk.data", limit: CheckpointTree.chunkSize)
+        try r.expectEnd()
+        return (tick, root, index, proof, data)
+    }
+
+    static func encodeJoinRequest(digest: UInt32) -> [UInt8] {
+        var w = ByteWriter(capacity: 5)
+        w.u8(joinRequest); w.u32(digest)
+        return w.bytes
+    }
+
+    static func decodeJoinRequest(_ bytes: [UInt8]) throws(WireError) -> UInt32 {
+        var r = ByteReader(bytes)
+        guard try r.u8() == joinRequest else { throw .invalidValue(field: "joinRequest.type") }
+        let digest = try r.u32()
+        try r.expectEnd()
+        return digest
+    }
+}
+
+/// A holder's side of state transfer: the checkpoints it serves (at most two, for a minute each)
+/// and the rate it serves them at: at most ``chunksPerSecondPerPeer`` chunks a second to one
+/// newcomer and ``chunksPerSecond`` to all together, so newcomers never crowd out the frames.
+struct CheckpointServer: Sendable {
+    static let chunksPerSecond = 240
+    static let chunksPerSecondPerPeer = 120
+    static let lifetime: Duration = .seconds(60)
+
+    var held: [(tree: CheckpointTree, tick: Int, since: Duration)] = []
+    var second: Int64 = -1
+    var sent = 0
+    var sentTo: [PeerKey: Int] = [:]
+    /// Chunk bytes sent, all newcomers together.
+    var bytesServed = 0
+
+    mutating func hold(_ bytes: [UInt8], tick: Int, now: Duration) -> CheckpointOffer? {
+        guard bytes.count <= SessionCheckpoint.maxBytes else { return nil }
+        held.removeAll { now - $0.since > Self.lifetime || $0.tick == tick }
+        held.append((CheckpointTree(bytes: bytes), tick, now))
+        if held.count > 2 { held.removeFirst() }
+        return offer(tick: tick)
+    }
+
+    func offer(tick: Int) -> CheckpointOffer? {
+        guard let h = held.last(where: { $0.tick == tick }) else { return nil }
+        return CheckpointOffer(tick: h.tick, size: h.tree.bytes.count, root: h.tree.root)
+    }
+
+    /// The newest checkpoint held, if any.
+    var newest: CheckpointOffer? { held.last.map { CheckpointOffer(tick: $0.tick, size: $0.tree.bytes.count, root: $0.tree.root) } }
+
+    /// The chunks `payload` asks for, within the rates (the rest are left for the requester to
+    /// ask again).
+    mutating func answer(_ payload: [UInt8], from peer: PeerKey, now: Duration) -> [[UInt8]] {
+        guard let req = try? SessionWire.decodeChunkRequest(payload),
+            let h = held.last(where: { $0.tick == req.tick && $0.tree.root == req.root })
+        else { return [] }
+        let s = now.components.seconds
+        if s != second { second = s; sent = 0; sentTo = [:] }
+        var out: [[UInt8]] = []
+        for i in req.indices where i < h.tree.chunkCount {
+            guard sent < Self.chunksPerSecond, sentTo[peer, default: 0] < Self.chunksPerSecondPerPeer, sentTo.count <= 64 || sentTo[peer] != nil else { break }
+            sent += 1
+            sentTo[peer, default: 0] += 1
+            let data = h.tree.chunk(i)
+            bytesServed += data.count
+            out.append(SessionWire.encodeChunk(tick: h.tick, root: h.tree.root, index: i, proof: h.tree.proof(i), data: data))
+        }
+        return out
+    }
+}
+
+/// A newcomer's side of state transfer (sans-IO): it takes offers from the roster's players,
+/// picks the checkpoint that `vouchers` distinct players offered alike, asks the holders for its
+/// chunks in turn (each chunk again from the next holder when it has not arrived within
+/// ``retry``), checks every chunk against the root, and hands over the bytes once all arrived.
+struct CheckpointFetch: Sendable {
+    static let retry: Duration = .milliseconds(250)
+    /// Chunks asked for and not yet arrived, at most.
+    static let window = 64
+
+    let vouchers: Int
+    /// Offers of older checkpoints are ignored (one was set aside as not ours to resume from).
+    var minTick = 0
+    var offers: [PeerKey: CheckpointOffer] = [:]
+    var chosen: CheckpointOffer?
+    var holders: [PeerKey] = []
+    var bad: Set<PeerKey> = []
+    var chunks: [[UInt8]?] = []
+    var askedAt: [Duration?] = []
+    var nextHolder = 0
+    /// Bytes of verified chunks received.
+    var bytesReceived = 0
+    /// Chunks that failed their proof.
+    var rejectedChunks = 0
+
+    init(vouchers: Int) { self.vouchers = max(1, vouchers) }
+
+    /// Notes `offer` from `holder` (a roster player). Returns true when it made a checkpoint
+    /// vouched for (the fetch starts, or a newer one replaces the one being fetched).
+    mutating func note(_ offer: CheckpointOffer, from holder: PeerKey) -> Bool {
+        guard !bad.contains(holder), offer.tick >= minTick else { return false }
+        offers[holder] = offer
+        let backers = offers.filter { $0.value == offer && !bad.contains($0.key) }.map(\.key).sorted()
+        if offer == chosen {
+            holders = backers
+            return false
+        }
+        guard backers.count >= vouchers, chosen.map({ offer.tick > $0.tick }) ?? true else { return false }
+        chosen = offer
+        holders = backers
+        let n = CheckpointTree.chunkCount(size: offer.size)
+        chunks = Array(repeating: nil, count: n)
+        askedAt = Array(repeating: nil, count: n)
+        return true
+    }
+
+    /// Chunk requests due at `now`: missing chunks not asked for within ``retry``, spread over
+    /// the holders, at most ``window`` outstanding.
+    mutating func requests(now: Duration) -> [(to: PeerKey, payload: [UInt8])] {
+        guard let c = chosen, !holders.isEmpty else { return [] }
+        var due: [Int] = []
+        var outstanding = 0
+        for i in chunks.indices where chunks[i] == nil {
+            if let at = askedAt[i], now - at < Self.retry { outstanding += 1; continue }
+            due.append(i)
+        }
+        due = Array(due.prefix(max(0, Self.window - outstanding)))
+        guard !due.isEmpty else { return [] }
+        var out: [(PeerKey, [UInt8])] = []
+        // Spread over every holder at once, at most 16 chunks per request.
+        let size = min(16, (due.count + holders.count - 1) / holders.count)
+        var start = 0
+        while start < due.count {
+            let batch = Array(due[start..<min(due.count, start + size)])
+            start += batch.count
+            let holder = holders[nextHolder % holders.count]
+            nextHolder += 1
+            for i in batch { askedAt[i] = now }
+            out.append((holder, SessionWire.encodeChunkRequest(tick: c.tick, root: c.root, indices: batch)))
+        }
+        return out
+    }
+
+    /// A chunk from `holder`; a chunk that fails its proof marks the holder bad.
+    mutating func receive(_ payload: [UInt8], from holder: PeerKey) {
+        guard let c = chosen, let m = try? SessionWire.decodeChunk(payload), m.tick == c.tick, m.root == c.root,
+            m.index < chunks.count, chunks[m.index] == nil
+        else { return }
+        guard CheckpointTree.verify(chunk: m.data, index: m.index, proof: m.proof, size: c.size, root: c.root) else {
+            rejectedChunks += 1
+            bad.insert(holder)
+            holders.removeAll { $0 == holder }
+            return
+        }
+        chunks[m.index] = m.data
+        bytesReceived += m.data.count
+    }
+
+    /// The whole checkpoint once every chunk arrived.
+    var complete: [UInt8]? {
+        guard chosen != nil, !chunks.isEmpty, chunks.allSatisfy({ $0 != nil }) else { return nil }
+        return chunks.flatMap { $0! }
+    }
+
+    /// Chunks received of the chosen checkpoint, and how many it has.
+    var progress: (received: Int, total: Int) { (chunks.count(where: { $0 != nil }), chunks.count) }
+}

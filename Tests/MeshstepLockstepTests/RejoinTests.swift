@@ -1,0 +1,164 @@
+import Foundation
+import MeshstepBots
+import Testing
+
+@testable import MeshstepLockstep
+@testable import MeshstepSession
+import MeshstepWire
+
+@Suite("State transfer and rejoin")
+struct RejoinTests {
+    static func key(_ i: UInt8) -> PeerKey { PeerKey(bytes: Array(repeating: i, count: 32)) }
+
+    @Test("a roster change with readmissions round-trips, and bad ones are typed errors")
+    func admitsOnTheWire() throws {
+        let change = RosterChange(epoch: 3, round: 1, drops: [], admits: [RosterChange.Admit(slot: 2, checkpoint: 1260, tick: 1290)])
+        var w = ByteWriter(capacity: 32)
+        change.encode(into: &w)
+        var r = ByteReader(w.bytes)
+        #expect(try RosterChange.decode(from: &r, players: 4) == change)
+        // Readmitting a slot the same change drops, a return before the checkpoint, nothing at all.
+        for bad in [
+            [3, 0, 1, 2, 10, 1, 2, 20, 30],  // drops slot 2 and admits slot 2
+            [3, 0, 0, 1, 2, 30, 30],  // return tick not after the checkpoint
+            [3, 0, 0, 0],  // no drop, no admit
+        ] as [[UInt8]] {
+            var r = ByteReader(bad)
+            #expect(throws: WireError.self) { try RosterChange.decode(from: &r, players: 4) }
+        }
+        // The signed bytes name the version and cover the readmissions.
+        let other = RosterChange(epoch: 3, round: 1, drops: [], admits: [RosterChange.Admit(slot: 2, checkpoint: 1260, tick: 1291)])
+        #expect(change.signedBytes(session: []) != other.signedBytes(session: []))
+        #expect(change.signedBytes(session: []).starts(with: Array("meshstep-roster-v3".utf8)))
+    }
+
+    @Test("a checkpoint round-trips; one of another session or with a bad field is refused")
+    func checkpointEncoding() throws {
+        let chains = (0..<3).map { ChainDigest(high: UInt64($0), low: 7) }
+        var cp = SessionCheckpoint(
+            tick: 1260, epoch: 2, inputDelay: 8, slots: [.active, .absent(from: 1260, until: 1290), .dropped(400)], chains: chains,
+            readmissions: [RosterChange.Admit(slot: 1, checkpoint: 1260, tick: 1290)])
+        cp.game = Array(repeating: 9, count: 2000)
+        cp.gameChecksum = 0xDEAD_BEEF
+        let hash = Array(repeating: UInt8(1), count: 32)
+        let bytes = cp.encode(sessionHash: hash)
+        #expect(try SessionCheckpoint.decode(bytes, sessionHash: hash, players: 3) == cp)
+        #expect(throws: WireError.self) { try SessionCheckpoint.decode(bytes, sessionHash: Array(repeating: 2, count: 32), players: 3) }
+        #expect(throws: WireError.self) { try SessionCheckpoint.decode(bytes, sessionHash: hash, players: 4) }
+        #expect(throws: WireError.self) { try SessionCheckpoint.decode(Array(bytes.dropLast()), sessionHash: hash, players: 3) }
+        for n in stride(from: 0, to: bytes.count, by: 97) {
+            #expect(throws: WireError.self) { try SessionCheckpoint.decode(Array(bytes.prefix(n)), sessionHash: hash, players: 3) }
+        }
+    }
+
+    @Test("every chunk proves itself against the root; a changed byte, index or size does not", arguments: [1, 767, 768, 769, 5000, 20_000])
+    func hashTree(size: Int) {
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13) }
+        let tree = CheckpointTree(bytes: bytes)
+        #expect(tree.chunkCount == CheckpointTree.chunkCount(size: size))
+        for i in 0..<tree.chunkCount {
+            let chunk = tree.chunk(i), proof = tree.proof(i)
+            #expect(CheckpointTree.verify(chunk: chunk, index: i, proof: proof, size: size, root: tree.root))
+            var tampered = chunk
+            tampered[tampered.count / 2] ^= 1
+            #expect(!CheckpointTree.verify(chunk: tampered, index: i, proof: proof, size: size, root: tree.root))
+            if tree.chunkCount > 1 {
+                #expect(!CheckpointTree.verify(chunk: chunk, index: (i + 1) % tree.chunkCount, proof: proof, size: size, root: tree.root))
+            }
+            #expect(!CheckpointTree.verify(chunk: chunk, index: i, proof: proof, size: size + 1, root: tree.root))
+        }
+    }
+
+    @Test("a newcomer takes only a checkpoint enough players vouch for, and a holder sending a bad chunk is asked no more")
+    func fetchFromSeveralHolders() throws {
+        let bytes = (0..<5000).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 11) }
+        var server = CheckpointServer()
+        let held = server.hold(bytes, tick: 600, now: .zero)
+        let offer = try #require(held)
+        var fetch = CheckpointFetch(vouchers: 2)
+        // One liar's offer of another state is not enough, nor one honest offer alone.
+        let lie = fetch.note(CheckpointOffer(tick: 600, size: 5000, root: TransferDigest(bytes: Array(repeating: 0, count: 16))), from: Self.key(9))
+        let first = fetch.note(offer, from: Self.key(1))
+        let early = fetch.requests(now: .zero)
+        let second = fetch.note(offer, from: Self.key(2))
+        let third = fetch.note(offer, from: Self.key(3))  // one more backer, same checkpoint
+        #expect(!lie && !first && early.isEmpty && second && !third)
+        var now = Duration.zero
+        var rounds = 0
+        while fetch.complete == nil, rounds < 20 {
+            rounds += 1
+            for (holder, request) in fetch.requests(now: now) {
+                for chunk in server.answer(request, from: Self.key(50), now: now) {
+                    if holder == Self.key(2) {
+                        // Holder 2 lies: it flips a byte of every chunk it sends.
+                        var bad = chunk
+                        bad[bad.count - 1] ^= 0xFF
+                        fetch.receive(bad, from: holder)
+                    } else {
+                        fetch.receive(chunk, from: holder)
+                    }
+                }
+            }
+            now += CheckpointFetch.retry
+        }
+        #expect(fetch.complete == bytes)
+        #expect(fetch.bad == [Self.key(2)])
+        #expect(fetch.rejectedChunks >= 1)
+        #expect(fetch.bytesReceived == bytes.count)
+    }
+
+    @Test("a holder serves at a bounded rate, to one newcomer and to all")
+    func servingIsBounded() throws {
+        var server = CheckpointServer()
+        let bytes = Array(repeating: UInt8(3), count: 200 * CheckpointTree.chunkSize)
+        let held = server.hold(bytes, tick: 60, now: .zero)
+        let offer = try #require(held)
+        var served = 0
+        for batch in stride(from: 0, to: 200, by: 32) {
+            let request = SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: Array(batch..<min(200, batch + 32)))
+            served += server.answer(request, from: Self.key(1), now: .milliseconds(10)).count
+        }
+        #expect(served == CheckpointServer.chunksPerSecondPerPeer)
+        var others = 0
+        for peer in 2...9 {
+            let request = SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: Array(0..<32))
+            others += server.answer(request, from: Self.key(UInt8(peer)), now: .milliseconds(20)).count
+        }
+        #expect(served + others == CheckpointServer.chunksPerSecond)
+        // A request for a checkpoint not held gets nothing.
+        let wrong = SessionWire.encodeChunkRequest(tick: 61, root: offer.root, indices: [0])
+        let none = server.answer(wrong, from: Self.key(1), now: .seconds(2))
+        #expect(none.isEmpty)
+    }
+
+    @Test("a crashed player comes back with its key and rejoins: readmitted at an agreed tick, it resumes from a checkpoint and finishes in agreement")
+    func crashedPlayerRejoins() throws {
+        var scenario = BotsScenario(players: 4, ticks: 900, loss: 0.05, latency: .milliseconds(20), jitter: .milliseconds(5), seed: 4)
+        scenario.crashes = [(slot: 1, tick: 200)]
+        scenario.rejoins = [(slot: 1, tick: 400)]
+        scenario.disconnectTimeout = .milliseconds(500)
+        let r = try scenario.run()
+        #expect(r.rejoins.map(\.slot) == [1])
+        #expect(r.rejoins.allSatisfy { $0.tick > $0.checkpoint && $0.checkpoint >= 400 })
+        #expect(r.ticks_completed == 900)
+        #expect(r.checksums_agree && r.desyncs == 0)
+        #expect(r.drops.isEmpty && r.drops_agree && r.halted.isEmpty)
+        #expect(r.snapshot_bytes > 0)
+    }
+}
+
+/// Scenario tier: the acceptance run.
+@Suite("Rejoin")
+struct RejoinScenarios {
+    @Test("6 players, 5% loss, 30 ms: slot 2 crashes at 600, comes back at 1200, rejoins; all six finish 2400 ticks in agreement")
+    func rejoinUnderLoss() throws {
+        var scenario = BotsScenario(players: 6, ticks: 2400, loss: 0.05, latency: .milliseconds(30), jitter: .zero, seed: 21)
+        scenario.crashes = [(slot: 2, tick: 600)]
+        scenario.rejoins = [(slot: 2, tick: 1200)]
+        let r = try scenario.run()
+        #expect(r.rejoins.map(\.slot) == [2])
+        #expect(r.ticks_completed == 2400)
+        #expect(r.checksums_agree && r.desyncs == 0)
+        #expect(r.halted.isEmpty && r.drops_agree)
+    }
+}
