@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "MeshstepNetBots",
             dependencies: [
-                "MeshstepBots", "MeshstepNet", "MeshstepArena", "MeshstepLockstep", "MeshstepMesh", "MeshstepSimulation",
+                "MeshstepBots", "MeshstepNet", "MeshstepArena", "MeshstepLockstep", "MeshstepMesh", "MeshstepSession", "MeshstepSimulation",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

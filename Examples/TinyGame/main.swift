@@ -59,7 +59,7 @@ let match = try LockstepMatch<Ball>.join(options)
 /// 4. The game loop, 60 frames a second: each frame applies at most one confirmed tick and answers
 /// it with this player's input (player 0 pushes the ball back when right of centre, player 1 when left).
 while match.ticksApplied < 300, match.halted == nil {
-    let frame = match.advance { Push(direction: $0.position > .zero ? (slot == 0 ? -1 : 0) : (slot == 1 ? 1 : 0)) }
+    let frame = try match.advance { Push(direction: $0.position > .zero ? (slot == 0 ? -1 : 0) : (slot == 1 ? 1 : 0)) }
     for event in frame.events { print("player \(slot): \(event)") }  // start, drops, desyncs...
     for error in frame.errors { print("player \(slot): \(error)"); exit(1) }
     match.waitForNextFrame()

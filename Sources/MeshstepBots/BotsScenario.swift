@@ -115,6 +115,9 @@ public struct BotsScenario: Sendable {
     public var partition: BotsPartition?
     /// Mesh nodes without a slot that follow the game.
     public var spectators = 0
+    /// Spectators that arrive when the match reaches a tick (`count` of them at `tick`): they
+    /// resume from a checkpoint the peers take for them (docs/LOCKSTEP.md, "Late join").
+    public var lateSpectators: (count: Int, tick: Int)?
     /// Players whose process freezes for a while.
     public var stalls: [BotsStall] = []
     /// The highest slot lies this way (`LockstepAdversary`).
@@ -152,7 +155,7 @@ public struct BotsScenario: Sendable {
     /// (no duplicate traffic between them), but they serve pulls, so a survivor that missed a
     /// vanished player's last frames gets them from another survivor.
     public func meshConfiguration() -> MeshConfiguration {
-        var c = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 4 : 0)
+        var c = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators + (lateSpectators?.count ?? 0) > 0 ? 4 : 0)
         // A stalled player's links must outlive a stall the session forgives.
         c.deadLinkTimeout = max(c.deadLinkTimeout, disconnectTimeout * 2)
         // The simulated runs keep the default keepalive (their figures were measured with it).
@@ -334,6 +337,13 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var rejoins: [RejoinReport] = []
     /// Checkpoint bytes the newcomers received (state transfer), all of them together.
     public var snapshot_bytes: Int = 0
+    /// Spectators (late ones included) that applied every tick of the match.
+    public var spectators_live_at_end: Int = 0
+    /// Late spectators (`--late-spectators`), and the tick they arrived at.
+    public var late_spectators: Int = 0
+    /// Each player's upload (bytes per second its mesh node sent) while the late spectators
+    /// followed the match, divided by its upload before they arrived: what they cost it.
+    public var player_upload_ratios: [Double] = []
 
     /// A report with every field given; the scenarios fill it in.
     public init(
@@ -411,6 +421,10 @@ extension BotsScenario {
         guard loss >= 0, loss < 1 else { throw ScenarioSettingError(flag: "--loss", value: "\(loss)", requirement: "in [0, 1)") }
         guard duplicate >= 0, duplicate < 1 else { throw ScenarioSettingError(flag: "--duplicate", value: "\(duplicate)", requirement: "in [0, 1)") }
         guard (0...1000).contains(spectators) else { throw ScenarioSettingError(flag: "--spectators", value: "\(spectators)", requirement: "0...1000") }
+        if let late = lateSpectators, !(1...1000).contains(late.count) || late.tick < 1 || late.tick >= ticks {
+            throw ScenarioSettingError(
+                flag: "--late-spectators", value: "\(late.count)@\(late.tick)", requirement: "COUNT 1...1000 arriving at a tick 1...\(ticks - 1)")
+        }
         for c in crashes where !(0..<players).contains(c.slot) || c.tick < 0 {
             throw ScenarioSettingError(flag: "--crash", value: "\(c.slot)@\(c.tick)", requirement: "a slot 0...\(players - 1) and a tick >= 0")
         }
@@ -433,9 +447,11 @@ extension BotsScenario {
         let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss, duplicate: duplicate))
         defer { sim.stop() }  // the scripts below capture the simulator: break the cycle
         let creds = try MeshCredentials(meshID: "bots", access: .password("bots"))
-        let nodes = players + spectators
+        let late = lateSpectators?.count ?? 0
+        let nodes = players + spectators + late
+        let lateNodes = (players + spectators)..<nodes
         for _ in 0..<players { try sim.addNode(credentials: creds, configuration: meshConfiguration()) }
-        for _ in 0..<spectators { try sim.addNode(credentials: creds, configuration: spectatorConfiguration()) }
+        for _ in 0..<(spectators + late) { try sim.addNode(credentials: creds, configuration: spectatorConfiguration()) }
         let keys = (0..<nodes).map { sim.node($0)!.key }
         let identities = (0..<nodes).map { sim.node($0)!.identity }
         func referral(_ j: Int) -> Referral { Referral(peer: keys[j], address: MeshSimulator.address(of: j)) }
@@ -453,7 +469,7 @@ extension BotsScenario {
             }
         }
         sim.run(for: .seconds(3))
-        for i in players..<nodes {
+        for i in players..<(players + spectators) {
             sim.start(i)
             // A spectator knows a couple of players and a handful of other spectators.
             var picks = [Int(rng.next() % UInt64(players)), Int(rng.next() % UInt64(players))]
@@ -619,11 +635,12 @@ extension BotsScenario {
             drain(p, at: sim.now)
         }
         let lobbyDeadline = sim.now + .seconds(10)
-        while !endpoints.allSatisfy(\.started), sim.now < lobbyDeadline {
-            for p in 0..<nodes { timers(p) }
+        while !endpoints.indices.allSatisfy({ lateNodes.contains($0) || endpoints[$0].started }), sim.now < lobbyDeadline {
+            for p in 0..<nodes where !lateNodes.contains(p) { timers(p) }
             sim.run(for: frame)
         }
         t0 = sim.now
+        let bytesAtStart = (0..<players).map { sim.node($0)?.stats.bytesSent ?? 0 }
         if debug { print("[\(sim.now)] lobby over: \(endpoints.filter(\.started).count) of \(nodes) started") }
 
         // The game loop of each peer, at `tickRate` frames per second. A frame applies every tick
@@ -634,6 +651,7 @@ extension BotsScenario {
         var currentStall = Array(repeating: 0, count: nodes)
         var longestStall = 0
         var finishedAt = Array(repeating: MeshTime?.none, count: nodes)
+        var finishBytes: [Int: Int] = [:]
         var stalledUntil: [Int: MeshTime] = [:]
         let maxFrames = ticks + 40 * tickRate
         func applied(_ p: Int) -> Int { drivers[p].ticksApplied }
@@ -649,11 +667,16 @@ extension BotsScenario {
                 checksums[r.tick, default: Array(repeating: nil, count: nodes)][p] = c
             }
             if let bug = desyncInjection, bug.slot == p, bug.tick == r.tick { perturb(&drivers[p].game) }
-            if drivers[p].ticksApplied == ticks { finishedAt[p] = now }
+            if drivers[p].ticksApplied == ticks {
+                finishedAt[p] = now
+                if p < players { finishBytes[p] = sim.node(p)?.stats.bytesSent }
+            }
         }
         // Frame k of the match is due at t0 + k frames; `--crash`, `--partition` and `--stall`
         // are keyed by game tick, so they fire when the lowest live player applies that tick.
         var crashesLeft = crashes, stallsLeft = stalls, rejoinsLeft = rejoins
+        var lateArrived = false
+        var uploadAtArrival: (at: MeshTime, bytes: [Int])?
         var partitionStarted = false, partitionHealed = false
         func leadTick() -> Int { (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil }.map(applied).max() ?? 0 }
         for k in 0..<maxFrames {
@@ -687,6 +710,19 @@ extension BotsScenario {
                     }
                 }
                 rejoinsLeft.removeAll { rejoined.contains($0.slot) }
+                if let l = lateSpectators, !lateArrived, lead >= l.tick {
+                    lateArrived = true
+                    uploadAtArrival = (sim.now, (0..<players).map { sim.node($0)?.stats.bytesSent ?? 0 })
+                    for i in lateNodes {
+                        sim.start(i)
+                        // A late spectator knows a couple of players and a handful of spectators
+                        // that are already there, or arrive with it.
+                        var picks = [Int(rng.next() % UInt64(players)), Int(rng.next() % UInt64(players))]
+                        for _ in 0..<6 { picks.append(players + Int(rng.next() % UInt64(spectators + late))) }
+                        let unique = Array(Set(picks.filter { $0 != i })).sorted()
+                        sim.withNode(i) { mesh, now in mesh.addCandidates(unique.map(referral), now: now) }
+                    }
+                }
                 for st in stallsLeft where st.tick <= applied(st.slot) {
                     stalledUntil[st.slot] = sim.now + st.duration
                     sim.pause(st.slot, until: sim.now + st.duration)
@@ -702,7 +738,7 @@ extension BotsScenario {
                         sim.heal()
                     }
                 }
-                for p in 0..<nodes where !done(p) {
+                for p in 0..<nodes where !done(p) && (!lateNodes.contains(p) || lateArrived) {
                     if let until = stalledUntil[p], sim.now < until { continue }  // frozen: nothing runs
                     timers(p)
                     if endpoints[p].joining, !endpoints[p].started { continue }  // fetching its checkpoint
@@ -738,6 +774,10 @@ extension BotsScenario {
 
         if debug {
             print("payloads flooded by type: \(sentByType.sorted { $0.key < $1.key })")
+            for p in players..<nodes where applied(p) < ticks {
+                let s = endpoints[p].session
+                print("spectator \(p) stuck at \(applied(p)): next \(s?.nextTick ?? -1) held \((0..<players).map { s?.heldInputs(of: $0) ?? -9 }) agreed \(s?.agreedThrough ?? -9) freeze \(s?.freezeLimit ?? -9) neighbors \(sim.node(p)?.neighborInfo.count ?? 0)")
+            }
             for i in [0, 1, players] where i < nodes {
                 print("node \(i) stats: \(String(describing: sim.node(i)?.stats)) neighbors \(sim.node(i)?.neighborInfo.count ?? 0)")
             }
@@ -819,6 +859,17 @@ extension BotsScenario {
             RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint)
         }
         report.snapshot_bytes = (0..<nodes).reduce(0) { $0 + endpoints[$1].transferStats.bytesReceived }
+        report.spectators_live_at_end = (players..<nodes).filter { applied($0) >= ticks }.count
+        report.late_spectators = late
+        if let arrival = uploadAtArrival {
+            let before = (arrival.at - t0).milliseconds / 1000
+            report.player_upload_ratios = (0..<players).map { p in
+                let after = ((finishedAt[p] ?? lastFinish) - arrival.at).milliseconds / 1000
+                let b = Double(arrival.bytes[p] - bytesAtStart[p]) / max(0.001, before)
+                let a = Double((finishBytes[p] ?? sim.node(p)?.stats.bytesSent ?? 0) - arrival.bytes[p]) / max(0.001, after)
+                return (a / max(1, b) * 1000).rounded() / 1000
+            }
+        }
         return report
     }
 }

@@ -569,10 +569,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
             if let v = f.veto, v.round == round { events += noteVeto(v.signature, from: slot) }
             if let e = f.endorsement, e.change.epoch == epoch + 1, e.change.round == round { events += noteEndorsement(e, from: slot) }
-            if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon {
-                if pendingReports[slot].count >= 16 { pendingReports[slot].removeFirst() }
-                pendingReports[slot].append(r)
-            }
+            if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon { notePendingReport(r, from: slot) }
             if let d = f.dispute { events += examine(d, from: slot) }
         }
         checkReports()
@@ -662,6 +659,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick through which this peer holds every input of `slot` (-1: none yet).
     package func heldInputs(of slot: Int) -> Int { heldThrough(slot) }
 
+    /// The newest tick whose row `slot` reported with the same digest as ours.
+    package func confirmed(by slot: Int) -> Int { confirmedBy[slot] }
+
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
     package func acknowledged(by slot: Int) -> Int { acked[slot] }
     /// The roster's epoch: it grows with every certified change, drops included.
@@ -709,7 +709,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Ticks above this are not applied: while we suspect a slot, nothing past the newest tick of
     /// it we held when voting (or past the drop tick we endorsed) until the change is certified.
-    var freezeLimit: Int {
+    package var freezeLimit: Int {
         var limit = Int.max
         for s in 0..<players where dropTick[s] == nil {
             if let v = votes[s] { limit = min(limit, v) }
@@ -1134,7 +1134,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Forgets applied ticks, keeping what is needed to resend unacknowledged inputs.
     mutating func trim() {
-        let keepFrom = localSlot >= 0 ? min(nextTick, nextLocalTick - redundancy, oldestUnacked) : nextTick
+        let keepFrom = localSlot >= 0 ? min(nextTick - Self.spectatorHistory, nextLocalTick - redundancy, oldestUnacked) : nextTick
         let keep = keepFrom - base
         guard keep > 256 else { return }
         for s in 0..<players { inputs[s].removeFirst(min(keep, inputs[s].count)) }
@@ -1144,10 +1144,41 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         reportedDesyncs = reportedDesyncs.filter { $0.key >= nextTick - 600 }
         submitTimes = submitTimes.filter { $0.key >= base }
         for s in 0..<players {
-            chains[s].trim(before: nextTick - 64)
+            chains[s].trim(before: nextTick - (localSlot >= 0 ? Self.spectatorHistory : 64))
             statements[s] = statements[s].filter { $0.key >= nextTick - 64 }
         }
     }
+
+    /// A frame of our own inputs from `tick` on (at most 64, the oldest kept when cut to
+    /// `maxFrameBytes`), for a spectator that lost them: no votes, endorsement, checksums, report
+    /// or dispute, and no new frame sequence number (it says nothing about our liveness). Nil for
+    /// a spectator, or when nothing is held from `tick` on (a player keeps about
+    /// ``spectatorHistory`` applied ticks).
+    package func catchUpFrame(from tick: Int) -> [UInt8]? {
+        guard localSlot >= 0, halted == nil else { return nil }
+        let first = max(tick, base, 0, absent[localSlot]?.upperBound ?? 0)
+        var last = min(nextLocalTick - 1, first + LockstepFrame<Input>.maxInputs - 1)
+        guard first <= last else { return nil }
+        var f = LockstepFrame<Input>(
+            slot: localSlot, digest: keys.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
+            acks: (0..<players).map { dropTick[$0] == nil ? heldThrough($0) : -1 },
+            firstTick: first, inputs: [], controls: [], votes: [], endorsement: nil, certificates: [], checksums: [])
+        // A row report within the frame's inputs: a spectator that fell behind every report
+        // confirms its rows with it.
+        let reported = min(last, rowHead)
+        if reported >= first, let digest = computeRowDigest(reported) { f.report = (reported, digest) }
+        while true {
+            f.inputs = (first...last).map { input(slot: localSlot, tick: $0) ?? .neutral }
+            f.controls = controls[localSlot].filter { $0.tick >= first && $0.tick <= last }
+            let bytes = f.encode()
+            if bytes.count <= configuration.maxFrameBytes || first >= last { return bytes }
+            last -= max(1, (last - first) / 4)
+        }
+    }
+
+    /// Applied ticks a player keeps beyond what its peers need, so that a spectator that lost
+    /// frames can ask for them again (``catchUpFrame(from:)``): 10 s at 60 ticks per second.
+    static var spectatorHistory: Int { 600 }
 
     /// A frame with every input some peer has not acknowledged (at least the newest
     /// `redundancy`, at most 64, cut to `maxFrameBytes`), what we hold of everyone's inputs,
@@ -1263,7 +1294,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Ticks every other active player confirmed holding with the same inputs as ours: nothing
     /// past it is applied, so an equivocating player can never make two honest peers apply
     /// different inputs.
-    var agreedThrough: Int {
+    package var agreedThrough: Int {
         var m = Int.max
         for s in 0..<players where s != localSlot && dropTick[s] == nil {
             // A returning slot has no say on rows before its return (it held none of them).
@@ -1281,6 +1312,24 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         else { return nil }
         ownStatement = (tick, signature)
         return signature
+    }
+
+    /// Keeps a row report to check once we hold its row: densely just ahead of us, then as a
+    /// ladder of rungs 8 ticks apart (at most 24), so that a peer lagging behind the reporters
+    /// (a spectator several hops away) always has a report within reach as it catches up. An
+    /// older report (a catch-up frame's) goes in its place.
+    mutating func notePendingReport(_ r: (tick: Int, digest: ChainDigest), from slot: Int) {
+        var list = pendingReports[slot]
+        if let i = list.firstIndex(where: { $0.tick >= r.tick }) {
+            guard list[i].tick != r.tick else { return }
+            list.insert(r, at: i)
+            if list.count > 24 { list.removeLast() }
+        } else if list.count < 8 || (list.count < 24 && r.tick >= list[list.count - 1].tick + 8) {
+            list.append(r)
+        } else {
+            return
+        }
+        pendingReports[slot] = list
     }
 
     /// Compares the row reports we can now check with our own rows.

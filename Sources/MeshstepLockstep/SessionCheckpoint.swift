@@ -126,6 +126,19 @@ extension LockstepSession {
         returnRequests[slot] = now
     }
 
+    /// Schedules a checkpoint for a newcomer (a late spectator): at the first multiple of
+    /// `spacing` past our input delay ahead, so that every frame sent from now on carries the
+    /// inputs it needs after it. Every player that schedules one for that tick captures the same
+    /// bytes. Returns the tick; one already scheduled ahead is reused.
+    @discardableResult
+    package mutating func scheduleCheckpoint(spacing: Int) -> Int {
+        let spacing = max(1, spacing)
+        if let t = checkpointTicks.first(where: { $0 > nextTick + inputDelay }) { return t }
+        let t = ((nextTick + inputDelay) / spacing + 1) * spacing
+        checkpointTicks.append(t)
+        return t
+    }
+
     /// Checkpoints captured since the last call (each before the tick of a certified
     /// readmission), without the game's part: the caller adds the game's state after applying
     /// the tick before.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MeshstepLockstep
 import MeshstepMesh
+import MeshstepSession
 import NIOCore
 import NIOPosix
 
@@ -67,7 +68,9 @@ public struct MatchFrame: Sendable {
 /// A lockstep match of `Game` over the UDP mesh, in one call: ``join(_:logger:)`` starts the mesh
 /// peer and the session, and the game loop calls ``advance(_:)`` once per frame and
 /// ``waitForNextFrame()`` between frames. Each frame applies at most one confirmed tick (that
-/// paces the game at the tick rate) and answers it with the local player's input. At the end,
+/// paces the game at the tick rate) and answers it with the local player's input; a peer that
+/// found the match running (it rejoined, or watches from mid-game) restores the game from the
+/// checkpoint the others send it and applies up to 16 ticks a frame until it caught up. At the end,
 /// ``finish(timeout:)`` lets the others receive our last frames, and ``leave()`` says goodbye.
 ///
 /// Use it from one thread (the game loop's). The lower layers (``UDPMeshPeer``,
@@ -83,6 +86,10 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     public var ticksApplied: Int { driver.ticksApplied }
     /// This player's slot (nil: a spectator).
     public let slot: Int?
+    /// The tick this peer resumed from, when it found the match running; nil otherwise.
+    public private(set) var resumedAt: Int?
+    /// Whether this peer is still catching up after resuming (it applies several ticks a frame).
+    public private(set) var catchingUp = false
     let group: MultiThreadedEventLoopGroup
     var nextFrame: ContinuousClock.Instant?
 
@@ -142,12 +149,24 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     /// One frame of the game loop: applies the next confirmed tick, if there is one, and
     /// answers it with `input` (called with the game after that tick; a spectator's is never
     /// called). Returns what happened since the last frame.
+    ///
+    /// Before the game is restored from a checkpoint (see ``resumedAt``), nothing is applied; a
+    /// checkpoint that does not restore is reported as a ``ResumeError`` thrown on every frame.
     @discardableResult
-    public func advance(_ input: (Game) -> Game.Input) -> MatchFrame {
+    public func advance(_ input: (Game) -> Game.Input) throws(ResumeError) -> MatchFrame {
+        if let resumed = peer.takeResumedGame() {
+            driver = try LockstepDriver(resuming: resumed, checksumInterval: peer.configuration.checksumInterval, answers: slot != nil)
+            resumedAt = resumed.tick
+            catchingUp = true
+        }
         driver.receive(peer.pollConfirmed())
         var applied: Int?
-        if peer.halted == nil, let tick = driver.applyNext(answer: { game, _ in input(game) }) {
-            peer.apply(tick)
+        // Catching up: up to 16 ticks a frame while more than two wait.
+        let budget = catchingUp && driver.backlog > 2 ? 16 : 1
+        if catchingUp, driver.backlog <= 2 { catchingUp = false }
+        for _ in 0..<budget {
+            guard peer.halted == nil, let tick = driver.applyNext(answer: { game, _ in input(game) }) else { break }
+            peer.apply(tick, game: driver.game)
             applied = tick.tick
         }
         return MatchFrame(appliedTick: applied, events: peer.pollEvents(), errors: peer.pollErrors())

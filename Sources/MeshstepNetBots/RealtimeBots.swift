@@ -4,6 +4,7 @@ import MeshstepArena
 import MeshstepBots
 import MeshstepLockstep
 import MeshstepMesh
+import MeshstepSession
 @_spi(Testing) import MeshstepNet
 import MeshstepSimulation
 import MeshstepWire
@@ -43,6 +44,13 @@ public final class RealtimeBot: @unchecked Sendable {
     public private(set) var firstDrop: (applied: Int, at: UInt64)?
     /// Ticks applied when the current frame began (a stalled frame applies none).
     var appliedAtFrameStart = 0
+    /// A bot that resumed from a checkpoint (it rejoined, or joined late) counts its frames from
+    /// there, with room to catch up on the ticks the others applied meanwhile.
+    var frameOffset = 0
+    /// The tick this bot resumed from, if it did.
+    public private(set) var resumedAt: Int?
+    /// Why a resumed state could not be restored (the bot then stays out of the game).
+    public private(set) var resumeError: ResumeError?
     /// Set to take the bot out as if its process died: ``poll(_:ticks:)`` then does nothing and
     /// ``runRealtime(bots:ticks:tickRate:deadline:onFrame:)`` counts it as done.
     public var crashed = false
@@ -70,7 +78,19 @@ public final class RealtimeBot: @unchecked Sendable {
     /// applied tick. Called several times per frame while the bot waits, so a repaired input is
     /// used as soon as it arrives, not at the next frame.
     public func poll(_ k: Int, ticks: Int) {
-        guard !crashed, applied < ticks, peer.halted == nil else { return }
+        guard !crashed, applied < ticks, peer.halted == nil, resumeError == nil else { return }
+        if let resumed = peer.takeResumedGame() {
+            do {
+                driver = try LockstepDriver(resuming: resumed, checksumInterval: peer.configuration.checksumInterval, answers: peer.role != .spectator)
+                resumedAt = resumed.tick
+                frameOffset = resumed.tick + 64 - k
+                appliedAtFrameStart = applied
+            } catch {
+                resumeError = error
+                FileHandle.standardError.write(Data("slot \(slot): \(error)\n".utf8))
+                return
+            }
+        }
         let confirmed = peer.pollConfirmedTimed()
         if recordsHistory {
             for c in confirmed { confirmedAt[c.tick] = c.at }
@@ -86,17 +106,19 @@ public final class RealtimeBot: @unchecked Sendable {
         }
         events += new
         let slot = self.slot
-        while applied <= k, applied < ticks,
+        while applied <= k + frameOffset, applied < ticks,
             let tick = driver.applyNext(answer: { game, tick in TankBot.input(for: slot, in: game, tick: tick) })
         {
             if recordsHistory, let c = tick.checksum { checksums[tick.tick] = c }
             if applied == ticks { finishedAt = NIODeadline.now().uptimeNanoseconds }
-            peer.apply(tick)
+            peer.apply(tick, game: driver.game)
         }
     }
 
     /// Whether the bot has what frame `k` is due (or is out of the game).
-    func caughtUp(_ k: Int, ticks: Int) -> Bool { crashed || applied > k || applied >= ticks || peer.halted != nil }
+    func caughtUp(_ k: Int, ticks: Int) -> Bool {
+        crashed || applied > k + frameOffset || applied >= ticks || peer.halted != nil || resumeError != nil
+    }
 
     /// End of frame `k`: a bot that applied nothing in this frame while short of the tick due is
     /// stalled for this frame (one that runs a few ticks behind its own clock but keeps applying

@@ -84,14 +84,14 @@ extension SessionEndpoint {
             return []
         }
         guard let offer = server.hold(bytes, tick: cp.tick, now: now) else { return [] }
-        var actions: [SessionAction] = []
+        var to: [PeerKey] = []
         for (slot, state) in cp.slots.enumerated() {
-            guard case .absent = state else { continue }
-            let key = PeerKey(bytes: s.keys.descriptor.keys[slot])
-            lastOfferTo[key] = now
-            actions.append(.send(SessionWire.encodeOffer(offer), to: key))
+            if case .absent = state { to.append(PeerKey(bytes: s.keys.descriptor.keys[slot])) }
         }
-        return actions
+        joinRequesters = joinRequesters.filter { now - $0.value.at < Self.joinRequestLifetime }
+        to += joinRequesters.filter { $0.value.minTick <= cp.tick }.map(\.key).sorted()
+        for key in to { lastOfferTo[key] = now }
+        return to.map { .send(SessionWire.encodeOffer(offer), to: $0) }
     }
 
     /// The game state this peer resumed from, once (nil before, and after the first call):
@@ -126,17 +126,31 @@ extension SessionEndpoint {
         return []
     }
 
-    /// A spectator arriving while the session runs asks for the newest checkpoint.
+    /// How long a join request counts (the newcomer repeats it every second while it waits).
+    static var joinRequestLifetime: Duration { .seconds(10) }
+
+    /// A spectator arriving while the session runs asks to join: every peer that runs the
+    /// session (players and spectators) schedules a checkpoint half a second apart at most, past
+    /// what its frames already carried, and offers it once it holds it.
     mutating func receiveJoinRequest(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
-        guard session != nil, localSlot != nil, slotOf[origin] == nil,
+        guard session != nil, slotOf[origin] == nil, origin != localKey,
             let digest = try? SessionWire.decodeJoinRequest(payload), digest == configuration.digest
         else { return [] }
-        return offer(to: origin, now: now)
+        let tick = session!.scheduleCheckpoint(spacing: max(1, configuration.tickRate / 2))
+        if joinRequesters[origin] == nil {
+            if joinRequesters.count >= 1024 { joinRequesters = joinRequesters.filter { now - $0.value.at < Self.joinRequestLifetime } }
+            guard joinRequesters.count < 1024 else { return [] }
+            joinRequesters[origin] = (now, tick)
+        } else {
+            joinRequesters[origin]!.at = now
+        }
+        return offer(to: origin, now: now, from: joinRequesters[origin]!.minTick)
     }
 
-    /// Offers the newest checkpoint held to `peer`, at most once a second per peer.
-    mutating func offer(to peer: PeerKey, now: Duration) -> [SessionAction] {
-        guard let newest = server.newest else { return [] }
+    /// Offers the newest checkpoint held (at tick `from` or later) to `peer`, at most once a
+    /// second per peer.
+    mutating func offer(to peer: PeerKey, now: Duration, from minTick: Int = 0) -> [SessionAction] {
+        guard let newest = server.newest, newest.tick >= minTick else { return [] }
         if lastOfferTo.count >= 1024 { lastOfferTo = lastOfferTo.filter { now - $0.value < .seconds(1) } }
         guard lastOfferTo[peer].map({ now - $0 >= .seconds(1) }) ?? true, lastOfferTo.count < 1024 else { return [] }
         lastOfferTo[peer] = now
@@ -178,12 +192,22 @@ extension SessionEndpoint {
         return actions + fetch.requests(now: now).map { .send($0.payload, to: $0.to) }
     }
 
+    /// An offer counts as a voucher from a roster player; anyone else (a spectator that holds
+    /// the checkpoint) can only serve chunks of a checkpoint the players vouched for.
     mutating func receiveOffer(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
-        guard joining, session == nil, let d = candidate, d.keys.contains(origin.bytes),
-            let offer = try? SessionWire.decodeOffer(payload)
-        else { return [] }
-        guard fetch.note(offer, from: origin) else { return [] }
+        guard joining, session == nil, let d = candidate, let offer = try? SessionWire.decodeOffer(payload) else { return [] }
+        guard fetch.note(offer, from: origin, vouches: d.keys.contains(origin.bytes)) else { return [] }
         return fetch.requests(now: now).map { .send($0.payload, to: $0.to) }
+    }
+
+    /// A roster player's frame before we started. Past its first `inputDelay` ticks the session
+    /// runs without us: we fetch a checkpoint, and keep the frames that arrive meanwhile (they
+    /// carry the inputs after it; at most 4,096).
+    mutating func lobbyFrame(_ payload: [UInt8], from origin: PeerKey) -> [SessionAction] {
+        guard let d = candidate, d.keys.contains(origin.bytes), origin != localKey else { return [] }
+        if !joining, let next = SessionWire.peekNextTick(frame: payload), next > configuration.inputDelay + 1 { joining = true }
+        if joining, bufferedFrames.count < 4096 { bufferedFrames.append((payload, origin)) }
+        return []
     }
 
     mutating func receiveChunk(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
@@ -216,6 +240,62 @@ extension SessionEndpoint {
         for (slot, k) in d.keys.enumerated() { slotOf[PeerKey(bytes: k)] = slot }
         events.append(.resumed(tick: cp.tick))
         resumedGame = ResumedGame(tick: cp.tick, state: cp.game, checksum: cp.gameChecksum)
+        // The frames that arrived while we fetched carry the inputs after the checkpoint.
+        for f in bufferedFrames {
+            if let slot = slotOf[f.origin] { try? session!.receive(f.payload, fromSlot: slot, now: now) }
+        }
+        bufferedFrames = []
+        events += session!.takeEvents()
         return [.protect(d.keys.map { PeerKey(bytes: $0) })]
+    }
+
+    // MARK: Spectators that lost frames
+
+    /// Catch-up frames a player sends per second at most, all spectators together.
+    static var historyAnswersPerSecond: Int { 30 }
+
+    /// A spectator whose next tick has not moved for 300 ms asks each player whose inputs lag the
+    /// newest it holds for them, from the first one missing (at most every 300 ms per player):
+    /// frames it lost and the mesh could not repair are never sent again otherwise.
+    mutating func askForHistory(now: Duration) -> [SessionAction] {
+        guard localSlot == nil, let s = session, s.halted == nil else { return [] }
+        let next = s.nextTick
+        guard let p = progress, p.tick == next else {
+            progress = (next, now)
+            return []
+        }
+        guard now - p.since >= .milliseconds(300) else { return [] }
+        let active = s.activeSlots
+        let held = active.map { s.heldInputs(of: $0) }
+        guard let newest = held.max() else { return [] }
+        var actions: [SessionAction] = []
+        for (slot, h) in zip(active, held) {
+            // Its inputs lag the others', or it has not confirmed our next row: its catch-up frame
+            // carries both the inputs and a row report within them.
+            let from = h < newest || h < next ? h + 1 : (s.confirmed(by: slot) < next ? next : nil)
+            guard let from else { continue }
+            if let asked = historyAsked[slot], now - asked < .milliseconds(300) { continue }
+            historyAsked[slot] = now
+            historyRequests += 1
+            actions.append(.send(SessionWire.encodeHistoryRequest(fromTick: from), to: PeerKey(bytes: s.keys.descriptor.keys[slot])))
+        }
+        return actions
+    }
+
+    /// A player answers a spectator's history request with a catch-up frame of its own inputs:
+    /// at most one answer per requester per 250 ms and ``historyAnswersPerSecond`` in all, so
+    /// spectators cannot turn a player into a bandwidth source.
+    mutating func answerHistory(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
+        guard localSlot != nil, let s = session, slotOf[origin] == nil, let tick = try? SessionWire.decodeHistoryRequest(payload) else { return [] }
+        if let last = historyServed[origin], now - last < .milliseconds(250) { return [] }
+        let second = now.components.seconds
+        if historyBudget.second != second { historyBudget = (second, 0) }
+        guard historyBudget.used < Self.historyAnswersPerSecond else { return [] }
+        if historyServed.count >= 256 { historyServed = historyServed.filter { now - $0.value < .seconds(1) } }
+        guard historyServed.count < 256, let frame = s.catchUpFrame(from: tick) else { return [] }
+        historyBudget.used += 1
+        historyServed[origin] = now
+        historyAnswers += 1
+        return [.send(frame, to: origin)]
     }
 }

@@ -120,6 +120,19 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var lastOfferTo: [PeerKey: Duration] = [:]
     var lastReturnCheck: [PeerKey: Duration] = [:]
     var lastJoinRequest: Duration?
+    /// Newcomers that asked to join, when, and the first checkpoint tick they can use.
+    var joinRequesters: [PeerKey: (at: Duration, minTick: Int)] = [:]
+    /// Frames that arrived while fetching the checkpoint: applied once resumed.
+    var bufferedFrames: [(payload: [UInt8], origin: PeerKey)] = []
+    /// A spectator's progress: its next tick and since when it has not moved.
+    var progress: (tick: Int, since: Duration)?
+    /// When a spectator last asked each slot for its inputs again.
+    var historyAsked: [Int: Duration] = [:]
+    /// When a player last answered each requester, and its answers in the current second.
+    var historyServed: [PeerKey: Duration] = [:]
+    var historyBudget: (second: Int64, used: Int) = (0, 0)
+    /// History requests this spectator sent, and catch-up frames this player sent.
+    public internal(set) var historyRequests = 0, historyAnswers = 0
 
     // Running session.
     var lastSent: Duration = .zero
@@ -209,12 +222,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         case SessionWire.hello: return receiveHello(payload, from: origin, now: now)
         case SessionWire.checkpointOffer: return receiveOffer(payload, from: origin, now: now)
         case SessionWire.chunkRequest:
-            guard session != nil, localSlot != nil else { return [] }
+            guard session != nil else { return [] }
             return server.answer(payload, from: origin, now: now).map { .send($0, to: origin) }
         case SessionWire.chunk: return receiveChunk(payload, from: origin, now: now)
         case SessionWire.joinRequest: return receiveJoinRequest(payload, from: origin, now: now)
+        case SessionWire.historyRequest: return answerHistory(payload, from: origin, now: now)
         case SessionWire.frame:
-            guard session != nil else { return [] }
+            guard session != nil else { return lobbyFrame(payload, from: origin) }
             guard let slot = slotOf[origin] else { foreignFrames += 1; return [] }
             do {
                 try session!.receive(payload, fromSlot: slot, now: now)
@@ -257,7 +271,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             actions += send(session!.resendFrame(), now: now)
         }
         actions += repair(after: nil, now: now)
-        return actions + releaseDropped()
+        return actions + releaseDropped() + askForHistory(now: now)
     }
 
     /// Unprotects the players the session dropped and protects the ones it readmitted, once per

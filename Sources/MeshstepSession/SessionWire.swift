@@ -34,6 +34,17 @@ public enum SessionWire {
         return (slot, digest)
     }
 
+    /// The sender's next tick in a lockstep frame (its header: `u8 type | u8 slot | u32 digest |
+    /// varint frameSeq | varint epoch | varint nextTick`), without decoding the rest; nil for
+    /// anything else.
+    public static func peekNextTick(frame bytes: [UInt8]) -> Int? {
+        var r = ByteReader(bytes)
+        guard (try? r.u8()) == frame, (try? r.u8()) != nil, (try? r.u32()) != nil, (try? r.varint()) != nil,
+            (try? r.varint()) != nil, let next = try? r.count(field: "frame.nextTick", limit: Int(Int32.max))
+        else { return nil }
+        return next
+    }
+
     /// A hello: `slot` accepts `descriptor` with `signature` over its acceptance bytes. A player
     /// of a running session adds `runningAt` (its next tick): a peer still in the lobby learns
     /// that the session started without it, and resumes from a checkpoint instead.

@@ -132,6 +132,24 @@ extension SessionWire {
     /// spectator that arrives while the session runs (players answer with checkpoint offers).
     public static let joinRequest: UInt8 = 13
 
+    /// First byte of a history request: `u8 type=9 | u32 tick`, unicast by a spectator to the
+    /// player whose inputs from `tick` on it lost; the player answers with a catch-up frame.
+    public static let historyRequest: UInt8 = 9
+
+    static func encodeHistoryRequest(fromTick tick: Int) -> [UInt8] {
+        var w = ByteWriter(capacity: 5)
+        w.u8(historyRequest); w.u32(UInt32(clamping: max(0, tick)))
+        return w.bytes
+    }
+
+    static func decodeHistoryRequest(_ bytes: [UInt8]) throws(WireError) -> Int {
+        var r = ByteReader(bytes)
+        guard try r.u8() == historyRequest else { throw .invalidValue(field: "historyRequest.type") }
+        let tick = Int(try r.u32())
+        try r.expectEnd()
+        return tick
+    }
+
     /// The most chunk indices one request names.
     public static let maxChunksPerRequest = 32
 
@@ -282,6 +300,8 @@ struct CheckpointFetch: Sendable {
     /// Offers of older checkpoints are ignored (one was set aside as not ours to resume from).
     var minTick = 0
     var offers: [PeerKey: CheckpointOffer] = [:]
+    /// Offerers whose offers count as vouchers (roster players).
+    var vouchedBy: Set<PeerKey> = []
     var chosen: CheckpointOffer?
     var holders: [PeerKey] = []
     var bad: Set<PeerKey> = []
@@ -295,17 +315,20 @@ struct CheckpointFetch: Sendable {
 
     init(vouchers: Int) { self.vouchers = max(1, vouchers) }
 
-    /// Notes `offer` from `holder` (a roster player). Returns true when it made a checkpoint
-    /// vouched for (the fetch starts, or a newer one replaces the one being fetched).
-    mutating func note(_ offer: CheckpointOffer, from holder: PeerKey) -> Bool {
-        guard !bad.contains(holder), offer.tick >= minTick else { return false }
+    /// Notes `offer` from `holder`: a roster player `vouches` for it; anyone else may only
+    /// serve it. Returns true when it made a checkpoint vouched for (the fetch starts, or a newer
+    /// one replaces the one being fetched). At most 256 offerers are remembered.
+    mutating func note(_ offer: CheckpointOffer, from holder: PeerKey, vouches: Bool = true) -> Bool {
+        guard !bad.contains(holder), offer.tick >= minTick, offers[holder] != nil || offers.count < 256 else { return false }
         offers[holder] = offer
+        if vouches { vouchedBy.insert(holder) }
         let backers = offers.filter { $0.value == offer && !bad.contains($0.key) }.map(\.key).sorted()
         if offer == chosen {
             holders = backers
             return false
         }
-        guard backers.count >= vouchers, chosen.map({ offer.tick > $0.tick }) ?? true else { return false }
+        let vouched = backers.filter(vouchedBy.contains).count
+        guard vouched >= vouchers, chosen.map({ offer.tick > $0.tick }) ?? true else { return false }
         chosen = offer
         holders = backers
         let n = CheckpointTree.chunkCount(size: offer.size)

@@ -402,7 +402,7 @@ final class MeshTransport: GameTransport {
             b.driver.receive(b.peer.pollConfirmed())
             let slot = b.slot
             while let applied = b.driver.applyNext(answer: { game, tick in TankBot.input(for: slot, in: game, tick: tick) }) {
-                b.peer.apply(applied)
+                b.peer.apply(applied, game: b.driver.game)
             }
         }
     }

@@ -145,6 +145,10 @@ struct Bots: ParsableCommand {
     @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
     @Option(parsing: .unconditional, help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
     @Option(
+        help:
+            "K@TICK: K spectators arrive when the match reaches TICK and resume from a checkpoint the peers take for them (sim only)."
+    ) var lateSpectators: String?
+    @Option(
         name: .customLong("stall"), help: "SLOT@TICK:MS: freeze that player's whole process for MS milliseconds when it reaches TICK (sim only; repeatable).")
     var stalls: [String] = []
     @Option(help: "The highest slot lies: \(SessionAttack.allCases.map(\.rawValue).joined(separator: ", ")) (sim only).") var attacker: SessionAttack?
@@ -196,6 +200,10 @@ struct Bots: ParsableCommand {
         for r in try parsedRejoins() where !crashed.contains(where: { $0.slot == r.slot && $0.tick < r.tick }) {
             throw ValidationError("--rejoin \(r.slot)@\(r.tick) needs that slot to crash first: add --crash \(r.slot)@TICK with TICK < \(r.tick)")
         }
+        _ = try parsedLateSpectators()
+        if network == "udp", lateSpectators != nil {
+            throw ValidationError("--late-spectators runs in the simulator only (--network sim)")
+        }
         if network == "udp", !rejoins.isEmpty {
             throw ValidationError("--rejoin runs in the simulator only (--network sim); on sockets, restart `meshstep bot` with the same --identity")
         }
@@ -218,6 +226,15 @@ struct Bots: ParsableCommand {
             }
             return (slot, tick)
         }
+    }
+
+    func parsedLateSpectators() throws -> (count: Int, tick: Int)? {
+        guard let text = lateSpectators else { return nil }
+        let parts = text.split(separator: "@")
+        guard parts.count == 2, let count = Int(parts[0]), let tick = Int(parts[1]), (1...1000).contains(count), tick >= 1, tick < ticks else {
+            throw ValidationError("--late-spectators must be K@TICK with K in 1...1000 and TICK in 1...\(ticks - 1), for example 200@900 (got \(text))")
+        }
+        return (count, tick)
     }
 
     func parsedRejoins() throws -> [(slot: Int, tick: Int)] {
@@ -247,6 +264,7 @@ struct Bots: ParsableCommand {
         scenario.recordPath = record
         scenario.crashes = try parsedCrashes()
         scenario.rejoins = try parsedRejoins()
+        scenario.lateSpectators = try parsedLateSpectators()
         scenario.partition = try partition.map { try BotsPartition(parsing: $0) }
         scenario.spectators = spectators
         scenario.desyncDumpDirectory = desyncDump
@@ -269,7 +287,7 @@ struct Bots: ParsableCommand {
                   completed   \(report.ticks_completed) ticks (slowest survivor) at \(String(format: "%.1f", report.ticks_per_second)) ticks/s; checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
                   latency     input p50 \(String(format: "%.1f", report.input_latency_ms_p50)) ms, p99 \(String(format: "%.1f", report.input_latency_ms_p99)) ms (submit to held by all, virtual)
                   stalls      \(report.stall_ticks) stalled frames, longest \(String(format: "%.1f", report.longest_stall_ms)) ms; inputs lost \(report.inputs_lost)
-                  \(report.attacker.map { "attacker    slot \($0) (\(attacker?.rawValue ?? "")): named by every honest player: \(report.attacker_named ?? false); honest checksums agree: \(report.honest_checksums_agree); honest dropped \(report.honest_dropped), halted \(report.honest_halted)\n  " } ?? "")roster      drops \(report.drops.isEmpty ? "none" : report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); rejoins \(report.rejoins.isEmpty ? "none" : report.rejoins.map { "\($0.slot)@\($0.tick)" }.joined(separator: " "))\(report.snapshot_bytes > 0 ? " (\(report.snapshot_bytes) checkpoint bytes)" : ""); halted \(report.halted.isEmpty ? "none" : report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators) reached tick \(report.spectator_ticks_completed)
+                  \(report.attacker.map { "attacker    slot \($0) (\(attacker?.rawValue ?? "")): named by every honest player: \(report.attacker_named ?? false); honest checksums agree: \(report.honest_checksums_agree); honest dropped \(report.honest_dropped), halted \(report.honest_halted)\n  " } ?? "")roster      drops \(report.drops.isEmpty ? "none" : report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); rejoins \(report.rejoins.isEmpty ? "none" : report.rejoins.map { "\($0.slot)@\($0.tick)" }.joined(separator: " "))\(report.snapshot_bytes > 0 ? " (\(report.snapshot_bytes) checkpoint bytes)" : ""); halted \(report.halted.isEmpty ? "none" : report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators)\(report.late_spectators > 0 ? " + \(report.late_spectators) late" : "") reached tick \(report.spectator_ticks_completed)\(report.player_upload_ratios.isEmpty ? "" : "; player upload with them x\(report.player_upload_ratios.max() ?? 0) (max)")
                   wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
                   time        \(String(format: "%.1f", report.virtual_seconds)) s virtual in \(String(format: "%.2f", report.wall_seconds)) s wall
                 """)

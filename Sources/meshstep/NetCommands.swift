@@ -91,7 +91,9 @@ struct Bot: ParsableCommand {
         discussion: """
             Start one process per slot with the same --mesh, --players and --ticks, each with its own \
             --slot, and point them at each other with --peer (or a --resolver). The game starts when \
-            every player has been heard. Prints one JSON object (with --json) when the match ends.
+            every player has been heard. Prints one JSON object (with --json) when the match ends. \
+            A bot restarted with the same --identity while the match runs rejoins it: the others \
+            readmit its slot and send it a checkpoint to resume from.
             """
     )
 
@@ -156,12 +158,14 @@ struct Bot: ParsableCommand {
         }
         let ended = bot.finishedAt ?? NIODeadline.now().uptimeNanoseconds
         func rate(_ ticks: Int, since: UInt64) -> Double { ended > since ? Double(ticks) / (Double(ended - since) / 1e9) : 0 }
-        let ticksPerSecond = frame0.map { rate(bot.applied, since: $0) } ?? 0
+        // A bot that rejoined counts the ticks it applied from its checkpoint on.
+        let ticksPerSecond = frame0.map { rate(bot.applied - (bot.resumedAt ?? 0), since: $0) } ?? 0
         let afterDrop: Any = bot.firstDrop.map { rate(bot.applied - $0.applied, since: $0.at) } ?? NSNull()
         // The match's outcome, before lingering: peers that finish first leave, and a halt or a
         // drop noticed while we wait for the last acks is not part of the match.
         let halted = peer.halted
         let drops = (peer.withSession { $0.roster.drops } ?? []).map { ["slot": $0.slot, "tick": $0.tick] }
+        let rejoins = (peer.withSession { $0.roster.readmissions } ?? []).map { ["slot": $0.slot, "tick": $0.tick, "checkpoint": $0.checkpoint] }
         // The network path itself, precisely (input latency moves in whole frames): each link's
         // smoothed keepalive round trip, by the slot at its other end. A player missing here
         // reached us through a relay.
@@ -185,7 +189,8 @@ struct Bot: ParsableCommand {
             "slot": slot, "key": mesh.key.description, "players": players, "ticks": ticks, "port": mesh.localAddress.port ?? 0,
             "ticks_completed": bot.applied, "final_tick": finalTick,
             "checksum_at_final_tick": String(bot.game.checksum()),
-            "drops": drops, "desyncs": desyncs,
+            "drops": drops, "rejoins": rejoins, "resumed_at": bot.resumedAt as Any? ?? NSNull(), "desyncs": desyncs,
+            "snapshot_bytes": peer.transferStats?.bytesReceived ?? 0,
             "halted": halted.map { ["slot": slot, "reason": $0.description] as [String: Any] } as Any? ?? NSNull(),
             "input_latency_ms_p50": pct(0.5), "input_latency_ms_p99": pct(0.99),
             "input_latency_kind": "submit to acknowledged by every peer (an upper bound: includes the way back)",

@@ -15,7 +15,9 @@ extension RealNetworkTests {
     struct Processes {
         /// Starts one `meshstep bot` per slot on loopback, slots 0 and 1 as seeds, on fresh ports;
         /// retries with other ports when another program took one first.
-        static func startBots(players: Int, ticks: Int, mesh: String, extra: [String] = []) throws -> (bots: [Child], ports: [Int]) {
+        static func startBots(
+            players: Int, ticks: Int, mesh: String, extra: [String] = [], extraFor: [Int: [String]] = [:]
+        ) throws -> (bots: [Child], ports: [Int]) {
             let binary = try meshstepBinary()
             for _ in 0..<3 {
                 let ports = freeUDPPorts(players)
@@ -28,7 +30,7 @@ extension RealNetworkTests {
                                 "bot", "--mesh", mesh, "--password", "pw-\(mesh)", "--players", "\(players)", "--slot", "\(slot)",
                                 "--ticks", "\(ticks)", "--host", "127.0.0.1", "--port", "\(ports[slot])",
                                 "--peer", "127.0.0.1:\(ports[0])", "--peer", "127.0.0.1:\(ports[1])", "--json",
-                            ] + extra))
+                            ] + extra + extraFor[slot, default: []]))
                 }
                 // Every bot binds its port first thing and says so; a port race shows up right away.
                 let bound = poll(timeout: .seconds(10)) { lostPortRace(bots) || bots.allSatisfy { $0.stderr.contains("listening on") || !$0.isRunning } }
@@ -97,6 +99,45 @@ extension RealNetworkTests {
             let dropTick = try #require(reports.first?.drops.first?.tick)
             // Killed after about 3 s of a 10 s match: mid-game, not in the lobby and not at the end.
             #expect((60..<540).contains(dropTick), "drop tick \(dropTick)")
+            #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
+        }
+
+        @Test("a bot SIGKILLed mid-game and restarted with the same --identity rejoins: readmitted by the others, it resumes from their checkpoint and finishes with their checksum")
+        func killedBotRejoins() throws {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("meshstep-rejoin-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let identity = directory.appendingPathComponent("slot2.identity").path
+            let mesh = Self.uniqueMesh("rejoin")
+            let (first, ports) = try Self.startBots(players: 4, ticks: 1200, mesh: mesh, extraFor: [2: ["--identity", identity]])
+            defer { first.forEach { $0.reap() } }
+            // About 3 s into the 20 s match slot 2 dies, and stays dead until the others dropped
+            // it (2 s of silence); then the same command starts it again.
+            Thread.sleep(forTimeInterval: 4)
+            let running = first.allSatisfy(\.isRunning)
+            #expect(running, "a bot exited early:\n\(first.map(\.transcript).joined(separator: "\n"))")
+            first[2].sendSignal(SIGKILL)
+            #expect(first[2].wait(timeout: .seconds(5)) == SIGKILL)
+            Thread.sleep(forTimeInterval: 3.5)
+            let restarted = try Child(
+                "bot 2 again", executable: try meshstepBinary(),
+                arguments: [
+                    "bot", "--mesh", mesh, "--password", "pw-\(mesh)", "--players", "4", "--slot", "2", "--ticks", "1200",
+                    "--host", "127.0.0.1", "--port", "\(ports[2])", "--peer", "127.0.0.1:\(ports[0])", "--peer", "127.0.0.1:\(ports[1])",
+                    "--json", "--identity", identity,
+                ])
+            defer { restarted.reap() }
+            let all = [first[0], first[1], restarted, first[3]]
+            let statuses = waitAll(all, timeout: .seconds(60))
+            #expect(statuses == [0, 0, 0, 0], "\(all.map(\.transcript).joined(separator: "\n"))")
+            let reports = try all.map { try BotReport.parse($0) }
+            for r in reports {
+                #expect(r.ticksCompleted == 1200, "slot \(r.slot)")
+                #expect(r.desyncs == 0 && r.halted == nil, "slot \(r.slot)")
+                #expect(r.rejoins?.map(\.slot) == [2], "slot \(r.slot) reports rejoins \(String(describing: r.rejoins))")
+            }
+            #expect(reports[2].resumedAt != nil, "the restarted bot did not resume from a checkpoint")
+            #expect((reports[2].snapshotBytes ?? 0) > 0)
             #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
         }
 

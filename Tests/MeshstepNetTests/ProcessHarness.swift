@@ -222,6 +222,11 @@ struct BotReport: Decodable, Equatable {
     var finalTick: Int
     var checksumAtFinalTick: String
     var drops: [Drop]
+    /// Slots readmitted after a drop (a bot restarted with its identity), as this bot saw them.
+    var rejoins: [Drop]?
+    /// The tick this bot resumed from, when it found the match running.
+    var resumedAt: Int?
+    var snapshotBytes: Int?
     var desyncs: Int
     var halted: Halt?
     var inputLatencyMsP50: Double
