@@ -776,7 +776,9 @@ extension BotsScenario {
             print("payloads flooded by type: \(sentByType.sorted { $0.key < $1.key })")
             for p in players..<nodes where applied(p) < ticks {
                 let s = endpoints[p].session
-                print("spectator \(p) stuck at \(applied(p)): next \(s?.nextTick ?? -1) held \((0..<players).map { s?.heldInputs(of: $0) ?? -9 }) agreed \(s?.agreedThrough ?? -9) freeze \(s?.freezeLimit ?? -9) neighbors \(sim.node(p)?.neighborInfo.count ?? 0)")
+                print(
+                    "spectator \(p) stuck at \(applied(p)): next \(s?.nextTick ?? -1) held \((0..<players).map { s?.heldInputs(of: $0) ?? -9 }) agreed \(s?.agreedThrough ?? -9) freeze \(s?.freezeLimit ?? -9) neighbors \(sim.node(p)?.neighborInfo.count ?? 0)"
+                )
             }
             for i in [0, 1, players] where i < nodes {
                 print("node \(i) stats: \(String(describing: sim.node(i)?.stats)) neighbors \(sim.node(i)?.neighborInfo.count ?? 0)")

@@ -102,7 +102,9 @@ extension RealNetworkTests {
             #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
         }
 
-        @Test("a bot SIGKILLed mid-game and restarted with the same --identity rejoins: readmitted by the others, it resumes from their checkpoint and finishes with their checksum")
+        @Test(
+            "a bot SIGKILLed mid-game and restarted with the same --identity rejoins: readmitted by the others, it resumes from their checkpoint and finishes with their checksum"
+        )
         func killedBotRejoins() throws {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("meshstep-rejoin-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
