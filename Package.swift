@@ -198,6 +198,7 @@ let package = Package(
                 "CSDL2",
                 "MeshstepArena",
                 "MeshstepLockstep",
+                "MeshstepSession",
                 "MeshstepNet",
                 "MeshstepAddress",
                 "MeshstepMesh",

@@ -155,7 +155,7 @@ public struct BotsScenario: Sendable {
     /// (no duplicate traffic between them), but they serve pulls, so a survivor that missed a
     /// vanished player's last frames gets them from another survivor.
     public func meshConfiguration() -> MeshConfiguration {
-        var c = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators + (lateSpectators?.count ?? 0) > 0 ? 4 : 0)
+        var c = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators + (lateSpectators?.count ?? 0) > 0 ? 1 : 0)
         // A stalled player's links must outlive a stall the session forgives.
         c.deadLinkTimeout = max(c.deadLinkTimeout, disconnectTimeout * 2)
         // The simulated runs keep the default keepalive (their figures were measured with it).
@@ -579,6 +579,7 @@ extension BotsScenario {
                         mesh.unprotect(peers); return []
                     }
                 case let .send(payload, to: key):
+                    if debug { let t = 100 + (payload.first ?? 0); sentByType[t, default: (0, 0)].count += 1; sentByType[t]!.bytes += payload.count }
                     sim.withNode(p) { mesh, now in (try? mesh.send(payload, to: key, now: now).actions) ?? [] }
                 }
             }
@@ -773,7 +774,7 @@ extension BotsScenario {
         }
 
         if debug {
-            print("payloads flooded by type: \(sentByType.sorted { $0.key < $1.key })")
+            print("payloads flooded by type (100 + type: sent to one peer): \(sentByType.sorted { $0.key < $1.key })")
             for p in players..<nodes where applied(p) < ticks {
                 let s = endpoints[p].session
                 print(

@@ -124,7 +124,7 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
         do {
             mesh = try UDPMeshPeer.start(
                 credentials: credentials,
-                configuration: .lockstep(players: options.players, spectatorLinks: 4),
+                configuration: .lockstep(players: options.players, spectatorLinks: 1),
                 host: options.host, port: options.port,
                 discovery: Discovery(seeds: seeds, resolver: resolver, lan: options.lan),
                 group: group, logger: logger)

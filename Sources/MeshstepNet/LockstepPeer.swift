@@ -147,14 +147,20 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// returning player, a late spectator) needs a checkpoint of it: call this one whenever the
     /// game is at hand.
     public func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game) where Game.Input == Input {
-        if shared.withLockedValue({ $0.checkpointsWanted.contains(tick.tick) }) {
-            let state = game.snapshot(), checksum = game.checksum()
-            mesh.eventLoop.execute {
-                self.perform(self.endpoint.value.holdCheckpoint(after: tick.tick, game: state, checksum: checksum, now: self.clock))
-                self.drain()
-            }
-        }
+        offerCheckpoint(after: tick.tick, game: game)
         apply(tick)
+    }
+
+    /// Hands the game after `tick` to the session when a newcomer needs a checkpoint of it (a
+    /// cheap check otherwise): for game loops that submit and record checksums themselves
+    /// rather than through ``apply(_:game:)``. Call after applying every tick.
+    public func offerCheckpoint<Game: LockstepGame>(after tick: Int, game: Game) where Game.Input == Input {
+        guard shared.withLockedValue({ $0.checkpointsWanted.contains(tick) }) else { return }
+        let state = game.snapshot(), checksum = game.checksum()
+        mesh.eventLoop.execute {
+            self.perform(self.endpoint.value.holdCheckpoint(after: tick, game: state, checksum: checksum, now: self.clock))
+            self.drain()
+        }
     }
 
     /// The game state this peer resumed from (it found the session running: a restarted player

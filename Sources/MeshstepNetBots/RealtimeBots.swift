@@ -243,7 +243,7 @@ public struct UDPBotsScenario: Sendable {
         defer { try? spectatorGroup.syncShutdownGracefully() }
         let creds = try MeshCredentials(meshID: "bots-udp", access: .password("bots"))
         var peers: [UDPMeshPeer] = []
-        let playerMesh = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 4 : 0)
+        let playerMesh = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 1 : 0)
         for i in 0..<players {
             let loss = self.loss > 0 ? SocketLoss(probability: self.loss, seed: seed &+ UInt64(i) &* 0x9E37) : nil
             peers.append(

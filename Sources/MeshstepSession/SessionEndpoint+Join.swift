@@ -67,6 +67,13 @@ extension SessionEndpoint {
         pendingCheckpoints.contains { $0.tick == tick + 1 }
     }
 
+    /// Takes the checkpoints the session captured; only players serve them (newcomers trust the
+    /// players' offers, and a spectator's unicasts would cross the mesh for nothing).
+    mutating func collectCheckpoints() {
+        let captured = session?.takeCheckpoints() ?? []
+        if localSlot != nil { pendingCheckpoints += captured }
+    }
+
     /// The ticks after which a newcomer needs a checkpoint of the game (``wantsCheckpoint(after:)``).
     public var checkpointTicksWanted: Set<Int> { Set(pendingCheckpoints.map { $0.tick - 1 }) }
 
@@ -89,7 +96,10 @@ extension SessionEndpoint {
             if case .absent = state { to.append(PeerKey(bytes: s.keys.descriptor.keys[slot])) }
         }
         joinRequesters = joinRequesters.filter { now - $0.value.at < Self.joinRequestLifetime }
-        to += joinRequesters.filter { $0.value.minTick <= cp.tick }.map(\.key).sorted()
+        // Each newcomer gets one offer; one still waiting asks again (every second).
+        let served = joinRequesters.filter { $0.value.minTick <= cp.tick }.map(\.key).sorted()
+        for key in served { joinRequesters[key] = nil }
+        to += served
         for key in to { lastOfferTo[key] = now }
         return to.map { .send(SessionWire.encodeOffer(offer), to: $0) }
     }
@@ -129,11 +139,13 @@ extension SessionEndpoint {
     /// How long a join request counts (the newcomer repeats it every second while it waits).
     static var joinRequestLifetime: Duration { .seconds(10) }
 
-    /// A spectator arriving while the session runs asks to join: every peer that runs the
-    /// session (players and spectators) schedules a checkpoint half a second apart at most, past
-    /// what its frames already carried, and offers it once it holds it.
+    /// A spectator arriving while the session runs asks to join: every player schedules a
+    /// checkpoint (on a half-second grid), past what its frames already carried, and offers it
+    /// once it holds it.
     mutating func receiveJoinRequest(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
-        guard session != nil, slotOf[origin] == nil, origin != localKey,
+        // Players answer (their offers are what a newcomer trusts); a spectator's offer would
+        // cost a unicast across the mesh for nothing it could not get from them.
+        guard session != nil, localSlot != nil, slotOf[origin] == nil,
             let digest = try? SessionWire.decodeJoinRequest(payload), digest == configuration.digest
         else { return [] }
         let tick = session!.scheduleCheckpoint(spacing: max(1, configuration.tickRate / 2))
@@ -252,10 +264,10 @@ extension SessionEndpoint {
     // MARK: Spectators that lost frames
 
     /// Catch-up frames a player sends per second at most, all spectators together.
-    static var historyAnswersPerSecond: Int { 30 }
+    static var historyAnswersPerSecond: Int { 10 }
 
-    /// A spectator whose next tick has not moved for 300 ms asks each player whose inputs lag the
-    /// newest it holds for them, from the first one missing (at most every 300 ms per player):
+    /// A spectator whose next tick has not moved for 500 ms asks each player whose inputs lag the
+    /// newest it holds for them, from the first one missing (at most every 500 ms per player):
     /// frames it lost and the mesh could not repair are never sent again otherwise.
     mutating func askForHistory(now: Duration) -> [SessionAction] {
         guard localSlot == nil, let s = session, s.halted == nil else { return [] }
@@ -264,7 +276,7 @@ extension SessionEndpoint {
             progress = (next, now)
             return []
         }
-        guard now - p.since >= .milliseconds(300) else { return [] }
+        guard now - p.since >= .milliseconds(500) else { return [] }
         let active = s.activeSlots
         let held = active.map { s.heldInputs(of: $0) }
         guard let newest = held.max() else { return [] }
@@ -274,7 +286,7 @@ extension SessionEndpoint {
             // carries both the inputs and a row report within them.
             let from = h < newest || h < next ? h + 1 : (s.confirmed(by: slot) < next ? next : nil)
             guard let from else { continue }
-            if let asked = historyAsked[slot], now - asked < .milliseconds(300) { continue }
+            if let asked = historyAsked[slot], now - asked < .milliseconds(500) { continue }
             historyAsked[slot] = now
             historyRequests += 1
             actions.append(.send(SessionWire.encodeHistoryRequest(fromTick: from), to: PeerKey(bytes: s.keys.descriptor.keys[slot])))
@@ -283,11 +295,11 @@ extension SessionEndpoint {
     }
 
     /// A player answers a spectator's history request with a catch-up frame of its own inputs:
-    /// at most one answer per requester per 250 ms and ``historyAnswersPerSecond`` in all, so
+    /// at most one answer per requester per 500 ms and ``historyAnswersPerSecond`` in all, so
     /// spectators cannot turn a player into a bandwidth source.
     mutating func answerHistory(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
         guard localSlot != nil, let s = session, slotOf[origin] == nil, let tick = try? SessionWire.decodeHistoryRequest(payload) else { return [] }
-        if let last = historyServed[origin], now - last < .milliseconds(250) { return [] }
+        if let last = historyServed[origin], now - last < .milliseconds(500) { return [] }
         let second = now.components.seconds
         if historyBudget.second != second { historyBudget = (second, 0) }
         guard historyBudget.used < Self.historyAnswersPerSecond else { return [] }

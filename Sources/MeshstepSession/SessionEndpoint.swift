@@ -233,7 +233,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             do {
                 try session!.receive(payload, fromSlot: slot, now: now)
                 events += session!.takeEvents()
-                pendingCheckpoints += session!.takeCheckpoints()
+                collectCheckpoints()
             } catch {
                 events.append(.violation(slot: slot, .malformedFrame))
             }
@@ -309,7 +309,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard session != nil else { return [] }
         let ready = session!.pollReady(limit: limit)
         events += session!.takeEvents()
-        pendingCheckpoints += session!.takeCheckpoints()
+        collectCheckpoints()
         return ready
     }
 

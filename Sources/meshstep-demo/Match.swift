@@ -1,6 +1,7 @@
 import Foundation
 import MeshstepArena
 import MeshstepLockstep
+import MeshstepSession
 
 /// One match as the client runs it: the local copy of the game, paced by the transport, plus
 /// recording, replay verification and the HUD's bookkeeping. No SDL in here.
@@ -18,6 +19,11 @@ final class Match {
     /// Replay verification: the first checkpoint whose checksum differed.
     private(set) var mismatch: (tick: Int, recorded: UInt64, actual: UInt64)?
     private(set) var checkpointsVerified = 0
+
+    /// Set when the match was joined mid-game: the game restored from the players' checkpoint
+    /// and catching up on the ticks since (applied 16 a frame until at most two wait).
+    private(set) var resumedAt: Int?
+    private var catchingUp = false
 
     private var submittedAt: [Int: Double] = [:]
     private let clock: () -> Double
@@ -42,17 +48,36 @@ final class Match {
     /// One fixed 60 Hz step: submit the local input when due, then apply the next confirmed
     /// tick (two when more than a couple of ticks behind). Returns what happened in the game.
     func step(localInput: () -> TankInput) -> [ArenaEvent] {
-        if transport.localSlot != nil, transport.nextInputTick <= game.tick + transport.inputDelay {
+        if let resumed = transport.takeResumedGame() {
+            do {
+                driver = try LockstepDriver(resuming: resumed, checksumInterval: transport.checksumInterval, answers: false)
+                resumedAt = resumed.tick
+                catchingUp = true
+                recording = nil  // a replay starts at tick 0
+            } catch {
+                hud.halted = "\(error)"
+            }
+        }
+        if let p = transport.joinProgress {
+            hud.notice = ("JOINING A RUNNING MATCH: STATE \(p.received)/\(p.total)", Theme.warn)
+        }
+        if transport.localSlot != nil, resumedAt == nil || !catchingUp, transport.nextInputTick <= game.tick + transport.inputDelay {
             submittedAt[transport.nextInputTick] = clock()
             transport.submit(localInput())
         }
         driver.receive(transport.pollConfirmed())
-        var budget = driver.backlog > transport.inputDelay + 2 ? 2 : 1
+        if catchingUp, driver.backlog <= 2 {
+            catchingUp = false
+            hud.notice = nil
+        }
+        var budget = catchingUp ? 16 : driver.backlog > transport.inputDelay + 2 ? 2 : 1
+        if catchingUp { hud.notice = ("CATCHING UP: \(driver.backlog) TICKS BEHIND", Theme.warn) }
         if let stopAt { budget = min(budget, max(0, stopAt - game.tick)) }
         var events: [ArenaEvent] = []
         var applied = 0
         while applied < budget, let tick = driver.applyNext(answer: { _, _ in .neutral }) {
             record(tick)
+            transport.offerCheckpoint(after: tick.tick, game: game)
             events += game.events
             applied += 1
         }

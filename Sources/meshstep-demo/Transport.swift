@@ -9,6 +9,7 @@ import MeshstepArena
 import MeshstepLockstep
 import MeshstepMesh
 import MeshstepNet
+import MeshstepSession
 import NIOCore
 import NIOPosix
 
@@ -90,10 +91,20 @@ protocol GameTransport: AnyObject {
     func shutdown()
     /// Why the local session stopped for good, if it did (shown on screen).
     var haltReason: String? { get }
+    /// The state to restore once, when this peer found the match running (it watches from
+    /// mid-game, or rejoined): the loop rebuilds its game from it.
+    func takeResumedGame() -> ResumedGame?
+    /// While fetching that state: chunks received and total (nil otherwise).
+    var joinProgress: (received: Int, total: Int)? { get }
+    /// The game after `tick`, for a newcomer that needs a checkpoint of it.
+    func offerCheckpoint(after tick: Int, game: TankArena)
 }
 
 extension GameTransport {
     var haltReason: String? { nil }
+    func takeResumedGame() -> ResumedGame? { nil }
+    var joinProgress: (received: Int, total: Int)? { nil }
+    func offerCheckpoint(after tick: Int, game: TankArena) {}
 }
 
 /// The local player plus `bots` in-process peers, each a real `LockstepSession` with its own
@@ -333,7 +344,7 @@ final class MeshTransport: GameTransport {
         var seedAddresses: [SocketAddress] = []
         for s in seeds { seedAddresses.append(try parseHostPort(s)) }
         let node = try UDPMeshPeer.start(
-            credentials: creds, configuration: MeshConfiguration.lockstep(players: players, spectatorLinks: 4),
+            credentials: creds, configuration: MeshConfiguration.lockstep(players: players, spectatorLinks: 1),
             host: "0.0.0.0", port: port, discovery: Discovery(seeds: seedAddresses, resolver: try resolver.map { try parseHostPort($0) }, lan: lan),
             group: group)
         let logger = Logger(label: "meshstep.demo", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -346,6 +357,15 @@ final class MeshTransport: GameTransport {
     var checksumInterval: Int { me.configuration.checksumInterval }
 
     var haltReason: String? { me.halted?.description }
+
+    func takeResumedGame() -> ResumedGame? { me.takeResumedGame() }
+
+    var joinProgress: (received: Int, total: Int)? {
+        guard me.joining, !me.allPlayersPresent else { return nil }
+        return me.transferStats?.progress ?? (0, 0)
+    }
+
+    func offerCheckpoint(after tick: Int, game: TankArena) { me.offerCheckpoint(after: tick, game: game) }
 
     func submit(_ input: TankInput) {
         guard !closed else { return }

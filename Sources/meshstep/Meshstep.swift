@@ -177,11 +177,6 @@ struct Bots: ParsableCommand {
                 throw ValidationError(
                     "--network udp runs on real loopback sockets: --latency and --jitter are simulator-only (use network namespaces for real link delays)")
             }
-            guard spectators == 0 else {
-                throw ValidationError(
-                    "--spectators with --network udp is not supported yet: UDP spectators can fall behind and stay behind (docs/KNOWN_ISSUES.md); use --network sim for spectators"
-                )
-            }
         }
         guard (2...64).contains(players) else { throw ValidationError("--players must be between 2 and 64 (got \(players))") }
         guard ticks >= 1 else { throw ValidationError("--ticks must be at least 1") }

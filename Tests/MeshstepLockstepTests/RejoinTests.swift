@@ -147,6 +147,21 @@ struct RejoinTests {
     }
 }
 
+extension RejoinTests {
+    @Test("spectators arriving mid-game resume from a checkpoint and follow to the end in agreement")
+    func lateSpectators() throws {
+        var scenario = BotsScenario(players: 4, ticks: 420, loss: 0.05, latency: .milliseconds(20), jitter: .milliseconds(5), seed: 6)
+        scenario.lateSpectators = (count: 4, tick: 180)
+        let r = try scenario.run()
+        #expect(r.late_spectators == 4)
+        #expect(r.spectators_live_at_end == 4)
+        #expect(r.spectator_ticks_completed == 420 && r.ticks_completed == 420)
+        #expect(r.checksums_agree && r.desyncs == 0)
+        #expect(r.snapshot_bytes > 0)
+        #expect(r.player_upload_ratios.count == 4)
+    }
+}
+
 /// Scenario tier: the acceptance run.
 @Suite("Rejoin")
 struct RejoinScenarios {
@@ -160,5 +175,24 @@ struct RejoinScenarios {
         #expect(r.ticks_completed == 2400)
         #expect(r.checksums_agree && r.desyncs == 0)
         #expect(r.halted.isEmpty && r.drops_agree)
+    }
+
+    @Test("20 spectators arrive mid-game at 10% loss: all reach the last tick in agreement, the players keep 60 ticks/s")
+    func lateSpectatorsUnderLoss() throws {
+        var scenario = BotsScenario(players: 4, ticks: 900, loss: 0.1, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 9)
+        scenario.lateSpectators = (count: 20, tick: 450)
+        let r = try scenario.run()
+        #expect(r.spectators_live_at_end == 20)
+        #expect(r.ticks_completed == 900 && r.ticks_per_second > 59.5)
+        #expect(r.checksums_agree && r.desyncs == 0)
+    }
+
+    @Test("spectators from the start follow a long match at 10% loss to the end (catch-up frames repair what the mesh lost)")
+    func spectatorsFollowLongMatch() throws {
+        var scenario = BotsScenario(players: 4, ticks: 1500, loss: 0.1, latency: .milliseconds(30), jitter: .zero, seed: 1)
+        scenario.spectators = 12
+        let r = try scenario.run()
+        #expect(r.spectator_ticks_completed == 1500 && r.spectators_live_at_end == 12)
+        #expect(r.checksums_agree && r.desyncs == 0)
     }
 }
