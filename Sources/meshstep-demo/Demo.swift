@@ -268,6 +268,7 @@ struct MeshstepDemo: ParsableCommand {
             print("recorded \(recording.inputs.count) ticks to \(record)")
         }
         let checksum = match.game.checksum()
+        if let resumed = match.resumedAt { print("joined the running match at tick \(resumed) (from the players' checkpoint)") }
         print("played \(match.game.tick) ticks, \(match.game.round) round(s), scores \(match.game.tanks.map(\.score)), final checksum \(checksum)")
         if let replaying {
             if let m = match.mismatch {

@@ -385,4 +385,33 @@ struct DemoNetworkPlayTests {
         let sums = finals.map { $0.components(separatedBy: "final checksum ").last ?? "" }
         #expect(Set(sums).count == 1 && !sums[0].isEmpty, "\(finals)")
     }
+
+    @Test("a headless spectator started mid-game joins the running match from the players' checkpoint and follows it")
+    func spectatorJoinsMidGame() throws {
+        let mesh = "demo-late-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let port = Int.random(in: 30_001...40_000)
+        let common = ["--headless", "--mesh", mesh, "--password", "pw", "--players", "2", "--seed", "5"]
+        let results = Mutex<[Int: RunResult]>([:])
+        let runs: [(delay: Double, args: [String])] = [
+            (0, common + ["--ticks", "1200", "--slot", "0", "--port", "\(port)"]),
+            (0, common + ["--ticks", "1200", "--slot", "1", "--peer", "127.0.0.1:\(port)", "--port", "\(port + 1)"]),
+            // Players run 60 ticks a second: about tick 240 when the spectator arrives.
+            (4, common + ["--ticks", "1000", "--spectate", "--peer", "127.0.0.1:\(port)", "--port", "\(port + 2)"]),
+        ]
+        let threads = runs.enumerated().map { i, run in
+            Thread {
+                Thread.sleep(forTimeInterval: run.delay)
+                let r = try? runDemo(run.args, environment: ["SDL_AUDIODRIVER": "dummy"]); results.withLock { $0[i] = r }
+            }
+        }
+        threads.forEach { $0.start() }
+        while results.withLock({ $0.count }) < 3 { Thread.sleep(forTimeInterval: 0.05) }
+        let spectator = try #require(results.withLock { $0[2] })
+        #expect(spectator.status == 0, "stdout: \(spectator.stdout)\nstderr: \(spectator.stderr)")
+        let joined = spectator.stdout.split(separator: "\n").first { $0.hasPrefix("joined the running match at tick ") }
+        let tick = joined.flatMap { Int($0.dropFirst("joined the running match at tick ".count).prefix { $0.isNumber }) }
+        #expect((tick ?? 0) > 0, "the spectator did not resume mid-game: \(spectator.stdout)")
+        #expect(spectator.stdout.contains("played 1000 ticks"), "\(spectator.stdout)")
+        for i in 0..<2 { #expect(results.withLock { $0[i]?.status } == 0, "player \(i): \(results.withLock { $0[i]?.stderr ?? "" })") }
+    }
 }
