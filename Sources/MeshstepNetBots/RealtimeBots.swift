@@ -206,9 +206,9 @@ public struct UDPBotsScenario: Sendable {
     /// Cuts some players off from every other peer (their ports are blocked) for a span of
     /// ticks, if set.
     public var partition: BotsPartition?
-    /// Spectator peers (each on its own socket) that follow the game. Experimental: a UDP
-    /// spectator that misses more than the frames' redundancy window can stay behind
-    /// (docs/KNOWN_ISSUES.md); the CLI refuses it for now.
+    /// Spectator peers (each on its own socket, all on one event-loop thread) that follow the
+    /// game; one that lost frames asks the players for them again (docs/KNOWN_ISSUES.md has how
+    /// far 16 of them on 2 cores get).
     public var spectators = 0
     /// Let the session choose the input delay from the measured round trips (starting from
     /// `inputDelay`).
@@ -317,9 +317,10 @@ public struct UDPBotsScenario: Sendable {
         let finishing = survivors.map(\.peer).map { peer in Thread { peer.finish(timeout: .seconds(2)) } }
         finishing.forEach { $0.start() }
         while finishing.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.005) }
-        let report = makeReport(
+        var report = makeReport(
             bots: Array(bots.prefix(players)), spectators: Array(bots.dropFirst(players)), survivors: Array(survivors),
             bytes: bytes, started: started, frame0: frame0)
+        report.spectators_live_at_end = bots.dropFirst(players).filter { $0.applied >= ticks }.count
         for b in bots where !b.crashed { b.peer.leave() }
         return report
     }
