@@ -213,14 +213,17 @@ struct Bots: ParsableCommand {
         if let partition { _ = try BotsPartition(parsing: partition) }
     }
 
-    func parsedCrashes() throws -> [(slot: Int, tick: Int)] {
-        try crashes.map { text in
-            let parts = text.split(separator: "@")
-            guard parts.count == 2, let slot = Int(parts[0]), let tick = Int(parts[1]), (0..<players).contains(slot), tick >= 0 else {
-                throw ValidationError("--crash must be SLOT@TICK with SLOT in 0...\(players - 1) and TICK >= 0, for example 3@600 (got \(text))")
-            }
-            return (slot, tick)
+    func parsedCrashes() throws -> [(slot: Int, tick: Int)] { try crashes.map { try slotAtTick($0, flag: "--crash", example: "3@600") } }
+
+    func parsedRejoins() throws -> [(slot: Int, tick: Int)] { try rejoins.map { try slotAtTick($0, flag: "--rejoin", example: "2@1200") } }
+
+    /// `SLOT@TICK` with a slot of this match and a tick of at least 0.
+    func slotAtTick(_ text: String, flag: String, example: String) throws -> (slot: Int, tick: Int) {
+        let parts = text.split(separator: "@")
+        guard parts.count == 2, let slot = Int(parts[0]), let tick = Int(parts[1]), (0..<players).contains(slot), tick >= 0 else {
+            throw ValidationError("\(flag) must be SLOT@TICK with SLOT in 0...\(players - 1) and TICK >= 0, for example \(example) (got \(text))")
         }
+        return (slot, tick)
     }
 
     func parsedLateSpectators() throws -> (count: Int, tick: Int)? {
@@ -230,16 +233,6 @@ struct Bots: ParsableCommand {
             throw ValidationError("--late-spectators must be K@TICK with K in 1...1000 and TICK in 1...\(ticks - 1), for example 200@900 (got \(text))")
         }
         return (count, tick)
-    }
-
-    func parsedRejoins() throws -> [(slot: Int, tick: Int)] {
-        try rejoins.map { text in
-            let parts = text.split(separator: "@")
-            guard parts.count == 2, let slot = Int(parts[0]), let tick = Int(parts[1]), (0..<players).contains(slot), tick >= 0 else {
-                throw ValidationError("--rejoin must be SLOT@TICK with SLOT in 0...\(players - 1) and TICK >= 0, for example 2@1200 (got \(text))")
-            }
-            return (slot, tick)
-        }
     }
 
     func run() throws {

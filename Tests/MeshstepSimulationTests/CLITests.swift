@@ -70,6 +70,9 @@ struct CLITests {
             (["bots", "--players", "2", "--ticks", "100", "--desync-dump", "/nonexistent-dir"], "--desync-dump"),
             // A negative number is a value with its own message, not a missing value.
             (["bots", "--players", "2", "--ticks", "-5"], "--ticks must be at least 1"),
+            (["bots", "--players", "4", "--rejoin", "2@1200"], "--rejoin 2@1200 needs that slot to crash first"),
+            (["bots", "--players", "4", "--crash", "2@300", "--rejoin", "2@600", "--network", "udp"], "--rejoin runs in the simulator only"),
+            (["bots", "--players", "4", "--ticks", "600", "--late-spectators", "5@600"], "--late-spectators must be K@TICK"),
             (["sim", "flood", "--latency", "-3"], "must not be negative"),
             (["chat", "--mesh", "m", "--join-timeout", "0"], "--join-timeout must be 1...86400"),
             (["bot", "--mesh", "m", "--players", "2", "--slot", "-1"], "--slot"),
