@@ -192,7 +192,6 @@ public struct DesyncReport: Codable, Sendable, Equatable {
     }
 }
 
-/// An agreed drop as applied.
 /// A dropped player readmitted, as the survivors agreed it.
 public struct RejoinReport: Codable, Sendable, Equatable, Hashable {
     /// The slot that came back.
@@ -203,6 +202,7 @@ public struct RejoinReport: Codable, Sendable, Equatable, Hashable {
     public var checkpoint: Int
 }
 
+/// An agreed drop as applied.
 public struct DropReport: Codable, Sendable, Equatable, Hashable {
     /// The dropped slot.
     public var slot: Int

@@ -151,7 +151,7 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     /// called). Returns what happened since the last frame.
     ///
     /// Before the game is restored from a checkpoint (see ``resumedAt``), nothing is applied; a
-    /// checkpoint that does not restore is reported as a ``ResumeError`` thrown on every frame.
+    /// checkpoint that does not restore is reported as a `ResumeError` thrown on every frame.
     @discardableResult
     public func advance(_ input: (Game) -> Game.Input) throws(ResumeError) -> MatchFrame {
         if let resumed = peer.takeResumedGame() {

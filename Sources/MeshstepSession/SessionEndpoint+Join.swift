@@ -5,7 +5,7 @@ import MeshstepWire
 public struct ResumedGame: Sendable, Equatable {
     /// The first tick to apply: the state is the one after tick `tick - 1`.
     public var tick: Int
-    /// The game's ``LockstepGame/snapshot()`` at that point.
+    /// The game's `LockstepGame.snapshot()` at that point.
     public var state: [UInt8]
     /// The game's checksum at that point, as the players computed it.
     public var checksum: UInt64
@@ -77,7 +77,7 @@ extension SessionEndpoint {
     /// The ticks after which a newcomer needs a checkpoint of the game (``wantsCheckpoint(after:)``).
     public var checkpointTicksWanted: Set<Int> { Set(pendingCheckpoints.map { $0.tick - 1 }) }
 
-    /// Holds the checkpoint of the game after `tick` (its ``LockstepGame/snapshot()`` and
+    /// Holds the checkpoint of the game after `tick` (its `LockstepGame.snapshot()` and
     /// checksum) for newcomers, and offers it to the returning players at once.
     public mutating func holdCheckpoint(after tick: Int, game: [UInt8], checksum: UInt64, now: Duration) -> [SessionAction] {
         guard let s = session, let i = pendingCheckpoints.firstIndex(where: { $0.tick == tick + 1 }) else { return [] }

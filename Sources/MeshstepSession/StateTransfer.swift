@@ -31,7 +31,7 @@ public struct TransferDigest: Sendable, Hashable, CustomStringConvertible {
 struct CheckpointTree: Sendable {
     /// Bytes per chunk: a chunk message with its proof fits a mesh payload.
     static let chunkSize = 768
-    /// At most this many chunks (``SessionCheckpoint/maxBytes`` / ``chunkSize``).
+    /// At most this many chunks (`SessionCheckpoint.maxBytes` / ``chunkSize``).
     static let maxChunks = SessionCheckpoint.maxBytes / chunkSize
 
     let bytes: [UInt8]
