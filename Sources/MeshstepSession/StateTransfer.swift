@@ -255,12 +255,7 @@ struct CheckpointServer: Sendable {
         held.removeAll { now - $0.since > Self.lifetime || $0.tick == tick }
         held.append((CheckpointTree(bytes: bytes), tick, now))
         if held.count > 2 { held.removeFirst() }
-        return offer(tick: tick)
-    }
-
-    func offer(tick: Int) -> CheckpointOffer? {
-        guard let h = held.last(where: { $0.tick == tick }) else { return nil }
-        return CheckpointOffer(tick: h.tick, size: h.tree.bytes.count, root: h.tree.root)
+        return newest
     }
 
     /// The newest checkpoint held, if any.
