@@ -67,6 +67,9 @@ public enum ArenaEvent: Equatable, Sendable {
     case roundStarted(round: Int)
     /// The slot got a nil input: it was dropped from the session.
     case dropped(slot: Int)
+    /// The slot got an input again after nil ones (a player that joined late or came back): its
+    /// tank drives again from its spawn point.
+    case joined(slot: Int)
 }
 
 /// An axis-aligned obstacle that stops tanks and shells.
@@ -138,7 +141,8 @@ public struct TankArena: LockstepGame, Equatable {
 
     /// Number of slots, 1...``maxPlayers``.
     public private(set) var players: Int
-    /// One tank per slot, in slot order; a dropped player's tank stays, disconnected.
+    /// One tank per slot, in slot order; a dropped player's tank stays, disconnected, until the
+    /// slot's input comes back.
     public private(set) var tanks: [Tank]
     /// Shells in flight, in the order they were fired.
     public private(set) var bullets: [Bullet]
@@ -197,8 +201,9 @@ public struct TankArena: LockstepGame, Equatable {
 
     // MARK: Step
 
-    /// Advances one tick. A nil input (or a missing one) takes that slot's tank off the field for
-    /// good. During the intermission only its countdown runs; otherwise tanks turn, drive and
+    /// Advances one tick. A nil input (or a missing one) takes that slot's tank off the field; an
+    /// input for a slot that had none (a late joiner, or a player that came back) puts a fresh
+    /// tank on the field at the slot's spawn point. During the intermission only its countdown runs; otherwise tanks turn, drive and
     /// fire, overlapping tanks are pushed apart, shells fly and hit, and the round may end.
     public mutating func step(inputs: [TankInput?]) {
         tick += 1
@@ -212,6 +217,12 @@ public struct TankArena: LockstepGame, Equatable {
             tanks[slot].connected = false
             tanks[slot].alive = false
             events.append(.dropped(slot: slot))
+        }
+        for slot in tanks.indices where !tanks[slot].connected && slot < inputs.count && inputs[slot] != nil {
+            tanks[slot].connected = true
+            spawn(slot, at: Self.spawns[slot % Self.spawns.count])
+            tanks[slot].alive = intermission == 0
+            events.append(.joined(slot: slot))
         }
         if intermission > 0 {
             intermission -= 1
@@ -362,16 +373,20 @@ public struct TankArena: LockstepGame, Equatable {
         var order = Array(0..<Self.spawns.count)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, random.int(in: 0...i)) }
         for s in tanks.indices {
-            let p = Self.spawns[order[s]]
-            tanks[s].x = Fixed(p.x)
-            tanks[s].y = Fixed(p.y)
-            tanks[s].angle = Fixed(p.eighths, 8)
-            tanks[s].speed = .zero
-            tanks[s].health = Self.maxHealth
-            tanks[s].reload = Self.spawnReloadTicks
+            spawn(s, at: Self.spawns[order[s]])
             tanks[s].alive = tanks[s].connected
         }
         events.append(.roundStarted(round: round))
+    }
+
+    /// Puts the tank of `slot` at spawn point `p`, still, with full health and a cold gun.
+    mutating func spawn(_ slot: Int, at p: (x: Int, y: Int, eighths: Int)) {
+        tanks[slot].x = Fixed(p.x)
+        tanks[slot].y = Fixed(p.y)
+        tanks[slot].angle = Fixed(p.eighths, 8)
+        tanks[slot].speed = .zero
+        tanks[slot].health = Self.maxHealth
+        tanks[slot].reload = Self.spawnReloadTicks
     }
 
     // MARK: Checksum and snapshot
@@ -476,6 +491,7 @@ public struct TankArena: LockstepGame, Equatable {
             case let .roundOver(winner): w.u8(3); w.u8(winner.map { UInt8($0 + 1) } ?? 0)
             case let .roundStarted(round): w.u8(4); w.varint(UInt64(round))
             case let .dropped(slot): w.u8(5); w.u8(UInt8(slot))
+            case let .joined(slot): w.u8(6); w.u8(UInt8(slot))
             }
         }
         return w.bytes
@@ -500,6 +516,7 @@ public struct TankArena: LockstepGame, Equatable {
                 events.append(.roundOver(winner: w == 0 ? nil : w - 1))
             case 4: events.append(.roundStarted(round: try r.count(field: "arena.event.round", limit: Int(Int32.max))))
             case 5: events.append(.dropped(slot: try slot()))
+            case 6: events.append(.joined(slot: try slot()))
             default: throw .invalidValue(field: "arena.event.kind")
             }
         }

@@ -111,6 +111,12 @@ public struct BotsScenario: Sendable {
     /// `(slot, tick)`: a crashed player's node comes back with its identity when the match
     /// reaches that tick, and rejoins (docs/LOCKSTEP.md, "Rejoin").
     public var rejoins: [(slot: Int, tick: Int)] = []
+    /// Slots that start empty and that a newcomer may fill while the match runs
+    /// (``LockstepConfiguration/openSlots``).
+    public var openSlots: [Int] = []
+    /// `(slot, tick)`: a newcomer with its own key arrives for open `slot` when the match
+    /// reaches that tick, and joins (docs/LOCKSTEP.md, "Late join into an open slot").
+    public var lateJoins: [(slot: Int, tick: Int)] = []
     /// Cuts some players off from everyone else for a span of ticks, if set.
     public var partition: BotsPartition?
     /// Mesh nodes without a slot that follow the game.
@@ -335,6 +341,10 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var wall_seconds: Double
     /// Readmissions of crashed players that came back (`--rejoin`), as the survivors agreed them.
     public var rejoins: [RejoinReport] = []
+    /// Newcomers admitted into open slots (`--late-join`), as the survivors agreed them.
+    public var late_joins: [RejoinReport] = []
+    /// The slots that started empty (`--open-slots`).
+    public var open_slots: [Int] = []
     /// Checkpoint bytes the newcomers received (state transfer), all of them together.
     public var snapshot_bytes: Int = 0
     /// Spectators (late ones included) that applied every tick of the match.
@@ -432,6 +442,22 @@ extension BotsScenario {
             throw ScenarioSettingError(
                 flag: "--rejoin", value: "\(r.slot)@\(r.tick)", requirement: "a slot crashed earlier with --crash \(r.slot)@TICK, TICK < \(r.tick)")
         }
+        if Set(openSlots).count != openSlots.count || openSlots.contains(where: { !(0..<players).contains($0) }) || openSlots.count >= players - 1 {
+            throw ScenarioSettingError(
+                flag: "--open-slots", value: openSlots.map(String.init).joined(separator: ","),
+                requirement: "distinct slots 0...\(players - 1), leaving at least 2 players at the start")
+        }
+        for j in lateJoins where !openSlots.contains(j.slot) || j.tick < 1 || j.tick >= ticks {
+            throw ScenarioSettingError(
+                flag: "--late-join", value: "\(j.slot)@\(j.tick)", requirement: "a slot listed in --open-slots, arriving at a tick 1...\(ticks - 1)")
+        }
+        if Set(lateJoins.map(\.slot)).count != lateJoins.count {
+            throw ScenarioSettingError(
+                flag: "--late-join", value: lateJoins.map { "\($0.slot)@\($0.tick)" }.joined(separator: ","), requirement: "one per slot")
+        }
+        for c in crashes where openSlots.contains(c.slot) {
+            throw ScenarioSettingError(flag: "--crash", value: "\(c.slot)@\(c.tick)", requirement: "a slot that is not open (--open-slots)")
+        }
         for st in stalls where !(0..<players).contains(st.slot) {
             throw ScenarioSettingError(flag: "--stall", value: "\(st.slot)@\(st.tick)", requirement: "a slot 0...\(players - 1)")
         }
@@ -450,6 +476,10 @@ extension BotsScenario {
         let late = lateSpectators?.count ?? 0
         let nodes = players + spectators + late
         let lateNodes = (players + spectators)..<nodes
+        // Open slots: their nodes start only when a newcomer arrives (`lateJoins`), if ever.
+        let vacant = Set(openSlots)
+        var joinedLate = Set<Int>()
+        let starters = (0..<players).filter { !vacant.contains($0) }
         for _ in 0..<players { try sim.addNode(credentials: creds, configuration: meshConfiguration()) }
         for _ in 0..<(spectators + late) { try sim.addNode(credentials: creds, configuration: spectatorConfiguration()) }
         let keys = (0..<nodes).map { sim.node($0)!.key }
@@ -458,9 +488,9 @@ extension BotsScenario {
         var rng = DeterministicRNG(seed: seed ^ 0x5EC7_A70B)
         // The players' full mesh forms first; spectators attach afterwards, so they never take
         // the room a player-to-player link needs (those links are protected as well).
-        for i in 0..<players {
+        for i in starters {
             sim.start(i)
-            let others = (0..<players).filter { $0 != i }
+            let others = starters.filter { $0 != i }
             // The roster is known, so its links are protected from the start (the endpoint
             // protects them again when the session starts, as on real sockets).
             sim.withNode(i) { mesh, now in
@@ -472,7 +502,7 @@ extension BotsScenario {
         for i in players..<(players + spectators) {
             sim.start(i)
             // A spectator knows a couple of players and a handful of other spectators.
-            var picks = [Int(rng.next() % UInt64(players)), Int(rng.next() % UInt64(players))]
+            var picks = [starters[Int(rng.next() % UInt64(starters.count))], starters[Int(rng.next() % UInt64(starters.count))]]
             for _ in 0..<6 where spectators > 1 { picks.append(players + Int(rng.next() % UInt64(spectators))) }
             let unique = Array(Set(picks.filter { $0 != i })).sorted()
             sim.withNode(i) { mesh, now in mesh.addCandidates(unique.map(referral), now: now) }
@@ -490,6 +520,7 @@ extension BotsScenario {
         let config = LockstepConfiguration(players: players)
             .withTickRate(tickRate).withInputDelay(inputDelay).withChecksumInterval(checksumInterval)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
+            .withOpenSlots(openSlots)
         try config.validate()
         // One program starts every player: the roster's keys are known before the start.
         let descriptor = SessionDescriptor(name: "bots", keys: keys.prefix(players).map(\.bytes), configuration: config, gameSeed: seed)
@@ -636,8 +667,9 @@ extension BotsScenario {
             drain(p, at: sim.now)
         }
         let lobbyDeadline = sim.now + .seconds(10)
-        while !endpoints.indices.allSatisfy({ lateNodes.contains($0) || endpoints[$0].started }), sim.now < lobbyDeadline {
-            for p in 0..<nodes where !lateNodes.contains(p) { timers(p) }
+        func arrived(_ p: Int) -> Bool { !vacant.contains(p) || joinedLate.contains(p) }
+        while !endpoints.indices.allSatisfy({ lateNodes.contains($0) || vacant.contains($0) || endpoints[$0].started }), sim.now < lobbyDeadline {
+            for p in 0..<nodes where !lateNodes.contains(p) && arrived(p) { timers(p) }
             sim.run(for: frame)
         }
         t0 = sim.now
@@ -656,7 +688,9 @@ extension BotsScenario {
         var stalledUntil: [Int: MeshTime] = [:]
         let maxFrames = ticks + 40 * tickRate
         func applied(_ p: Int) -> Int { drivers[p].ticksApplied }
-        func done(_ p: Int) -> Bool { applied(p) >= ticks || crashed.contains(p) || endpoints[p].halted != nil }
+        func done(_ p: Int) -> Bool {
+            applied(p) >= ticks || crashed.contains(p) || endpoints[p].halted != nil || (vacant.contains(p) && !lateJoins.contains { $0.slot == p })
+        }
         func record(_ p: Int, _ r: AppliedTick<Game.Input>, at now: MeshTime) {
             let c = r.checksum
             if p < players, !rejoined.contains(p) { recordings[p].record(r.inputs, checksum: c) }
@@ -675,7 +709,7 @@ extension BotsScenario {
         }
         // Frame k of the match is due at t0 + k frames; `--crash`, `--partition` and `--stall`
         // are keyed by game tick, so they fire when the lowest live player applies that tick.
-        var crashesLeft = crashes, stallsLeft = stalls, rejoinsLeft = rejoins
+        var crashesLeft = crashes, stallsLeft = stalls, rejoinsLeft = rejoins, lateJoinsLeft = lateJoins
         var lateArrived = false
         var uploadAtArrival: (at: MeshTime, bytes: [Int])?
         var partitionStarted = false, partitionHealed = false
@@ -711,6 +745,18 @@ extension BotsScenario {
                     }
                 }
                 rejoinsLeft.removeAll { rejoined.contains($0.slot) }
+                for j in lateJoinsLeft where j.tick <= lead {
+                    // A newcomer with a key of its own arrives for an open slot: it asks the
+                    // players to admit it, and resumes from the checkpoint they take for it.
+                    joinedLate.insert(j.slot)
+                    sim.start(j.slot)
+                    let others = starters
+                    sim.withNode(j.slot) { mesh, now in
+                        mesh.protect(others.map { keys[$0] } + [keys[j.slot]])
+                        return mesh.addCandidates(others.map(referral), now: now)
+                    }
+                }
+                lateJoinsLeft.removeAll { joinedLate.contains($0.slot) }
                 if let l = lateSpectators, !lateArrived, lead >= l.tick {
                     lateArrived = true
                     uploadAtArrival = (sim.now, (0..<players).map { sim.node($0)?.stats.bytesSent ?? 0 })
@@ -739,7 +785,7 @@ extension BotsScenario {
                         sim.heal()
                     }
                 }
-                for p in 0..<nodes where !done(p) && (!lateNodes.contains(p) || lateArrived) {
+                for p in 0..<nodes where !done(p) && (!lateNodes.contains(p) || lateArrived) && arrived(p) {
                     if let until = stalledUntil[p], sim.now < until { continue }  // frozen: nothing runs
                     timers(p)
                     if endpoints[p].joining, !endpoints[p].started { continue }  // fetching its checkpoint
@@ -775,10 +821,10 @@ extension BotsScenario {
 
         if debug {
             print("payloads flooded by type (100 + type: sent to one peer): \(sentByType.sorted { $0.key < $1.key })")
-            for p in players..<nodes where applied(p) < ticks {
+            for p in 0..<nodes where applied(p) < ticks && arrived(p) {
                 let s = endpoints[p].session
                 print(
-                    "spectator \(p) stuck at \(applied(p)): next \(s?.nextTick ?? -1) held \((0..<players).map { s?.heldInputs(of: $0) ?? -9 }) agreed \(s?.agreedThrough ?? -9) freeze \(s?.freezeLimit ?? -9) neighbors \(sim.node(p)?.neighborInfo.count ?? 0)"
+                    "peer \(p) stuck at \(applied(p)): next \(s?.nextTick ?? -1) held \((0..<players).map { s?.heldInputs(of: $0) ?? -9 }) agreed \(s?.agreedThrough ?? -9) freeze \(s?.freezeLimit ?? -9) neighbors \(sim.node(p)?.neighborInfo.count ?? 0)"
                 )
             }
             for i in [0, 1, players] where i < nodes {
@@ -796,7 +842,7 @@ extension BotsScenario {
         var lost = 0
         // A player that rejoined confirmed nothing before its checkpoint: latencies are measured
         // among the players that stayed.
-        let steady = survivors.filter { !rejoined.contains($0) }
+        let steady = survivors.filter { !rejoined.contains($0) && !joinedLate.contains($0) }
         for s in steady {
             for (i, at) in submittedAt[s].enumerated() where i + inputDelay < ticks {
                 let tick = i + inputDelay
@@ -858,9 +904,10 @@ extension BotsScenario {
             player_stats: playerStats,
             virtual_seconds: (end - .zero).milliseconds / 1000,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
-        report.rejoins = (watchers.first.flatMap { sessions[$0]?.roster.readmissions } ?? []).map {
-            RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint)
-        }
+        let admissions = watchers.first.flatMap { sessions[$0]?.roster.readmissions } ?? []
+        report.rejoins = admissions.filter { $0.key == nil }.map { RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint) }
+        report.late_joins = admissions.filter { $0.key != nil }.map { RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint) }
+        report.open_slots = openSlots.sorted()
         report.snapshot_bytes = (0..<nodes).reduce(0) { $0 + endpoints[$1].transferStats.bytesReceived }
         report.spectators_live_at_end = (players..<nodes).filter { applied($0) >= ticks }.count
         report.late_spectators = late

@@ -27,6 +27,10 @@ public enum LockstepConfigurationError: Error, Equatable, Sendable, CustomString
     case spectatorCannotChangeDelay
     /// The request needs a running session (the roster is not bound yet).
     case notStarted
+    /// ``LockstepConfiguration/openSlots`` names a slot twice, one outside the roster, or every slot.
+    case invalidOpenSlots([Int])
+    /// An open slot of the descriptor has a key (open slots start empty: 32 zero bytes).
+    case keyForOpenSlot(slot: Int)
 
     public var description: String {
         switch self {
@@ -46,6 +50,9 @@ public enum LockstepConfigurationError: Error, Equatable, Sendable, CustomString
         case let .slotOfAnotherKey(slot): "the roster gives slot \(slot) to another key than this peer's"
         case .spectatorCannotChangeDelay: "a spectator cannot change the input delay"
         case .notStarted: "the session has not started yet"
+        case let .invalidOpenSlots(slots):
+            "openSlots \(slots) must be distinct slots of the roster, and at least one slot must have a player at the start"
+        case let .keyForOpenSlot(slot): "slot \(slot) is open (filled later): its roster key must be 32 zero bytes"
         }
     }
 }
@@ -91,6 +98,11 @@ public struct LockstepConfiguration: Sendable, Equatable {
     /// means this peer itself was not running on time (a stalled loop, a starved or paused
     /// process): the time beyond one frame is held against nobody's silence.
     public var stallThreshold: Duration = .milliseconds(50)
+    /// Slots that start empty and that a newcomer may fill while the game runs (docs/LOCKSTEP.md,
+    /// "Late join into an open slot"), ascending. The session starts without them (their input is
+    /// nil, as for a dropped player); a key the roster admits plays the slot from its admission
+    /// on. At least one slot must not be open.
+    public var openSlots: [Int] = []
 
     /// A configuration for `players` slots (2...64, checked by ``validate()``), every other
     /// value at its default.
@@ -114,6 +126,8 @@ public struct LockstepConfiguration: Sendable, Equatable {
     public func withToleratedLiars(_ v: Int) -> Self { var c = self; c.toleratedLiars = v; return c }
     /// A copy with ``stallThreshold`` set to `v` (at least 20 ms).
     public func withStallThreshold(_ v: Duration) -> Self { var c = self; c.stallThreshold = v; return c }
+    /// A copy with ``openSlots`` set to `v`, sorted (distinct slots, not all of them).
+    public func withOpenSlots(_ v: [Int]) -> Self { var c = self; c.openSlots = v.sorted(); return c }
 
     /// Checks every value; the error names the field and the allowed range.
     public func validate() throws(LockstepConfigurationError) {
@@ -130,12 +144,17 @@ public struct LockstepConfiguration: Sendable, Equatable {
             throw .tooManyToleratedLiars(tolerated: toleratedLiars, players: players)
         }
         guard stallThreshold >= .milliseconds(20) else { throw .stallThresholdTooShort(stallThreshold) }
+        guard Set(openSlots).count == openSlots.count, openSlots.allSatisfy((0..<players).contains), openSlots.count < players else {
+            throw .invalidOpenSlots(openSlots)
+        }
     }
 
     /// A stable digest of the values every peer must share.
     public var digest: UInt32 {
         var h = StableHasher()
         h.combine(players); h.combine(tickRate); h.combine(checksumInterval)
+        // Sessions without open slots keep the digest they always had.
+        if !openSlots.isEmpty { for s in openSlots.sorted() { h.combine(s) } }
         return UInt32(truncatingIfNeeded: h.finalize())
     }
 

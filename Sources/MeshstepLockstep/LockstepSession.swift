@@ -66,6 +66,9 @@ public enum LockstepEvent: Sendable, Equatable {
     /// A certified change readmits `slot` (its key came back): its inputs count again from
     /// `tick` on (see ``RosterChange/Admit``).
     case readmitted(slot: Int, tick: Int)
+    /// A certified change binds open `slot` to a newcomer's key: its inputs count from `tick`
+    /// on (docs/LOCKSTEP.md, "Late join into an open slot").
+    case joined(slot: Int, tick: Int)
     /// This peer resumed the session from a checkpoint taken before `tick` (it rejoined or
     /// joined late) and applies ticks from there on.
     case resumed(tick: Int)
@@ -155,8 +158,8 @@ public enum LockstepError: Error, Equatable, Sendable {
 public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The parameters the session was started with.
     public let configuration: LockstepConfiguration
-    /// The roster's keys and this peer's signer.
-    public let keys: SessionKeys
+    /// The roster's keys (with the open slots filled since the start) and this peer's signer.
+    public internal(set) var keys: SessionKeys
     /// Whether this peer plays a slot or watches.
     public let role: LockstepRole
     /// Number of player slots, dropped ones included.
@@ -307,6 +310,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var returning: [Int: RosterChange.Admit] = [:]
     /// Dropped slots whose key asked to come back, and when it last did.
     var returnRequests: [Int: Duration] = [:]
+    /// Newcomers' keys that asked to fill a vacant open slot, when each first and last did (at
+    /// most 4 per slot).
+    var slotRequests: [Int: [[UInt8]: (first: Duration, last: Duration)]] = [:]
     /// While an endorsed change admits a slot: nothing past this tick until it is certified (the
     /// checkpoint must be taken after the change is known).
     var admitFreeze: Int?
@@ -373,6 +379,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         lastDisputeFrom = Array(repeating: nil, count: players)
         conflictTick = Array(repeating: nil, count: players)
         absent = Array(repeating: nil, count: players)
+        // Open slots start vacant: no input from tick 0 on, until a newcomer is admitted.
+        for s in keys.descriptor.openSlots where s < players {
+            dropTick[s] = 0
+            inputs[s] = []
+        }
         advanceChains()
     }
 
@@ -387,6 +398,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         epoch = p.epoch
         inputs = Array(repeating: [], count: players)
         for s in 0..<players {
+            dropTick[s] = nil
             switch p.slots[s] {
             case .active:
                 chains[s] = SlotChain(before: p.chains[s], from: p.tick)
@@ -403,6 +415,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         ackedByAll = nextLocalTick - 1
         confirmedBy = Array(repeating: p.tick - 1, count: players)
         readmissions = p.readmissions
+        for b in p.bindings { self.keys.bind(slot: b.slot, key: b.key) }
         advanceChains()
     }
 
@@ -692,9 +705,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The roster as this peer holds it now.
     public var roster: RosterStatus {
-        RosterStatus(
+        var status = RosterStatus(
             dropTicks: dropTick, epoch: epoch, round: round, certificates: certificates, readmissions: readmissions,
             provenEquivocators: provenEquivocators.sorted(), halted: halted)
+        status.vacantOpenSlots = keys.descriptor.openSlots.filter { dropTick[$0] != nil && keys.key(of: $0) == SessionDescriptor.openSlotKey }
+        return status
     }
 
     /// Where this session stands and what it measured of the other players, now.
@@ -754,7 +769,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func coordinate() -> [LockstepEvent] {
         guard localSlot >= 0, halted == nil else { return [] }
         // The common case (nobody suspected, nothing signed) costs no allocation.
-        guard !endorsements.isEmpty || votes.contains(where: { $0 != nil }) || !returnRequests.isEmpty else { return [] }
+        guard !endorsements.isEmpty || votes.contains(where: { $0 != nil }) || !returnRequests.isEmpty || !slotRequests.isEmpty else { return [] }
         let roster = activeSlots
         let gone = roster.filter { votes[$0] != nil }
         let back = returnCandidates()
@@ -773,7 +788,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         events += assembleCertificate()
         guard halted == nil, endorsed == nil, isCoordinator else { return events }
         if gone.isEmpty {
-            // Nobody suspected: readmit the dropped players whose keys asked to come back.
+            // Nobody suspected: admit the vacant slots someone asked for (asked again: a change
+            // adopted above may have filled them).
+            let back = returnCandidates()
             guard !back.isEmpty else { return events }
             events += endorse(RosterChange(epoch: epoch + 1, round: round, drops: [], admits: back.map(admission)))
             return events + assembleCertificate()
@@ -1491,6 +1508,7 @@ extension LockstepEvent: CustomStringConvertible {
         case let .changeRefused(epoch, round): "the roster change proposed for epoch \(epoch) (round \(round)) was refused: the players it dropped are playing"
         case let .readmitted(slot, tick): "slot \(slot) is back: it plays again from tick \(tick) (agreed by the roster)"
         case let .resumed(tick): "resumed from the checkpoint before tick \(tick): catching up"
+        case let .joined(slot, tick): "a newcomer fills open slot \(slot): it plays from tick \(tick) (agreed by the roster)"
         }
     }
 }

@@ -6,12 +6,13 @@ import MeshstepWire
 /// can take it from several players at once and check it against what they all vouch for
 /// (docs/LOCKSTEP.md, "State transfer").
 ///
-/// Encoding (docs/PROTOCOL.md, Appendix C): `"meshstep-checkpoint-v1" | session hash (32) |
+/// Encoding (docs/PROTOCOL.md, Appendix C): `"meshstep-checkpoint-v2" | session hash (32) |
 /// varint tick | varint epoch | u8 inputDelay | u8 players | players x (u8 kind | kind fields |
-/// 16-byte chain) | varint readmissions | readmissions x (u8 slot | varint checkpoint | varint
-/// tick) | u64 game checksum | varint length | game bytes`, where kind 0 is an active slot, 1 a
-/// dropped one (`varint drop tick`) and 2 one absent until its return (`varint from | varint
-/// until`).
+/// 16-byte chain) | varint bindings | bindings x (u8 slot | 32-byte key) | varint readmissions |
+/// readmissions x admit (as in a roster change) | u64 game checksum | varint length | game
+/// bytes`, where kind 0 is an active slot, 1 a dropped one (`varint drop tick`) and 2 one absent
+/// until its return (`varint from | varint until`); bindings are the open slots filled since the
+/// start, ascending, with the key playing each.
 public struct SessionCheckpoint: Sendable, Equatable {
     /// What a slot is at the checkpoint's tick.
     public enum SlotState: Sendable, Equatable {
@@ -33,6 +34,15 @@ public struct SessionCheckpoint: Sendable, Equatable {
     public var slots: [SlotState]
     /// Every slot's input chain through `tick - 1` (a dropped slot's: through its last input).
     var chains: [ChainDigest]
+    /// An open slot filled since the start, and the raw key playing it.
+    public struct Binding: Sendable, Equatable {
+        /// The open slot.
+        public var slot: Int
+        /// The raw Ed25519 key that plays it.
+        public var key: [UInt8]
+    }
+    /// Open slots filled since the start, ascending, with the key playing each now.
+    public var bindings: [Binding] = []
     /// Readmissions adopted so far (for reports), oldest first.
     public var readmissions: [RosterChange.Admit]
     /// The game's checksum after tick `tick - 1` (the receiver checks the restored game with it).
@@ -46,7 +56,7 @@ public struct SessionCheckpoint: Sendable, Equatable {
     /// The encoding given in the type's documentation, for the session `sessionHash`.
     public func encode(sessionHash: [UInt8]) -> [UInt8] {
         var w = ByteWriter(capacity: 96 + slots.count * 24 + game.count)
-        w.raw(Array("meshstep-checkpoint-v1".utf8))
+        w.raw(Array("meshstep-checkpoint-v2".utf8))
         w.raw(sessionHash)
         w.varint(UInt64(tick))
         w.varint(UInt64(epoch))
@@ -60,8 +70,10 @@ public struct SessionCheckpoint: Sendable, Equatable {
             }
             chains[s].write(into: &w)
         }
+        w.varint(UInt64(bindings.count))
+        for b in bindings { w.u8(UInt8(b.slot)); w.raw(b.key) }
         w.varint(UInt64(readmissions.count))
-        for a in readmissions { w.u8(UInt8(a.slot)); w.varint(UInt64(a.checkpoint)); w.varint(UInt64(a.tick)) }
+        for a in readmissions { a.encode(into: &w) }
         w.u64(gameChecksum)
         w.varint(UInt64(game.count))
         w.raw(game)
@@ -73,7 +85,7 @@ public struct SessionCheckpoint: Sendable, Equatable {
     public static func decode(_ bytes: [UInt8], sessionHash: [UInt8], players: Int) throws(WireError) -> SessionCheckpoint {
         guard bytes.count <= maxBytes else { throw .invalidValue(field: "checkpoint.size") }
         var r = ByteReader(bytes)
-        guard try r.raw(22) == Array("meshstep-checkpoint-v1".utf8) else { throw .invalidValue(field: "checkpoint.magic") }
+        guard try r.raw(22) == Array("meshstep-checkpoint-v2".utf8) else { throw .invalidValue(field: "checkpoint.magic") }
         guard try r.raw(32) == sessionHash else { throw .invalidValue(field: "checkpoint.session") }
         let limit = Int(Int32.max)
         let tick = try r.count(field: "checkpoint.tick", limit: limit)
@@ -97,19 +109,21 @@ public struct SessionCheckpoint: Sendable, Equatable {
             chains.append(try ChainDigest.read(from: &r))
         }
         guard slots.contains(where: { if case .dropped = $0 { false } else { true } }) else { throw .invalidValue(field: "checkpoint.roster") }
+        var bindings: [Binding] = []
+        for _ in 0..<(try r.count(field: "checkpoint.bindings", limit: players)) {
+            let slot = Int(try r.u8())
+            guard slot < players, bindings.last.map({ $0.slot < slot }) ?? true else { throw .invalidValue(field: "checkpoint.bindingSlot") }
+            bindings.append(Binding(slot: slot, key: try r.raw(32)))
+        }
         var readmissions: [RosterChange.Admit] = []
         for _ in 0..<(try r.count(field: "checkpoint.readmissions", limit: 64)) {
-            let slot = Int(try r.u8())
-            guard slot < players else { throw .invalidValue(field: "checkpoint.readmissionSlot") }
-            let checkpoint = try r.count(field: "checkpoint.readmissionCheckpoint", limit: limit)
-            let t = try r.count(field: "checkpoint.readmissionTick", limit: limit)
-            readmissions.append(RosterChange.Admit(slot: slot, checkpoint: checkpoint, tick: t))
+            readmissions.append(try RosterChange.Admit.decode(from: &r, players: players, field: "checkpoint.readmission"))
         }
         let checksum = try r.u64()
         let game = try r.lengthPrefixed(field: "checkpoint.game", limit: maxBytes)
         try r.expectEnd()
         return SessionCheckpoint(
-            tick: tick, epoch: epoch, inputDelay: delay, slots: slots, chains: chains, readmissions: readmissions,
+            tick: tick, epoch: epoch, inputDelay: delay, slots: slots, chains: chains, bindings: bindings, readmissions: readmissions,
             gameChecksum: checksum, game: game)
     }
 }
@@ -124,6 +138,26 @@ extension LockstepSession {
         advanceClock(now)
         guard (0..<players).contains(slot), dropTick[slot] != nil, slot != localSlot, halted == nil else { return }
         returnRequests[slot] = now
+    }
+
+    /// Notes that a newcomer's `key` asked to fill open `slot` (its request came through the mesh,
+    /// which checked it was signed by `key`): the coordinator proposes to admit one such key, and
+    /// every player endorses only a key it saw asking. Requests for a slot that is not open, not
+    /// vacant, or for a key that already plays a slot are ignored; at most 4 keys per slot are
+    /// kept (the oldest requests expire first). The key that filled the slot before it was
+    /// dropped asks to come back (``noteReturnRequest(slot:now:)``).
+    package mutating func noteSlotRequest(slot: Int, key: [UInt8], now: Duration) {
+        advanceClock(now)
+        guard (0..<players).contains(slot), keys.descriptor.isOpen(slot), dropTick[slot] != nil, halted == nil, key.count == 32,
+            key != SessionDescriptor.openSlotKey
+        else { return }
+        // The key that filled the slot before it was dropped asks to come back.
+        if keys.key(of: slot) == key { return noteReturnRequest(slot: slot, now: now) }
+        guard keys.slot(of: key) == nil else { return }
+        var list = (slotRequests[slot] ?? [:]).filter { now - $0.value.last < Self.returnRequestLifetime }
+        guard list[key] != nil || list.count < 4 else { return }
+        list[key] = (list[key]?.first ?? now, now)
+        slotRequests[slot] = list
     }
 
     /// Schedules a checkpoint for a newcomer (a late spectator): at the first multiple of
@@ -147,21 +181,35 @@ extension LockstepSession {
         return capturedCheckpoints
     }
 
-    /// Dropped slots whose keys asked to come back lately, ascending.
+    /// Vacant slots that someone asked lately to play: a dropped slot's own key, or a newcomer
+    /// for an open slot; ascending.
     mutating func returnCandidates() -> [Int] {
-        guard !returnRequests.isEmpty else { return [] }
+        guard !returnRequests.isEmpty || !slotRequests.isEmpty else { return [] }
         returnRequests = returnRequests.filter { dropTick[$0.key] != nil && now - $0.value < Self.returnRequestLifetime }
-        return returnRequests.keys.sorted()
+        slotRequests = slotRequests.compactMapValues { list in
+            let fresh = list.filter { now - $0.value.last < Self.returnRequestLifetime }
+            return fresh.isEmpty ? nil : fresh
+        }.filter { dropTick[$0.key] != nil }
+        return Set(returnRequests.keys).union(slotRequests.keys).sorted()
     }
 
-    /// The readmission the coordinator proposes for `slot`: the checkpoint a second ahead (time
+    /// The admission the coordinator proposes for `slot`: the checkpoint a second ahead (time
     /// for the change to be certified everywhere before anyone reaches it), the return half a
     /// second later (time for the newcomer to fetch the checkpoint and catch up while the others
-    /// play on), and always past the slot's drop tick.
+    /// play on), and always past the slot's drop tick. The slot's own key comes first; otherwise
+    /// the newcomer whose request this peer heard first.
     func admission(_ slot: Int) -> RosterChange.Admit {
         let rate = configuration.tickRate
         let checkpoint = max(nextTick + rate, dropTick[slot] ?? 0)
-        return RosterChange.Admit(slot: slot, checkpoint: checkpoint, tick: checkpoint + Self.returnLead(tickRate: rate, inputDelay: inputDelay))
+        // First come, first served (ties by key): endorsers accept any key they saw asking.
+        let key: [UInt8]? =
+            returnRequests[slot] != nil
+            ? nil
+            : slotRequests[slot]?.min { a, b in
+                a.value.first != b.value.first ? a.value.first < b.value.first : a.key.lexicographicallyPrecedes(b.key)
+            }?.key
+        return RosterChange.Admit(
+            slot: slot, checkpoint: checkpoint, tick: checkpoint + Self.returnLead(tickRate: rate, inputDelay: inputDelay), key: key)
     }
 
     /// Ticks between a readmission's checkpoint and its return: half a second, at least the input
@@ -171,12 +219,22 @@ extension LockstepSession {
         min(32, max(inputDelay + 2, tickRate / 2))
     }
 
-    /// Whether we sign `a`: the slot is dropped, its key asked to come back lately, and we have
-    /// not applied the checkpoint's tick (which lies within ten seconds and past the drop).
+    /// Whether we sign `a`: the slot is vacant, the key it admits asked for it lately (the slot's
+    /// own key, or a newcomer's for an open slot that plays no other slot), and we have not
+    /// applied the checkpoint's tick (which lies within ten seconds and past the drop).
     func admissible(_ a: RosterChange.Admit) -> Bool {
-        guard let d = dropTick[a.slot], a.slot != localSlot, let asked = returnRequests[a.slot],
-            now - asked < Self.returnRequestLifetime
-        else { return false }
+        guard let d = dropTick[a.slot], a.slot != localSlot else { return false }
+        let asked: Duration?
+        if let key = a.key {
+            var candidate = keys
+            guard candidate.bind(slot: a.slot, key: key) else { return false }
+            asked = slotRequests[a.slot]?[key]?.last
+        } else {
+            // An open slot nobody filled yet has no key of its own to come back.
+            guard keys.key(of: a.slot) != SessionDescriptor.openSlotKey else { return false }
+            asked = returnRequests[a.slot]
+        }
+        guard let asked, now - asked < Self.returnRequestLifetime else { return false }
         let rate = configuration.tickRate
         return a.checkpoint >= max(nextTick, d) && a.checkpoint <= nextTick + 10 * rate
             && a.tick > a.checkpoint && a.tick - a.checkpoint <= 64
@@ -190,10 +248,14 @@ extension LockstepSession {
         if a.slot == localSlot { return [] }  // we were dropped and halted: not ours to follow
         if a.tick < nextTick { events += halt(.rosterChangeBelowApplied(slot: a.slot, tick: a.tick)) }
         let s = a.slot
+        if let key = a.key { keys.bind(slot: s, key: key) }
         absent[s] = d..<max(d, a.tick)
         dropTick[s] = nil
         returning[s] = a
         returnRequests[s] = nil
+        slotRequests[s] = nil
+        // A key that filled this slot no longer waits for another.
+        if let key = a.key { for t in slotRequests.keys { slotRequests[t]?[key] = nil } }
         // The newcomer holds nothing: our inputs from the checkpoint on go to it again.
         acked[s] = a.checkpoint - 1
         voteAck[s] = acked[s]
@@ -215,7 +277,7 @@ extension LockstepSession {
         if a.checkpoint >= nextTick { checkpointTicks.append(a.checkpoint) }
         readmissions.append(a)
         if readmissions.count > 64 { readmissions.removeFirst() }
-        events.append(.readmitted(slot: s, tick: a.tick))
+        events.append(a.key == nil ? .readmitted(slot: s, tick: a.tick) : .joined(slot: s, tick: a.tick))
         return events
     }
 
@@ -243,8 +305,12 @@ extension LockstepSession {
                 values.append(v)
             }
         }
+        let bindings = keys.descriptor.openSlots.compactMap { s in
+            keys.key(of: s) == SessionDescriptor.openSlotKey ? nil : SessionCheckpoint.Binding(slot: s, key: keys.key(of: s))
+        }
         capturedCheckpoints.append(
-            SessionCheckpoint(tick: t, epoch: epoch, inputDelay: inputDelay, slots: slots, chains: values, readmissions: readmissions))
+            SessionCheckpoint(
+                tick: t, epoch: epoch, inputDelay: inputDelay, slots: slots, chains: values, bindings: bindings, readmissions: readmissions))
         if capturedCheckpoints.count > 4 { capturedCheckpoints.removeFirst() }
     }
 }

@@ -9,7 +9,9 @@ import MeshstepWire
 ///
 /// Encoding (docs/PROTOCOL.md, Appendix C): `"meshstep-session-v1" | lengthPrefixed(name) |
 /// u8 players | u16 tickRate | u8 inputDelay | u16 checksumInterval | u8 toleratedLiars |
-/// u64 gameSeed | players x 32-byte key`; the hash is SHA-256 of those bytes.
+/// u64 gameSeed | players x 32-byte key`; with open slots the magic is `"meshstep-session-v2"`
+/// and a `u64` mask of the open slots (bit `s` for slot `s`) follows the seed, their keys being
+/// 32 zero bytes. The hash is SHA-256 of those bytes.
 public struct SessionDescriptor: Sendable, Equatable {
     /// The session's name (the mesh ID for the bots and the demo), at most 64 bytes of UTF-8.
     public var name: String
@@ -25,30 +27,48 @@ public struct SessionDescriptor: Sendable, Equatable {
     public var toleratedLiars: Int
     /// The game's shared seed.
     public var gameSeed: UInt64
+    /// Slots that start empty and may be filled while the game runs
+    /// (``LockstepConfiguration/openSlots``), ascending; their ``keys`` are 32 zero bytes.
+    public var openSlots: [Int]
 
     /// Number of player slots: one per key.
     public var players: Int { keys.count }
 
+    /// The key standing for an open slot's missing player.
+    public static let openSlotKey = [UInt8](repeating: 0, count: 32)
+
     /// A descriptor giving `keys[slot]` each slot, with the shared values of `configuration`
-    /// (tick rate, input delay, checksum interval, tolerated liars). Nothing is checked here:
-    /// see ``validate(against:)``.
+    /// (tick rate, input delay, checksum interval, tolerated liars, open slots). The keys of
+    /// open slots are replaced by ``openSlotKey``. Nothing else is checked here: see
+    /// ``validate(against:)``.
     public init(name: String, keys: [[UInt8]], configuration: LockstepConfiguration, gameSeed: UInt64) {
         self.name = name
-        self.keys = keys
+        let open = configuration.openSlots.sorted()
+        self.keys = keys.enumerated().map { open.contains($0.offset) ? Self.openSlotKey : $0.element }
         tickRate = configuration.tickRate
         inputDelay = configuration.inputDelay
         checksumInterval = configuration.checksumInterval
         toleratedLiars = configuration.toleratedLiars
         self.gameSeed = gameSeed
+        openSlots = open
     }
+
+    /// Whether `slot` starts empty and may be filled while the game runs.
+    public func isOpen(_ slot: Int) -> Bool { openSlots.contains(slot) }
+
+    /// The slots that have a player at the start, ascending.
+    public var filledSlots: [Int] { (0..<players).filter { !isOpen($0) } }
 
     /// Checks the descriptor against the configuration this peer was started with.
     public func validate(against c: LockstepConfiguration) throws(LockstepConfigurationError) {
         guard name.utf8.count <= 64 else { throw .sessionNameTooLong(bytes: name.utf8.count) }
         guard keys.count == c.players else { throw .rosterSize(keys: keys.count, players: c.players) }
+        guard openSlots == c.openSlots.sorted() else { throw .invalidOpenSlots(openSlots) }
         guard keys.allSatisfy({ $0.count == 32 }) else { throw .invalidRosterKey }
-        guard Set(keys).count == keys.count else { throw .duplicateRosterKey }
-        guard keys.allSatisfy({ (try? Curve25519.Signing.PublicKey(rawRepresentation: $0)) != nil }) else {
+        if let s = openSlots.first(where: { keys[$0] != Self.openSlotKey }) { throw .keyForOpenSlot(slot: s) }
+        let filled = filledSlots.map { keys[$0] }
+        guard Set(filled).count == filled.count else { throw .duplicateRosterKey }
+        guard filled.allSatisfy({ (try? Curve25519.Signing.PublicKey(rawRepresentation: $0)) != nil }) else {
             throw .invalidRosterKey
         }
     }
@@ -56,8 +76,8 @@ public struct SessionDescriptor: Sendable, Equatable {
     /// The encoding given in ``SessionDescriptor``, each number clamped to its field's width;
     /// ``hash`` is taken over these bytes.
     public func encode() -> [UInt8] {
-        var w = ByteWriter(capacity: 64 + keys.count * 32)
-        w.raw(Array("meshstep-session-v1".utf8))
+        var w = ByteWriter(capacity: 72 + keys.count * 32)
+        w.raw(Array((openSlots.isEmpty ? "meshstep-session-v1" : "meshstep-session-v2").utf8))
         w.lengthPrefixed(Array(name.utf8))
         w.u8(UInt8(clamping: players))
         w.u16(UInt16(clamping: tickRate))
@@ -65,6 +85,7 @@ public struct SessionDescriptor: Sendable, Equatable {
         w.u16(UInt16(clamping: checksumInterval))
         w.u8(UInt8(clamping: toleratedLiars))
         w.u64(gameSeed)
+        if !openSlots.isEmpty { w.u64(openSlots.reduce(UInt64(0)) { $0 | 1 << UInt64($1 & 63) }) }
         for k in keys { w.raw(k) }
         return w.bytes
     }
@@ -111,18 +132,48 @@ public struct RosterChange: Sendable, Equatable, Hashable {
         public init(slot: Int, tick: Int) { self.slot = slot; self.tick = tick }
     }
 
-    /// A dropped slot readmitted: its key came back (docs/LOCKSTEP.md, "Rejoin"). Every player
-    /// keeps a checkpoint of the game before tick ``checkpoint`` for the returning player, which
-    /// resumes from it; the slot's inputs count again from ``tick`` on (nil until then).
+    /// A vacant slot admitted: a dropped player's key came back (docs/LOCKSTEP.md, "Rejoin"),
+    /// or a newcomer's ``key`` fills an open slot ("Late join into an open slot"). Every player
+    /// keeps a checkpoint of the game before tick ``checkpoint`` for the newcomer, which resumes
+    /// from it; the slot's inputs count from ``tick`` on (nil until then).
     public struct Admit: Sendable, Equatable, Hashable {
-        /// The slot readmitted.
+        /// The slot admitted.
         public var slot: Int
         /// The tick whose state (before it is applied) every player keeps for the newcomer.
         public var checkpoint: Int
         /// The first tick at which the slot's input counts again (after ``checkpoint``).
         public var tick: Int
-        /// `slot` resumes from the state before `checkpoint` and plays from `tick` on.
-        public init(slot: Int, checkpoint: Int, tick: Int) { self.slot = slot; self.checkpoint = checkpoint; self.tick = tick }
+        /// The raw Ed25519 key bound to the open slot from now on; nil when the slot's own key
+        /// returns.
+        public var key: [UInt8]?
+        /// `slot` resumes from the state before `checkpoint` and plays from `tick` on, with
+        /// `key` when a newcomer fills an open slot.
+        public init(slot: Int, checkpoint: Int, tick: Int, key: [UInt8]? = nil) {
+            self.slot = slot
+            self.checkpoint = checkpoint
+            self.tick = tick
+            self.key = key
+        }
+
+        func encode(into w: inout ByteWriter) {
+            w.u8(UInt8(slot))
+            w.varint(UInt64(checkpoint))
+            w.varint(UInt64(tick))
+            if let key { w.u8(1); w.raw(key) } else { w.u8(0) }
+        }
+
+        static func decode(from r: inout ByteReader, players: Int, field: String) throws(WireError) -> Admit {
+            let slot = Int(try r.u8())
+            guard slot < players else { throw .invalidValue(field: field + "Slot") }
+            let checkpoint = try r.count(field: field + "Checkpoint", limit: Int(Int32.max))
+            let tick = try r.count(field: field + "Tick", limit: Int(Int32.max))
+            guard tick > checkpoint else { throw .invalidValue(field: field + "Tick") }
+            switch try r.u8() {
+            case 0: return Admit(slot: slot, checkpoint: checkpoint, tick: tick)
+            case 1: return Admit(slot: slot, checkpoint: checkpoint, tick: tick, key: try r.raw(32))
+            default: throw .invalidValue(field: field + "Key")
+            }
+        }
     }
 
     /// A change for `round` (0 by default) of `epoch`; `drops` and `admits` are sorted by slot here.
@@ -136,12 +187,12 @@ public struct RosterChange: Sendable, Equatable, Hashable {
     /// The most rounds one epoch may take (each needs a quorum's vetoes).
     public static let maxRound = 65535
 
-    /// The bytes a player signs: `"meshstep-roster-v3" | session hash (32) | varint epoch |
+    /// The bytes a player signs: `"meshstep-roster-v4" | session hash (32) | varint epoch |
     /// varint round | varint drops | (u8 slot | varint tick) x drops | varint admits |
-    /// (u8 slot | varint checkpoint | varint tick) x admits`.
+    /// (u8 slot | varint checkpoint | varint tick | u8 hasKey | [32-byte key]) x admits`.
     public func signedBytes(session: [UInt8]) -> [UInt8] {
-        var w = ByteWriter(capacity: 64 + drops.count * 4 + admits.count * 7)
-        w.raw(Array("meshstep-roster-v3".utf8))
+        var w = ByteWriter(capacity: 64 + drops.count * 4 + admits.count * 40)
+        w.raw(Array("meshstep-roster-v4".utf8))
         w.raw(session)
         encode(into: &w)
         return w.bytes
@@ -153,7 +204,7 @@ public struct RosterChange: Sendable, Equatable, Hashable {
         w.varint(UInt64(drops.count))
         for d in drops { w.u8(UInt8(d.slot)); w.varint(UInt64(d.tick)) }
         w.varint(UInt64(admits.count))
-        for a in admits { w.u8(UInt8(a.slot)); w.varint(UInt64(a.checkpoint)); w.varint(UInt64(a.tick)) }
+        for a in admits { a.encode(into: &w) }
     }
 
     static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> RosterChange {
@@ -171,14 +222,11 @@ public struct RosterChange: Sendable, Equatable, Hashable {
         guard n + m >= 1 else { throw .invalidValue(field: "roster.drops") }
         var admits: [Admit] = []
         for _ in 0..<m {
-            let s = Int(try r.u8())
-            guard s < players, admits.last.map({ $0.slot < s }) ?? true, !drops.contains(where: { $0.slot == s }) else {
+            let a = try Admit.decode(from: &r, players: players, field: "roster.admit")
+            guard admits.last.map({ $0.slot < a.slot }) ?? true, !drops.contains(where: { $0.slot == a.slot }) else {
                 throw .invalidValue(field: "roster.admitSlot")
             }
-            let checkpoint = try r.count(field: "roster.admitCheckpoint", limit: Int(Int32.max))
-            let tick = try r.count(field: "roster.admitTick", limit: Int(Int32.max))
-            guard tick > checkpoint else { throw .invalidValue(field: "roster.admitTick") }
-            admits.append(Admit(slot: s, checkpoint: checkpoint, tick: tick))
+            admits.append(a)
         }
         return RosterChange(epoch: epoch, round: round, drops: drops, admits: admits)
     }
@@ -288,16 +336,22 @@ public struct RosterCertificate: Sendable, Equatable {
 }
 
 /// The keys a session checks signatures with, and this peer's own signer (nil for a spectator).
+/// A slot's key is the descriptor's, until a certified roster change binds an open slot to a
+/// newcomer's key (``bind(slot:key:)``).
 public struct SessionKeys: Sendable {
     /// The descriptor the keys come from: each slot's signatures are checked with the key it
-    /// gives that slot.
+    /// gives that slot (or the key an admission bound to an open slot since).
     public let descriptor: SessionDescriptor
     /// SHA-256 of the descriptor.
     public let sessionHash: [UInt8]
-    let publicKeys: [Curve25519.Signing.PublicKey]
+    /// `bound[slot]`: the raw key playing the slot now (``SessionDescriptor/openSlotKey`` for an
+    /// open slot nobody filled yet).
+    public private(set) var bound: [[UInt8]]
+    var publicKeys: [Curve25519.Signing.PublicKey?]
     let signer: (@Sendable ([UInt8]) -> [UInt8])?
 
-    /// The keys of `descriptor`'s roster, checked (each a valid Ed25519 public key).
+    /// The keys of `descriptor`'s roster, checked (each a valid Ed25519 public key; open slots
+    /// have none yet).
     /// - Parameters:
     ///   - descriptor: the session every player signed: its roster keys and parameters.
     ///   - signer: signs bytes with the private key of the local slot's roster key
@@ -305,15 +359,38 @@ public struct SessionKeys: Sendable {
     /// - Throws: ``LockstepConfigurationError/invalidRosterKey``.
     public init(descriptor: SessionDescriptor, signer: (@Sendable ([UInt8]) -> [UInt8])?) throws(LockstepConfigurationError) {
         guard descriptor.keys.allSatisfy({ $0.count == 32 }) else { throw .invalidRosterKey }
-        var keys: [Curve25519.Signing.PublicKey] = []
-        for k in descriptor.keys {
+        var keys: [Curve25519.Signing.PublicKey?] = []
+        for (slot, k) in descriptor.keys.enumerated() {
+            if descriptor.isOpen(slot) { keys.append(nil); continue }
             guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: k) else { throw .invalidRosterKey }
             keys.append(key)
         }
         self.descriptor = descriptor
         sessionHash = descriptor.hash
+        bound = descriptor.keys
         publicKeys = keys
         self.signer = signer
+    }
+
+    /// The raw key playing `slot` now.
+    public func key(of slot: Int) -> [UInt8] { bound[slot] }
+
+    /// The slot `key` plays now, if any.
+    public func slot(of key: [UInt8]) -> Int? {
+        (0..<bound.count).first { bound[$0] == key && publicKeys[$0] != nil }
+    }
+
+    /// Binds open `slot` to `key` (a certified admission): from now on its signatures are
+    /// checked with `key`. Returns false, changing nothing, for a slot that is not open, a key
+    /// that is not a valid Ed25519 key, or one that already plays another slot.
+    @discardableResult
+    public mutating func bind(slot: Int, key: [UInt8]) -> Bool {
+        guard descriptor.isOpen(slot), key.count == 32, self.slot(of: key).map({ $0 == slot }) ?? true,
+            let k = try? Curve25519.Signing.PublicKey(rawRepresentation: key)
+        else { return false }
+        bound[slot] = key
+        publicKeys[slot] = k
+        return true
     }
 
     /// The first four bytes of the session hash: frames of another session are told apart.
@@ -322,8 +399,8 @@ public struct SessionKeys: Sendable {
     }
 
     func verify(slot: Int, signature: [UInt8], bytes: [UInt8]) -> Bool {
-        guard publicKeys.indices.contains(slot), signature.count == 64 else { return false }
-        return publicKeys[slot].isValidSignature(signature, for: bytes)
+        guard publicKeys.indices.contains(slot), signature.count == 64, let key = publicKeys[slot] else { return false }
+        return key.isValidSignature(signature, for: bytes)
     }
 
     func sign(_ bytes: [UInt8]) -> [UInt8]? { signer?(bytes) }
@@ -355,7 +432,9 @@ extension SessionDescriptor {
     /// Total decoding of ``encode()``: any malformed byte throws.
     public static func decode(_ bytes: [UInt8]) throws(WireError) -> SessionDescriptor {
         var r = ByteReader(bytes)
-        guard try r.raw(19) == Array("meshstep-session-v1".utf8) else { throw .invalidValue(field: "session.magic") }
+        let magic = try r.raw(19)
+        let v2 = magic == Array("meshstep-session-v2".utf8)
+        guard v2 || magic == Array("meshstep-session-v1".utf8) else { throw .invalidValue(field: "session.magic") }
         let nameBytes = try r.lengthPrefixed(field: "session.name", limit: 64)
         guard let name = String(validating: nameBytes, as: UTF8.self) else { throw .invalidValue(field: "session.name") }
         let players = Int(try r.u8())
@@ -366,27 +445,39 @@ extension SessionDescriptor {
         c.checksumInterval = Int(try r.u16())
         c.toleratedLiars = Int(try r.u8())
         let seed = try r.u64()
+        if v2 {
+            let mask = try r.u64()
+            c.openSlots = (0..<players).filter { mask & 1 << UInt64($0) != 0 }
+            guard mask >> UInt64(players) == 0, !c.openSlots.isEmpty, c.openSlots.count < players else {
+                throw .invalidValue(field: "session.openSlots")
+            }
+        }
         var keys: [[UInt8]] = []
         for _ in 0..<players { keys.append(try r.raw(32)) }
         try r.expectEnd()
-        return SessionDescriptor(name: name, keys: keys, configuration: c, gameSeed: seed)
+        let d = SessionDescriptor(name: name, keys: keys, configuration: c, gameSeed: seed)
+        // Total: an open slot's key must be zeros on the wire too (the init would zero it).
+        guard d.keys == keys else { throw .invalidValue(field: "session.openSlotKey") }
+        return d
     }
 
     /// What a player signs to accept this descriptor before tick 0:
     /// `"meshstep-accept-v1" | hash (32)`.
     public var acceptanceBytes: [UInt8] { Array("meshstep-accept-v1".utf8) + hash }
 
-    /// Whether `signature` is the acceptance of the key holding `slot`.
+    /// Whether `signature` is the acceptance of the key holding `slot` (never for an open slot).
     public func verifyAcceptance(slot: Int, signature: [UInt8]) -> Bool {
-        guard keys.indices.contains(slot), signature.count == 64,
+        guard keys.indices.contains(slot), !isOpen(slot), signature.count == 64,
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keys[slot])
         else { return false }
         return key.isValidSignature(signature, for: acceptanceBytes)
     }
 
     /// Whether the values every peer must share match `c` (players, tick rate, checksum
-    /// interval, tolerated liars); the input delay may differ (it is agreed through the inputs).
+    /// interval, tolerated liars, open slots); the input delay may differ (it is agreed through
+    /// the inputs).
     public func matches(_ c: LockstepConfiguration) -> Bool {
         players == c.players && tickRate == c.tickRate && checksumInterval == c.checksumInterval && toleratedLiars == c.toleratedLiars
+            && openSlots == c.openSlots.sorted()
     }
 }

@@ -3,7 +3,10 @@
 /// it does not change after it was taken.
 public struct RosterStatus: Sendable, Equatable {
     /// `dropTicks[slot]`: the slot's input is nil from this tick on (nil: still in the roster).
+    /// An open slot nobody filled yet is at 0, and listed in ``vacantOpenSlots``.
     public var dropTicks: [Int?]
+    /// Open slots nobody filled yet (``LockstepConfiguration/openSlots``), ascending.
+    public var vacantOpenSlots: [Int] = []
     /// The epoch of the newest adopted roster change: 0 until the first certified drop, then one
     /// more per change.
     public var epoch: Int
@@ -11,7 +14,8 @@ public struct RosterStatus: Sendable, Equatable {
     public var round: Int
     /// The certificates adopted, oldest first (the newest two are kept).
     public var certificates: [RosterCertificate]
-    /// Dropped slots readmitted so far (their keys came back), oldest first.
+    /// Slots admitted so far, oldest first: dropped players whose keys came back, and newcomers
+    /// that filled an open slot (``RosterChange/Admit/key`` set).
     public var readmissions: [RosterChange.Admit]
     /// Slots proven by their own signatures to have told peers different inputs, ascending.
     public var provenEquivocators: [Int]
@@ -22,9 +26,10 @@ public struct RosterStatus: Sendable, Equatable {
     public var players: Int { dropTicks.count }
     /// Slots still in the roster, ascending.
     public var activeSlots: [Int] { dropTicks.indices.filter { dropTicks[$0] == nil } }
-    /// The slots dropped so far with the tick each leaves at, ascending by slot.
+    /// The slots dropped so far with the tick each leaves at, ascending by slot (open slots
+    /// nobody filled yet are not drops).
     public var drops: [RosterChange.Drop] {
-        dropTicks.indices.compactMap { s in dropTicks[s].map { RosterChange.Drop(slot: s, tick: $0) } }
+        dropTicks.indices.compactMap { s in vacantOpenSlots.contains(s) ? nil : dropTicks[s].map { RosterChange.Drop(slot: s, tick: $0) } }
     }
 }
 

@@ -359,7 +359,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         guard let s = endpoint.value.session else { return }
         let stats = s.stats, roster = s.roster
         let neighbors = Set(mesh.mesh.neighborInfo.map(\.peer))
-        let connected = s.keys.descriptor.keys.map { neighbors.contains(PeerKey(bytes: $0)) }
+        let connected = s.keys.bound.map { neighbors.contains(PeerKey(bytes: $0)) }
         shared.withLockedValue {
             $0.stats = stats
             $0.roster = roster
@@ -375,6 +375,7 @@ extension NetError {
         case let .slotContested(slot, keys): self = .slotContested(slot: slot, keys: keys.map(\.description))
         case let .slotTaken(slot, key): self = .slotTaken(slot: slot, by: key.description)
         case let .checkpointTooLarge(bytes, limit): self = .checkpointTooLarge(bytes: bytes, limit: limit)
+        case let .notAdmitted(seconds): self = .notAdmitted(seconds: seconds)
         }
     }
 }

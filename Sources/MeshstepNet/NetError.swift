@@ -1,4 +1,5 @@
 import MeshstepLockstep
+import MeshstepSession
 import MeshstepMesh
 import MeshstepAddress
 import MeshstepWire
@@ -24,6 +25,8 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
     case slotTaken(slot: Int, by: String)
     /// The game's checkpoint is larger than state transfer carries.
     case checkpointTooLarge(bytes: Int, limit: Int)
+    /// The running match did not let this peer in (rejoin, late join, open slot) in time.
+    case notAdmitted(seconds: Int)
     /// The resolver did not answer.
     case resolverUnreachable(String)
     /// The peer was already stopped.
@@ -53,6 +56,7 @@ public enum NetError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .slotTaken(slot, key): "slot \(slot) already belongs to peer \(key) in this session: pick a free --slot, or join as a spectator"
         case let .checkpointTooLarge(bytes, limit):
             "the game's checkpoint takes \(bytes) bytes, more than state transfer carries (\(limit)): make the game's snapshot() smaller, or players who drop cannot come back"
+        case let .notAdmitted(seconds): SessionError.notAdmitted(seconds: seconds).description
         case let .resolverUnreachable(address): "the resolver at \(address) does not answer; check the address and that 'meshstep resolver' runs there"
         case .stopped: "the peer has stopped"
         case let .invalidSession(e): "invalid session settings: \(e)"

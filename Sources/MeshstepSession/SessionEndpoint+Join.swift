@@ -93,7 +93,7 @@ extension SessionEndpoint {
         guard let offer = server.hold(bytes, tick: cp.tick, now: now) else { return [] }
         var to: [PeerKey] = []
         for (slot, state) in cp.slots.enumerated() {
-            if case .absent = state { to.append(PeerKey(bytes: s.keys.descriptor.keys[slot])) }
+            if case .absent = state { to.append(PeerKey(bytes: s.keys.key(of: slot))) }
         }
         joinRequesters = joinRequesters.filter { now - $0.value.at < Self.joinRequestLifetime }
         // Each newcomer gets one offer; one still waiting asks again (every second).
@@ -145,9 +145,19 @@ extension SessionEndpoint {
     mutating func receiveJoinRequest(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
         // Players answer (their offers are what a newcomer trusts); a spectator's offer would
         // cost a unicast across the mesh for nothing it could not get from them.
-        guard session != nil, localSlot != nil, slotOf[origin] == nil,
-            let digest = try? SessionWire.decodeJoinRequest(payload), digest == configuration.digest
+        guard let s = session, localSlot != nil, let request = try? SessionWire.decodeJoinRequest(payload),
+            request.digest == configuration.digest
         else { return [] }
+        if let slot = request.slot {
+            // A newcomer for an open slot (or its holder coming back): admitted by a roster change,
+            // or, once admitted, offered its checkpoint again.
+            guard s.keys.descriptor.isOpen(slot) else { return [] }
+            if slotOf[origin] == slot, s.activeSlots.contains(slot) { return offer(to: origin, now: now) }
+            session!.noteSlotRequest(slot: slot, key: origin.bytes, now: now)
+            events += session!.takeEvents()
+            return []
+        }
+        guard slotOf[origin] == nil else { return [] }
         let tick = session!.scheduleCheckpoint(spacing: max(1, configuration.tickRate / 2))
         if joinRequesters[origin] == nil {
             if joinRequesters.count >= 1024 { joinRequesters = joinRequesters.filter { now - $0.value.at < Self.joinRequestLifetime } }
@@ -178,13 +188,14 @@ extension SessionEndpoint {
         _ h: (slot: Int, descriptor: SessionDescriptor, signature: [UInt8], runningAt: Int?), from origin: PeerKey, now: Duration
     ) -> [SessionAction] {
         let d = h.descriptor
-        guard d.keys.indices.contains(h.slot), d.keys[h.slot] == origin.bytes, origin != localKey, d.matches(configuration) else { return [] }
+        guard d.keys.indices.contains(h.slot), d.keys[h.slot] == origin.bytes, origin != localKey, !d.isOpen(h.slot), d.matches(configuration)
+        else { return [] }
         if let c = candidate {
             guard c == d else { return [] }
         } else {
             // Claims mode: take the roster the players signed if it is ours to join.
             guard case let .claimed(name, seed) = roster, d.name == name, d.gameSeed == seed,
-                localSlot.map({ d.keys[$0] == localKey.bytes }) ?? true,
+                localSlot.map({ d.keys[$0] == localKey.bytes || d.isOpen($0) }) ?? true,
                 (try? d.validate(against: configuration)) != nil, d.verifyAcceptance(slot: h.slot, signature: h.signature)
             else { return [] }
             candidate = d
@@ -193,13 +204,14 @@ extension SessionEndpoint {
         return []
     }
 
-    /// Join requests (a spectator's, once a second) and chunk requests while fetching.
+    /// Join requests (a spectator's or an open slot's newcomer's, once a second) and chunk
+    /// requests while fetching.
     mutating func joinTick(now: Duration) -> [SessionAction] {
         guard joining else { return [] }
         var actions: [SessionAction] = []
-        if localSlot == nil, lastJoinRequest.map({ now - $0 >= .seconds(1) }) ?? true {
+        if localSlot == nil || fillsOpenSlot, lastJoinRequest.map({ now - $0 >= .seconds(1) }) ?? true {
             lastJoinRequest = now
-            actions.append(.broadcast(SessionWire.encodeJoinRequest(digest: configuration.digest)))
+            actions.append(.broadcast(SessionWire.encodeJoinRequest(digest: configuration.digest, slot: localSlot)))
         }
         return actions + fetch.requests(now: now).map { .send($0.payload, to: $0.to) }
     }
@@ -216,8 +228,11 @@ extension SessionEndpoint {
     /// runs without us: we fetch a checkpoint, and keep the frames that arrive meanwhile (they
     /// carry the inputs after it; at most 4,096).
     mutating func lobbyFrame(_ payload: [UInt8], from origin: PeerKey) -> [SessionAction] {
-        guard let d = candidate, d.keys.contains(origin.bytes), origin != localKey else { return [] }
-        if !joining, let next = SessionWire.peekNextTick(frame: payload), next > configuration.inputDelay + 1 { joining = true }
+        guard let d = candidate, origin != localKey else { return [] }
+        // Frames of the roster's keys, and of keys that may have filled an open slot since (they
+        // are used only if the checkpoint binds the slot to them).
+        guard d.keys.contains(origin.bytes) || (payload.count > 1 && d.isOpen(Int(payload[1]))) else { return [] }
+        if !joining, d.keys.contains(origin.bytes), let next = SessionWire.peekNextTick(frame: payload), next > configuration.inputDelay + 1 { joining = true }
         if joining, bufferedFrames.count < 4096 { bufferedFrames.append((payload, origin)) }
         return []
     }
@@ -243,13 +258,16 @@ extension SessionEndpoint {
         guard let cp = try? SessionCheckpoint.decode(bytes, sessionHash: d.hash, players: configuration.players) else { return setAside() }
         if let slot = localSlot {
             guard case .absent = cp.slots[slot] else { return setAside() }
+            // An open slot must be ours in the checkpoint: admitted with our key.
+            if d.isOpen(slot), !cp.bindings.contains(where: { $0.slot == slot && $0.key == localKey.bytes }) { return setAside() }
         }
         guard let keys = try? SessionKeys(descriptor: d, signer: localSlot == nil ? nil : signer) else { return setAside() }
         var s = LockstepSession<Input>(configuration: configuration, role: role, keys: keys, resuming: cp)
         s.update(now: now)
         session = s
         startedAt = now
-        for (slot, k) in d.keys.enumerated() { slotOf[PeerKey(bytes: k)] = slot }
+        bindSlots()
+        releasedEpoch = s.rosterEpoch
         events.append(.resumed(tick: cp.tick))
         resumedGame = ResumedGame(tick: cp.tick, state: cp.game, checksum: cp.gameChecksum)
         // The frames that arrived while we fetched carry the inputs after the checkpoint.
@@ -258,7 +276,7 @@ extension SessionEndpoint {
         }
         bufferedFrames = []
         events += session!.takeEvents()
-        return [.protect(d.keys.map { PeerKey(bytes: $0) })]
+        return [.protect(boundKeys)]
     }
 
     // MARK: Spectators that lost frames
@@ -289,7 +307,7 @@ extension SessionEndpoint {
             if let asked = historyAsked[slot], now - asked < .milliseconds(500) { continue }
             historyAsked[slot] = now
             historyRequests += 1
-            actions.append(.send(SessionWire.encodeHistoryRequest(fromTick: from), to: PeerKey(bytes: s.keys.descriptor.keys[slot])))
+            actions.append(.send(SessionWire.encodeHistoryRequest(fromTick: from), to: PeerKey(bytes: s.keys.key(of: slot))))
         }
         return actions
     }

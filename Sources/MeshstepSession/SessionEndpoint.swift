@@ -23,6 +23,9 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
     case slotTaken(slot: Int, by: PeerKey)
     /// The game's checkpoint is larger than state transfer carries: nobody can rejoin or join late.
     case checkpointTooLarge(bytes: Int, limit: Int)
+    /// This peer found the session running (or waits to fill an open slot) and was not let in
+    /// within the start timeout: no player offered a checkpoint, or none admitted its key.
+    case notAdmitted(seconds: Int)
 
     public var description: String {
         switch self {
@@ -32,6 +35,8 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
             "slot \(slot) is claimed by \(keys.count) different peers (\(keys.map(\.description).joined(separator: ", "))): give every player its own --slot; the match starts when one of them leaves"
         case let .slotTaken(slot, key):
             "slot \(slot) already belongs to peer \(key) in this session: pick a free --slot, or join as a spectator"
+        case let .notAdmitted(seconds):
+            "the running match did not let us in within \(seconds) s: check that the match runs with the same --mesh, --players and --open-slots, that the slot is open and vacant, and that the players are reachable"
         case let .checkpointTooLarge(bytes, limit):
             "the game's checkpoint takes \(bytes) bytes, more than state transfer carries (\(limit)): make the game's snapshot() smaller, or players who drop cannot come back"
         }
@@ -180,7 +185,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         }
         if case let .known(d) = roster {
             try d.validate(against: configuration)
-            if case let .player(slot) = role, d.keys[slot] != localKey.bytes {
+            if case let .player(slot) = role, d.keys[slot] != localKey.bytes, !d.isOpen(slot) {
                 throw .slotOfAnotherKey(slot: slot)
             }
         }
@@ -199,9 +204,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         gapSince = Array(repeating: nil, count: n)
         linkRTT = Array(repeating: nil, count: n)
         if case let .known(d) = roster { candidate = d }
-        if case let .player(slot) = role { claims[slot] = [localKey] }
         fetch = CheckpointFetch(vouchers: configuration.toleratedLiars + 1)
+        if case let .player(slot) = role {
+            // A newcomer for an open slot never starts at tick 0: it asks to be admitted into the
+            // running session and resumes from the players' checkpoint.
+            if configuration.openSlots.contains(slot) { joining = true } else { claims[slot] = [localKey] }
+        }
     }
+
+    /// Whether this peer plays an open slot: it joins the running session as a newcomer.
+    public var fillsOpenSlot: Bool { localSlot.map(configuration.openSlots.contains) ?? false }
 
     /// The slot this peer plays, nil for a spectator.
     public var localSlot: Int? { if case let .player(s) = role { s } else { nil } }
@@ -279,11 +291,24 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     mutating func releaseDropped() -> [SessionAction] {
         guard let s = session, s.rosterEpoch != releasedEpoch else { return [] }
         releasedEpoch = s.rosterEpoch
+        bindSlots()
         let active = s.activeSlots
         let gone = slotOf.filter { !active.contains($0.value) }.map(\.key).sorted()
         var actions: [SessionAction] = gone.isEmpty ? [] : [.unprotect(gone)]
         if !s.roster.readmissions.isEmpty { actions.append(.protect(slotOf.filter { active.contains($0.value) }.map(\.key).sorted())) }
         return actions
+    }
+
+    /// `slotOf` from the keys playing each slot now (open slots filled since the start included).
+    mutating func bindSlots() {
+        guard let s = session else { return }
+        slotOf = [:]
+        for (slot, k) in s.keys.bound.enumerated() where k != SessionDescriptor.openSlotKey { slotOf[PeerKey(bytes: k)] = slot }
+    }
+
+    /// The keys playing a slot now.
+    var boundKeys: [PeerKey] {
+        (session?.keys.bound ?? []).filter { $0 != SessionDescriptor.openSlotKey }.map { PeerKey(bytes: $0) }
     }
 
     /// The earliest time a repair check is due (besides the every-frame ``tick(now:)``).
@@ -376,14 +401,19 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     mutating func lobbyTick(now: Duration) -> [SessionAction] {
         if startedWaitingAt == nil { startedWaitingAt = now }
         if !joining, let since = startedWaitingAt, now - since > startTimeout {
-            let missing = (0..<configuration.players).filter { s in candidate.map { accepted[$0.hash]?[s] == nil } ?? (claims[s] == nil) }
+            let missing = (0..<configuration.players).filter { s in
+                !configuration.openSlots.contains(s) && (candidate.map { accepted[$0.hash]?[s] == nil } ?? (claims[s] == nil))
+            }
             errors.append(.playersMissing(slots: missing, seconds: Int(startTimeout.components.seconds)))
+            startedWaitingAt = now
+        } else if joining, let since = startedWaitingAt, now - since > startTimeout {
+            errors.append(.notAdmitted(seconds: Int(startTimeout.components.seconds)))
             startedWaitingAt = now
         }
         guard localSlot != nil, lastLobbySend.map({ now - $0 >= .milliseconds(250) }) ?? true else { return [] }
         var actions: [SessionAction] = []
         // Until the start: others may not have heard our claim yet even when we built the roster.
-        if case .claimed = roster, let slot = localSlot {
+        if case .claimed = roster, let slot = localSlot, !fillsOpenSlot {
             actions.append(.broadcast(SessionWire.encodeClaim(slot: slot, digest: configuration.digest)))
         }
         actions += hello(now: now)
@@ -392,7 +422,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     mutating func hello(now: Duration) -> [SessionAction] {
-        guard let slot = localSlot, let d = candidate, let signer else { return [] }
+        // An open slot's player has no acceptance in the descriptor to sign (it asks to join).
+        guard let slot = localSlot, let d = candidate, let signer, !d.isOpen(slot) else { return [] }
         lastLobbySend = now
         let signature = signer(d.acceptanceBytes)
         var actions: [SessionAction] = [.broadcast(SessionWire.encodeHello(slot: slot, descriptor: d, signature: signature, runningAt: session?.nextTick))]
@@ -410,7 +441,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         if let s = session {
             // Late claims of a bound slot by another key: tell the claimant's operator nothing we
             // can reach; just count it.
-            if s.keys.descriptor.keys[claim.slot] != origin.bytes { foreignFrames += 1 }
+            if s.keys.key(of: claim.slot) != origin.bytes { foreignFrames += 1 }
             return []
         }
         var keys = claims[claim.slot] ?? []
@@ -432,6 +463,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard case let .claimed(name, seed) = roster, candidate == nil else { return [] }
         var keys: [[UInt8]] = []
         for s in 0..<configuration.players {
+            if configuration.openSlots.contains(s) { keys.append(SessionDescriptor.openSlotKey); continue }
             guard let k = claims[s], k.count == 1 else { return [] }
             keys.append(k[0].bytes)
         }
@@ -461,7 +493,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         accepted[hash, default: [:]][h.slot] = h.signature
         descriptors[hash] = d
         if case .claimed = roster, let slot = localSlot, d.keys[slot] != localKey.bytes,
-            (accepted[hash]?.count ?? 0) == configuration.players
+            (accepted[hash]?.count ?? 0) == configuration.players - configuration.openSlots.count
         {
             errors.append(.slotTaken(slot: slot, by: PeerKey(bytes: d.keys[slot])))
         }
@@ -470,7 +502,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     mutating func tryStart(now: Duration) -> [SessionAction] {
         guard session == nil, !joining else { return [] }
-        for (hash, sigs) in accepted where sigs.count == configuration.players {
+        for (hash, sigs) in accepted where sigs.count == configuration.players - configuration.openSlots.count {
             guard let d = descriptors[hash] else { continue }
             if let slot = localSlot, d.keys[slot] != localKey.bytes { continue }
             if let c = candidate, c != d { continue }
@@ -479,11 +511,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             s.update(now: now)
             session = s
             startedAt = now
-            for (slot, k) in d.keys.enumerated() { slotOf[PeerKey(bytes: k)] = slot }
+            bindSlots()
             events.append(.started)
             // The whole roster, a player's own key too: that marks it as one of the group whose
             // members relay each other when they cannot link (a spectator is not in it).
-            return [.protect(d.keys.map { PeerKey(bytes: $0) })]
+            return [.protect(boundKeys)]
         }
         return []
     }

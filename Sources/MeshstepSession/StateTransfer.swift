@@ -220,18 +220,22 @@ extension SessionWire {
         return (tick, root, index, proof, data)
     }
 
-    static func encodeJoinRequest(digest: UInt32) -> [UInt8] {
-        var w = ByteWriter(capacity: 5)
+    /// `u8 type=13 | u32 configuration digest | [u8 slot]`: a late spectator's request, or with
+    /// `slot` a newcomer's request to fill that open slot (or its holder's to come back).
+    static func encodeJoinRequest(digest: UInt32, slot: Int? = nil) -> [UInt8] {
+        var w = ByteWriter(capacity: 6)
         w.u8(joinRequest); w.u32(digest)
+        if let slot { w.u8(UInt8(slot)) }
         return w.bytes
     }
 
-    static func decodeJoinRequest(_ bytes: [UInt8]) throws(WireError) -> UInt32 {
+    static func decodeJoinRequest(_ bytes: [UInt8]) throws(WireError) -> (digest: UInt32, slot: Int?) {
         var r = ByteReader(bytes)
         guard try r.u8() == joinRequest else { throw .invalidValue(field: "joinRequest.type") }
         let digest = try r.u32()
+        let slot = r.remaining == 1 ? Int(try r.u8()) : nil
         try r.expectEnd()
-        return digest
+        return (digest, slot)
     }
 }
 

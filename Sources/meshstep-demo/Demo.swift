@@ -186,7 +186,7 @@ struct MeshstepDemo: ParsableCommand {
                 case .hit: mixer.play(loaded.hit, volume: 60)
                 case .destroyed: mixer.play(loaded.explode, volume: 90)
                 case .roundOver: mixer.play(loaded.roundOver, volume: 70)
-                case .roundStarted, .dropped: break
+                case .roundStarted, .dropped, .joined: break
                 }
             }
         }

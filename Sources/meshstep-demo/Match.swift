@@ -122,6 +122,7 @@ final class Match {
         case let .destroyed(target, by): "\(hud.name(by)) destroyed \(hud.name(target))"
         case let .roundOver(winner): winner.map { "\(hud.name($0)) wins round \(game.round)" } ?? "round \(game.round): draw"
         case let .dropped(slot): "\(hud.name(slot)) dropped"
+        case let .joined(slot): "\(hud.name(slot)) joined"
         case .roundStarted, .fired, .hit: nil
         }
     }

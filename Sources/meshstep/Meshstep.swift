@@ -118,7 +118,9 @@ struct Bots: ParsableCommand {
             survivors readmit it at an agreed tick while it resumes from a checkpoint they send it. \
             --partition START:SLOTS:HEAL cuts SLOTS off from everyone else between two \
             ticks: the side holding a strict majority of the roster continues, the other halts. \
-            --spectators K adds K mesh nodes without a slot that follow the game. Exit status 1 when \
+            --spectators K adds K mesh nodes without a slot that follow the game. --open-slots SLOTS \
+            starts the match without those slots; --late-join SLOT@TICK brings a newcomer with its own \
+            key into one of them, admitted by the players at an agreed tick. Exit status 1 when \
             checksums disagree or a desync was reported.
             """
     )
@@ -142,6 +144,11 @@ struct Bots: ParsableCommand {
         name: .customLong("rejoin"),
         help: "SLOT@TICK: bring a player crashed with --crash back with its identity when the match reaches TICK; it rejoins (sim only; repeatable).")
     var rejoins: [String] = []
+    @Option(help: "SLOTS (comma-separated): slots that start empty and may be filled while the match runs (sim only).") var openSlots: String?
+    @Option(
+        name: .customLong("late-join"),
+        help: "SLOT@TICK: a newcomer with its own key arrives for open SLOT when the match reaches TICK and joins (sim only; repeatable).")
+    var lateJoins: [String] = []
     @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
     @Option(parsing: .unconditional, help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
     @Option(
@@ -199,6 +206,14 @@ struct Bots: ParsableCommand {
         if network == "udp", lateSpectators != nil {
             throw ValidationError("--late-spectators runs in the simulator only (--network sim)")
         }
+        let open = try parsedOpenSlots()
+        for j in try parsedLateJoins() where !open.contains(j.slot) || j.tick < 1 || j.tick >= ticks {
+            throw ValidationError("--late-join \(j.slot)@\(j.tick) needs an open slot (--open-slots \(j.slot)) and a TICK in 1...\(ticks - 1)")
+        }
+        if network == "udp", openSlots != nil || !lateJoins.isEmpty {
+            throw ValidationError(
+                "--open-slots and --late-join run in the simulator only (--network sim); on sockets, start `meshstep bot --open-slots` for the newcomer")
+        }
         if network == "udp", !rejoins.isEmpty {
             throw ValidationError("--rejoin runs in the simulator only (--network sim); on sockets, restart `meshstep bot` with the same --identity")
         }
@@ -216,6 +231,10 @@ struct Bots: ParsableCommand {
     func parsedCrashes() throws -> [(slot: Int, tick: Int)] { try crashes.map { try slotAtTick($0, flag: "--crash", example: "3@600") } }
 
     func parsedRejoins() throws -> [(slot: Int, tick: Int)] { try rejoins.map { try slotAtTick($0, flag: "--rejoin", example: "2@1200") } }
+
+    func parsedLateJoins() throws -> [(slot: Int, tick: Int)] { try lateJoins.map { try slotAtTick($0, flag: "--late-join", example: "3@600") } }
+
+    func parsedOpenSlots() throws -> [Int] { try parseOpenSlots(openSlots, players: players) }
 
     /// `SLOT@TICK` with a slot of this match and a tick of at least 0.
     func slotAtTick(_ text: String, flag: String, example: String) throws -> (slot: Int, tick: Int) {
@@ -252,6 +271,8 @@ struct Bots: ParsableCommand {
         scenario.recordPath = record
         scenario.crashes = try parsedCrashes()
         scenario.rejoins = try parsedRejoins()
+        scenario.openSlots = try parsedOpenSlots()
+        scenario.lateJoins = try parsedLateJoins()
         scenario.lateSpectators = try parsedLateSpectators()
         scenario.partition = try partition.map { try BotsPartition(parsing: $0) }
         scenario.spectators = spectators
@@ -275,7 +296,7 @@ struct Bots: ParsableCommand {
                   completed   \(report.ticks_completed) ticks (slowest survivor) at \(String(format: "%.1f", report.ticks_per_second)) ticks/s; checksums agree: \(report.checksums_agree) over \(report.checked_ticks) checks; desyncs \(report.desyncs)
                   latency     input p50 \(String(format: "%.1f", report.input_latency_ms_p50)) ms, p99 \(String(format: "%.1f", report.input_latency_ms_p99)) ms (submit to held by all, virtual)
                   stalls      \(report.stall_ticks) stalled frames, longest \(String(format: "%.1f", report.longest_stall_ms)) ms; inputs lost \(report.inputs_lost)
-                  \(report.attacker.map { "attacker    slot \($0) (\(attacker?.rawValue ?? "")): named by every honest player: \(report.attacker_named ?? false); honest checksums agree: \(report.honest_checksums_agree); honest dropped \(report.honest_dropped), halted \(report.honest_halted)\n  " } ?? "")roster      drops \(report.drops.isEmpty ? "none" : report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); rejoins \(report.rejoins.isEmpty ? "none" : report.rejoins.map { "\($0.slot)@\($0.tick)" }.joined(separator: " "))\(report.snapshot_bytes > 0 ? " (\(report.snapshot_bytes) checkpoint bytes)" : ""); halted \(report.halted.isEmpty ? "none" : report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators)\(report.late_spectators > 0 ? " + \(report.late_spectators) late" : "") reached tick \(report.spectator_ticks_completed)\(report.player_upload_ratios.isEmpty ? "" : "; player upload with them x\(report.player_upload_ratios.max() ?? 0) (max)")
+                  \(report.attacker.map { "attacker    slot \($0) (\(attacker?.rawValue ?? "")): named by every honest player: \(report.attacker_named ?? false); honest checksums agree: \(report.honest_checksums_agree); honest dropped \(report.honest_dropped), halted \(report.honest_halted)\n  " } ?? "")roster      drops \(report.drops.isEmpty ? "none" : report.drops.map { "\($0.slot)@\($0.tick)" }.joined(separator: " ")) (agreed: \(report.drops_agree)); rejoins \(report.rejoins.isEmpty ? "none" : report.rejoins.map { "\($0.slot)@\($0.tick)" }.joined(separator: " "))\(report.open_slots.isEmpty ? "" : "; open slots \(report.open_slots.map(String.init).joined(separator: ",")), late joins \(report.late_joins.isEmpty ? "none" : report.late_joins.map { "\($0.slot)@\($0.tick)" }.joined(separator: " "))")\(report.snapshot_bytes > 0 ? " (\(report.snapshot_bytes) checkpoint bytes)" : ""); halted \(report.halted.isEmpty ? "none" : report.halted.map { "\($0.slot) at \($0.tick): \($0.reason)" }.joined(separator: "; ")); spectators \(report.spectators)\(report.late_spectators > 0 ? " + \(report.late_spectators) late" : "") reached tick \(report.spectator_ticks_completed)\(report.player_upload_ratios.isEmpty ? "" : "; player upload with them x\(report.player_upload_ratios.max() ?? 0) (max)")
                   wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
                   time        \(String(format: "%.1f", report.virtual_seconds)) s virtual in \(String(format: "%.2f", report.wall_seconds)) s wall
                 """)
@@ -324,4 +345,19 @@ struct ReplayVerify: ParsableCommand {
             throw ExitCode(1)
         }
     }
+}
+
+/// `--open-slots` (bots and bot): distinct slots of the match, comma-separated, leaving at least
+/// two players at the start; sorted.
+func parseOpenSlots(_ text: String?, players: Int) throws -> [Int] {
+    guard let text else { return [] }
+    let slots = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard !slots.isEmpty, slots.allSatisfy({ $0 != nil && (0..<players).contains($0!) }), Set(slots).count == slots.count,
+        slots.count <= players - 2
+    else {
+        throw ValidationError(
+            "--open-slots must be distinct slots 0...\(players - 1), comma-separated, leaving at least 2 players at the start, for example 3 or 2,3 (got \(text))"
+        )
+    }
+    return slots.compactMap { $0 }.sorted()
 }

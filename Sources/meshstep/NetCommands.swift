@@ -93,7 +93,9 @@ struct Bot: ParsableCommand {
             --slot, and point them at each other with --peer (or a --resolver). The game starts when \
             every player has been heard. Prints one JSON object (with --json) when the match ends. \
             A bot restarted with the same --identity while the match runs rejoins it: the others \
-            readmit its slot and send it a checkpoint to resume from.
+            readmit its slot and send it a checkpoint to resume from. With --open-slots (the same on \
+            every bot) those slots start empty; a bot started later for one of them joins the running \
+            match: the players admit its key and send it a checkpoint.
             """
     )
 
@@ -105,12 +107,18 @@ struct Bot: ParsableCommand {
     @Flag(help: "Let the lowest slot choose the input delay from the measured round trips after the start.") var autoInputDelay = false
     @Option(parsing: .unconditional, help: "Game seed (default: derived from the mesh name, so every bot agrees).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Milliseconds of silence before a player is proposed for dropping.") var disconnectTimeout: Int = 2000
-    @Option(parsing: .unconditional, help: "Seconds to wait for every player to show up.") var startTimeout: Int = 30
+    @Option(parsing: .unconditional, help: "Seconds to wait for every player to show up (or, joining a running match, to be let in).")
+    var startTimeout: Int = 30
+    @Option(help: "SLOTS (comma-separated): slots that start empty and that a bot started later may fill; the same on every bot.")
+    var openSlots: String?
     @Flag(help: "Print one JSON object.") var json = false
+
+    func parsedOpenSlots() throws -> [Int] { try parseOpenSlots(openSlots, players: players) }
 
     func validate() throws {
         guard (2...TankArena.maxPlayers).contains(players) else { throw ValidationError("--players must be 2...\(TankArena.maxPlayers)") }
         guard (0..<players).contains(slot) else { throw ValidationError("--slot must be 0...\(players - 1)") }
+        _ = try parsedOpenSlots()
         guard ticks >= 1 else { throw ValidationError("--ticks must be at least 1") }
         guard (0...32).contains(inputDelay) else { throw ValidationError("--input-delay must be 0...32") }
         guard disconnectTimeout >= 100 else { throw ValidationError("--disconnect-timeout must be at least 100 ms") }
@@ -137,6 +145,7 @@ struct Bot: ParsableCommand {
         let gameSeed = seed ?? h.finalize()
         let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
             .withDisconnectTimeout(.milliseconds(disconnectTimeout)).withDisconnectNotify(.milliseconds(min(500, disconnectTimeout)))
+            .withOpenSlots(try parsedOpenSlots())
         // Independent processes: each bot claims its slot in the lobby and every bot signs the
         // roster that results (a second key claiming a slot is reported, and nobody starts).
         let peer = try LockstepPeer<TankInput>(
@@ -165,11 +174,13 @@ struct Bot: ParsableCommand {
         // drop noticed while we wait for the last acks is not part of the match.
         let halted = peer.halted
         let drops = (peer.withSession { $0.roster.drops } ?? []).map { ["slot": $0.slot, "tick": $0.tick] }
-        let rejoins = (peer.withSession { $0.roster.readmissions } ?? []).map { ["slot": $0.slot, "tick": $0.tick, "checkpoint": $0.checkpoint] }
+        let admissions = peer.withSession { $0.roster.readmissions } ?? []
+        let rejoins = admissions.filter { $0.key == nil }.map { ["slot": $0.slot, "tick": $0.tick, "checkpoint": $0.checkpoint] }
+        let lateJoins = admissions.filter { $0.key != nil }.map { ["slot": $0.slot, "tick": $0.tick, "checkpoint": $0.checkpoint] }
         // The network path itself, precisely (input latency moves in whole frames): each link's
         // smoothed keepalive round trip, by the slot at its other end. A player missing here
         // reached us through a relay.
-        let rosterKeys = peer.withSession { $0.keys.descriptor.keys } ?? []
+        let rosterKeys = peer.withSession { $0.keys.bound } ?? []
         let links: [[String: Any]] = mesh.neighbors().compactMap { n in
             guard let s = rosterKeys.firstIndex(of: n.peer.bytes), let rtt = n.rtt else { return nil }
             return ["slot": s, "rtt_ms": Double(rtt.nanosecondsClamped) / 1e6, "address": n.address.description]
@@ -189,7 +200,7 @@ struct Bot: ParsableCommand {
             "slot": slot, "key": mesh.key.description, "players": players, "ticks": ticks, "port": mesh.localAddress.port ?? 0,
             "ticks_completed": bot.applied, "final_tick": finalTick,
             "checksum_at_final_tick": String(bot.game.checksum()),
-            "drops": drops, "rejoins": rejoins, "resumed_at": bot.resumedAt as Any? ?? NSNull(), "desyncs": desyncs,
+            "drops": drops, "rejoins": rejoins, "late_joins": lateJoins, "resumed_at": bot.resumedAt as Any? ?? NSNull(), "desyncs": desyncs,
             "snapshot_bytes": peer.transferStats?.bytesReceived ?? 0,
             "halted": halted.map { ["slot": slot, "reason": $0.description] as [String: Any] } as Any? ?? NSNull(),
             "input_latency_ms_p50": pct(0.5), "input_latency_ms_p99": pct(0.99),

@@ -142,7 +142,22 @@ struct ArenaRuleTests {
         #expect(dodging.hits * plain.shots < plain.hits * dodging.shots, "without dodging \(plain), with \(dodging)")
     }
 
-    @Test("a dropped slot (nil input) leaves for good and the others play on")
+    @Test("a slot whose input comes back (a late joiner, a player that came back) drives again from its spawn point")
+    func slotJoins() {
+        var game = TankArena(players: 3, seed: 4)
+        game.step(inputs: [.neutral, .neutral, nil])
+        #expect(game.events.contains(.dropped(slot: 2)))
+        for _ in 0..<50 { game.step(inputs: [.neutral, .neutral, nil]) }
+        #expect(!game.tanks[2].connected && !game.tanks[2].alive)
+        game.step(inputs: [.neutral, .neutral, .neutral])
+        #expect(game.events.contains(.joined(slot: 2)))
+        #expect(game.tanks[2].connected && game.tanks[2].alive && game.tanks[2].health == TankArena.maxHealth)
+        // The event survives a snapshot, like the others.
+        let restored = try? TankArena(snapshot: game.snapshot())
+        #expect(restored?.events == game.events && restored?.checksum() == game.checksum())
+    }
+
+    @Test("a dropped slot (nil input) leaves the field and the others play on")
     func droppedSlot() {
         let match = botMatch(players: 4, seed: 9, ticks: 3000) { tick, slot in slot == 2 && tick >= 100 }
         let drops = match.events.filter { if case .dropped = $0.event { true } else { false } }

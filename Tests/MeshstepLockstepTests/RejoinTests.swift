@@ -29,7 +29,7 @@ struct RejoinTests {
         // The signed bytes name the version and cover the readmissions.
         let other = RosterChange(epoch: 3, round: 1, drops: [], admits: [RosterChange.Admit(slot: 2, checkpoint: 1260, tick: 1291)])
         #expect(change.signedBytes(session: []) != other.signedBytes(session: []))
-        #expect(change.signedBytes(session: []).starts(with: Array("meshstep-roster-v3".utf8)))
+        #expect(change.signedBytes(session: []).starts(with: Array("meshstep-roster-v4".utf8)))
     }
 
     @Test("a checkpoint round-trips; one of another session or with a bad field is refused")
@@ -175,6 +175,22 @@ struct RejoinScenarios {
         #expect(r.ticks_completed == 2400)
         #expect(r.checksums_agree && r.desyncs == 0)
         #expect(r.halted.isEmpty && r.drops_agree)
+    }
+
+    @Test(
+        "6 players, 2 open slots filled by newcomers at ticks 300 and 600, 3 spectators arriving at 900, 5% loss: all finish 1500 ticks in agreement"
+    )
+    func openSlotsFilledUnderLoss() throws {
+        var scenario = BotsScenario(players: 6, ticks: 1500, loss: 0.05, latency: .milliseconds(30), jitter: .zero, seed: 5)
+        scenario.openSlots = [4, 5]
+        scenario.lateJoins = [(slot: 4, tick: 300), (slot: 5, tick: 600)]
+        scenario.lateSpectators = (count: 3, tick: 900)
+        let r = try scenario.run()
+        #expect(r.late_joins.map(\.slot) == [4, 5])
+        #expect(r.ticks_completed == 1500 && r.ticks_per_second > 59.5)
+        #expect(r.spectators_live_at_end == 3)
+        #expect(r.checksums_agree && r.desyncs == 0)
+        #expect(r.halted.isEmpty && r.drops.isEmpty && r.drops_agree)
     }
 
     @Test("20 spectators arrive mid-game at 10% loss: all reach the last tick in agreement, the players keep 60 ticks/s")

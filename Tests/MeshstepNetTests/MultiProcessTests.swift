@@ -16,13 +16,13 @@ extension RealNetworkTests {
         /// Starts one `meshstep bot` per slot on loopback, slots 0 and 1 as seeds, on fresh ports;
         /// retries with other ports when another program took one first.
         static func startBots(
-            players: Int, ticks: Int, mesh: String, extra: [String] = [], extraFor: [Int: [String]] = [:]
+            players: Int, ticks: Int, mesh: String, extra: [String] = [], extraFor: [Int: [String]] = [:], starting: Int? = nil
         ) throws -> (bots: [Child], ports: [Int]) {
             let binary = try meshstepBinary()
             for _ in 0..<3 {
                 let ports = freeUDPPorts(players)
                 var bots: [Child] = []
-                for slot in 0..<players {
+                for slot in 0..<(starting ?? players) {
                     bots.append(
                         try Child(
                             "bot \(slot)", executable: binary,
@@ -140,6 +140,39 @@ extension RealNetworkTests {
             }
             #expect(reports[2].resumedAt != nil, "the restarted bot did not resume from a checkpoint")
             #expect((reports[2].snapshotBytes ?? 0) > 0)
+            #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
+        }
+
+        @Test(
+            "a meshstep bot started mid-game for an open slot joins: the players admit its key, it resumes from their checkpoint and all finish with one checksum"
+        )
+        func newcomerFillsOpenSlot() throws {
+            let mesh = Self.uniqueMesh("open")
+            let open = ["--open-slots", "3"]
+            let (first, ports) = try Self.startBots(players: 4, ticks: 900, mesh: mesh, extra: open, starting: 3)
+            defer { first.forEach { $0.reap() } }
+            // The three start without slot 3; about 2 s into the 15 s match the newcomer arrives.
+            Thread.sleep(forTimeInterval: 3)
+            let running = first.allSatisfy(\.isRunning)
+            #expect(running, "a bot exited early:\n\(first.map(\.transcript).joined(separator: "\n"))")
+            let newcomer = try Child(
+                "bot 3 (newcomer)", executable: try meshstepBinary(),
+                arguments: [
+                    "bot", "--mesh", mesh, "--password", "pw-\(mesh)", "--players", "4", "--slot", "3", "--ticks", "900",
+                    "--host", "127.0.0.1", "--port", "\(ports[3])", "--peer", "127.0.0.1:\(ports[0])", "--peer", "127.0.0.1:\(ports[1])",
+                    "--json",
+                ] + open)
+            defer { newcomer.reap() }
+            let all = first + [newcomer]
+            let statuses = waitAll(all, timeout: .seconds(60))
+            #expect(statuses == [0, 0, 0, 0], "\(all.map(\.transcript).joined(separator: "\n"))")
+            let reports = try all.map { try BotReport.parse($0) }
+            for r in reports {
+                #expect(r.ticksCompleted == 900, "slot \(r.slot)")
+                #expect(r.desyncs == 0 && r.halted == nil && r.drops.isEmpty, "slot \(r.slot)")
+                #expect(r.lateJoins?.map(\.slot) == [3], "slot \(r.slot) reports late joins \(String(describing: r.lateJoins))")
+            }
+            #expect(reports[3].resumedAt != nil, "the newcomer did not resume from a checkpoint")
             #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
         }
 

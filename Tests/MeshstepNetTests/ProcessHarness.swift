@@ -224,6 +224,8 @@ struct BotReport: Decodable, Equatable {
     var drops: [Drop]
     /// Slots readmitted after a drop (a bot restarted with its identity), as this bot saw them.
     var rejoins: [Drop]?
+    /// Open slots newcomers filled, as this bot saw them.
+    var lateJoins: [Drop]?
     /// The tick this bot resumed from, when it found the match running.
     var resumedAt: Int?
     var snapshotBytes: Int?
