@@ -661,7 +661,7 @@ extension BotsScenario {
             // Link round trips change at the keepalive pace: refreshed every quarter second.
             if rttRefreshed[p].map({ sim.now - $0 >= .milliseconds(250) }) ?? true {
                 rttRefreshed[p] = sim.now
-                for info in sim.node(p)?.neighborInfo ?? [] { endpoints[p].linkRoundTrip(info.rtt, to: info.peer) }
+                endpoints[p].links((sim.node(p)?.neighborInfo ?? []).map { ($0.peer, $0.rtt) })
             }
             perform(p, endpoints[p].tick(now: clock(sim.now)))
             drain(p, at: sim.now)
@@ -760,6 +760,7 @@ extension BotsScenario {
                 if let l = lateSpectators, !lateArrived, lead >= l.tick {
                     lateArrived = true
                     uploadAtArrival = (sim.now, (0..<players).map { sim.node($0)?.stats.bytesSent ?? 0 })
+                    if debug { print("[\(sim.now)] late spectators arrive; node 0 stats: \(String(describing: sim.node(0)?.stats))") }
                     for i in lateNodes {
                         sim.start(i)
                         // A late spectator knows a couple of players and a handful of spectators

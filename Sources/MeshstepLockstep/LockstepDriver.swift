@@ -24,8 +24,16 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
     public let checksumInterval: Int
     /// Whether this peer answers each applied tick with an input (false for a spectator).
     public let answers: Bool
+    /// Whether the driver resumed from a checkpoint and still has more than two confirmed ticks
+    /// waiting: it applies ``catchUpTicksPerFrame`` a frame (``frameBudget(normal:)``) until
+    /// the backlog is down to two.
+    public package(set) var catchingUp = false
     var pending: [ConfirmedTick<Game.Input>] = []
     var head = 0
+
+    /// Ticks a frame applies while catching up after a resume: faster than real time, and
+    /// bounded so a frame still renders and the session's timers still run.
+    public static var catchUpTicksPerFrame: Int { 16 }
 
     /// A driver that applies ticks from `ticksApplied` on, to `game`.
     /// - Parameters:
@@ -42,6 +50,13 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
 
     /// Confirmed ticks waiting to be applied.
     public var backlog: Int { pending.count - head }
+
+    /// How many ticks to apply this frame (call once per frame, after ``receive(_:)``):
+    /// ``catchUpTicksPerFrame`` while catching up after a resume, else `normal`.
+    public mutating func frameBudget(normal: Int = 1) -> Int {
+        if catchingUp, backlog <= 2 { catchingUp = false }
+        return catchingUp ? Self.catchUpTicksPerFrame : normal
+    }
 
     /// Queues ticks the session reports complete, in order.
     public mutating func receive(_ ticks: some Sequence<(tick: Int, inputs: [Game.Input?])>) {

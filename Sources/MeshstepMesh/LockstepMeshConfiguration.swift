@@ -9,12 +9,16 @@ extension MeshConfiguration {
     ///
     /// - Parameters:
     ///   - players: players in the session (2...64).
-    ///   - spectatorLinks: extra room per player for spectators attaching directly.
+    ///   - spectatorLinks: room per player for spectators attaching directly (and no more: a
+    ///     player's upload grows with every link).
     public static func lockstep(players: Int, spectatorLinks: Int = 0) -> MeshConfiguration {
         var c = MeshConfiguration()
         c.idealNeighbors = min(62, max(1, players - 1) + spectatorLinks)
         c.minNeighbors = max(1, min(2, players - 1))
-        c.maxNeighbors = min(64, c.idealNeighbors + 2)
+        // With room for spectators, none beyond it: every link of a player carries its whole
+        // frame stream, so each extra spectator link would add a seventh of a 7-player upload.
+        // A player's own links still get in when full (they are protected and shed a spectator).
+        c.maxNeighbors = min(64, c.idealNeighbors + (spectatorLinks > 0 ? 0 : 2))
         c.minEagerLinks = 64
         c.hopLimit = spectatorLinks > 0 ? 16 : 2
         c.keepaliveInterval = .milliseconds(500)

@@ -70,7 +70,7 @@ public struct MatchFrame: Sendable {
 /// ``waitForNextFrame()`` between frames. Each frame applies at most one confirmed tick (that
 /// paces the game at the tick rate) and answers it with the local player's input; a peer that
 /// found the match running (it rejoined, or watches from mid-game) restores the game from the
-/// checkpoint the others send it and applies up to 16 ticks a frame until it caught up. At the end,
+/// checkpoint the others send it and applies up to `LockstepDriver.catchUpTicksPerFrame` ticks a frame until it caught up. At the end,
 /// ``finish(timeout:)`` lets the others receive our last frames, and ``leave()`` says goodbye.
 ///
 /// Use it from one thread (the game loop's). The lower layers (``UDPMeshPeer``,
@@ -89,7 +89,7 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     /// The tick this peer resumed from, when it found the match running; nil otherwise.
     public private(set) var resumedAt: Int?
     /// Whether this peer is still catching up after resuming (it applies several ticks a frame).
-    public private(set) var catchingUp = false
+    public var catchingUp: Bool { driver.catchingUp }
     let group: MultiThreadedEventLoopGroup
     var nextFrame: ContinuousClock.Instant?
 
@@ -157,14 +157,10 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
         if let resumed = peer.takeResumedGame() {
             driver = try LockstepDriver(resuming: resumed, checksumInterval: peer.configuration.checksumInterval, answers: slot != nil)
             resumedAt = resumed.tick
-            catchingUp = true
         }
         driver.receive(peer.pollConfirmed())
         var applied: Int?
-        // Catching up: up to 16 ticks a frame while more than two wait.
-        let budget = catchingUp && driver.backlog > 2 ? 16 : 1
-        if catchingUp, driver.backlog <= 2 { catchingUp = false }
-        for _ in 0..<budget {
+        for _ in 0..<driver.frameBudget() {
             guard peer.halted == nil, let tick = driver.applyNext(answer: { game, _ in input(game) }) else { break }
             peer.apply(tick, game: driver.game)
             applied = tick.tick

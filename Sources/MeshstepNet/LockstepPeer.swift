@@ -278,7 +278,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// Every frame interval: link round trips in, timers, and the shared snapshot.
     func frameTick() {
-        for info in mesh.mesh.neighborInfo { endpoint.value.linkRoundTrip(info.rtt, to: info.peer) }
+        endpoint.value.links(mesh.mesh.neighborInfo.map { ($0.peer, $0.rtt) })
         perform(endpoint.value.tick(now: clock))
         drain()
         publish()

@@ -30,7 +30,8 @@ public enum ResumeError: Error, Sendable, Equatable, CustomStringConvertible {
 
 extension LockstepDriver {
     /// A driver for a newcomer: the game restored from `resumed` and checked against the
-    /// players' checksum, applying ticks from `resumed.tick` on.
+    /// players' checksum, applying ticks from `resumed.tick` on, catching up
+    /// (`LockstepDriver.catchingUp`).
     /// - Throws: ``ResumeError`` when the state does not restore, or restores to another checksum.
     public init(resuming resumed: ResumedGame, checksumInterval: Int, answers: Bool) throws(ResumeError) {
         let game: Game
@@ -38,6 +39,7 @@ extension LockstepDriver {
         let restored = game.checksum()
         guard restored == resumed.checksum else { throw .checksumMismatch(tick: resumed.tick, expected: resumed.checksum, restored: restored) }
         self.init(game: game, checksumInterval: checksumInterval, answers: answers, ticksApplied: resumed.tick)
+        catchingUp = true
     }
 }
 
@@ -95,13 +97,15 @@ extension SessionEndpoint {
         for (slot, state) in cp.slots.enumerated() {
             if case .absent = state { to.append(PeerKey(bytes: s.keys.key(of: slot))) }
         }
-        joinRequesters = joinRequesters.filter { now - $0.value.at < Self.joinRequestLifetime }
-        // Each newcomer gets one offer; one still waiting asks again (every second).
-        let served = joinRequesters.filter { $0.value.minTick <= cp.tick }.map(\.key).sorted()
-        for key in served { joinRequesters[key] = nil }
-        to += served
         for key in to { lastOfferTo[key] = now }
-        return to.map { .send(SessionWire.encodeOffer(offer), to: $0) }
+        var actions: [SessionAction] = to.map { .send(SessionWire.encodeOffer(offer), to: $0) }
+        joinRequesters = joinRequesters.filter { now - $0.value.at < Self.joinRequestLifetime }
+        // Late spectators: one offer flooded for all of them (a unicast to each would cross the
+        // mesh once per newcomer); one still waiting asks again (every second).
+        let served = joinRequesters.filter { $0.value.minTick <= cp.tick }.map(\.key)
+        for key in served { joinRequesters[key] = nil }
+        if !served.isEmpty { actions.append(.broadcast(SessionWire.encodeOffer(offer))) }
+        return actions
     }
 
     /// The game state this peer resumed from, once (nil before, and after the first call):
@@ -140,14 +144,22 @@ extension SessionEndpoint {
     static var joinRequestLifetime: Duration { .seconds(10) }
 
     /// A spectator arriving while the session runs asks to join: every player schedules a
-    /// checkpoint (on a half-second grid), past what its frames already carried, and offers it
-    /// once it holds it.
+    /// checkpoint (on a half-second grid), past what its frames already carried, and floods an
+    /// offer of it once it holds it (one for every newcomer waiting).
     mutating func receiveJoinRequest(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
         // Players answer (their offers are what a newcomer trusts); a spectator's offer would
         // cost a unicast across the mesh for nothing it could not get from them.
-        guard let s = session, localSlot != nil, let request = try? SessionWire.decodeJoinRequest(payload),
-            request.digest == configuration.digest
-        else { return [] }
+        guard let s = session, let request = try? SessionWire.decodeJoinRequest(payload), request.digest == configuration.digest else { return [] }
+        var actions: [SessionAction] = []
+        if request.slot == nil, neighbors.contains(origin), slotOf[origin] == nil {
+            // A newcomer on one of our links: offered what we hold at once, over the link (a
+            // spectator that resumed serves the checkpoint it resumed from: spectators relay to
+            // spectators, and the players' upload stays flat).
+            if nearRequesters.count >= 64 { nearRequesters = nearRequesters.filter { now - $0.value < .seconds(2) } }
+            if nearRequesters.count < 64 { nearRequesters[origin] = now }
+            actions += offer(to: origin, now: now)
+        }
+        guard localSlot != nil else { return actions }
         if let slot = request.slot {
             // A newcomer for an open slot (or its holder coming back): admitted by a roster change,
             // or, once admitted, offered its checkpoint again.
@@ -157,22 +169,22 @@ extension SessionEndpoint {
             events += session!.takeEvents()
             return []
         }
-        guard slotOf[origin] == nil else { return [] }
+        guard slotOf[origin] == nil else { return actions }
         let tick = session!.scheduleCheckpoint(spacing: max(1, configuration.tickRate / 2))
         if joinRequesters[origin] == nil {
             if joinRequesters.count >= 1024 { joinRequesters = joinRequesters.filter { now - $0.value.at < Self.joinRequestLifetime } }
-            guard joinRequesters.count < 1024 else { return [] }
+            guard joinRequesters.count < 1024 else { return actions }
             joinRequesters[origin] = (now, tick)
         } else {
             joinRequesters[origin]!.at = now
         }
-        return offer(to: origin, now: now, from: joinRequesters[origin]!.minTick)
+        // The offer goes out, flooded, once the scheduled checkpoint is captured.
+        return actions
     }
 
-    /// Offers the newest checkpoint held (at tick `from` or later) to `peer`, at most once a
-    /// second per peer.
-    mutating func offer(to peer: PeerKey, now: Duration, from minTick: Int = 0) -> [SessionAction] {
-        guard let newest = server.newest, newest.tick >= minTick else { return [] }
+    /// Offers the newest checkpoint held to `peer` (a returning player), at most once a second.
+    mutating func offer(to peer: PeerKey, now: Duration) -> [SessionAction] {
+        guard let newest = server.newest else { return [] }
         if lastOfferTo.count >= 1024 { lastOfferTo = lastOfferTo.filter { now - $0.value < .seconds(1) } }
         guard lastOfferTo[peer].map({ now - $0 >= .seconds(1) }) ?? true, lastOfferTo.count < 1024 else { return [] }
         lastOfferTo[peer] = now
@@ -220,7 +232,7 @@ extension SessionEndpoint {
     /// the checkpoint) can only serve chunks of a checkpoint the players vouched for.
     mutating func receiveOffer(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
         guard joining, session == nil, let d = candidate, let offer = try? SessionWire.decodeOffer(payload) else { return [] }
-        guard fetch.note(offer, from: origin, vouches: d.keys.contains(origin.bytes)) else { return [] }
+        guard fetch.note(offer, from: origin, vouches: d.keys.contains(origin.bytes), now: now) else { return [] }
         return fetch.requests(now: now).map { .send($0.payload, to: $0.to) }
     }
 
@@ -233,7 +245,10 @@ extension SessionEndpoint {
         // are used only if the checkpoint binds the slot to them).
         guard d.keys.contains(origin.bytes) || (payload.count > 1 && d.isOpen(Int(payload[1]))) else { return [] }
         if !joining, d.keys.contains(origin.bytes), let next = SessionWire.peekNextTick(frame: payload), next > configuration.inputDelay + 1 { joining = true }
-        if joining, bufferedFrames.count < 4096 { bufferedFrames.append((payload, origin)) }
+        if joining, bufferedFrames.count < 4096 {
+            bufferedFrames.append((payload, origin))
+            if d.keys.contains(origin.bytes), let next = SessionWire.peekNextTick(frame: payload) { fetch.liveFrom = min(fetch.liveFrom ?? next, next) }
+        }
         return []
     }
 
@@ -276,7 +291,14 @@ extension SessionEndpoint {
         }
         bufferedFrames = []
         events += session!.takeEvents()
-        return [.protect(boundKeys)]
+        // We serve the checkpoint we resumed from to newcomers on our links that asked lately.
+        var actions: [SessionAction] = [.protect(boundKeys)]
+        if server.hold(bytes, tick: cp.tick, now: now) != nil {
+            for key in nearRequesters.filter({ now - $0.value < .seconds(2) && neighbors.contains($0.key) }).keys.sorted() {
+                actions += offer(to: key, now: now)
+            }
+        }
+        return actions
     }
 
     // MARK: Spectators that lost frames

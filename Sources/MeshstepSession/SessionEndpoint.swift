@@ -127,6 +127,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var lastJoinRequest: Duration?
     /// Newcomers that asked to join, when, and the first checkpoint tick they can use.
     var joinRequesters: [PeerKey: (at: Duration, minTick: Int)] = [:]
+    /// The mesh's links now (``links(_:)``).
+    var neighbors: Set<PeerKey> = []
+    /// Newcomers among our links that asked to join lately, and when (at most 64): offered our
+    /// checkpoint directly.
+    var nearRequesters: [PeerKey: Duration] = [:]
     /// Frames that arrived while fetching the checkpoint: applied once resumed.
     var bufferedFrames: [(payload: [UInt8], origin: PeerKey)] = []
     /// A spectator's progress: its next tick and since when it has not moved.
@@ -254,6 +259,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             return actions + releaseDropped()
         default: return []
         }
+    }
+
+    /// The mesh's links now, each with its measured round trip (from the mesh's keepalives):
+    /// call every quarter second or so. Round trips to players time loss repair; checkpoints
+    /// travel over these links first (a newcomer asks holders among them, and a peer offers its
+    /// checkpoint to newcomers among them directly).
+    public mutating func links(_ links: [(peer: PeerKey, rtt: Duration?)]) {
+        neighbors = Set(links.map(\.peer))
+        fetch.near = neighbors
+        for l in links { linkRoundTrip(l.rtt, to: l.peer) }
     }
 
     /// The measured round trip of the link to `key` (from the mesh's keepalives).

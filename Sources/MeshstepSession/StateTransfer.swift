@@ -287,11 +287,19 @@ struct CheckpointServer: Sendable {
 }
 
 /// A newcomer's side of state transfer (sans-IO): it takes offers from the roster's players,
-/// picks the checkpoint that `vouchers` distinct players offered alike, asks the holders for its
+/// picks a checkpoint that `vouchers` distinct players offered alike, asks the holders for its
 /// chunks in turn (each chunk again from the next holder when it has not arrived within
 /// ``retry``), checks every chunk against the root, and hands over the bytes once all arrived.
+///
+/// Holders among the newcomer's mesh links (``near``: players, or spectators that resumed from
+/// the same checkpoint) come first: a request to any other peer crosses the whole mesh. Of the
+/// vouched checkpoints it takes one with a near holder, else the newest; it asks far holders
+/// only when no near one appeared within ``farWait``.
 struct CheckpointFetch: Sendable {
     static let retry: Duration = .milliseconds(250)
+    /// How long a newcomer without a holder among its links waits for one before asking holders
+    /// across the mesh.
+    static let farWait: Duration = .seconds(1)
     /// Chunks asked for and not yet arrived, at most.
     static let window = 64
 
@@ -301,7 +309,13 @@ struct CheckpointFetch: Sendable {
     var offers: [PeerKey: CheckpointOffer] = [:]
     /// Offerers whose offers count as vouchers (roster players).
     var vouchedBy: Set<PeerKey> = []
+    /// The newcomer's mesh links now.
+    var near: Set<PeerKey> = []
+    /// The oldest next tick of the players' frames the newcomer kept: the inputs from there on
+    /// arrive live, so a checkpoint from there on needs nothing the players must send again.
+    var liveFrom: Int?
     var chosen: CheckpointOffer?
+    var chosenAt: Duration = .zero
     var holders: [PeerKey] = []
     var bad: Set<PeerKey> = []
     var chunks: [[UInt8]?] = []
@@ -315,31 +329,54 @@ struct CheckpointFetch: Sendable {
     init(vouchers: Int) { self.vouchers = max(1, vouchers) }
 
     /// Notes `offer` from `holder`: a roster player `vouches` for it; anyone else may only
-    /// serve it. Returns true when it made a checkpoint vouched for (the fetch starts, or a newer
-    /// one replaces the one being fetched). At most 256 offerers are remembered.
-    mutating func note(_ offer: CheckpointOffer, from holder: PeerKey, vouches: Bool = true) -> Bool {
+    /// serve it. Returns true when the checkpoint to fetch changed (the fetch starts, or a better
+    /// one replaces one whose chunks have not started arriving). At most 256 offerers are
+    /// remembered.
+    mutating func note(_ offer: CheckpointOffer, from holder: PeerKey, vouches: Bool = true, now: Duration = .zero) -> Bool {
         guard !bad.contains(holder), offer.tick >= minTick, offers[holder] != nil || offers.count < 256 else { return false }
         offers[holder] = offer
         if vouches { vouchedBy.insert(holder) }
-        let backers = offers.filter { $0.value == offer && !bad.contains($0.key) }.map(\.key).sorted()
-        if offer == chosen {
-            holders = backers
-            return false
-        }
-        let vouched = backers.filter(vouchedBy.contains).count
-        guard vouched >= vouchers, chosen.map({ offer.tick > $0.tick }) ?? true else { return false }
-        chosen = offer
-        holders = backers
-        let n = CheckpointTree.chunkCount(size: offer.size)
+        if let c = chosen { holders = backers(of: c) }
+        // Once chunks arrive the checkpoint stays (offers are flooded for every newcomer, and
+        // restarting on each would never finish), unless no holder of it is left.
+        if chosen != nil, chunks.contains(where: { $0 != nil }), !holders.isEmpty { return false }
+        guard let best = bestVouched(), best != chosen else { return false }
+        chosen = best
+        chosenAt = now
+        holders = backers(of: best)
+        let n = CheckpointTree.chunkCount(size: best.size)
         chunks = Array(repeating: nil, count: n)
         askedAt = Array(repeating: nil, count: n)
         return true
     }
 
+    /// The offerers of `offer` still in good standing, sorted.
+    func backers(of offer: CheckpointOffer) -> [PeerKey] {
+        offers.filter { $0.value == offer && !bad.contains($0.key) }.map(\.key).sorted()
+    }
+
+    /// Of the checkpoints `vouchers` players offered alike, one with a holder among our links
+    /// (if it is not older than the frames we kept: ``liveFrom``), else the newest.
+    func bestVouched() -> CheckpointOffer? {
+        var vouched: [CheckpointOffer] = []
+        for offer in Set(offers.values) where backers(of: offer).filter(vouchedBy.contains).count >= vouchers { vouched.append(offer) }
+        func close(_ o: CheckpointOffer) -> Bool { liveFrom.map { o.tick >= $0 } == true && backers(of: o).contains(where: near.contains) }
+        return vouched.max { a, b in
+            let nearA = close(a), nearB = close(b)
+            if nearA != nearB { return !nearA }
+            if a.tick != b.tick { return a.tick < b.tick }
+            return a.root.bytes.lexicographicallyPrecedes(b.root.bytes)
+        }
+    }
+
     /// Chunk requests due at `now`: missing chunks not asked for within ``retry``, spread over
-    /// the holders, at most ``window`` outstanding.
+    /// the holders among our links (over every holder once ``farWait`` passed without one), at
+    /// most ``window`` outstanding.
     mutating func requests(now: Duration) -> [(to: PeerKey, payload: [UInt8])] {
         guard let c = chosen, !holders.isEmpty else { return [] }
+        let close = holders.filter(near.contains)
+        guard !close.isEmpty || now - chosenAt >= Self.farWait else { return [] }
+        let pool = close.isEmpty ? holders : close
         var due: [Int] = []
         var outstanding = 0
         for i in chunks.indices where chunks[i] == nil {
@@ -350,12 +387,12 @@ struct CheckpointFetch: Sendable {
         guard !due.isEmpty else { return [] }
         var out: [(PeerKey, [UInt8])] = []
         // Spread over every holder at once, at most 16 chunks per request.
-        let size = min(16, (due.count + holders.count - 1) / holders.count)
+        let size = min(16, (due.count + pool.count - 1) / pool.count)
         var start = 0
         while start < due.count {
             let batch = Array(due[start..<min(due.count, start + size)])
             start += batch.count
-            let holder = holders[nextHolder % holders.count]
+            let holder = pool[nextHolder % pool.count]
             nextHolder += 1
             for i in batch { askedAt[i] = now }
             out.append((holder, SessionWire.encodeChunkRequest(tick: c.tick, root: c.root, indices: batch)))

@@ -21,9 +21,8 @@ final class Match {
     private(set) var checkpointsVerified = 0
 
     /// Set when the match was joined mid-game: the game restored from the players' checkpoint
-    /// and catching up on the ticks since (applied 16 a frame until at most two wait).
+    /// and catching up on the ticks since (`LockstepDriver.frameBudget(normal:)`).
     private(set) var resumedAt: Int?
-    private var catchingUp = false
 
     private var submittedAt: [Int: Double] = [:]
     private let clock: () -> Double
@@ -52,7 +51,6 @@ final class Match {
             do {
                 driver = try LockstepDriver(resuming: resumed, checksumInterval: transport.checksumInterval, answers: false)
                 resumedAt = resumed.tick
-                catchingUp = true
                 recording = nil  // a replay starts at tick 0
             } catch {
                 hud.halted = "\(error)"
@@ -61,17 +59,15 @@ final class Match {
         if let p = transport.joinProgress {
             hud.notice = ("JOINING A RUNNING MATCH: STATE \(p.received)/\(p.total)", Theme.warn)
         }
-        if transport.localSlot != nil, resumedAt == nil || !catchingUp, transport.nextInputTick <= game.tick + transport.inputDelay {
+        if transport.localSlot != nil, resumedAt == nil || !driver.catchingUp, transport.nextInputTick <= game.tick + transport.inputDelay {
             submittedAt[transport.nextInputTick] = clock()
             transport.submit(localInput())
         }
         driver.receive(transport.pollConfirmed())
-        if catchingUp, driver.backlog <= 2 {
-            catchingUp = false
-            hud.notice = nil
-        }
-        var budget = catchingUp ? 16 : driver.backlog > transport.inputDelay + 2 ? 2 : 1
-        if catchingUp { hud.notice = ("CATCHING UP: \(driver.backlog) TICKS BEHIND", Theme.warn) }
+        let wasCatchingUp = driver.catchingUp
+        var budget = driver.frameBudget(normal: driver.backlog > transport.inputDelay + 2 ? 2 : 1)
+        if wasCatchingUp, !driver.catchingUp { hud.notice = nil }
+        if driver.catchingUp { hud.notice = ("CATCHING UP: \(driver.backlog) TICKS BEHIND", Theme.warn) }
         if let stopAt { budget = min(budget, max(0, stopAt - game.tick)) }
         var events: [ArenaEvent] = []
         var applied = 0

@@ -107,6 +107,51 @@ struct RejoinTests {
         #expect(fetch.bytesReceived == bytes.count)
     }
 
+    @Test(
+        "a newcomer asks holders among its links first and far ones only after a wait, prefers a checkpoint a neighbor holds, and keeps one whose chunks arrive"
+    )
+    func fetchPrefersLinks() throws {
+        let older = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 7) }, newerBytes = (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 11) }
+        var server = CheckpointServer()
+        let heldOlder = server.hold(older, tick: 600, now: .zero), heldNewer = server.hold(newerBytes, tick: 630, now: .zero)
+        let offer = try #require(heldOlder), newer = try #require(heldNewer)
+        var fetch = CheckpointFetch(vouchers: 1)
+        fetch.liveFrom = 590
+        fetch.near = [Self.key(7)]
+        // Two checkpoints vouched for by players across the mesh: the newest, asked for only
+        // after the wait for a holder among our links.
+        _ = fetch.note(offer, from: Self.key(1), now: .zero)
+        _ = fetch.note(newer, from: Self.key(2), now: .zero)
+        #expect(fetch.chosen == newer)
+        #expect(fetch.requests(now: .milliseconds(500)).isEmpty)
+        // A spectator on one of our links that resumed from the older one offers it (it vouches
+        // for nothing, the player did): that one is taken, and asked from the link only.
+        let switched = fetch.note(offer, from: Self.key(7), vouches: false, now: .milliseconds(600))
+        #expect(switched && fetch.chosen == offer)
+        let requests = fetch.requests(now: .milliseconds(600))
+        #expect(!requests.isEmpty && requests.allSatisfy { $0.to == Self.key(7) })
+        // Once its chunks arrive, a newer offer (flooded for other newcomers) does not restart it.
+        for (_, request) in requests {
+            for chunk in server.answer(request, from: Self.key(50), now: .milliseconds(600)) { fetch.receive(chunk, from: Self.key(7)) }
+        }
+        #expect(fetch.complete == older)
+        let restarted = fetch.note(newer, from: Self.key(7), vouches: false, now: .seconds(1))
+        #expect(!restarted)
+
+        // With no holder among its links, a newcomer asks across the mesh after the wait; a
+        // neighbor's checkpoint older than the frames it kept is not preferred.
+        var far = CheckpointFetch(vouchers: 1)
+        far.liveFrom = 620
+        far.near = [Self.key(7)]
+        _ = far.note(offer, from: Self.key(7), vouches: false, now: .zero)
+        _ = far.note(offer, from: Self.key(1), now: .zero)
+        _ = far.note(newer, from: Self.key(2), now: .zero)
+        #expect(far.chosen == newer)
+        let waiting = far.requests(now: CheckpointFetch.farWait - .milliseconds(1))
+        let across = far.requests(now: CheckpointFetch.farWait)
+        #expect(waiting.isEmpty && !across.isEmpty && across.allSatisfy { $0.to == Self.key(2) })
+    }
+
     @Test("a holder serves at a bounded rate, to one newcomer and to all")
     func servingIsBounded() throws {
         var server = CheckpointServer()
