@@ -226,8 +226,7 @@ extension LockstepSession {
         guard let d = dropTick[a.slot], a.slot != localSlot else { return false }
         let asked: Duration?
         if let key = a.key {
-            var candidate = keys
-            guard candidate.bind(slot: a.slot, key: key) else { return false }
+            guard keys.bindable(slot: a.slot, key: key) != nil else { return false }
             asked = slotRequests[a.slot]?[key]?.last
         } else {
             // An open slot nobody filled yet has no key of its own to come back.

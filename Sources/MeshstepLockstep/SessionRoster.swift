@@ -385,12 +385,16 @@ public struct SessionKeys: Sendable {
     /// that is not a valid Ed25519 key, or one that already plays another slot.
     @discardableResult
     public mutating func bind(slot: Int, key: [UInt8]) -> Bool {
-        guard descriptor.isOpen(slot), key.count == 32, self.slot(of: key).map({ $0 == slot }) ?? true,
-            let k = try? Curve25519.Signing.PublicKey(rawRepresentation: key)
-        else { return false }
+        guard let k = bindable(slot: slot, key: key) else { return false }
         bound[slot] = key
         publicKeys[slot] = k
         return true
+    }
+
+    /// The parsed `key` if ``bind(slot:key:)`` would accept it for `slot`.
+    func bindable(slot: Int, key: [UInt8]) -> Curve25519.Signing.PublicKey? {
+        guard descriptor.isOpen(slot), key.count == 32, self.slot(of: key).map({ $0 == slot }) ?? true else { return nil }
+        return try? Curve25519.Signing.PublicKey(rawRepresentation: key)
     }
 
     /// The first four bytes of the session hash: frames of another session are told apart.

@@ -69,8 +69,8 @@ extension SessionEndpoint {
         pendingCheckpoints.contains { $0.tick == tick + 1 }
     }
 
-    /// Takes the checkpoints the session captured; only players serve them (newcomers trust the
-    /// players' offers, and a spectator's unicasts would cross the mesh for nothing).
+    /// Takes the checkpoints the session captured; only players take them (newcomers trust the
+    /// players' offers). A spectator serves only the checkpoint it resumed from, to its links.
     mutating func collectCheckpoints() {
         let captured = session?.takeCheckpoints() ?? []
         if localSlot != nil { pendingCheckpoints += captured }
@@ -147,8 +147,8 @@ extension SessionEndpoint {
     /// checkpoint (on a half-second grid), past what its frames already carried, and floods an
     /// offer of it once it holds it (one for every newcomer waiting).
     mutating func receiveJoinRequest(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
-        // Players answer (their offers are what a newcomer trusts); a spectator's offer would
-        // cost a unicast across the mesh for nothing it could not get from them.
+        // Every peer that runs the session offers what it holds to a newcomer on its links;
+        // only players schedule checkpoints (their offers are what a newcomer trusts).
         guard let s = session, let request = try? SessionWire.decodeJoinRequest(payload), request.digest == configuration.digest else { return [] }
         var actions: [SessionAction] = []
         if request.slot == nil, neighbors.contains(origin), slotOf[origin] == nil {
@@ -182,7 +182,8 @@ extension SessionEndpoint {
         return actions
     }
 
-    /// Offers the newest checkpoint held to `peer` (a returning player), at most once a second.
+    /// Offers the newest checkpoint held to `peer` (a returning player, or a newcomer on one of
+    /// our links), at most once a second.
     mutating func offer(to peer: PeerKey, now: Duration) -> [SessionAction] {
         guard let newest = server.newest else { return [] }
         if lastOfferTo.count >= 1024 { lastOfferTo = lastOfferTo.filter { now - $0.value < .seconds(1) } }
@@ -243,11 +244,13 @@ extension SessionEndpoint {
         guard let d = candidate, origin != localKey else { return [] }
         // Frames of the roster's keys, and of keys that may have filled an open slot since (they
         // are used only if the checkpoint binds the slot to them).
-        guard d.keys.contains(origin.bytes) || (payload.count > 1 && d.isOpen(Int(payload[1]))) else { return [] }
-        if !joining, d.keys.contains(origin.bytes), let next = SessionWire.peekNextTick(frame: payload), next > configuration.inputDelay + 1 { joining = true }
+        let rosterKey = d.keys.contains(origin.bytes)
+        guard rosterKey || (payload.count > 1 && d.isOpen(Int(payload[1]))) else { return [] }
+        let next = rosterKey ? SessionWire.peekNextTick(frame: payload) : nil
+        if !joining, let next, next > configuration.inputDelay + 1 { joining = true }
         if joining, bufferedFrames.count < 4096 {
             bufferedFrames.append((payload, origin))
-            if d.keys.contains(origin.bytes), let next = SessionWire.peekNextTick(frame: payload) { fetch.liveFrom = min(fetch.liveFrom ?? next, next) }
+            if let next { fetch.liveFrom = min(fetch.liveFrom ?? next, next) }
         }
         return []
     }

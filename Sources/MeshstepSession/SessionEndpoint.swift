@@ -262,12 +262,15 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     /// The mesh's links now, each with its measured round trip (from the mesh's keepalives):
-    /// call every quarter second or so. Round trips to players time loss repair; checkpoints
+    /// call every frame or every quarter second. Round trips to players time loss repair; checkpoints
     /// travel over these links first (a newcomer asks holders among them, and a peer offers its
     /// checkpoint to newcomers among them directly).
     public mutating func links(_ links: [(peer: PeerKey, rtt: Duration?)]) {
-        neighbors = Set(links.map(\.peer))
-        fetch.near = neighbors
+        // The UDP shell calls this every frame: the set is rebuilt only when the links changed.
+        if links.count != neighbors.count || !links.allSatisfy({ neighbors.contains($0.peer) }) {
+            neighbors = Set(links.map(\.peer))
+            fetch.near = neighbors
+        }
         for l in links { linkRoundTrip(l.rtt, to: l.peer) }
     }
 

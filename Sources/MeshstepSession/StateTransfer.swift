@@ -358,15 +358,22 @@ struct CheckpointFetch: Sendable {
     /// Of the checkpoints `vouchers` players offered alike, one with a holder among our links
     /// (if it is not older than the frames we kept: ``liveFrom``), else the newest.
     func bestVouched() -> CheckpointOffer? {
-        var vouched: [CheckpointOffer] = []
-        for offer in Set(offers.values) where backers(of: offer).filter(vouchedBy.contains).count >= vouchers { vouched.append(offer) }
-        func close(_ o: CheckpointOffer) -> Bool { liveFrom.map { o.tick >= $0 } == true && backers(of: o).contains(where: near.contains) }
-        return vouched.max { a, b in
-            let nearA = close(a), nearB = close(b)
-            if nearA != nearB { return !nearA }
-            if a.tick != b.tick { return a.tick < b.tick }
-            return a.root.bytes.lexicographicallyPrecedes(b.root.bytes)
+        // One pass over the offerers (at most 256): each checkpoint's vouchers, and whether a
+        // holder of it is on our links.
+        var tally: [CheckpointOffer: (vouchers: Int, near: Bool)] = [:]
+        for (holder, offer) in offers where !bad.contains(holder) {
+            var t = tally[offer, default: (0, false)]
+            if vouchedBy.contains(holder) { t.vouchers += 1 }
+            if near.contains(holder) { t.near = true }
+            tally[offer] = t
         }
+        func close(_ o: CheckpointOffer, _ t: (vouchers: Int, near: Bool)) -> Bool { t.near && liveFrom.map { o.tick >= $0 } == true }
+        return tally.filter { $0.value.vouchers >= vouchers }.max { a, b in
+            let nearA = close(a.key, a.value), nearB = close(b.key, b.value)
+            if nearA != nearB { return !nearA }
+            if a.key.tick != b.key.tick { return a.key.tick < b.key.tick }
+            return a.key.root.bytes.lexicographicallyPrecedes(b.key.root.bytes)
+        }?.key
     }
 
     /// Chunk requests due at `now`: missing chunks not asked for within ``retry``, spread over
