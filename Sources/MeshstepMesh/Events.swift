@@ -1,10 +1,13 @@
 import MeshstepWire
 
-/// A flooded or unicast message handed to the application, exactly once per (origin, seq).
+/// A flooded or unicast message handed to the application, exactly once per (origin, seq), or a
+/// direct message from a neighbor (``MeshNode/sendDirect(_:to:now:)``), once per datagram.
 public struct DeliveredMessage: Sendable, Equatable {
-    /// The peer that created and signed the message.
+    /// The peer that created the message (signed it, or for a direct message: the neighbor whose
+    /// link tag proves it sent it).
     public var origin: PeerKey
-    /// The origin's sequence number of the message (1 or more).
+    /// The origin's sequence number of the message (1 or more); 0 for a direct message, which has
+    /// none (duplicates of it are stopped by the link's sequence numbers).
     public var seq: UInt64
     /// The application bytes.
     public var payload: [UInt8]
@@ -100,6 +103,10 @@ public struct MeshStats: Sendable, Equatable {
     public var relayRequestsSent = 0
     /// Messages this node published as origin.
     public var originated = 0
+    /// Direct messages sent (one per link: application bytes for that neighbor only, unsigned).
+    public var directSent = 0
+    /// Direct messages received and handed to the application.
+    public var directReceived = 0
     /// IHave datagrams sent (announcements on lazy links).
     public var iHavesSent = 0
     /// Graft datagrams sent to pull missing messages.

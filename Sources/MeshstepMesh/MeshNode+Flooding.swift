@@ -88,6 +88,7 @@ extension MeshNode {
         case let .graft(refs): onGraft(refs, from: peer, now: now)
         case .prune: neighbors[peer]?.eager = false  // the whole link turns lazy; the refs name the duplicates that caused it
         case let .relay(origins): onRelayRequest(origins, from: peer, now: now)
+        case let .direct(payload): onDirect(payload, from: peer, now: now)
         case let .ping(p): onPing(p, from: peer, now: now)
         case let .pong(nonce, degree): onPong(nonce: nonce, degree: degree, from: peer, now: now)
         case let .disconnect(d):
@@ -252,6 +253,36 @@ extension MeshNode {
             stats.delivered += 1
             out.append(.deliver(DeliveredMessage(origin: m.origin, seq: m.seq, payload: m.payload, hops: Int(m.hops), from: peer, isUnicast: isUnicast)))
         }
+    }
+
+    // MARK: Direct messages
+
+    /// A neighbor's direct message: delivered as its own (the link tag proved it), within the
+    /// same per-origin allowance as its flooded messages, and never passed on.
+    mutating func onDirect(_ payload: [UInt8], from peer: PeerKey, now: MeshTime) {
+        guard payload.count <= maxDirectPayloadSize else {
+            stats.malformed += 1
+            penalize(peer, by: 10, now: now)
+            return
+        }
+        if origins[peer] == nil { makeRoomForOrigin() }
+        var state = origins[peer] ?? OriginState(publicKey: SignatureVerifier.publicKey(peer), lastActive: now)
+        let limit = configuration.originLimit
+        if state.messages == nil {
+            state.messages = TokenBucket(rate: limit.messagesPerSecond, burst: limit.messageBurst, now: now)
+            state.bytes = TokenBucket(rate: limit.bytesPerSecond, burst: limit.byteBurst, now: now)
+        }
+        let withinAllowance = state.messages!.take(1, now: now) && state.bytes!.take(payload.count, now: now)
+        state.lastActive = now
+        origins[peer] = state
+        guard withinAllowance else {
+            stats.originRateLimited += 1
+            neighbors[peer]?.dropsThisSecond += 1
+            return
+        }
+        stats.directReceived += 1
+        stats.delivered += 1
+        out.append(.deliver(DeliveredMessage(origin: peer, seq: 0, payload: payload, hops: 1, from: peer, isUnicast: false)))
     }
 
     // MARK: Relays

@@ -298,6 +298,28 @@ public struct MeshNode: Sendable {
         return (seq, finish())
     }
 
+    /// Sends `payload` to each of `peers` that is a neighbor now, over its link only: no origin
+    /// key, sequence number or signature (the link's tag proves who sent it), and never forwarded.
+    /// The cheap way to reach neighbors that need a message and nobody else; peers that are not
+    /// neighbors are skipped (``neighborKeys`` tells which are).
+    /// - Throws: ``MeshSendError/payloadTooLarge(size:limit:)`` when it does not fit a datagram.
+    public mutating func sendDirect(_ payload: [UInt8], to peers: [PeerKey], now: MeshTime) throws(MeshSendError) -> [MeshAction] {
+        currentTime = now
+        guard running else { throw .notRunning }
+        guard payload.count <= maxDirectPayloadSize else { throw .payloadTooLarge(size: payload.count, limit: maxDirectPayloadSize) }
+        for p in peers where neighbors[p] != nil {
+            stats.directSent += 1
+            sendLinkMessage(.direct(payload), to: p, now: now)
+        }
+        return finish()
+    }
+
+    /// The largest payload ``sendDirect(_:to:now:)`` accepts: a datagram less its header, link
+    /// sequence number and tag.
+    public var maxDirectPayloadSize: Int {
+        configuration.maxDatagramSize - (4 + 10 + 16)
+    }
+
     /// The largest payload ``broadcast(_:now:)`` accepts with this configuration.
     public var maxPayloadSize: Int {
         // header 4, link seq <= 10, hop fields 2, origin 32, seq <= 10, destination flag+key 33, length <= 3, signature 64, tag 16

@@ -46,6 +46,8 @@ public enum Datagram {
             let list = origins.prefix(Wire.maxRelayOrigins)
             w.varint(UInt64(list.count))
             for o in list { w.raw(o.bytes) }
+        case let .direct(payload):
+            w.raw(payload)
         case let .ping(m):
             w.u64(m.nonce); w.u8(m.degree); encodeRefs(m.summary, into: &w)
         case let .pong(nonce, degree):
@@ -136,6 +138,8 @@ public enum Datagram {
             var origins: [PeerKey] = []
             for _ in 0..<n { origins.append(try r.peerKey()) }
             message = .relay(origins)
+        case 0x15:
+            message = .direct(try r.raw(r.remaining))
         case 0x20:
             message = .ping(Ping(nonce: try r.u64(), degree: try r.u8(), summary: try decodeRefs(&r)))
         case 0x21:

@@ -241,6 +241,10 @@ public enum Message: Equatable, Sendable {
     /// `0x14`): the sender cannot link to them itself (both behind NATs that defeat hole
     /// punching). At most ``Wire/maxRelayOrigins``; an empty list cancels.
     case relay([PeerKey])
+    /// Application bytes for the neighbor at the other end of the link only (kind `0x15`):
+    /// neither signed nor forwarded; the link tag proves who sent them. The body is the payload,
+    /// up to the tag.
+    case direct([UInt8])
     /// Liveness probe with the sender's neighbor count and an anti-entropy summary (kind `0x20`).
     case ping(Ping)
     /// Answers a ping: the echoed nonce and the sender's neighbor count.
@@ -260,6 +264,7 @@ public enum Message: Equatable, Sendable {
         case .graft: 0x12
         case .prune: 0x13
         case .relay: 0x14
+        case .direct: 0x15
         case .ping: 0x20
         case .pong: 0x21
         }

@@ -30,6 +30,36 @@ struct FloodingTests {
         #expect(net.delivered[0].isEmpty)  // never back to the origin
     }
 
+    @Test("a direct message reaches only the neighbors named, as the sender's own, unsigned and never forwarded")
+    func direct() throws {
+        var net = try line()  // 0 - 1 - 2
+        let payload: [UInt8] = [7, 1, 2, 3]
+        let checks = net.nodes[1].stats.signatureChecks
+        // Node 2 is not a neighbor of node 0: skipped, not routed.
+        net.apply(try net.nodes[0].sendDirect(payload, to: [net.nodes[1].key, net.nodes[2].key], now: net.now), from: 0)
+        #expect(net.inFlightKinds == [0x15])
+        // 4 header, 1 link sequence number, the payload, 16 tag: no origin, seq or signature.
+        #expect((4 + 1 + payload.count + 16...4 + 2 + payload.count + 16).contains(net.wire.first?.bytes.count ?? 0))
+        net.flush()
+        let got = try #require(net.delivered[1].first)
+        #expect(net.delivered[1].count == 1 && got.payload == payload && got.seq == 0 && got.hops == 1 && !got.isUnicast)
+        #expect(got.origin == net.nodes[0].key && got.from == net.nodes[0].key)
+        #expect(net.delivered[2].isEmpty)
+        #expect(net.nodes[0].stats.directSent == 1 && net.nodes[1].stats.directReceived == 1)
+        #expect(net.nodes[1].stats.forwarded == 0 && net.nodes[1].stats.signatureChecks == checks)
+        // Too big for one datagram: a typed error, nothing sent.
+        let big = [UInt8](repeating: 0, count: net.nodes[0].maxDirectPayloadSize + 1)
+        #expect(throws: MeshSendError.payloadTooLarge(size: big.count, limit: net.nodes[0].maxDirectPayloadSize)) {
+            _ = try net.nodes[0].sendDirect(big, to: [net.nodes[1].key], now: net.now)
+        }
+        // A copy the network duplicates is stopped by the link's sequence numbers.
+        net.apply(try net.nodes[0].sendDirect(payload, to: [net.nodes[1].key], now: net.now), from: 0)
+        let copy = try #require(net.wire.first)
+        net.flush()
+        net.apply(net.nodes[1].receive(copy.bytes, from: copy.from, now: net.now), from: 1)
+        #expect(net.delivered[1].count == 2 && net.nodes[1].stats.linkReplays == 1)
+    }
+
     @Test("duplicates are suppressed and counted; replays are never delivered twice")
     func duplicates() throws {
         var net = try line()
