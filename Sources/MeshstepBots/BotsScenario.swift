@@ -594,10 +594,12 @@ extension BotsScenario {
         func perform(_ p: Int, _ actions: [SessionAction]) {
             for action in actions {
                 switch action {
-                case let .broadcast(payload):
+                case let .broadcast(payload), let .direct(payload, _):
                     if debug { let t = payload.first ?? 0; sentByType[t, default: (0, 0)].count += 1; sentByType[t]!.bytes += payload.count }
                     if p == attackerSlot, adversary != nil {
                         for out in adversary!.tamper(payload) { broadcast(p, out.payload, to: out.slots) }
+                    } else if case let .direct(_, to: peers) = action {
+                        sim.withNode(p) { mesh, now in (try? mesh.sendDirect(payload, to: peers, now: now)) ?? [] }
                     } else {
                         broadcast(p, payload, to: nil)
                     }
@@ -657,10 +659,15 @@ extension BotsScenario {
         // every signature (at most 10 virtual seconds).
         let frame = Duration.nanoseconds(1_000_000_000 / Int64(tickRate))
         var rttRefreshed = Array(repeating: MeshTime?.none, count: nodes)
+        var linkCounts = Array(repeating: 0, count: nodes)
         func timers(_ p: Int) {
-            // Link round trips change at the keepalive pace: refreshed every quarter second.
-            if rttRefreshed[p].map({ sim.now - $0 >= .milliseconds(250) }) ?? true {
+            // Link round trips change at the keepalive pace: refreshed every quarter second, and
+            // at once when the number of links changed (a player's frames go direct only while
+            // its links are exactly the other players).
+            let linkCount = sim.node(p)?.neighborCount ?? 0
+            if rttRefreshed[p].map({ sim.now - $0 >= .milliseconds(250) }) ?? true || linkCount != linkCounts[p] {
                 rttRefreshed[p] = sim.now
+                linkCounts[p] = linkCount
                 endpoints[p].links((sim.node(p)?.neighborInfo ?? []).map { ($0.peer, $0.rtt) })
             }
             perform(p, endpoints[p].tick(now: clock(sim.now)))

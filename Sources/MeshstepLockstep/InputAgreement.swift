@@ -24,6 +24,13 @@ public struct ChainDigest: Sendable, Hashable, CustomStringConvertible {
         ChainDigest(high: try r.u64(), low: try r.u64())
     }
 
+    /// A row digest as reports carry it: its 12 bytes.
+    func writeRow(into w: inout ByteWriter) { w.u64(high); w.u32(UInt32(truncatingIfNeeded: low >> 32)) }
+
+    static func readRow(from r: inout ByteReader) throws(WireError) -> ChainDigest {
+        ChainDigest(high: try r.u64(), low: UInt64(try r.u32()) << 32)
+    }
+
     /// The first 8 bytes in hex (enough to tell digests apart in logs).
     public var description: String { String(high, radix: 16) }
 }
@@ -50,12 +57,20 @@ enum InputChain {
         return ChainDigest(sha256: w.bytes)
     }
 
+    /// A row digest: 12 bytes (96 bits) of the SHA-256, the rest zero. Reports carry only those
+    /// 12: finding two histories with one row digest takes about 2^48 hashes, far beyond the
+    /// input delay a liar has to find them in.
     static func row(_ chains: [ChainDigest]) -> ChainDigest {
         var w = ByteWriter(capacity: 16 + chains.count * 16)
         w.raw(Array("meshstep-row-v1".utf8))
         for c in chains { c.write(into: &w) }
-        return ChainDigest(sha256: w.bytes)
+        var d = ChainDigest(sha256: w.bytes)
+        d.low &= 0xFFFF_FFFF_0000_0000
+        return d
     }
+
+    /// Bytes in a row report's digest.
+    static var rowDigestSize: Int { 12 }
 
     /// `"meshstep-inputs-v1" | session hash (32) | u8 slot | u32 tick | chain (16)`.
     static func statementBytes(session: [UInt8], slot: Int, tick: Int, chain: ChainDigest) -> [UInt8] {

@@ -91,7 +91,7 @@ public struct LockstepAdversary<Input: LockstepInput>: Sendable {
                 alteredChain.append(InputChain.next(alteredChain.last, input))
             }
             let last = f.firstTick + f.inputs.count - 1
-            if !altered.inputs.isEmpty, let chain = alteredChain.value(at: last) {
+            if f.statement != nil, !altered.inputs.isEmpty, let chain = alteredChain.value(at: last) {
                 altered.statement = keys.sign(InputChain.statementBytes(session: keys.sessionHash, slot: slot, tick: last, chain: chain))
             }
             if alteredChain.values.count > 1024 { alteredChain.trim(before: alteredChain.head - 256) }

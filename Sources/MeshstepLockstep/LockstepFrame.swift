@@ -1,10 +1,27 @@
 import MeshstepWire
 
+/// The bits of the `sections` varint: which optional sections follow the inputs, in this order.
+enum FrameSection {
+    static let report: UInt64 = 1 << 0
+    static let statement: UInt64 = 1 << 1
+    static let checksums: UInt64 = 1 << 2
+    static let controls: UInt64 = 1 << 3
+    static let votes: UInt64 = 1 << 4
+    static let endorsement: UInt64 = 1 << 5
+    static let certificates: UInt64 = 1 << 6
+    static let dispute: UInt64 = 1 << 7
+    static let veto: UInt64 = 1 << 8
+    static let abandonment: UInt64 = 1 << 9
+    static let all: UInt64 = (1 << 10) - 1
+}
+
 /// One lockstep frame as it travels inside a mesh message (docs/PROTOCOL.md, Appendix C).
 ///
 /// `u8 type=7 | u8 slot | u32 session digest | frameSeq | epoch | nextTick | acks | firstTick |
-/// inputs | controls | votes | endorsement | certificates | checksums | u8 flags | report? |
-/// statement? | dispute? | veto? | abandonment?`, integers as LEB128 varints unless sized.
+/// inputs | sections | report? | statement? | checksums? | controls? | votes? | endorsement? |
+/// certificates? | dispute? | veto? | abandonment?`, integers as LEB128 varints unless sized; the
+/// acknowledged ticks, the first input's tick and the report's tick relative to `nextTick`
+/// (zigzag), a run of inputs that repeat the one before them as a single varint.
 struct LockstepFrame<Input: LockstepInput>: Sendable {
     static var type: UInt8 { 7 }
     static var maxInputs: Int { 64 }
@@ -46,33 +63,61 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         w.varint(UInt64(frameSeq))
         w.varint(UInt64(epoch))
         w.varint(UInt64(nextTick))
-        w.varint(UInt64(acks.count))
-        for a in acks { w.varint(UInt64(max(0, a + 1))) }
-        w.varint(UInt64(firstTick))
+        // One per slot (the roster says how many): no count.
+        for a in acks { w.zigzag(max(0, a + 1) - nextTick) }
+        w.zigzag(firstTick - nextTick)
         w.varint(UInt64(inputs.count))
+        // Most ticks repeat the previous input: a run of k repeats is one varint 2(k - 1) + 1,
+        // a new input the varint 2 * length + 2 and its bytes.
+        var previous: [UInt8]?
+        var repeats = 0
         for input in inputs {
             var iw = ByteWriter(capacity: 8)
             input.encode(into: &iw)
-            w.lengthPrefixed(iw.bytes)
+            if iw.bytes == previous {
+                repeats += 1
+                continue
+            }
+            if repeats > 0 { w.varint(UInt64(2 * (repeats - 1) + 1)) }
+            repeats = 0
+            w.varint(UInt64(2 * iw.bytes.count + 2))
+            w.raw(iw.bytes)
+            previous = iw.bytes
         }
-        w.varint(UInt64(controls.count))
-        for c in controls { w.varint(UInt64(c.tick)); w.u8(UInt8(c.delay)) }
-        w.varint(UInt64(votes.count))
-        for v in votes { w.u8(UInt8(v.slot)); w.varint(UInt64(max(0, v.held + 1))) }
-        if let e = endorsement {
-            w.u8(1); e.change.encode(into: &w); w.raw(e.signature)
-        } else {
-            w.u8(0)
-        }
-        w.varint(UInt64(certificates.count))
-        for c in certificates { c.encode(into: &w) }
-        w.varint(UInt64(checksums.count))
-        for c in checksums { w.varint(UInt64(c.tick)); w.u64(c.checksum) }
-        w.u8(
-            (report != nil ? 1 : 0) | (statement != nil ? 2 : 0) | (dispute != nil ? 4 : 0)
-                | (veto != nil ? 8 : 0) | (abandonment != nil ? 16 : 0))
-        if let report { w.varint(UInt64(report.tick + 1)); report.digest.write(into: &w) }
+        if repeats > 0 { w.varint(UInt64(2 * (repeats - 1) + 1)) }
+        // Which optional sections follow (most frames carry only a report and, every few
+        // ticks, a statement: one byte).
+        var present: UInt64 = 0
+        if report != nil { present |= FrameSection.report }
+        if statement != nil { present |= FrameSection.statement }
+        if !checksums.isEmpty { present |= FrameSection.checksums }
+        if !controls.isEmpty { present |= FrameSection.controls }
+        if !votes.isEmpty { present |= FrameSection.votes }
+        if endorsement != nil { present |= FrameSection.endorsement }
+        if !certificates.isEmpty { present |= FrameSection.certificates }
+        if dispute != nil { present |= FrameSection.dispute }
+        if veto != nil { present |= FrameSection.veto }
+        if abandonment != nil { present |= FrameSection.abandonment }
+        w.varint(present)
+        if let report { w.zigzag(report.tick + 1 - nextTick); report.digest.writeRow(into: &w) }
         if let statement { w.raw(statement) }
+        if !checksums.isEmpty {
+            w.varint(UInt64(checksums.count))
+            for c in checksums { w.varint(UInt64(c.tick)); w.u64(c.checksum) }
+        }
+        if !controls.isEmpty {
+            w.varint(UInt64(controls.count))
+            for c in controls { w.varint(UInt64(c.tick)); w.u8(UInt8(c.delay)) }
+        }
+        if !votes.isEmpty {
+            w.varint(UInt64(votes.count))
+            for v in votes { w.u8(UInt8(v.slot)); w.varint(UInt64(max(0, v.held + 1))) }
+        }
+        if let e = endorsement { e.change.encode(into: &w); w.raw(e.signature) }
+        if !certificates.isEmpty {
+            w.varint(UInt64(certificates.count))
+            for c in certificates { c.encode(into: &w) }
+        }
         dispute?.encode(into: &w)
         if let veto { w.varint(UInt64(veto.round)); w.raw(veto.signature) }
         abandonment?.encode(into: &w)
@@ -90,65 +135,103 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         let frameSeq = try r.count(field: "lockstep.frameSeq", limit: maxTick)
         let epoch = try r.count(field: "lockstep.epoch", limit: 255)
         let nextTick = try r.count(field: "lockstep.nextTick", limit: maxTick)
-        let ackCount = try r.count(field: "lockstep.acks", limit: 255)
-        guard ackCount == players else { throw .invalidValue(field: "lockstep.acks") }
         var acks: [Int] = []
-        acks.reserveCapacity(ackCount)
-        for _ in 0..<ackCount { acks.append(try r.count(field: "lockstep.ack", limit: maxTick) - 1) }
-        let first = try r.count(field: "lockstep.firstTick", limit: maxTick)
+        acks.reserveCapacity(players)
+        for _ in 0..<players { acks.append(try r.tick(relativeTo: nextTick, field: "lockstep.ack") - 1) }
+        let first = try r.tick(relativeTo: nextTick, field: "lockstep.firstTick")
         let n = try r.count(field: "lockstep.inputs", limit: maxInputs)
         var inputs: [Input] = []
         inputs.reserveCapacity(n)
-        for _ in 0..<n {
-            let body = try r.lengthPrefixed(field: "lockstep.input", limit: 1024)
-            var ir = ByteReader(body)
+        while inputs.count < n {
+            let h = try r.count(field: "lockstep.input", limit: 2 * 1024 + 2)
+            if h % 2 == 1 {
+                let k = (h - 1) / 2 + 1
+                guard let last = inputs.last, inputs.count + k <= n else { throw .invalidValue(field: "lockstep.inputRun") }
+                for _ in 0..<k { inputs.append(last) }
+                continue
+            }
+            guard h >= 2 else { throw .invalidValue(field: "lockstep.input") }
+            var ir = ByteReader(try r.raw((h - 2) / 2))
             inputs.append(try Input.decode(from: &ir))
             try ir.expectEnd()
         }
+        let present = try r.varint()
+        guard present & ~FrameSection.all == 0 else { throw .invalidValue(field: "lockstep.sections") }
+        func has(_ bit: UInt64) -> Bool { present & bit != 0 }
+        var report: (Int, ChainDigest)?
+        if has(FrameSection.report) { report = (try r.tick(relativeTo: nextTick, field: "lockstep.reportTick") - 1, try ChainDigest.readRow(from: &r)) }
+        guard !has(FrameSection.statement) || n > 0 else { throw .invalidValue(field: "lockstep.statement") }
+        let statement = has(FrameSection.statement) ? try r.raw(64) : nil
+        // A section marked present is not empty (one encoding per frame).
+        var checks: [(Int, UInt64)] = []
+        if has(FrameSection.checksums) {
+            for _ in 0..<(try r.count(field: "lockstep.checksums", limit: 8, atLeast: 1)) {
+                checks.append((try r.count(field: "lockstep.checksumTick", limit: maxTick), try r.u64()))
+            }
+        }
         var controls: [(Int, Int)] = []
-        for _ in 0..<(try r.count(field: "lockstep.controls", limit: maxInputs)) {
-            let tick = try r.count(field: "lockstep.controlTick", limit: maxTick)
-            let delay = Int(try r.u8())
-            guard delay <= 32 else { throw .invalidValue(field: "lockstep.controlDelay") }
-            controls.append((tick, delay))
+        if has(FrameSection.controls) {
+            for _ in 0..<(try r.count(field: "lockstep.controls", limit: maxInputs, atLeast: 1)) {
+                let tick = try r.count(field: "lockstep.controlTick", limit: maxTick)
+                let delay = Int(try r.u8())
+                guard delay <= 32 else { throw .invalidValue(field: "lockstep.controlDelay") }
+                controls.append((tick, delay))
+            }
         }
         var votes: [(Int, Int)] = []
-        for _ in 0..<(try r.count(field: "lockstep.votes", limit: 64)) {
-            let s = Int(try r.u8())
-            guard s < players else { throw .invalidValue(field: "lockstep.voteSlot") }
-            votes.append((s, try r.count(field: "lockstep.voteHeld", limit: maxTick) - 1))
+        if has(FrameSection.votes) {
+            for _ in 0..<(try r.count(field: "lockstep.votes", limit: 64, atLeast: 1)) {
+                let s = Int(try r.u8())
+                guard s < players else { throw .invalidValue(field: "lockstep.voteSlot") }
+                votes.append((s, try r.count(field: "lockstep.voteHeld", limit: maxTick) - 1))
+            }
         }
         var endorsement: (change: RosterChange, signature: [UInt8])?
-        switch try r.u8() {
-        case 0: break
-        case 1:
+        if has(FrameSection.endorsement) {
             let change = try RosterChange.decode(from: &r, players: players)
             endorsement = (change, try r.raw(64))
-        default: throw .invalidValue(field: "lockstep.endorsement")
         }
         var certificates: [RosterCertificate] = []
-        for _ in 0..<(try r.count(field: "lockstep.certificates", limit: 2)) {
-            certificates.append(try RosterCertificate.decode(from: &r, players: players))
+        if has(FrameSection.certificates) {
+            for _ in 0..<(try r.count(field: "lockstep.certificates", limit: 2, atLeast: 1)) {
+                certificates.append(try RosterCertificate.decode(from: &r, players: players))
+            }
         }
-        var checks: [(Int, UInt64)] = []
-        for _ in 0..<(try r.count(field: "lockstep.checksums", limit: 8)) {
-            checks.append((try r.count(field: "lockstep.checksumTick", limit: maxTick), try r.u64()))
-        }
-        let flags = try r.u8()
-        guard flags & ~31 == 0 else { throw .invalidValue(field: "lockstep.flags") }
-        var report: (Int, ChainDigest)?
-        if flags & 1 != 0 { report = (try r.count(field: "lockstep.reportTick", limit: maxTick) - 1, try ChainDigest.read(from: &r)) }
-        guard flags & 2 == 0 || n > 0 else { throw .invalidValue(field: "lockstep.statement") }
-        let statement = flags & 2 != 0 ? try r.raw(64) : nil
-        let dispute = flags & 4 != 0 ? try Dispute<Input>.decode(from: &r, players: players) : nil
+        let dispute = has(FrameSection.dispute) ? try Dispute<Input>.decode(from: &r, players: players) : nil
         var veto: (round: Int, signature: [UInt8])?
-        if flags & 8 != 0 { veto = (try r.count(field: "lockstep.vetoRound", limit: RosterChange.maxRound), try r.raw(64)) }
-        let abandonment = flags & 16 != 0 ? try RoundAbandonment.decode(from: &r, players: players) : nil
+        if has(FrameSection.veto) { veto = (try r.count(field: "lockstep.vetoRound", limit: RosterChange.maxRound), try r.raw(64)) }
+        let abandonment = has(FrameSection.abandonment) ? try RoundAbandonment.decode(from: &r, players: players) : nil
         try r.expectEnd()
         return LockstepFrame(
             slot: slot, digest: digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick, acks: acks,
             firstTick: first, inputs: inputs, controls: controls, votes: votes, endorsement: endorsement,
             certificates: certificates, checksums: checks, report: report, statement: statement, dispute: dispute,
             veto: veto, abandonment: abandonment)
+    }
+}
+
+extension ByteWriter {
+    /// A signed integer as a zigzag LEB128 varint (small magnitudes of either sign take one byte).
+    mutating func zigzag(_ v: Int) {
+        varint(v >= 0 ? UInt64(v) << 1 : (UInt64(-(v + 1)) << 1) | 1)
+    }
+}
+
+extension ByteReader {
+    /// A count in `atLeast ... limit`.
+    mutating func count(field: String, limit: Int, atLeast: Int) throws(WireError) -> Int {
+        let n = try count(field: field, limit: limit)
+        guard n >= atLeast else { throw .invalidValue(field: field) }
+        return n
+    }
+
+    /// A tick written as a zigzag offset from `base`, checked to lie in 0 ... 2^31 - 1.
+    mutating func tick(relativeTo base: Int, field: String) throws(WireError) -> Int {
+        let z = try varint()
+        guard z <= UInt64(UInt32.max) << 1 else { throw .invalidValue(field: field) }
+        let offset = z & 1 == 0 ? Int(z >> 1) : -Int(z >> 1) - 1
+        let t = base + offset
+        guard t >= 0, t <= Int(Int32.max) else { throw .invalidValue(field: field) }
+        return t
     }
 }

@@ -130,9 +130,9 @@ public enum LockstepError: Error, Equatable, Sendable {
 /// itself was running: a stall of its own loop (``LockstepConfiguration/stallThreshold``) is not
 /// held against anyone, and a frame that acknowledges inputs we sent after voting refutes the vote.
 /// The *coordinator* (the lowest slot this peer does not suspect) waits until every other survivor
-/// voted for the same set (or `disconnectTimeout` passed) and until it holds what they claim to
-/// hold, then signs a ``RosterChange``: each slot leaves one tick past the newest input of it the
-/// coordinator holds. A peer signs (*endorses*) a change only when it was proposed by the rightful
+/// voted for the same set (or `disconnectTimeout` passed), then signs a ``RosterChange``: each
+/// slot leaves one tick past the newest input of it that every survivor holds (by their votes and
+/// the rows they confirmed), so nobody needs an input it cannot get. A peer signs (*endorses*) a change only when it was proposed by the rightful
 /// coordinator, it suspects every dropped slot itself, and it has not applied any drop tick; it
 /// signs one change per epoch and applies nothing at or past the drop ticks until the change is
 /// certified. Signatures from a quorum of the roster (``RosterQuorum``) make a
@@ -268,6 +268,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var mismatchSince: [(at: Duration, tick: Int)?]
     /// Statements received: `statements[s][tick]` is `s`'s signature over its chain at `tick`.
     var statements: [[Int: [UInt8]]]
+    /// The newest tick a frame of ours carried our statement for (``statementInterval``).
+    var statedTick: Int?
     /// Our statement for our newest input.
     var ownStatement: (tick: Int, signature: [UInt8])?
     /// Frames that still carry a dispute section, and the slot the next one starts with.
@@ -687,6 +689,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// When a frame from `slot` last arrived (nil: never).
     package func lastHeard(from slot: Int) -> Duration? { lastHeard[slot] }
 
+    /// Whether a frame from `slot` ever arrived.
+    package func hasHeard(from slot: Int) -> Bool { heard[slot] }
+
     /// Slots still in the roster.
     package var activeSlots: [Int] { (0..<players).filter { dropTick[$0] == nil } }
 
@@ -811,12 +816,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 drops.append(RosterChange.Drop(slot: g, tick: max(t, nextTick)))
                 continue
             }
-            let mine = heldThrough(g)
-            // Hold what the others claim to hold before cutting it off (the mesh repairs it from
-            // them); claims we cannot obtain within the grace are not counted.
-            let claimed = survivors.compactMap { $0 == localSlot ? nil : peerVotes[$0][g] }.max() ?? mine
-            if mine < min(claimed, mine + 256), !waited { return events }
-            drops.append(RosterChange.Drop(slot: g, tick: mine + 1))
+            // Cut it off where every survivor holds it: its last frames came straight over the
+            // links and no survivor can pull from another what it missed, so a survivor lacking
+            // an input before the drop tick could never apply that row. What a survivor holds:
+            // what its vote says (final once the slot fell silent), and at least every row it
+            // confirmed to us (a row holds every slot's input).
+            var cut = heldThrough(g)
+            for s in survivors where s != localSlot { cut = min(cut, max(peerVotes[s][g] ?? -1, confirmedBy[s])) }
+            drops.append(RosterChange.Drop(slot: g, tick: cut + 1))
         }
         events += endorse(RosterChange(epoch: epoch + 1, round: round, drops: drops))
         events += assembleCertificate()
@@ -1193,6 +1200,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         }
     }
 
+    /// Ticks between two of our frames that carry our signed statement (at most half of
+    /// ``Dispute/maxInputs``, so a dispute always reaches one).
+    static var statementInterval: Int { 8 }
+
     /// Applied ticks a player keeps beyond what its peers need, so that a spectator that lost
     /// frames can ask for them again (``catchUpFrame(from:)``): 10 s at 60 ticks per second.
     static var spectatorHistory: Int { 600 }
@@ -1220,7 +1231,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         pendingChecksums.removeAll { $0.sendsLeft <= 0 }
         let head = rowHead
         if head >= 0, head < Int.max, let digest = rowDigest(head) { f.report = (head, digest) }
-        if last >= first, let statement = statement(at: last) { f.statement = statement }
+        // One statement per `statementInterval` ticks (a signature costs 64 bytes and tens of
+        // microseconds); a repeat of the frame that carried it carries it again. A dispute ends
+        // its relayed history at the newest statement it holds, so evidence of a lie arrives
+        // at most an interval later.
+        if last >= first, statedTick.map({ last == $0 || last - $0 >= Self.statementInterval || last < $0 }) ?? true,
+            let statement = statement(at: last)
+        {
+            f.statement = statement
+            statedTick = last
+        }
         var bytes: [UInt8]
         while true {
             f.firstTick = first

@@ -355,6 +355,14 @@ public final class UDPMeshPeer: @unchecked Sendable {
         perform(try mesh.send(payload, to: peer, now: now).actions)
     }
 
+    /// Sends `payload` over the links to those of `peers` that are neighbors, unsigned
+    /// (`MeshNode.sendDirect`), on the event loop.
+    public func sendDirectOnLoop(_ payload: [UInt8], to peers: [PeerKey]) throws(MeshSendError) {
+        eventLoop.preconditionInEventLoop()
+        guard !stopped else { throw .notRunning }
+        perform(try mesh.sendDirect(payload, to: peers, now: now))
+    }
+
     static func wallClock() -> UInt64 { UInt64(max(0, Date().timeIntervalSince1970 * 1000)) }
 
     func startOnLoop() {

@@ -11,6 +11,9 @@ public enum SessionAction: Sendable, Equatable {
     case unprotect([PeerKey])
     /// Send this payload to one peer only (a mesh unicast, signed as ours): state transfer.
     case send([UInt8], to: PeerKey)
+    /// Send this payload over the links to these neighbors only, unsigned (`MeshNode.sendDirect`):
+    /// our frames, when our links are exactly the other players'.
+    case direct([UInt8], to: [PeerKey])
 }
 
 /// Problems the user has to act on, raised by the lobby.
@@ -288,9 +291,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard let s = session else { return lobbyTick(now: now) + joinTick(now: now) }
         var actions: [SessionAction] = []
         // Players that missed our hello, and spectators, learn the roster from these: often
-        // right after the start, then every 2 s.
+        // right after the start, then every 2 s; not while our links are exactly the other
+        // players and each of them has sent us frames (nobody linked to us lacks the roster).
         let interval: Duration = now - (startedAt ?? now) < .seconds(3) ? .milliseconds(250) : .seconds(2)
-        if localSlot != nil, lastLobbySend.map({ now - $0 >= interval }) ?? true { actions += hello(now: now) }
+        if localSlot != nil, lastLobbySend.map({ now - $0 >= interval }) ?? true, !everyLinkPlays(s) { actions += hello(now: now) }
         chooseInputDelay(now: now)
         session!.update(now: now)
         events += session!.takeEvents()
@@ -543,7 +547,32 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     mutating func send(_ frame: [UInt8], now: Duration) -> [SessionAction] {
         guard !frame.isEmpty else { return [] }
         lastSent = now
+        if let players = directTargets() { return [.direct(frame, to: players)] }
         return [.broadcast(frame)]
+    }
+
+    /// Whether our links are exactly the other active players and every one of them has sent us
+    /// a frame: they all run the session.
+    func everyLinkPlays(_ s: LockstepSession<Input>) -> Bool {
+        guard let players = directTargets() else { return false }
+        return players.allSatisfy { k in slotOf[k].map { s.hasHeard(from: $0) } ?? false }
+    }
+
+    /// The other active players, when our links are exactly them: our frames then go over each
+    /// link unsigned, the link's tag proving they are ours (players never pass frames on). Any
+    /// other link (a spectator, a newcomer, a returning player) needs the signed flood, which it
+    /// can pass on and serve; so does a player we reach only through a relay.
+    func directTargets() -> [PeerKey]? {
+        guard let s = session, let me = localSlot, !neighbors.isEmpty else { return nil }
+        var players: [PeerKey] = []
+        for slot in s.activeSlots where slot != me {
+            let k = s.keys.key(of: slot)
+            if k == SessionDescriptor.openSlotKey { continue }
+            let key = PeerKey(bytes: k)
+            guard neighbors.contains(key) else { return nil }
+            players.append(key)
+        }
+        return players.count == neighbors.count ? players : nil
     }
 
     mutating func afterChange(now: Duration) -> [SessionAction] {

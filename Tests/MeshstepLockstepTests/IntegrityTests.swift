@@ -33,6 +33,45 @@ struct IntegrityTests {
         #expect(s[0].acknowledged(by: 1) == 1)  // still the initial value: inputDelay - 1
     }
 
+    @Test(
+        "frame version 7: ticks relative to the next tick, runs of repeated inputs in one byte, only the sections present; bad runs, bits and ticks are typed errors"
+    )
+    func compactFrame() throws {
+        let a = Move(direction: 1, boost: false), b = Move(direction: 2, boost: true)
+        let inputs = [a, a, a, a, b, b, a, a]
+        let f = LockstepFrame<Move>(
+            slot: 1, digest: 0xDEAD_BEEF, frameSeq: 300, epoch: 0, nextTick: 1000, acks: [1005, -1, 998],
+            firstTick: 995, inputs: inputs, controls: [], votes: [], endorsement: nil, certificates: [], checksums: [],
+            report: (1003, InputChain.row([])), statement: nil)
+        let bytes = f.encode()
+        // type 1, slot 1, digest 4, frameSeq 2, epoch 1, nextTick 2, acks 4 (none: -1000, 2
+        // bytes), firstTick 1, count 1, inputs (a, run of 3, b, run of 1, a, run of 1) 9,
+        // sections 1, report 1 + 12.
+        #expect(bytes.count == 40)
+        let d = try LockstepFrame<Move>.decode(bytes, players: 3)
+        #expect(d.acks == [1005, -1, 998] && d.firstTick == 995 && d.inputs == inputs && d.nextTick == 1000)
+        #expect(d.report?.tick == 1003 && d.report?.digest == InputChain.row([]) && d.statement == nil && d.checksums.isEmpty)
+        // The inputs start at offset 17 (after the header fields, acks and count).
+        func patched(_ at: Int, _ value: UInt8) -> [UInt8] {
+            var copy = bytes
+            copy[at] = value
+            return copy
+        }
+        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame<Move>.decode(patched(17, 1), players: 3) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.input")) { _ = try LockstepFrame<Move>.decode(patched(17, 0), players: 3) }
+        // A run longer than the inputs left.
+        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame<Move>.decode(patched(19, 2 * 7 + 1), players: 3) }
+        // An unknown section bit (bit 10: the varint goes on into the next byte, 8).
+        #expect(throws: WireError.invalidValue(field: "lockstep.sections")) { _ = try LockstepFrame<Move>.decode(patched(26, 0x80), players: 3) }
+        // An acknowledgement before tick 0.
+        var early = f
+        early.nextTick = 0
+        early.acks = [0, 0, 0]
+        var w = early.encode()
+        w[10] = 3  // zigzag -2: ack + 1 = -2
+        #expect(throws: WireError.invalidValue(field: "lockstep.ack")) { _ = try LockstepFrame<Move>.decode(w, players: 3) }
+    }
+
     @Test("a certificate signed by one liar (junk for the rest) is rejected, names the sender, drops nobody")
     func forgedCertificate() throws {
         var (s, descriptor, signers) = try sessions(3)
@@ -209,6 +248,52 @@ struct IntegrityTests {
         let frame = e[1].submit(.neutral, now: .milliseconds(2))
         for case let .broadcast(p) in frame { _ = e[0].receive(p, from: stranger, now: .milliseconds(3)) }
         #expect(e[0].foreignFrames == 1)
+    }
+
+    @Test("frames go direct (unsigned, over the links) only while the links are exactly the other players; otherwise they flood, signed")
+    func directFrames() throws {
+        let config = LockstepConfiguration(players: 3)
+        let g = SessionKeys.generated(configuration: config, seed: 12)
+        let keys = g.descriptor.keys.map { PeerKey(bytes: $0) }
+        var e = try (0..<3).map { i in
+            try SessionEndpoint<Move>(configuration: config, role: .player(i), localKey: keys[i], roster: .known(g.descriptor), signer: g.signers[i])
+        }
+        let hellos = (0..<3).map { e[$0].tick(now: .zero) }
+        for i in 0..<3 {
+            for j in 0..<3 where j != i { for case let .broadcast(p) in hellos[j] { _ = e[i].receive(p, from: keys[j], now: .milliseconds(1)) } }
+        }
+        #expect(e.allSatisfy { $0.started })
+        func sends(_ actions: [SessionAction]) -> [String] {
+            actions.compactMap { a in
+                switch a {
+                case .broadcast: "flood"
+                case let .direct(_, to: peers): "direct to \(Set(peers) == [keys[1], keys[2]] ? "players" : "others")"
+                default: nil
+                }
+            }
+        }
+        // No links known yet: flood.
+        #expect(sends(e[0].submit(.neutral, now: .milliseconds(2))) == ["flood"])
+        // Linked to both other players: direct to them.
+        e[0].links([(keys[1], nil), (keys[2], nil)])
+        #expect(sends(e[0].submit(.neutral, now: .milliseconds(18))) == ["direct to players"])
+        // A spectator (or any key outside the roster) among the links: flood, so it can pass it on.
+        let spectator = PeerKey(bytes: [UInt8](repeating: 5, count: 32))
+        e[0].links([(keys[1], nil), (keys[2], nil), (spectator, nil)])
+        #expect(sends(e[0].submit(.neutral, now: .milliseconds(34))) == ["flood"])
+        // A player reached only through a relay: flood.
+        e[0].links([(keys[1], nil)])
+        #expect(sends(e[0].submit(.neutral, now: .milliseconds(50))) == ["flood"])
+        // Hellos stop once the links are exactly the players and each has sent a frame.
+        e[0].links([(keys[1], nil), (keys[2], nil)])
+        func hasHello(_ actions: [SessionAction]) -> Bool {
+            actions.contains { if case let .broadcast(p) = $0 { p.first == SessionWire.hello } else { false } }
+        }
+        #expect(hasHello(e[0].tick(now: .seconds(10))))  // no frame heard from them yet
+        for j in 1...2 {
+            for case let .broadcast(p) in e[j].submit(.neutral, now: .seconds(10)) { _ = e[0].receive(p, from: keys[j], now: .seconds(10)) }
+        }
+        #expect(!hasHello(e[0].tick(now: .seconds(13))))
     }
 
     @Test("the lobby: two keys claiming one slot is a clear error for everyone and nobody starts")
