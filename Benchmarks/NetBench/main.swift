@@ -38,8 +38,17 @@ func lockstepConfig(players: Int) -> MeshConfiguration {
     return c
 }
 
-/// Two players submit and apply as fast as the protocol allows (no 60 Hz pacing).
-func unthrottledLockstep(loss: Double, seconds: Double) throws -> Double {
+/// Process CPU time (user + system) so far.
+func processCPU() -> Duration {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    func d(_ t: timeval) -> Duration { .seconds(Int64(t.tv_sec)) + .microseconds(Int64(t.tv_usec)) }
+    return d(usage.ru_utime) + d(usage.ru_stime)
+}
+
+/// Two players submit and apply as fast as the protocol allows (no 60 Hz pacing): ticks per
+/// second, and the process's CPU time per tick (both players, every thread).
+func unthrottledLockstep(loss: Double, seconds: Double) throws -> (ticksPerSecond: Double, cpuPerTick: Duration) {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     defer { try? group.syncShutdownGracefully() }
     let creds = try MeshCredentials(meshID: "netbench", access: .password("netbench"))
@@ -60,6 +69,7 @@ func unthrottledLockstep(loss: Double, seconds: Double) throws -> Double {
     while !peers.allSatisfy(\.allPlayersPresent), ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.001) }
     var drivers = peers.map { _ in LockstepDriver(game: Counter(players: 2, seed: 0), checksumInterval: config.checksumInterval, answers: true) }
     let start = ContinuousClock.now
+    let cpuBefore = processCPU()
     let end = start + .milliseconds(Int64(seconds * 1000))
     while ContinuousClock.now < end {
         var progressed = false
@@ -73,8 +83,10 @@ func unthrottledLockstep(loss: Double, seconds: Double) throws -> Double {
         if !progressed { Thread.sleep(forTimeInterval: 0.00002) }
     }
     let elapsed = ContinuousClock.now - start
+    let cpu = processCPU() - cpuBefore
     for p in peers { p.leave() }
-    return Double(drivers.map(\.ticksApplied).min()!) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    let ticks = max(1, drivers.map(\.ticksApplied).min()!)
+    return (Double(ticks) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18), cpu / ticks)
 }
 
 /// A -- R -- B on loopback: A floods as fast as it can, R forwards; messages forwarded per second.
@@ -201,17 +213,25 @@ if let raw {
         "rtt_p50_us": raw.rtt_p50_us, "rtt_p99_us": raw.rtt_p99_us, "one_way_p50_us": raw.one_way_p50_us, "relay_per_second": raw.relay_per_second,
     ]
 }
+var unthrottled: [String: Double] = [:]
+var cpuPerTick: [String: Double] = [:]
 for loss in [0.0, 0.1] {
-    let rate = try unthrottledLockstep(loss: loss, seconds: 3)
+    let (rate, cpu) = try unthrottledLockstep(loss: loss, seconds: 3)
+    let cpuMicroseconds = Double(cpu.components.attoseconds) / 1e12 + Double(cpu.components.seconds) * 1e6
     // A raw ping-pong completes 1e6 / rtt round trips a second; a lockstep tick between two
     // players needs each one's input to cross once, so the raw round-trip rate is the yardstick.
     let perRoundTrip = raw.map { rate / (1e6 / $0.rtt_p50_us) }
     say(
-        String(format: "unthrottled lockstep, 2 players, %2.0f%% loss: %8.0f ticks/s", loss * 100, rate)
+        String(
+            format: "unthrottled lockstep, 2 players, %2.0f%% loss: %8.0f ticks/s, %.1f us of CPU per tick (both players)", loss * 100, rate, cpuMicroseconds)
             + (perRoundTrip.map { String(format: "  = %.3f ticks per raw round trip time", $0) } ?? ""))
+    unthrottled[loss == 0 ? "0" : "\(loss)"] = rate
+    cpuPerTick[loss == 0 ? "0" : "\(loss)"] = cpuMicroseconds
     results["lockstep_\(Int(loss * 100))pct_ticks_per_second"] = rate
     if let perRoundTrip { results["lockstep_\(Int(loss * 100))pct_ticks_per_raw_round_trip"] = perRoundTrip }
 }
+results["unthrottled_ticks_per_second"] = unthrottled
+results["unthrottled_cpu_us_per_tick"] = cpuPerTick
 let relay = try relayThroughput(seconds: 3)
 let relayRatio = raw.map { relay.forwarded / $0.relay_per_second }
 say(

@@ -213,7 +213,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// A snapshot of the session, once started (read on the event loop).
     public func withSession<T: Sendable>(_ body: @escaping @Sendable (LockstepSession<Input>) -> T) -> T? {
-        try? mesh.eventLoop.submit { self.endpoint.value.session.map(body) }.wait() ?? nil
+        try? mesh.eventLoop.submit { self.inPlace { $0.session.map(body) } }.wait() ?? nil
     }
 
     /// Ends the match for this player; call it after applying the match's last tick (and
@@ -299,14 +299,22 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
                 do { try mesh.sendOnLoop(payload, to: peer) } catch {
                     logger.warning("cannot send a state-transfer message: \(error)")
                 }
+            case let .direct(payload, to: peers):
+                do { try mesh.sendDirectOnLoop(payload, to: peers) } catch {
+                    logger.warning("cannot send a lockstep frame: \(error)")
+                }
             }
         }
         armWakeup()
     }
 
+    /// Reads the endpoint where it lives (on the event loop). The box's getter would copy the
+    /// whole endpoint, retaining and releasing every array of its session, on every datagram.
+    func inPlace<T>(_ body: (inout SessionEndpoint<Input>) -> T) -> T { body(&endpoint.value) }
+
     /// Schedules the endpoint's next repair check when it comes before the next frame tick.
     func armWakeup() {
-        guard let due = endpoint.value.nextWakeup, due != wakeupAt else { return }
+        guard let due = inPlace({ $0.nextWakeup }), due != wakeupAt else { return }
         wakeup?.cancel()
         wakeupAt = due
         let delay = max(.zero, due - clock)
@@ -321,11 +329,11 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     func drain() {
         let resumed = endpoint.value.takeResumedGame()
         let complete = endpoint.value.pollReady()
-        let wanted = endpoint.value.checkpointTicksWanted
+        let wanted = inPlace { $0.checkpointTicksWanted }
         let events = endpoint.value.takeEvents()
         let errors = endpoint.value.takeErrors().map(NetError.init)
         let submitted = endpoint.value.takeSubmitTimes()
-        let acks = endpoint.value.session != nil ? endpoint.value.takeAckLatencies() : []
+        let acks = inPlace { $0.session != nil ? $0.takeAckLatencies() : [] }
         if resumed != nil || wanted != publishedWanted {
             publishedWanted = wanted
             shared.withLockedValue {
@@ -351,15 +359,14 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     }
 
     func publish() {
-        let joining = endpoint.value.joining, transfer = endpoint.value.transferStats
+        let (joining, transfer) = inPlace { ($0.joining, $0.transferStats) }
         shared.withLockedValue {
             $0.joining = joining
             $0.transfer = transfer
         }
-        guard let s = endpoint.value.session else { return }
-        let stats = s.stats, roster = s.roster
+        guard let (stats, roster, bound) = inPlace({ e in e.session.map { ($0.stats, $0.roster, $0.keys.bound) } }) else { return }
         let neighbors = Set(mesh.mesh.neighborInfo.map(\.peer))
-        let connected = s.keys.bound.map { neighbors.contains(PeerKey(bytes: $0)) }
+        let connected = bound.map { neighbors.contains(PeerKey(bytes: $0)) }
         shared.withLockedValue {
             $0.stats = stats
             $0.roster = roster

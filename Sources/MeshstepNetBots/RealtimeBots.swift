@@ -312,6 +312,14 @@ public struct UDPBotsScenario: Sendable {
             }
         }
         let bytes = peers.reduce(0) { $0 + $1.stats().bytesSent } - bytesBefore
+        if RealtimeBot.debug {
+            for (i, p) in peers.prefix(players).enumerated() {
+                let s = p.stats()
+                FileHandle.standardError.write(
+                    "peer \(i): \(s.datagramsSent) datagrams, \(s.bytesSent) bytes sent, \(s.directSent) direct, \(s.originated) flooded; session \(bots[i].peer.stats.map { "\($0)" } ?? "-")\n"
+                        .data(using: .utf8)!)
+            }
+        }
         let survivors = bots.prefix(players).filter { !$0.crashed && $0.peer.halted == nil }
         // Every survivor finishes at once (each keeps serving the others while it waits).
         let finishing = survivors.map(\.peer).map { peer in Thread { peer.finish(timeout: .seconds(2)) } }
