@@ -129,6 +129,16 @@ public struct LockstepConfiguration: Sendable, Equatable {
     /// A copy with ``openSlots`` set to `v`, sorted (distinct slots, not all of them).
     public func withOpenSlots(_ v: [Int]) -> Self { var c = self; c.openSlots = v.sorted(); return c }
 
+    /// The open slots written as a command line takes them: comma-separated distinct slots of
+    /// `players` ("3", "2,3"), leaving at least two filled at the start; nil for anything else.
+    public static func openSlots(parsing text: String, players: Int) -> [Int]? {
+        let slots = text.split(separator: ",", omittingEmptySubsequences: false).map { Int(String($0.filter { !$0.isWhitespace })) }
+        guard !slots.isEmpty, slots.allSatisfy({ $0.map { (0..<players).contains($0) } ?? false }), Set(slots).count == slots.count,
+            slots.count <= players - 2
+        else { return nil }
+        return slots.compactMap { $0 }.sorted()
+    }
+
     /// Checks every value; the error names the field and the allowed range.
     public func validate() throws(LockstepConfigurationError) {
         guard (2...64).contains(players) else { throw .outOfRange(field: "players", value: players, allowed: 2...64) }

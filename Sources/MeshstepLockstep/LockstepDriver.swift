@@ -58,9 +58,12 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
         return catchingUp ? Self.catchUpTicksPerFrame : normal
     }
 
-    /// Queues ticks the session reports complete, in order.
+    /// Queues ticks the session reports complete, in order. A tick before the next one due (one
+    /// from before a resume) is ignored: applying it would step the game twice.
     public mutating func receive(_ ticks: some Sequence<(tick: Int, inputs: [Game.Input?])>) {
-        for t in ticks { pending.append(ConfirmedTick(tick: t.tick, inputs: t.inputs)) }
+        for t in ticks where t.tick >= (pending.last.map { $0.tick + 1 } ?? ticksApplied) {
+            pending.append(ConfirmedTick(tick: t.tick, inputs: t.inputs))
+        }
     }
 
     /// Applies the next queued tick, if any: steps the game, checksums it when the tick is a

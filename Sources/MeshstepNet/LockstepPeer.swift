@@ -107,9 +107,13 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     }
 
     /// Ticks now complete, in order, each with every slot's input (nil for a dropped slot).
+    /// Nothing while a resumed game waits to be taken (``takeResumedGame()``): the ticks after a
+    /// checkpoint belong to the game restored from it, not to the one the loop still runs.
     public func pollConfirmed() -> [(tick: Int, inputs: [Input?])] {
         shared.withLockedValue { s in
-            defer { s.ready = [] }; return s.ready.map { ($0.tick, $0.inputs) }
+            guard s.resumed == nil else { return [] }
+            defer { s.ready = [] }
+            return s.ready.map { ($0.tick, $0.inputs) }
         }
     }
 
@@ -117,7 +121,9 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// complete on the event loop: for latency measurements across peers of one process.
     public func pollConfirmedTimed() -> [(tick: Int, inputs: [Input?], at: UInt64)] {
         shared.withLockedValue { s in
-            defer { s.ready = [] }; return s.ready
+            guard s.resumed == nil else { return [] }
+            defer { s.ready = [] }
+            return s.ready
         }
     }
 
@@ -337,7 +343,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         if resumed != nil || wanted != publishedWanted {
             publishedWanted = wanted
             shared.withLockedValue {
-                if let resumed { $0.resumed = resumed }
+                // Ticks still queued belong to the game the checkpoint replaces.
+                if let resumed { $0.resumed = resumed; $0.ready = [] }
                 $0.checkpointsWanted = wanted
             }
         }

@@ -42,6 +42,11 @@ struct MeshstepDemo: ParsableCommand {
     var spectate = false
     @Option(parsing: .unconditional, help: "Players in the mesh match (with --mesh; every player passes the same number).")
     var players: Int?
+    @Option(
+        help:
+            "SLOTS (comma-separated): slots of the mesh match that start empty; a player started later with one of them as --slot joins the running match (with --mesh; every player passes the same list)."
+    )
+    var openSlots: String?
     @Option(parsing: .unconditional, help: "Your slot in the mesh match, 0...players-1 (with --mesh, unless --spectate).")
     var slot: Int?
 
@@ -84,9 +89,11 @@ struct MeshstepDemo: ParsableCommand {
         if let resolver, (try? HostPort.split(resolver)) == nil { throw ValidationError("--resolver \(resolver): expected HOST:PORT") }
         if let ticks, ticks < 1 { throw ValidationError("--ticks must be at least 1 (got \(ticks))") }
         if let mesh, mesh.isEmpty { throw ValidationError("--mesh needs a non-empty name") }
-        if mesh == nil, password != nil || !peer.isEmpty || resolver != nil || lan || port != nil || spectate || players != nil || slot != nil {
+        if mesh == nil,
+            password != nil || !peer.isEmpty || resolver != nil || lan || port != nil || spectate || players != nil || slot != nil || openSlots != nil
+        {
             throw ValidationError(
-                "--players, --slot, --password, --peer, --resolver, --lan, --port and --spectate are for network play and need --mesh NAME (against bots on this machine, use --bots N)"
+                "--players, --slot, --open-slots, --password, --peer, --resolver, --lan, --port and --spectate are for network play and need --mesh NAME (against bots on this machine, use --bots N)"
             )
         }
         if mesh != nil {
@@ -95,6 +102,11 @@ struct MeshstepDemo: ParsableCommand {
                 guard let slot, (0..<players).contains(slot) else {
                     throw ValidationError("--mesh needs --slot 0...\((players) - 1) (distinct per player), or --spectate")
                 }
+            }
+            if let openSlots, LockstepConfiguration.openSlots(parsing: openSlots, players: players) == nil {
+                throw ValidationError(
+                    "--open-slots must be distinct slots 0...\(players - 1), comma-separated, leaving at least 2 players at the start, for example 3 or 2,3 (got \(openSlots))"
+                )
             }
         }
         if replay != nil, record != nil { throw ValidationError("--replay and --record cannot be combined") }
@@ -135,7 +147,8 @@ struct MeshstepDemo: ParsableCommand {
             do {
                 transport = try MeshTransport(
                     mesh: mesh, password: password, seeds: peer, resolver: resolver, lan: lan, port: port ?? 7500, players: players ?? 2,
-                    slot: spectate ? nil : slot, seed: seed ?? h.finalize())
+                    slot: spectate ? nil : slot, openSlots: openSlots.flatMap { LockstepConfiguration.openSlots(parsing: $0, players: players ?? 2) } ?? [],
+                    seed: seed ?? h.finalize())
             } catch { throw DemoError.network("\(error)") }
         } else if headless {
             // Headless runs as fast as it can, so its bots are in-memory peers: same lockstep

@@ -331,16 +331,18 @@ final class MeshTransport: GameTransport {
         names = PlayerNames(localSlot: 0, bots: Set(1..<players))
     }
 
-    /// Network play: join `mesh` as `slot` of `players` (or as a spectator when `slot` is nil).
-    init(mesh: String, password: String?, seeds: [String], resolver: String?, lan: Bool, port: Int, players: Int, slot: Int?, seed: UInt64, inputDelay: Int = 4)
-        throws
-    {
+    /// Network play: join `mesh` as `slot` of `players` (or as a spectator when `slot` is nil);
+    /// `openSlots` start empty, and a player for one of them joins the running match.
+    init(
+        mesh: String, password: String?, seeds: [String], resolver: String?, lan: Bool, port: Int, players: Int, slot: Int?, openSlots: [Int] = [],
+        seed: UInt64, inputDelay: Int = 4
+    ) throws {
         self.players = players
         self.seed = seed
         self.inputDelay = inputDelay
         localSlot = slot
         let creds = try MeshCredentials(meshID: mesh, access: password.map { .password($0) } ?? .open)
-        let config = LockstepConfiguration(players: players).withInputDelay(inputDelay)
+        let config = LockstepConfiguration(players: players).withInputDelay(inputDelay).withOpenSlots(openSlots)
         var seedAddresses: [SocketAddress] = []
         for s in seeds { seedAddresses.append(try parseHostPort(s)) }
         let node = try UDPMeshPeer.start(

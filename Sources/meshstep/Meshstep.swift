@@ -351,13 +351,10 @@ struct ReplayVerify: ParsableCommand {
 /// two players at the start; sorted.
 func parseOpenSlots(_ text: String?, players: Int) throws -> [Int] {
     guard let text else { return [] }
-    let slots = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard !slots.isEmpty, slots.allSatisfy({ $0 != nil && (0..<players).contains($0!) }), Set(slots).count == slots.count,
-        slots.count <= players - 2
-    else {
+    guard let slots = LockstepConfiguration.openSlots(parsing: text, players: players) else {
         throw ValidationError(
             "--open-slots must be distinct slots 0...\(players - 1), comma-separated, leaving at least 2 players at the start, for example 3 or 2,3 (got \(text))"
         )
     }
-    return slots.compactMap { $0 }.sorted()
+    return slots
 }

@@ -238,6 +238,9 @@ struct DemoClientTests {
             (["--mesh", "friends", "--password", "pw", "--peer", "10.0.0.2:7400"], "--players"),
             (["--mesh", "friends", "--players", "2"], "--slot"),
             (["--mesh", "friends", "--players", "2", "--slot", "2"], "--slot"),
+            (["--mesh", "friends", "--players", "3", "--slot", "0", "--open-slots", "1,2"], "leaving at least 2 players"),
+            (["--mesh", "friends", "--players", "4", "--slot", "0", "--open-slots", "7"], "--open-slots must be distinct slots 0...3"),
+            (["--open-slots", "1"], "need --mesh NAME"),
             (["--players", "2", "--slot", "1"], "--mesh"),
             (["--headless", "--ticks", "0"], "--ticks"),
         ])
@@ -382,6 +385,38 @@ struct DemoNetworkPlayTests {
         for r in result { #expect(r.status == 0, "stdout: \(r.stdout)\nstderr: \(r.stderr)") }
         let finals = result.map { r in r.stdout.split(separator: "\n").first { $0.hasPrefix("played ") }.map(String.init) ?? "none" }
         #expect(finals.allSatisfy { $0.hasPrefix("played 300 ticks") }, "\(finals)")
+        let sums = finals.map { $0.components(separatedBy: "final checksum ").last ?? "" }
+        #expect(Set(sums).count == 1 && !sums[0].isEmpty, "\(finals)")
+    }
+
+    @Test("a headless demo player started mid-game for an open slot joins the running match, and all three end with one checksum")
+    func playerFillsOpenSlot() throws {
+        let mesh = "demo-open-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let port = Int.random(in: 40_001...50_000)
+        let common = ["--headless", "--mesh", mesh, "--password", "pw", "--players", "3", "--open-slots", "2", "--seed", "5", "--ticks", "900"]
+        let results = Mutex<[Int: RunResult]>([:])
+        let runs: [(delay: Double, args: [String])] = [
+            (0, common + ["--slot", "0", "--port", "\(port)"]),
+            (0, common + ["--slot", "1", "--peer", "127.0.0.1:\(port)", "--port", "\(port + 1)"]),
+            // Players run 60 ticks a second: about tick 180 when the newcomer arrives.
+            (3, common + ["--slot", "2", "--peer", "127.0.0.1:\(port)", "--port", "\(port + 2)"]),
+        ]
+        let threads = runs.enumerated().map { i, run in
+            Thread {
+                Thread.sleep(forTimeInterval: run.delay)
+                let r = try? runDemo(run.args, environment: ["SDL_AUDIODRIVER": "dummy"]); results.withLock { $0[i] = r }
+            }
+        }
+        threads.forEach { $0.start() }
+        while results.withLock({ $0.count }) < 3 { Thread.sleep(forTimeInterval: 0.05) }
+        let all = results.withLock { [$0[0], $0[1], $0[2]] }.compactMap { $0 }
+        try #require(all.count == 3)
+        for (i, r) in all.enumerated() { #expect(r.status == 0, "slot \(i): stdout: \(r.stdout)\nstderr: \(r.stderr)") }
+        let joined = all[2].stdout.split(separator: "\n").first { $0.hasPrefix("joined the running match at tick ") }
+        let tick = joined.flatMap { Int($0.dropFirst("joined the running match at tick ".count).prefix { $0.isNumber }) }
+        #expect((tick ?? 0) > 0, "the newcomer did not join mid-game: \(all[2].stdout)")
+        let finals = all.map { r in r.stdout.split(separator: "\n").first { $0.hasPrefix("played ") }.map(String.init) ?? "none" }
+        #expect(finals.allSatisfy { $0.hasPrefix("played 900 ticks") }, "\(finals)")
         let sums = finals.map { $0.components(separatedBy: "final checksum ").last ?? "" }
         #expect(Set(sums).count == 1 && !sums[0].isEmpty, "\(finals)")
     }
