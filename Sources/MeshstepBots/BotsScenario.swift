@@ -591,18 +591,23 @@ extension BotsScenario {
             }
         }
         var sentByType: [UInt8: (count: Int, bytes: Int)] = [:]
+        /// A lockstep message: flooded, or over the links to `direct` only; the attacker's
+        /// frames go through its adversary either way.
+        func sendFrame(_ p: Int, _ payload: [UInt8], direct peers: [PeerKey]?) {
+            if debug { let t = payload.first ?? 0; sentByType[t, default: (0, 0)].count += 1; sentByType[t]!.bytes += payload.count }
+            if p == attackerSlot, adversary != nil {
+                for out in adversary!.tamper(payload) { broadcast(p, out.payload, to: out.slots) }
+            } else if let peers {
+                sim.withNode(p) { mesh, now in (try? mesh.sendDirect(payload, to: peers, now: now)) ?? [] }
+            } else {
+                broadcast(p, payload, to: nil)
+            }
+        }
         func perform(_ p: Int, _ actions: [SessionAction]) {
             for action in actions {
                 switch action {
-                case let .broadcast(payload), let .direct(payload, _):
-                    if debug { let t = payload.first ?? 0; sentByType[t, default: (0, 0)].count += 1; sentByType[t]!.bytes += payload.count }
-                    if p == attackerSlot, adversary != nil {
-                        for out in adversary!.tamper(payload) { broadcast(p, out.payload, to: out.slots) }
-                    } else if case let .direct(_, to: peers) = action {
-                        sim.withNode(p) { mesh, now in (try? mesh.sendDirect(payload, to: peers, now: now)) ?? [] }
-                    } else {
-                        broadcast(p, payload, to: nil)
-                    }
+                case let .broadcast(payload): sendFrame(p, payload, direct: nil)
+                case let .direct(payload, to: peers): sendFrame(p, payload, direct: peers)
                 case let .protect(peers):
                     sim.withNode(p) { mesh, _ in
                         mesh.protect(peers); return []

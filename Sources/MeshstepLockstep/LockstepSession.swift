@@ -132,12 +132,12 @@ public enum LockstepError: Error, Equatable, Sendable {
 /// The *coordinator* (the lowest slot this peer does not suspect) waits until every other survivor
 /// voted for the same set (or `disconnectTimeout` passed), then signs a ``RosterChange``: each
 /// slot leaves one tick past the newest input of it that every survivor holds (by their votes and
-/// the rows they confirmed), so nobody needs an input it cannot get. A peer signs (*endorses*) a change only when it was proposed by the rightful
-/// coordinator, it suspects every dropped slot itself, and it has not applied any drop tick; it
-/// signs one change per epoch and applies nothing at or past the drop ticks until the change is
-/// certified. Signatures from a quorum of the roster (``RosterQuorum``) make a
-/// ``RosterCertificate``; every survivor and spectator adopts it after checking the signatures and
-/// applies nil for the slot from the same tick. A certificate whose drop tick this peer already
+/// the rows they confirmed), so nobody needs an input it cannot get. A peer signs (*endorses*) a
+/// change only when it was proposed by the rightful coordinator, it suspects every dropped slot
+/// itself, and it has not applied any drop tick; it signs one change per epoch and applies
+/// nothing at or past the drop ticks until the change is certified. Signatures from a quorum of
+/// the roster (``RosterQuorum``) make a ``RosterCertificate``; every survivor and spectator
+/// adopts it after checking the signatures and applies nil for the slot from the same tick. A certificate whose drop tick this peer already
 /// applied halts it (``HaltReason/rosterChangeBelowApplied(slot:tick:)``) rather than diverge.
 ///
 /// **Input agreement.** A tick is applied only when every other active player reported the same

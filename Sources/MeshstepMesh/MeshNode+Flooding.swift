@@ -206,12 +206,7 @@ extension MeshNode {
         _ = neighbors[peer]?.recentRefs.record(m.ref)
         // The origin's allowance: the message is marked seen either way, so that its other
         // copies are suppressed as duplicates instead of being judged again.
-        let limit = configuration.originLimit
-        if state.messages == nil {
-            state.messages = TokenBucket(rate: limit.messagesPerSecond, burst: limit.messageBurst, now: now)
-            state.bytes = TokenBucket(rate: limit.bytesPerSecond, burst: limit.byteBurst, now: now)
-        }
-        let withinAllowance = state.messages!.take(1, now: now) && state.bytes!.take(m.payload.count, now: now)
+        let withinAllowance = takeOriginAllowance(&state, bytes: m.payload.count, now: now)
         if origins[m.origin] == nil { makeRoomForOrigin() }
         origins[m.origin] = state
         forgetMissing(m.ref)
@@ -255,6 +250,17 @@ extension MeshNode {
         }
     }
 
+    /// Takes one message of `bytes` from an origin's allowance (``MeshConfiguration/originLimit``),
+    /// its buckets made on first use; false when it is spent.
+    func takeOriginAllowance(_ state: inout OriginState, bytes: Int, now: MeshTime) -> Bool {
+        let limit = configuration.originLimit
+        if state.messages == nil {
+            state.messages = TokenBucket(rate: limit.messagesPerSecond, burst: limit.messageBurst, now: now)
+            state.bytes = TokenBucket(rate: limit.bytesPerSecond, burst: limit.byteBurst, now: now)
+        }
+        return state.messages!.take(1, now: now) && state.bytes!.take(bytes, now: now)
+    }
+
     // MARK: Direct messages
 
     /// A neighbor's direct message: delivered as its own (the link tag proved it), within the
@@ -267,12 +273,7 @@ extension MeshNode {
         }
         if origins[peer] == nil { makeRoomForOrigin() }
         var state = origins[peer] ?? OriginState(publicKey: SignatureVerifier.publicKey(peer), lastActive: now)
-        let limit = configuration.originLimit
-        if state.messages == nil {
-            state.messages = TokenBucket(rate: limit.messagesPerSecond, burst: limit.messageBurst, now: now)
-            state.bytes = TokenBucket(rate: limit.bytesPerSecond, burst: limit.byteBurst, now: now)
-        }
-        let withinAllowance = state.messages!.take(1, now: now) && state.bytes!.take(payload.count, now: now)
+        let withinAllowance = takeOriginAllowance(&state, bytes: payload.count, now: now)
         state.lastActive = now
         origins[peer] = state
         guard withinAllowance else {
