@@ -80,7 +80,7 @@ public struct LockstepConfiguration: Sendable, Equatable {
     /// about one-way latency in ticks, plus one or two for repairs.
     public var inputDelay = 2
     /// Minimum number of own inputs repeated in every frame (1...64), even when acknowledged.
-    public var redundancy = 8
+    public var redundancy = 4
     /// A checksum is compared every this many ticks.
     public var checksumInterval = 30
     /// Silence after which a ``LockstepEvent/peerSilent(slot:)`` event is raised.

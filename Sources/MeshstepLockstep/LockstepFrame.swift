@@ -17,11 +17,11 @@ enum FrameSection {
 
 /// One lockstep frame as it travels inside a mesh message (docs/PROTOCOL.md, Appendix C).
 ///
-/// `u8 type=7 | u8 slot | u32 session digest | frameSeq | epoch | nextTick | acks | firstTick |
+/// `u8 type=7 | u8 slot | u32 session digest | epoch | nextTick | frameSeq | acks | firstTick |
 /// inputs | sections | report? | statement? | checksums? | controls? | votes? | endorsement? |
 /// certificates? | dispute? | veto? | abandonment?`, integers as LEB128 varints unless sized; the
-/// acknowledged ticks, the first input's tick and the report's tick relative to `nextTick`
-/// (zigzag), a run of inputs that repeat the one before them as a single varint.
+/// frame counter, the acknowledged ticks, the first input's tick and the report's tick relative
+/// to `nextTick` (zigzag), a run of inputs that repeat the one before them as a single varint.
 struct LockstepFrame<Input: LockstepInput>: Sendable {
     static var type: UInt8 { 7 }
     static var maxInputs: Int { 64 }
@@ -60,9 +60,10 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         w.u8(Self.type)
         w.u8(UInt8(slot))
         w.u32(digest)
-        w.varint(UInt64(frameSeq))
         w.varint(UInt64(epoch))
         w.varint(UInt64(nextTick))
+        // About one frame per tick: the counter stays near the next tick.
+        w.zigzag(frameSeq - nextTick)
         // One per slot (the roster says how many): no count.
         for a in acks { w.zigzag(max(0, a + 1) - nextTick) }
         w.zigzag(firstTick - nextTick)
@@ -132,9 +133,9 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         let slot = Int(try r.u8())
         guard slot < players else { throw .invalidValue(field: "lockstep.slot") }
         let digest = try r.u32()
-        let frameSeq = try r.count(field: "lockstep.frameSeq", limit: maxTick)
         let epoch = try r.count(field: "lockstep.epoch", limit: 255)
         let nextTick = try r.count(field: "lockstep.nextTick", limit: maxTick)
+        let frameSeq = try r.tick(relativeTo: nextTick, field: "lockstep.frameSeq")
         var acks: [Int] = []
         acks.reserveCapacity(players)
         for _ in 0..<players { acks.append(try r.tick(relativeTo: nextTick, field: "lockstep.ack") - 1) }

@@ -197,6 +197,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Our recent checksums and how many more frames carry each (every frame would cost 10
     /// bytes per checksum for nothing: 8 copies survive any realistic loss).
     var pendingChecksums: [(tick: Int, checksum: UInt64, sendsLeft: Int)] = []
+    /// The oldest of our inputs the next frame must carry (a frame flooded for spectators repeats
+    /// every input since the one flooded before it); cleared by that frame.
+    package var feedFloor: Int?
     var remoteChecksums: [Int: [Int: UInt64]] = [:]
     /// The newest checked tick whose checksum every other active player reported equal to ours
     /// (-1: none yet).
@@ -463,7 +466,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard tick >= 0, tick % checksumInterval == 0 else { return }
         localChecksums[tick] = checksum
         if localSlot >= 0 {
-            pendingChecksums.append((tick, checksum, 8))
+            pendingChecksums.append((tick, checksum, Self.checksumSends))
             if pendingChecksums.count > 4 { pendingChecksums.removeFirst() }
         }
         pendingEvents += compare(tick: tick)
@@ -1204,6 +1207,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// ``Dispute/maxInputs``, so a dispute always reaches one).
     static var statementInterval: Int { 8 }
 
+    /// Frames that carry each of our checksums (a checksum lost in all of them is one check
+    /// fewer, not an error: the next comes `checksumInterval` ticks later).
+    static var checksumSends: Int { 4 }
+
+    /// Ticks between two frames a player floods for spectators while it sends its frames to the
+    /// other players direct (about 133 ms at 60 ticks per second): each flood costs every
+    /// spectator a signature check, and each player's upload the flooded copies.
+    package static var feedInterval: Int { 8 }
+
     /// Applied ticks a player keeps beyond what its peers need, so that a spectator that lost
     /// frames can ask for them again (``catchUpFrame(from:)``): 10 s at 60 ticks per second.
     static var spectatorHistory: Int { 600 }
@@ -1214,7 +1226,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func frame() -> [UInt8] {
         frameSeq += 1
         let last = nextLocalTick - 1
-        var first = max(0, min(last - redundancy + 1, oldestUnacked), last - (LockstepFrame<Input>.maxInputs - 1), base)
+        var first = max(0, min(last - redundancy + 1, oldestUnacked, feedFloor ?? .max), last - (LockstepFrame<Input>.maxInputs - 1), base)
+        feedFloor = nil
         // A returning player has no inputs before its return tick.
         if let a = absent[localSlot] { first = max(first, a.upperBound) }
         var f = LockstepFrame<Input>(

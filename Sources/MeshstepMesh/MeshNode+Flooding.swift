@@ -526,6 +526,28 @@ extension MeshNode {
         return refs
     }
 
+    /// Keepalives between two that repeat every entry of the summary: the others carry only what
+    /// changed since this neighbor last heard it.
+    static var summaryRefreshPings: Int { 8 }
+
+    /// The summary for the neighbor at `index`: never its own origin (it knows its newest
+    /// message), and an origin whose newest message it already heard of from us only in every
+    /// ``summaryRefreshPings``-th keepalive (which finds a message lost along with its
+    /// announcement). A quiet mesh then sends keepalives with empty summaries.
+    mutating func summary(for index: Int, now: MeshTime) -> [MessageRef] {
+        let peer = neighbors.keys[index]
+        let all = summary(now: now)
+        let refresh = neighbors.values[index].pingsSent % Self.summaryRefreshPings == 0
+        neighbors.values[index].pingsSent &+= 1
+        var told = neighbors.values[index].summarized
+        let refs = all.filter { $0.origin != peer && (refresh || told[$0.origin] != $0.seq) }
+        // Bounded: forgotten entries are only sent again.
+        if told.count >= 2 * Wire.maxRefsPerMessage { told = [:] }
+        for r in refs { told[r.origin] = r.seq }
+        neighbors.values[index].summarized = told
+        return refs
+    }
+
     mutating func noteRecentOrigin(_ origin: PeerKey) {
         if let i = recentOrigins.firstIndex(of: origin) { recentOrigins.remove(at: i) }
         recentOrigins.append(origin)

@@ -179,7 +179,7 @@ extension MeshNode {
                 let nonce = rng.next()
                 neighbors.values[i].pendingPings.append((nonce, now))
                 if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
-                let ping = Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: summary(now: now))
+                let ping = Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: summary(for: i, now: now))
                 sendLinkMessage(.ping(ping), to: k, now: now)
             }
             // Slow link: a backlog that does not drain.

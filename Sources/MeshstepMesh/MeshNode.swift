@@ -517,6 +517,9 @@ struct Neighbor: Sendable {
     /// until when: it cannot link to them itself.
     var relayOrigins: [PeerKey] = []
     var relayUntil = MeshTime.zero
+    /// Keepalives sent, and the newest sequence number of each origin our summaries told it.
+    var pingsSent = 0
+    var summarized: [PeerKey: UInt64] = [:]
 }
 
 struct OutgoingHandshake: Sendable {

@@ -12,7 +12,7 @@ public enum SessionAction: Sendable, Equatable {
     /// Send this payload to one peer only (a mesh unicast, signed as ours): state transfer.
     case send([UInt8], to: PeerKey)
     /// Send this payload over the links to these neighbors only, unsigned (`MeshNode.sendDirect`):
-    /// our frames, when our links are exactly the other players'.
+    /// our frames, when every other player is one of our links.
     case direct([UInt8], to: [PeerKey])
 }
 
@@ -149,6 +149,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     // Running session.
     var lastSent: Duration = .zero
+    /// The newest of our inputs in the last frame flooded for spectators (``feedDue(at:)``).
+    var fedThrough: Int?
     var sentAt: [(tick: Int, at: Duration)] = []
     var lastFastResend: [Duration]
     var gapSignaled: [(held: Int, at: Duration)]
@@ -341,14 +343,17 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     public mutating func submit(_ input: Input, now: Duration) -> [SessionAction] {
         guard session != nil, localSlot != nil else { return [] }
         let before = session!.nextLocalTick
+        let feed = feedDue(at: before)
+        if feed { session!.feedFloor = fedThrough.map { $0 + 1 } }
         let frame = session!.submit(input, now: now)
+        if feed { fedThrough = session!.nextLocalTick - 1 }
         for t in before..<session!.nextLocalTick {
             sentAt.append((t, now))
             submitTimes.append((t, now))
         }
         if sentAt.count > 64 { sentAt.removeFirst(sentAt.count - 64) }
         if submitTimes.count > 4096 { submitTimes.removeFirst(submitTimes.count - 4096) }
-        return send(frame, now: now)
+        return send(frame, now: now, feed: feed)
     }
 
     /// The ticks now complete, in order (at most `limit`), each with every slot's input.
@@ -544,25 +549,42 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     // MARK: Running
 
-    mutating func send(_ frame: [UInt8], now: Duration) -> [SessionAction] {
+    /// Sends one of our frames: direct to the players when every other player is one of our
+    /// links, flooded when `feed` (a frame for spectators, see ``feedDue(at:)``) or when we reach
+    /// a player only through a relay.
+    mutating func send(_ frame: [UInt8], now: Duration, feed: Bool = false) -> [SessionAction] {
         guard !frame.isEmpty else { return [] }
         lastSent = now
-        if let players = directTargets() { return [.direct(frame, to: players)] }
-        return [.broadcast(frame)]
+        guard let route = frameRoute() else { return [.broadcast(frame)] }
+        // The players get that frame from the flood too (from us, first): were they skipped,
+        // they would pull it from the spectators that pass it on.
+        return route.others && feed ? [.broadcast(frame)] : [.direct(frame, to: route.players)]
+    }
+
+    /// Whether the frame for our input at `tick` is flooded, signed, for the spectators (and
+    /// anyone else linked to us that is not a player): one every
+    /// ``LockstepSession/feedInterval`` ticks, repeating every input since the one before, so each
+    /// spectator checks one signature per player per interval instead of one per tick.
+    func feedDue(at tick: Int) -> Bool {
+        guard let route = frameRoute(), route.others else { return false }
+        if let fed = fedThrough, tick >= fed, tick < fed + LockstepSession<Input>.feedInterval { return false }
+        return true
     }
 
     /// Whether our links are exactly the other active players and every one of them has sent us
     /// a frame: they all run the session.
     func everyLinkPlays(_ s: LockstepSession<Input>) -> Bool {
-        guard let players = directTargets() else { return false }
-        return players.allSatisfy { k in slotOf[k].map { s.hasHeard(from: $0) } ?? false }
+        guard let route = frameRoute(), !route.others else { return false }
+        return route.players.allSatisfy { k in slotOf[k].map { s.hasHeard(from: $0) } ?? false }
     }
 
-    /// The other active players, when our links are exactly them: our frames then go over each
-    /// link unsigned, the link's tag proving they are ours (players never pass frames on). Any
-    /// other link (a spectator, a newcomer, a returning player) needs the signed flood, which it
-    /// can pass on and serve; so does a player we reach only through a relay.
-    func directTargets() -> [PeerKey]? {
+    /// The other active players, when every one of them is one of our links, and whether we have
+    /// other links too. Our frames then go to the players over each link unsigned, the link's tag
+    /// proving they are ours (players never pass frames on). Other links (spectators, a
+    /// newcomer, a returning player) need the signed flood, which they can pass on and serve:
+    /// they get one every ``LockstepSession/feedInterval`` ticks. Nil when we reach a player only through a
+    /// relay: every frame is flooded.
+    func frameRoute() -> (players: [PeerKey], others: Bool)? {
         guard let s = session, let me = localSlot, !neighbors.isEmpty else { return nil }
         var players: [PeerKey] = []
         for slot in s.activeSlots where slot != me {
@@ -572,7 +594,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             guard neighbors.contains(key) else { return nil }
             players.append(key)
         }
-        return players.count == neighbors.count ? players : nil
+        return (players, players.count != neighbors.count)
     }
 
     mutating func afterChange(now: Duration) -> [SessionAction] {

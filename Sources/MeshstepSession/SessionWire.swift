@@ -35,11 +35,10 @@ public enum SessionWire {
     }
 
     /// The sender's next tick in a lockstep frame (its header: `u8 type | u8 slot | u32 digest |
-    /// varint frameSeq | varint epoch | varint nextTick`), without decoding the rest; nil for
-    /// anything else.
+    /// varint epoch | varint nextTick`), without decoding the rest; nil for anything else.
     public static func peekNextTick(frame bytes: [UInt8]) -> Int? {
         var r = ByteReader(bytes)
-        guard (try? r.u8()) == frame, (try? r.u8()) != nil, (try? r.u32()) != nil, (try? r.varint()) != nil,
+        guard (try? r.u8()) == frame, (try? r.u8()) != nil, (try? r.u32()) != nil,
             (try? r.varint()) != nil, let next = try? r.count(field: "frame.nextTick", limit: Int(Int32.max))
         else { return nil }
         return next

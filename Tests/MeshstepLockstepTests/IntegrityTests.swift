@@ -250,7 +250,9 @@ struct IntegrityTests {
         #expect(e[0].foreignFrames == 1)
     }
 
-    @Test("frames go direct (unsigned, over the links) only while the links are exactly the other players; otherwise they flood, signed")
+    @Test(
+        "frames go direct (unsigned) to the players when all are links; spectators get a signed flood every feedInterval ticks; a relayed player gets every frame flooded"
+    )
     func directFrames() throws {
         let config = LockstepConfiguration(players: 3)
         let g = SessionKeys.generated(configuration: config, seed: 12)
@@ -277,22 +279,55 @@ struct IntegrityTests {
         // Linked to both other players: direct to them.
         e[0].links([(keys[1], nil), (keys[2], nil)])
         #expect(sends(e[0].submit(.neutral, now: .milliseconds(18))) == ["direct to players"])
-        // A spectator (or any key outside the roster) among the links: flood, so it can pass it on.
+        // A spectator (or any key outside the roster) among the links: one frame in every
+        // `feedInterval` ticks is flooded, signed, for the spectator to pass on, and carries every
+        // input since the flood before; the others go direct to the players.
         let spectator = PeerKey(bytes: [UInt8](repeating: 5, count: 32))
         e[0].links([(keys[1], nil), (keys[2], nil), (spectator, nil)])
-        #expect(sends(e[0].submit(.neutral, now: .milliseconds(34))) == ["flood"])
+        e[1].links([(keys[0], nil), (keys[2], nil)])
+        e[2].links([(keys[0], nil), (keys[1], nil)])
+        var floods: [(first: Int, last: Int)] = []
+        var directs = 0
+        let interval = LockstepSession<Move>.feedInterval
+        for k in 0..<(3 * interval + 6) {
+            let now = Duration.milliseconds(34 + 16 * k)
+            for j in 0..<3 {
+                let actions = e[j].submit(.neutral, now: now)
+                if j == 0 {
+                    let kinds = sends(actions)
+                    #expect(kinds == ["flood"] || kinds == ["direct to players"])
+                    directs += kinds == ["direct to players"] ? 1 : 0
+                }
+                for action in actions {
+                    guard case let .broadcast(p) = action else {
+                        if case let .direct(p, _) = action { for i in 0..<3 where i != j { _ = e[i].receive(p, from: keys[j], now: now) } }
+                        continue
+                    }
+                    for i in 0..<3 where i != j { _ = e[i].receive(p, from: keys[j], now: now) }
+                    if j == 0 {
+                        let f = try LockstepFrame<Move>.decode(p, players: 3)
+                        floods.append((f.firstTick, f.firstTick + f.inputs.count - 1))
+                    }
+                }
+            }
+            for j in 0..<3 { _ = e[j].pollReady() }
+        }
+        #expect(floods.count >= 3 && directs > floods.count)
+        for i in 1..<max(1, floods.count) {
+            #expect(floods[i].last - floods[i - 1].last >= interval)
+            #expect(floods[i].first <= floods[i - 1].last + 1)
+        }
         // A player reached only through a relay: flood.
         e[0].links([(keys[1], nil)])
-        #expect(sends(e[0].submit(.neutral, now: .milliseconds(50))) == ["flood"])
-        // Hellos stop once the links are exactly the players and each has sent a frame.
-        e[0].links([(keys[1], nil), (keys[2], nil)])
+        #expect(sends(e[0].submit(.neutral, now: .milliseconds(800))) == ["flood"])
+        // Hellos go on while anyone but the players is linked (a spectator may lack the roster),
+        // and stop once the links are exactly the players, each of which has sent a frame.
         func hasHello(_ actions: [SessionAction]) -> Bool {
             actions.contains { if case let .broadcast(p) = $0 { p.first == SessionWire.hello } else { false } }
         }
-        #expect(hasHello(e[0].tick(now: .seconds(10))))  // no frame heard from them yet
-        for j in 1...2 {
-            for case let .broadcast(p) in e[j].submit(.neutral, now: .seconds(10)) { _ = e[0].receive(p, from: keys[j], now: .seconds(10)) }
-        }
+        e[0].links([(keys[1], nil), (keys[2], nil), (spectator, nil)])
+        #expect(hasHello(e[0].tick(now: .seconds(10))))
+        e[0].links([(keys[1], nil), (keys[2], nil)])
         #expect(!hasHello(e[0].tick(now: .seconds(13))))
     }
 
