@@ -304,7 +304,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // newest frame: it keeps repairing what others lost, and its votes travelling. A peer
         // whose game loop submits every frame sends nothing extra.
         if s.halted == nil, localSlot != nil, now - lastSent >= frameInterval + frameInterval / 2 {
-            actions += send(session!.resendFrame(), now: now)
+            // It also brings the spectators our inputs they have not had (the game may be over).
+            let unfed = fedThrough.map { $0 < s.nextLocalTick - 1 } ?? true
+            actions += sendFrame(feed: unfed && frameRoute()?.others == true, now: now) { $0.resendFrame() }
         }
         actions += repair(after: nil, now: now)
         return actions + releaseDropped() + askForHistory(now: now)
@@ -343,17 +345,14 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     public mutating func submit(_ input: Input, now: Duration) -> [SessionAction] {
         guard session != nil, localSlot != nil else { return [] }
         let before = session!.nextLocalTick
-        let feed = feedDue(at: before)
-        if feed { session!.feedFloor = fedThrough.map { $0 + 1 } }
-        let frame = session!.submit(input, now: now)
-        if feed { fedThrough = session!.nextLocalTick - 1 }
+        let actions = sendFrame(feed: feedDue(at: before), now: now) { $0.submit(input, now: now) }
         for t in before..<session!.nextLocalTick {
             sentAt.append((t, now))
             submitTimes.append((t, now))
         }
         if sentAt.count > 64 { sentAt.removeFirst(sentAt.count - 64) }
         if submitTimes.count > 4096 { submitTimes.removeFirst(submitTimes.count - 4096) }
-        return send(frame, now: now, feed: feed)
+        return actions
     }
 
     /// The ticks now complete, in order (at most `limit`), each with every slot's input.
@@ -559,6 +558,15 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // The players get that frame from the flood too (from us, first): were they skipped,
         // they would pull it from the spectators that pass it on.
         return route.others && feed ? [.broadcast(frame)] : [.direct(frame, to: route.players)]
+    }
+
+    /// Builds one of our frames with `build` and sends it; a frame for spectators (`feed`) carries
+    /// every input since the one flooded before it.
+    mutating func sendFrame(feed: Bool, now: Duration, _ build: (inout LockstepSession<Input>) -> [UInt8]) -> [SessionAction] {
+        if feed { session!.feedFloor = fedThrough.map { $0 + 1 } }
+        let frame = build(&session!)
+        if feed { fedThrough = session!.nextLocalTick - 1 }
+        return send(frame, now: now, feed: feed)
     }
 
     /// Whether the frame for our input at `tick` is flooded, signed, for the spectators (and

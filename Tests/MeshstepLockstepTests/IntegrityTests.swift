@@ -317,6 +317,16 @@ struct IntegrityTests {
             #expect(floods[i].last - floods[i - 1].last >= interval)
             #expect(floods[i].first <= floods[i - 1].last + 1)
         }
+        // The game stops: the repeat of the newest frame brings the spectators what they lack.
+        let newest = try #require(e[0].session?.nextLocalTick) - 1
+        let lastFlood = try #require(floods.last)
+        #expect(lastFlood.last < newest)
+        var repeated: [(first: Int, last: Int)] = []
+        for case let .broadcast(p) in e[0].tick(now: .milliseconds(34 + 16 * (3 * interval + 6) + 30)) where p.first == 7 {
+            let f = try LockstepFrame<Move>.decode(p, players: 3)
+            repeated.append((f.firstTick, f.firstTick + f.inputs.count - 1))
+        }
+        #expect(repeated.count == 1 && repeated.allSatisfy { $0.first <= lastFlood.last + 1 && $0.last == newest })
         // A player reached only through a relay: flood.
         e[0].links([(keys[1], nil)])
         #expect(sends(e[0].submit(.neutral, now: .milliseconds(800))) == ["flood"])
