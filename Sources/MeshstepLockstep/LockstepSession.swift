@@ -194,8 +194,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var controls: [[(tick: Int, delay: Int)]]
 
     var localChecksums: [Int: UInt64] = [:]
-    /// Our recent checksums and how many more frames carry each (every frame would cost 10
-    /// bytes per checksum for nothing: 8 copies survive any realistic loss).
+    /// Our recent checksums and how many more frames carry each (``checksumSends`` in all: every
+    /// frame would cost 10 bytes per checksum for nothing).
     var pendingChecksums: [(tick: Int, checksum: UInt64, sendsLeft: Int)] = []
     /// The oldest of our inputs the next frame must carry (a frame flooded for spectators repeats
     /// every input since the one flooded before it); cleared by that frame.

@@ -590,8 +590,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// other links too. Our frames then go to the players over each link unsigned, the link's tag
     /// proving they are ours (players never pass frames on). Other links (spectators, a
     /// newcomer, a returning player) need the signed flood, which they can pass on and serve:
-    /// they get one every ``LockstepSession/feedInterval`` ticks. Nil when we reach a player only through a
-    /// relay: every frame is flooded.
+    /// they get one every ``LockstepSession/feedInterval`` ticks. Nil when we reach a player only
+    /// through a relay: every frame is flooded.
     func frameRoute() -> (players: [PeerKey], others: Bool)? {
         guard let s = session, let me = localSlot, !neighbors.isEmpty else { return nil }
         var players: [PeerKey] = []
