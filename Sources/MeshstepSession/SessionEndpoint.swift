@@ -149,8 +149,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     // Running session.
     var lastSent: Duration = .zero
-    /// The newest of our inputs in the last frame flooded for spectators (``feedDue(at:)``).
+    /// The newest of our inputs in the last frame flooded for spectators (``feedDue(at:)``), and
+    /// when we last submitted an input.
     var fedThrough: Int?
+    var lastSubmitAt: Duration?
     var sentAt: [(tick: Int, at: Duration)] = []
     var lastFastResend: [Duration]
     var gapSignaled: [(held: Int, at: Duration)]
@@ -304,9 +306,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // newest frame: it keeps repairing what others lost, and its votes travelling. A peer
         // whose game loop submits every frame sends nothing extra.
         if s.halted == nil, localSlot != nil, now - lastSent >= frameInterval + frameInterval / 2 {
-            // It also brings the spectators our inputs they have not had (the game may be over).
+            // Once we have submitted nothing for a feed interval (the game is over, or waits), it
+            // also brings the spectators our inputs they have not had.
             let unfed = fedThrough.map { $0 < s.nextLocalTick - 1 } ?? true
-            actions += sendFrame(feed: unfed && frameRoute()?.others == true, now: now) { $0.resendFrame() }
+            let idle = lastSubmitAt.map { now - $0 >= frameInterval * LockstepSession<Input>.feedInterval } ?? true
+            actions += sendFrame(feed: unfed && idle && frameRoute()?.others == true, now: now) { $0.resendFrame() }
         }
         actions += repair(after: nil, now: now)
         return actions + releaseDropped() + askForHistory(now: now)
@@ -345,6 +349,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     public mutating func submit(_ input: Input, now: Duration) -> [SessionAction] {
         guard session != nil, localSlot != nil else { return [] }
         let before = session!.nextLocalTick
+        lastSubmitAt = now
         let actions = sendFrame(feed: feedDue(at: before), now: now) { $0.submit(input, now: now) }
         for t in before..<session!.nextLocalTick {
             sentAt.append((t, now))
