@@ -533,18 +533,39 @@ extension MeshNode {
     /// The summary for the neighbor at `index`: never its own origin (it knows its newest
     /// message), and an origin whose newest message it already heard of from us only in every
     /// ``summaryRefreshPings``-th keepalive (which finds a message lost along with its
-    /// announcement). A quiet mesh then sends keepalives with empty summaries.
-    mutating func summary(for index: Int, now: MeshTime) -> [MessageRef] {
+    /// announcement). A quiet mesh then sends keepalives with empty summaries. An origin named
+    /// to it in full before is named by its tag (8 bytes instead of 32), except in those
+    /// refreshing keepalives, which name every origin in full.
+    mutating func summary(for index: Int, now: MeshTime) -> (full: [MessageRef], known: [ShortRef]) {
         let peer = neighbors.keys[index]
         let all = summary(now: now)
         let refresh = neighbors.values[index].pingsSent % Self.summaryRefreshPings == 0
         neighbors.values[index].pingsSent &+= 1
         var told = neighbors.values[index].summarized
         let refs = all.filter { $0.origin != peer && (refresh || told[$0.origin] != $0.seq) }
-        // Bounded: forgotten entries are only sent again.
+        // Bounded: forgotten entries are only sent again, in full.
         if told.count >= 2 * Wire.maxRefsPerMessage { told = [:] }
-        for r in refs { told[r.origin] = r.seq }
+        var full: [MessageRef] = []
+        var known: [ShortRef] = []
+        for r in refs {
+            if !refresh, told[r.origin] != nil { known.append(ShortRef(tag: r.origin.tag, seq: r.seq)) } else { full.append(r) }
+            told[r.origin] = r.seq
+        }
         neighbors.values[index].summarized = told
+        return (full, known)
+    }
+
+    /// The refs a neighbor's keepalive names: its full entries, which it may name by tag from
+    /// then on, and its short entries it named in full before (a tag it never named is skipped).
+    mutating func summaryRefs(_ p: Ping, from peer: PeerKey) -> [MessageRef] {
+        guard let i = neighbors.index(forKey: peer) else { return [] }
+        // Bounded like the sender's memory: it names in full again whatever it forgot.
+        if neighbors.values[i].namedOrigins.count + p.summary.count > 4 * Wire.maxRefsPerMessage { neighbors.values[i].namedOrigins = [:] }
+        for r in p.summary { neighbors.values[i].namedOrigins[r.origin.tag] = r.origin }
+        var refs = p.summary
+        for k in p.known {
+            if let origin = neighbors.values[i].namedOrigins[k.tag] { refs.append(MessageRef(origin: origin, seq: k.seq)) }
+        }
         return refs
     }
 

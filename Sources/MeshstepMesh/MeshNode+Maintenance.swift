@@ -179,7 +179,8 @@ extension MeshNode {
                 let nonce = rng.next()
                 neighbors.values[i].pendingPings.append((nonce, now))
                 if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
-                let ping = Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: summary(for: i, now: now))
+                let entries = summary(for: i, now: now)
+                let ping = Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: entries.full, known: entries.known)
                 sendLinkMessage(.ping(ping), to: k, now: now)
             }
             // Slow link: a backlog that does not drain.
@@ -235,7 +236,7 @@ extension MeshNode {
     mutating func onPing(_ p: Ping, from peer: PeerKey, now: MeshTime) {
         neighbors[peer]?.reportedDegree = Int(p.degree)
         sendLinkMessage(.pong(nonce: p.nonce, degree: UInt8(clamping: neighbors.count)), to: peer, now: now)
-        onSummary(p.summary, from: peer, now: now)
+        onSummary(summaryRefs(p, from: peer), from: peer, now: now)
     }
 
     mutating func onPong(nonce: UInt64, degree: UInt8, from peer: PeerKey, now: MeshTime) {

@@ -520,6 +520,8 @@ struct Neighbor: Sendable {
     /// Keepalives sent, and the newest sequence number of each origin our summaries told it.
     var pingsSent = 0
     var summarized: [PeerKey: UInt64] = [:]
+    /// The origins its summaries named in full, by tag: what its short entries stand for.
+    var namedOrigins: [UInt64: PeerKey] = [:]
 }
 
 struct OutgoingHandshake: Sendable {

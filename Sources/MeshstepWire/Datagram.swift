@@ -50,6 +50,9 @@ public enum Datagram {
             w.raw(payload)
         case let .ping(m):
             w.u64(m.nonce); w.u8(m.degree); encodeRefs(m.summary, into: &w)
+            let known = m.known.prefix(max(0, Wire.maxRefsPerMessage - m.summary.count))
+            w.varint(UInt64(known.count))
+            for k in known { w.u64(k.tag); w.varint(k.seq) }
         case let .pong(nonce, degree):
             w.u64(nonce); w.u8(degree)
         }
@@ -141,7 +144,11 @@ public enum Datagram {
         case 0x15:
             message = .direct(try r.raw(r.remaining))
         case 0x20:
-            message = .ping(Ping(nonce: try r.u64(), degree: try r.u8(), summary: try decodeRefs(&r)))
+            let nonce = try r.u64(), degree = try r.u8(), summary = try decodeRefs(&r)
+            let n = try r.count(field: "ping.known", limit: Wire.maxRefsPerMessage - summary.count)
+            var known: [ShortRef] = []
+            for _ in 0..<n { known.append(ShortRef(tag: try r.u64(), seq: try r.varint())) }
+            message = .ping(Ping(nonce: nonce, degree: degree, summary: summary, known: known))
         case 0x21:
             message = .pong(nonce: try r.u64(), degree: try r.u8())
         default:

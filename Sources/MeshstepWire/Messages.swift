@@ -197,6 +197,20 @@ public struct FloodMessage: Equatable, Sendable {
     }
 }
 
+/// A summary entry that names its origin by a short tag (``PeerKey/tag``) instead of the whole
+/// key: for an origin the sender already named in full on the same link.
+public struct ShortRef: Hashable, Sendable {
+    /// The first 8 bytes of the origin's key, big-endian.
+    public var tag: UInt64
+    /// The origin's sequence number.
+    public var seq: UInt64
+    /// The entry for message `seq` of the origin with key tag `tag`.
+    public init(tag: UInt64, seq: UInt64) {
+        self.tag = tag
+        self.seq = seq
+    }
+}
+
 /// Liveness probe with the sender's neighbor count and a summary of the newest sequence number it
 /// holds for some origins (anti-entropy: a receiver that lacks one pulls it).
 public struct Ping: Equatable, Sendable {
@@ -204,13 +218,19 @@ public struct Ping: Equatable, Sendable {
     public var nonce: UInt64
     /// The sender's neighbor count, clamped to 255.
     public var degree: UInt8
-    /// The newest sequence number the sender holds for some recently active origins (at most 24 refs).
+    /// The newest sequence number the sender holds for some recently active origins, with the
+    /// origin's whole key.
     public var summary: [MessageRef]
-    /// Builds a Ping from its fields (the encoder keeps at most the first 24 summary refs).
-    public init(nonce: UInt64, degree: UInt8, summary: [MessageRef]) {
+    /// More of the same, each origin named by its tag: origins the sender already named in full
+    /// in an earlier summary on this link.
+    public var known: [ShortRef]
+    /// Builds a Ping from its fields (the encoder keeps at most 24 entries in all, `summary`'s
+    /// first).
+    public init(nonce: UInt64, degree: UInt8, summary: [MessageRef], known: [ShortRef] = []) {
         self.nonce = nonce
         self.degree = degree
         self.summary = summary
+        self.known = known
     }
 }
 

@@ -51,6 +51,10 @@ public struct PeerKey: Hashable, Comparable, Sendable, CustomStringConvertible {
         w0 = word(0); w1 = word(1); w2 = word(2); w3 = word(3)
     }
 
+    /// The first 8 key bytes, big-endian: how a keepalive summary names an origin the receiver
+    /// already heard of in full (``ShortRef``).
+    public var tag: UInt64 { w0 }
+
     /// The 32 key bytes as sent on the wire (RFC 8032 encoding).
     public var bytes: [UInt8] {
         var out = [UInt8]()

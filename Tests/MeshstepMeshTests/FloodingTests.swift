@@ -237,6 +237,58 @@ struct FloodingTests {
         #expect(net.delivered[2].filter { $0.payload == [99] }.count == 1)
     }
 
+    @Test("keepalives name an origin in full once per link, then by its 8-byte tag; a message lost with its announcements is pulled by tag")
+    func shortSummaries() throws {
+        var net = Net()
+        for _ in 0..<3 {
+            try net.add {
+                $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 2; $0.minEagerLinks = 0
+            }
+        }
+        net.link(0, 1); net.link(1, 2); net.link(2, 0)
+        let origin = net.nodes[0].key
+        // Advances time in 10 ms steps; `drop` loses datagrams to node 2 before delivery. Notes the
+        // keepalives node 1 sends node 2.
+        var pings: [Ping] = []
+        var fullToNode2 = 0
+        func run(_ d: Duration, drop: (UInt8) -> Bool = { _ in false }) {
+            let end = net.now + d
+            while net.now < end, !net.delivered[2].contains(where: { $0.payload == [99] }) {
+                net.now = net.now + .milliseconds(10)
+                for i in net.nodes.indices {
+                    if let t = net.nodes[i].nextDeadline, t <= net.now { net.apply(net.nodes[i].timerFired(now: net.now), from: i) }
+                }
+                for w in net.wire where w.to == 2 {
+                    guard case let .ping(p) = try? Datagram.decode(w.bytes).message else { continue }
+                    if w.from == Net.address(1) { pings.append(p) }
+                    if p.summary.contains(where: { $0.origin == origin }) { fullToNode2 += 1 }
+                }
+                while let w = net.wire.first {
+                    if w.to == 2, drop(Datagram.peekKind(w.bytes) ?? 0) { net.wire.removeFirst() } else { net.step() }
+                }
+            }
+        }
+        // Node 0 keeps sending; node 1's keepalives to node 2 name origin 0 while it changes.
+        for k in 0..<12 {
+            _ = try net.broadcast(0, [UInt8(k)])
+            net.flush()
+            run(.milliseconds(400))
+        }
+        let full = pings.filter { $0.summary.contains { $0.origin == origin } }.count
+        let short = pings.filter { $0.known.contains { $0.tag == origin.tag } }.count
+        #expect(full >= 1 && short >= 2, "full \(full), short \(short) in \(pings.count) keepalives")
+        #expect(!pings.contains { p in p.summary.contains { $0.origin == origin } && p.known.contains { $0.tag == origin.tag } })
+        // A message whose every copy and announcement to node 2 is lost is still found through
+        // the keepalives, by tag: before any keepalive names origin 0 in full again.
+        _ = try net.broadcast(0, [99])
+        run(.milliseconds(100)) { $0 == 0x10 || $0 == 0x11 }
+        #expect(!net.delivered[2].contains { $0.payload == [99] })
+        fullToNode2 = 0
+        run(.seconds(4))
+        #expect(net.delivered[2].filter { $0.payload == [99] }.count == 1)
+        #expect(fullToNode2 == 0)
+    }
+
     @Test("pacing: a burst beyond the outbound allowance is queued and sent later, not lost")
     func pacing() throws {
         var net = Net()

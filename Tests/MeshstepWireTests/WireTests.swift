@@ -43,6 +43,7 @@ let sampleMessages: [Message] = [
     .relay([key(28), key(29)]),
     .relay([]),
     .ping(Ping(nonce: 0xDEAD_BEEF, degree: 6, summary: [MessageRef(origin: key(24), seq: 99)])),
+    .ping(Ping(nonce: 7, degree: 2, summary: [], known: [ShortRef(tag: 0x0102_0304_0506_0708, seq: 300), ShortRef(tag: 9, seq: 1)])),
     .pong(nonce: 42, degree: 3),
 ]
 
