@@ -149,9 +149,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     // Running session.
     var lastSent: Duration = .zero
-    /// The newest of our inputs in the last frame flooded for spectators (``feedDue(at:)``), and
-    /// when we last submitted an input.
+    /// The newest of our inputs in the last frame flooded for spectators (``feedDue(at:)``) and
+    /// in the one before it, and when we last submitted an input.
     var fedThrough: Int?
+    var fedBefore: Int?
     var lastSubmitAt: Duration?
     var sentAt: [(tick: Int, at: Duration)] = []
     var lastFastResend: [Duration]
@@ -566,11 +567,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     /// Builds one of our frames with `build` and sends it; a frame for spectators (`feed`) carries
-    /// every input since the one flooded before it.
+    /// every input since the two flooded before it.
     mutating func sendFrame(feed: Bool, now: Duration, _ build: (inout LockstepSession<Input>) -> [UInt8]) -> [SessionAction] {
-        if feed { session!.feedFloor = fedThrough.map { $0 + 1 } }
+        // Each flooded frame repeats the inputs of the one before it too: a spectator whose copy
+        // of one was lost gets them from the next instead of asking a player for its history.
+        if feed { session!.feedFloor = (fedBefore ?? fedThrough).map { $0 + 1 } }
         let frame = build(&session!)
-        if feed { fedThrough = session!.nextLocalTick - 1 }
+        if feed { (fedBefore, fedThrough) = (fedThrough, session!.nextLocalTick - 1) }
         return send(frame, now: now, feed: feed)
     }
 
