@@ -217,12 +217,16 @@ extension SessionEndpoint {
         return []
     }
 
-    /// Join requests (a spectator's or an open slot's newcomer's, once a second) and chunk
-    /// requests while fetching.
+    /// Join requests (a spectator's or an open slot's newcomer's, once a second unless its fetch
+    /// made progress within the last second) and chunk requests while fetching.
     mutating func joinTick(now: Duration) -> [SessionAction] {
         guard joining else { return [] }
         var actions: [SessionAction] = []
-        if localSlot == nil || fillsOpenSlot, lastJoinRequest.map({ now - $0 >= .seconds(1) }) ?? true {
+        // Each request is flooded to the whole mesh and makes every player schedule a checkpoint:
+        // a fetch under way needs none. One that stalls (its holders let the checkpoint go) asks
+        // again, for newer offers.
+        let fetching = fetch.isProgressing(now: now, within: .seconds(1))
+        if localSlot == nil || fillsOpenSlot, !fetching, lastJoinRequest.map({ now - $0 >= .seconds(1) }) ?? true {
             lastJoinRequest = now
             actions.append(.broadcast(SessionWire.encodeJoinRequest(digest: configuration.digest, slot: localSlot)))
         }
@@ -257,7 +261,7 @@ extension SessionEndpoint {
 
     mutating func receiveChunk(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
         guard joining, session == nil else { return [] }
-        fetch.receive(payload, from: origin)
+        fetch.receive(payload, from: origin, now: now)
         guard let bytes = fetch.complete else { return [] }
         return resume(from: bytes, now: now)
     }

@@ -248,7 +248,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         case SessionWire.checkpointOffer: return receiveOffer(payload, from: origin, now: now)
         case SessionWire.chunkRequest:
             guard session != nil else { return [] }
-            return server.answer(payload, from: origin, now: now).map { .send($0, to: origin) }
+            let toSpectator = localSlot != nil && slotOf[origin] == nil
+            return server.answer(payload, from: origin, now: now, playerToSpectator: toSpectator).map { .send($0, to: origin) }
         case SessionWire.chunk: return receiveChunk(payload, from: origin, now: now)
         case SessionWire.joinRequest: return receiveJoinRequest(payload, from: origin, now: now)
         case SessionWire.historyRequest: return answerHistory(payload, from: origin, now: now)
@@ -579,7 +580,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// Whether the frame for our input at `tick` is flooded, signed, for the spectators (and
     /// anyone else linked to us that is not a player): one every
-    /// ``LockstepSession/feedInterval`` ticks, repeating every input since the one before, so each
+    /// ``LockstepSession/feedInterval`` ticks, repeating every input since the two before, so each
     /// spectator checks one signature per player per interval instead of one per tick.
     func feedDue(at tick: Int) -> Bool {
         guard let route = frameRoute(), route.others else { return false }

@@ -241,15 +241,19 @@ extension SessionWire {
 
 /// A holder's side of state transfer: the checkpoints it serves (at most two, for a minute each)
 /// and the rate it serves them at: at most ``chunksPerSecondPerPeer`` chunks a second to one
-/// newcomer and ``chunksPerSecond`` to all together, so newcomers never crowd out the frames.
+/// newcomer and ``chunksPerSecond`` to all together, so newcomers never crowd out the frames. A
+/// player serves spectators at most ``playerChunksPerSecondToSpectators`` a second, all together:
+/// its upload is for the game, and the spectators that resumed serve each other at the full rate.
 struct CheckpointServer: Sendable {
     static let chunksPerSecond = 240
     static let chunksPerSecondPerPeer = 120
+    static let playerChunksPerSecondToSpectators = 8
     static let lifetime: Duration = .seconds(60)
 
     var held: [(tree: CheckpointTree, tick: Int, since: Duration)] = []
     var second: Int64 = -1
     var sent = 0
+    var sentToSpectators = 0
     var sentTo: [PeerKey: Int] = [:]
     /// Chunk bytes sent, all newcomers together.
     var bytesServed = 0
@@ -266,16 +270,20 @@ struct CheckpointServer: Sendable {
     var newest: CheckpointOffer? { held.last.map { CheckpointOffer(tick: $0.tick, size: $0.tree.bytes.count, root: $0.tree.root) } }
 
     /// The chunks `payload` asks for, within the rates (the rest are left for the requester to
-    /// ask again).
-    mutating func answer(_ payload: [UInt8], from peer: PeerKey, now: Duration) -> [[UInt8]] {
+    /// ask again). `playerToSpectator`: we play and `peer` only watches.
+    mutating func answer(_ payload: [UInt8], from peer: PeerKey, now: Duration, playerToSpectator: Bool = false) -> [[UInt8]] {
         guard let req = try? SessionWire.decodeChunkRequest(payload),
             let h = held.last(where: { $0.tick == req.tick && $0.tree.root == req.root })
         else { return [] }
         let s = now.components.seconds
-        if s != second { second = s; sent = 0; sentTo = [:] }
+        if s != second { second = s; sent = 0; sentToSpectators = 0; sentTo = [:] }
         var out: [[UInt8]] = []
         for i in req.indices where i < h.tree.chunkCount {
             guard sent < Self.chunksPerSecond, sentTo[peer, default: 0] < Self.chunksPerSecondPerPeer, sentTo.count <= 64 || sentTo[peer] != nil else { break }
+            if playerToSpectator {
+                guard sentToSpectators < Self.playerChunksPerSecondToSpectators else { break }
+                sentToSpectators += 1
+            }
             sent += 1
             sentTo[peer, default: 0] += 1
             let data = h.tree.chunk(i)
@@ -316,6 +324,8 @@ struct CheckpointFetch: Sendable {
     var liveFrom: Int?
     var chosen: CheckpointOffer?
     var chosenAt: Duration = .zero
+    /// When the chosen checkpoint was chosen or last brought a new chunk.
+    var progressAt: Duration = .zero
     var holders: [PeerKey] = []
     var bad: Set<PeerKey> = []
     var chunks: [[UInt8]?] = []
@@ -343,6 +353,7 @@ struct CheckpointFetch: Sendable {
         guard let best = bestVouched(), best != chosen else { return false }
         chosen = best
         chosenAt = now
+        progressAt = now
         holders = backers(of: best)
         let n = CheckpointTree.chunkCount(size: best.size)
         chunks = Array(repeating: nil, count: n)
@@ -408,7 +419,7 @@ struct CheckpointFetch: Sendable {
     }
 
     /// A chunk from `holder`; a chunk that fails its proof marks the holder bad.
-    mutating func receive(_ payload: [UInt8], from holder: PeerKey) {
+    mutating func receive(_ payload: [UInt8], from holder: PeerKey, now: Duration = .zero) {
         guard let c = chosen, let m = try? SessionWire.decodeChunk(payload), m.tick == c.tick, m.root == c.root,
             m.index < chunks.count, chunks[m.index] == nil
         else { return }
@@ -420,6 +431,13 @@ struct CheckpointFetch: Sendable {
         }
         chunks[m.index] = m.data
         bytesReceived += m.data.count
+        progressAt = max(progressAt, now)
+    }
+
+    /// Whether a checkpoint is chosen and was chosen, or brought a chunk, within `window`: the
+    /// fetch is under way and needs no new offers.
+    func isProgressing(now: Duration, within window: Duration) -> Bool {
+        chosen != nil && !holders.isEmpty && now - progressAt < window
     }
 
     /// The whole checkpoint once every chunk arrived.

@@ -152,6 +152,26 @@ struct RejoinTests {
         #expect(waiting.isEmpty && !across.isEmpty && across.allSatisfy { $0.to == Self.key(2) })
     }
 
+    @Test("a fetch under way counts as progressing (its join requests pause) until a second passes without a chunk")
+    func fetchProgress() throws {
+        var server = CheckpointServer()
+        let bytes = Array(repeating: UInt8(9), count: 3 * CheckpointTree.chunkSize)
+        let held = server.hold(bytes, tick: 60, now: .zero)
+        let offer = try #require(held)
+        var fetch = CheckpointFetch(vouchers: 1)
+        fetch.near = [Self.key(1)]
+        #expect(!fetch.isProgressing(now: .zero, within: .seconds(1)))
+        _ = fetch.note(offer, from: Self.key(1), now: .milliseconds(100))
+        #expect(fetch.isProgressing(now: .milliseconds(1099), within: .seconds(1)))
+        #expect(!fetch.isProgressing(now: .milliseconds(1100), within: .seconds(1)))
+        // A chunk arrives: progressing again for a second.
+        let request = SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: [0])
+        for chunk in server.answer(request, from: Self.key(50), now: .seconds(1)) { fetch.receive(chunk, from: Self.key(1), now: .milliseconds(1500)) }
+        #expect(fetch.progress.received == 1)
+        #expect(fetch.isProgressing(now: .milliseconds(2499), within: .seconds(1)))
+        #expect(!fetch.isProgressing(now: .milliseconds(2500), within: .seconds(1)))
+    }
+
     @Test("a holder serves at a bounded rate, to one newcomer and to all")
     func servingIsBounded() throws {
         var server = CheckpointServer()
@@ -170,6 +190,21 @@ struct RejoinTests {
             others += server.answer(request, from: Self.key(UInt8(peer)), now: .milliseconds(20)).count
         }
         #expect(served + others == CheckpointServer.chunksPerSecond)
+        // A player serves the spectators together a small share, and the players in full.
+        var player = CheckpointServer()
+        _ = player.hold(bytes, tick: 60, now: .zero)
+        var toSpectators = 0
+        for peer in 2...9 {
+            let request = SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: Array(0..<32))
+            toSpectators += player.answer(request, from: Self.key(UInt8(peer)), now: .milliseconds(20), playerToSpectator: true).count
+        }
+        #expect(toSpectators == CheckpointServer.playerChunksPerSecondToSpectators)
+        let toPlayer = player.answer(
+            SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: Array(0..<32)), from: Self.key(1), now: .milliseconds(30))
+        #expect(toPlayer.count == 32)
+        let nextSecond = player.answer(
+            SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: [0]), from: Self.key(2), now: .seconds(1), playerToSpectator: true)
+        #expect(nextSecond.count == 1)
         // A request for a checkpoint not held gets nothing.
         let wrong = SessionWire.encodeChunkRequest(tick: 61, root: offer.root, indices: [0])
         let none = server.answer(wrong, from: Self.key(1), now: .seconds(2))
