@@ -249,7 +249,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         case SessionWire.chunkRequest:
             guard session != nil else { return [] }
             let toSpectator = localSlot != nil && slotOf[origin] == nil
-            return server.answer(payload, from: origin, now: now, playerToSpectator: toSpectator).map { .send($0, to: origin) }
+            let copies = neighbors.contains(origin) ? 1 : max(1, neighbors.count)
+            return server.answer(payload, from: origin, now: now, playerToSpectator: toSpectator, copies: copies).map { .send($0, to: origin) }
         case SessionWire.chunk: return receiveChunk(payload, from: origin, now: now)
         case SessionWire.joinRequest: return receiveJoinRequest(payload, from: origin, now: now)
         case SessionWire.historyRequest: return answerHistory(payload, from: origin, now: now)

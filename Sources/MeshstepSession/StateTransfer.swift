@@ -242,7 +242,8 @@ extension SessionWire {
 /// A holder's side of state transfer: the checkpoints it serves (at most two, for a minute each)
 /// and the rate it serves them at: at most ``chunksPerSecondPerPeer`` chunks a second to one
 /// newcomer and ``chunksPerSecond`` to all together, so newcomers never crowd out the frames. A
-/// player serves spectators at most ``playerChunksPerSecondToSpectators`` a second, all together:
+/// player serves spectators at most ``playerChunksPerSecondToSpectators`` chunk copies a second,
+/// all together (a chunk for a peer that is not one of its links is flooded: one copy per link):
 /// its upload is for the game, and the spectators that resumed serve each other at the full rate.
 struct CheckpointServer: Sendable {
     static let chunksPerSecond = 240
@@ -270,8 +271,9 @@ struct CheckpointServer: Sendable {
     var newest: CheckpointOffer? { held.last.map { CheckpointOffer(tick: $0.tick, size: $0.tree.bytes.count, root: $0.tree.root) } }
 
     /// The chunks `payload` asks for, within the rates (the rest are left for the requester to
-    /// ask again). `playerToSpectator`: we play and `peer` only watches.
-    mutating func answer(_ payload: [UInt8], from peer: PeerKey, now: Duration, playerToSpectator: Bool = false) -> [[UInt8]] {
+    /// ask again). `playerToSpectator`: we play and `peer` only watches; `copies`: the datagrams
+    /// each chunk for it costs us.
+    mutating func answer(_ payload: [UInt8], from peer: PeerKey, now: Duration, playerToSpectator: Bool = false, copies: Int = 1) -> [[UInt8]] {
         guard let req = try? SessionWire.decodeChunkRequest(payload),
             let h = held.last(where: { $0.tick == req.tick && $0.tree.root == req.root })
         else { return [] }
@@ -281,8 +283,11 @@ struct CheckpointServer: Sendable {
         for i in req.indices where i < h.tree.chunkCount {
             guard sent < Self.chunksPerSecond, sentTo[peer, default: 0] < Self.chunksPerSecondPerPeer, sentTo.count <= 64 || sentTo[peer] != nil else { break }
             if playerToSpectator {
-                guard sentToSpectators < Self.playerChunksPerSecondToSpectators else { break }
-                sentToSpectators += 1
+                // At least one chunk a second even across the mesh: a newcomer with no holder on
+                // its links is slowed, never stranded.
+                let cost = min(copies, Self.playerChunksPerSecondToSpectators)
+                guard sentToSpectators + cost <= Self.playerChunksPerSecondToSpectators else { break }
+                sentToSpectators += cost
             }
             sent += 1
             sentTo[peer, default: 0] += 1
