@@ -530,6 +530,11 @@ extension MeshNode {
     /// changed since this neighbor last heard it.
     static var summaryRefreshPings: Int { 8 }
 
+    /// Keepalives skipped in a row on a link that is busy anyway (it brought us something within
+    /// the keepalive interval) and has nothing to announce: the round trip is still sampled every
+    /// `keepaliveSkips + 1` intervals (2 s with lockstep's 500 ms).
+    static var keepaliveSkips: Int { 3 }
+
     /// The summary for the neighbor at `index`: never its own origin (it knows its newest
     /// message), and an origin whose newest message it already heard of from us only in every
     /// ``summaryRefreshPings``-th keepalive (which finds a message lost along with its

@@ -176,12 +176,22 @@ extension MeshNode {
             }
             if neighbors.values[i].nextPingAt <= now {
                 neighbors.values[i].nextPingAt = now + jittered(c.keepaliveInterval)
-                let nonce = rng.next()
-                neighbors.values[i].pendingPings.append((nonce, now))
-                if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
                 let entries = summary(for: i, now: now)
-                let ping = Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: entries.full, known: entries.known)
-                sendLinkMessage(.ping(ping), to: k, now: now)
+                // A link that brought us something within the interval is alive, and one with an
+                // empty summary has nothing to announce: its keepalive (and the answer) is skipped,
+                // but for every `keepaliveSkips + 1`-th, which samples the round trip.
+                if now - neighbors.values[i].lastHeard < c.keepaliveInterval, entries.full.isEmpty, entries.known.isEmpty,
+                    neighbors.values[i].keepalivesSkipped < Self.keepaliveSkips
+                {
+                    neighbors.values[i].keepalivesSkipped += 1
+                } else {
+                    neighbors.values[i].keepalivesSkipped = 0
+                    let nonce = rng.next()
+                    neighbors.values[i].pendingPings.append((nonce, now))
+                    if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
+                    let ping = Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: entries.full, known: entries.known)
+                    sendLinkMessage(.ping(ping), to: k, now: now)
+                }
             }
             // Slow link: a backlog that does not drain.
             if neighbors.values[i].queue.count > c.slowBacklog {

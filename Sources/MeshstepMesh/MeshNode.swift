@@ -522,6 +522,8 @@ struct Neighbor: Sendable {
     var summarized: [PeerKey: UInt64] = [:]
     /// The origins its summaries named in full, by tag: what its short entries stand for.
     var namedOrigins: [UInt64: PeerKey] = [:]
+    /// Keepalives skipped in a row because the link was busy (``MeshNode/keepaliveSkips``).
+    var keepalivesSkipped = 0
 }
 
 struct OutgoingHandshake: Sendable {

@@ -212,6 +212,37 @@ struct HandshakeTests {
         #expect(net.events[a].last == .offline)
     }
 
+    @Test("a link busy with other traffic and nothing to announce keeps one keepalive in four; an idle link keeps them all")
+    func busyLinksSkipKeepalives() throws {
+        var net = Net()
+        let a = try net.add(), b = try net.add()
+        net.link(a, b)
+        net.advance(.seconds(2))
+        func pingsFromA(during d: Duration, busy: Bool) throws -> Int {
+            var pings = 0
+            let end = net.now + d
+            while net.now < end {
+                net.now = net.now + .milliseconds(10)
+                if busy {
+                    let payload: [UInt8] = [1, 2, 3]
+                    net.apply(try net.nodes[b].sendDirect(payload, to: [net.nodes[a].key], now: net.now), from: b)
+                }
+                for i in net.nodes.indices {
+                    if let t = net.nodes[i].nextDeadline, t <= net.now { net.apply(net.nodes[i].timerFired(now: net.now), from: i) }
+                }
+                pings += net.wire.filter { $0.to == b && Datagram.peekKind($0.bytes) == 0x20 }.count
+                net.flush()
+            }
+            return pings
+        }
+        let idle = try pingsFromA(during: .seconds(8), busy: false)
+        let busy = try pingsFromA(during: .seconds(8), busy: true)
+        // The keepalive interval is 1 s (jittered): about 8 when idle, 2 when busy.
+        #expect(idle >= 6 && busy >= 1 && busy <= 3, "idle \(idle), busy \(busy)")
+        // The round trip is still measured on the busy link.
+        #expect(net.nodes[a].neighborInfo.first?.rtt != nil && net.nodes[a].neighborCount == 1)
+    }
+
     @Test("below ideal the node resolves and connects; above ideal it prunes the least useful link")
     func maintenance() throws {
         var net = Net()
