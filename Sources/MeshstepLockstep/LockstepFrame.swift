@@ -20,8 +20,9 @@ enum FrameSection {
 /// `u8 type=7 | u8 slot | u32 session digest | epoch | nextTick | frameSeq | acks | firstTick |
 /// inputs | sections | report? | statement? | checksums? | controls? | votes? | endorsement? |
 /// certificates? | dispute? | veto? | abandonment?`, integers as LEB128 varints unless sized; the
-/// frame counter, the acknowledged ticks, the first input's tick and the report's tick relative
-/// to `nextTick` (zigzag), a run of inputs that repeat the one before them as a single varint.
+/// frame counter, the acknowledged ticks (every slot's but the sender's), the first input's tick
+/// and the report's tick relative to `nextTick` (zigzag), a run of inputs that repeat the one
+/// before them as a single varint.
 struct LockstepFrame<Input: LockstepInput>: Sendable {
     static var type: UInt8 { 7 }
     static var maxInputs: Int { 64 }
@@ -33,6 +34,7 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
     /// The sender's next tick to apply (for time sync and frames ahead/behind).
     var nextTick: Int
     /// `acks[s]`: the newest tick through which the sender holds every input of slot `s` (-1: none).
+    /// The sender's own entry is not sent: decoded, it is the tick of the frame's last input.
     var acks: [Int]
     var firstTick: Int
     var inputs: [Input]
@@ -64,8 +66,9 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         w.varint(UInt64(nextTick))
         // About one frame per tick: the counter stays near the next tick.
         w.zigzag(frameSeq - nextTick)
-        // One per slot (the roster says how many): no count.
-        for a in acks { w.zigzag(max(0, a + 1) - nextTick) }
+        // One per slot but ours (the roster says how many): no count. Ours is the newest of our
+        // inputs, the last of the frame's.
+        for (s, a) in acks.enumerated() where s != slot { w.zigzag(max(0, a + 1) - nextTick) }
         w.zigzag(firstTick - nextTick)
         w.varint(UInt64(inputs.count))
         // Most ticks repeat the previous input: a run of k repeats is one varint 2(k - 1) + 1,
@@ -138,7 +141,7 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         let frameSeq = try r.tick(relativeTo: nextTick, field: "lockstep.frameSeq")
         var acks: [Int] = []
         acks.reserveCapacity(players)
-        for _ in 0..<players { acks.append(try r.tick(relativeTo: nextTick, field: "lockstep.ack") - 1) }
+        for s in 0..<players { acks.append(s == slot ? -1 : try r.tick(relativeTo: nextTick, field: "lockstep.ack") - 1) }
         let first = try r.tick(relativeTo: nextTick, field: "lockstep.firstTick")
         let n = try r.count(field: "lockstep.inputs", limit: maxInputs)
         var inputs: [Input] = []
@@ -156,6 +159,7 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
             inputs.append(try Input.decode(from: &ir))
             try ir.expectEnd()
         }
+        acks[slot] = first + n - 1
         let present = try r.varint()
         guard present & ~FrameSection.all == 0 else { throw .invalidValue(field: "lockstep.sections") }
         func has(_ bit: UInt64) -> Bool { present & bit != 0 }

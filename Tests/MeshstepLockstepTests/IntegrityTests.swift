@@ -40,29 +40,29 @@ struct IntegrityTests {
         let a = Move(direction: 1, boost: false), b = Move(direction: 2, boost: true)
         let inputs = [a, a, a, a, b, b, a, a]
         let f = LockstepFrame<Move>(
-            slot: 1, digest: 0xDEAD_BEEF, frameSeq: 300, epoch: 0, nextTick: 1000, acks: [1005, -1, 998],
+            slot: 1, digest: 0xDEAD_BEEF, frameSeq: 300, epoch: 0, nextTick: 1000, acks: [1005, 1002, 998],
             firstTick: 995, inputs: inputs, controls: [], votes: [], endorsement: nil, certificates: [], checksums: [],
             report: (1003, InputChain.row([])), statement: nil)
         let bytes = f.encode()
-        // type 1, slot 1, digest 4, frameSeq 2, epoch 1, nextTick 2, acks 4 (none: -1000, 2
-        // bytes), firstTick 1, count 1, inputs (a, run of 3, b, run of 1, a, run of 1) 9,
-        // sections 1, report 1 + 12.
-        #expect(bytes.count == 40)
+        // type 1, slot 1, digest 4, frameSeq 2, epoch 1, nextTick 2, acks 2 (slots 0 and 2: the
+        // sender's own is its last input's tick), firstTick 1, count 1, inputs (a, run of 3, b,
+        // run of 1, a, run of 1) 9, sections 1, report 1 + 12.
+        #expect(bytes.count == 38)
         let d = try LockstepFrame<Move>.decode(bytes, players: 3)
-        #expect(d.acks == [1005, -1, 998] && d.firstTick == 995 && d.inputs == inputs && d.nextTick == 1000)
+        #expect(d.acks == [1005, 1002, 998] && d.firstTick == 995 && d.inputs == inputs && d.nextTick == 1000)
         #expect(d.report?.tick == 1003 && d.report?.digest == InputChain.row([]) && d.statement == nil && d.checksums.isEmpty)
-        // The inputs start at offset 17 (after the header fields, acks and count).
+        // The inputs start at offset 15 (after the header fields, acks and count).
         func patched(_ at: Int, _ value: UInt8) -> [UInt8] {
             var copy = bytes
             copy[at] = value
             return copy
         }
-        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame<Move>.decode(patched(17, 1), players: 3) }
-        #expect(throws: WireError.invalidValue(field: "lockstep.input")) { _ = try LockstepFrame<Move>.decode(patched(17, 0), players: 3) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame<Move>.decode(patched(15, 1), players: 3) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.input")) { _ = try LockstepFrame<Move>.decode(patched(15, 0), players: 3) }
         // A run longer than the inputs left.
-        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame<Move>.decode(patched(19, 2 * 7 + 1), players: 3) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame<Move>.decode(patched(17, 2 * 7 + 1), players: 3) }
         // An unknown section bit (bit 10: the varint goes on into the next byte, 8).
-        #expect(throws: WireError.invalidValue(field: "lockstep.sections")) { _ = try LockstepFrame<Move>.decode(patched(26, 0x80), players: 3) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.sections")) { _ = try LockstepFrame<Move>.decode(patched(24, 0x80), players: 3) }
         // An acknowledgement before tick 0.
         var early = f
         early.nextTick = 0
