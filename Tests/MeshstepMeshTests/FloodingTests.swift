@@ -247,25 +247,19 @@ struct FloodingTests {
         }
         net.link(0, 1); net.link(1, 2); net.link(2, 0)
         let origin = net.nodes[0].key
-        // Advances time in 10 ms steps; `drop` loses datagrams to node 2 before delivery. Notes the
-        // keepalives node 1 sends node 2.
+        // Advances time until [99] reaches node 2; `drop` loses datagrams of some kinds to node 2.
+        // Notes the keepalives node 1 sends node 2, and those naming origin 0 in full.
         var pings: [Ping] = []
         var fullToNode2 = 0
-        func run(_ d: Duration, drop: (UInt8) -> Bool = { _ in false }) {
+        func run(_ d: Duration, drop: @escaping (UInt8) -> Bool = { _ in false }) {
             let end = net.now + d
             while net.now < end, !net.delivered[2].contains(where: { $0.payload == [99] }) {
-                net.now = net.now + .milliseconds(10)
-                for i in net.nodes.indices {
-                    if let t = net.nodes[i].nextDeadline, t <= net.now { net.apply(net.nodes[i].timerFired(now: net.now), from: i) }
-                }
-                for w in net.wire where w.to == 2 {
-                    guard case let .ping(p) = try? Datagram.decode(w.bytes).message else { continue }
-                    if w.from == Net.address(1) { pings.append(p) }
-                    if p.summary.contains(where: { $0.origin == origin }) { fullToNode2 += 1 }
-                }
-                while let w = net.wire.first {
-                    if w.to == 2, drop(Datagram.peekKind(w.bytes) ?? 0) { net.wire.removeFirst() } else { net.step() }
-                }
+                net.tick(
+                    look: { w in
+                        guard w.to == 2, case let .ping(p) = try? Datagram.decode(w.bytes).message else { return }
+                        if w.from == Net.address(1) { pings.append(p) }
+                        if p.summary.contains(where: { $0.origin == origin }) { fullToNode2 += 1 }
+                    }, lose: { $0.to == 2 && drop(Datagram.peekKind($0.bytes) ?? 0) })
             }
         }
         // Node 0 keeps sending; node 1's keepalives to node 2 name origin 0 while it changes.

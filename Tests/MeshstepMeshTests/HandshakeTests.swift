@@ -222,16 +222,11 @@ struct HandshakeTests {
             var pings = 0
             let end = net.now + d
             while net.now < end {
-                net.now = net.now + .milliseconds(10)
                 if busy {
                     let payload: [UInt8] = [1, 2, 3]
                     net.apply(try net.nodes[b].sendDirect(payload, to: [net.nodes[a].key], now: net.now), from: b)
                 }
-                for i in net.nodes.indices {
-                    if let t = net.nodes[i].nextDeadline, t <= net.now { net.apply(net.nodes[i].timerFired(now: net.now), from: i) }
-                }
-                pings += net.wire.filter { $0.to == b && Datagram.peekKind($0.bytes) == 0x20 }.count
-                net.flush()
+                net.tick(look: { if $0.to == b && Datagram.peekKind($0.bytes) == 0x20 { pings += 1 } })
             }
             return pings
         }

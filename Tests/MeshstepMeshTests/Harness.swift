@@ -75,6 +75,23 @@ struct Net {
         }
     }
 
+    /// Advances time by 10 ms and fires the timers due: `look` sees each datagram in flight
+    /// before delivery, then every one is delivered (answers included) except those `lose` drops.
+    mutating func tick(
+        look: ((to: Int, from: MeshAddress, bytes: [UInt8])) -> Void = { _ in }, lose: ((to: Int, from: MeshAddress, bytes: [UInt8])) -> Bool = { _ in false }
+    ) {
+        now = now + .milliseconds(10)
+        for i in nodes.indices {
+            if let t = nodes[i].nextDeadline, t <= now { apply(nodes[i].timerFired(now: now), from: i) }
+        }
+        var n = 0
+        while let w = wire.first, n < 10_000 {
+            look(w)
+            if lose(w) { wire.removeFirst() } else { step() }
+            n += 1
+        }
+    }
+
     mutating func seed(_ i: Int, with j: Int) {
         apply(nodes[i].addSeedAddresses([nodes[j].localAddress], now: now), from: i)
     }
