@@ -9,7 +9,9 @@ import Testing
 func run(_ tool: String, _ arguments: [String]) throws -> String {
     let child = try Child(tool, executable: tool, arguments: arguments)
     defer { child.reap() }
-    let status = child.wait(timeout: .seconds(20))
+    // The kernel changes namespaces one at a time: while other tests tear theirs down, a plain
+    // `ip link set up` has waited over 20 s on a busy 2-core machine.
+    let status = child.wait(timeout: .seconds(90))
     guard status == 0 else {
         throw HarnessError.commandFailed(command: ([tool] + arguments).joined(separator: " "), status: status ?? -1, stderr: child.stderr)
     }
