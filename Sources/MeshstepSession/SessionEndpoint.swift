@@ -248,9 +248,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         case SessionWire.checkpointOffer: return receiveOffer(payload, from: origin, now: now)
         case SessionWire.chunkRequest:
             guard session != nil else { return [] }
-            let toSpectator = localSlot != nil && slotOf[origin] == nil
-            let copies = neighbors.contains(origin) ? 1 : max(1, neighbors.count)
-            return server.answer(payload, from: origin, now: now, playerToSpectator: toSpectator, copies: copies).map { .send($0, to: origin) }
+            // A player charges a spectator's chunks to their budget, once per link for one that
+            // crosses the mesh.
+            let copies = localSlot != nil && slotOf[origin] == nil ? (neighbors.contains(origin) ? 1 : neighbors.count) : nil
+            return server.answer(payload, from: origin, now: now, spectatorCopies: copies).map { .send($0, to: origin) }
         case SessionWire.chunk: return receiveChunk(payload, from: origin, now: now)
         case SessionWire.joinRequest: return receiveJoinRequest(payload, from: origin, now: now)
         case SessionWire.historyRequest: return answerHistory(payload, from: origin, now: now)

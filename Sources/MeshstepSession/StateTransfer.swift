@@ -271,9 +271,9 @@ struct CheckpointServer: Sendable {
     var newest: CheckpointOffer? { held.last.map { CheckpointOffer(tick: $0.tick, size: $0.tree.bytes.count, root: $0.tree.root) } }
 
     /// The chunks `payload` asks for, within the rates (the rest are left for the requester to
-    /// ask again). `playerToSpectator`: we play and `peer` only watches; `copies`: the datagrams
-    /// each chunk for it costs us.
-    mutating func answer(_ payload: [UInt8], from peer: PeerKey, now: Duration, playerToSpectator: Bool = false, copies: Int = 1) -> [[UInt8]] {
+    /// ask again). `spectatorCopies`, when we play and `peer` only watches: the datagrams each
+    /// chunk for it costs us, charged to the spectators' budget.
+    mutating func answer(_ payload: [UInt8], from peer: PeerKey, now: Duration, spectatorCopies: Int? = nil) -> [[UInt8]] {
         guard let req = try? SessionWire.decodeChunkRequest(payload),
             let h = held.last(where: { $0.tick == req.tick && $0.tree.root == req.root })
         else { return [] }
@@ -282,10 +282,10 @@ struct CheckpointServer: Sendable {
         var out: [[UInt8]] = []
         for i in req.indices where i < h.tree.chunkCount {
             guard sent < Self.chunksPerSecond, sentTo[peer, default: 0] < Self.chunksPerSecondPerPeer, sentTo.count <= 64 || sentTo[peer] != nil else { break }
-            if playerToSpectator {
+            if let copies = spectatorCopies {
                 // At least one chunk a second even across the mesh: a newcomer with no holder on
                 // its links is slowed, never stranded.
-                let cost = min(copies, Self.playerChunksPerSecondToSpectators)
+                let cost = min(max(1, copies), Self.playerChunksPerSecondToSpectators)
                 guard sentToSpectators + cost <= Self.playerChunksPerSecondToSpectators else { break }
                 sentToSpectators += cost
             }

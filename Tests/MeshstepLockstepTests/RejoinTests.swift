@@ -196,14 +196,14 @@ struct RejoinTests {
         var toSpectators = 0
         for peer in 2...9 {
             let request = SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: Array(0..<32))
-            toSpectators += player.answer(request, from: Self.key(UInt8(peer)), now: .milliseconds(20), playerToSpectator: true).count
+            toSpectators += player.answer(request, from: Self.key(UInt8(peer)), now: .milliseconds(20), spectatorCopies: 1).count
         }
         #expect(toSpectators == CheckpointServer.playerChunksPerSecondToSpectators)
         let toPlayer = player.answer(
             SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: Array(0..<32)), from: Self.key(1), now: .milliseconds(30))
         #expect(toPlayer.count == 32)
         let nextSecond = player.answer(
-            SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: [0]), from: Self.key(2), now: .seconds(1), playerToSpectator: true)
+            SessionWire.encodeChunkRequest(tick: 60, root: offer.root, indices: [0]), from: Self.key(2), now: .seconds(1), spectatorCopies: 1)
         #expect(nextSecond.count == 1)
         // A request for a checkpoint not held gets nothing.
         let wrong = SessionWire.encodeChunkRequest(tick: 61, root: offer.root, indices: [0])
