@@ -241,6 +241,16 @@ public struct UDPBotsScenario: Sendable {
         // signature checks must not take the players' event loop.
         let spectatorGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? spectatorGroup.syncShutdownGracefully() }
+        // The spectators' threads out of the players' way, the players' threads (this one
+        // included, until the run ends) off the spectators' CPU.
+        let placement: (spectators: [Int], players: [Int]) = spectators > 0 ? ThreadPlacement.split() : ([], [])
+        let callerCPUs = ThreadPlacement.allowed()
+        if spectators > 0 {
+            try spectatorGroup.next().submit { ThreadPlacement.spectatorThread(placement.spectators) }.wait()
+            try group.next().submit { ThreadPlacement.pin(to: placement.players) }.wait()
+            ThreadPlacement.pin(to: placement.players)
+        }
+        defer { if spectators > 0 { ThreadPlacement.pin(to: callerCPUs) } }
         let creds = try MeshCredentials(meshID: "bots-udp", access: .password("bots"))
         var peers: [UDPMeshPeer] = []
         let playerMesh = MeshConfiguration.lockstep(players: players, spectatorLinks: spectators > 0 ? 1 : 0)
@@ -300,7 +310,16 @@ public struct UDPBotsScenario: Sendable {
                 p.block(ports: starting ? Set(others) : nil)
             }
         }
-        let frame0 = runRealtime(bots: bots, ticks: ticks, tickRate: tickRate, deadline: .seconds(Int64(ticks / tickRate) + 60)) { _ in
+        // Spectators' game loops run on a thread of their own too: on a real network they are
+        // other machines, and their bursts of catching up must not delay the players' frames.
+        let limit = Duration.seconds(Int64(ticks / tickRate) + 60)
+        let watchers = Array(bots.dropFirst(players))
+        let spectatorLoop = Thread { [ticks, tickRate] in
+            ThreadPlacement.spectatorThread(placement.spectators)
+            _ = runRealtime(bots: watchers, ticks: ticks, tickRate: tickRate, deadline: limit)
+        }
+        if !watchers.isEmpty { spectatorLoop.start() }
+        let frame0 = runRealtime(bots: Array(bots.prefix(players)), ticks: ticks, tickRate: tickRate, deadline: limit) { _ in
             let lead = bots.prefix(playerCount).filter { !$0.crashed && $0.peer.halted == nil }.map(\.applied).max() ?? 0
             for c in crashes where c.tick <= lead && !bots[c.slot].crashed {
                 bots[c.slot].crashed = true
@@ -311,6 +330,8 @@ public struct UDPBotsScenario: Sendable {
                 if partitionStarted, !partitionHealed, lead >= part.heal { partitionHealed = true; block(starting: false, part) }
             }
         }
+        // The players keep serving while the spectators follow to the end (or their deadline).
+        while !watchers.isEmpty, !spectatorLoop.isFinished { Thread.sleep(forTimeInterval: 0.005) }
         let bytes = peers.reduce(0) { $0 + $1.stats().bytesSent } - bytesBefore
         if RealtimeBot.debug {
             for (i, p) in peers.prefix(players).enumerated() {
@@ -387,4 +408,60 @@ public struct UDPBotsScenario: Sendable {
             virtual_seconds: 0,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
     }
+}
+
+/// Where `meshstep bots --network udp` runs its threads. On a real network each spectator is
+/// another machine: its signature checks and relaying must not take CPU from the players. In
+/// one process, on a machine with 2 or more CPUs, the spectators' threads therefore run on the
+/// last CPU this process may use and the players' threads on the others; sharing every CPU,
+/// 16 spectators' bursts of work after each flooded frame delayed the players' event loop by
+/// milliseconds on a 2-core machine. (A lower priority alone did not help; with it, a loaded
+/// machine would starve the spectators.)
+package enum ThreadPlacement {
+    /// The CPUs the calling thread may run on, in order (empty where not known).
+    package static func allowed() -> [Int] {
+        #if os(Linux)
+            var set = cpu_set_t()
+            guard let call = affinityCall("sched_getaffinity"), call(0, MemoryLayout<cpu_set_t>.size, &set) == 0 else { return [] }
+            return withUnsafeBytes(of: &set) { bytes in (0..<(bytes.count * 8)).filter { bytes[$0 / 8] & (1 << ($0 % 8)) != 0 } }
+        #else
+            return []
+        #endif
+    }
+
+    /// Restricts the calling thread to `cpus` (nothing when empty); returns whether it did.
+    @discardableResult
+    static func pin(to cpus: [Int]) -> Bool {
+        #if os(Linux)
+            guard !cpus.isEmpty else { return false }
+            var set = cpu_set_t()
+            withUnsafeMutableBytes(of: &set) { bytes in
+                for cpu in cpus where cpu / 8 < bytes.count { bytes[cpu / 8] |= UInt8(1 << (cpu % 8)) }
+            }
+            guard let call = affinityCall("sched_setaffinity") else { return false }
+            return call(0, MemoryLayout<cpu_set_t>.size, &set) == 0
+        #else
+            return false
+        #endif
+    }
+
+    #if os(Linux)
+        /// glibc's `sched_getaffinity`/`sched_setaffinity` (pid 0: the calling thread), which
+        /// Swift's Glibc module leaves out (they need `_GNU_SOURCE`).
+        static func affinityCall(_ name: String) -> (@convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> CInt)? {
+            guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), name) else { return nil }
+            return unsafeBitCast(symbol, to: (@convention(c) (pid_t, Int, UnsafeMutableRawPointer) -> CInt).self)
+        }
+    #endif
+
+    /// The split for one run: the spectators' CPUs and the players' (both empty when the
+    /// process may use a single CPU: nothing is pinned then).
+    static func split() -> (spectators: [Int], players: [Int]) {
+        let cpus = allowed()
+        guard cpus.count >= 2 else { return ([], []) }
+        return ([cpus.last!], Array(cpus.dropLast()))
+    }
+
+    /// Moves the calling thread out of the players' way, onto the spectators' CPUs.
+    static func spectatorThread(_ cpus: [Int]) { pin(to: cpus) }
 }

@@ -77,6 +77,20 @@ struct LockstepOverUDPTests {
         #expect(r.halted.isEmpty, "\(r.halted)")
     }
 
+    @Test("spectators over real UDP follow the players to the last tick, fed by the players' flooded frames, with the players' checksums")
+    func spectatorsOverUDP() throws {
+        var scenario = UDPBotsScenario(players: 3, ticks: 300, loss: 0, seed: 12, inputDelay: 3)
+        scenario.spectators = 6
+        let cpus = ThreadPlacement.allowed()
+        let r = try scenario.run()
+        #expect(r.spectators == 6 && r.spectators_live_at_end == 6, "\(r.spectators_live_at_end) of 6 spectators reached tick 300")
+        #expect(r.spectator_ticks_completed == 300)
+        // Spectators' checksums are part of the agreement: every checked tick has one value.
+        #expect(r.ticks_completed == 300 && r.checksums_agree && r.desyncs == 0 && r.halted.isEmpty)
+        // The threads the run moved out of the players' way are back where they were.
+        #expect(ThreadPlacement.allowed() == cpus)
+    }
+
     @Test("a partition on real sockets: the 3 continue, the 2 halt with a reason, the drops are identical, nothing diverges")
     func partitionOverUDP() throws {
         var scenario = UDPBotsScenario(players: 5, ticks: 400, loss: 0.05, seed: 4, inputDelay: 3)
