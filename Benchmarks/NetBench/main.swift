@@ -1,13 +1,16 @@
 // Real-socket benchmarks on loopback, for docs/BENCHMARKS.md: unthrottled 2-player lockstep and
 // the relay throughput of one node, each next to the raw-UDP baseline (Benchmarks/udp-baseline.c,
 // compiled and run by this command, in the same run) as a ratio: the machines are noisy, ratios
-// travel between them. Run:
+// travel between them. Each unthrottled run also says where a tick's CPU goes: user and kernel
+// time, context switches and datagrams per tick, next to the same session run in memory on one
+// thread (the protocol alone) and with each game stepped on its event loop (no hand-offs). Run:
 //   MESHSTEP_BENCHMARKS=1 swift build -c release --product meshstep-netbench && .build/release/meshstep-netbench [--json]
 import Foundation
 import Logging
 import MeshstepLockstep
 import MeshstepMesh
 @_spi(Testing) import MeshstepNet
+import MeshstepSession
 import MeshstepWire
 import NIOPosix
 
@@ -38,17 +41,68 @@ func lockstepConfig(players: Int) -> MeshConfiguration {
     return c
 }
 
-/// Process CPU time (user + system) so far.
-func processCPU() -> Duration {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    func d(_ t: timeval) -> Duration { .seconds(Int64(t.tv_sec)) + .microseconds(Int64(t.tv_usec)) }
-    return d(usage.ru_utime) + d(usage.ru_stime)
+/// The process's CPU time and context switches so far (getrusage).
+struct Usage {
+    var user: Duration
+    var system: Duration
+    /// Waits for something (a lock, a wakeup, a datagram): each costs a thread hand-off.
+    var voluntarySwitches: Int
+    var involuntarySwitches: Int
+    var cpu: Duration { user + system }
+
+    static func now() -> Usage {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func d(_ t: timeval) -> Duration { .seconds(Int64(t.tv_sec)) + .microseconds(Int64(t.tv_usec)) }
+        return Usage(user: d(usage.ru_utime), system: d(usage.ru_stime), voluntarySwitches: usage.ru_nvcsw, involuntarySwitches: usage.ru_nivcsw)
+    }
+
+    static func - (a: Usage, b: Usage) -> Usage {
+        Usage(
+            user: a.user - b.user, system: a.system - b.system, voluntarySwitches: a.voluntarySwitches - b.voluntarySwitches,
+            involuntarySwitches: a.involuntarySwitches - b.involuntarySwitches)
+    }
+}
+
+extension Duration {
+    var microseconds: Double { Double(components.seconds) * 1e6 + Double(components.attoseconds) / 1e12 }
+}
+
+/// What one unthrottled run measured, per applied tick (both players together).
+struct TickCost {
+    var ticksPerSecond: Double
+    var usage: Usage
+    var ticks: Int
+    var datagrams: Int
+
+    func perTick(_ d: Duration) -> Double { d.microseconds / Double(ticks) }
+    var json: [String: Double] {
+        [
+            "ticks_per_second": ticksPerSecond, "cpu_us": perTick(usage.cpu), "user_us": perTick(usage.user), "system_us": perTick(usage.system),
+            "voluntary_switches": Double(usage.voluntarySwitches) / Double(ticks),
+            "involuntary_switches": Double(usage.involuntarySwitches) / Double(ticks),
+            "datagrams": Double(datagrams) / Double(ticks),
+        ]
+    }
 }
 
 /// Two players submit and apply as fast as the protocol allows (no 60 Hz pacing): ticks per
 /// second, and the process's CPU time per tick (both players, every thread).
-func unthrottledLockstep(loss: Double, seconds: Double) throws -> (ticksPerSecond: Double, cpuPerTick: Duration) {
+/// One peer's game, stepped on its event loop (``LockstepPeer/onReady(_:)``).
+final class LoopGame: @unchecked Sendable {
+    var driver = LockstepDriver(game: Counter(players: 2, seed: 0), checksumInterval: benchSession.checksumInterval, answers: true)
+    var stopped = false
+
+    func step(_ peer: LockstepPeer<Tick>) {
+        guard !stopped else { return }
+        driver.receive(peer.pollConfirmed())
+        while let tick = driver.applyNext(answer: { _, tick in Tick(value: UInt8(truncatingIfNeeded: tick)) }) { peer.apply(tick) }
+    }
+}
+
+/// `onLoop`: each player's game steps on its peer's event loop as soon as ticks complete (no
+/// thread between the network and the game); otherwise one game thread polls both peers.
+func unthrottledLockstep(loss: Double, seconds: Double, onLoop: Bool = false) throws -> TickCost {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     defer { try? group.syncShutdownGracefully() }
     let creds = try MeshCredentials(meshID: "netbench", access: .password("netbench"))
@@ -59,7 +113,7 @@ func unthrottledLockstep(loss: Double, seconds: Double) throws -> (ticksPerSecon
         credentials: creds, configuration: lockstepConfig(players: 2), host: "127.0.0.1", port: 0,
         discovery: Discovery(seeds: [a.localAddress]),
         socketLoss: loss > 0 ? SocketLoss(probability: loss, seed: 2) : nil, group: group)
-    let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000).withDisconnectTimeout(.seconds(10))
+    let config = benchSession
     let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
     let peers = [
         try LockstepPeer<Tick>(mesh: a, configuration: config, role: .player(0), logger: logger),
@@ -68,10 +122,22 @@ func unthrottledLockstep(loss: Double, seconds: Double) throws -> (ticksPerSecon
     let deadline = ContinuousClock.now + .seconds(10)
     while !peers.allSatisfy(\.allPlayersPresent), ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.001) }
     var drivers = peers.map { _ in LockstepDriver(game: Counter(players: 2, seed: 0), checksumInterval: config.checksumInterval, answers: true) }
+    let games = peers.map { _ in LoopGame() }
     let start = ContinuousClock.now
-    let cpuBefore = processCPU()
+    let usageBefore = Usage.now()
+    let sentBefore = a.stats().datagramsSent + b.stats().datagramsSent
     let end = start + .milliseconds(Int64(seconds * 1000))
-    while ContinuousClock.now < end {
+    if onLoop {
+        for (p, game) in zip(peers, games) {
+            p.onReady { [weak p] in if let p { game.step(p) } }
+            // The ticks that completed before the handler was set.
+            p.mesh.eventLoop.execute { game.step(p) }
+        }
+        while ContinuousClock.now < end { Thread.sleep(forTimeInterval: 0.01) }
+        for (p, game) in zip(peers, games) { try p.mesh.eventLoop.submit { game.stopped = true }.wait() }
+        drivers = games.map(\.driver)
+    }
+    while !onLoop, ContinuousClock.now < end {
         var progressed = false
         for (i, p) in peers.enumerated() {
             drivers[i].receive(p.pollConfirmed())
@@ -83,11 +149,154 @@ func unthrottledLockstep(loss: Double, seconds: Double) throws -> (ticksPerSecon
         if !progressed { Thread.sleep(forTimeInterval: 0.00002) }
     }
     let elapsed = ContinuousClock.now - start
-    let cpu = processCPU() - cpuBefore
+    let usage = Usage.now() - usageBefore
+    let sent = a.stats().datagramsSent + b.stats().datagramsSent - sentBefore
     for p in peers { p.leave() }
     let ticks = max(1, drivers.map(\.ticksApplied).min()!)
-    return (Double(ticks) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18), cpu / ticks)
+    return TickCost(ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: usage, ticks: ticks, datagrams: sent)
 }
+
+/// The unthrottled benchmark's session: 2 players, 1,000 frames a second at most, input delay 2.
+let benchSession = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000).withDisconnectTimeout(.seconds(10))
+
+/// The same 2-player session with no sockets and no threads: both peers' `MeshNode` and
+/// `SessionEndpoint` on this thread, their datagrams handed over in memory, every timer driven
+/// as the UDP shell drives it, in virtual time. Its CPU per tick is the protocol's own (link tags, frames, input
+/// agreement, statements and their signatures); what the UDP run spends beyond it goes to the
+/// shell: NIO, thread hand-offs and syscalls.
+final class InMemoryPair {
+    let addresses: [MeshAddress] = [.ipv4(0x7F00_0001, port: 40001), .ipv4(0x7F00_0001, port: 40002)]
+    var nodes: [MeshNode]
+    var endpoints: [SessionEndpoint<Tick>] = []
+    var queue: [(to: Int, bytes: [UInt8], from: MeshAddress)] = []
+    var datagrams = 0
+    /// Virtual time: it moves 5 us per round of work, and jumps to the next timer when nothing
+    /// is left to do, so the pair never waits (the UDP shell's timers, in memory).
+    var virtualNanos: Int64 = 0
+    var now: MeshTime { MeshTime(nanoseconds: virtualNanos) }
+    var nextFrameTick: [Duration] = [.zero, .zero]
+
+    init() throws {
+        let creds = try MeshCredentials(meshID: "netbench", access: .password("netbench"))
+        let identities = [NodeIdentity(), NodeIdentity()]
+        let addresses = self.addresses
+        nodes = try (0..<2).map { i in
+            try MeshNode(
+                identity: identities[i], credentials: creds, localAddress: addresses[i], configuration: lockstepConfig(players: 2),
+                rng: DeterministicRNG(seed: UInt64(i + 1)))
+        }
+        endpoints = try (0..<2).map { i in
+            let identity = identities[i]
+            return try SessionEndpoint<Tick>(
+                configuration: benchSession, role: .player(i), localKey: nodes[i].key, roster: .claimed(name: "netbench", gameSeed: 0),
+                signer: { @Sendable in identity.sign($0) })
+        }
+        mesh(0, nodes[0].start(now: now))
+        mesh(1, nodes[1].start(now: now))
+        mesh(1, nodes[1].addCandidates([Referral(peer: nodes[0].key, address: addresses[0])], now: now))
+    }
+
+    // In place: reading a property of an array element through its getter copies the whole
+    // value (every array of the session retained and released), which would dwarf the protocol.
+    func endpoint<T>(_ i: Int, _ body: (inout SessionEndpoint<Tick>) -> T) -> T { body(&endpoints[i]) }
+    func node<T>(_ i: Int, _ body: (inout MeshNode) -> T) -> T { body(&nodes[i]) }
+
+    /// A mesh node's actions: datagrams into the queue, deliveries into the session.
+    func mesh(_ i: Int, _ actions: [MeshAction]) {
+        for action in actions {
+            switch action {
+            case let .send(bytes, to), let .sendOpener(bytes, to, _):
+                guard let j = addresses.firstIndex(of: to) else { continue }
+                datagrams += 1
+                queue.append((j, bytes, addresses[i]))
+            case let .deliver(m):
+                let t = now
+                session(i, endpoint(i) { $0.receive(m.payload, from: m.origin, now: t - .zero) })
+            default: break
+            }
+        }
+    }
+
+    /// A session's actions, through its own mesh node.
+    func session(_ i: Int, _ actions: [SessionAction]) {
+        for action in actions {
+            switch action {
+            case let .broadcast(payload): if let r = try? nodes[i].broadcast(payload, now: now) { mesh(i, r.actions) }
+            case let .send(payload, to): if let r = try? nodes[i].send(payload, to: to, now: now) { mesh(i, r.actions) }
+            case let .direct(payload, to): if let r = try? nodes[i].sendDirect(payload, to: to, now: now) { mesh(i, r) }
+            case let .protect(peers): node(i) { $0.protect(peers) }
+            case let .unprotect(peers): node(i) { $0.unprotect(peers) }
+            }
+        }
+    }
+
+    /// Moves time on: a little after work, to the next timer when idle.
+    func advance(idle: Bool) {
+        guard idle else { return virtualNanos += 5_000 }
+        var next = nextFrameTick.map(\.nanoseconds).min()!
+        for i in 0..<2 {
+            if let d = node(i, { $0.nextDeadline }) { next = min(next, d.nanoseconds) }
+            if let w = endpoint(i, { $0.nextWakeup }) { next = min(next, w.nanoseconds) }
+        }
+        virtualNanos = max(virtualNanos + 1_000, next)
+    }
+
+    /// Delivers what is queued, and runs every timer that is due.
+    func pump() {
+        while !queue.isEmpty {
+            let d = queue.removeFirst()
+            mesh(d.to, nodes[d.to].receive(d.bytes, from: d.from, now: now))
+        }
+        let t = now
+        for i in 0..<2 {
+            if let due = node(i, { $0.nextDeadline }), due <= t { mesh(i, node(i) { $0.timerFired(now: t) }) }
+            if t - .zero >= nextFrameTick[i] || endpoint(i, { $0.nextWakeup }).map({ $0 <= t - .zero }) == true {
+                if t - .zero >= nextFrameTick[i] {
+                    nextFrameTick[i] = t - .zero + .nanoseconds(1_000_000_000 / Int64(benchSession.tickRate))
+                    let links = node(i) { $0.neighborInfo.map { ($0.peer, $0.rtt) } }
+                    endpoint(i) { $0.links(links) }
+                }
+                session(i, endpoint(i) { $0.tick(now: t - .zero) })
+            }
+        }
+    }
+}
+
+/// Unthrottled ticks of the in-memory pair: the protocol's own ceiling on one thread.
+func inMemoryLockstep(seconds: Double) throws -> TickCost {
+    let pair = try InMemoryPair()
+    let ready = ContinuousClock.now + .seconds(10)
+    func started() -> Bool { (0..<2).allSatisfy { i in pair.endpoint(i) { $0.started } } }
+    while !started(), ContinuousClock.now < ready {
+        pair.pump()
+        pair.advance(idle: true)
+    }
+    guard started() else { throw BenchError.inMemorySessionDidNotStart }
+    var drivers = (0..<2).map { _ in LockstepDriver(game: Counter(players: 2, seed: 0), checksumInterval: benchSession.checksumInterval, answers: true) }
+    let start = ContinuousClock.now
+    let usageBefore = Usage.now()
+    let sentBefore = pair.datagrams
+    let end = start + .milliseconds(Int64(seconds * 1000))
+    while ContinuousClock.now < end {
+        var progressed = false
+        for i in 0..<2 {
+            drivers[i].receive(pair.endpoint(i) { $0.pollReady() })
+            while let tick = drivers[i].applyNext(answer: { _, tick in Tick(value: UInt8(truncatingIfNeeded: tick)) }) {
+                let t = pair.now
+                pair.session(i, pair.endpoint(i) { $0.apply(tick, now: t - .zero) })
+                progressed = true
+            }
+        }
+        pair.pump()
+        pair.advance(idle: !progressed)
+    }
+    let elapsed = ContinuousClock.now - start
+    let ticks = max(1, drivers.map(\.ticksApplied).min()!)
+    return TickCost(
+        ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: Usage.now() - usageBefore, ticks: ticks, datagrams: pair.datagrams - sentBefore)
+}
+
+enum BenchError: Error { case inMemorySessionDidNotStart }
 
 /// A -- R -- B on loopback: A floods as fast as it can, R forwards; messages forwarded per second.
 func relayThroughput(seconds: Double) throws -> (forwarded: Double, delivered: Double) {
@@ -215,23 +424,52 @@ if let raw {
 }
 var unthrottled: [String: Double] = [:]
 var cpuPerTick: [String: Double] = [:]
+var breakdown: [String: Any] = [:]
+func describe(_ c: TickCost) -> String {
+    String(
+        format: "%.1f us of CPU per tick (user %.1f, system %.1f), %.2f voluntary + %.2f involuntary context switches, %.2f datagrams",
+        c.perTick(c.usage.cpu), c.perTick(c.usage.user), c.perTick(c.usage.system),
+        Double(c.usage.voluntarySwitches) / Double(c.ticks), Double(c.usage.involuntarySwitches) / Double(c.ticks), Double(c.datagrams) / Double(c.ticks))
+}
+// The protocol alone, on one thread: the ceiling the UDP shell is measured against.
+let inMemory = try inMemoryLockstep(seconds: 3)
+say(String(format: "in memory (no sockets, one thread), 2 players: %8.0f ticks/s, ", inMemory.ticksPerSecond) + describe(inMemory))
+breakdown["in_memory"] = inMemory.json
 for loss in [0.0, 0.1] {
-    let (rate, cpu) = try unthrottledLockstep(loss: loss, seconds: 3)
-    let cpuMicroseconds = Double(cpu.components.attoseconds) / 1e12 + Double(cpu.components.seconds) * 1e6
+    let cost = try unthrottledLockstep(loss: loss, seconds: 3)
+    let rate = cost.ticksPerSecond
     // A raw ping-pong completes 1e6 / rtt round trips a second; a lockstep tick between two
     // players needs each one's input to cross once, so the raw round-trip rate is the yardstick.
     let perRoundTrip = raw.map { rate / (1e6 / $0.rtt_p50_us) }
     say(
-        String(
-            format: "unthrottled lockstep, 2 players, %2.0f%% loss: %8.0f ticks/s, %.1f us of CPU per tick (both players)", loss * 100, rate, cpuMicroseconds)
+        String(format: "unthrottled lockstep, 2 players, %2.0f%% loss: %8.0f ticks/s", loss * 100, rate)
             + (perRoundTrip.map { String(format: "  = %.3f ticks per raw round trip time", $0) } ?? ""))
-    unthrottled[loss == 0 ? "0" : "\(loss)"] = rate
-    cpuPerTick[loss == 0 ? "0" : "\(loss)"] = cpuMicroseconds
+    say("    " + describe(cost))
+    let key = loss == 0 ? "0" : "\(loss)"
+    unthrottled[key] = rate
+    cpuPerTick[key] = cost.perTick(cost.usage.cpu)
+    breakdown["udp_loss_\(key)"] = cost.json
+    if loss == 0 {
+        // Where a loss-free tick's CPU goes: the protocol (measured in memory), the kernel, and
+        // the rest of the process's user time (NIO, thread hand-offs, locks, copies).
+        let proto = inMemory.perTick(inMemory.usage.cpu)
+        let system = cost.perTick(cost.usage.system)
+        let shell = max(0, cost.perTick(cost.usage.user) - proto)
+        say(String(format: "    of which: protocol %.1f us (in-memory figure), kernel %.1f us, shell's user time %.1f us", proto, system, shell))
+        breakdown["udp_split_us"] = ["protocol": proto, "kernel": system, "shell_user": shell]
+    }
     results["lockstep_\(Int(loss * 100))pct_ticks_per_second"] = rate
     if let perRoundTrip { results["lockstep_\(Int(loss * 100))pct_ticks_per_raw_round_trip"] = perRoundTrip }
 }
+// The same, with each game stepped on its peer's event loop: what the hand-offs between the
+// game thread and the event loops cost.
+let onLoop = try unthrottledLockstep(loss: 0, seconds: 3, onLoop: true)
+say(String(format: "unthrottled lockstep, 2 players, games on the event loops: %8.0f ticks/s", onLoop.ticksPerSecond))
+say("    " + describe(onLoop))
+breakdown["udp_loss_0_games_on_loops"] = onLoop.json
 results["unthrottled_ticks_per_second"] = unthrottled
 results["unthrottled_cpu_us_per_tick"] = cpuPerTick
+results["unthrottled_breakdown"] = breakdown
 let relay = try relayThroughput(seconds: 3)
 let relayRatio = raw.map { relay.forwarded / $0.relay_per_second }
 say(

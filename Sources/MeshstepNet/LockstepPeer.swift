@@ -34,6 +34,12 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     var wakeupAt: Duration?
     /// The checkpoint ticks last published to the game thread.
     var publishedWanted: Set<Int> = []
+    /// Called on the event loop when ticks become complete (``onReady(_:)``).
+    var readyHandler: (@Sendable () -> Void)?
+    /// Whether the handler runs now, and whether more ticks became complete meanwhile (a
+    /// submit from inside it can complete the next tick): it runs again instead of nesting.
+    var handlingReady = false
+    var readyAgain = false
 
     // Shared with the game thread.
     struct Shared {
@@ -100,10 +106,26 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// Submits the local input for the next local tick and floods the frame. Call once per
     /// applied tick (the first `inputDelay` ticks are neutral and need none).
     public func submit(_ input: Input) {
-        mesh.eventLoop.execute {
-            self.perform(self.endpoint.value.submit(input, now: self.clock))
-            self.drain()
-        }
+        // From the event loop (a game stepped in ``onReady(_:)``) the frame goes out at once.
+        guard !mesh.eventLoop.inEventLoop else { return submitOnLoop(input) }
+        mesh.eventLoop.execute { self.submitOnLoop(input) }
+    }
+
+    func submitOnLoop(_ input: Input) {
+        perform(endpoint.value.submit(input, now: clock))
+        drain()
+    }
+
+    /// Runs `body` on the event loop each time ticks become complete, right after they do.
+    ///
+    /// For a headless peer (a bot, a referee process, a benchmark) that steps its game where the
+    /// network runs: `body` polls (``pollConfirmed()``), applies, and submits
+    /// (``apply(_:)``), and the next frame leaves without waking another thread. `body` runs
+    /// on the event loop, so it must be quick; a game with its own loop (rendering, pacing)
+    /// polls from its own thread instead. Set it once, before the ticks it should see; capture
+    /// the peer weakly in `body` (the peer keeps `body`).
+    public func onReady(_ body: @escaping @Sendable () -> Void) {
+        try? mesh.eventLoop.submit { self.readyHandler = body }.wait()
     }
 
     /// Ticks now complete, in order, each with every slot's input (nil for a dropped slot).
@@ -136,10 +158,13 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// The local checksum after applying `tick` (every tick; only the checked ones are sent).
     public func recordChecksum(tick: Int, checksum: UInt64) {
-        mesh.eventLoop.execute {
-            self.endpoint.value.recordChecksum(tick: tick, checksum: checksum)
-            self.drain()
-        }
+        guard !mesh.eventLoop.inEventLoop else { return recordChecksumOnLoop(tick: tick, checksum: checksum) }
+        mesh.eventLoop.execute { self.recordChecksumOnLoop(tick: tick, checksum: checksum) }
+    }
+
+    func recordChecksumOnLoop(tick: Int, checksum: UInt64) {
+        endpoint.value.recordChecksum(tick: tick, checksum: checksum)
+        drain()
     }
 
     /// Passes on what `LockstepDriver/applyNext(answer:)` returned: the checksum of a checked
@@ -363,6 +388,18 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             $0.submitted += submitTimes
             for a in acks { $0.ackLatencies.record(a) }
         }
+        if !ready.isEmpty { runReadyHandler() }
+    }
+
+    func runReadyHandler() {
+        guard let handler = readyHandler else { return }
+        guard !handlingReady else { return readyAgain = true }
+        handlingReady = true
+        repeat {
+            readyAgain = false
+            handler()
+        } while readyAgain
+        handlingReady = false
     }
 
     func publish() {
