@@ -121,6 +121,9 @@ public struct BotsScenario: Sendable {
     public var partition: BotsPartition?
     /// Mesh nodes without a slot that follow the game.
     public var spectators = 0
+    /// Players report each row at once in a frame of its own
+    /// (`LockstepConfiguration/promptReports`).
+    public var promptReports = false
     /// Spectators that arrive when the match reaches a tick (`count` of them at `tick`): they
     /// resume from a checkpoint the peers take for them (docs/LOCKSTEP.md, "Late join").
     public var lateSpectators: (count: Int, tick: Int)?
@@ -520,7 +523,7 @@ extension BotsScenario {
         let config = LockstepConfiguration(players: players)
             .withTickRate(tickRate).withInputDelay(inputDelay).withChecksumInterval(checksumInterval)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
-            .withOpenSlots(openSlots)
+            .withOpenSlots(openSlots).withPromptReports(promptReports)
         try config.validate()
         // One program starts every player: the roster's keys are known before the start.
         let descriptor = SessionDescriptor(name: "bots", keys: keys.prefix(players).map(\.bytes), configuration: config, gameSeed: seed)

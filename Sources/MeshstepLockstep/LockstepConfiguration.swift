@@ -103,6 +103,14 @@ public struct LockstepConfiguration: Sendable, Equatable {
     /// nil, as for a dropped player); a key the roster admits plays the slot from its admission
     /// on. At least one slot must not be open.
     public var openSlots: [Int] = []
+    /// Whether this player sends its report of a row in a frame of its own, without inputs, as
+    /// soon as it holds every input of the row (over its links to the players only). Off, the
+    /// report rides in the player's next frame, so a tick is agreed about a frame after its last
+    /// input arrived (17 ms at 60 Hz) and frames take about 70 bytes per input per peer; on, it
+    /// is agreed about two one-way trips after the input left, for one more small frame per
+    /// tick to each player (docs/LOCKSTEP.md, "Input agreement"). Each player chooses for
+    /// itself: it is not part of ``digest``.
+    public var promptReports = false
 
     /// A configuration for `players` slots (2...64, checked by ``validate()``), every other
     /// value at its default.
@@ -128,6 +136,8 @@ public struct LockstepConfiguration: Sendable, Equatable {
     public func withStallThreshold(_ v: Duration) -> Self { var c = self; c.stallThreshold = v; return c }
     /// A copy with ``openSlots`` set to `v`, sorted (distinct slots, not all of them).
     public func withOpenSlots(_ v: [Int]) -> Self { var c = self; c.openSlots = v.sorted(); return c }
+    /// A copy with ``promptReports`` set.
+    public func withPromptReports(_ v: Bool) -> Self { var c = self; c.promptReports = v; return c }
 
     /// The open slots written as a command line takes them: comma-separated distinct slots of
     /// `players` ("3", "2,3"), leaving at least two filled at the start; nil for anything else.

@@ -1223,7 +1223,18 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// A frame with every input some peer has not acknowledged (at least the newest
     /// `redundancy`, at most 64, cut to `maxFrameBytes`), what we hold of everyone's inputs,
     /// our votes, endorsement and recent certificates, and pending checksums.
-    mutating func frame() -> [UInt8] {
+    /// A frame without inputs that carries our report of the newest row we hold, when that row
+    /// is newer than the one our last frame reported (``LockstepConfiguration/promptReports``):
+    /// the acknowledgements, votes and endorsement go with it, nothing that is sent a number of
+    /// times (certificates, checksums) and no statement.
+    package mutating func promptReportFrame() -> [UInt8]? {
+        guard localSlot >= 0, halted == nil else { return nil }
+        let head = rowHead
+        guard head >= 0, head < Int.max, head > reportedHead else { return nil }
+        return frame(inputs: false)
+    }
+
+    mutating func frame(inputs withInputs: Bool = true) -> [UInt8] {
         frameSeq += 1
         let last = nextLocalTick - 1
         var first = max(0, min(last - redundancy + 1, oldestUnacked, feedFloor ?? .max), last - (LockstepFrame<Input>.maxInputs - 1), base)
@@ -1235,15 +1246,23 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             acks: (0..<players).map { dropTick[$0] == nil ? heldThrough($0) : -1 },
             firstTick: first, inputs: [], controls: [],
             votes: (0..<players).compactMap { s in votes[s].map { (slot: s, held: $0) } },
-            endorsement: endorsed, certificates: certificateSends > 0 ? certificates : [],
-            checksums: pendingChecksums.map { ($0.tick, $0.checksum) })
-        if certificateSends > 0 { certificateSends -= 1 }
+            endorsement: endorsed, certificates: withInputs && certificateSends > 0 ? certificates : [],
+            checksums: withInputs ? pendingChecksums.map { ($0.tick, $0.checksum) } : [])
         f.veto = vetoed.map { (round: round, signature: $0) }
+        let head = rowHead
+        if head >= 0, head < Int.max, let digest = rowDigest(head) {
+            f.report = (head, digest)
+            reportedHead = max(reportedHead, head)
+        }
+        guard withInputs else {
+            // Our own acknowledgement reads as the tick of our newest input: first + count - 1.
+            f.firstTick = last + 1
+            return f.encode()
+        }
+        if certificateSends > 0 { certificateSends -= 1 }
         if abandonmentSends > 0 { f.abandonment = abandonment; abandonmentSends -= 1 }
         for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
         pendingChecksums.removeAll { $0.sendsLeft <= 0 }
-        let head = rowHead
-        if head >= 0, head < Int.max, let digest = rowDigest(head) { f.report = (head, digest) }
         // One statement per `statementInterval` ticks (a signature costs 64 bytes and tens of
         // microseconds); a repeat of the frame that carried it carries it again. A dispute ends
         // its relayed history at the newest statement it holds, so evidence of a lie arrives
@@ -1321,6 +1340,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Row digests computed lately, by tick (every peer's report of a tick asks for the same one):
     /// valid until a roster change, which changes what a row holds.
     var rowDigests: [Int: ChainDigest] = [:]
+    /// The newest row our frames reported (``promptReportFrame()``).
+    var reportedHead = -1
 
     mutating func rowDigest(_ tick: Int) -> ChainDigest? {
         if let known = rowDigests[tick] { return known }

@@ -213,6 +213,9 @@ public struct UDPBotsScenario: Sendable {
     /// Let the session choose the input delay from the measured round trips (starting from
     /// `inputDelay`).
     public var autoInputDelay = false
+    /// Players report each row at once in a frame of its own
+    /// (`LockstepConfiguration/promptReports`).
+    public var promptReports = false
 
     /// A tank-arena match on loopback; every other setting starts at its default (no crashes,
     /// no partition, no spectators, a fixed input delay).
@@ -284,7 +287,7 @@ public struct UDPBotsScenario: Sendable {
                 socketLoss: loss, group: spectatorGroup, logger: logger)
             peers.append(spectator)
         }
-        let config = LockstepConfiguration(players: players).withTickRate(tickRate).withInputDelay(inputDelay)
+        let config = LockstepConfiguration(players: players).withTickRate(tickRate).withInputDelay(inputDelay).withPromptReports(promptReports)
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
         // One program starts every player, so the roster's keys are known before the start.
         let descriptor = SessionDescriptor(name: "bots-udp", keys: peers.prefix(players).map(\.key.bytes), configuration: config, gameSeed: seed)

@@ -266,6 +266,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                 events.append(.violation(slot: slot, .malformedFrame))
             }
             var actions = repair(after: slot, now: now)
+            // A row this frame completed is reported at once, to the players only (spectators
+            // get the reports in the flooded frames).
+            if configuration.promptReports, let route = frameRoute(), let report = session!.promptReportFrame() {
+                actions.append(.direct(report, to: route.players))
+            }
             actions += afterChange(now: now)
             return actions + releaseDropped()
         default: return []

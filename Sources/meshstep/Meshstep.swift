@@ -153,6 +153,11 @@ struct Bots: ParsableCommand {
     var lateJoins: [String] = []
     @Option(help: "START:SLOTS:HEAL: cut SLOTS (comma-separated) off from the rest from tick START until tick HEAL.") var partition: String?
     @Option(parsing: .unconditional, help: "Spectators: mesh nodes without a slot that follow the game (0...1000).") var spectators: Int = 0
+    @Flag(
+        help:
+            "Players report each row at once in a frame of its own: a tick is agreed two one-way trips after its inputs left, not a frame later, for more bytes."
+    )
+    var promptReports = false
     @Option(
         help:
             "K@TICK: K spectators arrive when the match reaches TICK and resume from a checkpoint the peers take for them (sim only)."
@@ -262,6 +267,7 @@ struct Bots: ParsableCommand {
             udp.autoInputDelay = inputDelay == nil
             udp.partition = try partition.map { try BotsPartition(parsing: $0) }
             udp.spectators = spectators
+            udp.promptReports = promptReports
             udp.crashes = try parsedCrashes()
             udp.disconnectTimeout = .milliseconds(disconnectTimeout)
             try report(udp.run())
@@ -278,6 +284,7 @@ struct Bots: ParsableCommand {
         scenario.lateSpectators = try parsedLateSpectators()
         scenario.partition = try partition.map { try BotsPartition(parsing: $0) }
         scenario.spectators = spectators
+        scenario.promptReports = promptReports
         scenario.desyncDumpDirectory = desyncDump
         scenario.game = BotsGame(rawValue: game) ?? .tanks
         scenario.disconnectTimeout = .milliseconds(disconnectTimeout)

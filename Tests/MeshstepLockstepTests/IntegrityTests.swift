@@ -251,6 +251,53 @@ struct IntegrityTests {
     }
 
     @Test(
+        "with promptReports a player reports a row in a frame of its own, without inputs, as soon as it holds it: each round's inputs are agreed in that round, not the next"
+    )
+    func promptReports() throws {
+        // Returns, for each round, the newest tick every player could apply after it.
+        func run(prompt: Bool) throws -> (agreed: [Int], reportFrames: Int) {
+            let config = LockstepConfiguration(players: 3).withInputDelay(2).withPromptReports(prompt)
+            let g = SessionKeys.generated(configuration: config, seed: 21)
+            let keys = g.descriptor.keys.map { PeerKey(bytes: $0) }
+            var e = try (0..<3).map { i in
+                try SessionEndpoint<Move>(configuration: config, role: .player(i), localKey: keys[i], roster: .known(g.descriptor), signer: g.signers[i])
+            }
+            let hellos = (0..<3).map { e[$0].tick(now: .zero) }
+            for i in 0..<3 {
+                for j in 0..<3 where j != i { for case let .broadcast(p) in hellos[j] { _ = e[i].receive(p, from: keys[j], now: .milliseconds(1)) } }
+                e[i].links((0..<3).filter { $0 != i }.map { (keys[$0], nil) })
+            }
+            var reportFrames = 0
+            // Every frame reaches the others at once; what they send back on receipt goes too.
+            func deliver(_ actions: [SessionAction], from j: Int, now: Duration) throws {
+                for case let .direct(p, to: peers) in actions {
+                    #expect(Set(peers) == Set(keys.indices.filter { $0 != j }.map { keys[$0] }))
+                    if try LockstepFrame<Move>.decode(p, players: 3).inputs.isEmpty { reportFrames += 1 }
+                    for i in 0..<3 where i != j { try deliver(e[i].receive(p, from: keys[j], now: now), from: i, now: now) }
+                }
+            }
+            var agreed: [Int] = []
+            var applied = [-1, -1, -1]
+            for k in 0..<12 {
+                let now = Duration.milliseconds(20 + 16 * k)
+                // One input each per round (the tick `k + inputDelay`), as a 60 Hz loop submits.
+                for j in 0..<3 { try deliver(e[j].submit(Move(direction: UInt8(k % 8), boost: false), now: now), from: j, now: now) }
+                for j in 0..<3 { applied[j] = e[j].pollReady().last?.tick ?? applied[j] }
+                agreed.append(applied.min()!)
+            }
+            return (agreed, reportFrames)
+        }
+        let plain = try run(prompt: false), prompt = try run(prompt: true)
+        #expect(plain.reportFrames == 0)
+        // The input of round k is for tick k + 2: with prompt reports every player applies it
+        // in round k; without, the reports of it ride in round k + 1's frames.
+        #expect(prompt.agreed.dropFirst(2).enumerated().allSatisfy { $0.element == $0.offset + 2 + 2 }, "\(prompt.agreed)")
+        #expect(plain.agreed.dropFirst(2).enumerated().allSatisfy { $0.element == $0.offset + 2 + 1 }, "\(plain.agreed)")
+        // One report frame per player per round, no more.
+        #expect(prompt.reportFrames > 0 && prompt.reportFrames <= 3 * 12, "\(prompt.reportFrames)")
+    }
+
+    @Test(
         "frames go direct (unsigned) to the players when all are links; spectators get a signed flood every feedInterval ticks; a relayed player gets every frame flooded"
     )
     func directFrames() throws {
