@@ -125,6 +125,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// polls from its own thread instead. Set it once, before the ticks it should see; capture
     /// the peer weakly in `body` (the peer keeps `body`).
     public func onReady(_ body: @escaping @Sendable () -> Void) {
+        guard !mesh.eventLoop.inEventLoop else { return readyHandler = body }
         try? mesh.eventLoop.submit { self.readyHandler = body }.wait()
     }
 

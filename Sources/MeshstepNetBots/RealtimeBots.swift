@@ -249,7 +249,7 @@ public struct UDPBotsScenario: Sendable {
         let placement: (spectators: [Int], players: [Int]) = spectators > 0 ? ThreadPlacement.split() : ([], [])
         let callerCPUs = ThreadPlacement.allowed()
         if spectators > 0 {
-            try spectatorGroup.next().submit { ThreadPlacement.spectatorThread(placement.spectators) }.wait()
+            try spectatorGroup.next().submit { ThreadPlacement.pin(to: placement.spectators) }.wait()
             try group.next().submit { ThreadPlacement.pin(to: placement.players) }.wait()
             ThreadPlacement.pin(to: placement.players)
         }
@@ -318,7 +318,7 @@ public struct UDPBotsScenario: Sendable {
         let limit = Duration.seconds(Int64(ticks / tickRate) + 60)
         let watchers = Array(bots.dropFirst(players))
         let spectatorLoop = Thread { [ticks, tickRate] in
-            ThreadPlacement.spectatorThread(placement.spectators)
+            ThreadPlacement.pin(to: placement.spectators)
             _ = runRealtime(bots: watchers, ticks: ticks, tickRate: tickRate, deadline: limit)
         }
         if !watchers.isEmpty { spectatorLoop.start() }
@@ -464,7 +464,4 @@ package enum ThreadPlacement {
         guard cpus.count >= 2 else { return ([], []) }
         return ([cpus.last!], Array(cpus.dropLast()))
     }
-
-    /// Moves the calling thread out of the players' way, onto the spectators' CPUs.
-    static func spectatorThread(_ cpus: [Int]) { pin(to: cpus) }
 }

@@ -119,8 +119,8 @@ struct Bots: ParsableCommand {
             --partition START:SLOTS:HEAL cuts SLOTS off from everyone else between two \
             ticks: the side holding a strict majority of the roster continues, the other halts. \
             --spectators K adds K mesh nodes without a slot that follow the game (with --network udp \
-            their threads run at the lowest priority and, with 2 or more CPUs, on a CPU of their own, \
-            as if on other machines). --open-slots SLOTS \
+            and 2 or more CPUs their threads run on a CPU of their own, as if on other machines). \
+            --open-slots SLOTS \
             starts the match without those slots; --late-join SLOT@TICK brings a newcomer with its own \
             key into one of them, admitted by the players at an agreed tick. Exit status 1 when \
             checksums disagree or a desync was reported.
