@@ -257,16 +257,9 @@ struct IntegrityTests {
         // Returns, for each round, the newest tick every player could apply after it.
         func run(prompt: Bool) throws -> (agreed: [Int], reportFrames: Int) {
             let config = LockstepConfiguration(players: 3).withInputDelay(2).withPromptReports(prompt)
-            let g = SessionKeys.generated(configuration: config, seed: 21)
-            let keys = g.descriptor.keys.map { PeerKey(bytes: $0) }
-            var e = try (0..<3).map { i in
-                try SessionEndpoint<Move>(configuration: config, role: .player(i), localKey: keys[i], roster: .known(g.descriptor), signer: g.signers[i])
-            }
-            let hellos = (0..<3).map { e[$0].tick(now: .zero) }
-            for i in 0..<3 {
-                for j in 0..<3 where j != i { for case let .broadcast(p) in hellos[j] { _ = e[i].receive(p, from: keys[j], now: .milliseconds(1)) } }
-                e[i].links((0..<3).filter { $0 != i }.map { (keys[$0], nil) })
-            }
+            let (keys, started) = try startedPlayers(config, seed: 21)
+            var e = started
+            for i in 0..<3 { e[i].links((0..<3).filter { $0 != i }.map { (keys[$0], nil) }) }
             var reportFrames = 0
             // Every frame reaches the others at once; what they send back on receipt goes too.
             func deliver(_ actions: [SessionAction], from j: Int, now: Duration) throws {
@@ -301,16 +294,8 @@ struct IntegrityTests {
         "frames go direct (unsigned) to the players when all are links; spectators get a signed flood every feedInterval ticks; a relayed player gets every frame flooded"
     )
     func directFrames() throws {
-        let config = LockstepConfiguration(players: 3)
-        let g = SessionKeys.generated(configuration: config, seed: 12)
-        let keys = g.descriptor.keys.map { PeerKey(bytes: $0) }
-        var e = try (0..<3).map { i in
-            try SessionEndpoint<Move>(configuration: config, role: .player(i), localKey: keys[i], roster: .known(g.descriptor), signer: g.signers[i])
-        }
-        let hellos = (0..<3).map { e[$0].tick(now: .zero) }
-        for i in 0..<3 {
-            for j in 0..<3 where j != i { for case let .broadcast(p) in hellos[j] { _ = e[i].receive(p, from: keys[j], now: .milliseconds(1)) } }
-        }
+        let (keys, started) = try startedPlayers(LockstepConfiguration(players: 3), seed: 12)
+        var e = started
         #expect(e.allSatisfy { $0.started })
         func sends(_ actions: [SessionAction]) -> [String] {
             actions.compactMap { a in
@@ -494,4 +479,18 @@ struct FaultSweepTests {
         #expect((0..<50).map { a.scenario($0).1 } == (0..<50).map { b.scenario($0).1 })
         #expect((0..<50).map { a.scenario($0).1.command } != (0..<50).map { FaultSweep(runs: 50, seed: 8).scenario($0).1.command })
     }
+}
+
+/// The players of a session with a known roster, each holding every other's hello: started.
+func startedPlayers(_ config: LockstepConfiguration, seed: UInt64) throws -> (keys: [PeerKey], endpoints: [SessionEndpoint<Move>]) {
+    let g = SessionKeys.generated(configuration: config, seed: seed)
+    let keys = g.descriptor.keys.map { PeerKey(bytes: $0) }
+    var e = try (0..<config.players).map { i in
+        try SessionEndpoint<Move>(configuration: config, role: .player(i), localKey: keys[i], roster: .known(g.descriptor), signer: g.signers[i])
+    }
+    let hellos = e.indices.map { e[$0].tick(now: .zero) }
+    for i in e.indices {
+        for j in e.indices where j != i { for case let .broadcast(p) in hellos[j] { _ = e[i].receive(p, from: keys[j], now: .milliseconds(1)) } }
+    }
+    return (keys, e)
 }
