@@ -159,41 +159,47 @@ func unthrottledLockstep(loss: Double, seconds: Double, onLoop: Bool = false) th
 /// The unthrottled benchmark's session: 2 players, 1,000 frames a second at most, input delay 2.
 let benchSession = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000).withDisconnectTimeout(.seconds(10))
 
-/// The same 2-player session with no sockets and no threads: both peers' `MeshNode` and
+/// The same session with no sockets and no threads: every peer's `MeshNode` and
 /// `SessionEndpoint` on this thread, their datagrams handed over in memory, every timer driven
 /// as the UDP shell drives it, in virtual time. Its CPU per tick is the protocol's own (link tags, frames, input
 /// agreement, statements and their signatures); what the UDP run spends beyond it goes to the
 /// shell: NIO, thread hand-offs and syscalls.
-final class InMemoryPair {
-    let addresses: [MeshAddress] = [.ipv4(0x7F00_0001, port: 40001), .ipv4(0x7F00_0001, port: 40002)]
+final class InMemoryPeers {
+    let addresses: [MeshAddress]
+    let session: LockstepConfiguration
     var nodes: [MeshNode]
     var endpoints: [SessionEndpoint<Tick>] = []
     var queue: [(to: Int, bytes: [UInt8], from: MeshAddress)] = []
     var datagrams = 0
     /// Virtual time: it moves 5 us per round of work, and jumps to the next timer when nothing
-    /// is left to do, so the pair never waits (the UDP shell's timers, in memory).
+    /// is left to do, so the peers never wait (the UDP shell's timers, in memory).
     var virtualNanos: Int64 = 0
     var now: MeshTime { MeshTime(nanoseconds: virtualNanos) }
-    var nextFrameTick: [Duration] = [.zero, .zero]
+    var nextFrameTick: [Duration]
 
-    init() throws {
+    init(players: Int = 2, session: LockstepConfiguration = benchSession) throws {
+        self.session = session
         let creds = try MeshCredentials(meshID: "netbench", access: .password("netbench"))
-        let identities = [NodeIdentity(), NodeIdentity()]
-        let addresses = self.addresses
-        nodes = try (0..<2).map { i in
+        let identities = (0..<players).map { _ in NodeIdentity() }
+        let addresses = (0..<players).map { MeshAddress.ipv4(0x7F00_0001, port: UInt16(40001 + $0)) }
+        self.addresses = addresses
+        nextFrameTick = Array(repeating: .zero, count: players)
+        nodes = try (0..<players).map { i in
             try MeshNode(
-                identity: identities[i], credentials: creds, localAddress: addresses[i], configuration: lockstepConfig(players: 2),
+                identity: identities[i], credentials: creds, localAddress: addresses[i], configuration: lockstepConfig(players: players),
                 rng: DeterministicRNG(seed: UInt64(i + 1)))
         }
-        endpoints = try (0..<2).map { i in
+        endpoints = try (0..<players).map { i in
             let identity = identities[i]
             return try SessionEndpoint<Tick>(
-                configuration: benchSession, role: .player(i), localKey: nodes[i].key, roster: .claimed(name: "netbench", gameSeed: 0),
+                configuration: session, role: .player(i), localKey: nodes[i].key, roster: .claimed(name: "netbench", gameSeed: 0),
                 signer: { @Sendable in identity.sign($0) })
         }
-        mesh(0, nodes[0].start(now: now))
-        mesh(1, nodes[1].start(now: now))
-        mesh(1, nodes[1].addCandidates([Referral(peer: nodes[0].key, address: addresses[0])], now: now))
+        for i in 0..<players {
+            mesh(i, nodes[i].start(now: now))
+            let earlier = (0..<i).map { Referral(peer: nodes[$0].key, address: addresses[$0]) }
+            if !earlier.isEmpty { mesh(i, nodes[i].addCandidates(earlier, now: now)) }
+        }
     }
 
     // In place: reading a property of an array element through its getter copies the whole
@@ -233,12 +239,17 @@ final class InMemoryPair {
     /// Moves time on: a little after work, to the next timer when idle.
     func advance(idle: Bool) {
         guard idle else { return virtualNanos += 5_000 }
+        virtualNanos = max(virtualNanos + 1_000, nextDue())
+    }
+
+    /// The next timer of any node or session, or frame tick.
+    func nextDue() -> Int64 {
         var next = nextFrameTick.map(\.nanoseconds).min()!
-        for i in 0..<2 {
+        for i in nodes.indices {
             if let d = node(i, { $0.nextDeadline }) { next = min(next, d.nanoseconds) }
             if let w = endpoint(i, { $0.nextWakeup }) { next = min(next, w.nanoseconds) }
         }
-        virtualNanos = max(virtualNanos + 1_000, next)
+        return next
     }
 
     /// Delivers what is queued, and runs every timer that is due.
@@ -248,11 +259,11 @@ final class InMemoryPair {
             mesh(d.to, nodes[d.to].receive(d.bytes, from: d.from, now: now))
         }
         let t = now
-        for i in 0..<2 {
+        for i in nodes.indices {
             if let due = node(i, { $0.nextDeadline }), due <= t { mesh(i, node(i) { $0.timerFired(now: t) }) }
             if t - .zero >= nextFrameTick[i] || endpoint(i, { $0.nextWakeup }).map({ $0 <= t - .zero }) == true {
                 if t - .zero >= nextFrameTick[i] {
-                    nextFrameTick[i] = t - .zero + .nanoseconds(1_000_000_000 / Int64(benchSession.tickRate))
+                    nextFrameTick[i] = t - .zero + .nanoseconds(1_000_000_000 / Int64(session.tickRate))
                     let links = node(i) { $0.neighborInfo.map { ($0.peer, $0.rtt) } }
                     endpoint(i) { $0.links(links) }
                 }
@@ -264,7 +275,7 @@ final class InMemoryPair {
 
 /// Unthrottled ticks of the in-memory pair: the protocol's own ceiling on one thread.
 func inMemoryLockstep(seconds: Double) throws -> TickCost {
-    let pair = try InMemoryPair()
+    let pair = try InMemoryPeers()
     let ready = ContinuousClock.now + .seconds(10)
     func started() -> Bool { (0..<2).allSatisfy { i in pair.endpoint(i) { $0.started } } }
     while !started(), ContinuousClock.now < ready {
@@ -296,7 +307,56 @@ func inMemoryLockstep(seconds: Double) throws -> TickCost {
         ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: Usage.now() - usageBefore, ticks: ticks, datagrams: pair.datagrams - sentBefore)
 }
 
-enum BenchError: Error { case inMemorySessionDidNotStart }
+/// One player's CPU per tick in a `players`-player session at 60 Hz, every peer in memory on
+/// this thread in virtual time (each frame: every game applies what is complete and submits,
+/// then every datagram is delivered and every timer runs up to the next frame): the issue's
+/// CPU goal is under 1% of a core per peer, 166 us per tick.
+func inMemoryAt60Hz(players: Int, ticks: Int) throws -> Duration {
+    let peers = try InMemoryPeers(players: players, session: LockstepConfiguration(players: players).withDisconnectTimeout(.seconds(10)))
+    func started() -> Bool { peers.endpoints.indices.allSatisfy { i in peers.endpoint(i) { $0.started } } }
+    let ready = ContinuousClock.now + .seconds(20)
+    while !started(), ContinuousClock.now < ready {
+        peers.pump()
+        peers.advance(idle: true)
+    }
+    guard started() else { throw BenchError.inMemorySessionDidNotStart }
+    var drivers = (0..<players).map { _ in LockstepDriver(game: Counter(players: players, seed: 0), checksumInterval: 30, answers: true) }
+    let frame: Int64 = 1_000_000_000 / 60
+    let usageBefore = Usage.now()
+    var frameEnd = peers.virtualNanos
+    for k in 0..<ticks {
+        // Frame k: each game applies its ticks through k as they complete (a game loop waits
+        // within its frame for the tick due), answering each with its next input.
+        var progressed = true
+        while progressed {
+            progressed = false
+            for i in 0..<players where drivers[i].ticksApplied <= k {
+                drivers[i].receive(peers.endpoint(i) { $0.pollReady() })
+                while drivers[i].ticksApplied <= k, let tick = drivers[i].applyNext(answer: { _, tick in Tick(value: UInt8(truncatingIfNeeded: tick)) }) {
+                    let t = peers.now
+                    peers.session(i, peers.endpoint(i) { $0.apply(tick, now: t - .zero) })
+                    progressed = true
+                }
+            }
+            peers.pump()
+            peers.virtualNanos += 5_000
+        }
+        frameEnd += frame
+        while peers.nextDue() < frameEnd {
+            peers.virtualNanos = max(peers.virtualNanos + 1_000, peers.nextDue())
+            peers.pump()
+        }
+        peers.virtualNanos = frameEnd
+    }
+    let applied = drivers.map(\.ticksApplied).min()!
+    guard applied >= ticks - 10 else { throw BenchError.inMemoryStalled(applied: applied, of: ticks) }
+    return (Usage.now() - usageBefore).cpu / (applied * players)
+}
+
+enum BenchError: Error {
+    case inMemorySessionDidNotStart
+    case inMemoryStalled(applied: Int, of: Int)
+}
 
 /// A -- R -- B on loopback: A floods as fast as it can, R forwards; messages forwarded per second.
 func relayThroughput(seconds: Double) throws -> (forwarded: Double, delivered: Double) {
@@ -431,6 +491,13 @@ func describe(_ c: TickCost) -> String {
         c.perTick(c.usage.cpu), c.perTick(c.usage.user), c.perTick(c.usage.system),
         Double(c.usage.voluntarySwitches) / Double(c.ticks), Double(c.usage.involuntarySwitches) / Double(c.ticks), Double(c.datagrams) / Double(c.ticks))
 }
+if CommandLine.arguments.contains("--paced-16") {
+    // Profiling aid: only the 16-player in-memory run (`--paced-16 [TICKS]`).
+    let ticks = CommandLine.arguments.last.flatMap { Int($0) } ?? 600
+    let perPeer = try inMemoryAt60Hz(players: 16, ticks: ticks)
+    print(String(format: "in memory, 16 players at 60 Hz: %.1f us of CPU per peer per tick", perPeer.microseconds))
+    exit(0)
+}
 // The protocol alone, on one thread: the ceiling the UDP shell is measured against.
 let inMemory = try inMemoryLockstep(seconds: 3)
 say(String(format: "in memory (no sockets, one thread), 2 players: %8.0f ticks/s, ", inMemory.ticksPerSecond) + describe(inMemory))
@@ -467,6 +534,14 @@ let onLoop = try unthrottledLockstep(loss: 0, seconds: 3, onLoop: true)
 say(String(format: "unthrottled lockstep, 2 players, games on the event loops: %8.0f ticks/s", onLoop.ticksPerSecond))
 say("    " + describe(onLoop))
 breakdown["udp_loss_0_games_on_loops"] = onLoop.json
+// The CPU goal: one peer's work per tick at 60 Hz with many players (in memory: the protocol).
+var paced: [String: Double] = [:]
+for players in [8, 16] {
+    let perPeer = try inMemoryAt60Hz(players: players, ticks: 600)
+    say(String(format: "in memory, %d players at 60 Hz: %.1f us of CPU per peer per tick (goal: under 166 us, 1%% of a core)", players, perPeer.microseconds))
+    paced["\(players)"] = perPeer.microseconds
+}
+breakdown["in_memory_60hz_cpu_us_per_peer_per_tick"] = paced
 results["unthrottled_ticks_per_second"] = unthrottled
 results["unthrottled_cpu_us_per_tick"] = cpuPerTick
 results["unthrottled_breakdown"] = breakdown
