@@ -654,15 +654,17 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// How long an input may stay unacknowledged by `slot` before it is resent: one and a half
     /// link round trips plus a millisecond (the frame that acknowledges it may be in flight).
-    func repairDelay(_ slot: Int) -> Duration {
-        let rtt = linkRTT[slot] ?? .milliseconds(20)
+    /// (Static, over the round trip: `repair` runs on every frame received, and a call of an
+    /// instance method from it copied the whole endpoint in this generic code.)
+    static func repairDelay(_ linkRTT: Duration?) -> Duration {
+        let rtt = linkRTT ?? .milliseconds(20)
         return max(.milliseconds(1), rtt + rtt / 2 + .milliseconds(1))
     }
 
     /// How long a slot may lag the newest inputs before we call it a loss: half a link round
     /// trip (frames of one tick can arrive that far apart) plus a millisecond.
-    func gapWait(_ slot: Int) -> Duration {
-        (linkRTT[slot] ?? .milliseconds(2)) / 2 + .milliseconds(1)
+    static func gapWait(_ linkRTT: Duration?) -> Duration {
+        (linkRTT ?? .milliseconds(2)) / 2 + .milliseconds(1)
     }
 
     /// Loss repair at the speed of the network (see the type's documentation).
@@ -677,27 +679,32 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                 if gapSince[peer]?.held != held[i] {
                     gapSince[peer] = (held[i], now)
                     // Checked again when a frame in flight would have arrived.
-                    if wakeups.count < 16 { wakeups.append(Self.wholeMicroseconds(now + gapWait(peer))) }
+                    if wakeups.count < 16 { wakeups.append(Self.wholeMicroseconds(now + Self.gapWait(linkRTT[peer]))) }
                     continue
                 }
-                guard let since = gapSince[peer], now - since.at >= gapWait(peer) else { continue }
-                guard gapSignaled[peer].held != held[i] || now - gapSignaled[peer].at >= repairDelay(peer) else { continue }
+                guard let since = gapSince[peer], now - since.at >= Self.gapWait(linkRTT[peer]) else { continue }
+                guard gapSignaled[peer].held != held[i] || now - gapSignaled[peer].at >= Self.repairDelay(linkRTT[peer]) else { continue }
                 lagging.append(peer)
             }
         }
         // Our own input overdue at `slot`, judged only on a fresh frame from it (its
         // acknowledgements are as old as its last frame), resent at most once per repair delay.
         var overdue = false
-        if let slot, now - lastFastResend[slot] >= repairDelay(slot),
-            let oldest = sentAt.last(where: { now - $0.at >= repairDelay(slot) }), s.acknowledged(by: slot) < oldest.tick
-        {
-            overdue = true
+        if let slot {
+            let delay = Self.repairDelay(linkRTT[slot])
+            if now - lastFastResend[slot] >= delay, let oldest = sentAt.last(where: { now - $0.at >= delay }), s.acknowledged(by: slot) < oldest.tick {
+                overdue = true
+            }
         }
         var targets = lagging
         if overdue, let slot, !targets.contains(slot) { targets.append(slot) }
         // A player we have not heard from for several frames (gone, or cut off) cannot answer a
         // repair: it is the failure detector's business, and repairs aimed at it only cost.
-        targets.removeAll { peer in s.lastHeard(from: peer).map { now - $0 > max(frameInterval * 4, repairDelay(peer) * 2) } ?? true }
+        var reachable: [Int] = []
+        for peer in targets {
+            if let heard = s.lastHeard(from: peer), now - heard <= max(frameInterval * 4, Self.repairDelay(linkRTT[peer]) * 2) { reachable.append(peer) }
+        }
+        targets = reachable
         // One repair frame per frame interval: each costs a signature, and a peer that cannot
         // keep up must not make everyone else slower too.
         guard !targets.isEmpty, now - lastRepairAt >= frameInterval else { return [] }
