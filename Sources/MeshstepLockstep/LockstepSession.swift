@@ -1158,7 +1158,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick through which this peer holds every input of `slot`, contiguously.
     func heldThrough(_ slot: Int) -> Int {
         var t = nextTick
-        while t - base >= 0 && t - base < held[slot].count && held[slot][t - base] || absent[slot]?.contains(t) == true { t += 1 }
+        while (t - base >= 0 && t - base < held[slot].count && held[slot][t - base]) || absent[slot]?.contains(t) == true { t += 1 }
         return t - 1
     }
 
@@ -1234,9 +1234,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// frames can ask for them again (``catchUpFrame(from:)``): 10 s at 60 ticks per second.
     static var spectatorHistory: Int { 600 }
 
-    /// A frame with every input some peer has not acknowledged (at least the newest
-    /// `redundancy`, at most 64, cut to `maxFrameBytes`), what we hold of everyone's inputs,
-    /// our votes, endorsement and recent certificates, and pending checksums.
     /// A frame without inputs that carries our report of the newest row we hold, when that row
     /// is newer than the one our last frame reported (``LockstepConfiguration/promptReports``):
     /// the acknowledgements, votes and endorsement go with it, nothing that is sent a number of
@@ -1248,6 +1245,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return frame(inputs: false)
     }
 
+    /// A frame with every input some peer has not acknowledged (at least the newest
+    /// `redundancy`, at most 64, cut to `maxFrameBytes`), what we hold of everyone's inputs,
+    /// our votes, endorsement and recent certificates, and pending checksums; with
+    /// `inputs: false`, the report frame of ``promptReportFrame()``.
     mutating func frame(inputs withInputs: Bool = true) -> [UInt8] {
         frameSeq += 1
         let last = nextLocalTick - 1
