@@ -214,7 +214,7 @@ let package = Package(
         .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
         .testTarget(
             name: "MeshstepMeshTests",
-            dependencies: ["MeshstepMesh", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            dependencies: ["MeshstepMesh", .product(name: "MetricsTestKit", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -114,34 +114,59 @@ public struct MeshCredentials: Sendable {
 }
 
 /// Per-link symmetric keys, one per direction so that a datagram cannot be reflected back.
+///
+/// A tag is HMAC-SHA256 truncated to ``Wire/tagSize`` bytes, computed from its definition,
+/// H((K ^ opad) || H((K ^ ipad) || m)), over two SHA-256 states per key that have already
+/// absorbed the padded key block: copying them and feeding the datagram skips the two
+/// key-block hashes of a fresh HMAC, and `update(bufferPointer:)` skips the generic
+/// `DataProtocol` path of `HMAC.update(data:)`, which ran unspecialized here.
 struct LinkKeys: Sendable {
-    /// HMAC states with the keys already absorbed: copying one (a value) and feeding it the
-    /// datagram skips the two key-block hashes of every fresh HMAC (about half its cost).
-    private let sendMAC: HMAC<SHA256>
-    private let receiveMAC: HMAC<SHA256>
+    private let send: KeyedSHA256
+    private let receive: KeyedSHA256
 
     init(send: SymmetricKey, receive: SymmetricKey) {
-        sendMAC = HMAC<SHA256>(key: send)
-        receiveMAC = HMAC<SHA256>(key: receive)
+        self.send = KeyedSHA256(key: send)
+        self.receive = KeyedSHA256(key: receive)
     }
 
     func tag(_ bytes: [UInt8], count: Int? = nil) -> [UInt8] {
-        Self.tag(bytes, prefix: count ?? bytes.count, mac: sendMAC)
+        send.tag(bytes, prefix: count ?? bytes.count)
     }
 
     /// Checks the tag at the end of `bytes` in constant time.
     func verify(_ bytes: [UInt8]) -> Bool {
         guard bytes.count >= Wire.headerSize + Wire.tagSize else { return false }
         let end = bytes.count - Wire.tagSize
-        return constantTimeEqual(Self.tag(bytes, prefix: end, mac: receiveMAC), bytes[end...])
+        return constantTimeEqual(receive.tag(bytes, prefix: end), bytes[end...])
+    }
+}
+
+/// HMAC-SHA256 under one key (at most 64 bytes), its inner and outer hash states keyed once.
+struct KeyedSHA256: Sendable {
+    private let inner: SHA256
+    private let outer: SHA256
+
+    init(key: SymmetricKey) {
+        var block = [UInt8](repeating: 0, count: 64)
+        key.withUnsafeBytes { k in
+            precondition(k.count <= 64, "link keys are 32 bytes")
+            for i in 0..<k.count { block[i] = k[i] }
+        }
+        var inner = SHA256(), outer = SHA256()
+        inner.update(data: block.map { $0 ^ 0x36 })
+        outer.update(data: block.map { $0 ^ 0x5c })
+        self.inner = inner
+        self.outer = outer
     }
 
-    static func tag(_ bytes: [UInt8], prefix: Int, mac keyed: HMAC<SHA256>) -> [UInt8] {
-        var mac = keyed
-        bytes.withUnsafeBufferPointer { buf in
-            mac.update(data: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buf[0..<prefix])))
-        }
-        return Array(mac.finalize().prefix(Wire.tagSize))
+    /// The first ``Wire/tagSize`` bytes of the HMAC of `bytes[0..<prefix]`.
+    func tag(_ bytes: [UInt8], prefix: Int) -> [UInt8] {
+        var h = inner
+        bytes.withUnsafeBytes { h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<prefix])) }
+        let innerDigest = h.finalize()
+        var o = outer
+        innerDigest.withUnsafeBytes { o.update(bufferPointer: $0) }
+        return o.finalize().withUnsafeBytes { Array($0.prefix(Wire.tagSize)) }
     }
 }
 

@@ -1,0 +1,18 @@
+import Crypto
+import Testing
+
+@testable import MeshstepMesh
+
+@Suite("Link tags")
+struct LinkTagTests {
+    @Test("a link tag is HMAC-SHA256 truncated, for every prefix length around the block sizes")
+    func tagIsTruncatedHMAC() {
+        let key = SymmetricKey(data: (0..<32).map { UInt8($0 &* 7 &+ 3) })
+        let keyed = KeyedSHA256(key: key)
+        let bytes = (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 11) }
+        for prefix in [0, 1, 31, 55, 56, 63, 64, 65, 119, 120, 128, 200, 300] {
+            let expected = Array(HMAC<SHA256>.authenticationCode(for: bytes[0..<prefix], using: key).prefix(16))
+            #expect(keyed.tag(bytes, prefix: prefix) == expected, "prefix \(prefix)")
+        }
+    }
+}
