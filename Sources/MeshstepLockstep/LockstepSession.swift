@@ -176,12 +176,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// A checksum is compared every this many ticks (``LockstepConfiguration/checksumInterval``).
     public var checksumInterval: Int { configuration.checksumInterval }
 
-    /// `inputs[slot][tick - base]`.
-    var inputs: [[Input?]]
-    /// `held[slot][i]` is `inputs[slot][i] != nil`, kept beside it: ``heldThrough(_:)`` runs for
-    /// every slot on every frame received, and reading the generic optionals there cost a
-    /// metadata lookup per input (a quarter of a 16-player peer's instructions).
-    var held: [[Bool]]
+    /// Every slot's input by tick, one row per tick from `base`: `inputs[(tick - base) * players
+    /// + slot]`, neutral where none is held. One flat array of `Input`, not `[[Input?]]`: the
+    /// unspecialized generic code looked up the type of every nested or optional array at each
+    /// access, several lookups per input stored or read on every frame.
+    var inputs: [Input]
+    /// `held[i]`: whether `inputs[i]` was received (or made) rather than a placeholder.
+    var held: [Bool]
     /// Ticks below `base` have been applied and forgotten.
     var base = 0
     /// The next tick the game will be handed.
@@ -218,7 +219,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var dropTick: [Int?]
     /// The epoch of the newest adopted roster change: 0 until the first certified drop, then one
     /// more per change.
-    var epoch = 0
+    package internal(set) var epoch = 0
     /// The certificates adopted, oldest first (the newest two are kept).
     var certificates: [RosterCertificate] = []
     /// How many more frames carry the newest certificates.
@@ -366,8 +367,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         self.role = role
         inputDelay = c.inputDelay
         // The first `inputDelay` ticks have no input from anyone: they are neutral everywhere.
-        inputs = Array(repeating: Array(repeating: Input.neutral, count: c.inputDelay), count: players)
-        held = Array(repeating: Array(repeating: true, count: c.inputDelay), count: players)
+        inputs = Array(repeating: Input.neutral, count: c.inputDelay * c.players)
+        held = Array(repeating: true, count: c.inputDelay * c.players)
         nextLocalTick = c.inputDelay
         acked = Array(repeating: c.inputDelay - 1, count: players)
         controls = Array(repeating: [], count: players)
@@ -392,8 +393,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // Open slots start vacant: no input from tick 0 on, until a newcomer is admitted.
         for s in keys.descriptor.openSlots where s < players {
             dropTick[s] = 0
-            inputs[s] = []
-            held[s] = []
+            for row in 0..<c.inputDelay { held[row * players + s] = false }
         }
         advanceChains()
     }
@@ -407,8 +407,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         nextTick = p.tick
         inputDelay = p.inputDelay
         epoch = p.epoch
-        inputs = Array(repeating: [], count: players)
-        held = Array(repeating: [], count: players)
+        inputs = []
+        held = []
         for s in 0..<players {
             dropTick[s] = nil
             switch p.slots[s] {
@@ -509,7 +509,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         if dropTick[slot] != nil {
             // A dropped slot's inputs before its drop tick are still needed by survivors that
             // missed them (repaired copies of its old frames arrive through the mesh).
-            for (i, input) in f.inputs.enumerated() { _ = store(input, slot: slot, tick: f.firstTick + i) }
+            for i in f.inputs.indices { _ = store(f.inputs[i], slot: slot, tick: f.firstTick + i) }
             advanceChains()
             checkReports()
             return events
@@ -553,9 +553,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // and our own lag; anything beyond is ignored (bounded memory).
         let horizon = max(nextLocalTick, nextTick) + 32 + 64
         let last = f.firstTick + f.inputs.count - 1
-        for (i, input) in f.inputs.enumerated() where f.firstTick + i < horizon {
+        for i in f.inputs.indices where f.firstTick + i < horizon {
             let tick = f.firstTick + i
-            switch store(input, slot: slot, tick: tick) {
+            switch store(f.inputs[i], slot: slot, tick: tick) {
             // Stored from a frame whose newest input is later: its own frame was lost.
             case .stored: if tick < last { traffic[slot].repaired += 1 }
             // It sent us two inputs for one tick (the link proves both came from it).
@@ -670,8 +670,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Every event since the last call, oldest first: the one queue that `update`, `receive`,
     /// `recordChecksum` and `pollReady` feed.
     public mutating func takeEvents() -> [LockstepEvent] {
-        defer { pendingEvents = [] }
-        return pendingEvents
+        if pendingEvents.isEmpty { return [] }
+        let events = pendingEvents
+        pendingEvents = []
+        return events
     }
 
     /// The newest tick for which every active slot's input is held.
@@ -702,8 +704,43 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Whether a frame from `slot` ever arrived.
     package func hasHeard(from slot: Int) -> Bool { heard[slot] }
 
+    /// What loss repair reads on every frame, in one call: each active slot but `excluded`, with
+    /// the newest tick through which we hold its inputs, through which it acknowledged ours, and
+    /// when it was last heard. (Mutating only so that a caller reading it through an optional
+    /// reaches this value in place: a non-mutating call from another module copies it whole.)
+    package mutating func repairView(excluding excluded: Int?) -> RepairView {
+        var view = RepairView()
+        view.halted = halted != nil
+        for s in 0..<players where dropTick[s] == nil && s != excluded {
+            view.slots.append(s)
+            view.held.append(heldThrough(s))
+            view.acknowledged.append(acked[s])
+            view.lastHeard.append(lastHeard[s])
+        }
+        return view
+    }
+
+    /// The key bound to each active slot but `excluded`, in slot order (open slots bound to no
+    /// key yet included). Mutating for the same reason as ``repairView(excluding:)``.
+    package mutating func activeKeys(excluding excluded: Int) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        out.reserveCapacity(players)
+        for s in 0..<players where dropTick[s] == nil && s != excluded { out.append(keys.key(of: s)) }
+        return out
+    }
+
+    /// Whether a frame from `slot` ever arrived; mutating for the same reason as
+    /// ``repairView(excluding:)``.
+    package mutating func heardYet(from slot: Int) -> Bool { heard[slot] }
+
     /// Slots still in the roster.
-    package var activeSlots: [Int] { (0..<players).filter { dropTick[$0] == nil } }
+    package var activeSlots: [Int] {
+        // A loop, not `filter`: a closure over this generic value looks up its type for every slot.
+        var slots: [Int] = []
+        slots.reserveCapacity(players)
+        for s in 0..<players where dropTick[s] == nil { slots.append(s) }
+        return slots
+    }
 
     /// How many ticks this peer is ahead of the slowest active player (time sync: a game loop
     /// that is 2 or more ahead should stretch its frames a little, as GGPO does).
@@ -1090,9 +1127,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     enum StoreResult { case stored, duplicate, conflict, outOfRange }
 
     func input(slot: Int, tick: Int) -> Input? {
-        let i = tick - base
-        guard i >= 0, i < inputs[slot].count else { return nil }
-        return inputs[slot][i]
+        let i = (tick - base) * players + slot
+        guard tick >= base, i < held.count, held[i] else { return nil }
+        return inputs[i]
     }
 
     /// Every slot's input for `tick` if the tick is complete: nil for dropped slots.
@@ -1113,13 +1150,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard i >= 0, i < 1 << 16 else { return .outOfRange }
         if let d = dropTick[slot], tick >= d { return .outOfRange }
         if let a = absent[slot], a.contains(tick) { return .outOfRange }
-        if inputs[slot].count <= i {
-            inputs[slot].append(contentsOf: Array(repeating: nil, count: i - inputs[slot].count + 1))
-            held[slot].append(contentsOf: Array(repeating: false, count: inputs[slot].count - held[slot].count))
+        let at = i * players + slot
+        if held.count <= at {
+            let grown = (i + 1) * players
+            inputs.reserveCapacity(grown)
+            while inputs.count < grown { inputs.append(.neutral) }
+            held.append(contentsOf: repeatElement(false, count: grown - held.count))
         }
-        if held[slot][i], let known = inputs[slot][i] { return known == input ? .duplicate : .conflict }
-        inputs[slot][i] = input
-        held[slot][i] = true
+        if held[at] { return inputs[at] == input ? .duplicate : .conflict }
+        inputs[at] = input
+        held[at] = true
         return .stored
     }
 
@@ -1158,7 +1198,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick through which this peer holds every input of `slot`, contiguously.
     func heldThrough(_ slot: Int) -> Int {
         var t = nextTick
-        while (t - base >= 0 && t - base < held[slot].count && held[slot][t - base]) || absent[slot]?.contains(t) == true { t += 1 }
+        while (t >= base && (t - base) * players + slot < held.count && held[(t - base) * players + slot]) || absent[slot]?.contains(t) == true { t += 1 }
         return t - 1
     }
 
@@ -1175,10 +1215,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let keepFrom = localSlot >= 0 ? min(nextTick - Self.spectatorHistory, nextLocalTick - redundancy, oldestUnacked) : nextTick
         let keep = keepFrom - base
         guard keep > 256 else { return }
-        for s in 0..<players {
-            inputs[s].removeFirst(min(keep, inputs[s].count))
-            held[s].removeFirst(min(keep, held[s].count))
-        }
+        inputs.removeFirst(min(keep * players, inputs.count))
+        held.removeFirst(min(keep * players, held.count))
         base += keep
         localChecksums = localChecksums.filter { $0.key >= nextTick - 600 }
         remoteChecksums = remoteChecksums.filter { $0.key >= nextTick - 600 }
@@ -1202,19 +1240,44 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard first <= last else { return nil }
         var f = LockstepFrame<Input>(
             slot: localSlot, digest: keys.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
-            acks: (0..<players).map { dropTick[$0] == nil ? heldThrough($0) : -1 },
+            acks: acknowledgements,
             firstTick: first, inputs: [], controls: [], votes: [], endorsement: nil, certificates: [], checksums: [])
         // A row report within the frame's inputs: a spectator that fell behind every report
         // confirms its rows with it.
         let reported = min(last, rowHead)
         if reported >= first, let digest = computeRowDigest(reported) { f.report = (reported, digest) }
         while true {
-            f.inputs = (first...last).map { input(slot: localSlot, tick: $0) ?? .neutral }
+            f.inputs = localInputs(first...last)
             f.controls = controls[localSlot].filter { $0.tick >= first && $0.tick <= last }
             let bytes = f.encode()
             if bytes.count <= configuration.maxFrameBytes || first >= last { return bytes }
             last -= max(1, (last - first) / 4)
         }
+    }
+
+    /// What our frames acknowledge: the newest tick through which we hold every input of each
+    /// slot, -1 for a dropped one. (Loops here and below: a closure would copy this whole
+    /// generic value and look up its type per element.)
+    var acknowledgements: [Int] {
+        var acks: [Int] = []
+        acks.reserveCapacity(players)
+        for s in 0..<players { acks.append(dropTick[s] == nil ? heldThrough(s) : -1) }
+        return acks
+    }
+
+    /// Our votes: each suspected slot with what we held of it.
+    var voteList: [(slot: Int, held: Int)] {
+        var list: [(slot: Int, held: Int)] = []
+        for s in 0..<players { if let held = votes[s] { list.append((s, held)) } }
+        return list
+    }
+
+    /// Our inputs for `ticks`, neutral where none is held.
+    func localInputs(_ ticks: ClosedRange<Int>) -> [Input] {
+        var out: [Input] = []
+        out.reserveCapacity(ticks.count)
+        for t in ticks { out.append(input(slot: localSlot, tick: t) ?? .neutral) }
+        return out
     }
 
     /// Ticks between two of our frames that carry our signed statement (at most half of
@@ -1258,9 +1321,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         if let a = absent[localSlot] { first = max(first, a.upperBound) }
         var f = LockstepFrame<Input>(
             slot: localSlot, digest: keys.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
-            acks: (0..<players).map { dropTick[$0] == nil ? heldThrough($0) : -1 },
+            acks: acknowledgements,
             firstTick: first, inputs: [], controls: [],
-            votes: (0..<players).compactMap { s in votes[s].map { (slot: s, held: $0) } },
+            votes: voteList,
             endorsement: endorsed, certificates: withInputs && certificateSends > 0 ? certificates : [],
             checksums: withInputs ? pendingChecksums.map { ($0.tick, $0.checksum) } : [])
         f.veto = vetoed.map { (round: round, signature: $0) }
@@ -1291,7 +1354,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         var bytes: [UInt8]
         while true {
             f.firstTick = first
-            f.inputs = last >= first ? (first...last).map { input(slot: localSlot, tick: $0) ?? .neutral } : []
+            f.inputs = last >= first ? localInputs(first...last) : []
             f.controls = controls[localSlot].filter { $0.tick >= first && $0.tick <= last }
             if f.inputs.isEmpty { f.statement = nil }
             bytes = f.encode()
@@ -1580,4 +1643,13 @@ extension LockstepEvent: CustomStringConvertible {
         case let .joined(slot, tick): "a newcomer fills open slot \(slot): it plays from tick \(tick) (agreed by the roster)"
         }
     }
+}
+
+/// ``LockstepSession/repairView(excluding:)``: one entry per active slot, in slot order.
+package struct RepairView: Sendable {
+    package var halted = false
+    package var slots: [Int] = []
+    package var held: [Int] = []
+    package var acknowledged: [Int] = []
+    package var lastHeard: [Duration?] = []
 }

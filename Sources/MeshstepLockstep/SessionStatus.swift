@@ -118,7 +118,8 @@ struct SlotTraffic: Sendable {
     }
 
     mutating func noteRoundTrip(_ sample: Duration) {
-        roundTrip = roundTrip.map { ($0 * 7 + sample) / 8 } ?? sample
+        // In whole nanoseconds: `Duration`'s own `*` and `/` go through 128-bit generic arithmetic.
+        roundTrip = roundTrip.map { .nanoseconds(($0.nanosecondsClamped * 7 + sample.nanosecondsClamped) / 8) } ?? sample
     }
 
     /// Fraction of frames missing from the sequence range seen.

@@ -232,6 +232,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     public var localSlot: Int? { if case let .player(s) = role { s } else { nil } }
     /// Whether the roster is bound and the session runs (every player's signed hello is held).
     public var started: Bool { session != nil }
+    /// The same for the per-frame paths. Unspecialized generic code copies the whole session to
+    /// look into the optional (`session != nil`, `if let s = session`, and any `session!` or
+    /// `session?` read from a non-mutating method); a mutating method reaches it in place. So
+    /// the per-frame paths are mutating and read the session only through `session!` or `session?`.
+    var running: Bool { mutating get { session?.nextTick != nil } }
     /// Why the session stopped for good; nil while it runs and before the start.
     public var halted: HaltReason? { session?.halted }
     /// The slot bound to `key` (after the start).
@@ -247,7 +252,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         case SessionWire.hello: return receiveHello(payload, from: origin, now: now)
         case SessionWire.checkpointOffer: return receiveOffer(payload, from: origin, now: now)
         case SessionWire.chunkRequest:
-            guard session != nil else { return [] }
+            guard running else { return [] }
             // A player charges a spectator's chunks to their budget, once per link for one that
             // crosses the mesh.
             let copies = localSlot != nil && slotOf[origin] == nil ? (neighbors.contains(origin) ? 1 : neighbors.count) : nil
@@ -256,7 +261,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         case SessionWire.joinRequest: return receiveJoinRequest(payload, from: origin, now: now)
         case SessionWire.historyRequest: return answerHistory(payload, from: origin, now: now)
         case SessionWire.frame:
-            guard session != nil else { return lobbyFrame(payload, from: origin) }
+            guard running else { return lobbyFrame(payload, from: origin) }
             guard let slot = slotOf[origin] else { foreignFrames += 1; return [] }
             do {
                 try session!.receive(payload, fromSlot: slot, now: now)
@@ -301,23 +306,24 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         wakeups.removeAll { $0 <= now }
         starved = lastTickAt.map { now - $0 > frameInterval * 2 } ?? false
         lastTickAt = now
-        guard let s = session else { return lobbyTick(now: now) + joinTick(now: now) }
+        guard running else { return lobbyTick(now: now) + joinTick(now: now) }
         var actions: [SessionAction] = []
         // Players that missed our hello, and spectators, learn the roster from these: often
         // right after the start, then every 2 s; not while our links are exactly the other
         // players and each of them has sent us frames (nobody linked to us lacks the roster).
         let interval: Duration = now - (startedAt ?? now) < .seconds(3) ? .milliseconds(250) : .seconds(2)
-        if localSlot != nil, lastLobbySend.map({ now - $0 >= interval }) ?? true, !everyLinkPlays(s) { actions += hello(now: now) }
+        if localSlot != nil, lastLobbySend.map({ now - $0 >= interval }) ?? true, !everyLinkPlays() { actions += hello(now: now) }
         chooseInputDelay(now: now)
         session!.update(now: now)
         events += session!.takeEvents()
         // A peer that has sent nothing for a frame and a half (it waits for others) repeats its
         // newest frame: it keeps repairing what others lost, and its votes travelling. A peer
         // whose game loop submits every frame sends nothing extra.
-        if s.halted == nil, localSlot != nil, now - lastSent >= frameInterval + frameInterval / 2 {
+        if session!.halted == nil, localSlot != nil, now - lastSent >= frameInterval + frameInterval / 2 {
             // Once we have submitted nothing for a feed interval (the game is over, or waits), it
             // also brings the spectators our inputs they have not had.
-            let unfed = fedThrough.map { $0 < s.nextLocalTick - 1 } ?? true
+            let next = session!.nextLocalTick
+            let unfed = fedThrough.map { $0 < next - 1 } ?? true
             let idle = lastSubmitAt.map { now - $0 >= frameInterval * LockstepSession<Input>.feedInterval } ?? true
             actions += sendFrame(feed: unfed && idle && frameRoute()?.others == true, now: now) { $0.resendFrame() }
         }
@@ -328,13 +334,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Unprotects the players the session dropped and protects the ones it readmitted, once per
     /// roster change (both come only with one; doing either twice does nothing).
     mutating func releaseDropped() -> [SessionAction] {
-        guard let s = session, s.rosterEpoch != releasedEpoch else { return [] }
-        releasedEpoch = s.rosterEpoch
+        guard let epoch = session?.epoch, epoch != releasedEpoch else { return [] }
+        releasedEpoch = epoch
         bindSlots()
-        let active = s.activeSlots
+        let active = session!.activeSlots
         let gone = slotOf.filter { !active.contains($0.value) }.map(\.key).sorted()
         var actions: [SessionAction] = gone.isEmpty ? [] : [.unprotect(gone)]
-        if !s.roster.readmissions.isEmpty { actions.append(.protect(slotOf.filter { active.contains($0.value) }.map(\.key).sorted())) }
+        if !session!.roster.readmissions.isEmpty { actions.append(.protect(slotOf.filter { active.contains($0.value) }.map(\.key).sorted())) }
         return actions
     }
 
@@ -356,7 +362,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Records the local input for the next local tick and floods the frame. Call once per
     /// applied tick (the first `inputDelay` ticks are neutral and need none).
     public mutating func submit(_ input: Input, now: Duration) -> [SessionAction] {
-        guard session != nil, localSlot != nil else { return [] }
+        guard running, localSlot != nil else { return [] }
         let before = session!.nextLocalTick
         lastSubmitAt = now
         let actions = sendFrame(feed: feedDue(at: before), now: now) { $0.submit(input, now: now) }
@@ -371,7 +377,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// The ticks now complete, in order (at most `limit`), each with every slot's input.
     public mutating func pollReady(limit: Int = 1024) -> [(tick: Int, inputs: [Input?])] {
-        guard session != nil else { return [] }
+        guard running else { return [] }
         let ready = session!.pollReady(limit: limit)
         events += session!.takeEvents()
         collectCheckpoints()
@@ -400,20 +406,20 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// The local checksum after applying `tick` (every tick; only the checked ones are kept).
     public mutating func recordChecksum(tick: Int, checksum: UInt64) {
-        guard session != nil else { return }
+        guard running else { return }
         session!.recordChecksum(tick: tick, checksum: checksum)
         events += session!.takeEvents()
     }
 
     /// Asks every peer to switch to `delay` ticks of input delay (agreed through the inputs).
     public mutating func requestInputDelay(_ delay: Int) throws(LockstepConfigurationError) {
-        guard session != nil else { throw .notStarted }
+        guard running else { throw .notStarted }
         try session!.requestInputDelay(delay)
     }
 
     /// Session events since the last call, oldest first: one queue for everything.
     public mutating func takeEvents() -> [LockstepEvent] {
-        if session != nil { events += session!.takeEvents() }
+        if running { events += session!.takeEvents() }
         defer { events = [] }
         return events
     }
@@ -426,7 +432,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// Submit-to-acknowledged-by-every-active-player times of our inputs since the last call.
     public mutating func takeAckLatencies() -> [Duration] {
-        guard session != nil else { return [] }
+        guard running else { return [] }
         return session!.takeAckLatencies()
     }
 
@@ -514,7 +520,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     mutating func receiveHello(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
         guard let h = try? SessionWire.decodeHello(payload) else { return [] }
-        if session != nil { return receiveReturnRequest(h, from: origin, now: now) }
+        if running { return receiveReturnRequest(h, from: origin, now: now) }
         if let running = h.runningAt, running > configuration.inputDelay + 1 { return noteRunning(h, from: origin, now: now) }
         let d = h.descriptor
         guard d.keys.indices.contains(h.slot), d.keys[h.slot] == origin.bytes, d.matches(configuration),
@@ -589,7 +595,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// anyone else linked to us that is not a player): one every
     /// ``LockstepSession/feedInterval`` ticks, repeating every input since the two before, so each
     /// spectator checks one signature per player per interval instead of one per tick.
-    func feedDue(at tick: Int) -> Bool {
+    mutating func feedDue(at tick: Int) -> Bool {
         guard let route = frameRoute(), route.others else { return false }
         if let fed = fedThrough, tick >= fed, tick < fed + LockstepSession<Input>.feedInterval { return false }
         return true
@@ -597,9 +603,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// Whether our links are exactly the other active players and every one of them has sent us
     /// a frame: they all run the session.
-    func everyLinkPlays(_ s: LockstepSession<Input>) -> Bool {
+    mutating func everyLinkPlays() -> Bool {
         guard let route = frameRoute(), !route.others else { return false }
-        return route.players.allSatisfy { k in slotOf[k].map { s.hasHeard(from: $0) } ?? false }
+        for k in route.players {
+            guard let slot = slotOf[k], session!.heardYet(from: slot) else { return false }
+        }
+        return true
     }
 
     /// The other active players, when every one of them is one of our links, and whether we have
@@ -608,11 +617,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// newcomer, a returning player) need the signed flood, which they can pass on and serve:
     /// they get one every ``LockstepSession/feedInterval`` ticks. Nil when we reach a player only
     /// through a relay: every frame is flooded.
-    func frameRoute() -> (players: [PeerKey], others: Bool)? {
-        guard let s = session, let me = localSlot, !neighbors.isEmpty else { return nil }
+    mutating func frameRoute() -> (players: [PeerKey], others: Bool)? {
+        guard running, let me = localSlot, !neighbors.isEmpty else { return nil }
         var players: [PeerKey] = []
-        for slot in s.activeSlots where slot != me {
-            let k = s.keys.key(of: slot)
+        for k in session!.activeKeys(excluding: me) {
             if k == SessionDescriptor.openSlotKey { continue }
             let key = PeerKey(bytes: k)
             guard neighbors.contains(key) else { return nil }
@@ -656,23 +664,31 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// link round trips plus a millisecond (the frame that acknowledges it may be in flight).
     /// (Static, over the round trip: `repair` runs on every frame received, and a call of an
     /// instance method from it copied the whole endpoint in this generic code.)
+    /// (In whole nanoseconds: `Duration`'s own `/` goes through 128-bit generic arithmetic.)
     static func repairDelay(_ linkRTT: Duration?) -> Duration {
-        let rtt = linkRTT ?? .milliseconds(20)
-        return max(.milliseconds(1), rtt + rtt / 2 + .milliseconds(1))
+        let rtt = linkRTT.map(Self.roundTripNanoseconds) ?? 20_000_000
+        return .nanoseconds(max(1_000_000, rtt + rtt / 2 + 1_000_000))
     }
 
     /// How long a slot may lag the newest inputs before we call it a loss: half a link round
     /// trip (frames of one tick can arrive that far apart) plus a millisecond.
     static func gapWait(_ linkRTT: Duration?) -> Duration {
-        (linkRTT ?? .milliseconds(2)) / 2 + .milliseconds(1)
+        .nanoseconds((linkRTT.map(Self.roundTripNanoseconds) ?? 2_000_000) / 2 + 1_000_000)
+    }
+
+    /// A measured round trip in nanoseconds, within 0...60 s.
+    static func roundTripNanoseconds(_ rtt: Duration) -> Int64 {
+        let c = rtt.components
+        return c.seconds < 0 ? 0 : c.seconds >= 60 ? 60_000_000_000 : c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
     }
 
     /// Loss repair at the speed of the network (see the type's documentation).
     mutating func repair(after slot: Int?, now: Duration) -> [SessionAction] {
-        guard let s = session, localSlot != nil, s.halted == nil, !starved else { return [] }
+        guard running, localSlot != nil, !starved else { return [] }
+        let view = session!.repairView(excluding: localSlot)  // our own inputs lead by design
+        guard !view.halted else { return [] }
         var lagging: [Int] = []
-        let active = s.activeSlots.filter { $0 != localSlot }  // our own inputs lead by design
-        let held = active.map { s.heldInputs(of: $0) }
+        let active = view.slots, held = view.held
         if let newest = held.max() {
             for (i, peer) in active.enumerated() {
                 guard held[i] < newest else { gapSince[peer] = nil; continue }
@@ -692,7 +708,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         var overdue = false
         if let slot {
             let delay = Self.repairDelay(linkRTT[slot])
-            if now - lastFastResend[slot] >= delay, let oldest = sentAt.last(where: { now - $0.at >= delay }), s.acknowledged(by: slot) < oldest.tick {
+            if now - lastFastResend[slot] >= delay, let oldest = sentAt.last(where: { now - $0.at >= delay }), let i = active.firstIndex(of: slot),
+                view.acknowledged[i] < oldest.tick
+            {
                 overdue = true
             }
         }
@@ -702,7 +720,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // repair: it is the failure detector's business, and repairs aimed at it only cost.
         var reachable: [Int] = []
         for peer in targets {
-            if let heard = s.lastHeard(from: peer), now - heard <= max(frameInterval * 4, Self.repairDelay(linkRTT[peer]) * 2) { reachable.append(peer) }
+            if let i = active.firstIndex(of: peer), let heard = view.lastHeard[i], now - heard <= max(frameInterval * 4, Self.repairDelay(linkRTT[peer]) * 2) {
+                reachable.append(peer)
+            }
         }
         targets = reachable
         // One repair frame per frame interval: each costs a signature, and a peer that cannot
