@@ -212,7 +212,8 @@ final class InMemoryPeers {
         for action in actions {
             switch action {
             case let .send(bytes, to), let .sendOpener(bytes, to, _):
-                guard let j = addresses.firstIndex(of: to) else { continue }
+                guard case let .ipv4(_, port) = to, Int(port) >= 40001, Int(port) - 40001 < addresses.count else { continue }
+                let j = Int(port) - 40001  // the harness's own lookup stays out of the peers' figures
                 datagrams += 1
                 queue.append((j, bytes, addresses[i]))
             case let .deliver(m):
@@ -254,10 +255,14 @@ final class InMemoryPeers {
 
     /// Delivers what is queued, and runs every timer that is due.
     func pump() {
-        while !queue.isEmpty {
-            let d = queue.removeFirst()
+        // Drained by index (deliveries append more): `removeFirst` moved the whole queue each time.
+        var next = 0
+        while next < queue.count {
+            let d = queue[next]
+            next += 1
             mesh(d.to, nodes[d.to].receive(d.bytes, from: d.from, now: now))
         }
+        queue.removeAll(keepingCapacity: true)
         let t = now
         for i in nodes.indices {
             if let due = node(i, { $0.nextDeadline }), due <= t { mesh(i, node(i) { $0.timerFired(now: t) }) }

@@ -13,9 +13,16 @@ public struct ChainDigest: Sendable, Hashable, CustomStringConvertible {
     init(high: UInt64, low: UInt64) { self.high = high; self.low = low }
 
     init(sha256 bytes: [UInt8]) {
-        let d = Array(SHA256.hash(data: bytes))
-        high = d[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        low = d[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        // Through a buffer pointer: `SHA256.hash(data:)` and `Array(digest)` take generic paths
+        // that run unspecialized here, on every input of every slot.
+        var h = SHA256()
+        bytes.withUnsafeBytes { h.update(bufferPointer: $0) }
+        (high, low) = h.finalize().withUnsafeBytes { d in
+            var high: UInt64 = 0, low: UInt64 = 0
+            for i in 0..<8 { high = high << 8 | UInt64(d[i]) }
+            for i in 8..<16 { low = low << 8 | UInt64(d[i]) }
+            return (high, low)
+        }
     }
 
     func write(into w: inout ByteWriter) { w.u64(high); w.u64(low) }

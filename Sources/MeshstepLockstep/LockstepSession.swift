@@ -711,6 +711,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     package mutating func repairView(excluding excluded: Int?) -> RepairView {
         var view = RepairView()
         view.halted = halted != nil
+        view.slots.reserveCapacity(players)
+        view.held.reserveCapacity(players)
+        view.acknowledged.reserveCapacity(players)
+        view.lastHeard.reserveCapacity(players)
         for s in 0..<players where dropTick[s] == nil && s != excluded {
             view.slots.append(s)
             view.held.append(heldThrough(s))
@@ -729,9 +733,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return out
     }
 
-    /// Whether a frame from `slot` ever arrived; mutating for the same reason as
+    /// Whether a frame from each of `slots` ever arrived; mutating for the same reason as
     /// ``repairView(excluding:)``.
-    package mutating func heardYet(from slot: Int) -> Bool { heard[slot] }
+    package mutating func heardFromAll(_ slots: [Int]) -> Bool {
+        for s in slots where !heard[s] { return false }
+        return true
+    }
 
     /// Slots still in the roster.
     package var activeSlots: [Int] {

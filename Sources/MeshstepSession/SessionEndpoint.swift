@@ -131,7 +131,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Newcomers that asked to join, when, and the first checkpoint tick they can use.
     var joinRequesters: [PeerKey: (at: Duration, minTick: Int)] = [:]
     /// The mesh's links now (``links(_:)``).
-    var neighbors: Set<PeerKey> = []
+    var neighbors: Set<PeerKey> = [] {
+        didSet { routeCache = nil }
+    }
+    /// ``frameRoute()``'s answer for the roster epoch it was computed in: it depends only on the
+    /// links and the roster, and it is asked several times a frame. Cleared when either changes.
+    var routeCache: (epoch: Int, route: (players: [PeerKey], others: Bool)?)?
     /// Newcomers among our links that asked to join lately, and when (at most 64): offered our
     /// checkpoint directly.
     var nearRequesters: [PeerKey: Duration] = [:]
@@ -165,6 +170,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Whether the last ``tick(now:)`` came more than two frame intervals after the one before.
     var starved = false
     var linkRTT: [Duration?]
+    /// ``gapWait(_:)`` and ``repairDelay(_:)`` of each slot's link, kept with `linkRTT`: repair
+    /// reads them for most slots on every frame, and each costs 128-bit arithmetic.
+    var repairTimes: [(gapWait: Duration, repairDelay: Duration)]
     var autoDelayDone = false
     var events: [LockstepEvent] = []
     var errors: [SessionError] = []
@@ -216,6 +224,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         gapSignaled = Array(repeating: (-2, .zero), count: n)
         gapSince = Array(repeating: nil, count: n)
         linkRTT = Array(repeating: nil, count: n)
+        repairTimes = Array(repeating: (Self.gapWait(nil), Self.repairDelay(nil)), count: n)
         if case let .known(d) = roster { candidate = d }
         fetch = CheckpointFetch(vouchers: configuration.toleratedLiars + 1)
         if case let .player(slot) = role {
@@ -297,7 +306,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// The measured round trip of the link to `key` (from the mesh's keepalives).
     public mutating func linkRoundTrip(_ rtt: Duration?, to key: PeerKey) {
-        if let s = slotOf[key] ?? claims.first(where: { $0.value.contains(key) })?.key { linkRTT[s] = rtt }
+        guard let s = slotOf[key] ?? claims.first(where: { $0.value.contains(key) })?.key, linkRTT[s] != rtt else { return }
+        linkRTT[s] = rtt
+        repairTimes[s] = (Self.gapWait(rtt), Self.repairDelay(rtt))
     }
 
     /// Timers: lobby messages, the start timeout, the session's failure detector, resends,
@@ -605,10 +616,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// a frame: they all run the session.
     mutating func everyLinkPlays() -> Bool {
         guard let route = frameRoute(), !route.others else { return false }
+        var slots: [Int] = []
+        slots.reserveCapacity(route.players.count)
         for k in route.players {
-            guard let slot = slotOf[k], session!.heardYet(from: slot) else { return false }
+            guard let slot = slotOf[k] else { return false }
+            slots.append(slot)
         }
-        return true
+        return session!.heardFromAll(slots)
     }
 
     /// The other active players, when every one of them is one of our links, and whether we have
@@ -618,6 +632,14 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// they get one every ``LockstepSession/feedInterval`` ticks. Nil when we reach a player only
     /// through a relay: every frame is flooded.
     mutating func frameRoute() -> (players: [PeerKey], others: Bool)? {
+        guard let epoch = session?.epoch else { return nil }
+        if let cached = routeCache, cached.epoch == epoch { return cached.route }
+        let route = computeFrameRoute()
+        routeCache = (epoch, route)
+        return route
+    }
+
+    mutating func computeFrameRoute() -> (players: [PeerKey], others: Bool)? {
         guard running, let me = localSlot, !neighbors.isEmpty else { return nil }
         var players: [PeerKey] = []
         for k in session!.activeKeys(excluding: me) {
@@ -695,11 +717,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                 if gapSince[peer]?.held != held[i] {
                     gapSince[peer] = (held[i], now)
                     // Checked again when a frame in flight would have arrived.
-                    if wakeups.count < 16 { wakeups.append(Self.wholeMicroseconds(now + Self.gapWait(linkRTT[peer]))) }
+                    if wakeups.count < 16 { wakeups.append(Self.wholeMicroseconds(now + repairTimes[peer].gapWait)) }
                     continue
                 }
-                guard let since = gapSince[peer], now - since.at >= Self.gapWait(linkRTT[peer]) else { continue }
-                guard gapSignaled[peer].held != held[i] || now - gapSignaled[peer].at >= Self.repairDelay(linkRTT[peer]) else { continue }
+                guard let since = gapSince[peer], now - since.at >= repairTimes[peer].gapWait else { continue }
+                guard gapSignaled[peer].held != held[i] || now - gapSignaled[peer].at >= repairTimes[peer].repairDelay else { continue }
                 lagging.append(peer)
             }
         }
@@ -707,7 +729,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // acknowledgements are as old as its last frame), resent at most once per repair delay.
         var overdue = false
         if let slot {
-            let delay = Self.repairDelay(linkRTT[slot])
+            let delay = repairTimes[slot].repairDelay
             if now - lastFastResend[slot] >= delay, let oldest = sentAt.last(where: { now - $0.at >= delay }), let i = active.firstIndex(of: slot),
                 view.acknowledged[i] < oldest.tick
             {
@@ -720,7 +742,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // repair: it is the failure detector's business, and repairs aimed at it only cost.
         var reachable: [Int] = []
         for peer in targets {
-            if let i = active.firstIndex(of: peer), let heard = view.lastHeard[i], now - heard <= max(frameInterval * 4, Self.repairDelay(linkRTT[peer]) * 2) {
+            if let i = active.firstIndex(of: peer), let heard = view.lastHeard[i], now - heard <= max(frameInterval * 4, repairTimes[peer].repairDelay * 2) {
                 reachable.append(peer)
             }
         }
