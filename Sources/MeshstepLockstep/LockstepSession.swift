@@ -509,7 +509,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         if dropTick[slot] != nil {
             // A dropped slot's inputs before its drop tick are still needed by survivors that
             // missed them (repaired copies of its old frames arrive through the mesh).
-            for i in f.inputs.indices { _ = store(f.inputs[i], slot: slot, tick: f.firstTick + i) }
+            for i in 0..<f.inputs.count { _ = store(f.inputs[i], slot: slot, tick: f.firstTick + i) }
             advanceChains()
             checkReports()
             return events
@@ -553,7 +553,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // and our own lag; anything beyond is ignored (bounded memory).
         let horizon = max(nextLocalTick, nextTick) + 32 + 64
         let last = f.firstTick + f.inputs.count - 1
-        for i in f.inputs.indices where f.firstTick + i < horizon {
+        for i in 0..<f.inputs.count where f.firstTick + i < horizon {  // not `indices`: a generic call here
             let tick = f.firstTick + i
             switch store(f.inputs[i], slot: slot, tick: tick) {
             // Stored from a frame whose newest input is later: its own frame was lost.

@@ -177,8 +177,10 @@ extension LockstepSession {
     /// readmission), without the game's part: the caller adds the game's state after applying
     /// the tick before.
     package mutating func takeCheckpoints() -> [SessionCheckpoint] {
-        defer { capturedCheckpoints = [] }
-        return capturedCheckpoints
+        if capturedCheckpoints.isEmpty { return [] }
+        let captured = capturedCheckpoints
+        capturedCheckpoints = []
+        return captured
     }
 
     /// Vacant slots that someone asked lately to play: a dropped slot's own key, or a newcomer

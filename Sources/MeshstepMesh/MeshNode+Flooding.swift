@@ -45,13 +45,15 @@ extension MeshNode {
             }
             return
         }
-        guard let peer = neighborByAddress[address] ?? movedNeighbor(bytes, to: address, now: now), var n = neighbors[peer] else {
+        guard let peer = neighborByAddress[address] ?? movedNeighbor(bytes, to: address, now: now), let i = neighbors.index(forKey: peer) else {
             stats.unknownSender += 1
             return
         }
         // The tag first (about a microsecond): anyone can spoof an address, so nothing that fails
         // it may cost the real neighbor anything, not even its allowance. Then the token buckets.
-        guard n.keys.verify(bytes) else {
+        // (The neighbor is changed in place, `neighbors.values[i]`: a copy out and back cost
+        // two more hash lookups and a copy of its state per datagram.)
+        guard neighbors.values[i].keys.verify(bytes) else {
             stats.badTag += 1
             return
         }
@@ -61,19 +63,17 @@ extension MeshNode {
             penalize(peer, by: 10, now: now)
             return
         }
-        guard n.linkWindow.status(linkSeq) == .new else {
+        guard neighbors.values[i].linkWindow.status(linkSeq) == .new else {
             stats.linkReplays += 1
             return
         }
-        n.linkWindow.insert(linkSeq)
-        guard n.inMessages.take(1, now: now), n.inBytes.take(bytes.count, now: now) else {
-            n.dropsThisSecond += 1
-            neighbors[peer] = n
+        neighbors.values[i].linkWindow.insert(linkSeq)
+        guard neighbors.values[i].inMessages.take(1, now: now), neighbors.values[i].inBytes.take(bytes.count, now: now) else {
+            neighbors.values[i].dropsThisSecond += 1
             stats.rateLimited += 1
             return
         }
-        n.lastHeard = now
-        neighbors[peer] = n
+        neighbors.values[i].lastHeard = now
         let message: Message
         do {
             message = try Datagram.decode(bytes, maxSize: configuration.maxDatagramSize).message
@@ -253,7 +253,12 @@ extension MeshNode {
     /// Takes one message of `bytes` from an origin's allowance (``MeshConfiguration/originLimit``),
     /// its buckets made on first use; false when it is spent.
     func takeOriginAllowance(_ state: inout OriginState, bytes: Int, now: MeshTime) -> Bool {
-        let limit = configuration.originLimit
+        Self.takeAllowance(&state, limit: configuration.originLimit, bytes: bytes, now: now)
+    }
+
+    /// ``takeOriginAllowance(_:bytes:now:)`` for a state held in `origins` itself (static: an
+    /// instance method would overlap the access to it).
+    static func takeAllowance(_ state: inout OriginState, limit: RateLimit, bytes: Int, now: MeshTime) -> Bool {
         if state.messages == nil {
             state.messages = TokenBucket(rate: limit.messagesPerSecond, burst: limit.messageBurst, now: now)
             state.bytes = TokenBucket(rate: limit.bytesPerSecond, burst: limit.byteBurst, now: now)
@@ -271,11 +276,14 @@ extension MeshNode {
             penalize(peer, by: 10, now: now)
             return
         }
-        if origins[peer] == nil { makeRoomForOrigin() }
-        var state = origins[peer] ?? OriginState(publicKey: SignatureVerifier.publicKey(peer), lastActive: now)
-        let withinAllowance = takeOriginAllowance(&state, bytes: payload.count, now: now)
-        state.lastActive = now
-        origins[peer] = state
+        // In place once it exists: a copy out and back cost two more hash lookups per frame.
+        if origins.index(forKey: peer) == nil {
+            makeRoomForOrigin()
+            origins[peer] = OriginState(publicKey: SignatureVerifier.publicKey(peer), lastActive: now)
+        }
+        let o = origins.index(forKey: peer)!
+        let withinAllowance = Self.takeAllowance(&origins.values[o], limit: configuration.originLimit, bytes: payload.count, now: now)
+        origins.values[o].lastActive = now
         guard withinAllowance else {
             stats.originRateLimited += 1
             neighbors[peer]?.dropsThisSecond += 1
