@@ -724,8 +724,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return view
     }
 
-    /// The key bound to each active slot but `excluded`, in slot order (open slots bound to no
-    /// key yet included). Mutating for the same reason as ``repairView(excluding:)``.
+    /// The key bound to each active slot but `excluded`, in slot order. Mutating for the same
+    /// reason as ``repairView(excluding:)``.
     package mutating func activeKeys(excluding excluded: Int) -> [[UInt8]] {
         var out: [[UInt8]] = []
         out.reserveCapacity(players)
@@ -1152,15 +1152,20 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return row
     }
 
+    /// The most ticks of inputs held from `base`: a backstop, since frames are read only up to
+    /// 96 ticks past our own, and ``trim()`` keeps under about 900 (600 applied ticks for
+    /// spectators, or up to 512 a peer has not acknowledged, plus 256 before it trims). Each
+    /// row holds every slot, so this bounds what a liar can make us hold to 4096 × players inputs.
+    static var maxRows: Int { 1 << 12 }
+
     mutating func store(_ input: Input, slot: Int, tick: Int) -> StoreResult {
         let i = tick - base
-        guard i >= 0, i < 1 << 16 else { return .outOfRange }
+        guard i >= 0, i < Self.maxRows else { return .outOfRange }
         if let d = dropTick[slot], tick >= d { return .outOfRange }
         if let a = absent[slot], a.contains(tick) { return .outOfRange }
         let at = i * players + slot
         if held.count <= at {
             let grown = (i + 1) * players
-            inputs.reserveCapacity(grown)
             while inputs.count < grown { inputs.append(.neutral) }
             held.append(contentsOf: repeatElement(false, count: grown - held.count))
         }

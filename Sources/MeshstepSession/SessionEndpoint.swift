@@ -701,7 +701,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// A measured round trip in nanoseconds, within 0...60 s.
     static func roundTripNanoseconds(_ rtt: Duration) -> Int64 {
         let c = rtt.components
-        return c.seconds < 0 ? 0 : c.seconds >= 60 ? 60_000_000_000 : c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+        return c.seconds >= 60 ? 60_000_000_000 : max(0, c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
     }
 
     /// Loss repair at the speed of the network (see the type's documentation).
