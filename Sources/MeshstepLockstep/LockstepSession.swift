@@ -691,18 +691,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
     package func acknowledged(by slot: Int) -> Int { acked[slot] }
-    /// The roster's epoch: it grows with every certified change, drops included.
-    package var rosterEpoch: Int { epoch }
     /// Whether a fresh frame from `slot` arrived within the disconnect-notify interval.
     func heardLately(_ slot: Int) -> Bool {
         lastHeard[slot].map { now - $0 < configuration.disconnectNotify } ?? false
     }
-
-    /// When a frame from `slot` last arrived (nil: never).
-    package func lastHeard(from slot: Int) -> Duration? { lastHeard[slot] }
-
-    /// Whether a frame from `slot` ever arrived.
-    package func hasHeard(from slot: Int) -> Bool { heard[slot] }
 
     /// What loss repair reads on every frame, in one call: each active slot but `excluded`, with
     /// the newest tick through which we hold its inputs, through which it acknowledged ours, and
@@ -1134,9 +1126,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     enum StoreResult { case stored, duplicate, conflict, outOfRange }
 
     func input(slot: Int, tick: Int) -> Input? {
-        let i = (tick - base) * players + slot
-        guard tick >= base, i < held.count, held[i] else { return nil }
+        guard let i = heldIndex(slot: slot, tick: tick) else { return nil }
         return inputs[i]
+    }
+
+    /// Where `slot`'s input for `tick` is in `inputs`, if it is held.
+    func heldIndex(slot: Int, tick: Int) -> Int? {
+        let i = (tick - base) * players + slot
+        return tick >= base && i < held.count && held[i] ? i : nil
     }
 
     /// Every slot's input for `tick` if the tick is complete: nil for dropped slots.
@@ -1210,7 +1207,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick through which this peer holds every input of `slot`, contiguously.
     func heldThrough(_ slot: Int) -> Int {
         var t = nextTick
-        while (t >= base && (t - base) * players + slot < held.count && held[(t - base) * players + slot]) || absent[slot]?.contains(t) == true { t += 1 }
+        while heldIndex(slot: slot, tick: t) != nil || absent[slot]?.contains(t) == true { t += 1 }
         return t - 1
     }
 

@@ -290,7 +290,7 @@ extension SessionEndpoint {
         routeCache = nil
         startedAt = now
         bindSlots()
-        releasedEpoch = s.rosterEpoch
+        releasedEpoch = s.epoch
         events.append(.resumed(tick: cp.tick))
         resumedGame = ResumedGame(tick: cp.tick, state: cp.game, checksum: cp.gameChecksum)
         // The frames that arrived while we fetched carry the inputs after the checkpoint.
