@@ -135,7 +135,9 @@ struct Dispute<Input: LockstepInput>: Sendable {
     var base: Int
     var entries: [DisputeEntry<Input>]
 
-    static var maxInputs: Int { 16 }
+    /// Inputs per entry at most: enough to reach past the longest input delay (32) from the
+    /// sender's last applied tick to a statement.
+    static var maxInputs: Int { 64 }
 
     func encode(into w: inout ByteWriter) {
         w.varint(UInt64(base + 1))

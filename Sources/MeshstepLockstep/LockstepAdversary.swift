@@ -19,6 +19,11 @@ public enum SessionAttack: String, Sendable, CaseIterable, Codable {
     /// Different inputs for the same ticks to different players (one half gets the real inputs,
     /// the other altered ones).
     case equivocate
+    /// As ``equivocate``, but the altered inputs go without a statement or a dispute: the liar
+    /// signs only the history it tells the first half, so nothing it sent the second half can be
+    /// shown to anyone else. The honest players cannot tell it from a player that lies about
+    /// what it received, so they wait: nobody honest is dropped, and the match stalls.
+    case equivocateUnsigned = "equivocate-unsigned"
 }
 
 /// A lying player's frame rewriter: takes each payload the attacker's honest session endpoint
@@ -80,9 +85,11 @@ public struct LockstepAdversary<Input: LockstepInput>: Sendable {
             var claimed = f
             claimed.slot = others.first!
             return [(payload, nil), (claimed.encode(), nil)]
-        case .equivocate:
+        case .equivocate, .equivocateUnsigned:
             // The lower half of the others gets the real inputs, the upper half altered ones.
-            // Both versions carry a valid statement: the attacker signs each history it tells.
+            // With `equivocate` both versions carry a valid statement: the attacker signs each
+            // history it tells. With `equivocateUnsigned` the altered one carries none, nor the
+            // dispute (whose history of the attacker is the real one, with its statement).
             let half = others.count / 2
             var altered = f
             let fixed = keys.descriptor.inputDelay
@@ -95,6 +102,10 @@ public struct LockstepAdversary<Input: LockstepInput>: Sendable {
                 altered.statement = keys.sign(InputChain.statementBytes(session: keys.sessionHash, slot: slot, tick: last, chain: chain))
             }
             if alteredChain.values.count > 1024 { alteredChain.trim(before: alteredChain.head - 256) }
+            if attack == .equivocateUnsigned {
+                altered.statement = nil
+                altered.dispute = nil
+            }
             return [(payload, Array(others.prefix(half))), (altered.encode(), Array(others.dropFirst(half)))]
         }
     }

@@ -252,6 +252,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var suspectedThisRound: Set<Int> = []
     /// When each sender's abandonment proof was last checked (each costs signature checks).
     var lastAbandonmentFrom: [Int: Duration] = [:]
+    /// Vetoes we gave this epoch to changes that drop us from below their signer.
+    var selfVetoes = 0
+    static var selfVetoLimit: Int { 16 }
     /// Verified vetoes of the current round, by signer.
     var vetoes: [Int: [UInt8]] = [:]
     /// Slots whose veto of the current round did not verify (not checked again this round).
@@ -287,6 +290,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var lastDisputeFrom: [Duration?]
     /// Slots proven to have committed to two input histories.
     var provenEquivocators: Set<Int> = []
+    /// `vouched[s]`: the slots whose history `s` relayed in its disputes, with their statements,
+    /// equal to ours through the tick where its rows first disagreed with ours; reset when a
+    /// disagreement starts. A peer whose disagreement these do not explain lies about its rows.
+    var vouched: [Set<Int>]
+    /// When a dispute was last examined: frames carry a statement each while disputes go on.
+    var lastDisputeAt: Duration?
     /// The first tick where a history another peer relayed differs from ours, per slot.
     var conflictTick: [Int?]
 
@@ -388,6 +397,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         mismatchSince = Array(repeating: nil, count: players)
         statements = Array(repeating: [:], count: players)
         lastDisputeFrom = Array(repeating: nil, count: players)
+        vouched = Array(repeating: [], count: players)
         conflictTick = Array(repeating: nil, count: players)
         absent = Array(repeating: nil, count: players)
         // Open slots start vacant: no input from tick 0 on, until a newcomer is admitted.
@@ -639,13 +649,25 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if silence >= configuration.disconnectTimeout, votes[s] == nil { events += vote(s) }
             // Its digests disagree with ours and no dispute showed an equivocator: it may lie
             // about its digests, and it holds everyone back. Evidence, like a silence.
-            if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil {
+            if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil, !mismatchExplained(s) {
                 events.append(.violation(slot: s, .rowDigestMismatch(tick: m.tick)))
                 events += vote(s)
             }
         }
         events += coordinate()
         return events
+    }
+
+    /// Whether `s`'s rows may disagree with ours through no lie of its own, so that the
+    /// disagreement is no evidence against it: an equivocator proven and not dropped yet (its
+    /// drop ends the disagreement), or a slot whose history `s` did not vouch for in its disputes
+    /// (a player that sent `s` inputs it never signed, or signed differently, can be told from a
+    /// lying `s` by nobody but `s`: voting `s` out would let an equivocator drop the honest
+    /// players it lied to; the match waits instead).
+    func mismatchExplained(_ s: Int) -> Bool {
+        for e in provenEquivocators where dropTick[e] == nil { return true }
+        for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) { return true }
+        return false
     }
 
     /// The ticks that are now complete, in order, each with every slot's input (nil for a dropped
@@ -930,25 +952,34 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Vetoes the current round when the coordinator's change in it cuts off a player that
     /// played on: we hold that player's input at its drop tick, do not suspect it, and heard a
-    /// fresh frame from it lately (or the change drops us, and we are here). Never after endorsing
-    /// the round. The signer must be the coordinator as we see it (the lowest slot we do not
+    /// fresh frame from it lately (or the change drops us, and we are here), or it readmits a slot
+    /// from a checkpoint we already applied past. Never after endorsing the round. The signer must be the coordinator as we see it (the lowest slot we do not
     /// suspect), or one that every dropped slot below it made the coordinator by being suspected
     /// (by us too, in this round): a liar that drops live players below it to make itself the
     /// coordinator gets no veto, so it cannot spin rounds or block the real coordinator's change.
+    /// A change that drops us from below its signer is the exception: the signer is the
+    /// coordinator of everyone who suspects us, and without our veto the round could stay open
+    /// for good (the others vetoed it, short of a quorum without us). A liar could draw such vetoes
+    /// round after round, so we give at most ``selfVetoLimit`` of them per epoch.
     mutating func vetoIfRefuted() -> [LockstepEvent] {
         guard vetoed == nil, endorsed == nil, localSlot >= 0, round < RosterChange.maxRound else { return [] }
         for (signer, e) in endorsements.sorted(by: { $0.key < $1.key }) where e.change.round == round {
             let dropped = Set(e.change.drops.map(\.slot))
             guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
+            let dropsUs = dropped.contains(localSlot) && localSlot < signer && selfVetoes < Self.selfVetoLimit
             let plausible =
                 signer == unsuspected.first
-                || e.change.drops.allSatisfy { $0.slot > signer || suspectedThisRound.contains($0.slot) }
+                || e.change.drops.allSatisfy { $0.slot > signer || suspectedThisRound.contains($0.slot) || (dropsUs && $0.slot == localSlot) }
             guard plausible else { continue }
-            let refuted = e.change.drops.contains { d in
-                if d.slot == localSlot { return true }
-                return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot) && heldThrough(d.slot) >= d.tick
-            }
+            // An admission whose checkpoint we applied past can never have our signature, nor
+            // be followed here: its signers would stay frozen before the checkpoint for good.
+            let refuted =
+                e.change.drops.contains { d in
+                    if d.slot == localSlot { return true }
+                    return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot) && heldThrough(d.slot) >= d.tick
+                } || e.change.admits.contains { $0.checkpoint < nextTick }
             guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
+            if dropsUs, signer != unsuspected.first { selfVetoes += 1 }
             vetoed = signature
             vetoes[localSlot] = signature
             return abandonIfVetoed()
@@ -1103,11 +1134,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         vetoed = nil
         vetoes = [:]
         badVetoes = []
+        selfVetoes = 0
         abandonment = nil
         abandonmentSends = 0
         suspectedThisRound = Set((0..<players).filter { votes[$0] != nil && dropTick[$0] == nil })
         pendingReports = Array(repeating: [], count: players)
         mismatchSince = Array(repeating: nil, count: players)
+        vouched = Array(repeating: [], count: players)
         votedAt = votes.contains(where: { $0 != nil }) ? now : nil
         // Votes seen in the old epoch are void; current ones are re-sent with the new epoch.
         for p in 0..<players { peerEpoch[p] = min(peerEpoch[p], epoch - 1) }
@@ -1289,9 +1322,20 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return out
     }
 
-    /// Ticks between two of our frames that carry our signed statement (at most half of
-    /// ``Dispute/maxInputs``, so a dispute always reaches one).
+    /// Ticks between two of our frames that carry our signed statement, outside disputes.
     static var statementInterval: Int { 8 }
+
+    /// Whether rows disagree somewhere: then every frame with inputs carries our statement over
+    /// the newest of them. A dispute relays each slot's history from the sender's last applied
+    /// tick to a statement of that slot; while the rows disagree nobody applies further, so the
+    /// newest inputs are at most the input delay (32) past it, within ``Dispute/maxInputs``.
+    /// Sparse statements would leave none in that span when the one sent before it was lost.
+    var disputing: Bool {
+        if disputeSends > 0 { return true }
+        if let at = lastDisputeAt, now - at < .seconds(1) { return true }
+        for m in mismatchSince where m != nil { return true }
+        return false
+    }
 
     /// Frames that carry each of our checksums (a checksum lost in all of them is one check
     /// fewer, not an error: the next comes `checksumInterval` ticks later).
@@ -1351,12 +1395,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
         pendingChecksums.removeAll { $0.sendsLeft <= 0 }
         // One statement per `statementInterval` ticks (a signature costs 64 bytes and tens of
-        // microseconds); a repeat of the frame that carried it carries it again. A dispute ends
-        // its relayed history at the newest statement it holds, so evidence of a lie arrives
-        // at most an interval later.
-        if last >= first, statedTick.map({ last == $0 || last - $0 >= Self.statementInterval || last < $0 }) ?? true,
-            let statement = statement(at: last)
-        {
+        // microseconds); a repeat of the frame that carried it carries it again; every frame
+        // while rows disagree (``disputing``). (No closure over `self` here: it would copy the
+        // session.)
+        var stating = true
+        if let stated = statedTick { stating = last == stated || last - stated >= Self.statementInterval || last < stated }
+        if !stating { stating = disputing }
+        if last >= first, stating, let statement = statement(at: last) {
             f.statement = statement
             statedTick = last
         }
@@ -1505,6 +1550,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 } else if mismatchSince[s] == nil {
                     // Someone's inputs differ between us: show ours, with their statements.
                     mismatchSince[s] = (now, r.tick)
+                    vouched[s] = []
                     disputeSends = max(disputeSends, 4 * players)
                 } else {
                     disputeSends = max(disputeSends, players)
@@ -1536,16 +1582,25 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // Each examination may cost signature checks: one per sender per 50 ms.
         if let last = lastDisputeFrom[sender], now - last < .milliseconds(50) { return [] }
         lastDisputeFrom[sender] = now
+        lastDisputeAt = now
         var events: [LockstepEvent] = []
         for e in d.entries where e.slot != localSlot && dropTick[e.slot] == nil {
             guard var chain = chains[e.slot].value(at: d.base) else { continue }
             var differs: Int?
+            var compared = d.base
             for (i, input) in e.inputs.enumerated() {
                 let tick = d.base + 1 + i
                 guard let ours = self.input(slot: e.slot, tick: tick) else { break }
                 if ours != input { differs = tick; break }
+                compared = tick
             }
-            guard let tick = differs else { continue }
+            guard let tick = differs else {
+                // The sender holds this slot's inputs as we do, through the tick its rows first
+                // disagreed with ours: that slot is not why they disagree. (The statement is not
+                // checked: the inputs are ours, so a bad one could only hide a liar's own fault.)
+                if let m = mismatchSince[sender], compared >= m.tick { vouched[sender].insert(e.slot) }
+                continue
+            }
             for input in e.inputs { chain = InputChain.next(chain, input) }
             let bytes = InputChain.statementBytes(session: keys.sessionHash, slot: e.slot, tick: d.base + e.inputs.count, chain: chain)
             guard keys.verify(slot: e.slot, signature: e.signature, bytes: bytes) else { continue }

@@ -187,7 +187,10 @@ extension LockstepSession {
     /// for an open slot; ascending.
     mutating func returnCandidates() -> [Int] {
         guard !returnRequests.isEmpty || !slotRequests.isEmpty else { return [] }
-        returnRequests = returnRequests.filter { dropTick[$0.key] != nil && now - $0.value < Self.returnRequestLifetime }
+        // A player we saw sign two input histories does not come back with the same key.
+        returnRequests = returnRequests.filter {
+            dropTick[$0.key] != nil && now - $0.value < Self.returnRequestLifetime && !provenEquivocators.contains($0.key)
+        }
         slotRequests = slotRequests.compactMapValues { list in
             let fresh = list.filter { now - $0.value.last < Self.returnRequestLifetime }
             return fresh.isEmpty ? nil : fresh
@@ -233,6 +236,7 @@ extension LockstepSession {
         } else {
             // An open slot nobody filled yet has no key of its own to come back.
             guard keys.key(of: a.slot) != SessionDescriptor.openSlotKey else { return false }
+            guard !provenEquivocators.contains(a.slot) else { return false }
             asked = returnRequests[a.slot]
         }
         guard let asked, now - asked < Self.returnRequestLifetime else { return false }
@@ -268,6 +272,7 @@ extension LockstepSession {
         controls[s] = []
         conflictTick[s] = nil
         provenEquivocators.remove(s)
+        vouched[s] = []
         peerVotes[s] = Array(repeating: nil, count: players)
         peerEpoch[s] = 0
         lastDisputeFrom[s] = nil

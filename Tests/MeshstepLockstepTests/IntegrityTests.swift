@@ -229,6 +229,55 @@ struct IntegrityTests {
         #expect(Set((0..<4).map { room.checksums[$0][common] }).count == 1, "checksums differ at tick \(common)")
     }
 
+    @Test(
+        "a player dropped by a change it can refute vetoes it, even from below the signer: the round is refused and the signer goes on (sweep seed 16, run 1990)"
+    )
+    func droppedPlayerVetoes() throws {
+        // Slot 0 falls silent for 3 s (its frames reach nobody) while it hears everyone. Slots 1,
+        // 2 and 3 vote against it; slot 1 (their coordinator) signs a change dropping it, but its
+        // frames miss 2 and 3 until after 0 is back, so they withdraw their votes and veto the
+        // change. Vetoes from 2 and 3 are short of a quorum of 4: without slot 0's own veto slot 1
+        // would stay frozen at the drop tick, and the match with it.
+        var room = try Room(players: 4)
+        room.canHear = { from, to, frame in
+            if from == 0 { return !(60..<250).contains(frame) }
+            if from == 1 && to >= 2 { return !(180..<300).contains(frame) }
+            return true
+        }
+        try room.run(frames: 700)
+        for p in 0..<4 {
+            #expect(room.sessions[p].halted == nil, "slot \(p): \(room.sessions[p].halted.map { "\($0)" } ?? "")")
+            #expect(room.sessions[p].epoch == 0 && room.sessions[p].activeSlots == [0, 1, 2, 3], "slot \(p) dropped someone")
+            #expect(room.sessions[p].nextTick > 450, "slot \(p) stopped at tick \(room.sessions[p].nextTick)")
+        }
+        #expect(room.events[1].contains { if case .dropProposed(0, _) = $0 { true } else { false } }, "slot 1 never suspected slot 0")
+        #expect(room.events[1].contains(.changeRefused(epoch: 1, round: 0)), "\(room.events[1])")
+        let common = (0..<4).map { room.checksums[$0].keys.max() ?? 0 }.min()!
+        #expect(Set((0..<4).map { room.checksums[$0][common] }).count == 1, "checksums differ at tick \(common)")
+    }
+
+    @Test("an admission whose checkpoint a player already applied past is vetoed by it, one still ahead is not")
+    func lateAdmissionIsVetoed() throws {
+        let config = LockstepConfiguration(players: 4).withOpenSlots([3])
+        var room = try Room(players: 4) { _ in config }
+        room.alive[3] = false
+        try room.run(frames: 120)
+        let generated = SessionKeys.generated(configuration: config, seed: 7)
+        let newcomer = SessionKeys.generated(configuration: LockstepConfiguration(players: 4), seed: 77).descriptor.keys[0]
+        func endorsement(checkpoint: Int) -> (change: RosterChange, signature: [UInt8]) {
+            let change = RosterChange(epoch: 1, drops: [], admits: [RosterChange.Admit(slot: 3, checkpoint: checkpoint, tick: checkpoint + 30, key: newcomer)])
+            return (change, generated.signers[0](change.signedBytes(session: room.sessions[1].keys.sessionHash)))
+        }
+        var ahead = room.sessions[1], behind = room.sessions[1]
+        #expect(ahead.nextTick > 60)
+        _ = ahead.noteEndorsement(endorsement(checkpoint: ahead.nextTick + 60), from: 0)
+        _ = ahead.coordinate()
+        #expect(ahead.vetoed == nil)
+        _ = behind.noteEndorsement(endorsement(checkpoint: behind.nextTick - 10), from: 0)
+        _ = behind.coordinate()
+        #expect(behind.vetoed != nil)
+    }
+
     @Test("the lobby: a known roster starts when every player's signed hello is held; foreign frames are ignored")
     func lobbyKnownRoster() throws {
         let config = LockstepConfiguration(players: 2)
@@ -425,6 +474,43 @@ struct AttackScenarios {
         #expect(r.honest_dropped == [] && r.honest_halted == [])
         #expect(r.drops.map(\.slot) == [4] && r.drops_agree)
         #expect(r.ticks_completed == 300)
+    }
+
+    @Test(
+        "an equivocator whose first statement was lost is still proven by every honest player: frames carry a statement each while rows disagree (sweep seed 16)"
+    )
+    func equivocationWithLostStatement() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.02, latency: .milliseconds(7), jitter: .milliseconds(17), seed: 10320904347242250356)
+        scenario.attack = .equivocate
+        let r = try scenario.run()
+        #expect(r.honest_checksums_agree && r.attacker_named == true)
+        #expect(r.honest_dropped == [] && r.honest_halted == [], "\(r.drops)")
+        #expect(r.drops.map(\.slot) == [5] && r.drops_agree)
+        #expect(r.ticks_completed == 480)
+    }
+
+    @Test("a proven equivocator does not come back with its key: no admission freezes the coordinator (sweep seed 16, run 1333)")
+    func convictedEquivocatorStaysOut() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.18, latency: .milliseconds(37), jitter: .milliseconds(30), seed: 10384009480222218949)
+        scenario.duplicate = 0.05
+        scenario.attack = .equivocate
+        let r = try scenario.run()
+        #expect(r.honest_checksums_agree && r.honest_dropped == [] && r.honest_halted == [])
+        #expect(r.drops.map(\.slot) == [3] && r.rejoins.isEmpty)
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+    }
+
+    @Test(
+        "a liar that signs only the history it tells half the players cannot get anyone honest dropped: the match waits, nothing diverges"
+    )
+    func unsignedEquivocation() throws {
+        var scenario = BotsScenario(players: 6, ticks: 240, loss: 0.02, latency: .milliseconds(20), jitter: .zero, seed: 1)
+        scenario.attack = .equivocateUnsigned
+        let r = try scenario.run()
+        #expect(r.desyncs == 0 && r.honest_checksums_agree)
+        #expect(r.honest_dropped == [] && r.honest_halted == [], "\(r.drops)")
+        #expect(r.drops.isEmpty)
+        #expect(r.ticks_completed < 240)
     }
 
     @Test("a player whose process stalls 1.5 s is not dropped; after 5 s it is dropped and halts, the others finish")
