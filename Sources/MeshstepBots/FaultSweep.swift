@@ -50,9 +50,8 @@ public struct FaultSweep: Sendable {
         public var stall: String?
         /// The attack the highest slot makes (`--attacker`), or null for an honest match.
         public var attacker: String?
-        /// `ok`, `safety` (something honest diverged), `liveness` (a healthy honest player was
-        /// dropped or halted, or the survivors did not finish) or `limit` (the survivors stalled
-        /// as docs/KNOWN_ISSUES.md describes; nobody honest was dropped or halted).
+        /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
+        /// dropped or halted, or the survivors did not finish).
         public var verdict: String
         /// Why, when the verdict is not `ok`.
         public var causes: [String]
@@ -74,9 +73,6 @@ public struct FaultSweep: Sendable {
         public var liveness_losses: Int
         /// Liveness losses by cause.
         public var liveness_causes: [String: Int]
-        /// Runs with the verdict `limit`: the survivors stalled in a way docs/KNOWN_ISSUES.md
-        /// describes (a liar that signs only one of the two input histories it tells).
-        public var known_limits: Int
         /// Every run with a safety violation, in full, to reproduce it.
         public var safety_runs: [Run]
         /// Real time the sweep took, in seconds.
@@ -140,7 +136,7 @@ public struct FaultSweep: Sendable {
             throw ScenarioSettingError(flag: "--ticks", value: "\(ticks)", requirement: "at least 120 (faults are drawn inside the match)")
         }
         let started = ContinuousClock.now
-        var ok = 0, safety: [Run] = [], liveness = 0, limits = 0
+        var ok = 0, safety: [Run] = [], liveness = 0
         var causes: [String: Int] = [:]
         for i in stride(from: shard.k, to: runs, by: shard.m) where i >= from {
             let (scenario, drawn) = scenario(i)
@@ -150,9 +146,6 @@ public struct FaultSweep: Sendable {
             if run.causes.contains(where: { $0.hasPrefix("safety") }) {
                 run.verdict = "safety"
                 safety.append(run)
-            } else if run.causes.allSatisfy({ $0.hasPrefix("limit") }), !run.causes.isEmpty {
-                run.verdict = "limit"
-                limits += 1
             } else if !run.causes.isEmpty {
                 run.verdict = "liveness"
                 liveness += 1
@@ -163,8 +156,8 @@ public struct FaultSweep: Sendable {
             progress?(run)
         }
         return Summary(
-            runs: ok + safety.count + liveness + limits, seed: seed, ok: ok, safety_violations: safety.count, liveness_losses: liveness,
-            liveness_causes: causes, known_limits: limits, safety_runs: safety, wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+            runs: ok + safety.count + liveness, seed: seed, ok: ok, safety_violations: safety.count, liveness_losses: liveness,
+            liveness_causes: causes, safety_runs: safety, wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
     }
 
     /// Safety: honest peers never computed different checksums for one tick, and every survivor
@@ -196,9 +189,7 @@ public struct FaultSweep: Sendable {
         if !lostDrop.isEmpty { causes.append("liveness: healthy player dropped") }
         if !lostHalt.isEmpty { causes.append("liveness: healthy player halted") }
         if causes.isEmpty, r.ticks_completed < r.ticks, !excused.isSuperset(of: 0..<s.players) {
-            // A liar that signs only one of its two histories leaves the honest players unable
-            // to tell it from a liar about what it received: they wait (docs/KNOWN_ISSUES.md).
-            causes.append(s.attack == .equivocateUnsigned ? "limit: an unsigned equivocation stalled the match" : "liveness: survivors did not finish")
+            causes.append("liveness: survivors did not finish")
         }
         return causes
     }

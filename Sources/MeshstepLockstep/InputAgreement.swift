@@ -135,8 +135,9 @@ struct Dispute<Input: LockstepInput>: Sendable {
     var base: Int
     var entries: [DisputeEntry<Input>]
 
-    /// Inputs per entry at most: enough to reach past the longest input delay (32) from the
-    /// sender's last applied tick to a statement.
+    /// Inputs per entry at most: enough to reach from the sender's last applied tick to a
+    /// statement over the newest inputs, which are at most about twice the longest input delay
+    /// (32) past it while rows disagree.
     static var maxInputs: Int { 64 }
 
     func encode(into w: inout ByteWriter) {

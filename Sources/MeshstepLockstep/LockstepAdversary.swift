@@ -21,9 +21,12 @@ public enum SessionAttack: String, Sendable, CaseIterable, Codable {
     case equivocate
     /// As ``equivocate``, but the altered inputs go without a statement or a dispute: the liar
     /// signs only the history it tells the first half, so nothing it sent the second half can be
-    /// shown to anyone else. The honest players cannot tell it from a player that lies about
-    /// what it received, so they wait: nobody honest is dropped, and the match stalls.
+    /// shown to anyone else. The second half takes the signed history the first half relays in
+    /// its disputes in place of its own copy; nobody is dropped, and the match slows down.
     case equivocateUnsigned = "equivocate-unsigned"
+    /// Every frame reports a wrong digest of the sender's newest row: it holds everyone back by
+    /// never confirming a row (and sends no dispute, since its own rows agree with everyone's).
+    case lyingDigests = "lying-digests"
 }
 
 /// A lying player's frame rewriter: takes each payload the attacker's honest session endpoint
@@ -85,6 +88,9 @@ public struct LockstepAdversary<Input: LockstepInput>: Sendable {
             var claimed = f
             claimed.slot = others.first!
             return [(payload, nil), (claimed.encode(), nil)]
+        case .lyingDigests:
+            if let r = f.report { f.report = (r.tick, ChainDigest(high: r.digest.high ^ 1, low: r.digest.low)) }
+            return [(f.encode(), nil)]
         case .equivocate, .equivocateUnsigned:
             // The lower half of the others gets the real inputs, the upper half altered ones.
             // With `equivocate` both versions carry a valid statement: the attacker signs each

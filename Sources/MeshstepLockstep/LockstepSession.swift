@@ -290,14 +290,19 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var lastDisputeFrom: [Duration?]
     /// Slots proven to have committed to two input histories.
     var provenEquivocators: Set<Int> = []
-    /// `vouched[s]`: the slots whose history `s` relayed in its disputes, with their statements,
-    /// equal to ours through the tick where its rows first disagreed with ours; reset when a
+    /// `vouched[s]`: the slots whose history `s` relayed in its disputes equal to ours through the tick where its rows first disagreed with ours; reset when a
     /// disagreement starts. A peer whose disagreement these do not explain lies about its rows.
     var vouched: [Set<Int>]
+    /// `disputed[s]`: whether a dispute from `s` arrived since its rows began to disagree with
+    /// ours (an honest player always sends one; a player lying about its digests may not).
+    var disputed: [Bool]
     /// When a dispute was last examined: frames carry a statement each while disputes go on.
     var lastDisputeAt: Duration?
     /// The first tick where a history another peer relayed differs from ours, per slot.
     var conflictTick: [Int?]
+    /// Equivocators whose history we replaced with the one they signed (``adoptSigned``): the
+    /// inputs they send us that conflict with it are ignored, not held against them again.
+    var adoptedFrom: Set<Int> = []
 
     // Liveness, time sync and stats.
     var now: Duration = .zero
@@ -398,6 +403,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         statements = Array(repeating: [:], count: players)
         lastDisputeFrom = Array(repeating: nil, count: players)
         vouched = Array(repeating: [], count: players)
+        disputed = Array(repeating: false, count: players)
         conflictTick = Array(repeating: nil, count: players)
         absent = Array(repeating: nil, count: players)
         // Open slots start vacant: no input from tick 0 on, until a newcomer is admitted.
@@ -569,12 +575,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // Stored from a frame whose newest input is later: its own frame was lost.
             case .stored: if tick < last { traffic[slot].repaired += 1 }
             // It sent us two inputs for one tick (the link proves both came from it).
-            case .conflict: events += convict(slot, tick: tick, relayedBy: nil)
+            case .conflict where !adoptedFrom.contains(slot): events += convict(slot, tick: tick, relayedBy: nil)
+            case .conflict: break
             case .duplicate, .outOfRange: break
             }
         }
-        if let statement = f.statement, last < horizon, last >= nextTick, statements[slot].count < 512 {
-            statements[slot][last] = statement
+        if let statement = f.statement, last < horizon, last >= nextTick {
+            // Applied ticks need none (a stuck match never trims; a liar cannot fill this).
+            if statements[slot].count >= 512 { statements[slot] = statements[slot].filter { $0.key >= nextTick } }
+            if statements[slot].count < 512 { statements[slot][last] = statement }
         }
         advanceChain(slot)
         for c in f.controls where c.tick >= nextTick && c.tick < horizon && c.tick >= f.firstTick && c.tick <= last {
@@ -605,7 +614,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if let v = f.veto, v.round == round { events += noteVeto(v.signature, from: slot) }
             if let e = f.endorsement, e.change.epoch == epoch + 1, e.change.round == round { events += noteEndorsement(e, from: slot) }
             if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon { notePendingReport(r, from: slot) }
-            if let d = f.dispute { events += examine(d, from: slot) }
+            if let d = f.dispute {
+                // Its report in this frame first: the dispute is read against it.
+                checkReports()
+                events += examine(d, from: slot)
+            }
         }
         checkReports()
         if f.epoch == epoch { events += coordinate() }
@@ -663,8 +676,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// drop ends the disagreement), or a slot whose history `s` did not vouch for in its disputes
     /// (a player that sent `s` inputs it never signed, or signed differently, can be told from a
     /// lying `s` by nobody but `s`: voting `s` out would let an equivocator drop the honest
-    /// players it lied to; the match waits instead).
+    /// players it lied to; the match waits instead). A player that sent no dispute at all since
+    /// its rows began to disagree explains nothing.
     func mismatchExplained(_ s: Int) -> Bool {
+        guard disputed[s] else { return false }
         for e in provenEquivocators where dropTick[e] == nil { return true }
         for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) { return true }
         return false
@@ -979,7 +994,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                     return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot) && heldThrough(d.slot) >= d.tick
                 } || e.change.admits.contains { $0.checkpoint < nextTick }
             guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
-            if dropsUs, signer != unsuspected.first { selfVetoes += 1 }
+            if dropsUs { selfVetoes += 1 }
             vetoed = signature
             vetoes[localSlot] = signature
             return abandonIfVetoed()
@@ -1141,6 +1156,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         pendingReports = Array(repeating: [], count: players)
         mismatchSince = Array(repeating: nil, count: players)
         vouched = Array(repeating: [], count: players)
+        disputed = Array(repeating: false, count: players)
         votedAt = votes.contains(where: { $0 != nil }) ? now : nil
         // Votes seen in the old epoch are void; current ones are re-sent with the new epoch.
         for p in 0..<players { peerEpoch[p] = min(peerEpoch[p], epoch - 1) }
@@ -1328,8 +1344,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Whether rows disagree somewhere: then every frame with inputs carries our statement over
     /// the newest of them. A dispute relays each slot's history from the sender's last applied
     /// tick to a statement of that slot; while the rows disagree nobody applies further, so the
-    /// newest inputs are at most the input delay (32) past it, within ``Dispute/maxInputs``.
-    /// Sparse statements would leave none in that span when the one sent before it was lost.
+    /// newest inputs are at most about twice the input delay (63) past it, within
+    /// ``Dispute/maxInputs`` (players stop up to a delay apart). Sparse statements would leave
+    /// none in that span when the one sent before it was lost.
     var disputing: Bool {
         if disputeSends > 0 { return true }
         if let at = lastDisputeAt, now - at < .seconds(1) { return true }
@@ -1424,12 +1441,25 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let start = disputeCursor
         for k in 0..<players {
             let s = (start + k) % players
-            guard dropTick[s] == nil, let entry = disputeEntry(slot: s, base: dispute.base) else { continue }
-            var trial = f
-            trial.dispute = Dispute(base: dispute.base, entries: (dispute.entries + [entry]).sorted { $0.slot < $1.slot })
-            let encoded = trial.encode()
-            guard encoded.count <= configuration.maxFrameBytes else { disputeCursor = s; break }
-            dispute = trial.dispute!
+            guard dropTick[s] == nil else { continue }
+            // The first entry of a frame is cut shorter until it fits (large inputs), so that a
+            // history too long for one frame cannot stop the dispute for good.
+            var limit = Dispute<Input>.maxInputs
+            var fitted: (Dispute<Input>, [UInt8])?
+            while limit >= 1, let entry = disputeEntry(slot: s, base: dispute.base, limit: limit) {
+                var trial = f
+                trial.dispute = Dispute(base: dispute.base, entries: (dispute.entries + [entry]).sorted { $0.slot < $1.slot })
+                let encoded = trial.encode()
+                if encoded.count <= configuration.maxFrameBytes { fitted = (trial.dispute!, encoded); break }
+                guard dispute.entries.isEmpty else { break }
+                limit = min(limit, entry.inputs.count) / 2
+            }
+            guard let (grown, encoded) = fitted else {
+                if dispute.entries.isEmpty { continue }  // nothing of it fits any frame: skip it
+                disputeCursor = s
+                break
+            }
+            dispute = grown
             bytes = encoded
             disputeCursor = (s + 1) % players
         }
@@ -1551,6 +1581,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                     // Someone's inputs differ between us: show ours, with their statements.
                     mismatchSince[s] = (now, r.tick)
                     vouched[s] = []
+                    disputed[s] = false
                     disputeSends = max(disputeSends, 4 * players)
                 } else {
                     disputeSends = max(disputeSends, players)
@@ -1562,8 +1593,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Our history of `slot` after `base` (at most ``Dispute/maxInputs``), ending at an input
     /// for which we hold the slot's statement.
-    mutating func disputeEntry(slot s: Int, base: Int) -> DisputeEntry<Input>? {
-        let end = min(chains[s].head, base + Dispute<Input>.maxInputs)
+    mutating func disputeEntry(slot s: Int, base: Int, limit: Int = Dispute<Input>.maxInputs) -> DisputeEntry<Input>? {
+        let end = min(chains[s].head, base + limit)
         guard end > base else { return nil }
         for e in stride(from: end, to: base, by: -1) {
             let signature = s == localSlot ? statement(at: e) : statements[s][e]
@@ -1579,10 +1610,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// statement of its slot proves that slot equivocated (the inputs we hold came from the slot
     /// itself).
     mutating func examine(_ d: Dispute<Input>, from sender: Int) -> [LockstepEvent] {
-        // Each examination may cost signature checks: one per sender per 50 ms.
-        if let last = lastDisputeFrom[sender], now - last < .milliseconds(50) { return [] }
-        lastDisputeFrom[sender] = now
-        lastDisputeAt = now
+        // Comparing is cheap; checking a statement costs a signature check: one examination with
+        // checks per sender per 50 ms.
+        let mayVerify = lastDisputeFrom[sender].map { now - $0 >= .milliseconds(50) } ?? true
+        if mismatchSince[sender] != nil {
+            disputed[sender] = true
+            lastDisputeAt = now
+        }
         var events: [LockstepEvent] = []
         for e in d.entries where e.slot != localSlot && dropTick[e.slot] == nil {
             guard var chain = chains[e.slot].value(at: d.base) else { continue }
@@ -1601,12 +1635,81 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 if let m = mismatchSince[sender], compared >= m.tick { vouched[sender].insert(e.slot) }
                 continue
             }
+            guard mayVerify else { continue }
+            lastDisputeFrom[sender] = now
+            lastDisputeAt = now
             for input in e.inputs { chain = InputChain.next(chain, input) }
-            let bytes = InputChain.statementBytes(session: keys.sessionHash, slot: e.slot, tick: d.base + e.inputs.count, chain: chain)
+            let end = d.base + e.inputs.count
+            let bytes = InputChain.statementBytes(session: keys.sessionHash, slot: e.slot, tick: end, chain: chain)
             guard keys.verify(slot: e.slot, signature: e.signature, bytes: bytes) else { continue }
-            events += convict(e.slot, tick: tick, relayedBy: sender)
+            if holdsValidStatement(e.slot, from: tick) {
+                events += convict(e.slot, tick: tick, relayedBy: sender)
+            } else if adoptedFrom.contains(e.slot) || disagreeingFor >= Self.unsignedGrace {
+                events += adoptSigned(e, base: d.base, from: tick)
+            }
         }
         return events
+    }
+
+    /// How long after rows began to disagree we take an equivocator's signed history in place of
+    /// an unsigned copy (``adoptSigned``): while rows disagree every frame carries a statement, so
+    /// a history it signed for us too arrives well within this, and the lie is proven instead.
+    static var unsignedGrace: Duration { .seconds(1) }
+
+    /// Since when rows disagree with someone's (zero when they do not).
+    var disagreeingFor: Duration {
+        var since: Duration?
+        for m in mismatchSince { if let m { since = min(since ?? m.at, m.at) } }
+        return since.map { now - $0 } ?? .zero
+    }
+
+    /// Whether we hold `s`'s valid statement over our own copy of its inputs at some tick from
+    /// `tick` on (our disputes then prove its equivocation to everyone).
+    mutating func holdsValidStatement(_ s: Int, from tick: Int) -> Bool {
+        for t in statements[s].keys.sorted() where t >= tick {
+            guard let chain = chains[s].value(at: t), let signature = statements[s][t] else { break }
+            let bytes = InputChain.statementBytes(session: keys.sessionHash, slot: s, tick: t, chain: chain)
+            if keys.verify(slot: s, signature: signature, bytes: bytes) { return true }
+            statements[s][t] = nil  // never relayed: it proves nothing
+            return false
+        }
+        return false
+    }
+
+    /// A relayed history of `e.slot` carries the slot's valid statement and differs from ours
+    /// from `tick` on, where nothing the slot signed covers our copy: the slot sent us inputs it
+    /// never signed. Nobody we could show them to could tell the slot from us lying, so voting it
+    /// out would only freeze us; instead we take the history it signed (the one the others
+    /// hold) in place of ours. We applied none of it: rows that disagree are never applied.
+    mutating func adoptSigned(_ e: DisputeEntry<Input>, base: Int, from tick: Int) -> [LockstepEvent] {
+        let s = e.slot
+        guard s != localSlot, dropTick[s] == nil, tick >= nextTick, tick > base, tick >= chains[s].from, chains[s].head >= tick - 1 else { return [] }
+        for (i, input) in e.inputs.enumerated() where base + 1 + i >= tick {
+            let row = base + 1 + i - self.base
+            guard row >= 0, row < Self.maxRows else { break }
+            let k = row * players + s
+            if held.count <= k {
+                let grown = (row + 1) * players
+                while inputs.count < grown { inputs.append(.neutral) }
+                held.append(contentsOf: repeatElement(false, count: grown - held.count))
+            }
+            inputs[k] = input
+            held[k] = true
+        }
+        // Its chain, every row digest and every confirmation from `tick` on now stand on other
+        // inputs: recompute, and ask again.
+        var chain = chains[s]
+        let keep = tick - chain.from
+        if keep >= 0, keep < chain.values.count { chain.values.removeLast(chain.values.count - keep) }
+        chains[s] = chain
+        advanceChain(s)
+        rowDigests = rowDigests.filter { $0.key < tick }
+        for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], tick - 1) }
+        statements[s] = statements[s].filter { $0.key < tick }
+        statements[s][base + e.inputs.count] = e.signature
+        adoptedFrom.insert(s)
+        if provenEquivocators.insert(s).inserted { return [.equivocation(slot: s, tick: tick)] }
+        return []
     }
 
     /// `slot` committed to two histories first differing at `tick`: named once, voted out, and

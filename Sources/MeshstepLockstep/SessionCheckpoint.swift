@@ -272,7 +272,9 @@ extension LockstepSession {
         controls[s] = []
         conflictTick[s] = nil
         provenEquivocators.remove(s)
+        adoptedFrom.remove(s)
         vouched[s] = []
+        disputed[s] = false
         peerVotes[s] = Array(repeating: nil, count: players)
         peerEpoch[s] = 0
         lastDisputeFrom[s] = nil

@@ -9,10 +9,8 @@ struct Sweep: ParsableCommand {
             Each run draws 2-8 players, loss 0-30%, latency 5-120 ms, jitter 0-30 ms, sometimes \
             duplication, a crash, a partition, a stall (0.1-4 s) and a lying player (any attack of \
             `bots --attacker`), and runs them in the simulator. A run's verdict is `ok`, `safety` (honest \
-            peers computed different checksums, or survivors applied different drops), `liveness` \
-            (a healthy honest player was dropped or halted, or the survivors did not finish) or \
-            `limit` (the survivors stalled as docs/KNOWN_ISSUES.md describes: a liar signed only one \
-            of the two input histories it told; nobody honest was dropped). Each line \
+            peers computed different checksums, or survivors applied different drops) or `liveness` \
+            (a healthy honest player was dropped or halted, or the survivors did not finish). Each line \
             names the `meshstep bots` command that reproduces the run. Exit status 1 on any safety \
             violation. --shard K/M runs every M-th run starting at K (for parallel processes).
             """
@@ -56,7 +54,7 @@ struct Sweep: ParsableCommand {
         } else {
             let causes = summary.liveness_causes.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
             print(
-                "sweep: \(summary.runs) runs (seed \(seed)), \(summary.ok) ok, \(summary.safety_violations) safety violations, \(summary.liveness_losses) liveness losses\(causes.isEmpty ? "" : " (" + causes + ")"), \(summary.known_limits) known limits in \(String(format: "%.1f", summary.wall_seconds)) s"
+                "sweep: \(summary.runs) runs (seed \(seed)), \(summary.ok) ok, \(summary.safety_violations) safety violations, \(summary.liveness_losses) liveness losses\(causes.isEmpty ? "" : " (" + causes + ")") in \(String(format: "%.1f", summary.wall_seconds)) s"
             )
         }
         if summary.safety_violations > 0 { throw ExitCode(1) }
