@@ -303,6 +303,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Equivocators whose history we replaced with the one they signed (``adoptSigned``): the
     /// inputs they send us that conflict with it are ignored, not held against them again.
     var adoptedFrom: Set<Int> = []
+    /// When a relayed signed history of each slot first differed from our unsigned copy.
+    var unsignedConflictSince: [Int: Duration] = [:]
 
     // Liveness, time sync and stats.
     var now: Duration = .zero
@@ -569,18 +571,22 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // and our own lag; anything beyond is ignored (bounded memory).
         let horizon = max(nextLocalTick, nextTick) + 32 + 64
         let last = f.firstTick + f.inputs.count - 1
+        var conflicted = false
         for i in 0..<f.inputs.count where f.firstTick + i < horizon {  // not `indices`: a generic call here
             let tick = f.firstTick + i
             switch store(f.inputs[i], slot: slot, tick: tick) {
             // Stored from a frame whose newest input is later: its own frame was lost.
             case .stored: if tick < last { traffic[slot].repaired += 1 }
-            // It sent us two inputs for one tick (the link proves both came from it).
-            case .conflict where !adoptedFrom.contains(slot): events += convict(slot, tick: tick, relayedBy: nil)
-            case .conflict: break
+            // It sent us two inputs for one tick (the link proves both came from it); from a
+            // slot whose signed history we adopted, its unsigned ones are expected.
+            case .conflict:
+                conflicted = true
+                if !adoptedFrom.contains(slot) { events += convict(slot, tick: tick, relayedBy: nil) }
             case .duplicate, .outOfRange: break
             }
         }
-        if let statement = f.statement, last < horizon, last >= nextTick {
+        // A statement over inputs we did not keep is over a chain we do not hold.
+        if let statement = f.statement, !conflicted, last < horizon, last >= nextTick {
             // Applied ticks need none (a stuck match never trims; a liar cannot fill this).
             if statements[slot].count >= 512 { statements[slot] = statements[slot].filter { $0.key >= nextTick } }
             if statements[slot].count < 512 { statements[slot][last] = statement }
@@ -603,6 +609,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 var seen = Array(repeating: Int?.none, count: players)
                 for v in f.votes where dropTick[v.slot] == nil { seen[v.slot] = v.held }
                 peerVotes[slot] = seen
+                // A slot whose signed history we adopted lied to us too: once others vote it
+                // out (they hold proof), our vote joins theirs.
+                for a in adoptedFrom.sorted() where seen[a] != nil && votes[a] == nil && localSlot >= 0 { events += vote(a) }
                 events += judgeVotes(of: slot)
             }
             // A refused round first: the endorsement may already belong to the next one.
@@ -680,7 +689,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// its rows began to disagree explains nothing.
     func mismatchExplained(_ s: Int) -> Bool {
         guard disputed[s] else { return false }
-        for e in provenEquivocators where dropTick[e] == nil { return true }
+        for e in provenEquivocators where dropTick[e] == nil && !adoptedFrom.contains(e) { return true }
         for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) { return true }
         return false
     }
@@ -699,6 +708,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             nextTick += 1
             flushLocal()
             captureDueCheckpoint()
+        }
+        // A conflict at a tick every player confirmed is settled (someone took the signed
+        // history): the equivocator's drop may fall after it.
+        if !ready.isEmpty, !provenEquivocators.isEmpty {
+            for s in 0..<players { if let t = conflictTick[s], t < nextTick { conflictTick[s] = nil } }
         }
         trim()
         return ready
@@ -1446,13 +1460,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // history too long for one frame cannot stop the dispute for good.
             var limit = Dispute<Input>.maxInputs
             var fitted: (Dispute<Input>, [UInt8])?
-            while limit >= 1, let entry = disputeEntry(slot: s, base: dispute.base, limit: limit) {
+            guard var candidate = disputeEntry(slot: s, base: dispute.base, limit: limit) else { continue }
+            while limit >= 1 {
+                let entry = candidate
                 var trial = f
                 trial.dispute = Dispute(base: dispute.base, entries: (dispute.entries + [entry]).sorted { $0.slot < $1.slot })
                 let encoded = trial.encode()
                 if encoded.count <= configuration.maxFrameBytes { fitted = (trial.dispute!, encoded); break }
                 guard dispute.entries.isEmpty else { break }
                 limit = min(limit, entry.inputs.count) / 2
+                guard limit >= 1, let shorter = disputeEntry(slot: s, base: dispute.base, limit: limit) else { break }
+                candidate = shorter
             }
             guard let (grown, encoded) = fitted else {
                 if dispute.entries.isEmpty { continue }  // nothing of it fits any frame: skip it
@@ -1644,34 +1662,43 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             guard keys.verify(slot: e.slot, signature: e.signature, bytes: bytes) else { continue }
             if holdsValidStatement(e.slot, from: tick) {
                 events += convict(e.slot, tick: tick, relayedBy: sender)
-            } else if adoptedFrom.contains(e.slot) || disagreeingFor >= Self.unsignedGrace {
-                events += adoptSigned(e, base: d.base, from: tick)
+            } else if sender != e.slot, !appliedBySomeone(tick, besides: e.slot) {
+                // Only a history relayed by another player: the slot's own dispute could hand us
+                // a history it signed after the others applied the one it sent them.
+                let seen = unsignedConflictSince[e.slot] ?? now
+                unsignedConflictSince[e.slot] = seen
+                if adoptedFrom.contains(e.slot) || now - seen >= Self.unsignedGrace { events += adoptSigned(e, base: d.base, from: tick) }
             }
         }
         return events
     }
 
-    /// How long after rows began to disagree we take an equivocator's signed history in place of
-    /// an unsigned copy (``adoptSigned``): while rows disagree every frame carries a statement, so
-    /// a history it signed for us too arrives well within this, and the lie is proven instead.
+    /// How long after a relayed signed history of a slot first differed from our unsigned copy we
+    /// take it in place of ours (``adoptSigned``): while rows disagree every frame carries a
+    /// statement, so a history the slot signed for us too arrives well within this, and the lie
+    /// is proven instead.
     static var unsignedGrace: Duration { .seconds(1) }
 
-    /// Since when rows disagree with someone's (zero when they do not).
-    var disagreeingFor: Duration {
-        var since: Duration?
-        for m in mismatchSince { if let m { since = min(since ?? m.at, m.at) } }
-        return since.map { now - $0 } ?? .zero
+    /// Whether a player other than `liar` says in its frames that it applied `tick` (rows are
+    /// applied only when every player confirmed them, so our copy of that row was confirmed:
+    /// nothing there may be replaced). The liar's own claim would let it block the adoption.
+    func appliedBySomeone(_ tick: Int, besides liar: Int) -> Bool {
+        for p in 0..<players where p != localSlot && p != liar && dropTick[p] == nil && traffic[p].remoteNextTick > tick { return true }
+        return false
     }
 
     /// Whether we hold `s`'s valid statement over our own copy of its inputs at some tick from
     /// `tick` on (our disputes then prove its equivocation to everyone).
     mutating func holdsValidStatement(_ s: Int, from tick: Int) -> Bool {
-        for t in statements[s].keys.sorted() where t >= tick {
-            guard let chain = chains[s].value(at: t), let signature = statements[s][t] else { break }
+        // The nearest few from `tick` on (a liar may have made some junk); an invalid one is
+        // forgotten, so that our disputes never relay it.
+        for _ in 0..<4 {
+            var nearest: Int?
+            for t in statements[s].keys where t >= tick && t < (nearest ?? .max) { nearest = t }
+            guard let t = nearest, let chain = chains[s].value(at: t), let signature = statements[s][t] else { return false }
             let bytes = InputChain.statementBytes(session: keys.sessionHash, slot: s, tick: t, chain: chain)
             if keys.verify(slot: s, signature: signature, bytes: bytes) { return true }
-            statements[s][t] = nil  // never relayed: it proves nothing
-            return false
+            statements[s][t] = nil
         }
         return false
     }
@@ -1679,8 +1706,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// A relayed history of `e.slot` carries the slot's valid statement and differs from ours
     /// from `tick` on, where nothing the slot signed covers our copy: the slot sent us inputs it
     /// never signed. Nobody we could show them to could tell the slot from us lying, so voting it
-    /// out would only freeze us; instead we take the history it signed (the one the others
-    /// hold) in place of ours. We applied none of it: rows that disagree are never applied.
+    /// out would only freeze us; instead we take the history it signed, as another player relayed
+    /// it, in place of ours, from a tick no player's frames say it applied (and we did not: rows
+    /// that disagree are never applied). We vote against the slot once another player does.
     mutating func adoptSigned(_ e: DisputeEntry<Input>, base: Int, from tick: Int) -> [LockstepEvent] {
         let s = e.slot
         guard s != localSlot, dropTick[s] == nil, tick >= nextTick, tick > base, tick >= chains[s].from, chains[s].head >= tick - 1 else { return [] }
@@ -1793,7 +1821,7 @@ extension LockstepEvent: CustomStringConvertible {
             "desync at tick \(tick): slots \(slots.map(String.init).joined(separator: ", ")) disagree with our checksum \(local)"
         case let .forgedInput(claimed, from): "forged frame: slot \(from) claimed to be slot \(claimed) (ignored)"
         case let .equivocation(slot, tick):
-            "slot \(slot) sent different players different inputs (first at tick \(tick)): proven by its signatures, voting it out"
+            "slot \(slot) sent different players different inputs (first at tick \(tick)): proven by its signatures"
         case let .configurationMismatch(slot):
             "slot \(slot) runs different session parameters (players, tick rate or checksum interval): its frames are ignored"
         case let .peerSilent(slot): "waiting for slot \(slot): nothing heard"

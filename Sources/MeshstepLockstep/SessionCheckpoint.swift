@@ -273,6 +273,7 @@ extension LockstepSession {
         conflictTick[s] = nil
         provenEquivocators.remove(s)
         adoptedFrom.remove(s)
+        unsignedConflictSince[s] = nil
         vouched[s] = []
         disputed[s] = false
         peerVotes[s] = Array(repeating: nil, count: players)
