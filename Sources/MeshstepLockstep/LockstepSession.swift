@@ -290,8 +290,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var lastDisputeFrom: [Duration?]
     /// Slots proven to have committed to two input histories.
     var provenEquivocators: Set<Int> = []
-    /// `vouched[s]`: the slots whose history `s` relayed in its disputes equal to ours through the tick where its rows first disagreed with ours; reset when a
-    /// disagreement starts. A peer whose disagreement these do not explain lies about its rows.
+    /// `vouched[s]`: the slots whose history `s` relayed in its disputes equal to ours through
+    /// the tick where its rows first disagreed with ours; reset when a disagreement starts. A
+    /// peer whose disagreement these do not explain lies about its rows.
     var vouched: [Set<Int>]
     /// `disputed[s]`: whether a dispute from `s` arrived since its rows began to disagree with
     /// ours (an honest player always sends one; a player lying about its digests may not).
@@ -671,7 +672,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if silence >= configuration.disconnectTimeout, votes[s] == nil { events += vote(s) }
             // Its digests disagree with ours and no dispute showed an equivocator: it may lie
             // about its digests, and it holds everyone back. Evidence, like a silence.
-            if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil, !mismatchExplained(s) {
+            // A slot whose signed history we adopted disagrees with us each time it sends us
+            // unsigned inputs again, until the others relay what it signed: no evidence of more.
+            if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil, !adoptedFrom.contains(s),
+                !mismatchExplained(s)
+            {
                 events.append(.violation(slot: s, .rowDigestMismatch(tick: m.tick)))
                 events += vote(s)
             }
@@ -689,7 +694,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// its rows began to disagree explains nothing.
     func mismatchExplained(_ s: Int) -> Bool {
         guard disputed[s] else { return false }
-        for e in provenEquivocators where dropTick[e] == nil && !adoptedFrom.contains(e) { return true }
+        // One whose signed history we adopted counts too: it goes on sending us unsigned inputs,
+        // so disagreements about it recur for as long as it plays.
+        for e in provenEquivocators where dropTick[e] == nil { return true }
         for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) { return true }
         return false
     }
@@ -982,9 +989,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Vetoes the current round when the coordinator's change in it cuts off a player that
     /// played on: we hold that player's input at its drop tick, do not suspect it, and heard a
     /// fresh frame from it lately (or the change drops us, and we are here), or it readmits a slot
-    /// from a checkpoint we already applied past. Never after endorsing the round. The signer must be the coordinator as we see it (the lowest slot we do not
-    /// suspect), or one that every dropped slot below it made the coordinator by being suspected
-    /// (by us too, in this round): a liar that drops live players below it to make itself the
+    /// from a checkpoint we already applied past. Never after endorsing the round. The signer
+    /// must be the coordinator as we see it (the lowest slot we do not suspect), or one that every
+    /// dropped slot below it made the coordinator by being suspected (by us too, in this round): a liar that drops live players below it to make itself the
     /// coordinator gets no veto, so it cannot spin rounds or block the real coordinator's change.
     /// A change that drops us from below its signer is the exception: the signer is the
     /// coordinator of everyone who suspects us, and without our veto the round could stay open
@@ -1218,7 +1225,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// row holds every slot, so this bounds what a liar can make us hold to 4096 × players inputs.
     static var maxRows: Int { 1 << 12 }
 
-    mutating func store(_ input: Input, slot: Int, tick: Int) -> StoreResult {
+    /// Holds `input` for `slot` at `tick`; an input already held there stays unless `replacing`
+    /// (``adoptSigned`` only).
+    mutating func store(_ input: Input, slot: Int, tick: Int, replacing: Bool = false) -> StoreResult {
         let i = tick - base
         guard i >= 0, i < Self.maxRows else { return .outOfRange }
         if let d = dropTick[slot], tick >= d { return .outOfRange }
@@ -1229,7 +1238,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             while inputs.count < grown { inputs.append(.neutral) }
             held.append(contentsOf: repeatElement(false, count: grown - held.count))
         }
-        if held[at] { return inputs[at] == input ? .duplicate : .conflict }
+        if held[at], !replacing { return inputs[at] == input ? .duplicate : .conflict }
         inputs[at] = input
         held[at] = true
         return .stored
@@ -1713,16 +1722,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let s = e.slot
         guard s != localSlot, dropTick[s] == nil, tick >= nextTick, tick > base, tick >= chains[s].from, chains[s].head >= tick - 1 else { return [] }
         for (i, input) in e.inputs.enumerated() where base + 1 + i >= tick {
-            let row = base + 1 + i - self.base
-            guard row >= 0, row < Self.maxRows else { break }
-            let k = row * players + s
-            if held.count <= k {
-                let grown = (row + 1) * players
-                while inputs.count < grown { inputs.append(.neutral) }
-                held.append(contentsOf: repeatElement(false, count: grown - held.count))
-            }
-            inputs[k] = input
-            held[k] = true
+            if store(input, slot: s, tick: base + 1 + i, replacing: true) == .outOfRange { break }
         }
         // Its chain, every row digest and every confirmation from `tick` on now stand on other
         // inputs: recompute, and ask again.
