@@ -536,7 +536,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
         // Liveness and stats. Only a frame newer than any before shows the slot alive now: an
         // old one can arrive late (pulled from another peer's store after the slot crashed).
-        if traffic[slot].isNewest(f.frameSeq) {
+        let fresh = traffic[slot].isNewest(f.frameSeq)
+        if fresh {
             if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
             lastHeard[slot] = now
         }
@@ -556,9 +557,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 acked[slot] = ack
                 noteAckedByAll()
             }
-            // It holds inputs we sent after suspecting it: it is alive, the vote is withdrawn
-            // (unless we already signed a change dropping it).
-            if votes[slot] != nil, acked[slot] > voteAck[slot], !provenEquivocators.contains(slot),
+            // It holds inputs we sent after suspecting it, or, in a fresh frame, every input we
+            // made (when rows are held back by someone else we make no more): it is alive, the
+            // vote is withdrawn (unless we already signed a change dropping it).
+            if votes[slot] != nil, acked[slot] > voteAck[slot] || (fresh && ack == sent), !provenEquivocators.contains(slot),
                 endorsed?.change.drops.contains(where: { $0.slot == slot }) != true
             {
                 votes[slot] = nil
@@ -987,8 +989,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// Vetoes the current round when the coordinator's change in it cuts off a player that
-    /// played on: we hold that player's input at its drop tick, do not suspect it, and heard a
-    /// fresh frame from it lately (or the change drops us, and we are here), or it readmits a slot
+    /// played on: we hold that player's input at its drop tick (or as many of its inputs as of
+    /// every player the change keeps), do not suspect it, and heard a fresh frame from it lately
+    /// (or the change drops us, and we are here), or it readmits a slot
     /// from a checkpoint we already applied past. Never after endorsing the round. The signer
     /// must be the coordinator as we see it (the lowest slot we do not suspect), or one that every
     /// dropped slot below it made the coordinator by being suspected (by us too, in this round): a liar that drops live players below it to make itself the
@@ -1007,12 +1010,19 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 signer == unsuspected.first
                 || e.change.drops.allSatisfy { $0.slot > signer || suspectedThisRound.contains($0.slot) || (dropsUs && $0.slot == localSlot) }
             guard plausible else { continue }
-            // An admission whose checkpoint we applied past can never have our signature, nor
-            // be followed here: its signers would stay frozen before the checkpoint for good.
+            // A dropped player counts as playing on once we hold its input at the drop tick, or
+            // as many of its inputs as of every player the change keeps: then someone else holds
+            // the rows back (a crashed player dropped in the same change), and its input at the
+            // drop tick may never come. An admission whose checkpoint we applied past can never
+            // have our signature, nor be followed here: its signers would stay frozen before the
+            // checkpoint for good.
+            var keptHeld = Int.max
+            for s in activeSlots where !dropped.contains(s) && votes[s] == nil { keptHeld = min(keptHeld, heldThrough(s)) }
             let refuted =
                 e.change.drops.contains { d in
                     if d.slot == localSlot { return true }
-                    return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot) && heldThrough(d.slot) >= d.tick
+                    return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot)
+                        && heldThrough(d.slot) >= min(d.tick, keptHeld)
                 } || e.change.admits.contains { $0.checkpoint < nextTick }
             guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
             if dropsUs { selfVetoes += 1 }

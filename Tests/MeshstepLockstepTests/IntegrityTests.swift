@@ -256,6 +256,43 @@ struct IntegrityTests {
         #expect(Set((0..<4).map { room.checksums[$0][common] }).count == 1, "checksums differ at tick \(common)")
     }
 
+    @Test(
+        "a change dropping a crashed player together with one that came back is vetoed by the others, though they cannot hold its input at the drop tick"
+    )
+    func returningPlayerDroppedWithACrashedOne() throws {
+        // Slot 3 crashes; slot 2 stalls (silent, applying nothing) once every row slot 3's inputs
+        // allow is applied, so it holds as many inputs as anyone can send. Slot 0 signs a change
+        // dropping both, and its frames miss the others until slot 2 is back. Nobody can hold
+        // slot 2's input at its drop tick (no row past slot 3's last input is ever applied): the
+        // others refute the drop with slot 2 holding as many inputs as the players the change
+        // keeps. Without their vetoes slot 2's own is short of a quorum, and slot 0 stays frozen.
+        var room = try Room(players: 5)
+        try room.run(frames: 100)
+        room.alive[3] = false
+        try room.run(frames: 40)
+        let stalled = room.sessions[2].nextTick
+        #expect(room.sessions[0].nextTick == stalled, "the rows slot 3 allows are not all applied yet")
+        room.frozen = [2]
+        room.canHear = { from, _, _ in from != 2 }
+        var frames = 0
+        while !(room.sessions[1].votes[2] != nil && room.sessions[4].votes[2] != nil), frames < 600 { try room.step(); frames += 1 }
+        room.canHear = { from, _, _ in from != 2 && from != 0 }
+        while room.sessions[0].endorsed == nil, frames < 600 { try room.step(); frames += 1 }
+        let change = try #require(room.sessions[0].endorsed?.change, "slot 0 never signed a change")
+        #expect(change.drops.map(\.slot) == [2, 3])
+        room.frozen = []
+        room.canHear = { from, _, _ in from != 0 }
+        try room.run(frames: 20)
+        room.canHear = { _, _, _ in true }
+        try room.run(frames: 500)
+        #expect(room.events[1].contains(.changeRefused(epoch: 1, round: 0)), "the round was never refused")
+        for p in [0, 1, 2, 4] {
+            #expect(room.sessions[p].halted == nil, "slot \(p): \(room.sessions[p].halted.map { "\($0)" } ?? "")")
+            #expect(room.sessions[p].activeSlots == [0, 1, 2, 4], "slot \(p): \(room.sessions[p].activeSlots)")
+            #expect(room.sessions[p].nextTick > stalled + 200, "slot \(p) stopped at tick \(room.sessions[p].nextTick)")
+        }
+    }
+
     @Test("an admission whose checkpoint a player already applied past is vetoed by it, one still ahead is not")
     func lateAdmissionIsVetoed() throws {
         let config = LockstepConfiguration(players: 4).withOpenSlots([3])
@@ -512,6 +549,20 @@ struct AttackScenarios {
         scenario.stalls = [BotsStall(slot: 0, tick: 77, duration: .milliseconds(2272))]
         let r = try scenario.run()
         #expect(r.checksums_agree && r.drops.isEmpty && r.halted.isEmpty, "\(r.drops)")
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+    }
+
+    @Test(
+        "a change dropping a crashed player and one that stalled and came back is refused, and the match finishes (a sweep run: 8 players, 13% loss, 109 ms, an unsigned equivocator)"
+    )
+    func crashedAndReturningOverTheMesh() throws {
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.13, latency: .milliseconds(109), jitter: .milliseconds(21), seed: 13441538827674879646)
+        scenario.attack = .equivocateUnsigned
+        scenario.crashes = [(slot: 2, tick: 254)]
+        scenario.stalls = [BotsStall(slot: 6, tick: 273, duration: .milliseconds(2121))]
+        let r = try scenario.run()
+        #expect(r.honest_checksums_agree && r.honest_dropped == [] && r.honest_halted == [], "\(r.drops)")
+        #expect(r.drops.map(\.slot) == [2], "\(r.drops)")
         #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
     }
 
