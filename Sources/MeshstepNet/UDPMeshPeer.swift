@@ -169,6 +169,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
         let channel: any Channel
         do {
             channel = try DatagramBootstrap(group: loop)
+                // NIO reads datagrams into 2 KiB buffers unless told otherwise: a larger one
+                // would arrive cut short, fail its link tag and be lost.
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: max(2048, configuration.maxDatagramSize)))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbound) }
                 }

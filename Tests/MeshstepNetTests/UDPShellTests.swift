@@ -43,6 +43,29 @@ struct UDPShellTests {
         #expect(a.neighbors().isEmpty)
         a.leave()
     }
+
+    @Test("a mesh configured for 8 KiB datagrams carries a 7 KiB payload over UDP whole")
+    func largeDatagrams() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let creds = try MeshCredentials(meshID: "t", access: .password("p"))
+        var config = MeshConfiguration()
+        config.maxDatagramSize = 8192
+        let got = Received()
+        let a = try UDPMeshPeer.start(credentials: creds, configuration: config, host: "127.0.0.1", port: 0, group: group) { peer in
+            peer.onDeliver = { message, _ in got.append(message.payload) }
+        }
+        let b = try UDPMeshPeer.start(
+            credentials: creds, configuration: config, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [a.localAddress]), group: group)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while b.neighbors().isEmpty, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        let payload = (0..<7000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        b.broadcast(payload)
+        while got.count < 1, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(got.values == [payload], "received \(got.values.map(\.count)) bytes")
+        b.leave()
+        a.leave()
+    }
 }
 
 final class Received: @unchecked Sendable {
