@@ -470,6 +470,14 @@ func say(_ line: String) { if !json { print(line) } }
 #else
     say("meshstep-netbench: loopback UDP, release build, next to raw UDP measured in the same run")
 #endif
+if CommandLine.arguments.contains("--on-loops") {
+    // Profiling aid: only the unthrottled UDP run with the games on the event loops
+    // (`--on-loops [SECONDS]`).
+    let seconds = CommandLine.arguments.last.flatMap { Double($0) } ?? 3
+    let onLoop = try unthrottledLockstep(loss: 0, seconds: seconds, onLoop: true)
+    print(String(format: "unthrottled lockstep, 2 players, games on the event loops: %.0f ticks/s, ", onLoop.ticksPerSecond) + describe(onLoop))
+    exit(0)
+}
 let baseline = runBaseline()
 switch baseline {
 case let .success(b):

@@ -293,6 +293,32 @@ struct IntegrityTests {
         }
     }
 
+    @Test("a dispute entry too large for a frame is cut until it fits, and carries the slot's statement over the inputs it keeps")
+    func disputeEntryIsCut() throws {
+        let config = LockstepConfiguration(players: 2).withInputDelay(32).withMaxFrameBytes(600)
+        let g = SessionKeys.generated(configuration: config, seed: 7)
+        var a: LockstepSession<Blob> = try config.startPlayer(slot: 0, keys: SessionKeys(descriptor: g.descriptor, signer: g.signers[0]))
+        var b: LockstepSession<Blob> = try config.startPlayer(slot: 1, keys: SessionKeys(descriptor: g.descriptor, signer: g.signers[1]))
+        #expect(a.pollReady().count == 32)  // the neutral ticks before the first input
+        // 30 inputs of 40 bytes that cannot be applied (slot 1 sends none): 1,200 bytes of
+        // history from the last applied tick, twice what a frame may carry. Slot 1 acknowledges
+        // each, so slot 0's frames carry only its newest inputs.
+        for k in 0..<30 {
+            try b.receive(a.submit(Blob(seed: UInt8(k))), fromSlot: 0)
+            try a.receive(b.resendFrame(), fromSlot: 1)
+        }
+        #expect(a.nextTick == 32 && a.nextLocalTick == 62)
+        a.disputeSends = 1
+        let bytes = a.resendFrame()
+        #expect(bytes.count <= 600, "a frame of \(bytes.count) bytes")
+        let frame = try LockstepFrame<Blob>.decode(bytes, players: 2)
+        let entry = try #require(frame.dispute?.entries.first, "the dispute was left out")
+        #expect(frame.dispute?.base == 31 && entry.slot == 0)
+        #expect((1..<30).contains(entry.inputs.count), "an entry of \(entry.inputs.count) inputs")
+        #expect(entry.inputs == (0..<entry.inputs.count).map { Blob(seed: UInt8($0)) })
+        #expect(entry.signature == a.statement(at: 31 + entry.inputs.count))
+    }
+
     @Test("an admission whose checkpoint a player already applied past is vetoed by it, one still ahead is not")
     func lateAdmissionIsVetoed() throws {
         let config = LockstepConfiguration(players: 4).withOpenSlots([3])

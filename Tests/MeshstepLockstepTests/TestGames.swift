@@ -14,6 +14,19 @@ struct Move: LockstepInput, Hashable {
     }
 }
 
+/// A 40-byte input: a few dozen of them overflow a small frame.
+struct Blob: LockstepInput, Hashable {
+    var bytes: [UInt8]
+    init(seed: UInt8) { bytes = (0..<40).map { seed &+ UInt8($0) } }
+    static let neutral = Blob(seed: 0xFF)
+    func encode(into w: inout ByteWriter) { for b in bytes { w.u8(b) } }
+    static func decode(from r: inout ByteReader) throws(WireError) -> Blob {
+        var b = Blob(seed: 0)
+        for i in 0..<40 { b.bytes[i] = try r.u8() }
+        return b
+    }
+}
+
 /// Walkers move in fixed-point steps; a seeded wind pushes them. Deterministic by construction.
 struct Walkers: LockstepGame {
     typealias Input = Move
