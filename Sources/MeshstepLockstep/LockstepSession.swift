@@ -802,8 +802,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// How many ticks this peer is ahead of the slowest active player (time sync: a game loop
-    /// that is 2 or more ahead should stretch its frames a little, as GGPO does).
-    var framesAhead: Int {
+    /// that is 2 or more ahead stretches its frames a little, as GGPO does; see ``FramePacer``).
+    public var framesAhead: Int {
         var ahead = 0
         for s in activeSlots where s != localSlot { ahead = max(ahead, framesAhead(of: s)) }
         return ahead

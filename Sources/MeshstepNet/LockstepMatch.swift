@@ -91,13 +91,16 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     /// Whether this peer is still catching up after resuming (it applies several ticks a frame).
     public var catchingUp: Bool { driver.catchingUp }
     let group: MultiThreadedEventLoopGroup
-    var nextFrame: ContinuousClock.Instant?
+    /// Frame deadlines, counted from `started`.
+    var pacer: FramePacer
+    let started = ContinuousClock.now
 
     init(peer: LockstepPeer<Game.Input>, game: Game, slot: Int?, group: MultiThreadedEventLoopGroup) {
         self.peer = peer
         driver = LockstepDriver(game: game, checksumInterval: peer.configuration.checksumInterval, answers: slot != nil)
         self.slot = slot
         self.group = group
+        pacer = FramePacer(tickRate: peer.configuration.tickRate)
     }
 
     /// Binds the UDP socket, joins the mesh and starts the session (players claim their slots
@@ -169,14 +172,12 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     }
 
     /// Sleeps until the next frame is due: frames every 1/tickRate seconds from the first call,
-    /// without drift (a frame that ran late is followed by a shorter wait).
+    /// without drift (a frame that ran late is followed by a shorter wait), stretched by up to
+    /// 4 ms while this player is 2 or more ticks ahead of the slowest one (``FramePacer``).
     public func waitForNextFrame() {
-        let frame = Duration.seconds(1) / peer.configuration.tickRate
-        let due = (nextFrame ?? .now) + frame
-        nextFrame = due
+        let due = started + pacer.next(now: .now - started, framesAhead: peer.stats?.framesAhead ?? 0)
         let wait = due - .now
         if wait > .zero { Thread.sleep(forTimeInterval: wait / .seconds(1)) }
-        if ContinuousClock.now - due > frame * 10 { nextFrame = .now }  // long stall: do not race to catch up
     }
 
     /// Why the session stopped for good, if it did.

@@ -157,12 +157,12 @@ public func runRealtime(
     }
     var k = 0
     // Time sync (one bot per loop, i.e. one player per process): a player 2 or more ticks ahead
-    // of the slowest peer stretches its frames by a millisecond per tick ahead (at most 4), so it
-    // slows smoothly instead of running into a stall (GGPO waits when 3 or more ahead).
+    // of the slowest peer stretches its frames (`FramePacer.stretch`), so it slows smoothly
+    // instead of running into a stall.
     var stretch: UInt64 = 0
     while ContinuousClock.now < limit {
-        if bots.count == 1, let ahead = bots[0].peer.stats?.framesAhead, ahead >= 2 {
-            stretch += UInt64(min(4, ahead - 1)) * 1_000_000
+        if bots.count == 1, let ahead = bots[0].peer.stats?.framesAhead {
+            stretch += UInt64(FramePacer.stretch(framesAhead: ahead).nanosecondsClamped)
         }
         let due = started! + UInt64(k) * frameNs + stretch
         let now = NIODeadline.now().uptimeNanoseconds

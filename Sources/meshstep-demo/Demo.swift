@@ -245,7 +245,9 @@ struct MeshstepDemo: ParsableCommand {
                 accumulator = min(0.25, accumulator + Double(now - last) / frequency)
                 last = now
                 while accumulator >= tickSeconds, running {
-                    accumulator -= tickSeconds
+                    // Time sync: 2 or more ticks ahead of the slowest player, each frame waits up
+                    // to 4 ms longer (FramePacer.stretch), so that we slow down instead of stalling.
+                    accumulator -= tickSeconds + FramePacer.stretch(framesAhead: transport.framesAhead) / .seconds(1)
                     sounds(match.step { keys.input() })
                     frame += 1
                     if let stall = mainStall, frame == stall.frame { Thread.sleep(forTimeInterval: Double(stall.milliseconds) / 1000) }

@@ -98,6 +98,8 @@ protocol GameTransport: AnyObject {
     var joinProgress: (received: Int, total: Int)? { get }
     /// The game after `tick`, for a newcomer that needs a checkpoint of it.
     func offerCheckpoint(after tick: Int, game: TankArena)
+    /// How many ticks the local session runs ahead of the slowest player (time sync).
+    var framesAhead: Int { get }
 }
 
 extension GameTransport {
@@ -105,6 +107,7 @@ extension GameTransport {
     func takeResumedGame() -> ResumedGame? { nil }
     var joinProgress: (received: Int, total: Int)? { nil }
     func offerCheckpoint(after tick: Int, game: TankArena) {}
+    var framesAhead: Int { 0 }
 }
 
 /// The local player plus `bots` in-process peers, each a real `LockstepSession` with its own
@@ -290,6 +293,7 @@ final class MeshTransport: GameTransport {
 
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private let me: LockstepPeer<TankInput>
+    var framesAhead: Int { me.stats?.framesAhead ?? 0 }
     private final class BotPeer {
         let slot: Int
         let peer: LockstepPeer<TankInput>
