@@ -27,6 +27,9 @@ public enum SessionAttack: String, Sendable, CaseIterable, Codable {
     /// Every frame reports a wrong digest of the sender's newest row: it holds everyone back by
     /// never confirming a row (and sends no dispute, since its own rows agree with everyone's).
     case lyingDigests = "lying-digests"
+    /// As ``lyingDigests``, and every frame carries an empty dispute: it vouches for no slot, as
+    /// an honest player does for a slot whose history it holds without that slot's statement.
+    case lyingDisputes = "lying-disputes"
 }
 
 /// A lying player's frame rewriter: takes each payload the attacker's honest session endpoint
@@ -88,8 +91,9 @@ public struct LockstepAdversary<Input: LockstepInput>: Sendable {
             var claimed = f
             claimed.slot = others.first!
             return [(payload, nil), (claimed.encode(), nil)]
-        case .lyingDigests:
+        case .lyingDigests, .lyingDisputes:
             if let r = f.report { f.report = (r.tick, ChainDigest(high: r.digest.high ^ 1, low: r.digest.low)) }
+            if attack == .lyingDisputes { f.dispute = Dispute(base: f.nextTick - 1, entries: []) }
             return [(f.encode(), nil)]
         case .equivocate, .equivocateUnsigned:
             // The lower half of the others gets the real inputs, the upper half altered ones.

@@ -297,6 +297,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// `disputed[s]`: whether a dispute from `s` arrived since its rows began to disagree with
     /// ours (an honest player always sends one; a player lying about its digests may not).
     var disputed: [Bool]
+    /// When our disputes last carried each slot's history with its statement.
+    var signedEntrySent: [Duration?]
     /// When a dispute was last examined: frames carry a statement each while disputes go on.
     var lastDisputeAt: Duration?
     /// The first tick where a history another peer relayed differs from ours, per slot.
@@ -407,6 +409,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         lastDisputeFrom = Array(repeating: nil, count: players)
         vouched = Array(repeating: [], count: players)
         disputed = Array(repeating: false, count: players)
+        signedEntrySent = Array(repeating: nil, count: players)
         conflictTick = Array(repeating: nil, count: players)
         absent = Array(repeating: nil, count: players)
         // Open slots start vacant: no input from tick 0 on, until a newcomer is admitted.
@@ -677,7 +680,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // A slot whose signed history we adopted disagrees with us each time it sends us
             // unsigned inputs again, until the others relay what it signed: no evidence of more.
             if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil, !adoptedFrom.contains(s),
-                !mismatchExplained(s)
+                !mismatchExplained(s) || mismatchOutlasted(s)
             {
                 events.append(.violation(slot: s, .rowDigestMismatch(tick: m.tick)))
                 events += vote(s)
@@ -694,6 +697,24 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// lying `s` by nobody but `s`: voting `s` out would let an equivocator drop the honest
     /// players it lied to; the match waits instead). A player that sent no dispute at all since
     /// its rows began to disagree explains nothing.
+    /// Whether `s`'s rows have disagreed with ours far longer than any honest cause lasts: for
+    /// ``persistentMismatch``, with no proven equivocator in the roster, while our disputes
+    /// showed it every slot's history it did not vouch for with that slot's statement. An honest
+    /// player shown a signed history that differs from its copy takes it within about
+    /// ``unsignedGrace`` (``adoptSigned``), or proves the slot lied; one that does neither lies
+    /// about its rows, however it words its disputes.
+    func mismatchOutlasted(_ s: Int) -> Bool {
+        guard let m = mismatchSince[s], now - m.at >= Self.persistentMismatch else { return false }
+        for e in provenEquivocators where dropTick[e] == nil { return false }
+        for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) {
+            guard let sent = signedEntrySent[t], sent - m.at >= Self.unsignedGrace else { return false }
+        }
+        return true
+    }
+
+    /// How long a disagreement the slot's disputes explain may last before ``mismatchOutlasted``.
+    static var persistentMismatch: Duration { .seconds(6) }
+
     func mismatchExplained(_ s: Int) -> Bool {
         guard disputed[s] else { return false }
         // One whose signed history we adopted counts too: it goes on sending us unsigned inputs,
@@ -1498,6 +1519,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
             dispute = grown
             bytes = encoded
+            signedEntrySent[s] = now
             disputeCursor = (s + 1) % players
         }
         return bytes

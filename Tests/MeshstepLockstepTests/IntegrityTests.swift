@@ -517,7 +517,7 @@ struct IntegrityTests {
 struct AttackScenarios {
     @Test(
         "a lying player (the highest slot) cannot drop, halt or desync the honest players, and is named",
-        arguments: [SessionAttack.forgedDecision, .lyingVotes, .ackOverflow, .dropAll, .slotClaim, .lyingDigests])
+        arguments: [SessionAttack.forgedDecision, .lyingVotes, .ackOverflow, .dropAll, .slotClaim, .lyingDigests, .lyingDisputes])
     func attack(_ kind: SessionAttack) throws {
         var scenario = BotsScenario(players: 5, ticks: 600, loss: 0.05, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 11)
         scenario.attack = kind
