@@ -690,13 +690,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return events
     }
 
-    /// Whether `s`'s rows may disagree with ours through no lie of its own, so that the
-    /// disagreement is no evidence against it: an equivocator proven and not dropped yet (its
-    /// drop ends the disagreement), or a slot whose history `s` did not vouch for in its disputes
-    /// (a player that sent `s` inputs it never signed, or signed differently, can be told from a
-    /// lying `s` by nobody but `s`: voting `s` out would let an equivocator drop the honest
-    /// players it lied to; the match waits instead). A player that sent no dispute at all since
-    /// its rows began to disagree explains nothing.
     /// Whether `s`'s rows have disagreed with ours far longer than any honest cause lasts: for
     /// ``persistentMismatch``, with no proven equivocator in the roster, while our disputes
     /// showed it every slot's history it did not vouch for with that slot's statement. An honest
@@ -715,6 +708,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// How long a disagreement the slot's disputes explain may last before ``mismatchOutlasted``.
     static var persistentMismatch: Duration { .seconds(6) }
 
+    /// Whether `s`'s rows may disagree with ours through no lie of its own, so that the
+    /// disagreement is no evidence against it: an equivocator proven and not dropped yet (its
+    /// drop ends the disagreement), or a slot whose history `s` did not vouch for in its disputes
+    /// (a player that sent `s` inputs it never signed, or signed differently, can be told from a
+    /// lying `s` by nobody but `s`: voting `s` out would let an equivocator drop the honest
+    /// players it lied to; the match waits instead). A player that sent no dispute at all since
+    /// its rows began to disagree explains nothing.
     func mismatchExplained(_ s: Int) -> Bool {
         guard disputed[s] else { return false }
         // One whose signed history we adopted counts too: it goes on sending us unsigned inputs,
