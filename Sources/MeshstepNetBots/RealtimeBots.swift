@@ -216,6 +216,9 @@ public struct UDPBotsScenario: Sendable {
     /// Players report each row at once in a frame of its own
     /// (`LockstepConfiguration/promptReports`).
     public var promptReports = false
+    /// Event-loop threads the players share (1...players), round robin: with more than one, the
+    /// players' work runs on several cores at once, as it would on separate machines.
+    public var eventLoops = 1
 
     /// A tank-arena match on loopback; every other setting starts at its default (no crashes,
     /// no partition, no spectators, a fixed input delay).
@@ -237,8 +240,11 @@ public struct UDPBotsScenario: Sendable {
         guard (2...TankArena.maxPlayers).contains(players) else {
             throw ScenarioSettingError(flag: "--players", value: "\(players)", requirement: "2...\(TankArena.maxPlayers) for the tank arena")
         }
+        guard (1...players).contains(eventLoops) else {
+            throw ScenarioSettingError(flag: "--event-loops", value: "\(eventLoops)", requirement: "1...\(players) (one per player at most)")
+        }
         let started = ContinuousClock.now
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
         defer { try? group.syncShutdownGracefully() }
         // Spectators run on a thread of their own, as they would on their own machines: their
         // signature checks must not take the players' event loop.
@@ -250,7 +256,7 @@ public struct UDPBotsScenario: Sendable {
         let callerCPUs = ThreadPlacement.allowed()
         if spectators > 0 {
             try spectatorGroup.next().submit { ThreadPlacement.pin(to: placement.spectators) }.wait()
-            try group.next().submit { ThreadPlacement.pin(to: placement.players) }.wait()
+            for loop in group.makeIterator() { try loop.submit { ThreadPlacement.pin(to: placement.players) }.wait() }
             ThreadPlacement.pin(to: placement.players)
         }
         defer { if spectators > 0 { ThreadPlacement.pin(to: callerCPUs) } }

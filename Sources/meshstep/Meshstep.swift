@@ -158,6 +158,8 @@ struct Bots: ParsableCommand {
             "Players report each row at once in a frame of its own: a tick is agreed two one-way trips after its inputs left, not a frame later, for more bytes."
     )
     var promptReports = false
+    @Option(help: "UDP only: event-loop threads the players share (1...players; several use several cores, as separate machines would).")
+    var eventLoops = 1
     @Option(
         help:
             "K@TICK: K spectators arrive when the match reaches TICK and resume from a checkpoint the peers take for them (sim only)."
@@ -232,6 +234,10 @@ struct Bots: ParsableCommand {
             throw ValidationError("--stall and --attacker run in the simulator only (--network sim)")
         }
         if attacker != nil, players < 3 { throw ValidationError("--attacker needs at least 3 players") }
+        if network != "udp", eventLoops != 1 { throw ValidationError("--event-loops applies to --network udp only (the simulator runs in virtual time)") }
+        if !(1...max(1, players)).contains(eventLoops) {
+            throw ValidationError("--event-loops must be 1...\(players) (one per player at most; got \(eventLoops))")
+        }
         if let partition { _ = try BotsPartition(parsing: partition) }
     }
 
@@ -268,6 +274,7 @@ struct Bots: ParsableCommand {
             udp.partition = try partition.map { try BotsPartition(parsing: $0) }
             udp.spectators = spectators
             udp.promptReports = promptReports
+            udp.eventLoops = eventLoops
             udp.crashes = try parsedCrashes()
             udp.disconnectTimeout = .milliseconds(disconnectTimeout)
             try report(udp.run())

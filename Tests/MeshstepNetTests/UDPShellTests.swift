@@ -2,6 +2,7 @@ import Foundation
 import MeshstepMesh
 import MeshstepBots
 import MeshstepNetBots
+import MeshstepSimulation
 import MeshstepNet
 import NIOPosix
 import Testing
@@ -78,6 +79,17 @@ final class Received: @unchecked Sendable {
 
 @Suite("Lockstep over UDP")
 struct LockstepOverUDPTests {
+    @Test("players spread over several event loops finish in sync; more loops than players is a clear error before anything starts")
+    func severalEventLoops() throws {
+        var scenario = UDPBotsScenario(players: 3, ticks: 240, loss: 0, seed: 4, inputDelay: 3)
+        scenario.eventLoops = 3
+        scenario.promptReports = true
+        let r = try scenario.run()
+        #expect(r.ticks_completed == 240 && r.checksums_agree && r.desyncs == 0 && r.inputs_lost == 0)
+        scenario.eventLoops = 4
+        #expect(throws: ScenarioSettingError.self) { try scenario.run() }
+    }
+
     @Test("the input delay is chosen from the measured round trips and switched mid-session for every player at once")
     func autoInputDelay() throws {
         var scenario = UDPBotsScenario(players: 3, ticks: 240, loss: 0, seed: 9, inputDelay: 1)
