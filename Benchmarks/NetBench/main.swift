@@ -478,6 +478,13 @@ if CommandLine.arguments.contains("--on-loops") {
     print(String(format: "unthrottled lockstep, 2 players, games on the event loops: %.0f ticks/s, ", onLoop.ticksPerSecond) + describe(onLoop))
     exit(0)
 }
+if CommandLine.arguments.contains("--in-memory") {
+    // Profiling aid: only the unthrottled in-memory pair (`--in-memory [SECONDS]`).
+    let seconds = CommandLine.arguments.last.flatMap { Double($0) } ?? 3
+    let cost = try inMemoryLockstep(seconds: seconds)
+    print(String(format: "in memory (no sockets, one thread), 2 players: %.0f ticks/s over %d ticks, ", cost.ticksPerSecond, cost.ticks) + describe(cost))
+    exit(0)
+}
 let baseline = runBaseline()
 switch baseline {
 case let .success(b):

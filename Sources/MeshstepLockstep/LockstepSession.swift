@@ -1538,14 +1538,20 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let stop = dropTick[s].map { $0 - 1 } ?? Int.max
         let next = chains[s].head + 1
         guard chains[s].head < stop, input(slot: s, tick: next) != nil || absent[s]?.contains(next) == true else { return }
-        var chain = chains[s]
-        while chain.head < stop {
+        // In place: a local copy would share the values' buffer, and the first append would copy
+        // the whole buffer.
+        while chains[s].head < stop {
+            let next = chains[s].head + 1
             // An absent tick adds nothing: the chain keeps its value through the absence.
-            if let a = absent[s], a.contains(chain.head + 1) { chain.append(chain.last); continue }
-            guard let input = input(slot: s, tick: chain.head + 1) else { break }
-            chain.append(InputChain.next(chain.last, input))
+            if let a = absent[s], a.contains(next) {
+                let last = chains[s].last
+                chains[s].append(last)
+                continue
+            }
+            guard let input = input(slot: s, tick: next) else { break }
+            let digest = InputChain.next(chains[s].last, input)
+            chains[s].append(digest)
         }
-        chains[s] = chain
     }
 
     /// The newest tick whose every input this peer holds (its row digest can be computed).

@@ -242,9 +242,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Whether the roster is bound and the session runs (every player's signed hello is held).
     public var started: Bool { session != nil }
     /// The same for the per-frame paths. Unspecialized generic code copies the whole session to
-    /// look into the optional (`session != nil`, `if let s = session`, and any `session!` or
-    /// `session?` read from a non-mutating method); a mutating method reaches it in place. So
-    /// the per-frame paths are mutating and read the session only through `session!` or `session?`.
+    /// look into the optional (`session != nil`, `if let s = session`, any `session!` or
+    /// `session?` read from a non-mutating method, and a property read through `session!` even
+    /// from a mutating one); a mutating method reaches it in place. So the per-frame paths are
+    /// mutating, read properties through `session?` and call methods through `session!`.
     var running: Bool { mutating get { session?.nextTick != nil } }
     /// Why the session stopped for good; nil while it runs and before the start.
     public var halted: HaltReason? { session?.halted }
@@ -330,10 +331,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // A peer that has sent nothing for a frame and a half (it waits for others) repeats its
         // newest frame: it keeps repairing what others lost, and its votes travelling. A peer
         // whose game loop submits every frame sends nothing extra.
-        if session!.halted == nil, localSlot != nil, now - lastSent >= frameInterval + frameInterval / 2 {
+        if session?.halted == nil, localSlot != nil, now - lastSent >= frameInterval + frameInterval / 2 {
             // Once we have submitted nothing for a feed interval (the game is over, or waits), it
             // also brings the spectators our inputs they have not had.
-            let next = session!.nextLocalTick
+            let next = session?.nextLocalTick ?? 0
             let unfed = fedThrough.map { $0 < next - 1 } ?? true
             let idle = lastSubmitAt.map { now - $0 >= frameInterval * LockstepSession<Input>.feedInterval } ?? true
             actions += sendFrame(feed: unfed && idle && frameRoute()?.others == true, now: now) { $0.resendFrame() }
@@ -374,15 +375,17 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// applied tick (the first `inputDelay` ticks are neutral and need none).
     public mutating func submit(_ input: Input, now: Duration) -> [SessionAction] {
         guard running, localSlot != nil else { return [] }
-        let before = session!.nextLocalTick
+        let before = session?.nextLocalTick ?? 0
         lastSubmitAt = now
         let actions = sendFrame(feed: feedDue(at: before), now: now) { $0.submit(input, now: now) }
-        for t in before..<session!.nextLocalTick {
+        let after = session?.nextLocalTick ?? before
+        for t in before..<after {
             sentAt.append((t, now))
             submitTimes.append((t, now))
         }
         if sentAt.count > 64 { sentAt.removeFirst(sentAt.count - 64) }
-        if submitTimes.count > 4096 { submitTimes.removeFirst(submitTimes.count - 4096) }
+        // The newest 4,096 at least, trimmed in batches: trimming one a tick moved them all.
+        if submitTimes.count > 8192 { submitTimes.removeFirst(submitTimes.count - 4096) }
         return actions
     }
 
@@ -447,7 +450,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return session!.takeAckLatencies()
     }
 
-    /// `(tick, now)` of each local input when it was submitted, since the last call.
+    /// `(tick, now)` of each local input when it was submitted, since the last call (the newest
+    /// 4,096 to 8,192 of them when nobody took them for longer).
     public mutating func takeSubmitTimes() -> [(tick: Int, at: Duration)] {
         defer { submitTimes = [] }
         return submitTimes
@@ -598,7 +602,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // of one was lost gets them from the next instead of asking a player for its history.
         if feed { session!.feedFloor = (fedBefore ?? fedThrough).map { $0 + 1 } }
         let frame = build(&session!)
-        if feed { (fedBefore, fedThrough) = (fedThrough, session!.nextLocalTick - 1) }
+        if feed { (fedBefore, fedThrough) = (fedThrough, (session?.nextLocalTick ?? 0) - 1) }
         return send(frame, now: now, feed: feed)
     }
 
