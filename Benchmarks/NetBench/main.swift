@@ -159,6 +159,63 @@ func unthrottledLockstep(loss: Double, seconds: Double, onLoop: Bool = false) th
 /// The unthrottled benchmark's session: 2 players, 1,000 frames a second at most, input delay 2.
 let benchSession = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000).withDisconnectTimeout(.seconds(10))
 
+/// Non-blocking UDP sockets on 127.0.0.1, one per peer, for a single thread to poll.
+final class LoopbackSockets {
+    let fds: [Int32]
+    let addresses: [MeshAddress]
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+
+    init(count: Int) throws {
+        var fds: [Int32] = []
+        var addresses: [MeshAddress] = []
+        for _ in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            guard fd >= 0 else { throw BenchError.socket(errno) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let bound = withUnsafeMutablePointer(to: &address) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            }
+            guard bound else { throw BenchError.socket(errno) }
+            fds.append(fd)
+            addresses.append(.ipv4(0x7F00_0001, port: UInt16(bigEndian: address.sin_port)))
+        }
+        self.fds = fds
+        self.addresses = addresses
+    }
+
+    deinit { for fd in fds { close(fd) } }
+
+    func send(_ bytes: [UInt8], from i: Int, to: MeshAddress) {
+        guard case let .ipv4(host, port) = to else { return }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = host.bigEndian
+        address.sin_port = port.bigEndian
+        _ = bytes.withUnsafeBytes { b in
+            withUnsafePointer(to: &address) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(fds[i], b.baseAddress, b.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+    }
+
+    /// The next datagram waiting at socket `i`, with its sender; nil when none is.
+    func receive(at i: Int) -> ([UInt8], MeshAddress)? {
+        var from = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd = fds[i]
+        let n = buffer.withUnsafeMutableBytes { b in
+            withUnsafeMutablePointer(to: &from) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &length) }
+            }
+        }
+        guard n >= 0 else { return nil }
+        return (Array(buffer[0..<n]), .ipv4(UInt32(bigEndian: from.sin_addr.s_addr), port: UInt16(bigEndian: from.sin_port)))
+    }
+}
+
 /// The same session with no sockets and no threads: every peer's `MeshNode` and
 /// `SessionEndpoint` on this thread, their datagrams handed over in memory, every timer driven
 /// as the UDP shell drives it, in virtual time. Its CPU per tick is the protocol's own (link tags, frames, input
@@ -177,11 +234,19 @@ final class InMemoryPeers {
     var now: MeshTime { MeshTime(nanoseconds: virtualNanos) }
     var nextFrameTick: [Duration]
 
-    init(players: Int = 2, session: LockstepConfiguration = benchSession) throws {
+    /// With `sockets`, every datagram goes through a real non-blocking UDP socket on loopback
+    /// (one per peer, still on this one thread: no event loop, no wake-ups), as a GGRS-style
+    /// polling game loop does; otherwise it is handed over in memory.
+    let sockets: LoopbackSockets?
+    /// Seeded loss at the sender (sockets only).
+    var loss: (probability: Double, rng: DeterministicRNG)?
+
+    init(players: Int = 2, session: LockstepConfiguration = benchSession, sockets: LoopbackSockets? = nil) throws {
         self.session = session
+        self.sockets = sockets
         let creds = try MeshCredentials(meshID: "netbench", access: .password("netbench"))
         let identities = (0..<players).map { _ in NodeIdentity() }
-        let addresses = (0..<players).map { MeshAddress.ipv4(0x7F00_0001, port: UInt16(40001 + $0)) }
+        let addresses = sockets?.addresses ?? (0..<players).map { MeshAddress.ipv4(0x7F00_0001, port: UInt16(40001 + $0)) }
         self.addresses = addresses
         nextFrameTick = Array(repeating: .zero, count: players)
         nodes = try (0..<players).map { i in
@@ -212,6 +277,12 @@ final class InMemoryPeers {
         for action in actions {
             switch action {
             case let .send(bytes, to), let .sendOpener(bytes, to, _):
+                if let sockets {
+                    datagrams += 1
+                    if loss != nil, Double(loss!.rng.next() % 1_000_000) / 1e6 < loss!.probability { continue }
+                    sockets.send(bytes, from: i, to: to)
+                    continue
+                }
                 guard case let .ipv4(_, port) = to, Int(port) >= 40001, Int(port) - 40001 < addresses.count else { continue }
                 let j = Int(port) - 40001  // the harness's own lookup stays out of the peers' figures
                 datagrams += 1
@@ -255,6 +326,19 @@ final class InMemoryPeers {
 
     /// Delivers what is queued, and runs every timer that is due.
     func pump() {
+        if let sockets {
+            // Everything each socket holds (on loopback a datagram is there once sendto returns).
+            var received = true
+            while received {
+                received = false
+                for j in nodes.indices {
+                    while let (bytes, from) = sockets.receive(at: j) {
+                        received = true
+                        mesh(j, nodes[j].receive(bytes, from: from, now: now))
+                    }
+                }
+            }
+        }
         // Drained by index (deliveries append more): `removeFirst` moved the whole queue each time.
         var next = 0
         while next < queue.count {
@@ -279,8 +363,9 @@ final class InMemoryPeers {
 }
 
 /// Unthrottled ticks of the in-memory pair: the protocol's own ceiling on one thread.
-func inMemoryLockstep(seconds: Double) throws -> TickCost {
-    let pair = try InMemoryPeers()
+func inMemoryLockstep(seconds: Double, sockets: Bool = false, loss: Double = 0) throws -> TickCost {
+    let pair = try InMemoryPeers(sockets: sockets ? try LoopbackSockets(count: 2) : nil)
+    if loss > 0 { pair.loss = (loss, DeterministicRNG(seed: 7)) }
     let ready = ContinuousClock.now + .seconds(10)
     func started() -> Bool { (0..<2).allSatisfy { i in pair.endpoint(i) { $0.started } } }
     while !started(), ContinuousClock.now < ready {
@@ -360,6 +445,7 @@ func inMemoryAt60Hz(players: Int, ticks: Int) throws -> Duration {
 
 enum BenchError: Error {
     case inMemorySessionDidNotStart
+    case socket(Int32)
     case inMemoryStalled(applied: Int, of: Int)
 }
 
@@ -478,10 +564,16 @@ if CommandLine.arguments.contains("--on-loops") {
     print(String(format: "unthrottled lockstep, 2 players, games on the event loops: %.0f ticks/s, ", onLoop.ticksPerSecond) + describe(onLoop))
     exit(0)
 }
-if CommandLine.arguments.contains("--in-memory") {
-    // Profiling aid: only the unthrottled in-memory pair (`--in-memory [SECONDS]`).
+if CommandLine.arguments.contains("--in-memory") || CommandLine.arguments.contains("--polling") {
+    // Profiling aids: only the unthrottled in-memory pair (`--in-memory [SECONDS]`), or the same
+    // pair on one thread polling real loopback sockets (`--polling [SECONDS]`).
     let seconds = CommandLine.arguments.last.flatMap { Double($0) } ?? 3
-    let cost = try inMemoryLockstep(seconds: seconds)
+    let polling = CommandLine.arguments.contains("--polling")
+    let cost = try inMemoryLockstep(seconds: seconds, sockets: polling)
+    if polling {
+        print(String(format: "one thread polling loopback sockets, 2 players: %.0f ticks/s over %d ticks, ", cost.ticksPerSecond, cost.ticks) + describe(cost));
+        exit(0)
+    }
     print(String(format: "in memory (no sockets, one thread), 2 players: %.0f ticks/s over %d ticks, ", cost.ticksPerSecond, cost.ticks) + describe(cost))
     exit(0)
 }
@@ -522,6 +614,17 @@ if CommandLine.arguments.contains("--paced-16") {
 let inMemory = try inMemoryLockstep(seconds: 3)
 say(String(format: "in memory (no sockets, one thread), 2 players: %8.0f ticks/s, ", inMemory.ticksPerSecond) + describe(inMemory))
 breakdown["in_memory"] = inMemory.json
+// The same pair on one thread with real non-blocking sockets on loopback (a GGRS-style polling
+// game loop: no event loop, no thread hand-offs): the protocol plus the kernel.
+var polling: [String: Double] = [:]
+for loss in [0.0, 0.1] {
+    let cost = try inMemoryLockstep(seconds: 3, sockets: true, loss: loss)
+    let key = loss == 0 ? "0" : "\(loss)"
+    say(String(format: "one thread polling loopback sockets, 2 players, %2.0f%% loss: %8.0f ticks/s, ", loss * 100, cost.ticksPerSecond) + describe(cost))
+    polling[key] = cost.ticksPerSecond
+    breakdown["one_thread_sockets_loss_\(key)"] = cost.json
+}
+results["unthrottled_one_thread_sockets_ticks_per_second"] = polling
 for loss in [0.0, 0.1] {
     let cost = try unthrottledLockstep(loss: loss, seconds: 3)
     let rate = cost.ticksPerSecond

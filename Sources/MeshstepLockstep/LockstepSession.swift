@@ -835,6 +835,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         (0..<players).filter { $0 != localSlot }.map { stats(slot: $0) }
     }
 
+    /// ``stats``, ``roster`` and the keys bound to the slots, in one call. From generic code in
+    /// another module (unspecialized), reading a computed property through an optional that
+    /// holds the session copies the whole session; a mutating call through it does not.
+    package mutating func snapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]]) { (stats, roster, keys.bound) }
+
     /// The roster as this peer holds it now.
     public var roster: RosterStatus {
         var status = RosterStatus(

@@ -365,7 +365,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         let events = endpoint.value.takeEvents()
         let errors = endpoint.value.takeErrors().map(NetError.init)
         let submitted = endpoint.value.takeSubmitTimes()
-        let acks = inPlace { $0.session != nil ? $0.takeAckLatencies() : [] }
+        let acks = endpoint.value.takeAckLatencies()  // none before the start
         if resumed != nil || wanted != publishedWanted {
             publishedWanted = wanted
             shared.withLockedValue {
@@ -409,7 +409,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             $0.joining = joining
             $0.transfer = transfer
         }
-        guard let (stats, roster, bound) = inPlace({ e in e.session.map { ($0.stats, $0.roster, $0.keys.bound) } }) else { return }
+        // A mutating call: `session.map` or a property read would copy the whole session.
+        guard let (stats, roster, bound) = inPlace({ $0.sessionSnapshot() }) else { return }
         let neighbors = Set(mesh.mesh.neighborInfo.map(\.peer))
         let connected = bound.map { neighbors.contains(PeerKey(bytes: $0)) }
         shared.withLockedValue {

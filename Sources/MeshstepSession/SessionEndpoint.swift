@@ -247,6 +247,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// from a mutating one); a mutating method reaches it in place. So the per-frame paths are
     /// mutating, read properties through `session?` and call methods through `session!`.
     var running: Bool { mutating get { session?.nextTick != nil } }
+    /// The session's stats, roster and bound keys, read in place (nil before the start).
+    package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
     /// Why the session stopped for good; nil while it runs and before the start.
     public var halted: HaltReason? { session?.halted }
     /// The slot bound to `key` (after the start).
