@@ -156,8 +156,11 @@ func unthrottledLockstep(loss: Double, seconds: Double, onLoop: Bool = false) th
     return TickCost(ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: usage, ticks: ticks, datagrams: sent)
 }
 
-/// The unthrottled benchmark's session: 2 players, 1,000 frames a second at most, input delay 2.
+/// The unthrottled benchmark's session: 2 players, 1,000 frames a second at most, input delay 2;
+/// with `--prompt-reports`, each row's report goes out at once in a frame of its own
+/// (``LockstepConfiguration/promptReports``) instead of riding in the next input frame.
 let benchSession = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000).withDisconnectTimeout(.seconds(10))
+    .withPromptReports(CommandLine.arguments.contains("--prompt-reports"))
 
 /// Non-blocking UDP sockets on 127.0.0.1, one per peer, for a single thread to poll.
 final class LoopbackSockets {
