@@ -41,6 +41,17 @@ public struct BotsPartition: Sendable, Equatable {
     }
 }
 
+extension BotsScenario {
+    /// Whether the others may rightly drop a player for `stall`: the silence they see is the
+    /// stall plus the jitter of the frames around it, a few frames lost at either end and the
+    /// frame their failure detector checks in, and that reaches the disconnect timeout. (The
+    /// latency delays the last frame before the stall and the first after it alike.)
+    public func mayDrop(_ stall: BotsStall) -> Bool {
+        let frame = Duration.nanoseconds(1_000_000_000 / Int64(max(1, tickRate)))
+        return stall.duration + jitter + frame * 4 >= disconnectTimeout
+    }
+}
+
 /// A stalled player: its whole process freezes at game tick `tick` for `duration` (its mesh too;
 /// datagrams to it wait in its socket), as SIGSTOP, a long GC pause or a starved loop would.
 public struct BotsStall: Sendable, Equatable {
@@ -892,9 +903,9 @@ extension BotsScenario {
         let reportedSurvivors = attackerSlot == nil ? survivors : honestSurvivors
         let survivorTicks = reportedSurvivors.map(applied).min() ?? 0
         let lastFinish = reportedSurvivors.compactMap { finishedAt[$0] }.max() ?? end
-        // A player stalled past the disconnect timeout may rightly be dropped: it is not counted
-        // among the honest players that must survive.
-        let excused = Set(crashes.map(\.slot) + stalls.filter { $0.duration >= disconnectTimeout }.map(\.slot))
+        // A player stalled about as long as the disconnect timeout may rightly be dropped: it is
+        // not counted among the honest players that must survive.
+        let excused = Set(crashes.map(\.slot) + stalls.filter(mayDrop).map(\.slot))
         let droppedSlots = Set(dropViews.flatMap { $0.map(\.slot) })
         let mustSurvive = honest.filter { !excused.contains($0) }
         var report = BotsReport(

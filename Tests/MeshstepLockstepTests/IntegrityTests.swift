@@ -637,6 +637,23 @@ struct FaultSweepScenarios {
         #expect(r.honest_halted.isEmpty && r.honest_dropped.isEmpty && r.honest_checksums_agree)
     }
 
+    @Test(
+        "a player stalled 1,979 ms of a 2 s timeout at 21% loss may be dropped (the others heard nothing for longer), and one stalled 1,800 ms is not (sweep seed 20, run 337)"
+    )
+    func stallNearTheTimeout() throws {
+        var scenario = BotsScenario(players: 2, ticks: 480, loss: 0.21, latency: .milliseconds(40), jitter: .milliseconds(15), seed: 4681524563886656923)
+        scenario.stalls = [BotsStall(slot: 1, tick: 107, duration: .milliseconds(1979))]
+        #expect(scenario.mayDrop(scenario.stalls[0]))
+        let near = try scenario.run()
+        #expect(FaultSweep.judge(near, scenario: scenario).isEmpty, "\(FaultSweep.judge(near, scenario: scenario))")
+        #expect(near.honest_checksums_agree && near.drops_agree)
+        scenario.stalls = [BotsStall(slot: 1, tick: 107, duration: .milliseconds(1800))]
+        #expect(!scenario.mayDrop(scenario.stalls[0]))
+        let short = try scenario.run()
+        #expect(short.drops.isEmpty && short.ticks_completed == 480, "\(short.drops), \(short.ticks_completed)")
+        #expect(FaultSweep.judge(short, scenario: scenario).isEmpty)
+    }
+
     /// Four runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
