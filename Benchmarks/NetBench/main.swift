@@ -620,12 +620,15 @@ breakdown["in_memory"] = inMemory.json
 // The same pair on one thread with real non-blocking sockets on loopback (a GGRS-style polling
 // game loop: no event loop, no thread hand-offs): the protocol plus the kernel.
 var polling: [String: Double] = [:]
+var pollingLossFree: TickCost?
+var gameThreadLossFree: TickCost?
 for loss in [0.0, 0.1] {
     let cost = try inMemoryLockstep(seconds: 3, sockets: true, loss: loss)
     let key = loss == 0 ? "0" : "\(loss)"
     say(String(format: "one thread polling loopback sockets, 2 players, %2.0f%% loss: %8.0f ticks/s, ", loss * 100, cost.ticksPerSecond) + describe(cost))
     polling[key] = cost.ticksPerSecond
     breakdown["one_thread_sockets_loss_\(key)"] = cost.json
+    if loss == 0 { pollingLossFree = cost }
 }
 results["unthrottled_one_thread_sockets_ticks_per_second"] = polling
 for loss in [0.0, 0.1] {
@@ -642,6 +645,7 @@ for loss in [0.0, 0.1] {
     unthrottled[key] = rate
     cpuPerTick[key] = cost.perTick(cost.usage.cpu)
     breakdown["udp_loss_\(key)"] = cost.json
+    if loss == 0 { gameThreadLossFree = cost }
     if loss == 0 {
         // Where a loss-free tick's CPU goes: the protocol (measured in memory), the kernel, and
         // the rest of the process's user time (NIO, thread hand-offs, locks, copies).
@@ -660,6 +664,23 @@ let onLoop = try unthrottledLockstep(loss: 0, seconds: 3, onLoop: true)
 say(String(format: "unthrottled lockstep, 2 players, games on the event loops: %8.0f ticks/s", onLoop.ticksPerSecond))
 say("    " + describe(onLoop))
 breakdown["udp_loss_0_games_on_loops"] = onLoop.json
+// The kernel's time per datagram sent: polling, it is the send and the receive; with event loops
+// it also wakes the receiving thread (and the game thread, when there is one).
+var kernelPerDatagram: [String: Double] = [:]
+let measured: [(String, TickCost?)] = [
+    ("one_thread_polling", pollingLossFree), ("game_thread", gameThreadLossFree), ("games_on_the_event_loops", onLoop),
+]
+for (name, cost) in measured {
+    if let cost, cost.datagrams > 0 { kernelPerDatagram[name] = cost.usage.system.microseconds / Double(cost.datagrams) }
+}
+if let p = kernelPerDatagram["one_thread_polling"], let g = kernelPerDatagram["game_thread"], let l = kernelPerDatagram["games_on_the_event_loops"] {
+    say(
+        String(
+            format:
+                "kernel time per datagram sent: %.1f us polling on one thread, %.1f us with the event loops, %.1f us with a game thread too (waking threads)",
+            p, l, g))
+}
+breakdown["kernel_us_per_datagram"] = kernelPerDatagram
 // The CPU goal: one peer's work per tick at 60 Hz with many players (in memory: the protocol).
 var paced: [String: Double] = [:]
 for players in [8, 16] {
