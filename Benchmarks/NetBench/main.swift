@@ -167,13 +167,21 @@ final class LoopbackSockets {
     let fds: [Int32]
     let addresses: [MeshAddress]
     var buffer = [UInt8](repeating: 0, count: 65_536)
+    /// recvfrom(2) failures other than "nothing waiting".
+    var receiveErrors = 0
 
     init(count: Int) throws {
         var fds: [Int32] = []
         var addresses: [MeshAddress] = []
+        func fail() -> BenchError {
+            let error = BenchError.socket(errno)
+            for fd in fds { close(fd) }
+            return error
+        }
         for _ in 0..<count {
             let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-            guard fd >= 0 else { throw BenchError.socket(errno) }
+            guard fd >= 0 else { throw fail() }
+            fds.append(fd)
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
@@ -181,8 +189,7 @@ final class LoopbackSockets {
             let bound = withUnsafeMutablePointer(to: &address) { p in
                 p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
             }
-            guard bound else { throw BenchError.socket(errno) }
-            fds.append(fd)
+            guard bound else { throw fail() }
             addresses.append(.ipv4(0x7F00_0001, port: UInt16(bigEndian: address.sin_port)))
         }
         self.fds = fds
@@ -214,7 +221,11 @@ final class LoopbackSockets {
                 p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &length) }
             }
         }
-        guard n >= 0 else { return nil }
+        guard n >= 0 else {
+            // Nothing waiting is the common case; anything else is the benchmark's own fault.
+            if errno != EAGAIN, errno != EWOULDBLOCK { receiveErrors += 1 }
+            return nil
+        }
         return (Array(buffer[0..<n]), .ipv4(UInt32(bigEndian: from.sin_addr.s_addr), port: UInt16(bigEndian: from.sin_port)))
     }
 }
@@ -241,7 +252,7 @@ final class InMemoryPeers {
     /// (one per peer, still on this one thread: no event loop, no wake-ups), as a GGRS-style
     /// polling game loop does; otherwise it is handed over in memory.
     let sockets: LoopbackSockets?
-    /// Seeded loss at the sender (sockets only).
+    /// Seeded loss at the receiver, after the kernel delivered the datagram (sockets only).
     var loss: (probability: Double, rng: DeterministicRNG)?
 
     init(players: Int = 2, session: LockstepConfiguration = benchSession, sockets: LoopbackSockets? = nil) throws {
@@ -282,7 +293,6 @@ final class InMemoryPeers {
             case let .send(bytes, to), let .sendOpener(bytes, to, _):
                 if let sockets {
                     datagrams += 1
-                    if loss != nil, Double(loss!.rng.next() % 1_000_000) / 1e6 < loss!.probability { continue }
                     sockets.send(bytes, from: i, to: to)
                     continue
                 }
@@ -337,6 +347,8 @@ final class InMemoryPeers {
                 for j in nodes.indices {
                     while let (bytes, from) = sockets.receive(at: j) {
                         received = true
+                        // Lost after the kernel had it, as the UDP shell's `SocketLoss` does.
+                        if loss != nil, Double(loss!.rng.next() % 1_000_000) / 1e6 < loss!.probability { continue }
                         mesh(j, nodes[j].receive(bytes, from: from, now: now))
                     }
                 }
@@ -395,9 +407,10 @@ func inMemoryLockstep(seconds: Double, sockets: Bool = false, loss: Double = 0) 
         pair.advance(idle: !progressed)
     }
     let elapsed = ContinuousClock.now - start
+    let usage = Usage.now() - usageBefore
     let ticks = max(1, drivers.map(\.ticksApplied).min()!)
-    return TickCost(
-        ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: Usage.now() - usageBefore, ticks: ticks, datagrams: pair.datagrams - sentBefore)
+    if let errors = pair.sockets?.receiveErrors, errors > 0 { print("warning: \(errors) recvfrom failures in the polling run") }
+    return TickCost(ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: usage, ticks: ticks, datagrams: pair.datagrams - sentBefore)
 }
 
 /// One player's CPU per tick in a `players`-player session at 60 Hz, every peer in memory on

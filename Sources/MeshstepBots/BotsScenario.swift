@@ -50,6 +50,13 @@ extension BotsScenario {
         let frame = Duration.nanoseconds(1_000_000_000 / Int64(max(1, tickRate)))
         return stall.duration + jitter + frame * 4 >= disconnectTimeout
     }
+
+    /// Whether a player's `stall` excuses what happened to it: a stall past the disconnect
+    /// timeout always does; one nearly as long (``mayDrop(_:)``) only when the player was
+    /// dropped (`dropped`), so that a player that came through it is still judged.
+    public func excuses(_ stall: BotsStall, dropped: Set<Int>) -> Bool {
+        stall.duration >= disconnectTimeout || (mayDrop(stall) && dropped.contains(stall.slot))
+    }
 }
 
 /// A stalled player: its whole process freezes at game tick `tick` for `duration` (its mesh too;
@@ -337,8 +344,8 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var attacker_named: Bool?
     /// No two honest peers computed different checksums for one tick.
     public var honest_checksums_agree: Bool
-    /// Honest slots (not crashed, not stalled past the timeout, not the attacker) that were
-    /// dropped, and that halted.
+    /// Honest slots (not crashed, not stalled past or, if dropped, nearly as long as the timeout,
+    /// not the attacker) that were dropped, and that halted.
     public var honest_dropped: [Int]
     /// Honest slots, counted as for ``honest_dropped``, that halted.
     public var honest_halted: [Int]
@@ -903,10 +910,11 @@ extension BotsScenario {
         let reportedSurvivors = attackerSlot == nil ? survivors : honestSurvivors
         let survivorTicks = reportedSurvivors.map(applied).min() ?? 0
         let lastFinish = reportedSurvivors.compactMap { finishedAt[$0] }.max() ?? end
-        // A player stalled about as long as the disconnect timeout may rightly be dropped: it is
-        // not counted among the honest players that must survive.
-        let excused = Set(crashes.map(\.slot) + stalls.filter(mayDrop).map(\.slot))
+        // A player stalled past the disconnect timeout may rightly be dropped, and so may one
+        // stalled nearly as long (``mayDrop(_:)``) if it was: neither is counted among the honest
+        // players that must survive.
         let droppedSlots = Set(dropViews.flatMap { $0.map(\.slot) })
+        let excused = Set(crashes.map(\.slot) + stalls.filter { excuses($0, dropped: droppedSlots) }.map(\.slot))
         let mustSurvive = honest.filter { !excused.contains($0) }
         var report = BotsReport(
             players: players, spectators: spectators, ticks: ticks, seed: seed, input_delay: inputDelay,

@@ -162,14 +162,15 @@ public struct FaultSweep: Sendable {
 
     /// Safety: honest peers never computed different checksums for one tick, and every survivor
     /// and spectator applied the same drops. Liveness: every honest player that was neither
-    /// crashed, nor stalled about as long as the disconnect timeout (``BotsScenario/mayDrop(_:)``),
-    /// nor on the minority side of a partition
+    /// crashed, nor stalled past the disconnect timeout (or nearly as long, and dropped:
+    /// ``BotsScenario/excuses(_:dropped:)``), nor on the minority side of a partition
     /// kept its slot and did not halt, and the survivors finished the match.
     public static func judge(_ r: BotsReport, scenario s: BotsScenario) -> [String] {
         var causes: [String] = []
         if !r.honest_checksums_agree { causes.append("safety: honest checksums differ") }
         if !r.drops_agree { causes.append("safety: survivors applied different drops") }
-        var excused = Set(r.crashed + s.stalls.filter(s.mayDrop).map(\.slot))
+        let dropped = Set(r.drops.map(\.slot))
+        var excused = Set(r.crashed + s.stalls.filter { s.excuses($0, dropped: dropped) }.map(\.slot))
         if let p = s.partition {
             // The side without a quorum halts by design; with an exact half, the side without
             // slot 0 does.

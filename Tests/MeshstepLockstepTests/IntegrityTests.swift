@@ -642,11 +642,17 @@ struct FaultSweepScenarios {
     )
     func stallNearTheTimeout() throws {
         var scenario = BotsScenario(players: 2, ticks: 480, loss: 0.21, latency: .milliseconds(40), jitter: .milliseconds(15), seed: 4681524563886656923)
+        // The margin: 15 ms of jitter and four frames (66.7 ms) short of the 2 s timeout.
+        #expect(!scenario.mayDrop(BotsStall(slot: 1, tick: 107, duration: .milliseconds(1918))))
+        #expect(scenario.mayDrop(BotsStall(slot: 1, tick: 107, duration: .milliseconds(1919))))
         scenario.stalls = [BotsStall(slot: 1, tick: 107, duration: .milliseconds(1979))]
-        #expect(scenario.mayDrop(scenario.stalls[0]))
         let near = try scenario.run()
+        #expect(near.drops.map(\.slot) == [1], "\(near.drops)")
+        #expect(near.honest_dropped.isEmpty && near.honest_halted.isEmpty)
         #expect(FaultSweep.judge(near, scenario: scenario).isEmpty, "\(FaultSweep.judge(near, scenario: scenario))")
         #expect(near.honest_checksums_agree && near.drops_agree)
+        // Not dropped, the same stall excuses nothing.
+        #expect(!scenario.excuses(scenario.stalls[0], dropped: []))
         scenario.stalls = [BotsStall(slot: 1, tick: 107, duration: .milliseconds(1800))]
         #expect(!scenario.mayDrop(scenario.stalls[0]))
         let short = try scenario.run()
