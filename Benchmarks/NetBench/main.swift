@@ -255,6 +255,13 @@ final class InMemoryPeers {
     /// Seeded loss at the receiver, after the kernel delivered the datagram (sockets only).
     var loss: (probability: Double, rng: DeterministicRNG)?
 
+    /// Whether the seeded loss takes the next datagram.
+    func lost() -> Bool {
+        guard var l = loss else { return false }
+        defer { loss = l }
+        return Double(l.rng.next() % 1_000_000) / 1e6 < l.probability
+    }
+
     init(players: Int = 2, session: LockstepConfiguration = benchSession, sockets: LoopbackSockets? = nil) throws {
         self.session = session
         self.sockets = sockets
@@ -348,7 +355,7 @@ final class InMemoryPeers {
                     while let (bytes, from) = sockets.receive(at: j) {
                         received = true
                         // Lost after the kernel had it, as the UDP shell's `SocketLoss` does.
-                        if loss != nil, Double(loss!.rng.next() % 1_000_000) / 1e6 < loss!.probability { continue }
+                        if lost() { continue }
                         mesh(j, nodes[j].receive(bytes, from: from, now: now))
                     }
                 }
