@@ -473,7 +473,9 @@ enum BenchError: Error {
 }
 
 /// A -- R -- B on loopback: A floods as fast as it can, R forwards; messages forwarded per second.
-func relayThroughput(seconds: Double) throws -> (forwarded: Double, delivered: Double) {
+/// A floods 32 messages per turn of its event loop: each signed alone, or (`batched`) the 32
+/// under one signature (`MeshNode.broadcast(batch:now:)`).
+func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Double, delivered: Double) {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     defer { try? group.syncShutdownGracefully() }
     let creds = try MeshCredentials(meshID: "relaybench", access: .password("relaybench"))
@@ -502,7 +504,11 @@ func relayThroughput(seconds: Double) throws -> (forwarded: Double, delivered: D
     let flag = Flag()
     @Sendable func pump() {
         guard !flag.stop else { return }
-        for _ in 0..<32 { _ = try? a.broadcastOnLoop(payload) }
+        if batched {
+            _ = try? a.broadcastOnLoop(batch: Array(repeating: payload, count: 32))
+        } else {
+            for _ in 0..<32 { _ = try? a.broadcastOnLoop(payload) }
+        }
         a.eventLoop.execute { pump() }
     }
     a.eventLoop.execute { pump() }
@@ -585,6 +591,17 @@ if CommandLine.arguments.contains("--on-loops") {
     let seconds = CommandLine.arguments.last.flatMap { Double($0) } ?? 3
     let onLoop = try unthrottledLockstep(loss: 0, seconds: seconds, onLoop: true)
     print(String(format: "unthrottled lockstep, 2 players, games on the event loops: %.0f ticks/s, ", onLoop.ticksPerSecond) + describe(onLoop))
+    exit(0)
+}
+if CommandLine.arguments.contains("--relay") {
+    // Profiling aid: only the relay run (`--relay [SECONDS]`).
+    let seconds = CommandLine.arguments.last.flatMap { Double($0) } ?? 3
+    let batched = CommandLine.arguments.contains("--batched")
+    let relay = try relayThroughput(seconds: seconds, batched: batched)
+    print(
+        String(
+            format: "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B", batched ? " in signed batches of 32" : "",
+            relay.forwarded, relay.delivered))
     exit(0)
 }
 if CommandLine.arguments.contains("--in-memory") || CommandLine.arguments.contains("--polling") {
@@ -712,14 +729,25 @@ breakdown["in_memory_60hz_cpu_us_per_peer_per_tick"] = paced
 results["unthrottled_ticks_per_second"] = unthrottled
 results["unthrottled_cpu_us_per_tick"] = cpuPerTick
 results["unthrottled_breakdown"] = breakdown
-let relay = try relayThroughput(seconds: 3)
+let relay = try relayThroughput(seconds: 3, batched: false)
 let relayRatio = raw.map { relay.forwarded / $0.relay_per_second }
 say(
-    String(format: "relay A-R-B, 100-byte payloads: %8.0f forwarded/s by R, %8.0f delivered/s at B", relay.forwarded, relay.delivered)
+    String(format: "relay A-R-B, 100-byte payloads, each signed:   %8.0f forwarded/s by R, %8.0f delivered/s at B", relay.forwarded, relay.delivered)
         + (relayRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
 results["relay_forwarded_per_second"] = relay.forwarded
 results["relay_delivered_per_second"] = relay.delivered
 if let relayRatio { results["relay_vs_raw"] = relayRatio }
+// The same burst under one signature per 32 messages (`MeshNode.broadcast(batch:now:)`).
+let batchedRelay = try relayThroughput(seconds: 3, batched: true)
+let batchedRatio = raw.map { batchedRelay.forwarded / $0.relay_per_second }
+say(
+    String(
+        format: "relay A-R-B, 100-byte payloads, batches of 32: %8.0f forwarded/s by R, %8.0f delivered/s at B", batchedRelay.forwarded,
+        batchedRelay.delivered)
+        + (batchedRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
+results["relay_batched_forwarded_per_second"] = batchedRelay.forwarded
+results["relay_batched_delivered_per_second"] = batchedRelay.delivered
+if let batchedRatio { results["relay_batched_vs_raw"] = batchedRatio }
 if json {
     let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))

@@ -138,6 +138,9 @@ public struct MeshStats: Sendable, Equatable {
     /// Ed25519 verifications (flooded messages' origin signatures, handshake signatures: the costly check, about
     /// 50 us each): what an attacker would like to make a node spend.
     public var signatureChecks = 0
+    /// Flooded messages of a signed batch accepted on a root whose signature was checked before
+    /// (no Ed25519 verification of their own; docs/PROTOCOL.md §5.4a).
+    public var batchProofsAccepted = 0
     /// Announcements (IHave, summaries) not followed up because their announcer already holds
     /// its share of the pull table open.
     public var announcementsIgnored = 0

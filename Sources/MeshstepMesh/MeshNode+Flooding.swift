@@ -116,17 +116,79 @@ extension MeshNode {
         nextSeq += 1
         let signature = identity.sign(
             FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: seq, destination: destination, payload: payload))
-        let m = FloodMessage(hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: seq, destination: destination, payload: payload, signature: signature)
+        emitOwn(
+            FloodMessage(hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: seq, destination: destination, payload: payload, signature: signature),
+            now: now)
+        return seq
+    }
+
+    /// Originates a batch of 1 to 64 broadcasts (sizes checked) under one signature over the
+    /// root of their hash tree (``SignedBatch``); one alone is signed alone.
+    mutating func originateBatch(_ payloads: [[UInt8]], now: MeshTime) -> [UInt64] {
+        if payloads.count == 1 { return [(try? originate(payloads[0], destination: nil, now: now)) ?? 0] }
+        let depth = SignedBatch.depth(for: payloads.count)
+        let first = nextSeq
+        nextSeq += UInt64(payloads.count)
+        var leaves: [[UInt8]] = []
+        leaves.reserveCapacity(payloads.count)
+        for (k, p) in payloads.enumerated() {
+            leaves.append(
+                SignedBatch.leaf(FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: first + UInt64(k), destination: nil, payload: p)))
+        }
+        let (root, paths) = SignedBatch.tree(leaves, depth: depth)
+        let signature = identity.sign(SignedBatch.signedBytes(meshDigest: credentials.digest, origin: key, depth: depth, root: root))
+        verifiedBatches.insert(VerifiedBatches.Key(origin: key, depth: UInt8(depth), root: root), signature: signature)
+        var seqs: [UInt64] = []
+        for (k, p) in payloads.enumerated() {
+            let proof = BatchProof(depth: UInt8(depth), index: UInt8(k), path: paths[k])
+            let m = FloodMessage(
+                hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: first + UInt64(k), destination: nil, payload: p, signature: signature, proof: proof
+            )
+            emitOwn(m, now: now)
+            seqs.append(m.seq)
+        }
+        return seqs
+    }
+
+    /// Records one of our own new messages and pushes it.
+    mutating func emitOwn(_ m: FloodMessage, now: MeshTime) {
         if origins[key] == nil { makeRoomForOrigin() }
         var state = origins[key] ?? OriginState(publicKey: nil, lastActive: now)
-        state.window.insert(seq)
+        state.window.insert(m.seq)
         state.lastActive = now
         origins[key] = state
         store.insert(m)
         noteRecentOrigin(key)
         stats.originated += 1
         push(m, except: nil, now: now)
-        return seq
+    }
+
+    /// Whether `m` carries its origin's valid signature: its own, or its batch's (a root
+    /// checked before with these signature bytes costs no second check; docs/PROTOCOL.md §5.4a).
+    mutating func isAuthentic(_ m: FloodMessage, key pk: Curve25519.Signing.PublicKey?) -> Bool {
+        guard let pk else { return false }
+        guard let proof = m.proof else {
+            stats.signatureChecks += 1
+            return pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest))
+        }
+        let root = SignedBatch.root(leaf: SignedBatch.leaf(m.signedBytes(meshDigest: credentials.digest)), proof: proof)
+        let batch = VerifiedBatches.Key(origin: m.origin, depth: proof.depth, root: root)
+        if verifiedBatches.contains(batch, signature: m.signature) {
+            stats.batchProofsAccepted += 1
+            return true
+        }
+        stats.signatureChecks += 1
+        guard
+            pk.isValidSignature(
+                m.signature, for: SignedBatch.signedBytes(meshDigest: credentials.digest, origin: m.origin, depth: Int(proof.depth), root: root))
+        else { return false }
+        verifiedBatches.insert(batch, signature: m.signature)
+        return true
+    }
+
+    /// The payload and proof of `m` fit what an origin may send (``maxPayloadSize``).
+    func fitsPayloadLimit(_ m: FloodMessage) -> Bool {
+        m.payload.count + (m.proof.map { BatchProof.size(depth: Int($0.depth)) } ?? 0) <= maxPayloadSize
     }
 
     // MARK: Receiving a flooded message
@@ -142,7 +204,7 @@ extension MeshNode {
         // Not penalized (a peer with another datagram size may have sent it in good faith).
         // Honest nodes never originate or forward one, so it costs the link that sent it: a
         // neighbor that keeps offering it (its summaries name it, we pull it) is soon cut.
-        guard m.payload.count <= maxPayloadSize else {
+        guard fitsPayloadLimit(m) else {
             stats.malformed += 1
             penalize(peer, by: 10, now: now)
             return
@@ -194,8 +256,7 @@ extension MeshNode {
             unverified.insert(m.ref)
             if unverified.count > 2 * configuration.messageCacheCapacity { unverified = unverified.filter { store[$0] != nil } }
         } else {
-            stats.signatureChecks += 1
-            guard let pk = state.publicKey, pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest)) else {
+            guard isAuthentic(m, key: state.publicKey) else {
                 stats.forged += 1
                 penalize(peer, by: 25, now: now)
                 return
@@ -491,8 +552,7 @@ extension MeshNode {
                 // signature is forgotten at once (no Graft can make us check it again) and costs
                 // the origin's link, which vouched for it.
                 unverified.remove(ref)
-                stats.signatureChecks += 1
-                guard let pk = origins[m.origin]?.publicKey, pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest)) else {
+                guard isAuthentic(m, key: origins[m.origin]?.publicKey) else {
                     stats.forged += 1
                     store.remove(ref)
                     penalize(m.origin, by: 25, now: now)

@@ -59,6 +59,8 @@ public struct MeshNode: Sendable {
     /// Stored messages accepted on a direct link's authentication whose signature has not been
     /// checked yet (checked before they are served to anyone).
     var unverified: Set<MessageRef> = []
+    /// Batch roots whose signatures were checked (ours included), so each batch costs one.
+    var verifiedBatches = VerifiedBatches()
     /// Links to these peers are never shed or pruned for being less useful (see ``protect(_:)``).
     var protectedPeers: Set<PeerKey> = []
     /// Set by ``useIntroductions(observed:ownAddresses:)``.
@@ -289,6 +291,39 @@ public struct MeshNode: Sendable {
     public mutating func broadcast(_ payload: [UInt8], now: MeshTime) throws(MeshSendError) -> (seq: UInt64, actions: [MeshAction]) {
         let seq = try originate(payload, destination: nil, now: now)
         return (seq, finish())
+    }
+
+    /// Floods `payloads`, in order, under one signature per 64 of them instead of one each: a
+    /// hash tree over them is signed once, and each message carries the path from its own leaf
+    /// to the signed root (docs/PROTOCOL.md §5.4a). Every node that receives them checks one
+    /// signature per batch, so a burst costs the origin, every relay and every receiver a
+    /// fraction of its signature checks; each message still stands alone (lost, pulled,
+    /// delivered and deduplicated like any other). One payload is flooded as ``broadcast(_:now:)``
+    /// would.
+    /// - Returns: the messages' sequence numbers, in order, and the actions to carry out.
+    /// - Throws: ``MeshSendError/payloadTooLarge(size:limit:)`` when a payload does not fit a
+    ///   datagram with its proof (``maxPayloadSize(inBatchOf:)``); then nothing is sent.
+    public mutating func broadcast(batch payloads: [[UInt8]], now: MeshTime) throws(MeshSendError) -> (seqs: [UInt64], actions: [MeshAction]) {
+        currentTime = now
+        guard running else { throw .notRunning }
+        let most = 1 << Wire.maxBatchDepth
+        let chunks = stride(from: 0, to: payloads.count, by: most).map { payloads[$0..<min(payloads.count, $0 + most)] }
+        for chunk in chunks {
+            let limit = maxPayloadSize(inBatchOf: chunk.count)
+            for p in chunk where p.count > limit { throw .payloadTooLarge(size: p.count, limit: limit) }
+        }
+        var seqs: [UInt64] = []
+        seqs.reserveCapacity(payloads.count)
+        for chunk in chunks { seqs += originateBatch(Array(chunk), now: now) }
+        return (seqs, finish())
+    }
+
+    /// The largest payload ``broadcast(batch:now:)`` accepts in a batch of `count` (its share
+    /// of 64): ``maxPayloadSize`` less the batch proof each message carries (2 bytes and 16 per
+    /// level of the tree: 98 bytes for 33 to 64 messages).
+    public func maxPayloadSize(inBatchOf count: Int) -> Int {
+        let n = min(count, 1 << Wire.maxBatchDepth)
+        return n <= 1 ? maxPayloadSize : maxPayloadSize - BatchProof.size(depth: SignedBatch.depth(for: n))
     }
 
     /// Sends `payload` to one peer: directly when it is a neighbor, else over the mesh, where only

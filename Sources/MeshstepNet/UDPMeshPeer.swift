@@ -254,6 +254,12 @@ public final class UDPMeshPeer: @unchecked Sendable {
         eventLoop.execute { _ = try? self.broadcastOnLoop(payload) }
     }
 
+    /// Floods `payloads` to the mesh, in order, under one signature per 64 of them
+    /// (`MeshNode.broadcast(batch:now:)`). Safe from any thread; the sends happen on the event loop.
+    public func broadcast(batch payloads: [[UInt8]]) {
+        eventLoop.execute { _ = try? self.broadcastOnLoop(batch: payloads) }
+    }
+
     /// Drops every datagram arriving from these source ports (nil: none): a partition between
     /// peers of one machine, for tests and benchmarks.
     @_spi(Testing) public func block(ports: Set<Int>?) {
@@ -348,6 +354,18 @@ public final class UDPMeshPeer: @unchecked Sendable {
         let (seq, actions) = try mesh.broadcast(payload, now: now)
         perform(actions)
         return seq
+    }
+
+    /// Floods `payloads` from the event loop under one signature per 64 of them
+    /// (`MeshNode.broadcast(batch:now:)`): for a burst, a fraction of the signing and of every
+    /// receiver's checking.
+    @discardableResult
+    public func broadcastOnLoop(batch payloads: [[UInt8]]) throws(MeshSendError) -> [UInt64] {
+        eventLoop.preconditionInEventLoop()
+        guard !stopped else { throw .notRunning }
+        let (seqs, actions) = try mesh.broadcast(batch: payloads, now: now)
+        perform(actions)
+        return seqs
     }
 
     /// Sends `payload` to `peer` only (directly when it is a neighbor, else over the mesh), on

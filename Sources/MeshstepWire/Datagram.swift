@@ -38,8 +38,12 @@ public enum Datagram {
             w.u8(m.reason.rawValue); encodeReferrals(m.referrals, into: &w)
         case let .flood(m):
             w.u8(m.hopLimit); w.u8(m.hops); w.raw(m.origin.bytes); w.varint(m.seq)
-            if let d = m.destination { w.u8(1); w.raw(d.bytes) } else { w.u8(0) }
-            w.lengthPrefixed(m.payload); w.raw(m.signature)
+            // Bit 0: a destination follows; bit 1: a batch proof follows the payload.
+            w.u8((m.destination == nil ? 0 : 1) | (m.proof == nil ? 0 : 2))
+            if let d = m.destination { w.raw(d.bytes) }
+            w.lengthPrefixed(m.payload)
+            if let p = m.proof { w.u8(p.depth); w.u8(p.index); w.raw(p.path) }
+            w.raw(m.signature)
         case let .iHave(refs), let .graft(refs), let .prune(refs):
             encodeRefs(refs, into: &w)
         case let .relay(origins):
@@ -119,17 +123,22 @@ public enum Datagram {
             let hopLimit = try r.u8(), hops = try r.u8()
             let origin = try r.peerKey()
             let seq = try r.varint()
-            let destination: PeerKey?
-            switch try r.u8() {
-            case 0: destination = nil
-            case 1: destination = try r.peerKey()
-            default: throw .invalidValue(field: "flood.hasDestination")
-            }
+            let flags = try r.u8()
+            guard flags <= 3 else { throw .invalidValue(field: "flood.flags") }
+            let destination: PeerKey? = flags & 1 == 1 ? try r.peerKey() : nil
             let payload = try r.lengthPrefixed(field: "flood.payload", limit: maxSize)
+            var proof: BatchProof?
+            if flags & 2 == 2 {
+                let depth = try r.u8()
+                guard depth >= 1, Int(depth) <= Wire.maxBatchDepth else { throw .invalidValue(field: "flood.batchDepth") }
+                let index = try r.u8()
+                guard Int(index) < 1 << Int(depth) else { throw .invalidValue(field: "flood.batchIndex") }
+                proof = BatchProof(depth: depth, index: index, path: try r.raw(Int(depth) * Wire.batchHashSize))
+            }
             message = .flood(
                 FloodMessage(
                     hopLimit: hopLimit, hops: hops, origin: origin, seq: seq, destination: destination, payload: payload,
-                    signature: try r.raw(Wire.signatureSize)))
+                    signature: try r.raw(Wire.signatureSize), proof: proof))
         case 0x11:
             message = .iHave(try decodeRefs(&r))
         case 0x12:

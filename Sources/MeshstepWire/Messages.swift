@@ -161,11 +161,17 @@ public struct FloodMessage: Equatable, Sendable {
     public var destination: PeerKey?
     /// The application bytes.
     public var payload: [UInt8]
-    /// Ed25519 signature by `origin` over ``signedBytes(meshDigest:)``.
+    /// Ed25519 signature by `origin`: over ``signedBytes(meshDigest:)`` for a message signed
+    /// alone; over its batch's root (docs/PROTOCOL.md §5.4a) when ``proof`` is set.
     public var signature: [UInt8]
+    /// For a message signed in a batch, where it sits in the batch's hash tree.
+    public var proof: BatchProof?
 
     /// Builds a message from its fields. Nothing is checked here, the signature included.
-    public init(hopLimit: UInt8, hops: UInt8, origin: PeerKey, seq: UInt64, destination: PeerKey?, payload: [UInt8], signature: [UInt8]) {
+    public init(
+        hopLimit: UInt8, hops: UInt8, origin: PeerKey, seq: UInt64, destination: PeerKey?, payload: [UInt8], signature: [UInt8],
+        proof: BatchProof? = nil
+    ) {
         self.hopLimit = hopLimit
         self.hops = hops
         self.origin = origin
@@ -173,6 +179,7 @@ public struct FloodMessage: Equatable, Sendable {
         self.destination = destination
         self.payload = payload
         self.signature = signature
+        self.proof = proof
     }
 
     /// Identifies the message: its origin and sequence number.
@@ -195,6 +202,29 @@ public struct FloodMessage: Equatable, Sendable {
     public func signedBytes(meshDigest: [UInt8]) -> [UInt8] {
         Self.signedBytes(meshDigest: meshDigest, origin: origin, seq: seq, destination: destination, payload: payload)
     }
+}
+
+/// Where one message of a signed batch sits in the batch's hash tree: one signature covers up
+/// to 2^``Wire/maxBatchDepth`` messages, and each carries the sibling hashes that lead from its
+/// own leaf to the signed root (docs/PROTOCOL.md §5.4a).
+public struct BatchProof: Equatable, Sendable {
+    /// Levels of the tree, 1...``Wire/maxBatchDepth``: the batch has at most 2^depth messages.
+    public var depth: UInt8
+    /// The message's leaf, 0..<2^depth.
+    public var index: UInt8
+    /// The sibling hashes from the leaf up to the root, ``Wire/batchHashSize`` bytes each.
+    public var path: [UInt8]
+
+    /// A proof from its fields. The decoder checks that `index < 2^depth` and that `path` has
+    /// `depth` hashes; nothing else is checked here.
+    public init(depth: UInt8, index: UInt8, path: [UInt8]) {
+        self.depth = depth
+        self.index = index
+        self.path = path
+    }
+
+    /// Bytes a proof of `depth` levels takes on the wire: depth, index and the path.
+    public static func size(depth: Int) -> Int { 2 + depth * Wire.batchHashSize }
 }
 
 /// A summary entry that names its origin by a short tag (``PeerKey/tag``) instead of the whole

@@ -30,6 +30,11 @@ public enum Wire {
     /// Most origins one relay request may name (a session has at most 64 players, and a player
     /// needs relaying only for the few it cannot reach directly).
     public static let maxRelayOrigins = 16
+    /// Most levels of a signed batch's hash tree: a batch holds at most 2^6 = 64 messages, and
+    /// each of them carries 6 sibling hashes at most (docs/PROTOCOL.md §5.4a).
+    public static let maxBatchDepth = 6
+    /// Bytes in a batch tree's hash (a SHA-256, truncated).
+    public static let batchHashSize = 16
 }
 
 /// A 32-byte Ed25519 public key: the identity of a node. A peer's ID *is* its public key, so

@@ -5,18 +5,7 @@ import MeshstepWire
 
 @Suite("Flooding, security and rate limits")
 struct FloodingTests {
-    /// a - b - c in a line.
-    func line() throws -> Net {
-        var net = Net()
-        for _ in 0..<3 {
-            try net.add {
-                $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2
-            }
-        }
-        net.link(0, 1)
-        net.link(2, 1)
-        return net
-    }
+    func line() throws -> Net { try Net.line() }
 
     @Test("a message crosses a relay and is delivered once everywhere")
     func relay() throws {

@@ -14,6 +14,19 @@ struct Net {
 
     static func address(_ i: Int) -> MeshAddress { .ipv4(0x7F00_0001, port: UInt16(9000 + i)) }
 
+    /// Nodes 0 - 1 - 2 in a line, linked.
+    static func line() throws -> Net {
+        var net = Net()
+        for _ in 0..<3 {
+            try net.add {
+                $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2
+            }
+        }
+        net.link(0, 1)
+        net.link(2, 1)
+        return net
+    }
+
     @discardableResult
     mutating func add(password: String? = "secret", meshID: String = "test-mesh", configure: (inout MeshConfiguration) -> Void = { _ in }) throws -> Int {
         let i = nodes.count

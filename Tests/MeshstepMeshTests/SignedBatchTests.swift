@@ -1,0 +1,130 @@
+import Testing
+@_spi(Adversary) @testable import MeshstepMesh
+import MeshstepWire
+
+@Suite("Signed batches: one signature over many flooded messages")
+struct SignedBatchTests {
+    func line() throws -> Net { try Net.line() }
+
+    func payloads(_ n: Int) -> [[UInt8]] { (0..<n).map { [UInt8(truncatingIfNeeded: $0), 0xAB, UInt8(truncatingIfNeeded: $0 >> 8)] } }
+
+    @Test("every leaf's path leads to the root, and only from its own index", arguments: [2, 3, 5, 8, 33, 64])
+    func tree(count: Int) {
+        let leaves = (0..<count).map { SignedBatch.leaf([UInt8(truncatingIfNeeded: $0), 1, 2]) }
+        let depth = SignedBatch.depth(for: count)
+        #expect(1 << depth >= count && (depth == 1 || 1 << (depth - 1) < count))
+        let (root, paths) = SignedBatch.tree(leaves, depth: depth)
+        for i in 0..<count {
+            let proof = BatchProof(depth: UInt8(depth), index: UInt8(i), path: paths[i])
+            #expect(SignedBatch.root(leaf: leaves[i], proof: proof) == root)
+            var moved = proof
+            moved.index = UInt8((i + 1) % (1 << depth))
+            #expect(SignedBatch.root(leaf: leaves[i], proof: moved) != root)
+            #expect(SignedBatch.root(leaf: leaves[(i + 1) % count], proof: proof) != root)
+        }
+    }
+
+    @Test("a batch crosses a relay: every message delivered once and in order, one signature check per node per 64")
+    func crossesRelay() throws {
+        var net = try line()
+        let checks = net.nodes.map(\.stats.signatureChecks)
+        let sent = payloads(70)
+        let (seqs, actions) = try net.nodes[0].broadcast(batch: sent, now: net.now)
+        net.apply(actions, from: 0)
+        net.flush()
+        #expect(seqs == Array(1...70))
+        #expect(net.delivered[1].map(\.payload) == sent)
+        #expect(net.delivered[2].map(\.payload) == sent)
+        #expect(net.delivered[2].map(\.seq) == Array(1...70))
+        // 64 under one signature and 6 under another: two checks at the relay and at the end.
+        #expect(net.nodes[1].stats.signatureChecks - checks[1] == 2)
+        #expect(net.nodes[2].stats.signatureChecks - checks[2] == 2)
+        #expect(net.nodes[2].stats.batchProofsAccepted == 68)
+        #expect(net.nodes[1].stats.forwarded == 70)
+        #expect(net.nodes.allSatisfy { $0.stats.forged == 0 })
+        // A batch of one is a message signed alone.
+        let one = try net.nodes[0].broadcast(batch: [[1]], now: net.now)
+        net.apply(one.actions, from: 0)
+        net.flush()
+        #expect(net.nodes[2].storedMessage(MessageRef(origin: net.nodes[0].key, seq: 71))?.proof == nil)
+        #expect(net.delivered[2].last?.payload == [1])
+    }
+
+    @Test("a batch message lost on the way is pulled later, and its proof still checks")
+    func lostMemberIsPulled() throws {
+        var net = try line()
+        let sent = payloads(4)
+        let (_, actions) = try net.nodes[0].broadcast(batch: sent, now: net.now)
+        net.apply(actions, from: 0)
+        // The third message's datagram to the relay is lost.
+        let third = net.wire.indices.filter { net.wire[$0].to == 1 }[2]
+        net.wire.remove(at: third)
+        net.flush()
+        #expect(net.delivered[2].map(\.payload) == [sent[0], sent[1], sent[3]])
+        net.advance(.seconds(3))
+        #expect(Set(net.delivered[2].map(\.payload)) == Set(sent))
+        #expect(net.delivered[2].count == 4)
+        #expect(net.nodes.allSatisfy { $0.stats.forged == 0 })
+    }
+
+    @Test("a batch message with an altered payload, a wrong path or other signature bytes is dropped, counted and costs its sender")
+    func forgeries() throws {
+        var net = try line()
+        // Node 0's batch of 4 reaches the relay (node 1) and node 2, except its last message,
+        // lost before the relay.
+        let (_, actions) = try net.nodes[0].broadcast(batch: payloads(4), now: net.now)
+        net.apply(actions, from: 0)
+        let last = try #require(net.wire.indices.last { net.wire[$0].to == 1 })
+        net.wire.remove(at: last)
+        net.flush()
+        let origin = net.nodes[0].key
+        let genuine = try #require(net.nodes[0].storedMessage(MessageRef(origin: origin, seq: 4)))
+        #expect(net.nodes[2].storedMessage(MessageRef(origin: origin, seq: 4)) == nil)
+        var forgeries: [FloodMessage] = []
+        // Node 2, a member, offers the missing message altered three ways.
+        var altered = genuine
+        altered.payload = [6, 6, 6]
+        forgeries.append(altered)
+        var badPath = genuine
+        badPath.proof!.path[0] ^= 1
+        forgeries.append(badPath)
+        // The root the relay verified, with other signature bytes: checked again, not waved through.
+        var otherSignature = genuine
+        otherSignature.signature[10] ^= 0x40
+        forgeries.append(otherSignature)
+        let checks = net.nodes[1].stats.signatureChecks
+        for f in forgeries {
+            let sealed = net.nodes[2].seal(.flood(f), to: net.nodes[1].key)
+            net.wire.append((1, Net.address(2), try #require(sealed).bytes))
+        }
+        net.flush()
+        #expect(net.nodes[1].stats.forged == 3)
+        #expect(net.nodes[1].stats.signatureChecks - checks == 3)
+        #expect(!net.delivered[1].contains { $0.seq == 4 })
+        #expect(net.nodes[1].neighborInfo.first { $0.peer == net.nodes[2].key }?.misbehaviourScore == 75)
+        // The genuine message is still taken after all that.
+        let sealed = net.nodes[0].seal(.flood(genuine), to: net.nodes[1].key)
+        net.wire.append((1, Net.address(0), try #require(sealed).bytes))
+        net.flush()
+        #expect(net.delivered[1].contains { $0.seq == 4 && $0.payload == genuine.payload })
+    }
+
+    @Test("a payload too large for a batch with its proof is refused before anything is sent")
+    func tooLarge() throws {
+        var net = try line()
+        let limit = net.nodes[0].maxPayloadSize(inBatchOf: 40)
+        #expect(limit == net.nodes[0].maxPayloadSize - BatchProof.size(depth: 6))
+        #expect(net.nodes[0].maxPayloadSize(inBatchOf: 1) == net.nodes[0].maxPayloadSize)
+        let originated = net.nodes[0].stats.originated
+        #expect(throws: MeshSendError.payloadTooLarge(size: limit + 1, limit: limit)) {
+            _ = try net.nodes[0].broadcast(batch: Array(repeating: [1], count: 39) + [[UInt8](repeating: 0, count: limit + 1)], now: net.now)
+        }
+        #expect(net.nodes[0].stats.originated == originated)
+        #expect(net.wire.isEmpty)
+        // At the limit, the largest fits every datagram on the way.
+        let (_, actions) = try net.nodes[0].broadcast(batch: Array(repeating: [UInt8](repeating: 3, count: limit), count: 40), now: net.now)
+        net.apply(actions, from: 0)
+        net.flush()
+        #expect(net.delivered[2].count == 40)
+    }
+}
