@@ -50,9 +50,11 @@ struct Usage {
     var involuntarySwitches: Int
     var cpu: Duration { user + system }
 
-    static func now() -> Usage {
+    /// This process's usage, or (`thread`) the calling thread's alone.
+    static func now(thread: Bool = false) -> Usage {
         var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
+        // RUSAGE_THREAD (1 on Linux) needs _GNU_SOURCE, which Swift's Glibc module leaves out.
+        getrusage(thread ? 1 : RUSAGE_SELF.rawValue, &usage)
         func d(_ t: timeval) -> Duration { .seconds(Int64(t.tv_sec)) + .microseconds(Int64(t.tv_usec)) }
         return Usage(user: d(usage.ru_utime), system: d(usage.ru_stime), voluntarySwitches: usage.ru_nvcsw, involuntarySwitches: usage.ru_nivcsw)
     }
@@ -472,12 +474,14 @@ enum BenchError: Error {
     case inMemoryStalled(applied: Int, of: Int)
 }
 
-/// A -- R -- B on loopback: A floods as fast as it can, R forwards; messages forwarded per second.
-/// A floods 32 messages per turn of its event loop: each signed alone, or (`batched`) the 32
-/// under one signature (`MeshNode.broadcast(batch:now:)`).
-func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Double, delivered: Double) {
-    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-    defer { try? group.syncShutdownGracefully() }
+/// A -- R -- B on loopback: A floods as fast as it can, R forwards; messages forwarded per second,
+/// and R's CPU time per message forwarded. Each node has an event-loop thread of its own, as the
+/// raw relay's sender, relay and sink have (3 threads on the machine's cores). A floods 32
+/// messages per turn of its event loop: each signed alone, or (`batched`) the 32 under one
+/// signature (`MeshNode.broadcast(batch:now:)`).
+func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Double, delivered: Double, relayMicroseconds: Double) {
+    let groups = (0..<3).map { _ in MultiThreadedEventLoopGroup(numberOfThreads: 1) }
+    defer { for g in groups { try? g.syncShutdownGracefully() } }
     let creds = try MeshCredentials(meshID: "relaybench", access: .password("relaybench"))
     var leaf = lockstepConfig(players: 2)
     leaf.propagationFilter = nil
@@ -486,17 +490,18 @@ func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Doubl
     leaf.messageCacheCapacity = 65536
     var relay = leaf
     relay.idealNeighbors = 2; relay.maxNeighbors = 2
-    let r = try UDPMeshPeer.start(credentials: creds, configuration: relay, host: "127.0.0.1", port: 0, group: group)
+    let r = try UDPMeshPeer.start(credentials: creds, configuration: relay, host: "127.0.0.1", port: 0, group: groups[0])
     let a = try UDPMeshPeer.start(
-        credentials: creds, configuration: leaf, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [r.localAddress]), group: group)
+        credentials: creds, configuration: leaf, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [r.localAddress]), group: groups[1])
     let b = try UDPMeshPeer.start(
-        credentials: creds, configuration: leaf, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [r.localAddress]), group: group)
+        credentials: creds, configuration: leaf, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [r.localAddress]), group: groups[2])
     let deadline = ContinuousClock.now + .seconds(10)
     while (r.neighbors().count < 2 || a.neighbors().isEmpty || b.neighbors().isEmpty), ContinuousClock.now < deadline {
         Thread.sleep(forTimeInterval: 0.005)
     }
     let payload = [UInt8](repeating: 0xAB, count: 100)
     let before = r.stats().forwarded, deliveredBefore = b.stats().delivered
+    let relayCPUBefore = try r.eventLoop.submit { Usage.now(thread: true) }.wait()
     let start = ContinuousClock.now
     let end = start + .milliseconds(Int64(seconds * 1000))
     // Keep A's event loop busy flooding in batches, leaving room for its other work.
@@ -516,10 +521,12 @@ func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Doubl
     try a.eventLoop.submit { flag.stop = true }.wait()
     let elapsed = ContinuousClock.now - start
     let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    let forwarded = Double(r.stats().forwarded - before) / secs
+    let relayCPU = try r.eventLoop.submit { Usage.now(thread: true) }.wait() - relayCPUBefore
+    let count = r.stats().forwarded - before
+    let forwarded = Double(count) / secs
     let delivered = Double(b.stats().delivered - deliveredBefore) / secs
     for p in [a, b, r] { p.leave() }
-    return (forwarded, delivered)
+    return (forwarded, delivered, relayCPU.cpu.microseconds / Double(max(1, count)))
 }
 
 /// The raw-UDP figures of this machine, now.
@@ -600,8 +607,8 @@ if CommandLine.arguments.contains("--relay") {
     let relay = try relayThroughput(seconds: seconds, batched: batched)
     print(
         String(
-            format: "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B", batched ? " in signed batches of 32" : "",
-            relay.forwarded, relay.delivered))
+            format: "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B; R: %.1f us of CPU per message",
+            batched ? " in signed batches of 32" : "", relay.forwarded, relay.delivered, relay.relayMicroseconds))
     exit(0)
 }
 if CommandLine.arguments.contains("--in-memory") || CommandLine.arguments.contains("--polling") {
@@ -729,24 +736,30 @@ breakdown["in_memory_60hz_cpu_us_per_peer_per_tick"] = paced
 results["unthrottled_ticks_per_second"] = unthrottled
 results["unthrottled_cpu_us_per_tick"] = cpuPerTick
 results["unthrottled_breakdown"] = breakdown
+// A, R and B on a thread each: what R forwards, and the CPU it spends per message (its ceiling
+// with a core to itself is a million over that).
 let relay = try relayThroughput(seconds: 3, batched: false)
 let relayRatio = raw.map { relay.forwarded / $0.relay_per_second }
 say(
-    String(format: "relay A-R-B, 100-byte payloads, each signed:   %8.0f forwarded/s by R, %8.0f delivered/s at B", relay.forwarded, relay.delivered)
+    String(
+        format: "relay A-R-B, 100-byte payloads, each signed:    %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU per message",
+        relay.forwarded, relay.delivered, relay.relayMicroseconds)
         + (relayRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
 results["relay_forwarded_per_second"] = relay.forwarded
 results["relay_delivered_per_second"] = relay.delivered
+results["relay_cpu_us_per_forwarded"] = relay.relayMicroseconds
 if let relayRatio { results["relay_vs_raw"] = relayRatio }
 // The same burst under one signature per 32 messages (`MeshNode.broadcast(batch:now:)`).
 let batchedRelay = try relayThroughput(seconds: 3, batched: true)
 let batchedRatio = raw.map { batchedRelay.forwarded / $0.relay_per_second }
 say(
     String(
-        format: "relay A-R-B, 100-byte payloads, batches of 32: %8.0f forwarded/s by R, %8.0f delivered/s at B", batchedRelay.forwarded,
-        batchedRelay.delivered)
+        format: "relay A-R-B, 100-byte payloads, batches of 32:  %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU per message",
+        batchedRelay.forwarded, batchedRelay.delivered, batchedRelay.relayMicroseconds)
         + (batchedRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
 results["relay_batched_forwarded_per_second"] = batchedRelay.forwarded
 results["relay_batched_delivered_per_second"] = batchedRelay.delivered
+results["relay_batched_cpu_us_per_forwarded"] = batchedRelay.relayMicroseconds
 if let batchedRatio { results["relay_batched_vs_raw"] = batchedRatio }
 if json {
     let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
