@@ -52,12 +52,30 @@ enum SignedBatch {
         return (level[0], paths)
     }
 
-    /// The root that `proof` leads to from `leaf`.
+    /// The root that `proof` leads to from `leaf`. (Every relay runs this on every message of a
+    /// batch: one buffer holds `0x01 ‖ left ‖ right`, and each level's hash is written back into
+    /// its place for the next, with no array per level.)
     static func root(leaf: [UInt8], proof: BatchProof) -> [UInt8] {
+        let n = Wire.batchHashSize
+        guard leaf.count == n, proof.path.count == Int(proof.depth) * n else { return [] }
+        var block = [UInt8](repeating: 0x01, count: 1 + 2 * n)
         var current = leaf
-        for level in 0..<Int(proof.depth) {
-            let sibling = Array(proof.path[(level * Wire.batchHashSize)..<((level + 1) * Wire.batchHashSize)])
-            current = (Int(proof.index) >> level) & 1 == 0 ? node(current, sibling) : node(sibling, current)
+        block.withUnsafeMutableBytes { b in
+            proof.path.withUnsafeBytes { path in
+                for level in 0..<Int(proof.depth) {
+                    let sibling = UnsafeRawBufferPointer(rebasing: path[(level * n)..<((level + 1) * n)])
+                    let left = (Int(proof.index) >> level) & 1 == 0
+                    current.withUnsafeBytes { c in
+                        UnsafeMutableRawBufferPointer(rebasing: b[(left ? 1 : 1 + n)...]).copyMemory(from: c)
+                    }
+                    UnsafeMutableRawBufferPointer(rebasing: b[(left ? 1 + n : 1)...]).copyMemory(from: sibling)
+                    var h = SHA256()
+                    h.update(bufferPointer: UnsafeRawBufferPointer(b))
+                    h.finalize().withUnsafeBytes { d in
+                        current.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: d[0..<n])) }
+                    }
+                }
+            }
         }
         return current
     }
