@@ -586,6 +586,8 @@ enum BaselineError: Error, CustomStringConvertible {
 }
 
 let json = CommandLine.arguments.contains("--json")
+/// The profiling aids' number (seconds, or ticks for `--paced-16`), wherever it stands among the flags.
+let numberArgument = CommandLine.arguments.dropFirst().lazy.compactMap { Double($0) }.first
 func say(_ line: String) { if !json { print(line) } }
 #if DEBUG
     say("meshstep-netbench: loopback UDP, DEBUG build (figures for the docs come from swift build -c release), next to raw UDP measured in the same run")
@@ -595,14 +597,14 @@ func say(_ line: String) { if !json { print(line) } }
 if CommandLine.arguments.contains("--on-loops") {
     // Profiling aid: only the unthrottled UDP run with the games on the event loops
     // (`--on-loops [SECONDS]`).
-    let seconds = CommandLine.arguments.last.flatMap { Double($0) } ?? 3
+    let seconds = numberArgument ?? 3
     let onLoop = try unthrottledLockstep(loss: 0, seconds: seconds, onLoop: true)
     print(String(format: "unthrottled lockstep, 2 players, games on the event loops: %.0f ticks/s, ", onLoop.ticksPerSecond) + describe(onLoop))
     exit(0)
 }
 if CommandLine.arguments.contains("--relay") {
     // Profiling aid: only the relay run (`--relay [SECONDS]`).
-    let seconds = CommandLine.arguments.last.flatMap { Double($0) } ?? 3
+    let seconds = numberArgument ?? 3
     let batched = CommandLine.arguments.contains("--batched")
     let relay = try relayThroughput(seconds: seconds, batched: batched)
     print(
@@ -614,7 +616,7 @@ if CommandLine.arguments.contains("--relay") {
 if CommandLine.arguments.contains("--in-memory") || CommandLine.arguments.contains("--polling") {
     // Profiling aids: only the unthrottled in-memory pair (`--in-memory [SECONDS]`), or the same
     // pair on one thread polling real loopback sockets (`--polling [SECONDS]`).
-    let seconds = CommandLine.arguments.last.flatMap { Double($0) } ?? 3
+    let seconds = numberArgument ?? 3
     let polling = CommandLine.arguments.contains("--polling")
     let cost = try inMemoryLockstep(seconds: seconds, sockets: polling)
     if polling {
@@ -652,7 +654,7 @@ func describe(_ c: TickCost) -> String {
 }
 if CommandLine.arguments.contains("--paced-16") {
     // Profiling aid: only the 16-player in-memory run (`--paced-16 [TICKS]`).
-    let ticks = CommandLine.arguments.last.flatMap { Int($0) } ?? 600
+    let ticks = numberArgument.map { Int($0) } ?? 600
     let perPeer = try inMemoryAt60Hz(players: 16, ticks: ticks)
     print(String(format: "in memory, 16 players at 60 Hz: %.1f us of CPU per peer per tick", perPeer.microseconds))
     exit(0)

@@ -112,6 +112,11 @@ extension MeshNode {
         currentTime = now
         guard running else { throw .notRunning }
         guard payload.count <= maxPayloadSize else { throw .payloadTooLarge(size: payload.count, limit: maxPayloadSize) }
+        return originateChecked(payload, destination: destination, now: now)
+    }
+
+    /// ``originate(_:destination:now:)`` once the node runs and the payload fits: signed alone.
+    mutating func originateChecked(_ payload: [UInt8], destination: PeerKey?, now: MeshTime) -> UInt64 {
         let seq = nextSeq
         nextSeq += 1
         let signature = identity.sign(
@@ -125,22 +130,23 @@ extension MeshNode {
     /// Originates a batch of 1 to 64 broadcasts (sizes checked) under one signature over the
     /// root of their hash tree (``SignedBatch``); one alone is signed alone.
     mutating func originateBatch(_ payloads: [[UInt8]], now: MeshTime) -> [UInt64] {
-        if payloads.count == 1 { return [(try? originate(payloads[0], destination: nil, now: now)) ?? 0] }
+        if payloads.count == 1 { return [originateChecked(payloads[0], destination: nil, now: now)] }
         let depth = SignedBatch.depth(for: payloads.count)
         let first = nextSeq
         nextSeq += UInt64(payloads.count)
+        let salt = randomNonce()
         var leaves: [[UInt8]] = []
         leaves.reserveCapacity(payloads.count)
         for (k, p) in payloads.enumerated() {
             leaves.append(
-                SignedBatch.leaf(FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: first + UInt64(k), destination: nil, payload: p)))
+                SignedBatch.leaf(
+                    salt: salt, FloodMessage.signedBytes(meshDigest: credentials.digest, origin: key, seq: first + UInt64(k), destination: nil, payload: p)))
         }
         let (root, paths) = SignedBatch.tree(leaves, depth: depth)
         let signature = identity.sign(SignedBatch.signedBytes(meshDigest: credentials.digest, origin: key, depth: depth, root: root))
-        verifiedBatches.insert(VerifiedBatches.Key(origin: key, depth: UInt8(depth), root: root), signature: signature)
         var seqs: [UInt64] = []
         for (k, p) in payloads.enumerated() {
-            let proof = BatchProof(depth: UInt8(depth), index: UInt8(k), path: paths[k])
+            let proof = BatchProof(depth: UInt8(depth), index: UInt8(k), salt: salt, path: paths[k])
             let m = FloodMessage(
                 hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: first + UInt64(k), destination: nil, payload: p, signature: signature, proof: proof
             )
@@ -171,9 +177,10 @@ extension MeshNode {
             stats.signatureChecks += 1
             return pk.isValidSignature(m.signature, for: m.signedBytes(meshDigest: credentials.digest))
         }
-        let root = SignedBatch.root(leaf: SignedBatch.leaf(m.signedBytes(meshDigest: credentials.digest)), proof: proof)
-        let batch = VerifiedBatches.Key(origin: m.origin, depth: proof.depth, root: root)
-        if verifiedBatches.contains(batch, signature: m.signature) {
+        guard let root = SignedBatch.root(leaf: SignedBatch.leaf(salt: proof.salt, m.signedBytes(meshDigest: credentials.digest)), proof: proof)
+        else { return false }
+        let batch = VerifiedBatches.Key(origin: m.origin, depth: proof.depth, root: root, signature: m.signature)
+        if verifiedBatches.contains(batch) {
             stats.batchProofsAccepted += 1
             return true
         }
@@ -182,7 +189,7 @@ extension MeshNode {
             pk.isValidSignature(
                 m.signature, for: SignedBatch.signedBytes(meshDigest: credentials.digest, origin: m.origin, depth: Int(proof.depth), root: root))
         else { return false }
-        verifiedBatches.insert(batch, signature: m.signature)
+        verifiedBatches.insert(batch)
         return true
     }
 

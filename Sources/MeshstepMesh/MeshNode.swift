@@ -300,6 +300,10 @@ public struct MeshNode: Sendable {
     /// fraction of its signature checks; each message still stands alone (lost, pulled,
     /// delivered and deduplicated like any other). One payload is flooded as ``broadcast(_:now:)``
     /// would.
+    ///
+    /// A batch counts against the origin's allowance at every node (``MeshConfiguration/originLimit``,
+    /// a burst of 500 by default) as so many single messages, and a message lost on the way is
+    /// pulled only while it is among its origin's newest 256: keep bursts well within both.
     /// - Returns: the messages' sequence numbers, in order, and the actions to carry out.
     /// - Throws: ``MeshSendError/payloadTooLarge(size:limit:)`` when a payload does not fit a
     ///   datagram with its proof (``maxPayloadSize(inBatchOf:)``); then nothing is sent.
@@ -319,8 +323,8 @@ public struct MeshNode: Sendable {
     }
 
     /// The largest payload ``broadcast(batch:now:)`` accepts in a batch of `count` (its share
-    /// of 64): ``maxPayloadSize`` less the batch proof each message carries (2 bytes and 16 per
-    /// level of the tree: 98 bytes for 33 to 64 messages).
+    /// of 64): ``maxPayloadSize`` less the batch proof each message carries (18 bytes and 16 per
+    /// level of the tree: 114 bytes for 33 to 64 messages).
     public func maxPayloadSize(inBatchOf count: Int) -> Int {
         let n = min(count, 1 << Wire.maxBatchDepth)
         return n <= 1 ? maxPayloadSize : maxPayloadSize - BatchProof.size(depth: SignedBatch.depth(for: n))

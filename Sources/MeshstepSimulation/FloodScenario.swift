@@ -12,9 +12,10 @@ public enum AttackKind: String, Sendable, CaseIterable, Codable {
     /// Re-sends messages it received earlier, over and over.
     case replay
     /// A member passes on messages of honest signed batches with their payload altered, a path
-    /// hash flipped or other signature bytes, each under a sequence number its neighbors have
-    /// not seen: every copy must fail its own check, a root verified before taken on trust for
-    /// none of them (honest nodes then publish in batches of 8).
+    /// hash flipped or other signature bytes under sequence numbers its neighbors have not seen,
+    /// and every batch message it relays at once with other signature bytes (the same root,
+    /// which its neighbors may have verified): every copy must fail its own check, none taken
+    /// on a remembered root (honest nodes then publish in batches of 8).
     case forgeBatch = "forge-batch"
     /// Tries to join with the wrong password.
     case wrongPassword = "wrong-password"
@@ -92,6 +93,10 @@ public struct FloodScenario: Sendable {
         self.attacker = attacker
     }
 
+    /// Messages per publication: ``batch``, or 8 against the batch forger (it needs batches to
+    /// tamper with).
+    var publication: Int { attacker == .forgeBatch && batch == 1 ? 8 : batch }
+
     /// The mesh configuration the scenario gives every node: ideal = degree.
     public func meshConfiguration() -> MeshConfiguration {
         var c = MeshConfiguration()
@@ -102,6 +107,12 @@ public struct FloodScenario: Sendable {
         c.inboundLimit = RateLimit(messagesPerSecond: 300, messageBurst: 150, bytesPerSecond: 256 << 10, byteBurst: 128 << 10)
         c.outboundLimit = RateLimit(messagesPerSecond: 280, messageBurst: 140, bytesPerSecond: 240 << 10, byteBurst: 120 << 10)
         c.originLimit = RateLimit(messagesPerSecond: 50, messageBurst: 25, bytesPerSecond: 64 << 10, byteBurst: 32 << 10)
+        if publication > 1 {
+            // An origin's batches arrive as bursts, bunched further by repairs; a message over
+            // the allowance is dropped for good (it counts as seen). Room for four batches.
+            c.originLimit.messageBurst = max(25, 4 * publication)
+            c.originLimit.byteBurst = max(32 << 10, 4 * publication * (payloadSize + 256))
+        }
         if pureFlooding {
             // Pure flooding pushes every message on every link: allow for that load.
             c.minEagerLinks = 64
@@ -170,8 +181,9 @@ public struct FloodReport: Codable, Sendable, Equatable {
     public var datagrams: Int
     /// Messages each publication flooded under one signature (``FloodScenario/batch``).
     public var batch = 1
-    /// Ed25519 verifications of flooded messages by the honest nodes still running at the end
-    /// (handshakes excluded), per delivery to them: about 1 when each message is signed alone.
+    /// Ed25519 verifications by the honest nodes still running at the end, from the first
+    /// publication on (handshakes before it excluded, later ones counted), per delivery to them:
+    /// about 1 when each message is signed alone.
     public var signature_checks_per_delivery: Double = 0
     /// Simulated time the run covered (warmup, traffic and drain), in seconds.
     public var virtual_seconds: Double
@@ -301,8 +313,7 @@ extension FloodScenario {
             while chosen.count < min(origins, honest.count) { chosen.append(publishers.remove(at: pick.below(publishers.count))) }
             publishers = chosen
         }
-        // The batch forger needs batches to tamper with.
-        let batch = attacker == .forgeBatch && self.batch == 1 ? 8 : self.batch
+        let batch = publication
         for first in stride(from: 0, to: messages, by: batch) {
             let origin = publishers[pick.below(publishers.count)]
             // The same message rate whatever the batch: `batch` messages every `batch` intervals.
@@ -611,15 +622,23 @@ struct Adversary {
             }
             t = t + step
         }
-        if kind == .forge {
-            // Also alter every message the attacker relays: flip a payload byte, keep the signature.
+        if kind == .forge || kind == .forgeBatch {
+            // Also alter every message the attacker relays, at once (its neighbors may not have it
+            // yet): flip a payload byte and keep the signature; a batch message keeps its
+            // sequence number and payload and gets other signature bytes, over a root its
+            // neighbors may have verified already.
             let previous = sim.observer.delivered
             sim.observer.delivered = { node, m, at in
                 previous?(node, m, at)
                 guard node == index else { return }
                 sim.withNode(index) { mesh, _ in
                     guard var altered = mesh.storedMessage(MessageRef(origin: m.origin, seq: m.seq)), !altered.payload.isEmpty else { return [] }
-                    altered.payload[0] ^= 0xFF
+                    if kind == .forgeBatch {
+                        guard altered.proof != nil else { return [] }
+                        altered.signature[0] ^= 0x04
+                    } else {
+                        altered.payload[0] ^= 0xFF
+                    }
                     for p in mesh.neighborKeys where p != m.from {
                         if let s = mesh.seal(.flood(altered), to: p) { sim.inject(s.bytes, from: index, to: s.address) }
                     }

@@ -42,7 +42,7 @@ public enum Datagram {
             w.u8((m.destination == nil ? 0 : 1) | (m.proof == nil ? 0 : 2))
             if let d = m.destination { w.raw(d.bytes) }
             w.lengthPrefixed(m.payload)
-            if let p = m.proof { w.u8(p.depth); w.u8(p.index); w.raw(p.path) }
+            if let p = m.proof { w.u8(p.depth); w.u8(p.index); w.raw(p.salt); w.raw(p.path) }
             w.raw(m.signature)
         case let .iHave(refs), let .graft(refs), let .prune(refs):
             encodeRefs(refs, into: &w)
@@ -123,8 +123,9 @@ public enum Datagram {
             let hopLimit = try r.u8(), hops = try r.u8()
             let origin = try r.peerKey()
             let seq = try r.varint()
+            // A batch proof is for broadcasts only (0, 1 or 2).
             let flags = try r.u8()
-            guard flags <= 3 else { throw .invalidValue(field: "flood.flags") }
+            guard flags <= 2 else { throw .invalidValue(field: "flood.flags") }
             let destination: PeerKey? = flags & 1 == 1 ? try r.peerKey() : nil
             let payload = try r.lengthPrefixed(field: "flood.payload", limit: maxSize)
             var proof: BatchProof?
@@ -133,7 +134,8 @@ public enum Datagram {
                 guard depth >= 1, Int(depth) <= Wire.maxBatchDepth else { throw .invalidValue(field: "flood.batchDepth") }
                 let index = try r.u8()
                 guard Int(index) < 1 << Int(depth) else { throw .invalidValue(field: "flood.batchIndex") }
-                proof = BatchProof(depth: depth, index: index, path: try r.raw(Int(depth) * Wire.batchHashSize))
+                let salt = try r.raw(Wire.batchSaltSize)
+                proof = BatchProof(depth: depth, index: index, salt: salt, path: try r.raw(Int(depth) * Wire.batchHashSize))
             }
             message = .flood(
                 FloodMessage(

@@ -205,26 +205,29 @@ public struct FloodMessage: Equatable, Sendable {
 }
 
 /// Where one message of a signed batch sits in the batch's hash tree: one signature covers up
-/// to 2^``Wire/maxBatchDepth`` messages, and each carries the sibling hashes that lead from its
-/// own leaf to the signed root (docs/PROTOCOL.md §5.4a).
+/// to 2^``Wire/maxBatchDepth`` messages, and each carries the batch's salt and the sibling hashes
+/// that lead from its own leaf to the signed root (docs/PROTOCOL.md §5.4a).
 public struct BatchProof: Equatable, Sendable {
     /// Levels of the tree, 1...``Wire/maxBatchDepth``: the batch has at most 2^depth messages.
     public var depth: UInt8
     /// The message's leaf, 0..<2^depth.
     public var index: UInt8
+    /// The batch's random salt, in every leaf (``Wire/batchSaltSize`` bytes).
+    public var salt: [UInt8]
     /// The sibling hashes from the leaf up to the root, ``Wire/batchHashSize`` bytes each.
     public var path: [UInt8]
 
-    /// A proof from its fields. The decoder checks that `index < 2^depth` and that `path` has
-    /// `depth` hashes; nothing else is checked here.
-    public init(depth: UInt8, index: UInt8, path: [UInt8]) {
+    /// A proof from its fields. The decoder checks that `index < 2^depth`, that `salt` has 16
+    /// bytes and that `path` has `depth` hashes; nothing else is checked here.
+    public init(depth: UInt8, index: UInt8, salt: [UInt8], path: [UInt8]) {
         self.depth = depth
         self.index = index
+        self.salt = salt
         self.path = path
     }
 
-    /// Bytes a proof of `depth` levels takes on the wire: depth, index and the path.
-    public static func size(depth: Int) -> Int { 2 + depth * Wire.batchHashSize }
+    /// Bytes a proof of `depth` levels takes on the wire: depth, index, salt and the path.
+    public static func size(depth: Int) -> Int { 2 + Wire.batchSaltSize + depth * Wire.batchHashSize }
 }
 
 /// A summary entry that names its origin by a short tag (``PeerKey/tag``) instead of the whole

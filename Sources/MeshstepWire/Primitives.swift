@@ -35,6 +35,8 @@ public enum Wire {
     public static let maxBatchDepth = 6
     /// Bytes in a batch tree's hash (a SHA-256, truncated).
     public static let batchHashSize = 16
+    /// Bytes of the random salt in every leaf of a signed batch.
+    public static let batchSaltSize = 16
 }
 
 /// A 32-byte Ed25519 public key: the identity of a node. A peer's ID *is* its public key, so

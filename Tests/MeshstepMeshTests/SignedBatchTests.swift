@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import Testing
 @_spi(Adversary) @testable import MeshstepMesh
 import MeshstepWire
@@ -9,19 +11,42 @@ struct SignedBatchTests {
     func payloads(_ n: Int) -> [[UInt8]] { (0..<n).map { [UInt8(truncatingIfNeeded: $0), 0xAB, UInt8(truncatingIfNeeded: $0 >> 8)] } }
 
     @Test("every leaf's path leads to the root, and only from its own index", arguments: [2, 3, 5, 8, 33, 64])
-    func tree(count: Int) {
-        let leaves = (0..<count).map { SignedBatch.leaf([UInt8(truncatingIfNeeded: $0), 1, 2]) }
+    func tree(count: Int) throws {
+        let salt = [UInt8](repeating: 7, count: 16)
+        let leaves = (0..<count).map { SignedBatch.leaf(salt: salt, [UInt8(truncatingIfNeeded: $0), 1, 2]) }
         let depth = SignedBatch.depth(for: count)
         #expect(1 << depth >= count && (depth == 1 || 1 << (depth - 1) < count))
         let (root, paths) = SignedBatch.tree(leaves, depth: depth)
         for i in 0..<count {
-            let proof = BatchProof(depth: UInt8(depth), index: UInt8(i), path: paths[i])
+            let proof = BatchProof(depth: UInt8(depth), index: UInt8(i), salt: salt, path: paths[i])
             #expect(SignedBatch.root(leaf: leaves[i], proof: proof) == root)
             var moved = proof
             moved.index = UInt8((i + 1) % (1 << depth))
             #expect(SignedBatch.root(leaf: leaves[i], proof: moved) != root)
             #expect(SignedBatch.root(leaf: leaves[(i + 1) % count], proof: proof) != root)
         }
+        // Another salt, another root.
+        let resalted = (0..<count).map { SignedBatch.leaf(salt: [UInt8](repeating: 8, count: 16), [UInt8(truncatingIfNeeded: $0), 1, 2]) }
+        #expect(SignedBatch.tree(resalted, depth: depth).root != root)
+        // A path of the wrong length leads nowhere.
+        #expect(SignedBatch.root(leaf: leaves[0], proof: BatchProof(depth: UInt8(depth), index: 0, salt: salt, path: [1, 2, 3])) == nil)
+    }
+
+    @Test("the tree, path and signed bytes are those of docs/PROTOCOL.md §5.7 byte for byte")
+    func knownAnswers() throws {
+        func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
+        let salt = [UInt8](repeating: 0x5A, count: 16)
+        let leaves = ["m0", "m1", "m2"].map { SignedBatch.leaf(salt: salt, Array($0.utf8)) }
+        #expect(leaves.map(hex) == ["0d674ffc4a47f0ab28cd2a78e79575a2", "46d92324c606c834cc2bff07d6a2de53", "eddcd5b00d420193a3eaf1df0412c01f"])
+        #expect(hex(SignedBatch.emptyLeaf) == "dbc1b4c900ffe48d575b5da5c6380401")
+        let (root, paths) = SignedBatch.tree(leaves, depth: 2)
+        #expect(hex(root) == "35b3dc02b6561d3dd5ff7485e3b2740e")
+        #expect(hex(paths[2]) == "dbc1b4c900ffe48d575b5da5c63804015cd3d997c21224473b536f86097be01d")
+        #expect(SignedBatch.root(leaf: leaves[2], proof: BatchProof(depth: 2, index: 2, salt: salt, path: paths[2])) == root)
+        let signed = SignedBatch.signedBytes(
+            meshDigest: [UInt8](repeating: 0x11, count: 16), origin: PeerKey(bytes: [UInt8](repeating: 0x22, count: 32)), depth: 2, root: root)
+        #expect(signed.count == 88)
+        #expect(hex(Array(SHA256.hash(data: signed))) == "1d088889357d636bc731f5e25240d1eefc18de7270354b9a42b9955b352cd763")
     }
 
     @Test("a batch crosses a relay: every message delivered once and in order, one signature check per node per 64")
@@ -50,10 +75,11 @@ struct SignedBatchTests {
         #expect(net.delivered[2].last?.payload == [1])
     }
 
-    @Test("a batch message lost on the way is pulled later, and its proof still checks")
+    @Test("a batch message lost on the way is pulled later, and its proof checks on the root already verified")
     func lostMemberIsPulled() throws {
         var net = try line()
         let sent = payloads(4)
+        let checks = net.nodes.map(\.stats.signatureChecks)
         let (_, actions) = try net.nodes[0].broadcast(batch: sent, now: net.now)
         net.apply(actions, from: 0)
         // The third message's datagram to the relay is lost.
@@ -64,6 +90,39 @@ struct SignedBatchTests {
         net.advance(.seconds(3))
         #expect(Set(net.delivered[2].map(\.payload)) == Set(sent))
         #expect(net.delivered[2].count == 4)
+        #expect(net.nodes.allSatisfy { $0.stats.forged == 0 })
+        // One check each for the whole batch, the pulled copy included.
+        #expect(net.nodes[1].stats.signatureChecks - checks[1] == 1)
+        #expect(net.nodes[2].stats.signatureChecks - checks[2] == 1)
+        #expect(net.nodes[2].stats.batchProofsAccepted == 3)
+    }
+
+    @Test("batch messages taken from their origin on the link's word are checked once, when a pull asks for them")
+    func uncheckedUntilServed() throws {
+        // The relay delivers but passes nothing on: what its origin sends it is taken on the link.
+        var net = Net()
+        for i in 0..<3 {
+            try net.add {
+                $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 2
+                if i == 1 { $0.propagationFilter = { _ in .local } }
+            }
+        }
+        net.link(0, 1)
+        net.link(2, 1)
+        let checks = net.nodes.map(\.stats.signatureChecks)
+        let sent = payloads(6)
+        let (_, actions) = try net.nodes[0].broadcast(batch: sent, now: net.now)
+        net.apply(actions, from: 0)
+        net.flush()
+        #expect(net.delivered[1].map(\.payload) == sent)
+        #expect(net.nodes[1].stats.signatureChecks == checks[1])
+        #expect(net.delivered[2].isEmpty)
+        // Node 2 learns of them from the relay's keepalive summaries and pulls them: the relay
+        // checks the batch once before it serves the first, and node 2 once for all six.
+        net.advance(.seconds(4))
+        #expect(Set(net.delivered[2].map(\.payload)) == Set(sent))
+        #expect(net.nodes[1].stats.signatureChecks - checks[1] == 1)
+        #expect(net.nodes[2].stats.signatureChecks - checks[2] == 1)
         #expect(net.nodes.allSatisfy { $0.stats.forged == 0 })
     }
 
@@ -113,7 +172,8 @@ struct SignedBatchTests {
     func tooLarge() throws {
         var net = try line()
         let limit = net.nodes[0].maxPayloadSize(inBatchOf: 40)
-        #expect(limit == net.nodes[0].maxPayloadSize - BatchProof.size(depth: 6))
+        // 1,026 less depth, index, salt and six 16-byte hashes.
+        #expect(limit == 912)
         #expect(net.nodes[0].maxPayloadSize(inBatchOf: 1) == net.nodes[0].maxPayloadSize)
         let originated = net.nodes[0].stats.originated
         #expect(throws: MeshSendError.payloadTooLarge(size: limit + 1, limit: limit)) {

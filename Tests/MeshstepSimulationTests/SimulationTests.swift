@@ -74,7 +74,6 @@ struct SimulatedMeshScenarios {
         // In batches of 16: about one per batch, and a few more for copies pulled after loss
         // under a root already forgotten or not yet seen.
         #expect(b.signature_checks_per_delivery < a.signature_checks_per_delivery / 8, "\(b.signature_checks_per_delivery)")
-        #expect(b.batch == 16)
     }
 
     @Test("same seed, same result; another seed, another run")

@@ -40,11 +40,11 @@ let sampleMessages: [Message] = [
     .flood(
         FloodMessage(
             hopLimit: 8, hops: 2, origin: key(30), seq: 77, destination: nil, payload: [9, 9], signature: [UInt8](repeating: 31, count: 64),
-            proof: BatchProof(depth: 3, index: 5, path: [UInt8](repeating: 32, count: 48)))),
+            proof: BatchProof(depth: 3, index: 5, salt: [UInt8](repeating: 37, count: 16), path: [UInt8](repeating: 32, count: 48)))),
     .flood(
         FloodMessage(
-            hopLimit: 8, hops: 2, origin: key(33), seq: 78, destination: key(34), payload: [], signature: [UInt8](repeating: 35, count: 64),
-            proof: BatchProof(depth: 6, index: 63, path: [UInt8](repeating: 36, count: 96)))),
+            hopLimit: 8, hops: 2, origin: key(33), seq: 78, destination: nil, payload: [], signature: [UInt8](repeating: 35, count: 64),
+            proof: BatchProof(depth: 6, index: 63, salt: [UInt8](repeating: 38, count: 16), path: [UInt8](repeating: 36, count: 96)))),
     .iHave([MessageRef(origin: key(21), seq: 1), MessageRef(origin: key(21), seq: 2), MessageRef(origin: key(22), seq: 1 << 40)]),
     .graft([MessageRef(origin: key(23), seq: 7)]),
     .prune([MessageRef(origin: key(27), seq: 3)]),
@@ -125,24 +125,31 @@ struct WireCodecTests {
         func flood(flags: UInt8, proof: [UInt8]) -> [UInt8] {
             var w = ByteWriter()
             w.raw([0x4D, 0x53, Wire.version, 0x10]); w.varint(1); w.u8(3); w.u8(1); w.raw([UInt8](repeating: 1, count: 32)); w.varint(1)
-            w.u8(flags); w.lengthPrefixed([7]); w.raw(proof); w.raw([UInt8](repeating: 2, count: 64))
+            w.u8(flags)
+            if flags & 1 == 1 { w.raw([UInt8](repeating: 9, count: 32)) }
+            w.lengthPrefixed([7]); w.raw(proof); w.raw([UInt8](repeating: 2, count: 64))
             return w.bytes + [UInt8](repeating: 0, count: 16)
         }
+        let salt = [UInt8](repeating: 4, count: 16)
         #expect(throws: WireError.invalidValue(field: "flood.flags")) { try Datagram.decode(flood(flags: 4, proof: [])) }
-        #expect(throws: WireError.invalidValue(field: "flood.batchDepth")) { try Datagram.decode(flood(flags: 2, proof: [0, 0])) }
+        // A batch proof on a unicast: batches are broadcasts.
+        #expect(throws: WireError.invalidValue(field: "flood.flags")) {
+            try Datagram.decode(flood(flags: 3, proof: [1, 0] + salt + [UInt8](repeating: 0, count: 16)))
+        }
+        #expect(throws: WireError.invalidValue(field: "flood.batchDepth")) { try Datagram.decode(flood(flags: 2, proof: [0, 0] + salt)) }
         #expect(throws: WireError.invalidValue(field: "flood.batchDepth")) {
-            try Datagram.decode(flood(flags: 2, proof: [7, 0] + [UInt8](repeating: 0, count: 112)))
+            try Datagram.decode(flood(flags: 2, proof: [7, 0] + salt + [UInt8](repeating: 0, count: 112)))
         }
         #expect(throws: WireError.invalidValue(field: "flood.batchIndex")) {
-            try Datagram.decode(flood(flags: 2, proof: [2, 4] + [UInt8](repeating: 0, count: 32)))
+            try Datagram.decode(flood(flags: 2, proof: [2, 4] + salt + [UInt8](repeating: 0, count: 32)))
         }
-        // In range: depth 2, index 3, two hashes.
-        let ok = try? Datagram.decode(flood(flags: 2, proof: [2, 3] + [UInt8](repeating: 5, count: 32)))
+        // In range: depth 2, index 3, the salt, two hashes.
+        let ok = try? Datagram.decode(flood(flags: 2, proof: [2, 3] + salt + [UInt8](repeating: 5, count: 32)))
         guard case let .flood(m)? = ok?.message else {
             Issue.record("a valid batch proof did not decode")
             return
         }
-        #expect(m.proof == BatchProof(depth: 2, index: 3, path: [UInt8](repeating: 5, count: 32)))
+        #expect(m.proof == BatchProof(depth: 2, index: 3, salt: salt, path: [UInt8](repeating: 5, count: 32)))
     }
 
     @Test func varints() throws {
