@@ -860,6 +860,7 @@ extension BotsScenario {
                 print(
                     "peer \(p) stuck at \(applied(p)): next \(s?.nextTick ?? -1) held \((0..<players).map { s?.heldInputs(of: $0) ?? -9 }) agreed \(s?.agreedThrough ?? -9) freeze \(s?.freezeLimit ?? -9) neighbors \(sim.node(p)?.neighborInfo.count ?? 0)"
                 )
+                print("  roster: \(s?.rosterDebugDescription ?? "-")")
             }
             for i in [0, 1, players] where i < nodes {
                 print("node \(i) stats: \(String(describing: sim.node(i)?.stats)) neighbors \(sim.node(i)?.neighborInfo.count ?? 0)")

@@ -840,6 +840,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// holds the session copies the whole session; a mutating call through it does not.
     package mutating func snapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]]) { (stats, roster, keys.bound) }
 
+    /// The roster negotiation's state, for `MESHSTEP_DEBUG` dumps.
+    package var rosterDebugDescription: String {
+        let e = endorsements.sorted { $0.key < $1.key }.map { "\($0.key):r\($0.value.change.round) drops \($0.value.change.drops.map { "\($0.slot)@\($0.tick)" })" }
+        let pv = (0..<players).map { s in (0..<players).compactMap { peerVotes[s][$0].map { String($0) } }.joined(separator: "/") + "e\(peerEpoch[s])" }
+        return "epoch \(epoch) round \(round) votes \(votes.map { $0.map(String.init) ?? "-" }) endorsed \(endorsed.map { "r\($0.change.round) \($0.change.drops.map { "\($0.slot)@\($0.tick)" })" } ?? "-") vetoed \(vetoed != nil) endorsements \(e) vetoes \(vetoes.keys.sorted()) conflict \(conflictTick.map { $0.map(String.init) ?? "-" }) proven \(provenEquivocators.sorted()) equivocators \(equivocators.sorted()) peerVotes \(pv) coordinator \(isCoordinator)"
+    }
+
     /// The roster as this peer holds it now.
     public var roster: RosterStatus {
         var status = RosterStatus(
@@ -888,7 +895,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// may be cut off from them) once that lasted a whole disconnect timeout.
     mutating func judgeVotes(of voter: Int) -> [LockstepEvent] {
         let live = (0..<players).filter { s in
-            s != voter && peerVotes[voter][s] != nil && dropTick[s] == nil
+            s != voter && peerVotes[voter][s] != nil && dropTick[s] == nil && !provenEquivocators.contains(s)
                 && (s == localSlot || now - (lastHeard[s] ?? now) < configuration.disconnectNotify)
         }
         guard !live.isEmpty else { liveVotesSince[voter] = nil; return [] }
@@ -1017,8 +1024,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Vetoes the current round when the coordinator's change in it cuts off a player that
     /// played on: we hold that player's input at its drop tick (or as many of its inputs as of
     /// every player the change keeps), do not suspect it, and heard a fresh frame from it lately
-    /// (or the change drops us, and we are here), or it readmits a slot
-    /// from a checkpoint we already applied past. Never after endorsing the round. The signer
+    /// (or the change drops us, and we are here), drops a proven equivocator past the first tick
+    /// where we know its histories differ, or readmits a slot from a checkpoint we already applied
+    /// past. Never after endorsing the round. The signer
     /// must be the coordinator as we see it (the lowest slot we do not suspect), or one that every
     /// dropped slot below it made the coordinator by being suspected (by us too, in this round): a liar that drops live players below it to make itself the
     /// coordinator gets no veto, so it cannot spin rounds or block the real coordinator's change.
@@ -1044,9 +1052,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // checkpoint for good.
             var keptHeld = Int.max
             for s in activeSlots where !dropped.contains(s) && votes[s] == nil { keptHeld = min(keptHeld, heldThrough(s)) }
+            // A drop past a tick where we know the slot's two histories differ can never have our
+            // signature (the rows between would diverge); the coordinator may have signed it as a
+            // silent player's drop before it learned of the equivocation, and cannot sign another
+            // change this round: without our veto the round would stay open for good.
             let refuted =
                 e.change.drops.contains { d in
                     if d.slot == localSlot { return true }
+                    if let t = conflictTick[d.slot], d.tick > t { return true }
                     return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot)
                         && heldThrough(d.slot) >= min(d.tick, keptHeld)
                 } || e.change.admits.contains { $0.checkpoint < nextTick }

@@ -556,6 +556,19 @@ struct AttackScenarios {
         #expect(r.ticks_completed == 480)
     }
 
+    @Test(
+        "a coordinator that signed a silent equivocator's drop before it learned of the equivocation is vetoed, and the next round drops the liar at its first disputed tick (sweep seed 22 at 28% loss, 77 ms)"
+    )
+    func equivocatorDropSignedTooLateIsVetoed() throws {
+        var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.28, latency: .milliseconds(77), jitter: .milliseconds(27), seed: 15158737521525814480)
+        scenario.attack = .equivocate
+        let r = try scenario.run()
+        #expect(r.honest_checksums_agree && r.attacker_named == true)
+        #expect(r.honest_dropped == [] && r.honest_halted == [], "\(r.drops)")
+        #expect(r.drops.map(\.slot) == [6] && r.drops.map(\.tick) == [18] && r.drops_agree)
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+    }
+
     @Test("a proven equivocator does not come back with its key: no admission freezes the coordinator (a sweep run at 18% loss)")
     func convictedEquivocatorStaysOut() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.18, latency: .milliseconds(37), jitter: .milliseconds(30), seed: 10384009480222218949)
