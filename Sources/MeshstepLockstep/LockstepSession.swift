@@ -842,9 +842,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The roster negotiation's state, for `MESHSTEP_DEBUG` dumps.
     package var rosterDebugDescription: String {
-        let e = endorsements.sorted { $0.key < $1.key }.map { "\($0.key):r\($0.value.change.round) drops \($0.value.change.drops.map { "\($0.slot)@\($0.tick)" })" }
-        let pv = (0..<players).map { s in (0..<players).compactMap { peerVotes[s][$0].map { String($0) } }.joined(separator: "/") + "e\(peerEpoch[s])" }
-        return "epoch \(epoch) round \(round) votes \(votes.map { $0.map(String.init) ?? "-" }) endorsed \(endorsed.map { "r\($0.change.round) \($0.change.drops.map { "\($0.slot)@\($0.tick)" })" } ?? "-") vetoed \(vetoed != nil) endorsements \(e) vetoes \(vetoes.keys.sorted()) conflict \(conflictTick.map { $0.map(String.init) ?? "-" }) proven \(provenEquivocators.sorted()) equivocators \(equivocators.sorted()) peerVotes \(pv) coordinator \(isCoordinator)"
+        func drops(_ c: RosterChange) -> String { "r\(c.round) drops \(c.drops.map { "\($0.slot)@\($0.tick)" })" }
+        func ticks(_ list: [Int?]) -> String { list.map { $0.map(String.init) ?? "-" }.joined(separator: ",") }
+        let e = endorsements.sorted { $0.key < $1.key }.map { "\($0.key): \(drops($0.value.change))" }
+        let pv = (0..<players).map { s in "\(ticks(peerVotes[s]))e\(peerEpoch[s])" }
+        return [
+            "epoch \(epoch) round \(round) votes \(ticks(votes)) endorsed \(endorsed.map { drops($0.change) } ?? "-") vetoed \(vetoed != nil)",
+            "endorsements \(e) vetoes \(vetoes.keys.sorted()) conflict \(ticks(conflictTick)) proven \(provenEquivocators.sorted())",
+            "equivocators \(equivocators.sorted()) peerVotes \(pv) coordinator \(isCoordinator)",
+        ].joined(separator: " ")
     }
 
     /// The roster as this peer holds it now.
