@@ -479,7 +479,7 @@ enum BenchError: Error {
 /// raw relay's sender, relay and sink have (3 threads on the machine's cores). A floods 32
 /// messages per turn of its event loop: each signed alone, or (`batched`) the 32 under one
 /// signature (`MeshNode.broadcast(batch:now:)`).
-func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Double, delivered: Double, relayMicroseconds: Double) {
+func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Double, delivered: Double, relayMicroseconds: Double, datagramsPerMessage: Double) {
     let groups = (0..<3).map { _ in MultiThreadedEventLoopGroup(numberOfThreads: 1) }
     defer { for g in groups { try? g.syncShutdownGracefully() } }
     let creds = try MeshCredentials(meshID: "relaybench", access: .password("relaybench"))
@@ -500,7 +500,7 @@ func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Doubl
         Thread.sleep(forTimeInterval: 0.005)
     }
     let payload = [UInt8](repeating: 0xAB, count: 100)
-    let before = r.stats().forwarded, deliveredBefore = b.stats().delivered
+    let before = r.stats().forwarded, deliveredBefore = b.stats().delivered, sentBefore = r.stats().datagramsSent
     let relayCPUBefore = try r.eventLoop.submit { Usage.now(thread: true) }.wait()
     let start = ContinuousClock.now
     let end = start + .milliseconds(Int64(seconds * 1000))
@@ -525,8 +525,10 @@ func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Doubl
     let count = r.stats().forwarded - before
     let forwarded = Double(count) / secs
     let delivered = Double(b.stats().delivered - deliveredBefore) / secs
+    // R's datagrams to B per message forwarded (keepalives included: a handful).
+    let datagrams = Double(r.stats().datagramsSent - sentBefore) / Double(max(1, count))
     for p in [a, b, r] { p.leave() }
-    return (forwarded, delivered, relayCPU.cpu.microseconds / Double(max(1, count)))
+    return (forwarded, delivered, relayCPU.cpu.microseconds / Double(max(1, count)), datagrams)
 }
 
 /// The raw-UDP figures of this machine, now.
@@ -609,8 +611,8 @@ if CommandLine.arguments.contains("--relay") {
     let relay = try relayThroughput(seconds: seconds, batched: batched)
     print(
         String(
-            format: "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B; R: %.1f us of CPU per message",
-            batched ? " in signed batches of 32" : "", relay.forwarded, relay.delivered, relay.relayMicroseconds))
+            format: "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B; R: %.1f us of CPU and %.2f datagrams per message",
+            batched ? " in signed batches of 32" : "", relay.forwarded, relay.delivered, relay.relayMicroseconds, relay.datagramsPerMessage))
     exit(0)
 }
 if CommandLine.arguments.contains("--in-memory") || CommandLine.arguments.contains("--polling") {
@@ -744,24 +746,26 @@ let relay = try relayThroughput(seconds: 3, batched: false)
 let relayRatio = raw.map { relay.forwarded / $0.relay_per_second }
 say(
     String(
-        format: "relay A-R-B, 100-byte payloads, each signed:    %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU per message",
-        relay.forwarded, relay.delivered, relay.relayMicroseconds)
+        format: "relay A-R-B, 100-byte payloads, each signed:    %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams per message",
+        relay.forwarded, relay.delivered, relay.relayMicroseconds, relay.datagramsPerMessage)
         + (relayRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
 results["relay_forwarded_per_second"] = relay.forwarded
 results["relay_delivered_per_second"] = relay.delivered
 results["relay_cpu_us_per_forwarded"] = relay.relayMicroseconds
+results["relay_datagrams_per_forwarded"] = relay.datagramsPerMessage
 if let relayRatio { results["relay_vs_raw"] = relayRatio }
 // The same burst under one signature per 32 messages (`MeshNode.broadcast(batch:now:)`).
 let batchedRelay = try relayThroughput(seconds: 3, batched: true)
 let batchedRatio = raw.map { batchedRelay.forwarded / $0.relay_per_second }
 say(
     String(
-        format: "relay A-R-B, 100-byte payloads, batches of 32:  %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU per message",
-        batchedRelay.forwarded, batchedRelay.delivered, batchedRelay.relayMicroseconds)
+        format: "relay A-R-B, 100-byte payloads, batches of 32:  %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams per message",
+        batchedRelay.forwarded, batchedRelay.delivered, batchedRelay.relayMicroseconds, batchedRelay.datagramsPerMessage)
         + (batchedRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
 results["relay_batched_forwarded_per_second"] = batchedRelay.forwarded
 results["relay_batched_delivered_per_second"] = batchedRelay.delivered
 results["relay_batched_cpu_us_per_forwarded"] = batchedRelay.relayMicroseconds
+results["relay_batched_datagrams_per_forwarded"] = batchedRelay.datagramsPerMessage
 if let batchedRatio { results["relay_batched_vs_raw"] = batchedRatio }
 if json {
     let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])

@@ -84,6 +84,18 @@ extension MeshNode {
         }
         switch message {
         case let .flood(m): onFlood(m, from: peer, now: now)
+        case let .floods(list):
+            // One message token was taken for the datagram; the others are taken now (an honest
+            // sender took as many from its outbound allowance).
+            guard neighbors.values[i].inMessages.take(list.count - 1, now: now) else {
+                neighbors.values[i].dropsThisSecond += 1
+                stats.rateLimited += 1
+                return
+            }
+            for m in list {
+                guard neighbors[peer] != nil else { return }  // a bad entry cut the link
+                onFlood(m, from: peer, now: now)
+            }
         case let .iHave(refs): onIHave(refs, from: peer, now: now)
         case let .graft(refs): onGraft(refs, from: peer, now: now)
         case .prune: neighbors[peer]?.eager = false  // the whole link turns lazy; the refs name the duplicates that caused it
@@ -271,7 +283,8 @@ extension MeshNode {
         }
         state.window.insert(m.seq)
         state.lastActive = now
-        _ = neighbors[peer]?.recentRefs.record(m.ref)
+        let link = neighbors.index(forKey: peer)
+        if let link { _ = neighbors.values[link].recentRefs.record(m.ref) }
         // The origin's allowance: the message is marked seen either way, so that its other
         // copies are suppressed as duplicates instead of being judged again.
         let withinAllowance = takeOriginAllowance(&state, bytes: m.payload.count, now: now)
@@ -285,16 +298,13 @@ extension MeshNode {
         }
         store.insert(m)
         noteRecentOrigin(m.origin)
-        if var n = neighbors[peer] {
-            // Peer Channel's utility: u = u*31/32, +128 when the link brought something new.
-            // Every new message is a sample for every link; a link is trusted after 32.
-            n.utility = n.utility * 31 / 32 + 128
-            n.eager = true
-            neighbors[peer] = n
-        }
+        // Peer Channel's utility: u = u*31/32, +128 when the link brought something new. Every
+        // new message is a sample for every link; a link is trusted after 32. (In place: a copy
+        // of a neighbor out and back costs its whole state.)
         for i in neighbors.values.indices {
             neighbors.values[i].utilitySamples += 1
-            if neighbors.keys[i] != peer { neighbors.values[i].utility = neighbors.values[i].utility * 31 / 32 }
+            neighbors.values[i].utility = neighbors.values[i].utility * 31 / 32 + (i == link ? 128 : 0)
+            if i == link { neighbors.values[i].eager = true }
         }
 
         if peer != m.origin, !relayVia.isEmpty, let via = relayVia[m.origin] {
@@ -400,7 +410,7 @@ extension MeshNode {
         copy.hops &+= 1
         for k in targets {
             stats.relayed += 1
-            sendLinkMessage(.flood(copy), to: k, now: now)
+            queueFlood(copy, to: k)
         }
     }
 
@@ -465,17 +475,49 @@ extension MeshNode {
     /// unicast when it is a neighbor.
     mutating func push(_ m: FloodMessage, except from: PeerKey?, now: MeshTime) {
         if let d = m.destination, neighbors[d] != nil {
-            if d != from { sendLinkMessage(.flood(m), to: d, now: now) }
+            if d != from { queueFlood(m, to: d) }
             return
         }
         for i in 0..<neighbors.count {
             let k = neighbors.keys[i]
             guard k != from, k != m.origin else { continue }
             if neighbors.values[i].eager {
-                sendLinkMessage(.flood(m), to: k, now: now)
+                queueFlood(m, to: k)
             } else {
                 pendingIHave[k, default: []].append(m.ref)
             }
+        }
+    }
+
+    /// Flood messages for one link wait until the end of the current entry point
+    /// (``finish()``), which sends them together: several in one Floods datagram.
+    mutating func queueFlood(_ m: FloodMessage, to key: PeerKey) {
+        guard neighbors[key] != nil else { return }
+        pendingFloods[key, default: []].append(m)
+    }
+
+    /// Sends the queued Flood messages: per link, in order, as many in each datagram as fit
+    /// (``MeshConfiguration/maxDatagramSize``); one alone goes as a Flood.
+    mutating func sendPendingFloods() {
+        let batch = pendingFloods
+        pendingFloods.removeAll(keepingCapacity: true)
+        // Never more in one datagram than one burst of the allowances may take at once.
+        let most = min(Wire.maxFloodsPerDatagram, configuration.outboundLimit.messageBurst, configuration.inboundLimit.messageBurst)
+        for (key, list) in batch {
+            var group: [FloodMessage] = []
+            var size = Datagram.floodsOverhead
+            for m in list {
+                var entry = Datagram.floodEntrySize(m, after: group.last)
+                if !group.isEmpty, size + entry > configuration.maxDatagramSize || group.count >= most {
+                    sendLinkMessage(group.count == 1 ? .flood(group[0]) : .floods(group), to: key, now: nil)
+                    group.removeAll(keepingCapacity: true)
+                    size = Datagram.floodsOverhead
+                    entry = Datagram.floodEntrySize(m, after: nil)
+                }
+                group.append(m)
+                size += entry
+            }
+            if !group.isEmpty { sendLinkMessage(group.count == 1 ? .flood(group[0]) : .floods(group), to: key, now: nil) }
         }
     }
 
@@ -573,7 +615,7 @@ extension MeshNode {
                 m.hops &+= 1
             }
             stats.graftsServed += 1
-            sendLinkMessage(.flood(m), to: peer, now: now)
+            queueFlood(m, to: peer)
         }
     }
 

@@ -101,6 +101,8 @@ public struct MeshNode: Sendable {
     var out: [MeshAction] = []
     var pendingIHave: OrderedDictionary<PeerKey, [MessageRef]> = [:]
     var pendingGraft: OrderedDictionary<PeerKey, [MessageRef]> = [:]
+    /// Flood messages to send per link at the end of the current entry point (``finish()``).
+    var pendingFloods: OrderedDictionary<PeerKey, [FloodMessage]> = [:]
 
     /// Counters of everything done and rejected.
     public internal(set) var stats = MeshStats()
@@ -432,6 +434,7 @@ public struct MeshNode: Sendable {
 
     /// Flushes batched announcements and pulls, and returns the call's actions.
     mutating func finish() -> [MeshAction] {
+        if !pendingFloods.isEmpty { sendPendingFloods() }
         if !pendingIHave.isEmpty {
             let batch = pendingIHave
             pendingIHave.removeAll(keepingCapacity: true)
@@ -481,13 +484,15 @@ public struct MeshNode: Sendable {
         guard let i = neighbors.index(forKey: key) else { return }
         let bytes = seal(message, link: i)
         let t = now ?? currentTime
-        if neighbors.values[i].queue.isEmpty, neighbors.values[i].outMessages.take(1, now: t), neighbors.values[i].outBytes.take(bytes.count, now: t) {
+        // A Floods datagram costs a message token per Flood it holds, as at the receiver.
+        let cost: Int = if case let .floods(list) = message { list.count } else { 1 }
+        if neighbors.values[i].queue.isEmpty, neighbors.values[i].outMessages.take(cost, now: t), neighbors.values[i].outBytes.take(bytes.count, now: t) {
             stats.datagramsSent += 1
             stats.bytesSent += bytes.count
             out.append(.send(bytes, to: neighbors.values[i].address))
         } else if neighbors.values[i].queue.count < configuration.outboundQueueLimit {
             if neighbors.values[i].queue.isEmpty {
-                let at = max(neighbors.values[i].outMessages.availableAt(1, now: t), neighbors.values[i].outBytes.availableAt(bytes.count, now: t))
+                let at = max(neighbors.values[i].outMessages.availableAt(cost, now: t), neighbors.values[i].outBytes.availableAt(bytes.count, now: t))
                 schedule(.pacing(key), at: at)
             }
             neighbors.values[i].queue.append(bytes)
@@ -499,8 +504,9 @@ public struct MeshNode: Sendable {
     mutating func drainQueue(_ key: PeerKey, now: MeshTime) {
         guard let i = neighbors.index(forKey: key) else { return }
         while let head = neighbors.values[i].queue.first {
-            guard neighbors.values[i].outMessages.take(1, now: now), neighbors.values[i].outBytes.take(head.count, now: now) else {
-                let at = max(neighbors.values[i].outMessages.availableAt(1, now: now), neighbors.values[i].outBytes.availableAt(head.count, now: now))
+            let cost = Datagram.messageCount(head)
+            guard neighbors.values[i].outMessages.take(cost, now: now), neighbors.values[i].outBytes.take(head.count, now: now) else {
+                let at = max(neighbors.values[i].outMessages.availableAt(cost, now: now), neighbors.values[i].outBytes.availableAt(head.count, now: now))
                 schedule(.pacing(key), at: at)
                 break
             }

@@ -300,8 +300,16 @@ extension FloodScenario {
             }
         }
         sim.observer.arrival = { node, bytes, _ in
-            guard Datagram.peekKind(bytes) == 0x10, let d = try? Datagram.decode(bytes, maxSize: 65_507), case let .flood(m) = d.message else { return }
-            if var s = sent[m.ref] { s.copies += 1; sent[m.ref] = s }
+            // Every copy of a message that arrives, alone (Flood) or with others (Floods).
+            let kind = Datagram.peekKind(bytes)
+            guard kind == 0x10 || kind == 0x16, let d = try? Datagram.decode(bytes, maxSize: 65_507) else { return }
+            let copies: [FloodMessage]
+            switch d.message {
+            case let .flood(m): copies = [m]
+            case let .floods(list): copies = list
+            default: return
+            }
+            for m in copies { if var s = sent[m.ref] { s.copies += 1; sent[m.ref] = s } }
         }
 
         // Honest traffic.

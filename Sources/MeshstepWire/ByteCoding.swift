@@ -42,6 +42,9 @@ public struct ByteWriter: Sendable {
     /// Appends the bytes as they are, with no length prefix.
     public mutating func raw<C: Collection>(_ c: C) where C.Element == UInt8 { bytes.append(contentsOf: c) }
 
+    /// Bytes ``varint(_:)`` writes for `value`: 1 to 10.
+    public static func varintSize(_ value: UInt64) -> Int { max(1, (64 - value.leadingZeroBitCount + 6) / 7) }
+
     /// A varint length prefix followed by the bytes.
     public mutating func lengthPrefixed(_ c: [UInt8]) {
         varint(UInt64(c.count))

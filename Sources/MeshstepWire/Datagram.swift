@@ -44,6 +44,14 @@ public enum Datagram {
             w.lengthPrefixed(m.payload)
             if let p = m.proof { w.u8(p.depth); w.u8(p.index); w.raw(p.salt); w.raw(p.path) }
             w.raw(m.signature)
+        case let .floods(list):
+            let entries = list.prefix(Wire.maxFloodsPerDatagram)
+            w.u8(UInt8(entries.count))
+            var previous: FloodMessage?
+            for m in entries {
+                encodeFloodEntry(m, after: previous, into: &w)
+                previous = m
+            }
         case let .iHave(refs), let .graft(refs), let .prune(refs):
             encodeRefs(refs, into: &w)
         case let .relay(origins):
@@ -141,6 +149,13 @@ public enum Datagram {
                 FloodMessage(
                     hopLimit: hopLimit, hops: hops, origin: origin, seq: seq, destination: destination, payload: payload,
                     signature: try r.raw(Wire.signatureSize), proof: proof))
+        case 0x16:
+            let count = Int(try r.u8())
+            guard count >= 2, count <= Wire.maxFloodsPerDatagram else { throw .invalidValue(field: "floods.count") }
+            var list: [FloodMessage] = []
+            list.reserveCapacity(count)
+            for _ in 0..<count { list.append(try decodeFloodEntry(&r, after: list.last, maxSize: maxSize)) }
+            message = .floods(list)
         case 0x11:
             message = .iHave(try decodeRefs(&r))
         case 0x12:
@@ -167,6 +182,88 @@ public enum Datagram {
         }
         try r.expectEnd()
         return Decoded(message: message, tag: tag, authenticatedLength: end, linkSeq: linkSeq)
+    }
+
+    // MARK: - Floods entries
+
+    /// The bytes a Floods datagram (kind `0x16`) takes besides its entries, at most: header,
+    /// the longest link sequence number, the count and the tag.
+    public static let floodsOverhead = Wire.headerSize + 10 + 1 + Wire.tagSize
+
+    /// Bytes `m` takes as an entry of a Floods datagram after the entry `previous` (nil: first).
+    public static func floodEntrySize(_ m: FloodMessage, after previous: FloodMessage?) -> Int {
+        let (sameOrigin, sameBatch) = sharing(m, after: previous)
+        var n = 3 + (sameOrigin ? 0 : Wire.keySize) + ByteWriter.varintSize(m.seq) + (m.destination == nil ? 0 : Wire.keySize)
+        n += ByteWriter.varintSize(UInt64(m.payload.count)) + m.payload.count
+        if let p = m.proof { n += 1 + p.path.count + (sameBatch ? 0 : 1 + Wire.batchSaltSize) }
+        return n + (sameBatch ? 0 : Wire.signatureSize)
+    }
+
+    /// Whether `m` may leave out its origin (the previous entry's), and its signature, batch
+    /// depth and salt (both messages of one signed batch).
+    static func sharing(_ m: FloodMessage, after previous: FloodMessage?) -> (origin: Bool, batch: Bool) {
+        guard let previous, previous.origin == m.origin else { return (false, false) }
+        guard let p = m.proof, let q = previous.proof else { return (true, false) }
+        return (true, p.depth == q.depth && p.salt == q.salt && m.signature == previous.signature)
+    }
+
+    /// One entry: `flags | hopLimit | hops | origin? | seq | destination? | payload | (depth? |
+    /// index | salt? | path)? | signature?`. Flags: bit 0 destination, bit 1 batch proof, bit 2 origin as the previous
+    /// entry's, bit 3 signature, depth and salt as the previous entry's.
+    static func encodeFloodEntry(_ m: FloodMessage, after previous: FloodMessage?, into w: inout ByteWriter) {
+        let (sameOrigin, sameBatch) = sharing(m, after: previous)
+        w.u8((m.destination == nil ? 0 : 1) | (m.proof == nil ? 0 : 2) | (sameOrigin ? 4 : 0) | (sameBatch ? 8 : 0))
+        w.u8(m.hopLimit); w.u8(m.hops)
+        if !sameOrigin { w.raw(m.origin.bytes) }
+        w.varint(m.seq)
+        if let d = m.destination { w.raw(d.bytes) }
+        w.lengthPrefixed(m.payload)
+        if let p = m.proof {
+            if !sameBatch { w.u8(p.depth) }
+            w.u8(p.index)
+            if !sameBatch { w.raw(p.salt) }
+            w.raw(p.path)
+        }
+        if !sameBatch { w.raw(m.signature) }
+    }
+
+    static func decodeFloodEntry(_ r: inout ByteReader, after previous: FloodMessage?, maxSize: Int) throws(WireError) -> FloodMessage {
+        let flags = try r.u8()
+        // Bits 0 and 1 as in a Flood (never both); bit 2 needs a previous entry; bit 3 needs bit
+        // 2, a proof here and one in the previous entry.
+        guard flags <= 0x0F, flags & 3 != 3 else { throw .invalidValue(field: "floods.flags") }
+        let sameOrigin = flags & 4 != 0, sameBatch = flags & 8 != 0
+        if sameOrigin, previous == nil { throw .invalidValue(field: "floods.flags") }
+        if sameBatch, !sameOrigin || flags & 2 == 0 || previous?.proof == nil { throw .invalidValue(field: "floods.flags") }
+        let hopLimit = try r.u8(), hops = try r.u8()
+        let origin = try sameOrigin ? previous!.origin : r.peerKey()
+        let seq = try r.varint()
+        let destination: PeerKey? = flags & 1 == 1 ? try r.peerKey() : nil
+        let payload = try r.lengthPrefixed(field: "floods.payload", limit: maxSize)
+        var proof: BatchProof?
+        if flags & 2 == 2 {
+            let shared = sameBatch ? previous?.proof : nil
+            let depth: UInt8
+            if let shared { depth = shared.depth } else { depth = try r.u8() }
+            guard depth >= 1, Int(depth) <= Wire.maxBatchDepth else { throw .invalidValue(field: "floods.batchDepth") }
+            let index = try r.u8()
+            guard Int(index) < 1 << Int(depth) else { throw .invalidValue(field: "floods.batchIndex") }
+            let salt: [UInt8]
+            if let shared { salt = shared.salt } else { salt = try r.raw(Wire.batchSaltSize) }
+            proof = BatchProof(depth: depth, index: index, salt: salt, path: try r.raw(Int(depth) * Wire.batchHashSize))
+        }
+        let signature = try sameBatch ? previous!.signature : r.raw(Wire.signatureSize)
+        return FloodMessage(
+            hopLimit: hopLimit, hops: hops, origin: origin, seq: seq, destination: destination, payload: payload, signature: signature, proof: proof)
+    }
+
+    /// How many messages a datagram holds for the outbound allowance: the count of a Floods
+    /// datagram, 1 for anything else.
+    public static func messageCount(_ bytes: [UInt8]) -> Int {
+        guard peekKind(bytes) == 0x16, bytes.count >= Wire.headerSize + Wire.tagSize else { return 1 }
+        var r = ByteReader(bytes, offset: Wire.headerSize, end: bytes.count - Wire.tagSize)
+        guard (try? r.varint()) != nil, let n = try? r.u8() else { return 1 }
+        return max(1, Int(n))
     }
 
     // MARK: - Shared field groups

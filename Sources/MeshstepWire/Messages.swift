@@ -267,7 +267,8 @@ public struct Ping: Equatable, Sendable {
     }
 }
 
-/// Every message of the protocol. One message per datagram.
+/// Every message of the protocol. One message per datagram (``floods(_:)`` holds several Flood
+/// messages in one).
 public enum Message: Equatable, Sendable {
     /// Handshake step 1, initiator to responder (kind `0x01`).
     case connect(Connect)
@@ -294,6 +295,11 @@ public enum Message: Equatable, Sendable {
     /// `0x14`): the sender cannot link to them itself (both behind NATs that defeat hole
     /// punching). At most ``Wire/maxRelayOrigins``; an empty list cancels.
     case relay([PeerKey])
+    /// Two to ``Wire/maxFloodsPerDatagram`` Flood messages for the same link in one datagram
+    /// (kind `0x16`): each as in a Flood, but an entry may leave out its origin when it is the
+    /// previous entry's, and its signature, batch depth and salt when it belongs to the previous
+    /// entry's signed batch (docs/PROTOCOL.md §3.10c). Decoded, every entry is a whole message.
+    case floods([FloodMessage])
     /// Application bytes for the neighbor at the other end of the link only (kind `0x15`):
     /// neither signed nor forwarded; the link tag proves who sent them. The body is the payload,
     /// up to the tag.
@@ -318,6 +324,7 @@ public enum Message: Equatable, Sendable {
         case .prune: 0x13
         case .relay: 0x14
         case .direct: 0x15
+        case .floods: 0x16
         case .ping: 0x20
         case .pong: 0x21
         }

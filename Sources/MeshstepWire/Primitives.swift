@@ -37,6 +37,8 @@ public enum Wire {
     public static let batchHashSize = 16
     /// Bytes of the random salt in every leaf of a signed batch.
     public static let batchSaltSize = 16
+    /// Most Flood messages one Floods datagram (kind `0x16`) may hold: a whole signed batch.
+    public static let maxFloodsPerDatagram = 64
 }
 
 /// A 32-byte Ed25519 public key: the identity of a node. A peer's ID *is* its public key, so

@@ -73,6 +73,22 @@ struct Net {
         while !wire.isEmpty && n < limit { step(); n += 1 }
     }
 
+    /// Splits every Floods datagram in flight into one Flood datagram per message, sealed by its
+    /// sender, in place: for tests that lose single messages of a burst.
+    mutating func unpackFloods() {
+        var split: [(to: Int, from: MeshAddress, bytes: [UInt8])] = []
+        for w in wire {
+            guard Datagram.peekKind(w.bytes) == 0x16, let i = index(of: w.from), case let .floods(list)? = try? Datagram.decode(w.bytes).message else {
+                split.append(w)
+                continue
+            }
+            for m in list {
+                if let sealed = nodes[i].seal(.flood(m), to: nodes[w.to].key) { split.append((w.to, w.from, sealed.bytes)) }
+            }
+        }
+        wire = split
+    }
+
     /// Drops every datagram in flight.
     mutating func dropAll() { wire.removeAll() }
 

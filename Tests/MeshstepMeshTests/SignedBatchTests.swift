@@ -75,6 +75,53 @@ struct SignedBatchTests {
         #expect(net.delivered[2].last?.payload == [1])
     }
 
+    @Test(
+        "a batch goes out several messages to a datagram, and a relay forwards it the same way: each message delivered once, in order, the allowances charged per message"
+    )
+    func packedIntoFloodsDatagrams() throws {
+        var net = try line()
+        let sent = payloads(32).map { $0 + [UInt8](repeating: 0xCD, count: 97) }  // 100-byte payloads
+        let (_, actions) = try net.nodes[0].broadcast(batch: sent, now: net.now)
+        net.apply(actions, from: 0)
+        let fromOrigin = net.inFlightKinds
+        // 32 messages of a batch take 6 to 7 datagrams of at most 1200 bytes, not 32.
+        #expect(fromOrigin.allSatisfy { $0 == 0x16 } && (4...8).contains(fromOrigin.count), "\(fromOrigin)")
+        #expect(net.wire.allSatisfy { $0.bytes.count <= 1200 })
+        var relayed: [UInt8] = []
+        while !net.wire.isEmpty {
+            if net.wire[0].to == 2 { relayed.append(Datagram.peekKind(net.wire[0].bytes) ?? 0) }
+            net.step()
+        }
+        #expect(relayed.count == fromOrigin.count && relayed.allSatisfy { $0 == 0x16 }, "\(relayed)")
+        #expect(net.delivered[2].map(\.payload) == sent && net.delivered[1].map(\.payload) == sent)
+        #expect(net.nodes[1].stats.forwarded == 32 && net.nodes[2].stats.rateLimited == 0)
+        #expect(net.nodes[0].stats.datagramsSent < 12)
+        // One message alone still goes as a Flood.
+        _ = try net.broadcast(0, [9])
+        #expect(net.inFlightKinds == [0x10])
+    }
+
+    @Test("a Floods datagram holding more messages than the receiver's inbound burst allows is dropped whole and counts against its sender")
+    func floodsBeyondTheInboundBurst() throws {
+        var net = Net()
+        for i in 0..<2 {
+            try net.add {
+                $0.minNeighbors = 1; $0.idealNeighbors = 1; $0.maxNeighbors = 1
+                // The receiver admits bursts of 8 messages; the sender's own limits allow 64.
+                if i == 1 { $0.inboundLimit = RateLimit(messagesPerSecond: 8, messageBurst: 8, bytesPerSecond: 1 << 20, byteBurst: 1 << 20) }
+            }
+        }
+        net.link(0, 1)
+        let (_, actions) = try net.nodes[0].broadcast(batch: payloads(12), now: net.now)
+        net.apply(actions, from: 0)
+        #expect(net.inFlightKinds == [0x16])
+        let before = net.nodes[1].stats.rateLimited
+        net.flush()
+        #expect(net.nodes[1].stats.rateLimited == before + 1)
+        #expect(net.delivered[1].isEmpty)
+        #expect(net.nodes[1].neighborInfo.first?.peer == net.nodes[0].key)
+    }
+
     @Test("a batch message lost on the way is pulled later, and its proof checks on the root already verified")
     func lostMemberIsPulled() throws {
         var net = try line()
@@ -82,6 +129,7 @@ struct SignedBatchTests {
         let checks = net.nodes.map(\.stats.signatureChecks)
         let (_, actions) = try net.nodes[0].broadcast(batch: sent, now: net.now)
         net.apply(actions, from: 0)
+        net.unpackFloods()
         // The third message's datagram to the relay is lost.
         let third = net.wire.indices.filter { net.wire[$0].to == 1 }[2]
         net.wire.remove(at: third)
@@ -133,6 +181,7 @@ struct SignedBatchTests {
         // lost before the relay.
         let (_, actions) = try net.nodes[0].broadcast(batch: payloads(4), now: net.now)
         net.apply(actions, from: 0)
+        net.unpackFloods()
         let last = try #require(net.wire.indices.last { net.wire[$0].to == 1 })
         net.wire.remove(at: last)
         net.flush()

@@ -45,6 +45,8 @@ let sampleMessages: [Message] = [
         FloodMessage(
             hopLimit: 8, hops: 2, origin: key(33), seq: 78, destination: nil, payload: [], signature: [UInt8](repeating: 35, count: 64),
             proof: BatchProof(depth: 6, index: 63, salt: [UInt8](repeating: 38, count: 16), path: [UInt8](repeating: 36, count: 96)))),
+    .floods(sampleFloods),
+    .floods(Array(sampleFloods.prefix(2))),
     .iHave([MessageRef(origin: key(21), seq: 1), MessageRef(origin: key(21), seq: 2), MessageRef(origin: key(22), seq: 1 << 40)]),
     .graft([MessageRef(origin: key(23), seq: 7)]),
     .prune([MessageRef(origin: key(27), seq: 3)]),
@@ -54,6 +56,22 @@ let sampleMessages: [Message] = [
     .ping(Ping(nonce: 7, degree: 2, summary: [], known: [ShortRef(tag: 0x0102_0304_0506_0708, seq: 300), ShortRef(tag: 9, seq: 1)])),
     .pong(nonce: 42, degree: 3),
 ]
+
+/// Entries of a Floods datagram: two of one signed batch (the second shares origin, signature,
+/// depth and salt), one of another batch of the same origin, one signed alone by that origin, a
+/// unicast from another origin, and a broadcast after it.
+let sampleFloods: [FloodMessage] = {
+    let proof = { (i: UInt8, salt: UInt8) in BatchProof(depth: 2, index: i, salt: [UInt8](repeating: salt, count: 16), path: [UInt8](repeating: i, count: 32)) }
+    let sig = { (b: UInt8) in [UInt8](repeating: b, count: 64) }
+    return [
+        FloodMessage(hopLimit: 8, hops: 1, origin: key(40), seq: 1, destination: nil, payload: [1], signature: sig(41), proof: proof(0, 42)),
+        FloodMessage(hopLimit: 7, hops: 2, origin: key(40), seq: 2, destination: nil, payload: [2, 2], signature: sig(41), proof: proof(1, 42)),
+        FloodMessage(hopLimit: 8, hops: 1, origin: key(40), seq: 5, destination: nil, payload: [], signature: sig(43), proof: proof(0, 44)),
+        FloodMessage(hopLimit: 8, hops: 1, origin: key(40), seq: 300, destination: nil, payload: [3], signature: sig(45)),
+        FloodMessage(hopLimit: 3, hops: 4, origin: key(46), seq: 1 << 40, destination: key(47), payload: [4, 4, 4], signature: sig(48)),
+        FloodMessage(hopLimit: 3, hops: 4, origin: key(49), seq: 9, destination: nil, payload: [5], signature: sig(50)),
+    ]
+}()
 
 /// Encodes and, for link-authenticated kinds, appends a dummy tag.
 func datagram(_ m: Message) -> [UInt8] {
@@ -118,6 +136,65 @@ struct WireCodecTests {
         w = ByteWriter()
         w.raw([0x4D, 0x53, Wire.version, 0x06]); w.varint(1); w.u8(99); w.varint(0)
         #expect(throws: WireError.invalidValue(field: "reason")) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: 16)) }
+    }
+
+    @Test("a Floods datagram shares an origin and a batch's signature, depth and salt between entries, and its entry sizes are exact")
+    func floodsSharing() throws {
+        let bytes = Datagram.encode(.floods(sampleFloods), linkSeq: 1)
+        var size = Wire.headerSize + 1 + 1
+        var previous: FloodMessage?
+        for m in sampleFloods {
+            size += Datagram.floodEntrySize(m, after: previous)
+            previous = m
+        }
+        #expect(bytes.count == size)
+        // The second entry leaves out 32 + 64 + 1 + 16 bytes of the first's.
+        #expect(Datagram.floodEntrySize(sampleFloods[1], after: sampleFloods[0]) == Datagram.floodEntrySize(sampleFloods[1], after: nil) - 113)
+        #expect(Datagram.messageCount(bytes + [UInt8](repeating: 0, count: Wire.tagSize)) == sampleFloods.count)
+        #expect(Datagram.messageCount(datagram(.pong(nonce: 1, degree: 1))) == 1)
+    }
+
+    @Test("a Floods datagram's count and entry flags outside their ranges are typed errors")
+    func floodsFields() {
+        func floods(count: UInt8, entries: [[UInt8]]) -> [UInt8] {
+            var w = ByteWriter()
+            w.raw([0x4D, 0x53, Wire.version, 0x16]); w.varint(1); w.u8(count)
+            for e in entries { w.raw(e) }
+            return w.bytes + [UInt8](repeating: 0, count: 16)
+        }
+        func entry(flags: UInt8, proof: [UInt8] = [], sharing: Bool = false) -> [UInt8] {
+            var w = ByteWriter()
+            w.u8(flags); w.u8(3); w.u8(1)
+            if flags & 4 == 0 { w.raw([UInt8](repeating: 1, count: 32)) }
+            w.varint(1)
+            if flags & 1 == 1 { w.raw([UInt8](repeating: 9, count: 32)) }
+            w.lengthPrefixed([7]); w.raw(proof)
+            if flags & 8 == 0 { w.raw([UInt8](repeating: 2, count: 64)) }
+            return w.bytes
+        }
+        let plain = entry(flags: 0)
+        let batched = entry(flags: 2, proof: [1, 0] + [UInt8](repeating: 4, count: 16) + [UInt8](repeating: 5, count: 16))
+        #expect(throws: WireError.invalidValue(field: "floods.count")) { try Datagram.decode(floods(count: 1, entries: [plain])) }
+        #expect(throws: WireError.invalidValue(field: "floods.count")) { try Datagram.decode(floods(count: 65, entries: [])) }
+        // Unknown bits, a unicast with a proof, sharing on the first entry, a shared batch without
+        // a proof before it.
+        #expect(throws: WireError.invalidValue(field: "floods.flags")) { try Datagram.decode(floods(count: 2, entries: [entry(flags: 16), plain])) }
+        #expect(throws: WireError.invalidValue(field: "floods.flags")) { try Datagram.decode(floods(count: 2, entries: [entry(flags: 3), plain])) }
+        #expect(throws: WireError.invalidValue(field: "floods.flags")) { try Datagram.decode(floods(count: 2, entries: [entry(flags: 4), plain])) }
+        #expect(throws: WireError.invalidValue(field: "floods.flags")) {
+            try Datagram.decode(floods(count: 2, entries: [plain, entry(flags: 2 | 4 | 8, proof: [0] + [UInt8](repeating: 5, count: 16))]))
+        }
+        #expect(throws: WireError.invalidValue(field: "floods.batchIndex")) {
+            try Datagram.decode(floods(count: 2, entries: [batched, entry(flags: 2 | 4 | 8, proof: [2] + [UInt8](repeating: 5, count: 16))]))
+        }
+        // In range: the second entry takes the first one's origin, signature, depth and salt.
+        let ok = try? Datagram.decode(floods(count: 2, entries: [batched, entry(flags: 2 | 4 | 8, proof: [1] + [UInt8](repeating: 6, count: 16))]))
+        guard case let .floods(list)? = ok?.message, list.count == 2 else {
+            Issue.record("a valid Floods datagram did not decode")
+            return
+        }
+        #expect(list[1].origin == list[0].origin && list[1].signature == list[0].signature)
+        #expect(list[1].proof == BatchProof(depth: 1, index: 1, salt: [UInt8](repeating: 4, count: 16), path: [UInt8](repeating: 6, count: 16)))
     }
 
     @Test("a flood's flags, batch depth and batch index outside their ranges are typed errors")
