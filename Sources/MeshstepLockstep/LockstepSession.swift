@@ -998,7 +998,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
             guard c.drops.allSatisfy({ votes[$0.slot] != nil && $0.slot != localSlot && $0.tick >= nextTick }) else { continue }
             // Never past a tick where we know the slot's histories differ.
-            guard c.drops.allSatisfy({ d in conflictTick[d.slot].map { d.tick <= $0 } ?? true }) else { continue }
+            guard !dropsPastConflict(c) else { continue }
             guard c.admits.allSatisfy(admissible) else { continue }
             return endorse(c)
         }
@@ -1025,6 +1025,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // Endorsing and vetoing one round: only a liar does both.
         if vetoes[slot] != nil, e.change.round == round { return [.violation(slot: slot, .conflictingEndorsements(epoch: e.change.epoch))] }
         return []
+    }
+
+    /// Whether `change` drops a slot after the first tick where we know its two signed histories
+    /// differ (a tick below the next one we apply is settled): the rows between would diverge.
+    func dropsPastConflict(_ change: RosterChange) -> Bool {
+        change.drops.contains { d in conflictTick[d.slot].map { d.tick > max($0, nextTick) } ?? false }
     }
 
     /// Vetoes the current round when the coordinator's change in it cuts off a player that
@@ -1065,10 +1071,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             let refuted =
                 e.change.drops.contains { d in
                     if d.slot == localSlot { return true }
-                    if let t = conflictTick[d.slot], d.tick > t { return true }
                     return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot)
                         && heldThrough(d.slot) >= min(d.tick, keptHeld)
-                } || e.change.admits.contains { $0.checkpoint < nextTick }
+                } || dropsPastConflict(e.change) || e.change.admits.contains { $0.checkpoint < nextTick }
             guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
             if dropsUs { selfVetoes += 1 }
             vetoed = signature
@@ -1160,7 +1165,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         var bySigners: [RosterChange: [Int]] = [:]
         for (signer, e) in endorsements where roster.contains(signer) { bySigners[e.change, default: []].append(signer) }
         for (change, signers) in bySigners.sorted(by: { $0.key.drops.count < $1.key.drops.count }) {
-            let sorted = signers.sorted()
+            // A slot's signature never counts towards its own drop (an equivocator endorsing a
+            // drop past its lie must not complete a quorum).
+            let dropped = Set(change.drops.map(\.slot))
+            let sorted = signers.filter { !dropped.contains($0) }.sorted()
             guard RosterQuorum.holds(sorted, of: roster, liars: configuration.toleratedLiars) else { continue }
             let cert = RosterCertificate(change: change, signatures: sorted.map { RosterSignature(slot: $0, signature: endorsements[$0]!.signature) })
             return adopt(cert)
@@ -1174,8 +1182,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func adoptIfValid(_ c: RosterCertificate, from sender: Int) -> [LockstepEvent] {
         if c == rejectedCertificate { return [] }
         let roster = activeSlots
+        let dropped = Set(c.change.drops.map(\.slot))
         let signers = c.signatures.map(\.slot)
-        guard signers.allSatisfy(roster.contains), RosterQuorum.holds(signers, of: roster, liars: configuration.toleratedLiars) else {
+        guard signers.allSatisfy(roster.contains),
+            RosterQuorum.holds(signers.filter { !dropped.contains($0) }, of: roster, liars: configuration.toleratedLiars)
+        else {
             return [.violation(slot: sender, .certificateWithoutQuorum(epoch: c.change.epoch))]
         }
         let bytes = c.change.signedBytes(session: keys.sessionHash)
@@ -1201,7 +1212,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 events += halt(.droppedByPeers(tick: drop.tick))
             } else if drop.tick < nextTick {
                 events += halt(.rosterChangeBelowApplied(slot: drop.slot, tick: drop.tick))
-            } else if let t = conflictTick[drop.slot], t < drop.tick {
+            } else if let t = conflictTick[drop.slot], max(t, nextTick) < drop.tick {
                 events += halt(.disputedInputs(slot: drop.slot, tick: t))
             }
             dropTick[drop.slot] = drop.tick

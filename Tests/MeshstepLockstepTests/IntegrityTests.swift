@@ -99,6 +99,27 @@ struct IntegrityTests {
         #expect(s[0].epoch == 0 && s[1].halted == nil)
     }
 
+    @Test(
+        "a slot's own signature never counts towards its drop: the coordinator and the dropped slot (2 of 3 with slot 0) are no quorum, and slot 1 is"
+    )
+    func droppedSlotsSignatureDoesNotCount() throws {
+        var (s, descriptor, signers) = try sessions(3)
+        let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 2, tick: 40)])
+        func signature(_ slot: Int) throws -> RosterSignature {
+            let keys = try SessionKeys(descriptor: descriptor, signer: signers[slot])
+            return RosterSignature(slot: slot, signature: try #require(keys.sign(change.signedBytes(session: keys.sessionHash))))
+        }
+        var f = try LockstepFrame<Move>.decode(s[0].submit(.neutral, now: .zero), players: 3)
+        f.certificates = [RosterCertificate(change: change, signatures: [try signature(0), try signature(2)])]
+        try s[1].receive(f.encode(), fromSlot: 0, now: .milliseconds(1))
+        #expect(s[1].takeEvents().contains(.violation(slot: 0, .certificateWithoutQuorum(epoch: 1))))
+        #expect(s[1].epoch == 0 && s[1].activeSlots == [0, 1, 2])
+        // Slot 1's signature with slot 0's makes the quorum.
+        f.certificates = [RosterCertificate(change: change, signatures: [try signature(0), try signature(1)])]
+        try s[1].receive(f.encode(), fromSlot: 0, now: .milliseconds(2))
+        #expect(s[1].epoch == 1 && s[1].activeSlots == [0, 1])
+    }
+
     @Test("votes are evidence, not commands: a liar voting against everyone drops nobody and is named")
     func lyingVotes() throws {
         var (s, _, _) = try sessions(3)
@@ -161,7 +182,7 @@ struct IntegrityTests {
         #expect(dropped.contains(.halted(.droppedByPeers(tick: 5))))
     }
 
-    @Test("a spectator whose every player was dropped halts, and catch-up is bounded per poll")
+    @Test("a spectator's catch-up is bounded per poll; a certificate dropping every player, signed by them alone, is no quorum")
     func spectatorBounds() throws {
         let config = LockstepConfiguration(players: 2).withInputDelay(0).withChecksumInterval(10)
         let g = SessionKeys.generated(configuration: config, seed: 3)
@@ -177,7 +198,8 @@ struct IntegrityTests {
         }
         #expect(spectator.pollReady(limit: 10).count == 10)
         #expect(spectator.pollReady().count >= 40)
-        // A certificate that drops both players: the spectator has nothing left to follow.
+        // A certificate that drops both players, signed by both: a slot's signature never counts
+        // towards its own drop, so it is no quorum and the spectator follows on.
         let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 0, tick: 400), RosterChange.Drop(slot: 1, tick: 400)])
         let bytes = change.signedBytes(session: g.descriptor.hash)
         var f = try LockstepFrame<Move>.decode(players[0].resendFrame(), players: 2)
@@ -186,7 +208,7 @@ struct IntegrityTests {
         let clock = ContinuousClock.now
         _ = spectator.pollReady()
         _ = spectator.pollReady()
-        #expect(spectator.halted == .rosterEmpty)
+        #expect(spectator.halted == nil && spectator.epoch == 0)
         #expect(ContinuousClock.now - clock < .seconds(1))
     }
 
