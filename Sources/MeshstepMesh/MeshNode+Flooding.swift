@@ -68,10 +68,20 @@ extension MeshNode {
             return
         }
         neighbors.values[i].linkWindow.insert(linkSeq)
-        guard neighbors.values[i].inMessages.take(1, now: now), neighbors.values[i].inBytes.take(bytes.count, now: now) else {
-            neighbors.values[i].dropsThisSecond += 1
+        // A message token for each message the datagram holds (several in a Floods datagram),
+        // taken before it is decoded. Of a Floods datagram, as many messages are taken as there
+        // are tokens (a sender with larger bursts than ours may pack more than we admit at once);
+        // the others count as dropped, and are pulled later like lost ones.
+        let messages = Datagram.messageCount(bytes)
+        let granted = neighbors.values[i].inMessages.take(upTo: messages, now: now)
+        guard granted > 0, neighbors.values[i].inBytes.take(bytes.count, now: now) else {
+            neighbors.values[i].dropsThisSecond += messages
             stats.rateLimited += 1
             return
+        }
+        if granted < messages {
+            neighbors.values[i].dropsThisSecond += messages - granted
+            stats.rateLimited += 1
         }
         neighbors.values[i].lastHeard = now
         let message: Message
@@ -85,14 +95,7 @@ extension MeshNode {
         switch message {
         case let .flood(m): onFlood(m, from: peer, now: now)
         case let .floods(list):
-            // One message token was taken for the datagram; the others are taken now (an honest
-            // sender took as many from its outbound allowance).
-            guard neighbors.values[i].inMessages.take(list.count - 1, now: now) else {
-                neighbors.values[i].dropsThisSecond += 1
-                stats.rateLimited += 1
-                return
-            }
-            for m in list {
+            for m in list.prefix(granted) {
                 guard neighbors[peer] != nil else { return }  // a bad entry cut the link
                 onFlood(m, from: peer, now: now)
             }
@@ -501,7 +504,8 @@ extension MeshNode {
     mutating func sendPendingFloods() {
         let batch = pendingFloods
         pendingFloods.removeAll(keepingCapacity: true)
-        // Never more in one datagram than one burst of the allowances may take at once.
+        // Never more in one datagram than one burst of our allowances may take at once (a
+        // receiver with smaller bursts takes what it can and pulls the rest later).
         let most = min(Wire.maxFloodsPerDatagram, configuration.outboundLimit.messageBurst, configuration.inboundLimit.messageBurst)
         for (key, list) in batch {
             var group: [FloodMessage] = []

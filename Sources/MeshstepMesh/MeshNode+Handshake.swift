@@ -338,6 +338,7 @@ extension MeshNode {
         neighborByAddress[n.address] = nil
         pendingIHave[peer] = nil
         pendingGraft[peer] = nil
+        pendingFloods[peer] = nil
         logger.debug("neighbor down \(peer): \(reason)")
         emit(.neighborDown(peer, n.address, reason: reason, byUs: byUs))
         if neighbors.isEmpty { emit(.offline) }

@@ -486,7 +486,12 @@ public struct MeshNode: Sendable {
         let t = now ?? currentTime
         // A Floods datagram costs a message token per Flood it holds, as at the receiver.
         let cost: Int = if case let .floods(list) = message { list.count } else { 1 }
-        if neighbors.values[i].queue.isEmpty, neighbors.values[i].outMessages.take(cost, now: t), neighbors.values[i].outBytes.take(bytes.count, now: t) {
+        // Both buckets are asked before either is charged: a refusal takes nothing.
+        if neighbors.values[i].queue.isEmpty, neighbors.values[i].outMessages.availableAt(cost, now: t) <= t,
+            neighbors.values[i].outBytes.availableAt(bytes.count, now: t) <= t
+        {
+            _ = neighbors.values[i].outMessages.take(cost, now: t)
+            _ = neighbors.values[i].outBytes.take(bytes.count, now: t)
             stats.datagramsSent += 1
             stats.bytesSent += bytes.count
             out.append(.send(bytes, to: neighbors.values[i].address))
@@ -505,11 +510,13 @@ public struct MeshNode: Sendable {
         guard let i = neighbors.index(forKey: key) else { return }
         while let head = neighbors.values[i].queue.first {
             let cost = Datagram.messageCount(head)
-            guard neighbors.values[i].outMessages.take(cost, now: now), neighbors.values[i].outBytes.take(head.count, now: now) else {
-                let at = max(neighbors.values[i].outMessages.availableAt(cost, now: now), neighbors.values[i].outBytes.availableAt(head.count, now: now))
+            let at = max(neighbors.values[i].outMessages.availableAt(cost, now: now), neighbors.values[i].outBytes.availableAt(head.count, now: now))
+            guard at <= now else {
                 schedule(.pacing(key), at: at)
                 break
             }
+            _ = neighbors.values[i].outMessages.take(cost, now: now)
+            _ = neighbors.values[i].outBytes.take(head.count, now: now)
             neighbors.values[i].queue.removeFirst()
             stats.datagramsSent += 1
             stats.bytesSent += head.count

@@ -32,6 +32,15 @@ package struct TokenBucket: Sendable {
         return true
     }
 
+    /// Takes as many of `amount` tokens as are available, and returns how many it took.
+    /// - Complexity: O(1).
+    package mutating func take(upTo amount: Int, now: MeshTime) -> Int {
+        refill(now)
+        let n = min(Int64(amount), tokens / Self.scale)
+        tokens -= n * Self.scale
+        return Int(n)
+    }
+
     /// When `amount` tokens will be available.
     mutating func availableAt(_ amount: Int, now: MeshTime) -> MeshTime {
         refill(now)
