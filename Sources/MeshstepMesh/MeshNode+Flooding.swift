@@ -513,7 +513,7 @@ extension MeshNode {
             for m in list {
                 var entry = Datagram.floodEntrySize(m, after: group.last)
                 if !group.isEmpty, size + entry > configuration.maxDatagramSize || group.count >= most {
-                    sendLinkMessage(group.count == 1 ? .flood(group[0]) : .floods(group), to: key, now: nil)
+                    sendFloods(group, to: key)
                     group.removeAll(keepingCapacity: true)
                     size = Datagram.floodsOverhead
                     entry = Datagram.floodEntrySize(m, after: nil)
@@ -521,8 +521,13 @@ extension MeshNode {
                 group.append(m)
                 size += entry
             }
-            if !group.isEmpty { sendLinkMessage(group.count == 1 ? .flood(group[0]) : .floods(group), to: key, now: nil) }
+            if !group.isEmpty { sendFloods(group, to: key) }
         }
+    }
+
+    /// One datagram of queued Floods: a Flood for one message, a Floods datagram for more.
+    mutating func sendFloods(_ group: [FloodMessage], to key: PeerKey) {
+        sendLinkMessage(group.count == 1 ? .flood(group[0]) : .floods(group), to: key, now: nil)
     }
 
     mutating func makeRoomForOrigin() {
