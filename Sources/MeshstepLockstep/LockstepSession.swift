@@ -935,6 +935,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         quorumLostSince = nil
         var events = endorseIfAgreed()
         events += vetoIfRefuted()
+        events += withdrawIfHopeless()
         events += assembleCertificate()
         guard halted == nil, endorsed == nil, isCoordinator else { return events }
         if gone.isEmpty {
@@ -1021,9 +1022,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard keys.verify(slot: slot, signature: e.signature, bytes: e.change.signedBytes(session: keys.sessionHash)) else {
             return [.violation(slot: slot, .badSignature)]
         }
+        // A veto of the same round may be a withdrawal (``withdrawIfHopeless()``), so endorsing
+        // and vetoing one round names nobody.
         endorsements[slot] = e
-        // Endorsing and vetoing one round: only a liar does both.
-        if vetoes[slot] != nil, e.change.round == round { return [.violation(slot: slot, .conflictingEndorsements(epoch: e.change.epoch))] }
         return []
     }
 
@@ -1038,7 +1039,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// every player the change keeps), do not suspect it, and heard a fresh frame from it lately
     /// (or the change drops us, and we are here), drops a proven equivocator past the first tick
     /// where we know its histories differ, or readmits a slot from a checkpoint we already applied
-    /// past. Never after endorsing the round. The signer
+    /// past. Never after endorsing the round (``withdrawIfHopeless()`` is the one exception). The signer
     /// must be the coordinator as we see it (the lowest slot we do not suspect), or one that every
     /// dropped slot below it made the coordinator by being suspected (by us too, in this round): a liar that drops live players below it to make itself the
     /// coordinator gets no veto, so it cannot spin rounds or block the real coordinator's change.
@@ -1083,6 +1084,41 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return []
     }
 
+    /// Vetoes the round we endorsed once the vetoes we hold leave too few possible signers for
+    /// any certificate of it, so that a round the others refused short of a quorum does not hold
+    /// us frozen at its drop ticks for good (a small match whose coordinator signed a drop the
+    /// others refute, with the dropped player never vetoing: a liar, or one that then crashed).
+    /// Safe: our veto joins an abandonment only of a round no change of which can be certified any
+    /// more (docs/LOCKSTEP.md, "Safety").
+    mutating func withdrawIfHopeless() -> [LockstepEvent] {
+        guard let mine = endorsed, vetoed == nil, localSlot >= 0, mine.change.round == round else { return [] }
+        let roster = activeSlots
+        let vetoers = Set(vetoes.keys.filter { $0 != localSlot && roster.contains($0) })
+        guard !vetoers.isEmpty else { return [] }
+        // Our change needs signers outside the slots it drops; any other change of the round
+        // needs them outside us (we signed only ours). Its dropped slots are not known: counting
+        // them keeps the test conservative.
+        let dropped = Set(mine.change.drops.map(\.slot))
+        guard !certificatePossible(excluding: dropped, vetoers: vetoers, roster: roster),
+            !certificatePossible(excluding: [localSlot], vetoers: vetoers, roster: roster),
+            let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round))
+        else { return [] }
+        vetoed = signature
+        vetoes[localSlot] = signature
+        return abandonIfVetoed()
+    }
+
+    /// Whether a change of this round could still gather a quorum of signers outside `excluded`
+    /// while `vetoers` vetoed it: an honest vetoer signs no change of a round it vetoed (one that
+    /// withdrew its own signature did so only once that change could no longer be certified),
+    /// and at most ``LockstepConfiguration/toleratedLiars`` of the vetoers lie and sign anyway.
+    func certificatePossible(excluding excluded: Set<Int>, vetoers: Set<Int>, roster: [Int]) -> Bool {
+        let liars = configuration.toleratedLiars
+        let candidates = roster.filter { !excluded.contains($0) }
+        let signers = candidates.filter { !vetoers.contains($0) } + candidates.filter(vetoers.contains).prefix(liars)
+        return RosterQuorum.holds(signers.sorted(), of: roster, liars: liars)
+    }
+
     /// A veto of the current round from `slot` (verified once per slot and round).
     mutating func noteVeto(_ signature: [UInt8], from slot: Int) -> [LockstepEvent] {
         guard vetoes[slot] == nil, !badVetoes.contains(slot), activeSlots.contains(slot) else { return [] }
@@ -1091,10 +1127,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             return [.violation(slot: slot, .badSignature)]
         }
         vetoes[slot] = signature
-        var events: [LockstepEvent] = []
-        // Endorsing and vetoing one round: only a liar does both (each quorum counts it once).
-        if endorsements[slot]?.change.round == round { events.append(.violation(slot: slot, .conflictingEndorsements(epoch: epoch + 1))) }
-        return events + abandonIfVetoed()
+        return abandonIfVetoed()
     }
 
     /// Abandons the current round once vetoes from a quorum of the roster are held.

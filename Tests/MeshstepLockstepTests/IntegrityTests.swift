@@ -315,6 +315,62 @@ struct IntegrityTests {
         }
     }
 
+    @Test(
+        "a coordinator whose change the others vetoed short of a quorum withdraws it once no certificate of the round can exist, and the next round drops the player that then crashed"
+    )
+    func coordinatorWithdrawsHopelessRound() throws {
+        // Slots 0 and 3 stop hearing each other; slots 1 and 2 hear both. Slot 0 (the
+        // coordinator) suspects 3 and signs a change dropping it; 1 and 2 hold 3's inputs and
+        // veto it, 3 never sees it, and then 3 crashes. The two vetoes are no quorum of 4, and
+        // with them no certificate of the round can form either ({0} alone is no quorum): unless
+        // slot 0 vetoes its own round, it stays frozen at the drop tick for good, and the match
+        // with it.
+        var room = try Room(players: 4)
+        room.canHear = { from, to, frame in !((from == 0 && to == 3) || (from == 3 && to == 0)) || frame < 60 }
+        var frames = 0
+        while room.sessions[0].endorsed == nil, frames < 600 { try room.step(); frames += 1 }
+        let change = try #require(room.sessions[0].endorsed?.change, "slot 0 never signed a change")
+        #expect(change.drops.map(\.slot) == [3])
+        while !(room.sessions[1].vetoed != nil && room.sessions[2].vetoed != nil), frames < 900 { try room.step(); frames += 1 }
+        #expect(room.sessions[1].vetoed != nil && room.sessions[2].vetoed != nil, "slots 1 and 2 never vetoed the change")
+        room.alive[3] = false
+        let stalled = room.sessions[0].nextTick
+        try room.run(frames: 900)
+        #expect(room.events[0].contains(.changeRefused(epoch: 1, round: 0)), "the round was never refused")
+        for p in 0..<3 {
+            let s = room.sessions[p]
+            #expect(s.halted == nil, "slot \(p): \(s.halted.map { "\($0)" } ?? "")")
+            #expect(s.activeSlots == [0, 1, 2], "slot \(p): \(s.activeSlots)")
+            #expect(s.nextTick > stalled + 300, "slot \(p) stopped at tick \(s.nextTick): \(s.rosterDebugDescription)")
+        }
+        let common = (0..<3).map { room.checksums[$0].keys.max() ?? 0 }.min()!
+        #expect(Set((0..<3).map { room.checksums[$0][common] }).count == 1, "checksums differ at tick \(common)")
+    }
+
+    @Test("a signer withdraws only when the vetoes it holds leave no possible quorum for any change of the round")
+    func withdrawalNeedsHopelessRound() throws {
+        for (players, liars, vetoers, withdraws) in [
+            (4, 0, [1], false), (4, 0, [1, 2], true), (3, 0, [1], true), (5, 1, [1], false), (5, 1, [1, 2], true),
+            (7, 0, [1, 2], false), (7, 2, [1, 2, 3], false), (7, 2, [1, 2, 3, 4], true),
+        ] {
+            let config = LockstepConfiguration(players: players).withToleratedLiars(liars)
+            let g = SessionKeys.generated(configuration: config, seed: 5)
+            var s: LockstepSession<Move> = try config.startPlayer(slot: 0, keys: SessionKeys(descriptor: g.descriptor, signer: g.signers[0]))
+            let last = players - 1
+            _ = s.vote(last)
+            _ = s.endorse(RosterChange(epoch: 1, round: 0, drops: [RosterChange.Drop(slot: last, tick: s.nextTick + 5)]))
+            #expect(s.endorsed != nil)
+            for v in vetoers {
+                _ = s.noteVeto(g.signers[v](RosterVeto.signedBytes(session: s.keys.sessionHash, epoch: 1, round: 0)), from: v)
+            }
+            _ = s.coordinate()
+            // Our veto either completed a quorum (the round was abandoned) or is held.
+            let withdrew = s.round == 1 || s.vetoes[0] != nil
+            #expect(withdrew == withdraws, "\(players) players, \(liars) liars, vetoes from \(vetoers)")
+            #expect((s.round == 1) == (withdraws && RosterQuorum.holds([0] + vetoers, of: Array(0..<players), liars: liars)))
+        }
+    }
+
     @Test("a dispute entry too large for a frame is cut until it fits, and carries the slot's statement over the inputs it keeps")
     func disputeEntryIsCut() throws {
         let config = LockstepConfiguration(players: 2).withInputDelay(32).withMaxFrameBytes(600)
