@@ -4,6 +4,10 @@ import PackageDescription
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny")
 ]
+// Test code is compiled without optimization even in release builds (the code under test keeps
+// -O): optimizing the test modules took about a minute and a half of CI's build, and the heavy
+// work of every test runs in the library.
+let testSettings: [SwiftSetting] = strict + [.unsafeFlags(["-Onone"])]
 
 let package = Package(
     name: "Meshstep",
@@ -208,24 +212,24 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "MeshstepArenaTests", dependencies: ["MeshstepArena", "MeshstepLockstep"], swiftSettings: strict),
+        .testTarget(name: "MeshstepArenaTests", dependencies: ["MeshstepArena", "MeshstepLockstep"], swiftSettings: testSettings),
         // Runs the built meshstep-demo binary (no SDL dependency in the test itself).
-        .testTarget(name: "MeshstepDemoTests", swiftSettings: strict),
-        .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: strict),
+        .testTarget(name: "MeshstepDemoTests", swiftSettings: testSettings),
+        .testTarget(name: "MeshstepWireTests", dependencies: ["MeshstepWire"], swiftSettings: testSettings),
         .testTarget(
             name: "MeshstepMeshTests",
             dependencies: ["MeshstepMesh", .product(name: "MetricsTestKit", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: strict
+            swiftSettings: testSettings
         ),
         .testTarget(
             name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepBots", "MeshstepArena", "MeshstepWire"],
-            swiftSettings: strict),
+            swiftSettings: testSettings),
         .testTarget(
             name: "MeshstepNetTests",
             dependencies: ["MeshstepNet", "MeshstepMesh", "MeshstepBots", "MeshstepNetBots", .product(name: "NIOPosix", package: "swift-nio")],
-            swiftSettings: strict
+            swiftSettings: testSettings
         ),
-        .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: strict),
+        .testTarget(name: "MeshstepSimulationTests", dependencies: ["MeshstepSimulation"], swiftSettings: testSettings),
         .testTarget(
             name: "MeshstepResolverTests",
             dependencies: [
@@ -235,7 +239,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: strict
+            swiftSettings: testSettings
         ),
     ],
     swiftLanguageModes: [.v6]
