@@ -678,9 +678,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // Its digests disagree with ours and no dispute showed an equivocator: it may lie
             // about its digests, and it holds everyone back. Evidence, like a silence.
             // A slot whose signed history we adopted disagrees with us each time it sends us
-            // unsigned inputs again, until the others relay what it signed: no evidence of more.
-            if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil, !adoptedFrom.contains(s),
-                !mismatchExplained(s) || mismatchOutlasted(s)
+            // unsigned inputs again, until the others relay what it signed: no evidence of more,
+            // unless no row agrees for ``persistentMismatch`` (it lied to us over its own link,
+            // and it holds every row back).
+            let adopted = adoptedFrom.contains(s)
+            if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil,
+                adopted ? now - m.at >= Self.persistentMismatch : (!mismatchExplained(s) || mismatchOutlasted(s))
             {
                 events.append(.violation(slot: s, .rowDigestMismatch(tick: m.tick)))
                 events += vote(s)

@@ -647,6 +647,23 @@ struct AttackScenarios {
         #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
     }
 
+    @Test(
+        "an unsigned equivocator whose rows disagree with ours for good after an honest player's drop is voted out, and the match finishes (a small-match sweep run at 12% loss)"
+    )
+    func adoptedFromLiarVotedOutWhenRowsNeverAgree() throws {
+        // 4 players: slot 3 sends unsigned inputs that differ from its signed ones, slot 0
+        // stalls past the disconnect timeout and is dropped at tick 99. Slots 1 and 2 took slot
+        // 3's signed history, and its rows never agreed with theirs again: the match stopped at
+        // tick 90 for good while a slot whose history we adopted was never voted out.
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.12, latency: .milliseconds(23), jitter: .milliseconds(14), seed: 3254769324097046688)
+        scenario.attack = .equivocateUnsigned
+        scenario.stalls = [BotsStall(slot: 0, tick: 88, duration: .milliseconds(2144))]
+        let r = try scenario.run()
+        #expect(r.honest_checksums_agree && r.attacker_named == true)
+        #expect(r.drops.map(\.slot).sorted() == [0, 3] && r.drops_agree, "\(r.drops)")
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+    }
+
     @Test("a proven equivocator does not come back with its key: no admission freezes the coordinator (a sweep run at 18% loss)")
     func convictedEquivocatorStaysOut() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.18, latency: .milliseconds(37), jitter: .milliseconds(30), seed: 10384009480222218949)
