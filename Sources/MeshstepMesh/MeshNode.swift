@@ -61,6 +61,9 @@ public struct MeshNode: Sendable {
     var unverified: Set<MessageRef> = []
     /// Batch roots whose signatures were checked (ours included), so each batch costs one.
     var verifiedBatches = VerifiedBatches()
+    /// The tree nodes of recently verified batches, so that most of a batch's messages cost a
+    /// hash or two instead of a hash per level.
+    var batchTrees = BatchTreeCache()
     /// Links to these peers are never shed or pruned for being less useful (see ``protect(_:)``).
     var protectedPeers: Set<PeerKey> = []
     /// Set by ``useIntroductions(observed:ownAddresses:)``.
@@ -363,9 +366,12 @@ public struct MeshNode: Sendable {
 
     /// The largest payload ``broadcast(_:now:)`` accepts with this configuration.
     public var maxPayloadSize: Int {
-        // header 4, link seq <= 10, hop fields 2, origin 32, seq <= 10, destination flag+key 33, length <= 3, signature 64, tag 16
-        configuration.maxDatagramSize - (4 + 10 + 2 + 32 + 10 + 33 + 3 + 64 + 16)
+        configuration.maxDatagramSize - Self.floodOverhead
     }
+
+    /// A Flood datagram's bytes besides the payload, at most: header 4, link seq <= 10, hop
+    /// fields 2, origin 32, seq <= 10, destination flag+key 33, length <= 3, signature 64, tag 16.
+    static var floodOverhead: Int { 4 + 10 + 2 + 32 + 10 + 33 + 3 + 64 + 16 }
 
     /// Leaves the mesh: sends Disconnect(leaving) to every neighbor and stops.
     public mutating func leave(now: MeshTime) -> [MeshAction] {

@@ -188,14 +188,56 @@ public struct FloodMessage: Equatable, Sendable {
     /// What the origin signs: a domain label, the mesh, origin, sequence number, destination and
     /// payload. Hop fields are left out because relays change them.
     public static func signedBytes(meshDigest: [UInt8], origin: PeerKey, seq: UInt64, destination: PeerKey?, payload: [UInt8]) -> [UInt8] {
-        var w = ByteWriter(capacity: 64 + payload.count)
-        w.raw(Array("meshstep-flood-v1".utf8))
-        w.raw(meshDigest)
-        w.raw(origin.bytes)
-        w.u64(seq)
-        if let destination { w.u8(1); w.raw(destination.bytes) } else { w.u8(0) }
-        w.lengthPrefixed(payload)
-        return w.bytes
+        withSignedHeader(meshDigest: meshDigest, origin: origin, seq: seq, destination: destination, payloadCount: payload.count) { header in
+            var out = [UInt8]()
+            out.reserveCapacity(header.count + payload.count)
+            out.append(contentsOf: header)
+            out.append(contentsOf: payload)
+            return out
+        }
+    }
+
+    /// The domain label that starts ``signedBytes(meshDigest:origin:seq:destination:payload:)``.
+    static let signedLabel = Array("meshstep-flood-v1".utf8)
+
+    /// The most bytes ``withSignedHeader(meshDigest:origin:seq:destination:payloadCount:_:)``
+    /// passes for a mesh digest of `digestCount` bytes.
+    static func signedHeaderCapacity(digestCount: Int) -> Int { signedLabel.count + digestCount + Wire.keySize + 8 + 1 + Wire.keySize + 10 }
+
+    /// Calls `body` with the signed bytes of a message up to its payload (label, mesh, origin,
+    /// sequence number, destination, the payload's length prefix), assembled on the stack: a
+    /// relay hashes them and the payload in place, with no array per message.
+    public static func withSignedHeader<R>(
+        meshDigest: [UInt8], origin: PeerKey, seq: UInt64, destination: PeerKey?, payloadCount: Int, _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R {
+        withUnsafeTemporaryAllocation(byteCount: signedHeaderCapacity(digestCount: meshDigest.count), alignment: 8) { buffer in
+            var n = 0
+            signedLabel.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+            n += signedLabel.count
+            meshDigest.withUnsafeBytes { if $0.count > 0 { (buffer.baseAddress! + n).copyMemory(from: $0.baseAddress!, byteCount: $0.count) } }
+            n += meshDigest.count
+            origin.write(into: buffer, at: n)
+            n += Wire.keySize
+            buffer.storeBytes(of: seq.bigEndian, toByteOffset: n, as: UInt64.self)
+            n += 8
+            if let destination {
+                buffer[n] = 1
+                destination.write(into: buffer, at: n + 1)
+                n += 1 + Wire.keySize
+            } else {
+                buffer[n] = 0
+                n += 1
+            }
+            var length = UInt64(payloadCount)
+            while length >= 0x80 {
+                buffer[n] = UInt8(truncatingIfNeeded: length) | 0x80
+                length >>= 7
+                n += 1
+            }
+            buffer[n] = UInt8(length)
+            n += 1
+            return body(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+        }
     }
 
     /// The bytes the origin signs for this message in the mesh with digest `meshDigest`.

@@ -66,12 +66,21 @@ public struct PeerKey: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// The 32 key bytes as sent on the wire (RFC 8032 encoding).
     public var bytes: [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(32)
-        for w in [w0, w1, w2, w3] {
-            for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: w >> UInt64(shift))) }
+        [UInt8](unsafeUninitializedCapacity: Wire.keySize) { buffer, count in
+            write(into: UnsafeMutableRawBufferPointer(buffer), at: 0)
+            count = Wire.keySize
         }
-        return out
+    }
+
+    /// Writes the 32 key bytes at `offset` of `buffer`, which must have room for them: how the
+    /// hot paths put a key into what they hash without an array per key.
+    @inlinable
+    public func write(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
+        precondition(offset >= 0 && offset + Wire.keySize <= buffer.count, "no room for a PeerKey")
+        buffer.storeBytes(of: w0.bigEndian, toByteOffset: offset, as: UInt64.self)
+        buffer.storeBytes(of: w1.bigEndian, toByteOffset: offset + 8, as: UInt64.self)
+        buffer.storeBytes(of: w2.bigEndian, toByteOffset: offset + 16, as: UInt64.self)
+        buffer.storeBytes(of: w3.bigEndian, toByteOffset: offset + 24, as: UInt64.self)
     }
 
     /// Unsigned lexicographic order of the 32 bytes (used to break duplicate-link ties).

@@ -32,6 +32,68 @@ struct SignedBatchTests {
         #expect(SignedBatch.root(leaf: leaves[0], proof: BatchProof(depth: UInt8(depth), index: 0, salt: salt, path: [1, 2, 3])) == nil)
     }
 
+    @Test("a leaf hashed from a message's fields is the leaf of its signed bytes", arguments: [0, 1, 127, 128, 300, 1200])
+    func leafFromFields(payloadSize: Int) throws {
+        let salt = (0..<16).map { UInt8($0 * 3) }
+        let digest = (0..<16).map { UInt8(0x40 + $0) }
+        let origin = PeerKey(bytes: (0..<32).map { UInt8(255 - $0) })
+        let payload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        for destination in [nil, PeerKey(bytes: [UInt8](repeating: 0xC3, count: 32))] {
+            for seq: UInt64 in [1, 0x0102_0304_0506_0708] {
+                let signed = FloodMessage.signedBytes(meshDigest: digest, origin: origin, seq: seq, destination: destination, payload: payload)
+                // The signed bytes as docs/PROTOCOL.md spells them.
+                var w = ByteWriter()
+                w.raw(Array("meshstep-flood-v1".utf8))
+                w.raw(digest)
+                w.raw(origin.bytes)
+                w.u64(seq)
+                if let destination { w.u8(1); w.raw(destination.bytes) } else { w.u8(0) }
+                w.lengthPrefixed(payload)
+                #expect(signed == w.bytes)
+                let fast = SignedBatch.leaf(salt: salt, meshDigest: digest, origin: origin, seq: seq, destination: destination, payload: payload)
+                #expect(fast.bytes == SignedBatch.leaf(salt: salt, signed))
+            }
+        }
+    }
+
+    @Test("the tree cache takes a batch's later messages on known nodes, and nothing with a changed leaf, sibling, index or signature")
+    func treeCache() throws {
+        let salt = [UInt8](repeating: 9, count: 16)
+        let depth = 3
+        let leaves = (0..<8).map { SignedBatch.leaf(salt: salt, [UInt8($0), 0xEE]) }.map { BatchHash(bytes: $0)! }
+        let (root, paths) = SignedBatch.tree(leaves, depth: depth)
+        let origin = PeerKey(bytes: [UInt8](repeating: 0x31, count: 32))
+        let signature = [UInt8](repeating: 0x44, count: 64)
+        func proof(_ i: Int, path: [UInt8]? = nil) -> BatchProof { BatchProof(depth: UInt8(depth), index: UInt8(i), salt: salt, path: path ?? paths[i]) }
+        var cache = BatchTreeCache()
+        func auth(leaf: BatchHash, proof: BatchProof, origin: PeerKey, signature: [UInt8]) -> Bool {
+            cache.authenticates(leaf: leaf, proof: proof, origin: origin, signature: signature)
+        }
+        // Nothing is known before a verified path.
+        #expect(!auth(leaf: leaves[5], proof: proof(5), origin: origin, signature: signature))
+        cache.remember(leaf: leaves[5], proof: proof(5), root: root, origin: origin, signature: signature)
+        // Another signature (or origin) is another batch.
+        #expect(!auth(leaf: leaves[4], proof: proof(4), origin: origin, signature: [UInt8](repeating: 0x45, count: 64)))
+        #expect(!auth(leaf: leaves[4], proof: proof(4), origin: PeerKey(bytes: [UInt8](repeating: 0x32, count: 32)), signature: signature))
+        // A changed sibling above the meeting point would fail at the next node: refused.
+        for i in [0, 2, 7] {
+            var path = paths[i]
+            path[path.count - 1] ^= 1
+            #expect(!auth(leaf: leaves[i], proof: proof(i, path: path), origin: origin, signature: signature))
+            var low = paths[i]
+            low[0] ^= 1
+            #expect(!auth(leaf: leaves[i], proof: proof(i, path: low), origin: origin, signature: signature))
+        }
+        // Another leaf at a position, or a leaf at another position: refused.
+        #expect(!auth(leaf: leaves[3], proof: proof(4), origin: origin, signature: signature))
+        #expect(!auth(leaf: leaves[4], proof: proof(3), origin: origin, signature: signature))
+        #expect(!auth(leaf: leaves[0], proof: BatchProof(depth: UInt8(depth), index: 8, salt: salt, path: paths[0]), origin: origin, signature: signature))
+        // Every true message of the batch, in any order.
+        for i in [4, 0, 1, 7, 2, 3, 6, 5] {
+            #expect(auth(leaf: leaves[i], proof: proof(i), origin: origin, signature: signature))
+        }
+    }
+
     @Test("the tree, path and signed bytes are those of docs/PROTOCOL.md §5.7 byte for byte")
     func knownAnswers() throws {
         func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
