@@ -476,10 +476,12 @@ enum BenchError: Error {
 
 /// A -- R -- B on loopback: A floods as fast as it can, R forwards; messages forwarded per second,
 /// and R's CPU time per message forwarded. Each node has an event-loop thread of its own, as the
-/// raw relay's sender, relay and sink have (3 threads on the machine's cores). A floods 32
-/// messages per turn of its event loop: each signed alone, or (`batched`) the 32 under one
+/// raw relay's sender, relay and sink have (3 threads on the machine's cores). A floods `burst`
+/// messages per turn of its event loop: each signed alone, or (`batched`) the burst under one
 /// signature (`MeshNode.broadcast(batch:now:)`).
-func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Double, delivered: Double, relayMicroseconds: Double, datagramsPerMessage: Double) {
+func relayThroughput(seconds: Double, batched: Bool, burst: Int = 32) throws -> (
+    forwarded: Double, delivered: Double, relayMicroseconds: Double, datagramsPerMessage: Double, signatureChecksPerMessage: Double
+) {
     let groups = (0..<3).map { _ in MultiThreadedEventLoopGroup(numberOfThreads: 1) }
     defer { for g in groups { try? g.syncShutdownGracefully() } }
     let creds = try MeshCredentials(meshID: "relaybench", access: .password("relaybench"))
@@ -501,6 +503,7 @@ func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Doubl
     }
     let payload = [UInt8](repeating: 0xAB, count: 100)
     let before = r.stats().forwarded, deliveredBefore = b.stats().delivered, sentBefore = r.stats().datagramsSent
+    let checksBefore = r.stats().signatureChecks
     let relayCPUBefore = try r.eventLoop.submit { Usage.now(thread: true) }.wait()
     let start = ContinuousClock.now
     let end = start + .milliseconds(Int64(seconds * 1000))
@@ -510,9 +513,9 @@ func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Doubl
     @Sendable func pump() {
         guard !flag.stop else { return }
         if batched {
-            _ = try? a.broadcastOnLoop(batch: Array(repeating: payload, count: 32))
+            _ = try? a.broadcastOnLoop(batch: Array(repeating: payload, count: burst))
         } else {
-            for _ in 0..<32 { _ = try? a.broadcastOnLoop(payload) }
+            for _ in 0..<burst { _ = try? a.broadcastOnLoop(payload) }
         }
         a.eventLoop.execute { pump() }
     }
@@ -527,8 +530,9 @@ func relayThroughput(seconds: Double, batched: Bool) throws -> (forwarded: Doubl
     let delivered = Double(b.stats().delivered - deliveredBefore) / secs
     // R's datagrams to B per message forwarded (keepalives included: a handful).
     let datagrams = Double(r.stats().datagramsSent - sentBefore) / Double(max(1, count))
+    let checks = Double(r.stats().signatureChecks - checksBefore) / Double(max(1, count))
     for p in [a, b, r] { p.leave() }
-    return (forwarded, delivered, relayCPU.cpu.microseconds / Double(max(1, count)), datagrams)
+    return (forwarded, delivered, relayCPU.cpu.microseconds / Double(max(1, count)), datagrams, checks)
 }
 
 /// The raw-UDP figures of this machine, now.
@@ -605,14 +609,18 @@ if CommandLine.arguments.contains("--on-loops") {
     exit(0)
 }
 if CommandLine.arguments.contains("--relay") {
-    // Profiling aid: only the relay run (`--relay [SECONDS]`).
+    // Profiling aid: only the relay run (`--relay [SECONDS]`; `--batched`: in batches of 32,
+    // `--batched64`: of 64).
     let seconds = numberArgument ?? 3
-    let batched = CommandLine.arguments.contains("--batched")
-    let relay = try relayThroughput(seconds: seconds, batched: batched)
+    let burst = CommandLine.arguments.contains("--batched64") ? 64 : 32
+    let batched = burst == 64 || CommandLine.arguments.contains("--batched")
+    let relay = try relayThroughput(seconds: seconds, batched: batched, burst: burst)
     print(
         String(
-            format: "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B; R: %.1f us of CPU and %.2f datagrams per message",
-            batched ? " in signed batches of 32" : "", relay.forwarded, relay.delivered, relay.relayMicroseconds, relay.datagramsPerMessage))
+            format:
+                "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams and %.3f signature checks per message",
+            batched ? " in signed batches of \(burst)" : "", relay.forwarded, relay.delivered, relay.relayMicroseconds, relay.datagramsPerMessage,
+            relay.signatureChecksPerMessage))
     exit(0)
 }
 if CommandLine.arguments.contains("--in-memory") || CommandLine.arguments.contains("--polling") {
@@ -767,6 +775,19 @@ results["relay_batched_delivered_per_second"] = batchedRelay.delivered
 results["relay_batched_cpu_us_per_forwarded"] = batchedRelay.relayMicroseconds
 results["relay_batched_datagrams_per_forwarded"] = batchedRelay.datagramsPerMessage
 if let batchedRatio { results["relay_batched_vs_raw"] = batchedRatio }
+// And under one signature per 64, the most one batch holds.
+let relay64 = try relayThroughput(seconds: 3, batched: true, burst: 64)
+let ratio64 = raw.map { relay64.forwarded / $0.relay_per_second }
+say(
+    String(
+        format: "relay A-R-B, 100-byte payloads, batches of 64:  %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams per message",
+        relay64.forwarded, relay64.delivered, relay64.relayMicroseconds, relay64.datagramsPerMessage)
+        + (ratio64.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
+results["relay_batched64_forwarded_per_second"] = relay64.forwarded
+results["relay_batched64_delivered_per_second"] = relay64.delivered
+results["relay_batched64_cpu_us_per_forwarded"] = relay64.relayMicroseconds
+results["relay_batched64_datagrams_per_forwarded"] = relay64.datagramsPerMessage
+if let ratio64 { results["relay_batched64_vs_raw"] = ratio64 }
 if json {
     let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
