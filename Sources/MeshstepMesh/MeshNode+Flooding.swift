@@ -157,32 +157,51 @@ extension MeshNode {
         }
         let (root, paths) = SignedBatch.tree(leaves, depth: depth)
         let signature = identity.sign(SignedBatch.signedBytes(meshDigest: credentials.digest, origin: key, depth: depth, root: root))
-        var seqs: [UInt64] = []
+        var batch: [FloodMessage] = []
+        batch.reserveCapacity(payloads.count)
         for (k, p) in payloads.enumerated() {
             let proof = BatchProof(depth: UInt8(depth), index: UInt8(k), salt: salt, path: paths[k])
-            let m = FloodMessage(
-                hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: first + UInt64(k), destination: nil, payload: p, signature: signature, proof: proof
-            )
-            emitOwn(m, now: now)
-            seqs.append(m.seq)
+            batch.append(
+                FloodMessage(
+                    hopLimit: configuration.hopLimit, hops: 1, origin: key, seq: first + UInt64(k), destination: nil, payload: p, signature: signature,
+                    proof: proof))
         }
-        return seqs
+        emitOwn(batch, now: now)
+        return batch.map(\.seq)
     }
 
     /// Records one of our own new messages and pushes it.
     mutating func emitOwn(_ m: FloodMessage, now: MeshTime) {
+        emitOwn([m], now: now)
+    }
+
+    /// Records our own new messages, in order, and pushes them: the bookkeeping once per batch,
+    /// not once per message.
+    mutating func emitOwn(_ batch: [FloodMessage], now: MeshTime) {
         // In place: a copy of the state out and back cost two more lookups and a copy per message.
         if origins.index(forKey: key) == nil {
             makeRoomForOrigin()
             origins[key] = OriginState(publicKey: nil, lastActive: now)
         }
         let o = origins.index(forKey: key)!
-        origins.values[o].window.insert(m.seq)
+        for m in batch { origins.values[o].window.insert(m.seq) }
         origins.values[o].lastActive = now
-        store.insert(m)
+        for m in batch { store.insert(m) }
         noteRecentOrigin(key)
-        stats.originated += 1
-        push(m, except: nil, now: now)
+        stats.originated += batch.count
+        if batch.count == 1 || batch.contains(where: { $0.destination != nil }) {
+            for m in batch { push(m, except: nil, now: now) }
+            return
+        }
+        // Broadcasts: each link gets the whole batch, in order (as `push` would, one by one).
+        for i in 0..<neighbors.count where neighbors.keys[i] != key {
+            let k = neighbors.keys[i]
+            if neighbors.values[i].eager {
+                pendingFloods[k, default: []].append(contentsOf: batch)
+            } else {
+                pendingIHave[k, default: []].append(contentsOf: batch.map(\.ref))
+            }
+        }
     }
 
     /// Whether `m` carries its origin's valid signature: its own, or its batch's (a root

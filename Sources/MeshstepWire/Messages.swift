@@ -198,15 +198,16 @@ public struct FloodMessage: Equatable, Sendable {
     }
 
     /// The domain label that starts ``signedBytes(meshDigest:origin:seq:destination:payload:)``.
-    static let signedLabel = Array("meshstep-flood-v1".utf8)
+    @usableFromInline static let signedLabel = Array("meshstep-flood-v1".utf8)
 
     /// The most bytes ``withSignedHeader(meshDigest:origin:seq:destination:payloadCount:_:)``
     /// passes for a mesh digest of `digestCount` bytes.
-    static func signedHeaderCapacity(digestCount: Int) -> Int { signedLabel.count + digestCount + Wire.keySize + 8 + 1 + Wire.keySize + 10 }
+    @usableFromInline static func signedHeaderCapacity(digestCount: Int) -> Int { signedLabel.count + digestCount + Wire.keySize + 8 + 1 + Wire.keySize + 10 }
 
     /// Calls `body` with the signed bytes of a message up to its payload (label, mesh, origin,
     /// sequence number, destination, the payload's length prefix), assembled on the stack: a
     /// relay hashes them and the payload in place, with no array per message.
+    @inlinable
     public static func withSignedHeader<R>(
         meshDigest: [UInt8], origin: PeerKey, seq: UInt64, destination: PeerKey?, payloadCount: Int, _ body: (UnsafeRawBufferPointer) -> R
     ) -> R {
