@@ -479,9 +479,7 @@ enum BenchError: Error {
 /// raw relay's sender, relay and sink have (3 threads on the machine's cores). A floods `burst`
 /// messages per turn of its event loop: each signed alone, or (`batched`) the burst under one
 /// signature (`MeshNode.broadcast(batch:now:)`).
-func relayThroughput(seconds: Double, batched: Bool, burst: Int = 32) throws -> (
-    forwarded: Double, delivered: Double, relayMicroseconds: Double, datagramsPerMessage: Double, signatureChecksPerMessage: Double
-) {
+func relayThroughput(seconds: Double, batched: Bool, burst: Int = 32) throws -> RelayRun {
     let groups = (0..<3).map { _ in MultiThreadedEventLoopGroup(numberOfThreads: 1) }
     defer { for g in groups { try? g.syncShutdownGracefully() } }
     let creds = try MeshCredentials(meshID: "relaybench", access: .password("relaybench"))
@@ -505,6 +503,9 @@ func relayThroughput(seconds: Double, batched: Bool, burst: Int = 32) throws -> 
     let before = r.stats().forwarded, deliveredBefore = b.stats().delivered, sentBefore = r.stats().datagramsSent
     let checksBefore = r.stats().signatureChecks
     let relayCPUBefore = try r.eventLoop.submit { Usage.now(thread: true) }.wait()
+    let originCPUBefore = try a.eventLoop.submit { Usage.now(thread: true) }.wait()
+    let sinkCPUBefore = try b.eventLoop.submit { Usage.now(thread: true) }.wait()
+    let originatedBefore = a.stats().originated
     let start = ContinuousClock.now
     let end = start + .milliseconds(Int64(seconds * 1000))
     // Keep A's event loop busy flooding in batches, leaving room for its other work.
@@ -525,14 +526,46 @@ func relayThroughput(seconds: Double, batched: Bool, burst: Int = 32) throws -> 
     let elapsed = ContinuousClock.now - start
     let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
     let relayCPU = try r.eventLoop.submit { Usage.now(thread: true) }.wait() - relayCPUBefore
+    let originCPU = try a.eventLoop.submit { Usage.now(thread: true) }.wait() - originCPUBefore
+    let sinkCPU = try b.eventLoop.submit { Usage.now(thread: true) }.wait() - sinkCPUBefore
+    let originated = a.stats().originated - originatedBefore
     let count = r.stats().forwarded - before
     let forwarded = Double(count) / secs
     let delivered = Double(b.stats().delivered - deliveredBefore) / secs
     // R's datagrams to B per message forwarded (keepalives included: a handful).
     let datagrams = Double(r.stats().datagramsSent - sentBefore) / Double(max(1, count))
     let checks = Double(r.stats().signatureChecks - checksBefore) / Double(max(1, count))
+    let deliveredCount = b.stats().delivered - deliveredBefore
+    // Profiling aid: each node's counters (totals since it started), to see where messages go
+    // (A's datagrams that R never read were dropped by the kernel: R's receive buffer was full).
+    if ProcessInfo.processInfo.environment["MESHSTEP_RELAY_STATS"] != nil {
+        for (name, p) in [("A", a), ("R", r), ("B", b)] {
+            let st = p.stats()
+            print(
+                "\(name): originated \(st.originated) sent \(st.datagramsSent) received \(st.datagramsReceived) copies \(st.floodCopiesReceived) forwarded \(st.forwarded) delivered \(st.delivered) rateLimited \(st.rateLimited) originRateLimited \(st.originRateLimited) outboundDropped \(st.outboundDropped) lost \(st.lost) grafts \(st.graftsSent)/\(st.graftsServed) dup \(st.duplicates) stale \(st.stale)"
+            )
+        }
+    }
     for p in [a, b, r] { p.leave() }
-    return (forwarded, delivered, relayCPU.cpu.microseconds / Double(max(1, count)), datagrams, checks)
+    return RelayRun(
+        forwarded: forwarded, delivered: delivered, relayMicroseconds: relayCPU.cpu.microseconds / Double(max(1, count)),
+        datagramsPerMessage: datagrams, signatureChecksPerMessage: checks,
+        originMicroseconds: originCPU.cpu.microseconds / Double(max(1, originated)),
+        sinkMicroseconds: sinkCPU.cpu.microseconds / Double(max(1, deliveredCount)))
+}
+
+/// What one relay run measured: rates, and each node's CPU per message it handled.
+struct RelayRun {
+    var forwarded: Double
+    var delivered: Double
+    /// R's CPU per message forwarded.
+    var relayMicroseconds: Double
+    var datagramsPerMessage: Double
+    var signatureChecksPerMessage: Double
+    /// A's CPU per message originated (building, signing, storing, sending).
+    var originMicroseconds: Double
+    /// B's CPU per message delivered.
+    var sinkMicroseconds: Double
 }
 
 /// The raw-UDP figures of this machine, now.
@@ -618,9 +651,9 @@ if CommandLine.arguments.contains("--relay") {
     print(
         String(
             format:
-                "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams and %.3f signature checks per message",
+                "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams and %.3f signature checks per message; CPU per message at A %.1f us, at B %.1f us",
             batched ? " in signed batches of \(burst)" : "", relay.forwarded, relay.delivered, relay.relayMicroseconds, relay.datagramsPerMessage,
-            relay.signatureChecksPerMessage))
+            relay.signatureChecksPerMessage, relay.originMicroseconds, relay.sinkMicroseconds))
     exit(0)
 }
 if CommandLine.arguments.contains("--in-memory") || CommandLine.arguments.contains("--polling") {
@@ -774,6 +807,8 @@ results["relay_batched_forwarded_per_second"] = batchedRelay.forwarded
 results["relay_batched_delivered_per_second"] = batchedRelay.delivered
 results["relay_batched_cpu_us_per_forwarded"] = batchedRelay.relayMicroseconds
 results["relay_batched_datagrams_per_forwarded"] = batchedRelay.datagramsPerMessage
+results["relay_batched_origin_cpu_us_per_message"] = batchedRelay.originMicroseconds
+results["relay_batched_sink_cpu_us_per_message"] = batchedRelay.sinkMicroseconds
 if let batchedRatio { results["relay_batched_vs_raw"] = batchedRatio }
 // And under one signature per 64, the most one batch holds.
 let relay64 = try relayThroughput(seconds: 3, batched: true, burst: 64)
@@ -787,6 +822,8 @@ results["relay_batched64_forwarded_per_second"] = relay64.forwarded
 results["relay_batched64_delivered_per_second"] = relay64.delivered
 results["relay_batched64_cpu_us_per_forwarded"] = relay64.relayMicroseconds
 results["relay_batched64_datagrams_per_forwarded"] = relay64.datagramsPerMessage
+results["relay_batched64_origin_cpu_us_per_message"] = relay64.originMicroseconds
+results["relay_batched64_sink_cpu_us_per_message"] = relay64.sinkMicroseconds
 if let ratio64 { results["relay_batched64_vs_raw"] = ratio64 }
 if json {
     let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
