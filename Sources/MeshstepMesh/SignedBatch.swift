@@ -143,6 +143,7 @@ enum SignedBatch {
         signedBytes(meshDigest: meshDigest, origin: origin, depth: depth, root: BatchHash(bytes: root)!)
     }
 
+    /// The domain label that starts what the origin signs for a batch.
     static let signedLabel = Array("meshstep-flood-batch-v1".utf8)
 }
 
@@ -232,8 +233,11 @@ struct VerifiedBatches: Sendable {
 /// SHA-256/128 aside). A later message of the batch is authentic when its leaf, hashed up until
 /// it meets a known node, equals that node, and its proof's remaining siblings equal the known
 /// ones (checked so that we never pass on a proof that fails at the next node). Messages of a
-/// batch arrive in order, so most need one or two node hashes instead of `depth`. Holds the
-/// last ``capacity`` batches, the oldest replaced first.
+/// batch arrive in order, so most need one or two node hashes instead of `depth`. Each kept node
+/// stays the hash of its kept children: a path that contradicts one (which only a collision the
+/// origin searched for among its own payloads makes) is left to the full check, or, once
+/// verified, starts its tree afresh. Holds the last ``capacity`` batches, the oldest replaced
+/// first.
 struct BatchTreeCache: Sendable {
     struct Tree: Sendable {
         var origin: PeerKey
@@ -291,6 +295,11 @@ struct BatchTreeCache: Sendable {
             }
             guard trees[t].node(level: level, position: index >> level) == current else { return false }
             for above in level..<depth where trees[t].node(level: above, position: (index >> above) ^ 1) != sibling(above) { return false }
+            // A known sibling below that differs would mean two subtrees under one node (a
+            // collision the origin chose): left to the full check, the tree kept consistent.
+            for below in 0..<level {
+                if let known = trees[t].node(level: below, position: (index >> below) ^ 1), known != sibling(below) { return false }
+            }
             // Authentic: keep the nodes below the meeting point and their siblings.
             var value = leaf
             for below in 0..<level {
@@ -323,14 +332,22 @@ struct BatchTreeCache: Sendable {
             next = (next + 1) % Self.capacity
         }
         let index = Int(proof.index)
+        // The path's nodes and siblings, level by level.
+        var nodes: [(level: Int, position: Int, value: BatchHash)] = []
+        nodes.reserveCapacity(2 * depth)
         proof.path.withUnsafeBytes { path in
             var value = leaf
             for level in 0..<depth {
                 let s = BatchHash(loadingFrom: path, at: level * Wire.batchHashSize)
-                trees[t].set(level: level, position: index >> level, value)
-                trees[t].set(level: level, position: (index >> level) ^ 1, s)
+                nodes.append((level, index >> level, value))
+                nodes.append((level, (index >> level) ^ 1, s))
                 value = (index >> level) & 1 == 0 ? SignedBatch.node(value, s) : SignedBatch.node(s, value)
             }
         }
+        // A path that contradicts a kept node leads to the same root only through a collision
+        // (which an origin can search for among its own payloads): start the tree afresh from
+        // this path, so that every kept node stays the hash of its kept children.
+        if nodes.contains(where: { n in trees[t].node(level: n.level, position: n.position).map { $0 != n.value } ?? false }) { trees[t] = tree }
+        for n in nodes { trees[t].set(level: n.level, position: n.position, n.value) }
     }
 }

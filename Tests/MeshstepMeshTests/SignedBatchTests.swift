@@ -94,6 +94,29 @@ struct SignedBatchTests {
         }
     }
 
+    @Test("a verified path that contradicts kept nodes (a collision the origin found) starts the tree afresh: no stale node vouches for a proof")
+    func treeCacheStaysConsistent() throws {
+        let salt = [UInt8](repeating: 3, count: 16)
+        let hashes = (0..<4).map { BatchHash(bytes: SignedBatch.leaf(salt: salt, [UInt8($0), 0x77]))! }
+        let (a, b) = (hashes[0], hashes[1])
+        let (root, paths) = SignedBatch.tree(hashes, depth: 2)
+        let origin = PeerKey(bytes: [UInt8](repeating: 0x51, count: 32))
+        let signature = [UInt8](repeating: 0x66, count: 64)
+        var cache = BatchTreeCache()
+        cache.remember(leaf: a, proof: BatchProof(depth: 2, index: 0, salt: salt, path: paths[0]), root: root, origin: origin, signature: signature)
+        // As if the origin had found leaves 2' and 3' and a node N' with H(N' ‖ H(2' ‖ 3')) = root:
+        // the caller verified that root, so `remember` takes the path as it comes.
+        let (leaf2, x, nPrime) = (BatchHash(first: 2, second: 2), BatchHash(first: 3, second: 3), BatchHash(first: 4, second: 4))
+        let mPrime = SignedBatch.node(leaf2, x)
+        cache.remember(
+            leaf: leaf2, proof: BatchProof(depth: 2, index: 2, salt: salt, path: x.bytes + nPrime.bytes), root: root, origin: origin, signature: signature)
+        // Leaf b with a path under the new right subtree leads nowhere honest nodes accept; kept
+        // a and b from before the collision must not vouch for it.
+        let ok = cache.authenticates(
+            leaf: b, proof: BatchProof(depth: 2, index: 1, salt: salt, path: a.bytes + mPrime.bytes), origin: origin, signature: signature)
+        #expect(!ok)
+    }
+
     @Test("the tree, path and signed bytes are those of docs/PROTOCOL.md §5.7 byte for byte")
     func knownAnswers() throws {
         func hex(_ b: [UInt8]) -> String { b.map { String(format: "%02x", $0) }.joined() }
