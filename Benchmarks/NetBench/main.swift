@@ -782,49 +782,27 @@ results["unthrottled_ticks_per_second"] = unthrottled
 results["unthrottled_cpu_us_per_tick"] = cpuPerTick
 results["unthrottled_breakdown"] = breakdown
 // A, R and B on a thread each: what R forwards, and the CPU it spends per message (its ceiling
-// with a core to itself is a million over that).
-let relay = try relayThroughput(seconds: 3, batched: false)
-let relayRatio = raw.map { relay.forwarded / $0.relay_per_second }
-say(
-    String(
-        format: "relay A-R-B, 100-byte payloads, each signed:    %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams per message",
-        relay.forwarded, relay.delivered, relay.relayMicroseconds, relay.datagramsPerMessage)
-        + (relayRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
-results["relay_forwarded_per_second"] = relay.forwarded
-results["relay_delivered_per_second"] = relay.delivered
-results["relay_cpu_us_per_forwarded"] = relay.relayMicroseconds
-results["relay_datagrams_per_forwarded"] = relay.datagramsPerMessage
-if let relayRatio { results["relay_vs_raw"] = relayRatio }
-// The same burst under one signature per 32 messages (`MeshNode.broadcast(batch:now:)`).
-let batchedRelay = try relayThroughput(seconds: 3, batched: true)
-let batchedRatio = raw.map { batchedRelay.forwarded / $0.relay_per_second }
-say(
-    String(
-        format: "relay A-R-B, 100-byte payloads, batches of 32:  %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams per message",
-        batchedRelay.forwarded, batchedRelay.delivered, batchedRelay.relayMicroseconds, batchedRelay.datagramsPerMessage)
-        + (batchedRatio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
-results["relay_batched_forwarded_per_second"] = batchedRelay.forwarded
-results["relay_batched_delivered_per_second"] = batchedRelay.delivered
-results["relay_batched_cpu_us_per_forwarded"] = batchedRelay.relayMicroseconds
-results["relay_batched_datagrams_per_forwarded"] = batchedRelay.datagramsPerMessage
-results["relay_batched_origin_cpu_us_per_message"] = batchedRelay.originMicroseconds
-results["relay_batched_sink_cpu_us_per_message"] = batchedRelay.sinkMicroseconds
-if let batchedRatio { results["relay_batched_vs_raw"] = batchedRatio }
-// And under one signature per 64, the most one batch holds.
-let relay64 = try relayThroughput(seconds: 3, batched: true, burst: 64)
-let ratio64 = raw.map { relay64.forwarded / $0.relay_per_second }
-say(
-    String(
-        format: "relay A-R-B, 100-byte payloads, batches of 64:  %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams per message",
-        relay64.forwarded, relay64.delivered, relay64.relayMicroseconds, relay64.datagramsPerMessage)
-        + (ratio64.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
-results["relay_batched64_forwarded_per_second"] = relay64.forwarded
-results["relay_batched64_delivered_per_second"] = relay64.delivered
-results["relay_batched64_cpu_us_per_forwarded"] = relay64.relayMicroseconds
-results["relay_batched64_datagrams_per_forwarded"] = relay64.datagramsPerMessage
-results["relay_batched64_origin_cpu_us_per_message"] = relay64.originMicroseconds
-results["relay_batched64_sink_cpu_us_per_message"] = relay64.sinkMicroseconds
-if let ratio64 { results["relay_batched64_vs_raw"] = ratio64 }
+// with a core to itself is a million over that). Each message signed alone, then the same burst
+// under one signature per 32 messages and per 64, the most one batch holds
+// (`MeshNode.broadcast(batch:now:)`).
+for (label, key, batched, burst) in [
+    ("each signed:   ", "relay_", false, 32), ("batches of 32: ", "relay_batched_", true, 32), ("batches of 64: ", "relay_batched64_", true, 64),
+] {
+    let run = try relayThroughput(seconds: 3, batched: batched, burst: burst)
+    let ratio = raw.map { run.forwarded / $0.relay_per_second }
+    say(
+        String(
+            format: "relay A-R-B, 100-byte payloads, %@ %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams per message",
+            label, run.forwarded, run.delivered, run.relayMicroseconds, run.datagramsPerMessage)
+            + (ratio.map { String(format: "  = %.3f of the raw relay", $0) } ?? ""))
+    results[key + "forwarded_per_second"] = run.forwarded
+    results[key + "delivered_per_second"] = run.delivered
+    results[key + "cpu_us_per_forwarded"] = run.relayMicroseconds
+    results[key + "datagrams_per_forwarded"] = run.datagramsPerMessage
+    results[key + "origin_cpu_us_per_message"] = run.originMicroseconds
+    results[key + "sink_cpu_us_per_message"] = run.sinkMicroseconds
+    if let ratio { results[key + "vs_raw"] = ratio }
+}
 if json {
     let data = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
