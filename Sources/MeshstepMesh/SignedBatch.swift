@@ -76,6 +76,12 @@ enum SignedBatch {
         }
     }
 
+    /// The parent of leaf `index`'s ancestor on `level` (`child`) and its `sibling`: which side
+    /// each goes on is bit `level` of the index.
+    static func parent(of child: BatchHash, sibling: BatchHash, level: Int, index: Int) -> BatchHash {
+        (index >> level) & 1 == 0 ? node(child, sibling) : node(sibling, child)
+    }
+
     /// The root over `leaves` (at most 2^depth) and each leaf's path: the sibling hashes from
     /// the leaf up, `depth` × 16 bytes.
     static func tree(_ leaves: [BatchHash], depth: Int) -> (root: BatchHash, paths: [[UInt8]]) {
@@ -114,7 +120,7 @@ enum SignedBatch {
         proof.path.withUnsafeBytes { path in
             for level in 0..<Int(proof.depth) {
                 let sibling = BatchHash(loadingFrom: path, at: level * n)
-                current = (Int(proof.index) >> level) & 1 == 0 ? node(current, sibling) : node(sibling, current)
+                current = parent(of: current, sibling: sibling, level: level, index: Int(proof.index))
             }
         }
         return current
@@ -203,19 +209,10 @@ struct VerifiedBatches: Sendable {
     private var keys: Set<Key> = []
     private var order: [Key] = []
     private var next = 0
-    /// The batch found or added last: a batch's messages arrive together, so most lookups end
-    /// here without hashing the key.
-    private var last: Key?
 
-    mutating func contains(_ key: Key) -> Bool {
-        if key == last { return true }
-        guard keys.contains(key) else { return false }
-        last = key
-        return true
-    }
+    func contains(_ key: Key) -> Bool { keys.contains(key) }
 
     mutating func insert(_ key: Key) {
-        last = key
         guard !keys.contains(key) else { return }
         if order.count < Self.capacity {
             order.append(key)
@@ -290,7 +287,7 @@ struct BatchTreeCache: Sendable {
             // Up until a known node (the root is always known).
             while trees[t].node(level: level, position: index >> level) == nil {
                 let s = sibling(level)
-                current = (index >> level) & 1 == 0 ? SignedBatch.node(current, s) : SignedBatch.node(s, current)
+                current = SignedBatch.parent(of: current, sibling: s, level: level, index: index)
                 level += 1
             }
             guard trees[t].node(level: level, position: index >> level) == current else { return false }
@@ -306,7 +303,7 @@ struct BatchTreeCache: Sendable {
                 trees[t].set(level: below, position: index >> below, value)
                 let s = sibling(below)
                 trees[t].set(level: below, position: (index >> below) ^ 1, s)
-                value = (index >> below) & 1 == 0 ? SignedBatch.node(value, s) : SignedBatch.node(s, value)
+                value = SignedBatch.parent(of: value, sibling: s, level: below, index: index)
             }
             return true
         }
@@ -317,17 +314,17 @@ struct BatchTreeCache: Sendable {
     mutating func remember(leaf: BatchHash, proof: BatchProof, root: BatchHash, origin: PeerKey, signature: [UInt8]) {
         let depth = Int(proof.depth)
         guard (1...Wire.maxBatchDepth).contains(depth), Int(proof.index) < 1 << depth, proof.path.count == depth * Wire.batchHashSize else { return }
-        let tree = Tree(origin: origin, depth: depth, signature: signature, root: root)
+        func fresh() -> Tree { Tree(origin: origin, depth: depth, signature: signature, root: root) }
         let t: Int
         if let found = trees.firstIndex(where: { $0.origin == origin && $0.depth == depth && $0.signature == signature }) {
             // Another root under the same signature bytes: keep only the newest verified.
-            if trees[found].node(level: depth, position: 0) != root { trees[found] = tree }
+            if trees[found].node(level: depth, position: 0) != root { trees[found] = fresh() }
             t = found
         } else if trees.count < Self.capacity {
-            trees.append(tree)
+            trees.append(fresh())
             t = trees.count - 1
         } else {
-            trees[next] = tree
+            trees[next] = fresh()
             t = next
             next = (next + 1) % Self.capacity
         }
@@ -341,13 +338,13 @@ struct BatchTreeCache: Sendable {
                 let s = BatchHash(loadingFrom: path, at: level * Wire.batchHashSize)
                 nodes.append((level, index >> level, value))
                 nodes.append((level, (index >> level) ^ 1, s))
-                value = (index >> level) & 1 == 0 ? SignedBatch.node(value, s) : SignedBatch.node(s, value)
+                value = SignedBatch.parent(of: value, sibling: s, level: level, index: index)
             }
         }
         // A path that contradicts a kept node leads to the same root only through a collision
         // (which an origin can search for among its own payloads): start the tree afresh from
         // this path, so that every kept node stays the hash of its kept children.
-        if nodes.contains(where: { n in trees[t].node(level: n.level, position: n.position).map { $0 != n.value } ?? false }) { trees[t] = tree }
+        if nodes.contains(where: { n in trees[t].node(level: n.level, position: n.position).map { $0 != n.value } ?? false }) { trees[t] = fresh() }
         for n in nodes { trees[t].set(level: n.level, position: n.position, n.value) }
     }
 }
