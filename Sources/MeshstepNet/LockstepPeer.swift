@@ -344,11 +344,15 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// whole endpoint, retaining and releasing every array of its session, on every datagram.
     func inPlace<T>(_ body: (inout SessionEndpoint<Input>) -> T) -> T { body(&endpoint.value) }
 
-    /// Schedules the endpoint's next repair check when it comes before the next frame tick.
+    /// Schedules the endpoint's next repair check, and cancels the armed one when the endpoint
+    /// no longer needs it (the gap it was for closed).
     func armWakeup() {
-        guard let due = inPlace({ $0.nextWakeup }), due != wakeupAt else { return }
+        let due = inPlace({ $0.nextWakeup })
+        guard due != wakeupAt else { return }
         wakeup?.cancel()
+        wakeup = nil
         wakeupAt = due
+        guard let due else { return }
         let delay = max(.zero, due - clock)
         wakeup = mesh.eventLoop.scheduleTask(in: .nanoseconds(delay.nanosecondsClamped)) { [weak self] in
             guard let self else { return }

@@ -716,10 +716,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         let view = session!.repairView(excluding: localSlot)  // our own inputs lead by design
         guard !view.halted else { return [] }
         var lagging: [Int] = []
+        var gaps = false
         let active = view.slots, held = view.held
         if let newest = held.max() {
             for (i, peer) in active.enumerated() {
                 guard held[i] < newest else { gapSince[peer] = nil; continue }
+                gaps = true
                 if gapSince[peer]?.held != held[i] {
                     gapSince[peer] = (held[i], now)
                     // Checked again when a frame in flight would have arrived.
@@ -731,6 +733,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                 lagging.append(peer)
             }
         }
+        // Wake-ups only recheck gaps: with none left, a pending one would run every timer for
+        // nothing (on loopback, one per frame received ahead of another player's).
+        if !gaps { wakeups.removeAll() }
         // Our own input overdue at `slot`, judged only on a fresh frame from it (its
         // acknowledgements are as old as its last frame), resent at most once per repair delay.
         var overdue = false
