@@ -731,10 +731,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// slot), at most `limit` per call (a spectator catching up gets the rest on the next calls).
     /// Hand them to the game's `step` one by one.
     public mutating func pollReady(limit: Int = 1024) -> [(tick: Int, inputs: [Input?])] {
-        var ready: [(Int, [Input?])] = []
         let freeze = freezeLimit
         if halted == nil, dropTick.allSatisfy({ $0 != nil }) { pendingEvents += halt(.rosterEmpty) }
         let agreed = agreedThrough
+        // Most calls (one per frame received) find nothing ready: they return before touching a
+        // generic array, each use of which costs runtime metadata lookups when the session runs
+        // unspecialized (called from the game's module).
+        guard halted == nil, limit > 0, nextTick <= freeze, nextTick <= agreed, rowComplete(nextTick) else {
+            trim()
+            return []
+        }
+        var ready: [(Int, [Input?])] = []
         while halted == nil, ready.count < limit, nextTick <= freeze, nextTick <= agreed, let row = row(nextTick) {
             ready.append((nextTick, row))
             applyControls(at: nextTick)
@@ -1306,6 +1313,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     func heldIndex(slot: Int, tick: Int) -> Int? {
         let i = (tick - base) * players + slot
         return tick >= base && i < held.count && held[i] ? i : nil
+    }
+
+    /// Whether ``row(_:)`` of `tick` is complete, without building it.
+    func rowComplete(_ tick: Int) -> Bool {
+        for s in 0..<players {
+            if let d = dropTick[s], tick >= d { continue }
+            if let a = absent[s], a.contains(tick) { continue }
+            guard heldIndex(slot: s, tick: tick) != nil else { return false }
+        }
+        return true
     }
 
     /// Every slot's input for `tick` if the tick is complete: nil for dropped slots.
