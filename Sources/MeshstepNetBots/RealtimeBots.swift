@@ -255,8 +255,8 @@ public struct UDPBotsScenario: Sendable {
         let placement: (spectators: [Int], players: [Int]) = spectators > 0 ? ThreadPlacement.split() : ([], [])
         let callerCPUs = ThreadPlacement.allowed()
         if spectators > 0 {
-            try spectatorGroup.next().submit { ThreadPlacement.pin(to: placement.spectators) }.wait()
-            for loop in group.makeIterator() { try loop.submit { ThreadPlacement.pin(to: placement.players) }.wait() }
+            _ = try spectatorGroup.next().submit { ThreadPlacement.pin(to: placement.spectators) }.wait()
+            for loop in group.makeIterator() { _ = try loop.submit { ThreadPlacement.pin(to: placement.players) }.wait() }
             ThreadPlacement.pin(to: placement.players)
         }
         defer { if spectators > 0 { ThreadPlacement.pin(to: callerCPUs) } }
