@@ -310,7 +310,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// Every frame interval: link round trips in, timers, and the shared snapshot.
     func frameTick() {
-        endpoint.value.links(mesh.mesh.neighborInfo.map { ($0.peer, $0.rtt) })
+        endpoint.value.links(mesh.neighborsOnLoop().map { ($0.peer, $0.rtt) })
         perform(endpoint.value.tick(now: clock))
         drain()
         publish()
@@ -415,7 +415,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         }
         // A mutating call: `session.map` or a property read would copy the whole session.
         guard let (stats, roster, bound) = inPlace({ $0.sessionSnapshot() }) else { return }
-        let neighbors = Set(mesh.mesh.neighborInfo.map(\.peer))
+        let neighbors = Set(mesh.neighborsOnLoop().map(\.peer))
         let connected = bound.map { neighbors.contains(PeerKey(bytes: $0)) }
         shared.withLockedValue {
             $0.stats = stats

@@ -281,8 +281,14 @@ public final class UDPMeshPeer: @unchecked Sendable {
 
     /// Current neighbors.
     public func neighbors() -> [NeighborInfo] {
-        (try? eventLoop.submit { self.mesh.neighborInfo }.wait()) ?? []
+        (try? eventLoop.submit { self.neighborsOnLoop() }.wait()) ?? []
     }
+
+    /// Current neighbors, on the event loop. Read through an inout access: a plain read of a
+    /// property of `mesh` copies the whole node first (retaining every array it holds).
+    func neighborsOnLoop() -> [NeighborInfo] { inPlace { $0.neighborInfo } }
+
+    func inPlace<T>(_ body: (inout MeshNode) -> T) -> T { body(&mesh) }
 
     /// Keeps the links to `peers` (see `MeshNode/protect(_:)`).
     public func protect(_ peers: [PeerKey]) {
@@ -532,7 +538,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
 
     /// Arms one timer for the mesh's next deadline.
     func arm() {
-        guard !stopped, let deadline = mesh.nextDeadline else { return }
+        guard !stopped, let deadline = inPlace({ $0.nextDeadline }) else { return }
         timer.arm(deadline, origin: origin, on: eventLoop) { [self] in
             timer.fired()
             guard !stopped else { return }
