@@ -322,7 +322,9 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var halted: [HaltReport]
     /// Slots crashed on purpose (`--crash`), in ascending order.
     public var crashed: [Int]
-    /// Local submit to the moment every surviving peer holds that input (virtual time in the simulator, wall time over UDP).
+    /// Local submit to the moment every surviving peer may apply that input's tick (it holds
+    /// the tick's every input and the other players reported the same): virtual time in the
+    /// simulator, wall time over UDP.
     public var input_latency_ms_p50: Double
     /// The 99th percentile of the same input latency, in milliseconds.
     public var input_latency_ms_p99: Double
@@ -375,6 +377,13 @@ public struct BotsReport: Codable, Sendable, Equatable {
     /// Each player's upload (bytes per second its mesh node sent) while the late spectators
     /// followed the match, divided by its upload before they arrived: what they cost it.
     public var player_upload_ratios: [Double] = []
+    /// Over UDP: local submit to the moment another player's peer holds that input (the frame
+    /// carrying it received, before any agreement), over every ordered pair of surviving
+    /// players, in milliseconds; nil in the simulator. One crossing of the network and both
+    /// shells: the part of ``input_latency_ms_p50`` before the reports.
+    public var input_arrival_ms_p50: Double?
+    /// The 99th percentile of the same arrival latency, in milliseconds.
+    public var input_arrival_ms_p99: Double?
 
     /// A report with every field given; the scenarios fill it in.
     public init(

@@ -777,6 +777,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick through which this peer holds every input of `slot` (-1: none yet).
     package func heldInputs(of slot: Int) -> Int { heldThrough(slot) }
 
+    /// ``heldInputs(of:)`` of every slot. Mutating only so that a caller holding the session
+    /// in an optional reads it in place instead of copying it.
+    package mutating func heldInputsOfEverySlot() -> [Int] { (0..<players).map(heldThrough) }
+
     /// The newest tick whose row `slot` reported with the same digest as ours.
     package func confirmed(by slot: Int) -> Int { confirmedBy[slot] }
 

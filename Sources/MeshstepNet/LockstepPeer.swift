@@ -40,6 +40,9 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// submit from inside it can complete the next tick): it runs again instead of nesting.
     var handlingReady = false
     var readyAgain = false
+    /// Per slot, the newest tick held at the last check, while arrivals are recorded
+    /// (``recordArrivals()``); nil otherwise.
+    var arrivalsHeld: [Int]?
 
     // Shared with the game thread.
     struct Shared {
@@ -60,6 +63,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         /// Whether the session found running without us: it resumes from a checkpoint.
         var joining = false
         var transfer: StateTransferStats?
+        /// Other players' inputs as they became held here, while recorded.
+        var arrivals: [(slot: Int, tick: Int, at: UInt64)] = []
     }
     let shared = NIOLockedValueBox(Shared())
 
@@ -154,6 +159,23 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     public func takeSubmitTimes() -> [(tick: Int, at: UInt64)] {
         shared.withLockedValue { s in
             defer { s.submitted = [] }; return s.submitted
+        }
+    }
+
+    /// Starts recording when each other player's input for each tick becomes held here (the
+    /// moment the frame completing it was received, monotonic uptime nanoseconds): with
+    /// ``takeSubmitTimes()`` of the other peers of one process, the one-way input latency,
+    /// before any agreement. For benchmarks; it costs a little on every frame received.
+    public func recordArrivals() {
+        guard !mesh.eventLoop.inEventLoop else { return arrivalsHeld = arrivalsHeld ?? [] }
+        try? mesh.eventLoop.submit { self.arrivalsHeld = self.arrivalsHeld ?? [] }.wait()
+    }
+
+    /// `(slot, tick, uptime nanoseconds)` of the other players' inputs held since the last
+    /// call, while ``recordArrivals()`` is on.
+    public func takeArrivals() -> [(slot: Int, tick: Int, at: UInt64)] {
+        shared.withLockedValue { s in
+            defer { s.arrivals = [] }; return s.arrivals
         }
     }
 
@@ -304,8 +326,24 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     var clock: Duration { mesh.now - .zero }
 
     func delivered(_ message: DeliveredMessage, now: MeshTime) {
-        perform(endpoint.value.receive(message.payload, from: message.origin, now: now - .zero))
+        let actions = endpoint.value.receive(message.payload, from: message.origin, now: now - .zero)
+        if arrivalsHeld != nil { noteArrivals() }  // before our answers go out
+        perform(actions)
         drain()
+    }
+
+    /// Records the other players' inputs that became held with the frame just received.
+    func noteArrivals() {
+        guard let held = inPlace({ $0.heldInputsOfEverySlot() }) else { return }
+        let before = arrivalsHeld?.count == held.count ? arrivalsHeld! : Array(repeating: Int.max, count: held.count)
+        arrivalsHeld = held
+        let at = NIODeadline.now().uptimeNanoseconds
+        var new: [(slot: Int, tick: Int, at: UInt64)] = []
+        // The first check only sets the baseline (`Int.max`): what was held before is not an arrival.
+        for s in held.indices where s != role.slot && before[s] != .max && held[s] > before[s] {
+            for t in (before[s] + 1)...held[s] { new.append((s, t, at)) }
+        }
+        if !new.isEmpty { shared.withLockedValue { $0.arrivals += new } }
     }
 
     /// Every frame interval: link round trips in, timers, and the shared snapshot.

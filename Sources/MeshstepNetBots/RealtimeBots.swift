@@ -31,6 +31,9 @@ public final class RealtimeBot: @unchecked Sendable {
     /// When the event loop recorded the bot's own input for each tick (uptime nanoseconds), by
     /// tick, when ``recordsHistory``.
     public private(set) var submittedAt: [Int: UInt64] = [:]
+    /// When each other player's input became held on this bot's peer (uptime nanoseconds), by
+    /// slot and tick, when ``recordsHistory``.
+    public private(set) var arrivedAt: [Int: [Int: UInt64]] = [:]
     /// Every event the peer raised, in order (kept for the whole run).
     public private(set) var events: [LockstepEvent] = []
     /// Frames at which the bot was short of the tick due and applied none.
@@ -69,6 +72,7 @@ public final class RealtimeBot: @unchecked Sendable {
         self.recordsHistory = recordsHistory
         self.slot = slot
         self.peer = peer
+        if recordsHistory, slot >= 0 { peer.recordArrivals() }
         driver = LockstepDriver(
             game: TankArena(players: peer.configuration.players, seed: seed),
             checksumInterval: peer.configuration.checksumInterval, answers: peer.role != .spectator)
@@ -95,6 +99,7 @@ public final class RealtimeBot: @unchecked Sendable {
         if recordsHistory {
             for c in confirmed { confirmedAt[c.tick] = c.at }
             for (t, at) in peer.takeSubmitTimes() { submittedAt[t] = at }
+            for a in peer.takeArrivals() { arrivedAt[a.slot, default: [:]][a.tick] = a.at }
         } else {
             _ = peer.takeSubmitTimes()
         }
@@ -376,6 +381,15 @@ public struct UDPBotsScenario: Sendable {
             }
         }
         func pct(_ p: Double) -> Double { latencies.milliseconds(atPercentile: p * 100) }
+        // One crossing: each input to each other surviving player's peer.
+        var arrivals = LatencyHistogram()
+        for s in survivors where s.slot >= 0 {
+            for (tick, at) in s.submittedAt where tick < ticks {
+                for q in survivors where q !== s {
+                    if let arrived = q.arrivedAt[s.slot]?[tick] { arrivals.record(.nanoseconds(max(0, Int64(arrived) - Int64(at)))) }
+                }
+            }
+        }
         var byTick: [Int: Set<UInt64>] = [:]
         for b in bots + spectators { for (t, c) in b.checksums { byTick[t, default: []].insert(c) } }
         let agree = !byTick.isEmpty && byTick.values.allSatisfy { $0.count == 1 }
@@ -399,7 +413,7 @@ public struct UDPBotsScenario: Sendable {
         let droppedSlots = Set(dropViews.flatMap { $0.map(\.slot) })
         let honestDropped = (0..<players).filter { !crashedSlots.contains($0) && droppedSlots.contains($0) }
         let honestHalted = halted.map(\.slot).filter { !crashedSlots.contains($0) }
-        return BotsReport(
+        var report = BotsReport(
             players: players, spectators: spectators.count, ticks: ticks, seed: seed, input_delay: survivors.first?.peer.stats?.inputDelay ?? inputDelay,
             ticks_completed: completed, spectator_ticks_completed: spectators.map(\.applied).min() ?? 0,
             checksums_agree: agree, checked_ticks: byTick.count, desyncs: desyncs.count, desync_events: Array(desyncs.prefix(64)),
@@ -416,6 +430,11 @@ public struct UDPBotsScenario: Sendable {
             player_stats: playerStats,
             virtual_seconds: 0,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+        if arrivals.count > 0 {
+            report.input_arrival_ms_p50 = arrivals.milliseconds(atPercentile: 50)
+            report.input_arrival_ms_p99 = arrivals.milliseconds(atPercentile: 99)
+        }
+        return report
     }
 }
 

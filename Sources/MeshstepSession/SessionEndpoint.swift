@@ -249,6 +249,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var running: Bool { mutating get { session?.nextTick != nil } }
     /// The session's stats, roster and bound keys, read in place (nil before the start).
     package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
+    /// Per slot, the newest tick through which every input is held (nil before the start).
+    package mutating func heldInputsOfEverySlot() -> [Int]? { session?.heldInputsOfEverySlot() }
     /// Why the session stopped for good; nil while it runs and before the start.
     public var halted: HaltReason? { session?.halted }
     /// The slot bound to `key` (after the start).

@@ -79,13 +79,19 @@ final class Received: @unchecked Sendable {
 
 @Suite("Lockstep over UDP")
 struct LockstepOverUDPTests {
-    @Test("players spread over several event loops finish in sync; more loops than players is a clear error before anything starts")
+    @Test(
+        "players spread over several event loops finish in sync, each input held by the others before its tick is agreed; more loops than players is a clear error before anything starts"
+    )
     func severalEventLoops() throws {
         var scenario = UDPBotsScenario(players: 3, ticks: 240, loss: 0, seed: 4, inputDelay: 3)
         scenario.eventLoops = 3
         scenario.promptReports = true
         let r = try scenario.run()
         #expect(r.ticks_completed == 240 && r.checksums_agree && r.desyncs == 0 && r.inputs_lost == 0)
+        // Every arrival precedes the agreement of its tick on every peer, so their medians too.
+        let arrival = try #require(r.input_arrival_ms_p50, "no arrivals recorded")
+        #expect(arrival > 0 && arrival <= r.input_latency_ms_p50, "arrival p50 \(arrival) ms, agreement p50 \(r.input_latency_ms_p50) ms")
+        #expect((r.input_arrival_ms_p99 ?? 0) >= arrival)
         scenario.eventLoops = 4
         #expect(throws: ScenarioSettingError.self) { try scenario.run() }
     }
