@@ -72,6 +72,25 @@ static void *sink(void *arg) {
     return NULL;
 }
 
+// `n` round trips of a 100-byte datagram to the echo thread, sorted into `rtt`; with a
+// `period_ns`, each starts on the next multiple of it (both threads sleep in between).
+static void ping_pong(int fd, struct sockaddr_in *to, uint64_t *rtt, int n, uint64_t period_ns) {
+    char buf[2048] = {0};
+    uint64_t next = now_ns();
+    for (int i = 0; i < n; i++) {
+        if (period_ns) {
+            next += period_ns;
+            struct timespec at = {(time_t)(next / 1000000000ull), (long)(next % 1000000000ull)};
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+        }
+        uint64_t t0 = now_ns();
+        sendto(fd, buf, 100, 0, (struct sockaddr *)to, sizeof *to);
+        recv(fd, buf, sizeof buf, 0);
+        rtt[i] = now_ns() - t0;
+    }
+    qsort(rtt, n, sizeof rtt[0], cmp);
+}
+
 int main(void) {
     // Ping-pong: 20,000 round trips of a 100-byte datagram.
     struct sockaddr_in echo_addr, ping_addr;
@@ -82,13 +101,7 @@ int main(void) {
     enum { N = 20000 };
     static uint64_t rtt[N];
     char buf[2048] = {0};
-    for (int i = 0; i < N; i++) {
-        uint64_t t0 = now_ns();
-        sendto(ping_fd, buf, 100, 0, (struct sockaddr *)&echo_addr, sizeof echo_addr);
-        recv(ping_fd, buf, sizeof buf, 0);
-        rtt[i] = now_ns() - t0;
-    }
-    qsort(rtt, N, sizeof rtt[0], cmp);
+    ping_pong(ping_fd, &echo_addr, rtt, N, 0);
     printf("raw UDP ping-pong over loopback, 100-byte datagrams, %d round trips\n", N);
     printf("  round trip p50 %.1f us, p99 %.1f us; one-way (half) p50 %.1f us, p99 %.1f us\n",
            rtt[N / 2] / 1e3, rtt[N * 99 / 100] / 1e3, rtt[N / 2] / 2e3, rtt[N * 99 / 100] / 2e3);
@@ -97,17 +110,7 @@ int main(void) {
     // an idle virtual CPU). 120 round trips, 2 seconds.
     enum { P = 120 };
     static uint64_t paced[P];
-    uint64_t next = now_ns();
-    for (int i = 0; i < P; i++) {
-        next += 1000000000ull / 60;
-        struct timespec at = {(time_t)(next / 1000000000ull), (long)(next % 1000000000ull)};
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
-        uint64_t t0 = now_ns();
-        sendto(ping_fd, buf, 100, 0, (struct sockaddr *)&echo_addr, sizeof echo_addr);
-        recv(ping_fd, buf, sizeof buf, 0);
-        paced[i] = now_ns() - t0;
-    }
-    qsort(paced, P, sizeof paced[0], cmp);
+    ping_pong(ping_fd, &echo_addr, paced, P, 1000000000ull / 60);
     printf("raw UDP ping-pong paced at 60 Hz, %d round trips\n", P);
     printf("  round trip p50 %.1f us, p99 %.1f us; one-way (half) p50 %.1f us\n", paced[P / 2] / 1e3, paced[P * 99 / 100] / 1e3,
            paced[P / 2] / 2e3);
