@@ -155,7 +155,12 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         }
     }
 
-    /// `(tick, uptime nanoseconds)` of each local input as the event loop recorded it.
+    /// Submit times and arrivals not taken yet are kept up to this many (the newest; trimmed in
+    /// batches): a game that never takes them does not grow.
+    static var keptTimes: Int { 8192 }
+
+    /// `(tick, uptime nanoseconds)` of each local input as the event loop recorded it (the
+    /// newest ``keptTimes`` at most, when not taken for longer).
     public func takeSubmitTimes() -> [(tick: Int, at: UInt64)] {
         shared.withLockedValue { s in
             defer { s.submitted = [] }; return s.submitted
@@ -172,7 +177,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     }
 
     /// `(slot, tick, uptime nanoseconds)` of the other players' inputs held since the last
-    /// call, while ``recordArrivals()`` is on.
+    /// call, while ``recordArrivals()`` is on (the newest ``keptTimes`` at most).
     public func takeArrivals() -> [(slot: Int, tick: Int, at: UInt64)] {
         shared.withLockedValue { s in
             defer { s.arrivals = [] }; return s.arrivals
@@ -343,7 +348,12 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         for s in held.indices where s != role.slot && before[s] != .max && held[s] > before[s] {
             for t in (before[s] + 1)...held[s] { new.append((s, t, at)) }
         }
-        if !new.isEmpty { shared.withLockedValue { $0.arrivals += new } }
+        if !new.isEmpty {
+            shared.withLockedValue {
+                $0.arrivals += new
+                if $0.arrivals.count > 2 * Self.keptTimes { $0.arrivals.removeFirst($0.arrivals.count - Self.keptTimes) }
+            }
+        }
     }
 
     /// Every frame interval: link round trips in, timers, and the shared snapshot.
@@ -429,6 +439,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             $0.events += events
             $0.errors += errors
             $0.submitted += submitTimes
+            if $0.submitted.count > 2 * Self.keptTimes { $0.submitted.removeFirst($0.submitted.count - Self.keptTimes) }
             for a in acks { $0.ackLatencies.record(a) }
         }
         if !ready.isEmpty { runReadyHandler() }
