@@ -1319,14 +1319,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return tick >= base && i < held.count && held[i] ? i : nil
     }
 
+    /// Whether `slot` has no input at `tick` by the roster (dropped by then, or away): its
+    /// place in the row is nil.
+    func inputless(slot s: Int, tick: Int) -> Bool {
+        if let d = dropTick[s], tick >= d { return true }
+        return absent[s]?.contains(tick) == true
+    }
+
     /// Whether ``row(_:)`` of `tick` is complete, without building it.
     func rowComplete(_ tick: Int) -> Bool {
-        for s in 0..<players {
-            if let d = dropTick[s], tick >= d { continue }
-            if let a = absent[s], a.contains(tick) { continue }
-            guard heldIndex(slot: s, tick: tick) != nil else { return false }
-        }
-        return true
+        (0..<players).allSatisfy { inputless(slot: $0, tick: tick) || heldIndex(slot: $0, tick: tick) != nil }
     }
 
     /// Every slot's input for `tick` if the tick is complete: nil for dropped slots.
@@ -1334,8 +1336,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         var row: [Input?] = []
         row.reserveCapacity(players)
         for s in 0..<players {
-            if let d = dropTick[s], tick >= d { row.append(nil); continue }
-            if let a = absent[s], a.contains(tick) { row.append(nil); continue }
+            if inputless(slot: s, tick: tick) { row.append(nil); continue }
             guard let input = input(slot: s, tick: tick) else { return nil }
             row.append(input)
         }
