@@ -281,6 +281,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var statements: [[Int: [UInt8]]]
     /// The newest tick a frame of ours carried our statement for (``statementInterval``).
     var statedTick: Int?
+    /// When a frame of ours first carried the statement for ``statedTick``.
+    var statedAt: Duration = .zero
     /// Our statement for our newest input.
     var ownStatement: (tick: Int, signature: [UInt8])?
     /// Frames that still carry a dispute section, and the slot the next one starts with.
@@ -1485,8 +1487,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return out
     }
 
-    /// Ticks between two of our frames that carry our signed statement, outside disputes.
+    /// The fewest ticks between two of our statements, outside disputes.
     static var statementInterval: Int { 8 }
+    /// The least time between two of our statements, outside disputes, unless
+    /// ``statementIntervalCap`` ticks passed. At 60 Hz the 8 ticks take longer, so this binds
+    /// only a session run faster than about 80 ticks/s (an unthrottled benchmark, a catch-up):
+    /// a signature costs tens of microseconds, more than the rest of a frame.
+    static var statementSpacing: Duration { .milliseconds(100) }
+    /// The most ticks between two of our statements, however little time passed (a clock that
+    /// does not move, as in tests, still gets them).
+    static var statementIntervalCap: Int { 256 }
 
     /// Whether rows disagree somewhere: then every frame with inputs carries our statement over
     /// the newest of them. A dispute relays each slot's history from the sender's last applied
@@ -1558,15 +1568,19 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         if abandonmentSends > 0 { f.abandonment = abandonment; abandonmentSends -= 1 }
         for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
         pendingChecksums.removeAll { $0.sendsLeft <= 0 }
-        // One statement per `statementInterval` ticks (a signature costs 64 bytes and tens of
-        // microseconds); a repeat of the frame that carried it carries it again; every frame
-        // while rows disagree (``disputing``). (No closure over `self` here: it would copy the
-        // session.)
+        // One statement per `statementInterval` ticks and `statementSpacing` (a signature costs
+        // 64 bytes and tens of microseconds); a repeat of the frame that carried it carries it
+        // again; every frame while rows disagree (``disputing``). (No closure over `self` here:
+        // it would copy the session.)
         var stating = true
-        if let stated = statedTick { stating = last == stated || last - stated >= Self.statementInterval || last < stated }
+        if let stated = statedTick {
+            let due = last - stated >= Self.statementInterval && (now - statedAt >= Self.statementSpacing || last - stated >= Self.statementIntervalCap)
+            stating = last == stated || last < stated || due
+        }
         if !stating { stating = disputing }
         if last >= first, stating, let statement = statement(at: last) {
             f.statement = statement
+            if statedTick != last { statedAt = now }
             statedTick = last
         }
         var bytes: [UInt8]

@@ -19,6 +19,8 @@ struct Room {
     var events: [[LockstepEvent]]
     var checksums: [[Int: UInt64]]
     var frame = 0
+    /// Virtual time between two frames (16 ms: about 60 Hz).
+    var frameMilliseconds = 16
 
     init(players: Int, spectators: Int = 0, configuration: (LockstepConfiguration) -> LockstepConfiguration = { $0 }) throws {
         let config = configuration(LockstepConfiguration(players: players).withChecksumInterval(10))
@@ -41,7 +43,7 @@ struct Room {
     }
 
     mutating func step() throws {
-        let now = Duration.milliseconds(frame * 16)
+        let now = Duration.milliseconds(frame * frameMilliseconds)
         var outbox: [(from: Int, bytes: [UInt8])] = []
         for p in sessions.indices where alive[p] {
             sessions[p].update(now: now)
@@ -274,6 +276,34 @@ struct SessionTests {
         #expect(ticks.count >= 5, "\(ticks)")
         #expect(zip(ticks, ticks.dropFirst()).allSatisfy { $1 - $0 == LockstepSession<Move>.statementInterval }, "\(ticks)")
         #expect(room.sessions.allSatisfy { $0.nextTick > 50 })
+    }
+
+    @Test("a session run far faster than 60 Hz signs at most once per 100 ms, and at least once per 256 ticks on a clock that stands still")
+    func statementSpacing() throws {
+        var fast = try Room(players: 2)
+        fast.frameMilliseconds = 1
+        // The sessions keep recent statements only: collect them as they come.
+        var seen = Set<Int>()
+        for _ in 0..<600 {
+            try fast.step()
+            seen.formUnion(fast.sessions[1].statements[0].keys)
+        }
+        let ticks = seen.sorted()
+        #expect(fast.sessions.allSatisfy { $0.nextTick > 500 })
+        #expect(ticks.count >= 4, "\(ticks)")
+        // A tick per millisecond at most: 100 ms is at least 100 ticks.
+        #expect(zip(ticks, ticks.dropFirst()).allSatisfy { $1 - $0 >= 100 && $1 - $0 <= LockstepSession<Move>.statementIntervalCap }, "\(ticks)")
+
+        var still = try Room(players: 2)
+        still.frameMilliseconds = 0
+        var stillSeen = Set<Int>()
+        for _ in 0..<600 {
+            try still.step()
+            stillSeen.formUnion(still.sessions[1].statements[0].keys)
+        }
+        let stillTicks = stillSeen.sorted()
+        #expect(stillTicks.count >= 2, "\(stillTicks)")
+        #expect(zip(stillTicks, stillTicks.dropFirst()).allSatisfy { $1 - $0 == LockstepSession<Move>.statementIntervalCap }, "\(stillTicks)")
     }
 
     @Test("a survivor that missed the vanished player's last inputs: the slot is cut where every survivor holds it, and nobody waits for inputs it cannot get")
