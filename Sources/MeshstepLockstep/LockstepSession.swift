@@ -189,8 +189,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     public private(set) var nextTick = 0
     /// The tick the next local input is for.
     public private(set) var nextLocalTick: Int
-    /// A local input submitted while too far ahead: stored as soon as the session catches up.
-    var pendingLocal: Input?
     var pendingDelayRequest: Int?
     /// Copies of the next input to add because the delay grew (a shrink needs nothing: the
     /// submissions made while too far ahead are absorbed, the newest wins).
@@ -353,6 +351,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var capturedCheckpoints: [SessionCheckpoint] = []
     /// Readmissions adopted, oldest first (at most 64 kept).
     var readmissions: [RosterChange.Admit] = []
+    /// A local input submitted while too far ahead: stored as soon as the session catches up.
+    /// The last stored property, being the only one whose size depends on `Input`: the offsets
+    /// of all the others are then fixed, and code generic over the input (unspecialized across
+    /// modules) reaches them without asking the runtime for the session type's metadata.
+    var pendingLocal: Input?
     /// How long a return request stays valid: the returning peer repeats it while it waits.
     static var returnRequestLifetime: Duration { .seconds(5) }
 

@@ -288,6 +288,7 @@ extension SessionEndpoint {
         s.update(now: now)
         session = s
         routeCache = nil
+        everyLinkPlayed = false
         startedAt = now
         bindSlots()
         releasedEpoch = s.epoch

@@ -93,6 +93,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     let autoInputDelay: Bool
     let startTimeout: Duration
     let frameInterval: Duration
+    /// A frame and a half, and two frames: precomputed, as `Duration` arithmetic with an
+    /// integer is generic and runs in 128 bits (``tick(now:)`` runs every frame).
+    let resendAfter: Duration, starvedAfter: Duration
 
     /// The session, once the roster is bound.
     public internal(set) var session: LockstepSession<Input>?
@@ -132,11 +135,17 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var joinRequesters: [PeerKey: (at: Duration, minTick: Int)] = [:]
     /// The mesh's links now (``links(_:)``).
     var neighbors: Set<PeerKey> = [] {
-        didSet { routeCache = nil }
+        didSet {
+            routeCache = nil
+            everyLinkPlayed = false
+        }
     }
     /// ``frameRoute()``'s answer for the roster epoch it was computed in: it depends only on the
     /// links and the roster, and it is asked several times a frame. Cleared when either changes.
     var routeCache: (epoch: Int, route: (players: [PeerKey], others: Bool)?)?
+    /// Whether ``everyLinkPlays()`` held under ``routeCache``: once every player linked to us has
+    /// sent a frame, that stays so until the links or the roster change (asked every frame).
+    var everyLinkPlayed = false
     /// Newcomers among our links that asked to join lately, and when (at most 64): offered our
     /// checkpoint directly.
     var nearRequesters: [PeerKey: Duration] = [:]
@@ -219,6 +228,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         self.autoInputDelay = autoInputDelay
         self.startTimeout = startTimeout
         frameInterval = .nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
+        resendAfter = frameInterval + frameInterval / 2
+        starvedAfter = frameInterval * 2
         let n = configuration.players
         lastFastResend = Array(repeating: .zero, count: n)
         gapSignaled = Array(repeating: (-2, .zero), count: n)
@@ -320,7 +331,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// repairs and the automatic input delay. Call every frame interval and at ``nextWakeup``.
     public mutating func tick(now: Duration) -> [SessionAction] {
         wakeups.removeAll { $0 <= now }
-        starved = lastTickAt.map { now - $0 > frameInterval * 2 } ?? false
+        starved = lastTickAt.map { now - $0 > starvedAfter } ?? false
         lastTickAt = now
         guard running else { return lobbyTick(now: now) + joinTick(now: now) }
         var actions: [SessionAction] = []
@@ -335,7 +346,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // A peer that has sent nothing for a frame and a half (it waits for others) repeats its
         // newest frame: it keeps repairing what others lost, and its votes travelling. A peer
         // whose game loop submits every frame sends nothing extra.
-        if session?.halted == nil, localSlot != nil, now - lastSent >= frameInterval + frameInterval / 2 {
+        if session?.halted == nil, localSlot != nil, now - lastSent >= resendAfter {
             // Once we have submitted nothing for a feed interval (the game is over, or waits), it
             // also brings the spectators our inputs they have not had.
             let next = session?.nextLocalTick ?? 0
@@ -624,13 +635,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// a frame: they all run the session.
     mutating func everyLinkPlays() -> Bool {
         guard let route = frameRoute(), !route.others else { return false }
+        // `frameRoute()` clears the flag whenever it computes a new route.
+        if everyLinkPlayed { return true }
         var slots: [Int] = []
         slots.reserveCapacity(route.players.count)
         for k in route.players {
             guard let slot = slotOf[k] else { return false }
             slots.append(slot)
         }
-        return session!.heardFromAll(slots)
+        everyLinkPlayed = session!.heardFromAll(slots)
+        return everyLinkPlayed
     }
 
     /// The other active players, when every one of them is one of our links, and whether we have
@@ -644,6 +658,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         if let cached = routeCache, cached.epoch == epoch { return cached.route }
         let route = computeFrameRoute()
         routeCache = (epoch, route)
+        everyLinkPlayed = false
         return route
     }
 
