@@ -280,30 +280,27 @@ struct SessionTests {
 
     @Test("a session run far faster than 60 Hz signs at most once per 100 ms, and at least once per 256 ticks on a clock that stands still")
     func statementSpacing() throws {
-        var fast = try Room(players: 2)
-        fast.frameMilliseconds = 1
-        // The sessions keep recent statements only: collect them as they come.
-        var seen = Set<Int>()
-        for _ in 0..<600 {
-            try fast.step()
-            seen.formUnion(fast.sessions[1].statements[0].keys)
+        // Slot 0's statement ticks as slot 1 receives them over 600 frames `milliseconds` apart
+        // (the sessions keep recent statements only: collected as they come).
+        func statementTicks(frameMilliseconds milliseconds: Int) throws -> (ticks: [Int], nextTicks: [Int]) {
+            var room = try Room(players: 2)
+            room.frameMilliseconds = milliseconds
+            var seen = Set<Int>()
+            for _ in 0..<600 {
+                try room.step()
+                seen.formUnion(room.sessions[1].statements[0].keys)
+            }
+            return (seen.sorted(), room.sessions.map(\.nextTick))
         }
-        let ticks = seen.sorted()
-        #expect(fast.sessions.allSatisfy { $0.nextTick > 500 })
-        #expect(ticks.count >= 4, "\(ticks)")
+        let cap = LockstepSession<Move>.statementIntervalCap
+        let fast = try statementTicks(frameMilliseconds: 1)
+        #expect(fast.nextTicks.allSatisfy { $0 > 500 })
+        #expect(fast.ticks.count >= 4, "\(fast.ticks)")
         // A tick per millisecond at most: 100 ms is at least 100 ticks.
-        #expect(zip(ticks, ticks.dropFirst()).allSatisfy { $1 - $0 >= 100 && $1 - $0 <= LockstepSession<Move>.statementIntervalCap }, "\(ticks)")
-
-        var still = try Room(players: 2)
-        still.frameMilliseconds = 0
-        var stillSeen = Set<Int>()
-        for _ in 0..<600 {
-            try still.step()
-            stillSeen.formUnion(still.sessions[1].statements[0].keys)
-        }
-        let stillTicks = stillSeen.sorted()
-        #expect(stillTicks.count >= 2, "\(stillTicks)")
-        #expect(zip(stillTicks, stillTicks.dropFirst()).allSatisfy { $1 - $0 == LockstepSession<Move>.statementIntervalCap }, "\(stillTicks)")
+        #expect(zip(fast.ticks, fast.ticks.dropFirst()).allSatisfy { $1 - $0 >= 100 && $1 - $0 <= cap }, "\(fast.ticks)")
+        let still = try statementTicks(frameMilliseconds: 0)
+        #expect(still.ticks.count >= 2, "\(still.ticks)")
+        #expect(zip(still.ticks, still.ticks.dropFirst()).allSatisfy { $1 - $0 == cap }, "\(still.ticks)")
     }
 
     @Test("a survivor that missed the vanished player's last inputs: the slot is cut where every survivor holds it, and nobody waits for inputs it cannot get")
