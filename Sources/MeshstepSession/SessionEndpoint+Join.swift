@@ -288,7 +288,6 @@ extension SessionEndpoint {
         s.update(now: now)
         session = s
         routeCache = nil
-        everyLinkPlayed = false
         startedAt = now
         bindSlots()
         releasedEpoch = s.epoch

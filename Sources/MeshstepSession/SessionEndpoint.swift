@@ -135,16 +135,14 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var joinRequesters: [PeerKey: (at: Duration, minTick: Int)] = [:]
     /// The mesh's links now (``links(_:)``).
     var neighbors: Set<PeerKey> = [] {
-        didSet {
-            routeCache = nil
-            everyLinkPlayed = false
-        }
+        didSet { routeCache = nil }
     }
     /// ``frameRoute()``'s answer for the roster epoch it was computed in: it depends only on the
     /// links and the roster, and it is asked several times a frame. Cleared when either changes.
     var routeCache: (epoch: Int, route: (players: [PeerKey], others: Bool)?)?
     /// Whether ``everyLinkPlays()`` held under ``routeCache``: once every player linked to us has
     /// sent a frame, that stays so until the links or the roster change (asked every frame).
+    /// Cleared whenever ``frameRoute()`` computes a new route, which any such change causes.
     var everyLinkPlayed = false
     /// Newcomers among our links that asked to join lately, and when (at most 64): offered our
     /// checkpoint directly.
