@@ -57,10 +57,10 @@ enum InputChain {
         ChainDigest(sha256: Array("meshstep-chain-v1".utf8) + session + [UInt8(slot)])
     }
 
-    static func next<Input: LockstepInput>(_ previous: ChainDigest, _ input: Input) -> ChainDigest {
-        var w = ByteWriter(capacity: 24)
+    static func next(_ previous: ChainDigest, _ input: InputBytes) -> ChainDigest {
+        var w = ByteWriter(capacity: 16 + input.count)
         previous.write(into: &w)
-        input.encode(into: &w)
+        input.write(into: &w)
         return ChainDigest(sha256: w.bytes)
     }
 
@@ -122,18 +122,18 @@ struct SlotChain: Sendable {
 
 /// What a peer in a dispute relays: the inputs of one slot after the dispute's base tick, as it
 /// holds them, and that slot's own statement over the chain they end at.
-struct DisputeEntry<Input: LockstepInput>: Sendable {
+struct DisputeEntry: Sendable {
     var slot: Int
-    var inputs: [Input]
+    var inputs: [InputBytes]
     var signature: [UInt8]
 }
 
 /// A dispute section of a frame: sent while this peer's row digests disagree with someone's.
-struct Dispute<Input: LockstepInput>: Sendable {
+struct Dispute: Sendable {
     /// The newest tick the sender applied: every peer that applied it holds the same rows
     /// through it, so chains are compared from here.
     var base: Int
-    var entries: [DisputeEntry<Input>]
+    var entries: [DisputeEntry]
 
     /// Inputs per entry at most: enough to reach from the sender's last applied tick to a
     /// statement over the newest inputs, which are at most about twice the longest input delay
@@ -147,18 +147,17 @@ struct Dispute<Input: LockstepInput>: Sendable {
             w.u8(UInt8(e.slot))
             w.varint(UInt64(e.inputs.count))
             for input in e.inputs {
-                var iw = ByteWriter(capacity: 8)
-                input.encode(into: &iw)
-                w.lengthPrefixed(iw.bytes)
+                w.varint(UInt64(input.count))
+                input.write(into: &w)
             }
             w.raw(e.signature)
         }
     }
 
-    static func decode(from r: inout ByteReader, players: Int) throws(WireError) -> Dispute {
+    static func decode<Input: LockstepInput>(from r: inout ByteReader, players: Int, as input: Input.Type) throws(WireError) -> Dispute {
         let base = try r.count(field: "dispute.base", limit: Int(Int32.max)) - 1
         let n = try r.count(field: "dispute.entries", limit: players)
-        var entries: [DisputeEntry<Input>] = []
+        var entries: [DisputeEntry] = []
         var previous = -1
         for _ in 0..<n {
             let slot = Int(try r.u8())
@@ -166,12 +165,10 @@ struct Dispute<Input: LockstepInput>: Sendable {
             previous = slot
             let count = try r.count(field: "dispute.inputs", limit: maxInputs)
             guard count >= 1 else { throw .invalidValue(field: "dispute.inputs") }
-            var inputs: [Input] = []
+            var inputs: [InputBytes] = []
             for _ in 0..<count {
-                let body = try r.lengthPrefixed(field: "dispute.input", limit: 1024)
-                var ir = ByteReader(body)
-                inputs.append(try Input.decode(from: &ir))
-                try ir.expectEnd()
+                let length = try r.count(field: "dispute.input", limit: 1024)
+                inputs.append(try InputBytes.read(&r, length: length, as: input))
             }
             entries.append(DisputeEntry(slot: slot, inputs: inputs, signature: try r.raw(64)))
         }

@@ -55,14 +55,14 @@ public struct LockstepAdversary<Input: LockstepInput>: Sendable {
         self.keys = keys
         alteredChain = SlotChain(before: InputChain.genesis(session: keys.sessionHash, slot: slot), from: 0)
         // The first ticks are neutral everywhere (nobody sends them).
-        for _ in 0..<keys.descriptor.inputDelay { alteredChain.append(InputChain.next(alteredChain.last, Input.neutral)) }
+        for _ in 0..<keys.descriptor.inputDelay { alteredChain.append(InputChain.next(alteredChain.last, InputBytes(encoding: Input.neutral))) }
     }
 
     /// What to send in place of `payload`: each entry goes to the listed slots, or floods to
     /// everyone when `slots` is nil.
     public mutating func tamper(_ payload: [UInt8]) -> [(payload: [UInt8], slots: [Int]?)] {
         let players = keys.descriptor.players
-        guard payload.first == LockstepFrame<Input>.type, var f = try? LockstepFrame<Input>.decode(payload, players: players) else {
+        guard payload.first == LockstepFrame.type, var f = try? LockstepFrame.decode(payload, players: players, as: Input.self) else {
             return [(payload, nil)]
         }
         let others = (0..<players).filter { $0 != slot }
@@ -121,13 +121,12 @@ public struct LockstepAdversary<Input: LockstepInput>: Sendable {
     }
 
     /// A different valid input: the encoding with its lowest bit flipped, else neutral.
-    static func alter(_ input: Input) -> Input {
-        var w = ByteWriter(capacity: 8)
-        input.encode(into: &w)
-        var bytes = w.bytes
+    static func alter(_ input: InputBytes) -> InputBytes {
+        let value = input.decode(as: Input.self)
+        var bytes = input.bytes
         if !bytes.isEmpty { bytes[bytes.count - 1] ^= 1 }
         var r = ByteReader(bytes)
-        if let changed = try? Input.decode(from: &r), changed != input { return changed }
-        return input == .neutral ? input : .neutral
+        if let changed = try? Input.decode(from: &r), changed != value { return InputBytes(encoding: changed) }
+        return value == .neutral ? input : InputBytes(encoding: Input.neutral)
     }
 }

@@ -23,7 +23,7 @@ enum FrameSection {
 /// frame counter, the acknowledged ticks (every slot's but the sender's), the first input's tick
 /// and the report's tick relative to `nextTick` (zigzag), a run of inputs that repeat the one
 /// before them as a single varint.
-struct LockstepFrame<Input: LockstepInput>: Sendable {
+struct LockstepFrame: Sendable {
     static var type: UInt8 { 7 }
     static var maxInputs: Int { 64 }
 
@@ -37,7 +37,8 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
     /// The sender's own entry is not sent: decoded, it is the tick of the frame's last input.
     var acks: [Int]
     var firstTick: Int
-    var inputs: [Input]
+    /// The sender's inputs from `firstTick` on, as it encoded them.
+    var inputs: [InputBytes]
     /// Input-delay changes attached to the sender's own inputs: `(tick, delay)`.
     var controls: [(tick: Int, delay: Int)]
     /// The sender's pending drop proposals: `(slot, held)`, held = newest tick of that slot it holds.
@@ -51,7 +52,7 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
     var report: (tick: Int, digest: ChainDigest)?
     /// The sender's signature over its own chain at the frame's newest input.
     var statement: [UInt8]?
-    var dispute: Dispute<Input>?
+    var dispute: Dispute?
     /// The sender's veto of a round of the next epoch (`epoch + 1`).
     var veto: (round: Int, signature: [UInt8])?
     /// A quorum's vetoes of a round of the next epoch, echoed so that every peer moves on.
@@ -73,20 +74,18 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         w.varint(UInt64(inputs.count))
         // Most ticks repeat the previous input: a run of k repeats is one varint 2(k - 1) + 1,
         // a new input the varint 2 * length + 2 and its bytes.
-        var previous: [UInt8]?
+        var previous: InputBytes?
         var repeats = 0
         for input in inputs {
-            var iw = ByteWriter(capacity: 8)
-            input.encode(into: &iw)
-            if iw.bytes == previous {
+            if input == previous {
                 repeats += 1
                 continue
             }
             if repeats > 0 { w.varint(UInt64(2 * (repeats - 1) + 1)) }
             repeats = 0
-            w.varint(UInt64(2 * iw.bytes.count + 2))
-            w.raw(iw.bytes)
-            previous = iw.bytes
+            w.varint(UInt64(2 * input.count + 2))
+            input.write(into: &w)
+            previous = input
         }
         if repeats > 0 { w.varint(UInt64(2 * (repeats - 1) + 1)) }
         // Which optional sections follow (most frames carry only a report and, every few
@@ -128,8 +127,9 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         return w.bytes
     }
 
-    /// Total decoding: any malformed byte throws; nothing traps.
-    static func decode(_ payload: [UInt8], players: Int) throws(WireError) -> Self {
+    /// Total decoding: any malformed byte throws; nothing traps. Each input must be one that
+    /// `Input.decode(from:)` reads whole.
+    static func decode<Input: LockstepInput>(_ payload: [UInt8], players: Int, as input: Input.Type) throws(WireError) -> Self {
         var r = ByteReader(payload)
         let maxTick = Int(Int32.max)
         guard try r.u8() == type else { throw .invalidValue(field: "lockstep.type") }
@@ -144,7 +144,7 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
         for s in 0..<players { acks.append(s == slot ? -1 : try r.tick(relativeTo: nextTick, field: "lockstep.ack") - 1) }
         let first = try r.tick(relativeTo: nextTick, field: "lockstep.firstTick")
         let n = try r.count(field: "lockstep.inputs", limit: maxInputs)
-        var inputs: [Input] = []
+        var inputs: [InputBytes] = []
         inputs.reserveCapacity(n)
         while inputs.count < n {
             let h = try r.count(field: "lockstep.input", limit: 2 * 1024 + 2)
@@ -155,9 +155,7 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
                 continue
             }
             guard h >= 2 else { throw .invalidValue(field: "lockstep.input") }
-            var ir = ByteReader(try r.raw((h - 2) / 2))
-            inputs.append(try Input.decode(from: &ir))
-            try ir.expectEnd()
+            inputs.append(try InputBytes.read(&r, length: (h - 2) / 2, as: input))
         }
         acks[slot] = first + n - 1
         let present = try r.varint()
@@ -202,7 +200,7 @@ struct LockstepFrame<Input: LockstepInput>: Sendable {
                 certificates.append(try RosterCertificate.decode(from: &r, players: players))
             }
         }
-        let dispute = has(FrameSection.dispute) ? try Dispute<Input>.decode(from: &r, players: players) : nil
+        let dispute = has(FrameSection.dispute) ? try Dispute.decode(from: &r, players: players, as: input) : nil
         var veto: (round: Int, signature: [UInt8])?
         if has(FrameSection.veto) { veto = (try r.count(field: "lockstep.vetoRound", limit: RosterChange.maxRound), try r.raw(64)) }
         let abandonment = has(FrameSection.abandonment) ? try RoundAbandonment.decode(from: &r, players: players) : nil

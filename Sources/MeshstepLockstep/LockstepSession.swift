@@ -177,10 +177,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     public var checksumInterval: Int { configuration.checksumInterval }
 
     /// Every slot's input by tick, one row per tick from `base`: `inputs[(tick - base) * players
-    /// + slot]`, neutral where none is held. One flat array of `Input`, not `[[Input?]]`: the
-    /// unspecialized generic code looked up the type of every nested or optional array at each
-    /// access, several lookups per input stored or read on every frame.
-    var inputs: [Input]
+    /// + slot]`, neutral where none is held, as the bytes the game's encoder wrote (``InputBytes``:
+    /// the session's code never handles `Input` values between ``submit(_:now:)`` and
+    /// ``pollReady(limit:)``).
+    var inputs: [InputBytes]
     /// `held[i]`: whether `inputs[i]` was received (or made) rather than a placeholder.
     var held: [Bool]
     /// Ticks below `base` have been applied and forgotten.
@@ -352,10 +352,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Readmissions adopted, oldest first (at most 64 kept).
     var readmissions: [RosterChange.Admit] = []
     /// A local input submitted while too far ahead: stored as soon as the session catches up.
-    /// The last stored property, being the only one whose size depends on `Input`: the offsets
-    /// of all the others are then fixed, and code generic over the input (unspecialized across
-    /// modules) reaches them without asking the runtime for the session type's metadata.
-    var pendingLocal: Input?
+    var pendingLocal: InputBytes?
+    /// The neutral input's bytes (what a tick holds where nothing was received).
+    let neutralInput: InputBytes
     /// How long a return request stays valid: the returning peer repeats it while it waits.
     static var returnRequestLifetime: Duration { .seconds(5) }
 
@@ -391,7 +390,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         self.role = role
         inputDelay = c.inputDelay
         // The first `inputDelay` ticks have no input from anyone: they are neutral everywhere.
-        inputs = Array(repeating: Input.neutral, count: c.inputDelay * c.players)
+        neutralInput = InputBytes(encoding: Input.neutral)
+        inputs = Array(repeating: neutralInput, count: c.inputDelay * c.players)
         held = Array(repeating: true, count: c.inputDelay * c.players)
         nextLocalTick = c.inputDelay
         acked = Array(repeating: c.inputDelay - 1, count: players)
@@ -474,7 +474,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// ``submit(_:now:)`` at the time of the latest call that passed one (tests that need no clock).
     mutating func submit(_ input: Input) -> [UInt8] {
         guard localSlot >= 0, halted == nil else { return [] }
-        pendingLocal = input
+        let bytes = InputBytes(encoding: input)
+        // Every peer decodes these bytes to step its game: a codec that does not read back what
+        // it wrote would stop them all, so it stops here, where the fault is.
+        precondition(bytes.decode(as: Input.self) == input, "\(Input.self).decode(from:) does not read back what encode(into:) wrote")
+        pendingLocal = bytes
         flushLocal()
         return frame()
     }
@@ -522,8 +526,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The pending events followed by those `payload` causes.
     mutating func handleFrame(_ payload: [UInt8], fromSlot originSlot: Int) throws(LockstepError) -> [LockstepEvent] {
         guard (0..<players).contains(originSlot) else { throw .unknownSlot(originSlot) }
-        let f: LockstepFrame<Input>
-        do { f = try LockstepFrame<Input>.decode(payload, players: players) } catch { throw .malformed(error) }
+        let f: LockstepFrame
+        do { f = try LockstepFrame.decode(payload, players: players, as: Input.self) } catch { throw .malformed(error) }
         var events = takeEvents()
         guard f.slot == originSlot else { return events + [.forgedInput(claimedSlot: f.slot, fromSlot: originSlot)] }
         guard f.digest == keys.digest else { return events + [.configurationMismatch(slot: f.slot)] }
@@ -748,7 +752,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         }
         var ready: [(Int, [Input?])] = []
         while halted == nil, ready.count < limit, nextTick <= freeze, nextTick <= agreed, let row = row(nextTick) {
-            ready.append((nextTick, row))
+            var decoded: [Input?] = []
+            decoded.reserveCapacity(players)
+            for input in row { decoded.append(input?.decode(as: Input.self)) }
+            ready.append((nextTick, decoded))
             applyControls(at: nextTick)
             nextTick += 1
             flushLocal()
@@ -775,7 +782,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick for which every active slot's input is held.
     var confirmedTick: Int {
         var t = nextTick
-        while row(t) != nil { t += 1 }
+        while rowComplete(t) { t += 1 }
         return t - 1
     }
 
@@ -792,6 +799,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
     package func acknowledged(by slot: Int) -> Int { acked[slot] }
     /// Whether a fresh frame from `slot` arrived within the disconnect-notify interval.
+    @inline(__always)
     func heardLately(_ slot: Int) -> Bool {
         lastHeard[slot].map { now - $0 < configuration.disconnectNotify } ?? false
     }
@@ -1313,12 +1321,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     enum StoreResult { case stored, duplicate, conflict, outOfRange }
 
-    func input(slot: Int, tick: Int) -> Input? {
+    @inline(__always)
+    func input(slot: Int, tick: Int) -> InputBytes? {
         guard let i = heldIndex(slot: slot, tick: tick) else { return nil }
         return inputs[i]
     }
 
     /// Where `slot`'s input for `tick` is in `inputs`, if it is held.
+    @inline(__always)
     func heldIndex(slot: Int, tick: Int) -> Int? {
         let i = (tick - base) * players + slot
         return tick >= base && i < held.count && held[i] ? i : nil
@@ -1326,19 +1336,21 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Whether `slot` has no input at `tick` by the roster (dropped by then, or away): its
     /// place in the row is nil.
+    @inline(__always)
     func inputless(slot s: Int, tick: Int) -> Bool {
         if let d = dropTick[s], tick >= d { return true }
         return absent[s]?.contains(tick) == true
     }
 
     /// Whether ``row(_:)`` of `tick` is complete, without building it.
+    @inline(__always)
     func rowComplete(_ tick: Int) -> Bool {
         (0..<players).allSatisfy { inputless(slot: $0, tick: tick) || heldIndex(slot: $0, tick: tick) != nil }
     }
 
     /// Every slot's input for `tick` if the tick is complete: nil for dropped slots.
-    func row(_ tick: Int) -> [Input?]? {
-        var row: [Input?] = []
+    func row(_ tick: Int) -> [InputBytes?]? {
+        var row: [InputBytes?] = []
         row.reserveCapacity(players)
         for s in 0..<players {
             if inputless(slot: s, tick: tick) { row.append(nil); continue }
@@ -1356,7 +1368,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Holds `input` for `slot` at `tick`; an input already held there stays unless `replacing`
     /// (``adoptSigned`` only).
-    mutating func store(_ input: Input, slot: Int, tick: Int, replacing: Bool = false) -> StoreResult {
+    mutating func store(_ input: InputBytes, slot: Int, tick: Int, replacing: Bool = false) -> StoreResult {
         let i = tick - base
         guard i >= 0, i < Self.maxRows else { return .outOfRange }
         if let d = dropTick[slot], tick >= d { return .outOfRange }
@@ -1364,7 +1376,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let at = i * players + slot
         if held.count <= at {
             let grown = (i + 1) * players
-            while inputs.count < grown { inputs.append(.neutral) }
+            while inputs.count < grown { inputs.append(neutralInput) }
             held.append(contentsOf: repeatElement(false, count: grown - held.count))
         }
         if held[at], !replacing { return inputs[at] == input ? .duplicate : .conflict }
@@ -1406,6 +1418,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// The newest tick through which this peer holds every input of `slot`, contiguously.
+    @inline(__always)
     func heldThrough(_ slot: Int) -> Int {
         var t = nextTick
         while heldIndex(slot: slot, tick: t) != nil || absent[slot]?.contains(t) == true { t += 1 }
@@ -1446,9 +1459,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     package func catchUpFrame(from tick: Int) -> [UInt8]? {
         guard localSlot >= 0, halted == nil else { return nil }
         let first = max(tick, base, 0, absent[localSlot]?.upperBound ?? 0)
-        var last = min(nextLocalTick - 1, first + LockstepFrame<Input>.maxInputs - 1)
+        var last = min(nextLocalTick - 1, first + LockstepFrame.maxInputs - 1)
         guard first <= last else { return nil }
-        var f = LockstepFrame<Input>(
+        var f = LockstepFrame(
             slot: localSlot, digest: keys.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
             acks: acknowledgements,
             firstTick: first, inputs: [], controls: [], votes: [], endorsement: nil, certificates: [], checksums: [])
@@ -1483,10 +1496,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// Our inputs for `ticks`, neutral where none is held.
-    func localInputs(_ ticks: ClosedRange<Int>) -> [Input] {
-        var out: [Input] = []
+    func localInputs(_ ticks: ClosedRange<Int>) -> [InputBytes] {
+        var out: [InputBytes] = []
         out.reserveCapacity(ticks.count)
-        for t in ticks { out.append(input(slot: localSlot, tick: t) ?? .neutral) }
+        for t in ticks { out.append(input(slot: localSlot, tick: t) ?? neutralInput) }
         return out
     }
 
@@ -1545,11 +1558,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func frame(inputs withInputs: Bool = true) -> [UInt8] {
         frameSeq += 1
         let last = nextLocalTick - 1
-        var first = max(0, min(last - redundancy + 1, oldestUnacked, feedFloor ?? .max), last - (LockstepFrame<Input>.maxInputs - 1), base)
+        var first = max(0, min(last - redundancy + 1, oldestUnacked, feedFloor ?? .max), last - (LockstepFrame.maxInputs - 1), base)
         feedFloor = nil
         // A returning player has no inputs before its return tick.
         if let a = absent[localSlot] { first = max(first, a.upperBound) }
-        var f = LockstepFrame<Input>(
+        var f = LockstepFrame(
             slot: localSlot, digest: keys.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
             acks: acknowledgements,
             firstTick: first, inputs: [], controls: [],
@@ -1601,15 +1614,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         disputeSends -= 1
         // Our histories of every slot from our last applied tick, each with the slot's own
         // statement, as many as fit; the next frames go on from where this one stopped.
-        var dispute = Dispute<Input>(base: nextTick - 1, entries: [])
+        var dispute = Dispute(base: nextTick - 1, entries: [])
         let start = disputeCursor
         for k in 0..<players {
             let s = (start + k) % players
             guard dropTick[s] == nil else { continue }
             // The first entry of a frame is cut shorter until it fits (large inputs), so that a
             // history too long for one frame cannot stop the dispute for good.
-            var limit = Dispute<Input>.maxInputs
-            var fitted: (Dispute<Input>, [UInt8])?
+            var limit = Dispute.maxInputs
+            var fitted: (Dispute, [UInt8])?
             guard var candidate = disputeEntry(slot: s, base: dispute.base, limit: limit) else { continue }
             while limit >= 1 {
                 let entry = candidate
@@ -1768,7 +1781,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Our history of `slot` after `base` (at most ``Dispute/maxInputs``), ending at an input
     /// for which we hold the slot's statement.
-    mutating func disputeEntry(slot s: Int, base: Int, limit: Int = Dispute<Input>.maxInputs) -> DisputeEntry<Input>? {
+    mutating func disputeEntry(slot s: Int, base: Int, limit: Int = Dispute.maxInputs) -> DisputeEntry? {
         let end = min(chains[s].head, base + limit)
         guard end > base else { return nil }
         for e in stride(from: end, to: base, by: -1) {
@@ -1784,7 +1797,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// A dispute from `sender`: any relayed history that differs from ours and carries a valid
     /// statement of its slot proves that slot equivocated (the inputs we hold came from the slot
     /// itself).
-    mutating func examine(_ d: Dispute<Input>, from sender: Int) -> [LockstepEvent] {
+    mutating func examine(_ d: Dispute, from sender: Int) -> [LockstepEvent] {
         // Comparing is cheap; checking a statement costs a signature check: one examination with
         // checks per sender per 50 ms.
         let mayVerify = lastDisputeFrom[sender].map { now - $0 >= .milliseconds(50) } ?? true
@@ -1866,7 +1879,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// out would only freeze us; instead we take the history it signed, as another player relayed
     /// it, in place of ours, from a tick no player's frames say it applied (and we did not: rows
     /// that disagree are never applied). We vote against the slot once another player does.
-    mutating func adoptSigned(_ e: DisputeEntry<Input>, base: Int, from tick: Int) -> [LockstepEvent] {
+    mutating func adoptSigned(_ e: DisputeEntry, base: Int, from tick: Int) -> [LockstepEvent] {
         let s = e.slot
         guard s != localSlot, dropTick[s] == nil, tick >= nextTick, tick > base, tick >= chains[s].from, chains[s].head >= tick - 1 else { return [] }
         for (i, input) in e.inputs.enumerated() where base + 1 + i >= tick {

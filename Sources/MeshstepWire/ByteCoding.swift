@@ -144,6 +144,13 @@ public struct ByteReader: Sendable {
         return Array(bytes[position..<position + n])
     }
 
+    /// Moves past `n` bytes without copying them (throws ``WireError/truncated(offset:needed:)``
+    /// if fewer remain or `n` is negative).
+    @inlinable public mutating func skip(_ n: Int) throws(WireError) {
+        try need(n)
+        position += n
+    }
+
     /// A varint length prefix (bounded by `limit` and by the bytes left) followed by the bytes.
     @inlinable public mutating func lengthPrefixed(field: String, limit: Int) throws(WireError) -> [UInt8] {
         let n = try count(field: field, limit: limit)

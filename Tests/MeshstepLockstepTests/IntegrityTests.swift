@@ -23,7 +23,7 @@ struct IntegrityTests {
     func ackOverflow() throws {
         var (s, _, _) = try sessions(2)
         _ = s[0].submit(.neutral, now: .zero)
-        var f = try LockstepFrame<Move>.decode(s[1].submit(.neutral, now: .zero), players: 2)
+        var f = try LockstepFrame.decode(s[1].submit(.neutral, now: .zero), players: 2, as: Move.self)
         f.acks = [Int(Int32.max) - 1, Int(Int32.max) - 1]
         let clock = ContinuousClock.now
         try s[0].receive(f.encode(), fromSlot: 1, now: .milliseconds(1))
@@ -39,17 +39,17 @@ struct IntegrityTests {
     func compactFrame() throws {
         let a = Move(direction: 1, boost: false), b = Move(direction: 2, boost: true)
         let inputs = [a, a, a, a, b, b, a, a]
-        let f = LockstepFrame<Move>(
+        let f = LockstepFrame(
             slot: 1, digest: 0xDEAD_BEEF, frameSeq: 300, epoch: 0, nextTick: 1000, acks: [1005, 1002, 998],
-            firstTick: 995, inputs: inputs, controls: [], votes: [], endorsement: nil, certificates: [], checksums: [],
+            firstTick: 995, inputs: inputs.map(InputBytes.init(encoding:)), controls: [], votes: [], endorsement: nil, certificates: [], checksums: [],
             report: (1003, InputChain.row([])), statement: nil)
         let bytes = f.encode()
         // type 1, slot 1, digest 4, frameSeq 2, epoch 1, nextTick 2, acks 2 (slots 0 and 2: the
         // sender's own is its last input's tick), firstTick 1, count 1, inputs (a, run of 3, b,
         // run of 1, a, run of 1) 9, sections 1, report 1 + 12.
         #expect(bytes.count == 38)
-        let d = try LockstepFrame<Move>.decode(bytes, players: 3)
-        #expect(d.acks == [1005, 1002, 998] && d.firstTick == 995 && d.inputs == inputs && d.nextTick == 1000)
+        let d = try LockstepFrame.decode(bytes, players: 3, as: Move.self)
+        #expect(d.acks == [1005, 1002, 998] && d.firstTick == 995 && d.inputs == inputs.map(InputBytes.init(encoding:)) && d.nextTick == 1000)
         #expect(d.report?.tick == 1003 && d.report?.digest == InputChain.row([]) && d.statement == nil && d.checksums.isEmpty)
         // The inputs start at offset 15 (after the header fields, acks and count).
         func patched(_ at: Int, _ value: UInt8) -> [UInt8] {
@@ -57,19 +57,19 @@ struct IntegrityTests {
             copy[at] = value
             return copy
         }
-        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame<Move>.decode(patched(15, 1), players: 3) }
-        #expect(throws: WireError.invalidValue(field: "lockstep.input")) { _ = try LockstepFrame<Move>.decode(patched(15, 0), players: 3) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame.decode(patched(15, 1), players: 3, as: Move.self) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.input")) { _ = try LockstepFrame.decode(patched(15, 0), players: 3, as: Move.self) }
         // A run longer than the inputs left.
-        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame<Move>.decode(patched(17, 2 * 7 + 1), players: 3) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame.decode(patched(17, 2 * 7 + 1), players: 3, as: Move.self) }
         // An unknown section bit (bit 10: the varint goes on into the next byte, 8).
-        #expect(throws: WireError.invalidValue(field: "lockstep.sections")) { _ = try LockstepFrame<Move>.decode(patched(24, 0x80), players: 3) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.sections")) { _ = try LockstepFrame.decode(patched(24, 0x80), players: 3, as: Move.self) }
         // An acknowledgement before tick 0.
         var early = f
         early.nextTick = 0
         early.acks = [0, 0, 0]
         var w = early.encode()
         w[10] = 3  // zigzag -2: ack + 1 = -2
-        #expect(throws: WireError.invalidValue(field: "lockstep.ack")) { _ = try LockstepFrame<Move>.decode(w, players: 3) }
+        #expect(throws: WireError.invalidValue(field: "lockstep.ack")) { _ = try LockstepFrame.decode(w, players: 3, as: Move.self) }
     }
 
     @Test("a certificate signed by one liar (junk for the rest) is rejected, names the sender, drops nobody")
@@ -78,7 +78,7 @@ struct IntegrityTests {
         let keys = try SessionKeys(descriptor: descriptor, signer: signers[2])
         let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 1, tick: 0)])
         let mine = keys.sign(change.signedBytes(session: keys.sessionHash))!
-        var f = try LockstepFrame<Move>.decode(s[2].submit(.neutral, now: .zero), players: 3)
+        var f = try LockstepFrame.decode(s[2].submit(.neutral, now: .zero), players: 3, as: Move.self)
         f.certificates = [
             RosterCertificate(
                 change: change,
@@ -109,7 +109,7 @@ struct IntegrityTests {
             let keys = try SessionKeys(descriptor: descriptor, signer: signers[slot])
             return RosterSignature(slot: slot, signature: try #require(keys.sign(change.signedBytes(session: keys.sessionHash))))
         }
-        var f = try LockstepFrame<Move>.decode(s[0].submit(.neutral, now: .zero), players: 3)
+        var f = try LockstepFrame.decode(s[0].submit(.neutral, now: .zero), players: 3, as: Move.self)
         f.certificates = [RosterCertificate(change: change, signatures: [try signature(0), try signature(2)])]
         try s[1].receive(f.encode(), fromSlot: 0, now: .milliseconds(1))
         #expect(s[1].takeEvents().contains(.violation(slot: 0, .certificateWithoutQuorum(epoch: 1))))
@@ -138,7 +138,7 @@ struct IntegrityTests {
             for (from, bytes) in frames {
                 var out = bytes
                 if from == 2 {
-                    var f = try LockstepFrame<Move>.decode(bytes, players: 3)
+                    var f = try LockstepFrame.decode(bytes, players: 3, as: Move.self)
                     f.votes = [(slot: 0, held: f.acks[0]), (slot: 1, held: f.acks[1])]
                     out = f.encode()
                 }
@@ -172,7 +172,7 @@ struct IntegrityTests {
         // Slots 1 and 2 (a quorum of 3) certify dropping slot 0 from tick 5, which slot 0 applied.
         let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 0, tick: 5)])
         let bytes = change.signedBytes(session: descriptor.hash)
-        var f = try LockstepFrame<Move>.decode(s[1].resendFrame(), players: 3)
+        var f = try LockstepFrame.decode(s[1].resendFrame(), players: 3, as: Move.self)
         f.certificates = [RosterCertificate(change: change, signatures: [1, 2].map { RosterSignature(slot: $0, signature: signers[$0](bytes)) })]
         try s[2].receive(f.encode(), fromSlot: 1, now: .seconds(1))
         let events = s[2].takeEvents()
@@ -202,7 +202,7 @@ struct IntegrityTests {
         // towards its own drop, so it is no quorum and the spectator follows on.
         let change = RosterChange(epoch: 1, drops: [RosterChange.Drop(slot: 0, tick: 400), RosterChange.Drop(slot: 1, tick: 400)])
         let bytes = change.signedBytes(session: g.descriptor.hash)
-        var f = try LockstepFrame<Move>.decode(players[0].resendFrame(), players: 2)
+        var f = try LockstepFrame.decode(players[0].resendFrame(), players: 2, as: Move.self)
         f.certificates = [RosterCertificate(change: change, signatures: (0..<2).map { RosterSignature(slot: $0, signature: g.signers[$0](bytes)) })]
         _ = try spectator.receive(f.encode(), fromSlot: 0, now: .seconds(2))
         let clock = ContinuousClock.now
@@ -389,11 +389,11 @@ struct IntegrityTests {
         a.disputeSends = 1
         let bytes = a.resendFrame()
         #expect(bytes.count <= 600, "a frame of \(bytes.count) bytes")
-        let frame = try LockstepFrame<Blob>.decode(bytes, players: 2)
+        let frame = try LockstepFrame.decode(bytes, players: 2, as: Blob.self)
         let entry = try #require(frame.dispute?.entries.first, "the dispute was left out")
         #expect(frame.dispute?.base == 31 && entry.slot == 0)
         #expect((1..<30).contains(entry.inputs.count), "an entry of \(entry.inputs.count) inputs")
-        #expect(entry.inputs == (0..<entry.inputs.count).map { Blob(seed: UInt8($0)) })
+        #expect(entry.inputs == (0..<entry.inputs.count).map { InputBytes(encoding: Blob(seed: UInt8($0))) })
         #expect(entry.signature == a.statement(at: 31 + entry.inputs.count))
     }
 
@@ -459,7 +459,7 @@ struct IntegrityTests {
             func deliver(_ actions: [SessionAction], from j: Int, now: Duration) throws {
                 for case let .direct(p, to: peers) in actions {
                     #expect(Set(peers) == Set(keys.indices.filter { $0 != j }.map { keys[$0] }))
-                    if try LockstepFrame<Move>.decode(p, players: 3).inputs.isEmpty { reportFrames += 1 }
+                    if try LockstepFrame.decode(p, players: 3, as: Move.self).inputs.isEmpty { reportFrames += 1 }
                     for i in 0..<3 where i != j { try deliver(e[i].receive(p, from: keys[j], now: now), from: i, now: now) }
                 }
             }
@@ -532,7 +532,7 @@ struct IntegrityTests {
                     }
                     for i in 0..<3 where i != j { _ = e[i].receive(p, from: keys[j], now: now) }
                     if j == 0 {
-                        let f = try LockstepFrame<Move>.decode(p, players: 3)
+                        let f = try LockstepFrame.decode(p, players: 3, as: Move.self)
                         floods.append((f.firstTick, f.firstTick + f.inputs.count - 1))
                     }
                 }
@@ -554,7 +554,7 @@ struct IntegrityTests {
         // Not while it may just be waiting a moment: only after a feed interval.
         #expect(!e[0].tick(now: stopped + .milliseconds(30)).contains { if case let .broadcast(p) = $0 { p.first == 7 } else { false } })
         for case let .broadcast(p) in e[0].tick(now: stopped + .milliseconds(17 * interval)) where p.first == 7 {
-            let f = try LockstepFrame<Move>.decode(p, players: 3)
+            let f = try LockstepFrame.decode(p, players: 3, as: Move.self)
             repeated.append((f.firstTick, f.firstTick + f.inputs.count - 1))
         }
         #expect(repeated.count == 1 && repeated.allSatisfy { $0.first <= lastFlood.last + 1 && $0.last == newest })

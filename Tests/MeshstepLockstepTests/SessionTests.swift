@@ -157,7 +157,7 @@ struct SessionTests {
         #expect(events.first == .equivocation(slot: 1, tick: 0))
         #expect(events.contains(.dropProposed(slot: 1, heldThrough: 0)))
         #expect(a.provenEquivocators == [1])
-        #expect(a.input(slot: 1, tick: 0) == Move(direction: 1, boost: false))
+        #expect(a.input(slot: 1, tick: 0) == InputBytes(encoding: Move(direction: 1, boost: false)))
     }
 
     @Test("a peer with different session parameters is reported, its frames ignored")

@@ -1,0 +1,82 @@
+import MeshstepWire
+
+/// One player's input as the bytes its ``LockstepInput/encode(into:)`` wrote: what a session
+/// stores, compares, folds into input chains and sends.
+///
+/// The session handles inputs only as these bytes and meets the game's input type at its edges
+/// (``LockstepSession/submit(_:now:)`` encodes, ``LockstepSession/pollReady(limit:)`` decodes,
+/// a received frame is checked by decoding each new input once). Its own code is then the
+/// same for every game: called from the game's module it needs no runtime type lookups.
+/// Up to 16 bytes are held in place, without an allocation; larger inputs (up to 1024 bytes, the
+/// frame's limit) in an array.
+package struct InputBytes: Equatable, Sendable {
+    /// Bytes 0-15 when there are at most 16, zero past ``count``.
+    private var inline: (UInt64, UInt64)
+    /// Every byte, when there are more than 16.
+    private var spilled: [UInt8]?
+    /// How many bytes.
+    package private(set) var count: Int
+
+    package static func == (a: InputBytes, b: InputBytes) -> Bool {
+        a.count == b.count && a.inline.0 == b.inline.0 && a.inline.1 == b.inline.1 && a.spilled == b.spilled
+    }
+
+    /// The bytes of `buffer`.
+    package init(_ buffer: UnsafeRawBufferPointer) {
+        count = buffer.count
+        inline = (0, 0)
+        if buffer.count <= 16 {
+            spilled = nil
+            Swift.withUnsafeMutableBytes(of: &inline) { $0.copyMemory(from: buffer) }
+        } else {
+            spilled = Array(buffer)
+        }
+    }
+
+    /// `bytes`.
+    package init(_ bytes: [UInt8]) {
+        self = bytes.withUnsafeBytes { InputBytes($0) }
+    }
+
+    /// The bytes `input.encode(into:)` writes.
+    package init<Input: LockstepInput>(encoding input: Input) {
+        var w = ByteWriter(capacity: 16)
+        input.encode(into: &w)
+        self.init(w.bytes)
+    }
+
+    /// Reads one input of `length` bytes from `reader`, checking that the game's decoder takes
+    /// exactly those bytes (total: bad bytes throw, nothing traps).
+    package static func read<Input: LockstepInput>(_ reader: inout ByteReader, length: Int, as _: Input.Type) throws(WireError) -> InputBytes {
+        let start = reader.offset
+        try reader.skip(length)
+        var r = ByteReader(reader.bytes, offset: start, end: start + length)
+        _ = try Input.decode(from: &r)
+        try r.expectEnd()
+        return reader.bytes.withUnsafeBytes { InputBytes(UnsafeRawBufferPointer(rebasing: $0[start..<start + length])) }
+    }
+
+    /// Calls `body` with the bytes.
+    package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if let spilled { return spilled.withUnsafeBytes(body) }
+        var words = inline
+        let n = count
+        return Swift.withUnsafeBytes(of: &words) { body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+    }
+
+    /// The bytes as an array.
+    package var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// Appends the bytes to `w`.
+    package func write(into w: inout ByteWriter) {
+        withUnsafeBytes { w.raw($0) }
+    }
+
+    /// The input these bytes encode. They were written by the game's encoder or checked by its
+    /// decoder when they arrived (``read(_:length:as:)``), so decoding them again succeeds:
+    /// decoding is a pure function of the bytes.
+    package func decode<Input: LockstepInput>(as _: Input.Type) -> Input {
+        var r = ByteReader(bytes)
+        do { return try Input.decode(from: &r) } catch { preconditionFailure("\(Input.self).decode(from:) failed on bytes it accepted before: \(error)") }
+    }
+}
