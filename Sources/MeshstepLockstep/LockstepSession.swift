@@ -806,11 +806,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// What loss repair reads on every frame, in one call: each active slot but `excluded`, with
     /// the newest tick through which we hold its inputs, through which it acknowledged ours, and
-    /// when it was last heard. (Mutating only so that a caller reading it through an optional
-    /// reaches this value in place: a non-mutating call from another module copies it whole.)
-    package mutating func repairView(excluding excluded: Int?) -> RepairView {
-        var view = RepairView()
+    /// when it was last heard, written into `view` (the caller keeps one and its arrays keep
+    /// their storage from frame to frame). (Mutating only so that a caller reading it through an
+    /// optional reaches this value in place: a non-mutating call from another module copies it
+    /// whole.)
+    package mutating func repairView(excluding excluded: Int?, into view: inout RepairView) {
         view.halted = halted != nil
+        view.slots.removeAll(keepingCapacity: true)
+        view.held.removeAll(keepingCapacity: true)
+        view.acknowledged.removeAll(keepingCapacity: true)
+        view.lastHeard.removeAll(keepingCapacity: true)
         view.slots.reserveCapacity(players)
         view.held.reserveCapacity(players)
         view.acknowledged.reserveCapacity(players)
@@ -821,7 +826,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             view.acknowledged.append(acked[s])
             view.lastHeard.append(lastHeard[s])
         }
-        return view
     }
 
     /// The key bound to each active slot but `excluded`, in slot order. Mutating for the same
@@ -2003,6 +2007,7 @@ extension LockstepEvent: CustomStringConvertible {
 
 /// ``LockstepSession/repairView(excluding:)``: one entry per active slot, in slot order.
 package struct RepairView: Sendable {
+    package init() {}
     package var halted = false
     package var slots: [Int] = []
     package var held: [Int] = []

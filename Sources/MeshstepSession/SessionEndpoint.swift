@@ -176,6 +176,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var lastTickAt: Duration?
     /// Whether the last ``tick(now:)`` came more than two frame intervals after the one before.
     var starved = false
+    /// What ``repair(after:now:)`` reads from the session on every frame, kept between frames so
+    /// that its arrays keep their storage.
+    var repairScratch = RepairView()
     var linkRTT: [Duration?]
     /// ``gapWait(_:)`` and ``repairDelay(_:)`` of each slot's link, kept with `linkRTT`: repair
     /// reads them for most slots on every frame, and each costs 128-bit arithmetic.
@@ -728,7 +731,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Loss repair at the speed of the network (see the type's documentation).
     mutating func repair(after slot: Int?, now: Duration) -> [SessionAction] {
         guard running, localSlot != nil, !starved else { return [] }
-        let view = session!.repairView(excluding: localSlot)  // our own inputs lead by design
+        session!.repairView(excluding: localSlot, into: &repairScratch)  // our own inputs lead by design
+        let view = repairScratch
         guard !view.halted else { return [] }
         var lagging: [Int] = []
         var gaps = false
