@@ -5,7 +5,9 @@ public protocol LockstepInput: Equatable, Sendable {
     /// The input used for a tick when a player has none (for example after it was dropped).
     static var neutral: Self { get }
     /// Appends the input's bytes (at most 1024 in a frame); ``decode(from:)`` must read them
-    /// back to an equal value.
+    /// back to an equal value. The session keeps and sends these bytes, and every peer decodes
+    /// them to step its game: ``LockstepSession/submit(_:now:)`` checks the round trip and stops
+    /// the process, naming the type, where it fails.
     func encode(into writer: inout ByteWriter)
     /// Total decoding: throws on bad bytes, never traps.
     static func decode(from reader: inout ByteReader) throws(WireError) -> Self
