@@ -72,6 +72,14 @@ package struct InputBytes: Equatable, Sendable {
         withUnsafeBytes { w.raw($0) }
     }
 
+    /// Whether the game's decoder reads these bytes, all of them, back to `input` (as every peer
+    /// will: a receiver refuses an input its decoder does not take whole).
+    package func readsBack<Input: LockstepInput>(_ input: Input) -> Bool {
+        var r = ByteReader(bytes)
+        guard let back = try? Input.decode(from: &r) else { return false }
+        return back == input && r.remaining == 0
+    }
+
     /// The input these bytes encode. They were written by the game's encoder or checked by its
     /// decoder when they arrived (``read(_:length:as:)``), so decoding them again succeeds:
     /// decoding is a pure function of the bytes.

@@ -391,6 +391,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         inputDelay = c.inputDelay
         // The first `inputDelay` ticks have no input from anyone: they are neutral everywhere.
         neutralInput = InputBytes(encoding: Input.neutral)
+        precondition(neutralInput.readsBack(Input.neutral), "\(Input.self).decode(from:) does not read back exactly what encode(into:) wrote for .neutral")
         inputs = Array(repeating: neutralInput, count: c.inputDelay * c.players)
         held = Array(repeating: true, count: c.inputDelay * c.players)
         nextLocalTick = c.inputDelay
@@ -477,7 +478,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let bytes = InputBytes(encoding: input)
         // Every peer decodes these bytes to step its game: a codec that does not read back what
         // it wrote would stop them all, so it stops here, where the fault is.
-        precondition(bytes.decode(as: Input.self) == input, "\(Input.self).decode(from:) does not read back what encode(into:) wrote")
+        precondition(bytes.readsBack(input), "\(Input.self).decode(from:) does not read back exactly what encode(into:) wrote")
         pendingLocal = bytes
         flushLocal()
         return frame()
@@ -905,6 +906,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Ticks above this are not applied: while we suspect a slot, nothing past the newest tick of
     /// it we held when voting (or past the drop tick we endorsed) until the change is certified.
+    @inline(__always)
     package var freezeLimit: Int {
         var limit = Int.max
         for s in 0..<players where dropTick[s] == nil {
@@ -1353,6 +1355,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// Every slot's input for `tick` if the tick is complete: nil for dropped slots.
+    @inline(__always)
     func row(_ tick: Int) -> [InputBytes?]? {
         var row: [InputBytes?] = []
         row.reserveCapacity(players)
@@ -1431,6 +1434,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The oldest of our inputs some active peer still lacks; a peer more than 512 ticks behind
     /// no longer holds back trimming (it will be dropped by the timeout if it is gone).
+    @inline(__always)
     var oldestUnacked: Int {
         var m = Int.max
         for s in 0..<players where s != localSlot && dropTick[s] == nil { m = min(m, acked[s] + 1) }
@@ -1485,6 +1489,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// What our frames acknowledge: the newest tick through which we hold every input of each
     /// slot, -1 for a dropped one. (Loops here and below: a closure would copy this whole
     /// generic value and look up its type per element.)
+    @inline(__always)
     var acknowledgements: [Int] {
         var acks: [Int] = []
         acks.reserveCapacity(players)
@@ -1493,6 +1498,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// Our votes: each suspected slot with what we held of it.
+    @inline(__always)
     var voteList: [(slot: Int, held: Int)] {
         var list: [(slot: Int, held: Int)] = []
         for s in 0..<players { if let held = votes[s] { list.append((s, held)) } }
@@ -1500,6 +1506,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// Our inputs for `ticks`, neutral where none is held.
+    @inline(__always)
     func localInputs(_ ticks: ClosedRange<Int>) -> [InputBytes] {
         var out: [InputBytes] = []
         out.reserveCapacity(ticks.count)
@@ -1524,6 +1531,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// newest inputs are at most about twice the input delay (63) past it, within
     /// ``Dispute/maxInputs`` (players stop up to a delay apart). Sparse statements would leave
     /// none in that span when the one sent before it was lost.
+    @inline(__always)
     var disputing: Bool {
         if disputeSends > 0 { return true }
         if let at = lastDisputeAt, now - at < .seconds(1) { return true }
@@ -1682,6 +1690,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// The newest tick whose every input this peer holds (its row digest can be computed).
+    @inline(__always)
     var rowHead: Int {
         var head = Int.max
         for s in 0..<players {
@@ -1705,6 +1714,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return digest
     }
 
+    @inline(__always)
     func computeRowDigest(_ tick: Int) -> ChainDigest? {
         var values: [ChainDigest] = []
         values.reserveCapacity(players)
@@ -1719,6 +1729,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Ticks every other active player confirmed holding with the same inputs as ours: nothing
     /// past it is applied, so an equivocating player can never make two honest peers apply
     /// different inputs.
+    @inline(__always)
     package var agreedThrough: Int {
         var m = Int.max
         for s in 0..<players where s != localSlot && dropTick[s] == nil {

@@ -11,6 +11,15 @@ struct LossyInput: LockstepInput {
     static func decode(from r: inout ByteReader) throws(WireError) -> LossyInput { LossyInput(value: try r.u8() & 0x7F) }
 }
 
+/// An input whose encoder writes a byte more than its decoder reads: every receiver would refuse
+/// its frames (trailing bytes).
+struct PaddedInput: LockstepInput {
+    var value: UInt8
+    static let neutral = PaddedInput(value: 0)
+    func encode(into w: inout ByteWriter) { w.u8(value); w.u8(0) }
+    static func decode(from r: inout ByteReader) throws(WireError) -> PaddedInput { PaddedInput(value: try r.u8()) }
+}
+
 @Suite("Inputs as bytes")
 struct InputBytesTests {
     @Test("inputs of 0 to 1024 bytes keep their bytes, held inline up to 16 and in an array beyond; equal only when the bytes are")
@@ -49,11 +58,15 @@ struct InputBytesTests {
         #expect(throws: WireError.truncated(offset: 0, needed: 2)) { _ = try InputBytes.read(&r3, length: 2, as: Move.self) }
     }
 
-    @Test("a game whose decoder does not read back what its encoder wrote is stopped at the first submit, naming the type")
+    @Test("a game whose decoder does not read back exactly what its encoder wrote is stopped at the first submit, naming the type")
     func lossyCodecStopsAtSubmit() async {
         await #expect(processExitsWith: .failure) {
             var s = LockstepSession<LossyInput>(players: 2, localSlot: 0)
             _ = s.submit(LossyInput(value: 0x80), now: .zero)
+        }
+        await #expect(processExitsWith: .failure) {
+            var s = LockstepSession<PaddedInput>(players: 2, localSlot: 0)
+            _ = s.submit(PaddedInput(value: 1), now: .zero)
         }
         // A value it does read back is fine.
         var s = LockstepSession<LossyInput>(players: 2, localSlot: 0)
