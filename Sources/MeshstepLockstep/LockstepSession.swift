@@ -1351,7 +1351,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Whether ``row(_:)`` of `tick` is complete, without building it.
     @inline(__always)
     func rowComplete(_ tick: Int) -> Bool {
-        (0..<players).allSatisfy { inputless(slot: $0, tick: tick) || heldIndex(slot: $0, tick: tick) != nil }
+        // A loop: a closure over `self` on this per-frame path would copy the session.
+        for s in 0..<players where !inputless(slot: s, tick: tick) && heldIndex(slot: s, tick: tick) == nil { return false }
+        return true
     }
 
     /// Every slot's input for `tick` if the tick is complete: nil for dropped slots.
