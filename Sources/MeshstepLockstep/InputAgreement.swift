@@ -17,12 +17,27 @@ public struct ChainDigest: Sendable, Hashable, CustomStringConvertible {
         // that run unspecialized here, on every input of every slot.
         var h = SHA256()
         bytes.withUnsafeBytes { h.update(bufferPointer: $0) }
-        (high, low) = h.finalize().withUnsafeBytes { d in
-            var high: UInt64 = 0, low: UInt64 = 0
-            for i in 0..<8 { high = high << 8 | UInt64(d[i]) }
-            for i in 8..<16 { low = low << 8 | UInt64(d[i]) }
-            return (high, low)
+        self.init(digest: h.finalize())
+    }
+
+    /// The first 16 bytes of `digest`.
+    ///
+    /// Read in place: `SHA256Digest.withUnsafeBytes` is generic and not inlinable, and ran
+    /// unspecialized (with a type-metadata lookup) for every input of every slot. The digest
+    /// stores exactly its 32 bytes, in order; should that layout change size, the generic path
+    /// is taken, and `ChainDigestTests` checks that both give the same bytes.
+    init(digest: SHA256Digest) {
+        let read = { (d: UnsafeRawBufferPointer) -> (UInt64, UInt64) in
+            (
+                UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                UInt64(bigEndian: d.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            )
         }
+        guard MemoryLayout<SHA256Digest>.size == SHA256Digest.byteCount else {
+            (high, low) = digest.withUnsafeBytes(read)
+            return
+        }
+        (high, low) = withUnsafeBytes(of: digest, read)
     }
 
     func write(into w: inout ByteWriter) { w.u64(high); w.u64(low) }

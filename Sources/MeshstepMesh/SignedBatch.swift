@@ -166,7 +166,7 @@ struct BatchHash: Hashable, Sendable {
 
     /// The first 16 bytes of `digest`.
     init(_ digest: SHA256Digest) {
-        (first, second) = digest.withUnsafeBytes {
+        (first, second) = withDigestBytes(digest) {
             ($0.loadUnaligned(fromByteOffset: 0, as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
         }
     }

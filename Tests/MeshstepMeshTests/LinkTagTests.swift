@@ -15,4 +15,12 @@ struct LinkTagTests {
             #expect(keyed.tag(bytes, prefix: prefix) == expected, "prefix \(prefix)")
         }
     }
+
+    @Test("digest bytes read in place are the digest's bytes")
+    func digestBytesInPlace() {
+        for n in [0, 1, 55, 64, 200] {
+            let digest = SHA256.hash(data: (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 5) })
+            #expect(withDigestBytes(digest) { Array($0) } == Array(digest), "\(n) bytes")
+        }
+    }
 }
