@@ -9,7 +9,7 @@ import MeshstepWire
 /// same for every game: called from the game's module it needs no runtime type lookups.
 /// Up to 16 bytes are held in place, without an allocation; larger inputs (up to 1024 bytes, the
 /// frame's limit) in an array.
-package struct InputBytes: Equatable, Sendable {
+@usableFromInline package struct InputBytes: Equatable, Sendable {
     /// Bytes 0-15 when there are at most 16, zero past ``count``.
     private var inline: (UInt64, UInt64)
     /// Every byte, when there are more than 16.
@@ -17,7 +17,7 @@ package struct InputBytes: Equatable, Sendable {
     /// How many bytes.
     package private(set) var count: Int
 
-    package static func == (a: InputBytes, b: InputBytes) -> Bool {
+    @usableFromInline package static func == (a: InputBytes, b: InputBytes) -> Bool {
         a.count == b.count && a.inline.0 == b.inline.0 && a.inline.1 == b.inline.1 && a.spilled == b.spilled
     }
 
@@ -83,8 +83,29 @@ package struct InputBytes: Equatable, Sendable {
     /// The input these bytes encode. They were written by the game's encoder or checked by its
     /// decoder when they arrived (``read(_:length:as:)``), so decoding them again succeeds:
     /// decoding is a pure function of the bytes.
-    package func decode<Input: LockstepInput>(as _: Input.Type) -> Input {
+    @usableFromInline package func decode<Input: LockstepInput>(as _: Input.Type) -> Input {
         var r = ByteReader(bytes)
         do { return try Input.decode(from: &r) } catch { preconditionFailure("\(Input.self).decode(from:) failed on bytes it accepted before: \(error)") }
+    }
+}
+
+/// Complete ticks as the session holds them: every slot's input bytes (nil for a dropped slot).
+@usableFromInline package typealias ReadyRows = [(tick: Int, row: [InputBytes?])]
+
+extension InputBytes {
+    /// `rows` decoded to the game's inputs. Inlinable: in the game's module it is specialized
+    /// to the game's input type, where generic code compiled here would look up the type of
+    /// every array it builds.
+    @inlinable package static func decode<Input: LockstepInput>(_ rows: ReadyRows, as _: Input.Type) -> [(tick: Int, inputs: [Input?])] {
+        if rows.isEmpty { return [] }
+        var ready: [(tick: Int, inputs: [Input?])] = []
+        ready.reserveCapacity(rows.count)
+        for r in rows {
+            var inputs: [Input?] = []
+            inputs.reserveCapacity(r.row.count)
+            for b in r.row { inputs.append(b?.decode(as: Input.self)) }
+            ready.append((r.tick, inputs))
+        }
+        return ready
     }
 }

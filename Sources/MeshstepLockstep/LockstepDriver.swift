@@ -18,7 +18,8 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
     /// The game after the last applied tick. Settable for state transfer and fault injection.
     public var game: Game
     /// How many ticks have been applied (the next tick to apply).
-    public private(set) var ticksApplied = 0
+    public var ticksApplied: Int { nextTick }
+    @usableFromInline var nextTick = 0
     /// Checksums are computed for ticks that are multiples of this (the session compares only
     /// those; hashing the whole state every tick would be wasted).
     public let checksumInterval: Int
@@ -28,8 +29,10 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
     /// waiting: it applies ``catchUpTicksPerFrame`` a frame (``frameBudget(normal:)``) until
     /// the backlog is down to two.
     public package(set) var catchingUp = false
-    var pending: [ConfirmedTick<Game.Input>] = []
-    var head = 0
+    // The per-tick methods below are inlinable: specialized in the game's module, they skip
+    // the runtime type lookups that generic code compiled here needs for every tick.
+    @usableFromInline var pending: [ConfirmedTick<Game.Input>] = []
+    @usableFromInline var head = 0
 
     /// Ticks a frame applies while catching up after a resume: faster than real time, and
     /// bounded so a frame still renders and the session's timers still run.
@@ -45,11 +48,11 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
         self.game = game
         self.checksumInterval = max(1, checksumInterval)
         self.answers = answers
-        self.ticksApplied = ticksApplied
+        self.nextTick = ticksApplied
     }
 
     /// Confirmed ticks waiting to be applied.
-    public var backlog: Int { pending.count - head }
+    @inlinable public var backlog: Int { pending.count - head }
 
     /// How many ticks to apply this frame (call once per frame, after ``receive(_:)``):
     /// ``catchUpTicksPerFrame`` while catching up after a resume, else `normal`.
@@ -60,8 +63,8 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
 
     /// Queues ticks the session reports complete, in order. A tick before the next one due (one
     /// from before a resume) is ignored: applying it would step the game twice.
-    public mutating func receive(_ ticks: some Sequence<(tick: Int, inputs: [Game.Input?])>) {
-        for t in ticks where t.tick >= (pending.last.map { $0.tick + 1 } ?? ticksApplied) {
+    @inlinable public mutating func receive(_ ticks: some Sequence<(tick: Int, inputs: [Game.Input?])>) {
+        for t in ticks where t.tick >= (pending.last.map { $0.tick + 1 } ?? nextTick) {
             pending.append(ConfirmedTick(tick: t.tick, inputs: t.inputs))
         }
     }
@@ -69,7 +72,7 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
     /// Applies the next queued tick, if any: steps the game, checksums it when the tick is a
     /// checked one, and (for a player) asks `answer` for the local input that answers it, given
     /// the game after the tick and the tick's number.
-    public mutating func applyNext(answer: (Game, Int) -> Game.Input) -> AppliedTick<Game.Input>? {
+    @inlinable public mutating func applyNext(answer: (Game, Int) -> Game.Input) -> AppliedTick<Game.Input>? {
         guard head < pending.count else { return nil }
         let next = pending[head]
         head += 1
@@ -78,7 +81,7 @@ public struct LockstepDriver<Game: LockstepGame>: Sendable {
             head = 0
         }
         game.step(inputs: next.inputs)
-        ticksApplied = next.tick + 1
+        nextTick = next.tick + 1
         let checksum = next.tick % checksumInterval == 0 ? game.checksum() : nil
         return AppliedTick(
             tick: next.tick, inputs: next.inputs, checksum: checksum,
@@ -112,4 +115,11 @@ public struct AppliedTick<Input: LockstepInput>: Sendable {
     /// The local input answering this tick (pass it to the session's `submit`); nil for a
     /// spectator.
     public var answer: Input?
+
+    @usableFromInline init(tick: Int, inputs: [Input?], checksum: UInt64?, answer: Input?) {
+        self.tick = tick
+        self.inputs = inputs
+        self.checksum = checksum
+        self.answer = answer
+    }
 }

@@ -740,23 +740,24 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The ticks that are now complete, in order, each with every slot's input (nil for a dropped
     /// slot), at most `limit` per call (a spectator catching up gets the rest on the next calls).
     /// Hand them to the game's `step` one by one.
-    public mutating func pollReady(limit: Int = 1024) -> [(tick: Int, inputs: [Input?])] {
+    @inlinable public mutating func pollReady(limit: Int = 1024) -> [(tick: Int, inputs: [Input?])] {
+        InputBytes.decode(pollReadyRows(limit: limit), as: Input.self)
+    }
+
+    /// ``pollReady(limit:)`` before decoding: the rows as the session holds them.
+    @usableFromInline package mutating func pollReadyRows(limit: Int) -> ReadyRows {
         let freeze = freezeLimit
         if halted == nil, dropTick.allSatisfy({ $0 != nil }) { pendingEvents += halt(.rosterEmpty) }
         let agreed = agreedThrough
-        // Most calls (one per frame received) find nothing ready: they return before touching a
-        // generic array, each use of which costs runtime metadata lookups when the session runs
-        // unspecialized (called from the game's module).
+        // Most calls (one per frame received) find nothing ready: they return before building
+        // any array.
         guard halted == nil, limit > 0, nextTick <= freeze, nextTick <= agreed, rowComplete(nextTick) else {
             trim()
             return []
         }
-        var ready: [(Int, [Input?])] = []
+        var ready: ReadyRows = []
         while halted == nil, ready.count < limit, nextTick <= freeze, nextTick <= agreed, let row = row(nextTick) {
-            var decoded: [Input?] = []
-            decoded.reserveCapacity(players)
-            for input in row { decoded.append(input?.decode(as: Input.self)) }
-            ready.append((nextTick, decoded))
+            ready.append((nextTick, row))
             applyControls(at: nextTick)
             nextTick += 1
             flushLocal()

@@ -406,9 +406,14 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     /// The ticks now complete, in order (at most `limit`), each with every slot's input.
-    public mutating func pollReady(limit: Int = 1024) -> [(tick: Int, inputs: [Input?])] {
+    @inlinable public mutating func pollReady(limit: Int = 1024) -> [(tick: Int, inputs: [Input?])] {
+        InputBytes.decode(pollReadyRows(limit: limit), as: Input.self)
+    }
+
+    /// ``pollReady(limit:)`` before decoding: the rows as the session holds them.
+    @usableFromInline mutating func pollReadyRows(limit: Int) -> ReadyRows {
         guard running else { return [] }
-        let ready = session!.pollReady(limit: limit)
+        let ready = session!.pollReadyRows(limit: limit)
         events += session!.takeEvents()
         collectCheckpoints()
         return ready
