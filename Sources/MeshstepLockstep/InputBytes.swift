@@ -34,12 +34,12 @@ import MeshstepWire
     }
 
     /// `bytes`.
-    package init(_ bytes: [UInt8]) {
+    @usableFromInline package init(_ bytes: [UInt8]) {
         self = bytes.withUnsafeBytes { InputBytes($0) }
     }
 
     /// The bytes `input.encode(into:)` writes.
-    package init<Input: LockstepInput>(encoding input: Input) {
+    @inlinable package init<Input: LockstepInput>(encoding input: Input) {
         var w = ByteWriter(capacity: 16)
         input.encode(into: &w)
         self.init(w.bytes)
@@ -65,7 +65,7 @@ import MeshstepWire
     }
 
     /// The bytes as an array.
-    package var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+    @usableFromInline package var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
 
     /// Appends the bytes to `w`.
     package func write(into w: inout ByteWriter) {
@@ -74,7 +74,7 @@ import MeshstepWire
 
     /// Whether the game's decoder reads these bytes, all of them, back to `input` (as every peer
     /// will: a receiver refuses an input its decoder does not take whole).
-    package func readsBack<Input: LockstepInput>(_ input: Input) -> Bool {
+    @inlinable package func readsBack<Input: LockstepInput>(_ input: Input) -> Bool {
         var r = ByteReader(bytes)
         guard let back = try? Input.decode(from: &r) else { return false }
         return back == input && r.remaining == 0

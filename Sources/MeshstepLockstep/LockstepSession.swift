@@ -467,18 +467,32 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Call once per applied tick (after handing the tick to the game). An input submitted while
     /// this peer is already `inputDelay` ticks ahead is kept and stored when it catches up (the
     /// newest one wins).
-    public mutating func submit(_ input: Input, now: Duration) -> [UInt8] {
-        advanceClock(now)
-        return submit(input)
+    @inlinable public mutating func submit(_ input: Input, now: Duration) -> [UInt8] {
+        submit(Self.encode(input), now: now)
     }
 
     /// ``submit(_:now:)`` at the time of the latest call that passed one (tests that need no clock).
     mutating func submit(_ input: Input) -> [UInt8] {
-        guard localSlot >= 0, halted == nil else { return [] }
+        submit(Self.encode(input))
+    }
+
+    /// The bytes of a local input, checked: every peer decodes them to step its game, so a
+    /// codec that does not read back what it wrote would stop them all; it stops here, where
+    /// the fault is. Inlinable, so that it is specialized to the game's input type.
+    @inlinable package static func encode(_ input: Input) -> InputBytes {
         let bytes = InputBytes(encoding: input)
-        // Every peer decodes these bytes to step its game: a codec that does not read back what
-        // it wrote would stop them all, so it stops here, where the fault is.
         precondition(bytes.readsBack(input), "\(Input.self).decode(from:) does not read back exactly what encode(into:) wrote")
+        return bytes
+    }
+
+    /// ``submit(_:now:)`` with the input encoded.
+    @usableFromInline package mutating func submit(_ bytes: InputBytes, now: Duration) -> [UInt8] {
+        advanceClock(now)
+        return submit(bytes)
+    }
+
+    mutating func submit(_ bytes: InputBytes) -> [UInt8] {
+        guard localSlot >= 0, halted == nil else { return [] }
         pendingLocal = bytes
         flushLocal()
         return frame()

@@ -389,11 +389,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// Records the local input for the next local tick and floods the frame. Call once per
     /// applied tick (the first `inputDelay` ticks are neutral and need none).
-    public mutating func submit(_ input: Input, now: Duration) -> [SessionAction] {
+    @inlinable public mutating func submit(_ input: Input, now: Duration) -> [SessionAction] {
+        submit(LockstepSession<Input>.encode(input), now: now)
+    }
+
+    /// ``submit(_:now:)`` with the input encoded.
+    @usableFromInline mutating func submit(_ bytes: InputBytes, now: Duration) -> [SessionAction] {
         guard running, localSlot != nil else { return [] }
         let before = session?.nextLocalTick ?? 0
         lastSubmitAt = now
-        let actions = sendFrame(feed: feedDue(at: before), now: now) { $0.submit(input, now: now) }
+        let actions = sendFrame(feed: feedDue(at: before), now: now) { $0.submit(bytes, now: now) }
         let after = session?.nextLocalTick ?? before
         for t in before..<after {
             sentAt.append((t, now))
@@ -433,7 +438,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
 
     /// ``apply(_:game:now:)`` for a game loop that hands the game's state over separately (with
     /// ``holdCheckpoint(after:game:checksum:now:)`` whenever ``wantsCheckpoint(after:)`` says so).
-    public mutating func apply(_ tick: AppliedTick<Input>, now: Duration) -> [SessionAction] {
+    @inlinable public mutating func apply(_ tick: AppliedTick<Input>, now: Duration) -> [SessionAction] {
         if let checksum = tick.checksum { recordChecksum(tick: tick.tick, checksum: checksum) }
         guard let input = tick.answer else { return [] }
         return submit(input, now: now)
