@@ -173,8 +173,7 @@ struct KeyedSHA256: Sendable {
 /// Calls `body` with the 32 bytes of `digest`.
 ///
 /// `SHA256Digest.withUnsafeBytes` is generic and not inlinable, so every call ran
-/// unspecialized and looked up type metadata: about 7% of a 16-player tick's instructions, on
-/// every datagram's tag. The digest stores exactly its bytes, in order, so they are read in
+/// unspecialized and looked up type metadata, twice on every datagram's tag. The digest stores exactly its bytes, in order, so they are read in
 /// place here; should that layout ever change size, the generic path is taken, and
 /// `LinkTagTests` checks that both give the same bytes.
 @inline(__always)
