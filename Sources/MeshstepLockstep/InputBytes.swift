@@ -83,7 +83,8 @@ import MeshstepWire
     /// The input these bytes encode. They were written by the game's encoder or checked by its
     /// decoder when they arrived (``read(_:length:as:)``), so decoding them again succeeds:
     /// decoding is a pure function of the bytes.
-    @usableFromInline package func decode<Input: LockstepInput>(as _: Input.Type) -> Input {
+    /// Inlinable, so that it is specialized to the game's input type where it is called.
+    @inlinable package func decode<Input: LockstepInput>(as _: Input.Type) -> Input {
         var r = ByteReader(bytes)
         do { return try Input.decode(from: &r) } catch { preconditionFailure("\(Input.self).decode(from:) failed on bytes it accepted before: \(error)") }
     }
@@ -100,12 +101,15 @@ extension InputBytes {
         if rows.isEmpty { return [] }
         var ready: [(tick: Int, inputs: [Input?])] = []
         ready.reserveCapacity(rows.count)
-        for r in rows {
-            var inputs: [Input?] = []
-            inputs.reserveCapacity(r.row.count)
-            for b in r.row { inputs.append(b?.decode(as: Input.self)) }
-            ready.append((r.tick, inputs))
-        }
+        for r in rows { ready.append((r.tick, decode(r.row, as: Input.self))) }
         return ready
+    }
+
+    /// One row decoded: every slot's input (nil for a dropped slot).
+    @inlinable package static func decode<Input: LockstepInput>(_ row: [InputBytes?], as _: Input.Type) -> [Input?] {
+        var inputs: [Input?] = []
+        inputs.reserveCapacity(row.count)
+        for b in row { inputs.append(b?.decode(as: Input.self)) }
+        return inputs
     }
 }

@@ -44,29 +44,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// (``recordArrivals()``); nil otherwise.
     var arrivalsHeld: [Int]?
 
-    // Shared with the game thread.
-    struct Shared {
-        var ready: [(tick: Int, inputs: [Input?], at: UInt64)] = []
-        var submitted: [(tick: Int, at: UInt64)] = []
-        var events: [LockstepEvent] = []
-        var errors: [NetError] = []
-        var ackLatencies = LatencyHistogram()
-        /// Snapshots of the session, refreshed every frame interval once it started.
-        var roster: RosterStatus?
-        var stats: SessionStats?
-        /// Per slot: whether its key is a mesh neighbor now (players link to every player).
-        var connected: [Bool] = []
-        /// Ticks after which a newcomer needs a checkpoint of the game (see ``apply(_:game:)``).
-        var checkpointsWanted: Set<Int> = []
-        /// The game state this peer resumed from, until the game loop takes it.
-        var resumed: ResumedGame?
-        /// Whether the session found running without us: it resumes from a checkpoint.
-        var joining = false
-        var transfer: StateTransferStats?
-        /// Other players' inputs as they became held here, while recorded.
-        var arrivals: [(slot: Int, tick: Int, at: UInt64)] = []
-    }
-    let shared = NIOLockedValueBox(Shared())
+    let shared = NIOLockedValueBox(LockstepPeerShared())
 
     /// Starts the lockstep session on an already running mesh peer.
     /// - Parameters:
@@ -110,14 +88,21 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// Submits the local input for the next local tick and floods the frame. Call once per
     /// applied tick (the first `inputDelay` ticks are neutral and need none).
-    public func submit(_ input: Input) {
-        // From the event loop (a game stepped in ``onReady(_:)``) the frame goes out at once.
-        guard !mesh.eventLoop.inEventLoop else { return submitOnLoop(input) }
-        mesh.eventLoop.execute { self.submitOnLoop(input) }
+    ///
+    /// Inlinable: the input is encoded (and the codec checked) in the game's module, and the
+    /// event loop gets the bytes.
+    @inlinable public func submit(_ input: Input) {
+        submit(bytes: LockstepSession<Input>.encode(input))
     }
 
-    func submitOnLoop(_ input: Input) {
-        perform(endpoint.value.submit(input, now: clock))
+    @usableFromInline func submit(bytes: InputBytes) {
+        // From the event loop (a game stepped in ``onReady(_:)``) the frame goes out at once.
+        guard !mesh.eventLoop.inEventLoop else { return submitOnLoop(bytes) }
+        mesh.eventLoop.execute { self.submitOnLoop(bytes) }
+    }
+
+    func submitOnLoop(_ bytes: InputBytes) {
+        perform(endpoint.value.submit(bytes, now: clock))
         drain()
     }
 
@@ -137,21 +122,29 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// Ticks now complete, in order, each with every slot's input (nil for a dropped slot).
     /// Nothing while a resumed game waits to be taken (``takeResumedGame()``): the ticks after a
     /// checkpoint belong to the game restored from it, not to the one the loop still runs.
-    public func pollConfirmed() -> [(tick: Int, inputs: [Input?])] {
-        shared.withLockedValue { s in
-            guard s.resumed == nil else { return [] }
-            defer { s.ready = [] }
-            return s.ready.map { ($0.tick, $0.inputs) }
-        }
+    ///
+    /// Inlinable: the inputs are decoded in the game's module, specialized to its input type.
+    @inlinable public func pollConfirmed() -> [(tick: Int, inputs: [Input?])] {
+        InputBytes.decode(takeReady().rows, as: Input.self)
     }
 
     /// ``pollConfirmed()`` with the moment (monotonic uptime nanoseconds) each tick became
     /// complete on the event loop: for latency measurements across peers of one process.
-    public func pollConfirmedTimed() -> [(tick: Int, inputs: [Input?], at: UInt64)] {
+    @inlinable public func pollConfirmedTimed() -> [(tick: Int, inputs: [Input?], at: UInt64)] {
+        let (rows, at) = takeReady()
+        var ready: [(tick: Int, inputs: [Input?], at: UInt64)] = []
+        ready.reserveCapacity(rows.count)
+        for (r, at) in zip(rows, at) { ready.append((r.tick, InputBytes.decode(r.row, as: Input.self), at)) }
+        return ready
+    }
+
+    /// The complete ticks queued for the game, as bytes, and when each became complete; none
+    /// while a resumed game waits to be taken.
+    @usableFromInline func takeReady() -> (rows: ReadyRows, at: [UInt64]) {
         shared.withLockedValue { s in
-            guard s.resumed == nil else { return [] }
-            defer { s.ready = [] }
-            return s.ready
+            guard s.resumed == nil, !s.ready.isEmpty else { return ([], []) }
+            defer { s.ready = []; s.readyAt = [] }
+            return (s.ready, s.readyAt)
         }
     }
 
@@ -197,7 +190,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// Passes on what `LockstepDriver/applyNext(answer:)` returned: the checksum of a checked
     /// tick and the local input answering it.
-    public func apply(_ tick: AppliedTick<Input>) {
+    @inlinable public func apply(_ tick: AppliedTick<Input>) {
         if let checksum = tick.checksum { recordChecksum(tick: tick.tick, checksum: checksum) }
         if let input = tick.answer { submit(input) }
     }
@@ -205,7 +198,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// ``apply(_:)`` that also hands the game after the tick to the session when a newcomer (a
     /// returning player, a late spectator) needs a checkpoint of it: call this one whenever the
     /// game is at hand.
-    public func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game) where Game.Input == Input {
+    @inlinable public func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game) where Game.Input == Input {
         offerCheckpoint(after: tick.tick, game: game)
         apply(tick)
     }
@@ -412,7 +405,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     func drain() {
         let resumed = endpoint.value.takeResumedGame()
-        let complete = endpoint.value.pollReady()
+        let complete = endpoint.value.pollReadyRows(limit: 1024)
         let wanted = inPlace { $0.checkpointTicksWanted }
         let events = endpoint.value.takeEvents()
         let errors = endpoint.value.takeErrors().map(NetError.init)
@@ -422,7 +415,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             publishedWanted = wanted
             shared.withLockedValue {
                 // Ticks still queued belong to the game the checkpoint replaces.
-                if let resumed { $0.resumed = resumed; $0.ready = [] }
+                if let resumed { $0.resumed = resumed; $0.ready = []; $0.readyAt = [] }
                 $0.checkpointsWanted = wanted
             }
         }
@@ -430,19 +423,19 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         for e in events { logger.debug("session: \(e)") }
         let at = NIODeadline.now().uptimeNanoseconds
         let nowClock = clock
-        let ready = complete.map { (tick: $0.tick, inputs: $0.inputs, at: at) }
         let submitTimes = submitted.map { s -> (tick: Int, at: UInt64) in
             (s.tick, at &- UInt64(max(0, (nowClock - s.at).nanosecondsClamped)))
         }
         shared.withLockedValue {
-            $0.ready += ready
+            $0.ready += complete
+            $0.readyAt += repeatElement(at, count: complete.count)
             $0.events += events
             $0.errors += errors
             $0.submitted += submitTimes
             if $0.submitted.count > 2 * Self.keptTimes { $0.submitted.removeFirst($0.submitted.count - Self.keptTimes) }
             for a in acks { $0.ackLatencies.record(a) }
         }
-        if !ready.isEmpty { runReadyHandler() }
+        if !complete.isEmpty { runReadyHandler() }
     }
 
     func runReadyHandler() {
@@ -472,6 +465,33 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             $0.connected = connected
         }
     }
+}
+
+/// What a `LockstepPeer`'s event loop hands the game thread, under one lock. Not generic: the
+/// complete ticks wait here as input bytes, and the poll calls decode them in the game's module.
+struct LockstepPeerShared {
+    /// Complete ticks not taken yet, as the session holds them (every slot's input bytes), and
+    /// when each became complete (uptime nanoseconds).
+    var ready: ReadyRows = []
+    var readyAt: [UInt64] = []
+    var submitted: [(tick: Int, at: UInt64)] = []
+    var events: [LockstepEvent] = []
+    var errors: [NetError] = []
+    var ackLatencies = LatencyHistogram()
+    /// Snapshots of the session, refreshed every frame interval once it started.
+    var roster: RosterStatus?
+    var stats: SessionStats?
+    /// Per slot: whether its key is a mesh neighbor now (players link to every player).
+    var connected: [Bool] = []
+    /// Ticks after which a newcomer needs a checkpoint of the game (see ``apply(_:game:)``).
+    var checkpointsWanted: Set<Int> = []
+    /// The game state this peer resumed from, until the game loop takes it.
+    var resumed: ResumedGame?
+    /// Whether the session found running without us: it resumes from a checkpoint.
+    var joining = false
+    var transfer: StateTransferStats?
+    /// Other players' inputs as they became held here, while recorded.
+    var arrivals: [(slot: Int, tick: Int, at: UInt64)] = []
 }
 
 extension NetError {

@@ -394,7 +394,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     /// ``submit(_:now:)`` with the input encoded.
-    @usableFromInline mutating func submit(_ bytes: InputBytes, now: Duration) -> [SessionAction] {
+    @usableFromInline package mutating func submit(_ bytes: InputBytes, now: Duration) -> [SessionAction] {
         guard running, localSlot != nil else { return [] }
         let before = session?.nextLocalTick ?? 0
         lastSubmitAt = now
@@ -416,7 +416,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     /// ``pollReady(limit:)`` before decoding: the rows as the session holds them.
-    @usableFromInline mutating func pollReadyRows(limit: Int) -> ReadyRows {
+    @usableFromInline package mutating func pollReadyRows(limit: Int) -> ReadyRows {
         guard running else { return [] }
         let ready = session!.pollReadyRows(limit: limit)
         events += session!.takeEvents()
