@@ -404,13 +404,14 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     }
 
     func drain() {
-        let resumed = endpoint.value.takeResumedGame()
-        let complete = endpoint.value.pollReadyRows(limit: 1024)
-        let wanted = inPlace { $0.checkpointTicksWanted }
-        let events = endpoint.value.takeEvents()
-        let errors = endpoint.value.takeErrors().map(NetError.init)
-        let submitted = endpoint.value.takeSubmitTimes()
-        let acks = endpoint.value.takeAckLatencies()  // none before the start
+        // One access to the box: each checks the thread and looks up the endpoint's type.
+        let (resumed, complete, wanted, events, sessionErrors, submitted, acks) = inPlace { e in
+            (
+                e.takeResumedGame(), e.pollReadyRows(limit: 1024), e.checkpointTicksWanted, e.takeEvents(), e.takeErrors(),
+                e.takeSubmitTimes(), e.takeAckLatencies()  // no acknowledgements before the start
+            )
+        }
+        let errors = sessionErrors.map(NetError.init)
         if resumed != nil || wanted != publishedWanted {
             publishedWanted = wanted
             shared.withLockedValue {
