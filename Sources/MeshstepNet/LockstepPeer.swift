@@ -484,7 +484,8 @@ struct LockstepPeerShared {
     var stats: SessionStats?
     /// Per slot: whether its key is a mesh neighbor now (players link to every player).
     var connected: [Bool] = []
-    /// Ticks after which a newcomer needs a checkpoint of the game (see ``apply(_:game:)``).
+    /// Ticks after which a newcomer needs a checkpoint of the game (see
+    /// `LockstepPeer.apply(_:game:)`).
     var checkpointsWanted: Set<Int> = []
     /// The game state this peer resumed from, until the game loop takes it.
     var resumed: ResumedGame?
