@@ -643,6 +643,14 @@ if CommandLine.arguments.contains("--on-loops") {
     print(String(format: "unthrottled lockstep, 2 players, games on the event loops: %.0f ticks/s, ", onLoop.ticksPerSecond) + describe(onLoop))
     exit(0)
 }
+if CommandLine.arguments.contains("--game-thread") {
+    // Profiling aid: only the unthrottled UDP run with one game thread polling both peers, the
+    // headline `unthrottled_ticks_per_second["0"]` (`--game-thread [SECONDS]`).
+    let seconds = numberArgument ?? 3
+    let run = try unthrottledLockstep(loss: 0, seconds: seconds)
+    print(String(format: "unthrottled lockstep, 2 players, a game thread, loss-free: %.0f ticks/s, ", run.ticksPerSecond) + describe(run))
+    exit(0)
+}
 if CommandLine.arguments.contains("--relay") {
     // Profiling aid: only the relay run (`--relay [SECONDS]`; `--batched`: in batches of 32,
     // `--batched64`: of 64).
