@@ -653,10 +653,10 @@ if CommandLine.arguments.contains("--game-thread") {
 }
 if CommandLine.arguments.contains("--relay") {
     // Profiling aid: only the relay run (`--relay [SECONDS]`; `--batched`: in batches of 32,
-    // `--batched64`: of 64).
+    // `--batched64`: of 64, `--batched256`: of 256).
     let seconds = numberArgument ?? 3
-    let burst = CommandLine.arguments.contains("--batched64") ? 64 : 32
-    let batched = burst == 64 || CommandLine.arguments.contains("--batched")
+    let burst = CommandLine.arguments.contains("--batched256") ? 256 : CommandLine.arguments.contains("--batched64") ? 64 : 32
+    let batched = burst > 32 || CommandLine.arguments.contains("--batched")
     let relay = try relayThroughput(seconds: seconds, batched: batched, burst: burst)
     print(
         String(
@@ -795,10 +795,11 @@ results["unthrottled_cpu_us_per_tick"] = cpuPerTick
 results["unthrottled_breakdown"] = breakdown
 // A, R and B on a thread each: what R forwards, and the CPU it spends per message (its ceiling
 // with a core to itself is a million over that). Each message signed alone, then the same burst
-// under one signature per 32 messages and per 64, the most one batch holds
+// under one signature per 32 messages, per 64 and per 256, the most one batch holds
 // (`MeshNode.broadcast(batch:now:)`).
 for (label, key, batched, burst) in [
-    ("each signed:   ", "relay_", false, 32), ("batches of 32: ", "relay_batched_", true, 32), ("batches of 64: ", "relay_batched64_", true, 64),
+    ("each signed:    ", "relay_", false, 32), ("batches of 32:  ", "relay_batched_", true, 32), ("batches of 64:  ", "relay_batched64_", true, 64),
+    ("batches of 256: ", "relay_batched256_", true, 256),
 ] {
     let run = try relayThroughput(seconds: 3, batched: batched, burst: burst)
     let ratio = raw.map { run.forwarded / $0.relay_per_second }

@@ -142,7 +142,7 @@ extension MeshNode {
         return seq
     }
 
-    /// Originates a batch of 1 to 64 broadcasts (sizes checked) under one signature over the
+    /// Originates a batch of 1 to 256 broadcasts (sizes checked) under one signature over the
     /// root of their hash tree (``SignedBatch``); one alone is signed alone.
     mutating func originateBatch(_ payloads: [[UInt8]], now: MeshTime) -> [UInt64] {
         if payloads.count == 1 { return [originateChecked(payloads[0], destination: nil, now: now)] }

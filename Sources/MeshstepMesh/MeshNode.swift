@@ -298,7 +298,7 @@ public struct MeshNode: Sendable {
         return (seq, finish())
     }
 
-    /// Floods `payloads`, in order, under one signature per 64 of them instead of one each: a
+    /// Floods `payloads`, in order, under one signature per 256 of them instead of one each: a
     /// hash tree over them is signed once, and each message carries the path from its own leaf
     /// to the signed root (docs/PROTOCOL.md §5.4a). Every node that receives them checks one
     /// signature per batch, so a burst costs the origin, every relay and every receiver a
@@ -328,8 +328,8 @@ public struct MeshNode: Sendable {
     }
 
     /// The largest payload ``broadcast(batch:now:)`` accepts in a batch of `count` (its share
-    /// of 64): ``maxPayloadSize`` less the batch proof each message carries (18 bytes and 16 per
-    /// level of the tree: 114 bytes for 33 to 64 messages).
+    /// of 256): ``maxPayloadSize`` less the batch proof each message carries (18 bytes and 16 per
+    /// level of the tree: 146 bytes for 129 to 256 messages).
     public func maxPayloadSize(inBatchOf count: Int) -> Int {
         let n = min(count, 1 << Wire.maxBatchDepth)
         return n <= 1 ? maxPayloadSize : maxPayloadSize - BatchProof.size(depth: SignedBatch.depth(for: n))

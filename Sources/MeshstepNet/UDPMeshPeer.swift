@@ -254,7 +254,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         eventLoop.execute { _ = try? self.broadcastOnLoop(payload) }
     }
 
-    /// Floods `payloads` to the mesh, in order, under one signature per 64 of them
+    /// Floods `payloads` to the mesh, in order, under one signature per 256 of them
     /// (`MeshNode.broadcast(batch:now:)`). Safe from any thread; the sends happen on the event loop.
     public func broadcast(batch payloads: [[UInt8]]) {
         eventLoop.execute { _ = try? self.broadcastOnLoop(batch: payloads) }
@@ -362,7 +362,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         return seq
     }
 
-    /// Floods `payloads` from the event loop under one signature per 64 of them
+    /// Floods `payloads` from the event loop under one signature per 256 of them
     /// (`MeshNode.broadcast(batch:now:)`): for a burst, a fraction of the signing and of every
     /// receiver's checking.
     @discardableResult

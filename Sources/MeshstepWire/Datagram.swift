@@ -192,52 +192,92 @@ public enum Datagram {
 
     /// Bytes `m` takes as an entry of a Floods datagram after the entry `previous` (nil: first).
     public static func floodEntrySize(_ m: FloodMessage, after previous: FloodMessage?) -> Int {
-        let (sameOrigin, sameBatch) = sharing(m, after: previous)
-        var n = 3 + (sameOrigin ? 0 : Wire.keySize) + ByteWriter.varintSize(m.seq) + (m.destination == nil ? 0 : Wire.keySize)
+        let s = sharing(m, after: previous)
+        var n = 1 + (s.next ? 0 : 2 + ByteWriter.varintSize(m.seq)) + (s.origin ? 0 : Wire.keySize) + (m.destination == nil ? 0 : Wire.keySize)
         n += ByteWriter.varintSize(UInt64(m.payload.count)) + m.payload.count
-        if let p = m.proof { n += 1 + p.path.count + (sameBatch ? 0 : 1 + Wire.batchSaltSize) }
-        return n + (sameBatch ? 0 : Wire.signatureSize)
+        if let p = m.proof {
+            n += (s.leaf ? 0 : 1) + (s.batch ? 0 : 1 + Wire.batchSaltSize)
+            n += s.leaf ? (Self.copiedPathFrom(index: Int(p.index))) * Wire.batchHashSize : p.path.count
+        }
+        return n + (s.batch ? 0 : Wire.signatureSize)
     }
 
-    /// Whether `m` may leave out its origin (the previous entry's), and its signature, batch
-    /// depth and salt (both messages of one signed batch).
-    static func sharing(_ m: FloodMessage, after previous: FloodMessage?) -> (origin: Bool, batch: Bool) {
-        guard let previous, previous.origin == m.origin else { return (false, false) }
-        guard let p = m.proof, let q = previous.proof else { return (true, false) }
-        return (true, p.depth == q.depth && p.salt == q.salt && m.signature == previous.signature)
+    /// What entry `m` may leave out after the entry `previous`: its origin (the same), its
+    /// signature, batch depth and salt (both messages of one signed batch), its hop fields and
+    /// sequence number (the same hop fields, the next number: `next`), and its batch index and
+    /// the upper levels of its path (the next leaf of the batch, whose path above the level
+    /// where the two leaves meet is the previous one's: `leaf`).
+    static func sharing(_ m: FloodMessage, after previous: FloodMessage?) -> (origin: Bool, batch: Bool, next: Bool, leaf: Bool) {
+        guard let previous, previous.origin == m.origin else { return (false, false, false, false) }
+        let next = previous.seq < UInt64.max && m.seq == previous.seq + 1 && m.hopLimit == previous.hopLimit && m.hops == previous.hops
+        guard let p = m.proof, let q = previous.proof, p.depth == q.depth, p.salt == q.salt, m.signature == previous.signature else {
+            return (true, false, next, false)
+        }
+        let leaf = Int(q.index) + 1 == Int(p.index) && p.path.count == q.path.count && pathsAgree(p.path, q.path, from: copiedPathFrom(index: Int(p.index)))
+        return (true, true, next, leaf)
     }
 
-    /// One entry: `flags | hopLimit | hops | origin? | seq | destination? | payload | (depth? |
-    /// index | salt? | path)? | signature?`. Flags: bit 0 destination, bit 1 batch proof, bit 2 origin as the previous
-    /// entry's, bit 3 signature, depth and salt as the previous entry's.
+    /// The first path level a batch message with leaf `index` (≥ 1) copies from the message of
+    /// leaf `index − 1`: the two leaves' ancestors are siblings at level `ctz(index)` and the same
+    /// node above it, so their paths agree from `ctz(index) + 1` up.
+    static func copiedPathFrom(index: Int) -> Int { index.trailingZeroBitCount + 1 }
+
+    static func pathsAgree(_ a: [UInt8], _ b: [UInt8], from level: Int) -> Bool {
+        let start = level * Wire.batchHashSize
+        guard start < a.count, a.count == b.count else { return a.count == b.count }
+        guard (a.count - start) % 8 == 0 else { return a[start...] == b[start...] }
+        // Whole hashes, 8 bytes at a time.
+        return a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in
+                stride(from: start, to: a.count, by: 8).allSatisfy {
+                    x.loadUnaligned(fromByteOffset: $0, as: UInt64.self) == y.loadUnaligned(fromByteOffset: $0, as: UInt64.self)
+                }
+            }
+        }
+    }
+
+    /// One entry: `flags | (hopLimit | hops)? | origin? | seq? | destination? | payload | (depth? |
+    /// index? | salt? | path)? | signature?`. Flags: bit 0 destination, bit 1 batch proof, bit 2
+    /// origin as the previous entry's, bit 3 signature, depth and salt as the previous entry's,
+    /// bit 4 hop fields as the previous entry's and seq its + 1, bit 5 index the previous
+    /// entry's + 1 and the path's levels above `ctz(index)` the previous entry's (docs/PROTOCOL.md §3.10c).
     static func encodeFloodEntry(_ m: FloodMessage, after previous: FloodMessage?, into w: inout ByteWriter) {
-        let (sameOrigin, sameBatch) = sharing(m, after: previous)
-        w.u8((m.destination == nil ? 0 : 1) | (m.proof == nil ? 0 : 2) | (sameOrigin ? 4 : 0) | (sameBatch ? 8 : 0))
-        w.u8(m.hopLimit); w.u8(m.hops)
-        if !sameOrigin { w.raw(m.origin.bytes) }
-        w.varint(m.seq)
+        let s = sharing(m, after: previous)
+        w.u8(
+            (m.destination == nil ? 0 : 1) | (m.proof == nil ? 0 : 2) | (s.origin ? 4 : 0) | (s.batch ? 8 : 0) | (s.next ? 16 : 0)
+                | (s.leaf ? 32 : 0))
+        if !s.next { w.u8(m.hopLimit); w.u8(m.hops) }
+        if !s.origin { w.raw(m.origin.bytes) }
+        if !s.next { w.varint(m.seq) }
         if let d = m.destination { w.raw(d.bytes) }
         w.lengthPrefixed(m.payload)
         if let p = m.proof {
-            if !sameBatch { w.u8(p.depth) }
-            w.u8(p.index)
-            if !sameBatch { w.raw(p.salt) }
-            w.raw(p.path)
+            if !s.batch { w.u8(p.depth) }
+            if s.leaf {
+                w.raw(p.path[..<(copiedPathFrom(index: Int(p.index)) * Wire.batchHashSize)])
+            } else {
+                w.u8(p.index)
+                if !s.batch { w.raw(p.salt) }
+                w.raw(p.path)
+            }
         }
-        if !sameBatch { w.raw(m.signature) }
+        if !s.batch { w.raw(m.signature) }
     }
 
     static func decodeFloodEntry(_ r: inout ByteReader, after previous: FloodMessage?, maxSize: Int) throws(WireError) -> FloodMessage {
         let flags = try r.u8()
         // Bits 0 and 1 as in a Flood (never both); bit 2 needs a previous entry; bit 3 needs bit
-        // 2, a proof here and one in the previous entry.
-        guard flags <= 0x0F, flags & 3 != 3 else { throw .invalidValue(field: "floods.flags") }
-        let sameOrigin = flags & 4 != 0, sameBatch = flags & 8 != 0
+        // 2, a proof here and one in the previous entry; bit 4 needs bit 2; bit 5 needs bit 3.
+        guard flags <= 0x3F, flags & 3 != 3 else { throw .invalidValue(field: "floods.flags") }
+        let sameOrigin = flags & 4 != 0, sameBatch = flags & 8 != 0, next = flags & 16 != 0, nextLeaf = flags & 32 != 0
         if sameOrigin, previous == nil { throw .invalidValue(field: "floods.flags") }
         if sameBatch, !sameOrigin || flags & 2 == 0 || previous?.proof == nil { throw .invalidValue(field: "floods.flags") }
-        let hopLimit = try r.u8(), hops = try r.u8()
+        if next, !sameOrigin || previous!.seq == UInt64.max { throw .invalidValue(field: "floods.flags") }
+        if nextLeaf, !sameBatch { throw .invalidValue(field: "floods.flags") }
+        let hopLimit = try next ? previous!.hopLimit : r.u8()
+        let hops = try next ? previous!.hops : r.u8()
         let origin = try sameOrigin ? previous!.origin : r.peerKey()
-        let seq = try r.varint()
+        let seq = try next ? previous!.seq + 1 : r.varint()
         let destination: PeerKey? = flags & 1 == 1 ? try r.peerKey() : nil
         let payload = try r.lengthPrefixed(field: "floods.payload", limit: maxSize)
         var proof: BatchProof?
@@ -246,11 +286,19 @@ public enum Datagram {
             let depth: UInt8
             if let shared { depth = shared.depth } else { depth = try r.u8() }
             guard depth >= 1, Int(depth) <= Wire.maxBatchDepth else { throw .invalidValue(field: "floods.batchDepth") }
-            let index = try r.u8()
-            guard Int(index) < 1 << Int(depth) else { throw .invalidValue(field: "floods.batchIndex") }
+            let index = try nextLeaf ? shared!.index &+ 1 : r.u8()
+            guard Int(index) < 1 << Int(depth), !nextLeaf || index != 0 else { throw .invalidValue(field: "floods.batchIndex") }
             let salt: [UInt8]
             if let shared { salt = shared.salt } else { salt = try r.raw(Wire.batchSaltSize) }
-            proof = BatchProof(depth: depth, index: index, salt: salt, path: try r.raw(Int(depth) * Wire.batchHashSize))
+            let path: [UInt8]
+            if nextLeaf, let shared {
+                // The lower levels from the wire, the rest as the previous message's.
+                let own = copiedPathFrom(index: Int(index)) * Wire.batchHashSize
+                path = try r.raw(own) + shared.path[own...]
+            } else {
+                path = try r.raw(Int(depth) * Wire.batchHashSize)
+            }
+            proof = BatchProof(depth: depth, index: index, salt: salt, path: path)
         }
         let signature = try sameBatch ? previous!.signature : r.raw(Wire.signatureSize)
         return FloodMessage(

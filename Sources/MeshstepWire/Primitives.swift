@@ -30,14 +30,15 @@ public enum Wire {
     /// Most origins one relay request may name (a session has at most 64 players, and a player
     /// needs relaying only for the few it cannot reach directly).
     public static let maxRelayOrigins = 16
-    /// Most levels of a signed batch's hash tree: a batch holds at most 2^6 = 64 messages, and
-    /// each of them carries 6 sibling hashes at most (docs/PROTOCOL.md §5.4a).
-    public static let maxBatchDepth = 6
+    /// Most levels of a signed batch's hash tree: a batch holds at most 2^8 = 256 messages, and
+    /// each of them carries 8 sibling hashes at most (docs/PROTOCOL.md §5.4a; in a Floods
+    /// datagram the next message of a batch writes only the levels it does not share, §3.10c).
+    public static let maxBatchDepth = 8
     /// Bytes in a batch tree's hash (a SHA-256, truncated).
     public static let batchHashSize = 16
     /// Bytes of the random salt in every leaf of a signed batch.
     public static let batchSaltSize = 16
-    /// Most Flood messages one Floods datagram (kind `0x16`) may hold: a whole signed batch.
+    /// Most Flood messages one Floods datagram (kind `0x16`) may hold.
     public static let maxFloodsPerDatagram = 64
 }
 

@@ -134,29 +134,29 @@ struct SignedBatchTests {
         #expect(hex(Array(SHA256.hash(data: signed))) == "1d088889357d636bc731f5e25240d1eefc18de7270354b9a42b9955b352cd763")
     }
 
-    @Test("a batch crosses a relay: every message delivered once and in order, one signature check per node per 64")
+    @Test("a batch crosses a relay: every message delivered once and in order, one signature check per node per 256")
     func crossesRelay() throws {
         var net = try line()
         let checks = net.nodes.map(\.stats.signatureChecks)
-        let sent = payloads(70)
+        let sent = payloads(260)
         let (seqs, actions) = try net.nodes[0].broadcast(batch: sent, now: net.now)
         net.apply(actions, from: 0)
         net.flush()
-        #expect(seqs == Array(1...70))
+        #expect(seqs == Array(1...260))
         #expect(net.delivered[1].map(\.payload) == sent)
         #expect(net.delivered[2].map(\.payload) == sent)
-        #expect(net.delivered[2].map(\.seq) == Array(1...70))
-        // 64 under one signature and 6 under another: two checks at the relay and at the end.
+        #expect(net.delivered[2].map(\.seq) == Array(1...260))
+        // 256 under one signature and 4 under another: two checks at the relay and at the end.
         #expect(net.nodes[1].stats.signatureChecks - checks[1] == 2)
         #expect(net.nodes[2].stats.signatureChecks - checks[2] == 2)
-        #expect(net.nodes[2].stats.batchProofsAccepted == 68)
-        #expect(net.nodes[1].stats.forwarded == 70)
+        #expect(net.nodes[2].stats.batchProofsAccepted == 258)
+        #expect(net.nodes[1].stats.forwarded == 260)
         #expect(net.nodes.allSatisfy { $0.stats.forged == 0 })
         // A batch of one is a message signed alone.
         let one = try net.nodes[0].broadcast(batch: [[1]], now: net.now)
         net.apply(one.actions, from: 0)
         net.flush()
-        #expect(net.nodes[2].storedMessage(MessageRef(origin: net.nodes[0].key, seq: 71))?.proof == nil)
+        #expect(net.nodes[2].storedMessage(MessageRef(origin: net.nodes[0].key, seq: 261))?.proof == nil)
         #expect(net.delivered[2].last?.payload == [1])
     }
 

@@ -176,9 +176,11 @@ struct WireCodecTests {
         let batched = entry(flags: 2, proof: [1, 0] + [UInt8](repeating: 4, count: 16) + [UInt8](repeating: 5, count: 16))
         #expect(throws: WireError.invalidValue(field: "floods.count")) { try Datagram.decode(floods(count: 1, entries: [plain])) }
         #expect(throws: WireError.invalidValue(field: "floods.count")) { try Datagram.decode(floods(count: 65, entries: [])) }
-        // Unknown bits, a unicast with a proof, sharing on the first entry, a shared batch without
-        // a proof before it.
+        // Unknown bits, the next number or leaf on the first entry, a unicast with a proof, sharing
+        // on the first entry, a shared batch without a proof before it.
+        #expect(throws: WireError.invalidValue(field: "floods.flags")) { try Datagram.decode(floods(count: 2, entries: [plain, entry(flags: 64 | 4)])) }
         #expect(throws: WireError.invalidValue(field: "floods.flags")) { try Datagram.decode(floods(count: 2, entries: [entry(flags: 16), plain])) }
+        #expect(throws: WireError.invalidValue(field: "floods.flags")) { try Datagram.decode(floods(count: 2, entries: [entry(flags: 32), plain])) }
         #expect(throws: WireError.invalidValue(field: "floods.flags")) { try Datagram.decode(floods(count: 2, entries: [entry(flags: 3), plain])) }
         #expect(throws: WireError.invalidValue(field: "floods.flags")) { try Datagram.decode(floods(count: 2, entries: [entry(flags: 4), plain])) }
         #expect(throws: WireError.invalidValue(field: "floods.flags")) {
@@ -195,6 +197,51 @@ struct WireCodecTests {
         }
         #expect(list[1].origin == list[0].origin && list[1].signature == list[0].signature)
         #expect(list[1].proof == BatchProof(depth: 1, index: 1, salt: [UInt8](repeating: 4, count: 16), path: [UInt8](repeating: 6, count: 16)))
+    }
+
+    @Test("consecutive messages of one batch leave out their hop fields, sequence number, index and the path levels they share, and decode to whole messages")
+    func floodsBatchRuns() throws {
+        // A batch of 8 (depth 3) with a path that is a tree's: the sibling of leaf i's ancestor on
+        // level k is node (k, (i >> k) ^ 1), named by its bytes.
+        func path(_ i: Int) -> [UInt8] { (0..<3).flatMap { k in [UInt8](repeating: UInt8(k * 16 + ((i >> k) ^ 1)), count: 16) } }
+        let salt = [UInt8](repeating: 0x5A, count: 16), sig = [UInt8](repeating: 0x77, count: 64)
+        let run = (0..<8).map { i in
+            FloodMessage(
+                hopLimit: 6, hops: 2, origin: key(60), seq: 1000 + UInt64(i), destination: nil, payload: [UInt8](repeating: UInt8(i), count: 100),
+                signature: sig, proof: BatchProof(depth: 3, index: UInt8(i), salt: salt, path: path(i)))
+        }
+        let bytes = Datagram.encode(.floods(run), linkSeq: 1)
+        var size = Wire.headerSize + 1 + 1
+        for (n, m) in run.enumerated() { size += Datagram.floodEntrySize(m, after: n == 0 ? nil : run[n - 1]) }
+        #expect(bytes.count == size)
+        let decoded = try Datagram.decode(bytes + [UInt8](repeating: 0, count: Wire.tagSize)).message
+        #expect(decoded == .floods(run))
+        // After leaf i - 1, leaf i writes its flags, payload and the levels 0 ... ctz(i) of its path.
+        let whole = Datagram.floodEntrySize(run[1], after: nil)
+        #expect(whole == 1 + 2 + 32 + 2 + 1 + 100 + 1 + 1 + 16 + 48 + 64)
+        for (i, levels) in [(1, 1), (2, 2), (3, 1), (4, 3), (7, 1)] {
+            #expect(Datagram.floodEntrySize(run[i], after: run[i - 1]) == 1 + 1 + 100 + 16 * levels)
+        }
+        // Not the next leaf (a gap), other hop fields, a path that disagrees above the meeting
+        // level: each written in full where it differs, and still decoded as sent.
+        var other = run
+        other[3].hops = 3
+        other[5].proof!.path[47] ^= 1
+        other.remove(at: 6)
+        let otherBytes = Datagram.encode(.floods(other), linkSeq: 1)
+        #expect(try Datagram.decode(otherBytes + [UInt8](repeating: 0, count: Wire.tagSize)).message == .floods(other))
+        // (hop fields 2 bytes, seq 2 bytes, payload length 1, index 1)
+        #expect(Datagram.floodEntrySize(other[3], after: other[2]) == 1 + 2 + 2 + 1 + 100 + 16)
+        #expect(Datagram.floodEntrySize(other[4], after: other[3]) == 1 + 2 + 2 + 1 + 100 + 16 * 3)
+        #expect(Datagram.floodEntrySize(other[5], after: other[4]) == 1 + 1 + 100 + 1 + 48)
+        #expect(Datagram.floodEntrySize(other[6], after: other[5]) == 1 + 2 + 2 + 1 + 100 + 1 + 48)
+        // The last leaf has no next one: a next-leaf entry after it is an error.
+        var w = ByteWriter()
+        w.raw([0x4D, 0x53, Wire.version, 0x16]); w.varint(1); w.u8(2)
+        w.u8(2); w.u8(6); w.u8(2); w.raw(key(60).bytes); w.varint(1007); w.lengthPrefixed(run[7].payload)
+        w.u8(3); w.u8(7); w.raw(salt); w.raw(path(7)); w.raw(sig)
+        w.u8(2 | 4 | 8 | 16 | 32); w.lengthPrefixed([1]); w.raw([UInt8](repeating: 3, count: 16))
+        #expect(throws: WireError.invalidValue(field: "floods.batchIndex")) { try Datagram.decode(w.bytes + [UInt8](repeating: 0, count: Wire.tagSize)) }
     }
 
     @Test("a flood's flags, batch depth and batch index outside their ranges are typed errors")
@@ -215,7 +262,7 @@ struct WireCodecTests {
         }
         #expect(throws: WireError.invalidValue(field: "flood.batchDepth")) { try Datagram.decode(flood(flags: 2, proof: [0, 0] + salt)) }
         #expect(throws: WireError.invalidValue(field: "flood.batchDepth")) {
-            try Datagram.decode(flood(flags: 2, proof: [7, 0] + salt + [UInt8](repeating: 0, count: 112)))
+            try Datagram.decode(flood(flags: 2, proof: [9, 0] + salt + [UInt8](repeating: 0, count: 144)))
         }
         #expect(throws: WireError.invalidValue(field: "flood.batchIndex")) {
             try Datagram.decode(flood(flags: 2, proof: [2, 4] + salt + [UInt8](repeating: 0, count: 32)))
