@@ -254,7 +254,10 @@ extension MeshNode {
             penalize(peer, by: 10, now: now)
             return
         }
-        let status = origins[m.origin]?.window.status(m.seq) ?? .new
+        // One lookup of the origin for the whole message: nothing below adds or removes origins
+        // before its state is written back.
+        let known = origins.index(forKey: m.origin)
+        let status = known.map { origins.values[$0].window.status(m.seq) } ?? .new
         switch status {
         case .duplicate:
             // A copy from another path is normal; the same neighbor sending it a third time is a replay.
@@ -285,7 +288,7 @@ extension MeshNode {
         // straight from its origin over the link and goes no further: the link's tag already
         // proves who sent it (its keys are bound to the identity the handshake signed). Such a
         // message is verified later, before it is ever served to anyone else.
-        var state = origins[m.origin] ?? OriginState(publicKey: SignatureVerifier.publicKey(m.origin), lastActive: now)
+        var state = known.map { origins.values[$0] } ?? OriginState(publicKey: SignatureVerifier.publicKey(m.origin), lastActive: now)
         // The propagation filter (user code) runs once per new message.
         let route = routing(of: m)
         // A copy we will relay is checked first too: the neighbor receiving it would charge us
@@ -314,8 +317,12 @@ extension MeshNode {
         // The origin's allowance: the message is marked seen either way, so that its other
         // copies are suppressed as duplicates instead of being judged again.
         let withinAllowance = takeOriginAllowance(&state, bytes: m.payload.count, now: now)
-        if origins[m.origin] == nil { makeRoomForOrigin() }
-        origins[m.origin] = state
+        if let known {
+            origins.values[known] = state
+        } else {
+            makeRoomForOrigin()
+            origins[m.origin] = state
+        }
         forgetMissing(m.ref)
         guard withinAllowance else {
             stats.originRateLimited += 1

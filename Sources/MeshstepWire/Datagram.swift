@@ -20,7 +20,7 @@ public enum Datagram {
     /// Encodes `message` without its tag. For link-authenticated kinds append a ``Wire/tagSize``
     /// tag over these bytes before sending.
     public static func encode(_ message: Message, linkSeq: UInt64 = 0) -> [UInt8] {
-        var w = ByteWriter(capacity: 96)
+        var w = ByteWriter(capacity: capacityHint(message))
         w.u8(Wire.magic.0); w.u8(Wire.magic.1); w.u8(Wire.version); w.u8(message.kind)
         if message.isLinkAuthenticated { w.varint(linkSeq) }
         switch message {
@@ -184,6 +184,17 @@ public enum Datagram {
         return Decoded(message: message, tag: tag, authenticatedLength: end, linkSeq: linkSeq)
     }
 
+    /// Bytes to reserve for `message` with its tag, so that the writer grows at most once: a
+    /// Floods datagram fills most of a 1,200-byte datagram.
+    static func capacityHint(_ message: Message) -> Int {
+        switch message {
+        case .floods: 1280
+        case let .flood(m): 192 + m.payload.count + (m.proof?.path.count ?? 0)
+        case let .direct(payload): 64 + payload.count
+        default: 128
+        }
+    }
+
     // MARK: - Floods entries
 
     /// The bytes a Floods datagram (kind `0x16`) takes besides its entries, at most: header,
@@ -229,9 +240,12 @@ public enum Datagram {
         // Whole hashes, 8 bytes at a time.
         return a.withUnsafeBytes { x in
             b.withUnsafeBytes { y in
-                stride(from: start, to: a.count, by: 8).allSatisfy {
-                    x.loadUnaligned(fromByteOffset: $0, as: UInt64.self) == y.loadUnaligned(fromByteOffset: $0, as: UInt64.self)
+                var at = start
+                while at < x.count {
+                    if x.loadUnaligned(fromByteOffset: at, as: UInt64.self) != y.loadUnaligned(fromByteOffset: at, as: UInt64.self) { return false }
+                    at += 8
                 }
+                return true
             }
         }
     }
@@ -290,11 +304,16 @@ public enum Datagram {
             guard Int(index) < 1 << Int(depth), !nextLeaf || index != 0 else { throw .invalidValue(field: "floods.batchIndex") }
             let salt: [UInt8]
             if let shared { salt = shared.salt } else { salt = try r.raw(Wire.batchSaltSize) }
-            let path: [UInt8]
+            var path: [UInt8]
             if nextLeaf, let shared {
                 // The lower levels from the wire, the rest as the previous message's.
                 let own = copiedPathFrom(index: Int(index)) * Wire.batchHashSize
-                path = try r.raw(own) + shared.path[own...]
+                try r.need(own)
+                path = []
+                path.reserveCapacity(shared.path.count)
+                path += r.bytes[r.position..<(r.position + own)]
+                path += shared.path[own...]
+                r.position += own
             } else {
                 path = try r.raw(Int(depth) * Wire.batchHashSize)
             }
