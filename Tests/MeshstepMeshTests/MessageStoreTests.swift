@@ -38,4 +38,21 @@ struct MessageStoreTests {
         #expect(store.recent(10).map(\.seq) == [5, 6, 7, 8])
         #expect(store[message(2, 5).ref]?.seq == 5)
     }
+
+    @Test("two origins whose keys share their first 8 bytes: the newer message is found, the older one is not mistaken for it")
+    func sharedKeyPrefix() {
+        var store = MessageStore(capacity: 8)
+        let x = PeerKey(bytes: [UInt8](repeating: 1, count: 8) + [UInt8](repeating: 2, count: 24))
+        let y = PeerKey(bytes: [UInt8](repeating: 1, count: 8) + [UInt8](repeating: 3, count: 24))
+        func m(_ origin: PeerKey, _ seq: UInt64) -> FloodMessage {
+            FloodMessage(hopLimit: 4, hops: 1, origin: origin, seq: seq, destination: nil, payload: [1], signature: [UInt8](repeating: 9, count: 64))
+        }
+        store.insert(m(x, 1))
+        store.insert(m(y, 1))
+        #expect(store[MessageRef(origin: y, seq: 1)]?.origin == y)
+        #expect(store[MessageRef(origin: x, seq: 1)] == nil)
+        store.remove(MessageRef(origin: x, seq: 1))
+        #expect(store[MessageRef(origin: y, seq: 1)]?.origin == y)
+        #expect(store.recent(8).map(\.origin) == [x, y])
+    }
 }
