@@ -681,22 +681,39 @@ extension MeshNode {
 }
 
 /// How often each of the last 64 refs came from one neighbor. An honest neighbor sends a message
-/// once, twice at most (a pull answered after its retry); a third copy is a replay.
+/// once, twice at most (a pull answered after its retry); a third copy is a replay. A scan of 64
+/// sequence numbers, not a hash table: cheaper than hashing each ref three times, and the same
+/// cost whatever refs a neighbor sends.
 struct RecentRefs: Sendable {
-    private var ring: [MessageRef?] = Array(repeating: nil, count: 64)
+    static let size = 64
+    /// Slot by slot: the ref's sequence number, its origin (nil: empty) and its count.
+    private var seqs = [UInt64](repeating: 0, count: size)
+    private var origins = [PeerKey?](repeating: nil, count: size)
+    private var counts = [Int](repeating: 0, count: size)
     private var next = 0
-    private var counts: [MessageRef: Int] = [:]
+
+    private func slot(of ref: MessageRef) -> Int? {
+        seqs.withUnsafeBufferPointer { s in
+            for i in 0..<Self.size where s[i] == ref.seq && origins[i] == ref.origin { return i }
+            return nil
+        }
+    }
+
+    /// Takes the oldest slot for `ref` with `count`.
+    private mutating func add(_ ref: MessageRef, count: Int) {
+        seqs[next] = ref.seq
+        origins[next] = ref.origin
+        counts[next] = count
+        next = (next + 1) % Self.size
+    }
 
     /// Records one more copy of `ref` and returns how many this neighbor has now sent.
     mutating func record(_ ref: MessageRef) -> Int {
-        if let c = counts[ref] {
-            counts[ref] = c + 1
-            return c + 1
+        if let i = slot(of: ref) {
+            counts[i] += 1
+            return counts[i]
         }
-        if let old = ring[next] { counts[old] = nil }
-        ring[next] = ref
-        counts[ref] = 1
-        next = (next + 1) % ring.count
+        add(ref, count: 1)
         return 1
     }
 
@@ -704,13 +721,10 @@ struct RecentRefs: Sendable {
     /// excuses one copy; a stalled announcer answering a queue of our Grafts at once sends
     /// several.
     mutating func expect(_ ref: MessageRef) {
-        if let c = counts[ref] {
-            counts[ref] = c - 1
+        if let i = slot(of: ref) {
+            counts[i] -= 1
             return
         }
-        if let old = ring[next] { counts[old] = nil }
-        ring[next] = ref
-        counts[ref] = -1
-        next = (next + 1) % ring.count
+        add(ref, count: -1)
     }
 }
