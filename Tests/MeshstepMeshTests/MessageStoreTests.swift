@@ -55,4 +55,36 @@ struct MessageStoreTests {
         #expect(store[MessageRef(origin: y, seq: 1)]?.origin == y)
         #expect(store.recent(8).map(\.origin) == [x, y])
     }
+
+    @Test("an origin's run of sequence numbers stays within its span: far older ones are kept but cannot be pulled, late ones inside it can")
+    func runSpan() {
+        var store = MessageStore(capacity: 64)
+        for s in 1...10 { store.insert(message(1, UInt64(s))) }
+        #expect(store.indexedSpan == 10)
+        // A jump past the span starts the run afresh: 1...10 stay in the ring, unindexed.
+        store.insert(message(1, 2000))
+        #expect(store[message(1, 5).ref] == nil && store[message(1, 2000).ref]?.seq == 2000)
+        #expect(store.recent(64).count == 11 && store.indexedSpan == 1)
+        store.insert(message(1, 2000 + 1023))
+        #expect(store.indexedSpan == 1024)
+        // One more past the span drops the oldest numbers, and the holes before the next held one.
+        store.insert(message(1, 3100))
+        #expect(store[message(1, 2000).ref] == nil && store[message(1, 3023).ref]?.seq == 3023)
+        #expect(store.indexedSpan == 3100 - 3023 + 1)
+        // Late messages inside the span are indexed, before the run or in a hole of it.
+        store.insert(message(1, 3090))
+        store.insert(message(1, 3000))
+        #expect(store[message(1, 3090).ref]?.seq == 3090 && store[message(1, 3000).ref]?.seq == 3000)
+        #expect(store.indexedSpan == 101)
+        // Removing the ends shrinks the run to what it holds.
+        store.remove(message(1, 3000).ref)
+        store.remove(message(1, 3100).ref)
+        #expect(store.indexedSpan == 3090 - 3023 + 1)
+        // Another origin has a run of its own; the ring evicts in arrival order whatever the runs.
+        for s in 1...60 { store.insert(message(2, UInt64(s))) }
+        // 75 places taken: the 11 oldest (1...10 and 2000 of origin 1) are gone.
+        #expect(store[message(2, 1).ref]?.seq == 1 && store[message(2, 60).ref]?.seq == 60)
+        #expect(store.count == 64 && store.recent(64).first?.seq == 3023 && store.recent(64).count == 62)
+        #expect(store.indexedSpan == 3090 - 3023 + 1 + 60)
+    }
 }
