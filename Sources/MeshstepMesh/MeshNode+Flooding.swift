@@ -602,7 +602,8 @@ extension MeshNode {
 
     /// Drops a pull entry and gives its announcer's quota back.
     mutating func forgetMissing(_ ref: MessageRef) {
-        guard let entry = missing.removeValue(forKey: ref) else { return }
+        // Every new message asks; nothing is missing most of the time.
+        guard !missing.isEmpty, let entry = missing.removeValue(forKey: ref) else { return }
         let opener = entry.openedBy
         if let n = missingOpenedBy[opener], n > 1 { missingOpenedBy[opener] = n - 1 } else { missingOpenedBy[opener] = nil }
     }
@@ -731,6 +732,7 @@ extension MeshNode {
     }
 
     mutating func noteRecentOrigin(_ origin: PeerKey) {
+        guard recentOrigins.last != origin else { return }
         if let i = recentOrigins.firstIndex(of: origin) { recentOrigins.remove(at: i) }
         recentOrigins.append(origin)
         if recentOrigins.count > Wire.maxRefsPerMessage / 2 { recentOrigins.removeFirst() }
