@@ -12,10 +12,15 @@ import MeshstepWire
 /// Bounds: a run covers at most ``runSpan`` sequence numbers, its origin's newest. A message
 /// further behind them (its origin sent that many since, or skipped that far ahead) stays until
 /// the ring comes round but can no longer be pulled; pulls ask for an origin's newest 256
-/// (docs/PROTOCOL.md §7.4). A run holds at least one message, so runs take at most
-/// ``capacity`` × ``runSpan`` × 4 bytes. Only messages whose origin signature or link was
-/// checked are stored, so two origins sharing the 8 bytes take 2^64 key generations to make,
-/// and then cost only a message that cannot be pulled.
+/// (docs/PROTOCOL.md §7.4). A run holds at least one message, so the runs hold at most
+/// ``capacity`` × ``runSpan`` entries of 4 bytes (about twice that with the slack of their
+/// buffers, which do not shrink): 16 MiB at the default capacity, reached only by a member that
+/// signs messages under thousands of keys with sequence numbers ~500 apart, each message
+/// costing it a signature (or a batch's share of one) and us at most a few microseconds.
+/// Only messages whose origin signature or link was checked are stored. An origin whose key
+/// shares its first 8 bytes with an honest one takes about 2^64 key generations to make (a
+/// member's two keys of its own sharing them, about 2^32); either way the messages that share
+/// a run and a sequence number cost only pulls (the newer one is indexed).
 struct MessageStore: Sendable {
     /// Where an origin's held messages sit: `places[i]` for sequence number `base + i`, -1 for
     /// one not held. Never empty, never starts or ends with -1.
@@ -24,8 +29,9 @@ struct MessageStore: Sendable {
         var places: Deque<Int32>
     }
 
-    /// Most sequence numbers one origin's run covers.
-    static let runSpan: UInt64 = 1024
+    /// Most sequence numbers one origin's run covers: twice the 256 a puller asks for, so that a
+    /// neighbour up to 256 behind us on an origin can still pull from us.
+    static let runSpan: UInt64 = 512
 
     let capacity: Int
     /// Places in arrival order: `slots.count < capacity` while filling, then a ring whose oldest
@@ -115,7 +121,7 @@ struct MessageStore: Sendable {
             let end = runs.values[r].base + UInt64(runs.values[r].places.count)
             runs.values[r].places.append(contentsOf: repeatElement(-1, count: Int(seq - end)))
             runs.values[r].places.append(value)
-        } else if base + count - seq <= Self.runSpan {
+        } else if count + (base - seq) <= Self.runSpan {  // base > seq here: no overflow near 2^64
             // Older than the run (a late pull answered): it grows backward within the span.
             runs.values[r].places.prepend(contentsOf: repeatElement(-1, count: Int(base - seq - 1)))
             runs.values[r].places.prepend(value)
@@ -135,10 +141,14 @@ struct MessageStore: Sendable {
         if runs.values[r].places.isEmpty { runs.remove(at: r) }
     }
 
+    /// Drops the empty places at the front; a run left with none keeps its base (it is about
+    /// to be removed, and its base may be 2^64 − 1).
     private static func trimFront(_ run: inout Run) {
         var n = 0
         while n < run.places.count, run.places[n] == -1 { n += 1 }
-        if n > 0 {
+        if n == run.places.count {
+            run.places.removeAll()
+        } else if n > 0 {
             run.places.removeFirst(n)
             run.base += UInt64(n)
         }

@@ -77,7 +77,7 @@ public struct FloodScenario: Sendable {
     /// flooding (Peer Channel, gossipsub's mesh without IDONTWANT).
     public var pureFlooding = false
     /// Messages each publication floods at once, under one signature
-    /// (`MeshNode.broadcast(batch:now:)`; 1 to 64, 1: each signed alone). The message rate stays
+    /// (`MeshNode.broadcast(batch:now:)`; 1 to 256, 1: each signed alone). The message rate stays
     /// one per ``messageInterval``: a publication of `batch` goes out every `batch` intervals.
     public var batch = 1
     /// Called about once per virtual second with the fraction done.

@@ -224,7 +224,11 @@ public enum Datagram {
         guard let p = m.proof, let q = previous.proof, p.depth == q.depth, p.salt == q.salt, m.signature == previous.signature else {
             return (true, false, next, false)
         }
-        let leaf = Int(q.index) + 1 == Int(p.index) && p.path.count == q.path.count && pathsAgree(p.path, q.path, from: copiedPathFrom(index: Int(p.index)))
+        // Only well-formed proofs (as decoded ones are; the initializer checks nothing).
+        let wellFormed = Int(p.index) < 1 << Int(p.depth) && p.path.count == Int(p.depth) * Wire.batchHashSize
+        let leaf =
+            wellFormed && Int(q.index) + 1 == Int(p.index) && p.path.count == q.path.count
+            && pathsAgree(p.path, q.path, from: copiedPathFrom(index: Int(p.index)))
         return (true, true, next, leaf)
     }
 

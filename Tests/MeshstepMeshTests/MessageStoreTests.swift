@@ -65,26 +65,43 @@ struct MessageStoreTests {
         store.insert(message(1, 2000))
         #expect(store[message(1, 5).ref] == nil && store[message(1, 2000).ref]?.seq == 2000)
         #expect(store.recent(64).count == 11 && store.indexedSpan == 1)
-        store.insert(message(1, 2000 + 1023))
-        #expect(store.indexedSpan == 1024)
+        let span = MessageStore.runSpan, a = 2000 + span - 1
+        store.insert(message(1, a))
+        #expect(store.indexedSpan == Int(span))
         // One more past the span drops the oldest numbers, and the holes before the next held one.
-        store.insert(message(1, 3100))
-        #expect(store[message(1, 2000).ref] == nil && store[message(1, 3023).ref]?.seq == 3023)
-        #expect(store.indexedSpan == 3100 - 3023 + 1)
+        store.insert(message(1, a + 77))
+        #expect(store[message(1, 2000).ref] == nil && store[message(1, a).ref]?.seq == a)
+        #expect(store.indexedSpan == 78)
         // Late messages inside the span are indexed, before the run or in a hole of it.
-        store.insert(message(1, 3090))
-        store.insert(message(1, 3000))
-        #expect(store[message(1, 3090).ref]?.seq == 3090 && store[message(1, 3000).ref]?.seq == 3000)
+        store.insert(message(1, a + 67))
+        store.insert(message(1, a - 23))
+        #expect(store[message(1, a + 67).ref]?.seq == a + 67 && store[message(1, a - 23).ref]?.seq == a - 23)
         #expect(store.indexedSpan == 101)
         // Removing the ends shrinks the run to what it holds.
-        store.remove(message(1, 3000).ref)
-        store.remove(message(1, 3100).ref)
-        #expect(store.indexedSpan == 3090 - 3023 + 1)
+        store.remove(message(1, a - 23).ref)
+        store.remove(message(1, a + 77).ref)
+        #expect(store.indexedSpan == 68)
         // Another origin has a run of its own; the ring evicts in arrival order whatever the runs.
         for s in 1...60 { store.insert(message(2, UInt64(s))) }
         // 75 places taken: the 11 oldest (1...10 and 2000 of origin 1) are gone.
         #expect(store[message(2, 1).ref]?.seq == 1 && store[message(2, 60).ref]?.seq == 60)
-        #expect(store.count == 64 && store.recent(64).first?.seq == 3023 && store.recent(64).count == 62)
-        #expect(store.indexedSpan == 3090 - 3023 + 1 + 60)
+        #expect(store.count == 64 && store.recent(64).first?.seq == a && store.recent(64).count == 62)
+        #expect(store.indexedSpan == 68 + 60)
+    }
+
+    @Test("sequence numbers at the top of their range neither overflow nor trap")
+    func topOfRange() {
+        var store = MessageStore(capacity: 4)
+        store.insert(message(1, UInt64.max))
+        store.insert(message(1, UInt64.max - 1))
+        store.insert(message(1, UInt64.max - 600))  // beyond the span behind: kept, not indexed
+        #expect(store[message(1, UInt64.max).ref] != nil && store[message(1, UInt64.max - 1).ref] != nil)
+        #expect(store[message(1, UInt64.max - 600).ref] == nil && store.indexedSpan == 2)
+        store.remove(message(1, UInt64.max).ref)
+        store.remove(message(1, UInt64.max - 1).ref)
+        #expect(store.indexedSpan == 0)
+        store.insert(message(1, UInt64.max))
+        for s in 1...4 { store.insert(message(2, UInt64(s))) }  // the ring comes round over all of them
+        #expect(store[message(1, UInt64.max).ref] == nil && store.indexedSpan == 4)
     }
 }

@@ -235,6 +235,15 @@ struct WireCodecTests {
         #expect(Datagram.floodEntrySize(other[4], after: other[3]) == 1 + 2 + 2 + 1 + 100 + 16 * 3)
         #expect(Datagram.floodEntrySize(other[5], after: other[4]) == 1 + 1 + 100 + 1 + 48)
         #expect(Datagram.floodEntrySize(other[6], after: other[5]) == 1 + 2 + 2 + 1 + 100 + 1 + 48)
+        // Proofs the initializer takes but no decoder gives (an index past 2^depth) are written
+        // whole, never trapped on.
+        let bad = [3, 4].map { i in
+            FloodMessage(
+                hopLimit: 6, hops: 2, origin: key(60), seq: 2000 + UInt64(i), destination: nil, payload: [1], signature: sig,
+                proof: BatchProof(depth: 1, index: UInt8(i), salt: salt, path: [UInt8](repeating: 1, count: 16)))
+        }
+        let badBytes = Datagram.encode(.floods(bad), linkSeq: 1)
+        #expect(badBytes.count == Wire.headerSize + 1 + 1 + Datagram.floodEntrySize(bad[0], after: nil) + Datagram.floodEntrySize(bad[1], after: bad[0]))
         // The last leaf has no next one: a next-leaf entry after it is an error.
         var w = ByteWriter()
         w.raw([0x4D, 0x53, Wire.version, 0x16]); w.varint(1); w.u8(2)
