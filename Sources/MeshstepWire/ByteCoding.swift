@@ -144,6 +144,14 @@ public struct ByteReader: Sendable {
         return Array(bytes[position..<position + n])
     }
 
+    /// Reads exactly `n` raw bytes onto the end of `out` (throws
+    /// ``WireError/truncated(offset:needed:)`` as ``raw(_:)`` does, and then appends nothing).
+    @inlinable public mutating func raw(_ n: Int, appendingTo out: inout [UInt8]) throws(WireError) {
+        try need(n)
+        out += bytes[position..<position + n]
+        position += n
+    }
+
     /// Moves past `n` bytes without copying them (throws ``WireError/truncated(offset:needed:)``
     /// if fewer remain or `n` is negative).
     @inlinable public mutating func skip(_ n: Int) throws(WireError) {

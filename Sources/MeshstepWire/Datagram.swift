@@ -312,12 +312,10 @@ public enum Datagram {
             if nextLeaf, let shared {
                 // The lower levels from the wire, the rest as the previous message's.
                 let own = copiedPathFrom(index: Int(index)) * Wire.batchHashSize
-                try r.need(own)
                 path = []
                 path.reserveCapacity(shared.path.count)
-                path += r.bytes[r.position..<(r.position + own)]
+                try r.raw(own, appendingTo: &path)
                 path += shared.path[own...]
-                r.position += own
             } else {
                 path = try r.raw(Int(depth) * Wire.batchHashSize)
             }
