@@ -168,9 +168,8 @@ let benchSession = LockstepConfiguration(players: 2).withInputDelay(2).withTickR
 final class LoopbackSockets {
     let fds: [Int32]
     let addresses: [MeshAddress]
-    var buffer = [UInt8](repeating: 0, count: 65_536)
-    /// recvfrom(2) failures other than "nothing waiting".
-    var receiveErrors = 0
+    /// Each socket's receiving side (its own buffer).
+    let receivers: [PeerSocket]
 
     init(count: Int) throws {
         var fds: [Int32] = []
@@ -196,6 +195,7 @@ final class LoopbackSockets {
         }
         self.fds = fds
         self.addresses = addresses
+        receivers = fds.map { PeerSocket(fd: $0) }
     }
 
     deinit { for fd in fds { close(fd) } }
@@ -214,21 +214,140 @@ final class LoopbackSockets {
     }
 
     /// The next datagram waiting at socket `i`, with its sender; nil when none is.
-    func receive(at i: Int) -> ([UInt8], MeshAddress)? {
-        var from = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let fd = fds[i]
-        let n = buffer.withUnsafeMutableBytes { b in
-            withUnsafeMutablePointer(to: &from) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &length) }
+    func receive(at i: Int) -> ([UInt8], MeshAddress)? { receivers[i].receive() }
+
+    /// recvfrom(2) failures other than "nothing waiting".
+    var receiveErrors: Int { receivers.reduce(0) { $0 + $1.errors } }
+}
+
+/// Receiving on one of `LoopbackSockets`, from one thread: its own buffer, and (optionally) a
+/// seeded loss of what the kernel delivered, as the UDP shell's `SocketLoss` loses it.
+final class PeerSocket: @unchecked Sendable {
+    let fd: Int32
+    var buffer = [UInt8](repeating: 0, count: 65_536)
+    var loss: (probability: Double, rng: DeterministicRNG)?
+    /// recvfrom(2) failures other than "nothing waiting".
+    var errors = 0
+
+    init(fd: Int32, loss: (probability: Double, rng: DeterministicRNG)? = nil) {
+        self.fd = fd
+        self.loss = loss
+    }
+
+    /// The next datagram waiting (and not lost), with its sender; nil when none is.
+    func receive() -> ([UInt8], MeshAddress)? {
+        while true {
+            var from = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let fd = fd
+            let n = buffer.withUnsafeMutableBytes { b in
+                withUnsafeMutablePointer(to: &from) { p in
+                    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &length) }
+                }
+            }
+            guard n >= 0 else {
+                // Nothing waiting is the common case; anything else is the benchmark's own fault.
+                if errno != EAGAIN, errno != EWOULDBLOCK { errors += 1 }
+                return nil
+            }
+            if var l = loss {
+                let lost = Double(l.rng.next() % 1_000_000) / 1e6 < l.probability
+                loss = l
+                if lost { continue }
+            }
+            return (Array(buffer[0..<n]), .ipv4(UInt32(bigEndian: from.sin_addr.s_addr), port: UInt16(bigEndian: from.sin_port)))
+        }
+    }
+}
+
+/// One peer of the harness's sessions: its `MeshNode` and `SessionEndpoint`, driven as the UDP
+/// shell drives them (deliveries into the session, the session's actions through the node, the
+/// node's timer, a session tick every frame interval and at its wake-up time). Its datagrams go
+/// to `transmit`; time is whatever the caller passes.
+/// Used by one thread at a time (`threadPerPeerLockstep` hands each to its thread before it starts).
+final class BenchPeer: @unchecked Sendable {
+    var node: MeshNode
+    var endpoint: SessionEndpoint<Tick>
+    let frameInterval: Duration
+    var nextFrameTick: Duration = .zero
+    /// Datagrams handed to `transmit`.
+    var datagrams = 0
+    let transmit: ([UInt8], MeshAddress) -> Void
+
+    init(node: MeshNode, endpoint: SessionEndpoint<Tick>, tickRate: Int, transmit: @escaping ([UInt8], MeshAddress) -> Void) {
+        self.node = node
+        self.endpoint = endpoint
+        self.frameInterval = .nanoseconds(1_000_000_000 / Int64(tickRate))
+        self.transmit = transmit
+    }
+
+    /// The node's actions: datagrams out, deliveries into the session.
+    func mesh(_ actions: [MeshAction], now: MeshTime) {
+        for action in actions {
+            switch action {
+            case let .send(bytes, to), let .sendOpener(bytes, to, _):
+                datagrams += 1
+                transmit(bytes, to)
+            case let .deliver(m): session(endpoint.receive(m.payload, from: m.origin, now: now - .zero), now: now)
+            default: break
             }
         }
-        guard n >= 0 else {
-            // Nothing waiting is the common case; anything else is the benchmark's own fault.
-            if errno != EAGAIN, errno != EWOULDBLOCK { receiveErrors += 1 }
-            return nil
+    }
+
+    /// The session's actions, through the node.
+    func session(_ actions: [SessionAction], now: MeshTime) {
+        for action in actions {
+            switch action {
+            case let .broadcast(payload): if let r = try? node.broadcast(payload, now: now) { mesh(r.actions, now: now) }
+            case let .send(payload, to): if let r = try? node.send(payload, to: to, now: now) { mesh(r.actions, now: now) }
+            case let .direct(payload, to): if let r = try? node.sendDirect(payload, to: to, now: now) { mesh(r, now: now) }
+            case let .protect(peers): node.protect(peers)
+            case let .unprotect(peers): node.unprotect(peers)
+            }
         }
-        return (Array(buffer[0..<n]), .ipv4(UInt32(bigEndian: from.sin_addr.s_addr), port: UInt16(bigEndian: from.sin_port)))
+    }
+
+    func receive(_ bytes: [UInt8], from: MeshAddress, now: MeshTime) { mesh(node.receive(bytes, from: from, now: now), now: now) }
+
+    // In place: reading a property of `node` or `endpoint` through its getter copies the whole
+    // value (every array it holds retained and released), which would dwarf the protocol.
+    func withNode<T>(_ body: (inout MeshNode) -> T) -> T { body(&node) }
+    func withEndpoint<T>(_ body: (inout SessionEndpoint<Tick>) -> T) -> T { body(&endpoint) }
+
+    /// Runs the node's timer and the session's tick when due.
+    func timers(now: MeshTime) {
+        if let due = withNode({ $0.nextDeadline }), due <= now { mesh(node.timerFired(now: now), now: now) }
+        let t = now - .zero
+        if t >= nextFrameTick || withEndpoint({ $0.nextWakeup }).map({ $0 <= t }) == true {
+            if t >= nextFrameTick {
+                nextFrameTick = t + frameInterval
+                let links = withNode { $0.neighborInfo.map { ($0.peer, $0.rtt) } }
+                endpoint.links(links)
+            }
+            session(endpoint.tick(now: t), now: now)
+        }
+    }
+
+    /// The next timer of the node or the session, or frame tick.
+    var nextDue: Int64 {
+        var next = nextFrameTick.nanoseconds
+        if let d = withNode({ $0.nextDeadline }) { next = min(next, d.nanoseconds) }
+        if let w = withEndpoint({ $0.nextWakeup }) { next = min(next, w.nanoseconds) }
+        return next
+    }
+
+    var started: Bool { withEndpoint { $0.started } }
+
+    /// Applies what the session completed, answering each tick with the next input.
+    @discardableResult
+    func play(_ driver: inout LockstepDriver<Counter>, now: MeshTime) -> Bool {
+        var progressed = false
+        driver.receive(endpoint.pollReady())
+        while let tick = driver.applyNext(answer: { _, tick in Tick(value: UInt8(truncatingIfNeeded: tick)) }) {
+            session(endpoint.apply(tick, now: now - .zero), now: now)
+            progressed = true
+        }
+        return progressed
     }
 }
 
@@ -240,95 +359,44 @@ final class LoopbackSockets {
 final class InMemoryPeers {
     let addresses: [MeshAddress]
     let session: LockstepConfiguration
-    var nodes: [MeshNode]
-    var endpoints: [SessionEndpoint<Tick>] = []
+    var peers: [BenchPeer] = []
     var queue: [(to: Int, bytes: [UInt8], from: MeshAddress)] = []
-    var datagrams = 0
+    var datagrams: Int { peers.reduce(0) { $0 + $1.datagrams } }
     /// Virtual time: it moves 5 us per round of work, and jumps to the next timer when nothing
     /// is left to do, so the peers never wait (the UDP shell's timers, in memory).
     var virtualNanos: Int64 = 0
     var now: MeshTime { MeshTime(nanoseconds: virtualNanos) }
-    var nextFrameTick: [Duration]
 
     /// With `sockets`, every datagram goes through a real non-blocking UDP socket on loopback
     /// (one per peer, still on this one thread: no event loop, no wake-ups), as a GGRS-style
     /// polling game loop does; otherwise it is handed over in memory.
     let sockets: LoopbackSockets?
-    /// Seeded loss at the receiver, after the kernel delivered the datagram (sockets only).
-    var loss: (probability: Double, rng: DeterministicRNG)?
-
-    /// Whether the seeded loss takes the next datagram.
-    func lost() -> Bool {
-        guard var l = loss else { return false }
-        defer { loss = l }
-        return Double(l.rng.next() % 1_000_000) / 1e6 < l.probability
-    }
 
     init(players: Int = 2, session: LockstepConfiguration = benchSession, sockets: LoopbackSockets? = nil) throws {
         self.session = session
         self.sockets = sockets
-        let creds = try MeshCredentials(meshID: "netbench", access: .password("netbench"))
-        let identities = (0..<players).map { _ in NodeIdentity() }
         let addresses = sockets?.addresses ?? (0..<players).map { MeshAddress.ipv4(0x7F00_0001, port: UInt16(40001 + $0)) }
         self.addresses = addresses
-        nextFrameTick = Array(repeating: .zero, count: players)
-        nodes = try (0..<players).map { i in
-            try MeshNode(
-                identity: identities[i], credentials: creds, localAddress: addresses[i], configuration: lockstepConfig(players: players),
-                rng: DeterministicRNG(seed: UInt64(i + 1)))
-        }
-        endpoints = try (0..<players).map { i in
-            let identity = identities[i]
-            return try SessionEndpoint<Tick>(
-                configuration: session, role: .player(i), localKey: nodes[i].key, roster: .claimed(name: "netbench", gameSeed: 0),
-                signer: { @Sendable in identity.sign($0) })
+        let nodes = try benchNodes(addresses: addresses, session: session)
+        for (i, (node, endpoint)) in nodes.enumerated() {
+            peers.append(
+                BenchPeer(node: node, endpoint: endpoint, tickRate: session.tickRate) { [unowned self] bytes, to in
+                    if let sockets = self.sockets { return sockets.send(bytes, from: i, to: to) }
+                    // The harness's own lookup stays out of the peers' figures.
+                    guard case let .ipv4(_, port) = to, Int(port) >= 40001, Int(port) - 40001 < addresses.count else { return }
+                    self.queue.append((Int(port) - 40001, bytes, addresses[i]))
+                })
         }
         for i in 0..<players {
-            mesh(i, nodes[i].start(now: now))
-            let earlier = (0..<i).map { Referral(peer: nodes[$0].key, address: addresses[$0]) }
-            if !earlier.isEmpty { mesh(i, nodes[i].addCandidates(earlier, now: now)) }
+            mesh(i, peers[i].node.start(now: now))
+            let earlier = (0..<i).map { Referral(peer: peers[$0].node.key, address: addresses[$0]) }
+            if !earlier.isEmpty { mesh(i, peers[i].node.addCandidates(earlier, now: now)) }
         }
     }
 
-    // In place: reading a property of an array element through its getter copies the whole
-    // value (every array of the session retained and released), which would dwarf the protocol.
-    func endpoint<T>(_ i: Int, _ body: (inout SessionEndpoint<Tick>) -> T) -> T { body(&endpoints[i]) }
-    func node<T>(_ i: Int, _ body: (inout MeshNode) -> T) -> T { body(&nodes[i]) }
-
-    /// A mesh node's actions: datagrams into the queue, deliveries into the session.
-    func mesh(_ i: Int, _ actions: [MeshAction]) {
-        for action in actions {
-            switch action {
-            case let .send(bytes, to), let .sendOpener(bytes, to, _):
-                if let sockets {
-                    datagrams += 1
-                    sockets.send(bytes, from: i, to: to)
-                    continue
-                }
-                guard case let .ipv4(_, port) = to, Int(port) >= 40001, Int(port) - 40001 < addresses.count else { continue }
-                let j = Int(port) - 40001  // the harness's own lookup stays out of the peers' figures
-                datagrams += 1
-                queue.append((j, bytes, addresses[i]))
-            case let .deliver(m):
-                let t = now
-                session(i, endpoint(i) { $0.receive(m.payload, from: m.origin, now: t - .zero) })
-            default: break
-            }
-        }
-    }
-
-    /// A session's actions, through its own mesh node.
-    func session(_ i: Int, _ actions: [SessionAction]) {
-        for action in actions {
-            switch action {
-            case let .broadcast(payload): if let r = try? nodes[i].broadcast(payload, now: now) { mesh(i, r.actions) }
-            case let .send(payload, to): if let r = try? nodes[i].send(payload, to: to, now: now) { mesh(i, r.actions) }
-            case let .direct(payload, to): if let r = try? nodes[i].sendDirect(payload, to: to, now: now) { mesh(i, r) }
-            case let .protect(peers): node(i) { $0.protect(peers) }
-            case let .unprotect(peers): node(i) { $0.unprotect(peers) }
-            }
-        }
-    }
+    func endpoint<T>(_ i: Int, _ body: (inout SessionEndpoint<Tick>) -> T) -> T { peers[i].withEndpoint(body) }
+    func mesh(_ i: Int, _ actions: [MeshAction]) { peers[i].mesh(actions, now: now) }
+    func session(_ i: Int, _ actions: [SessionAction]) { peers[i].session(actions, now: now) }
 
     /// Moves time on: a little after work, to the next timer when idle.
     func advance(idle: Bool) {
@@ -337,14 +405,7 @@ final class InMemoryPeers {
     }
 
     /// The next timer of any node or session, or frame tick.
-    func nextDue() -> Int64 {
-        var next = nextFrameTick.map(\.nanoseconds).min()!
-        for i in nodes.indices {
-            if let d = node(i, { $0.nextDeadline }) { next = min(next, d.nanoseconds) }
-            if let w = endpoint(i, { $0.nextWakeup }) { next = min(next, w.nanoseconds) }
-        }
-        return next
-    }
+    func nextDue() -> Int64 { peers.map(\.nextDue).min()! }
 
     /// Delivers what is queued, and runs every timer that is due.
     func pump() {
@@ -353,12 +414,10 @@ final class InMemoryPeers {
             var received = true
             while received {
                 received = false
-                for j in nodes.indices {
+                for j in peers.indices {
                     while let (bytes, from) = sockets.receive(at: j) {
                         received = true
-                        // Lost after the kernel had it, as the UDP shell's `SocketLoss` does.
-                        if lost() { continue }
-                        mesh(j, nodes[j].receive(bytes, from: from, now: now))
+                        peers[j].receive(bytes, from: from, now: now)
                     }
                 }
             }
@@ -368,28 +427,36 @@ final class InMemoryPeers {
         while next < queue.count {
             let d = queue[next]
             next += 1
-            mesh(d.to, nodes[d.to].receive(d.bytes, from: d.from, now: now))
+            peers[d.to].receive(d.bytes, from: d.from, now: now)
         }
         queue.removeAll(keepingCapacity: true)
-        let t = now
-        for i in nodes.indices {
-            if let due = node(i, { $0.nextDeadline }), due <= t { mesh(i, node(i) { $0.timerFired(now: t) }) }
-            if t - .zero >= nextFrameTick[i] || endpoint(i, { $0.nextWakeup }).map({ $0 <= t - .zero }) == true {
-                if t - .zero >= nextFrameTick[i] {
-                    nextFrameTick[i] = t - .zero + .nanoseconds(1_000_000_000 / Int64(session.tickRate))
-                    let links = node(i) { $0.neighborInfo.map { ($0.peer, $0.rtt) } }
-                    endpoint(i) { $0.links(links) }
-                }
-                session(i, endpoint(i) { $0.tick(now: t - .zero) })
-            }
-        }
+        for p in peers { p.timers(now: now) }
+    }
+}
+
+/// A mesh node and a session endpoint for each of `addresses`, one player each, the benchmark's
+/// settings, every node's RNG seeded by its slot.
+func benchNodes(addresses: [MeshAddress], session: LockstepConfiguration = benchSession) throws -> [(MeshNode, SessionEndpoint<Tick>)] {
+    let creds = try MeshCredentials(meshID: "netbench", access: .password("netbench"))
+    return try addresses.indices.map { i in
+        let identity = NodeIdentity()
+        let node = try MeshNode(
+            identity: identity, credentials: creds, localAddress: addresses[i], configuration: lockstepConfig(players: addresses.count),
+            rng: DeterministicRNG(seed: UInt64(i + 1)))
+        let endpoint = try SessionEndpoint<Tick>(
+            configuration: session, role: .player(i), localKey: node.key, roster: .claimed(name: "netbench", gameSeed: 0),
+            signer: { @Sendable in identity.sign($0) })
+        return (node, endpoint)
     }
 }
 
 /// Unthrottled ticks of the in-memory pair: the protocol's own ceiling on one thread.
 func inMemoryLockstep(seconds: Double, sockets: Bool = false, loss: Double = 0) throws -> TickCost {
     let pair = try InMemoryPeers(sockets: sockets ? try LoopbackSockets(count: 2) : nil)
-    if loss > 0 { pair.loss = (loss, DeterministicRNG(seed: 7)) }
+    // Lost after the kernel had it, as the UDP shell's `SocketLoss` does.
+    if loss > 0, let receivers = pair.sockets?.receivers {
+        for (i, r) in receivers.enumerated() { r.loss = (loss, DeterministicRNG(seed: UInt64(7 + i))) }
+    }
     let ready = ContinuousClock.now + .seconds(10)
     func started() -> Bool { (0..<2).allSatisfy { i in pair.endpoint(i) { $0.started } } }
     while !started(), ContinuousClock.now < ready {
@@ -422,13 +489,70 @@ func inMemoryLockstep(seconds: Double, sockets: Bool = false, loss: Double = 0) 
     return TickCost(ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: usage, ticks: ticks, datagrams: pair.datagrams - sentBefore)
 }
 
+/// Unthrottled ticks with a thread per peer, each polling its own non-blocking socket on
+/// loopback in real time and stepping its own game (`BenchPeer`): no event loop and no hand-off,
+/// the two peers run in parallel as two processes would. The shape of GGRS's benchmark loop with
+/// a core per player; `loss` drops received datagrams after the kernel had them.
+func threadPerPeerLockstep(seconds: Double, loss: Double = 0) throws -> TickCost {
+    let sockets = try LoopbackSockets(count: 2)
+    let origin = ContinuousClock.now
+    @Sendable func now() -> MeshTime { MeshTime(nanoseconds: (ContinuousClock.now - origin).nanoseconds) }
+    let peers = try benchNodes(addresses: sockets.addresses).enumerated().map { i, pair in
+        BenchPeer(node: pair.0, endpoint: pair.1, tickRate: benchSession.tickRate) { bytes, to in sockets.send(bytes, from: i, to: to) }
+    }
+    // Each thread receives on its own socket, with its own buffer and loss generator.
+    let receivers = sockets.receivers
+    if loss > 0 { for (i, r) in receivers.enumerated() { r.loss = (loss, DeterministicRNG(seed: UInt64(7 + i))) } }
+    @Sendable func poll(_ i: Int) {
+        let t = now()
+        while let (bytes, from) = receivers[i].receive() { peers[i].receive(bytes, from: from, now: t) }
+        peers[i].timers(now: t)
+    }
+    for (i, p) in peers.enumerated() {
+        p.mesh(p.node.start(now: now()), now: now());
+        if i > 0 { p.mesh(p.node.addCandidates([Referral(peer: peers[0].node.key, address: sockets.addresses[0])], now: now()), now: now()) }
+    }
+    let ready = ContinuousClock.now + .seconds(10)
+    while !peers.allSatisfy(\.started), ContinuousClock.now < ready { for i in 0..<2 { poll(i) } }
+    guard peers.allSatisfy(\.started) else { throw BenchError.inMemorySessionDidNotStart }
+    // One box per thread: two threads storing into one array would race.
+    final class Applied: @unchecked Sendable { var ticks = 0 }
+    let applied = [Applied(), Applied()]
+    let start = ContinuousClock.now
+    let usageBefore = Usage.now()
+    let sentBefore = peers.reduce(0) { $0 + $1.datagrams }
+    let end = start + .milliseconds(Int64(seconds * 1000))
+    let done = DispatchGroup()
+    for i in 0..<2 {
+        done.enter()
+        let thread = Thread {
+            var driver = LockstepDriver(game: Counter(players: 2, seed: 0), checksumInterval: benchSession.checksumInterval, answers: true)
+            while ContinuousClock.now < end {
+                poll(i)
+                peers[i].play(&driver, now: now())
+            }
+            applied[i].ticks = driver.ticksApplied
+            done.leave()
+        }
+        thread.start()
+    }
+    done.wait()
+    let elapsed = ContinuousClock.now - start
+    let usage = Usage.now() - usageBefore
+    let ticks = max(1, applied.map(\.ticks).min()!)
+    let errors = receivers.reduce(0) { $0 + $1.errors }
+    if errors > 0 { print("warning: \(errors) recvfrom failures in the thread-per-peer run") }
+    return TickCost(
+        ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: usage, ticks: ticks, datagrams: peers.reduce(0) { $0 + $1.datagrams } - sentBefore)
+}
+
 /// One player's CPU per tick in a `players`-player session at 60 Hz, every peer in memory on
 /// this thread in virtual time (each frame: every game applies what is complete and submits,
 /// then every datagram is delivered and every timer runs up to the next frame): the issue's
 /// CPU goal is under 1% of a core per peer, 166 us per tick.
 func inMemoryAt60Hz(players: Int, ticks: Int) throws -> Duration {
     let peers = try InMemoryPeers(players: players, session: LockstepConfiguration(players: players).withDisconnectTimeout(.seconds(10)))
-    func started() -> Bool { peers.endpoints.indices.allSatisfy { i in peers.endpoint(i) { $0.started } } }
+    func started() -> Bool { peers.peers.indices.allSatisfy { i in peers.endpoint(i) { $0.started } } }
     let ready = ContinuousClock.now + .seconds(20)
     while !started(), ContinuousClock.now < ready {
         peers.pump()
@@ -668,6 +792,13 @@ if CommandLine.arguments.contains("--relay") {
             relay.signatureChecksPerMessage, relay.originMicroseconds, relay.sinkMicroseconds))
     exit(0)
 }
+if CommandLine.arguments.contains("--thread-per-peer") {
+    // Profiling aid: only the loss-free run with a thread per peer polling its own socket
+    // (`--thread-per-peer [SECONDS]`).
+    let run = try threadPerPeerLockstep(seconds: numberArgument ?? 3)
+    print(String(format: "a thread per peer polling its own loopback socket, 2 players: %.0f ticks/s, ", run.ticksPerSecond) + describe(run))
+    exit(0)
+}
 if CommandLine.arguments.contains("--in-memory") || CommandLine.arguments.contains("--polling") {
     // Profiling aids: only the unthrottled in-memory pair (`--in-memory [SECONDS]`), or the same
     // pair on one thread polling real loopback sockets (`--polling [SECONDS]`).
@@ -734,6 +865,19 @@ for loss in [0.0, 0.1] {
     if loss == 0 { pollingLossFree = cost }
 }
 results["unthrottled_one_thread_sockets_ticks_per_second"] = polling
+// A thread per peer, each polling its own socket and stepping its own game: no event loop and
+// no hand-off, the peers in parallel (one core each): what the protocol and the kernel allow.
+var perPeer: [String: Double] = [:]
+var perPeerLossFree: TickCost?
+for loss in [0.0, 0.1] {
+    let cost = try threadPerPeerLockstep(seconds: 3, loss: loss)
+    let key = loss == 0 ? "0" : "\(loss)"
+    say(String(format: "a thread per peer polling its socket, 2 players, %2.0f%% loss: %8.0f ticks/s, ", loss * 100, cost.ticksPerSecond) + describe(cost))
+    perPeer[key] = cost.ticksPerSecond
+    breakdown["thread_per_peer_loss_\(key)"] = cost.json
+    if loss == 0 { perPeerLossFree = cost }
+}
+results["unthrottled_thread_per_peer_ticks_per_second"] = perPeer
 for loss in [0.0, 0.1] {
     let cost = try unthrottledLockstep(loss: loss, seconds: 3)
     let rate = cost.ticksPerSecond
@@ -771,7 +915,8 @@ breakdown["udp_loss_0_games_on_loops"] = onLoop.json
 // it also wakes the receiving thread (and the game thread, when there is one).
 var kernelPerDatagram: [String: Double] = [:]
 let measured: [(String, TickCost?)] = [
-    ("one_thread_polling", pollingLossFree), ("game_thread", gameThreadLossFree), ("games_on_the_event_loops", onLoop),
+    ("one_thread_polling", pollingLossFree), ("thread_per_peer", perPeerLossFree), ("game_thread", gameThreadLossFree),
+    ("games_on_the_event_loops", onLoop),
 ]
 for (name, cost) in measured {
     if let cost, cost.datagrams > 0 { kernelPerDatagram[name] = cost.usage.system.microseconds / Double(cost.datagrams) }
