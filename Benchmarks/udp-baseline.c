@@ -1,8 +1,9 @@
 // Raw UDP baselines on loopback, for docs/BENCHMARKS.md (same machine, same run as Meshstep's
 // figures): ping-pong round trip (one-way = half of it) and a recv-then-send relay. The last
 // line is the same figures as JSON, prefixed "json: " (meshstep-netbench compiles and runs this
-// file and reads that line).
-//   gcc -O2 -pthread -o /tmp/udp-baseline Benchmarks/udp-baseline.c && /tmp/udp-baseline
+// file and reads that line). With the argument `relay`, only the relay runs, and its JSON line
+// has only the relay's figures (meshstep-netbench runs it just before each of its relay runs).
+//   gcc -O2 -pthread -o /tmp/udp-baseline Benchmarks/udp-baseline.c && /tmp/udp-baseline [relay]
 #define _GNU_SOURCE  // RUSAGE_THREAD
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -106,7 +107,49 @@ static void ping_pong(int fd, struct sockaddr_in *to, uint64_t *rtt, int n, uint
     qsort(rtt, n, sizeof rtt[0], cmp);
 }
 
-int main(void) {
+// Relay: a sender blasts 200-byte datagrams at a relay that receives and re-sends each one
+// to a sink; datagrams per second arriving at the sink over 2 seconds, and the relay thread's
+// CPU per datagram.
+static void run_relay(double *per_second, double *cpu_per_datagram) {
+    char buf[2048] = {0};
+    struct sockaddr_in relay_addr, send_addr;
+    relay_fd = bound_socket(&relay_addr);
+    sink_fd = bound_socket(&sink_addr);
+    int send_fd = bound_socket(&send_addr);
+    int big = 4 << 20;
+    setsockopt(relay_fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    setsockopt(sink_fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    pthread_t r, s;
+    pthread_create(&r, NULL, relay, NULL);
+    pthread_create(&s, NULL, sink, NULL);
+    uint64_t start = now_ns(), sent = 0;
+    uint64_t sunk0 = 0;
+    while (now_ns() - start < 2000000000ull) {
+        sendto(send_fd, buf, 200, 0, (struct sockaddr *)&relay_addr, sizeof relay_addr);
+        sent++;
+        if (sent % 64 == 0) usleep(1);
+    }
+    double seconds = (now_ns() - start) / 1e9;
+    uint64_t relayed = sunk - sunk0;
+    stop_relay = 1;
+    sendto(send_fd, buf, 1, 0, (struct sockaddr *)&relay_addr, sizeof relay_addr);
+    sendto(send_fd, buf, 1, 0, (struct sockaddr *)&sink_addr, sizeof sink_addr);
+    pthread_join(r, NULL);
+    pthread_join(s, NULL);
+    *per_second = relayed / seconds;
+    *cpu_per_datagram = relay_cpu_us / (double)(relay_sent ? relay_sent : 1);
+    printf("raw UDP recv-then-send relay over loopback, 200-byte datagrams\n");
+    printf("  %.0f datagrams/s relayed (%.0f/s offered); the relay thread: %.2f us of CPU per datagram\n", *per_second,
+           sent / seconds, *cpu_per_datagram);
+}
+
+int main(int argc, char **argv) {
+    double relay_per_second, relay_cpu;
+    if (argc > 1 && strcmp(argv[1], "relay") == 0) {
+        run_relay(&relay_per_second, &relay_cpu);
+        printf("json: {\"relay_per_second\": %.0f, \"relay_cpu_us_per_datagram\": %.3f}\n", relay_per_second, relay_cpu);
+        return 0;
+    }
     // Ping-pong: 20,000 round trips of a 100-byte datagram.
     struct sockaddr_in echo_addr, ping_addr;
     echo_fd = bound_socket(&echo_addr);
@@ -133,38 +176,9 @@ int main(void) {
     sendto(ping_fd, buf, 1, 0, (struct sockaddr *)&echo_addr, sizeof echo_addr);
     pthread_join(t, NULL);
 
-    // Relay: a sender blasts 200-byte datagrams at a relay that receives and re-sends each one
-    // to a sink; datagrams per second arriving at the sink over 2 seconds.
-    struct sockaddr_in relay_addr, send_addr;
-    relay_fd = bound_socket(&relay_addr);
-    sink_fd = bound_socket(&sink_addr);
-    int send_fd = bound_socket(&send_addr);
-    int big = 4 << 20;
-    setsockopt(relay_fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-    setsockopt(sink_fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-    pthread_t r, s;
-    pthread_create(&r, NULL, relay, NULL);
-    pthread_create(&s, NULL, sink, NULL);
-    uint64_t start = now_ns(), sent = 0;
-    uint64_t sunk0 = 0;
-    while (now_ns() - start < 2000000000ull) {
-        sendto(send_fd, buf, 200, 0, (struct sockaddr *)&relay_addr, sizeof relay_addr);
-        sent++;
-        if (sent % 64 == 0) usleep(1);
-    }
-    double seconds = (now_ns() - start) / 1e9;
-    uint64_t relayed = sunk - sunk0;
-    stop_relay = 1;
-    sendto(send_fd, buf, 1, 0, (struct sockaddr *)&relay_addr, sizeof relay_addr);
-    sendto(send_fd, buf, 1, 0, (struct sockaddr *)&sink_addr, sizeof sink_addr);
-    pthread_join(r, NULL);
-    pthread_join(s, NULL);
-    double relay_cpu = relay_cpu_us / (double)(relay_sent ? relay_sent : 1);
-    printf("raw UDP recv-then-send relay over loopback, 200-byte datagrams\n");
-    printf("  %.0f datagrams/s relayed (%.0f/s offered); the relay thread: %.2f us of CPU per datagram\n", relayed / seconds,
-           sent / seconds, relay_cpu);
+    run_relay(&relay_per_second, &relay_cpu);
     printf("json: {\"rtt_p50_us\": %.2f, \"rtt_p99_us\": %.2f, \"one_way_p50_us\": %.2f, \"paced_one_way_p50_us\": %.2f, "
            "\"relay_per_second\": %.0f, \"relay_cpu_us_per_datagram\": %.3f}\n",
-           rtt[N / 2] / 1e3, rtt[N * 99 / 100] / 1e3, rtt[N / 2] / 2e3, paced[P / 2] / 2e3, relayed / seconds, relay_cpu);
+           rtt[N / 2] / 1e3, rtt[N * 99 / 100] / 1e3, rtt[N / 2] / 2e3, paced[P / 2] / 2e3, relay_per_second, relay_cpu);
     return 0;
 }

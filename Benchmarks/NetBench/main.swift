@@ -704,19 +704,34 @@ struct Baseline: Decodable {
     var relay_cpu_us_per_datagram: Double
 }
 
-/// Compiles Benchmarks/udp-baseline.c with the system's C compiler and runs it.
-func runBaseline() -> Result<Baseline, BaselineError> {
-    let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("udp-baseline.c").path
-    guard FileManager.default.fileExists(atPath: source) else { return .failure(.missing(source)) }
-    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin") + ":/usr/bin:/usr/local/bin"
-    guard
-        let compiler = ["cc", "gcc", "clang"].lazy.flatMap({ c in path.split(separator: ":").map { "\($0)/\(c)" } })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
-    else { return .failure(.noCompiler) }
-    let binary = FileManager.default.temporaryDirectory.appendingPathComponent("udp-baseline-\(getpid())").path
-    defer { try? FileManager.default.removeItem(atPath: binary) }
-    func run(_ tool: String, _ arguments: [String]) -> (status: Int32, output: String) {
+/// The raw relay alone (`udp-baseline relay`), measured just before one of ours.
+struct RelayBaseline: Decodable {
+    var relay_per_second: Double
+    var relay_cpu_us_per_datagram: Double
+}
+
+/// Benchmarks/udp-baseline.c, compiled with the system's C compiler once per process and run
+/// whenever a figure needs its baseline.
+final class BaselineTool {
+    let binary: String
+
+    init() throws(BaselineError) {
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("udp-baseline.c").path
+        guard FileManager.default.fileExists(atPath: source) else { throw .missing(source) }
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin") + ":/usr/bin:/usr/local/bin"
+        guard
+            let compiler = ["cc", "gcc", "clang"].lazy.flatMap({ c in path.split(separator: ":").map { "\($0)/\(c)" } })
+                .first(where: { FileManager.default.isExecutableFile(atPath: $0) })
+        else { throw .noCompiler }
+        binary = FileManager.default.temporaryDirectory.appendingPathComponent("udp-baseline-\(getpid())").path
+        let compiled = Self.run(compiler, ["-O2", "-pthread", "-o", binary, source])
+        guard compiled.status == 0 else { throw .compileFailed(compiled.output) }
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: binary) }
+
+    static func run(_ tool: String, _ arguments: [String]) -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = arguments
@@ -728,13 +743,22 @@ func runBaseline() -> Result<Baseline, BaselineError> {
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
-    let compiled = run(compiler, ["-O2", "-pthread", "-o", binary, source])
-    guard compiled.status == 0 else { return .failure(.compileFailed(compiled.output)) }
-    let ran = run(binary, [])
-    guard ran.status == 0, let line = ran.output.split(separator: "\n").last(where: { $0.hasPrefix("json: ") }),
-        let baseline = try? JSONDecoder().decode(Baseline.self, from: Data(line.dropFirst(6).utf8))
-    else { return .failure(.runFailed(ran.output)) }
-    return .success(baseline)
+
+    /// Runs the binary with `arguments` and decodes its `json: ` line.
+    func measure<T: Decodable>(_ arguments: [String], as: T.Type) throws(BaselineError) -> T {
+        let ran = Self.run(binary, arguments)
+        guard ran.status == 0, let line = ran.output.split(separator: "\n").last(where: { $0.hasPrefix("json: ") }),
+            let figures = try? JSONDecoder().decode(T.self, from: Data(line.dropFirst(6).utf8))
+        else { throw .runFailed(ran.output) }
+        return figures
+    }
+}
+
+/// The raw-UDP figures of this machine, now, and the tool for more of them.
+func runBaseline() -> (tool: BaselineTool?, figures: Result<Baseline, BaselineError>) {
+    let tool: BaselineTool
+    do { tool = try BaselineTool() } catch { return (nil, .failure(error)) }
+    do { return (tool, .success(try tool.measure([], as: Baseline.self))) } catch { return (tool, .failure(error)) }
 }
 
 enum BaselineError: Error, CustomStringConvertible {
@@ -779,17 +803,24 @@ if CommandLine.arguments.contains("--game-thread") {
 }
 if CommandLine.arguments.contains("--relay") {
     // Profiling aid: only the relay run (`--relay [SECONDS]`; `--batched`: in batches of 32,
-    // `--batched64`: of 64, `--batched256`: of 256).
+    // `--batched64`: of 64, `--batched256`: of 256; `--raw`: the raw relay just before it).
     let seconds = numberArgument ?? 3
     let burst = CommandLine.arguments.contains("--batched256") ? 256 : CommandLine.arguments.contains("--batched64") ? 64 : 32
     let batched = burst > 32 || CommandLine.arguments.contains("--batched")
+    // With `--raw`, the raw relay runs just before, for the ratio.
+    let raw = CommandLine.arguments.contains("--raw") ? try BaselineTool().measure(["relay"], as: RelayBaseline.self) : nil
     let relay = try relayThroughput(seconds: seconds, batched: batched, burst: burst)
     print(
         String(
             format:
                 "relay A-R-B, 100-byte payloads%@: %.0f forwarded/s by R, %.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams and %.3f signature checks per message; CPU per message at A %.1f us, at B %.1f us",
             batched ? " in signed batches of \(burst)" : "", relay.forwarded, relay.delivered, relay.relayMicroseconds, relay.datagramsPerMessage,
-            relay.signatureChecksPerMessage, relay.originMicroseconds, relay.sinkMicroseconds))
+            relay.signatureChecksPerMessage, relay.originMicroseconds, relay.sinkMicroseconds)
+            + (raw.map {
+                String(
+                    format: "; raw relay just before: %.0f/s, %.2f us of CPU per datagram (%.3f and %.2f of it)", $0.relay_per_second,
+                    $0.relay_cpu_us_per_datagram, relay.forwarded / $0.relay_per_second, $0.relay_cpu_us_per_datagram / relay.relayMicroseconds)
+            } ?? ""))
     exit(0)
 }
 if CommandLine.arguments.contains("--thread-per-peer") {
@@ -812,7 +843,7 @@ if CommandLine.arguments.contains("--in-memory") || CommandLine.arguments.contai
     print(String(format: "in memory (no sockets, one thread), 2 players: %.0f ticks/s over %d ticks, ", cost.ticksPerSecond, cost.ticks) + describe(cost))
     exit(0)
 }
-let baseline = runBaseline()
+let (baselineTool, baseline) = runBaseline()
 switch baseline {
 case let .success(b):
     say(
@@ -951,9 +982,19 @@ for (label, key, batched, burst) in [
     ("batches of 256: ", "relay_", true, 256), ("each signed:    ", "relay_each_signed_", false, 32), ("batches of 32:  ", "relay_batched_", true, 32),
     ("batches of 64:  ", "relay_batched64_", true, 64),
 ] {
+    // The raw relay measured just before this run (the run's minute, not the suite's first):
+    // the machine's speed drifts by tens of percent over minutes. The suite's first baseline
+    // stands in if that measurement fails.
+    let adjacent =
+        (try? baselineTool?.measure(["relay"], as: RelayBaseline.self))
+        ?? raw.map { RelayBaseline(relay_per_second: $0.relay_per_second, relay_cpu_us_per_datagram: $0.relay_cpu_us_per_datagram) }
     let run = try relayThroughput(seconds: 3, batched: batched, burst: burst)
-    let ratio = raw.map { run.forwarded / $0.relay_per_second }
-    let cpuRatio = raw.map { $0.relay_cpu_us_per_datagram / run.relayMicroseconds }
+    let ratio = adjacent.map { run.forwarded / $0.relay_per_second }
+    let cpuRatio = adjacent.map { $0.relay_cpu_us_per_datagram / run.relayMicroseconds }
+    if let adjacent {
+        results[key + "raw_per_second"] = adjacent.relay_per_second
+        results[key + "raw_cpu_us_per_datagram"] = adjacent.relay_cpu_us_per_datagram
+    }
     say(
         String(
             format: "relay A-R-B, 100-byte payloads, %@ %8.0f forwarded/s by R, %8.0f delivered/s at B; R: %.1f us of CPU, %.2f datagrams per message",
