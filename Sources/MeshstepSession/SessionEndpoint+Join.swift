@@ -287,6 +287,7 @@ extension SessionEndpoint {
         var s = LockstepSession<Input>(configuration: configuration, role: role, keys: keys, resuming: cp)
         s.update(now: now)
         session = s
+        running = true
         routeCache = nil
         startedAt = now
         bindSlots()

@@ -223,6 +223,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         if case let .claimed(name, _) = roster, name.utf8.count > 64 { throw .sessionNameTooLong(bytes: name.utf8.count) }
         self.configuration = configuration
         self.role = role
+        if case let .player(slot) = role { localSlot = slot } else { localSlot = nil }
         self.localKey = localKey
         self.roster = roster
         self.signer = signer
@@ -249,16 +250,19 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Whether this peer plays an open slot: it joins the running session as a newcomer.
     public var fillsOpenSlot: Bool { localSlot.map(configuration.openSlots.contains) ?? false }
 
-    /// The slot this peer plays, nil for a spectator.
-    public var localSlot: Int? { if case let .player(s) = role { s } else { nil } }
+    /// The slot this peer plays, nil for a spectator. Stored: a computed getter called from the
+    /// per-frame paths made unspecialized generic code copy the whole endpoint to call it.
+    public let localSlot: Int?
     /// Whether the roster is bound and the session runs (every player's signed hello is held).
-    public var started: Bool { session != nil }
+    public var started: Bool { running }
     /// The same for the per-frame paths. Unspecialized generic code copies the whole session to
     /// look into the optional (`session != nil`, `if let s = session`, any `session!` or
     /// `session?` read from a non-mutating method, and a property read through `session!` even
     /// from a mutating one); a mutating method reaches it in place. So the per-frame paths are
-    /// mutating, read properties through `session?` and call methods through `session!`.
-    var running: Bool { mutating get { session?.nextTick != nil } }
+    /// mutating, read properties through `session?` and call methods through `session!`. Whether
+    /// the session runs is a stored flag, set with it (even `session?.nextTick` copied the session
+    /// to look at the optional's tag first).
+    var running = false
     /// The session's stats, roster and bound keys, read in place (nil before the start).
     package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
     /// Per slot, the newest tick through which every input is held (nil before the start).
@@ -597,6 +601,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             var s = LockstepSession<Input>(configuration: configuration, role: role, keys: keys)
             s.update(now: now)
             session = s
+            running = true
             startedAt = now
             bindSlots()
             events.append(.started)
