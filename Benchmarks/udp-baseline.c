@@ -72,7 +72,8 @@ static void *relay(void *arg) {
     uint64_t sent = 0;
     while (!stop_relay) {
         ssize_t n = recv(relay_fd, buf, sizeof buf, 0);
-        if (n > 0 && sendto(relay_fd, buf, (size_t)n, 0, (struct sockaddr *)&sink_addr, sizeof sink_addr) > 0) sent++;
+        // The 1-byte datagram that stops the run is passed on but not counted.
+        if (n > 0 && sendto(relay_fd, buf, (size_t)n, 0, (struct sockaddr *)&sink_addr, sizeof sink_addr) > 0 && n > 1) sent++;
     }
     relay_cpu_us = thread_cpu_us() - cpu0;
     relay_sent = sent;
@@ -112,6 +113,8 @@ static void ping_pong(int fd, struct sockaddr_in *to, uint64_t *rtt, int n, uint
 // CPU per datagram.
 static void run_relay(double *per_second, double *cpu_per_datagram) {
     char buf[2048] = {0};
+    stop_relay = 0;
+    sunk = 0;
     struct sockaddr_in relay_addr, send_addr;
     relay_fd = bound_socket(&relay_addr);
     sink_fd = bound_socket(&sink_addr);
@@ -123,14 +126,13 @@ static void run_relay(double *per_second, double *cpu_per_datagram) {
     pthread_create(&r, NULL, relay, NULL);
     pthread_create(&s, NULL, sink, NULL);
     uint64_t start = now_ns(), sent = 0;
-    uint64_t sunk0 = 0;
     while (now_ns() - start < 2000000000ull) {
         sendto(send_fd, buf, 200, 0, (struct sockaddr *)&relay_addr, sizeof relay_addr);
         sent++;
         if (sent % 64 == 0) usleep(1);
     }
     double seconds = (now_ns() - start) / 1e9;
-    uint64_t relayed = sunk - sunk0;
+    uint64_t relayed = sunk;
     stop_relay = 1;
     sendto(send_fd, buf, 1, 0, (struct sockaddr *)&relay_addr, sizeof relay_addr);
     sendto(send_fd, buf, 1, 0, (struct sockaddr *)&sink_addr, sizeof sink_addr);

@@ -818,8 +818,9 @@ if CommandLine.arguments.contains("--relay") {
             relay.signatureChecksPerMessage, relay.originMicroseconds, relay.sinkMicroseconds)
             + (raw.map {
                 String(
-                    format: "; raw relay just before: %.0f/s, %.2f us of CPU per datagram (%.3f and %.2f of it)", $0.relay_per_second,
-                    $0.relay_cpu_us_per_datagram, relay.forwarded / $0.relay_per_second, $0.relay_cpu_us_per_datagram / relay.relayMicroseconds)
+                    format: "; raw relay just before: %.0f/s, %.2f us of CPU per datagram: forwarded %.3f of its rate, cpu_vs_raw %.2f",
+                    $0.relay_per_second, $0.relay_cpu_us_per_datagram, relay.forwarded / $0.relay_per_second,
+                    $0.relay_cpu_us_per_datagram / relay.relayMicroseconds)
             } ?? ""))
     exit(0)
 }
@@ -984,16 +985,18 @@ for (label, key, batched, burst) in [
 ] {
     // The raw relay measured just before this run (the run's minute, not the suite's first):
     // the machine's speed drifts by tens of percent over minutes. The suite's first baseline
-    // stands in if that measurement fails.
-    let adjacent =
-        (try? baselineTool?.measure(["relay"], as: RelayBaseline.self))
-        ?? raw.map { RelayBaseline(relay_per_second: $0.relay_per_second, relay_cpu_us_per_datagram: $0.relay_cpu_us_per_datagram) }
+    // stands in if that measurement fails (then no `*_raw_*` keys are written).
+    let adjacent = try? baselineTool?.measure(["relay"], as: RelayBaseline.self)
+    let reference =
+        adjacent ?? raw.map { RelayBaseline(relay_per_second: $0.relay_per_second, relay_cpu_us_per_datagram: $0.relay_cpu_us_per_datagram) }
     let run = try relayThroughput(seconds: 3, batched: batched, burst: burst)
-    let ratio = adjacent.map { run.forwarded / $0.relay_per_second }
-    let cpuRatio = adjacent.map { $0.relay_cpu_us_per_datagram / run.relayMicroseconds }
+    let ratio = reference.map { run.forwarded / $0.relay_per_second }
+    let cpuRatio = reference.map { $0.relay_cpu_us_per_datagram / run.relayMicroseconds }
     if let adjacent {
         results[key + "raw_per_second"] = adjacent.relay_per_second
         results[key + "raw_cpu_us_per_datagram"] = adjacent.relay_cpu_us_per_datagram
+    } else if reference != nil {
+        say("(the raw relay could not run just before this one: the ratios below are against the first baseline)")
     }
     say(
         String(

@@ -177,6 +177,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
                     value: FixedSizeRecvByteBufferAllocator(capacity: Self.vectorReads(configuration) * max(2048, configuration.maxDatagramSize))
                 )
                 .channelOption(.datagramVectorReadMessageCount, value: Self.vectorReads(configuration))
+                // One read call per wake-up (NIO's default is 4): with vector reads that is up to
+                // 16 datagrams before the loop's timers and tasks run again, as many as before.
+                .channelOption(.maxMessagesPerRead, value: Self.vectorReads(configuration) > 1 ? UInt(1) : UInt(4))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbound) }
                 }
@@ -279,9 +282,16 @@ public final class UDPMeshPeer: @unchecked Sendable {
         }
     }
 
-    /// Datagrams read per recvmmsg(2): up to 16, in a buffer of at most 256 KiB. A node under
-    /// load (a relay) takes what has queued in one system call instead of one call each.
-    static func vectorReads(_ c: MeshConfiguration) -> Int { max(1, min(16, 262_144 / max(2048, c.maxDatagramSize))) }
+    /// Datagrams read per recvmmsg(2) on Linux: up to 16, in a buffer of at most 256 KiB. A node
+    /// under load (a relay) takes what has queued in one system call instead of one call each.
+    /// Elsewhere NIO reads one datagram per call.
+    static func vectorReads(_ c: MeshConfiguration) -> Int {
+        #if os(Linux)
+            max(1, min(16, 262_144 / max(2048, c.maxDatagramSize)))
+        #else
+            1
+        #endif
+    }
 
     /// Mesh counters (bytes, datagrams, drops...). Blocks until the event loop answers.
     public func stats() -> MeshStats {
