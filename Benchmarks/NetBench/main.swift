@@ -883,33 +883,37 @@ if CommandLine.arguments.contains("--paced-16") {
 let inMemory = try inMemoryLockstep(seconds: 3)
 say(String(format: "in memory (no sockets, one thread), 2 players: %8.0f ticks/s, ", inMemory.ticksPerSecond) + describe(inMemory))
 breakdown["in_memory"] = inMemory.json
+/// Runs `run` loss-free and at 10% loss, printing each as `label` and keeping its breakdown
+/// under `breakdownKey` + the loss: ticks per second keyed by loss, and the loss-free run.
+@MainActor func lossSweep(_ label: String, breakdownKey: String, _ run: (Double) throws -> TickCost) rethrows -> (rates: [String: Double], lossFree: TickCost?)
+{
+    var rates: [String: Double] = [:]
+    var lossFree: TickCost?
+    for loss in [0.0, 0.1] {
+        let cost = try run(loss)
+        let key = loss == 0 ? "0" : "\(loss)"
+        say(String(format: "%@, 2 players, %2.0f%% loss: %8.0f ticks/s, ", label, loss * 100, cost.ticksPerSecond) + describe(cost))
+        rates[key] = cost.ticksPerSecond
+        breakdown[breakdownKey + key] = cost.json
+        if loss == 0 { lossFree = cost }
+    }
+    return (rates, lossFree)
+}
 // The same pair on one thread with real non-blocking sockets on loopback (a GGRS-style polling
 // game loop: no event loop, no thread hand-offs): the protocol plus the kernel.
-var polling: [String: Double] = [:]
-var pollingLossFree: TickCost?
-var gameThreadLossFree: TickCost?
-for loss in [0.0, 0.1] {
-    let cost = try inMemoryLockstep(seconds: 3, sockets: true, loss: loss)
-    let key = loss == 0 ? "0" : "\(loss)"
-    say(String(format: "one thread polling loopback sockets, 2 players, %2.0f%% loss: %8.0f ticks/s, ", loss * 100, cost.ticksPerSecond) + describe(cost))
-    polling[key] = cost.ticksPerSecond
-    breakdown["one_thread_sockets_loss_\(key)"] = cost.json
-    if loss == 0 { pollingLossFree = cost }
+let polling = try lossSweep("one thread polling loopback sockets", breakdownKey: "one_thread_sockets_loss_") {
+    try inMemoryLockstep(seconds: 3, sockets: true, loss: $0)
 }
-results["unthrottled_one_thread_sockets_ticks_per_second"] = polling
+let pollingLossFree = polling.lossFree
+var gameThreadLossFree: TickCost?
+results["unthrottled_one_thread_sockets_ticks_per_second"] = polling.rates
 // A thread per peer, each polling its own socket and stepping its own game: no event loop and
 // no hand-off, the peers in parallel (one core each): what the protocol and the kernel allow.
-var perPeer: [String: Double] = [:]
-var perPeerLossFree: TickCost?
-for loss in [0.0, 0.1] {
-    let cost = try threadPerPeerLockstep(seconds: 3, loss: loss)
-    let key = loss == 0 ? "0" : "\(loss)"
-    say(String(format: "a thread per peer polling its socket, 2 players, %2.0f%% loss: %8.0f ticks/s, ", loss * 100, cost.ticksPerSecond) + describe(cost))
-    perPeer[key] = cost.ticksPerSecond
-    breakdown["thread_per_peer_loss_\(key)"] = cost.json
-    if loss == 0 { perPeerLossFree = cost }
+let perPeer = try lossSweep("a thread per peer polling its socket", breakdownKey: "thread_per_peer_loss_") {
+    try threadPerPeerLockstep(seconds: 3, loss: $0)
 }
-results["unthrottled_thread_per_peer_ticks_per_second"] = perPeer
+let perPeerLossFree = perPeer.lossFree
+results["unthrottled_thread_per_peer_ticks_per_second"] = perPeer.rates
 for loss in [0.0, 0.1] {
     let cost = try unthrottledLockstep(loss: loss, seconds: 3)
     let rate = cost.ticksPerSecond
