@@ -989,17 +989,20 @@ for (label, key, batched, burst) in [
 ] {
     // The raw relay measured just before this run (the run's minute, not the suite's first):
     // the machine's speed drifts by tens of percent over minutes. The suite's first baseline
-    // stands in if that measurement fails (then no `*_raw_*` keys are written).
+    // stands in if that measurement fails (`*_raw_reference` says which one was used).
     let adjacent = try? baselineTool?.measure(["relay"], as: RelayBaseline.self)
     let reference =
         adjacent ?? raw.map { RelayBaseline(relay_per_second: $0.relay_per_second, relay_cpu_us_per_datagram: $0.relay_cpu_us_per_datagram) }
     let run = try relayThroughput(seconds: 3, batched: batched, burst: burst)
     let ratio = reference.map { run.forwarded / $0.relay_per_second }
     let cpuRatio = reference.map { $0.relay_cpu_us_per_datagram / run.relayMicroseconds }
+    // Which raw relay the ratios compare with: "just_before" this run, or the suite's "first_baseline".
     if let adjacent {
         results[key + "raw_per_second"] = adjacent.relay_per_second
         results[key + "raw_cpu_us_per_datagram"] = adjacent.relay_cpu_us_per_datagram
+        results[key + "raw_reference"] = "just_before"
     } else if reference != nil {
+        results[key + "raw_reference"] = "first_baseline"
         say("(the raw relay could not run just before this one: the ratios below are against the first baseline)")
     }
     say(

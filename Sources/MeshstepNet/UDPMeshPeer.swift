@@ -177,8 +177,8 @@ public final class UDPMeshPeer: @unchecked Sendable {
                     value: FixedSizeRecvByteBufferAllocator(capacity: Self.vectorReads(configuration) * max(2048, configuration.maxDatagramSize))
                 )
                 .channelOption(.datagramVectorReadMessageCount, value: Self.vectorReads(configuration))
-                // One read call per wake-up (NIO's default is 4): with vector reads that is up to
-                // 16 datagrams before the loop's timers and tasks run again, as many as before.
+                // One read call per wake-up: with vector reads, up to 16 datagrams before the
+                // loop's timers and tasks run again (NIO's default of 4 calls would make it 64).
                 .channelOption(.maxMessagesPerRead, value: Self.vectorReads(configuration) > 1 ? UInt(1) : UInt(4))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbound) }

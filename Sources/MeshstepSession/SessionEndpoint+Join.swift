@@ -319,13 +319,13 @@ extension SessionEndpoint {
     /// newest it holds for them, from the first one missing (at most every 500 ms per player):
     /// frames it lost and the mesh could not repair are never sent again otherwise.
     mutating func askForHistory(now: Duration) -> [SessionAction] {
-        guard localSlot == nil, let s = session, s.halted == nil else { return [] }
-        let next = s.nextTick
+        // Read through `session?` until a request is due: `let s = session` copies the session.
+        guard localSlot == nil, running, session?.halted == nil, let next = session?.nextTick else { return [] }
         guard let p = progress, p.tick == next else {
             progress = (next, now)
             return []
         }
-        guard now - p.since >= .milliseconds(500) else { return [] }
+        guard now - p.since >= .milliseconds(500), let s = session else { return [] }
         let active = s.activeSlots
         let held = active.map { s.heldInputs(of: $0) }
         guard let newest = held.max() else { return [] }

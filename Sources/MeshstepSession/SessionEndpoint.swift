@@ -250,8 +250,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Whether this peer plays an open slot: it joins the running session as a newcomer.
     public var fillsOpenSlot: Bool { localSlot.map(configuration.openSlots.contains) ?? false }
 
-    /// The slot this peer plays, nil for a spectator. Stored: a computed getter called from the
-    /// per-frame paths made unspecialized generic code copy the whole endpoint to call it.
+    /// The slot this peer plays, nil for a spectator.
+    // Stored: a computed getter called from the per-frame paths made unspecialized generic code
+    // copy the whole endpoint to call it.
     public let localSlot: Int?
     /// Whether the roster is bound and the session runs (every player's signed hello is held).
     public var started: Bool { running }
