@@ -218,6 +218,12 @@ final class LoopbackSockets {
 
     /// recvfrom(2) failures other than "nothing waiting".
     var receiveErrors: Int { receivers.reduce(0) { $0 + $1.errors } }
+
+    /// Loses `probability` of what each socket receives, after the kernel had it (as the UDP
+    /// shell's `SocketLoss` does), each with its own generator seeded by its index.
+    func lose(_ probability: Double) {
+        for (i, r) in receivers.enumerated() { r.loss = (probability, DeterministicRNG(seed: UInt64(7 + i))) }
+    }
 }
 
 /// Receiving on one of `LoopbackSockets`, from one thread: its own buffer, and (optionally) a
@@ -387,11 +393,7 @@ final class InMemoryPeers {
                     self.queue.append((Int(port) - 40001, bytes, addresses[i]))
                 })
         }
-        for i in 0..<players {
-            mesh(i, peers[i].node.start(now: now))
-            let earlier = (0..<i).map { Referral(peer: peers[$0].node.key, address: addresses[$0]) }
-            if !earlier.isEmpty { mesh(i, peers[i].node.addCandidates(earlier, now: now)) }
-        }
+        startMeshes(peers, addresses: addresses, now: now)
     }
 
     func endpoint<T>(_ i: Int, _ body: (inout SessionEndpoint<Tick>) -> T) -> T { peers[i].withEndpoint(body) }
@@ -434,6 +436,15 @@ final class InMemoryPeers {
     }
 }
 
+/// Starts every peer's node, each with the peers before it as candidates to dial.
+func startMeshes(_ peers: [BenchPeer], addresses: [MeshAddress], now: MeshTime) {
+    for (i, p) in peers.enumerated() {
+        p.mesh(p.node.start(now: now), now: now)
+        let earlier = (0..<i).map { Referral(peer: peers[$0].node.key, address: addresses[$0]) }
+        if !earlier.isEmpty { p.mesh(p.node.addCandidates(earlier, now: now), now: now) }
+    }
+}
+
 /// A mesh node and a session endpoint for each of `addresses`, one player each, the benchmark's
 /// settings, every node's RNG seeded by its slot.
 func benchNodes(addresses: [MeshAddress], session: LockstepConfiguration = benchSession) throws -> [(MeshNode, SessionEndpoint<Tick>)] {
@@ -453,17 +464,13 @@ func benchNodes(addresses: [MeshAddress], session: LockstepConfiguration = bench
 /// Unthrottled ticks of the in-memory pair: the protocol's own ceiling on one thread.
 func inMemoryLockstep(seconds: Double, sockets: Bool = false, loss: Double = 0) throws -> TickCost {
     let pair = try InMemoryPeers(sockets: sockets ? try LoopbackSockets(count: 2) : nil)
-    // Lost after the kernel had it, as the UDP shell's `SocketLoss` does.
-    if loss > 0, let receivers = pair.sockets?.receivers {
-        for (i, r) in receivers.enumerated() { r.loss = (loss, DeterministicRNG(seed: UInt64(7 + i))) }
-    }
+    if loss > 0 { pair.sockets?.lose(loss) }
     let ready = ContinuousClock.now + .seconds(10)
-    func started() -> Bool { (0..<2).allSatisfy { i in pair.endpoint(i) { $0.started } } }
-    while !started(), ContinuousClock.now < ready {
+    while !pair.peers.allSatisfy(\.started), ContinuousClock.now < ready {
         pair.pump()
         pair.advance(idle: true)
     }
-    guard started() else { throw BenchError.inMemorySessionDidNotStart }
+    guard pair.peers.allSatisfy(\.started) else { throw BenchError.inMemorySessionDidNotStart }
     var drivers = (0..<2).map { _ in LockstepDriver(game: Counter(players: 2, seed: 0), checksumInterval: benchSession.checksumInterval, answers: true) }
     let start = ContinuousClock.now
     let usageBefore = Usage.now()
@@ -471,14 +478,7 @@ func inMemoryLockstep(seconds: Double, sockets: Bool = false, loss: Double = 0) 
     let end = start + .milliseconds(Int64(seconds * 1000))
     while ContinuousClock.now < end {
         var progressed = false
-        for i in 0..<2 {
-            drivers[i].receive(pair.endpoint(i) { $0.pollReady() })
-            while let tick = drivers[i].applyNext(answer: { _, tick in Tick(value: UInt8(truncatingIfNeeded: tick)) }) {
-                let t = pair.now
-                pair.session(i, pair.endpoint(i) { $0.apply(tick, now: t - .zero) })
-                progressed = true
-            }
-        }
+        for i in 0..<2 where pair.peers[i].play(&drivers[i], now: pair.now) { progressed = true }
         pair.pump()
         pair.advance(idle: !progressed)
     }
@@ -502,16 +502,13 @@ func threadPerPeerLockstep(seconds: Double, loss: Double = 0) throws -> TickCost
     }
     // Each thread receives on its own socket, with its own buffer and loss generator.
     let receivers = sockets.receivers
-    if loss > 0 { for (i, r) in receivers.enumerated() { r.loss = (loss, DeterministicRNG(seed: UInt64(7 + i))) } }
+    if loss > 0 { sockets.lose(loss) }
     @Sendable func poll(_ i: Int) {
         let t = now()
         while let (bytes, from) = receivers[i].receive() { peers[i].receive(bytes, from: from, now: t) }
         peers[i].timers(now: t)
     }
-    for (i, p) in peers.enumerated() {
-        p.mesh(p.node.start(now: now()), now: now());
-        if i > 0 { p.mesh(p.node.addCandidates([Referral(peer: peers[0].node.key, address: sockets.addresses[0])], now: now()), now: now()) }
-    }
+    startMeshes(peers, addresses: sockets.addresses, now: now())
     let ready = ContinuousClock.now + .seconds(10)
     while !peers.allSatisfy(\.started), ContinuousClock.now < ready { for i in 0..<2 { poll(i) } }
     guard peers.allSatisfy(\.started) else { throw BenchError.inMemorySessionDidNotStart }

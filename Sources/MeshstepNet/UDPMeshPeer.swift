@@ -167,6 +167,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         // refused by a firewall (EPERM) or a vanished route must be just a lost datagram.
         let fd = try Self.bindSocket(bindAddress, host: host, port: port)
         let channel: any Channel
+        let vectorReads = Self.vectorReads(configuration)
         do {
             channel = try DatagramBootstrap(group: loop)
                 // NIO reads datagrams into 2 KiB buffers unless told otherwise: a larger one
@@ -174,12 +175,12 @@ public final class UDPMeshPeer: @unchecked Sendable {
                 // buffer is split evenly between the datagrams of one call.
                 .channelOption(
                     .recvAllocator,
-                    value: FixedSizeRecvByteBufferAllocator(capacity: Self.vectorReads(configuration) * max(2048, configuration.maxDatagramSize))
+                    value: FixedSizeRecvByteBufferAllocator(capacity: vectorReads * max(2048, configuration.maxDatagramSize))
                 )
-                .channelOption(.datagramVectorReadMessageCount, value: Self.vectorReads(configuration))
+                .channelOption(.datagramVectorReadMessageCount, value: vectorReads)
                 // One read call per wake-up: with vector reads, up to 16 datagrams before the
                 // loop's timers and tasks run again (NIO's default of 4 calls would make it 64).
-                .channelOption(.maxMessagesPerRead, value: Self.vectorReads(configuration) > 1 ? UInt(1) : UInt(4))
+                .channelOption(.maxMessagesPerRead, value: vectorReads > 1 ? UInt(1) : UInt(4))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(inbound) }
                 }

@@ -286,8 +286,7 @@ extension SessionEndpoint {
         guard let keys = try? SessionKeys(descriptor: d, signer: localSlot == nil ? nil : signer) else { return setAside() }
         var s = LockstepSession<Input>(configuration: configuration, role: role, keys: keys, resuming: cp)
         s.update(now: now)
-        session = s
-        running = true
+        install(s)
         routeCache = nil
         startedAt = now
         bindSlots()

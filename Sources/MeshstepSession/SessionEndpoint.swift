@@ -250,9 +250,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Whether this peer plays an open slot: it joins the running session as a newcomer.
     public var fillsOpenSlot: Bool { localSlot.map(configuration.openSlots.contains) ?? false }
 
-    /// The slot this peer plays, nil for a spectator.
     // Stored: a computed getter called from the per-frame paths made unspecialized generic code
     // copy the whole endpoint to call it.
+    /// The slot this peer plays, nil for a spectator.
     public let localSlot: Int?
     /// Whether the roster is bound and the session runs (every player's signed hello is held).
     public var started: Bool { running }
@@ -263,7 +263,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// mutating, read properties through `session?` and call methods through `session!`. Whether
     /// the session runs is a stored flag, set with it (even `session?.nextTick` copied the session
     /// to look at the optional's tag first).
-    var running = false
+    private(set) var running = false
+
+    /// Sets the session, once the roster is bound or a checkpoint resumed: `running` goes with it.
+    mutating func install(_ s: LockstepSession<Input>) {
+        session = s
+        running = true
+    }
     /// The session's stats, roster and bound keys, read in place (nil before the start).
     package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
     /// Per slot, the newest tick through which every input is held (nil before the start).
@@ -601,8 +607,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             guard let keys = try? SessionKeys(descriptor: d, signer: localSlot == nil ? nil : signer) else { continue }
             var s = LockstepSession<Input>(configuration: configuration, role: role, keys: keys)
             s.update(now: now)
-            session = s
-            running = true
+            install(s)
             startedAt = now
             bindSlots()
             events.append(.started)
