@@ -158,11 +158,64 @@ func unthrottledLockstep(loss: Double, seconds: Double, onLoop: Bool = false) th
     return TickCost(ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: usage, ticks: ticks, datagrams: sent)
 }
 
-/// The unthrottled benchmark's session: 2 players, 1,000 frames a second at most, input delay 2;
-/// with `--prompt-reports`, each row's report goes out at once in a frame of its own
-/// (``LockstepConfiguration/promptReports``) instead of riding in the next input frame.
-let benchSession = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000).withDisconnectTimeout(.seconds(10))
-    .withPromptReports(CommandLine.arguments.contains("--prompt-reports"))
+/// Unthrottled ticks through the shipped polled embedding (`PolledLockstepPeer`): a thread per
+/// peer, each calling `pollConfirmed()` and `apply(_:)` in a loop, as a headless fast-forward
+/// would. The same shape as `threadPerPeerLockstep`, with the shell's own socket, lock and
+/// standby thread instead of the harness's.
+func polledLockstep(seconds: Double, loss: Double = 0, session: LockstepConfiguration = benchSession) throws -> TickCost {
+    let creds = try MeshCredentials(meshID: "netbench", access: .password("netbench"))
+    let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+    let a = try PolledLockstepPeer<Tick>(
+        credentials: creds, meshConfiguration: lockstepConfig(players: 2), configuration: session, role: .player(0),
+        host: "127.0.0.1", socketLoss: loss > 0 ? SocketLoss(probability: loss, seed: 1) : nil, logger: logger)
+    let b = try PolledLockstepPeer<Tick>(
+        credentials: creds, meshConfiguration: lockstepConfig(players: 2), configuration: session, role: .player(1),
+        host: "127.0.0.1", seeds: [a.localAddress], socketLoss: loss > 0 ? SocketLoss(probability: loss, seed: 2) : nil, logger: logger)
+    let peers = [a, b]
+    defer { for p in peers { p.leave() } }
+    let ready = ContinuousClock.now + .seconds(10)
+    while !peers.allSatisfy(\.allPlayersPresent), ContinuousClock.now < ready { for p in peers { p.wait(atMost: .milliseconds(1)) } }
+    guard peers.allSatisfy(\.allPlayersPresent) else { throw BenchError.inMemorySessionDidNotStart }
+    final class Applied: @unchecked Sendable { var ticks = 0 }
+    let applied = [Applied(), Applied()]
+    let start = ContinuousClock.now
+    let usageBefore = Usage.now()
+    let sentBefore = peers.reduce(0) { $0 + $1.meshStats.datagramsSent }
+    let end = start + .milliseconds(Int64(seconds * 1000))
+    let done = DispatchGroup()
+    for (i, peer) in peers.enumerated() {
+        done.enter()
+        Thread {
+            var driver = LockstepDriver(game: Counter(players: 2, seed: 0), checksumInterval: session.checksumInterval, answers: true)
+            while ContinuousClock.now < end {
+                driver.receive(peer.pollConfirmed())
+                while let tick = driver.applyNext(answer: { _, tick in Tick(value: UInt8(truncatingIfNeeded: tick)) }) { peer.apply(tick) }
+            }
+            applied[i].ticks = driver.ticksApplied
+            done.leave()
+        }.start()
+    }
+    done.wait()
+    let elapsed = ContinuousClock.now - start
+    let usage = Usage.now() - usageBefore
+    let ticks = max(1, applied.map(\.ticks).min()!)
+    let sent = peers.reduce(0) { $0 + $1.meshStats.datagramsSent } - sentBefore
+    return TickCost(ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: usage, ticks: ticks, datagrams: sent)
+}
+
+/// The value after `name` on the command line (`--loss 0.1`), if it is a number.
+func valueOption(_ name: String) -> Double? {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: name), i + 1 < args.count else { return nil }
+    return Double(args[i + 1])
+}
+
+/// The unthrottled benchmark's session: 2 players, 1,000 frames a second at most, input delay 2
+/// (`--input-delay N` for the profiling aids); with `--prompt-reports`, each row's report goes
+/// out at once in a frame of its own (``LockstepConfiguration/promptReports``) instead of riding
+/// in the next input frame.
+let benchSession = LockstepConfiguration(players: 2).withInputDelay(valueOption("--input-delay").map { Int($0) } ?? 2).withTickRate(1000)
+    .withDisconnectTimeout(.seconds(10)).withPromptReports(CommandLine.arguments.contains("--prompt-reports"))
 
 /// Non-blocking UDP sockets on 127.0.0.1, one per peer, for a single thread to poll.
 final class LoopbackSockets {
@@ -774,8 +827,13 @@ enum BaselineError: Error, CustomStringConvertible {
 }
 
 let json = CommandLine.arguments.contains("--json")
-/// The profiling aids' number (seconds, or ticks for `--paced-16`), wherever it stands among the flags.
-let numberArgument = CommandLine.arguments.dropFirst().lazy.compactMap { Double($0) }.first
+/// The profiling aids' number (seconds, or ticks for `--paced-16`), wherever it stands among the
+/// flags (not the value of `--loss` or `--input-delay`).
+let numberArgument: Double? = {
+    let args = CommandLine.arguments
+    let values = Set(["--loss", "--input-delay"].compactMap { args.firstIndex(of: $0).map { $0 + 1 } })
+    return args.indices.dropFirst().lazy.filter { !values.contains($0) }.compactMap { Double(args[$0]) }.first
+}()
 func say(_ line: String) { if !json { print(line) } }
 #if DEBUG
     say("meshstep-netbench: loopback UDP, DEBUG build (figures for the docs come from swift build -c release), next to raw UDP measured in the same run")
@@ -819,6 +877,18 @@ if CommandLine.arguments.contains("--relay") {
                     $0.relay_per_second, $0.relay_cpu_us_per_datagram, relay.forwarded / $0.relay_per_second,
                     $0.relay_cpu_us_per_datagram / relay.relayMicroseconds)
             } ?? ""))
+    exit(0)
+}
+if CommandLine.arguments.contains("--polled") {
+    // Profiling aid: only the run through `PolledLockstepPeer`, a thread per peer, the headline
+    // `unthrottled_ticks_per_second` (`--polled [SECONDS] [--loss P] [--input-delay N]`).
+    let loss = valueOption("--loss") ?? 0
+    let run = try polledLockstep(seconds: numberArgument ?? 3, loss: loss)
+    print(
+        String(
+            format: "PolledLockstepPeer, a thread per peer, 2 players, input delay %d, %.0f%% loss: %.0f ticks/s, ", benchSession.inputDelay, loss * 100,
+            run.ticksPerSecond)
+            + describe(run))
     exit(0)
 }
 if CommandLine.arguments.contains("--thread-per-peer") {
@@ -903,6 +973,7 @@ let polling = try lossSweep("one thread polling loopback sockets", breakdownKey:
 }
 let pollingLossFree = polling.lossFree
 var gameThreadLossFree: TickCost?
+var polledLossFree: TickCost?
 results["unthrottled_one_thread_sockets_ticks_per_second"] = polling.rates
 // A thread per peer, each polling its own socket and stepping its own game: no event loop and
 // no hand-off, the peers in parallel (one core each): what the protocol and the kernel allow.
@@ -911,19 +982,47 @@ let perPeer = try lossSweep("a thread per peer polling its socket", breakdownKey
 }
 let perPeerLossFree = perPeer.lossFree
 results["unthrottled_thread_per_peer_ticks_per_second"] = perPeer.rates
+// The headline: the shipped polled embedding (`PolledLockstepPeer`), a thread per peer, each
+// calling `pollConfirmed()` and `apply(_:)` in a loop.
 for loss in [0.0, 0.1] {
-    let cost = try unthrottledLockstep(loss: loss, seconds: 3)
+    let cost = try polledLockstep(seconds: 3, loss: loss)
     let rate = cost.ticksPerSecond
     // A raw ping-pong completes 1e6 / rtt round trips a second; a lockstep tick between two
     // players needs each one's input to cross once, so the raw round-trip rate is the yardstick.
     let perRoundTrip = raw.map { rate / (1e6 / $0.rtt_p50_us) }
     say(
-        String(format: "unthrottled lockstep, 2 players, %2.0f%% loss: %8.0f ticks/s", loss * 100, rate)
+        String(format: "unthrottled lockstep, PolledLockstepPeer, 2 players, %2.0f%% loss: %8.0f ticks/s", loss * 100, rate)
             + (perRoundTrip.map { String(format: "  = %.3f ticks per raw round trip time", $0) } ?? ""))
     say("    " + describe(cost))
     let key = loss == 0 ? "0" : "\(loss)"
     unthrottled[key] = rate
     cpuPerTick[key] = cost.perTick(cost.usage.cpu)
+    breakdown["polled_loss_\(key)"] = cost.json
+    if loss == 0 { polledLossFree = cost }
+    results["lockstep_\(Int(loss * 100))pct_ticks_per_second"] = rate
+    if let perRoundTrip { results["lockstep_\(Int(loss * 100))pct_ticks_per_raw_round_trip"] = perRoundTrip }
+}
+// The same with input delay 8: more frames in flight, each repeating the inputs not yet
+// acknowledged, so most losses are repaired by the next frame instead of a timer.
+var deeper: [String: Double] = [:]
+for loss in [0.0, 0.1] {
+    let cost = try polledLockstep(seconds: 3, loss: loss, session: benchSession.withInputDelay(8))
+    say(
+        String(format: "unthrottled lockstep, PolledLockstepPeer, input delay 8, %2.0f%% loss: %8.0f ticks/s, ", loss * 100, cost.ticksPerSecond)
+            + describe(cost))
+    deeper[loss == 0 ? "0" : "\(loss)"] = cost.ticksPerSecond
+}
+results["unthrottled_polled_input_delay_8_ticks_per_second"] = deeper
+// Through the event-loop embedding (`LockstepPeer` on `UDPMeshPeer`), one game thread polling
+// both peers: what the thread hand-offs cost.
+var eventLoopRates: [String: Double] = [:]
+for loss in [0.0, 0.1] {
+    let cost = try unthrottledLockstep(loss: loss, seconds: 3)
+    let rate = cost.ticksPerSecond
+    say(String(format: "unthrottled lockstep, LockstepPeer and a game thread, 2 players, %2.0f%% loss: %8.0f ticks/s", loss * 100, rate))
+    say("    " + describe(cost))
+    let key = loss == 0 ? "0" : "\(loss)"
+    eventLoopRates[key] = rate
     breakdown["udp_loss_\(key)"] = cost.json
     if loss == 0 { gameThreadLossFree = cost }
     if loss == 0 {
@@ -935,9 +1034,8 @@ for loss in [0.0, 0.1] {
         say(String(format: "    of which: protocol %.1f us (in-memory figure), kernel %.1f us, shell's user time %.1f us", proto, system, shell))
         breakdown["udp_split_us"] = ["protocol": proto, "kernel": system, "shell_user": shell]
     }
-    results["lockstep_\(Int(loss * 100))pct_ticks_per_second"] = rate
-    if let perRoundTrip { results["lockstep_\(Int(loss * 100))pct_ticks_per_raw_round_trip"] = perRoundTrip }
 }
+results["unthrottled_event_loop_ticks_per_second"] = eventLoopRates
 // The same, with each game stepped on its peer's event loop: what the hand-offs between the
 // game thread and the event loops cost.
 let onLoop = try unthrottledLockstep(loss: 0, seconds: 3, onLoop: true)
@@ -948,7 +1046,8 @@ breakdown["udp_loss_0_games_on_loops"] = onLoop.json
 // it also wakes the receiving thread (and the game thread, when there is one).
 var kernelPerDatagram: [String: Double] = [:]
 let measured: [(String, TickCost?)] = [
-    ("one_thread_polling", pollingLossFree), ("thread_per_peer", perPeerLossFree), ("game_thread", gameThreadLossFree),
+    ("one_thread_polling", pollingLossFree), ("thread_per_peer", perPeerLossFree), ("polled_lockstep_peer", polledLossFree),
+    ("game_thread", gameThreadLossFree),
     ("games_on_the_event_loops", onLoop),
 ]
 for (name, cost) in measured {

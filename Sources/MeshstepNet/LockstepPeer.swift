@@ -497,7 +497,7 @@ struct LockstepPeerShared {
 }
 
 extension NetError {
-    init(_ e: SessionError) {
+    @usableFromInline init(_ e: SessionError) {
         switch e {
         case let .playersMissing(slots, seconds): self = .playersMissing(slots: slots, seconds: seconds)
         case let .slotContested(slot, keys): self = .slotContested(slot: slot, keys: keys.map(\.description))

@@ -64,7 +64,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
     public let meshID: String
     let channel: any Channel
     /// The socket (owned by `channel`, which closes it); sends go through it directly.
-    let fd: CInt
+    let socket: DatagramSocket
     let logger: Logger
     let origin = NIODeadline.now()
     let ipv6Socket: Bool
@@ -77,7 +77,6 @@ public final class UDPMeshPeer: @unchecked Sendable {
     var timer = DeadlineTimer()
     var loss: (probability: Double, rng: DeterministicRNG)?
     var stopped = false
-    var sendFailures = 0
     /// Datagrams from these source ports are dropped on arrival (tests: a partition between
     /// peers of one machine).
     var blockedPorts: Set<Int>?
@@ -239,7 +238,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
 
     init(channel: any Channel, fd: CInt, mesh: MeshNode, local: SocketAddress, ipv6: Bool, discovery: Discovery, logger: Logger) {
         self.channel = channel
-        self.fd = fd
+        socket = DatagramSocket(fd: fd, ipv6: ipv6)
         eventLoop = channel.eventLoop
         self.mesh = mesh
         key = mesh.key
@@ -489,34 +488,11 @@ public final class UDPMeshPeer: @unchecked Sendable {
         return made
     }
 
-    /// One datagram out, now. Any failure (a firewall's EPERM, a full buffer's EAGAIN, an
-    /// unreachable network) is counted and otherwise treated as a lost datagram. With a
-    /// `hopLimit`, the socket's TTL (IPv4) and unicast hop limit (IPv6) are set for this one
-    /// datagram and put back after it: every send runs on the event loop, one after another.
+    /// One datagram out, now; a failure is a lost datagram (``DatagramSocket/send(_:to:hopLimit:logger:)``).
+    /// Every send runs on the event loop, one after another (a hop limit is set for one datagram).
     func sendDatagram(_ bytes: [UInt8], to address: SocketAddress, hopLimit: UInt8? = nil) {
         guard !stopped else { return }
-        if let hopLimit { setHopLimit(CInt(hopLimit)) }
-        defer { if hopLimit != nil { setHopLimit(-1) } }
-        let sent = bytes.withUnsafeBytes { buffer in
-            address.withSockAddr { sa, len in sendto(fd, buffer.baseAddress, buffer.count, 0, sa, socklen_t(len)) }
-        }
-        if sent < 0 {
-            let code = errno
-            sendFailures += 1
-            if sendFailures == 1 {
-                logger.info("send to \(address) failed: \(String(cString: strerror(code))) (counted as a lost datagram; further failures at debug)")
-            } else {
-                logger.debug("send to \(address) failed: \(String(cString: strerror(code)))")
-            }
-        }
-    }
-
-    /// Sets the hop limit of the socket's next datagrams; -1 restores the system default.
-    func setHopLimit(_ value: CInt) {
-        var v = value
-        // A dual-stack socket sends to IPv4 destinations with IP_TTL: set both.
-        if ipv6Socket { _ = setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_UNICAST_HOPS, &v, socklen_t(MemoryLayout<CInt>.size)) }
-        _ = setsockopt(fd, CInt(IPPROTO_IP), IP_TTL, &v, socklen_t(MemoryLayout<CInt>.size))
+        socket.send(bytes, to: address, hopLimit: hopLimit, logger: logger)
     }
 
     /// Sends the resolver client's datagrams from the mesh socket (so NAT mappings match) and

@@ -1,5 +1,8 @@
 import Foundation
+import Logging
+import MeshstepLockstep
 import MeshstepMesh
+import MeshstepWire
 import NIOCore
 import NIOPosix
 
@@ -15,7 +18,7 @@ extension UDPMeshPeer {
         case .v6: family = AF_INET6
         default: throw .badAddress(host, detail: "not an IP address")
         }
-        let fd = socket(family, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        let fd = Glibc.socket(family, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw .bindFailed(host: host, port: port, detail: String(cString: strerror(errno))) }
         if family == AF_INET6 {
             var off: CInt = 0
@@ -52,5 +55,128 @@ struct DeadlineTimer {
         task?.cancel()
         task = nil
         deadline = nil
+    }
+}
+
+/// A bound non-blocking UDP socket: sends that count their failures as lost datagrams, and
+/// receives with the sender's address. Used by one thread at a time (the event loop, or the
+/// holder of a `PolledLockstepPeer`'s lock).
+@usableFromInline final class DatagramSocket: @unchecked Sendable {
+    let fd: CInt
+    /// Whether the socket is IPv6 (dual-stack): IPv4 destinations are sent to as `::ffff:a.b.c.d`.
+    @usableFromInline let ipv6: Bool
+    var sendFailures = 0
+
+    init(fd: CInt, ipv6: Bool) {
+        self.fd = fd
+        self.ipv6 = ipv6
+    }
+
+    /// The address `fd` is bound to.
+    static func localAddress(_ fd: CInt) throws -> SocketAddress {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let r = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard r == 0 else { throw NetError.bindFailed(host: "?", port: 0, detail: String(cString: strerror(errno))) }
+        switch CInt(storage.ss_family) {
+        case AF_INET:
+            let a = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
+            return SocketAddress(a, host: "")
+        default:
+            let a = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
+            return SocketAddress(a, host: "")
+        }
+    }
+
+    /// One datagram out, now. Any failure (a firewall's EPERM, a full buffer's EAGAIN, an
+    /// unreachable network) is counted and otherwise treated as a lost datagram. With a
+    /// `hopLimit`, the socket's TTL (IPv4) and unicast hop limit (IPv6) are set for this one
+    /// datagram and put back after it.
+    @usableFromInline func send(_ bytes: [UInt8], to address: SocketAddress, hopLimit: UInt8? = nil, logger: Logger) {
+        if let hopLimit { setHopLimit(CInt(hopLimit)) }
+        defer { if hopLimit != nil { setHopLimit(-1) } }
+        let fd = fd
+        let sent = bytes.withUnsafeBytes { buffer in
+            address.withSockAddr { sa, len in sendto(fd, buffer.baseAddress, buffer.count, 0, sa, socklen_t(len)) }
+        }
+        guard sent < 0 else { return }
+        let code = errno
+        sendFailures += 1
+        if sendFailures == 1 {
+            logger.info("send to \(address) failed: \(String(cString: strerror(code))) (counted as a lost datagram; further failures at debug)")
+        } else {
+            logger.debug("send to \(address) failed: \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// Sets the hop limit of the socket's next datagrams; -1 restores the system default.
+    func setHopLimit(_ value: CInt) {
+        var v = value
+        // A dual-stack socket sends to IPv4 destinations with IP_TTL: set both.
+        if ipv6 { _ = setsockopt(fd, CInt(IPPROTO_IPV6), IPV6_UNICAST_HOPS, &v, socklen_t(MemoryLayout<CInt>.size)) }
+        _ = setsockopt(fd, CInt(IPPROTO_IP), IP_TTL, &v, socklen_t(MemoryLayout<CInt>.size))
+    }
+
+    /// The next datagram waiting, read into `buffer`: its length and sender (nil for an address
+    /// family the mesh does not use); nil when none waits. A datagram longer than `buffer` is
+    /// cut short (and then fails its link tag).
+    @usableFromInline func receive(into buffer: inout [UInt8]) -> (count: Int, from: MeshAddress?)? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let fd = fd
+        let n = buffer.withUnsafeMutableBytes { b in
+            withUnsafeMutablePointer(to: &storage) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &length) }
+            }
+        }
+        // EAGAIN: nothing waits. Other errors (an ICMP error queued by an earlier send) end
+        // this round of reads too; the next call reads on.
+        guard n >= 0 else { return nil }
+        return (n, MeshAddress(storage: storage))
+    }
+
+    /// Blocks until a datagram waits or `timeout` passes, to the microsecond (select(2);
+    /// poll(2), in whole milliseconds, for a descriptor beyond select's 1024).
+    func waitReadable(timeout: Duration) {
+        let ns = max(0, timeout.nanosecondsClamped)
+        guard fd < 1024 else {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, CInt(clamping: (ns + 999_999) / 1_000_000))
+            return
+        }
+        var set = fd_set()
+        let fd = Int(fd)
+        withUnsafeMutableBytes(of: &set) { raw in
+            raw.bindMemory(to: Int.self)[fd / Int.bitWidth] |= 1 << (fd % Int.bitWidth)
+        }
+        var tv = timeval(tv_sec: Int(ns / 1_000_000_000), tv_usec: Int((ns % 1_000_000_000 + 999) / 1000))
+        _ = select(Int32(fd + 1), &set, nil, nil, &tv)
+    }
+}
+
+extension MeshAddress {
+    /// The mesh address of a socket address as the kernel gives it; IPv4-mapped IPv6 addresses
+    /// become IPv4.
+    init?(storage: sockaddr_storage) {
+        var storage = storage
+        switch CInt(storage.ss_family) {
+        case AF_INET:
+            let a = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in.self) }
+            self = .ipv4(UInt32(bigEndian: a.sin_addr.s_addr), port: UInt16(bigEndian: a.sin_port))
+        case AF_INET6:
+            let a = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
+            var raw = a.sin6_addr
+            let bytes = withUnsafeBytes(of: &raw) { Array($0) }
+            let port = UInt16(bigEndian: a.sin6_port)
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                self = .ipv4(UInt32(bytes[12]) << 24 | UInt32(bytes[13]) << 16 | UInt32(bytes[14]) << 8 | UInt32(bytes[15]), port: port)
+            } else {
+                self = .ipv6(bytes, port: port)
+            }
+        default:
+            return nil
+        }
     }
 }

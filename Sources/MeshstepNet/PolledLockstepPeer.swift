@@ -1,0 +1,427 @@
+import Foundation
+import Logging
+import MeshstepAddress
+import MeshstepLockstep
+import MeshstepMesh
+import MeshstepSession
+import MeshstepWire
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// A lockstep session on a UDP socket that the game's own thread drives, as GGPO and GGRS are
+/// driven: no event loop and no thread hand-off between the network and the game.
+///
+/// The same sans-IO values as ``LockstepPeer`` (a `MeshNode` and a `SessionEndpoint`, which
+/// decide everything), driven by whichever thread calls in: ``pollConfirmed()`` reads every
+/// datagram waiting on the non-blocking socket, runs the node's and the session's timers and
+/// returns the ticks now complete; ``apply(_:)`` sends the frame answering a tick with a
+/// `sendto(2)` on the calling thread. For a loop that steps as fast as the protocol allows (a
+/// headless fast-forward, a referee, a benchmark) this is the cheapest embedding: 2 players on
+/// loopback with a thread each run several times faster than through ``LockstepPeer``
+/// (docs/BENCHMARKS.md).
+///
+/// **Slowness is not death.** A game thread that stops calling in (a level load, a breakpoint,
+/// a paused render loop) would leave the frames, acknowledgements and keepalives unanswered. A
+/// standby thread takes its place after `standbyAfter` without a call: it waits on the socket
+/// and does the same work until the game calls in again, so the other players see a peer that is
+/// slow to apply ticks, never a silent one. While the game calls in, the standby thread sleeps.
+///
+/// Discovery is by seeds (``init(identity:credentials:meshConfiguration:configuration:role:roster:gameSeed:host:port:seeds:startTimeout:autoInputDelay:standbyAfter:logger:)``):
+/// the resolver service, LAN beacons and NAT traversal run on ``UDPMeshPeer``.
+///
+/// Thread-safe: every call takes one lock (uncontended while only the game thread calls in).
+public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable {
+    /// This peer's public key in the mesh.
+    public let key: PeerKey
+    /// The bound socket address (with the port picked when 0 was asked).
+    public let localAddress: SocketAddress
+    /// The session settings every player shares.
+    public let configuration: LockstepConfiguration
+    /// This peer's part: a player's slot, or spectator.
+    public let role: LockstepRole
+    @usableFromInline let socket: DatagramSocket
+    @usableFromInline let logger: Logger
+    @usableFromInline let origin = NIODeadline.now()
+    @usableFromInline let frameInterval: Duration
+    let standbyAfter: Duration?
+    @usableFromInline let lock = NIOLock()
+    // Under `lock`:
+    @usableFromInline var node: MeshNode
+    @usableFromInline var endpoint: SessionEndpoint<Input>
+    @usableFromInline var nextFrameTick: Duration = .zero
+    /// When the game last called in (the standby thread's cue).
+    @usableFromInline var lastCall: Duration = .zero
+    @usableFromInline var stopped = false
+    @usableFromInline var buffer: [UInt8]
+    @usableFromInline var loss: (probability: Double, rng: DeterministicRNG)?
+    @usableFromInline var events: [LockstepEvent] = []
+    @usableFromInline var errors: [NetError] = []
+    @usableFromInline var resumed: ResumedGame?
+    @usableFromInline var socketAddresses: [MeshAddress: SocketAddress] = [:]
+    var standbyPolls = 0
+    let standbyDone = DispatchSemaphore(value: 0)
+    var standbyRunning = false
+
+    /// Binds `host:port`, joins the mesh through `seeds` and starts the session.
+    ///
+    /// - Parameters:
+    ///   - identity: the node's Ed25519 key pair (a new one by default).
+    ///   - credentials: the mesh name and password.
+    ///   - meshConfiguration: the mesh's settings (`MeshConfiguration.lockstep(players:)` by
+    ///     default).
+    ///   - configuration: the session's parameters; every player must use the same.
+    ///   - role: the slot played, or a spectator.
+    ///   - roster: how slots are bound to keys: `.known(descriptor)`, or (nil) claims in a lobby
+    ///     named after the mesh with game seed `gameSeed`.
+    ///   - gameSeed: the seed of the game every player starts from (part of the signed roster).
+    ///   - host: the local address to bind (`0.0.0.0`, `::`, `127.0.0.1`...).
+    ///   - port: the UDP port; 0 picks a free one (read ``localAddress``).
+    ///   - seeds: peers to dial (any member of the mesh).
+    ///   - startTimeout: how long to wait for every player before reporting
+    ///     ``NetError/playersMissing(slots:seconds:)`` in ``pollErrors()``.
+    ///   - autoInputDelay: the lowest slot chooses the input delay from the measured round trips.
+    ///   - standbyAfter: how long the game may go without calling in before the standby thread
+    ///     does its work (nil: no standby thread; the game must call in at least every few
+    ///     frame intervals, or the other players see it stall and, after the session's
+    ///     disconnect timeout, drop it).
+    ///   - logger: where the peer logs.
+    /// - Throws: ``NetError/portInUse(host:port:)`` and the other bind errors,
+    ///   ``NetError/invalidSession(_:)`` or ``NetError/invalidMesh(_:)`` for bad settings.
+    public convenience init(
+        identity: NodeIdentity = NodeIdentity(), credentials: MeshCredentials, meshConfiguration: MeshConfiguration? = nil,
+        configuration: LockstepConfiguration, role: LockstepRole, roster: SessionEndpoint<Input>.Roster? = nil, gameSeed: UInt64 = 0,
+        host: String = "0.0.0.0", port: Int = 0, seeds: [SocketAddress] = [], startTimeout: Duration = .seconds(30),
+        autoInputDelay: Bool = false, standbyAfter: Duration? = .milliseconds(50), logger: Logger
+    ) throws(NetError) {
+        try self.init(
+            identity: identity, credentials: credentials, meshConfiguration: meshConfiguration, configuration: configuration, role: role,
+            roster: roster, gameSeed: gameSeed, host: host, port: port, seeds: seeds, startTimeout: startTimeout, autoInputDelay: autoInputDelay,
+            standbyAfter: standbyAfter, socketLoss: nil, logger: logger)
+    }
+
+    /// The initializer above with seeded loss of received datagrams, for tests and benchmarks.
+    @_spi(Testing) public init(
+        identity: NodeIdentity = NodeIdentity(), credentials: MeshCredentials, meshConfiguration: MeshConfiguration? = nil,
+        configuration: LockstepConfiguration, role: LockstepRole, roster: SessionEndpoint<Input>.Roster? = nil, gameSeed: UInt64 = 0,
+        host: String = "0.0.0.0", port: Int = 0, seeds: [SocketAddress] = [], startTimeout: Duration = .seconds(30),
+        autoInputDelay: Bool = false, standbyAfter: Duration? = .milliseconds(50), socketLoss: SocketLoss?, logger: Logger
+    ) throws(NetError) {
+        guard (0...65535).contains(port) else { throw .bindFailed(host: host, port: port, detail: "the port must be 0...65535") }
+        if let standbyAfter, !(.milliseconds(1) ... .seconds(60)).contains(standbyAfter) {
+            throw .invalidSession(.outOfRange(field: "standbyAfter (ms)", value: Int(standbyAfter.nanosecondsClamped / 1_000_000), allowed: 1...60_000))
+        }
+        let meshConfig = meshConfiguration ?? .lockstep(players: configuration.players)
+        do { try meshConfig.validate() } catch { throw .invalidMesh(error) }
+        let bindAddress: SocketAddress
+        do { bindAddress = try SocketAddress(ipAddress: host, port: port) } catch {
+            throw .badAddress(host, detail: "not an IP address of this machine")
+        }
+        var signer: (@Sendable ([UInt8]) -> [UInt8])?
+        if role != .spectator { signer = { @Sendable bytes in identity.sign(bytes) } }
+        let fd = try UDPMeshPeer.bindSocket(bindAddress, host: host, port: port)
+        let local = (try? DatagramSocket.localAddress(fd)) ?? bindAddress
+        var meshLocal = MeshAddress(local) ?? .ipv4(0, port: UInt16(port))
+        if case let .ipv4(v, p) = meshLocal, v == 0 { meshLocal = .ipv4(0x7F00_0001, port: p) }
+        do {
+            node = try MeshNode(
+                identity: identity, credentials: credentials, localAddress: meshLocal, configuration: meshConfig,
+                rng: SystemRandomNumberGenerator(), logger: logger,
+                firstSequence: MeshNode.firstSequence(unixSeconds: UInt64(max(0, time(nil)))))
+            endpoint = try SessionEndpoint<Input>(
+                configuration: configuration, role: role, localKey: identity.key,
+                roster: roster ?? .claimed(name: String(credentials.meshID.utf8.prefix(64)) ?? "meshstep", gameSeed: gameSeed),
+                signer: signer, autoInputDelay: autoInputDelay, startTimeout: startTimeout)
+        } catch let e as LockstepConfigurationError {
+            close(fd)
+            throw .invalidSession(e)
+        } catch {
+            close(fd)
+            throw .bindFailed(host: host, port: port, detail: "\(error)")
+        }
+        key = identity.key
+        localAddress = local
+        self.configuration = configuration
+        self.role = role
+        self.logger = logger
+        socket = DatagramSocket(fd: fd, ipv6: { if case .v6 = local { true } else { false } }())
+        frameInterval = .nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
+        self.standbyAfter = standbyAfter
+        buffer = [UInt8](repeating: 0, count: max(2048, meshConfig.maxDatagramSize))
+        if let socketLoss { loss = (socketLoss.probability, DeterministicRNG(seed: socketLoss.seed)) }
+        lock.withLock {
+            let now = clock
+            lastCall = now - .zero
+            mesh(node.start(now: now), now: now)
+            let addresses = seeds.compactMap(MeshAddress.init)
+            if !addresses.isEmpty { mesh(node.addSeedAddresses(addresses, now: now), now: now) }
+        }
+        if let standbyAfter { startStandby(after: standbyAfter) }
+    }
+
+    // MARK: The game's calls
+
+    /// Does the network's work (every datagram waiting, the timers due) and returns the ticks
+    /// now complete, in order, each with every slot's input (nil for a dropped slot). Nothing
+    /// while a resumed game waits to be taken (``takeResumedGame()``).
+    @inlinable public func pollConfirmed() -> [(tick: Int, inputs: [Input?])] {
+        lock.withLock {
+            let now = called()
+            pollLocked(now: now)
+            guard resumed == nil else { return [] }
+            return endpoint.pollReady()
+        }
+    }
+
+    /// Does the network's work (every datagram waiting, the timers due) without taking ticks.
+    @inlinable public func poll() {
+        lock.withLock { pollLocked(now: called()) }
+    }
+
+    /// Blocks until a datagram waits on the socket, a timer is due or `atMost` passed, then does
+    /// the network's work: for a loop with nothing else to do than wait for the next tick,
+    /// instead of calling ``pollConfirmed()`` in a spin.
+    public func wait(atMost: Duration) {
+        let due: Duration = lock.withLock {
+            _ = called()
+            return min(nextDueLocked - (clock - .zero), atMost)
+        }
+        if due > .zero { socket.waitReadable(timeout: due) }
+        poll()
+    }
+
+    /// Passes on what `LockstepDriver/applyNext(answer:)` returned: the checksum of a checked
+    /// tick and the local input answering it, whose frame leaves from this thread.
+    @inlinable public func apply(_ tick: AppliedTick<Input>) {
+        lock.withLock {
+            let now = called()
+            session(endpoint.apply(tick, now: now - .zero), now: now)
+        }
+    }
+
+    /// ``apply(_:)`` that also hands the game after the tick to the session when a newcomer (a
+    /// returning player, a late spectator) needs a checkpoint of it: call this one whenever the
+    /// game is at hand.
+    @inlinable public func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game) where Game.Input == Input {
+        lock.withLock {
+            let now = called()
+            session(endpoint.apply(tick, game: game, now: now - .zero), now: now)
+        }
+    }
+
+    /// The game state this peer resumed from (it found the session running: a restarted player
+    /// or a late spectator), once; restore the game with `LockstepDriver(resuming:...)` and
+    /// apply the confirmed ticks from its tick on.
+    public func takeResumedGame() -> ResumedGame? {
+        lock.withLock {
+            defer { resumed = nil }
+            return resumed
+        }
+    }
+
+    /// Asks every peer to switch to `delay` ticks of input delay (agreed through the inputs).
+    public func requestInputDelay(_ delay: Int) throws(LockstepConfigurationError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try endpoint.requestInputDelay(delay)
+    }
+
+    /// Session events since the last call (start, drops, desyncs, halts...).
+    public func pollEvents() -> [LockstepEvent] {
+        lock.withLock {
+            defer { events = [] }
+            return events
+        }
+    }
+
+    /// Network errors since the last call (players missing at the start, a contested slot...).
+    public func pollErrors() -> [NetError] {
+        lock.withLock {
+            defer { errors = [] }
+            return errors
+        }
+    }
+
+    /// Where the session stands and what it measured of the other players (nil until every
+    /// player signed the roster).
+    public var stats: SessionStats? { lock.withLock { endpoint.sessionSnapshot()?.stats } }
+    /// The roster as this peer holds it (nil before the start).
+    public var roster: RosterStatus? { lock.withLock { endpoint.sessionSnapshot()?.roster } }
+    /// Why the session stopped for good, or nil while it runs.
+    public var halted: HaltReason? { roster?.halted }
+    /// True once every player signed the roster (tick 0 may be applied from then on).
+    public var allPlayersPresent: Bool { lock.withLock { withEndpoint { $0.started } } }
+    /// The mesh node's counters (datagrams, bytes, drops...).
+    public var meshStats: MeshStats { lock.withLock { withNode { $0.stats } } }
+    /// The mesh neighbors and their measured round trips.
+    public var neighbors: [NeighborInfo] { lock.withLock { withNode { $0.neighborInfo } } }
+    /// How many times the standby thread did the game's work because the game had not called
+    /// in for `standbyAfter`.
+    public var standbyPollCount: Int { lock.withLock { standbyPolls } }
+
+    /// Stops the standby thread, leaves the mesh cleanly (Disconnect(leaving) to neighbors) and
+    /// closes the socket. Call ``LockstepPeer/finish(timeout:)``'s equivalent first if the other
+    /// players still need our last frames: keep polling until ``stats`` shows them acknowledged.
+    public func leave() {
+        let running = lock.withLock { () -> Bool in
+            guard !stopped else { return false }
+            let now = clock
+            mesh(node.leave(now: now), now: now)
+            stopped = true
+            return true
+        }
+        guard running else { return }
+        if lock.withLock({ standbyRunning }) { standbyDone.wait() }
+        close(socket.fd)
+    }
+
+    deinit {
+        if !stopped { close(socket.fd) }
+    }
+
+    // MARK: Under the lock
+
+    @inlinable var clock: MeshTime { MeshTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds - origin.uptimeNanoseconds)) }
+
+    /// Notes a call from the game, and returns the time.
+    @inlinable func called() -> MeshTime {
+        let now = clock
+        lastCall = now - .zero
+        return now
+    }
+
+    /// Every datagram waiting (at most 256 a call, so that a flood cannot hold the caller), then
+    /// the timers due.
+    @inlinable func pollLocked(now: MeshTime) {
+        guard !stopped else { return }
+        var received = 0
+        while received < 256, let (count, from) = socket.receive(into: &buffer) {
+            received += 1
+            if loss != nil, loss!.rng.chance(loss!.probability) { continue }
+            guard let from else { continue }
+            mesh(node.receive(Array(buffer[0..<count]), from: from, now: now), now: now)
+        }
+        timers(now: now)
+        collect()
+    }
+
+    /// The node's timer and the session's tick when due (every frame interval, and at the
+    /// session's wake-up time).
+    @inlinable func timers(now: MeshTime) {
+        if let due = withNode({ $0.nextDeadline }), due <= now { mesh(node.timerFired(now: now), now: now) }
+        let t = now - .zero
+        let frameDue = t >= nextFrameTick
+        guard frameDue || withEndpoint({ $0.nextWakeup }).map({ $0 <= t }) == true else { return }
+        if frameDue {
+            nextFrameTick = t + frameInterval
+            let links = withNode { $0.neighborInfo.map { ($0.peer, $0.rtt) } }
+            endpoint.links(links)
+        }
+        session(endpoint.tick(now: t), now: now)
+    }
+
+    /// When the next timer of the node or the session, or the next frame tick, is due.
+    @inlinable var nextDueLocked: Duration {
+        var next = nextFrameTick
+        if let d = withNode({ $0.nextDeadline }) { next = min(next, d - .zero) }
+        if let w = withEndpoint({ $0.nextWakeup }) { next = min(next, w) }
+        return next
+    }
+
+    // In place: reading a property of `node` or `endpoint` through its getter copies the whole
+    // value (every array it holds retained and released) in this unspecialized generic code.
+    @inlinable func withNode<T>(_ body: (inout MeshNode) -> T) -> T { body(&node) }
+    @inlinable func withEndpoint<T>(_ body: (inout SessionEndpoint<Input>) -> T) -> T { body(&endpoint) }
+
+    /// Events, errors and a resumed game from the session, for the game's calls.
+    @inlinable func collect() {
+        if let game = endpoint.takeResumedGame() { resumed = game }
+        let new = endpoint.takeEvents()
+        for e in new { logger.debug("session: \(e)") }
+        events += new
+        errors += endpoint.takeErrors().map(NetError.init)
+    }
+
+    /// The node's actions: datagrams out, deliveries into the session.
+    @inlinable func mesh(_ actions: [MeshAction], now: MeshTime) {
+        for action in actions {
+            switch action {
+            case let .send(bytes, to):
+                guard let address = socketAddress(for: to) else { continue }
+                socket.send(bytes, to: address, logger: logger)
+            case let .sendOpener(bytes, to, hopLimit):
+                guard let address = socketAddress(for: to) else { continue }
+                socket.send(bytes, to: address, hopLimit: hopLimit, logger: logger)
+            case let .deliver(message):
+                session(endpoint.receive(message.payload, from: message.origin, now: now - .zero), now: now)
+            case let .event(event):
+                logger.debug("mesh: \(event)")
+            case .resolve, .locate, .reregister:
+                // No resolver here: the seeds are dialled again when the node asks for peers.
+                break
+            }
+        }
+    }
+
+    /// The session's actions, through the node.
+    @inlinable func session(_ actions: [SessionAction], now: MeshTime) {
+        for action in actions {
+            do {
+                switch action {
+                case let .broadcast(payload): mesh(try node.broadcast(payload, now: now).actions, now: now)
+                case let .send(payload, to): mesh(try node.send(payload, to: to, now: now).actions, now: now)
+                case let .direct(payload, to): mesh(try node.sendDirect(payload, to: to, now: now), now: now)
+                case let .protect(peers): node.protect(peers)
+                case let .unprotect(peers): node.unprotect(peers)
+                }
+            } catch {
+                logger.warning("cannot send a lockstep message: \(error)")
+            }
+        }
+    }
+
+    @inlinable func socketAddress(for address: MeshAddress) -> SocketAddress? {
+        if let known = socketAddresses[address] { return known }
+        guard let made = try? SocketAddress(address, mappedToIPv6: socket.ipv6) else { return nil }
+        if socketAddresses.count >= 4096 { socketAddresses.removeAll(keepingCapacity: true) }
+        socketAddresses[address] = made
+        return made
+    }
+
+    // MARK: Standby
+
+    func startStandby(after: Duration) {
+        lock.withLock { standbyRunning = true }
+        let thread = Thread { [self] in
+            standby(after: after)
+            lock.withLock { standbyRunning = false }
+            standbyDone.signal()
+        }
+        thread.name = "meshstep-standby"
+        thread.start()
+    }
+
+    /// Sleeps while the game calls in; once it has not for `after`, waits on the socket (or the
+    /// next timer) and does the game's network work, until the game calls in again.
+    func standby(after: Duration) {
+        while true {
+            let (stop, quiet, due) = lock.withLock { () -> (Bool, Duration, Duration) in
+                let now = clock - .zero
+                return (stopped, now - lastCall, nextDueLocked - now)
+            }
+            if stop { return }
+            if quiet < after {
+                // Asleep until the game would be overdue (a tenth of `after` at least, so a busy
+                // game does not wake this thread often).
+                Thread.sleep(forTimeInterval: Double(max(after - quiet, after / 10).nanosecondsClamped) / 1e9)
+                continue
+            }
+            // At most `after` in one wait: `leave()` waits for this thread.
+            socket.waitReadable(timeout: min(max(due, .zero), after))
+            lock.withLock {
+                guard !stopped, (clock - .zero) - lastCall >= after else { return }
+                standbyPolls += 1
+                pollLocked(now: clock)
+            }
+        }
+    }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import Logging
+import MeshstepLockstep
+import MeshstepMesh
+import MeshstepWire
+import Testing
+
+@_spi(Testing) import MeshstepNet
+
+/// One byte of input per tick.
+struct Nibble: LockstepInput {
+    var value: UInt8
+    static let neutral = Nibble(value: 0)
+    func encode(into w: inout ByteWriter) { w.u8(value) }
+    static func decode(from r: inout ByteReader) throws(WireError) -> Nibble { Nibble(value: try r.u8()) }
+}
+
+/// A running hash of every input: any difference in what two peers applied shows in it.
+struct RunningSum: LockstepGame {
+    var sum: UInt64
+    init(players: Int, seed: UInt64) { sum = seed }
+    init(snapshot: [UInt8]) { sum = snapshot.reduce(0) { $0 << 8 | UInt64($1) } }
+    mutating func step(inputs: [Nibble?]) { for i in inputs { sum = sum &* 31 &+ UInt64(i?.value ?? 0xFF) } }
+    func checksum() -> UInt64 { sum }
+    func snapshot() -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: sum >> (56 - 8 * $0)) } }
+}
+
+/// What one player's game thread saw.
+final class PolledRun: @unchecked Sendable {
+    var ticks = 0
+    var checksum: UInt64 = 0
+    var events: [LockstepEvent] = []
+}
+
+@Suite("Polled lockstep peer")
+struct PolledPeerTests {
+    let creds = try! MeshCredentials(meshID: "polled", access: .password("p"))
+    let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    func pair(_ config: LockstepConfiguration, standby: Duration?) throws -> [PolledLockstepPeer<Nibble>] {
+        let a = try PolledLockstepPeer<Nibble>(
+            credentials: creds, configuration: config, role: .player(0), host: "127.0.0.1", standbyAfter: standby, logger: logger)
+        let b = try PolledLockstepPeer<Nibble>(
+            credentials: creds, configuration: config, role: .player(1), host: "127.0.0.1", seeds: [a.localAddress], standbyAfter: standby,
+            logger: logger)
+        return [a, b]
+    }
+
+    /// Each peer on a thread of its own plays `ticks` ticks (slot 1's thread stops calling in
+    /// for `stall` at tick `stallAt`), then keeps polling until the other has its last frames.
+    func play(_ peers: [PolledLockstepPeer<Nibble>], ticks: Int, stallAt: Int = -1, stall: Duration = .zero) -> [PolledRun] {
+        let runs = peers.map { _ in PolledRun() }
+        let done = DispatchGroup()
+        let deadline = ContinuousClock.now + .seconds(30)
+        for (i, peer) in peers.enumerated() {
+            done.enter()
+            Thread {
+                var driver = LockstepDriver(game: RunningSum(players: 2, seed: 7), checksumInterval: peer.configuration.checksumInterval, answers: true)
+                var stalled = false
+                while driver.ticksApplied < ticks, ContinuousClock.now < deadline {
+                    driver.receive(peer.pollConfirmed())
+                    while driver.ticksApplied < ticks,
+                        let tick = driver.applyNext(answer: { _, t in Nibble(value: UInt8(truncatingIfNeeded: t &* 7 &+ i)) })
+                    {
+                        peer.apply(tick)
+                        if i == 1, !stalled, driver.ticksApplied == stallAt {
+                            stalled = true
+                            Thread.sleep(forTimeInterval: Double(stall.nanosecondsClamped) / 1e9)
+                        }
+                    }
+                    runs[i].events += peer.pollEvents()
+                    peer.wait(atMost: .milliseconds(2))
+                }
+                // The other player needs our last inputs and confirmations.
+                let linger = ContinuousClock.now + .milliseconds(300)
+                while ContinuousClock.now < linger { peer.wait(atMost: .milliseconds(5)) }
+                runs[i].events += peer.pollEvents()
+                runs[i].ticks = driver.ticksApplied
+                runs[i].checksum = driver.game.checksum()
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        for p in peers { p.leave() }
+        return runs
+    }
+
+    @Test("two polled peers, a thread each, play 2,000 unthrottled ticks on loopback and end with the same checksum")
+    func unthrottledPair() throws {
+        let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000)
+        let peers = try pair(config, standby: .milliseconds(50))
+        let runs = play(peers, ticks: 2000)
+        #expect(runs.map(\.ticks) == [2000, 2000])
+        #expect(runs[0].checksum == runs[1].checksum)
+        #expect(!runs.flatMap(\.events).contains { if case .desync = $0 { true } else { false } })
+    }
+
+    @Test(
+        "a game thread that stops calling in for 1.2 s: with the standby thread the other player never finds it silent, without one it does; both finish in sync"
+    )
+    func standbyCoversAStall() throws {
+        let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(60).withDisconnectTimeout(.seconds(10))
+        for standby in [Duration.milliseconds(50), nil] {
+            let peers = try pair(config, standby: standby)
+            let runs = play(peers, ticks: 120, stallAt: 40, stall: .milliseconds(1200))
+            let standbyPolls = peers[1].standbyPollCount
+            #expect(runs.map(\.ticks) == [120, 120])
+            #expect(runs[0].checksum == runs[1].checksum)
+            let silent = runs[0].events.contains { if case .peerSilent(slot: 1) = $0 { true } else { false } }
+            if standby != nil {
+                #expect(!silent, "player 0 found the stalled player silent: \(runs[0].events)")
+                #expect(standbyPolls > 0)
+            } else {
+                #expect(silent, "without a standby thread the stall must show: \(runs[0].events)")
+                #expect(standbyPolls == 0)
+            }
+            // The stalled player does not blame the other for its own stall.
+            #expect(!runs[1].events.contains { if case .peerSilent = $0 { true } else { false } }, "\(runs[1].events)")
+            #expect(!runs.flatMap(\.events).contains { if case .dropped = $0 { true } else { false } })
+        }
+    }
+
+    @Test("bad settings are typed errors before anything is bound")
+    func badSettings() throws {
+        let config = LockstepConfiguration(players: 2)
+        #expect(throws: NetError.self) {
+            try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(0), host: "127.0.0.1", standbyAfter: .zero, logger: logger)
+        }
+        #expect(throws: NetError.self) {
+            try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(5), host: "127.0.0.1", logger: logger)
+        }
+        let first = try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(0), host: "127.0.0.1", logger: logger)
+        defer { first.leave() }
+        let port = try #require(first.localAddress.port)
+        #expect(throws: NetError.portInUse(host: "127.0.0.1", port: port)) {
+            try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(1), host: "127.0.0.1", port: port, logger: logger)
+        }
+    }
+}
