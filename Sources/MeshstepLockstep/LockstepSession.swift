@@ -1363,6 +1363,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return absent[s]?.contains(tick) == true
     }
 
+    /// Whether the game has applied every tick handed to it and answered each (our inputs reach
+    /// `nextTick + inputDelay`), and the next tick cannot be handed yet: the session waits on
+    /// the other players, not on the game.
+    package var waitingOnOthers: Bool {
+        guard halted == nil, nextLocalTick >= nextTick + inputDelay else { return false }
+        return !(nextTick <= freezeLimit && nextTick <= agreedThrough && rowComplete(nextTick))
+    }
+
     /// Whether ``row(_:)`` of `tick` is complete, without building it.
     @inline(__always)
     func rowComplete(_ tick: Int) -> Bool {

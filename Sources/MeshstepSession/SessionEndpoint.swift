@@ -189,6 +189,17 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var submitTimes: [(tick: Int, at: Duration)] = []
     /// Repair checks due (one per newly seen gap).
     var wakeups: [Duration] = []
+    /// When to check whether we still wait on the other players with nothing sent since
+    /// (``stallCheck(now:)``); armed by each frame sent.
+    var stallCheckAt: Duration?
+    /// Stall resends since our game last submitted (``stallCheck(now:)`` backs off with them).
+    var stallResends = 0
+    /// The longest ``repairDelay(_:slack:)`` of the links measured (the default before any).
+    var worstRepairDelay: Duration
+    /// The slack in the repair timers for a thread scheduled late: a sixteenth of a frame
+    /// interval, from 50 us to 1 ms (at 60 Hz, 1 ms). A game ticking faster expects faster
+    /// repairs, and sends more frames in which a spurious one is a small part.
+    let repairSlack: Int64
 
     /// An endpoint that joins the session as `role`: it binds the roster (`roster`), then runs
     /// the session once every player has signed it.
@@ -232,12 +243,15 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         frameInterval = .nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
         resendAfter = frameInterval + frameInterval / 2
         starvedAfter = frameInterval * 2
+        let slack = min(1_000_000, max(50_000, 1_000_000_000 / Int64(configuration.tickRate) / 16))
+        repairSlack = slack
+        worstRepairDelay = Self.repairDelay(nil, slack: slack)
         let n = configuration.players
         lastFastResend = Array(repeating: .zero, count: n)
         gapSignaled = Array(repeating: (-2, .zero), count: n)
         gapSince = Array(repeating: nil, count: n)
         linkRTT = Array(repeating: nil, count: n)
-        repairTimes = Array(repeating: (Self.gapWait(nil), Self.repairDelay(nil)), count: n)
+        repairTimes = Array(repeating: (Self.gapWait(nil, slack: slack), Self.repairDelay(nil, slack: slack)), count: n)
         if case let .known(d) = roster { candidate = d }
         fetch = CheckpointFetch(vouchers: configuration.toleratedLiars + 1)
         if case let .player(slot) = role {
@@ -336,7 +350,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     public mutating func linkRoundTrip(_ rtt: Duration?, to key: PeerKey) {
         guard let s = slotOf[key] ?? claims.first(where: { $0.value.contains(key) })?.key, linkRTT[s] != rtt else { return }
         linkRTT[s] = rtt
-        repairTimes[s] = (Self.gapWait(rtt), Self.repairDelay(rtt))
+        repairTimes[s] = (Self.gapWait(rtt, slack: repairSlack), Self.repairDelay(rtt, slack: repairSlack))
+        var worst: Duration?
+        for (i, r) in linkRTT.enumerated() where r != nil { worst = max(worst ?? .zero, repairTimes[i].repairDelay) }
+        worstRepairDelay = worst ?? Self.repairDelay(nil, slack: repairSlack)
     }
 
     /// Timers: lobby messages, the start timeout, the session's failure detector, resends,
@@ -367,6 +384,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             actions += sendFrame(feed: unfed && idle && frameRoute()?.others == true, now: now) { $0.resendFrame() }
         }
         actions += repair(after: nil, now: now)
+        actions += stallCheck(now: now)
         return actions + releaseDropped() + askForHistory(now: now)
     }
 
@@ -396,7 +414,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     /// The earliest time a repair check is due (besides the every-frame ``tick(now:)``).
-    public var nextWakeup: Duration? { wakeups.min() }
+    public var nextWakeup: Duration? {
+        guard let stall = stallCheckAt else { return wakeups.min() }
+        return min(stall, wakeups.min() ?? stall)
+    }
 
     /// Records the local input for the next local tick and floods the frame. Call once per
     /// applied tick (the first `inputDelay` ticks are neutral and need none).
@@ -409,6 +430,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard running, localSlot != nil else { return [] }
         let before = session?.nextLocalTick ?? 0
         lastSubmitAt = now
+        stallResends = 0
         let actions = sendFrame(feed: feedDue(at: before), now: now) { $0.submit(bytes, now: now) }
         let after = session?.nextLocalTick ?? before
         for t in before..<after {
@@ -626,6 +648,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     mutating func send(_ frame: [UInt8], now: Duration, feed: Bool = false) -> [SessionAction] {
         guard !frame.isEmpty else { return [] }
         lastSent = now
+        if stallCheckAt == nil, localSlot != nil, session?.waitingOnOthers == true { stallCheckAt = Self.wholeMicroseconds(now + stallResendDelay) }
         guard let route = frameRoute() else { return [.broadcast(frame)] }
         // The players get that frame from the flood too (from us, first): were they skipped,
         // they would pull it from the spectators that pass it on.
@@ -728,20 +751,42 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     /// How long an input may stay unacknowledged by `slot` before it is resent: one and a half
-    /// link round trips plus a millisecond (the frame that acknowledges it may be in flight).
+    /// link round trips plus `slack` nanoseconds (``repairSlack``; the frame that acknowledges
+    /// it may be in flight).
     /// (Static, over the round trip: `repair` runs on every frame received, and a call of an
     /// instance method from it copied the whole endpoint in this generic code.)
     /// (In whole nanoseconds: `Duration`'s own `/` goes through 128-bit generic arithmetic.)
-    static func repairDelay(_ linkRTT: Duration?) -> Duration {
+    static func repairDelay(_ linkRTT: Duration?, slack: Int64) -> Duration {
         let rtt = linkRTT.map(Self.roundTripNanoseconds) ?? 20_000_000
-        return .nanoseconds(max(1_000_000, rtt + rtt / 2 + 1_000_000))
+        return .nanoseconds(rtt + rtt / 2 + slack)
     }
 
     /// How long a slot may lag the newest inputs before we call it a loss: half a link round
-    /// trip (frames of one tick can arrive that far apart) plus a millisecond.
-    static func gapWait(_ linkRTT: Duration?) -> Duration {
-        .nanoseconds((linkRTT.map(Self.roundTripNanoseconds) ?? 2_000_000) / 2 + 1_000_000)
+    /// trip (frames of one tick can arrive that far apart) plus `slack` nanoseconds.
+    static func gapWait(_ linkRTT: Duration?, slack: Int64) -> Duration {
+        .nanoseconds((linkRTT.map(Self.roundTripNanoseconds) ?? 2_000_000) / 2 + slack)
     }
+
+    /// Repeats our newest frame when we have waited on the other players for a repair delay
+    /// with nothing sent (``worstRepairDelay``): with 2 players, or a frame lost by every
+    /// other, nobody has a gap to see, and both sides would otherwise wait for the idle resend
+    /// a frame and a half later. Checked at ``stallCheckAt``, armed by every frame sent.
+    mutating func stallCheck(now: Duration) -> [SessionAction] {
+        guard let at = stallCheckAt, at <= now else { return [] }
+        stallCheckAt = nil
+        guard running, localSlot != nil, session?.waitingOnOthers == true else { return [] }
+        let due = lastSent + stallResendDelay
+        guard now >= due else {
+            stallCheckAt = Self.wholeMicroseconds(due)
+            return []
+        }
+        stallResends += 1
+        return sendFrame(feed: false, now: now) { $0.resendFrame() }
+    }
+
+    /// ``worstRepairDelay``, doubled for each stall resend since our game last submitted (at
+    /// most 64 times): a player that is only slow is not sent a frame every repair delay.
+    var stallResendDelay: Duration { worstRepairDelay * (1 << min(stallResends, 6)) }
 
     /// A measured round trip in nanoseconds, within 0...60 s.
     static func roundTripNanoseconds(_ rtt: Duration) -> Int64 {
