@@ -12,6 +12,7 @@ import MeshstepMesh
 @_spi(Testing) import MeshstepNet
 import MeshstepSession
 import MeshstepWire
+import NIOCore
 import NIOPosix
 
 struct Tick: LockstepInput {
@@ -201,6 +202,69 @@ func polledLockstep(seconds: Double, loss: Double = 0, session: LockstepConfigur
     let ticks = max(1, applied.map(\.ticks).min()!)
     let sent = peers.reduce(0) { $0 + $1.meshStats.datagramsSent } - sentBefore
     return TickCost(ticksPerSecond: Double(ticks) / (elapsed.microseconds / 1e6), usage: usage, ticks: ticks, datagrams: sent)
+}
+
+/// `players` polled peers at 60 Hz, a thread each that sleeps on its socket between frames
+/// (`PolledLockstepPeer.wait(atMost:)`): submit-to-complete latency of every input on every
+/// peer, in microseconds (p50, p99), and the datagrams per input per peer.
+func polledLatency(players: Int, ticks: Int, prompt: Bool) throws -> (p50: Double, p99: Double, datagrams: Double) {
+    let creds = try MeshCredentials(meshID: "netbench-latency", access: .password("netbench"))
+    let logger = Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+    let session = LockstepConfiguration(players: players).withInputDelay(3).withPromptReports(prompt)
+    var peers: [PolledLockstepPeer<Tick>] = []
+    for i in 0..<players {
+        peers.append(
+            try PolledLockstepPeer<Tick>(
+                credentials: creds, configuration: session, role: .player(i), host: "127.0.0.1", seeds: peers.map(\.localAddress), logger: logger))
+    }
+    defer { for p in peers { p.leave() } }
+    let ready = ContinuousClock.now + .seconds(10)
+    while !peers.allSatisfy(\.allPlayersPresent), ContinuousClock.now < ready { for p in peers { p.wait(atMost: .milliseconds(1)) } }
+    guard peers.allSatisfy(\.allPlayersPresent) else { throw BenchError.inMemorySessionDidNotStart }
+    final class Times: @unchecked Sendable {
+        var submitted: [Int: UInt64] = [:]
+        var complete: [Int: UInt64] = [:]
+    }
+    let times = peers.map { _ in Times() }
+    let sentBefore = peers.reduce(0) { $0 + $1.meshStats.datagramsSent }
+    let frame = UInt64(1_000_000_000 / session.tickRate)
+    let start = NIODeadline.now().uptimeNanoseconds + 20_000_000
+    let done = DispatchGroup()
+    for (i, peer) in peers.enumerated() {
+        done.enter()
+        Thread {
+            var driver = LockstepDriver(game: Counter(players: players, seed: 0), checksumInterval: session.checksumInterval, answers: true)
+            let limit = ContinuousClock.now + .seconds(Int64(ticks / 60 + 10))
+            while driver.ticksApplied < ticks, ContinuousClock.now < limit {
+                let confirmed = peer.pollConfirmed()
+                let now = NIODeadline.now().uptimeNanoseconds
+                for c in confirmed { times[i].complete[c.tick] = now }
+                driver.receive(confirmed)
+                let due = Int((now - min(now, start)) / frame)
+                while driver.ticksApplied <= due, let tick = driver.applyNext(answer: { _, t in Tick(value: UInt8(truncatingIfNeeded: t)) }) {
+                    if let input = tick.answer { _ = input; times[i].submitted[tick.tick + session.inputDelay] = NIODeadline.now().uptimeNanoseconds }
+                    peer.apply(tick)
+                }
+                let next = start + UInt64(driver.ticksApplied) * frame
+                let wait = next > now ? Duration.nanoseconds(Int64(next - now)) : .microseconds(200)
+                peer.wait(atMost: min(wait, .milliseconds(20)))
+            }
+            let linger = ContinuousClock.now + .milliseconds(200)
+            while ContinuousClock.now < linger { peer.wait(atMost: .milliseconds(5)) }
+            done.leave()
+        }.start()
+    }
+    done.wait()
+    var latencies = LatencyHistogram()
+    for s in times {
+        for (tick, at) in s.submitted {
+            for other in times { if let c = other.complete[tick] { latencies.record(.nanoseconds(Int64(c) - Int64(at))) } }
+        }
+    }
+    let sent = peers.reduce(0) { $0 + $1.meshStats.datagramsSent } - sentBefore
+    return (
+        latencies.milliseconds(atPercentile: 50) * 1000, latencies.milliseconds(atPercentile: 99) * 1000, Double(sent) / Double(ticks * players * (players - 1))
+    )
 }
 
 /// The value after `name` on the command line (`--loss 0.1`), if it is a number.
@@ -879,6 +943,18 @@ if CommandLine.arguments.contains("--relay") {
             } ?? ""))
     exit(0)
 }
+if CommandLine.arguments.contains("--polled-latency") {
+    // Profiling aid: 4 polled peers at 60 Hz, each thread asleep on its socket between frames,
+    // by default and with prompt reports (`--polled-latency [TICKS]`).
+    for prompt in [false, true] {
+        let r = try polledLatency(players: 4, ticks: numberArgument.map { Int($0) } ?? 600, prompt: prompt)
+        print(
+            String(
+                format: "polled, 4 players, 60 Hz, prompt reports %@: submit to complete p50 %.0f us, p99 %.0f us, %.2f datagrams per input per peer",
+                prompt ? "on" : "off", r.p50, r.p99, r.datagrams))
+    }
+    exit(0)
+}
 if CommandLine.arguments.contains("--polled") {
     // Profiling aid: only the run through `PolledLockstepPeer`, a thread per peer, the headline
     // `unthrottled_ticks_per_second` (`--polled [SECONDS] [--loss P] [--input-delay N]`).
@@ -1069,6 +1145,16 @@ for players in [8, 16] {
     paced["\(players)"] = perPeer.microseconds
 }
 breakdown["in_memory_60hz_cpu_us_per_peer_per_tick"] = paced
+// Input latency through the polled embedding: 4 players at 60 Hz on loopback, each on a thread
+// asleep on its socket between frames, each row's report sent at once (`promptReports`):
+// submit to complete on every peer, which takes two crossings (the input, then the reports).
+let latency = try polledLatency(players: 4, ticks: 600, prompt: true)
+say(
+    String(
+        format:
+            "polled, 4 players at 60 Hz, prompt reports: submit to complete p50 %.0f us, p99 %.0f us (two crossings; raw one-way %@), %.2f datagrams per input per peer",
+        latency.p50, latency.p99, raw.map { String(format: "%.1f us", $0.paced_one_way_p50_us) } ?? "not measured", latency.datagrams))
+results["polled_prompt_reports_latency_us"] = ["p50": latency.p50, "p99": latency.p99, "datagrams_per_input_per_peer": latency.datagrams]
 results["unthrottled_ticks_per_second"] = unthrottled
 results["unthrottled_cpu_us_per_tick"] = cpuPerTick
 results["unthrottled_breakdown"] = breakdown

@@ -258,9 +258,50 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// in for `standbyAfter`.
     public var standbyPollCount: Int { lock.withLock { standbyPolls } }
 
+    /// Ends the match for this player; call it after applying the match's last tick (and
+    /// submitting the input that answers it, as for every tick), then call ``leave()``.
+    ///
+    /// As ``LockstepPeer/finish(timeout:)``: the other players still need our newest input and
+    /// our confirmation of the last tick, so this keeps doing the network's work until every
+    /// other active player has acknowledged our newest input or is gone (it left, or has been
+    /// silent for a second), then a few frame intervals more so that our acknowledgements of
+    /// their last inputs travel too. It returns at once when the session halted or never
+    /// started.
+    ///
+    /// - Parameter timeout: the longest wait, for players that neither answer nor leave.
+    /// - Returns: whether every other player was accounted for before the timeout.
+    @discardableResult
+    public func finish(timeout: Duration = .seconds(3)) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        var done = false
+        while ContinuousClock.now < deadline {
+            let (settled, over) = lock.withLock { () -> (Bool, Bool) in
+                guard let (stats, roster, bound) = endpoint.sessionSnapshot(), roster.halted == nil else { return (false, true) }
+                let linked = Set(withNode { $0.neighborInfo.map(\.peer) })
+                let settled = roster.activeSlots.allSatisfy { slot in
+                    guard slot != role.slot, stats.acknowledged[slot] < stats.newestOwnInput else { return true }
+                    let silence = stats.players.first { $0.slot == slot }?.silence ?? .zero
+                    // Gone: it left (no link, and silent a quarter second) or went silent for a second.
+                    let unlinked = bound.indices.contains(slot) && !linked.contains(PeerKey(bytes: bound[slot]))
+                    return silence >= .seconds(1) || (unlinked && silence >= .milliseconds(250))
+                }
+                return (settled, false)
+            }
+            if over { return false }
+            if settled {
+                done = true
+                break
+            }
+            wait(atMost: .milliseconds(5))
+        }
+        let grace = ContinuousClock.now + min(frameInterval * 3, max(.zero, deadline - ContinuousClock.now))
+        while ContinuousClock.now < grace { wait(atMost: .milliseconds(5)) }
+        return done
+    }
+
     /// Stops the standby thread, leaves the mesh cleanly (Disconnect(leaving) to neighbors) and
-    /// closes the socket. Call ``LockstepPeer/finish(timeout:)``'s equivalent first if the other
-    /// players still need our last frames: keep polling until ``stats`` shows them acknowledged.
+    /// closes the socket. Call ``finish(timeout:)`` first at the end of a match: the other
+    /// players may still need our last frames.
     public func leave() {
         let running = lock.withLock { () -> Bool in
             guard !stopped else { return false }

@@ -30,6 +30,7 @@ final class PolledRun: @unchecked Sendable {
     var ticks = 0
     var checksum: UInt64 = 0
     var events: [LockstepEvent] = []
+    var finished = false
 }
 
 @Suite("Polled lockstep peer")
@@ -72,8 +73,7 @@ struct PolledPeerTests {
                     peer.wait(atMost: .milliseconds(2))
                 }
                 // The other player needs our last inputs and confirmations.
-                let linger = ContinuousClock.now + .milliseconds(300)
-                while ContinuousClock.now < linger { peer.wait(atMost: .milliseconds(5)) }
+                runs[i].finished = peer.finish(timeout: .seconds(3))
                 runs[i].events += peer.pollEvents()
                 runs[i].ticks = driver.ticksApplied
                 runs[i].checksum = driver.game.checksum()
@@ -92,6 +92,7 @@ struct PolledPeerTests {
         let runs = play(peers, ticks: 2000)
         #expect(runs.map(\.ticks) == [2000, 2000])
         #expect(runs[0].checksum == runs[1].checksum)
+        #expect(runs.map(\.finished) == [true, true], "finish(timeout:) did not see the other player acknowledge our last input")
         #expect(!runs.flatMap(\.events).contains { if case .desync = $0 { true } else { false } })
     }
 
