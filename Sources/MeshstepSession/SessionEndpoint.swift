@@ -194,8 +194,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var stallCheckAt: Duration?
     /// Stall resends since our game last submitted (``stallCheck(now:)`` backs off with them).
     var stallResends = 0
-    /// The longest ``repairDelay(_:slack:)`` of the links measured (the default before any).
-    var worstRepairDelay: Duration
+    /// The longest measured link round trip plus ``repairSlack`` (``repairDelay(_:slack:)``
+    /// before any is measured): by then an answer to our newest frame is overdue.
+    var stallWait: Duration
     /// The slack in the repair timers for a thread scheduled late: a sixteenth of a frame
     /// interval, from 50 us to 1 ms (at 60 Hz, 1 ms). A game ticking faster expects faster
     /// repairs, and sends more frames in which a spurious one is a small part.
@@ -245,7 +246,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         starvedAfter = frameInterval * 2
         let slack = min(1_000_000, max(50_000, 1_000_000_000 / Int64(configuration.tickRate) / 16))
         repairSlack = slack
-        worstRepairDelay = Self.repairDelay(nil, slack: slack)
+        stallWait = Self.repairDelay(nil, slack: slack)
         let n = configuration.players
         lastFastResend = Array(repeating: .zero, count: n)
         gapSignaled = Array(repeating: (-2, .zero), count: n)
@@ -352,8 +353,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         linkRTT[s] = rtt
         repairTimes[s] = (Self.gapWait(rtt, slack: repairSlack), Self.repairDelay(rtt, slack: repairSlack))
         var worst: Duration?
-        for (i, r) in linkRTT.enumerated() where r != nil { worst = max(worst ?? .zero, repairTimes[i].repairDelay) }
-        worstRepairDelay = worst ?? Self.repairDelay(nil, slack: repairSlack)
+        for r in linkRTT { if let r { worst = max(worst ?? .zero, .nanoseconds(Self.roundTripNanoseconds(r) + repairSlack)) } }
+        stallWait = worst ?? Self.repairDelay(nil, slack: repairSlack)
     }
 
     /// Timers: lobby messages, the start timeout, the session's failure detector, resends,
@@ -767,10 +768,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         .nanoseconds((linkRTT.map(Self.roundTripNanoseconds) ?? 2_000_000) / 2 + slack)
     }
 
-    /// Repeats our newest frame when we have waited on the other players for a repair delay
-    /// with nothing sent (``worstRepairDelay``): with 2 players, or a frame lost by every
-    /// other, nobody has a gap to see, and both sides would otherwise wait for the idle resend
-    /// a frame and a half later. Checked at ``stallCheckAt``, armed by every frame sent.
+    /// Repeats our newest frame when we have waited on the other players for ``stallWait`` with
+    /// nothing sent: with 2 players, or a frame lost by every other, nobody has a gap to see,
+    /// and both sides would otherwise wait for the idle resend a frame and a half later. A
+    /// resend that was not needed costs a frame while we wait anyway. Checked at
+    /// ``stallCheckAt``, armed by the frames sent while we wait.
     mutating func stallCheck(now: Duration) -> [SessionAction] {
         guard let at = stallCheckAt, at <= now else { return [] }
         stallCheckAt = nil
@@ -784,9 +786,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return sendFrame(feed: false, now: now) { $0.resendFrame() }
     }
 
-    /// ``worstRepairDelay``, doubled for each stall resend since our game last submitted (at
-    /// most 64 times): a player that is only slow is not sent a frame every repair delay.
-    var stallResendDelay: Duration { worstRepairDelay * (1 << min(stallResends, 6)) }
+    /// ``stallWait``, doubled for each stall resend since our game last submitted (at most 64
+    /// times): a player that is only slow is not sent a frame every round trip.
+    var stallResendDelay: Duration { stallWait * (1 << min(stallResends, 6)) }
 
     /// A measured round trip in nanoseconds, within 0...60 s.
     static func roundTripNanoseconds(_ rtt: Duration) -> Int64 {
