@@ -31,6 +31,13 @@ final class PolledRun: @unchecked Sendable {
     var checksum: UInt64 = 0
     var events: [LockstepEvent] = []
     var finished = false
+    private let lock = NSLock()
+    private var ended = false
+    /// Whether the thread that ran is through (read from other threads).
+    var done: Bool {
+        get { lock.withLock { ended } }
+        set { lock.withLock { ended = newValue } }
+    }
 }
 
 @Suite("Polled lockstep peer")
@@ -49,7 +56,9 @@ struct PolledPeerTests {
 
     /// Each peer on a thread of its own plays `ticks` ticks (slot 1's thread stops calling in
     /// for `stall` at tick `stallAt`), then keeps polling until the other has its last frames.
-    func play(_ peers: [PolledLockstepPeer<Nibble>], ticks: Int, stallAt: Int = -1, stall: Duration = .zero) -> [PolledRun] {
+    func play(
+        _ peers: [PolledLockstepPeer<Nibble>], ticks: Int, stallAt: Int = -1, stall: Duration = .zero, serveUntil: @escaping @Sendable () -> Bool = { true }
+    ) -> [PolledRun] {
         let runs = peers.map { _ in PolledRun() }
         let done = DispatchGroup()
         let deadline = ContinuousClock.now + .seconds(30)
@@ -74,6 +83,8 @@ struct PolledPeerTests {
                 }
                 // The other player needs our last inputs and confirmations.
                 runs[i].finished = peer.finish(timeout: .seconds(3))
+                // Spectators may still need our history.
+                while !serveUntil(), ContinuousClock.now < deadline { peer.wait(atMost: .milliseconds(5)) }
                 runs[i].events += peer.pollEvents()
                 runs[i].ticks = driver.ticksApplied
                 runs[i].checksum = driver.game.checksum()
@@ -119,6 +130,42 @@ struct PolledPeerTests {
             #expect(!runs[1].events.contains { if case .peerSilent = $0 { true } else { false } }, "\(runs[1].events)")
             #expect(!runs.flatMap(\.events).contains { if case .dropped = $0 { true } else { false } })
         }
+    }
+
+    @Test("a polled spectator follows two polled players to the last tick, fed by their flooded frames, with their checksum")
+    func spectator() throws {
+        let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(100)
+        let playerMesh = MeshConfiguration.lockstep(players: 2, spectatorLinks: 1)
+        let a = try PolledLockstepPeer<Nibble>(
+            credentials: creds, meshConfiguration: playerMesh, configuration: config, role: .player(0), host: "127.0.0.1", logger: logger)
+        let b = try PolledLockstepPeer<Nibble>(
+            credentials: creds, meshConfiguration: playerMesh, configuration: config, role: .player(1), host: "127.0.0.1", seeds: [a.localAddress],
+            logger: logger)
+        var watcherMesh = MeshConfiguration()
+        watcherMesh.hopLimit = 16
+        let watcher = try PolledLockstepPeer<Nibble>(
+            credentials: creds, meshConfiguration: watcherMesh, configuration: config, role: .spectator, host: "127.0.0.1",
+            seeds: [a.localAddress, b.localAddress], logger: logger)
+        let ticks = 300
+        let watched = PolledRun()
+        let follow = Thread {
+            var driver = LockstepDriver(game: RunningSum(players: 2, seed: 7), checksumInterval: config.checksumInterval, answers: false)
+            let deadline = ContinuousClock.now + .seconds(20)
+            while driver.ticksApplied < ticks, ContinuousClock.now < deadline {
+                driver.receive(watcher.pollConfirmed())
+                while driver.ticksApplied < ticks, let tick = driver.applyNext(answer: { _, _ in Nibble.neutral }) { watcher.apply(tick) }
+                watcher.wait(atMost: .milliseconds(5))
+            }
+            watched.ticks = driver.ticksApplied
+            watched.checksum = driver.game.checksum()
+            watched.done = true
+        }
+        follow.start()
+        let runs = play([a, b], ticks: ticks) { watched.done }
+        watcher.leave()
+        #expect(runs.map(\.ticks) == [ticks, ticks])
+        #expect(watched.ticks == ticks, "the spectator reached tick \(watched.ticks) of \(ticks)")
+        #expect(watched.checksum == runs[0].checksum && runs[0].checksum == runs[1].checksum)
     }
 
     @Test("bad settings are typed errors before anything is bound")
