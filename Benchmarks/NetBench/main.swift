@@ -1074,7 +1074,17 @@ for loss in [0.0, 0.1] {
     unthrottled[key] = rate
     cpuPerTick[key] = cost.perTick(cost.usage.cpu)
     breakdown["polled_loss_\(key)"] = cost.json
-    if loss == 0 { polledLossFree = cost }
+    if loss == 0 {
+        polledLossFree = cost
+        // Where a loss-free tick's CPU goes (both players, both threads): the protocol (measured
+        // in memory), the kernel, and the rest of the user time (the shell's lock, clock reads
+        // and copies, and the polls that find nothing while a thread waits on the other).
+        let proto = inMemory.perTick(inMemory.usage.cpu)
+        let system = cost.perTick(cost.usage.system)
+        let shell = max(0, cost.perTick(cost.usage.user) - proto)
+        say(String(format: "    of which: protocol %.1f us (in-memory figure), kernel %.1f us, the rest of the user time %.1f us", proto, system, shell))
+        breakdown["polled_split_us"] = ["protocol": proto, "kernel": system, "shell_user": shell]
+    }
     results["lockstep_\(Int(loss * 100))pct_ticks_per_second"] = rate
     if let perRoundTrip { results["lockstep_\(Int(loss * 100))pct_ticks_per_raw_round_trip"] = perRoundTrip }
 }
