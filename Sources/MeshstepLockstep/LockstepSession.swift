@@ -1368,7 +1368,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// the other players, not on the game.
     package var waitingOnOthers: Bool {
         guard halted == nil, nextLocalTick >= nextTick + inputDelay else { return false }
-        return !(nextTick <= freezeLimit && nextTick <= agreedThrough && rowComplete(nextTick))
+        return !nextTickReady
+    }
+
+    /// Whether the next tick can be handed to the game now (``pollReady(limit:)`` would return
+    /// it).
+    package var nextTickReady: Bool {
+        halted == nil && nextTick <= freezeLimit && nextTick <= agreedThrough && rowComplete(nextTick)
     }
 
     /// Whether ``row(_:)`` of `tick` is complete, without building it.

@@ -25,6 +25,11 @@ import NIOCore
 /// standby thread takes its place after `standbyAfter` without a call: it waits on the socket
 /// and does the same work until the game calls in again, so the other players see a peer that is
 /// slow to apply ticks, never a silent one. While the game calls in, the standby thread sleeps.
+/// It covers a game away for up to the session's disconnect timeout: a game thread that hangs
+/// for good is then found silent and dropped, as a stalled process would be.
+///
+/// Call ``leave()`` when done: it says goodbye to the neighbors and closes the socket. A peer
+/// let go without it closes its socket silently when freed.
 ///
 /// Discovery is by seeds (``init(identity:credentials:meshConfiguration:configuration:role:roster:gameSeed:host:port:seeds:startTimeout:autoInputDelay:standbyAfter:logger:)``):
 /// the resolver service, LAN beacons and NAT traversal run on ``UDPMeshPeer``.
@@ -59,8 +64,16 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     @usableFromInline var resumed: ResumedGame?
     @usableFromInline var socketAddresses: [MeshAddress: SocketAddress] = [:]
     var standbyPolls = 0
-    let standbyDone = DispatchSemaphore(value: 0)
-    var standbyRunning = false
+    /// Per slot, the newest tick held at the last check, while arrivals are recorded; nil
+    /// otherwise.
+    @usableFromInline var arrivalsHeld: [Int]?
+    var arrivals: [(slot: Int, tick: Int, at: UInt64)] = []
+    /// Threads blocked in select(2) on the socket (``wait(atMost:)``, the standby thread): the
+    /// socket is closed when the last one is out, never under one.
+    var waiters = 0
+    var closed = false
+    /// Wakes the standby thread from its sleep (``leave()``).
+    let standbyWake = DispatchSemaphore(value: 0)
 
     /// Binds `host:port`, joins the mesh through `seeds` and starts the session.
     ///
@@ -118,6 +131,15 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         }
         var signer: (@Sendable ([UInt8]) -> [UInt8])?
         if role != .spectator { signer = { @Sendable bytes in identity.sign(bytes) } }
+        // The session's settings are checked before anything is bound.
+        do {
+            endpoint = try SessionEndpoint<Input>(
+                configuration: configuration, role: role, localKey: identity.key,
+                roster: roster ?? .claimed(name: String(credentials.meshID.utf8.prefix(64)) ?? "meshstep", gameSeed: gameSeed),
+                signer: signer, autoInputDelay: autoInputDelay, startTimeout: startTimeout)
+        } catch {
+            throw .invalidSession(error)
+        }
         let fd = try UDPMeshPeer.bindSocket(bindAddress, host: host, port: port)
         let local = (try? DatagramSocket.localAddress(fd)) ?? bindAddress
         var meshLocal = MeshAddress(local) ?? .ipv4(0, port: UInt16(port))
@@ -127,13 +149,6 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
                 identity: identity, credentials: credentials, localAddress: meshLocal, configuration: meshConfig,
                 rng: SystemRandomNumberGenerator(), logger: logger,
                 firstSequence: MeshNode.firstSequence(unixSeconds: UInt64(max(0, time(nil)))))
-            endpoint = try SessionEndpoint<Input>(
-                configuration: configuration, role: role, localKey: identity.key,
-                roster: roster ?? .claimed(name: String(credentials.meshID.utf8.prefix(64)) ?? "meshstep", gameSeed: gameSeed),
-                signer: signer, autoInputDelay: autoInputDelay, startTimeout: startTimeout)
-        } catch let e as LockstepConfigurationError {
-            close(fd)
-            throw .invalidSession(e)
         } catch {
             close(fd)
             throw .bindFailed(host: host, port: port, detail: "\(error)")
@@ -167,7 +182,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         lock.withLock {
             let now = called()
             pollLocked(now: now)
-            guard resumed == nil else { return [] }
+            guard !stopped, resumed == nil else { return [] }
             return endpoint.pollReady()
         }
     }
@@ -180,13 +195,22 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// Blocks until a datagram waits on the socket, a timer is due or `atMost` passed, then does
     /// the network's work: for a loop with nothing else to do than wait for the next tick,
     /// instead of calling ``pollConfirmed()`` in a spin.
+    /// Returns at once after ``leave()``, or when the next tick is complete already (another
+    /// call, or the standby thread, read what completed it).
     public func wait(atMost: Duration) {
-        let due: Duration = lock.withLock {
-            _ = called()
-            return min(nextDueLocked - (clock - .zero), atMost)
+        let due: Duration? = lock.withLock {
+            guard !stopped else { return nil }
+            let now = called() - .zero
+            waiters += 1
+            return withEndpoint({ $0.nextTickReady }) ? .zero : min(nextDueLocked - now, atMost)
         }
+        guard let due else { return }
         if due > .zero { socket.waitReadable(timeout: due) }
-        poll()
+        lock.withLock {
+            waiters -= 1
+            guard !stopped else { return closeIfIdle() }
+            pollLocked(now: called())
+        }
     }
 
     /// Passes on what `LockstepDriver/applyNext(answer:)` returned: the checksum of a checked
@@ -194,6 +218,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     @inlinable public func apply(_ tick: AppliedTick<Input>) {
         lock.withLock {
             let now = called()
+            guard !stopped else { return }
             session(endpoint.apply(tick, now: now - .zero), now: now)
         }
     }
@@ -204,8 +229,48 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     @inlinable public func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game) where Game.Input == Input {
         lock.withLock {
             let now = called()
+            guard !stopped else { return }
             session(endpoint.apply(tick, game: game, now: now - .zero), now: now)
         }
+    }
+
+    /// ``pollConfirmed()`` with the moment (monotonic uptime nanoseconds) the ticks were taken:
+    /// for latency measurements across peers of one process.
+    public func pollConfirmedTimed() -> [(tick: Int, inputs: [Input?], at: UInt64)] {
+        let ready = pollConfirmed()
+        let at = NIODeadline.now().uptimeNanoseconds
+        return ready.map { ($0.tick, $0.inputs, at) }
+    }
+
+    /// `(tick, uptime nanoseconds)` of each local input submitted since the last call (the
+    /// newest 4,096 at least).
+    public func takeSubmitTimes() -> [(tick: Int, at: UInt64)] {
+        lock.withLock {
+            let base = origin.uptimeNanoseconds
+            return endpoint.takeSubmitTimes().map { ($0.tick, base &+ UInt64(max(0, $0.at.nanosecondsClamped))) }
+        }
+    }
+
+    /// Starts recording when each other player's input for each tick becomes held here (the
+    /// moment the frame completing it was read, monotonic uptime nanoseconds): with
+    /// ``takeSubmitTimes()`` of the other peers of one process, the one-way input latency. For
+    /// benchmarks; it costs a little on every frame received.
+    public func recordArrivals() {
+        lock.withLock { arrivalsHeld = arrivalsHeld ?? [] }
+    }
+
+    /// `(slot, tick, uptime nanoseconds)` of the other players' inputs held since the last
+    /// call, while ``recordArrivals()`` is on (the newest 8,192 at most).
+    public func takeArrivals() -> [(slot: Int, tick: Int, at: UInt64)] {
+        lock.withLock {
+            defer { arrivals = [] }
+            return arrivals
+        }
+    }
+
+    /// A snapshot of the session, once started.
+    public func withSession<T: Sendable>(_ body: @escaping @Sendable (LockstepSession<Input>) -> T) -> T? {
+        lock.withLock { withEndpoint { $0.session.map(body) } }
     }
 
     /// The game state this peer resumed from (it found the session running: a restarted player
@@ -272,6 +337,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// - Returns: whether every other player was accounted for before the timeout.
     @discardableResult
     public func finish(timeout: Duration = .seconds(3)) -> Bool {
+        guard !lock.withLock({ stopped }) else { return false }
         let deadline = ContinuousClock.now + timeout
         var done = false
         while ContinuousClock.now < deadline {
@@ -282,7 +348,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
                     guard slot != role.slot, stats.acknowledged[slot] < stats.newestOwnInput else { return true }
                     let silence = stats.players.first { $0.slot == slot }?.silence ?? .zero
                     // Gone: it left (no link, and silent a quarter second) or went silent for a second.
-                    let unlinked = bound.indices.contains(slot) && !linked.contains(PeerKey(bytes: bound[slot]))
+                    let unlinked = !(bound.indices.contains(slot) && linked.contains(PeerKey(bytes: bound[slot])))
                     return silence >= .seconds(1) || (unlinked && silence >= .milliseconds(250))
                 }
                 return (settled, false)
@@ -299,24 +365,32 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         return done
     }
 
-    /// Stops the standby thread, leaves the mesh cleanly (Disconnect(leaving) to neighbors) and
-    /// closes the socket. Call ``finish(timeout:)`` first at the end of a match: the other
-    /// players may still need our last frames.
+    /// Leaves the mesh cleanly (Disconnect(leaving) to neighbors), stops the standby thread and
+    /// closes the socket (once no thread waits on it). Call ``finish(timeout:)`` first at the end
+    /// of a match: the other players may still need our last frames. Every call after it does
+    /// nothing (``pollConfirmed()`` returns no tick).
     public func leave() {
-        let running = lock.withLock { () -> Bool in
-            guard !stopped else { return false }
+        lock.withLock {
+            guard !stopped else { return }
             let now = clock
             mesh(node.leave(now: now), now: now)
             stopped = true
-            return true
+            closeIfIdle()
         }
-        guard running else { return }
-        if lock.withLock({ standbyRunning }) { standbyDone.wait() }
-        close(socket.fd)
+        standbyWake.signal()
     }
 
+    /// A peer dropped without ``leave()`` closes its socket without a word: the others find it
+    /// silent and drop it after the session's disconnect timeout.
     deinit {
-        if !stopped { close(socket.fd) }
+        if !closed { close(socket.fd) }
+    }
+
+    /// Closes the socket after ``leave()`` once no thread waits on it (under the lock).
+    func closeIfIdle() {
+        guard stopped, waiters == 0, !closed else { return }
+        closed = true
+        close(socket.fd)
     }
 
     // MARK: Under the lock
@@ -393,7 +467,9 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
                 guard let address = socketAddress(for: to) else { continue }
                 socket.send(bytes, to: address, hopLimit: hopLimit, logger: logger)
             case let .deliver(message):
-                session(endpoint.receive(message.payload, from: message.origin, now: now - .zero), now: now)
+                let actions = endpoint.receive(message.payload, from: message.origin, now: now - .zero)
+                if arrivalsHeld != nil { noteArrivals() }  // before our answers go out
+                session(actions, now: now)
             case let .event(event):
                 logger.debug("mesh: \(event)")
             case .resolve, .locate, .reregister:
@@ -428,41 +504,76 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         return made
     }
 
+    /// Records the other players' inputs that became held with the frame just received.
+    @usableFromInline func noteArrivals() {
+        guard let held = withEndpoint({ $0.heldInputsOfEverySlot() }) else { return }
+        let before = arrivalsHeld?.count == held.count ? arrivalsHeld! : Array(repeating: Int.max, count: held.count)
+        arrivalsHeld = held
+        let at = NIODeadline.now().uptimeNanoseconds
+        // The first check only sets the baseline (`Int.max`): what was held before is not an arrival.
+        for s in held.indices where s != role.slot && before[s] != .max && held[s] > before[s] {
+            for t in (before[s] + 1)...held[s] { arrivals.append((s, t, at)) }
+        }
+        if arrivals.count > 16_384 { arrivals.removeFirst(arrivals.count - 8192) }
+    }
+
     // MARK: Standby
 
+    /// What the standby thread does next.
+    enum StandbyStep {
+        /// Sleep this long: the game calls in.
+        case sleep(Duration)
+        /// Wait on the socket this long, then do the game's work (``standbyPoll(after:)``).
+        case watch(Duration)
+    }
+
+    /// Starts the standby thread. It holds the peer weakly, and only between its waits: a peer
+    /// that is let go without ``leave()`` is freed, and the thread ends.
     func startStandby(after: Duration) {
-        lock.withLock { standbyRunning = true }
-        let thread = Thread { [self] in
-            standby(after: after)
-            lock.withLock { standbyRunning = false }
-            standbyDone.signal()
+        let socket = self.socket, wake = standbyWake
+        let thread = Thread { [weak self] in
+            while let step = self?.standbyNext(after: after) {
+                switch step {
+                case let .sleep(d):
+                    _ = wake.wait(timeout: .now() + .nanoseconds(Int(d.nanosecondsClamped)))
+                case let .watch(d):
+                    socket.waitReadable(timeout: d)
+                    self?.standbyPoll(after: after)
+                }
+            }
         }
         thread.name = "meshstep-standby"
         thread.start()
     }
 
-    /// Sleeps while the game calls in; once it has not for `after`, waits on the socket (or the
-    /// next timer) and does the game's network work, until the game calls in again.
-    func standby(after: Duration) {
-        while true {
-            let (stop, quiet, due) = lock.withLock { () -> (Bool, Duration, Duration) in
-                let now = clock - .zero
-                return (stopped, now - lastCall, nextDueLocked - now)
-            }
-            if stop { return }
-            if quiet < after {
-                // Asleep until the game would be overdue (a tenth of `after` at least, so a busy
-                // game does not wake this thread often).
-                Thread.sleep(forTimeInterval: Double(max(after - quiet, after / 10).nanosecondsClamped) / 1e9)
-                continue
-            }
-            // At most `after` in one wait: `leave()` waits for this thread.
-            socket.waitReadable(timeout: min(max(due, .zero), after))
-            lock.withLock {
-                guard !stopped, (clock - .zero) - lastCall >= after else { return }
-                standbyPolls += 1
-                pollLocked(now: clock)
-            }
+    /// The standby thread's next step, or nil to end: it sleeps while the game calls in, and
+    /// once the game has not for `after`, waits on the socket (or the next timer) and does the
+    /// game's network work, until the game calls in again. It stops covering a game away for
+    /// longer than the session's disconnect timeout (a game thread that hangs for good): the
+    /// others then find this player silent and drop it, as they would a stalled process.
+    func standbyNext(after: Duration) -> StandbyStep? {
+        lock.withLock {
+            guard !stopped else { return nil }
+            let now = clock - .zero
+            let quiet = now - lastCall
+            // Asleep until the game would be overdue (a tenth of `after` at least, so a busy game
+            // does not wake this thread often).
+            if quiet < after { return .sleep(max(after - quiet, after / 10)) }
+            if quiet > max(after, configuration.disconnectTimeout) { return .sleep(after) }
+            waiters += 1
+            return .watch(min(max(nextDueLocked - now, .zero), after))
+        }
+    }
+
+    /// After the standby thread's wait on the socket: the game's network work, unless the game
+    /// called in meanwhile.
+    func standbyPoll(after: Duration) {
+        lock.withLock {
+            waiters -= 1
+            guard !stopped else { return closeIfIdle() }
+            guard (clock - .zero) - lastCall >= after else { return }
+            standbyPolls += 1
+            pollLocked(now: clock)
         }
     }
 }

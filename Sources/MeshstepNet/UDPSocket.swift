@@ -148,8 +148,9 @@ struct DeadlineTimer {
         }
         var set = fd_set()
         let fd = Int(fd)
-        withUnsafeMutableBytes(of: &set) { raw in
-            raw.bindMemory(to: Int.self)[fd / Int.bitWidth] |= 1 << (fd % Int.bitWidth)
+        // glibc's fd_set: 1024 bits in `long` words, bit `fd % 64` of word `fd / 64`.
+        withUnsafeMutablePointer(to: &set.__fds_bits) { bits in
+            bits.withMemoryRebound(to: Int.self, capacity: 1024 / Int.bitWidth) { $0[fd / Int.bitWidth] |= 1 << (fd % Int.bitWidth) }
         }
         var tv = timeval(tv_sec: Int(ns / 1_000_000_000), tv_usec: Int((ns % 1_000_000_000 + 999) / 1000))
         _ = select(Int32(fd + 1), &set, nil, nil, &tv)

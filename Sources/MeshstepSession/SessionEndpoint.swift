@@ -289,6 +289,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
     /// Per slot, the newest tick through which every input is held (nil before the start).
     package mutating func heldInputsOfEverySlot() -> [Int]? { session?.heldInputsOfEverySlot() }
+
+    /// Whether the next tick is complete and waits to be taken (``pollReady(limit:)``).
+    package var nextTickReady: Bool { running && session?.nextTickReady == true }
     /// Why the session stopped for good; nil while it runs and before the start.
     public var halted: HaltReason? { session?.halted }
     /// The slot bound to `key` (after the start).
@@ -431,7 +434,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard running, localSlot != nil else { return [] }
         let before = session?.nextLocalTick ?? 0
         lastSubmitAt = now
+        // Our game moved: a stall check backed off for the last wait is moot.
         stallResends = 0
+        stallCheckAt = nil
         let actions = sendFrame(feed: feedDue(at: before), now: now) { $0.submit(bytes, now: now) }
         let after = session?.nextLocalTick ?? before
         for t in before..<after {

@@ -485,6 +485,60 @@ struct IntegrityTests {
     }
 
     @Test(
+        "2 players: after a burst of loss both wait on each other with nothing in flight; a stall resend a round trip + the slack later restarts them (no frame-interval timer runs), backing off while its frames are lost"
+    )
+    func stallResend() throws {
+        let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000)
+        let (keys, started) = try startedPlayers(config, seed: 31)
+        var e = started
+        for i in 0..<2 { e[i].links([(keys[1 - i], .microseconds(100))]) }
+        var now = Duration.milliseconds(2)
+        var inflight: [(to: Int, payload: [UInt8], at: Duration)] = []
+        var lossUntil: Duration?
+        var lostFrom0 = 0
+        func send(_ actions: [SessionAction], from j: Int) {
+            for case let .direct(p, to: _) in actions {
+                if j == 0, let until = lossUntil, now < until {
+                    lostFrom0 += 1
+                    continue
+                }
+                inflight.append((1 - j, p, now + .microseconds(40)))
+            }
+        }
+        var applied = [0, 0]
+        // Every 10 us: frames due are delivered, each game applies what is ready and answers,
+        // and an endpoint's wake-up runs when due. Never the every-frame tick: its idle resend,
+        // a frame and a half late, must not be what restarts the game.
+        func run(until end: Duration) {
+            while now < end {
+                let due = inflight.filter { $0.at <= now }
+                inflight.removeAll { $0.at <= now }
+                for d in due { send(e[d.to].receive(d.payload, from: keys[1 - d.to], now: now), from: d.to) }
+                for j in 0..<2 {
+                    for row in e[j].pollReady() {
+                        applied[j] = row.tick + 1
+                        send(e[j].submit(Move(direction: UInt8(row.tick % 8), boost: false), now: now), from: j)
+                    }
+                    if let w = e[j].nextWakeup, w <= now { send(e[j].tick(now: now), from: j) }
+                }
+                now += .microseconds(10)
+            }
+        }
+        run(until: .milliseconds(4))
+        #expect(applied.min()! >= 10, "the pair never got going: \(applied)")
+        // Player 0's frames are lost for 600 us: both sides end up waiting, nothing in flight.
+        lossUntil = now + .microseconds(600)
+        run(until: lossUntil!)
+        let stalled = applied
+        #expect(inflight.isEmpty)
+        #expect(e[0].nextWakeup != nil && e[1].nextWakeup != nil, "nobody would resend")
+        // Backing off: a round trip + the slack (162.5 us here), then twice that, four times...
+        #expect((2...6).contains(lostFrom0), "frames lost while waiting: \(lostFrom0)")
+        run(until: now + .microseconds(800))
+        #expect(applied.allSatisfy { $0 >= stalled.max()! + 5 }, "stalled at \(stalled), now \(applied)")
+    }
+
+    @Test(
         "frames go direct (unsigned) to the players when all are links; spectators get a signed flood every feedInterval ticks; a relayed player gets every frame flooded"
     )
     func directFrames() throws {

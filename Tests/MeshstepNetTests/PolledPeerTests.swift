@@ -104,6 +104,9 @@ struct PolledPeerTests {
         #expect(runs.map(\.ticks) == [2000, 2000])
         #expect(runs[0].checksum == runs[1].checksum)
         #expect(runs.map(\.finished) == [true, true], "finish(timeout:) did not see the other player acknowledge our last input")
+        // The standby thread sleeps while the game calls in (a few polls at most, for a thread
+        // descheduled on a loaded machine).
+        #expect(peers.map(\.standbyPollCount).max()! < 10, "standby polls: \(peers.map(\.standbyPollCount))")
         #expect(!runs.flatMap(\.events).contains { if case .desync = $0 { true } else { false } })
     }
 
@@ -168,15 +171,45 @@ struct PolledPeerTests {
         #expect(watched.checksum == runs[0].checksum && runs[0].checksum == runs[1].checksum)
     }
 
+    @Test("after leave() every call returns at once and takes nothing; a peer let go without leave() is freed, its standby thread with it")
+    func afterLeave() throws {
+        let config = LockstepConfiguration(players: 2)
+        let peer = try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(0), host: "127.0.0.1", logger: logger)
+        peer.leave()
+        let start = ContinuousClock.now
+        peer.wait(atMost: .seconds(2))
+        #expect(peer.pollConfirmed().isEmpty)
+        #expect(!peer.finish(timeout: .seconds(2)))
+        peer.leave()
+        #expect(ContinuousClock.now - start < .milliseconds(500))
+        weak var forgotten: PolledLockstepPeer<Nibble>?
+        do {
+            let dropped = try PolledLockstepPeer<Nibble>(
+                credentials: creds, configuration: config, role: .player(1), host: "127.0.0.1", standbyAfter: .milliseconds(5), logger: logger)
+            forgotten = dropped
+            Thread.sleep(forTimeInterval: 0.05)  // the standby thread at work
+        }
+        let deadline = ContinuousClock.now + .seconds(2)
+        while forgotten != nil, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(forgotten == nil, "the standby thread keeps a peer nobody holds alive")
+    }
+
     @Test("bad settings are typed errors before anything is bound")
     func badSettings() throws {
         let config = LockstepConfiguration(players: 2)
         #expect(throws: NetError.self) {
             try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(0), host: "127.0.0.1", standbyAfter: .zero, logger: logger)
         }
+        // A port that was free a moment ago: the rejected peer must leave it free.
+        let probe = try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(0), host: "127.0.0.1", logger: logger)
+        let freePort = try #require(probe.localAddress.port)
+        probe.leave()
         #expect(throws: NetError.self) {
-            try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(5), host: "127.0.0.1", logger: logger)
+            try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(5), host: "127.0.0.1", port: freePort, logger: logger)
         }
+        let rebound = try PolledLockstepPeer<Nibble>(
+            credentials: creds, configuration: config, role: .player(0), host: "127.0.0.1", port: freePort, logger: logger)
+        rebound.leave()
         let first = try PolledLockstepPeer<Nibble>(credentials: creds, configuration: config, role: .player(0), host: "127.0.0.1", logger: logger)
         defer { first.leave() }
         let port = try #require(first.localAddress.port)
