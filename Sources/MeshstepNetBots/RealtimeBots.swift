@@ -11,12 +11,13 @@ import MeshstepWire
 import NIOCore
 import NIOPosix
 
-/// One bot playing the tank arena in real time over a `LockstepPeer`.
+/// One bot playing the tank arena in real time over a `LockstepPeer` or a `PolledLockstepPeer`.
 public final class RealtimeBot: @unchecked Sendable {
     /// The bot's slot, or -1 for a spectator.
     public let slot: Int
-    /// The lockstep peer the bot plays through: its session on a UDP mesh peer.
-    public let peer: LockstepPeer<TankInput>
+    /// The lockstep session the bot plays through (a `LockstepPeer` on a UDP mesh peer, or a
+    /// `PolledLockstepPeer`).
+    public let peer: any LockstepHandle<TankInput>
     /// The game loop: the tank arena and the confirmed ticks not yet applied.
     public private(set) var driver: LockstepDriver<TankArena>
     /// The arena after the last applied tick.
@@ -68,7 +69,7 @@ public final class RealtimeBot: @unchecked Sendable {
 
     /// A bot for `slot` on `peer`, starting the arena from `seed` (the same on every peer) with
     /// the peer's player count and checksum interval. A spectator peer's bot submits no inputs.
-    public init(slot: Int, peer: LockstepPeer<TankInput>, seed: UInt64, recordsHistory: Bool = true) {
+    public init(slot: Int, peer: any LockstepHandle<TankInput>, seed: UInt64, recordsHistory: Bool = true) {
         self.recordsHistory = recordsHistory
         self.slot = slot
         self.peer = peer
@@ -224,6 +225,11 @@ public struct UDPBotsScenario: Sendable {
     /// Event-loop threads the players share (1...players), round robin: with more than one, the
     /// players' work runs on several cores at once, as it would on separate machines.
     public var eventLoops = 1
+    /// Each player on a `PolledLockstepPeer` driven by a thread of its own that sleeps on its
+    /// socket between frames (`PolledLockstepPeer/wait(atMost:)`), instead of a `LockstepPeer`
+    /// on an event loop: no hand-off between the network and the game. Players only: no
+    /// spectators, crashes or partition, one event loop.
+    public var polled = false
 
     /// A tank-arena match on loopback; every other setting starts at its default (no crashes,
     /// no partition, no spectators, a fixed input delay).
@@ -247,6 +253,13 @@ public struct UDPBotsScenario: Sendable {
         }
         guard (1...players).contains(eventLoops) else {
             throw ScenarioSettingError(flag: "--event-loops", value: "\(eventLoops)", requirement: "1...\(players) (one per player at most)")
+        }
+        if polled {
+            if spectators > 0 || !crashes.isEmpty || partition != nil || eventLoops != 1 {
+                throw ScenarioSettingError(
+                    flag: "--polled", value: "set", requirement: "players only: without --spectators, --crash, --partition and --event-loops")
+            }
+            return try runPolled(logger: logger)
         }
         let started = ContinuousClock.now
         let group = MultiThreadedEventLoopGroup(numberOfThreads: eventLoops)
@@ -302,13 +315,12 @@ public struct UDPBotsScenario: Sendable {
             .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
         // One program starts every player, so the roster's keys are known before the start.
         let descriptor = SessionDescriptor(name: "bots-udp", keys: peers.prefix(players).map(\.key.bytes), configuration: config, gameSeed: seed)
-        let bots = try peers.enumerated().map { i, mesh in
-            RealtimeBot(
-                slot: i < players ? i : -1,
-                peer: try LockstepPeer<TankInput>(
-                    mesh: mesh, configuration: config, role: i < players ? .player(i) : .spectator,
-                    roster: .known(descriptor), autoInputDelay: autoInputDelay, logger: logger), seed: seed)
+        let sessions = try peers.enumerated().map { i, mesh in
+            try LockstepPeer<TankInput>(
+                mesh: mesh, configuration: config, role: i < players ? .player(i) : .spectator,
+                roster: .known(descriptor), autoInputDelay: autoInputDelay, logger: logger)
         }
+        let bots = sessions.enumerated().map { i, session in RealtimeBot(slot: i < players ? i : -1, peer: session, seed: seed) }
         let bytesBefore = peers.reduce(0) { $0 + $1.stats().bytesSent }
         let crashes = self.crashes, partition = self.partition, playerCount = self.players
         let ports = peers.map { $0.localAddress.port ?? 0 }
@@ -337,7 +349,7 @@ public struct UDPBotsScenario: Sendable {
             let lead = bots.prefix(playerCount).filter { !$0.crashed && $0.peer.halted == nil }.map(\.applied).max() ?? 0
             for c in crashes where c.tick <= lead && !bots[c.slot].crashed {
                 bots[c.slot].crashed = true
-                bots[c.slot].peer.mesh.kill()
+                sessions[c.slot].mesh.kill()
             }
             if let part = partition {
                 if !partitionStarted, lead >= part.start { partitionStarted = true; block(starting: true, part) }
@@ -366,6 +378,72 @@ public struct UDPBotsScenario: Sendable {
         report.spectators_live_at_end = bots.dropFirst(players).filter { $0.applied >= ticks }.count
         for b in bots where !b.crashed { b.peer.leave() }
         return report
+    }
+
+    /// ``run(logger:)`` with ``polled``: a `PolledLockstepPeer` and a thread per player.
+    func runPolled(logger: Logger) throws -> BotsReport {
+        let started = ContinuousClock.now
+        let creds = try MeshCredentials(meshID: "bots-udp", access: .password("bots"))
+        let identities = (0..<players).map { _ in NodeIdentity() }
+        let config = LockstepConfiguration(players: players).withTickRate(tickRate).withInputDelay(inputDelay).withPromptReports(promptReports)
+            .withDisconnectTimeout(disconnectTimeout).withDisconnectNotify(min(.milliseconds(500), disconnectTimeout))
+        let descriptor = SessionDescriptor(name: "bots-udp", keys: identities.map(\.key.bytes), configuration: config, gameSeed: seed)
+        var peers: [PolledLockstepPeer<TankInput>] = []
+        defer { for p in peers { p.leave() } }
+        for i in 0..<players {
+            let loss = self.loss > 0 ? SocketLoss(probability: self.loss, seed: seed &+ UInt64(i) &* 0x9E37) : nil
+            peers.append(
+                try PolledLockstepPeer<TankInput>(
+                    identity: identities[i], credentials: creds, meshConfiguration: .lockstep(players: players), configuration: config,
+                    role: .player(i), roster: .known(descriptor), host: "127.0.0.1", seeds: peers.map(\.localAddress),
+                    autoInputDelay: autoInputDelay, socketLoss: loss, logger: logger))
+        }
+        let bots = peers.enumerated().map { i, peer in RealtimeBot(slot: i, peer: peer, seed: seed) }
+        let limit = ContinuousClock.now + .seconds(Int64(ticks / tickRate) + 60)
+        // The lobby: each peer's standby thread would do this too, 50 ms late each time.
+        while !peers.allSatisfy(\.allPlayersPresent), ContinuousClock.now < limit { for p in peers { p.wait(atMost: .milliseconds(1)) } }
+        let bytesBefore = peers.reduce(0) { $0 + $1.meshStats.bytesSent }
+        let frameNs = UInt64(1_000_000_000 / tickRate)
+        let frame0 = NIODeadline.now().uptimeNanoseconds + 10_000_000
+        let ticks = self.ticks
+        let loops = zip(peers, bots).map { peer, bot in
+            Thread { Self.playPolled(bot, on: peer, ticks: ticks, frame0: frame0, frameNs: frameNs, limit: limit) }
+        }
+        loops.forEach { $0.start() }
+        while loops.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.005) }
+        let bytes = peers.reduce(0) { $0 + $1.meshStats.bytesSent } - bytesBefore
+        let survivors = bots.filter { $0.peer.halted == nil }
+        let finishing = survivors.map(\.peer).map { peer in Thread { peer.finish(timeout: .seconds(2)) } }
+        finishing.forEach { $0.start() }
+        while finishing.contains(where: { !$0.isFinished }) { Thread.sleep(forTimeInterval: 0.005) }
+        return makeReport(bots: bots, spectators: [], survivors: survivors, bytes: bytes, started: started, frame0: frame0)
+    }
+
+    /// One player's game loop on its own thread: frame `k` is due at `frame0 + k * frameNs`;
+    /// between frames the thread sleeps on the peer's socket, and takes every tick as soon as it
+    /// completes (applying only the ticks due).
+    static func playPolled(
+        _ bot: RealtimeBot, on peer: PolledLockstepPeer<TankInput>, ticks: Int, frame0: UInt64, frameNs: UInt64, limit: ContinuousClock.Instant
+    ) {
+        var k = 0
+        while ContinuousClock.now < limit {
+            let due = frame0 + UInt64(k) * frameNs
+            var now = NIODeadline.now().uptimeNanoseconds
+            while now < due {
+                peer.wait(atMost: .nanoseconds(Int64(due - now)))
+                bot.poll(k - 1, ticks: ticks)
+                now = NIODeadline.now().uptimeNanoseconds
+            }
+            bot.poll(k, ticks: ticks)
+            while !bot.caughtUp(k, ticks: ticks), now < due + frameNs {
+                peer.wait(atMost: .nanoseconds(Int64(min(1_000_000, due + frameNs - now))))
+                bot.poll(k, ticks: ticks)
+                now = NIODeadline.now().uptimeNanoseconds
+            }
+            bot.endFrame(k, ticks: ticks)
+            if bot.applied >= ticks || peer.halted != nil { return }
+            k += 1
+        }
     }
 
     func makeReport(bots: [RealtimeBot], spectators: [RealtimeBot], survivors: [RealtimeBot], bytes: Int, started: ContinuousClock.Instant, frame0: UInt64?)

@@ -165,6 +165,11 @@ struct Bots: ParsableCommand {
     var promptReports = false
     @Option(help: "UDP only: event-loop threads the players share (1...players; several use several cores, as separate machines would).")
     var eventLoops = 1
+    @Flag(
+        help:
+            "UDP only: each player on a PolledLockstepPeer driven by a thread of its own that sleeps on its socket between frames (no event loop, no hand-off); players only."
+    )
+    var polled = false
     @Option(
         help:
             "K@TICK: K spectators arrive when the match reaches TICK and resume from a checkpoint the peers take for them (sim only)."
@@ -244,6 +249,12 @@ struct Bots: ParsableCommand {
             throw ValidationError("--event-loops must be 1...\(players) (one per player at most; got \(eventLoops))")
         }
         if let partition { _ = try BotsPartition(parsing: partition) }
+        if polled {
+            guard network == "udp" else { throw ValidationError("--polled applies to --network udp only") }
+            if spectators > 0 || !crashes.isEmpty || partition != nil || eventLoops != 1 {
+                throw ValidationError("--polled runs players only: drop --spectators, --crash, --partition and --event-loops")
+            }
+        }
     }
 
     func parsedCrashes() throws -> [(slot: Int, tick: Int)] { try crashes.map { try slotAtTick($0, flag: "--crash", example: "3@600") } }
@@ -280,6 +291,7 @@ struct Bots: ParsableCommand {
             udp.spectators = spectators
             udp.promptReports = promptReports
             udp.eventLoops = eventLoops
+            udp.polled = polled
             udp.crashes = try parsedCrashes()
             udp.disconnectTimeout = .milliseconds(disconnectTimeout)
             try report(udp.run())
