@@ -96,6 +96,21 @@ struct LockstepOverUDPTests {
         #expect(throws: ScenarioSettingError.self) { try scenario.run() }
     }
 
+    @Test(
+        "players on polled peers, a thread each asleep on its socket between frames, finish in sync, each input held by the others before its tick is agreed; spectators with --polled are a clear error"
+    )
+    func polledPlayers() throws {
+        var scenario = UDPBotsScenario(players: 3, ticks: 240, loss: 0.05, seed: 5, inputDelay: 3)
+        scenario.polled = true
+        scenario.promptReports = true
+        let r = try scenario.run()
+        #expect(r.ticks_completed == 240 && r.checksums_agree && r.desyncs == 0 && r.inputs_lost == 0)
+        let arrival = try #require(r.input_arrival_ms_p50, "no arrivals recorded")
+        #expect(arrival > 0 && arrival <= r.input_latency_ms_p50, "arrival p50 \(arrival) ms, agreement p50 \(r.input_latency_ms_p50) ms")
+        scenario.spectators = 1
+        #expect(throws: ScenarioSettingError.self) { try scenario.run() }
+    }
+
     @Test("the input delay is chosen from the measured round trips and switched mid-session for every player at once")
     func autoInputDelay() throws {
         var scenario = UDPBotsScenario(players: 3, ticks: 240, loss: 0, seed: 9, inputDelay: 1)
