@@ -1042,6 +1042,16 @@ breakdown["in_memory"] = inMemory.json
     }
     return (rates, lossFree)
 }
+/// Where a loss-free tick's CPU goes (both players, every thread): the protocol (the in-memory
+/// figure), the kernel, and the rest of the process's user time; printed, and returned for the
+/// JSON.
+func split(_ cost: TickCost) -> [String: Double] {
+    let proto = inMemory.perTick(inMemory.usage.cpu)
+    let system = cost.perTick(cost.usage.system)
+    let shell = max(0, cost.perTick(cost.usage.user) - proto)
+    say(String(format: "    of which: protocol %.1f us (in-memory figure), kernel %.1f us, the rest of the user time %.1f us", proto, system, shell))
+    return ["protocol": proto, "kernel": system, "shell_user": shell]
+}
 // The same pair on one thread with real non-blocking sockets on loopback (a GGRS-style polling
 // game loop: no event loop, no thread hand-offs): the protocol plus the kernel.
 let polling = try lossSweep("one thread polling loopback sockets", breakdownKey: "one_thread_sockets_loss_") {
@@ -1076,14 +1086,9 @@ for loss in [0.0, 0.1] {
     breakdown["polled_loss_\(key)"] = cost.json
     if loss == 0 {
         polledLossFree = cost
-        // Where a loss-free tick's CPU goes (both players, both threads): the protocol (measured
-        // in memory), the kernel, and the rest of the user time (the shell's lock, clock reads
-        // and copies, and the polls that find nothing while a thread waits on the other).
-        let proto = inMemory.perTick(inMemory.usage.cpu)
-        let system = cost.perTick(cost.usage.system)
-        let shell = max(0, cost.perTick(cost.usage.user) - proto)
-        say(String(format: "    of which: protocol %.1f us (in-memory figure), kernel %.1f us, the rest of the user time %.1f us", proto, system, shell))
-        breakdown["polled_split_us"] = ["protocol": proto, "kernel": system, "shell_user": shell]
+        // The rest of the user time: the shell's lock, clock reads and copies, and the polls that
+        // find nothing while a thread waits on the other.
+        breakdown["polled_split_us"] = split(cost)
     }
     results["lockstep_\(Int(loss * 100))pct_ticks_per_second"] = rate
     if let perRoundTrip { results["lockstep_\(Int(loss * 100))pct_ticks_per_raw_round_trip"] = perRoundTrip }
@@ -1110,15 +1115,10 @@ for loss in [0.0, 0.1] {
     let key = loss == 0 ? "0" : "\(loss)"
     eventLoopRates[key] = rate
     breakdown["udp_loss_\(key)"] = cost.json
-    if loss == 0 { gameThreadLossFree = cost }
     if loss == 0 {
-        // Where a loss-free tick's CPU goes: the protocol (measured in memory), the kernel, and
-        // the rest of the process's user time (NIO, thread hand-offs, locks, copies).
-        let proto = inMemory.perTick(inMemory.usage.cpu)
-        let system = cost.perTick(cost.usage.system)
-        let shell = max(0, cost.perTick(cost.usage.user) - proto)
-        say(String(format: "    of which: protocol %.1f us (in-memory figure), kernel %.1f us, shell's user time %.1f us", proto, system, shell))
-        breakdown["udp_split_us"] = ["protocol": proto, "kernel": system, "shell_user": shell]
+        gameThreadLossFree = cost
+        // The rest of the user time: NIO, thread hand-offs, locks, copies.
+        breakdown["udp_split_us"] = split(cost)
     }
 }
 results["unthrottled_event_loop_ticks_per_second"] = eventLoopRates

@@ -78,15 +78,19 @@ extension MeshAddress {
             self = .ipv4(UInt32(bigEndian: a.address.sin_addr.s_addr), port: UInt16(address.port ?? 0))
         case let .v6(a):
             var raw = a.address.sin6_addr
-            let bytes = withUnsafeBytes(of: &raw) { Array($0) }
-            let port = UInt16(address.port ?? 0)
-            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-                self = .ipv4(UInt32(bytes[12]) << 24 | UInt32(bytes[13]) << 16 | UInt32(bytes[14]) << 8 | UInt32(bytes[15]), port: port)
-            } else {
-                self = .ipv6(bytes, port: port)
-            }
+            self.init(ipv6: withUnsafeBytes(of: &raw) { Array($0) }, port: UInt16(address.port ?? 0))
         default:
             return nil
+        }
+    }
+
+    /// The mesh address of an IPv6 address (its 16 bytes) and port; an IPv4-mapped address
+    /// (`::ffff:a.b.c.d`) becomes IPv4.
+    public init(ipv6 bytes: [UInt8], port: UInt16) {
+        if bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+            self = .ipv4(UInt32(bytes[12]) << 24 | UInt32(bytes[13]) << 16 | UInt32(bytes[14]) << 8 | UInt32(bytes[15]), port: port)
+        } else {
+            self = .ipv6(bytes, port: port)
         }
     }
 }

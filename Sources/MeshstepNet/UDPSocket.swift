@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MeshstepAddress
 import MeshstepLockstep
 import MeshstepMesh
 import MeshstepWire
@@ -169,13 +170,7 @@ extension MeshAddress {
         case AF_INET6:
             let a = withUnsafeBytes(of: &storage) { $0.load(as: sockaddr_in6.self) }
             var raw = a.sin6_addr
-            let bytes = withUnsafeBytes(of: &raw) { Array($0) }
-            let port = UInt16(bigEndian: a.sin6_port)
-            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-                self = .ipv4(UInt32(bytes[12]) << 24 | UInt32(bytes[13]) << 16 | UInt32(bytes[14]) << 8 | UInt32(bytes[15]), port: port)
-            } else {
-                self = .ipv6(bytes, port: port)
-            }
+            self.init(ipv6: withUnsafeBytes(of: &raw) { Array($0) }, port: UInt16(bigEndian: a.sin6_port))
         default:
             return nil
         }
