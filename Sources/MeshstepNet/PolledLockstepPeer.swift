@@ -195,14 +195,13 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// Blocks until a datagram waits on the socket, a timer is due or `atMost` passed, then does
     /// the network's work: for a loop with nothing else to do than wait for the next tick,
     /// instead of calling ``pollConfirmed()`` in a spin.
-    /// Returns at once after ``leave()``, or when the next tick is complete already (another
-    /// call, or the standby thread, read what completed it).
+    /// Returns at once after ``leave()``.
     public func wait(atMost: Duration) {
         let due: Duration? = lock.withLock {
             guard !stopped else { return nil }
             let now = called() - .zero
             waiters += 1
-            return withEndpoint({ $0.nextTickReady }) ? .zero : min(nextDueLocked - now, atMost)
+            return min(nextDueLocked - now, atMost)
         }
         guard let due else { return }
         if due > .zero { socket.waitReadable(timeout: due) }

@@ -289,9 +289,6 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
     /// Per slot, the newest tick through which every input is held (nil before the start).
     package mutating func heldInputsOfEverySlot() -> [Int]? { session?.heldInputsOfEverySlot() }
-
-    /// Whether the next tick is complete and waits to be taken (``pollReady(limit:)``).
-    package var nextTickReady: Bool { running && session?.nextTickReady == true }
     /// Why the session stopped for good; nil while it runs and before the start.
     public var halted: HaltReason? { session?.halted }
     /// The slot bound to `key` (after the start).
