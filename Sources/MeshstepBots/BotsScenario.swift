@@ -130,7 +130,7 @@ public struct BotsScenario: Sendable {
     /// reaches that tick, and rejoins (docs/LOCKSTEP.md, "Rejoin").
     public var rejoins: [(slot: Int, tick: Int)] = []
     /// Slots that start empty and that a newcomer may fill while the match runs
-    /// (``LockstepConfiguration/openSlots``).
+    /// (`LockstepConfiguration/openSlots`).
     public var openSlots: [Int] = []
     /// `(slot, tick)`: a newcomer with its own key arrives for open `slot` when the match
     /// reaches that tick, and joins (docs/LOCKSTEP.md, "Late join into an open slot").

@@ -173,7 +173,7 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
 
     /// Sleeps until the next frame is due: frames every 1/tickRate seconds from the first call,
     /// without drift (a frame that ran late is followed by a shorter wait), stretched by up to
-    /// 4 ms while this player is 2 or more ticks ahead of the slowest one (``FramePacer``).
+    /// 4 ms while this player is 2 or more ticks ahead of the slowest one (`FramePacer`).
     public func waitForNextFrame() {
         let due = started + pacer.next(now: .now - started, framesAhead: peer.stats?.framesAhead ?? 0)
         let wait = due - .now

@@ -153,7 +153,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     static var keptTimes: Int { 8192 }
 
     /// `(tick, uptime nanoseconds)` of each local input as the event loop recorded it (the
-    /// newest ``keptTimes`` at most, when not taken for longer).
+    /// newest 8,192 at most, when not taken for longer).
     public func takeSubmitTimes() -> [(tick: Int, at: UInt64)] {
         shared.withLockedValue { s in
             defer { s.submitted = [] }; return s.submitted
@@ -170,7 +170,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     }
 
     /// `(slot, tick, uptime nanoseconds)` of the other players' inputs held since the last
-    /// call, while ``recordArrivals()`` is on (the newest ``keptTimes`` at most).
+    /// call, while ``recordArrivals()`` is on (the newest 8,192 at most).
     public func takeArrivals() -> [(slot: Int, tick: Int, at: UInt64)] {
         shared.withLockedValue { s in
             defer { s.arrivals = [] }; return s.arrivals
