@@ -778,7 +778,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     mutating func stallCheck(now: Duration) -> [SessionAction] {
         guard let at = stallCheckAt, at <= now else { return [] }
         stallCheckAt = nil
-        guard running, localSlot != nil, session?.waitingOnOthers == true else { return [] }
+        // Only while our links are exactly the other players, each heard from: a spectator, a
+        // newcomer or a returning player linked to us is served by the idle resend's signed
+        // flood and the state transfer, which frames repeated here would only crowd.
+        guard running, localSlot != nil, session?.waitingOnOthers == true, everyLinkPlays() else { return [] }
         let due = lastSent + stallResendDelay
         guard now >= due else {
             stallCheckAt = Self.wholeMicroseconds(due)
