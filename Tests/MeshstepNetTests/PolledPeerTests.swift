@@ -3,6 +3,7 @@ import Logging
 import MeshstepLockstep
 import MeshstepMesh
 import MeshstepWire
+import NIOCore
 import Testing
 
 @_spi(Testing) import MeshstepNet
@@ -94,6 +95,50 @@ struct PolledPeerTests {
         done.wait()
         for p in peers { p.leave() }
         return runs
+    }
+
+    /// docs/NETWORK.md's example: one player's whole game loop on a polled peer.
+    static func examplePlayer(slot: Int, port: Int, seeds: [SocketAddress], lastTick: Int, logger: Logger) throws -> UInt64 {
+        let peer = try PolledLockstepPeer<Nibble>(
+            credentials: MeshCredentials(meshID: "arena", access: .password("secret")),
+            configuration: LockstepConfiguration(players: 2), role: .player(slot),
+            host: "127.0.0.1", port: port, seeds: seeds, logger: logger)
+        var driver = LockstepDriver(game: RunningSum(players: 2, seed: 0), checksumInterval: 30, answers: true)
+        while driver.ticksApplied < lastTick {
+            driver.receive(peer.pollConfirmed())
+            while driver.ticksApplied < lastTick, let tick = driver.applyNext(answer: { _, t in Nibble(value: UInt8(truncatingIfNeeded: t)) }) {
+                peer.apply(tick, game: driver.game)
+            }
+            peer.wait(atMost: .milliseconds(1))  // or render a frame
+        }
+        peer.finish()
+        peer.leave()
+        return driver.game.checksum()
+    }
+
+    @Test("docs/NETWORK.md's example loop: two players, each on its own thread, play 120 ticks and agree")
+    func networkGuideExample() throws {
+        let logger = self.logger
+        // Two ports free a moment ago (the example binds its own).
+        let ports = try (0..<2).map { _ in
+            let probe = try PolledLockstepPeer<Nibble>(
+                credentials: creds, configuration: LockstepConfiguration(players: 2), role: .player(0), host: "127.0.0.1", standbyAfter: nil, logger: logger)
+            defer { probe.leave() }
+            return try #require(probe.localAddress.port)
+        }
+        let addresses = try ports.map { try SocketAddress(ipAddress: "127.0.0.1", port: $0) }
+        let runs = [PolledRun(), PolledRun()]
+        let threads = (0..<2).map { slot in
+            Thread {
+                runs[slot].checksum = (try? Self.examplePlayer(slot: slot, port: ports[slot], seeds: [addresses[1 - slot]], lastTick: 120, logger: logger)) ?? 0
+                runs[slot].done = true
+            }
+        }
+        threads.forEach { $0.start() }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !runs.allSatisfy(\.done), ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(runs.allSatisfy { $0.done })
+        #expect(runs[0].checksum != 0 && runs[0].checksum == runs[1].checksum)
     }
 
     @Test("two polled peers, a thread each, play 2,000 unthrottled ticks on loopback and end with the same checksum")
