@@ -333,20 +333,27 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// Records the other players' inputs that became held with the frame just received.
     func noteArrivals() {
         guard let held = inPlace({ $0.heldInputsOfEverySlot() }) else { return }
-        let before = arrivalsHeld?.count == held.count ? arrivalsHeld! : Array(repeating: Int.max, count: held.count)
+        let new = Self.arrivals(held: held, before: arrivalsHeld, local: role.slot)
         arrivalsHeld = held
-        let at = NIODeadline.now().uptimeNanoseconds
-        var new: [(slot: Int, tick: Int, at: UInt64)] = []
-        // The first check only sets the baseline (`Int.max`): what was held before is not an arrival.
-        for s in held.indices where s != role.slot && before[s] != .max && held[s] > before[s] {
-            for t in (before[s] + 1)...held[s] { new.append((s, t, at)) }
-        }
         if !new.isEmpty {
             shared.withLockedValue {
                 $0.arrivals += new
                 if $0.arrivals.count > 2 * Self.keptTimes { $0.arrivals.removeFirst($0.arrivals.count - Self.keptTimes) }
             }
         }
+    }
+
+    /// The other players' inputs that became held now (`held`: per slot, the newest tick held;
+    /// `before`: the same at the last check), stamped with the time. The first check only sets
+    /// the baseline: what was held before it is not an arrival.
+    static func arrivals(held: [Int], before: [Int]?, local: Int?) -> [(slot: Int, tick: Int, at: UInt64)] {
+        guard let before, before.count == held.count else { return [] }
+        let at = NIODeadline.now().uptimeNanoseconds
+        var new: [(slot: Int, tick: Int, at: UInt64)] = []
+        for s in held.indices where s != local && held[s] > before[s] {
+            for t in (before[s] + 1)...held[s] { new.append((s, t, at)) }
+        }
+        return new
     }
 
     /// Every frame interval: link round trips in, timers, and the shared snapshot.

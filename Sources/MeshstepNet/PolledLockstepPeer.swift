@@ -62,7 +62,6 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     @usableFromInline var events: [LockstepEvent] = []
     @usableFromInline var errors: [NetError] = []
     @usableFromInline var resumed: ResumedGame?
-    @usableFromInline var socketAddresses: [MeshAddress: SocketAddress] = [:]
     var standbyPolls = 0
     /// Per slot, the newest tick held at the last check, while arrivals are recorded; nil
     /// otherwise.
@@ -495,24 +494,13 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         }
     }
 
-    @inlinable func socketAddress(for address: MeshAddress) -> SocketAddress? {
-        if let known = socketAddresses[address] { return known }
-        guard let made = try? SocketAddress(address, mappedToIPv6: socket.ipv6) else { return nil }
-        if socketAddresses.count >= 4096 { socketAddresses.removeAll(keepingCapacity: true) }
-        socketAddresses[address] = made
-        return made
-    }
+    @inlinable func socketAddress(for address: MeshAddress) -> SocketAddress? { socket.address(for: address) }
 
     /// Records the other players' inputs that became held with the frame just received.
     @usableFromInline func noteArrivals() {
         guard let held = withEndpoint({ $0.heldInputsOfEverySlot() }) else { return }
-        let before = arrivalsHeld?.count == held.count ? arrivalsHeld! : Array(repeating: Int.max, count: held.count)
+        arrivals += LockstepPeer<Input>.arrivals(held: held, before: arrivalsHeld, local: role.slot)
         arrivalsHeld = held
-        let at = NIODeadline.now().uptimeNanoseconds
-        // The first check only sets the baseline (`Int.max`): what was held before is not an arrival.
-        for s in held.indices where s != role.slot && before[s] != .max && held[s] > before[s] {
-            for t in (before[s] + 1)...held[s] { arrivals.append((s, t, at)) }
-        }
         if arrivals.count > 16_384 { arrivals.removeFirst(arrivals.count - 8192) }
     }
 

@@ -89,7 +89,6 @@ public final class UDPMeshPeer: @unchecked Sendable {
     var resolverMeshAddress: MeshAddress?
     /// Socket addresses of the mesh addresses we send to (building one parses text, too slow to
     /// do per datagram).
-    var socketAddresses: [MeshAddress: SocketAddress] = [:]
     var resolverTimer = DeadlineTimer()
     var resolverFailure: ResolverClientError?
     var resolverAnswered = false
@@ -480,13 +479,7 @@ public final class UDPMeshPeer: @unchecked Sendable {
         arm()
     }
 
-    func socketAddress(for address: MeshAddress) -> SocketAddress? {
-        if let known = socketAddresses[address] { return known }
-        guard let made = try? SocketAddress(address, mappedToIPv6: ipv6Socket) else { return nil }
-        if socketAddresses.count >= 4096 { socketAddresses.removeAll(keepingCapacity: true) }
-        socketAddresses[address] = made
-        return made
-    }
+    func socketAddress(for address: MeshAddress) -> SocketAddress? { socket.address(for: address) }
 
     /// One datagram out, now; a failure is a lost datagram (``DatagramSocket/send(_:to:hopLimit:logger:)``).
     /// Every send runs on the event loop, one after another (a hop limit is set for one datagram).

@@ -67,6 +67,8 @@ struct DeadlineTimer {
     /// Whether the socket is IPv6 (dual-stack): IPv4 destinations are sent to as `::ffff:a.b.c.d`.
     @usableFromInline let ipv6: Bool
     var sendFailures = 0
+    /// Socket addresses made from mesh addresses (the newest 4,096 destinations).
+    var addresses: [MeshAddress: SocketAddress] = [:]
 
     init(fd: CInt, ipv6: Bool) {
         self.fd = fd
@@ -110,6 +112,16 @@ struct DeadlineTimer {
         } else {
             logger.debug("send to \(address) failed: \(String(cString: strerror(code)))")
         }
+    }
+
+    /// The socket address to send to `address` from this socket (IPv4 as `::ffff:a.b.c.d` from
+    /// an IPv6 one), made once per destination; nil for an address it cannot reach.
+    @usableFromInline func address(for address: MeshAddress) -> SocketAddress? {
+        if let known = addresses[address] { return known }
+        guard let made = try? SocketAddress(address, mappedToIPv6: ipv6) else { return nil }
+        if addresses.count >= 4096 { addresses.removeAll(keepingCapacity: true) }
+        addresses[address] = made
+        return made
     }
 
     /// Sets the hop limit of the socket's next datagrams; -1 restores the system default.
