@@ -322,7 +322,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// What we measured of each slot's frames (``SlotTraffic``).
     var traffic: [SlotTraffic]
     /// When each of our inputs was submitted (for round trips), by tick.
-    var submitTimes: [Int: Duration] = [:]
+    var submitTimes = SubmitTimes()
     var pendingEvents: [LockstepEvent] = []
     var ackLatencies: [Duration] = []
     var ackedByAll = -1
@@ -1431,7 +1431,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         pendingLocal = nil
         for _ in 0...delayFill {
             _ = store(input, slot: localSlot, tick: nextLocalTick)
-            submitTimes[nextLocalTick] = now
+            submitTimes.record(nextLocalTick, at: now)
             if let d = pendingDelayRequest {
                 controls[localSlot].append((nextLocalTick, d))
                 pendingDelayRequest = nil
@@ -1483,7 +1483,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         localChecksums = localChecksums.filter { $0.key >= nextTick - 600 }
         remoteChecksums = remoteChecksums.filter { $0.key >= nextTick - 600 }
         reportedDesyncs = reportedDesyncs.filter { $0.key >= nextTick - 600 }
-        submitTimes = submitTimes.filter { $0.key >= base }
+        submitTimes.forget(before: base)
         for s in 0..<players {
             chains[s].trim(before: nextTick - (localSlot >= 0 ? Self.spectatorHistory : 64))
             statements[s] = statements[s].filter { $0.key >= nextTick - 64 }

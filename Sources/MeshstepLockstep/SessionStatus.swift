@@ -78,6 +78,40 @@ public struct PlayerNetworkStats: Sendable, Equatable {
     public var silence: Duration
 }
 
+/// When each of our inputs was submitted, by tick: read on every acknowledgement, so an array
+/// of consecutive ticks instead of a hashed dictionary.
+struct SubmitTimes: Sendable {
+    /// The tick of `times[0]`.
+    var first = 0
+    var times: [Duration] = []
+
+    subscript(tick: Int) -> Duration? {
+        let i = tick - first
+        return i >= 0 && i < times.count ? times[i] : nil
+    }
+
+    /// Records `tick` submitted at `now`; ticks come in order (a skipped one gets the same time).
+    mutating func record(_ tick: Int, at now: Duration) {
+        let i = tick - first
+        if times.isEmpty || i < 0 || i > times.count + 64 {
+            first = tick
+            times = [now]
+        } else if i < times.count {
+            times[i] = now
+        } else {
+            while times.count <= i { times.append(now) }
+        }
+    }
+
+    /// Forgets the ticks before `tick`.
+    mutating func forget(before tick: Int) {
+        let n = min(times.count, tick - first)
+        guard n > 0 else { return }
+        times.removeFirst(n)
+        first += n
+    }
+}
+
 /// What this peer measured of one remote slot's frames: the raw figures behind
 /// ``PlayerNetworkStats``, all of fixed size.
 struct SlotTraffic: Sendable {

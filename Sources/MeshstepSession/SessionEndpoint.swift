@@ -431,6 +431,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard running, localSlot != nil else { return [] }
         let before = session?.nextLocalTick ?? 0
         lastSubmitAt = now
+        // `sentAt` stays in tick order (``repair(after:now:)`` bisects it), across a restart too.
+        if let newest = sentAt.last, newest.tick >= before { sentAt.removeAll() }
         // Our game moved: a stall check backed off for the last wait is moot.
         stallResends = 0
         stallCheckAt = nil
@@ -833,10 +835,17 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         var overdue = false
         if let slot {
             let delay = repairTimes[slot].repairDelay
-            if now - lastFastResend[slot] >= delay, let oldest = sentAt.last(where: { now - $0.at >= delay }), let i = active.firstIndex(of: slot),
-                view.acknowledged[i] < oldest.tick
-            {
-                overdue = true
+            // `sentAt` is in tick order and so in time order: the oldest input the player lacks
+            // is the first one after its acknowledgement, found by bisection (this runs on every
+            // frame received; a scan cost up to 64 `Duration` comparisons).
+            if now - lastFastResend[slot] >= delay, let i = active.firstIndex(of: slot) {
+                let acknowledged = view.acknowledged[i]
+                var low = 0, high = sentAt.count
+                while low < high {
+                    let mid = (low + high) / 2
+                    if sentAt[mid].tick <= acknowledged { low = mid + 1 } else { high = mid }
+                }
+                if low < sentAt.count, now - sentAt[low].at >= delay { overdue = true }
             }
         }
         var targets = lagging
