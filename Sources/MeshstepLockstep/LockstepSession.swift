@@ -323,6 +323,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var traffic: [SlotTraffic]
     /// When each of our inputs was submitted (for round trips), by tick.
     var submitTimes = SubmitTimes()
+    /// The newest of our inputs repeated by ``resendFrame()``: round trips are not sampled on it.
+    var resentThrough = -1
     var pendingEvents: [LockstepEvent] = []
     var ackLatencies: [Duration] = []
     var ackedByAll = -1
@@ -502,6 +504,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// keep repairing what others lost while it waits. Empty for a spectator or a halted peer.
     public mutating func resendFrame() -> [UInt8] {
         guard localSlot >= 0, halted == nil else { return [] }
+        resentThrough = nextLocalTick - 1
         return frame()
     }
 
@@ -581,6 +584,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 for t in (acked[slot] + 1)...ack {
                     if let sent = submitTimes[t] { traffic[slot].noteRoundTrip(now - sent) }
                 }
+                // How soon the player answers our newest frame: sampled on the newest input the
+                // frame acknowledges, unless a resend repeated it (Karn's rule: which copy was
+                // answered is unknown).
+                if ack > resentThrough, let sent = submitTimes[ack] { traffic[slot].noteAnswer(now - sent) }
                 acked[slot] = ack
                 noteAckedByAll()
             }
@@ -1369,6 +1376,18 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     package var waitingOnOthers: Bool {
         guard halted == nil, nextLocalTick >= nextTick + inputDelay else { return false }
         return !nextTickReady
+    }
+
+    /// How long after our newest frame an answer from every other active player is overdue, in
+    /// nanoseconds: the largest of their answer timeouts (submit to acknowledged, measured on the
+    /// frames themselves, plus four mean deviations); nil while one of them has no sample yet.
+    package var answerTimeout: Int64? {
+        var worst: Int64 = 0
+        for s in 0..<players where s != localSlot && dropTick[s] == nil {
+            guard let t = traffic[s].answerTimeout else { return nil }
+            worst = max(worst, t)
+        }
+        return worst
     }
 
     /// Whether the next tick can be handed to the game now (``pollReady(limit:)`` would return

@@ -127,6 +127,11 @@ struct SlotTraffic: Sendable {
     var repaired = 0
     /// Smoothed submit-to-acknowledged time of our inputs (1/8 gain, as TCP's SRTT).
     var roundTrip: Duration?
+    /// The same time measured only on the newest input each frame acknowledges, never on one a
+    /// resend repeated (Karn's rule), in nanoseconds: how soon this player answers our newest
+    /// frame. With its smoothed mean deviation (1/4 gain, as TCP's RTTVAR).
+    var answer: Int64?
+    var answerDeviation: Int64 = 0
     /// The slot's own next tick, from its newest frame.
     var remoteNextTick = 0
 
@@ -154,6 +159,24 @@ struct SlotTraffic: Sendable {
     mutating func noteRoundTrip(_ sample: Duration) {
         // In whole nanoseconds: `Duration`'s own `*` and `/` go through 128-bit generic arithmetic.
         roundTrip = roundTrip.map { .nanoseconds(($0.nanosecondsClamped * 7 + sample.nanosecondsClamped) / 8) } ?? sample
+    }
+
+    mutating func noteAnswer(_ sample: Duration) {
+        let r = sample.nanosecondsClamped
+        if let smoothed = answer {
+            answerDeviation = (answerDeviation * 3 + abs(smoothed - r)) / 4
+            answer = (smoothed * 7 + r) / 8
+        } else {
+            answerDeviation = r / 2
+            answer = r
+        }
+    }
+
+    /// When an answer to our newest frame is overdue, in nanoseconds: the smoothed answer time
+    /// plus four mean deviations (TCP's retransmission timeout, RFC 6298), at least 5 us of
+    /// deviation; nil before the first sample.
+    var answerTimeout: Int64? {
+        answer.map { $0 + max(5_000, 4 * answerDeviation) }
     }
 
     /// Fraction of frames missing from the sequence range seen.

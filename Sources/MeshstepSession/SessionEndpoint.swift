@@ -793,9 +793,17 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return sendFrame(feed: false, now: now) { $0.resendFrame() }
     }
 
-    /// ``stallWait``, doubled for each stall resend since our game last submitted (at most 64
-    /// times): a player that is only slow is not sent a frame every round trip.
-    var stallResendDelay: Duration { stallWait * (1 << min(stallResends, 6)) }
+    /// How long we wait with nothing sent before a stall resend: ``stallWait``, or sooner when
+    /// every other player's frames have been answering ours faster (the session's
+    /// `answerTimeout`: submit to acknowledged, smoothed, plus four mean deviations; a game
+    /// that ticks unthrottled is answered in tens of microseconds on loopback, and waiting a
+    /// millisecond slack on each lost frame would throttle it), doubled for each stall resend
+    /// since our game last submitted (at most 64 times): a player that is only slow is not sent
+    /// a frame every round trip.
+    var stallResendDelay: Duration {
+        let wait = session?.answerTimeout.map { min(stallWait, .nanoseconds($0)) } ?? stallWait
+        return wait * (1 << min(stallResends, 6))
+    }
 
     /// A measured round trip in nanoseconds, within 0...60 s.
     static func roundTripNanoseconds(_ rtt: Duration) -> Int64 {

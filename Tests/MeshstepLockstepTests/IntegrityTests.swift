@@ -488,54 +488,41 @@ struct IntegrityTests {
         "2 players: after a burst of loss both wait on each other with nothing in flight; a stall resend a round trip + the slack later restarts them (no frame-interval timer runs), backing off while its frames are lost"
     )
     func stallResend() throws {
-        let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000)
-        let (keys, started) = try startedPlayers(config, seed: 31)
-        var e = started
-        for i in 0..<2 { e[i].links([(keys[1 - i], .microseconds(100))]) }
-        var now = Duration.milliseconds(2)
-        var inflight: [(to: Int, payload: [UInt8], at: Duration)] = []
-        var lossUntil: Duration?
-        var lostFrom0 = 0
-        func send(_ actions: [SessionAction], from j: Int) {
-            for case let .direct(p, to: _) in actions {
-                if j == 0, let until = lossUntil, now < until {
-                    lostFrom0 += 1
-                    continue
-                }
-                inflight.append((1 - j, p, now + .microseconds(40)))
-            }
-        }
-        var applied = [0, 0]
-        // Every 10 us: frames due are delivered, each game applies what is ready and answers,
-        // and an endpoint's wake-up runs when due. Never the every-frame tick: its idle resend,
-        // a frame and a half late, must not be what restarts the game.
-        func run(until end: Duration) {
-            while now < end {
-                let due = inflight.filter { $0.at <= now }
-                inflight.removeAll { $0.at <= now }
-                for d in due { send(e[d.to].receive(d.payload, from: keys[1 - d.to], now: now), from: d.to) }
-                for j in 0..<2 {
-                    for row in e[j].pollReady() {
-                        applied[j] = row.tick + 1
-                        send(e[j].submit(Move(direction: UInt8(row.tick % 8), boost: false), now: now), from: j)
-                    }
-                    if let w = e[j].nextWakeup, w <= now { send(e[j].tick(now: now), from: j) }
-                }
-                now += .microseconds(10)
-            }
-        }
-        run(until: .milliseconds(4))
-        #expect(applied.min()! >= 10, "the pair never got going: \(applied)")
+        var pair = try StallPair(linkRTT: [.microseconds(100), .microseconds(100)], oneWay: .microseconds(40))
+        pair.run(until: .milliseconds(4))
+        #expect(pair.applied.min()! >= 10, "the pair never got going: \(pair.applied)")
         // Player 0's frames are lost for 600 us: both sides end up waiting, nothing in flight.
-        lossUntil = now + .microseconds(600)
-        run(until: lossUntil!)
-        let stalled = applied
-        #expect(inflight.isEmpty)
-        #expect(e[0].nextWakeup != nil && e[1].nextWakeup != nil, "nobody would resend")
+        pair.lossUntil = pair.now + .microseconds(600)
+        pair.run(until: pair.lossUntil!)
+        let stalled = pair.applied
+        #expect(pair.inflight.isEmpty)
+        #expect(pair.e[0].nextWakeup != nil && pair.e[1].nextWakeup != nil, "nobody would resend")
         // Backing off: a round trip + the slack (162.5 us here), then twice that, four times...
-        #expect((2...6).contains(lostFrom0), "frames lost while waiting: \(lostFrom0)")
-        run(until: now + .microseconds(800))
-        #expect(applied.allSatisfy { $0 >= stalled.max()! + 5 }, "stalled at \(stalled), now \(applied)")
+        #expect((2...6).contains(pair.lostFrom0), "frames lost while waiting: \(pair.lostFrom0)")
+        pair.run(until: pair.now + .microseconds(800))
+        #expect(pair.applied.allSatisfy { $0 >= stalled.max()! + 5 }, "stalled at \(stalled), now \(pair.applied)")
+    }
+
+    @Test(
+        "2 players answered in 40 us while one's link measures 1 ms (a stale keepalive): its stall resend comes after the measured answer time plus four deviations, not the link round trip + the slack"
+    )
+    func stallResendAtAnswerSpeed() throws {
+        // Player 1 measures its link at 100 us, so its stall resend ends the wait of the start,
+        // where both sent at once; then the two go in turn, each frame answering the other's.
+        var pair = try StallPair(linkRTT: [.milliseconds(1), .microseconds(100)], oneWay: .microseconds(20))
+        pair.run(until: .milliseconds(4))
+        #expect(pair.applied.min()! >= 60, "the pair never got going: \(pair.applied)")
+        // The next frames of player 0 (those of one moment) are lost: player 1 never answers
+        // them, and player 0 waits.
+        pair.lossUntil = pair.now + .milliseconds(1)
+        while pair.lostFrom0 == 0, pair.now < pair.lossUntil! { pair.run(until: pair.now + .microseconds(10)) }
+        pair.lossUntil = nil
+        #expect((1...2).contains(pair.lostFrom0), "\(pair.lostFrom0) frames lost")
+        let stalled = pair.applied
+        // By its link's round trip + the slack (1.06 ms) player 0 would not resend yet; at
+        // answer speed the pair is going again within 300 us.
+        pair.run(until: pair.now + .microseconds(300))
+        #expect(pair.applied.allSatisfy { $0 >= stalled.max()! + 5 }, "stalled at \(stalled), now \(pair.applied)")
     }
 
     @Test(
@@ -856,4 +843,55 @@ func startedPlayers(_ config: LockstepConfiguration, seed: UInt64) throws -> (ke
         for j in e.indices where j != i { for case let .broadcast(p) in hellos[j] { _ = e[i].receive(p, from: keys[j], now: .milliseconds(1)) } }
     }
     return (keys, e)
+}
+
+/// Two players at 1,000 Hz, unthrottled, in virtual time stepped every 10 us: frames due are
+/// delivered, each game applies what is ready and answers at once, and an endpoint's wake-up runs
+/// when due. Never the every-frame tick: its idle resend, a frame and a half late, must not be
+/// what restarts a stalled pair. Player 0's frames are lost while `lossUntil` is ahead.
+private struct StallPair {
+    var e: [SessionEndpoint<Move>]
+    let keys: [PeerKey]
+    let oneWay: Duration
+    var now = Duration.milliseconds(2)
+    var inflight: [(to: Int, payload: [UInt8], at: Duration)] = []
+    var lossUntil: Duration?
+    var lostFrom0 = 0
+    var applied = [0, 0]
+
+    /// `linkRTT[i]`: the round trip player `i` measured on its link (the keepalives').
+    init(linkRTT: [Duration], oneWay: Duration) throws {
+        let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(1000)
+        let (keys, started) = try startedPlayers(config, seed: 31)
+        e = started
+        self.keys = keys
+        self.oneWay = oneWay
+        for i in 0..<2 { e[i].links([(keys[1 - i], linkRTT[i])]) }
+    }
+
+    mutating func send(_ actions: [SessionAction], from j: Int) {
+        for case let .direct(p, to: _) in actions {
+            if j == 0, let until = lossUntil, now < until {
+                lostFrom0 += 1
+                continue
+            }
+            inflight.append((1 - j, p, now + oneWay))
+        }
+    }
+
+    mutating func run(until end: Duration) {
+        while now < end {
+            let due = inflight.filter { $0.at <= now }
+            inflight.removeAll { $0.at <= now }
+            for d in due { send(e[d.to].receive(d.payload, from: keys[1 - d.to], now: now), from: d.to) }
+            for j in 0..<2 {
+                for row in e[j].pollReady() {
+                    applied[j] = row.tick + 1
+                    send(e[j].submit(Move(direction: UInt8(row.tick % 8), boost: false), now: now), from: j)
+                }
+                if let w = e[j].nextWakeup, w <= now { send(e[j].tick(now: now), from: j) }
+            }
+            now += .microseconds(10)
+        }
+    }
 }
