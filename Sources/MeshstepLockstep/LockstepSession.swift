@@ -1608,7 +1608,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// times (certificates, checksums) and no statement.
     package mutating func promptReportFrame() -> [UInt8]? {
         guard localSlot >= 0, halted == nil else { return nil }
-        let head = rowHead
+        let head = reportableHead
         guard head >= 0, head < Int.max, head > reportedHead else { return nil }
         return frame(inputs: false)
     }
@@ -1632,7 +1632,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             endorsement: endorsed, certificates: withInputs && certificateSends > 0 ? certificates : [],
             checksums: withInputs ? pendingChecksums.map { ($0.tick, $0.checksum) } : [])
         f.veto = vetoed.map { (round: round, signature: $0) }
-        let head = rowHead
+        let head = reportableHead
         if head >= 0, head < Int.max, let digest = rowDigest(head) {
             f.report = (head, digest)
             reportedHead = max(reportedHead, head)
@@ -1747,6 +1747,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if let d = dropTick[s], chains[s].head >= d - 1 { continue }
             head = min(head, chains[s].head)
         }
+        return head
+    }
+
+    /// The newest row our frames may report: ``rowHead``, but while we vote against a slot (or
+    /// endorsed its drop) never past the tick our vote says we hold of it. A coordinator cuts a
+    /// drop at the lowest such vote; a row we reported past our vote would let the others apply
+    /// a tick that the certified drop then cuts off (they halt). A report made before the vote
+    /// is within it: what we hold of a slot only grows.
+    var reportableHead: Int {
+        var head = rowHead
+        for s in 0..<players { if let v = votes[s] { head = min(head, v) } }
         return head
     }
 

@@ -728,6 +728,22 @@ struct AttackScenarios {
     }
 
     @Test(
+        "a drop is never cut below a tick a survivor applied: a survivor that voted holding less of the frozen slot reports no row past its vote, even once it holds more (a sweep run: 8 players, 25% loss, 14 ms + 27 ms jitter)"
+    )
+    func dropCutAtTheLowestVote() throws {
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.25, latency: .milliseconds(14), jitter: .milliseconds(27), seed: 3270152556057797327)
+        scenario.duplicate = 0.01
+        scenario.stalls = [BotsStall(slot: 0, tick: 251, duration: .milliseconds(2149))]
+        let r = try scenario.run()
+        // Slot 7 voted holding slot 0 through tick 260 while the others held 261, and obtained
+        // 261 later. Had it reported that row, slots 5 and 6 would have applied 261 and halted
+        // when the drop from 261 (cut at slot 7's vote) was certified.
+        #expect(r.checksums_agree && r.honest_dropped == [] && r.honest_halted == [], "\(r.drops) \(r.halted)")
+        #expect(r.drops.map(\.slot) == [0], "\(r.drops)")
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+    }
+
+    @Test(
         "a change dropping a crashed player and one that stalled and came back is refused, and the match finishes (a sweep run: 8 players, 13% loss, 109 ms, an unsigned equivocator)"
     )
     func crashedAndReturningOverTheMesh() throws {
