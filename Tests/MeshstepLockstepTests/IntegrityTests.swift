@@ -485,7 +485,7 @@ struct IntegrityTests {
     }
 
     @Test(
-        "2 players: after a burst of loss both wait on each other with nothing in flight; a stall resend a round trip + the slack later restarts them (no frame-interval timer runs), backing off while its frames are lost"
+        "2 players: after a burst of loss both wait on each other with nothing in flight; a stall resend at most a round trip + the slack later restarts them (no frame-interval timer runs), backing off while its frames are lost"
     )
     func stallResend() throws {
         var pair = try StallPair(linkRTT: [.microseconds(100), .microseconds(100)], oneWay: .microseconds(40))
@@ -497,7 +497,8 @@ struct IntegrityTests {
         let stalled = pair.applied
         #expect(pair.inflight.isEmpty)
         #expect(pair.e[0].nextWakeup != nil && pair.e[1].nextWakeup != nil, "nobody would resend")
-        // Backing off: a round trip + the slack (162.5 us here), then twice that, four times...
+        // Backing off: the stall wait (a round trip + the slack, 162.5 us here, or the answer
+        // timeout when shorter), then twice that, four times...
         #expect((2...6).contains(pair.lostFrom0), "frames lost while waiting: \(pair.lostFrom0)")
         pair.run(until: pair.now + .microseconds(800))
         #expect(pair.applied.allSatisfy { $0 >= stalled.max()! + 5 }, "stalled at \(stalled), now \(pair.applied)")
