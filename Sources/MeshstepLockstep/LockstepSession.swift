@@ -582,12 +582,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 events.append(.violation(slot: slot, .ackBeyondSent(ack: ack, sent: sent)))
             } else if ack > acked[slot] {
                 for t in (acked[slot] + 1)...ack {
-                    if let sent = submitTimes[t] { traffic[slot].noteRoundTrip(now - sent) }
+                    if let sent = submitTimes[t] { traffic[slot].roundTripTime.note(now - sent) }
                 }
                 // How soon the player answers our newest frame: sampled on the newest input the
                 // frame acknowledges, unless a resend repeated it (Karn's rule: which copy was
                 // answered is unknown).
-                if ack > resentThrough, let sent = submitTimes[ack] { traffic[slot].noteAnswer(now - sent) }
+                if ack > resentThrough, let sent = submitTimes[ack] { traffic[slot].answer.note(now - sent) }
                 acked[slot] = ack
                 noteAckedByAll()
             }

@@ -112,6 +112,26 @@ struct SubmitTimes: Sendable {
     }
 }
 
+/// A time smoothed over its samples, in whole nanoseconds (`Duration`'s own `*` and `/` go
+/// through 128-bit generic arithmetic): 1/8 gain, as TCP's SRTT, with the smoothed mean deviation
+/// of the samples from it, 1/4 gain, as TCP's RTTVAR (RFC 6298).
+struct SmoothedTime: Sendable {
+    /// The smoothed time; nil before the first sample.
+    var value: Int64?
+    var deviation: Int64 = 0
+
+    mutating func note(_ sample: Duration) {
+        let r = sample.nanosecondsClamped
+        guard let smoothed = value else {
+            value = r
+            deviation = r / 2
+            return
+        }
+        deviation = (deviation * 3 + abs(smoothed - r)) / 4
+        value = (smoothed * 7 + r) / 8
+    }
+}
+
 /// What this peer measured of one remote slot's frames: the raw figures behind
 /// ``PlayerNetworkStats``, all of fixed size.
 struct SlotTraffic: Sendable {
@@ -125,13 +145,11 @@ struct SlotTraffic: Sendable {
     var kbps: Double = 0
     /// Inputs that arrived only through a later frame.
     var repaired = 0
-    /// Smoothed submit-to-acknowledged time of our inputs (1/8 gain, as TCP's SRTT).
-    var roundTrip: Duration?
+    /// Smoothed submit-to-acknowledged time of our inputs.
+    var roundTripTime = SmoothedTime()
     /// The same time measured only on the newest input each frame acknowledges, never on one a
-    /// resend repeated (Karn's rule), in nanoseconds: how soon this player answers our newest
-    /// frame. With its smoothed mean deviation (1/4 gain, as TCP's RTTVAR).
-    var answer: Int64?
-    var answerDeviation: Int64 = 0
+    /// resend repeated (Karn's rule): how soon this player answers our newest frame.
+    var answer = SmoothedTime()
     /// The slot's own next tick, from its newest frame.
     var remoteNextTick = 0
 
@@ -156,27 +174,14 @@ struct SlotTraffic: Sendable {
         windowBytes += bytes
     }
 
-    mutating func noteRoundTrip(_ sample: Duration) {
-        // In whole nanoseconds: `Duration`'s own `*` and `/` go through 128-bit generic arithmetic.
-        roundTrip = roundTrip.map { .nanoseconds(($0.nanosecondsClamped * 7 + sample.nanosecondsClamped) / 8) } ?? sample
-    }
-
-    mutating func noteAnswer(_ sample: Duration) {
-        let r = sample.nanosecondsClamped
-        if let smoothed = answer {
-            answerDeviation = (answerDeviation * 3 + abs(smoothed - r)) / 4
-            answer = (smoothed * 7 + r) / 8
-        } else {
-            answerDeviation = r / 2
-            answer = r
-        }
-    }
+    /// The smoothed submit-to-acknowledged time, if measured yet.
+    var roundTrip: Duration? { roundTripTime.value.map { .nanoseconds($0) } }
 
     /// When an answer to our newest frame is overdue, in nanoseconds: the smoothed answer time
     /// plus four mean deviations (TCP's retransmission timeout, RFC 6298), at least 5 us of
     /// deviation; nil before the first sample.
     var answerTimeout: Int64? {
-        answer.map { $0 + max(5_000, 4 * answerDeviation) }
+        answer.value.map { $0 + max(5_000, 4 * answer.deviation) }
     }
 
     /// Fraction of frames missing from the sequence range seen.

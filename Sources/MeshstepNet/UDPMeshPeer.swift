@@ -87,8 +87,6 @@ public final class UDPMeshPeer: @unchecked Sendable {
     var resolverClient: ResolverClient?
     var resolverAddress: SocketAddress?
     var resolverMeshAddress: MeshAddress?
-    /// Socket addresses of the mesh addresses we send to (building one parses text, too slow to
-    /// do per datagram).
     var resolverTimer = DeadlineTimer()
     var resolverFailure: ResolverClientError?
     var resolverAnswered = false
