@@ -42,6 +42,13 @@ public struct ChainDigest: Sendable, Hashable, CustomStringConvertible {
 
     func write(into w: inout ByteWriter) { w.u64(high); w.u64(low) }
 
+    /// Feeds the 16 bytes ``write(into:)`` writes to `hash`.
+    @inline(__always)
+    func feed(_ hash: inout SHA256) {
+        var words = (high.bigEndian, low.bigEndian)
+        withUnsafeBytes(of: &words) { hash.update(bufferPointer: $0) }
+    }
+
     static func read(from r: inout ByteReader) throws(WireError) -> ChainDigest {
         ChainDigest(high: try r.u64(), low: try r.u64())
     }
@@ -72,21 +79,34 @@ enum InputChain {
         ChainDigest(sha256: Array("meshstep-chain-v1".utf8) + session + [UInt8(slot)])
     }
 
+    /// SHA-256(previous chain value (16 bytes) | the input's bytes), fed in place: every input
+    /// of every slot goes through here, and a buffer built for it cost an allocation each.
     static func next(_ previous: ChainDigest, _ input: InputBytes) -> ChainDigest {
-        var w = ByteWriter(capacity: 16 + input.count)
-        previous.write(into: &w)
-        input.write(into: &w)
-        return ChainDigest(sha256: w.bytes)
+        var h = SHA256()
+        previous.feed(&h)
+        input.withUnsafeBytes { h.update(bufferPointer: $0) }
+        return ChainDigest(digest: h.finalize())
     }
 
     /// A row digest: 12 bytes (96 bits) of the SHA-256, the rest zero. Reports carry only those
     /// 12: finding two histories with one row digest takes about 2^48 hashes, far beyond the
     /// input delay a liar has to find them in.
     static func row(_ chains: [ChainDigest]) -> ChainDigest {
-        var w = ByteWriter(capacity: 16 + chains.count * 16)
-        w.raw(Array("meshstep-row-v1".utf8))
-        for c in chains { c.write(into: &w) }
-        var d = ChainDigest(sha256: w.bytes)
+        row(count: chains.count) { chains[$0] }!
+    }
+
+    /// The row digest over `count` chain values, `chain(i)` each in slot order, fed in place;
+    /// nil as soon as one is nil.
+    @inline(__always)
+    static func row(count: Int, _ chain: (Int) -> ChainDigest?) -> ChainDigest? {
+        var h = SHA256()
+        let tag: StaticString = "meshstep-row-v1"
+        tag.withUTF8Buffer { h.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        for i in 0..<count {
+            guard let c = chain(i) else { return nil }
+            c.feed(&h)
+        }
+        var d = ChainDigest(digest: h.finalize())
         d.low &= 0xFFFF_FFFF_0000_0000
         return d
     }
@@ -103,6 +123,34 @@ enum InputChain {
         w.u32(UInt32(truncatingIfNeeded: tick))
         chain.write(into: &w)
         return w.bytes
+    }
+}
+
+/// Row digests computed lately, by tick (every peer's report of a tick asks for the same one):
+/// a ring of 128, a tick in slot `tick mod 128`, so the newest ones stay. Looked up on every
+/// frame sent and received; a hashed dictionary cost a hash per lookup and a rebuild whenever
+/// it filled.
+struct RowDigestCache: Sendable {
+    private static let size = 128
+    private var entries = [(tick: Int, digest: ChainDigest)](repeating: (-1, ChainDigest(high: 0, low: 0)), count: size)
+
+    subscript(tick: Int) -> ChainDigest? {
+        get {
+            let e = entries[tick & (Self.size - 1)]
+            return e.tick == tick ? e.digest : nil
+        }
+        set {
+            let i = tick & (Self.size - 1)
+            if let newValue { entries[i] = (tick, newValue) } else if entries[i].tick == tick { entries[i].tick = -1 }
+        }
+    }
+
+    /// Forgets every digest (the roster changed what a row holds).
+    mutating func removeAll() { removeAll(from: Int.min) }
+
+    /// Forgets the digests of `tick` and later.
+    mutating func removeAll(from tick: Int) {
+        for i in entries.indices where entries[i].tick >= tick { entries[i].tick = -1 }
     }
 }
 

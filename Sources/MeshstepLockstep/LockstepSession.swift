@@ -325,7 +325,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var submitTimes = SubmitTimes()
     /// The newest of our inputs repeated by ``resendFrame()``: round trips are not sampled on it.
     var resentThrough = -1
-    var pendingEvents: [LockstepEvent] = []
+    @usableFromInline var pendingEvents: [LockstepEvent] = []
     var ackLatencies: [Duration] = []
     var ackedByAll = -1
     /// When ``update(now:)`` last ran: the driver calls it every frame, so a longer gap than
@@ -350,7 +350,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Checkpoint ticks still to capture (from certified admissions).
     var checkpointTicks: [Int] = []
     /// Checkpoints captured, for ``takeCheckpoints()``.
-    var capturedCheckpoints: [SessionCheckpoint] = []
+    @usableFromInline var capturedCheckpoints: [SessionCheckpoint] = []
     /// Readmissions adopted, oldest first (at most 64 kept).
     var readmissions: [RosterChange.Admit] = []
     /// A local input submitted while too far ahead: stored as soon as the session catches up.
@@ -795,7 +795,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Every event since the last call, oldest first: the one queue that `update`, `receive`,
     /// `recordChecksum` and `pollReady` feed.
-    public mutating func takeEvents() -> [LockstepEvent] {
+    /// Inlinable: called on every poll from the session endpoint's generic code, where a call
+    /// into this generic type costs a type-metadata lookup.
+    @inlinable @inline(__always) public mutating func takeEvents() -> [LockstepEvent] {
         if pendingEvents.isEmpty { return [] }
         let events = pendingEvents
         pendingEvents = []
@@ -1310,7 +1312,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if chain.head >= drop.tick { chain.values.removeLast(min(chain.values.count, chain.head - drop.tick + 1)) }
             chains[drop.slot] = chain
             for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], drop.tick - 1) }
-            rowDigests = [:]
+            rowDigests.removeAll()
             votes[drop.slot] = nil
             for p in 0..<players { peerVotes[p][drop.slot] = nil }
             events.append(.dropped(slot: drop.slot, tick: drop.tick))
@@ -1763,28 +1765,22 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Row digests computed lately, by tick (every peer's report of a tick asks for the same one):
     /// valid until a roster change, which changes what a row holds.
-    var rowDigests: [Int: ChainDigest] = [:]
+    var rowDigests = RowDigestCache()
     /// The newest row our frames reported (``promptReportFrame()``).
     var reportedHead = -1
 
     mutating func rowDigest(_ tick: Int) -> ChainDigest? {
         if let known = rowDigests[tick] { return known }
         guard let digest = computeRowDigest(tick) else { return nil }
-        if rowDigests.count >= 128 { rowDigests = rowDigests.filter { $0.key >= nextTick - 64 } }
-        if rowDigests.count < 128 { rowDigests[tick] = digest }
+        rowDigests[tick] = digest
         return digest
     }
 
     @inline(__always)
     func computeRowDigest(_ tick: Int) -> ChainDigest? {
-        var values: [ChainDigest] = []
-        values.reserveCapacity(players)
-        for s in 0..<players {
-            let t = dropTick[s].map { min(tick, $0 - 1) } ?? tick
-            guard let v = chains[s].value(at: t) else { return nil }
-            values.append(v)
+        InputChain.row(count: players) { s in
+            chains[s].value(at: dropTick[s].map { min(tick, $0 - 1) } ?? tick)
         }
-        return InputChain.row(values)
     }
 
     /// Ticks every other active player confirmed holding with the same inputs as ours: nothing
@@ -1968,7 +1964,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         if keep >= 0, keep < chain.values.count { chain.values.removeLast(chain.values.count - keep) }
         chains[s] = chain
         advanceChain(s)
-        rowDigests = rowDigests.filter { $0.key < tick }
+        rowDigests.removeAll(from: tick)
         for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], tick - 1) }
         statements[s] = statements[s].filter { $0.key < tick }
         statements[s][base + e.inputs.count] = e.signature
