@@ -443,16 +443,19 @@ public struct MeshNode: Sendable {
         if !pendingFloods.isEmpty { sendPendingFloods() }
         if !pendingIHave.isEmpty {
             let batch = pendingIHave
-            pendingIHave.removeAll(keepingCapacity: true)
+            pendingIHave = [:]
             stats.iHavesSent += send(batch, as: Message.iHave)
         }
         if !pendingGraft.isEmpty {
             let batch = pendingGraft
-            pendingGraft.removeAll(keepingCapacity: true)
+            pendingGraft = [:]
             stats.graftsSent += send(batch, as: Message.graft)
         }
+        // Handed over whole: keeping the capacity here would allocate a new buffer on every
+        // call (the caller holds the old one), most of which return nothing.
+        if out.isEmpty { return [] }
         let result = out
-        out.removeAll(keepingCapacity: true)
+        out = []
         return result
     }
 

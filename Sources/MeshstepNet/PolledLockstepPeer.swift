@@ -57,7 +57,9 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// When the game last called in (the standby thread's cue).
     @usableFromInline var lastCall: Duration = .zero
     @usableFromInline var stopped = false
-    @usableFromInline var buffer: [UInt8]
+    /// The receive buffer, allocated once: an array here would be checked for exclusive access
+    /// and uniqueness on every read of the socket, most of which find nothing.
+    @usableFromInline let buffer: UnsafeMutableRawBufferPointer
     @usableFromInline var loss: (probability: Double, rng: DeterministicRNG)?
     @usableFromInline var events: [LockstepEvent] = []
     @usableFromInline var errors: [NetError] = []
@@ -160,7 +162,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         socket = DatagramSocket(fd: fd, ipv6: { if case .v6 = local { true } else { false } }())
         frameInterval = .nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
         self.standbyAfter = standbyAfter
-        buffer = [UInt8](repeating: 0, count: max(2048, meshConfig.maxDatagramSize))
+        buffer = .allocate(byteCount: max(2048, meshConfig.maxDatagramSize), alignment: 16)
         if let socketLoss { loss = (socketLoss.probability, DeterministicRNG(seed: socketLoss.seed)) }
         lock.withLock {
             let now = clock
@@ -382,6 +384,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// silent and drop it after the session's disconnect timeout.
     deinit {
         if !closed { close(socket.fd) }
+        buffer.deallocate()
     }
 
     /// Closes the socket after ``leave()`` once no thread waits on it (under the lock).
@@ -407,11 +410,11 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     @inlinable func pollLocked(now: MeshTime) {
         guard !stopped else { return }
         var received = 0
-        while received < 256, let (count, from) = socket.receive(into: &buffer) {
+        while received < 256, let (count, from) = socket.receive(into: buffer) {
             received += 1
             if loss != nil, loss!.rng.chance(loss!.probability) { continue }
             guard let from else { continue }
-            mesh(node.receive(Array(buffer[0..<count]), from: from, now: now), now: now)
+            mesh(node.receive(Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])), from: from, now: now), now: now)
         }
         timers(now: now)
         collect()

@@ -135,14 +135,11 @@ struct DeadlineTimer {
     /// The next datagram waiting, read into `buffer`: its length and sender (nil for an address
     /// family the mesh does not use); nil when none waits. A datagram longer than `buffer` is
     /// cut short (and then fails its link tag).
-    @usableFromInline func receive(into buffer: inout [UInt8]) -> (count: Int, from: MeshAddress?)? {
+    @usableFromInline func receive(into buffer: UnsafeMutableRawBufferPointer) -> (count: Int, from: MeshAddress?)? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let fd = fd
-        let n = buffer.withUnsafeMutableBytes { b in
-            withUnsafeMutablePointer(to: &storage) { p in
-                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &length) }
-            }
+        let n = withUnsafeMutablePointer(to: &storage) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, buffer.baseAddress, buffer.count, 0, $0, &length) }
         }
         // EAGAIN: nothing waits. Other errors (an ICMP error queued by an earlier send) end
         // this round of reads too; the next call reads on.
