@@ -449,12 +449,17 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     @inlinable func withEndpoint<T>(_ body: (inout SessionEndpoint<Input>) -> T) -> T { body(&endpoint) }
 
     /// Events, errors and a resumed game from the session, for the game's calls.
+    /// Runs on every poll, nearly always with nothing to collect: the peer's own arrays (class
+    /// properties, checked for exclusive access on each write) are touched only when there is.
     @inlinable func collect() {
         if let game = endpoint.takeResumedGame() { resumed = game }
         let new = endpoint.takeEvents()
-        for e in new { logger.debug("session: \(e)") }
-        events += new
-        errors += endpoint.takeErrors().map(NetError.init)
+        if !new.isEmpty {
+            for e in new { logger.debug("session: \(e)") }
+            events += new
+        }
+        let failed = endpoint.takeErrors()
+        if !failed.isEmpty { errors += failed.map(NetError.init) }
     }
 
     /// The node's actions: datagrams out, deliveries into the session.
