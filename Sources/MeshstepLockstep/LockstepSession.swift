@@ -1812,17 +1812,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// (a spectator several hops away) always has a report within reach as it catches up. An
     /// older report (a catch-up frame's) goes in its place.
     mutating func notePendingReport(_ r: (tick: Int, digest: ChainDigest), from slot: Int) {
-        var list = pendingReports[slot]
-        if let i = list.firstIndex(where: { $0.tick >= r.tick }) {
-            guard list[i].tick != r.tick else { return }
-            list.insert(r, at: i)
-            if list.count > 24 { list.removeLast() }
-        } else if list.count < 8 || (list.count < 24 && r.tick >= list[list.count - 1].tick + 8) {
-            list.append(r)
+        // In place: a local copy would share the list's buffer, and changing it would copy it.
+        if let i = pendingReports[slot].firstIndex(where: { $0.tick >= r.tick }) {
+            guard pendingReports[slot][i].tick != r.tick else { return }
+            pendingReports[slot].insert(r, at: i)
+            if pendingReports[slot].count > 24 { pendingReports[slot].removeLast() }
         } else {
-            return
+            let count = pendingReports[slot].count
+            guard count < 8 || (count < 24 && r.tick >= pendingReports[slot][count - 1].tick + 8) else { return }
+            pendingReports[slot].append(r)
         }
-        pendingReports[slot] = list
     }
 
     /// Compares the row reports we can now check with our own rows.

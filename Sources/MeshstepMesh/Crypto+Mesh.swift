@@ -133,11 +133,25 @@ struct LinkKeys: Sendable {
         send.tag(bytes, prefix: count ?? bytes.count)
     }
 
-    /// Checks the tag at the end of `bytes` in constant time.
+    /// Appends the tag of `bytes` to them (no array for the tag: every datagram sent is tagged).
+    func appendTag(to bytes: inout [UInt8]) {
+        // Held aside first: appending while the hash reads `bytes` would copy them.
+        var tag: (UInt64, UInt64) = (0, 0)
+        send.withTag(bytes, prefix: bytes.count) { t in withUnsafeMutableBytes(of: &tag) { $0.copyMemory(from: t) } }
+        withUnsafeBytes(of: &tag) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Checks the tag at the end of `bytes` in constant time, in place.
     func verify(_ bytes: [UInt8]) -> Bool {
         guard bytes.count >= Wire.headerSize + Wire.tagSize else { return false }
         let end = bytes.count - Wire.tagSize
-        return constantTimeEqual(receive.tag(bytes, prefix: end), bytes[end...])
+        return receive.withTag(bytes, prefix: end) { tag in
+            bytes.withUnsafeBytes { b in
+                var diff: UInt8 = 0
+                for i in 0..<Wire.tagSize { diff |= tag[i] ^ b[end + i] }
+                return diff == 0
+            }
+        }
     }
 }
 
@@ -161,12 +175,18 @@ struct KeyedSHA256: Sendable {
 
     /// The first ``Wire/tagSize`` bytes of the HMAC of `bytes[0..<prefix]`.
     func tag(_ bytes: [UInt8], prefix: Int) -> [UInt8] {
+        withTag(bytes, prefix: prefix) { Array($0) }
+    }
+
+    /// Calls `body` with the first ``Wire/tagSize`` bytes of the HMAC of `bytes[0..<prefix]`,
+    /// read in place.
+    func withTag<R>(_ bytes: [UInt8], prefix: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         var h = inner
         bytes.withUnsafeBytes { h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: $0[0..<prefix])) }
         let innerDigest = h.finalize()
         var o = outer
         withDigestBytes(innerDigest) { o.update(bufferPointer: $0) }
-        return withDigestBytes(o.finalize()) { Array($0.prefix(Wire.tagSize)) }
+        return withDigestBytes(o.finalize()) { body(UnsafeRawBufferPointer(rebasing: $0.prefix(Wire.tagSize))) }
     }
 }
 

@@ -484,7 +484,7 @@ public struct MeshNode: Sendable {
     mutating func seal(_ message: Message, link i: Int) -> [UInt8] {
         var bytes = Datagram.encode(message, linkSeq: neighbors.values[i].nextLinkSeq)
         neighbors.values[i].nextLinkSeq += 1
-        bytes += neighbors.values[i].keys.tag(bytes)
+        neighbors.values[i].keys.appendTag(to: &bytes)
         return bytes
     }
 
