@@ -1828,10 +1828,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func checkReports() {
         let head = rowHead
         for s in 0..<players where !pendingReports[s].isEmpty {
-            var keep: [(tick: Int, digest: ChainDigest)] = []
-            for r in pendingReports[s] {
-                guard r.tick > confirmedBy[s] else { continue }
-                guard r.tick <= head else { keep.append(r); continue }
+            // Taken out of the list in place, which keeps its buffer for the next reports.
+            var i = 0
+            while i < pendingReports[s].count {
+                let r = pendingReports[s][i]
+                guard r.tick > confirmedBy[s] else { pendingReports[s].remove(at: i); continue }
+                guard r.tick <= head else { i += 1; continue }
+                pendingReports[s].remove(at: i)
                 guard let ours = rowDigest(r.tick) else { continue }
                 if ours == r.digest {
                     confirmedBy[s] = r.tick
@@ -1846,7 +1849,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                     disputeSends = max(disputeSends, players)
                 }
             }
-            pendingReports[s] = keep
         }
     }
 
