@@ -120,7 +120,10 @@ public struct MeshCredentials: Sendable {
 /// absorbed the padded key block: copying them and feeding the datagram skips the two
 /// key-block hashes of a fresh HMAC, and `update(bufferPointer:)` skips the generic
 /// `DataProtocol` path of `HMAC.update(data:)`, which ran unspecialized here.
-struct LinkKeys: Sendable {
+///
+/// A class: the four hash states are class references, and the node reads a link's keys for
+/// every datagram it sends or receives; a struct copy retained and released all four.
+final class LinkKeys: Sendable {
     private let send: KeyedSHA256
     private let receive: KeyedSHA256
 
