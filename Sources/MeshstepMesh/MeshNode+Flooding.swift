@@ -545,7 +545,7 @@ extension MeshNode {
                 var entry = Datagram.floodEntrySize(m, after: group.last)
                 if !group.isEmpty, size + entry > configuration.maxDatagramSize || group.count >= most {
                     sendFloods(group, to: key)
-                    group = []
+                    group.removeAll(keepingCapacity: true)
                     size = Datagram.floodsOverhead
                     entry = Datagram.floodEntrySize(m, after: nil)
                 }

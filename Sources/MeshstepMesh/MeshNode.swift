@@ -451,11 +451,13 @@ public struct MeshNode: Sendable {
             pendingGraft = [:]
             stats.graftsSent += send(batch, as: Message.graft)
         }
-        // Handed over whole: keeping the capacity here would allocate a new buffer on every
-        // call (the caller holds the old one), most of which return nothing.
+        // Most calls (timers, a frame received) return nothing: they allocate nothing. A call
+        // with actions hands its buffer over and leaves one of the same capacity (a relay's
+        // calls return many actions each: growing a new buffer from empty cost a copy per
+        // doubling).
         if out.isEmpty { return [] }
         let result = out
-        out = []
+        out.removeAll(keepingCapacity: true)
         return result
     }
 
