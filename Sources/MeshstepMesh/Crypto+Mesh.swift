@@ -149,11 +149,7 @@ final class LinkKeys: Sendable {
         guard bytes.count >= Wire.headerSize + Wire.tagSize else { return false }
         let end = bytes.count - Wire.tagSize
         return receive.withTag(bytes, prefix: end) { tag in
-            bytes.withUnsafeBytes { b in
-                var diff: UInt8 = 0
-                for i in 0..<Wire.tagSize { diff |= tag[i] ^ b[end + i] }
-                return diff == 0
-            }
+            bytes.withUnsafeBytes { constantTimeEqual(tag, UnsafeRawBufferPointer(rebasing: $0[end...])) }
         }
     }
 }
@@ -270,8 +266,14 @@ struct SignatureVerifier {
 /// Whether two byte strings are equal, in time that depends only on their length (tags and MACs:
 /// an early exit would tell an attacker how many leading bytes it guessed right).
 package func constantTimeEqual(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Bool {
+    a.withUnsafeBytes { a in b.withUnsafeBytes { constantTimeEqual(a, $0) } }
+}
+
+/// The same comparison on bytes read in place (a datagram's link tag, checked for every one
+/// received).
+package func constantTimeEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }
     var diff: UInt8 = 0
-    for (x, y) in zip(a, b) { diff |= x ^ y }
+    for i in 0..<a.count { diff |= a[i] ^ b[i] }
     return diff == 0
 }

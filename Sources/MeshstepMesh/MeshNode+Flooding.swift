@@ -532,9 +532,8 @@ extension MeshNode {
     /// Sends the queued Flood messages: per link, in order, as many in each datagram as fit
     /// (``MeshConfiguration/maxDatagramSize``); one alone goes as a Flood.
     mutating func sendPendingFloods() {
-        // Handed over whole (keeping the capacity would allocate new storage on every call).
         let batch = pendingFloods
-        pendingFloods = [:]
+        pendingFloods.removeAll(keepingCapacity: true)
         // Never more in one datagram than one burst of our allowances may take at once (a
         // receiver with smaller bursts takes what it can and pulls the rest later).
         let most = min(Wire.maxFloodsPerDatagram, configuration.outboundLimit.messageBurst, configuration.inboundLimit.messageBurst)

@@ -443,12 +443,12 @@ public struct MeshNode: Sendable {
         if !pendingFloods.isEmpty { sendPendingFloods() }
         if !pendingIHave.isEmpty {
             let batch = pendingIHave
-            pendingIHave = [:]
+            pendingIHave.removeAll(keepingCapacity: true)
             stats.iHavesSent += send(batch, as: Message.iHave)
         }
         if !pendingGraft.isEmpty {
             let batch = pendingGraft
-            pendingGraft = [:]
+            pendingGraft.removeAll(keepingCapacity: true)
             stats.graftsSent += send(batch, as: Message.graft)
         }
         // Most calls (timers, a frame received) return nothing: they allocate nothing. A call
