@@ -814,6 +814,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick through which this peer holds every input of `slot` (-1: none yet).
     package func heldInputs(of slot: Int) -> Int { heldThrough(slot) }
 
+    /// Whether ``pollReadyRows(limit:)`` would hand over a tick now (nothing is taken): for a
+    /// shell that reads datagrams one at a time and stops at the one that completed a tick.
+    /// Mutating only so that a caller holding the session in an optional reads it in place.
+    package mutating func hasReadyTick() -> Bool {
+        halted == nil && nextTick <= freezeLimit && nextTick <= agreedThrough && rowComplete(nextTick)
+    }
+
     /// ``heldInputs(of:)`` of every slot. Mutating only so that a caller holding the session
     /// in an optional reads it in place instead of copying it.
     package mutating func heldInputsOfEverySlot() -> [Int] { (0..<players).map(heldThrough) }

@@ -50,25 +50,11 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     @usableFromInline let frameInterval: Duration
     let standbyAfter: Duration?
     @usableFromInline let lock = NIOLock()
-    // Under `lock`:
-    @usableFromInline var node: MeshNode
-    @usableFromInline var endpoint: SessionEndpoint<Input>
-    @usableFromInline var nextFrameTick: Duration = .zero
-    /// When the game last called in (the standby thread's cue).
-    @usableFromInline var lastCall: Duration = .zero
-    @usableFromInline var stopped = false
-    /// The receive buffer, allocated once: an array here would be checked for exclusive access
-    /// and uniqueness on every read of the socket, most of which find nothing.
-    @usableFromInline let buffer: UnsafeMutableRawBufferPointer
-    @usableFromInline var loss: (probability: Double, rng: DeterministicRNG)?
-    @usableFromInline var events: [LockstepEvent] = []
-    @usableFromInline var errors: [NetError] = []
-    @usableFromInline var resumed: ResumedGame?
+    /// Everything the calls decide with, under `lock`: one value, so that a call is one access
+    /// to this class's storage (each access to a class's stored property is checked for
+    /// exclusivity at run time, and a poll through separate properties made a dozen).
+    @usableFromInline var core: PolledPeerCore<Input>
     var standbyPolls = 0
-    /// Per slot, the newest tick held at the last check, while arrivals are recorded; nil
-    /// otherwise.
-    @usableFromInline var arrivalsHeld: [Int]?
-    var arrivals: [(slot: Int, tick: Int, at: UInt64)] = []
     /// Threads blocked in select(2) on the socket (``wait(atMost:)``, the standby thread): the
     /// socket is closed when the last one is out, never under one.
     var waiters = 0
@@ -133,6 +119,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         var signer: (@Sendable ([UInt8]) -> [UInt8])?
         if role != .spectator { signer = { @Sendable bytes in identity.sign(bytes) } }
         // The session's settings are checked before anything is bound.
+        let endpoint: SessionEndpoint<Input>
         do {
             endpoint = try SessionEndpoint<Input>(
                 configuration: configuration, role: role, localKey: identity.key,
@@ -145,6 +132,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         let local = (try? DatagramSocket.localAddress(fd)) ?? bindAddress
         var meshLocal = MeshAddress(local) ?? .ipv4(0, port: UInt16(port))
         if case let .ipv4(v, p) = meshLocal, v == 0 { meshLocal = .ipv4(0x7F00_0001, port: p) }
+        let node: MeshNode
         do {
             node = try MeshNode(
                 identity: identity, credentials: credentials, localAddress: meshLocal, configuration: meshConfig,
@@ -159,17 +147,18 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         self.configuration = configuration
         self.role = role
         self.logger = logger
-        socket = DatagramSocket(fd: fd, ipv6: { if case .v6 = local { true } else { false } }())
+        let socket = DatagramSocket(fd: fd, ipv6: { if case .v6 = local { true } else { false } }())
+        self.socket = socket
         frameInterval = .nanoseconds(1_000_000_000 / Int64(configuration.tickRate))
         self.standbyAfter = standbyAfter
-        buffer = .allocate(byteCount: max(2048, meshConfig.maxDatagramSize), alignment: 16)
-        if let socketLoss { loss = (socketLoss.probability, DeterministicRNG(seed: socketLoss.seed)) }
+        core = PolledPeerCore(
+            node: node, endpoint: endpoint, socket: socket, logger: logger,
+            buffer: .allocate(byteCount: max(2048, meshConfig.maxDatagramSize), alignment: 16),
+            frameInterval: frameInterval.nanoseconds, localSlot: role.slot,
+            loss: socketLoss.map { ($0.probability, DeterministicRNG(seed: $0.seed)) })
         lock.withLock {
             let now = clock
-            lastCall = now - .zero
-            mesh(node.start(now: now), now: now)
-            let addresses = seeds.compactMap(MeshAddress.init)
-            if !addresses.isEmpty { mesh(node.addSeedAddresses(addresses, now: now), now: now) }
+            core.start(seeds: seeds.compactMap(MeshAddress.init), now: now)
         }
         if let standbyAfter { startStandby(after: standbyAfter) }
     }
@@ -181,16 +170,18 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// while a resumed game waits to be taken (``takeResumedGame()``).
     @inlinable public func pollConfirmed() -> [(tick: Int, inputs: [Input?])] {
         lock.withLock {
-            let now = called()
-            pollLocked(now: now)
-            guard !stopped, resumed == nil else { return [] }
-            return endpoint.pollReady()
+            let now = clock
+            return core.pollConfirmed(now: now)
         }
     }
 
     /// Does the network's work (every datagram waiting, the timers due) without taking ticks.
     @inlinable public func poll() {
-        lock.withLock { pollLocked(now: called()) }
+        lock.withLock {
+            let now = clock
+            core.called(now: now)
+            core.poll(now: now)
+        }
     }
 
     /// Blocks until a datagram waits on the socket, a timer is due or `atMost` passed, then does
@@ -199,17 +190,20 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// Returns at once after ``leave()``.
     public func wait(atMost: Duration) {
         let due: Duration? = lock.withLock {
-            guard !stopped else { return nil }
-            let now = called() - .zero
+            let now = clock
+            guard !core.stopped else { return nil }
+            core.called(now: now)
             waiters += 1
-            return min(nextDueLocked - now, atMost)
+            return min(core.untilDue(now: now), atMost)
         }
         guard let due else { return }
         if due > .zero { socket.waitReadable(timeout: due) }
         lock.withLock {
             waiters -= 1
-            guard !stopped else { return closeIfIdle() }
-            pollLocked(now: called())
+            guard !core.stopped else { return closeIfIdle() }
+            let now = clock
+            core.called(now: now)
+            core.poll(now: now)
         }
     }
 
@@ -217,9 +211,8 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// tick and the local input answering it, whose frame leaves from this thread.
     @inlinable public func apply(_ tick: AppliedTick<Input>) {
         lock.withLock {
-            let now = called()
-            guard !stopped else { return }
-            session(endpoint.apply(tick, now: now - .zero), now: now)
+            let now = clock
+            core.apply(tick, now: now)
         }
     }
 
@@ -228,9 +221,8 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// game is at hand.
     @inlinable public func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game) where Game.Input == Input {
         lock.withLock {
-            let now = called()
-            guard !stopped else { return }
-            session(endpoint.apply(tick, game: game, now: now - .zero), now: now)
+            let now = clock
+            core.apply(tick, game: game, now: now)
         }
     }
 
@@ -247,7 +239,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     public func takeSubmitTimes() -> [(tick: Int, at: UInt64)] {
         lock.withLock {
             let base = origin.uptimeNanoseconds
-            return endpoint.takeSubmitTimes().map { ($0.tick, base &+ UInt64(max(0, $0.at.nanosecondsClamped))) }
+            return core.endpoint.takeSubmitTimes().map { ($0.tick, base &+ UInt64(max(0, $0.at.nanosecondsClamped))) }
         }
     }
 
@@ -256,21 +248,21 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// ``takeSubmitTimes()`` of the other peers of one process, the one-way input latency. For
     /// benchmarks; it costs a little on every frame received.
     public func recordArrivals() {
-        lock.withLock { arrivalsHeld = arrivalsHeld ?? [] }
+        lock.withLock { core.arrivalsHeld = core.arrivalsHeld ?? [] }
     }
 
     /// `(slot, tick, uptime nanoseconds)` of the other players' inputs held since the last
     /// call, while ``recordArrivals()`` is on (the newest 8,192 at most).
     public func takeArrivals() -> [(slot: Int, tick: Int, at: UInt64)] {
         lock.withLock {
-            defer { arrivals = [] }
-            return arrivals
+            defer { core.arrivals = [] }
+            return core.arrivals
         }
     }
 
     /// A snapshot of the session, once started.
     public func withSession<T: Sendable>(_ body: @escaping @Sendable (LockstepSession<Input>) -> T) -> T? {
-        lock.withLock { withEndpoint { $0.session.map(body) } }
+        lock.withLock { core.endpoint.session.map(body) }
     }
 
     /// The game state this peer resumed from (it found the session running: a restarted player
@@ -278,8 +270,12 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// apply the confirmed ticks from its tick on.
     public func takeResumedGame() -> ResumedGame? {
         lock.withLock {
-            defer { resumed = nil }
-            return resumed
+            // The ticks held back while it waited are handed over from the next poll.
+            defer {
+                core.resumed = nil
+                core.touched()
+            }
+            return core.resumed
         }
     }
 
@@ -287,38 +283,39 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     public func requestInputDelay(_ delay: Int) throws(LockstepConfigurationError) {
         lock.lock()
         defer { lock.unlock() }
-        try endpoint.requestInputDelay(delay)
+        try core.endpoint.requestInputDelay(delay)
+        core.touched()
     }
 
     /// Session events since the last call (start, drops, desyncs, halts...).
     public func pollEvents() -> [LockstepEvent] {
         lock.withLock {
-            defer { events = [] }
-            return events
+            defer { core.events = [] }
+            return core.events
         }
     }
 
     /// Network errors since the last call (players missing at the start, a contested slot...).
     public func pollErrors() -> [NetError] {
         lock.withLock {
-            defer { errors = [] }
-            return errors
+            defer { core.errors = [] }
+            return core.errors
         }
     }
 
     /// Where the session stands and what it measured of the other players (nil until every
     /// player signed the roster).
-    public var stats: SessionStats? { lock.withLock { endpoint.sessionSnapshot()?.stats } }
+    public var stats: SessionStats? { lock.withLock { core.endpoint.sessionSnapshot()?.stats } }
     /// The roster as this peer holds it (nil before the start).
-    public var roster: RosterStatus? { lock.withLock { endpoint.sessionSnapshot()?.roster } }
+    public var roster: RosterStatus? { lock.withLock { core.endpoint.sessionSnapshot()?.roster } }
     /// Why the session stopped for good, or nil while it runs.
     public var halted: HaltReason? { roster?.halted }
     /// True once every player signed the roster (tick 0 may be applied from then on).
-    public var allPlayersPresent: Bool { lock.withLock { withEndpoint { $0.started } } }
+    public var allPlayersPresent: Bool { lock.withLock { core.endpoint.started } }
     /// The mesh node's counters (datagrams, bytes, drops...).
-    public var meshStats: MeshStats { lock.withLock { withNode { $0.stats } } }
+    public var meshStats: MeshStats { lock.withLock { core.node.stats } }
     /// The mesh neighbors and their measured round trips.
-    public var neighbors: [NeighborInfo] { lock.withLock { withNode { $0.neighborInfo } } }
+    public var neighbors: [NeighborInfo] { lock.withLock { core.node.neighborInfo } }
     /// How many times the standby thread did the game's work because the game had not called
     /// in for `standbyAfter`.
     public var standbyPollCount: Int { lock.withLock { standbyPolls } }
@@ -337,13 +334,13 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// - Returns: whether every other player was accounted for before the timeout.
     @discardableResult
     public func finish(timeout: Duration = .seconds(3)) -> Bool {
-        guard !lock.withLock({ stopped }) else { return false }
+        guard !lock.withLock({ core.stopped }) else { return false }
         let deadline = ContinuousClock.now + timeout
         var done = false
         while ContinuousClock.now < deadline {
             let (settled, over) = lock.withLock { () -> (Bool, Bool) in
-                guard let (stats, roster, bound) = endpoint.sessionSnapshot(), roster.halted == nil else { return (false, true) }
-                let linked = Set(withNode { $0.neighborInfo.map(\.peer) })
+                guard let (stats, roster, bound) = core.endpoint.sessionSnapshot(), roster.halted == nil else { return (false, true) }
+                let linked = Set(core.node.neighborInfo.map(\.peer))
                 let settled = roster.activeSlots.allSatisfy { slot in
                     guard slot != role.slot, stats.acknowledged[slot] < stats.newestOwnInput else { return true }
                     let silence = stats.players.first { $0.slot == slot }?.silence ?? .zero
@@ -371,10 +368,8 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// nothing (``pollConfirmed()`` returns no tick).
     public func leave() {
         lock.withLock {
-            guard !stopped else { return }
-            let now = clock
-            mesh(node.leave(now: now), now: now)
-            stopped = true
+            guard !core.stopped else { return }
+            core.leave(now: clock)
             closeIfIdle()
         }
         standbyWake.signal()
@@ -384,12 +379,12 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// silent and drop it after the session's disconnect timeout.
     deinit {
         if !closed { close(socket.fd) }
-        buffer.deallocate()
+        core.buffer.deallocate()
     }
 
     /// Closes the socket after ``leave()`` once no thread waits on it (under the lock).
     func closeIfIdle() {
-        guard stopped, waiters == 0, !closed else { return }
+        guard core.stopped, waiters == 0, !closed else { return }
         closed = true
         close(socket.fd)
     }
@@ -397,120 +392,6 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     // MARK: Under the lock
 
     @inlinable var clock: MeshTime { MeshTime(nanoseconds: Int64(NIODeadline.now().uptimeNanoseconds - origin.uptimeNanoseconds)) }
-
-    /// Notes a call from the game, and returns the time.
-    @inlinable func called() -> MeshTime {
-        let now = clock
-        lastCall = now - .zero
-        return now
-    }
-
-    /// Every datagram waiting (at most 256 a call, so that a flood cannot hold the caller), then
-    /// the timers due.
-    @inlinable func pollLocked(now: MeshTime) {
-        guard !stopped else { return }
-        var received = 0
-        while received < 256, let (count, from) = socket.receive(into: buffer) {
-            received += 1
-            if loss != nil, loss!.rng.chance(loss!.probability) { continue }
-            guard let from else { continue }
-            mesh(node.receive(Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])), from: from, now: now), now: now)
-        }
-        timers(now: now)
-        collect()
-    }
-
-    /// The node's timer and the session's tick when due (every frame interval, and at the
-    /// session's wake-up time).
-    @inlinable func timers(now: MeshTime) {
-        if let due = withNode({ $0.nextDeadline }), due <= now { mesh(node.timerFired(now: now), now: now) }
-        let t = now - .zero
-        let frameDue = t >= nextFrameTick
-        guard frameDue || withEndpoint({ $0.nextWakeup }).map({ $0 <= t }) == true else { return }
-        if frameDue {
-            nextFrameTick = t + frameInterval
-            let links = withNode { $0.neighborInfo.map { ($0.peer, $0.rtt) } }
-            endpoint.links(links)
-        }
-        session(endpoint.tick(now: t), now: now)
-    }
-
-    /// When the next timer of the node or the session, or the next frame tick, is due.
-    @inlinable var nextDueLocked: Duration {
-        var next = nextFrameTick
-        if let d = withNode({ $0.nextDeadline }) { next = min(next, d - .zero) }
-        if let w = withEndpoint({ $0.nextWakeup }) { next = min(next, w) }
-        return next
-    }
-
-    // In place: reading a property of `node` or `endpoint` through its getter copies the whole
-    // value (every array it holds retained and released) in this unspecialized generic code.
-    @inlinable func withNode<T>(_ body: (inout MeshNode) -> T) -> T { body(&node) }
-    @inlinable func withEndpoint<T>(_ body: (inout SessionEndpoint<Input>) -> T) -> T { body(&endpoint) }
-
-    /// Events, errors and a resumed game from the session, for the game's calls.
-    /// Runs on every poll, nearly always with nothing to collect: the peer's own arrays (class
-    /// properties, checked for exclusive access on each write) are touched only when there is.
-    @inlinable func collect() {
-        if let game = endpoint.takeResumedGame() { resumed = game }
-        let new = endpoint.takeEvents()
-        if !new.isEmpty {
-            for e in new { logger.debug("session: \(e)") }
-            events += new
-        }
-        let failed = endpoint.takeErrors()
-        if !failed.isEmpty { errors += failed.map(NetError.init) }
-    }
-
-    /// The node's actions: datagrams out, deliveries into the session.
-    @inlinable func mesh(_ actions: [MeshAction], now: MeshTime) {
-        for action in actions {
-            switch action {
-            case let .send(bytes, to):
-                guard let address = socketAddress(for: to) else { continue }
-                socket.send(bytes, to: address, logger: logger)
-            case let .sendOpener(bytes, to, hopLimit):
-                guard let address = socketAddress(for: to) else { continue }
-                socket.send(bytes, to: address, hopLimit: hopLimit, logger: logger)
-            case let .deliver(message):
-                let actions = endpoint.receive(message.payload, from: message.origin, now: now - .zero)
-                if arrivalsHeld != nil { noteArrivals() }  // before our answers go out
-                session(actions, now: now)
-            case let .event(event):
-                logger.debug("mesh: \(event)")
-            case .resolve, .locate, .reregister:
-                // No resolver here: the seeds are dialled again when the node asks for peers.
-                break
-            }
-        }
-    }
-
-    /// The session's actions, through the node.
-    @inlinable func session(_ actions: [SessionAction], now: MeshTime) {
-        for action in actions {
-            do {
-                switch action {
-                case let .broadcast(payload): mesh(try node.broadcast(payload, now: now).actions, now: now)
-                case let .send(payload, to): mesh(try node.send(payload, to: to, now: now).actions, now: now)
-                case let .direct(payload, to): mesh(try node.sendDirect(payload, to: to, now: now), now: now)
-                case let .protect(peers): node.protect(peers)
-                case let .unprotect(peers): node.unprotect(peers)
-                }
-            } catch {
-                logger.warning("cannot send a lockstep message: \(error)")
-            }
-        }
-    }
-
-    @inlinable func socketAddress(for address: MeshAddress) -> SocketAddress? { socket.address(for: address) }
-
-    /// Records the other players' inputs that became held with the frame just received.
-    @usableFromInline func noteArrivals() {
-        guard let held = withEndpoint({ $0.heldInputsOfEverySlot() }) else { return }
-        arrivals += LockstepPeer<Input>.arrivals(held: held, before: arrivalsHeld, local: role.slot)
-        arrivalsHeld = held
-        if arrivals.count > 16_384 { arrivals.removeFirst(arrivals.count - 8192) }
-    }
 
     // MARK: Standby
 
@@ -548,15 +429,15 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// others then find this player silent and drop it, as they would a stalled process.
     func standbyNext(after: Duration) -> StandbyStep? {
         lock.withLock {
-            guard !stopped else { return nil }
-            let now = clock - .zero
-            let quiet = now - lastCall
+            guard !core.stopped else { return nil }
+            let now = clock
+            let quiet = Duration.nanoseconds(now.nanoseconds - core.lastCall)
             // Asleep until the game would be overdue (a tenth of `after` at least, so a busy game
             // does not wake this thread often).
             if quiet < after { return .sleep(max(after - quiet, after / 10)) }
             if quiet > max(after, configuration.disconnectTimeout) { return .sleep(after) }
             waiters += 1
-            return .watch(min(max(nextDueLocked - now, .zero), after))
+            return .watch(min(max(core.untilDue(now: now), .zero), after))
         }
     }
 
@@ -565,10 +446,267 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     func standbyPoll(after: Duration) {
         lock.withLock {
             waiters -= 1
-            guard !stopped else { return closeIfIdle() }
-            guard (clock - .zero) - lastCall >= after else { return }
+            guard !core.stopped else { return closeIfIdle() }
+            let now = clock
+            guard Duration.nanoseconds(now.nanoseconds - core.lastCall) >= after else { return }
             standbyPolls += 1
-            pollLocked(now: clock)
+            core.poll(now: now)
         }
+    }
+}
+
+/// The state and the work of a ``PolledLockstepPeer``, under its lock: the node, the session
+/// endpoint and what the game has not taken yet. A value, so that each of the game's calls is a
+/// single access to the peer's storage.
+///
+/// Most polls find no datagram and no timer due (a game loop spinning on `pollConfirmed()`): they
+/// read the socket once and compare the clock with one deadline, and touch the session only when
+/// something reached it since the last hand-over.
+@usableFromInline struct PolledPeerCore<Input: LockstepInput> {
+    @usableFromInline var node: MeshNode
+    @usableFromInline var endpoint: SessionEndpoint<Input>
+    @usableFromInline let socket: DatagramSocket
+    @usableFromInline let logger: Logger
+    /// The receive buffer, allocated once (freed by the peer's deinit).
+    @usableFromInline let buffer: UnsafeMutableRawBufferPointer
+    /// The session's tick period, in nanoseconds.
+    @usableFromInline let frameInterval: Int64
+    @usableFromInline let localSlot: Int?
+    @usableFromInline var loss: (probability: Double, rng: DeterministicRNG)?
+    /// When the session's next every-frame tick is due (nanoseconds on the peer's clock).
+    @usableFromInline var nextFrameTick: Int64 = 0
+    /// The earliest of the node's timers, the session's wake-up and the next frame tick: until
+    /// then, a poll without a datagram has nothing to do.
+    @usableFromInline var nextDue: Int64 = 0
+    /// When the game last called in (the standby thread's cue), in nanoseconds.
+    @usableFromInline var lastCall: Int64 = 0
+    @usableFromInline var stopped = false
+    /// The last read stopped at a datagram that made a tick ready: more may wait.
+    @usableFromInline var readOn = false
+    /// Something reached the node or the session since the game last took the ready ticks:
+    /// only then can there be new ones.
+    @usableFromInline var unread = true
+    /// The same since the session's events and errors were last collected.
+    @usableFromInline var uncollected = true
+    @usableFromInline var events: [LockstepEvent] = []
+    @usableFromInline var errors: [NetError] = []
+    @usableFromInline var resumed: ResumedGame?
+    /// Per slot, the newest tick held at the last check, while arrivals are recorded; nil
+    /// otherwise.
+    @usableFromInline var arrivalsHeld: [Int]?
+    @usableFromInline var arrivals: [(slot: Int, tick: Int, at: UInt64)] = []
+
+    init(
+        node: MeshNode, endpoint: SessionEndpoint<Input>, socket: DatagramSocket, logger: Logger, buffer: UnsafeMutableRawBufferPointer,
+        frameInterval: Int64, localSlot: Int?, loss: (probability: Double, rng: DeterministicRNG)?
+    ) {
+        self.node = node
+        self.endpoint = endpoint
+        self.socket = socket
+        self.logger = logger
+        self.buffer = buffer
+        self.frameInterval = frameInterval
+        self.localSlot = localSlot
+        self.loss = loss
+    }
+
+    mutating func start(seeds: [MeshAddress], now: MeshTime) {
+        called(now: now)
+        mesh(node.start(now: now), now: now)
+        if !seeds.isEmpty { mesh(node.addSeedAddresses(seeds, now: now), now: now) }
+        touched()
+        refreshDue()
+    }
+
+    mutating func leave(now: MeshTime) {
+        mesh(node.leave(now: now), now: now)
+        stopped = true
+    }
+
+    /// Notes a call from the game.
+    @inlinable mutating func called(now: MeshTime) { lastCall = now.nanoseconds }
+
+    /// How long until the next timer, the session's wake-up or the next frame tick.
+    @inlinable func untilDue(now: MeshTime) -> Duration { .nanoseconds(nextDue &- now.nanoseconds) }
+
+    /// The network's work, then the ticks complete, in order (none while a resumed game waits
+    /// to be taken).
+    ///
+    /// While the game calls in more often than every half millisecond (a loop stepping as fast
+    /// as the ticks come), the read stops at the datagram that made a tick ready: the game
+    /// applies it and sends its frame first, and ``apply(_:now:)`` reads the rest right after
+    /// that send. Finding the socket empty costs a system call, which is then no longer on the
+    /// path from the other player's frame to ours. A game calling in once a frame reads
+    /// everything waiting, as ``poll(now:)`` does.
+    @inlinable mutating func pollConfirmed(now: MeshTime) -> [(tick: Int, inputs: [Input?])] {
+        let spinning = now.nanoseconds &- lastCall < 500_000
+        called(now: now)
+        guard !stopped else { return [] }
+        network(now: now, stopAtReadyTick: spinning)
+        guard unread, resumed == nil else { return [] }
+        unread = false
+        let limit = 1024
+        let ready = endpoint.pollReady(limit: limit)
+        if ready.count == limit { unread = true }
+        // Taking the ticks may have raised events (a checked tick's desync).
+        uncollected = true
+        return ready
+    }
+
+    /// Every datagram waiting (at most 256 a call, so that a flood cannot hold the caller), the
+    /// timers due, and the session's news for the game's calls.
+    @inlinable mutating func poll(now: MeshTime) {
+        guard !stopped else { return }
+        network(now: now, stopAtReadyTick: false)
+    }
+
+    /// Reads datagrams (all waiting, or up to the one that made a tick ready), runs the timers
+    /// due and collects the session's news.
+    @inlinable mutating func network(now: MeshTime, stopAtReadyTick: Bool) {
+        var worked = read(now: now, stopAtReadyTick: stopAtReadyTick)
+        if now.nanoseconds >= nextDue {
+            timers(now: now)
+            worked = true
+        }
+        if worked {
+            touched()
+            refreshDue()
+        }
+        if uncollected { collect() }
+    }
+
+    /// Reads the datagrams waiting, at most 256 (so that a flood cannot hold the caller), into
+    /// the node; with `stopAtReadyTick`, only up to the one after which the session has a tick
+    /// to hand over (``readOn`` notes that more may wait). Returns whether any was read.
+    @inlinable mutating func read(now: MeshTime, stopAtReadyTick: Bool) -> Bool {
+        readOn = false
+        var worked = false
+        var received = 0
+        while received < 256, let (count, from) = socket.receive(into: buffer) {
+            received += 1
+            if loss != nil, loss!.rng.chance(loss!.probability) { continue }
+            guard let from else { continue }
+            mesh(node.receive(Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])), from: from, now: now), now: now)
+            worked = true
+            if stopAtReadyTick, endpoint.hasReadyTick() {
+                readOn = true
+                break
+            }
+        }
+        return worked
+    }
+
+    /// Passes on what the driver applied (see `PolledLockstepPeer.apply(_:)`).
+    @inlinable mutating func apply(_ tick: AppliedTick<Input>, now: MeshTime) {
+        called(now: now)
+        guard !stopped else { return }
+        session(endpoint.apply(tick, now: now - .zero), now: now)
+        applied(now: now)
+    }
+
+    /// As ``apply(_:now:)``, with the game for a checkpoint.
+    @inlinable mutating func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game, now: MeshTime) where Game.Input == Input {
+        called(now: now)
+        guard !stopped else { return }
+        session(endpoint.apply(tick, game: game, now: now - .zero), now: now)
+        applied(now: now)
+    }
+
+    /// After a tick's frame went out: the datagrams a stopped read left, then the deadlines.
+    @inlinable mutating func applied(now: MeshTime) {
+        if readOn { _ = read(now: now, stopAtReadyTick: false) }
+        touched()
+        refreshDue()
+    }
+
+    /// The node's timer and the session's tick when due (every frame interval, and at the
+    /// session's wake-up time).
+    @inlinable mutating func timers(now: MeshTime) {
+        if let due = node.nextDeadline, due <= now { mesh(node.timerFired(now: now), now: now) }
+        let t = now - .zero
+        if now.nanoseconds >= nextFrameTick {
+            nextFrameTick = now.nanoseconds &+ frameInterval
+            endpoint.links(node.neighborInfo.map { ($0.peer, $0.rtt) })
+            session(endpoint.tick(now: t), now: now)
+        } else if let wakeup = endpoint.nextWakeup, wakeup <= t {
+            session(endpoint.tick(now: t), now: now)
+        }
+    }
+
+    /// Notes that the node or the session was reached: there may be ticks, events or errors to
+    /// hand over.
+    @inlinable mutating func touched() {
+        unread = true
+        uncollected = true
+    }
+
+    /// `nextDue` after the node or the session changed.
+    @inlinable mutating func refreshDue() {
+        var next = nextFrameTick
+        if let d = node.nextDeadline { next = min(next, d.nanoseconds) }
+        if let w = endpoint.nextWakeup { next = min(next, w.nanoseconds) }
+        nextDue = next
+    }
+
+    /// Events, errors and a resumed game from the session, for the game's calls. The peer's own
+    /// arrays are touched only when there is something for them.
+    @inlinable mutating func collect() {
+        uncollected = false
+        if let game = endpoint.takeResumedGame() { resumed = game }
+        let new = endpoint.takeEvents()
+        if !new.isEmpty {
+            for e in new { logger.debug("session: \(e)") }
+            events += new
+        }
+        let failed = endpoint.takeErrors()
+        if !failed.isEmpty { errors += failed.map(NetError.init) }
+    }
+
+    /// The node's actions: datagrams out, deliveries into the session.
+    @inlinable mutating func mesh(_ actions: [MeshAction], now: MeshTime) {
+        for action in actions {
+            switch action {
+            case let .send(bytes, to):
+                guard let address = socket.address(for: to) else { continue }
+                socket.send(bytes, to: address, logger: logger)
+            case let .sendOpener(bytes, to, hopLimit):
+                guard let address = socket.address(for: to) else { continue }
+                socket.send(bytes, to: address, hopLimit: hopLimit, logger: logger)
+            case let .deliver(message):
+                let actions = endpoint.receive(message.payload, from: message.origin, now: now - .zero)
+                if arrivalsHeld != nil { noteArrivals() }  // before our answers go out
+                session(actions, now: now)
+            case let .event(event):
+                logger.debug("mesh: \(event)")
+            case .resolve, .locate, .reregister:
+                // No resolver here: the seeds are dialled again when the node asks for peers.
+                break
+            }
+        }
+    }
+
+    /// The session's actions, through the node.
+    @inlinable mutating func session(_ actions: [SessionAction], now: MeshTime) {
+        for action in actions {
+            do {
+                switch action {
+                case let .broadcast(payload): mesh(try node.broadcast(payload, now: now).actions, now: now)
+                case let .send(payload, to): mesh(try node.send(payload, to: to, now: now).actions, now: now)
+                case let .direct(payload, to): mesh(try node.sendDirect(payload, to: to, now: now), now: now)
+                case let .protect(peers): node.protect(peers)
+                case let .unprotect(peers): node.unprotect(peers)
+                }
+            } catch {
+                logger.warning("cannot send a lockstep message: \(error)")
+            }
+        }
+    }
+
+    /// Records the other players' inputs that became held with the frame just received.
+    @usableFromInline mutating func noteArrivals() {
+        guard let held = endpoint.heldInputsOfEverySlot() else { return }
+        arrivals += LockstepPeer<Input>.arrivals(held: held, before: arrivalsHeld, local: localSlot)
+        arrivalsHeld = held
+        if arrivals.count > 16_384 { arrivals.removeFirst(arrivals.count - 8192) }
     }
 }

@@ -287,6 +287,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
     /// The session's stats, roster and bound keys, read in place (nil before the start).
     package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
+    /// Whether ``pollReady(limit:)`` would return a tick now (nothing is taken).
+    @usableFromInline package mutating func hasReadyTick() -> Bool { running && session!.hasReadyTick() }
     /// Per slot, the newest tick through which every input is held (nil before the start).
     package mutating func heldInputsOfEverySlot() -> [Int]? { session?.heldInputsOfEverySlot() }
     /// Why the session stopped for good; nil while it runs and before the start.

@@ -156,6 +156,76 @@ struct PolledPeerTests {
     }
 
     @Test(
+        "a loop stepping as fast as the ticks come: pollConfirmed stops reading at the frame that completed a tick, and apply reads the rest once its own frame is out"
+    )
+    func readStopsAtTheReadyTick() throws {
+        let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(60)
+        let peers = try pair(config, standby: nil)
+        defer { for p in peers { p.leave() } }
+        let (a, b) = (peers[0], peers[1])
+        let ready = ContinuousClock.now + .seconds(10)
+        while !peers.allSatisfy(\.allPlayersPresent), ContinuousClock.now < ready { for p in peers { p.wait(atMost: .milliseconds(1)) } }
+        let present = peers.allSatisfy(\.allPlayersPresent)
+        try #require(present)
+        var drivers = (0..<2).map { _ in LockstepDriver(game: RunningSum(players: 2, seed: 7), checksumInterval: config.checksumInterval, answers: true) }
+        func answer(_ i: Int) -> (RunningSum, Int) -> Nibble { { _, t in Nibble(value: UInt8(truncatingIfNeeded: t &* 7 &+ i)) } }
+        /// One turn of peer `i`'s loop: what is confirmed, then every tick ready; how many.
+        func turn(_ i: Int) -> Int {
+            drivers[i].receive(peers[i].pollConfirmed())
+            var applied = 0
+            while let tick = drivers[i].applyNext(answer: answer(i)) {
+                peers[i].apply(tick)
+                applied += 1
+            }
+            return applied
+        }
+        // Datagrams that are not the mesh's: the node counts and drops them.
+        let junk = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(junk) }
+        var to = sockaddr_in()
+        to.sin_family = sa_family_t(AF_INET)
+        to.sin_port = in_port_t(UInt16(b.localAddress.port!).bigEndian)
+        to.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        func sendJunk() {
+            let bytes = [UInt8](repeating: 0xEE, count: 40)
+            _ = withUnsafePointer(to: &to) { p in
+                p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(junk, bytes, bytes.count, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+        }
+        // The two loops take turns on this thread. A stopped read shows when B's next turn comes
+        // right after its last (within half a millisecond: a thread descheduled in between
+        // reads everything, so a few turns are tried).
+        var stops = 0
+        let deadline = ContinuousClock.now + .seconds(20)
+        while stops < 3, ContinuousClock.now < deadline {
+            _ = turn(1)
+            let sent = a.meshStats.datagramsSent, received = b.meshStats.datagramsReceived
+            // A's frame (in B's socket as soon as sendto returns, on loopback) completes B's next
+            // tick; three more datagrams wait behind it.
+            guard turn(0) > 0 else { continue }
+            for _ in 0..<3 { sendJunk() }
+            let waiting = a.meshStats.datagramsSent - sent + 3
+            let confirmed = b.pollConfirmed()
+            let readByPoll = b.meshStats.datagramsReceived - received
+            drivers[1].receive(confirmed)
+            var applied = false
+            while let tick = drivers[1].applyNext(answer: answer(1)) {
+                b.apply(tick)
+                applied = true
+            }
+            if readByPoll < waiting {
+                // Stopped at the ready tick: the tick was handed over, and the game's apply read
+                // the rest.
+                #expect(!confirmed.isEmpty)
+                #expect(applied)
+                #expect(b.meshStats.datagramsReceived - received == waiting, "apply left datagrams unread")
+                stops += 1
+            }
+        }
+        #expect(stops == 3, "no poll stopped at the ready tick in 20 s of turns")
+    }
+
+    @Test(
         "a game thread that stops calling in for 1.2 s: with the standby thread the other player never finds it silent, without one it does; both finish in sync"
     )
     func standbyCoversAStall() throws {
