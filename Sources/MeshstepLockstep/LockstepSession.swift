@@ -163,7 +163,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Whether this peer plays a slot or watches.
     public let role: LockstepRole
     /// Number of player slots, dropped ones included.
-    public var players: Int { configuration.players }
+    /// (Always inlined: a call to this getter from the session's per-frame code copied the whole
+    /// session to a temporary first.)
+    @inline(__always) public var players: Int { configuration.players }
     /// The slot played, -1 for a spectator (inside the session only; ``role`` says it publicly).
     let localSlot: Int
     /// Whether this peer watches without a slot (it sends nothing).
@@ -1381,8 +1383,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Whether the game has applied every tick handed to it and answered each (our inputs reach
     /// `nextTick + inputDelay`), and the next tick cannot be handed yet: the session waits on
-    /// the other players, not on the game.
-    package var waitingOnOthers: Bool {
+    /// the other players, not on the game. Mutating only so that a caller holding the session in
+    /// an optional reads it in place (a property read through the optional copies the session).
+    package mutating func waitingOnOthers() -> Bool {
         guard halted == nil, nextLocalTick >= nextTick + inputDelay else { return false }
         return !nextTickReady
     }
@@ -1390,7 +1393,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// How long after our newest frame an answer from every other active player is overdue, in
     /// nanoseconds: the largest of their answer timeouts (submit to acknowledged, measured on the
     /// frames themselves, plus four mean deviations); nil while one of them has no sample yet.
-    package var answerTimeout: Int64? {
+    /// Mutating for the same reason as ``waitingOnOthers()``.
+    package mutating func answerTimeout() -> Int64? {
         var worst: Int64 = 0
         for s in 0..<players where s != localSlot && dropTick[s] == nil {
             guard let t = traffic[s].answerTimeout else { return nil }
@@ -1401,7 +1405,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// Whether the next tick can be handed to the game now (``pollReady(limit:)`` would return
     /// it).
-    package var nextTickReady: Bool {
+    @inline(__always) package var nextTickReady: Bool {
         halted == nil && nextTick <= freezeLimit && nextTick <= agreedThrough && rowComplete(nextTick)
     }
 
@@ -1764,7 +1768,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// drop at the lowest such vote; a row we reported past our vote would let the others apply
     /// a tick that the certified drop then cuts off (they halt). A report made before the vote
     /// is within it: what we hold of a slot only grows.
-    var reportableHead: Int {
+    @inline(__always) var reportableHead: Int {
         var head = rowHead
         for s in 0..<players { if let v = votes[s] { head = min(head, v) } }
         return head

@@ -628,7 +628,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
             nextFrameTick = now.nanoseconds &+ frameInterval
             endpoint.links(node.neighborInfo.map { ($0.peer, $0.rtt) })
             session(endpoint.tick(now: t), now: now)
-        } else if let wakeup = endpoint.nextWakeup, wakeup <= t {
+        } else if let wakeup = endpoint.nextWakeupInPlace(), wakeup <= t {
             session(endpoint.tick(now: t), now: now)
         }
     }
@@ -644,7 +644,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     @inlinable mutating func refreshDue() {
         var next = nextFrameTick
         if let d = node.nextDeadline { next = min(next, d.nanoseconds) }
-        if let w = endpoint.nextWakeup { next = min(next, w.nanoseconds) }
+        if let w = endpoint.nextWakeupInPlace() { next = min(next, w.nanoseconds) }
         nextDue = next
     }
 

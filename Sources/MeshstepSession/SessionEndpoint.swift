@@ -422,6 +422,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return min(stall, wakeups.min() ?? stall)
     }
 
+    /// ``nextWakeup`` for a shell that asks after every datagram and every tick. Mutating, and
+    /// reading the stored values itself: code specialized to a game's input that calls the
+    /// property's getter (even from here, once inlined into it) copies the whole endpoint, about
+    /// 2.5 KB, to a temporary first.
+    @usableFromInline package mutating func nextWakeupInPlace() -> Duration? {
+        var next = stallCheckAt
+        for w in wakeups where next.map({ w < $0 }) ?? true { next = w }
+        return next
+    }
+
     /// Records the local input for the next local tick and floods the frame. Call once per
     /// applied tick (the first `inputDelay` ticks are neutral and need none).
     @inlinable public mutating func submit(_ input: Input, now: Duration) -> [SessionAction] {
@@ -655,7 +665,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     mutating func send(_ frame: [UInt8], now: Duration, feed: Bool = false) -> [SessionAction] {
         guard !frame.isEmpty else { return [] }
         lastSent = now
-        if stallCheckAt == nil, localSlot != nil, session?.waitingOnOthers == true { stallCheckAt = Self.wholeMicroseconds(now + stallResendDelay) }
+        if stallCheckAt == nil, localSlot != nil, running, session!.waitingOnOthers() { stallCheckAt = Self.wholeMicroseconds(now + stallResendDelay()) }
         guard let route = frameRoute() else { return [.broadcast(frame)] }
         // The players get that frame from the flood too (from us, first): were they skipped,
         // they would pull it from the spectators that pass it on.
@@ -785,8 +795,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // Only while our links are exactly the other players, each heard from: a spectator, a
         // newcomer or a returning player linked to us is served by the idle resend's signed
         // flood and the state transfer, which frames repeated here would only crowd.
-        guard running, localSlot != nil, session?.waitingOnOthers == true, everyLinkPlays() else { return [] }
-        let due = lastSent + stallResendDelay
+        guard running, localSlot != nil, session!.waitingOnOthers(), everyLinkPlays() else { return [] }
+        let due = lastSent + stallResendDelay()
         guard now >= due else {
             stallCheckAt = Self.wholeMicroseconds(due)
             return []
@@ -802,8 +812,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// millisecond slack on each lost frame would throttle it), doubled for each stall resend
     /// since our game last submitted (at most 64 times): a player that is only slow is not sent
     /// a frame every round trip.
-    var stallResendDelay: Duration {
-        let wait = session?.answerTimeout.map { min(stallWait, .nanoseconds($0)) } ?? stallWait
+    /// Mutating so that it reads the session in place (``running``).
+    mutating func stallResendDelay() -> Duration {
+        let timeout = running ? session!.answerTimeout() : nil
+        let wait = timeout.map { min(stallWait, .nanoseconds($0)) } ?? stallWait
         return wait * (1 << min(stallResends, 6))
     }
 

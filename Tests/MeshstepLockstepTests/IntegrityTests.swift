@@ -497,6 +497,8 @@ struct IntegrityTests {
         let stalled = pair.applied
         #expect(pair.inflight.isEmpty)
         #expect(pair.e[0].nextWakeup != nil && pair.e[1].nextWakeup != nil, "nobody would resend")
+        // The shells' in-place read gives the same time.
+        for i in 0..<2 { #expect(pair.e[i].nextWakeupInPlace() == pair.e[i].nextWakeup) }
         // Backing off: the stall wait (a round trip + the slack, 162.5 us here, or the answer
         // timeout when shorter), then twice that, four times...
         #expect((2...6).contains(pair.lostFrom0), "frames lost while waiting: \(pair.lostFrom0)")
