@@ -806,6 +806,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return events
     }
 
+    /// Whether ``takeEvents()`` has something (mutating only to be read in place).
+    package mutating func hasPendingEvents() -> Bool { !pendingEvents.isEmpty }
+
     /// The newest tick for which every active slot's input is held.
     var confirmedTick: Int {
         var t = nextTick

@@ -652,6 +652,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// arrays are touched only when there is something for them.
     @inlinable mutating func collect() {
         uncollected = false
+        guard endpoint.hasNews() else { return }
         if let game = endpoint.takeResumedGame() { resumed = game }
         let new = endpoint.takeEvents()
         if !new.isEmpty {

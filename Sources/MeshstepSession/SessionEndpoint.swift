@@ -507,6 +507,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         try session!.requestInputDelay(delay)
     }
 
+    /// Whether ``takeEvents()``, ``takeErrors()`` or ``takeResumedGame()`` has something: one
+    /// call, reading in place, for a shell that would otherwise make all three after every poll.
+    @usableFromInline package mutating func hasNews() -> Bool {
+        !events.isEmpty || !errors.isEmpty || resumedGame != nil || (running && session!.hasPendingEvents())
+    }
+
     /// Session events since the last call, oldest first: one queue for everything.
     public mutating func takeEvents() -> [LockstepEvent] {
         if running { events += session!.takeEvents() }
