@@ -20,6 +20,12 @@ import NIOCore
 /// loopback with a thread each run several times faster than through ``LockstepPeer``
 /// (docs/BENCHMARKS.md).
 ///
+/// A loop that calls in more often than every half millisecond (stepping as fast as the ticks
+/// come) has ``pollConfirmed()`` stop reading at the datagram that completed a tick, and
+/// ``apply(_:)`` read the rest right after its own frame is out: the system call that finds the
+/// socket empty is then off the path from the other player's frame to ours. A loop calling in
+/// once a frame reads everything waiting on every call.
+///
 /// **Slowness is not death.** A game thread that stops calling in (a level load, a breakpoint,
 /// a paused render loop) would leave the frames, acknowledgements and keepalives unanswered. A
 /// standby thread takes its place after `standbyAfter` without a call: it waits on the socket
@@ -167,7 +173,9 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
 
     /// Does the network's work (every datagram waiting, the timers due) and returns the ticks
     /// now complete, in order, each with every slot's input (nil for a dropped slot). Nothing
-    /// while a resumed game waits to be taken (``takeResumedGame()``).
+    /// while a resumed game waits to be taken (``takeResumedGame()``). Called again within half a
+    /// millisecond, it reads only up to the datagram that completed a tick, and ``apply(_:)``
+    /// reads the rest (see the type's documentation).
     @inlinable public func pollConfirmed() -> [(tick: Int, inputs: [Input?])] {
         lock.withLock {
             let now = clock
