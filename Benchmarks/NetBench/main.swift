@@ -441,7 +441,7 @@ final class BenchPeer: @unchecked Sendable {
     func timers(now: MeshTime) {
         if let due = withNode({ $0.nextDeadline }), due <= now { mesh(node.timerFired(now: now), now: now) }
         let t = now - .zero
-        if t >= nextFrameTick || withEndpoint({ $0.nextWakeup }).map({ $0 <= t }) == true {
+        if t >= nextFrameTick || withEndpoint({ $0.nextWakeupInPlace() }).map({ $0 <= t }) == true {
             if t >= nextFrameTick {
                 nextFrameTick = t + frameInterval
                 let links = withNode { $0.neighborInfo.map { ($0.peer, $0.rtt) } }
@@ -455,7 +455,7 @@ final class BenchPeer: @unchecked Sendable {
     var nextDue: Int64 {
         var next = nextFrameTick.nanoseconds
         if let d = withNode({ $0.nextDeadline }) { next = min(next, d.nanoseconds) }
-        if let w = withEndpoint({ $0.nextWakeup }) { next = min(next, w.nanoseconds) }
+        if let w = withEndpoint({ $0.nextWakeupInPlace() }) { next = min(next, w.nanoseconds) }
         return next
     }
 

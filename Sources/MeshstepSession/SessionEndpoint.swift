@@ -454,7 +454,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             sentAt.append((t, now))
             submitTimes.append((t, now))
         }
-        if sentAt.count > 64 { sentAt.removeFirst(sentAt.count - 64) }
+        // The newest 64 at least, trimmed in batches (one a tick moved the other 63 every tick).
+        if sentAt.count > 128 { sentAt.removeFirst(sentAt.count - 64) }
         // The newest 4,096 at least, trimmed in batches: trimming one a tick moved them all.
         if submitTimes.count > 8192 { submitTimes.removeFirst(submitTimes.count - 4096) }
         return actions
