@@ -822,9 +822,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Whether ``pollReadyRows(limit:)`` would hand over a tick now (nothing is taken): for a
     /// shell that reads datagrams one at a time and stops at the one that completed a tick.
     /// Mutating only so that a caller holding the session in an optional reads it in place.
-    package mutating func hasReadyTick() -> Bool {
-        halted == nil && nextTick <= freezeLimit && nextTick <= agreedThrough && rowComplete(nextTick)
-    }
+    package mutating func hasReadyTick() -> Bool { nextTickReady }
 
     /// ``heldInputs(of:)`` of every slot. Mutating only so that a caller holding the session
     /// in an optional reads it in place instead of copying it.

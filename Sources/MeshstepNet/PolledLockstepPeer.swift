@@ -471,6 +471,9 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
 /// read the socket once and compare the clock with one deadline, and touch the session only when
 /// something reached it since the last hand-over.
 @usableFromInline struct PolledPeerCore<Input: LockstepInput> {
+    /// A game calling in again within this many nanoseconds is stepping as fast as the ticks
+    /// come (``pollConfirmed(now:)`` stops its read at the completed tick).
+    @usableFromInline static var spinningWithin: Int64 { 500_000 }
     @usableFromInline var node: MeshNode
     @usableFromInline var endpoint: SessionEndpoint<Input>
     @usableFromInline let socket: DatagramSocket
@@ -523,7 +526,6 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         mesh(node.start(now: now), now: now)
         if !seeds.isEmpty { mesh(node.addSeedAddresses(seeds, now: now), now: now) }
         touched()
-        refreshDue()
     }
 
     mutating func leave(now: MeshTime) {
@@ -547,7 +549,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// path from the other player's frame to ours. A game calling in once a frame reads
     /// everything waiting, as ``poll(now:)`` does.
     @inlinable mutating func pollConfirmed(now: MeshTime) -> [(tick: Int, inputs: [Input?])] {
-        let spinning = now.nanoseconds &- lastCall < 500_000
+        let spinning = now.nanoseconds &- lastCall < Self.spinningWithin
         called(now: now)
         guard !stopped else { return [] }
         network(now: now, stopAtReadyTick: spinning)
@@ -576,10 +578,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
             timers(now: now)
             worked = true
         }
-        if worked {
-            touched()
-            refreshDue()
-        }
+        if worked { touched() }
         if uncollected { collect() }
     }
 
@@ -606,25 +605,22 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
 
     /// Passes on what the driver applied (see `PolledLockstepPeer.apply(_:)`).
     @inlinable mutating func apply(_ tick: AppliedTick<Input>, now: MeshTime) {
-        called(now: now)
-        guard !stopped else { return }
-        session(endpoint.apply(tick, now: now - .zero), now: now)
-        applied(now: now)
+        apply(now: now) { $0.apply(tick, now: now - .zero) }
     }
 
     /// As ``apply(_:now:)``, with the game for a checkpoint.
     @inlinable mutating func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game, now: MeshTime) where Game.Input == Input {
-        called(now: now)
-        guard !stopped else { return }
-        session(endpoint.apply(tick, game: game, now: now - .zero), now: now)
-        applied(now: now)
+        apply(now: now) { $0.apply(tick, game: game, now: now - .zero) }
     }
 
-    /// After a tick's frame went out: the datagrams a stopped read left, then the deadlines.
-    @inlinable mutating func applied(now: MeshTime) {
+    /// A call from the game that hands a tick to the endpoint (`body`), its frame out at once;
+    /// then the datagrams a stopped read left.
+    @inlinable mutating func apply(now: MeshTime, _ body: (inout SessionEndpoint<Input>) -> [SessionAction]) {
+        called(now: now)
+        guard !stopped else { return }
+        session(body(&endpoint), now: now)
         if readOn { _ = read(now: now, stopAtReadyTick: false) }
         touched()
-        refreshDue()
     }
 
     /// The node's timer and the session's tick when due (every frame interval, and at the
@@ -642,10 +638,11 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     }
 
     /// Notes that the node or the session was reached: there may be ticks, events or errors to
-    /// hand over.
+    /// hand over, and their deadlines may have moved.
     @inlinable mutating func touched() {
         unread = true
         uncollected = true
+        refreshDue()
     }
 
     /// `nextDue` after the node or the session changed.

@@ -417,8 +417,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     /// The earliest time a repair check is due (besides the every-frame ``tick(now:)``).
-    public var nextWakeup: Duration? {
-        guard let stall = stallCheckAt else { return wakeups.min() }
+    public var nextWakeup: Duration? { Self.earliest(stallCheckAt, wakeups) }
+
+    /// The earliest of a stall check and the repair checks.
+    static func earliest(_ stall: Duration?, _ wakeups: [Duration]) -> Duration? {
+        guard let stall else { return wakeups.min() }
         return min(stall, wakeups.min() ?? stall)
     }
 
@@ -426,11 +429,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// reading the stored values itself: code specialized to a game's input that calls the
     /// property's getter (even from here, once inlined into it) copies the whole endpoint, about
     /// 2.5 KB, to a temporary first.
-    @usableFromInline package mutating func nextWakeupInPlace() -> Duration? {
-        var next = stallCheckAt
-        for w in wakeups where next.map({ w < $0 }) ?? true { next = w }
-        return next
-    }
+    @usableFromInline package mutating func nextWakeupInPlace() -> Duration? { Self.earliest(stallCheckAt, wakeups) }
 
     /// Records the local input for the next local tick and floods the frame. Call once per
     /// applied tick (the first `inputDelay` ticks are neutral and need none).
