@@ -32,7 +32,7 @@ extension MeshNode {
         return nil
     }
 
-    mutating func handleDatagram(_ bytes: [UInt8], from address: MeshAddress, now: MeshTime) {
+    mutating func handleDatagram(_ bytes: consuming [UInt8], from address: MeshAddress, now: MeshTime) {
         guard let kind = Datagram.peekKind(bytes), Message.kindIsLinkAuthenticated(kind) else {
             // Handshake (or garbage): decode and dispatch. A path opener that came this far
             // (a peer one hop away) is ignored.
@@ -84,9 +84,23 @@ extension MeshNode {
             stats.rateLimited += 1
         }
         neighbors.values[i].lastHeard = now
+        if kind == Datagram.directKind {
+            // A frame: the datagram's own buffer becomes the payload (header and tag cut off in
+            // place), instead of a copy of it.
+            let range: Range<Int>
+            do { range = try Datagram.directPayloadRange(bytes, maxSize: configuration.maxDatagramSize) } catch {
+                stats.malformed += 1
+                penalize(peer, by: 10, now: now)
+                return
+            }
+            var payload = consume bytes
+            payload.removeSubrange(range.upperBound...)
+            payload.removeSubrange(..<range.lowerBound)
+            return onDirect(payload, from: peer, now: now)
+        }
         let message: Message
         do {
-            message = try Datagram.decode(bytes, maxSize: configuration.maxDatagramSize).message
+            message = try Datagram.decodeMessage(bytes, maxSize: configuration.maxDatagramSize)
         } catch {
             stats.malformed += 1
             penalize(peer, by: 10, now: now)

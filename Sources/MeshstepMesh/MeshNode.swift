@@ -270,12 +270,12 @@ public struct MeshNode: Sendable {
     }
 
     /// Handles one received datagram. Never traps on any input; every rejection is counted.
-    public mutating func receive(_ bytes: [UInt8], from address: MeshAddress, now: MeshTime) -> [MeshAction] {
+    public mutating func receive(_ bytes: consuming [UInt8], from address: MeshAddress, now: MeshTime) -> [MeshAction] {
         currentTime = now
         guard running else { return [] }
         stats.datagramsReceived += 1
         stats.bytesReceived += bytes.count
-        handleDatagram(bytes, from: address, now: now)
+        handleDatagram(consume bytes, from: address, now: now)
         return finish()
     }
 

@@ -90,6 +90,32 @@ public enum Datagram {
     /// allocates more than `bytes.count` for the decoded fields.
     /// - Complexity: O(n) in the datagram size.
     public static func decode(_ bytes: [UInt8], maxSize: Int = Wire.defaultMaxDatagramSize) throws(WireError) -> Decoded {
+        try decode(bytes, maxSize: maxSize, keepingTag: true)
+    }
+
+    /// The message of a datagram whose tag was checked already: ``decode(_:maxSize:)`` without
+    /// copying the tag out (every datagram a node accepts is decoded this way).
+    package static func decodeMessage(_ bytes: [UInt8], maxSize: Int) throws(WireError) -> Message {
+        try decode(bytes, maxSize: maxSize, keepingTag: false).message
+    }
+
+    /// The kind byte of a Direct datagram.
+    package static var directKind: UInt8 { 0x15 }
+
+    /// Where the payload of a Direct datagram lies in `bytes`: the bytes ``decode(_:maxSize:)``
+    /// returns in ``Message/direct(_:)``, found without copying them. Throws where `decode` throws.
+    package static func directPayloadRange(_ bytes: [UInt8], maxSize: Int) throws(WireError) -> Range<Int> {
+        if bytes.count > maxSize { throw .oversized(size: bytes.count, limit: maxSize) }
+        guard let kind = peekKind(bytes) else { throw .badMagic }
+        guard kind == directKind else { throw .unknownKind(kind) }
+        guard bytes.count >= Wire.headerSize + Wire.tagSize else { throw .truncated(offset: bytes.count, needed: Wire.tagSize) }
+        let end = bytes.count - Wire.tagSize
+        var r = ByteReader(bytes, offset: Wire.headerSize, end: end)
+        _ = try r.varint()
+        return r.offset..<end
+    }
+
+    static func decode(_ bytes: [UInt8], maxSize: Int, keepingTag: Bool) throws(WireError) -> Decoded {
         if bytes.count > maxSize { throw .oversized(size: bytes.count, limit: maxSize) }
         var r = ByteReader(bytes)
         let m0 = try r.u8(), m1 = try r.u8()
@@ -99,14 +125,15 @@ public enum Datagram {
         let kind = try r.u8()
         var tag: [UInt8]? = nil
         var end = bytes.count
-        if Message.kindIsLinkAuthenticated(kind) {
+        let linked = Message.kindIsLinkAuthenticated(kind)
+        if linked {
             guard kind <= 0x21 else { throw .unknownKind(kind) }
             guard bytes.count >= Wire.headerSize + Wire.tagSize else { throw .truncated(offset: bytes.count, needed: Wire.tagSize) }
             end = bytes.count - Wire.tagSize
-            tag = Array(bytes[end...])
+            if keepingTag { tag = Array(bytes[end...]) }
         }
         r = ByteReader(bytes, offset: Wire.headerSize, end: end)
-        let linkSeq = tag == nil ? 0 : try r.varint()
+        let linkSeq = linked ? try r.varint() : 0
         let message: Message
         switch kind {
         case 0x01:

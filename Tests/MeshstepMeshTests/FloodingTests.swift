@@ -29,7 +29,12 @@ struct FloodingTests {
         #expect(net.inFlightKinds == [0x15])
         // 4 header, 1 link sequence number, the payload, 16 tag: no origin, seq or signature.
         #expect((4 + 1 + payload.count + 16...4 + 2 + payload.count + 16).contains(net.wire.first?.bytes.count ?? 0))
+        // The receiver cuts the payload out of the datagram's own buffer: a copy held elsewhere
+        // keeps every byte.
+        let held = try #require(net.wire.first?.bytes)
+        let heldBefore = Array(held)
         net.flush()
+        #expect(held == heldBefore)
         let got = try #require(net.delivered[1].first)
         #expect(net.delivered[1].count == 1 && got.payload == payload && got.seq == 0 && got.hops == 1 && !got.isUnicast)
         #expect(got.origin == net.nodes[0].key && got.from == net.nodes[0].key)

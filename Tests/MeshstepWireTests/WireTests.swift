@@ -101,6 +101,24 @@ struct WireCodecTests {
         }
     }
 
+    @Test("a Direct datagram's payload is found in place where decoding finds it, and its bad forms throw as decoding does")
+    func directPayloadInPlace() throws {
+        for seq: UInt64 in [0, 127, 128, 300, 1 << 35, .max] {
+            for payload: [UInt8] in [[], [7], [UInt8](repeating: 9, count: 1000)] {
+                let bytes = Datagram.encode(.direct(payload), linkSeq: seq) + [UInt8](repeating: 0xEE, count: Wire.tagSize)
+                let range = try Datagram.directPayloadRange(bytes, maxSize: 1200)
+                #expect(Array(bytes[range]) == payload)
+                #expect(try Datagram.decodeMessage(bytes, maxSize: 1200) == .direct(payload))
+            }
+        }
+        let good = Datagram.encode(.direct([1, 2, 3]), linkSeq: 1 << 20) + [UInt8](repeating: 0xEE, count: Wire.tagSize)
+        for n in 0..<Wire.headerSize + Wire.tagSize + 3 {
+            #expect(throws: WireError.self) { try Datagram.directPayloadRange(Array(good.prefix(n)), maxSize: 1200) }
+        }
+        #expect(throws: WireError.oversized(size: good.count, limit: good.count - 1)) { try Datagram.directPayloadRange(good, maxSize: good.count - 1) }
+        #expect(throws: WireError.unknownKind(0x21)) { try Datagram.directPayloadRange(datagram(.pong(nonce: 1, degree: 1)), maxSize: 1200) }
+    }
+
     @Test func headerErrors() {
         let good = datagram(.pong(nonce: 1, degree: 1))
         var bad = good; bad[0] = 0x00
