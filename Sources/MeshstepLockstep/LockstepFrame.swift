@@ -130,6 +130,15 @@ struct LockstepFrame: Sendable {
     /// Total decoding: any malformed byte throws; nothing traps. Each input must be one that
     /// `Input.decode(from:)` reads whole.
     static func decode<Input: LockstepInput>(_ payload: [UInt8], players: Int, as input: Input.Type) throws(WireError) -> Self {
+        var storage = FrameStorage()
+        return try decode(payload, players: players, as: input, storage: &storage)
+    }
+
+    /// ``decode(_:players:as:)`` with the acknowledgements and inputs read into `storage`'s
+    /// arrays (give them back with ``FrameStorage/keep(_:)`` when done with the frame).
+    static func decode<Input: LockstepInput>(
+        _ payload: [UInt8], players: Int, as input: Input.Type, storage: inout FrameStorage
+    ) throws(WireError) -> Self {
         var r = ByteReader(payload)
         let maxTick = Int(Int32.max)
         guard try r.u8() == type else { throw .invalidValue(field: "lockstep.type") }
@@ -139,12 +148,11 @@ struct LockstepFrame: Sendable {
         let epoch = try r.count(field: "lockstep.epoch", limit: 255)
         let nextTick = try r.count(field: "lockstep.nextTick", limit: maxTick)
         let frameSeq = try r.tick(relativeTo: nextTick, field: "lockstep.frameSeq")
-        var acks: [Int] = []
+        var (acks, inputs) = storage.take()
         acks.reserveCapacity(players)
         for s in 0..<players { acks.append(s == slot ? -1 : try r.tick(relativeTo: nextTick, field: "lockstep.ack") - 1) }
         let first = try r.tick(relativeTo: nextTick, field: "lockstep.firstTick")
         let n = try r.count(field: "lockstep.inputs", limit: maxInputs)
-        var inputs: [InputBytes] = []
         inputs.reserveCapacity(n)
         while inputs.count < n {
             let h = try r.count(field: "lockstep.input", limit: 2 * 1024 + 2)
@@ -210,6 +218,28 @@ struct LockstepFrame: Sendable {
             firstTick: first, inputs: inputs, controls: controls, votes: votes, endorsement: endorsement,
             certificates: certificates, checksums: checks, report: report, statement: statement, dispute: dispute,
             veto: veto, abandonment: abandonment)
+    }
+}
+
+/// The arrays of a frame's acknowledgements and inputs, kept between frames: a frame built or
+/// read in them allocates none once they have grown to a frame's size.
+struct FrameStorage {
+    var acks: [Int] = []
+    var inputs: [InputBytes] = []
+
+    /// The arrays, emptied; they are unique (written in place) once the frame that last used
+    /// them is gone.
+    mutating func take() -> (acks: [Int], inputs: [InputBytes]) {
+        var taken = (acks, inputs)
+        (acks, inputs) = ([], [])
+        taken.0.removeAll(keepingCapacity: true)
+        taken.1.removeAll(keepingCapacity: true)
+        return taken
+    }
+
+    /// Keeps the arrays of `frame` for the next one.
+    mutating func keep(_ frame: LockstepFrame) {
+        (acks, inputs) = (frame.acks, frame.inputs)
     }
 }
 

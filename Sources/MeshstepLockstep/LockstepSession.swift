@@ -547,7 +547,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func handleFrame(_ payload: [UInt8], fromSlot originSlot: Int) throws(LockstepError) -> [LockstepEvent] {
         guard (0..<players).contains(originSlot) else { throw .unknownSlot(originSlot) }
         let f: LockstepFrame
-        do { f = try LockstepFrame.decode(payload, players: players, as: Input.self) } catch { throw .malformed(error) }
+        do { f = try LockstepFrame.decode(payload, players: players, as: Input.self, storage: &receivedFrameStorage) } catch { throw .malformed(error) }
+        defer { receivedFrameStorage.keep(f) }
         var events = takeEvents()
         guard f.slot == originSlot else { return events + [.forgedInput(claimedSlot: f.slot, fromSlot: originSlot)] }
         guard f.digest == keys.digest else { return events + [.configurationMismatch(slot: f.slot)] }
@@ -1638,13 +1639,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         feedFloor = nil
         // A returning player has no inputs before its return tick.
         if let a = absent[localSlot] { first = max(first, a.upperBound) }
+        var (acks, inputs) = sentFrameStorage.take()
+        for s in 0..<players { acks.append(dropTick[s] == nil ? heldThrough(s) : -1) }
         var f = LockstepFrame(
             slot: localSlot, digest: keys.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
-            acks: acknowledgements,
+            acks: acks,
             firstTick: first, inputs: [], controls: [],
             votes: voteList,
             endorsement: endorsed, certificates: withInputs && certificateSends > 0 ? certificates : [],
             checksums: withInputs ? pendingChecksums.map { ($0.tick, $0.checksum) } : [])
+        defer { sentFrameStorage.keep(f) }
         f.veto = vetoed.map { (round: round, signature: $0) }
         let head = reportableHead
         if head >= 0, head < Int.max, let digest = rowDigest(head) {
@@ -1678,7 +1682,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         var bytes: [UInt8]
         while true {
             f.firstTick = first
-            f.inputs = last >= first ? localInputs(first...last) : []
+            f.inputs = []  // `inputs` unshared, written in place
+            inputs.removeAll(keepingCapacity: true)
+            if last >= first { for t in first...last { inputs.append(input(slot: localSlot, tick: t) ?? neutralInput) } }
+            f.inputs = inputs
             f.controls = controls[localSlot].filter { $0.tick >= first && $0.tick <= last }
             if f.inputs.isEmpty { f.statement = nil }
             bytes = f.encode()
@@ -1778,6 +1785,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Row digests computed lately, by tick (every peer's report of a tick asks for the same one):
     /// valid until a roster change, which changes what a row holds.
     var rowDigests = RowDigestCache()
+    /// The arrays our frames and the frames received are built in, kept between frames.
+    var sentFrameStorage = FrameStorage()
+    var receivedFrameStorage = FrameStorage()
     /// The newest row our frames reported (``promptReportFrame()``).
     var reportedHead = -1
 
