@@ -21,10 +21,13 @@ import NIOCore
 /// (docs/BENCHMARKS.md).
 ///
 /// A loop that calls in more often than every half millisecond (stepping as fast as the ticks
-/// come) has ``pollConfirmed()`` stop reading at the datagram that completed a tick, and
-/// ``apply(_:)`` read the rest right after its own frame is out: the system call that finds the
-/// socket empty is then off the path from the other player's frame to ours. A loop calling in
-/// once a frame reads everything waiting on every call.
+/// come) has each read stop at the datagram that completed a tick: ``pollConfirmed()`` hands
+/// the tick over, and ``apply(_:)`` reads on right after its own frame is out, up to the next
+/// completed tick. The two players' threads then run in step, each reading the other's frame
+/// as it arrives, and the system call that finds the socket empty is off the path from the
+/// other player's frame to ours. Every eighth such read in a row reads the socket empty, so
+/// datagrams that complete no tick wait at most a few ticks. A loop calling in once a frame
+/// reads everything waiting on every call.
 ///
 /// **Slowness is not death.** A game thread that stops calling in (a level load, a breakpoint,
 /// a paused render loop) would leave the frames, acknowledgements and keepalives unanswered. A
@@ -175,7 +178,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// now complete, in order, each with every slot's input (nil for a dropped slot). Nothing
     /// while a resumed game waits to be taken (``takeResumedGame()``). Called again within half a
     /// millisecond, it reads only up to the datagram that completed a tick, and ``apply(_:)``
-    /// reads the rest (see the type's documentation).
+    /// reads on (see the type's documentation).
     @inlinable public func pollConfirmed() -> [(tick: Int, inputs: [Input?])] {
         lock.withLock {
             let now = clock
@@ -492,8 +495,11 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// When the game last called in (the standby thread's cue), in nanoseconds.
     @usableFromInline var lastCall: Int64 = 0
     @usableFromInline var stopped = false
-    /// The last read stopped at a datagram that made a tick ready: more may wait.
+    /// The last read stopped at a datagram that made a tick ready (or at its limit): more may
+    /// wait.
     @usableFromInline var readOn = false
+    /// Reads stopped at a completed tick since the socket was last read empty.
+    @usableFromInline var stoppedReads = 0
     /// Something reached the node or the session since the game last took the ready ticks:
     /// only then can there be new ones.
     @usableFromInline var unread = true
@@ -544,10 +550,10 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     ///
     /// While the game calls in more often than every half millisecond (a loop stepping as fast
     /// as the ticks come), the read stops at the datagram that made a tick ready: the game
-    /// applies it and sends its frame first, and ``apply(_:now:)`` reads the rest right after
-    /// that send. Finding the socket empty costs a system call, which is then no longer on the
-    /// path from the other player's frame to ours. A game calling in once a frame reads
-    /// everything waiting, as ``poll(now:)`` does.
+    /// applies it and sends its frame first, and ``apply(_:now:)`` reads on right after that
+    /// send (see ``read(now:stopAtReadyTick:)``). Finding the socket empty costs a system call,
+    /// which is then no longer on the path from the other player's frame to ours. A game
+    /// calling in once a frame reads everything waiting, as ``poll(now:)`` does.
     @inlinable mutating func pollConfirmed(now: MeshTime) -> [(tick: Int, inputs: [Input?])] {
         let spinning = now.nanoseconds &- lastCall < Self.spinningWithin
         called(now: now)
@@ -583,23 +589,43 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     }
 
     /// Reads the datagrams waiting, at most 256 (so that a flood cannot hold the caller), into
-    /// the node; with `stopAtReadyTick`, only up to the one after which the session has a tick
-    /// to hand over (``readOn`` notes that more may wait). Returns whether any was read.
+    /// the node. Returns whether any was read.
+    ///
+    /// With `stopAtReadyTick` (a game stepping as fast as the ticks come), the read stops at the
+    /// datagram that made a tick ready, and a read is skipped while a tick a stopped read
+    /// completed waits to be taken: ``readOn`` notes that more may wait, and the read after
+    /// the game's next frame goes on. A tick becomes ready at most once per tick the game
+    /// takes, and every eighth read in a row that would stop reads the socket empty instead:
+    /// datagrams that complete no tick cannot pile up behind those that do.
     @inlinable mutating func read(now: MeshTime, stopAtReadyTick: Bool) -> Bool {
+        let stopping = stopAtReadyTick && stoppedReads < 8
+        if stopping, readOn, resumed == nil, endpoint.hasReadyTick() { return false }
         readOn = false
+        // Only a tick that becomes ready during this read stops it.
+        let watching = stopping && !endpoint.hasReadyTick()
         var worked = false
         var received = 0
-        while received < 256, let (count, from) = socket.receive(into: buffer) {
+        while let (count, from) = socket.receive(into: buffer) {
             received += 1
-            if loss != nil, loss!.rng.chance(loss!.probability) { continue }
-            guard let from else { continue }
-            mesh(node.receive(Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])), from: from, now: now), now: now)
-            worked = true
-            if stopAtReadyTick, endpoint.hasReadyTick() {
+            if loss != nil, loss!.rng.chance(loss!.probability) {
+                if received == 256 { break }
+                continue
+            }
+            if let from {
+                mesh(node.receive(Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])), from: from, now: now), now: now)
+                worked = true
+                if watching, endpoint.hasReadyTick() {
+                    readOn = true
+                    stoppedReads += 1
+                    return worked
+                }
+            }
+            if received == 256 {
                 readOn = true
-                break
+                return worked
             }
         }
+        stoppedReads = 0
         return worked
     }
 
@@ -614,12 +640,12 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     }
 
     /// A call from the game that hands a tick to the endpoint (`body`), its frame out at once;
-    /// then the datagrams a stopped read left.
+    /// then the datagrams a stopped read left, up to the next completed tick.
     @inlinable mutating func apply(now: MeshTime, _ body: (inout SessionEndpoint<Input>) -> [SessionAction]) {
         called(now: now)
         guard !stopped else { return }
         session(body(&endpoint), now: now)
-        if readOn { _ = read(now: now, stopAtReadyTick: false) }
+        if readOn { _ = read(now: now, stopAtReadyTick: true) }
         touched()
     }
 
