@@ -1558,8 +1558,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var acknowledgements: [Int] {
         var acks: [Int] = []
         acks.reserveCapacity(players)
-        for s in 0..<players { acks.append(dropTick[s] == nil ? heldThrough(s) : -1) }
+        appendAcknowledgements(to: &acks)
         return acks
+    }
+
+    /// ``acknowledgements``, appended to `acks` (an array kept between frames).
+    @inline(__always)
+    func appendAcknowledgements(to acks: inout [Int]) {
+        for s in 0..<players { acks.append(dropTick[s] == nil ? heldThrough(s) : -1) }
     }
 
     /// Our votes: each suspected slot with what we held of it.
@@ -1575,8 +1581,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     func localInputs(_ ticks: ClosedRange<Int>) -> [InputBytes] {
         var out: [InputBytes] = []
         out.reserveCapacity(ticks.count)
-        for t in ticks { out.append(input(slot: localSlot, tick: t) ?? neutralInput) }
+        appendLocalInputs(ticks, to: &out)
         return out
+    }
+
+    /// ``localInputs(_:)``, appended to `inputs` (an array kept between frames).
+    @inline(__always)
+    func appendLocalInputs(_ ticks: ClosedRange<Int>, to inputs: inout [InputBytes]) {
+        for t in ticks { inputs.append(input(slot: localSlot, tick: t) ?? neutralInput) }
     }
 
     /// The fewest ticks between two of our statements, outside disputes.
@@ -1640,7 +1652,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // A returning player has no inputs before its return tick.
         if let a = absent[localSlot] { first = max(first, a.upperBound) }
         var (acks, inputs) = sentFrameStorage.take()
-        for s in 0..<players { acks.append(dropTick[s] == nil ? heldThrough(s) : -1) }
+        appendAcknowledgements(to: &acks)
         var f = LockstepFrame(
             slot: localSlot, digest: keys.digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick,
             acks: acks,
@@ -1684,7 +1696,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             f.firstTick = first
             f.inputs = []  // `inputs` unshared, written in place
             inputs.removeAll(keepingCapacity: true)
-            if last >= first { for t in first...last { inputs.append(input(slot: localSlot, tick: t) ?? neutralInput) } }
+            if last >= first { appendLocalInputs(first...last, to: &inputs) }
             f.inputs = inputs
             f.controls = controls[localSlot].filter { $0.tick >= first && $0.tick <= last }
             if f.inputs.isEmpty { f.statement = nil }

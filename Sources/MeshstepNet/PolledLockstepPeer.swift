@@ -599,19 +599,17 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// datagrams that complete no tick cannot pile up behind those that do.
     @inlinable mutating func read(now: MeshTime, stopAtReadyTick: Bool) -> Bool {
         let stopping = stopAtReadyTick && stoppedReads < 8
-        if stopping, readOn, resumed == nil, endpoint.hasReadyTick() { return false }
+        let readyBefore = stopping && endpoint.hasReadyTick()
+        if readyBefore, readOn, resumed == nil { return false }
         readOn = false
         // Only a tick that becomes ready during this read stops it.
-        let watching = stopping && !endpoint.hasReadyTick()
+        let watching = stopping && !readyBefore
         var worked = false
         var received = 0
         while let (count, from) = socket.receive(into: buffer) {
             received += 1
-            if loss != nil, loss!.rng.chance(loss!.probability) {
-                if received == 256 { break }
-                continue
-            }
-            if let from {
+            let lost = loss != nil && loss!.rng.chance(loss!.probability)
+            if !lost, let from {
                 mesh(node.receive(Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])), from: from, now: now), now: now)
                 worked = true
                 if watching, endpoint.hasReadyTick() {
