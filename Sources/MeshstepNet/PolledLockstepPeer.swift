@@ -599,20 +599,20 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// datagrams that complete no tick cannot pile up behind those that do.
     @inlinable mutating func read(now: MeshTime, stopAtReadyTick: Bool) -> Bool {
         let stopping = stopAtReadyTick && stoppedReads < 8
-        let readyBefore = stopping && endpoint.hasReadyTick()
-        if readyBefore, readOn, resumed == nil { return false }
+        if stopping, readOn, resumed == nil, endpoint.hasReadyTick() { return false }
         readOn = false
-        // Only a tick that becomes ready during this read stops it.
-        let watching = stopping && !readyBefore
         var worked = false
         var received = 0
         while let (count, from) = socket.receive(into: buffer) {
             received += 1
             let lost = loss != nil && loss!.rng.chance(loss!.probability)
             if !lost, let from {
+                // Only a tick that becomes ready during this read stops it: the endpoint notes a
+                // frame that made one ready, so no generic call asks after every datagram.
+                endpoint.frameReadiedTick = false
                 mesh(node.receive(Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])), from: from, now: now), now: now)
                 worked = true
-                if watching, endpoint.hasReadyTick() {
+                if stopping, endpoint.frameReadiedTick {
                     readOn = true
                     stoppedReads += 1
                     return worked

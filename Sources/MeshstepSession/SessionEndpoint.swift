@@ -289,6 +289,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
     /// Whether ``pollReady(limit:)`` would return a tick now (nothing is taken).
     @usableFromInline package mutating func hasReadyTick() -> Bool { running && session!.hasReadyTick() }
+    /// Set when a received frame made the next tick ready (it was not before the frame), and
+    /// cleared only by the caller: a polled read clears it before each datagram and stops where
+    /// it is set, without asking ``hasReadyTick()`` (unspecialized, with a type-metadata lookup)
+    /// after every datagram.
+    @usableFromInline package var frameReadiedTick = false
     /// Per slot, the newest tick through which every input is held (nil before the start).
     package mutating func heldInputsOfEverySlot() -> [Int]? { session?.heldInputsOfEverySlot() }
     /// Why the session stopped for good; nil while it runs and before the start.
@@ -317,6 +322,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         case SessionWire.frame:
             guard running else { return lobbyFrame(payload, from: origin) }
             guard let slot = slotOf[origin] else { foreignFrames += 1; return [] }
+            let readyBefore = session!.hasReadyTick()
+            defer { if !readyBefore, session!.hasReadyTick() { frameReadiedTick = true } }
             do {
                 try session!.receive(payload, fromSlot: slot, now: now)
                 events += session!.takeEvents()

@@ -485,6 +485,42 @@ struct IntegrityTests {
     }
 
     @Test(
+        "a received frame that makes the next tick ready sets frameReadiedTick (where a polled read stops); one that leaves it as it was does not"
+    )
+    func frameReadiedTick() throws {
+        let config = LockstepConfiguration(players: 3).withInputDelay(2)
+        let (keys, started) = try startedPlayers(config, seed: 23)
+        var e = started
+        for i in 0..<3 { e[i].links((0..<3).filter { $0 != i }.map { (keys[$0], nil) }) }
+        var set = 0, unset = 0
+        func deliver(_ actions: [SessionAction], from j: Int, now: Duration) {
+            for case let .direct(p, to: _) in actions {
+                for i in 0..<3 where i != j {
+                    let before = e[i].hasReadyTick()
+                    e[i].frameReadiedTick = false
+                    let answers = e[i].receive(p, from: keys[j], now: now)
+                    let madeReady = !before && e[i].hasReadyTick()
+                    #expect(e[i].frameReadiedTick == madeReady, "player \(i), frame from \(j)")
+                    if e[i].frameReadiedTick { set += 1 } else { unset += 1 }
+                    deliver(answers, from: i, now: now)
+                }
+            }
+        }
+        for k in 0..<12 {
+            let now = Duration.milliseconds(20 + 16 * k)
+            for j in 0..<3 { deliver(e[j].submit(Move(direction: UInt8(k % 8), boost: false), now: now), from: j, now: now) }
+            // Player 2 takes its ticks only every other round: frames then reach a tick already ready.
+            for j in 0..<3 where j < 2 || k % 2 == 1 { _ = e[j].pollReady() }
+        }
+        #expect(set > 0 && unset > 0, "set \(set), unset \(unset)")
+        // A foreign frame leaves the flag alone.
+        e[0].frameReadiedTick = true
+        let stranger = PeerKey(bytes: [UInt8](repeating: 9, count: 32))
+        for case let .direct(p, _) in e[1].submit(.neutral, now: .seconds(1)) { _ = e[0].receive(p, from: stranger, now: .seconds(1)) }
+        #expect(e[0].frameReadiedTick)
+    }
+
+    @Test(
         "2 players: after a burst of loss both wait on each other with nothing in flight; a stall resend at most a round trip + the slack later restarts them (no frame-interval timer runs), backing off while its frames are lost"
     )
     func stallResend() throws {
