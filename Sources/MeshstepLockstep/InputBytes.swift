@@ -57,7 +57,7 @@ import MeshstepWire
     }
 
     /// Calls `body` with the bytes.
-    package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+    @usableFromInline package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
         if let spilled { return spilled.withUnsafeBytes(body) }
         var words = inline
         let n = count
@@ -85,7 +85,16 @@ import MeshstepWire
     /// decoding is a pure function of the bytes.
     /// Inlinable, so that it is specialized to the game's input type where it is called.
     @inlinable package func decode<Input: LockstepInput>(as _: Input.Type) -> Input {
-        var r = ByteReader(bytes)
+        var scratch: [UInt8] = []
+        return decode(as: Input.self, scratch: &scratch)
+    }
+
+    /// ``decode(as:)`` through `scratch`, which is overwritten: a `ByteReader` reads an array, and
+    /// one array reused across a poll's inputs is one allocation instead of one per input.
+    @inlinable package func decode<Input: LockstepInput>(as _: Input.Type, scratch: inout [UInt8]) -> Input {
+        scratch.removeAll(keepingCapacity: true)
+        withUnsafeBytes { scratch.append(contentsOf: $0) }
+        var r = ByteReader(scratch)
         do { return try Input.decode(from: &r) } catch { preconditionFailure("\(Input.self).decode(from:) failed on bytes it accepted before: \(error)") }
     }
 }
@@ -101,15 +110,22 @@ extension InputBytes {
         if rows.isEmpty { return [] }
         var ready: [(tick: Int, inputs: [Input?])] = []
         ready.reserveCapacity(rows.count)
-        for r in rows { ready.append((r.tick, decode(r.row, as: Input.self))) }
+        var scratch: [UInt8] = []
+        for r in rows { ready.append((r.tick, decode(r.row, as: Input.self, scratch: &scratch))) }
         return ready
     }
 
     /// One row decoded: every slot's input (nil for a dropped slot).
     @inlinable package static func decode<Input: LockstepInput>(_ row: [InputBytes?], as _: Input.Type) -> [Input?] {
+        var scratch: [UInt8] = []
+        return decode(row, as: Input.self, scratch: &scratch)
+    }
+
+    /// One row decoded through `scratch` (see ``decode(as:scratch:)``).
+    @inlinable package static func decode<Input: LockstepInput>(_ row: [InputBytes?], as _: Input.Type, scratch: inout [UInt8]) -> [Input?] {
         var inputs: [Input?] = []
         inputs.reserveCapacity(row.count)
-        for b in row { inputs.append(b?.decode(as: Input.self)) }
+        for b in row { inputs.append(b?.decode(as: Input.self, scratch: &scratch)) }
         return inputs
     }
 }

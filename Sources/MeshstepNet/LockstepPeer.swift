@@ -134,7 +134,8 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         let (rows, at) = takeReady()
         var ready: [(tick: Int, inputs: [Input?], at: UInt64)] = []
         ready.reserveCapacity(rows.count)
-        for (r, at) in zip(rows, at) { ready.append((r.tick, InputBytes.decode(r.row, as: Input.self), at)) }
+        var scratch: [UInt8] = []
+        for (r, at) in zip(rows, at) { ready.append((r.tick, InputBytes.decode(r.row, as: Input.self, scratch: &scratch), at)) }
         return ready
     }
 

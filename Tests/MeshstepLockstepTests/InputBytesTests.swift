@@ -20,6 +20,20 @@ struct PaddedInput: LockstepInput {
     static func decode(from r: inout ByteReader) throws(WireError) -> PaddedInput { PaddedInput(value: try r.u8()) }
 }
 
+/// An input of any length (a varint count, then the bytes): its decoder reads whatever its reader
+/// holds up to the end, so a reused buffer with stale bytes past the input would show.
+struct BlobInput: LockstepInput {
+    var bytes: [UInt8]
+    static let neutral = BlobInput(bytes: [])
+    func encode(into w: inout ByteWriter) { w.varint(UInt64(bytes.count)); w.raw(bytes) }
+    static func decode(from r: inout ByteReader) throws(WireError) -> BlobInput {
+        let n = Int(try r.varint())
+        let blob = BlobInput(bytes: try r.raw(n))
+        try r.expectEnd()
+        return blob
+    }
+}
+
 @Suite("Inputs as bytes")
 struct InputBytesTests {
     @Test("inputs of 0 to 1024 bytes keep their bytes, held inline up to 16 and in an array beyond; equal only when the bytes are")
@@ -41,6 +55,23 @@ struct InputBytesTests {
         // Trailing zero bytes count: [], [0] and [0, 0] are three inputs.
         #expect(InputBytes([]) != InputBytes([0]) && InputBytes([0]) != InputBytes([0, 0]))
         #expect(InputBytes(Array(repeating: 0, count: 16)) != InputBytes(Array(repeating: 0, count: 17)))
+    }
+
+    @Test("rows decoded through one reused buffer give every input exactly, long ones before short ones and dropped slots included")
+    func rowsDecodeThroughOneBuffer() {
+        let lengths = [40, 0, 17, 3, 1024, 16, 1]
+        let inputs = lengths.enumerated().map { i, n in BlobInput(bytes: (0..<n).map { UInt8(truncatingIfNeeded: $0 &+ i &* 31) }) }
+        let held = inputs.map { InputBytes(encoding: $0) }
+        // Three slots per row; slot 1 of the second row is dropped.
+        let rows: ReadyRows = [(5, [held[0], held[1], held[2]]), (6, [held[3], nil, held[4]]), (7, [held[5], held[6], held[0]])]
+        let ready = InputBytes.decode(rows, as: BlobInput.self)
+        #expect(ready.map(\.tick) == [5, 6, 7])
+        #expect(ready[0].inputs == [inputs[0], inputs[1], inputs[2]])
+        #expect(ready[1].inputs == [inputs[3], nil, inputs[4]])
+        #expect(ready[2].inputs == [inputs[5], inputs[6], inputs[0]])
+        // One by one, as before, the same.
+        #expect(rows.map { InputBytes.decode($0.row, as: BlobInput.self) } == ready.map(\.inputs))
+        #expect(held.map { $0.decode(as: BlobInput.self) } == inputs)
     }
 
     @Test("an input read from a frame is checked by the game's decoder, which must take exactly its bytes")
