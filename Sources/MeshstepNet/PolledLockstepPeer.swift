@@ -500,6 +500,9 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     @usableFromInline var readOn = false
     /// Reads stopped at a completed tick since the socket was last read empty.
     @usableFromInline var stoppedReads = 0
+    /// A read stopped at the tick it completed, and the game has not polled the ready ticks
+    /// since: the next reads wait for it (without asking the generic endpoint each time).
+    @usableFromInline var readyTickWaits = false
     /// Something reached the node or the session since the game last took the ready ticks:
     /// only then can there be new ones.
     @usableFromInline var unread = true
@@ -563,6 +566,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         unread = false
         let limit = 1024
         let ready = endpoint.pollReady(limit: limit)
+        readyTickWaits = false
         if ready.count == limit { unread = true }
         // Taking the ticks may have raised events (a checked tick's desync).
         uncollected = true
@@ -599,7 +603,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     /// datagrams that complete no tick cannot pile up behind those that do.
     @inlinable mutating func read(now: MeshTime, stopAtReadyTick: Bool) -> Bool {
         let stopping = stopAtReadyTick && stoppedReads < 8
-        if stopping, readOn, resumed == nil, endpoint.hasReadyTick() { return false }
+        if stopping, readOn, resumed == nil, readyTickWaits { return false }
         readOn = false
         var worked = false
         var received = 0
@@ -613,6 +617,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
                 mesh(node.receive(Array(UnsafeRawBufferPointer(rebasing: buffer[0..<count])), from: from, now: now), now: now)
                 worked = true
                 if stopping, endpoint.frameReadiedTick {
+                    readyTickWaits = true
                     readOn = true
                     stoppedReads += 1
                     return worked

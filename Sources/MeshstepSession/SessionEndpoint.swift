@@ -323,7 +323,6 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             guard running else { return lobbyFrame(payload, from: origin) }
             guard let slot = slotOf[origin] else { foreignFrames += 1; return [] }
             let readyBefore = session!.hasReadyTick()
-            defer { if !readyBefore, session!.hasReadyTick() { frameReadiedTick = true } }
             do {
                 try session!.receive(payload, fromSlot: slot, now: now)
                 events += session!.takeEvents()
@@ -338,7 +337,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                 actions.append(.direct(report, to: route.players))
             }
             actions += afterChange(now: now)
-            return actions + releaseDropped()
+            actions += releaseDropped()
+            // Here, not in a `defer`: a deferred block is a function of its own, and asked the
+            // runtime for the session's type once more.
+            if !readyBefore, session!.hasReadyTick() { frameReadiedTick = true }
+            return actions
         default: return []
         }
     }
