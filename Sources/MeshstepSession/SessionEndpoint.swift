@@ -288,7 +288,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// The session's stats, roster and bound keys, read in place (nil before the start).
     package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
     /// Whether ``pollReady(limit:)`` would return a tick now (nothing is taken).
-    @usableFromInline package mutating func hasReadyTick() -> Bool { running && session!.hasReadyTick() }
+    package mutating func hasReadyTick() -> Bool { running && session!.hasReadyTick() }
     /// Set when a received frame made the next tick ready (it was not before the frame), and
     /// cleared only by the caller: a polled read clears it before each datagram and stops where
     /// it is set, without asking ``hasReadyTick()`` (unspecialized, with a type-metadata lookup)
