@@ -176,6 +176,14 @@ struct NATTraversal {
     /// `during` runs 4 s after the bots start (the match is under way by then).
     @discardableResult
     static func play(_ lab: NATLab, ticks: Int = 300, during: ((NATLab) throws -> Void)? = nil) throws -> [BotReport] {
+        try playKeepingTranscripts(lab, ticks: ticks, during: during).reports
+    }
+
+    /// ``play(_:ticks:during:)``, with what each bot printed (for the messages of checks made on
+    /// the reports afterwards).
+    static func playKeepingTranscripts(_ lab: NATLab, ticks: Int = 300, during: ((NATLab) throws -> Void)? = nil) throws -> (
+        reports: [BotReport], transcripts: String
+    ) {
         let binary = try meshstepBinary()
         defer {
             lab.destroy()
@@ -200,7 +208,7 @@ struct NATTraversal {
             #expect(r.publicAddress?.hasPrefix("203.0.113.") == true, "slot \(r.slot): \(r.publicAddress ?? "none")")
         }
         #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
-        return reports
+        return (reports, bots.map(\.transcript).joined(separator: "\n"))
     }
 
     @Test(
@@ -221,9 +229,11 @@ struct NATTraversal {
         "3 players, each behind a Linux router that takes unsolicited datagrams to itself (masquerade and a stateful forward filter, no input filter, as in issue 13's experiment): the resolver introduces them to each other, each opens its NAT with hop-limited openers before its first Connect, and all link directly and finish in agreement",
         .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
     func routersWithoutInputFilter() throws {
-        let reports = try Self.play(try NATLab(hosts: [1, 1, 1], routerInput: .accept))
+        // Once, under full CPU load beside the other real-time suites, one pair ended the match
+        // relayed (docs/KNOWN_ISSUES.md, item 19): the bots' transcripts go with a failure.
+        let (reports, transcripts) = try Self.playKeepingTranscripts(try NATLab(hosts: [1, 1, 1], routerInput: .accept))
         for r in reports {
-            #expect(Set(r.links?.map(\.slot) ?? []) == Set(0..<3).subtracting([r.slot]), "slot \(r.slot) links \(r.links ?? [])")
+            #expect(Set(r.links?.map(\.slot) ?? []) == Set(0..<3).subtracting([r.slot]), "slot \(r.slot) links \(r.links ?? [])\n\(transcripts)")
         }
         print("routers without an input filter: input latency p50 per slot \(reports.map(\.inputLatencyMsP50)) ms")
     }
