@@ -88,12 +88,13 @@ public struct MeshConfiguration: Sendable {
     /// this node's NAT toward a peer the resolver listed at an address that may be behind a NAT
     /// of its own. 2 crosses a home router and expires one hop later, before it can reach the
     /// other side's router. Such a peer gets full Connects only after the resolver introduced
-    /// it (it is opening its side too); a router that accepts unsolicited datagrams to itself
+    /// it (it opened its side before it asked); a router that accepts unsolicited datagrams to itself
     /// would otherwise take the first Connect for its own and spoil the mapping the answer
     /// needs. 0 turns path opening off: every dial sends its Connect at once.
     public var openerHopLimit: UInt8 = 2
-    /// After an introduction, how long a dial sends only openers before its first full Connect,
-    /// so that the other side, introduced at the same moment, has opened its NAT by then.
+    /// After an introduction, how long a dial sends only openers before its first full Connect.
+    /// The peer that asked for the introduction opened its NAT before asking (PROTOCOL.md §6.7),
+    /// so this is a margin, not what the opening relies on.
     public var openingTime: Duration = .milliseconds(250)
     /// How long an introduction allows full Connects to the peer it introduced.
     public var introductionLifetime: Duration = .seconds(5)

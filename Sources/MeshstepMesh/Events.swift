@@ -50,8 +50,11 @@ public enum MeshAction: Sendable {
     /// Tell the application about a change in the node's place in the mesh.
     case event(MeshEvent)
     /// Ask the resolver (or LAN discovery) for candidate peers; answer with
-    /// ``MeshNode/addCandidates(_:introducedTo:now:)``.
-    case resolve
+    /// ``MeshNode/addCandidates(_:introducedTo:now:)``. `introduce`: the peers the resolver is
+    /// to introduce this node to (`ResolveRequest.introduce`, PROTOCOL.md §6.7). The openers
+    /// that open this node's NAT toward them come before this action: carry the actions out in
+    /// order, and send the request from the mesh's socket.
+    case resolve(introduce: [PeerKey])
     /// Ask the resolver where the mesh's peers are now (a driver without one ignores it), and
     /// answer with ``MeshNode/addCandidates(_:introducedTo:now:)``: some links went quiet, so a neighbor may
     /// have a new public address. Seeds and LAN discovery have nothing to add, so unlike

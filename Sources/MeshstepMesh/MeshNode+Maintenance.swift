@@ -128,10 +128,49 @@ extension MeshNode {
         }
     }
 
-    mutating func requestResolve(now: MeshTime) {
-        guard now >= nextResolveAt else { return }
+    /// - Parameter early: an answer just brought peers to be introduced to: ask again now
+    ///   rather than after ``MeshConfiguration/resolveInterval``, at most once per interval.
+    mutating func requestResolve(now: MeshTime, early: Bool = false) {
+        if early {
+            guard now >= nextEarlyResolveAt else { return }
+            nextEarlyResolveAt = now + configuration.resolveInterval
+        } else {
+            guard now >= nextResolveAt else { return }
+        }
         nextResolveAt = now + configuration.resolveInterval
-        out.append(.resolve)
+        out.append(.resolve(introduce: openForIntroductions(now: now)))
+    }
+
+    /// Most peers one resolve asks to be introduced to (the resolver's `maxIntroductions`).
+    static let maxIntroductionsPerResolve = 10
+
+    /// The peers a resolve asks to be introduced to (PROTOCOL.md §6.7), each sent an opener
+    /// first: the unlinked candidates at addresses that may be behind a NAT, protected peers
+    /// first, others only while the node wants more links. The openers go out before the
+    /// request, so this node's NAT is open toward every listed peer before the resolver can
+    /// tell that peer to send: an order of events, not a race against the other side's timer.
+    func introductionTargets(now: MeshTime) -> [(key: PeerKey, addresses: [MeshAddress])] {
+        guard introductionsInUse, wantsIntroductions else { return [] }
+        let wantsMore = neighbors.count < configuration.idealNeighbors
+        var targets: [(key: PeerKey, addresses: [MeshAddress])] = []
+        for protected in [true, false] where protected || wantsMore {
+            for (address, c) in candidates where c.failures < 99 {
+                guard let k = c.key, protectedPeers.contains(k) == protected, neighbors[k] == nil, address.mayBeBehindNAT, !isBanned(k, now: now)
+                else { continue }
+                if let i = targets.firstIndex(where: { $0.key == k }) {
+                    targets[i].addresses.append(address)
+                } else if targets.count < Self.maxIntroductionsPerResolve {
+                    targets.append((k, [address]))
+                }
+            }
+        }
+        return targets
+    }
+
+    mutating func openForIntroductions(now: MeshTime) -> [PeerKey] {
+        let targets = introductionTargets(now: now)
+        if configuration.openerHopLimit > 0 { for t in targets { for a in t.addresses { sendOpener(to: a) } } }
+        return targets.map(\.key)
     }
 
     // MARK: Housekeeping (every 100 ms)

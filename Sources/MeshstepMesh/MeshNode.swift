@@ -96,6 +96,8 @@ public struct MeshNode: Sendable {
     var timers = Heap<TimerEntry>()
     var timerCounter: UInt64 = 0
     var nextResolveAt = MeshTime.zero
+    /// When an answer may next trigger a resolve before ``nextResolveAt`` (`requestResolve(early:)`).
+    var nextEarlyResolveAt = MeshTime.zero
     var nextExploreAt = MeshTime.zero
     var lastScoreDecay = MeshTime.zero
     var running = false
@@ -223,6 +225,11 @@ public struct MeshNode: Sendable {
         learn(referrals, fromResolver: true, now: now)
         if running, introducedTo { dialAtOnce(referrals, now: now) }
         if running, neighbors.count + outgoing.count < configuration.idealNeighbors { maintain(now: now) }
+        // Peers that wait for an introduction, not asked for: ask now (§6.7), not a whole
+        // resolve interval later; the first answer of all is one such.
+        if running, !introducedTo, introductionsInUse, referrals.contains(where: { r in introductionTargets(now: now).contains { $0.key == r.peer } }) {
+            requestResolve(now: now, early: true)
+        }
         return finish()
     }
 
@@ -244,6 +251,7 @@ public struct MeshNode: Sendable {
 
     /// Whether a resolve should ask the resolver for introductions (`ResolveRequest.introduce`):
     /// the node lacks a link to one of its session's peers, or has fewer links than it wants.
+    /// ``MeshAction/resolve(introduce:)`` names the peers.
     public var wantsIntroductions: Bool {
         neighbors.count < configuration.idealNeighbors || protectedPeers.contains { neighbors[$0] == nil && $0 != key }
     }

@@ -461,11 +461,12 @@ public final class UDPMeshPeer: @unchecked Sendable {
             case let .event(event):
                 if case let .connectRefused(address, reason) = event { refusals.append((address, reason)) }
                 onEvent?(event, now)
-            case .resolve:
+            case let .resolve(introduce):
                 // The seeds' Connects go out now (they were dropped before, waiting for a retry).
                 if !seedAddresses.isEmpty { perform(mesh.addSeedAddresses(seedAddresses, now: now)) }
+                // From the mesh socket, after the openers that preceded this action (§6.7).
                 if resolverClient != nil {
-                    performResolver(resolverClient!.resolve(introduce: mesh.wantsIntroductions, now: now, wallClock: Self.wallClock()))
+                    performResolver(resolverClient!.resolve(introduce: introduce, now: now, wallClock: Self.wallClock()))
                 }
                 onResolve?(now)
             case .locate:

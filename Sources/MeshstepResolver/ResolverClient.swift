@@ -104,7 +104,7 @@ public struct ResolverClient: Sendable {
         var attempts: Int
         var nextAttemptAt: MeshTime
         var maxPeers: UInt8 = 0
-        var introduce = false
+        var introduce: [PeerKey] = []
         /// Immediate resends after a clock-skew or replay refusal.
         var corrections = 0
     }
@@ -197,13 +197,17 @@ public struct ResolverClient: Sendable {
 
     /// Asks for up to `maxPeers` (1...10) peers of the mesh, this node excluded. The answer
     /// comes as ``ResolverClientEvent/resolved(_:)``; a resolve still unanswered is replaced.
-    /// With `introduce`, the resolver also introduces this node to the peers of the answer
-    /// (``ResolveRequest/introduce``), which then send to it at once.
+    /// The resolver also introduces this node to the peers `introduce` lists (the first
+    /// ``ResolverWire/maxIntroductions``; ``ResolveRequest/introduce``), which then send to it
+    /// at once: list only peers this node has already sent to from its mesh socket
+    /// (`MeshAction.resolve(introduce:)` names them).
     public mutating func resolve(
-        maxPeers: Int = ResolverWire.maxPeersPerAnswer, introduce: Bool = false, now: MeshTime, wallClock: UInt64
+        maxPeers: Int = ResolverWire.maxPeersPerAnswer, introduce: [PeerKey] = [], now: MeshTime, wallClock: UInt64
     ) -> [ResolverClientAction] {
         let n = UInt8(min(max(maxPeers, 1), ResolverWire.maxPeersPerAnswer))
-        var p = Pending(operation: .resolve, requestID: rng.next(), attempts: 0, nextAttemptAt: now, maxPeers: n, introduce: introduce)
+        var p = Pending(
+            operation: .resolve, requestID: rng.next(), attempts: 0, nextAttemptAt: now, maxPeers: n,
+            introduce: Array(introduce.prefix(ResolverWire.maxIntroductions)))
         let bytes = resolveBytes(&p, now: now)
         pendingResolve = p
         return [.send(bytes)]
@@ -411,7 +415,7 @@ public struct ResolverClient: Sendable {
         return ResolverMessage.resolve(
             ResolveRequest(
                 requestID: p.requestID, mesh: mesh, maxPeers: p.maxPeers, exclude: identity.key, introduce: p.introduce,
-                padding: ResolveRequest.padding(toSize: ResolverWire.paddedResolveSize, exclude: identity.key))
+                padding: ResolveRequest.padding(toSize: ResolverWire.paddedResolveSize, exclude: identity.key, introductions: p.introduce.count))
         ).encode()
     }
 

@@ -505,13 +505,15 @@ public struct ResolverService: Sendable {
             ))
         // Introductions only for a registered requester asking from the very address its
         // registrations come from: a spoofed request can at most make members send a few
-        // datagrams to a member's own address, once a second per pair.
+        // datagrams to a member's own address, once a second per pair. Only the peers the
+        // request lists: the requester has opened its NAT toward those (PROTOCOL.md §6.7).
         var introduced = false
-        if m.introduce, let e = m.exclude, let requester = entry.peers[e], requester.observed == source {
+        if !m.introduce.isEmpty, let e = m.exclude, let requester = entry.peers[e], requester.observed == source {
             introduced = true
-            for p in peers {
-                let pair = IntroductionPair(mesh: m.mesh, from: e, to: p.peer)
-                guard let target = entry.peers[p.peer] else { continue }
+            var seen: Set<PeerKey> = [e]
+            for k in m.introduce where seen.insert(k).inserted {
+                let pair = IntroductionPair(mesh: m.mesh, from: e, to: k)
+                guard let target = entry.peers[k] else { continue }
                 if let last = lastIntroduction[pair], now - last < .seconds(1) { continue }
                 guard lastIntroduction.count < Self.maxIntroductionPairs else { break }
                 lastIntroduction[pair] = now

@@ -2,7 +2,7 @@ import Crypto
 import MeshstepMesh
 import MeshstepWire
 
-/// Constants of the resolver protocol, version 4 (see `docs/RESOLVER.md`).
+/// Constants of the resolver protocol, version 5 (see `docs/RESOLVER.md`).
 ///
 /// The resolver protocol has its own magic (`MR`), so a node can talk to a resolver from its
 /// mesh socket and tell the two protocols apart by the first two bytes.
@@ -10,7 +10,7 @@ public enum ResolverWire {
     /// ASCII `MR`.
     public static let magic: (UInt8, UInt8) = (0x4D, 0x52)
     /// The resolver protocol version this build speaks.
-    public static let version: UInt8 = 4
+    public static let version: UInt8 = 5
     /// Magic, version, kind.
     public static let headerSize = 4
     /// Largest datagram sent or accepted.
@@ -19,6 +19,8 @@ public enum ResolverWire {
     public static let maxAddresses = 4
     /// Most peers one `Resolved` answer carries.
     public static let maxPeersPerAnswer = 10
+    /// Most peers one `Resolve` asks to be introduced to (``ResolveRequest/introduce``).
+    public static let maxIntroductions = 10
     /// Anti-amplification: an answer is never more than this many times the size of the
     /// request it answers, so a spoofed source gains little. Clients pad resolve requests
     /// (``ResolveRequest/padding``) to get full answers.
@@ -187,18 +189,21 @@ public struct ResolveRequest: Hashable, Sendable {
     /// Usually the requester's own key: left out of the answer, and the answer says whether
     /// this key is registered.
     public var exclude: PeerKey?
-    /// Also introduce the requester to the peers of the answer (``IntroduceMessage``): each gets
-    /// the requester's registered addresses at once, so that both sides start sending to each
-    /// other together. Honoured only when `exclude` is registered and the request comes from
-    /// the address its registrations come from.
-    public var introduce: Bool
+    /// Also introduce the requester to these peers (``IntroduceMessage``), at most
+    /// ``ResolverWire/maxIntroductions``: each registered one gets the requester's registered
+    /// addresses at once and starts sending to it. List only peers this node has already sent
+    /// to from the address it asks from: its NAT is then open toward each before the resolver
+    /// can reach them (docs/PROTOCOL.md §6.7). Honoured only when `exclude` is registered and the
+    /// request comes from the address its registrations come from. Needs `exclude`; empty:
+    /// no introductions.
+    public var introduce: [PeerKey]
     /// Zero bytes appended to the request. The resolver keeps its answer within
     /// ``ResolverWire/amplificationFactor`` times the request's size, so a request that wants
     /// many peers must be padded (``ResolverWire/paddedResolveSize`` always suffices).
     public var padding: Int
 
     /// A resolve request; `padding` zero bytes are appended.
-    public init(requestID: UInt64, mesh: ResolverMeshID, maxPeers: UInt8, exclude: PeerKey?, introduce: Bool = false, padding: Int = 0) {
+    public init(requestID: UInt64, mesh: ResolverMeshID, maxPeers: UInt8, exclude: PeerKey?, introduce: [PeerKey] = [], padding: Int = 0) {
         self.requestID = requestID
         self.mesh = mesh
         self.maxPeers = maxPeers
@@ -208,8 +213,12 @@ public struct ResolveRequest: Hashable, Sendable {
     }
 
     /// The padding that makes the encoded request `size` bytes long (0 if it is longer already).
-    public static func padding(toSize size: Int, exclude: PeerKey?) -> Int {
-        max(0, min(size, ResolverWire.maxDatagramSize) - (ResolverWire.headerSize + 8 + ResolverWire.meshKeySize + 2 + (exclude == nil ? 0 : Wire.keySize)))
+    /// - Parameter introductions: how many keys the request's ``introduce`` lists.
+    public static func padding(toSize size: Int, exclude: PeerKey?, introductions: Int = 0) -> Int {
+        let list = exclude == nil || introductions == 0 ? 0 : 1 + min(introductions, ResolverWire.maxIntroductions) * Wire.keySize
+        return max(
+            0,
+            min(size, ResolverWire.maxDatagramSize) - (ResolverWire.headerSize + 8 + ResolverWire.meshKeySize + 2 + (exclude == nil ? 0 : Wire.keySize) + list))
     }
 }
 
@@ -239,7 +248,7 @@ public struct ResolvedAnswer: Hashable, Sendable {
     public var excludedIsRegistered: Bool
     /// A random sample of the mesh's peers, at most the requested number.
     public var peers: [ResolvedPeer]
-    /// Whether the resolver introduced the requester to every peer of the answer
+    /// Whether the resolver introduced the requester to the registered peers its request listed
     /// (``ResolveRequest/introduce``): they are starting to send to it now.
     public var introduced: Bool
 
@@ -316,9 +325,10 @@ public struct CookieAnswer: Hashable, Sendable {
 }
 
 /// "Peer `peer` of your mesh asked for you and is sending to you now, from these addresses":
-/// the resolver's unsolicited message to a registered peer when another one resolves with
-/// ``ResolveRequest/introduce``. Both sides then send to each other at once, which is what
-/// opens a path through two NATs. It carries the target's own last registration request ID as
+/// the resolver's unsolicited message to a registered peer that another one lists in the
+/// ``ResolveRequest/introduce`` of its resolve. The requester has opened its NAT toward the
+/// target already; the target opens its own and dials, which is what opens a path through two
+/// NATs. It carries the target's own last registration request ID as
 /// ``token``, which an off-path attacker never sees, so a forged introduction is dropped.
 public struct IntroduceMessage: Hashable, Sendable {
     /// The request ID of the target's last acknowledged register (its ``RegisterRequest/requestID``).
@@ -449,8 +459,18 @@ public enum ResolverMessage: Hashable, Sendable {
         case let .resolve(m):
             w.raw(m.mesh.key)
             w.u8(m.maxPeers)
-            // Flags: 1 = an exclude key follows, 2 = introduce (only with an exclude key).
-            if let e = m.exclude { w.u8(m.introduce ? 3 : 1); w.raw(e.bytes) } else { w.u8(0) }
+            // Flags: 1 = an exclude key follows, 2 = an introduction list follows it.
+            let introduce = m.introduce.prefix(ResolverWire.maxIntroductions)
+            if let e = m.exclude {
+                w.u8(introduce.isEmpty ? 1 : 3)
+                w.raw(e.bytes)
+                if !introduce.isEmpty {
+                    w.u8(UInt8(introduce.count))
+                    for k in introduce { w.raw(k.bytes) }
+                }
+            } else {
+                w.u8(0)
+            }
             w.raw(repeatElement(UInt8(0), count: max(0, min(m.padding, ResolverWire.maxDatagramSize))))
         case let .resolved(m):
             w.u32(m.registeredCount)
@@ -542,15 +562,22 @@ public enum ResolverMessage: Hashable, Sendable {
             let maxPeers = try r.u8()
             guard maxPeers >= 1, Int(maxPeers) <= ResolverWire.maxPeersPerAnswer else { throw .invalidValue(field: "resolve.maxPeers") }
             let exclude: PeerKey?
+            var introduce: [PeerKey] = []
             let flags = try r.u8()
             switch flags {
             case 0: exclude = nil
-            case 1, 3: exclude = PeerKey(bytes: try r.raw(Wire.keySize))
+            case 1: exclude = PeerKey(bytes: try r.raw(Wire.keySize))
+            case 3:
+                exclude = PeerKey(bytes: try r.raw(Wire.keySize))
+                let n = Int(try r.u8())
+                guard n >= 1 else { throw .invalidValue(field: "resolve.introduce") }
+                guard n <= ResolverWire.maxIntroductions else { throw .tooLong(field: "resolve.introduce", count: n, limit: ResolverWire.maxIntroductions) }
+                for _ in 0..<n { introduce.append(PeerKey(bytes: try r.raw(Wire.keySize))) }
             default: throw .invalidValue(field: "resolve.flags")
             }
             let padding = r.remaining
             guard try r.raw(padding).allSatisfy({ $0 == 0 }) else { throw .invalidValue(field: "resolve.padding") }
-            message = .resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: maxPeers, exclude: exclude, introduce: flags == 3, padding: padding))
+            message = .resolve(ResolveRequest(requestID: requestID, mesh: mesh, maxPeers: maxPeers, exclude: exclude, introduce: introduce, padding: padding))
         case .resolved:
             let count = try r.u32()
             let flags = try r.u8()

@@ -56,9 +56,9 @@ extension MeshSimulator {
         performClient(i, actions)
     }
 
-    func resolveThroughResolver(_ i: Int) {
-        guard var client = resolver?.clients[i], let mesh = nodes[i].mesh else { return }
-        let actions = client.resolve(introduce: mesh.wantsIntroductions, now: now, wallClock: wallClock)
+    func resolveThroughResolver(_ i: Int, introduce: [PeerKey]) {
+        guard var client = resolver?.clients[i], nodes[i].mesh != nil else { return }
+        let actions = client.resolve(introduce: introduce, now: now, wallClock: wallClock)
         resolver!.clients[i] = client
         performClient(i, actions)
     }

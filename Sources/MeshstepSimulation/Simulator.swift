@@ -64,7 +64,7 @@ public final class MeshSimulator {
     enum Payload {
         case datagram(to: Int, from: MeshAddress, sender: Int, bytes: [UInt8])
         case timer(Int)
-        case resolve(Int)
+        case resolve(Int, introduce: [PeerKey])
         case script(Int)
         case toResolver(from: MeshAddress, sender: Int, bytes: [UInt8])
         case resolverClientTimer(Int)
@@ -344,9 +344,9 @@ public final class MeshSimulator {
             let now = self.now
             let actions = mutate(i) { $0.timerFired(now: now) }
             apply(actions, from: i)
-        case let .resolve(i):
+        case let .resolve(i, introduce):
             guard nodes[i].mesh != nil else { return }
-            if resolver != nil { return resolveThroughResolver(i) }
+            if resolver != nil { return resolveThroughResolver(i, introduce: introduce) }
             var live: [Int] = []
             for j in nodes.indices where j != i && isAlive(j) { live.append(j) }
             var sample: [Referral] = []
@@ -371,8 +371,8 @@ public final class MeshSimulator {
             case let .deliver(m): observer.delivered?(i, m, now)
             case let .event(e): observer.event?(i, e, now)
             // The hosted resolver's round trip is simulated datagram by datagram.
-            case .resolve: push(resolver == nil ? now + defaultLink.latency * 2 : now, .resolve(i))
-            case .locate: if resolver != nil { push(now, .resolve(i)) }
+            case let .resolve(introduce): push(resolver == nil ? now + defaultLink.latency * 2 : now, .resolve(i, introduce: introduce))
+            case .locate: if resolver != nil { push(now, .resolve(i, introduce: [])) }
             case .reregister: reregister(i)
             }
         }

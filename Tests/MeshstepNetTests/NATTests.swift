@@ -229,8 +229,8 @@ struct NATTraversal {
         "3 players, each behind a Linux router that takes unsolicited datagrams to itself (masquerade and a stateful forward filter, no input filter, as in issue 13's experiment): the resolver introduces them to each other, each opens its NAT with hop-limited openers before its first Connect, and all link directly and finish in agreement",
         .enabled(if: Hosts.skipReason == nil, "needs root, ip and nft"))
     func routersWithoutInputFilter() throws {
-        // Once, under full CPU load beside the other real-time suites, one pair ended the match
-        // relayed (docs/KNOWN_ISSUES.md, item 19): the bots' transcripts go with a failure.
+        // Twice, under full CPU load beside the other real-time suites, one pair ended the match
+        // relayed (docs/KNOWN_ISSUES.md, fixed in session 38): the bots' transcripts go with a failure.
         let (reports, transcripts) = try Self.playKeepingTranscripts(try NATLab(hosts: [1, 1, 1], routerInput: .accept))
         for r in reports {
             #expect(Set(r.links?.map(\.slot) ?? []) == Set(0..<3).subtracting([r.slot]), "slot \(r.slot) links \(r.links ?? [])\n\(transcripts)")

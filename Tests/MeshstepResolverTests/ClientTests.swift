@@ -162,7 +162,7 @@ struct ClientTests {
         _ = exchange(other.register(now: clock.now, wallClock: clock.wall), client: &other, service: &service, from: otherHome, clock: clock)
         // The other peer asks for introductions: the service's Introduce reaches this client.
         var introduced: [ResolvedPeer] = []
-        for action in other.resolve(introduce: true, now: clock.now, wallClock: clock.wall) {
+        for action in other.resolve(introduce: [client.identity.key], now: clock.now, wallClock: clock.wall) {
             guard case let .send(bytes) = action else { continue }
             for case let .send(reply, to) in service.receive(bytes, from: otherHome, now: clock.now, wallClock: clock.wall) where to == source {
                 introduced += client.receive(reply, now: clock.now, wallClock: clock.wall).compactMap {

@@ -18,7 +18,7 @@ struct WireFormatTests {
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 10, exclude: a.key)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil)),
             .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 1, exclude: nil, padding: 100)),
-            .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 4, exclude: a.key, introduce: true, padding: 7)),
+            .resolve(ResolveRequest(requestID: 9, mesh: arena, maxPeers: 4, exclude: a.key, introduce: [identity(2).key, identity(3).key], padding: 7)),
             .resolved(ResolvedAnswer(requestID: 10, registeredCount: 1, excludedIsRegistered: true, peers: [], introduced: true)),
             .introduce(IntroduceMessage(token: 77, mesh: arena, peer: a.key, addresses: [ip(203, 0, 113, 9, port: 7500), ip(10, 0, 0, 9, port: 7500)])),
             .resolved(
@@ -38,7 +38,7 @@ struct WireFormatTests {
     @Test("byte layout of a resolve request")
     func resolveLayout() {
         let bytes = resolveBytes(max: 5, exclude: nil, requestID: 0x0102_0304_0506_0708, size: 0)
-        #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 4, 3, 1, 2, 3, 4, 5, 6, 7, 8])
+        #expect(Array(bytes.prefix(12)) == [0x4D, 0x52, 5, 3, 1, 2, 3, 4, 5, 6, 7, 8])
         #expect(Array(bytes[12..<44]) == arena.key)
         #expect(Array(bytes[44...]) == [5, 0])
         #expect(bytes.count == 46)
@@ -60,8 +60,16 @@ struct WireFormatTests {
         #expect(throws: WireError.unsupportedVersion(1)) { try ResolverMessage.decode(Array(good.prefix(2)) + [1] + Array(good.dropFirst(3))) }
         #expect(throws: WireError.unsupportedVersion(2)) { try ResolverMessage.decode(Array(good.prefix(2)) + [2] + Array(good.dropFirst(3))) }
         #expect(throws: WireError.unsupportedVersion(3)) { try ResolverMessage.decode(Array(good.prefix(2)) + [3] + Array(good.dropFirst(3))) }
-        // Introduce flag without an exclude key; an introduction with no address.
+        #expect(throws: WireError.unsupportedVersion(4)) { try ResolverMessage.decode(Array(good.prefix(2)) + [4] + Array(good.dropFirst(3))) }
+        // An introduction list without an exclude key; an empty list; 11 keys; an introduction with no address.
         #expect(throws: WireError.invalidValue(field: "resolve.flags")) { try ResolverMessage.decode(Array(good.prefix(45)) + [2] + Array(good.dropFirst(46))) }
+        let listed = ResolverMessage.resolve(ResolveRequest(requestID: 1, mesh: arena, maxPeers: 1, exclude: identity(1).key, introduce: [identity(2).key]))
+            .encode()
+        #expect(listed.count == 46 + 32 + 1 + 32 && listed[45] == 3 && listed[78] == 1 && Array(listed[79...]) == identity(2).key.bytes)
+        #expect(throws: WireError.invalidValue(field: "resolve.introduce")) { try ResolverMessage.decode(Array(listed.prefix(78)) + [0]) }
+        #expect(throws: WireError.tooLong(field: "resolve.introduce", count: 11, limit: 10)) {
+            try ResolverMessage.decode(Array(listed.prefix(78)) + [11] + [UInt8](repeating: 7, count: 11 * 32))
+        }
         let noAddress = ResolverMessage.introduce(IntroduceMessage(token: 1, mesh: arena, peer: identity(1).key, addresses: [])).encode()
         #expect(throws: WireError.invalidValue(field: "introduce.addresses")) { try ResolverMessage.decode(noAddress) }
         #expect(throws: WireError.unknownKind(9)) { try ResolverMessage.decode(Array(good.prefix(3)) + [9] + Array(good.dropFirst(4))) }
@@ -527,7 +535,7 @@ struct ServiceTests {
     }
 
     @Test(
-        "a registered peer resolving with the introduce flag from its registration's address is introduced to every peer of the answer, with each one's own token; from another address, or again within a second, it is not"
+        "a registered peer resolving with an introduction list from its registration's address is introduced to each registered peer it lists, with each one's own token; from another address, or again within a second, it is not"
     )
     func introductions() throws {
         var s = ResolverService(seed: 1)
@@ -537,10 +545,11 @@ struct ServiceTests {
         _ = s.deliver(registerBytes(a, timestamp: clock.wall, requestID: 11, observed: true), from: homeA, now: clock.now, wallClock: clock.wall)
         _ = s.deliver(registerBytes(b, timestamp: clock.wall, requestID: 22, observed: true), from: homeB, now: clock.now, wallClock: clock.wall)
         _ = s.deliver(registerBytes(c, timestamp: clock.wall, requestID: 33, observed: true), from: homeC, now: clock.now, wallClock: clock.wall)
-        func resolve(from source: MeshAddress, introduce: Bool = true) -> [ResolverServiceAction] {
+        func resolve(from source: MeshAddress, introduce: [PeerKey]? = nil, maxPeers: UInt8 = 10) -> [ResolverServiceAction] {
+            let listed = introduce ?? [b.key, c.key]
             let request = ResolveRequest(
-                requestID: 5, mesh: arena, maxPeers: 10, exclude: a.key, introduce: introduce,
-                padding: ResolveRequest.padding(toSize: ResolverWire.paddedResolveSize, exclude: a.key))
+                requestID: 5, mesh: arena, maxPeers: maxPeers, exclude: a.key, introduce: listed,
+                padding: ResolveRequest.padding(toSize: ResolverWire.paddedResolveSize, exclude: a.key, introductions: listed.count))
             return s.receive(ResolverMessage.resolve(request).encode(), from: source, now: clock.now, wallClock: clock.wall)
         }
         func sent(_ actions: [ResolverServiceAction]) -> [(MeshAddress, ResolverMessage)] {
@@ -565,9 +574,16 @@ struct ServiceTests {
         out = sent(resolve(from: ip(198, 51, 100, 66, port: 1)))
         guard case let .resolved(spoofed)? = out.first?.1 else { Issue.record("no answer"); return }
         #expect(out.count == 1 && !spoofed.introduced)
-        // Without the flag: none either.
-        out = sent(resolve(from: homeA, introduce: false))
+        // Without a list: none either.
+        out = sent(resolve(from: homeA, introduce: []))
         #expect(out.count == 1)
         #expect(s.stats.introductions == 2)
+        // Only the listed peers, whether the answer's sample holds them or not; an unknown key,
+        // a repeated one and the requester's own key introduce nobody.
+        clock.advance(.seconds(2))
+        _ = s.tick(now: clock.now, wallClock: clock.wall)
+        out = sent(resolve(from: homeA, introduce: [c.key, identity(9).key, c.key, a.key], maxPeers: 1))
+        let listedIntros = out.compactMap { to, m -> MeshAddress? in if case .introduce = m { to } else { nil } }
+        #expect(listedIntros == [homeC] && s.stats.introductions == 3, "\(out)")
     }
 }

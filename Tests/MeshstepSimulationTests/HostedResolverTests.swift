@@ -304,3 +304,59 @@ struct SimulatedNATTests {
         )
     }
 }
+
+@Suite("Path opening under a stalled requester")
+struct StalledRequesterTests {
+    /// Three players started 50 ms apart, each behind a Linux router that takes unsolicited
+    /// datagrams to itself; node `stalled`'s first resolve that brings introductions freezes it for `stall` right
+    /// after it asked, as a process starved of CPU is.
+    static func linkedPairs(stalled: Int, stall: Duration, seed: UInt64) throws -> (pairs: Set<[Int]>, natDrops: Int, froze: Bool) {
+        let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: .milliseconds(10)))
+        defer { sim.stop() }
+        sim.hostResolver()
+        let creds = try MeshCredentials(meshID: "nat", access: .password("pw"))
+        let config = MeshConfiguration.lockstep(players: 3)
+        for _ in 0..<3 { try sim.addNode(credentials: creds, configuration: config, behind: sim.addNAT(.linuxRouterWithoutInputFilter)) }
+        let keys = (0..<3).map { sim.node($0)!.key }
+        for i in 0..<3 {
+            sim.withNode(i) { mesh, _ in
+                mesh.protect(keys); return []
+            }
+        }
+        var frozen = false
+        sim.resolverHook = { sender, before, after in
+            if sender == stalled, after.introductions > before.introductions, !frozen {
+                frozen = true
+                sim.pause(stalled, until: sim.now + stall)
+            }
+        }
+        for i in 0..<3 { sim.at(.zero + .milliseconds(Int64(i) * 50)) { $0.start(i) } }
+        sim.run(until: .zero + .seconds(10))
+        var pairs: Set<[Int]> = []
+        for i in 0..<3 {
+            for n in sim.node(i)!.neighborInfo { if let j = keys.firstIndex(of: n.peer) { pairs.insert([min(i, j), max(i, j)]) } }
+        }
+        return (pairs, sim.natDrops, frozen)
+    }
+
+    @Test(
+        "a requester frozen for 600 ms or 2 s right after it asked for introductions still links every pair directly: its NAT was open toward the peers it listed before it asked (without that order, a 600 ms freeze left it unlinked for good)"
+    )
+    func frozenRequesterLinks() throws {
+        var froze = 0
+        for seed in UInt64(1)...4 {
+            let control = try Self.linkedPairs(stalled: 0, stall: .zero, seed: seed)
+            #expect(control.pairs == [[0, 1], [0, 2], [1, 2]], "seed \(seed), no stall: \(control)")
+            for stalled in 0..<3 {
+                for stall in [Duration.milliseconds(600), .seconds(2)] {
+                    let r = try Self.linkedPairs(stalled: stalled, stall: stall, seed: seed)
+                    #expect(r.pairs == [[0, 1], [0, 2], [1, 2]], "seed \(seed), node \(stalled) frozen for \(stall): \(r)")
+                    if r.froze { froze += 1 }
+                }
+            }
+        }
+        // A node whose peers asked for it first never asks, and nothing freezes it: enough
+        // runs must have frozen their node, or the test proves nothing.
+        #expect(froze >= 8, "\(froze) of 24 runs froze their node")
+    }
+}
