@@ -125,11 +125,15 @@ extension MeshNode {
                 return refuse(.duplicateLink, echo: m.nonce, to: address)
             }
         }
-        // Simultaneous open: both sides dialled each other. The link started by the smaller key
-        // wins, unless ours is still opening the path (no Connect of ours has gone out in full).
-        if let (ourAddress, ours) = outgoing.first(where: { $0.value.remoteKey == m.sender || $0.key == address }) {
+        // Simultaneous open: both sides dialled each other. Once our Confirm has gone out, the
+        // peer holds our handshake and links when it arrives: ours goes on whatever the keys
+        // (dropping it would leave the peer with a link we do not have). Before that, the link
+        // started by the smaller key wins, unless ours is still opening the path (no Connect of
+        // ours has gone out in full).
+        if outgoing.values.contains(where: { $0.remoteKey == m.sender }) { return refuse(.duplicateLink, echo: m.nonce, to: address) }
+        if let ours = outgoing[address] {
             if key < m.sender, ours.openUntil == nil { return refuse(.duplicateLink, echo: m.nonce, to: address) }
-            outgoing[ourAddress] = nil
+            outgoing[address] = nil
         }
         if neighbors.count >= configuration.maxNeighbors {
             // Full. A joiner below the minimum would otherwise be turned away by every full node

@@ -160,6 +160,32 @@ struct HandshakeTests {
         #expect(net.nodes[smaller].neighborInfo[0].initiatedByUs)
     }
 
+    @Test(
+        "a Connect that arrives after our Confirm went out is refused whatever the keys: the peer holds our handshake and links on our Confirm, so both sides end with the one link"
+    )
+    func connectAfterOurConfirm() throws {
+        var net = Net()
+        let a = try net.add(), b = try net.add()
+        // The larger key dials first; the smaller answers, then dials too: the resolver
+        // introduced the larger to it (the larger asked), which dials at once.
+        let (large, small) = net.nodes[a].key < net.nodes[b].key ? (b, a) : (a, b)
+        net.seed(large, with: small)
+        net.step()  // small: Challenge
+        let introduction = [Referral(peer: net.nodes[large].key, address: Net.address(large))]
+        net.apply(net.nodes[small].introduced(introduction, now: net.now), from: small)
+        #expect(net.inFlightKinds == [0x02, 0x01])
+        net.step()  // large: Confirm
+        net.step()  // large gets small's Connect with its Confirm out
+        #expect(net.inFlightKinds == [0x03, 0x05], "Confirm to small, then Refuse(duplicateLink)")
+        net.flush()
+        net.advance(.seconds(6))
+        #expect(net.nodes[large].neighborCount == 1 && net.nodes[small].neighborCount == 1)
+        #expect(net.nodes[large].neighborInfo.first?.initiatedByUs == true)
+        for i in [large, small] {
+            #expect(!net.events[i].contains { if case .neighborDown = $0 { true } else { false } }, "node \(i): \(net.events[i])")
+        }
+    }
+
     @Test("lost handshake datagrams are retransmitted")
     func retransmission() throws {
         var net = Net()
