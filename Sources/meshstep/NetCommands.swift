@@ -161,9 +161,25 @@ struct Bot: ParsableCommand {
             lobbyError = peer.pollErrors().first
             if lobbyError == nil { Thread.sleep(forTimeInterval: 0.005) }
         }
+        // The network path itself, precisely (input latency moves in whole frames): each link's
+        // smoothed keepalive round trip, by the slot at its other end. A player missing here
+        // reached us through a relay. Taken a second before the last tick: nobody can finish
+        // the match before this bot's input for the last tick has gone out, while after it the
+        // players that finish first leave and their links go down.
+        func directLinks() -> [[String: Any]] {
+            let rosterKeys = peer.withSession { $0.keys.bound } ?? []
+            return mesh.neighbors().compactMap { n in
+                guard let s = rosterKeys.firstIndex(of: n.peer.bytes), let rtt = n.rtt else { return nil }
+                return ["slot": s, "rtt_ms": Double(rtt.nanosecondsClamped) / 1e6, "address": n.address.description]
+            }.sorted { ($0["slot"] as! Int) < ($1["slot"] as! Int) }
+        }
+        let linksFrame = max(ticks / 2, ticks - 60)
+        var links: [[String: Any]]?
         var frame0: UInt64?
         if lobbyError == nil {
-            frame0 = runRealtime(bots: [bot], ticks: ticks, tickRate: 60, deadline: .seconds(Int64(ticks / 60 + startTimeout + 60))) { _ in }
+            frame0 = runRealtime(bots: [bot], ticks: ticks, tickRate: 60, deadline: .seconds(Int64(ticks / 60 + startTimeout + 60))) { k in
+                if k == linksFrame { links = directLinks() }
+            }
         }
         let ended = bot.finishedAt ?? NIODeadline.now().uptimeNanoseconds
         func rate(_ ticks: Int, since: UInt64) -> Double { ended > since ? Double(ticks) / (Double(ended - since) / 1e9) : 0 }
@@ -177,14 +193,8 @@ struct Bot: ParsableCommand {
         let admissions = peer.withSession { $0.roster.readmissions } ?? []
         let rejoins = admissions.filter { $0.key == nil }.map { ["slot": $0.slot, "tick": $0.tick, "checkpoint": $0.checkpoint] }
         let lateJoins = admissions.filter { $0.key != nil }.map { ["slot": $0.slot, "tick": $0.tick, "checkpoint": $0.checkpoint] }
-        // The network path itself, precisely (input latency moves in whole frames): each link's
-        // smoothed keepalive round trip, by the slot at its other end. A player missing here
-        // reached us through a relay.
-        let rosterKeys = peer.withSession { $0.keys.bound } ?? []
-        let links: [[String: Any]] = mesh.neighbors().compactMap { n in
-            guard let s = rosterKeys.firstIndex(of: n.peer.bytes), let rtt = n.rtt else { return nil }
-            return ["slot": s, "rtt_ms": Double(rtt.nanosecondsClamped) / 1e6, "address": n.address.description]
-        }.sorted { ($0["slot"] as! Int) < ($1["slot"] as! Int) }
+        // A match that ended early (a halt, a rejoin's shorter run): the links now.
+        if links == nil { links = directLinks() }
         let meshStats = mesh.stats()
         if bot.applied >= ticks {
             peer.finish(timeout: .seconds(3))
@@ -208,7 +218,7 @@ struct Bot: ParsableCommand {
             "ticks_per_second": ticksPerSecond, "ticks_per_second_after_drop": afterDrop,
             "stall_ticks": bot.stalls, "longest_stall_ms": Double(bot.longestStall) * 1000 / 60,
             "bytes_per_input_per_peer": Double(bytes) / Double(max(1, ticks * (players - 1))),
-            "links": links, "relayed_messages": meshStats.relayed, "relay_requests_sent": meshStats.relayRequestsSent,
+            "links": links ?? [], "relayed_messages": meshStats.relayed, "relay_requests_sent": meshStats.relayRequestsSent,
             "public_address": mesh.publicAddress()?.description as Any? ?? NSNull(),
             "seed": String(gameSeed),
             "wall_seconds": Double((ContinuousClock.now - started).milliseconds) / 1000,
