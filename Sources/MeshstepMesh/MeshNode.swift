@@ -227,8 +227,9 @@ public struct MeshNode: Sendable {
         if running, neighbors.count + outgoing.count < configuration.idealNeighbors { maintain(now: now) }
         // Peers that wait for an introduction, not asked for: ask now (§6.7), not a whole
         // resolve interval later; the first answer of all is one such.
-        if running, !introducedTo, introductionsInUse, referrals.contains(where: { r in introductionTargets(now: now).contains { $0.key == r.peer } }) {
-            requestResolve(now: now, early: true)
+        if running, !introducedTo, introductionsInUse {
+            let wanted = introductionTargets(now: now)
+            if referrals.contains(where: { r in wanted.contains { $0.key == r.peer } }) { requestResolve(now: now, early: true) }
         }
         return finish()
     }
