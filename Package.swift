@@ -222,7 +222,7 @@ let package = Package(
             swiftSettings: testSettings
         ),
         .testTarget(
-            name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepBots", "MeshstepArena", "MeshstepWire"],
+            name: "MeshstepLockstepTests", dependencies: ["MeshstepLockstep", "MeshstepSession", "MeshstepBots", "MeshstepArena", "MeshstepWire", "MeshstepMesh", "MeshstepSimulation"],
             swiftSettings: testSettings),
         .testTarget(
             name: "MeshstepNetTests",

@@ -159,6 +159,8 @@ public struct BotsScenario: Sendable {
     /// (`desync-tick<T>-slot<S>.state`, the game's `snapshot()` bytes): both sides of the
     /// disagreement end up side by side for diffing.
     public var desyncDumpDirectory: String?
+    /// Tests: called with the simulator before any node starts (to lose chosen datagrams).
+    package var configureSimulator: (@Sendable (MeshSimulator) -> Void)?
 
     /// A tank-arena match over links with the given latency, jitter and loss; every other
     /// setting starts at its default (no faults, no spectators, input delay from the links).
@@ -502,6 +504,7 @@ extension BotsScenario {
         let started = ContinuousClock.now
         let sim = MeshSimulator(seed: seed, defaultLink: LinkModel(latency: latency, jitter: jitter, loss: loss, duplicate: duplicate))
         defer { sim.stop() }  // the scripts below capture the simulator: break the cycle
+        configureSimulator?(sim)
         let creds = try MeshCredentials(meshID: "bots", access: .password("bots"))
         let late = lateSpectators?.count ?? 0
         let nodes = players + spectators + late

@@ -21,13 +21,15 @@ public struct DeliveredMessage: Sendable, Equatable {
 
 /// Something the application may want to know about the node's place in the mesh.
 public enum MeshEvent: Sendable, Equatable {
-    /// The node gained its first neighbor.
+    /// The node gained its first neighbor (announced with ``neighborUp(_:_:)``).
     case online
-    /// The node lost its last neighbor.
+    /// The node lost its last announced neighbor.
     case offline
-    /// A link to this peer at this address completed its handshake.
+    /// A link to this peer at this address is up on both sides: we initiated it and its Welcome
+    /// came, or we accepted it and the peer has used it (a link whose Welcome was lost is never
+    /// announced, PROTOCOL.md §6.3).
     case neighborUp(PeerKey, MeshAddress)
-    /// A link closed. `byUs` tells which side closed it.
+    /// A link announced with ``neighborUp(_:_:)`` closed. `byUs` tells which side closed it.
     case neighborDown(PeerKey, MeshAddress, reason: DisconnectReason, byUs: Bool)
     /// Our attempt to join through `address` was refused (for example: wrong password, mesh
     /// full, wrong mesh). Wrong-password refusals are final; the others are retried elsewhere.

@@ -68,6 +68,8 @@ extension MeshNode {
             return
         }
         neighbors.values[i].linkWindow.insert(linkSeq)
+        // The first tagged datagram on a link we accepted: the peer holds it (§6.3).
+        if !neighbors.values[i].confirmed { confirmLink(peer) }
         // A message token for each message the datagram holds (several in a Floods datagram),
         // taken before it is decoded. Of a Floods datagram, as many messages are taken as there
         // are tokens (a sender with larger bursts than ours may pack more than we admit at once);
@@ -461,7 +463,19 @@ extension MeshNode {
         }
     }
 
-    /// Once a second: for each member of the protected group we hold no link to, asks one
+    /// Whether we hold a link to `peer` that the peer has shown it holds too.
+    func linkConfirmed(_ peer: PeerKey) -> Bool { neighbors[peer]?.confirmed ?? false }
+
+    /// Whether a member of our protected group that we hold no link to has no relay asked for
+    /// it yet (one just went missing, or the group was just named), while a fellow member could
+    /// relay it: then the relays are asked at the next housekeeping instead of the next second.
+    func missingMemberWithoutRelay() -> Bool {
+        guard protectedPeers.contains(key), neighbors.values.contains(where: { $0.confirmed && protectedPeers.contains($0.key) }) else { return false }
+        let wanted = protectedPeers.filter { $0 != key && !linkConfirmed($0) }.sorted().prefix(Wire.maxRelayOrigins)
+        return wanted.contains { relayVia[$0] == nil }
+    }
+
+    /// Once a second, and as soon as a member goes missing: for each member of the protected group we hold no link to, asks one
     /// fellow member to relay it, and moves on to the next member (in key order) when the
     /// missing member's messages reached us in the last ``relayTrial`` by another way (a pull)
     /// but not through that relay; tells members asked before that we need nothing more from
@@ -472,8 +486,9 @@ extension MeshNode {
         // Only a member of the group asks (``protect(_:)`` names it, this node included), and
         // only its fellow members: they are the ones that honour it.
         guard protectedPeers.contains(key) else { return }
-        let members = neighbors.keys.filter { protectedPeers.contains($0) }.sorted()
-        let wanted = protectedPeers.filter { $0 != key && neighbors[$0] == nil }.sorted().prefix(Wire.maxRelayOrigins)
+        // A link the peer has not used yet may exist on our side only: it carries nothing either way.
+        let members = neighbors.values.filter { $0.confirmed && protectedPeers.contains($0.key) }.map(\.key).sorted()
+        let wanted = protectedPeers.filter { $0 != key && !linkConfirmed($0) }.sorted().prefix(Wire.maxRelayOrigins)
         var via: [PeerKey: (via: PeerKey, since: MeshTime)] = [:]
         for o in wanted where !members.isEmpty {
             func recent(_ t: MeshTime?) -> Bool { t.map { now - $0 < Self.relayTrial } ?? false }

@@ -214,7 +214,54 @@ extension MeshNode {
         neighbors[m.sender]?.welcomeBytes = welcome
         neighbors[m.sender]?.acceptedConfirm = m
         neighbors[m.sender]?.initiatorNonce = hs.remoteNonce
+        // Until the initiator uses the link, the Welcome goes out again after about two round
+        // trips (our Challenge to its Confirm is one), doubling: a lost Welcome would otherwise
+        // wait for the initiator's next Confirm, a `handshakeRetry` later.
+        let retry = min(max((now - hs.startedAt) * 2, Self.minWelcomeRetry), configuration.handshakeRetry)
+        neighbors[m.sender]?.welcomeRetry = retry
+        neighbors[m.sender]?.welcomeDue = now + retry
+        schedule(.welcome(m.sender), at: now + retry)
         sendRaw(welcome, to: address)
+    }
+
+    /// The shortest wait before our Welcome goes out again (on loopback a round trip is a few
+    /// microseconds).
+    static let minWelcomeRetry = Duration.milliseconds(20)
+
+    /// A link we accepted that the initiator has not used yet: our Welcome again, or, once the
+    /// initiator's handshake must have timed out, the link closed silently (it never had it).
+    mutating func welcomeTimerFired(_ peer: PeerKey, now: MeshTime) {
+        guard let n = neighbors[peer], !n.confirmed, let welcome = n.welcomeBytes, now >= n.welcomeDue else { return }
+        if now - n.since >= configuration.handshakeTimeout {
+            logger.debug("link \(peer) at \(n.address) never used by the initiator: closed")
+            return closeLink(peer, reason: .timedOut, now: now, notify: false)
+        }
+        let retry = min(n.welcomeRetry * 2, configuration.handshakeRetry)
+        neighbors[peer]?.welcomeRetry = retry
+        neighbors[peer]?.welcomeDue = now + retry
+        schedule(.welcome(peer), at: now + retry)
+        sendRaw(welcome, to: n.address)
+    }
+
+    /// The peer used a link we accepted: it holds the link, which is announced now.
+    mutating func confirmLink(_ peer: PeerKey) {
+        guard let n = neighbors[peer], !n.confirmed else { return }
+        let wasOffline = !isOnline
+        neighbors[peer]?.confirmed = true
+        neighbors[peer]?.welcomeBytes = nil
+        logger.debug("neighbor up \(peer) at \(n.address)")
+        emit(.neighborUp(peer, n.address))
+        if wasOffline { emit(.online) }
+    }
+
+    /// A keepalive at once, outside the keepalive schedule: the first datagram on a link we
+    /// initiated, which tells the responder that its Welcome arrived (§6.1).
+    mutating func sendLinkProbe(to peer: PeerKey, now: MeshTime) {
+        guard let i = neighbors.index(forKey: peer) else { return }
+        let nonce = rng.next()
+        neighbors.values[i].pendingPings.append((nonce, now))
+        if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
+        sendLinkMessage(.ping(Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: [], known: [])), to: peer, now: now)
     }
 
     // MARK: Initiator
@@ -264,6 +311,13 @@ extension MeshNode {
     }
 
     mutating func onWelcome(_ m: Welcome, from address: MeshAddress, now: MeshTime) {
+        if outgoing[address] == nil, let peer = neighborByAddress[address], let n = neighbors[peer], n.initiatedByUs,
+            n.acceptedWelcomeProof == m.proof, now - n.since < configuration.handshakeTimeout
+        {
+            // The responder sends its Welcome again: it has not heard from us on the link yet
+            // (our first keepalive was lost). Only the very Welcome we accepted gets an answer.
+            return sendLinkProbe(to: peer, now: now)
+        }
         guard var hs = outgoing[address], case let .confirmSent(remote, transcript, keys) = hs.phase else { return }
         let verified =
             transcript.verifyProof(m.proof, role: Self.responderRole, credentials: credentials)
@@ -286,6 +340,8 @@ extension MeshNode {
             return
         }
         addNeighbor(remote, address: address, keys: keys, initiatedByUs: true, now: now)
+        neighbors[remote]?.acceptedWelcomeProof = m.proof
+        sendLinkProbe(to: remote, now: now)
     }
 
     mutating func onRefuse(_ m: Refuse, from address: MeshAddress, now: MeshTime) {
@@ -313,7 +369,7 @@ extension MeshNode {
 
     mutating func addNeighbor(_ peer: PeerKey, address: MeshAddress, keys: LinkKeys, initiatedByUs: Bool, now: MeshTime) {
         let c = configuration
-        let wasOffline = neighbors.isEmpty
+        let wasOffline = !isOnline
         // A new link carries full messages only while we have fewer than the minimum of eager
         // links; beyond that it starts lazy, so a fresh mesh does not begin with a full flood.
         let startEager = eagerLinkCount < max(configuration.minEagerLinks, 1)
@@ -325,8 +381,11 @@ extension MeshNode {
             outMessages: TokenBucket(rate: c.outboundLimit.messagesPerSecond, burst: c.outboundLimit.messageBurst, now: now),
             outBytes: TokenBucket(rate: c.outboundLimit.bytesPerSecond, burst: c.outboundLimit.byteBurst, now: now))
         neighbors[peer]?.eager = startEager
+        // A link we accepted is announced when the initiator uses it (`confirmLink`).
+        neighbors[peer]?.confirmed = initiatedByUs
         neighborByAddress[address] = peer
         candidates[address] = nil
+        guard initiatedByUs else { return logger.debug("link \(peer) at \(address) accepted; announced when the initiator uses it") }
         logger.debug("neighbor up \(peer) at \(address)")
         emit(.neighborUp(peer, address))
         if wasOffline { emit(.online) }
@@ -344,8 +403,10 @@ extension MeshNode {
         pendingGraft[peer] = nil
         pendingFloods[peer] = nil
         logger.debug("neighbor down \(peer): \(reason)")
+        // A link never announced goes without an event.
+        guard n.confirmed else { return }
         emit(.neighborDown(peer, n.address, reason: reason, byUs: byUs))
-        if neighbors.isEmpty { emit(.offline) }
+        if !isOnline { emit(.offline) }
     }
 
     /// Sends bypassing pacing (a Disconnect must not wait behind a backlog that is being dropped).

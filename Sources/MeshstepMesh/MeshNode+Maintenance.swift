@@ -274,8 +274,8 @@ extension MeshNode {
                 }
             }
         }
+        if secondBoundary || missingMemberWithoutRelay() { requestRelays(now: now) }
         if secondBoundary {
-            requestRelays(now: now)
             while let first = banned.elements.first, first.value <= now { banned.removeFirst() }
         }
     }

@@ -183,15 +183,18 @@ public struct MeshNode: Sendable {
         }
     }
     /// True while the node has at least one neighbor.
-    public var isOnline: Bool { !neighbors.isEmpty }
-    /// How many established links the node has (handshakes in progress not counted).
-    public var neighborCount: Int { neighbors.count }
+    public var isOnline: Bool { neighbors.values.contains { $0.confirmed } }
+    /// How many established links the node has (handshakes in progress, and links we accepted
+    /// that the peer has not used yet, not counted).
+    public var neighborCount: Int { neighbors.values.reduce(0) { $0 + ($1.confirmed ? 1 : 0) } }
     /// The keys of the current neighbors, in link order.
-    public var neighborKeys: [PeerKey] { Array(neighbors.keys) }
+    public var neighborKeys: [PeerKey] { neighbors.values.filter(\.confirmed).map(\.key) }
 
-    /// A snapshot of every established link, in link order.
+    /// A snapshot of every established link, in link order. A link we accepted is listed (and
+    /// announced with ``MeshEvent/neighborUp(_:_:)``) once the peer used it: until then its
+    /// Welcome may have been lost, and the peer would drop what we send over it.
     public var neighborInfo: [NeighborInfo] {
-        neighbors.values.map {
+        neighbors.values.lazy.filter(\.confirmed).map {
             NeighborInfo(
                 peer: $0.key, address: $0.address, initiatedByUs: $0.initiatedByUs, rtt: $0.srtt.map { .nanoseconds($0) },
                 eager: $0.eager, utility: $0.utility, misbehaviourScore: $0.score, outboundQueue: $0.queue.count)
@@ -354,13 +357,14 @@ public struct MeshNode: Sendable {
     /// Sends `payload` to each of `peers` that is a neighbor now, over its link only: no origin
     /// key, sequence number or signature (the link's tag proves who sent it), and never forwarded.
     /// The cheap way to reach neighbors that need a message and nobody else; peers that are not
-    /// neighbors are skipped (``neighborKeys`` tells which are).
+    /// neighbors are skipped (``neighborKeys`` tells which are: a link we accepted counts once the
+    /// peer has used it).
     /// - Throws: ``MeshSendError/payloadTooLarge(size:limit:)`` when it does not fit a datagram.
     public mutating func sendDirect(_ payload: [UInt8], to peers: [PeerKey], now: MeshTime) throws(MeshSendError) -> [MeshAction] {
         currentTime = now
         guard running else { throw .notRunning }
         guard payload.count <= maxDirectPayloadSize else { throw .payloadTooLarge(size: payload.count, limit: maxDirectPayloadSize) }
-        for p in peers where neighbors[p] != nil {
+        for p in peers where neighbors[p]?.confirmed == true {
             stats.directSent += 1
             sendLinkMessage(.direct(payload), to: p, now: now)
         }
@@ -400,6 +404,8 @@ public struct MeshNode: Sendable {
         case maintenance
         case graft(MessageRef)
         case pacing(PeerKey)
+        /// Our Welcome goes out again while the initiator has not used the link (§6.3).
+        case welcome(PeerKey)
     }
 
     struct TimerEntry: Comparable, Sendable {
@@ -429,6 +435,8 @@ public struct MeshNode: Sendable {
             graftTimerFired(ref, now: now)
         case let .pacing(key):
             drainQueue(key, now: now)
+        case let .welcome(key):
+            welcomeTimerFired(key, now: now)
         }
     }
 
@@ -556,6 +564,10 @@ struct Neighbor: Sendable {
     var address: MeshAddress
     let keys: LinkKeys
     let initiatedByUs: Bool
+    /// Whether the peer has shown that it holds this link: at once for a link we initiated (its
+    /// Welcome came), and for one we accepted when the first datagram tagged with the link's
+    /// keys arrives. Until then the link is not announced: its Welcome may have been lost.
+    var confirmed = true
     let since: MeshTime
     var lastHeard: MeshTime
     var nextPingAt: MeshTime
@@ -578,6 +590,13 @@ struct Neighbor: Sendable {
     /// The Welcome we sent (responder side), resent if the initiator repeats its Confirm.
     var welcomeBytes: [UInt8]?
     var acceptedConfirm: Confirm?
+    /// Responder side, while unconfirmed: when our Welcome goes out again, and the wait before
+    /// that (doubling up to `handshakeRetry`).
+    var welcomeDue = MeshTime.zero
+    var welcomeRetry = Duration.zero
+    /// Initiator side: the proof of the Welcome we accepted. The same Welcome again means the
+    /// responder has not heard from us on the link yet.
+    var acceptedWelcomeProof: [UInt8]?
     /// The initiator's handshake nonce (responder side): a late Refuse must echo it.
     var initiatorNonce: [UInt8]?
     /// Refs this neighbor sent us recently: a third copy of one from the same neighbor is a replay.
@@ -682,6 +701,10 @@ extension MeshNode {
     }
 
     /// The message `ref` from the pull cache, if the node still holds it.
+    /// Whether a link to `peer` is held, announced or not (a link we accepted is announced when
+    /// the initiator uses it).
+    @_spi(Adversary) public func holdsLink(to peer: PeerKey) -> Bool { neighbors[peer] != nil }
+
     @_spi(Adversary) public func storedMessage(_ ref: MessageRef) -> FloodMessage? { store[ref] }
 
     /// The newest `limit` messages in the pull cache, oldest first.

@@ -94,6 +94,9 @@ public final class MeshSimulator {
     /// it (whatever source address it claims) and the handler's stats before and after:
     /// attribution of rejections and costs in attack scenarios.
     public var datagramHook: ((_ node: Int, _ sender: Int, _ before: MeshStats, _ after: MeshStats) -> Void)?
+    /// Asked for every datagram that would travel from node `from` to node `to` (before the
+    /// link's own loss): true drops it. Tests lose chosen messages with it (a Welcome, say).
+    public var dropHook: ((_ from: Int, _ to: Int, _ bytes: [UInt8]) -> Bool)?
     /// How many candidates a simulated resolver returns (Peer Channel: a random sample).
     public var resolveSampleSize = 8
     /// Events processed so far.
@@ -397,6 +400,7 @@ public final class MeshSimulator {
             return
         }
         if let g = group, g[i] != g[j] { datagramsDropped += 1; return }
+        if let dropHook, dropHook(i, j, bytes) { datagramsDropped += 1; return }
         let link = linkOverrides[Pair(i, j)] ?? defaultLink
         if rng.chance(link.loss) { datagramsDropped += 1; return }
         var departure = now

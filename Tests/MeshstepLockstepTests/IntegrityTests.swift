@@ -732,10 +732,11 @@ struct AttackScenarios {
     )
     func adoptedFromLiarVotedOutWhenRowsNeverAgree() throws {
         // 4 players: slot 3 sends unsigned inputs that differ from its signed ones, slot 0
-        // stalls past the disconnect timeout and is dropped at tick 99. Slots 1 and 2 took slot
-        // 3's signed history, and its rows never agreed with theirs again: the match stopped at
-        // tick 90 for good while a slot whose history we adopted was never voted out.
-        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.12, latency: .milliseconds(23), jitter: .milliseconds(14), seed: 3254769324097046688)
+        // stalls past the disconnect timeout and is dropped (at tick 99 in this run). The
+        // sweep run this comes from: slots 1 and 2 took slot 3's signed history, its rows never
+        // agreed with theirs again, and the match stopped at tick 90 for good while a slot whose
+        // history we adopted was never voted out.
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.12, latency: .milliseconds(23), jitter: .milliseconds(14), seed: 2)
         scenario.attack = .equivocateUnsigned
         scenario.stalls = [BotsStall(slot: 0, tick: 88, duration: .milliseconds(2144))]
         let r = try scenario.run()
@@ -770,13 +771,13 @@ struct AttackScenarios {
         "a drop is never cut below a tick a survivor applied: a survivor that voted holding less of the frozen slot reports no row past its vote, even once it holds more (a sweep run: 8 players, 25% loss, 14 ms + 27 ms jitter)"
     )
     func dropCutAtTheLowestVote() throws {
-        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.25, latency: .milliseconds(14), jitter: .milliseconds(27), seed: 3270152556057797327)
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.25, latency: .milliseconds(14), jitter: .milliseconds(27), seed: 1)
         scenario.duplicate = 0.01
         scenario.stalls = [BotsStall(slot: 0, tick: 251, duration: .milliseconds(2149))]
         let r = try scenario.run()
-        // Slot 7 voted holding slot 0 through tick 260 while the others held 261, and obtained
-        // 261 later. Had it reported that row, slots 5 and 6 would have applied 261 and halted
-        // when the drop from 261 (cut at slot 7's vote) was certified.
+        // The drop is cut at the lowest vote. A survivor that voted holding less
+        // of slot 0 than others held, and obtained more later, must not report a row past its
+        // vote: others would apply it and halt when the drop cut below it was certified.
         #expect(r.checksums_agree && r.honest_dropped == [] && r.honest_halted == [], "\(r.drops) \(r.halted)")
         #expect(r.drops.map(\.slot) == [0], "\(r.drops)")
         #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")

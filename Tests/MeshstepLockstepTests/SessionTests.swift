@@ -4,6 +4,8 @@ import MeshstepArena
 import MeshstepBots
 @testable import MeshstepLockstep
 import MeshstepWire
+import MeshstepMesh
+import MeshstepSimulation
 
 /// Sessions exchanging frames in memory, frame by frame in virtual time: each frame every live
 /// player runs its timers, applies what is ready, submits one input per applied tick, and its
@@ -419,6 +421,23 @@ struct BotsScenarios {
         #expect(r.bytes_per_input_per_peer <= 140, "\(r.bytes_per_input_per_peer) bytes per input per peer")
         #expect(r.ticks_per_second > 59.9)
         #expect(r.longest_stall_ms <= 100)
+    }
+
+    @Test(
+        "Welcomes lost between two players while the match starts: the link is used only once both ends hold it, so nothing stalls",
+        arguments: [21, 22, 23] as [UInt64])
+    func lostWelcomesAtTheStart(seed: UInt64) throws {
+        var scenario = BotsScenario(players: 4, ticks: 300, loss: 0, latency: .milliseconds(5), jitter: .zero, seed: seed)
+        // Every Welcome between slots 1 and 2 is lost until after the lobby (it begins once the
+        // mesh had 3 s to form): the responder holds the link, the initiator never gets it.
+        scenario.configureSimulator = { sim in
+            sim.dropHook = { [unowned sim] from, to, bytes in
+                Set([from, to]) == [1, 2] && Datagram.peekKind(bytes) == 0x04 && sim.now < MeshTime.zero + .milliseconds(3500)
+            }
+        }
+        let r = try scenario.run()
+        #expect(r.ticks_completed == 300 && r.checksums_agree && r.drops.isEmpty)
+        #expect(r.longest_stall_ms <= 50, "longest stall \(r.longest_stall_ms) ms")
     }
 
     @Test("8 bots, 3600 ticks at 60 Hz, 10% loss, 30 ms latency, 10 ms jitter: all complete, checksums agree, no input lost")

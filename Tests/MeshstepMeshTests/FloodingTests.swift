@@ -19,6 +19,23 @@ struct FloodingTests {
         #expect(net.delivered[0].isEmpty)  // never back to the origin
     }
 
+    @Test("a member of a protected group that holds no link to another asks a fellow member to relay it at the next housekeeping, not the next second")
+    func relayAskedPromptly() throws {
+        var net = try line()  // 0 - 1 - 2: 0 and 2 hold no link
+        net.advance(.milliseconds(250))
+        let group = net.nodes.map(\.key)
+        for i in net.nodes.indices { net.nodes[i].protect(group) }
+        var asked: [(from: MeshAddress, at: MeshTime)] = []
+        for _ in 0..<15 {
+            let at = net.now
+            net.tick(look: { if Datagram.peekKind($0.bytes) == 0x14 { asked.append(($0.from, at)) } })
+        }
+        // Both ends ask node 1, within a housekeeping interval (100 ms) of learning the group.
+        #expect(Set(asked.map(\.from)) == [Net.address(0), Net.address(2)])
+        #expect(asked.allSatisfy { $0.at - (MeshTime.zero + .milliseconds(250)) <= .milliseconds(110) })
+        #expect(net.nodes[0].stats.relayRequestsSent == 1 && net.nodes[2].stats.relayRequestsSent == 1)
+    }
+
     @Test("a direct message reaches only the neighbors named, as the sender's own, unsigned and never forwarded")
     func direct() throws {
         var net = try line()  // 0 - 1 - 2
