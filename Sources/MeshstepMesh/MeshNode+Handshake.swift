@@ -73,9 +73,21 @@ extension MeshNode {
     mutating func dialAtOnce(_ referrals: [Referral], now: MeshTime) {
         for r in referrals where r.peer != key && neighbors[r.peer] == nil && outgoing[r.address] == nil {
             guard candidates[r.address]?.key == r.peer, !isBanned(r.peer, now: now) else { continue }
-            guard protectedPeers.contains(r.peer) || neighbors.count + outgoing.count < configuration.maxNeighbors else { continue }
+            guard protectedPeers.contains(r.peer) || neighbors.count + peersBeingDialled() < configuration.maxNeighbors else { continue }
             connect(to: r.address, now: now)
         }
+    }
+
+    /// How many peers our outgoing handshakes dial: a peer tried at several addresses at once
+    /// (public, LAN, another port of its NAT) counts once, so handshakes to one peer's
+    /// addresses that may never answer do not use up the room for other peers.
+    func peersBeingDialled() -> Int {
+        var keys = Set<PeerKey>()
+        var unknown = 0
+        for address in outgoing.keys {
+            if let k = candidates[address]?.key { keys.insert(k) } else { unknown += 1 }
+        }
+        return keys.count + unknown
     }
 
     /// Handles Connect, Challenge, Confirm, Welcome and Refuse.

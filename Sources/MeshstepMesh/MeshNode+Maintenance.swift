@@ -93,7 +93,7 @@ extension MeshNode {
             }
             pool.removeAll { outgoing[$0] != nil }
         }
-        var wanted = c.idealNeighbors - neighbors.count - outgoing.count
+        var wanted = c.idealNeighbors - neighbors.count - peersBeingDialled()
         if wanted > 0 {
             while wanted > 0, !pool.isEmpty {
                 connect(to: pool.remove(at: Int(rng.next(upperBound: UInt64(pool.count)))), now: now)

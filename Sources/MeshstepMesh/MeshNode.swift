@@ -227,7 +227,7 @@ public struct MeshNode: Sendable {
         currentTime = now
         learn(referrals, fromResolver: true, now: now)
         if running, introducedTo { dialAtOnce(referrals, now: now) }
-        if running, neighbors.count + outgoing.count < configuration.idealNeighbors { maintain(now: now) }
+        if running, neighbors.count + peersBeingDialled() < configuration.idealNeighbors { maintain(now: now) }
         // Peers that wait for an introduction, not asked for: ask now (§6.7), not a whole
         // resolve interval later; the first answer of all is one such.
         if running, !introducedTo, introductionsInUse {

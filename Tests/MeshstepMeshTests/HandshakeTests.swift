@@ -190,6 +190,27 @@ struct HandshakeTests {
         }
     }
 
+    @Test("peers tried at several addresses at once count once: handshakes to other peers' addresses that never answer leave room to dial the next peer")
+    func severalAddressesCountOnce() throws {
+        var net = Net()
+        let a = try net.add {
+            $0.idealNeighbors = 3; $0.maxNeighbors = 5
+        }
+        let p = try net.add()
+        // Two peers behind NATs that will never answer, each listed with three addresses
+        // (public, another public port, LAN), then a reachable one, as a resolver answer lists them.
+        let x = try net.add(), y = try net.add()
+        var referrals: [Referral] = []
+        for (k, peer) in [x, y].enumerated() {
+            for port in 0..<3 { referrals.append(Referral(peer: net.nodes[peer].key, address: .ipv4(0x0A00_0002 + UInt32(k), port: UInt16(7000 + port)))) }
+        }
+        referrals.append(Referral(peer: net.nodes[p].key, address: Net.address(p)))
+        net.apply(net.nodes[a].addCandidates(referrals, introducedTo: true, now: net.now), from: a)
+        #expect(net.wire.contains { $0.to == p && Datagram.peekKind($0.bytes) == 0x01 })
+        net.flush()
+        #expect(net.nodes[a].neighborKeys == [net.nodes[p].key])
+    }
+
     @Test("lost handshake datagrams are retransmitted")
     func retransmission() throws {
         var net = Net()
