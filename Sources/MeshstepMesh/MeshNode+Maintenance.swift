@@ -138,7 +138,8 @@ extension MeshNode {
             guard now >= nextResolveAt else { return }
         }
         nextResolveAt = now + configuration.resolveInterval
-        out.append(.resolve(introduce: openForIntroductions(now: now)))
+        requestedIntroductions = openForIntroductions(now: now)
+        out.append(.resolve(introduce: requestedIntroductions))
     }
 
     /// Most peers one resolve asks to be introduced to (the resolver's `maxIntroductions`).
@@ -203,6 +204,7 @@ extension MeshNode {
             }
         }
         for (address, hs) in incoming where now - hs.startedAt >= c.handshakeTimeout { incoming[address] = nil }
+        if !introductionFallback.isEmpty { dialIntroductionFallbacks(now: now) }
 
         let secondBoundary = now - lastScoreDecay >= .seconds(1)
         if secondBoundary { lastScoreDecay = now }

@@ -98,6 +98,11 @@ public struct MeshNode: Sendable {
     var nextResolveAt = MeshTime.zero
     /// When an answer may next trigger a resolve before ``nextResolveAt`` (`requestResolve(early:)`).
     var nextEarlyResolveAt = MeshTime.zero
+    /// The peers our latest resolve asked to be introduced to (§6.7).
+    var requestedIntroductions: [PeerKey] = []
+    /// Peers an honoured request introduced us to, and when we dial them ourselves if neither a
+    /// link nor a handshake with them exists by then (at most one request's worth).
+    var introductionFallback: [PeerKey: MeshTime] = [:]
     var nextExploreAt = MeshTime.zero
     var lastScoreDecay = MeshTime.zero
     var running = false
@@ -226,7 +231,12 @@ public struct MeshNode: Sendable {
     public mutating func addCandidates(_ referrals: [Referral], introducedTo: Bool = false, now: MeshTime) -> [MeshAction] {
         currentTime = now
         learn(referrals, fromResolver: true, now: now)
-        if running, introducedTo { dialAtOnce(referrals, now: now) }
+        if running, introducedTo {
+            dialAtOnce(referrals, now: now)
+            for k in requestedIntroductions where introductionFallback[k] == nil {
+                introductionFallback[k] = now + Self.introductionFallbackDelay
+            }
+        }
         if running, neighbors.count + peersBeingDialled() < configuration.idealNeighbors { maintain(now: now) }
         // Peers that wait for an introduction, not asked for: ask now (§6.7), not a whole
         // resolve interval later; the first answer of all is one such.
@@ -235,6 +245,29 @@ public struct MeshNode: Sendable {
             if referrals.contains(where: { r in wanted.contains { $0.key == r.peer } }) { requestResolve(now: now, early: true) }
         }
         return finish()
+    }
+
+    /// How long after an honoured request for introductions we dial a listed peer ourselves
+    /// when it has not linked with us: the peer dials us at once, but its Connects cannot get
+    /// through a NAT that gives each destination a port of its own (the resolver saw another);
+    /// only our own dial links then. Later than the peer's dial, so the two do not race.
+    static let introductionFallbackDelay = Duration.seconds(1)
+
+    /// Dials, as introduced (through an opening, §6.7), the peers of an honoured request that
+    /// have neither linked with us nor started a handshake since.
+    mutating func dialIntroductionFallbacks(now: MeshTime) {
+        for k in introductionFallback.keys.sorted() where introductionFallback[k]! <= now {
+            introductionFallback[k] = nil
+            guard neighbors[k] == nil, !incoming.values.contains(where: { $0.remote == k }),
+                !outgoing.keys.contains(where: { candidates[$0]?.key == k })
+            else { continue }
+            var dial: [Referral] = []
+            for (address, c) in candidates where c.key == k {
+                candidates[address]!.introducedUntil = now + configuration.introductionLifetime
+                dial.append(Referral(peer: k, address: address))
+            }
+            dialAtOnce(dial, now: now)
+        }
     }
 
     /// The resolver introduced these peers (`ResolverClientEvent.introduced`): each asked for
@@ -700,11 +733,11 @@ extension MeshNode {
         return neighbors.values[i].nextLinkSeq
     }
 
-    /// The message `ref` from the pull cache, if the node still holds it.
     /// Whether a link to `peer` is held, announced or not (a link we accepted is announced when
     /// the initiator uses it).
     @_spi(Adversary) public func holdsLink(to peer: PeerKey) -> Bool { neighbors[peer] != nil }
 
+    /// The message `ref` from the pull cache, if the node still holds it.
     @_spi(Adversary) public func storedMessage(_ ref: MessageRef) -> FloodMessage? { store[ref] }
 
     /// The newest `limit` messages in the pull cache, oldest first.
