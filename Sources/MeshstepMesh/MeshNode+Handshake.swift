@@ -229,10 +229,7 @@ extension MeshNode {
         // Until the initiator uses the link, the Welcome goes out again after about two round
         // trips (our Challenge to its Confirm is one), doubling: a lost Welcome would otherwise
         // wait for the initiator's next Confirm, a `handshakeRetry` later.
-        let retry = min(max((now - hs.startedAt) * 2, Self.minWelcomeRetry), configuration.handshakeRetry)
-        neighbors[m.sender]?.welcomeRetry = retry
-        neighbors[m.sender]?.welcomeDue = now + retry
-        schedule(.welcome(m.sender), at: now + retry)
+        armWelcomeTimer(m.sender, after: max((now - hs.startedAt) * 2, Self.minWelcomeRetry), now: now)
         sendRaw(welcome, to: address)
     }
 
@@ -248,11 +245,16 @@ extension MeshNode {
             logger.debug("link \(peer) at \(n.address) never used by the initiator: closed")
             return closeLink(peer, reason: .timedOut, now: now, notify: false)
         }
-        let retry = min(n.welcomeRetry * 2, configuration.handshakeRetry)
+        armWelcomeTimer(peer, after: n.welcomeRetry * 2, now: now)
+        sendRaw(welcome, to: n.address)
+    }
+
+    /// Our Welcome to `peer` goes out again after `wait`, at most `handshakeRetry`.
+    mutating func armWelcomeTimer(_ peer: PeerKey, after wait: Duration, now: MeshTime) {
+        let retry = min(wait, configuration.handshakeRetry)
         neighbors[peer]?.welcomeRetry = retry
         neighbors[peer]?.welcomeDue = now + retry
         schedule(.welcome(peer), at: now + retry)
-        sendRaw(welcome, to: n.address)
     }
 
     /// The peer used a link we accepted: it holds the link, which is announced now.
@@ -270,10 +272,8 @@ extension MeshNode {
     /// initiated, which tells the responder that its Welcome arrived (§6.1).
     mutating func sendLinkProbe(to peer: PeerKey, now: MeshTime) {
         guard let i = neighbors.index(forKey: peer) else { return }
-        let nonce = rng.next()
-        neighbors.values[i].pendingPings.append((nonce, now))
-        if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
-        sendLinkMessage(.ping(Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: [], known: [])), to: peer, now: now)
+        let ping = Ping(nonce: pingNonce(link: i, now: now), degree: UInt8(clamping: neighbors.count), summary: [], known: [])
+        sendLinkMessage(.ping(ping), to: peer, now: now)
     }
 
     // MARK: Initiator

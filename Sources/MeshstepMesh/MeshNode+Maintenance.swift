@@ -18,15 +18,20 @@ extension MeshNode {
         }
     }
 
+    /// A fresh keepalive nonce for the link at `index`, kept (the last 4) to match its Pong.
+    mutating func pingNonce(link index: Int, now: MeshTime) -> UInt64 {
+        let nonce = rng.next()
+        neighbors.values[index].pendingPings.append((nonce, now))
+        if neighbors.values[index].pendingPings.count > 4 { neighbors.values[index].pendingPings.removeFirst() }
+        return nonce
+    }
+
     /// Sends a keepalive of the link to `peer` to `address` instead of the link's own: if the
     /// peer is there, its answer comes from there and moves the link (roaming, ``movedNeighbor``).
     /// The datagram also opens our NAT towards that address.
     mutating func probe(_ peer: PeerKey, at address: MeshAddress, now: MeshTime) {
         guard let i = neighbors.index(forKey: peer) else { return }
-        let nonce = rng.next()
-        neighbors.values[i].pendingPings.append((nonce, now))
-        if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
-        let bytes = seal(.ping(Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: [])), link: i)
+        let bytes = seal(.ping(Ping(nonce: pingNonce(link: i, now: now), degree: UInt8(clamping: neighbors.count), summary: [])), link: i)
         stats.datagramsSent += 1
         stats.bytesSent += bytes.count
         stats.probesSent += 1
@@ -227,10 +232,7 @@ extension MeshNode {
                     neighbors.values[i].keepalivesSkipped += 1
                 } else {
                     neighbors.values[i].keepalivesSkipped = 0
-                    let nonce = rng.next()
-                    neighbors.values[i].pendingPings.append((nonce, now))
-                    if neighbors.values[i].pendingPings.count > 4 { neighbors.values[i].pendingPings.removeFirst() }
-                    let ping = Ping(nonce: nonce, degree: UInt8(clamping: neighbors.count), summary: entries.full, known: entries.known)
+                    let ping = Ping(nonce: pingNonce(link: i, now: now), degree: UInt8(clamping: neighbors.count), summary: entries.full, known: entries.known)
                     sendLinkMessage(.ping(ping), to: k, now: now)
                 }
             }
