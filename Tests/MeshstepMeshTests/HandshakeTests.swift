@@ -211,6 +211,37 @@ struct HandshakeTests {
         #expect(net.nodes[a].neighborKeys == [net.nodes[p].key])
     }
 
+    @Test(
+        "a peer we asked to be introduced to that has not linked a second after the resolver honoured the request is dialled by us: its own dial cannot cross a NAT that gives each destination a port of its own"
+    )
+    func introductionFallbackDials() throws {
+        var net = Net()
+        let a = try net.add()
+        var rng = DeterministicRNG(seed: 77)
+        let q = NodeIdentity(rng: &rng).key
+        let qAddress = MeshAddress.ipv4(0xC000_0202, port: 7500)  // 192.0.2.2: may be behind a NAT
+        net.nodes[a].useIntroductions(observed: nil, ownAddresses: [])
+        net.nodes[a].protect([net.nodes[a].key, q])
+        // The resolver lists q: we open our NAT toward it and ask to be introduced.
+        var sent: [(at: MeshTime, kind: UInt8?)] = []
+        func record(_ actions: [MeshAction]) {
+            for case let .send(bytes, to) in actions where to == qAddress { sent.append((net.now, Datagram.peekKind(bytes))) }
+        }
+        record(net.nodes[a].addCandidates([Referral(peer: q, address: qAddress)], now: net.now))
+        #expect(!sent.contains { $0.kind == 0x01 }, "no Connect before the introduction")
+        // The answer honours the request (q is told to dial us); nothing from q ever arrives.
+        let answeredAt = net.now
+        record(net.nodes[a].addCandidates([], introducedTo: true, now: net.now))
+        for _ in 0..<30 {
+            net.now = net.now + .milliseconds(50)
+            record(net.nodes[a].timerFired(now: net.now))
+        }
+        let connects = sent.filter { $0.kind == 0x01 }.map(\.at)
+        #expect(!connects.isEmpty, "\(sent)")
+        #expect(connects.allSatisfy { $0 - answeredAt >= .seconds(1) }, "\(connects)")
+        #expect(connects.first.map { $0 - answeredAt <= .milliseconds(1100) + MeshConfiguration().openingTime } == true, "\(connects)")
+    }
+
     @Test("lost handshake datagrams are retransmitted")
     func retransmission() throws {
         var net = Net()
