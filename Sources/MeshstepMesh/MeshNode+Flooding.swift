@@ -356,9 +356,15 @@ extension MeshNode {
             if i == link { neighbors.values[i].eager = true }
         }
 
-        if peer != m.origin, !relayVia.isEmpty, let via = relayVia[m.origin] {
+        if peer != m.origin, !relayVia.isEmpty, let choice = relayVia[m.origin] {
             originHeard[m.origin] = now
-            if peer == via.via { relayHeard[m.origin] = now }
+            if let via = choice.via {
+                if peer == via { relayHeard[m.origin] = now }
+            } else if choice.deliverer == nil {
+                // Every member was asked: the first to pass a copy on becomes the relay.
+                relayVia[m.origin]!.deliverer = peer
+                relayHeard[m.origin] = now
+            }
         }
         let isUnicast = m.destination != nil
         let (deliver, forward) = route
@@ -429,6 +435,26 @@ extension MeshNode {
     /// How long a relay that delivers nothing is kept before the next member is asked.
     static var relayTrial: Duration { .seconds(2) }
 
+    /// How a member of our protected group that we hold no link to reaches us.
+    struct RelayChoice: Sendable {
+        /// The fellow member that relays it; nil while every fellow member is asked.
+        var via: PeerKey?
+        /// Since when `via` relays it, or since when we search.
+        var since: MeshTime
+        /// While searching: when every fellow member is asked again, and the wait before that.
+        var nextAsk: MeshTime
+        var gap: Duration
+        /// While searching: the first member that passed on a copy of the member's messages.
+        var deliverer: PeerKey?
+
+        init(via: PeerKey?, since: MeshTime) {
+            self.via = via
+            self.since = since
+            gap = .milliseconds(100)
+            nextAsk = since + gap
+        }
+    }
+
     /// A neighbor that cannot link to some origins asks us to pass on what they send us. Only
     /// messages an origin sends us itself are relayed (no chains), only for origins of the
     /// protected group (so the table holds at most the group), at most ``Wire/maxRelayOrigins``
@@ -468,18 +494,24 @@ extension MeshNode {
 
     /// Whether a member of our protected group that we hold no link to has no relay asked for
     /// it yet (one just went missing, or the group was just named), while a fellow member could
-    /// relay it: then the relays are asked at the next housekeeping instead of the next second.
-    func missingMemberWithoutRelay() -> Bool {
+    /// relay it, or a search for its relay is due (asked again, or one answered): then the relays
+    /// are asked at the next housekeeping instead of the next second.
+    func relayRequestDue(now: MeshTime) -> Bool {
         guard protectedPeers.contains(key), neighbors.values.contains(where: { $0.confirmed && protectedPeers.contains($0.key) }) else { return false }
         let wanted = protectedPeers.filter { $0 != key && !linkConfirmed($0) }.sorted().prefix(Wire.maxRelayOrigins)
-        return wanted.contains { relayVia[$0] == nil }
+        return wanted.contains { o in
+            guard let c = relayVia[o] else { return true }
+            return c.via == nil && (c.deliverer != nil || now >= c.nextAsk)
+        }
     }
 
-    /// Once a second, and as soon as a member goes missing: for each member of the protected group we hold no link to, asks one
-    /// fellow member to relay it, and moves on to the next member (in key order) when the
-    /// missing member's messages reached us in the last ``relayTrial`` by another way (a pull)
-    /// but not through that relay; tells members asked before that we need nothing more from
-    /// them. One relay per origin: no copies multiplied by the group's size.
+    /// Once a second, and when ``relayRequestDue(now:)``: for each member of the protected group
+    /// we hold no link to, finds a fellow member that relays it. Every fellow member is asked at
+    /// first (the one we would pick may hold no link to it either, or may not have joined the
+    /// group yet and ignore us), again after 100, 200, 400 ms and so on while none passes a copy
+    /// on, and the first that does becomes the only relay; the others are told we need nothing
+    /// more from them. A relay is searched for again when the missing member's messages reached
+    /// us in the last ``relayTrial`` by another way (a pull) but not through it.
     mutating func requestRelays(now: MeshTime) {
         relayedOrigins = relayedOrigins.filter { $0.value > now }
         relayAsked = relayAsked.filter { neighbors[$0] != nil }
@@ -489,24 +521,36 @@ extension MeshNode {
         // A link the peer has not used yet may exist on our side only: it carries nothing either way.
         let members = neighbors.values.filter { $0.confirmed && protectedPeers.contains($0.key) }.map(\.key).sorted()
         let wanted = protectedPeers.filter { $0 != key && !linkConfirmed($0) }.sorted().prefix(Wire.maxRelayOrigins)
-        var via: [PeerKey: (via: PeerKey, since: MeshTime)] = [:]
+        var choices: [PeerKey: RelayChoice] = [:]
         for o in wanted where !members.isEmpty {
             func recent(_ t: MeshTime?) -> Bool { t.map { now - $0 < Self.relayTrial } ?? false }
-            // A silent origin says nothing about the relay: keep it until the origin is heard.
-            if let current = relayVia[o], neighbors[current.via] != nil,
-                now - current.since < Self.relayTrial || recent(relayHeard[o]) || !recent(originHeard[o])
-            {
-                via[o] = current
-            } else {
-                let next = relayVia[o].flatMap { c in members.first { $0 > c.via } } ?? members[0]
-                via[o] = (next, now)
+            if var c = relayVia[o] {
+                if let via = c.via {
+                    // A silent origin says nothing about the relay: keep it until the origin is heard.
+                    if members.contains(via), now - c.since < Self.relayTrial || recent(relayHeard[o]) || !recent(originHeard[o]) {
+                        choices[o] = c
+                        continue
+                    }
+                } else if let d = c.deliverer, members.contains(d) {
+                    choices[o] = RelayChoice(via: d, since: now)
+                    continue
+                } else {
+                    if now >= c.nextAsk {
+                        c.gap = min(c.gap * 2, .seconds(1))
+                        c.nextAsk = now + c.gap
+                    }
+                    c.deliverer = nil
+                    choices[o] = c
+                    continue
+                }
             }
+            choices[o] = RelayChoice(via: nil, since: now)
         }
-        relayVia = via
-        relayHeard = relayHeard.filter { via[$0.key] != nil }
-        originHeard = originHeard.filter { via[$0.key] != nil }
+        relayVia = choices
+        relayHeard = relayHeard.filter { choices[$0.key] != nil }
+        originHeard = originHeard.filter { choices[$0.key] != nil }
         for m in members {
-            let list = wanted.filter { via[$0]?.via == m }
+            let list = wanted.filter { o in choices[o].map { $0.via == nil || $0.via == m } ?? false }
             if !list.isEmpty {
                 stats.relayRequestsSent += 1
                 relayAsked.insert(m)

@@ -278,7 +278,7 @@ extension MeshNode {
                 }
             }
         }
-        if secondBoundary || missingMemberWithoutRelay() { requestRelays(now: now) }
+        if secondBoundary || relayRequestDue(now: now) { requestRelays(now: now) }
         if secondBoundary {
             while let first = banned.elements.first, first.value <= now { banned.removeFirst() }
         }

@@ -76,9 +76,9 @@ public struct MeshNode: Sendable {
     /// Origins some neighbor asked us to relay, with the latest expiry among the requests (a
     /// quick test on the hot path; only protected peers, so at most the group's size).
     var relayedOrigins: [PeerKey: MeshTime] = [:]
-    /// Members we hold no link to: which member we asked to relay each, since when, and when a
-    /// relayed copy of its messages last arrived.
-    var relayVia: [PeerKey: (via: PeerKey, since: MeshTime)] = [:]
+    /// Members we hold no link to: how each reaches us (``RelayChoice``), and when a relayed copy
+    /// of its messages last arrived.
+    var relayVia: [PeerKey: RelayChoice] = [:]
     var relayHeard: [PeerKey: MeshTime] = [:]
     /// When a copy of each such member's messages last reached us by any way (a pull, another
     /// relay): heard, but not through the relay asked, means that relay does not work.

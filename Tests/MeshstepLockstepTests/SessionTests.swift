@@ -440,6 +440,41 @@ struct BotsScenarios {
         #expect(r.longest_stall_ms <= 50, "longest stall \(r.longest_stall_ms) ms")
     }
 
+    @Test(
+        "two players that never link get each other's frames at once through the one fellow player that reaches both",
+        arguments: [31, 32, 33] as [UInt64])
+    func relayFoundAtOnce(seed: UInt64) throws {
+        let r = try Self.relayScenario(seed: seed, loseFirstRequest: false)
+        #expect(r.ticks_completed == 300 && r.checksums_agree && r.drops.isEmpty)
+        #expect(r.longest_stall_ms <= 50, "longest stall \(r.longest_stall_ms) ms")
+    }
+
+    @Test("a relay request that is lost is sent again 100 ms later, not at the next second", arguments: [31, 32, 33] as [UInt64])
+    func lostRelayRequestAskedAgain(seed: UInt64) throws {
+        let r = try Self.relayScenario(seed: seed, loseFirstRequest: true)
+        #expect(r.ticks_completed == 300 && r.checksums_agree && r.drops.isEmpty)
+        #expect(r.longest_stall_ms <= 150, "longest stall \(r.longest_stall_ms) ms")
+    }
+
+    /// Slot 2 reaches slot 3 only; slots 0 and 1 reach each other and slot 3. Whichever fellow
+    /// player slot 0 or 1 would pick first, only slot 3 can relay slot 2. With
+    /// `loseFirstRequest`, the first relay request each player sends is lost.
+    static func relayScenario(seed: UInt64, loseFirstRequest: Bool) throws -> BotsReport {
+        var scenario = BotsScenario(players: 4, ticks: 300, loss: 0, latency: .milliseconds(5), jitter: .zero, seed: seed)
+        scenario.configureSimulator = { sim in
+            var lostRequest: Set<Int> = []
+            sim.dropHook = { from, to, bytes in
+                if Set([from, to]) == [0, 2] || Set([from, to]) == [1, 2] { return true }
+                guard loseFirstRequest, Datagram.peekKind(bytes) == 0x14, !lostRequest.contains(from) else { return false }
+                lostRequest.insert(from)
+                return true
+            }
+        }
+        let r = try scenario.run()
+        print("relay scenario seed \(seed) loseFirstRequest \(loseFirstRequest): longest stall \(r.longest_stall_ms) ms")
+        return r
+    }
+
     @Test("8 bots, 3600 ticks at 60 Hz, 10% loss, 30 ms latency, 10 ms jitter: all complete, checksums agree, no input lost")
     func eightBotsUnderLoss() throws {
         let r = try BotsScenario(players: 8, ticks: 3600, loss: 0.1, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 3).run()
