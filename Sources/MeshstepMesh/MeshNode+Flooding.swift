@@ -360,7 +360,7 @@ extension MeshNode {
             originHeard[m.origin] = now
             if let via = choice.via {
                 if peer == via { relayHeard[m.origin] = now }
-            } else if choice.deliverer == nil {
+            } else if choice.deliverer == nil, !choice.passedOver.contains(peer) {
                 // Every member was asked: the first to pass a copy on becomes the relay.
                 relayVia[m.origin]!.deliverer = peer
                 relayHeard[m.origin] = now
@@ -432,7 +432,7 @@ extension MeshNode {
     /// How long a relay request holds: three of the once-a-second refreshes may be lost.
     static var relayHold: Duration { .seconds(3) }
 
-    /// How long a relay that delivers nothing is kept before the next member is asked.
+    /// How long a relay that delivers nothing is kept before another is searched for.
     static var relayTrial: Duration { .seconds(2) }
 
     /// How a member of our protected group that we hold no link to reaches us.
@@ -446,10 +446,14 @@ extension MeshNode {
         var gap: Duration
         /// While searching: the first member that passed on a copy of the member's messages.
         var deliverer: PeerKey?
+        /// Relays that stopped passing its messages on: not asked again while another member
+        /// is left to ask (a liar that relays first and then withholds wins no second search).
+        var passedOver: [PeerKey]
 
-        init(via: PeerKey?, since: MeshTime) {
+        init(via: PeerKey?, since: MeshTime, passedOver: [PeerKey] = []) {
             self.via = via
             self.since = since
+            self.passedOver = passedOver
             gap = .milliseconds(100)
             nextAsk = since + gap
         }
@@ -510,8 +514,9 @@ extension MeshNode {
     /// first (the one we would pick may hold no link to it either, or may not have joined the
     /// group yet and ignore us), again after 100, 200, 400 ms and so on while none passes a copy
     /// on, and the first that does becomes the only relay; the others are told we need nothing
-    /// more from them. A relay is searched for again when the missing member's messages reached
-    /// us in the last ``relayTrial`` by another way (a pull) but not through it.
+    /// more from them. A relay is searched for again, among the members not passed over yet,
+    /// when the missing member's messages reached us in the last ``relayTrial`` by another way
+    /// (a pull) but not through it.
     mutating func requestRelays(now: MeshTime) {
         relayedOrigins = relayedOrigins.filter { $0.value > now }
         relayAsked = relayAsked.filter { neighbors[$0] != nil }
@@ -531,8 +536,12 @@ extension MeshNode {
                         choices[o] = c
                         continue
                     }
+                    // Search again without it, unless nobody else is left to ask.
+                    let passedOver = (c.passedOver + [via]).filter(members.contains)
+                    choices[o] = RelayChoice(via: nil, since: now, passedOver: passedOver.count < members.count ? passedOver : [])
+                    continue
                 } else if let d = c.deliverer, members.contains(d) {
-                    choices[o] = RelayChoice(via: d, since: now)
+                    choices[o] = RelayChoice(via: d, since: now, passedOver: c.passedOver)
                     continue
                 } else {
                     if now >= c.nextAsk {
@@ -540,6 +549,7 @@ extension MeshNode {
                         c.nextAsk = now + c.gap
                     }
                     c.deliverer = nil
+                    if members.allSatisfy(c.passedOver.contains) { c.passedOver = [] }
                     choices[o] = c
                     continue
                 }
@@ -550,7 +560,7 @@ extension MeshNode {
         relayHeard = relayHeard.filter { choices[$0.key] != nil }
         originHeard = originHeard.filter { choices[$0.key] != nil }
         for m in members {
-            let list = wanted.filter { o in choices[o].map { $0.via == nil || $0.via == m } ?? false }
+            let list = wanted.filter { o in choices[o].map { $0.via == m || ($0.via == nil && !$0.passedOver.contains(m)) } ?? false }
             if !list.isEmpty {
                 stats.relayRequestsSent += 1
                 relayAsked.insert(m)

@@ -50,6 +50,52 @@ struct FloodingTests {
         #expect(net.nodes[0].stats.relayRequestsSent == times.count)
     }
 
+    @Test(
+        "every fellow member is asked to relay a missing member, the first that passes a copy on stays the only relay, and one that then withholds is passed over by the next search"
+    )
+    func relaySearchPassesOverAWithholder() throws {
+        var net = Net()
+        for _ in 0..<4 {
+            try net.add {
+                $0.minNeighbors = 1; $0.idealNeighbors = 2; $0.maxNeighbors = 3; $0.propagationFilter = { _ in .local }
+            }
+        }
+        // 0 - 1 - 3 and 0 - 2 - 3: 0 and 3 hold no link; 1 and 2 both reach 3.
+        net.link(0, 1); net.link(0, 2); net.link(1, 3); net.link(2, 3)
+        let group = net.nodes.map(\.key)
+        for i in net.nodes.indices { net.nodes[i].protect(group) }
+        // Phase 0: node 2's copies to 0 are lost, so node 1 passes the first copy on. Phase 1
+        // (once 0 keeps 1 and cancels 2): node 1 withholds everything it relays to 0.
+        var phase = 0
+        var requests: [(to: Int, at: MeshTime, origins: [PeerKey])] = []
+        for step in 0..<500 {
+            if step % 2 == 0 { _ = try net.broadcast(3, [UInt8(step & 0xFF)]) }
+            let at = net.now
+            net.tick(
+                look: { w in
+                    guard w.from == Net.address(0), case let .relay(origins)? = try? Datagram.decode(w.bytes).message else { return }
+                    requests.append((w.to, at, origins))
+                },
+                lose: { w in
+                    let flood = [0x10, 0x16].contains(Datagram.peekKind(w.bytes))
+                    return flood && w.to == 0 && w.from == Net.address(phase == 0 ? 2 : 1)
+                })
+            if phase == 0, requests.contains(where: { $0.to == 2 && $0.origins.isEmpty }) { phase = 1 }
+        }
+        let o = net.nodes[3].key
+        // The search asked both fellow members, then kept node 1 and told node 2 to stop.
+        let first = try #require(requests.first)
+        #expect(Set(requests.prefix(2).map(\.to)) == [1, 2] && first.origins == [o])
+        let cancelled = try #require(requests.firstIndex { $0.to == 2 && $0.origins.isEmpty })
+        // Node 1 withheld: the next search asks node 2 only, and node 1 is told to stop.
+        let after = requests[(cancelled + 1)...]
+        let again = try #require(after.firstIndex { $0.to == 2 && $0.origins == [o] }, "\(requests.map { ($0.to, $0.at, $0.origins.count) })")
+        #expect(after[again].at - requests[cancelled].at >= .seconds(2))
+        #expect(!requests.contains { $0.at >= after[again].at && $0.to == 1 && !$0.origins.isEmpty })
+        #expect(after.contains { $0.to == 1 && $0.origins.isEmpty })
+        #expect(net.delivered[0].filter { $0.origin == o }.count > 100)
+    }
+
     @Test("a direct message reaches only the neighbors named, as the sender's own, unsigned and never forwarded")
     func direct() throws {
         var net = try line()  // 0 - 1 - 2
