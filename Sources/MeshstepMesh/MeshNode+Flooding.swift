@@ -359,7 +359,12 @@ extension MeshNode {
         if peer != m.origin, !relayVia.isEmpty, let choice = relayVia[m.origin] {
             originHeard[m.origin] = now
             if let via = choice.via {
-                if peer == via { relayHeard[m.origin] = now }
+                if peer == via {
+                    relayHeard[m.origin] = now
+                    relayVia[m.origin]!.relayedCopies += 1
+                } else {
+                    relayVia[m.origin]!.otherCopies += 1
+                }
             } else if choice.deliverer == nil, !choice.passedOver.contains(peer) {
                 // Every member was asked: the first to pass a copy on becomes the relay.
                 relayVia[m.origin]!.deliverer = peer
@@ -449,11 +454,17 @@ extension MeshNode {
         /// Relays that stopped passing its messages on: not asked again while another member
         /// is left to ask (a liar that relays first and then withholds wins no second search).
         var passedOver: [PeerKey]
+        /// With a relay: its messages that reached us first through it, and another way (a
+        /// pull), since `windowStart`; counted over each ``MeshNode/relayTrial``.
+        var relayedCopies = 0
+        var otherCopies = 0
+        var windowStart: MeshTime
 
         init(via: PeerKey?, since: MeshTime, passedOver: [PeerKey] = []) {
             self.via = via
             self.since = since
             self.passedOver = passedOver
+            windowStart = since
             gap = .milliseconds(100)
             nextAsk = since + gap
         }
@@ -515,8 +526,8 @@ extension MeshNode {
     /// group yet and ignore us), again after 100, 200, 400 ms and so on while none passes a copy
     /// on, and the first that does becomes the only relay; the others are told we need nothing
     /// more from them. A relay is searched for again, among the members not passed over yet,
-    /// when the missing member's messages reached us in the last ``relayTrial`` by another way
-    /// (a pull) but not through it.
+    /// when, over a ``relayTrial``, fewer of the missing member's messages reached us first
+    /// through it than by another way (a pull), or none did while the member was heard.
     mutating func requestRelays(now: MeshTime) {
         relayedOrigins = relayedOrigins.filter { $0.value > now }
         relayAsked = relayAsked.filter { neighbors[$0] != nil }
@@ -531,8 +542,16 @@ extension MeshNode {
             func recent(_ t: MeshTime?) -> Bool { t.map { now - $0 < Self.relayTrial } ?? false }
             if var c = relayVia[o] {
                 if let via = c.via {
-                    // A silent origin says nothing about the relay: keep it until the origin is heard.
-                    if members.contains(via), now - c.since < Self.relayTrial || recent(relayHeard[o]) || !recent(originHeard[o]) {
+                    // Judged over each trial: it must bring at least as many of the member's
+                    // messages as reach us another way (a relay that passes a trickle on and
+                    // withholds the rest is replaced). A silent origin says nothing about the
+                    // relay: keep it until the origin is heard.
+                    var working = true
+                    if now - c.windowStart >= Self.relayTrial {
+                        working = (recent(relayHeard[o]) && c.relayedCopies >= c.otherCopies) || !recent(originHeard[o])
+                        (c.windowStart, c.relayedCopies, c.otherCopies) = (now, 0, 0)
+                    }
+                    if members.contains(via), working {
                         choices[o] = c
                         continue
                     }

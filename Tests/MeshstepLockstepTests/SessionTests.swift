@@ -456,11 +456,23 @@ struct BotsScenarios {
         #expect(r.longest_stall_ms <= 150, "longest stall \(r.longest_stall_ms) ms")
     }
 
+    @Test(
+        "the same at 20% loss, 15 ms links with 5 ms of jitter: relayed frames keep the match within 400 ms stalls and a p99 under 300 ms",
+        arguments: [41, 42, 43] as [UInt64])
+    func relayedUnderLoss(seed: UInt64) throws {
+        let r = try Self.relayScenario(seed: seed, loseFirstRequest: false, ticks: 1200, loss: 0.2, latency: .milliseconds(15), jitter: .milliseconds(5))
+        #expect(r.ticks_completed == 1200 && r.checksums_agree && r.drops.isEmpty)
+        #expect(r.longest_stall_ms <= 400, "longest stall \(r.longest_stall_ms) ms")
+        #expect(r.input_latency_ms_p99 < 300, "input latency p99 \(r.input_latency_ms_p99) ms")
+    }
+
     /// Slot 2 reaches slot 3 only; slots 0 and 1 reach each other and slot 3. Whichever fellow
     /// player slot 0 or 1 would pick first, only slot 3 can relay slot 2. With
     /// `loseFirstRequest`, the first relay request each player sends is lost.
-    static func relayScenario(seed: UInt64, loseFirstRequest: Bool) throws -> BotsReport {
-        var scenario = BotsScenario(players: 4, ticks: 300, loss: 0, latency: .milliseconds(5), jitter: .zero, seed: seed)
+    static func relayScenario(
+        seed: UInt64, loseFirstRequest: Bool, ticks: Int = 300, loss: Double = 0, latency: Duration = .milliseconds(5), jitter: Duration = .zero
+    ) throws -> BotsReport {
+        var scenario = BotsScenario(players: 4, ticks: ticks, loss: loss, latency: latency, jitter: jitter, seed: seed)
         scenario.configureSimulator = { sim in
             var lostRequest: Set<Int> = []
             sim.dropHook = { from, to, bytes in
@@ -471,7 +483,9 @@ struct BotsScenarios {
             }
         }
         let r = try scenario.run()
-        print("relay scenario seed \(seed) loseFirstRequest \(loseFirstRequest): longest stall \(r.longest_stall_ms) ms")
+        print(
+            "relay scenario seed \(seed) loss \(loss) loseFirstRequest \(loseFirstRequest): longest stall \(r.longest_stall_ms) ms, p99 \(r.input_latency_ms_p99) ms"
+        )
         return r
     }
 

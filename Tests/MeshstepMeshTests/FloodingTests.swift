@@ -51,9 +51,9 @@ struct FloodingTests {
     }
 
     @Test(
-        "every fellow member is asked to relay a missing member, the first that passes a copy on stays the only relay, and one that then withholds is passed over by the next search"
-    )
-    func relaySearchPassesOverAWithholder() throws {
+        "every fellow member is asked to relay a missing member, the first that passes a copy on stays the only relay, and one that then withholds (all, or all but one copy in 10) is passed over by the next search",
+        arguments: [0, 10])
+    func relaySearchPassesOverAWithholder(passesOneIn: Int) throws {
         var net = Net()
         for _ in 0..<4 {
             try net.add {
@@ -65,10 +65,12 @@ struct FloodingTests {
         let group = net.nodes.map(\.key)
         for i in net.nodes.indices { net.nodes[i].protect(group) }
         // Phase 0: node 2's copies to 0 are lost, so node 1 passes the first copy on. Phase 1
-        // (once 0 keeps 1 and cancels 2): node 1 withholds everything it relays to 0.
+        // (once 0 keeps 1 and cancels 2): node 1 withholds what it relays to 0, all of it or
+        // all but one copy in `passesOneIn`.
         var phase = 0
+        var withheld = 0
         var requests: [(to: Int, at: MeshTime, origins: [PeerKey])] = []
-        for step in 0..<500 {
+        for step in 0..<800 {
             if step % 2 == 0 { _ = try net.broadcast(3, [UInt8(step & 0xFF)]) }
             let at = net.now
             net.tick(
@@ -77,8 +79,10 @@ struct FloodingTests {
                     requests.append((w.to, at, origins))
                 },
                 lose: { w in
-                    let flood = [0x10, 0x16].contains(Datagram.peekKind(w.bytes))
-                    return flood && w.to == 0 && w.from == Net.address(phase == 0 ? 2 : 1)
+                    guard [0x10, 0x16].contains(Datagram.peekKind(w.bytes)), w.to == 0, w.from == Net.address(phase == 0 ? 2 : 1) else { return false }
+                    if phase == 0 || passesOneIn == 0 { return true }
+                    withheld += 1
+                    return withheld % passesOneIn != 0
                 })
             if phase == 0, requests.contains(where: { $0.to == 2 && $0.origins.isEmpty }) { phase = 1 }
         }
