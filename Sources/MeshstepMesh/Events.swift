@@ -104,7 +104,7 @@ public struct MeshStats: Sendable, Equatable {
     /// Copies of messages passed on to a neighbor that asked for them because it cannot link to
     /// their origin (a Relay request, PROTOCOL.md §7.10), counted per copy.
     public var relayed = 0
-    /// Relay requests sent (once a second while a protected peer is out of direct reach).
+    /// Relay requests sent (every half second while a protected peer is out of direct reach).
     public var relayRequestsSent = 0
     /// Messages this node published as origin.
     public var originated = 0

@@ -434,8 +434,11 @@ extension MeshNode {
 
     // MARK: Relays
 
-    /// How long a relay request holds: three of the once-a-second refreshes may be lost.
+    /// How long a relay request holds: five of the refreshes (``relayRefresh``) may be lost.
     static var relayHold: Duration { .seconds(3) }
+
+    /// How often relay requests are sent again while they are needed.
+    static var relayRefresh: Duration { .milliseconds(500) }
 
     /// How long a relay that delivers nothing is kept before another is searched for.
     static var relayTrial: Duration { .seconds(2) }
@@ -520,7 +523,7 @@ extension MeshNode {
         }
     }
 
-    /// Once a second, and when ``relayRequestDue(now:)``: for each member of the protected group
+    /// Every ``relayRefresh``, and when ``relayRequestDue(now:)``: for each member of the protected group
     /// we hold no link to, finds a fellow member that relays it. Every fellow member is asked at
     /// first (the one we would pick may hold no link to it either, or may not have joined the
     /// group yet and ignore us), again after 100, 200, 400 ms and so on while none passes a copy
@@ -529,6 +532,7 @@ extension MeshNode {
     /// when, over a ``relayTrial``, fewer of the missing member's messages reached us first
     /// through it than by another way (a pull), or none did while the member was heard.
     mutating func requestRelays(now: MeshTime) {
+        relayRequestsAt = now
         relayedOrigins = relayedOrigins.filter { $0.value > now }
         relayAsked = relayAsked.filter { neighbors[$0] != nil }
         // Only a member of the group asks (``protect(_:)`` names it, this node included), and
@@ -564,7 +568,7 @@ extension MeshNode {
                     continue
                 } else {
                     if now >= c.nextAsk {
-                        c.gap = min(c.gap * 2, .seconds(1))
+                        c.gap = min(c.gap * 2, Self.relayRefresh)
                         c.nextAsk = now + c.gap
                     }
                     c.deliverer = nil

@@ -278,7 +278,10 @@ extension MeshNode {
                 }
             }
         }
-        if secondBoundary || relayRequestDue(now: now) { requestRelays(now: now) }
+        // Relay requests go out every half second while needed: a relay drops a request 3 s after the
+        // last it heard, so a request is lost for good only when six in a row are (at 20% loss,
+        // three in a row, the old rate's limit, happened about once a minute per relay).
+        if now - relayRequestsAt >= Self.relayRefresh || relayRequestDue(now: now) { requestRelays(now: now) }
         if secondBoundary {
             while let first = banned.elements.first, first.value <= now { banned.removeFirst() }
         }

@@ -79,6 +79,8 @@ public struct MeshNode: Sendable {
     /// Members we hold no link to: how each reaches us (``RelayChoice``), and when a relayed copy
     /// of its messages last arrived.
     var relayVia: [PeerKey: RelayChoice] = [:]
+    /// When relay requests last went out (``requestRelays(now:)``).
+    var relayRequestsAt = MeshTime.zero
     var relayHeard: [PeerKey: MeshTime] = [:]
     /// When a copy of each such member's messages last reached us by any way (a pull, another
     /// relay): heard, but not through the relay asked, means that relay does not work.

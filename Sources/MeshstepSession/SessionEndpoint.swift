@@ -112,6 +112,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var descriptors: [[UInt8]: SessionDescriptor] = [:]
     var lastLobbySend: Duration?
     var startedWaitingAt: Duration?
+    /// Whether the candidate roster's keys were protected before the start (``lobbyTick(now:)``).
+    var protectedInLobby = false
     var reportedContest: Set<Int> = []
     var slotOf: [PeerKey: Int] = [:]
     /// The roster epoch whose drops were last unprotected (``releaseDropped()``).
@@ -563,8 +565,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             errors.append(.notAdmitted(seconds: Int(startTimeout.components.seconds)))
             startedWaitingAt = now
         }
-        guard localSlot != nil, lastLobbySend.map({ now - $0 >= .milliseconds(250) }) ?? true else { return [] }
         var actions: [SessionAction] = []
+        // The roster's keys form the group whose members relay each other (and are introduced
+        // to each other) from the lobby on, not only from the start: players that cannot link
+        // get each other's hellos through a fellow player at once instead of by pulls, so
+        // their sessions start together.
+        if localSlot != nil, !joining, !protectedInLobby, let c = candidate {
+            protectedInLobby = true
+            actions.append(.protect(c.keys.filter { $0 != SessionDescriptor.openSlotKey }.map { PeerKey(bytes: $0) }))
+        }
+        guard localSlot != nil, lastLobbySend.map({ now - $0 >= .milliseconds(250) }) ?? true else { return actions }
         // Until the start: others may not have heard our claim yet even when we built the roster.
         if case .claimed = roster, let slot = localSlot, !fillsOpenSlot {
             actions.append(.broadcast(SessionWire.encodeClaim(slot: slot, digest: configuration.digest)))

@@ -457,13 +457,13 @@ struct BotsScenarios {
     }
 
     @Test(
-        "the same at 20% loss, 15 ms links with 5 ms of jitter: relayed frames keep the match within 400 ms stalls and a p99 under 300 ms",
-        arguments: [41, 42, 43] as [UInt64])
+        "the same at 20% loss, 15 ms links with 5 ms of jitter: relayed frames keep the match within 150 ms stalls and a p99 under 200 ms (a relay request lost three times in a row, or hellos pulled late in the lobby, stalled seeds 44-50 for up to 1.6 s)",
+        arguments: Array(41...50) as [UInt64])
     func relayedUnderLoss(seed: UInt64) throws {
         let r = try Self.relayScenario(seed: seed, loseFirstRequest: false, ticks: 1200, loss: 0.2, latency: .milliseconds(15), jitter: .milliseconds(5))
         #expect(r.ticks_completed == 1200 && r.checksums_agree && r.drops.isEmpty)
-        #expect(r.longest_stall_ms <= 400, "longest stall \(r.longest_stall_ms) ms")
-        #expect(r.input_latency_ms_p99 < 300, "input latency p99 \(r.input_latency_ms_p99) ms")
+        #expect(r.longest_stall_ms <= 150, "longest stall \(r.longest_stall_ms) ms")
+        #expect(r.input_latency_ms_p99 < 200, "input latency p99 \(r.input_latency_ms_p99) ms")
     }
 
     /// Slot 2 reaches slot 3 only; slots 0 and 1 reach each other and slot 3. Whichever fellow
