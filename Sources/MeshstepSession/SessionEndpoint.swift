@@ -5,7 +5,8 @@ import MeshstepWire
 public enum SessionAction: Sendable, Equatable {
     /// Flood this payload to the session's mesh (the mesh signs it as ours).
     case broadcast([UInt8])
-    /// Keep links to these peers (the roster's players): never shed or prune them.
+    /// Keep links to these peers (the roster's players, from the lobby on): never shed or prune
+    /// them; they form the group whose members relay each other (`MeshNode.protect`).
     case protect([PeerKey])
     /// Stop protecting these peers: the session dropped them for good (`MeshNode.unprotect`).
     case unprotect([PeerKey])
