@@ -447,8 +447,6 @@ extension MeshNode {
     struct RelayChoice: Sendable {
         /// The fellow member that relays it; nil while every fellow member is asked.
         var via: PeerKey?
-        /// Since when `via` relays it, or since when we search.
-        var since: MeshTime
         /// While searching: when every fellow member is asked again, and the wait before that.
         var nextAsk: MeshTime
         var gap: Duration
@@ -463,9 +461,9 @@ extension MeshNode {
         var otherCopies = 0
         var windowStart: MeshTime
 
+        /// A relay chosen, or a search started, at `since`.
         init(via: PeerKey?, since: MeshTime, passedOver: [PeerKey] = []) {
             self.via = via
-            self.since = since
             self.passedOver = passedOver
             windowStart = since
             gap = .milliseconds(100)
@@ -515,12 +513,23 @@ extension MeshNode {
     /// relay it, or a search for its relay is due (asked again, or one answered): then the relays
     /// are asked at the next housekeeping instead of the next second.
     func relayRequestDue(now: MeshTime) -> Bool {
-        guard protectedPeers.contains(key), neighbors.values.contains(where: { $0.confirmed && protectedPeers.contains($0.key) }) else { return false }
-        let wanted = protectedPeers.filter { $0 != key && !linkConfirmed($0) }.sorted().prefix(Wire.maxRelayOrigins)
-        return wanted.contains { o in
+        guard protectedPeers.contains(key), !relayMembers().isEmpty else { return false }
+        return membersWithoutLink().contains { o in
             guard let c = relayVia[o] else { return true }
             return c.via == nil && (c.deliverer != nil || now >= c.nextAsk)
         }
+    }
+
+    /// Fellow members we hold a confirmed link to, in key order: the ones that can relay for us.
+    /// A link the peer has not used yet may exist on our side only: it carries nothing either way.
+    func relayMembers() -> [PeerKey] {
+        neighbors.values.filter { $0.confirmed && protectedPeers.contains($0.key) }.map(\.key).sorted()
+    }
+
+    /// Members of our protected group we hold no confirmed link to (the first
+    /// ``Wire/maxRelayOrigins`` in key order): the ones a relay is found for.
+    func membersWithoutLink() -> ArraySlice<PeerKey> {
+        protectedPeers.filter { $0 != key && !linkConfirmed($0) }.sorted().prefix(Wire.maxRelayOrigins)
     }
 
     /// Every ``relayRefresh``, and when ``relayRequestDue(now:)``: for each member of the protected group
@@ -538,9 +547,8 @@ extension MeshNode {
         // Only a member of the group asks (``protect(_:)`` names it, this node included), and
         // only its fellow members: they are the ones that honour it.
         guard protectedPeers.contains(key) else { return }
-        // A link the peer has not used yet may exist on our side only: it carries nothing either way.
-        let members = neighbors.values.filter { $0.confirmed && protectedPeers.contains($0.key) }.map(\.key).sorted()
-        let wanted = protectedPeers.filter { $0 != key && !linkConfirmed($0) }.sorted().prefix(Wire.maxRelayOrigins)
+        let members = relayMembers()
+        let wanted = membersWithoutLink()
         var choices: [PeerKey: RelayChoice] = [:]
         for o in wanted where !members.isEmpty {
             func recent(_ t: MeshTime?) -> Bool { t.map { now - $0 < Self.relayTrial } ?? false }
