@@ -120,6 +120,10 @@ public struct BotsScenario: Sendable {
     /// jitter and 8 ms (a tick waits for every peer's confirmation, sent at its next frame), in
     /// frames, plus two frames of margin, plus one per started 10% of loss (repairs).
     public var inputDelay: Int?
+    /// The lowest slot chooses the input delay a second after the start from what it measured
+    /// (`SessionEndpoint`'s `autoInputDelay`), starting from ``inputDelay`` or the value chosen
+    /// from the links.
+    public var autoInputDelay = false
     /// Peers compare checksums every this many ticks.
     public var checksumInterval = 30
     /// Silence after which a peer proposes to drop a player (the drop is agreed by the others).
@@ -300,7 +304,7 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var ticks: Int
     /// The run's seed (`--seed`).
     public var seed: UInt64
-    /// Input delay in ticks (over UDP with an automatic delay, the first survivor's at the end).
+    /// Input delay in ticks (with an automatic delay, the first survivor's at the end).
     public var input_delay: Int
     /// Ticks applied by the slowest surviving player (not crashed, not halted).
     public var ticks_completed: Int
@@ -561,7 +565,7 @@ extension BotsScenario {
             let identity = identities[i]
             return try SessionEndpoint<Game.Input>(
                 configuration: config, role: i < players ? .player(i) : .spectator, localKey: keys[i], roster: .known(descriptor),
-                signer: i < players ? { @Sendable bytes in identity.sign(bytes) } : nil)
+                signer: i < players ? { @Sendable bytes in identity.sign(bytes) } : nil, autoInputDelay: autoInputDelay && i < players)
         }
         let attackerSlot = attack.map { _ in players - 1 }
         var adversary: LockstepAdversary<Game.Input>? = try attack.map { kind in
@@ -573,7 +577,7 @@ extension BotsScenario {
         var drivers = (0..<nodes).map { p in
             LockstepDriver(game: Game(players: players, seed: seed), checksumInterval: checksumInterval, answers: p < players)
         }
-        var submittedAt: [[MeshTime]] = Array(repeating: [], count: players)  // [slot][tick - inputDelay]
+        var submittedAt: [[Int: MeshTime]] = Array(repeating: [:], count: players)  // [slot][tick]
         var confirmedAt: [[Int: MeshTime]] = Array(repeating: [:], count: nodes)
         var checksums: [Int: [UInt64?]] = [:]
         var desyncEvents: [DesyncReport] = []
@@ -775,7 +779,7 @@ extension BotsScenario {
                         let identity = identities[r.slot]
                         endpoints[r.slot] = try SessionEndpoint<Game.Input>(
                             configuration: config, role: .player(r.slot), localKey: keys[r.slot], roster: .known(descriptor),
-                            signer: { @Sendable bytes in identity.sign(bytes) })
+                            signer: { @Sendable bytes in identity.sign(bytes) }, autoInputDelay: autoInputDelay)
                     } catch {
                         print("slot \(r.slot) cannot come back: \(error)")
                         continue
@@ -843,7 +847,8 @@ extension BotsScenario {
                         record(p, r, at: sim.now)
                         progressed = true
                         perform(p, endpoints[p].apply(r, game: drivers[p].game, now: clock(sim.now)))
-                        if r.answer != nil { submittedAt[p].append(sim.now) }
+                        // By the tick the session gave the input: the input delay can change.
+                        if p < players { for (t, _) in endpoints[p].takeSubmitTimes() { submittedAt[p][t] = sim.now } }
                         drain(p, at: sim.now)
                     }
                     if applied(p) <= k, applied(p) < ticks, !progressed, endpoints[p].halted == nil {
@@ -891,8 +896,7 @@ extension BotsScenario {
         // among the players that stayed.
         let steady = survivors.filter { !rejoined.contains($0) && !joinedLate.contains($0) }
         for s in steady {
-            for (i, at) in submittedAt[s].enumerated() where i + inputDelay < ticks {
-                let tick = i + inputDelay
+            for (tick, at) in submittedAt[s] where tick < ticks {
                 let confirmations = steady.compactMap { confirmedAt[$0][tick] }
                 if confirmations.count < steady.count { lost += 1; continue }
                 latencies.record(confirmations.max()! - at)
@@ -930,7 +934,8 @@ extension BotsScenario {
         let excused = Set(crashes.map(\.slot) + stalls.filter { excuses($0, dropped: droppedSlots) }.map(\.slot))
         let mustSurvive = honest.filter { !excused.contains($0) }
         var report = BotsReport(
-            players: players, spectators: spectators, ticks: ticks, seed: seed, input_delay: inputDelay,
+            players: players, spectators: spectators, ticks: ticks, seed: seed,
+            input_delay: autoInputDelay ? survivors.first.flatMap { sessions[$0]?.inputDelay } ?? inputDelay : inputDelay,
             ticks_completed: survivorTicks,
             spectator_ticks_completed: (players..<nodes).map(applied).min() ?? 0,
             checksums_agree: agree && !checksums.isEmpty, checked_ticks: checksums.count,

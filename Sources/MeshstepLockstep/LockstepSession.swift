@@ -825,6 +825,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Mutating only so that a caller holding the session in an optional reads it in place.
     package mutating func hasReadyTick() -> Bool { nextTickReady }
 
+    /// Whether `tick` is applied, or could be as far as the inputs go: every input of its row
+    /// held and every other active player's confirmation of the same row in.
+    package func agreedAndHeld(_ tick: Int) -> Bool { tick < nextTick || (tick <= agreedThrough && rowComplete(tick)) }
+
     /// ``heldInputs(of:)`` of every slot. Mutating only so that a caller holding the session
     /// in an optional reads it in place instead of copying it.
     package mutating func heldInputsOfEverySlot() -> [Int] { (0..<players).map(heldThrough) }

@@ -27,11 +27,11 @@ public struct MatchOptions: Sendable {
     public var host = "0.0.0.0"
     /// The UDP port to bind (0 picks a free one).
     public var port = 0
-    /// The input delay to start with, in ticks; with `autoInputDelay` the lowest slot then
-    /// chooses it from the measured round trips.
+    /// The input delay to start with, in ticks; with `autoInputDelay` it is then chosen from
+    /// what the players measure.
     public var inputDelay = 3
-    /// Let the lowest slot choose the input delay from the measured round trips, a second after
-    /// the start.
+    /// Let the lowest slot choose the input delay a second after the start, and any player raise
+    /// it when its measured round trips or agreement times need more (`SessionEndpoint`).
     public var autoInputDelay = true
     /// The seed every player's game starts from.
     public var gameSeed: UInt64 = 0

@@ -55,8 +55,9 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     ///     named after the mesh with game seed `gameSeed`.
     ///   - startTimeout: how long to wait for every player before reporting
     ///     ``NetError/playersMissing(slots:seconds:)`` as an error.
-    ///   - autoInputDelay: the lowest slot chooses the input delay from the measured round trips
-    ///     a second after the start (see `SessionEndpoint`).
+    ///   - autoInputDelay: the lowest slot chooses the input delay a second after the start, and
+    ///     any player raises it when its measured round trips or agreement times need more (see
+    ///     `SessionEndpoint`).
     ///   - gameSeed: the seed of the game every player starts from (part of the signed roster).
     ///   - logger: where the session logs its events at debug level.
     public init(

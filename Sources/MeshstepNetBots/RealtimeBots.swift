@@ -216,8 +216,8 @@ public struct UDPBotsScenario: Sendable {
     /// game; one that lost frames asks the players for them again (docs/KNOWN_ISSUES.md has how
     /// far 16 of them on 2 cores get).
     public var spectators = 0
-    /// Let the session choose the input delay from the measured round trips (starting from
-    /// `inputDelay`).
+    /// Let the session choose the input delay from what the players measure (starting from
+    /// `inputDelay`; `SessionEndpoint`'s `autoInputDelay`).
     public var autoInputDelay = false
     /// Players report each row at once in a frame of its own
     /// (`LockstepConfiguration/promptReports`).

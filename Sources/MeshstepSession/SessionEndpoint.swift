@@ -72,8 +72,10 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 /// to 5 ticks/s).
 ///
 /// **Input delay** is fixed, or (`init(configuration:role:roster:signer:autoInputDelay:startTimeout:)`
-/// with `autoInputDelay`) chosen by the lowest slot a second after the start from the measured
-/// link round trips and agreed through the input stream.
+/// with `autoInputDelay`) chosen by the lowest slot a second after the start, then raised by any
+/// player that needs more, from its link round trips and the time its own ticks take to be
+/// agreed (docs/LOCKSTEP.md, "Automatic input delay"); every change is agreed through the input
+/// stream.
 public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// How the roster's keys are learned.
     public enum Roster: Sendable {
@@ -186,7 +188,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// ``gapWait(_:)`` and ``repairDelay(_:)`` of each slot's link, kept with `linkRTT`: repair
     /// reads them for most slots on every frame, and each costs 128-bit arithmetic.
     var repairTimes: [(gapWait: Duration, repairDelay: Duration)]
-    var autoDelayDone = false
+    /// The automatic input delay (``chooseInputDelay(now:)``): when it looks next, whether the
+    /// first choice is made, the one tick of ours being timed from its submit until it is agreed
+    /// here, and the times measured since the last look.
+    var nextDelayCheck: Duration?
+    var delayChosen = false
+    var delayProbe: (tick: Int, at: Duration)?
+    var agreementTimes: [Duration] = []
     var events: [LockstepEvent] = []
     var errors: [SessionError] = []
     var submitTimes: [(tick: Int, at: Duration)] = []
@@ -214,9 +222,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     ///   - roster: `.known(descriptor)` when every slot's key is given, or `.claimed(name:gameSeed:)`
     ///     for slots claimed in a lobby on the mesh.
     ///   - signer: signs with `localKey`'s private key (Ed25519); nil for a spectator.
-    ///   - autoInputDelay: the lowest slot measures the link round trips for a second after the
-    ///     start and asks everyone for `ceil((maxRTT + frame / 2 + 4 ms) / frame) + 2` ticks plus one per
-    ///     started 10% of the worst measured frame loss, at most 32.
+    ///   - autoInputDelay: the lowest slot asks everyone for an input delay a second after the
+    ///     start, and from then on any player asks for more when it needs more (at most 32). A
+    ///     player needs the larger of `ceil((its worst link RTT + frame / 2 + 4 ms) / frame) + 2`
+    ///     plus one per started 10% of the worst frame loss, and `ceil((median time from its
+    ///     submit of a tick to the tick agreed + 4 ms) / frame) + 1`.
     ///   - startTimeout: how long to wait for every player before raising
     ///     ``SessionError/playersMissing(slots:seconds:)`` (again after every further timeout).
     public init(
@@ -330,6 +340,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                 try session!.receive(payload, fromSlot: slot, now: now)
                 events += session!.takeEvents()
                 collectCheckpoints()
+                if delayProbe != nil { timeAgreement(now: now) }
             } catch {
                 events.append(.violation(slot: slot, .malformedFrame))
             }
@@ -466,6 +477,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             sentAt.append((t, now))
             submitTimes.append((t, now))
         }
+        if autoInputDelay, delayProbe == nil, after > before { delayProbe = (after - 1, now) }
         // The newest 64 at least, trimmed in batches (one a tick moved the other 63 every tick).
         if sentAt.count > 128 { sentAt.removeFirst(sentAt.count - 64) }
         // The newest 4,096 at least, trimmed in batches: trimming one a tick moved them all.
@@ -768,23 +780,52 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return []
     }
 
+    /// Chooses the input delay (with `autoInputDelay`). The lowest active slot makes the first
+    /// choice a second after the start; from then on every player looks every 2 s and asks for
+    /// more delay when it needs more (never less: a lower request from one player would undo
+    /// what another needs). A player needs the larger of:
+    /// - its worst link: an input is applied once every peer confirmed holding it, two one-way
+    ///   trips (about one round trip) plus up to a frame of the confirming peer's cadence, and
+    ///   under loss a repair on either trip, each a frame late (a tick per started 10% of the
+    ///   worst frame loss);
+    /// - the median time from its submit of a tick to that tick agreed here (every input held,
+    ///   every other player's confirmation in), plus 4 ms, in frames, plus one: what its links
+    ///   cannot show, such as players that reach each other through a relay or over a long path
+    ///   of their own.
     mutating func chooseInputDelay(now: Duration) {
-        guard autoInputDelay, !autoDelayDone, let s = session, let at = startedAt, now - at >= .seconds(1) else { return }
-        autoDelayDone = true
-        // Only the lowest active slot asks, so there is one request; everyone switches at the
-        // same tick when it is applied.
-        guard let slot = localSlot, s.activeSlots.first == slot else { return }
+        guard autoInputDelay, running, let slot = localSlot, let at = startedAt else { return }
+        let lowest = session!.activeSlots.first == slot
+        // The others look first half a second after the lowest slot's choice, which has taken
+        // effect by then.
+        guard now >= nextDelayCheck ?? at + (lowest ? .seconds(1) : .milliseconds(1500)) else { return }
+        nextDelayCheck = now + .seconds(2)
+        let times = agreementTimes.sorted()
+        agreementTimes.removeAll(keepingCapacity: true)
+        // A tick that is never agreed (dropped, or the session restarted) is not waited on forever.
+        if let p = delayProbe, now - p.at > .seconds(5) { delayProbe = nil }
         let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
-        // An input is applied once every peer confirmed holding it: two one-way trips (about one
-        // round trip) plus up to a frame of the confirming peer's send cadence.
-        // Under loss a repair on either trip, each a frame late: a tick per started 10% of the
-        // worst frame loss.
-        let loss = s.stats.players.map(\.loss).max() ?? 0
-        let delay = min(
+        let loss = session!.stats.players.map(\.loss).max() ?? 0
+        var delay = min(
             32,
             InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: configuration.tickRate)
                 + Int((loss * 10).rounded(.up)))
-        if delay != s.inputDelay { try? session!.requestInputDelay(delay) }
+        // Measured, so a tick of margin instead of the two the estimate from the links takes.
+        if times.count >= 5 {
+            delay = max(delay, InputDelay.ticks(forOneWay: times[times.count / 2] + .milliseconds(4), tickRate: configuration.tickRate) - 1)
+        }
+        let current = session!.inputDelay
+        let first = lowest && !delayChosen
+        delayChosen = true
+        if first ? delay != current : delay > current { try? session!.requestInputDelay(delay) }
+    }
+
+    /// Times the probed tick (``delayProbe``) from our submit until it is agreed here. A
+    /// starved process reads its clock late: its times would ask for delay the network does
+    /// not need, so none is kept while it is starved.
+    mutating func timeAgreement(now: Duration) {
+        guard let p = delayProbe, session!.agreedAndHeld(p.tick) else { return }
+        delayProbe = nil
+        if !starved, agreementTimes.count < 256 { agreementTimes.append(now - p.at) }
     }
 
     /// `t` rounded up to a whole microsecond, so a driver whose clock has coarser steps than a

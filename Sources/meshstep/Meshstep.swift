@@ -144,7 +144,7 @@ struct Bots: ParsableCommand {
     @Option(parsing: .unconditional, help: "Probability that a datagram is delivered twice, in [0, 1) (sim only).") var duplicate: Double = 0
     @Option(parsing: .unconditional, help: "Seed for every random choice.") var seed: UInt64 = 1
     @Option(
-        parsing: .unconditional, help: "Input delay in ticks (default: sim: from --latency and --jitter; udp: 3, then chosen from the measured round trips).")
+        parsing: .unconditional, help: "Input delay in ticks (default: sim: from --latency and --jitter; udp: 3, then chosen from what the players measure).")
     var inputDelay: Int?
     @Option(name: .customLong("crash"), help: "SLOT@TICK: crash that player's node when the match reaches TICK (repeatable).") var crashes: [String] = []
     @Option(
@@ -163,6 +163,11 @@ struct Bots: ParsableCommand {
             "Players report each row at once in a frame of its own: a tick is agreed two one-way trips after its inputs left, not a frame later, for more bytes."
     )
     var promptReports = false
+    @Flag(
+        help:
+            "Sim only: the lowest slot chooses the input delay a second after the start from what it measured (over UDP this is the default without --input-delay)."
+    )
+    var autoInputDelay = false
     @Option(help: "UDP only: event-loop threads the players share (1...players; several use several cores, as separate machines would).")
     var eventLoops = 1
     @Flag(
@@ -211,6 +216,9 @@ struct Bots: ParsableCommand {
         guard duplicate >= 0 && duplicate < 1 else { throw ValidationError("--duplicate is a probability in [0, 1) (got \(duplicate))") }
         if network == "udp", duplicate > 0 { throw ValidationError("--duplicate runs in the simulator only (--network sim)") }
         if let inputDelay, !(0...60).contains(inputDelay) { throw ValidationError("--input-delay must be 0...60 ticks") }
+        if network == "udp", autoInputDelay {
+            throw ValidationError("--auto-input-delay is for --network sim: over UDP the delay is chosen by itself unless --input-delay is given")
+        }
         guard let g = BotsGame(rawValue: game) else { throw ValidationError("--game must be tanks or coins (got \(game))") }
         if g == .tanks, players > TankArena.maxPlayers {
             throw ValidationError("the tank arena has \(TankArena.maxPlayers) slots: use --game coins for \(players) players")
@@ -309,6 +317,7 @@ struct Bots: ParsableCommand {
         scenario.partition = try partition.map { try BotsPartition(parsing: $0) }
         scenario.spectators = spectators
         scenario.promptReports = promptReports
+        scenario.autoInputDelay = autoInputDelay
         scenario.desyncDumpDirectory = desyncDump
         scenario.game = BotsGame(rawValue: game) ?? .tanks
         scenario.disconnectTimeout = .milliseconds(disconnectTimeout)

@@ -104,7 +104,8 @@ struct Bot: ParsableCommand {
     @Option(parsing: .unconditional, help: "This bot's slot (0...players-1).") var slot: Int
     @Option(parsing: .unconditional, help: "Ticks to play (60 per second).") var ticks: Int = 600
     @Option(parsing: .unconditional, help: "Input delay in ticks (0...32) to start with.") var inputDelay: Int = 3
-    @Flag(help: "Let the lowest slot choose the input delay from the measured round trips after the start.") var autoInputDelay = false
+    @Flag(help: "Let the lowest slot choose the input delay a second after the start, and any player raise it when it measures that it needs more.")
+    var autoInputDelay = false
     @Option(parsing: .unconditional, help: "Game seed (default: derived from the mesh name, so every bot agrees).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Milliseconds of silence before a player is proposed for dropping.") var disconnectTimeout: Int = 2000
     @Option(parsing: .unconditional, help: "Seconds to wait for every player to show up (or, joining a running match, to be let in).")

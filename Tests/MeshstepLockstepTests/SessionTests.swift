@@ -466,13 +466,39 @@ struct BotsScenarios {
         #expect(r.input_latency_ms_p99 < 200, "input latency p99 \(r.input_latency_ms_p99) ms")
     }
 
+    @Test(
+        "the automatic input delay covers a pair of players far from each other that the lowest slot cannot see: 60 ticks/s, not the 30 a delay chosen from the lowest slot's links alone gave",
+        arguments: [41, 42] as [UInt64])
+    func autoDelayCoversAFarPair(seed: UInt64) throws {
+        // Slot 0 is 5 ms from everyone; slots 2 and 3 are 60 ms apart. A tick is agreed once
+        // slot 3 holds slot 2's input and slot 2's confirmation of it came back: over 120 ms.
+        func run(auto: Bool) throws -> BotsReport {
+            var scenario = BotsScenario(players: 4, ticks: 1200, loss: 0, latency: .milliseconds(5), jitter: .milliseconds(2), seed: seed)
+            scenario.autoInputDelay = auto
+            scenario.configureSimulator = { sim in
+                let far = LinkModel(latency: .milliseconds(60), jitter: .milliseconds(2))
+                sim.linkOverrides[.init(2, 3)] = far
+                sim.linkOverrides[.init(3, 2)] = far
+            }
+            return try scenario.run()
+        }
+        let fixed = try run(auto: false)
+        #expect(fixed.input_delay == 4 && fixed.ticks_per_second < 45, "the links' delay: \(fixed.ticks_per_second) ticks/s")
+        let auto = try run(auto: true)
+        #expect(auto.ticks_completed == 1200 && auto.checksums_agree && auto.drops.isEmpty)
+        #expect(auto.ticks_per_second > 59.5, "\(auto.ticks_per_second) ticks/s with input delay \(auto.input_delay)")
+        #expect(auto.input_delay >= 9)
+    }
+
     /// Slot 2 reaches slot 3 only; slots 0 and 1 reach each other and slot 3. Whichever fellow
     /// player slot 0 or 1 would pick first, only slot 3 can relay slot 2. With
     /// `loseFirstRequest`, the first relay request each player sends is lost.
     static func relayScenario(
-        seed: UInt64, loseFirstRequest: Bool, ticks: Int = 300, loss: Double = 0, latency: Duration = .milliseconds(5), jitter: Duration = .zero
+        seed: UInt64, loseFirstRequest: Bool, ticks: Int = 300, loss: Double = 0, latency: Duration = .milliseconds(5), jitter: Duration = .zero,
+        autoInputDelay: Bool = false
     ) throws -> BotsReport {
         var scenario = BotsScenario(players: 4, ticks: ticks, loss: loss, latency: latency, jitter: jitter, seed: seed)
+        scenario.autoInputDelay = autoInputDelay
         scenario.configureSimulator = { sim in
             var lostRequest: Set<Int> = []
             sim.dropHook = { from, to, bytes in
@@ -484,7 +510,7 @@ struct BotsScenarios {
         }
         let r = try scenario.run()
         print(
-            "relay scenario seed \(seed) loss \(loss) loseFirstRequest \(loseFirstRequest): longest stall \(r.longest_stall_ms) ms, p99 \(r.input_latency_ms_p99) ms"
+            "relay scenario seed \(seed) loss \(loss) loseFirstRequest \(loseFirstRequest) auto \(autoInputDelay): longest stall \(r.longest_stall_ms) ms, p50 \(r.input_latency_ms_p50) ms, p99 \(r.input_latency_ms_p99) ms, delay \(r.input_delay), stalled ticks \(r.stall_ticks)"
         )
         return r
     }
