@@ -193,6 +193,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// here, and the times measured since the last look.
     var nextDelayCheck: Duration?
     var delayChosen = false
+    /// The delay the last look needed, when it was more than the current one.
+    var raiseWanted: Int?
     var delayProbe: (tick: Int, at: Duration)?
     var agreementTimes: [Duration] = []
     var events: [LockstepEvent] = []
@@ -781,9 +783,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     }
 
     /// Chooses the input delay (with `autoInputDelay`). The lowest active slot makes the first
-    /// choice a second after the start; from then on every player looks every 2 s and asks for
-    /// more delay when it needs more (never less: a lower request from one player would undo
-    /// what another needs). A player needs the larger of:
+    /// choice a second after the start, and every other player looks half a second later; from
+    /// then on every player looks every 2 s and asks for more delay when two looks in a row
+    /// needed more (never less: a lower request from one player would undo what another
+    /// needs). A player needs the larger of:
     /// - its worst link: an input is applied once every peer confirmed holding it, two one-way
     ///   trips (about one round trip) plus up to a frame of the confirming peer's cadence, and
     ///   under loss a repair on either trip, each a frame late (a tick per started 10% of the
@@ -814,9 +817,24 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             delay = max(delay, InputDelay.ticks(forOneWay: times[times.count / 2] + .milliseconds(4), tickRate: configuration.tickRate) - 1)
         }
         let current = session!.inputDelay
-        let first = lowest && !delayChosen
+        let first = !delayChosen
         delayChosen = true
-        if first ? delay != current : delay > current { try? session!.requestInputDelay(delay) }
+        if first {
+            if lowest ? delay != current : delay > current { try? session!.requestInputDelay(delay) }
+            return
+        }
+        // Later, only a need that held over two looks in a row (4 s): a burst of latency on
+        // one link (a Wi-Fi hiccup) must not raise the delay for the rest of the match.
+        guard delay > current else {
+            raiseWanted = nil
+            return
+        }
+        if let earlier = raiseWanted {
+            raiseWanted = nil
+            try? session!.requestInputDelay(min(earlier, delay))
+        } else {
+            raiseWanted = delay
+        }
     }
 
     /// Times the probed tick (``delayProbe``) from our submit until it is agreed here. A
