@@ -825,9 +825,22 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Mutating only so that a caller holding the session in an optional reads it in place.
     package mutating func hasReadyTick() -> Bool { nextTickReady }
 
-    /// Whether `tick` is applied, or could be as far as the inputs go: every input of its row
-    /// held and every other active player's confirmation of the same row in.
-    package func agreedAndHeld(_ tick: Int) -> Bool { tick < nextTick || (tick <= agreedThrough && rowComplete(tick)) }
+    /// The longest smoothed time from our submit of an input to an active player's frame
+    /// acknowledging it (``PlayerNetworkStats/roundTrip``), in nanoseconds; nil before any.
+    package func longestRoundTrip() -> Int64? {
+        var longest: Int64?
+        for s in 0..<players where s != localSlot && dropTick[s] == nil {
+            if let r = traffic[s].roundTripTime.value { longest = max(longest ?? r, r) }
+        }
+        return longest
+    }
+
+    /// Each slot's frames received so far and the newest sequence number among them (0 and -1
+    /// before the first), for frame loss over a window: the sequence numbers the window's
+    /// newest advanced by, against the frames that came.
+    package func frameCounts() -> [(frames: Int, newest: Int)] {
+        traffic.map { $0.frames == 0 ? (0, -1) : ($0.frames, $0.lastSeq) }
+    }
 
     /// ``heldInputs(of:)`` of every slot. Mutating only so that a caller holding the session
     /// in an optional reads it in place instead of copying it.

@@ -188,15 +188,17 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// ``gapWait(_:)`` and ``repairDelay(_:)`` of each slot's link, kept with `linkRTT`: repair
     /// reads them for most slots on every frame, and each costs 128-bit arithmetic.
     var repairTimes: [(gapWait: Duration, repairDelay: Duration)]
-    /// The automatic input delay (``chooseInputDelay(now:)``): when it looks next, whether the
-    /// first choice is made, the one tick of ours being timed from its submit until it is agreed
-    /// here, and the times measured since the last look.
+    /// The automatic input delay (``chooseInputDelay(now:)``): when it looks next (nil before
+    /// the first look).
     var nextDelayCheck: Duration?
-    var delayChosen = false
     /// The delay the last look needed, when it was more than the current one.
     var raiseWanted: Int?
-    var delayProbe: (tick: Int, at: Duration)?
-    var agreementTimes: [Duration] = []
+    /// Each slot's frame counts half a second after the start, where the first look starts
+    /// measuring frame loss.
+    var lossMark: [(frames: Int, newest: Int)]?
+    /// The session's longest round trip to a player, sampled each frame since the last look
+    /// (nanoseconds).
+    var roundTripSamples: [Int64] = []
     var events: [LockstepEvent] = []
     var errors: [SessionError] = []
     var submitTimes: [(tick: Int, at: Duration)] = []
@@ -227,8 +229,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     ///   - autoInputDelay: the lowest slot asks everyone for an input delay a second after the
     ///     start, and from then on any player asks for more when it needs more (at most 32). A
     ///     player needs the larger of `ceil((its worst link RTT + frame / 2 + 4 ms) / frame) + 2`
-    ///     plus one per started 10% of the worst frame loss, and `ceil((median time from its
-    ///     submit of a tick to the tick agreed + 4 ms) / frame) + 1`.
+    ///     plus one per started 10% of the worst recent frame loss, and `ceil((the longest
+    ///     smoothed time from its submit of an input to a player acknowledging it + 4 ms) /
+    ///     frame) + 1`.
     ///   - startTimeout: how long to wait for every player before raising
     ///     ``SessionError/playersMissing(slots:seconds:)`` (again after every further timeout).
     public init(
@@ -342,7 +345,6 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                 try session!.receive(payload, fromSlot: slot, now: now)
                 events += session!.takeEvents()
                 collectCheckpoints()
-                if delayProbe != nil { timeAgreement(now: now) }
             } catch {
                 events.append(.violation(slot: slot, .malformedFrame))
             }
@@ -479,7 +481,6 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             sentAt.append((t, now))
             submitTimes.append((t, now))
         }
-        if autoInputDelay, delayProbe == nil, after > before { delayProbe = (after - 1, now) }
         // The newest 64 at least, trimmed in batches (one a tick moved the other 63 every tick).
         if sentAt.count > 128 { sentAt.removeFirst(sentAt.count - 64) }
         // The newest 4,096 at least, trimmed in batches: trimming one a tick moved them all.
@@ -782,68 +783,74 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return []
     }
 
-    /// Chooses the input delay (with `autoInputDelay`). The lowest active slot makes the first
-    /// choice a second after the start, and every other player looks half a second later; from
-    /// then on every player looks every 2 s and asks for more delay when two looks in a row
-    /// needed more (never less: a lower request from one player would undo what another
-    /// needs). A player needs the larger of:
-    /// - its worst link: an input is applied once every peer confirmed holding it, two one-way
-    ///   trips (about one round trip) plus up to a frame of the confirming peer's cadence, and
-    ///   under loss a repair on either trip, each a frame late (a tick per started 10% of the
-    ///   worst frame loss);
-    /// - the median time from its submit of a tick to that tick agreed here (every input held,
-    ///   every other player's confirmation in), plus 4 ms, in frames, plus one: what its links
-    ///   cannot show, such as players that reach each other through a relay or over a long path
-    ///   of their own.
+    /// Chooses the input delay (with `autoInputDelay`). A player needs, measured: the median
+    /// over the frames since its last look of the longest smoothed time from its submit of an
+    /// input to an active player's frame acknowledging it, plus 4 ms, in frames, plus one.
+    /// That round trip covers what the links cannot show (players reached through a relay),
+    /// and includes the acknowledging player's cadence and, smoothed, the repairs of lost
+    /// inputs, so one frame of margin is enough. Unlike the time a tick takes to be agreed, it
+    /// does not grow with the input delay when one player runs behind the others.
+    ///
+    /// A second after the start the lowest active slot sets the delay to the larger of that and
+    /// the estimate from its worst link: the round trip plus half a frame plus 4 ms, in frames,
+    /// plus two, plus one per started 10% of the worst frame loss from half a second after the
+    /// start (frames sent before a relay was found never arrive). Half a second later every
+    /// other player asks for more if it needs more. From then on every player looks every 2 s and asks for more
+    /// when two looks in a row measured more: the round trips must be up for more than half of
+    /// each of two windows, so a burst of 2 s or less never raises the delay. Never less: a
+    /// lower request from one player would undo what another needs.
     mutating func chooseInputDelay(now: Duration) {
         guard autoInputDelay, running, let slot = localSlot, let at = startedAt else { return }
-        let lowest = session!.activeSlots.first == slot
-        // The others look first half a second after the lowest slot's choice, which has taken
-        // effect by then.
+        // Frames sent before a relay was found never arrive: the first look measures loss from
+        // half a second in.
+        if lossMark == nil {
+            guard now >= at + .milliseconds(500) else { return }
+            lossMark = session!.frameCounts()
+        }
+        // A starved process reads its clock late: its round trips say nothing of the network.
+        if !starved, roundTripSamples.count < 1024, let r = session!.longestRoundTrip() { roundTripSamples.append(r) }
+        // The others look first half a second after the lowest slot, when its choice is in force.
+        let first = nextDelayCheck == nil
+        let lowest = first && session!.activeSlots.first == slot
         guard now >= nextDelayCheck ?? at + (lowest ? .seconds(1) : .milliseconds(1500)) else { return }
         nextDelayCheck = now + .seconds(2)
-        let times = agreementTimes.sorted()
-        agreementTimes.removeAll(keepingCapacity: true)
-        // A tick that is never agreed (dropped, or the session restarted) is not waited on forever.
-        if let p = delayProbe, now - p.at > .seconds(5) { delayProbe = nil }
-        let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
-        let loss = session!.stats.players.map(\.loss).max() ?? 0
-        var delay = min(
-            32,
-            InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: configuration.tickRate)
-                + Int((loss * 10).rounded(.up)))
-        // Measured, so a tick of margin instead of the two the estimate from the links takes.
-        if times.count >= 5 {
-            delay = max(delay, InputDelay.ticks(forOneWay: times[times.count / 2] + .milliseconds(4), tickRate: configuration.tickRate) - 1)
-        }
+        let tickRate = configuration.tickRate
+        roundTripSamples.sort()
+        let measured =
+            roundTripSamples.isEmpty
+            ? nil
+            : InputDelay.ticks(forOneWay: .nanoseconds(roundTripSamples[roundTripSamples.count / 2]) + .milliseconds(4), tickRate: tickRate) - 1
+        roundTripSamples.removeAll(keepingCapacity: true)
         let current = session!.inputDelay
-        let first = !delayChosen
-        delayChosen = true
         if first {
+            // The estimate from the links, while few round trips are measured yet.
+            var loss = 0.0
+            for (s, c) in session!.frameCounts().enumerated() where s != slot {
+                let m = lossMark![s]
+                guard m.frames > 0 else { continue }  // nothing heard by then: no baseline
+                let expected = c.newest - m.newest
+                if expected > 0 { loss = max(loss, Double(max(0, expected - (c.frames - m.frames))) / Double(expected)) }
+            }
+            let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
+            let estimated =
+                InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: tickRate) + Int((loss * 10).rounded(.up))
+            let delay = min(32, max(estimated, measured ?? 0))
             if lowest ? delay != current : delay > current { try? session!.requestInputDelay(delay) }
             return
         }
-        // Later, only a need that held over two looks in a row (4 s): a burst of latency on
-        // one link (a Wi-Fi hiccup) must not raise the delay for the rest of the match.
-        guard delay > current else {
+        // Later, only the measured need, and only when it held over two looks in a row (4 s): a
+        // burst of latency on one link (a Wi-Fi hiccup) must not raise the delay for the rest
+        // of the match.
+        guard let measured, measured > current else {
             raiseWanted = nil
             return
         }
         if let earlier = raiseWanted {
             raiseWanted = nil
-            try? session!.requestInputDelay(min(earlier, delay))
+            try? session!.requestInputDelay(min(32, earlier, measured))
         } else {
-            raiseWanted = delay
+            raiseWanted = measured
         }
-    }
-
-    /// Times the probed tick (``delayProbe``) from our submit until it is agreed here. A
-    /// starved process reads its clock late: its times would ask for delay the network does
-    /// not need, so none is kept while it is starved.
-    mutating func timeAgreement(now: Duration) {
-        guard let p = delayProbe, session!.agreedAndHeld(p.tick) else { return }
-        delayProbe = nil
-        if !starved, agreementTimes.count < 256 { agreementTimes.append(now - p.at) }
     }
 
     /// `t` rounded up to a whole microsecond, so a driver whose clock has coarser steps than a

@@ -205,6 +205,8 @@ struct Bot: ParsableCommand {
         func pct(_ p: Double) -> Double { latencies.milliseconds(atPercentile: p * 100) }
         let events = bot.events + peer.pollEvents()
         let desyncs = events.filter { if case .desync = $0 { true } else { false } }.count
+        // Read before leaving: the session's stats go with it.
+        let sessionStats = peer.stats
         peer.leave()
         let finalTick = bot.applied - 1
         let result: [String: Any] = [
@@ -218,6 +220,14 @@ struct Bot: ParsableCommand {
             "input_latency_kind": "submit to acknowledged by every peer (an upper bound: includes the way back)",
             "ticks_per_second": ticksPerSecond, "ticks_per_second_after_drop": afterDrop,
             "stall_ticks": bot.stalls, "longest_stall_ms": Double(bot.longestStall) * 1000 / 60,
+            "input_delay": sessionStats?.inputDelay as Any? ?? NSNull(),
+            "player_stats": (sessionStats?.players ?? []).map { p -> [String: Any] in
+                let r = PlayerStatsReport(p)
+                return [
+                    "slot": r.slot, "round_trip_ms": r.round_trip_ms as Any? ?? NSNull(), "frames_ahead": r.frames_ahead, "kbps_in": r.kbps_in,
+                    "loss": r.loss, "repaired_inputs": r.repaired_inputs,
+                ]
+            },
             "bytes_per_input_per_peer": Double(bytes) / Double(max(1, ticks * (players - 1))),
             "links": links ?? [], "relayed_messages": meshStats.relayed, "relay_requests_sent": meshStats.relayRequestsSent,
             "public_address": mesh.publicAddress()?.description as Any? ?? NSNull(),
