@@ -835,13 +835,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return longest
     }
 
-    /// Each slot's frames received so far and the newest sequence number among them (0 and -1
-    /// before the first), for frame loss over a window: the sequence numbers the window's
-    /// newest advanced by, against the frames that came.
-    package func frameCounts() -> [(frames: Int, newest: Int)] {
-        traffic.map { $0.frames == 0 ? (0, -1) : ($0.frames, $0.lastSeq) }
-    }
-
     /// ``heldInputs(of:)`` of every slot. Mutating only so that a caller holding the session
     /// in an optional reads it in place instead of copying it.
     package mutating func heldInputsOfEverySlot() -> [Int] { (0..<players).map(heldThrough) }

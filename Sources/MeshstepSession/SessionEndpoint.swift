@@ -193,9 +193,6 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var nextDelayCheck: Duration?
     /// The delay the last look needed, when it was more than the current one.
     var raiseWanted: Int?
-    /// Each slot's frame counts half a second after the start, where the first look starts
-    /// measuring frame loss.
-    var lossMark: [(frames: Int, newest: Int)]?
     /// The session's longest round trip to a player, sampled each frame since the last look
     /// (nanoseconds).
     var roundTripSamples: [Int64] = []
@@ -226,12 +223,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     ///   - roster: `.known(descriptor)` when every slot's key is given, or `.claimed(name:gameSeed:)`
     ///     for slots claimed in a lobby on the mesh.
     ///   - signer: signs with `localKey`'s private key (Ed25519); nil for a spectator.
-    ///   - autoInputDelay: the lowest slot asks everyone for an input delay a second after the
-    ///     start, and from then on any player asks for more when it needs more (at most 32). A
-    ///     player needs the larger of `ceil((its worst link RTT + frame / 2 + 4 ms) / frame) + 2`
-    ///     plus one per started 10% of the worst recent frame loss, and `ceil((the longest
+    ///   - autoInputDelay: a second after the start the lowest slot asks everyone for the
+    ///     larger of `ceil((its worst link RTT + frame / 2 + 4 ms) / frame) + 2` plus one per
+    ///     started 10% of the worst frame loss, and the measured need: `ceil((the longest
     ///     smoothed time from its submit of an input to a player acknowledging it + 4 ms) /
-    ///     frame) + 1`.
+    ///     frame) + 1`. From then on any player asks for more when its measured need stays
+    ///     above the delay for two looks 2 s apart (at most 32).
     ///   - startTimeout: how long to wait for every player before raising
     ///     ``SessionError/playersMissing(slots:seconds:)`` (again after every further timeout).
     public init(
@@ -793,20 +790,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     ///
     /// A second after the start the lowest active slot sets the delay to the larger of that and
     /// the estimate from its worst link: the round trip plus half a frame plus 4 ms, in frames,
-    /// plus two, plus one per started 10% of the worst frame loss from half a second after the
-    /// start (frames sent before a relay was found never arrive). Half a second later every
+    /// plus two, plus one per started 10% of the worst frame loss. Half a second later every
     /// other player asks for more if it needs more. From then on every player looks every 2 s and asks for more
     /// when two looks in a row measured more: the round trips must be up for more than half of
     /// each of two windows, so a burst of 2 s or less never raises the delay. Never less: a
     /// lower request from one player would undo what another needs.
     mutating func chooseInputDelay(now: Duration) {
         guard autoInputDelay, running, let slot = localSlot, let at = startedAt else { return }
-        // Frames sent before a relay was found never arrive: the first look measures loss from
-        // half a second in.
-        if lossMark == nil {
-            guard now >= at + .milliseconds(500) else { return }
-            lossMark = session!.frameCounts()
-        }
         // A starved process reads its clock late: its round trips say nothing of the network.
         if !starved, roundTripSamples.count < 1024, let r = session!.longestRoundTrip() { roundTripSamples.append(r) }
         // The others look first half a second after the lowest slot, when its choice is in force.
@@ -824,13 +814,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         let current = session!.inputDelay
         if first {
             // The estimate from the links, while few round trips are measured yet.
-            var loss = 0.0
-            for (s, c) in session!.frameCounts().enumerated() where s != slot {
-                let m = lossMark![s]
-                guard m.frames > 0 else { continue }  // nothing heard by then: no baseline
-                let expected = c.newest - m.newest
-                if expected > 0 { loss = max(loss, Double(max(0, expected - (c.frames - m.frames))) / Double(expected)) }
-            }
+            let loss = session!.stats.players.map(\.loss).max() ?? 0
             let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
             let estimated =
                 InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: tickRate) + Int((loss * 10).rounded(.up))
