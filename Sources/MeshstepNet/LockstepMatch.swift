@@ -31,7 +31,7 @@ public struct MatchOptions: Sendable {
     /// what the players measure.
     public var inputDelay = 3
     /// Let the lowest slot choose the input delay a second after the start, and any player raise
-    /// it when its measured round trips or agreement times need more (`SessionEndpoint`).
+    /// it when the round trips it measures need more (`SessionEndpoint`).
     public var autoInputDelay = true
     /// The seed every player's game starts from.
     public var gameSeed: UInt64 = 0

@@ -56,7 +56,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     ///   - startTimeout: how long to wait for every player before reporting
     ///     ``NetError/playersMissing(slots:seconds:)`` as an error.
     ///   - autoInputDelay: the lowest slot chooses the input delay a second after the start, and
-    ///     any player raises it when its measured round trips or agreement times need more (see
+    ///     any player raises it when the round trips it measures need more (see
     ///     `SessionEndpoint`).
     ///   - gameSeed: the seed of the game every player starts from (part of the signed roster).
     ///   - logger: where the session logs its events at debug level.

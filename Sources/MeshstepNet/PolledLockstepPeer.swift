@@ -89,7 +89,7 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     ///   - startTimeout: how long to wait for every player before reporting
     ///     ``NetError/playersMissing(slots:seconds:)`` in ``pollErrors()``.
     ///   - autoInputDelay: the lowest slot chooses the input delay a second after the start, and
-    ///     any player raises it when its measured round trips or agreement times need more (see
+    ///     any player raises it when the round trips it measures need more (see
     ///     `SessionEndpoint`).
     ///   - standbyAfter: how long the game may go without calling in before the standby thread
     ///     does its work (nil: no standby thread; the game must call in at least every few

@@ -73,9 +73,8 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 ///
 /// **Input delay** is fixed, or (`init(configuration:role:roster:signer:autoInputDelay:startTimeout:)`
 /// with `autoInputDelay`) chosen by the lowest slot a second after the start, then raised by any
-/// player that needs more, from its link round trips and the time its own ticks take to be
-/// agreed (docs/LOCKSTEP.md, "Automatic input delay"); every change is agreed through the input
-/// stream.
+/// player that needs more, from the round trips it measures (docs/LOCKSTEP.md, "Automatic input
+/// delay"); every change is agreed through the input stream.
 public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// How the roster's keys are learned.
     public enum Roster: Sendable {
@@ -791,10 +790,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// A second after the start the lowest active slot sets the delay to the larger of that and
     /// the estimate from its worst link: the round trip plus half a frame plus 4 ms, in frames,
     /// plus two, plus one per started 10% of the worst frame loss. Half a second later every
-    /// other player asks for more if it needs more. From then on every player looks every 2 s and asks for more
-    /// when two looks in a row measured more: the round trips must be up for more than half of
-    /// each of two windows, so a burst of 2 s or less never raises the delay. Never less: a
-    /// lower request from one player would undo what another needs.
+    /// other player asks for more if it needs more. From then on every player looks every 2 s
+    /// and asks for more when two looks in a row measured more: the round trips must be up for
+    /// more than half of each of two windows, so a burst of 2 s or less never raises the delay.
+    /// Never less: a lower request from one player would undo what another needs.
     mutating func chooseInputDelay(now: Duration) {
         guard autoInputDelay, running, let slot = localSlot, let at = startedAt else { return }
         // A starved process reads its clock late: its round trips say nothing of the network.
