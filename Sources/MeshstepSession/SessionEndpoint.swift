@@ -784,8 +784,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// input to an active player's frame acknowledging it, plus 4 ms, in frames, plus one.
     /// That round trip covers what the links cannot show (players reached through a relay),
     /// and includes the acknowledging player's cadence and, smoothed, the repairs of lost
-    /// inputs, so one frame of margin is enough. Unlike the time a tick takes to be agreed, it
-    /// does not grow with the input delay when one player runs behind the others.
+    /// inputs, so one frame of margin is enough. Unlike the time a tick takes to be agreed
+    /// (which read the whole delay in the NAT lab, and grew with each raise), it does not grow
+    /// with the input delay.
     ///
     /// A second after the start the lowest active slot sets the delay to the larger of that and
     /// the estimate from its worst link: the round trip plus half a frame plus 4 ms, in frames,
