@@ -576,6 +576,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         }
         heard[slot] = true
         traffic[slot].remoteNextTick = max(traffic[slot].remoteNextTick, f.nextTick)
+        if !f.inputs.isEmpty { traffic[slot].remoteNewestInput = max(traffic[slot].remoteNewestInput, f.firstTick + f.inputs.count - 1) }
         traffic[slot].noteFrame(seq: f.frameSeq, bytes: payload.count, now: now)
 
         if localSlot >= 0 {
@@ -833,6 +834,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if let r = traffic[s].roundTripTime.value { longest = max(longest ?? r, r) }
         }
         return longest
+    }
+
+    /// Each slot's frames received so far and the newest sequence number among them (-1
+    /// before the first): frame loss over a window is the sequence numbers the newest advanced
+    /// by, against the frames that came.
+    package func frameCounts() -> [(frames: Int, newest: Int)] {
+        traffic.map { $0.frames == 0 ? (0, -1) : ($0.frames, $0.lastSeq) }
     }
 
     /// ``heldInputs(of:)`` of every slot. Mutating only so that a caller holding the session
@@ -2068,11 +2076,19 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for s in 0..<players where lastHeard[s] == nil { lastHeard[s] = now }
     }
 
-    /// Ticks we are ahead of `s`: its last reported next tick, advanced by the time since.
+    /// Ticks we are ahead of `s`, advanced by the time since we heard from it. A player's
+    /// game submits its input for tick t + inputDelay when it applies tick t, so our newest
+    /// input against the newest of `s`'s is how far our game loop runs ahead of its. The next
+    /// tick each peer hands its game (`nextTick`) would not show it: a tick is handed over once
+    /// agreed, and agreement is shared, so a game that applies each tick the moment it is
+    /// agreed and one that holds three agreed ticks in hand read the same. (A spectator, which
+    /// makes no inputs, compares next ticks.)
     func framesAhead(of s: Int) -> Int {
         let heard = lastHeard[s] ?? now
         let tickNs = 1_000_000_000 / Int64(configuration.tickRate)
-        return nextTick - (traffic[s].remoteNextTick + Int((now - heard).nanosecondsClamped / tickNs))
+        let since = Int((now - heard).nanosecondsClamped / tickNs)
+        guard localSlot >= 0, traffic[s].remoteNewestInput >= 0 else { return nextTick - (traffic[s].remoteNextTick + since) }
+        return (nextLocalTick - 1) - (traffic[s].remoteNewestInput + since)
     }
 
     func stats(slot s: Int) -> PlayerNetworkStats {

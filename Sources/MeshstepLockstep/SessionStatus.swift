@@ -47,8 +47,9 @@ public struct SessionStats: Sendable, Equatable {
     /// The newest checked tick whose checksum every other active player reported equal to ours
     /// (-1: none yet).
     public var checksumsAgreedThrough: Int
-    /// How many ticks this peer is ahead of the slowest active player (time sync: a game loop
-    /// that is 2 or more ahead should stretch its frames a little, as GGPO does).
+    /// How many ticks this peer's game loop is ahead of the slowest active player's, by their
+    /// newest inputs (time sync: a game loop that is 2 or more ahead should stretch its frames
+    /// a little, as GGPO does).
     public var framesAhead: Int
     /// `acknowledged[slot]`: the newest tick through which `slot` holds all of our inputs.
     public var acknowledged: [Int]
@@ -65,8 +66,8 @@ public struct PlayerNetworkStats: Sendable, Equatable {
     /// Smoothed time from submitting one of our inputs to this player's frame acknowledging it
     /// (a round trip plus up to one frame of the player's send cadence), if measured yet.
     public var roundTrip: Duration?
-    /// How many ticks we are ahead of this player (negative: behind), from its last frame plus
-    /// the time since.
+    /// How many ticks our game loop is ahead of this player's (negative: behind): our newest
+    /// input against the newest its frames carried, plus the time since its last frame.
     public var framesAhead: Int
     /// Received lockstep payload rate from this player, kilobits per second (last window).
     public var kbpsIn: Double
@@ -152,6 +153,9 @@ struct SlotTraffic: Sendable {
     var answer = SmoothedTime()
     /// The slot's own next tick, from its newest frame.
     var remoteNextTick = 0
+    /// The newest of the slot's own inputs any of its frames carried (-1: none): its game's
+    /// progress plus the input delay, what time sync compares (``LockstepSession/framesAhead``).
+    var remoteNewestInput = -1
 
     /// Whether a frame with this sequence number is newer than every one before.
     func isNewest(_ seq: Int) -> Bool { frames == 0 || seq > lastSeq }

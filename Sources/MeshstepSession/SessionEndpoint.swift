@@ -195,6 +195,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// The session's longest round trip to a player, sampled each frame since the last look
     /// (nanoseconds).
     var roundTripSamples: [Int64] = []
+    /// Each slot's frame counts half a second after the start, from where the first look
+    /// measures frame loss.
+    var lossMark: [(frames: Int, newest: Int)]?
     var events: [LockstepEvent] = []
     var errors: [SessionError] = []
     var submitTimes: [(tick: Int, at: Duration)] = []
@@ -785,18 +788,26 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// That round trip covers what the links cannot show (players reached through a relay),
     /// and includes the acknowledging player's cadence and, smoothed, the repairs of lost
     /// inputs, so one frame of margin is enough. Unlike the time a tick takes to be agreed
-    /// (which read the whole delay in the NAT lab, and grew with each raise), it does not grow
+    /// (the whole delay, whatever the delay, for a game loop that runs ahead), it does not grow
     /// with the input delay.
     ///
     /// A second after the start the lowest active slot sets the delay to the larger of that and
     /// the estimate from its worst link: the round trip plus half a frame plus 4 ms, in frames,
-    /// plus two, plus one per started 10% of the worst frame loss. Half a second later every
-    /// other player asks for more if it needs more. From then on every player looks every 2 s
+    /// plus two, plus one per started 10% of the worst frame loss from half a second after the
+    /// start (frames sent before a relay was found never arrive, and in the NAT lab 3% of them
+    /// raised the delay from 3 to 4). Half a second later every other player asks for more if
+    /// it measured more. From then on every player looks every 2 s
     /// and asks for more when two looks in a row measured more: the round trips must be up for
     /// more than half of each of two windows, so a burst of 2 s or less never raises the delay.
     /// Never less: a lower request from one player would undo what another needs.
     mutating func chooseInputDelay(now: Duration) {
         guard autoInputDelay, running, let slot = localSlot, let at = startedAt else { return }
+        // Frames sent before a relay was found never arrive: frame loss is measured from half
+        // a second in.
+        if lossMark == nil {
+            guard now >= at + .milliseconds(500) else { return }
+            lossMark = session!.frameCounts()
+        }
         // A starved process reads its clock late: its round trips say nothing of the network.
         if !starved, roundTripSamples.count < 1024, let r = session!.longestRoundTrip() { roundTripSamples.append(r) }
         // The others look first half a second after the lowest slot, when its choice is in force.
@@ -813,13 +824,23 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         roundTripSamples.removeAll(keepingCapacity: true)
         let current = session!.inputDelay
         if first {
-            // The estimate from the links, while few round trips are measured yet.
-            let loss = session!.stats.players.map(\.loss).max() ?? 0
-            let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
-            let estimated =
-                InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: tickRate) + Int((loss * 10).rounded(.up))
-            let delay = min(32, max(estimated, measured ?? 0))
-            if lowest ? delay != current : delay > current { try? session!.requestInputDelay(delay) }
+            if lowest {
+                // The estimate from the links, while few round trips are measured yet.
+                var loss = 0.0
+                for (s, c) in session!.frameCounts().enumerated() where s != slot {
+                    let m = lossMark![s]
+                    let expected = c.newest - m.newest
+                    guard m.frames > 0, expected > 0 else { continue }  // nothing to compare
+                    loss = max(loss, Double(max(0, expected - (c.frames - m.frames))) / Double(expected))
+                }
+                let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
+                let estimated =
+                    InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: tickRate) + Int((loss * 10).rounded(.up))
+                let delay = min(32, max(estimated, measured ?? 0))
+                if delay != current { try? session!.requestInputDelay(delay) }
+            } else if let measured, measured > current {
+                try? session!.requestInputDelay(min(32, measured))
+            }
             return
         }
         // Later, only the measured need, and only when it held over two looks in a row (4 s): a

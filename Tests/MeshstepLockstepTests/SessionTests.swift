@@ -100,6 +100,38 @@ struct SessionTests {
         #expect(readyA[0].inputs == [botMove(0, 0), botMove(0, 1)])
     }
 
+    @Test(
+        "time sync sees a game loop that applies each tick the moment it is agreed as ahead of one that holds agreed ticks in hand (their next ticks are equal: only their inputs tell)"
+    )
+    func framesAheadFromInputs() throws {
+        var a = LockstepSession<Move>(players: 2, localSlot: 0, inputDelay: 3)
+        var b = LockstepSession<Move>(players: 2, localSlot: 1, inputDelay: 3)
+        // `a` applies every tick as soon as it is handed over; `b` takes ticks as soon as they
+        // are agreed too, but its game applies one a frame and only with 3 more in hand: its
+        // inputs (one per applied tick) come 3 ticks after a's.
+        var inHand: [Int] = []
+        var aheadOfB: [Int] = [], behindA: [Int] = []
+        for step in 0..<40 {
+            let now = Duration.milliseconds(16 * step)
+            var fromA: [[UInt8]] = [], fromB: [[UInt8]] = []
+            for r in a.pollReady() { fromA.append(a.submit(botMove(r.tick, 0), now: now)) }
+            inHand += b.pollReady().map(\.tick)
+            if inHand.count > 3 || (step < 3 && !inHand.isEmpty) { fromB.append(b.submit(botMove(inHand.removeFirst(), 1), now: now)) }
+            if fromA.isEmpty { fromA.append(a.resendFrame()) }
+            if fromB.isEmpty { fromB.append(b.resendFrame()) }
+            for f in fromA where !f.isEmpty { try b.receive(f, fromSlot: 0, now: now) }
+            for f in fromB where !f.isEmpty { try a.receive(f, fromSlot: 1, now: now) }
+            if step >= 30 {
+                aheadOfB.append(a.stats.framesAhead)
+                behindA.append(b.stats.framesAhead)
+            }
+        }
+        // Their next ticks stay within one of each other; a's game loop runs 3 ahead.
+        #expect(abs(a.stats.nextTick - b.stats.nextTick) <= 1)
+        #expect(aheadOfB.allSatisfy { $0 >= 2 }, "a's frames ahead: \(aheadOfB)")
+        #expect(behindA.allSatisfy { $0 <= 0 }, "b's frames ahead: \(behindA)")
+    }
+
     @Test("a lost frame is repaired by the next one (each frame repeats the newest inputs)")
     func redundancy() throws {
         var a = LockstepSession<Move>(players: 2, localSlot: 0, inputDelay: 3)
