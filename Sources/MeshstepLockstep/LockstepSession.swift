@@ -836,11 +836,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return longest
     }
 
-    /// Each slot's frames received so far and the newest sequence number among them (-1
-    /// before the first): frame loss over a window is the sequence numbers the newest advanced
-    /// by, against the frames that came.
-    package func frameCounts() -> [(frames: Int, newest: Int)] {
-        traffic.map { $0.frames == 0 ? (0, -1) : ($0.frames, $0.lastSeq) }
+    /// Each slot's frames received so far, a mark for ``worstFrameLoss(since:)``.
+    package func frameMarks() -> [(frames: Int, newest: Int)] { traffic.map(\.mark) }
+
+    /// The worst frame loss of another slot since `marks` (from ``frameMarks()``).
+    package func worstFrameLoss(since marks: [(frames: Int, newest: Int)]) -> Double {
+        var worst = 0.0
+        for s in 0..<players where s != localSlot { worst = max(worst, traffic[s].loss(since: marks[s])) }
+        return worst
     }
 
     /// ``heldInputs(of:)`` of every slot. Mutating only so that a caller holding the session

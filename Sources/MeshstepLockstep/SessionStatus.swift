@@ -193,4 +193,15 @@ struct SlotTraffic: Sendable {
         let expected = frames == 0 ? 0 : lastSeq - firstSeq + 1
         return expected == 0 ? 0 : max(0, Double(expected - frames) / Double(expected))
     }
+
+    /// What was received so far: the frame count and the newest sequence number (-1 before the
+    /// first), a mark to measure ``loss(since:)`` from.
+    var mark: (frames: Int, newest: Int) { frames == 0 ? (0, -1) : (frames, lastSeq) }
+
+    /// Fraction of frames missing since `mark` (0 when nothing was heard by then or since).
+    func loss(since mark: (frames: Int, newest: Int)) -> Double {
+        let expected = lastSeq - mark.newest
+        guard mark.frames > 0, expected > 0 else { return 0 }
+        return max(0, Double(expected - (frames - mark.frames)) / Double(expected))
+    }
 }

@@ -806,7 +806,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // a second in.
         if lossMark == nil {
             guard now >= at + .milliseconds(500) else { return }
-            lossMark = session!.frameCounts()
+            lossMark = session!.frameMarks()
         }
         // A starved process reads its clock late: its round trips say nothing of the network.
         if !starved, roundTripSamples.count < 1024, let r = session!.longestRoundTrip() { roundTripSamples.append(r) }
@@ -826,13 +826,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         if first {
             if lowest {
                 // The estimate from the links, while few round trips are measured yet.
-                var loss = 0.0
-                for (s, c) in session!.frameCounts().enumerated() where s != slot {
-                    let m = lossMark![s]
-                    let expected = c.newest - m.newest
-                    guard m.frames > 0, expected > 0 else { continue }  // nothing to compare
-                    loss = max(loss, Double(max(0, expected - (c.frames - m.frames))) / Double(expected))
-                }
+                let loss = session!.worstFrameLoss(since: lossMark!)
                 let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
                 let estimated =
                     InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: tickRate) + Int((loss * 10).rounded(.up))
