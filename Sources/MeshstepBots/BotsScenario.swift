@@ -236,6 +236,20 @@ public struct RejoinReport: Codable, Sendable, Equatable, Hashable {
 }
 
 /// An agreed drop as applied.
+/// A change of the input delay, as a player applied it.
+public struct InputDelayChangeReport: Codable, Sendable, Equatable {
+    /// The tick after which the new delay holds.
+    public var after_tick: Int
+    /// The new input delay in ticks.
+    public var delay: Int
+
+    /// The change to `delay` after `after_tick`.
+    public init(after_tick: Int, delay: Int) {
+        self.after_tick = after_tick
+        self.delay = delay
+    }
+}
+
 public struct DropReport: Codable, Sendable, Equatable, Hashable {
     /// The dropped slot.
     public var slot: Int
@@ -306,6 +320,9 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var seed: UInt64
     /// Input delay in ticks (with an automatic delay, the first survivor's at the end).
     public var input_delay: Int
+    /// Every change of the input delay the first survivor applied, in order (with an automatic
+    /// delay, or a player that asked for one).
+    public var input_delay_changes: [InputDelayChangeReport] = []
     /// Ticks applied by the slowest surviving player (not crashed, not halted).
     public var ticks_completed: Int
     /// Ticks applied by the slowest spectator (0 without spectators).
@@ -591,6 +608,7 @@ extension BotsScenario {
 
         var snapshots: [[Int: [UInt8]]] = Array(repeating: [:], count: nodes)
         let dumpDirectory = desyncDumpDirectory
+        var delayChanges: [[InputDelayChangeReport]] = Array(repeating: [], count: players)
         func note(_ events: [LockstepEvent], by peer: Int) {
             for e in events {
                 if debug { print("[\(sim.now)] peer \(peer) tick \(applied(peer)): \(e)") }
@@ -602,6 +620,8 @@ extension BotsScenario {
                         try? Data(state).write(to: URL(fileURLWithPath: dir).appendingPathComponent("desync-tick\(tick)-\(name).state"))
                     }
                 case let .halted(reason): haltedAt[peer] = (applied(peer), reason.description)
+                case let .inputDelayChanged(delay, tick) where peer < players:
+                    delayChanges[peer].append(InputDelayChangeReport(after_tick: tick, delay: delay))
                 case let .violation(slot, _) where slot == attackerSlot: named.insert(peer)
                 case let .forgedInput(_, from) where from == attackerSlot: named.insert(peer)
                 case let .equivocation(slot, _) where slot == attackerSlot: named.insert(peer)
@@ -957,6 +977,7 @@ extension BotsScenario {
             player_stats: playerStats,
             virtual_seconds: (end - .zero).milliseconds / 1000,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+        report.input_delay_changes = survivors.first.map { delayChanges[$0] } ?? []
         let admissions = watchers.first.flatMap { sessions[$0]?.roster.readmissions } ?? []
         report.rejoins = admissions.filter { $0.key == nil }.map { RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint) }
         report.late_joins = admissions.filter { $0.key != nil }.map { RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint) }

@@ -12,14 +12,15 @@ enum FrameSection {
     static let dispute: UInt64 = 1 << 7
     static let veto: UInt64 = 1 << 8
     static let abandonment: UInt64 = 1 << 9
-    static let all: UInt64 = (1 << 10) - 1
+    static let need: UInt64 = 1 << 10
+    static let all: UInt64 = (1 << 11) - 1
 }
 
 /// One lockstep frame as it travels inside a mesh message (docs/PROTOCOL.md, Appendix C).
 ///
 /// `u8 type=7 | u8 slot | u32 session digest | epoch | nextTick | frameSeq | acks | firstTick |
 /// inputs | sections | report? | statement? | checksums? | controls? | votes? | endorsement? |
-/// certificates? | dispute? | veto? | abandonment?`, integers as LEB128 varints unless sized; the
+/// certificates? | dispute? | veto? | abandonment? | need?`, integers as LEB128 varints unless sized; the
 /// frame counter, the acknowledged ticks (every slot's but the sender's), the first input's tick
 /// and the report's tick relative to `nextTick` (zigzag), a run of inputs that repeat the one
 /// before them as a single varint.
@@ -57,6 +58,9 @@ struct LockstepFrame: Sendable {
     var veto: (round: Int, signature: [UInt8])?
     /// A quorum's vetoes of a round of the next epoch, echoed so that every peer moves on.
     var abandonment: RoundAbandonment?
+    /// The input delay the sender measured it needs (the automatic input delay): the lowest
+    /// active slot lowers the delay only to what every player needs.
+    var need: Int? = nil
 
     func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 48 + acks.count * 2 + inputs.count * 4)
@@ -101,6 +105,7 @@ struct LockstepFrame: Sendable {
         if dispute != nil { present |= FrameSection.dispute }
         if veto != nil { present |= FrameSection.veto }
         if abandonment != nil { present |= FrameSection.abandonment }
+        if need != nil { present |= FrameSection.need }
         w.varint(present)
         if let report { w.zigzag(report.tick + 1 - nextTick); report.digest.writeRow(into: &w) }
         if let statement { w.raw(statement) }
@@ -124,6 +129,7 @@ struct LockstepFrame: Sendable {
         dispute?.encode(into: &w)
         if let veto { w.varint(UInt64(veto.round)); w.raw(veto.signature) }
         abandonment?.encode(into: &w)
+        if let need { w.varint(UInt64(need)) }
         return w.bytes
     }
 
@@ -212,12 +218,13 @@ struct LockstepFrame: Sendable {
         var veto: (round: Int, signature: [UInt8])?
         if has(FrameSection.veto) { veto = (try r.count(field: "lockstep.vetoRound", limit: RosterChange.maxRound), try r.raw(64)) }
         let abandonment = has(FrameSection.abandonment) ? try RoundAbandonment.decode(from: &r, players: players) : nil
+        let need = has(FrameSection.need) ? try r.count(field: "lockstep.need", limit: 32) : nil
         try r.expectEnd()
         return LockstepFrame(
             slot: slot, digest: digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick, acks: acks,
             firstTick: first, inputs: inputs, controls: controls, votes: votes, endorsement: endorsement,
             certificates: certificates, checksums: checks, report: report, statement: statement, dispute: dispute,
-            veto: veto, abandonment: abandonment)
+            veto: veto, abandonment: abandonment, need: need)
     }
 }
 

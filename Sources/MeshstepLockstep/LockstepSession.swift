@@ -197,6 +197,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var delayFill = 0
     /// Delay changes attached to inputs: `controls[slot]` maps tick to delay (few entries).
     var controls: [[(tick: Int, delay: Int)]]
+    /// The input delay we measured we need (``announceInputDelayNeed(_:)``) and how many more
+    /// frames with inputs carry it.
+    var announcedNeed: (need: Int, sendsLeft: Int)?
+    /// Each other player's latest reported need, and when it arrived.
+    var reportedNeeds: [Int: (need: Int, at: Duration)] = [:]
 
     var localChecksums: [Int: UInt64] = [:]
     /// Our recent checksums and how many more frames carry each (``checksumSends`` in all: every
@@ -518,6 +523,26 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         pendingDelayRequest = delay
     }
 
+    /// Tells the other players the input delay we measured we need: our next
+    /// ``checksumSends`` frames with inputs carry it (the automatic input delay; the lowest
+    /// active slot lowers the delay only to what every player needs).
+    package mutating func announceInputDelayNeed(_ need: Int) {
+        guard localSlot >= 0 else { return }
+        announcedNeed = (min(32, max(0, need)), Self.checksumSends)
+    }
+
+    /// The largest input delay the other active players reported they need
+    /// (``announceInputDelayNeed(_:)``), each in a frame received since `since`; nil when one of
+    /// them reported none since then (its need is unknown).
+    package func reportedInputDelayNeed(since: Duration) -> Int? {
+        var largest = 0
+        for s in 0..<players where s != localSlot && dropTick[s] == nil {
+            guard let r = reportedNeeds[s], r.at >= since else { return nil }
+            largest = max(largest, r.need)
+        }
+        return largest
+    }
+
     /// The local checksum after applying `tick` (call every tick; only every
     /// `checksumInterval`-th is kept and sent).
     public mutating func recordChecksum(tick: Int, checksum: UInt64) {
@@ -636,6 +661,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for c in f.controls where c.tick >= nextTick && c.tick < horizon && c.tick >= f.firstTick && c.tick <= last {
             if !controls[slot].contains(where: { $0.tick == c.tick }) { controls[slot].append(c) }
         }
+        if let need = f.need { reportedNeeds[slot] = (need, now) }
         // Only checksums a peer can really have computed: on the interval, not beyond our inputs.
         for (tick, checksum) in f.checksums where tick >= max(0, nextTick - 600) && tick < max(nextLocalTick, nextTick) + 64 && tick % checksumInterval == 0 {
             remoteChecksums[tick, default: [:]][slot] = checksum
@@ -1695,6 +1721,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         }
         if certificateSends > 0 { certificateSends -= 1 }
         if abandonmentSends > 0 { f.abandonment = abandonment; abandonmentSends -= 1 }
+        if let n = announcedNeed {
+            f.need = n.need
+            announcedNeed = n.sendsLeft > 1 ? (n.need, n.sendsLeft - 1) : nil
+        }
         for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
         pendingChecksums.removeAll { $0.sendsLeft <= 0 }
         // One statement per `statementInterval` ticks and `statementSpacing` (a signature costs

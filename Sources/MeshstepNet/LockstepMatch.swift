@@ -30,8 +30,9 @@ public struct MatchOptions: Sendable {
     /// The input delay to start with, in ticks; with `autoInputDelay` it is then chosen from
     /// what the players measure.
     public var inputDelay = 3
-    /// Let the lowest slot choose the input delay a second after the start, and any player raise
-    /// it when the round trips it measures need more (`SessionEndpoint`).
+    /// Let the lowest slot choose the input delay a second after the start, any player raise it
+    /// when the round trips it measures need more, and the lowest slot lower it when every
+    /// player needs less (`SessionEndpoint`).
     public var autoInputDelay = true
     /// The seed every player's game starts from.
     public var gameSeed: UInt64 = 0

@@ -55,9 +55,9 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     ///     named after the mesh with game seed `gameSeed`.
     ///   - startTimeout: how long to wait for every player before reporting
     ///     ``NetError/playersMissing(slots:seconds:)`` as an error.
-    ///   - autoInputDelay: the lowest slot chooses the input delay a second after the start, and
-    ///     any player raises it when the round trips it measures need more (see
-    ///     `SessionEndpoint`).
+    ///   - autoInputDelay: the lowest slot chooses the input delay a second after the start, any
+    ///     player raises it when the round trips it measures need more, and the lowest slot
+    ///     lowers it when every player needs less (see `SessionEndpoint`).
     ///   - gameSeed: the seed of the game every player starts from (part of the signed roster).
     ///   - logger: where the session logs its events at debug level.
     public init(

@@ -88,9 +88,9 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
     ///   - seeds: peers to dial (any member of the mesh).
     ///   - startTimeout: how long to wait for every player before reporting
     ///     ``NetError/playersMissing(slots:seconds:)`` in ``pollErrors()``.
-    ///   - autoInputDelay: the lowest slot chooses the input delay a second after the start, and
-    ///     any player raises it when the round trips it measures need more (see
-    ///     `SessionEndpoint`).
+    ///   - autoInputDelay: the lowest slot chooses the input delay a second after the start, any
+    ///     player raises it when the round trips it measures need more, and the lowest slot
+    ///     lowers it when every player needs less (see `SessionEndpoint`).
     ///   - standbyAfter: how long the game may go without calling in before the standby thread
     ///     does its work (nil: no standby thread; the game must call in at least every few
     ///     frame intervals, or the other players see it stall and, after the session's

@@ -508,6 +508,11 @@ public struct UDPBotsScenario: Sendable {
             player_stats: playerStats,
             virtual_seconds: 0,
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+        if let first = survivors.first {
+            for case let .inputDelayChanged(delay, tick) in first.events {
+                report.input_delay_changes.append(InputDelayChangeReport(after_tick: tick, delay: delay))
+            }
+        }
         if arrivals.count > 0 {
             report.input_arrival_ms_p50 = arrivals.milliseconds(atPercentile: 50)
             report.input_arrival_ms_p99 = arrivals.milliseconds(atPercentile: 99)

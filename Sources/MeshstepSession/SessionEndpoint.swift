@@ -73,8 +73,9 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 ///
 /// **Input delay** is fixed, or (`init(configuration:role:roster:signer:autoInputDelay:startTimeout:)`
 /// with `autoInputDelay`) chosen by the lowest slot a second after the start, then raised by any
-/// player that needs more, from the round trips it measures (docs/LOCKSTEP.md, "Automatic input
-/// delay"); every change is agreed through the input stream.
+/// player that needs more, from the round trips it measures, and lowered by the lowest slot when
+/// every player reported it needs less (docs/LOCKSTEP.md, "Automatic input delay"); every change
+/// is agreed through the input stream.
 public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// How the roster's keys are learned.
     public enum Roster: Sendable {
@@ -192,11 +193,14 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var nextDelayCheck: Duration?
     /// The delay the last look needed, when it was more than the current one.
     var raiseWanted: Int?
+    /// Looks in a row (by the lowest active slot) in which every player needed less than the
+    /// current delay.
+    var lowerLooks = 0
     /// The session's longest round trip to a player, sampled each frame since the last look
     /// (nanoseconds).
     var roundTripSamples: [Int64] = []
-    /// Each slot's frame counts half a second after the start, from where the first look
-    /// measures frame loss.
+    /// Each slot's frame counts at the last look (half a second after the start before the
+    /// first), from where the next look measures frame loss.
     var lossMark: [(frames: Int, newest: Int)]?
     var events: [LockstepEvent] = []
     var errors: [SessionError] = []
@@ -230,7 +234,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     ///     started 10% of the worst frame loss, and the measured need: `ceil((the longest
     ///     smoothed time from its submit of an input to a player acknowledging it + 4 ms) /
     ///     frame) + 1`. From then on any player asks for more when its measured need stays
-    ///     above the delay for two looks 2 s apart (at most 32).
+    ///     above the delay for two looks 2 s apart (at most 32), and the lowest slot lowers it,
+    ///     by at most 2 ticks every 2 s, while every player's need (the measured one, at least
+    ///     `ceil((frame / 2 + 4 ms) / frame) + 2`, plus the loss ticks) stays below it.
     ///   - startTimeout: how long to wait for every player before raising
     ///     ``SessionError/playersMissing(slots:seconds:)`` (again after every further timeout).
     public init(
@@ -789,17 +795,24 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// and includes the acknowledging player's cadence and, smoothed, the repairs of lost
     /// inputs, so one frame of margin is enough. Unlike the time a tick takes to be agreed
     /// (the whole delay, whatever the delay, for a game loop that runs ahead), it does not grow
-    /// with the input delay.
+    /// with the input delay. The estimate from its links: the worst link round trip plus half a
+    /// frame plus 4 ms, in frames, plus two, plus one per started 10% of the worst frame loss
+    /// since its last look (since half a second after the start for the first: frames sent
+    /// before a relay was found never arrive, and in the NAT lab 3% of them raised the delay
+    /// from 3 to 4).
     ///
-    /// A second after the start the lowest active slot sets the delay to the larger of that and
-    /// the estimate from its worst link: the round trip plus half a frame plus 4 ms, in frames,
-    /// plus two, plus one per started 10% of the worst frame loss from half a second after the
-    /// start (frames sent before a relay was found never arrive, and in the NAT lab 3% of them
-    /// raised the delay from 3 to 4). Half a second later every other player asks for more if
-    /// it measured more. From then on every player looks every 2 s
-    /// and asks for more when two looks in a row measured more: the round trips must be up for
-    /// more than half of each of two windows, so a burst of 2 s or less never raises the delay.
-    /// Never less: a lower request from one player would undo what another needs.
+    /// A second after the start the lowest active slot sets the delay to the larger of the two.
+    /// Half a second later every other player asks for more if it measured more. From then on
+    /// every player looks every 2 s and asks for more when two looks in a row measured more: the
+    /// round trips must be up for more than half of each of two windows, so a burst of 2 s or
+    /// less never raises the delay.
+    ///
+    /// At every look each player tells the others the larger of the two (its need,
+    /// ``LockstepSession/announceInputDelayNeed(_:)``). Only the lowest active slot lowers the
+    /// delay: when, in two looks in a row, its own need and the need every other active player
+    /// reported in the last 5 s are all below the delay, by at most 2 ticks per look (each tick
+    /// down absorbs one of every player's inputs: the newest wins), to no less than the largest
+    /// of them. A player that reported nothing keeps the delay where it is.
     mutating func chooseInputDelay(now: Duration) {
         guard autoInputDelay, running, let slot = localSlot, let at = startedAt else { return }
         // Frames sent before a relay was found never arrive: frame loss is measured from half
@@ -812,8 +825,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         if !starved, roundTripSamples.count < 1024, let r = session!.longestRoundTrip() { roundTripSamples.append(r) }
         // The others look first half a second after the lowest slot, when its choice is in force.
         let first = nextDelayCheck == nil
-        let lowest = first && session!.activeSlots.first == slot
-        guard now >= nextDelayCheck ?? at + (lowest ? .seconds(1) : .milliseconds(1500)) else { return }
+        let lowest = session!.activeSlots.first == slot
+        guard now >= nextDelayCheck ?? at + (first && lowest ? .seconds(1) : .milliseconds(1500)) else { return }
         nextDelayCheck = now + .seconds(2)
         let tickRate = configuration.tickRate
         roundTripSamples.sort()
@@ -822,14 +835,23 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             ? nil
             : InputDelay.ticks(forOneWay: .nanoseconds(roundTripSamples[roundTripSamples.count / 2]) + .milliseconds(4), tickRate: tickRate) - 1
         roundTripSamples.removeAll(keepingCapacity: true)
+        // The estimate from the links, for the first look (few round trips are measured yet)
+        // and as a floor below which the delay is never lowered.
+        let loss = session!.worstFrameLoss(since: lossMark!)
+        lossMark = session!.frameMarks()
+        let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
+        let lossTicks = Int((loss * 10).rounded(.up))
+        let estimated = InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: tickRate) + lossTicks
+        // What we need now, as the others are told: the measured need, at least what the first
+        // look chooses over links of no latency, plus the loss ticks. (Not the links' estimate:
+        // a link's round trip comes from keepalives, which a busy link skips, so after a burst
+        // of latency it stays high for tens of seconds.)
+        let floor = InputDelay.ticks(forOneWay: frameInterval / 2 + .milliseconds(4), tickRate: tickRate)
+        let need = measured.map { min(32, max(floor, $0) + lossTicks) }
+        if let need { session!.announceInputDelayNeed(need) }
         let current = session!.inputDelay
         if first {
             if lowest {
-                // The estimate from the links, while few round trips are measured yet.
-                let loss = session!.worstFrameLoss(since: lossMark!)
-                let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
-                let estimated =
-                    InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: tickRate) + Int((loss * 10).rounded(.up))
                 let delay = min(32, max(estimated, measured ?? 0))
                 if delay != current { try? session!.requestInputDelay(delay) }
             } else if let measured, measured > current {
@@ -837,19 +859,27 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             }
             return
         }
-        // Later, only the measured need, and only when it held over two looks in a row (4 s): a
-        // burst of latency on one link (a Wi-Fi hiccup) must not raise the delay for the rest
-        // of the match.
-        guard let measured, measured > current else {
-            raiseWanted = nil
+        // Later, more only for the measured need, and only when it held over two looks in a
+        // row (4 s): a burst of latency on one link (a Wi-Fi hiccup) must not raise the delay
+        // for the rest of the match.
+        if let measured, measured > current {
+            lowerLooks = 0
+            if let earlier = raiseWanted {
+                raiseWanted = nil
+                try? session!.requestInputDelay(min(32, earlier, measured))
+            } else {
+                raiseWanted = measured
+            }
             return
         }
-        if let earlier = raiseWanted {
-            raiseWanted = nil
-            try? session!.requestInputDelay(min(32, earlier, measured))
-        } else {
-            raiseWanted = measured
+        raiseWanted = nil
+        // Less only by the lowest slot, only to what everyone needs, after two looks in a row.
+        guard lowest, let need, let others = session!.reportedInputDelayNeed(since: now - .seconds(5)), max(need, others) < current else {
+            lowerLooks = 0
+            return
         }
+        lowerLooks += 1
+        if lowerLooks >= 2 { try? session!.requestInputDelay(max(need, others, current - 2)) }
     }
 
     /// `t` rounded up to a whole microsecond, so a driver whose clock has coarser steps than a

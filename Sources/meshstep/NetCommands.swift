@@ -221,6 +221,10 @@ struct Bot: ParsableCommand {
             "ticks_per_second": ticksPerSecond, "ticks_per_second_after_drop": afterDrop,
             "stall_ticks": bot.stalls, "longest_stall_ms": Double(bot.longestStall) * 1000 / 60,
             "input_delay": sessionStats?.inputDelay as Any? ?? NSNull(),
+            "input_delay_changes": events.compactMap { e -> [String: Int]? in
+                guard case let .inputDelayChanged(delay, tick) = e else { return nil }
+                return ["after_tick": tick, "delay": delay]
+            },
             "player_stats": (sessionStats?.players ?? []).map { p -> [String: Any] in
                 let r = PlayerStatsReport(p)
                 return [

@@ -61,8 +61,19 @@ struct IntegrityTests {
         #expect(throws: WireError.invalidValue(field: "lockstep.input")) { _ = try LockstepFrame.decode(patched(15, 0), players: 3, as: Move.self) }
         // A run longer than the inputs left.
         #expect(throws: WireError.invalidValue(field: "lockstep.inputRun")) { _ = try LockstepFrame.decode(patched(17, 2 * 7 + 1), players: 3, as: Move.self) }
-        // An unknown section bit (bit 10: the varint goes on into the next byte, 8).
-        #expect(throws: WireError.invalidValue(field: "lockstep.sections")) { _ = try LockstepFrame.decode(patched(24, 0x80), players: 3, as: Move.self) }
+        // An unknown section bit (bit 11: the varint goes on into the next byte, 16).
+        var unknownBit = patched(24, 0x80)
+        unknownBit[25] = 16
+        #expect(throws: WireError.invalidValue(field: "lockstep.sections")) { _ = try LockstepFrame.decode(unknownBit, players: 3, as: Move.self) }
+        // The need section (bit 10): at most 32 ticks.
+        var needing = f
+        needing.need = 7
+        #expect(needing.encode().count == bytes.count + 2)  // the sections varint's second byte, the need
+        #expect(try LockstepFrame.decode(needing.encode(), players: 3, as: Move.self).need == 7)
+        needing.need = 33
+        #expect(throws: WireError.tooLong(field: "lockstep.need", count: 33, limit: 32)) {
+            _ = try LockstepFrame.decode(needing.encode(), players: 3, as: Move.self)
+        }
         // An acknowledgement before tick 0.
         var early = f
         early.nextTick = 0

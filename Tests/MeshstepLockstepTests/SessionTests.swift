@@ -132,6 +132,26 @@ struct SessionTests {
         #expect(behindA.allSatisfy { $0 <= 0 }, "b's frames ahead: \(behindA)")
     }
 
+    @Test(
+        "each player's input-delay need reaches the others in its next frames with inputs; the largest is known only while every other active player reported one recently"
+    )
+    func inputDelayNeeds() throws {
+        var a = LockstepSession<Move>(players: 3, localSlot: 0, inputDelay: 3)
+        var b = LockstepSession<Move>(players: 3, localSlot: 1, inputDelay: 3)
+        var c = LockstepSession<Move>(players: 3, localSlot: 2, inputDelay: 3)
+        b.announceInputDelayNeed(5)
+        c.announceInputDelayNeed(40)  // more than any delay: sent as 32
+        try a.receive(b.submit(botMove(0, 1), now: .seconds(1)), fromSlot: 1, now: .seconds(1))
+        #expect(a.reportedInputDelayNeed(since: .zero) == nil, "slot 2 reported no need yet")
+        try a.receive(c.submit(botMove(0, 2), now: .seconds(2)), fromSlot: 2, now: .seconds(2))
+        #expect(a.reportedInputDelayNeed(since: .zero) == 32)
+        #expect(a.reportedInputDelayNeed(since: .milliseconds(1500)) == nil, "slot 1's need is older")
+        // Four frames carry it, then no more.
+        var carried = 0
+        for t in 1...6 where try LockstepFrame.decode(b.submit(botMove(t, 1), now: .seconds(3)), players: 3, as: Move.self).need == 5 { carried += 1 }
+        #expect(carried == 3, "the first frame and three more")
+    }
+
     @Test("a lost frame is repaired by the next one (each frame repeats the newest inputs)")
     func redundancy() throws {
         var a = LockstepSession<Move>(players: 2, localSlot: 0, inputDelay: 3)
@@ -549,6 +569,37 @@ struct BotsScenarios {
         let lasting = try run(until: nil)
         #expect(lasting.ticks_completed == 1200 && lasting.checksums_agree && lasting.drops.isEmpty)
         #expect(lasting.input_delay >= 9, "input delay \(lasting.input_delay) with the pair far apart for 13 s")
+    }
+
+    @Test(
+        "the automatic input delay comes back down when two players that were far apart for 8 s are near again, and not below what the far pair needs while they are far",
+        arguments: [41, 42] as [UInt64])
+    func autoDelayComesBackDown(seed: UInt64) throws {
+        // From 8 s to 16 s (the match runs from about 1 s to 41 s) slots 2 and 3 are 60 ms apart.
+        var scenario = BotsScenario(players: 4, ticks: 2400, loss: 0, latency: .milliseconds(5), jitter: .milliseconds(2), seed: seed)
+        scenario.autoInputDelay = true
+        scenario.inputDelay = 4
+        scenario.configureSimulator = { sim in
+            let far = LinkModel(latency: .milliseconds(60), jitter: .milliseconds(2))
+            sim.at(MeshTime.zero + .seconds(8)) { sim in
+                sim.linkOverrides[.init(2, 3)] = far
+                sim.linkOverrides[.init(3, 2)] = far
+            }
+            sim.at(MeshTime.zero + .seconds(16)) { sim in sim.linkOverrides = [:] }
+        }
+        let r = try scenario.run()
+        let changes = r.input_delay_changes.map { "\($0.delay) after \($0.after_tick)" }.joined(separator: ", ")
+        print("auto delay seed \(seed): \(changes); \(r.ticks_per_second) ticks/s, \(r.stall_ticks) stalled frames, longest \(r.longest_stall_ms) ms")
+        #expect(r.ticks_completed == 2400 && r.checksums_agree && r.drops.isEmpty && r.inputs_lost == 0)
+        let highest = r.input_delay_changes.map(\.delay).max() ?? 0
+        #expect(highest >= 9, "the delay rose to \(highest) only: \(changes)")
+        let risen = try #require(r.input_delay_changes.firstIndex { $0.delay == highest })
+        let before = risen > 0 ? r.input_delay_changes[risen - 1].delay : 4
+        #expect(r.input_delay <= before, "the delay ended at \(r.input_delay), above the \(before) before the pair went far apart: \(changes)")
+        // Nothing comes down while the pair is far apart, though the lowest slot, near everyone,
+        // needs no more than before (at 16 s every player is at tick 670-810).
+        let lowered = r.input_delay_changes[risen...].first { $0.delay < highest }
+        #expect((lowered?.after_tick ?? 0) > 800, "lowered after tick \(lowered?.after_tick ?? -1), while the pair was far apart: \(changes)")
     }
 
     /// Slot 2 reaches slot 3 only; slots 0 and 1 reach each other and slot 3. Whichever fellow
