@@ -21,5 +21,5 @@ import json
 d = json.load(open('/tmp/nat/f$i.out'))
 links = ' '.join('%d:%.3f' % (l['slot'], l['rtt_ms']) for l in d.get('links', []))
 print($i, d['ticks_completed'], d['checksum_at_final_tick'], 'p50', d['input_latency_ms_p50'], 'p99', d['input_latency_ms_p99'],
-      'bytes', round(d['bytes_per_input_per_peer']), 'delay', d.get('input_delay'), [(c['delay'], c['after_tick']) for c in d.get('input_delay_changes', [])], 'stall', round(d['longest_stall_ms']), 'link rtt ms', links, 'relayed', d.get('relayed_messages', 0))
+      'bytes', round(d['bytes_per_input_per_peer']), 'delay', d.get('input_delay'), [(c['delay'], c['after_tick']) for c in d.get('input_delay_changes', [])], 'stall', round(d['longest_stall_ms']), [(s['tick'], round(s['ms'])) for s in d.get('stalls_over_50ms', [])], 'link rtt ms', links, 'relayed', d.get('relayed_messages', 0))
 " 2>&1 || tail -n1 /tmp/nat/f$i.err; done

@@ -175,7 +175,12 @@ public struct MeshNode: Sendable {
     /// fellow members to relay the members it cannot link to, and relays for them
     /// (PROTOCOL.md §7.10).
     public mutating func protect(_ peers: [PeerKey]) {
+        let before = protectedPeers.count
         protectedPeers.formUnion(peers)
+        // New members we hold no link to get their relays asked for at once, not at the next
+        // housekeeping (up to 100 ms later): a session starts only once every player's hello
+        // reached every other, and those hellos cross by relay.
+        if protectedPeers.count > before { schedule(.relayCheck, at: .zero) }
     }
 
     /// Stops protecting `peers` (a session dropped them): their links are ordinary again, no
@@ -441,6 +446,8 @@ public struct MeshNode: Sendable {
         case pacing(PeerKey)
         /// Our Welcome goes out again while the initiator has not used the link (§6.3).
         case welcome(PeerKey)
+        /// Relays are asked for at once if any is due (``protect(_:)`` named new members).
+        case relayCheck
     }
 
     struct TimerEntry: Comparable, Sendable {
@@ -472,6 +479,8 @@ public struct MeshNode: Sendable {
             drainQueue(key, now: now)
         case let .welcome(key):
             welcomeTimerFired(key, now: now)
+        case .relayCheck:
+            if relayRequestDue(now: now) { requestRelays(now: now) }
         }
     }
 

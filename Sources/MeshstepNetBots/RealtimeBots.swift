@@ -42,6 +42,9 @@ public final class RealtimeBot: @unchecked Sendable {
     /// The longest run of consecutive stalled frames.
     public private(set) var longestStall = 0
     var currentStall = 0
+    /// The runs of 3 or more stalled frames (50 ms at 60 Hz), the first 64: the tick due when
+    /// each began and its length in frames.
+    public private(set) var stallRuns: [(tick: Int, frames: Int)] = []
     /// When the bot applied the match's last tick (uptime nanoseconds); nil until then.
     public private(set) var finishedAt: UInt64?
     /// When the first drop was adopted (uptime nanoseconds), and the ticks applied by then.
@@ -132,6 +135,7 @@ public final class RealtimeBot: @unchecked Sendable {
     func endFrame(_ k: Int, ticks: Int) {
         defer { appliedAtFrameStart = applied }
         if caughtUp(k, ticks: ticks) || applied > appliedAtFrameStart {
+            if currentStall >= 3, stallRuns.count < 64 { stallRuns.append((appliedAtFrameStart, currentStall)) }
             currentStall = 0
         } else {
             stalls += 1

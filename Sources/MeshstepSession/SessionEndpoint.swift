@@ -110,6 +110,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     // Lobby.
     var claims: [Int: [PeerKey]] = [:]
     var candidate: SessionDescriptor?
+    /// Hellos that came before our candidate roster was whole (claims mode), the latest per
+    /// sender, at most two per slot: read again once it is, so that a player that arrived last
+    /// starts with the others instead of a hello repeat (250 ms) later.
+    var earlyHellos: [PeerKey: [UInt8]] = [:]
+    /// When the lobby first held a whole candidate roster: for a second from then our claim and
+    /// hello go out every 50 ms instead of every 250 ms (``lobbyTick(now:)``).
+    var candidateSince: Duration?
     /// Valid acceptances per descriptor hash, by slot.
     var accepted: [[UInt8]: [Int: [UInt8]]] = [:]
     var descriptors: [[UInt8]: SessionDescriptor] = [:]
@@ -403,7 +410,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // Players that missed our hello, and spectators, learn the roster from these: often
         // right after the start, then every 2 s; not while our links are exactly the other
         // players and each of them has sent us frames (nobody linked to us lacks the roster).
-        let interval: Duration = now - (startedAt ?? now) < .seconds(3) ? .milliseconds(250) : .seconds(2)
+        // The first second, every 50 ms: a player reached by relay may still miss our hello and
+        // wait for it while we play (relays form as the roster does, within about 100 ms).
+        let sinceStart = now - (startedAt ?? now)
+        let interval: Duration = sinceStart < .seconds(1) ? .milliseconds(50) : sinceStart < .seconds(3) ? .milliseconds(250) : .seconds(2)
         if localSlot != nil, lastLobbySend.map({ now - $0 >= interval }) ?? true, !everyLinkPlays() { actions += hello(now: now) }
         chooseInputDelay(now: now)
         session!.update(now: now)
@@ -595,7 +605,14 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             protectedInLobby = true
             actions.append(.protect(c.keys.filter { $0 != SessionDescriptor.openSlotKey }.map { PeerKey(bytes: $0) }))
         }
-        guard localSlot != nil, lastLobbySend.map({ now - $0 >= .milliseconds(250) }) ?? true else { return actions }
+        // Every player starts once it holds every other player's hello, and a hello that missed
+        // a player (it came before that player's roster was whole and was lost on the way, or a
+        // lazy flood held it back: the NAT lab saw both) reaches it only with the next repeat,
+        // while the others may already be playing: the first second after the roster is whole,
+        // the repeats come every 50 ms.
+        if candidate != nil, candidateSince == nil { candidateSince = now }
+        let repeatEvery: Duration = candidateSince.map { now - $0 < .seconds(1) } ?? false ? .milliseconds(50) : .milliseconds(250)
+        guard localSlot != nil, lastLobbySend.map({ now - $0 >= repeatEvery }) ?? true else { return actions }
         // Until the start: others may not have heard our claim yet even when we built the roster.
         if case .claimed = roster, let slot = localSlot, !fillsOpenSlot {
             actions.append(.broadcast(SessionWire.encodeClaim(slot: slot, digest: configuration.digest)))
@@ -638,7 +655,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             reportedContest.insert(claim.slot)
             errors.append(.slotContested(slot: claim.slot, keys: keys))
         }
-        return buildCandidate(now: now)
+        // A claimant we had not heard (it just arrived, and missed our claims) gets ours at once
+        // rather than at the next repeat: its roster, and so the start, waits for them. At most
+        // 4 claimants per slot are heard, so this costs a bounded number of broadcasts.
+        var actions: [SessionAction] = []
+        if let slot = localSlot, !fillsOpenSlot { actions.append(.broadcast(SessionWire.encodeClaim(slot: slot, digest: configuration.digest))) }
+        return actions + buildCandidate(now: now)
     }
 
     /// Claims mode: once every slot has exactly one claimant and no key claims two slots, every
@@ -653,7 +675,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         }
         guard Set(keys).count == keys.count else { return [] }
         candidate = SessionDescriptor(name: name, keys: keys, configuration: configuration, gameSeed: seed)
-        return hello(now: now)
+        var actions = hello(now: now)
+        let early = earlyHellos
+        earlyHellos = [:]
+        for origin in early.keys.sorted() { actions += receiveHello(early[origin]!, from: origin, now: now) }
+        return actions
     }
 
     mutating func receiveHello(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
@@ -668,7 +694,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         if case let .claimed(name, seed) = roster, d.name != name || d.gameSeed != seed || d.inputDelay != configuration.inputDelay { return [] }
         // A player only tracks the descriptor it derived from the claims (hellos are repeated, so
         // one that arrives early is heard again): a liar cannot fill the table with its own.
-        if localSlot != nil, d != candidate { return [] }
+        if localSlot != nil, d != candidate {
+            if case .claimed = roster, candidate == nil, earlyHellos[origin] != nil || earlyHellos.count < 2 * configuration.players {
+                earlyHellos[origin] = payload
+            }
+            return []
+        }
         let hash = d.hash
         if accepted[hash]?[h.slot] != nil { return [] }
         // Bounded: at most a few candidate descriptors are tracked.

@@ -220,6 +220,7 @@ struct Bot: ParsableCommand {
             "input_latency_kind": "submit to acknowledged by every peer (an upper bound: includes the way back)",
             "ticks_per_second": ticksPerSecond, "ticks_per_second_after_drop": afterDrop,
             "stall_ticks": bot.stalls, "longest_stall_ms": Double(bot.longestStall) * 1000 / 60,
+            "stalls_over_50ms": bot.stallRuns.map { ["tick": $0.tick, "ms": Double($0.frames) * 1000 / 60] },
             "input_delay": sessionStats?.inputDelay as Any? ?? NSNull(),
             "input_delay_changes": events.compactMap { e -> [String: Int]? in
                 guard case let .inputDelayChanged(delay, tick) = e else { return nil }

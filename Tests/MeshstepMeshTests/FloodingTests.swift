@@ -20,7 +20,7 @@ struct FloodingTests {
     }
 
     @Test(
-        "a member of a protected group that holds no link to another asks a fellow member to relay it at the next housekeeping, not the next second, and again while nothing comes through"
+        "a member of a protected group that holds no link to another asks a fellow member to relay it as soon as it learns the group, not at the next housekeeping or second, and again while nothing comes through"
     )
     func relayAskedPromptly() throws {
         var net = try line()  // 0 - 1 - 2: 0 and 2 hold no link
@@ -32,21 +32,22 @@ struct FloodingTests {
             let at = net.now
             net.tick(look: { if Datagram.peekKind($0.bytes) == 0x14 { asked.append(($0.from, at)) } })
         }
-        // Both ends ask node 1, within a housekeeping interval (100 ms) of learning the group.
+        // Both ends ask node 1 at their next event after learning the group (the first tick).
         let group0 = MeshTime.zero + .milliseconds(250)
         #expect(Set(asked.map(\.from)) == [Net.address(0), Net.address(2)])
         for a in [Net.address(0), Net.address(2)] {
-            #expect(asked.first { $0.from == a }.map { $0.at - group0 <= .milliseconds(110) } == true)
+            #expect(asked.first { $0.from == a }.map { $0.at - group0 <= .milliseconds(10) } == true, "\(asked)")
         }
-        // Nothing comes through (nobody sends): the request goes out again, 100 ms after the
-        // first, then at doubling intervals (and at each whole second), not every housekeeping.
+        // Nothing comes through (nobody sends): the request goes out again at the first
+        // housekeeping 100 ms or more after the first, then at doubling intervals (and at each
+        // whole second), not every housekeeping.
         for _ in 0..<85 {
             let at = net.now
             net.tick(look: { if Datagram.peekKind($0.bytes) == 0x14 { asked.append(($0.from, at)) } })
         }
         let times = asked.filter { $0.from == Net.address(0) }.map(\.at)
         #expect(times.count >= 4 && times.count <= 7, "\(times)")
-        #expect(times.count > 1 && times[1] - times[0] >= .milliseconds(100) && times[1] - times[0] <= .milliseconds(110), "\(times)")
+        #expect(times.count > 1 && times[1] - times[0] >= .milliseconds(100) && times[1] - times[0] <= .milliseconds(210), "\(times)")
         #expect(net.nodes[0].stats.relayRequestsSent == times.count)
     }
 
