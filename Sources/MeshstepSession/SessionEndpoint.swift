@@ -838,8 +838,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// round trips must be up for more than half of each of two windows, so a burst of 2 s or
     /// less never raises the delay.
     ///
-    /// At every look each player tells the others the larger of the two (its need,
-    /// ``LockstepSession/announceInputDelayNeed(_:)``). Only the lowest active slot lowers the
+    /// At every look each player tells the others its need
+    /// (``LockstepSession/announceInputDelayNeed(_:)``): the measured need, at least what the first
+    /// look chooses over links of no latency, plus one per started 10% of the worst frame loss
+    /// since its last look (not the links' estimate: a link's round trip comes from keepalives,
+    /// which a busy link skips, so after a burst of latency it stays high for tens of seconds).
+    /// Only the lowest active slot lowers the
     /// delay: when, in two looks in a row, its own need and the need every other active player
     /// reported in the last 5 s are all below the delay, by at most 2 ticks per look (each tick
     /// down absorbs one of every player's inputs: the newest wins), to no less than the largest
@@ -866,8 +870,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             ? nil
             : InputDelay.ticks(forOneWay: .nanoseconds(roundTripSamples[roundTripSamples.count / 2]) + .milliseconds(4), tickRate: tickRate) - 1
         roundTripSamples.removeAll(keepingCapacity: true)
-        // The estimate from the links, for the first look (few round trips are measured yet)
-        // and as a floor below which the delay is never lowered.
+        // The estimate from the links, for the first look (few round trips are measured yet).
         let loss = session!.worstFrameLoss(since: lossMark!)
         lossMark = session!.frameMarks()
         let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
