@@ -271,6 +271,13 @@ struct PolledPeerTests {
         let watcher = try PolledLockstepPeer<Nibble>(
             credentials: creds, meshConfiguration: watcherMesh, configuration: config, role: .spectator, host: "127.0.0.1",
             seeds: [a.localAddress, b.localAddress], logger: logger)
+        // The players' lobby runs on their standby threads and can finish before the spectator
+        // has linked to them; their ticks wait for the game loops below. The spectator must hold
+        // both hellos first to start at tick 0 (one that comes later resumes from a checkpoint,
+        // which this loop does not take).
+        let lobbyDeadline = ContinuousClock.now + .seconds(10)
+        while !watcher.allPlayersPresent, ContinuousClock.now < lobbyDeadline { watcher.wait(atMost: .milliseconds(5)) }
+        try #require(watcher.allPlayersPresent, "the spectator never held both players' hellos")
         let ticks = 300
         let watched = PolledRun()
         let follow = Thread {
