@@ -614,9 +614,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         let repeatEvery: Duration = candidateSince.map { now - $0 < .seconds(1) } ?? false ? .milliseconds(50) : .milliseconds(250)
         guard localSlot != nil, lastLobbySend.map({ now - $0 >= repeatEvery }) ?? true else { return actions }
         // Until the start: others may not have heard our claim yet even when we built the roster.
-        if case .claimed = roster, let slot = localSlot, !fillsOpenSlot {
-            actions.append(.broadcast(SessionWire.encodeClaim(slot: slot, digest: configuration.digest)))
-        }
+        if case .claimed = roster { actions += ownClaim() }
         actions += hello(now: now)
         lastLobbySend = now
         return actions
@@ -658,9 +656,14 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // A claimant we had not heard (it just arrived, and missed our claims) gets ours at once
         // rather than at the next repeat: its roster, and so the start, waits for them. At most
         // 4 claimants per slot are heard, so this costs a bounded number of broadcasts.
-        var actions: [SessionAction] = []
-        if let slot = localSlot, !fillsOpenSlot { actions.append(.broadcast(SessionWire.encodeClaim(slot: slot, digest: configuration.digest))) }
-        return actions + buildCandidate(now: now)
+        return ownClaim() + buildCandidate(now: now)
+    }
+
+    /// Our claim of our slot, flooded (none for a spectator, or a player filling an open slot:
+    /// it asks to join instead).
+    func ownClaim() -> [SessionAction] {
+        guard let slot = localSlot, !fillsOpenSlot else { return [] }
+        return [.broadcast(SessionWire.encodeClaim(slot: slot, digest: configuration.digest))]
     }
 
     /// Claims mode: once every slot has exactly one claimant and no key claims two slots, every
@@ -870,12 +873,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             ? nil
             : InputDelay.ticks(forOneWay: .nanoseconds(roundTripSamples[roundTripSamples.count / 2]) + .milliseconds(4), tickRate: tickRate) - 1
         roundTripSamples.removeAll(keepingCapacity: true)
-        // The estimate from the links, for the first look (few round trips are measured yet).
         let loss = session!.worstFrameLoss(since: lossMark!)
         lossMark = session!.frameMarks()
-        let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
         let lossTicks = Int((loss * 10).rounded(.up))
-        let estimated = InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: tickRate) + lossTicks
         // What we need now, as the others are told: the measured need, at least what the first
         // look chooses over links of no latency, plus the loss ticks. (Not the links' estimate:
         // a link's round trip comes from keepalives, which a busy link skips, so after a burst
@@ -886,6 +886,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         let current = session!.inputDelay
         if first {
             if lowest {
+                // The estimate from the links, while few round trips are measured yet.
+                let worst = linkRTT.indices.compactMap { $0 == slot ? nil : linkRTT[$0] }.max() ?? .milliseconds(20)
+                let estimated = InputDelay.ticks(forOneWay: worst + frameInterval / 2 + .milliseconds(4), tickRate: tickRate) + lossTicks
                 let delay = min(32, max(estimated, measured ?? 0))
                 if delay != current { try? session!.requestInputDelay(delay) }
             } else if let measured, measured > current {
