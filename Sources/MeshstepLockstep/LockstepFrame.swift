@@ -13,14 +13,17 @@ enum FrameSection {
     static let veto: UInt64 = 1 << 8
     static let abandonment: UInt64 = 1 << 9
     static let need: UInt64 = 1 << 10
-    static let all: UInt64 = (1 << 11) - 1
+    /// A flag with no body: the frame is a loss repair sent to some players only
+    /// (``LockstepFrame/repair``).
+    static let repair: UInt64 = 1 << 11
+    static let all: UInt64 = (1 << 12) - 1
 }
 
 /// One lockstep frame as it travels inside a mesh message (docs/PROTOCOL.md, Appendix C).
 ///
 /// `u8 type=7 | u8 slot | u32 session digest | epoch | nextTick | frameSeq | acks | firstTick |
 /// inputs | sections | report? | statement? | checksums? | controls? | votes? | endorsement? |
-/// certificates? | dispute? | veto? | abandonment? | need?`, integers as LEB128 varints unless sized; the
+/// certificates? | dispute? | veto? | abandonment? | need?` (the `repair` section bit is a flag with no body), integers as LEB128 varints unless sized; the
 /// frame counter, the acknowledged ticks (every slot's but the sender's), the first input's tick
 /// and the report's tick relative to `nextTick` (zigzag), a run of inputs that repeat the one
 /// before them as a single varint.
@@ -61,6 +64,10 @@ struct LockstepFrame: Sendable {
     /// The input delay the sender measured it needs (the automatic input delay): the lowest
     /// active slot lowers the delay only to what every player needs.
     var need: Int? = nil
+    /// A loss repair sent to the players it is for only: it repeats the sender's frame number
+    /// (the frame it repeats was the last one numbered), so receivers leave it out of their
+    /// frame counts, which measure loss.
+    var repair = false
 
     func encode() -> [UInt8] {
         var w = ByteWriter(capacity: 48 + acks.count * 2 + inputs.count * 4)
@@ -106,6 +113,7 @@ struct LockstepFrame: Sendable {
         if veto != nil { present |= FrameSection.veto }
         if abandonment != nil { present |= FrameSection.abandonment }
         if need != nil { present |= FrameSection.need }
+        if repair { present |= FrameSection.repair }
         w.varint(present)
         if let report { w.zigzag(report.tick + 1 - nextTick); report.digest.writeRow(into: &w) }
         if let statement { w.raw(statement) }
@@ -224,7 +232,7 @@ struct LockstepFrame: Sendable {
             slot: slot, digest: digest, frameSeq: frameSeq, epoch: epoch, nextTick: nextTick, acks: acks,
             firstTick: first, inputs: inputs, controls: controls, votes: votes, endorsement: endorsement,
             certificates: certificates, checksums: checks, report: report, statement: statement, dispute: dispute,
-            veto: veto, abandonment: abandonment, need: need)
+            veto: veto, abandonment: abandonment, need: need, repair: has(FrameSection.repair))
     }
 }
 

@@ -515,6 +515,18 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return frame()
     }
 
+    /// A loss repair for some players only (``LockstepFrame/repair``): our newest frame again,
+    /// with our inputs after `acknowledged` only (the oldest acknowledgement among the players
+    /// it goes to), our frame number unchanged and nothing that is sent a number of times
+    /// (checksums, certificates, a round's abandonment, our need, a dispute), so that the
+    /// players it does not go to miss nothing. It carries our statement only when the frame it
+    /// repeats did (no new signature). Empty for a spectator or a halted peer.
+    package mutating func repairFrame(after acknowledged: Int) -> [UInt8] {
+        guard localSlot >= 0, halted == nil else { return [] }
+        resentThrough = nextLocalTick - 1
+        return frame(repairAfter: acknowledged)
+    }
+
     /// Asks every peer to use `delay` ticks of input delay. The request rides on our next input;
     /// the change takes effect on every peer right after the tick carrying it is applied.
     public mutating func requestInputDelay(_ delay: Int) throws(LockstepConfigurationError) {
@@ -602,7 +614,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         heard[slot] = true
         traffic[slot].remoteNextTick = max(traffic[slot].remoteNextTick, f.nextTick)
         if !f.inputs.isEmpty { traffic[slot].remoteNewestInput = max(traffic[slot].remoteNewestInput, f.firstTick + f.inputs.count - 1) }
-        traffic[slot].noteFrame(seq: f.frameSeq, bytes: payload.count, now: now)
+        // A repair repeats a number already counted, or stands for a frame the network lost.
+        if !f.repair { traffic[slot].noteFrame(seq: f.frameSeq, bytes: payload.count, now: now) }
 
         if localSlot >= 0 {
             let ack = f.acks[localSlot], sent = nextLocalTick - 1
@@ -1690,14 +1703,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// A frame with every input some peer has not acknowledged (at least the newest
     /// `redundancy`, at most 64, cut to `maxFrameBytes`), what we hold of everyone's inputs,
     /// our votes, endorsement and recent certificates, and pending checksums; with
-    /// `inputs: false`, the report frame of ``promptReportFrame()``.
-    mutating func frame(inputs withInputs: Bool = true) -> [UInt8] {
-        frameSeq += 1
+    /// `inputs: false`, the report frame of ``promptReportFrame()``; with `repairAfter`, the
+    /// frame of ``repairFrame(after:)``.
+    mutating func frame(inputs withInputs: Bool = true, repairAfter: Int? = nil) -> [UInt8] {
+        let repair = repairAfter != nil
+        if !repair { frameSeq += 1 }
         let last = nextLocalTick - 1
         var first = max(0, min(last - redundancy + 1, oldestUnacked, feedFloor ?? .max), last - (LockstepFrame.maxInputs - 1), base)
         feedFloor = nil
         // A returning player has no inputs before its return tick.
         if let a = absent[localSlot] { first = max(first, a.upperBound) }
+        if let r = repairAfter { first = max(first, min(r + 1, last + 1)) }
         var (acks, inputs) = sentFrameStorage.take()
         appendAcknowledgements(to: &acks)
         var f = LockstepFrame(
@@ -1705,8 +1721,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             acks: acks,
             firstTick: first, inputs: [], controls: [],
             votes: voteList,
-            endorsement: endorsed, certificates: withInputs && certificateSends > 0 ? certificates : [],
-            checksums: withInputs ? pendingChecksums.map { ($0.tick, $0.checksum) } : [])
+            endorsement: endorsed, certificates: withInputs && !repair && certificateSends > 0 ? certificates : [],
+            checksums: withInputs && !repair ? pendingChecksums.map { ($0.tick, $0.checksum) } : [])
+        f.repair = repair
         defer { sentFrameStorage.keep(f) }
         f.veto = vetoed.map { (round: round, signature: $0) }
         let head = reportableHead
@@ -1719,14 +1736,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             f.firstTick = last + 1
             return f.encode()
         }
-        if certificateSends > 0 { certificateSends -= 1 }
-        if abandonmentSends > 0 { f.abandonment = abandonment; abandonmentSends -= 1 }
-        if let n = announcedNeed {
-            f.need = n.need
-            announcedNeed = n.sendsLeft > 1 ? (n.need, n.sendsLeft - 1) : nil
+        if !repair {
+            if certificateSends > 0 { certificateSends -= 1 }
+            if abandonmentSends > 0 { f.abandonment = abandonment; abandonmentSends -= 1 }
+            if let n = announcedNeed {
+                f.need = n.need
+                announcedNeed = n.sendsLeft > 1 ? (n.need, n.sendsLeft - 1) : nil
+            }
+            for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
+            pendingChecksums.removeAll { $0.sendsLeft <= 0 }
         }
-        for i in pendingChecksums.indices { pendingChecksums[i].sendsLeft -= 1 }
-        pendingChecksums.removeAll { $0.sendsLeft <= 0 }
         // One statement per `statementInterval` ticks and `statementSpacing` (a signature costs
         // 64 bytes and tens of microseconds); a repeat of the frame that carried it carries it
         // again; every frame while rows disagree (``disputing``). (No closure over `self` here:
@@ -1737,6 +1756,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             stating = last == stated || last < stated || due
         }
         if !stating { stating = disputing }
+        if repair { stating = statedTick == last }
         if last >= first, stating, let statement = statement(at: last) {
             f.statement = statement
             if statedTick != last { statedAt = now }
@@ -1756,7 +1776,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if bytes.count <= configuration.maxFrameBytes || first >= last { break }
             first += max(1, (last - first) / 4)
         }
-        guard disputeSends > 0 else { return bytes }
+        guard disputeSends > 0, !repair else { return bytes }
         disputeSends -= 1
         // Our histories of every slot from our last applied tick, each with the slot's own
         // statement, as many as fit; the next frames go on from where this one stopped.

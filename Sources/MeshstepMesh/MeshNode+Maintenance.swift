@@ -225,9 +225,10 @@ extension MeshNode {
                 let entries = summary(for: i, now: now)
                 // A link that brought us something within the interval is alive, and one with an
                 // empty summary has nothing to announce: its keepalive (and the answer) is skipped,
-                // but for every `keepaliveSkips + 1`-th, which samples the round trip.
+                // but for every `keepaliveSkips + 1`-th, which samples the round trip, and every one
+                // until a first sample came back (a lockstep session times loss repair by it).
                 if now - neighbors.values[i].lastHeard < c.keepaliveInterval, entries.full.isEmpty, entries.known.isEmpty,
-                    neighbors.values[i].keepalivesSkipped < Self.keepaliveSkips
+                    neighbors.values[i].keepalivesSkipped < Self.keepaliveSkips, neighbors.values[i].srtt != nil
                 {
                     neighbors.values[i].keepalivesSkipped += 1
                 } else {

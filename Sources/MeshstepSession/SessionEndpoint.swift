@@ -62,14 +62,20 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 /// frames from keys outside the roster are ignored and counted (``foreignFrames``).
 ///
 /// **Repair at network speed.** A gap in one slot's inputs compared with the newest held from
-/// anyone that outlasts half a link round trip plus a millisecond makes this peer send its frame
-/// at once (its acknowledgements show the gap); our own input still unacknowledged by a slot after
-/// one and a half round trips plus a millisecond is resent on that slot's next frame. At most one
-/// repair frame per frame interval (each goes to every player and costs a signature), none aimed
-/// only at players silent for several frames, and none while this peer's own timers run late: a
-/// starved process that sees gaps everywhere because it is slow must not answer with more frames
-/// for everyone to process (up to 4 per interval took 8 debug-build players on 2 cores from 60
-/// to 5 ticks/s).
+/// anyone that outlasts half a link round trip plus a slack (a millisecond at 60 Hz) makes this
+/// peer send that player a repair frame at once, whose acknowledgements show the gap, and again
+/// after a round trip plus the slack while the gap stays open (the signal or its answer can be
+/// lost). Our own input still unacknowledged by a slot whose frame arrived a round trip plus the
+/// slack after we sent it (that frame left after ours should have arrived) is resent at once,
+/// to that player and to every other whose acknowledgements do not show it yet. Over direct
+/// links a repair frame goes to those players only, carries only the inputs they lack and
+/// repeats our frame number (``LockstepFrame/repair``: receivers leave it out of the frame
+/// counts that measure loss); through a relay it is a whole frame, flooded. Two repair frames
+/// per frame interval on average, three at once; none aimed only at players silent for several
+/// frames, and none while this peer's own timers run late: a starved process that sees gaps
+/// everywhere because it is slow must not answer with more frames for everyone to process (up to
+/// 4 flooded and signed ones per interval took 8 debug-build players on 2 cores from 60 to 5
+/// ticks/s).
 ///
 /// **Input delay** is fixed, or (`init(configuration:role:roster:signer:autoInputDelay:startTimeout:)`
 /// with `autoInputDelay`) chosen by the lowest slot a second after the start, then raised by any
@@ -182,8 +188,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var lastFastResend: [Duration]
     var gapSignaled: [(held: Int, at: Duration)]
     var gapSince: [(held: Int, at: Duration)?]
-    /// When the last repair frame went out.
-    var lastRepairAt: Duration = .zero - .seconds(1)
+    /// The repair frames' budget (``takeRepairToken(now:)``): credit in time, and when it was
+    /// last topped up.
+    var repairCredit: Duration = .zero
+    var repairCreditAt: Duration?
     /// When ``tick(now:)`` last ran: a late tick means this process is starved.
     var lastTickAt: Duration?
     /// Whether the last ``tick(now:)`` came more than two frame intervals after the one before.
@@ -926,15 +934,17 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return .microseconds(c.seconds * 1_000_000 + (c.attoseconds + 999_999_999_999) / 1_000_000_000_000)
     }
 
-    /// How long an input may stay unacknowledged by `slot` before it is resent: one and a half
-    /// link round trips plus `slack` nanoseconds (``repairSlack``; the frame that acknowledges
-    /// it may be in flight).
+    /// How long after we sent an input a frame from `slot` that does not acknowledge it may
+    /// arrive before the input is resent: a link round trip plus `slack` nanoseconds
+    /// (``repairSlack``). A frame that arrives later left after our input should have reached
+    /// that player, whatever the split of the round trip between the two ways. Also how long a
+    /// gap signal waits for its answer before it is sent again.
     /// (Static, over the round trip: `repair` runs on every frame received, and a call of an
     /// instance method from it copied the whole endpoint in this generic code.)
     /// (In whole nanoseconds: `Duration`'s own `/` goes through 128-bit generic arithmetic.)
     static func repairDelay(_ linkRTT: Duration?, slack: Int64) -> Duration {
         let rtt = linkRTT.map(Self.roundTripNanoseconds) ?? 20_000_000
-        return .nanoseconds(rtt + rtt / 2 + slack)
+        return .nanoseconds(rtt + slack)
     }
 
     /// How long a slot may lag the newest inputs before we call it a loss: half a link round
@@ -984,6 +994,18 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return c.seconds >= 60 ? 60_000_000_000 : max(0, c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
     }
 
+    /// Whether a repair frame may go out now: two per frame interval on average, three at once.
+    /// A loss is repaired by a gap signal and the answer to it, either of which can be lost too
+    /// and is then signalled again: they come within a few milliseconds of each other.
+    mutating func takeRepairToken(now: Duration) -> Bool {
+        let cost = frameInterval / 2
+        repairCredit = min(cost * 3, repairCredit + (now - (repairCreditAt ?? now - cost * 3)))
+        repairCreditAt = now
+        guard repairCredit >= cost else { return false }
+        repairCredit -= cost
+        return true
+    }
+
     /// Loss repair at the speed of the network (see the type's documentation).
     mutating func repair(after slot: Int?, now: Duration) -> [SessionAction] {
         guard running, localSlot != nil, !starved else { return [] }
@@ -1014,6 +1036,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // Our own input overdue at `slot`, judged only on a fresh frame from it (its
         // acknowledgements are as old as its last frame), resent at most once per repair delay.
         var overdue = false
+        var overdueTick = 0
         if let slot {
             let delay = repairTimes[slot].repairDelay
             // `sentAt` is in tick order and so in time order: the oldest input the player lacks
@@ -1026,11 +1049,15 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                     let mid = (low + high) / 2
                     if sentAt[mid].tick <= acknowledged { low = mid + 1 } else { high = mid }
                 }
-                if low < sentAt.count, now - sentAt[low].at >= delay { overdue = true }
+                if low < sentAt.count, now - sentAt[low].at >= delay { (overdue, overdueTick) = (true, sentAt[low].tick) }
             }
         }
         var targets = lagging
-        if overdue, let slot, !targets.contains(slot) { targets.append(slot) }
+        // Our inputs go to every player whose acknowledgements do not show the overdue one yet:
+        // one that lost the same frame may not have said so yet (its frames cross ours).
+        if overdue, let slot {
+            for (i, s) in active.enumerated() where (s == slot || view.acknowledged[i] < overdueTick) && !targets.contains(s) { targets.append(s) }
+        }
         // A player we have not heard from for several frames (gone, or cut off) cannot answer a
         // repair: it is the failure detector's business, and repairs aimed at it only cost.
         var reachable: [Int] = []
@@ -1040,18 +1067,29 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             }
         }
         targets = reachable
-        // One repair frame per frame interval: each costs a signature, and a peer that cannot
-        // keep up must not make everyone else slower too.
-        guard !targets.isEmpty, now - lastRepairAt >= frameInterval else { return [] }
-        let frame = session!.resendFrame()
+        // A budget of repair frames: a peer that cannot keep up must not make everyone else
+        // slower too.
+        guard !targets.isEmpty else { return [] }
+        guard takeRepairToken(now: now) else { return [] }
+        // Over direct links, to the players it is for only (`repairFrame`); through a relay our
+        // frames are flooded, and one for some players only would leave a hole in the others'
+        // view of our message numbers, which they would then try to pull.
+        let direct = frameRoute() != nil
+        var oldest = Int.max
+        for (i, s) in active.enumerated() where targets.contains(s) { oldest = min(oldest, view.acknowledged[i]) }
+        let frame = direct ? session!.repairFrame(after: oldest) : session!.resendFrame()
         guard !frame.isEmpty else { return [] }
-        lastRepairAt = now
-        for peer in lagging { gapSignaled[peer] = (held[active.firstIndex(of: peer)!], now) }
+        for peer in lagging {
+            gapSignaled[peer] = (held[active.firstIndex(of: peer)!], now)
+            // Signalled again when its answer should have come: either way can be lost.
+            if wakeups.count < 16 { wakeups.append(Self.wholeMicroseconds(now + repairTimes[peer].repairDelay)) }
+        }
         if overdue, let slot { lastFastResend[slot] = now }
         // Our frame's acknowledgements show a lagging player what we miss, and it carries our own
-        // overdue inputs. (Flooded: a message to one peer would leave a hole in the others' view
-        // of our message numbers, which they would then try to pull.)
-        return send(frame, now: now)
+        // overdue inputs.
+        guard direct else { return send(frame, now: now) }
+        let keys = session!.keys.bound
+        return [.direct(frame, to: targets.map { PeerKey(bytes: keys[$0]) })]
     }
 }
 
