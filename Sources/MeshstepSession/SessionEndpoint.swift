@@ -72,10 +72,12 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 /// repeats our frame number (``LockstepFrame/repair``: receivers leave it out of the frame
 /// counts that measure loss); through a relay it is a whole frame, flooded. Two repair frames
 /// per frame interval on average, three at once; none aimed only at players silent for several
-/// frames, and none while this peer's own timers run late: a starved process that sees gaps
-/// everywhere because it is slow must not answer with more frames for everyone to process (up to
-/// 4 flooded and signed ones per interval took 8 debug-build players on 2 cores from 60 to 5
-/// ticks/s).
+/// frames, and none while this peer's own timers run two frame intervals late. For a frame
+/// interval after a repair check ran later than the slack, this peer signals no gap and answers
+/// only the players that ask: a busy process sees gaps that are only frames it has not read yet,
+/// and must not answer with more frames for everyone to process (up to 4 flooded and signed ones
+/// per interval took 8 debug-build players on 2 cores from 60 to 5 ticks/s; this budget without
+/// the rule, in one run of two, to 33).
 ///
 /// **Input delay** is fixed, or (`init(configuration:role:roster:signer:autoInputDelay:startTimeout:)`
 /// with `autoInputDelay`) chosen by the lowest slot a second after the start, then raised by any
@@ -192,6 +194,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// last topped up.
     var repairCredit: Duration = .zero
     var repairCreditAt: Duration?
+    /// Until when this process counts as behind: a repair check ran later than the repair slack
+    /// (``tick(now:)``).
+    var behindUntil: Duration = .zero
     /// When ``tick(now:)`` last ran: a late tick means this process is starved.
     var lastTickAt: Duration?
     /// Whether the last ``tick(now:)`` came more than two frame intervals after the one before.
@@ -410,6 +415,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Timers: lobby messages, the start timeout, the session's failure detector, resends,
     /// repairs and the automatic input delay. Call every frame interval and at ``nextWakeup``.
     public mutating func tick(now: Duration) -> [SessionAction] {
+        // A repair check that runs late means this process is busy: it reads its frames late
+        // too, and the gaps it sees are its own (``repair(after:now:)``).
+        var due: Duration?
+        for w in wakeups where w <= now { due = min(due ?? w, w) }
+        if let due, now - due > .nanoseconds(repairSlack) { behindUntil = now + frameInterval }
         wakeups.removeAll { $0 <= now }
         starved = lastTickAt.map { now - $0 > starvedAfter } ?? false
         lastTickAt = now
@@ -1015,6 +1025,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         var lagging: [Int] = []
         var gaps = false
         let active = view.slots, held = view.held
+        // Behind, we see gaps that are only frames we have not read yet: we signal none, and
+        // answer only the players that ask (a slow process must not multiply everyone's work).
+        let behind = now < behindUntil
         if let newest = held.max() {
             for (i, peer) in active.enumerated() {
                 guard held[i] < newest else { gapSince[peer] = nil; continue }
@@ -1027,7 +1040,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                 }
                 guard let since = gapSince[peer], now - since.at >= repairTimes[peer].gapWait else { continue }
                 guard gapSignaled[peer].held != held[i] || now - gapSignaled[peer].at >= repairTimes[peer].repairDelay else { continue }
-                lagging.append(peer)
+                if !behind { lagging.append(peer) }
             }
         }
         // Wake-ups only recheck gaps: with none left, a pending one would run every timer for
@@ -1056,7 +1069,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // Our inputs go to every player whose acknowledgements do not show the overdue one yet:
         // one that lost the same frame may not have said so yet (its frames cross ours).
         if overdue, let slot {
-            for (i, s) in active.enumerated() where (s == slot || view.acknowledged[i] < overdueTick) && !targets.contains(s) { targets.append(s) }
+            for (i, s) in active.enumerated() where (s == slot || (!behind && view.acknowledged[i] < overdueTick)) && !targets.contains(s) { targets.append(s) }
         }
         // A player we have not heard from for several frames (gone, or cut off) cannot answer a
         // repair: it is the failure detector's business, and repairs aimed at it only cost.

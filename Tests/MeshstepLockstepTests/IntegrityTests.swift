@@ -582,6 +582,35 @@ struct IntegrityTests {
     }
 
     @Test(
+        "a gap is signalled to the lagging player only, in a repair frame, when its check runs on time; a check that runs late (a busy process, whose gaps are frames it has not read yet) signals nothing"
+    )
+    func lateRepairCheckSignalsNothing() throws {
+        for late in [false, true] {
+            var (keys, e) = try startedPlayers(LockstepConfiguration(players: 3), seed: 12)
+            for i in 0..<3 { e[i].links(keys.indices.filter { $0 != i }.map { (keys[$0], Duration.milliseconds(2)) }) }
+            var frames: [[UInt8]] = []
+            for i in 0..<3 {
+                for case let .direct(p, to: _) in e[i].submit(.neutral, now: .milliseconds(18)) { frames.append(p) }
+            }
+            #expect(frames.count == 3)
+            // Slot 1's frame arrives, slot 2's does not: slot 2 lags.
+            _ = e[0].receive(frames[1], from: keys[1], now: .milliseconds(19))
+            let due = try #require(e[0].nextWakeup)
+            #expect(due == .milliseconds(21))  // half the round trip plus a millisecond of slack
+            let actions = e[0].tick(now: late ? due + .milliseconds(5) : due)
+            var signals: [[UInt8]] = []
+            for case let .direct(p, to: peers) in actions { if peers == [keys[2]] { signals.append(p) } else { Issue.record("a frame to \(peers)") } }
+            if late {
+                #expect(signals.isEmpty)
+            } else {
+                #expect(signals.count == 1)
+                let f = try LockstepFrame.decode(signals[0], players: 3, as: Move.self)
+                #expect(f.repair && f.acks[2] < f.acks[1], "acks \(f.acks)")
+            }
+        }
+    }
+
+    @Test(
         "frames go direct (unsigned) to the players when all are links; spectators get a signed flood every feedInterval ticks; a relayed player gets every frame flooded"
     )
     func directFrames() throws {
