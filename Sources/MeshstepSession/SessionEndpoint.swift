@@ -1073,10 +1073,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         }
         // A player we have not heard from for several frames (gone, or cut off) cannot answer a
         // repair: it is the failure detector's business, and repairs aimed at it only cost.
+        // The oldest acknowledgement of our inputs among them bounds what a repair carries.
         var reachable: [Int] = []
+        var oldest = Int.max
         for peer in targets {
             if let i = active.firstIndex(of: peer), let heard = view.lastHeard[i], now - heard <= max(frameInterval * 4, repairTimes[peer].repairDelay * 2) {
                 reachable.append(peer)
+                oldest = min(oldest, view.acknowledged[i])
             }
         }
         targets = reachable
@@ -1088,8 +1091,6 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // frames are flooded, and one for some players only would leave a hole in the others'
         // view of our message numbers, which they would then try to pull.
         let direct = frameRoute() != nil
-        var oldest = Int.max
-        for (i, s) in active.enumerated() where targets.contains(s) { oldest = min(oldest, view.acknowledged[i]) }
         let frame = direct ? session!.repairFrame(after: oldest) : session!.resendFrame()
         guard !frame.isEmpty else { return [] }
         for peer in lagging {
