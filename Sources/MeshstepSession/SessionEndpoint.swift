@@ -67,12 +67,15 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 /// after a round trip plus the slack while the gap stays open (the signal or its answer can be
 /// lost). Our own input still unacknowledged by a slot whose frame arrived a round trip plus the
 /// slack after we sent it (that frame left after ours should have arrived) is resent at once,
-/// to that player and to every other whose acknowledgements do not show it yet. Over direct
-/// links a repair frame goes to those players only, carries only the inputs they lack and
-/// repeats our frame number (``LockstepFrame/repair``: receivers leave it out of the frame
-/// counts that measure loss); through a relay it is a whole frame, flooded. Two repair frames
-/// per frame interval on average, three at once; none aimed only at players silent for several
-/// frames, and none while this peer's own timers run two frame intervals late. For a frame
+/// to that player and to every other whose acknowledgements do not show it yet, when that
+/// player's newest frame shows it lacks it too or its link's round trip is a frame interval or
+/// more (its frames that could show it are that far away). To players that are all our links a
+/// repair frame goes direct, to them only, carries only the inputs they lack and repeats our
+/// frame number (``LockstepFrame/repair``: receivers leave it out of the frame counts that
+/// measure loss); to a player reached through a relay it is a whole frame, flooded. One repair
+/// datagram per other player per frame interval on average, three per other player at once
+/// (a flooded frame counts one per other player); none aimed only at players silent for
+/// several frames, and none while this peer's own timers run two frame intervals late. For a frame
 /// interval after a repair check ran later than the slack, this peer signals no gap and answers
 /// only the players that ask: a busy process sees gaps that are only frames it has not read yet,
 /// and must not answer with more frames for everyone to process (up to 4 flooded and signed ones
@@ -190,7 +193,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var lastFastResend: [Duration]
     var gapSignaled: [(held: Int, at: Duration)]
     var gapSince: [(held: Int, at: Duration)?]
-    /// The repair frames' budget (``takeRepairToken(now:)``): credit in time, and when it was
+    /// The repair frames' budget (``takeRepairToken(datagrams:now:)``): credit in time, and when it was
     /// last topped up.
     var repairCredit: Duration = .zero
     var repairCreditAt: Duration?
@@ -1004,13 +1007,20 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return c.seconds >= 60 ? 60_000_000_000 : max(0, c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
     }
 
-    /// Whether a repair frame may go out now: two per frame interval on average, three at once.
-    /// A loss is repaired by a gap signal and the answer to it, either of which can be lost too
-    /// and is then signalled again: they come within a few milliseconds of each other.
-    mutating func takeRepairToken(now: Duration) -> Bool {
-        let cost = frameInterval / 2
-        repairCredit = min(cost * 3, repairCredit + (now - (repairCreditAt ?? now - cost * 3)))
+    /// Whether a repair frame to `datagrams` players may go out now (a flooded one counts one
+    /// per other player): one datagram per other player per frame interval on average, three
+    /// per other player at once. A loss is repaired by a gap signal and the answer to it, either
+    /// of which can be lost too and is then signalled again: they come within a few milliseconds
+    /// of each other. Counted in datagrams, not frames: on fast links an answer goes to each
+    /// player that lacks an input as its frame shows it, and a budget of two frames per frame
+    /// interval ran out at 20% loss.
+    mutating func takeRepairToken(datagrams: Int, now: Duration) -> Bool {
+        let others = max(1, configuration.players - 1)
+        let unit = frameInterval / others
+        let cap = unit * (3 * others)
+        repairCredit = min(cap, repairCredit + (now - (repairCreditAt ?? now - cap)))
         repairCreditAt = now
+        let cost = unit * datagrams
         guard repairCredit >= cost else { return false }
         repairCredit -= cost
         return true
@@ -1046,10 +1056,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // Wake-ups only recheck gaps: with none left, a pending one would run every timer for
         // nothing (on loopback, one per frame received ahead of another player's).
         if !gaps { wakeups.removeAll() }
-        // Our own input overdue at `slot`, judged only on a fresh frame from it (its
-        // acknowledgements are as old as its last frame), resent at most once per repair delay.
+        // Our own input overdue at `slot`, judged on each frame from it (its acknowledgements are
+        // as old as that frame), resent at most once per repair delay.
         var overdue = false
         var overdueTick = 0
+        var overdueSent = Duration.zero
         if let slot {
             let delay = repairTimes[slot].repairDelay
             // `sentAt` is in tick order and so in time order: the oldest input the player lacks
@@ -1062,14 +1073,27 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
                     let mid = (low + high) / 2
                     if sentAt[mid].tick <= acknowledged { low = mid + 1 } else { high = mid }
                 }
-                if low < sentAt.count, now - sentAt[low].at >= delay { (overdue, overdueTick) = (true, sentAt[low].tick) }
+                if low < sentAt.count, now - sentAt[low].at >= delay { (overdue, overdueTick, overdueSent) = (true, sentAt[low].tick, sentAt[low].at) }
             }
         }
         var targets = lagging
-        // Our inputs go to every player whose acknowledgements do not show the overdue one yet:
-        // one that lost the same frame may not have said so yet (its frames cross ours).
+        // Our inputs go to every other player whose acknowledgements do not show the overdue one
+        // either, when its newest frame left after the input should have arrived (it lacks it),
+        // or when it is one of our links and the link's round trip is a frame interval or more:
+        // then its frames that can show it are a round trip away, and it may have lost the input
+        // too. On a faster link such a frame is at most a frame interval away, and the player is
+        // judged when it comes (as is one reached through a relay, which only a flooded frame
+        // would reach).
         if overdue, let slot {
-            for (i, s) in active.enumerated() where (s == slot || (!behind && view.acknowledged[i] < overdueTick)) && !targets.contains(s) { targets.append(s) }
+            for (i, s) in active.enumerated() where !targets.contains(s) {
+                if s == slot {
+                    targets.append(s)
+                } else if !behind, view.acknowledged[i] < overdueTick {
+                    let wait = repairTimes[s].repairDelay
+                    let slow = linkRTT[s] != nil && wait >= frameInterval
+                    if slow || view.lastHeard[i].map({ $0 - overdueSent >= wait }) == true { targets.append(s) }
+                }
+            }
         }
         // A player we have not heard from for several frames (gone, or cut off) cannot answer a
         // repair: it is the failure detector's business, and repairs aimed at it only cost.
@@ -1086,11 +1110,13 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // A budget of repair frames: a peer that cannot keep up must not make everyone else
         // slower too.
         guard !targets.isEmpty else { return [] }
-        guard takeRepairToken(now: now) else { return [] }
-        // Over direct links, to the players it is for only (`repairFrame`); through a relay our
-        // frames are flooded, and one for some players only would leave a hole in the others'
-        // view of our message numbers, which they would then try to pull.
-        let direct = frameRoute() != nil
+        let keys = session!.keys.bound
+        let direct = frameRoute() != nil || targets.allSatisfy { neighbors.contains(PeerKey(bytes: keys[$0])) }
+        guard takeRepairToken(datagrams: direct ? targets.count : configuration.players - 1, now: now) else { return [] }
+        // Over direct links, to the players it is for only (`repairFrame`), when each of them is
+        // one of our links (the others may be reached through a relay); to one reached through
+        // a relay, our frames are flooded, and one for some players only would leave a hole in
+        // the others' view of our message numbers, which they would then try to pull.
         let frame = direct ? session!.repairFrame(after: oldest) : session!.resendFrame()
         guard !frame.isEmpty else { return [] }
         for peer in lagging {
@@ -1102,7 +1128,6 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         // Our frame's acknowledgements show a lagging player what we miss, and it carries our own
         // overdue inputs.
         guard direct else { return send(frame, now: now) }
-        let keys = session!.keys.bound
         return [.direct(frame, to: targets.map { PeerKey(bytes: keys[$0]) })]
     }
 }

@@ -611,6 +611,47 @@ struct IntegrityTests {
     }
 
     @Test(
+        "an overdue input is resent to the player that showed it lacks it, and to the others that may lack it only when their links are a frame interval or more long; over direct links even while another player is reached through a relay"
+    )
+    func overdueInputGoesToThePlayersThatMayLackIt() throws {
+        // Four players submit at 18 ms; slot 0's frame reaches slot 3 only. The others' frames
+        // cross it (their acknowledgements do not show it), then slot 1's next frame shows it
+        // lacks the input a round trip plus the slack after it went out.
+        for (rtt, relayed) in [(Duration.milliseconds(2), false), (.milliseconds(20), false), (.milliseconds(2), true)] {
+            var (keys, e) = try startedPlayers(LockstepConfiguration(players: 4), seed: 12)
+            for i in 0..<4 { e[i].links(keys.indices.filter { $0 != i && !(relayed && i * $0 == 0 && i + $0 == 3) }.map { (keys[$0], rtt) }) }
+            var frames: [[UInt8]] = []
+            for i in 0..<4 {
+                for a in e[i].submit(.neutral, now: .milliseconds(18)) {
+                    if case let .direct(p, to: _) = a { frames.append(p) }
+                    if case let .broadcast(p) = a { frames.append(p) }  // a player with a relayed peer floods
+                }
+            }
+            #expect(frames.count == 4)
+            let own = try LockstepFrame.decode(frames[0], players: 4, as: Move.self)
+            let input = own.firstTick + own.inputs.count - 1
+            _ = e[3].receive(frames[0], from: keys[0], now: .milliseconds(19))
+            for j in 1..<4 { _ = e[0].receive(frames[j], from: keys[j], now: .milliseconds(19)) }
+            var next: [UInt8] = []
+            for case let .direct(p, to: _) in e[1].submit(.neutral, now: .milliseconds(35)) { next = p }
+            let due = Duration.milliseconds(18) + rtt + .milliseconds(1)
+            var sent: [(key: PeerKey, frame: LockstepFrame)] = []
+            var floods = 0
+            for a in e[0].receive(next, from: keys[1], now: max(due, .milliseconds(36))) {
+                switch a {
+                case let .direct(p, to: peers): for k in peers { sent.append((k, try LockstepFrame.decode(p, players: 4, as: Move.self))) }
+                case .broadcast: floods += 1
+                default: break
+                }
+            }
+            let expected = rtt >= .milliseconds(16) ? [keys[1], keys[2], keys[3]] : [keys[1]]
+            #expect(floods == 0, "rtt \(rtt), relayed \(relayed)")
+            #expect(sent.map(\.key) == expected, "rtt \(rtt), relayed \(relayed): \(sent.count) sent, \(floods) floods")
+            for (_, f) in sent { #expect(f.repair && f.firstTick + f.inputs.count - 1 == input) }
+        }
+    }
+
+    @Test(
         "frames go direct (unsigned) to the players when all are links; spectators get a signed flood every feedInterval ticks; a relayed player gets every frame flooded"
     )
     func directFrames() throws {
