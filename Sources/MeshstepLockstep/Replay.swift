@@ -32,8 +32,9 @@ public struct Replay<Input: LockstepInput>: Sendable, Equatable {
     public var players: Int
     /// The game's shared seed (what ``LockstepGame/init(players:seed:)`` was given).
     public var seed: UInt64
-    /// `inputs[tick][slot]`, nil where the slot was dropped.
-    public var inputs: [[Input?]]
+    /// `inputs[tick][slot]`, nil where the slot was dropped: one row of ``players`` entries per
+    /// tick.
+    public var inputs: ReplayInputs<Input>
     /// Checksums after the given tick was applied.
     public var checkpoints: [(tick: Int, checksum: UInt64)]
 
@@ -41,7 +42,7 @@ public struct Replay<Input: LockstepInput>: Sendable, Equatable {
     public init(players: Int, seed: UInt64) {
         self.players = players
         self.seed = seed
-        inputs = []
+        inputs = ReplayInputs(width: players)
         checkpoints = []
     }
 
@@ -50,7 +51,9 @@ public struct Replay<Input: LockstepInput>: Sendable, Equatable {
             && a.checkpoints.map(\.tick) == b.checkpoints.map(\.tick) && a.checkpoints.map(\.checksum) == b.checkpoints.map(\.checksum)
     }
 
-    /// Appends one applied tick (and a checkpoint when `checksum` is given).
+    /// Appends one applied tick (and a checkpoint when `checksum` is given). `tickInputs` has
+    /// one entry per slot (a shorter row is padded with nils; a longer one is a programming
+    /// error and stops the program).
     public mutating func record(_ tickInputs: [Input?], checksum: UInt64? = nil) {
         inputs.append(tickInputs)
         if let checksum { checkpoints.append((inputs.count, checksum)) }
@@ -61,9 +64,10 @@ public struct Replay<Input: LockstepInput>: Sendable, Equatable {
         var w = ByteWriter(capacity: 64 + inputs.count * players * 4)
         w.raw(Array("MSRP".utf8)); w.u8(1)
         w.varint(UInt64(players)); w.u64(seed); w.varint(UInt64(inputs.count))
-        for tick in inputs {
+        let width = inputs.width
+        for tick in 0..<inputs.count {
             for slot in 0..<players {
-                if let input = slot < tick.count ? tick[slot] : nil {
+                if let input = slot < width ? inputs.storage[tick * width + slot] : nil {
                     w.u8(1)
                     var iw = ByteWriter(capacity: 8)
                     input.encode(into: &iw)
@@ -97,20 +101,19 @@ public struct Replay<Input: LockstepInput>: Sendable, Equatable {
             let ticks = try r.count(field: "ticks", limit: players == 0 ? 0 : r.remaining / players)
             replay.inputs.reserveCapacity(ticks)
             for _ in 0..<ticks {
-                var row: [Input?] = []
                 for _ in 0..<players {
                     switch try r.u8() {
-                    case 0: row.append(nil)
+                    case 0: replay.inputs.storage.append(nil)
                     case 1:
                         let body = try r.lengthPrefixed(field: "input", limit: 4096)
                         var ir = ByteReader(body)
                         let input = try Input.decode(from: &ir)
                         try ir.expectEnd()
-                        row.append(input)
+                        replay.inputs.storage.append(input)
                     default: throw WireError.invalidValue(field: "input.present")
                     }
                 }
-                replay.inputs.append(row)
+                replay.inputs.rows += 1
             }
             let n = try r.count(field: "checkpoints", limit: r.remaining / 9)
             for _ in 0..<n {
@@ -122,6 +125,53 @@ public struct Replay<Input: LockstepInput>: Sendable, Equatable {
         } catch {
             throw .corrupt("\(error)")
         }
+    }
+}
+
+/// Every recorded tick's inputs, `self[tick][slot]`: one row of ``width`` entries per tick,
+/// kept in one flat array (a row per tick as an array of its own took 5.8 times the replay
+/// file's size in memory: an hour of 4 players, 14.4 MB).
+public struct ReplayInputs<Input: LockstepInput>: RandomAccessCollection, MutableCollection, Sendable, Equatable {
+    /// Entries per row: the replay's player slots.
+    public let width: Int
+    /// The rows one after the other.
+    var storage: [Input?] = []
+    /// Rows held (with a width of 0, the storage cannot count them).
+    var rows = 0
+
+    /// No rows, each of `width` entries.
+    public init(width: Int) {
+        self.width = Swift.max(0, width)
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { rows }
+
+    /// The row of `tick`. A row set has at most ``width`` entries (padded with nils); a longer
+    /// one is a programming error and stops the program.
+    public subscript(tick: Int) -> [Input?] {
+        get {
+            precondition(tick >= 0 && tick < rows, "tick \(tick) is outside the replay's \(rows) rows")
+            return Array(storage[(tick * width)..<((tick + 1) * width)])
+        }
+        set {
+            precondition(tick >= 0 && tick < rows, "tick \(tick) is outside the replay's \(rows) rows")
+            precondition(newValue.count <= width, "a replay row has one entry per slot: \(newValue.count) for \(width) slots")
+            for slot in 0..<width { storage[tick * width + slot] = slot < newValue.count ? newValue[slot] : nil }
+        }
+    }
+
+    /// Appends a row of at most ``width`` entries (padded with nils).
+    public mutating func append(_ row: [Input?]) {
+        precondition(row.count <= width, "a replay row has one entry per slot: \(row.count) for \(width) slots")
+        storage.append(contentsOf: row)
+        if row.count < width { storage.append(contentsOf: repeatElement(nil, count: width - row.count)) }
+        rows += 1
+    }
+
+    /// Makes room for `rows` rows in all.
+    public mutating func reserveCapacity(_ rows: Int) {
+        storage.reserveCapacity(rows * width)
     }
 }
 

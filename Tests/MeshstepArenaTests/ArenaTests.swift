@@ -252,6 +252,44 @@ struct ArenaEngineTests {
         }
     }
 
+    @Test(
+        "an hour of 4 tank-arena players records, encodes and decodes row for row; prints the resident memory the recording takes beside a row per tick as its own array"
+    )
+    func anHourRecorded() throws {
+        let match = botMatch(players: 4, seed: 13, ticks: 3600)
+        let hour = 216_000
+        func residentKB() -> Int {
+            // /proc/self/statm: total and resident pages.
+            guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+            return (Int(text.split(separator: " ")[1]) ?? 0) * 4
+        }
+        let before = residentKB()
+        var replay = Replay<TankInput>(players: 4, seed: 13)
+        for tick in 0..<hour { replay.record(match.inputs[tick % 3600], checksum: (tick + 1) % 60 == 0 ? UInt64(tick) : nil) }
+        let recorded = residentKB()
+        // The layout before: a row per tick as an array of its own (each built afresh, as a
+        // game's rows are: not one storage shared by copies).
+        var rows: [[TankInput?]] = []
+        for tick in 0..<hour { rows.append(match.inputs[tick % 3600].map { $0 }) }
+        let arrays = residentKB()
+        let file = replay.encode()
+        print(
+            "an hour of 4 players: \(file.count / 1024) KB file; recording \(recorded - before) KB resident, a row per tick as an array \(arrays - recorded) KB"
+        )
+        #expect(replay.inputs.count == hour && rows.count == hour)
+        let decoded = try Replay<TankInput>.decode(file)
+        #expect(decoded == replay)
+        for tick in [0, 3599, 3600, 123_457, hour - 1] { #expect(decoded.inputs[tick] == match.inputs[tick % 3600]) }
+        // A short row is padded with nils; a row set in place changes that row only.
+        var edited = Replay<TankInput>(players: 4, seed: 1)
+        edited.record([.neutral, nil])
+        edited.record([nil, nil, nil, .neutral])
+        edited.inputs[0][2] = TankInput(thrust: true, left: true)
+        #expect(edited.inputs[0] == [.neutral, nil, TankInput(thrust: true, left: true), nil])
+        #expect(edited.inputs[1] == [nil, nil, nil, .neutral])
+        #expect(try Replay<TankInput>.decode(edited.encode()) == edited)
+    }
+
     @Test("4 and 8 lockstep sessions exchanging frames in memory with 20% loss stay in sync", arguments: [4, 8])
     func sessionsInMemory(players: Int) throws {
         var sessions = (0..<players).map { LockstepSession<TankInput>(players: players, localSlot: $0, inputDelay: 3) }
