@@ -193,8 +193,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var lastFastResend: [Duration]
     var gapSignaled: [(held: Int, at: Duration)]
     var gapSince: [(held: Int, at: Duration)?]
-    /// The repair frames' budget (``takeRepairToken(datagrams:now:)``): credit in time, and when it was
-    /// last topped up.
+    /// The repair frames' budget (``takeRepairToken(datagrams:now:)``): credit in time, and when
+    /// it was last topped up.
     var repairCredit: Duration = .zero
     var repairCreditAt: Duration?
     /// Until when this process counts as behind: a repair check ran later than the repair slack
@@ -1007,20 +1007,20 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return c.seconds >= 60 ? 60_000_000_000 : max(0, c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000)
     }
 
-    /// Whether a repair frame to `datagrams` players may go out now (a flooded one counts one
-    /// per other player): one datagram per other player per frame interval on average, three
+    /// Whether a repair frame to `datagrams` players may go out now (nil: a flooded one, which
+    /// counts one per other player): one datagram per other player per frame interval on average, three
     /// per other player at once. A loss is repaired by a gap signal and the answer to it, either
     /// of which can be lost too and is then signalled again: they come within a few milliseconds
     /// of each other. Counted in datagrams, not frames: on fast links an answer goes to each
     /// player that lacks an input as its frame shows it, and a budget of two frames per frame
     /// interval ran out at 20% loss.
-    mutating func takeRepairToken(datagrams: Int, now: Duration) -> Bool {
+    mutating func takeRepairToken(datagrams: Int?, now: Duration) -> Bool {
         let others = max(1, configuration.players - 1)
         let unit = frameInterval / others
         let cap = unit * (3 * others)
         repairCredit = min(cap, repairCredit + (now - (repairCreditAt ?? now - cap)))
         repairCreditAt = now
-        let cost = unit * datagrams
+        let cost = unit * (datagrams ?? others)
         guard repairCredit >= cost else { return false }
         repairCredit -= cost
         return true
@@ -1107,12 +1107,12 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             }
         }
         targets = reachable
-        // A budget of repair frames: a peer that cannot keep up must not make everyone else
+        // A budget of repair datagrams: a peer that cannot keep up must not make everyone else
         // slower too.
         guard !targets.isEmpty else { return [] }
         let keys = session!.keys.bound
         let direct = frameRoute() != nil || targets.allSatisfy { neighbors.contains(PeerKey(bytes: keys[$0])) }
-        guard takeRepairToken(datagrams: direct ? targets.count : configuration.players - 1, now: now) else { return [] }
+        guard takeRepairToken(datagrams: direct ? targets.count : nil, now: now) else { return [] }
         // Over direct links, to the players it is for only (`repairFrame`), when each of them is
         // one of our links (the others may be reached through a relay); to one reached through
         // a relay, our frames are flooded, and one for some players only would leave a hole in
