@@ -46,8 +46,32 @@ extension MeshNode {
                     meshDigest: credentials.digest, sender: key, nonce: nonce, ephemeral: ephemeral.publicBytes,
                     degree: UInt8(clamping: neighbors.count))))
         outgoing[address] = OutgoingHandshake(
-            nonce: nonce, ephemeral: ephemeral, phase: .connectSent, startedAt: now, lastSentAt: now, lastSent: bytes, openUntil: openUntil)
-        if openUntil != nil { sendOpener(to: address) } else { sendRaw(bytes, to: address) }
+            nonce: nonce, ephemeral: ephemeral, phase: .connectSent, startedAt: now, lastSentAt: now, lastSent: bytes, phaseSentAt: now,
+            retryWait: configuration.handshakeFirstRetry, openUntil: openUntil)
+        if openUntil != nil { return sendOpener(to: address) }
+        sendRaw(bytes, to: address)
+        scheduleHandshakeRetry(to: address)
+    }
+
+    /// The handshake's message goes out again `retryWait` after it last went out.
+    mutating func scheduleHandshakeRetry(to address: MeshAddress) {
+        guard let hs = outgoing[address], hs.openUntil == nil else { return }
+        schedule(.handshake(address), at: hs.lastSentAt + hs.retryWait)
+    }
+
+    /// Sends the handshake's last message again if no answer came within its wait, and waits
+    /// twice as long for the next (at most ``MeshConfiguration/handshakeRetry``). Called by its
+    /// timer and by housekeeping (which also catches a handshake that moved to another port).
+    mutating func retransmitHandshake(to address: MeshAddress, now: MeshTime) {
+        guard var hs = outgoing[address], hs.openUntil == nil, now - hs.lastSentAt >= hs.retryWait,
+            now - hs.startedAt < configuration.handshakeTimeout
+        else { return }
+        hs.lastSentAt = now
+        hs.resent = true
+        hs.retryWait = min(hs.retryWait * 2, configuration.handshakeRetry)
+        outgoing[address] = hs
+        sendRaw(hs.lastSent, to: address)
+        scheduleHandshakeRetry(to: address)
     }
 
     /// Whether a dial to `address` opens the path first (§6.7): the driver uses a resolver
@@ -316,10 +340,17 @@ extension MeshNode {
         let bytes = Datagram.encode(.confirm(confirm))
         hs.phase = .confirmSent(
             remote: m.sender, transcript: transcript, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: true))
+        // The Challenge answered a Connect sent once: its round trip times the Confirm's
+        // retransmission, as the responder times its Welcome's.
+        let roundTrip = hs.resent ? nil : now - hs.phaseSentAt
+        hs.retryWait = roundTrip.map { min(max($0 * 2, Self.minWelcomeRetry), configuration.handshakeRetry) } ?? configuration.handshakeRetry
         hs.lastSent = bytes
         hs.lastSentAt = now
+        hs.phaseSentAt = now
+        hs.resent = false
         outgoing[address] = hs
         sendRaw(bytes, to: address)
+        scheduleHandshakeRetry(to: address)
     }
 
     mutating func onWelcome(_ m: Welcome, from address: MeshAddress, now: MeshTime) {

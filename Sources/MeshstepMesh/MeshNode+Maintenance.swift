@@ -190,7 +190,11 @@ extension MeshNode {
                 if now >= until {
                     hs.openUntil = nil
                     hs.lastSentAt = now
+                    hs.phaseSentAt = now
+                    outgoing[address] = hs
                     sendRaw(hs.lastSent, to: address)
+                    scheduleHandshakeRetry(to: address)
+                    continue
                 } else if now - hs.lastSentAt >= c.handshakeRetry {
                     hs.lastSentAt = now
                     sendOpener(to: address)
@@ -202,10 +206,8 @@ extension MeshNode {
                 outgoing[address] = nil
                 candidateFailed(address, permanent: false, now: now)
                 if hs.authenticationDoubted { emit(.connectRefused(address, reason: .authenticationFailed)) }
-            } else if now - hs.lastSentAt >= c.handshakeRetry {
-                hs.lastSentAt = now
-                outgoing[address] = hs
-                sendRaw(hs.lastSent, to: address)
+            } else {
+                retransmitHandshake(to: address, now: now)
             }
         }
         for (address, hs) in incoming where now - hs.startedAt >= c.handshakeTimeout { incoming[address] = nil }

@@ -448,6 +448,8 @@ public struct MeshNode: Sendable {
         case welcome(PeerKey)
         /// Relays are asked for at once if any is due (``protect(_:)`` named new members).
         case relayCheck
+        /// Our Connect or Confirm to this address goes out again if no answer came (§6.1).
+        case handshake(MeshAddress)
     }
 
     struct TimerEntry: Comparable, Sendable {
@@ -481,6 +483,8 @@ public struct MeshNode: Sendable {
             welcomeTimerFired(key, now: now)
         case .relayCheck:
             if relayRequestDue(now: now) { requestRelays(now: now) }
+        case let .handshake(address):
+            retransmitHandshake(to: address, now: now)
         }
     }
 
@@ -672,6 +676,13 @@ struct OutgoingHandshake: Sendable {
     var startedAt: MeshTime
     var lastSentAt: MeshTime
     var lastSent: [UInt8]
+    /// When the message of the current phase first went out, and whether it went out again
+    /// since: the answer to a message sent once times the round trip (Karn's rule).
+    var phaseSentAt: MeshTime
+    var resent = false
+    /// How long after `lastSentAt` the message goes out again (doubling up to
+    /// ``MeshConfiguration/handshakeRetry``).
+    var retryWait: Duration
     /// Path opening (§6.7): only openers go out until then, then the Connect in full.
     var openUntil: MeshTime?
     /// An authentication failure was reported (a Refuse) or seen (a Welcome that did not

@@ -253,6 +253,60 @@ struct HandshakeTests {
         #expect(net.nodes[a].neighborCount == 1 && net.nodes[b].neighborCount == 1)
     }
 
+    /// Runs `net` in 1 ms steps for `duration`, each datagram arriving `oneWay` after it was
+    /// sent unless `lose` drops it; returns when node `from` sent each datagram of kind `kind`.
+    static func sendTimes(
+        of kind: UInt8, from node: Int, in net: inout Net, for duration: Duration, oneWay: Duration,
+        lose: ((to: Int, from: MeshAddress, bytes: [UInt8])) -> Bool
+    ) -> [Duration] {
+        var times: [Duration] = []
+        var inFlight: [(at: MeshTime, datagram: (to: Int, from: MeshAddress, bytes: [UInt8]))] = []
+        let end = net.now + duration
+        while net.now < end {
+            for w in net.wire {
+                if w.from == Net.address(node), Datagram.peekKind(w.bytes) == kind { times.append(net.now - .zero) }
+                if !lose(w) { inFlight.append((net.now + oneWay, w)) }
+            }
+            net.dropAll()
+            net.now = net.now + .milliseconds(1)
+            for i in net.nodes.indices {
+                if let t = net.nodes[i].nextDeadline, t <= net.now { net.apply(net.nodes[i].timerFired(now: net.now), from: i) }
+            }
+            let due = inFlight.filter { $0.at <= net.now }
+            inFlight.removeAll { $0.at <= net.now }
+            for d in due { net.apply(net.nodes[d.datagram.to].receive(d.datagram.bytes, from: d.datagram.from, now: net.now), from: d.datagram.to) }
+        }
+        return times
+    }
+
+    @Test(
+        "a lost Connect goes out again 50 ms later, then after 100, 200 and 300 ms; a lost Confirm after twice the round trip its Challenge took, doubling"
+    )
+    func retransmissionWaits() throws {
+        var net = Net()
+        let a = try net.add(), b = try net.add()
+        net.seed(a, with: b)
+        let connects = Self.sendTimes(of: 0x01, from: a, in: &net, for: .milliseconds(1000), oneWay: .milliseconds(10)) { _ in true }
+        let gaps = zip(connects.dropFirst(), connects).map { $0 - $1 }
+        #expect(Array(gaps.prefix(4)) == [.milliseconds(50), .milliseconds(100), .milliseconds(200), .milliseconds(300)], "\(connects)")
+
+        // 15 ms each way: the Challenge answers a Connect sent once 30 ms later, so a lost
+        // Confirm goes out again 60 ms after it, then 120, then at the 300 ms cap.
+        var net2 = Net()
+        let c = try net2.add(), d = try net2.add()
+        net2.seed(c, with: d)
+        let confirms = Self.sendTimes(of: 0x03, from: c, in: &net2, for: .milliseconds(900), oneWay: .milliseconds(15)) {
+            Datagram.peekKind($0.bytes) == 0x03
+        }
+        let confirmGaps = zip(confirms.dropFirst(), confirms).map { $0 - $1 }
+        #expect(confirms.first == .milliseconds(30), "\(confirms)")
+        #expect(Array(confirmGaps.prefix(3)) == [.milliseconds(60), .milliseconds(120), .milliseconds(240)], "\(confirms)")
+        #expect(net2.nodes[c].neighborCount == 0)
+        // Delivered, it links at once.
+        _ = Self.sendTimes(of: 0x03, from: c, in: &net2, for: .milliseconds(400), oneWay: .milliseconds(15)) { _ in false }
+        #expect(net2.nodes[c].neighborCount == 1 && net2.nodes[d].neighborCount == 1)
+    }
+
     @Test("a lost Welcome: the responder announces nothing and sends it again itself, well before the initiator's Confirm would repeat")
     func lostWelcome() throws {
         var net = Net()
