@@ -851,10 +851,10 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// inputs, so one frame of margin is enough. Unlike the time a tick takes to be agreed
     /// (the whole delay, whatever the delay, for a game loop that runs ahead), it does not grow
     /// with the input delay. The estimate from its links: the worst link round trip plus half a
-    /// frame plus 4 ms, in frames, plus two, plus one per started 10% of the worst frame loss
-    /// since its last look (since half a second after the start for the first: frames sent
-    /// before a relay was found never arrive, and in the NAT lab 3% of them raised the delay
-    /// from 3 to 4).
+    /// frame plus 4 ms, in frames, plus two, plus the ticks for the worst frame loss since its
+    /// last look (``ticksForLoss(_:slot:)``; since half a second after the start for the first:
+    /// frames sent before a relay was found never arrive, and in the NAT lab 3% of them raised
+    /// the delay from 3 to 4).
     ///
     /// A second after the start the lowest active slot sets the delay to the larger of the two.
     /// Half a second later every other player asks for more if it measured more. From then on
@@ -864,8 +864,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     ///
     /// At every look each player tells the others its need
     /// (``LockstepSession/announceInputDelayNeed(_:)``): the measured need, at least what the first
-    /// look chooses over links of no latency, plus one per started 10% of the worst frame loss
-    /// since its last look (not the links' estimate: a link's round trip comes from keepalives,
+    /// look chooses over links of no latency, plus the ticks for the worst frame loss since its
+    /// last look (not the links' estimate: a link's round trip comes from keepalives,
     /// which a busy link skips, so after a burst of latency it stays high for tens of seconds).
     /// Only the lowest active slot lowers the
     /// delay: when, in two looks in a row, its own need and the need every other active player
@@ -896,7 +896,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         roundTripSamples.removeAll(keepingCapacity: true)
         let loss = session!.worstFrameLoss(since: lossMark!)
         lossMark = session!.frameMarks()
-        let lossTicks = Int((loss * 10).rounded(.up))
+        let lossTicks = ticksForLoss(loss, slot: slot)
         // What we need now, as the others are told: the measured need, at least what the first
         // look chooses over links of no latency, plus the loss ticks. (Not the links' estimate:
         // a link's round trip comes from keepalives, which a busy link skips, so after a burst
@@ -938,6 +938,24 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         }
         lowerLooks += 1
         if lowerLooks >= 2 { try? session!.requestInputDelay(max(need, others, current - 2)) }
+    }
+
+    /// The ticks of input delay that cover frame loss `loss` (the worst measured): a run of one
+    /// lost frame in a row per started 10%, each costing a frame (the next frame carries the
+    /// input again) or, when every other active player is one of our links, the worst link
+    /// round trip plus twice the repair slack if that is less: a loss is then repaired at
+    /// network speed (a gap signal half a round trip after the frame was due, its answer half a
+    /// round trip later). At 20% loss over loopback that is 1 tick, not 2 or 3.
+    func ticksForLoss(_ loss: Double, slot: Int) -> Int {
+        let rounds = Int64((loss * 10).rounded(.up))
+        guard rounds > 0 else { return 0 }
+        let frame = Self.roundTripNanoseconds(frameInterval)
+        var perLoss: Int64 = 0
+        for s in session!.activeSlots where s != slot {
+            guard let rtt = linkRTT[s] else { return Int(rounds) }
+            perLoss = max(perLoss, Self.roundTripNanoseconds(rtt) + 2 * repairSlack)
+        }
+        return Int((rounds * min(perLoss, frame) + frame - 1) / frame)
     }
 
     /// `t` rounded up to a whole microsecond, so a driver whose clock has coarser steps than a

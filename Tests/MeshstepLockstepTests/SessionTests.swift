@@ -535,6 +535,26 @@ struct BotsScenarios {
     }
 
     @Test(
+        "frame loss costs input delay by what a repair takes: at 20% loss on 1 ms links one tick (delay 4, no frame stalled), on 30 ms links a frame per lost frame in a row (delay 10)",
+        arguments: [1, 2] as [UInt64])
+    func autoDelayForLossByRepairTime(seed: UInt64) throws {
+        func run(latency: Duration, jitter: Duration) throws -> BotsReport {
+            var scenario = BotsScenario(players: 4, ticks: 1200, loss: 0.2, latency: latency, jitter: jitter, seed: seed)
+            scenario.autoInputDelay = true
+            return try scenario.run()
+        }
+        // Over fast links a lost frame is repaired in about a round trip: the links' 3 (half a
+        // frame plus 4 ms, plus two) and one for loss; a frame per started 10% of loss gave 6.
+        let near = try run(latency: .milliseconds(1), jitter: .zero)
+        #expect(near.input_delay == 4, "\(near.input_delay_changes)")
+        #expect(near.ticks_completed == 1200 && near.checksums_agree && near.stall_ticks == 0, "\(near.stall_ticks) stalled frames")
+        // Over links a frame or more long, the next frame's copy is the quicker repair.
+        let far = try run(latency: .milliseconds(30), jitter: .milliseconds(10))
+        #expect(far.input_delay >= 10, "\(far.input_delay_changes)")
+        #expect(far.ticks_completed == 1200 && far.checksums_agree)
+    }
+
+    @Test(
         "the automatic input delay covers a pair of players far from each other that the lowest slot cannot see: 60 ticks/s, not the 30 a delay chosen from the lowest slot's links alone gave",
         arguments: [41, 42] as [UInt64])
     func autoDelayCoversAFarPair(seed: UInt64) throws {
