@@ -916,11 +916,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         view.held.reserveCapacity(players)
         view.acknowledged.reserveCapacity(players)
         view.lastHeard.reserveCapacity(players)
+        view.lateMargin.removeAll(keepingCapacity: true)
+        view.lateMargin.reserveCapacity(players)
         for s in 0..<players where dropTick[s] == nil && s != excluded {
             view.slots.append(s)
             view.held.append(heldThrough(s))
             view.acknowledged.append(acked[s])
             view.lastHeard.append(lastHeard[s])
+            view.lateMargin.append(traffic[s].lateMargin)
         }
     }
 
@@ -2195,4 +2198,7 @@ package struct RepairView: Sendable {
     package var held: [Int] = []
     package var acknowledged: [Int] = []
     package var lastHeard: [Duration?] = []
+    /// How much later than its round trip each slot's frame may come, in nanoseconds
+    /// (`SlotTraffic.lateMargin`).
+    package var lateMargin: [Int64] = []
 }

@@ -157,10 +157,45 @@ struct SlotTraffic: Sendable {
     /// progress plus the input delay, what time sync compares (``LockstepSession/framesAhead``).
     var remoteNewestInput = -1
 
+    /// The time between the slot's frames as they arrive, smoothed, and its mean deviation
+    /// (RFC 3550's interarrival jitter, over the slot's own pace): in nanoseconds, 0 before two
+    /// frames in order arrived. A frame can arrive that much later than its round trip says.
+    var arrivalGap: Int64 = 0
+    var arrivalJitter: Int64 = 0
+    var lastArrival: Duration?
+    /// Frames that arrived in order since one of the slot's frames went missing (or since the
+    /// first).
+    var framesSinceMissing = 0
+
+    /// How much later than the link round trip a frame of the slot may arrive before an input
+    /// it does not acknowledge counts as lost, in nanoseconds: twice the arrival jitter once
+    /// ``Self/lossFreeRun`` frames in a row arrived (about 2.5 s at 60 Hz), else none. Without
+    /// loss, a frame that left just before our input arrived is what leaves an input
+    /// unacknowledged, and resending it costs bytes; with loss, waiting out the jitter delays
+    /// repairs (and the resends the margin saves repair some losses early).
+    var lateMargin: Int64 { framesSinceMissing >= Self.lossFreeRun ? 2 * arrivalJitter : 0 }
+    static let lossFreeRun = 150
+
     /// Whether a frame with this sequence number is newer than every one before.
     func isNewest(_ seq: Int) -> Bool { frames == 0 || seq > lastSeq }
 
     mutating func noteFrame(seq: Int, bytes: Int, now: Duration) {
+        if frames > 0, seq > lastSeq {
+            framesSinceMissing = seq == lastSeq + 1 ? framesSinceMissing + 1 : 0
+            // Frames a few numbers apart (some lost) spread their gap over the numbers.
+            if let last = lastArrival, seq - lastSeq <= 4 {
+                let gap = (now - last).nanosecondsClamped / Int64(seq - lastSeq)
+                if arrivalGap == 0 {
+                    arrivalGap = gap
+                } else {
+                    arrivalJitter += (abs(gap - arrivalGap) - arrivalJitter) / 16
+                    arrivalGap += (gap - arrivalGap) / 16
+                }
+            }
+            lastArrival = now
+        } else if frames == 0 {
+            lastArrival = now
+        }
         if frames == 0 {
             firstSeq = seq
             lastSeq = seq

@@ -1080,7 +1080,11 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         var overdueTick = 0
         var overdueSent = Duration.zero
         if let slot {
-            let delay = repairTimes[slot].repairDelay
+            // A frame can come later than the round trip by the path's jitter: while loss is
+            // rare, that margin more before we call our input lost (`lateMargin`), at most half
+            // a frame (the slot's own pace sets it, and a liar's must not hold our resends back).
+            let margin = min(active.firstIndex(of: slot).map { view.lateMargin[$0] } ?? 0, Self.roundTripNanoseconds(frameInterval) / 2)
+            let delay = repairTimes[slot].repairDelay + .nanoseconds(margin)
             // `sentAt` is in tick order and so in time order: the oldest input the player lacks
             // is the first one after its acknowledgement, found by bisection (this runs on every
             // frame received; a scan cost up to 64 `Duration` comparisons).
