@@ -66,7 +66,9 @@ public enum SessionError: Error, Sendable, Equatable, CustomStringConvertible {
 /// peer send that player a repair frame at once, whose acknowledgements show the gap, and again
 /// after a round trip plus the slack while the gap stays open (the signal or its answer can be
 /// lost). Our own input still unacknowledged by a slot whose frame arrived a round trip plus the
-/// slack after we sent it (that frame left after ours should have arrived) is resent at once,
+/// slack after we sent it (that frame left after ours should have arrived; while the slot's
+/// last 150 frames came in order, also twice their arrival jitter later, at most half a frame:
+/// without loss a late frame is likelier than a lost input) is resent at once,
 /// to that player and to every other whose acknowledgements do not show it yet, when that
 /// player's newest frame shows it lacks it too or its link's round trip is a frame interval or
 /// more (its frames that could show it are that far away). To players that are all our links a
