@@ -232,6 +232,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Our votes: `votes[slot]` = the tick through which we apply at most while `slot` is
     /// suspected (the newest tick of it we held when voting, raised to a drop tick we endorsed).
     var votes: [Int?]
+    /// A vote we withdrew (its slot came back), while another player may still cut a drop at it:
+    /// a coordinator cuts at the lowest vote it heard, and our frames carried this one. Until
+    /// every other active player's newest frame shows no vote against the slot, or the round is
+    /// settled (a certificate adopted or the round abandoned), we apply no tick past it, or a
+    /// certificate cut there would halt us (a sweep run: `meshstep bots --network sim --players
+    /// 4 --ticks 480 --loss 0.28 --latency 64 --jitter 2 --seed 9126314654432232796 --stall
+    /// 2@406:2165`).
+    var withdrawnVotes: [Int?]
     /// `acked[slot]` when we voted against it: a frame acknowledging more refutes the vote.
     var voteAck: [Int]
     /// When our current set of votes was first complete (the coordinator's grace starts then).
@@ -408,6 +416,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         controls = Array(repeating: [], count: players)
         dropTick = Array(repeating: nil, count: players)
         votes = Array(repeating: nil, count: players)
+        withdrawnVotes = Array(repeating: nil, count: players)
         voteAck = Array(repeating: -1, count: players)
         liveVotesSince = Array(repeating: nil, count: players)
         peerVotes = Array(repeating: Array(repeating: nil, count: players), count: players)
@@ -639,6 +648,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             if votes[slot] != nil, acked[slot] > voteAck[slot] || (fresh && ack == sent), !provenEquivocators.contains(slot),
                 endorsed?.change.drops.contains(where: { $0.slot == slot }) != true
             {
+                withdrawnVotes[slot] = votes[slot]
                 votes[slot] = nil
                 // The remaining suspicions still need a proposal: their grace restarts now (with
                 // nil, a coordinator waiting for agreement a liar never gives would wait forever).
@@ -694,6 +704,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 for a in adoptedFrom.sorted() where seen[a] != nil && votes[a] == nil && localSlot >= 0 { events += vote(a) }
                 events += judgeVotes(of: slot)
             }
+            releaseWithdrawnVotes()
             // A refused round first: the endorsement may already belong to the next one.
             if let a = f.abandonment, a.epoch == epoch + 1, a.round >= round { events += adoptAbandonmentIfValid(a, from: slot) }
             // It missed a refused round (its endorsement or veto is of an older one): repeat the proof.
@@ -1009,9 +1020,27 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         var limit = Int.max
         for s in 0..<players where dropTick[s] == nil {
             if let v = votes[s] { limit = min(limit, v) }
+            if let w = withdrawnVotes[s] { limit = min(limit, w) }
         }
         if let f = admitFreeze { limit = min(limit, f) }
         return limit
+    }
+
+    /// Forgets each withdrawn vote (``withdrawnVotes``) once the players whose newest frame of
+    /// our epoch still votes against its slot (or whose epoch we do not know) are too few to
+    /// certify its drop: a player endorses only a drop it votes for, and keeps its vote once it
+    /// endorsed, so no certificate can cut the drop at our old vote any more. (Waiting for every
+    /// vote to go would let a liar that never stops voting freeze us.)
+    mutating func releaseWithdrawnVotes() {
+        for w in 0..<players where withdrawnVotes[w] != nil {
+            let roster = activeSlots
+            let possibleSigners = roster.filter { v in
+                v != localSlot && v != w && (peerEpoch[v] != epoch || peerVotes[v][w] != nil)
+            }
+            if dropTick[w] != nil || !RosterQuorum.holds(possibleSigners, of: roster, liars: configuration.toleratedLiars) {
+                withdrawnVotes[w] = nil
+            }
+        }
     }
 
     /// The roster slots this peer does not suspect.
@@ -1309,6 +1338,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
         }
         round = a.round + 1
+        withdrawnVotes = Array(repeating: nil, count: players)
         admitFreeze = nil
         suspectedThisRound = Set((0..<players).filter { votes[$0] != nil })
         abandonment = a
@@ -1392,6 +1422,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             events.append(.dropped(slot: drop.slot, tick: drop.tick))
         }
         for a in c.change.admits { events += readmit(a) }
+        withdrawnVotes = Array(repeating: nil, count: players)
         admitFreeze = nil
         endorsed = nil
         endorsements = [:]

@@ -933,6 +933,22 @@ struct AttackScenarios {
     }
 
     @Test(
+        "a survivor whose vote came back withdrawn applies nothing past it while a drop may still be cut there: only the stalled player leaves (a sweep run at 28% loss, 64 ms)"
+    )
+    func withdrawnVoteStillFreezes() throws {
+        // Slot 3 voted to drop the stalled slot 2 holding it through 416, the others through
+        // 419; slot 2 came back, slot 3 withdrew its vote and applied through 419, but slots 0
+        // and 1 had already certified the drop from tick 417 (cut at slot 3's vote), and slot 3
+        // halted and was dropped too.
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.28, latency: .milliseconds(64), jitter: .milliseconds(2), seed: 9126314654432232796)
+        scenario.stalls = [BotsStall(slot: 2, tick: 406, duration: .milliseconds(2165))]
+        let r = try scenario.run()
+        #expect(r.checksums_agree && r.drops_agree)
+        #expect(r.drops.map(\.slot) == [2] && r.halted.map(\.slot) == [2], "\(r.drops) \(r.halted)")
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+    }
+
+    @Test(
         "a drop is never cut below a tick a survivor applied: a survivor that voted holding less of the frozen slot reports no row past its vote, even once it holds more (a sweep run: 8 players, 25% loss, 14 ms + 27 ms jitter)"
     )
     func dropCutAtTheLowestVote() throws {
