@@ -162,7 +162,8 @@ struct SlotTraffic: Sendable {
     /// frames in order arrived. A frame can arrive that much later than its round trip says.
     var arrivalGap: Int64 = 0
     var arrivalJitter: Int64 = 0
-    var lastArrival: Duration?
+    /// When the newest frame arrived.
+    var lastArrival: Duration = .zero
     /// Frames that arrived in order since one of the slot's frames went missing (or since the
     /// first).
     var framesSinceMissing = 0
@@ -180,20 +181,20 @@ struct SlotTraffic: Sendable {
     func isNewest(_ seq: Int) -> Bool { frames == 0 || seq > lastSeq }
 
     mutating func noteFrame(seq: Int, bytes: Int, now: Duration) {
-        if frames > 0, seq > lastSeq {
-            framesSinceMissing = seq == lastSeq + 1 ? framesSinceMissing + 1 : 0
-            // Frames a few numbers apart (some lost) spread their gap over the numbers.
-            if let last = lastArrival, seq - lastSeq <= 4 {
-                let gap = (now - last).nanosecondsClamped / Int64(seq - lastSeq)
-                if arrivalGap == 0 {
-                    arrivalGap = gap
-                } else {
-                    arrivalJitter += (abs(gap - arrivalGap) - arrivalJitter) / 16
-                    arrivalGap += (gap - arrivalGap) / 16
+        if isNewest(seq) {
+            if frames > 0 {
+                framesSinceMissing = seq == lastSeq + 1 ? framesSinceMissing + 1 : 0
+                // Frames a few numbers apart (some lost) spread their gap over the numbers.
+                if seq - lastSeq <= 4 {
+                    let gap = (now - lastArrival).nanosecondsClamped / Int64(seq - lastSeq)
+                    if arrivalGap == 0 {
+                        arrivalGap = gap
+                    } else {
+                        arrivalJitter += (abs(gap - arrivalGap) - arrivalJitter) / 16
+                        arrivalGap += (gap - arrivalGap) / 16
+                    }
                 }
             }
-            lastArrival = now
-        } else if frames == 0 {
             lastArrival = now
         }
         if frames == 0 {

@@ -67,7 +67,6 @@ extension MeshNode {
             now - hs.startedAt < configuration.handshakeTimeout
         else { return }
         hs.lastSentAt = now
-        hs.resent = true
         hs.retryWait = min(hs.retryWait * 2, configuration.handshakeRetry)
         outgoing[address] = hs
         sendRaw(hs.lastSent, to: address)
@@ -342,12 +341,11 @@ extension MeshNode {
             remote: m.sender, transcript: transcript, keys: transcript.linkKeys(credentials: credentials, sharedSecret: secret, isInitiator: true))
         // The Challenge answered a Connect sent once: its round trip times the Confirm's
         // retransmission, as the responder times its Welcome's.
-        let roundTrip = hs.resent ? nil : now - hs.phaseSentAt
+        let roundTrip = hs.lastSentAt == hs.phaseSentAt ? now - hs.phaseSentAt : nil
         hs.retryWait = roundTrip.map { min(max($0 * 2, Self.minWelcomeRetry), configuration.handshakeRetry) } ?? configuration.handshakeRetry
         hs.lastSent = bytes
         hs.lastSentAt = now
         hs.phaseSentAt = now
-        hs.resent = false
         outgoing[address] = hs
         sendRaw(bytes, to: address)
         scheduleHandshakeRetry(to: address)

@@ -676,10 +676,9 @@ struct OutgoingHandshake: Sendable {
     var startedAt: MeshTime
     var lastSentAt: MeshTime
     var lastSent: [UInt8]
-    /// When the message of the current phase first went out, and whether it went out again
-    /// since: the answer to a message sent once times the round trip (Karn's rule).
+    /// When the message of the current phase first went out: while `lastSentAt` is still that
+    /// time, its answer times the round trip (Karn's rule: not the answer to a repeat).
     var phaseSentAt: MeshTime
-    var resent = false
     /// How long after `lastSentAt` the message goes out again (doubling up to
     /// ``MeshConfiguration/handshakeRetry``).
     var retryWait: Duration

@@ -1081,16 +1081,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         var overdue = false
         var overdueTick = 0
         var overdueSent = Duration.zero
-        if let slot {
+        if let slot, let i = active.firstIndex(of: slot) {
             // A frame can come later than the round trip by the path's jitter: while loss is
             // rare, that margin more before we call our input lost (`lateMargin`), at most half
             // a frame (the slot's own pace sets it, and a liar's must not hold our resends back).
-            let margin = min(active.firstIndex(of: slot).map { view.lateMargin[$0] } ?? 0, Self.roundTripNanoseconds(frameInterval) / 2)
+            let margin = min(view.lateMargin[i], Self.roundTripNanoseconds(frameInterval) / 2)
             let delay = repairTimes[slot].repairDelay + .nanoseconds(margin)
             // `sentAt` is in tick order and so in time order: the oldest input the player lacks
             // is the first one after its acknowledgement, found by bisection (this runs on every
             // frame received; a scan cost up to 64 `Duration` comparisons).
-            if now - lastFastResend[slot] >= delay, let i = active.firstIndex(of: slot) {
+            if now - lastFastResend[slot] >= delay {
                 let acknowledged = view.acknowledged[i]
                 var low = 0, high = sentAt.count
                 while low < high {
