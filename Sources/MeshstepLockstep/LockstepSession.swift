@@ -354,6 +354,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var absent: [Range<Int>?]
     /// Readmitted slots until their return tick has passed.
     var returning: [Int: RosterChange.Admit] = [:]
+    /// The slots the certificate of the current epoch admitted, ascending. They sign no change
+    /// of the next epoch, nor count towards its quorums (``voters``): a newcomer has no session
+    /// before its checkpoint, and a player that crashed before the others reached it would
+    /// otherwise leave them short of a quorum, frozen for good.
+    var newcomers: [Int] = []
     /// Dropped slots whose key asked to come back, and when it last did.
     var returnRequests: [Int: Duration] = [:]
     /// Newcomers' keys that asked to fill a vacant open slot, when each first and last did (at
@@ -473,6 +478,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         ackedByAll = nextLocalTick - 1
         confirmedBy = Array(repeating: p.tick - 1, count: players)
         readmissions = p.readmissions
+        newcomers = p.newcomers
         for b in p.bindings { self.keys.bind(slot: b.slot, key: b.key) }
         advanceChains()
     }
@@ -1033,7 +1039,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// vote to go would let a liar that never stops voting freeze us.)
     mutating func releaseWithdrawnVotes() {
         for w in 0..<players where withdrawnVotes[w] != nil {
-            let roster = activeSlots
+            let roster = voters
             let possibleSigners = roster.filter { v in
                 v != localSlot && v != w && (peerEpoch[v] != epoch || peerVotes[v][w] != nil)
             }
@@ -1045,6 +1051,20 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The roster slots this peer does not suspect.
     var unsuspected: [Int] { activeSlots.filter { votes[$0] == nil } }
+
+    /// The slots whose signatures make the quorums of the next epoch (certificates and
+    /// abandonments), and among whom its coordinator is the lowest: the roster but the slots the
+    /// current epoch's certificate admitted (``newcomers``). The same for every peer that adopted
+    /// that certificate, so two quorums of one epoch always share a signer.
+    var voters: [Int] {
+        var slots: [Int] = []
+        slots.reserveCapacity(players)
+        for s in 0..<players where dropTick[s] == nil && !newcomers.contains(s) { slots.append(s) }
+        return slots
+    }
+
+    /// The voters this peer does not suspect.
+    var unsuspectedVoters: [Int] { voters.filter { votes[$0] == nil } }
 
     mutating func vote(_ slot: Int) -> [LockstepEvent] {
         guard votes[slot] == nil, dropTick[slot] == nil, slot != localSlot else { return [] }
@@ -1071,8 +1091,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return [.violation(slot: voter, .voteAgainstLiveSlots(live))]
     }
 
-    /// The coordinator of the slots this peer does not suspect: their lowest slot.
-    var isCoordinator: Bool { localSlot >= 0 && unsuspected.first == localSlot }
+    /// The coordinator of the voters this peer does not suspect: their lowest slot.
+    var isCoordinator: Bool { localSlot >= 0 && unsuspectedVoters.first == localSlot }
 
     /// Halting, endorsing the coordinator's change, assembling certificates, and (for the
     /// coordinator) proposing a change.
@@ -1080,17 +1100,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard localSlot >= 0, halted == nil else { return [] }
         // The common case (nobody suspected, nothing signed) costs no allocation.
         guard !endorsements.isEmpty || votes.contains(where: { $0 != nil }) || !returnRequests.isEmpty || !slotRequests.isEmpty else { return [] }
-        let roster = activeSlots
-        let gone = roster.filter { votes[$0] != nil }
+        let gone = activeSlots.filter { votes[$0] != nil }
         let back = returnCandidates()
         guard !gone.isEmpty || !endorsements.isEmpty || !back.isEmpty else { return [] }
-        if !gone.isEmpty, !RosterQuorum.holds(unsuspected, of: roster, liars: configuration.toleratedLiars) {
+        let roster = voters
+        if !gone.isEmpty, !RosterQuorum.holds(unsuspectedVoters, of: roster, liars: configuration.toleratedLiars) {
             // Without a quorum nothing can be certified here, so nothing diverges while we wait:
             // a suspicion may still be refuted. Give up after another disconnect timeout.
             let since = quorumLostSince ?? now
             quorumLostSince = since
             guard now - since >= configuration.disconnectTimeout else { return [] }
-            return halt(.lostMajority(reachable: unsuspected.count, roster: roster.count))
+            return halt(.lostMajority(reachable: unsuspectedVoters.count, roster: roster.count))
         }
         quorumLostSince = nil
         var events = endorseIfAgreed()
@@ -1110,7 +1130,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let grace = configuration.disconnectTimeout
         let waited = votedAt.map { now - $0 >= grace } ?? false
         let survivors = unsuspected
-        let agreed = survivors.allSatisfy { s in
+        let agreed = unsuspectedVoters.allSatisfy { s in
             s == localSlot || (peerEpoch[s] == epoch && (0..<players).filter { peerVotes[s][$0] != nil } == gone)
         }
         guard agreed || waited else { return events }
@@ -1127,8 +1147,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // an input before the drop tick could never apply that row. What a survivor holds:
             // what its vote says (final once the slot fell silent), and at least every row it
             // confirmed to us (a row holds every slot's input).
+            // A newcomer needs nothing before its checkpoint (it has not resumed, or resumed
+            // there).
             var cut = heldThrough(g)
-            for s in survivors where s != localSlot { cut = min(cut, max(peerVotes[s][g] ?? -1, confirmedBy[s])) }
+            for s in survivors where s != localSlot {
+                cut = min(cut, max(peerVotes[s][g] ?? -1, confirmedBy[s], (returning[s]?.checkpoint ?? 0) - 1))
+            }
             drops.append(RosterChange.Drop(slot: g, tick: cut + 1))
         }
         events += endorse(RosterChange(epoch: epoch + 1, round: round, drops: drops))
@@ -1156,7 +1180,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             let c = e.change
             guard c.round == round else { continue }
             let dropped = Set(c.drops.map(\.slot))
-            guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
+            guard signer == voters.first(where: { !dropped.contains($0) }) else { continue }
             guard c.drops.allSatisfy({ votes[$0.slot] != nil && $0.slot != localSlot && $0.tick >= nextTick }) else { continue }
             // Never past a tick where we know the slot's histories differ.
             guard !dropsPastConflict(c) else { continue }
@@ -1211,10 +1235,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard vetoed == nil, endorsed == nil, localSlot >= 0, round < RosterChange.maxRound else { return [] }
         for (signer, e) in endorsements.sorted(by: { $0.key < $1.key }) where e.change.round == round {
             let dropped = Set(e.change.drops.map(\.slot))
-            guard signer == activeSlots.first(where: { !dropped.contains($0) }) else { continue }
+            guard signer == voters.first(where: { !dropped.contains($0) }) else { continue }
             let dropsUs = dropped.contains(localSlot) && localSlot < signer && selfVetoes < Self.selfVetoLimit
             let plausible =
-                signer == unsuspected.first
+                signer == unsuspectedVoters.first
                 || e.change.drops.allSatisfy { $0.slot > signer || suspectedThisRound.contains($0.slot) || (dropsUs && $0.slot == localSlot) }
             guard plausible else { continue }
             // A dropped player counts as playing on once we hold its input at the drop tick, or
@@ -1252,7 +1276,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// more (docs/LOCKSTEP.md, "Safety").
     mutating func withdrawIfHopeless() -> [LockstepEvent] {
         guard let mine = endorsed, vetoed == nil, localSlot >= 0, mine.change.round == round else { return [] }
-        let roster = activeSlots
+        let roster = voters
         let vetoers = Set(vetoes.keys.filter { $0 != localSlot && roster.contains($0) })
         guard !vetoers.isEmpty else { return [] }
         // Our change needs signers outside the slots it drops; any other change of the round
@@ -1290,9 +1314,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return abandonIfVetoed()
     }
 
-    /// Abandons the current round once vetoes from a quorum of the roster are held.
+    /// Abandons the current round once vetoes from a quorum of the voters are held.
     mutating func abandonIfVetoed() -> [LockstepEvent] {
-        let roster = activeSlots
+        let roster = voters
         let signers = vetoes.keys.filter(roster.contains).sorted()
         guard RosterQuorum.holds(signers, of: roster, liars: configuration.toleratedLiars) else { return [] }
         return abandon(
@@ -1309,7 +1333,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // sender per 50 ms (an honest peer repeats its proof for a second).
         if let last = lastAbandonmentFrom[sender], now - last < .milliseconds(50) { return [] }
         lastAbandonmentFrom[sender] = now
-        let roster = activeSlots
+        let roster = voters
         let signers = a.vetoes.map(\.slot)
         guard signers.allSatisfy(roster.contains), RosterQuorum.holds(signers, of: roster, liars: configuration.toleratedLiars) else {
             return [.violation(slot: sender, .certificateWithoutQuorum(epoch: a.epoch))]
@@ -1353,9 +1377,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return [.changeRefused(epoch: a.epoch, round: a.round)]
     }
 
-    /// Adopts a change once endorsements from a quorum of the roster agree on it.
+    /// Adopts a change once endorsements from a quorum of the voters agree on it.
     mutating func assembleCertificate() -> [LockstepEvent] {
-        let roster = activeSlots
+        let roster = voters
         var bySigners: [RosterChange: [Int]] = [:]
         for (signer, e) in endorsements where roster.contains(signer) { bySigners[e.change, default: []].append(signer) }
         for (change, signers) in bySigners.sorted(by: { $0.key.drops.count < $1.key.drops.count }) {
@@ -1375,7 +1399,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// certificate costs at most one verification before it is rejected).
     mutating func adoptIfValid(_ c: RosterCertificate, from sender: Int) -> [LockstepEvent] {
         if c == rejectedCertificate { return [] }
-        let roster = activeSlots
+        let roster = voters
         let dropped = Set(c.change.drops.map(\.slot))
         let signers = c.signatures.map(\.slot)
         guard signers.allSatisfy(roster.contains),
@@ -1422,6 +1446,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             events.append(.dropped(slot: drop.slot, tick: drop.tick))
         }
         for a in c.change.admits { events += readmit(a) }
+        newcomers = c.change.admits.map(\.slot).sorted()
         withdrawnVotes = Array(repeating: nil, count: players)
         admitFreeze = nil
         endorsed = nil

@@ -6,11 +6,11 @@ import MeshstepWire
 /// can take it from several players at once and check it against what they all vouch for
 /// (docs/LOCKSTEP.md, "State transfer").
 ///
-/// Encoding (docs/PROTOCOL.md, Appendix C): `"meshstep-checkpoint-v2" | session hash (32) |
+/// Encoding (docs/PROTOCOL.md, Appendix C): `"meshstep-checkpoint-v3" | session hash (32) |
 /// varint tick | varint epoch | u8 inputDelay | u8 players | players x (u8 kind | kind fields |
 /// 16-byte chain) | varint bindings | bindings x (u8 slot | 32-byte key) | varint readmissions |
-/// readmissions x admit (as in a roster change) | u64 game checksum | varint length | game
-/// bytes`, where kind 0 is an active slot, 1 a dropped one (`varint drop tick`) and 2 one absent
+/// readmissions x admit (as in a roster change) | varint newcomers | newcomers x u8 slot | u64
+/// game checksum | varint length | game bytes`, where kind 0 is an active slot, 1 a dropped one (`varint drop tick`) and 2 one absent
 /// until its return (`varint from | varint until`); bindings are the open slots filled since the
 /// start, ascending, with the key playing each.
 public struct SessionCheckpoint: Sendable, Equatable {
@@ -45,6 +45,9 @@ public struct SessionCheckpoint: Sendable, Equatable {
     public var bindings: [Binding] = []
     /// Readmissions adopted so far (for reports), oldest first.
     public var readmissions: [RosterChange.Admit]
+    /// The slots the certificate of ``epoch`` admitted, ascending: they count towards no quorum of
+    /// the next epoch.
+    public var newcomers: [Int] = []
     /// The game's checksum after tick `tick - 1` (the receiver checks the restored game with it).
     public var gameChecksum: UInt64 = 0
     /// The game's ``LockstepGame/snapshot()`` after tick `tick - 1`.
@@ -56,7 +59,7 @@ public struct SessionCheckpoint: Sendable, Equatable {
     /// The encoding given in the type's documentation, for the session `sessionHash`.
     public func encode(sessionHash: [UInt8]) -> [UInt8] {
         var w = ByteWriter(capacity: 96 + slots.count * 24 + game.count)
-        w.raw(Array("meshstep-checkpoint-v2".utf8))
+        w.raw(Array("meshstep-checkpoint-v3".utf8))
         w.raw(sessionHash)
         w.varint(UInt64(tick))
         w.varint(UInt64(epoch))
@@ -74,6 +77,8 @@ public struct SessionCheckpoint: Sendable, Equatable {
         for b in bindings { w.u8(UInt8(b.slot)); w.raw(b.key) }
         w.varint(UInt64(readmissions.count))
         for a in readmissions { a.encode(into: &w) }
+        w.varint(UInt64(newcomers.count))
+        for s in newcomers { w.u8(UInt8(s)) }
         w.u64(gameChecksum)
         w.varint(UInt64(game.count))
         w.raw(game)
@@ -85,7 +90,7 @@ public struct SessionCheckpoint: Sendable, Equatable {
     public static func decode(_ bytes: [UInt8], sessionHash: [UInt8], players: Int) throws(WireError) -> SessionCheckpoint {
         guard bytes.count <= maxBytes else { throw .invalidValue(field: "checkpoint.size") }
         var r = ByteReader(bytes)
-        guard try r.raw(22) == Array("meshstep-checkpoint-v2".utf8) else { throw .invalidValue(field: "checkpoint.magic") }
+        guard try r.raw(22) == Array("meshstep-checkpoint-v3".utf8) else { throw .invalidValue(field: "checkpoint.magic") }
         guard try r.raw(32) == sessionHash else { throw .invalidValue(field: "checkpoint.session") }
         let limit = Int(Int32.max)
         let tick = try r.count(field: "checkpoint.tick", limit: limit)
@@ -119,12 +124,19 @@ public struct SessionCheckpoint: Sendable, Equatable {
         for _ in 0..<(try r.count(field: "checkpoint.readmissions", limit: 64)) {
             readmissions.append(try RosterChange.Admit.decode(from: &r, players: players, field: "checkpoint.readmission"))
         }
+        var newcomers: [Int] = []
+        for _ in 0..<(try r.count(field: "checkpoint.newcomers", limit: players)) {
+            let slot = Int(try r.u8())
+            guard slot < players, newcomers.last.map({ $0 < slot }) ?? true else { throw .invalidValue(field: "checkpoint.newcomer") }
+            if case .dropped = slots[slot] { throw .invalidValue(field: "checkpoint.newcomer") }
+            newcomers.append(slot)
+        }
         let checksum = try r.u64()
         let game = try r.lengthPrefixed(field: "checkpoint.game", limit: maxBytes)
         try r.expectEnd()
         return SessionCheckpoint(
             tick: tick, epoch: epoch, inputDelay: delay, slots: slots, chains: chains, bindings: bindings, readmissions: readmissions,
-            gameChecksum: checksum, game: game)
+            newcomers: newcomers, gameChecksum: checksum, game: game)
     }
 }
 
@@ -320,7 +332,8 @@ extension LockstepSession {
         }
         capturedCheckpoints.append(
             SessionCheckpoint(
-                tick: t, epoch: epoch, inputDelay: inputDelay, slots: slots, chains: values, bindings: bindings, readmissions: readmissions))
+                tick: t, epoch: epoch, inputDelay: inputDelay, slots: slots, chains: values, bindings: bindings, readmissions: readmissions,
+                newcomers: newcomers))
         if capturedCheckpoints.count > 4 { capturedCheckpoints.removeFirst() }
     }
 }

@@ -37,7 +37,7 @@ struct RejoinTests {
         let chains = (0..<3).map { ChainDigest(high: UInt64($0), low: 7) }
         var cp = SessionCheckpoint(
             tick: 1260, epoch: 2, inputDelay: 8, slots: [.active, .absent(from: 1260, until: 1290), .dropped(400)], chains: chains,
-            readmissions: [RosterChange.Admit(slot: 1, checkpoint: 1260, tick: 1290)])
+            readmissions: [RosterChange.Admit(slot: 1, checkpoint: 1260, tick: 1290)], newcomers: [1])
         cp.game = Array(repeating: 9, count: 2000)
         cp.gameChecksum = 0xDEAD_BEEF
         let hash = Array(repeating: UInt8(1), count: 32)
@@ -48,6 +48,12 @@ struct RejoinTests {
         #expect(throws: WireError.self) { try SessionCheckpoint.decode(Array(bytes.dropLast()), sessionHash: hash, players: 3) }
         for n in stride(from: 0, to: bytes.count, by: 97) {
             #expect(throws: WireError.self) { try SessionCheckpoint.decode(Array(bytes.prefix(n)), sessionHash: hash, players: 3) }
+        }
+        // A newcomer must be a slot in the roster, named once, in order.
+        for newcomers in [[2], [1, 1], [0, 3]] {
+            var bad = cp
+            bad.newcomers = newcomers
+            #expect(throws: WireError.self) { try SessionCheckpoint.decode(bad.encode(sessionHash: hash), sessionHash: hash, players: 3) }
         }
     }
 
@@ -224,6 +230,38 @@ struct RejoinTests {
         #expect(r.checksums_agree && r.desyncs == 0)
         #expect(r.drops.isEmpty && r.drops_agree && r.halted.isEmpty)
         #expect(r.snapshot_bytes > 0)
+    }
+
+    /// A newcomer has no session before its checkpoint and signs nothing; counted in the quorum
+    /// of the next change, it left the others one signature short of dropping a player that
+    /// crashed before they reached that checkpoint, and they waited for good.
+    @Test(
+        "a player that crashes while a readmitted one waits for its checkpoint is dropped without it, and the newcomer then resumes",
+        arguments: [(crash: 0, tick: 620), (crash: 1, tick: 640)])
+    func crashBeforeTheNewcomersCheckpoint(crash: Int, tick: Int) throws {
+        var scenario = BotsScenario(players: 4, ticks: 1200, loss: 0, latency: .milliseconds(20), jitter: .zero, seed: 1)
+        scenario.crashes = [(slot: 3, tick: 300), (slot: crash, tick: tick)]
+        scenario.rejoins = [(slot: 3, tick: 600)]
+        let r = try scenario.run()
+        #expect(r.drops.map(\.slot) == [crash] && r.drops_agree && r.halted.isEmpty)
+        #expect(r.rejoins.map(\.slot) == [3])
+        #expect(r.rejoins.allSatisfy { $0.checkpoint > tick })
+        #expect(r.ticks_completed == 1200)
+        #expect(r.checksums_agree && r.desyncs == 0)
+    }
+
+    @Test("a newcomer admitted into an open slot is not needed to drop a player that crashes before its checkpoint")
+    func crashBeforeALateJoinersCheckpoint() throws {
+        var scenario = BotsScenario(players: 4, ticks: 1200, loss: 0.05, latency: .milliseconds(20), jitter: .milliseconds(5), seed: 3)
+        scenario.openSlots = [3]
+        scenario.lateJoins = [(slot: 3, tick: 300)]
+        scenario.crashes = [(slot: 0, tick: 340)]
+        let r = try scenario.run()
+        #expect(r.late_joins.map(\.slot) == [3])
+        #expect(r.late_joins.allSatisfy { $0.checkpoint > 340 })
+        #expect(r.drops.map(\.slot) == [0] && r.drops_agree && r.halted.isEmpty)
+        #expect(r.ticks_completed == 1200)
+        #expect(r.checksums_agree && r.desyncs == 0)
     }
 }
 
