@@ -596,6 +596,8 @@ extension BotsScenario {
         }
         var submittedAt: [[Int: MeshTime]] = Array(repeating: [:], count: players)  // [slot][tick]
         var confirmedAt: [[Int: MeshTime]] = Array(repeating: [:], count: nodes)
+        // The tick each peer resumed from (0: it played from the start).
+        var resumedFrom = Array(repeating: 0, count: nodes)
         var checksums: [Int: [UInt64?]] = [:]
         var desyncEvents: [DesyncReport] = []
         var haltedAt: [Int: (tick: Int, reason: String)] = [:]
@@ -682,6 +684,7 @@ extension BotsScenario {
         }
         func drain(_ p: Int, at: MeshTime) {
             if let resumed = endpoints[p].takeResumedGame() {
+                resumedFrom[p] = resumed.tick
                 do {
                     drivers[p] = try LockstepDriver(resuming: resumed, checksumInterval: checksumInterval, answers: p < players)
                 } catch {
@@ -939,6 +942,20 @@ extension BotsScenario {
         let dropViews = watchers.map { p in
             (sessions[p]?.roster.drops ?? []).map { DropReport(slot: $0.slot, tick: $0.tick) }
         }
+        // The drops every watcher applied agree when they cut the same ticks out of the ticks
+        // they all applied, from the latest resume on: a readmission whose return lies beyond
+        // what the slowest applied counts as the drop it ends (a match can end while its
+        // certificate is still on the way to some), and a newcomer knows no tick before its
+        // checkpoint.
+        let horizon = watchers.map(applied).min() ?? 0
+        let from = watchers.map { resumedFrom[$0] }.max() ?? 0
+        let appliedDropViews = watchers.map { p in
+            var view = dropViews[watchers.firstIndex(of: p)!].map { DropReport(slot: $0.slot, tick: max($0.tick, from)) }
+            for (slot, range) in (sessions[p]?.absences ?? []).enumerated() {
+                if let range, range.upperBound >= horizon { view.append(DropReport(slot: slot, tick: max(range.lowerBound, from))) }
+            }
+            return view.sorted { ($0.slot, $0.tick) < ($1.slot, $1.tick) }
+        }
         let recorder = steady.first ?? survivors.first ?? 0
         if let recordPath {
             try Data(recordings[recorder].encode()).write(to: URL(fileURLWithPath: recordPath))
@@ -960,7 +977,7 @@ extension BotsScenario {
             spectator_ticks_completed: (players..<nodes).map(applied).min() ?? 0,
             checksums_agree: agree && !checksums.isEmpty, checked_ticks: checksums.count,
             desyncs: desyncEvents.count, desync_events: Array(desyncEvents.prefix(64)),
-            drops: dropViews.first ?? [], drops_agree: Set(dropViews).count <= 1,
+            drops: dropViews.first ?? [], drops_agree: Set(appliedDropViews).count <= 1,
             halted: haltedAt.keys.sorted().map { HaltReport(slot: $0, tick: haltedAt[$0]!.tick, reason: haltedAt[$0]!.reason) },
             crashed: crashed.sorted(),
             input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),

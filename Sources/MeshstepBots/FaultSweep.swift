@@ -4,8 +4,9 @@ import MeshstepMesh
 import MeshstepSimulation
 
 /// A seeded sweep of bot matches over the simulated mesh, each with randomly drawn players, loss,
-/// latency, jitter, duplication, a crash, a partition, a stall and a lying player, judged for
-/// safety (nothing honest diverged) and liveness (no healthy honest player lost).
+/// latency, jitter, duplication, a crash (and the crashed player's rejoin, and a second crash
+/// after it), a partition, a stall and a lying player, judged for safety (nothing honest
+/// diverged) and liveness (no healthy honest player lost).
 public struct FaultSweep: Sendable {
     /// Matches in the sweep, numbered 0..<runs.
     public var runs: Int
@@ -44,6 +45,11 @@ public struct FaultSweep: Sendable {
         public var duplicate: Double
         /// The crashed player as `SLOT@TICK` (`--crash`), or null.
         public var crash: String?
+        /// The crashed player coming back as `SLOT@TICK` (`--rejoin`), or null.
+        public var rejoin: String?
+        /// Another player crashed after the rejoin, as `SLOT@TICK` (a second `--crash`), or null:
+        /// while the returning player waits for its checkpoint, or after it resumed.
+        public var second_crash: String?
         /// The partition as `START:SLOTS:HEAL` in ticks (`--partition`), or null.
         public var partition: String?
         /// The stalled player as `SLOT@TICK:MS` (`--stall`), or null.
@@ -93,7 +99,7 @@ public struct FaultSweep: Sendable {
         s.duplicate = duplicate
         var run = Run(
             index: index, seed: runSeed, players: players, loss: loss, latency_ms: latency, jitter_ms: jitter, duplicate: duplicate,
-            crash: nil, partition: nil, stall: nil, attacker: nil, verdict: "ok", causes: [], command: "")
+            crash: nil, rejoin: nil, second_crash: nil, partition: nil, stall: nil, attacker: nil, verdict: "ok", causes: [], command: "")
         var flags = "--players \(players) --ticks \(ticks) --loss \(loss) --latency \(latency) --jitter \(jitter) --seed \(runSeed)"
         if duplicate > 0 { flags += " --duplicate \(duplicate)" }
         let attacker = players >= 3 && chance(0.2) ? attacks.isEmpty ? nil : attacks[pick(attacks.count)] : nil
@@ -108,6 +114,24 @@ public struct FaultSweep: Sendable {
             s.crashes = [c]
             run.crash = "\(c.slot)@\(c.tick)"
             flags += " --crash \(run.crash!)"
+            // Back soon after the crash (before or after its drop, which takes the disconnect
+            // timeout and a round), early enough that the newcomer's checkpoint and return (a
+            // second and a half after its admission) fall inside the match; then, in some runs,
+            // another player crashes around that checkpoint.
+            if c.tick + 30 <= ticks - 270, chance(0.5) {
+                let back = c.tick + 30 + pick(ticks - 270 - (c.tick + 30) + 1)
+                s.rejoins = [(slot: c.slot, tick: back)]
+                run.rejoin = "\(c.slot)@\(back)"
+                flags += " --rejoin \(run.rejoin!)"
+                if honest >= 4, chance(0.5) {
+                    var other = pick(honest - 1)
+                    if other >= c.slot { other += 1 }
+                    let t = back + 10 + pick(min(200, ticks - 30 - (back + 10)))
+                    s.crashes.append((slot: other, tick: t))
+                    run.second_crash = "\(other)@\(t)"
+                    flags += " --crash \(run.second_crash!)"
+                }
+            }
         }
         if players >= 3, chance(0.15) {
             let size = 1 + pick(players - 1)
@@ -184,8 +208,12 @@ public struct FaultSweep: Sendable {
         // two stalls, say), the rest halts by design.
         // Liveness is promised while the honest, running, connected players form a quorum by
         // themselves (docs/LOCKSTEP.md, fault model): a liar may withhold its signature.
+        // A player that came back counts towards no quorum of the epoch after its admission (nor
+        // while it is out): the quorum that must hold is one of the others.
         let rest = (0..<s.players).filter { !excused.contains($0) && $0 != r.attacker }
-        if !RosterQuorum.holds(rest, of: Array(0..<s.players), liars: 0) { excused.formUnion(0..<s.players) }
+        let returning = Set(s.rejoins.map(\.slot))
+        let voters = (0..<s.players).filter { !returning.contains($0) }
+        if !RosterQuorum.holds(rest, of: voters, liars: 0) { excused.formUnion(0..<s.players) }
         let lostDrop = r.honest_dropped.filter { !excused.contains($0) }
         let lostHalt = r.honest_halted.filter { !excused.contains($0) }
         if !lostDrop.isEmpty { causes.append("liveness: healthy player dropped") }

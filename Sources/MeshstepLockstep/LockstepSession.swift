@@ -352,6 +352,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     // Rejoin (docs/LOCKSTEP.md, "Rejoin").
     /// `absent[s]`: the ticks a readmitted slot has no input in (from its drop to its return).
     var absent: [Range<Int>?]
+    /// Each readmitted slot's absence (``absent``), for harnesses that compare rosters.
+    package var absences: [Range<Int>?] { absent }
     /// Readmitted slots until their return tick has passed.
     var returning: [Int: RosterChange.Admit] = [:]
     /// The slots the certificate of the current epoch admitted, ascending. They sign no change
