@@ -316,6 +316,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var signedEntrySent: [Duration?]
     /// When a dispute was last examined: frames carry a statement each while disputes go on.
     var lastDisputeAt: Duration?
+    /// The base of the latest dispute from a peer behind us, and when it came: every other
+    /// dispute we send starts there, so that a peer that resumed from a checkpoint behind us
+    /// gets the histories of the rows it disagrees about (ours start where we apply next).
+    var behindDispute: (base: Int, at: Duration)?
     /// The first tick where a history another peer relayed differs from ours, per slot.
     var conflictTick: [Int?]
     /// Equivocators whose history we replaced with the one they signed (``adoptSigned``): the
@@ -1841,7 +1845,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         disputeSends -= 1
         // Our histories of every slot from our last applied tick, each with the slot's own
         // statement, as many as fit; the next frames go on from where this one stopped.
-        var dispute = Dispute(base: nextTick - 1, entries: [])
+        var base = nextTick - 1
+        if let b = behindDispute, now - b.at < .seconds(1), b.base < base, disputeSends % 2 == 0 { base = b.base }
+        var dispute = Dispute(base: base, entries: [])
         let start = disputeCursor
         for k in 0..<players {
             let s = (start + k) % players
@@ -2044,6 +2050,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             disputed[sender] = true
             lastDisputeAt = now
         }
+        if d.base < nextTick - 1 { behindDispute = (d.base, now) }
         var events: [LockstepEvent] = []
         for e in d.entries where e.slot != localSlot && dropTick[e.slot] == nil {
             guard var chain = chains[e.slot].value(at: d.base) else { continue }
@@ -2071,9 +2078,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             guard keys.verify(slot: e.slot, signature: e.signature, bytes: bytes) else { continue }
             if holdsValidStatement(e.slot, from: tick) {
                 events += convict(e.slot, tick: tick, relayedBy: sender)
-            } else if sender != e.slot, !appliedBySomeone(tick, besides: e.slot) {
+            } else if sender != e.slot, !appliedBySomeone(tick, besides: e.slot) || tick < returnTick {
                 // Only a history relayed by another player: the slot's own dispute could hand us
-                // a history it signed after the others applied the one it sent them.
+                // a history it signed after the others applied the one it sent them. A row before
+                // our own return (we came back, or joined, from a checkpoint) was confirmed and
+                // applied without us: that the others applied it does not make our copy theirs.
                 let seen = unsignedConflictSince[e.slot] ?? now
                 unsignedConflictSince[e.slot] = seen
                 if adoptedFrom.contains(e.slot) || now - seen >= Self.unsignedGrace { events += adoptSigned(e, base: d.base, from: tick) }
@@ -2087,6 +2096,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// statement, so a history the slot signed for us too arrives well within this, and the lie
     /// is proven instead.
     static var unsignedGrace: Duration { .seconds(1) }
+
+    /// The tick our own inputs count from, when we resumed as a returning player or a newcomer
+    /// (0 otherwise): rows before it were agreed without us.
+    var returnTick: Int { localSlot >= 0 ? absent[localSlot]?.upperBound ?? 0 : 0 }
 
     /// Whether a player other than `liar` says in its frames that it applied `tick` (rows are
     /// applied only when every player confirmed them, so our copy of that row was confirmed:

@@ -1046,6 +1046,24 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(short, scenario: scenario).isEmpty)
     }
 
+    @Test(
+        "a player that rejoins while a liar signs only one of its histories takes the signed one its peers applied, and everyone finishes (sweep seed 30, run 822)"
+    )
+    func rejoinBesideAnUnsignedEquivocator() throws {
+        var scenario = BotsScenario(
+            players: 8, ticks: 480, loss: 0.16, latency: .milliseconds(89), jitter: .milliseconds(24), seed: 9272374946509431458)
+        scenario.attack = .equivocateUnsigned
+        scenario.crashes = [(slot: 4, tick: 85)]
+        scenario.rejoins = [(slot: 4, tick: 181)]
+        let r = try scenario.run()
+        // The newcomer resumed behind the others, and the liar had sent it inputs it never signed
+        // for rows the others applied without it: it stopped at its checkpoint for good.
+        #expect(r.rejoins.map(\.slot) == [4])
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.honest_halted.isEmpty && r.honest_dropped.isEmpty && r.honest_checksums_agree && r.drops_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     /// Four runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
