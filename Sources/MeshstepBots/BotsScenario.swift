@@ -250,6 +250,7 @@ public struct InputDelayChangeReport: Codable, Sendable, Equatable {
     }
 }
 
+/// A slot the roster dropped, and from which tick (`drops` in the report).
 public struct DropReport: Codable, Sendable, Equatable, Hashable {
     /// The dropped slot.
     public var slot: Int
