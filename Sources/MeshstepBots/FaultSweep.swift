@@ -208,12 +208,15 @@ public struct FaultSweep: Sendable {
         // two stalls, say), the rest halts by design.
         // Liveness is promised while the honest, running, connected players form a quorum by
         // themselves (docs/LOCKSTEP.md, fault model): a liar may withhold its signature.
-        // A player that came back counts towards no quorum of the epoch after its admission (nor
-        // while it is out): the quorum that must hold is one of the others.
+        // A player that came back before another crashed counts towards no quorum of the epoch
+        // after its admission: a quorum of the others suffices then. (A quorum of all players is
+        // one of any fewer.)
         let rest = (0..<s.players).filter { !excused.contains($0) && $0 != r.attacker }
-        let returning = Set(s.rejoins.map(\.slot))
-        let voters = (0..<s.players).filter { !returning.contains($0) }
-        if !RosterQuorum.holds(rest, of: voters, liars: 0) { excused.formUnion(0..<s.players) }
+        let returned = Set(s.rejoins.filter { back in s.crashes.contains { $0.slot != back.slot && $0.tick > back.tick } }.map(\.slot))
+        let voters = (0..<s.players).filter { !returned.contains($0) }
+        if !RosterQuorum.holds(rest, of: Array(0..<s.players), liars: 0), !RosterQuorum.holds(rest, of: voters, liars: 0) {
+            excused.formUnion(0..<s.players)
+        }
         let lostDrop = r.honest_dropped.filter { !excused.contains($0) }
         let lostHalt = r.honest_halted.filter { !excused.contains($0) }
         if !lostDrop.isEmpty { causes.append("liveness: healthy player dropped") }

@@ -1064,6 +1064,22 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test(
+        "a player that crashes before its rejoin still counts in the quorum: the last of 3 players, after a stall dropped another, halts by design (sweep seed 32, run 1369)"
+    )
+    func crashBeforeARejoinLeavesNoQuorum() throws {
+        var scenario = BotsScenario(
+            players: 3, ticks: 480, loss: 0.12, latency: .milliseconds(23), jitter: .milliseconds(30), seed: 4573641854231750145)
+        scenario.duplicate = 0.03
+        scenario.crashes = [(slot: 0, tick: 114)]
+        scenario.rejoins = [(slot: 0, tick: 200)]
+        scenario.stalls = [BotsStall(slot: 2, tick: 75, duration: .milliseconds(2658))]
+        let r = try scenario.run()
+        #expect(r.halted.map(\.slot) == [1, 2], "\(r.halted)")
+        #expect(r.honest_checksums_agree && r.drops_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     /// Four runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
