@@ -950,8 +950,8 @@ extension BotsScenario {
         // checkpoint.
         let horizon = watchers.map(applied).min() ?? 0
         let from = watchers.map { resumedFrom[$0] }.max() ?? 0
-        let appliedDropViews = watchers.map { p in
-            var view = dropViews[watchers.firstIndex(of: p)!].map { DropReport(slot: $0.slot, tick: max($0.tick, from)) }
+        let appliedDropViews = zip(watchers, dropViews).map { p, drops in
+            var view = drops.map { DropReport(slot: $0.slot, tick: max($0.tick, from)) }
             for (slot, range) in (sessions[p]?.absences ?? []).enumerated() {
                 if let range, range.upperBound >= horizon { view.append(DropReport(slot: slot, tick: max(range.lowerBound, from))) }
             }

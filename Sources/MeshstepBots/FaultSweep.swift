@@ -209,8 +209,8 @@ public struct FaultSweep: Sendable {
         // Liveness is promised while the honest, running, connected players form a quorum by
         // themselves (docs/LOCKSTEP.md, fault model): a liar may withhold its signature.
         // A player that came back before another crashed counts towards no quorum of the epoch
-        // after its admission: a quorum of the others suffices then. (A quorum of all players is
-        // one of any fewer.)
+        // after its admission: a quorum of the others suffices then (and a quorum of all the
+        // players is also one of the others).
         let rest = (0..<s.players).filter { !excused.contains($0) && $0 != r.attacker }
         let returned = Set(s.rejoins.filter { back in s.crashes.contains { $0.slot != back.slot && $0.tick > back.tick } }.map(\.slot))
         let voters = (0..<s.players).filter { !returned.contains($0) }
