@@ -316,10 +316,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var signedEntrySent: [Duration?]
     /// When a dispute was last examined: frames carry a statement each while disputes go on.
     var lastDisputeAt: Duration?
-    /// The base of the latest dispute from a peer behind us (by at most ``Dispute/maxInputs``
-    /// ticks), and when it came: every other dispute we send starts there, so that a peer that
-    /// resumed from a checkpoint behind us gets the histories of the rows it disagrees about
-    /// (ours start where we apply next).
+    /// The base of the latest dispute from a peer behind us, and when it came: every other
+    /// dispute we send starts there, so that a peer that resumed from a checkpoint behind us
+    /// gets the histories of the rows it disagrees about (ours start where we apply next).
     var behindDispute: (base: Int, at: Duration)?
     /// The first tick where a history another peer relayed differs from ours, per slot.
     var conflictTick: [Int?]
@@ -2051,9 +2050,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             disputed[sender] = true
             lastDisputeAt = now
         }
-        // A peer that came back from a checkpoint is at most a return lead (32 ticks) and an
-        // input delay behind us: a lower base (a liar's) would only empty half our disputes.
-        if d.base < nextTick - 1, d.base >= nextTick - 1 - Dispute.maxInputs { behindDispute = (d.base, now) }
+        if d.base < nextTick - 1 { behindDispute = (d.base, now) }
         var events: [LockstepEvent] = []
         for e in d.entries where e.slot != localSlot && dropTick[e.slot] == nil {
             guard var chain = chains[e.slot].value(at: d.base) else { continue }
