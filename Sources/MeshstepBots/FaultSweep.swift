@@ -5,8 +5,9 @@ import MeshstepSimulation
 
 /// A seeded sweep of bot matches over the simulated mesh, each with randomly drawn players, loss,
 /// latency, jitter, duplication, a crash (and the crashed player's rejoin, and a second crash
-/// after it), a partition, a stall and a lying player, judged for safety (nothing honest
-/// diverged) and liveness (no healthy honest player lost).
+/// after it), a partition, a stall, a lying player and an open slot (and the newcomer that fills
+/// it mid-match), judged for safety (nothing honest diverged) and liveness (no healthy honest
+/// player lost).
 public struct FaultSweep: Sendable {
     /// Matches in the sweep, numbered 0..<runs.
     public var runs: Int
@@ -56,6 +57,11 @@ public struct FaultSweep: Sendable {
         public var stall: String?
         /// The attack the highest slot makes (`--attacker`), or null for an honest match.
         public var attacker: String?
+        /// A slot the match starts without (`--open-slots`), or null.
+        public var open_slot: Int?
+        /// The newcomer filling the open slot as `SLOT@TICK` (`--late-join`), or null: the slot
+        /// then stays empty all match.
+        public var late_join: String?
         /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
         /// dropped or halted, or the survivors did not finish).
         public var verdict: String
@@ -99,7 +105,8 @@ public struct FaultSweep: Sendable {
         s.duplicate = duplicate
         var run = Run(
             index: index, seed: runSeed, players: players, loss: loss, latency_ms: latency, jitter_ms: jitter, duplicate: duplicate,
-            crash: nil, rejoin: nil, second_crash: nil, partition: nil, stall: nil, attacker: nil, verdict: "ok", causes: [], command: "")
+            crash: nil, rejoin: nil, second_crash: nil, partition: nil, stall: nil, attacker: nil, open_slot: nil, late_join: nil, verdict: "ok", causes: [],
+            command: "")
         var flags = "--players \(players) --ticks \(ticks) --loss \(loss) --latency \(latency) --jitter \(jitter) --seed \(runSeed)"
         if duplicate > 0 { flags += " --duplicate \(duplicate)" }
         let attacker = players >= 3 && chance(0.2) ? attacks.isEmpty ? nil : attacks[pick(attacks.count)] : nil
@@ -148,6 +155,22 @@ public struct FaultSweep: Sendable {
             run.stall = "\(st.slot)@\(st.tick):\(st.duration.nanosecondsClamped / 1_000_000)"
             flags += " --stall \(run.stall!)"
         }
+        // An open slot among the honest players no other fault names, filled by a newcomer in
+        // most such runs early enough that its checkpoint and return fall inside the match.
+        let named = Set(s.crashes.map(\.slot) + s.stalls.map(\.slot))
+        let candidates = (0..<honest).filter { !named.contains($0) }
+        if players >= 4, !candidates.isEmpty, chance(0.2) {
+            let slot = candidates[pick(candidates.count)]
+            s.openSlots = [slot]
+            run.open_slot = slot
+            flags += " --open-slots \(slot)"
+            if chance(0.8) {
+                let tick = 1 + pick(ticks - 270)
+                s.lateJoins = [(slot: slot, tick: tick)]
+                run.late_join = "\(slot)@\(tick)"
+                flags += " --late-join \(run.late_join!)"
+            }
+        }
         run.command = "meshstep bots --network sim \(flags) --json"
         return (s, run)
     }
@@ -195,28 +218,37 @@ public struct FaultSweep: Sendable {
         if !r.drops_agree { causes.append("safety: survivors applied different drops") }
         let dropped = Set(r.drops.map(\.slot))
         var excused = Set(r.crashed + s.stalls.filter { s.excuses($0, dropped: dropped) }.map(\.slot))
+        // The quorums a fault needs are counted among the voters (docs/LOCKSTEP.md, "Voters"):
+        // an open slot nobody filled is no player, and a player that arrived (a rejoin, or a
+        // newcomer in an open slot) shortly before another player's fault, or after it while its
+        // drop was still being agreed, counts towards no quorum of the epoch after its admission.
+        let neverFilled = Set(s.openSlots).subtracting(s.lateJoins.map(\.slot))
+        var faults = s.crashes + s.stalls.map { (slot: $0.slot, tick: $0.tick) }
+        if let p = s.partition { faults += (0..<s.players).map { (slot: $0, tick: p.start) } }
+        let arrivals = s.rejoins + s.lateJoins
+        let returned = Set(arrivals.filter { a in faults.contains { $0.slot != a.slot && a.tick < $0.tick + 120 } }.map(\.slot))
+        let voters = (0..<s.players).filter { !neverFilled.contains($0) && !returned.contains($0) }
+        func quorum(_ slots: some Collection<Int>) -> Bool { RosterQuorum.holds(voters.filter(slots.contains), of: voters, liars: 0) }
         if let p = s.partition {
-            // The side without a quorum halts by design; with an exact half, the side without
-            // slot 0 does.
+            // The side without a quorum halts by design (with an exact half, the side without
+            // the lowest voter does); a side of newcomers and a few voters may have none.
             let side = Set(p.slots), other = Set(0..<s.players).subtracting(side)
-            let minority = side.count * 2 < s.players || (side.count * 2 == s.players && !side.contains(0)) ? side : other
-            excused.formUnion(minority)
+            if quorum(side) {
+                excused.formUnion(other)
+            } else if quorum(other) {
+                excused.formUnion(side)
+            } else {
+                excused.formUnion(0..<s.players)
+            }
             // A crash or a stall on top of a partition can leave no side with a quorum.
             if !s.crashes.isEmpty || !s.stalls.isEmpty { excused.formUnion(0..<s.players) }
         }
         // When the crashed and long-stalled players leave the rest without a quorum (slot 0 of
-        // two stalls, say), the rest halts by design.
-        // Liveness is promised while the honest, running, connected players form a quorum by
-        // themselves (docs/LOCKSTEP.md, fault model): a liar may withhold its signature.
-        // A player that came back before another crashed counts towards no quorum of the epoch
-        // after its admission: a quorum of the others suffices then (and a quorum of all the
-        // players is also one of the others).
-        let rest = (0..<s.players).filter { !excused.contains($0) && $0 != r.attacker }
-        let returned = Set(s.rejoins.filter { back in s.crashes.contains { $0.slot != back.slot && $0.tick > back.tick } }.map(\.slot))
-        let voters = (0..<s.players).filter { !returned.contains($0) }
-        if !RosterQuorum.holds(rest, of: Array(0..<s.players), liars: 0), !RosterQuorum.holds(rest, of: voters, liars: 0) {
-            excused.formUnion(0..<s.players)
-        }
+        // two stalls, say), the rest halts by design. Liveness is promised while the honest,
+        // running, connected voters form a quorum by themselves (docs/LOCKSTEP.md, fault model):
+        // a liar may withhold its signature.
+        let rest = (0..<s.players).filter { !excused.contains($0) && $0 != r.attacker && !neverFilled.contains($0) }
+        if !quorum(rest) { excused.formUnion(0..<s.players) }
         let lostDrop = r.honest_dropped.filter { !excused.contains($0) }
         let lostHalt = r.honest_halted.filter { !excused.contains($0) }
         if !lostDrop.isEmpty { causes.append("liveness: healthy player dropped") }
