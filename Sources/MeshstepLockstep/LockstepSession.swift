@@ -360,7 +360,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     package var absences: [Range<Int>?] { absent }
     /// Readmitted slots until their return tick has passed.
     var returning: [Int: RosterChange.Admit] = [:]
-    /// The slots the certificate of the current epoch admitted, ascending. They sign no change
+    /// The slots the certificate of the current epoch admitted, and those an earlier one admitted
+    /// whose checkpoints lay past every later change's proposer, ascending. They sign no change
     /// of the next epoch, nor count towards its quorums (``voters``): a newcomer has no session
     /// before its checkpoint, and a player that crashed before the others reached it would
     /// otherwise leave them short of a quorum, frozen for good.
@@ -1059,8 +1060,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var unsuspected: [Int] { activeSlots.filter { votes[$0] == nil } }
 
     /// The slots whose signatures make the quorums of the next epoch (certificates and
-    /// abandonments), and among whom its coordinator is the lowest: the roster but the slots the
-    /// current epoch's certificate admitted (``newcomers``). The same for every peer that adopted
+    /// abandonments), and among whom its coordinator is the lowest: the roster but the newcomers
+    /// still waiting for their checkpoints as far as the certified changes show (``newcomers``). The same for every peer that adopted
     /// that certificate, so two quorums of one epoch always share a signer.
     var voters: [Int] {
         var slots: [Int] = []
@@ -1136,7 +1137,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let grace = configuration.disconnectTimeout
         let waited = votedAt.map { now - $0 >= grace } ?? false
         let survivors = unsuspected
-        let agreed = unsuspectedVoters.allSatisfy { s in
+        // A newcomer that resumed (it sends frames of this epoch) votes too: until its vote
+        // arrives, the cut could only take it to hold nothing past its checkpoint.
+        let resumed = newcomers.filter { votes[$0] == nil && peerEpoch[$0] == epoch }
+        let agreed = (unsuspectedVoters + resumed).allSatisfy { s in
             s == localSlot || (peerEpoch[s] == epoch && (0..<players).filter { peerVotes[s][$0] != nil } == gone)
         }
         guard agreed || waited else { return events }
@@ -1155,11 +1159,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // confirmed to us (a row holds every slot's input).
             // A newcomer needs nothing before its checkpoint (it has not resumed, or resumed
             // there).
+            // Never below our next tick: we applied every row before it (so did every voter
+            // whose report we hold), and no peer that did could endorse the drop. Only a newcomer
+            // whose vote never came can hold less; it then waits for inputs nobody resends, and
+            // is voted out in its turn rather than the whole match waiting for good.
             var cut = heldThrough(g)
             for s in survivors where s != localSlot {
                 cut = min(cut, max(peerVotes[s][g] ?? -1, confirmedBy[s], (returning[s]?.checkpoint ?? 0) - 1))
             }
-            drops.append(RosterChange.Drop(slot: g, tick: cut + 1))
+            drops.append(RosterChange.Drop(slot: g, tick: max(cut + 1, nextTick)))
         }
         events += endorse(RosterChange(epoch: epoch + 1, round: round, drops: drops))
         events += assembleCertificate()
@@ -1452,7 +1460,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             events.append(.dropped(slot: drop.slot, tick: drop.tick))
         }
         for a in c.change.admits { events += readmit(a) }
-        newcomers = c.change.admits.map(\.slot).sorted()
+        // An earlier newcomer stays one while the change shows that its coordinator had not
+        // reached the newcomer's checkpoint (a drop tick, or a new checkpoint less a second,
+        // lies at or past the proposer's next tick): it cannot have resumed to sign anything.
+        let proposedBy = c.change.drops.map(\.tick).min() ?? c.change.admits.map { $0.checkpoint - configuration.tickRate }.min() ?? Int.max
+        let admitted = c.change.admits.map(\.slot)
+        let waiting = newcomers.filter { s in
+            dropTick[s] == nil && !admitted.contains(s) && (readmissions.last { $0.slot == s }?.checkpoint ?? Int.min) > proposedBy
+        }
+        newcomers = (admitted + waiting).sorted()
         withdrawnVotes = Array(repeating: nil, count: players)
         admitFreeze = nil
         endorsed = nil

@@ -1080,6 +1080,46 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test(
+        "a readmitted player that resumed votes before a crashed one's drop is cut, and the cut never falls below what the players applied (sweep seed 34, run 117)"
+    )
+    func newcomerVotesBeforeTheCut() throws {
+        var scenario = BotsScenario(
+            players: 8, ticks: 480, loss: 0.13, latency: .milliseconds(26), jitter: .milliseconds(10), seed: 14538346806904099356)
+        scenario.crashes = [(slot: 0, tick: 68), (slot: 4, tick: 231)]
+        scenario.rejoins = [(slot: 0, tick: 131)]
+        let r = try scenario.run()
+        // The coordinator cut slot 4 at the newcomer's checkpoint before the newcomer's vote
+        // came, below ticks everyone had applied: nobody else could endorse it, and the match
+        // waited for good at tick 237.
+        #expect(r.rejoins.map(\.slot) == [0])
+        #expect(r.drops.map(\.slot) == [4] && r.drops_agree)
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.honest_halted.isEmpty && r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test(
+        "two admissions in a row, then a crash before the first newcomer's checkpoint: neither newcomer is needed to drop it (sweep seed 34, run 1091)"
+    )
+    func crashAfterTwoAdmissions() throws {
+        var scenario = BotsScenario(
+            players: 5, ticks: 480, loss: 0.06, latency: .milliseconds(101), jitter: .milliseconds(13), seed: 11258849699996830196)
+        scenario.openSlots = [2]
+        scenario.lateJoins = [(slot: 2, tick: 123)]
+        scenario.crashes = [(slot: 3, tick: 68), (slot: 0, tick: 265)]
+        scenario.rejoins = [(slot: 3, tick: 204)]
+        let r = try scenario.run()
+        // The newcomer in slot 2 was a voter again once slot 3's readmission was certified, but
+        // the others were still short of its checkpoint: slots 1 and 4 were half of the voters
+        // without the lowest, and slot 0 was never dropped.
+        #expect(r.late_joins.map(\.slot) == [2] && r.rejoins.map(\.slot) == [3])
+        #expect(r.drops.map(\.slot) == [0] && r.drops_agree)
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.honest_halted.isEmpty && r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     /// Four runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
