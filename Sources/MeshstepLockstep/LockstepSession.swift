@@ -800,10 +800,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     func mismatchOutlasted(_ s: Int) -> Bool {
         guard let m = mismatchSince[s], now - m.at >= Self.persistentMismatch else { return false }
         for e in provenEquivocators where dropTick[e] == nil { return false }
-        for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) {
+        for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) && !silentAt(t, m.tick) {
             guard let sent = signedEntrySent[t], sent - m.at >= Self.unsignedGrace else { return false }
         }
         return true
+    }
+
+    /// Whether `slot` has no input at `tick` because it comes back (or joins) after it: its
+    /// history cannot make a row there disagree, and nobody can show a signed one.
+    func silentAt(_ slot: Int, _ tick: Int) -> Bool {
+        returning[slot].map { tick < $0.tick } ?? false
     }
 
     /// How long a disagreement the slot's disputes explain may last before ``mismatchOutlasted``.
@@ -821,7 +827,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // One whose signed history we adopted counts too: it goes on sending us unsigned inputs,
         // so disagreements about it recur for as long as it plays.
         for e in provenEquivocators where dropTick[e] == nil { return true }
-        for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) { return true }
+        let from = mismatchSince[s]?.tick ?? Int.max
+        for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) && !silentAt(t, from) { return true }
         return false
     }
 

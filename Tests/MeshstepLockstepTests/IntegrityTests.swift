@@ -1120,6 +1120,23 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test(
+        "a player lying about its rows is voted out while a newcomer waits for its return: the newcomer's slot explains no disagreement (sweep seed 36, run 247)",
+        arguments: [1, 12149996351303605098] as [UInt64])
+    func rowLiarBesideANewcomer(seed: UInt64) throws {
+        var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.3, latency: .milliseconds(41), jitter: .milliseconds(15), seed: seed)
+        scenario.attack = .lyingDisputes
+        scenario.openSlots = [4]
+        scenario.lateJoins = [(slot: 4, tick: 23)]
+        let r = try scenario.run()
+        // The liar's disputes vouched for no slot, and the newcomer's slot, with no input before
+        // its return, had no signed history to show: the others waited on it for good at tick 13.
+        #expect(r.late_joins.map(\.slot) == [4])
+        #expect(r.drops.map(\.slot) == [6] && r.drops_agree)
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.honest_halted.isEmpty && r.honest_dropped.isEmpty && r.honest_checksums_agree)
+    }
+
     /// Four runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
