@@ -371,7 +371,7 @@ public struct BotsReport: Codable, Sendable, Equatable {
     /// No two honest peers computed different checksums for one tick.
     public var honest_checksums_agree: Bool
     /// Honest slots (not crashed, not stalled past or, if dropped, nearly as long as the timeout,
-    /// not the attacker) that were dropped, and that halted.
+    /// not the attacker) that were dropped before they applied every tick of the match.
     public var honest_dropped: [Int]
     /// Honest slots, counted as for ``honest_dropped``, that halted.
     public var honest_halted: [Int]
@@ -509,8 +509,9 @@ extension BotsScenario {
             throw ScenarioSettingError(
                 flag: "--late-join", value: lateJoins.map { "\($0.slot)@\($0.tick)" }.joined(separator: ","), requirement: "one per slot")
         }
-        for c in crashes where openSlots.contains(c.slot) {
-            throw ScenarioSettingError(flag: "--crash", value: "\(c.slot)@\(c.tick)", requirement: "a slot that is not open (--open-slots)")
+        for c in crashes where openSlots.contains(c.slot) && !lateJoins.contains(where: { $0.slot == c.slot && $0.tick < c.tick }) {
+            throw ScenarioSettingError(
+                flag: "--crash", value: "\(c.slot)@\(c.tick)", requirement: "a slot that is not open (--open-slots), or filled earlier (--late-join)")
         }
         for st in stalls where !(0..<players).contains(st.slot) {
             throw ScenarioSettingError(flag: "--stall", value: "\(st.slot)@\(st.tick)", requirement: "a slot 0...\(players - 1)")
@@ -790,7 +791,8 @@ extension BotsScenario {
         for k in 0..<maxFrames {
             sim.at(t0 + frame * k) { sim in
                 let lead = leadTick()
-                for c in crashesLeft where c.tick <= lead && !crashed.contains(c.slot) {
+                // A newcomer crashes only once it arrived (an open slot's node starts then).
+                for c in crashesLeft where c.tick <= lead && !crashed.contains(c.slot) && (!vacant.contains(c.slot) || joinedLate.contains(c.slot)) {
                     crashed.insert(c.slot)
                     sim.crash(c.slot)
                 }
@@ -943,19 +945,25 @@ extension BotsScenario {
         let dropViews = watchers.map { p in
             (sessions[p]?.roster.drops ?? []).map { DropReport(slot: $0.slot, tick: $0.tick) }
         }
-        // The drops every watcher applied agree when they cut the same ticks out of the ticks
-        // they all applied, from the latest resume on: a readmission whose return lies beyond
-        // what the slowest applied counts as the drop it ends (a match can end while its
-        // certificate is still on the way to some), and a newcomer knows no tick before its
-        // checkpoint.
-        let horizon = watchers.map(applied).min() ?? 0
-        let from = watchers.map { resumedFrom[$0] }.max() ?? 0
-        let appliedDropViews = zip(watchers, dropViews).map { p, drops in
-            var view = drops.map { DropReport(slot: $0.slot, tick: max($0.tick, from)) }
-            for (slot, range) in (sessions[p]?.absences ?? []).enumerated() {
-                if let range, range.upperBound >= horizon { view.append(DropReport(slot: slot, tick: max(range.lowerBound, from))) }
+        // The drops a group of watchers applied agree when they cut the same ticks out of the
+        // ticks they all applied, from the latest resume on: a drop at or past what the slowest
+        // applied may not have reached it yet, a readmission whose return lies beyond that counts
+        // as the drop it ends (a match can end while its certificate is still on the way to
+        // some), and a newcomer knows no tick before its checkpoint. The players are compared
+        // among themselves too, so that a spectator left behind hides none of their drops.
+        func dropsAgree(_ group: [Int]) -> Bool {
+            let horizon = group.map(applied).min() ?? 0
+            let from = group.map { resumedFrom[$0] }.max() ?? 0
+            let views = group.map { p in
+                var view = (sessions[p]?.roster.drops ?? []).filter { $0.tick < horizon }.map { DropReport(slot: $0.slot, tick: max($0.tick, from)) }
+                for (slot, range) in (sessions[p]?.absences ?? []).enumerated() {
+                    if let range, range.upperBound >= horizon, range.lowerBound < horizon {
+                        view.append(DropReport(slot: slot, tick: max(range.lowerBound, from)))
+                    }
+                }
+                return view.sorted { ($0.slot, $0.tick) < ($1.slot, $1.tick) }
             }
-            return view.sorted { ($0.slot, $0.tick) < ($1.slot, $1.tick) }
+            return Set(views).count <= 1
         }
         let recorder = steady.first ?? survivors.first ?? 0
         if let recordPath {
@@ -970,7 +978,9 @@ extension BotsScenario {
         // players that must survive.
         let droppedSlots = Set(dropViews.flatMap { $0.map(\.slot) })
         let excused = Set(crashes.map(\.slot) + stalls.filter { excuses($0, dropped: droppedSlots) }.map(\.slot))
-        let mustSurvive = honest.filter { !excused.contains($0) }
+        // A player that applied every tick finished its match: one the others drop after that
+        // (it stops sending once done, while they still catch up) lost nothing.
+        let mustSurvive = honest.filter { !excused.contains($0) && applied($0) < ticks }
         var report = BotsReport(
             players: players, spectators: spectators, ticks: ticks, seed: seed,
             input_delay: autoInputDelay ? survivors.first.flatMap { sessions[$0]?.inputDelay } ?? inputDelay : inputDelay,
@@ -978,7 +988,7 @@ extension BotsScenario {
             spectator_ticks_completed: (players..<nodes).map(applied).min() ?? 0,
             checksums_agree: agree && !checksums.isEmpty, checked_ticks: checksums.count,
             desyncs: desyncEvents.count, desync_events: Array(desyncEvents.prefix(64)),
-            drops: dropViews.first ?? [], drops_agree: Set(appliedDropViews).count <= 1,
+            drops: dropViews.first ?? [], drops_agree: dropsAgree(watchers) && dropsAgree(watchers.filter { $0 < players }),
             halted: haltedAt.keys.sorted().map { HaltReport(slot: $0, tick: haltedAt[$0]!.tick, reason: haltedAt[$0]!.reason) },
             crashed: crashed.sorted(),
             input_latency_ms_p50: pct(0.5), input_latency_ms_p99: pct(0.99),

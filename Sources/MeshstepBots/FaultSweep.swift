@@ -6,8 +6,8 @@ import MeshstepSimulation
 /// A seeded sweep of bot matches over the simulated mesh, each with randomly drawn players, loss,
 /// latency, jitter, duplication, a crash (and the crashed player's rejoin, and a second crash
 /// after it), a partition, a stall, a lying player and an open slot (and the newcomer that fills
-/// it mid-match), judged for safety (nothing honest diverged) and liveness (no healthy honest
-/// player lost).
+/// it mid-match, which may crash), judged for safety (nothing honest diverged) and liveness (no
+/// healthy honest player lost).
 public struct FaultSweep: Sendable {
     /// Matches in the sweep, numbered 0..<runs.
     public var runs: Int
@@ -62,6 +62,8 @@ public struct FaultSweep: Sendable {
         /// The newcomer filling the open slot as `SLOT@TICK` (`--late-join`), or null: the slot
         /// then stays empty all match.
         public var late_join: String?
+        /// The newcomer crashing as `SLOT@TICK` (a `--crash` of its slot), or null.
+        public var newcomer_crash: String?
         /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
         /// dropped or halted, or the survivors did not finish).
         public var verdict: String
@@ -105,7 +107,8 @@ public struct FaultSweep: Sendable {
         s.duplicate = duplicate
         var run = Run(
             index: index, seed: runSeed, players: players, loss: loss, latency_ms: latency, jitter_ms: jitter, duplicate: duplicate,
-            crash: nil, rejoin: nil, second_crash: nil, partition: nil, stall: nil, attacker: nil, open_slot: nil, late_join: nil, verdict: "ok", causes: [],
+            crash: nil, rejoin: nil, second_crash: nil, partition: nil, stall: nil, attacker: nil, open_slot: nil, late_join: nil, newcomer_crash: nil,
+            verdict: "ok", causes: [],
             command: "")
         var flags = "--players \(players) --ticks \(ticks) --loss \(loss) --latency \(latency) --jitter \(jitter) --seed \(runSeed)"
         if duplicate > 0 { flags += " --duplicate \(duplicate)" }
@@ -169,6 +172,14 @@ public struct FaultSweep: Sendable {
                 s.lateJoins = [(slot: slot, tick: tick)]
                 run.late_join = "\(slot)@\(tick)"
                 flags += " --late-join \(run.late_join!)"
+                // In some runs the newcomer crashes: before it resumed (it is dropped at its
+                // return), or after.
+                if chance(0.3) {
+                    let t = tick + 10 + pick(min(400, ticks - 30 - (tick + 10)))
+                    s.crashes.append((slot: slot, tick: t))
+                    run.newcomer_crash = "\(slot)@\(t)"
+                    flags += " --crash \(run.newcomer_crash!)"
+                }
             }
         }
         run.command = "meshstep bots --network sim \(flags) --json"
@@ -211,7 +222,8 @@ public struct FaultSweep: Sendable {
     /// and spectator applied the same drops. Liveness: every honest player that was neither
     /// crashed, nor stalled past the disconnect timeout (or nearly as long, and dropped:
     /// ``BotsScenario/excuses(_:dropped:)``), nor on the minority side of a partition
-    /// kept its slot and did not halt, and the survivors finished the match.
+    /// kept its slot and did not halt (or applied every tick first), and the survivors finished
+    /// the match.
     public static func judge(_ r: BotsReport, scenario s: BotsScenario) -> [String] {
         var causes: [String] = []
         if !r.honest_checksums_agree { causes.append("safety: honest checksums differ") }
@@ -219,16 +231,22 @@ public struct FaultSweep: Sendable {
         let dropped = Set(r.drops.map(\.slot))
         var excused = Set(r.crashed + s.stalls.filter { s.excuses($0, dropped: dropped) }.map(\.slot))
         // The quorums a fault needs are counted among the voters (docs/LOCKSTEP.md, "Voters"):
-        // an open slot nobody filled is no player, and a player that arrived (a rejoin, or a
-        // newcomer in an open slot) shortly before another player's fault, or after it while its
-        // drop was still being agreed, counts towards no quorum of the epoch after its admission.
+        // an open slot nobody filled is no player; a newcomer in an open slot counts towards no
+        // quorum for another player's fault (before its arrival it was out of the roster, and
+        // after it no change showed it past its checkpoint until that fault's own); a player
+        // that came back was a voter before its crash and is none after its return. Which of
+        // those a fault met is not known here: liveness is expected only where a quorum holds
+        // either way.
         let neverFilled = Set(s.openSlots).subtracting(s.lateJoins.map(\.slot))
         var faults = s.crashes + s.stalls.map { (slot: $0.slot, tick: $0.tick) }
         if let p = s.partition { faults += (0..<s.players).map { (slot: $0, tick: p.start) } }
-        let arrivals = s.rejoins + s.lateJoins
-        let returned = Set(arrivals.filter { a in faults.contains { $0.slot != a.slot && a.tick < $0.tick + 120 } }.map(\.slot))
-        let voters = (0..<s.players).filter { !neverFilled.contains($0) && !returned.contains($0) }
-        func quorum(_ slots: some Collection<Int>) -> Bool { RosterQuorum.holds(voters.filter(slots.contains), of: voters, liars: 0) }
+        let newcomers = Set(s.lateJoins.filter { a in faults.contains { $0.slot != a.slot } }.map(\.slot))
+        let returned = Set(s.rejoins.filter { a in faults.contains { $0.slot != a.slot && $0.tick > a.tick - 120 } }.map(\.slot))
+        let roster = (0..<s.players).filter { !neverFilled.contains($0) && !newcomers.contains($0) }
+        let bases = [roster, roster.filter { !returned.contains($0) }]
+        func quorum(_ slots: some Collection<Int>) -> Bool {
+            bases.allSatisfy { base in RosterQuorum.holds(base.filter(slots.contains), of: base, liars: 0) }
+        }
         if let p = s.partition {
             // The side without a quorum halts by design (with an exact half, the side without
             // the lowest voter does); a side of newcomers and a few voters may have none.

@@ -1137,6 +1137,31 @@ struct FaultSweepScenarios {
         #expect(r.honest_halted.isEmpty && r.honest_dropped.isEmpty && r.honest_checksums_agree)
     }
 
+    @Test("a player the others drop after it applied every tick lost nothing: it stopped sending once done (sweep seed 39 at 960 ticks, run 384)")
+    func droppedAfterItsLastTick() throws {
+        var scenario = BotsScenario(players: 3, ticks: 960, loss: 0.18, latency: .milliseconds(10), jitter: .milliseconds(6), seed: 18246623167535843600)
+        scenario.attack = .equivocateUnsigned
+        let r = try scenario.run()
+        #expect(r.drops.allSatisfy { $0.tick >= 960 }, "\(r.drops)")
+        #expect(r.ticks_completed == 960 && r.honest_dropped.isEmpty && r.honest_halted.isEmpty && r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test("a newcomer that fills an open slot after a partition counts in neither side's quorum (sweep seed 39 at 960 ticks, run 367)")
+    func partitionBeforeALateJoin() throws {
+        var scenario = BotsScenario(
+            players: 6, ticks: 960, loss: 0.21, latency: .milliseconds(107), jitter: .milliseconds(3), seed: 14954907394394005459)
+        scenario.partition = BotsPartition(start: 140, slots: [1, 2, 4], heal: 302)
+        scenario.openSlots = [5]
+        scenario.lateJoins = [(slot: 5, tick: 532)]
+        let r = try scenario.run()
+        // Slots 1, 2 and 4 are 3 of the 5 players the partition split: they continue, and the
+        // other side halts.
+        #expect(r.drops.map(\.slot) == [0, 3] && r.halted.map(\.slot) == [0, 3])
+        #expect(r.late_joins.map(\.slot) == [5] && r.ticks_completed == 960)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     /// Four runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
