@@ -481,6 +481,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
         }
         nextLocalTick = localSlot >= 0 ? max(p.tick + inputDelay, absent[localSlot]?.upperBound ?? 0) : p.tick
+        if localSlot >= 0, let back = absent[localSlot]?.upperBound, back > p.tick, back < p.tick + inputDelay {
+            // A checkpoint later than our admission's (another newcomer's) less than an input
+            // delay before our return: our first input also stands for the ticks from the return
+            // to the one it is for, as when the input delay grows. Else nobody ever sends them.
+            nextLocalTick = back
+            delayFill = p.tick + inputDelay - back
+        }
         acked = Array(repeating: nextLocalTick - 1, count: players)
         ackedByAll = nextLocalTick - 1
         confirmedBy = Array(repeating: p.tick - 1, count: players)
@@ -763,8 +770,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         guard halted == nil, localSlot >= 0 else { return events }
         for s in 0..<players where s != localSlot && dropTick[s] == nil {
             if let r = returning[s] {
-                // Its newcomer resumes from the checkpoint: silence counts once we reach it.
-                if nextTick <= r.checkpoint { lastHeard[s] = now; continue }
+                // Its newcomer fetches the checkpoint, resumes and catches up meanwhile, and its
+                // inputs count from the return tick: silence counts once we wait there.
+                if nextTick < r.tick { lastHeard[s] = now; continue }
                 if nextTick > r.tick { returning[s] = nil }
             }
             let silence = now - (lastHeard[s] ?? .zero) - (heard[s] ? .zero : Self.startGrace)
@@ -1163,17 +1171,24 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // links and no survivor can pull from another what it missed, so a survivor lacking
             // an input before the drop tick could never apply that row. What a survivor holds:
             // what its vote says (final once the slot fell silent), and at least every row it
-            // confirmed to us (a row holds every slot's input).
-            // A newcomer needs nothing before its checkpoint (it has not resumed, or resumed
-            // there).
-            // Never below our next tick: we applied every row before it (so did every voter
-            // whose report we hold), and no peer that did could endorse the drop. Only a newcomer
-            // whose vote never came can hold less; it then waits for inputs nobody resends, and
-            // is voted out in its turn rather than the whole match waiting for good.
-            var cut = heldThrough(g)
+            // confirmed to us (a row holds every slot's input). A returning player needs nothing
+            // before its checkpoint (it has not resumed, or resumed there).
+            // But never below a row some player may have applied: the rows before a return tick
+            // are applied without the returning player, and once a player applied one, no cut
+            // below it can be endorsed. No player applied a row we did not report, nor one that a
+            // player confirmed without returning; and never below our own next tick. A returning
+            // player that then lacks an input below the cut waits for it (nobody resends a
+            // dropped slot's inputs) rather than the whole match waiting for good.
+            var steady = heldThrough(g), returningHeld = Int.max
             for s in survivors where s != localSlot {
-                cut = min(cut, max(peerVotes[s][g] ?? -1, confirmedBy[s], (returning[s]?.checkpoint ?? 0) - 1))
+                let held = max(peerVotes[s][g] ?? -1, confirmedBy[s])
+                if let r = returning[s] {
+                    returningHeld = min(returningHeld, max(held, r.checkpoint - 1))
+                } else {
+                    steady = min(steady, held)
+                }
             }
+            let cut = max(min(steady, returningHeld), min(steady, reportedHead))
             drops.append(RosterChange.Drop(slot: g, tick: max(cut + 1, nextTick)))
         }
         events += endorse(RosterChange(epoch: epoch + 1, round: round, drops: drops))

@@ -1162,6 +1162,43 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test(
+        "a newcomer that needs two seconds to fetch its checkpoint at 30% loss is not dropped: its silence counts from its return tick (sweep seed 41, run 734)"
+    )
+    func slowCheckpointFetch() throws {
+        var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.3, latency: .milliseconds(92), jitter: .milliseconds(6), seed: 1292693963614533458)
+        scenario.stalls = [BotsStall(slot: 1, tick: 104, duration: .milliseconds(431))]
+        scenario.openSlots = [2]
+        scenario.lateJoins = [(slot: 2, tick: 192)]
+        let r = try scenario.run()
+        // The others reached the newcomer's checkpoint 2.2 s before it resumed (every chunk
+        // request and answer crosses a link that loses 30%), and dropped it at its return tick.
+        #expect(r.late_joins.map(\.slot) == [2])
+        #expect(r.drops.isEmpty && r.halted.isEmpty, "\(r.drops) \(r.halted)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree)
+    }
+
+    @Test(
+        "a returning player that resumes from a newcomer's later checkpoint, less than an input delay before its return, still sends its inputs from its return on (sweep seed 44, run 518)"
+    )
+    func rejoinFromALaterCheckpoint() throws {
+        var scenario = BotsScenario(
+            players: 8, ticks: 480, loss: 0.24, latency: .milliseconds(82), jitter: .milliseconds(18), seed: 11448967588485460759)
+        scenario.duplicate = 0.02
+        scenario.crashes = [(slot: 3, tick: 87), (slot: 1, tick: 320)]
+        scenario.rejoins = [(slot: 3, tick: 145)]
+        scenario.openSlots = [7]
+        scenario.lateJoins = [(slot: 7, tick: 143)]
+        let r = try scenario.run()
+        // Slot 3 resumed from the checkpoint before tick 279 (the newcomer's), its return at 294
+        // and its input delay 18: its first input was for tick 297, and everyone waited for its
+        // inputs at 294-296 for good.
+        #expect(r.rejoins.map(\.slot) == [3] && r.late_joins.map(\.slot) == [7])
+        #expect(r.drops.map(\.slot) == [1] && r.drops_agree)
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.honest_halted.isEmpty && r.honest_checksums_agree)
+    }
+
     /// Four runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
