@@ -1076,8 +1076,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The slots whose signatures make the quorums of the next epoch (certificates and
     /// abandonments), and among whom its coordinator is the lowest: the roster but the newcomers
-    /// still waiting for their checkpoints as far as the certified changes show (``newcomers``). The same for every peer that adopted
-    /// that certificate, so two quorums of one epoch always share a signer.
+    /// still waiting for their checkpoints as far as the certified changes show (``newcomers``).
+    /// The same for every peer that adopted that certificate, so two quorums of one epoch always
+    /// share a signer.
     var voters: [Int] {
         var slots: [Int] = []
         slots.reserveCapacity(players)
@@ -1173,12 +1174,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // what its vote says (final once the slot fell silent), and at least every row it
             // confirmed to us (a row holds every slot's input). A returning player needs nothing
             // before its checkpoint (it has not resumed, or resumed there).
-            // But never below a row some player may have applied: the rows before a return tick
-            // are applied without the returning player, and once a player applied one, no cut
-            // below it can be endorsed. No player applied a row we did not report, nor one that a
-            // player confirmed without returning; and never below our own next tick. A returning
-            // player that then lacks an input below the cut waits for it (nobody resends a
-            // dropped slot's inputs) rather than the whole match waiting for good.
+            // But never below a row some player may have applied, or no player that did could
+            // endorse the cut. Rows before a return tick are applied without the returning
+            // player, but never without our report nor beyond what a steady player holds: the
+            // lower of those two bounds them (and we applied every row before our next tick).
+            // A returning player that then lacks an input below the cut waits for it (nobody
+            // resends a dropped slot's inputs) rather than the whole match waiting for good.
             var steady = heldThrough(g), returningHeld = Int.max
             for s in survivors where s != localSlot {
                 let held = max(peerVotes[s][g] ?? -1, confirmedBy[s])
