@@ -956,8 +956,13 @@ extension BotsScenario {
             let from = group.map { resumedFrom[$0] }.max() ?? 0
             let views = group.map { p in
                 var view = (sessions[p]?.roster.drops ?? []).filter { $0.tick < horizon }.map { DropReport(slot: $0.slot, tick: max($0.tick, from)) }
+                // A vacant open slot holds no input from the start: as an admission's absence
+                // that lasts past the horizon does to a peer that adopted it.
+                for slot in sessions[p]?.roster.vacantOpenSlots ?? [] where from < horizon {
+                    view.append(DropReport(slot: slot, tick: from))
+                }
                 for (slot, range) in (sessions[p]?.absences ?? []).enumerated() {
-                    if let range, range.upperBound >= horizon, range.lowerBound < horizon {
+                    if let range, range.upperBound >= horizon, max(range.lowerBound, from) < horizon {
                         view.append(DropReport(slot: slot, tick: max(range.lowerBound, from)))
                     }
                 }

@@ -64,6 +64,9 @@ public struct FaultSweep: Sendable {
         public var late_join: String?
         /// The newcomer crashing as `SLOT@TICK` (a `--crash` of its slot), or null.
         public var newcomer_crash: String?
+        /// Spectators following the match: `N` from the start (`--spectators`), or `N@TICK`
+        /// arriving mid-match (`--late-spectators`), or null.
+        public var spectators: String?
         /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
         /// dropped or halted, or the survivors did not finish).
         public var verdict: String
@@ -108,7 +111,7 @@ public struct FaultSweep: Sendable {
         var run = Run(
             index: index, seed: runSeed, players: players, loss: loss, latency_ms: latency, jitter_ms: jitter, duplicate: duplicate,
             crash: nil, rejoin: nil, second_crash: nil, partition: nil, stall: nil, attacker: nil, open_slot: nil, late_join: nil, newcomer_crash: nil,
-            verdict: "ok", causes: [],
+            spectators: nil, verdict: "ok", causes: [],
             command: "")
         var flags = "--players \(players) --ticks \(ticks) --loss \(loss) --latency \(latency) --jitter \(jitter) --seed \(runSeed)"
         if duplicate > 0 { flags += " --duplicate \(duplicate)" }
@@ -168,7 +171,7 @@ public struct FaultSweep: Sendable {
             run.open_slot = slot
             flags += " --open-slots \(slot)"
             if chance(0.8) {
-                let tick = 1 + pick(ticks - 270)
+                let tick = 1 + pick(max(1, ticks - 270))
                 s.lateJoins = [(slot: slot, tick: tick)]
                 run.late_join = "\(slot)@\(tick)"
                 flags += " --late-join \(run.late_join!)"
@@ -180,6 +183,21 @@ public struct FaultSweep: Sendable {
                     run.newcomer_crash = "\(slot)@\(t)"
                     flags += " --crash \(run.newcomer_crash!)"
                 }
+            }
+        }
+        // Spectators in a fifth of the runs: from the start, or arriving mid-match early enough
+        // to fetch a checkpoint and catch up.
+        if chance(0.2) {
+            let count = 1 + pick(2)
+            if chance(0.5) {
+                s.spectators = count
+                run.spectators = "\(count)"
+                flags += " --spectators \(count)"
+            } else {
+                let tick = 1 + pick(max(1, ticks - 270))
+                s.lateSpectators = (count: count, tick: tick)
+                run.spectators = "\(count)@\(tick)"
+                flags += " --late-spectators \(run.spectators!)"
             }
         }
         run.command = "meshstep bots --network sim \(flags) --json"
@@ -273,6 +291,14 @@ public struct FaultSweep: Sendable {
         if !lostHalt.isEmpty { causes.append("liveness: healthy player halted") }
         if causes.isEmpty, r.ticks_completed < r.ticks, !excused.isSuperset(of: 0..<s.players) {
             causes.append("liveness: survivors did not finish")
+        }
+        // Spectators follow whatever the survivors finished, unless a partition that never
+        // heals in the match leaves them (the bots put them beside the players it names not)
+        // with the side that halts.
+        var spectatorsCut = false
+        if let p = s.partition, p.heal >= s.ticks { spectatorsCut = !quorum(Set(0..<s.players).subtracting(p.slots)) }
+        if s.spectators + (s.lateSpectators?.count ?? 0) > 0, !spectatorsCut, r.ticks_completed == r.ticks, r.spectator_ticks_completed < r.ticks {
+            causes.append("liveness: a spectator did not finish")
         }
         return causes
     }

@@ -9,11 +9,12 @@ struct Sweep: ParsableCommand {
             Each run draws 2-8 players, loss 0-30%, latency 5-120 ms, jitter 0-30 ms, sometimes \
             duplication, a crash (in some runs the crashed player rejoins, and another crashes around \
             its return), a partition, a stall (0.1-4 s), a lying player (any attack of \
-            `bots --attacker`) and an open slot (in most such runs a newcomer fills it mid-match, and \
-            in some of those crashes), and runs them in the simulator. A run's verdict is `ok`, \
+            `bots --attacker`), an open slot (in most such runs a newcomer fills it mid-match, and \
+            in some of those crashes) and 1-2 spectators (from the start or arriving mid-match), and \
+            runs them in the simulator. A run's verdict is `ok`, \
             `safety` (honest peers computed different checksums, or survivors applied different \
-            drops) or `liveness` (a healthy honest player was dropped or halted, or the survivors did \
-            not finish). Each line \
+            drops) or `liveness` (a healthy honest player was dropped or halted, the survivors did \
+            not finish, or a spectator did not follow them to the end). Each line \
             names the `meshstep bots` command that reproduces the run. Exit status 1 on any safety \
             violation. --shard K/M runs every M-th run starting at K (for parallel processes).
             """
