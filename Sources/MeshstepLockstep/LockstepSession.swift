@@ -327,6 +327,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var adoptedFrom: Set<Int> = []
     /// When a relayed signed history of each slot first differed from our unsigned copy.
     var unsignedConflictSince: [Int: Duration] = [:]
+    /// Per dropped slot, the first tick whose input a player relayed to us (``receiveRelayed``):
+    /// inputs from there may be replaced by another relay.
+    var relayFilledFrom: [Int: Int] = [:]
 
     // Liveness, time sync and stats.
     var now: Duration = .zero
@@ -478,6 +481,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             case let .absent(from, until):
                 absent[s] = from..<until
                 chains[s] = SlotChain(before: p.chains[s], from: p.tick)
+                // Another player that returns (or a newcomer that joins) after our checkpoint:
+                // it has no say on the rows before its return, and its silence counts from
+                // there, as for the players that admitted it. Its own checkpoint is not in ours;
+                // ours stands for it.
+                if until > p.tick, s != localSlot { returning[s] = RosterChange.Admit(slot: s, checkpoint: min(p.tick, until - 1), tick: until) }
             }
         }
         nextLocalTick = localSlot >= 0 ? max(p.tick + inputDelay, absent[localSlot]?.upperBound ?? 0) : p.tick
@@ -786,8 +794,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // A slot whose signed history we adopted disagrees with us each time it sends us
             // unsigned inputs again, until the others relay what it signed: no evidence of more,
             // unless no row agrees for ``persistentMismatch`` (it lied to us over its own link,
-            // and it holds every row back).
-            let adopted = adoptedFrom.contains(s)
+            // and it holds every row back). So does one whose signed history we were shown
+            // and are about to take (``unsignedGrace``): a newcomer's first rows can disagree
+            // with it before the relayed history comes, and an early vote would hold back our
+            // reports until a drop that the players it did not lie to never sign.
+            let adopted = adoptedFrom.contains(s) || unsignedConflictSince[s] != nil
             if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil,
                 adopted ? now - m.at >= Self.persistentMismatch : (!mismatchExplained(s) || mismatchOutlasted(s))
             {
@@ -808,10 +819,19 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     func mismatchOutlasted(_ s: Int) -> Bool {
         guard let m = mismatchSince[s], now - m.at >= Self.persistentMismatch else { return false }
         for e in provenEquivocators where dropTick[e] == nil { return false }
+        // A dropped slot's last inputs may have no statement to show: it counts only in
+        // ``mismatchExplained`` (the wait), never here (a liar could hide behind it for good).
         for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) && !silentAt(t, m.tick) {
             guard let sent = signedEntrySent[t], sent - m.at >= Self.unsignedGrace else { return false }
         }
         return true
+    }
+
+    /// Whether rows from `tick` on hold an input of `slot`: it is in the roster, or it was
+    /// dropped after `tick` (its last inputs stay in the rows before its drop tick, and a
+    /// disagreement about them outlives its drop).
+    func inRows(_ slot: Int, _ tick: Int) -> Bool {
+        dropTick[slot].map { tick < $0 } ?? true
     }
 
     /// Whether `slot` has no input at `tick` because it comes back (or joins) after it: its
@@ -836,7 +856,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // so disagreements about it recur for as long as it plays.
         for e in provenEquivocators where dropTick[e] == nil { return true }
         let from = mismatchSince[s]?.tick ?? Int.max
-        for t in 0..<players where t != s && t != localSlot && dropTick[t] == nil && !vouched[s].contains(t) && !silentAt(t, from) { return true }
+        for t in 0..<players where t != s && t != localSlot && inRows(t, from) && !vouched[s].contains(t) && !silentAt(t, from) { return true }
         return false
     }
 
@@ -1169,8 +1189,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 continue
             }
             // Cut it off where every survivor holds it: its last frames came straight over the
-            // links and no survivor can pull from another what it missed, so a survivor lacking
-            // an input before the drop tick could never apply that row. What a survivor holds:
+            // links, and a survivor lacking an input before the drop tick waits until another
+            // player relays it (``receiveRelayed``). What a survivor holds:
             // what its vote says (final once the slot fell silent), and at least every row it
             // confirmed to us (a row holds every slot's input). A returning player needs nothing
             // before its checkpoint (it has not resumed, or resumed there).
@@ -1178,8 +1198,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // endorse the cut. Rows before a return tick are applied without the returning
             // player, but never without our report nor beyond what a steady player holds: the
             // lower of those two bounds them (and we applied every row before our next tick).
-            // A returning player that then lacks an input below the cut waits for it (nobody
-            // resends a dropped slot's inputs) rather than the whole match waiting for good.
+            // A returning player that then lacks an input below the cut asks a player to relay
+            // it, rather than the whole match waiting for good.
             var steady = heldThrough(g), returningHeld = Int.max
             for s in survivors where s != localSlot {
                 let held = max(peerVotes[s][g] ?? -1, confirmedBy[s])
@@ -1703,15 +1723,29 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             acks: acknowledgements,
             firstTick: first, inputs: [], controls: [], votes: [], endorsement: nil, certificates: [], checksums: [])
         // A row report within the frame's inputs: a spectator that fell behind every report
-        // confirms its rows with it.
-        let reported = min(last, rowHead)
+        // confirms its rows with it. The newest row we applied, when it is among them: every
+        // player agreed on it, where a newer row may still be disputed (a liar's unsigned
+        // inputs) and would confirm nothing.
+        var reported = min(last, rowHead)
+        if nextTick - 1 >= first { reported = min(reported, nextTick - 1) }
         if reported >= first, let digest = computeRowDigest(reported) { f.report = (reported, digest) }
+        // The newest certificates too: a spectator that lost a change's frames would otherwise
+        // wait for a player that change dropped (the others echo it only for a while).
+        f.certificates = certificates
+        let full = last
         while true {
             f.inputs = localInputs(first...last)
             f.controls = controls[localSlot].filter { $0.tick >= first && $0.tick <= last }
             let bytes = f.encode()
-            if bytes.count <= configuration.maxFrameBytes || first >= last { return bytes }
-            last -= max(1, (last - first) / 4)
+            if bytes.count <= configuration.maxFrameBytes { return bytes }
+            if first < last {
+                last -= max(1, (last - first) / 4)
+            } else if !f.certificates.isEmpty {
+                f.certificates.removeFirst()
+                last = full
+            } else {
+                return bytes
+            }
         }
     }
 
@@ -1890,7 +1924,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let start = disputeCursor
         for k in 0..<players {
             let s = (start + k) % players
-            guard dropTick[s] == nil else { continue }
+            // A slot dropped after the base still has inputs in the rows we may disagree about.
+            guard inRows(s, dispute.base + 1) else { continue }
             // The first entry of a frame is cut shorter until it fits (large inputs), so that a
             // history too long for one frame cannot stop the dispute for good.
             var limit = Dispute.maxInputs
@@ -2091,13 +2126,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         }
         if d.base < nextTick - 1 { behindDispute = (d.base, now) }
         var events: [LockstepEvent] = []
-        for e in d.entries where e.slot != localSlot && dropTick[e.slot] == nil {
+        for e in d.entries where e.slot != localSlot && inRows(e.slot, d.base + 1) {
             guard var chain = chains[e.slot].value(at: d.base) else { continue }
             var differs: Int?
             var compared = d.base
             for (i, input) in e.inputs.enumerated() {
                 let tick = d.base + 1 + i
-                guard let ours = self.input(slot: e.slot, tick: tick) else { break }
+                guard inRows(e.slot, tick), let ours = self.input(slot: e.slot, tick: tick) else { break }
                 if ours != input { differs = tick; break }
                 compared = tick
             }
@@ -2172,7 +2207,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// that disagree are never applied). We vote against the slot once another player does.
     mutating func adoptSigned(_ e: DisputeEntry, base: Int, from tick: Int) -> [LockstepEvent] {
         let s = e.slot
-        guard s != localSlot, dropTick[s] == nil, tick >= nextTick, tick > base, tick >= chains[s].from, chains[s].head >= tick - 1 else { return [] }
+        guard s != localSlot, inRows(s, tick), tick >= nextTick, tick > base, tick >= chains[s].from, chains[s].head >= tick - 1 else { return [] }
         for (i, input) in e.inputs.enumerated() where base + 1 + i >= tick {
             if store(input, slot: s, tick: base + 1 + i, replacing: true) == .outOfRange { break }
         }

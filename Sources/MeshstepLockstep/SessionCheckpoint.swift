@@ -287,6 +287,7 @@ extension LockstepSession {
         provenEquivocators.remove(s)
         adoptedFrom.remove(s)
         unsignedConflictSince[s] = nil
+        relayFilledFrom[s] = nil
         vouched[s] = []
         disputed[s] = false
         peerVotes[s] = Array(repeating: nil, count: players)

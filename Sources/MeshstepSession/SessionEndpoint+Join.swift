@@ -330,9 +330,11 @@ extension SessionEndpoint {
         guard let newest = held.max() else { return [] }
         var actions: [SessionAction] = []
         for (slot, h) in zip(active, held) {
-            // Its inputs lag the others', or it has not confirmed our next row: its catch-up frame
-            // carries both the inputs and a row report within them.
-            let from = h < newest || h < next ? h + 1 : (s.confirmed(by: slot) < next ? next : nil)
+            // It has not confirmed our next row, or its inputs lag the others': its catch-up frame
+            // carries both the inputs and a row report within them. The report first: inputs
+            // far past our next tick are not kept (the session's horizon), and without the
+            // report we apply none of those we hold.
+            let from = h >= next && s.confirmed(by: slot) < next ? next : (h < newest || h < next ? h + 1 : nil)
             guard let from else { continue }
             if let asked = historyAsked[slot], now - asked < .milliseconds(500) { continue }
             historyAsked[slot] = now
@@ -345,17 +347,65 @@ extension SessionEndpoint {
     /// A player answers a spectator's history request with a catch-up frame of its own inputs:
     /// at most one answer per requester per 500 ms and ``historyAnswersPerSecond`` in all, so
     /// spectators cannot turn a player into a bandwidth source.
+    /// With a slot, the request is for a dropped slot's inputs, from any peer (a player that
+    /// resumed from a checkpoint may lack them too), answered with ``RelayedInputs`` under the
+    /// same limits.
     mutating func answerHistory(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
-        guard localSlot != nil, let s = session, slotOf[origin] == nil, let tick = try? SessionWire.decodeHistoryRequest(payload) else { return [] }
+        guard localSlot != nil, session != nil, let request = try? SessionWire.decodeHistoryRequest(payload) else { return [] }
+        guard request.slot != nil || slotOf[origin] == nil else { return [] }
         if let last = historyServed[origin], now - last < .milliseconds(500) { return [] }
         let second = now.components.seconds
         if historyBudget.second != second { historyBudget = (second, 0) }
         guard historyBudget.used < Self.historyAnswersPerSecond else { return [] }
         if historyServed.count >= 256 { historyServed = historyServed.filter { now - $0.value < .seconds(1) } }
-        guard historyServed.count < 256, let frame = s.catchUpFrame(from: tick) else { return [] }
+        guard historyServed.count < 256 else { return [] }
+        let answer: [UInt8]?
+        if let slot = request.slot {
+            answer = session!.relayedInputs(of: slot, from: request.tick)?.encode()
+        } else {
+            answer = session!.catchUpFrame(from: request.tick)
+        }
+        guard let answer else { return [] }
         historyBudget.used += 1
         historyServed[origin] = now
         historyAnswers += 1
-        return [.send(frame, to: origin)]
+        return [.send(answer, to: origin)]
+    }
+
+    /// A peer whose next tick has not moved for 500 ms while it lacks inputs of a dropped slot
+    /// before that slot's drop tick (it lost the slot's last frames, and the slot is gone) asks
+    /// one player for them, another player each time (at most every 500 ms).
+    mutating func askForDroppedInputs(now: Duration) -> [SessionAction] {
+        guard running, session?.halted == nil, let next = session?.nextTick else { return [] }
+        guard let w = droppedWait, w.tick == next else {
+            droppedWait = (next, now)
+            return []
+        }
+        guard now - w.since >= .milliseconds(500), let missing = session?.missingDroppedInputs(), let s = session else { return [] }
+        if let asked = relayAskedAt, now - asked < .milliseconds(500) { return [] }
+        let players = s.activeSlots.filter { $0 != localSlot && $0 != missing.slot }
+        guard !players.isEmpty else { return [] }
+        let player = players[relayAsks % players.count]
+        relayAsks += 1
+        relayAskedAt = now
+        relayAsked[player] = now
+        historyRequests += 1
+        let request = SessionWire.encodeHistoryRequest(fromTick: missing.from, slot: missing.slot)
+        return [.send(request, to: PeerKey(bytes: s.keys.key(of: player)))]
+    }
+
+    /// Relayed inputs of a dropped slot from a player we asked within the last 2 s.
+    mutating func receiveRelayedInputs(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
+        guard running, let sender = slotOf[origin], let asked = relayAsked[sender], now - asked < .seconds(2), let s = session,
+            let relay = try? RelayedInputs.decode(payload, players: s.players, as: Input.self)
+        else { return [] }
+        let readyBefore = session!.hasReadyTick()
+        if session!.receiveRelayed(relay, from: sender) {
+            relayAsked[sender] = nil
+            relayedInputsTaken += 1
+        }
+        events += session!.takeEvents()
+        if !readyBefore, session!.hasReadyTick() { frameReadiedTick = true }
+        return []
     }
 }

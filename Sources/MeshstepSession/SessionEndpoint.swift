@@ -181,8 +181,16 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// When a player last answered each requester, and its answers in the current second.
     var historyServed: [PeerKey: Duration] = [:]
     var historyBudget: (second: Int64, used: Int) = (0, 0)
-    /// History requests this spectator sent, and catch-up frames this player sent.
+    /// History requests this peer sent, and catch-up frames and relayed inputs this player sent.
     public internal(set) var historyRequests = 0, historyAnswers = 0
+    /// Relays of a dropped slot's inputs this peer took (``askForDroppedInputs(now:)``).
+    public internal(set) var relayedInputsTaken = 0
+    /// Our next tick while we lack a dropped slot's inputs, and since when it has not moved.
+    var droppedWait: (tick: Int, since: Duration)?
+    /// When we last asked for a dropped slot's inputs, how many times, and whom lately.
+    var relayAskedAt: Duration?
+    var relayAsks = 0
+    var relayAsked: [Int: Duration] = [:]
 
     // Running session.
     var lastSent: Duration = .zero
@@ -367,6 +375,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         case SessionWire.chunk: return receiveChunk(payload, from: origin, now: now)
         case SessionWire.joinRequest: return receiveJoinRequest(payload, from: origin, now: now)
         case SessionWire.historyRequest: return answerHistory(payload, from: origin, now: now)
+        case SessionWire.relayedInputs: return receiveRelayedInputs(payload, from: origin, now: now)
         case SessionWire.frame:
             guard running else { return lobbyFrame(payload, from: origin) }
             guard let slot = slotOf[origin] else { foreignFrames += 1; return [] }
@@ -454,7 +463,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         }
         actions += repair(after: nil, now: now)
         actions += stallCheck(now: now)
-        return actions + releaseDropped() + askForHistory(now: now)
+        return actions + releaseDropped() + askForHistory(now: now) + askForDroppedInputs(now: now)
     }
 
     /// Unprotects the players the session dropped and protects the ones it readmitted, once per

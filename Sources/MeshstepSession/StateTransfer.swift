@@ -132,22 +132,28 @@ extension SessionWire {
     /// spectator that arrives while the session runs (players answer with checkpoint offers).
     public static let joinRequest: UInt8 = 13
 
-    /// First byte of a history request: `u8 type=9 | u32 tick`, unicast by a spectator to the
-    /// player whose inputs from `tick` on it lost; the player answers with a catch-up frame.
+    /// First byte of a history request: `u8 type=9 | u32 tick | [u8 slot]`, unicast by a
+    /// spectator to the player whose inputs from `tick` on it lost (the player answers with a
+    /// catch-up frame), or with `slot`, by any peer to a player, for the inputs of that dropped
+    /// slot from `tick` on (answered with relayed inputs, type 14).
     public static let historyRequest: UInt8 = 9
+    /// First byte of relayed inputs of a dropped slot (`RelayedInputs`).
+    public static let relayedInputs: UInt8 = RelayedInputs.type
 
-    static func encodeHistoryRequest(fromTick tick: Int) -> [UInt8] {
-        var w = ByteWriter(capacity: 5)
+    static func encodeHistoryRequest(fromTick tick: Int, slot: Int? = nil) -> [UInt8] {
+        var w = ByteWriter(capacity: 6)
         w.u8(historyRequest); w.u32(UInt32(clamping: max(0, tick)))
+        if let slot { w.u8(UInt8(clamping: slot)) }
         return w.bytes
     }
 
-    static func decodeHistoryRequest(_ bytes: [UInt8]) throws(WireError) -> Int {
+    static func decodeHistoryRequest(_ bytes: [UInt8]) throws(WireError) -> (tick: Int, slot: Int?) {
         var r = ByteReader(bytes)
         guard try r.u8() == historyRequest else { throw .invalidValue(field: "historyRequest.type") }
         let tick = Int(try r.u32())
+        let slot = r.remaining > 0 ? Int(try r.u8()) : nil
         try r.expectEnd()
-        return tick
+        return (tick, slot)
     }
 
     /// The most chunk indices one request names.

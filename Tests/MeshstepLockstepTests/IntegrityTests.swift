@@ -1199,6 +1199,169 @@ struct FaultSweepScenarios {
         #expect(r.honest_halted.isEmpty && r.honest_checksums_agree)
     }
 
+    @Test(
+        "a newcomer that a liar sent unsigned inputs waits for the signed history the others relay before it votes: nobody freezes (sweep seed 43, run 88)"
+    )
+    func newcomerBesideAnUnsignedEquivocator() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.05, latency: .milliseconds(117), jitter: .milliseconds(9), seed: 8118007548847961027)
+        scenario.attack = .equivocateUnsigned
+        scenario.crashes = [(slot: 2, tick: 260)]
+        scenario.openSlots = [1]
+        scenario.lateJoins = [(slot: 1, tick: 109)]
+        let r = try scenario.run()
+        // The newcomer's first rows disagreed with the liar's, which sent it no dispute; it voted
+        // the liar out 2 s after it resumed, 0.9 s after the coordinator's relay of the signed
+        // history came. Its vote held back its reports, the other victim joined the vote, and the
+        // coordinator (told the truth) never did: every player stopped at tick 242.
+        #expect(r.late_joins.map(\.slot) == [1])
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.drops.map(\.slot) == [2] && r.drops_agree)
+        #expect(r.honest_halted.isEmpty && r.honest_dropped.isEmpty && r.honest_checksums_agree)
+    }
+
+    @Test(
+        "a player that holds a dropped liar's unsigned inputs takes the history it signed, which the others relay: the partition costs it nothing (sweep seed 45, run 1030)"
+    )
+    func droppedLiarsLastRows() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.01, latency: .milliseconds(100), jitter: .milliseconds(22), seed: 14614680186363027218)
+        scenario.attack = .equivocateUnsigned
+        scenario.partition = BotsPartition(start: 96, slots: [2, 3, 5], heal: 390)
+        let r = try scenario.run()
+        // Slot 4 held the liar's unsigned inputs for the rows before its drop tick; disputes left
+        // a dropped slot out, so nobody relayed the history it signed, and slot 4's rows
+        // disagreed with the others' until they voted it out.
+        #expect(r.drops.map(\.slot) == [2, 3, 5] && r.drops_agree)
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.honest_checksums_agree && !r.honest_dropped.contains(4))
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test(
+        "a spectator that lost a crashed player's last frames gets them from another player: a relay that does not match its own chain is refused, a lying one is replaced, and nothing wrong is applied"
+    )
+    func relayedInputsOfADroppedSlot() throws {
+        var room = try Room(players: 3, spectators: 1)
+        // The spectator (peer 3) loses slot 2's frames 50-59; slot 2 crashes at frame 60.
+        room.canHear = { from, to, frame in !(from == 2 && to == 3 && (50..<60).contains(frame)) }
+        try room.run(frames: 60)
+        room.alive[2] = false
+        try room.run(frames: 340)
+        let drop = try #require(room.sessions[0].dropTick[2])
+        #expect(room.sessions[3].dropTick[2] == drop)
+        let missing = try #require(room.sessions[3].missingDroppedInputs())
+        #expect(missing.slot == 2 && missing.from < drop)
+        let stuck = room.sessions[3].nextTick
+        #expect(stuck <= missing.from && room.sessions[0].nextTick > drop + 100)
+
+        let honest = try #require(room.sessions[1].relayedInputs(of: 2, from: missing.from))
+        #expect(honest.firstTick == missing.from && honest.lastTick == drop - 1)
+        #expect(try RelayedInputs.decode(honest.encode(), players: 3, as: Move.self) == honest)
+        // Other inputs under the honest chain value: refused, nothing stored.
+        var lie = honest
+        let first = lie.inputs[0].decode(as: Move.self)
+        lie.inputs[0] = InputBytes(encoding: Move(direction: (first.direction + 1) % 8, boost: first.boost))
+        let refused = room.sessions[3].receiveRelayed(lie, from: 0)
+        #expect(!refused)
+        #expect(room.sessions[3].missingDroppedInputs()?.from == missing.from)
+        // The same lie with the chain value it makes: taken (nobody can tell yet), but no
+        // player's report matches a row with it, so it is never applied.
+        var chain = try #require(room.sessions[3].chains[2].value(at: lie.firstTick - 1))
+        for input in lie.inputs { chain = InputChain.next(chain, input) }
+        lie.chain = chain
+        let tookLie = room.sessions[3].receiveRelayed(lie, from: 0)
+        #expect(tookLie)
+        // What a spectator's history requests bring: the players' catch-up frames, each with a
+        // report of a row it can check.
+        func catchUp() throws {
+            for _ in 0..<12 {
+                for p in 0..<2 {
+                    guard let f = room.sessions[p].catchUpFrame(from: room.sessions[3].nextTick) else { continue }
+                    try room.sessions[3].receive(f, fromSlot: p, now: .milliseconds(16 * room.frame))
+                }
+                try room.run(frames: 5)
+            }
+        }
+        try catchUp()
+        #expect(room.sessions[3].nextTick == lie.firstTick && room.sessions[3].halted == nil)
+        // Inputs the slot itself sent us are never replaced by a relay.
+        var early = honest
+        early.firstTick = missing.from - 2
+        early.inputs = [InputBytes(encoding: Move(direction: 5, boost: true))] + honest.inputs.prefix(1)
+        let replacedOwn = room.sessions[3].receiveRelayed(early, from: 1)
+        #expect(!replacedOwn)
+        // The honest relay replaces the lie, and the spectator follows to the players' tick with
+        // their checksums.
+        let tookHonest = room.sessions[3].receiveRelayed(honest, from: 1)
+        #expect(tookHonest)
+        try catchUp()
+        let applied = room.sessions[3].nextTick
+        #expect(applied > drop + 100)
+        for t in stride(from: stuck, to: applied, by: 1) { #expect(room.checksums[3][t] == room.checksums[0][t], "tick \(t)") }
+    }
+
+    @Test("relayed inputs: a count outside 1...64, a slot outside the roster and trailing bytes are typed errors")
+    func relayedInputsWire() throws {
+        let r = RelayedInputs(
+            slot: 1, firstTick: 300, inputs: [InputBytes(encoding: Move(direction: 3, boost: false))], chain: InputChain.genesis(session: [], slot: 1))
+        let bytes = r.encode()
+        #expect(bytes.count == 1 + 1 + 4 + 1 + 2 + 16)
+        #expect(try RelayedInputs.decode(bytes, players: 2, as: Move.self) == r)
+        #expect(throws: WireError.invalidValue(field: "relayedInputs.slot")) { _ = try RelayedInputs.decode(bytes, players: 1, as: Move.self) }
+        var zero = bytes
+        zero[6] = 0
+        #expect(throws: WireError.invalidValue(field: "relayedInputs.count")) { _ = try RelayedInputs.decode(zero, players: 2, as: Move.self) }
+        var many = bytes
+        many[6] = 65
+        #expect(throws: WireError.invalidValue(field: "relayedInputs.count")) { _ = try RelayedInputs.decode(many, players: 2, as: Move.self) }
+        #expect(throws: WireError.self) { _ = try RelayedInputs.decode(bytes + [0], players: 2, as: Move.self) }
+        let plain = try SessionWire.decodeHistoryRequest(SessionWire.encodeHistoryRequest(fromTick: 77))
+        #expect(plain.tick == 77 && plain.slot == nil)
+        let named = try SessionWire.decodeHistoryRequest(SessionWire.encodeHistoryRequest(fromTick: 77, slot: 3))
+        #expect(named.tick == 77 && named.slot == 3)
+        #expect(throws: WireError.self) { _ = try SessionWire.decodeHistoryRequest(SessionWire.encodeHistoryRequest(fromTick: 77, slot: 3) + [0]) }
+    }
+
+    @Test("spectators that lost a crashed player's last frames under loss get them relayed and follow to the end")
+    func spectatorsAfterACrashUnderLoss() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.19, latency: .milliseconds(29), jitter: .milliseconds(27), seed: 14970474141262991291)
+        scenario.crashes = [(slot: 0, tick: 348)]
+        scenario.spectators = 2
+        let r = try scenario.run()
+        // Without the relay both spectators stopped at tick 352, before slot 0's drop at 360.
+        #expect(r.drops.map(\.slot) == [0] && r.drops_agree)
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "spectators reached \(r.spectator_ticks_completed)")
+        #expect(r.checksums_agree)
+    }
+
+    @Test("a spectator that lost a player's last frames before its crash gets them relayed after the player came back (sweep seed 49, run 321)")
+    func spectatorAfterARejoin() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.27, latency: .milliseconds(40), jitter: .milliseconds(18), seed: 14919403165903996651)
+        scenario.crashes = [(slot: 5, tick: 169), (slot: 0, tick: 272)]
+        scenario.rejoins = [(slot: 5, tick: 206)]
+        scenario.spectators = 2
+        let r = try scenario.run()
+        // Slot 5 came back from a checkpoint after its drop and holds none of its inputs before:
+        // a spectator that lost some of them waited at tick 137 for good.
+        #expect(r.rejoins.map(\.slot) == [5] && r.drops_agree)
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "spectators reached \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test("a newcomer that lacks a dropped player's input before its drop tick gets it relayed (sweep seed 46, run 601)")
+    func newcomerLacksADroppedInput() throws {
+        var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.26, latency: .milliseconds(103), jitter: .milliseconds(3), seed: 1854068177813489172)
+        scenario.attack = .dropAll
+        scenario.crashes = [(slot: 3, tick: 256)]
+        scenario.openSlots = [4]
+        scenario.lateJoins = [(slot: 4, tick: 105)]
+        let r = try scenario.run()
+        // Slot 3 was dropped from tick 274; the newcomer held its inputs through 272 only, and
+        // everyone waited at its return tick 289 for its reports.
+        #expect(r.drops.map(\.slot) == [3] && r.late_joins.map(\.slot) == [4])
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     /// Four runs in two shards, so that they fill both cores beside the other scenarios (the
     /// full sweep is `meshstep sweep --runs 200`).
     @Test(
@@ -1218,6 +1381,15 @@ struct FaultSweepTests {
         let a = FaultSweep(runs: 50, seed: 7), b = FaultSweep(runs: 50, seed: 7)
         #expect((0..<50).map { a.scenario($0).1 } == (0..<50).map { b.scenario($0).1 })
         #expect((0..<50).map { a.scenario($0).1.command } != (0..<50).map { FaultSweep(runs: 50, seed: 8).scenario($0).1.command })
+    }
+
+    @Test("the shortest matches the sweep runs (120 ticks) still draw late joins and late spectators inside the match")
+    func shortMatches() {
+        let sweep = FaultSweep(runs: 400, seed: 5, ticks: 120)
+        let runs = (0..<400).map { sweep.scenario($0).1 }
+        let lateTicks = runs.compactMap { $0.late_join ?? ($0.spectators?.contains("@") == true ? $0.spectators : nil) }
+            .compactMap { Int($0.split(separator: "@")[1]) }
+        #expect(!lateTicks.isEmpty && lateTicks.allSatisfy { (1..<120).contains($0) }, "\(lateTicks)")
     }
 }
 
