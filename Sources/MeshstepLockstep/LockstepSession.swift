@@ -1031,7 +1031,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The roster negotiation's state, for `MESHSTEP_DEBUG` dumps.
     package var rosterDebugDescription: String {
-        func drops(_ c: RosterChange) -> String { "r\(c.round) drops \(c.drops.map { "\($0.slot)@\($0.tick)" })" }
+        func drops(_ c: RosterChange) -> String {
+            "r\(c.round) drops \(c.drops.map { "\($0.slot)@\($0.tick)" })"
+                + (c.admits.isEmpty ? "" : " admits \(c.admits.map { "\($0.slot)@\($0.checkpoint)>\($0.tick)" })")
+        }
         func ticks(_ list: [Int?]) -> String { list.map { $0.map(String.init) ?? "-" }.joined(separator: ",") }
         let e = endorsements.sorted { $0.key < $1.key }.map { "\($0.key): \(drops($0.value.change))" }
         let pv = (0..<players).map { s in "\(ticks(peerVotes[s]))e\(peerEpoch[s])" }
@@ -1310,12 +1313,18 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // signature (the rows between would diverge); the coordinator may have signed it as a
             // silent player's drop before it learned of the equivocation, and cannot sign another
             // change this round: without our veto the round would stay open for good.
+            // So can an admission we do not sign (its key's request never reached us, or
+            // expired) while we suspect a player: the coordinator, frozen at its checkpoint,
+            // cannot sign that player's drop this round, and nobody passes the checkpoint while
+            // the suspected player holds the rows back.
+            let suspecting = votes.contains { $0 != nil }
             let refuted =
                 e.change.drops.contains { d in
                     if d.slot == localSlot { return true }
                     return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot)
                         && heldThrough(d.slot) >= min(d.tick, keptHeld)
                 } || dropsPastConflict(e.change) || e.change.admits.contains { $0.checkpoint < nextTick }
+                || (suspecting && e.change.drops.isEmpty && !e.change.admits.allSatisfy(admissible))
             guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
             if dropsUs { selfVetoes += 1 }
             vetoed = signature

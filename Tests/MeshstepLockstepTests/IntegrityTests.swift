@@ -1347,6 +1347,27 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test(
+        "an admission the others do not sign is vetoed while they suspect a player, so the coordinator can sign that player's drop (sweep seed 48, run 1174)"
+    )
+    func admissionVetoedWhileSuspecting() throws {
+        var scenario = BotsScenario(players: 5, ticks: 480, loss: 0.26, latency: .milliseconds(85), jitter: .milliseconds(30), seed: 4961680868538152714)
+        scenario.duplicate = 0.04
+        scenario.stalls = [BotsStall(slot: 2, tick: 38, duration: .milliseconds(3477))]
+        scenario.openSlots = [3]
+        scenario.lateJoins = [(slot: 3, tick: 129)]
+        scenario.crashes = [(slot: 3, tick: 425)]
+        scenario.lateSpectators = (count: 2, tick: 202)
+        let r = try scenario.run()
+        // The coordinator signed an admission that the others neither signed (the request had
+        // not reached them, or expired) nor vetoed; the newcomer then crashed, and the
+        // coordinator, frozen at the admission's checkpoint, could not sign its drop: every
+        // player waited at tick 428.
+        #expect(r.drops.map(\.slot) == [2, 3] && r.drops_agree)
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer that lacks a dropped player's input before its drop tick gets it relayed (sweep seed 46, run 601)")
     func newcomerLacksADroppedInput() throws {
         var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.26, latency: .milliseconds(103), jitter: .milliseconds(3), seed: 1854068177813489172)
