@@ -122,15 +122,8 @@ extension LockstepSession {
             chain = InputChain.next(chain, input)
         }
         guard chain == r.chain else { return false }
-        if let t = replaced {
-            // Rows from there stood on the lying relay's inputs: recompute, and ask again.
-            var c = chains[s]
-            let keep = t - c.from
-            if keep >= 0, keep < c.values.count { c.values.removeLast(c.values.count - keep) }
-            chains[s] = c
-            rowDigests.removeAll(from: t)
-            for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], t - 1) }
-        }
+        // Rows from there stood on the lying relay's inputs.
+        if let t = replaced { rewind(s, from: t) }
         var first: Int?
         for (i, input) in r.inputs.enumerated() {
             let t = r.firstTick + i

@@ -2220,20 +2220,25 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for (i, input) in e.inputs.enumerated() where base + 1 + i >= tick {
             if store(input, slot: s, tick: base + 1 + i, replacing: true) == .outOfRange { break }
         }
-        // Its chain, every row digest and every confirmation from `tick` on now stand on other
-        // inputs: recompute, and ask again.
-        var chain = chains[s]
-        let keep = tick - chain.from
-        if keep >= 0, keep < chain.values.count { chain.values.removeLast(chain.values.count - keep) }
-        chains[s] = chain
+        rewind(s, from: tick)
         advanceChain(s)
-        rowDigests.removeAll(from: tick)
-        for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], tick - 1) }
         statements[s] = statements[s].filter { $0.key < tick }
         statements[s][base + e.inputs.count] = e.signature
         adoptedFrom.insert(s)
         if provenEquivocators.insert(s).inserted { return [.equivocation(slot: s, tick: tick)] }
         return []
+    }
+
+    /// `s`'s inputs from `tick` on were replaced: its chain, every row digest and every
+    /// confirmation from there stood on the old ones. Forgets them (``advanceChain(_:)``
+    /// recomputes the chain, and the reports ask again).
+    mutating func rewind(_ s: Int, from tick: Int) {
+        var chain = chains[s]
+        let keep = tick - chain.from
+        if keep >= 0, keep < chain.values.count { chain.values.removeLast(chain.values.count - keep) }
+        chains[s] = chain
+        rowDigests.removeAll(from: tick)
+        for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], tick - 1) }
     }
 
     /// `slot` committed to two histories first differing at `tick`: named once, voted out, and

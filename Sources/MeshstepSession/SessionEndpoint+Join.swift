@@ -311,20 +311,30 @@ extension SessionEndpoint {
 
     // MARK: Spectators that lost frames
 
+    /// How long our next tick has not moved (zero when it just did, or before the session
+    /// runs): measured once per ``tick(now:)`` for both kinds of history request.
+    mutating func stalledFor(now: Duration) -> Duration {
+        guard let next = session?.nextTick else {
+            progress = nil
+            return .zero
+        }
+        guard let p = progress, p.tick == next else {
+            progress = (next, now)
+            return .zero
+        }
+        return now - p.since
+    }
+
     /// Catch-up frames a player sends per second at most, all spectators together.
     static var historyAnswersPerSecond: Int { 10 }
 
     /// A spectator whose next tick has not moved for 500 ms asks each player whose inputs lag the
     /// newest it holds for them, from the first one missing (at most every 500 ms per player):
     /// frames it lost and the mesh could not repair are never sent again otherwise.
-    mutating func askForHistory(now: Duration) -> [SessionAction] {
+    mutating func askForHistory(now: Duration, stalled: Duration) -> [SessionAction] {
         // Read through `session?` until a request is due: `let s = session` copies the session.
         guard localSlot == nil, running, session?.halted == nil, let next = session?.nextTick else { return [] }
-        guard let p = progress, p.tick == next else {
-            progress = (next, now)
-            return []
-        }
-        guard now - p.since >= .milliseconds(500), let s = session else { return [] }
+        guard stalled >= .milliseconds(500), let s = session else { return [] }
         let active = s.activeSlots
         let held = active.map { s.heldInputs(of: $0) }
         guard let newest = held.max() else { return [] }
@@ -375,13 +385,9 @@ extension SessionEndpoint {
     /// A peer whose next tick has not moved for 500 ms while it lacks inputs of a dropped slot
     /// before that slot's drop tick (it lost the slot's last frames, and the slot is gone) asks
     /// one player for them, another player each time (at most every 500 ms).
-    mutating func askForDroppedInputs(now: Duration) -> [SessionAction] {
-        guard running, session?.halted == nil, let next = session?.nextTick else { return [] }
-        guard let w = droppedWait, w.tick == next else {
-            droppedWait = (next, now)
-            return []
-        }
-        guard now - w.since >= .milliseconds(500), let missing = session?.missingDroppedInputs(), let s = session else { return [] }
+    mutating func askForDroppedInputs(now: Duration, stalled: Duration) -> [SessionAction] {
+        guard running, session?.halted == nil, stalled >= .milliseconds(500) else { return [] }
+        guard let missing = session?.missingDroppedInputs(), let s = session else { return [] }
         if let asked = relayAskedAt, now - asked < .milliseconds(500) { return [] }
         let players = s.activeSlots.filter { $0 != localSlot && $0 != missing.slot }
         guard !players.isEmpty else { return [] }
@@ -396,8 +402,8 @@ extension SessionEndpoint {
 
     /// Relayed inputs of a dropped slot from a player we asked within the last 2 s.
     mutating func receiveRelayedInputs(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
-        guard running, let sender = slotOf[origin], let asked = relayAsked[sender], now - asked < .seconds(2), let s = session,
-            let relay = try? RelayedInputs.decode(payload, players: s.players, as: Input.self)
+        guard running, let sender = slotOf[origin], let asked = relayAsked[sender], now - asked < .seconds(2), let players = session?.players,
+            let relay = try? RelayedInputs.decode(payload, players: players, as: Input.self)
         else { return [] }
         let readyBefore = session!.hasReadyTick()
         if session!.receiveRelayed(relay, from: sender) {

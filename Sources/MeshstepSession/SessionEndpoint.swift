@@ -174,7 +174,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var nearRequesters: [PeerKey: Duration] = [:]
     /// Frames that arrived while fetching the checkpoint: applied once resumed.
     var bufferedFrames: [(payload: [UInt8], origin: PeerKey)] = []
-    /// A spectator's progress: its next tick and since when it has not moved.
+    /// Our next tick and since when it has not moved (``stalledFor(now:)``).
     var progress: (tick: Int, since: Duration)?
     /// When a spectator last asked each slot for its inputs again.
     var historyAsked: [Int: Duration] = [:]
@@ -183,10 +183,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var historyBudget: (second: Int64, used: Int) = (0, 0)
     /// History requests this peer sent, and catch-up frames and relayed inputs this player sent.
     public internal(set) var historyRequests = 0, historyAnswers = 0
-    /// Relays of a dropped slot's inputs this peer took (``askForDroppedInputs(now:)``).
+    /// Relays of a dropped slot's inputs this peer took (``askForDroppedInputs(now:stalled:)``).
     public internal(set) var relayedInputsTaken = 0
-    /// Our next tick while we lack a dropped slot's inputs, and since when it has not moved.
-    var droppedWait: (tick: Int, since: Duration)?
     /// When we last asked for a dropped slot's inputs, how many times, and whom lately.
     var relayAskedAt: Duration?
     var relayAsks = 0
@@ -463,7 +461,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         }
         actions += repair(after: nil, now: now)
         actions += stallCheck(now: now)
-        return actions + releaseDropped() + askForHistory(now: now) + askForDroppedInputs(now: now)
+        let stalled = stalledFor(now: now)
+        return actions + releaseDropped() + askForHistory(now: now, stalled: stalled) + askForDroppedInputs(now: now, stalled: stalled)
     }
 
     /// Unprotects the players the session dropped and protects the ones it readmitted, once per
