@@ -951,6 +951,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The newest tick whose row `slot` reported with the same digest as ours.
     package func confirmed(by slot: Int) -> Int { confirmedBy[slot] }
 
+    /// Where the other active players are: the median of the next ticks their frames named (the
+    /// lower one of an even count), so that one player naming a tick far ahead moves nothing.
+    /// Our own next tick when we heard from none.
+    package var playersNextTick: Int {
+        var ticks: [Int] = []
+        for s in 0..<players where s != localSlot && dropTick[s] == nil && heard[s] { ticks.append(traffic[s].remoteNextTick) }
+        guard !ticks.isEmpty else { return nextTick }
+        ticks.sort()
+        return ticks[(ticks.count - 1) / 2]
+    }
+
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
     package func acknowledged(by slot: Int) -> Int { acked[slot] }
     /// Whether a fresh frame from `slot` arrived within the disconnect-notify interval.

@@ -328,13 +328,25 @@ extension SessionEndpoint {
     /// Catch-up frames a player sends per second at most, all spectators together.
     static var historyAnswersPerSecond: Int { 10 }
 
+    /// How far behind the players a spectator asks again as soon as its answers are used up:
+    /// a catch-up frame's worth of ticks (at most 64 inputs). A spectator that follows the feed
+    /// is a feed interval or two behind.
+    static var catchingUpBehind: Int { 64 }
+
     /// A spectator whose next tick has not moved for 500 ms asks each player whose inputs lag the
     /// newest it holds for them, from the first one missing (at most every 500 ms per player):
-    /// frames it lost and the mesh could not repair are never sent again otherwise.
+    /// frames it lost and the mesh could not repair are never sent again otherwise. While most
+    /// players are ``catchingUpBehind`` ticks or more ahead, it asks once stuck for 100 ms, each
+    /// player at most every 250 ms: a spectator far behind (after a partition, or at heavy
+    /// loss, where one answer in two is lost) catches up at the pace of its answers instead of
+    /// one round of them a second.
     mutating func askForHistory(now: Duration, stalled: Duration) -> [SessionAction] {
         // Read through `session?` until a request is due: `let s = session` copies the session.
         guard localSlot == nil, running, session?.halted == nil, let next = session?.nextTick else { return [] }
-        guard stalled >= .milliseconds(500), let s = session else { return [] }
+        guard stalled >= .milliseconds(100) else { return [] }
+        let far = (session?.playersNextTick ?? next) - next >= Self.catchingUpBehind
+        guard stalled >= .milliseconds(500) || far, let s = session else { return [] }
+        let pace: Duration = far ? .milliseconds(250) : .milliseconds(500)
         let active = s.activeSlots
         let held = active.map { s.heldInputs(of: $0) }
         guard let newest = held.max() else { return [] }
@@ -346,7 +358,7 @@ extension SessionEndpoint {
             // report we apply none of those we hold.
             let from = h >= next && s.confirmed(by: slot) < next ? next : (h < newest || h < next ? h + 1 : nil)
             guard let from else { continue }
-            if let asked = historyAsked[slot], now - asked < .milliseconds(500) { continue }
+            if let asked = historyAsked[slot], now - asked < pace { continue }
             historyAsked[slot] = now
             historyRequests += 1
             actions.append(.send(SessionWire.encodeHistoryRequest(fromTick: from), to: PeerKey(bytes: s.keys.key(of: slot))))
@@ -355,7 +367,7 @@ extension SessionEndpoint {
     }
 
     /// A player answers a spectator's history request with a catch-up frame of its own inputs:
-    /// at most one answer per requester per 500 ms and ``historyAnswersPerSecond`` in all, so
+    /// at most one answer per requester per 200 ms and ``historyAnswersPerSecond`` in all, so
     /// spectators cannot turn a player into a bandwidth source.
     /// With a slot, the request is for a dropped slot's inputs, from any peer (a player that
     /// resumed from a checkpoint may lack them too), answered with ``RelayedInputs`` under the
@@ -363,7 +375,7 @@ extension SessionEndpoint {
     mutating func answerHistory(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
         guard localSlot != nil, session != nil, let request = try? SessionWire.decodeHistoryRequest(payload) else { return [] }
         guard request.slot != nil || slotOf[origin] == nil else { return [] }
-        if let last = historyServed[origin], now - last < .milliseconds(500) { return [] }
+        if let last = historyServed[origin], now - last < .milliseconds(200) { return [] }
         let second = now.components.seconds
         if historyBudget.second != second { historyBudget = (second, 0) }
         guard historyBudget.used < Self.historyAnswersPerSecond else { return [] }
