@@ -1255,7 +1255,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             guard c.drops.allSatisfy({ votes[$0.slot] != nil && $0.slot != localSlot && $0.tick >= nextTick }) else { continue }
             // Never past a tick where we know the slot's histories differ.
             guard !dropsPastConflict(c) else { continue }
-            guard c.admits.allSatisfy(admissible) else { continue }
+            // While we suspect a player we sign an admission alone that we did not see asked for
+            // (its request never reached us, or expired) when it is otherwise one we would sign:
+            // the coordinator, frozen at its checkpoint, cannot sign that player's drop this
+            // round, and the silent player with the coordinator may be half the voters (the
+            // coordinator first), which no veto of ours can outvote.
+            let suspecting = votes.contains { $0 != nil }
+            guard c.admits.allSatisfy({ admissible($0, unasked: suspecting && c.drops.isEmpty) }) else { continue }
             return endorse(c)
         }
         return []
@@ -1324,10 +1330,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // signature (the rows between would diverge); the coordinator may have signed it as a
             // silent player's drop before it learned of the equivocation, and cannot sign another
             // change this round: without our veto the round would stay open for good.
-            // So can an admission we do not sign (its key's request never reached us, or
-            // expired) while we suspect a player: the coordinator, frozen at its checkpoint,
-            // cannot sign that player's drop this round, and nobody passes the checkpoint while
-            // the suspected player holds the rows back.
+            // So can an admission we can never sign while we suspect a player (asked for or not:
+            // ``endorseIfAgreed()`` signs one we did not see asked for): the coordinator, frozen
+            // at its checkpoint, cannot sign that player's drop this round, and nobody passes the
+            // checkpoint while the suspected player holds the rows back.
             let suspecting = votes.contains { $0 != nil }
             let refuted =
                 e.change.drops.contains { d in
@@ -1335,7 +1341,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                     return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot)
                         && heldThrough(d.slot) >= min(d.tick, keptHeld)
                 } || dropsPastConflict(e.change) || e.change.admits.contains { $0.checkpoint < nextTick }
-                || (suspecting && e.change.drops.isEmpty && !e.change.admits.allSatisfy(admissible))
+                || (suspecting && e.change.drops.isEmpty && !e.change.admits.allSatisfy { admissible($0, unasked: true) })
             guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
             if dropsUs { selfVetoes += 1 }
             vetoed = signature

@@ -239,8 +239,10 @@ extension LockstepSession {
 
     /// Whether we sign `a`: the slot is vacant, the key it admits asked for it lately (the slot's
     /// own key, or a newcomer's for an open slot that plays no other slot), and we have not
-    /// applied the checkpoint's tick (which lies within ten seconds and past the drop).
-    func admissible(_ a: RosterChange.Admit) -> Bool {
+    /// applied the checkpoint's tick (which lies within ten seconds and past the drop). With
+    /// `unasked`, a request we did not see (it never reached us, or expired) does not count
+    /// against it.
+    func admissible(_ a: RosterChange.Admit, unasked: Bool = false) -> Bool {
         guard let d = dropTick[a.slot], a.slot != localSlot else { return false }
         let asked: Duration?
         if let key = a.key {
@@ -252,7 +254,7 @@ extension LockstepSession {
             guard !provenEquivocators.contains(a.slot) else { return false }
             asked = returnRequests[a.slot]
         }
-        guard let asked, now - asked < Self.returnRequestLifetime else { return false }
+        guard unasked || asked.map({ now - $0 < Self.returnRequestLifetime }) == true else { return false }
         let rate = configuration.tickRate
         return a.checkpoint >= max(nextTick, d) && a.checkpoint <= nextTick + 10 * rate
             && a.tick > a.checkpoint && a.tick - a.checkpoint <= 64

@@ -1362,9 +1362,9 @@ struct FaultSweepScenarios {
     }
 
     @Test(
-        "an admission the others do not sign is vetoed while they suspect a player, so the coordinator can sign that player's drop (sweep seed 48, run 1174)"
+        "an admission the others did not see asked for is signed while they suspect a player, so the coordinator can sign that player's drop next (sweep seed 48, run 1174)"
     )
-    func admissionVetoedWhileSuspecting() throws {
+    func admissionSignedWhileSuspecting() throws {
         var scenario = BotsScenario(players: 5, ticks: 480, loss: 0.26, latency: .milliseconds(85), jitter: .milliseconds(30), seed: 4961680868538152714)
         scenario.duplicate = 0.04
         scenario.stalls = [BotsStall(slot: 2, tick: 38, duration: .milliseconds(3477))]
@@ -1373,13 +1373,36 @@ struct FaultSweepScenarios {
         scenario.crashes = [(slot: 3, tick: 425)]
         scenario.lateSpectators = (count: 2, tick: 202)
         let r = try scenario.run()
-        // The coordinator signed an admission that the others neither signed (the request had
-        // not reached them, or expired) nor vetoed; the newcomer then crashed, and the
-        // coordinator, frozen at the admission's checkpoint, could not sign its drop: every
-        // player waited at tick 428.
-        #expect(r.drops.map(\.slot) == [2, 3] && r.drops_agree)
+        // The coordinator signed slot 2's readmission, which the others neither signed (its
+        // request had not reached them, or expired) nor vetoed; the newcomer in slot 3 then
+        // crashed, and the coordinator, frozen at the admission's checkpoint, could not sign its
+        // drop: every player waited at tick 428. Now the others sign the readmission once they
+        // suspect slot 3, and drop slot 3 in the next change.
+        #expect(r.drops.map(\.slot).contains(3) && r.rejoins.map(\.slot) == [2] && r.drops_agree)
         #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "stopped at \(r.ticks_completed)")
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test(
+        "an admission the coordinator signed is certified while a player that crashed meanwhile and the coordinator are half the voters (sweep seed 48, run 1244)"
+    )
+    func admissionCertifiedBesideACrash() throws {
+        var scenario = BotsScenario(players: 5, ticks: 480, loss: 0.28, latency: .milliseconds(76), jitter: .milliseconds(26), seed: 1059735146449972737)
+        scenario.crashes = [(slot: 2, tick: 317)]
+        scenario.openSlots = [1]
+        scenario.lateJoins = [(slot: 1, tick: 111)]
+        scenario.lateSpectators = (count: 1, tick: 45)
+        let r = try scenario.run()
+        // The voters were 0, 2, 3 and 4; the coordinator (0) signed slot 1's admission, and
+        // 3 and 4, who had not seen it asked for, vetoed it once slot 2 went silent. The
+        // coordinator with slot 2 could still certify it (half the voters, the coordinator
+        // first), so the coordinator could not withdraw, and the vetoes were short of a quorum:
+        // everyone waited at tick 325. Now 3 and 4 sign it, and slot 2 is dropped next. (The
+        // sweep still counts this run as lost: the newcomer, dropped at its first return tick
+        // while it fetched its checkpoint at 28% loss, is not back in time for the second
+        // either; docs/KNOWN_ISSUES.md, item 5.)
+        #expect(r.drops.map(\.slot).contains(2) && r.drops_agree && r.checksums_agree)
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "stopped at \(r.ticks_completed)")
     }
 
     @Test("a newcomer that lacks a dropped player's input before its drop tick gets it relayed (sweep seed 46, run 601)")
