@@ -292,11 +292,13 @@ public struct FaultSweep: Sendable {
         if causes.isEmpty, r.ticks_completed < r.ticks, !excused.isSuperset(of: 0..<s.players) {
             causes.append("liveness: survivors did not finish")
         }
-        // Spectators follow whatever the survivors finished, unless a partition that never
-        // heals in the match leaves them (the bots put them beside the players it names not)
-        // with the side that halts.
+        // Spectators follow whatever the survivors finished, unless a partition that does not
+        // heal before the match's last two seconds (120 ticks) leaves them (the bots put them
+        // beside the players it names not) with the side that halts: a late spectator then
+        // reaches the players only once they stopped, and if none had captured a checkpoint for
+        // it, there is nothing to resume from.
         var spectatorsCut = false
-        if let p = s.partition, p.heal >= s.ticks { spectatorsCut = !quorum(Set(0..<s.players).subtracting(p.slots)) }
+        if let p = s.partition, p.heal >= s.ticks - 120 { spectatorsCut = !quorum(Set(0..<s.players).subtracting(p.slots)) }
         if s.spectators + (s.lateSpectators?.count ?? 0) > 0, !spectatorsCut, r.ticks_completed == r.ticks, r.spectator_ticks_completed < r.ticks {
             causes.append("liveness: a spectator did not finish")
         }

@@ -140,6 +140,11 @@ extension SessionEndpoint {
         return []
     }
 
+    /// How far behind our next tick a held checkpoint may be and still be offered to a newcomer
+    /// while the session does not move: half the applied ticks a player keeps for history
+    /// requests (600).
+    static var heldOfferReach: Int { 300 }
+
     /// How long a join request counts (the newcomer repeats it every second while it waits).
     static var joinRequestLifetime: Duration { .seconds(10) }
 
@@ -178,7 +183,15 @@ extension SessionEndpoint {
         } else {
             joinRequesters[origin]!.at = now
         }
-        // The offer goes out, flooded, once the scheduled checkpoint is captured.
+        // The offer goes out, flooded, once the scheduled checkpoint is captured. A session that
+        // has not moved for a second (the match is over, or it waits for a player) may never
+        // reach that tick: a newcomer elsewhere in the mesh is offered the newest checkpoint we
+        // hold as well, when it is recent enough to catch up from with history requests.
+        if let p = progress, now - p.since >= .seconds(1), !neighbors.contains(origin),
+            let held = server.newest, held.tick >= p.tick - Self.heldOfferReach
+        {
+            actions += offer(to: origin, now: now)
+        }
         return actions
     }
 

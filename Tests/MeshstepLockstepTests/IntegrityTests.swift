@@ -1405,6 +1405,32 @@ struct FaultSweepScenarios {
         #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "stopped at \(r.ticks_completed)")
     }
 
+    @Test("a late spectator that missed the offer made for it is offered a held checkpoint once the players stopped (sweep seed 53, run 69)")
+    func lateSpectatorOfferedAHeldCheckpoint() throws {
+        var scenario = BotsScenario(players: 5, ticks: 480, loss: 0.14, latency: .milliseconds(25), jitter: .milliseconds(25), seed: 7211335909844343832)
+        scenario.partition = BotsPartition(start: 117, slots: [0, 2, 3], heal: 268)
+        scenario.lateSpectators = (count: 2, tick: 102)
+        let r = try scenario.run()
+        // One spectator lost the one flooded offer of the checkpoint scheduled for it; its next
+        // requests reached the players after the match ended, and the checkpoints they then
+        // scheduled were never reached: it never resumed.
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "spectators reached \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test("the sweep does not count a late spectator cut off with the halting side until the match's last 2 seconds (sweep seed 53, run 1258)")
+    func lateSpectatorCutOffUntilTheEnd() throws {
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.25, latency: .milliseconds(78), jitter: .milliseconds(20), seed: 17248601952261339628)
+        scenario.crashes = [(slot: 1, tick: 52)]
+        scenario.partition = BotsPartition(start: 186, slots: [0, 1, 5, 6, 7], heal: 432)
+        scenario.lateSpectators = (count: 1, tick: 96)
+        let r = try scenario.run()
+        // The spectator first reached a player once the match was over, and nobody had captured
+        // a checkpoint for it: there is nothing to resume from.
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 0)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer that lacks a dropped player's input before its drop tick gets it relayed (sweep seed 46, run 601)")
     func newcomerLacksADroppedInput() throws {
         var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.26, latency: .milliseconds(103), jitter: .milliseconds(3), seed: 1854068177813489172)
