@@ -83,6 +83,23 @@ extension LockstepSession {
         return nil
     }
 
+    /// For a spectator whose row at its next tick disagrees with the reports of every active
+    /// player while a dropped slot has inputs in it: that slot (the `rotation`th of them) and our
+    /// next tick. A dropped liar can have sent the spectator one history and the players another
+    /// (unsigned, over their links); the players applied theirs, and nobody else will tell us.
+    package func disputedDroppedInputs(rotation: Int) -> (slot: Int, from: Int)? {
+        guard localSlot < 0 else { return nil }
+        var reporters = 0
+        for s in 0..<players where dropTick[s] == nil {
+            guard let m = mismatchSince[s], m.tick >= nextTick else { return nil }
+            reporters += 1
+        }
+        guard reporters > 0 else { return nil }
+        let slots = (0..<players).filter { s in dropTick[s] != nil && (droppedAfter(s, nextTick).map { $0 > nextTick } ?? false) }
+        guard !slots.isEmpty else { return nil }
+        return (slots[rotation % slots.count], nextTick)
+    }
+
     /// Our inputs of dropped `slot` from `tick` up to its drop tick (at most 64), with our chain
     /// value of the slot at the last of them; nil if we are no player, the slot is not dropped,
     /// or we no longer (or do not yet) hold them.
@@ -102,15 +119,17 @@ extension LockstepSession {
 
     /// Takes a dropped slot's inputs that player `sender` relayed, if our chain of the slot over
     /// them ends where the relay says. Inputs we hold from the slot itself must be among them
-    /// unchanged; inputs an earlier relay gave us are replaced (the earlier relay may have lied:
-    /// no row with them was applied). Returns whether they were taken.
+    /// unchanged, unless we are a spectator whose rows there every active player reported
+    /// otherwise (``disputedDroppedInputs(rotation:)``); inputs an earlier relay gave us are
+    /// replaced (the earlier relay may have lied: no row with them was applied). Returns whether
+    /// they were taken.
     @discardableResult
     package mutating func receiveRelayed(_ r: RelayedInputs, from sender: Int) -> Bool {
         let s = r.slot
         guard halted == nil, sender >= 0, sender < players, sender != s, sender != localSlot, dropTick[sender] == nil,
             let d = droppedAfter(s, r.firstTick), r.firstTick >= nextTick, r.lastTick < d, let before = chains[s].value(at: r.firstTick - 1)
         else { return false }
-        let relayedFrom = relayFilledFrom[s] ?? Int.max
+        let relayedFrom = min(relayFilledFrom[s] ?? Int.max, disputedDroppedInputs(rotation: 0) != nil ? nextTick : Int.max)
         var chain = before
         var replaced: Int?
         for (i, input) in r.inputs.enumerated() {

@@ -412,7 +412,7 @@ extension SessionEndpoint {
     /// one player for them, another player each time (at most every 500 ms).
     mutating func askForDroppedInputs(now: Duration, stalled: Duration) -> [SessionAction] {
         guard running, session?.halted == nil, stalled >= .milliseconds(500) else { return [] }
-        guard let missing = session?.missingDroppedInputs(), let s = session else { return [] }
+        guard let missing = session?.missingDroppedInputs() ?? session?.disputedDroppedInputs(rotation: relayAsks), let s = session else { return [] }
         if let asked = relayAskedAt, now - asked < .milliseconds(500) { return [] }
         let players = s.activeSlots.filter { $0 != localSlot && $0 != missing.slot }
         guard !players.isEmpty else { return [] }

@@ -1431,6 +1431,23 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("spectators told one history by a dropped liar take the players' copy of its inputs (sweep seed 54, run 1377)")
+    func spectatorsTakeThePlayersCopyOfADroppedLiar() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.13, latency: .milliseconds(64), jitter: .milliseconds(6), seed: 14448191411218301818)
+        scenario.duplicate = 0.01
+        scenario.attack = .equivocateUnsigned
+        scenario.crashes = [(slot: 0, tick: 206)]
+        scenario.spectators = 2
+        let r = try scenario.run()
+        // The liar (slot 3) sent the players other inputs for ticks 208-220 than the ones it
+        // flooded to the spectators; it was dropped from 221, and the players applied theirs.
+        // The spectators' rows there disagreed with every player's report, and their copy came
+        // from the slot itself, which no relay replaced: both waited at tick 208.
+        #expect(r.drops.map(\.slot).contains(3) && r.drops_agree && r.honest_dropped.isEmpty)
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "spectators reached \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer that lacks a dropped player's input before its drop tick gets it relayed (sweep seed 46, run 601)")
     func newcomerLacksADroppedInput() throws {
         var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.26, latency: .milliseconds(103), jitter: .milliseconds(3), seed: 1854068177813489172)
