@@ -84,8 +84,9 @@ extension LockstepSession {
     }
 
     /// For a spectator whose row at its next tick disagrees with the reports of every active
-    /// player while a dropped slot has inputs in it: that slot (the `rotation`th of them) and our
-    /// next tick. A dropped liar can have sent the spectator one history and the players another
+    /// player while a dropped slot has inputs in it: that slot and our next tick. The `rotation`th
+    /// request asks about one slot once per active player before the next slot, so that no
+    /// pairing of slot and player is skipped for good. A dropped liar can have sent the spectator one history and the players another
     /// (unsigned, over their links); the players applied theirs, and nobody else will tell us.
     package func disputedDroppedInputs(rotation: Int) -> (slot: Int, from: Int)? {
         guard localSlot < 0 else { return nil }
@@ -97,7 +98,7 @@ extension LockstepSession {
         guard reporters > 0 else { return nil }
         let slots = (0..<players).filter { s in dropTick[s] != nil && (droppedAfter(s, nextTick).map { $0 > nextTick } ?? false) }
         guard !slots.isEmpty else { return nil }
-        return (slots[rotation % slots.count], nextTick)
+        return (slots[rotation / reporters % slots.count], nextTick)
     }
 
     /// Our inputs of dropped `slot` from `tick` up to its drop tick (at most 64), with our chain

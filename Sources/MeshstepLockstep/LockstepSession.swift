@@ -680,7 +680,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 votes[slot] = nil
                 // The remaining suspicions still need a proposal: their grace restarts now (with
                 // nil, a coordinator waiting for agreement a liar never gives would wait forever).
-                votedAt = votes.contains(where: { $0 != nil }) ? now : nil
+                votedAt = suspectsAnyone ? now : nil
                 events.append(.peerResumed(slot: slot))
             }
         }
@@ -962,6 +962,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         return ticks[(ticks.count - 1) / 2]
     }
 
+    /// Whether we vote against some player (we suspect it).
+    var suspectsAnyone: Bool { votes.contains { $0 != nil } }
+
     /// The newest tick through which `slot` has acknowledged holding all of our inputs.
     package func acknowledged(by slot: Int) -> Int { acked[slot] }
     /// Whether a fresh frame from `slot` arrived within the disconnect-notify interval.
@@ -1156,7 +1159,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func coordinate() -> [LockstepEvent] {
         guard localSlot >= 0, halted == nil else { return [] }
         // The common case (nobody suspected, nothing signed) costs no allocation.
-        guard !endorsements.isEmpty || votes.contains(where: { $0 != nil }) || !returnRequests.isEmpty || !slotRequests.isEmpty else { return [] }
+        guard !endorsements.isEmpty || suspectsAnyone || !returnRequests.isEmpty || !slotRequests.isEmpty else { return [] }
         let gone = activeSlots.filter { votes[$0] != nil }
         let back = returnCandidates()
         guard !gone.isEmpty || !endorsements.isEmpty || !back.isEmpty else { return [] }
@@ -1260,8 +1263,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // the coordinator, frozen at its checkpoint, cannot sign that player's drop this
             // round, and the silent player with the coordinator may be half the voters (the
             // coordinator first), which no veto of ours can outvote.
-            let suspecting = votes.contains { $0 != nil }
-            guard c.admits.allSatisfy({ admissible($0, unasked: suspecting && c.drops.isEmpty) }) else { continue }
+            guard c.admits.allSatisfy({ admissible($0, unasked: suspectsAnyone && c.drops.isEmpty) }) else { continue }
             return endorse(c)
         }
         return []
@@ -1334,14 +1336,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // ``endorseIfAgreed()`` signs one we did not see asked for): the coordinator, frozen
             // at its checkpoint, cannot sign that player's drop this round, and nobody passes the
             // checkpoint while the suspected player holds the rows back.
-            let suspecting = votes.contains { $0 != nil }
             let refuted =
                 e.change.drops.contains { d in
                     if d.slot == localSlot { return true }
                     return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot)
                         && heldThrough(d.slot) >= min(d.tick, keptHeld)
                 } || dropsPastConflict(e.change) || e.change.admits.contains { $0.checkpoint < nextTick }
-                || (suspecting && e.change.drops.isEmpty && !e.change.admits.allSatisfy { admissible($0, unasked: true) })
+                || (suspectsAnyone && e.change.drops.isEmpty && !e.change.admits.allSatisfy { admissible($0, unasked: true) })
             guard refuted, let signature = keys.sign(RosterVeto.signedBytes(session: keys.sessionHash, epoch: epoch + 1, round: round)) else { continue }
             if dropsUs { selfVetoes += 1 }
             vetoed = signature
@@ -1456,7 +1457,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         vetoed = nil
         vetoes = [:]
         badVetoes = []
-        votedAt = votes.contains(where: { $0 != nil }) ? now : nil
+        votedAt = suspectsAnyone ? now : nil
         return [.changeRefused(epoch: a.epoch, round: a.round)]
     }
 
@@ -1555,7 +1556,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         mismatchSince = Array(repeating: nil, count: players)
         vouched = Array(repeating: [], count: players)
         disputed = Array(repeating: false, count: players)
-        votedAt = votes.contains(where: { $0 != nil }) ? now : nil
+        votedAt = suspectsAnyone ? now : nil
         // Votes seen in the old epoch are void; current ones are re-sent with the new epoch.
         for p in 0..<players { peerEpoch[p] = min(peerEpoch[p], epoch - 1) }
         captureDueCheckpoint()

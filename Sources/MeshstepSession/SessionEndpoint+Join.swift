@@ -413,11 +413,7 @@ extension SessionEndpoint {
     mutating func askForDroppedInputs(now: Duration, stalled: Duration) -> [SessionAction] {
         guard running, session?.halted == nil, stalled >= .milliseconds(500) else { return [] }
         if let asked = relayAskedAt, now - asked < .milliseconds(500) { return [] }
-        // A spectator with several disputed slots asks every player about one slot before the
-        // next, so that no pairing of slot and player is skipped for good.
-        let askable = max(1, session?.activeSlots.count ?? 1)
-        guard let missing = session?.missingDroppedInputs() ?? session?.disputedDroppedInputs(rotation: relayAsks / askable), let s = session
-        else { return [] }
+        guard let missing = session?.missingDroppedInputs() ?? session?.disputedDroppedInputs(rotation: relayAsks), let s = session else { return [] }
         let players = s.activeSlots.filter { $0 != localSlot && $0 != missing.slot }
         guard !players.isEmpty else { return [] }
         let player = players[relayAsks % players.count]
