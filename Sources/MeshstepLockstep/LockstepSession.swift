@@ -227,6 +227,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     package internal(set) var epoch = 0
     /// The certificates adopted, oldest first (the newest two are kept).
     var certificates: [RosterCertificate] = []
+    /// For the newest changes adopted (at most 8), the first tick each changed: rows before it
+    /// read the same under the epoch before, so a report from a peer that has not adopted it yet
+    /// (a player that finished its match first) still counts there.
+    var changeFloors: [(epoch: Int, tick: Int)] = []
     /// How many more frames carry the newest certificates.
     var certificateSends = 0
     /// Our votes: `votes[slot]` = the tick through which we apply at most while `slot` is
@@ -287,7 +291,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// `confirmedBy[s]`: the newest tick whose row digest `s` reported equal to ours.
     var confirmedBy: [Int]
     /// Row reports we cannot check yet (we lack rows), per slot, oldest first (at most 16).
-    var pendingReports: [[(tick: Int, digest: ChainDigest)]]
+    /// A report from a peer some changes behind us only confirms (`confirmOnly`): we show
+    /// disputes only to peers in our epoch.
+    var pendingReports: [[(tick: Int, digest: ChainDigest, confirmOnly: Bool)]]
     /// Since when `s`'s row digests disagree with ours, and from which tick.
     var mismatchSince: [(at: Duration, tick: Int)?]
     /// Statements received: `statements[s][tick]` is `s`'s signature over its chain at `tick`.
@@ -741,16 +747,31 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
             if let v = f.veto, v.round == round { events += noteVeto(v.signature, from: slot) }
             if let e = f.endorsement, e.change.epoch == epoch + 1, e.change.round == round { events += noteEndorsement(e, from: slot) }
-            if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon { notePendingReport(r, from: slot) }
+            if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon { notePendingReport((r.tick, r.digest, false), from: slot) }
             if let d = f.dispute {
                 // Its report in this frame first: the dispute is read against it.
                 checkReports()
                 events += examine(d, from: slot)
             }
         }
+        // A spectator takes a report from a player some changes behind it about rows those
+        // changes left alone: the player may have finished its match before it heard of them.
+        if localSlot < 0, f.epoch < epoch, let r = f.report, r.tick > confirmedBy[slot], r.tick < min(horizon, rowFloor(ofEpoch: f.epoch)) {
+            notePendingReport((r.tick, r.digest, true), from: slot)
+        }
         checkReports()
         if f.epoch == epoch { events += coordinate() }
         return events
+    }
+
+    /// The first tick a change after epoch `e` changed (`Int.min` when we do not know every
+    /// such change): a row before it has the same digest in epoch `e` and in ours.
+    func rowFloor(ofEpoch e: Int) -> Int {
+        guard e < epoch else { return Int.max }
+        guard let first = changeFloors.first, first.epoch <= e + 1 else { return Int.min }
+        var floor = Int.max
+        for c in changeFloors where c.epoch > e { floor = min(floor, c.tick) }
+        return floor
     }
 
     /// Runs the timers (disconnect notify and timeout, coordinator duties) at `now`. Call at
@@ -1023,6 +1044,22 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         slots.reserveCapacity(players)
         for s in 0..<players where dropTick[s] == nil { slots.append(s) }
         return slots
+    }
+
+    /// Whether every other active player holds our newest input or is gone: silent for a
+    /// second, or a quarter second while `linked` says we have no link to it (it left, or
+    /// reaches us through a relay and went quiet). A player that applied its match's last tick
+    /// goes on sending until then (``SessionEndpoint/finishProgress()``): the others need that
+    /// input, which carries its confirmation of the last tick. A spectator owes nobody.
+    package func othersHoldNewestInput(linked: (Int) -> Bool) -> Bool {
+        guard localSlot >= 0 else { return true }
+        let newest = nextLocalTick - 1
+        for s in 0..<players where s != localSlot && dropTick[s] == nil && acked[s] < newest {
+            let silence = now - (lastHeard[s] ?? now)
+            if silence >= .seconds(1) || (!linked(s) && silence >= .milliseconds(250)) { continue }
+            return false
+        }
+        return true
     }
 
     /// How many ticks this peer is ahead of the slowest active player (time sync: a game loop
@@ -1508,6 +1545,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         epoch = c.change.epoch
         certificates.append(c)
         if certificates.count > 2 { certificates.removeFirst() }
+        let changed = min(c.change.drops.map(\.tick).min() ?? Int.max, c.change.admits.map(\.tick).min() ?? Int.max)
+        changeFloors.append((c.change.epoch, changed))
+        if changeFloors.count > 8 { changeFloors.removeFirst() }
         certificateSends = 120
         for drop in c.change.drops where dropTick[drop.slot] == nil {
             if drop.slot == localSlot {
@@ -2084,7 +2124,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// ladder of rungs 8 ticks apart (at most 24), so that a peer lagging behind the reporters
     /// (a spectator several hops away) always has a report within reach as it catches up. An
     /// older report (a catch-up frame's) goes in its place.
-    mutating func notePendingReport(_ r: (tick: Int, digest: ChainDigest), from slot: Int) {
+    mutating func notePendingReport(_ r: (tick: Int, digest: ChainDigest, confirmOnly: Bool), from slot: Int) {
         // In place: a local copy would share the list's buffer, and changing it would copy it.
         if let i = pendingReports[slot].firstIndex(where: { $0.tick >= r.tick }) {
             guard pendingReports[slot][i].tick != r.tick else { return }
@@ -2109,7 +2149,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 guard r.tick <= head else { i += 1; continue }
                 pendingReports[s].remove(at: i)
                 guard let ours = rowDigest(r.tick) else { continue }
-                if ours == r.digest {
+                if r.confirmOnly {
+                    // It holds our rows through there; what it says of later ones, it says in our epoch.
+                    if ours == r.digest { confirmedBy[s] = r.tick }
+                } else if ours == r.digest {
                     confirmedBy[s] = r.tick
                     mismatchSince[s] = nil
                 } else if mismatchSince[s] == nil {

@@ -289,21 +289,13 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
         let deadline = started + timeout
         var done = false
         while ContinuousClock.now < deadline {
-            let local = role.slot
-            let (settled, over) = shared.withLockedValue { s -> (Bool, Bool) in
-                guard let roster = s.roster, let stats = s.stats, roster.halted == nil else { return (false, true) }
-                let settled = roster.activeSlots.allSatisfy { slot in
-                    guard slot != local, stats.acknowledged[slot] < stats.newestOwnInput else { return true }
-                    // Gone: it left (no link, and silent a quarter second: a player reached
-                    // through a relay has no link but keeps sending) or went silent for a second.
-                    let silence = stats.players.first { $0.slot == slot }?.silence ?? .zero
-                    let linked = s.connected.indices.contains(slot) && s.connected[slot]
-                    return silence >= .seconds(1) || (!linked && silence >= .milliseconds(250))
-                }
-                return (settled, false)
+            // The event loop asks the session every frame interval (``SessionEndpoint/finishProgress()``).
+            switch shared.withLockedValue({ $0.finish }) {
+            case .over: return false
+            case .settled: done = true
+            case .waiting: break
             }
-            if over { return false }
-            if settled { done = true; break }
+            if done { break }
             Thread.sleep(forTimeInterval: 0.005)
         }
         let grace = Duration.seconds(3) / configuration.tickRate
@@ -466,13 +458,12 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             $0.transfer = transfer
         }
         // A mutating call: `session.map` or a property read would copy the whole session.
-        guard let (stats, roster, bound) = inPlace({ $0.sessionSnapshot() }) else { return }
-        let neighbors = Set(mesh.neighborsOnLoop().map(\.peer))
-        let connected = bound.map { neighbors.contains(PeerKey(bytes: $0)) }
+        guard let (stats, roster, _) = inPlace({ $0.sessionSnapshot() }) else { return }
+        let finish = inPlace { $0.finishProgress() }
         shared.withLockedValue {
             $0.stats = stats
             $0.roster = roster
-            $0.connected = connected
+            $0.finish = finish
         }
     }
 }
@@ -491,8 +482,8 @@ struct LockstepPeerShared {
     /// Snapshots of the session, refreshed every frame interval once it started.
     var roster: RosterStatus?
     var stats: SessionStats?
-    /// Per slot: whether its key is a mesh neighbor now (players link to every player).
-    var connected: [Bool] = []
+    /// Whether the others hold our newest input (``LockstepPeer/finish(timeout:)``).
+    var finish: FinishProgress = .over
     /// Ticks after which a newcomer needs a checkpoint of the game (see
     /// `LockstepPeer.apply(_:game:)`).
     var checkpointsWanted: Set<Int> = []

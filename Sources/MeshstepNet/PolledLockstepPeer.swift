@@ -351,23 +351,12 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         let deadline = ContinuousClock.now + timeout
         var done = false
         while ContinuousClock.now < deadline {
-            let (settled, over) = lock.withLock { () -> (Bool, Bool) in
-                guard let (stats, roster, bound) = core.endpoint.sessionSnapshot(), roster.halted == nil else { return (false, true) }
-                let linked = Set(core.node.neighborInfo.map(\.peer))
-                let settled = roster.activeSlots.allSatisfy { slot in
-                    guard slot != role.slot, stats.acknowledged[slot] < stats.newestOwnInput else { return true }
-                    let silence = stats.players.first { $0.slot == slot }?.silence ?? .zero
-                    // Gone: it left (no link, and silent a quarter second) or went silent for a second.
-                    let unlinked = !(bound.indices.contains(slot) && linked.contains(PeerKey(bytes: bound[slot])))
-                    return silence >= .seconds(1) || (unlinked && silence >= .milliseconds(250))
-                }
-                return (settled, false)
+            switch lock.withLock({ core.endpoint.finishProgress() }) {
+            case .over: return false
+            case .settled: done = true
+            case .waiting: break
             }
-            if over { return false }
-            if settled {
-                done = true
-                break
-            }
+            if done { break }
             wait(atMost: .milliseconds(5))
         }
         let grace = ContinuousClock.now + min(frameInterval * 3, max(.zero, deadline - ContinuousClock.now))

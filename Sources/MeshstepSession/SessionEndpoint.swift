@@ -339,6 +339,18 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         session = s
         running = true
     }
+    /// Whether a player that applied its match's last tick (and submitted the input that answers
+    /// it) may stop sending. The others still need that input, which carries its confirmation
+    /// of the last tick: this says ``FinishProgress/waiting`` until every other active player
+    /// acknowledged it or is gone (silent for a second, or a quarter second without a link to
+    /// us). Call it after ``tick(now:)``; the shells' `finish(timeout:)` and the simulated bots
+    /// both do, and bound the wait.
+    public mutating func finishProgress() -> FinishProgress {
+        guard running, session?.halted == nil else { return .over }
+        let linkedSlots = Set(neighbors.compactMap { slotOf[$0] })
+        return session!.othersHoldNewestInput(linked: { linkedSlots.contains($0) }) ? .settled : .waiting
+    }
+
     /// The session's stats, roster and bound keys, read in place (nil before the start).
     package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
     /// Whether ``pollReady(limit:)`` would return a tick now (nothing is taken).
@@ -1173,4 +1185,16 @@ public enum InputDelay {
         let ns = latency.nanosecondsClamped
         return min(32, Int((ns + frameNs - 1) / frameNs) + 2)
     }
+}
+
+/// Where a player that applied its match's last tick stands in leaving it (see
+/// ``finishProgress()``).
+public enum FinishProgress: Sendable, Equatable {
+    /// Some other player still lacks our newest input and is not gone: keep sending frames.
+    case waiting
+    /// Every other player holds our newest input or is gone: a few frame intervals more (so
+    /// our acknowledgements of their last inputs travel), then leave.
+    case settled
+    /// The session halted or never started: there is nothing to finish.
+    case over
 }

@@ -461,6 +461,25 @@ struct SessionTests {
         #expect(stats.allSatisfy { $0.roundTrip != nil && $0.active && abs($0.framesAhead) <= 2 })
         #expect(stats[1].repairedInputs > 0)
     }
+
+    @Test("a player that finished waits until every other player holds its newest input, or is gone: silent a second, or a quarter second without a link")
+    func finishWaitsForTheNewestInput() throws {
+        var room = try Room(players: 3, spectators: 1)
+        try room.run(frames: 60)
+        // Slot 2 stops hearing slot 0: it lacks slot 0's newest inputs but goes on sending.
+        room.canHear = { from, to, _ in !(from == 0 && to == 2) }
+        try room.run(frames: 10)
+        #expect(!room.sessions[0].othersHoldNewestInput(linked: { _ in true }))
+        #expect(!room.sessions[0].othersHoldNewestInput(linked: { _ in false }))
+        #expect(room.sessions[3].othersHoldNewestInput(linked: { _ in true }), "a spectator owes nobody")
+        // Slot 2 falls silent: without a link it is gone after a quarter second, with one after a second.
+        room.alive[2] = false
+        try room.run(frames: 20)
+        #expect(!room.sessions[0].othersHoldNewestInput(linked: { _ in true }))
+        #expect(room.sessions[0].othersHoldNewestInput(linked: { $0 != 2 }))
+        try room.run(frames: 50)
+        #expect(room.sessions[0].othersHoldNewestInput(linked: { _ in true }))
+    }
 }
 
 /// Scenario tier (release, `scripts/test scenarios`): many peers over the simulated mesh.
