@@ -760,6 +760,10 @@ extension BotsScenario {
         var finishedAt = Array(repeating: MeshTime?.none, count: nodes)
         var finishBytes: [Int: Int] = [:]
         var stalledUntil: [Int: MeshTime] = [:]
+        // A player that applied the last tick goes on sending as `finish(timeout:)` does: until
+        // the others hold its newest input (then 3 frames more) or for 3 s at most.
+        var finishing = Set<Int>()
+        var settledAt: [Int: MeshTime] = [:]
         let maxFrames = ticks + 40 * tickRate
         func applied(_ p: Int) -> Int { drivers[p].ticksApplied }
         func done(_ p: Int) -> Bool {
@@ -778,6 +782,7 @@ extension BotsScenario {
             if let bug = desyncInjection, bug.slot == p, bug.tick == r.tick { perturb(&drivers[p].game) }
             if drivers[p].ticksApplied == ticks {
                 finishedAt[p] = now
+                if p < players { finishing.insert(p) }
                 if p < players { finishBytes[p] = sim.node(p)?.stats.bytesSent }
             }
         }
@@ -885,6 +890,16 @@ extension BotsScenario {
                         currentStall[p] = 0
                     }
                 }
+                for p in finishing.sorted() {
+                    guard !crashed.contains(p), endpoints[p].halted == nil, let finished = finishedAt[p] else {
+                        finishing.remove(p)
+                        continue
+                    }
+                    if let until = stalledUntil[p], sim.now < until { continue }
+                    timers(p)
+                    if settledAt[p] == nil, endpoints[p].finishProgress() != .waiting { settledAt[p] = sim.now }
+                    if sim.now - finished >= .seconds(3) || settledAt[p].map({ sim.now - $0 >= frame * 3 }) == true { finishing.remove(p) }
+                }
             }
         }
         var end = t0 + frame * maxFrames
@@ -910,7 +925,11 @@ extension BotsScenario {
             }
         }
         let sessions = endpoints.map(\.session)
-        let survivors = (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil && sessions[$0] != nil }
+        // A player readmitted to play only after the match's last tick (its absence, as the
+        // roster has it, lasts past the end) holds no input in the match's last rows: like a
+        // dropped one, it is no survivor of this match, even if it catches up no further.
+        func returnsAfterTheEnd(_ p: Int) -> Bool { (sessions[p]?.absences[p]?.upperBound ?? 0) >= ticks }
+        let survivors = (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil && sessions[$0] != nil && !returnsAfterTheEnd($0) }
         let honest = (0..<players).filter { $0 != attackerSlot }
         let honestSurvivors = survivors.filter { $0 != attackerSlot }
         // The liar's own view of the roster is its business: agreement is among honest peers.

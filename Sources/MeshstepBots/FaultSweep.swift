@@ -249,19 +249,19 @@ public struct FaultSweep: Sendable {
         let dropped = Set(r.drops.map(\.slot))
         var excused = Set(r.crashed + s.stalls.filter { s.excuses($0, dropped: dropped) }.map(\.slot))
         // The quorums a fault needs are counted among the voters (docs/LOCKSTEP.md, "Voters"):
-        // an open slot nobody filled is no player; a newcomer in an open slot counts towards no
-        // quorum for another player's fault (before its arrival it was out of the roster, and
-        // after it no change showed it past its checkpoint until that fault's own); a player
-        // that came back was a voter before its crash and is none after its return. Which of
-        // those a fault met is not known here: liveness is expected only where a quorum holds
-        // either way.
+        // an open slot nobody filled is no player; a newcomer in an open slot is none until a
+        // later change shows it past its checkpoint (before its arrival it was out of the
+        // roster), and one after; a player that came back was a voter before its crash and is
+        // none after its return until such a change. Which of those a fault met is not known
+        // here: liveness is expected only where a quorum holds either way.
         let neverFilled = Set(s.openSlots).subtracting(s.lateJoins.map(\.slot))
         var faults = s.crashes + s.stalls.map { (slot: $0.slot, tick: $0.tick) }
         if let p = s.partition { faults += (0..<s.players).map { (slot: $0, tick: p.start) } }
         let newcomers = Set(s.lateJoins.filter { a in faults.contains { $0.slot != a.slot } }.map(\.slot))
         let returned = Set(s.rejoins.filter { a in faults.contains { $0.slot != a.slot && $0.tick > a.tick - 120 } }.map(\.slot))
         let roster = (0..<s.players).filter { !neverFilled.contains($0) && !newcomers.contains($0) }
-        let bases = [roster, roster.filter { !returned.contains($0) }]
+        let withNewcomers = (0..<s.players).filter { !neverFilled.contains($0) }
+        let bases = [roster, withNewcomers].flatMap { [$0, $0.filter { !returned.contains($0) }] }
         func quorum(_ slots: some Collection<Int>) -> Bool {
             bases.allSatisfy { base in RosterQuorum.holds(base.filter(slots.contains), of: base, liars: 0) }
         }

@@ -1448,6 +1448,59 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test(
+        "a spectator one roster change ahead of the players takes their reports on the rows before the change's first tick, and none at or past it (sweep seed 57, run 127)"
+    )
+    func spectatorAheadOfThePlayersEpoch() throws {
+        // In the sweep run, the players dropped a newcomer that stopped with the match after one
+        // of them had finished; the spectator, far behind, adopted the drop and waited for good
+        // for the finished player's reports. Here the spectator is one change ahead of both
+        // players from the start.
+        for changed in [1_000, 40] {
+            var room = try Room(players: 2, spectators: 1)
+            room.sessions[2].epoch = 1
+            room.sessions[2].changeFloors = [(epoch: 1, tick: changed)]
+            try room.run(frames: 120)
+            let players = room.sessions[0].nextTick, spectator = room.sessions[2].nextTick
+            if changed > players {
+                #expect(spectator > 90 && spectator >= players - 20, "spectator at \(spectator), players at \(players)")
+            } else {
+                #expect(spectator <= changed && spectator > 20, "spectator at \(spectator), players at \(players)")
+            }
+        }
+    }
+
+    @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
+    func newcomerBackAfterTheEnd() throws {
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
+        scenario.duplicate = 0.03
+        scenario.partition = BotsPartition(start: 140, slots: [2, 3, 5, 6], heal: 381)
+        scenario.openSlots = [0]
+        scenario.lateJoins = [(slot: 0, tick: 81)]
+        scenario.lateSpectators = (count: 2, tick: 208)
+        let r = try scenario.run()
+        // The newcomer was dropped with the side that halted and readmitted from tick 534; it
+        // resumed at 450 and lacked a player's last inputs, which stopped sending once every
+        // other player held them. The report counted it as the slowest survivor, at 450.
+        #expect(r.rejoins.map(\.slot) == [0] && (r.rejoins.first?.tick ?? 0) >= 480)
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test("the sweep expects no liveness where two crashes leave no quorum once a newcomer votes (sweep seed 59, run 134)")
+    func twoCrashesAmongThreeVotersWithANewcomer() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.23, latency: .milliseconds(95), jitter: .milliseconds(18), seed: 660804134399196649)
+        scenario.crashes = [(slot: 1, tick: 81), (slot: 3, tick: 344), (slot: 0, tick: 353)]
+        scenario.rejoins = [(slot: 1, tick: 153)]
+        scenario.openSlots = [0]
+        scenario.lateJoins = [(slot: 0, tick: 83)]
+        let r = try scenario.run()
+        // Slot 1's readmission showed the newcomer past its checkpoint: the voters were 0, 2
+        // and 3 (slot 1 came back), and with 0 and 3 crashed, slot 2 alone has no quorum.
+        #expect(r.halted.map(\.slot).sorted() == [1, 2] && r.ticks_completed < 480)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer that lacks a dropped player's input before its drop tick gets it relayed (sweep seed 46, run 601)")
     func newcomerLacksADroppedInput() throws {
         var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.26, latency: .milliseconds(103), jitter: .milliseconds(3), seed: 1854068177813489172)
