@@ -284,10 +284,7 @@ extension SessionEndpoint {
     mutating func resume(from bytes: [UInt8], now: Duration) -> [SessionAction] {
         guard let d = candidate, let tick = fetch.chosen?.tick else { return [] }
         func setAside() -> [SessionAction] {
-            var next = CheckpointFetch(vouchers: configuration.toleratedLiars + 1)
-            next.minTick = tick + 1
-            next.bytesReceived = fetch.bytesReceived
-            fetch = next
+            fetch = fetch.afterSettingAside(tick: tick)
             return []
         }
         guard let cp = try? SessionCheckpoint.decode(bytes, sessionHash: d.hash, players: configuration.players) else { return setAside() }

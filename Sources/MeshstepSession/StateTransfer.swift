@@ -321,6 +321,8 @@ struct CheckpointFetch: Sendable {
     static let farWait: Duration = .seconds(1)
     /// Chunks asked for and not yet arrived, at most.
     static let window = 64
+    /// Up to this many chunks due, they are asked of two holders at once.
+    static let askedTwiceUpTo = 4
 
     let vouchers: Int
     /// Offers of older checkpoints are ignored (one was set aside as not ours to resume from).
@@ -348,6 +350,21 @@ struct CheckpointFetch: Sendable {
     var rejectedChunks = 0
 
     init(vouchers: Int) { self.vouchers = max(1, vouchers) }
+
+    /// A fresh fetch for a checkpoint after `tick`, once the one at `tick` was set aside (not
+    /// ours to resume from). It keeps what does not depend on the checkpoint: our links (a
+    /// fetch that forgot them would wait ``farWait`` before asking anyone, until the links
+    /// change), the frames kept, the holders that lied, and the counts.
+    func afterSettingAside(tick: Int) -> CheckpointFetch {
+        var next = CheckpointFetch(vouchers: vouchers)
+        next.minTick = tick + 1
+        next.near = near
+        next.liveFrom = liveFrom
+        next.bad = bad
+        next.bytesReceived = bytesReceived
+        next.rejectedChunks = rejectedChunks
+        return next
+    }
 
     /// Notes `offer` from `holder`: a roster player `vouches` for it; anyone else may only
     /// serve it. Returns true when the checkpoint to fetch changed (the fetch starts, or a better
@@ -400,7 +417,7 @@ struct CheckpointFetch: Sendable {
 
     /// Chunk requests due at `now`: missing chunks not asked for within ``retry``, spread over
     /// the holders among our links (over every holder once ``farWait`` passed without one), at
-    /// most ``window`` outstanding.
+    /// most ``window`` outstanding; up to ``askedTwiceUpTo`` of them, from two holders at once.
     mutating func requests(now: Duration) -> [(to: PeerKey, payload: [UInt8])] {
         guard let c = chosen, !holders.isEmpty else { return [] }
         let close = holders.filter(near.contains)
@@ -415,6 +432,19 @@ struct CheckpointFetch: Sendable {
         due = Array(due.prefix(max(0, Self.window - outstanding)))
         guard !due.isEmpty else { return [] }
         var out: [(PeerKey, [UInt8])] = []
+        // A few chunks due (a small checkpoint, or the last ones of a big one): all from two
+        // holders at once. At 28% loss a request and its answer both arrive about one time in
+        // two, and each lost round costs a ``retry``; a newcomer has about two seconds past its
+        // checkpoint before the players give up on it.
+        if due.count <= Self.askedTwiceUpTo, pool.count >= 2 {
+            for i in due { askedAt[i] = now }
+            let request = SessionWire.encodeChunkRequest(tick: c.tick, root: c.root, indices: due)
+            for _ in 0..<2 {
+                out.append((pool[nextHolder % pool.count], request))
+                nextHolder += 1
+            }
+            return out
+        }
         // Spread over every holder at once, at most 16 chunks per request.
         let size = min(16, (due.count + pool.count - 1) / pool.count)
         var start = 0

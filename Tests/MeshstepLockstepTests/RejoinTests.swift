@@ -158,6 +158,33 @@ struct RejoinTests {
         #expect(waiting.isEmpty && !across.isEmpty && across.allSatisfy { $0.to == Self.key(2) })
     }
 
+    @Test(
+        "a newcomer asks two holders at once for the last few chunks, and a checkpoint set aside does not make it forget its links (sweep: a newcomer at 28% loss resumed 2.6 s after its checkpoint)"
+    )
+    func fetchAsksTwiceAndKeepsLinks() throws {
+        let bytes = (0..<2000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        var server = CheckpointServer()
+        let held = server.hold(bytes, tick: 223, now: .zero)
+        let offer = try #require(held)
+        var fetch = CheckpointFetch(vouchers: 2)
+        fetch.near = [Self.key(1), Self.key(2), Self.key(3)]
+        fetch.liveFrom = 200
+        _ = fetch.note(CheckpointOffer(tick: 120, size: 700, root: TransferDigest(bytes: Array(repeating: 1, count: 16))), from: Self.key(1))
+        // The first checkpoint was not ours: the next fetch still knows our links at once.
+        fetch = fetch.afterSettingAside(tick: 120)
+        #expect(fetch.near == [Self.key(1), Self.key(2), Self.key(3)] && fetch.liveFrom == 200 && fetch.minTick == 121 && fetch.chosen == nil)
+        _ = fetch.note(offer, from: Self.key(1), now: .seconds(7))
+        _ = fetch.note(offer, from: Self.key(2), now: .seconds(7))
+        let requests = fetch.requests(now: .seconds(7))
+        // Three chunks: one request for all of them to each of two holders on our links.
+        #expect(requests.count == 2 && Set(requests.map(\.to)).count == 2 && requests[0].payload == requests[1].payload)
+        #expect(requests.allSatisfy { fetch.near.contains($0.to) })
+        #expect(fetch.requests(now: .seconds(7) + .milliseconds(100)).isEmpty, "asked again before the retry")
+        // Only the second holder's answer arrives: that is enough.
+        for chunk in server.answer(requests[1].payload, from: Self.key(50), now: .seconds(7)) { fetch.receive(chunk, from: requests[1].to) }
+        #expect(fetch.complete == bytes)
+    }
+
     @Test("a fetch under way counts as progressing (its join requests pause) until a second passes without a chunk")
     func fetchProgress() throws {
         var server = CheckpointServer()
