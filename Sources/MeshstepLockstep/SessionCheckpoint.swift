@@ -269,7 +269,11 @@ extension LockstepSession {
         if a.tick < nextTick { events += halt(.rosterChangeBelowApplied(slot: a.slot, tick: a.tick)) }
         let s = a.slot
         if let key = a.key { keys.bind(slot: s, key: key) }
-        absent[s] = d..<max(d, a.tick)
+        // Dropped where its last absence ended (a newcomer that never showed up by its return
+        // tick): one absence from the first's start, or a peer still behind that start (a
+        // spectator) would wait for inputs the slot never had.
+        let start = absent[s].map { $0.upperBound >= d ? min($0.lowerBound, d) : d } ?? d
+        absent[s] = start..<max(d, a.tick)
         dropTick[s] = nil
         returning[s] = a
         returnRequests[s] = nil

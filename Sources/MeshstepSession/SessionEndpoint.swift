@@ -347,8 +347,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// both do, and bound the wait.
     public mutating func finishProgress() -> FinishProgress {
         guard running, session?.halted == nil else { return .over }
-        let linkedSlots = Set(neighbors.compactMap { slotOf[$0] })
-        return session!.othersHoldNewestInput(linked: { linkedSlots.contains($0) }) ? .settled : .waiting
+        let links = neighbors, slots = slotOf
+        return session!.othersHoldNewestInput(linked: { s in links.contains { slots[$0] == s } }) ? .settled : .waiting
     }
 
     /// The session's stats, roster and bound keys, read in place (nil before the start).

@@ -1501,6 +1501,24 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test(
+        "a spectator behind a newcomer's first absence still skips it after the newcomer is dropped at its return tick and admitted again (sweep seed 63, run 158)"
+    )
+    func spectatorBehindTwoAbsences() throws {
+        var scenario = BotsScenario(players: 5, ticks: 480, loss: 0.3, latency: .milliseconds(82), jitter: .milliseconds(18), seed: 12077514116180382327)
+        scenario.duplicate = 0.07
+        scenario.partition = BotsPartition(start: 129, slots: [0], heal: 271)
+        scenario.openSlots = [0]
+        scenario.lateJoins = [(slot: 0, tick: 46)]
+        scenario.spectators = 2
+        let r = try scenario.run()
+        // Open slot 0 was absent until its return tick 191, dropped there (the newcomer was cut
+        // off), and admitted again from 483. The second absence (191-483) replaced the first,
+        // and the spectators, at tick 172, waited for good for slot 0's inputs from 172 to 190.
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "spectators reached \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer that lacks a dropped player's input before its drop tick gets it relayed (sweep seed 46, run 601)")
     func newcomerLacksADroppedInput() throws {
         var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.26, latency: .milliseconds(103), jitter: .milliseconds(3), seed: 1854068177813489172)
