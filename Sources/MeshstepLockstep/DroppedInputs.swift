@@ -68,6 +68,7 @@ extension LockstepSession {
     /// `tick` and can send its inputs itself.
     func droppedAfter(_ slot: Int, _ tick: Int) -> Int? {
         if let d = dropTick[slot], tick < d { return d }
+        if let e = earlierAbsent[slot], tick < e.lowerBound { return e.lowerBound }
         if let a = absent[slot], tick < a.lowerBound { return a.lowerBound }
         return nil
     }

@@ -365,6 +365,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     // Rejoin (docs/LOCKSTEP.md, "Rejoin").
     /// `absent[s]`: the ticks a readmitted slot has no input in (from its drop to its return).
     var absent: [Range<Int>?]
+    /// `earlierAbsent[s]`: the absence before `absent[s]`, while this peer has not applied all
+    /// of it (a spectator far behind; the slot played between the two). Older ones are not kept.
+    var earlierAbsent: [Range<Int>?]
     /// Each readmitted slot's absence (``absent``), for harnesses that compare rosters.
     package var absences: [Range<Int>?] { absent }
     /// Readmitted slots until their return tick has passed.
@@ -457,6 +460,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         signedEntrySent = Array(repeating: nil, count: players)
         conflictTick = Array(repeating: nil, count: players)
         absent = Array(repeating: nil, count: players)
+        earlierAbsent = Array(repeating: nil, count: players)
         // Open slots start vacant: no input from tick 0 on, until a newcomer is admitted.
         for s in keys.descriptor.openSlots where s < players {
             dropTick[s] = 0
@@ -1631,7 +1635,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     @inline(__always)
     func inputless(slot s: Int, tick: Int) -> Bool {
         if let d = dropTick[s], tick >= d { return true }
-        return absent[s]?.contains(tick) == true
+        return absentAt(s, tick)
     }
 
     /// Whether the game has applied every tick handed to it and answered each (our inputs reach
@@ -1695,7 +1699,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let i = tick - base
         guard i >= 0, i < Self.maxRows else { return .outOfRange }
         if let d = dropTick[slot], tick >= d { return .outOfRange }
-        if let a = absent[slot], a.contains(tick) { return .outOfRange }
+        if absentAt(slot, tick) { return .outOfRange }
         let at = i * players + slot
         if held.count <= at {
             let grown = (i + 1) * players
@@ -1744,7 +1748,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     @inline(__always)
     func heldThrough(_ slot: Int) -> Int {
         var t = nextTick
-        while heldIndex(slot: slot, tick: t) != nil || absent[slot]?.contains(t) == true { t += 1 }
+        while heldIndex(slot: slot, tick: t) != nil || absentAt(slot, t) { t += 1 }
         return t - 1
     }
 
@@ -2029,18 +2033,24 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for s in 0..<players { advanceChain(s) }
     }
 
+    /// Whether slot `s` has no input at `tick` because it was away (dropped, then readmitted).
+    @inline(__always)
+    func absentAt(_ s: Int, _ tick: Int) -> Bool {
+        absent[s]?.contains(tick) == true || earlierAbsent[s]?.contains(tick) == true
+    }
+
     /// Extends `s`'s chain over the inputs of `s` now held (a chain depends on that slot's
     /// inputs only, so a frame from `s` advances only its chain).
     mutating func advanceChain(_ s: Int) {
         let stop = dropTick[s].map { $0 - 1 } ?? Int.max
         let next = chains[s].head + 1
-        guard chains[s].head < stop, input(slot: s, tick: next) != nil || absent[s]?.contains(next) == true else { return }
+        guard chains[s].head < stop, input(slot: s, tick: next) != nil || absentAt(s, next) else { return }
         // In place: a local copy would share the values' buffer, and the first append would copy
         // the whole buffer.
         while chains[s].head < stop {
             let next = chains[s].head + 1
             // An absent tick adds nothing: the chain keeps its value through the absence.
-            if let a = absent[s], a.contains(next) {
+            if absentAt(s, next) {
                 let last = chains[s].last
                 chains[s].append(last)
                 continue

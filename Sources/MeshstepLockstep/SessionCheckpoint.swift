@@ -269,10 +269,18 @@ extension LockstepSession {
         if a.tick < nextTick { events += halt(.rosterChangeBelowApplied(slot: a.slot, tick: a.tick)) }
         let s = a.slot
         if let key = a.key { keys.bind(slot: s, key: key) }
-        // Dropped where its last absence ended (a newcomer that never showed up by its return
-        // tick): one absence from the first's start, or a peer still behind that start (a
-        // spectator) would wait for inputs the slot never had.
-        let start = absent[s].map { $0.upperBound >= d ? min($0.lowerBound, d) : d } ?? d
+        // A peer still behind the last absence (a spectator) must not wait for inputs the slot
+        // never had. Dropped where that absence ended (a newcomer that never showed up by its
+        // return tick), the slot is away from its start; one it played after is kept while we
+        // have not applied all of it.
+        var start = d
+        if let last = absent[s] {
+            if last.upperBound >= d {
+                start = min(last.lowerBound, d)
+            } else {
+                earlierAbsent[s] = last.upperBound > nextTick ? last : nil
+            }
+        }
         absent[s] = start..<max(d, a.tick)
         dropTick[s] = nil
         returning[s] = a

@@ -1519,6 +1519,37 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test(
+        "a peer behind a slot's earlier absence keeps it when the slot is readmitted again; one dropped at its return tick is away from the first absence's start"
+    )
+    func absencesKeptForAPeerBehindThem() throws {
+        var room = try Room(players: 3, spectators: 1)
+        var spectator = room.sessions[3]
+        #expect(spectator.nextTick == 0)
+        // Slot 2 away for 10..<30, back, then away again for 50..<70.
+        spectator.dropTick[2] = 10
+        _ = spectator.readmit(RosterChange.Admit(slot: 2, checkpoint: 20, tick: 30))
+        spectator.dropTick[2] = 50
+        _ = spectator.readmit(RosterChange.Admit(slot: 2, checkpoint: 60, tick: 70))
+        #expect(spectator.absent[2] == 50..<70 && spectator.earlierAbsent[2] == 10..<30)
+        #expect(spectator.inputless(slot: 2, tick: 15) && !spectator.inputless(slot: 2, tick: 40) && spectator.inputless(slot: 2, tick: 55))
+        #expect(spectator.droppedAfter(2, 5) == 10 && spectator.droppedAfter(2, 40) == 50)
+        // Dropped at its return tick (it never showed up): one absence from 50, the earlier kept.
+        spectator.dropTick[2] = 70
+        _ = spectator.readmit(RosterChange.Admit(slot: 2, checkpoint: 80, tick: 90))
+        #expect(spectator.absent[2] == 50..<90 && spectator.earlierAbsent[2] == 10..<30)
+        #expect(spectator.inputless(slot: 2, tick: 75) && spectator.inputless(slot: 2, tick: 20))
+        // A peer that applied all of the first absence keeps none.
+        try room.run(frames: 60)
+        var player = room.sessions[0]
+        let n = player.nextTick
+        #expect(n > 30)
+        player.absent[2] = 10..<30
+        player.dropTick[2] = n + 5
+        _ = player.readmit(RosterChange.Admit(slot: 2, checkpoint: n + 10, tick: n + 20))
+        #expect(player.halted == nil && player.absent[2] == (n + 5)..<(n + 20) && player.earlierAbsent[2] == nil)
+    }
+
     @Test("a newcomer that lacks a dropped player's input before its drop tick gets it relayed (sweep seed 46, run 601)")
     func newcomerLacksADroppedInput() throws {
         var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.26, latency: .milliseconds(103), jitter: .milliseconds(3), seed: 1854068177813489172)
