@@ -1079,10 +1079,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         (0..<players).filter { $0 != localSlot }.map { stats(slot: $0) }
     }
 
-    /// ``stats``, ``roster`` and the keys bound to the slots, in one call. From generic code in
+    /// ``stats`` and ``roster``, in one call. From generic code in
     /// another module (unspecialized), reading a computed property through an optional that
     /// holds the session copies the whole session; a mutating call through it does not.
-    package mutating func snapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]]) { (stats, roster, keys.bound) }
+    package mutating func snapshot() -> (stats: SessionStats, roster: RosterStatus) { (stats, roster) }
 
     /// The roster negotiation's state, for `MESHSTEP_DEBUG` dumps.
     package var rosterDebugDescription: String {
@@ -1698,8 +1698,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func store(_ input: InputBytes, slot: Int, tick: Int, replacing: Bool = false) -> StoreResult {
         let i = tick - base
         guard i >= 0, i < Self.maxRows else { return .outOfRange }
-        if let d = dropTick[slot], tick >= d { return .outOfRange }
-        if absentAt(slot, tick) { return .outOfRange }
+        if inputless(slot: slot, tick: tick) { return .outOfRange }
         let at = i * players + slot
         if held.count <= at {
             let grown = (i + 1) * players

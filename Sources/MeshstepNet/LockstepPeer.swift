@@ -458,7 +458,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
             $0.transfer = transfer
         }
         // A mutating call: `session.map` or a property read would copy the whole session.
-        guard let (stats, roster, _) = inPlace({ $0.sessionSnapshot() }) else { return }
+        guard let (stats, roster) = inPlace({ $0.sessionSnapshot() }) else { return }
         let finish = inPlace { $0.finishProgress() }
         shared.withLockedValue {
             $0.stats = stats

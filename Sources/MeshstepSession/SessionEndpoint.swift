@@ -351,8 +351,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         return session!.othersHoldNewestInput(linked: { s in links.contains { slots[$0] == s } }) ? .settled : .waiting
     }
 
-    /// The session's stats, roster and bound keys, read in place (nil before the start).
-    package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus, bound: [[UInt8]])? { session?.snapshot() }
+    /// The session's stats and roster, read in place (nil before the start).
+    package mutating func sessionSnapshot() -> (stats: SessionStats, roster: RosterStatus)? { session?.snapshot() }
     /// Whether ``pollReady(limit:)`` would return a tick now (nothing is taken).
     package mutating func hasReadyTick() -> Bool { running && session!.hasReadyTick() }
     /// Set when a received frame made the next tick ready (it was not before the frame), and
