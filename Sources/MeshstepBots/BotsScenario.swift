@@ -151,6 +151,10 @@ public struct BotsScenario: Sendable {
     public var lateSpectators: (count: Int, tick: Int)?
     /// Players whose process freezes for a while.
     public var stalls: [BotsStall] = []
+    /// A player whose session halts (the others dropped it after a stall past the disconnect
+    /// timeout, say) starts over in the same process and asks to come back
+    /// (`SessionEndpoint.rejoin(now:)`), as the demo does.
+    public var rejoinWhenHalted = false
     /// The highest slot lies this way (`LockstepAdversary`).
     public var attack: SessionAttack?
     /// Where to write a replay recorded by the lowest surviving slot, if anywhere.
@@ -697,6 +701,13 @@ extension BotsScenario {
             for r in ready { confirmedAt[p][r.tick] = at }
             drivers[p].receive(ready)
             note(endpoints[p].takeEvents(), by: p)
+            if rejoinWhenHalted, p < players, haltedAt[p] != nil, let actions = try? endpoints[p].rejoin(now: clock(at)) {
+                // Its game is replaced by the checkpoint it resumes from; until then it applies
+                // nothing.
+                haltedAt[p] = nil
+                rejoined.insert(p)
+                perform(p, actions)
+            }
         }
         func scheduleWakeup(_ p: Int) {
             guard let due = endpoints[p].nextWakeup else { return }

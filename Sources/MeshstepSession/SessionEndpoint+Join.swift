@@ -43,6 +43,21 @@ extension LockstepDriver {
     }
 }
 
+/// Why ``SessionEndpoint/rejoin(now:)`` cannot start a peer over.
+public enum RejoinError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The session runs, or has not started: there is nothing to come back into yet.
+    case notHalted
+    /// Every player was dropped: the match is over.
+    case matchOver
+
+    public var description: String {
+        switch self {
+        case .notHalted: "the session has not halted: rejoin only after `halted` names a reason"
+        case .matchOver: "every player was dropped: the match is over, start a new one"
+        }
+    }
+}
+
 /// What state transfer moved at one peer.
 public struct StateTransferStats: Sendable, Equatable {
     /// Checkpoint bytes this peer received (verified chunks).
@@ -203,6 +218,46 @@ extension SessionEndpoint {
         guard lastOfferTo[peer].map({ now - $0 >= .seconds(1) }) ?? true, lastOfferTo.count < 1024 else { return [] }
         lastOfferTo[peer] = now
         return [.send(SessionWire.encodeOffer(newest), to: peer)]
+    }
+
+    // MARK: Coming back after a halt
+
+    /// Starts this peer over after its session halted, as a newcomer of the same match: a player
+    /// asks to come back into its slot (the others readmit it as they would a restarted process
+    /// with its key, docs/LOCKSTEP.md, "Rejoin"), a spectator asks to follow again. Both resume
+    /// from a checkpoint the players vouch for: ``takeResumedGame()`` hands the game to restore,
+    /// then the ticks from there on come as before.
+    ///
+    /// Everything the halted session held is let go: ticks not yet taken, the roster, the
+    /// stats. Undelivered events and errors stay queued. The mesh's links and their round
+    /// trips are kept. A player comes back only once the others dropped its slot (a peer
+    /// halted by a roster change they do not see is dropped once it has been silent past the
+    /// disconnect timeout), and one the others proved an equivocator never does; until it is
+    /// let in, ``takeErrors()`` reports ``SessionError/notAdmitted(seconds:)`` every start
+    /// timeout.
+    /// - Returns: the first request to come back (a player's hello), to send at once.
+    /// - Throws: ``RejoinError/notHalted`` while the session runs or before it started;
+    ///   ``RejoinError/matchOver`` when every player was dropped.
+    public mutating func rejoin(now: Duration) throws(RejoinError) -> [SessionAction] {
+        guard let reason = halted, let d = descriptor else { throw .notHalted }
+        guard reason != .rosterEmpty else { throw .matchOver }
+        // The same parameters the halted endpoint was made with, and the roster every player
+        // signed: they validated then, and still do.
+        guard
+            var fresh = try? Self(
+                configuration: configuration, role: role, localKey: localKey, roster: .known(d), signer: signer,
+                autoInputDelay: autoInputDelay, startTimeout: startTimeout)
+        else { throw .matchOver }
+        fresh.joining = true
+        // The links stay: the fetch asks holders among them first.
+        fresh.neighbors = neighbors
+        fresh.fetch.near = neighbors
+        fresh.linkRTT = linkRTT
+        fresh.repairTimes = repairTimes
+        fresh.events = takeEvents()
+        fresh.errors = errors
+        self = fresh
+        return hello(now: now)
     }
 
     // MARK: Newcomers: fetching and resuming

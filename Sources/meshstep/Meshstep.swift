@@ -182,6 +182,11 @@ struct Bots: ParsableCommand {
     @Option(
         name: .customLong("stall"), help: "SLOT@TICK:MS: freeze that player's whole process for MS milliseconds when it reaches TICK (sim only; repeatable).")
     var stalls: [String] = []
+    @Flag(
+        help:
+            "A player whose session halts (dropped after a --stall past the disconnect timeout, or cut off by a --partition) starts over in the same process and asks to come back, as the demo does (sim only)."
+    )
+    var rejoinWhenHalted = false
     @Option(help: "The highest slot lies: \(SessionAttack.allCases.map(\.rawValue).joined(separator: ", ")) (sim only).") var attacker: SessionAttack?
     @Option(help: "Game: tanks (the demo's arena, 2...8 players) or coins (up to 64).") var game: String = "tanks"
     @Option(parsing: .unconditional, help: "Disconnect timeout in milliseconds (silence before a drop is proposed).") var disconnectTimeout: Int = 2000
@@ -248,8 +253,8 @@ struct Bots: ParsableCommand {
             let st = try BotsStall(parsing: text)
             guard (0..<players).contains(st.slot) else { throw ValidationError("--stall \(text): slot must be 0...\(players - 1)") }
         }
-        if network == "udp", !stalls.isEmpty || attacker != nil {
-            throw ValidationError("--stall and --attacker run in the simulator only (--network sim)")
+        if network == "udp", !stalls.isEmpty || attacker != nil || rejoinWhenHalted {
+            throw ValidationError("--stall, --attacker and --rejoin-when-halted run in the simulator only (--network sim)")
         }
         if attacker != nil, players < 3 { throw ValidationError("--attacker needs at least 3 players") }
         if network != "udp", eventLoops != 1 { throw ValidationError("--event-loops applies to --network udp only (the simulator runs in virtual time)") }
@@ -322,6 +327,7 @@ struct Bots: ParsableCommand {
         scenario.game = BotsGame(rawValue: game) ?? .tanks
         scenario.disconnectTimeout = .milliseconds(disconnectTimeout)
         scenario.stalls = try stalls.map { try BotsStall(parsing: $0) }
+        scenario.rejoinWhenHalted = rejoinWhenHalted
         scenario.attack = attacker
         try report(scenario.run())
     }

@@ -259,6 +259,48 @@ struct RejoinTests {
         #expect(r.snapshot_bytes > 0)
     }
 
+    /// With 2 players the one holder's offer is the only one: the player that started over must
+    /// ask it over their link at once (it kept its links), not wait a second for holders
+    /// elsewhere, or it misses its return tick half a second after the checkpoint.
+    @Test(
+        "a player paused past the disconnect timeout is dropped, starts over in the same process, and plays to the end in agreement",
+        arguments: [(players: 4, latency: 20, timeout: 2000), (players: 2, latency: 1, timeout: 500)])
+    func pausedPlayerStartsOver(players: Int, latency: Int, timeout: Int) throws {
+        var scenario = BotsScenario(players: players, ticks: 600, loss: 0.02, latency: .milliseconds(latency), jitter: .zero, seed: 3)
+        scenario.disconnectTimeout = .milliseconds(timeout)
+        scenario.stalls = [BotsStall(slot: 1, tick: 200, duration: .milliseconds(timeout * 2))]
+        let halts = try scenario.run()
+        #expect(halts.halted.map(\.slot) == [1] && halts.rejoins.isEmpty)
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        #expect(r.halted.isEmpty)
+        #expect(r.rejoins.map(\.slot) == [1], "readmitted once: \(r.rejoins)")
+        #expect(r.ticks_completed == 600, "the player that started over is a survivor: it reached the end")
+        #expect(r.checksums_agree && r.desyncs == 0 && r.drops_agree)
+        #expect(r.snapshot_bytes > 0)
+    }
+
+    @Test("players on the side of a split that halts start over once it heals, and come back into the match")
+    func splitSideStartsOver() throws {
+        var scenario = BotsScenario(players: 5, ticks: 900, loss: 0.05, latency: .milliseconds(20), jitter: .zero, seed: 1)
+        scenario.partition = try BotsPartition(parsing: "200:3,4:400")
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        #expect(r.halted.isEmpty)
+        #expect(r.rejoins.map(\.slot).sorted() == [3, 4])
+        #expect(r.ticks_completed == 900)
+        #expect(r.checksums_agree && r.desyncs == 0 && r.drops_agree)
+    }
+
+    @Test("rejoin(now:) is refused while the session has not halted")
+    func rejoinOnlyAfterAHalt() throws {
+        let config = LockstepConfiguration(players: 2)
+        var endpoint = try SessionEndpoint<Move>(
+            configuration: config, role: .player(0), localKey: Self.key(1), roster: .claimed(name: "m", gameSeed: 0), signer: { _ in [] })
+        #expect(throws: RejoinError.notHalted) { try endpoint.rejoin(now: .zero) }
+        #expect("\(RejoinError.notHalted)".contains("halted"))
+    }
+
     /// A newcomer has no session before its checkpoint and signs nothing; counted in the quorum
     /// of the next change, it left the others one signature short of dropping a player that
     /// crashed before they reached that checkpoint, and they waited for good.
