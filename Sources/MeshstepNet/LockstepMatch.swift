@@ -38,6 +38,11 @@ public struct MatchOptions: Sendable {
     public var gameSeed: UInt64 = 0
     /// How long to wait for every player before ``NetError/playersMissing(slots:seconds:)``.
     public var startTimeout: Duration = .seconds(30)
+    /// When the session halts (the others dropped this player after a pause or a network cut
+    /// longer than the disconnect timeout, or it was on the side of a split that stops), start
+    /// it over and ask to come back into the match, resuming from the players' checkpoint
+    /// (``LockstepMatch/rejoin()``). Off: a halt is final, as ``LockstepMatch/halted`` says.
+    public var rejoinWhenHalted = true
 
     /// Options for `slot` (nil: a spectator) of a `players`-player match on mesh `mesh`; the
     /// other fields keep their defaults.
@@ -96,8 +101,14 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     var pacer: FramePacer
     let started = ContinuousClock.now
 
-    init(peer: LockstepPeer<Game.Input>, game: Game, slot: Int?, group: MultiThreadedEventLoopGroup) {
+    /// Whether ``advance(_:)`` starts a halted session over (``MatchOptions/rejoinWhenHalted``).
+    public let rejoinWhenHalted: Bool
+    /// Times the session started over after a halt.
+    public private(set) var rejoinsAfterHalt = 0
+
+    init(peer: LockstepPeer<Game.Input>, game: Game, slot: Int?, group: MultiThreadedEventLoopGroup, rejoinWhenHalted: Bool) {
         self.peer = peer
+        self.rejoinWhenHalted = rejoinWhenHalted
         driver = LockstepDriver(game: game, checksumInterval: peer.configuration.checksumInterval, answers: slot != nil)
         self.slot = slot
         self.group = group
@@ -147,7 +158,9 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
             try? group.syncShutdownGracefully()
             throw .invalidSession(error)
         }
-        return LockstepMatch(peer: peer, game: Game(players: options.players, seed: options.gameSeed), slot: options.slot, group: group)
+        return LockstepMatch(
+            peer: peer, game: Game(players: options.players, seed: options.gameSeed), slot: options.slot, group: group,
+            rejoinWhenHalted: options.rejoinWhenHalted)
     }
 
     /// One frame of the game loop: applies the next confirmed tick, if there is one, and
@@ -156,8 +169,12 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
     ///
     /// Before the game is restored from a checkpoint (see ``resumedAt``), nothing is applied; a
     /// checkpoint that does not restore is reported as a `ResumeError` thrown on every frame.
+    /// With ``MatchOptions/rejoinWhenHalted``, a frame that finds the session halted starts it
+    /// over (the frame's events end with the `.halted` one); the game goes on from the
+    /// checkpoint the players send once they let it back in.
     @discardableResult
     public func advance(_ input: (Game) -> Game.Input) throws(ResumeError) -> MatchFrame {
+        if rejoinWhenHalted, peer.halted != nil, (try? peer.rejoin()) != nil { rejoinsAfterHalt += 1 }
         if let resumed = peer.takeResumedGame() {
             driver = try LockstepDriver(resuming: resumed, checksumInterval: peer.configuration.checksumInterval, answers: slot != nil)
             resumedAt = resumed.tick
@@ -181,8 +198,16 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
         if wait > .zero { Thread.sleep(forTimeInterval: wait / .seconds(1)) }
     }
 
-    /// Why the session stopped for good, if it did.
+    /// Why the session stopped, if it did and has not started over.
     public var halted: HaltReason? { peer.halted }
+
+    /// Starts the session over after a halt and asks to come back into the match (done by
+    /// ``advance(_:)`` itself with ``MatchOptions/rejoinWhenHalted``, the default).
+    /// - Throws: `RejoinError` while the session runs, or when every player was dropped.
+    public func rejoin() throws(RejoinError) {
+        try peer.rejoin()
+        rejoinsAfterHalt += 1
+    }
 
     /// The newest checked tick whose checksum every other active player reported equal to ours
     /// (-1: none yet): "in sync" through that tick.

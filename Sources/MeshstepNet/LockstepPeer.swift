@@ -232,6 +232,35 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
     /// What state transfer moved here (nil before the first frame interval).
     public var transferStats: StateTransferStats? { shared.withLockedValue { $0.transfer } }
 
+    /// Starts this peer over after its session halted, and asks to come back into the match
+    /// (see `SessionEndpoint.rejoin(now:)`): the game then takes the state to restore from
+    /// ``takeResumedGame()``, and the ticks from there on come as before. Ticks the halted
+    /// session completed that were not taken are let go.
+    /// - Throws: `RejoinError` while the session runs, or when every player was dropped.
+    public func rejoin() throws(RejoinError) {
+        let result: Result<Void, RejoinError>? = try? mesh.eventLoop.submit { () -> Result<Void, RejoinError> in
+            do throws(RejoinError) {
+                let actions = try self.endpoint.value.rejoin(now: self.clock)
+                self.shared.withLockedValue {
+                    $0.ready = []
+                    $0.readyAt = []
+                    $0.resumed = nil
+                    $0.stats = nil
+                    $0.roster = nil
+                    $0.finish = .over
+                }
+                self.perform(actions)
+                self.drain()
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }.wait()
+        // A loop that is shut down runs nothing: the session halted and stays so.
+        guard let result else { throw .notHalted }
+        try result.get()
+    }
+
     /// Asks every peer to switch to `delay` ticks of input delay (agreed through the inputs).
     public func requestInputDelay(_ delay: Int) {
         mesh.eventLoop.execute { try? self.endpoint.value.requestInputDelay(delay) }

@@ -292,6 +292,17 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         }
     }
 
+    /// Starts this peer over after its session halted, and asks to come back into the match
+    /// (see `SessionEndpoint.rejoin(now:)`): the game then takes the state to restore from
+    /// ``takeResumedGame()``, and the ticks from there on come as before. Ticks the halted
+    /// session completed that were not taken are let go.
+    /// - Throws: `RejoinError` while the session runs, or when every player was dropped.
+    public func rejoin() throws(RejoinError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try core.rejoin(now: clock)
+    }
+
     /// Asks every peer to switch to `delay` ticks of input delay (agreed through the inputs).
     public func requestInputDelay(_ delay: Int) throws(LockstepConfigurationError) {
         lock.lock()
@@ -525,6 +536,17 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         called(now: now)
         mesh(node.start(now: now), now: now)
         if !seeds.isEmpty { mesh(node.addSeedAddresses(seeds, now: now), now: now) }
+        touched()
+    }
+
+    /// The endpoint started over (``PolledLockstepPeer/rejoin()``): nothing the halted session
+    /// left is handed to the game.
+    mutating func rejoin(now: MeshTime) throws(RejoinError) {
+        called(now: now)
+        session(try endpoint.rejoin(now: now - .zero), now: now)
+        resumed = nil
+        readOn = false
+        readyTickWaits = false
         touched()
     }
 

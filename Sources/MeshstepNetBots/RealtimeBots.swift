@@ -61,6 +61,13 @@ public final class RealtimeBot: @unchecked Sendable {
     /// Set to take the bot out as if its process died: ``poll(_:ticks:)`` then does nothing and
     /// ``runRealtime(bots:ticks:tickRate:deadline:onFrame:)`` counts it as done.
     public var crashed = false
+    /// Whether a halted session starts over and asks to come back (`LockstepHandle.rejoin()`),
+    /// as the demo does: a bot the others dropped after its process was paused plays on.
+    public var rejoinWhenHalted = false
+    /// Times the bot started over after a halt.
+    public private(set) var rejoinsAfterHalt = 0
+    /// Why the last attempt to start over was refused (the match is over); nil otherwise.
+    public private(set) var rejoinRefused: RejoinError?
 
     /// `MESHSTEP_DEBUG` set: every event is written to standard error as it is polled.
     static let debug = ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil
@@ -86,6 +93,15 @@ public final class RealtimeBot: @unchecked Sendable {
     /// applied tick. Called several times per frame while the bot waits, so a repaired input is
     /// used as soon as it arrives, not at the next frame.
     public func poll(_ k: Int, ticks: Int) {
+        if rejoinWhenHalted, !crashed, rejoinRefused == nil, applied < ticks, peer.halted != nil {
+            do {
+                try peer.rejoin()
+                rejoinsAfterHalt += 1
+                if Self.debug { FileHandle.standardError.write(Data("[frame \(k)] slot \(slot) tick \(applied): starts over, asking to come back\n".utf8)) }
+            } catch {
+                rejoinRefused = error
+            }
+        }
         guard !crashed, applied < ticks, peer.halted == nil, resumeError == nil else { return }
         if let resumed = peer.takeResumedGame() {
             do {
@@ -122,6 +138,12 @@ public final class RealtimeBot: @unchecked Sendable {
             if applied == ticks { finishedAt = NIODeadline.now().uptimeNanoseconds }
             peer.apply(tick, game: driver.game)
         }
+    }
+
+    /// Whether the bot is out of the game for good: crashed, finished, or halted (and not
+    /// starting over).
+    func done(ticks: Int) -> Bool {
+        crashed || applied >= ticks || (peer.halted != nil && (!rejoinWhenHalted || rejoinRefused != nil))
     }
 
     /// Whether the bot has what frame `k` is due (or is out of the game).
@@ -188,7 +210,7 @@ public func runRealtime(
             Thread.sleep(forTimeInterval: 0.0005)
         }
         for bot in bots { bot.endFrame(k, ticks: ticks) }
-        if bots.allSatisfy({ $0.crashed || $0.applied >= ticks || $0.peer.halted != nil }) { return started }
+        if bots.allSatisfy({ $0.done(ticks: ticks) }) { return started }
         k += 1
     }
     return started

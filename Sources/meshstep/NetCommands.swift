@@ -95,7 +95,7 @@ struct Bot: ParsableCommand {
             A bot restarted with the same --identity while the match runs rejoins it: the others \
             readmit its slot and send it a checkpoint to resume from. With --open-slots (the same on \
             every bot) those slots start empty; a bot started later for one of them joins the running \
-            match: the players admit its key and send it a checkpoint.
+            match: the players admit its key and send it a checkpoint. With --rejoin-when-halted a bot             whose session halts (the others dropped it after it was paused or cut off past the             disconnect timeout) starts over in the same process and comes back the same way.
             """
     )
 
@@ -112,6 +112,8 @@ struct Bot: ParsableCommand {
     var startTimeout: Int = 30
     @Option(help: "SLOTS (comma-separated): slots that start empty and that a bot started later may fill; the same on every bot.")
     var openSlots: String?
+    @Flag(help: "When the session halts (the others dropped this bot), start over in the same process and ask to come back into the match.")
+    var rejoinWhenHalted = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func parsedOpenSlots() throws -> [Int] { try parseOpenSlots(openSlots, players: players) }
@@ -154,6 +156,7 @@ struct Bot: ParsableCommand {
             startTimeout: .seconds(Int64(startTimeout)), autoInputDelay: autoInputDelay, logger: logger)
         // Its latency figures come from the session's acknowledgements: no per-tick maps kept.
         let bot = RealtimeBot(slot: slot, peer: peer, seed: gameSeed, recordsHistory: false)
+        bot.rejoinWhenHalted = rejoinWhenHalted
         let bytesBefore = mesh.stats().bytesSent
         var lobbyError: (any Error)?
         // The lobby: give up when the start timeout passes (the peer reports who is missing),
@@ -214,6 +217,7 @@ struct Bot: ParsableCommand {
             "ticks_completed": bot.applied, "final_tick": finalTick,
             "checksum_at_final_tick": String(bot.game.checksum()),
             "drops": drops, "rejoins": rejoins, "late_joins": lateJoins, "resumed_at": bot.resumedAt as Any? ?? NSNull(), "desyncs": desyncs,
+            "rejoined_after_halt": bot.rejoinsAfterHalt,
             "snapshot_bytes": peer.transferStats?.bytesReceived ?? 0,
             "halted": halted.map { ["slot": slot, "reason": $0.description] as [String: Any] } as Any? ?? NSNull(),
             "input_latency_ms_p50": pct(0.5), "input_latency_ms_p99": pct(0.99),

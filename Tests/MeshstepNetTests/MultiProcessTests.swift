@@ -103,6 +103,33 @@ extension RealNetworkTests {
         }
 
         @Test(
+            "a bot paused (SIGSTOP) past the disconnect timeout is dropped; with --rejoin-when-halted it starts over in the same process, comes back and finishes with the others' checksum"
+        )
+        func pausedBotStartsOver() throws {
+            let mesh = Self.uniqueMesh("paused")
+            let (bots, _) = try Self.startBots(players: 4, ticks: 1200, mesh: mesh, extraFor: [2: ["--rejoin-when-halted"]])
+            defer { bots.forEach { $0.reap() } }
+            // About 3 s into the 20 s match slot 2 freezes for 4 s: twice the disconnect timeout.
+            Thread.sleep(forTimeInterval: 4)
+            let running = bots.allSatisfy(\.isRunning)
+            #expect(running, "a bot exited early:\n\(bots.map(\.transcript).joined(separator: "\n"))")
+            bots[2].sendSignal(SIGSTOP)
+            Thread.sleep(forTimeInterval: 4)
+            bots[2].sendSignal(SIGCONT)
+            let statuses = waitAll(bots, timeout: .seconds(60))
+            #expect(statuses == [0, 0, 0, 0], "\(bots.map(\.transcript).joined(separator: "\n"))")
+            let reports = try bots.map { try BotReport.parse($0) }
+            for r in reports {
+                #expect(r.ticksCompleted == 1200, "slot \(r.slot)")
+                #expect(r.desyncs == 0 && r.halted == nil, "slot \(r.slot)")
+                #expect(r.rejoins?.map(\.slot) == [2], "slot \(r.slot) reports rejoins \(String(describing: r.rejoins))")
+            }
+            #expect(reports[2].rejoinedAfterHalt == 1)
+            #expect(reports[2].resumedAt != nil, "the paused bot did not resume from a checkpoint")
+            #expect(Set(reports.map(\.checksumAtFinalTick)).count == 1, "checksums differ: \(reports.map(\.checksumAtFinalTick))")
+        }
+
+        @Test(
             "a bot SIGKILLed mid-game and restarted with the same --identity rejoins: readmitted by the others, it resumes from their checkpoint and finishes with their checksum"
         )
         func killedBotRejoins() throws {

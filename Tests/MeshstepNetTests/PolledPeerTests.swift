@@ -257,6 +257,72 @@ struct PolledPeerTests {
         }
     }
 
+    @Test(
+        "a polled player whose game thread stops calling in past the disconnect timeout is dropped; rejoin() starts it over, it resumes from the other's checkpoint and both finish in agreement"
+    )
+    func pausedPlayerRejoins() throws {
+        let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(60)
+            .withDisconnectTimeout(.milliseconds(500)).withDisconnectNotify(.milliseconds(250))
+        let peers = try pair(config, standby: nil)
+        let ticks = 480
+        let runs = peers.map { _ in PolledRun() }
+        let refused = PolledRun()
+        let done = DispatchGroup()
+        let start = ContinuousClock.now
+        let deadline = start + .seconds(40)
+        for (i, peer) in peers.enumerated() {
+            done.enter()
+            Thread {
+                var driver = LockstepDriver(game: RunningSum(players: 2, seed: 7), checksumInterval: config.checksumInterval, answers: true)
+                var stalled = false, rejoined = false, resumed = false
+                // At the tick rate: alone, slot 0 would otherwise play the rest of the match at
+                // once. Slot 1 catches up from its checkpoint as fast as it can.
+                func due() -> Int { resumed ? ticks : Int((ContinuousClock.now - start) / .milliseconds(1000 / 60)) + 1 }
+                while driver.ticksApplied < ticks, ContinuousClock.now < deadline {
+                    if i == 1, peer.halted != nil, !rejoined {
+                        rejoined = true
+                        do { try peer.rejoin() } catch { refused.events.append(.halted(.rosterEmpty)) }
+                    }
+                    if let game = peer.takeResumedGame() {
+                        guard let restored = try? LockstepDriver<RunningSum>(resuming: game, checksumInterval: config.checksumInterval, answers: true)
+                        else { break }
+                        driver = restored
+                        resumed = true
+                    }
+                    driver.receive(peer.pollConfirmed())
+                    while driver.ticksApplied < min(ticks, due()),
+                        let tick = driver.applyNext(answer: { _, t in Nibble(value: UInt8(truncatingIfNeeded: t &* 7 &+ i)) })
+                    {
+                        peer.apply(tick, game: driver.game)
+                        if i == 1, !stalled, driver.ticksApplied == 120 {
+                            stalled = true
+                            Thread.sleep(forTimeInterval: 2)
+                        }
+                    }
+                    runs[i].events += peer.pollEvents()
+                    peer.wait(atMost: .milliseconds(2))
+                }
+                runs[i].finished = peer.finish(timeout: .seconds(3))
+                runs[i].events += peer.pollEvents()
+                runs[i].ticks = driver.ticksApplied
+                runs[i].checksum = driver.game.checksum()
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        let halted = peers[1].halted
+        for p in peers { p.leave() }
+        #expect(refused.events.isEmpty, "rejoin() was refused")
+        #expect(runs.map(\.ticks) == [ticks, ticks])
+        #expect(runs[0].checksum == runs[1].checksum)
+        #expect(halted == nil)
+        // Dropped, halted, back: slot 0 saw the drop and the readmission, slot 1 its halt and its resume.
+        #expect(runs[0].events.contains { if case .dropped(slot: 1, _) = $0 { true } else { false } }, "\(runs[0].events)")
+        #expect(runs[0].events.contains { if case .readmitted(slot: 1, _) = $0 { true } else { false } }, "\(runs[0].events)")
+        #expect(runs[1].events.contains { if case .halted = $0 { true } else { false } }, "\(runs[1].events)")
+        #expect(runs[1].events.contains { if case .resumed = $0 { true } else { false } }, "\(runs[1].events)")
+    }
+
     @Test("a polled spectator follows two polled players to the last tick, fed by their flooded frames, with their checksum")
     func spectator() throws {
         let config = LockstepConfiguration(players: 2).withInputDelay(2).withTickRate(100)

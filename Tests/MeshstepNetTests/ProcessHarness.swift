@@ -228,6 +228,7 @@ struct BotReport: Decodable, Equatable {
     var lateJoins: [Drop]?
     /// The tick this bot resumed from, when it found the match running.
     var resumedAt: Int?
+    var rejoinedAfterHalt: Int?
     var snapshotBytes: Int?
     var desyncs: Int
     var halted: Halt?
