@@ -283,6 +283,7 @@ struct MeshstepDemo: ParsableCommand {
             print("recorded \(recording.inputs.count) ticks to \(record)")
         }
         let checksum = match.game.checksum()
+        if match.rejoinsAfterHalt > 0 { print("dropped by the others and came back \(match.rejoinsAfterHalt) time(s)") }
         if let resumed = match.resumedAt { print("joined the running match at tick \(resumed) (from the players' checkpoint)") }
         print("played \(match.game.tick) ticks, \(match.game.round) round(s), scores \(match.game.tanks.map(\.score)), final checksum \(checksum)")
         if let replaying {

@@ -23,6 +23,8 @@ final class Match {
     /// Set when the match was joined mid-game: the game restored from the players' checkpoint
     /// and catching up on the ticks since (`LockstepDriver.frameBudget(normal:)`).
     private(set) var resumedAt: Int?
+    /// Times the session started over after a halt (the others dropped us) to come back.
+    private(set) var rejoinsAfterHalt = 0
 
     private var submittedAt: [Int: Double] = [:]
     private let clock: () -> Double
@@ -47,6 +49,13 @@ final class Match {
     /// One fixed 60 Hz step: submit the local input when due, then apply the next confirmed
     /// tick (two when more than a couple of ticks behind). Returns what happened in the game.
     func step(localInput: () -> TankInput) -> [ArenaEvent] {
+        if let reason = transport.rejoinIfHalted() {
+            // The game goes on from the checkpoint the players send; a replay starts at tick 0.
+            rejoinsAfterHalt += 1
+            hud.messages.append(("\(reason): asking to come back", 0))
+            hud.halted = nil
+            recording = nil
+        }
         if let resumed = transport.takeResumedGame() {
             do {
                 driver = try LockstepDriver(resuming: resumed, checksumInterval: transport.checksumInterval, answers: false)

@@ -94,6 +94,10 @@ protocol GameTransport: AnyObject {
     /// The state to restore once, when this peer found the match running (it watches from
     /// mid-game, or rejoined): the loop rebuilds its game from it.
     func takeResumedGame() -> ResumedGame?
+    /// When the local session halted (the others dropped us after a pause or a cut longer than
+    /// the disconnect timeout), starts it over to come back into the match; returns why it
+    /// halted when it did, nil when there was nothing to do or the match is over.
+    func rejoinIfHalted() -> String?
     /// While fetching that state: chunks received and total (nil otherwise).
     var joinProgress: (received: Int, total: Int)? { get }
     /// The game after `tick`, for a newcomer that needs a checkpoint of it.
@@ -105,6 +109,7 @@ protocol GameTransport: AnyObject {
 extension GameTransport {
     var haltReason: String? { nil }
     func takeResumedGame() -> ResumedGame? { nil }
+    func rejoinIfHalted() -> String? { nil }
     var joinProgress: (received: Int, total: Int)? { nil }
     func offerCheckpoint(after tick: Int, game: TankArena) {}
     var framesAhead: Int { 0 }
@@ -365,6 +370,11 @@ final class MeshTransport: GameTransport {
     var haltReason: String? { me.halted?.description }
 
     func takeResumedGame() -> ResumedGame? { me.takeResumedGame() }
+
+    func rejoinIfHalted() -> String? {
+        guard !closed, let reason = me.halted, (try? me.rejoin()) != nil else { return nil }
+        return reason.description
+    }
 
     var joinProgress: (received: Int, total: Int)? {
         guard me.joining, !me.allPlayersPresent else { return nil }

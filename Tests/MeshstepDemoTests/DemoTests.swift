@@ -24,7 +24,7 @@ struct RunResult {
 }
 
 /// Runs the demo with `arguments`; `environment` changes are applied on top of ours (nil removes).
-func runDemo(_ arguments: [String], environment: [String: String?] = [:]) throws -> RunResult {
+func runDemo(_ arguments: [String], environment: [String: String?] = [:], started: ((Process) -> Void)? = nil) throws -> RunResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: demoBinary!)
     process.arguments = arguments
@@ -35,6 +35,7 @@ func runDemo(_ arguments: [String], environment: [String: String?] = [:]) throws
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    started?(process)
     // Both pipes at once: a child that fills one while we block reading the other would hang.
     let errData = Mutex(Data())
     let errReader = Thread {
@@ -415,6 +416,46 @@ struct DemoNetworkPlayTests {
         let joined = all[2].stdout.split(separator: "\n").first { $0.hasPrefix("joined the running match at tick ") }
         let tick = joined.flatMap { Int($0.dropFirst("joined the running match at tick ".count).prefix { $0.isNumber }) }
         #expect((tick ?? 0) > 0, "the newcomer did not join mid-game: \(all[2].stdout)")
+        let finals = all.map { r in r.stdout.split(separator: "\n").first { $0.hasPrefix("played ") }.map(String.init) ?? "none" }
+        #expect(finals.allSatisfy { $0.hasPrefix("played 900 ticks") }, "\(finals)")
+        let sums = finals.map { $0.components(separatedBy: "final checksum ").last ?? "" }
+        #expect(Set(sums).count == 1 && !sums[0].isEmpty, "\(finals)")
+    }
+
+    @Test(
+        "a headless demo player paused (SIGSTOP) past the disconnect timeout is dropped, starts over by itself, comes back and ends with the others' checksum"
+    )
+    func pausedPlayerComesBack() throws {
+        let mesh = "demo-paused-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let port = Int.random(in: 30_001...40_000)
+        let common = ["--headless", "--mesh", mesh, "--password", "pw", "--players", "3", "--seed", "5", "--ticks", "900"]
+        let results = Mutex<[Int: RunResult]>([:])
+        let paused = Mutex<Process?>(nil)
+        let runs = [
+            common + ["--slot", "0", "--port", "\(port)"],
+            common + ["--slot", "1", "--peer", "127.0.0.1:\(port)", "--port", "\(port + 1)"],
+            common + ["--slot", "2", "--peer", "127.0.0.1:\(port)", "--port", "\(port + 2)"],
+        ]
+        let threads = runs.enumerated().map { i, args in
+            Thread {
+                let r = try? runDemo(args, environment: ["SDL_AUDIODRIVER": "dummy"]) { p in if i == 2 { paused.withLock { $0 = p } } }
+                results.withLock { $0[i] = r }
+            }
+        }
+        threads.forEach { $0.start() }
+        // About tick 180 of 900, slot 2's whole process freezes for 4 s (the others drop it after 2).
+        Thread.sleep(forTimeInterval: 3)
+        let pid = try #require(paused.withLock { $0?.processIdentifier })
+        kill(pid, SIGSTOP)
+        Thread.sleep(forTimeInterval: 4)
+        kill(pid, SIGCONT)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while results.withLock({ $0.count }) < 3, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let all = results.withLock { [$0[0], $0[1], $0[2]] }.compactMap { $0 }
+        try #require(all.count == 3)
+        for (i, r) in all.enumerated() { #expect(r.status == 0, "slot \(i): stdout: \(r.stdout)\nstderr: \(r.stderr)") }
+        #expect(all[2].stdout.contains("dropped by the others and came back 1 time(s)"), "\(all[2].stdout)")
+        #expect(all[2].stdout.contains("joined the running match at tick "), "\(all[2].stdout)")
         let finals = all.map { r in r.stdout.split(separator: "\n").first { $0.hasPrefix("played ") }.map(String.init) ?? "none" }
         #expect(finals.allSatisfy { $0.hasPrefix("played 900 ticks") }, "\(finals)")
         let sums = finals.map { $0.components(separatedBy: "final checksum ").last ?? "" }
