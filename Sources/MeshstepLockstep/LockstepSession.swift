@@ -380,6 +380,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var newcomers: [Int] = []
     /// Dropped slots whose key asked to come back, and when it last did.
     var returnRequests: [Int: Duration] = [:]
+    /// When this peer adopted each dropped slot's drop: the coordinator proposes to admit a slot
+    /// that was admitted before only after a wait since then (``returnWait(_:)``).
+    var droppedAt: [Int: Duration] = [:]
     /// Newcomers' keys that asked to fill a vacant open slot, when each first and last did (at
     /// most 4 per slot).
     var slotRequests: [Int: [[UInt8]: (first: Duration, last: Duration)]] = [:]
@@ -1562,6 +1565,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 events += halt(.disputedInputs(slot: drop.slot, tick: t))
             }
             dropTick[drop.slot] = drop.tick
+            droppedAt[drop.slot] = now
             // The slot's chain ends before its drop tick; rows from there on changed, so every
             // digest reported about them is void.
             var chain = chains[drop.slot]

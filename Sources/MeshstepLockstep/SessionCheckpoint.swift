@@ -208,7 +208,24 @@ extension LockstepSession {
             let fresh = list.filter { now - $0.value.last < Self.returnRequestLifetime }
             return fresh.isEmpty ? nil : fresh
         }.filter { dropTick[$0.key] != nil }
-        return Set(returnRequests.keys).union(slotRequests.keys).sorted()
+        return Set(returnRequests.keys).union(slotRequests.keys).filter(mayReturnYet).sorted()
+    }
+
+    /// Whether the wait before admitting `slot` again is over: none the first time; after that,
+    /// a second since we adopted its last drop, doubling with every admission of the slot this
+    /// match (at most 32 s). A member voted out for lying that asks to come back at once would
+    /// otherwise cost the match a drop and a readmission every few seconds, for good; an honest
+    /// player that keeps dropping out is let back ever more slowly. Only the coordinator's
+    /// proposals wait: endorsers keep their rules, so nothing here can split them.
+    func mayReturnYet(_ slot: Int) -> Bool {
+        guard let since = droppedAt[slot] else { return true }
+        let before = readmissions.reduce(0) { $0 + ($1.slot == slot ? 1 : 0) }
+        return now - since >= Self.returnWait(admittedBefore: before)
+    }
+
+    /// The wait before admitting a slot admitted `admittedBefore` times already.
+    static func returnWait(admittedBefore: Int) -> Duration {
+        admittedBefore == 0 ? .zero : .seconds(1 << min(admittedBefore - 1, 5))
     }
 
     /// The admission the coordinator proposes for `slot`: the checkpoint a second ahead (time

@@ -847,6 +847,24 @@ struct AttackScenarios {
         #expect(r.ticks_completed == 600)
     }
 
+    /// Each readmission of the same slot waits twice as long as the one before (after the
+    /// first): a liar starting over at once was let back 19 times in 30 s, and the match ran at
+    /// half speed.
+    @Test("a liar voted out that starts over at once is let back ever more slowly, and the match keeps nearly its pace")
+    func liarThatKeepsComingBack() throws {
+        var scenario = BotsScenario(players: 5, ticks: 1800, loss: 0.05, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 1)
+        scenario.attack = .lyingDigests
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        #expect(r.honest_checksums_agree && r.honest_dropped.isEmpty && r.honest_halted.isEmpty)
+        #expect(r.ticks_completed == 1800)
+        let back = r.rejoins.filter { $0.slot == 4 }.map(\.checkpoint)
+        #expect((2...6).contains(back.count), "the liar was let back \(back.count) times: \(r.rejoins)")
+        let gaps = zip(back.dropFirst(), back).map { $0 - $1 }
+        #expect(zip(gaps.dropFirst(), gaps).allSatisfy { $0 > $1 }, "gaps between readmissions \(gaps)")
+        #expect(r.ticks_per_second >= 50, "\(r.ticks_per_second) ticks/s")
+    }
+
     @Test(
         "equivocation never becomes a desync: no honest peer applies a disputed tick, every honest peer names the liar with its signed statements, and it is dropped"
     )
