@@ -67,6 +67,9 @@ public struct FaultSweep: Sendable {
         /// Spectators following the match: `N` from the start (`--spectators`), or `N@TICK`
         /// arriving mid-match (`--late-spectators`), or null.
         public var spectators: String?
+        /// Whether a player whose session halts starts over in the same process and asks to
+        /// come back (`--rejoin-when-halted`): in half the runs with a stall or a partition.
+        public var rejoin_when_halted: Bool? = nil
         /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
         /// dropped or halted, or the survivors did not finish).
         public var verdict: String
@@ -198,6 +201,16 @@ public struct FaultSweep: Sendable {
                 s.lateSpectators = (count: count, tick: tick)
                 run.spectators = "\(count)@\(tick)"
                 flags += " --late-spectators \(run.spectators!)"
+            }
+        }
+        // Players that halt start over in half the runs where a stall or a partition can halt
+        // one: drawn from a stream of its own, so that every other draw stays as it was.
+        if s.partition != nil || !s.stalls.isEmpty {
+            var own = DeterministicRNG(seed: runSeed ^ 0x7265_6A6F_696E)
+            if own.next() % 2 == 0 {
+                s.rejoinWhenHalted = true
+                run.rejoin_when_halted = true
+                flags += " --rejoin-when-halted"
             }
         }
         run.command = "meshstep bots --network sim \(flags) --json"
