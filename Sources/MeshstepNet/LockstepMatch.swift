@@ -198,8 +198,13 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
         if wait > .zero { Thread.sleep(forTimeInterval: wait / .seconds(1)) }
     }
 
-    /// Why the session stopped, if it did and has not started over.
-    public var halted: HaltReason? { peer.halted }
+    /// Why the session stopped for good, if it did. With ``MatchOptions/rejoinWhenHalted`` a
+    /// halt the next ``advance(_:)`` starts over from is not one (its `.halted` event still
+    /// comes in that frame's events); only the end of every player (`.rosterEmpty`) is.
+    public var halted: HaltReason? {
+        guard let reason = peer.halted else { return nil }
+        return rejoinWhenHalted && reason != .rosterEmpty ? nil : reason
+    }
 
     /// Starts the session over after a halt and asks to come back into the match (done by
     /// ``advance(_:)`` itself with ``MatchOptions/rejoinWhenHalted``, the default).

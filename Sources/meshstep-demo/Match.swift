@@ -49,10 +49,10 @@ final class Match {
     /// One fixed 60 Hz step: submit the local input when due, then apply the next confirmed
     /// tick (two when more than a couple of ticks behind). Returns what happened in the game.
     func step(localInput: () -> TankInput) -> [ArenaEvent] {
-        if let reason = transport.rejoinIfHalted() {
+        if transport.rejoinIfHalted() != nil {
             // The game goes on from the checkpoint the players send; a replay starts at tick 0.
             rejoinsAfterHalt += 1
-            hud.messages.append(("\(reason): asking to come back", 0))
+            hud.messages.append(("asking to come back into the match", 0))
             hud.halted = nil
             recording = nil
         }

@@ -367,7 +367,12 @@ final class MeshTransport: GameTransport {
     var nextInputTick: Int { me.withSession { $0.nextLocalTick } ?? 0 }
     var checksumInterval: Int { me.configuration.checksumInterval }
 
-    var haltReason: String? { me.halted?.description }
+    /// Only the end of every player: the demo starts over from any other halt
+    /// (``rejoinIfHalted()``), which is then not the end of its match.
+    var haltReason: String? {
+        guard let reason = me.halted, reason == .rosterEmpty else { return nil }
+        return reason.description
+    }
 
     func takeResumedGame() -> ResumedGame? { me.takeResumedGame() }
 
