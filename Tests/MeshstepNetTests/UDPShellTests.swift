@@ -233,6 +233,39 @@ extension RealNetworkTests {
             #expect(took >= .milliseconds(4900), "300 ticks took \(took): faster than the tick rate")
         }
 
+        @Test(
+            "Examples/TinyGame with one player paused (SIGSTOP) past the disconnect timeout: LockstepMatch starts it over by itself, it comes back, and both end in sync"
+        )
+        func tinyGamePausedPlayerComesBack() throws {
+            let binary = try builtProduct("meshstep-example")
+            var players: [Child] = []
+            defer { players.forEach { $0.reap() } }
+            for _ in 0..<3 {  // another program may take the port first
+                let port = freeUDPPorts(1)[0]
+                players = [
+                    try Child("slot 0", executable: binary, arguments: ["--slot", "0", "--port", "\(port)"]),
+                    try Child("slot 1", executable: binary, arguments: ["--slot", "1", "--peer", "127.0.0.1:\(port)"]),
+                ]
+                Thread.sleep(forTimeInterval: 0.5)
+                if !players[0].isRunning && players[0].stderr.contains("in use") { players.forEach { $0.reap() }; continue }
+                break
+            }
+            // About tick 60 of 300, slot 1 freezes for 3.5 s: slot 0 (the lowest, half of two)
+            // drops it after 2 s and plays on alone.
+            Thread.sleep(forTimeInterval: 1)
+            players[1].sendSignal(SIGSTOP)
+            Thread.sleep(forTimeInterval: 3.5)
+            players[1].sendSignal(SIGCONT)
+            let statuses = waitAll(players, timeout: .seconds(60))
+            let dump = players.map(\.transcript).joined(separator: "\n")
+            #expect(statuses == [0, 0], "\(dump)")
+            #expect(players[1].stdout.contains("halted: dropped by the other players"), "slot 1 was not dropped:\n\(dump)")
+            #expect(players[1].stdout.contains("resumed from the checkpoint"), "slot 1 did not resume from a checkpoint:\n\(dump)")
+            let finals = players.map { $0.stdoutLines.last ?? "" }
+            #expect(finals.allSatisfy { $0.hasPrefix("tick 300: checksum ") && $0.hasSuffix(", in sync") }, "\(dump)")
+            #expect(Set(finals).count == 1, "the two players' final lines differ: \(finals)")
+        }
+
         @Test("Examples/TinyGame without --slot prints its usage and exits 64")
         func tinyGameUsage() throws {
             let binary = try builtProduct("meshstep-example")
