@@ -68,7 +68,8 @@ extension LockstepSession {
     /// `tick` and can send its inputs itself.
     func droppedAfter(_ slot: Int, _ tick: Int) -> Int? {
         if let d = dropTick[slot], tick < d { return d }
-        if let e = earlierAbsent[slot], tick < e.lowerBound { return e.lowerBound }
+        // Oldest first: the first absence of the slot that starts after `tick`.
+        for e in earlierAbsences where e.slot == slot && tick < e.range.lowerBound { return e.range.lowerBound }
         if let a = absent[slot], tick < a.lowerBound { return a.lowerBound }
         return nil
     }

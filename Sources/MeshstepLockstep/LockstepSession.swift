@@ -365,9 +365,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     // Rejoin (docs/LOCKSTEP.md, "Rejoin").
     /// `absent[s]`: the ticks a readmitted slot has no input in (from its drop to its return).
     var absent: [Range<Int>?]
-    /// `earlierAbsent[s]`: the absence before `absent[s]`, while this peer has not applied all
-    /// of it (a spectator far behind; the slot played between the two). Older ones are not kept.
-    var earlierAbsent: [Range<Int>?]
+    /// The absences before each slot's `absent[s]` that this peer has not applied all of (a
+    /// spectator far behind; the slot played between them), oldest first; usually none, so the
+    /// per-tick checks read one empty array. At most ``earlierAbsencesKept``.
+    var earlierAbsences: [(slot: Int, range: Range<Int>)] = []
+    /// Earlier absences kept at most: each needs a certified readmission, and the coordinator
+    /// waits longer before each readmission of one slot.
+    static var earlierAbsencesKept: Int { 32 }
+    /// The earlier absences of `slot`, oldest first (for harnesses and tests).
+    package func earlierAbsences(of slot: Int) -> [Range<Int>] { earlierAbsences.filter { $0.slot == slot }.map(\.range) }
     /// Each readmitted slot's absence (``absent``), for harnesses that compare rosters.
     package var absences: [Range<Int>?] { absent }
     /// Readmitted slots until their return tick has passed.
@@ -463,7 +469,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         signedEntrySent = Array(repeating: nil, count: players)
         conflictTick = Array(repeating: nil, count: players)
         absent = Array(repeating: nil, count: players)
-        earlierAbsent = Array(repeating: nil, count: players)
         // Open slots start vacant: no input from tick 0 on, until a newcomer is admitted.
         for s in keys.descriptor.openSlots where s < players {
             dropTick[s] = 0
@@ -2039,7 +2044,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Whether slot `s` has no input at `tick` because it was away (dropped, then readmitted).
     @inline(__always)
     func absentAt(_ s: Int, _ tick: Int) -> Bool {
-        absent[s]?.contains(tick) == true || earlierAbsent[s]?.contains(tick) == true
+        absent[s]?.contains(tick) == true || (!earlierAbsences.isEmpty && earlierAbsences.contains { $0.slot == s && $0.range.contains(tick) })
     }
 
     /// Extends `s`'s chain over the inputs of `s` now held (a chain depends on that slot's

@@ -295,7 +295,11 @@ extension LockstepSession {
             if last.upperBound >= d {
                 start = min(last.lowerBound, d)
             } else {
-                earlierAbsent[s] = last.upperBound > nextTick ? last : nil
+                earlierAbsences.removeAll { $0.range.upperBound <= nextTick }
+                if last.upperBound > nextTick {
+                    if earlierAbsences.count >= Self.earlierAbsencesKept { earlierAbsences.removeFirst() }
+                    earlierAbsences.append((s, last))
+                }
             }
         }
         absent[s] = start..<max(d, a.tick)

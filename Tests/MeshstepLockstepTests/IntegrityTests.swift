@@ -1538,7 +1538,7 @@ struct FaultSweepScenarios {
     }
 
     @Test(
-        "a peer behind a slot's earlier absence keeps it when the slot is readmitted again; one dropped at its return tick is away from the first absence's start"
+        "a peer behind a slot's earlier absences keeps them when the slot is readmitted again (three times here); one dropped at its return tick is away from the first absence's start"
     )
     func absencesKeptForAPeerBehindThem() throws {
         var room = try Room(players: 3, spectators: 1)
@@ -1549,14 +1549,21 @@ struct FaultSweepScenarios {
         _ = spectator.readmit(RosterChange.Admit(slot: 2, checkpoint: 20, tick: 30))
         spectator.dropTick[2] = 50
         _ = spectator.readmit(RosterChange.Admit(slot: 2, checkpoint: 60, tick: 70))
-        #expect(spectator.absent[2] == 50..<70 && spectator.earlierAbsent[2] == 10..<30)
+        #expect(spectator.absent[2] == 50..<70 && spectator.earlierAbsences(of: 2) == [10..<30])
         #expect(spectator.inputless(slot: 2, tick: 15) && !spectator.inputless(slot: 2, tick: 40) && spectator.inputless(slot: 2, tick: 55))
         #expect(spectator.droppedAfter(2, 5) == 10 && spectator.droppedAfter(2, 40) == 50)
         // Dropped at its return tick (it never showed up): one absence from 50, the earlier kept.
         spectator.dropTick[2] = 70
         _ = spectator.readmit(RosterChange.Admit(slot: 2, checkpoint: 80, tick: 90))
-        #expect(spectator.absent[2] == 50..<90 && spectator.earlierAbsent[2] == 10..<30)
+        #expect(spectator.absent[2] == 50..<90 && spectator.earlierAbsences(of: 2) == [10..<30])
         #expect(spectator.inputless(slot: 2, tick: 75) && spectator.inputless(slot: 2, tick: 20))
+        // Away a third time (110..<130): all three kept while the spectator is behind them.
+        spectator.dropTick[2] = 110
+        _ = spectator.readmit(RosterChange.Admit(slot: 2, checkpoint: 120, tick: 130))
+        #expect(spectator.absent[2] == 110..<130 && spectator.earlierAbsences(of: 2) == [10..<30, 50..<90])
+        #expect(spectator.inputless(slot: 2, tick: 15) && spectator.inputless(slot: 2, tick: 60) && spectator.inputless(slot: 2, tick: 115))
+        #expect(!spectator.inputless(slot: 2, tick: 40) && !spectator.inputless(slot: 2, tick: 100))
+        #expect(spectator.droppedAfter(2, 5) == 10 && spectator.droppedAfter(2, 40) == 50 && spectator.droppedAfter(2, 100) == 110)
         // A peer that applied all of the first absence keeps none.
         try room.run(frames: 60)
         var player = room.sessions[0]
@@ -1565,7 +1572,7 @@ struct FaultSweepScenarios {
         player.absent[2] = 10..<30
         player.dropTick[2] = n + 5
         _ = player.readmit(RosterChange.Admit(slot: 2, checkpoint: n + 10, tick: n + 20))
-        #expect(player.halted == nil && player.absent[2] == (n + 5)..<(n + 20) && player.earlierAbsent[2] == nil)
+        #expect(player.halted == nil && player.absent[2] == (n + 5)..<(n + 20) && player.earlierAbsences(of: 2).isEmpty)
     }
 
     @Test("a newcomer that lacks a dropped player's input before its drop tick gets it relayed (sweep seed 46, run 601)")
