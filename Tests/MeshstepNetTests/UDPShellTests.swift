@@ -205,13 +205,12 @@ struct IPv6Tests {
 extension RealNetworkTests {
     @Suite("guide example")
     struct GuideExample {
-        @Test("Examples/TinyGame (the guide's complete game) runs as two processes at the tick rate: 300 ticks take 5 s, both print 'in sync' and exit 0")
-        func tinyGameTwoProcesses() throws {
+        /// The guide's example as two processes on loopback, slot 0 on a fresh port; other ports
+        /// when another program took one first.
+        static func startTinyGame() throws -> [Child] {
             let binary = try builtProduct("meshstep-example")
             var players: [Child] = []
-            defer { players.forEach { $0.reap() } }
-            let started = ContinuousClock.now
-            for _ in 0..<3 {  // another program may take the port first
+            for _ in 0..<3 {
                 let port = freeUDPPorts(1)[0]
                 players = [
                     try Child("slot 0", executable: binary, arguments: ["--slot", "0", "--port", "\(port)"]),
@@ -221,6 +220,14 @@ extension RealNetworkTests {
                 if !players[0].isRunning && players[0].stderr.contains("in use") { players.forEach { $0.reap() }; continue }
                 break
             }
+            return players
+        }
+
+        @Test("Examples/TinyGame (the guide's complete game) runs as two processes at the tick rate: 300 ticks take 5 s, both print 'in sync' and exit 0")
+        func tinyGameTwoProcesses() throws {
+            let started = ContinuousClock.now
+            let players = try Self.startTinyGame()
+            defer { players.forEach { $0.reap() } }
             let statuses = waitAll(players, timeout: .seconds(60))
             let took = ContinuousClock.now - started
             let dump = players.map(\.transcript).joined(separator: "\n")
@@ -237,19 +244,8 @@ extension RealNetworkTests {
             "Examples/TinyGame with one player paused (SIGSTOP) past the disconnect timeout: LockstepMatch starts it over by itself, it comes back, and both end in sync"
         )
         func tinyGamePausedPlayerComesBack() throws {
-            let binary = try builtProduct("meshstep-example")
-            var players: [Child] = []
+            let players = try Self.startTinyGame()
             defer { players.forEach { $0.reap() } }
-            for _ in 0..<3 {  // another program may take the port first
-                let port = freeUDPPorts(1)[0]
-                players = [
-                    try Child("slot 0", executable: binary, arguments: ["--slot", "0", "--port", "\(port)"]),
-                    try Child("slot 1", executable: binary, arguments: ["--slot", "1", "--peer", "127.0.0.1:\(port)"]),
-                ]
-                Thread.sleep(forTimeInterval: 0.5)
-                if !players[0].isRunning && players[0].stderr.contains("in use") { players.forEach { $0.reap() }; continue }
-                break
-            }
             // About tick 60 of 300, slot 1 freezes for 3.5 s: slot 0 (the lowest, half of two)
             // drops it after 2 s and plays on alone.
             Thread.sleep(forTimeInterval: 1)
