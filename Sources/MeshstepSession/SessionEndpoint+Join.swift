@@ -148,7 +148,11 @@ extension SessionEndpoint {
         if lastReturnCheck.count >= 256 { lastReturnCheck = lastReturnCheck.filter { now - $0.value < .seconds(1) } }
         guard lastReturnCheck[origin].map({ now - $0 >= .seconds(1) }) ?? true, lastReturnCheck.count < 256 else { return [] }
         lastReturnCheck[origin] = now
-        if s.activeSlots.contains(h.slot) { return offer(to: origin, now: now) }
+        if s.activeSlots.contains(h.slot) {
+            // Readmitted: the checkpoint of its admission, not one of an earlier one.
+            let admitted = s.roster.readmissions.last { $0.slot == h.slot }?.checkpoint ?? 0
+            return server.newest.map { $0.tick >= admitted } == true ? offer(to: origin, now: now) : []
+        }
         guard h.descriptor.verifyAcceptance(slot: h.slot, signature: h.signature) else { return [] }
         session!.noteReturnRequest(slot: h.slot, now: now)
         events += session!.takeEvents()
@@ -249,6 +253,9 @@ extension SessionEndpoint {
                 autoInputDelay: autoInputDelay, startTimeout: startTimeout)
         else { throw .matchOver }
         fresh.joining = true
+        // Holders may still keep a checkpoint of an earlier admission of ours (for a minute):
+        // only one captured after our halt can admit us now.
+        fresh.resumeAfterEpoch = session?.epoch
         // The links stay: the fetch asks holders among them first.
         fresh.neighbors = neighbors
         fresh.fetch.near = neighbors
@@ -343,6 +350,7 @@ extension SessionEndpoint {
             return []
         }
         guard let cp = try? SessionCheckpoint.decode(bytes, sessionHash: d.hash, players: configuration.players) else { return setAside() }
+        if let epoch = resumeAfterEpoch, cp.epoch <= epoch { return setAside() }
         if let slot = localSlot {
             guard case .absent = cp.slots[slot] else { return setAside() }
             // An open slot must be ours in the checkpoint: admitted with our key.
