@@ -151,10 +151,13 @@ public struct BotsScenario: Sendable {
     public var lateSpectators: (count: Int, tick: Int)?
     /// Players whose process freezes for a while.
     public var stalls: [BotsStall] = []
-    /// A player whose session halts (the others dropped it after a stall past the disconnect
-    /// timeout, say) starts over in the same process and asks to come back
-    /// (`SessionEndpoint.rejoin(now:)`), as the demo does.
+    /// A peer whose session halts (the others dropped a player after a stall past the
+    /// disconnect timeout, say) starts over in the same process and asks to come back
+    /// (`SessionEndpoint.rejoin(now:)`), as the demo does; a spectator asks to follow again.
     public var rejoinWhenHalted = false
+    /// The liar (``attack``) starts over the same way when the others voted it out, and lies
+    /// again once back.
+    public var attackerRejoins = false
     /// The highest slot lies this way (`LockstepAdversary`).
     public var attack: SessionAttack?
     /// Where to write a replay recorded by the lowest surviving slot, if anywhere.
@@ -701,7 +704,7 @@ extension BotsScenario {
             for r in ready { confirmedAt[p][r.tick] = at }
             drivers[p].receive(ready)
             note(endpoints[p].takeEvents(), by: p)
-            if rejoinWhenHalted, p < players, haltedAt[p] != nil, let actions = try? endpoints[p].rejoin(now: clock(at)) {
+            if haltedAt[p] != nil, p == attackerSlot ? attackerRejoins : rejoinWhenHalted, let actions = try? endpoints[p].rejoin(now: clock(at)) {
                 // Its game is replaced by the checkpoint it resumes from; until then it applies
                 // nothing.
                 haltedAt[p] = nil

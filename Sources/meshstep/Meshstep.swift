@@ -184,9 +184,11 @@ struct Bots: ParsableCommand {
     var stalls: [String] = []
     @Flag(
         help:
-            "A player whose session halts (dropped after a --stall past the disconnect timeout, or cut off by a --partition) starts over in the same process and asks to come back, as the demo does (sim only)."
+            "An honest peer whose session halts (dropped after a --stall past the disconnect timeout, or cut off by a --partition) starts over in the same process and asks to come back, as the demo does (sim only)."
     )
     var rejoinWhenHalted = false
+    @Flag(help: "With --attacker: the liar, voted out, starts over at once and lies again once readmitted (sim only).")
+    var attackerRejoins = false
     @Option(help: "The highest slot lies: \(SessionAttack.allCases.map(\.rawValue).joined(separator: ", ")) (sim only).") var attacker: SessionAttack?
     @Option(help: "Game: tanks (the demo's arena, 2...8 players) or coins (up to 64).") var game: String = "tanks"
     @Option(parsing: .unconditional, help: "Disconnect timeout in milliseconds (silence before a drop is proposed).") var disconnectTimeout: Int = 2000
@@ -257,6 +259,7 @@ struct Bots: ParsableCommand {
             throw ValidationError("--stall, --attacker and --rejoin-when-halted run in the simulator only (--network sim)")
         }
         if attacker != nil, players < 3 { throw ValidationError("--attacker needs at least 3 players") }
+        if attackerRejoins, attacker == nil { throw ValidationError("--attacker-rejoins needs --attacker KIND") }
         if network != "udp", eventLoops != 1 { throw ValidationError("--event-loops applies to --network udp only (the simulator runs in virtual time)") }
         if !(1...max(1, players)).contains(eventLoops) {
             throw ValidationError("--event-loops must be 1...\(players) (one per player at most; got \(eventLoops))")
@@ -328,6 +331,7 @@ struct Bots: ParsableCommand {
         scenario.disconnectTimeout = .milliseconds(disconnectTimeout)
         scenario.stalls = try stalls.map { try BotsStall(parsing: $0) }
         scenario.rejoinWhenHalted = rejoinWhenHalted
+        scenario.attackerRejoins = attackerRejoins
         scenario.attack = attacker
         try report(scenario.run())
     }

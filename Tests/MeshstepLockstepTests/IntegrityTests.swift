@@ -854,7 +854,7 @@ struct AttackScenarios {
     func liarThatKeepsComingBack() throws {
         var scenario = BotsScenario(players: 5, ticks: 1800, loss: 0.05, latency: .milliseconds(30), jitter: .milliseconds(10), seed: 1)
         scenario.attack = .lyingDigests
-        scenario.rejoinWhenHalted = true
+        scenario.attackerRejoins = true
         let r = try scenario.run()
         #expect(r.honest_checksums_agree && r.honest_dropped.isEmpty && r.honest_halted.isEmpty)
         #expect(r.ticks_completed == 1800)

@@ -292,6 +292,37 @@ struct RejoinTests {
         #expect(r.checksums_agree && r.desyncs == 0 && r.drops_agree)
     }
 
+    /// Holders keep a checkpoint for a minute: the one of the player's first admission (before
+    /// tick 193) was still offered after its second drop, and the player resumed from it, halted
+    /// on learning the later drop, started over and took it again, for good.
+    @Test("a player dropped a second time starts over and never resumes from its earlier admission's checkpoint (sweep seed 74, run 258)")
+    func noResumeFromAnEarlierAdmission() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.04, latency: .milliseconds(88), jitter: .zero, seed: 10094633226990288997)
+        scenario.crashes = [(slot: 0, tick: 62), (slot: 4, tick: 129)]
+        scenario.rejoins = [(slot: 0, tick: 105)]
+        scenario.stalls = [BotsStall(slot: 0, tick: 360, duration: .milliseconds(2586))]
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        #expect(r.ticks_completed == 480 && r.checksums_agree)
+        #expect(r.rejoins.map(\.slot) == [0, 0] && r.rejoins.allSatisfy { $0.tick > $0.checkpoint })
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    /// The players cut a returning player's drop below rows the spectator had applied (every
+    /// player had reported them to it, not yet to the coordinator), and it halted
+    /// (`rosterChangeBelowApplied`); starting over, it follows to the end.
+    @Test("a spectator halted by a drop cut below rows it applied starts over and follows to the end (sweep seed 75, run 128)")
+    func spectatorStartsOver() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0, latency: .milliseconds(103), jitter: .milliseconds(20), seed: 11257450591260509210)
+        scenario.partition = BotsPartition(start: 146, slots: [1], heal: 240)
+        scenario.stalls = [BotsStall(slot: 1, tick: 279, duration: .milliseconds(2220))]
+        scenario.spectators = 1
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        #expect(r.spectator_ticks_completed == 480 && r.checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("rejoin(now:) is refused while the session has not halted")
     func rejoinOnlyAfterAHalt() throws {
         let config = LockstepConfiguration(players: 2)
