@@ -67,8 +67,9 @@ public struct FaultSweep: Sendable {
         /// Spectators following the match: `N` from the start (`--spectators`), or `N@TICK`
         /// arriving mid-match (`--late-spectators`), or null.
         public var spectators: String?
-        /// Whether a player whose session halts starts over in the same process and asks to
-        /// come back (`--rejoin-when-halted`): in half the runs with a stall or a partition.
+        /// Whether an honest peer whose session halts starts over in the same process and asks
+        /// to come back (`--rejoin-when-halted`; the liar does not): in half the runs with a
+        /// stall or a partition.
         public var rejoin_when_halted: Bool? = nil
         /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
         /// dropped or halted, or the survivors did not finish).
