@@ -204,8 +204,8 @@ public struct FaultSweep: Sendable {
                 flags += " --late-spectators \(run.spectators!)"
             }
         }
-        // Players that halt start over in half the runs where a stall or a partition can halt
-        // one: drawn from a stream of its own, so that every other draw stays as it was.
+        // Honest peers that halt start over in half the runs where a stall or a partition can
+        // halt one: drawn from a stream of its own, so that every other draw stays as it was.
         if s.partition != nil || !s.stalls.isEmpty {
             var own = DeterministicRNG(seed: runSeed ^ 0x7265_6A6F_696E)
             if own.next() % 2 == 0 {

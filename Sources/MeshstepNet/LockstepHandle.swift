@@ -36,9 +36,9 @@ public protocol LockstepHandle<Input>: AnyObject, Sendable {
     func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game) where Game.Input == Input
     /// A snapshot of the session, once started.
     func withSession<T: Sendable>(_ body: @escaping @Sendable (LockstepSession<Input>) -> T) -> T?
-    /// Waits until the other players have our last frames (see ``LockstepPeer/finish(timeout:)``).
     /// Starts the peer over after its session halted, asking to come back into the match.
     func rejoin() throws(RejoinError)
+    /// Waits until the other players have our last frames (see ``LockstepPeer/finish(timeout:)``).
     @discardableResult func finish(timeout: Duration) -> Bool
     /// Leaves the mesh cleanly.
     func leave()

@@ -256,7 +256,7 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
                 return .failure(error)
             }
         }.wait()
-        // A loop that is shut down runs nothing: the session halted and stays so.
+        // A peer that left has no event loop to start over on.
         guard let result else { throw .notHalted }
         try result.get()
     }

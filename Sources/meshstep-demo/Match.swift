@@ -49,7 +49,7 @@ final class Match {
     /// One fixed 60 Hz step: submit the local input when due, then apply the next confirmed
     /// tick (two when more than a couple of ticks behind). Returns what happened in the game.
     func step(localInput: () -> TankInput) -> [ArenaEvent] {
-        if transport.rejoinIfHalted() != nil {
+        if transport.rejoinIfHalted() {
             // The game goes on from the checkpoint the players send; a replay starts at tick 0.
             rejoinsAfterHalt += 1
             hud.messages.append(("asking to come back into the match", 0))

@@ -95,9 +95,9 @@ protocol GameTransport: AnyObject {
     /// mid-game, or rejoined): the loop rebuilds its game from it.
     func takeResumedGame() -> ResumedGame?
     /// When the local session halted (the others dropped us after a pause or a cut longer than
-    /// the disconnect timeout), starts it over to come back into the match; returns why it
-    /// halted when it did, nil when there was nothing to do or the match is over.
-    func rejoinIfHalted() -> String?
+    /// the disconnect timeout), starts it over to come back into the match; whether it did
+    /// (false when there was nothing to do, or the match is over).
+    func rejoinIfHalted() -> Bool
     /// While fetching that state: chunks received and total (nil otherwise).
     var joinProgress: (received: Int, total: Int)? { get }
     /// The game after `tick`, for a newcomer that needs a checkpoint of it.
@@ -109,7 +109,7 @@ protocol GameTransport: AnyObject {
 extension GameTransport {
     var haltReason: String? { nil }
     func takeResumedGame() -> ResumedGame? { nil }
-    func rejoinIfHalted() -> String? { nil }
+    func rejoinIfHalted() -> Bool { false }
     var joinProgress: (received: Int, total: Int)? { nil }
     func offerCheckpoint(after tick: Int, game: TankArena) {}
     var framesAhead: Int { 0 }
@@ -376,9 +376,9 @@ final class MeshTransport: GameTransport {
 
     func takeResumedGame() -> ResumedGame? { me.takeResumedGame() }
 
-    func rejoinIfHalted() -> String? {
-        guard !closed, let reason = me.halted, (try? me.rejoin()) != nil else { return nil }
-        return reason.description
+    func rejoinIfHalted() -> Bool {
+        guard !closed, me.halted != nil else { return false }
+        return (try? me.rejoin()) != nil
     }
 
     var joinProgress: (received: Int, total: Int)? {
