@@ -68,9 +68,11 @@ public struct FaultSweep: Sendable {
         /// arriving mid-match (`--late-spectators`), or null.
         public var spectators: String?
         /// Whether an honest peer whose session halts starts over in the same process and asks
-        /// to come back (`--rejoin-when-halted`; the liar does not): in half the runs with a
-        /// stall or a partition.
+        /// to come back (`--rejoin-when-halted`): in half the runs with a stall or a partition.
         public var rejoin_when_halted: Bool? = nil
+        /// Whether the liar starts over when it is voted out, and asks to come back with its
+        /// key (`--attacker-rejoins`): in half the runs with a liar.
+        public var attacker_rejoins: Bool? = nil
         /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
         /// dropped or halted, or the survivors did not finish).
         public var verdict: String
@@ -212,6 +214,15 @@ public struct FaultSweep: Sendable {
                 s.rejoinWhenHalted = true
                 run.rejoin_when_halted = true
                 flags += " --rejoin-when-halted"
+            }
+        }
+        // The liar starts over in half the runs with one, from a stream of its own too.
+        if s.attack != nil {
+            var own = DeterministicRNG(seed: runSeed ^ 0x6C69_6172)
+            if own.next() % 2 == 0 {
+                s.attackerRejoins = true
+                run.attacker_rejoins = true
+                flags += " --attacker-rejoins"
             }
         }
         run.command = "meshstep bots --network sim \(flags) --json"

@@ -103,20 +103,24 @@ extension LockstepSession {
         return (slots[rotation / reporters % slots.count], nextTick)
     }
 
-    /// Our inputs of dropped `slot` from `tick` up to its drop tick (at most 64), with our chain
-    /// value of the slot at the last of them; nil if we are no player, the slot is not dropped,
-    /// or we no longer (or do not yet) hold them.
+    /// Our inputs of dropped `slot` from `tick` up to its drop tick (at most 64, and none past
+    /// the first one we do not hold), with our chain value of the slot at the last of them; nil
+    /// if we are no player, the slot is not dropped, or we no longer (or do not yet) hold them.
     package func relayedInputs(of slot: Int, from tick: Int) -> RelayedInputs? {
         guard localSlot >= 0, halted == nil, slot != localSlot, tick >= 0, let d = droppedAfter(slot, tick) else { return nil }
         let first = max(tick, base)
-        let last = min(d - 1, first + RelayedInputs.maxInputs - 1, chains[slot].head)
-        guard first <= last, let chain = chains[slot].value(at: last) else { return nil }
+        let end = min(d - 1, first + RelayedInputs.maxInputs - 1, chains[slot].head)
+        guard first <= end else { return nil }
         var inputs: [InputBytes] = []
-        inputs.reserveCapacity(last - first + 1)
-        for t in first...last {
-            guard let input = input(slot: slot, tick: t) else { return nil }
+        inputs.reserveCapacity(end - first + 1)
+        // Up to the first tick we hold no input at: an absence of the slot that every player
+        // applied is no longer among those we keep (``earlierAbsences``), and the asker, which
+        // has not applied it, knows it and asks again after it.
+        for t in first...end {
+            guard let input = input(slot: slot, tick: t) else { break }
             inputs.append(input)
         }
+        guard !inputs.isEmpty, let chain = chains[slot].value(at: first + inputs.count - 1) else { return nil }
         return RelayedInputs(slot: slot, firstTick: first, inputs: inputs, chain: chain)
     }
 

@@ -2189,16 +2189,40 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// Our history of `slot` after `base` (at most ``Dispute/maxInputs``), ending at an input
     /// for which we hold the slot's statement.
     mutating func disputeEntry(slot s: Int, base: Int, limit: Int = Dispute.maxInputs) -> DisputeEntry? {
-        let end = min(chains[s].head, base + limit)
-        guard end > base else { return nil }
-        for e in stride(from: end, to: base, by: -1) {
+        let ticks = presentTicks(s, after: base, count: limit).prefix { $0 <= chains[s].head }
+        for n in stride(from: ticks.count, to: 0, by: -1) {
+            let e = ticks[n - 1]
             let signature = s == localSlot ? statement(at: e) : statements[s][e]
             guard let signature else { continue }
-            let inputs = (base + 1...e).compactMap { input(slot: s, tick: $0) }
-            guard inputs.count == e - base else { return nil }
+            var inputs: [InputBytes] = []
+            for t in ticks.prefix(n) {
+                guard let input = input(slot: s, tick: t) else { return nil }
+                inputs.append(input)
+            }
             return DisputeEntry(slot: s, inputs: inputs, signature: signature)
         }
         return nil
+    }
+
+    /// The ticks of `s`'s next `count` inputs after `base`, which a dispute entry of `s` from
+    /// `base` holds: the roster has a readmitted slot give none in its absences, so those ticks
+    /// are skipped (its chain keeps its value through them). Sender and receiver are in one
+    /// epoch, so they skip the same ticks.
+    func presentTicks(_ s: Int, after base: Int, count: Int) -> [Int] {
+        var ticks: [Int] = []
+        ticks.reserveCapacity(count)
+        var t = base + 1
+        while ticks.count < count {
+            if let a = absent[s], a.contains(t) {
+                t = a.upperBound
+            } else if let e = earlierAbsences.first(where: { $0.slot == s && $0.range.contains(t) }) {
+                t = e.range.upperBound
+            } else {
+                ticks.append(t)
+                t += 1
+            }
+        }
+        return ticks
     }
 
     /// A dispute from `sender`: any relayed history that differs from ours and carries a valid
@@ -2218,8 +2242,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             guard var chain = chains[e.slot].value(at: d.base) else { continue }
             var differs: Int?
             var compared = d.base
-            for (i, input) in e.inputs.enumerated() {
-                let tick = d.base + 1 + i
+            let ticks = presentTicks(e.slot, after: d.base, count: e.inputs.count)
+            for (input, tick) in zip(e.inputs, ticks) {
                 guard inRows(e.slot, tick), let ours = self.input(slot: e.slot, tick: tick) else { break }
                 if ours != input { differs = tick; break }
                 compared = tick
@@ -2235,7 +2259,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             lastDisputeFrom[sender] = now
             lastDisputeAt = now
             for input in e.inputs { chain = InputChain.next(chain, input) }
-            let end = d.base + e.inputs.count
+            let end = ticks.last ?? d.base
             let bytes = InputChain.statementBytes(session: keys.sessionHash, slot: e.slot, tick: end, chain: chain)
             guard keys.verify(slot: e.slot, signature: e.signature, bytes: bytes) else { continue }
             if holdsValidStatement(e.slot, from: tick) {
@@ -2296,13 +2320,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func adoptSigned(_ e: DisputeEntry, base: Int, from tick: Int) -> [LockstepEvent] {
         let s = e.slot
         guard s != localSlot, inRows(s, tick), tick >= nextTick, tick > base, tick >= chains[s].from, chains[s].head >= tick - 1 else { return [] }
-        for (i, input) in e.inputs.enumerated() where base + 1 + i >= tick {
-            if store(input, slot: s, tick: base + 1 + i, replacing: true) == .outOfRange { break }
+        let ticks = presentTicks(s, after: base, count: e.inputs.count)
+        for (input, t) in zip(e.inputs, ticks) where t >= tick {
+            if store(input, slot: s, tick: t, replacing: true) == .outOfRange { break }
         }
         rewind(s, from: tick)
         advanceChain(s)
         statements[s] = statements[s].filter { $0.key < tick }
-        statements[s][base + e.inputs.count] = e.signature
+        if let end = ticks.last { statements[s][end] = e.signature }
         adoptedFrom.insert(s)
         if provenEquivocators.insert(s).inserted { return [.equivocation(slot: s, tick: tick)] }
         return []
@@ -2324,6 +2349,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// (when another peer showed the other history) dropped from no later than that tick.
     mutating func convict(_ slot: Int, tick: Int, relayedBy: Int?) -> [LockstepEvent] {
         guard slot != localSlot, dropTick[slot] == nil else { return [] }
+        // A lie from before the slot's readmission is one the roster already forgave (every
+        // player forgot what it knew of it, ``readmit(_:)``), and rows that every player applied:
+        // a proof only some of us can check would have them vote out a player the rest hear.
+        if let back = absent[slot]?.upperBound, tick < back { return [] }
         var events: [LockstepEvent] = []
         if let relay = relayedBy, relay != slot { conflictTick[slot] = min(conflictTick[slot] ?? tick, tick) }
         if provenEquivocators.insert(slot).inserted { events.append(.equivocation(slot: slot, tick: tick)) }

@@ -444,11 +444,13 @@ extension SessionEndpoint {
     /// spectators cannot turn a player into a bandwidth source.
     /// With a slot, the request is for a dropped slot's inputs, from any peer (a player that
     /// resumed from a checkpoint may lack them too), answered with ``RelayedInputs`` under the
-    /// same limits.
+    /// same limits, paced apart from catch-up frames: a spectator that catches up asks for both,
+    /// and its catch-up requests must not crowd out the relay it stopped for.
     mutating func answerHistory(_ payload: [UInt8], from origin: PeerKey, now: Duration) -> [SessionAction] {
         guard localSlot != nil, session != nil, let request = try? SessionWire.decodeHistoryRequest(payload) else { return [] }
         guard request.slot != nil || slotOf[origin] == nil else { return [] }
-        if let last = historyServed[origin], now - last < .milliseconds(200) { return [] }
+        let asker = HistoryAsker(key: origin, relay: request.slot != nil)
+        if let last = historyServed[asker], now - last < .milliseconds(200) { return [] }
         let second = now.components.seconds
         if historyBudget.second != second { historyBudget = (second, 0) }
         guard historyBudget.used < Self.historyAnswersPerSecond else { return [] }
@@ -462,7 +464,7 @@ extension SessionEndpoint {
         }
         guard let answer else { return [] }
         historyBudget.used += 1
-        historyServed[origin] = now
+        historyServed[asker] = now
         historyAnswers += 1
         return [.send(answer, to: origin)]
     }
@@ -499,4 +501,11 @@ extension SessionEndpoint {
         if !readyBefore, session!.hasReadyTick() { frameReadiedTick = true }
         return []
     }
+}
+
+/// Who asked a player for history, and whether for a dropped slot's inputs (paced apart from
+/// catch-up frames, ``SessionEndpoint/answerHistory(_:from:now:)``).
+struct HistoryAsker: Hashable {
+    var key: PeerKey
+    var relay: Bool
 }

@@ -181,8 +181,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var progress: (tick: Int, since: Duration)?
     /// When a spectator last asked each slot for its inputs again.
     var historyAsked: [Int: Duration] = [:]
-    /// When a player last answered each requester, and its answers in the current second.
-    var historyServed: [PeerKey: Duration] = [:]
+    /// When a player last answered each requester (catch-up frames and relays apart), and its
+    /// answers in the current second.
+    var historyServed: [HistoryAsker: Duration] = [:]
     var historyBudget: (second: Int64, used: Int) = (0, 0)
     /// History requests this peer sent, and catch-up frames and relayed inputs this player sent.
     public internal(set) var historyRequests = 0, historyAnswers = 0

@@ -865,6 +865,45 @@ struct AttackScenarios {
         #expect(r.ticks_per_second >= 50, "\(r.ticks_per_second) ticks/s")
     }
 
+    /// Slot 5 tells players 2-4 unsigned inputs, is cut off with 3 and 4, and all three start
+    /// over, the liar readmitted 3 ticks before the others. Its next lie falls right after its
+    /// return: a dispute then starts in its absence, where it has no inputs, and no entry of it
+    /// could be built, so the players it lied to never took its signed history and the match
+    /// waited for good at tick 432.
+    @Test("an unsigned equivocator that starts over lies again right after its return, and the players take its signed history (sweep seed 75, run 753)")
+    func unsignedLiarStartsOverBesideReturningPlayers() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.12, latency: .milliseconds(7), jitter: .milliseconds(15), seed: 8186696089540971428)
+        scenario.attack = .equivocateUnsigned
+        scenario.partition = BotsPartition(start: 244, slots: [3, 4, 5], heal: 339)
+        scenario.rejoinWhenHalted = true
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        #expect(r.rejoins.map(\.slot).sorted() == [3, 4, 5], "\(r.rejoins)")
+        #expect(r.honest_checksums_agree && r.honest_dropped.isEmpty && r.honest_halted.isEmpty)
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    /// Two spectators join from tick 100 while a digest liar keeps coming back (absent 171-299,
+    /// then 341-449). They lacked its inputs 130-170; the players, past its absence, no longer
+    /// knew of it and refused any relay that crossed it, and the spectators' catch-up requests
+    /// used up the relays' pacing: they stopped at tick 100.
+    @Test("late spectators get a returning liar's inputs from before an absence the players no longer keep (sweep seed 75, run 965)")
+    func spectatorsFollowALiarThatKeepsComingBack() throws {
+        var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.01, latency: .milliseconds(107), jitter: .milliseconds(26), seed: 15478952827590924659)
+        scenario.attack = .lyingDigests
+        scenario.crashes = [(slot: 5, tick: 420)]
+        scenario.stalls = [BotsStall(slot: 1, tick: 360, duration: .milliseconds(1987))]
+        scenario.lateSpectators = (count: 2, tick: 158)
+        scenario.rejoinWhenHalted = true
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        #expect(r.rejoins.filter { $0.slot == 6 }.count == 3, "\(r.rejoins)")
+        #expect(r.honest_checksums_agree && r.honest_dropped.isEmpty && r.honest_halted.isEmpty)
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "players \(r.ticks_completed), spectators \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test(
         "equivocation never becomes a desync: no honest peer applies a disputed tick, every honest peer names the liar with its signed statements, and it is dropped"
     )
