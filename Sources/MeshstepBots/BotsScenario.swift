@@ -377,6 +377,9 @@ public struct BotsReport: Codable, Sendable, Equatable {
     public var attacker_named: Bool?
     /// No two honest peers computed different checksums for one tick.
     public var honest_checksums_agree: Bool
+    /// Honest players that an honest peer (a player or a spectator) named for a protocol
+    /// violation or an equivocation: only the liar should be named.
+    public var honest_accused: [Int] = []
     /// Honest slots (not crashed, not stalled past or, if dropped, nearly as long as the timeout,
     /// not the attacker) that were dropped before they applied every tick of the match.
     public var honest_dropped: [Int]
@@ -611,6 +614,7 @@ extension BotsScenario {
         var desyncEvents: [DesyncReport] = []
         var haltedAt: [Int: (tick: Int, reason: String)] = [:]
         var named = Set<Int>()  // honest peers that named the attacker
+        var accused = Set<Int>()  // honest slots an honest peer named
         var crashed = Set<Int>()
         var rejoined = Set<Int>()
         var recordings = (0..<players).map { _ in Replay<Game.Input>(players: players, seed: seed) }
@@ -636,6 +640,8 @@ extension BotsScenario {
                 case let .violation(slot, _) where slot == attackerSlot: named.insert(peer)
                 case let .forgedInput(_, from) where from == attackerSlot: named.insert(peer)
                 case let .equivocation(slot, _) where slot == attackerSlot: named.insert(peer)
+                case let .violation(slot, _) where peer != attackerSlot, let .equivocation(slot, _) where peer != attackerSlot:
+                    accused.insert(slot)
                 default: break
                 }
             }
@@ -1045,6 +1051,7 @@ extension BotsScenario {
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
         report.input_delay_changes = survivors.first.map { delayChanges[$0] } ?? []
         let admissions = watchers.first.flatMap { sessions[$0]?.roster.readmissions } ?? []
+        report.honest_accused = accused.sorted()
         report.rejoins = admissions.filter { $0.key == nil }.map { RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint) }
         report.late_joins = admissions.filter { $0.key != nil }.map { RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint) }
         report.open_slots = openSlots.sorted()

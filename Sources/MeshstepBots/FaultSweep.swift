@@ -100,6 +100,12 @@ public struct FaultSweep: Sendable {
         public var safety_runs: [Run]
         /// Real time the sweep took, in seconds.
         public var wall_seconds: Double
+        /// Runs with each drawn fault or feature: `liar`, `liar_starts_over`,
+        /// `halted_players_start_over`, `partition`, `stall`, `crash`, `spectators`.
+        public var drawn: [String: Int] = [:]
+        /// Runs in which an honest peer named an honest player (``BotsReport/honest_accused``):
+        /// no verdict by itself, but only the liar should be named.
+        public var honest_accused_runs: Int = 0
     }
 
     /// Draws run `index`'s scenario (the same for the same sweep seed and index).
@@ -239,10 +245,18 @@ public struct FaultSweep: Sendable {
         let started = ContinuousClock.now
         var ok = 0, safety: [Run] = [], liveness = 0
         var causes: [String: Int] = [:]
+        var features: [String: Int] = [:], accusedRuns = 0
         for i in stride(from: shard.k, to: runs, by: shard.m) where i >= from {
             let (scenario, drawn) = scenario(i)
             var run = drawn
+            for (name, present) in [
+                ("liar", scenario.attack != nil), ("liar_starts_over", scenario.attackerRejoins),
+                ("halted_players_start_over", scenario.rejoinWhenHalted), ("partition", scenario.partition != nil),
+                ("stall", !scenario.stalls.isEmpty), ("crash", !scenario.crashes.isEmpty),
+                ("spectators", scenario.spectators > 0 || scenario.lateSpectators != nil),
+            ] where present { features[name, default: 0] += 1 }
             let r = try scenario.run()
+            if !r.honest_accused.isEmpty { accusedRuns += 1 }
             run.causes = Self.judge(r, scenario: scenario)
             if run.causes.contains(where: { $0.hasPrefix("safety") }) {
                 run.verdict = "safety"
@@ -258,7 +272,8 @@ public struct FaultSweep: Sendable {
         }
         return Summary(
             runs: ok + safety.count + liveness, seed: seed, ok: ok, safety_violations: safety.count, liveness_losses: liveness,
-            liveness_causes: causes, safety_runs: safety, wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
+            liveness_causes: causes, safety_runs: safety, wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000,
+            drawn: features, honest_accused_runs: accusedRuns)
     }
 
     /// Safety: honest peers never computed different checksums for one tick, and every survivor

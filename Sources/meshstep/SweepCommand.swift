@@ -11,7 +11,9 @@ struct Sweep: ParsableCommand {
             its return), a partition, a stall (0.1-4 s), a lying player (any attack of \
             `bots --attacker`), an open slot (in most such runs a newcomer fills it mid-match, and \
             in some of those crashes) and 1-2 spectators (from the start or arriving mid-match), and \
-            runs them in the simulator. A run's verdict is `ok`, \
+            runs them in the simulator. In half the runs with a stall or a partition, an honest \
+            player that halts starts over (`--rejoin-when-halted`); in half the runs with a liar, \
+            the liar starts over when it is voted out (`--attacker-rejoins`). A run's verdict is `ok`, \
             `safety` (honest peers computed different checksums, or survivors applied different \
             drops) or `liveness` (a healthy honest player was dropped or halted, the survivors did \
             not finish, or a spectator did not follow them to the end). Each line \

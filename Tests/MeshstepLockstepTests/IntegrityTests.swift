@@ -880,6 +880,9 @@ struct AttackScenarios {
         let r = try scenario.run()
         #expect(r.rejoins.map(\.slot).sorted() == [3, 4, 5], "\(r.rejoins)")
         #expect(r.honest_checksums_agree && r.honest_dropped.isEmpty && r.honest_halted.isEmpty)
+        // A lie from before its drop, proven to one player only, once had that player vote alone
+        // against the slot the others hear, and they named it for that.
+        #expect(r.honest_accused.isEmpty, "honest players named: \(r.honest_accused)")
         #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
@@ -900,6 +903,8 @@ struct AttackScenarios {
         let r = try scenario.run()
         #expect(r.rejoins.filter { $0.slot == 6 }.count == 3, "\(r.rejoins)")
         #expect(r.honest_checksums_agree && r.honest_dropped.isEmpty && r.honest_halted.isEmpty)
+        // Every player votes against the liar it hears; none names another for voting alike.
+        #expect(r.honest_accused.isEmpty, "honest players named: \(r.honest_accused)")
         #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "players \(r.ticks_completed), spectators \(r.spectator_ticks_completed)")
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
