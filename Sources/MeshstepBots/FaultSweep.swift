@@ -80,6 +80,8 @@ public struct FaultSweep: Sendable {
         public var causes: [String]
         /// The command that reproduces this run.
         public var command: String
+        /// Honest players an honest peer named in this run (``BotsReport/honest_accused``).
+        public var honest_accused: [Int] = []
     }
 
     /// The totals of a sweep, or of the shard of it that ran. Field names are the JSON keys.
@@ -257,6 +259,7 @@ public struct FaultSweep: Sendable {
             ] where present { features[name, default: 0] += 1 }
             let r = try scenario.run()
             if !r.honest_accused.isEmpty { accusedRuns += 1 }
+            run.honest_accused = r.honest_accused
             run.causes = Self.judge(r, scenario: scenario)
             if run.causes.contains(where: { $0.hasPrefix("safety") }) {
                 run.verdict = "safety"

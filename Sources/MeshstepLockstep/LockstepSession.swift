@@ -1188,10 +1188,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// A peer that keeps voting against slots we hear from is named (evidence, not proof: it
     /// may be cut off from them) once that lasted a whole disconnect timeout. A slot we vote
-    /// against ourselves (a digest liar we hear) is no evidence against the voter.
+    /// against ourselves, or whose rows disagree with ours (a liar we hear, voted out by others
+    /// sooner), is no evidence against the voter.
     mutating func judgeVotes(of voter: Int) -> [LockstepEvent] {
         let live = (0..<players).filter { s in
             s != voter && peerVotes[voter][s] != nil && dropTick[s] == nil && !provenEquivocators.contains(s) && votes[s] == nil
+                && mismatchSince[s] == nil
                 && (s == localSlot || now - (lastHeard[s] ?? now) < configuration.disconnectNotify)
         }
         guard !live.isEmpty else { liveVotesSince[voter] = nil; return [] }

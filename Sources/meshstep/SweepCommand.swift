@@ -28,7 +28,7 @@ struct Sweep: ParsableCommand {
     @Option(help: "K/M: run only the runs whose index is K modulo M.") var shard: String?
     @Option(parsing: .unconditional, help: "Skip the runs below this index (resume a sweep).") var from: Int = 0
     @Flag(help: "Print the summary as one JSON object (after the per-run lines).") var json = false
-    @Flag(help: "Print only failing runs and the summary.") var quiet = false
+    @Flag(help: "Print only failing runs, runs where an honest peer named an honest player, and the summary.") var quiet = false
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
@@ -49,9 +49,10 @@ struct Sweep: ParsableCommand {
         let (k, m) = try parsedShard()
         let quiet = self.quiet
         let summary = try FaultSweep(runs: runs, seed: seed, ticks: ticks).run(shard: (k, m), from: from) { run in
-            guard !quiet || run.verdict != "ok" else { return }
+            guard !quiet || run.verdict != "ok" || !run.honest_accused.isEmpty else { return }
             let causes = run.causes.isEmpty ? "" : " (" + run.causes.joined(separator: "; ") + ")"
-            FileHandle.standardOutput.write(Data("run \(run.index): \(run.verdict)\(causes): \(run.command)\n".utf8))  // unbuffered
+            let accused = run.honest_accused.isEmpty ? "" : " (honest players named by an honest peer: \(run.honest_accused))"
+            FileHandle.standardOutput.write(Data("run \(run.index): \(run.verdict)\(causes)\(accused): \(run.command)\n".utf8))  // unbuffered
         }
         if json {
             let encoder = JSONEncoder()
