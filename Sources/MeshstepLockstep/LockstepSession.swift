@@ -812,8 +812,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         for s in 0..<players where s != localSlot && dropTick[s] == nil {
             if let r = returning[s] {
                 // Its newcomer fetches the checkpoint, resumes and catches up meanwhile, and its
-                // inputs count from the return tick: silence counts once we wait there.
-                if nextTick < r.tick { lastHeard[s] = now; continue }
+                // inputs count from the return tick: silence counts once we wait there, or once
+                // we hold its input for that tick (it resumed and plays; crashed then, it left
+                // players short of its next inputs and others a tick before its return, waiting
+                // for reports the first can no longer match).
+                if nextTick < r.tick, heldIndex(slot: s, tick: r.tick) == nil { lastHeard[s] = now; continue }
                 if nextTick > r.tick { returning[s] = nil }
             }
             let silence = now - (lastHeard[s] ?? .zero) - (heard[s] ? .zero : Self.startGrace)

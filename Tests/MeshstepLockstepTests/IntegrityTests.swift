@@ -1532,6 +1532,24 @@ struct FaultSweepScenarios {
         }
     }
 
+    /// The newcomer for slot 5 plays from tick 338 and crashes at 325 of its own loop, after
+    /// sending its inputs for 338-340 to some players. Two players reached 338 and voted it out;
+    /// the three others stopped at 337, waiting for reports of rows they lacked its input in,
+    /// and counted no silence of a slot before its return tick: no drop had a quorum.
+    @Test("a newcomer that crashes after sending its first inputs is dropped, though some players wait a tick before its return (sweep seed 84, run 1446)")
+    func newcomerCrashesAfterItsFirstInputs() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.25, latency: .milliseconds(38), jitter: .milliseconds(16), seed: 18001880543008586570)
+        scenario.openSlots = [5]
+        scenario.lateJoins = [(slot: 5, tick: 210)]
+        scenario.crashes = [(slot: 5, tick: 325)]
+        scenario.lateSpectators = (count: 2, tick: 202)
+        let r = try scenario.run()
+        #expect(r.late_joins.map(\.slot) == [5])
+        #expect(r.drops.map(\.slot) == [5] && r.drops_agree, "\(r.drops)")
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed == 480, "players \(r.ticks_completed), spectators \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
