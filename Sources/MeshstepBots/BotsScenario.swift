@@ -780,12 +780,10 @@ extension BotsScenario {
         var finishedAt = Array(repeating: MeshTime?.none, count: nodes)
         var finishBytes: [Int: Int] = [:]
         var stalledUntil: [Int: MeshTime] = [:]
-        // A player that applied the last tick keeps its peer open while the run goes on (late
-        // spectators may still need its inputs): its shell's timers run every frame, as a real
-        // shell's do (`LockstepPeer`'s event loop, `PolledLockstepPeer`'s standby thread).
-        // Driven only by its wake-ups, a player that waits for nothing would fall silent and
-        // be voted out by those still waiting for its acknowledgements.
+        // A player that applied the last tick goes on sending as `finish(timeout:)` does: until
+        // the others hold its newest input (then 3 frames more) or for 3 s at most.
         var finishing = Set<Int>()
+        var settledAt: [Int: MeshTime] = [:]
         let maxFrames = ticks + 40 * tickRate
         func applied(_ p: Int) -> Int { drivers[p].ticksApplied }
         func done(_ p: Int) -> Bool {
@@ -913,12 +911,14 @@ extension BotsScenario {
                     }
                 }
                 for p in finishing.sorted() {
-                    guard !crashed.contains(p), endpoints[p].halted == nil else {
+                    guard !crashed.contains(p), endpoints[p].halted == nil, let finished = finishedAt[p] else {
                         finishing.remove(p)
                         continue
                     }
                     if let until = stalledUntil[p], sim.now < until { continue }
                     timers(p)
+                    if settledAt[p] == nil, endpoints[p].finishProgress() != .waiting { settledAt[p] = sim.now }
+                    if sim.now - finished >= .seconds(3) || settledAt[p].map({ sim.now - $0 >= frame * 3 }) == true { finishing.remove(p) }
                 }
             }
         }
