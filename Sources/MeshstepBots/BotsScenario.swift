@@ -378,7 +378,8 @@ public struct BotsReport: Codable, Sendable, Equatable {
     /// No two honest peers computed different checksums for one tick.
     public var honest_checksums_agree: Bool
     /// Honest players that an honest peer (a player or a spectator) named for a protocol
-    /// violation or an equivocation: only the liar should be named.
+    /// violation or an equivocation before it applied the match's last tick: only the liar
+    /// should be named.
     public var honest_accused: [Int] = []
     /// Honest slots (not crashed, not stalled past or, if dropped, nearly as long as the timeout,
     /// not the attacker) that were dropped before they applied every tick of the match.
@@ -640,8 +641,11 @@ extension BotsScenario {
                 case let .violation(slot, _) where slot == attackerSlot: named.insert(peer)
                 case let .forgedInput(_, from) where from == attackerSlot: named.insert(peer)
                 case let .equivocation(slot, _) where slot == attackerSlot: named.insert(peer)
+                // Once its match is over, a peer the run drives only by its wake-ups (one that
+                // waits for nothing sends nothing) can look silent to those still waiting for
+                // its acknowledgements: what is named after the accuser's last tick is left out.
                 case let .violation(slot, _) where peer != attackerSlot, let .equivocation(slot, _) where peer != attackerSlot:
-                    accused.insert(slot)
+                    if drivers[peer].ticksApplied < ticks { accused.insert(slot) }
                 default: break
                 }
             }
@@ -1007,6 +1011,7 @@ extension BotsScenario {
                 }
                 return view.sorted { ($0.slot, $0.tick) < ($1.slot, $1.tick) }
             }
+            if debug, Set(views).count > 1 { print("drops disagree among \(group) (horizon \(horizon), from \(from)): \(views)") }
             return Set(views).count <= 1
         }
         let recorder = steady.first ?? survivors.first ?? 0
