@@ -1191,12 +1191,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// A peer that keeps voting against slots we hear from is named (evidence, not proof: it
     /// may be cut off from them) once that lasted a whole disconnect timeout. A slot we vote
-    /// against ourselves, or whose rows disagree with ours (a liar we hear, voted out by others
-    /// sooner), is no evidence against the voter.
+    /// against ourselves, whose rows disagree with ours (a liar we hear, voted out by others
+    /// sooner), or that the voter signed a change to drop, is no evidence against the voter.
     mutating func judgeVotes(of voter: Int) -> [LockstepEvent] {
+        // A voter that signed a change dropping the slot keeps its vote until the round is
+        // settled, whatever it hears since (``withdrawIfHopeless()`` is the one way out): the
+        // endorsement we hold explains the vote.
+        let bound = endorsements[voter]?.change.drops.map(\.slot) ?? []
         let live = (0..<players).filter { s in
             s != voter && peerVotes[voter][s] != nil && dropTick[s] == nil && !provenEquivocators.contains(s) && votes[s] == nil
-                && mismatchSince[s] == nil
+                && mismatchSince[s] == nil && !bound.contains(s)
                 && (s == localSlot || now - (lastHeard[s] ?? now) < configuration.disconnectNotify)
         }
         guard !live.isEmpty else { liveVotesSince[voter] = nil; return [] }

@@ -1550,6 +1550,25 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    /// Slot 1 of 3 stalls for 3.8 s; slot 0 signs its drop, slot 1 comes back and vetoes it, and
+    /// the liar (slot 2) never signs: the round can be neither certified nor given up (slot 0
+    /// giving it up could meet the liar's late signature), so the match waits, as it must with
+    /// a liar among 3. Slot 1 named slot 0 every 2 s for voting against a slot it hears, though
+    /// it held slot 0's signed endorsement of that drop, which binds the vote.
+    @Test("a player bound by its endorsement of a drop is not named for its vote (sweep seed 89, run 1037)")
+    func endorsedDropExplainsTheVote() throws {
+        var scenario = BotsScenario(players: 3, ticks: 480, loss: 0.19, latency: .milliseconds(106), jitter: .milliseconds(8), seed: 16835022111215044485)
+        scenario.attack = .forgedDecision
+        scenario.stalls = [BotsStall(slot: 1, tick: 384, duration: .milliseconds(3785))]
+        scenario.rejoinWhenHalted = true
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        #expect(r.honest_accused.isEmpty, "honest players named: \(r.honest_accused)")
+        #expect(r.honest_checksums_agree && r.drops.isEmpty && r.honest_halted.isEmpty, "drops \(r.drops), halted \(r.honest_halted)")
+        #expect(r.ticks_completed < 480, "the round cannot be settled without the liar")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
