@@ -1555,7 +1555,7 @@ struct FaultSweepScenarios {
     /// giving it up could meet the liar's late signature), so the match waits, as it must with
     /// a liar among 3. Slot 1 named slot 0 every 2 s for voting against a slot it hears, though
     /// it held slot 0's signed endorsement of that drop, which binds the vote.
-    @Test("a player bound by its endorsement of a drop is not named for its vote (sweep seed 89, run 1037)")
+    @Test("a player bound by its endorsement of a drop is not named for its vote (sweep seed 88, run 1037)")
     func endorsedDropExplainsTheVote() throws {
         var scenario = BotsScenario(players: 3, ticks: 480, loss: 0.19, latency: .milliseconds(106), jitter: .milliseconds(8), seed: 16835022111215044485)
         scenario.attack = .forgedDecision
