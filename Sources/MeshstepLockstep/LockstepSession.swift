@@ -661,17 +661,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
         // Liveness and stats. Only a frame newer than any before shows the slot alive now: an
         // old one can arrive late (pulled from another peer's store after the slot crashed).
-        // A slot that came back numbers its frames from 1 again, in a later epoch than it left
-        // in: frames of its previous run are old whatever their numbers, and its first frame of
-        // a later epoch (one we know) starts the count again. Else a peer that resumed from a
-        // checkpoint and heard the previous run's last frames first would not hear it alive
-        // until the new numbers passed the old ones (sweep seed 88 run 15: 5 s of votes).
-        if f.epoch > traffic[slot].epoch, f.epoch <= epoch, traffic[slot].frames > 0, f.frameSeq <= traffic[slot].lastSeq {
-            traffic[slot] = SlotTraffic()
-        }
-        let fresh = f.epoch >= traffic[slot].epoch && traffic[slot].isNewest(f.frameSeq)
+        let fresh = traffic[slot].isNewest(f.frameSeq)
         if fresh {
-            traffic[slot].epoch = f.epoch
             if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
             lastHeard[slot] = now
         }
@@ -679,7 +670,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         traffic[slot].remoteNextTick = max(traffic[slot].remoteNextTick, f.nextTick)
         if !f.inputs.isEmpty { traffic[slot].remoteNewestInput = max(traffic[slot].remoteNewestInput, f.firstTick + f.inputs.count - 1) }
         // A repair repeats a number already counted, or stands for a frame the network lost.
-        if !f.repair, f.epoch >= traffic[slot].epoch { traffic[slot].noteFrame(seq: f.frameSeq, bytes: payload.count, now: now) }
+        if !f.repair { traffic[slot].noteFrame(seq: f.frameSeq, bytes: payload.count, now: now) }
 
         if localSlot >= 0 {
             let ack = f.acks[localSlot], sent = nextLocalTick - 1
