@@ -1197,10 +1197,10 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // A voter that signed a change dropping the slot keeps its vote until the round is
         // settled, whatever it hears since (``withdrawIfHopeless()`` is the one way out): the
         // endorsement we hold explains the vote.
-        let bound = endorsements[voter]?.change.drops.map(\.slot) ?? []
+        let endorsed = endorsements[voter]?.change.drops
         let live = (0..<players).filter { s in
             s != voter && peerVotes[voter][s] != nil && dropTick[s] == nil && !provenEquivocators.contains(s) && votes[s] == nil
-                && mismatchSince[s] == nil && !bound.contains(s)
+                && mismatchSince[s] == nil && endorsed?.contains(where: { $0.slot == s }) != true
                 && (s == localSlot || now - (lastHeard[s] ?? now) < configuration.disconnectNotify)
         }
         guard !live.isEmpty else { liveVotesSince[voter] = nil; return [] }
