@@ -661,8 +661,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
         // Liveness and stats. Only a frame newer than any before shows the slot alive now: an
         // old one can arrive late (pulled from another peer's store after the slot crashed).
-        let fresh = traffic[slot].isNewest(f.frameSeq)
+        // A slot that came back numbers its frames from 1 again, in a later epoch than it left
+        // in: frames of its previous run are old whatever their numbers, and its first frame of
+        // a later epoch (one we know) starts the count again. Else a peer that resumed from a
+        // checkpoint and heard the previous run's last frames first would not hear it alive
+        // until the new numbers passed the old ones (sweep seed 88 run 15: 5 s of votes).
+        if f.epoch > traffic[slot].epoch, f.epoch <= epoch, traffic[slot].frames > 0, f.frameSeq <= traffic[slot].lastSeq {
+            traffic[slot] = SlotTraffic()
+        }
+        let fresh = f.epoch >= traffic[slot].epoch && traffic[slot].isNewest(f.frameSeq)
         if fresh {
+            traffic[slot].epoch = f.epoch
             if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
             lastHeard[slot] = now
         }
@@ -670,7 +679,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         traffic[slot].remoteNextTick = max(traffic[slot].remoteNextTick, f.nextTick)
         if !f.inputs.isEmpty { traffic[slot].remoteNewestInput = max(traffic[slot].remoteNewestInput, f.firstTick + f.inputs.count - 1) }
         // A repair repeats a number already counted, or stands for a frame the network lost.
-        if !f.repair { traffic[slot].noteFrame(seq: f.frameSeq, bytes: payload.count, now: now) }
+        if !f.repair, f.epoch >= traffic[slot].epoch { traffic[slot].noteFrame(seq: f.frameSeq, bytes: payload.count, now: now) }
 
         if localSlot >= 0 {
             let ack = f.acks[localSlot], sent = nextLocalTick - 1
@@ -834,16 +843,22 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // and are about to take (``unsignedGrace``): a newcomer's first rows can disagree
             // with it before the relayed history comes, and an early vote would hold back our
             // reports until a drop that the players it did not lie to never sign.
-            let adopted = adoptedFrom.contains(s) || unsignedConflictSince[s] != nil
-            if let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout, votes[s] == nil,
-                adopted ? now - m.at >= Self.persistentMismatch : (!mismatchExplained(s) || mismatchOutlasted(s))
-            {
+            if votes[s] == nil, mismatchCondemns(s), let m = mismatchSince[s] {
                 events.append(.violation(slot: s, .rowDigestMismatch(tick: m.tick)))
                 events += vote(s)
             }
         }
         events += coordinate()
         return events
+    }
+
+    /// Whether `s`'s rows have disagreed with ours long enough, with nothing to explain it, that
+    /// we vote it out: a vote withdrawn at its next acknowledgement (it is alive) stands for this
+    /// and is cast again at the next timer.
+    func mismatchCondemns(_ s: Int) -> Bool {
+        guard let m = mismatchSince[s], now - m.at >= configuration.disconnectTimeout else { return false }
+        let adopted = adoptedFrom.contains(s) || unsignedConflictSince[s] != nil
+        return adopted ? now - m.at >= Self.persistentMismatch : (!mismatchExplained(s) || mismatchOutlasted(s))
     }
 
     /// Whether `s`'s rows have disagreed with ours far longer than any honest cause lasts: for
@@ -1398,7 +1413,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             let refuted =
                 e.change.drops.contains { d in
                     if d.slot == localSlot { return true }
-                    return votes[d.slot] == nil && heardLately(d.slot) && !provenEquivocators.contains(d.slot)
+                    return votes[d.slot] == nil && !mismatchCondemns(d.slot) && heardLately(d.slot) && !provenEquivocators.contains(d.slot)
                         && heldThrough(d.slot) >= min(d.tick, keptHeld)
                 } || dropsPastConflict(e.change) || e.change.admits.contains { $0.checkpoint < nextTick }
                 || (suspectsAnyone && e.change.drops.isEmpty && !e.change.admits.allSatisfy { admissible($0, unasked: true) })

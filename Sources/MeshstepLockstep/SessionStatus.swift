@@ -140,6 +140,8 @@ struct SlotTraffic: Sendable {
     var firstSeq = 0
     var lastSeq = 0
     var frames = 0
+    /// The epoch of the newest frame (frames of an earlier one are from before a drop).
+    var epoch = 0
     /// The current one-second rate window and the rate of the last complete one.
     var windowStart: Duration = .zero
     var windowBytes = 0

@@ -1569,6 +1569,43 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    /// Slots 2 and 7 both come back (2 after a crash, 7 after the others dropped it for a
+    /// 2.7 s stall) and resume from checkpoints at the same moment. Slot 2's first frames of
+    /// slot 7 were the last of its previous run (frame 308, epoch 2); 7's new run numbers its
+    /// frames from 1, so none was newer, and slot 2 heard 7 as silent for 5 s, voted against it
+    /// over and over, and the others named slot 2 for it.
+    @Test("a player that came back is heard alive by one that heard its previous run's last frames first (sweep seed 88, run 15)")
+    func framesOfAPreviousRunDoNotHideANewOne() throws {
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.18, latency: .milliseconds(110), jitter: .milliseconds(8), seed: 10982743090315035409)
+        scenario.crashes = [(slot: 2, tick: 179), (slot: 5, tick: 301)]
+        scenario.rejoins = [(slot: 2, tick: 209)]
+        scenario.stalls = [BotsStall(slot: 7, tick: 207, duration: .milliseconds(2716))]
+        scenario.openSlots = [5]
+        scenario.lateJoins = [(slot: 5, tick: 8)]
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        #expect(r.honest_accused.isEmpty, "honest players named: \(r.honest_accused)")
+        #expect(r.honest_checksums_agree && r.drops.map(\.slot) == [5], "drops \(r.drops)")
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test("a peer whose vote against a digest liar was just withdrawn does not veto the liar's drop (sweep seed 91, run 766)")
+    func withdrawnVoteAgainstADigestLiarIsNoVeto() throws {
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.28, latency: .milliseconds(105), jitter: .milliseconds(27), seed: 14153833209774360089)
+        scenario.attack = .lyingDigests
+        scenario.crashes = [(slot: 1, tick: 132)]
+        scenario.partition = BotsPartition(start: 136, slots: [1, 3, 4, 5, 6, 7], heal: 266)
+        scenario.lateSpectators = (count: 2, tick: 30)
+        scenario.rejoinWhenHalted = true
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.honest_checksums_agree)
+        #expect(r.honest_accused.isEmpty, "honest players named: \(r.honest_accused)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
