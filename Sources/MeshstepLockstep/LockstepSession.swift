@@ -1123,6 +1123,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             "epoch \(epoch) round \(round) votes \(ticks(votes)) endorsed \(endorsed.map { drops($0.change) } ?? "-") vetoed \(vetoed != nil)",
             "endorsements \(e) vetoes \(vetoes.keys.sorted()) conflict \(ticks(conflictTick)) proven \(provenEquivocators.sorted())",
             "equivocators \(equivocators.sorted()) peerVotes \(pv) coordinator \(isCoordinator)",
+            "mismatch \(ticks(mismatchSince.map { $0?.tick })) adopted \(adoptedFrom.sorted()) unsigned \(unsignedConflictSince.keys.sorted())",
+            "signed through \(ticks(statements.map { $0.keys.max() })) vouched \(vouched.map { $0.sorted() })",
         ].joined(separator: " ")
     }
 
@@ -2109,10 +2111,23 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// endorsed its drop) never past the tick our vote says we hold of it. A coordinator cuts a
     /// drop at the lowest such vote; a row we reported past our vote would let the others apply
     /// a tick that the certified drop then cuts off (they halt). A report made before the vote
-    /// is within it: what we hold of a slot only grows.
+    /// is within it: what we hold of a slot only grows. Nor past what another unsuspected voter
+    /// against the same slot says it holds (down to our last applied row): the drop is cut
+    /// there, and a row past it is one that voter cannot check. A vanished player's last inputs
+    /// reach some of us and not others, and a disagreement a voter saw at a row it holds would
+    /// otherwise stay on its books until the drop, which it may be the one to propose (sweep
+    /// seed 95 run 1380: the coordinator kept voting two honest players out and never proposed).
     @inline(__always) var reportableHead: Int {
         var head = rowHead
-        for s in 0..<players { if let v = votes[s] { head = min(head, v) } }
+        var suspects = false
+        for s in 0..<players { if let v = votes[s] { head = min(head, v); suspects = true } }
+        guard suspects else { return head }
+        let floor = nextTick - 1
+        for s in 0..<players where votes[s] != nil {
+            for p in 0..<players where p != localSlot && p != s && votes[p] == nil && dropTick[p] == nil && peerEpoch[p] == epoch {
+                if let v = peerVotes[p][s] { head = min(head, max(v, floor)) }
+            }
+        }
         return head
     }
 
