@@ -662,11 +662,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // Liveness and stats. Only a frame newer than any before shows the slot alive now: an
         // old one can arrive late (pulled from another peer's store after the slot crashed).
         // A slot that came back numbers its frames from 1 again, in a later epoch than it left
-        // in: frames of its previous run are old whatever their numbers, and its first frame of
-        // a later epoch (one we know) starts the count again. Else a peer that resumed from a
-        // checkpoint and heard the previous run's last frames first would not hear it alive
-        // until the new numbers passed the old ones (sweep seed 88 run 15: 5 s of votes).
-        if f.epoch > traffic[slot].epoch, f.epoch <= epoch, traffic[slot].frames > 0, f.frameSeq <= traffic[slot].lastSeq {
+        // in: frames of its previous run are old whatever their numbers, and its first new frame
+        // of a later epoch (one we know) numbered below the last starts the count again. Else a
+        // peer that resumed from a checkpoint and heard the previous run's last frames first
+        // would not hear it alive until the new numbers passed the old ones (sweep seed 88 run
+        // 15: 5 s of votes). Within one run a frame's number and epoch only grow, but a repair
+        // repeats the newest number in the epoch it is sent in: it never restarts the count
+        // (sweep seed 97 run 745: every repair after a roster change did, and the match stopped).
+        if !f.repair, f.epoch > traffic[slot].epoch, f.epoch <= epoch, traffic[slot].frames > 0, f.frameSeq < traffic[slot].lastSeq {
             traffic[slot] = SlotTraffic()
         }
         let fresh = f.epoch >= traffic[slot].epoch && traffic[slot].isNewest(f.frameSeq)
@@ -2293,6 +2296,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 // disagreed with ours: that slot is not why they disagree. (The statement is not
                 // checked: the inputs are ours, so a bad one could only hide a liar's own fault.)
                 if let m = mismatchSince[sender], compared >= m.tick { vouched[sender].insert(e.slot) }
+                // It showed the slot's history only as far as it holds a statement of it, and we
+                // hold a later one: its rows may disagree with someone's past there, over the
+                // slot's unsigned inputs, while its reports, held back by its votes, show us
+                // none of it. Our disputes show it the signed history (sweep seed 97 run 745).
+                if let ours = statements[e.slot].keys.max(), ours > compared, chains[e.slot].head >= ours {
+                    disputeSends = max(disputeSends, players)
+                }
                 continue
             }
             guard mayVerify else { continue }

@@ -1628,6 +1628,23 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("a victim of an unsigned equivocator whose votes hold its reports back is shown the signed history it lacks (sweep seed 97, run 745)")
+    func disputeShowsASignedHistoryTheSenderLacks() throws {
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.24, latency: .milliseconds(19), jitter: .milliseconds(4), seed: 7355786249044085665)
+        scenario.attack = .equivocateUnsigned
+        scenario.partition = BotsPartition(start: 73, slots: [0, 3, 5], heal: 216)
+        scenario.spectators = 2
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        // Before: slot 3 (back from a checkpoint) held the liar's unsigned inputs past its last
+        // statement there, voted the liar out (silent to it) and so reported only rows before
+        // them; nobody saw its rows disagree, nobody showed it the signed history, and it
+        // voted every other player out while the match stopped at tick 429.
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.honest_checksums_agree)
+        #expect(r.honest_accused.isEmpty, "honest players named: \(r.honest_accused)")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
