@@ -1643,6 +1643,7 @@ struct FaultSweepScenarios {
         #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
         #expect(r.honest_checksums_agree)
         #expect(r.honest_accused.isEmpty, "honest players named: \(r.honest_accused)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
