@@ -997,17 +997,27 @@ extension BotsScenario {
         func dropsAgree(_ group: [Int]) -> Bool {
             let horizon = group.map(applied).min() ?? 0
             let from = group.map { resumedFrom[$0] }.max() ?? 0
+            // Each peer's view: for every slot without input from some tick through the horizon,
+            // that tick. A drop, a vacant open slot (no input from the start) and an absence
+            // (an admission's, lasting past the horizon) all leave a slot without input, and
+            // one peer may hold as an absence then a drop what another holds as one longer
+            // absence (sweep seed 99 run 1178: a spectator resumed from a checkpoint inside the
+            // absence): the runs of ticks without input are compared, not their names.
             let views = group.map { p in
-                var view = (sessions[p]?.roster.drops ?? []).filter { $0.tick < horizon }.map { DropReport(slot: $0.slot, tick: max($0.tick, from)) }
-                // A vacant open slot holds no input from the start: as an admission's absence
-                // that lasts past the horizon does to a peer that adopted it.
-                for slot in sessions[p]?.roster.vacantOpenSlots ?? [] where from < horizon {
-                    view.append(DropReport(slot: slot, tick: from))
-                }
+                var silent: [Int: [Range<Int>]] = [:]
+                for d in sessions[p]?.roster.drops ?? [] where d.tick < horizon { silent[d.slot, default: []].append(d.tick..<horizon) }
+                for slot in sessions[p]?.roster.vacantOpenSlots ?? [] { silent[slot, default: []].append(0..<horizon) }
                 for (slot, range) in (sessions[p]?.absences ?? []).enumerated() {
-                    if let range, range.upperBound >= horizon, max(range.lowerBound, from) < horizon {
-                        view.append(DropReport(slot: slot, tick: max(range.lowerBound, from)))
+                    if let range { silent[slot, default: []].append(range.lowerBound..<max(range.lowerBound, min(range.upperBound, horizon))) }
+                }
+                var view: [DropReport] = []
+                for (slot, ranges) in silent {
+                    // The run of ticks without input that reaches the horizon, merged from the end.
+                    var start = horizon
+                    for r in ranges.sorted(by: { $0.upperBound > $1.upperBound }) where r.upperBound >= start && r.lowerBound < start {
+                        start = r.lowerBound
                     }
+                    if start < horizon, max(start, from) < horizon { view.append(DropReport(slot: slot, tick: max(start, from))) }
                 }
                 return view.sorted { ($0.slot, $0.tick) < ($1.slot, $1.tick) }
             }

@@ -1646,6 +1646,24 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("the drops comparison reads an absence then a drop as one run of ticks without input (sweep seed 99, run 1178)")
+    func absenceThenDropIsOneSilence() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.21, latency: .milliseconds(92), jitter: .milliseconds(5), seed: 10768159051576922955)
+        scenario.attack = .lyingDisputes
+        scenario.partition = BotsPartition(start: 92, slots: [0, 2, 3, 4, 5], heal: 228)
+        scenario.openSlots = [1]
+        scenario.lateJoins = [(slot: 1, tick: 29)]
+        scenario.lateSpectators = (count: 2, tick: 189)
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        // The players hold slot 1 (a newcomer that never kept up) absent from tick 108 to past
+        // the end; the spectators, resumed from a checkpoint inside that absence, hold it absent
+        // until 378 and dropped from 378. Neither applied an input of it from 108 on.
+        #expect(r.honest_checksums_agree)
+        #expect(r.drops_agree, "drops \(r.drops)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
