@@ -2122,13 +2122,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// seed 95 run 1380: the coordinator kept voting two honest players out and never proposed).
     @inline(__always) var reportableHead: Int {
         var head = rowHead
-        var suspects = false
-        for s in 0..<players { if let v = votes[s] { head = min(head, v); suspects = true } }
-        guard suspects else { return head }
-        let floor = nextTick - 1
-        for s in 0..<players where votes[s] != nil {
+        for s in 0..<players {
+            guard let v = votes[s] else { continue }
+            head = min(head, v)
             for p in 0..<players where p != localSlot && p != s && votes[p] == nil && dropTick[p] == nil && peerEpoch[p] == epoch {
-                if let v = peerVotes[p][s] { head = min(head, max(v, floor)) }
+                if let theirs = peerVotes[p][s] { head = min(head, max(theirs, nextTick - 1)) }
             }
         }
         return head
