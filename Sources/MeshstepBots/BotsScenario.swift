@@ -914,6 +914,22 @@ extension BotsScenario {
                         currentStall[p] = 0
                     }
                 }
+                // A peer standing still (finished, or waiting for a player) hands its game to a
+                // checkpoint its session captured where it stands, for a late newcomer. A bot
+                // that finished the match stopped short of the rows its session holds past the
+                // end (its inputs ran the input delay ahead); a game loop that goes on (as
+                // `LockstepMatch`'s does) applies them: a copy of its game does here, answering
+                // nothing.
+                for p in 0..<nodes where arrived(p) && !crashed.contains(p) && applied(p) > 0 && endpoints[p].halted == nil {
+                    if let until = stalledUntil[p], sim.now < until { continue }
+                    guard let wanted = endpoints[p].checkpointTicksWanted.max(), wanted == applied(p) - 1 || (applied(p) >= ticks && wanted >= ticks)
+                    else { continue }
+                    var driver = drivers[p]
+                    while driver.ticksApplied <= wanted, driver.applyNext(answer: { game, tick in policy(p, game, tick) }) != nil {}
+                    guard driver.ticksApplied == wanted + 1 else { continue }
+                    perform(
+                        p, endpoints[p].holdCheckpoint(after: wanted, game: driver.game.snapshot(), checksum: driver.game.checksum(), now: clock(sim.now)))
+                }
                 for p in finishing.sorted() {
                     guard !crashed.contains(p), endpoints[p].halted == nil, let finished = finishedAt[p] else {
                         finishing.remove(p)
@@ -943,7 +959,9 @@ extension BotsScenario {
                     "peer \(p) stuck at \(applied(p)): next \(s?.nextTick ?? -1) held \((0..<players).map { s?.heldInputs(of: $0) ?? -9 }) agreed \(s?.agreedThrough ?? -9) freeze \(s?.freezeLimit ?? -9) neighbors \(sim.node(p)?.neighborInfo.count ?? 0)"
                 )
                 print("  roster: \(s?.rosterDebugDescription ?? "-")")
+                print("  join: \(endpoints[p].joinDebugDescription)")
             }
+            for p in 0..<players { print("peer \(p) join: \(endpoints[p].joinDebugDescription)") }
             for i in [0, 1, players] where i < nodes {
                 print("node \(i) stats: \(String(describing: sim.node(i)?.stats)) neighbors \(sim.node(i)?.neighborInfo.count ?? 0)")
             }

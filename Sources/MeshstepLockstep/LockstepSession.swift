@@ -1128,6 +1128,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             "equivocators \(equivocators.sorted()) peerVotes \(pv) coordinator \(isCoordinator)",
             "mismatch \(ticks(mismatchSince.map { $0?.tick })) adopted \(adoptedFrom.sorted()) unsigned \(unsignedConflictSince.keys.sorted())",
             "signed through \(ticks(statements.map { $0.keys.max() })) vouched \(vouched.map { $0.sorted() })",
+            "confirmed \(confirmedBy) drops \(ticks(dropTick)) returning \(returning.sorted { $0.key < $1.key }.map { "\($0.key)>\($0.value.tick)" }) pending \(pendingReports.map { $0.map(\.tick) })",
         ].joined(separator: " ")
     }
 

@@ -185,6 +185,16 @@ extension LockstepSession {
         return t
     }
 
+    /// Captures the checkpoint before ``nextTick`` at once, for a newcomer that asked while the
+    /// session stands still for want of our own input (the match is over, or the game paused):
+    /// a tick scheduled ahead may never come. The game hands its state after the tick it
+    /// applied last.
+    package mutating func captureCheckpointNow() {
+        guard halted == nil else { return }
+        checkpointTicks.append(nextTick)
+        captureDueCheckpoint()
+    }
+
     /// Checkpoints captured since the last call (each before the tick of a certified
     /// readmission), without the game's part: the caller adds the game's state after applying
     /// the tick before.

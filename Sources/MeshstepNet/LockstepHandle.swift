@@ -34,6 +34,10 @@ public protocol LockstepHandle<Input>: AnyObject, Sendable {
     func pollErrors() -> [NetError]
     /// Passes on an applied tick (checksum, answering input) and the game after it.
     func apply<Game: LockstepGame>(_ tick: AppliedTick<Input>, game: Game) where Game.Input == Input
+    /// Hands the game after `tick` to the session when a newcomer needs a checkpoint of it: call
+    /// it with the tick applied last on a frame that applied nothing (see
+    /// ``LockstepPeer/offerCheckpoint(after:game:)``).
+    func offerCheckpoint<Game: LockstepGame>(after tick: Int, game: Game) where Game.Input == Input
     /// A snapshot of the session, once started.
     func withSession<T: Sendable>(_ body: @escaping @Sendable (LockstepSession<Input>) -> T) -> T?
     /// Starts the peer over after its session halted, asking to come back into the match.

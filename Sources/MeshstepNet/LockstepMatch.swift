@@ -186,6 +186,8 @@ public final class LockstepMatch<Game: LockstepGame>: @unchecked Sendable {
             peer.apply(tick, game: driver.game)
             applied = tick.tick
         }
+        // Standing still: a late spectator may need a checkpoint of the game where it stands.
+        if applied == nil, driver.ticksApplied > 0 { peer.offerCheckpoint(after: driver.ticksApplied - 1, game: driver.game) }
         return MatchFrame(appliedTick: applied, events: peer.pollEvents(), errors: peer.pollErrors())
     }
 

@@ -207,7 +207,10 @@ public final class LockstepPeer<Input: LockstepInput>: @unchecked Sendable {
 
     /// Hands the game after `tick` to the session when a newcomer needs a checkpoint of it (a
     /// cheap check otherwise): for game loops that submit and record checksums themselves
-    /// rather than through ``apply(_:game:)``. Call after applying every tick.
+    /// rather than through ``apply(_:game:)``. Call after applying every tick, and with the
+    /// tick applied last on a frame that applied nothing: a session that stood still for a
+    /// second because its game gave no input for its next tick (the match is over, or the game
+    /// paused) captures a checkpoint where it stands when a late spectator asks.
     public func offerCheckpoint<Game: LockstepGame>(after tick: Int, game: Game) where Game.Input == Input {
         guard shared.withLockedValue({ $0.checkpointsWanted.contains(tick) }) else { return }
         let state = game.snapshot(), checksum = game.checksum()

@@ -239,6 +239,19 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         }
     }
 
+    /// Hands the game after `tick` to the session when a newcomer needs a checkpoint of it (a
+    /// cheap check otherwise): for a game loop that applied nothing this frame, with the tick
+    /// it applied last. A session that stood still for a second because its game gave no input
+    /// for its next tick (the match is over, or the game paused) captures one where it stands
+    /// when a late spectator asks.
+    public func offerCheckpoint<Game: LockstepGame>(after tick: Int, game: Game) where Game.Input == Input {
+        lock.withLock {
+            guard core.endpoint.wantsCheckpoint(after: tick) else { return }
+            let now = clock
+            core.apply(now: now) { $0.holdCheckpoint(after: tick, game: game.snapshot(), checksum: game.checksum(), now: now - .zero) }
+        }
+    }
+
     /// ``pollConfirmed()`` with the moment (monotonic uptime nanoseconds) the ticks were taken:
     /// for latency measurements across peers of one process.
     public func pollConfirmedTimed() -> [(tick: Int, inputs: [Input?], at: UInt64)] {

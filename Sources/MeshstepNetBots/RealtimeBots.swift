@@ -131,6 +131,7 @@ public final class RealtimeBot: @unchecked Sendable {
         }
         events += new
         let slot = self.slot
+        let before = applied
         while applied <= k + frameOffset, applied < ticks,
             let tick = driver.applyNext(answer: { game, tick in TankBot.input(for: slot, in: game, tick: tick) })
         {
@@ -138,6 +139,8 @@ public final class RealtimeBot: @unchecked Sendable {
             if applied == ticks { finishedAt = NIODeadline.now().uptimeNanoseconds }
             peer.apply(tick, game: driver.game)
         }
+        // Standing still: a late spectator may need a checkpoint of the game where it stands.
+        if applied == before, applied > 0 { peer.offerCheckpoint(after: applied - 1, game: driver.game) }
     }
 
     /// Whether the bot is out of the game for good: crashed, finished, or halted (and not

@@ -84,6 +84,11 @@ extension SessionEndpoint {
         pendingCheckpoints.contains { $0.tick == tick + 1 }
     }
 
+    /// One line on this peer's join and checkpoint state, for debugging a stuck newcomer.
+    package var joinDebugDescription: String {
+        "joining \(joining) candidate \(candidate != nil) fetch \(fetch.progress) held \(server.held.map(\.tick)) wanted \(pendingCheckpoints.map(\.tick)) requesters \(joinRequesters.count)"
+    }
+
     /// Takes the checkpoints the session captured; only players take them (newcomers trust the
     /// players' offers). A spectator serves only the checkpoint it resumed from, to its links.
     mutating func collectCheckpoints() {
@@ -205,11 +210,22 @@ extension SessionEndpoint {
         // The offer goes out, flooded, once the scheduled checkpoint is captured. A session that
         // has not moved for a second (the match is over, or it waits for a player) may never
         // reach that tick: a newcomer elsewhere in the mesh is offered the newest checkpoint we
-        // hold as well, when it is recent enough to catch up from with history requests.
-        if let p = progress, now - p.since >= .seconds(1), !neighbors.contains(origin),
-            let held = server.newest, held.tick >= p.tick - Self.heldOfferReach
-        {
-            actions += offer(to: origin, now: now)
+        // hold as well, when it is recent enough to catch up from with history requests. Without
+        // one, if what holds us is our own game (it gave no input for our next tick: the match
+        // is over, or the game paused), we capture one where we stand (the game hands its state
+        // after the tick it applied last) and flood its offer as for a scheduled one. A session
+        // that waits for other players captures nothing: it may be the side of a partition
+        // that halts.
+        if let p = progress, now - p.since >= .seconds(1) {
+            if let held = server.newest, held.tick >= p.tick - Self.heldOfferReach {
+                if !neighbors.contains(origin) { actions += offer(to: origin, now: now) }
+            } else if let here = session?.nextTick, session?.halted == nil, let local = session?.nextLocalTick, local <= here {
+                if !pendingCheckpoints.contains(where: { $0.tick == here }) {
+                    session!.captureCheckpointNow()
+                    collectCheckpoints()
+                }
+                if pendingCheckpoints.contains(where: { $0.tick == here }) { joinRequesters[origin]?.minTick = here }
+            }
         }
         return actions
     }

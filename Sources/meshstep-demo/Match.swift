@@ -86,6 +86,8 @@ final class Match {
             events += game.events
             applied += 1
         }
+        // Standing still: a late spectator may need a checkpoint of the game where it stands.
+        if applied == 0, driver.ticksApplied > 0 { transport.offerCheckpoint(after: driver.ticksApplied - 1, game: game) }
         // A replay that has run out is finished, not waiting for anyone.
         let ended = (transport as? ReplayTransport)?.finished == true && driver.backlog == 0
         hud.waitingFrames = applied == 0 && !ended ? hud.waitingFrames + 1 : 0

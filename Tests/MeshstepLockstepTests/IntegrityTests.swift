@@ -1664,6 +1664,22 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("late spectators whose request reaches a player only once it stands still get a checkpoint where it stands (sweep seed 98, run 220)")
+    func spectatorsOfAMatchStandingStillGetACheckpoint() throws {
+        var scenario = BotsScenario(players: 2, ticks: 480, loss: 0.18, latency: .milliseconds(97), jitter: .milliseconds(3), seed: 13147097627001995675)
+        scenario.stalls = [BotsStall(slot: 0, tick: 36, duration: .milliseconds(3997))]
+        scenario.lateSpectators = (count: 2, tick: 172)
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        // Slot 1 halts (an exact half without the lowest voter) and comes back past the end;
+        // slot 0 wakes and plays the rest alone in about a second and a half, so the spectators'
+        // requests reach it after it finished, ahead of any tick it would schedule. Before, they
+        // waited at tick 0 for good.
+        #expect(r.ticks_completed == 480)
+        #expect(r.spectator_ticks_completed >= 480, "spectators reached \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
