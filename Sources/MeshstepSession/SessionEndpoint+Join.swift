@@ -368,7 +368,16 @@ extension SessionEndpoint {
         guard let cp = try? SessionCheckpoint.decode(bytes, sessionHash: d.hash, players: configuration.players) else { return setAside() }
         if let epoch = resumeAfterEpoch, cp.epoch <= epoch { return setAside() }
         if let slot = localSlot {
-            guard case .absent = cp.slots[slot] else { return setAside() }
+            guard case let .absent(_, until) = cp.slots[slot] else { return setAside() }
+            // Not one captured before our admission's own checkpoint: the players' frames carry
+            // their newest 64 inputs, which reach back to that checkpoint (its return lead and
+            // the input delay are 32 ticks at most) but not necessarily further; a lost frame
+            // between an earlier one and there would never come again (sweep seed 101 run 145:
+            // a player back from a checkpoint 29 ticks earlier lacked 6 of one player's inputs
+            // for good, and the match stopped).
+            if let admit = cp.readmissions.last(where: { $0.slot == slot && $0.tick == until }), cp.tick < admit.checkpoint {
+                return setAside()
+            }
             // An open slot must be ours in the checkpoint: admitted with our key.
             if d.isOpen(slot), !cp.bindings.contains(where: { $0.slot == slot && $0.key == localKey.bytes }) { return setAside() }
         }

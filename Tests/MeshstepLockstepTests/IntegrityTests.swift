@@ -1680,6 +1680,37 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("a returning player resumes from its admission's checkpoint or a later one, never an earlier one (sweep seed 101, run 145)")
+    func returningPlayerResumesWithinTheFramesReach() throws {
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.15, latency: .milliseconds(52), jitter: .milliseconds(26), seed: 14135627244909571787)
+        scenario.partition = BotsPartition(start: 120, slots: [0, 2, 4, 6, 7], heal: 260)
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        // Slots 1, 3 and 5 halt with their side and come back. Slot 5 took the checkpoint
+        // captured for slot 3 (tick 337, its own was 366), lost 6 of slot 2's inputs after it,
+        // and slot 2's frames, which carry its newest 64, never held them again: the match
+        // stopped at tick 337 for good.
+        #expect(r.rejoins.map(\.slot).sorted() == [1, 3, 5])
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test("a newcomer beside an unsigned equivocator catches up with the match (sweep seed 97, run 1484)")
+    func newcomerBesideAnUnsignedEquivocatorCatchesUp() throws {
+        var scenario = BotsScenario(players: 7, ticks: 480, loss: 0.01, latency: .milliseconds(9), jitter: .milliseconds(6), seed: 11171660815028661286)
+        scenario.attack = .equivocateUnsigned
+        scenario.openSlots = [3]
+        scenario.lateJoins = [(slot: 3, tick: 196)]
+        scenario.lateSpectators = (count: 2, tick: 202)
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        // The newcomer resumed from the checkpoint taken for the late spectators (tick 240; its
+        // admission's was 282), stopped at 240, and the others waited for it at 312.
+        #expect(r.ticks_completed == 480, "stopped at \(r.ticks_completed)")
+        #expect(r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
