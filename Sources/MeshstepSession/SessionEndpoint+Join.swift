@@ -259,28 +259,54 @@ extension SessionEndpoint {
     /// - Throws: ``RejoinError/notHalted`` while the session runs or before it started;
     ///   ``RejoinError/matchOver`` when every player was dropped.
     public mutating func rejoin(now: Duration) throws(RejoinError) -> [SessionAction] {
-        guard let reason = halted, let d = descriptor else { throw .notHalted }
-        guard reason != .rosterEmpty else { throw .matchOver }
-        // The same parameters the halted endpoint was made with, and the roster every player
-        // signed: they validated then, and still do.
-        guard
-            var fresh = try? Self(
-                configuration: configuration, role: role, localKey: localKey, roster: .known(d), signer: signer,
-                autoInputDelay: autoInputDelay, startTimeout: startTimeout)
-        else { throw .matchOver }
-        fresh.joining = true
+        guard let reason = halted, descriptor != nil else { throw .notHalted }
+        guard reason != .rosterEmpty, var fresh = newcomer() else { throw .matchOver }
         // Holders may still keep a checkpoint of an earlier admission of ours (for a minute):
         // only one captured after our halt can admit us now.
         fresh.resumeAfterEpoch = session?.epoch
-        // The links stay: the fetch asks holders among them first.
+        self = fresh
+        return hello(now: now)
+    }
+
+    /// This endpoint as a newcomer of the same match, fetching a checkpoint: the same parameters
+    /// it was made with and the roster every player signed (they validated then, and still do);
+    /// the mesh's links and their round trips (the fetch asks holders among them first);
+    /// undelivered events and errors. Nil before the session ran.
+    mutating func newcomer() -> Self? {
+        guard let d = descriptor,
+            var fresh = try? Self(
+                configuration: configuration, role: role, localKey: localKey, roster: .known(d), signer: signer,
+                autoInputDelay: autoInputDelay, startTimeout: startTimeout)
+        else { return nil }
+        fresh.joining = true
         fresh.neighbors = neighbors
         fresh.fetch.near = neighbors
         fresh.linkRTT = linkRTT
         fresh.repairTimes = repairTimes
         fresh.events = takeEvents()
         fresh.errors = errors
+        return fresh
+    }
+
+    /// How long a spectator's next tick may stand while the players are past it before it
+    /// starts over from a newer checkpoint (``startOverIfLeftBehind(now:stalled:)``).
+    static var spectatorStartOverAfter: Duration { .seconds(5) }
+
+    /// A spectator whose next tick has not moved for ``spectatorStartOverAfter`` while the
+    /// players' frames name later ticks starts over from a checkpoint past it, as a late
+    /// spectator does: its history requests got it nowhere. Catch-up frames carry the players'
+    /// two newest roster certificates, so one that missed three changes (cut off by a
+    /// partition) could never learn the first of them, and took no report of a later epoch
+    /// (sweep seed 97 run 1436: both late spectators stopped at tick 162 for good). The game
+    /// loop restores the game from ``takeResumedGame()`` as for a first resume; the session's
+    /// events say `.resumed(tick:)`.
+    mutating func startOverIfLeftBehind(now: Duration, stalled: Duration) -> [SessionAction] {
+        guard localSlot == nil, stalled >= Self.spectatorStartOverAfter, running, session?.halted == nil,
+            let next = session?.nextTick, let players = session?.playersNextTick, players > next, var fresh = newcomer()
+        else { return [] }
+        fresh.fetch.minTick = next + 1
         self = fresh
-        return hello(now: now)
+        return joinTick(now: now)
     }
 
     // MARK: Newcomers: fetching and resuming

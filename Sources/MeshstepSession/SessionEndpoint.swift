@@ -478,7 +478,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         actions += repair(after: nil, now: now)
         actions += stallCheck(now: now)
         let stalled = stalledFor(now: now)
-        return actions + releaseDropped() + askForHistory(now: now, stalled: stalled) + askForDroppedInputs(now: now, stalled: stalled)
+        actions += releaseDropped() + askForHistory(now: now, stalled: stalled) + askForDroppedInputs(now: now, stalled: stalled)
+        return actions + startOverIfLeftBehind(now: now, stalled: stalled)
     }
 
     /// Unprotects the players the session dropped and protects the ones it readmitted, once per

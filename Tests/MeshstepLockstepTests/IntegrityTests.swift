@@ -1711,6 +1711,23 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("late spectators left three roster changes behind by a partition start over from a newer checkpoint (sweep seed 97, run 1436)")
+    func spectatorsLeftBehindStartOver() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.07, latency: .milliseconds(33), jitter: .milliseconds(11), seed: 5493787340947202641)
+        scenario.attack = .lyingDisputes
+        scenario.partition = BotsPartition(start: 166, slots: [0, 2, 3], heal: 325)
+        scenario.lateSpectators = (count: 2, tick: 101)
+        scenario.rejoinWhenHalted = true
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        // The spectators, on the side that halts, stood at tick 162 in epoch 5 while the
+        // players went on to epoch 11. Catch-up frames carry the two newest certificates and
+        // a report of a later epoch is not taken: they stood there for good.
+        #expect(r.ticks_completed == 480)
+        #expect(r.spectator_ticks_completed >= 480, "spectators reached \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
