@@ -342,13 +342,13 @@ public struct FaultSweep: Sendable {
         if causes.isEmpty, r.ticks_completed < r.ticks, !excused.isSuperset(of: 0..<s.players) {
             causes.append("liveness: survivors did not finish")
         }
-        // Spectators follow whatever the survivors finished, unless a partition that does not
-        // heal before the match's last two seconds (120 ticks) leaves them (the bots put them
-        // beside the players it names not) with the side that halts: a late spectator then
-        // reaches the players only once they stopped, and if none had captured a checkpoint for
-        // it, there is nothing to resume from.
+        // Spectators follow whatever the survivors finished, unless a partition that outlasts the
+        // match leaves them (the bots put them beside the players it names not) with the side
+        // that halts: they never hear the players again. One that heals late, even at the last
+        // tick, does not excuse them: a spectator left behind starts over from a newer checkpoint,
+        // and players whose match is over capture one where they stand.
         var spectatorsCut = false
-        if let p = s.partition, p.heal >= s.ticks - 120 { spectatorsCut = !quorum(Set(0..<s.players).subtracting(p.slots)) }
+        if let p = s.partition, p.heal > s.ticks { spectatorsCut = !quorum(Set(0..<s.players).subtracting(p.slots)) }
         if s.spectators + (s.lateSpectators?.count ?? 0) > 0, !spectatorsCut, r.ticks_completed == r.ticks, r.spectator_ticks_completed < r.ticks {
             causes.append("liveness: a spectator did not finish")
         }
