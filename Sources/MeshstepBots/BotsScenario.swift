@@ -974,8 +974,10 @@ extension BotsScenario {
         let survivors = (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil && sessions[$0] != nil && !returnsAfterTheEnd($0) }
         let honest = (0..<players).filter { $0 != attackerSlot }
         let honestSurvivors = survivors.filter { $0 != attackerSlot }
-        // The liar's own view of the roster is its business: agreement is among honest peers.
-        let watchers = survivors.filter { $0 != attackerSlot } + (players..<nodes)
+        // The liar's own view of the roster is its business: agreement is among honest peers. A
+        // spectator that holds no session (it never resumed, or it started over and found no
+        // checkpoint: the players had stopped) has no roster to compare.
+        let watchers = survivors.filter { $0 != attackerSlot } + (players..<nodes).filter { sessions[$0] != nil }
         // Input latency: submit of (slot, tick) until the last surviving peer confirmed it.
         var latencies = LatencyHistogram()
         var lost = 0

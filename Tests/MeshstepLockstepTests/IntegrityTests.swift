@@ -1729,6 +1729,22 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("a spectator that started over when the players had stopped holds no roster to compare (sweep seed 104, run 53)")
+    func spectatorStartedOverAfterThePlayersStoppedHasNoRoster() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.04, latency: .milliseconds(44), jitter: .milliseconds(7), seed: 5039406325756606448)
+        scenario.attack = .equivocate
+        scenario.crashes = [(slot: 1, tick: 358)]
+        scenario.partition = BotsPartition(start: 213, slots: [0], heal: 421)
+        scenario.lateSpectators = (count: 2, tick: 82)
+        let r = try scenario.run()
+        // Every honest player halts or crashes by tick 362. One spectator, stuck at 308 while the
+        // players' frames named 360, started over and found no checkpoint: its session is gone,
+        // and the report read its missing roster as no drops, against the other's slot 0 and 3.
+        #expect(r.drops_agree, "drops \(r.drops)")
+        #expect(r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
