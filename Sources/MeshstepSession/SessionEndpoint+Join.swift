@@ -220,11 +220,11 @@ extension SessionEndpoint {
             if let held = server.newest, held.tick >= p.tick - Self.heldOfferReach {
                 if !neighbors.contains(origin) { actions += offer(to: origin, now: now) }
             } else if let here = session?.nextTick, session?.halted == nil, let local = session?.nextLocalTick, local <= here {
-                if !pendingCheckpoints.contains(where: { $0.tick == here }) {
+                if !wantsCheckpoint(after: here - 1) {
                     session!.captureCheckpointNow()
                     collectCheckpoints()
                 }
-                if pendingCheckpoints.contains(where: { $0.tick == here }) { joinRequesters[origin]?.minTick = here }
+                if wantsCheckpoint(after: here - 1) { joinRequesters[origin]?.minTick = here }
             }
         }
         return actions
