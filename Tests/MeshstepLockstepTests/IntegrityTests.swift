@@ -1745,6 +1745,30 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test(
+        "a partition after the liar was voted out splits two voters in half: the side holding slot 0 goes on, and the sweep expects no more (sweep seed 106, runs 437 and 1116)",
+        arguments: [
+            (seed: UInt64(5991350933098193671), loss: 0.02, latency: 53, jitter: 14, partition: BotsPartition(start: 57, slots: [0], heal: 150)),
+            (seed: UInt64(5513233061774351824), loss: 0.29, latency: 59, jitter: 20, partition: BotsPartition(start: 111, slots: [1, 2], heal: 256)),
+        ])
+    func partitionAfterTheLiarWasVotedOut(run: (seed: UInt64, loss: Double, latency: Int, jitter: Int, partition: BotsPartition)) throws {
+        var scenario = BotsScenario(
+            players: 3, ticks: 480, loss: run.loss, latency: .milliseconds(run.latency), jitter: .milliseconds(run.jitter), seed: run.seed)
+        scenario.attack = .lyingDisputes
+        scenario.partition = run.partition
+        scenario.rejoinWhenHalted = true
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        // The liar (slot 2) was voted out and readmitted from a later tick before the partition
+        // came: the voters were 0 and 1, and the exact half holding slot 0 continued. Counted
+        // among the voters, the liar made 1 and 2 look like the majority, and slot 1's drop a
+        // liveness loss.
+        #expect(r.rejoins.contains { $0.slot == 2 })
+        #expect(r.honest_dropped == [1], "honest dropped \(r.honest_dropped)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree && r.drops_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a newcomer readmitted only after the match's last tick is no survivor the match waits for (sweep seed 56, run 717)")
     func newcomerBackAfterTheEnd() throws {
         var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.03, latency: .milliseconds(91), jitter: .milliseconds(11), seed: 4764128854099333380)
