@@ -209,22 +209,24 @@ extension SessionEndpoint {
         }
         // The offer goes out, flooded, once the scheduled checkpoint is captured. A session that
         // has not moved for a second (the match is over, or it waits for a player) may never
-        // reach that tick: a newcomer elsewhere in the mesh is offered the newest checkpoint we
-        // hold as well, when it is recent enough to catch up from with history requests. Without
-        // one, if what holds us is our own game (it gave no input for our next tick: the match
-        // is over, or the game paused), we capture one where we stand (the game hands its state
-        // after the tick it applied last) and flood its offer as for a scheduled one. A session
-        // that waits for other players captures nothing: it may be the side of a partition
-        // that halts.
+        // reach that tick. If what holds us is our own game (it gave no input for our next
+        // tick: the match is over, or the game paused), we capture a checkpoint where we stand,
+        // once (the game hands its state after the tick it applied last), and flood its offer as
+        // for a scheduled one: a spectator that started over takes none before the tick it
+        // stood at, and an older one we hold may be just that (sweep seed 108 run 619). A
+        // session that waits for other players captures nothing (it may be the side of a
+        // partition that halts): a newcomer elsewhere in the mesh is offered the newest
+        // checkpoint we hold, when it is recent enough to catch up from with history requests.
         if let p = progress, now - p.since >= .seconds(1) {
-            if let held = server.newest, held.tick >= p.tick - Self.heldOfferReach {
-                if !neighbors.contains(origin) { actions += offer(to: origin, now: now) }
-            } else if let here = session?.nextTick, session?.halted == nil, let local = session?.nextLocalTick, local <= here {
+            let here = s.nextTick
+            if s.halted == nil, s.nextLocalTick <= here, (server.newest?.tick ?? .min) < here {
                 if !wantsCheckpoint(after: here - 1) {
                     session!.captureCheckpointNow()
                     collectCheckpoints()
                 }
                 if wantsCheckpoint(after: here - 1) { joinRequesters[origin]?.minTick = here }
+            } else if let held = server.newest, held.tick >= p.tick - Self.heldOfferReach {
+                if !neighbors.contains(origin) { actions += offer(to: origin, now: now) }
             }
         }
         return actions
@@ -289,21 +291,33 @@ extension SessionEndpoint {
     }
 
     /// How long a spectator's next tick may stand while the players are past it before it
-    /// starts over from a newer checkpoint (``startOverIfLeftBehind(now:stalled:)``).
+    /// starts over from a newer checkpoint (``startOverIfLeftBehind(now:)``).
     static var spectatorStartOverAfter: Duration { .seconds(5) }
 
     /// A spectator whose next tick has not moved for ``spectatorStartOverAfter`` while the
-    /// players' frames name later ticks starts over from a checkpoint past it, as a late
-    /// spectator does: its history requests got it nowhere. Catch-up frames carry the players'
-    /// two newest roster certificates, so one that missed three changes (cut off by a
+    /// players' frames named later ticks all along starts over from a checkpoint past it, as a
+    /// late spectator does: its history requests got it nowhere. Catch-up frames carry the
+    /// players' two newest roster certificates, so one that missed three changes (cut off by a
     /// partition) could never learn the first of them, and took no report of a later epoch
-    /// (sweep seed 97 run 1436: both late spectators stopped at tick 162 for good). The game
-    /// loop restores the game from ``takeResumedGame()`` as for a first resume; the session's
-    /// events say `.resumed(tick:)`.
-    mutating func startOverIfLeftBehind(now: Duration, stalled: Duration) -> [SessionAction] {
-        guard localSlot == nil, stalled >= Self.spectatorStartOverAfter, running, session?.halted == nil,
-            let next = session?.nextTick, let players = session?.playersNextTick, players > next, var fresh = newcomer()
-        else { return [] }
+    /// (sweep seed 97 run 1436: both late spectators stopped at tick 162 for good). The clock
+    /// starts when the players are first seen ahead, not when we stopped: after a stall the
+    /// players shared, they are ahead for a moment, and we follow them with the session we
+    /// hold (sweep seed 108 run 619: the spectators started over the instant the last player
+    /// went on, which then ran to its last tick and stopped). The game loop restores the game
+    /// from ``takeResumedGame()`` as for a first resume; the session's events say
+    /// `.resumed(tick:)`.
+    mutating func startOverIfLeftBehind(now: Duration) -> [SessionAction] {
+        guard localSlot == nil, running, session?.halted == nil, let next = session?.nextTick, let players = session?.playersNextTick,
+            players > next
+        else {
+            leftBehind = nil
+            return []
+        }
+        guard let behind = leftBehind, behind.tick == next else {
+            leftBehind = (next, now)
+            return []
+        }
+        guard now - behind.since >= Self.spectatorStartOverAfter, var fresh = newcomer() else { return [] }
         fresh.fetch.minTick = next + 1
         self = fresh
         return joinTick(now: now)
