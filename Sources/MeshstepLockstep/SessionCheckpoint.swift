@@ -323,7 +323,12 @@ extension LockstepSession {
         acked[s] = a.checkpoint - 1
         voteAck[s] = acked[s]
         lastHeard[s] = now
-        heard[s] = true
+        // Not heard yet, as a player at the start: it gets ``startGrace`` on top of the timeouts
+        // once we wait at its return tick. Its fetch of the checkpoint may take seconds at heavy
+        // loss, and a player that stood still (a crash before) plays up to the return tick in a
+        // fraction of a second once it goes on (sweep seed 110 run 314: a newcomer resumed 10 ms
+        // after the drop that a lone player certified 1.5 s after reaching its tick).
+        heard[s] = false
         notified[s] = false
         traffic[s] = SlotTraffic()
         statements[s] = [:]
