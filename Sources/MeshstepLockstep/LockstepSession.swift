@@ -2121,9 +2121,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// reach some of us and not others, and a disagreement a voter saw at a row it holds would
     /// otherwise stay on its books until the drop, which it may be the one to propose (sweep
     /// seed 95 run 1380: the coordinator kept voting two honest players out and never proposed).
+    /// A vote we withdrew counts as well until ``releaseWithdrawnVotes()`` forgets it: others
+    /// may still cut the drop there, as ``freezeLimit`` says, and our report past it would let
+    /// them apply the tick the cut removes (sweep seed 110 run 547: a player that withdrew its
+    /// vote reported the next row, a player holding every report applied it, and the
+    /// certificate cut there, made from the votes before, halted that player).
     @inline(__always) var reportableHead: Int {
         var head = rowHead
         for s in 0..<players {
+            if let w = withdrawnVotes[s], dropTick[s] == nil { head = min(head, w) }
             guard let v = votes[s] else { continue }
             head = min(head, v)
             for p in 0..<players where p != localSlot && p != s && votes[p] == nil && dropTick[p] == nil && peerEpoch[p] == epoch {
