@@ -1729,6 +1729,57 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("spectators that stood through a stall the players shared follow them on, not start over (sweep seed 108, run 619)")
+    func spectatorsFollowOnAfterASharedStall() throws {
+        var scenario = BotsScenario(players: 3, ticks: 480, loss: 0.27, latency: .milliseconds(76), jitter: .milliseconds(16), seed: 17299939352800059564)
+        scenario.attack = .equivocateUnsigned
+        scenario.stalls = [BotsStall(slot: 0, tick: 374, duration: .milliseconds(3309))]
+        scenario.lateSpectators = (count: 2, tick: 209)
+        let r = try scenario.run()
+        // Everyone stood at tick 374 for about 8 s (slot 0 stalled, the liar halted); slot 1 then
+        // played the rest alone in a fraction of a second. The spectators, stalled over 5 s,
+        // started over the instant its frames named later ticks, and found no checkpoint past
+        // 374: slot 1 had finished, and held one at 360. They stood at 374 for good.
+        #expect(r.ticks_completed == 480)
+        #expect(r.spectator_ticks_completed >= 480, "spectators reached \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test("a newcomer fetching its checkpoint gets the start's grace once the players wait at its tick (sweep seed 110, run 314)")
+    func newcomerFetchingGetsTheStartGrace() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.23, latency: .milliseconds(88), jitter: .milliseconds(28), seed: 7635720462583221917)
+        scenario.attack = .equivocate
+        scenario.crashes = [(slot: 1, tick: 137)]
+        scenario.rejoins = [(slot: 1, tick: 197)]
+        scenario.stalls = [BotsStall(slot: 0, tick: 432, duration: .milliseconds(809))]
+        scenario.openSlots = [2]
+        scenario.lateJoins = [(slot: 2, tick: 116)]
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        // Slot 0, alone after slot 1's crash, admitted the newcomer from tick 238 and reached
+        // that tick in a fraction of a second once slot 1 was dropped; 1.5 s later it dropped
+        // the newcomer, which resumed 10 ms after (its fetch took 3.3 s at 23% loss) and halted.
+        #expect(r.late_joins.map(\.slot) == [2])
+        #expect(r.honest_dropped.isEmpty && r.honest_halted.isEmpty, "dropped \(r.honest_dropped), halted \(r.honest_halted)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test("a player that withdrew its vote reports no row past it while a cut there may come (sweep seed 110, run 547)")
+    func noReportPastAWithdrawnVote() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.29, latency: .milliseconds(81), jitter: .milliseconds(18), seed: 14916333891620989474)
+        scenario.stalls = [BotsStall(slot: 5, tick: 382, duration: .milliseconds(2217))]
+        let r = try scenario.run()
+        // Slot 5 stalled past the disconnect timeout and came back as the others voted. Slot 1,
+        // whose vote said it held slot 5 through 397, withdrew it and reported row 398; slot 2
+        // held every report and applied it; the certificate, made from the votes, cut slot 5
+        // at 398 and slot 2 halted.
+        #expect(r.drops.map(\.slot) == [5])
+        #expect(r.honest_dropped.isEmpty && r.honest_halted.isEmpty, "dropped \(r.honest_dropped), halted \(r.honest_halted)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a spectator that started over when the players had stopped holds no roster to compare (sweep seed 104, run 53)")
     func spectatorStartedOverAfterThePlayersStoppedHasNoRoster() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.04, latency: .milliseconds(44), jitter: .milliseconds(7), seed: 5039406325756606448)
