@@ -378,6 +378,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     package var absences: [Range<Int>?] { absent }
     /// Readmitted slots until their return tick has passed.
     var returning: [Int: RosterChange.Admit] = [:]
+    /// When each returning slot's newcomer last asked us for its checkpoint (``noteFetching(slot:now:)``).
+    var fetchSeen: [Int: Duration] = [:]
     /// The slots the certificate of the current epoch admitted, and those an earlier one admitted
     /// whose checkpoints lay past every later change's proposer, ascending. They sign no change
     /// of the next epoch, nor count towards its quorums (``voters``): a newcomer has no session
@@ -831,7 +833,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 if nextTick < r.tick, heldIndex(slot: s, tick: r.tick) == nil { lastHeard[s] = now; continue }
                 if nextTick > r.tick { returning[s] = nil }
             }
-            let silence = now - (lastHeard[s] ?? .zero) - (heard[s] ? .zero : Self.startGrace)
+            var grace = heard[s] ? Duration.zero : Self.startGrace
+            if returning[s] != nil, let f = fetchSeen[s], now - f < .seconds(1) { grace = Self.startGrace }
+            let silence = now - (lastHeard[s] ?? .zero) - grace
             if silence >= configuration.disconnectNotify, !notified[s] {
                 notified[s] = true
                 events.append(.peerSilent(slot: s))

@@ -195,6 +195,19 @@ extension LockstepSession {
         captureDueCheckpoint()
     }
 
+    /// A returning slot's newcomer asked us for its checkpoint (a chunk or join request from its
+    /// key): it is alive and fetching. While we wait at its return tick it gets ``startGrace``
+    /// on top of the timeouts as long as such requests keep coming (at most that once: a liar
+    /// that fetches for ever holds the match those 3 s, no more). A player that stood still
+    /// (a crash before) plays up to the return tick in a fraction of a second once it goes
+    /// on, and a fetch at heavy loss takes seconds (sweep seed 110 run 314: a newcomer resumed
+    /// 10 ms after the drop that a lone player certified 1.5 s after reaching its tick). A
+    /// newcomer that asks nobody here (cut off, crashed) is dropped as before.
+    package mutating func noteFetching(slot: Int, now: Duration) {
+        guard returning[slot] != nil, dropTick[slot] == nil else { return }
+        fetchSeen[slot] = now
+    }
+
     /// Checkpoints captured since the last call (each before the tick of a certified
     /// readmission), without the game's part: the caller adds the game's state after applying
     /// the tick before.
@@ -323,12 +336,8 @@ extension LockstepSession {
         acked[s] = a.checkpoint - 1
         voteAck[s] = acked[s]
         lastHeard[s] = now
-        // Not heard yet, as a player at the start: it gets ``startGrace`` on top of the timeouts
-        // once we wait at its return tick. Its fetch of the checkpoint may take seconds at heavy
-        // loss, and a player that stood still (a crash before) plays up to the return tick in a
-        // fraction of a second once it goes on (sweep seed 110 run 314: a newcomer resumed 10 ms
-        // after the drop that a lone player certified 1.5 s after reaching its tick).
-        heard[s] = false
+        heard[s] = true
+        fetchSeen[s] = nil
         notified[s] = false
         traffic[s] = SlotTraffic()
         statements[s] = [:]

@@ -193,7 +193,10 @@ extension SessionEndpoint {
             // A newcomer for an open slot (or its holder coming back): admitted by a roster change,
             // or, once admitted, offered its checkpoint again.
             guard s.keys.descriptor.isOpen(slot) else { return [] }
-            if slotOf[origin] == slot, s.activeSlots.contains(slot) { return offer(to: origin, now: now) }
+            if slotOf[origin] == slot, s.activeSlots.contains(slot) {
+                session!.noteFetching(slot: slot, now: now)
+                return offer(to: origin, now: now)
+            }
             session!.noteSlotRequest(slot: slot, key: origin.bytes, now: now)
             events += session!.takeEvents()
             return []

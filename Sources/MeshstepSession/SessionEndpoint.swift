@@ -388,6 +388,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
             // A player charges a spectator's chunks to their budget, once per link for one that
             // crosses the mesh.
             let copies = localSlot != nil && slotOf[origin] == nil ? (neighbors.contains(origin) ? 1 : neighbors.count) : nil
+            if let slot = slotOf[origin] { session?.noteFetching(slot: slot, now: now) }
             return server.answer(payload, from: origin, now: now, spectatorCopies: copies).map { .send($0, to: origin) }
         case SessionWire.chunk: return receiveChunk(payload, from: origin, now: now)
         case SessionWire.joinRequest: return receiveJoinRequest(payload, from: origin, now: now)
