@@ -1759,9 +1759,26 @@ struct FaultSweepScenarios {
         // Slot 0, alone after slot 1's crash, admitted the newcomer from tick 238 and reached
         // that tick in a fraction of a second once slot 1 was dropped; 1.5 s later it dropped
         // the newcomer, which resumed 10 ms after (its fetch took 3.3 s at 23% loss) and halted.
+        // The newcomer's chunk requests now show slot 0 that it is alive: the start's grace.
         #expect(r.late_joins.map(\.slot) == [2])
         #expect(r.honest_dropped.isEmpty && r.honest_halted.isEmpty, "dropped \(r.honest_dropped), halted \(r.honest_halted)")
         #expect(r.ticks_completed == 480 && r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
+    @Test("a returning player cut off by a partition, asking nobody for its checkpoint, is dropped after the usual timeouts (sweep seed 110, run 203)")
+    func returningPlayerCutOffGetsNoGrace() throws {
+        var scenario = BotsScenario(players: 6, ticks: 480, loss: 0.16, latency: .milliseconds(69), jitter: .milliseconds(9), seed: 12308434717530202284)
+        scenario.crashes = [(slot: 0, tick: 84), (slot: 4, tick: 174)]
+        scenario.rejoins = [(slot: 0, tick: 147)]
+        scenario.partition = BotsPartition(start: 217, slots: [0, 2, 5], heal: 290)
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        // Slot 0 came back from tick 266 and was cut off with the side that halts. Given the
+        // start's grace as any newcomer not heard yet, it was dropped 4 s later, the halted
+        // side's readmission fell past the match's end, and the match stopped at tick 266.
+        #expect(r.rejoins.filter { $0.tick < 480 }.map(\.slot).sorted() == [0, 0, 2, 5], "rejoins \(r.rejoins)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree, "stopped at \(r.ticks_completed)")
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
