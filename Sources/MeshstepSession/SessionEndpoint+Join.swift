@@ -294,7 +294,7 @@ extension SessionEndpoint {
     }
 
     /// How long a spectator's next tick may stand while the players are past it before it
-    /// starts over from a newer checkpoint (``startOverIfLeftBehind(now:)``).
+    /// starts over from a newer checkpoint (``startOverIfLeftBehind(now:stalled:)``).
     static var spectatorStartOverAfter: Duration { .seconds(5) }
 
     /// A spectator whose next tick has not moved for ``spectatorStartOverAfter`` while the
@@ -309,18 +309,16 @@ extension SessionEndpoint {
     /// went on, which then ran to its last tick and stopped). The game loop restores the game
     /// from ``takeResumedGame()`` as for a first resume; the session's events say
     /// `.resumed(tick:)`.
-    mutating func startOverIfLeftBehind(now: Duration) -> [SessionAction] {
+    mutating func startOverIfLeftBehind(now: Duration, stalled: Duration) -> [SessionAction] {
         guard localSlot == nil, running, session?.halted == nil, let next = session?.nextTick, let players = session?.playersNextTick,
             players > next
         else {
-            leftBehind = nil
+            playersAheadSince = nil
             return []
         }
-        guard let behind = leftBehind, behind.tick == next else {
-            leftBehind = (next, now)
-            return []
-        }
-        guard now - behind.since >= Self.spectatorStartOverAfter, var fresh = newcomer() else { return [] }
+        let ahead = now - (playersAheadSince ?? now)
+        if playersAheadSince == nil { playersAheadSince = now }
+        guard min(stalled, ahead) >= Self.spectatorStartOverAfter, var fresh = newcomer() else { return [] }
         fresh.fetch.minTick = next + 1
         self = fresh
         return joinTick(now: now)

@@ -179,9 +179,9 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     var bufferedFrames: [(payload: [UInt8], origin: PeerKey)] = []
     /// Our next tick and since when it has not moved (``stalledFor(now:)``).
     var progress: (tick: Int, since: Duration)?
-    /// A spectator's next tick, and since when it has stood there with the players' frames
-    /// naming later ticks (``startOverIfLeftBehind(now:)``).
-    var leftBehind: (tick: Int, since: Duration)?
+    /// Since when a spectator has seen the players' frames name ticks past its own, without a
+    /// break (``startOverIfLeftBehind(now:stalled:)``).
+    var playersAheadSince: Duration?
     /// When a spectator last asked each slot for its inputs again.
     var historyAsked: [Int: Duration] = [:]
     /// When a player last answered each requester (catch-up frames and relays apart), and its
@@ -483,7 +483,7 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         actions += stallCheck(now: now)
         let stalled = stalledFor(now: now)
         actions += releaseDropped() + askForHistory(now: now, stalled: stalled) + askForDroppedInputs(now: now, stalled: stalled)
-        return actions + startOverIfLeftBehind(now: now)
+        return actions + startOverIfLeftBehind(now: now, stalled: stalled)
     }
 
     /// Unprotects the players the session dropped and protects the ones it readmitted, once per
