@@ -85,20 +85,23 @@ extension LockstepSession {
         return nil
     }
 
-    /// For a spectator whose row at its next tick disagrees with the reports of every active
-    /// player while a dropped slot has inputs in it: that slot and our next tick. The `rotation`th
-    /// request asks about one slot once per active player before the next slot, so that no
-    /// pairing of slot and player is skipped for good. A dropped liar can have sent the spectator one history and the players another
-    /// (unsigned, over their links); the players applied theirs, and nobody else will tell us.
+    /// For a spectator, or a player before its return tick (a newcomer or a returning player),
+    /// whose row at its next tick disagrees with the reports of every player that applied it
+    /// while a slot dropped since (or absent since) has inputs in it: that slot and our next
+    /// tick. The `rotation`th request asks about one slot once per reporter before the next
+    /// slot, so that no pairing of slot and player is skipped for good. A liar that left can have
+    /// sent us one history and the players another (unsigned, over their links); the players
+    /// applied theirs without us, and nobody else will tell us.
     package func disputedDroppedInputs(rotation: Int) -> (slot: Int, from: Int)? {
-        guard localSlot < 0 else { return nil }
+        guard localSlot < 0 || nextTick < returnTick else { return nil }
         var reporters = 0
-        for s in 0..<players where dropTick[s] == nil {
+        // A slot that returns after the row had no say on it (``agreedThrough``).
+        for s in 0..<players where s != localSlot && dropTick[s] == nil && !silentAt(s, nextTick) {
             guard let m = mismatchSince[s], m.tick >= nextTick else { return nil }
             reporters += 1
         }
         guard reporters > 0 else { return nil }
-        let slots = (0..<players).filter { s in dropTick[s] != nil && (droppedAfter(s, nextTick).map { $0 > nextTick } ?? false) }
+        let slots = (0..<players).filter { s in s != localSlot && (droppedAfter(s, nextTick).map { $0 > nextTick } ?? false) }
         guard !slots.isEmpty else { return nil }
         return (slots[rotation / reporters % slots.count], nextTick)
     }
@@ -126,8 +129,8 @@ extension LockstepSession {
 
     /// Takes a dropped slot's inputs that player `sender` relayed, if our chain of the slot over
     /// them ends where the relay says. Inputs we hold from the slot itself must be among them
-    /// unchanged, unless we are a spectator whose rows there every active player reported
-    /// otherwise (``disputedDroppedInputs(rotation:)``); inputs an earlier relay gave us are
+    /// unchanged, unless our rows there were applied without us and every player that applied
+    /// them reported otherwise (``disputedDroppedInputs(rotation:)``); inputs an earlier relay gave us are
     /// replaced (the earlier relay may have lied: no row with them was applied). Returns whether
     /// they were taken.
     @discardableResult
@@ -148,8 +151,12 @@ extension LockstepSession {
             chain = InputChain.next(chain, input)
         }
         guard chain == r.chain else { return false }
-        // Rows from there stood on the lying relay's inputs.
-        if let t = replaced { rewind(s, from: t) }
+        // Rows from there stood on the replaced inputs, and the slot's statements from there
+        // cover them, not the relayed ones (our disputes must not show them as its history).
+        if let t = replaced {
+            rewind(s, from: t)
+            statements[s] = statements[s].filter { $0.key < t }
+        }
         var first: Int?
         for (i, input) in r.inputs.enumerated() {
             let t = r.firstTick + i

@@ -1797,6 +1797,25 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("a newcomer takes the players' copy of a liar's inputs they applied before its return (sweep seed 115, run 657)")
+    func newcomerTakesThePlayersCopyOfALiarThatLeft() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.18, latency: .milliseconds(11), jitter: .milliseconds(30), seed: 11497343724226106282)
+        scenario.attack = .equivocateUnsigned
+        scenario.openSlots = [0]
+        scenario.lateJoins = [(slot: 0, tick: 159)]
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        // The liar (slot 3) sent slots 1 and 2 unsigned inputs for ticks 405-407, and the
+        // newcomer of slot 0 the ones it signed; it was dropped from 408, and the two players
+        // applied theirs. The newcomer, resuming at 405 to play from 435, held the signed copy:
+        // its rows disagreed with both players' reports, no dispute could show their unsigned
+        // copy, and it was dropped at its return tick.
+        #expect(r.late_joins.map(\.slot) == [0])
+        #expect(r.honest_dropped.isEmpty && r.honest_halted.isEmpty, "dropped \(r.honest_dropped), halted \(r.honest_halted)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a spectator that started over when the players had stopped holds no roster to compare (sweep seed 104, run 53)")
     func spectatorStartedOverAfterThePlayersStoppedHasNoRoster() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.04, latency: .milliseconds(44), jitter: .milliseconds(7), seed: 5039406325756606448)
