@@ -284,6 +284,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var rejectedAbandonment: RoundAbandonment?
     /// Stops the session for good.
     public private(set) var halted: HaltReason?
+    /// Our roster epoch when we halted: the roster changes a halted session goes on adopting
+    /// (a later one may readmit us) came after it.
+    package private(set) var haltEpoch: Int?
 
     // Input agreement (InputAgreement.swift).
     /// Every slot's input chain over the recent ticks.
@@ -1654,6 +1657,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     mutating func halt(_ reason: HaltReason) -> [LockstepEvent] {
         guard halted == nil else { return [] }
         halted = reason
+        haltEpoch = epoch
         return [.halted(reason)]
     }
 

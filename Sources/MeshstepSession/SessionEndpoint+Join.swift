@@ -86,7 +86,7 @@ extension SessionEndpoint {
 
     /// One line on this peer's join and checkpoint state, for debugging a stuck newcomer.
     package var joinDebugDescription: String {
-        "joining \(joining) candidate \(candidate != nil) fetch \(fetch.progress) held \(server.held.map(\.tick)) wanted \(pendingCheckpoints.map(\.tick)) requesters \(joinRequesters.count)"
+        "joining \(joining) after epoch \(resumeAfterEpoch ?? -1) minTick \(fetch.minTick) offers \(fetch.offers.values.map(\.tick)) bytes \(fetch.bytesReceived) candidate \(candidate != nil) fetch \(fetch.progress) held \(server.held.map(\.tick)) wanted \(pendingCheckpoints.map(\.tick)) requesters \(joinRequesters.count)"
     }
 
     /// Takes the checkpoints the session captured; only players take them (newcomers trust the
@@ -153,11 +153,7 @@ extension SessionEndpoint {
         if lastReturnCheck.count >= 256 { lastReturnCheck = lastReturnCheck.filter { now - $0.value < .seconds(1) } }
         guard lastReturnCheck[origin].map({ now - $0 >= .seconds(1) }) ?? true, lastReturnCheck.count < 256 else { return [] }
         lastReturnCheck[origin] = now
-        if s.activeSlots.contains(h.slot) {
-            // Readmitted: the checkpoint of its admission, not one of an earlier one.
-            let admitted = s.roster.readmissions.last { $0.slot == h.slot }?.checkpoint ?? 0
-            return server.newest.map { $0.tick >= admitted } == true ? offer(to: origin, now: now) : []
-        }
+        if s.activeSlots.contains(h.slot) { return offerOfAdmission(slot: h.slot, to: origin, now: now) }
         guard h.descriptor.verifyAcceptance(slot: h.slot, signature: h.signature) else { return [] }
         session!.noteReturnRequest(slot: h.slot, now: now)
         events += session!.takeEvents()
@@ -195,7 +191,7 @@ extension SessionEndpoint {
             guard s.keys.descriptor.isOpen(slot) else { return [] }
             if slotOf[origin] == slot, s.activeSlots.contains(slot) {
                 session!.noteFetching(slot: slot, now: now)
-                return offer(to: origin, now: now)
+                return offerOfAdmission(slot: slot, to: origin, now: now)
             }
             session!.noteSlotRequest(slot: slot, key: origin.bytes, now: now)
             events += session!.takeEvents()
@@ -235,6 +231,16 @@ extension SessionEndpoint {
         return actions
     }
 
+    /// Offers the newest checkpoint held to the newcomer of `slot`, admitted or readmitted: only
+    /// one of its latest admission, not one of an earlier one (an earlier admission of the same
+    /// key binds the slot to it too, and the newcomer would resume in a roster that no longer
+    /// holds; the players capture that admission's checkpoint when they reach it).
+    mutating func offerOfAdmission(slot: Int, to peer: PeerKey, now: Duration) -> [SessionAction] {
+        guard let s = session else { return [] }
+        let admitted = s.roster.readmissions.last { $0.slot == slot }?.checkpoint ?? 0
+        return server.newest.map { $0.tick >= admitted } == true ? offer(to: peer, now: now) : []
+    }
+
     /// Offers the newest checkpoint held to `peer` (a returning player, or a newcomer on one of
     /// our links), at most once a second.
     mutating func offer(to peer: PeerKey, now: Duration) -> [SessionAction] {
@@ -267,8 +273,10 @@ extension SessionEndpoint {
         guard let reason = halted, descriptor != nil else { throw .notHalted }
         guard reason != .rosterEmpty, var fresh = newcomer() else { throw .matchOver }
         // Holders may still keep a checkpoint of an earlier admission of ours (for a minute):
-        // only one captured after our halt can admit us now.
-        fresh.resumeAfterEpoch = session?.epoch
+        // only one captured after our halt can admit us now. Not after the newest change we
+        // know of: a halted session goes on adopting changes, and one of them may be the
+        // admission whose checkpoint we need.
+        fresh.resumeAfterEpoch = session?.haltEpoch ?? session?.epoch
         self = fresh
         return hello(now: now)
     }

@@ -147,8 +147,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
     /// Whether this peer found the session already running: it resumes from a checkpoint that
     /// the players vouch for instead of starting at tick 0.
     public internal(set) var joining = false
-    /// After ``rejoin(now:)``: the halted session's roster epoch. A checkpoint captured at or
-    /// before it belongs to an earlier admission, and is set aside.
+    /// After ``rejoin(now:)``: the halted session's roster epoch when it halted. A checkpoint
+    /// captured at or before it belongs to an earlier admission, and is set aside.
     var resumeAfterEpoch: Int?
     var fetch: CheckpointFetch
     var server = CheckpointServer()

@@ -308,6 +308,27 @@ struct RejoinTests {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    /// The newcomer of open slot 3, cut off while it fetched its checkpoint, was dropped at its
+    /// return tick (219) and readmitted for 408 once the partition healed. It then finished the
+    /// stale fetch (before 189), learned from the players' frames both its drop and its
+    /// readmission, and halted; starting over, it set aside the readmission's own checkpoint
+    /// (378) as no newer than the epoch it had halted in (it had adopted the readmission), and
+    /// the players dropped it again at 408.
+    @Test("a player that starts over after its halted session learned of its readmission resumes from that readmission's checkpoint")
+    func startOverAfterLearningTheReadmission() throws {
+        var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.05, latency: .milliseconds(30), jitter: .milliseconds(5), seed: 3)
+        scenario.openSlots = [3]
+        scenario.lateJoins = [(slot: 3, tick: 100)]
+        scenario.partition = BotsPartition(start: 150, slots: [3], heal: 300)
+        scenario.rejoinWhenHalted = true
+        let r = try scenario.run()
+        #expect(r.late_joins.map(\.slot) == [3])
+        #expect(r.rejoins.map(\.slot) == [3] && r.rejoins.allSatisfy { $0.checkpoint < $0.tick })
+        #expect(r.drops.isEmpty && r.honest_dropped.isEmpty, "drops \(r.drops)")
+        #expect(r.ticks_completed == 480 && r.checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     /// The players cut a returning player's drop below rows the spectator had applied (every
     /// player had reported them to it, not yet to the coordinator), and it halted
     /// (`rosterChangeBelowApplied`); starting over, it follows to the end.
