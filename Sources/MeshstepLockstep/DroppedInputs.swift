@@ -151,12 +151,8 @@ extension LockstepSession {
             chain = InputChain.next(chain, input)
         }
         guard chain == r.chain else { return false }
-        // Rows from there stood on the replaced inputs, and the slot's statements from there
-        // cover them, not the relayed ones (our disputes must not show them as its history).
-        if let t = replaced {
-            rewind(s, from: t)
-            statements[s] = statements[s].filter { $0.key < t }
-        }
+        // Rows from there stood on the replaced inputs.
+        if let t = replaced { rewind(s, from: t) }
         var first: Int?
         for (i, input) in r.inputs.enumerated() {
             let t = r.firstTick + i

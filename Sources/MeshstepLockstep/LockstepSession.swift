@@ -2389,7 +2389,6 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         }
         rewind(s, from: tick)
         advanceChain(s)
-        statements[s] = statements[s].filter { $0.key < tick }
         if let end = ticks.last { statements[s][end] = e.signature }
         adoptedFrom.insert(s)
         if provenEquivocators.insert(s).inserted { return [.equivocation(slot: s, tick: tick)] }
@@ -2397,9 +2396,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     }
 
     /// `s`'s inputs from `tick` on were replaced: its chain, every row digest and every
-    /// confirmation from there stood on the old ones. Forgets them (``advanceChain(_:)``
-    /// recomputes the chain, and the reports ask again).
+    /// confirmation from there stood on the old ones, and its statements from there cover the
+    /// old ones (our disputes must not show them as its history). Forgets them
+    /// (``advanceChain(_:)`` recomputes the chain, and the reports ask again).
     mutating func rewind(_ s: Int, from tick: Int) {
+        statements[s] = statements[s].filter { $0.key < tick }
         var chain = chains[s]
         let keep = tick - chain.from
         if keep >= 0, keep < chain.values.count { chain.values.removeLast(chain.values.count - keep) }

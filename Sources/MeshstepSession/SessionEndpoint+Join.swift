@@ -276,7 +276,7 @@ extension SessionEndpoint {
         // only one captured after our halt can admit us now. Not after the newest change we
         // know of: a halted session goes on adopting changes, and one of them may be the
         // admission whose checkpoint we need.
-        fresh.resumeAfterEpoch = session?.haltEpoch ?? session?.epoch
+        fresh.resumeAfterEpoch = session?.haltEpoch
         self = fresh
         return hello(now: now)
     }
