@@ -708,15 +708,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // It holds inputs we sent after suspecting it, or, in a fresh frame, every input we
             // made (when rows are held back by someone else we make no more): it is alive, the
             // vote is withdrawn (unless we already signed a change dropping it).
-            if votes[slot] != nil, acked[slot] > voteAck[slot] || (fresh && ack == sent), !provenEquivocators.contains(slot),
-                endorsed?.change.drops.contains(where: { $0.slot == slot }) != true
-            {
-                withdrawnVotes[slot] = votes[slot]
-                votes[slot] = nil
-                // The remaining suspicions still need a proposal: their grace restarts now (with
-                // nil, a coordinator waiting for agreement a liar never gives would wait forever).
-                votedAt = suspectsAnyone ? now : nil
-                events.append(.peerResumed(slot: slot))
+            if votes[slot] != nil, acked[slot] > voteAck[slot] || (fresh && ack == sent), !provenEquivocators.contains(slot) {
+                events += withdrawVote(slot)
             }
         }
         // No honest peer can be further ahead than what we have applied plus the longest delay
@@ -1190,6 +1183,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
 
     /// The roster slots this peer does not suspect.
     var unsuspected: [Int] { activeSlots.filter { votes[$0] == nil } }
+
+    /// Withdraws our vote against `slot`, unless we already signed a change dropping it.
+    mutating func withdrawVote(_ slot: Int) -> [LockstepEvent] {
+        guard votes[slot] != nil, endorsed?.change.drops.contains(where: { $0.slot == slot }) != true else { return [] }
+        withdrawnVotes[slot] = votes[slot]
+        votes[slot] = nil
+        // The remaining suspicions still need a proposal: their grace restarts now (with nil, a
+        // coordinator waiting for agreement a liar never gives would wait forever).
+        votedAt = suspectsAnyone ? now : nil
+        return [.peerResumed(slot: slot)]
+    }
 
     /// The slots whose signatures make the quorums of the next epoch (certificates and
     /// abandonments), and among whom its coordinator is the lowest: the roster but the newcomers
@@ -2334,7 +2338,13 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 // applied without us: that the others applied it does not make our copy theirs.
                 let seen = unsignedConflictSince[e.slot] ?? now
                 unsignedConflictSince[e.slot] = seen
-                if adoptedFrom.contains(e.slot) || now - seen >= Self.unsignedGrace { events += adoptSigned(e, base: d.base, from: tick) }
+                // Before our return, a row the sender says it applied was confirmed by every
+                // player but us: the history it shows is the one they applied, and waiting for
+                // another copy only leaves our rows disagreeing with all of theirs (our copy can
+                // be checked only against disputes from before the slot's first unsigned input,
+                // which the others send only now and then; sweep seed 125 run 994).
+                let appliedBySender = tick < returnTick && traffic[sender].remoteNextTick > tick
+                if appliedBySender || adoptedFrom.contains(e.slot) || now - seen >= Self.unsignedGrace { events += adoptSigned(e, base: d.base, from: tick) }
             }
         }
         return events
@@ -2390,9 +2400,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         rewind(s, from: tick)
         advanceChain(s)
         if let end = ticks.last { statements[s][end] = e.signature }
-        adoptedFrom.insert(s)
-        if provenEquivocators.insert(s).inserted { return [.equivocation(slot: s, tick: tick)] }
-        return []
+        var events: [LockstepEvent] = []
+        // A vote we cast before, for rows that disagreed with ours, stood on the copy we just
+        // replaced: withdrawn, unless we convicted the slot or another player votes it out (both
+        // hold proof). Once the slot is marked proven, no acknowledgement withdraws it, and it
+        // would hold back every row after it for good (sweep seed 125 run 994).
+        let convicted = provenEquivocators.contains(s)
+        if adoptedFrom.insert(s).inserted, !convicted, !(0..<players).contains(where: { $0 != localSlot && peerVotes[$0][s] != nil }) {
+            events += withdrawVote(s)
+        }
+        if provenEquivocators.insert(s).inserted { events.append(.equivocation(slot: s, tick: tick)) }
+        return events
     }
 
     /// `s`'s inputs from `tick` on were replaced: its chain, every row digest and every

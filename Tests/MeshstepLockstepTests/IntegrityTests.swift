@@ -1816,6 +1816,28 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("a newcomer takes the signed history the players applied before its return and withdraws its vote (sweep seed 125, run 994)")
+    func newcomerTakesTheAppliedSignedHistoryAtOnce() throws {
+        var scenario = BotsScenario(players: 5, ticks: 480, loss: 0.26, latency: .milliseconds(119), jitter: .milliseconds(6), seed: 10060113919214994870)
+        scenario.attack = .equivocateUnsigned
+        scenario.crashes = [(slot: 3, tick: 85)]
+        scenario.openSlots = [2]
+        scenario.lateJoins = [(slot: 2, tick: 97)]
+        let r = try scenario.run()
+        // The newcomer of slot 2 resumed at 165 holding the liar's (slot 4) unsigned inputs from
+        // 165, where the players applied the ones it signed. Only a dispute from before 165 can
+        // be checked against our copy, and the players sent two, 0.14 s apart: the newcomer
+        // waited for a third past ``unsignedGrace``, its vote against the liar (their rows
+        // disagreed) held its reports back, and it was dropped at its return tick. Once it took
+        // the history, that vote, standing on nothing anyone else could check, held every
+        // row after 215 back for good.
+        #expect(r.late_joins.map(\.slot) == [2])
+        #expect(r.honest_dropped.isEmpty && r.honest_halted.isEmpty, "dropped \(r.honest_dropped), halted \(r.honest_halted)")
+        #expect(r.honest_accused.isEmpty, "named \(r.honest_accused)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a spectator that started over when the players had stopped holds no roster to compare (sweep seed 104, run 53)")
     func spectatorStartedOverAfterThePlayersStoppedHasNoRoster() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.04, latency: .milliseconds(44), jitter: .milliseconds(7), seed: 5039406325756606448)
