@@ -826,7 +826,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 // we hold its input for that tick (it resumed and plays; crashed then, it left
                 // players short of its next inputs and others a tick before its return, waiting
                 // for reports the first can no longer match).
-                if nextTick < r.tick, heldIndex(slot: s, tick: r.tick) == nil { lastHeard[s] = now; continue }
+                if awaitingReturn(s) { lastHeard[s] = now; continue }
                 if nextTick > r.tick { returning[s] = nil }
             }
             var grace = heard[s] ? Duration.zero : Self.startGrace
@@ -853,6 +853,14 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         }
         events += coordinate()
         return events
+    }
+
+    /// Whether `s` comes back (or joins) at a tick we have not reached, and we hold none of its
+    /// inputs from there: we do not judge its silence yet (its newcomer may still be fetching a
+    /// checkpoint), so its silence is no evidence to us.
+    func awaitingReturn(_ s: Int) -> Bool {
+        guard let r = returning[s] else { return false }
+        return nextTick < r.tick && heldIndex(slot: s, tick: r.tick) == nil
     }
 
     /// Whether `s`'s rows have disagreed with ours long enough, with nothing to explain it, that
@@ -1224,7 +1232,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// A peer that keeps voting against slots we hear from is named (evidence, not proof: it
     /// may be cut off from them) once that lasted a whole disconnect timeout. A slot we vote
     /// against ourselves, whose rows disagree with ours (a liar we hear, voted out by others
-    /// sooner), or that the voter signed a change to drop, is no evidence against the voter.
+    /// sooner), that the voter signed a change to drop, or whose return we have not reached
+    /// (we count it heard without hearing it: sweep seed 125 run 315, a newcomer that crashed
+    /// while the voters waited at its return tick), is no evidence against the voter.
     mutating func judgeVotes(of voter: Int) -> [LockstepEvent] {
         // A voter that signed a change dropping the slot keeps its vote until the round is
         // settled, whatever it hears since (``withdrawIfHopeless()`` is the one way out): the
@@ -1233,7 +1243,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         let live = (0..<players).filter { s in
             s != voter && peerVotes[voter][s] != nil && dropTick[s] == nil && !provenEquivocators.contains(s) && votes[s] == nil
                 && mismatchSince[s] == nil && endorsed?.contains(where: { $0.slot == s }) != true
-                && (s == localSlot || now - (lastHeard[s] ?? now) < configuration.disconnectNotify)
+                && (s == localSlot || (now - (lastHeard[s] ?? now) < configuration.disconnectNotify && !awaitingReturn(s)))
         }
         guard !live.isEmpty else { liveVotesSince[voter] = nil; return [] }
         guard let since = liveVotesSince[voter] else { liveVotesSince[voter] = now; return [] }

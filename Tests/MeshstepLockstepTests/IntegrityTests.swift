@@ -1838,6 +1838,24 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    @Test("a player short of a newcomer's return tick does not name the players that vote the crashed newcomer out (sweep seed 125, run 315)")
+    func votesAgainstACrashedNewcomerAreNoEvidenceShortOfItsReturn() throws {
+        var scenario = BotsScenario(players: 8, ticks: 480, loss: 0.04, latency: .milliseconds(41), jitter: .milliseconds(3), seed: 15123867647623001428)
+        scenario.attack = .forgedDecision
+        scenario.openSlots = [5]
+        scenario.lateJoins = [(slot: 5, tick: 5)]
+        scenario.crashes = [(slot: 5, tick: 114)]
+        let r = try scenario.run()
+        // The newcomer of slot 5, to play from 125, crashed while fetching. The players waiting
+        // at 125 found it silent and voted; slot 4, still at 124, counted the newcomer heard
+        // (it does not judge a silence before the return tick) and named the five voters for
+        // voting against a slot it heard from.
+        #expect(r.drops.map(\.slot) == [5] && r.drops_agree, "drops \(r.drops)")
+        #expect(r.honest_accused.isEmpty, "honest players named: \(r.honest_accused)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree)
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a spectator that started over when the players had stopped holds no roster to compare (sweep seed 104, run 53)")
     func spectatorStartedOverAfterThePlayersStoppedHasNoRoster() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.04, latency: .milliseconds(44), jitter: .milliseconds(7), seed: 5039406325756606448)
