@@ -381,6 +381,9 @@ public struct BotsReport: Codable, Sendable, Equatable {
     /// violation or an equivocation before it applied the match's last tick: only the liar
     /// should be named.
     public var honest_accused: [Int] = []
+    /// Errors the peers' session endpoints reported (``SessionEndpoint/takeErrors()``), each as
+    /// `peer N: message`: a `meshstep bot` process exits on one, so an honest run has none.
+    public var session_errors: [String] = []
     /// Honest slots (not crashed, not stalled past or, if dropped, nearly as long as the timeout,
     /// not the attacker) that were dropped before they applied every tick of the match.
     public var honest_dropped: [Int]
@@ -512,9 +515,10 @@ extension BotsScenario {
                 flag: "--open-slots", value: openSlots.map(String.init).joined(separator: ","),
                 requirement: "distinct slots 0...\(players - 1), leaving at least 2 players at the start")
         }
-        for j in lateJoins where !openSlots.contains(j.slot) || j.tick < 1 || j.tick >= ticks {
+        // Tick 0: the newcomer starts with the players, while they are still in the lobby.
+        for j in lateJoins where !openSlots.contains(j.slot) || j.tick < 0 || j.tick >= ticks {
             throw ScenarioSettingError(
-                flag: "--late-join", value: "\(j.slot)@\(j.tick)", requirement: "a slot listed in --open-slots, arriving at a tick 1...\(ticks - 1)")
+                flag: "--late-join", value: "\(j.slot)@\(j.tick)", requirement: "a slot listed in --open-slots, arriving at a tick 0...\(ticks - 1)")
         }
         if Set(lateJoins.map(\.slot)).count != lateJoins.count {
             throw ScenarioSettingError(
@@ -616,6 +620,7 @@ extension BotsScenario {
         var haltedAt: [Int: (tick: Int, reason: String)] = [:]
         var named = Set<Int>()  // honest peers that named the attacker
         var accused = Set<Int>()  // honest slots an honest peer named
+        var sessionErrors: [String] = []  // what the endpoints reported (a bot process exits on one)
         var crashed = Set<Int>()
         var rejoined = Set<Int>()
         var recordings = (0..<players).map { _ in Replay<Game.Input>(players: players, seed: seed) }
@@ -714,6 +719,7 @@ extension BotsScenario {
             for r in ready { confirmedAt[p][r.tick] = at }
             drivers[p].receive(ready)
             note(endpoints[p].takeEvents(), by: p)
+            for e in endpoints[p].takeErrors() { sessionErrors.append("peer \(p): \(e)") }
             if haltedAt[p] != nil, p == attackerSlot ? attackerRejoins : rejoinWhenHalted, let actions = try? endpoints[p].rejoin(now: clock(at)) {
                 // Its game is replaced by the checkpoint it resumes from; until then it applies
                 // nothing.
@@ -1087,6 +1093,7 @@ extension BotsScenario {
         report.input_delay_changes = survivors.first.map { delayChanges[$0] } ?? []
         let admissions = watchers.first.flatMap { sessions[$0]?.roster.readmissions } ?? []
         report.honest_accused = accused.sorted()
+        report.session_errors = sessionErrors
         report.rejoins = admissions.filter { $0.key == nil }.map { RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint) }
         report.late_joins = admissions.filter { $0.key != nil }.map { RejoinReport(slot: $0.slot, tick: $0.tick, checkpoint: $0.checkpoint) }
         report.open_slots = openSlots.sorted()

@@ -762,7 +762,8 @@ public struct SessionEndpoint<Input: LockstepInput>: Sendable {
         guard d.verifyAcceptance(slot: h.slot, signature: h.signature) else { return [] }
         accepted[hash, default: [:]][h.slot] = h.signature
         descriptors[hash] = d
-        if case .claimed = roster, let slot = localSlot, d.keys[slot] != localKey.bytes,
+        // Our slot open in the roster they accepted is not taken: we fill it by joining.
+        if case .claimed = roster, let slot = localSlot, d.keys[slot] != localKey.bytes, !d.isOpen(slot),
             (accepted[hash]?.count ?? 0) == configuration.players - configuration.openSlots.count
         {
             errors.append(.slotTaken(slot: slot, by: PeerKey(bytes: d.keys[slot])))

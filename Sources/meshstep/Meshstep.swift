@@ -127,7 +127,8 @@ struct Bots: ParsableCommand {
             and 2 or more CPUs their threads run on a CPU of their own, as if on other machines). \
             --open-slots SLOTS \
             starts the match without those slots; --late-join SLOT@TICK brings a newcomer with its own \
-            key into one of them, admitted by the players at an agreed tick. Exit status 1 when \
+            key into one of them, admitted by the players at an agreed tick (at TICK 0 it starts with \
+            them, in the lobby). Exit status 1 when \
             checksums disagree or a desync was reported.
             """
     )
@@ -241,8 +242,8 @@ struct Bots: ParsableCommand {
             throw ValidationError("--late-spectators runs in the simulator only (--network sim)")
         }
         let open = try parsedOpenSlots()
-        for j in try parsedLateJoins() where !open.contains(j.slot) || j.tick < 1 || j.tick >= ticks {
-            throw ValidationError("--late-join \(j.slot)@\(j.tick) needs an open slot (--open-slots \(j.slot)) and a TICK in 1...\(ticks - 1)")
+        for j in try parsedLateJoins() where !open.contains(j.slot) || j.tick < 0 || j.tick >= ticks {
+            throw ValidationError("--late-join \(j.slot)@\(j.tick) needs an open slot (--open-slots \(j.slot)) and a TICK in 0...\(ticks - 1)")
         }
         if network == "udp", openSlots != nil || !lateJoins.isEmpty {
             throw ValidationError(
@@ -352,6 +353,7 @@ struct Bots: ParsableCommand {
                   wire        \(String(format: "%.1f", report.bytes_per_input_per_peer)) bytes per input per peer
                   time        \(String(format: "%.1f", report.virtual_seconds)) s virtual in \(String(format: "%.2f", report.wall_seconds)) s wall
                 """)
+            if !report.session_errors.isEmpty { print("  errors      \(report.session_errors.joined(separator: "; "))") }
         }
         // With a liar, its own checksums and the desyncs it causes are the attack, not a failure.
         let agree = report.attacker == nil ? report.checksums_agree && report.desyncs == 0 : report.honest_checksums_agree

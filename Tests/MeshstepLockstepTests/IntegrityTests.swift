@@ -812,6 +812,44 @@ struct IntegrityTests {
         #expect(starts.max()! <= .milliseconds(130), "started at \(starts), slot 2 arrived at 100 ms")
     }
 
+    @Test(
+        "the lobby: a newcomer for an open slot that hears the players' claims and hellos before they start reports no error and asks to join (a meshstep bot exited with 'slot 3 already belongs to peer 0000000000000000')"
+    )
+    func lobbyNewcomerForAnOpenSlot() throws {
+        let config = LockstepConfiguration(players: 4).withOpenSlots([3])
+        let g = SessionKeys.generated(configuration: config, seed: 14)
+        let newcomerKeys = SessionKeys.generated(configuration: LockstepConfiguration(players: 4), seed: 15)
+        let keys = (0..<3).map { PeerKey(bytes: g.descriptor.keys[$0]) } + [PeerKey(bytes: newcomerKeys.descriptor.keys[3])]
+        let signers = Array(g.signers.prefix(3)) + [newcomerKeys.signers[3]]
+        var e = try (0..<4).map { i in
+            try SessionEndpoint<Move>(
+                configuration: config, role: .player(i), localKey: keys[i], roster: .claimed(name: "m", gameSeed: 1), signer: signers[i])
+        }
+        // Everyone is there from the start; every broadcast reaches the others 2 ms later.
+        var inflight: [(at: Duration, from: Int, payload: [UInt8])] = []
+        var joinRequests = 0
+        func handle(_ actions: [SessionAction], from i: Int, now: Duration) {
+            for case let .broadcast(p) in actions {
+                inflight.append((now + .milliseconds(2), i, p))
+                if i == 3, (try? SessionWire.decodeJoinRequest(p)) != nil { joinRequests += 1 }
+            }
+        }
+        var now = Duration.zero, ms = 0
+        while now < .seconds(3) {
+            for m in inflight where m.at <= now {
+                for i in 0..<4 where i != m.from { handle(e[i].receive(m.payload, from: keys[m.from], now: now), from: i, now: now) }
+            }
+            inflight.removeAll { $0.at <= now }
+            for i in 0..<4 where ms % 16 == i { handle(e[i].tick(now: now), from: i, now: now) }
+            ms += 1
+            now = .milliseconds(ms)
+        }
+        #expect((0..<3).allSatisfy { e[$0].started }, "the players did not start")
+        let errors = e[3].takeErrors()
+        #expect(errors.isEmpty, "the newcomer reported \(errors)")
+        #expect(joinRequests > 0, "the newcomer never asked to join")
+    }
+
     @Test("the lobby: two keys claiming one slot is a clear error for everyone and nobody starts")
     func lobbyContestedSlot() throws {
         let config = LockstepConfiguration(players: 2)
