@@ -2410,16 +2410,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         rewind(s, from: tick)
         advanceChain(s)
         if let end = ticks.last { statements[s][end] = e.signature }
+        // Not proven before: we did not convict it (a conviction's vote stands).
+        let newlyProven = provenEquivocators.insert(s).inserted
         var events: [LockstepEvent] = []
         // A vote we cast before, for rows that disagreed with ours, stood on the copy we just
         // replaced: withdrawn, unless we convicted the slot or another player votes it out (both
         // hold proof). Once the slot is marked proven, no acknowledgement withdraws it, and it
         // would hold back every row after it for good (sweep seed 125 run 994).
-        let convicted = provenEquivocators.contains(s)
-        if adoptedFrom.insert(s).inserted, !convicted, !(0..<players).contains(where: { $0 != localSlot && peerVotes[$0][s] != nil }) {
+        if adoptedFrom.insert(s).inserted, newlyProven, !(0..<players).contains(where: { $0 != localSlot && peerVotes[$0][s] != nil }) {
             events += withdrawVote(s)
         }
-        if provenEquivocators.insert(s).inserted { events.append(.equivocation(slot: s, tick: tick)) }
+        if newlyProven { events.append(.equivocation(slot: s, tick: tick)) }
         return events
     }
 
