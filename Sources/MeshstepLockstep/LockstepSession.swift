@@ -1631,7 +1631,12 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], drop.tick - 1) }
             rowDigests.removeAll()
             votes[drop.slot] = nil
-            for p in 0..<players { peerVotes[p][drop.slot] = nil }
+            for p in 0..<players {
+                peerVotes[p][drop.slot] = nil
+                // Its votes against the slot are settled: a later vote of a voter left with none
+                // gets the full grace before it is judged (sweep seed 128 run 616).
+                if !peerVotes[p].contains(where: { $0 != nil }) { liveVotesSince[p] = nil }
+            }
             events.append(.dropped(slot: drop.slot, tick: drop.tick))
         }
         for a in c.change.admits { events += readmit(a) }

@@ -350,6 +350,7 @@ extension LockstepSession {
         vouched[s] = []
         disputed[s] = false
         peerVotes[s] = Array(repeating: nil, count: players)
+        liveVotesSince[s] = nil
         peerEpoch[s] = 0
         lastDisputeFrom[s] = nil
         // Rows from its return on now hold its inputs: reports about them are void.

@@ -1894,6 +1894,48 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    /// Sweep runs where a voter's grace outlived the votes the roster settled.
+    static let settledVotes: [(run: String, scenario: BotsScenario)] = {
+        // Seed 128 run 616: slot 2 voted against the liar (slot 4) at 10.0 s, which the late
+        // spectators heard, and the liar was dropped. Their clock of slot 2's live votes kept
+        // running; when slot 2 voted against the readmitted liar at 18.9 s, that first vote was
+        // judged as if it had stood for 8.9 s, and both spectators named slot 2 at once.
+        var a = BotsScenario(players: 5, ticks: 480, loss: 0.01, latency: .milliseconds(107), jitter: .milliseconds(29), seed: 16981135558835801571)
+        a.attack = .lyingDigests
+        a.attackerRejoins = true
+        a.partition = BotsPartition(start: 185, slots: [0, 2, 3], heal: 298)
+        a.openSlots = [1]
+        a.lateJoins = [(slot: 1, tick: 66)]
+        a.crashes = [(slot: 1, tick: 262)]
+        a.lateSpectators = (count: 2, tick: 95)
+        // Seed 129 run 173: the same with a stalled player and spectators from the start.
+        var b = BotsScenario(players: 6, ticks: 480, loss: 0.26, latency: .milliseconds(99), jitter: .milliseconds(9), seed: 13953451849605783997)
+        b.attack = .lyingDigests
+        b.attackerRejoins = true
+        b.stalls = [BotsStall(slot: 3, tick: 366, duration: .milliseconds(883))]
+        b.spectators = 2
+        // Seed 129 run 773: a liar that also sends empty disputes, and a player that crashes.
+        var c = BotsScenario(players: 4, ticks: 480, loss: 0.27, latency: .milliseconds(25), jitter: .milliseconds(2), seed: 1619384102056888251)
+        c.attack = .lyingDisputes
+        c.attackerRejoins = true
+        c.crashes = [(slot: 0, tick: 365)]
+        c.spectators = 2
+        return [("seed 128 run 616", a), ("seed 129 run 173", b), ("seed 129 run 773", c)]
+    }()
+
+    @Test(
+        "a voter's grace starts over once the roster settles its votes: a vote against a readmitted liar is not judged at once",
+        arguments: settledVotes.indices)
+    func votesSettledByADropLeaveNoStaleGrace(_ i: Int) throws {
+        let (run, scenario) = Self.settledVotes[i]
+        let r = try scenario.run()
+        #expect(r.honest_accused.isEmpty, "\(run): honest players named: \(r.honest_accused)")
+        #expect(r.attacker_named == true, "\(run)")
+        #expect(r.honest_dropped.isEmpty && r.honest_halted.isEmpty, "\(run): dropped \(r.honest_dropped), halted \(r.honest_halted)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree, "\(run)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(run): \(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a spectator that started over when the players had stopped holds no roster to compare (sweep seed 104, run 53)")
     func spectatorStartedOverAfterThePlayersStoppedHasNoRoster() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.04, latency: .milliseconds(44), jitter: .milliseconds(7), seed: 5039406325756606448)
