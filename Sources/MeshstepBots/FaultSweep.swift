@@ -6,7 +6,8 @@ import MeshstepSimulation
 /// A seeded sweep of bot matches over the simulated mesh, each with randomly drawn players, loss,
 /// latency, jitter, duplication, a crash (and the crashed player's rejoin, and a second crash
 /// after it), a partition, a stall, a lying player and an open slot (and the newcomer that fills
-/// it mid-match, which may crash), judged for safety (nothing honest diverged) and liveness (no
+/// it mid-match or in the lobby, which may crash), prompt reports and the automatic input
+/// delay, judged for safety (nothing honest diverged) and liveness (no
 /// healthy honest player lost).
 public struct FaultSweep: Sendable {
     /// Matches in the sweep, numbered 0..<runs.
@@ -73,6 +74,12 @@ public struct FaultSweep: Sendable {
         /// Whether the liar starts over when it is voted out, and asks to come back with its
         /// key (`--attacker-rejoins`): in half the runs with a liar.
         public var attacker_rejoins: Bool? = nil
+        /// Whether the players report each row at once in a frame of its own
+        /// (`--prompt-reports`): in a sixth of the runs.
+        public var prompt_reports: Bool? = nil
+        /// Whether the lowest slot chooses the input delay from what it measured
+        /// (`--auto-input-delay`): in a sixth of the runs.
+        public var auto_input_delay: Bool? = nil
         /// `ok`, `safety` (something honest diverged) or `liveness` (a healthy honest player was
         /// dropped or halted, or the survivors did not finish).
         public var verdict: String
@@ -103,7 +110,8 @@ public struct FaultSweep: Sendable {
         /// Real time the sweep took, in seconds.
         public var wall_seconds: Double
         /// Runs with each drawn fault or feature: `liar`, `liar_starts_over`,
-        /// `halted_players_start_over`, `partition`, `stall`, `crash`, `spectators`.
+        /// `halted_players_start_over`, `partition`, `stall`, `crash`, `spectators`,
+        /// `prompt_reports`, `auto_input_delay`, `lobby_newcomer`.
         public var drawn: [String: Int] = [:]
         /// Runs in which an honest peer named an honest player (``BotsReport/honest_accused``):
         /// no verdict by itself, but only the liar should be named.
@@ -185,7 +193,11 @@ public struct FaultSweep: Sendable {
             run.open_slot = slot
             flags += " --open-slots \(slot)"
             if chance(0.8) {
-                let tick = 1 + pick(max(1, ticks - 270))
+                // A fifth of the newcomers arrive in the players' lobby (`SLOT@0`), drawn from a
+                // stream of their own so that every other draw stays as it was.
+                var own = DeterministicRNG(seed: runSeed ^ 0x6C6F_6262_79)
+                let drawn = 1 + pick(max(1, ticks - 270))
+                let tick = own.next() % 5 == 0 ? 0 : drawn
                 s.lateJoins = [(slot: slot, tick: tick)]
                 run.late_join = "\(slot)@\(tick)"
                 flags += " --late-join \(run.late_join!)"
@@ -233,6 +245,20 @@ public struct FaultSweep: Sendable {
                 flags += " --attacker-rejoins"
             }
         }
+        // Prompt reports and the automatic input delay, each in a sixth of the runs, from
+        // streams of their own too.
+        var prompt = DeterministicRNG(seed: runSeed ^ 0x7072_6F6D_7074)
+        if prompt.next() % 6 == 0 {
+            s.promptReports = true
+            run.prompt_reports = true
+            flags += " --prompt-reports"
+        }
+        var auto = DeterministicRNG(seed: runSeed ^ 0x6175_746F)
+        if auto.next() % 6 == 0 {
+            s.autoInputDelay = true
+            run.auto_input_delay = true
+            flags += " --auto-input-delay"
+        }
         run.command = "meshstep bots --network sim \(flags) --json"
         return (s, run)
     }
@@ -256,6 +282,8 @@ public struct FaultSweep: Sendable {
                 ("halted_players_start_over", scenario.rejoinWhenHalted), ("partition", scenario.partition != nil),
                 ("stall", !scenario.stalls.isEmpty), ("crash", !scenario.crashes.isEmpty),
                 ("spectators", scenario.spectators > 0 || scenario.lateSpectators != nil),
+                ("prompt_reports", scenario.promptReports), ("auto_input_delay", scenario.autoInputDelay),
+                ("lobby_newcomer", scenario.lateJoins.contains { $0.tick == 0 }),
             ] where present { features[name, default: 0] += 1 }
             let r = try scenario.run()
             if !r.honest_accused.isEmpty { accusedRuns += 1 }

@@ -2099,13 +2099,27 @@ struct FaultSweepTests {
         #expect((0..<50).map { a.scenario($0).1.command } != (0..<50).map { FaultSweep(runs: 50, seed: 8).scenario($0).1.command })
     }
 
-    @Test("the shortest matches the sweep runs (120 ticks) still draw late joins and late spectators inside the match")
+    @Test("the shortest matches the sweep runs (120 ticks) still draw late joins in the lobby or inside the match, and late spectators inside it")
     func shortMatches() {
         let sweep = FaultSweep(runs: 400, seed: 5, ticks: 120)
         let runs = (0..<400).map { sweep.scenario($0).1 }
-        let lateTicks = runs.compactMap { $0.late_join ?? ($0.spectators?.contains("@") == true ? $0.spectators : nil) }
-            .compactMap { Int($0.split(separator: "@")[1]) }
-        #expect(!lateTicks.isEmpty && lateTicks.allSatisfy { (1..<120).contains($0) }, "\(lateTicks)")
+        func tick(_ drawn: String?) -> Int? { drawn.flatMap { $0.contains("@") ? Int($0.split(separator: "@")[1]) : nil } }
+        // A newcomer arrives in the lobby (tick 0) or inside the match; late spectators inside it.
+        let joins = runs.compactMap { tick($0.late_join) }, spectators = runs.compactMap { tick($0.spectators) }
+        #expect(joins.contains(0) && joins.contains { $0 > 0 } && joins.allSatisfy { (0..<120).contains($0) }, "\(joins)")
+        #expect(!spectators.isEmpty && spectators.allSatisfy { (1..<120).contains($0) }, "\(spectators)")
+    }
+
+    @Test("the sweep draws prompt reports and the automatic input delay in some runs, and runs them with those options")
+    func sessionOptions() {
+        let sweep = FaultSweep(runs: 300, seed: 11)
+        let runs = (0..<300).map { sweep.scenario($0) }
+        let prompt = runs.filter { $0.1.prompt_reports == true }, auto = runs.filter { $0.1.auto_input_delay == true }
+        #expect((20...80).contains(prompt.count) && (20...80).contains(auto.count), "\(prompt.count) \(auto.count)")
+        #expect(prompt.allSatisfy { $0.0.promptReports && $0.1.command.contains(" --prompt-reports") })
+        #expect(auto.allSatisfy { $0.0.autoInputDelay && $0.1.command.contains(" --auto-input-delay") })
+        // No run has an option its record does not show.
+        #expect(runs.filter { $0.0.promptReports || $0.0.autoInputDelay }.count == Set(prompt.map(\.1.index) + auto.map(\.1.index)).count)
     }
 }
 
