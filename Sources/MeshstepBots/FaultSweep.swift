@@ -123,6 +123,12 @@ public struct FaultSweep: Sendable {
         var rng = DeterministicRNG(seed: seed &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
         func pick(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
         func chance(_ p: Double) -> Bool { Double(rng.next() % 10_000) / 10_000 < p }
+        // A draw from a stream of its own (named by `salt`), so that adding it leaves every
+        // other draw of the run as it was: true in one run out of `n`.
+        func alone(_ salt: UInt64, oneIn n: UInt64) -> Bool {
+            var own = DeterministicRNG(seed: runSeed ^ salt)
+            return own.next() % n == 0
+        }
         let players = 2 + pick(7)
         let loss = Double(pick(31)) / 100
         let latency = 5 + pick(116), jitter = pick(31)
@@ -193,11 +199,9 @@ public struct FaultSweep: Sendable {
             run.open_slot = slot
             flags += " --open-slots \(slot)"
             if chance(0.8) {
-                // A fifth of the newcomers arrive in the players' lobby (`SLOT@0`), drawn from a
-                // stream of their own so that every other draw stays as it was.
-                var own = DeterministicRNG(seed: runSeed ^ 0x6C6F_6262_79)
+                // A fifth of the newcomers arrive in the players' lobby (`SLOT@0`).
                 let drawn = 1 + pick(max(1, ticks - 270))
-                let tick = own.next() % 5 == 0 ? 0 : drawn
+                let tick = alone(0x6C6F_6262_79, oneIn: 5) ? 0 : drawn
                 s.lateJoins = [(slot: slot, tick: tick)]
                 run.late_join = "\(slot)@\(tick)"
                 flags += " --late-join \(run.late_join!)"
@@ -227,34 +231,24 @@ public struct FaultSweep: Sendable {
             }
         }
         // Honest peers that halt start over in half the runs where a stall or a partition can
-        // halt one: drawn from a stream of its own, so that every other draw stays as it was.
-        if s.partition != nil || !s.stalls.isEmpty {
-            var own = DeterministicRNG(seed: runSeed ^ 0x7265_6A6F_696E)
-            if own.next() % 2 == 0 {
-                s.rejoinWhenHalted = true
-                run.rejoin_when_halted = true
-                flags += " --rejoin-when-halted"
-            }
+        // halt one; the liar starts over in half the runs with one.
+        if s.partition != nil || !s.stalls.isEmpty, alone(0x7265_6A6F_696E, oneIn: 2) {
+            s.rejoinWhenHalted = true
+            run.rejoin_when_halted = true
+            flags += " --rejoin-when-halted"
         }
-        // The liar starts over in half the runs with one, from a stream of its own too.
-        if s.attack != nil {
-            var own = DeterministicRNG(seed: runSeed ^ 0x6C69_6172)
-            if own.next() % 2 == 0 {
-                s.attackerRejoins = true
-                run.attacker_rejoins = true
-                flags += " --attacker-rejoins"
-            }
+        if s.attack != nil, alone(0x6C69_6172, oneIn: 2) {
+            s.attackerRejoins = true
+            run.attacker_rejoins = true
+            flags += " --attacker-rejoins"
         }
-        // Prompt reports and the automatic input delay, each in a sixth of the runs, from
-        // streams of their own too.
-        var prompt = DeterministicRNG(seed: runSeed ^ 0x7072_6F6D_7074)
-        if prompt.next() % 6 == 0 {
+        // Prompt reports and the automatic input delay, each in a sixth of the runs.
+        if alone(0x7072_6F6D_7074, oneIn: 6) {
             s.promptReports = true
             run.prompt_reports = true
             flags += " --prompt-reports"
         }
-        var auto = DeterministicRNG(seed: runSeed ^ 0x6175_746F)
-        if auto.next() % 6 == 0 {
+        if alone(0x6175_746F, oneIn: 6) {
             s.autoInputDelay = true
             run.auto_input_delay = true
             flags += " --auto-input-delay"
