@@ -2002,9 +2002,17 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         defer { sentFrameStorage.keep(f) }
         f.veto = vetoed.map { (round: round, signature: $0) }
         let head = reportableHead
-        if head >= 0, head < Int.max, let digest = rowDigest(head) {
-            f.report = (head, digest)
-            reportedHead = max(reportedHead, head)
+        if head >= 0, head < Int.max {
+            // A replaced row first, never past what we may report (and as a row we still hold).
+            var tick = head
+            if let r = rereport {
+                rereport = r.sendsLeft > 1 ? (r.tick, r.sendsLeft - 1) : nil
+                if r.tick < head, rowDigest(r.tick) != nil { tick = r.tick }
+            }
+            if let digest = rowDigest(tick) {
+                f.report = (tick, digest)
+                reportedHead = max(reportedHead, tick)
+            }
         }
         guard withInputs else {
             // Our own acknowledgement reads as the tick of our newest input: first + count - 1.
@@ -2174,6 +2182,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var receivedFrameStorage = FrameStorage()
     /// The newest row our frames reported (``promptReportFrame()``).
     var reportedHead = -1
+    /// A row our frames reported on before we replaced inputs in it (``rewind(_:from:)``), to
+    /// report again in our next ``rereportSends`` frames instead of the newest row, with the
+    /// number of those frames left. A peer that saw the old report holds a disagreement from
+    /// there that only a matching report of a row it holds ends; our newest rows may be ones it
+    /// cannot check (it lacks a crashed player's last inputs), and it would name us once the
+    /// disagreement outlasts a disconnect timeout (sweep seed 131 run 911).
+    var rereport: (tick: Int, sendsLeft: Int)?
+    /// Frames that report a replaced row again: one lost frame does not leave it unreported.
+    static var rereportSends: Int { 3 }
 
     mutating func rowDigest(_ tick: Int) -> ChainDigest? {
         if let known = rowDigests[tick] { return known }
@@ -2441,6 +2458,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         chains[s] = chain
         rowDigests.removeAll(from: tick)
         for p in 0..<players { confirmedBy[p] = min(confirmedBy[p], tick - 1) }
+        if reportedHead >= tick { rereport = (min(rereport?.tick ?? tick, tick), Self.rereportSends) }
     }
 
     /// `slot` committed to two histories first differing at `tick`: named once, voted out, and

@@ -1936,6 +1936,57 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(run): \(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    /// Sweep runs where players an unsigned equivocator lied to took its signed history after
+    /// their frames had reported rows on the copy it replaced.
+    static let replacedRows: [(run: String, scenario: BotsScenario)] = {
+        // Seed 131 run 911: slot 5 sent slots 2 and 3 other unsigned inputs at tick 300 than
+        // it signed. They reported row 300, then took the signed history, so their rows agreed
+        // with the newcomer's (slot 1) again; but their next reports were of row 317, and the
+        // newcomer, short of crashed slot 4's input there, could not check them. Its
+        // disagreement from row 300 outlasted the disconnect timeout, and it named both.
+        var a = BotsScenario(players: 6, ticks: 480, loss: 0.08, latency: .milliseconds(103), jitter: .milliseconds(1), seed: 672726407049194459)
+        a.attack = .equivocateUnsigned
+        a.attackerRejoins = true
+        a.crashes = [(slot: 4, tick: 289)]
+        a.openSlots = [1]
+        a.lateJoins = [(slot: 1, tick: 0)]
+        a.promptReports = true
+        a.autoInputDelay = true
+        // Seed 131 run 1012: a stalled player that starts over after its halt.
+        var b = BotsScenario(players: 7, ticks: 480, loss: 0.17, latency: .milliseconds(68), jitter: .milliseconds(29), seed: 2379815669311695126)
+        b.attack = .equivocateUnsigned
+        b.attackerRejoins = true
+        b.stalls = [BotsStall(slot: 0, tick: 159, duration: .milliseconds(3286))]
+        b.rejoinWhenHalted = true
+        // Seed 134 run 596: a crash, a stall and duplicated datagrams.
+        var c = BotsScenario(players: 8, ticks: 480, loss: 0.22, latency: .milliseconds(46), jitter: .milliseconds(5), seed: 11342031494263667754)
+        c.duplicate = 0.05
+        c.attack = .equivocateUnsigned
+        c.crashes = [(slot: 0, tick: 423)]
+        c.stalls = [BotsStall(slot: 4, tick: 412, duration: .milliseconds(3427))]
+        c.rejoinWhenHalted = true
+        // Seed 134 run 1186: a crash and a partition.
+        var d = BotsScenario(players: 7, ticks: 480, loss: 0.03, latency: .milliseconds(80), jitter: .milliseconds(20), seed: 15896729478415628213)
+        d.attack = .equivocateUnsigned
+        d.crashes = [(slot: 3, tick: 256)]
+        d.partition = BotsPartition(start: 191, slots: [0, 2, 4], heal: 426)
+        d.rejoinWhenHalted = true
+        return [("seed 131 run 911", a), ("seed 131 run 1012", b), ("seed 134 run 596", c), ("seed 134 run 1186", d)]
+    }()
+
+    @Test(
+        "a player that replaced rows it reported on (an unsigned equivocator's signed history) reports them again, so a peer that cannot check its newest rows is not left disagreeing with it",
+        arguments: replacedRows.indices)
+    func replacedRowsAreReportedAgain(_ i: Int) throws {
+        let (run, scenario) = Self.replacedRows[i]
+        let r = try scenario.run()
+        #expect(r.honest_accused.isEmpty, "\(run): honest players named: \(r.honest_accused)")
+        // Run 1186's partition leaves slots 0, 2 and 4 on the minority side: they are dropped,
+        // and start over; the sweep's judge expects no more of any run.
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree, "\(run)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(run): \(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a spectator that started over when the players had stopped holds no roster to compare (sweep seed 104, run 53)")
     func spectatorStartedOverAfterThePlayersStoppedHasNoRoster() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.04, latency: .milliseconds(44), jitter: .milliseconds(7), seed: 5039406325756606448)
