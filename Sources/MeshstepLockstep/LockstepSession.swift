@@ -2449,7 +2449,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// `s`'s inputs from `tick` on were replaced: its chain, every row digest and every
     /// confirmation from there stood on the old ones, and its statements from there cover the
     /// old ones (our disputes must not show them as its history). Forgets them
-    /// (``advanceChain(_:)`` recomputes the chain, and the reports ask again).
+    /// (``advanceChain(_:)`` recomputes the chain, and the reports ask again); a row our frames
+    /// already reported on is reported again (``rereport``).
     mutating func rewind(_ s: Int, from tick: Int) {
         statements[s] = statements[s].filter { $0.key < tick }
         var chain = chains[s]
