@@ -678,10 +678,18 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             traffic[slot] = SlotTraffic()
         }
         let fresh = f.epoch >= traffic[slot].epoch && traffic[slot].isNewest(f.frameSeq)
+        // A frame of an epoch we cannot reach (the certificate it should carry never came, or
+        // did not verify) shows the slot alive in a roster that is not ours: it confirms none of
+        // our rows, so it is no sign of life here. An honest peer ahead of us repeats its
+        // certificate for 2 s after adopting it, and again whenever it sees us behind; a liar
+        // that keeps a certificate to itself is voted out as silent (sweep seed 136 run 952).
+        let reachable = f.epoch <= epoch
         if fresh {
             traffic[slot].epoch = f.epoch
-            if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
-            lastHeard[slot] = now
+            if reachable {
+                if notified[slot] { notified[slot] = false; events.append(.peerResumed(slot: slot)) }
+                lastHeard[slot] = now
+            }
         }
         heard[slot] = true
         traffic[slot].remoteNextTick = max(traffic[slot].remoteNextTick, f.nextTick)
@@ -708,7 +716,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             // It holds inputs we sent after suspecting it, or, in a fresh frame, every input we
             // made (when rows are held back by someone else we make no more): it is alive, the
             // vote is withdrawn (unless we already signed a change dropping it).
-            if votes[slot] != nil, acked[slot] > voteAck[slot] || (fresh && ack == sent), !provenEquivocators.contains(slot) {
+            if votes[slot] != nil, reachable, acked[slot] > voteAck[slot] || (fresh && ack == sent), !provenEquivocators.contains(slot) {
                 events += withdrawVote(slot)
             }
         }
@@ -1483,7 +1491,11 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// and at most ``LockstepConfiguration/toleratedLiars`` of the vetoers lie and sign anyway.
     func certificatePossible(excluding excluded: Set<Int>, vetoers: Set<Int>, roster: [Int]) -> Bool {
         let liars = configuration.toleratedLiars
-        let candidates = roster.filter { !excluded.contains($0) }
+        // With no liar tolerated, one proven to have signed two changes of the round breaks the
+        // premise every quorum rests on: a certificate only its signature completes binds no
+        // honest player, who would otherwise wait for it for good (sweep seed 136 run 952: the
+        // liar completed one and kept it to itself).
+        let candidates = roster.filter { !excluded.contains($0) && (liars > 0 || !equivocators.contains($0)) }
         let signers = candidates.filter { !vetoers.contains($0) } + candidates.filter(vetoers.contains).prefix(liars)
         return RosterQuorum.holds(signers.sorted(), of: roster, liars: liars)
     }

@@ -1987,6 +1987,27 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(run): \(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    /// Sweep seed 136 run 952: slot 0 stalled 2 s; slots 1 and 2 endorsed its drop, slots 0 and
+    /// 3 vetoed it, and the liar (slot 4) signed it too, which with no liar tolerated completes a
+    /// certificate (3 of 5). The liar adopted it alone and showed the others only its bogus
+    /// drop-everyone certificate. Slots 1 and 2 stayed bound to their endorsement, since the
+    /// liar's signature kept a certificate possible, and the liar's frames, of an epoch nobody
+    /// else reached, kept it alive to them while confirming none of their rows: the match
+    /// stopped at tick 279 for good, the late spectator (shown the liar's certificate) with it.
+    @Test("a liar that completes a certificate and keeps it to itself is voted out as silent, and the match goes on (sweep seed 136, run 952)")
+    func aCertificateKeptHiddenHoldsNobody() throws {
+        var scenario = BotsScenario(players: 5, ticks: 480, loss: 0.16, latency: .milliseconds(21), jitter: .milliseconds(9), seed: 11195998759228687950)
+        scenario.attack = .dropAll
+        scenario.stalls = [BotsStall(slot: 0, tick: 270, duration: .milliseconds(2067))]
+        scenario.lateSpectators = (count: 1, tick: 176)
+        scenario.attackerRejoins = true
+        let r = try scenario.run()
+        #expect(r.drops.map(\.slot) == [4], "drops \(r.drops)")
+        #expect(r.honest_checksums_agree && r.honest_dropped.isEmpty && r.honest_halted.isEmpty)
+        #expect(r.ticks_completed == 480 && r.spectator_ticks_completed >= 480, "players \(r.ticks_completed), spectators \(r.spectator_ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a spectator that started over when the players had stopped holds no roster to compare (sweep seed 104, run 53)")
     func spectatorStartedOverAfterThePlayersStoppedHasNoRoster() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.04, latency: .milliseconds(44), jitter: .milliseconds(7), seed: 5039406325756606448)
