@@ -126,6 +126,24 @@ enum InputChain {
     }
 }
 
+/// A peer's report of its row digest at `tick`, kept until we hold that row.
+struct PendingReport: Sendable {
+    /// What a digest that differs from ours means.
+    enum Scope: UInt8, Sendable {
+        /// From the sender's newest frame in our epoch: a disagreement starts (or goes on).
+        case current
+        /// From an older frame that came late (reordered, or a repair): the sender's newest
+        /// frame, already read, may say otherwise, so a digest that differs starts nothing.
+        case stale
+        /// From a peer some changes behind us: it only confirms (we show disputes only to peers
+        /// in our epoch).
+        case olderEpoch
+    }
+    var tick: Int
+    var digest: ChainDigest
+    var scope: Scope
+}
+
 /// Row digests computed lately, by tick (every peer's report of a tick asks for the same one):
 /// a ring of 128, a tick in slot `tick mod 128`, so the newest ones stay. Looked up on every
 /// frame sent and received; a hashed dictionary cost a hash per lookup and a rebuild whenever

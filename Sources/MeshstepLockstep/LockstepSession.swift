@@ -293,10 +293,8 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     var chains: [SlotChain]
     /// `confirmedBy[s]`: the newest tick whose row digest `s` reported equal to ours.
     var confirmedBy: [Int]
-    /// Row reports we cannot check yet (we lack rows), per slot, oldest first (at most 16).
-    /// A report from a peer some changes behind us only confirms (`confirmOnly`): we show
-    /// disputes only to peers in our epoch.
-    var pendingReports: [[(tick: Int, digest: ChainDigest, confirmOnly: Bool)]]
+    /// Row reports we cannot check yet (we lack rows), per slot, oldest first (at most 24).
+    var pendingReports: [[PendingReport]]
     /// Since when `s`'s row digests disagree with ours, and from which tick.
     var mismatchSince: [(at: Duration, tick: Int)?]
     /// Statements received: `statements[s][tick]` is `s`'s signature over its chain at `tick`.
@@ -777,7 +775,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             }
             if let v = f.veto, v.round == round { events += noteVeto(v.signature, from: slot) }
             if let e = f.endorsement, e.change.epoch == epoch + 1, e.change.round == round { events += noteEndorsement(e, from: slot) }
-            if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon { notePendingReport((r.tick, r.digest, false), from: slot) }
+            if let r = f.report, r.tick > confirmedBy[slot], r.tick < horizon {
+                notePendingReport(PendingReport(tick: r.tick, digest: r.digest, scope: fresh ? .current : .stale), from: slot)
+            }
             if let d = f.dispute {
                 // Its report in this frame first: the dispute is read against it.
                 checkReports()
@@ -787,7 +787,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // A spectator takes a report from a player some changes behind it about rows those
         // changes left alone: the player may have finished its match before it heard of them.
         if localSlot < 0, f.epoch < epoch, let r = f.report, r.tick > confirmedBy[slot], r.tick < min(horizon, rowFloor(ofEpoch: f.epoch)) {
-            notePendingReport((r.tick, r.digest, true), from: slot)
+            notePendingReport(PendingReport(tick: r.tick, digest: r.digest, scope: .olderEpoch), from: slot)
         }
         checkReports()
         if f.epoch == epoch { events += coordinate() }
@@ -2246,10 +2246,15 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// ladder of rungs 8 ticks apart (at most 24), so that a peer lagging behind the reporters
     /// (a spectator several hops away) always has a report within reach as it catches up. An
     /// older report (a catch-up frame's) goes in its place.
-    mutating func notePendingReport(_ r: (tick: Int, digest: ChainDigest, confirmOnly: Bool), from slot: Int) {
+    /// A report of a tick already held is dropped, unless the held one could not start a
+    /// disagreement and this one can (the sender's newest frame says it now).
+    mutating func notePendingReport(_ r: PendingReport, from slot: Int) {
         // In place: a local copy would share the list's buffer, and changing it would copy it.
         if let i = pendingReports[slot].firstIndex(where: { $0.tick >= r.tick }) {
-            guard pendingReports[slot][i].tick != r.tick else { return }
+            guard pendingReports[slot][i].tick != r.tick else {
+                if r.scope == .current, pendingReports[slot][i].scope != .current { pendingReports[slot][i] = r }
+                return
+            }
             pendingReports[slot].insert(r, at: i)
             if pendingReports[slot].count > 24 { pendingReports[slot].removeLast() }
         } else {
@@ -2271,12 +2276,16 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
                 guard r.tick <= head else { i += 1; continue }
                 pendingReports[s].remove(at: i)
                 guard let ours = rowDigest(r.tick) else { continue }
-                if r.confirmOnly {
+                if r.scope == .olderEpoch {
                     // It holds our rows through there; what it says of later ones, it says in our epoch.
                     if ours == r.digest { confirmedBy[s] = r.tick }
                 } else if ours == r.digest {
                     confirmedBy[s] = r.tick
                     mismatchSince[s] = nil
+                } else if r.scope == .stale {
+                    // Said before the sender's newest frame: it may have replaced the row since
+                    // (``rereport``), and that frame's report, already read, says what it holds now.
+                    continue
                 } else if mismatchSince[s] == nil {
                     // Someone's inputs differ between us: show ours, with their statements.
                     mismatchSince[s] = (now, r.tick)

@@ -1971,7 +1971,15 @@ struct FaultSweepScenarios {
         d.crashes = [(slot: 3, tick: 256)]
         d.partition = BotsPartition(start: 191, slots: [0, 2, 4], heal: 426)
         d.rejoinWhenHalted = true
-        return [("seed 131 run 911", a), ("seed 131 run 1012", b), ("seed 134 run 596", c), ("seed 134 run 1186", d)]
+        // Seed 138 run 358: slot 5 took the signed history from tick 313, then from 314, and
+        // reported row 313 again, which slot 0 matched; a repair frame slot 5 sent between the
+        // two, reporting row 314 as it stood before the second, came 5 ms later. Slot 0, short of crashed slot 2's input at 318, could check
+        // none of slot 5's later reports, and named it 2 s on. A report from an older frame than
+        // the sender's newest starts no disagreement now.
+        var e = BotsScenario(players: 7, ticks: 480, loss: 0.25, latency: .milliseconds(52), jitter: .milliseconds(18), seed: 12885526498866988336)
+        e.attack = .equivocateUnsigned
+        e.crashes = [(slot: 2, tick: 306)]
+        return [("seed 131 run 911", a), ("seed 131 run 1012", b), ("seed 134 run 596", c), ("seed 134 run 1186", d), ("seed 138 run 358", e)]
     }()
 
     @Test(
