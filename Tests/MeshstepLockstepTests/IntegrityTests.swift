@@ -2016,6 +2016,24 @@ struct FaultSweepScenarios {
         #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
     }
 
+    /// Sweep seed 142 run 833: the unsigned equivocator (slot 4) sent the lobby newcomer (slot 2)
+    /// other inputs at tick 324 than it signed; the newcomer reported that row and crashed before
+    /// it could take the signed history. Its disagreement with slot 1 outlasted the disconnect
+    /// timeout a moment before its silence did, and slot 1 named it.
+    @Test("a crashed player an unsigned equivocator misled is voted out for its silence, and named for nothing (sweep seed 142, run 833)")
+    func aSilentPlayerIsNotNamedForItsLastRows() throws {
+        var scenario = BotsScenario(players: 5, ticks: 480, loss: 0.2, latency: .milliseconds(7), jitter: .milliseconds(8), seed: 5329800378817200234)
+        scenario.attack = .equivocateUnsigned
+        scenario.openSlots = [2]
+        scenario.lateJoins = [(slot: 2, tick: 62)]
+        scenario.crashes = [(slot: 2, tick: 324)]
+        let r = try scenario.run()
+        #expect(r.honest_accused.isEmpty, "honest players named: \(r.honest_accused)")
+        #expect(r.drops.map(\.slot) == [2], "drops \(r.drops)")
+        #expect(r.ticks_completed == 480 && r.honest_checksums_agree, "stopped at \(r.ticks_completed)")
+        #expect(FaultSweep.judge(r, scenario: scenario).isEmpty, "\(FaultSweep.judge(r, scenario: scenario))")
+    }
+
     @Test("a spectator that started over when the players had stopped holds no roster to compare (sweep seed 104, run 53)")
     func spectatorStartedOverAfterThePlayersStoppedHasNoRoster() throws {
         var scenario = BotsScenario(players: 4, ticks: 480, loss: 0.04, latency: .milliseconds(44), jitter: .milliseconds(7), seed: 5039406325756606448)
