@@ -679,8 +679,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
         // A frame of an epoch we cannot reach (the certificate it should carry never came, or
         // did not verify) shows the slot alive in a roster that is not ours: it confirms none of
         // our rows, so it is no sign of life here. An honest peer ahead of us repeats its
-        // certificate for 2 s after adopting it, and again whenever it sees us behind; a liar
-        // that keeps a certificate to itself is voted out as silent (sweep seed 136 run 952).
+        // certificate in its next 120 frames (2 s at 60 Hz), and again whenever it sees us
+        // behind (``certificateSends``); a liar that keeps a certificate to itself is voted out
+        // as silent (sweep seed 136 run 952).
         let reachable = f.epoch <= epoch
         if fresh {
             traffic[slot].epoch = f.epoch
