@@ -601,6 +601,11 @@ extension BotsScenario {
                 configuration: config, role: i < players ? .player(i) : .spectator, localKey: keys[i], roster: .known(descriptor),
                 signer: i < players ? { @Sendable bytes in identity.sign(bytes) } : nil, autoInputDelay: autoInputDelay && i < players)
         }
+        // Reads endpoint `p` in place: `endpoints[p].x` would copy the whole endpoint first (it
+        // holds a logger, an existential, so the array's getter copies it), on every event.
+        func endpoint<T>(_ p: Int, _ body: (SessionEndpoint<Game.Input>) -> T) -> T {
+            endpoints.withUnsafeBufferPointer { body($0[p]) }
+        }
         let attackerSlot = attack.map { _ in players - 1 }
         var adversary: LockstepAdversary<Game.Input>? = try attack.map { kind in
             let identity = identities[players - 1]
@@ -655,7 +660,7 @@ extension BotsScenario {
                 }
             }
         }
-        let bytesBefore = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) }
+        let bytesBefore = (0..<players).reduce(0) { $0 + (sim.stats(of: $1)?.bytesSent ?? 0) }
         var t0 = sim.now
         func clock(_ at: MeshTime) -> Duration { at - .zero }
         var wakeups: [MeshTime?] = Array(repeating: nil, count: nodes)
@@ -729,7 +734,7 @@ extension BotsScenario {
             }
         }
         func scheduleWakeup(_ p: Int) {
-            guard let due = endpoints[p].nextWakeup else { return }
+            guard let due = endpoints[p].nextWakeupInPlace() else { return }
             let at = MeshTime.zero + due
             guard wakeups[p].map({ at < $0 }) ?? true else { return }
             wakeups[p] = at
@@ -761,23 +766,23 @@ extension BotsScenario {
             // Link round trips change at the keepalive pace: refreshed every quarter second, and
             // at once when the number of links changed (a player's frames go direct only while
             // its links are exactly the other players).
-            let linkCount = sim.node(p)?.neighborCount ?? 0
+            let linkCount = sim.neighborCount(of: p)
             if rttRefreshed[p].map({ sim.now - $0 >= .milliseconds(250) }) ?? true || linkCount != linkCounts[p] {
                 rttRefreshed[p] = sim.now
                 linkCounts[p] = linkCount
-                endpoints[p].links((sim.node(p)?.neighborInfo ?? []).map { ($0.peer, $0.rtt) })
+                endpoints[p].links(sim.neighborInfo(of: p).map { ($0.peer, $0.rtt) })
             }
             perform(p, endpoints[p].tick(now: clock(sim.now)))
             drain(p, at: sim.now)
         }
         let lobbyDeadline = sim.now + .seconds(10)
         func arrived(_ p: Int) -> Bool { !vacant.contains(p) || joinedLate.contains(p) }
-        while !endpoints.indices.allSatisfy({ lateNodes.contains($0) || vacant.contains($0) || endpoints[$0].started }), sim.now < lobbyDeadline {
+        while !endpoints.indices.allSatisfy({ lateNodes.contains($0) || vacant.contains($0) || endpoint($0, { $0.started }) }), sim.now < lobbyDeadline {
             for p in 0..<nodes where !lateNodes.contains(p) && arrived(p) { timers(p) }
             sim.run(for: frame)
         }
         t0 = sim.now
-        let bytesAtStart = (0..<players).map { sim.node($0)?.stats.bytesSent ?? 0 }
+        let bytesAtStart = (0..<players).map { sim.stats(of: $0)?.bytesSent ?? 0 }
         if debug { print("[\(sim.now)] lobby over: \(endpoints.filter(\.started).count) of \(nodes) started") }
 
         // The game loop of each peer, at `tickRate` frames per second. A frame applies every tick
@@ -797,7 +802,7 @@ extension BotsScenario {
         let maxFrames = ticks + 40 * tickRate
         func applied(_ p: Int) -> Int { drivers[p].ticksApplied }
         func done(_ p: Int) -> Bool {
-            applied(p) >= ticks || crashed.contains(p) || endpoints[p].halted != nil || (vacant.contains(p) && !lateJoins.contains { $0.slot == p })
+            applied(p) >= ticks || crashed.contains(p) || endpoint(p, { $0.halted }) != nil || (vacant.contains(p) && !lateJoins.contains { $0.slot == p })
         }
         func record(_ p: Int, _ r: AppliedTick<Game.Input>, at now: MeshTime) {
             let c = r.checksum
@@ -813,7 +818,7 @@ extension BotsScenario {
             if drivers[p].ticksApplied == ticks {
                 finishedAt[p] = now
                 if p < players { finishing.insert(p) }
-                if p < players { finishBytes[p] = sim.node(p)?.stats.bytesSent }
+                if p < players { finishBytes[p] = sim.stats(of: p)?.bytesSent }
             }
         }
         // Frame k of the match is due at t0 + k frames; `--crash`, `--partition` and `--stall`
@@ -822,7 +827,7 @@ extension BotsScenario {
         var lateArrived = false
         var uploadAtArrival: (at: MeshTime, bytes: [Int])?
         var partitionStarted = false, partitionHealed = false
-        func leadTick() -> Int { (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil }.map(applied).max() ?? 0 }
+        func leadTick() -> Int { (0..<players).filter { !crashed.contains($0) && endpoint($0, { $0.halted }) == nil }.map(applied).max() ?? 0 }
         for k in 0..<maxFrames {
             sim.at(t0 + frame * k) { sim in
                 let lead = leadTick()
@@ -869,7 +874,7 @@ extension BotsScenario {
                 lateJoinsLeft.removeAll { joinedLate.contains($0.slot) }
                 if let l = lateSpectators, !lateArrived, lead >= l.tick {
                     lateArrived = true
-                    uploadAtArrival = (sim.now, (0..<players).map { sim.node($0)?.stats.bytesSent ?? 0 })
+                    uploadAtArrival = (sim.now, (0..<players).map { sim.stats(of: $0)?.bytesSent ?? 0 })
                     if debug { print("[\(sim.now)] late spectators arrive; node 0 stats: \(String(describing: sim.node(0)?.stats))") }
                     for i in lateNodes {
                         sim.start(i)
@@ -899,10 +904,10 @@ extension BotsScenario {
                 for p in 0..<nodes where !done(p) && (!lateNodes.contains(p) || lateArrived) && arrived(p) {
                     if let until = stalledUntil[p], sim.now < until { continue }  // frozen: nothing runs
                     timers(p)
-                    if endpoints[p].joining, !endpoints[p].started { continue }  // fetching its checkpoint
+                    if endpoint(p, { $0.joining }), !endpoint(p, { $0.started }) { continue }  // fetching its checkpoint
                     var progressed = false
                     // The bot's answer is its input for the tick `inputDelay` ahead, flooded at once.
-                    while applied(p) <= k, applied(p) < ticks, endpoints[p].halted == nil,
+                    while applied(p) <= k, applied(p) < ticks, endpoint(p, { $0.halted }) == nil,
                         let r = drivers[p].applyNext(answer: { game, tick in policy(p, game, tick) })
                     {
                         record(p, r, at: sim.now)
@@ -912,7 +917,7 @@ extension BotsScenario {
                         if p < players { for (t, _) in endpoints[p].takeSubmitTimes() { submittedAt[p][t] = sim.now } }
                         drain(p, at: sim.now)
                     }
-                    if applied(p) <= k, applied(p) < ticks, !progressed, endpoints[p].halted == nil {
+                    if applied(p) <= k, applied(p) < ticks, !progressed, endpoint(p, { $0.halted }) == nil {
                         if p < players { stallFrames += 1 }
                         currentStall[p] += 1
                         if p < players, stalledUntil[p] == nil { longestStall = max(longestStall, currentStall[p]) }
@@ -926,7 +931,7 @@ extension BotsScenario {
                 // end (its inputs ran the input delay ahead); a game loop that goes on (as
                 // `LockstepMatch`'s does) applies them: a copy of its game does here, answering
                 // nothing.
-                for p in 0..<nodes where arrived(p) && !crashed.contains(p) && applied(p) > 0 && endpoints[p].halted == nil {
+                for p in 0..<nodes where arrived(p) && !crashed.contains(p) && applied(p) > 0 && endpoint(p, { $0.halted }) == nil {
                     if let until = stalledUntil[p], sim.now < until { continue }
                     guard let wanted = endpoints[p].checkpointTicksWanted.max(), wanted == applied(p) - 1 || (applied(p) >= ticks && wanted >= ticks)
                     else { continue }
@@ -937,7 +942,7 @@ extension BotsScenario {
                         p, endpoints[p].holdCheckpoint(after: wanted, game: driver.game.snapshot(), checksum: driver.game.checksum(), now: clock(sim.now)))
                 }
                 for p in finishing.sorted() {
-                    guard !crashed.contains(p), endpoints[p].halted == nil, let finished = finishedAt[p] else {
+                    guard !crashed.contains(p), endpoint(p, { $0.halted }) == nil, let finished = finishedAt[p] else {
                         finishing.remove(p)
                         continue
                     }
@@ -977,7 +982,7 @@ extension BotsScenario {
         // roster has it, lasts past the end) holds no input in the match's last rows: like a
         // dropped one, it is no survivor of this match, even if it catches up no further.
         func returnsAfterTheEnd(_ p: Int) -> Bool { (sessions[p]?.absences[p]?.upperBound ?? 0) >= ticks }
-        let survivors = (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil && sessions[$0] != nil && !returnsAfterTheEnd($0) }
+        let survivors = (0..<players).filter { !crashed.contains($0) && endpoint($0, { $0.halted }) == nil && sessions[$0] != nil && !returnsAfterTheEnd($0) }
         let honest = (0..<players).filter { $0 != attackerSlot }
         let honestSurvivors = survivors.filter { $0 != attackerSlot }
         // The liar's own view of the roster is its business: agreement is among honest peers. A
@@ -1010,7 +1015,7 @@ extension BotsScenario {
         let agree = checksums.allSatisfy { tick, row in Set(row.indices.compactMap { inRoster($0, tick) ? row[$0] : nil }).count <= 1 }
         let honestPeers = honest + Array(players..<nodes)
         let honestAgree = checksums.allSatisfy { tick, row in Set(honestPeers.compactMap { inRoster($0, tick) ? row[$0] : nil }).count <= 1 }
-        let bytes = (0..<players).reduce(0) { $0 + (sim.node($1)?.stats.bytesSent ?? 0) } - bytesBefore
+        let bytes = (0..<players).reduce(0) { $0 + (sim.stats(of: $1)?.bytesSent ?? 0) } - bytesBefore
         let dropViews = watchers.map { p in
             (sessions[p]?.roster.drops ?? []).map { DropReport(slot: $0.slot, tick: $0.tick) }
         }
@@ -1105,7 +1110,7 @@ extension BotsScenario {
             report.player_upload_ratios = (0..<players).map { p in
                 let after = ((finishedAt[p] ?? lastFinish) - arrival.at).milliseconds / 1000
                 let b = Double(arrival.bytes[p] - bytesAtStart[p]) / max(0.001, before)
-                let a = Double((finishBytes[p] ?? sim.node(p)?.stats.bytesSent ?? 0) - arrival.bytes[p]) / max(0.001, after)
+                let a = Double((finishBytes[p] ?? sim.stats(of: p)?.bytesSent ?? 0) - arrival.bytes[p]) / max(0.001, after)
                 return (a / max(1, b) * 1000).rounded() / 1000
             }
         }

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import MeshstepWire
+import Synchronization
 
 /// A node's long-term identity: an Ed25519 key pair. The public key is the node's `PeerKey`.
 public struct NodeIdentity: Sendable {
@@ -260,6 +261,39 @@ struct EphemeralKey: Sendable {
 struct SignatureVerifier {
     static func publicKey(_ key: PeerKey) -> Curve25519.Signing.PublicKey? {
         try? Curve25519.Signing.PublicKey(rawRepresentation: key.bytes)
+    }
+}
+
+/// Verdicts of Ed25519 checks of flooded messages, shared by the nodes of one simulation.
+///
+/// In a simulation every node checks the same signed message again (a statement flooded to 8
+/// players and 100 spectators is checked 107 times), and those checks were a third of the
+/// simulated tests' CPU. A check is a pure function of the signer, the signature and the bytes,
+/// so a verdict is kept under all three and its later copies read it: every node still makes
+/// the same decisions and counts the check (``MeshStats/signatureChecks``). Only the simulator
+/// sets one; a real node has none and checks every signature itself.
+package final class SignatureMemo: Sendable {
+    private struct Key: Hashable {
+        let signer: PeerKey
+        let signature: [UInt8]
+        let bytes: [UInt8]
+    }
+    /// Verdicts kept before the memo starts over (a few megabytes; a miss only costs a check).
+    static let capacity = 1 << 15
+    private let verdicts = Mutex<[Key: Bool]>([:])
+
+    package init() {}
+
+    /// Whether `signature` is `signer`'s over `bytes`, checked once per distinct triple.
+    func isValid(_ signature: [UInt8], by signer: PeerKey, key: Curve25519.Signing.PublicKey, over bytes: [UInt8]) -> Bool {
+        let k = Key(signer: signer, signature: signature, bytes: bytes)
+        if let known = verdicts.withLock({ $0[k] }) { return known }
+        let valid = key.isValidSignature(signature, for: bytes)
+        verdicts.withLock {
+            if $0.count >= Self.capacity { $0.removeAll(keepingCapacity: true) }
+            $0[k] = valid
+        }
+        return valid
     }
 }
 

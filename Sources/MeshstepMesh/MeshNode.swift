@@ -118,6 +118,9 @@ public struct MeshNode: Sendable {
 
     /// Counters of everything done and rejected.
     public internal(set) var stats = MeshStats()
+    /// Verdicts of flooded messages' signature checks shared with the other nodes of a
+    /// simulation (set by the simulator only; nil: every signature is checked here).
+    package var signatureMemo: SignatureMemo?
 
     /// Creates a node. Call ``start(now:)`` next.
     /// - Parameters:

@@ -349,7 +349,7 @@ extension FloodScenario {
         // checks come before it, and the attacker's links' are counted apart).
         var checksBefore: [Int: Int] = [:]
         sim.at(t0) { sim in
-            for i in honest { checksBefore[i] = sim.node(i)?.stats.signatureChecks ?? 0 }
+            for i in honest { checksBefore[i] = sim.stats(of: i)?.signatureChecks ?? 0 }
         }
         // An attack lasts at least five seconds and then until the end of the run.
         let trafficEnd = t0 + max(messageInterval * messages, attacker == nil ? .zero : .seconds(5))
@@ -395,9 +395,9 @@ extension FloodScenario {
         let rmr = order.isEmpty ? 0 : order.reduce(0.0) { $0 + Double(sent[$1]!.copies) / recipients - 1 } / Double(order.count)
         let graph = sim.neighborGraph()
         let live = (0..<nodes).filter { sim.isAlive($0) }
-        let lost = live.reduce(0) { $0 + (sim.node($1)?.stats.lost ?? 0) }
-        let grafts = live.reduce(0) { $0 + (sim.node($1)?.stats.graftsSent ?? 0) }
-        let prunes = live.reduce(0) { $0 + (sim.node($1)?.stats.prunesSent ?? 0) }
+        let lost = live.reduce(0) { $0 + (sim.stats(of: $1)?.lost ?? 0) }
+        let grafts = live.reduce(0) { $0 + (sim.stats(of: $1)?.graftsSent ?? 0) }
+        let prunes = live.reduce(0) { $0 + (sim.stats(of: $1)?.prunesSent ?? 0) }
         if ProcessInfo.processInfo.environment["MESHSTEP_DEBUG"] != nil {
             print("grafts \(grafts) prunes \(prunes) meanhops \(Double(hopSum) / Double(max(1, latencies.count)))")
             for ref in order {
@@ -423,7 +423,7 @@ extension FloodScenario {
             wall_seconds: Double((ContinuousClock.now - started).milliseconds) / 1000)
         report.batch = batch
         let running = honest.filter { sim.isAlive($0) && checksBefore[$0] != nil }
-        let checks = running.reduce(0) { $0 + (sim.node($1)?.stats.signatureChecks ?? 0) - checksBefore[$1]! }
+        let checks = running.reduce(0) { $0 + (sim.stats(of: $1)?.signatureChecks ?? 0) - checksBefore[$1]! }
         let runningSet = Set(running)
         let deliveriesToThem = deliveredAt.values.reduce(0) { $0 + $1.intersection(runningSet).count }
         report.signature_checks_per_delivery = deliveriesToThem == 0 ? 0 : Double(checks) / Double(deliveriesToThem)

@@ -57,7 +57,7 @@ extension MeshSimulator {
     }
 
     func resolveThroughResolver(_ i: Int, introduce: [PeerKey]) {
-        guard var client = resolver?.clients[i], nodes[i].mesh != nil else { return }
+        guard var client = resolver?.clients[i], hasMesh(i) else { return }
         let actions = client.resolve(introduce: introduce, now: now, wallClock: wallClock)
         resolver!.clients[i] = client
         performClient(i, actions)

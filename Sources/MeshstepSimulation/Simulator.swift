@@ -50,8 +50,9 @@ public final class MeshSimulator {
         public init() {}
     }
 
+    /// A node's place in the network; its mesh state is in ``meshes``, so that reading this
+    /// record copies no `MeshNode`.
     struct SimNode {
-        var mesh: MeshNode?
         /// Where the node's datagrams come from and where others reach it (its public address).
         var address: MeshAddress
         var credentials: MeshCredentials
@@ -107,6 +108,17 @@ public final class MeshSimulator {
     public internal(set) var datagramsDropped = 0
 
     var nodes: [SimNode] = []
+    /// Each node's mesh, nil before it is made and after a crash. Boxed: `MeshNode` holds
+    /// existentials (its logger and random source), so reading one from an array of optionals
+    /// would copy it whole, retaining every buffer it holds, on every event.
+    var meshes: [MeshCell?] = []
+    final class MeshCell {
+        var mesh: MeshNode
+        init(_ mesh: MeshNode) { self.mesh = mesh }
+    }
+    /// Every node's flooded-signature verdicts, shared: a message checked by one node costs the
+    /// others no second Ed25519 check (each still counts it; ``SignatureMemo``).
+    let signatureMemo = SignatureMemo()
     var addressIndex: [MeshAddress: Int] = [:]
     var queue = Heap<Event>()
     var order: UInt64 = 0
@@ -155,7 +167,8 @@ public final class MeshSimulator {
 
     func addNode(credentials: MeshCredentials, configuration: MeshConfiguration, at address: MeshAddress) throws -> Int {
         let index = nodes.count
-        nodes.append(SimNode(mesh: nil, address: address, credentials: credentials, configuration: configuration))
+        nodes.append(SimNode(address: address, credentials: credentials, configuration: configuration))
+        meshes.append(nil)
         addressIndex[address] = index
         try makeMesh(index)
         return index
@@ -168,9 +181,11 @@ public final class MeshSimulator {
         // A process that comes back as itself numbers its messages from the clock, above its
         // previous life's (as `UDPMeshPeer` does with the wall clock).
         let first = keepingIdentity ? MeshNode.firstSequence(unixSeconds: 1_735_689_600 + UInt64(max(1, (now - .zero).components.seconds + 1))) : 1
-        nodes[index].mesh = try MeshNode(
+        var mesh = try MeshNode(
             identity: identity, credentials: nodes[index].credentials, localAddress: nodes[index].address,
             configuration: nodes[index].configuration, rng: rng.fork(), firstSequence: first)
+        mesh.signatureMemo = signatureMemo
+        meshes[index] = MeshCell(mesh)
         nodes[index].wakeAt = nil
         nodes[index].startedAt = nil
     }
@@ -180,42 +195,49 @@ public final class MeshSimulator {
 
     /// The index of the live node with this key.
     public func index(ofKey key: PeerKey) -> Int? {
-        nodes.indices.first { nodes[$0].mesh?.key == key }
+        nodes.indices.first { meshes[$0]?.mesh.key == key }
     }
 
     /// Messages node `i` holds in its pull cache (newest last).
     public func recentMessages(at i: Int, limit: Int = 64) -> [FloodMessage] {
-        nodes[i].mesh?.recentStoredMessages(limit: limit) ?? []
+        meshes[i]?.mesh.recentStoredMessages(limit: limit) ?? []
     }
-    /// A copy of node `i`'s mesh state, or nil after a crash.
-    public func node(_ i: Int) -> MeshNode? { nodes[i].mesh }
+    /// A copy of node `i`'s mesh state, or nil after a crash. A copy retains every buffer the
+    /// node holds: for what a driver reads on every tick, use ``stats(of:)``,
+    /// ``neighborCount(of:)`` or ``neighborInfo(of:)``, which read the node in place.
+    public func node(_ i: Int) -> MeshNode? { meshes[i]?.mesh }
+    /// Node `i`'s counters, or nil after a crash.
+    public func stats(of i: Int) -> MeshStats? { meshes[i]?.mesh.stats }
+    /// How many confirmed links node `i` holds (0 after a crash).
+    public func neighborCount(of i: Int) -> Int { meshes[i]?.mesh.neighborCount ?? 0 }
+    /// Node `i`'s confirmed links with their round trips (none after a crash).
+    public func neighborInfo(of i: Int) -> [NeighborInfo] { meshes[i]?.mesh.neighborInfo ?? [] }
+    func hasMesh(_ i: Int) -> Bool { meshes[i] != nil }
     /// Whether node `i` has been started and not crashed since.
-    public func isAlive(_ i: Int) -> Bool { nodes[i].mesh != nil && nodes[i].startedAt != nil }
+    public func isAlive(_ i: Int) -> Bool { hasMesh(i) && nodes[i].startedAt != nil }
     /// The index of the node at this simulated address, crashed or not.
     public func index(of address: MeshAddress) -> Int? { addressIndex[address] }
 
     /// Starts node `i` now.
     public func start(_ i: Int) {
-        guard nodes[i].mesh != nil, nodes[i].startedAt == nil else { return }
+        guard hasMesh(i), nodes[i].startedAt == nil else { return }
         nodes[i].startedAt = now
         startResolverClient(i)
         let actions = mutate(i) { $0.start(now: now) }
         apply(actions, from: i)
     }
 
-    /// Runs `body` on node `i`'s mesh *in place*. The value is moved out of the array first, so
-    /// that mutating it never copies its buffers (copy-on-write would otherwise copy the whole
-    /// message cache on every event).
+    /// Runs `body` on node `i`'s mesh *in place*, in its cell: mutating it copies none of its
+    /// buffers (copy-on-write would otherwise copy the whole message cache on every event).
+    /// `body` must not reach node `i`'s mesh again (an exclusivity violation stops the test).
     func mutate<T>(_ i: Int, _ body: (inout MeshNode) throws -> T) rethrows -> T {
-        var mesh = nodes[i].mesh!
-        nodes[i].mesh = nil
-        defer { nodes[i].mesh = mesh }
-        return try body(&mesh)
+        let cell = meshes[i]!
+        return try body(&cell.mesh)
     }
 
     /// Kills node `i` at once: no Disconnect is sent; its state is gone.
     public func crash(_ i: Int) {
-        nodes[i].mesh = nil
+        meshes[i] = nil
         nodes[i].startedAt = nil
         nodes[i].wakeAt = nil
         resolver?.clients[i] = nil
@@ -268,7 +290,7 @@ public final class MeshSimulator {
 
     /// Calls `body` with mutable access to node `i`'s mesh, then carries out the returned actions.
     public func withNode(_ i: Int, _ body: (inout MeshNode, MeshTime) throws -> [MeshAction]) rethrows {
-        guard nodes[i].mesh != nil, nodes[i].startedAt != nil else { return }
+        guard hasMesh(i), nodes[i].startedAt != nil else { return }
         let now = self.now
         let actions = try mutate(i) { try body(&$0, now) }
         apply(actions, from: i)
@@ -328,7 +350,7 @@ public final class MeshSimulator {
     func process(_ payload: Payload) {
         switch payload {
         case let .datagram(to, from, sender, bytes):
-            guard nodes[to].mesh != nil, nodes[to].startedAt != nil else { return }
+            guard hasMesh(to), nodes[to].startedAt != nil else { return }
             if let until = pausedUntil[to], until > now { push(until, payload); return }
             if from == Self.resolverAddress, resolver != nil { return resolverAnswer(bytes, to: to) }
             observer.arrival?(to, bytes, from)
@@ -341,21 +363,21 @@ public final class MeshSimulator {
             datagramHook?(to, sender, before, after)
             apply(actions, from: to)
         case let .timer(i):
-            guard nodes[i].wakeAt == now, nodes[i].mesh != nil else { return }
+            guard nodes[i].wakeAt == now, hasMesh(i) else { return }
             if let until = pausedUntil[i], until > now { nodes[i].wakeAt = until; push(until, payload); return }
             nodes[i].wakeAt = nil
             let now = self.now
             let actions = mutate(i) { $0.timerFired(now: now) }
             apply(actions, from: i)
         case let .resolve(i, introduce):
-            guard nodes[i].mesh != nil else { return }
+            guard hasMesh(i) else { return }
             if resolver != nil { return resolveThroughResolver(i, introduce: introduce) }
             var live: [Int] = []
             for j in nodes.indices where j != i && isAlive(j) { live.append(j) }
             var sample: [Referral] = []
             while sample.count < resolveSampleSize, !live.isEmpty {
                 let j = live.remove(at: rng.below(live.count))
-                if let m = nodes[j].mesh { sample.append(Referral(peer: m.key, address: nodes[j].address)) }
+                if let key = meshes[j]?.mesh.key { sample.append(Referral(peer: key, address: nodes[j].address)) }
             }
             withNode(i) { mesh, now in mesh.addCandidates(sample, now: now) }
         case let .script(id):
@@ -379,7 +401,7 @@ public final class MeshSimulator {
             case .reregister: reregister(i)
             }
         }
-        if let mesh = nodes[i].mesh, let deadline = mesh.nextDeadline, nodes[i].wakeAt.map({ deadline < $0 }) ?? true {
+        if let deadline = meshes[i]?.mesh.nextDeadline, nodes[i].wakeAt.map({ deadline < $0 }) ?? true {
             let t = max(deadline, now)
             nodes[i].wakeAt = t
             push(t, .timer(i))
@@ -422,10 +444,10 @@ public final class MeshSimulator {
     public func neighborGraph() -> [[Int]] {
         // By key: behind a NAT a neighbor's address is the NAT's, not the node's.
         var keyIndex: [PeerKey: Int] = [:]
-        for i in nodes.indices { if let k = nodes[i].mesh?.key { keyIndex[k] = i } }
+        for i in nodes.indices { if let k = meshes[i]?.mesh.key { keyIndex[k] = i } }
         return nodes.indices.map { i in
-            guard isAlive(i), let m = nodes[i].mesh else { return [] }
-            return m.neighborInfo.compactMap { keyIndex[$0.peer] }.filter { isAlive($0) }
+            guard isAlive(i) else { return [] }
+            return neighborInfo(of: i).compactMap { keyIndex[$0.peer] }.filter { isAlive($0) }
         }
     }
 
