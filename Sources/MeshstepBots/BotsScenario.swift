@@ -601,11 +601,6 @@ extension BotsScenario {
                 configuration: config, role: i < players ? .player(i) : .spectator, localKey: keys[i], roster: .known(descriptor),
                 signer: i < players ? { @Sendable bytes in identity.sign(bytes) } : nil, autoInputDelay: autoInputDelay && i < players)
         }
-        // Reads endpoint `p` in place: `endpoints[p].x` would copy the whole endpoint first (it
-        // holds a logger, an existential, so the array's getter copies it), on every event.
-        func endpoint<T>(_ p: Int, _ body: (SessionEndpoint<Game.Input>) -> T) -> T {
-            endpoints.withUnsafeBufferPointer { body($0[p]) }
-        }
         let attackerSlot = attack.map { _ in players - 1 }
         var adversary: LockstepAdversary<Game.Input>? = try attack.map { kind in
             let identity = identities[players - 1]
@@ -777,7 +772,7 @@ extension BotsScenario {
         }
         let lobbyDeadline = sim.now + .seconds(10)
         func arrived(_ p: Int) -> Bool { !vacant.contains(p) || joinedLate.contains(p) }
-        while !endpoints.indices.allSatisfy({ lateNodes.contains($0) || vacant.contains($0) || endpoint($0, { $0.started }) }), sim.now < lobbyDeadline {
+        while !endpoints.indices.allSatisfy({ lateNodes.contains($0) || vacant.contains($0) || endpoints[$0].started }), sim.now < lobbyDeadline {
             for p in 0..<nodes where !lateNodes.contains(p) && arrived(p) { timers(p) }
             sim.run(for: frame)
         }
@@ -802,7 +797,7 @@ extension BotsScenario {
         let maxFrames = ticks + 40 * tickRate
         func applied(_ p: Int) -> Int { drivers[p].ticksApplied }
         func done(_ p: Int) -> Bool {
-            applied(p) >= ticks || crashed.contains(p) || endpoint(p, { $0.halted }) != nil || (vacant.contains(p) && !lateJoins.contains { $0.slot == p })
+            applied(p) >= ticks || crashed.contains(p) || endpoints[p].halted != nil || (vacant.contains(p) && !lateJoins.contains { $0.slot == p })
         }
         func record(_ p: Int, _ r: AppliedTick<Game.Input>, at now: MeshTime) {
             let c = r.checksum
@@ -827,7 +822,7 @@ extension BotsScenario {
         var lateArrived = false
         var uploadAtArrival: (at: MeshTime, bytes: [Int])?
         var partitionStarted = false, partitionHealed = false
-        func leadTick() -> Int { (0..<players).filter { !crashed.contains($0) && endpoint($0, { $0.halted }) == nil }.map(applied).max() ?? 0 }
+        func leadTick() -> Int { (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil }.map(applied).max() ?? 0 }
         for k in 0..<maxFrames {
             sim.at(t0 + frame * k) { sim in
                 let lead = leadTick()
@@ -904,10 +899,10 @@ extension BotsScenario {
                 for p in 0..<nodes where !done(p) && (!lateNodes.contains(p) || lateArrived) && arrived(p) {
                     if let until = stalledUntil[p], sim.now < until { continue }  // frozen: nothing runs
                     timers(p)
-                    if endpoint(p, { $0.joining }), !endpoint(p, { $0.started }) { continue }  // fetching its checkpoint
+                    if endpoints[p].joining, !endpoints[p].started { continue }  // fetching its checkpoint
                     var progressed = false
                     // The bot's answer is its input for the tick `inputDelay` ahead, flooded at once.
-                    while applied(p) <= k, applied(p) < ticks, endpoint(p, { $0.halted }) == nil,
+                    while applied(p) <= k, applied(p) < ticks, endpoints[p].halted == nil,
                         let r = drivers[p].applyNext(answer: { game, tick in policy(p, game, tick) })
                     {
                         record(p, r, at: sim.now)
@@ -917,7 +912,7 @@ extension BotsScenario {
                         if p < players { for (t, _) in endpoints[p].takeSubmitTimes() { submittedAt[p][t] = sim.now } }
                         drain(p, at: sim.now)
                     }
-                    if applied(p) <= k, applied(p) < ticks, !progressed, endpoint(p, { $0.halted }) == nil {
+                    if applied(p) <= k, applied(p) < ticks, !progressed, endpoints[p].halted == nil {
                         if p < players { stallFrames += 1 }
                         currentStall[p] += 1
                         if p < players, stalledUntil[p] == nil { longestStall = max(longestStall, currentStall[p]) }
@@ -931,7 +926,7 @@ extension BotsScenario {
                 // end (its inputs ran the input delay ahead); a game loop that goes on (as
                 // `LockstepMatch`'s does) applies them: a copy of its game does here, answering
                 // nothing.
-                for p in 0..<nodes where arrived(p) && !crashed.contains(p) && applied(p) > 0 && endpoint(p, { $0.halted }) == nil {
+                for p in 0..<nodes where arrived(p) && !crashed.contains(p) && applied(p) > 0 && endpoints[p].halted == nil {
                     if let until = stalledUntil[p], sim.now < until { continue }
                     guard let wanted = endpoints[p].checkpointTicksWanted.max(), wanted == applied(p) - 1 || (applied(p) >= ticks && wanted >= ticks)
                     else { continue }
@@ -942,7 +937,7 @@ extension BotsScenario {
                         p, endpoints[p].holdCheckpoint(after: wanted, game: driver.game.snapshot(), checksum: driver.game.checksum(), now: clock(sim.now)))
                 }
                 for p in finishing.sorted() {
-                    guard !crashed.contains(p), endpoint(p, { $0.halted }) == nil, let finished = finishedAt[p] else {
+                    guard !crashed.contains(p), endpoints[p].halted == nil, let finished = finishedAt[p] else {
                         finishing.remove(p)
                         continue
                     }
@@ -982,7 +977,7 @@ extension BotsScenario {
         // roster has it, lasts past the end) holds no input in the match's last rows: like a
         // dropped one, it is no survivor of this match, even if it catches up no further.
         func returnsAfterTheEnd(_ p: Int) -> Bool { (sessions[p]?.absences[p]?.upperBound ?? 0) >= ticks }
-        let survivors = (0..<players).filter { !crashed.contains($0) && endpoint($0, { $0.halted }) == nil && sessions[$0] != nil && !returnsAfterTheEnd($0) }
+        let survivors = (0..<players).filter { !crashed.contains($0) && endpoints[$0].halted == nil && sessions[$0] != nil && !returnsAfterTheEnd($0) }
         let honest = (0..<players).filter { $0 != attackerSlot }
         let honestSurvivors = survivors.filter { $0 != attackerSlot }
         // The liar's own view of the roster is its business: agreement is among honest peers. A

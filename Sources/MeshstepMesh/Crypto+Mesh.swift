@@ -267,18 +267,18 @@ struct SignatureVerifier {
 /// Verdicts of Ed25519 checks of flooded messages, shared by the nodes of one simulation.
 ///
 /// In a simulation every node checks the same signed message again (a statement flooded to 8
-/// players and 100 spectators is checked 107 times), and those checks were a third of the
-/// simulated tests' CPU. A check is a pure function of the signer, the signature and the bytes,
-/// so a verdict is kept under all three and its later copies read it: every node still makes
-/// the same decisions and counts the check (``MeshStats/signatureChecks``). Only the simulator
-/// sets one; a real node has none and checks every signature itself.
+/// players and 100 spectators is checked 107 times); unshared, those checks would be about a
+/// third of the simulated tests' CPU. A check is a pure function of the signer, the signature
+/// and the bytes, so a verdict is kept under all three and its later copies read it: every node
+/// still makes the same decisions and counts the check (``MeshStats/signatureChecks``). Only the
+/// simulator sets one; a real node has none and checks every signature itself.
 package final class SignatureMemo: Sendable {
     private struct Key: Hashable {
         let signer: PeerKey
         let signature: [UInt8]
         let bytes: [UInt8]
     }
-    /// Verdicts kept before the memo starts over (a few megabytes; a miss only costs a check).
+    /// Verdicts kept before the memo starts over (up to about 10 MB; a miss only costs a check).
     static let capacity = 1 << 15
     private let verdicts = Mutex<[Key: Bool]>([:])
 
