@@ -870,7 +870,7 @@ extension BotsScenario {
                 if let l = lateSpectators, !lateArrived, lead >= l.tick {
                     lateArrived = true
                     uploadAtArrival = (sim.now, (0..<players).map { sim.stats(of: $0)?.bytesSent ?? 0 })
-                    if debug { print("[\(sim.now)] late spectators arrive; node 0 stats: \(String(describing: sim.node(0)?.stats))") }
+                    if debug { print("[\(sim.now)] late spectators arrive; node 0 stats: \(String(describing: sim.stats(of: 0)))") }
                     for i in lateNodes {
                         sim.start(i)
                         // A late spectator knows a couple of players and a handful of spectators
@@ -962,14 +962,14 @@ extension BotsScenario {
             for p in 0..<nodes where applied(p) < ticks && arrived(p) {
                 let s = endpoints[p].session
                 print(
-                    "peer \(p) stuck at \(applied(p)): next \(s?.nextTick ?? -1) held \((0..<players).map { s?.heldInputs(of: $0) ?? -9 }) agreed \(s?.agreedThrough ?? -9) freeze \(s?.freezeLimit ?? -9) neighbors \(sim.node(p)?.neighborInfo.count ?? 0)"
+                    "peer \(p) stuck at \(applied(p)): next \(s?.nextTick ?? -1) held \((0..<players).map { s?.heldInputs(of: $0) ?? -9 }) agreed \(s?.agreedThrough ?? -9) freeze \(s?.freezeLimit ?? -9) neighbors \(sim.neighborCount(of: p))"
                 )
                 print("  roster: \(s?.rosterDebugDescription ?? "-")")
                 print("  join: \(endpoints[p].joinDebugDescription)")
             }
             for p in 0..<players { print("peer \(p) join: \(endpoints[p].joinDebugDescription)") }
             for i in [0, 1, players] where i < nodes {
-                print("node \(i) stats: \(String(describing: sim.node(i)?.stats)) neighbors \(sim.node(i)?.neighborInfo.count ?? 0)")
+                print("node \(i) stats: \(String(describing: sim.stats(of: i))) neighbors \(sim.neighborCount(of: i))")
             }
         }
         let sessions = endpoints.map(\.session)
