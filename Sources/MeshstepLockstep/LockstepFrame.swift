@@ -252,9 +252,11 @@ struct FrameStorage {
         return taken
     }
 
-    /// Keeps the arrays of `frame` for the next one.
-    mutating func keep(_ frame: LockstepFrame) {
-        (acks, inputs) = (frame.acks, frame.inputs)
+    /// Keeps the arrays of `frame` for the next one, taking them from it (swapped, not copied:
+    /// a copy of the frame to read them would retain every array it holds).
+    mutating func keep(taking frame: inout LockstepFrame) {
+        swap(&acks, &frame.acks)
+        swap(&inputs, &frame.inputs)
     }
 }
 

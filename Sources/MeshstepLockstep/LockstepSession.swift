@@ -641,9 +641,9 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
     /// The pending events followed by those `payload` causes.
     mutating func handleFrame(_ payload: [UInt8], fromSlot originSlot: Int) throws(LockstepError) -> [LockstepEvent] {
         guard (0..<players).contains(originSlot) else { throw .unknownSlot(originSlot) }
-        let f: LockstepFrame
+        var f: LockstepFrame
         do { f = try LockstepFrame.decode(payload, players: players, as: Input.self, storage: &receivedFrameStorage) } catch { throw .malformed(error) }
-        defer { receivedFrameStorage.keep(f) }
+        defer { receivedFrameStorage.keep(taking: &f) }
         var events = takeEvents()
         guard f.slot == originSlot else { return events + [.forgedInput(claimedSlot: f.slot, fromSlot: originSlot)] }
         guard f.digest == keys.digest else { return events + [.configurationMismatch(slot: f.slot)] }
@@ -2015,7 +2015,7 @@ public struct LockstepSession<Input: LockstepInput>: Sendable {
             endorsement: endorsed, certificates: withInputs && !repair && certificateSends > 0 ? certificates : [],
             checksums: withInputs && !repair ? pendingChecksums.map { ($0.tick, $0.checksum) } : [])
         f.repair = repair
-        defer { sentFrameStorage.keep(f) }
+        defer { sentFrameStorage.keep(taking: &f) }
         f.veto = vetoed.map { (round: round, signature: $0) }
         let head = reportableHead
         if head >= 0, head < Int.max {

@@ -407,9 +407,11 @@ public struct MeshNode: Sendable {
         currentTime = now
         guard running else { throw .notRunning }
         guard payload.count <= maxDirectPayloadSize else { throw .payloadTooLarge(size: payload.count, limit: maxDirectPayloadSize) }
-        for p in peers where neighbors[p]?.confirmed == true {
+        for p in peers {
+            // By index: reading `neighbors[p]?.confirmed` copies the whole `Neighbor` first.
+            guard let i = neighbors.index(forKey: p), neighbors.values[i].confirmed else { continue }
             stats.directSent += 1
-            sendLinkMessage(.direct(payload), to: p, now: now)
+            sendLinkMessage(.direct(payload), link: i, now: now)
         }
         return finish()
     }
@@ -561,6 +563,11 @@ public struct MeshNode: Sendable {
     /// Encodes, tags and sends a message on an established link, subject to pacing.
     mutating func sendLinkMessage(_ message: Message, to key: PeerKey, now: MeshTime?) {
         guard let i = neighbors.index(forKey: key) else { return }
+        sendLinkMessage(message, link: i, now: now)
+    }
+
+    /// ``sendLinkMessage(_:to:now:)`` on the link at index `i` of `neighbors`.
+    mutating func sendLinkMessage(_ message: Message, link i: Int, now: MeshTime?) {
         let bytes = seal(message, link: i)
         let t = now ?? currentTime
         // A Floods datagram costs a message token per Flood it holds, as at the receiver.
@@ -577,7 +584,7 @@ public struct MeshNode: Sendable {
         } else if neighbors.values[i].queue.count < configuration.outboundQueueLimit {
             if neighbors.values[i].queue.isEmpty {
                 let at = max(neighbors.values[i].outMessages.availableAt(cost, now: t), neighbors.values[i].outBytes.availableAt(bytes.count, now: t))
-                schedule(.pacing(key), at: at)
+                schedule(.pacing(neighbors.keys[i]), at: at)
             }
             neighbors.values[i].queue.append(bytes)
         } else {
