@@ -728,11 +728,9 @@ public final class PolledLockstepPeer<Input: LockstepInput>: @unchecked Sendable
         for action in actions {
             switch action {
             case let .send(bytes, to):
-                guard let address = socket.address(for: to) else { continue }
-                socket.send(bytes, to: address, logger: logger)
+                socket.send(bytes, to: to, logger: logger)
             case let .sendOpener(bytes, to, hopLimit):
-                guard let address = socket.address(for: to) else { continue }
-                socket.send(bytes, to: address, hopLimit: hopLimit, logger: logger)
+                socket.send(bytes, to: to, hopLimit: hopLimit, logger: logger)
             case let .deliver(message):
                 let actions = endpoint.receive(message.payload, from: message.origin, now: now - .zero)
                 if arrivalsHeld != nil { noteArrivals() }  // before our answers go out

@@ -451,11 +451,9 @@ public final class UDPMeshPeer: @unchecked Sendable {
         for action in actions {
             switch action {
             case let .send(bytes, to):
-                guard let address = socketAddress(for: to) else { continue }
-                sendDatagram(bytes, to: address)
+                if !stopped { socket.send(bytes, to: to, logger: logger) }
             case let .sendOpener(bytes, to, hopLimit):
-                guard let address = socketAddress(for: to) else { continue }
-                sendDatagram(bytes, to: address, hopLimit: hopLimit)
+                if !stopped { socket.send(bytes, to: to, hopLimit: hopLimit, logger: logger) }
             case let .deliver(message):
                 onDeliver?(message, now)
             case let .event(event):
@@ -478,13 +476,12 @@ public final class UDPMeshPeer: @unchecked Sendable {
         arm()
     }
 
-    func socketAddress(for address: MeshAddress) -> SocketAddress? { socket.address(for: address) }
-
-    /// One datagram out, now; a failure is a lost datagram (``DatagramSocket/send(_:to:hopLimit:logger:)``).
-    /// Every send runs on the event loop, one after another (a hop limit is set for one datagram).
-    func sendDatagram(_ bytes: [UInt8], to address: SocketAddress, hopLimit: UInt8? = nil) {
+    /// One datagram out to the resolver or the LAN group, now; a failure is a lost datagram.
+    /// The mesh's own datagrams go out in ``perform(_:)``. Every send runs on the event loop,
+    /// one after another (an opener's hop limit is set on the socket for one datagram).
+    func sendDatagram(_ bytes: [UInt8], to address: SocketAddress) {
         guard !stopped else { return }
-        socket.send(bytes, to: address, hopLimit: hopLimit, logger: logger)
+        socket.send(bytes, to: address, logger: logger)
     }
 
     /// Sends the resolver client's datagrams from the mesh socket (so NAT mappings match) and

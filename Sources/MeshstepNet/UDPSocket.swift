@@ -67,8 +67,6 @@ struct DeadlineTimer {
     /// Whether the socket is IPv6 (dual-stack): IPv4 destinations are sent to as `::ffff:a.b.c.d`.
     @usableFromInline let ipv6: Bool
     var sendFailures = 0
-    /// Socket addresses made from mesh addresses (the newest 4,096 destinations).
-    var addresses: [MeshAddress: SocketAddress] = [:]
 
     init(fd: CInt, ipv6: Bool) {
         self.fd = fd
@@ -93,17 +91,63 @@ struct DeadlineTimer {
         }
     }
 
+    /// One datagram out to a mesh address, now (IPv4 as `::ffff:a.b.c.d` from an IPv6 socket).
+    /// The socket address is built on the stack: no lookup, no allocation, on every datagram.
+    /// Failures are counted as lost datagrams, as for a socket address.
+    @usableFromInline func send(_ bytes: [UInt8], to address: MeshAddress, hopLimit: UInt8? = nil, logger: Logger) {
+        switch address {
+        case let .ipv4(host, port) where !ipv6:
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = port.bigEndian
+            sin.sin_addr.s_addr = host.bigEndian
+            send(bytes, to: &sin, hopLimit: hopLimit, logger: logger, named: address)
+        case let .ipv4(host, port):
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = port.bigEndian
+            withUnsafeMutableBytes(of: &sin6.sin6_addr) { b in
+                b[10] = 0xFF
+                b[11] = 0xFF
+                withUnsafeBytes(of: host.bigEndian) { b.baseAddress!.advanced(by: 12).copyMemory(from: $0.baseAddress!, byteCount: 4) }
+            }
+            send(bytes, to: &sin6, hopLimit: hopLimit, logger: logger, named: address)
+        case let .ipv6(raw, port):
+            // An IPv6 destination from an IPv4 socket fails in sendto, and is counted there; so
+            // is an address that is not 16 bytes (no decoder makes one).
+            guard raw.count == 16 else { sendFailures += 1; return }
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = port.bigEndian
+            withUnsafeMutableBytes(of: &sin6.sin6_addr) { b in raw.withUnsafeBytes { b.copyMemory(from: $0) } }
+            send(bytes, to: &sin6, hopLimit: hopLimit, logger: logger, named: address)
+        }
+    }
+
     /// One datagram out, now. Any failure (a firewall's EPERM, a full buffer's EAGAIN, an
     /// unreachable network) is counted and otherwise treated as a lost datagram. With a
     /// `hopLimit`, the socket's TTL (IPv4) and unicast hop limit (IPv6) are set for this one
     /// datagram and put back after it.
     @usableFromInline func send(_ bytes: [UInt8], to address: SocketAddress, hopLimit: UInt8? = nil, logger: Logger) {
+        address.withSockAddr { sa, len in send(bytes, to: sa, length: len, hopLimit: hopLimit, logger: logger, named: address) }
+    }
+
+    /// Sends to a `sockaddr_in` or `sockaddr_in6`.
+    private func send<Address>(_ bytes: [UInt8], to address: inout Address, hopLimit: UInt8?, logger: Logger, named name: MeshAddress) {
+        withUnsafePointer(to: &address) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                send(bytes, to: $0, length: MemoryLayout<Address>.size, hopLimit: hopLimit, logger: logger, named: name)
+            }
+        }
+    }
+
+    private func send(
+        _ bytes: [UInt8], to sa: UnsafePointer<sockaddr>, length: Int, hopLimit: UInt8?, logger: Logger, named address: some CustomStringConvertible
+    ) {
         if let hopLimit { setHopLimit(CInt(hopLimit)) }
         defer { if hopLimit != nil { setHopLimit(-1) } }
         let fd = fd
-        let sent = bytes.withUnsafeBytes { buffer in
-            address.withSockAddr { sa, len in sendto(fd, buffer.baseAddress, buffer.count, 0, sa, socklen_t(len)) }
-        }
+        let sent = bytes.withUnsafeBytes { buffer in sendto(fd, buffer.baseAddress, buffer.count, 0, sa, socklen_t(length)) }
         guard sent < 0 else { return }
         let code = errno
         sendFailures += 1
@@ -112,16 +156,6 @@ struct DeadlineTimer {
         } else {
             logger.debug("send to \(address) failed: \(String(cString: strerror(code)))")
         }
-    }
-
-    /// The socket address to send to `address` from this socket (IPv4 as `::ffff:a.b.c.d` from
-    /// an IPv6 one), made once per destination; nil for an address it cannot reach.
-    @usableFromInline func address(for address: MeshAddress) -> SocketAddress? {
-        if let known = addresses[address] { return known }
-        guard let made = try? SocketAddress(address, mappedToIPv6: ipv6) else { return nil }
-        if addresses.count >= 4096 { addresses.removeAll(keepingCapacity: true) }
-        addresses[address] = made
-        return made
     }
 
     /// Sets the hop limit of the socket's next datagrams; -1 restores the system default.

@@ -4,6 +4,7 @@ import MeshstepBots
 import MeshstepNetBots
 import MeshstepSimulation
 import MeshstepNet
+import NIOCore
 import NIOPosix
 import Testing
 
@@ -197,6 +198,36 @@ struct IPv6Tests {
         b.broadcast([6, 6, 6])
         while got.count < 1, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
         #expect(got.values == [[6, 6, 6]])
+        b.leave()
+        a.leave()
+    }
+
+    @Test(
+        "a dual-stack peer (::) and an IPv4 peer link up and flood both ways: the IPv4 peer is sent to as ::ffff:127.0.0.1",
+        .enabled(if: hasIPv6Loopback, "no IPv6 on this machine"))
+    func dualStackToIPv4() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let creds = try MeshCredentials(meshID: "t46", access: .password("p"))
+        let atA = Received(), atB = Received()
+        let a = try UDPMeshPeer.start(credentials: creds, host: "::", port: 0, group: group) { peer in
+            peer.onDeliver = { message, _ in atA.append(message.payload) }
+        }
+        let port = try #require(a.localAddress.port)
+        let b = try UDPMeshPeer.start(
+            credentials: creds, host: "127.0.0.1", port: 0, discovery: Discovery(seeds: [try SocketAddress(ipAddress: "127.0.0.1", port: port)]), group: group
+        ) { peer in
+            peer.onDeliver = { message, _ in atB.append(message.payload) }
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while b.neighbors().isEmpty || a.neighbors().isEmpty, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(b.neighbors().map(\.peer) == [a.key])
+        #expect(a.neighbors().map(\.peer) == [b.key])
+        b.broadcast([4, 4])
+        a.broadcast([6, 6])
+        while atA.count < 1 || atB.count < 1, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(atA.values == [[4, 4]])
+        #expect(atB.values == [[6, 6]])
         b.leave()
         a.leave()
     }
