@@ -509,8 +509,12 @@ extension MeshNode {
         }
     }
 
-    /// Whether we hold a link to `peer` that the peer has shown it holds too.
-    func linkConfirmed(_ peer: PeerKey) -> Bool { neighbors[peer]?.confirmed ?? false }
+    /// The index in `neighbors` of our link to `peer`, if the peer has shown it holds it too.
+    /// Read by index: `neighbors[peer]?.confirmed` would copy the whole `Neighbor` first.
+    func confirmedLink(_ peer: PeerKey) -> Int? {
+        guard let i = neighbors.index(forKey: peer), neighbors.values[i].confirmed else { return nil }
+        return i
+    }
 
     /// Whether a member of our protected group that we hold no link to has no relay asked for
     /// it yet (one just went missing, or the group was just named), while a fellow member could
@@ -533,7 +537,7 @@ extension MeshNode {
     /// Members of our protected group we hold no confirmed link to (the first
     /// ``Wire/maxRelayOrigins`` in key order): the ones a relay is found for.
     func membersWithoutLink() -> ArraySlice<PeerKey> {
-        protectedPeers.filter { $0 != key && !linkConfirmed($0) }.sorted().prefix(Wire.maxRelayOrigins)
+        protectedPeers.filter { $0 != key && confirmedLink($0) == nil }.sorted().prefix(Wire.maxRelayOrigins)
     }
 
     /// Every ``relayRefresh``, and when ``relayRequestDue(now:)``: for each member of the protected group

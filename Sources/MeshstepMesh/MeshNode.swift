@@ -408,8 +408,7 @@ public struct MeshNode: Sendable {
         guard running else { throw .notRunning }
         guard payload.count <= maxDirectPayloadSize else { throw .payloadTooLarge(size: payload.count, limit: maxDirectPayloadSize) }
         for p in peers {
-            // By index: reading `neighbors[p]?.confirmed` copies the whole `Neighbor` first.
-            guard let i = neighbors.index(forKey: p), neighbors.values[i].confirmed else { continue }
+            guard let i = confirmedLink(p) else { continue }
             stats.directSent += 1
             sendLinkMessage(.direct(payload), link: i, now: now)
         }

@@ -103,25 +103,28 @@ struct DeadlineTimer {
             sin.sin_addr.s_addr = host.bigEndian
             send(bytes, to: &sin, hopLimit: hopLimit, logger: logger, named: address)
         case let .ipv4(host, port):
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = port.bigEndian
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { b in
+            var sin6 = Self.ipv6Address(port: port) { b in
                 b[10] = 0xFF
                 b[11] = 0xFF
-                withUnsafeBytes(of: host.bigEndian) { b.baseAddress!.advanced(by: 12).copyMemory(from: $0.baseAddress!, byteCount: 4) }
+                b.storeBytes(of: host.bigEndian, toByteOffset: 12, as: UInt32.self)
             }
             send(bytes, to: &sin6, hopLimit: hopLimit, logger: logger, named: address)
         case let .ipv6(raw, port):
             // An IPv6 destination from an IPv4 socket fails in sendto, and is counted there; so
             // is an address that is not 16 bytes (no decoder makes one).
             guard raw.count == 16 else { sendFailures += 1; return }
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = port.bigEndian
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { b in raw.withUnsafeBytes { b.copyMemory(from: $0) } }
+            var sin6 = Self.ipv6Address(port: port) { $0.copyBytes(from: raw) }
             send(bytes, to: &sin6, hopLimit: hopLimit, logger: logger, named: address)
         }
+    }
+
+    /// A `sockaddr_in6` for `port`, its 16 address bytes written by `address` (zeroed first).
+    private static func ipv6Address(port: UInt16, _ address: (UnsafeMutableRawBufferPointer) -> Void) -> sockaddr_in6 {
+        var sin6 = sockaddr_in6()
+        sin6.sin6_family = sa_family_t(AF_INET6)
+        sin6.sin6_port = port.bigEndian
+        withUnsafeMutableBytes(of: &sin6.sin6_addr, address)
+        return sin6
     }
 
     /// One datagram out, now. Any failure (a firewall's EPERM, a full buffer's EAGAIN, an
